@@ -1,0 +1,127 @@
+"""Who is calling: roles, permissions, and the principal every use case checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from microlend.core.errors import PermissionDenied
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    CREDIT_OFFICER = "credit_officer"
+    APPROVER = "approver"
+    RISK_ANALYST = "risk_analyst"
+    MARKETER = "marketer"
+    COLLECTOR = "collector"
+    AUDITOR = "auditor"
+    BORROWER = "borrower"
+    SYSTEM = "system"
+
+
+class Permission(StrEnum):
+    MANAGE_USERS = "manage_users"
+    VIEW_CUSTOMERS = "view_customers"
+    MANAGE_CUSTOMERS = "manage_customers"
+    VIEW_PERSONAL_DATA = "view_personal_data"  # unmasked ID numbers and phones
+    VIEW_AUDIT = "view_audit"
+    # servicing
+    VIEW_LOANS = "view_loans"
+    MANAGE_PRODUCTS = "manage_products"
+    DISBURSE = "disburse"
+    POST_REPAYMENT = "post_repayment"
+    REVERSE_REPAYMENT = "reverse_repayment"
+    WRITE_OFF = "write_off"
+    RUN_CLOSE_OF_BUSINESS = "run_close_of_business"
+    VIEW_LEDGER = "view_ledger"
+    # credit data and risk
+    MANAGE_DATASETS = "manage_datasets"
+    TRAIN_MODELS = "train_models"
+    APPROVE_MODELS = "approve_models"
+    VIEW_MODELS = "view_models"
+    SCORE = "score"
+    # decisioning
+    VIEW_POLICIES = "view_policies"
+    EDIT_POLICIES = "edit_policies"
+    PUBLISH_POLICIES = "publish_policies"
+    DECIDE = "decide"
+    VIEW_DECISIONS = "view_decisions"
+    # origination
+    APPLY = "apply"
+    VIEW_APPLICATIONS = "view_applications"
+    RECOMMEND = "recommend"
+    APPROVE_CREDIT = "approve_credit"
+    MANAGE_CREDIT_LINES = "manage_credit_lines"
+    # collections
+    COLLECT = "collect"
+    # marketing
+    MANAGE_CAMPAIGNS = "manage_campaigns"
+    VIEW_CAMPAIGNS = "view_campaigns"
+
+
+P = Permission
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(Permission),
+    Role.CREDIT_OFFICER: frozenset({
+        P.VIEW_CUSTOMERS, P.MANAGE_CUSTOMERS, P.VIEW_PERSONAL_DATA, P.VIEW_LOANS, P.APPLY,
+        P.VIEW_APPLICATIONS, P.RECOMMEND, P.VIEW_DECISIONS, P.DECIDE, P.POST_REPAYMENT, P.VIEW_CAMPAIGNS,
+        P.SCORE, P.VIEW_MODELS, P.VIEW_POLICIES,
+    }),
+    Role.APPROVER: frozenset({
+        P.VIEW_CUSTOMERS, P.VIEW_LOANS, P.VIEW_APPLICATIONS, P.APPROVE_CREDIT, P.VIEW_DECISIONS,
+        P.MANAGE_CREDIT_LINES, P.DISBURSE, P.VIEW_MODELS, P.VIEW_POLICIES, P.PUBLISH_POLICIES, P.SCORE,
+    }),
+    Role.RISK_ANALYST: frozenset({
+        P.VIEW_CUSTOMERS, P.VIEW_LOANS, P.MANAGE_DATASETS, P.TRAIN_MODELS, P.APPROVE_MODELS,
+        P.VIEW_MODELS, P.SCORE, P.VIEW_POLICIES, P.EDIT_POLICIES, P.PUBLISH_POLICIES, P.VIEW_DECISIONS,
+        P.DECIDE, P.VIEW_APPLICATIONS, P.VIEW_LEDGER,
+    }),
+    Role.MARKETER: frozenset({P.VIEW_CUSTOMERS, P.MANAGE_CAMPAIGNS, P.VIEW_CAMPAIGNS}),
+    Role.COLLECTOR: frozenset({
+        P.VIEW_CUSTOMERS, P.VIEW_PERSONAL_DATA, P.VIEW_LOANS, P.COLLECT, P.POST_REPAYMENT,
+    }),
+    Role.AUDITOR: frozenset({
+        P.VIEW_CUSTOMERS, P.VIEW_AUDIT, P.VIEW_LOANS, P.VIEW_LEDGER, P.VIEW_MODELS, P.VIEW_POLICIES,
+        P.VIEW_DECISIONS, P.VIEW_APPLICATIONS, P.VIEW_CAMPAIGNS,
+    }),
+    Role.BORROWER: frozenset({P.APPLY}),
+    Role.SYSTEM: frozenset(Permission),
+}
+
+#: Roles a bank can give its staff (borrower and system identities are made by the platform).
+STAFF_ROLES = [r for r in Role if r not in (Role.BORROWER, Role.SYSTEM)]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller inside one tenant. Every service function takes one and checks it."""
+
+    user_id: int
+    tenant_id: int
+    username: str
+    roles: frozenset[Role] = field(default_factory=frozenset)
+    customer_id: int | None = None  # set for borrowers: the only customer they may see
+
+    @property
+    def permissions(self) -> frozenset[Permission]:
+        perms: set[Permission] = set()
+        for role in self.roles:
+            perms |= ROLE_PERMISSIONS.get(role, frozenset())
+        return frozenset(perms)
+
+    def can(self, permission: Permission) -> bool:
+        return permission in self.permissions
+
+    def require(self, permission: Permission) -> None:
+        if not self.can(permission):
+            roles = ", ".join(sorted(self.roles)) or "none"
+            raise PermissionDenied(f"your roles ({roles}) do not allow '{permission.value}'")
+
+    def has_role(self, *roles: Role) -> bool:
+        return bool(self.roles.intersection(roles))
+
+
+def system_principal(tenant_id: int, username: str = "system") -> Principal:
+    """The identity of scheduled jobs and platform-initiated work (close of business, demo seeding)."""
+    return Principal(user_id=0, tenant_id=tenant_id, username=username, roles=frozenset({Role.SYSTEM}))

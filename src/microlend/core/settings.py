@@ -1,0 +1,42 @@
+"""Settings from the environment (prefix MICROLEND_), with safe local defaults."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_SECRET = "local-development-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MICROLEND_", env_file=".env", extra="ignore")
+
+    mode: Literal["local", "test", "production"] = "local"
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    secret_key: str = LOCAL_SECRET
+    access_token_minutes: int = 8 * 60
+    login_max_failures: int = 5
+    login_window_seconds: int = 300
+    default_currency: str = "CNY"
+    default_locale: str = "zh_CN"
+    page_size_max: int = 200
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'microlend.db').as_posix()}"
+        if self.mode == "production" and self.secret_key == LOCAL_SECRET:
+            raise ValueError("MICROLEND_SECRET_KEY must be set outside local mode")
+        if self.mode == "production" and len(self.secret_key) < 32:
+            raise ValueError("MICROLEND_SECRET_KEY must be at least 32 characters")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

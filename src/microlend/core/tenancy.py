@@ -1,0 +1,262 @@
+"""Tenants (banks), their users, and authentication. A new tenant gets every module's defaults at once."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from microlend.core import audit
+from microlend.core.clock import utcnow
+from microlend.core.errors import AuthenticationFailed, Conflict, NotFound, RateLimited, ValidationError
+from microlend.core.identity import Permission, Principal, Role, system_principal
+from microlend.core.money import minor_unit
+from microlend.core.settings import Settings, get_settings
+from microlend.core.tables import LoginFailureRow, TenantRow, UserRow
+from microlend.core.uow import UnitOfWork
+
+_hasher = PasswordHasher()
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{1,63}$")
+_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{1,99}$")
+
+#: Hooks run when a tenant is created, so it "moves in with a suitcase": modules append their defaults.
+TenantSetup = Callable[[Session, TenantRow], None]
+TENANT_SETUP: list[TenantSetup] = []
+
+
+def register_tenant_setup(hook: TenantSetup) -> None:
+    if hook not in TENANT_SETUP:
+        TENANT_SETUP.append(hook)
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: int
+    name: str
+    display_name: str
+    currency: str
+    locale: str
+    business_date: date
+
+    @classmethod
+    def from_row(cls, row: TenantRow) -> Tenant:
+        return cls(row.id, row.name, row.display_name, row.currency, row.locale, row.business_date)
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    tenant_id: int
+    username: str
+    display_name: str
+    roles: list[str]
+    branch: str
+    active: bool
+    customer_id: int | None
+
+    @classmethod
+    def from_row(cls, row: UserRow) -> User:
+        return cls(row.id, row.tenant_id, row.username, row.display_name, list(row.roles), row.branch,
+                   row.active, row.customer_id)
+
+
+def create_tenant(
+    uow: UnitOfWork, name: str, *, display_name: str | None = None, currency: str = "CNY",
+    locale: str = "zh_CN", business_date: date | None = None,
+) -> Tenant:
+    """Create a bank with every module's defaults. Platform operation (CLI), not a tenant user's."""
+    if not _NAME.match(name):
+        raise ValidationError("name: use 2-64 lowercase letters, digits, '-' or '_'", field="name")
+    minor_unit(currency)
+    if locale not in ("zh_CN", "en"):
+        raise ValidationError("locale: must be 'zh_CN' or 'en'", field="locale")
+    with uow:
+        s = uow.session
+        if s.execute(select(TenantRow.id).where(TenantRow.name == name)).first():
+            raise Conflict(f"name: a tenant named '{name}' already exists", field="name")
+        row = TenantRow(name=name, display_name=display_name or name, currency=currency, locale=locale,
+                        business_date=business_date or utcnow().date(), created_at=utcnow())
+        s.add(row)
+        s.flush()
+        for hook in TENANT_SETUP:
+            hook(s, row)
+        audit.record(s, system_principal(row.id), "tenant.create", "tenant", row.id,
+                     after={"name": name, "currency": currency, "locale": locale})
+        tenant = Tenant.from_row(row)
+        uow.commit()
+    return tenant
+
+
+def get_tenant(uow: UnitOfWork, tenant_id: int) -> Tenant:
+    with uow:
+        row = uow.session.get(TenantRow, tenant_id)
+        if row is None:
+            raise NotFound(f"tenant {tenant_id} not found")
+        return Tenant.from_row(row)
+
+
+def tenant_by_name(uow: UnitOfWork, name: str) -> Tenant:
+    with uow:
+        row = uow.session.execute(select(TenantRow).where(TenantRow.name == name)).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"tenant '{name}' not found")
+        return Tenant.from_row(row)
+
+
+def list_tenants(uow: UnitOfWork) -> list[Tenant]:
+    with uow:
+        return [Tenant.from_row(r) for r in uow.session.execute(select(TenantRow).order_by(TenantRow.id)).scalars()]
+
+
+def _check_roles(roles: list[str]) -> list[str]:
+    if not roles:
+        raise ValidationError("roles: give at least one role", field="roles")
+    known = {r.value for r in Role}
+    for r in roles:
+        if r not in known or r == Role.SYSTEM:
+            allowed = ", ".join(x.value for x in Role if x != Role.SYSTEM)
+            raise ValidationError(f"roles: unknown role '{r}' (one of: {allowed})", field="roles")
+    return sorted(set(roles))
+
+
+def _check_password(password: str) -> None:
+    if len(password) < 8:
+        raise ValidationError("password: use at least 8 characters", field="password")
+
+
+def add_user(
+    session: Session, tenant_id: int, username: str, password: str, roles: list[str], *,
+    display_name: str = "", branch: str = "", customer_id: int | None = None,
+) -> UserRow:
+    """Insert a user inside an open transaction (used by the service functions and by demo seeding)."""
+    if not _USERNAME.match(username):
+        raise ValidationError("username: 2-100 letters, digits, '.', '_', '-' or '@'", field="username")
+    _check_password(password)
+    roles = _check_roles(roles)
+    if session.execute(select(UserRow.id).where(UserRow.username == username)).first():
+        raise Conflict(f"username: '{username}' is taken", field="username")
+    row = UserRow(tenant_id=tenant_id, username=username, display_name=display_name or username,
+                  password_hash=_hasher.hash(password), roles=roles, branch=branch,
+                  customer_id=customer_id, active=True, created_at=utcnow())
+    session.add(row)
+    session.flush()
+    return row
+
+
+def create_user_platform(
+    uow: UnitOfWork, tenant_name: str, username: str, password: str, roles: list[str], **kw: Any
+) -> User:
+    """Platform operator (CLI) creates a user in a tenant."""
+    with uow:
+        t = uow.session.execute(select(TenantRow).where(TenantRow.name == tenant_name)).scalar_one_or_none()
+        if t is None:
+            raise NotFound(f"tenant '{tenant_name}' not found")
+        row = add_user(uow.session, t.id, username, password, roles, **kw)
+        audit.record(uow.session, system_principal(t.id), "user.create", "user", row.id,
+                     after={"username": username, "roles": row.roles})
+        user = User.from_row(row)
+        uow.commit()
+    return user
+
+
+def create_user(uow: UnitOfWork, who: Principal, username: str, password: str, roles: list[str],
+                **kw: Any) -> User:
+    """A tenant admin creates a user in their own tenant."""
+    who.require(Permission.MANAGE_USERS)
+    with uow:
+        row = add_user(uow.session, who.tenant_id, username, password, roles, **kw)
+        audit.record(uow.session, who, "user.create", "user", row.id,
+                     after={"username": username, "roles": row.roles})
+        user = User.from_row(row)
+        uow.commit()
+    return user
+
+
+def list_users(uow: UnitOfWork, who: Principal) -> list[User]:
+    who.require(Permission.MANAGE_USERS)
+    with uow:
+        rows = uow.session.execute(
+            select(UserRow).where(UserRow.tenant_id == who.tenant_id).order_by(UserRow.id)
+        ).scalars()
+        return [User.from_row(r) for r in rows]
+
+
+def principal_for(row: UserRow) -> Principal:
+    return Principal(user_id=row.id, tenant_id=row.tenant_id, username=row.username,
+                     roles=frozenset(Role(r) for r in row.roles), customer_id=row.customer_id)
+
+
+def authenticate(uow: UnitOfWork, username: str, password: str, settings: Settings | None = None) -> Principal:
+    """Check a password. After too many failures in the window the user is refused (429) for a while,
+    even with the right password, so guessing is slow."""
+    settings = settings or get_settings()
+    now = utcnow()
+    window_start = now - timedelta(seconds=settings.login_window_seconds)
+    with uow:
+        s = uow.session
+        failures = s.execute(
+            select(func.count()).select_from(LoginFailureRow)
+            .where(LoginFailureRow.username == username, LoginFailureRow.at >= window_start)
+        ).scalar_one()
+        if failures >= settings.login_max_failures:
+            raise RateLimited(
+                f"too many failed logins for this user; try again in {settings.login_window_seconds // 60} minutes"
+            )
+        row = s.execute(select(UserRow).where(UserRow.username == username)).scalar_one_or_none()
+        ok = False
+        if row is not None and row.active:
+            try:
+                ok = _hasher.verify(row.password_hash, password)
+            except (VerifyMismatchError, VerificationError, InvalidHashError):
+                ok = False
+        if not ok or row is None:
+            s.add(LoginFailureRow(username=username, at=now))
+            uow.commit()
+            raise AuthenticationFailed("wrong username or password")
+        s.execute(delete(LoginFailureRow).where(LoginFailureRow.username == username))
+        principal = principal_for(row)
+        uow.commit()
+    return principal
+
+
+def issue_token(who: Principal, settings: Settings | None = None) -> str:
+    settings = settings or get_settings()
+    now = utcnow()
+    claims = {"sub": str(who.user_id), "tid": who.tenant_id, "usr": who.username,
+              "roles": sorted(who.roles), "cid": who.customer_id,
+              "iat": int(now.timestamp()), "exp": int((now + timedelta(minutes=settings.access_token_minutes)).timestamp())}
+    return jwt.encode(claims, settings.secret_key, algorithm="HS256")
+
+
+def principal_from_token(uow: UnitOfWork, token: str, settings: Settings | None = None) -> Principal:
+    """Decode a bearer token and re-read the user, so a deactivated user or changed roles apply at once."""
+    settings = settings or get_settings()
+    try:
+        claims = jwt.decode(token, settings.secret_key, algorithms=["HS256"],
+                            options={"require": ["exp", "sub", "tid"]})
+    except jwt.ExpiredSignatureError:
+        raise AuthenticationFailed("the session has expired; sign in again") from None
+    except jwt.PyJWTError:
+        raise AuthenticationFailed("the access token is not valid") from None
+    with uow:
+        row = uow.session.get(UserRow, int(claims["sub"]))
+        if row is None or not row.active or row.tenant_id != claims["tid"]:
+            raise AuthenticationFailed("the access token is not valid")
+        return principal_for(row)
+
+
+def business_date(session: Session, tenant_id: int) -> date:
+    row = session.get(TenantRow, tenant_id)
+    if row is None:
+        raise NotFound(f"tenant {tenant_id} not found")
+    return row.business_date
+
+

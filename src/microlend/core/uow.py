@@ -1,0 +1,60 @@
+"""Unit of work: one database transaction per use case; nothing is saved unless `commit()` is called."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from microlend.core.events import DomainEvent, dispatch
+
+
+class UnitOfWork:
+    """`with uow: ...; uow.commit()` — leaving the block without commit rolls everything back.
+
+    Events added with `publish` are delivered after a successful commit only."""
+
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._factory = session_factory
+        self._session: Session | None = None
+        self._events: list[DomainEvent] = []
+        self._depth = 0
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("the unit of work is not open: use `with uow:`")
+        return self._session
+
+    def __enter__(self) -> UnitOfWork:
+        if self._depth == 0:
+            self._session = self._factory()
+            self._events = []
+        self._depth += 1
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._depth -= 1
+        if self._depth > 0:
+            return
+        assert self._session is not None
+        try:
+            self._session.rollback()
+        finally:
+            self._session.close()
+            self._session = None
+
+    def publish(self, event: DomainEvent) -> None:
+        self._events.append(event)
+
+    def commit(self) -> None:
+        if self._depth > 1:
+            return  # the outermost block commits
+        self.session.commit()
+        events, self._events = self._events, []
+        dispatch(events)
+
+    def flush(self) -> None:
+        self.session.flush()
