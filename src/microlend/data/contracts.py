@@ -76,8 +76,11 @@ class ColumnContract:
             )
         cats = raw.get("categories")
         return cls(
-            name=name, dtype=dtype, nullable=bool(raw.get("nullable", False)),
-            min=_number(raw.get("min"), f"{name}.min"), max=_number(raw.get("max"), f"{name}.max"),
+            name=name,
+            dtype=dtype,
+            nullable=bool(raw.get("nullable", False)),
+            min=_number(raw.get("min"), f"{name}.min"),
+            max=_number(raw.get("max"), f"{name}.max"),
             categories=None if cats is None else tuple(str(c) for c in cats),
             description=str(raw.get("description", "")),
         )
@@ -104,8 +107,11 @@ class DataContract:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "name": self.name, "version": self.version, "strict": self.strict,
-            "unique": list(self.unique), "columns": [c.to_dict() for c in self.columns],
+            "name": self.name,
+            "version": self.version,
+            "strict": self.strict,
+            "unique": list(self.unique),
+            "columns": [c.to_dict() for c in self.columns],
         }
         if self.target is not None:
             out["target"] = self.target
@@ -133,9 +139,13 @@ class DataContract:
             )
         target = raw.get("target")
         return cls(
-            name=str(raw.get("name", "dataset")), columns=columns, unique=unique,
-            strict=bool(raw.get("strict", False)), version=int(raw.get("version", 1)),
-            target=None if target is None else str(target), description=str(raw.get("description", "")),
+            name=str(raw.get("name", "dataset")),
+            columns=columns,
+            unique=unique,
+            strict=bool(raw.get("strict", False)),
+            version=int(raw.get("version", 1)),
+            target=None if target is None else str(target),
+            description=str(raw.get("description", "")),
         )
 
     def to_json(self) -> str:
@@ -157,8 +167,9 @@ def load_contract(path: str | Path) -> DataContract:
     except FileNotFoundError:
         raise ValidationError(f"contract: file not found: {path}", field="contract") from None
     except json.JSONDecodeError as exc:
-        raise ValidationError(f"contract: {path} is not valid JSON ({exc.msg}, line {exc.lineno})",
-                              field="contract") from None
+        raise ValidationError(
+            f"contract: {path} is not valid JSON ({exc.msg}, line {exc.lineno})", field="contract"
+        ) from None
     return DataContract.from_dict(raw)
 
 
@@ -182,10 +193,12 @@ def to_schema(contract: DataContract) -> pa.DataFrameSchema:
             checks.append(pa.Check.le(col.max))
         if col.categories is not None:
             checks.append(pa.Check.isin(list(col.categories)))
-        columns[col.name] = pa.Column(_PANDERA_DTYPE[col.dtype], checks=checks, nullable=col.nullable,
-                                      coerce=True, required=True)
-    return pa.DataFrameSchema(columns, unique=list(contract.unique) or None, strict=contract.strict,
-                              coerce=True, name=contract.name)
+        columns[col.name] = pa.Column(
+            _PANDERA_DTYPE[col.dtype], checks=checks, nullable=col.nullable, coerce=True, required=True
+        )
+    return pa.DataFrameSchema(
+        columns, unique=list(contract.unique) or None, strict=contract.strict, coerce=True, name=contract.name
+    )
 
 
 @dataclass(frozen=True)
@@ -235,10 +248,11 @@ class ContractReport:
         """A message listing the first `limit` problems and how many there are in all."""
         rows = self.bad_rows
         shown = self.violations[:limit]
-        head = (f"dataset '{self.contract.name}' breaks its contract: {len(self.violations)} problem(s) "
-                f"in {len(rows)} row(s)")
+        head = f"dataset '{self.contract.name}' breaks its contract: {len(self.violations)} problem(s)"
+        if rows:
+            head += f" in {len(rows)} row(s)"
         if self.table_problems:
-            head += f" and {len(self.table_problems)} whole-column problem(s)"
+            head += f"{' and' if rows else ','} {len(self.table_problems)} whole-column problem(s)"
         lines = [head + ":"] + ["  " + v.describe() for v in shown]
         if len(self.violations) > limit:
             lines.append(f"  ... and {len(self.violations) - limit} more")
@@ -261,7 +275,7 @@ def _violations(cases: pd.DataFrame) -> list[Violation]:
     seen: set[tuple[int | None, str | None]] = set()
     records = cases.to_dict("records")
     # a failed coercion is also reported as a wrong dtype; keep the coercion entry, which comes first
-    records.sort(key=lambda r: (0 if str(r["check"]).startswith("coerce_dtype") else 1))
+    records.sort(key=lambda r: 0 if str(r["check"]).startswith("coerce_dtype") else 1)
     uncoerced = {r["column"] for r in records if str(r["check"]).startswith("coerce_dtype")}
     for rec in records:
         index = rec.get("index")
@@ -269,6 +283,8 @@ def _violations(cases: pd.DataFrame) -> list[Violation]:
         column = rec.get("column")
         column = None if column is None or _is_missing(column) else str(column)
         check = str(rec["check"])
+        if check in ("column_in_dataframe", "column_in_schema"):
+            column = str(rec.get("failure_case"))  # pandera puts the schema's name in `column` here
         if check.startswith("dtype(") and (row, column) in seen:
             continue
         if row is None and column in uncoerced:
@@ -325,8 +341,14 @@ def infer_contract(df: pd.DataFrame, name: str = "dataset", *, target: str | Non
             if len(values) <= CATEGORY_LIMIT:
                 cats = tuple(sorted(values))
         columns.append(ColumnContract(str(col_name), dtype, nullable, lo, hi, cats))
-    unique = tuple(c.name for c in columns if _looks_like_key(c.name) and c.dtype in ("int", "string")
-                   and not c.nullable and df[c.name].is_unique)[:1]
+    unique = tuple(
+        c.name
+        for c in columns
+        if _looks_like_key(c.name)
+        and c.dtype in ("int", "string")
+        and not c.nullable
+        and df[c.name].is_unique
+    )[:1]
     return DataContract(name=name, columns=tuple(columns), unique=unique, target=target)
 
 

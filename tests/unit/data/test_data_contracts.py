@@ -32,12 +32,14 @@ CONTRACT = {
 
 
 def applicants() -> pd.DataFrame:
-    return pd.DataFrame({
-        "applicant_id": [1, 2, 3, 4],
-        "age": [30, 45, 61, 22],
-        "income": [1000.0, None, 5000.0, 0.0],
-        "industry": ["retail", "farming", "retail", "farming"],
-    })
+    return pd.DataFrame(
+        {
+            "applicant_id": [1, 2, 3, 4],
+            "age": [30, 45, 61, 22],
+            "income": [1000.0, None, 5000.0, 0.0],
+            "industry": ["retail", "farming", "retail", "farming"],
+        }
+    )
 
 
 class TestContractAsData:
@@ -79,9 +81,9 @@ class TestValidation:
 
     def test_every_failure_is_reported_with_its_source_row_column_and_value(self) -> None:
         df = applicants()
-        df.loc[1, "age"] = 17          # source row 2
+        df.loc[1, "age"] = 17  # source row 2
         df.loc[2, "industry"] = "mining"  # source row 3
-        df.loc[3, "applicant_id"] = 1   # source row 4 duplicates row 1
+        df.loc[3, "applicant_id"] = 1  # source row 4 duplicates row 1
         report = validate(df, DataContract.from_dict(CONTRACT))
         found = {(v.row, v.column, v.check, v.value) for v in report.violations}
         assert (2, "age", "greater_than_or_equal_to(18.0)", 17) in found
@@ -108,10 +110,12 @@ class TestValidation:
         report = validate(applicants().drop(columns=["industry"]), DataContract.from_dict(CONTRACT))
         found = [(v.row, v.check, v.value) for v in report.violations]
         assert found == [(None, "column missing", "industry")]
+        assert report.violations[0].column == "industry"
 
     def test_summary_lists_the_first_twenty_and_counts_the_rest(self) -> None:
-        df = pd.DataFrame({"applicant_id": range(1, 31), "age": [5] * 30, "income": [1.0] * 30,
-                           "industry": ["retail"] * 30})
+        df = pd.DataFrame(
+            {"applicant_id": range(1, 31), "age": [5] * 30, "income": [1.0] * 30, "industry": ["retail"] * 30}
+        )
         report = validate(df, DataContract.from_dict(CONTRACT))
         text = report.summary()
         assert "30 problem(s) in 30 row(s)" in text
