@@ -1,0 +1,203 @@
+"""What a credit decision (授信决策) consumes and produces, and how numbers cross the rule engine exactly.
+
+Exactness: the rule engine (zen-engine) computes on 96-bit decimals internally. We hand it a context
+written as JSON text in which every Decimal is printed in full (never through float), and we read its
+numeric outputs back through `exact_decimal`: a string is taken as is, an int exactly, and a float by its
+shortest round-trip repr (`repr(1e5/4)` -> '25000.0'), which is the decimal the engine produced for any
+value with at most 15 significant digits (limits up to 10^13 CNY at 2 places, rates at 6 places).
+Then limits are rounded half up to the currency's minor unit and rates half up to `RATE_PLACES` places.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from microlend.core.errors import ValidationError
+from microlend.core.money import round_half_up
+
+Outcome = Literal["approve", "decline", "refer"]
+OUTCOMES: tuple[str, ...] = ("approve", "decline", "refer")
+REQUIRED_OUTPUTS: tuple[str, ...] = ("outcome", "limit", "annual_rate", "reasons")
+
+#: Annual rates leave the engine rounded half up to this many decimal places (0.123456 = 12.3456%).
+RATE_PLACES = 6
+_RATE_QUANTUM = Decimal(1).scaleb(-RATE_PLACES)
+
+
+class _Facts(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ApplicationFacts(_Facts):
+    """The loan asked for: amount (CNY), term, product and purpose (贷款用途)."""
+
+    amount: Decimal
+    term_months: int
+    product_code: str
+    purpose: str = ""
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _no_float_amount(cls, value: Any) -> Any:
+        if isinstance(value, float):
+            raise ValueError("send amounts as decimal strings, not floating point")
+        return value
+
+    @field_validator("amount")
+    @classmethod
+    def _positive(cls, value: Decimal) -> Decimal:
+        if not value.is_finite() or value <= 0:
+            raise ValueError("must be a positive amount")
+        return value
+
+    @field_validator("term_months")
+    @classmethod
+    def _term(cls, value: int) -> int:
+        if not 1 <= value <= 360:
+            raise ValueError("must be between 1 and 360")
+        return value
+
+
+class CustomerFacts(_Facts):
+    """What we know of the borrower; unknown facts are None (the policy decides what is required)."""
+
+    customer_id: str
+    age: int | None = None
+    industry: str | None = None
+    years_in_business: Decimal | None = None
+    annual_turnover: Decimal | None = None  # 年营业额, for businesses
+    annual_income: Decimal | None = None  # 年收入, for individual proprietors
+    blacklisted: bool = False  # 黑名单
+    overdue_elsewhere: bool = False  # currently overdue at another lender (per the credit report)
+    bureau_data_present: bool = False  # a credit report (征信) was obtained with authorisation
+
+    @field_validator("annual_turnover", "annual_income", "years_in_business", mode="before")
+    @classmethod
+    def _no_float(cls, value: Any) -> Any:
+        if isinstance(value, float):
+            raise ValueError("send amounts as decimal strings, not floating point")
+        return value
+
+
+class ModelResult(_Facts):
+    """The risk model's answer: score (600 at odds 50:1, 20 points to double the odds; higher is safer),
+    probability of default, and its reason codes."""
+
+    model_version: str = ""
+    score: Decimal | None = None
+    pd: Decimal | None = None
+    reason_codes: tuple[str, ...] = ()
+
+
+class DecisionInput(_Facts):
+    """Everything a policy may look at. Its canonical JSON is what a decision stores and replays."""
+
+    application: ApplicationFacts
+    customer: CustomerFacts
+    features: dict[str, float | None] = Field(default_factory=dict)
+    model: ModelResult = Field(default_factory=ModelResult)
+
+    @field_validator("features")
+    @classmethod
+    def _finite(cls, value: dict[str, float | None]) -> dict[str, float | None]:
+        for name, x in value.items():
+            if x is not None and not math.isfinite(x):
+                raise ValueError(f"feature '{name}' is not a finite number")
+        return value
+
+    def canonical(self) -> dict[str, Any]:
+        """The JSON form (Decimals as strings) used for storage, hashing and replay."""
+        return self.model_dump(mode="json")
+
+    def canonical_json(self) -> str:
+        return canonical_json(self.canonical())
+
+    @classmethod
+    def from_canonical(cls, data: Any) -> DecisionInput:
+        """Parse the JSON form, raising a ValidationError that names the field."""
+        from pydantic import ValidationError as PydanticError
+
+        try:
+            return cls.model_validate(data)
+        except PydanticError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            raise ValidationError(f"{field}: {first['msg']}", field=field) from None
+
+    def engine_context(self) -> str:
+        """The context handed to the engine as JSON text with exact numbers (see the module docstring)."""
+        return engine_json(self.model_dump(mode="python"))
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no spaces, UTF-8 text: equal content gives equal bytes, hence equal hashes."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_default)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def engine_json(value: Any) -> str:
+    """JSON text in which Decimals are written as exact numbers (json.dumps would need floats)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{engine_json(v)}"
+                              for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(engine_json(v) for v in value) + "]"
+    raise TypeError(f"cannot hand {type(value).__name__} to the rule engine")
+
+
+def exact_decimal(value: Any, field: str) -> Decimal:
+    """A number from the engine as an exact Decimal (strings exactly, floats by shortest repr)."""
+    if isinstance(value, bool) or value is None:
+        raise ValidationError(f"{field}: the policy gave {value!r}, expected a number", field=field)
+    if isinstance(value, str | int):
+        try:
+            result = Decimal(str(value).strip())
+        except ArithmeticError:
+            raise ValidationError(f"{field}: the policy gave '{value}', not a number", field=field) from None
+    elif isinstance(value, float):
+        result = Decimal(repr(value))
+    else:
+        raise ValidationError(f"{field}: the policy gave a {type(value).__name__}, expected a number",
+                              field=field)
+    if not result.is_finite():
+        raise ValidationError(f"{field}: the policy gave a non-finite number", field=field)
+    return result
+
+
+def engine_limit(value: Any, currency: str = "CNY") -> Decimal:
+    """A limit from the engine, rounded half up to the currency's minor unit; never negative."""
+    limit = round_half_up(exact_decimal(value, "limit"), currency)
+    if limit < 0:
+        raise ValidationError(f"limit: the policy gave a negative limit {limit}", field="limit")
+    return limit
+
+
+def engine_rate(value: Any) -> Decimal | None:
+    """An annual rate from the engine, rounded half up to RATE_PLACES places; None when not priced."""
+    if value is None:
+        return None
+    return exact_decimal(value, "annual_rate").quantize(_RATE_QUANTUM, rounding=ROUND_HALF_UP)

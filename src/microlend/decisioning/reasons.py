@@ -1,0 +1,83 @@
+"""Reason codes (原因码) a policy may give, in zh-CN and English, and whether a borrower may be told.
+
+A code a policy uses but the catalogue lacks is a lint finding; a declined borrower is told only the
+tellable reasons (never, for example, that they are on a blacklist)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    zh_cn: str
+    en: str
+    tellable: bool  # may be shown to the borrower in a decline or referral notice
+
+    def message(self, locale: str = "zh_CN") -> str:
+        return self.zh_cn if locale.lower().startswith("zh") else self.en
+
+
+_REASONS = [
+    Reason(
+        "DATA_MISSING", "申请资料不完整，缺少审批所需信息",
+        "Information required for the decision is missing", True,
+    ),
+    Reason(
+        "AGE_BELOW_MIN", "申请人年龄未达到最低要求（18周岁）",
+        "The applicant is younger than 18", True,
+    ),
+    Reason(
+        "AGE_ABOVE_MAX", "申请人年龄超过产品上限（65周岁）",
+        "The applicant is older than the product allows (65)", True,
+    ),
+    Reason(
+        "BLACKLISTED", "命中黑名单",
+        "The applicant is on a blacklist", False,
+    ),
+    Reason(
+        "OVERDUE_ELSEWHERE", "在其他机构存在当前逾期",
+        "The applicant is currently overdue with another lender", True,
+    ),
+    Reason(
+        "PRODUCT_NOT_OFFERED", "申请的产品或期限不在可办理范围内",
+        "The product or term applied for is not offered", True,
+    ),
+    Reason(
+        "SCORE_BELOW_CUTOFF", "综合信用评估未达到准入标准",
+        "The overall credit assessment is below our threshold", True,
+    ),
+    Reason(
+        "AMOUNT_ABOVE_AUTHORITY", "申请金额超过自动审批权限，转人工审批",
+        "The amount is above the automatic approval authority", False,
+    ),
+    Reason(
+        "THIN_FILE", "征信记录不足，转人工审查",
+        "Too little credit history for an automatic decision", False,
+    ),
+    Reason(
+        "CONFLICTING_DATA", "申请信息与其他数据不一致，转人工核实",
+        "Application data conflicts with other data", False,
+    ),
+    Reason(
+        "SCORE_GREY_BAND", "信用评分处于人工复核区间",
+        "The score is in the band reviewed by a person", False,
+    ),
+    Reason(
+        "ENGINE_ERROR", "决策引擎无法完成评估，转人工处理",
+        "The policy could not be evaluated; a person will decide", False,
+    ),
+]
+
+CATALOGUE: dict[str, Reason] = {r.code: r for r in _REASONS}
+
+
+def reason(code: str) -> Reason:
+    """The catalogue entry, or a non-tellable placeholder for an unknown code (never fails a decision)."""
+    return CATALOGUE.get(code) or Reason(code, code, code, False)
+
+
+def tellable_reasons(codes: list[str] | tuple[str, ...], limit: int = 3, locale: str = "zh_CN") -> list[str]:
+    """The top reasons a declined borrower may be told, in the policy's order, as messages."""
+    return [reason(c).message(locale) for c in codes if reason(c).tellable][:limit]
