@@ -1,0 +1,144 @@
+"""Batch engines (批量计算引擎): run set-based SQL over whole portfolios held as Arrow tables.
+
+`BatchEngine` is the one interface portfolio jobs (features, pre-approval, batch scoring) are written
+against. `LocalEngine` runs on DuckDB in this process and is the default.
+
+How another engine plugs in: write a class with the same three methods (no base class is needed; the
+protocol is structural) whose `run_sql` accepts the same DuckDB/ANSI SQL over tables named as in the
+`tables` mapping and returns an Arrow table with the same columns; e.g. a Spark engine would register
+each table as a temporary view (`spark.createDataFrame(table.to_pandas()).createOrReplaceTempView(name)`
+or a view over Parquet files for large inputs) and return `pyarrow.Table.from_pandas(result.toPandas())`.
+Jobs choose an engine by taking a `BatchEngine` argument, never by importing a concrete one. The same
+job must give identical results on every engine; a test per engine runs the job's reference cases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import duckdb
+import pyarrow as pa
+
+#: Called after each chunk with (rows done, rows in all); total is None when not known in advance.
+Progress = Callable[[int, int | None], None]
+
+
+@runtime_checkable
+class BatchEngine(Protocol):
+    """Runs SQL over named Arrow tables, whole or chunk by chunk."""
+
+    name: str
+
+    def run_sql(
+        self, sql: str, tables: Mapping[str, pa.Table], params: Mapping[str, Any] | None = None
+    ) -> pa.Table:
+        """Run one query over the given tables (available by their mapping keys) and return the result."""
+        ...
+
+    def iter_sql(
+        self,
+        sql: str,
+        tables: Mapping[str, pa.Table],
+        *,
+        batch_rows: int = 100_000,
+        params: Mapping[str, Any] | None = None,
+        progress: Progress | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream a query's result in record batches of at most `batch_rows`, reporting progress."""
+        ...
+
+    def run_partitioned(
+        self,
+        sql: str,
+        tables: Mapping[str, pa.Table],
+        *,
+        partition: str,
+        chunk_rows: int,
+        params: Mapping[str, Any] | None = None,
+        progress: Progress | None = None,
+    ) -> pa.Table:
+        """Run a query once per slice of the `partition` table (other tables whole) and concatenate.
+
+        For queries whose result rows each depend on one row of the partition table (e.g. features
+        per customer), this bounds memory while giving the same result as one run."""
+        ...
+
+
+class LocalEngine:
+    """DuckDB in this process over Arrow tables (zero-copy); the default engine."""
+
+    name = "local"
+
+    def __init__(self, *, threads: int | None = None, memory_limit: str | None = None) -> None:
+        self._threads = threads
+        self._memory_limit = memory_limit
+
+    def _connect(self, tables: Mapping[str, pa.Table]) -> duckdb.DuckDBPyConnection:
+        conn = duckdb.connect(":memory:")
+        conn.execute("SET TimeZone = 'UTC'")
+        if self._threads is not None:
+            conn.execute(f"SET threads = {int(self._threads)}")
+        if self._memory_limit is not None:
+            conn.execute("SET memory_limit = ?", [self._memory_limit])
+        for table_name, table in tables.items():
+            conn.register(table_name, table)
+        return conn
+
+    def run_sql(
+        self, sql: str, tables: Mapping[str, pa.Table], params: Mapping[str, Any] | None = None
+    ) -> pa.Table:
+        conn = self._connect(tables)
+        try:
+            result: pa.Table = conn.execute(sql, dict(params) if params else None).to_arrow_table()
+            return result
+        finally:
+            conn.close()
+
+    def iter_sql(
+        self,
+        sql: str,
+        tables: Mapping[str, pa.Table],
+        *,
+        batch_rows: int = 100_000,
+        params: Mapping[str, Any] | None = None,
+        progress: Progress | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        conn = self._connect(tables)
+        try:
+            reader = conn.execute(sql, dict(params) if params else None).to_arrow_reader(batch_rows)
+            if reader is None:
+                return
+            done = 0
+            for batch in reader:
+                done += batch.num_rows
+                if progress is not None:
+                    progress(done, None)
+                yield batch
+        finally:
+            conn.close()
+
+    def run_partitioned(
+        self,
+        sql: str,
+        tables: Mapping[str, pa.Table],
+        *,
+        partition: str,
+        chunk_rows: int,
+        params: Mapping[str, Any] | None = None,
+        progress: Progress | None = None,
+    ) -> pa.Table:
+        if partition not in tables:
+            raise KeyError(f"partition table '{partition}' is not among the tables")
+        if chunk_rows < 1:
+            raise ValueError("chunk_rows must be at least 1")
+        whole = tables[partition]
+        total = whole.num_rows
+        parts: list[pa.Table] = []
+        for start in range(0, max(total, 1), chunk_rows):
+            chunk = dict(tables)
+            chunk[partition] = whole.slice(start, chunk_rows)
+            parts.append(self.run_sql(sql, chunk, params))
+            if progress is not None:
+                progress(min(start + chunk_rows, total), total)
+        return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
