@@ -26,7 +26,7 @@ class TestLocalEngine:
             {"loans": LOANS},
             {"min": 20},
         )
-        assert out.to_pydict() == {"customer_id": [1, 3], "total": [300, 50]}
+        assert out.to_pydict() == {"customer_id": [1, 2, 3], "total": [300, 50, 50]}
 
     def test_streams_batches_and_reports_progress(self) -> None:
         seen: list[tuple[int, int | None]] = []
