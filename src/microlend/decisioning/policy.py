@@ -50,9 +50,11 @@ class PolicyResult:
     def outputs(self) -> dict[str, Any]:
         """The JSON form stored with a decision and compared on replay."""
         return {
-            "outcome": self.outcome, "limit": str(self.limit),
+            "outcome": self.outcome,
+            "limit": str(self.limit),
             "annual_rate": None if self.annual_rate is None else str(self.annual_rate),
-            "reasons": list(self.reasons), "risk_grade": self.risk_grade,
+            "reasons": list(self.reasons),
+            "risk_grade": self.risk_grade,
         }
 
 
@@ -62,10 +64,14 @@ def parse_policy(text: str | bytes, source: str = "policy") -> dict[str, Any]:
         doc = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValidationError(f"{source}: not valid JSON ({exc})", field="content") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("nodes"), list) or not isinstance(
-            doc.get("edges"), list):
-        raise ValidationError(f"{source}: a policy needs 'nodes' and 'edges' lists (JDM format)",
-                              field="content")
+    if (
+        not isinstance(doc, dict)
+        or not isinstance(doc.get("nodes"), list)
+        or not isinstance(doc.get("edges"), list)
+    ):
+        raise ValidationError(
+            f"{source}: a policy needs 'nodes' and 'edges' lists (JDM format)", field="content"
+        )
     return doc
 
 
@@ -109,8 +115,9 @@ class CompiledPolicy:
         try:
             self._decision = _ENGINE.create_decision(json.dumps(graph))
         except Exception as exc:  # the engine's own error types are not exported
-            raise ValidationError(f"content: the rule engine refuses this policy ({exc})",
-                                  field="content") from None
+            raise ValidationError(
+                f"content: the rule engine refuses this policy ({exc})", field="content"
+            ) from None
 
     def evaluate_raw(self, context: str | dict[str, Any], trace: bool = False) -> dict[str, Any]:
         """The engine's answer as it gives it (result, and trace when asked)."""
@@ -132,8 +139,15 @@ class CompiledPolicy:
             result = _engine_error(str(exc))
             trace_data = {"error": str(exc)} if trace else None
         latency = (time.perf_counter() - started) * 1000.0
-        return PolicyResult(result.outcome, result.limit, result.annual_rate, result.reasons,
-                            result.risk_grade, trace_data, latency)
+        return PolicyResult(
+            result.outcome,
+            result.limit,
+            result.annual_rate,
+            result.reasons,
+            result.risk_grade,
+            trace_data,
+            latency,
+        )
 
 
 def _engine_error(message: str) -> PolicyResult:
@@ -150,8 +164,9 @@ def outputs_from_engine(result: Any, currency: str = "CNY") -> PolicyResult:
         raise ValidationError(f"{missing[0]}: the policy did not produce it", field=missing[0])
     outcome = result["outcome"]
     if outcome not in OUTCOMES:
-        raise ValidationError(f"outcome: the policy gave {outcome!r}, expected one of {', '.join(OUTCOMES)}",
-                              field="outcome")
+        raise ValidationError(
+            f"outcome: the policy gave {outcome!r}, expected one of {', '.join(OUTCOMES)}", field="outcome"
+        )
     reasons = result["reasons"]
     if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
         raise ValidationError("reasons: the policy must give a list of reason codes", field="reasons")
@@ -232,8 +247,10 @@ def _compare(expect: dict[str, Any], got: PolicyResult) -> list[str]:
             actual: Any = str(got.limit)
         elif key == "annual_rate":
             ok = (wanted is None and got.annual_rate is None) or (
-                wanted is not None and got.annual_rate is not None
-                and exact_decimal(wanted, "annual_rate") == got.annual_rate)
+                wanted is not None
+                and got.annual_rate is not None
+                and exact_decimal(wanted, "annual_rate") == got.annual_rate
+            )
             actual = None if got.annual_rate is None else str(got.annual_rate)
         elif key == "reasons":
             ok = list(wanted) == list(got.reasons)

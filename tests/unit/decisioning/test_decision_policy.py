@@ -78,7 +78,8 @@ class TestDecisionsWithMissingData:
         doc = copy.deepcopy(POLICY)
         # a rule that compares a missing value makes the engine fail
         doc["nodes"][1]["content"]["expressions"].append(
-            {"id": "bad", "key": "derived.bad", "value": "features.missing_feature > 3"})
+            {"id": "bad", "key": "derived.bad", "value": "features.missing_feature > 3"}
+        )
         result = compile_policy(doc).evaluate(application(), trace=True)
         assert result.outcome == "refer" and result.reasons == ("ENGINE_ERROR",)
         assert result.trace is not None and "error" in result.trace
@@ -93,10 +94,16 @@ class TestExactNumbers:
     @settings(max_examples=60, deadline=None)
     @given(st.decimals(min_value=Decimal("0.01"), max_value=Decimal("150000"), places=2))
     def test_an_approved_amount_within_the_cap_comes_back_to_the_cent(self, amount: Decimal) -> None:
-        result = COMPILED.evaluate(application({"application": {"amount": str(amount)},
-                                                "customer": {"annual_turnover": "5000000"},
-                                                "features": {"bank_inflow_12m": 5000000},
-                                                "model": {"score": "700"}}))
+        result = COMPILED.evaluate(
+            application(
+                {
+                    "application": {"amount": str(amount)},
+                    "customer": {"annual_turnover": "5000000"},
+                    "features": {"bank_inflow_12m": 5000000},
+                    "model": {"score": "700"},
+                }
+            )
+        )
         assert result.outcome == "approve"
         assert result.limit == amount
 

@@ -1,0 +1,245 @@
+"""Policy lint (政策检查): what must hold before a policy may be submitted for publishing.
+
+Errors refuse the policy: missing required outputs, code nodes, unconnected nodes, failing golden tests,
+a graph the engine refuses. Warnings report rules that can never fire under the first hit policy, holes
+in numeric bands, reason codes missing from the catalogue, and a policy without golden tests.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from microlend.core.errors import ValidationError
+from microlend.decisioning.cells import Cell, holes, parse_cell
+from microlend.decisioning.domain import REQUIRED_OUTPUTS
+from microlend.decisioning.policy import CompiledPolicy, run_golden_tests
+from microlend.decisioning.reasons import CATALOGUE
+
+Severity = Literal["error", "warning"]
+CODE_NODES = ("functionNode",)
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: Severity
+    kind: str  # missing_output, code_node, unconnected_node, unreachable_rule, table_gap, ...
+    where: str
+    message: str
+
+    def text(self) -> str:
+        return f"{self.severity}: [{self.kind}] {self.where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class LintReport:
+    findings: tuple[Finding, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    def kinds(self) -> set[str]:
+        return {f.kind for f in self.findings}
+
+
+def lint_policy(doc: dict[str, Any], *, run_tests: bool = True) -> LintReport:
+    """Every finding about a policy document (parsed JDM with our extra keys)."""
+    findings: list[Finding] = []
+    nodes = [n for n in doc.get("nodes", []) if isinstance(n, dict)]
+    findings += _code_nodes(nodes)
+    findings += _graph(nodes, doc.get("edges", []))
+    findings += _required_outputs(nodes)
+    for node in nodes:
+        if node.get("type") == "decisionTableNode":
+            findings += _table(node)
+    findings += _reason_codes(nodes)
+    structural = any(f.severity == "error" for f in findings)
+    if not structural:
+        try:
+            CompiledPolicy(doc)
+        except ValidationError as exc:
+            findings.append(Finding("error", "invalid_policy", "policy", exc.message))
+            structural = True
+    if run_tests and not structural:
+        findings += _golden(doc)
+    return LintReport(tuple(findings))
+
+
+def _name(node: dict[str, Any]) -> str:
+    return f"node '{node.get('name') or node.get('id')}'"
+
+
+def _code_nodes(nodes: list[dict[str, Any]]) -> list[Finding]:
+    return [
+        Finding(
+            "error",
+            "code_node",
+            _name(n),
+            f"{n.get('type')} runs code; express the rule as a table, expression or switch",
+        )
+        for n in nodes
+        if n.get("type") in CODE_NODES
+    ]
+
+
+def _graph(nodes: list[dict[str, Any]], edges: Any) -> list[Finding]:
+    findings: list[Finding] = []
+    ids = {n.get("id") for n in nodes}
+    succ: dict[Any, set[Any]] = defaultdict(set)
+    pred: dict[Any, set[Any]] = defaultdict(set)
+    for e in edges if isinstance(edges, list) else []:
+        if not isinstance(e, dict):
+            continue
+        a, b = e.get("sourceId"), e.get("targetId")
+        if a not in ids or b not in ids:
+            findings.append(
+                Finding(
+                    "error",
+                    "unconnected_node",
+                    f"edge '{e.get('id')}'",
+                    f"connects '{a}' to '{b}', which is not a node",
+                )
+            )
+            continue
+        succ[a].add(b)
+        pred[b].add(a)
+    inputs = [n.get("id") for n in nodes if n.get("type") == "inputNode"]
+    outputs = [n.get("id") for n in nodes if n.get("type") == "outputNode"]
+    if not inputs or not outputs:
+        findings.append(
+            Finding("error", "unconnected_node", "policy", "needs an input node and an output node")
+        )
+        return findings
+    from_input, to_output = _reach(inputs, succ), _reach(outputs, pred)
+    for n in nodes:
+        nid = n.get("id")
+        if nid not in from_input or nid not in to_output:
+            side = "the input" if nid not in from_input else "the output"
+            findings.append(Finding("error", "unconnected_node", _name(n), f"is not connected to {side}"))
+    return findings
+
+
+def _reach(start: list[Any], step: dict[Any, set[Any]]) -> set[Any]:
+    seen, todo = set(start), list(start)
+    while todo:
+        for nxt in step[todo.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def _produced(node: dict[str, Any]) -> set[str]:
+    """Top-level keys a node writes into the result."""
+    content = node.get("content") or {}
+    prefix = content.get("outputPath")
+    if prefix:
+        return {str(prefix).split(".")[0]}
+    if node.get("type") == "expressionNode":
+        return {str(x.get("key", "")).split(".")[0] for x in content.get("expressions", [])}
+    if node.get("type") == "decisionTableNode":
+        return {str(o.get("field", "")).split(".")[0] for o in content.get("outputs", [])}
+    return set()
+
+
+def _required_outputs(nodes: list[dict[str, Any]]) -> list[Finding]:
+    produced: set[str] = set()
+    for n in nodes:
+        produced |= _produced(n)
+    return [
+        Finding("error", "missing_output", "policy", f"no node produces the required output '{out}'")
+        for out in REQUIRED_OUTPUTS
+        if out not in produced
+    ]
+
+
+def _table(node: dict[str, Any]) -> list[Finding]:
+    content = node.get("content") or {}
+    columns = [c.get("id") for c in content.get("inputs", [])]
+    names = {c.get("id"): c.get("name") or c.get("field") or c.get("id") for c in content.get("inputs", [])}
+    rules = [r for r in content.get("rules", []) if isinstance(r, dict)]
+    parsed: list[list[Cell | None]] = [[parse_cell(r.get(c, "")) for c in columns] for r in rules]
+    findings: list[Finding] = []
+    if content.get("hitPolicy", "first") != "first":
+        return findings  # a collect table lists what applies: values that match no row are intended
+    for j in range(len(rules)):
+        for i in range(j):
+            if _shadows(parsed[i], parsed[j]):
+                findings.append(
+                    Finding(
+                        "warning",
+                        "unreachable_rule",
+                        f"{_name(node)} row {j + 1} ({rules[j].get('_id')})",
+                        f"can never fire: row {i + 1} ({rules[i].get('_id')}) above it matches everything it "
+                        "matches",
+                    )
+                )
+                break
+    for k, col in enumerate(columns):
+        groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
+        for j, r in enumerate(rules):
+            groups[tuple(str(r.get(c, "")).strip() for c in columns if c != col)].append(j)
+        for rows in groups.values():
+            cells = [parsed[j][k] for j in rows]
+            if any(c is None or c.any for c in cells) or not all(
+                c is not None and c.intervals for c in cells
+            ):
+                continue
+            intervals = [iv for c in cells if c is not None for iv in c.intervals]
+            for hole in holes(intervals):
+                findings.append(
+                    Finding(
+                        "warning",
+                        "table_gap",
+                        f"{_name(node)} column '{names[col]}'",
+                        f"values in {hole.text()} match no row (rows {', '.join(str(j + 1) for j in rows)})",
+                    )
+                )
+    return findings
+
+
+def _shadows(upper: list[Cell | None], lower: list[Cell | None]) -> bool:
+    return all(u is not None and w is not None and u.covers(w) for u, w in zip(upper, lower, strict=True))
+
+
+def _reason_codes(nodes: list[dict[str, Any]]) -> list[Finding]:
+    findings = []
+    for n in nodes:
+        if n.get("type") != "decisionTableNode":
+            continue
+        content = n.get("content") or {}
+        reason_cols = [o.get("id") for o in content.get("outputs", []) if o.get("field") == "reason"]
+        for r in content.get("rules", []):
+            for col in reason_cols:
+                cell = parse_cell(r.get(col, ""))
+                for code in cell.values if cell is not None else ():
+                    if isinstance(code, str) and code not in CATALOGUE:
+                        findings.append(
+                            Finding(
+                                "warning",
+                                "unknown_reason",
+                                _name(n),
+                                f"reason code '{code}' is not in the reason catalogue",
+                            )
+                        )
+    return findings
+
+
+def _golden(doc: dict[str, Any]) -> list[Finding]:
+    try:
+        results = run_golden_tests(doc)
+    except ValidationError as exc:
+        return [Finding("error", "golden_test_failed", "tests", exc.message)]
+    if not results:
+        return [Finding("warning", "no_golden_tests", "tests", "the policy has no golden tests")]
+    return [
+        Finding("error", "golden_test_failed", f"test '{r.name}'", "; ".join(r.problems))
+        for r in results
+        if not r.passed
+    ]
