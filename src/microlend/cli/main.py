@@ -1,8 +1,119 @@
-"""The `microlend` command: one Typer group per module, registered below."""
+"""The `microlend` command: one Typer group per module."""
 
 from __future__ import annotations
 
+import importlib
+import json
+from typing import Annotated
+
 import typer
+from rich.table import Table
+
+from microlend.cli.common import console, fail, open_uow, user_errors
+from microlend.core import audit, tenancy
+from microlend.core.identity import STAFF_ROLES
 
 app = typer.Typer(name="microlend", help="Microlend: digital lending for small banks.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+                  pretty_exceptions_enable=False, add_completion=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+tenant_app = typer.Typer(help="Banks on this platform.", no_args_is_help=True)
+user_app = typer.Typer(help="Staff users of a bank.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(user_app, name="user")
+app.add_typer(audit_app, name="audit")
+
+#: Module command groups: (module, attribute, command name). Missing modules are skipped.
+MODULE_GROUPS: list[tuple[str, str, str]] = [
+    ("microlend.demo.cli", "app", "demo"),
+]
+for _module, _attr, _name in MODULE_GROUPS:
+    app.add_typer(getattr(importlib.import_module(_module), _attr), name=_name)
+
+
+@db_app.command("upgrade")
+@user_errors
+def db_upgrade() -> None:
+    """Create or migrate the schema to the newest version."""
+    from microlend.core.db import make_engine
+    from microlend.core.migrate import current, upgrade
+    from microlend.core.settings import get_settings
+
+    engine = make_engine(get_settings().database_url)
+    upgrade(engine)
+    console.print(f"schema at {', '.join(current(engine))}")
+
+
+@tenant_app.command("create")
+@user_errors
+def tenant_create(
+    name: str,
+    display_name: Annotated[str | None, typer.Option(help="Name shown to users")] = None,
+    currency: str = "CNY",
+    locale: Annotated[str, typer.Option(help="zh_CN or en")] = "zh_CN",
+) -> None:
+    """Create a bank, ready to work: chart of accounts, products, policy and a starter model included."""
+    t = tenancy.create_tenant(open_uow(), name, display_name=display_name, currency=currency, locale=locale)
+    console.print(f"tenant [bold]{t.name}[/] created (id {t.id}, business date {t.business_date})")
+
+
+@tenant_app.command("list")
+@user_errors
+def tenant_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    tenants = tenancy.list_tenants(open_uow())
+    if as_json:
+        print(json.dumps([{"id": t.id, "name": t.name, "display_name": t.display_name,
+                           "business_date": t.business_date.isoformat()} for t in tenants], ensure_ascii=False))
+        return
+    table = Table("id", "name", "display name", "currency", "business date")
+    for t in tenants:
+        table.add_row(str(t.id), t.name, t.display_name, t.currency, t.business_date.isoformat())
+    console.print(table)
+
+
+@user_app.command("create")
+@user_errors
+def user_create(
+    tenant: Annotated[str, typer.Option(help="Tenant name")],
+    username: Annotated[str, typer.Option()],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+    role: Annotated[list[str], typer.Option(help=f"One of: {', '.join(STAFF_ROLES)}; repeat for several")],
+    display_name: str = "",
+    branch: str = "",
+) -> None:
+    """Create a staff user in a bank."""
+    u = tenancy.create_user_platform(open_uow(), tenant, username, password, role, display_name=display_name,
+                                     branch=branch)
+    console.print(f"user [bold]{u.username}[/] created in {tenant} with roles {', '.join(u.roles)}")
+
+
+@audit_app.command("verify")
+@user_errors
+def audit_verify(tenant: Annotated[str | None, typer.Option(help="Only this tenant")] = None) -> None:
+    """Recompute every tenant's hash chain; exit code 1 if any record was edited or removed."""
+    uow = open_uow()
+    tenants = [tenancy.tenant_by_name(uow, tenant)] if tenant else tenancy.list_tenants(uow)
+    broken = False
+    with uow:
+        for t in tenants:
+            report = audit.verify(uow.session, t.id)
+            status = "[green]intact[/]" if report.ok else "[red]BROKEN[/]"
+            console.print(f"{t.name}: {report.records} records, {status}")
+            for problem in report.problems:
+                console.print(f"  - {problem}")
+            broken = broken or not report.ok
+    if broken:
+        raise typer.Exit(1)
+
+
+@app.command("serve")
+@user_errors
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Run the web server (API, OpenAPI at /docs, staff and borrower pages)."""
+    import uvicorn
+
+    if not 1 <= port <= 65535:
+        raise fail("port: must be between 1 and 65535")
+    uvicorn.run("microlend.api.main:app", host=host, port=port, workers=workers, log_level="info",
+                proxy_headers=False)

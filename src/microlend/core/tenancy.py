@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import jwt
@@ -230,9 +230,10 @@ def authenticate(uow: UnitOfWork, username: str, password: str, settings: Settin
 def issue_token(who: Principal, settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     now = utcnow()
+    expires = now + timedelta(minutes=settings.access_token_minutes)
     claims = {"sub": str(who.user_id), "tid": who.tenant_id, "usr": who.username,
               "roles": sorted(who.roles), "cid": who.customer_id,
-              "iat": int(now.timestamp()), "exp": int((now + timedelta(minutes=settings.access_token_minutes)).timestamp())}
+              "iat": int(now.timestamp()), "exp": int(expires.timestamp())}
     return jwt.encode(claims, settings.secret_key, algorithm="HS256")
 
 

@@ -1,0 +1,46 @@
+"""The FastAPI application: routers of every module, error mapping, the web pages, static assets."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+
+from microlend import __version__
+from microlend.api import errors
+from microlend.bootstrap import ROUTERS, load_modules
+from microlend.core.db import make_engine, make_session_factory
+from microlend.core.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    load_modules()
+    engine = engine or make_engine(settings.database_url)
+    app = FastAPI(
+        title="Microlend", version=__version__,
+        description="Digital lending to micro and small businesses: customers, credit data, risk models, "
+                    "decisions, origination, servicing and marketing.",
+        docs_url="/docs", openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    errors.install(app)
+    for module, attr in ROUTERS:
+        app.include_router(getattr(importlib.import_module(module), attr))
+
+    from microlend.web import pages
+
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(packages=[("microlend.web", "static")]), name="static")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    logging.getLogger("microlend").setLevel(logging.INFO)
+    return app

@@ -1,0 +1,63 @@
+"""The audit trail for auditors: browse records and verify the chain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from microlend.api.deps import CurrentPrincipal, UnitOfWorkDep
+from microlend.core import audit
+from microlend.core.identity import Permission
+from microlend.core.tables import AuditRow
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+
+
+class AuditRecordPublic(BaseModel):
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    before: Any
+    after: Any
+    reason: str
+    hash: str
+
+
+class ChainPublic(BaseModel):
+    records: int
+    ok: bool
+    problems: list[str]
+
+
+@router.get("")
+def list_records(
+    who: CurrentPrincipal, uow: UnitOfWorkDep,
+    object_type: str | None = None, object_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[AuditRecordPublic]:
+    who.require(Permission.VIEW_AUDIT)
+    with uow:
+        q = select(AuditRow).where(AuditRow.tenant_id == who.tenant_id)
+        if object_type:
+            q = q.where(AuditRow.object_type == object_type)
+        if object_id:
+            q = q.where(AuditRow.object_id == object_id)
+        rows = uow.session.execute(q.order_by(AuditRow.seq.desc()).limit(limit)).scalars()
+        return [AuditRecordPublic(seq=r.seq, at=r.at, actor=r.actor, action=r.action, object_type=r.object_type,
+                                  object_id=r.object_id, before=r.before, after=r.after, reason=r.reason,
+                                  hash=r.hash) for r in rows]
+
+
+@router.get("/verify")
+def verify_chain(who: CurrentPrincipal, uow: UnitOfWorkDep) -> ChainPublic:
+    who.require(Permission.VIEW_AUDIT)
+    with uow:
+        report = audit.verify(uow.session, who.tenant_id)
+    return ChainPublic(records=report.records, ok=report.ok, problems=report.problems)

@@ -1,0 +1,76 @@
+"""Authentication and the tenant's users."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form
+from pydantic import BaseModel, Field
+
+from microlend.api.deps import CurrentPrincipal, SettingsDep, UnitOfWorkDep
+from microlend.core import tenancy
+
+router = APIRouter(prefix="/api/v1", tags=["auth"])
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+
+
+class Me(BaseModel):
+    user_id: int
+    tenant_id: int
+    username: str
+    roles: list[str]
+    permissions: list[str]
+
+
+class UserCreate(BaseModel):
+    username: str = Field(min_length=2, max_length=100)
+    password: str = Field(min_length=8, max_length=200)
+    roles: list[str] = Field(min_length=1)
+    display_name: str = Field(default="", max_length=200)
+    branch: str = Field(default="", max_length=100)
+
+
+class UserPublic(BaseModel):
+    id: int
+    username: str
+    display_name: str
+    roles: list[str]
+    branch: str
+    active: bool
+
+    @classmethod
+    def from_domain(cls, u: tenancy.User) -> UserPublic:
+        return cls(id=u.id, username=u.username, display_name=u.display_name, roles=u.roles, branch=u.branch,
+                   active=u.active)
+
+
+@router.post("/auth/token")
+def login(
+    uow: UnitOfWorkDep, settings: SettingsDep,
+    username: Annotated[str, Form()], password: Annotated[str, Form()],
+) -> Token:
+    """OAuth2 password flow: form fields `username` and `password`; too many failures -> 429."""
+    who = tenancy.authenticate(uow, username, password, settings)
+    return Token(access_token=tenancy.issue_token(who, settings))
+
+
+@router.get("/me")
+def me(who: CurrentPrincipal) -> Me:
+    return Me(user_id=who.user_id, tenant_id=who.tenant_id, username=who.username, roles=sorted(who.roles),
+              permissions=sorted(p.value for p in who.permissions))
+
+
+@router.get("/users")
+def list_users(who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[UserPublic]:
+    return [UserPublic.from_domain(u) for u in tenancy.list_users(uow, who)]
+
+
+@router.post("/users", status_code=201)
+def create_user(body: UserCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> UserPublic:
+    user = tenancy.create_user(uow, who, body.username, body.password, body.roles,
+                               display_name=body.display_name, branch=body.branch)
+    return UserPublic.from_domain(user)

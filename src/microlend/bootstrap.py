@@ -1,0 +1,33 @@
+"""Wires the modules together: every table mapped, every tenant-setup hook registered, every router
+and CLI group known. Adapters call `load_modules()` once at start-up."""
+
+from __future__ import annotations
+
+import importlib
+from functools import lru_cache
+
+#: Modules with tables (order matters only for readability; foreign keys resolve by name).
+TABLE_MODULES = [
+    "microlend.core.tables",
+    "microlend.origination.tables",
+]
+
+#: Modules exposing `setup_tenant(session, tenant_row)`: the defaults a new bank moves in with.
+SETUP_MODULES: list[str] = []
+
+#: FastAPI routers: (module, attribute).
+ROUTERS = [
+    ("microlend.api.auth", "router"),
+    ("microlend.api.audit", "router"),
+    ("microlend.origination.api", "router"),
+]
+
+
+@lru_cache(maxsize=1)
+def load_modules() -> None:
+    from microlend.core.tenancy import register_tenant_setup
+
+    for name in TABLE_MODULES:
+        importlib.import_module(name)
+    for name in SETUP_MODULES:
+        register_tenant_setup(importlib.import_module(name).setup_tenant)

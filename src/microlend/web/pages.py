@@ -1,0 +1,152 @@
+"""Staff pages: sign-in, language switch, customers. Server-rendered with htmx for partial updates."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from microlend.api.deps import SESSION_COOKIE, SettingsDep, UnitOfWorkDep
+from microlend.core import tenancy
+from microlend.core.errors import AuthenticationFailed, DomainError
+from microlend.core.identity import Permission, Principal
+from microlend.origination import customers as customer_svc
+from microlend.web import i18n
+from microlend.web.templates import render
+
+router = APIRouter(include_in_schema=False)
+
+#: The navigation: (path, label msgid, permission needed). Modules append their pages here.
+NAV: list[tuple[str, str, Permission]] = [
+    ("/customers", "Customers", Permission.VIEW_CUSTOMERS),
+    ("/audit", "Audit trail", Permission.VIEW_AUDIT),
+]
+
+
+def _safe_next(target: str | None) -> str:
+    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+
+
+def current_principal(request: Request, uow: UnitOfWorkDep) -> Principal | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    try:
+        return tenancy.principal_from_token(uow, token, request.app.state.settings)
+    except AuthenticationFailed:
+        return None
+
+
+def login_redirect(request: Request) -> RedirectResponse:
+    nxt = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(nxt)}", status_code=303)
+
+
+def page(request: Request, who: Principal, template: str, status_code: int = 200, **ctx: object) -> HTMLResponse:
+    nav = [(path, label) for path, label, perm in NAV if who.can(perm)]
+    return render(request, template, status_code=status_code, who=who, nav=nav, **ctx)
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, uow: UnitOfWorkDep) -> Response:
+    who = current_principal(request, uow)
+    if who is None:
+        return RedirectResponse("/login", status_code=303)
+    first = next((path for path, _, perm in NAV if who.can(perm)), "/customers")
+    return RedirectResponse(first, status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "/") -> HTMLResponse:
+    return render(request, "login.html", next=_safe_next(next), error=None, username="")
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request, uow: UnitOfWorkDep, settings: SettingsDep,
+    username: Annotated[str, Form()], password: Annotated[str, Form()], next: Annotated[str, Form()] = "/",
+) -> Response:
+    try:
+        who = tenancy.authenticate(uow, username, password, settings)
+    except DomainError as exc:
+        return render(request, "login.html", status_code=exc.status_code, next=_safe_next(next),
+                      error=exc.message, username=username)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(SESSION_COOKIE, tenancy.issue_token(who, settings), httponly=True, samesite="strict",
+                        secure=settings.mode == "production", max_age=settings.access_token_minutes * 60)
+    return response
+
+
+@router.post("/logout")
+def logout() -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/lang/{code}")
+def switch_language(code: str, next: str = "/") -> Response:
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    if code in i18n.LOCALES:
+        response.set_cookie(i18n.LANG_COOKIE, code, max_age=365 * 24 * 3600, samesite="lax")
+    return response
+
+
+@router.get("/customers", response_class=HTMLResponse)
+def customers(request: Request, uow: UnitOfWorkDep, q: str = "", page_no: int = 1) -> Response:
+    who = current_principal(request, uow)
+    if who is None:
+        return login_redirect(request)
+    try:
+        result = customer_svc.list_customers(uow, who, page=max(page_no, 1), page_size=20, q=q[:100])
+    except DomainError as exc:
+        return page(request, who, "error.html", status_code=exc.status_code, message=exc.message)
+    template = "customers_rows.html" if request.headers.get("HX-Request") else "customers.html"
+    return page(request, who, template, result=result, q=q)
+
+
+@router.get("/customers/{customer_id}", response_class=HTMLResponse)
+def customer_detail(request: Request, uow: UnitOfWorkDep, customer_id: int) -> Response:
+    who = current_principal(request, uow)
+    if who is None:
+        return login_redirect(request)
+    try:
+        customer = customer_svc.get_customer(uow, who, customer_id)
+    except DomainError as exc:
+        return page(request, who, "error.html", status_code=exc.status_code, message=exc.message)
+    return page(request, who, "customer.html", customer=customer,
+                can_reveal=who.can(Permission.VIEW_PERSONAL_DATA))
+
+
+@router.get("/customers/{customer_id}/reveal", response_class=HTMLResponse)
+def customer_reveal(request: Request, uow: UnitOfWorkDep, customer_id: int) -> Response:
+    """An htmx fragment with the unmasked ID number and phone; every call is audited."""
+    who = current_principal(request, uow)
+    if who is None:
+        return login_redirect(request)
+    try:
+        customer = customer_svc.get_customer(uow, who, customer_id, reveal=True)
+    except DomainError as exc:
+        return HTMLResponse(f'<p class="error">{exc.message}</p>', status_code=exc.status_code)
+    return page(request, who, "customer_identity.html", customer=customer)
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(request: Request, uow: UnitOfWorkDep) -> Response:
+    from sqlalchemy import select
+
+    from microlend.core import audit
+    from microlend.core.tables import AuditRow
+
+    who = current_principal(request, uow)
+    if who is None:
+        return login_redirect(request)
+    if not who.can(Permission.VIEW_AUDIT):
+        return page(request, who, "error.html", status_code=403, message="forbidden")
+    with uow:
+        rows = list(uow.session.execute(select(AuditRow).where(AuditRow.tenant_id == who.tenant_id)
+                                        .order_by(AuditRow.seq.desc()).limit(200)).scalars())
+        chain = audit.verify(uow.session, who.tenant_id)
+    return page(request, who, "audit.html", rows=rows, chain=chain)

@@ -1,0 +1,42 @@
+"""Jinja2 environments per locale, with gettext and the formatting filters the pages use."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from microlend.core.settings import get_settings
+from microlend.web import i18n
+
+
+@lru_cache(maxsize=4)
+def environment(locale: str) -> Environment:
+    env = Environment(
+        loader=PackageLoader("microlend.web", "templates"),
+        autoescape=select_autoescape(["html"]),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True, lstrip_blocks=True,
+    )
+    env.install_gettext_translations(i18n.translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    env.globals.update(locale=locale, locales=i18n.LOCALE_LABELS,
+                       html_lang="zh-CN" if locale == "zh_CN" else "en")
+    env.filters["money"] = lambda amount, currency="CNY": i18n.money(amount, currency, locale)
+    env.filters["number"] = lambda v: i18n.number(v, locale)
+    env.filters["day"] = lambda v: i18n.day(v, locale)
+    env.filters["moment"] = lambda v: i18n.moment(v, locale)
+    return env
+
+
+def request_locale(request: Request) -> str:
+    return i18n.pick_locale(request.cookies.get(i18n.LANG_COOKIE), request.headers.get("accept-language"),
+                            get_settings().default_locale)
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    locale = request_locale(request)
+    html = environment(locale).get_template(template).render(request=request, **context)
+    return HTMLResponse(html, status_code=status_code)

@@ -1,0 +1,71 @@
+"""The permission battery every object endpoint must pass: no token -> 401, wrong role -> 403,
+another tenant's object -> 404 and nothing changed, every write -> exactly one audit row."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from microlend.core.tables import AuditRow
+from tests.conftest import Api
+
+
+@dataclass
+class Endpoint:
+    method: str
+    path: str  # may contain "{id}", filled with the object's id
+    allowed_role: str
+    denied_role: str | None  # None only where every role may call it (results are scoped instead)
+    body: dict[str, Any] | None = None
+    write: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+    success: tuple[int, ...] = (200, 201)
+
+
+def audit_count(api: Api) -> int:
+    with api.kit.uow_factory() as u:
+        return int(u.session.execute(
+            select(func.count()).select_from(AuditRow).where(AuditRow.tenant_id == api.kit.tenant.id)
+        ).scalar_one())
+
+
+def _call(client: TestClient, ep: Endpoint, object_id: Any, headers: dict[str, str]) -> Any:
+    path = ep.path.replace("{id}", str(object_id))
+    return client.request(ep.method, path, json=ep.body, headers={**ep.headers, **headers})
+
+
+def run_battery(api: Api, other: Api, ep: Endpoint, make_object: Callable[[Api], Any],
+                snapshot: Callable[[Api, Any], Any] | None = None) -> None:
+    """`make_object(api)` creates the object in that api's tenant and returns its id; `snapshot(api, id)`
+    returns the object's state as its owner sees it (to prove another tenant changed nothing)."""
+    own_id = make_object(api)
+    client = api.client
+
+    r = _call(client, ep, own_id, {})
+    assert r.status_code == 401, f"{ep.method} {ep.path} without a token: {r.status_code} {r.text}"
+
+    if ep.denied_role is not None:
+        r = _call(client, ep, own_id, api.token(ep.denied_role))
+        assert r.status_code == 403, f"{ep.method} {ep.path} as {ep.denied_role}: {r.status_code} {r.text}"
+
+    if "{id}" in ep.path:
+        foreign_id = make_object(other)
+        before = snapshot(other, foreign_id) if snapshot else None
+        other_audit = audit_count(other)
+        r = _call(client, ep, foreign_id, api.token(ep.allowed_role))
+        assert r.status_code == 404, f"{ep.method} {ep.path} on another bank's object: {r.status_code} {r.text}"
+        assert r.headers["content-type"].startswith("application/problem+json")
+        if snapshot:
+            assert snapshot(other, foreign_id) == before, "another tenant's object changed"
+        assert audit_count(other) == other_audit, "another tenant's audit trail changed"
+
+    owner_headers = api.token(ep.allowed_role)
+    before_audit = audit_count(api)
+    r = _call(client, ep, own_id, owner_headers)
+    assert r.status_code in ep.success, f"{ep.method} {ep.path} as {ep.allowed_role}: {r.status_code} {r.text}"
+    if ep.write:
+        assert audit_count(api) == before_audit + 1, "a write must add exactly one audit record"

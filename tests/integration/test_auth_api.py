@@ -1,0 +1,70 @@
+"""Signing in: tokens, wrong passwords, rate limiting, and tenants kept apart."""
+
+from fastapi.testclient import TestClient
+from tests.conftest import Api, TenantKit
+
+
+def test_a_user_gets_a_bearer_token_and_sees_itself(api: Api) -> None:
+    username, _ = api.kit.user("credit_officer")
+    r = api.client.post("/api/v1/auth/token", data={"username": username, "password": "correct-horse-1"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["token_type"] == "bearer"
+    me = api.client.get("/api/v1/me", headers={"Authorization": f"Bearer {body['access_token']}"}).json()
+    assert me["username"] == username and me["roles"] == ["credit_officer"]
+    assert me["tenant_id"] == api.kit.tenant.id
+
+
+def test_a_wrong_password_is_401_with_a_problem_body(api: Api) -> None:
+    username, _ = api.kit.user("credit_officer")
+    r = api.client.post("/api/v1/auth/token", data={"username": username, "password": "wrong-password"})
+    assert r.status_code == 401
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["detail"] == "wrong username or password"
+
+
+def test_repeated_failures_are_rate_limited_even_with_the_right_password(api: Api) -> None:
+    username, _ = api.kit.user("credit_officer")
+    for _ in range(5):
+        assert api.client.post("/api/v1/auth/token",
+                               data={"username": username, "password": "nope-nope"}).status_code == 401
+    r = api.client.post("/api/v1/auth/token", data={"username": username, "password": "correct-horse-1"})
+    assert r.status_code == 429
+    assert "too many failed logins" in r.json()["detail"]
+
+
+def test_a_forged_token_is_refused(app_client: TestClient) -> None:
+    r = app_client.get("/api/v1/me", headers={"Authorization": "Bearer not.a.token"})
+    assert r.status_code == 401
+
+
+def test_an_admin_creates_users_only_in_its_own_bank(api: Api, new_tenant: object) -> None:
+    headers = api.token("admin")
+    name = f"{api.kit.tenant.name}-new"
+    r = api.client.post("/api/v1/users", headers=headers,
+                        json={"username": name, "password": "long-enough-1", "roles": ["approver"]})
+    assert r.status_code == 201, r.text
+    users = api.client.get("/api/v1/users", headers=headers).json()
+    assert name in [u["username"] for u in users]
+    assert all(u["username"].startswith(api.kit.tenant.name) for u in users)
+
+
+def test_unknown_roles_are_named(api: Api) -> None:
+    r = api.client.post("/api/v1/users", headers=api.token("admin"),
+                        json={"username": "someone-x", "password": "long-enough-1", "roles": ["boss"]})
+    assert r.status_code == 422
+    assert "unknown role 'boss'" in r.json()["detail"]
+
+
+def test_users_need_the_admin_role(api: Api) -> None:
+    r = api.client.get("/api/v1/users", headers=api.token("credit_officer"))
+    assert r.status_code == 403
+
+
+def test_the_openapi_document_is_served(app_client: TestClient) -> None:
+    doc = app_client.get("/openapi.json").json()
+    assert "/api/v1/customers" in doc["paths"]
+
+
+def test_bank_kits_are_isolated(bank: TenantKit, new_tenant: object) -> None:
+    assert bank.tenant.name.startswith("t")
