@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd  # type: ignore[import-untyped]
+import pandas as pd
 from numpy.typing import NDArray
-from pandas.api.types import is_bool_dtype, is_numeric_dtype  # type: ignore[import-untyped]
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from microlend.core.errors import ValidationError
 
