@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import pandas as pd  # type: ignore[import-untyped]
+import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
@@ -134,9 +134,7 @@ class DataContract:
         unique = tuple(str(u) for u in raw.get("unique", []))
         missing = [u for u in unique if u not in names]
         if missing:
-            raise ValidationError(
-                f"contract.unique: not a contract column: {', '.join(missing)}", field="contract"
-            )
+            raise ValidationError(f"contract.unique: not a contract column: {', '.join(missing)}", field="contract")
         target = raw.get("target")
         return cls(
             name=str(raw.get("name", "dataset")),
@@ -344,10 +342,7 @@ def infer_contract(df: pd.DataFrame, name: str = "dataset", *, target: str | Non
     unique = tuple(
         c.name
         for c in columns
-        if _looks_like_key(c.name)
-        and c.dtype in ("int", "string")
-        and not c.nullable
-        and df[c.name].is_unique
+        if _looks_like_key(c.name) and c.dtype in ("int", "string") and not c.nullable and df[c.name].is_unique
     )[:1]
     return DataContract(name=name, columns=tuple(columns), unique=unique, target=target)
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd  # type: ignore[import-untyped]
+import pandas as pd
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -88,9 +88,7 @@ def read_source(source: Source, contract: DataContract | None = None) -> pd.Data
         return _read_query(source)
     try:
         if isinstance(source, CsvSource):
-            text_columns = (
-                {c.name: "str" for c in contract.columns if c.dtype == "string"} if contract else {}
-            )
+            text_columns = {c.name: "str" for c in contract.columns if c.dtype == "string"} if contract else {}
             return pd.read_csv(source.path, dtype=text_columns or None, skip_blank_lines=False)
         return pd.read_parquet(source.path)
     except FileNotFoundError:
@@ -273,9 +271,7 @@ def import_dataset(
                 version=version,
                 rows=len(prepared.data),
                 columns=[
-                    {"name": c.name, "dtype": c.dtype}
-                    for c in contract.columns
-                    if c.name in prepared.data.columns
+                    {"name": c.name, "dtype": c.dtype} for c in contract.columns if c.name in prepared.data.columns
                 ],
                 content_hash=content_hash(prepared.data),
                 contract=contract.to_dict(),

@@ -15,9 +15,7 @@ class DatasetRow(Base):
     """One imported version of a tenant's dataset: where its Parquet file is, what it holds, its hash."""
 
     __tablename__ = "datasets"
-    __table_args__ = (
-        UniqueConstraint("tenant_id", "name", "version", name="uq_datasets_tenant_name_version"),
-    )
+    __table_args__ = (UniqueConstraint("tenant_id", "name", "version", name="uq_datasets_tenant_name_version"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)

@@ -1,0 +1,340 @@
+"""Features (特征): named, versioned definitions computed per customer *as of* a date, set-based.
+
+A feature is an SQL aggregate expression in a feature group. A group's FROM clause joins the *spine*
+(`s`: one row per customer_id and as_of date) to the documented source tables, and every join condition
+keeps only events at or before `s.as_of` (point-in-time correctness: later data never leaks in). One
+query computes all groups for a whole portfolio on a batch engine (DuckDB by default); the latest values
+per customer are then kept in an `OnlineFeatureStore` for lookups at decision time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from microlend.batch.engine import BatchEngine, LocalEngine, Progress
+from microlend.core.clock import utcnow
+from microlend.core.errors import ValidationError
+
+_MONEY = pa.decimal128(18, 4)
+_UTC = pa.timestamp("us", tz="UTC")
+
+
+def _field(name: str, type_: pa.DataType, doc: str, nullable: bool = False) -> pa.Field:
+    return pa.field(name, type_, nullable=nullable, metadata={"doc": doc})
+
+
+#: The source tables the feature library reads, as Arrow schemas with a `doc` on every column.
+#: Servicing and origination tables (or a bank's own core system) are mapped onto these shapes.
+SOURCE_SCHEMAS: dict[str, pa.Schema] = {
+    "customers": pa.schema(
+        [
+            _field("customer_id", pa.int64(), "customer key"),
+            _field("created_at", _UTC, "when the customer became known to the bank (UTC)"),
+            _field("birth_date", pa.date32(), "date of birth of the borrower (or the business owner)", True),
+            _field("industry", pa.string(), "industry of the business (reference only, not point-in-time)", True),
+        ]
+    ),
+    "loans": pa.schema(
+        [
+            _field("loan_id", pa.int64(), "loan key"),
+            _field("customer_id", pa.int64(), "borrower"),
+            _field("disbursed_at", pa.date32(), "disbursement date; the loan exists from this date"),
+            _field("principal", _MONEY, "disbursed principal (exact decimal)"),
+            _field("status", pa.string(), "current status; NOT point-in-time, so no feature uses it", True),
+            _field("closed_at", pa.date32(), "date the loan was settled or written off; null while open", True),
+        ]
+    ),
+    "installments": pa.schema(
+        [
+            _field("loan_id", pa.int64(), "loan the installment belongs to"),
+            _field("due_date", pa.date32(), "contractual due date"),
+            _field("paid_date", pa.date32(), "date the installment was settled in full; null while unpaid", True),
+            _field("amount_due", _MONEY, "amount due (exact decimal)"),
+            _field("amount_paid", _MONEY, "amount paid so far; current state, not point-in-time", True),
+        ]
+    ),
+    "credit_lines": pa.schema(
+        [
+            _field("customer_id", pa.int64(), "customer holding the line"),
+            _field("limit", _MONEY, "granted limit on the snapshot date (exact decimal)"),
+            _field("used", _MONEY, "drawn amount on the snapshot date (exact decimal)"),
+            _field("as_of", pa.date32(), "snapshot date of limit and used"),
+        ]
+    ),
+    "applications": pa.schema(
+        [
+            _field("customer_id", pa.int64(), "applicant"),
+            _field("submitted_at", _UTC, "when the application was submitted (UTC)"),
+            _field("outcome", pa.string(), "approved, declined, referred or withdrawn", True),
+        ]
+    ),
+}
+SPINE_SCHEMA = pa.schema(
+    [
+        _field("customer_id", pa.int64(), "customer"),
+        _field("as_of", pa.date32(), "the date features are computed as of"),
+    ]
+)
+
+FeatureType = Literal["int", "float"]
+_SQL_TYPE = {"int": "BIGINT", "float": "DOUBLE"}
+
+
+@dataclass(frozen=True)
+class FeatureGroup:
+    """Features computed from the same join: `from_sql` joins spine `s` to sources, point-in-time."""
+
+    name: str
+    from_sql: str
+    sources: tuple[str, ...]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class FeatureDefinition:
+    """One named, versioned feature of a customer (entity = customer).
+
+    `expression` is an SQL aggregate over its group's join; `default` is the SQL value for a customer
+    with no rows (e.g. 0 for counts, NULL where "no history" must stay distinguishable)."""
+
+    name: str
+    version: int
+    group: str
+    expression: str
+    dtype: FeatureType
+    description_en: str
+    description_zh: str
+    default: str = "NULL"
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "group": self.group,
+            "dtype": self.dtype,
+            "description_en": self.description_en,
+            "description_zh": self.description_zh,
+            "expression": " ".join(self.expression.split()),
+            "default": self.default,
+        }
+
+
+@dataclass
+class FeatureLibrary:
+    """A set of feature groups and versioned definitions; names are unique per version."""
+
+    groups: dict[str, FeatureGroup] = field(default_factory=dict)
+    definitions: list[FeatureDefinition] = field(default_factory=list)
+
+    def add_group(self, group: FeatureGroup) -> None:
+        self.groups[group.name] = group
+
+    def add(self, definition: FeatureDefinition) -> None:
+        if definition.group not in self.groups:
+            raise ValueError(f"feature {definition.name}: unknown group '{definition.group}'")
+        if any(d.name == definition.name and d.version == definition.version for d in self.definitions):
+            raise ValueError(f"feature {definition.name} v{definition.version} is defined twice")
+        self.definitions.append(definition)
+
+    def get(self, name: str, version: int | None = None) -> FeatureDefinition:
+        """The named feature at a version (the latest when none is given)."""
+        found = [d for d in self.definitions if d.name == name and (version is None or d.version == version)]
+        if not found:
+            at = f" version {version}" if version is not None else ""
+            raise ValidationError(f"features: unknown feature '{name}'{at}", field="features")
+        return max(found, key=lambda d: d.version)
+
+    def latest(self) -> list[FeatureDefinition]:
+        names = dict.fromkeys(d.name for d in self.definitions)
+        return [self.get(n) for n in names]
+
+    def select(self, names: Iterable[str | tuple[str, int]] | None = None) -> list[FeatureDefinition]:
+        if names is None:
+            return self.latest()
+        out = []
+        for item in names:
+            out.append(self.get(*item) if isinstance(item, tuple) else self.get(item))
+        return out
+
+    def catalogue(self) -> list[dict[str, Any]]:
+        """Every definition, for documentation pages and the CLI."""
+        return [d.describe() for d in self.definitions]
+
+    def build_sql(self, features: Sequence[FeatureDefinition]) -> str:
+        """One query: a CTE per group (one aggregation each) joined back to the spine."""
+        if not features:
+            raise ValidationError("features: choose at least one feature", field="features")
+        by_group: dict[str, list[FeatureDefinition]] = {}
+        for f in features:
+            by_group.setdefault(f.group, []).append(f)
+        ctes = []
+        joins = []
+        columns = []
+        for i, (group_name, group_features) in enumerate(by_group.items()):
+            group = self.groups[group_name]
+            selects = ",\n        ".join(f'{f.expression} AS "{f.name}"' for f in group_features)
+            ctes.append(
+                f"g{i} AS (\n    SELECT s.customer_id, s.as_of,\n        {selects}\n"
+                f"    FROM {group.from_sql}\n    GROUP BY s.customer_id, s.as_of\n)"
+            )
+            joins.append(f"LEFT JOIN g{i} ON g{i}.customer_id = sp.customer_id AND g{i}.as_of = sp.as_of")
+            for f in group_features:
+                value = f'g{i}."{f.name}"'
+                if f.default != "NULL":
+                    value = f"coalesce({value}, {f.default})"
+                columns.append(f'CAST({value} AS {_SQL_TYPE[f.dtype]}) AS "{f.name}"')
+        return (
+            "WITH "
+            + ",\n".join(ctes)
+            + "\nSELECT sp.customer_id, sp.as_of,\n    "
+            + ",\n    ".join(columns)
+            + "\nFROM spine sp\n"
+            + "\n".join(joins)
+            + "\nORDER BY sp.customer_id, sp.as_of"
+        )
+
+
+def prepare_sources(tables: Mapping[str, pa.Table | pd.DataFrame]) -> dict[str, pa.Table]:
+    """Check and cast source tables to the documented schemas; an absent table is taken as empty.
+
+    Extra columns are dropped; a missing column or a value that does not fit the type is a
+    ValidationError naming `table.column`."""
+    unknown = set(tables) - set(SOURCE_SCHEMAS)
+    if unknown:
+        raise ValidationError(
+            f"tables: unknown source table(s): {', '.join(sorted(unknown))}; expected {', '.join(SOURCE_SCHEMAS)}",
+            field="tables",
+        )
+    out: dict[str, pa.Table] = {}
+    for name, schema in SOURCE_SCHEMAS.items():
+        raw = tables.get(name)
+        out[name] = schema.empty_table() if raw is None else _conform(name, raw, schema)
+    return out
+
+
+def _conform(name: str, raw: pa.Table | pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    table = raw if isinstance(raw, pa.Table) else pa.Table.from_pandas(raw, preserve_index=False)
+    arrays = []
+    for fld in schema:
+        if fld.name not in table.column_names:
+            if fld.nullable:
+                arrays.append(pa.nulls(table.num_rows, fld.type))
+                continue
+            raise ValidationError(f"tables: {name}.{fld.name} is missing", field=f"{name}.{fld.name}")
+        column = table.column(fld.name)
+        try:
+            column = column.cast(fld.type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise ValidationError(
+                f"tables: {name}.{fld.name} cannot be read as {fld.type}: {exc}", field=f"{name}.{fld.name}"
+            ) from None
+        if not fld.nullable and column.null_count:
+            raise ValidationError(
+                f"tables: {name}.{fld.name} has {column.null_count} empty value(s)", field=f"{name}.{fld.name}"
+            )
+        arrays.append(column)
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def portfolio_spine(customers: pa.Table | pd.DataFrame, as_of: date) -> pa.Table:
+    """Every customer known on `as_of` (created on or before that day), each with that as-of date."""
+    table = _conform("customers", customers, SOURCE_SCHEMAS["customers"])
+    day_end = pd.Timestamp(as_of, tz="UTC") + pd.Timedelta(days=1)
+    known = pc.less(table.column("created_at"), pa.scalar(day_end.to_pydatetime(), _UTC))
+    ids = table.filter(known).column("customer_id")
+    return pa.Table.from_arrays([ids, pa.array([as_of] * len(ids), pa.date32())], schema=SPINE_SCHEMA)
+
+
+def spine_from(rows: pa.Table | pd.DataFrame) -> pa.Table:
+    """A spine of (customer_id, as_of) pairs, e.g. each application with its own decision date."""
+    return _conform("spine", rows, SPINE_SCHEMA)
+
+
+def compute_features(
+    tables: Mapping[str, pa.Table | pd.DataFrame],
+    *,
+    as_of: date | None = None,
+    spine: pa.Table | pd.DataFrame | None = None,
+    features: Iterable[str | tuple[str, int]] | None = None,
+    library: FeatureLibrary | None = None,
+    engine: BatchEngine | None = None,
+    chunk_rows: int | None = None,
+    progress: Progress | None = None,
+) -> pa.Table:
+    """Features per customer as of a date (the whole portfolio) or per spine row (training sets).
+
+    Returns an Arrow table: customer_id, as_of, then one column per feature; the schema metadata names
+    each feature's version."""
+    from microlend.data.feature_library import STANDARD_LIBRARY
+
+    library = library or STANDARD_LIBRARY
+    engine = engine or LocalEngine()
+    chosen = library.select(features)
+    sources = prepare_sources(tables)
+    if spine is None:
+        if as_of is None:
+            raise ValidationError("as_of: give an as-of date or a spine", field="as_of")
+        spine_table = portfolio_spine(sources["customers"], as_of)
+    else:
+        spine_table = spine_from(spine)
+    sql = library.build_sql(chosen)
+    inputs = {**sources, "spine": spine_table}
+    if chunk_rows:
+        result = engine.run_partitioned(sql, inputs, partition="spine", chunk_rows=chunk_rows, progress=progress)
+    else:
+        result = engine.run_sql(sql, inputs)
+        if progress is not None:
+            progress(spine_table.num_rows, spine_table.num_rows)
+    versions = {f.name: f.version for f in chosen}
+    return result.replace_schema_metadata({"feature_versions": json.dumps(versions)})
+
+
+class OnlineFeatureStore:
+    """Latest features per customer held in memory for decision-time lookups (在线特征).
+
+    `refresh` swaps in a new batch result atomically, so lookups never see half a refresh."""
+
+    def __init__(self) -> None:
+        self._state: tuple[dict[int, int], dict[str, list[Any]], dict[str, int]] = ({}, {}, {})
+        self.refreshed_at: datetime | None = None
+
+    def refresh(self, features: pa.Table) -> None:
+        """Load a batch result; where a customer has several as-of dates the latest one is kept."""
+        if "customer_id" not in features.column_names:
+            raise ValidationError("features: the table needs a customer_id column", field="features")
+        table = features
+        if "as_of" in features.column_names:
+            order = pc.sort_indices(features, [("customer_id", "ascending"), ("as_of", "descending")])
+            table = features.take(order)
+        ids = table.column("customer_id").to_pylist()
+        index: dict[int, int] = {}
+        for i, cid in enumerate(ids):
+            index.setdefault(cid, i)
+        columns = {name: table.column(name).to_pylist() for name in table.column_names if name != "customer_id"}
+        meta = (features.schema.metadata or {}).get(b"feature_versions")
+        versions: dict[str, int] = json.loads(meta) if meta else {}
+        self._state = (index, columns, versions)
+        self.refreshed_at = utcnow()
+
+    def lookup(self, customer_id: int) -> dict[str, Any] | None:
+        """This customer's latest features, or None for a customer the last batch did not include."""
+        index, columns, _ = self._state
+        i = index.get(customer_id)
+        if i is None:
+            return None
+        return {name: values[i] for name, values in columns.items()}
+
+    @property
+    def versions(self) -> dict[str, int]:
+        return dict(self._state[2])
+
+    def __len__(self) -> int:
+        return len(self._state[0])
