@@ -41,6 +41,9 @@ class UnitOfWork:
             return
         assert self._session is not None
         try:
+            # detach first, so objects read in this unit of work stay readable after it (a rollback
+            # would expire them); anything not committed is still discarded by the rollback
+            self._session.expunge_all()
             self._session.rollback()
         finally:
             self._session.close()
