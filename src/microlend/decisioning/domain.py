@@ -163,9 +163,7 @@ def engine_json(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, dict):
         return (
-            "{"
-            + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{engine_json(v)}" for k, v in value.items())
-            + "}"
+            "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{engine_json(v)}" for k, v in value.items()) + "}"
         )
     if isinstance(value, list | tuple):
         return "[" + ",".join(engine_json(v) for v in value) + "]"
@@ -184,9 +182,7 @@ def exact_decimal(value: Any, field: str) -> Decimal:
     elif isinstance(value, float):
         result = Decimal(repr(value))
     else:
-        raise ValidationError(
-            f"{field}: the policy gave a {type(value).__name__}, expected a number", field=field
-        )
+        raise ValidationError(f"{field}: the policy gave a {type(value).__name__}, expected a number", field=field)
     if not result.is_finite():
         raise ValidationError(f"{field}: the policy gave a non-finite number", field=field)
     return result

@@ -112,9 +112,7 @@ def _graph(nodes: list[dict[str, Any]], edges: Any) -> list[Finding]:
     inputs = [n.get("id") for n in nodes if n.get("type") == "inputNode"]
     outputs = [n.get("id") for n in nodes if n.get("type") == "outputNode"]
     if not inputs or not outputs:
-        findings.append(
-            Finding("error", "unconnected_node", "policy", "needs an input node and an output node")
-        )
+        findings.append(Finding("error", "unconnected_node", "policy", "needs an input node and an output node"))
         return findings
     from_input, to_output = _reach(inputs, succ), _reach(outputs, pred)
     for n in nodes:
@@ -176,8 +174,7 @@ def _table(node: dict[str, Any]) -> list[Finding]:
                         "warning",
                         "unreachable_rule",
                         f"{_name(node)} row {j + 1} ({rules[j].get('_id')})",
-                        f"can never fire: row {i + 1} ({rules[i].get('_id')}) above it matches everything it "
-                        "matches",
+                        f"can never fire: row {i + 1} ({rules[i].get('_id')}) above it matches everything it matches",
                     )
                 )
                 break
@@ -187,9 +184,7 @@ def _table(node: dict[str, Any]) -> list[Finding]:
             groups[tuple(str(r.get(c, "")).strip() for c in columns if c != col)].append(j)
         for rows in groups.values():
             cells = [parsed[j][k] for j in rows]
-            if any(c is None or c.any for c in cells) or not all(
-                c is not None and c.intervals for c in cells
-            ):
+            if any(c is None or c.any for c in cells) or not all(c is not None and c.intervals for c in cells):
                 continue
             intervals = [iv for c in cells if c is not None for iv in c.intervals]
             for hole in holes(intervals):

@@ -64,14 +64,8 @@ def parse_policy(text: str | bytes, source: str = "policy") -> dict[str, Any]:
         doc = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValidationError(f"{source}: not valid JSON ({exc})", field="content") from None
-    if (
-        not isinstance(doc, dict)
-        or not isinstance(doc.get("nodes"), list)
-        or not isinstance(doc.get("edges"), list)
-    ):
-        raise ValidationError(
-            f"{source}: a policy needs 'nodes' and 'edges' lists (JDM format)", field="content"
-        )
+    if not isinstance(doc, dict) or not isinstance(doc.get("nodes"), list) or not isinstance(doc.get("edges"), list):
+        raise ValidationError(f"{source}: a policy needs 'nodes' and 'edges' lists (JDM format)", field="content")
     return doc
 
 
@@ -115,9 +109,7 @@ class CompiledPolicy:
         try:
             self._decision = _ENGINE.create_decision(json.dumps(graph))
         except Exception as exc:  # the engine's own error types are not exported
-            raise ValidationError(
-                f"content: the rule engine refuses this policy ({exc})", field="content"
-            ) from None
+            raise ValidationError(f"content: the rule engine refuses this policy ({exc})", field="content") from None
 
     def evaluate_raw(self, context: str | dict[str, Any], trace: bool = False) -> dict[str, Any]:
         """The engine's answer as it gives it (result, and trace when asked)."""
@@ -148,6 +140,18 @@ class CompiledPolicy:
             trace_data,
             latency,
         )
+
+
+def compact_trace(trace: Any) -> Any:
+    """The engine's trace without each node's copy of the whole context: which node ran in which order,
+    which rows fired (with the values they looked at) and what each expression gave."""
+    if not isinstance(trace, dict):
+        return trace
+    return {
+        str(node_id): {k: step.get(k) for k in ("name", "order", "traceData")}
+        for node_id, step in trace.items()
+        if isinstance(step, dict)
+    }
 
 
 def _engine_error(message: str) -> PolicyResult:

@@ -1,0 +1,526 @@
+"""Use cases of the decision engine (决策中台): submit and publish policy versions (maker-checker), decide
+applications with the policies in force (champion, challenger, shadow), and replay stored decisions."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from microlend.core import audit
+from microlend.core.clock import utcnow
+from microlend.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from microlend.core.identity import Permission, Principal, system_principal
+from microlend.core.tables import TenantRow
+from microlend.core.uow import UnitOfWork
+from microlend.decisioning.arms import BUCKETS, choose_arm
+from microlend.decisioning.domain import DecisionInput
+from microlend.decisioning.lint import lint_policy
+from microlend.decisioning.policy import (
+    CompiledPolicy,
+    PolicyResult,
+    compact_trace,
+    default_policy,
+    parse_policy,
+    policy_hash,
+    policy_name,
+)
+from microlend.decisioning.reasons import tellable_reasons
+from microlend.decisioning.tables import DecisionRow, DecisionSetupRow, PolicyVersionRow
+
+
+@dataclass(frozen=True)
+class PolicyVersion:
+    id: int
+    name: str
+    content_hash: str
+    status: str
+    author: str
+    publisher: str | None
+    created_at: datetime
+    published_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: PolicyVersionRow) -> PolicyVersion:
+        return cls(
+            row.id, row.name, row.content_hash, row.status, row.author, row.publisher, row.created_at, row.published_at
+        )
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """A stored decision as the caller sees it; `borrower_reasons` are the messages a borrower may be told."""
+
+    id: int
+    customer_id: str
+    arm: str
+    acted_on: bool
+    policy_hash: str
+    outcome: str
+    limit: Decimal
+    annual_rate: Decimal | None
+    reasons: tuple[str, ...]
+    borrower_reasons: tuple[str, ...]
+    latency_ms: float
+    shadow_ids: tuple[int, ...] = ()
+
+    @classmethod
+    def from_row(cls, row: DecisionRow, locale: str = "zh_CN", shadow_ids: tuple[int, ...] = ()) -> DecisionRecord:
+        told = tuple(tellable_reasons(row.reasons, locale=locale)) if row.outcome != "approve" else ()
+        return cls(
+            row.id,
+            row.customer_id,
+            row.arm,
+            row.acted_on,
+            row.policy_hash,
+            row.outcome,
+            row.limit,
+            row.annual_rate,
+            tuple(row.reasons),
+            told,
+            row.latency_us / 1000.0,
+            shadow_ids,
+        )
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    decision_id: int
+    policy_hash: str
+    equal: bool
+    stored: dict[str, Any]
+    replayed: dict[str, Any]
+    differences: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ArmSummary:
+    arm: str
+    policy_hash: str
+    decisions: int
+    approved: int
+    declined: int
+    referred: int
+
+    @property
+    def approval_rate(self) -> float:
+        return self.approved / self.decisions if self.decisions else 0.0
+
+
+# --- compiled policies, cached by content hash (a hash names exactly one content) -----------------------
+
+_COMPILED: dict[str, CompiledPolicy] = {}
+
+
+def _compiled(session: Session, tenant_id: int, content_hash: str) -> CompiledPolicy:
+    cached = _COMPILED.get(content_hash)
+    if cached is not None:
+        return cached
+    row = _version(session, tenant_id, content_hash)
+    if policy_hash(row.content) != content_hash:
+        raise Conflict(f"policy version {content_hash[:12]}: stored content does not match its hash")
+    compiled = CompiledPolicy(row.content, content_hash)
+    _COMPILED[content_hash] = compiled
+    return compiled
+
+
+def _version(session: Session, tenant_id: int, content_hash: str) -> PolicyVersionRow:
+    row = session.execute(
+        select(PolicyVersionRow).where(
+            PolicyVersionRow.tenant_id == tenant_id, PolicyVersionRow.content_hash == content_hash
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"content_hash: no policy version {content_hash[:12]} in this bank", field="content_hash")
+    return row
+
+
+def _setup(session: Session, tenant_id: int) -> DecisionSetupRow:
+    setup = session.get(DecisionSetupRow, tenant_id)
+    if setup is None:
+        raise NotFound("this bank has no published credit policy yet; submit and publish one first")
+    return setup
+
+
+def _summary(row: PolicyVersionRow) -> dict[str, Any]:
+    return {"name": row.name, "content_hash": row.content_hash, "status": row.status}
+
+
+# --- policy versions -------------------------------------------------------------------------------------
+
+
+def _as_document(content: dict[str, Any] | str | bytes) -> dict[str, Any]:
+    return parse_policy(content) if isinstance(content, str | bytes) else copy.deepcopy(content)
+
+
+def save_draft(uow: UnitOfWork, who: Principal, content: dict[str, Any] | str | bytes) -> PolicyVersion:
+    """Store a policy version as a draft (no checks beyond the format), or return the existing one."""
+    who.require(Permission.EDIT_POLICIES)
+    doc = _as_document(content)
+    with uow:
+        row, _ = _insert_or_get(uow.session, who, doc, "draft")
+        version = PolicyVersion.from_row(row)
+        uow.commit()
+    return version
+
+
+def submit(uow: UnitOfWork, who: Principal, content: dict[str, Any] | str | bytes, note: str = "") -> PolicyVersion:
+    """Hand a policy version in for publishing; it must pass lint (golden tests included)."""
+    who.require(Permission.EDIT_POLICIES)
+    doc = _as_document(content)
+    report = lint_policy(doc)
+    if not report.ok:
+        problems = "; ".join(f.text() for f in report.errors[:5])
+        raise ValidationError(f"content: the policy fails lint: {problems}", field="content")
+    with uow:
+        s = uow.session
+        row, created = _insert_or_get(s, who, doc, "submitted", note)
+        if not created and row.status != "draft":
+            raise Conflict(f"content: this exact policy version already exists ({row.status})", field="content")
+        if row.status == "draft":
+            before = _summary(row)
+            row.status, row.submitted_at, row.note = "submitted", utcnow(), note
+            audit.record(s, who, "policy.submit", "policy_version", row.id, before=before, after=_summary(row))
+        version = PolicyVersion.from_row(row)
+        uow.commit()
+    return version
+
+
+def _insert_or_get(
+    s: Session, who: Principal, doc: dict[str, Any], status: str, note: str = ""
+) -> tuple[PolicyVersionRow, bool]:
+    content_hash = policy_hash(doc)
+    existing = s.execute(
+        select(PolicyVersionRow).where(
+            PolicyVersionRow.tenant_id == who.tenant_id, PolicyVersionRow.content_hash == content_hash
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        return existing, False
+    now = utcnow()
+    row = PolicyVersionRow(
+        tenant_id=who.tenant_id,
+        name=policy_name(doc) or "policy",
+        content_hash=content_hash,
+        content=doc,
+        status=status,
+        author=who.username,
+        author_user_id=who.user_id,
+        created_at=now,
+        submitted_at=now if status == "submitted" else None,
+        note=note,
+    )
+    s.add(row)
+    s.flush()
+    audit.record(
+        s,
+        who,
+        f"policy.{'submit' if status == 'submitted' else 'draft'}",
+        "policy_version",
+        row.id,
+        after=_summary(row),
+    )
+    return row, True
+
+
+def publish(
+    uow: UnitOfWork,
+    who: Principal,
+    content_hash: str,
+    *,
+    challenger_share_bp: int | None = None,
+    shadow: bool = False,
+) -> PolicyVersion:
+    """Put a submitted version in force, checked by a second person (maker-checker, 双人复核).
+
+    Without challenger options it becomes the champion (the previous one is retired); with a share (basis
+    points) it becomes the challenger for that share of customers; with `shadow` it is evaluated beside
+    every decision and stored, never acted on."""
+    who.require(Permission.PUBLISH_POLICIES)
+    challenger = challenger_share_bp is not None or shadow
+    share = challenger_share_bp or 0
+    if not 0 <= share <= BUCKETS:
+        raise ValidationError(f"challenger_share_bp: must be between 0 and {BUCKETS}", field="challenger_share_bp")
+    with uow:
+        s = uow.session
+        row = _version(s, who.tenant_id, content_hash)
+        if row.status != "submitted":
+            raise Conflict(
+                f"content_hash: only a submitted version can be published; this one is {row.status}",
+                field="content_hash",
+            )
+        if row.author_user_id == who.user_id and row.author == who.username:
+            raise PermissionDenied(
+                "publish: you wrote this policy version; a second person holding 'publish_policies' must "
+                "publish it (maker-checker)"
+            )
+        before = _summary(row)
+        now = utcnow()
+        row.status, row.publisher, row.publisher_user_id, row.published_at = (
+            "published",
+            who.username,
+            who.user_id,
+            now,
+        )
+        setup = s.get(DecisionSetupRow, who.tenant_id)
+        if challenger:
+            if setup is None:
+                raise Conflict("content_hash: publish a champion before a challenger", field="content_hash")
+            _retire(s, who, setup.challenger_hash, keep=setup.champion_hash)
+            setup.challenger_hash, setup.challenger_share_bp, setup.challenger_shadow = content_hash, share, shadow
+            setup.updated_at = now
+        elif setup is None:
+            s.add(DecisionSetupRow(tenant_id=who.tenant_id, champion_hash=content_hash, updated_at=now))
+        else:
+            _retire(s, who, setup.champion_hash, keep=content_hash)
+            setup.champion_hash, setup.updated_at = content_hash, now
+            if setup.challenger_hash == content_hash:
+                setup.challenger_hash, setup.challenger_share_bp, setup.challenger_shadow = None, 0, False
+        audit.record(
+            s,
+            who,
+            "policy.publish",
+            "policy_version",
+            row.id,
+            before=before,
+            after=_summary(row)
+            | {
+                "arm": ("shadow" if shadow else "challenger") if challenger else "champion",
+                "challenger_share_bp": share,
+            },
+        )
+        version = PolicyVersion.from_row(row)
+        uow.commit()
+    return version
+
+
+def _retire(s: Session, who: Principal, content_hash: str | None, keep: str | None) -> None:
+    if content_hash is None or content_hash == keep:
+        return
+    row = _version(s, who.tenant_id, content_hash)
+    before = _summary(row)
+    row.status, row.retired_at = "retired", utcnow()
+    audit.record(s, who, "policy.retire", "policy_version", row.id, before=before, after=_summary(row))
+
+
+def stop_challenger(uow: UnitOfWork, who: Principal) -> None:
+    """End the challenger or shadow run; its version is retired."""
+    who.require(Permission.PUBLISH_POLICIES)
+    with uow:
+        s = uow.session
+        setup = _setup(s, who.tenant_id)
+        if setup.challenger_hash is None:
+            raise Conflict("there is no challenger running")
+        _retire(s, who, setup.challenger_hash, keep=setup.champion_hash)
+        setup.challenger_hash, setup.challenger_share_bp, setup.challenger_shadow = None, 0, False
+        setup.updated_at = utcnow()
+        uow.commit()
+
+
+def active_policy(uow: UnitOfWork, who: Principal) -> PolicyVersion:
+    """The champion version in force for the caller's bank."""
+    who.require(Permission.VIEW_POLICIES)
+    with uow:
+        setup = _setup(uow.session, who.tenant_id)
+        return PolicyVersion.from_row(_version(uow.session, who.tenant_id, setup.champion_hash))
+
+
+def policy_content(uow: UnitOfWork, who: Principal, content_hash: str) -> dict[str, Any]:
+    who.require(Permission.VIEW_POLICIES)
+    with uow:
+        return copy.deepcopy(_version(uow.session, who.tenant_id, content_hash).content)
+
+
+def list_versions(uow: UnitOfWork, who: Principal) -> list[PolicyVersion]:
+    who.require(Permission.VIEW_POLICIES)
+    with uow:
+        rows = uow.session.execute(
+            select(PolicyVersionRow).where(PolicyVersionRow.tenant_id == who.tenant_id).order_by(PolicyVersionRow.id)
+        ).scalars()
+        return [PolicyVersion.from_row(r) for r in rows]
+
+
+# --- decisions -------------------------------------------------------------------------------------------
+
+
+def decide(
+    uow: UnitOfWork,
+    who: Principal,
+    decision_input: DecisionInput,
+    *,
+    application_ref: str | None = None,
+    locale: str = "zh_CN",
+) -> DecisionRecord:
+    """Decide one application with the policy in force for this customer's arm and store the Decision
+    (and a shadow decision when a shadow policy runs). Never raises on incomplete data: the policy refers
+    or declines with reasons."""
+    who.require(Permission.DECIDE)
+    with uow:
+        s = uow.session
+        setup = _setup(s, who.tenant_id)
+        customer_id = decision_input.customer.customer_id
+        arm = "champion"
+        acted_hash = setup.champion_hash
+        if setup.challenger_hash and not setup.challenger_shadow:
+            arm = choose_arm(who.tenant_id, customer_id, setup.challenger_share_bp)
+            if arm == "challenger":
+                acted_hash = setup.challenger_hash
+        result = _compiled(s, who.tenant_id, acted_hash).evaluate(decision_input, trace=True)
+        row = _store(s, who, decision_input, arm, True, acted_hash, result, application_ref, None)
+        shadow_ids: tuple[int, ...] = ()
+        if setup.challenger_hash and setup.challenger_shadow:
+            shadow = _compiled(s, who.tenant_id, setup.challenger_hash).evaluate(decision_input, trace=True)
+            shadow_row = _store(
+                s, who, decision_input, "shadow", False, setup.challenger_hash, shadow, application_ref, row.id
+            )
+            shadow_ids = (shadow_row.id,)
+        record = DecisionRecord.from_row(row, locale, shadow_ids)
+        uow.commit()
+    return record
+
+
+def _store(
+    s: Session,
+    who: Principal,
+    decision_input: DecisionInput,
+    arm: str,
+    acted_on: bool,
+    content_hash: str,
+    result: PolicyResult,
+    application_ref: str | None,
+    shadow_of: int | None,
+) -> DecisionRow:
+    row = DecisionRow(
+        tenant_id=who.tenant_id,
+        customer_id=decision_input.customer.customer_id,
+        application_ref=application_ref,
+        arm=arm,
+        acted_on=acted_on,
+        shadow_of=shadow_of,
+        inputs=decision_input.canonical(),
+        model_versions={"champion": decision_input.model.model_version},
+        policy_hash=content_hash,
+        trace=compact_trace(result.trace),
+        outputs=result.outputs(),
+        outcome=result.outcome,
+        limit=result.limit,
+        annual_rate=result.annual_rate,
+        reasons=list(result.reasons),
+        latency_us=round(result.latency_ms * 1000),
+        created_by=who.username,
+        created_at=utcnow(),
+    )
+    s.add(row)
+    s.flush()
+    audit.record(
+        s,
+        who,
+        "decision.create",
+        "decision",
+        row.id,
+        after={
+            "outcome": row.outcome,
+            "arm": arm,
+            "acted_on": acted_on,
+            "policy_hash": content_hash,
+            "customer_id": row.customer_id,
+        },
+    )
+    return row
+
+
+def get_decision(uow: UnitOfWork, who: Principal, decision_id: int, locale: str = "zh_CN") -> DecisionRecord:
+    who.require(Permission.VIEW_DECISIONS)
+    with uow:
+        return DecisionRecord.from_row(_decision(uow.session, who, decision_id), locale)
+
+
+def _decision(s: Session, who: Principal, decision_id: int) -> DecisionRow:
+    row = s.get(DecisionRow, decision_id)
+    if row is None or row.tenant_id != who.tenant_id:
+        raise NotFound(f"decision {decision_id} not found")
+    return row
+
+
+def replay(uow: UnitOfWork, who: Principal, decision_id: int) -> ReplayResult:
+    """Re-evaluate a stored decision from its stored inputs and policy version, and compare the outputs."""
+    who.require(Permission.VIEW_DECISIONS)
+    with uow:
+        s = uow.session
+        row = _decision(s, who, decision_id)
+        version = _version(s, who.tenant_id, row.policy_hash)
+        if policy_hash(version.content) != row.policy_hash:
+            raise Conflict(f"policy version {row.policy_hash[:12]}: stored content does not match its hash")
+        decision_input = DecisionInput.from_canonical(row.inputs)
+        differences: list[str] = []
+        if decision_input.canonical() != row.inputs:
+            differences.append("inputs: the stored inputs do not read back to the same canonical form")
+        replayed = CompiledPolicy(version.content, row.policy_hash).evaluate(decision_input).outputs()
+        stored = dict(row.outputs)
+        differences += [
+            f"{k}: stored {stored.get(k)!r}, replayed {replayed.get(k)!r}"
+            for k in sorted(set(stored) | set(replayed))
+            if stored.get(k) != replayed.get(k)
+        ]
+        return ReplayResult(row.id, row.policy_hash, not differences, stored, replayed, tuple(differences))
+
+
+def arm_summary(uow: UnitOfWork, who: Principal) -> list[ArmSummary]:
+    """Decisions and outcomes per arm and policy version: the approval-rate side of champion/challenger."""
+    who.require(Permission.VIEW_DECISIONS)
+    with uow:
+        rows = uow.session.execute(
+            select(DecisionRow.arm, DecisionRow.policy_hash, DecisionRow.outcome, func.count())
+            .where(DecisionRow.tenant_id == who.tenant_id)
+            .group_by(DecisionRow.arm, DecisionRow.policy_hash, DecisionRow.outcome)
+        ).all()
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for arm, content_hash, outcome, n in rows:
+        counts.setdefault((arm, content_hash), {})[outcome] = int(n)
+    return [
+        ArmSummary(arm, h, sum(c.values()), c.get("approve", 0), c.get("decline", 0), c.get("refer", 0))
+        for (arm, h), c in sorted(counts.items())
+    ]
+
+
+# --- a new bank moves in with the default policy ----------------------------------------------------------
+
+
+def setup_tenant(session: Session, tenant: TenantRow) -> None:
+    """Tenant-setup hook: publish the default micro-loan policy as the champion, by the system."""
+    who = system_principal(tenant.id)
+    doc = default_policy()
+    content_hash = policy_hash(doc)
+    now = utcnow()
+    row = PolicyVersionRow(
+        tenant_id=tenant.id,
+        name=policy_name(doc) or "default_micro_loan",
+        content_hash=content_hash,
+        content=doc,
+        status="published",
+        author="system",
+        author_user_id=0,
+        created_at=now,
+        submitted_at=now,
+        publisher="system",
+        publisher_user_id=0,
+        published_at=now,
+        note="default policy for a new bank",
+    )
+    session.add(row)
+    session.add(DecisionSetupRow(tenant_id=tenant.id, champion_hash=content_hash, updated_at=now))
+    session.flush()
+    audit.record(
+        session,
+        who,
+        "policy.publish",
+        "policy_version",
+        row.id,
+        after=_summary(row),
+        reason="default policy for a new bank",
+    )

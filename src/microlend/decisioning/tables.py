@@ -1,0 +1,90 @@
+"""Tables of the decision engine: policy versions (immutable content, identified by hash), each tenant's
+champion/challenger setup, and every decision with everything needed to replay it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, event, inspect
+from sqlalchemy.orm import Mapped, mapped_column
+
+from microlend.core.db import Amount, Base, JSONText, Rate, UTCDateTime
+
+POLICY_STATUSES = ("draft", "submitted", "published", "retired")
+
+
+class PolicyVersionRow(Base):
+    """One version of a credit policy. Its content and hash never change once written."""
+
+    __tablename__ = "policy_versions"
+    __table_args__ = (UniqueConstraint("tenant_id", "content_hash", name="uq_policy_versions_tenant_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    content: Mapped[dict[str, Any]] = mapped_column(JSONText())
+    status: Mapped[str] = mapped_column(String(20))
+    author: Mapped[str] = mapped_column(String(100))
+    author_user_id: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    publisher: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    publisher_user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    note: Mapped[str] = mapped_column(String(500), default="")
+
+
+@event.listens_for(PolicyVersionRow, "before_update")
+def _content_is_immutable(_mapper: Any, _connection: Any, target: PolicyVersionRow) -> None:
+    state = inspect(target)
+    for name in ("content", "content_hash", "tenant_id", "author", "author_user_id"):
+        if state.attrs[name].history.has_changes():
+            raise ValueError(f"policy version {target.content_hash[:12]}: {name} cannot change once written")
+
+
+class DecisionSetupRow(Base):
+    """A tenant's policies in force: the champion, and optionally a challenger on a share of customers
+    (in basis points of 10,000) or in shadow (evaluated and stored, never acted on)."""
+
+    __tablename__ = "decision_setups"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    champion_hash: Mapped[str] = mapped_column(String(64))
+    challenger_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    challenger_share_bp: Mapped[int] = mapped_column(Integer, default=0)
+    challenger_shadow: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DecisionRow(Base):
+    """One evaluation of a policy for one application: inputs, versions, trace, outputs, latency, arm."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (
+        Index("ix_decisions_tenant_customer", "tenant_id", "customer_id"),
+        Index("ix_decisions_tenant_created", "tenant_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    customer_id: Mapped[str] = mapped_column(String(100))
+    application_ref: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    arm: Mapped[str] = mapped_column(String(20))  # champion, challenger, shadow
+    acted_on: Mapped[bool] = mapped_column(Boolean)
+    shadow_of: Mapped[int | None] = mapped_column(ForeignKey("decisions.id"), nullable=True)
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSONText())
+    model_versions: Mapped[dict[str, Any]] = mapped_column(JSONText())
+    policy_hash: Mapped[str] = mapped_column(String(64), index=True)
+    trace: Mapped[Any] = mapped_column(JSONText(), nullable=True)
+    outputs: Mapped[dict[str, Any]] = mapped_column(JSONText())
+    outcome: Mapped[str] = mapped_column(String(10))
+    limit: Mapped[Decimal] = mapped_column(Amount())
+    annual_rate: Mapped[Decimal | None] = mapped_column(Rate(), nullable=True)
+    reasons: Mapped[list[str]] = mapped_column(JSONText())
+    latency_us: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

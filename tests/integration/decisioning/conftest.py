@@ -1,0 +1,84 @@
+"""A fresh database per test with one bank on the default policy, and its staff as principals."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from microlend.core.db import Base, make_engine, make_session_factory
+from microlend.core.identity import Principal, Role
+from microlend.core.tenancy import TENANT_SETUP, Tenant, create_tenant, register_tenant_setup
+from microlend.core.uow import UnitOfWork
+from microlend.decisioning import tables as _tables  # noqa: F401  (registers the decisioning tables)
+from microlend.decisioning.service import setup_tenant
+
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'microlend.db'}"
+        return
+    name = f"decisioning_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError:
+        admin.dispose()
+        pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def uow(database_url: str) -> Iterator[UnitOfWork]:
+    engine = make_engine(database_url)
+    Base.metadata.create_all(engine)
+    registered_here = setup_tenant not in TENANT_SETUP
+    register_tenant_setup(setup_tenant)
+    try:
+        yield UnitOfWork(make_session_factory(engine))
+    finally:
+        if registered_here:  # leave other modules' tests as they found the hooks
+            TENANT_SETUP.remove(setup_tenant)
+        engine.dispose()
+
+
+@pytest.fixture
+def bank(uow: UnitOfWork) -> Tenant:
+    return create_tenant(uow, "bank-a")
+
+
+@pytest.fixture
+def other_bank(uow: UnitOfWork) -> Tenant:
+    return create_tenant(uow, "bank-b")
+
+
+def staff(bank: Tenant, user_id: int, username: str, *roles: Role) -> Principal:
+    return Principal(user_id=user_id, tenant_id=bank.id, username=username, roles=frozenset(roles))
+
+
+@pytest.fixture
+def analyst(bank: Tenant) -> Principal:
+    return staff(bank, 11, "li.analyst", Role.RISK_ANALYST)
+
+
+@pytest.fixture
+def second_analyst(bank: Tenant) -> Principal:
+    return staff(bank, 12, "wang.analyst", Role.RISK_ANALYST)
+
+
+@pytest.fixture
+def officer(bank: Tenant) -> Principal:
+    return staff(bank, 13, "zhao.officer", Role.CREDIT_OFFICER)

@@ -1,0 +1,223 @@
+"""Policy versions with maker-checker, stored decisions, replay, champion/challenger and shadow runs."""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from microlend.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from microlend.core.identity import Principal, Role
+from microlend.core.tables import AuditRow
+from microlend.core.tenancy import Tenant
+from microlend.core.uow import UnitOfWork
+from microlend.decisioning import service
+from microlend.decisioning.domain import DecisionInput
+from microlend.decisioning.policy import deep_merge, default_policy, policy_hash
+from microlend.decisioning.tables import DecisionRow, PolicyVersionRow
+
+DEFAULT = default_policy()
+
+
+def application(overrides: dict[str, Any] | None = None) -> DecisionInput:
+    return DecisionInput.from_canonical(deep_merge(DEFAULT["test_base"], overrides or {}))
+
+
+def stricter_policy() -> dict[str, Any]:
+    """The default policy with the cut-off raised from 520 to 540 (and its golden tests adjusted)."""
+    doc = copy.deepcopy(DEFAULT)
+    doc["metadata"]["name"] = "stricter_micro_loan"
+    knockout = next(n for n in doc["nodes"] if n["id"] == "knockout")
+    knockout["content"]["rules"][-1]["k_score"] = "< 540"
+    for test in doc["tests"]:
+        if test["name"].startswith("score 520"):
+            test["expect"] = {"outcome": "decline", "reasons": ["SCORE_BELOW_CUTOFF"]}
+    return doc
+
+
+def audit_count(uow: UnitOfWork, action: str) -> int:
+    with uow:
+        return int(uow.session.execute(select(func.count()).where(AuditRow.action == action)).scalar_one())
+
+
+class TestANewBank:
+    def test_moves_in_with_the_default_policy_in_force(self, uow: UnitOfWork, bank: Tenant, analyst: Principal) -> None:
+        active = service.active_policy(uow, analyst)
+        assert active.status == "published" and active.author == "system" and active.publisher == "system"
+        assert active.content_hash == policy_hash(DEFAULT)
+        assert audit_count(uow, "policy.publish") == 1
+
+
+class TestMakerChecker:
+    def test_the_author_cannot_publish_their_own_version(
+        self, uow: UnitOfWork, bank: Tenant, analyst: Principal
+    ) -> None:
+        version = service.submit(uow, analyst, stricter_policy())
+        with pytest.raises(PermissionDenied, match="maker-checker"):
+            service.publish(uow, analyst, version.content_hash)
+
+    def test_someone_without_the_permission_cannot_publish(
+        self, uow: UnitOfWork, bank: Tenant, analyst: Principal, officer: Principal
+    ) -> None:
+        version = service.submit(uow, analyst, stricter_policy())
+        with pytest.raises(PermissionDenied, match="publish_policies"):
+            service.publish(uow, officer, version.content_hash)
+
+    def test_a_second_person_publishes_and_the_old_champion_retires(
+        self, uow: UnitOfWork, bank: Tenant, analyst: Principal, second_analyst: Principal
+    ) -> None:
+        old = service.active_policy(uow, analyst)
+        version = service.submit(uow, analyst, stricter_policy(), note="cut-off 540")
+        assert version.status == "submitted"
+        published = service.publish(uow, second_analyst, version.content_hash)
+        assert published.publisher == "wang.analyst"
+        assert service.active_policy(uow, analyst).content_hash == version.content_hash
+        statuses = {v.content_hash: v.status for v in service.list_versions(uow, analyst)}
+        assert statuses[old.content_hash] == "retired"
+        assert service.decide(uow, analyst, application({"model": {"score": "530"}})).outcome == "decline"
+
+    def test_only_a_submitted_version_can_be_published(
+        self, uow: UnitOfWork, bank: Tenant, analyst: Principal, second_analyst: Principal
+    ) -> None:
+        draft = service.save_draft(uow, analyst, stricter_policy())
+        with pytest.raises(Conflict, match="this one is draft"):
+            service.publish(uow, second_analyst, draft.content_hash)
+
+    def test_a_policy_failing_lint_cannot_be_submitted(self, uow: UnitOfWork, bank: Tenant, analyst: Principal) -> None:
+        doc = stricter_policy()
+        doc["tests"][0]["expect"]["outcome"] = "decline"
+        with pytest.raises(ValidationError, match="golden_test_failed"):
+            service.submit(uow, analyst, doc)
+
+    def test_the_same_content_is_one_version(self, uow: UnitOfWork, bank: Tenant, analyst: Principal) -> None:
+        service.submit(uow, analyst, stricter_policy())
+        with pytest.raises(Conflict, match="already exists"):
+            service.submit(uow, analyst, stricter_policy())
+
+    def test_a_version_content_cannot_be_edited(self, uow: UnitOfWork, bank: Tenant, analyst: Principal) -> None:
+        version = service.submit(uow, analyst, stricter_policy())
+        with uow:
+            row = uow.session.get(PolicyVersionRow, version.id)
+            assert row is not None
+            row.content = {"nodes": [], "edges": []}
+            with pytest.raises(ValueError, match="cannot change"):
+                uow.session.flush()
+
+
+class TestDecisions:
+    def test_a_decision_stores_inputs_versions_trace_outputs_and_latency(
+        self, uow: UnitOfWork, bank: Tenant, officer: Principal
+    ) -> None:
+        record = service.decide(uow, officer, application(), application_ref="APP-1")
+        assert (record.outcome, record.limit, record.annual_rate) == (
+            "approve",
+            Decimal("50000.00"),
+            Decimal("0.062000"),
+        )
+        assert record.arm == "champion" and record.acted_on
+        with uow:
+            row = uow.session.get(DecisionRow, record.id)
+            assert row is not None
+            assert row.inputs == application().canonical()
+            assert row.model_versions == {"champion": "golden"}
+            assert row.policy_hash == policy_hash(DEFAULT)
+            assert row.trace["knockout"]["traceData"] == []
+            assert row.outputs["limit"] == "50000.00" and row.latency_us > 0
+        assert audit_count(uow, "decision.create") == 1
+
+    def test_a_decline_tells_the_borrower_only_tellable_reasons(
+        self, uow: UnitOfWork, bank: Tenant, officer: Principal
+    ) -> None:
+        record = service.decide(
+            uow,
+            officer,
+            application({"customer": {"blacklisted": True, "age": 17, "years_in_business": "0"}}),
+            locale="en",
+        )
+        assert record.outcome == "decline" and record.reasons == ("AGE_BELOW_MIN", "BLACKLISTED")
+        assert record.borrower_reasons == ("The applicant is younger than 18",)
+
+    def test_missing_features_refer_with_a_reason(self, uow: UnitOfWork, bank: Tenant, officer: Principal) -> None:
+        data = deep_merge(DEFAULT["test_base"], {}) | {"features": {}}
+        record = service.decide(uow, officer, DecisionInput.from_canonical(data))
+        assert record.outcome == "refer" and "THIN_FILE" in record.reasons
+
+    def test_a_borrower_cannot_decide(self, uow: UnitOfWork, bank: Tenant) -> None:
+        borrower = Principal(user_id=99, tenant_id=bank.id, username="b", roles=frozenset({Role.BORROWER}))
+        with pytest.raises(PermissionDenied):
+            service.decide(uow, borrower, application())
+
+    def test_another_bank_cannot_see_a_decision(
+        self, uow: UnitOfWork, bank: Tenant, other_bank: Tenant, officer: Principal
+    ) -> None:
+        record = service.decide(uow, officer, application())
+        outsider = Principal(user_id=50, tenant_id=other_bank.id, username="x", roles=frozenset({Role.AUDITOR}))
+        with pytest.raises(NotFound):
+            service.get_decision(uow, outsider, record.id)
+        with pytest.raises(NotFound):
+            service.replay(uow, outsider, record.id)
+
+
+class TestReplay:
+    def test_a_replayed_decision_gives_the_same_result(self, uow: UnitOfWork, bank: Tenant, officer: Principal) -> None:
+        ids = [
+            service.decide(uow, officer, application(o)).id
+            for o in ({}, {"model": {"score": "519"}}, {"application": {"amount": "250000"}}, {"features": {}})
+        ]
+        for decision_id in ids:
+            result = service.replay(uow, officer, decision_id)
+            assert result.equal, result.differences
+
+    def test_replay_uses_the_stored_version_after_a_new_one_is_published(
+        self, uow: UnitOfWork, bank: Tenant, analyst: Principal, second_analyst: Principal
+    ) -> None:
+        record = service.decide(uow, analyst, application({"model": {"score": "530"}}))
+        assert record.outcome == "refer"
+        service.publish(uow, second_analyst, service.submit(uow, analyst, stricter_policy()).content_hash)
+        assert service.replay(uow, analyst, record.id).equal
+
+    def test_a_tampered_outcome_is_caught(self, uow: UnitOfWork, bank: Tenant, officer: Principal) -> None:
+        record = service.decide(uow, officer, application())
+        with uow:
+            row = uow.session.get(DecisionRow, record.id)
+            assert row is not None
+            row.outputs = row.outputs | {"outcome": "decline"}
+            uow.commit()
+        result = service.replay(uow, officer, record.id)
+        assert not result.equal
+        assert result.differences == ("outcome: stored 'decline', replayed 'approve'",)
+
+
+class TestChampionChallenger:
+    def test_a_challenger_takes_its_share_of_customers(
+        self, uow: UnitOfWork, bank: Tenant, analyst: Principal, second_analyst: Principal
+    ) -> None:
+        version = service.submit(uow, analyst, stricter_policy())
+        service.publish(uow, second_analyst, version.content_hash, challenger_share_bp=3000)
+        arms = [
+            service.decide(uow, analyst, application({"customer": {"customer_id": f"c{i}"}})).arm for i in range(200)
+        ]
+        share = arms.count("challenger") / len(arms)
+        assert 0.2 < share < 0.4
+        again = service.decide(uow, analyst, application({"customer": {"customer_id": "c7"}}))
+        assert again.arm == arms[7]
+        summary = {s.arm: s for s in service.arm_summary(uow, analyst)}
+        assert summary["challenger"].policy_hash == version.content_hash
+        assert summary["challenger"].decisions + summary["champion"].decisions == 201
+
+    def test_a_shadow_policy_is_stored_but_never_acted_on(
+        self, uow: UnitOfWork, bank: Tenant, analyst: Principal, second_analyst: Principal
+    ) -> None:
+        version = service.submit(uow, analyst, stricter_policy())
+        service.publish(uow, second_analyst, version.content_hash, shadow=True)
+        record = service.decide(uow, analyst, application({"model": {"score": "530"}}))
+        assert record.outcome == "refer" and record.arm == "champion"
+        [shadow_id] = record.shadow_ids
+        shadow = service.get_decision(uow, analyst, shadow_id)
+        assert (shadow.arm, shadow.acted_on, shadow.outcome) == ("shadow", False, "decline")
+        assert service.replay(uow, analyst, shadow_id).equal
+        service.stop_challenger(uow, second_analyst)
+        assert service.decide(uow, analyst, application()).shadow_ids == ()
