@@ -79,7 +79,7 @@ class Review:
     approvals: list[int] = field(default_factory=list)
 
     def recommend(self, who: Principal, authority: ApprovalAuthority, recommendation: str,
-                  amount: Decimal | None, rate: Decimal | None, notes: str, limit: Decimal | None) -> None:
+                  amount: Decimal | None, rate: Decimal | None, notes: str) -> None:
         if not who.has_role(*authority.recommender_roles):
             raise PermissionDenied("only a loan officer may recommend")
         if recommendation not in ("approve", "decline"):

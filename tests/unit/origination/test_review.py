@@ -21,7 +21,7 @@ ADMIN = person(5, Role.ADMIN)
 
 def recommended(amount: str = "300000") -> Review:
     r = Review()
-    r.recommend(OFFICER, AUTH, "approve", Decimal(amount), Decimal("0.0850"), "visited the shop", None)
+    r.recommend(OFFICER, AUTH, "approve", Decimal(amount), Decimal("0.0850"), "visited the shop")
     return r
 
 
@@ -31,7 +31,7 @@ class TestFourEyes:
 
     def test_the_recommender_cannot_approve_even_as_admin(self) -> None:
         r = Review()
-        r.recommend(ADMIN, AUTH, "approve", Decimal("1000"), Decimal("0.1"), "", None)
+        r.recommend(ADMIN, AUTH, "approve", Decimal("1000"), Decimal("0.1"), "")
         with pytest.raises(PermissionDenied, match="four eyes"):
             r.approve(ADMIN, AUTH)
 
@@ -50,14 +50,14 @@ class TestFourEyes:
         with pytest.raises(Conflict, match="no officer has recommended"):
             Review().approve(APPROVER, AUTH)
         r = Review()
-        r.recommend(OFFICER, AUTH, "decline", None, None, "no stock in the shop", None)
+        r.recommend(OFFICER, AUTH, "decline", None, None, "no stock in the shop")
         with pytest.raises(Conflict, match="recommended declining"):
             r.approve(APPROVER, AUTH)
 
     def test_a_new_recommendation_resets_approvals(self) -> None:
         r = recommended("800000")
         r.approve(APPROVER, AUTH)
-        r.recommend(OFFICER2, AUTH, "approve", Decimal("400000"), Decimal("0.09"), "smaller amount", None)
+        r.recommend(OFFICER2, AUTH, "approve", Decimal("400000"), Decimal("0.09"), "smaller amount")
         assert r.approvals == []
         assert r.approve(APPROVER, AUTH) is True
 
@@ -67,12 +67,12 @@ class TestRecommendation:
                                                            ("1000", "8.5", "annual_rate")])
     def test_an_approval_needs_amount_and_rate(self, amount: str | None, rate: str, field: str) -> None:
         with pytest.raises(ValidationError) as err:
-            Review().recommend(OFFICER, AUTH, "approve", Decimal(amount) if amount else None, Decimal(rate), "", None)
+            Review().recommend(OFFICER, AUTH, "approve", Decimal(amount) if amount else None, Decimal(rate), "")
         assert err.value.field == field
 
     def test_an_approver_cannot_recommend(self) -> None:
         with pytest.raises(PermissionDenied):
-            Review().recommend(APPROVER, AUTH, "approve", Decimal("1"), Decimal("0.1"), "", None)
+            Review().recommend(APPROVER, AUTH, "approve", Decimal("1"), Decimal("0.1"), "")
 
 
 class TestStatusMachine:
