@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -12,6 +14,7 @@ from sqlalchemy import Engine
 from microlend import __version__
 from microlend.api import errors
 from microlend.bootstrap import ROUTERS, load_modules
+from microlend.core import logs
 from microlend.core.db import make_engine, make_session_factory
 from microlend.core.settings import Settings, get_settings
 
@@ -24,7 +27,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         title="Microlend", version=__version__,
         description="Digital lending to micro and small businesses: customers, credit data, risk models, "
                     "decisions, origination, servicing and marketing.",
-        docs_url="/docs", openapi_url="/openapi.json",
+        docs_url="/docs", openapi_url="/openapi.json", lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -43,4 +46,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         return {"status": "ok", "version": __version__}
 
     logging.getLogger("microlend").setLevel(logging.INFO)
+    logs.install()
     return app
+
+
+@asynccontextmanager
+async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
+    logs.install()  # again: uvicorn configures its log handlers after the app is built
+    yield
