@@ -226,9 +226,7 @@ class TestImportFromSql:
         self, uow: UnitOfWork, analyst: Principal, tmp_path: Path
     ) -> None:
         source_db = tmp_path / "core_banking.db"
-        pd.read_csv(write(tmp_path, "a.csv", CLEAN)).to_sql(
-            "applicants", f"sqlite:///{source_db}", index=False
-        )
+        pd.read_csv(write(tmp_path, "a.csv", CLEAN)).to_sql("applicants", f"sqlite:///{source_db}", index=False)
         source = SqlSource(f"sqlite:///{source_db}", "SELECT * FROM applicants WHERE age > 40")
         info = import_dataset(
             uow, analyst, name="over40", source=source, contract=CONTRACT, store=tmp_path / "s"
@@ -237,9 +235,7 @@ class TestImportFromSql:
         masked = SqlSource("postgresql://bank:secret@db/core", "SELECT 1").describe()
         assert "secret" not in masked["url"]
 
-    def test_a_broken_query_is_a_validation_error(
-        self, uow: UnitOfWork, analyst: Principal, tmp_path: Path
-    ) -> None:
+    def test_a_broken_query_is_a_validation_error(self, uow: UnitOfWork, analyst: Principal, tmp_path: Path) -> None:
         with pytest.raises(ValidationError, match="query"):
             import_dataset(
                 uow,
@@ -263,9 +259,7 @@ class TestWhoMayImport:
             )
         assert dataset_count(uow) == 0
 
-    def test_another_tenants_dataset_is_not_found(
-        self, uow: UnitOfWork, analyst: Principal, tmp_path: Path
-    ) -> None:
+    def test_another_tenants_dataset_is_not_found(self, uow: UnitOfWork, analyst: Principal, tmp_path: Path) -> None:
         import_dataset(
             uow,
             analyst,

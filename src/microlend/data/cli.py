@@ -1,0 +1,297 @@
+"""`microlend data`: import datasets, infer and check contracts, quality reports, features as of a date.
+
+Thin commands over the data module. Bad input leaves with exit code 2 and a message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+
+from microlend.core.errors import DomainError, ValidationError
+from microlend.data.contracts import DataContract, infer_contract, load_contract, shipped_contract, validate
+
+app = typer.Typer(
+    name="data",
+    help="Credit data: datasets with contracts, quality reports and features.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+contract_app = typer.Typer(
+    help="Data contracts: infer one from a file, check a file against one.", no_args_is_help=True
+)
+app.add_typer(contract_app, name="contract")
+
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print a user error on stderr and leave with `code` (2: bad input), never a traceback."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except DomainError as exc:
+            raise fail(exc.message) from None
+        except SQLAlchemyError as exc:
+            first = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise fail(f"database: {first} (is the schema up to date? run `microlend db upgrade`)") from None
+        except OSError as exc:
+            raise fail(f"{getattr(exc, 'filename', None) or 'file'}: {exc.strerror or exc}") from None
+
+    return wrapper
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int | None], None]]:
+    """A Rich progress bar fed by (done, total) callbacks."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A CSV or Parquet file as a DataFrame; anything else is a clear error."""
+    from microlend.data.importer import read_source, source_for_file
+
+    return read_source(source_for_file(path))
+
+
+def _contract(value: str | None) -> DataContract | None:
+    """A contract from a JSON file, or one shipped by name ('german_credit', 'lending_club')."""
+    if value is None:
+        return None
+    if value.endswith(".json") or Path(value).exists():
+        return load_contract(value)
+    return shipped_contract(value)
+
+
+@app.command("import")
+@user_errors
+def import_command(
+    tenant: Annotated[str, typer.Option(help="Tenant (bank) name")],
+    name: Annotated[str, typer.Option(help="Dataset name; each import is its next version")],
+    file: Annotated[Path | None, typer.Option(help="CSV or Parquet file")] = None,
+    sql_url: Annotated[str | None, typer.Option(help="Database URL to read from (instead of --file)")] = None,
+    query: Annotated[str | None, typer.Option(help="SQL query, with --sql-url")] = None,
+    contract: Annotated[str | None, typer.Option(help="Contract JSON file, or a shipped contract name")] = None,
+    valid_only: Annotated[bool, typer.Option("--valid-only", help="Load valid rows, report the rest")] = False,
+    rejected_out: Annotated[Path | None, typer.Option(help="Write rejected rows with reasons to CSV")] = None,
+) -> None:
+    """Import a dataset into the tenant's store, checked against its contract."""
+    from microlend.core.db import make_engine, make_session_factory
+    from microlend.core.identity import system_principal
+    from microlend.core.settings import get_settings
+    from microlend.core.tenancy import tenant_by_name
+    from microlend.core.uow import UnitOfWork
+    from microlend.data import tables as _tables  # noqa: F401  (maps the datasets table)
+    from microlend.data.importer import Source, SqlSource, import_dataset, source_for_file
+
+    source: Source
+    if file is not None and sql_url is None and query is None:
+        source = source_for_file(file)
+    elif file is None and sql_url is not None and query is not None:
+        source = SqlSource(sql_url, query)
+    else:
+        raise ValidationError("source: give either --file, or --sql-url with --query", field="file")
+    uow = UnitOfWork(make_session_factory(make_engine(get_settings().database_url)))
+    who = system_principal(tenant_by_name(uow, tenant).id, username="cli")
+    result = import_dataset(uow, who, name=name, source=source, contract=_contract(contract), valid_only=valid_only)
+    info = result.dataset
+    console.print(
+        f"imported [bold]{info.name}[/] version {info.version}: {info.rows:,} rows, "
+        f"{len(info.columns)} columns, sha256 {info.content_hash[:16]}…",
+        highlight=False,
+    )
+    console.print(f"stored at {info.path}", highlight=False)
+    if info.rejected_rows:
+        console.print(f"[yellow]{info.rejected_rows:,} row(s) rejected[/]; kept at {info.rejected_path}")
+        for row in result.rejected.head(10).itertuples(index=False):
+            console.print(f"  row {row.source_row}: {row.reasons}", highlight=False)
+        if rejected_out is not None:
+            result.rejected.to_csv(rejected_out, index=False)
+            console.print(f"rejected rows written to {rejected_out}")
+
+
+@contract_app.command("infer")
+@user_errors
+def contract_infer(
+    file: Annotated[Path, typer.Option(help="CSV or Parquet file")],
+    out: Annotated[Path, typer.Option(help="Where to write the contract JSON")],
+    name: Annotated[str | None, typer.Option(help="Dataset name (default: the file name)")] = None,
+    target: Annotated[str | None, typer.Option(help="Target column, recorded in the contract")] = None,
+) -> None:
+    """Write a starting contract inferred from a file, for you to edit (widen ranges, name keys)."""
+    df = read_table(file)
+    if target is not None and target not in df.columns:
+        raise ValidationError(f"target: no column named '{target}' in {file}", field="target")
+    contract = infer_contract(df, name or file.stem, target=target)
+    out.write_text(contract.to_json(), encoding="utf-8")
+    console.print(f"contract with {len(contract.columns)} columns written to {out}", highlight=False)
+
+
+@contract_app.command("check")
+@user_errors
+def contract_check(
+    file: Annotated[Path, typer.Option(help="CSV or Parquet file")],
+    contract: Annotated[str, typer.Option(help="Contract JSON file, or a shipped contract name")],
+    limit: Annotated[int, typer.Option(help="Problems to list")] = 20,
+) -> None:
+    """Check a file against a contract without importing it; exit code 1 when it breaks it."""
+    from microlend.data.importer import read_source, source_for_file
+
+    chosen = _contract(contract)
+    assert chosen is not None
+    report = validate(read_source(source_for_file(file), chosen), chosen)
+    if report.ok:
+        console.print(f"{file}: meets contract '{chosen.name}' ({len(report.data):,} rows)", highlight=False)
+        return
+    err_console.print(report.summary(limit), highlight=False)
+    raise typer.Exit(1)
+
+
+@app.command("quality")
+@user_errors
+def quality_command(
+    file: Annotated[Path, typer.Option(help="CSV or Parquet file")],
+    out: Annotated[Path, typer.Option(help="HTML report to write")],
+    target: Annotated[str | None, typer.Option(help="Target column")] = None,
+    bad: Annotated[str | None, typer.Option(help="Target value meaning bad")] = None,
+    against: Annotated[Path | None, typer.Option(help="Second file to measure drift (PSI) against")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the report as JSON")] = None,
+    bins: Annotated[int, typer.Option(min=2, max=50)] = 10,
+) -> None:
+    """A data quality report: missing, distinct, distributions, outliers, bad rates, drift."""
+    from microlend.data.quality import quality_report, render_html
+
+    if (target is None) != (bad is None):
+        raise ValidationError("target: give --target and --bad together", field="target")
+    df = read_table(file)
+    other = read_table(against) if against is not None else None
+    with _progress("profiling columns") as update:
+        report = quality_report(
+            df,
+            name=file.name,
+            target=target,
+            bad=bad,
+            against=other,
+            against_name=against.name if against is not None else "comparison",
+            bins=bins,
+            progress=update,
+        )
+    with _progress("drawing charts") as update:
+        html = render_html(report, progress=update)
+    out.write_text(html, encoding="utf-8")
+    if json_out is not None:
+        json_out.write_text(report.to_json(), encoding="utf-8")
+    drifted = [c.name for c in report.columns if c.drift_level == "act"]
+    console.print(f"report on {report.rows:,} rows × {len(report.columns)} columns written to {out}", highlight=False)
+    if drifted:
+        console.print(f"[yellow]PSI ≥ 0.25 (act):[/] {', '.join(drifted)}", highlight=False)
+
+
+def _read_source_table(path: Path, table: str) -> pa.Table:
+    from microlend.data.features import SOURCE_SCHEMAS
+
+    schema = SOURCE_SCHEMAS[table]
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            return pq.read_table(path)
+        if suffix == ".csv":
+            header = path.open(encoding="utf-8").readline().strip().split(",")
+            types = {f.name: f.type for f in schema if f.name in header}
+            return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=types))
+    except FileNotFoundError:
+        raise ValidationError(f"{table}: file not found: {path}", field=table) from None
+    except pa.ArrowInvalid as exc:
+        raise ValidationError(f"{table}: cannot read {path}: {exc}", field=table) from None
+    raise ValidationError(f"{table}: '{path.name}' is neither .csv nor .parquet", field=table)
+
+
+@app.command("features")
+@user_errors
+def features_command(
+    as_of: Annotated[str | None, typer.Option(help="Compute as of this date (YYYY-MM-DD)")] = None,
+    customers: Annotated[Path | None, typer.Option(help="customers table (CSV or Parquet)")] = None,
+    loans: Annotated[Path | None, typer.Option(help="loans table")] = None,
+    installments: Annotated[Path | None, typer.Option(help="installments table")] = None,
+    credit_lines: Annotated[Path | None, typer.Option(help="credit_lines table")] = None,
+    applications: Annotated[Path | None, typer.Option(help="applications table")] = None,
+    out: Annotated[Path | None, typer.Option(help="Where to write the features (.parquet or .csv)")] = None,
+    feature: Annotated[list[str] | None, typer.Option(help="Only these features (repeatable)")] = None,
+    list_features: Annotated[bool, typer.Option("--list", help="List the feature library and stop")] = False,
+) -> None:
+    """Standard features for every customer as of a date, point-in-time correct."""
+    from microlend.data.feature_library import STANDARD_LIBRARY
+    from microlend.data.features import compute_features
+
+    if list_features:
+        table = Table()
+        table.add_column("name", no_wrap=True)
+        for heading in ("version", "group", "description", "说明"):
+            table.add_column(heading)
+        for f in STANDARD_LIBRARY.catalogue():
+            table.add_row(f["name"], str(f["version"]), f["group"], f["description_en"], f["description_zh"])
+        console.print(table)
+        return
+    if as_of is None or customers is None or out is None:
+        raise ValidationError("features: give --as-of, --customers and --out (or --list)", field="as_of")
+    try:
+        day = date.fromisoformat(as_of)
+    except ValueError:
+        raise ValidationError(f"as_of: '{as_of}' is not a date (use YYYY-MM-DD)", field="as_of") from None
+    paths = {
+        "customers": customers,
+        "loans": loans,
+        "installments": installments,
+        "credit_lines": credit_lines,
+        "applications": applications,
+    }
+    sources = {name: _read_source_table(p, name) for name, p in paths.items() if p is not None}
+    with _progress("computing features") as update:
+        result = compute_features(sources, as_of=day, features=feature, chunk_rows=200_000, progress=update)
+    if out.suffix.lower() == ".csv":
+        pacsv.write_csv(result, out)
+    elif out.suffix.lower() == ".parquet":
+        pq.write_table(result, out)
+    else:
+        raise ValidationError(f"out: '{out.name}' must end in .csv or .parquet", field="out")
+    console.print(
+        f"{result.num_rows:,} customers × {result.num_columns - 2} features as of {day} written to {out}",
+        highlight=False,
+    )

@@ -1,0 +1,241 @@
+"""`microlend data` commands, run through Typer's test runner on the module's own app."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import scorecardpy
+from typer.testing import CliRunner
+
+from microlend.core.db import Base, make_engine, make_session_factory
+from microlend.core.settings import get_settings
+from microlend.core.tenancy import create_tenant
+from microlend.core.uow import UnitOfWork
+from microlend.data import tables as _tables  # noqa: F401
+from microlend.data.cli import app
+
+runner = CliRunner()
+CLEAN = "applicant_id,age,industry\n1,30,retail\n2,45,farming\n3,52,retail\n"
+BROKEN = "applicant_id,age,industry\n1,30,retail\n2,-4,farming\n3,52,retail\n"
+
+
+@pytest.fixture
+def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    url = f"sqlite:///{tmp_path / 'microlend.db'}"
+    monkeypatch.setenv("MICROLEND_DATABASE_URL", url)
+    monkeypatch.setenv("MICROLEND_DATA_DIR", str(tmp_path / "var"))
+    get_settings.cache_clear()
+    engine = make_engine(url)
+    Base.metadata.create_all(engine)
+    create_tenant(UnitOfWork(make_session_factory(engine)), "t1")
+    engine.dispose()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def write(tmp_path: Path, name: str, body: str) -> Path:
+    path = tmp_path / name
+    path.write_text(body)
+    return path
+
+
+class TestContractCommands:
+    def test_infer_then_check_a_file(self, tmp_path: Path) -> None:
+        csv = write(tmp_path, "a.csv", CLEAN)
+        out = tmp_path / "a.contract.json"
+        result = runner.invoke(app, ["contract", "infer", "--file", str(csv), "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert '"applicant_id"' in out.read_text()
+        ok = runner.invoke(app, ["contract", "check", "--file", str(csv), "--contract", str(out)])
+        assert ok.exit_code == 0 and "meets contract" in ok.output
+        broken = runner.invoke(
+            app, ["contract", "check", "--file", str(write(tmp_path, "b.csv", BROKEN)), "--contract", str(out)]
+        )
+        assert broken.exit_code == 1
+        assert "row 2, column age" in broken.output
+
+    def test_a_missing_file_is_exit_code_2_without_a_traceback(self, tmp_path: Path) -> None:
+        result = runner.invoke(
+            app, ["contract", "infer", "--file", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "c.json")]
+        )
+        assert result.exit_code == 2
+        assert "not found" in result.output and "Traceback" not in result.output
+
+    def test_an_unknown_file_type_is_exit_code_2(self, tmp_path: Path) -> None:
+        result = runner.invoke(
+            app, ["contract", "infer", "--file", str(write(tmp_path, "a.xlsx", "x")), "--out", str(tmp_path / "c.json")]
+        )
+        assert result.exit_code == 2 and "neither .csv nor .parquet" in result.output
+
+
+class TestImportCommand:
+    def test_imports_a_file_into_the_store(self, configured: Path) -> None:
+        csv = write(configured, "a.csv", CLEAN)
+        result = runner.invoke(app, ["import", "--tenant", "t1", "--name", "applicants", "--file", str(csv)])
+        assert result.exit_code == 0, result.output
+        assert "version 1: 3 rows" in result.output
+        assert (configured / "var" / "datasets" / "t1" / "applicants" / "1.parquet").is_file()
+
+    def test_a_contract_violation_is_refused_with_rows_named(self, configured: Path) -> None:
+        contract = configured / "c.json"
+        runner.invoke(
+            app, ["contract", "infer", "--file", str(write(configured, "a.csv", CLEAN)), "--out", str(contract)]
+        )
+        result = runner.invoke(
+            app,
+            [
+                "import",
+                "--tenant",
+                "t1",
+                "--name",
+                "applicants",
+                "--file",
+                str(write(configured, "b.csv", BROKEN)),
+                "--contract",
+                str(contract),
+            ],
+        )
+        assert result.exit_code == 2
+        assert "row 2, column age" in result.output
+        assert not (configured / "var" / "datasets").exists()
+
+    def test_valid_only_writes_the_rejected_rows(self, configured: Path) -> None:
+        contract = configured / "c.json"
+        runner.invoke(
+            app, ["contract", "infer", "--file", str(write(configured, "a.csv", CLEAN)), "--out", str(contract)]
+        )
+        rejected = configured / "rejected.csv"
+        result = runner.invoke(
+            app,
+            [
+                "import",
+                "--tenant",
+                "t1",
+                "--name",
+                "applicants",
+                "--file",
+                str(write(configured, "b.csv", BROKEN)),
+                "--contract",
+                str(contract),
+                "--valid-only",
+                "--rejected-out",
+                str(rejected),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        assert "1 row(s) rejected" in result.output
+        assert pd.read_csv(rejected)["source_row"].tolist() == [2]
+
+    def test_an_unknown_tenant_is_exit_code_2(self, configured: Path) -> None:
+        result = runner.invoke(
+            app, ["import", "--tenant", "nobank", "--name", "x", "--file", str(write(configured, "a.csv", CLEAN))]
+        )
+        assert result.exit_code == 2 and "tenant 'nobank' not found" in result.output
+
+    def test_file_and_query_together_are_refused(self, configured: Path) -> None:
+        result = runner.invoke(
+            app,
+            [
+                "import",
+                "--tenant",
+                "t1",
+                "--name",
+                "x",
+                "--file",
+                "a.csv",
+                "--sql-url",
+                "sqlite://",
+                "--query",
+                "SELECT 1",
+            ],
+        )
+        assert result.exit_code == 2 and "either --file" in result.output
+
+
+class TestQualityCommand:
+    def test_writes_html_and_json_for_german_credit(self, tmp_path: Path) -> None:
+        data = tmp_path / "german.parquet"
+        scorecardpy.germancredit().to_parquet(data)
+        out, js = tmp_path / "q.html", tmp_path / "q.json"
+        result = runner.invoke(
+            app,
+            [
+                "quality",
+                "--file",
+                str(data),
+                "--target",
+                "creditability",
+                "--bad",
+                "bad",
+                "--against",
+                str(data),
+                "--out",
+                str(out),
+                "--json",
+                str(js),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        assert out.read_text().count("data:image/png;base64,") == 21
+        assert '"bad_rate": 0.3' in js.read_text()
+
+    def test_target_without_bad_is_exit_code_2(self, tmp_path: Path) -> None:
+        data = write(tmp_path, "a.csv", CLEAN)
+        result = runner.invoke(
+            app, ["quality", "--file", str(data), "--target", "age", "--out", str(tmp_path / "q.html")]
+        )
+        assert result.exit_code == 2 and "--target and --bad together" in result.output
+
+
+class TestFeaturesCommand:
+    def test_computes_features_from_csv_tables(self, tmp_path: Path) -> None:
+        customers = write(
+            tmp_path,
+            "customers.csv",
+            "customer_id,created_at,birth_date,industry\n1,2023-01-15T08:00:00Z,1980-06-30,retail\n",
+        )
+        loans = write(
+            tmp_path,
+            "loans.csv",
+            "loan_id,customer_id,disbursed_at,principal,status,closed_at\n10,1,2024-01-01,1000.00,open,\n",
+        )
+        installments = write(
+            tmp_path,
+            "installments.csv",
+            "loan_id,due_date,paid_date,amount_due,amount_paid\n"
+            "10,2024-02-01,2024-02-01,250.00,250.00\n10,2024-03-01,,250.00,0\n",
+        )
+        out = tmp_path / "features.csv"
+        result = runner.invoke(
+            app,
+            [
+                "features",
+                "--as-of",
+                "2024-04-15",
+                "--customers",
+                str(customers),
+                "--loans",
+                str(loans),
+                "--installments",
+                str(installments),
+                "--out",
+                str(out),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        row = pd.read_csv(out).iloc[0]
+        assert (row["loans_count"], row["current_days_past_due"], row["tenure_months"]) == (1, 45, 15)
+
+    def test_a_bad_date_is_exit_code_2(self, tmp_path: Path) -> None:
+        customers = write(tmp_path, "customers.csv", "customer_id,created_at\n1,2023-01-15T08:00:00Z\n")
+        result = runner.invoke(
+            app, ["features", "--as-of", "15/04/2024", "--customers", str(customers), "--out", str(tmp_path / "f.csv")]
+        )
+        assert result.exit_code == 2 and "not a date" in result.output
+
+    def test_lists_the_library(self) -> None:
+        result = runner.invoke(app, ["features", "--list"])
+        assert result.exit_code == 0 and "on_time_repayment_rate" in result.output
