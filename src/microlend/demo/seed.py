@@ -60,14 +60,14 @@ def _customer_from(row: Any, i: int, rng: random.Random, as_of: Any) -> NewCusto
     age = int(row.age_in_years)
     purpose = str(row.purpose)
     industry = _PURPOSE_INDUSTRY.get(purpose, rng.choice(ids.INDUSTRIES))
+    # the applicant's full credit profile from the German credit data (all 20 attributes, not the label),
+    # so the starter scorecard scores demo customers on the variables it was developed on
+    profile = {k: (v.item() if hasattr(v, "item") else v) for k, v in row._asdict().items() if k != "creditability"}
     attributes = {
+        **profile,
         "years_in_business": int(rng.randint(1, max(1, min(age - 18, 25)))),
         "annual_turnover": str(int(row.credit_amount) * rng.choice((8, 10, 12, 15))),
         "employees": rng.choice((1, 2, 3, 5, 8, 12)),
-        "housing": str(row.housing), "job": str(row.job),
-        "checking_account": str(row.status_of_existing_checking_account),
-        "savings": str(row.savings_account_and_bonds), "credit_history": str(row.credit_history),
-        "existing_credits": int(row.number_of_existing_credits_at_this_bank),
         "source_row": i,
     }
     is_business = purpose == "business" or i % 5 == 0
