@@ -50,9 +50,7 @@ def parse_order(names: Sequence[str]) -> tuple[AllocationTarget, ...]:
         order = tuple(AllocationTarget(n) for n in names)
     except ValueError:
         allowed = ", ".join(t.value for t in AllocationTarget)
-        raise ValidationError(
-            f"allocation_order: use each of {allowed} once", field="allocation_order"
-        ) from None
+        raise ValidationError(f"allocation_order: use each of {allowed} once", field="allocation_order") from None
     if sorted(order) != sorted(AllocationTarget):
         allowed = ", ".join(t.value for t in AllocationTarget)
         raise ValidationError(f"allocation_order: use each of {allowed} once", field="allocation_order")
@@ -100,9 +98,7 @@ class Allocation:
         return sum((p.amount for p in self.parts), ZERO)
 
 
-def allocate(
-    amount: Decimal, dues: Sequence[Due], order: Sequence[AllocationTarget] = DEFAULT_ORDER
-) -> Allocation:
+def allocate(amount: Decimal, dues: Sequence[Due], order: Sequence[AllocationTarget] = DEFAULT_ORDER) -> Allocation:
     """Settle dues in ``order`` (oldest installment first within a step); never pays more than is owed."""
     if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
         raise ValidationError("amount: must be a positive amount", field="amount")

@@ -94,9 +94,9 @@ def schedule_command(
     principal: Annotated[str, typer.Option(help="Loan amount, e.g. 10000 or 10000.50")],
     annual_rate: Annotated[str, typer.Option(help="Annual interest rate as a ratio: 0.12 = 12%")],
     term_months: Annotated[str, typer.Option(help="Number of monthly periods")],
-    method: Annotated[
-        str, typer.Option(help="equal-installment | equal-principal | interest-only | bullet")
-    ] = (RepaymentMethod.EQUAL_INSTALLMENT.value),
+    method: Annotated[str, typer.Option(help="equal-installment | equal-principal | interest-only | bullet")] = (
+        RepaymentMethod.EQUAL_INSTALLMENT.value
+    ),
     start_date: Annotated[str, typer.Option(help="Disbursement date, YYYY-MM-DD")] = "",
     upfront_fee: Annotated[str, typer.Option(help="One-off fee amount")] = "0",
     fee_mode: Annotated[str, typer.Option(help="deduct (from the disbursement) | first-installment")] = (
@@ -126,8 +126,7 @@ def schedule_command(
         typer.echo(json.dumps(shown, ensure_ascii=False))
         return
     table = Table(
-        title=f"{schedule.method.value} · {shown['principal']} {currency} · "
-        f"{schedule.annual_rate} · {months} months"
+        title=f"{schedule.method.value} · {shown['principal']} {currency} · {schedule.annual_rate} · {months} months"
     )
     for col in ("#", "due date", "principal", "interest", "fee", "payment", "balance"):
         table.add_column(col, justify="right")

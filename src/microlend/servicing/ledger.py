@@ -114,17 +114,11 @@ class JournalEntry:
                 raise UnbalancedEntryError(f"journal entry '{self.kind}': unknown account '{line.account}'")
             for amount in (line.debit, line.credit):
                 if not isinstance(amount, Decimal) or amount < 0:
-                    raise UnbalancedEntryError(
-                        f"journal entry '{self.kind}': amounts must be non-negative Decimals"
-                    )
+                    raise UnbalancedEntryError(f"journal entry '{self.kind}': amounts must be non-negative Decimals")
                 if round_half_up(amount, self.currency) != amount:
-                    raise UnbalancedEntryError(
-                        f"journal entry '{self.kind}': {amount} is not a whole cent amount"
-                    )
+                    raise UnbalancedEntryError(f"journal entry '{self.kind}': {amount} is not a whole cent amount")
             if line.debit != 0 and line.credit != 0:
-                raise UnbalancedEntryError(
-                    f"journal entry '{self.kind}': a line is either a debit or a credit"
-                )
+                raise UnbalancedEntryError(f"journal entry '{self.kind}': a line is either a debit or a credit")
         if self.total_debit != self.total_credit:
             raise UnbalancedEntryError(
                 f"journal entry '{self.kind}': debits {self.total_debit} != credits {self.total_credit}"
@@ -138,13 +132,9 @@ class JournalEntry:
     def total_credit(self) -> Decimal:
         return sum((line.credit for line in self.lines), ZERO)
 
-    def reversal(
-        self, kind: str | None = None, memo: str = "", original_id: int | None = None
-    ) -> JournalEntry:
+    def reversal(self, kind: str | None = None, memo: str = "", original_id: int | None = None) -> JournalEntry:
         """The entry that cancels this one: same lines with debit and credit swapped."""
-        swapped = tuple(
-            JournalLine(line.account, line.credit, line.debit, line.loan_id) for line in self.lines
-        )
+        swapped = tuple(JournalLine(line.account, line.credit, line.debit, line.loan_id) for line in self.lines)
         return JournalEntry(
             kind or f"{self.kind}.reversal",
             swapped,

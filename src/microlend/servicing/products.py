@@ -36,7 +36,6 @@ class Product:
     fee_mode: FeeMode = FeeMode.DEDUCT
     allocation_order: tuple[AllocationTarget, ...] = DEFAULT_ORDER
     early_repayment_allowed: bool = True
-    early_repayment_fee_rate: Decimal = Decimal(0)
     name_zh: str = ""
     currency: str = "CNY"
     extra: dict[str, str] = field(default_factory=dict)
@@ -77,13 +76,9 @@ def check_product(p: Product) -> None:
     if not (0 < p.min_amount <= p.max_amount):
         raise ValidationError("min_amount: must be positive and not above max_amount", field="min_amount")
     if not (1 <= p.min_term_months <= p.max_term_months <= MAX_TERM_MONTHS):
-        raise ValidationError(
-            f"min_term_months: need 1 <= min <= max <= {MAX_TERM_MONTHS}", field="min_term_months"
-        )
+        raise ValidationError(f"min_term_months: need 1 <= min <= max <= {MAX_TERM_MONTHS}", field="min_term_months")
     if not (0 <= p.min_rate <= p.annual_rate <= p.max_rate < 10):
-        raise ValidationError(
-            "annual_rate: need 0 <= min_rate <= annual_rate <= max_rate", field="annual_rate"
-        )
+        raise ValidationError("annual_rate: need 0 <= min_rate <= annual_rate <= max_rate", field="annual_rate")
     if not (1 <= p.penalty_multiplier <= 3):
         raise ValidationError("penalty_multiplier: must be between 1 and 3", field="penalty_multiplier")
     if p.penalty_multiplier != p.penalty_multiplier.quantize(Decimal("0.01")):

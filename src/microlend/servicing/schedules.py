@@ -141,21 +141,13 @@ def check_terms(
     if not principal.is_finite() or principal <= 0:
         raise ValidationError("principal: must be a positive amount", field="principal")
     if round_half_up(principal, currency) != principal:
-        raise ValidationError(
-            f"principal: must be a whole number of {quantum(currency)}", field="principal"
-        )
+        raise ValidationError(f"principal: must be a whole number of {quantum(currency)}", field="principal")
     if not annual_rate.is_finite() or annual_rate < 0 or annual_rate >= 10:
-        raise ValidationError(
-            "annual_rate: must be a ratio between 0 and 10 (0.12 means 12%)", field="annual_rate"
-        )
+        raise ValidationError("annual_rate: must be a ratio between 0 and 10 (0.12 means 12%)", field="annual_rate")
     exponent = annual_rate.normalize().as_tuple().exponent
     if isinstance(exponent, int) and exponent < -MAX_RATE_PLACES:
         raise ValidationError(f"annual_rate: at most {MAX_RATE_PLACES} decimal places", field="annual_rate")
-    if (
-        isinstance(term_months, bool)
-        or not isinstance(term_months, int)
-        or not (1 <= term_months <= MAX_TERM_MONTHS)
-    ):
+    if isinstance(term_months, bool) or not isinstance(term_months, int) or not (1 <= term_months <= MAX_TERM_MONTHS):
         raise ValidationError(f"term_months: must be between 1 and {MAX_TERM_MONTHS}", field="term_months")
     if not isinstance(upfront_fee, Decimal) or not upfront_fee.is_finite() or upfront_fee < 0:
         raise ValidationError("upfront_fee: must be zero or a positive amount", field="upfront_fee")
@@ -228,9 +220,7 @@ def _level_rows(
             part = min(principal_part, balance)
         balance -= part
         number = first_number + k
-        rows.append(
-            Installment(number, prev, due, part, interest, _fee_for(number, upfront_fee, fee_mode), balance)
-        )
+        rows.append(Installment(number, prev, due, part, interest, _fee_for(number, upfront_fee, fee_mode), balance))
         prev = due
         if stop_when_repaid and balance == 0:
             break
@@ -466,9 +456,7 @@ def reamortise(
     method = RepaymentMethod(method)
     mode = PrepaymentMode(mode)
     if balance < 0:
-        raise ValidationError(
-            "amount: an early repayment cannot exceed the outstanding principal", field="amount"
-        )
+        raise ValidationError("amount: an early repayment cannot exceed the outstanding principal", field="amount")
     if not remaining_due_dates:
         raise ValidationError("loan: no installments remain to re-amortise", field="loan")
     if balance == 0:
@@ -507,9 +495,7 @@ def reamortise(
             stop_when_repaid=True,
         )
     if method == RepaymentMethod.INTEREST_ONLY:
-        return _level_rows(
-            balance, annual_rate, remaining_due_dates, period_start, first_number, ZERO, None, currency
-        )
+        return _level_rows(balance, annual_rate, remaining_due_dates, period_start, first_number, ZERO, None, currency)
     if method == RepaymentMethod.BULLET:
         due = remaining_due_dates[-1]
         months = max(months_between(period_start, due), 1)
@@ -558,9 +544,7 @@ def revolving_interest(
     while day <= end:
         outstanding += by_day.get(day, ZERO)
         if outstanding < 0:
-            raise ValidationError(
-                f"amount: repayment on {day} exceeds the outstanding principal", field="amount"
-            )
+            raise ValidationError(f"amount: repayment on {day} exceeds the outstanding principal", field="amount")
         total += daily_interest(outstanding, annual_rate, currency)
         day += one
     return total

@@ -1,0 +1,359 @@
+"""Tables of the servicing module: products, loans and their installments, credit lines, repayments, the
+ledger (accounts, immutable journal entries and lines), close-of-business runs and loan events.
+
+Amounts use the exact ``Amount`` type (integer ten-thousandths). Installments also keep their dates as day
+ordinals (``date.toordinal()``) so close of business can do date arithmetic in portable integer SQL."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    text,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.schema import Table
+
+from microlend.core.db import Amount, Base, JSONText, Rate, UTCDateTime
+
+ZERO = Decimal(0)
+
+
+class ProductRow(Base):
+    __tablename__ = "servicing_products"
+    __table_args__ = (UniqueConstraint("tenant_id", "code", name="uq_servicing_products_tenant_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+    name_zh: Mapped[str] = mapped_column(String(200), default="")
+    method: Mapped[str] = mapped_column(String(30))
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    min_amount: Mapped[Decimal] = mapped_column(Amount())
+    max_amount: Mapped[Decimal] = mapped_column(Amount())
+    min_term_months: Mapped[int] = mapped_column(Integer)
+    max_term_months: Mapped[int] = mapped_column(Integer)
+    annual_rate: Mapped[Decimal] = mapped_column(Rate())
+    min_rate: Mapped[Decimal] = mapped_column(Rate())
+    max_rate: Mapped[Decimal] = mapped_column(Rate())
+    penalty_multiplier: Mapped[Decimal] = mapped_column(Rate())
+    grace_days: Mapped[int] = mapped_column(Integer, default=0)
+    upfront_fee_rate: Mapped[Decimal] = mapped_column(Rate())
+    fee_mode: Mapped[str] = mapped_column(String(30))
+    allocation_order: Mapped[list[str]] = mapped_column(JSONText())
+    early_repayment_allowed: Mapped[bool] = mapped_column(Boolean, default=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AccountRow(Base):
+    """A tenant's general-ledger account (科目)."""
+
+    __tablename__ = "ledger_accounts"
+    __table_args__ = (UniqueConstraint("tenant_id", "code", name="uq_ledger_accounts_tenant_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    code: Mapped[str] = mapped_column(String(10))
+    name: Mapped[str] = mapped_column(String(100))
+    name_zh: Mapped[str] = mapped_column(String(100))
+    type: Mapped[str] = mapped_column(String(20))
+
+
+class CreditLineRow(Base):
+    """A revolving limit (循环额度); each drawdown is a loan of method ``revolving`` linked to it."""
+
+    __tablename__ = "credit_lines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("servicing_products.id"))
+    customer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    limit: Mapped[Decimal] = mapped_column(Amount())
+    annual_rate: Mapped[Decimal] = mapped_column(Rate())
+    opened_on: Mapped[date] = mapped_column(Date)
+    expires_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LoanRow(Base):
+    __tablename__ = "loans"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "disbursement_key", name="uq_loans_tenant_disbursement_key"),
+        Index("ix_loans_tenant_status_method", "tenant_id", "status", "method"),
+        Index("ix_loans_tenant_dpd", "tenant_id", "days_past_due"),
+        CheckConstraint("penalty_accrued >= penalty_paid", name="penalty_not_overpaid"),
+        CheckConstraint("credit_balance >= 0", name="credit_balance_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("servicing_products.id"))
+    customer_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    credit_line_id: Mapped[int | None] = mapped_column(ForeignKey("credit_lines.id"), nullable=True, index=True)
+    application_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    method: Mapped[str] = mapped_column(String(30))
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    principal: Mapped[Decimal] = mapped_column(Amount())
+    annual_rate: Mapped[Decimal] = mapped_column(Rate())
+    #: annual_rate and the penalty rate × 10^8, exact integers for set-based daily interest
+    rate_e8: Mapped[int] = mapped_column(BigInteger)
+    penalty_rate_e8: Mapped[int] = mapped_column(BigInteger)
+    grace_days: Mapped[int] = mapped_column(Integer, default=0)
+    term_months: Mapped[int] = mapped_column(Integer)
+    upfront_fee: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
+    fee_mode: Mapped[str] = mapped_column(String(30))
+    allocation_order: Mapped[list[str]] = mapped_column(JSONText())
+    disbursed_on: Mapped[date] = mapped_column(Date)
+    maturity_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active | closed | written_off
+    days_past_due: Mapped[int] = mapped_column(Integer, default=0)
+    bucket: Mapped[str] = mapped_column(String(10), default="M0")
+    loan_class: Mapped[str] = mapped_column(String(20), default="normal")
+    penalty_accrued: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
+    penalty_paid: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
+    credit_balance: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
+    closed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    disbursement_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    request_hash: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class InstallmentRow(Base):
+    """One schedule row with what has been paid and accrued on it (the loan sub-ledger)."""
+
+    __tablename__ = "loan_installments"
+    __table_args__ = (
+        UniqueConstraint("loan_id", "number", name="uq_loan_installments_loan_number"),
+        # close of business touches only rows still accruing, and rows that may fall overdue
+        Index(
+            "ix_loan_installments_accruing",
+            "tenant_id",
+            "start_day",
+            sqlite_where=text("interest_accrued < interest"),
+            postgresql_where=text("interest_accrued < interest"),
+        ),
+        Index(
+            "ix_loan_installments_pending_due",
+            "tenant_id",
+            "due_day",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index(
+            "ix_loan_installments_overdue",
+            "tenant_id",
+            "loan_id",
+            sqlite_where=text("status = 'overdue'"),
+            postgresql_where=text("status = 'overdue'"),
+        ),
+        CheckConstraint("principal_paid >= 0 AND principal_paid <= principal", name="principal_paid_in_range"),
+        CheckConstraint("interest_paid >= 0 AND interest_paid <= interest", name="interest_paid_in_range"),
+        CheckConstraint("fee_paid >= 0 AND fee_paid <= fee", name="fee_paid_in_range"),
+        CheckConstraint("interest_accrued >= 0 AND interest_accrued <= interest", name="accrued_in_range"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    period_start: Mapped[date] = mapped_column(Date)
+    due_date: Mapped[date] = mapped_column(Date)
+    start_day: Mapped[int] = mapped_column(Integer)
+    due_day: Mapped[int] = mapped_column(Integer)
+    principal: Mapped[Decimal] = mapped_column(Amount())
+    interest: Mapped[Decimal] = mapped_column(Amount())
+    fee: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
+    principal_paid: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
+    interest_paid: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
+    fee_paid: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
+    interest_accrued: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|overdue|paid|written_off
+    paid_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+
+class RepaymentRow(Base):
+    """A repayment as received; ``allocation`` says how it was split (replaced when later replayed)."""
+
+    __tablename__ = "loan_repayments"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "idempotency_key", name="uq_loan_repayments_tenant_key"),
+        Index("ix_loan_repayments_loan_seq", "loan_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"))
+    kind: Mapped[str] = mapped_column(String(30))  # repayment | early_full | early_partial
+    amount: Mapped[Decimal] = mapped_column(Amount())
+    value_date: Mapped[date] = mapped_column(Date)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    request_hash: Mapped[str] = mapped_column(String(64), default="")
+    allocation: Mapped[Any] = mapped_column(JSONText())
+    credit: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
+    status: Mapped[str] = mapped_column(String(20), default="posted")  # posted | reversed
+    journal_entry_id: Mapped[int] = mapped_column(Integer)
+    reversal_entry_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class JournalEntryRow(Base):
+    """An immutable balanced posting; corrections are new reversing entries, never edits or deletions."""
+
+    __tablename__ = "journal_entries"
+    __table_args__ = (
+        CheckConstraint("total_debit = total_credit", name="balanced"),
+        CheckConstraint("total_debit > 0", name="not_empty"),
+        Index("ix_journal_entries_tenant_date", "tenant_id", "business_date"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    business_date: Mapped[date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(50))
+    memo: Mapped[str] = mapped_column(Text, default="")
+    loan_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"), nullable=True)
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    total_debit: Mapped[Decimal] = mapped_column(Amount())
+    total_credit: Mapped[Decimal] = mapped_column(Amount())
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class JournalLineRow(Base):
+    __tablename__ = "journal_lines"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "account_code"],
+            ["ledger_accounts.tenant_id", "ledger_accounts.code"],
+            name="fk_journal_lines_account",
+        ),
+        CheckConstraint("debit >= 0 AND credit >= 0 AND (debit = 0 OR credit = 0)", name="one_sided"),
+        Index("ix_journal_lines_tenant_account", "tenant_id", "account_code"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id"), index=True)
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    account_code: Mapped[str] = mapped_column(String(10))
+    loan_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    debit: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
+    credit: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
+
+
+class CobRunRow(Base):
+    """One close of business (日终批处理) per tenant per business date, exactly once."""
+
+    __tablename__ = "cob_runs"
+    __table_args__ = (UniqueConstraint("tenant_id", "business_date", name="uq_cob_runs_tenant_date"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    business_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20))  # done (a run is one transaction: never half-done)
+    loans_active: Mapped[int] = mapped_column(Integer, default=0)
+    interest_accrued: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
+    penalty_accrued: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
+    newly_overdue: Mapped[int] = mapped_column(Integer, default=0)
+    bucket_changes: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CobWorkRow(Base):
+    """Scratch rows of one close-of-business transaction (per loan), emptied before it commits."""
+
+    __tablename__ = "cob_work"
+
+    tenant_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    loan_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    days_past_due: Mapped[int] = mapped_column(Integer)
+    bucket: Mapped[str] = mapped_column(String(10))
+    loan_class: Mapped[str] = mapped_column(String(20))
+    overdue_principal: Mapped[int] = mapped_column(BigInteger)  # raw storage units
+    penalty: Mapped[int] = mapped_column(BigInteger)  # raw storage units
+
+
+class LoanEventRow(Base):
+    """What happened to a loan, in order: disbursed, repaid, overdue, bucket changed, written off..."""
+
+    __tablename__ = "loan_events"
+    __table_args__ = (Index("ix_loan_events_tenant_date", "tenant_id", "business_date"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    loan_id: Mapped[int] = mapped_column(Integer, index=True)
+    business_date: Mapped[date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(40))
+    data: Mapped[Any] = mapped_column(JSONText(), nullable=True)
+
+
+# ------------------------------------------------------------------------------------------ database guards
+
+#: Statements that make the journal append-only and (on PostgreSQL) check every entry's lines at commit.
+#: The migration that creates these tables runs the same statements (see ``ledger_guard_statements``).
+_SQLITE_GUARDS = [
+    """CREATE TRIGGER IF NOT EXISTS journal_entries_no_update BEFORE UPDATE ON journal_entries
+       BEGIN SELECT RAISE(ABORT, 'journal entries are immutable: post a reversing entry'); END""",
+    """CREATE TRIGGER IF NOT EXISTS journal_entries_no_delete BEFORE DELETE ON journal_entries
+       BEGIN SELECT RAISE(ABORT, 'journal entries are immutable: post a reversing entry'); END""",
+    """CREATE TRIGGER IF NOT EXISTS journal_lines_no_update BEFORE UPDATE ON journal_lines
+       BEGIN SELECT RAISE(ABORT, 'journal lines are immutable: post a reversing entry'); END""",
+    """CREATE TRIGGER IF NOT EXISTS journal_lines_no_delete BEFORE DELETE ON journal_lines
+       BEGIN SELECT RAISE(ABORT, 'journal lines are immutable: post a reversing entry'); END""",
+]
+_PG_GUARDS = [
+    """CREATE OR REPLACE FUNCTION journal_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN RAISE EXCEPTION 'journal rows are immutable: post a reversing entry'; END $$""",
+    """CREATE OR REPLACE TRIGGER journal_entries_immutable BEFORE UPDATE OR DELETE ON journal_entries
+       FOR EACH ROW EXECUTE FUNCTION journal_immutable()""",
+    """CREATE OR REPLACE TRIGGER journal_lines_immutable BEFORE UPDATE OR DELETE ON journal_lines
+       FOR EACH ROW EXECUTE FUNCTION journal_immutable()""",
+    """CREATE OR REPLACE FUNCTION journal_entry_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
+       DECLARE d bigint; c bigint; td bigint; tc bigint;
+       BEGIN
+         SELECT COALESCE(SUM(debit), 0), COALESCE(SUM(credit), 0) INTO d, c
+           FROM journal_lines WHERE entry_id = NEW.id;
+         SELECT total_debit, total_credit INTO td, tc FROM journal_entries WHERE id = NEW.id;
+         IF d <> c OR d <> td OR c <> tc THEN
+           RAISE EXCEPTION USING MESSAGE = 'journal entry ' || NEW.id || ' is unbalanced: debits ' || d
+             || ', credits ' || c;
+         END IF;
+         RETURN NULL;
+       END $$""",
+    """DROP TRIGGER IF EXISTS journal_entry_balanced ON journal_entries""",
+    """CREATE CONSTRAINT TRIGGER journal_entry_balanced AFTER INSERT ON journal_entries
+       DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION journal_entry_balanced()""",
+]
+
+
+def ledger_guard_statements(dialect: str) -> list[str]:
+    """DDL for the journal guards on ``dialect`` ('sqlite' or 'postgresql')."""
+    return list(_PG_GUARDS if dialect == "postgresql" else _SQLITE_GUARDS if dialect == "sqlite" else [])
+
+
+def _install_guards(target: Table, connection: Connection, **_: Any) -> None:
+    for statement in ledger_guard_statements(connection.dialect.name):
+        connection.exec_driver_sql(statement)
+
+
+event.listen(JournalLineRow.__table__, "after_create", _install_guards)
