@@ -71,7 +71,9 @@ def develop_model(
     if date_column is not None and date_column not in frame.columns:
         raise ValidationError(f"date_column: no column named '{date_column}'", field="date_column")
     bad_flag(frame[target], bad, column=target)
-    features = tuple(str(c) for c in frame.columns if c not in (target, date_column))
+    candidates = [str(c) for c in frame.columns if c not in (target, date_column)]
+    empty = {c: "no values in the data" for c in candidates if frame[c].isna().all()}
+    features = tuple(c for c in candidates if c not in empty)
     if not features:
         raise ValidationError("data: no feature columns besides the target", field="data")
 
@@ -95,8 +97,8 @@ def develop_model(
     step("validate")
     report = build_report(
         main.model, target=target, bad=bad, samples=samples, title=name or f"{kind} on {target}",
-        benchmark=bench, extra={"train_seconds": main.seconds, **({"dropped": main.extra["dropped"]}
-                                                                   if "dropped" in main.extra else {})},
+        benchmark=bench,
+        extra={"train_seconds": main.seconds, "dropped": {**empty, **main.extra.get("dropped", {})}},
     )
 
     step("save")

@@ -1,0 +1,166 @@
+"""`microlend risk ...`: train, score and validate models from CSV or Parquet files (thin adapter)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from microlend.core.clock import SystemClock
+from microlend.core.errors import DomainError, ValidationError
+from microlend.risk.artefacts import load_model
+from microlend.risk.development import STEPS, develop_model, validate_on
+from microlend.risk.reasons import messages_for_codes
+
+app = typer.Typer(name="risk", help="Risk models: train, score and validate.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+_err = Console(stderr=True)
+_out = Console()
+
+BAD_INPUT = 2
+
+
+class Kind(StrEnum):
+    scorecard = "scorecard"
+    gbdt = "gbdt"
+
+
+def read_table(path: Path, field: str = "data") -> pd.DataFrame:
+    """A CSV or Parquet file as a DataFrame; anything else is refused with the reason."""
+    if not path.is_file():
+        raise ValidationError(f"{field}: file '{path}' not found", field=field)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            frame = pd.read_csv(path)
+        elif suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        else:
+            raise ValidationError(f"{field}: use a .csv or .parquet file, not '{path.name}'", field=field)
+    except ValidationError:
+        raise
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValidationError(f"{field}: cannot read '{path.name}': {first_line}", field=field) from None
+    if frame.empty:
+        raise ValidationError(f"{field}: '{path.name}' has no rows", field=field)
+    return frame
+
+
+def write_table(frame: pd.DataFrame, path: Path, field: str = "out") -> None:
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise ValidationError(f"{field}: use a .csv or .parquet file name, not '{path.name}'", field=field)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Errors a user can cause end the command with exit code 2 and one clear line, never a traceback."""
+    try:
+        yield
+    except DomainError as exc:
+        _err.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(BAD_INPUT) from None
+    except (ValueError, KeyError, OSError) as exc:
+        # what the libraries say about data they cannot use, still as one line and exit code 2
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        _err.print(f"[red]error:[/red] the data cannot be used: {escape(text)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(BAD_INPUT) from None
+
+
+@contextmanager
+def _steps(title: str) -> Iterator[Callable[[str], None]]:
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=_err, transient=False) as progress:
+        task = progress.add_task(title, total=len(STEPS))
+        seen: list[str] = []
+
+        def step(name: str) -> None:
+            if seen:
+                progress.advance(task)
+            seen.append(name)
+            progress.update(task, description=f"{title}: {name}")
+
+        yield step
+        progress.update(task, completed=len(STEPS), description=f"{title}: done")
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option("--data", help="labelled CSV or Parquet file")],
+    target: Annotated[str, typer.Option("--target", help="column holding the outcome")],
+    bad: Annotated[str, typer.Option("--bad", help="value of the target that means bad")],
+    out: Annotated[Path, typer.Option("--out", help="directory for the model and its report")],
+    kind: Annotated[Kind, typer.Option("--kind", help="scorecard or gbdt")] = Kind.scorecard,
+    date_column: Annotated[str | None, typer.Option("--date-column", help="date column for an out-of-time "
+                                                    "sample")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 42,
+    name: Annotated[str, typer.Option("--name", help="a name shown in the report")] = "",
+) -> None:
+    """Train, validate against the other model kind, and write the model plus report.html and report.json."""
+    with _user_errors():
+        frame = read_table(data)
+        with _steps(f"training {kind.value}") as step:
+            dev = develop_model(frame, target=target, bad=bad, kind=kind.value, out_dir=out,
+                                created_at=SystemClock().now(), date_column=date_column, seed=seed,
+                                name=name, progress=step)
+    test = dev.report["samples"]["test"]["metrics"]
+    _out.print(f"{kind.value} with {len(dev.artefact.model.features)} features written to {out}: "
+               f"test AUC {test['auc']:.4f}, Gini {test['gini']:.4f}, KS {test['ks']:.4f}; "
+               f"content hash {dev.artefact.metadata.content_hash[:12]}", highlight=False)
+
+
+@app.command()
+def score(
+    model: Annotated[Path, typer.Option("--model", help="model directory")],
+    data: Annotated[Path, typer.Option("--data", help="CSV or Parquet file to score")],
+    out: Annotated[Path, typer.Option("--out", help="CSV or Parquet file to write")],
+    locale: Annotated[str, typer.Option("--locale", help="language of reason_text: en or zh-CN")] = "en",
+    top_n: Annotated[int, typer.Option("--reasons", help="reason codes per case")] = 3,
+) -> None:
+    """Write the input rows plus pd (probability of bad), score (higher is safer) and reasons."""
+    with _user_errors():
+        artefact = load_model(model)
+        frame = read_table(data)
+        scored = artefact.model.score_batch(frame, top_n=top_n)
+        result = frame.copy()
+        result["pd"] = scored["pd"].to_numpy()
+        result["score"] = scored["score"].round(2).to_numpy()
+        result["reasons"] = scored["reasons"].to_numpy()
+        texts = {codes: messages_for_codes(codes, locale) for codes in pd.unique(scored["reasons"])}
+        result["reason_text"] = scored["reasons"].map(texts).to_numpy()
+        write_table(result, out)
+    _out.print(f"scored {len(result)} rows with {artefact.metadata.kind} "
+               f"{artefact.metadata.content_hash[:12]} into {out}", highlight=False)
+
+
+@app.command()
+def report(
+    model: Annotated[Path, typer.Option("--model", help="model directory")],
+    data: Annotated[Path, typer.Option("--data", help="labelled CSV or Parquet file")],
+    out: Annotated[Path, typer.Option("--out", help="HTML file to write (JSON is written next to it)")],
+) -> None:
+    """Validate a saved model on any labelled data: one HTML file with charts, plus JSON."""
+    with _user_errors():
+        if out.suffix.lower() not in (".html", ".htm"):
+            raise ValidationError(f"out: use an .html file name, not '{out.name}'", field="out")
+        artefact = load_model(model)
+        frame = read_table(data)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        result = validate_on(artefact, frame, out, out.with_suffix(".json"))
+    m = result["samples"]["data"]["metrics"]
+    _out.print(f"report written to {out}: AUC {m['auc']:.4f}, KS {m['ks']:.4f} on {int(m['count'])} rows",
+               highlight=False)
