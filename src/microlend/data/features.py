@@ -231,6 +231,8 @@ def _conform(name: str, raw: pa.Table | pd.DataFrame, schema: pa.Schema) -> pa.T
             raise ValidationError(f"tables: {name}.{fld.name} is missing", field=f"{name}.{fld.name}")
         column = table.column(fld.name)
         try:
+            if pa.types.is_decimal(fld.type) and pa.types.is_integer(column.type):
+                column = column.cast(pa.decimal128(38, fld.type.scale))  # wide enough for any int64
             column = column.cast(fld.type)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise ValidationError(

@@ -429,3 +429,13 @@ class TestOnlineFeatureStore:
             timings.append(time.perf_counter() - start)
         timings.sort()
         assert timings[int(len(timings) * 0.99)] <= 0.002
+
+
+class TestMoneyColumns:
+    def test_whole_number_amounts_become_exact_decimals(self) -> None:
+        from microlend.data.features import prepare_sources
+
+        loans = portfolio()["loans"].assign(principal=[3000, 4000, 1000])
+        principal = prepare_sources({"loans": loans})["loans"].column("principal")
+        assert principal.type == pa.decimal128(18, 4)
+        assert principal.to_pylist() == [Decimal("3000"), Decimal("4000"), Decimal("1000")]
