@@ -1,0 +1,390 @@
+"""The model registry (模型注册) and scoring runtime: versions move draft -> validated -> approved (four eyes)
+-> champion or challenger -> retired; the tenant's champion scores, its challenger scores in shadow."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+import microlend.risk
+from microlend.core import audit
+from microlend.core.clock import utcnow
+from microlend.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from microlend.core.identity import Permission, Principal, Role, system_principal
+from microlend.core.settings import get_settings
+from microlend.core.tables import TenantRow
+from microlend.core.uow import UnitOfWork
+from microlend.risk.artefacts import METADATA_FILE, Artefact, load_model, read_metadata
+from microlend.risk.reasons import Reason
+from microlend.risk.tables import ModelScoreRow, ModelVersionRow
+
+PACKAGE_PREFIX = "package:"
+
+
+class ModelStatus(StrEnum):
+    DRAFT = "draft"
+    VALIDATED = "validated"
+    APPROVED = "approved"
+    CHAMPION = "champion"
+    CHALLENGER = "challenger"
+    RETIRED = "retired"
+
+
+S = ModelStatus
+#: which status may follow which
+TRANSITIONS: dict[ModelStatus, frozenset[ModelStatus]] = {
+    S.DRAFT: frozenset({S.VALIDATED, S.RETIRED}),
+    S.VALIDATED: frozenset({S.APPROVED, S.RETIRED}),
+    S.APPROVED: frozenset({S.CHAMPION, S.CHALLENGER, S.RETIRED}),
+    S.CHALLENGER: frozenset({S.CHAMPION, S.RETIRED}),
+    S.CHAMPION: frozenset({S.RETIRED}),
+    S.RETIRED: frozenset(),
+}
+APPROVER_ROLES = (Role.RISK_ANALYST, Role.ADMIN)
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A registry entry as callers see it."""
+
+    id: int
+    tenant_id: int
+    name: str
+    version: int
+    kind: str
+    status: str
+    content_hash: str
+    dataset_hash: str
+    target: str
+    bad: str
+    features: list[str]
+    parameters: dict[str, Any]
+    metrics: dict[str, Any]
+    store_path: str
+    trained_by: int
+    trained_by_name: str
+    approved_by: int | None
+    approved_by_name: str | None
+    created_at: datetime
+    status_changed_at: datetime
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} v{self.version}"
+
+    @classmethod
+    def from_row(cls, r: ModelVersionRow) -> ModelVersion:
+        return cls(r.id, r.tenant_id, r.name, r.version, r.kind, r.status, r.content_hash, r.dataset_hash,
+                   r.target, r.bad, list(r.features), dict(r.parameters), dict(r.metrics), r.store_path,
+                   r.trained_by, r.trained_by_name, r.approved_by, r.approved_by_name, r.created_at,
+                   r.status_changed_at)
+
+
+def _summary(row: ModelVersionRow) -> dict[str, Any]:
+    return {"name": row.name, "version": row.version, "kind": row.kind, "status": row.status,
+            "content_hash": row.content_hash}
+
+
+def resolve_store_path(store_path: str) -> Path:
+    """A registry path on disk; 'package:...' points inside the installed microlend.risk package."""
+    if store_path.startswith(PACKAGE_PREFIX):
+        return Path(microlend.risk.__file__).parent / store_path[len(PACKAGE_PREFIX):]
+    return Path(store_path)
+
+
+def default_store_root() -> Path:
+    return get_settings().data_dir / "models"
+
+
+def _get(session: Session, who: Principal, version_id: int) -> ModelVersionRow:
+    row = session.get(ModelVersionRow, version_id)
+    if row is None or row.tenant_id != who.tenant_id:
+        raise NotFound(f"model version {version_id} not found")
+    return row
+
+
+def _check_transition(row: ModelVersionRow, to: ModelStatus) -> None:
+    current = ModelStatus(row.status)
+    if to not in TRANSITIONS[current]:
+        allowed = ", ".join(sorted(TRANSITIONS[current])) or "nothing (it is retired)"
+        raise Conflict(f"status: model version {row.id} is {current.value}; it can become {allowed}, "
+                       f"not {to.value}", field="status")
+
+
+def _move(session: Session, who: Principal, row: ModelVersionRow, to: ModelStatus, reason: str = "") -> None:
+    _check_transition(row, to)
+    before = _summary(row)
+    row.status = to.value
+    row.status_changed_at = utcnow()
+    session.flush()
+    audit.record(session, who, f"model.{to.value}", "model_version", row.id, before=before, after=_summary(row),
+                 reason=reason)
+
+
+# --- use cases ---------------------------------------------------------------------------------------------
+
+def register_model(
+    uow: UnitOfWork, who: Principal, directory: str | Path, *, name: str = "", store_root: Path | None = None,
+) -> ModelVersion:
+    """Copy a saved model into the registry's store as a draft; the caller is recorded as its trainer."""
+    who.require(Permission.TRAIN_MODELS)
+    artefact = load_model(directory)
+    meta = artefact.metadata
+    name = (name or meta.name or f"{meta.kind}-{meta.target}").strip()[:100]
+    if not name:
+        raise ValidationError("name: give the model a name", field="name")
+    target_dir = (store_root or default_store_root()) / str(who.tenant_id) / meta.content_hash
+    with uow:
+        s = uow.session
+        clash = s.execute(select(ModelVersionRow).where(
+            ModelVersionRow.tenant_id == who.tenant_id, ModelVersionRow.content_hash == meta.content_hash
+        )).scalar_one_or_none()
+        if clash is not None:
+            raise Conflict(f"model: this model is already registered as {clash.name} v{clash.version} "
+                           f"(version id {clash.id})", field="model")
+        _copy_files(artefact, target_dir)
+        version = (s.execute(select(func.max(ModelVersionRow.version)).where(
+            ModelVersionRow.tenant_id == who.tenant_id, ModelVersionRow.name == name)).scalar() or 0) + 1
+        now = utcnow()
+        row = ModelVersionRow(
+            tenant_id=who.tenant_id, name=name, version=version, kind=meta.kind, status=S.DRAFT.value,
+            content_hash=meta.content_hash, dataset_hash=meta.dataset_hash, target=meta.target, bad=meta.bad,
+            features=list(meta.features), parameters=meta.parameters, metrics=meta.metrics,
+            store_path=str(target_dir), trained_by=who.user_id, trained_by_name=who.username,
+            created_at=now, status_changed_at=now,
+        )
+        s.add(row)
+        s.flush()
+        audit.record(s, who, "model.register", "model_version", row.id, after=_summary(row))
+        result = ModelVersion.from_row(row)
+        uow.commit()
+    return result
+
+
+def _copy_files(artefact: Artefact, target_dir: Path) -> None:
+    target_dir.mkdir(parents=True, exist_ok=True)
+    for file_name in [*artefact.metadata.files, METADATA_FILE, "report.html", "report.json"]:
+        source = artefact.directory / file_name
+        if source.is_file():
+            shutil.copyfile(source, target_dir / file_name)
+
+
+def mark_validated(uow: UnitOfWork, who: Principal, version_id: int) -> ModelVersion:
+    """A draft with validation figures on a hold-out sample becomes validated."""
+    who.require(Permission.TRAIN_MODELS)
+    with uow:
+        row = _get(uow.session, who, version_id)
+        holdout = row.metrics.get("test") or row.metrics.get("oot") or {}
+        if "auc" not in holdout:
+            raise Conflict(f"metrics: model version {row.id} has no hold-out validation figures", field="metrics")
+        _move(uow.session, who, row, S.VALIDATED)
+        result = ModelVersion.from_row(row)
+        uow.commit()
+    return result
+
+
+def approve_model(uow: UnitOfWork, who: Principal, version_id: int, *, note: str = "") -> ModelVersion:
+    """Four eyes: a risk analyst or admin other than the trainer approves a validated model."""
+    who.require(Permission.APPROVE_MODELS)
+    if not who.has_role(*APPROVER_ROLES):
+        raise PermissionDenied("approve: only a risk analyst or an admin approves models")
+    with uow:
+        row = _get(uow.session, who, version_id)
+        if row.trained_by == who.user_id:
+            raise PermissionDenied(f"approve: {who.username} trained model version {row.id}; a different "
+                                   "person must approve it (four eyes)")
+        _move(uow.session, who, row, S.APPROVED, reason=note)
+        row.approved_by = who.user_id
+        row.approved_by_name = who.username
+        uow.session.flush()
+        result = ModelVersion.from_row(row)
+        uow.commit()
+    return result
+
+
+def promote_model(uow: UnitOfWork, who: Principal, version_id: int, role: str) -> ModelVersion:
+    """Put an approved model (or the challenger) in use; the one it replaces in that role is retired."""
+    who.require(Permission.APPROVE_MODELS)
+    try:
+        to = ModelStatus(role)
+    except ValueError:
+        raise ValidationError(f"role: must be champion or challenger, not '{role}'", field="role") from None
+    if to not in (S.CHAMPION, S.CHALLENGER):
+        raise ValidationError(f"role: must be champion or challenger, not '{role}'", field="role")
+    with uow:
+        s = uow.session
+        row = _get(s, who, version_id)
+        if row.approved_by is None:
+            raise Conflict(f"status: model version {row.id} has not been approved", field="status")
+        _check_transition(row, to)  # before the incumbent is touched, so a refused move changes nothing
+        incumbents = s.execute(select(ModelVersionRow).where(
+            ModelVersionRow.tenant_id == who.tenant_id, ModelVersionRow.status == to.value,
+            ModelVersionRow.id != row.id)).scalars().all()
+        for old in incumbents:
+            _move(s, who, old, S.RETIRED, reason=f"replaced as {to.value} by model version {row.id}")
+        _move(s, who, row, to)
+        result = ModelVersion.from_row(row)
+        uow.commit()
+    return result
+
+
+def retire_model(uow: UnitOfWork, who: Principal, version_id: int, *, reason: str = "") -> ModelVersion:
+    who.require(Permission.APPROVE_MODELS)
+    with uow:
+        row = _get(uow.session, who, version_id)
+        _move(uow.session, who, row, S.RETIRED, reason=reason)
+        result = ModelVersion.from_row(row)
+        uow.commit()
+    return result
+
+
+def get_model_version(uow: UnitOfWork, who: Principal, version_id: int) -> ModelVersion:
+    who.require(Permission.VIEW_MODELS)
+    with uow:
+        return ModelVersion.from_row(_get(uow.session, who, version_id))
+
+
+def list_model_versions(uow: UnitOfWork, who: Principal, *, status: str | None = None) -> list[ModelVersion]:
+    who.require(Permission.VIEW_MODELS)
+    with uow:
+        query = select(ModelVersionRow).where(ModelVersionRow.tenant_id == who.tenant_id)
+        if status is not None:
+            query = query.where(ModelVersionRow.status == status)
+        rows = uow.session.execute(query.order_by(ModelVersionRow.id)).scalars()
+        return [ModelVersion.from_row(r) for r in rows]
+
+
+# --- scoring runtime ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ModelScore:
+    """One model's answer for one case, with the version that gave it."""
+
+    model_version_id: int
+    model_label: str
+    kind: str
+    role: str
+    pd: float
+    score: float
+    reasons: list[Reason]
+
+    @property
+    def reason_codes(self) -> tuple[str, ...]:
+        return tuple(r.feature for r in self.reasons)
+
+
+@dataclass(frozen=True)
+class ScoringOutcome:
+    champion: ModelScore
+    challenger: ModelScore | None
+
+
+class ScoringRuntime:
+    """Scores with the tenant's champion (and its challenger, in shadow), recording which version scored.
+
+    Artefacts are loaded once per content hash and kept; a newly promoted model is picked up at once."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Artefact] = {}
+
+    def artefact(self, version: ModelVersion) -> Artefact:
+        cached = self._cache.get(version.content_hash)
+        if cached is None:
+            cached = load_model(resolve_store_path(version.store_path))
+            if cached.metadata.content_hash != version.content_hash:
+                raise Conflict(f"model: the stored files of {version.label} do not match its registered hash")
+            self._cache[version.content_hash] = cached
+        return cached
+
+    def in_use(self, uow: UnitOfWork, who: Principal) -> tuple[ModelVersion, ModelVersion | None]:
+        """The tenant's champion and challenger versions."""
+        who.require(Permission.SCORE)
+        with uow:
+            rows = uow.session.execute(select(ModelVersionRow).where(
+                ModelVersionRow.tenant_id == who.tenant_id,
+                ModelVersionRow.status.in_([S.CHAMPION.value, S.CHALLENGER.value]))).scalars().all()
+            versions = [ModelVersion.from_row(r) for r in rows]
+        champion = next((v for v in versions if v.status == S.CHAMPION), None)
+        if champion is None:
+            raise Conflict("model: this bank has no champion model yet; approve a model and promote it")
+        return champion, next((v for v in versions if v.status == S.CHALLENGER), None)
+
+    def score(self, uow: UnitOfWork, who: Principal, case: Mapping[str, Any], *, subject_type: str,
+              subject_id: str | int, top_n: int = 3) -> ScoringOutcome:
+        champion_v, challenger_v = self.in_use(uow, who)
+        champion = self._score_with(champion_v, "champion", case, top_n)
+        challenger = self._score_with(challenger_v, "challenger", case, top_n) if challenger_v else None
+        with uow:
+            now = utcnow()
+            for result in (champion, challenger):
+                if result is None:
+                    continue
+                uow.session.add(ModelScoreRow(
+                    tenant_id=who.tenant_id, model_version_id=result.model_version_id, role=result.role,
+                    shadow=result.role == "challenger", subject_type=subject_type, subject_id=str(subject_id),
+                    pd=_exact(result.pd, 10), score=_exact(result.score, 4), reasons=list(result.reason_codes),
+                    scored_by=who.user_id, scored_at=now,
+                ))
+            uow.commit()
+        return ScoringOutcome(champion=champion, challenger=challenger)
+
+    def _score_with(self, version: ModelVersion, role: str, case: Mapping[str, Any], top_n: int) -> ModelScore:
+        pd_, score, reasons = self.artefact(version).model.score_one(case, top_n=top_n)
+        return ModelScore(version.id, version.label, version.kind, role, pd_, score, reasons)
+
+
+def _exact(value: float, places: int) -> Decimal:
+    if not math.isfinite(value):
+        raise ValidationError("score: the model produced a non-finite number")
+    return Decimal(f"{value:.{places}f}")
+
+
+def scores_of(uow: UnitOfWork, who: Principal, subject_type: str, subject_id: str | int) -> list[ModelScoreRow]:
+    """Every recorded score of one subject, oldest first (who scored it with which version)."""
+    who.require(Permission.VIEW_MODELS)
+    with uow:
+        rows = uow.session.execute(select(ModelScoreRow).where(
+            ModelScoreRow.tenant_id == who.tenant_id, ModelScoreRow.subject_type == subject_type,
+            ModelScoreRow.subject_id == str(subject_id)).order_by(ModelScoreRow.id)).scalars().all()
+        for r in rows:
+            uow.session.expunge(r)
+        return list(rows)
+
+
+# --- a new bank's starter model ----------------------------------------------------------------------------
+
+PLATFORM_USER_ID = 0
+PLATFORM_NAME = "microlend"
+
+
+def setup_tenant(session: Session, tenant: TenantRow) -> None:
+    """Tenant-setup hook: a new bank starts with the shipped German credit scorecard as its champion."""
+    from microlend.risk.starter import STARTER_DIR, STARTER_NAME, STARTER_SUBDIR
+
+    meta = read_metadata(STARTER_DIR)
+    exists = session.execute(select(ModelVersionRow.id).where(
+        ModelVersionRow.tenant_id == tenant.id, ModelVersionRow.content_hash == meta.content_hash)).first()
+    if exists:
+        return
+    now = utcnow()
+    row = ModelVersionRow(
+        tenant_id=tenant.id, name=STARTER_NAME, version=1, kind=meta.kind, status=S.CHAMPION.value,
+        content_hash=meta.content_hash, dataset_hash=meta.dataset_hash, target=meta.target, bad=meta.bad,
+        features=list(meta.features), parameters=meta.parameters, metrics=meta.metrics,
+        store_path=PACKAGE_PREFIX + STARTER_SUBDIR, trained_by=PLATFORM_USER_ID, trained_by_name=PLATFORM_NAME,
+        approved_by=PLATFORM_USER_ID, approved_by_name=PLATFORM_NAME, created_at=now, status_changed_at=now,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(session, system_principal(tenant.id), "model.champion", "model_version", row.id,
+                 after=_summary(row), reason="starter scorecard shipped with Microlend (German credit data)")

@@ -1,0 +1,67 @@
+"""Tables of the risk module: the model registry (模型注册) and the record of which version scored what."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from microlend.core.db import Base, JSONText, Rate, UTCDateTime
+
+
+class ModelVersionRow(Base):
+    """One trained model of a tenant: its files (by content hash), its data, its figures and its status."""
+
+    __tablename__ = "risk_model_versions"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "content_hash", name="uq_risk_model_versions_tenant_content"),
+        UniqueConstraint("tenant_id", "name", "version", name="uq_risk_model_versions_tenant_name_version"),
+        Index("ix_risk_model_versions_tenant_status", "tenant_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    dataset_hash: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(100))
+    bad: Mapped[str] = mapped_column(String(100))
+    features: Mapped[list[str]] = mapped_column(JSONText())
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSONText())
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONText())
+    store_path: Mapped[str] = mapped_column(Text)
+    trained_by: Mapped[int] = mapped_column(Integer)
+    trained_by_name: Mapped[str] = mapped_column(String(100))
+    approved_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    approved_by_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ModelScoreRow(Base):
+    """Which model version scored which subject, with what result; challengers score in shadow."""
+
+    __tablename__ = "risk_model_scores"
+    __table_args__ = (
+        Index("ix_risk_model_scores_subject", "tenant_id", "subject_type", "subject_id"),
+        Index("ix_risk_model_scores_version", "model_version_id", "scored_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("risk_model_versions.id"))
+    role: Mapped[str] = mapped_column(String(20))
+    shadow: Mapped[bool] = mapped_column(Boolean, default=False)
+    subject_type: Mapped[str] = mapped_column(String(40))
+    subject_id: Mapped[str] = mapped_column(String(60))
+    pd: Mapped[Decimal] = mapped_column(Rate())
+    score: Mapped[Decimal] = mapped_column(Rate())
+    reasons: Mapped[list[str]] = mapped_column(JSONText())
+    scored_by: Mapped[int] = mapped_column(Integer)
+    scored_at: Mapped[datetime] = mapped_column(UTCDateTime())
