@@ -439,3 +439,52 @@ class TestMoneyColumns:
         principal = prepare_sources({"loans": loans})["loans"].column("principal")
         assert principal.type == pa.decimal128(18, 4)
         assert principal.to_pylist() == [Decimal("3000"), Decimal("4000"), Decimal("1000")]
+
+
+def reference_repayment(tables: dict[str, pd.DataFrame], customer_id: int, as_of: date) -> dict[str, object]:
+    """Repayment features for one customer, the plain way, one installment at a time."""
+    loans = tables["loans"]
+    mine = set(loans[(loans["customer_id"] == customer_id) & (loans["disbursed_at"] <= as_of)]["loan_id"])
+    due = [r for r in tables["installments"].to_dict("records") if r["loan_id"] in mine and r["due_date"] < as_of]
+
+    def paid(r: dict[str, object]) -> date | None:
+        p = r["paid_date"]
+        return None if p is None or pd.isna(p) else p  # type: ignore[return-value]
+
+    def months_back(n: int) -> date:
+        return (pd.Timestamp(as_of) - pd.DateOffset(months=n)).date()
+
+    def late(r: dict[str, object]) -> bool:
+        p = paid(r)
+        return p is None or p > r["due_date"]  # type: ignore[operator]
+
+    def days_late(r: dict[str, object]) -> int:
+        p = paid(r)
+        until = as_of if p is None or p > as_of else p
+        return max((until - r["due_date"]).days, 0)  # type: ignore[operator]
+
+    unpaid_now = [r for r in due if paid(r) is None or paid(r) > as_of]  # type: ignore[operator]
+    recent = [r for r in due if r["due_date"] > months_back(12)]
+    return {
+        "installments_due": len(due),
+        "on_time_repayment_rate": (sum(not late(r) for r in due) / len(due)) if due else None,
+        "late_installments_3m": sum(late(r) for r in due if r["due_date"] > months_back(3)),
+        "late_installments_6m": sum(late(r) for r in due if r["due_date"] > months_back(6)),
+        "late_installments_12m": sum(late(r) for r in recent),
+        "max_days_past_due_ever": max((days_late(r) for r in due), default=0),
+        "max_days_past_due_12m": max((days_late(r) for r in recent), default=0),
+        "current_days_past_due": max(((as_of - r["due_date"]).days for r in unpaid_now), default=0),
+    }
+
+
+class TestSetBasedEqualsReference:
+    @settings(max_examples=25, deadline=None)
+    @given(st.data())
+    def test_repayment_features_equal_the_one_installment_at_a_time_reference(self, data: st.DataObject) -> None:
+        tables = random_history(data)
+        as_of = data.draw(st.dates(date(2023, 1, 1), date(2024, 12, 31)), label="as_of")
+        computed = features_of(tables, as_of)
+        for customer_id in computed:
+            expected = reference_repayment(tables, customer_id, as_of)
+            got = {k: computed[customer_id][k] for k in expected}
+            assert got == pytest.approx(expected)
