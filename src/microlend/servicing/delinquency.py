@@ -6,9 +6,11 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from enum import StrEnum
 
 from microlend.core.errors import ValidationError
+from microlend.core.money import DEFAULT_CURRENCY, round_half_up
 
 
 def days_past_due(oldest_unpaid_due_date: date | None, as_of: date) -> int:
@@ -120,3 +122,10 @@ CLASS_THRESHOLDS: tuple[tuple[int, LoanClass], ...] = (
     (90, LoanClass.SUBSTANDARD),
     (0, LoanClass.SPECIAL_MENTION),
 )
+
+
+def daily_penalty(
+    overdue_principal: Decimal, annual_rate: Decimal, multiplier: Decimal, currency: str = DEFAULT_CURRENCY
+) -> Decimal:
+    """罚息 one day's penalty interest: overdue principal × (contract rate × multiplier) / 360, rounded half-up."""
+    return round_half_up(overdue_principal * annual_rate * multiplier / 360, currency)

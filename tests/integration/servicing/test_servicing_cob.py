@@ -1,0 +1,257 @@
+"""Close of business: the set-based run equals the per-loan domain code, runs each date once, catches up
+in order, and a run killed mid-way then rerun ends exactly where a clean run ends."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from tests.integration.servicing.kit import Bank
+
+from microlend.core.errors import PermissionDenied
+from microlend.core.events import subscribe
+from microlend.core.identity import Role
+from microlend.servicing import cob, service
+from microlend.servicing.delinquency import classify, daily_penalty, days_past_due, delinquency_bucket
+from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged
+from microlend.servicing.schedules import LineMovement, accrued_interest, revolving_interest
+from microlend.servicing.service import Disbursement
+from microlend.servicing.tables import CobRunRow, InstallmentRow, JournalEntryRow, LoanEventRow, LoanRow
+
+D = Decimal
+START = date(2026, 1, 15)
+PRODUCTS = [("EI-STD", 6), ("EP-STD", 9), ("IO-STD", 4), ("BL-STD", 3), ("EI-STD", 12), ("EP-STD", 3)]
+
+
+def portfolio(bank: Bank, n: int = 12) -> tuple[list[int], int]:
+    """``n`` loans of mixed methods and amounts, plus one revolving drawdown."""
+    ids = []
+    for k in range(n):
+        code, term = PRODUCTS[k % len(PRODUCTS)]
+        amount = D(5000 + 1234 * k) + D(k) / 100
+        rate = D("0.0888") + D(k) / 1000
+        ids.append(service.disburse(bank.uow(), bank.who, Disbursement(code, amount, term, rate)).id)
+    line = service.open_credit_line(bank.uow(), bank.who, "RV-STD", D("40000"))
+    revolving = service.draw_down(bank.uow(), bank.who, line.id, D("25000")).id
+    return ids, revolving
+
+
+def close_through(bank: Bank, last: date) -> list[cob.CobResult]:
+    return cob.run_close_of_business(bank.uow(), bank.who, through=last)
+
+
+class TestSetBasedEqualsDomain:
+    def test_accruals_delinquency_and_penalty_match_the_per_loan_code(self, bank: Bank) -> None:
+        ids, revolving = portfolio(bank)
+        payers = set(ids[::3])  # every third loan pays each installment on its due date
+        end = date(2026, 5, 20)
+        day = START
+        while day <= end:
+            for loan_id in payers:
+                view = service.get_loan(bank.uow(), bank.who, loan_id)
+                for inst in view.installments:
+                    if inst.due_date == day and inst.outstanding > 0:
+                        service.post_repayment(bank.uow(), bank.who, loan_id, inst.outstanding)
+            if day == date(2026, 3, 1):  # the revolving borrower repays part of the drawdown
+                service.post_repayment(bank.uow(), bank.who, revolving, D("10000"))
+            close_through(bank, day)
+            day += timedelta(days=1)
+
+        for loan_id in ids:
+            view = service.get_loan(bank.uow(), bank.who, loan_id)
+            with bank.uow() as u:
+                loan = u.session.get(LoanRow, loan_id)
+                assert loan is not None
+                multiplier = loan.penalty_rate_e8 / loan.rate_e8
+            for inst in view.installments:  # accrued-to-date per period, by the domain function
+                assert inst.interest_accrued == accrued_interest(
+                    inst.interest, inst.period_start, inst.due_date, end
+                ), (loan_id, inst)
+            unpaid = [i.due_date for i in view.installments if i.status != "paid" and i.due_date < end]
+            dpd = days_past_due(min(unpaid) if unpaid else None, end)
+            assert (view.days_past_due, view.bucket, view.loan_class) == (
+                dpd,
+                delinquency_bucket(dpd),
+                classify(dpd).value,
+            )
+            expected_penalty = D(0)
+            if loan_id not in payers:  # nothing paid: overdue principal is every installment past due
+                for k in range((end - START).days + 1):
+                    x = START + timedelta(days=k)
+                    late = [i for i in view.installments if i.due_date < x]
+                    if late and days_past_due(min(i.due_date for i in late), x) > 3 * (
+                        view.method != "bullet" and view.method != "interest-only"
+                    ):
+                        overdue_principal = sum((i.principal for i in late), D(0))
+                        expected_penalty += daily_penalty(overdue_principal, view.annual_rate, D(str(multiplier)))
+            assert view.penalty_due == expected_penalty, loan_id
+        rv = service.get_loan(bank.uow(), bank.who, revolving)
+        moves = [
+            LineMovement(START, D("25000")),
+            LineMovement(date(2026, 3, 1), -D("10000") + paid_interest(bank, revolving)),
+        ]
+        assert rv.installments[0].interest == revolving_interest(moves, rv.annual_rate, START, end)
+        assert service.reconcile(bank.uow(), bank.who).ok
+
+
+def paid_interest(bank: Bank, loan_id: int) -> Decimal:
+    """Interest the revolving repayment settled first (so less of it repaid principal)."""
+    return service.get_loan(bank.uow(), bank.who, loan_id).installments[0].interest_paid
+
+
+class TestRunsOncePerDate:
+    def test_catches_up_missed_dates_in_order_and_never_twice(self, bank: Bank) -> None:
+        portfolio(bank, 4)
+        results = close_through(bank, date(2026, 1, 20))
+        assert [r.business_date for r in results] == [date(2026, 1, d) for d in range(15, 21)]
+        with bank.uow() as u:
+            entries = u.session.execute(select(func.count()).select_from(JournalEntryRow)).scalar_one()
+        again = cob.run_close_of_business(bank.uow(), bank.who, through=date(2026, 1, 20))
+        assert again == []
+        with bank.uow() as u:
+            assert u.session.execute(select(func.count()).select_from(JournalEntryRow)).scalar_one() == entries
+            runs = u.session.execute(select(CobRunRow.business_date).order_by(CobRunRow.business_date)).scalars()
+            assert list(runs) == [r.business_date for r in results]
+
+    def test_events_are_published_after_commit(self, bank: Bank) -> None:
+        seen: list[Any] = []
+        subscribe(LoanBecameOverdue, seen.append)
+        subscribe(LoanBucketChanged, seen.append)
+        ids, _ = portfolio(bank, 2)
+        close_through(bank, date(2026, 2, 16))
+        mine = [e for e in seen if e.tenant_id == bank.tenant_id]
+        assert {(type(e).__name__, e.loan_id) for e in mine} == {
+            ("LoanBecameOverdue", ids[0]),
+            ("LoanBucketChanged", ids[0]),
+            ("LoanBecameOverdue", ids[1]),
+            ("LoanBucketChanged", ids[1]),
+        }
+        assert all(e.business_date == date(2026, 2, 16) for e in mine)
+
+    def test_needs_the_permission(self, bank: Bank) -> None:
+        with pytest.raises(PermissionDenied):
+            cob.run_close_of_business(bank.uow(), bank.principal(Role.CREDIT_OFFICER))
+
+
+def snapshot(bank: Bank) -> dict[str, Any]:
+    """Everything close of business touches, without ids or timestamps (so two tenants compare)."""
+    with bank.uow() as u:
+        s = u.session
+        loans = list(
+            s.execute(select(LoanRow).where(LoanRow.tenant_id == bank.tenant_id).order_by(LoanRow.id)).scalars()
+        )
+        index = {loan.id: k for k, loan in enumerate(loans)}
+        insts = [
+            (index[i.loan_id], i.number, i.interest, i.interest_accrued, i.status, i.principal_paid)
+            for i in s.execute(
+                select(InstallmentRow)
+                .where(InstallmentRow.tenant_id == bank.tenant_id)
+                .order_by(InstallmentRow.loan_id, InstallmentRow.number)
+            ).scalars()
+        ]
+        events = sorted(
+            (index[e.loan_id], e.business_date, e.kind, str(e.data))
+            for e in s.execute(select(LoanEventRow).where(LoanEventRow.tenant_id == bank.tenant_id)).scalars()
+        )
+        runs = [
+            (r.business_date, r.interest_accrued, r.penalty_accrued, r.newly_overdue)
+            for r in s.execute(
+                select(CobRunRow).where(CobRunRow.tenant_id == bank.tenant_id).order_by(CobRunRow.business_date)
+            ).scalars()
+        ]
+        state = [
+            (loan.status, loan.days_past_due, loan.bucket, loan.loan_class, loan.penalty_accrued) for loan in loans
+        ]
+    tb = service.trial_balance(bank.uow(), bank.who)
+    return {
+        "installments": insts,
+        "events": events,
+        "runs": runs,
+        "loans": state,
+        "ledger": [(r.code, r.debit, r.credit) for r in tb.rows],
+    }
+
+
+class TestKillAndRerun:
+    def test_a_crash_inside_a_date_rolls_it_back_and_the_rerun_matches_a_clean_run(
+        self,
+        bank: Bank,
+        other_bank: Callable[[], Bank],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        crashed = other_bank()
+        portfolio(bank, 8)
+        portfolio(crashed, 8)
+        close_through(bank, date(2026, 3, 20))
+        close_through(crashed, date(2026, 2, 20))
+        real_post = service.post_entry
+        calls = {"n": 0}
+
+        def dies_on_the_penalty_entry(*args: Any, **kwargs: Any) -> Any:
+            calls["n"] += 1
+            if args[3].kind == "cob.penalty":
+                raise RuntimeError("power cut")
+            return real_post(*args, **kwargs)
+
+        monkeypatch.setattr(cob, "post_entry", dies_on_the_penalty_entry)
+        with pytest.raises(RuntimeError, match="power cut"):
+            close_through(crashed, date(2026, 3, 20))
+        monkeypatch.setattr(cob, "post_entry", real_post)
+        close_through(crashed, date(2026, 3, 20))
+        assert snapshot(crashed) == snapshot(bank)
+
+    @pytest.mark.slow
+    def test_killed_process_then_rerun_matches_a_clean_run(self, bank: Bank, other_bank: Callable[[], Bank]) -> None:
+        killed = other_bank()
+        portfolio(bank, 30)
+        portfolio(killed, 30)
+        last = date(2027, 12, 31)
+        close_through(bank, last)
+        script = (
+            "import sys; from datetime import date\n"
+            "from microlend.core.db import make_engine, make_session_factory\n"
+            "from microlend.core.identity import Principal, Role\n"
+            "from microlend.core.uow import UnitOfWork\n"
+            "from microlend.servicing import cob\n"
+            "import microlend.servicing.tables\n"
+            "e = make_engine(sys.argv[1])\n"
+            "who = Principal(1, int(sys.argv[2]), 'cob', frozenset({Role.SYSTEM}))\n"
+            "cob.run_close_of_business(UnitOfWork(make_session_factory(e)), who, through=date(2027, 12, 31))\n"
+        )
+        url = bank.engine.url.render_as_string(hide_password=False)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", script, url, str(killed.tenant_id)],
+            env={**os.environ},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with killed.uow() as u:
+                done = u.session.execute(
+                    select(func.count()).select_from(CobRunRow).where(CobRunRow.tenant_id == killed.tenant_id)
+                ).scalar_one()
+            if done >= 10 or proc.poll() is not None:
+                break
+            time.sleep(0.005)
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        with killed.uow() as u:  # it really stopped part-way
+            closed = u.session.execute(
+                select(func.count()).select_from(CobRunRow).where(CobRunRow.tenant_id == killed.tenant_id)
+            ).scalar_one()
+        assert 10 <= closed < (last - START).days + 1
+        close_through(killed, last)
+        got, want = snapshot(killed), snapshot(bank)
+        for key in want:
+            assert got[key] == want[key], key
