@@ -326,6 +326,20 @@ class OnlineFeatureStore:
         self._state = (index, columns, versions)
         self.refreshed_at = utcnow()
 
+    def materialise(
+        self,
+        tables: Mapping[str, pa.Table | pd.DataFrame],
+        as_of: date,
+        *,
+        features: Iterable[str | tuple[str, int]] | None = None,
+        library: FeatureLibrary | None = None,
+        engine: BatchEngine | None = None,
+    ) -> pa.Table:
+        """Run the batch for the whole portfolio as of `as_of` and serve its result from now on."""
+        result = compute_features(tables, as_of=as_of, features=features, library=library, engine=engine)
+        self.refresh(result)
+        return result
+
     def lookup(self, customer_id: int) -> dict[str, Any] | None:
         """This customer's latest features, or None for a customer the last batch did not include."""
         index, columns, _ = self._state

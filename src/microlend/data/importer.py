@@ -143,6 +143,8 @@ def prepare_import(df: pd.DataFrame, contract: DataContract, *, valid_only: bool
     """Apply the contract. All-or-nothing refuses any violation; `valid_only` keeps the valid rows.
 
     A whole-column problem (e.g. a missing column) refuses the import in both modes."""
+    if df.empty:
+        raise ValidationError("data: the source has no rows", field="data")
     report = validate(df, contract)
     if report.ok:
         return PreparedImport(report.data, _rejected_frame(df, {}), report)

@@ -156,7 +156,7 @@ class TestContractViolationImport:
         assert "2 problem(s) in 2 row(s)" in message
         assert "row 2, column age" in message and "12" in message
         assert "row 3, column industry" in message and "mining" in message
-        assert files_under(store) == [] if store.exists() else True
+        assert not store.exists() or files_under(store) == []
         assert dataset_count(uow) == 0
         with uow:
             assert (
@@ -280,5 +280,40 @@ class TestWhoMayImport:
                 analyst,
                 name="../etc",
                 source=CsvSource(write(tmp_path, "a.csv", CLEAN)),
+                store=tmp_path / "s",
+            )
+
+
+class TestNothingLeftBehind:
+    def test_a_failure_after_the_file_is_written_removes_it_and_the_row(
+        self, uow: UnitOfWork, analyst: Principal, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from microlend.data import importer
+
+        def broken_audit(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("audit store unavailable")
+
+        monkeypatch.setattr(importer.audit, "record", broken_audit)
+        store = tmp_path / "store"
+        with pytest.raises(RuntimeError, match="audit store unavailable"):
+            import_dataset(
+                uow,
+                analyst,
+                name="applicants",
+                source=CsvSource(write(tmp_path, "a.csv", CLEAN)),
+                contract=CONTRACT,
+                store=store,
+            )
+        assert files_under(store) == []
+        assert dataset_count(uow) == 0
+
+    def test_an_empty_file_is_refused(self, uow: UnitOfWork, analyst: Principal, tmp_path: Path) -> None:
+        with pytest.raises(ValidationError, match="no rows"):
+            import_dataset(
+                uow,
+                analyst,
+                name="applicants",
+                source=CsvSource(write(tmp_path, "e.csv", "applicant_id,age,industry,bad\n")),
+                contract=CONTRACT,
                 store=tmp_path / "s",
             )

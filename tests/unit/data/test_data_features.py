@@ -407,6 +407,12 @@ class TestOnlineFeatureStore:
         assert store.lookup(404) is None
         assert len(store) == 2 and store.versions["loans_count"] == 1
 
+    def test_materialise_serves_exactly_what_the_batch_computed(self) -> None:
+        store = OnlineFeatureStore()
+        batch = store.materialise(portfolio(), AS_OF)
+        for row in batch.to_pylist():
+            assert store.lookup(row.pop("customer_id")) == row
+
     def test_refresh_replaces_the_previous_batch(self) -> None:
         store = OnlineFeatureStore()
         store.refresh(compute_features(portfolio(), as_of=date(2024, 1, 31)))
