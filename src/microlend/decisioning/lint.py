@@ -184,7 +184,8 @@ def _table(node: dict[str, Any]) -> list[Finding]:
             groups[tuple(str(r.get(c, "")).strip() for c in columns if c != col)].append(j)
         for rows in groups.values():
             cells = [parsed[j][k] for j in rows]
-            if any(c is None or c.any for c in cells) or not all(c is not None and c.intervals for c in cells):
+            # a column of numeric bands (a `null` row beside them is fine); anything else is not checked
+            if any(c is None or c.any or c.values for c in cells) or not any(c.intervals for c in cells if c):
                 continue
             intervals = [iv for c in cells if c is not None for iv in c.intervals]
             for hole in holes(intervals):

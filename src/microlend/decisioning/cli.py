@@ -1,0 +1,256 @@
+"""`microlend policy` and `microlend decision`: thin commands over the decision engine.
+
+Exit codes: 0 done, 1 the policy has errors or failing tests, 2 bad input (with one clear line)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from microlend.core.errors import DomainError
+from microlend.core.identity import Principal
+from microlend.core.uow import UnitOfWork
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+app = typer.Typer(
+    name="policy",
+    help="Credit policies: lint, test, simulate, submit and publish.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+decision_app = typer.Typer(
+    name="decision",
+    help="Stored credit decisions.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console(soft_wrap=True)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    Console(stderr=True, soft_wrap=True).print("[red]error:[/red] " + escape(message), highlight=False)
+    return typer.Exit(code)
+
+
+def _user_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """A DomainError or an unreadable/unwritable file becomes a message and exit code 2, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except DomainError as exc:
+            raise _fail(exc.message) from None
+        except OSError as exc:
+            raise _fail(f"{exc.filename or 'file'}: {exc.strerror}") from None
+
+    return wrapper
+
+
+@app.callback()
+def policy_group() -> None:
+    """Credit policies: lint, test, simulate, submit and publish."""
+
+
+@app.command("lint")
+@_user_errors
+def lint(
+    file: Annotated[Path, typer.Argument(help="Policy document (JDM JSON)")],
+    no_tests: Annotated[bool, typer.Option("--no-tests", help="Skip the golden tests")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Findings as JSON")] = False,
+) -> None:
+    """Check a policy: required outputs, no code nodes, connected graph, reachable rows, no gaps, tests."""
+    from microlend.decisioning.lint import lint_policy
+    from microlend.decisioning.policy import load_policy_file
+
+    report = lint_policy(load_policy_file(file), run_tests=not no_tests)
+    if as_json:
+        print(json.dumps([f.__dict__ for f in report.findings], ensure_ascii=False, indent=2))
+    else:
+        for f in report.findings:
+            colour = "red" if f.severity == "error" else "yellow"
+            console.print(
+                f"[{colour}]{f.severity}[/]: " + escape(f"[{f.kind}] {f.where}: {f.message}"), highlight=False
+            )
+        errors, warnings = len(report.errors), len(report.findings) - len(report.errors)
+        console.print(f"{file}: {errors} error(s), {warnings} warning(s)", highlight=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("test")
+@_user_errors
+def test(file: Annotated[Path, typer.Argument(help="Policy document (JDM JSON)")]) -> None:
+    """Run the golden tests embedded in a policy."""
+    from microlend.decisioning.policy import load_policy_file, run_golden_tests
+
+    results = run_golden_tests(load_policy_file(file))
+    for r in results:
+        mark = "[green]pass[/]" if r.passed else "[red]FAIL[/]"
+        console.print(f"{mark} " + escape(r.name), highlight=False)
+        for problem in r.problems:
+            console.print("     " + escape(problem), highlight=False)
+    failed = sum(not r.passed for r in results)
+    console.print(f"{len(results) - failed} passed, {failed} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("hash")
+@_user_errors
+def content_hash(file: Annotated[Path, typer.Argument(help="Policy document (JDM JSON)")]) -> None:
+    """Print the version identity of a policy (sha256 of its canonical JSON)."""
+    from microlend.decisioning.policy import load_policy_file, policy_hash
+
+    print(policy_hash(load_policy_file(file)))
+
+
+@app.command("simulate")
+@_user_errors
+def simulate(
+    policy: Annotated[Path, typer.Option("--policy", help="Policy to simulate")],
+    data: Annotated[Path, typer.Option("--data", help="Applications table (.csv or .parquet)")],
+    out: Annotated[Path, typer.Option("--out", help="HTML report to write; JSON goes beside it")],
+    baseline: Annotated[Path | None, typer.Option("--baseline", help="Policy to compare with")] = None,
+    segment: Annotated[list[str] | None, typer.Option("--segment", help="Column to break down by; repeat")] = None,
+) -> None:
+    """Run a policy over past applications: approvals, bad rates, limits, rates, swaps, by segment."""
+    from microlend.decisioning.policy import load_policy_file
+    from microlend.decisioning.simulate import load_applications, render_html
+    from microlend.decisioning.simulate import simulate as run
+
+    doc = load_policy_file(policy)
+    base = load_policy_file(baseline) if baseline is not None else None
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise _fail(f"--out: '{out}' should end in .html")
+    frame = load_applications(data)
+    report = run(doc, frame, baseline=base, segment_columns=segment or None)
+    out.write_text(render_html(report), encoding="utf-8")
+    json_path = out.with_suffix(".json")
+    json_path.write_text(report.to_json(), encoding="utf-8")
+    o = report.overall
+    console.print(
+        f"{report.rows} applications in {report.seconds:.3f} s ({report.rows_per_second:,.0f}/s, "
+        f"{report.mode}); approval rate {o.approval_rate:.1%}; report {out}, data {json_path}",
+        highlight=False,
+    )
+
+
+@app.command("sample-data")
+@_user_errors
+def sample_data(
+    out: Annotated[Path, typer.Option("--out", help="File to write (.csv or .parquet)")],
+    source: Annotated[str, typer.Option(help="lending_club or german_credit")] = "lending_club",
+) -> None:
+    """Write an applications table derived from public credit data, ready for `policy simulate`."""
+    from microlend.decisioning.simulate import sample_applications
+
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise _fail(f"--out: '{out}' should end in .csv or .parquet")
+    frame = sample_applications(source)
+    if out.suffix.lower() == ".csv":
+        frame.to_csv(out, index=False)
+    else:
+        frame.to_parquet(out, index=False)
+    console.print(f"{len(frame)} applications written to {out}", highlight=False)
+
+
+# --- commands on a bank's database (as one of its users) -------------------------------------------------
+
+
+def _as_user(username: str) -> tuple[UnitOfWork, Principal]:
+    from sqlalchemy import select
+
+    from microlend.cli.common import open_uow
+    from microlend.core.errors import NotFound
+    from microlend.core.tables import UserRow
+    from microlend.core.tenancy import principal_for
+    from microlend.decisioning import tables as _tables  # noqa: F401  (maps the decisioning tables)
+
+    uow = open_uow()
+    with uow:
+        row = uow.session.execute(select(UserRow).where(UserRow.username == username)).scalar_one_or_none()
+        if row is None or not row.active:
+            raise NotFound(f"--user: no active user '{username}'")
+        return uow, principal_for(row)
+
+
+@app.command("submit")
+@_user_errors
+def submit(
+    file: Annotated[Path, typer.Argument(help="Policy document (JDM JSON)")],
+    user: Annotated[str, typer.Option("--user", help="The author (a bank user)")],
+    note: Annotated[str, typer.Option(help="Why this version")] = "",
+) -> None:
+    """Submit a policy version for publishing (it must pass lint and its golden tests)."""
+    from microlend.decisioning import service
+    from microlend.decisioning.policy import load_policy_file
+
+    uow, who = _as_user(user)
+    version = service.submit(uow, who, load_policy_file(file), note=note)
+    console.print(f"submitted {version.name} {version.content_hash} by {version.author}", highlight=False)
+
+
+@app.command("publish")
+@_user_errors
+def publish(
+    content_hash: Annotated[str, typer.Argument(help="Version hash (see `policy hash`)")],
+    user: Annotated[str, typer.Option("--user", help="The checker: not the author")],
+    challenger_share: Annotated[int | None, typer.Option(help="Run as challenger on this many basis points")] = None,
+    shadow: Annotated[bool, typer.Option("--shadow", help="Run in shadow: stored, never acted on")] = False,
+) -> None:
+    """Publish a submitted version (maker-checker): as champion, challenger or shadow."""
+    from microlend.decisioning import service
+
+    uow, who = _as_user(user)
+    version = service.publish(uow, who, content_hash, challenger_share_bp=challenger_share, shadow=shadow)
+    console.print(f"published {version.name} {version.content_hash} by {version.publisher}", highlight=False)
+
+
+@app.command("versions")
+@_user_errors
+def versions(user: Annotated[str, typer.Option("--user", help="A bank user who may view policies")]) -> None:
+    """List the bank's policy versions."""
+    from microlend.decisioning import service
+
+    uow, who = _as_user(user)
+    table = Table("hash", "name", "status", "author", "publisher")
+    for v in service.list_versions(uow, who):
+        table.add_row(v.content_hash[:12], v.name, v.status, v.author, v.publisher or "")
+    console.print(table)
+
+
+@decision_app.callback()
+def decision_group() -> None:
+    """Stored credit decisions."""
+
+
+@decision_app.command("replay")
+@_user_errors
+def replay(
+    decision_id: Annotated[int, typer.Argument(help="Decision id")],
+    user: Annotated[str, typer.Option("--user", help="A bank user who may view decisions")],
+) -> None:
+    """Re-evaluate a stored decision from its stored inputs and policy version; exit 1 if it differs."""
+    from microlend.decisioning import service
+
+    uow, who = _as_user(user)
+    result = service.replay(uow, who, decision_id)
+    if result.equal:
+        console.print(f"decision {decision_id}: replay gives the same result ({result.stored['outcome']})")
+        return
+    for difference in result.differences:
+        console.print("[red]differs[/] " + escape(difference), highlight=False)
+    raise typer.Exit(1)
