@@ -15,7 +15,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from microlend.core.clock import SystemClock
-from microlend.core.errors import DomainError, ValidationError
+from microlend.core.errors import DomainError, NotFound, PermissionDenied, ValidationError
+from microlend.core.identity import Principal
+from microlend.core.uow import UnitOfWork
+from microlend.risk import registry
 from microlend.risk.artefacts import load_model
 from microlend.risk.development import STEPS, develop_model, validate_on
 from microlend.risk.reasons import messages_for_codes
@@ -108,19 +111,28 @@ def train(
     date_column: Annotated[str | None, typer.Option("--date-column", help="date column for an out-of-time "
                                                     "sample")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 42,
-    name: Annotated[str, typer.Option("--name", help="a name shown in the report")] = "",
+    name: Annotated[str, typer.Option("--name", help="a name shown in the report and the registry")] = "",
+    register: Annotated[bool, typer.Option("--register", help="register the model as a draft")] = False,
+    tenant: Annotated[str | None, typer.Option("--tenant", help="bank to register in")] = None,
+    user: Annotated[str | None, typer.Option("--user", help="username of the trainer")] = None,
 ) -> None:
     """Train, validate against the other model kind, and write the model plus report.html and report.json."""
     with _user_errors():
+        if register and not (tenant and user):
+            raise ValidationError("register: give --tenant and --user to register the model", field="register")
         frame = read_table(data)
         with _steps(f"training {kind.value}") as step:
             dev = develop_model(frame, target=target, bad=bad, kind=kind.value, out_dir=out,
                                 created_at=SystemClock().now(), date_column=date_column, seed=seed,
                                 name=name, progress=step)
-    test = dev.report["samples"]["test"]["metrics"]
-    _out.print(f"{kind.value} with {len(dev.artefact.model.features)} features written to {out}: "
-               f"test AUC {test['auc']:.4f}, Gini {test['gini']:.4f}, KS {test['ks']:.4f}; "
-               f"content hash {dev.artefact.metadata.content_hash[:12]}", highlight=False)
+        test = dev.report["samples"]["test"]["metrics"]
+        _out.print(f"{kind.value} with {len(dev.artefact.model.features)} features written to {out}: "
+                   f"test AUC {test['auc']:.4f}, Gini {test['gini']:.4f}, KS {test['ks']:.4f}; "
+                   f"content hash {dev.artefact.metadata.content_hash[:12]}", highlight=False)
+        if register and tenant and user:
+            uow = _open_uow()
+            version = registry.register_model(uow, _principal(uow, tenant, user), out, name=name)
+            _out.print(f"registered as {version.label} (id {version.id}, {version.status})", highlight=False)
 
 
 @app.command()
@@ -164,3 +176,108 @@ def report(
     m = result["samples"]["data"]["metrics"]
     _out.print(f"report written to {out}: AUC {m['auc']:.4f}, KS {m['ks']:.4f} on {int(m['count'])} rows",
                highlight=False)
+
+
+# --- registry ------------------------------------------------------------------------------------------
+
+def _open_uow() -> UnitOfWork:
+    from microlend.cli.common import open_uow
+
+    return open_uow()
+
+
+def _principal(uow: UnitOfWork, tenant: str, username: str) -> Principal:
+    """The staff user the command acts as (the operator is trusted to name them; roles still apply)."""
+    from sqlalchemy import select
+
+    from microlend.core import tenancy
+    from microlend.core.tables import UserRow
+
+    bank = tenancy.tenant_by_name(uow, tenant)
+    with uow:
+        row = uow.session.execute(select(UserRow).where(UserRow.tenant_id == bank.id,
+                                                        UserRow.username == username)).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"user: '{username}' not found in bank '{tenant}'", field="user")
+        if not row.active:
+            raise PermissionDenied(f"user: '{username}' is deactivated")
+        return tenancy.principal_for(row)
+
+
+TenantOpt = Annotated[str, typer.Option("--tenant", help="bank name")]
+UserOpt = Annotated[str, typer.Option("--user", help="username acting")]
+IdOpt = Annotated[int, typer.Option("--id", help="model version id")]
+
+
+@app.command("register")
+def register_command(model: Annotated[Path, typer.Option("--model", help="model directory")], tenant: TenantOpt,
+                     user: UserOpt, name: Annotated[str, typer.Option("--name")] = "") -> None:
+    """Register a trained model in a bank's registry as a draft (the user is recorded as trainer)."""
+    with _user_errors():
+        uow = _open_uow()
+        v = registry.register_model(uow, _principal(uow, tenant, user), model, name=name)
+    _out.print(f"registered {v.label} (id {v.id}): {v.status}", highlight=False)
+
+
+@app.command("mark-validated")
+def mark_validated_command(version_id: IdOpt, tenant: TenantOpt, user: UserOpt) -> None:
+    """Record that a draft's validation report was reviewed: draft -> validated."""
+    with _user_errors():
+        uow = _open_uow()
+        v = registry.mark_validated(uow, _principal(uow, tenant, user), version_id)
+    _out.print(f"{v.label} (id {v.id}): {v.status}", highlight=False)
+
+
+@app.command("approve")
+def approve_command(version_id: IdOpt, tenant: TenantOpt, user: UserOpt,
+                    note: Annotated[str, typer.Option("--note")] = "") -> None:
+    """Approve a validated model (a risk analyst or admin who did not train it)."""
+    with _user_errors():
+        uow = _open_uow()
+        v = registry.approve_model(uow, _principal(uow, tenant, user), version_id, note=note)
+    _out.print(f"{v.label} (id {v.id}): {v.status} by {v.approved_by_name}", highlight=False)
+
+
+@app.command("promote")
+def promote_command(version_id: IdOpt, tenant: TenantOpt, user: UserOpt,
+                    role: Annotated[str, typer.Option("--role", help="champion or challenger")] = "champion",
+                    ) -> None:
+    """Put an approved model in use as champion or challenger; the one it replaces is retired."""
+    with _user_errors():
+        uow = _open_uow()
+        v = registry.promote_model(uow, _principal(uow, tenant, user), version_id, role)
+    _out.print(f"{v.label} (id {v.id}): {v.status}", highlight=False)
+
+
+@app.command("retire")
+def retire_command(version_id: IdOpt, tenant: TenantOpt, user: UserOpt,
+                   reason: Annotated[str, typer.Option("--reason")] = "") -> None:
+    with _user_errors():
+        uow = _open_uow()
+        v = registry.retire_model(uow, _principal(uow, tenant, user), version_id, reason=reason)
+    _out.print(f"{v.label} (id {v.id}): {v.status}", highlight=False)
+
+
+@app.command("models")
+def models_command(tenant: TenantOpt, user: UserOpt,
+                   status: Annotated[str | None, typer.Option("--status")] = None,
+                   as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List a bank's model versions."""
+    import json
+
+    from rich.table import Table
+
+    with _user_errors():
+        uow = _open_uow()
+        versions = registry.list_model_versions(uow, _principal(uow, tenant, user), status=status)
+    if as_json:
+        print(json.dumps([{"id": v.id, "name": v.name, "version": v.version, "kind": v.kind, "status": v.status,
+                           "content_hash": v.content_hash, "metrics": v.metrics, "trained_by": v.trained_by_name,
+                           "approved_by": v.approved_by_name} for v in versions], ensure_ascii=False))
+        return
+    table = Table("id", "name", "version", "kind", "status", "test AUC", "trained by", "approved by")
+    for v in versions:
+        auc = v.metrics.get("test", {}).get("auc")
+        table.add_row(str(v.id), v.name, str(v.version), v.kind, v.status, "" if auc is None else f"{auc:.4f}",
+                      v.trained_by_name, v.approved_by_name or "")
+    _out.print(table)
