@@ -195,3 +195,22 @@ class TestPointsTableExport:
         model = german_scorecard.model
         again = ScorecardModel.from_dict(model.to_dict())
         pd.testing.assert_frame_equal(again.score_batch(german.frame), model.score_batch(german.frame))
+
+
+class TestFastPathEqualsOptbinning:
+    def test_on_lending_club_with_its_many_categories(self) -> None:
+        from microlend.risk.datasets import lending_club
+
+        ds = lending_club()
+        fit = train_scorecard(ds.frame, ds.target, ds.bad)
+        fast = fit.model.score_batch(ds.frame, with_reasons=False)["score"].to_numpy()
+        np.testing.assert_allclose(fast, fit.reference_scores(ds.frame), rtol=0, atol=1e-9)
+
+    def test_with_missing_values_and_unseen_categories(self, german_scorecard, german) -> None:  # type: ignore[no-untyped-def]
+        rows = german.frame.head(40).copy()
+        rows.loc[0:9, "purpose"] = "a purpose never seen"
+        rows.loc[10:19, "purpose"] = None
+        rows.loc[20:29, "credit_amount"] = np.nan
+        rows.loc[30:39, "status_of_existing_checking_account"] = "unknown status"
+        fast = german_scorecard.model.score_batch(rows, with_reasons=False)["score"].to_numpy()
+        np.testing.assert_allclose(fast, german_scorecard.reference_scores(rows), rtol=0, atol=1e-9)
