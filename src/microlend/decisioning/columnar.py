@@ -519,6 +519,20 @@ class ColumnarPolicy:
             else:
                 raise NotCompilable(f"node {node.get('id')}: {kind} is evaluated by the engine only")
 
+    @property
+    def fields(self) -> set[str]:
+        """Every field path the policy reads (inputs and values it derives itself)."""
+        found: set[str] = set()
+        for step in self.steps:
+            asts: list[Ast] = []
+            if isinstance(step, _Expressions):
+                asts = [a for _, a in step.items]
+            else:
+                asts = list(step.inputs) + [a for _, outs in step.rules for a in outs.values()]
+            for ast in asts:
+                _paths(ast, found)
+        return found
+
     def evaluate(self, columns: Mapping[str, V] | None = None, n: int | None = None) -> BatchResult:
         if n is None:
             raise ValueError("the batch size is required")
@@ -526,6 +540,18 @@ class ColumnarPolicy:
         for step in self.steps:
             step.run(b)
         return _result(b)
+
+
+def _paths(ast: Any, found: set[str]) -> None:
+    if isinstance(ast, tuple) and ast:
+        if ast[0] == "path" and not str(ast[1]).startswith("#"):
+            found.add(str(ast[1]))
+            return
+        for part in ast[1:]:
+            _paths(part, found)
+    elif isinstance(ast, list):
+        for part in ast:
+            _paths(part, found)
 
 
 def _chain(doc: Mapping[str, Any]) -> list[dict[str, Any]]:

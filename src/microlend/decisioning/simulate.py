@@ -24,7 +24,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from microlend.core.errors import ValidationError
-from microlend.decisioning.columnar import BatchResult, ColumnarPolicy, NotCompilable, column
+from microlend.decisioning.columnar import BatchResult, ColumnarPolicy, NotCompilable, V, column
 from microlend.decisioning.domain import DecisionInput
 from microlend.decisioning.policy import compile_policy, policy_hash, policy_name
 
@@ -195,11 +195,14 @@ NUMERIC_FIELDS = (
 )
 
 
-def frame_columns(frame: pd.DataFrame) -> dict[str, Any]:
-    """Batch columns from an applications table (money strings become float64 for comparisons)."""
+def frame_columns(frame: pd.DataFrame, only: set[str] | None = None) -> dict[str, Any]:
+    """Batch columns from an applications table (money strings become float64 for comparisons);
+    `only` limits the work to the fields a policy reads."""
     n = len(frame)
     cols = {}
     for name in frame.columns:
+        if only is not None and name not in only:
+            continue
         series = frame[name]
         numeric = name in NUMERIC_FIELDS or str(name).startswith("features.")
         if numeric and not pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
@@ -209,6 +212,11 @@ def frame_columns(frame: pd.DataFrame) -> dict[str, Any]:
             series = converted
         if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
             values = series.to_numpy()
+        elif pd.api.types.is_string_dtype(series) and not pd.api.types.is_object_dtype(series):
+            null = series.isna().to_numpy()
+            data = series.to_numpy(dtype=object, na_value=None)
+            cols[str(name)] = V("str", data, null, np.zeros(n, dtype=bool)) if not null.all() else column(data, n)
+            continue
         else:
             values = series.astype(object).where(series.notna(), None).to_numpy(dtype=object)
         cols[str(name)] = column(values, n)
@@ -237,7 +245,8 @@ def evaluate_frame(doc: dict[str, Any], frame: pd.DataFrame, mode: str = "auto")
     the rule engine (also forced by mode "engine")."""
     if mode != "engine":
         try:
-            return ColumnarPolicy(doc).evaluate(frame_columns(frame), len(frame)), "batch"
+            policy = ColumnarPolicy(doc)
+            return policy.evaluate(frame_columns(frame, policy.fields), len(frame)), "batch"
         except NotCompilable:
             pass
     compiled = compile_policy(doc)
