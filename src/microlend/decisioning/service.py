@@ -316,9 +316,23 @@ def stop_challenger(uow: UnitOfWork, who: Principal) -> None:
         setup = _setup(s, who.tenant_id)
         if setup.challenger_hash is None:
             raise Conflict("there is no challenger running")
+        before = {
+            "challenger_hash": setup.challenger_hash,
+            "challenger_share_bp": setup.challenger_share_bp,
+            "challenger_shadow": setup.challenger_shadow,
+        }
         _retire(s, who, setup.challenger_hash, keep=setup.champion_hash)
         setup.challenger_hash, setup.challenger_share_bp, setup.challenger_shadow = None, 0, False
         setup.updated_at = utcnow()
+        audit.record(
+            s,
+            who,
+            "policy.stop_challenger",
+            "decision_setup",
+            who.tenant_id,
+            before=before,
+            after={"challenger_hash": None},
+        )
         uow.commit()
 
 

@@ -163,10 +163,13 @@ class TestDecisions:
 
 class TestReplay:
     def test_a_replayed_decision_gives_the_same_result(self, uow: UnitOfWork, bank: Tenant, officer: Principal) -> None:
-        ids = [
-            service.decide(uow, officer, application(o)).id
-            for o in ({}, {"model": {"score": "519"}}, {"application": {"amount": "250000"}}, {"features": {}})
+        overrides: list[dict[str, Any]] = [
+            {},
+            {"model": {"score": "519"}},
+            {"application": {"amount": "250000"}},
+            {"features": {}},
         ]
+        ids = [service.decide(uow, officer, application(o)).id for o in overrides]
         for decision_id in ids:
             result = service.replay(uow, officer, decision_id)
             assert result.equal, result.differences
@@ -221,3 +224,6 @@ class TestChampionChallenger:
         assert service.replay(uow, analyst, shadow_id).equal
         service.stop_challenger(uow, second_analyst)
         assert service.decide(uow, analyst, application()).shadow_ids == ()
+        assert audit_count(uow, "policy.stop_challenger") == 1
+        statuses = {v.content_hash: v.status for v in service.list_versions(uow, analyst)}
+        assert statuses[version.content_hash] == "retired"

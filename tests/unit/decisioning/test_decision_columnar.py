@@ -25,7 +25,7 @@ def generated_inputs(count: int, seed: int) -> list[DecisionInput]:
         return rng.choice(options)
 
     def money(*edges: str) -> str:
-        return pick(*edges, str(Decimal(rng.randint(1, 600_000_000)) / 100))
+        return str(pick(*edges, str(Decimal(rng.randint(1, 600_000_000)) / 100)))
 
     inputs = []
     for i in range(count):
