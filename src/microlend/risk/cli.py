@@ -178,6 +178,34 @@ def report(
                highlight=False)
 
 
+@app.command()
+def monitor(
+    model: Annotated[Path, typer.Option("--model", help="model directory")],
+    data: Annotated[Path, typer.Option("--data", help="live CSV or Parquet file (outcomes optional)")],
+    out: Annotated[Path, typer.Option("--out", help="JSON file to write")],
+    date_column: Annotated[str | None, typer.Option("--date-column", help="application date, for AUC/KS "
+                                                    "by month")] = None,
+    development: Annotated[Path | None, typer.Option("--development", help="development sample (needed "
+                                                     "for a GBDT's per-feature stability)")] = None,
+) -> None:
+    """PSI of live scores and CSI per feature against development (watch from 0.10, act from 0.25)."""
+    import json
+
+    from microlend.risk.monitoring import monitor as run_monitor
+
+    with _user_errors():
+        artefact = load_model(model)
+        live = read_table(data)
+        dev = read_table(development, "development") if development is not None else None
+        result = run_monitor(artefact, live, date_column=date_column, development=dev)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+    worst = result["characteristics"][0] if result["characteristics"] else None
+    _out.print(f"score PSI {result['score']['psi']:.4f} ({result['score']['status']})"
+               + (f"; largest CSI {worst['feature']} {worst['csi']:.4f} ({worst['status']})" if worst else ""),
+               highlight=False)
+
+
 # --- registry ------------------------------------------------------------------------------------------
 
 def _open_uow() -> UnitOfWork:

@@ -145,3 +145,14 @@ class TestReport:
         result = runner.invoke(app, ["report", "--model", str(trained), "--data", str(data),
                                      "--out", str(tmp_path / "r.html")])
         assert result.exit_code == 2 and "target column 'creditability' is missing" in result.output
+
+
+class TestMonitor:
+    def test_writes_score_psi_and_characteristic_csi(self, trained: Path, german_csv: Path, tmp_path: Path) -> None:
+        out = tmp_path / "monitor.json"
+        result = runner.invoke(app, ["monitor", "--model", str(trained), "--data", str(german_csv), "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert "score PSI" in result.output
+        figures = json.loads(out.read_text())
+        assert figures["score"]["status"] == "stable"
+        assert figures["rows"] == 1000

@@ -1,0 +1,116 @@
+"""Model monitoring (模型监控): is the live population still the one the model was developed on, and does the
+model still rank once outcomes are known? PSI on scores, CSI per characteristic, AUC/KS by month."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from microlend.core.errors import ValidationError
+from microlend.risk.artefacts import Artefact, ScoringModel
+from microlend.risk.columns import categorical_values, is_numeric_column, numeric_values
+from microlend.risk.datasets import bad_flag
+from microlend.risk.scorecard import ScorecardModel
+from microlend.risk.validation import auc, bin_shares, ks, psi_edges, psi_from_shares, stability_status
+
+
+def score_stability(development: Mapping[str, Any], live_scores: np.ndarray) -> dict[str, Any]:
+    """PSI of live scores against the development profile saved with the model (its bins and shares)."""
+    if not development.get("score_edges"):
+        raise ValidationError("model: it was saved without a development score profile", field="model")
+    edges = development["score_edges"]
+    live = bin_shares(live_scores, edges)
+    value = psi_from_shares(development["score_shares"], live)
+    return {"psi": value, "status": stability_status(value), "edges": list(edges),
+            "development_shares": list(development["score_shares"]), "live_shares": live.tolist()}
+
+
+def _shares_with_missing(values: pd.Series, reference: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Shares per bin of one feature in the reference and the live data, with missing as its own bin."""
+    if is_numeric_column(reference):
+        ref = numeric_values(reference, str(reference.name))
+        live = numeric_values(values, str(values.name))
+        present = ref[~np.isnan(ref)]
+        edges = psi_edges(present) if present.size else []
+        e = np.asarray(edges, dtype=np.float64)
+
+        def shares(x: np.ndarray) -> np.ndarray:
+            idx = np.where(np.isnan(x), len(e) + 1, np.searchsorted(e, np.nan_to_num(x), side="right"))
+            return np.bincount(idx, minlength=len(e) + 2) / max(len(x), 1)
+
+        return shares(ref), shares(live)
+    ref_text, ref_missing = categorical_values(reference)
+    live_text, live_missing = categorical_values(values)
+    categories = sorted(set(ref_text[~ref_missing].tolist()))
+    index = pd.Index(categories, dtype=object)
+
+    def cat_shares(text: np.ndarray, missing: np.ndarray) -> np.ndarray:
+        pos = index.get_indexer(text)
+        pos = np.where(missing, len(categories), np.where(pos < 0, len(categories) + 1, pos))
+        return np.bincount(pos, minlength=len(categories) + 2) / max(len(text), 1)
+
+    return cat_shares(ref_text, ref_missing), cat_shares(live_text, live_missing)
+
+
+def characteristic_stability(model: ScoringModel, live: pd.DataFrame,
+                             development: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+    """CSI per feature: a scorecard compares live rows with its own bin counts from development; any model
+    compares with a development sample when one is given."""
+    rows: list[dict[str, Any]] = []
+    if development is None:
+        if not isinstance(model, ScorecardModel):
+            raise ValidationError("development: give the development sample to compare a GBDT's features",
+                                  field="development")
+        idx = model.bin_indices(live)
+        for j, c in enumerate(model.characteristics):
+            expected = np.array([*c.counts, c.missing_count, 0], dtype=np.float64)
+            expected /= expected.sum()
+            actual = np.bincount(idx[:, j], minlength=len(expected)) / max(len(live), 1)
+            value = psi_from_shares(expected, actual)
+            rows.append({"feature": c.name, "csi": value, "status": stability_status(value)})
+    else:
+        for f in model.features:
+            if f not in live.columns:
+                raise ValidationError(f"{f}: column is missing from the live data", field=f)
+            expected, actual = _shares_with_missing(live[f].rename(f), development[f].rename(f))
+            value = psi_from_shares(expected, actual)
+            rows.append({"feature": f, "csi": value, "status": stability_status(value)})
+    return sorted(rows, key=lambda r: -r["csi"])
+
+
+def performance_by_month(dates: pd.Series, y: np.ndarray, pd_: np.ndarray) -> pd.DataFrame:
+    """AUC and KS per application month, once outcomes are known; months with one class only get NaN."""
+    months = pd.to_datetime(dates, errors="coerce")
+    if months.isna().any():
+        raise ValidationError(f"dates: {int(months.isna().sum())} rows have no readable date", field="dates")
+    frame = pd.DataFrame({"month": months.dt.strftime("%Y-%m").to_numpy(), "y": np.asarray(y), "pd": pd_})
+    rows = []
+    for month, g in frame.groupby("month", sort=True):
+        both = 0 < g["y"].sum() < len(g)
+        rows.append({"month": month, "count": len(g), "bad_rate": float(g["y"].mean()),
+                     "auc": auc(g["y"], g["pd"]) if both else float("nan"),
+                     "ks": ks(g["y"], g["pd"]) if both else float("nan")})
+    return pd.DataFrame(rows, columns=["month", "count", "bad_rate", "auc", "ks"])
+
+
+def monitor(artefact: Artefact, live: pd.DataFrame, *, date_column: str | None = None,
+            development: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Stability of scores and characteristics, and performance by month when the live data has outcomes."""
+    model, meta = artefact.model, artefact.metadata
+    scored = model.score_batch(live, with_reasons=False)
+    result: dict[str, Any] = {
+        "rows": len(live),
+        "score": score_stability(meta.development, scored["score"].to_numpy()),
+        "characteristics": characteristic_stability(model, live, development),
+    }
+    if meta.target in live.columns and live[meta.target].notna().all():
+        y = bad_flag(live[meta.target], meta.bad, column=meta.target)
+        if date_column is not None:
+            if date_column not in live.columns:
+                raise ValidationError(f"date_column: no column named '{date_column}'", field="date_column")
+            table = performance_by_month(live[date_column], y, scored["pd"].to_numpy())
+            result["performance_by_month"] = table.replace({np.nan: None}).to_dict("records")
+    return result
