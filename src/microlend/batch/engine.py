@@ -30,9 +30,7 @@ class BatchEngine(Protocol):
 
     name: str
 
-    def run_sql(
-        self, sql: str, tables: Mapping[str, pa.Table], params: Mapping[str, Any] | None = None
-    ) -> pa.Table:
+    def run_sql(self, sql: str, tables: Mapping[str, pa.Table], params: Mapping[str, Any] | None = None) -> pa.Table:
         """Run one query over the given tables (available by their mapping keys) and return the result."""
         ...
 
@@ -85,12 +83,10 @@ class LocalEngine:
             conn.register(table_name, table)
         return conn
 
-    def run_sql(
-        self, sql: str, tables: Mapping[str, pa.Table], params: Mapping[str, Any] | None = None
-    ) -> pa.Table:
+    def run_sql(self, sql: str, tables: Mapping[str, pa.Table], params: Mapping[str, Any] | None = None) -> pa.Table:
         conn = self._connect(tables)
         try:
-            result: pa.Table = conn.execute(sql, dict(params) if params else None).to_arrow_table()
+            result: pa.Table = conn.sql(sql, params=dict(params) if params else None).to_arrow_table()
             return result
         finally:
             conn.close()
@@ -106,7 +102,7 @@ class LocalEngine:
     ) -> Iterator[pa.RecordBatch]:
         conn = self._connect(tables)
         try:
-            reader = conn.execute(sql, dict(params) if params else None).to_arrow_reader(batch_rows)
+            reader = conn.sql(sql, params=dict(params) if params else None).to_arrow_reader(batch_rows)
             if reader is None:
                 return
             done = 0

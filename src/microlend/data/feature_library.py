@@ -54,6 +54,31 @@ PROFILE = FeatureGroup(
     from_sql=f"spine s LEFT JOIN customers c ON c.customer_id = s.customer_id AND c.created_at < {_DAY_END}",
 )
 
+EXTERNAL = FeatureGroup(
+    name="external",
+    sources=("external_scores",),
+    description="External source reports (credit bureau, tax, utilities) received by the end of the as-of date.",
+    from_sql=f"""spine s
+    LEFT JOIN external_scores x ON x.customer_id = s.customer_id AND x.observed_at < {_DAY_END}""",
+)
+
+
+def external_score(
+    source: str, name: str, description_en: str, description_zh: str, version: int = 1
+) -> FeatureDefinition:
+    """The newest score from one external source received by the as-of date (empty when none)."""
+    if not source.replace("_", "").isalnum():
+        raise ValueError(f"external source name '{source}' must be letters, digits or '_'")
+    return FeatureDefinition(
+        name,
+        version,
+        "external",
+        f"arg_max(x.score, x.observed_at) FILTER (WHERE x.source = '{source}')",
+        "float",
+        description_en,
+        description_zh,
+    )
+
 
 def _late_in(months: int) -> str:
     return (
@@ -213,13 +238,19 @@ STANDARD_FEATURES: tuple[FeatureDefinition, ...] = (
         "Age in full years on the as-of date.",
         "年龄（周岁）",
     ),
+    external_score(
+        "bureau",
+        "bureau_score",
+        "Newest credit bureau score received by the as-of date; empty without a report.",
+        "最新征信评分",
+    ),
 )
 
 
 def standard_library() -> FeatureLibrary:
     """A fresh copy of the standard library, for a bank to extend with its own features."""
     library = FeatureLibrary()
-    for group in (REPAYMENT, LOANS, CREDIT_LINES, APPLICATIONS, PROFILE):
+    for group in (REPAYMENT, LOANS, CREDIT_LINES, APPLICATIONS, PROFILE, EXTERNAL):
         library.add_group(group)
     for definition in STANDARD_FEATURES:
         library.add(definition)

@@ -76,6 +76,14 @@ SOURCE_SCHEMAS: dict[str, pa.Schema] = {
             _field("outcome", pa.string(), "approved, declined, referred or withdrawn", True),
         ]
     ),
+    "external_scores": pa.schema(
+        [
+            _field("customer_id", pa.int64(), "customer the external source reported on"),
+            _field("source", pa.string(), "who reported, e.g. 'bureau' (征信), 'tax', 'utility'"),
+            _field("observed_at", _UTC, "when the bank received the report (UTC), not when it was asked"),
+            _field("score", pa.float64(), "the reported score or indicator"),
+        ]
+    ),
 }
 SPINE_SCHEMA = pa.schema(
     [

@@ -104,6 +104,14 @@ def portfolio() -> dict[str, pd.DataFrame]:
                 "outcome": ["declined", "declined", "approved", "declined"],
             }
         ),
+        "external_scores": pd.DataFrame(
+            {
+                "customer_id": [1, 1, 1, 1],
+                "source": ["bureau", "bureau", "bureau", "tax"],
+                "observed_at": [ts(2024, 5, 1), ts(2024, 6, 30, 23), ts(2024, 7, 1), ts(2024, 6, 1)],
+                "score": [650.0, 700.0, 500.0, 0.3],
+            }
+        ),
     }
 
 
@@ -160,6 +168,10 @@ class TestStandardFeaturesByHand:
 
     def test_age_in_full_years(self, one: dict[str, object]) -> None:
         assert one["age_years"] == 38  # turns 39 on 1 July
+
+    def test_bureau_score_is_the_newest_report_received_by_the_end_of_the_day(self, one: dict[str, object]) -> None:
+        # 700 arrived at 23:00 on the as-of date; 500 the next day; the tax score is another source
+        assert one["bureau_score"] == 700.0
 
     def test_a_customer_without_history_gets_zeros_and_empty_rates(self) -> None:
         two = features_of(portfolio())[2]
@@ -219,6 +231,9 @@ def _later(tables: dict[str, pd.DataFrame], change: str, when: date) -> dict[str
         t["applications"] = pd.concat(
             [t["applications"], pd.DataFrame({"customer_id": [1], "submitted_at": [at], "outcome": ["declined"]})]
         )
+    elif change == "bureau report":
+        report = pd.DataFrame({"customer_id": [2], "source": ["bureau"], "observed_at": [at], "score": [480.0]})
+        t["external_scores"] = pd.concat([t["external_scores"], report])
     return {k: v.reset_index(drop=True) for k, v in t.items()}
 
 
@@ -229,6 +244,7 @@ CHANGES = [
     "loan closed",
     "credit line snapshot",
     "declined application",
+    "bureau report",
 ]
 
 
@@ -307,7 +323,18 @@ def random_history(data: st.DataObject) -> dict[str, pd.DataFrame]:
         }
         for _ in range(data.draw(st.integers(0, 4)))
     ]
+    reports = [
+        {
+            "customer_id": data.draw(st.integers(1, 2)),
+            "source": data.draw(st.sampled_from(["bureau", "tax"])),
+            "observed_at": datetime.combine(data.draw(day), datetime.min.time(), UTC)
+            + timedelta(minutes=data.draw(st.integers(0, 1439))),
+            "score": float(data.draw(st.integers(300, 900))),
+        }
+        for _ in range(data.draw(st.integers(0, 4)))
+    ]
     return {
+        "external_scores": _frame(reports, "external_scores"),
         "customers": pd.DataFrame(
             {
                 "customer_id": [1, 2],
@@ -342,6 +369,7 @@ def cut_at(tables: dict[str, pd.DataFrame], as_of: date) -> dict[str, pd.DataFra
     t["credit_lines"] = t["credit_lines"][t["credit_lines"]["as_of"] <= as_of]
     end = datetime.combine(as_of + timedelta(days=1), datetime.min.time(), UTC)
     t["applications"] = t["applications"][t["applications"]["submitted_at"] < end]
+    t["external_scores"] = t["external_scores"][t["external_scores"]["observed_at"] < end]
     return {k: _frame(v.to_dict("records"), k) for k, v in t.items()}
 
 
