@@ -146,3 +146,64 @@ class TestReasonCatalogue:
 
     def test_messages_exist_in_chinese(self) -> None:
         assert tellable_reasons(["AGE_BELOW_MIN"]) == ["申请人年龄未达到最低要求（18周岁）"]
+
+
+RATE_RANGES = {"MICRO_BIZ": (Decimal("0.04"), Decimal("0.18")), "MICRO_PERSONAL": (Decimal("0.06"), Decimal("0.24"))}
+optional_money = st.one_of(st.none(), st.decimals(min_value=0, max_value=10_000_000, places=2).map(str))
+
+
+class TestPolicyInvariants:
+    @settings(max_examples=150, deadline=None)
+    @given(
+        amount=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("2000000"), places=2),
+        term=st.integers(min_value=1, max_value=360),
+        product=st.sampled_from(["MICRO_BIZ", "MICRO_PERSONAL", "OTHER"]),
+        age=st.one_of(st.none(), st.integers(min_value=0, max_value=120)),
+        turnover=optional_money,
+        income=optional_money,
+        score=st.one_of(st.none(), st.decimals(min_value=300, max_value=900, places=2).map(str)),
+        flags=st.tuples(st.booleans(), st.booleans(), st.booleans()),
+        history=st.one_of(st.none(), st.floats(min_value=0, max_value=600)),
+        inflow=st.one_of(st.none(), st.floats(min_value=0, max_value=1e8)),
+    )
+    def test_any_application_gets_a_coherent_decision(
+        self,
+        amount: Decimal,
+        term: int,
+        product: str,
+        age: int | None,
+        turnover: str | None,
+        income: str | None,
+        score: str | None,
+        flags: tuple[bool, bool, bool],
+        history: float | None,
+        inflow: float | None,
+    ) -> None:
+        decision_input = application(
+            {
+                "application": {"amount": str(amount), "term_months": term, "product_code": product},
+                "customer": {
+                    "age": age,
+                    "annual_turnover": turnover,
+                    "annual_income": income,
+                    "blacklisted": flags[0],
+                    "overdue_elsewhere": flags[1],
+                    "bureau_data_present": flags[2],
+                },
+                "features": {"credit_history_months": history, "bank_inflow_12m": inflow},
+                "model": {"score": score},
+            }
+        )
+        result = COMPILED.evaluate(decision_input)
+        assert result.reasons != ("ENGINE_ERROR",)
+        if result.outcome == "decline":
+            assert result.limit == 0 and result.annual_rate is None and result.reasons
+        else:
+            assert 0 < result.limit <= amount
+            assert result.annual_rate is not None
+            floor, cap = RATE_RANGES[product]
+            assert floor <= result.annual_rate <= cap
+        if result.outcome == "refer":
+            assert result.reasons
+        if result.outcome == "approve":
+            assert result.reasons == () and amount <= 200000
