@@ -12,7 +12,7 @@ non-negative integers is ``a·b / c`` rounded half-up, identical to the domain f
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -50,6 +50,7 @@ class CobResult:
     bucket_changes: int
     seconds: float
     skipped: bool = False
+    steps: dict[str, float] = field(default_factory=dict, compare=False)
 
 
 def _bucket_case(scheme: BucketScheme, dpd: str) -> str:
@@ -89,6 +90,14 @@ def close_business_date(
 ) -> tuple[CobResult, list[Any]]:
     """Run every step of one date inside the caller's transaction; returns the result and the events."""
     started = time.perf_counter()
+    steps: dict[str, float] = {}
+    mark = [started]
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        steps[name] = now - mark[0]
+        mark[0] = now
+
     t, d = who.tenant_id, on.toordinal()
     p = {"t": t, "d": d}
     # 1. scheduled interest: accrued-to-date per period (the last day of a period reaches its full interest)
@@ -99,6 +108,7 @@ def close_business_date(
         session.execute(
             text(f"UPDATE loan_installments SET interest_accrued = {_ACCRUED_TO_DATE} WHERE {_ACCRUING}"), p
         )
+    lap("accrual")
     # 2. revolving drawdowns: one day's interest on the outstanding principal (annual / 360)
     revolving = _scalar(
         session, f"SELECT SUM({_REVOLVING_DAY}) FROM loan_installments i, loans l WHERE {_REVOLVING_WHERE}", **p
@@ -111,6 +121,7 @@ def close_business_date(
             ),
             p,
         )
+    lap("revolving")
     # 3. unpaid installments past their due date are overdue
     session.execute(
         text(
@@ -119,6 +130,7 @@ def close_business_date(
         ),
         p,
     )
+    lap("overdue")
     # 4. per loan: days past due, bucket, class and today's penalty, into the scratch table
     session.execute(text("DELETE FROM cob_work WHERE tenant_id = :t"), p)
     dpd = "(:d - o.oldest)"
@@ -147,6 +159,7 @@ def close_business_date(
         ),
         {**p, "current": current},
     )
+    lap("delinquency")
     # 5. events: newly overdue, and bucket moves (both ways)
     on_param = bindparam("bd", type_=Date())
     session.execute(
@@ -168,6 +181,7 @@ def close_business_date(
         ).bindparams(on_param),
         {**p, "bd": on},
     )
+    lap("events")
     # 6. the loans take their new state and penalty
     session.execute(
         text(
@@ -179,6 +193,7 @@ def close_business_date(
     )
     penalty_total = _scalar(session, "SELECT SUM(penalty) FROM cob_work WHERE tenant_id = :t", **p)
     session.execute(text("DELETE FROM cob_work WHERE tenant_id = :t"), p)
+    lap("loan_update")
     # 7. the day's postings, in bulk: one balanced entry per kind
     interest_total = from_storage(accrued + revolving)
     penalty_amount = from_storage(penalty_total)
@@ -206,6 +221,7 @@ def close_business_date(
         )
     events = _events(session, t, on)
     active = _scalar(session, "SELECT COUNT(*) FROM loans WHERE tenant_id = :t AND status = 'active'", **p)
+    lap("postings")
     newly_overdue = sum(isinstance(e, LoanBecameOverdue) for e in events)
     result = CobResult(
         on,
@@ -215,6 +231,7 @@ def close_business_date(
         newly_overdue,
         len(events) - newly_overdue,
         time.perf_counter() - started,
+        steps=steps,
     )
     return result, events
 
