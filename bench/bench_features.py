@@ -104,7 +104,19 @@ def portfolio(n: int, seed: int) -> dict[str, pa.Table]:
             "outcome": pa.array(rng.choice(["approved", "declined", "referred"], a, p=[0.6, 0.3, 0.1])),
         }
     )
+    r = n
+    external_scores = pa.table(
+        {
+            "customer_id": pa.array(rng.integers(1, n + 1, r).astype("int64")),
+            "source": pa.array(rng.choice(["bureau", "tax"], r, p=[0.7, 0.3])),
+            "observed_at": pa.array(
+                rng.integers(start, end, r).astype("int64") * 86_400_000_000, pa.timestamp("us", tz="UTC")
+            ),
+            "score": pa.array(rng.integers(300, 900, r).astype("float64")),
+        }
+    )
     return {
+        "external_scores": external_scores,
         "customers": customers,
         "loans": loans,
         "installments": installments,

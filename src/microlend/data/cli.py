@@ -252,6 +252,7 @@ def features_command(
     installments: Annotated[Path | None, typer.Option(help="installments table")] = None,
     credit_lines: Annotated[Path | None, typer.Option(help="credit_lines table")] = None,
     applications: Annotated[Path | None, typer.Option(help="applications table")] = None,
+    external_scores: Annotated[Path | None, typer.Option(help="external_scores table (e.g. bureau)")] = None,
     out: Annotated[Path | None, typer.Option(help="Where to write the features (.parquet or .csv)")] = None,
     feature: Annotated[list[str] | None, typer.Option(help="Only these features (repeatable)")] = None,
     list_features: Annotated[bool, typer.Option("--list", help="List the feature library and stop")] = False,
@@ -281,6 +282,7 @@ def features_command(
         "installments": installments,
         "credit_lines": credit_lines,
         "applications": applications,
+        "external_scores": external_scores,
     }
     sources = {name: _read_source_table(p, name) for name, p in paths.items() if p is not None}
     with _progress("computing features") as update:

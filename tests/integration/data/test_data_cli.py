@@ -208,6 +208,11 @@ class TestFeaturesCommand:
             "loan_id,due_date,paid_date,amount_due,amount_paid\n"
             "10,2024-02-01,2024-02-01,250.00,250.00\n10,2024-03-01,,250.00,0\n",
         )
+        bureau = write(
+            tmp_path,
+            "bureau.csv",
+            "customer_id,source,observed_at,score\n1,bureau,2024-04-15T23:00:00Z,650\n1,bureau,2024-04-16T01:00:00Z,400\n",
+        )
         out = tmp_path / "features.csv"
         result = runner.invoke(
             app,
@@ -221,6 +226,8 @@ class TestFeaturesCommand:
                 str(loans),
                 "--installments",
                 str(installments),
+                "--external-scores",
+                str(bureau),
                 "--out",
                 str(out),
             ],
@@ -228,6 +235,7 @@ class TestFeaturesCommand:
         assert result.exit_code == 0, result.output
         row = pd.read_csv(out).iloc[0]
         assert (row["loans_count"], row["current_days_past_due"], row["tenure_months"]) == (1, 45, 15)
+        assert row["bureau_score"] == 650
 
     def test_a_bad_date_is_exit_code_2(self, tmp_path: Path) -> None:
         customers = write(tmp_path, "customers.csv", "customer_id,created_at\n1,2023-01-15T08:00:00Z\n")
