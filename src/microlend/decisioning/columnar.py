@@ -696,3 +696,59 @@ def columns_from_inputs(inputs: list[DecisionInput]) -> dict[str, V]:
         for p in paths
         if not isinstance(rows[0].get(p), list | tuple)
     }
+
+
+def columns_from_arrow(
+    batch: Any, only: set[str] | None = None, numeric: Callable[[str], bool] | None = None
+) -> dict[str, V]:
+    """Batch columns from an Arrow record batch or table whose columns are named by field path.
+
+    `numeric(path)` says which text or decimal columns hold numbers (they are cast to float64)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = batch.num_rows
+    cols: dict[str, V] = {}
+    for name in batch.schema.names:
+        if only is not None and name not in only:
+            continue
+        arr = batch.column(name)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        kind = arr.type
+        wants_number = numeric(name) if numeric is not None else False
+        if pa.types.is_decimal(kind) or (wants_number and (pa.types.is_string(kind) or pa.types.is_large_string(kind))):
+            try:
+                arr = pc.cast(arr, pa.float64())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise NotCompilable(f"column '{name}' holds values that are not numbers") from None
+            kind = arr.type
+        null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        if pa.types.is_floating(kind) or pa.types.is_integer(kind):
+            data = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=float)
+            cols[name] = V("num", np.where(null, 0.0, data), null | np.isnan(data), np.zeros(n, dtype=bool))
+        elif pa.types.is_boolean(kind):
+            filled = pc.fill_null(arr, False).to_numpy(zero_copy_only=False)
+            cols[name] = V("bool", np.asarray(filled, dtype=bool), null, np.zeros(n, dtype=bool))
+        elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            data_obj = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
+            cols[name] = (
+                V("str", data_obj, null, np.zeros(n, dtype=bool))
+                if not null.all()
+                else V("null", None, null, np.zeros(n, dtype=bool))
+            )
+        elif pa.types.is_null(kind):
+            cols[name] = V("null", None, np.ones(n, dtype=bool), np.zeros(n, dtype=bool))
+        else:
+            raise NotCompilable(f"column '{name}' of Arrow type {kind}")
+    return cols
+
+
+def concat_results(parts: list[BatchResult]) -> BatchResult:
+    """One result from the results of consecutive batches."""
+    return BatchResult(
+        *(
+            np.concatenate([getattr(p, f) for p in parts]) if parts else np.array([])
+            for f in ("outcome", "limit", "annual_rate", "reasons", "risk_grade")
+        )
+    )

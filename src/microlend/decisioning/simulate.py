@@ -24,7 +24,15 @@ import numpy.typing as npt
 import pandas as pd
 
 from microlend.core.errors import ValidationError
-from microlend.decisioning.columnar import BatchResult, ColumnarPolicy, NotCompilable, V, column
+from microlend.decisioning.columnar import (
+    BatchResult,
+    ColumnarPolicy,
+    NotCompilable,
+    V,
+    column,
+    columns_from_arrow,
+    concat_results,
+)
 from microlend.decisioning.domain import DecisionInput
 from microlend.decisioning.policy import compile_policy, policy_hash, policy_name
 
@@ -221,6 +229,27 @@ def frame_columns(frame: pd.DataFrame, only: set[str] | None = None) -> dict[str
             values = series.astype(object).where(series.notna(), None).to_numpy(dtype=object)
         cols[str(name)] = column(values, n)
     return cols
+
+
+def is_numeric_field(path: str) -> bool:
+    return path in NUMERIC_FIELDS or path.startswith("features.")
+
+
+def evaluate_parquet(doc: dict[str, Any], path: str | Path, batch_rows: int = 65_536) -> BatchResult:
+    """Evaluate a policy over a Parquet file in Arrow record batches, reading only the columns it needs
+    (memory stays bounded by the batch size, whatever the file's length)."""
+    import pyarrow.parquet as pq
+
+    policy = ColumnarPolicy(doc)
+    try:
+        source = pq.ParquetFile(path)
+    except (OSError, ValueError) as exc:
+        raise ValidationError(f"data: cannot read '{path}' ({exc})", field="data") from None
+    wanted = [c for c in source.schema_arrow.names if c in policy.fields]
+    parts = []
+    for batch in source.iter_batches(batch_size=batch_rows, columns=wanted):
+        parts.append(policy.evaluate(columns_from_arrow(batch, numeric=is_numeric_field), batch.num_rows))
+    return concat_results(parts)
 
 
 def _row_input(row: dict[str, Any]) -> DecisionInput:

@@ -17,6 +17,7 @@ from microlend.decisioning.simulate import (
     applications_from_german_credit,
     applications_from_lending_club,
     evaluate_frame,
+    evaluate_parquet,
     load_applications,
     render_html,
     simulate,
@@ -98,6 +99,17 @@ class TestApplicationFiles:
         from_parquet = evaluate_frame(POLICY, load_applications(tmp_path / "apps.parquet"))[0]
         assert np.array_equal(from_csv.outcome, from_parquet.outcome)
         assert np.array_equal(from_csv.limit, from_parquet.limit)
+
+    def test_arrow_batches_from_parquet_give_the_same_decisions(
+        self, tmp_path: Path, lending_club: pd.DataFrame
+    ) -> None:
+        lending_club.to_parquet(tmp_path / "apps.parquet", index=False)
+        in_batches = evaluate_parquet(POLICY, tmp_path / "apps.parquet", batch_rows=1000)
+        whole = evaluate_frame(POLICY, lending_club)[0]
+        assert len(in_batches) == 9857
+        for name in ("outcome", "limit", "reasons", "risk_grade"):
+            assert np.array_equal(getattr(in_batches, name), getattr(whole, name)), name
+        assert np.array_equal(in_batches.annual_rate, whole.annual_rate, equal_nan=True)
 
     def test_a_table_without_amounts_is_refused(self, tmp_path: Path) -> None:
         pd.DataFrame({"customer.customer_id": ["a"]}).to_csv(tmp_path / "x.csv", index=False)
