@@ -153,3 +153,16 @@ class TestShippedContracts:
         df.loc[9, "age_in_years"] = 7
         report = validate(df, shipped_contract("german_credit"))
         assert report.bad_rows == [10]
+
+
+class TestStrictContractsAndFlags:
+    def test_a_strict_contract_refuses_columns_it_does_not_name(self) -> None:
+        contract = DataContract.from_dict({**CONTRACT, "strict": True})
+        report = validate(applicants().assign(phone=["1", "2", "3", "4"]), contract)
+        assert [(v.row, v.column, v.check) for v in report.violations] == [(None, "phone", "column not in contract")]
+
+    def test_yes_no_flags_are_checked_as_booleans(self) -> None:
+        contract = DataContract.from_dict({"columns": [{"name": "has_collateral", "dtype": "bool"}]})
+        assert validate(pd.DataFrame({"has_collateral": [True, False]}), contract).ok
+        report = validate(pd.DataFrame({"has_collateral": [True, "maybe"]}), contract)
+        assert [(v.row, v.value) for v in report.violations] == [(2, "maybe")]
