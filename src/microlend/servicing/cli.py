@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from microlend.core.errors import DomainError
+from microlend.core.identity import Principal
 from microlend.core.money import parse_amount, quantum
 from microlend.servicing.apr import apr
 from microlend.servicing.schedules import FeeMode, RepaymentMethod, Schedule, build_schedule
@@ -146,3 +147,178 @@ def schedule_command(
         f"total interest {shown['total_interest']}  ·  net disbursed {shown['net_disbursed']}  ·  "
         f"APR {Decimal(shown['apr']) * 100:.4f}%"
     )
+
+
+# ------------------------------------------------------------------------------------------ ledger and COB
+
+ledger_app = typer.Typer(
+    name="ledger",
+    help="The general ledger: trial balance and reconciliation.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+cob_app = typer.Typer(
+    name="cob", help="Close of business (日终).", no_args_is_help=True, pretty_exceptions_enable=False
+)
+
+
+@ledger_app.callback()
+def ledger_group() -> None:
+    """The general ledger: trial balance and reconciliation."""
+
+
+@cob_app.callback()
+def cob_group() -> None:
+    """Close of business (日终)."""
+
+
+def _tenant_principal(tenant: str) -> tuple[Any, Principal]:
+    from microlend.cli.common import open_uow
+    from microlend.core.identity import system_principal
+    from microlend.core.tenancy import tenant_by_name
+
+    uow = open_uow()
+    found = guarded(lambda: tenant_by_name(uow, tenant))
+    return uow, system_principal(found.id, "cli")
+
+
+@ledger_app.command("trial-balance")
+def trial_balance_command(
+    tenant: Annotated[str, typer.Option(help="Tenant name")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
+) -> None:
+    """试算平衡表 per-account debits, credits and balances, and whether the totals agree."""
+    from microlend.servicing.service import trial_balance
+
+    uow, who = _tenant_principal(tenant)
+    tb = guarded(lambda: trial_balance(uow, who))
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "accounts": [
+                        {
+                            "code": r.code,
+                            "name": r.name,
+                            "name_zh": r.name_zh,
+                            "type": r.type,
+                            "debit": _money(r.debit, "CNY"),
+                            "credit": _money(r.credit, "CNY"),
+                            "balance": _money(r.balance, "CNY"),
+                        }
+                        for r in tb.rows
+                    ],
+                    "total_debit": _money(tb.total_debit, "CNY"),
+                    "total_credit": _money(tb.total_credit, "CNY"),
+                    "balanced": tb.balanced,
+                },
+                ensure_ascii=False,
+            )
+        )
+    else:
+        table = Table(title=f"trial balance · {tenant}")
+        for col in ("code", "account", "debit", "credit", "balance"):
+            table.add_column(col, justify="right" if col in ("debit", "credit", "balance") else "left")
+        for r in tb.rows:
+            table.add_row(
+                r.code,
+                f"{r.name} {r.name_zh}",
+                _money(r.debit, "CNY"),
+                _money(r.credit, "CNY"),
+                _money(r.balance, "CNY"),
+            )
+        table.add_row("", "total", _money(tb.total_debit, "CNY"), _money(tb.total_credit, "CNY"), "")
+        Console().print(table)
+    if not tb.balanced:
+        raise typer.Exit(code=1)
+
+
+@ledger_app.command("reconcile")
+def reconcile_command(
+    tenant: Annotated[str, typer.Option(help="Tenant name")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
+) -> None:
+    """对账 prove the loan sub-ledger equals the general ledger; exit code 1 when it does not."""
+    from microlend.servicing.service import reconcile
+
+    uow, who = _tenant_principal(tenant)
+    recon = guarded(lambda: reconcile(uow, who))
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "accounts": [
+                        {
+                            "code": r.account,
+                            "name": r.name,
+                            "general_ledger": _money(r.general_ledger, "CNY"),
+                            "sub_ledger": _money(r.sub_ledger, "CNY"),
+                            "difference": _money(r.difference, "CNY"),
+                        }
+                        for r in recon.rows
+                    ],
+                    "trial_balance_balanced": recon.trial_balance_balanced,
+                    "ok": recon.ok,
+                },
+                ensure_ascii=False,
+            )
+        )
+    else:
+        table = Table(title=f"reconciliation · {tenant}")
+        for col in ("code", "account", "general ledger", "sub-ledger", "difference"):
+            table.add_column(col)
+        for r in recon.rows:
+            table.add_row(
+                r.account,
+                r.name,
+                _money(r.general_ledger, "CNY"),
+                _money(r.sub_ledger, "CNY"),
+                _money(r.difference, "CNY"),
+            )
+        Console().print(table)
+        Console().print("[green]reconciled[/green]" if recon.ok else "[red]NOT reconciled[/red]")
+    if not recon.ok:
+        raise typer.Exit(code=1)
+
+
+@cob_app.command("run")
+def cob_run_command(
+    tenant: Annotated[str, typer.Option(help="Tenant name")],
+    on: Annotated[
+        str,
+        typer.Option(
+            "--date", help="Close every open date up to this one (YYYY-MM-DD); default: the current business date"
+        ),
+    ] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Run close of business for each open date in order; a closed date is never run twice."""
+    from microlend.servicing.cob import run_close_of_business
+
+    through = _date(on, "date") if on else None
+    uow, who = _tenant_principal(tenant)
+    results = guarded(lambda: run_close_of_business(uow, who, through=through))
+    rows = [
+        {
+            "business_date": r.business_date.isoformat(),
+            "loans_active": r.loans_active,
+            "interest_accrued": _money(r.interest_accrued, "CNY"),
+            "penalty_accrued": _money(r.penalty_accrued, "CNY"),
+            "newly_overdue": r.newly_overdue,
+            "bucket_changes": r.bucket_changes,
+            "seconds": round(r.seconds, 3),
+            "skipped": r.skipped,
+        }
+        for r in results
+    ]
+    if as_json:
+        typer.echo(json.dumps({"runs": rows}))
+        return
+    if not rows:
+        Console().print("nothing to close: every date up to the one given is closed")
+    for row in rows:
+        Console().print(
+            f"{row['business_date']}: {row['loans_active']} active loans, interest "
+            f"{row['interest_accrued']}, penalty {row['penalty_accrued']}, newly overdue "
+            f"{row['newly_overdue']}, bucket changes {row['bucket_changes']} ({row['seconds']}s)"
+        )
