@@ -85,6 +85,7 @@ def test_hash_prints_the_version_identity(default_file: Path) -> None:
 
 
 class TestSimulate:
+    @pytest.mark.slow
     def test_sample_data_then_simulate_against_a_baseline(self, tmp_path: Path, default_file: Path) -> None:
         data = tmp_path / "apps.parquet"
         made = runner.invoke(app, ["sample-data", "--source", "german_credit", "--out", str(data)])
