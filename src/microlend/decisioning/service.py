@@ -19,7 +19,7 @@ from microlend.core.identity import Permission, Principal, system_principal
 from microlend.core.tables import TenantRow
 from microlend.core.uow import UnitOfWork
 from microlend.decisioning.arms import BUCKETS, choose_arm
-from microlend.decisioning.domain import DecisionInput
+from microlend.decisioning.domain import DecisionInput, ModelResult
 from microlend.decisioning.lint import lint_policy
 from microlend.decisioning.policy import (
     CompiledPolicy,
@@ -367,31 +367,42 @@ def decide(
     who: Principal,
     decision_input: DecisionInput,
     *,
+    challenger_model: ModelResult | None = None,
     application_ref: str | None = None,
     locale: str = "zh_CN",
 ) -> DecisionRecord:
-    """Decide one application with the policy in force for this customer's arm and store the Decision
-    (and a shadow decision when a shadow policy runs). Never raises on incomplete data: the policy refers
-    or declines with reasons."""
+    """Decide one application with the policy in force for this customer's arm and store the Decision.
+
+    A shadow policy is evaluated beside it and stored, never acted on. `challenger_model` is the challenger
+    model's answer for the same applicant: the challenger arm (split or shadow) decides with it, and with no
+    challenger policy it gives a shadow decision of the champion policy. Never raises on incomplete data:
+    the policy refers or declines with reasons."""
     who.require(Permission.DECIDE)
+    challenger_input = (
+        decision_input.model_copy(update={"model": challenger_model})
+        if challenger_model is not None
+        else decision_input
+    )
     with uow:
         s = uow.session
         setup = _setup(s, who.tenant_id)
         customer_id = decision_input.customer.customer_id
-        arm = "champion"
-        acted_hash = setup.champion_hash
+        arm, acted_hash, acted_input = "champion", setup.champion_hash, decision_input
         if setup.challenger_hash and not setup.challenger_shadow:
             arm = choose_arm(who.tenant_id, customer_id, setup.challenger_share_bp)
             if arm == "challenger":
-                acted_hash = setup.challenger_hash
-        result = _compiled(s, who.tenant_id, acted_hash).evaluate(decision_input, trace=True)
-        row = _store(s, who, decision_input, arm, True, acted_hash, result, application_ref, None)
-        shadow_ids: tuple[int, ...] = ()
+                acted_hash, acted_input = setup.challenger_hash, challenger_input
+        result = _compiled(s, who.tenant_id, acted_hash).evaluate(acted_input, trace=True)
+        row = _store(s, who, acted_input, arm, True, acted_hash, result, application_ref, None)
+        shadow_hash = None
         if setup.challenger_hash and setup.challenger_shadow:
-            shadow = _compiled(s, who.tenant_id, setup.challenger_hash).evaluate(decision_input, trace=True)
-            shadow_row = _store(
-                s, who, decision_input, "shadow", False, setup.challenger_hash, shadow, application_ref, row.id
-            )
+            shadow_hash = setup.challenger_hash
+        elif challenger_model is not None and not setup.challenger_hash:
+            shadow_hash = setup.champion_hash
+        shadow_ids: tuple[int, ...] = ()
+        if shadow_hash is not None:
+            shadow = _compiled(s, who.tenant_id, shadow_hash).evaluate(challenger_input, trace=True)
+            shadow_row = _store(s, who, challenger_input, "shadow", False, shadow_hash, shadow, application_ref, row.id)
             shadow_ids = (shadow_row.id,)
         record = DecisionRecord.from_row(row, locale, shadow_ids)
         uow.commit()
@@ -417,7 +428,7 @@ def _store(
         acted_on=acted_on,
         shadow_of=shadow_of,
         inputs=decision_input.canonical(),
-        model_versions={"champion": decision_input.model.model_version},
+        model_versions={"model": decision_input.model.model_version},
         policy_hash=content_hash,
         trace=compact_trace(result.trace),
         outputs=result.outputs(),

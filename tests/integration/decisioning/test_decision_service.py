@@ -15,7 +15,7 @@ from microlend.core.tables import AuditRow
 from microlend.core.tenancy import Tenant
 from microlend.core.uow import UnitOfWork
 from microlend.decisioning import service
-from microlend.decisioning.domain import DecisionInput
+from microlend.decisioning.domain import DecisionInput, ModelResult
 from microlend.decisioning.policy import deep_merge, default_policy, policy_hash
 from microlend.decisioning.tables import DecisionRow, PolicyVersionRow
 
@@ -122,7 +122,7 @@ class TestDecisions:
             row = uow.session.get(DecisionRow, record.id)
             assert row is not None
             assert row.inputs == application().canonical()
-            assert row.model_versions == {"champion": "golden"}
+            assert row.model_versions == {"model": "golden"}
             assert row.policy_hash == policy_hash(DEFAULT)
             assert row.trace["knockout"]["traceData"] == []
             assert row.outputs["limit"] == "50000.00" and row.latency_us > 0
@@ -227,3 +227,33 @@ class TestChampionChallenger:
         assert audit_count(uow, "policy.stop_challenger") == 1
         statuses = {v.content_hash: v.status for v in service.list_versions(uow, analyst)}
         assert statuses[version.content_hash] == "retired"
+
+
+class TestChallengerModel:
+    def test_a_challenger_model_alone_runs_in_shadow_on_the_champion_policy(
+        self, uow: UnitOfWork, bank: Tenant, officer: Principal
+    ) -> None:
+        challenger = ModelResult(model_version="gbdt-2", score=Decimal("500"), pd=Decimal("0.3"))
+        record = service.decide(uow, officer, application(), challenger_model=challenger)
+        assert record.outcome == "approve" and record.arm == "champion"
+        [shadow_id] = record.shadow_ids
+        shadow = service.get_decision(uow, officer, shadow_id)
+        assert (shadow.arm, shadow.acted_on, shadow.outcome, shadow.policy_hash) == (
+            "shadow",
+            False,
+            "decline",
+            record.policy_hash,
+        )
+        assert service.replay(uow, officer, shadow_id).equal
+
+    def test_the_challenger_arm_decides_with_the_challenger_model(
+        self, uow: UnitOfWork, bank: Tenant, analyst: Principal, second_analyst: Principal
+    ) -> None:
+        version = service.submit(uow, analyst, stricter_policy())
+        service.publish(uow, second_analyst, version.content_hash, challenger_share_bp=10_000)
+        challenger = ModelResult(model_version="gbdt-2", score=Decimal("700"), pd=Decimal("0.001"))
+        record = service.decide(uow, analyst, application({"model": {"score": "530"}}), challenger_model=challenger)
+        assert (record.arm, record.outcome, record.annual_rate) == ("challenger", "approve", Decimal("0.045000"))
+        with uow:
+            row = uow.session.get(DecisionRow, record.id)
+            assert row is not None and row.model_versions == {"model": "gbdt-2"}
