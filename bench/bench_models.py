@@ -2,7 +2,9 @@
 
 Run: .venv/bin/python bench/bench_models.py [--rows 500000] [--single 5000]
 
-Same stratified 70/30 split (seed 42) for every model. Targets from the issue:
+Same stratified 70/30 split (seed 42) for every model. Batch rows/s: the fastest of 3 runs over test rows
+resampled to --rows (GBDT: a tenth of that), reasons included. Single p99: the lowest of 3 rounds of
+--single calls of score_one (dict in, pd + score + reasons out). Targets from the issue:
   scorecard test AUC >= optbinning Scorecard AUC - 0.005;  GBDT test AUC >= plain LightGBM AUC - 0.005;
   scorecard batch scoring >= 200,000 rows/s;  single-case scoring with reasons p99 <= 1 ms.
 """
