@@ -256,11 +256,24 @@ def features_command(
     out: Annotated[Path | None, typer.Option(help="Where to write the features (.parquet or .csv)")] = None,
     feature: Annotated[list[str] | None, typer.Option(help="Only these features (repeatable)")] = None,
     list_features: Annotated[bool, typer.Option("--list", help="List the feature library and stop")] = False,
+    list_sources: Annotated[bool, typer.Option("--sources", help="List the source table columns and stop")] = False,
 ) -> None:
     """Standard features for every customer as of a date, point-in-time correct."""
     from microlend.data.feature_library import STANDARD_LIBRARY
     from microlend.data.features import compute_features
 
+    if list_sources:
+        from microlend.data.features import source_catalogue
+
+        table = Table()
+        table.add_column("table", no_wrap=True)
+        table.add_column("column", no_wrap=True)
+        for heading in ("type", "nullable", "meaning"):
+            table.add_column(heading)
+        for c in source_catalogue():
+            table.add_row(c["table"], c["column"], c["type"], "yes" if c["nullable"] else "no", c["doc"])
+        console.print(table)
+        return
     if list_features:
         table = Table()
         table.add_column("name", no_wrap=True)

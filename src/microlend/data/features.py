@@ -92,6 +92,22 @@ SPINE_SCHEMA = pa.schema(
     ]
 )
 
+
+def source_catalogue() -> list[dict[str, Any]]:
+    """Every column of every source table with its type and meaning, for docs and the CLI."""
+    return [
+        {
+            "table": table,
+            "column": f.name,
+            "type": str(f.type),
+            "nullable": f.nullable,
+            "doc": (f.metadata or {}).get(b"doc", b"").decode(),
+        }
+        for table, schema in SOURCE_SCHEMAS.items()
+        for f in schema
+    ]
+
+
 FeatureType = Literal["int", "float"]
 _SQL_TYPE = {"int": "BIGINT", "float": "DOUBLE"}
 

@@ -250,7 +250,7 @@ def import_dataset(
     raw = read_source(source, contract)
     contract = contract or infer_contract(raw, name)
     prepared = prepare_import(raw, contract, valid_only=valid_only)
-    root = store if store is not None else default_store()
+    root = (store if store is not None else default_store()).resolve()
     written: list[Path] = []
     try:
         with uow:

@@ -247,3 +247,7 @@ class TestFeaturesCommand:
     def test_lists_the_library(self) -> None:
         result = runner.invoke(app, ["features", "--list"])
         assert result.exit_code == 0 and "on_time_repayment_rate" in result.output
+
+    def test_lists_the_source_tables(self) -> None:
+        result = runner.invoke(app, ["features", "--sources"])
+        assert result.exit_code == 0 and "installments" in result.output and "paid_date" in result.output
