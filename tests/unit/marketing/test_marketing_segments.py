@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from microlend.core.errors import ValidationError
 from microlend.marketing.segments import (
     EXCLUSION_REASONS,
+    FeatureType,
     FrequencyCap,
     Segment,
     count_segment,
@@ -21,8 +22,10 @@ from microlend.marketing.segments import (
     to_polars,
 )
 
-NS = {"age": "number", "industry": "string", "months_on_book": "number", "vip": "boolean"}
-SCHEMA = {"age": pl.Int64, "industry": pl.String, "months_on_book": pl.Int64, "vip": pl.Boolean}
+NS: dict[str, FeatureType] = {
+    "age": "number", "industry": "string", "months_on_book": "number", "vip": "boolean"}
+SCHEMA: dict[str, pl.DataType] = {
+    "age": pl.Int64(), "industry": pl.String(), "months_on_book": pl.Int64(), "vip": pl.Boolean()}
 EXPRESSIONS = [
     'age >= 25 and age <= 55 and industry in ["retail", "farming"] and months_on_book > 6',
     "vip or age > 50",
@@ -121,14 +124,14 @@ def _frames(cases: list[dict[str, object]]) -> tuple[pl.DataFrame, pl.DataFrame,
     customers = pl.DataFrame(
         [{"customer_id": i, "marketing_consent": c["consent"], "current_days_past_due": c["dpd"]}
          for i, c in enumerate(cases)],
-        schema={"customer_id": pl.Int64, "marketing_consent": pl.Boolean, "current_days_past_due": pl.Int64},
+        schema={"customer_id": pl.Int64(), "marketing_consent": pl.Boolean(), "current_days_past_due": pl.Int64()},
     )
     opt_outs = pl.DataFrame([{"customer_id": i, "channel": ch} for i, c in enumerate(cases) for ch in c["opted_out"]],  # type: ignore[attr-defined]
-                            schema={"customer_id": pl.Int64, "channel": pl.String})
+                            schema={"customer_id": pl.Int64(), "channel": pl.String()})
     contacts = pl.DataFrame(
         [{"customer_id": i, "contacted_at": AT - timedelta(minutes=m)} for i, c in enumerate(cases)
          for m in c["contacts"]],  # type: ignore[attr-defined]
-        schema={"customer_id": pl.Int64, "contacted_at": pl.Datetime("us", "UTC")},
+        schema={"customer_id": pl.Int64(), "contacted_at": pl.Datetime("us", "UTC")},
     )
     return customers, opt_outs, contacts
 
@@ -154,15 +157,16 @@ class TestExclusionsAlwaysApply:
     @given(cases=exclusion_cases)
     def test_no_segment_expression_lets_an_excluded_customer_through(self, cases: list[dict[str, object]]) -> None:
         customers, opt_outs, contacts = _frames(cases)
-        everyone = Segment("everyone", 1, "customer_id >= 0", {"customer_id": "number"})
+        ids: dict[str, FeatureType] = {"customer_id": "number"}
+        everyone = Segment("everyone", 1, "customer_id >= 0", ids)
         summary, eligible = count_segment(everyone, customers, channel="sms", at=AT, cap=CAP,
                                           opt_outs=opt_outs, contacts=contacts)
         for cid in eligible.get_column("customer_id").to_list():
             c = cases[cid]
             assert c["consent"] is True
-            assert "sms" not in c["opted_out"]  # type: ignore[operator]
+            assert "sms" not in c["opted_out"]
             assert not c["dpd"]
-            assert sum(1 for m in c["contacts"] if m <= 7 * 24 * 60) < 2  # type: ignore[attr-defined]
+            assert sum(1 for m in c["contacts"] if m <= 7 * 24 * 60) < 2
         assert summary.selected == len(cases)
         assert summary.eligible == eligible.height
 

@@ -1,0 +1,209 @@
+"""Tables of marketing: segments, pre-approval runs and offers, campaigns with their control-group
+assignments, the outbox, contact history, opt-outs, tracking events and visit tasks.
+
+Customers are referred to by their id without a foreign key, so the same tables serve a bank whose
+customers live in another system (an imported customer base) as well as origination's customers.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from microlend.core.db import Amount, Base, JSONText, Rate, UTCDateTime
+
+
+class SegmentRow(Base):
+    """One version of a segment; a change of expression is a new version, old ones stay for the record."""
+
+    __tablename__ = "marketing_segments"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", "version", name="uq_marketing_segments_name_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    expression: Mapped[str] = mapped_column(Text)
+    namespace: Mapped[dict[str, str]] = mapped_column(JSONText())
+    description: Mapped[str] = mapped_column(String(500), default="")
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PreapprovalRunRow(Base):
+    """A batch pre-approval (批量预授信) over a segment as of a date; `run_key` hashes its inputs, so the same
+    inputs resume the same run instead of starting another."""
+
+    __tablename__ = "marketing_preapproval_runs"
+    __table_args__ = (UniqueConstraint("tenant_id", "run_key", name="uq_marketing_preapproval_runs_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    run_key: Mapped[str] = mapped_column(String(64))
+    segment_id: Mapped[int | None] = mapped_column(ForeignKey("marketing_segments.id"), nullable=True)
+    as_of: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20))  # running, completed
+    policy_version: Mapped[str] = mapped_column(String(100))
+    model_version: Mapped[str] = mapped_column(String(100))
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSONText())
+    customers_total: Mapped[int] = mapped_column(Integer, default=0)
+    customers_done: Mapped[int] = mapped_column(Integer, default=0)
+    offers_count: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class OfferRow(Base):
+    """A pre-approved offer (预授信额度) for one customer from one run."""
+
+    __tablename__ = "marketing_offers"
+    __table_args__ = (
+        UniqueConstraint("run_id", "customer_id", name="uq_marketing_offers_run_customer"),
+        Index("ix_marketing_offers_tenant_customer", "tenant_id", "customer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    run_id: Mapped[int] = mapped_column(ForeignKey("marketing_preapproval_runs.id"))
+    customer_id: Mapped[int] = mapped_column(BigInteger)
+    limit: Mapped[Decimal] = mapped_column(Amount())
+    annual_rate: Mapped[Decimal] = mapped_column(Rate())
+    apr: Mapped[Decimal] = mapped_column(Rate())
+    expires_on: Mapped[date] = mapped_column(Date)
+    risk_grade: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    policy_version: Mapped[str] = mapped_column(String(100))
+    model_version: Mapped[str] = mapped_column(String(100))
+
+
+class CampaignRow(Base):
+    """A campaign: who (a segment or a run's offers), how (channel, template, locale), and its rules."""
+
+    __tablename__ = "marketing_campaigns"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_marketing_campaigns_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(10))
+    locale: Mapped[str] = mapped_column(String(10))
+    segment_id: Mapped[int | None] = mapped_column(ForeignKey("marketing_segments.id"), nullable=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("marketing_preapproval_runs.id"), nullable=True)
+    control_share_bp: Mapped[int] = mapped_column(Integer)
+    cost_per_message: Mapped[Decimal] = mapped_column(Amount())
+    attribution_days: Mapped[int] = mapped_column(Integer)
+    cap_max_messages: Mapped[int] = mapped_column(Integer)
+    cap_window_days: Mapped[int] = mapped_column(Integer)
+    quiet_start: Mapped[str] = mapped_column(String(5))
+    quiet_end: Mapped[str] = mapped_column(String(5))
+    timezone: Mapped[str] = mapped_column(String(60))
+    template: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(20))  # draft, launched
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    launched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class AssignmentRow(Base):
+    """Which arm a targeted customer fell in (treatment or control 对照组), and why any was not contacted."""
+
+    __tablename__ = "marketing_assignments"
+    __table_args__ = (UniqueConstraint("campaign_id", "customer_id", name="uq_marketing_assignments_customer"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("marketing_campaigns.id"))
+    customer_id: Mapped[int] = mapped_column(BigInteger)
+    arm: Mapped[str] = mapped_column(String(10))  # treatment, control
+    segment_label: Mapped[str] = mapped_column(String(60), default="")
+    excluded_reason: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    offer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class OutboxRow(Base):
+    """A message waiting for, or past, its sender (发件箱)."""
+
+    __tablename__ = "marketing_outbox"
+    __table_args__ = (
+        Index("ix_marketing_outbox_due", "tenant_id", "status", "scheduled_at"),
+        Index("ix_marketing_outbox_campaign", "campaign_id", "customer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("marketing_campaigns.id"))
+    customer_id: Mapped[int] = mapped_column(BigInteger)
+    channel: Mapped[str] = mapped_column(String(10))
+    locale: Mapped[str] = mapped_column(String(10))
+    body: Mapped[str] = mapped_column(Text)
+    token: Mapped[str] = mapped_column(String(40), index=True)
+    status: Mapped[str] = mapped_column(String(20))  # scheduled, sent, suppressed, failed
+    suppressed_reason: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    sender: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ContactRow(Base):
+    """Every contact made, across campaigns and channels: what frequency caps count."""
+
+    __tablename__ = "marketing_contact_history"
+    __table_args__ = (Index("ix_marketing_contact_history_customer", "tenant_id", "customer_id", "contacted_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    customer_id: Mapped[int] = mapped_column(BigInteger)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("marketing_campaigns.id"))
+    channel: Mapped[str] = mapped_column(String(10))
+    contacted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OptOutRow(Base):
+    """A customer's opt-out (退订) of one channel; it holds until the customer opts back in."""
+
+    __tablename__ = "marketing_opt_outs"
+    __table_args__ = (UniqueConstraint("tenant_id", "customer_id", "channel", name="uq_marketing_opt_outs_channel"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    customer_id: Mapped[int] = mapped_column(BigInteger)
+    channel: Mapped[str] = mapped_column(String(10))
+    opted_out_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TrackingEventRow(Base):
+    """A step of the funnel: sent, opened, clicked, applied, approved, disbursed."""
+
+    __tablename__ = "marketing_events"
+    __table_args__ = (Index("ix_marketing_events_customer", "tenant_id", "customer_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    customer_id: Mapped[int] = mapped_column(BigInteger)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("marketing_campaigns.id"), nullable=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    token: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    amount: Mapped[Decimal | None] = mapped_column(Amount(), nullable=True)
+
+
+class VisitTaskRow(Base):
+    """A visit (上门拜访) a loan officer makes for a campaign; it lands in the officer's workbench."""
+
+    __tablename__ = "marketing_visit_tasks"
+    __table_args__ = (Index("ix_marketing_visit_tasks_officer", "tenant_id", "officer_user_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("marketing_campaigns.id"))
+    customer_id: Mapped[int] = mapped_column(BigInteger)
+    officer_user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    status: Mapped[str] = mapped_column(String(20))  # open, done, cancelled
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(30), nullable=True)

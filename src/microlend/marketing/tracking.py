@@ -1,0 +1,255 @@
+"""Tracking and attribution (营销效果追踪): the funnel sent -> opened -> clicked -> applied -> approved ->
+disbursed, attributed to a campaign within a window after the send, and the campaign report comparing the
+treatment with its control group.
+
+Attribution window: an event at instant `t` belongs to a send at `s` with a window of `d` days when
+``s <= t < s + d days`` (the start is inclusive, the end exclusive). Control customers get nothing, so their
+window starts at the campaign's launch, the moment they would have been contacted.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from statistics import NormalDist
+from typing import Any
+
+import polars as pl
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from microlend.core.errors import ValidationError
+
+EVENT_KINDS = ("sent", "opened", "clicked", "applied", "approved", "disbursed")
+STAGES = EVENT_KINDS[1:]
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def attribution_window(sent_at: datetime, days: int) -> tuple[datetime, datetime]:
+    """[start, end): the start is inclusive, the end exclusive."""
+    if days < 1:
+        raise ValidationError("attribution_days: must be at least 1", field="attribution_days")
+    return sent_at, sent_at + timedelta(days=days)
+
+
+def is_attributed(event_at: datetime, sent_at: datetime, days: int) -> bool:
+    start, end = attribution_window(sent_at, days)
+    return start <= event_at < end
+
+
+def attribute(reference: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
+    """One row per (campaign, customer) with a boolean per funnel stage reached inside the window.
+
+    `reference`: campaign_id, customer_id, arm, segment, channel, reference_at, window_days[, sent];
+    `events`: customer_id, kind, at[, event_campaign_id] (an event tied to another campaign by its
+    tracked link is not counted for this one)."""
+    if "event_campaign_id" not in events.columns:
+        events = events.with_columns(pl.lit(None, dtype=pl.Int64).alias("event_campaign_id"))
+    joined = reference.select("campaign_id", "customer_id", "reference_at", "window_days").join(
+        events, on="customer_id", how="inner")
+    end = pl.col("reference_at") + pl.duration(days=pl.col("window_days"))
+    hits = joined.filter(
+        (pl.col("at") >= pl.col("reference_at")) & (pl.col("at") < end)
+        & (pl.col("event_campaign_id").is_null() | (pl.col("event_campaign_id") == pl.col("campaign_id")))
+    )
+    reached = hits.group_by("campaign_id", "customer_id").agg(
+        [(pl.col("kind") == k).any().alias(k) for k in STAGES])
+    out = reference.join(reached, on=["campaign_id", "customer_id"], how="left")
+    if "sent" not in out.columns:
+        out = out.with_columns((pl.col("arm") == "treatment").alias("sent"))
+    return out.with_columns([pl.col(k).fill_null(False) for k in STAGES])
+
+
+# --- intervals --------------------------------------------------------------------------------------------
+
+
+def _z(confidence: float) -> float:
+    if not 0 < confidence < 1:
+        raise ValidationError("confidence: must be between 0 and 1", field="confidence")
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a proportion; (0, 1) when n is 0."""
+    if n == 0:
+        return 0.0, 1.0
+    if not 0 <= successes <= n:
+        raise ValidationError("successes: must be between 0 and n", field="successes")
+    z = _z(confidence)
+    p = successes / n
+    centre = p + z * z / (2 * n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    denom = 1 + z * z / n
+    return (centre - half) / denom, (centre + half) / denom
+
+
+def newcombe_difference(x1: int, n1: int, x2: int, n2: int, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Difference of two proportions p1 - p2 with Newcombe's hybrid score interval (his method 10, built
+    from the two Wilson intervals): (difference, low, high)."""
+    p1 = x1 / n1 if n1 else 0.0
+    p2 = x2 / n2 if n2 else 0.0
+    l1, u1 = wilson_interval(x1, n1, confidence)
+    l2, u2 = wilson_interval(x2, n2, confidence)
+    d = p1 - p2
+    low = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    high = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    return d, low, high
+
+
+# --- the report -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FunnelRow:
+    """Customers reaching each stage in one group (a channel or a segment) of the treatment."""
+
+    by: str
+    group: str
+    targeted: int
+    sent: int
+    opened: int
+    clicked: int
+    applied: int
+    approved: int
+    disbursed: int
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Conversion to a stage in treatment vs control, the difference (the campaign's true incremental
+    effect, 增量效果) and its confidence interval."""
+
+    stage: str
+    treatment: int
+    treatment_n: int
+    control: int
+    control_n: int
+    treatment_rate: float
+    control_rate: float
+    difference: float
+    low: float
+    high: float
+
+
+@dataclass
+class CampaignReport:
+    campaigns: dict[int, str]
+    funnel: list[FunnelRow]
+    comparisons: list[Comparison]
+    confidence: float
+    total_cost: Decimal
+    cost_per_disbursed: Decimal | None
+    cost_per_incremental_disbursed: Decimal | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "campaigns": {str(k): v for k, v in self.campaigns.items()},
+            "funnel": [asdict(f) for f in self.funnel],
+            "comparisons": [asdict(c) for c in self.comparisons],
+            "confidence": self.confidence,
+            "total_cost": str(self.total_cost),
+            "cost_per_disbursed": None if self.cost_per_disbursed is None else str(self.cost_per_disbursed),
+            "cost_per_incremental_disbursed": None if self.cost_per_incremental_disbursed is None
+            else str(self.cost_per_incremental_disbursed),
+            **self.extra,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2, sort_keys=True)
+
+    def to_html(self, title: str = "Campaign report") -> str:
+        env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+        return env.get_template("campaign_report.html").render(
+            title=title, report=self, funnel_chart=_funnel_chart(self), lift_chart=_lift_chart(self))
+
+
+def _money(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def _funnel(frame: pl.DataFrame, by: str) -> list[FunnelRow]:
+    treated = frame.filter(pl.col("arm") == "treatment")
+    if treated.height == 0:
+        return []
+    grouped = treated.group_by(by).agg(
+        pl.len().alias("targeted"), pl.col("sent").sum(), *[pl.col(k).sum() for k in STAGES]).sort(by)
+    return [FunnelRow(by, str(r[by]), int(r["targeted"]), int(r["sent"]), *(int(r[k]) for k in STAGES))
+            for r in grouped.iter_rows(named=True)]
+
+
+def build_report(reference: pl.DataFrame, events: pl.DataFrame, *, costs: Mapping[int, Decimal],
+                 names: Mapping[int, str], confidence: float = 0.95) -> CampaignReport:
+    """Funnels, treatment-vs-control comparisons and costs from attributed events (pure)."""
+    frame = attribute(reference, events)
+    funnel = _funnel(frame, "channel") + _funnel(frame, "segment")
+    treated = frame.filter(pl.col("arm") == "treatment")
+    control = frame.filter(pl.col("arm") == "control")
+    comparisons = []
+    for stage in ("applied", "disbursed"):
+        xt, nt = int(treated.get_column(stage).sum()), treated.height
+        xc, nc = int(control.get_column(stage).sum()), control.height
+        d, low, high = newcombe_difference(xt, nt, xc, nc, confidence)
+        comparisons.append(Comparison(stage, xt, nt, xc, nc, xt / nt if nt else 0.0, xc / nc if nc else 0.0,
+                                      d, low, high))
+    total = sum(costs.values(), Decimal(0))
+    disbursed = comparisons[1].treatment
+    per = _money(total / disbursed) if disbursed else None
+    incremental = comparisons[1].difference * comparisons[1].treatment_n
+    per_inc = _money(total / Decimal(repr(incremental))) if incremental > 0 else None
+    return CampaignReport(dict(names), funnel, comparisons, confidence, _money(total), per, per_inc)
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _funnel_chart(report: CampaignReport) -> str | None:
+    rows = [f for f in report.funnel if f.by == "channel"]
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    stages = ["sent", *STAGES]
+    for r in rows:
+        ax.plot(stages, [getattr(r, k) for k in stages], marker="o", label=r.group)
+    ax.set_ylabel("customers")
+    ax.set_title("Funnel by channel")
+    ax.legend()
+    return _png(fig)
+
+
+def _lift_chart(report: CampaignReport) -> str | None:
+    if not report.comparisons:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 2.6))
+    ys = list(range(len(report.comparisons)))
+    diffs = [c.difference * 100 for c in report.comparisons]
+    errs = [[(c.difference - c.low) * 100 for c in report.comparisons],
+            [(c.high - c.difference) * 100 for c in report.comparisons]]
+    ax.errorbar(diffs, ys, xerr=errs, fmt="o", capsize=4)
+    ax.axvline(0, color="grey", linewidth=1)
+    ax.set_yticks(ys, [c.stage for c in report.comparisons])
+    ax.set_xlabel("treatment - control (percentage points)")
+    ax.set_title(f"Incremental effect, {report.confidence:.0%} interval")
+    return _png(fig)

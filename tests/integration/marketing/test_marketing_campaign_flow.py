@@ -1,0 +1,233 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import polars as pl
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from microlend.core.errors import Conflict, PermissionDenied, ValidationError
+from microlend.core.identity import Role
+from microlend.core.tables import AuditRow
+from microlend.marketing import service
+from microlend.marketing.campaigns import OutgoingMessage, in_control_group
+from microlend.marketing.segments import FrequencyCap
+from microlend.marketing.tables import AssignmentRow, OutboxRow
+
+from .conftest import Bank
+
+AT = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # 22:00 in Shanghai: quiet hours
+NOON = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
+
+
+def customers(n: int = 400) -> pl.DataFrame:
+    return pl.DataFrame({
+        "customer_id": list(range(1, n + 1)),
+        "age": [20 + i % 50 for i in range(n)],
+        "industry": ["retail" if i % 3 else "farming" for i in range(n)],
+        "months_on_book": [i % 24 for i in range(n)],
+        "marketing_consent": [i % 10 != 0 for i in range(n)],
+        "current_days_past_due": [5 if i % 17 == 0 else 0 for i in range(n)],
+        "officer_user_id": [100 + i % 3 for i in range(n)],
+    })
+
+
+class FakeConsent:
+    """Consent as held now: customers who withdrew since the launch are listed in `withdrawn`."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.consenting = set(frame.filter(pl.col("marketing_consent")).get_column("customer_id").to_list())
+        self.withdrawn: set[int] = set()
+
+    def __call__(self, session: Session, tenant_id: int, ids: Sequence[int]) -> set[int]:
+        return {i for i in ids if i in self.consenting and i not in self.withdrawn}
+
+
+class RecordingSender:
+    name = "recording"
+
+    def __init__(self, refuse: set[int] | None = None) -> None:
+        self.messages: list[OutgoingMessage] = []
+        self.refuse = refuse or set()
+
+    def send(self, messages: Sequence[OutgoingMessage]) -> set[int]:
+        self.messages.extend(messages)
+        return {m.message_id for m in messages if m.customer_id not in self.refuse}
+
+
+def _launch(mbank: Bank, name: str, channel: str = "sms", share: int = 2000, at: datetime = AT,
+            cap: FrequencyCap | None = None) -> service.LaunchSummary:
+    who = mbank.who()
+    try:
+        service.get_segment(mbank.uow(), who, "adults")
+    except Exception:
+        service.save_segment(mbank.uow(), who, "adults", "age >= 25 and months_on_book > 2", at=at)
+    camp = service.create_campaign(mbank.uow(), who, service.CampaignSpec(
+        name=name, channel=channel, segment_name="adults", control_share_bp=share, cap=cap or FrequencyCap()), at=at)
+    return service.launch_campaign(mbank.uow(), who, camp.id, customers(), at=at, bank_name="Demo")
+
+
+class TestSegmentsAreVersionedAndAudited:
+    def test_saving_again_makes_a_new_version(self, mbank: Bank) -> None:
+        who = mbank.who()
+        v1 = service.save_segment(mbank.uow(), who, "young", "age < 30", at=AT)
+        v2 = service.save_segment(mbank.uow(), who, "young", "age < 35", at=AT)
+        assert (v1.version, v2.version) == (1, 2)
+        assert service.get_segment(mbank.uow(), who, "young").expression == "age < 35"
+        assert service.get_segment(mbank.uow(), who, "young", 1).expression == "age < 30"
+        with mbank.uow() as u:
+            actions = u.session.execute(select(AuditRow.action).where(AuditRow.tenant_id == mbank.tenant_id)).scalars()
+            assert list(actions).count("segment.save") == 2
+
+    def test_a_bad_expression_is_refused_and_nothing_is_stored(self, mbank: Bank) -> None:
+        with pytest.raises(ValidationError) as err:
+            service.save_segment(mbank.uow(), mbank.who(), "bad", "password == \"x\"", at=AT)
+        assert err.value.field == "password"
+        assert service.list_segments(mbank.uow(), mbank.who()) == []
+
+    def test_preview_counts_with_exclusions(self, mbank: Bank) -> None:
+        who = mbank.who()
+        service.save_segment(mbank.uow(), who, "all", "age >= 0", at=AT)
+        service.record_opt_out(mbank.uow(), who, 2, "sms", at=AT)
+        summary = service.preview_segment(mbank.uow(), who, "all", customers(), channel="sms", at=AT, sample_size=3)
+        frame = customers()
+        no_consent = frame.filter(~pl.col("marketing_consent")).height
+        assert summary.selected == 400
+        assert summary.excluded["no_consent"] == no_consent
+        assert summary.excluded["opted_out"] == 1
+        assert len(summary.sample) == 3
+
+    def test_an_auditor_cannot_save_a_segment(self, mbank: Bank) -> None:
+        with pytest.raises(PermissionDenied):
+            service.save_segment(mbank.uow(), mbank.who(Role.AUDITOR), "x", "age > 1", at=AT)
+
+
+class TestCampaignLaunch:
+    def test_control_group_exclusions_and_quiet_hours(self, mbank: Bank) -> None:
+        summary = _launch(mbank, "spring")
+        frame = customers().filter((pl.col("age") >= 25) & (pl.col("months_on_book") > 2))
+        assert summary.targeted == frame.height
+        eligible = frame.filter(pl.col("marketing_consent") & (pl.col("current_days_past_due") == 0))
+        assert summary.control + summary.treatment == eligible.height
+        expected_control = sum(in_control_group(f"{mbank.tenant_id}:{summary.campaign_id}", c, 2000)
+                               for c in eligible.get_column("customer_id"))
+        assert summary.control == expected_control
+        assert summary.messages == summary.treatment
+        # 22:00 Shanghai is quiet: messages wait for 08:00 the next morning (00:00 UTC)
+        assert summary.scheduled_at == datetime(2026, 3, 3, 0, 0, tzinfo=UTC)
+        with mbank.uow() as u:
+            control_ids = set(u.session.execute(select(AssignmentRow.customer_id).where(
+                AssignmentRow.campaign_id == summary.campaign_id, AssignmentRow.arm == "control")).scalars())
+            messaged = set(u.session.execute(select(OutboxRow.customer_id).where(
+                OutboxRow.campaign_id == summary.campaign_id)).scalars())
+            body = u.session.execute(select(OutboxRow.body).where(
+                OutboxRow.campaign_id == summary.campaign_id).limit(1)).scalar_one()
+        assert not control_ids & messaged
+        assert "【Demo】" in body and "/t/" in body
+
+    def test_a_campaign_is_launched_once(self, mbank: Bank) -> None:
+        summary = _launch(mbank, "once")
+        with pytest.raises(Conflict):
+            service.launch_campaign(mbank.uow(), mbank.who(), summary.campaign_id, customers(), at=AT)
+
+    def test_visit_tasks_land_with_the_customers_officer(self, mbank: Bank) -> None:
+        summary = _launch(mbank, "visits", channel="visit", share=0)
+        assert summary.visit_tasks == summary.treatment > 0
+        assert summary.scheduled_at == AT  # visits are not held back by quiet hours
+        officer = mbank.who(Role.CREDIT_OFFICER, user_id=101)
+        mine = service.visit_tasks(mbank.uow(), officer)
+        assert mine and all(t.officer_user_id == 101 for t in mine)
+        service.close_visit_task(mbank.uow(), officer, mine[0].id, outcome="visited", at=AT)
+        with pytest.raises(Conflict):
+            service.close_visit_task(mbank.uow(), officer, mine[0].id, outcome="visited", at=AT)
+        other = service.visit_tasks(mbank.uow(), mbank.who(Role.CREDIT_OFFICER, user_id=102))
+        assert mine[0].id not in {t.id for t in other}
+
+
+class TestDispatch:
+    def test_consent_and_opt_out_are_checked_again_at_send_time(self, mbank: Bank) -> None:
+        summary = _launch(mbank, "recheck", share=0)
+        consent = FakeConsent(customers())
+        with mbank.uow() as u:
+            targets = sorted(u.session.execute(select(OutboxRow.customer_id).where(
+                OutboxRow.campaign_id == summary.campaign_id)).scalars())
+        consent.withdrawn.add(targets[0])
+        service.record_opt_out(mbank.uow(), mbank.who(), targets[1], "sms", at=AT)
+        sender = RecordingSender(refuse={targets[2]})
+        early = service.dispatch_outbox(mbank.uow(), mbank.who(), now=AT, sender=sender, consent=consent)
+        assert early.sent == 0 and not sender.messages  # still quiet hours
+        done = service.dispatch_outbox(mbank.uow(), mbank.who(), now=summary.scheduled_at, sender=sender,
+                                       consent=consent, batch_size=50)
+        assert done.suppressed == {"no_consent": 1, "opted_out": 1}
+        assert done.failed == 1
+        assert done.sent == summary.messages - 3
+        sent_to = {m.customer_id for m in sender.messages}
+        assert targets[0] not in sent_to and targets[1] not in sent_to
+        again = service.dispatch_outbox(mbank.uow(), mbank.who(), now=summary.scheduled_at, sender=sender,
+                                        consent=consent)
+        assert again.sent == 0  # nothing is sent twice
+
+    def test_frequency_cap_holds_across_campaigns(self, mbank: Bank) -> None:
+        consent = FakeConsent(customers())
+        cap = FrequencyCap(max_messages=1, window_days=7)
+        first = _launch(mbank, "first", share=0, at=NOON, cap=cap)
+        service.dispatch_outbox(mbank.uow(), mbank.who(), now=NOON, consent=consent)
+        second = _launch(mbank, "second", share=0, at=NOON + timedelta(days=1), cap=cap)
+        assert second.excluded["frequency_cap"] == first.messages
+        assert second.messages == 0
+        third = _launch(mbank, "third", share=0, at=NOON + timedelta(days=8), cap=cap)
+        assert third.messages == first.messages  # the window has passed
+
+    def test_two_campaigns_launched_before_any_send_still_respect_the_cap(self, mbank: Bank) -> None:
+        cap = FrequencyCap(max_messages=1, window_days=7)
+        a = _launch(mbank, "a", share=0, at=NOON, cap=cap)
+        b = _launch(mbank, "b", share=0, at=NOON, cap=cap)
+        assert b.messages == 0 and a.messages > 0
+
+
+class TestReport:
+    def test_funnel_and_lift_from_recorded_events(self, mbank: Bank, tmp_path: object) -> None:
+        summary = _launch(mbank, "measured", share=5000, at=NOON)
+        who = mbank.who()
+        service.dispatch_outbox(mbank.uow(), who, now=NOON, consent=FakeConsent(customers()))
+        with mbank.uow() as u:
+            arms = dict(u.session.execute(select(AssignmentRow.customer_id, AssignmentRow.arm).where(
+                AssignmentRow.campaign_id == summary.campaign_id)).all())
+            token = u.session.execute(select(OutboxRow.token).where(
+                OutboxRow.campaign_id == summary.campaign_id).limit(1)).scalar_one()
+        treated = sorted(c for c, a in arms.items() if a == "treatment")
+        control = sorted(c for c, a in arms.items() if a == "control")
+        events = [{"customer_id": c, "kind": "disbursed", "at": NOON + timedelta(days=2)} for c in treated[:10]]
+        events += [{"customer_id": c, "kind": "disbursed", "at": NOON + timedelta(days=2)} for c in control[:2]]
+        events += [{"customer_id": treated[20], "kind": "disbursed", "at": NOON + timedelta(days=30)}]  # window end
+        service.record_events(mbank.uow(), who, events)
+        service.record_event(mbank.uow(), who, "clicked", token=token, at=NOON + timedelta(hours=1))
+        report = service.campaign_report(mbank.uow(), who, [summary.campaign_id])
+        disbursed = report.comparisons[1]
+        assert (disbursed.treatment, disbursed.treatment_n) == (10, len(treated))
+        assert (disbursed.control, disbursed.control_n) == (2, len(control))
+        channel_row = next(f for f in report.funnel if f.by == "channel")
+        assert channel_row.clicked == 1 and channel_row.sent == summary.messages
+        assert report.total_cost == (Decimal("0.05") * summary.messages).quantize(Decimal("0.01"))
+        assert report.cost_per_disbursed == (report.total_cost / 10).quantize(Decimal("0.01"))
+        html = report.to_html()
+        assert "data:image/png;base64," in html and "http" not in html.split("<body>")[1].replace("http-equiv", "")
+        assert '"comparisons"' in report.to_json()
+
+    def test_unknown_tracked_link_is_refused(self, mbank: Bank) -> None:
+        with pytest.raises(Exception) as err:
+            service.record_event(mbank.uow(), mbank.who(), "clicked", token="nope", at=NOON)
+        assert getattr(err.value, "field", None) == "token"
+
+
+def test_outbox_holds_one_row_per_treated_customer(mbank: Bank) -> None:
+    summary = _launch(mbank, "rows", share=1000)
+    with mbank.uow() as u:
+        n = u.session.execute(select(func.count()).select_from(OutboxRow).where(
+            OutboxRow.campaign_id == summary.campaign_id)).scalar_one()
+        distinct = u.session.execute(select(func.count(func.distinct(OutboxRow.customer_id))).where(
+            OutboxRow.campaign_id == summary.campaign_id)).scalar_one()
+    assert n == distinct == summary.treatment
