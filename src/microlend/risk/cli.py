@@ -179,6 +179,24 @@ def report(
 
 
 @app.command()
+def points(
+    model: Annotated[Path, typer.Option("--model", help="scorecard model directory")],
+    out: Annotated[Path, typer.Option("--out", help=".csv or .xlsx file to write")],
+) -> None:
+    """Export a scorecard's points table (feature, bin, points, WoE, count) to CSV or Excel."""
+    from microlend.risk.scorecard import ScorecardModel
+
+    with _user_errors():
+        artefact = load_model(model)
+        if not isinstance(artefact.model, ScorecardModel):
+            raise ValidationError(f"model: a points table exists for scorecards, not for {artefact.metadata.kind}",
+                                  field="model")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        artefact.model.export_points_table(out)
+    _out.print(f"points table written to {out}", highlight=False)
+
+
+@app.command()
 def monitor(
     model: Annotated[Path, typer.Option("--model", help="model directory")],
     data: Annotated[Path, typer.Option("--data", help="live CSV or Parquet file (outcomes optional)")],

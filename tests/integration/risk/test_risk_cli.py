@@ -156,3 +156,17 @@ class TestMonitor:
         figures = json.loads(out.read_text())
         assert figures["score"]["status"] == "stable"
         assert figures["rows"] == 1000
+
+
+class TestPointsTable:
+    def test_exports_excel_and_refuses_a_gbdt(self, trained: Path, german_csv: Path, tmp_path: Path) -> None:
+        out = tmp_path / "points.xlsx"
+        result = runner.invoke(app, ["points", "--model", str(trained), "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        table = pd.read_excel(out, engine="openpyxl")
+        assert list(table.columns) == ["feature", "bin", "points", "woe", "count"]
+        gbdt_dir = tmp_path / "gbdt"
+        assert runner.invoke(app, ["train", "--data", str(german_csv), "--target", "creditability", "--bad", "bad",
+                                   "--kind", "gbdt", "--out", str(gbdt_dir)]).exit_code == 0
+        result = runner.invoke(app, ["points", "--model", str(gbdt_dir), "--out", str(tmp_path / "p.csv")])
+        assert result.exit_code == 2 and "for scorecards, not for gbdt" in result.output
