@@ -542,6 +542,13 @@ class ColumnarPolicy:
         return _result(b)
 
 
+def expression_fields(text: str) -> set[str]:
+    """The field paths an expression reads (raises NotCompilable for what it cannot parse)."""
+    found: set[str] = set()
+    _paths(parse_expression(text), found)
+    return found
+
+
 def _paths(ast: Any, found: set[str]) -> None:
     if isinstance(ast, tuple) and ast:
         if ast[0] == "path" and not str(ast[1]).startswith("#"):

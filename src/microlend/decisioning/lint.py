@@ -59,6 +59,7 @@ def lint_policy(doc: dict[str, Any], *, run_tests: bool = True) -> LintReport:
         if node.get("type") == "decisionTableNode":
             findings += _table(node)
     findings += _reason_codes(nodes)
+    findings += _unknown_fields(nodes)
     structural = any(f.severity == "error" for f in findings)
     if not structural:
         try:
@@ -239,3 +240,52 @@ def _golden(doc: dict[str, Any]) -> list[Finding]:
         for r in results
         if not r.passed
     ]
+
+
+def _input_paths() -> set[str]:
+    from microlend.decisioning.domain import ApplicationFacts, CustomerFacts, ModelResult
+
+    return (
+        {f"application.{f}" for f in ApplicationFacts.model_fields}
+        | {f"customer.{f}" for f in CustomerFacts.model_fields}
+        | {f"model.{f}" for f in ModelResult.model_fields}
+    )
+
+
+def _unknown_fields(nodes: list[dict[str, Any]]) -> list[Finding]:
+    """Field paths that are neither decision inputs, features, nor produced by a node: a misspelt field
+    silently reads null, so such rules quietly never fire."""
+    from microlend.decisioning.columnar import NotCompilable, expression_fields
+
+    known = _input_paths()
+    produced: set[str] = set()
+    for n in nodes:
+        content = n.get("content") or {}
+        prefix = f"{content['outputPath']}." if content.get("outputPath") else ""
+        if content.get("outputPath"):
+            produced.add(str(content["outputPath"]))
+        produced |= {prefix + str(x.get("key", "")) for x in content.get("expressions", []) or []}
+        produced |= {prefix + str(o.get("field", "")) for o in content.get("outputs", []) or []}
+    findings = []
+    for n in nodes:
+        content = n.get("content") or {}
+        texts = [str(x.get("value", "")) for x in content.get("expressions", []) or []]
+        texts += [str(c.get("field")) for c in content.get("inputs", []) or [] if c.get("field")]
+        used: set[str] = set()
+        for text in texts:
+            try:
+                used |= expression_fields(text)
+            except NotCompilable:
+                continue
+        for path in sorted(used):
+            if path in known or path in produced or path.startswith("features.") or path.startswith("$"):
+                continue
+            findings.append(
+                Finding(
+                    "warning",
+                    "unknown_field",
+                    _name(n),
+                    f"'{path}' is not a decision input, a feature or a value any node produces",
+                )
+            )
+    return findings

@@ -178,6 +178,16 @@ def test_a_reason_code_outside_the_catalogue_is_warned() -> None:
     assert "unknown_reason" in lint_policy(doc, run_tests=False).kinds()
 
 
+def test_a_misspelt_field_is_warned() -> None:
+    doc = tiny_policy()
+    doc["nodes"][1]["content"]["inputs"][0]["field"] = "model.scroe"
+    doc["tests"] = []
+    findings = [f for f in lint_policy(doc).findings if f.kind == "unknown_field"]
+    assert [f.message for f in findings] == [
+        "'model.scroe' is not a decision input, a feature or a value any node produces"
+    ]
+
+
 class TestCells:
     def test_forms_are_understood(self) -> None:
         cell = parse_cell('"A", "B"')
