@@ -4,6 +4,7 @@ applications with the policies in force (champion, challenger, shadow), and repl
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -106,10 +107,17 @@ class ArmSummary:
     approved: int
     declined: int
     referred: int
+    approved_with_outcome: int = 0  # approved decisions whose performance is known
+    approved_bad: int = 0
 
     @property
     def approval_rate(self) -> float:
         return self.approved / self.decisions if self.decisions else 0.0
+
+    @property
+    def bad_rate(self) -> float | None:
+        """Observed bad rate of approved decisions with a known outcome (None until outcomes arrive)."""
+        return self.approved_bad / self.approved_with_outcome if self.approved_with_outcome else None
 
 
 # --- compiled policies, cached by content hash (a hash names exactly one content) -----------------------
@@ -495,8 +503,9 @@ def replay(uow: UnitOfWork, who: Principal, decision_id: int) -> ReplayResult:
         return ReplayResult(row.id, row.policy_hash, not differences, stored, replayed, tuple(differences))
 
 
-def arm_summary(uow: UnitOfWork, who: Principal) -> list[ArmSummary]:
-    """Decisions and outcomes per arm and policy version: the approval-rate side of champion/challenger."""
+def arm_summary(uow: UnitOfWork, who: Principal, bad_by_decision: Mapping[int, bool] | None = None) -> list[ArmSummary]:
+    """Decisions and outcomes per arm and policy version. `bad_by_decision` (decision id -> went bad), as
+    servicing learns it, adds the observed bad rate of approved decisions per arm."""
     who.require(Permission.VIEW_DECISIONS)
     with uow:
         rows = uow.session.execute(
@@ -504,11 +513,34 @@ def arm_summary(uow: UnitOfWork, who: Principal) -> list[ArmSummary]:
             .where(DecisionRow.tenant_id == who.tenant_id)
             .group_by(DecisionRow.arm, DecisionRow.policy_hash, DecisionRow.outcome)
         ).all()
+        performance: dict[tuple[str, str], list[int]] = {}
+        if bad_by_decision:
+            ids = list(bad_by_decision)
+            for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+                approved = uow.session.execute(
+                    select(DecisionRow.id, DecisionRow.arm, DecisionRow.policy_hash).where(
+                        DecisionRow.tenant_id == who.tenant_id,
+                        DecisionRow.outcome == "approve",
+                        DecisionRow.id.in_(chunk),
+                    )
+                ).all()
+                for decision_id, arm, content_hash in approved:
+                    known = performance.setdefault((arm, content_hash), [0, 0])
+                    known[0] += 1
+                    known[1] += int(bool(bad_by_decision[decision_id]))
     counts: dict[tuple[str, str], dict[str, int]] = {}
     for arm, content_hash, outcome, n in rows:
         counts.setdefault((arm, content_hash), {})[outcome] = int(n)
     return [
-        ArmSummary(arm, h, sum(c.values()), c.get("approve", 0), c.get("decline", 0), c.get("refer", 0))
+        ArmSummary(
+            arm,
+            h,
+            sum(c.values()),
+            c.get("approve", 0),
+            c.get("decline", 0),
+            c.get("refer", 0),
+            *performance.get((arm, h), [0, 0]),
+        )
         for (arm, h), c in sorted(counts.items())
     ]
 

@@ -210,6 +210,21 @@ class TestChampionChallenger:
         summary = {s.arm: s for s in service.arm_summary(uow, analyst)}
         assert summary["challenger"].policy_hash == version.content_hash
         assert summary["challenger"].decisions + summary["champion"].decisions == 201
+        assert summary["champion"].bad_rate is None
+
+    def test_bad_rates_per_arm_come_from_outcomes_as_they_arrive(
+        self, uow: UnitOfWork, bank: Tenant, analyst: Principal, second_analyst: Principal
+    ) -> None:
+        version = service.submit(uow, analyst, stricter_policy())
+        service.publish(uow, second_analyst, version.content_hash, challenger_share_bp=5000)
+        records = [service.decide(uow, analyst, application({"customer": {"customer_id": f"c{i}"}})) for i in range(40)]
+        declined = service.decide(uow, analyst, application({"customer": {"age": 17, "years_in_business": "0"}}))
+        bad = {r.id: (i % 4 == 0) for i, r in enumerate(records)} | {declined.id: True}
+        summary = {s.arm: s for s in service.arm_summary(uow, analyst, bad)}
+        for arm in ("champion", "challenger"):
+            mine = [r for i, r in enumerate(records) if r.arm == arm]
+            assert summary[arm].approved_with_outcome == len(mine)
+            assert summary[arm].approved_bad == sum(bad[r.id] for r in mine)
 
     def test_a_shadow_policy_is_stored_but_never_acted_on(
         self, uow: UnitOfWork, bank: Tenant, analyst: Principal, second_analyst: Principal
