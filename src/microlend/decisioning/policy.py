@@ -109,7 +109,8 @@ class CompiledPolicy:
         try:
             self._decision = _ENGINE.create_decision(json.dumps(graph))
         except Exception as exc:  # the engine's own error types are not exported
-            raise ValidationError(f"content: the rule engine refuses this policy ({exc})", field="content") from None
+            reason = " ".join(str(exc).split("Stack backtrace")[0].split())
+            raise ValidationError(f"content: the rule engine refuses this policy ({reason})", field="content") from None
 
     def evaluate_raw(self, context: str | dict[str, Any], trace: bool = False) -> dict[str, Any]:
         """The engine's answer as it gives it (result, and trace when asked)."""

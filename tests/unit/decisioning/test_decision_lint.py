@@ -178,6 +178,14 @@ def test_a_reason_code_outside_the_catalogue_is_warned() -> None:
     assert "unknown_reason" in lint_policy(doc, run_tests=False).kinds()
 
 
+def test_a_graph_the_engine_refuses_is_invalid() -> None:
+    doc = tiny_policy()
+    doc["nodes"][1]["content"]["hitPolicy"] = "priority"
+    [finding] = lint_policy(doc).findings
+    assert finding.kind == "invalid_policy" and finding.severity == "error"
+    assert "unknown variant `priority`, expected `first` or `collect`" in finding.message
+
+
 def test_a_misspelt_field_is_warned() -> None:
     doc = tiny_policy()
     doc["nodes"][1]["content"]["inputs"][0]["field"] = "model.scroe"
