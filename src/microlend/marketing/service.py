@@ -63,7 +63,7 @@ from microlend.marketing.tables import (
     TrackingEventRow,
     VisitTaskRow,
 )
-from microlend.marketing.tracking import EVENT_KINDS, CampaignReport, build_report
+from microlend.marketing.tracking import EVENT_KINDS, CampaignReport, attribute, build_report
 
 #: Returns the ids among `customer_ids` that consent to marketing now (tenant given).
 ConsentCheck = Callable[[Session, int, Sequence[int]], set[int]]
@@ -621,42 +621,40 @@ def record_events(uow: UnitOfWork, who: Principal, events: Iterable[dict[str, An
     return len(rows)
 
 
-def campaign_report(uow: UnitOfWork, who: Principal, campaign_ids: Sequence[int], *,
-                    confidence: float = 0.95) -> CampaignReport:
-    """Funnel per channel and segment, treatment vs control conversion with a confidence interval, and
-    cost per disbursed loan, for one or more launched campaigns."""
-    who.require(Permission.VIEW_CAMPAIGNS)
-    with uow:
-        s = uow.session
-        rows = [_campaign_row(s, who, cid) for cid in campaign_ids]
-        for r in rows:
-            if r.launched_at is None:
-                raise Conflict(f"campaign {r.id} has not been launched", field="campaign_id")
-        assignments = s.execute(select(AssignmentRow.campaign_id, AssignmentRow.customer_id, AssignmentRow.arm,
-                                       AssignmentRow.segment_label).where(
-            AssignmentRow.campaign_id.in_(campaign_ids), AssignmentRow.arm != "excluded")).all()
-        sends = s.execute(select(ContactRow.campaign_id, ContactRow.customer_id, func.min(ContactRow.contacted_at))
-                          .where(ContactRow.campaign_id.in_(campaign_ids))
-                          .group_by(ContactRow.campaign_id, ContactRow.customer_id)).all()
-        messages = dict(s.execute(select(ContactRow.campaign_id, func.count()).where(
-            ContactRow.campaign_id.in_(campaign_ids)).group_by(ContactRow.campaign_id)).all())
-        customer_ids = sorted({int(a[1]) for a in assignments})
-        earliest = min(r.launched_at for r in rows if r.launched_at is not None)
-        events: list[tuple[Any, ...]] = []
-        for start in range(0, len(customer_ids), _IN_CHUNK):
-            events.extend(s.execute(select(TrackingEventRow.customer_id, TrackingEventRow.kind, TrackingEventRow.at,
-                                           TrackingEventRow.campaign_id).where(
-                TrackingEventRow.tenant_id == who.tenant_id, TrackingEventRow.kind != "sent",
-                TrackingEventRow.customer_id.in_(customer_ids[start:start + _IN_CHUNK]),
-                TrackingEventRow.at >= earliest)).all())
+def _attribution_inputs(s: Session, who: Principal, campaign_ids: Sequence[int]
+                        ) -> tuple[list[CampaignRow], pl.DataFrame, pl.DataFrame, dict[int, int]]:
+    """Reference rows (each targeted customer with the instant its window opens) and the events after."""
+    rows = [_campaign_row(s, who, cid) for cid in campaign_ids]
+    for r in rows:
+        if r.launched_at is None:
+            raise Conflict(f"campaign {r.id} has not been launched", field="campaign_id")
+    assignments = s.execute(select(AssignmentRow.campaign_id, AssignmentRow.customer_id, AssignmentRow.arm,
+                                   AssignmentRow.segment_label).where(
+        AssignmentRow.campaign_id.in_(campaign_ids), AssignmentRow.arm != "excluded")).all()
+    sends = s.execute(select(ContactRow.campaign_id, ContactRow.customer_id, func.min(ContactRow.contacted_at))
+                      .where(ContactRow.campaign_id.in_(campaign_ids))
+                      .group_by(ContactRow.campaign_id, ContactRow.customer_id)).all()
+    messages = {int(c): int(n) for c, n in s.execute(select(ContactRow.campaign_id, func.count()).where(
+        ContactRow.campaign_id.in_(campaign_ids)).group_by(ContactRow.campaign_id)).all()}
+    customer_ids = sorted({int(a[1]) for a in assignments})
+    earliest = min(r.launched_at for r in rows if r.launched_at is not None)
+    events: list[tuple[Any, ...]] = []
+    for start in range(0, len(customer_ids), _IN_CHUNK):
+        events.extend(s.execute(select(TrackingEventRow.customer_id, TrackingEventRow.kind, TrackingEventRow.at,
+                                       TrackingEventRow.campaign_id).where(
+            TrackingEventRow.tenant_id == who.tenant_id, TrackingEventRow.kind != "sent",
+            TrackingEventRow.customer_id.in_(customer_ids[start:start + _IN_CHUNK]),
+            TrackingEventRow.at >= earliest)).all())
     sent_at = {(int(c), int(u)): t for c, u, t in sends}
     campaigns = {r.id: r for r in rows}
     reference = pl.DataFrame(
         [(int(c), int(u), a, lbl, campaigns[c].channel,
-          sent_at.get((int(c), int(u)), campaigns[c].launched_at), campaigns[c].attribution_days)
+          sent_at.get((int(c), int(u)), campaigns[c].launched_at), campaigns[c].attribution_days,
+          (int(c), int(u)) in sent_at)
          for c, u, a, lbl in assignments],
         schema={"campaign_id": pl.Int64, "customer_id": pl.Int64, "arm": pl.String, "segment": pl.String,
-                "channel": pl.String, "reference_at": pl.Datetime("us", "UTC"), "window_days": pl.Int64},
+                "channel": pl.String, "reference_at": pl.Datetime("us", "UTC"), "window_days": pl.Int64,
+                "sent": pl.Boolean},
         orient="row",
     )
     event_frame = pl.DataFrame(
@@ -665,9 +663,31 @@ def campaign_report(uow: UnitOfWork, who: Principal, campaign_ids: Sequence[int]
                 "event_campaign_id": pl.Int64},
         orient="row",
     )
-    costs = {r.id: r.cost_per_message * int(messages.get(r.id, 0)) for r in rows}
-    names = {r.id: r.name for r in rows}
-    return build_report(reference, event_frame, costs=costs, names=names, confidence=confidence)
+    return rows, reference, event_frame, messages
+
+
+def campaign_report(uow: UnitOfWork, who: Principal, campaign_ids: Sequence[int], *,
+                    confidence: float = 0.95) -> CampaignReport:
+    """Funnel per channel and segment, treatment vs control conversion with a confidence interval, and
+    cost per disbursed loan, for one or more launched campaigns."""
+    who.require(Permission.VIEW_CAMPAIGNS)
+    with uow:
+        rows, reference, events, messages = _attribution_inputs(uow.session, who, campaign_ids)
+    costs = {r.id: r.cost_per_message * messages.get(r.id, 0) for r in rows}
+    return build_report(reference, events, costs=costs, names={r.id: r.name for r in rows}, confidence=confidence)
+
+
+def campaign_outcomes(uow: UnitOfWork, who: Principal, campaign_ids: Sequence[int], *,
+                      stage: str = "disbursed") -> pl.DataFrame:
+    """Training rows for uplift: customer_id, campaign_id, treated (0/1), converted (0/1) within the window."""
+    who.require(Permission.VIEW_CAMPAIGNS)
+    if stage not in EVENT_KINDS[1:]:
+        raise ValidationError(f"stage: one of {', '.join(EVENT_KINDS[1:])}", field="stage")
+    with uow:
+        _, reference, events, _ = _attribution_inputs(uow.session, who, campaign_ids)
+    return attribute(reference, events).select(
+        "customer_id", "campaign_id", (pl.col("arm") == "treatment").cast(pl.Int8).alias("treated"),
+        pl.col(stage).cast(pl.Int8).alias("converted"))
 
 
 # --- visit tasks ------------------------------------------------------------------------------------------

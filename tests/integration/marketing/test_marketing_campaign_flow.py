@@ -231,3 +231,28 @@ def test_outbox_holds_one_row_per_treated_customer(mbank: Bank) -> None:
         distinct = u.session.execute(select(func.count(func.distinct(OutboxRow.customer_id))).where(
             OutboxRow.campaign_id == summary.campaign_id)).scalar_one()
     assert n == distinct == summary.treatment
+
+
+def test_past_campaign_outcomes_train_an_uplift_model(mbank: Bank) -> None:
+    from microlend.marketing.uplift import TwoModelUplift, rank_targets
+
+    summary = _launch(mbank, "history", share=5000, at=NOON)
+    who = mbank.who()
+    service.dispatch_outbox(mbank.uow(), who, now=NOON, consent=FakeConsent(customers()))
+    with mbank.uow() as u:
+        arms = dict(u.session.execute(select(AssignmentRow.customer_id, AssignmentRow.arm).where(
+            AssignmentRow.campaign_id == summary.campaign_id)).all())
+    frame = customers()
+    ages = dict(zip(frame.get_column("customer_id"), frame.get_column("age"), strict=True))
+    # older treated customers convert; young ones and the control convert rarely
+    converted = [c for c, a in arms.items() if (a == "treatment" and ages[c] > 45) or c % 11 == 0]
+    service.record_events(mbank.uow(), who, [
+        {"customer_id": c, "kind": "disbursed", "at": NOON + timedelta(days=3)} for c in converted])
+    outcomes = service.campaign_outcomes(mbank.uow(), who, [summary.campaign_id])
+    assert outcomes.height == len([a for a in arms.values() if a != "excluded"])
+    data = outcomes.join(frame, on="customer_id")
+    model = TwoModelUplift().fit(data.select("age").to_numpy(), data.get_column("treated").to_numpy(),
+                                 data.get_column("converted").to_numpy())
+    ranked = rank_targets(model, frame, ["age"])
+    top = ranked.head(20).join(frame, on="customer_id")
+    assert min(top.get_column("age").to_list()) > 45
