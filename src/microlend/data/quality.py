@@ -384,17 +384,17 @@ def _drift(cq: ColumnQuality, base: list[Bin], current: list[Bin]) -> None:
 
 def _chart(cq: ColumnQuality) -> str:
     """One PNG per column: distribution, bad rate by bin and PSI bins, as base64 for embedding."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     panels = [
         p
         for p in ("dist", "target", "drift")
         if (p == "dist" and cq.distribution) or (p == "target" and cq.target_rate) or (p == "drift" and cq.drift)
     ]
-    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(4.2 * max(len(panels), 1), 2.6), dpi=80, squeeze=False)
+    fig = Figure(figsize=(4.2 * max(len(panels), 1), 2.6), dpi=80)
+    FigureCanvasAgg(fig)  # the Agg canvas: no display, no pyplot state shared between threads
+    axes = fig.subplots(1, max(len(panels), 1), squeeze=False)
     for ax, panel in zip(axes[0], panels, strict=False):
         if panel == "dist":
             labels = [b.label for b in cq.distribution]
@@ -422,10 +422,9 @@ def _chart(cq: ColumnQuality) -> str:
         ax.set_xticks(range(len(labels)))
         ax.set_xticklabels([lbl[:14] for lbl in labels], rotation=60, ha="right", fontsize=6)
         ax.tick_params(axis="y", labelsize=7)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.08, right=0.94, bottom=0.38, top=0.88, wspace=0.35)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
