@@ -1028,8 +1028,14 @@ def _store_repayment(
         created_by=who.username,
         created_at=utcnow(),
     )
-    s.add(row)
-    s.flush()
+    try:
+        with s.begin_nested():  # the key may have been taken meanwhile by a request on another loan
+            s.add(row)
+            s.flush()
+    except IntegrityError:
+        raise ValidationError(
+            "idempotency_key: already used with a different request", field="idempotency_key"
+        ) from None
     return row
 
 

@@ -76,12 +76,8 @@ class TestDefaultOrder:
             allocate(D("0"), dues())
 
     def test_an_installment_is_overdue_only_after_its_due_date(self) -> None:
-        on_time = installment_dues(
-            1, date(2026, 2, 15), date(2026, 2, 15), principal=D(1), interest=D(1), fee=D(0)
-        )
-        late = installment_dues(
-            1, date(2026, 2, 15), date(2026, 2, 16), principal=D(1), interest=D(1), fee=D(0)
-        )
+        on_time = installment_dues(1, date(2026, 2, 15), date(2026, 2, 15), principal=D(1), interest=D(1), fee=D(0))
+        late = installment_dues(1, date(2026, 2, 15), date(2026, 2, 16), principal=D(1), interest=D(1), fee=D(0))
         assert {d.target for d in on_time} == {
             AllocationTarget.CURRENT_INTEREST,
             AllocationTarget.CURRENT_PRINCIPAL,
@@ -119,13 +115,9 @@ class TestAllocationProperties:
         assert result.allocated + result.credit == amount
         for due in owed:  # never more than owed on any due
             paid = sum(
-                p.amount
-                for p in result.parts
-                if p.installment == due.installment and p.component == due.component
+                p.amount for p in result.parts if p.installment == due.installment and p.component == due.component
             )
-            owed_same = sum(
-                d.amount for d in owed if d.installment == due.installment and d.component == due.component
-            )
+            owed_same = sum(d.amount for d in owed if d.installment == due.installment and d.component == due.component)
             assert paid <= owed_same
         total_owed = sum(d.amount for d in owed)
         assert result.credit == max(amount - total_owed, D(0))

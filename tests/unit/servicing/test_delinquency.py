@@ -95,3 +95,15 @@ class TestFiveCategoryClassification:
             LoanClass.DOUBTFUL,
             LoanClass.LOSS,
         ]
+
+
+class TestPenaltyInterest:
+    def test_one_and_a_half_times_the_contract_rate_per_360_days(self) -> None:
+        from decimal import Decimal
+
+        from microlend.servicing.delinquency import daily_penalty
+
+        # 10,000 overdue at 12% × 1.5 = 18% a year: 5.00 a day
+        assert daily_penalty(Decimal("10000"), Decimal("0.12"), Decimal("1.5")) == Decimal("5.00")
+        assert daily_penalty(Decimal("788.49"), Decimal("0.0888"), Decimal("1.5")) == Decimal("0.29")
+        assert daily_penalty(Decimal("0"), Decimal("0.12"), Decimal("1.5")) == 0

@@ -37,9 +37,7 @@ class TestJournalEntry:
 
     def test_an_unbalanced_entry_cannot_be_created(self) -> None:
         with pytest.raises(UnbalancedEntryError, match=r"debits 10000 != credits 9999\.99"):
-            JournalEntry(
-                "disbursement", (debit(Acct.LOAN_PRINCIPAL, D("10000")), credit(Acct.CASH, D("9999.99")))
-            )
+            JournalEntry("disbursement", (debit(Acct.LOAN_PRINCIPAL, D("10000")), credit(Acct.CASH, D("9999.99"))))
 
     def test_an_empty_entry_is_refused(self) -> None:
         with pytest.raises(UnbalancedEntryError):

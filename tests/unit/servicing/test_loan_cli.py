@@ -26,9 +26,7 @@ BASE = [
 
 class TestLoanSchedule:
     def test_json_has_every_installment_with_decimal_strings(self) -> None:
-        result = runner.invoke(
-            app, [*BASE, "--method", "equal-installment", "--upfront-fee", "200", "--json"]
-        )
+        result = runner.invoke(app, [*BASE, "--method", "equal-installment", "--upfront-fee", "200", "--json"])
         assert result.exit_code == 0, result.output
         body = json.loads(result.output)
         assert len(body["installments"]) == 12
@@ -49,9 +47,7 @@ class TestLoanSchedule:
         assert body["net_disbursed"] == "9800.00"
 
     def test_fee_added_to_the_first_installment(self) -> None:
-        result = runner.invoke(
-            app, [*BASE, "--upfront-fee", "200", "--fee-mode", "first-installment", "--json"]
-        )
+        result = runner.invoke(app, [*BASE, "--upfront-fee", "200", "--fee-mode", "first-installment", "--json"])
         first = json.loads(result.output)["installments"][0]
         assert first["fee"] == "200.00" and first["payment"] == "1088.49"
 

@@ -151,9 +151,7 @@ class TestDueDates:
 class TestApr:
     @pytest.mark.parametrize("method", METHODS)
     @pytest.mark.parametrize("fee_mode", list(FeeMode))
-    def test_apr_equals_numpy_financial_irr_times_12(
-        self, method: RepaymentMethod, fee_mode: FeeMode
-    ) -> None:
+    def test_apr_equals_numpy_financial_irr_times_12(self, method: RepaymentMethod, fee_mode: FeeMode) -> None:
         schedule = build_schedule(
             method, D("10000"), D("0.12"), 12, date(2026, 1, 15), upfront_fee=D("200"), fee_mode=fee_mode
         )
@@ -253,9 +251,7 @@ class TestRevolving:
 
     def test_repaying_more_than_drawn_is_refused(self) -> None:
         with pytest.raises(ValidationError, match="amount"):
-            revolving_interest(
-                [LineMovement(date(2026, 3, 1), D("-1"))], D("0.1"), date(2026, 3, 1), date(2026, 3, 2)
-            )
+            revolving_interest([LineMovement(date(2026, 3, 1), D("-1"))], D("0.1"), date(2026, 3, 1), date(2026, 3, 2))
 
 
 class TestInputErrors:
@@ -325,10 +321,7 @@ class TestScheduleProperties:
         assert rows[-1].balance == 0
         assert rows[-1].due_date == add_months(start, months)
         assert all(i.principal >= 0 and i.interest >= 0 and i.fee >= 0 for i in rows)
-        assert all(
-            i.principal == round_half_up(i.principal) and i.interest == round_half_up(i.interest)
-            for i in rows
-        )
+        assert all(i.principal == round_half_up(i.principal) and i.interest == round_half_up(i.interest) for i in rows)
         assert sum(i.fee for i in rows) == (fee if fee_mode == FeeMode.FIRST_INSTALLMENT else 0)
         dues = [i.due_date for i in rows]
         assert dues == sorted(set(dues))
