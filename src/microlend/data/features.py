@@ -284,6 +284,17 @@ def spine_from(rows: pa.Table | pd.DataFrame) -> pa.Table:
     return _conform("spine", rows, SPINE_SCHEMA)
 
 
+def application_spine(applications: pa.Table | pd.DataFrame) -> pa.Table:
+    """A training spine: each application's customer as of the day before it was submitted.
+
+    Features for model development must see only what was known before the application, so the
+    application itself (and anything else on its day) never counts towards its own features."""
+    table = _conform("applications", applications, SOURCE_SCHEMAS["applications"])
+    days = pc.cast(pc.cast(table.column("submitted_at"), pa.timestamp("us")), pa.date32())
+    before = pc.cast(pc.subtract(pc.cast(days, pa.int32()), 1), pa.int32())
+    return pa.Table.from_arrays([table.column("customer_id"), pc.cast(before, pa.date32())], schema=SPINE_SCHEMA)
+
+
 def compute_features(
     tables: Mapping[str, pa.Table | pd.DataFrame],
     *,

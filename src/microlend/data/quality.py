@@ -70,6 +70,7 @@ class ColumnQuality:
     outlier_rate: float | None = None
     distribution: list[Bin] = field(default_factory=list)
     target_rate: list[Bin] = field(default_factory=list)
+    information_value: float | None = None
     psi: float | None = None
     drift: list[DriftBin] = field(default_factory=list)
     chart: str | None = None  # base64 PNG, filled in when rendering HTML
@@ -244,12 +245,14 @@ def quality_report(
             edges = _quantile_edges(frame, col, bins)
             if with_target:
                 cq.target_rate = _binned(frame, col, edges, with_target=True)
+                cq.information_value = information_value(cq.target_rate)
             if other is not None and col in other_columns:
                 _drift(cq, _binned(frame, col, edges), _binned(other, col, edges))
         else:
             cq.distribution = _categories(frame, col, top, with_target=False)
             if with_target:
                 cq.target_rate = _categories(frame, col, top, with_target=True)
+                cq.information_value = information_value(cq.target_rate)
             if other is not None and col in other_columns:
                 _drift(
                     cq,
@@ -370,6 +373,19 @@ def psi(expected: list[float], actual: list[float]) -> float:
         e, a = max(e, PSI_FLOOR), max(a, PSI_FLOOR)
         total += (a - e) * math.log(a / e)
     return total
+
+
+def information_value(bins: list[Bin]) -> float | None:
+    """IV (信息值) of a binned feature: Σ (good share − bad share)·ln(good share / bad share).
+
+    Shares are floored like PSI so an all-good or all-bad bin stays finite; None without bads or goods."""
+    bad_total = sum(b.bad or 0 for b in bins)
+    good_total = sum(b.count - (b.bad or 0) for b in bins)
+    if not bad_total or not good_total:
+        return None
+    goods = [(b.count - (b.bad or 0)) / good_total for b in bins]
+    bads = [(b.bad or 0) / bad_total for b in bins]
+    return psi(bads, goods)
 
 
 def _drift(cq: ColumnQuality, base: list[Bin], current: list[Bin]) -> None:

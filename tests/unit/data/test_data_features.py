@@ -19,6 +19,7 @@ from microlend.data.features import (
     SOURCE_SCHEMAS,
     FeatureDefinition,
     OnlineFeatureStore,
+    application_spine,
     compute_features,
 )
 
@@ -274,6 +275,21 @@ class TestPointInTime:
         rows = compute_features(portfolio(), spine=spine, features=["loans_count", "late_installments_12m"])
         assert rows.to_pydict()["loans_count"] == [1, 2]
         assert rows.to_pydict()["late_installments_12m"] == [1, 4]
+
+
+class TestApplicationSpine:
+    def test_each_application_sees_only_what_was_known_the_day_before(self) -> None:
+        tables = portfolio()
+        spine = application_spine(tables["applications"])
+        assert spine.column("as_of").to_pylist() == [
+            date(2024, 2, 29),
+            date(2024, 4, 1),
+            date(2024, 6, 29),
+            date(2024, 6, 30),
+        ]
+        rows = compute_features(tables, spine=spine, features=["applications_90d"])
+        # the application being decided is never among its own recent applications
+        assert rows.column("applications_90d").to_pylist() == [0, 1, 1, 2]
 
 
 def random_history(data: st.DataObject) -> dict[str, pd.DataFrame]:

@@ -62,6 +62,14 @@ class TestBadRateByFeature:
         assert rates["farming"] == (3, 2, pytest.approx(2 / 3))
         assert rates["mining"] == (1, 1, 1.0)
 
+    def test_information_value_on_a_hand_example(self) -> None:
+        # retail 4 good/1 bad, farming 1/2, mining 0/1, missing 1/0: goods 6, bads 4
+        iv = quality_report(applicants(), target="bad", bad=1).column("industry").information_value
+        goods = [4 / 6, 1 / 6, 1e-4, 1 / 6]
+        bads = [1 / 4, 2 / 4, 1 / 4, 1e-4]
+        expected = sum((g - b) * math.log(g / b) for g, b in zip(goods, bads, strict=True))
+        assert iv == pytest.approx(expected)
+
     def test_numeric_bins_hold_every_row_and_every_bad(self) -> None:
         bins = quality_report(applicants(), target="bad", bad="1", bins=4).column("income").target_rate
         assert sum(b.count for b in bins) == 10
