@@ -23,6 +23,8 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from microlend.core.errors import DomainError, ValidationError
+from microlend.core.identity import Principal
+from microlend.core.uow import UnitOfWork
 from microlend.data.contracts import DataContract, infer_contract, load_contract, shipped_contract, validate
 
 app = typer.Typer(
@@ -113,12 +115,6 @@ def import_command(
     rejected_out: Annotated[Path | None, typer.Option(help="Write rejected rows with reasons to CSV")] = None,
 ) -> None:
     """Import a dataset into the tenant's store, checked against its contract."""
-    from microlend.core.db import make_engine, make_session_factory
-    from microlend.core.identity import system_principal
-    from microlend.core.settings import get_settings
-    from microlend.core.tenancy import tenant_by_name
-    from microlend.core.uow import UnitOfWork
-    from microlend.data import tables as _tables  # noqa: F401  (maps the datasets table)
     from microlend.data.importer import Source, SqlSource, import_dataset, source_for_file
 
     source: Source
@@ -128,8 +124,7 @@ def import_command(
         source = SqlSource(sql_url, query)
     else:
         raise ValidationError("source: give either --file, or --sql-url with --query", field="file")
-    uow = UnitOfWork(make_session_factory(make_engine(get_settings().database_url)))
-    who = system_principal(tenant_by_name(uow, tenant).id, username="cli")
+    uow, who = _tenant_uow(tenant)
     result = import_dataset(uow, who, name=name, source=source, contract=_contract(contract), valid_only=valid_only)
     info = result.dataset
     console.print(
@@ -145,6 +140,39 @@ def import_command(
         if rejected_out is not None:
             result.rejected.to_csv(rejected_out, index=False)
             console.print(f"rejected rows written to {rejected_out}")
+
+
+def _tenant_uow(tenant: str) -> tuple[UnitOfWork, Principal]:
+    """A unit of work on the configured database and the platform's identity inside `tenant`."""
+    from microlend.core.db import make_engine, make_session_factory
+    from microlend.core.identity import system_principal
+    from microlend.core.settings import get_settings
+    from microlend.core.tenancy import tenant_by_name
+    from microlend.data import tables as _tables  # noqa: F401  (maps the datasets table)
+
+    uow = UnitOfWork(make_session_factory(make_engine(get_settings().database_url)))
+    return uow, system_principal(tenant_by_name(uow, tenant).id, username="cli")
+
+
+@app.command("list")
+@user_errors
+def list_command(tenant: Annotated[str, typer.Option(help="Tenant (bank) name")]) -> None:
+    """The tenant's datasets, every version, newest first."""
+    from microlend.data.importer import list_datasets
+
+    uow, who = _tenant_uow(tenant)
+    table = Table("name", "version", "rows", "rejected", "sha256", "imported", "by")
+    for d in list_datasets(uow, who):
+        table.add_row(
+            d.name,
+            str(d.version),
+            f"{d.rows:,}",
+            f"{d.rejected_rows:,}",
+            d.content_hash[:12],
+            d.created_at.strftime("%Y-%m-%d %H:%M"),
+            d.created_by,
+        )
+    console.print(table)
 
 
 @contract_app.command("infer")

@@ -79,6 +79,14 @@ class TestImportCommand:
         assert "version 1: 3 rows" in result.output
         assert (configured / "var" / "datasets" / "t1" / "applicants" / "1.parquet").is_file()
 
+    def test_lists_the_imported_versions(self, configured: Path) -> None:
+        csv = write(configured, "a.csv", CLEAN)
+        for _ in range(2):
+            runner.invoke(app, ["import", "--tenant", "t1", "--name", "applicants", "--file", str(csv)])
+        result = runner.invoke(app, ["list", "--tenant", "t1"])
+        assert result.exit_code == 0, result.output
+        assert result.output.count("applicants") == 2 and "cli" in result.output
+
     def test_a_contract_violation_is_refused_with_rows_named(self, configured: Path) -> None:
         contract = configured / "c.json"
         runner.invoke(
