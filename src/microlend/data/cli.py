@@ -10,12 +10,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -25,7 +21,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from microlend.core.errors import DomainError, ValidationError
 from microlend.core.identity import Principal
 from microlend.core.uow import UnitOfWork
-from microlend.data.contracts import DataContract, infer_contract, load_contract, shipped_contract, validate
+
+if TYPE_CHECKING:  # the data libraries load on first use, so `microlend --help` stays quick
+    import pandas as pd
+    import pyarrow as pa
+
+    from microlend.data.contracts import DataContract
 
 app = typer.Typer(
     name="data",
@@ -95,6 +96,8 @@ def read_table(path: Path) -> pd.DataFrame:
 
 def _contract(value: str | None) -> DataContract | None:
     """A contract from a JSON file, or one shipped by name ('german_credit', 'lending_club')."""
+    from microlend.data.contracts import load_contract, shipped_contract
+
     if value is None:
         return None
     if value.endswith(".json") or Path(value).exists():
@@ -184,6 +187,8 @@ def contract_infer(
     target: Annotated[str | None, typer.Option(help="Target column, recorded in the contract")] = None,
 ) -> None:
     """Write a starting contract inferred from a file, for you to edit (widen ranges, name keys)."""
+    from microlend.data.contracts import infer_contract
+
     df = read_table(file)
     if target is not None and target not in df.columns:
         raise ValidationError(f"target: no column named '{target}' in {file}", field="target")
@@ -200,6 +205,7 @@ def contract_check(
     limit: Annotated[int, typer.Option(help="Problems to list")] = 20,
 ) -> None:
     """Check a file against a contract without importing it; exit code 1 when it breaks it."""
+    from microlend.data.contracts import validate
     from microlend.data.importer import read_source, source_for_file
 
     chosen = _contract(contract)
@@ -253,6 +259,10 @@ def quality_command(
 
 
 def _read_source_table(path: Path, table: str) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
     from microlend.data.features import SOURCE_SCHEMAS
 
     schema = SOURCE_SCHEMAS[table]
@@ -287,6 +297,9 @@ def features_command(
     list_sources: Annotated[bool, typer.Option("--sources", help="List the source table columns and stop")] = False,
 ) -> None:
     """Standard features for every customer as of a date, point-in-time correct."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
     from microlend.data.feature_library import STANDARD_LIBRARY
     from microlend.data.features import compute_features
 
