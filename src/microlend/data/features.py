@@ -276,7 +276,7 @@ def portfolio_spine(customers: pa.Table | pd.DataFrame, as_of: date) -> pa.Table
     day_end = pd.Timestamp(as_of, tz="UTC") + pd.Timedelta(days=1)
     known = pc.less(table.column("created_at"), pa.scalar(day_end.to_pydatetime(), _UTC))
     ids = table.filter(known).column("customer_id")
-    return pa.Table.from_arrays([ids, pa.array([as_of] * len(ids), pa.date32())], schema=SPINE_SCHEMA)
+    return pa.Table.from_arrays([ids, pa.repeat(pa.scalar(as_of, pa.date32()), len(ids))], schema=SPINE_SCHEMA)
 
 
 def spine_from(rows: pa.Table | pd.DataFrame) -> pa.Table:
@@ -306,7 +306,7 @@ def compute_features(
     chunk_rows: int | None = None,
     progress: Progress | None = None,
 ) -> pa.Table:
-    """Features per customer as of a date (the whole portfolio) or per spine row (training sets).
+    """Features per customer as of a date (the whole portfolio) or per distinct spine row (training sets).
 
     Returns an Arrow table: customer_id, as_of, then one column per feature; the schema metadata names
     each feature's version."""
@@ -321,7 +321,9 @@ def compute_features(
             raise ValidationError("as_of: give an as-of date or a spine", field="as_of")
         spine_table = portfolio_spine(sources["customers"], as_of)
     else:
-        spine_table = spine_from(spine)
+        # one row per distinct (customer, date): a repeated pair would count its events twice
+        spine_table = spine_from(spine).group_by(["customer_id", "as_of"], use_threads=False).aggregate([])
+        spine_table = spine_table.select(["customer_id", "as_of"]).cast(SPINE_SCHEMA)
     sql = library.build_sql(chosen)
     inputs = {**sources, "spine": spine_table}
     if chunk_rows:

@@ -291,6 +291,13 @@ class TestApplicationSpine:
         # the application being decided is never among its own recent applications
         assert rows.column("applications_90d").to_pylist() == [0, 1, 1, 2]
 
+    def test_two_applications_on_one_day_do_not_count_history_twice(self) -> None:
+        tables = portfolio()
+        twice = pd.concat([tables["applications"]] * 2, ignore_index=True)
+        rows = compute_features(tables, spine=application_spine(twice), features=["applications_90d", "loans_count"])
+        assert rows.column("applications_90d").to_pylist() == [0, 1, 1, 2]
+        assert rows.column("loans_count").to_pylist() == [2, 2, 2, 2]
+
 
 def random_history(data: st.DataObject) -> dict[str, pd.DataFrame]:
     day = st.dates(date(2022, 1, 1), date(2025, 6, 30))
