@@ -167,6 +167,9 @@ class _Frame:
             )
         self.conn.execute(f"CREATE VIEW t AS SELECT *, {bad_expr} AS __is_bad FROM raw")
 
+    def close(self) -> None:
+        self.conn.close()
+
     def one(self, sql: str, params: dict[str, Any] | None = None) -> tuple[Any, ...]:
         row = self.conn.execute(sql, params).fetchone()
         assert row is not None
@@ -198,71 +201,76 @@ def quality_report(
     frame = _Frame(table, target, bad_text)
     other = _Frame(_to_arrow(against), None, None) if against is not None else None
     other_columns = set(_to_arrow(against).column_names) if against is not None else set()
-    rows = table.num_rows
-    report = QualityReport(
-        name=name,
-        rows=rows,
-        columns=[],
-        target=target,
-        bad_value=bad_text,
-        against_name=against_name if against is not None else None,
-        against_rows=None if against is None else _to_arrow(against).num_rows,
-    )
-    if target is not None:
-        n_known, n_bad = frame.one("SELECT count(__is_bad), coalesce(sum(__is_bad), 0) FROM t")
-        report.bad_rows = int(n_bad)
-        report.bad_rate = n_bad / n_known if n_known else None
-    names = table.column_names
-    counts = (
-        frame.one(
-            "SELECT "
-            + ", ".join(
-                f"count({_q(c)}), approx_count_distinct({_q(c)})"
-                if rows > 1_000_000
-                else f"count({_q(c)}), count(DISTINCT {_q(c)})"
-                for c in names
-            )
-            + " FROM t"
+    try:
+        rows = table.num_rows
+        report = QualityReport(
+            name=name,
+            rows=rows,
+            columns=[],
+            target=target,
+            bad_value=bad_text,
+            against_name=against_name if against is not None else None,
+            against_rows=None if against is None else _to_arrow(against).num_rows,
         )
-        if names
-        else ()
-    )
-    for i, col in enumerate(names):
-        kind = _kind(table.schema.field(col).type)
-        non_null, distinct = int(counts[2 * i]), int(counts[2 * i + 1])
-        cq = ColumnQuality(
-            name=col,
-            kind=kind,
-            dtype=str(table.schema.field(col).type),
-            count=rows,
-            missing=rows - non_null,
-            missing_rate=(rows - non_null) / rows if rows else 0.0,
-            distinct=distinct,
-        )
-        with_target = target is not None and col != target
-        if kind == "numeric" and non_null:
-            _numeric(frame, cq, bins)
-            edges = _quantile_edges(frame, col, bins)
-            if with_target:
-                cq.target_rate = _binned(frame, col, edges, with_target=True)
-                cq.information_value = information_value(cq.target_rate)
-            if other is not None and col in other_columns:
-                _drift(cq, _binned(frame, col, edges), _binned(other, col, edges))
-        else:
-            cq.distribution = _categories(frame, col, top, with_target=False)
-            if with_target:
-                cq.target_rate = _categories(frame, col, top, with_target=True)
-                cq.information_value = information_value(cq.target_rate)
-            if other is not None and col in other_columns:
-                _drift(
-                    cq,
-                    _categories(frame, col, top, with_target=False),
-                    _categories(other, col, top, with_target=False, keep=[b.label for b in cq.distribution]),
+        if target is not None:
+            n_known, n_bad = frame.one("SELECT count(__is_bad), coalesce(sum(__is_bad), 0) FROM t")
+            report.bad_rows = int(n_bad)
+            report.bad_rate = n_bad / n_known if n_known else None
+        names = table.column_names
+        counts = (
+            frame.one(
+                "SELECT "
+                + ", ".join(
+                    f"count({_q(c)}), approx_count_distinct({_q(c)})"
+                    if rows > 1_000_000
+                    else f"count({_q(c)}), count(DISTINCT {_q(c)})"
+                    for c in names
                 )
-        report.columns.append(cq)
-        if progress is not None:
-            progress(i + 1, len(names))
-    return report
+                + " FROM t"
+            )
+            if names
+            else ()
+        )
+        for i, col in enumerate(names):
+            kind = _kind(table.schema.field(col).type)
+            non_null, distinct = int(counts[2 * i]), int(counts[2 * i + 1])
+            cq = ColumnQuality(
+                name=col,
+                kind=kind,
+                dtype=str(table.schema.field(col).type),
+                count=rows,
+                missing=rows - non_null,
+                missing_rate=(rows - non_null) / rows if rows else 0.0,
+                distinct=distinct,
+            )
+            with_target = target is not None and col != target
+            if kind == "numeric" and non_null:
+                _numeric(frame, cq, bins)
+                edges = _quantile_edges(frame, col, bins)
+                if with_target:
+                    cq.target_rate = _binned(frame, col, edges, with_target=True)
+                    cq.information_value = information_value(cq.target_rate)
+                if other is not None and col in other_columns:
+                    _drift(cq, _binned(frame, col, edges), _binned(other, col, edges))
+            else:
+                cq.distribution = _categories(frame, col, top, with_target=False)
+                if with_target:
+                    cq.target_rate = _categories(frame, col, top, with_target=True)
+                    cq.information_value = information_value(cq.target_rate)
+                if other is not None and col in other_columns:
+                    _drift(
+                        cq,
+                        _categories(frame, col, top, with_target=False),
+                        _categories(other, col, top, with_target=False, keep=[b.label for b in cq.distribution]),
+                    )
+            report.columns.append(cq)
+            if progress is not None:
+                progress(i + 1, len(names))
+        return report
+    finally:
+        frame.close()
+        if other is not None:
+            other.close()
 
 
 def _numeric(frame: _Frame, cq: ColumnQuality, bins: int) -> None:
