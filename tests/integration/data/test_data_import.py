@@ -317,3 +317,37 @@ class TestNothingLeftBehind:
                 contract=CONTRACT,
                 store=tmp_path / "s",
             )
+
+
+class TestQualityOfStoredDatasets:
+    def test_report_on_a_stored_version_with_drift_against_another(
+        self, uow: UnitOfWork, analyst: Principal, tmp_path: Path
+    ) -> None:
+        from microlend.data.service import dataset_quality
+
+        store = tmp_path / "s"
+        import_dataset(
+            uow, analyst, name="dev", source=CsvSource(write(tmp_path, "a.csv", CLEAN)), contract=CONTRACT, store=store
+        )
+        later = "applicant_id,age,industry,bad\n1,80,farming,1\n2,81,farming,1\n3,82,farming,0\n"
+        import_dataset(
+            uow, analyst, name="live", source=CsvSource(write(tmp_path, "b.csv", later)), contract=CONTRACT, store=store
+        )
+        report = dataset_quality(uow, analyst, "live", target="bad", bad=1, against=("dev", None))
+        assert (report.name, report.against_name, report.bad_rows) == ("live v1", "dev v1", 2)
+        assert report.column("industry").psi is not None and report.column("industry").psi > 0.25
+
+    def test_another_tenant_cannot_read_the_report(self, uow: UnitOfWork, analyst: Principal, tmp_path: Path) -> None:
+        from microlend.data.service import dataset_quality
+
+        import_dataset(
+            uow,
+            analyst,
+            name="dev",
+            source=CsvSource(write(tmp_path, "a.csv", CLEAN)),
+            contract=CONTRACT,
+            store=tmp_path / "s",
+        )
+        outsider = Principal(9, create_tenant(uow, "t9").id, "o", frozenset({Role.RISK_ANALYST}))
+        with pytest.raises(NotFound):
+            dataset_quality(uow, outsider, "dev")
