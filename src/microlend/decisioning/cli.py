@@ -117,6 +117,22 @@ def content_hash(file: Annotated[Path, typer.Argument(help="Policy document (JDM
     print(policy_hash(load_policy_file(file)))
 
 
+@app.command("diff")
+@_user_errors
+def diff(
+    old: Annotated[Path, typer.Argument(help="The version in force (JDM JSON)")],
+    new: Annotated[Path, typer.Argument(help="The proposed version (JDM JSON)")],
+) -> None:
+    """Show what a new version changes: nodes, table rows cell by cell, expressions, golden tests."""
+    from microlend.decisioning.diff import policy_diff
+    from microlend.decisioning.policy import load_policy_file
+
+    changes = policy_diff(load_policy_file(old), load_policy_file(new))
+    for change in changes:
+        console.print(escape(change), highlight=False)
+    console.print(f"{len(changes)} change(s)")
+
+
 @app.command("simulate")
 @_user_errors
 def simulate(
