@@ -74,16 +74,21 @@ class Bank:
                          roles=frozenset(roles or (Role.MARKETER,)))
 
 
-@pytest.fixture
-def mbank(marketing_engine: Engine) -> Bank:
-    factory = make_session_factory(marketing_engine)
+def make_bank(engine: Engine) -> Bank:
+    """Insert a new tenant row and return it as a Bank."""
+    factory = make_session_factory(engine)
     with factory() as s:
         row = TenantRow(name=f"mkt-{os.getpid()}-{next(_tenants)}-{uuid.uuid4().hex[:6]}", display_name="Demo bank",
                         currency="CNY", locale="zh_CN", business_date=date(2026, 3, 2),
                         created_at=datetime(2026, 3, 1, tzinfo=UTC))
         s.add(row)
         s.commit()
-        return Bank(row.id, marketing_engine)
+        return Bank(row.id, engine)
+
+
+@pytest.fixture
+def mbank(marketing_engine: Engine) -> Bank:
+    return make_bank(marketing_engine)
 
 
 assert microlend.core.tables.TenantRow is TenantRow

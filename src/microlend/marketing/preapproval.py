@@ -1,0 +1,421 @@
+"""Pre-approval runs (批量预授信): for a segment of the customer base, compute features as of a date, score
+them, evaluate the credit policy in batch and store an offer (pre-approved limit, rate, APR, expiry) for
+every customer the policy approves.
+
+Set-based: features come from the data module on a `BatchEngine` (DuckDB by default), the profile is
+joined on the engine, the segment filter is a Polars expression, the scorecard scores whole columns and
+the policy runs on the decision engine's columnar evaluator. Work proceeds in chunks of customers in id
+order; each chunk's offers are written in the same transaction that records the chunk as done, so a run
+killed half-way resumes where it stopped without duplicates, and a run over the same inputs (same data,
+date, segment, policy, model and parameters: the `run_key`) gives the same offers.
+
+Pluggable parts, to be wired to the bank's champion model and active policy:
+- `Scorer`: scores a pandas frame of features and profile, returning the points score per row (higher is
+  safer); `default_scorer()` is the risk module's starter scorecard (the champion in a new bank).
+- the policy: a JDM document (default: the decision engine's default micro-loan policy).
+- `facts`: how a row's features and profile become the policy's input fields (`default_policy_facts`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from microlend.batch.engine import BatchEngine, LocalEngine, Progress
+from microlend.core import audit
+from microlend.core.db import is_postgres
+from microlend.core.errors import ValidationError
+from microlend.core.identity import Permission, Principal
+from microlend.core.money import from_storage, to_storage
+from microlend.core.uow import UnitOfWork
+from microlend.marketing.segments import Segment
+from microlend.marketing.tables import OfferRow, PreapprovalRunRow, SegmentRow
+
+RATE_PLACES = Decimal("0.000001")
+
+
+class Scorer(Protocol):
+    """Scores customers: one points score per row (600 at odds 50:1 on the platform's scale)."""
+
+    version: str
+
+    def __call__(self, frame: pd.DataFrame) -> npt.NDArray[np.float64]: ...
+
+
+@dataclass
+class ScorecardScorer:
+    """Any risk model with `score_batch` (a scorecard or the boosting challenger); characteristics missing
+    from the data are scored as missing, the way the model treats an unknown value."""
+
+    model: Any
+    version: str
+
+    def __call__(self, frame: pd.DataFrame) -> npt.NDArray[np.float64]:
+        absent = {f: np.full(len(frame), np.nan) for f in self.model.features if f not in frame.columns}
+        data = frame.assign(**absent) if absent else frame
+        scores = self.model.score_batch(data[self.model.features], with_reasons=False)["score"]
+        return np.asarray(scores, dtype=np.float64)
+
+
+def default_scorer() -> ScorecardScorer:
+    """The starter scorecard shipped with the risk module (every new bank's first champion)."""
+    from microlend.risk.artefacts import load_model
+    from microlend.risk.starter import STARTER_DIR, STARTER_NAME
+
+    artefact = load_model(STARTER_DIR)
+    return ScorecardScorer(artefact.model, f"{STARTER_NAME}@{artefact.metadata.content_hash[:12]}")
+
+
+@dataclass(frozen=True)
+class OfferParameters:
+    """What every pre-approved offer asks the policy for, and how long it stays valid."""
+
+    product_code: str = "MICRO_BIZ"
+    requested_amount: Decimal = Decimal("200000")
+    term_months: int = 12
+    offer_days: int = 30
+    upfront_fee_rate: Decimal = Decimal("0")
+    currency: str = "CNY"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.requested_amount, Decimal) or self.requested_amount <= 0:
+            raise ValidationError("requested_amount: a positive Decimal", field="requested_amount")
+        if not 1 <= self.term_months <= 360:
+            raise ValidationError("term_months: must be between 1 and 360", field="term_months")
+        if not 1 <= self.offer_days <= 365:
+            raise ValidationError("offer_days: must be between 1 and 365", field="offer_days")
+        if not isinstance(self.upfront_fee_rate, Decimal) or not 0 <= self.upfront_fee_rate < 1:
+            raise ValidationError("upfront_fee_rate: a Decimal in [0, 1)", field="upfront_fee_rate")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"product_code": self.product_code, "requested_amount": str(self.requested_amount),
+                "term_months": self.term_months, "offer_days": self.offer_days,
+                "upfront_fee_rate": str(self.upfront_fee_rate), "currency": self.currency}
+
+
+def offer_apr(annual_rate: Decimal, term_months: int, upfront_fee_rate: Decimal = Decimal(0)) -> Decimal:
+    """APR (年化利率) of an equal-installment loan with an upfront fee: monthly IRR x 12, 6 places.
+    Without a fee it is the contract rate itself."""
+    if upfront_fee_rate == 0:
+        return annual_rate.quantize(RATE_PLACES, rounding=ROUND_HALF_UP)
+    with localcontext() as ctx:
+        ctx.prec = 40
+        r = annual_rate / 12
+        payment = r / (1 - (1 + r) ** -term_months) if r else Decimal(1) / term_months
+        received = 1 - upfront_fee_rate
+
+        def npv(m: Decimal) -> Decimal:
+            return received - payment * ((1 - (1 + m) ** -term_months) / m if m else Decimal(term_months))
+
+        low, high = Decimal("1e-12"), Decimal(1)
+        for _ in range(200):
+            mid = (low + high) / 2
+            if npv(mid) < 0:  # the payments are worth too much at this rate: the rate is higher
+                low = mid
+            else:
+                high = mid
+        return ((low + high) / 2 * 12).quantize(RATE_PLACES, rounding=ROUND_HALF_UP)
+
+
+# --- policy facts -----------------------------------------------------------------------------------------
+
+
+def _num(frame: pl.DataFrame, name: str) -> Any:
+    from microlend.decisioning.columnar import V
+
+    n = frame.height
+    if name not in frame.columns:
+        return V("null", None, np.ones(n, dtype=bool), np.zeros(n, dtype=bool))
+    s = frame.get_column(name).cast(pl.Float64)
+    null = s.is_null().to_numpy()
+    return V("num", s.fill_null(0.0).to_numpy(), null, np.zeros(n, dtype=bool))
+
+
+def _bool(frame: pl.DataFrame, name: str, default: bool) -> Any:
+    from microlend.decisioning.columnar import V
+
+    n = frame.height
+    if name not in frame.columns:
+        return V("bool", np.full(n, default), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool))
+    s = frame.get_column(name).cast(pl.Boolean).fill_null(default)
+    return V("bool", s.to_numpy(), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool))
+
+
+def _const(n: int, kind: str, value: Any) -> Any:
+    from microlend.decisioning.columnar import V
+
+    data: Any = np.full(n, float(value)) if kind == "num" else np.full(n, value, dtype=object)
+    return V(kind, data, np.zeros(n, dtype=bool), np.zeros(n, dtype=bool))
+
+
+PolicyFacts = Callable[[pl.DataFrame, npt.NDArray[np.float64], OfferParameters], dict[str, Any]]
+
+
+def default_policy_facts(frame: pl.DataFrame, score: npt.NDArray[np.float64], params: OfferParameters
+                         ) -> dict[str, Any]:
+    """The policy's input fields from features and profile: `age_years` (or profile `age`) is the age,
+    `tenure_months` the credit history with the bank; profile columns annual_turnover, annual_income,
+    years_in_business, blacklisted, overdue_elsewhere and bureau_data_present are used when present."""
+    n = frame.height
+    age = "age" if "age" in frame.columns else "age_years"
+    return {
+        "application.amount": _const(n, "num", params.requested_amount),
+        "application.term_months": _const(n, "num", params.term_months),
+        "application.product_code": _const(n, "str", params.product_code),
+        "customer.age": _num(frame, age),
+        "customer.annual_turnover": _num(frame, "annual_turnover"),
+        "customer.annual_income": _num(frame, "annual_income"),
+        "customer.years_in_business": _num(frame, "years_in_business"),
+        "customer.blacklisted": _bool(frame, "blacklisted", False),
+        "customer.overdue_elsewhere": _bool(frame, "overdue_elsewhere", False),
+        "customer.bureau_data_present": _bool(frame, "bureau_data_present", False),
+        "features.credit_history_months": _num(frame, "tenure_months"),
+        "features.bank_inflow_12m": _num(frame, "bank_inflow_12m"),
+        "model.score": _num(pl.DataFrame({"s": score}), "s"),
+    }
+
+
+# --- the run ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreapprovalSummary:
+    run_id: int
+    run_key: str
+    status: str
+    customers_total: int
+    customers_in_segment: int
+    offers: int
+    resumed: bool
+
+
+@dataclass
+class PreapprovalInputs:
+    """Source tables for the feature library (customers, loans, installments, ...) and a profile frame
+    (customer_id plus profile columns such as marketing_consent, annual_turnover, the bureau profile)."""
+
+    tables: Mapping[str, pa.Table]
+    profile: pa.Table | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _fingerprint(table: pa.Table) -> str:
+    """A content hash of the customer table (schema and every column buffer), so a run over changed data
+    gets a new run key instead of resuming an old run."""
+    digest = hashlib.sha256(str(table.schema).encode())
+    digest.update(str(table.num_rows).encode())
+    for column in table.columns:
+        for chunk in column.chunks:
+            arrays = [chunk, chunk.dictionary] if pa.types.is_dictionary(chunk.type) else [chunk]
+            for array in arrays:
+                digest.update(f"{array.offset}:{len(array)}".encode())
+                for buf in array.buffers():
+                    if buf is not None:
+                        digest.update(memoryview(buf))
+    return digest.hexdigest()
+
+
+def _customer_table(inputs: PreapprovalInputs, as_of: date, engine: BatchEngine,
+                    progress: Progress | None = None) -> pa.Table:
+    """Features as of the date joined with the profile, on the batch engine, sorted by customer id."""
+    from microlend.data.features import compute_features
+
+    # one query for the whole base: slicing the spine would rescan the installments once per slice
+    features = compute_features(inputs.tables, as_of=as_of, engine=engine, progress=progress)
+    if inputs.profile is None:
+        joined = engine.run_sql("SELECT * FROM f ORDER BY customer_id", {"f": features})
+    else:
+        clash = [c for c in inputs.profile.column_names if c in features.column_names and c != "customer_id"]
+        profile = inputs.profile.drop_columns(clash)
+        joined = engine.run_sql("SELECT f.*, p.* EXCLUDE (customer_id) FROM f JOIN p USING (customer_id) "
+                                "ORDER BY f.customer_id", {"f": features, "p": profile})
+    frame = pl.from_arrow(joined)
+    assert isinstance(frame, pl.DataFrame)
+    aliases = []
+    if "age" not in frame.columns and "age_years" in frame.columns:
+        aliases.append(pl.col("age_years").alias("age"))
+    if "months_on_book" not in frame.columns and "tenure_months" in frame.columns:
+        aliases.append(pl.col("tenure_months").alias("months_on_book"))
+    return (frame.with_columns(aliases) if aliases else frame).to_arrow()
+
+
+def run_preapproval(
+    uow: UnitOfWork, who: Principal, inputs: PreapprovalInputs, *, as_of: date, started_at: datetime,
+    segment_name: str | None = None, segment_version: int | None = None, scorer: Scorer | None = None,
+    policy: dict[str, Any] | None = None, params: OfferParameters | None = None, facts: PolicyFacts | None = None,
+    engine: BatchEngine | None = None, chunk_rows: int = 100_000, progress: Progress | None = None,
+) -> PreapprovalSummary:
+    """Run (or resume) a pre-approval over a segment; see the module docstring."""
+    from microlend.decisioning.columnar import ColumnarPolicy
+    from microlend.decisioning.policy import default_policy, policy_hash
+
+    who.require(Permission.MANAGE_CAMPAIGNS)
+    if chunk_rows < 1:
+        raise ValidationError("chunk_rows: at least 1", field="chunk_rows")
+    params = params or OfferParameters()
+    engine = engine or LocalEngine()
+    scorer = scorer or default_scorer()
+    doc = policy or default_policy()
+    policy_version = policy_hash(doc)[:16]
+    facts = facts or default_policy_facts
+    evaluator = ColumnarPolicy(doc)
+
+    segment: Segment | None = None
+    segment_id: int | None = None
+    if segment_name is not None:
+        with uow:
+            q = select(SegmentRow).where(SegmentRow.tenant_id == who.tenant_id, SegmentRow.name == segment_name)
+            q = (q.where(SegmentRow.version == segment_version) if segment_version
+                 else q.order_by(SegmentRow.version.desc()).limit(1))
+            seg_row = uow.session.execute(q).scalar_one_or_none()
+            if seg_row is None:
+                from microlend.core.errors import NotFound
+
+                raise NotFound(f"segment '{segment_name}' not found", field="segment")
+            segment = Segment(seg_row.name, seg_row.version, seg_row.expression, dict(seg_row.namespace))  # type: ignore[arg-type]
+            segment_id = seg_row.id
+
+    customers = _customer_table(inputs, as_of, engine)
+    run_key = hashlib.sha256(json.dumps({
+        "tenant": who.tenant_id, "as_of": as_of.isoformat(), "segment": segment_id, "policy": policy_version,
+        "model": scorer.version, "params": params.to_dict(), "chunk_rows": chunk_rows,
+        "data": _fingerprint(customers),
+    }, sort_keys=True).encode()).hexdigest()
+
+    with uow:
+        s = uow.session
+        run = s.execute(select(PreapprovalRunRow).where(PreapprovalRunRow.tenant_id == who.tenant_id,
+                                                        PreapprovalRunRow.run_key == run_key)).scalar_one_or_none()
+        resumed = run is not None
+        if run is None:
+            run = PreapprovalRunRow(
+                tenant_id=who.tenant_id, run_key=run_key, segment_id=segment_id, as_of=as_of, status="running",
+                policy_version=policy_version, model_version=scorer.version,
+                parameters={**params.to_dict(), "chunk_rows": chunk_rows}, customers_total=customers.num_rows,
+                customers_done=0, offers_count=0, started_at=started_at)
+            s.add(run)
+            s.flush()
+            audit.record(s, who, "preapproval.start", "preapproval_run", run.id,
+                         after={"as_of": as_of.isoformat(), "segment_id": segment_id, "policy": policy_version,
+                                "model": scorer.version, "customers": customers.num_rows})
+            uow.commit()
+        run_id, done, offers, status = run.id, run.customers_done, run.offers_count, run.status
+    if status == "completed":
+        return PreapprovalSummary(run_id, run_key, status, customers.num_rows, int(run.parameters.get("in_segment", 0)),
+                                  offers, True)
+
+    total = customers.num_rows
+    in_segment = int(run.parameters.get("in_segment_done", 0))
+    expires_on = as_of + timedelta(days=params.offer_days)
+    for start in range(done, total, chunk_rows):
+        chunk = pl.from_arrow(customers.slice(start, chunk_rows))
+        assert isinstance(chunk, pl.DataFrame)
+        if segment is not None:
+            chunk = segment.select(chunk)
+        in_segment += chunk.height
+        rows = _offers(chunk, scorer, evaluator, facts, params, run_id, who.tenant_id, expires_on, policy_version)
+        with uow:
+            s = uow.session
+            _write_offers(s, rows)
+            run_row = s.get(PreapprovalRunRow, run_id)
+            assert run_row is not None
+            run_row.customers_done = min(start + chunk_rows, total)
+            run_row.offers_count += len(rows)
+            run_row.parameters = {**run_row.parameters, "in_segment_done": in_segment}
+            offers = run_row.offers_count
+            uow.commit()
+        if progress is not None:
+            progress(min(start + chunk_rows, total), total)
+    with uow:
+        s = uow.session
+        run_row = s.get(PreapprovalRunRow, run_id)
+        assert run_row is not None
+        run_row.status = "completed"
+        run_row.finished_at = started_at
+        run_row.parameters = {**run_row.parameters, "in_segment": in_segment}
+        audit.record(s, who, "preapproval.complete", "preapproval_run", run_id,
+                     after={"offers": run_row.offers_count, "customers": total, "in_segment": in_segment})
+        offers = run_row.offers_count
+        uow.commit()
+    return PreapprovalSummary(run_id, run_key, "completed", total, in_segment, offers, resumed)
+
+
+def _offers(chunk: pl.DataFrame, scorer: Scorer, evaluator: Any, facts: PolicyFacts, params: OfferParameters,
+            run_id: int, tenant_id: int, expires_on: date, policy_version: str) -> list[tuple[Any, ...]]:
+    """Score and decide one chunk; the approved customers' offers as rows ready for the offers table."""
+    from microlend.decisioning.domain import engine_limit, engine_rate
+
+    if chunk.height == 0:
+        return []
+    score = scorer(chunk.to_pandas())
+    result = evaluator.evaluate(facts(chunk, score, params), n=chunk.height)
+    approved = (result.outcome == "approve") & (result.limit > 0) & ~np.isnan(result.annual_rate)
+    idx = np.flatnonzero(approved)
+    if idx.size == 0:
+        return []
+    limits: dict[float, int] = {}
+    rates: dict[float, tuple[str, str]] = {}
+    for value in np.unique(result.limit[idx]):
+        limits[float(value)] = to_storage(engine_limit(float(value), params.currency))
+    for value in np.unique(result.annual_rate[idx]):
+        rate = engine_rate(float(value))
+        assert rate is not None
+        rates[float(value)] = (str(rate), str(offer_apr(rate, params.term_months, params.upfront_fee_rate)))
+    ids = chunk.get_column("customer_id").to_numpy()[idx].tolist()
+    lim = [limits[v] for v in result.limit[idx].tolist()]
+    rr = [rates[v] for v in result.annual_rate[idx].tolist()]
+    grades = result.risk_grade[idx].tolist()
+    scores = score[idx].tolist()
+    return [(tenant_id, run_id, c, li, r[0], r[1], expires_on, g, sc, policy_version, "")
+            for c, li, r, g, sc in zip(ids, lim, rr, grades, scores, strict=True)]
+
+
+_OFFER_COLUMNS = ("tenant_id", "run_id", "customer_id", "limit", "annual_rate", "apr", "expires_on", "risk_grade",
+                  "score", "policy_version", "model_version")
+
+
+def _write_offers(s: Session, rows: list[tuple[Any, ...]]) -> None:
+    """Bulk write in storage form (limits already integer ten-thousandths): COPY on PostgreSQL, a prepared
+    executemany on SQLite."""
+    if not rows:
+        return
+    run = s.get(PreapprovalRunRow, rows[0][1])
+    model = run.model_version if run is not None else ""
+    rows = [(*r[:-1], model) for r in rows]
+    conn = s.connection()
+    cols = ", ".join(f'"{c}"' for c in _OFFER_COLUMNS)
+    if is_postgres(s):
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        with raw.cursor() as cur, cur.copy(f"COPY marketing_offers ({cols}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+            for r in rows:
+                copy.write_row(r)
+        return
+    if s.get_bind().dialect.name == "sqlite":
+        marks = ", ".join("?" for _ in _OFFER_COLUMNS)
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        cur = raw.cursor()
+        try:
+            cur.executemany(f"INSERT INTO marketing_offers ({cols}) VALUES ({marks})",
+                            [(*r[:6], r[6].isoformat(), *r[7:]) for r in rows])
+        finally:
+            cur.close()
+        return
+    records = [dict(zip(_OFFER_COLUMNS, r, strict=True)) for r in rows]
+    for rec in records:  # the ORM path converts amounts itself
+        rec["limit"] = from_storage(rec["limit"])
+    s.execute(insert(OfferRow), records)
