@@ -1,0 +1,279 @@
+"""`microlend marketing`: segments, pre-approval runs, campaigns and their reports from the command line.
+
+Customer data comes from a file (Parquet or CSV: customer_id, marketing_consent, current_days_past_due and
+the features segments read); a pre-approval reads the feature library's source tables from a folder of
+Parquet files (customers.parquet, loans.parquet, ..., profile.parquet) or a seeded synthetic base.
+Bad input exits with code 2 and one line saying what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any
+
+import polars as pl
+import pyarrow.parquet as pq
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from microlend.cli.common import console, fail, open_uow, user_errors
+from microlend.core.clock import utcnow
+from microlend.core.errors import ValidationError
+from microlend.core.identity import Principal, system_principal
+from microlend.core.uow import UnitOfWork
+from microlend.marketing import service
+from microlend.marketing.segments import FrequencyCap, identifiers, parse_segment_expression
+
+app = typer.Typer(help="Marketing: segments, pre-approval runs, campaigns and reports (营销).", no_args_is_help=True)
+segment_app = typer.Typer(help="Segments: validate, save, count and preview.", no_args_is_help=True)
+campaign_app = typer.Typer(help="Campaigns: create, launch, send.", no_args_is_help=True)
+app.add_typer(segment_app, name="segment")
+app.add_typer(campaign_app, name="campaign")
+
+Tenant = Annotated[str, typer.Option("--tenant", help="Tenant (bank) name")]
+
+
+def _tenant(tenant: str) -> tuple[UnitOfWork, Principal]:
+    import microlend.marketing.tables  # noqa: F401  (maps the marketing tables)
+    from microlend.core.tenancy import tenant_by_name
+
+    uow = open_uow()
+    return uow, system_principal(tenant_by_name(uow, tenant).id, username="cli")
+
+
+def _instant(text: str | None) -> datetime:
+    if text is None:
+        return utcnow()
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(f"at: '{text}' is not an ISO date-time such as 2026-03-02T10:00+08:00",
+                              field="at") from None
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _day(text: str, name: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(f"{name}: '{text}' is not a date such as 2026-03-01", field=name) from None
+
+
+def _read_customers(path: Path) -> pl.DataFrame:
+    if not path.is_file():
+        raise ValidationError(f"customers: no file at {path}", field="customers")
+    try:
+        if path.suffix.lower() == ".parquet":
+            return pl.read_parquet(path)
+        if path.suffix.lower() == ".csv":
+            return pl.read_csv(path)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise ValidationError(f"customers: cannot read {path.name}: {exc}", field="customers") from None
+    raise ValidationError("customers: use a .parquet or .csv file", field="customers")
+
+
+# --- segments ---------------------------------------------------------------------------------------------
+
+
+@segment_app.command("validate")
+@user_errors
+def segment_validate(expression: Annotated[str, typer.Argument(help="ZEN expression, e.g. 'age >= 25'")]) -> None:
+    """Check an expression against the feature namespace and say which features it reads."""
+    node = parse_segment_expression(expression)
+    console.print(f"ok: reads {', '.join(sorted(identifiers(node)))}")
+
+
+@segment_app.command("save")
+@user_errors
+def segment_save(
+    tenant: Tenant,
+    name: Annotated[str, typer.Option("--name", help="Segment name")],
+    expression: Annotated[str, typer.Argument(help="ZEN expression")],
+    description: Annotated[str, typer.Option(help="What the segment is for")] = "",
+) -> None:
+    """Store the expression as the segment's next version."""
+    uow, who = _tenant(tenant)
+    saved = service.save_segment(uow, who, name, expression, at=utcnow(), description=description)
+    console.print(f"saved segment '{saved.name}' version {saved.version}")
+
+
+@segment_app.command("count")
+@user_errors
+def segment_count(
+    tenant: Tenant,
+    name: Annotated[str, typer.Option("--name", help="Segment name")],
+    customers: Annotated[Path, typer.Option("--customers", help="Customer features (.parquet or .csv)")],
+    channel: Annotated[str, typer.Option(help="sms, push or visit")] = "sms",
+    at: Annotated[str | None, typer.Option(help="When (ISO date-time); default now")] = None,
+    sample: Annotated[int, typer.Option(help="Customers to preview")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Live count with every exclusion, and a sample preview."""
+    uow, who = _tenant(tenant)
+    summary = service.preview_segment(uow, who, name, _read_customers(customers), channel=channel, at=_instant(at),
+                                      sample_size=sample)
+    if as_json:
+        console.print_json(json.dumps({"selected": summary.selected, "excluded": summary.excluded,
+                                       "eligible": summary.eligible, "sample": summary.sample}, default=str))
+        return
+    console.print(f"selected {summary.selected:,}; eligible on {channel} {summary.eligible:,}; excluded "
+                  + ", ".join(f"{k} {v:,}" for k, v in summary.excluded.items()))
+    if summary.sample:
+        table = Table(*summary.sample[0].keys())
+        for row in summary.sample:
+            table.add_row(*(str(v) for v in row.values()))
+        console.print(table)
+
+
+# --- pre-approval -----------------------------------------------------------------------------------------
+
+
+@app.command("preapprove")
+@user_errors
+def preapprove(
+    tenant: Tenant,
+    as_of: Annotated[str, typer.Option("--as-of", help="Features as of this date (YYYY-MM-DD)")],
+    data: Annotated[Path | None, typer.Option(help="Folder of Parquet source tables and profile.parquet")] = None,
+    synthetic: Annotated[int | None, typer.Option(help="Use a seeded synthetic base of this many customers")] = None,
+    segment: Annotated[str | None, typer.Option(help="Only customers in this segment")] = None,
+    product: Annotated[str, typer.Option(help="Product code the offers are for")] = "MICRO_BIZ",
+    amount: Annotated[str, typer.Option(help="Amount asked of the policy (CNY)")] = "200000",
+    term: Annotated[int, typer.Option(help="Term in months")] = 12,
+    offer_days: Annotated[int, typer.Option(help="Days an offer stays valid")] = 30,
+    chunk_rows: Annotated[int, typer.Option(help="Customers per chunk (and per commit)")] = 100_000,
+) -> None:
+    """Compute features, score, evaluate the policy and store offers; resumes a killed run."""
+    from microlend.marketing.preapproval import OfferParameters, PreapprovalInputs, run_preapproval
+
+    day = _day(as_of, "as_of")
+    try:
+        requested = Decimal(amount)
+    except InvalidOperation:
+        raise fail(f"amount: '{amount}' is not a number") from None
+    params = OfferParameters(product_code=product, requested_amount=requested, term_months=term,
+                             offer_days=offer_days)
+    if (data is None) == (synthetic is None):
+        raise fail("give either --data FOLDER or --synthetic N")
+    if synthetic is not None:
+        if synthetic < 1:
+            raise fail("synthetic: give a positive number of customers")
+        from microlend.marketing.synthetic import customer_base
+
+        tables, profile = customer_base(synthetic, as_of=day)
+        inputs = PreapprovalInputs(tables, profile)
+    else:
+        assert data is not None
+        if not data.is_dir():
+            raise fail(f"data: no folder at {data}")
+        files = {p.stem: p for p in data.glob("*.parquet")}
+        if "customers" not in files:
+            raise fail(f"data: {data} has no customers.parquet")
+        profile_path = files.pop("profile", None)
+        inputs = PreapprovalInputs({k: pq.read_table(p) for k, p in files.items()},
+                                   pq.read_table(profile_path) if profile_path else None)
+    uow, who = _tenant(tenant)
+    with Progress(TextColumn("pre-approval"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as bar:
+        task = bar.add_task("customers", total=None)
+
+        def progress(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        summary = run_preapproval(uow, who, inputs, as_of=day, started_at=utcnow(), segment_name=segment,
+                                  params=params, chunk_rows=chunk_rows, progress=progress)
+    console.print(f"run {summary.run_id} {summary.status}{' (resumed)' if summary.resumed else ''}: "
+                  f"{summary.customers_total:,} customers, {summary.customers_in_segment:,} in segment, "
+                  f"{summary.offers:,} offers")
+
+
+# --- campaigns --------------------------------------------------------------------------------------------
+
+
+@campaign_app.command("create")
+@user_errors
+def campaign_create(
+    tenant: Tenant,
+    name: Annotated[str, typer.Option("--name", help="Campaign name")],
+    channel: Annotated[str, typer.Option(help="sms, push or visit")] = "sms",
+    segment: Annotated[str | None, typer.Option(help="Target a segment")] = None,
+    run: Annotated[int | None, typer.Option(help="Target a pre-approval run's offers")] = None,
+    control_share: Annotated[int, typer.Option(help="Control group share in basis points (1000 = 10%)")] = 1000,
+    locale: Annotated[str, typer.Option(help="zh_CN or en")] = "zh_CN",
+    cost_per_message: Annotated[str, typer.Option(help="Cost of one message (CNY)")] = "0.05",
+    attribution_days: Annotated[int, typer.Option(help="Days after a send that a conversion counts")] = 30,
+    cap_messages: Annotated[int, typer.Option(help="Frequency cap: messages per window")] = 2,
+    cap_days: Annotated[int, typer.Option(help="Frequency cap: window in days")] = 7,
+) -> None:
+    """Create a draft campaign."""
+    try:
+        cost = Decimal(cost_per_message)
+    except InvalidOperation:
+        raise fail(f"cost_per_message: '{cost_per_message}' is not a number") from None
+    uow, who = _tenant(tenant)
+    spec = service.CampaignSpec(name=name, channel=channel, segment_name=segment, run_id=run,
+                                control_share_bp=control_share, locale=locale, cost_per_message=cost,
+                                attribution_days=attribution_days, cap=FrequencyCap(cap_messages, cap_days))
+    camp = service.create_campaign(uow, who, spec, at=utcnow())
+    console.print(f"campaign {camp.id} '{camp.name}' created (draft)")
+
+
+@campaign_app.command("launch")
+@user_errors
+def campaign_launch(
+    tenant: Tenant,
+    campaign_id: Annotated[int, typer.Argument(help="Campaign id")],
+    customers: Annotated[Path, typer.Option("--customers", help="Customer features (.parquet or .csv)")],
+    at: Annotated[str | None, typer.Option(help="When (ISO date-time); default now")] = None,
+    bank_name: Annotated[str, typer.Option(help="Name signed on messages")] = "",
+) -> None:
+    """Apply exclusions, hold out the control group, fill the outbox or create visit tasks."""
+    uow, who = _tenant(tenant)
+    s = service.launch_campaign(uow, who, campaign_id, _read_customers(customers), at=_instant(at),
+                                bank_name=bank_name)
+    console.print(f"campaign {s.campaign_id}: targeted {s.targeted:,}, control {s.control:,}, treatment "
+                  f"{s.treatment:,}, messages {s.messages:,}, visit tasks {s.visit_tasks:,}, scheduled at "
+                  f"{s.scheduled_at.isoformat()}; excluded " + ", ".join(f"{k} {v:,}" for k, v in s.excluded.items()))
+
+
+@campaign_app.command("send")
+@user_errors
+def campaign_send(
+    tenant: Tenant,
+    now: Annotated[str | None, typer.Option(help="Send what is due at this instant; default now")] = None,
+    customers: Annotated[Path | None, typer.Option(help="Take current consent from this file")] = None,
+) -> None:
+    """Hand due outbox messages to the sender (the default writes them to the log)."""
+    uow, who = _tenant(tenant)
+    kwargs: dict[str, Any] = {}
+    if customers is not None:
+        frame = _read_customers(customers)
+        if "marketing_consent" not in frame.columns:
+            raise fail("customers: the file has no marketing_consent column")
+        consenting = set(frame.filter(pl.col("marketing_consent")).get_column("customer_id").to_list())
+        kwargs["consent"] = lambda _s, _t, ids: {i for i in ids if i in consenting}
+    result = service.dispatch_outbox(uow, who, now=_instant(now), **kwargs)
+    console.print(f"sent {result.sent:,}, failed {result.failed:,}, suppressed "
+                  + (", ".join(f"{k} {v:,}" for k, v in result.suppressed.items()) or "0"))
+
+
+@app.command("report")
+@user_errors
+def report(
+    tenant: Tenant,
+    campaign_ids: Annotated[list[int], typer.Argument(help="One or more campaign ids")],
+    out: Annotated[Path, typer.Option("--out", help="HTML file to write; the JSON goes beside it")],
+) -> None:
+    """Funnel, treatment vs control with its confidence interval, and costs: one HTML file plus JSON."""
+    uow, who = _tenant(tenant)
+    result = service.campaign_report(uow, who, campaign_ids)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(result.to_html(), encoding="utf-8")
+    out.with_suffix(".json").write_text(result.to_json(), encoding="utf-8")
+    lift = result.comparisons[1]
+    console.print(f"wrote {out} and {out.with_suffix('.json').name}: disbursed {lift.treatment_rate:.2%} treated "
+                  f"vs {lift.control_rate:.2%} control, difference {lift.difference * 100:+.2f} pp "
+                  f"[{lift.low * 100:+.2f}, {lift.high * 100:+.2f}]")

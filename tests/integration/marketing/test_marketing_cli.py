@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from microlend.core.db import Base, make_engine, make_session_factory
+from microlend.core.settings import get_settings
+from microlend.core.tables import TenantRow
+from microlend.marketing.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    engine = make_engine(url)
+    Base.metadata.create_all(engine)
+    with make_session_factory(engine)() as s:
+        s.add(TenantRow(name="demo", display_name="Demo", business_date=date(2026, 3, 1),
+                        created_at=datetime(2026, 3, 1, tzinfo=UTC)))
+        s.commit()
+    engine.dispose()
+    monkeypatch.setenv("MICROLEND_DATABASE_URL", url)
+    get_settings.cache_clear()
+    customers = tmp_path / "customers.parquet"
+    pl.DataFrame({
+        "customer_id": list(range(1, 201)),
+        "age": [20 + i % 45 for i in range(200)],
+        "months_on_book": [i % 30 for i in range(200)],
+        "marketing_consent": [i % 8 != 0 for i in range(200)],
+        "current_days_past_due": [0] * 200,
+    }).write_parquet(customers)
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_validate_accepts_a_good_expression() -> None:
+    result = runner.invoke(app, ["segment", "validate", "age >= 25 and months_on_book > 6"])
+    assert result.exit_code == 0, result.output
+    assert "age, months_on_book" in result.output
+
+
+@pytest.mark.parametrize("expression", ["salary > 1", "age >", '__import__("os")'])
+def test_validate_refuses_with_exit_code_2(expression: str) -> None:
+    result = runner.invoke(app, ["segment", "validate", expression])
+    assert result.exit_code == 2
+    assert "error" in result.output and "Traceback" not in result.output
+
+
+def test_whole_flow_from_segment_to_report(cli_db: Path) -> None:
+    customers = str(cli_db / "customers.parquet")
+    ok = runner.invoke(app, ["segment", "save", "--tenant", "demo", "--name", "adults", "age >= 30"])
+    assert ok.exit_code == 0, ok.output
+    count = runner.invoke(app, ["segment", "count", "--tenant", "demo", "--name", "adults", "--customers", customers,
+                                "--json", "--at", "2026-03-02T10:00+08:00"])
+    assert count.exit_code == 0, count.output
+    body = json.loads(count.output)
+    assert body["selected"] == 200 - sum(1 for i in range(200) if 20 + i % 45 < 30)
+    created = runner.invoke(app, ["campaign", "create", "--tenant", "demo", "--name", "spring", "--segment", "adults",
+                                  "--control-share", "2000", "--locale", "en"])
+    assert created.exit_code == 0, created.output
+    launched = runner.invoke(app, ["campaign", "launch", "--tenant", "demo", "1", "--customers", customers,
+                                   "--at", "2026-03-02T10:00+08:00"])
+    assert launched.exit_code == 0, launched.output
+    sent = runner.invoke(app, ["campaign", "send", "--tenant", "demo", "--now", "2026-03-02T10:00+08:00",
+                               "--customers", customers])
+    assert sent.exit_code == 0, sent.output
+    assert "sent" in sent.output
+    out = cli_db / "report.html"
+    reported = runner.invoke(app, ["report", "--tenant", "demo", "1", "--out", str(out)])
+    assert reported.exit_code == 0, reported.output
+    assert out.is_file() and out.with_suffix(".json").is_file()
+
+
+def test_preapprove_on_a_synthetic_base(cli_db: Path) -> None:
+    result = runner.invoke(app, ["preapprove", "--tenant", "demo", "--as-of", "2026-03-01", "--synthetic", "2000",
+                                 "--chunk-rows", "500"])
+    assert result.exit_code == 0, result.output
+    assert "completed" in result.output and "2,000 customers" in result.output
+
+
+@pytest.mark.parametrize("args", [
+    ["preapprove", "--tenant", "demo", "--as-of", "yesterday", "--synthetic", "10"],
+    ["preapprove", "--tenant", "demo", "--as-of", "2026-03-01"],
+    ["preapprove", "--tenant", "nobody", "--as-of", "2026-03-01", "--synthetic", "10"],
+    ["campaign", "create", "--tenant", "demo", "--name", "x", "--channel", "fax", "--segment", "a"],
+    ["campaign", "create", "--tenant", "demo", "--name", "x", "--segment", "a", "--cost-per-message", "cheap"],
+    ["campaign", "launch", "--tenant", "demo", "99", "--customers", "/no/such/file.parquet"],
+    ["report", "--tenant", "demo", "42", "--out", "r.html"],
+])
+def test_bad_input_exits_with_code_2(cli_db: Path, args: list[str]) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
