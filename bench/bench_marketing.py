@@ -64,7 +64,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     tables, profile = customer_base(args.customers, seed=args.seed, as_of=AS_OF)
-    print(f"synthetic base: " + ", ".join(f"{k} {v.num_rows:,}" for k, v in tables.items())
+    print("synthetic base: " + ", ".join(f"{k} {v.num_rows:,}" for k, v in tables.items())
           + f", profile {profile.num_rows:,} x {profile.num_columns} [generated in {time.perf_counter() - t0:.1f} s]")
     scorer = default_scorer()  # loading the model is set-up, not per-customer work
 
