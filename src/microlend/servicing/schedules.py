@@ -108,11 +108,20 @@ class Schedule:
 # ---------------------------------------------------------------------------------------------- dates
 
 
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def days_in_month(year: int, month: int) -> int:
+    if month == 2 and calendar.isleap(year):
+        return 29
+    return _MONTH_DAYS[month - 1]
+
+
 def add_months(start: date, months: int) -> date:
     """The same day-of-month ``months`` later, clamped to the month end (31 Jan + 1 → 28/29 Feb)."""
     index = start.month - 1 + months
     year, month = start.year + index // 12, index % 12 + 1
-    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
+    return date(year, month, min(start.day, days_in_month(year, month)))
 
 
 def due_dates(start: date, term_months: int) -> list[date]:
