@@ -183,6 +183,39 @@ def sample_data(
     console.print(f"{len(frame)} applications written to {out}", highlight=False)
 
 
+@app.command("review-limits")
+@_user_errors
+def review_limits(
+    data: Annotated[Path, typer.Option("--data", help="Credit lines (.csv or .parquet), columns named by path")],
+    out: Annotated[Path, typer.Option("--out", help="Results to write (.csv)")],
+    policy: Annotated[Path | None, typer.Option("--policy", help="Limit review policy (default: shipped)")] = None,
+) -> None:
+    """Re-decide credit lines from behaviour: increase, keep, decrease or freeze; large increases referred."""
+    import pandas as pd
+
+    from microlend.decisioning.limits import default_limit_review, review_portfolio
+    from microlend.decisioning.policy import load_policy_file, policy_kind
+
+    doc = load_policy_file(policy) if policy is not None else default_limit_review()
+    if policy_kind(doc) != "limit_review":
+        raise _fail(f"--policy: '{policy}' is not a limit review policy (metadata.kind)")
+    if data.suffix.lower() not in (".csv", ".parquet") or not data.exists():
+        raise _fail(f"--data: '{data}' should be an existing .csv or .parquet file")
+    lines = pd.read_csv(data) if data.suffix.lower() == ".csv" else pd.read_parquet(data)
+    missing = [c for c in ("line.line_id", "line.limit") if c not in lines.columns]
+    if missing:
+        raise _fail(f"--data: column '{missing[0]}' is missing")
+    result = review_portfolio(doc, lines)
+    result.assign(reasons=result["reasons"].map(" ".join)).to_csv(out, index=False)
+    counts = result["action"].value_counts().to_dict()
+    summary = ", ".join(f"{k} {counts.get(k, 0)}" for k in ("increase", "keep", "decrease", "freeze"))
+    console.print(
+        f"{len(result)} lines reviewed: {summary}; {int((result['outcome'] == 'refer').sum())} referred; "
+        f"results in {out}",
+        highlight=False,
+    )
+
+
 # --- commands on a bank's database (as one of its users) -------------------------------------------------
 
 

@@ -234,9 +234,9 @@ def _ev(b: _Batch, node: Ast) -> V:
     if tag == "path":
         return b.get(node[1])
     if tag == "array":
-        if node[1]:
-            raise NotCompilable("array literals are supported only inside min/max or empty")
-        return b.const("list", ())
+        if not all(item[0] in ("str", "num", "bool") for item in node[1]):
+            raise NotCompilable("array literals of computed values are supported only inside min/max")
+        return b.const("list", tuple(item[1] for item in node[1]))
     if tag == "not":
         x = _ev(b, node[1])
         if x.kind not in ("bool", "null"):
@@ -534,12 +534,25 @@ class ColumnarPolicy:
         return found
 
     def evaluate(self, columns: Mapping[str, V] | None = None, n: int | None = None) -> BatchResult:
+        """The credit-decision outputs for every row."""
+        return _result(self._run(columns, n))
+
+    def evaluate_outputs(
+        self, columns: Mapping[str, V], n: int, names: tuple[str, ...]
+    ) -> tuple[dict[str, V], BoolArray]:
+        """Named outputs of any policy kind, and the rows where the rule engine would have failed."""
+        b = self._run(columns, n)
+        errors = [c.err for c in b.columns.values()]
+        err = np.logical_or.reduce(errors) if errors else np.zeros(n, dtype=bool)
+        return {name: b.get(name) for name in names}, err
+
+    def _run(self, columns: Mapping[str, V] | None, n: int | None) -> _Batch:
         if n is None:
             raise ValueError("the batch size is required")
         b = _Batch(n, dict(columns or {}))
         for step in self.steps:
             step.run(b)
-        return _result(b)
+        return b
 
 
 def expression_fields(text: str) -> set[str]:

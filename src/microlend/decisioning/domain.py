@@ -23,6 +23,11 @@ from microlend.core.money import round_half_up
 Outcome = Literal["approve", "decline", "refer"]
 OUTCOMES: tuple[str, ...] = ("approve", "decline", "refer")
 REQUIRED_OUTPUTS: tuple[str, ...] = ("outcome", "limit", "annual_rate", "reasons")
+#: Outputs each kind of policy must produce (`metadata.kind`; a credit decision when absent).
+OUTPUTS_BY_KIND: dict[str, tuple[str, ...]] = {
+    "credit_decision": REQUIRED_OUTPUTS,
+    "limit_review": ("outcome", "action", "limit", "reasons"),
+}
 
 #: Annual rates leave the engine rounded half up to this many decimal places (0.123456 = 12.3456%).
 RATE_PLACES = 6

@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from microlend.core.errors import ValidationError
 from microlend.decisioning.cells import Cell, holes, parse_cell
-from microlend.decisioning.domain import REQUIRED_OUTPUTS
-from microlend.decisioning.policy import CompiledPolicy, run_golden_tests
+from microlend.decisioning.domain import OUTPUTS_BY_KIND
+from microlend.decisioning.policy import CompiledPolicy, policy_kind, run_golden_tests
 from microlend.decisioning.reasons import CATALOGUE
 
 Severity = Literal["error", "warning"]
@@ -54,12 +54,12 @@ def lint_policy(doc: dict[str, Any], *, run_tests: bool = True) -> LintReport:
     nodes = [n for n in doc.get("nodes", []) if isinstance(n, dict)]
     findings += _code_nodes(nodes)
     findings += _graph(nodes, doc.get("edges", []))
-    findings += _required_outputs(nodes)
+    findings += _required_outputs(nodes, policy_kind(doc))
     for node in nodes:
         if node.get("type") == "decisionTableNode":
             findings += _table(node)
     findings += _reason_codes(nodes)
-    findings += _unknown_fields(nodes)
+    findings += _unknown_fields(nodes, policy_kind(doc))
     structural = any(f.severity == "error" for f in findings)
     if not structural:
         try:
@@ -147,13 +147,16 @@ def _produced(node: dict[str, Any]) -> set[str]:
     return set()
 
 
-def _required_outputs(nodes: list[dict[str, Any]]) -> list[Finding]:
+def _required_outputs(nodes: list[dict[str, Any]], kind: str) -> list[Finding]:
+    if kind not in OUTPUTS_BY_KIND:
+        known = ", ".join(OUTPUTS_BY_KIND)
+        return [Finding("error", "missing_output", "metadata.kind", f"'{kind}' is not a policy kind ({known})")]
     produced: set[str] = set()
     for n in nodes:
         produced |= _produced(n)
     return [
         Finding("error", "missing_output", "policy", f"no node produces the required output '{out}'")
-        for out in REQUIRED_OUTPUTS
+        for out in OUTPUTS_BY_KIND[kind]
         if out not in produced
     ]
 
@@ -242,22 +245,27 @@ def _golden(doc: dict[str, Any]) -> list[Finding]:
     ]
 
 
-def _input_paths() -> set[str]:
-    from microlend.decisioning.domain import ApplicationFacts, CustomerFacts, ModelResult
+def _input_paths(kind: str) -> set[str]:
+    from pydantic import BaseModel
 
-    return (
-        {f"application.{f}" for f in ApplicationFacts.model_fields}
-        | {f"customer.{f}" for f in CustomerFacts.model_fields}
-        | {f"model.{f}" for f in ModelResult.model_fields}
-    )
+    from microlend.decisioning.domain import DecisionInput
+    from microlend.decisioning.limits import LimitReviewInput
+
+    root: type[BaseModel] = LimitReviewInput if kind == "limit_review" else DecisionInput
+    paths = set()
+    for name, info in root.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            paths |= {f"{name}.{sub}" for sub in annotation.model_fields}
+    return paths
 
 
-def _unknown_fields(nodes: list[dict[str, Any]]) -> list[Finding]:
+def _unknown_fields(nodes: list[dict[str, Any]], kind: str) -> list[Finding]:
     """Field paths that are neither decision inputs, features, nor produced by a node: a misspelt field
     silently reads null, so such rules quietly never fire."""
     from microlend.decisioning.columnar import NotCompilable, expression_fields
 
-    known = _input_paths()
+    known = _input_paths(kind)
     produced: set[str] = set()
     for n in nodes:
         content = n.get("content") or {}

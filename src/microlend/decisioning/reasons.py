@@ -92,6 +92,54 @@ _REASONS = [
         "The policy could not be evaluated; a person will decide",
         False,
     ),
+    Reason(
+        "FREEZE_BLACKLISTED",
+        "额度冻结：命中黑名单",
+        "Line frozen: on a blacklist",
+        False,
+    ),
+    Reason(
+        "FREEZE_OVERDUE_ELSEWHERE",
+        "额度冻结：在其他机构存在逾期",
+        "Line frozen: overdue with another lender",
+        True,
+    ),
+    Reason(
+        "FREEZE_OVERDUE",
+        "额度冻结：本行贷款逾期超过30天",
+        "Line frozen: more than 30 days past due",
+        True,
+    ),
+    Reason(
+        "DECREASE_LATE_PAYMENT",
+        "额度下调：近6个月有逾期还款",
+        "Limit lowered: late payments in the last 6 months",
+        True,
+    ),
+    Reason(
+        "DECREASE_TURNOVER_DROP",
+        "额度下调：经营收入明显下降",
+        "Limit lowered: turnover fell sharply",
+        True,
+    ),
+    Reason(
+        "DECREASE_LOW_SCORE",
+        "额度下调：信用评分下降",
+        "Limit lowered: the credit score fell",
+        True,
+    ),
+    Reason(
+        "INCREASE_GOOD_BEHAVIOUR",
+        "额度提升：按时还款记录良好",
+        "Limit raised: a good repayment record",
+        True,
+    ),
+    Reason(
+        "INCREASE_ABOVE_AUTHORITY",
+        "提额超过自动审批权限，转人工审批",
+        "The increase is above the automatic approval authority",
+        False,
+    ),
 ]
 
 CATALOGUE: dict[str, Reason] = {r.code: r for r in _REASONS}

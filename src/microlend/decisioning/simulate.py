@@ -203,17 +203,20 @@ NUMERIC_FIELDS = (
 )
 
 
-def frame_columns(frame: pd.DataFrame, only: set[str] | None = None) -> dict[str, Any]:
-    """Batch columns from an applications table (money strings become float64 for comparisons);
-    `only` limits the work to the fields a policy reads."""
+def frame_columns(
+    frame: pd.DataFrame, only: set[str] | None = None, numeric: tuple[str, ...] = NUMERIC_FIELDS
+) -> dict[str, Any]:
+    """Batch columns from a table named by input path (money strings become float64 for comparisons);
+    `only` limits the work to the fields a policy reads; `numeric` names the number fields (features.*
+    always are)."""
     n = len(frame)
     cols = {}
     for name in frame.columns:
         if only is not None and name not in only:
             continue
         series = frame[name]
-        numeric = name in NUMERIC_FIELDS or str(name).startswith("features.")
-        if numeric and not pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        is_number = name in numeric or str(name).startswith("features.")
+        if is_number and not pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
             converted = pd.to_numeric(series, errors="coerce")
             if int(converted.notna().sum()) != int(series.notna().sum()):
                 raise ValidationError(f"data: column '{name}' holds values that are not numbers", field="data")
