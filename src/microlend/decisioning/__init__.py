@@ -5,5 +5,6 @@
 - `lint`: checks before a policy may be submitted; `cells`: decision-table cells as structured tests.
 - `service`: versions (maker-checker publishing), `decide`, `replay`, champion/challenger and shadow runs.
 - `columnar` and `simulate`: batch evaluation over whole tables, backtests and the HTML report.
-- `reasons`: the reason catalogue (zh-CN and English, and what a borrower may be told).
+- `limits`: limit review for existing borrowers (increase, keep, decrease, freeze) from a `limit_review` policy.
+- `diff`: what changed between two policy versions; `reasons`: the reason catalogue (zh-CN and English).
 """
