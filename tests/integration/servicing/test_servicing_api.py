@@ -232,3 +232,50 @@ class TestCloseOfBusinessApi:
         r = client.post("/api/v1/cob/runs", json={"date": "2026-01-20"}, headers=staff)
         assert r.status_code == 201
         assert [x["business_date"] for x in r.json()["runs"]][-1] == date(2026, 1, 20).isoformat()
+
+
+class TestCreditLinesAndReversalApi:
+    def test_drawdown_is_idempotent_and_reversal_needs_the_permission(
+        self,
+        client: TestClient,
+        token_for: Callable[..., dict[str, str]],
+        bank: Bank,
+        other_bank: Callable[[], Bank],
+    ) -> None:
+        staff = token_for(Role.ADMIN)
+        line = client.post("/api/v1/credit-lines", json={"product_code": "RV-STD", "limit": "50000"}, headers=staff)
+        assert line.status_code == 201, line.text
+        assert (
+            client.post(
+                "/api/v1/credit-lines",
+                json={"product_code": "RV-STD", "limit": "50000"},
+                headers=token_for(Role.MARKETER),
+            ).status_code
+            == 403
+        )
+        url = f"/api/v1/credit-lines/{line.json()['id']}/drawdowns"
+        headers = {**staff, "Idempotency-Key": "draw-1"}
+        a = client.post(url, json={"amount": "20000"}, headers=headers)
+        b = client.post(url, json={"amount": "20000"}, headers=headers)
+        assert a.status_code == b.status_code == 201 and a.json()["id"] == b.json()["id"]
+        too_much = client.post(url, json={"amount": "40000"}, headers=staff)
+        assert too_much.status_code == 422
+        rep = client.post(f"/api/v1/loans/{a.json()['id']}/repayments", json={"amount": "100"}, headers=staff)
+        rid = rep.json()["id"]
+        assert client.post(f"/api/v1/repayments/{rid}/reversal", json={"reason": "x"}).status_code == 401
+        assert (
+            client.post(
+                f"/api/v1/repayments/{rid}/reversal", json={"reason": "x"}, headers=token_for(Role.COLLECTOR)
+            ).status_code
+            == 403
+        )
+        stranger = other_bank()
+        assert (
+            client.post(
+                f"/api/v1/repayments/{rid}/reversal",
+                json={"reason": "x"},
+                headers=token_for(Role.ADMIN, tenant_id=stranger.tenant_id),
+            ).status_code
+            == 404
+        )
+        assert client.post(f"/api/v1/repayments/{rid}/reversal", json={"reason": "x"}, headers=staff).status_code == 201
