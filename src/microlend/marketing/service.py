@@ -482,6 +482,7 @@ class DispatchSummary:
     sent: int
     suppressed: dict[str, int]
     failed: int
+    deferred: int = 0  # due, but now is in quiet hours: moved to the next allowed time
 
 
 def dispatch_outbox(
@@ -492,10 +493,10 @@ def dispatch_outbox(
     frequency cap are checked again now: a message that no longer may go is suppressed, with the reason."""
     who.require(Permission.MANAGE_CAMPAIGNS)
     sender = sender or LogSender()
-    sent = failed = 0
+    sent = failed = deferred = 0
     suppressed: dict[str, int] = defaultdict(int)
     last_id = 0
-    while limit is None or sent + failed + sum(suppressed.values()) < limit:
+    while limit is None or sent + failed + deferred + sum(suppressed.values()) < limit:
         with uow:
             s = uow.session
             due = s.execute(select(OutboxRow.id, OutboxRow.campaign_id, OutboxRow.customer_id, OutboxRow.channel,
@@ -508,10 +509,11 @@ def dispatch_outbox(
             outcome = _dispatch_batch(s, who, due, now, sender, consent)
             sent += outcome.sent
             failed += outcome.failed
+            deferred += outcome.deferred
             for k, v in outcome.suppressed.items():
                 suppressed[k] += v
             uow.commit()
-    return DispatchSummary(sent, dict(suppressed), failed)
+    return DispatchSummary(sent, dict(suppressed), failed, deferred)
 
 
 def _dispatch_batch(s: Session, who: Principal, due: Sequence[Any], now: datetime, sender: Sender,
@@ -535,8 +537,14 @@ def _dispatch_batch(s: Session, who: Principal, due: Sequence[Any], now: datetim
     go: list[OutgoingMessage] = []
     updates: list[dict[str, Any]] = []
     suppressed: dict[str, int] = defaultdict(int)
+    deferred = 0
     for mid, cid, customer, channel, locale, body in due:
         camp = campaigns[cid]
+        allowed = _quiet(camp).next_allowed(now, channel)
+        if allowed > now:  # a backlog sent late must still not wake anyone up
+            deferred += 1
+            updates.append({"id": mid, "scheduled_at": allowed})
+            continue
         cap = _cap(camp)
         window_start = cap.window_start(now)
         reason = None
@@ -567,7 +575,7 @@ def _dispatch_batch(s: Session, who: Principal, due: Sequence[Any], now: datetim
         s.execute(insert(TrackingEventRow), [{"tenant_id": tenant, "customer_id": m.customer_id,
                                               "campaign_id": m.campaign_id, "kind": "sent", "at": now}
                                              for m in delivered])
-    return DispatchSummary(len(delivered), dict(suppressed), len(go) - len(delivered))
+    return DispatchSummary(len(delivered), dict(suppressed), len(go) - len(delivered), deferred)
 
 
 # --- tracking ---------------------------------------------------------------------------------------------

@@ -170,6 +170,22 @@ class TestDispatch:
                                         consent=consent)
         assert again.sent == 0  # nothing is sent twice
 
+    def test_a_backlog_found_in_quiet_hours_waits_for_the_morning(self, mbank: Bank) -> None:
+        summary = _launch(mbank, "late", share=0, at=NOON)
+        late_evening = NOON + timedelta(hours=10)  # 22:00 in Shanghai
+        sender = RecordingSender()
+        result = service.dispatch_outbox(mbank.uow(), mbank.who(), now=late_evening, sender=sender,
+                                         consent=FakeConsent(customers()))
+        assert result.sent == 0 and result.deferred == summary.messages and not sender.messages
+        morning = datetime(2026, 3, 3, 0, 0, tzinfo=UTC)
+        with mbank.uow() as u:
+            when = set(u.session.execute(select(OutboxRow.scheduled_at).where(
+                OutboxRow.campaign_id == summary.campaign_id)).scalars())
+        assert when == {morning}
+        later = service.dispatch_outbox(mbank.uow(), mbank.who(), now=morning, sender=sender,
+                                        consent=FakeConsent(customers()))
+        assert later.sent == summary.messages
+
     def test_frequency_cap_holds_across_campaigns(self, mbank: Bank) -> None:
         consent = FakeConsent(customers())
         cap = FrequencyCap(max_messages=1, window_days=7)
@@ -256,3 +272,22 @@ def test_past_campaign_outcomes_train_an_uplift_model(mbank: Bank) -> None:
     ranked = rank_targets(model, frame, ["age"])
     top = ranked.head(20).join(frame, on="customer_id")
     assert min(top.get_column("age").to_list()) > 45
+
+
+def test_default_consent_check_reads_the_customers_table(mbank: Bank) -> None:
+    from microlend.origination.tables import CustomerRow
+
+    with mbank.uow() as u:
+        for i, consent in enumerate([True, False, True]):
+            u.session.add(CustomerRow(
+                tenant_id=mbank.tenant_id, kind="person", name=f"c{i}", id_number_enc="x",
+                id_number_index=f"{mbank.tenant_id}-{i}", id_number_masked="x", phone_enc="x",
+                phone_index=f"p{mbank.tenant_id}-{i}", phone_masked="x", marketing_consent=consent,
+                attributes={}, created_at=NOON, updated_at=NOON))
+        u.session.flush()
+        ids = list(u.session.execute(select(CustomerRow.id).where(
+            CustomerRow.tenant_id == mbank.tenant_id).order_by(CustomerRow.id)).scalars())
+        u.commit()
+    with mbank.uow() as u:
+        assert service.customers_table_consent(u.session, mbank.tenant_id, [*ids, 10**9]) == {ids[0], ids[2]}
+        assert service.customers_table_consent(u.session, mbank.tenant_id + 1000, ids) == set()
