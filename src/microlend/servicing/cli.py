@@ -283,7 +283,7 @@ def reconcile_command(
 
 @cob_app.command("run")
 def cob_run_command(
-    tenant: Annotated[str, typer.Option(help="Tenant name")],
+    tenant: Annotated[str, typer.Option(help="Tenant name; omit to close every tenant")] = "",
     on: Annotated[
         str,
         typer.Option(
@@ -293,13 +293,18 @@ def cob_run_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Run close of business for each open date in order; a closed date is never run twice."""
-    from microlend.servicing.cob import run_close_of_business
+    from microlend.cli.common import open_uow
+    from microlend.servicing.cob import close_all_tenants, run_close_of_business
 
     through = _date(on, "date") if on else None
-    uow, who = _tenant_principal(tenant)
-    results = guarded(lambda: run_close_of_business(uow, who, through=through))
+    if tenant:
+        uow, who = _tenant_principal(tenant)
+        by_tenant = {tenant: guarded(lambda: run_close_of_business(uow, who, through=through))}
+    else:
+        by_tenant = guarded(lambda: close_all_tenants(open_uow(), through=through))
     rows = [
         {
+            "tenant": name,
             "business_date": r.business_date.isoformat(),
             "loans_active": r.loans_active,
             "interest_accrued": _money(r.interest_accrued, "CNY"),
@@ -309,6 +314,7 @@ def cob_run_command(
             "seconds": round(r.seconds, 3),
             "skipped": r.skipped,
         }
+        for name, results in by_tenant.items()
         for r in results
     ]
     if as_json:
@@ -318,7 +324,7 @@ def cob_run_command(
         Console().print("nothing to close: every date up to the one given is closed")
     for row in rows:
         Console().print(
-            f"{row['business_date']}: {row['loans_active']} active loans, interest "
+            f"{row['tenant']} {row['business_date']}: {row['loans_active']} active loans, interest "
             f"{row['interest_accrued']}, penalty {row['penalty_accrued']}, newly overdue "
             f"{row['newly_overdue']}, bucket changes {row['bucket_changes']} ({row['seconds']}s)"
         )

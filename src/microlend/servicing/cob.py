@@ -320,3 +320,13 @@ def _close_one(uow: UnitOfWork, who: Principal, on: date, buckets: BucketScheme)
             uow.publish(event)
         uow.commit()
     return result
+
+
+def close_all_tenants(uow: UnitOfWork, *, through: date | None = None) -> dict[str, list[CobResult]]:
+    """The scheduled job: close of business for every tenant, each as its own system identity."""
+    from microlend.core.identity import system_principal
+    from microlend.core.tenancy import list_tenants
+
+    return {
+        t.name: run_close_of_business(uow, system_principal(t.id, "cob"), through=through) for t in list_tenants(uow)
+    }

@@ -65,3 +65,11 @@ class TestCobCommand:
     def test_a_bad_date_exits_2(self, cli_bank: Bank) -> None:
         result = runner.invoke(cob_app, ["run", "--tenant", "t1", "--date", "17/01/2026"])
         assert result.exit_code == 2 and "date" in result.output
+
+
+class TestCobForEveryTenant:
+    def test_without_a_tenant_every_bank_is_closed(self, cli_bank: Bank) -> None:
+        result = runner.invoke(cob_app, ["run", "--date", "2026-01-16", "--json"])
+        assert result.exit_code == 0, result.output
+        runs = json.loads(result.output)["runs"]
+        assert {(r["tenant"], r["business_date"]) for r in runs} == {("t1", "2026-01-15"), ("t1", "2026-01-16")}
