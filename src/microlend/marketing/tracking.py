@@ -229,6 +229,7 @@ def _funnel_chart(report: CampaignReport) -> str | None:
     for r in rows:
         ax.plot(stages, [getattr(r, k) for k in stages], marker="o", label=r.group)
     ax.set_ylabel("customers")
+    ax.set_ylim(bottom=0)
     ax.set_title("Funnel by channel")
     ax.legend()
     return _png(fig)
@@ -242,7 +243,7 @@ def _lift_chart(report: CampaignReport) -> str | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 2.6))
+    fig, ax = plt.subplots(figsize=(7, 0.8 + 0.6 * len(report.comparisons)))
     ys = list(range(len(report.comparisons)))
     diffs = [c.difference * 100 for c in report.comparisons]
     errs = [[(c.difference - c.low) * 100 for c in report.comparisons],
@@ -250,6 +251,7 @@ def _lift_chart(report: CampaignReport) -> str | None:
     ax.errorbar(diffs, ys, xerr=errs, fmt="o", capsize=4)
     ax.axvline(0, color="grey", linewidth=1)
     ax.set_yticks(ys, [c.stage for c in report.comparisons])
+    ax.set_ylim(-0.6, len(ys) - 0.4)
     ax.set_xlabel("treatment - control (percentage points)")
     ax.set_title(f"Incremental effect, {report.confidence:.0%} interval")
     return _png(fig)

@@ -199,3 +199,46 @@ def evaluate(score: FloatArray, treatment: Any, outcome: Any,
             at[f"{f:.0%}"] = float("nan")
     return UpliftEvaluation(auuc(score, treatment, outcome), qini_coefficient(score, treatment, outcome), at,
                             (x.tolist(), q.tolist()))
+
+
+def qini_chart(evaluation: UpliftEvaluation) -> str:
+    """The Qini curve against random targeting, as a base64 PNG (matplotlib's Agg backend)."""
+    import base64
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x, q = evaluation.curve
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    ax.plot(x, q, label="model")
+    ax.plot([0, 1], [0, q[-1]], linestyle="--", color="grey", label="random")
+    ax.set_xlabel("share of customers targeted")
+    ax.set_ylabel("incremental conversions")
+    ax.set_title(f"Qini curve (AUUC {evaluation.auuc:.3f}, Qini {evaluation.qini_coefficient:.3f})")
+    ax.legend()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def uplift_report_html(evaluation: UpliftEvaluation, *, title: str = "Uplift model") -> str:
+    """One self-contained page: the Qini chart, AUUC, Qini coefficient and uplift at the top k."""
+    from pathlib import Path
+
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                      autoescape=select_autoescape(["html"]))
+    return env.get_template("uplift_report.html").render(title=title, ev=evaluation, chart=qini_chart(evaluation))
+
+
+def holdout_mask(customer_ids: Sequence[int], share_bp: int = 3000, key: str = "uplift-holdout"
+                 ) -> npt.NDArray[np.bool_]:
+    """A stable random holdout (by sha256 of key and customer id) for evaluating an uplift model."""
+    from microlend.marketing.campaigns import control_mask
+
+    return control_mask(key, list(customer_ids), share_bp)

@@ -78,6 +78,36 @@ def test_whole_flow_from_segment_to_report(cli_db: Path) -> None:
     assert reported.exit_code == 0, reported.output
     assert out.is_file() and out.with_suffix(".json").is_file()
 
+    # conversions arrive; then an uplift model learns from the campaign and ranks the customers
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from microlend.core.identity import system_principal
+    from microlend.core.uow import UnitOfWork
+    from microlend.marketing import service
+    from microlend.marketing.tables import AssignmentRow
+
+    factory = make_session_factory(make_engine(f"sqlite:///{cli_db / 'cli.db'}"))
+    with factory() as s:
+        arms = dict(s.execute(select(AssignmentRow.customer_id, AssignmentRow.arm)).all())
+        tenant_id = s.execute(select(TenantRow.id)).scalar_one()
+    at = datetime(2026, 3, 4, tzinfo=UTC)
+    converted = [c for c, a in arms.items() if (a == "treatment" and 20 + (c - 1) % 45 > 45) or c % 9 == 0]
+    service.record_events(UnitOfWork(factory), system_principal(tenant_id), [
+        {"customer_id": c, "kind": "disbursed", "at": at + timedelta(hours=c)} for c in converted])
+    ranked = cli_db / "ranked.parquet"
+    result = runner.invoke(app, ["uplift", "--tenant", "demo", "1", "--customers", customers, "--features", "age",
+                                 "--out", str(ranked)])
+    assert result.exit_code == 0, result.output
+    assert "AUUC" in result.output
+    top = pl.read_parquet(ranked).head(10).join(pl.read_parquet(customers), on="customer_id")
+    assert min(top.get_column("age").to_list()) > 45
+    assert "data:image/png;base64," in ranked.with_suffix(".html").read_text(encoding="utf-8")
+    bad = runner.invoke(app, ["uplift", "--tenant", "demo", "1", "--customers", customers, "--features", "salary",
+                              "--out", str(ranked)])
+    assert bad.exit_code == 2
+
 
 def test_preapprove_on_a_synthetic_base(cli_db: Path) -> None:
     result = runner.invoke(app, ["preapprove", "--tenant", "demo", "--as-of", "2026-03-01", "--synthetic", "2000",
