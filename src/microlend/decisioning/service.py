@@ -29,6 +29,7 @@ from microlend.decisioning.policy import (
     default_policy,
     parse_policy,
     policy_hash,
+    policy_kind,
     policy_name,
 )
 from microlend.decisioning.reasons import tellable_reasons
@@ -257,6 +258,10 @@ def publish(
     with uow:
         s = uow.session
         row = _version(s, who.tenant_id, content_hash)
+        if policy_kind(row.content) != "credit_decision":
+            raise ValidationError(
+                f"content_hash: a {policy_kind(row.content)} policy cannot decide applications", field="content_hash"
+            )
         if row.status != "submitted":
             raise Conflict(
                 f"content_hash: only a submitted version can be published; this one is {row.status}",

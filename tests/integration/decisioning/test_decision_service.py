@@ -86,6 +86,15 @@ class TestMakerChecker:
         with pytest.raises(Conflict, match="this one is draft"):
             service.publish(uow, second_analyst, draft.content_hash)
 
+    def test_a_limit_review_policy_cannot_become_the_credit_policy(
+        self, uow: UnitOfWork, bank: Tenant, analyst: Principal, second_analyst: Principal
+    ) -> None:
+        from microlend.decisioning.limits import default_limit_review
+
+        version = service.submit(uow, analyst, default_limit_review())
+        with pytest.raises(ValidationError, match="limit_review policy cannot decide applications"):
+            service.publish(uow, second_analyst, version.content_hash)
+
     def test_a_policy_failing_lint_cannot_be_submitted(self, uow: UnitOfWork, bank: Tenant, analyst: Principal) -> None:
         doc = stricter_policy()
         doc["tests"][0]["expect"]["outcome"] = "decline"
