@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from tests.integration.servicing.kit import Bank
 
@@ -24,6 +24,14 @@ D = Decimal
 
 
 def assert_books_sound(bank: Bank) -> None:
+    """Every stored entry balances line by line, the trial balance balances, the sub-ledger reconciles."""
+    with bank.uow() as u:
+        unbalanced = u.session.execute(
+            select(JournalLineRow.entry_id)
+            .group_by(JournalLineRow.entry_id)
+            .having(func.sum(JournalLineRow.debit) != func.sum(JournalLineRow.credit))
+        ).all()
+        assert unbalanced == []
     tb = service.trial_balance(bank.uow(), bank.who)
     assert tb.balanced, tb
     recon = service.reconcile(bank.uow(), bank.who)
