@@ -143,12 +143,15 @@ def simulate(
     segment: Annotated[list[str] | None, typer.Option("--segment", help="Column to break down by; repeat")] = None,
 ) -> None:
     """Run a policy over past applications: approvals, bad rates, limits, rates, swaps, by segment."""
-    from microlend.decisioning.policy import load_policy_file
+    from microlend.decisioning.policy import load_policy_file, policy_kind
     from microlend.decisioning.simulate import load_applications, render_html
     from microlend.decisioning.simulate import simulate as run
 
     doc = load_policy_file(policy)
     base = load_policy_file(baseline) if baseline is not None else None
+    for path, candidate in ((policy, doc), (baseline, base)):
+        if candidate is not None and policy_kind(candidate) != "credit_decision":
+            raise _fail(f"'{path}' is a {policy_kind(candidate)} policy; simulate runs credit-decision policies")
     if out.suffix.lower() not in (".html", ".htm"):
         raise _fail(f"--out: '{out}' should end in .html")
     frame = load_applications(data)

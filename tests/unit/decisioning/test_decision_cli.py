@@ -140,3 +140,13 @@ class TestSimulate:
             ],
         )
         assert result.exit_code == 2 and "should end in .html" in result.output
+
+
+def test_simulating_a_limit_review_policy_exits_2(tmp_path: Path) -> None:
+    from microlend.decisioning.limits import default_limit_review
+
+    path = write(tmp_path, "review.json", default_limit_review())
+    result = runner.invoke(
+        app, ["simulate", "--policy", str(path), "--data", str(tmp_path / "a.csv"), "--out", str(tmp_path / "r.html")]
+    )
+    assert result.exit_code == 2 and "simulate runs credit-decision policies" in result.output
