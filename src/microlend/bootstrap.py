@@ -10,16 +10,26 @@ from functools import lru_cache
 TABLE_MODULES = [
     "microlend.core.tables",
     "microlend.origination.tables",
+    "microlend.servicing.tables",
+    "microlend.data.tables",
+    "microlend.risk.tables",
+    "microlend.decisioning.tables",
+    "microlend.marketing.tables",
 ]
 
 #: Modules exposing `setup_tenant(session, tenant_row)`: the defaults a new bank moves in with.
-SETUP_MODULES: list[str] = []
+SETUP_MODULES: list[str] = [
+    "microlend.servicing.service",     # chart of accounts and the product catalogue
+    "microlend.risk.registry",         # the starter scorecard as champion
+    "microlend.decisioning.service",   # the default micro-loan policy, published
+]
 
 #: FastAPI routers: (module, attribute).
 ROUTERS = [
     ("microlend.api.auth", "router"),
     ("microlend.api.audit", "router"),
     ("microlend.origination.api", "router"),
+    ("microlend.servicing.api", "router"),
 ]
 
 

@@ -26,6 +26,14 @@ app.add_typer(audit_app, name="audit")
 
 #: Module command groups: (module, attribute, command name). Missing modules are skipped.
 MODULE_GROUPS: list[tuple[str, str, str]] = [
+    ("microlend.servicing.cli", "app", "loan"),
+    ("microlend.servicing.cli", "ledger_app", "ledger"),
+    ("microlend.servicing.cli", "cob_app", "cob"),
+    ("microlend.data.cli", "app", "data"),
+    ("microlend.risk.cli", "app", "risk"),
+    ("microlend.decisioning.cli", "app", "policy"),
+    ("microlend.decisioning.cli", "decision_app", "decision"),
+    ("microlend.marketing.cli", "app", "marketing"),
     ("microlend.demo.cli", "app", "demo"),
 ]
 for _module, _attr, _name in MODULE_GROUPS:

@@ -24,8 +24,18 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fal
     return False
 
 
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """When generating one module's revision, look only at that module's tables."""
+    only = config.attributes.get("include_tables")
+    if only is None:
+        return True
+    table = obj.name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
+    return table in only
+
+
 def _run(connection: Connection) -> None:
     context.configure(
+        include_object=include_object,
         connection=connection, target_metadata=target_metadata, render_item=render_item,
         render_as_batch=connection.dialect.name == "sqlite", compare_type=True,
     )
