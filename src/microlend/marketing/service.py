@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any, cast
 
 import polars as pl
-from sqlalchemy import and_, column, func, insert, select, table, update
+from sqlalchemy import Table, and_, bindparam, column, func, insert, select, table, update
 from sqlalchemy.orm import Session
 
 from microlend.core import audit
@@ -398,7 +398,7 @@ def launch_campaign(
         arms = ["excluded" if e else ("control" if c else "treatment") for e, c in zip(excluded_mask, control,
                                                                                        strict=True)]
         offer_ids = targets.get_column("offer_id").to_list() if "offer_id" in targets.columns else [None] * len(ids)
-        s.execute(insert(AssignmentRow), [
+        s.execute(_bulk(AssignmentRow), [
             {"tenant_id": who.tenant_id, "campaign_id": row.id, "customer_id": int(c), "arm": a,
              "segment_label": label, "excluded_reason": r, "offer_id": o}
             for c, a, r, o in zip(ids, arms, first_reason, offer_ids, strict=True)
@@ -410,7 +410,7 @@ def launch_campaign(
             officers = (treated.get_column("officer_user_id").to_list() if "officer_user_id" in treated.columns
                         else [None] * treated.height)
             tids = treated.get_column("customer_id").to_list()
-            s.execute(insert(VisitTaskRow), [
+            s.execute(_bulk(VisitTaskRow), [
                 {"tenant_id": who.tenant_id, "campaign_id": row.id, "customer_id": int(c),
                  "officer_user_id": None if o is None else int(o), "status": "open", "note": "", "created_at": at}
                 for c, o in zip(tids, officers, strict=True)
@@ -455,11 +455,11 @@ def _fill_outbox(s: Session, tenant_id: int, row: CampaignRow, treated: pl.DataF
                       "body": cache.render(_offer_terms(r), link_base + token),
                       "token": token, "status": "scheduled", "scheduled_at": scheduled_at})
         if len(batch) >= 20_000:
-            s.execute(insert(OutboxRow), batch)
+            s.execute(_bulk(OutboxRow), batch)
             count += len(batch)
             batch = []
     if batch:
-        s.execute(insert(OutboxRow), batch)
+        s.execute(_bulk(OutboxRow), batch)
         count += len(batch)
     return count
 
@@ -468,10 +468,28 @@ def _record_contacts(s: Session, tenant_id: int, campaign_id: int, channel: str,
                      at: datetime) -> None:
     if not customer_ids:
         return
-    s.execute(insert(ContactRow), [{"tenant_id": tenant_id, "customer_id": c, "campaign_id": campaign_id,
+    s.execute(_bulk(ContactRow), [{"tenant_id": tenant_id, "customer_id": c, "campaign_id": campaign_id,
                                     "channel": channel, "contacted_at": at} for c in customer_ids])
-    s.execute(insert(TrackingEventRow), [{"tenant_id": tenant_id, "customer_id": c, "campaign_id": campaign_id,
+    s.execute(_bulk(TrackingEventRow), [{"tenant_id": tenant_id, "customer_id": c, "campaign_id": campaign_id,
                                           "kind": "sent", "at": at} for c in customer_ids])
+
+
+def _bulk(row_class: Any) -> Any:
+    """A Core INSERT for executemany: skips the ORM's per-row bookkeeping on bulk writes."""
+    return insert(row_class.__table__)
+
+
+def _update_outbox(s: Session, updates: list[dict[str, Any]]) -> None:
+    """Bulk status changes by id, one executemany per shape of change."""
+    table_: Table = cast(Table, OutboxRow.__table__)
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for u in updates:
+        shapes[tuple(sorted(k for k in u if k != "id"))].append({"_id": u["id"], **{f"_{k}": v for k, v in u.items()
+                                                                                     if k != "id"}})
+    for keys, rows in shapes.items():
+        stmt = (update(table_).where(table_.c.id == bindparam("_id"))
+                .values({k: bindparam(f"_{k}") for k in keys}))
+        s.execute(stmt, rows)
 
 
 # --- dispatch ---------------------------------------------------------------------------------------------
@@ -507,6 +525,9 @@ def dispatch_outbox(
                 break
             last_id = due[-1][0]
             outcome = _dispatch_batch(s, who, due, now, sender, consent)
+            audit.record(s, who, "outbox.dispatch", "marketing_outbox", f"{due[0][0]}-{last_id}", after={
+                "sender": sender.name, "sent": outcome.sent, "failed": outcome.failed,
+                "suppressed": outcome.suppressed, "deferred": outcome.deferred})
             sent += outcome.sent
             failed += outcome.failed
             deferred += outcome.deferred
@@ -567,12 +588,12 @@ def _dispatch_batch(s: Session, who: Principal, due: Sequence[Any], now: datetim
         else:
             updates.append({"id": m.message_id, "status": "failed", "sender": sender.name})
     if updates:
-        s.execute(update(OutboxRow), updates)
+        _update_outbox(s, updates)
     delivered = [m for m in go if m.message_id in accepted]
     if delivered:
-        s.execute(insert(ContactRow), [{"tenant_id": tenant, "customer_id": m.customer_id, "campaign_id": m.campaign_id,
+        s.execute(_bulk(ContactRow), [{"tenant_id": tenant, "customer_id": m.customer_id, "campaign_id": m.campaign_id,
                                         "channel": m.channel, "contacted_at": now} for m in delivered])
-        s.execute(insert(TrackingEventRow), [{"tenant_id": tenant, "customer_id": m.customer_id,
+        s.execute(_bulk(TrackingEventRow), [{"tenant_id": tenant, "customer_id": m.customer_id,
                                               "campaign_id": m.campaign_id, "kind": "sent", "at": now}
                                              for m in delivered])
     return DispatchSummary(len(delivered), dict(suppressed), len(go) - len(delivered), deferred)
@@ -622,7 +643,7 @@ def record_events(uow: UnitOfWork, who: Principal, events: Iterable[dict[str, An
                      "token": e.get("token")})
     with uow:
         if rows:
-            uow.session.execute(insert(TrackingEventRow), rows)
+            uow.session.execute(_bulk(TrackingEventRow), rows)
         audit.record(uow.session, who, "marketing.events.load", "marketing_events", len(rows),
                      after={"rows": len(rows)})
         uow.commit()

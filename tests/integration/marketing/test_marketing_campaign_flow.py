@@ -291,3 +291,34 @@ def test_default_consent_check_reads_the_customers_table(mbank: Bank) -> None:
     with mbank.uow() as u:
         assert service.customers_table_consent(u.session, mbank.tenant_id, [*ids, 10**9]) == {ids[0], ids[2]}
         assert service.customers_table_consent(u.session, mbank.tenant_id + 1000, ids) == set()
+
+
+def test_another_banks_campaigns_and_tasks_are_invisible(mbank: Bank) -> None:
+    from microlend.core.errors import NotFound
+
+    from .conftest import make_bank
+
+    summary = _launch(mbank, "private", channel="visit", share=0)
+    other = make_bank(mbank.engine)
+    with pytest.raises(NotFound):
+        service.get_campaign(other.uow(), other.who(), summary.campaign_id)
+    with pytest.raises(NotFound):
+        service.launch_campaign(other.uow(), other.who(), summary.campaign_id, customers(), at=AT)
+    with pytest.raises(NotFound):
+        service.campaign_report(other.uow(), other.who(), [summary.campaign_id])
+    assert service.visit_tasks(other.uow(), other.who()) == []
+    assert service.list_campaigns(other.uow(), other.who()) == []
+    with mbank.uow() as u:
+        actions = list(u.session.execute(
+            select(AuditRow.action).where(AuditRow.tenant_id == other.tenant_id)).scalars())
+    assert actions == []
+
+
+def test_every_dispatch_batch_is_audited(mbank: Bank) -> None:
+    summary = _launch(mbank, "audited", share=0, at=NOON)
+    service.dispatch_outbox(mbank.uow(), mbank.who(), now=NOON, consent=FakeConsent(customers()), batch_size=100)
+    with mbank.uow() as u:
+        rows = list(u.session.execute(select(AuditRow.after).where(
+            AuditRow.tenant_id == mbank.tenant_id, AuditRow.action == "outbox.dispatch")).scalars())
+    assert len(rows) == -(-summary.messages // 100)
+    assert sum(r["sent"] for r in rows) == summary.messages
