@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from microlend.batch.engine import BatchEngine, LocalEngine, Progress
 from microlend.core import audit
+from microlend.core.clock import utcnow
 from microlend.core.db import is_postgres
 from microlend.core.errors import ValidationError
 from microlend.core.identity import Permission, Principal
@@ -62,6 +63,10 @@ class ScorecardScorer:
 
     model: Any
     version: str
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.model.features)
 
     def __call__(self, frame: pd.DataFrame) -> npt.NDArray[np.float64]:
         absent = {f: np.full(len(frame), np.nan) for f in self.model.features if f not in frame.columns}
@@ -344,7 +349,7 @@ def run_preapproval(
         run_row = s.get(PreapprovalRunRow, run_id)
         assert run_row is not None
         run_row.status = "completed"
-        run_row.finished_at = started_at
+        run_row.finished_at = utcnow()
         run_row.parameters = {**run_row.parameters, "in_segment": in_segment}
         audit.record(s, who, "preapproval.complete", "preapproval_run", run_id,
                      after={"offers": run_row.offers_count, "customers": total, "in_segment": in_segment})
@@ -360,7 +365,9 @@ def _offers(chunk: pl.DataFrame, scorer: Scorer, evaluator: Any, facts: PolicyFa
 
     if chunk.height == 0:
         return []
-    score = scorer(chunk.to_pandas())
+    wanted = getattr(scorer, "features", None)  # hand over only the columns the model reads, when it says
+    columns = [c for c in wanted if c in chunk.columns] if wanted is not None else chunk.columns
+    score = scorer(chunk.select(columns).to_pandas())
     result = evaluator.evaluate(facts(chunk, score, params), n=chunk.height)
     approved = (result.outcome == "approve") & (result.limit > 0) & ~np.isnan(result.annual_rate)
     idx = np.flatnonzero(approved)
