@@ -421,8 +421,8 @@ class Segment:
     description: str = ""
 
     def __post_init__(self) -> None:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\- ]{0,99}", self.name or ""):
-            raise ValidationError("name: 1-100 letters, digits, spaces, '.', '_' or '-'", field="name")
+        if not re.fullmatch(r"\w[\w.\- ]{0,99}", self.name or ""):
+            raise ValidationError("name: 1-100 letters (any script), digits, spaces, '.', '_' or '-'", field="name")
         if self.version < 1:
             raise ValidationError("version: starts at 1", field="version")
         self.checked()
