@@ -383,6 +383,12 @@ def early_repayment(
     )
 
 
+@router.post("/loans/{loan_id}/credit-applications", status_code=201)
+def apply_credit(loan_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> RepaymentPublic:
+    """Settle what is due now from the borrower's credit balance."""
+    return RepaymentPublic.from_domain(service.apply_credit_balance(uow, who, loan_id))
+
+
 @router.post("/repayments/{repayment_id}/reversal", status_code=201)
 def reverse_repayment(
     repayment_id: int, body: ReasonBody, who: CurrentPrincipal, uow: UnitOfWorkDep

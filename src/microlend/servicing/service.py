@@ -901,11 +901,16 @@ def _apply(
 
 
 def _repayment_lines(
-    loan: LoanRow, amount: Decimal, totals: dict[str, Decimal], credit_part: Decimal, recognised: Decimal
+    loan: LoanRow,
+    amount: Decimal,
+    totals: dict[str, Decimal],
+    credit_part: Decimal,
+    recognised: Decimal,
+    source: str = Acct.CASH,
 ) -> tuple[JournalLine, ...]:
     lid = loan.id
     return (
-        debit(Acct.CASH, amount, lid),
+        debit(source, amount, lid),
         credit(Acct.PENALTY_RECEIVABLE, totals[Component.PENALTY], lid),
         credit(Acct.FEE_INCOME, totals[Component.FEE], lid),
         credit(Acct.INTEREST_RECEIVABLE, totals[Component.INTEREST], lid),
@@ -965,6 +970,7 @@ def _post_allocated(
     *,
     prepaid: Decimal = ZERO,
     recognised_extra: Decimal = ZERO,
+    source: str = Acct.CASH,
 ) -> tuple[JournalEntryRow, dict[str, Any]]:
     totals = _apply(loan, insts, alloc, on)
     totals[Component.PRINCIPAL] += prepaid  # principal the re-amortised schedule no longer owes
@@ -976,7 +982,7 @@ def _post_allocated(
         on,
         JournalEntry(
             kind,
-            _repayment_lines(loan, amount, totals, alloc.credit, recognised_total),
+            _repayment_lines(loan, amount, totals, alloc.credit, recognised_total, source),
             f"{kind} on loan {loan.id}",
             loan.currency,
             loan.id,
@@ -1113,8 +1119,8 @@ def reverse_repayment(uow: UnitOfWork, who: Principal, repayment_id: int, reason
         )
         if any(r.kind != "repayment" for r in [rep, *later]):
             raise Conflict(
-                "an early repayment changed the schedule after this payment: reverse it by a new "
-                "adjusting payment instead"
+                "an early repayment or a credit application changed the loan after this payment: "
+                "correct it with a new adjusting payment instead"
             )
         on = _today(s, who)
         insts = _installments(s, loan.id)
@@ -1155,6 +1161,53 @@ def _unapply(loan: LoanRow, insts: Sequence[InstallmentRow], allocation: dict[st
     if allocation.get("closed"):
         loan.status, loan.closed_on = "active", None
     _apply(loan, insts, _allocation_from_json(allocation), on, sign=-1)
+
+
+def apply_credit_balance(uow: UnitOfWork, who: Principal, loan_id: int) -> RepaymentView:
+    """Use the borrower's credit balance (溢缴款) to settle what is due now, in the product's order."""
+    who.require(P.POST_REPAYMENT)
+    with uow:
+        s = uow.session
+        loan = _loan(s, who, loan_id, lock=True)
+        _require_active(loan)
+        if loan.credit_balance <= 0:
+            raise Conflict(f"loan {loan.id} has no credit balance")
+        on = _today(s, who)
+        insts = _installments(s, loan.id)
+        dues = current_dues(loan, insts, on)
+        owed = sum((d.amount for d in dues), ZERO)
+        if owed <= 0:
+            raise Conflict(f"loan {loan.id}: nothing is due to apply the credit balance to")
+        amount = min(loan.credit_balance, owed)
+        alloc = allocate(amount, dues, _order(loan))
+        loan.credit_balance -= amount
+        entry, allocation = _post_allocated(
+            s, who, uow, loan, insts, amount, on, "credit.applied", alloc, source=Acct.BORROWER_CREDIT
+        )
+        row = _store_repayment(
+            s,
+            who,
+            loan,
+            kind="credit_applied",
+            amount=amount,
+            on=on,
+            key=None,
+            digest="",
+            entry=entry,
+            allocation=allocation,
+            credit_part=ZERO,
+        )
+        audit.record(
+            s,
+            who,
+            "repayment.apply_credit",
+            "repayment",
+            row.id,
+            after={"loan_id": loan.id, "amount": _money(amount), "allocation": allocation},
+        )
+        view = _repayment_view(row, loan)
+        uow.commit()
+    return view
 
 
 # ------------------------------------------------------------------------------------------ early repayment

@@ -145,6 +145,7 @@ ENDPOINTS: list[tuple[str, str, object, Role]] = [
     ("post", "/api/v1/loans/{id}/repayments", {"amount": "10"}, Role.AUDITOR),
     ("post", "/api/v1/loans/{id}/early-repayments", {}, Role.AUDITOR),
     ("post", "/api/v1/loans/{id}/write-off", {"reason": "gone"}, Role.CREDIT_OFFICER),
+    ("post", "/api/v1/loans/{id}/credit-applications", {}, Role.AUDITOR),
     ("post", "/api/v1/loans", LOAN, Role.CREDIT_OFFICER),
     ("get", "/api/v1/products", None, Role.MARKETER),
     (

@@ -120,6 +120,21 @@ class TestRepayments:
         assert balance(bank, Acct.BORROWER_CREDIT) == D("111.51")
         assert_books_sound(bank)
 
+    def test_a_credit_balance_settles_the_next_installment(self, bank: Bank) -> None:
+        loan = disburse(bank)
+        service.post_repayment(bank.uow(), bank.who, loan.id, D("1000"))  # 111.51 held as credit
+        bank.set_business_date(date(2026, 2, 16))  # installment 2 is now the current one
+        applied = service.apply_credit_balance(bank.uow(), bank.who, loan.id)
+        assert applied.amount == D("111.51") and applied.kind == "credit_applied"
+        view = service.get_loan(bank.uow(), bank.who, loan.id)
+        assert view.credit_balance == 0
+        assert view.installments[1].interest_paid == D("92.12")
+        assert view.installments[1].principal_paid == D("19.39")
+        assert balance(bank, Acct.BORROWER_CREDIT) == 0
+        with pytest.raises(Conflict, match="no credit balance"):
+            service.apply_credit_balance(bank.uow(), bank.who, loan.id)
+        assert_books_sound(bank)
+
     def test_the_same_key_posts_once(self, bank: Bank) -> None:
         loan = disburse(bank)
         a = service.post_repayment(bank.uow(), bank.who, loan.id, D("100"), idempotency_key="r-1")
