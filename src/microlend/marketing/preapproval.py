@@ -193,6 +193,50 @@ def default_policy_facts(frame: pl.DataFrame, score: npt.NDArray[np.float64], pa
     }
 
 
+@dataclass(frozen=True)
+class RowOutcomes:
+    """The batch evaluator's result shape, filled one row at a time."""
+
+    outcome: npt.NDArray[np.object_]
+    limit: npt.NDArray[np.float64]
+    annual_rate: npt.NDArray[np.float64]
+    risk_grade: npt.NDArray[np.object_]
+
+
+class RowByRowPolicy:
+    """The rule engine one customer at a time: the fallback for a policy the columnar evaluator cannot
+    compile (slower, same answers). An engine failure on a row is a referral, as in a live decision."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        from microlend.decisioning.policy import CompiledPolicy
+
+        self.policy = CompiledPolicy(doc)
+
+    def evaluate(self, columns: Mapping[str, Any], n: int) -> RowOutcomes:
+        from microlend.decisioning.policy import outputs_from_engine
+
+        outcome = np.empty(n, dtype=object)
+        limit = np.zeros(n)
+        rate = np.full(n, np.nan)
+        grade = np.full(n, None, dtype=object)
+        for i in range(n):
+            context: dict[str, dict[str, Any]] = {}
+            for path, col in columns.items():
+                head, _, leaf = path.partition(".")
+                value = None if col.null[i] else col.data[i]
+                context.setdefault(head, {})[leaf] = value.item() if isinstance(value, np.generic) else value
+            try:
+                result = outputs_from_engine(self.policy.evaluate_raw(context)["result"], self.policy.currency)
+            except Exception:
+                outcome[i] = "refer"
+                continue
+            outcome[i] = result.outcome
+            limit[i] = float(result.limit)
+            rate[i] = np.nan if result.annual_rate is None else float(result.annual_rate)
+            grade[i] = result.risk_grade
+        return RowOutcomes(outcome, limit, rate, grade)
+
+
 # --- the run ----------------------------------------------------------------------------------------------
 
 
@@ -264,7 +308,7 @@ def run_preapproval(
     engine: BatchEngine | None = None, chunk_rows: int = 100_000, progress: Progress | None = None,
 ) -> PreapprovalSummary:
     """Run (or resume) a pre-approval over a segment; see the module docstring."""
-    from microlend.decisioning.columnar import ColumnarPolicy
+    from microlend.decisioning.columnar import ColumnarPolicy, NotCompilable
     from microlend.decisioning.policy import default_policy, policy_hash
 
     who.require(Permission.MANAGE_CAMPAIGNS)
@@ -276,7 +320,10 @@ def run_preapproval(
     doc = policy or default_policy()
     policy_version = policy_hash(doc)[:16]
     facts = facts or default_policy_facts
-    evaluator = ColumnarPolicy(doc)
+    try:
+        evaluator: Any = ColumnarPolicy(doc)
+    except NotCompilable:
+        evaluator = RowByRowPolicy(doc)
 
     segment: Segment | None = None
     segment_id: int | None = None

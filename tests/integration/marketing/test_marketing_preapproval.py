@@ -163,3 +163,20 @@ class TestOfferApr:
         # 10,000 for 12 months at 12%: payment 888.4879; with a 1% fee 9,900 is received.
         # monthly IRR solving 9900 = 888.4879 * a(12, r) is 1.159428% -> APR 13.9131% (numpy-financial's rate)
         assert offer_apr(Decimal("0.12"), 12, Decimal("0.01")) == Decimal("0.139131")
+
+
+def test_a_policy_the_batch_evaluator_cannot_compile_is_run_row_by_row(
+        mbank: Bank, base: PreapprovalInputs, monkeypatch: pytest.MonkeyPatch) -> None:
+    from microlend.decisioning import columnar
+
+    columnar_run = run_preapproval(mbank.uow(), mbank.who(), base, as_of=AS_OF, started_at=AT, chunk_rows=1500)
+
+    class Refuses:
+        def __init__(self, doc: object) -> None:
+            raise columnar.NotCompilable("pretend")
+
+    monkeypatch.setattr(columnar, "ColumnarPolicy", Refuses)
+    other = make_bank(mbank.engine)
+    row_run = run_preapproval(other.uow(), other.who(), base, as_of=AS_OF, started_at=AT, chunk_rows=1500)
+    assert row_run.offers == columnar_run.offers > 0
+    assert _offers(other, row_run.run_id) == _offers(mbank, columnar_run.run_id)
