@@ -227,7 +227,7 @@ class RowByRowPolicy:
                 context.setdefault(head, {})[leaf] = value.item() if isinstance(value, np.generic) else value
             try:
                 result = outputs_from_engine(self.policy.evaluate_raw(context)["result"], self.policy.currency)
-            except Exception:
+            except Exception:  # the engine raises plain exceptions: the row is referred, as a live decision
                 outcome[i] = "refer"
                 continue
             outcome[i] = result.outcome
