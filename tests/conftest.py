@@ -141,6 +141,9 @@ class Api:
 
     def token(self, *roles: str) -> dict[str, str]:
         username, _ = self.kit.user(*roles)
+        return self.token_for(username)
+
+    def token_for(self, username: str) -> dict[str, str]:
         r = self.client.post("/api/v1/auth/token", data={"username": username, "password": "correct-horse-1"})
         assert r.status_code == 200, r.text
         return {"Authorization": f"Bearer {r.json()['access_token']}"}

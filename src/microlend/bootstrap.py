@@ -29,6 +29,7 @@ ROUTERS = [
     ("microlend.api.auth", "router"),
     ("microlend.api.audit", "router"),
     ("microlend.origination.api", "router"),
+    ("microlend.origination.api", "applications_router"),
     ("microlend.servicing.api", "router"),
 ]
 

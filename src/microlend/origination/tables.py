@@ -1,14 +1,15 @@
-"""Tables of origination: customers (applications and credit lines are added by later work)."""
+"""Tables of origination: customers, their consents, and credit applications."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from microlend.core.db import Base, JSONText, UTCDateTime
+from microlend.core.db import Amount, Base, JSONText, Rate, UTCDateTime
 
 
 class CustomerRow(Base):
@@ -40,4 +41,77 @@ class CustomerRow(Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONText(), default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class ConsentRow(Base):
+    """A borrower's authorisation (授权) for a data query, with its scope and time; required before any
+    external data (the credit report, 征信) is used."""
+
+    __tablename__ = "consents"
+    __table_args__ = (Index("ix_consents_customer", "tenant_id", "customer_id", "scope"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    scope: Mapped[str] = mapped_column(String(40))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    granted_by: Mapped[str] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(20), default="api")
+    application_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class ApplicationRow(Base):
+    """A credit application from submission to disbursement, with its decision, offer and review."""
+
+    __tablename__ = "applications"
+    __table_args__ = (
+        Index("ix_applications_queue", "tenant_id", "status", "branch"),
+        Index("ix_applications_customer", "tenant_id", "customer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    product_code: Mapped[str] = mapped_column(String(40))
+    amount: Mapped[Decimal] = mapped_column(Amount())
+    term_months: Mapped[int] = mapped_column(Integer)
+    purpose: Mapped[str] = mapped_column(String(200), default="")
+    channel: Mapped[str] = mapped_column(String(20), default="api")  # api | borrower | officer | campaign
+    campaign_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    status: Mapped[str] = mapped_column(String(20))
+    branch: Mapped[str] = mapped_column(String(100), default="")
+    submitted_by: Mapped[str] = mapped_column(String(100))
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # the automated decision
+    decision_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    decision_outcome: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    decision_limit: Mapped[Decimal | None] = mapped_column(Amount(), nullable=True)
+    decision_rate: Mapped[Decimal | None] = mapped_column(Rate(), nullable=True)
+    decision_reasons: Mapped[list[str]] = mapped_column(JSONText(), default=list)
+    score: Mapped[Decimal | None] = mapped_column(Rate(), nullable=True)
+    pd: Mapped[Decimal | None] = mapped_column(Rate(), nullable=True)
+    model_version: Mapped[str] = mapped_column(String(100), default="")
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    decision_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the review of a referred application (four eyes)
+    review_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    recommended_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    recommendation: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    recommended_amount: Mapped[Decimal | None] = mapped_column(Amount(), nullable=True)
+    recommended_rate: Mapped[Decimal | None] = mapped_column(Rate(), nullable=True)
+    review_notes: Mapped[str] = mapped_column(String(2000), default="")
+    field_visit: Mapped[dict[str, Any]] = mapped_column(JSONText(), default=dict)
+    approvals: Mapped[list[int]] = mapped_column(JSONText(), default=list)
+    decided_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # the offer and what came of it
+    offer_amount: Mapped[Decimal | None] = mapped_column(Amount(), nullable=True)
+    offer_rate: Mapped[Decimal | None] = mapped_column(Rate(), nullable=True)
+    offer_apr: Mapped[Decimal | None] = mapped_column(Rate(), nullable=True)
+    offer_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    loan_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    credit_line_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    disbursed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = 'decisioning_0001'
 down_revision: str | Sequence[str] | None = 'risk_0001'
 branch_labels: str | Sequence[str] | None = ('decisioning',)

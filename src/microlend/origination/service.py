@@ -1,0 +1,569 @@
+"""Application use cases: submit and decide automatically, review with four eyes, offer, accept, disburse.
+
+Automated steps (scoring, the policy, disbursement of an accepted offer) run under the platform's own
+identity, so a borrower needs no permission beyond applying; every step is audited."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from microlend.core import audit
+from microlend.core.clock import utcnow
+from microlend.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from microlend.core.identity import Permission, Principal, Role, system_principal
+from microlend.core.money import round_half_up
+from microlend.core.tenancy import business_date
+from microlend.core.uow import UnitOfWork
+from microlend.decisioning import service as decisions
+from microlend.decisioning.domain import ApplicationFacts, CustomerFacts, DecisionInput, ModelResult
+from microlend.decisioning.reasons import reason
+from microlend.origination.applications import (
+    OPEN_REVIEW,
+    ApprovalAuthority,
+    Review,
+    Status,
+    check_transition,
+    offer_expiry,
+    review_due,
+)
+from microlend.origination.bureau import CreditBureau, ProfileBureau
+from microlend.origination.tables import ApplicationRow, ConsentRow, CustomerRow
+from microlend.risk.registry import ScoringRuntime
+from microlend.servicing import service as servicing
+from microlend.servicing.apr import apr
+from microlend.servicing.schedules import RepaymentMethod, Schedule, build_schedule
+
+#: Scopes a borrower may authorise (授权).
+CONSENT_SCOPES = ("credit_report", "external_data", "marketing")
+#: Loans up to this amount are disbursed on acceptance with no person; larger ones are released by staff.
+AUTOMATIC_DISBURSEMENT_LIMIT = Decimal("200000")
+
+_scoring = ScoringRuntime()
+_bureau: CreditBureau = ProfileBureau()
+
+
+def set_bureau(bureau: CreditBureau) -> None:
+    """Connect the bank's credit bureau (the default answers from stored credit profiles)."""
+    global _bureau
+    _bureau = bureau
+
+
+@dataclass(frozen=True)
+class NewApplication:
+    customer_id: int
+    product_code: str
+    amount: Decimal
+    term_months: int
+    purpose: str = ""
+    consents: tuple[str, ...] = ()
+    channel: str = "api"
+    campaign_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Offer:
+    amount: Decimal
+    annual_rate: Decimal
+    apr: Decimal
+    expires_at: datetime
+    term_months: int
+    method: str
+
+
+@dataclass(frozen=True)
+class Application:
+    id: int
+    customer_id: int
+    customer_name: str
+    product_code: str
+    amount: Decimal
+    term_months: int
+    purpose: str
+    channel: str
+    status: str
+    branch: str
+    submitted_by: str
+    submitted_at: datetime
+    decision_id: int | None
+    outcome: str | None
+    limit: Decimal | None
+    annual_rate: Decimal | None
+    apr: Decimal | None
+    reasons: list[dict[str, Any]]
+    score: Decimal | None
+    pd: Decimal | None
+    model_version: str
+    automatic: bool
+    decided_at: datetime | None
+    decision_ms: int | None
+    review_due_at: datetime | None
+    recommended_by: int | None
+    recommendation: str | None
+    recommended_amount: Decimal | None
+    recommended_rate: Decimal | None
+    review_notes: str
+    field_visit: dict[str, Any]
+    approvals: list[int]
+    decided_by: str | None
+    offer: Offer | None
+    loan_id: int | None
+    credit_line_id: int | None
+    disbursed_at: datetime | None
+    overdue_review: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _reasons(codes: list[str], locale: str) -> list[dict[str, Any]]:
+    return [{"code": c, "message": reason(c).message(locale), "tellable": reason(c).tellable} for c in codes]
+
+
+def _view(row: ApplicationRow, customer_name: str, now: datetime, locale: str = "zh_CN") -> Application:
+    offer = None
+    if row.offer_amount is not None and row.offer_rate is not None and row.offer_expires_at is not None:
+        offer = Offer(row.offer_amount, row.offer_rate, row.offer_apr or Decimal(0), row.offer_expires_at,
+                      row.term_months, "")
+    return Application(
+        id=row.id, customer_id=row.customer_id, customer_name=customer_name, product_code=row.product_code,
+        amount=row.amount, term_months=row.term_months, purpose=row.purpose, channel=row.channel,
+        status=row.status, branch=row.branch, submitted_by=row.submitted_by, submitted_at=row.submitted_at,
+        decision_id=row.decision_id, outcome=row.decision_outcome, limit=row.decision_limit,
+        annual_rate=row.decision_rate, apr=row.offer_apr, reasons=_reasons(list(row.decision_reasons or []), locale),
+        score=row.score, pd=row.pd, model_version=row.model_version, automatic=row.automatic,
+        decided_at=row.decided_at, decision_ms=row.decision_ms, review_due_at=row.review_due_at,
+        recommended_by=row.recommended_by, recommendation=row.recommendation,
+        recommended_amount=row.recommended_amount, recommended_rate=row.recommended_rate,
+        review_notes=row.review_notes, field_visit=dict(row.field_visit or {}), approvals=list(row.approvals or []),
+        decided_by=row.decided_by, offer=offer, loan_id=row.loan_id, credit_line_id=row.credit_line_id,
+        disbursed_at=row.disbursed_at,
+        overdue_review=row.status in OPEN_REVIEW and row.review_due_at is not None and row.review_due_at < now,
+    )
+
+
+def _customer(s: Session, who: Principal, customer_id: int) -> CustomerRow:
+    row = s.get(CustomerRow, customer_id)
+    if row is None or row.tenant_id != who.tenant_id:
+        raise NotFound(f"customer {customer_id} not found", field="customer_id")
+    if _is_borrower(who) and who.customer_id != row.id:
+        raise NotFound(f"customer {customer_id} not found", field="customer_id")
+    return row
+
+
+def _is_borrower(who: Principal) -> bool:
+    return who.has_role(Role.BORROWER) and not who.has_role(Role.ADMIN, Role.CREDIT_OFFICER, Role.SYSTEM)
+
+
+def _application(s: Session, who: Principal, application_id: int, *, lock: bool = False) -> ApplicationRow:
+    q = select(ApplicationRow).where(ApplicationRow.id == application_id, ApplicationRow.tenant_id == who.tenant_id)
+    if lock:
+        q = q.with_for_update()
+    row = s.execute(q).scalar_one_or_none()
+    if row is None or (_is_borrower(who) and who.customer_id != row.customer_id):
+        raise NotFound(f"application {application_id} not found")
+    return row
+
+
+def _audit_view(row: ApplicationRow) -> dict[str, Any]:
+    return {"status": row.status, "amount": str(row.amount), "term_months": row.term_months,
+            "product_code": row.product_code, "offer_amount": str(row.offer_amount) if row.offer_amount else None,
+            "offer_rate": str(row.offer_rate) if row.offer_rate else None, "loan_id": row.loan_id}
+
+
+def age_on(birth: date | None, on: date) -> int | None:
+    if birth is None:
+        return None
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+def _decimal_attr(attributes: dict[str, Any], key: str) -> Decimal | None:
+    value = attributes.get(key)
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return Decimal(str(value))
+    except ArithmeticError:
+        return None
+
+
+def decision_input(customer: CustomerRow, app: NewApplication, on: date, consents: set[str],
+                   model: ModelResult, features: dict[str, float | None]) -> DecisionInput:
+    """Assemble what the policy sees; the credit report is used only with the borrower's authorisation."""
+    attrs = dict(customer.attributes or {})
+    report = _bureau.report(customer.kind, attrs) if "credit_report" in consents else None
+    if report is not None and report.present and report.credit_history_months is not None:
+        features = {**features, "credit_history_months": float(report.credit_history_months)}
+    age = age_on(customer.birth_date, on)
+    if age is None and attrs.get("owner_age") is not None:
+        age = int(attrs["owner_age"])
+    return DecisionInput(
+        application=ApplicationFacts(amount=app.amount, term_months=app.term_months, product_code=app.product_code,
+                                     purpose=app.purpose),
+        customer=CustomerFacts(
+            customer_id=str(customer.id), age=age, industry=customer.industry or None,
+            years_in_business=_decimal_attr(attrs, "years_in_business"),
+            annual_turnover=_decimal_attr(attrs, "annual_turnover"),
+            annual_income=_decimal_attr(attrs, "annual_income"),
+            blacklisted=bool(report.blacklisted) if report else bool(attrs.get("blacklisted", False)),
+            overdue_elsewhere=bool(report.overdue_elsewhere) if report else False,
+            bureau_data_present=bool(report and report.present),
+        ),
+        features=features,
+        model=model,
+    )
+
+
+def scoring_case(customer: CustomerRow) -> dict[str, Any]:
+    """The scorecard's view of an applicant: the stored credit profile. The model scores the borrower; the
+    amount asked for is the policy's business (limit matrix, authority), in the bank's own currency."""
+    return dict(customer.attributes or {})
+
+
+def _internal_features(s: Session, tenant_id: int, customer_id: int) -> dict[str, float | None]:
+    """Behaviour at this bank (行内表现): loans, days past due now, previous applications and declines."""
+    from microlend.servicing.tables import LoanRow
+
+    loans = s.execute(select(func.count(), func.max(LoanRow.days_past_due)).where(
+        LoanRow.tenant_id == tenant_id, LoanRow.customer_id == customer_id)).one()
+    active = s.execute(select(func.count()).select_from(LoanRow).where(
+        LoanRow.tenant_id == tenant_id, LoanRow.customer_id == customer_id, LoanRow.status == "active")).scalar_one()
+    declined = case((ApplicationRow.status == Status.DECLINED.value, 1), else_=0)
+    apps = s.execute(select(func.count(), func.sum(declined))
+                     .where(ApplicationRow.tenant_id == tenant_id, ApplicationRow.customer_id == customer_id)).one()
+    return {"loans_count": float(loans[0] or 0), "active_loans": float(active or 0),
+            "current_dpd": float(loans[1] or 0), "previous_applications": float(apps[0] or 0),
+            "previous_declines": float(apps[1] or 0)}
+
+
+def _schedule(product: servicing.ProductView, amount: Decimal, rate: Decimal, term: int, start: date) -> Schedule:
+    fee = round_half_up(amount * product.upfront_fee_rate, product.currency)
+    return build_schedule(product.method, amount, rate, term, start, upfront_fee=fee, fee_mode=product.fee_mode,
+                          currency=product.currency)
+
+
+def offer_apr(product: servicing.ProductView, amount: Decimal, rate: Decimal, term: int, start: date) -> Decimal:
+    """APR (年化利率, IRR of the borrower's real cash flows) to disclose with an offer."""
+    if product.method == RepaymentMethod.REVOLVING:
+        return rate  # simple daily interest on what is drawn, no fee: the APR is the rate itself
+    return apr(_schedule(product, amount, rate, term, start))
+
+
+def _product(uow: UnitOfWork, code: str, tenant_id: int) -> servicing.ProductView:
+    for p in servicing.list_products(uow, system_principal(tenant_id)):
+        if p.code == code:
+            return p
+    raise ValidationError(f"product_code: no product '{code}' in this bank's catalogue", field="product_code")
+
+
+def _open_offer(row: ApplicationRow, product: servicing.ProductView, amount: Decimal, rate: Decimal,
+                now: datetime, on: date, authority: ApprovalAuthority) -> None:
+    row.offer_amount = amount
+    row.offer_rate = rate
+    row.offer_apr = offer_apr(product, amount, rate, row.term_months, on)
+    row.offer_expires_at = offer_expiry(now, authority)
+
+
+def submit(uow: UnitOfWork, who: Principal, cmd: NewApplication,
+           authority: ApprovalAuthority | None = None) -> Application:
+    """Submit an application and decide it at once: approve (an offer), decline (with reasons) or refer."""
+    who.require(Permission.APPLY)
+    authority = authority or ApprovalAuthority()
+    unknown = set(cmd.consents) - set(CONSENT_SCOPES)
+    if unknown:
+        raise ValidationError(f"consents: unknown scope '{sorted(unknown)[0]}' (one of: {', '.join(CONSENT_SCOPES)})",
+                              field="consents")
+    if cmd.amount <= 0:
+        raise ValidationError("amount: must be positive", field="amount")
+    system = system_principal(who.tenant_id, "decision-engine")
+    started = time.perf_counter()
+    with uow:
+        s = uow.session
+        customer = _customer(s, who, cmd.customer_id)
+        product = _product(uow, cmd.product_code, who.tenant_id)
+        product.to_product().check_offer(cmd.amount, cmd.term_months, product.annual_rate)
+        now, on = utcnow(), business_date(s, who.tenant_id)
+        row = ApplicationRow(
+            tenant_id=who.tenant_id, customer_id=customer.id, product_code=cmd.product_code, amount=cmd.amount,
+            term_months=cmd.term_months, purpose=cmd.purpose.strip()[:200], channel=cmd.channel,
+            campaign_id=cmd.campaign_id, status=Status.SUBMITTED, branch=customer.branch, submitted_by=who.username,
+            submitted_at=now, decision_reasons=[], field_visit={}, approvals=[], review_notes="",
+        )
+        s.add(row)
+        s.flush()
+        for scope in sorted(set(cmd.consents)):
+            s.add(ConsentRow(tenant_id=who.tenant_id, customer_id=customer.id, scope=scope, granted_at=now,
+                             granted_by=who.username, channel=cmd.channel, application_id=row.id))
+        audit.record(s, who, "application.submit", "application", row.id, after=_audit_view(row))
+
+        scored = _scoring.score(uow, system, scoring_case(customer), subject_type="application",
+                                subject_id=row.id)
+        champion = scored.champion
+        model = ModelResult(model_version=champion.model_label, score=Decimal(f"{champion.score:.2f}"),
+                            pd=Decimal(f"{champion.pd:.6f}"), reason_codes=tuple(champion.reason_codes))
+        challenger = None
+        if scored.challenger is not None:
+            c = scored.challenger
+            challenger = ModelResult(model_version=c.model_label, score=Decimal(f"{c.score:.2f}"),
+                                     pd=Decimal(f"{c.pd:.6f}"), reason_codes=tuple(c.reason_codes))
+        consents = set(cmd.consents)
+        features = _internal_features(s, who.tenant_id, customer.id)
+        decision = decisions.decide(uow, system, decision_input(customer, cmd, on, consents, model, features),
+                                    challenger_model=challenger, application_ref=f"application:{row.id}")
+        row.decision_id = decision.id
+        row.decision_outcome = decision.outcome
+        row.decision_limit = decision.limit
+        row.decision_rate = decision.annual_rate
+        row.decision_reasons = list(decision.reasons)
+        row.score, row.pd, row.model_version = model.score, model.pd, model.model_version
+        row.decided_at = utcnow()
+        if decision.outcome == "approve" and decision.limit and decision.annual_rate is not None:
+            check_transition(Status.SUBMITTED, Status.APPROVED, "approve")
+            row.status, row.automatic, row.decided_by = Status.APPROVED, True, system.username
+            _open_offer(row, product, min(cmd.amount, decision.limit), decision.annual_rate, now, on, authority)
+        elif decision.outcome == "decline":
+            row.status, row.automatic, row.decided_by = Status.DECLINED, True, system.username
+        else:
+            row.status = Status.REFERRED
+            row.review_due_at = review_due(now, authority)
+        row.decision_ms = round((time.perf_counter() - started) * 1000)
+        audit.record(s, system, f"application.{row.status}", "application", row.id, after=_audit_view(row),
+                     reason=",".join(row.decision_reasons))
+        view = _view(row, customer.name, now)
+        uow.commit()
+    return view
+
+
+def get(uow: UnitOfWork, who: Principal, application_id: int, locale: str = "zh_CN") -> Application:
+    if not _is_borrower(who):
+        who.require(Permission.VIEW_APPLICATIONS)
+    with uow:
+        row = _application(uow.session, who, application_id)
+        customer = uow.session.get(CustomerRow, row.customer_id)
+        return _view(row, customer.name if customer else "", utcnow(), locale)
+
+
+@dataclass(frozen=True)
+class ApplicationPage:
+    items: list[Application]
+    total: int
+
+
+def list_applications(
+    uow: UnitOfWork, who: Principal, *, status: list[str] | None = None, branch: str | None = None,
+    customer_id: int | None = None, page: int = 1, page_size: int = 50, locale: str = "zh_CN",
+) -> ApplicationPage:
+    """A queue or a list: filter by status, branch or customer; referred ones oldest (most urgent) first."""
+    if not _is_borrower(who):
+        who.require(Permission.VIEW_APPLICATIONS)
+    if not 1 <= page_size <= 200:
+        raise ValidationError("page_size: must be between 1 and 200", field="page_size")
+    known = {s.value for s in Status}
+    for st in status or []:
+        if st not in known:
+            raise ValidationError(f"status: unknown status '{st}'", field="status")
+    with uow:
+        cond = [ApplicationRow.tenant_id == who.tenant_id]
+        if _is_borrower(who):
+            cond.append(ApplicationRow.customer_id == (who.customer_id or -1))
+        if status:
+            cond.append(ApplicationRow.status.in_(status))
+        if branch:
+            cond.append(ApplicationRow.branch == branch)
+        if customer_id is not None:
+            cond.append(ApplicationRow.customer_id == customer_id)
+        total = uow.session.execute(select(func.count()).select_from(ApplicationRow).where(*cond)).scalar_one()
+        order = (ApplicationRow.review_due_at.asc(), ApplicationRow.id.asc()) if status and set(status) <= {
+            s.value for s in OPEN_REVIEW} else (ApplicationRow.id.desc(),)
+        rows = uow.session.execute(
+            select(ApplicationRow, CustomerRow.name).join(CustomerRow, CustomerRow.id == ApplicationRow.customer_id)
+            .where(*cond).order_by(*order).offset((page - 1) * page_size).limit(page_size)).all()
+        now = utcnow()
+        return ApplicationPage([_view(r, name, now, locale) for r, name in rows], total)
+
+
+def _review(row: ApplicationRow) -> Review:
+    return Review(recommended_by=row.recommended_by, recommendation=row.recommendation,
+                  recommended_amount=row.recommended_amount, recommended_rate=row.recommended_rate,
+                  notes=row.review_notes, approvals=list(row.approvals or []))
+
+
+def recommend(uow: UnitOfWork, who: Principal, application_id: int, recommendation: str,
+              amount: Decimal | None, annual_rate: Decimal | None, notes: str = "",
+              field_visit: dict[str, Any] | None = None, authority: ApprovalAuthority | None = None) -> Application:
+    """客户经理 an officer's recommendation on a referred application, with notes and field-visit findings."""
+    who.require(Permission.RECOMMEND)
+    authority = authority or ApprovalAuthority()
+    with uow:
+        s = uow.session
+        row = _application(s, who, application_id, lock=True)
+        before = _audit_view(row)
+        check_transition(Status(row.status), Status.RECOMMENDED, "recommend")
+        if recommendation == "approve" and amount is not None:
+            product = _product(uow, row.product_code, who.tenant_id)
+            product.to_product().check_offer(amount, row.term_months, annual_rate or product.annual_rate)
+        review = _review(row)
+        review.recommend(who, authority, recommendation, amount, annual_rate, notes)
+        row.status = Status.RECOMMENDED
+        row.recommended_by, row.recommendation = review.recommended_by, review.recommendation
+        row.recommended_amount, row.recommended_rate = review.recommended_amount, review.recommended_rate
+        row.review_notes, row.approvals = notes[:2000], []
+        row.field_visit = dict(field_visit or {})
+        row.version += 1
+        audit.record(s, who, "application.recommend", "application", row.id, before=before,
+                     after={**_audit_view(row), "recommendation": recommendation, "notes": notes[:200]})
+        customer = s.get(CustomerRow, row.customer_id)
+        view = _view(row, customer.name if customer else "", utcnow())
+        uow.commit()
+    return view
+
+
+def approve(uow: UnitOfWork, who: Principal, application_id: int,
+            authority: ApprovalAuthority | None = None) -> Application:
+    """审批 an approval; four eyes, and a second approver above the single-approval authority."""
+    who.require(Permission.APPROVE_CREDIT)
+    authority = authority or ApprovalAuthority()
+    with uow:
+        s = uow.session
+        row = _application(s, who, application_id, lock=True)
+        before = _audit_view(row)
+        if row.status != Status.RECOMMENDED:
+            raise Conflict(f"cannot approve: the application is {row.status}")
+        review = _review(row)
+        complete = review.approve(who, authority)
+        row.approvals = list(review.approvals)
+        if complete:
+            assert review.recommended_amount is not None and review.recommended_rate is not None
+            product = _product(uow, row.product_code, who.tenant_id)
+            now, on = utcnow(), business_date(s, who.tenant_id)
+            row.status, row.decided_by = Status.APPROVED, who.username
+            _open_offer(row, product, review.recommended_amount, review.recommended_rate, now, on, authority)
+        row.version += 1
+        audit.record(s, who, "application.approve", "application", row.id, before=before,
+                     after={**_audit_view(row), "approvals": row.approvals, "complete": complete})
+        customer = s.get(CustomerRow, row.customer_id)
+        view = _view(row, customer.name if customer else "", utcnow())
+        uow.commit()
+    return view
+
+
+def decline(uow: UnitOfWork, who: Principal, application_id: int, notes: str = "",
+            authority: ApprovalAuthority | None = None) -> Application:
+    who.require(Permission.APPROVE_CREDIT)
+    authority = authority or ApprovalAuthority()
+    with uow:
+        s = uow.session
+        row = _application(s, who, application_id, lock=True)
+        before = _audit_view(row)
+        if row.status != Status.RECOMMENDED:
+            raise Conflict(f"cannot decline: the application is {row.status}")
+        _review(row).decline(who, authority)
+        row.status, row.decided_by = Status.DECLINED, who.username
+        row.review_notes = (row.review_notes + "\n" + notes).strip()[:2000]
+        row.version += 1
+        audit.record(s, who, "application.decline", "application", row.id, before=before, after=_audit_view(row),
+                     reason=notes[:200])
+        customer = s.get(CustomerRow, row.customer_id)
+        view = _view(row, customer.name if customer else "", utcnow())
+        uow.commit()
+    return view
+
+
+def withdraw(uow: UnitOfWork, who: Principal, application_id: int) -> Application:
+    who.require(Permission.APPLY)
+    with uow:
+        s = uow.session
+        row = _application(s, who, application_id, lock=True)
+        before = _audit_view(row)
+        check_transition(Status(row.status), Status.WITHDRAWN, "withdraw")
+        row.status = Status.WITHDRAWN
+        row.version += 1
+        audit.record(s, who, "application.withdraw", "application", row.id, before=before, after=_audit_view(row))
+        customer = s.get(CustomerRow, row.customer_id)
+        view = _view(row, customer.name if customer else "", utcnow())
+        uow.commit()
+    return view
+
+
+def _release_funds(uow: UnitOfWork, row: ApplicationRow, product: servicing.ProductView) -> None:
+    """Open the credit line or disburse the loan through servicing (one key per application: never twice)."""
+    system = system_principal(row.tenant_id, "origination")
+    assert row.offer_amount is not None and row.offer_rate is not None
+    if product.method == RepaymentMethod.REVOLVING:
+        line = servicing.open_credit_line(uow, system, row.product_code, row.offer_amount,
+                                          customer_id=row.customer_id, annual_rate=row.offer_rate,
+                                          months=row.term_months)
+        row.credit_line_id, row.status = line.id, Status.CONTRACTED
+        return
+    loan = servicing.disburse(uow, system, servicing.Disbursement(
+        product_code=row.product_code, principal=row.offer_amount, term_months=row.term_months,
+        annual_rate=row.offer_rate, customer_id=row.customer_id, application_id=row.id,
+        idempotency_key=f"application-{row.id}"))
+    row.loan_id, row.status, row.disbursed_at = loan.id, Status.DISBURSED, utcnow()
+
+
+def accept(uow: UnitOfWork, who: Principal, application_id: int) -> Application:
+    """The borrower accepts the offer before it expires; within the automatic authority the money is paid
+    out at once (放款), above it staff release it."""
+    who.require(Permission.APPLY)
+    with uow:
+        s = uow.session
+        row = _application(s, who, application_id, lock=True)
+        before = _audit_view(row)
+        check_transition(Status(row.status), Status.ACCEPTED, "accept the offer")
+        now = utcnow()
+        if row.offer_expires_at is not None and row.offer_expires_at < now:
+            raise Conflict(f"cannot accept: the offer expired on {row.offer_expires_at:%Y-%m-%d %H:%M} UTC")
+        row.status, row.accepted_at = Status.ACCEPTED, now
+        audit.record(s, who, "application.accept", "application", row.id, before=before, after=_audit_view(row))
+        product = _product(uow, row.product_code, who.tenant_id)
+        if row.offer_amount is not None and row.offer_amount <= AUTOMATIC_DISBURSEMENT_LIMIT:
+            _release_funds(uow, row, product)
+            audit.record(s, system_principal(who.tenant_id, "origination"), "application.disburse",
+                         "application", row.id, after=_audit_view(row))
+        row.version += 1
+        customer = s.get(CustomerRow, row.customer_id)
+        view = _view(row, customer.name if customer else "", now)
+        uow.commit()
+    return view
+
+
+def disburse(uow: UnitOfWork, who: Principal, application_id: int) -> Application:
+    """Staff release the funds of an accepted offer above the automatic authority."""
+    who.require(Permission.DISBURSE)
+    with uow:
+        s = uow.session
+        row = _application(s, who, application_id, lock=True)
+        before = _audit_view(row)
+        if row.status != Status.ACCEPTED:
+            raise Conflict(f"cannot disburse: the application is {row.status}; the borrower must accept an "
+                           "approved offer first")
+        _release_funds(uow, row, _product(uow, row.product_code, who.tenant_id))
+        row.version += 1
+        audit.record(s, who, "application.disburse", "application", row.id, before=before, after=_audit_view(row))
+        customer = s.get(CustomerRow, row.customer_id)
+        view = _view(row, customer.name if customer else "", utcnow())
+        uow.commit()
+    return view
+
+
+def schedule_preview(uow: UnitOfWork, who: Principal, application_id: int) -> Schedule | None:
+    """The repayment schedule of the open offer, for the borrower to see before accepting."""
+    app = get(uow, who, application_id)
+    if app.offer is None:
+        return None
+    with uow:
+        product = _product(uow, app.product_code, who.tenant_id)
+        on = business_date(uow.session, who.tenant_id)
+    if product.method == RepaymentMethod.REVOLVING:
+        return None
+    return _schedule(product, app.offer.amount, app.offer.annual_rate, app.term_months, on)
+
+
+def ensure_staff(who: Principal) -> None:
+    if _is_borrower(who):
+        raise PermissionDenied("this is for bank staff")
