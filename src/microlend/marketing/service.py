@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any, cast
 
 import polars as pl
-from sqlalchemy import Table, and_, bindparam, column, func, insert, select, table, update
+from sqlalchemy import and_, column, func, insert, select, table, update
 from sqlalchemy.orm import Session
 
 from microlend.core import audit
@@ -480,16 +480,14 @@ def _bulk(row_class: Any) -> Any:
 
 
 def _update_outbox(s: Session, updates: list[dict[str, Any]]) -> None:
-    """Bulk status changes by id, one executemany per shape of change."""
-    table_: Table = cast(Table, OutboxRow.__table__)
-    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    """Bulk status changes: rows getting the same new values change in one UPDATE ... WHERE id IN (...)."""
+    groups: dict[tuple[tuple[str, Any], ...], list[int]] = defaultdict(list)
     for u in updates:
-        shapes[tuple(sorted(k for k in u if k != "id"))].append({"_id": u["id"], **{f"_{k}": v for k, v in u.items()
-                                                                                     if k != "id"}})
-    for keys, rows in shapes.items():
-        stmt = (update(table_).where(table_.c.id == bindparam("_id"))
-                .values({k: bindparam(f"_{k}") for k in keys}))
-        s.execute(stmt, rows)
+        groups[tuple(sorted((k, v) for k, v in u.items() if k != "id"))].append(u["id"])
+    for values, ids in groups.items():
+        for start in range(0, len(ids), _IN_CHUNK):
+            s.execute(update(OutboxRow).where(OutboxRow.id.in_(ids[start:start + _IN_CHUNK])).values(dict(values))
+                      .execution_options(synchronize_session=False))
 
 
 # --- dispatch ---------------------------------------------------------------------------------------------
