@@ -34,6 +34,12 @@ ROUTERS = [
 ]
 
 
+#: Page modules: each has a `router` and a `NAV` list of (path, label msgid, permission) for the menu.
+WEB_PAGES = [
+    "microlend.web.pages",
+]
+
+
 @lru_cache(maxsize=1)
 def load_modules() -> None:
     from microlend.core.tenancy import register_tenant_setup

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from microlend import __version__
 from microlend.api import errors
-from microlend.bootstrap import ROUTERS, load_modules
+from microlend.bootstrap import ROUTERS, WEB_PAGES, load_modules
 from microlend.core import logs
 from microlend.core.db import make_engine, make_session_factory
 from microlend.core.settings import Settings, get_settings
@@ -36,9 +36,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for module, attr in ROUTERS:
         app.include_router(getattr(importlib.import_module(module), attr))
 
-    from microlend.web import pages
-
-    app.include_router(pages.router)
+    for module in WEB_PAGES:
+        app.include_router(importlib.import_module(module).router)
     app.mount("/static", StaticFiles(packages=[("microlend.web", "static")]), name="static")
 
     @app.get("/healthz", include_in_schema=False)

@@ -21,16 +21,24 @@ LANG_COOKIE = "ml_lang"
 
 @lru_cache(maxsize=4)
 def translations(locale: str) -> NullTranslations:
-    """Compile the locale's .po catalogue in memory (no generated .mo files in the tree)."""
+    """Compile the locale's .po catalogues in memory (no generated .mo files in the tree). Each area of the
+    pages keeps its own catalogue (messages.po, servicing.po, ...); they are merged here."""
     if locale == "en":
         return NullTranslations()
-    po = resources.files("microlend.web").joinpath("locale", locale, "LC_MESSAGES", "messages.po")
-    with po.open("rb") as fh:
-        catalog = read_po(fh, locale=locale)
-    buf = io.BytesIO()
-    write_mo(buf, catalog)
-    buf.seek(0)
-    return Translations(fp=buf)
+    folder = resources.files("microlend.web").joinpath("locale", locale, "LC_MESSAGES")
+    merged: Translations | None = None
+    for po in sorted((f for f in folder.iterdir() if f.name.endswith(".po")), key=lambda f: f.name):
+        with po.open("rb") as fh:
+            catalog = read_po(fh, locale=locale)
+        buf = io.BytesIO()
+        write_mo(buf, catalog)
+        buf.seek(0)
+        part = Translations(fp=buf)
+        if merged is None:
+            merged = part
+        else:
+            merged.merge(part)
+    return merged or NullTranslations()
 
 
 def pick_locale(cookie: str | None, accept_language: str | None, default: str) -> str:

@@ -44,8 +44,21 @@ def login_redirect(request: Request) -> RedirectResponse:
     return RedirectResponse(f"/login?next={quote(nxt)}", status_code=303)
 
 
+def navigation() -> list[tuple[str, str, Permission]]:
+    """The menu: this module's entries, then every page module's, in the order of `WEB_PAGES`."""
+    import importlib
+
+    from microlend.bootstrap import WEB_PAGES
+
+    items: list[tuple[str, str, Permission]] = []
+    for module in WEB_PAGES:
+        items.extend(getattr(importlib.import_module(module), "NAV", []))
+    return items
+
+
 def page(request: Request, who: Principal, template: str, status_code: int = 200, **ctx: object) -> HTMLResponse:
-    nav = [(path, label) for path, label, perm in NAV if who.can(perm)]
+    """Render a staff page inside the layout, with the menu the caller's roles allow."""
+    nav = [(path, label) for path, label, perm in navigation() if who.can(perm)]
     return render(request, template, status_code=status_code, who=who, nav=nav, **ctx)
 
 
@@ -54,7 +67,7 @@ def home(request: Request, uow: UnitOfWorkDep) -> Response:
     who = current_principal(request, uow)
     if who is None:
         return RedirectResponse("/login", status_code=303)
-    first = next((path for path, _, perm in NAV if who.can(perm)), "/customers")
+    first = next((path for path, _, perm in navigation() if who.can(perm)), "/customers")
     return RedirectResponse(first, status_code=303)
 
 
