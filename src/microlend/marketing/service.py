@@ -21,8 +21,10 @@ from typing import Any, cast
 import polars as pl
 from sqlalchemy import and_, column, func, insert, select, table, update
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeDecorator
 
 from microlend.core import audit
+from microlend.core.db import is_postgres
 from microlend.core.errors import Conflict, NotFound, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.money import parse_amount
@@ -398,7 +400,7 @@ def launch_campaign(
         arms = ["excluded" if e else ("control" if c else "treatment") for e, c in zip(excluded_mask, control,
                                                                                        strict=True)]
         offer_ids = targets.get_column("offer_id").to_list() if "offer_id" in targets.columns else [None] * len(ids)
-        s.execute(_bulk(AssignmentRow), [
+        _bulk_insert(s, AssignmentRow, [
             {"tenant_id": who.tenant_id, "campaign_id": row.id, "customer_id": int(c), "arm": a,
              "segment_label": label, "excluded_reason": r, "offer_id": o}
             for c, a, r, o in zip(ids, arms, first_reason, offer_ids, strict=True)
@@ -410,7 +412,7 @@ def launch_campaign(
             officers = (treated.get_column("officer_user_id").to_list() if "officer_user_id" in treated.columns
                         else [None] * treated.height)
             tids = treated.get_column("customer_id").to_list()
-            s.execute(_bulk(VisitTaskRow), [
+            _bulk_insert(s, VisitTaskRow, [
                 {"tenant_id": who.tenant_id, "campaign_id": row.id, "customer_id": int(c),
                  "officer_user_id": None if o is None else int(o), "status": "open", "note": "", "created_at": at}
                 for c, o in zip(tids, officers, strict=True)
@@ -455,11 +457,11 @@ def _fill_outbox(s: Session, tenant_id: int, row: CampaignRow, treated: pl.DataF
                       "body": cache.render(_offer_terms(r), link_base + token),
                       "token": token, "status": "scheduled", "scheduled_at": scheduled_at})
         if len(batch) >= 20_000:
-            s.execute(_bulk(OutboxRow), batch)
+            _bulk_insert(s, OutboxRow, batch)
             count += len(batch)
             batch = []
     if batch:
-        s.execute(_bulk(OutboxRow), batch)
+        _bulk_insert(s, OutboxRow, batch)
         count += len(batch)
     return count
 
@@ -468,15 +470,34 @@ def _record_contacts(s: Session, tenant_id: int, campaign_id: int, channel: str,
                      at: datetime) -> None:
     if not customer_ids:
         return
-    s.execute(_bulk(ContactRow), [{"tenant_id": tenant_id, "customer_id": c, "campaign_id": campaign_id,
+    _bulk_insert(s, ContactRow, [{"tenant_id": tenant_id, "customer_id": c, "campaign_id": campaign_id,
                                     "channel": channel, "contacted_at": at} for c in customer_ids])
-    s.execute(_bulk(TrackingEventRow), [{"tenant_id": tenant_id, "customer_id": c, "campaign_id": campaign_id,
+    _bulk_insert(s, TrackingEventRow, [{"tenant_id": tenant_id, "customer_id": c, "campaign_id": campaign_id,
                                           "kind": "sent", "at": at} for c in customer_ids])
 
 
-def _bulk(row_class: Any) -> Any:
-    """A Core INSERT for executemany: skips the ORM's per-row bookkeeping on bulk writes."""
-    return insert(row_class.__table__)
+def _bulk_insert(s: Session, row_class: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows in one go: COPY on PostgreSQL (values converted by the column types first),
+    a Core executemany elsewhere; either way without the ORM's per-row bookkeeping."""
+    if not rows:
+        return
+    table_ = row_class.__table__
+    if not is_postgres(s):
+        s.execute(insert(table_), rows)
+        return
+    names = list(rows[0])
+    dialect = s.get_bind().dialect
+    converters = []
+    for name in names:
+        col_type = table_.c[name].type
+        converters.append(col_type.process_bind_param if isinstance(col_type, TypeDecorator) else None)
+    raw = s.connection().connection.dbapi_connection
+    assert raw is not None
+    cols = ", ".join(f'"{n}"' for n in names)
+    with raw.cursor() as cur, cur.copy(f"COPY {table_.name} ({cols}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+        for r in rows:
+            copy.write_row([r[n] if conv is None else conv(r[n], dialect)
+                            for n, conv in zip(names, converters, strict=True)])
 
 
 def _update_outbox(s: Session, updates: list[dict[str, Any]]) -> None:
@@ -589,9 +610,9 @@ def _dispatch_batch(s: Session, who: Principal, due: Sequence[Any], now: datetim
         _update_outbox(s, updates)
     delivered = [m for m in go if m.message_id in accepted]
     if delivered:
-        s.execute(_bulk(ContactRow), [{"tenant_id": tenant, "customer_id": m.customer_id, "campaign_id": m.campaign_id,
+        _bulk_insert(s, ContactRow, [{"tenant_id": tenant, "customer_id": m.customer_id, "campaign_id": m.campaign_id,
                                         "channel": m.channel, "contacted_at": now} for m in delivered])
-        s.execute(_bulk(TrackingEventRow), [{"tenant_id": tenant, "customer_id": m.customer_id,
+        _bulk_insert(s, TrackingEventRow, [{"tenant_id": tenant, "customer_id": m.customer_id,
                                               "campaign_id": m.campaign_id, "kind": "sent", "at": now}
                                              for m in delivered])
     return DispatchSummary(len(delivered), dict(suppressed), len(go) - len(delivered), deferred)
@@ -641,7 +662,7 @@ def record_events(uow: UnitOfWork, who: Principal, events: Iterable[dict[str, An
                      "token": e.get("token")})
     with uow:
         if rows:
-            uow.session.execute(_bulk(TrackingEventRow), rows)
+            _bulk_insert(uow.session, TrackingEventRow, rows)
         audit.record(uow.session, who, "marketing.events.load", "marketing_events", len(rows),
                      after={"rows": len(rows)})
         uow.commit()
