@@ -38,6 +38,7 @@ ALLOWED_FUNCTIONS: dict[str, tuple[tuple[FeatureType, ...], FeatureType]] = {
     "contains": (("string", "string"), "boolean"),
 }
 MAX_EXPRESSION_LENGTH = 2000
+MAX_NESTING = 40
 
 #: Customer features a segment may name by default: the standard feature library and the profile.
 DEFAULT_NAMESPACE: dict[str, FeatureType] = {
@@ -112,6 +113,12 @@ class _Parser:
         self.ns = namespace
         self.toks = _tokens(text)
         self.i = 0
+        self.depth = 0
+
+    def _deeper(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise ValidationError(f"expression: nested more than {MAX_NESTING} levels deep", field="expression")
 
     def _peek(self, ahead: int = 0) -> tuple[str, str] | None:
         j = self.i + ahead
@@ -203,6 +210,13 @@ class _Parser:
         return Node("lit", "number", value=-node.value) if negative else node
 
     def _unary(self) -> Node:
+        self._deeper()
+        try:
+            return self._unary_inner()
+        finally:
+            self.depth -= 1
+
+    def _unary_inner(self) -> Node:
         tok = self._peek()
         if tok in (("kw", "not"), ("op", "!")):
             self._take()
@@ -232,7 +246,9 @@ class _Parser:
         if kind == "kw" and value == "null":
             return Node("lit", "null", value=None)
         if value == "(":
+            self._deeper()
             inner = self._binary(1)
+            self.depth -= 1
             self._take(")")
             return inner
         if kind == "name":

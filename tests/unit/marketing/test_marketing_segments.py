@@ -189,3 +189,23 @@ class TestExclusionsAlwaysApply:
         edge = AT - timedelta(days=7)
         assert exclusion_reasons(consent=True, opted_out_channels=[], channel="sms", days_past_due=0,
                                  contacts=[edge, AT], at=AT, cap=CAP) == ["frequency_cap"]
+
+
+class TestAnyTextIsEitherAcceptedOrRefusedCleanly:
+    @settings(max_examples=300, deadline=None)
+    @given(text=st.lists(st.sampled_from([*'()[]"., <>=!-+*01', "age", "vip", "industry", " and ", " or ", "not ",
+                                          " in ", "..", "null", "true", "abs(", "lower(", '"retail"', "secret"]),
+                         max_size=25).map("".join))
+    def test_no_input_crashes_the_parser(self, text: str) -> None:
+        try:
+            node = parse_segment_expression(text, NS)
+        except ValidationError:
+            return
+        frame = pl.DataFrame([{"age": 30, "industry": "retail", "months_on_book": 3, "vip": None}], schema=SCHEMA)
+        assert frame.select(to_polars(node)).to_series().to_list() == [evaluate_row(text, frame.row(0, named=True))]
+
+    def test_deep_nesting_is_refused_not_a_crash(self) -> None:
+        with pytest.raises(ValidationError):
+            parse_segment_expression("(" * 500 + "age > 1" + ")" * 500, NS)
+        with pytest.raises(ValidationError):
+            parse_segment_expression("not " * 500 + "vip", NS)
