@@ -1,0 +1,327 @@
+"""Help for the people who review credit: model assistance on an application, the customer's 360 view,
+the branch's portfolio and its dashboard. Every query works over sets of rows, never one loan at a time."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Float, String, and_, case, cast, func, or_, select, type_coerce
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from microlend.core.db import Amount
+from microlend.core.identity import Permission, Principal
+from microlend.core.tables import AuditRow, UserRow
+from microlend.core.tenancy import business_date
+from microlend.core.uow import UnitOfWork
+from microlend.origination import customers as customer_svc
+from microlend.origination import service as applications
+from microlend.origination.applications import Status
+from microlend.origination.tables import ApplicationRow, CustomerRow
+from microlend.servicing.tables import InstallmentRow, LoanRow, RepaymentRow
+
+#: Applications within this many score points count as similar (相似客群).
+SIMILAR_SCORE_BAND = Decimal(20)
+#: A loan is bad once it is more than this many days past due, or written off.
+BAD_DPD = 30
+#: Statuses after an offer was made: the application was approved, by the policy or by people.
+APPROVED_STATUSES = (Status.APPROVED, Status.ACCEPTED, Status.CONTRACTED, Status.DISBURSED, Status.EXPIRED)
+#: Statuses with a final credit decision (approved or declined).
+DECIDED_STATUSES = (*APPROVED_STATUSES, Status.DECLINED)
+
+
+def _rate(part: int, whole: int) -> Decimal | None:
+    return None if whole == 0 else (Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001"))
+
+
+def _is_bad() -> ColumnElement[bool]:
+    return or_(LoanRow.days_past_due > BAD_DPD, LoanRow.status == "written_off")
+
+
+# ---------------------------------------------------------------------------------------- model assistance
+
+
+@dataclass(frozen=True)
+class SimilarCases:
+    """How past applications with a score close to this one fared."""
+
+    score_from: Decimal
+    score_to: Decimal
+    count: int
+    decided: int
+    approved: int
+    approval_rate: Decimal | None
+    disbursed: int
+    bad: int
+    bad_rate: Decimal | None
+
+
+@dataclass(frozen=True)
+class Assistance:
+    application: applications.Application
+    score: Decimal | None
+    pd: Decimal | None
+    model_version: str
+    reasons: list[dict[str, Any]]
+    suggested_limit: Decimal | None
+    suggested_rate: Decimal | None
+    similar: SimilarCases | None
+
+
+def similar_cases(session: Session, tenant_id: int, score: Decimal, exclude_id: int | None = None,
+                  band: Decimal = SIMILAR_SCORE_BAND) -> SimilarCases:
+    """Count, approval rate and bad rate (dpd > 30 or written off) of past applications scored within
+    ±band points; one grouped query joined to servicing's loans."""
+    score_num = cast(ApplicationRow.score, Float)
+    lo, hi = score - band, score + band
+    cond = [ApplicationRow.tenant_id == tenant_id, ApplicationRow.score.is_not(None),
+            score_num >= float(lo), score_num <= float(hi)]
+    if exclude_id is not None:
+        cond.append(ApplicationRow.id != exclude_id)
+    decided = case((ApplicationRow.status.in_([s.value for s in DECIDED_STATUSES]), 1), else_=0)
+    approved = case((ApplicationRow.status.in_([s.value for s in APPROVED_STATUSES]), 1), else_=0)
+    disbursed = case((LoanRow.id.is_not(None), 1), else_=0)
+    bad = case((and_(LoanRow.id.is_not(None), _is_bad()), 1), else_=0)
+    row = session.execute(
+        select(func.count(ApplicationRow.id), func.sum(decided), func.sum(approved), func.sum(disbursed),
+               func.sum(bad))
+        .select_from(ApplicationRow)
+        .outerjoin(LoanRow, and_(LoanRow.id == ApplicationRow.loan_id, LoanRow.tenant_id == tenant_id))
+        .where(*cond)).one()
+    count, n_decided, n_approved, n_disbursed, n_bad = (int(x or 0) for x in row)
+    return SimilarCases(lo, hi, count, n_decided, n_approved, _rate(n_approved, n_decided), n_disbursed, n_bad,
+                        _rate(n_bad, n_disbursed))
+
+
+def model_assistance(uow: UnitOfWork, who: Principal, application_id: int, locale: str = "zh_CN") -> Assistance:
+    """What the reviewer sees next to an application: score, PD, reasons, the policy's suggestion and how
+    similar applicants performed."""
+    who.require(Permission.VIEW_APPLICATIONS)
+    applications.ensure_staff(who)
+    app = applications.get(uow, who, application_id, locale)
+    with uow:
+        similar = (similar_cases(uow.session, who.tenant_id, app.score, exclude_id=app.id)
+                   if app.score is not None else None)
+    return Assistance(app, app.score, app.pd, app.model_version, app.reasons, app.limit, app.annual_rate, similar)
+
+
+# ---------------------------------------------------------------------------------------- customer 360
+
+
+@dataclass(frozen=True)
+class LoanLine:
+    id: int
+    status: str
+    method: str
+    principal: Decimal
+    outstanding: Decimal
+    days_past_due: int
+    bucket: str
+    disbursed_on: date
+    maturity_date: date
+    customer_id: int | None = None
+    customer_name: str = ""
+
+
+@dataclass(frozen=True)
+class RepaymentBehaviour:
+    """还款表现 over every loan of the customer: installments due so far and how they were paid."""
+
+    installments_due: int
+    paid_on_time: int
+    paid_late: int
+    unpaid_overdue: int
+    max_days_past_due: int
+    repaid_total: Decimal
+    on_time_rate: Decimal | None
+
+
+@dataclass(frozen=True)
+class Customer360:
+    customer: customer_svc.Customer
+    loans: list[LoanLine]
+    applications: list[applications.Application]
+    behaviour: RepaymentBehaviour
+
+
+def _loan_lines(session: Session, cond: Sequence[ColumnElement[bool]], order: Sequence[Any],
+                limit: int = 200) -> list[LoanLine]:
+    outstanding = (select(InstallmentRow.loan_id.label("loan_id"),
+                          type_coerce(func.sum(InstallmentRow.principal - InstallmentRow.principal_paid),
+                                      Amount()).label("outstanding"))
+                   .group_by(InstallmentRow.loan_id).subquery())
+    rows = session.execute(
+        select(LoanRow, outstanding.c.outstanding, CustomerRow.name)
+        .outerjoin(outstanding, outstanding.c.loan_id == LoanRow.id)
+        .outerjoin(CustomerRow, CustomerRow.id == LoanRow.customer_id)
+        .where(*cond).order_by(*order).limit(limit)).all()
+    return [LoanLine(loan.id, loan.status, loan.method, loan.principal, owed if owed is not None else Decimal(0),
+                     loan.days_past_due, loan.bucket, loan.disbursed_on, loan.maturity_date, loan.customer_id,
+                     name or "") for loan, owed, name in rows]
+
+
+def _behaviour(session: Session, tenant_id: int, customer_id: int, on: date) -> RepaymentBehaviour:
+    loan_ids = select(LoanRow.id).where(LoanRow.tenant_id == tenant_id, LoanRow.customer_id == customer_id)
+    due = and_(InstallmentRow.loan_id.in_(loan_ids), InstallmentRow.due_date <= on)
+    row = session.execute(select(
+        func.count(InstallmentRow.id),
+        func.sum(case((and_(InstallmentRow.status == "paid", InstallmentRow.paid_on <= InstallmentRow.due_date), 1),
+                      else_=0)),
+        func.sum(case((and_(InstallmentRow.status == "paid", InstallmentRow.paid_on > InstallmentRow.due_date), 1),
+                      else_=0)),
+        func.sum(case((InstallmentRow.status == "overdue", 1), else_=0)),
+    ).where(due)).one()
+    n_due, on_time, late, overdue = (int(x or 0) for x in row)
+    max_dpd = session.execute(select(func.max(LoanRow.days_past_due)).where(
+        LoanRow.tenant_id == tenant_id, LoanRow.customer_id == customer_id)).scalar_one()
+    repaid = session.execute(select(type_coerce(func.sum(RepaymentRow.amount), Amount())).where(
+        RepaymentRow.loan_id.in_(loan_ids), RepaymentRow.status == "posted")).scalar_one()
+    return RepaymentBehaviour(n_due, on_time, late, overdue, int(max_dpd or 0), repaid or Decimal(0),
+                              _rate(on_time, on_time + late + overdue))
+
+
+def customer_360(uow: UnitOfWork, who: Principal, customer_id: int, locale: str = "zh_CN") -> Customer360:
+    """客户全景 one customer: masked facts, loans (status, dpd, outstanding), applications, repayment behaviour."""
+    who.require(Permission.VIEW_CUSTOMERS)
+    who.require(Permission.VIEW_LOANS)
+    applications.ensure_staff(who)
+    customer = customer_svc.get_customer(uow, who, customer_id)
+    apps = applications.list_applications(uow, who, customer_id=customer_id, page_size=50, locale=locale).items
+    with uow:
+        s = uow.session
+        loans = _loan_lines(s, [LoanRow.tenant_id == who.tenant_id, LoanRow.customer_id == customer_id],
+                            [LoanRow.id.desc()])
+        behaviour = _behaviour(s, who.tenant_id, customer_id, business_date(s, who.tenant_id))
+    return Customer360(customer, loans, apps, behaviour)
+
+
+# ---------------------------------------------------------------------------------------- branch views
+
+
+def staff_branch(uow: UnitOfWork, who: Principal) -> str:
+    """The branch a member of staff works in ('' for head office: every branch)."""
+    with uow:
+        row = uow.session.get(UserRow, who.user_id)
+        return row.branch if row is not None and row.tenant_id == who.tenant_id else ""
+
+
+def branch_portfolio(uow: UnitOfWork, who: Principal, branch: str = "", limit: int = 200) -> list[LoanLine]:
+    """The loans of a branch's customers (all branches when ''), overdue first, then the largest dpd."""
+    who.require(Permission.VIEW_LOANS)
+    applications.ensure_staff(who)
+    cond: list[ColumnElement[bool]] = [LoanRow.tenant_id == who.tenant_id]
+    if branch:
+        cond.append(LoanRow.customer_id.in_(select(CustomerRow.id).where(
+            CustomerRow.tenant_id == who.tenant_id, CustomerRow.branch == branch)))
+    with uow:
+        order = [case((LoanRow.status == "active", 0), else_=1), LoanRow.days_past_due.desc(), LoanRow.id.desc()]
+        return _loan_lines(uow.session, cond, order, limit)
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """分行看板 a branch's origination and portfolio figures over the last `days` days."""
+
+    branch: str
+    since: date
+    until: date
+    per_day: list[tuple[date, int]]
+    submitted: int
+    decided: int
+    automatic: int
+    stp_rate: Decimal | None
+    approved: int
+    approval_rate: Decimal | None
+    median_decision_seconds: float | None
+    p90_decision_seconds: float | None
+    active_loans: int
+    overdue_loans: int
+    overdue_rate: Decimal | None
+
+
+def _day_of(column: Any, dialect: str) -> Any:
+    if dialect == "postgresql":
+        return func.date(func.timezone("UTC", column))
+    return func.date(column)
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0..100) by linear interpolation between closest ranks."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q / 100
+    lo, hi = math.floor(k), math.ceil(k)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def branch_dashboard(uow: UnitOfWork, who: Principal, now: datetime, branch: str = "",
+                     days: int = 30) -> Dashboard:
+    """Applications per day, straight-through rate (decided with no person), approval rate, time to decision
+    (median and p90; for reviewed applications up to the approver's final decision) and overdue rate."""
+    who.require(Permission.VIEW_APPLICATIONS)
+    applications.ensure_staff(who)
+    since_at = now - timedelta(days=days)
+    with uow:
+        s = uow.session
+        dialect = s.get_bind().dialect.name
+        cond: list[ColumnElement[bool]] = [ApplicationRow.tenant_id == who.tenant_id,
+                                           ApplicationRow.submitted_at >= since_at]
+        if branch:
+            cond.append(ApplicationRow.branch == branch)
+        day = _day_of(ApplicationRow.submitted_at, dialect)
+        per_day = {_as_date(d): int(n) for d, n in s.execute(
+            select(day, func.count()).where(*cond).group_by(day))}
+        decided_statuses = [st.value for st in DECIDED_STATUSES]
+        approved_statuses = [st.value for st in APPROVED_STATUSES]
+        submitted, decided, automatic, approved = (int(x or 0) for x in s.execute(select(
+            func.count(),
+            func.sum(case((ApplicationRow.status.in_(decided_statuses), 1), else_=0)),
+            func.sum(case((and_(ApplicationRow.status.in_(decided_statuses), ApplicationRow.automatic), 1),
+                          else_=0)),
+            func.sum(case((ApplicationRow.status.in_(approved_statuses), 1), else_=0)),
+        ).where(*cond)).one())
+        # when a person decided, the decision is the approver's last approve/decline in the audit trail
+        final = (select(AuditRow.object_id.label("object_id"), func.max(AuditRow.at).label("at"))
+                 .where(AuditRow.tenant_id == who.tenant_id, AuditRow.object_type == "application",
+                        AuditRow.action.in_(["application.approve", "application.decline"]))
+                 .group_by(AuditRow.object_id).subquery())
+        rows = s.execute(
+            select(ApplicationRow.submitted_at, ApplicationRow.decided_at, ApplicationRow.automatic,
+                   ApplicationRow.decision_ms, final.c.at)
+            .outerjoin(final, final.c.object_id == cast(ApplicationRow.id, String(60)))
+            .where(*cond, ApplicationRow.status.in_(decided_statuses))).all()
+        loan_cond: list[ColumnElement[bool]] = [LoanRow.tenant_id == who.tenant_id, LoanRow.status == "active"]
+        if branch:
+            loan_cond.append(LoanRow.customer_id.in_(select(CustomerRow.id).where(
+                CustomerRow.tenant_id == who.tenant_id, CustomerRow.branch == branch)))
+        active, overdue = (int(x or 0) for x in s.execute(select(
+            func.count(), func.sum(case((LoanRow.days_past_due > 0, 1), else_=0))).where(*loan_cond)).one())
+    seconds: list[float] = []
+    for submitted_at, decided_at, auto, decision_ms, final_at in rows:
+        if auto and decision_ms is not None:
+            seconds.append(decision_ms / 1000)
+            continue
+        end = final_at if final_at is not None else decided_at
+        if end is not None:
+            end = end if end.tzinfo else end.replace(tzinfo=UTC)
+            seconds.append(max((end - submitted_at).total_seconds(), 0.0))
+    first = since_at.date()
+    series = [(first + timedelta(days=i), per_day.get(first + timedelta(days=i), 0)) for i in range(days + 1)]
+    return Dashboard(branch, first, now.date(), series, submitted, decided, automatic, _rate(automatic, decided),
+                     approved, _rate(approved, decided), percentile(seconds, 50), percentile(seconds, 90),
+                     active, overdue, _rate(overdue, active))
+
