@@ -129,6 +129,19 @@ def segment_count(
         console.print(table)
 
 
+@segment_app.command("preview")
+@user_errors
+def segment_preview(
+    tenant: Tenant,
+    name: Annotated[str, typer.Option("--name", help="Segment name")],
+    customers: Annotated[Path, typer.Option("--customers", help="Customer features (.parquet or .csv)")],
+    channel: Annotated[str, typer.Option(help="sms, push or visit")] = "sms",
+    sample: Annotated[int, typer.Option(help="Customers to show")] = 20,
+) -> None:
+    """Show a sample of the customers a campaign on this segment would contact."""
+    segment_count(tenant, name, customers, channel=channel, at=None, sample=sample, as_json=False)
+
+
 # --- pre-approval -----------------------------------------------------------------------------------------
 
 
@@ -258,6 +271,33 @@ def campaign_send(
     result = service.dispatch_outbox(uow, who, now=_instant(now), **kwargs)
     console.print(f"sent {result.sent:,}, failed {result.failed:,}, suppressed "
                   + (", ".join(f"{k} {v:,}" for k, v in result.suppressed.items()) or "0"))
+
+
+@campaign_app.command("list")
+@user_errors
+def campaign_list(tenant: Tenant) -> None:
+    """The tenant's campaigns."""
+    uow, who = _tenant(tenant)
+    table = Table("id", "name", "channel", "status", "control", "launched")
+    for c in service.list_campaigns(uow, who):
+        table.add_row(str(c.id), c.name, c.channel, c.status, f"{c.control_share_bp / 100:.1f}%",
+                      c.launched_at.isoformat() if c.launched_at else "")
+    console.print(table)
+
+
+@campaign_app.command("tasks")
+@user_errors
+def campaign_tasks(
+    tenant: Tenant,
+    officer: Annotated[int | None, typer.Option(help="Only this officer's (user id)")] = None,
+) -> None:
+    """Open visit tasks for loan officers."""
+    uow, who = _tenant(tenant)
+    table = Table("task", "campaign", "customer", "officer", "created")
+    for t in service.visit_tasks(uow, who, officer_user_id=officer):
+        table.add_row(str(t.id), t.campaign_name, str(t.customer_id), str(t.officer_user_id or ""),
+                      t.created_at.isoformat())
+    console.print(table)
 
 
 @app.command("report")

@@ -63,6 +63,10 @@ def test_whole_flow_from_segment_to_report(cli_db: Path) -> None:
     assert count.exit_code == 0, count.output
     body = json.loads(count.output)
     assert body["selected"] == 200 - sum(1 for i in range(200) if 20 + i % 45 < 30)
+    preview = runner.invoke(app, ["segment", "preview", "--tenant", "demo", "--name", "adults", "--customers",
+                                  customers, "--sample", "3"])
+    assert preview.exit_code == 0, preview.output
+    assert "customer_id" in preview.output
     created = runner.invoke(app, ["campaign", "create", "--tenant", "demo", "--name", "spring", "--segment", "adults",
                                   "--control-share", "2000", "--locale", "en"])
     assert created.exit_code == 0, created.output
@@ -73,6 +77,10 @@ def test_whole_flow_from_segment_to_report(cli_db: Path) -> None:
                                "--customers", customers])
     assert sent.exit_code == 0, sent.output
     assert "sent" in sent.output
+    listed = runner.invoke(app, ["campaign", "list", "--tenant", "demo"])
+    assert listed.exit_code == 0 and "spring" in listed.output
+    tasks = runner.invoke(app, ["campaign", "tasks", "--tenant", "demo"])
+    assert tasks.exit_code == 0, tasks.output
     out = cli_db / "report.html"
     reported = runner.invoke(app, ["report", "--tenant", "demo", "1", "--out", str(out)])
     assert reported.exit_code == 0, reported.output
