@@ -45,6 +45,7 @@ class DemoBank:
     tenant_id: int
     customers: int
     logins: list[tuple[str, str, str]]
+    new: bool = False  # customers were added in this run
 
 
 def german_credit() -> pd.DataFrame:
@@ -72,6 +73,7 @@ def _customer_from(row: Any, i: int, rng: random.Random, as_of: Any) -> NewCusto
     }
     is_business = purpose == "business" or i % 5 == 0
     if is_business:
+        attributes["owner_age"] = age
         address = f"{rng.choice(('城关镇', '新街村', '工业园'))}{rng.randint(1, 200)}号"
         return NewCustomer(kind="business", name=ids.business_name(rng, owner), id_number=ids.uscc(rng),
                            phone=ids.mobile(rng), address=address,
@@ -120,7 +122,7 @@ def seed(uow: UnitOfWork, customers: int = 1000, seed_value: int = 20260101,
                 progress(1)
         uow.commit()
         total = have + made
-    return DemoBank(tenant_id=t.id, customers=total, logins=logins)
+    return DemoBank(tenant_id=t.id, customers=total, logins=logins, new=made > 0)
 
 
 def demo_principal(tenant_id: int, role: Role = Role.ADMIN) -> Principal:
