@@ -31,6 +31,7 @@ ROUTERS = [
     ("microlend.origination.api", "router"),
     ("microlend.origination.api", "applications_router"),
     ("microlend.servicing.api", "router"),
+    ("microlend.data.api", "router"),
 ]
 
 

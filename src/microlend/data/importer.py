@@ -29,7 +29,7 @@ from microlend.core.identity import Permission, Principal
 from microlend.core.settings import get_settings
 from microlend.core.tables import TenantRow
 from microlend.core.uow import UnitOfWork
-from microlend.data.contracts import ContractReport, DataContract, infer_contract, validate
+from microlend.data.contracts import ContractReport, DataContract, Violation, infer_contract, validate
 from microlend.data.tables import DatasetRow
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -130,6 +130,14 @@ def content_hash(df: pd.DataFrame) -> str:
     return hashlib.sha256((header + "\n" + canonical).encode("utf-8")).hexdigest()
 
 
+class ContractBroken(ValidationError):
+    """An import refused by its contract; `violations` names each row and column at fault."""
+
+    def __init__(self, message: str, violations: list[Violation]) -> None:
+        super().__init__(message, field="data")
+        self.violations = violations
+
+
 @dataclass
 class PreparedImport:
     """Checked data ready to store: the rows to load and the rows refused, each with its reasons."""
@@ -149,7 +157,7 @@ def prepare_import(df: pd.DataFrame, contract: DataContract, *, valid_only: bool
     if report.ok:
         return PreparedImport(report.data, _rejected_frame(df, {}), report)
     if not valid_only or report.table_problems:
-        raise ValidationError(report.summary(MESSAGE_LIMIT), field="data")
+        raise ContractBroken(report.summary(MESSAGE_LIMIT), report.violations)
     reasons = report.reasons_by_row()
     bad_index = [row - 1 for row in reasons]
     good = df.reset_index(drop=True).drop(index=bad_index)

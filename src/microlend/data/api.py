@@ -1,0 +1,165 @@
+"""Datasets API (数据集): upload a CSV or Parquet file under a contract, list and read datasets, and their
+quality reports as JSON or HTML. Thin: the importer and the quality report do the work."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel
+
+from microlend.api.deps import CurrentPrincipal, UnitOfWorkDep
+from microlend.api.errors import problem
+from microlend.core.errors import ValidationError
+from microlend.core.identity import Principal
+from microlend.core.uow import UnitOfWork
+from microlend.data import service
+from microlend.data.contracts import DataContract
+from microlend.data.importer import ContractBroken, DatasetInfo, ImportResult, source_for_file
+from microlend.data.quality import render_html
+
+router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
+
+#: Uploads larger than this are refused; bigger files are imported with `microlend data import`.
+MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+#: Rejected rows shown in an answer (all of them are kept beside the dataset).
+REJECTED_SHOWN = 50
+
+
+class ColumnPublic(BaseModel):
+    name: str
+    dtype: str
+
+
+class DatasetPublic(BaseModel):
+    id: int
+    name: str
+    version: int
+    rows: int
+    columns: list[ColumnPublic]
+    content_hash: str
+    contract: dict[str, Any]
+    source: dict[str, Any]
+    rejected_rows: int
+    created_at: datetime
+    created_by: str
+
+    @classmethod
+    def from_domain(cls, d: DatasetInfo) -> DatasetPublic:
+        source = {k: v for k, v in d.source.items() if k != "path"}  # server paths stay on the server
+        return cls(id=d.id, name=d.name, version=d.version, rows=d.rows,
+                   columns=[ColumnPublic(name=str(c["name"]), dtype=str(c["dtype"])) for c in d.columns],
+                   content_hash=d.content_hash, contract=d.contract, source=source,
+                   rejected_rows=d.rejected_rows, created_at=d.created_at, created_by=d.created_by)
+
+
+class RejectedRow(BaseModel):
+    source_row: int
+    reasons: str
+
+
+class ImportPublic(BaseModel):
+    dataset: DatasetPublic
+    rejected: list[RejectedRow]
+
+
+def data_root(request: Request) -> Path:
+    root: Path = request.app.state.settings.data_dir
+    return root
+
+
+def import_upload(uow: UnitOfWork, who: Principal, *, data_dir: Path, name: str, filename: str, content: bytes,
+                  contract_text: str | None, valid_only: bool) -> ImportResult:
+    """Store an uploaded file as the next version of a dataset (shared by the API and the pages)."""
+    if not content:
+        raise ValidationError("file: the uploaded file is empty", field="file")
+    if len(content) > MAX_UPLOAD_BYTES:
+        raise ValidationError(f"file: larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB; import it with "
+                              "'microlend data import' instead", field="file")
+    contract = None
+    if contract_text and contract_text.strip():
+        try:
+            raw = json.loads(contract_text)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"contract: not valid JSON ({exc.msg} at line {exc.lineno})",
+                                  field="contract") from None
+        contract = DataContract.from_dict(raw)
+    suffix = Path(filename or "upload").suffix.lower()
+    with tempfile.TemporaryDirectory(prefix="microlend-upload-") as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        source_for_file(filename or "upload")  # refuses anything but .csv and .parquet, naming the file
+        source = source_for_file(path)
+        path.write_bytes(content)
+        result = service.import_dataset(uow, who, name=name, source=source, contract=contract,
+                                        valid_only=valid_only, store=data_dir / "datasets")
+    return result
+
+
+def violations_problem(exc: ContractBroken) -> JSONResponse:
+    """A contract refusal as problem+json listing each row and column at fault."""
+    errors = [{"row": v.row, "column": v.column, "check": v.check,
+               "value": v.value if isinstance(v.value, int | float | str | bool) or v.value is None else str(v.value),
+               "field": v.column or "data", "message": v.describe()} for v in exc.violations[:500]]
+    return problem(422, exc.message, code=exc.code, field="data", errors=errors)
+
+
+@router.post("", status_code=201, response_model=ImportPublic)
+def upload_dataset(
+    request: Request, who: CurrentPrincipal, uow: UnitOfWorkDep,
+    name: Annotated[str, Form(min_length=1, max_length=64)],
+    file: Annotated[UploadFile, File(description="a .csv or .parquet file")],
+    contract: Annotated[str | None, Form(description="the data contract as JSON (inferred when absent)")] = None,
+    valid_only: Annotated[bool, Form(description="load the valid rows and report the rejected ones")] = False,
+) -> Any:
+    content = file.file.read(MAX_UPLOAD_BYTES + 1)
+    try:
+        result = import_upload(uow, who, data_dir=data_root(request), name=name, filename=file.filename or "",
+                               content=content, contract_text=contract, valid_only=valid_only)
+    except ContractBroken as exc:
+        return violations_problem(exc)
+    rejected = [RejectedRow(source_row=int(r["source_row"]), reasons=str(r["reasons"]))
+                for r in result.rejected.head(REJECTED_SHOWN).to_dict("records")]
+    return JSONResponse(ImportPublic(dataset=DatasetPublic.from_domain(result.dataset),
+                                     rejected=rejected).model_dump(mode="json"), status_code=201)
+
+
+@router.get("")
+def list_datasets(who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[DatasetPublic]:
+    return [DatasetPublic.from_domain(d) for d in service.list_datasets(uow, who)]
+
+
+@router.get("/{name}")
+def get_dataset(name: str, who: CurrentPrincipal, uow: UnitOfWorkDep,
+                version: Annotated[int | None, Query(ge=1)] = None) -> DatasetPublic:
+    """One version of a dataset; the latest when no version is given."""
+    return DatasetPublic.from_domain(service.get_dataset(uow, who, name, version))
+
+
+@router.get("/{name}/quality")
+def dataset_quality(name: str, who: CurrentPrincipal, uow: UnitOfWorkDep,
+                    version: Annotated[int | None, Query(ge=1)] = None,
+                    target: Annotated[str | None, Query(max_length=100)] = None,
+                    bad: Annotated[str | None, Query(max_length=100)] = None,
+                    against: Annotated[str | None, Query(max_length=64, description="dataset to compare")] = None,
+                    ) -> dict[str, Any]:
+    """Missing rates, distinct counts, distributions, outliers, bad rate by bin, drift against another one."""
+    report = service.dataset_quality(uow, who, name, version, target=target or None, bad=bad,
+                                     against=(against, None) if against else None)
+    return report.to_dict()
+
+
+@router.get("/{name}/quality.html", response_class=HTMLResponse)
+def dataset_quality_html(name: str, who: CurrentPrincipal, uow: UnitOfWorkDep,
+                         version: Annotated[int | None, Query(ge=1)] = None,
+                         target: Annotated[str | None, Query(max_length=100)] = None,
+                         bad: Annotated[str | None, Query(max_length=100)] = None,
+                         against: Annotated[str | None, Query(max_length=64)] = None) -> HTMLResponse:
+    """The same report as one self-contained HTML page with a chart per column."""
+    report = service.dataset_quality(uow, who, name, version, target=target or None, bad=bad,
+                                     against=(against, None) if against else None)
+    return HTMLResponse(render_html(report))
