@@ -5,6 +5,13 @@ from __future__ import annotations
 
 import importlib
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from microlend.core.tables import TenantRow
+    from microlend.core.tenancy import TenantSetup
 
 #: Modules with tables (order matters only for readability; foreign keys resolve by name).
 TABLE_MODULES = [
@@ -31,13 +38,17 @@ ROUTERS = [
     ("microlend.origination.api", "router"),
     ("microlend.origination.api", "applications_router"),
     ("microlend.servicing.api", "router"),
+    ("microlend.decisioning.api", "router"),
     ("microlend.data.api", "router"),
+    ("microlend.risk.api", "router"),
 ]
 
 
 #: Page modules: each has a `router` and a `NAV` list of (path, label msgid, permission) for the menu.
 WEB_PAGES = [
     "microlend.web.pages",
+    "microlend.web.workbench",
+    "microlend.web.borrower",
 ]
 
 
@@ -48,4 +59,14 @@ def load_modules() -> None:
     for name in TABLE_MODULES:
         importlib.import_module(name)
     for name in SETUP_MODULES:
-        register_tenant_setup(importlib.import_module(name).setup_tenant)
+        register_tenant_setup(_deferred_setup(name))
+
+
+def _deferred_setup(module: str) -> TenantSetup:
+    """A setup hook that imports its module only when a bank is created (some pull in model libraries)."""
+
+    def setup(session: Session, tenant: TenantRow) -> None:
+        importlib.import_module(module).setup_tenant(session, tenant)
+
+    setup.__qualname__ = f"setup_tenant[{module}]"
+    return setup

