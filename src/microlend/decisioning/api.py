@@ -328,8 +328,8 @@ def lint(body: PolicyDocument, who: CurrentPrincipal) -> LintPublic:
 @router.post("/policies/simulate", tags=["policies"])
 def simulate(body: SimulateRequest, who: CurrentPrincipal, uow: UnitOfWorkDep) -> dict[str, Any]:
     """Run a posted policy over a historical sample against the baseline (the champion by default)."""
-    report: SimulationReport = simulation(uow, who, body.content, body.dataset, body.dataset_version, body.baseline_hash,
-                      charts=False)
+    report = simulation(uow, who, body.content, body.dataset, body.dataset_version, body.baseline_hash,
+                        charts=False)
     return report.as_dict()
 
 
