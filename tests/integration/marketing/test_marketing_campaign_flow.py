@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import polars as pl
 import pytest
@@ -227,8 +227,9 @@ class TestReport:
         assert (disbursed.control, disbursed.control_n) == (2, len(control))
         channel_row = next(f for f in report.funnel if f.by == "channel")
         assert channel_row.clicked == 1 and channel_row.sent == summary.messages
-        assert report.total_cost == (Decimal("0.05") * summary.messages).quantize(Decimal("0.01"))
-        assert report.cost_per_disbursed == (report.total_cost / 10).quantize(Decimal("0.01"))
+        cost = Decimal("0.05") * summary.messages
+        assert report.total_cost == cost.quantize(Decimal("0.01"), ROUND_HALF_UP)
+        assert report.cost_per_disbursed == (cost / 10).quantize(Decimal("0.01"), ROUND_HALF_UP)
         html = report.to_html()
         assert "data:image/png;base64," in html and "http" not in html.split("<body>")[1].replace("http-equiv", "")
         assert '"comparisons"' in report.to_json()
