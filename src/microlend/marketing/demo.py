@@ -103,7 +103,7 @@ def _simulate_responses(uow: UnitOfWork, who: Principal, campaign_id: int, at: d
             if rng.random() < 0.45:
                 events.append({"customer_id": customer_id, "kind": "clicked", "at": t + timedelta(minutes=2),
                                "campaign_id": campaign_id, "token": tokens.get(customer_id)})
-        if rng.random() < (0.22 if treated else 0.07):
+        if rng.random() < (0.24 if treated else 0.06):
             applied = t + timedelta(days=rng.randint(0, 10))
             events.append({"customer_id": customer_id, "kind": "applied", "at": applied})
             if rng.random() < 0.75:

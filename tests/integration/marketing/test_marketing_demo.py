@@ -16,7 +16,7 @@ from .conftest import Bank
 AS_OF = date(2026, 3, 1)
 
 
-def _seed_customers(mbank: Bank, n: int = 400) -> None:
+def _seed_customers(mbank: Bank, n: int = 600) -> None:
     frame = german_credit().frame.head(n)
     rng = random.Random(1)
     created = datetime(2024, 6, 1, tzinfo=UTC)
