@@ -650,6 +650,27 @@ def record_event(uow: UnitOfWork, who: Principal, kind: str, *, at: datetime, cu
     return event_id
 
 
+def record_link_visit(uow: UnitOfWork, token: str, *, at: datetime, kind: str = "clicked") -> bool:
+    """A customer followed a tracked link (borrower pages, no staff login): the token alone identifies the
+    bank, campaign and customer. Unknown tokens are ignored (False), so links cannot be probed."""
+    from microlend.core.identity import system_principal
+
+    if kind not in ("opened", "clicked") or not 8 <= len(token) <= 40:
+        return False
+    with uow:
+        hit = uow.session.execute(select(OutboxRow.tenant_id, OutboxRow.customer_id, OutboxRow.campaign_id).where(
+            OutboxRow.token == token).limit(1)).first()
+        if hit is None:
+            return False
+        tenant_id, customer_id, campaign_id = (int(x) for x in hit)
+        uow.session.add(TrackingEventRow(tenant_id=tenant_id, customer_id=customer_id, campaign_id=campaign_id,
+                                         kind=kind, at=at, token=token))
+        audit.record(uow.session, system_principal(tenant_id, "tracked-link"), f"marketing.event.{kind}",
+                     "customer", customer_id, after={"campaign_id": campaign_id})
+        uow.commit()
+    return True
+
+
 def record_events(uow: UnitOfWork, who: Principal, events: Iterable[dict[str, Any]]) -> int:
     """Bulk load of funnel events (e.g. from origination's daily extract): customer_id, kind, at[, amount]."""
     who.require(Permission.MANAGE_CAMPAIGNS)

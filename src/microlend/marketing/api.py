@@ -1,0 +1,184 @@
+"""Marketing API (thin): segments, campaigns and their reports, opt-outs, visit tasks, tracked links.
+
+Launching a campaign and pre-approval runs take whole customer tables, so they run as batch commands
+(`microlend marketing ...`); the API reads their results.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from microlend.api.deps import CurrentPrincipal, UnitOfWorkDep
+from microlend.core.clock import utcnow
+from microlend.marketing import service
+from microlend.marketing.segments import FrequencyCap, identifiers, parse_segment_expression
+
+router = APIRouter(prefix="/api/v1/marketing", tags=["marketing"])
+tracking_router = APIRouter(prefix="/t", tags=["marketing"], include_in_schema=False)
+
+
+class SegmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    expression: str = Field(min_length=1, max_length=2000, examples=['age >= 25 and industry in ["retail"]'])
+    description: str = Field(default="", max_length=500)
+
+
+class SegmentPublic(BaseModel):
+    id: int
+    name: str
+    version: int
+    expression: str
+    description: str
+    created_by: str
+    created_at: datetime
+
+
+class ExpressionCheck(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    expression: str = Field(min_length=1, max_length=2000)
+
+
+class CampaignCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    channel: Literal["sms", "push", "visit"]
+    segment_name: str | None = None
+    segment_version: int | None = None
+    run_id: int | None = None
+    control_share_bp: int = Field(default=1000, ge=0, lt=10_000)
+    locale: Literal["zh_CN", "en"] = "zh_CN"
+    cost_per_message: Decimal = Field(default=Decimal("0.05"), ge=0)
+    attribution_days: int = Field(default=30, ge=1, le=365)
+    cap_max_messages: int = Field(default=2, ge=1)
+    cap_window_days: int = Field(default=7, ge=1)
+
+
+class CampaignPublic(BaseModel):
+    id: int
+    name: str
+    channel: str
+    locale: str
+    segment_id: int | None
+    run_id: int | None
+    control_share_bp: int
+    cost_per_message: Decimal
+    attribution_days: int
+    status: str
+    launched_at: datetime | None
+
+
+class OptOutCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: int
+    channel: Literal["sms", "push", "visit"]
+
+
+class VisitTaskPublic(BaseModel):
+    id: int
+    campaign_id: int
+    campaign_name: str
+    customer_id: int
+    officer_user_id: int | None
+    status: str
+    created_at: datetime
+
+
+class VisitTaskClose(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["visited", "not_interested", "unreachable", "applied"]
+    note: str = Field(default="", max_length=1000)
+
+
+def _segment(v: service.SegmentVersion) -> SegmentPublic:
+    return SegmentPublic(id=v.id, name=v.name, version=v.version, expression=v.expression,
+                         description=v.description, created_by=v.created_by, created_at=v.created_at)
+
+
+def _campaign(c: service.Campaign) -> CampaignPublic:
+    return CampaignPublic(**{k: getattr(c, k) for k in CampaignPublic.model_fields})
+
+
+@router.post("/segments/check")
+def check_expression(body: ExpressionCheck, who: CurrentPrincipal) -> dict[str, Any]:
+    """Validate an expression against the feature namespace; 422 names the offending identifier."""
+    return {"ok": True, "features": sorted(identifiers(parse_segment_expression(body.expression)))}
+
+
+@router.get("/segments")
+def list_segments(who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[SegmentPublic]:
+    return [_segment(v) for v in service.list_segments(uow, who)]
+
+
+@router.post("/segments", status_code=201)
+def save_segment(body: SegmentCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> SegmentPublic:
+    return _segment(service.save_segment(uow, who, body.name, body.expression, at=utcnow(),
+                                         description=body.description))
+
+
+@router.get("/campaigns")
+def list_campaigns(who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[CampaignPublic]:
+    return [_campaign(c) for c in service.list_campaigns(uow, who)]
+
+
+@router.post("/campaigns", status_code=201)
+def create_campaign(body: CampaignCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> CampaignPublic:
+    spec = service.CampaignSpec(
+        name=body.name, channel=body.channel, segment_name=body.segment_name, segment_version=body.segment_version,
+        run_id=body.run_id, control_share_bp=body.control_share_bp, locale=body.locale,
+        cost_per_message=body.cost_per_message, attribution_days=body.attribution_days,
+        cap=FrequencyCap(body.cap_max_messages, body.cap_window_days))
+    return _campaign(service.create_campaign(uow, who, spec, at=utcnow()))
+
+
+@router.get("/campaigns/{campaign_id}")
+def get_campaign(campaign_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> CampaignPublic:
+    return _campaign(service.get_campaign(uow, who, campaign_id))
+
+
+@router.get("/campaigns/{campaign_id}/report")
+def campaign_report(campaign_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> dict[str, Any]:
+    return service.campaign_report(uow, who, [campaign_id]).to_dict()
+
+
+@router.get("/campaigns/{campaign_id}/report.html", response_class=HTMLResponse)
+def campaign_report_page(campaign_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> HTMLResponse:
+    report = service.campaign_report(uow, who, [campaign_id])
+    return HTMLResponse(report.to_html(title=f"Campaign report: {report.campaigns[campaign_id]}"))
+
+
+@router.post("/opt-outs", status_code=204)
+def opt_out(body: OptOutCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> Response:
+    service.record_opt_out(uow, who, body.customer_id, body.channel, at=utcnow())
+    return Response(status_code=204)
+
+
+@router.get("/visit-tasks")
+def visit_tasks(who: CurrentPrincipal, uow: UnitOfWorkDep,
+                officer_user_id: Annotated[int | None, Query()] = None) -> list[VisitTaskPublic]:
+    """Open visit tasks; a loan officer sees their own."""
+    return [VisitTaskPublic(**t.__dict__) for t in service.visit_tasks(uow, who, officer_user_id=officer_user_id)]
+
+
+@router.post("/visit-tasks/{task_id}/close", status_code=204)
+def close_visit_task(task_id: int, body: VisitTaskClose, who: CurrentPrincipal, uow: UnitOfWorkDep) -> Response:
+    service.close_visit_task(uow, who, task_id, outcome=body.outcome, at=utcnow(), note=body.note)
+    return Response(status_code=204)
+
+
+@tracking_router.get("/{token}")
+def tracked_link(token: str, uow: UnitOfWorkDep) -> Response:
+    """A tracked link from a message: records the click and sends the customer to the borrower pages."""
+    service.record_link_visit(uow, token, at=utcnow())
+    return Response(status_code=307, headers={"Location": "/b/apply"})
