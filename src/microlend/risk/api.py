@@ -1,0 +1,232 @@
+"""Risk models API (风险模型): train from a stored dataset, the registry's life cycle (validate, approve with
+four eyes, promote, retire), validation reports, points tables, scoring one case, and monitoring."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from microlend.api.deps import CurrentPrincipal, UnitOfWorkDep
+from microlend.risk import registry, service
+from microlend.risk.reasons import Reason
+
+router = APIRouter(prefix="/api/v1/risk", tags=["risk models"])
+
+
+class TrainingCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = Field(min_length=1, max_length=64, description="name of a stored dataset")
+    dataset_version: int | None = Field(default=None, ge=1, description="latest when absent")
+    target: str = Field(min_length=1, max_length=100, description="column holding the outcome")
+    bad: str = Field(min_length=1, max_length=100, description="value of the target that means bad")
+    kind: Literal["scorecard", "gbdt"] = "scorecard"
+    date_column: str | None = Field(default=None, max_length=100, description="for an out-of-time sample")
+    name: str = Field(default="", max_length=100)
+    seed: int = Field(default=42, ge=0, le=2**31 - 1, description="seed of the train/test split")
+
+
+class ModelVersionPublic(BaseModel):
+    id: int
+    name: str
+    version: int
+    label: str
+    kind: str
+    status: str
+    content_hash: str
+    dataset_hash: str
+    target: str
+    bad: str
+    features: list[str]
+    parameters: dict[str, Any]
+    metrics: dict[str, Any]
+    trained_by: int
+    trained_by_name: str
+    approved_by: int | None
+    approved_by_name: str | None
+    created_at: datetime
+    status_changed_at: datetime
+
+    @classmethod
+    def from_domain(cls, v: registry.ModelVersion) -> ModelVersionPublic:
+        return cls(id=v.id, name=v.name, version=v.version, label=v.label, kind=v.kind, status=v.status,
+                   content_hash=v.content_hash, dataset_hash=v.dataset_hash, target=v.target, bad=v.bad,
+                   features=v.features, parameters=v.parameters, metrics=v.metrics, trained_by=v.trained_by,
+                   trained_by_name=v.trained_by_name, approved_by=v.approved_by,
+                   approved_by_name=v.approved_by_name, created_at=v.created_at,
+                   status_changed_at=v.status_changed_at)
+
+
+class ApprovalBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(default="", max_length=2000)
+
+
+class PromotionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["champion", "challenger"] = "champion"
+
+
+class RetirementBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="", max_length=2000)
+
+
+class CaseBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    features: dict[str, str | int | float | bool | None] = Field(
+        description="feature values by name; absent or null ones count as missing")
+    locale: Literal["en", "zh-CN"] = "en"
+    reasons: int = Field(default=3, ge=0, le=10)
+
+
+class ShadowCaseBody(CaseBody):
+    subject_type: str = Field(default="case", min_length=1, max_length=40)
+    subject_id: str = Field(min_length=1, max_length=60)
+
+
+class ReasonPublic(BaseModel):
+    feature: str
+    impact: float
+    message: str
+
+
+class ScorePublic(BaseModel):
+    model_version_id: int
+    model_label: str
+    kind: str
+    pd: float = Field(description="probability of bad")
+    score: float = Field(description="points; higher is safer")
+    reasons: list[ReasonPublic]
+
+
+class RuntimeScorePublic(BaseModel):
+    champion: ScorePublic
+    challenger: ScorePublic | None
+
+
+def _reasons(reasons: list[Reason], locale: str) -> list[ReasonPublic]:
+    return [ReasonPublic(feature=r.feature, impact=round(r.impact, 4), message=r.message(locale)) for r in reasons]
+
+
+def store_root(request: Request) -> Path:
+    root: Path = request.app.state.settings.data_dir
+    return root / "models"
+
+
+@router.post("/models", status_code=201)
+def train_model(request: Request, body: TrainingCreate, who: CurrentPrincipal,
+                uow: UnitOfWorkDep) -> ModelVersionPublic:
+    """Train, validate against the other kind and register a draft (up to 200,000 rows; use the CLI above)."""
+    cmd = service.TrainingRequest(**body.model_dump())
+    return ModelVersionPublic.from_domain(service.train_from_dataset(uow, who, cmd, store_root=store_root(request)))
+
+
+@router.get("/models")
+def list_models(who: CurrentPrincipal, uow: UnitOfWorkDep,
+                status: Annotated[registry.ModelStatus | None, Query()] = None) -> list[ModelVersionPublic]:
+    versions = registry.list_model_versions(uow, who, status=status.value if status else None)
+    return [ModelVersionPublic.from_domain(v) for v in reversed(versions)]
+
+
+@router.get("/models/{version_id}")
+def get_model(version_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ModelVersionPublic:
+    return ModelVersionPublic.from_domain(registry.get_model_version(uow, who, version_id))
+
+
+@router.get("/models/{version_id}/report", response_class=HTMLResponse)
+def model_report(version_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> HTMLResponse:
+    """The validation report stored with the version: one HTML page with its charts."""
+    return HTMLResponse(service.report_html(uow, who, version_id))
+
+
+@router.get("/models/{version_id}/report.json")
+def model_report_json(version_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> dict[str, Any]:
+    return service.report_json(uow, who, version_id)
+
+
+@router.get("/models/{version_id}/points", response_model=None)
+def model_points(version_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep,
+                 format: Literal["json", "csv"] = "json") -> Response | list[dict[str, Any]]:
+    """A scorecard's points table (feature, bin, points, WoE, count); 404 for a GBDT, which has none."""
+    from microlend.core.errors import NotFound
+
+    table = service.points_table(uow, who, version_id)
+    if table is None:
+        raise NotFound(f"model version {version_id} is not a scorecard; it has no points table")
+    if format == "csv":
+        return Response(table.to_csv(index=False), media_type="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="points-{version_id}.csv"'})
+    rows: list[dict[str, Any]] = table.to_dict("records")
+    return rows
+
+
+@router.post("/models/{version_id}/validate")
+def validate_model(version_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ModelVersionPublic:
+    """Draft -> validated, once its hold-out figures exist and its report has been read."""
+    return ModelVersionPublic.from_domain(registry.mark_validated(uow, who, version_id))
+
+
+@router.post("/models/{version_id}/approve")
+def approve_model(version_id: int, body: ApprovalBody, who: CurrentPrincipal,
+                  uow: UnitOfWorkDep) -> ModelVersionPublic:
+    """Validated -> approved, by a risk analyst or admin who did not train it (four eyes)."""
+    return ModelVersionPublic.from_domain(registry.approve_model(uow, who, version_id, note=body.note))
+
+
+@router.post("/models/{version_id}/promote")
+def promote_model(version_id: int, body: PromotionBody, who: CurrentPrincipal,
+                  uow: UnitOfWorkDep) -> ModelVersionPublic:
+    """Put an approved model in use as champion or challenger; the one it replaces is retired."""
+    return ModelVersionPublic.from_domain(registry.promote_model(uow, who, version_id, body.role))
+
+
+@router.post("/models/{version_id}/retire")
+def retire_model(version_id: int, body: RetirementBody, who: CurrentPrincipal,
+                 uow: UnitOfWorkDep) -> ModelVersionPublic:
+    return ModelVersionPublic.from_domain(registry.retire_model(uow, who, version_id, reason=body.reason))
+
+
+@router.post("/models/{version_id}/score")
+def score_with_model(version_id: int, body: CaseBody, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ScorePublic:
+    """Score one case with this version (nothing recorded): pd, score and the reasons in zh-CN or English."""
+    s = service.score_case(uow, who, version_id, body.features, top_n=body.reasons)
+    return ScorePublic(model_version_id=s.model_version_id, model_label=s.model_label, kind=s.kind, pd=s.pd,
+                       score=s.score, reasons=_reasons(s.reasons, body.locale))
+
+
+_runtime = registry.ScoringRuntime()
+
+
+@router.post("/score")
+def score_with_champion(body: ShadowCaseBody, who: CurrentPrincipal, uow: UnitOfWorkDep) -> RuntimeScorePublic:
+    """Score one case with the bank's champion (and its challenger in shadow); both are recorded."""
+    out = _runtime.score(uow, who, body.features, subject_type=body.subject_type, subject_id=body.subject_id,
+                         top_n=body.reasons)
+
+    def public(m: registry.ModelScore) -> ScorePublic:
+        return ScorePublic(model_version_id=m.model_version_id, model_label=m.model_label, kind=m.kind, pd=m.pd,
+                           score=m.score, reasons=_reasons(m.reasons, body.locale))
+
+    return RuntimeScorePublic(champion=public(out.champion),
+                              challenger=public(out.challenger) if out.challenger else None)
+
+
+@router.get("/models/{version_id}/monitoring")
+def model_monitoring(version_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep,
+                     dataset: Annotated[str | None, Query(max_length=64, description="live applications")] = None,
+                     dataset_version: Annotated[int | None, Query(ge=1)] = None,
+                     date_column: Annotated[str | None, Query(max_length=100)] = None) -> dict[str, Any]:
+    """PSI of this version's live scores against development (watch 0.10, act 0.25), by month too; CSI per
+    feature and AUC/KS by month from a stored dataset of live applications when one is named."""
+    return service.monitoring_report(uow, who, version_id, dataset=dataset, dataset_version=dataset_version,
+                                     date_column=date_column)
