@@ -374,7 +374,7 @@ def _compile(node: Node) -> tuple[pl.Expr, pl.Expr]:
         v, e = _compile(node.args[0])
         values = [x for x in node.value if x is not None]
         has_null = len(values) != len(node.value)
-        member = v.is_in(pl.lit(values, dtype=pl.List(v_dtype(node.args[0])))) if values else _FALSE
+        member = v.is_in(pl.lit(values, dtype=pl.List(_value_dtype(node.args[0])))) if values else _FALSE
         member = pl.when(v.is_null()).then(pl.lit(has_null)).otherwise(member)
         return (~member if node.op == "not in" else member), e
     if node.kind == "in_range":
@@ -403,7 +403,7 @@ def _compile(node: Node) -> tuple[pl.Expr, pl.Expr]:
     return ops[op], err
 
 
-def v_dtype(node: Node) -> pl.DataType:
+def _value_dtype(node: Node) -> pl.DataType:
     return {"number": pl.Float64(), "string": pl.String(), "boolean": pl.Boolean()}.get(node.type, pl.Null())
 
 
