@@ -9,6 +9,7 @@ from typing import ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from sqlalchemy.exc import OperationalError
 
 from microlend.bootstrap import load_modules
 from microlend.core.db import make_engine, make_session_factory
@@ -42,6 +43,10 @@ def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except DomainError as exc:
             raise fail(exc.message) from None
+        except OperationalError as exc:
+            if "no such table" in str(exc) or "does not exist" in str(exc):
+                raise fail("the database has no schema yet: run `microlend db upgrade` first") from None
+            raise fail(f"the database is not reachable: {str(exc.orig).strip().splitlines()[0]}") from None
         except ValueError as exc:
             if "MICROLEND_" in str(exc):
                 raise fail(str(exc)) from None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -36,8 +38,21 @@ MODULE_GROUPS: list[tuple[str, str, str]] = [
     ("microlend.marketing.cli", "app", "marketing"),
     ("microlend.demo.cli", "app", "demo"),
 ]
+
+
+def _groups_needed() -> set[str] | None:
+    """When run as `microlend GROUP ...`, load only that group's module (the model libraries behind some
+    groups take seconds to import); otherwise (help, tests) load them all."""
+    words = [a for a in sys.argv[1:] if not a.startswith("-")]
+    if Path(sys.argv[0]).name != "microlend" or not words:
+        return None
+    return {words[0]}
+
+
+_needed = _groups_needed()
 for _module, _attr, _name in MODULE_GROUPS:
-    app.add_typer(getattr(importlib.import_module(_module), _attr), name=_name)
+    if _needed is None or _name in _needed:
+        app.add_typer(getattr(importlib.import_module(_module), _attr), name=_name)
 
 
 @db_app.command("upgrade")

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
+from microlend.bootstrap import load_modules
 from microlend.core.db import Base, make_engine, make_session_factory
 from microlend.core.identity import Principal, Role
-from microlend.core.tenancy import TENANT_SETUP, Tenant, create_tenant, register_tenant_setup
+from microlend.core.tenancy import Tenant, create_tenant
 from microlend.core.uow import UnitOfWork
 from microlend.decisioning import tables as _tables  # noqa: F401  (registers the decisioning tables)
-from microlend.decisioning.service import setup_tenant
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -45,13 +45,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 def uow(database_url: str) -> Iterator[UnitOfWork]:
     engine = make_engine(database_url)
     Base.metadata.create_all(engine)
-    registered_here = setup_tenant not in TENANT_SETUP
-    register_tenant_setup(setup_tenant)
+    load_modules()  # every module's tenant defaults, the default policy among them
     try:
         yield UnitOfWork(make_session_factory(engine))
     finally:
-        if registered_here:  # leave other modules' tests as they found the hooks
-            TENANT_SETUP.remove(setup_tenant)
         engine.dispose()
 
 
