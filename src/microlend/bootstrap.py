@@ -49,6 +49,8 @@ WEB_PAGES = [
     "microlend.web.pages",
     "microlend.web.workbench",
     "microlend.web.borrower",
+    "microlend.web.workbench",
+    "microlend.web.borrower",
 ]
 
 

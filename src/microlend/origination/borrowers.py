@@ -150,3 +150,10 @@ def repay(uow: UnitOfWork, who: Principal, loan_id: int, amount: str | Decimal,
         raise ValidationError("amount: must be positive", field="amount")
     return servicing.post_repayment(uow, _acting(who), loan_id, value,
                                     idempotency_key=f"borrower-{who.user_id}-{idempotency_key}")
+
+
+def products_on_offer(uow: UnitOfWork, who: Principal) -> list[servicing.ProductView]:
+    """The bank's loan products a borrower may apply for (term loans; lines are offered by officers)."""
+    _require_borrower(who)
+    return [p for p in servicing.list_products(uow, system_principal(who.tenant_id, "catalogue"))
+            if p.method != "revolving"]

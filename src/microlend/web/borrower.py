@@ -1,0 +1,235 @@
+"""Borrower pages (借款人自助, under /b/): register, sign in, apply with consent, see the decision and the
+offer with its APR and schedule, accept, see the loan and repay. A borrower only ever sees their own data."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from microlend.api.deps import SESSION_COOKIE, SettingsDep, UnitOfWorkDep
+from microlend.core import tenancy
+from microlend.core.errors import DomainError, ValidationError
+from microlend.core.identity import Permission, Principal, Role
+from microlend.core.money import parse_amount
+from microlend.core.settings import Settings
+from microlend.origination import borrowers
+from microlend.origination import service as applications
+from microlend.web.pages import current_principal, login_redirect
+from microlend.web.templates import render, request_locale
+from microlend.web.workbench import translate
+
+router = APIRouter(include_in_schema=False)
+
+#: Borrowers have their own menu inside these pages; nothing is added to the staff menu.
+NAV: list[tuple[str, str, Permission]] = []
+
+#: Sensible defaults so the path from the first page to a decision takes a minute or two.
+DEFAULT_PRODUCT, DEFAULT_AMOUNT, DEFAULT_TERM, DEFAULT_PURPOSE = "EI-STD", "30000", 12, "进货 stock"
+
+
+def _page(request: Request, who: Principal | None, template: str, status_code: int = 200,
+          **ctx: object) -> HTMLResponse:
+    nav = [("/b", "My loans"), ("/b/apply", "Apply")] if who is not None else []
+    return render(request, template, status_code=status_code, who=who, nav=nav, **ctx)
+
+
+def _borrower(request: Request, uow: UnitOfWorkDep) -> Principal | None:
+    who = current_principal(request, uow)
+    return who if who is not None and who.has_role(Role.BORROWER) and who.customer_id is not None else None
+
+
+def _sign_in(response: Response, who: Principal, settings: Settings) -> Response:
+    response.set_cookie(SESSION_COOKIE, tenancy.issue_token(who, settings), httponly=True, samesite="strict",
+                        secure=settings.mode == "production", max_age=settings.access_token_minutes * 60)
+    return response
+
+
+def _not_borrower(request: Request, uow: UnitOfWorkDep) -> Response:
+    who = current_principal(request, uow)
+    if who is None:
+        return login_redirect(request)
+    return _page(request, None, "error.html", status_code=403,
+                 message=translate(request, "these pages are for borrowers"))
+
+
+# ------------------------------------------------------------------------------------------ register, sign in
+
+
+@router.get("/b/{bank}/register", response_class=HTMLResponse)
+def register_form(request: Request, bank: str) -> HTMLResponse:
+    return _page(request, None, "borrower/register.html", bank=bank, form={}, error=None, field=None)
+
+
+@router.post("/b/{bank}/register", response_class=HTMLResponse)
+def register(
+    request: Request, uow: UnitOfWorkDep, settings: SettingsDep, bank: str,
+    name: Annotated[str, Form()], id_number: Annotated[str, Form()], mobile: Annotated[str, Form()],
+    password: Annotated[str, Form()], kind: Annotated[str, Form()] = "person",
+    industry: Annotated[str, Form()] = "", annual_turnover: Annotated[str, Form()] = "",
+    years_in_business: Annotated[str, Form()] = "",
+) -> Response:
+    form = {"name": name, "id_number": id_number, "mobile": mobile, "kind": kind, "industry": industry,
+            "annual_turnover": annual_turnover, "years_in_business": years_in_business}
+    try:
+        reg = borrowers.register(uow, borrowers.Registration(
+            bank=bank, kind=kind, name=name, id_number=id_number.strip().upper(), mobile=mobile, password=password,
+            industry=industry,
+            annual_turnover=parse_amount(annual_turnover, "annual_turnover") if annual_turnover.strip() else None,
+            years_in_business=parse_amount(years_in_business, "years_in_business")
+            if years_in_business.strip() else None))
+    except DomainError as exc:
+        return _page(request, None, "borrower/register.html", status_code=exc.status_code, bank=bank, form=form,
+                     error=translate(request, exc.message), field=exc.field)
+    return _sign_in(RedirectResponse("/b/apply", status_code=303), reg.principal, settings)
+
+
+@router.get("/b/{bank}/login", response_class=HTMLResponse)
+def login_form(request: Request, bank: str) -> HTMLResponse:
+    return _page(request, None, "borrower/login.html", bank=bank, mobile="", error=None)
+
+
+@router.post("/b/{bank}/login", response_class=HTMLResponse)
+def login(request: Request, uow: UnitOfWorkDep, settings: SettingsDep, bank: str,
+          mobile: Annotated[str, Form()], password: Annotated[str, Form()]) -> Response:
+    """Borrowers sign in with their mobile; the session cookie is the same as the staff pages'."""
+    try:
+        who = tenancy.authenticate(uow, borrowers.borrower_username(mobile.strip(), bank), password, settings)
+    except DomainError as exc:
+        return _page(request, None, "borrower/login.html", status_code=exc.status_code, bank=bank, mobile=mobile,
+                     error=translate(request, exc.message))
+    return _sign_in(RedirectResponse("/b", status_code=303), who, settings)
+
+
+# ------------------------------------------------------------------------------------------ home, apply
+
+
+@router.get("/b", response_class=HTMLResponse)
+def home(request: Request, uow: UnitOfWorkDep) -> Response:
+    who = _borrower(request, uow)
+    if who is None:
+        return _not_borrower(request, uow)
+    try:
+        apps = applications.list_applications(uow, who, page_size=20, locale=request_locale(request)).items
+        loans = borrowers.my_loans(uow, who)
+    except DomainError as exc:
+        return _page(request, who, "error.html", status_code=exc.status_code, message=exc.message)
+    return _page(request, who, "borrower/home.html", apps=apps, loans=loans)
+
+
+def _apply_page(request: Request, uow: UnitOfWorkDep, who: Principal, status_code: int = 200,
+                error: str | None = None, form: dict[str, str] | None = None) -> HTMLResponse:
+    products = borrowers.products_on_offer(uow, who)
+    form = form or {"product_code": DEFAULT_PRODUCT, "amount": DEFAULT_AMOUNT, "term_months": str(DEFAULT_TERM),
+                    "purpose": DEFAULT_PURPOSE}
+    return _page(request, who, "borrower/apply.html", status_code=status_code, products=products, form=form,
+                 error=error)
+
+
+@router.get("/b/apply", response_class=HTMLResponse)
+def apply_form(request: Request, uow: UnitOfWorkDep) -> Response:
+    who = _borrower(request, uow)
+    if who is None:
+        return _not_borrower(request, uow)
+    return _apply_page(request, uow, who)
+
+
+@router.post("/b/apply", response_class=HTMLResponse)
+def apply(
+    request: Request, uow: UnitOfWorkDep, product_code: Annotated[str, Form()], amount: Annotated[str, Form()],
+    term_months: Annotated[str, Form()], purpose: Annotated[str, Form()] = "",
+    consent: Annotated[str, Form()] = "",
+) -> Response:
+    who = _borrower(request, uow)
+    if who is None:
+        return _not_borrower(request, uow)
+    form = {"product_code": product_code, "amount": amount, "term_months": term_months, "purpose": purpose}
+    try:
+        if consent != "credit_report":
+            raise ValidationError("consent: please authorise the credit report query (授权查询征信) to apply",
+                                  field="consent")
+        if not term_months.strip().isdigit():
+            raise ValidationError("term_months: choose a term in months", field="term_months")
+        assert who.customer_id is not None
+        app = applications.submit(uow, who, applications.NewApplication(
+            customer_id=who.customer_id, product_code=product_code, amount=parse_amount(amount, "amount"),
+            term_months=int(term_months), purpose=purpose, consents=("credit_report",), channel="borrower"))
+    except DomainError as exc:
+        return _apply_page(request, uow, who, exc.status_code, translate(request, exc.message), form)
+    return RedirectResponse(f"/b/applications/{app.id}", status_code=303)
+
+
+# ------------------------------------------------------------------------------------------ decision, offer
+
+
+@router.get("/b/applications/{application_id}", response_class=HTMLResponse)
+def application(request: Request, uow: UnitOfWorkDep, application_id: int) -> Response:
+    who = _borrower(request, uow)
+    if who is None:
+        return _not_borrower(request, uow)
+    try:
+        app = applications.get(uow, who, application_id, request_locale(request))
+        preview = applications.schedule_preview(uow, who, application_id) if app.status == "approved" else None
+    except DomainError as exc:
+        return _page(request, who, "error.html", status_code=exc.status_code, message=exc.message)
+    told = [r["message"] for r in app.reasons if r["tellable"]][:3]
+    return _page(request, who, "borrower/application.html", app=app, preview=preview, reasons=told,
+                 error=request.query_params.get("error"))
+
+
+@router.post("/b/applications/{application_id}/accept", response_class=HTMLResponse)
+def accept(request: Request, uow: UnitOfWorkDep, application_id: int) -> Response:
+    who = _borrower(request, uow)
+    if who is None:
+        return _not_borrower(request, uow)
+    try:
+        app = applications.accept(uow, who, application_id)
+    except DomainError as exc:
+        return _page(request, who, "error.html", status_code=exc.status_code, message=translate(request, exc.message))
+    target = f"/b/loans/{app.loan_id}" if app.loan_id else f"/b/applications/{application_id}"
+    return RedirectResponse(target, status_code=303)
+
+
+# ------------------------------------------------------------------------------------------ loan, repay
+
+
+def _loan_page(request: Request, uow: UnitOfWorkDep, who: Principal, loan_id: int, *, status_code: int = 200,
+               message: str | None = None, error: str | None = None) -> HTMLResponse:
+    loan = borrowers.my_loan(uow, who, loan_id)
+    due = next((i for i in loan.installments if i.outstanding > 0), None)
+    return _page(request, who, "borrower/loan.html", status_code=status_code, loan=loan, due=due,
+                 key=uuid.uuid4().hex, message=message, error=error,
+                 balance=loan.outstanding_principal + loan.interest_receivable + loan.penalty_due)
+
+
+@router.get("/b/loans/{loan_id}", response_class=HTMLResponse)
+def loan(request: Request, uow: UnitOfWorkDep, loan_id: int, paid: str = "") -> Response:
+    who = _borrower(request, uow)
+    if who is None:
+        return _not_borrower(request, uow)
+    try:
+        return _loan_page(request, uow, who, loan_id, message=paid or None)
+    except DomainError as exc:
+        return _page(request, who, "error.html", status_code=exc.status_code, message=exc.message)
+
+
+@router.post("/b/loans/{loan_id}/repay", response_class=HTMLResponse)
+def repay(request: Request, uow: UnitOfWorkDep, loan_id: int, amount: Annotated[str, Form()],
+          key: Annotated[str, Form()]) -> Response:
+    """还款; the key was generated when the form was shown, so pressing twice pays once."""
+    who = _borrower(request, uow)
+    if who is None:
+        return _not_borrower(request, uow)
+    try:
+        paid = borrowers.repay(uow, who, loan_id, amount, key[:64])
+    except DomainError as exc:
+        try:
+            return _loan_page(request, uow, who, loan_id, status_code=exc.status_code,
+                              error=translate(request, exc.message))
+        except DomainError as again:
+            return _page(request, who, "error.html", status_code=again.status_code, message=again.message)
+    return RedirectResponse(f"/b/loans/{loan_id}?paid={paid.amount:.2f}", status_code=303)
+
+

@@ -1,0 +1,292 @@
+"""The workbench (工作台) of loan officers and approvers: task queue, application review with model
+assistance, approver queue, customer 360, branch portfolio, the staff loan page and the branch dashboard."""
+
+from __future__ import annotations
+
+import base64
+import io
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from microlend.api.deps import UnitOfWorkDep
+from microlend.core.errors import DomainError, ValidationError
+from microlend.core.identity import Permission, Principal
+from microlend.core.money import parse_amount
+from microlend.origination import assist
+from microlend.origination import service as applications
+from microlend.servicing import service as servicing
+from microlend.web import i18n
+from microlend.web.pages import current_principal, login_redirect, page
+from microlend.web.templates import request_locale
+
+router = APIRouter(include_in_schema=False)
+
+NAV: list[tuple[str, str, Permission]] = [
+    ("/workbench/queue", "Task queue", Permission.RECOMMEND),
+    ("/workbench/approvals", "Approvals", Permission.APPROVE_CREDIT),
+    ("/workbench/portfolio", "Portfolio", Permission.VIEW_LOANS),
+    ("/workbench/dashboard", "Dashboard", Permission.VIEW_APPLICATIONS),
+]
+
+CSS = "/static/workbench.css"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def translate(request: Request, message: str) -> str:
+    """A service message in the reader's language when the catalogue has it (refusals such as four eyes)."""
+    return str(i18n.translations(request_locale(request)).gettext(message))
+
+
+def _error(request: Request, who: Principal, exc: DomainError) -> HTMLResponse:
+    return page(request, who, "error.html", status_code=exc.status_code, message=exc.message)
+
+
+def _forbidden(request: Request, who: Principal, permission: Permission) -> HTMLResponse | None:
+    if who.can(permission):
+        return None
+    return page(request, who, "error.html", status_code=403, message="forbidden")
+
+
+def _percent(value: str, field: str) -> Decimal:
+    """A rate typed as a percentage ('8.5') -> 0.085."""
+    try:
+        rate = Decimal(value.strip().rstrip("%")) / 100
+    except InvalidOperation:
+        raise ValidationError(f"{field}: '{value}' is not a percentage", field=field) from None
+    return rate.quantize(Decimal("0.000001"))
+
+
+# ------------------------------------------------------------------------------------------ queues
+
+
+@router.get("/workbench/queue", response_class=HTMLResponse)
+def queue(request: Request, uow: UnitOfWorkDep, scope: str = "branch") -> Response:
+    """客户经理任务 referred and recommended applications of the officer's branch, oldest first."""
+    who = current_principal(request, uow)
+    if who is None:
+        return login_redirect(request)
+    if (refused := _forbidden(request, who, Permission.VIEW_APPLICATIONS)) is not None:
+        return refused
+    try:
+        applications.ensure_staff(who)
+        branch = assist.staff_branch(uow, who) if scope == "branch" else ""
+        items = applications.list_applications(uow, who, status=["referred", "recommended"], branch=branch or None,
+                                               page_size=100, locale=request_locale(request)).items
+    except DomainError as exc:
+        return _error(request, who, exc)
+    return page(request, who, "workbench/queue.html", items=items, branch=branch, scope=scope,
+                title="Task queue", now=_now())
+
+
+@router.get("/workbench/approvals", response_class=HTMLResponse)
+def approvals(request: Request, uow: UnitOfWorkDep) -> Response:
+    """审批队列 recommended applications waiting for an approver, and accepted offers waiting for release."""
+    who = current_principal(request, uow)
+    if who is None:
+        return login_redirect(request)
+    if (refused := _forbidden(request, who, Permission.APPROVE_CREDIT)) is not None:
+        return refused
+    try:
+        loc = request_locale(request)
+        waiting = applications.list_applications(uow, who, status=["recommended"], page_size=100, locale=loc).items
+        release = applications.list_applications(uow, who, status=["accepted"], page_size=100, locale=loc).items
+    except DomainError as exc:
+        return _error(request, who, exc)
+    return page(request, who, "workbench/approvals.html", items=waiting, release=release, now=_now())
+
+
+# ------------------------------------------------------------------------------------------ application
+
+
+def _detail(request: Request, uow: UnitOfWorkDep, who: Principal, application_id: int, *,
+            message: str = "", error: str = "", status_code: int = 200, fragment: bool = False) -> HTMLResponse:
+    help_ = assist.model_assistance(uow, who, application_id, request_locale(request))
+    app = help_.application
+    template = "workbench/_actions.html" if fragment else "workbench/application.html"
+    return page(request, who, template, status_code=status_code, app=app, help=help_, message=message,
+                error=error, now=_now(),
+                can_recommend=who.can(Permission.RECOMMEND) and app.status in ("referred", "recommended"),
+                can_approve=who.can(Permission.APPROVE_CREDIT) and app.status == "recommended",
+                can_disburse=who.can(Permission.DISBURSE) and app.status == "accepted",
+                default_amount=app.recommended_amount or (min(app.amount, app.limit) if app.limit else app.amount),
+                default_rate=((app.recommended_rate or app.annual_rate or Decimal("0.0850")) * 100).quantize(
+                    Decimal("0.01")))
+
+
+@router.get("/applications/{application_id}", response_class=HTMLResponse)
+def application_detail(request: Request, uow: UnitOfWorkDep, application_id: int) -> Response:
+    who = current_principal(request, uow)
+    if who is None:
+        return login_redirect(request)
+    try:
+        return _detail(request, uow, who, application_id)
+    except DomainError as exc:
+        return _error(request, who, exc)
+
+
+def _act(request: Request, uow: UnitOfWorkDep, who: Principal | None, application_id: int, action: str,
+         run: Any) -> Response:
+    """Run one review step; htmx gets the action panel back (with the refusal shown), a plain form a page."""
+    if who is None:
+        return login_redirect(request)
+    htmx = bool(request.headers.get("HX-Request"))
+    try:
+        run(who)
+    except DomainError as exc:
+        try:
+            return _detail(request, uow, who, application_id, error=translate(request, exc.message), fragment=htmx,
+                           status_code=200 if htmx else exc.status_code)
+        except DomainError as again:
+            return _error(request, who, again)
+    if not htmx:
+        return RedirectResponse(f"/applications/{application_id}", status_code=303)
+    return _detail(request, uow, who, application_id, message=translate(request, action), fragment=True)
+
+
+@router.post("/applications/{application_id}/recommend", response_class=HTMLResponse)
+def recommend(
+    request: Request, uow: UnitOfWorkDep, application_id: int, recommendation: Annotated[str, Form()],
+    amount: Annotated[str, Form()] = "", annual_rate: Annotated[str, Form()] = "", notes: Annotated[str, Form()] = "",
+    premises: Annotated[str, Form()] = "", stock_matches: Annotated[str, Form()] = "",
+    findings: Annotated[str, Form()] = "",
+) -> Response:
+    """An officer's recommendation with notes and field-visit findings (实地调查)."""
+    def run(who: Principal) -> None:
+        approve = recommendation == "approve"
+        value = parse_amount(amount, "amount") if approve and amount.strip() else None
+        rate = _percent(annual_rate, "annual_rate") if approve and annual_rate.strip() else None
+        visit = {k: v for k, v in {"premises": premises, "stock_matches": stock_matches,
+                                   "findings": findings.strip()[:1000]}.items() if v}
+        applications.recommend(uow, who, application_id, recommendation, value, rate, notes.strip(), visit)
+
+    return _act(request, uow, current_principal(request, uow), application_id, "Recommendation recorded", run)
+
+
+@router.post("/applications/{application_id}/approve", response_class=HTMLResponse)
+def approve(request: Request, uow: UnitOfWorkDep, application_id: int) -> Response:
+    return _act(request, uow, current_principal(request, uow), application_id, "Approved",
+                lambda who: applications.approve(uow, who, application_id))
+
+
+@router.post("/applications/{application_id}/decline", response_class=HTMLResponse)
+def decline(request: Request, uow: UnitOfWorkDep, application_id: int,
+            notes: Annotated[str, Form()] = "") -> Response:
+    return _act(request, uow, current_principal(request, uow), application_id, "Declined",
+                lambda who: applications.decline(uow, who, application_id, notes.strip()))
+
+
+@router.post("/applications/{application_id}/disburse", response_class=HTMLResponse)
+def disburse(request: Request, uow: UnitOfWorkDep, application_id: int) -> Response:
+    return _act(request, uow, current_principal(request, uow), application_id, "Funds released",
+                lambda who: applications.disburse(uow, who, application_id))
+
+
+# ------------------------------------------------------------------------------------------ customers, loans
+
+
+@router.get("/customers/{customer_id}/360", response_class=HTMLResponse)
+def customer_360(request: Request, uow: UnitOfWorkDep, customer_id: int) -> Response:
+    who = current_principal(request, uow)
+    if who is None:
+        return login_redirect(request)
+    try:
+        view = assist.customer_360(uow, who, customer_id, request_locale(request))
+    except DomainError as exc:
+        return _error(request, who, exc)
+    return page(request, who, "workbench/customer360.html", view=view, c=view.customer)
+
+
+@router.get("/workbench/portfolio", response_class=HTMLResponse)
+def portfolio(request: Request, uow: UnitOfWorkDep, scope: str = "branch") -> Response:
+    who = current_principal(request, uow)
+    if who is None:
+        return login_redirect(request)
+    try:
+        branch = assist.staff_branch(uow, who) if scope == "branch" else ""
+        lines = assist.branch_portfolio(uow, who, branch)
+    except DomainError as exc:
+        return _error(request, who, exc)
+    return page(request, who, "workbench/portfolio.html", lines=lines, branch=branch, scope=scope)
+
+
+@router.get("/loans/{loan_id}", response_class=HTMLResponse)
+def loan_page(request: Request, uow: UnitOfWorkDep, loan_id: int) -> Response:
+    """The staff loan page: status, bucket, schedule and every transaction posted to the ledger."""
+    who = current_principal(request, uow)
+    if who is None:
+        return login_redirect(request)
+    try:
+        applications.ensure_staff(who)
+        loan = servicing.get_loan(uow, who, loan_id)
+        transactions = servicing.loan_transactions(uow, who, loan_id)
+    except DomainError as exc:
+        return _error(request, who, exc)
+    rows = [(t, sum((line.debit for line in t.lines), Decimal(0))) for t in transactions]
+    return page(request, who, "workbench/loan.html", loan=loan, transactions=rows)
+
+
+# ------------------------------------------------------------------------------------------ dashboard
+
+
+def _bar_chart_svg(series: list[tuple[date, int]], label: str) -> str:
+    """Applications per day as an inline SVG (scales to the phone's width; no image request)."""
+    width, height, pad = 600, 180, 24
+    peak = max((n for _, n in series), default=0) or 1
+    step = (width - 2 * pad) / max(len(series), 1)
+    bars = []
+    for i, (day, n) in enumerate(series):
+        h = (height - 2 * pad) * n / peak
+        x, y = pad + i * step, height - pad - h
+        bars.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(step - 2, 1):.1f}" height="{h:.1f}">'
+                    f"<title>{day.isoformat()}: {n}</title></rect>")
+    first, last = (series[0][0].strftime("%m-%d"), series[-1][0].strftime("%m-%d")) if series else ("", "")
+    return (f'<svg class="chart bars" viewBox="0 0 {width} {height}" role="img" aria-label="{label}">'
+            f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" class="axis"/>'
+            f'{"".join(bars)}<text x="{pad}" y="{height - 6}">{first}</text>'
+            f'<text x="{width - pad}" y="{height - 6}" text-anchor="end">{last}</text>'
+            f'<text x="{pad}" y="14">{peak}</text></svg>')
+
+
+def _rates_png(d: assist.Dashboard) -> str:
+    """The dashboard's rates as a horizontal bar chart, rendered by matplotlib (Agg) into a base64 PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    values = [float(v or 0) * 100 for v in (d.stp_rate, d.approval_rate, d.overdue_rate)]
+    fig, ax = plt.subplots(figsize=(6, 2.2), dpi=100)
+    ax.barh(range(len(values)), values, color=["#1e7b45", "#2f5d8a", "#b3261e"])
+    ax.set_yticks(range(len(values)), labels=["STP", "Approval", "Overdue"])
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("%")
+    for i, v in enumerate(values):
+        ax.text(min(v + 1, 90), i, f"{v:.1f}%", va="center", fontsize=9)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+@router.get("/workbench/dashboard", response_class=HTMLResponse)
+def dashboard(request: Request, uow: UnitOfWorkDep, scope: str = "branch") -> Response:
+    who = current_principal(request, uow)
+    if who is None:
+        return login_redirect(request)
+    try:
+        branch = assist.staff_branch(uow, who) if scope == "branch" else ""
+        d = assist.branch_dashboard(uow, who, _now(), branch)
+    except DomainError as exc:
+        return _error(request, who, exc)
+    return page(request, who, "workbench/dashboard.html", d=d, branch=branch, scope=scope,
+                per_day_svg=_bar_chart_svg(d.per_day, "applications per day"),
+                rates_png=_rates_png(d))
