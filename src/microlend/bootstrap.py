@@ -49,8 +49,6 @@ WEB_PAGES = [
     "microlend.web.pages",
     "microlend.web.workbench",
     "microlend.web.borrower",
-    "microlend.web.workbench",
-    "microlend.web.borrower",
 ]
 
 
