@@ -146,6 +146,12 @@ def _view(row: ApplicationRow, customer_name: str, now: datetime, locale: str = 
     )
 
 
+def _current(s: Session, row: ApplicationRow) -> Application:
+    """The application as it stands now in this transaction, with its customer's name."""
+    customer = s.get(CustomerRow, row.customer_id)
+    return _view(row, customer.name if customer else "", utcnow())
+
+
 def _customer(s: Session, who: Principal, customer_id: int) -> CustomerRow:
     row = s.get(CustomerRow, customer_id)
     if row is None or row.tenant_id != who.tenant_id:
@@ -416,8 +422,7 @@ def recommend(uow: UnitOfWork, who: Principal, application_id: int, recommendati
         row.version += 1
         audit.record(s, who, "application.recommend", "application", row.id, before=before,
                      after={**_audit_view(row), "recommendation": recommendation, "notes": notes[:200]})
-        customer = s.get(CustomerRow, row.customer_id)
-        view = _view(row, customer.name if customer else "", utcnow())
+        view = _current(s, row)
         uow.commit()
     return view
 
@@ -445,8 +450,7 @@ def approve(uow: UnitOfWork, who: Principal, application_id: int,
         row.version += 1
         audit.record(s, who, "application.approve", "application", row.id, before=before,
                      after={**_audit_view(row), "approvals": row.approvals, "complete": complete})
-        customer = s.get(CustomerRow, row.customer_id)
-        view = _view(row, customer.name if customer else "", utcnow())
+        view = _current(s, row)
         uow.commit()
     return view
 
@@ -467,8 +471,7 @@ def decline(uow: UnitOfWork, who: Principal, application_id: int, notes: str = "
         row.version += 1
         audit.record(s, who, "application.decline", "application", row.id, before=before, after=_audit_view(row),
                      reason=notes[:200])
-        customer = s.get(CustomerRow, row.customer_id)
-        view = _view(row, customer.name if customer else "", utcnow())
+        view = _current(s, row)
         uow.commit()
     return view
 
@@ -483,8 +486,7 @@ def withdraw(uow: UnitOfWork, who: Principal, application_id: int) -> Applicatio
         row.status = Status.WITHDRAWN
         row.version += 1
         audit.record(s, who, "application.withdraw", "application", row.id, before=before, after=_audit_view(row))
-        customer = s.get(CustomerRow, row.customer_id)
-        view = _view(row, customer.name if customer else "", utcnow())
+        view = _current(s, row)
         uow.commit()
     return view
 
@@ -526,8 +528,7 @@ def accept(uow: UnitOfWork, who: Principal, application_id: int) -> Application:
             audit.record(s, system_principal(who.tenant_id, "origination"), "application.disburse",
                          "application", row.id, after=_audit_view(row))
         row.version += 1
-        customer = s.get(CustomerRow, row.customer_id)
-        view = _view(row, customer.name if customer else "", now)
+        view = _current(s, row)
         uow.commit()
     return view
 
@@ -545,8 +546,7 @@ def disburse(uow: UnitOfWork, who: Principal, application_id: int) -> Applicatio
         _release_funds(uow, row, _product(uow, row.product_code, who.tenant_id))
         row.version += 1
         audit.record(s, who, "application.disburse", "application", row.id, before=before, after=_audit_view(row))
-        customer = s.get(CustomerRow, row.customer_id)
-        view = _view(row, customer.name if customer else "", utcnow())
+        view = _current(s, row)
         uow.commit()
     return view
 
