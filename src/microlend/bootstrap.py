@@ -41,6 +41,8 @@ ROUTERS = [
     ("microlend.decisioning.api", "router"),
     ("microlend.data.api", "router"),
     ("microlend.risk.api", "router"),
+    ("microlend.marketing.api", "router"),
+    ("microlend.marketing.api", "tracking_router"),
 ]
 
 

@@ -33,6 +33,9 @@ def _seed(customers: int, days: int = 150) -> None:
                             progress=lambda n: progress.advance(task, n))
         console.print(f"{life.days} business days: {life.applications} applications, {life.disbursed} loans "
                       f"disbursed, {life.repayments} repayments, {life.waiting_review} waiting for review")
+        from microlend.demo.history import seed_marketing
+
+        console.print(seed_marketing(open_uow(), bank.tenant_id))
     table = Table("username", "password", "role", title=f"Demo bank: {bank.customers} customers")
     for username, password, roles in bank.logins:
         table.add_row(username, password, roles)

@@ -161,3 +161,23 @@ def simulate(uow: UnitOfWork, tenant_id: int, frame: pd.DataFrame, *, days: int 
             ApplicationRow.tenant_id == tenant_id, ApplicationRow.status.in_(("referred", "recommended")))
         ).scalar_one()
     return History(days, applications, disbursed, repayments, int(waiting))
+
+
+def seed_marketing(uow: UnitOfWork, tenant_id: int) -> str:
+    """The demo's marketing: a pre-approval run, an SMS campaign with a control group (finished, with
+    responses), and officers' visit tasks; launched a month before the bank's current date."""
+    from datetime import UTC, datetime
+
+    from microlend.marketing.demo import seed_marketing_demo
+
+    marketer = _staff(uow, tenant_id, "marketer@demo")
+    officers = [_staff(uow, tenant_id, u).user_id for u in ("officer@demo", "officer2@demo")]
+    with uow:
+        tenant = uow.session.get(TenantRow, tenant_id)
+        assert tenant is not None
+        today = tenant.business_date
+    launch = today - timedelta(days=30)
+    result = seed_marketing_demo(uow, marketer, as_of=launch, at=datetime(launch.year, launch.month, launch.day, 2,
+                                                                           tzinfo=UTC), officer_user_ids=officers)
+    return (f"marketing: {result.offers} pre-approved offers, SMS campaign #{result.sms_campaign_id} with a "
+            f"control group, visit campaign #{result.visit_campaign_id}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pandas as pd
@@ -115,6 +116,9 @@ def seed(uow: UnitOfWork, customers: int = 1000, seed_value: int = 20260101,
             if i < have:
                 continue  # already seeded: the generator is replayed so the same people come out
             c = add_customer(s, system, cmd)
+            # an existing customer base: customers since one to twelve years before today
+            since = random.Random(seed_value + i).randint(365, 12 * 365)
+            c.created_at = c.updated_at = c.created_at - timedelta(days=since)
             audit.record(s, system, "customer.create", "customer", c.id,
                          after={"name": c.name, "id_number": c.id_number_masked, "source": "demo"})
             made += 1

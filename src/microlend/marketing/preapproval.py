@@ -88,7 +88,7 @@ def default_scorer() -> ScorecardScorer:
 class OfferParameters:
     """What every pre-approved offer asks the policy for, and how long it stays valid."""
 
-    product_code: str = "MICRO_BIZ"
+    product_code: str = "EI-STD"
     requested_amount: Decimal = Decimal("200000")
     term_months: int = 12
     offer_days: int = 30
