@@ -51,6 +51,7 @@ WEB_PAGES = [
     "microlend.web.pages",
     "microlend.web.workbench",
     "microlend.web.borrower",
+    "microlend.web.analyst",
 ]
 
 
