@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
@@ -27,7 +29,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         title="Microlend", version=__version__,
         description="Digital lending to micro and small businesses: customers, credit data, risk models, "
                     "decisions, origination, servicing and marketing.",
-        docs_url="/docs", openapi_url="/openapi.json", lifespan=_lifespan,
+        docs_url=None, redoc_url=None, openapi_url="/openapi.json", lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -39,6 +41,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for module in WEB_PAGES:
         app.include_router(importlib.import_module(module).router)
     app.mount("/static", StaticFiles(packages=[("microlend.web", "static")]), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """Swagger UI from the vendored bundle: no CDN at run time."""
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Microlend API",
+                                   swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+                                   swagger_favicon_url="/static/favicon.svg")
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
