@@ -109,13 +109,14 @@ def _detail(request: Request, uow: UnitOfWorkDep, who: Principal, application_id
             message: str = "", error: str = "", status_code: int = 200, fragment: bool = False) -> HTMLResponse:
     help_ = assist.model_assistance(uow, who, application_id, request_locale(request))
     app = help_.application
+    suggested = app.recommended_amount or (min(app.amount, app.limit) if app.limit else app.amount)
     template = "workbench/_actions.html" if fragment else "workbench/application.html"
     return page(request, who, template, status_code=status_code, app=app, help=help_, message=message,
                 error=error, now=_now(),
                 can_recommend=who.can(Permission.RECOMMEND) and app.status in ("referred", "recommended"),
                 can_approve=who.can(Permission.APPROVE_CREDIT) and app.status == "recommended",
                 can_disburse=who.can(Permission.DISBURSE) and app.status == "accepted",
-                default_amount=app.recommended_amount or (min(app.amount, app.limit) if app.limit else app.amount),
+                default_amount=f"{suggested:.2f}",
                 default_rate=((app.recommended_rate or app.annual_rate or Decimal("0.0850")) * 100).quantize(
                     Decimal("0.01")))
 
@@ -262,13 +263,13 @@ def _rates_png(d: assist.Dashboard) -> str:
     import matplotlib.pyplot as plt
 
     values = [float(v or 0) * 100 for v in (d.stp_rate, d.approval_rate, d.overdue_rate)]
-    fig, ax = plt.subplots(figsize=(6, 2.2), dpi=100)
+    fig, ax = plt.subplots(figsize=(4, 2.2), dpi=150)
     ax.barh(range(len(values)), values, color=["#1e7b45", "#2f5d8a", "#b3261e"])
-    ax.set_yticks(range(len(values)), labels=["STP", "Approval", "Overdue"])
+    ax.set_yticks(range(len(values)), labels=["STP", "Approval", "Overdue"], fontsize=10)
     ax.set_xlim(0, 100)
     ax.set_xlabel("%")
     for i, v in enumerate(values):
-        ax.text(min(v + 1, 90), i, f"{v:.1f}%", va="center", fontsize=9)
+        ax.text(min(v + 2, 80), i, f"{v:.1f}%", va="center", fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     buf = io.BytesIO()
