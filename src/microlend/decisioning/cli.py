@@ -189,9 +189,17 @@ def sample_data(
 @app.command("review-limits")
 @_user_errors
 def review_limits(
-    data: Annotated[Path, typer.Option("--data", help="Credit lines (.csv or .parquet), columns named by path")],
-    out: Annotated[Path, typer.Option("--out", help="Results to write (.csv)")],
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Credit lines (.csv or .parquet), columns named by path")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Results to write (.csv)")] = None,
     policy: Annotated[Path | None, typer.Option("--policy", help="Limit review policy (default: shipped)")] = None,
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="Review the open credit lines of this bank's database")
+    ] = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="With --tenant: make the changes (larger increases are referred)")
+    ] = False,
 ) -> None:
     """Re-decide credit lines from behaviour: increase, keep, decrease or freeze; large increases referred."""
     import pandas as pd
@@ -202,6 +210,13 @@ def review_limits(
     doc = load_policy_file(policy) if policy is not None else default_limit_review()
     if policy_kind(doc) != "limit_review":
         raise _fail(f"--policy: '{policy}' is not a limit review policy (metadata.kind)")
+    if tenant is not None:
+        _review_bank(tenant, doc, apply, out)
+        return
+    if apply:
+        raise _fail("--apply: only with --tenant (a file review changes nothing)")
+    if data is None or out is None:
+        raise _fail("--data and --out: both are needed to review a file (or give --tenant)")
     if data.suffix.lower() not in (".csv", ".parquet") or not data.exists():
         raise _fail(f"--data: '{data}' should be an existing .csv or .parquet file")
     lines = pd.read_csv(data) if data.suffix.lower() == ".csv" else pd.read_parquet(data)
@@ -217,6 +232,40 @@ def review_limits(
         f"results in {out}",
         highlight=False,
     )
+
+
+def _review_bank(tenant: str, doc: dict[str, object], apply: bool, out: Path | None) -> None:
+    """The periodic review on a bank's database, run as the platform's scheduled identity."""
+    import csv
+
+    from sqlalchemy import select
+
+    from microlend.cli.common import open_uow
+    from microlend.core.errors import NotFound
+    from microlend.core.identity import system_principal
+    from microlend.core.tables import TenantRow
+    from microlend.decisioning.limit_review import review_credit_lines
+
+    uow = open_uow()
+    with uow:
+        row = uow.session.execute(select(TenantRow).where(TenantRow.name == tenant)).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"--tenant: no bank named '{tenant}'")
+        who = system_principal(row.id, "limit-review")
+    run = review_credit_lines(uow, who, apply=apply, policy=dict(doc))
+    if out is not None:
+        with out.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["credit_line_id", "action", "outcome", "current_limit", "new_limit", "status",
+                             "reasons"])
+            for r in run.lines:
+                writer.writerow([r.credit_line_id, r.action, r.outcome, r.current_limit, r.new_limit, r.status,
+                                 " ".join(r.reasons)])
+    summary = ", ".join(f"{a} {run.count(action=a)}" for a in ("increase", "keep", "decrease", "freeze"))
+    done = (f"{run.count(status='applied')} applied, {run.count(status='pending')} referred to an approver, "
+            f"{run.count(status='failed')} failed" if apply else "nothing changed (add --apply)")
+    console.print(f"{tenant}: {len(run.lines)} open lines reviewed on {run.business_date}: {summary}; {done}",
+                  highlight=False)
 
 
 # --- commands on a bank's database (as one of its users) -------------------------------------------------

@@ -88,3 +88,28 @@ class DecisionRow(Base):
     latency_us: Mapped[int] = mapped_column(Integer)
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LimitChangeRow(Base):
+    """A limit change proposed by the periodic review (额度复审) of a credit line: applied at once within
+    policy, or pending until an approver decides (larger increases)."""
+
+    __tablename__ = "limit_changes"
+    __table_args__ = (Index("ix_limit_changes_tenant_status", "tenant_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    credit_line_id: Mapped[int] = mapped_column(Integer, index=True)
+    customer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    action: Mapped[str] = mapped_column(String(20))  # increase, decrease, freeze
+    outcome: Mapped[str] = mapped_column(String(10))  # approve (within policy) or refer
+    current_limit: Mapped[Decimal] = mapped_column(Amount())
+    proposed_limit: Mapped[Decimal] = mapped_column(Amount())
+    reasons: Mapped[list[str]] = mapped_column(JSONText())
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSONText())
+    policy_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))  # applied, pending, approved, rejected
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -252,3 +252,120 @@ class TestPermissionBattery:
             assert r.status_code == 200, r.text
 
         run_battery(api, other, ep, start_shadow if ep.method == "DELETE" else lambda _: None)
+
+
+# --- the periodic review of credit lines on the bank's books -------------------------------------------------
+
+
+def doubling_review() -> dict[str, Any]:
+    """The shipped limit review with every clean line offered twice its limit (to reach both paths)."""
+    from microlend.decisioning.limits import default_limit_review
+
+    doc = default_limit_review()
+    increase = next(n for n in doc["nodes"] if n["id"] == "increase")
+    increase["content"]["rules"][-1]["i_factor"] = "2"
+    return doc
+
+
+def open_line(api: Api, limit: str, attributes: dict[str, Any], drawn: str | None = None) -> int:
+    import random
+    from datetime import date
+    from decimal import Decimal
+
+    from microlend.demo import identities
+    from microlend.servicing import service as servicing
+
+    rng = random.Random(len(attributes) * 7919 + int(limit))
+    birth = identities.birth_date_for_age(rng, 40, date(2026, 1, 1))
+    body = {"kind": "person", "name": "周老板", "id_number": identities.resident_id(rng, birth),
+            "phone": identities.mobile(rng), "attributes": attributes}
+    r = api.client.post("/api/v1/customers", json=body, headers=api.token("credit_officer"))
+    assert r.status_code == 201, r.text
+    customer_id = int(r.json()["id"])
+    who = api.kit.principal("admin")
+    line = servicing.open_credit_line(api.kit.uow_factory(), who, "RV-STD", Decimal(limit), customer_id=customer_id)
+    if drawn:
+        servicing.draw_down(api.kit.uow_factory(), who, line.id, Decimal(drawn))
+    return line.id
+
+
+class TestLimitReview:
+    def test_a_dry_run_changes_nothing(self, api: Api) -> None:
+        from microlend.decisioning.limit_review import review_credit_lines
+
+        open_line(api, "40000", {"blacklisted": True}, drawn="10000")
+        run = review_credit_lines(api.kit.uow_factory(), api.kit.principal("approver"))
+        [line] = run.lines
+        assert (line.action, line.status) == ("freeze", "proposed")
+        assert audit_actions(api, "credit_line.change_limit") == 0
+
+    def test_an_early_warning_freezes_the_line_at_what_is_drawn(self, api: Api) -> None:
+        from decimal import Decimal
+
+        from microlend.decisioning.limit_review import review_credit_lines
+        from microlend.servicing.tables import CreditLineRow
+
+        line_id = open_line(api, "40000", {"blacklisted": True}, drawn="10000")
+        run = review_credit_lines(api.kit.uow_factory(), api.kit.principal("approver"), apply=True)
+        [line] = run.lines
+        assert (line.action, line.status, line.reasons) == ("freeze", "applied", ("FREEZE_BLACKLISTED",))
+        with api.kit.uow_factory() as u:
+            stored = u.session.get(CreditLineRow, line_id)
+            assert stored is not None and stored.limit == Decimal("10000.00")
+        assert audit_actions(api, "credit_line.change_limit") == 1
+
+    def test_increases_within_authority_apply_and_larger_ones_wait_for_a_second_person(self, api: Api) -> None:
+        from decimal import Decimal
+
+        from microlend.core.errors import PermissionDenied
+        from microlend.decisioning.limit_review import (
+            decide_limit_change,
+            pending_limit_changes,
+            review_credit_lines,
+        )
+        from microlend.servicing.tables import CreditLineRow
+
+        small = open_line(api, "40000", {})
+        large = open_line(api, "100000", {})
+        runner = api.kit.principal("approver")
+        run = review_credit_lines(api.kit.uow_factory(), runner, apply=True, policy=doubling_review())
+        by_line = {r.credit_line_id: r for r in run.lines}
+        assert (by_line[small].status, by_line[small].new_limit) == ("applied", Decimal("80000.00"))
+        assert (by_line[large].status, by_line[large].outcome) == ("pending", "refer")
+        [pending] = pending_limit_changes(api.kit.uow_factory(), runner)
+        assert pending.credit_line_id == large and pending.proposed_limit == Decimal("200000.00")
+        with pytest.raises(PermissionDenied, match="second person"):
+            decide_limit_change(api.kit.uow_factory(), runner, pending.id, approve=True)
+        decided = decide_limit_change(api.kit.uow_factory(), api.kit.principal("approver"), pending.id, approve=True)
+        assert decided.status == "approved"
+        with api.kit.uow_factory() as u:
+            limits = {r.id: r.limit for r in u.session.query(CreditLineRow).filter(
+                CreditLineRow.tenant_id == api.kit.tenant.id)}
+        assert limits == {small: Decimal("80000.00"), large: Decimal("200000.00")}
+
+    def test_the_command_reviews_a_bank_by_name(self, api: Api, db_url: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+        from typer.testing import CliRunner
+
+        from microlend.cli.common import get_settings
+        from microlend.decisioning.cli import app
+
+        open_line(api, "40000", {"blacklisted": True}, drawn="10000")
+        monkeypatch.setenv("MICROLEND_DATABASE_URL", db_url)
+        get_settings.cache_clear()
+        try:
+            result = CliRunner().invoke(app, ["review-limits", "--tenant", api.kit.tenant.name, "--apply"])
+        finally:
+            get_settings.cache_clear()
+        assert result.exit_code == 0, result.output
+        assert "1 open lines reviewed" in result.output and "1 applied" in result.output
+
+
+def audit_actions(api: Api, action: str) -> int:
+    from sqlalchemy import func, select
+
+    from microlend.core.tables import AuditRow
+
+    with api.kit.uow_factory() as u:
+        return int(u.session.execute(select(func.count()).select_from(AuditRow).where(
+            AuditRow.tenant_id == api.kit.tenant.id, AuditRow.action == action)).scalar_one())

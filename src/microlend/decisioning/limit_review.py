@@ -1,0 +1,307 @@
+"""The periodic review of open credit lines (额度复审) on a bank's own books: behaviour read set-based from
+servicing (utilisation, days past due, repayment history), the champion model's score of each borrower, the
+limit review policy evaluated in batch; increases within policy applied at once, larger ones kept pending for
+an approver, decreases and freezes (limit lowered to what is drawn: no new drawdowns) applied on early-warning
+signals. Every applied change goes through servicing and is audited there."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from microlend.core import audit
+from microlend.core.clock import utcnow
+from microlend.core.db import Amount
+from microlend.core.errors import Conflict, DomainError, NotFound
+from microlend.core.identity import Permission, Principal, system_principal
+from microlend.core.money import round_half_up
+from microlend.core.tenancy import business_date
+from microlend.core.uow import UnitOfWork
+from microlend.decisioning.limits import default_limit_review, review_portfolio
+from microlend.decisioning.policy import policy_hash
+from microlend.decisioning.tables import LimitChangeRow
+
+_RATIO = Decimal("0.0001")
+
+
+@dataclass(frozen=True)
+class LineReview:
+    """What the review proposes for one line and what became of it (applied, pending, kept, failed)."""
+
+    credit_line_id: int
+    customer_id: int | None
+    action: str
+    outcome: str
+    current_limit: Decimal
+    new_limit: Decimal
+    reasons: tuple[str, ...]
+    status: str
+    change_id: int | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class LimitReviewRun:
+    business_date: date
+    policy_hash: str
+    applied: bool
+    lines: tuple[LineReview, ...]
+
+    def count(self, **where: str) -> int:
+        return sum(all(getattr(r, k) == v for k, v in where.items()) for r in self.lines)
+
+
+@dataclass(frozen=True)
+class LimitChange:
+    id: int
+    credit_line_id: int
+    customer_id: int | None
+    action: str
+    outcome: str
+    current_limit: Decimal
+    proposed_limit: Decimal
+    reasons: tuple[str, ...]
+    status: str
+    created_at: datetime
+    decided_by: str | None
+
+    @classmethod
+    def from_row(cls, r: LimitChangeRow) -> LimitChange:
+        return cls(r.id, r.credit_line_id, r.customer_id, r.action, r.outcome, r.current_limit, r.proposed_limit,
+                   tuple(r.reasons), r.status, r.created_at, r.decided_by)
+
+
+def line_facts(session: Session, tenant_id: int, on: date) -> pd.DataFrame:
+    """One row per open credit line with the review's inputs, named by input path (set-based queries)."""
+    from microlend.origination.tables import CustomerRow
+    from microlend.servicing.tables import CreditLineRow, InstallmentRow, LoanRow
+
+    lines = pd.DataFrame(session.execute(
+        select(CreditLineRow.id, CreditLineRow.customer_id, CreditLineRow.limit, CreditLineRow.opened_on)
+        .where(CreditLineRow.tenant_id == tenant_id, CreditLineRow.status == "open")
+        .order_by(CreditLineRow.id)).all(), columns=["id", "customer_id", "limit", "opened_on"])
+    if lines.empty:
+        return lines
+    drawn = dict(session.execute(
+        select(LoanRow.credit_line_id, func.sum(InstallmentRow.principal - InstallmentRow.principal_paid,
+                                                type_=Amount()))
+        .join(InstallmentRow, InstallmentRow.loan_id == LoanRow.id)
+        .where(LoanRow.tenant_id == tenant_id, LoanRow.status == "active", LoanRow.credit_line_id.is_not(None))
+        .group_by(LoanRow.credit_line_id)).all())
+    dpd = {line: (int(now or 0), int(written or 0)) for line, now, written in session.execute(
+        select(LoanRow.credit_line_id, func.max(LoanRow.days_past_due),
+               func.sum(case((LoanRow.status == "written_off", 1), else_=0)))
+        .where(LoanRow.tenant_id == tenant_id, LoanRow.credit_line_id.is_not(None))
+        .group_by(LoanRow.credit_line_id)).all()}
+    history = pd.DataFrame(session.execute(
+        select(LoanRow.credit_line_id, InstallmentRow.due_date, InstallmentRow.paid_on)
+        .join(InstallmentRow, InstallmentRow.loan_id == LoanRow.id)
+        .where(LoanRow.tenant_id == tenant_id, LoanRow.credit_line_id.is_not(None),
+               InstallmentRow.due_date <= on, InstallmentRow.due_date > on - timedelta(days=365))).all(),
+        columns=["line", "due", "paid"])
+    late = _lateness(history, on)
+    customer_ids = [int(c) for c in lines["customer_id"].dropna().unique()]
+    attributes: dict[int, dict[str, Any]] = {}
+    for chunk in (customer_ids[i : i + 500] for i in range(0, len(customer_ids), 500)):
+        for cid, attrs in session.execute(
+            select(CustomerRow.id, CustomerRow.attributes)
+            .where(CustomerRow.tenant_id == tenant_id, CustomerRow.id.in_(chunk))).all():
+            attributes[int(cid)] = dict(attrs or {})
+    rows = []
+    for line_id, customer_id, limit, opened_on in lines.itertuples(index=False):
+        used = Decimal(drawn.get(line_id) or 0)
+        attrs = attributes.get(int(customer_id), {}) if customer_id == customer_id and customer_id else {}
+        now_dpd, written_off = dpd.get(line_id, (0, 0))
+        worst_6m, on_time = late.get(line_id, (0, None))
+        rows.append({
+            "line.line_id": str(line_id),
+            "line.limit": str(limit),
+            "line.utilisation": str((used / limit).quantize(_RATIO, ROUND_HALF_UP) if limit > 0 else Decimal(1)),
+            "line.months_on_book": max(0, (on - opened_on).days * 12 // 365),
+            "behaviour.current_dpd": now_dpd + (9999 if written_off else 0),
+            "behaviour.max_dpd_6m": max(worst_6m, now_dpd),
+            "behaviour.on_time_ratio_12m": None if on_time is None else str(on_time),
+            "warning.blacklisted": bool(attrs.get("blacklisted", False)),
+            "warning.overdue_elsewhere": bool(attrs.get("overdue_elsewhere", False)),
+            "warning.turnover_drop": bool(attrs.get("turnover_drop", False)),
+            "_customer_id": None if customer_id != customer_id or customer_id is None else int(customer_id),
+            "_drawn": used,
+            "_attributes": attrs,
+        })
+    return pd.DataFrame(rows)
+
+
+def _lateness(history: pd.DataFrame, on: date) -> dict[int, tuple[int, Decimal | None]]:
+    """Per line: the worst days late of instalments due in the last 6 months, and the share of the last 12
+    months' instalments paid by their due date."""
+    if history.empty:
+        return {}
+    due = pd.to_datetime(history["due"])
+    paid = pd.to_datetime(history["paid"])
+    today = pd.Timestamp(on)
+    late_days = ((paid.fillna(today) - due).dt.days).clip(lower=0)
+    recent = due > today - pd.Timedelta(days=183)
+    frame = pd.DataFrame({"line": history["line"], "late": late_days.where(recent, 0),
+                          "on_time": (paid.notna() & (paid <= due)).astype(int)})
+    grouped = frame.groupby("line").agg(late=("late", "max"), on_time=("on_time", "sum"), n=("on_time", "size"))
+    return {int(line): (int(r.late), (Decimal(int(r.on_time)) / Decimal(int(r.n))).quantize(_RATIO, ROUND_HALF_UP))
+            for line, r in grouped.iterrows()}
+
+
+def _behaviour_scores(uow: UnitOfWork, tenant_id: int, frame: pd.DataFrame) -> None:
+    """The champion model's score of each borrower from their stored profile, in one batch."""
+    from microlend.risk.registry import ScoringRuntime
+
+    system = system_principal(tenant_id, "limit-review")
+    try:
+        runtime = ScoringRuntime()
+        champion, _ = runtime.in_use(uow, system)
+        model = runtime.artefact(champion).model
+    except (DomainError, OSError):
+        frame["model.score"], frame["model.pd"], frame["model.model_version"] = np.nan, np.nan, ""
+        return
+    needed = list(getattr(model, "features", []))
+    has_profile = np.array([bool(a) and all(f in a for f in needed) for a in frame["_attributes"]])
+    score, pd_ = np.full(len(frame), np.nan), np.full(len(frame), np.nan)
+    if has_profile.any():
+        profiles = pd.DataFrame([a for a, ok in zip(frame["_attributes"], has_profile, strict=True) if ok])
+        try:
+            scored = model.score_batch(profiles, with_reasons=False)
+            score[has_profile] = scored["score"].to_numpy().round(2)
+            pd_[has_profile] = scored["pd"].to_numpy().round(6)
+        except DomainError:
+            pass  # an unreadable profile leaves the score unknown: the policy does not increase on it
+    frame["model.score"], frame["model.pd"] = score, pd_
+    frame["model.model_version"] = champion.label
+
+
+def review_credit_lines(uow: UnitOfWork, who: Principal, *, apply: bool = False,
+                        policy: dict[str, Any] | None = None) -> LimitReviewRun:
+    """Re-decide every open credit line. With `apply`, changes within policy are made at once (through
+    servicing, audited) and referred ones are stored pending an approver; without it nothing changes."""
+    from microlend.servicing.service import change_credit_line_limit
+
+    who.require(Permission.MANAGE_CREDIT_LINES)
+    doc = policy or default_limit_review()
+    content_hash = policy_hash(doc)
+    with uow:
+        on = business_date(uow.session, who.tenant_id)
+        frame = line_facts(uow.session, who.tenant_id, on)
+    if frame.empty:
+        return LimitReviewRun(on, content_hash, apply, ())
+    _behaviour_scores(uow, who.tenant_id, frame)
+    inputs = frame[[c for c in frame.columns if not c.startswith("_") and c != "model.model_version"]]
+    result = review_portfolio(doc, inputs)
+    reviews = []
+    for i, r in enumerate(result.itertuples(index=False)):
+        line_id, customer_id = int(r.line_id), frame["_customer_id"].iloc[i]
+        current = Decimal(frame["line.limit"].iloc[i])
+        new_limit = Decimal(r.limit)
+        if r.action == "freeze":
+            new_limit = min(current, round_half_up(frame["_drawn"].iloc[i]))
+        reasons = tuple(r.reasons)
+        review = LineReview(line_id, None if customer_id is None else int(customer_id), str(r.action),
+                            str(r.outcome), current, new_limit, reasons, "proposed")
+        if not apply or r.action == "keep" or (new_limit == current and r.outcome == "approve"):
+            reviews.append(_with(review, status="kept" if r.action == "keep" else "proposed"))
+            continue
+        facts = {k: _plain(v) for k, v in inputs.iloc[i].to_dict().items()}
+        if r.outcome == "refer":
+            reviews.append(_with(review, status="pending",
+                                 change_id=_store(uow, who, review, facts, content_hash, "pending")))
+            continue
+        try:
+            with uow:  # the change and its record land together
+                change_credit_line_limit(uow, who, line_id, new_limit,
+                                         f"limit review ({r.action}): {' '.join(reasons)}")
+                change_id = _store(uow, who, review, facts, content_hash, "applied", audited=False)
+                uow.commit()
+        except DomainError as exc:
+            reviews.append(_with(review, status="failed", note=exc.message))
+            continue
+        reviews.append(_with(review, status="applied", change_id=change_id))
+    return LimitReviewRun(on, content_hash, apply, tuple(reviews))
+
+
+def _with(review: LineReview, **changes: Any) -> LineReview:
+    from dataclasses import replace
+
+    return replace(review, **changes)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def _store(uow: UnitOfWork, who: Principal, review: LineReview, facts: dict[str, Any], content_hash: str,
+           status: str, audited: bool = True) -> int:
+    """Keep the proposal (applied ones are audited by servicing; a pending one is audited here)."""
+    with uow:
+        s = uow.session
+        row = LimitChangeRow(
+            tenant_id=who.tenant_id, credit_line_id=review.credit_line_id, customer_id=review.customer_id,
+            action=review.action, outcome=review.outcome, current_limit=review.current_limit,
+            proposed_limit=review.new_limit, reasons=list(review.reasons), inputs=facts, policy_hash=content_hash,
+            status=status, created_by=who.username, created_at=utcnow(),
+            decided_by=who.username if status == "applied" else None,
+            decided_at=utcnow() if status == "applied" else None,
+        )
+        s.add(row)
+        s.flush()
+        if audited:
+            audit.record(s, who, "limit_change.refer", "limit_change", row.id,
+                         after={"credit_line_id": review.credit_line_id, "action": review.action,
+                                "current_limit": str(review.current_limit),
+                                "proposed_limit": str(review.new_limit)})
+        new_id = row.id
+        uow.commit()
+    return new_id
+
+
+def pending_limit_changes(uow: UnitOfWork, who: Principal) -> list[LimitChange]:
+    """Referred limit changes waiting for an approver."""
+    who.require(Permission.MANAGE_CREDIT_LINES)
+    with uow:
+        rows = uow.session.execute(select(LimitChangeRow).where(
+            LimitChangeRow.tenant_id == who.tenant_id, LimitChangeRow.status == "pending")
+            .order_by(LimitChangeRow.id)).scalars().all()
+        return [LimitChange.from_row(r) for r in rows]
+
+
+def decide_limit_change(uow: UnitOfWork, who: Principal, change_id: int, approve: bool) -> LimitChange:
+    """An approver applies (through servicing) or rejects a referred change; not the one who proposed it."""
+    from microlend.servicing.service import change_credit_line_limit
+
+    who.require(Permission.MANAGE_CREDIT_LINES)
+    with uow:
+        row = uow.session.get(LimitChangeRow, change_id)
+        if row is None or row.tenant_id != who.tenant_id:
+            raise NotFound(f"limit change {change_id} not found")
+        if row.status != "pending":
+            raise Conflict(f"limit change {change_id} is already {row.status}")
+        if row.created_by == who.username:
+            from microlend.core.errors import PermissionDenied
+
+            raise PermissionDenied("you ran the review that proposed this change; a second person decides it")
+        if approve:
+            change_credit_line_limit(uow, who, row.credit_line_id, row.proposed_limit,
+                                     f"limit change {change_id} approved ({row.action})")
+        else:
+            audit.record(uow.session, who, "limit_change.reject", "limit_change", row.id,
+                         before={"status": "pending"}, after={"status": "rejected"})
+        row.status = "approved" if approve else "rejected"
+        row.decided_by, row.decided_at = who.username, utcnow()
+        change = LimitChange.from_row(row)
+        uow.commit()
+    return change
