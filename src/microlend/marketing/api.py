@@ -21,6 +21,8 @@ from microlend.marketing.segments import FrequencyCap, identifiers, parse_segmen
 
 router = APIRouter(prefix="/api/v1/marketing", tags=["marketing"])
 tracking_router = APIRouter(prefix="/t", tags=["marketing"], include_in_schema=False)
+#: the cookie a tracked link leaves: the campaign that brought the borrower to the application form
+CAMPAIGN_COOKIE = "ml_campaign"
 
 
 class SegmentCreate(BaseModel):
@@ -179,6 +181,12 @@ def close_visit_task(task_id: int, body: VisitTaskClose, who: CurrentPrincipal, 
 
 @tracking_router.get("/{token}")
 def tracked_link(token: str, uow: UnitOfWorkDep) -> Response:
-    """A tracked link from a message: records the click and sends the customer to the borrower pages."""
-    service.record_link_visit(uow, token, at=utcnow())
-    return Response(status_code=307, headers={"Location": "/b/apply"})
+    """A tracked link from a message: records the click and sends the customer to the borrower pages. The
+    campaign rides along in the `ml_campaign` cookie (30 days, the longest usual attribution window) so the
+    application form can set the application's `campaign_id`."""
+    campaign_id = service.record_link_visit(uow, token, at=utcnow())
+    response = Response(status_code=307, headers={"Location": "/b/apply"})
+    if campaign_id is not None:
+        response.set_cookie(CAMPAIGN_COOKIE, str(campaign_id), max_age=30 * 24 * 3600, httponly=True,
+                            samesite="lax")
+    return response

@@ -19,12 +19,12 @@ from decimal import Decimal
 from typing import Any, cast
 
 import polars as pl
-from sqlalchemy import and_, column, func, insert, select, table, update
+from sqlalchemy import and_, column, func, insert, inspect, select, table, update
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 from microlend.core import audit
-from microlend.core.db import is_postgres
+from microlend.core.db import UTCDateTime, is_postgres
 from microlend.core.errors import Conflict, NotFound, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.money import parse_amount
@@ -650,25 +650,26 @@ def record_event(uow: UnitOfWork, who: Principal, kind: str, *, at: datetime, cu
     return event_id
 
 
-def record_link_visit(uow: UnitOfWork, token: str, *, at: datetime, kind: str = "clicked") -> bool:
+def record_link_visit(uow: UnitOfWork, token: str, *, at: datetime, kind: str = "clicked") -> int | None:
     """A customer followed a tracked link (borrower pages, no staff login): the token alone identifies the
-    bank, campaign and customer. Unknown tokens are ignored (False), so links cannot be probed."""
+    bank, campaign and customer. Returns the campaign's id, so the application can carry it; unknown tokens
+    are ignored (None), so links cannot be probed."""
     from microlend.core.identity import system_principal
 
     if kind not in ("opened", "clicked") or not 8 <= len(token) <= 40:
-        return False
+        return None
     with uow:
         hit = uow.session.execute(select(OutboxRow.tenant_id, OutboxRow.customer_id, OutboxRow.campaign_id).where(
             OutboxRow.token == token).limit(1)).first()
         if hit is None:
-            return False
+            return None
         tenant_id, customer_id, campaign_id = (int(x) for x in hit)
         uow.session.add(TrackingEventRow(tenant_id=tenant_id, customer_id=customer_id, campaign_id=campaign_id,
                                          kind=kind, at=at, token=token))
         audit.record(uow.session, system_principal(tenant_id, "tracked-link"), f"marketing.event.{kind}",
                      "customer", customer_id, after={"campaign_id": campaign_id})
         uow.commit()
-    return True
+    return campaign_id
 
 
 def record_events(uow: UnitOfWork, who: Principal, events: Iterable[dict[str, Any]]) -> int:
@@ -688,6 +689,39 @@ def record_events(uow: UnitOfWork, who: Principal, events: Iterable[dict[str, An
                      after={"rows": len(rows)})
         uow.commit()
     return len(rows)
+
+
+#: origination's application statuses that mean an offer was made (approved, 审批通过) at `decided_at`
+_APPROVED = ("approved", "accepted", "contracted", "disbursed")
+
+
+def application_events(s: Session, tenant_id: int, customer_ids: Sequence[int], since: datetime
+                       ) -> list[tuple[int, str, datetime, int | None]]:
+    """The funnel's later steps from real applications (origination's `applications` table, read through
+    SQLAlchemy Core by name because marketing does not import origination): applied at submission, approved
+    when the decision made an offer, disbursed when the money went out. An application that arrived through
+    a tracked link carries its campaign and counts for that campaign only; others are attributed by window.
+    Returns (customer_id, kind, at, campaign_id); nothing when the bank runs no origination here."""
+    if not customer_ids or not inspect(s.connection()).has_table("applications"):
+        return []
+    apps = table("applications", column("tenant_id"), column("customer_id"), column("campaign_id"),
+                 column("status"), column("submitted_at", UTCDateTime()), column("decided_at", UTCDateTime()),
+                 column("disbursed_at", UTCDateTime()))
+    out: list[tuple[int, str, datetime, int | None]] = []
+    ids = list(customer_ids)
+    for start in range(0, len(ids), _IN_CHUNK):
+        rows = s.execute(select(apps.c.customer_id, apps.c.campaign_id, apps.c.status, apps.c.submitted_at,
+                                apps.c.decided_at, apps.c.disbursed_at).where(
+            apps.c.tenant_id == tenant_id, apps.c.customer_id.in_(ids[start:start + _IN_CHUNK]),
+            apps.c.submitted_at >= since)).all()
+        for customer, campaign, status, submitted, decided, disbursed in rows:
+            cid = None if campaign is None else int(campaign)
+            out.append((int(customer), "applied", submitted, cid))
+            if status in _APPROVED and decided is not None:
+                out.append((int(customer), "approved", decided, cid))
+            if disbursed is not None:
+                out.append((int(customer), "disbursed", disbursed, cid))
+    return out
 
 
 def _attribution_inputs(s: Session, who: Principal, campaign_ids: Sequence[int]
@@ -714,6 +748,7 @@ def _attribution_inputs(s: Session, who: Principal, campaign_ids: Sequence[int]
             TrackingEventRow.tenant_id == who.tenant_id, TrackingEventRow.kind != "sent",
             TrackingEventRow.customer_id.in_(customer_ids[start:start + _IN_CHUNK]),
             TrackingEventRow.at >= earliest)).all())
+    events.extend(application_events(s, who.tenant_id, customer_ids, earliest))
     sent_at = {(int(c), int(u)): t for c, u, t in sends}
     campaigns = {r.id: r for r in rows}
     reference = pl.DataFrame(
@@ -738,7 +773,8 @@ def _attribution_inputs(s: Session, who: Principal, campaign_ids: Sequence[int]
 def campaign_report(uow: UnitOfWork, who: Principal, campaign_ids: Sequence[int], *,
                     confidence: float = 0.95) -> CampaignReport:
     """Funnel per channel and segment, treatment vs control conversion with a confidence interval, and
-    cost per disbursed loan, for one or more launched campaigns."""
+    cost per disbursed loan, for one or more launched campaigns. Applications, approvals and disbursements
+    come from the recorded events and from origination's applications (`application_events`)."""
     who.require(Permission.VIEW_CAMPAIGNS)
     with uow:
         rows, reference, events, messages = _attribution_inputs(uow.session, who, campaign_ids)
@@ -748,7 +784,8 @@ def campaign_report(uow: UnitOfWork, who: Principal, campaign_ids: Sequence[int]
 
 def campaign_outcomes(uow: UnitOfWork, who: Principal, campaign_ids: Sequence[int], *,
                       stage: str = "disbursed") -> pl.DataFrame:
-    """Training rows for uplift: customer_id, campaign_id, treated (0/1), converted (0/1) within the window."""
+    """Training rows for uplift: customer_id, campaign_id, treated (0/1), converted (0/1) within the window,
+    counting recorded events and real applications alike."""
     who.require(Permission.VIEW_CAMPAIGNS)
     if stage not in EVENT_KINDS[1:]:
         raise ValidationError(f"stage: one of {', '.join(EVENT_KINDS[1:])}", field="stage")
@@ -816,3 +853,121 @@ def offer_count(uow: UnitOfWork, who: Principal, run_id: int) -> int:
             and_(OfferRow.run_id == run_id, OfferRow.tenant_id == who.tenant_id))).scalar() or 0)
 
 
+
+
+# --- what the marketer's and the officer's pages read -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreapprovalRun:
+    id: int
+    segment: str | None
+    as_of: Any
+    status: str
+    customers_total: int
+    customers_done: int
+    offers_count: int
+    started_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def progress(self) -> float:
+        return 1.0 if self.status == "completed" or not self.customers_total else \
+            self.customers_done / self.customers_total
+
+
+def list_runs(uow: UnitOfWork, who: Principal) -> list[PreapprovalRun]:
+    """Pre-approval runs, newest first, with their segment's label and progress."""
+    who.require(Permission.VIEW_CAMPAIGNS)
+    with uow:
+        rows = uow.session.execute(
+            select(PreapprovalRunRow, SegmentRow.name, SegmentRow.version)
+            .outerjoin(SegmentRow, SegmentRow.id == PreapprovalRunRow.segment_id)
+            .where(PreapprovalRunRow.tenant_id == who.tenant_id).order_by(PreapprovalRunRow.id.desc())).all()
+        return [PreapprovalRun(r.id, None if name is None else f"{name} v{version}", r.as_of, r.status,
+                               r.customers_total, r.customers_done, r.offers_count, r.started_at, r.finished_at)
+                for r, name, version in rows]
+
+
+def outbox_waiting(uow: UnitOfWork, who: Principal) -> dict[int, int]:
+    """Messages still scheduled in the outbox, per campaign."""
+    who.require(Permission.VIEW_CAMPAIGNS)
+    with uow:
+        return {int(c): int(n) for c, n in uow.session.execute(
+            select(OutboxRow.campaign_id, func.count()).where(
+                OutboxRow.tenant_id == who.tenant_id, OutboxRow.status == "scheduled")
+            .group_by(OutboxRow.campaign_id)).all()}
+
+
+def preview_expression(uow: UnitOfWork, who: Principal, expression: str, customers: pl.DataFrame, *,
+                       channel: str, at: datetime, cap: FrequencyCap | None = None,
+                       sample_size: int = 5) -> SegmentCount:
+    """Live count of an expression being typed (not yet saved), with every exclusion applied."""
+    who.require(Permission.VIEW_CAMPAIGNS)
+    cap = cap or FrequencyCap()
+    segment = Segment("preview", 1, expression)
+    with uow:
+        s = uow.session
+        summary, _ = count_segment(segment, customers, channel=channel, at=at, cap=cap,
+                                   opt_outs=_opt_outs(s, who.tenant_id),
+                                   contacts=_recent_contacts(s, who.tenant_id, cap.window_start(at), at),
+                                   sample_size=sample_size)
+    return summary
+
+
+@dataclass(frozen=True)
+class VisitCard:
+    """What an officer needs at the door: the customer, the campaign and the offer's figures."""
+
+    task: VisitTask
+    customer_name: str
+    phone_masked: str
+    address: str
+    branch: str
+    offer_limit: Decimal | None
+    offer_rate: Decimal | None
+    offer_apr: Decimal | None
+    offer_expires_on: Any
+
+
+def visit_cards(uow: UnitOfWork, who: Principal, *, status: str | None = "open") -> list[VisitCard]:
+    """The caller's own visit tasks with customer and offer details (the officer's 走访任务 list). The
+    customer comes from the `customers` table read by name (see `application_events` for why); the offer
+    is the one the campaign targeted, else the customer's latest unexpired pre-approved offer."""
+    who.require(Permission.VIEW_CAMPAIGNS)
+    tasks = [t for t in visit_tasks(uow, who, officer_user_id=who.user_id, status=status)
+             if t.officer_user_id == who.user_id]
+    if not tasks:
+        return []
+    ids = sorted({t.customer_id for t in tasks})
+    customers = table("customers", column("id"), column("tenant_id"), column("name"), column("phone_masked"),
+                      column("address"), column("branch"))
+    with uow:
+        s = uow.session
+        people: dict[int, Any] = {}
+        if inspect(s.connection()).has_table("customers"):
+            people = {int(r.id): r for r in s.execute(select(customers).where(
+                customers.c.tenant_id == who.tenant_id, customers.c.id.in_(ids))).all()}
+        targeted = {(int(c), int(u)): int(o or 0) for c, u, o in s.execute(
+            select(AssignmentRow.campaign_id, AssignmentRow.customer_id, AssignmentRow.offer_id).where(
+                AssignmentRow.tenant_id == who.tenant_id, AssignmentRow.customer_id.in_(ids),
+                AssignmentRow.offer_id.is_not(None))).all()}
+        offers: dict[int, OfferRow] = {}
+        latest: dict[int, OfferRow] = {}
+        for o in s.execute(select(OfferRow).where(OfferRow.tenant_id == who.tenant_id,
+                                                  OfferRow.customer_id.in_(ids)).order_by(OfferRow.id)).scalars():
+            offers[o.id] = o
+            latest[int(o.customer_id)] = o
+        cards = []
+        for t in tasks:
+            person = people.get(t.customer_id)
+            offer_id = targeted.get((t.campaign_id, t.customer_id))
+            offer = offers.get(offer_id) if offer_id is not None else latest.get(t.customer_id)
+            if offer is not None and offer_id is None and offer.expires_on < t.created_at.date():
+                offer = None
+            cards.append(VisitCard(
+                t, person.name if person else f"#{t.customer_id}", person.phone_masked if person else "",
+                (person.address or "") if person else "", (person.branch or "") if person else "",
+                offer.limit if offer else None, offer.annual_rate if offer else None,
+                offer.apr if offer else None, offer.expires_on if offer else None))
+    return cards

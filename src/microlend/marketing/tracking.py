@@ -255,3 +255,13 @@ def _lift_chart(report: CampaignReport) -> str | None:
     ax.set_xlabel("treatment - control (percentage points)")
     ax.set_title(f"Incremental effect, {report.confidence:.0%} interval")
     return _png(fig)
+
+
+def funnel_chart(report: CampaignReport) -> str | None:
+    """The funnel by channel as a base64 PNG, for pages that lay the report out themselves."""
+    return _funnel_chart(report)
+
+
+def lift_chart(report: CampaignReport) -> str | None:
+    """Treatment minus control per stage with its interval, as a base64 PNG."""
+    return _lift_chart(report)
