@@ -52,6 +52,7 @@ WEB_PAGES = [
     "microlend.web.workbench",
     "microlend.web.borrower",
     "microlend.web.analyst",
+    "microlend.web.marketing",
 ]
 
 

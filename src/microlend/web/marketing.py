@@ -1,0 +1,484 @@
+"""Pages of the marketer (营销人员): segments with a live count, pre-approval runs, campaigns (create, launch,
+send the outbox) and the campaign report with the uplift model; and the loan officer's own visit tasks
+(走访任务) from campaigns, with the visit's outcome recorded in place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+import polars as pl
+from fastapi import APIRouter, BackgroundTasks, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from microlend.api.deps import UnitOfWorkDep
+from microlend.core.errors import DomainError, NotFound, ValidationError
+from microlend.core.identity import Permission, Principal
+from microlend.core.uow import UnitOfWork
+from microlend.marketing import service
+from microlend.marketing.customerbase import customer_frame, preapproval_inputs
+from microlend.marketing.segments import DEFAULT_NAMESPACE, EXCLUSION_REASONS, Channel, FrequencyCap
+from microlend.marketing.tracking import funnel_chart, lift_chart
+from microlend.web.pages import current_principal, login_redirect, page
+
+router = APIRouter(include_in_schema=False)
+
+NAV: list[tuple[str, str, Permission]] = [
+    ("/marketing/segments", "Segments", Permission.MANAGE_CAMPAIGNS),
+    ("/marketing/runs", "Pre-approval", Permission.MANAGE_CAMPAIGNS),
+    ("/marketing/campaigns", "Campaigns", Permission.MANAGE_CAMPAIGNS),
+    ("/tasks/visits", "My visit tasks", Permission.RECOMMEND),
+]
+
+#: outcomes an officer can record at the door, as the service names them
+VISIT_OUTCOMES = ("visited", "unreachable", "applied", "not_interested")
+STATUS_BADGES = {"draft": "warn", "launched": "ok", "running": "warn", "completed": "ok"}
+_MASKED = {"customer_id", "officer_user_id", "created_at", "birth_date", "marketing_consent"}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _error(request: Request, who: Principal, exc: DomainError) -> HTMLResponse:
+    return page(request, who, "error.html", status_code=exc.status_code, message=exc.message)
+
+
+def _marketer(request: Request, uow: UnitOfWorkDep) -> Principal | Response:
+    """The signed-in marketer; campaign pages are for those who manage campaigns (a credit officer, who may
+    read campaigns through the API for their visit tasks, gets 403 here)."""
+    who = current_principal(request, uow)
+    if who is None:
+        return login_redirect(request)
+    if not who.can(Permission.MANAGE_CAMPAIGNS):
+        return page(request, who, "error.html", status_code=403, message="forbidden")
+    return who
+
+
+def _customers(uow: UnitOfWork, who: Principal) -> pl.DataFrame:
+    return customer_frame(uow, who, _now().date())
+
+
+# ------------------------------------------------------------------------------------------ segments
+
+
+@dataclass(frozen=True)
+class SegmentLine:
+    name: str
+    version: int
+    versions: int
+    expression: str
+    description: str
+    created_by: str
+    created_at: datetime
+
+
+def _segment_lines(uow: UnitOfWork, who: Principal) -> list[SegmentLine]:
+    versions = service.list_segments(uow, who)
+    latest: dict[str, service.SegmentVersion] = {}
+    counts: dict[str, int] = {}
+    for v in versions:
+        latest[v.name] = v
+        counts[v.name] = counts.get(v.name, 0) + 1
+    return [SegmentLine(v.name, v.version, counts[v.name], v.expression, v.description, v.created_by, v.created_at)
+            for v in sorted(latest.values(), key=lambda x: x.name)]
+
+
+@router.get("/marketing/segments", response_class=HTMLResponse)
+def segments(request: Request, uow: UnitOfWorkDep) -> Response:
+    """客群 the bank's segments, latest version of each."""
+    who = _marketer(request, uow)
+    if not isinstance(who, Principal):
+        return who
+    try:
+        lines = _segment_lines(uow, who)
+    except DomainError as exc:
+        return _error(request, who, exc)
+    return page(request, who, "marketing/segments.html", segments=lines)
+
+
+def _segment_form(request: Request, who: Principal, *, form: dict[str, str], error: str = "",
+                  status_code: int = 200, editing: bool = False) -> HTMLResponse:
+    return page(request, who, "marketing/segment_form.html", status_code=status_code, form=form, error=error,
+                editing=editing, features=sorted(DEFAULT_NAMESPACE.items()), channels=Channel.ALL)
+
+
+@router.get("/marketing/segments/new", response_class=HTMLResponse)
+def segment_new(request: Request, uow: UnitOfWorkDep) -> Response:
+    who = _marketer(request, uow)
+    if not isinstance(who, Principal):
+        return who
+    return _segment_form(request, who, form={"name": "", "expression": "", "description": "", "channel": "sms"})
+
+
+@router.get("/marketing/segments/{name}/edit", response_class=HTMLResponse)
+def segment_edit(request: Request, uow: UnitOfWorkDep, name: str) -> Response:
+    who = _marketer(request, uow)
+    if not isinstance(who, Principal):
+        return who
+    try:
+        v = service.get_segment(uow, who, name)
+    except DomainError as exc:
+        return _error(request, who, exc)
+    return _segment_form(request, who, editing=True, form={
+        "name": v.name, "expression": v.expression, "description": v.description, "channel": "sms",
+        "version": str(v.version)})
+
+
+@router.post("/marketing/segments/check", response_class=HTMLResponse)
+def segment_check(request: Request, uow: UnitOfWorkDep, expression: Annotated[str, Form(max_length=2000)] = "",
+                  channel: Annotated[str, Form()] = "sms") -> Response:
+    """The live panel under the expression field (htmx): the refusal naming what is wrong, or the count,
+    the exclusions that always apply with their counts, and a masked sample."""
+    who = _marketer(request, uow)
+    if not isinstance(who, Principal):
+        return who
+    if not expression.strip():
+        return page(request, who, "marketing/_live.html", empty=True, error="", count=None, sample=[], columns=[])
+    try:
+        count = service.preview_expression(uow, who, expression, _customers(uow, who),
+                                           channel=channel if channel in Channel.ALL else "sms", at=_now())
+    except DomainError as exc:
+        if exc.status_code in (401, 403):
+            return _error(request, who, exc)
+        return page(request, who, "marketing/_live.html", empty=False, error=exc.message, count=None, sample=[],
+                    columns=[])
+    columns = [c for c in ("age", "industry", "customer_kind", "branch", "months_on_book")
+               if count.sample and c in count.sample[0]]
+    sample = [{"ref": _mask_ref(int(row["customer_id"])), **{c: row.get(c) for c in columns}}
+              for row in count.sample]
+    return page(request, who, "marketing/_live.html", empty=False, error="", count=count, sample=sample,
+                columns=columns, reasons=EXCLUSION_REASONS)
+
+
+def _mask_ref(customer_id: int) -> str:
+    """A sample row shows no identity: only the last two digits of the customer number."""
+    return "*" * 4 + f"{customer_id % 100:02d}"
+
+
+@router.post("/marketing/segments", response_class=HTMLResponse)
+def segment_save(request: Request, uow: UnitOfWorkDep, name: Annotated[str, Form(max_length=100)],
+                 expression: Annotated[str, Form(max_length=2000)],
+                 description: Annotated[str, Form(max_length=500)] = "") -> Response:
+    """保存客群 store the expression as the segment's next version."""
+    who = _marketer(request, uow)
+    if not isinstance(who, Principal):
+        return who
+    form = {"name": name, "expression": expression, "description": description, "channel": "sms"}
+    try:
+        service.save_segment(uow, who, name.strip(), expression, at=_now(), description=description)
+    except DomainError as exc:
+        if exc.status_code in (401, 403):
+            return _error(request, who, exc)
+        return _segment_form(request, who, form=form, error=exc.message, status_code=exc.status_code)
+    return RedirectResponse("/marketing/segments?saved=1", status_code=303)
+
+
+# ------------------------------------------------------------------------------------------ pre-approval
+
+
+def _run_in_background(factory: Any, who: Principal, segment: str) -> None:
+    """Compute features, score, decide and store offers for the segment; the runs page shows progress."""
+    from microlend.marketing.preapproval import PreapprovalInputs, run_preapproval
+
+    uow = UnitOfWork(factory)
+    today = _now().date()
+    frame = customer_frame(uow, who, today)
+    sources, profile = preapproval_inputs(frame)
+    run_preapproval(uow, who, PreapprovalInputs(sources, profile), as_of=today, started_at=_now(),
+                    segment_name=segment, chunk_rows=2_000)
+
+
+@router.get("/marketing/runs", response_class=HTMLResponse)
+def runs(request: Request, uow: UnitOfWorkDep, started: str = "") -> Response:
+    """批量预授信 pre-approval runs with their offers; the table refreshes itself while one is running."""
+    who = _marketer(request, uow)
+    if not isinstance(who, Principal):
+        return who
+    try:
+        items = service.list_runs(uow, who)
+        names = [s.name for s in _segment_lines(uow, who)]
+    except DomainError as exc:
+        return _error(request, who, exc)
+    template = "marketing/_runs.html" if request.headers.get("HX-Request") else "marketing/runs.html"
+    return page(request, who, template, runs=items, segments=names, started=started,
+                running=any(r.status == "running" for r in items), badges=STATUS_BADGES)
+
+
+@router.post("/marketing/runs", response_class=HTMLResponse)
+def run_start(request: Request, uow: UnitOfWorkDep, tasks: BackgroundTasks,
+              segment: Annotated[str, Form(max_length=100)]) -> Response:
+    who = _marketer(request, uow)
+    if not isinstance(who, Principal):
+        return who
+    try:
+        service.get_segment(uow, who, segment)
+    except DomainError as exc:
+        return _error(request, who, exc)
+    tasks.add_task(_run_in_background, request.app.state.session_factory, who, segment)
+    return RedirectResponse(f"/marketing/runs?started={segment}", status_code=303)
+
+
+# ------------------------------------------------------------------------------------------ campaigns
+
+
+def _campaigns_page(request: Request, uow: UnitOfWork, who: Principal, *, form: dict[str, str] | None = None,
+                    error: str = "", status_code: int = 200,
+                    dispatched: dict[str, int] | None = None) -> HTMLResponse:
+    items = service.list_campaigns(uow, who)
+    waiting = service.outbox_waiting(uow, who)
+    done_runs = [r for r in service.list_runs(uow, who) if r.status == "completed"]
+    return page(request, who, "marketing/campaigns.html", status_code=status_code, campaigns=items, waiting=waiting,
+                segments=[s.name for s in _segment_lines(uow, who)], runs=done_runs, channels=Channel.ALL,
+                form=form or {"channel": "sms", "locale": "zh_CN", "control_pct": "10", "cap_max": "2",
+                              "cap_days": "7", "cost": "0.05", "days": "30"},
+                error=error, dispatched=dispatched, badges=STATUS_BADGES)
+
+
+@router.get("/marketing/campaigns", response_class=HTMLResponse)
+def campaigns(request: Request, uow: UnitOfWorkDep, sent: int | None = None, suppressed: int = 0,
+              deferred: int = 0) -> Response:
+    """营销活动 campaigns with status, channel and control share; the form to create one."""
+    who = _marketer(request, uow)
+    if not isinstance(who, Principal):
+        return who
+    try:
+        return _campaigns_page(request, uow, who, dispatched=_dispatched(sent, suppressed, deferred))
+    except DomainError as exc:
+        return _error(request, who, exc)
+
+
+def _int(value: str, name: str, low: int, high: int) -> int:
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ValidationError(f"{name}: '{value}' is not a whole number", field=name) from None
+    if not low <= number <= high:
+        raise ValidationError(f"{name}: must be between {low} and {high}", field=name)
+    return number
+
+
+def _control_bp(value: str) -> int:
+    """A control share typed as a percentage ('10' or '12.5') -> basis points."""
+    try:
+        pct = Decimal(value.strip().rstrip("%"))
+    except InvalidOperation:
+        raise ValidationError(f"control_share: '{value}' is not a percentage", field="control_share") from None
+    if not Decimal(0) <= pct < Decimal(100):
+        raise ValidationError("control_share: from 0 up to (not including) 100 percent", field="control_share")
+    return int((pct * 100).to_integral_value())
+
+
+@router.post("/marketing/campaigns", response_class=HTMLResponse)
+def campaign_create(
+    request: Request, uow: UnitOfWorkDep, name: Annotated[str, Form(max_length=100)],
+    target: Annotated[str, Form(max_length=120)], channel: Annotated[str, Form()],
+    locale: Annotated[str, Form()] = "zh_CN", control_pct: Annotated[str, Form()] = "10",
+    cap_max: Annotated[str, Form()] = "2", cap_days: Annotated[str, Form()] = "7",
+    cost: Annotated[str, Form()] = "0.05", days: Annotated[str, Form()] = "30",
+) -> Response:
+    """新建活动 a draft campaign on a segment ('segment:<name>') or a run's offers ('run:<id>')."""
+    who = _marketer(request, uow)
+    if not isinstance(who, Principal):
+        return who
+    form = {"name": name, "target": target, "channel": channel, "locale": locale, "control_pct": control_pct,
+            "cap_max": cap_max, "cap_days": cap_days, "cost": cost, "days": days}
+    try:
+        kind, _, value = target.partition(":")
+        if kind not in ("segment", "run") or not value:
+            raise ValidationError("target: choose a segment or a pre-approval run", field="target")
+        try:
+            cost_value = Decimal(cost.strip())
+        except InvalidOperation:
+            raise ValidationError(f"cost_per_message: '{cost}' is not an amount", field="cost_per_message") from None
+        spec = service.CampaignSpec(
+            name=name.strip(), channel=channel, segment_name=value if kind == "segment" else None,
+            run_id=_int(value, "run_id", 1, 2**31) if kind == "run" else None,
+            control_share_bp=_control_bp(control_pct),
+            locale=locale, cost_per_message=cost_value, attribution_days=_int(days, "attribution_days", 1, 365),
+            cap=FrequencyCap(_int(cap_max, "cap_max_messages", 1, 100), _int(cap_days, "cap_window_days", 1, 365)))
+        created = service.create_campaign(uow, who, spec, at=_now())
+    except DomainError as exc:
+        if exc.status_code in (401, 403):
+            return _error(request, who, exc)
+        return _campaigns_page(request, uow, who, form=form, error=exc.message, status_code=exc.status_code)
+    return RedirectResponse(f"/marketing/campaigns/{created.id}", status_code=303)
+
+
+def _campaign_page(request: Request, uow: UnitOfWork, who: Principal, campaign_id: int, *,
+                   dispatched: dict[str, int] | None = None, error: str = "", status_code: int = 200,
+                   launched: service.LaunchSummary | None = None) -> HTMLResponse:
+    c = service.get_campaign(uow, who, campaign_id)
+    return page(request, who, "marketing/campaign.html", status_code=status_code, c=c,
+                waiting=service.outbox_waiting(uow, who).get(c.id, 0), dispatched=dispatched, error=error,
+                launched=launched, badges=STATUS_BADGES, reasons=EXCLUSION_REASONS)
+
+
+def _dispatched(sent: int | None, suppressed: int, deferred: int) -> dict[str, int] | None:
+    return None if sent is None else {"sent": sent, "suppressed": suppressed, "deferred": deferred}
+
+
+@router.get("/marketing/campaigns/{campaign_id}", response_class=HTMLResponse)
+def campaign_detail(request: Request, uow: UnitOfWorkDep, campaign_id: int, sent: int | None = None,
+                    suppressed: int = 0, deferred: int = 0) -> Response:
+    who = _marketer(request, uow)
+    if not isinstance(who, Principal):
+        return who
+    try:
+        return _campaign_page(request, uow, who, campaign_id, dispatched=_dispatched(sent, suppressed, deferred))
+    except DomainError as exc:
+        return _error(request, who, exc)
+
+
+@router.post("/marketing/campaigns/{campaign_id}/launch", response_class=HTMLResponse)
+def campaign_launch(request: Request, uow: UnitOfWorkDep, campaign_id: int) -> Response:
+    """发起活动 select targets, apply the exclusions, hold out the control group, fill the outbox."""
+    who = _marketer(request, uow)
+    if not isinstance(who, Principal):
+        return who
+    try:
+        service.get_campaign(uow, who, campaign_id)
+        tenant = _tenant_name(uow, who)
+        summary = service.launch_campaign(uow, who, campaign_id, _customers(uow, who), at=_now(), bank_name=tenant)
+    except DomainError as exc:
+        if exc.status_code in (401, 403, 404):
+            return _error(request, who, exc)
+        return _campaign_page(request, uow, who, campaign_id, error=exc.message, status_code=exc.status_code)
+    return _campaign_page(request, uow, who, campaign_id, launched=summary)
+
+
+def _tenant_name(uow: UnitOfWork, who: Principal) -> str:
+    from microlend.core.tables import TenantRow
+
+    with uow:
+        tenant = uow.session.get(TenantRow, who.tenant_id)
+        return tenant.display_name if tenant is not None else ""
+
+
+@router.post("/marketing/outbox/send", response_class=HTMLResponse)
+def outbox_send(request: Request, uow: UnitOfWorkDep, back: Annotated[str, Form()] = "/marketing/campaigns"
+                ) -> Response:
+    """发送 hand due messages to the sender; consent, opt-outs and caps are checked again now."""
+    who = _marketer(request, uow)
+    if not isinstance(who, Principal):
+        return who
+    try:
+        result = service.dispatch_outbox(uow, who, now=_now())
+    except DomainError as exc:
+        return _error(request, who, exc)
+    suppressed = sum(result.suppressed.values())
+    target = back if back.startswith("/marketing/") and "?" not in back else "/marketing/campaigns"
+    return RedirectResponse(f"{target}?sent={result.sent}&suppressed={suppressed}&deferred={result.deferred}",
+                            status_code=303)
+
+
+# ------------------------------------------------------------------------------------------ report
+
+
+@dataclass(frozen=True)
+class UpliftView:
+    campaigns: list[str]
+    stage: str
+    customers: int
+    auuc: float | None
+    qini: float | None
+    uplift_at: dict[str, float]
+    chart: str | None
+    problem: str
+
+
+def _uplift(uow: UnitOfWork, who: Principal, stage: str) -> UpliftView | None:
+    """Train a two-model uplift model on past campaigns with control groups (70%) and evaluate it on the
+    held-out 30%: Qini curve, AUUC, uplift at the top k. None when no campaign had a control group."""
+    import math
+
+    from microlend.marketing.uplift import TwoModelUplift, evaluate, holdout_mask, qini_chart
+
+    past = [c for c in service.list_campaigns(uow, who) if c.launched_at is not None and c.control_share_bp > 0]
+    if not past:
+        return None
+    names = [c.name for c in past]
+    data = service.campaign_outcomes(uow, who, [c.id for c in past], stage=stage)
+    features = _customers(uow, who)
+    usable = [f for f in ("age", "months_on_book", "annual_turnover", "years_in_business", "duration_in_month",
+                          "credit_amount") if f in features.columns]
+    data = data.join(features.select("customer_id", *usable), on="customer_id", how="inner")
+    if not usable or data.height < 40:
+        return UpliftView(names, stage, data.height, None, None, {}, None, "too few customers to learn from")
+    held = holdout_mask(data.get_column("customer_id").to_list())
+    x = data.select([pl.col(f).cast(pl.Float64, strict=False).fill_null(0.0) for f in usable]).to_numpy()
+    t = data.get_column("treated").to_numpy()
+    y = data.get_column("converted").to_numpy()
+    try:
+        model = TwoModelUplift().fit(x[~held], t[~held], y[~held])
+        result = evaluate(model.predict(x[held]), t[held], y[held])
+    except DomainError as exc:
+        return UpliftView(names, stage, data.height, None, None, {}, None, exc.message)
+    at = {k: v for k, v in result.uplift_at.items() if not math.isnan(v)}
+    return UpliftView(names, stage, data.height, result.auuc, result.qini_coefficient, at, qini_chart(result), "")
+
+
+@router.get("/marketing/campaigns/{campaign_id}/report", response_class=HTMLResponse)
+def campaign_report(request: Request, uow: UnitOfWorkDep, campaign_id: int, stage: str = "applied") -> Response:
+    """活动报告 the funnel per channel and segment, treatment vs control with the interval, cost per disbursed
+    loan, and the uplift model learnt from campaigns with control groups."""
+    who = _marketer(request, uow)
+    if not isinstance(who, Principal):
+        return who
+    stage = stage if stage in ("applied", "approved", "disbursed") else "applied"
+    try:
+        c = service.get_campaign(uow, who, campaign_id)
+        if c.launched_at is None:
+            return _campaign_page(request, uow, who, campaign_id, error="campaign_id: launch the campaign first",
+                                  status_code=409)
+        report = service.campaign_report(uow, who, [campaign_id])
+        uplift = _uplift(uow, who, stage)
+    except DomainError as exc:
+        return _error(request, who, exc)
+    by_channel = [f for f in report.funnel if f.by == "channel"]
+    by_segment = [f for f in report.funnel if f.by == "segment"]
+    return page(request, who, "marketing/report.html", c=c, report=report, by_channel=by_channel,
+                by_segment=by_segment, funnel_chart=funnel_chart(report), lift_chart=lift_chart(report),
+                uplift=uplift, stage=stage, currency="CNY")
+
+
+# ------------------------------------------------------------------------------------------ visit tasks
+
+
+@router.get("/tasks/visits", response_class=HTMLResponse)
+def visit_tasks(request: Request, uow: UnitOfWorkDep) -> Response:
+    """我的走访任务 the signed-in officer's open visit tasks from campaigns."""
+    who = current_principal(request, uow)
+    if who is None:
+        return login_redirect(request)
+    try:
+        cards = service.visit_cards(uow, who)
+    except DomainError as exc:
+        return _error(request, who, exc)
+    return page(request, who, "marketing/visits.html", cards=cards, outcomes=VISIT_OUTCOMES, currency="CNY")
+
+
+@router.post("/tasks/visits/{task_id}", response_class=HTMLResponse)
+def visit_outcome(request: Request, uow: UnitOfWorkDep, task_id: int, outcome: Annotated[str, Form()],
+                  note: Annotated[str, Form(max_length=1000)] = "") -> Response:
+    """Record the visit's outcome; htmx swaps the task's card for the recorded outcome."""
+    who = current_principal(request, uow)
+    if who is None:
+        return login_redirect(request)
+    try:
+        mine = [c for c in service.visit_cards(uow, who) if c.task.id == task_id]
+        if not mine:
+            raise NotFound(f"visit task {task_id} not found", field="task_id")
+        service.close_visit_task(uow, who, task_id, outcome=outcome, at=_now(), note=note)
+    except DomainError as exc:
+        if request.headers.get("HX-Request") and exc.status_code not in (401, 403, 404):
+            return page(request, who, "marketing/_visit_done.html", status_code=exc.status_code, card=None,
+                        outcome="", error=exc.message, task_id=task_id)
+        return _error(request, who, exc)
+    if request.headers.get("HX-Request"):
+        return page(request, who, "marketing/_visit_done.html", card=mine[0], outcome=outcome, error="",
+                    task_id=task_id)
+    return RedirectResponse("/tasks/visits", status_code=303)
+
