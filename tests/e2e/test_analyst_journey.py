@@ -83,8 +83,7 @@ def sign_in(page: Any, server: LiveServer, username: str, target: str) -> None:
     page.wait_for_url(f"**{target}*")
 
 
-def no_sideways_scroll(page: Any) -> None:
-    width = page.evaluate("window.innerWidth")
+def no_sideways_scroll(page: Any, width: int = 375) -> None:
     assert page.evaluate("document.documentElement.scrollWidth") <= width
 
 
@@ -122,6 +121,7 @@ def test_from_a_csv_to_an_approved_champion_and_its_monitoring(
     assert a.locator("[data-testid=status]").inner_text() == "已验证"
     assert "双人复核" in a.locator("[data-testid=four-eyes]").inner_text()
     assert a.locator("[data-testid=approve]").count() == 0
+    no_sideways_scroll(a)
     a.screenshot(path=str(SCREENS / "analyst-model-phone-validated.png"), full_page=True)
 
     desk = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
