@@ -53,6 +53,7 @@ WEB_PAGES = [
     "microlend.web.borrower",
     "microlend.web.analyst",
     "microlend.web.marketing",
+    "microlend.web.policies",
 ]
 
 

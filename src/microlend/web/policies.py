@@ -1,0 +1,340 @@
+"""Credit policy pages (授信政策) of the risk analyst: versions with status and arm, a version as readable
+tables, a new draft edited as JSON with live lint and a diff against the version in force, simulation on a
+historical sample with charts, submit, publish by a second person, champion/challenger report; and the
+decision lookup page with inputs, trace, reasons and replay."""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from microlend.api.deps import UnitOfWorkDep
+from microlend.core.errors import DomainError, NotFound, ValidationError
+from microlend.core.identity import Permission, Principal
+from microlend.core.uow import UnitOfWork
+from microlend.decisioning import api as decisions_api
+from microlend.decisioning import service as svc
+from microlend.decisioning.diff import policy_diff
+from microlend.decisioning.lint import LintReport, lint_policy
+from microlend.decisioning.policy import GoldenResult, parse_policy, policy_name, run_golden_tests
+from microlend.decisioning.reasons import reason
+from microlend.web import i18n
+from microlend.web.pages import current_principal, login_redirect, page
+from microlend.web.templates import request_locale
+
+router = APIRouter(include_in_schema=False)
+
+NAV: list[tuple[str, str, Permission]] = [
+    ("/policies", "Credit policies", Permission.VIEW_POLICIES),
+    ("/decisions", "Decisions", Permission.VIEW_DECISIONS),
+]
+
+SAMPLES = {"german_credit": "German credit (1,000)", "lending_club": "Lending Club (9,857)"}
+
+
+def _who(request: Request, uow: UnitOfWork, permission: Permission) -> Principal | Response:
+    who = current_principal(request, uow)
+    if who is None:
+        return login_redirect(request)
+    if not who.can(permission):
+        return page(request, who, "error.html", status_code=403, message="forbidden")
+    return who
+
+
+def _error(request: Request, who: Principal, exc: DomainError) -> HTMLResponse:
+    return page(request, who, "error.html", status_code=exc.status_code, message=exc.message)
+
+
+# --- reading a policy ------------------------------------------------------------------------------------------
+
+
+def ordered_nodes(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The graph's nodes in evaluation order (edges followed from the input), unreachable ones last."""
+    nodes = [n for n in doc.get("nodes", []) if isinstance(n, dict)]
+    by_id = {n.get("id"): n for n in nodes}
+    successors: dict[Any, list[Any]] = {}
+    incoming: dict[Any, int] = {n.get("id"): 0 for n in nodes}
+    for e in doc.get("edges", []):
+        if isinstance(e, dict) and e.get("sourceId") in by_id and e.get("targetId") in by_id:
+            successors.setdefault(e["sourceId"], []).append(e["targetId"])
+            incoming[e["targetId"]] += 1
+    ready = [n.get("id") for n in nodes if incoming[n.get("id")] == 0]
+    order: list[Any] = []
+    while ready:
+        nid = ready.pop(0)
+        order.append(nid)
+        for t in successors.get(nid, []):
+            incoming[t] -= 1
+            if incoming[t] == 0:
+                ready.append(t)
+    order += [n.get("id") for n in nodes if n.get("id") not in order]
+    return [by_id[i] for i in order]
+
+
+def node_view(node: dict[str, Any]) -> dict[str, Any]:
+    """What a page shows of a node: a decision table's columns and rows, an expression's assignments."""
+    content = node.get("content") if isinstance(node.get("content"), dict) else {}
+    assert isinstance(content, dict)
+    view: dict[str, Any] = {"id": node.get("id"), "name": node.get("name") or node.get("id"),
+                            "type": node.get("type"), "hit_policy": content.get("hitPolicy")}
+    if node.get("type") == "decisionTableNode":
+        inputs = [c for c in content.get("inputs", []) if isinstance(c, dict)]
+        outputs = [c for c in content.get("outputs", []) if isinstance(c, dict)]
+        view["inputs"] = [c.get("name") or c.get("field") for c in inputs]
+        view["outputs"] = [c.get("name") or c.get("field") for c in outputs]
+        view["rows"] = [
+            {"inputs": [str(r.get(c.get("id"), "")) or "–" for c in inputs],
+             "outputs": [str(r.get(c.get("id"), "")) or "–" for c in outputs],
+             "description": r.get("_description", "")}
+            for r in content.get("rules", []) if isinstance(r, dict)
+        ]
+    elif node.get("type") == "expressionNode":
+        view["expressions"] = [(x.get("key"), x.get("value")) for x in content.get("expressions", [])
+                               if isinstance(x, dict)]
+    return view
+
+
+def _versions(uow: UnitOfWork, who: Principal) -> tuple[list[Any], svc.PolicySetup | None]:
+    setup = decisions_api._setup_or_none(uow, who)
+    return [decisions_api._public(v, setup) for v in reversed(svc.list_versions(uow, who))], setup
+
+
+@router.get("/policies", response_class=HTMLResponse)
+def policies(request: Request, uow: UnitOfWorkDep) -> Response:
+    who = _who(request, uow, Permission.VIEW_POLICIES)
+    if not isinstance(who, Principal):
+        return who
+    versions, setup = _versions(uow, who)
+    return page(request, who, "policies/list.html", versions=versions, setup=setup,
+                can_edit=who.can(Permission.EDIT_POLICIES))
+
+
+def _version_page(request: Request, uow: UnitOfWork, who: Principal, content_hash: str, *,
+                  message: str = "", error: str = "", status_code: int = 200) -> HTMLResponse:
+    version = svc.version_of(uow, who, content_hash)
+    doc = svc.policy_content(uow, who, content_hash)
+    setup = decisions_api._setup_or_none(uow, who)
+    public = decisions_api._public(version, setup)
+    golden: list[GoldenResult] = []
+    golden_error = ""
+    try:
+        golden = run_golden_tests(doc)
+    except DomainError as exc:
+        golden_error = exc.message
+    changes: list[str] | None = None
+    if setup is not None and setup.champion_hash != content_hash:
+        changes = policy_diff(svc.policy_content(uow, who, setup.champion_hash), doc)
+    can_publish = (version.status == "submitted" and who.can(Permission.PUBLISH_POLICIES))
+    return page(request, who, "policies/version.html", status_code=status_code, version=public, doc=doc,
+                description=(doc.get("metadata") or {}).get("description", ""),
+                nodes=[node_view(n) for n in ordered_nodes(doc)], golden=golden, golden_error=golden_error,
+                changes=changes, can_publish=can_publish, can_edit=who.can(Permission.EDIT_POLICIES),
+                is_author=version.author == who.username, message=message, error=translate(request, error),
+                setup=setup)
+
+
+def translate(request: Request, message: str) -> str:
+    """A service message in the reader's language when the catalogue has it (the four-eyes refusal)."""
+    return str(i18n.translations(request_locale(request)).gettext(message)) if message else ""
+
+
+@router.get("/policies/arms", response_class=HTMLResponse)
+def arms(request: Request, uow: UnitOfWorkDep) -> Response:
+    """Champion/challenger: approval and bad rates per arm and version."""
+    who = _who(request, uow, Permission.VIEW_DECISIONS)
+    if not isinstance(who, Principal):
+        return who
+    summary = [decisions_api.arm_public(a) for a in svc.arm_summary(uow, who, svc.observed_bad(uow, who))]
+    setup = decisions_api._setup_or_none(uow, who) if who.can(Permission.VIEW_POLICIES) else None
+    return page(request, who, "policies/arms.html", arms=summary, setup=setup,
+                can_stop=who.can(Permission.PUBLISH_POLICIES) and setup is not None and setup.challenger_hash)
+
+
+@router.post("/policies/challenger/stop", response_class=HTMLResponse)
+def stop_challenger(request: Request, uow: UnitOfWorkDep) -> Response:
+    who = _who(request, uow, Permission.PUBLISH_POLICIES)
+    if not isinstance(who, Principal):
+        return who
+    try:
+        svc.stop_challenger(uow, who)
+    except DomainError as exc:
+        return _error(request, who, exc)
+    return RedirectResponse("/policies/arms", status_code=303)
+
+
+# --- a new draft: edit, lint, diff, simulate, submit ---------------------------------------------------------
+
+
+def _parse(content: str) -> dict[str, Any]:
+    if not content.strip():
+        raise ValidationError("content: paste or edit the policy document (JSON)", field="content")
+    return parse_policy(content, "content")
+
+
+@router.get("/policies/new", response_class=HTMLResponse)
+def new_draft(request: Request, uow: UnitOfWorkDep, base: str = "") -> Response:
+    """A new version starts as a copy of the version in force (or of `base`)."""
+    who = _who(request, uow, Permission.EDIT_POLICIES)
+    if not isinstance(who, Principal):
+        return who
+    try:
+        setup = decisions_api._setup_or_none(uow, who)
+        start = base or (setup.champion_hash if setup else "")
+        doc = svc.policy_content(uow, who, start) if start else {}
+    except DomainError as exc:
+        return _error(request, who, exc)
+    return _editor(request, uow, who, json.dumps(doc, ensure_ascii=False, indent=2), base=start)
+
+
+def _editor(request: Request, uow: UnitOfWork, who: Principal, content: str, *, base: str = "", note: str = "",
+            error: str = "", status_code: int = 200) -> HTMLResponse:
+    report, changes, parse_error = _check(uow, who, content)
+    return page(request, who, "policies/edit.html", status_code=status_code, content=content, base=base,
+                note=note, error=error, report=report, changes=changes, parse_error=parse_error, samples=SAMPLES)
+
+
+def _check(uow: UnitOfWork, who: Principal, content: str) -> tuple[LintReport | None, list[str] | None, str]:
+    """Lint findings and the changes against the version in force, or why the text cannot be read."""
+    try:
+        doc = _parse(content)
+    except DomainError as exc:
+        return None, None, exc.message
+    report = lint_policy(doc)
+    setup = decisions_api._setup_or_none(uow, who)
+    changes = policy_diff(svc.policy_content(uow, who, setup.champion_hash), doc) if setup else None
+    return report, changes, ""
+
+
+@router.post("/policies/lint", response_class=HTMLResponse)
+def lint_fragment(request: Request, uow: UnitOfWorkDep, content: Annotated[str, Form()] = "") -> Response:
+    """htmx: the lint findings and the diff for the text being edited."""
+    who = _who(request, uow, Permission.VIEW_POLICIES)
+    if not isinstance(who, Principal):
+        return who
+    report, changes, parse_error = _check(uow, who, content)
+    return page(request, who, "policies/_lint.html", report=report, changes=changes, parse_error=parse_error)
+
+
+@router.post("/policies/simulate", response_class=HTMLResponse)
+def simulate_fragment(request: Request, uow: UnitOfWorkDep, content: Annotated[str, Form()] = "",
+                      dataset: Annotated[str, Form()] = "german_credit") -> Response:
+    """htmx: the simulation of the text being edited on a sample, against the version in force."""
+    who = _who(request, uow, Permission.EDIT_POLICIES)
+    if not isinstance(who, Principal):
+        return who
+    try:
+        report = decisions_api.simulation(uow, who, _parse(content), dataset, None, None, charts=True)
+    except DomainError as exc:
+        return page(request, who, "policies/_simulation.html", status_code=exc.status_code, error=exc.message,
+                    report=None, data=None)
+    return page(request, who, "policies/_simulation.html", report=report, data=report.as_dict(), error="",
+                dataset=SAMPLES.get(dataset, dataset))
+
+
+@router.post("/policies/submit", response_class=HTMLResponse)
+def submit(request: Request, uow: UnitOfWorkDep, content: Annotated[str, Form()] = "",
+           note: Annotated[str, Form()] = "", base: Annotated[str, Form()] = "") -> Response:
+    who = _who(request, uow, Permission.EDIT_POLICIES)
+    if not isinstance(who, Principal):
+        return who
+    try:
+        version = svc.submit(uow, who, _parse(content), note=note.strip()[:500])
+    except DomainError as exc:
+        return _editor(request, uow, who, content, base=base, note=note, error=exc.message,
+                       status_code=exc.status_code)
+    return RedirectResponse(f"/policies/{version.content_hash}?done=submitted", status_code=303)
+
+
+# --- one version ---------------------------------------------------------------------------------------------
+
+
+@router.get("/policies/{content_hash}", response_class=HTMLResponse)
+def version_page(request: Request, uow: UnitOfWorkDep, content_hash: str, done: str = "") -> Response:
+    who = _who(request, uow, Permission.VIEW_POLICIES)
+    if not isinstance(who, Principal):
+        return who
+    try:
+        return _version_page(request, uow, who, content_hash, message=done)
+    except DomainError as exc:
+        return _error(request, who, exc)
+
+
+@router.post("/policies/{content_hash}/publish", response_class=HTMLResponse)
+def publish(request: Request, uow: UnitOfWorkDep, content_hash: str, arm: Annotated[str, Form()] = "champion",
+            share_percent: Annotated[str, Form()] = "") -> Response:
+    """Publish as champion, as challenger on a share of customers, or in shadow; the author is refused."""
+    who = _who(request, uow, Permission.PUBLISH_POLICIES)
+    if not isinstance(who, Principal):
+        return who
+    try:
+        share = None
+        if arm == "challenger":
+            try:
+                share = round(float(share_percent.strip().rstrip("%")) * 100)
+            except ValueError:
+                raise ValidationError("share_percent: give the challenger's share as a percentage",
+                                      field="share_percent") from None
+        svc.publish(uow, who, content_hash, challenger_share_bp=share, shadow=arm == "shadow")
+    except NotFound as exc:
+        return _error(request, who, exc)
+    except DomainError as exc:
+        return _version_page(request, uow, who, content_hash, error=exc.message, status_code=exc.status_code)
+    return RedirectResponse(f"/policies/{content_hash}?done=published", status_code=303)
+
+
+# --- decisions -----------------------------------------------------------------------------------------------
+
+
+@router.get("/decisions", response_class=HTMLResponse)
+def decision_lookup(request: Request, uow: UnitOfWorkDep, id: str = "") -> Response:
+    who = _who(request, uow, Permission.VIEW_DECISIONS)
+    if not isinstance(who, Principal):
+        return who
+    if id.strip().isdigit():
+        return RedirectResponse(f"/decisions/{int(id)}", status_code=303)
+    return page(request, who, "policies/decision_lookup.html", query=id, error="invalid" if id.strip() else "")
+
+
+@router.get("/decisions/{decision_id}", response_class=HTMLResponse)
+def decision_page(request: Request, uow: UnitOfWorkDep, decision_id: int) -> Response:
+    who = _who(request, uow, Permission.VIEW_DECISIONS)
+    if not isinstance(who, Principal):
+        return who
+    locale = request_locale(request)
+    try:
+        d = svc.decision_detail(uow, who, decision_id, locale)
+    except DomainError as exc:
+        return _error(request, who, exc)
+    trace = sorted((d.trace or {}).items(), key=lambda kv: (kv[1] or {}).get("order", 0)) \
+        if isinstance(d.trace, dict) else []
+    return page(request, who, "policies/decision.html", d=d, r=d.record,
+                reasons=[(c, reason(c).message(locale), reason(c).tellable) for c in d.record.reasons],
+                inputs=json.dumps(d.inputs, ensure_ascii=False, indent=2),
+                trace=[(v.get("name") if isinstance(v, dict) else k,
+                        json.dumps((v or {}).get("traceData"), ensure_ascii=False, indent=1) if isinstance(v, dict)
+                        else json.dumps(v, ensure_ascii=False)) for k, v in trace],
+                policy=policy_name_of(uow, who, d.record.policy_hash))
+
+
+def policy_name_of(uow: UnitOfWork, who: Principal, content_hash: str) -> str:
+    try:
+        return policy_name(svc.policy_content(uow, who, content_hash)) if who.can(Permission.VIEW_POLICIES) else ""
+    except DomainError:
+        return ""
+
+
+@router.post("/decisions/{decision_id}/replay", response_class=HTMLResponse)
+def replay(request: Request, uow: UnitOfWorkDep, decision_id: int) -> Response:
+    """htmx: replay the stored decision and say whether it gives the same result."""
+    who = _who(request, uow, Permission.VIEW_DECISIONS)
+    if not isinstance(who, Principal):
+        return who
+    try:
+        result = svc.replay(uow, who, decision_id)
+    except DomainError as exc:
+        return HTMLResponse(f'<p class="error">{html.escape(exc.message)}</p>', status_code=exc.status_code)
+    return page(request, who, "policies/_replay.html", result=result)
