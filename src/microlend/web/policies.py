@@ -33,6 +33,9 @@ NAV: list[tuple[str, str, Permission]] = [
     ("/decisions", "Decisions", Permission.VIEW_DECISIONS),
 ]
 
+STATUS_LABELS = {"draft": "Draft", "submitted": "Awaiting publication", "published": "Published",
+                 "retired": "Retired"}
+OUTCOME_LABELS = {"approve": "Credit approved", "decline": "Credit declined", "refer": "Referred to a person"}
 SAMPLES = {"german_credit": "German credit (1,000)", "lending_club": "Lending Club (9,857)"}
 
 
@@ -109,7 +112,7 @@ def policies(request: Request, uow: UnitOfWorkDep) -> Response:
     if not isinstance(who, Principal):
         return who
     versions, setup = _versions(uow, who)
-    return page(request, who, "policies/list.html", versions=versions, setup=setup,
+    return page(request, who, "policies/list.html", versions=versions, setup=setup, status_labels=STATUS_LABELS,
                 can_edit=who.can(Permission.EDIT_POLICIES))
 
 
@@ -130,6 +133,7 @@ def _version_page(request: Request, uow: UnitOfWork, who: Principal, content_has
         changes = policy_diff(svc.policy_content(uow, who, setup.champion_hash), doc)
     can_publish = (version.status == "submitted" and who.can(Permission.PUBLISH_POLICIES))
     return page(request, who, "policies/version.html", status_code=status_code, version=public, doc=doc,
+                status_labels=STATUS_LABELS,
                 description=(doc.get("metadata") or {}).get("description", ""),
                 nodes=[node_view(n) for n in ordered_nodes(doc)], golden=golden, golden_error=golden_error,
                 changes=changes, can_publish=can_publish, can_edit=who.can(Permission.EDIT_POLICIES),
@@ -311,7 +315,7 @@ def decision_page(request: Request, uow: UnitOfWorkDep, decision_id: int) -> Res
         return _error(request, who, exc)
     trace = sorted((d.trace or {}).items(), key=lambda kv: (kv[1] or {}).get("order", 0)) \
         if isinstance(d.trace, dict) else []
-    return page(request, who, "policies/decision.html", d=d, r=d.record,
+    return page(request, who, "policies/decision.html", d=d, r=d.record, outcome_labels=OUTCOME_LABELS,
                 reasons=[(c, reason(c).message(locale), reason(c).tellable) for c in d.record.reasons],
                 inputs=json.dumps(d.inputs, ensure_ascii=False, indent=2),
                 trace=[(v.get("name") if isinstance(v, dict) else k,

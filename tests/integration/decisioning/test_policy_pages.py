@@ -101,7 +101,7 @@ class TestEditingAndPublishing:
         location = r.headers["location"]
         content_hash = location.split("/")[2].split("?")[0]
         page = api.client.get(location).text
-        assert "已提交" in page and 'data-testid="publish"' in page
+        assert "待发布" in page and 'data-testid="publish"' in page
         refused = api.client.post(f"/policies/{content_hash}/publish", data={"arm": "champion"})
         assert refused.status_code == 403 and "双人复核" in refused.text
         sign_in(api, "approver")
