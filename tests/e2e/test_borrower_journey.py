@@ -52,7 +52,7 @@ def bank(live_server: LiveServer) -> Bank:
 
 def shot(page: Any, name: str) -> None:
     SCREENS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(SCREENS / f"origination-{name}.png"), full_page=True)
 
 
 def fits_the_phone(page: Any) -> bool:

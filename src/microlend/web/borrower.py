@@ -27,12 +27,13 @@ router = APIRouter(include_in_schema=False)
 NAV: list[tuple[str, str, Permission]] = []
 
 #: Sensible defaults so the path from the first page to a decision takes a minute or two.
-DEFAULT_PRODUCT, DEFAULT_AMOUNT, DEFAULT_TERM, DEFAULT_PURPOSE = "EI-STD", "30000", 12, "进货 stock"
+DEFAULT_PRODUCT, DEFAULT_AMOUNT, DEFAULT_TERM = "EI-STD", "30000", 12
+DEFAULT_PURPOSE = {"zh_CN": "进货", "en": "stock"}
 
 
 def _page(request: Request, who: Principal | None, template: str, status_code: int = 200,
           **ctx: object) -> HTMLResponse:
-    nav = [("/b", "My loans"), ("/b/apply", "Apply")] if who is not None else []
+    nav = [("/b/home", "My loans"), ("/b/apply", "Apply")] if who is not None else []
     return render(request, template, status_code=status_code, who=who, nav=nav, **ctx)
 
 
@@ -107,6 +108,7 @@ def login(request: Request, uow: UnitOfWorkDep, settings: SettingsDep, bank: str
 
 
 @router.get("/b", response_class=HTMLResponse)
+@router.get("/b/home", response_class=HTMLResponse)
 def home(request: Request, uow: UnitOfWorkDep) -> Response:
     who = _borrower(request, uow)
     if who is None:
@@ -123,7 +125,7 @@ def _apply_page(request: Request, uow: UnitOfWorkDep, who: Principal, status_cod
                 error: str | None = None, form: dict[str, str] | None = None) -> HTMLResponse:
     products = borrowers.products_on_offer(uow, who)
     form = form or {"product_code": DEFAULT_PRODUCT, "amount": DEFAULT_AMOUNT, "term_months": str(DEFAULT_TERM),
-                    "purpose": DEFAULT_PURPOSE}
+                    "purpose": DEFAULT_PURPOSE.get(request_locale(request), "")}
     return _page(request, who, "borrower/apply.html", status_code=status_code, products=products, form=form,
                  error=error)
 
