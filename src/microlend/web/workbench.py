@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -217,12 +218,8 @@ def portfolio(request: Request, uow: UnitOfWorkDep, scope: str = "branch") -> Re
     return page(request, who, "workbench/portfolio.html", lines=lines, branch=branch, scope=scope)
 
 
-@router.get("/loans/{loan_id}", response_class=HTMLResponse)
-def loan_page(request: Request, uow: UnitOfWorkDep, loan_id: int) -> Response:
-    """The staff loan page: status, bucket, schedule and every transaction posted to the ledger."""
-    who = current_principal(request, uow)
-    if who is None:
-        return login_redirect(request)
+def _loan(request: Request, uow: UnitOfWorkDep, who: Principal, loan_id: int, *, message: str = "",
+          error: str = "", status_code: int = 200) -> HTMLResponse:
     try:
         applications.ensure_staff(who)
         loan = servicing.get_loan(uow, who, loan_id)
@@ -230,7 +227,35 @@ def loan_page(request: Request, uow: UnitOfWorkDep, loan_id: int) -> Response:
     except DomainError as exc:
         return _error(request, who, exc)
     rows = [(t, sum((line.debit for line in t.lines), Decimal(0))) for t in transactions]
-    return page(request, who, "workbench/loan.html", loan=loan, transactions=rows)
+    return page(request, who, "workbench/loan.html", status_code=status_code, loan=loan, transactions=rows,
+                can_repay=who.can(Permission.POST_REPAYMENT) and loan.status == "active", key=uuid.uuid4().hex,
+                message=message, error=error)
+
+
+@router.get("/loans/{loan_id}", response_class=HTMLResponse)
+def loan_page(request: Request, uow: UnitOfWorkDep, loan_id: int, paid: str = "") -> Response:
+    """The staff loan page: status, bucket, schedule and every transaction posted to the ledger."""
+    who = current_principal(request, uow)
+    if who is None:
+        return login_redirect(request)
+    message = f"{translate(request, 'Payment received')}: {paid[:20]}" if paid else ""
+    return _loan(request, uow, who, loan_id, message=message)
+
+
+@router.post("/loans/{loan_id}/repayments", response_class=HTMLResponse)
+def loan_repayment(request: Request, uow: UnitOfWorkDep, loan_id: int, amount: Annotated[str, Form()],
+                   key: Annotated[str, Form()]) -> Response:
+    """A repayment taken by staff (at the counter or in the field); the form's key makes a resubmit harmless."""
+    who = current_principal(request, uow)
+    if who is None:
+        return login_redirect(request)
+    try:
+        applications.ensure_staff(who)
+        paid = servicing.post_repayment(uow, who, loan_id, parse_amount(amount, "amount"),
+                                        idempotency_key=f"page-{who.user_id}-{key[:64]}")
+    except DomainError as exc:
+        return _loan(request, uow, who, loan_id, error=translate(request, exc.message), status_code=exc.status_code)
+    return RedirectResponse(f"/loans/{loan_id}?paid={paid.amount:.2f}", status_code=303)
 
 
 # ------------------------------------------------------------------------------------------ dashboard

@@ -168,6 +168,24 @@ class TestCustomerLoanAndDashboardPages:
         assert "M0" in r.text and r.text.count("<tr class=") == 12 and "Disbursement" in r.text
         assert get(api, f"/loans/{done['loan_id']}", api.kit.principal("marketer")).status_code == 403
 
+    def test_staff_post_a_repayment_once_even_when_the_form_is_sent_twice(self, api: Api) -> None:
+        done = _disbursed(api)
+        officer = api.kit.principal("credit_officer")
+        page = get(api, f"/loans/{done['loan_id']}", officer).text
+        key = re.search(r'name="key" value="([0-9a-f]+)"', page).group(1)  # type: ignore[union-attr]
+        for _ in range(2):
+            r = post(api, f"/loans/{done['loan_id']}/repayments", officer, {"amount": "800.00", "key": key})
+            assert r.status_code == 303 and r.headers["location"].endswith("paid=800.00")
+        with api.kit.uow_factory() as u:
+            assert u.session.execute(select(func.count()).select_from(RepaymentRow).where(
+                RepaymentRow.loan_id == done["loan_id"])).scalar_one() == 1
+        r = post(api, f"/loans/{done['loan_id']}/repayments", officer, {"amount": "12.5.0", "key": "k2"})
+        assert r.status_code == 422 and "amount" in r.text
+        auditor = api.kit.principal("auditor")
+        assert 'data-testid="staff-repay"' not in get(api, f"/loans/{done['loan_id']}", auditor).text
+        r = post(api, f"/loans/{done['loan_id']}/repayments", auditor, {"amount": "1.00", "key": "k3"})
+        assert r.status_code == 403
+
     def test_portfolio_puts_overdue_loans_first(self, api: Api) -> None:
         from microlend.servicing.tables import LoanRow
 
