@@ -72,6 +72,7 @@ def register_on_phone(page: Any, server: LiveServer, bank: Bank, screenshot: str
     page.fill("input[name=password]", who["password"])
     page.fill("input[name=annual_turnover]", "600000")
     page.fill("input[name=years_in_business]", "8")
+    assert page.locator("[data-testid=register-form] input[required]").count() <= 4  # name, ID, mobile, password
     assert fits_the_phone(page)
     if screenshot:
         shot(page, screenshot)
@@ -112,7 +113,8 @@ def test_small_loan_is_approved_without_a_person_and_the_schedule_is_shown(
     page = phone_page
     borrower = register_on_phone(page, live_server, bank, screenshot="01-borrower-register")
     bureau_file_arrives(live_server, bank, borrower["mobile"])
-    assert page.input_value("input[name=amount]") == "30000"  # defaults: few fields to touch
+    assert page.input_value("input[name=amount]") == "30000"  # defaults: only the consent must be ticked
+    assert page.locator("[data-testid=apply-form] input[required]:not([value])").count() == 0
     shot(page, "02-borrower-apply")
     apply_on_phone(page, "30000")
 

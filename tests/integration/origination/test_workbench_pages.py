@@ -314,3 +314,21 @@ class TestBorrowerPages:
     def test_staff_are_not_borrowers(self, api: Api) -> None:
         assert get(api, "/b", api.kit.principal("credit_officer")).status_code == 403
         assert get(api, "/b", None).status_code == 303
+
+
+def test_every_string_on_the_workbench_and_borrower_pages_has_a_chinese_translation() -> None:
+    from importlib import resources
+
+    from microlend.web import borrower, i18n, workbench
+
+    folder = resources.files("microlend.web").joinpath("templates")
+    msgids: set[str] = {label for _, label, _ in workbench.NAV + borrower.NAV}
+    msgids |= {"My loans", "Apply", "Recommendation recorded", "Approved", "Declined", "Funds released"}
+    for area in ("workbench", "borrower"):
+        for f in folder.joinpath(area).iterdir():
+            text = f.read_text(encoding="utf-8")
+            msgids |= set(re.findall(r'_\("((?:[^"\\]|\\.)*)"', text))
+            msgids |= set(re.findall(r'"[a-z_]+:[a-z_-]+": "([^"]+)"', text))
+    zh = i18n.translations("zh_CN")
+    missing = sorted(m for m in msgids if zh.gettext(m) == m)
+    assert not missing
