@@ -448,8 +448,8 @@ def campaign_report(request: Request, uow: UnitOfWorkDep, campaign_id: int, stag
 
 
 @router.get("/tasks/visits", response_class=HTMLResponse)
-def visit_tasks(request: Request, uow: UnitOfWorkDep) -> Response:
-    """我的走访任务 the signed-in officer's open visit tasks from campaigns."""
+def visit_tasks(request: Request, uow: UnitOfWorkDep, show: int = 20) -> Response:
+    """我的走访任务 the signed-in officer's open visit tasks from campaigns, oldest first, 20 at a time."""
     who = current_principal(request, uow)
     if who is None:
         return login_redirect(request)
@@ -457,7 +457,9 @@ def visit_tasks(request: Request, uow: UnitOfWorkDep) -> Response:
         cards = service.visit_cards(uow, who)
     except DomainError as exc:
         return _error(request, who, exc)
-    return page(request, who, "marketing/visits.html", cards=cards, outcomes=VISIT_OUTCOMES, currency="CNY")
+    show = min(max(show, 20), 1000)
+    return page(request, who, "marketing/visits.html", cards=cards[:show], total=len(cards), show=show,
+                outcomes=VISIT_OUTCOMES, currency="CNY")
 
 
 @router.post("/tasks/visits/{task_id}", response_class=HTMLResponse)
