@@ -253,7 +253,8 @@ def run(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         cpu_ms = (server_cpu_seconds(proc.pid) - cpu_before) * 1000 / max(result["requests"], 1)
         capacity = (os.cpu_count() or 1) * 1000 / cpu_ms if cpu_ms else 0.0
         result.update(cpu_ms=cpu_ms, capacity=capacity,
-                      load=os.getloadavg()[0],backend=backend, tool=tool, workers=args.workers, connections=args.connections,
+                      load=os.getloadavg()[0], backend=backend, tool=tool, workers=args.workers,
+                      connections=args.connections,
                       per_second=result["requests"] / result["seconds"])
         return result
     finally:
