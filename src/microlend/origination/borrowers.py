@@ -1,7 +1,12 @@
 """Borrower self-service: registration (客户自助注册), and a borrower's own loans, schedule and repayments.
 
 Registration runs under the platform's identity (nobody is signed in yet) and is audited; servicing is
-called under a platform identity that names the borrower, after the ownership check made here."""
+called under a platform identity that names the borrower, after the ownership check made here.
+
+What the borrower declares is what a bank asks on a phone: identity, mobile, annual turnover and years in
+business (the facts the credit policy reads). Credit history is not asked: it comes from the credit bureau,
+queried with the consent given when applying (the connected `CreditBureau`; the default one reads the
+credit profile held with the customer)."""
 
 from __future__ import annotations
 

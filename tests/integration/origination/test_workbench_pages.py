@@ -292,6 +292,20 @@ class TestBorrowerPages:
         assert api.client.get(loan_path.replace("/b/", "/"), headers=as_borrower(mine)).status_code == 403
         assert "/b/loans/" not in api.client.get("/b", headers=as_borrower(theirs)).text
 
+    def test_without_a_bureau_file_the_borrower_sees_the_outcome_with_plain_reasons_only(self, api: Api) -> None:
+        """No credit profile: the starter scorecard scores the empty profile and the policy decides (today a
+        decline by score; a thin-file referral if the policy checks that first). Either way no codes leak."""
+        token, _ = register(api)
+        r = api.client.post("/b/apply", headers=as_borrower(token), follow_redirects=False, data={
+            "product_code": "EI-STD", "amount": "30000", "term_months": "12", "consent": "credit_report"})
+        page = api.client.get(r.headers["location"], headers=as_borrower(token)).text
+        status = re.search(r'data-testid="decision" data-status="([a-z]+)"', page).group(1)  # type: ignore[union-attr]
+        assert status in ("declined", "referred")
+        assert not re.search(r"\b[A-Z]+_[A-Z_]+\b", page.split("<main", 1)[1])  # no reason codes shown
+        with api.kit.uow_factory() as u:
+            row = u.session.get(ApplicationRow, int(r.headers["location"].rsplit("/", 1)[1]))
+            assert row is not None and row.decision_reasons  # staff still see why
+
     def test_a_known_id_number_gets_a_clear_message(self, api: Api) -> None:
         _, form = register(api)
         r = api.client.post(f"/b/{api.kit.tenant.name}/register", follow_redirects=False,
