@@ -72,7 +72,7 @@ def test_the_marketer_reads_the_campaign_report_with_its_control_group(
     shot(page, "marketing-02-report")
     uplift = page.locator("[data-testid=uplift]").inner_text()
     # without the demo's months of history the small control group may hold no converter: the page says so
-    assert "增量响应模型" in uplift and ("AUUC" in uplift or "模型无法训练" in uplift)
+    assert "增量响应模型" in uplift and ("AUUC" in uplift or "数据还不足以训练" in uplift)
 
     page.goto(f"{live_server.url}/marketing/segments/new")
     page.fill("[data-testid=expression]", "age >= 30 and industry == \"retail\"")

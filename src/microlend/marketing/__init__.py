@@ -7,4 +7,10 @@
 - `preapproval.py` batch pre-approval over the data, risk and decisioning modules, restartable
 - `tables.py`, `service.py` persistence and use cases; `api.py` (routers `router`, `tracking_router`),
   `cli.py` (Typer `app`), `demo.py` (the demo bank's campaign), `synthetic.py` (a seeded customer base)
+- `customerbase.py` the bank's customers as marketing's frame, with days past due, for the marketer's pages
+
+Marketing depends on decisioning and data only. Other modules' tables it must read (origination's
+`customers` and `applications`, servicing's `loans`) are read through SQLAlchemy Core by table and column
+name, never by importing those modules: consent at send time, the customer frame, visit cards, and the
+attribution of real applications, approvals and disbursements (`service.application_events`).
 """

@@ -406,7 +406,7 @@ def _uplift(uow: UnitOfWork, who: Principal, stage: str) -> UpliftView | None:
                           "credit_amount") if f in features.columns]
     data = data.join(features.select("customer_id", *usable), on="customer_id", how="inner")
     if not usable or data.height < 40:
-        return UpliftView(names, stage, data.height, None, None, {}, None, "too few customers to learn from")
+        return UpliftView(names, stage, data.height, None, None, {}, None, "too_few")
     held = holdout_mask(data.get_column("customer_id").to_list())
     x = data.select([pl.col(f).cast(pl.Float64, strict=False).fill_null(0.0) for f in usable]).to_numpy()
     t = data.get_column("treated").to_numpy()
@@ -415,7 +415,8 @@ def _uplift(uow: UnitOfWork, who: Principal, stage: str) -> UpliftView | None:
         model = TwoModelUplift().fit(x[~held], t[~held], y[~held])
         result = evaluate(model.predict(x[held]), t[held], y[held])
     except DomainError as exc:
-        return UpliftView(names, stage, data.height, None, None, {}, None, exc.message)
+        reason = "no_contrast" if "converters" in exc.message else exc.message
+        return UpliftView(names, stage, data.height, None, None, {}, None, reason)
     at = {k: v for k, v in result.uplift_at.items() if not math.isnan(v)}
     return UpliftView(names, stage, data.height, result.auuc, result.qini_coefficient, at, qini_chart(result), "")
 
