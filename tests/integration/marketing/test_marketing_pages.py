@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, update
+from tests.battery import audit_count
 from tests.conftest import Api
 from tests.integration.origination.test_applications_api import GOOD_ROW, apply, customer_body
 
@@ -80,7 +81,11 @@ class TestWhoSeesWhat:
         sign_in(api, "marketer")
         assert api.client.get(f"/marketing/campaigns/{cid}").status_code == 404
         assert api.client.get(f"/marketing/campaigns/{cid}/report").status_code == 404
+        before = audit_count(other)
         assert api.client.post(f"/marketing/campaigns/{cid}/launch").status_code == 404
+        assert audit_count(other) == before
+        with other.kit.uow_factory() as u:
+            assert u.session.execute(select(AssignmentRow.id).where(AssignmentRow.campaign_id == cid)).first() is None
         api.client.cookies.clear()
 
 
@@ -105,12 +110,13 @@ class TestSegments:
         saved = api.client.post("/marketing/segments", data={"name": "bad", "expression": "password == 'x'"})
         assert saved.status_code == 422 and "password" in saved.text
 
-    def test_saving_twice_makes_a_second_version(self, api: Api) -> None:
+    def test_saving_twice_makes_a_second_version_each_audited_once(self, api: Api) -> None:
         sign_in(api, "marketer")
         for expression in ("age >= 30", "age >= 35"):
+            before = audit_count(api)
             r = api.client.post("/marketing/segments", data={"name": "grown-ups", "expression": expression},
                                 follow_redirects=False)
-            assert r.status_code == 303
+            assert r.status_code == 303 and audit_count(api) == before + 1
         page = api.client.get("/marketing/segments").text
         assert "grown-ups" in page and "v2" in page and "age &gt;= 35" in page
         edit = api.client.get("/marketing/segments/grown-ups/edit").text
