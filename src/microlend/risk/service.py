@@ -64,16 +64,36 @@ def model_directory(uow: UnitOfWork, who: Principal, version_id: int) -> Path:
     return registry.resolve_store_path(version.store_path)
 
 
+def _figures_path(folder: Path) -> Path:
+    """report.json of a model; the shipped starter keeps it beside its folder."""
+    from microlend.risk.starter import STARTER_DIR, STARTER_REPORT
+
+    if not (folder / "report.json").is_file() and folder.resolve() == STARTER_DIR.resolve():
+        return STARTER_REPORT
+    return folder / "report.json"
+
+
+def has_report(uow: UnitOfWork, who: Principal, version_id: int) -> bool:
+    folder = model_directory(uow, who, version_id)
+    return (folder / "report.html").is_file() or _figures_path(folder).is_file()
+
+
 def report_html(uow: UnitOfWork, who: Principal, version_id: int) -> str:
-    """The validation report stored with a version (HTML with its charts inline)."""
-    path = model_directory(uow, who, version_id) / "report.html"
-    if not path.is_file():
-        raise NotFound(f"model version {version_id} has no stored validation report")
-    return path.read_text(encoding="utf-8")
+    """The validation report stored with a version (HTML with its charts inline); a version that ships only
+    the report's figures (like the starter scorecard) has its page drawn from them."""
+    folder = model_directory(uow, who, version_id)
+    path = folder / "report.html"
+    if path.is_file():
+        return path.read_text(encoding="utf-8")
+    if _figures_path(folder).is_file():
+        from microlend.risk.report import render_html
+
+        return render_html(report_json(uow, who, version_id))
+    raise NotFound(f"model version {version_id} has no stored validation report")
 
 
 def report_json(uow: UnitOfWork, who: Principal, version_id: int) -> dict[str, Any]:
-    path = model_directory(uow, who, version_id) / "report.json"
+    path = _figures_path(model_directory(uow, who, version_id))
     if not path.is_file():
         raise NotFound(f"model version {version_id} has no stored validation report")
     result: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
@@ -163,5 +183,5 @@ def monitoring_report(uow: UnitOfWork, who: Principal, version_id: int, *, datas
     return result
 
 
-__all__ = ["MAX_TRAINING_ROWS", "CaseScore", "TrainingRequest", "monitoring_report", "points_table",
+__all__ = ["MAX_TRAINING_ROWS", "CaseScore", "TrainingRequest", "has_report", "monitoring_report", "points_table",
            "report_html", "report_json", "score_case", "train_from_dataset"]

@@ -227,7 +227,8 @@ def _model_page(request: Request, who: Principal, uow: UnitOfWorkDep, version_id
     approver_role = who.has_role(Role.RISK_ANALYST, Role.ADMIN) and who.can(Permission.APPROVE_MODELS)
     return page(
         request, who, "analyst/model.html", status_code=status_code, v=v, samples=samples, benchmark=benchmark,
-        points=points, badges=BADGES, done=done, error=error, trainer=trainer,
+        points=points, badges=BADGES, has_report=risk_service.has_report(uow, who, version_id), done=done,
+        error=error, trainer=trainer,
         can_validate=v.status == "draft" and who.can(Permission.TRAIN_MODELS),
         can_approve=v.status == "validated" and approver_role and not trainer,
         four_eyes=v.status == "validated" and approver_role and trainer,

@@ -214,3 +214,6 @@ class TestMonitoringPage:
         page = a.get(f"/analyst/models/{starter.id}/monitoring")
         assert page.status_code == 200
         assert 'data-testid="distribution-chart"' in page.text and "模型监控" in page.text
+        detail = a.get(f"/analyst/models/{starter.id}").text
+        assert 'data-testid="report-frame"' in detail
+        assert a.get(f"/analyst/models/{starter.id}/report").status_code == 200

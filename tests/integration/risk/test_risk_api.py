@@ -303,3 +303,14 @@ class TestPermissions:
     def test_battery(self, api: Api, other: Api, trained_dir: Path, ep: Endpoint, status: str) -> None:
         run_battery(api, other, ep, in_status(status, trained_dir), snapshot)
 
+
+
+def test_the_starter_champion_has_its_validation_report(api: Api) -> None:
+    """A new bank's starter scorecard ships its report's figures; the report page is drawn from them."""
+    h = api.token("risk_analyst")
+    starter = api.client.get("/api/v1/risk/models?status=champion", headers=h).json()[0]
+    assert starter["name"] == "starter-german-credit"
+    html = api.client.get(f"/api/v1/risk/models/{starter['id']}/report", headers=h)
+    assert html.status_code == 200 and "data:image/png;base64," in html.text
+    figures = api.client.get(f"/api/v1/risk/models/{starter['id']}/report.json", headers=h).json()
+    assert figures["samples"]["test"]["metrics"]["auc"] == pytest.approx(starter["metrics"]["test"]["auc"])
