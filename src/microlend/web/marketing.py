@@ -192,7 +192,7 @@ def _run_in_background(factory: Any, who: Principal, segment: str) -> None:
 
 
 @router.get("/marketing/runs", response_class=HTMLResponse)
-def runs(request: Request, uow: UnitOfWorkDep, started: str = "") -> Response:
+def runs(request: Request, uow: UnitOfWorkDep, started: str = "", poll: int = 0) -> Response:
     """批量预授信 pre-approval runs with their offers; the table refreshes itself while one is running."""
     who = _marketer(request, uow)
     if not isinstance(who, Principal):
@@ -203,7 +203,9 @@ def runs(request: Request, uow: UnitOfWorkDep, started: str = "") -> Response:
     except DomainError as exc:
         return _error(request, who, exc)
     template = "marketing/_runs.html" if request.headers.get("HX-Request") else "marketing/runs.html"
-    return page(request, who, template, runs=items, segments=names, started=started,
+    # a run just started may not have its row yet (features come first): keep looking for a few seconds
+    poll = min(max(poll, 5 if started else 0), 10)
+    return page(request, who, template, runs=items, segments=names, started=started, poll=poll,
                 running=any(r.status == "running" for r in items), badges=STATUS_BADGES)
 
 
@@ -382,6 +384,7 @@ class UpliftView:
     campaigns: list[str]
     stage: str
     customers: int
+    control: int
     auuc: float | None
     qini: float | None
     uplift_at: dict[str, float]
@@ -405,8 +408,9 @@ def _uplift(uow: UnitOfWork, who: Principal, stage: str) -> UpliftView | None:
     usable = [f for f in ("age", "months_on_book", "annual_turnover", "years_in_business", "duration_in_month",
                           "credit_amount") if f in features.columns]
     data = data.join(features.select("customer_id", *usable), on="customer_id", how="inner")
+    control = int((data.get_column("treated") == 0).sum())
     if not usable or data.height < 40:
-        return UpliftView(names, stage, data.height, None, None, {}, None, "too_few")
+        return UpliftView(names, stage, data.height, control, None, None, {}, None, "too_few")
     held = holdout_mask(data.get_column("customer_id").to_list())
     x = data.select([pl.col(f).cast(pl.Float64, strict=False).fill_null(0.0) for f in usable]).to_numpy()
     t = data.get_column("treated").to_numpy()
@@ -416,9 +420,10 @@ def _uplift(uow: UnitOfWork, who: Principal, stage: str) -> UpliftView | None:
         result = evaluate(model.predict(x[held]), t[held], y[held])
     except DomainError as exc:
         reason = "no_contrast" if "converters" in exc.message else exc.message
-        return UpliftView(names, stage, data.height, None, None, {}, None, reason)
+        return UpliftView(names, stage, data.height, control, None, None, {}, None, reason)
     at = {k: v for k, v in result.uplift_at.items() if not math.isnan(v)}
-    return UpliftView(names, stage, data.height, result.auuc, result.qini_coefficient, at, qini_chart(result), "")
+    return UpliftView(names, stage, data.height, control, result.auuc, result.qini_coefficient, at,
+                      qini_chart(result), "")
 
 
 @router.get("/marketing/campaigns/{campaign_id}/report", response_class=HTMLResponse)

@@ -210,6 +210,8 @@ class TestPreapprovalRuns:
         runs = service.list_runs(api.kit.uow_factory(), api.kit.principal("marketer"))
         assert len(runs) == 1 and runs[0].status == "completed" and runs[0].customers_total == 5
         assert f"{runs[0].offers_count} offers" in page
+        assert 'data-polling="yes"' in page  # just started: the page keeps looking for a few seconds
+        assert 'data-polling="no"' in api.client.get("/marketing/runs?poll=0", headers={"HX-Request": "true"}).text
         assert api.client.post("/marketing/runs", data={"segment": "nope"}).status_code == 404
         api.client.cookies.clear()
 
