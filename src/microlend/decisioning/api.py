@@ -18,6 +18,7 @@ from microlend.api.deps import CurrentPrincipal, UnitOfWorkDep
 from microlend.api.errors import problem
 from microlend.core.errors import ValidationError
 from microlend.core.identity import Permission, Principal
+from microlend.core.money import round_half_up
 from microlend.core.uow import UnitOfWork
 from microlend.decisioning import service as svc
 from microlend.decisioning.domain import ApplicationFacts, CustomerFacts, DecisionInput, ModelResult
@@ -87,7 +88,7 @@ class DecisionPublic(BaseModel):
             arm=record.arm,
             acted_on=record.acted_on,
             outcome=record.outcome,
-            limit=record.limit,
+            limit=round_half_up(record.limit),
             annual_rate=record.annual_rate,
             reasons=[reasons_public(c, locale) for c in record.reasons],
             borrower_reasons=list(record.borrower_reasons),
@@ -416,3 +417,51 @@ def publish(content_hash: str, who: CurrentPrincipal, uow: UnitOfWorkDep,
     body = body or PublishRequest()
     v = svc.publish(uow, who, content_hash, challenger_share_bp=body.challenger_share_bp, shadow=body.shadow)
     return _public(v, _setup_or_none(uow, who))
+
+
+# --- limit changes referred by the periodic credit line review ---------------------------------------------
+
+
+class LimitChangePublic(BaseModel):
+    id: int
+    credit_line_id: int
+    customer_id: int | None
+    action: str
+    outcome: str
+    current_limit: Decimal
+    proposed_limit: Decimal
+    reasons: list[str]
+    status: str
+    created_at: datetime
+    decided_by: str | None
+
+
+class LimitChangeDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    approve: bool
+
+
+def _limit_change_public(c: Any) -> LimitChangePublic:
+    return LimitChangePublic(id=c.id, credit_line_id=c.credit_line_id, customer_id=c.customer_id, action=c.action,
+                             outcome=c.outcome, current_limit=round_half_up(c.current_limit),
+                             proposed_limit=round_half_up(c.proposed_limit),
+                             reasons=list(c.reasons), status=c.status, created_at=c.created_at,
+                             decided_by=c.decided_by)
+
+
+@router.get("/limit-changes", tags=["limit review"])
+def pending_limit_changes(who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[LimitChangePublic]:
+    """Limit changes the periodic review referred to an approver."""
+    from microlend.decisioning.limit_review import pending_limit_changes as pending
+
+    return [_limit_change_public(c) for c in pending(uow, who)]
+
+
+@router.post("/limit-changes/{change_id}/decision", tags=["limit review"])
+def decide_limit_change(change_id: int, body: LimitChangeDecision, who: CurrentPrincipal,
+                        uow: UnitOfWorkDep) -> LimitChangePublic:
+    """Apply (through servicing) or reject a referred change; whoever ran the review may not (403)."""
+    from microlend.decisioning.limit_review import decide_limit_change as decide_change
+
+    return _limit_change_public(decide_change(uow, who, change_id, body.approve))

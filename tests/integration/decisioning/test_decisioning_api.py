@@ -105,7 +105,7 @@ class TestDecidingOverHttp:
         assert r.status_code == 200
         detail = r.json()
         assert detail["inputs"]["application"]["amount"] == "50000"
-        assert detail["outputs"]["outcome"] == "approve"
+        assert detail["outputs"]["outcome"] == "approve" and detail["limit"] == "50000.00"
         assert {step["name"] for step in detail["trace"].values()} >= {"Knock-out rules", "Limit matrix"}
 
     def test_replay_proves_the_same_result(self, api: Api) -> None:
@@ -369,3 +369,35 @@ def audit_actions(api: Api, action: str) -> int:
     with api.kit.uow_factory() as u:
         return int(u.session.execute(select(func.count()).select_from(AuditRow).where(
             AuditRow.tenant_id == api.kit.tenant.id, AuditRow.action == action)).scalar_one())
+
+
+def make_pending_change(api: Api) -> int:
+    from microlend.decisioning.limit_review import review_credit_lines
+
+    line_id = open_line(api, "100000", {})
+    runner = api.kit.principal("approver")
+    run = review_credit_lines(api.kit.uow_factory(), runner, apply=True, policy=doubling_review())
+    [review] = [r for r in run.lines if r.credit_line_id == line_id]
+    assert review.status == "pending" and review.change_id is not None
+    return review.change_id
+
+
+class TestLimitChangesOverHttp:
+    def test_an_approver_sees_and_rejects_a_referred_increase(self, api: Api) -> None:
+        change_id = make_pending_change(api)
+        listed = api.client.get("/api/v1/limit-changes", headers=api.token("approver")).json()
+        assert [c["id"] for c in listed] == [change_id] and listed[0]["proposed_limit"] == "200000.00"
+        r = api.client.post(f"/api/v1/limit-changes/{change_id}/decision", json={"approve": False},
+                            headers=api.token("approver"))
+        assert r.status_code == 200 and r.json()["status"] == "rejected"
+        assert api.client.get("/api/v1/limit-changes", headers=api.token("approver")).json() == []
+
+    @pytest.mark.parametrize("ep", [
+        Endpoint("POST", "/api/v1/limit-changes/{id}/decision", "approver", "risk_analyst", body={"approve": True},
+                 write=True),
+    ], ids=lambda e: f"{e.method} {e.path}")
+    def test_permission_battery(self, api: Api, other: Api, ep: Endpoint) -> None:
+        run_battery(api, other, ep, make_pending_change)
+
+    def test_the_list_is_for_those_who_manage_credit_lines(self, api: Api, other: Api) -> None:
+        run_battery(api, other, Endpoint("GET", "/api/v1/limit-changes", "approver", "auditor"), lambda _: None)
