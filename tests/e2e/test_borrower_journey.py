@@ -92,6 +92,7 @@ def bureau_file_arrives(server: LiveServer, bank: Bank, mobile: str) -> None:
     with server.uow() as u:
         customer_id = u.session.execute(select(UserRow.customer_id).where(
             UserRow.username == f"{mobile}@{bank.name}")).scalar_one()
+    assert customer_id is not None
     profile = {k: (v.item() if hasattr(v, "item") else v) for k, v in _german[GOOD_ROW].items()}
     customer_svc.update_customer(server.uow(), system_principal(bank.tenant_id, "credit-bureau"), customer_id,
                                  {"attributes": profile})

@@ -14,6 +14,7 @@ from tests.conftest import Api, TenantKit
 from tests.integration.origination.test_applications_api import GOOD_ROW, POOR_ROW, apply, new_customer
 
 from microlend.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from microlend.core.identity import Role
 from microlend.core.tables import AuditRow
 from microlend.demo import identities
 from microlend.origination import assist, borrowers
@@ -170,7 +171,7 @@ def registration(api: Api, **kw: Any) -> borrowers.Registration:
 class TestBorrowerSelfService:
     def test_registration_creates_a_customer_and_a_borrower_sign_in_and_is_audited(self, api: Api) -> None:
         reg = borrowers.register(api.kit.uow_factory(), registration(api))
-        assert reg.principal.customer_id == reg.customer_id and reg.principal.has_role(borrowers.Role.BORROWER)
+        assert reg.principal.customer_id == reg.customer_id and reg.principal.has_role(Role.BORROWER)
         customer = svc.get(api.kit.uow_factory(), reg.principal, apply_as(api, reg)["id"])
         assert customer.customer_id == reg.customer_id
         with api.kit.uow_factory() as u:
