@@ -5,7 +5,7 @@ send the outbox) and the campaign report with the uplift model; and the loan off
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -393,15 +393,21 @@ class UpliftView:
 
 
 def _uplift(uow: UnitOfWork, who: Principal, stage: str) -> UpliftView | None:
-    """Train a two-model uplift model on past campaigns with control groups (70%) and evaluate it on the
-    held-out 30%: Qini curve, AUUC, uplift at the top k. None when no campaign had a control group."""
+    """Train a two-model uplift model on finished campaigns (attribution window over) with control groups
+    (70%) and evaluate it on the held-out 30%: Qini curve, AUUC, uplift at the top k. None when no campaign
+    had a control group."""
     import math
 
     from microlend.marketing.uplift import TwoModelUplift, evaluate, holdout_mask, qini_chart
 
-    past = [c for c in service.list_campaigns(uow, who) if c.launched_at is not None and c.control_share_bp > 0]
-    if not past:
+    launched = [c for c in service.list_campaigns(uow, who) if c.launched_at is not None and c.control_share_bp > 0]
+    if not launched:
         return None
+    now = _now()
+    past = [c for c in launched if c.launched_at is not None
+            and c.launched_at + timedelta(days=c.attribution_days) <= now]  # only finished windows teach
+    if not past:
+        return UpliftView([], stage, 0, 0, None, None, {}, None, "not_finished")
     names = [c.name for c in past]
     data = service.campaign_outcomes(uow, who, [c.id for c in past], stage=stage)
     features = _customers(uow, who)

@@ -198,6 +198,37 @@ class TestCampaignFromThePages:
         api.client.cookies.clear()
 
 
+class TestUpliftOnTheReport:
+    def test_a_finished_campaign_with_a_control_group_teaches_the_uplift_model(
+            self, api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+        launch = (datetime.now(UTC) - timedelta(days=60)).replace(hour=4, minute=0, second=0, microsecond=0)
+        clock = {"now": launch}
+        monkeypatch.setattr("microlend.web.marketing._now", lambda: clock["now"])
+        customers(api, 60)
+        who = sign_in(api, "marketer")
+        api.client.post("/marketing/segments", data={"name": "all", "expression": "age >= 18"})
+        cid = created_id(api.client.post("/marketing/campaigns", data={
+            "name": "autumn", "target": "segment:all", "channel": "visit", "control_pct": "40", "days": "30"},
+            follow_redirects=False))
+        assert api.client.post(f"/marketing/campaigns/{cid}/launch").status_code == 200
+        clock["now"] = launch + timedelta(days=29)
+        early = api.client.get(f"/marketing/campaigns/{cid}/report").text
+        assert 'data-testid="uplift-problem"' in early and "none has ended yet" in early
+        uow = api.kit.uow_factory()
+        with uow:
+            arms = sorted(uow.session.execute(select(AssignmentRow.customer_id, AssignmentRow.arm).where(
+                AssignmentRow.campaign_id == cid)).all())
+        # every third treated and every fifth control customer applied inside the window
+        events = [{"customer_id": c, "kind": "applied", "at": launch + timedelta(days=3)}
+                  for i, (c, arm) in enumerate(arms) if i % (3 if arm == "treatment" else 5) == 0]
+        service.record_events(api.kit.uow_factory(), who, events)
+        clock["now"] = launch + timedelta(days=31)
+        page = api.client.get(f"/marketing/campaigns/{cid}/report").text
+        assert 'data-testid="auuc"' in page and "Qini coefficient" in page and "Uplift in the top 10%" in page
+        assert "autumn" in page.split('data-testid="uplift"', 1)[1]
+        api.client.cookies.clear()
+
+
 class TestPreapprovalRuns:
     def test_a_run_started_from_the_page_is_shown_done_with_its_offers(self, api: Api) -> None:
         customers(api, 5)
