@@ -19,6 +19,7 @@ from microlend.core.identity import Permission, Principal
 from microlend.core.money import parse_amount
 from microlend.origination import assist
 from microlend.origination import service as applications
+from microlend.origination.applications import ApprovalAuthority
 from microlend.servicing import service as servicing
 from microlend.web import i18n
 from microlend.web.pages import current_principal, login_redirect, page
@@ -100,7 +101,8 @@ def approvals(request: Request, uow: UnitOfWorkDep) -> Response:
         release = applications.list_applications(uow, who, status=["accepted"], page_size=100, locale=loc).items
     except DomainError as exc:
         return _error(request, who, exc)
-    return page(request, who, "workbench/approvals.html", items=waiting, release=release, now=_now())
+    return page(request, who, "workbench/approvals.html", items=waiting, release=release, now=_now(),
+                single_approval_limit=ApprovalAuthority().single_approval_limit)
 
 
 # ------------------------------------------------------------------------------------------ application

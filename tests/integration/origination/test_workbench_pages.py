@@ -116,6 +116,30 @@ class TestReviewOnThePage:
         page = get(api, path, approver).text
         assert 'data-status="approved"' in page
 
+    def test_above_single_authority_the_queue_says_two_approvers_are_needed(self, api: Api) -> None:
+        from decimal import Decimal
+
+        from microlend.origination import service as svc
+
+        app = referred(api)
+        svc.recommend(api.kit.uow_factory(), api.kit.principal("credit_officer"), app["id"], "approve",
+                      Decimal("500000"), Decimal("0.085"), "strong ledger")
+        with api.kit.uow_factory() as u:  # as under a product lending above the single-approval authority
+            u.session.execute(update(ApplicationRow).where(ApplicationRow.id == app["id"]).values(
+                recommended_amount=Decimal("550000")))
+            u.commit()
+        small = referred(api)
+        svc.recommend(api.kit.uow_factory(), api.kit.principal("credit_officer"), small["id"], "approve",
+                      Decimal("250000"), Decimal("0.085"), "ok")
+        first = api.kit.principal("approver")
+        html = get(api, "/workbench/approvals", first).text
+        assert html.count('data-testid="two-approvers"') == 1 and "(0/2)" in html
+        r = post(api, f"/applications/{app['id']}/approve", first, htmx=True)
+        assert "Approved" in r.text
+        assert "(1/2)" in get(api, "/workbench/approvals", first).text
+        r = post(api, f"/applications/{app['id']}/approve", first, htmx=True)  # the same approver again
+        assert 'data-testid="refusal"' in r.text and "second approver" in r.text
+
     def test_a_bad_rate_is_shown_next_to_the_form(self, api: Api) -> None:
         app = referred(api)
         r = post(api, f"/applications/{app['id']}/recommend", api.kit.principal("credit_officer"),
