@@ -387,7 +387,7 @@ class UpliftView:
     control: int
     auuc: float | None
     qini: float | None
-    uplift_at: dict[str, float]
+    uplift_at: dict[str, float | None]  # None where the top k holds no treated or no control customer
     chart: str | None
     problem: str
 
@@ -427,7 +427,7 @@ def _uplift(uow: UnitOfWork, who: Principal, stage: str) -> UpliftView | None:
     except DomainError as exc:
         reason = "no_contrast" if "converters" in exc.message else exc.message
         return UpliftView(names, stage, data.height, control, None, None, {}, None, reason)
-    at = {k: v for k, v in result.uplift_at.items() if not math.isnan(v)}
+    at: dict[str, float | None] = {k: None if math.isnan(v) else v for k, v in result.uplift_at.items()}
     return UpliftView(names, stage, data.height, control, result.auuc, result.qini_coefficient, at,
                       qini_chart(result), "")
 
