@@ -165,10 +165,17 @@ class TestCampaignFromThePages:
                 campaign_id=cid))
             uow.commit()
         assert apply(api, control[0], "30000.00", headers=headers).status_code == 201
+        accepted = api.client.post(f"/api/v1/applications/{first.json()['id']}/accept", headers=headers)
+        assert accepted.json()["status"] == "disbursed"  # small enough to be paid out at once
         report = service.campaign_report(api.kit.uow_factory(), who, [cid])
         applied = report.comparisons[0]
         assert (applied.treatment, applied.treatment_n) == (1, len(treated))
         assert (applied.control, applied.control_n) == (1, len(control))
+        assert first.json()["status"] == "approved"  # decided automatically: an offer is open
+        sms = next(f for f in report.funnel if f.by == "channel")
+        assert (sms.sent, sms.applied, sms.approved, sms.disbursed) == (len(treated), 1, 1, 1)
+        disbursed = report.comparisons[1]
+        assert (disbursed.treatment, disbursed.control) == (1, 0) and report.cost_per_disbursed is not None
         page = api.client.get(f"/marketing/campaigns/{cid}/report")
         assert page.status_code == 200
         for part in ('data-testid="funnel"', 'data-testid="comparison"', "Treatment vs control group",
