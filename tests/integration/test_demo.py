@@ -12,7 +12,7 @@ from microlend.core.db import make_engine, make_session_factory
 from microlend.core.identity import system_principal
 from microlend.core.migrate import upgrade
 from microlend.core.uow import UnitOfWork
-from microlend.demo.history import simulate
+from microlend.demo.history import seed_datasets, seed_marketing, simulate
 from microlend.demo.seed import german_credit, seed
 from microlend.origination.tables import ApplicationRow
 from microlend.servicing import service as servicing
@@ -35,4 +35,8 @@ def test_a_demo_bank_lives_sixty_days_with_balanced_books(tmp_path: Path) -> Non
         waiting = uow.session.execute(select(func.count()).select_from(ApplicationRow).where(
             ApplicationRow.status == "referred")).scalar_one()
     assert waiting == life.waiting_review > 0
+    assert "pre-approved offers" in seed_marketing(uow, bank.tenant_id)
+    assert "german_credit (1000 rows)" in seed_datasets(uow, bank.tenant_id, tmp_path / "files")
+    with uow:
+        assert audit.verify(uow.session, bank.tenant_id).ok
     assert seed(uow, customers=300).new is False  # seeding again adds nothing

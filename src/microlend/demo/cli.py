@@ -36,6 +36,10 @@ def _seed(customers: int, days: int = 150) -> None:
         from microlend.demo.history import seed_marketing
 
         console.print(seed_marketing(open_uow(), bank.tenant_id))
+        from microlend.core.settings import get_settings
+        from microlend.demo.history import seed_datasets
+
+        console.print(seed_datasets(open_uow(), bank.tenant_id, get_settings().data_dir / "demo-files"))
     table = Table("username", "password", "role", title=f"Demo bank: {bank.customers} customers")
     for username, password, roles in bank.logins:
         table.add_row(username, password, roles)

