@@ -313,7 +313,8 @@ def _campaign_page(request: Request, uow: UnitOfWork, who: Principal, campaign_i
                    dispatched: dict[str, int] | None = None, error: str = "", status_code: int = 200,
                    launched: service.LaunchSummary | None = None) -> HTMLResponse:
     c = service.get_campaign(uow, who, campaign_id)
-    return page(request, who, "marketing/campaign.html", status_code=status_code, c=c,
+    segment = next((v.label for v in service.list_segments(uow, who) if v.id == c.segment_id), "")
+    return page(request, who, "marketing/campaign.html", status_code=status_code, c=c, segment=segment,
                 waiting=service.outbox_waiting(uow, who).get(c.id, 0), dispatched=dispatched, error=error,
                 launched=launched, badges=STATUS_BADGES, reasons=EXCLUSION_REASONS)
 
