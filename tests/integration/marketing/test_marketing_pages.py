@@ -16,7 +16,7 @@ from tests.integration.origination.test_applications_api import GOOD_ROW, apply,
 
 from microlend.core.identity import Principal
 from microlend.marketing import service
-from microlend.marketing.tables import AssignmentRow, ContactRow, VisitTaskRow
+from microlend.marketing.tables import AssignmentRow, ContactRow, OutboxRow, VisitTaskRow
 from microlend.origination.tables import ApplicationRow
 
 pytestmark = pytest.mark.slow
@@ -156,6 +156,14 @@ class TestCampaignFromThePages:
             contacted = uow.session.execute(select(ContactRow.customer_id).where(
                 ContactRow.campaign_id == cid)).scalars().all()
         assert sorted(contacted) == treated
+        with uow:
+            token = uow.session.execute(select(OutboxRow.token).where(
+                OutboxRow.campaign_id == cid, OutboxRow.customer_id == treated[0])).scalar_one()
+        api.client.cookies.clear()
+        link = api.client.get(f"/t/{token}", follow_redirects=False)
+        assert link.status_code == 307 and link.cookies.get("ml_campaign") == str(cid)
+        assert "ml_campaign" not in api.client.get("/t/not-a-token-at-all", follow_redirects=False).cookies
+        sign_in(api, "marketer")
         # real applications: a treated customer through the tracked link, a control customer on their own
         headers = api.token("credit_officer")
         first = apply(api, treated[0], "30000.00", headers=headers)
