@@ -7,13 +7,15 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import func, select, type_coerce, update
 
+from microlend.core.clock import FixedClock, SystemClock, set_clock
 from microlend.core.db import Amount
 from microlend.core.errors import DomainError
 from microlend.core.identity import Principal, Role
@@ -96,15 +98,31 @@ def simulate(uow: UnitOfWork, tenant_id: int, frame: pd.DataFrame, *, days: int 
     officer, officer2 = _staff(uow, tenant_id, "officer@demo"), _staff(uow, tenant_id, "officer2@demo")
     approver = _staff(uow, tenant_id, "approver@demo")
     system = Principal(user_id=0, tenant_id=tenant_id, username="cob", roles=frozenset({Role.SYSTEM}))
+    try:
+        return _live(uow, tenant_id, today, days, per_day, rng, queue, profiles, bad_customers,
+                     (officer, officer2, approver, system), progress)
+    finally:
+        set_clock(SystemClock())
+
+
+def _live(uow: UnitOfWork, tenant_id: int, today: date, days: int, per_day: int, rng: random.Random,
+          queue: list[int], profiles: dict[int, dict[str, Any]], bad_customers: set[int],
+          people: tuple[Principal, Principal, Principal, Principal],
+          progress: Callable[[int], None] | None) -> History:
+    officer, officer2, approver, system = people
     applications = disbursed = repayments = 0
     stopped_paying: set[int] = set()
     for day_no in range(days):
         on = today - timedelta(days=days - day_no)
+        # the bank's working day, in UTC (09:00 in Shanghai is 01:00 UTC): every timestamp of the day falls in it
+        clock = FixedClock(datetime(on.year, on.month, on.day, 1, 0, tzinfo=UTC))
+        set_clock(clock)
         last_week = day_no >= days - 5
         for _ in range(rng.randint(max(1, per_day - 2), per_day + 2)):
             if not queue:
                 break
             cid = queue.pop()
+            clock.advance(timedelta(minutes=rng.randint(5, 50)))
             product = rng.choices([p for p, _ in PRODUCTS], [w for _, w in PRODUCTS])[0]
             lo, hi = TERMS[product]
             term = max(lo, min(hi, int(profiles[cid].get("duration_in_month", 12))))
@@ -120,6 +138,7 @@ def simulate(uow: UnitOfWork, tenant_id: int, frame: pd.DataFrame, *, days: int 
                 continue
             applications += 1
             if app.status == "referred" and not last_week and rng.random() < 0.85:
+                clock.advance(timedelta(minutes=rng.randint(20, 90)))  # the officer visits, the approver reads
                 rate = app.annual_rate or Decimal("0.0950")
                 amount_ok = min(app.amount, Decimal("300000"))
                 approve = cid not in bad_customers or rng.random() < 0.4
@@ -134,13 +153,14 @@ def simulate(uow: UnitOfWork, tenant_id: int, frame: pd.DataFrame, *, days: int 
                 except DomainError:
                     continue
             if app.status == "approved" and rng.random() < 0.9:
+                clock.advance(timedelta(minutes=rng.randint(2, 20)))
                 app = origination.accept(uow, officer, app.id)
                 if app.status == "accepted":
                     app = origination.disburse(uow, approver, app.id)
                 if app.status == "disbursed":
                     disbursed += 1
-        for loan_id, cid, due, first_due in _due_today(uow, tenant_id, on):
-            is_bad = cid in bad_customers
+        for loan_id, borrower, due, first_due in _due_today(uow, tenant_id, on):
+            is_bad = borrower in bad_customers
             if is_bad and (loan_id in stopped_paying or (first_due == on and rng.random() < 0.3)):
                 stopped_paying.add(loan_id)
                 continue
@@ -154,6 +174,7 @@ def simulate(uow: UnitOfWork, tenant_id: int, frame: pd.DataFrame, *, days: int 
                 repayments += 1
             except DomainError:
                 pass
+        set_clock(FixedClock(datetime(on.year, on.month, on.day, 15, 0, tzinfo=UTC)))  # 23:00 in Shanghai
         run_close_of_business(uow, system, through=on)
         if progress:
             progress(1)
@@ -167,8 +188,6 @@ def simulate(uow: UnitOfWork, tenant_id: int, frame: pd.DataFrame, *, days: int 
 def seed_marketing(uow: UnitOfWork, tenant_id: int) -> str:
     """The demo's marketing: a pre-approval run, an SMS campaign with a control group (finished, with
     responses), and officers' visit tasks; launched a month before the bank's current date."""
-    from datetime import UTC, datetime
-
     from microlend.marketing.demo import seed_marketing_demo
 
     marketer = _staff(uow, tenant_id, "marketer@demo")

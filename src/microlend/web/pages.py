@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from microlend.api.deps import SESSION_COOKIE, SettingsDep, UnitOfWorkDep
 from microlend.core import tenancy
 from microlend.core.errors import AuthenticationFailed, DomainError
-from microlend.core.identity import Permission, Principal
+from microlend.core.identity import Permission, Principal, Role
 from microlend.origination import customers as customer_svc
 from microlend.web import i18n
 from microlend.web.templates import render
@@ -67,6 +67,8 @@ def home(request: Request, uow: UnitOfWorkDep) -> Response:
     who = current_principal(request, uow)
     if who is None:
         return RedirectResponse("/login", status_code=303)
+    if who.has_role(Role.BORROWER) and who.customer_id is not None:
+        return RedirectResponse("/b", status_code=303)
     first = next((path for path, _, perm in navigation() if who.can(perm)), "/customers")
     return RedirectResponse(first, status_code=303)
 
