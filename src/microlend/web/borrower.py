@@ -138,6 +138,12 @@ def apply_form(request: Request, uow: UnitOfWorkDep) -> Response:
     return _apply_page(request, uow, who)
 
 
+def _campaign_cookie(request: Request) -> int | None:
+    """The campaign whose tracked link brought the borrower here (set by /t/{token}), for attribution."""
+    value = request.cookies.get("ml_campaign", "")
+    return int(value) if value.isdigit() and len(value) <= 9 else None
+
+
 @router.post("/b/apply", response_class=HTMLResponse)
 def apply(
     request: Request, uow: UnitOfWorkDep, product_code: Annotated[str, Form()], amount: Annotated[str, Form()],
@@ -157,7 +163,8 @@ def apply(
         assert who.customer_id is not None
         app = applications.submit(uow, who, applications.NewApplication(
             customer_id=who.customer_id, product_code=product_code, amount=parse_amount(amount, "amount"),
-            term_months=int(term_months), purpose=purpose, consents=("credit_report",), channel="borrower"))
+            term_months=int(term_months), purpose=purpose, consents=("credit_report",), channel="borrower",
+            campaign_id=_campaign_cookie(request)))
     except DomainError as exc:
         return _apply_page(request, uow, who, exc.status_code, translate(request, exc.message), form)
     return RedirectResponse(f"/b/applications/{app.id}", status_code=303)

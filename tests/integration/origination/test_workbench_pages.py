@@ -370,3 +370,16 @@ def test_every_string_on_the_workbench_and_borrower_pages_has_a_chinese_translat
     zh = i18n.translations("zh_CN")
     missing = sorted(m for m in msgids if zh.gettext(m) == m)
     assert not missing
+
+
+def test_an_application_from_a_tracked_campaign_link_carries_the_campaign(api: Api) -> None:
+    token, _ = register(api)
+    _bureau_file(api, token)
+    h = {"Cookie": f"{SESSION_COOKIE}={token}; ml_lang=en; ml_campaign=4242"}
+    r = api.client.post("/b/apply", headers=h, follow_redirects=False, data={
+        "product_code": "EI-STD", "amount": "30000", "term_months": "12", "purpose": "stock",
+        "consent": "credit_report"})
+    assert r.status_code == 303, r.text
+    app_id = int(r.headers["location"].rsplit("/", 1)[1])
+    with api.kit.uow_factory() as u:
+        assert u.session.get(ApplicationRow, app_id).campaign_id == 4242  # type: ignore[union-attr]
