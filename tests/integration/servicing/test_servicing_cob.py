@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select
 from tests.integration.servicing.kit import Bank
 
 from microlend.core.errors import PermissionDenied
@@ -234,15 +234,18 @@ class TestKillAndRerun:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
+        # watch progress through a plain engine: its reads take no write lock, so on SQLite they never wait
+        # behind the child's transactions (the platform's engine begins every transaction IMMEDIATE)
+        watcher = create_engine(url)
+        count_runs = select(func.count()).select_from(CobRunRow).where(CobRunRow.tenant_id == killed.tenant_id)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            with killed.uow() as u:
-                done = u.session.execute(
-                    select(func.count()).select_from(CobRunRow).where(CobRunRow.tenant_id == killed.tenant_id)
-                ).scalar_one()
+            with watcher.connect() as conn:
+                done = conn.execute(count_runs).scalar_one()
             if done >= 10 or proc.poll() is not None:
                 break
-            time.sleep(0.005)
+            time.sleep(0.002)
+        watcher.dispose()
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         proc.send_signal(signal.SIGKILL)
         proc.wait()
