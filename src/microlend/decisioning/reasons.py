@@ -81,6 +81,12 @@ _REASONS = [
         False,
     ),
     Reason(
+        "DATA_INCONSISTENT",
+        "申请信息与核验数据不一致",
+        "The application does not agree with the verified data",
+        True,
+    ),
+    Reason(
         "SCORE_GREY_BAND",
         "信用评分处于人工复核区间",
         "The score is in the band reviewed by a person",

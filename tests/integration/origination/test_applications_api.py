@@ -78,9 +78,25 @@ class TestAutomaticDecisions:
         assert app["decision"]["reasons"] and all(x["tellable"] for x in app["decision"]["reasons"])
 
     def test_without_authorisation_the_credit_report_is_not_used_and_the_file_is_thin(self, api: Api) -> None:
+        # within the automatic authority a thin file is still decided by the system: a starter limit
         app = apply(api, new_customer(api), "30000.00", consents=()).json()
-        assert app["status"] == "referred"
-        assert "THIN_FILE" in [x["code"] for x in app["decision"]["reasons"]]
+        assert app["status"] == "approved" and app["decision"]["automatic"] is True
+        assert Decimal(app["decision"]["limit"]) == Decimal("20000")
+        big = apply(api, new_customer(api), "300000.00", product="EP-STD", consents=()).json()
+        assert big["status"] == "referred"
+        assert "THIN_FILE" in [x["code"] for x in big["decision"]["reasons"]]
+
+    def test_every_application_within_the_automatic_authority_is_decided_without_a_person(self, api: Api) -> None:
+        from microlend.origination.service import AUTOMATIC_DISBURSEMENT_LIMIT
+
+        outcomes = set()
+        for row in (GOOD_ROW, POOR_ROW, 3, 17, 42, 101, 250, 480, 600, 900):
+            for consents in (("credit_report",), ()):
+                app = apply(api, new_customer(api, row), "50000.00", consents=consents).json()
+                assert Decimal(app["amount"]) <= AUTOMATIC_DISBURSEMENT_LIMIT
+                assert app["status"] in ("approved", "declined"), app["decision"]
+                outcomes.add(app["status"])
+        assert outcomes == {"approved", "declined"}
 
     def test_the_decision_is_stored_and_replays(self, api: Api) -> None:
         app = apply(api, new_customer(api), "30000.00").json()

@@ -24,7 +24,7 @@ def test_a_raised_cut_off_shows_the_cell_and_the_adjusted_test() -> None:
     new["nodes"][3]["content"]["rules"][-1]["k_score"] = "< 540"
     new["tests"][3]["expect"] = {"outcome": "refer"}
     assert policy_diff(OLD, new) == [
-        "table 'Knock-out rules': row 7 (r7) Score: '< 520' -> '< 540'",
+        "table 'Knock-out rules': row 8 (r7) Score: '< 520' -> '< 540'",
         "golden test 'score 519 is declined' changed",
     ]
 

@@ -65,8 +65,13 @@ class TestPolicyVersionHash:
 
 
 class TestDecisionsWithMissingData:
-    def test_no_features_at_all_refers_as_a_thin_file(self) -> None:
+    def test_no_features_at_all_is_a_thin_file_given_a_starter_limit_within_the_authority(self) -> None:
         data = POLICY["test_base"] | {"features": {}}
+        result = COMPILED.evaluate(DecisionInput.from_canonical(data))
+        assert result.outcome == "approve" and result.limit == Decimal("20000")
+
+    def test_no_features_at_all_refers_as_a_thin_file_above_the_authority(self) -> None:
+        data = deep_merge(POLICY["test_base"], {"application": {"amount": "250000"}}) | {"features": {}}
         result = COMPILED.evaluate(DecisionInput.from_canonical(data))
         assert result.outcome == "refer" and "THIN_FILE" in result.reasons
 
