@@ -129,6 +129,9 @@ def _live(uow: UnitOfWork, tenant_id: int, today: date, days: int, per_day: int,
             amount = _amount(int(profiles[cid].get("credit_amount", 2000)), rng)
             if product == "BL-STD":
                 amount = min(amount, Decimal("200000"))
+            if last_week and rng.random() < 0.4:  # larger loans of the last days wait in the review queue
+                product, term = "EP-STD", 24
+                amount = Decimal(rng.randrange(250_000, 450_001, 10_000))
             consents = ("credit_report",) if rng.random() < 0.92 else ()
             try:
                 app = origination.submit(uow, officer, origination.NewApplication(
