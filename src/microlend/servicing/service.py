@@ -555,14 +555,25 @@ def _installment_row(
     )
 
 
-def _replayed_loan(session: Session, who: Principal, key: str | None, digest: str) -> LoanRow | None:
+KEY_REUSED = "idempotency_key: already used with a different request"
+
+
+def _replayed(session: Session, who: Principal, key_column: Any, key: str | None, digest: str) -> Any:
+    """The row this tenant already stored under `key` in `key_column` (a loan's disbursement key or a
+    repayment's key), or None; the same key with another request is refused."""
     if key is None:
         return None
+    model = key_column.class_
     row = session.execute(
-        select(LoanRow).where(LoanRow.tenant_id == who.tenant_id, LoanRow.disbursement_key == key)
+        select(model).where(model.tenant_id == who.tenant_id, key_column == key)
     ).scalar_one_or_none()
     if row is not None and row.request_hash != digest:
-        raise ValidationError("idempotency_key: already used with a different request", field="idempotency_key")
+        raise ValidationError(KEY_REUSED, field="idempotency_key")
+    return row
+
+
+def _replayed_loan(session: Session, who: Principal, key: str | None, digest: str) -> LoanRow | None:
+    row: LoanRow | None = _replayed(session, who, LoanRow.disbursement_key, key, digest)
     return row
 
 
@@ -1034,13 +1045,7 @@ def _post_allocated(
 
 
 def _replayed_repayment(s: Session, who: Principal, key: str | None, digest: str) -> RepaymentRow | None:
-    if key is None:
-        return None
-    row = s.execute(
-        select(RepaymentRow).where(RepaymentRow.tenant_id == who.tenant_id, RepaymentRow.idempotency_key == key)
-    ).scalar_one_or_none()
-    if row is not None and row.request_hash != digest:
-        raise ValidationError("idempotency_key: already used with a different request", field="idempotency_key")
+    row: RepaymentRow | None = _replayed(s, who, RepaymentRow.idempotency_key, key, digest)
     return row
 
 
@@ -1078,9 +1083,7 @@ def _store_repayment(
             s.add(row)
             s.flush()
     except IntegrityError:
-        raise ValidationError(
-            "idempotency_key: already used with a different request", field="idempotency_key"
-        ) from None
+        raise ValidationError(KEY_REUSED, field="idempotency_key") from None
     return row
 
 
