@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -12,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Engine, MetaData, String, Text, create_engine, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -77,6 +81,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+_JSON_TEXT = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)  # as json.dumps(..., same options)
+
+
 class JSONText(TypeDecorator[Any]):
     """JSON stored as text with sorted keys, the same on every database (and hashable as stored)."""
 
@@ -84,10 +91,13 @@ class JSONText(TypeDecorator[Any]):
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
-        return None if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+        return None if value is None else _JSON_TEXT.encode(value)
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
         return None if value is None else json.loads(value)
+
+
+SQLITE_BUSY_TIMEOUT_S = 30
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -97,14 +107,110 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run after the write lock is let go (below)
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
     cursor.close()
 
 
-def _sqlite_begin_immediate(conn: Any) -> None:
-    """Take SQLite's write lock at the start of each transaction: writers queue on the busy timeout
-    instead of failing when a read-then-write transaction meets a concurrent writer."""
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+READ_ONLY = "microlend_read_only"
+"""Execution option of a transaction that only reads: on SQLite it begins deferred and takes no write lock."""
+
+
+class SQLiteWriteGate:
+    """Writers to one SQLite file take its write lock at BEGIN (`BEGIN IMMEDIATE`), so a transaction that
+    reads and then writes never fails on a concurrent writer. Waiting is arranged here rather than in
+    SQLite's busy handler, whose sleeps grow from 1 ms to 100 ms and make a queue of short transactions
+    slow: threads of one process queue on a lock (woken at once when it is released), and a process
+    retries a busy BEGIN every 0.2 ms until the busy timeout. A transaction that only reads (`READ_ONLY`)
+    begins deferred and waits for nobody.
+
+    SQLite's automatic checkpoint would copy the write-ahead log into the database (and fsync) inside the
+    commit of whichever writer crossed 1,000 pages, with the next writers queued behind it. Instead, after
+    a commit has let the next writer in, the committing thread runs a passive checkpoint when the last one
+    in this process is `checkpoint_every_s` old: it blocks no reader or writer, and the log stays small."""
+
+    def __init__(self, timeout_s: float, checkpoint_every_s: float = 1.0) -> None:
+        self.timeout_s = timeout_s
+        self.checkpoint_every_s = checkpoint_every_s
+        self._lock = threading.Lock()
+        self._owner: Any = None  # the DBAPI connection whose transaction holds the lock
+        self._last_checkpoint = 0.0
+
+    def begin(self, conn: Any) -> None:
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+            return
+        if not self._lock.acquire(timeout=self.timeout_s):
+            raise sqlite3.OperationalError("database is locked (waited for another writer of this process)")
+        try:
+            self._begin_immediate(conn.connection.dbapi_connection)
+        except BaseException:
+            self._lock.release()
+            raise
+        self._owner = conn.connection.dbapi_connection
+
+    def _begin_immediate(self, dbapi_connection: Any) -> None:
+        deadline = time.monotonic() + self.timeout_s
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA busy_timeout=0")
+            while True:
+                try:
+                    cursor.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as e:
+                    if "locked" not in str(e) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.0002)
+        finally:
+            cursor.execute(f"PRAGMA busy_timeout={int(self.timeout_s * 1000)}")
+            cursor.close()
+
+    def committed(self, dbapi_connection: Any) -> None:
+        self.end(dbapi_connection)
+        now = time.monotonic()
+        if now - self._last_checkpoint < self.checkpoint_every_s:
+            return
+        self._last_checkpoint = now
+        raw = getattr(dbapi_connection, "dbapi_connection", dbapi_connection)
+        try:
+            raw.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+        except sqlite3.Error:  # a checkpoint that cannot run now runs after a later commit
+            self._last_checkpoint = 0.0
+
+    def end(self, dbapi_connection: Any, *_: Any) -> None:
+        """After COMMIT or ROLLBACK (or when the connection goes back to the pool, is invalidated or
+        closed without either): let the next writer in."""
+        raw = getattr(dbapi_connection, "dbapi_connection", dbapi_connection)
+        if raw is not None and self._owner is raw:
+            self._owner = None
+            self._lock.release()
+
+
+def _install_write_gate(engine: Engine, timeout_s: float) -> None:
+    gate = SQLiteWriteGate(timeout_s)
+    dialect = engine.dialect
+    do_commit, do_rollback = dialect.do_commit, dialect.do_rollback
+
+    def commit(dbapi_connection: Any) -> None:
+        try:
+            do_commit(dbapi_connection)
+        except BaseException:
+            gate.end(dbapi_connection)
+            raise
+        gate.committed(dbapi_connection)
+
+    def rollback(dbapi_connection: Any) -> None:
+        try:
+            do_rollback(dbapi_connection)
+        finally:
+            gate.end(dbapi_connection)
+
+    dialect.do_commit = commit  # type: ignore[method-assign]
+    dialect.do_rollback = rollback  # type: ignore[method-assign]
+    event.listen(engine, "begin", gate.begin)
+    for safety_net in ("checkin", "invalidate", "close"):
+        event.listen(engine, safety_net, gate.end)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -113,16 +219,45 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
+                               **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        _install_write_gate(engine, SQLITE_BUSY_TIMEOUT_S)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine, IDLE_PING_AFTER_S)
+    return engine
+
+
+IDLE_PING_AFTER_S = 5.0
+
+
+def _ping_when_idle(engine: Engine, idle_s: float) -> None:
+    """A pooled connection that has been idle for `idle_s` is tested before use and replaced if the server
+    dropped it (restart, fail-over, a firewall's idle timeout), so no request fails on a dead connection.
+    A busy pool is not pinged at all: `pool_pre_ping` would add a round trip to every transaction."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < idle_s:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+            dbapi_connection.rollback()
+        except Exception as exc:  # any failure: the pool discards this connection and connects anew
+            raise DisconnectionError(f"idle connection is gone: {exc}") from exc
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -6,19 +6,26 @@ from types import TracebackType
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from microlend.core.db import READ_ONLY
 from microlend.core.events import DomainEvent, dispatch
 
 
 class UnitOfWork:
     """`with uow: ...; uow.commit()` — leaving the block without commit rolls everything back.
 
-    Events added with `publish` are delivered after a successful commit only."""
+    Events added with `publish` are delivered after a successful commit only.
+
+    `with uow.read_only(): ...` opens a unit of work that only reads and costs the database least: on SQLite
+    a deferred transaction (no write lock, one snapshot), on PostgreSQL no transaction at all (each
+    statement reads the latest committed data, with no BEGIN and ROLLBACK round trips) — for reads that
+    need no snapshot across statements. Inside an open unit of work it simply joins it."""
 
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._factory = session_factory
         self._session: Session | None = None
         self._events: list[DomainEvent] = []
         self._depth = 0
+        self._read_only = False
 
     @property
     def session(self) -> Session:
@@ -26,9 +33,17 @@ class UnitOfWork:
             raise RuntimeError("the unit of work is not open: use `with uow:`")
         return self._session
 
+    def read_only(self) -> UnitOfWork:
+        if self._depth == 0:
+            self._read_only = True
+        return self
+
     def __enter__(self) -> UnitOfWork:
         if self._depth == 0:
-            self._session = self._factory()
+            self._session = (
+                self._factory(execution_options=_read_only_options(self._factory)) if self._read_only
+                else self._factory()
+            )
             self._events = []
         self._depth += 1
         return self
@@ -48,11 +63,14 @@ class UnitOfWork:
         finally:
             self._session.close()
             self._session = None
+            self._read_only = False
 
     def publish(self, event: DomainEvent) -> None:
         self._events.append(event)
 
     def commit(self) -> None:
+        if self._read_only:
+            raise RuntimeError("a read-only unit of work cannot commit")
         if self._depth > 1:
             return  # the outermost block commits
         self.session.commit()
@@ -61,3 +79,10 @@ class UnitOfWork:
 
     def flush(self) -> None:
         self.session.flush()
+
+
+def _read_only_options(factory: sessionmaker[Session]) -> dict[str, object]:
+    bind = factory.kw.get("bind")
+    if bind is not None and bind.dialect.name == "postgresql":
+        return {READ_ONLY: True, "isolation_level": "AUTOCOMMIT"}
+    return {READ_ONLY: True}
