@@ -1,7 +1,14 @@
 """Signing in: tokens, wrong passwords, rate limiting, and tenants kept apart."""
 
+import time
+
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, update
 from tests.conftest import Api, TenantKit
+from tests.conftest import test_settings as settings_for
+
+from microlend.api.app import create_app
+from microlend.core.tables import UserRow
 
 
 def test_a_user_gets_a_bearer_token_and_sees_itself(api: Api) -> None:
@@ -89,3 +96,28 @@ def test_every_operation_declares_its_responses_and_every_reference_resolves(app
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
             assert op.get("responses"), f"{method.upper()} {path} declares no responses"
+
+
+def _deactivate(kit: TenantKit, username: str) -> None:
+    with kit.uow_factory() as u:
+        u.session.execute(update(UserRow).where(UserRow.username == username).values(active=False))
+        u.commit()
+
+
+def test_a_deactivated_user_is_refused_within_the_recheck_window(api: Api, engine: Engine) -> None:
+    """Each server process re-reads a token's user at most `user_recheck_seconds` after it last did."""
+    for seconds in (0.0, 0.5):
+        settings = settings_for(engine.url.render_as_string(hide_password=False))
+        settings.user_recheck_seconds = seconds
+        with TestClient(create_app(settings, engine=engine), raise_server_exceptions=False) as client:
+            username, _ = api.kit.user("credit_officer")
+            r = client.post("/api/v1/auth/token", data={"username": username, "password": "correct-horse-1"})
+            headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+            assert client.get("/api/v1/me", headers=headers).status_code == 200
+            _deactivate(api.kit, username)
+            if seconds:
+                assert client.get("/api/v1/me", headers=headers).status_code == 200  # still trusted here
+                time.sleep(seconds + 0.1)
+            r = client.get("/api/v1/me", headers=headers)
+            assert r.status_code == 401
+            assert r.json()["detail"] == "the access token is not valid"

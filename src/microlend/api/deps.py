@@ -2,56 +2,68 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from microlend.core.errors import AuthenticationFailed, ValidationError
 from microlend.core.identity import Principal
 from microlend.core.settings import Settings
-from microlend.core.tenancy import principal_from_token
+from microlend.core.tenancy import TrustedTokens, principal_from_token
 from microlend.core.uow import UnitOfWork
 
 SESSION_COOKIE = "ml_session"
 _bearer = HTTPBearer(auto_error=False)
 
 
-def get_settings_dep(request: Request) -> Settings:
+# The dependencies that do no I/O are coroutines: FastAPI runs them on the event loop instead of handing
+# each one to the thread pool, which would cost a thread switch per dependency on every request.
+
+
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_session_factory(request: Request) -> sessionmaker[Session]:
+async def get_session_factory(request: Request) -> sessionmaker[Session]:
     factory: sessionmaker[Session] = request.app.state.session_factory
     return factory
 
 
-def get_uow(factory: Annotated[sessionmaker[Session], Depends(get_session_factory)]) -> Iterator[UnitOfWork]:
-    yield UnitOfWork(factory)
+async def get_uow(factory: Annotated[sessionmaker[Session], Depends(get_session_factory)]) -> UnitOfWork:
+    return UnitOfWork(factory)
 
 
 UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_uow)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-def get_principal(
-    request: Request, uow: UnitOfWorkDep, settings: SettingsDep,
-    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+async def get_principal(
+    request: Request, settings: SettingsDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """A bearer token (API clients) or the session cookie (web pages) identifies the caller."""
+    """A bearer token (API clients) or the session cookie (web pages) identifies the caller. A token this
+    process has checked in the last `user_recheck_seconds` is answered without a thread or a query."""
     token = creds.credentials if creds else request.cookies.get(SESSION_COOKIE)
     if not token:
         raise AuthenticationFailed("sign in first: send 'Authorization: Bearer <token>'")
-    return principal_from_token(uow, token, settings)
+    trusted: TrustedTokens | None = getattr(request.app.state, "trusted_tokens", None)
+    if trusted is None:  # one store per application, made on its first request
+        trusted = request.app.state.trusted_tokens = TrustedTokens(settings.user_recheck_seconds)
+    who = trusted.get(token, time.monotonic())
+    if who is not None:
+        return who
+    uow = UnitOfWork(request.app.state.session_factory)
+    return await run_in_threadpool(principal_from_token, uow, token, settings, trusted)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def idempotency_key(idempotency_key: Annotated[str | None, Header()] = None) -> str | None:
+async def idempotency_key(idempotency_key: Annotated[str | None, Header()] = None) -> str | None:
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
         raise ValidationError("Idempotency-Key: must be 1-255 characters", field="Idempotency-Key")
     return idempotency_key

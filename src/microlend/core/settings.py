@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_SECRET = "local-development-secret-change-me"
@@ -20,6 +20,12 @@ class Settings(BaseSettings):
     database_url: str = ""
     secret_key: str = LOCAL_SECRET
     access_token_minutes: int = 8 * 60
+    # how long a server process trusts a user it has re-read for a token before reading it again: a
+    # deactivated user or changed roles apply within this time everywhere (0 re-reads on every request)
+    user_recheck_seconds: float = Field(default=1.0, ge=0, le=60)
+    # decisions a server process works on at once (more wait their turn): they are short and CPU-bound,
+    # so more threads would only queue for the interpreter lock while holding database locks
+    decision_threads: int = Field(default=2, ge=1, le=64)
     login_max_failures: int = 5
     login_window_seconds: int = 300
     default_currency: str = "CNY"
