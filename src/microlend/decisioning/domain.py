@@ -11,7 +11,9 @@ Then limits are rounded half up to the currency's minor unit and rates half up t
 from __future__ import annotations
 
 import json
+import json.encoder
 import math
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
@@ -152,6 +154,9 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
+_quote: Callable[[str], str] = json.encoder.encode_basestring  # a JSON string literal, as json.dumps writes it
+
+
 def engine_json(value: Any) -> str:
     """JSON text in which Decimals are written as exact numbers (json.dumps would need floats)."""
     if value is None:
@@ -165,11 +170,9 @@ def engine_json(value: Any) -> str:
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return _quote(value)
     if isinstance(value, dict):
-        return (
-            "{" + ",".join(f"{json.dumps(str(k), ensure_ascii=False)}:{engine_json(v)}" for k, v in value.items()) + "}"
-        )
+        return "{" + ",".join(f"{_quote(str(k))}:{engine_json(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list | tuple):
         return "[" + ",".join(engine_json(v) for v in value) + "]"
     raise TypeError(f"cannot hand {type(value).__name__} to the rule engine")

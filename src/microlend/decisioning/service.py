@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from microlend.core import audit
@@ -19,6 +19,7 @@ from microlend.core.errors import Conflict, NotFound, PermissionDenied, Validati
 from microlend.core.identity import Permission, Principal, system_principal
 from microlend.core.tables import TenantRow
 from microlend.core.uow import UnitOfWork
+from microlend.decisioning import store
 from microlend.decisioning.arms import BUCKETS, choose_arm
 from microlend.decisioning.domain import DecisionInput, ModelResult
 from microlend.decisioning.lint import lint_policy
@@ -33,6 +34,7 @@ from microlend.decisioning.policy import (
     policy_name,
 )
 from microlend.decisioning.reasons import tellable_reasons
+from microlend.decisioning.store import Pending
 from microlend.decisioning.tables import DecisionRow, DecisionSetupRow, PolicyVersionRow
 
 
@@ -73,21 +75,32 @@ class DecisionRecord:
 
     @classmethod
     def from_row(cls, row: DecisionRow, locale: str = "zh_CN", shadow_ids: tuple[int, ...] = ()) -> DecisionRecord:
-        told = tuple(tellable_reasons(row.reasons, locale=locale)) if row.outcome != "approve" else ()
+        return cls.of(row.id, {c: getattr(row, c) for c in _RECORD_COLUMNS}, locale, shadow_ids)
+
+    @classmethod
+    def of(cls, decision_id: int, values: dict[str, Any], locale: str = "zh_CN",
+           shadow_ids: tuple[int, ...] = ()) -> DecisionRecord:
+        """From the column values of a decision (as stored, or about to be)."""
+        outcome = values["outcome"]
+        told = tuple(tellable_reasons(values["reasons"], locale=locale)) if outcome != "approve" else ()
         return cls(
-            row.id,
-            row.customer_id,
-            row.arm,
-            row.acted_on,
-            row.policy_hash,
-            row.outcome,
-            row.limit,
-            row.annual_rate,
-            tuple(row.reasons),
+            decision_id,
+            values["customer_id"],
+            values["arm"],
+            values["acted_on"],
+            values["policy_hash"],
+            outcome,
+            values["limit"],
+            values["annual_rate"],
+            tuple(values["reasons"]),
             told,
-            row.latency_us / 1000.0,
+            values["latency_us"] / 1000.0,
             shadow_ids,
         )
+
+
+_RECORD_COLUMNS = ("customer_id", "arm", "acted_on", "policy_hash", "outcome", "limit", "annual_rate", "reasons",
+                   "latency_us")
 
 
 @dataclass(frozen=True)
@@ -154,6 +167,18 @@ def _setup(session: Session, tenant_id: int) -> DecisionSetupRow:
     if setup is None:
         raise NotFound("this bank has no published credit policy yet; submit and publish one first")
     return setup
+
+
+_ARMS = select(DecisionSetupRow.champion_hash, DecisionSetupRow.challenger_hash, DecisionSetupRow.challenger_share_bp,
+               DecisionSetupRow.challenger_shadow).where(DecisionSetupRow.tenant_id == bindparam("tid"))
+
+
+def _arms(session: Session, tenant_id: int) -> Row[str, str | None, int, bool]:
+    """The policies in force, read on every decision (a statement built once, no ORM object)."""
+    row = session.connection().execute(_ARMS, {"tid": tenant_id}).one_or_none()
+    if row is None:
+        raise NotFound("this bank has no published credit policy yet; submit and publish one first")
+    return row
 
 
 def _summary(row: PolicyVersionRow) -> dict[str, Any]:
@@ -398,9 +423,11 @@ def decide(
         if challenger_model is not None
         else decision_input
     )
-    with uow:
+    # evaluate while only reading, so the write transaction (which on SQLite holds the database's write
+    # lock, and on PostgreSQL the tenant's audit head) lasts no longer than storing the decision
+    with uow.read_only():
         s = uow.session
-        setup = _setup(s, who.tenant_id)
+        setup = _arms(s, who.tenant_id)
         customer_id = decision_input.customer.customer_id
         arm, acted_hash, acted_input = "champion", setup.champion_hash, decision_input
         if setup.challenger_hash and not setup.challenger_shadow:
@@ -408,24 +435,26 @@ def decide(
             if arm == "challenger":
                 acted_hash, acted_input = setup.challenger_hash, challenger_input
         result = _compiled(s, who.tenant_id, acted_hash).evaluate(acted_input, trace=True)
-        row = _store(s, who, acted_input, arm, True, acted_hash, result, application_ref, None)
         shadow_hash = None
         if setup.challenger_hash and setup.challenger_shadow:
             shadow_hash = setup.challenger_hash
         elif challenger_model is not None and not setup.challenger_hash:
             shadow_hash = setup.champion_hash
-        shadow_ids: tuple[int, ...] = ()
+        shadow = None
         if shadow_hash is not None:
             shadow = _compiled(s, who.tenant_id, shadow_hash).evaluate(challenger_input, trace=True)
-            shadow_row = _store(s, who, challenger_input, "shadow", False, shadow_hash, shadow, application_ref, row.id)
-            shadow_ids = (shadow_row.id,)
-        record = DecisionRecord.from_row(row, locale, shadow_ids)
+    row = _values(who, acted_input, arm, True, acted_hash, result, application_ref)
+    shadow_row = None
+    if shadow is not None and shadow_hash is not None:
+        shadow_row = _values(who, challenger_input, "shadow", False, shadow_hash, shadow, application_ref)
+    with uow:
+        [(decision_id, shadow_id)] = store.write(uow.session, [Pending(who, row, shadow_row)])
         uow.commit()
-    return record
+    shadow_ids = () if shadow_id is None else (shadow_id,)
+    return DecisionRecord.of(decision_id, row, locale, shadow_ids)
 
 
-def _store(
-    s: Session,
+def _values(
     who: Principal,
     decision_input: DecisionInput,
     arm: str,
@@ -433,45 +462,27 @@ def _store(
     content_hash: str,
     result: PolicyResult,
     application_ref: str | None,
-    shadow_of: int | None,
-) -> DecisionRow:
-    row = DecisionRow(
-        tenant_id=who.tenant_id,
-        customer_id=decision_input.customer.customer_id,
-        application_ref=application_ref,
-        arm=arm,
-        acted_on=acted_on,
-        shadow_of=shadow_of,
-        inputs=decision_input.canonical(),
-        model_versions={"model": decision_input.model.model_version},
-        policy_hash=content_hash,
-        trace=compact_trace(result.trace),
-        outputs=result.outputs(),
-        outcome=result.outcome,
-        limit=result.limit,
-        annual_rate=result.annual_rate,
-        reasons=list(result.reasons),
-        latency_us=round(result.latency_ms * 1000),
-        created_by=who.username,
-        created_at=utcnow(),
-    )
-    s.add(row)
-    s.flush()
-    audit.record(
-        s,
-        who,
-        "decision.create",
-        "decision",
-        row.id,
-        after={
-            "outcome": row.outcome,
-            "arm": arm,
-            "acted_on": acted_on,
-            "policy_hash": content_hash,
-            "customer_id": row.customer_id,
-        },
-    )
-    return row
+) -> dict[str, Any]:
+    return {
+        "tenant_id": who.tenant_id,
+        "customer_id": decision_input.customer.customer_id,
+        "application_ref": application_ref,
+        "arm": arm,
+        "acted_on": acted_on,
+        "shadow_of": None,
+        "inputs": decision_input.canonical(),
+        "model_versions": {"model": decision_input.model.model_version},
+        "policy_hash": content_hash,
+        "trace": compact_trace(result.trace),
+        "outputs": result.outputs(),
+        "outcome": result.outcome,
+        "limit": result.limit,
+        "annual_rate": result.annual_rate,
+        "reasons": list(result.reasons),
+        "latency_us": round(result.latency_ms * 1000),
+        "created_by": who.username,
+        "created_at": utcnow(),
+    }
 
 
 def get_decision(uow: UnitOfWork, who: Principal, decision_id: int, locale: str = "zh_CN") -> DecisionRecord:
