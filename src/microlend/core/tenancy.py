@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 from argon2 import PasswordHasher
@@ -190,7 +190,15 @@ def list_users(uow: UnitOfWork, who: Principal) -> list[User]:
         return [User.from_row(r) for r in rows]
 
 
-def principal_for(row: UserRow) -> Principal:
+class _UserColumns(Protocol):
+    id: int
+    tenant_id: int
+    username: str
+    roles: list[str]
+    customer_id: int | None
+
+
+def principal_for(row: UserRow | _UserColumns) -> Principal:
     return Principal(user_id=row.id, tenant_id=row.tenant_id, username=row.username,
                      roles=frozenset(Role(r) for r in row.roles), customer_id=row.customer_id)
 
@@ -257,8 +265,7 @@ def principal_from_token(uow: UnitOfWork, token: str, settings: Settings | None 
         row = uow.session.connection().execute(_TOKEN_USER, {"uid": int(claims["sub"])}).one_or_none()
     if row is None or not row.active or row.tenant_id != claims["tid"]:
         raise AuthenticationFailed("the access token is not valid")
-    who = Principal(user_id=row.id, tenant_id=row.tenant_id, username=row.username,
-                    roles=frozenset(Role(r) for r in row.roles), customer_id=row.customer_id)
+    who = principal_for(row)
     if trusted is not None:
         trusted.put(token, who, now, now + (float(claims["exp"]) - time.time()))
     return who

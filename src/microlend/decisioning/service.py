@@ -34,7 +34,6 @@ from microlend.decisioning.policy import (
     policy_name,
 )
 from microlend.decisioning.reasons import tellable_reasons
-from microlend.decisioning.store import Pending
 from microlend.decisioning.tables import DecisionRow, DecisionSetupRow, PolicyVersionRow
 
 
@@ -448,7 +447,7 @@ def decide(
     if shadow is not None and shadow_hash is not None:
         shadow_row = _values(who, challenger_input, "shadow", False, shadow_hash, shadow, application_ref)
     with uow:
-        [(decision_id, shadow_id)] = store.write(uow.session, [Pending(who, row, shadow_row)])
+        decision_id, shadow_id = store.write(uow.session, who, row, shadow_row)
         uow.commit()
     shadow_ids = () if shadow_id is None else (shadow_id,)
     return DecisionRecord.of(decision_id, row, locale, shadow_ids)
