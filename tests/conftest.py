@@ -151,4 +151,5 @@ class Api:
 
 @pytest.fixture
 def api(app_client: TestClient, bank: TenantKit) -> Api:
+    app_client.cookies.clear()  # the client is shared: a page test's sign-in must not carry over
     return Api(app_client, bank)
