@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -16,6 +17,7 @@ from microlend.core.settings import Settings
 from microlend.core.tenancy import TrustedTokens, principal_from_token
 from microlend.core.uow import UnitOfWork
 
+T = TypeVar("T")
 SESSION_COOKIE = "ml_session"
 _bearer = HTTPBearer(auto_error=False)
 
@@ -50,9 +52,7 @@ async def get_principal(
     token = creds.credentials if creds else request.cookies.get(SESSION_COOKIE)
     if not token:
         raise AuthenticationFailed("sign in first: send 'Authorization: Bearer <token>'")
-    trusted: TrustedTokens | None = getattr(request.app.state, "trusted_tokens", None)
-    if trusted is None:  # one store per application, made on its first request
-        trusted = request.app.state.trusted_tokens = TrustedTokens(settings.user_recheck_seconds)
+    trusted = per_app(request, "trusted_tokens", lambda: TrustedTokens(settings.user_recheck_seconds))
     who = trusted.get(token, time.monotonic())
     if who is not None:
         return who
@@ -61,6 +61,16 @@ async def get_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def per_app(request: Request, name: str, make: Callable[[], T]) -> T:
+    """Something one application keeps for all its requests, made on first use (so an application
+    assembled from a few routers, as tests do, has it too)."""
+    found: T | None = getattr(request.app.state, name, None)
+    if found is None:
+        found = make()
+        setattr(request.app.state, name, found)
+    return found
 
 
 async def idempotency_key(idempotency_key: Annotated[str | None, Header()] = None) -> str | None:

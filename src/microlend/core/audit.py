@@ -81,7 +81,7 @@ def record(
 
 def record_many(session: Session, entries: Sequence[Entry]) -> list[AuditRecord]:
     """Append records in the caller's transaction, in order: per tenant one move of the chain's head
-    however many records (a batch of decisions costs the statements of one)."""
+    however many records (a decision and its shadow cost the statements of one record)."""
     session.flush()  # the change being audited goes first
     db = session.connection()  # Core statements straight on the connection: no ORM work to do here
     written: list[AuditRecord] = []

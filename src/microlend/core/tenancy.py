@@ -248,12 +248,10 @@ def issue_token(who: Principal, settings: Settings | None = None) -> str:
 
 def principal_from_token(uow: UnitOfWork, token: str, settings: Settings | None = None,
                          trusted: TrustedTokens | None = None) -> Principal:
-    """Decode a bearer token and re-read the user, so a deactivated user or changed roles apply at once
-    (with `trusted`: within its few seconds)."""
+    """Decode a bearer token and re-read the user, so a deactivated user or changed roles apply at once.
+    With `trusted`, the principal is remembered there (the caller consults it before coming here)."""
     settings = settings or get_settings()
     now = time.monotonic()
-    if trusted is not None and (who := trusted.get(token, now)) is not None:
-        return who
     try:
         claims = jwt.decode(token, settings.secret_key, algorithms=["HS256"],
                             options={"require": ["exp", "sub", "tid"]})

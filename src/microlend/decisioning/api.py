@@ -16,7 +16,7 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from microlend.api.deps import CurrentPrincipal, UnitOfWorkDep
+from microlend.api.deps import CurrentPrincipal, UnitOfWorkDep, per_app
 from microlend.api.errors import problem
 from microlend.core.errors import ValidationError
 from microlend.core.identity import Permission, Principal
@@ -151,11 +151,8 @@ async def create_decision(request: Request, body: DecisionCreate, who: CurrentPr
 
 
 def _decision_threads(request: Request) -> anyio.CapacityLimiter:
-    limiter: anyio.CapacityLimiter | None = getattr(request.app.state, "decision_threads", None)
-    if limiter is None:  # one per application, made on its first decision
-        settings = getattr(request.app.state, "settings", None) or get_settings()
-        limiter = request.app.state.decision_threads = anyio.CapacityLimiter(settings.decision_threads)
-    return limiter
+    settings = getattr(request.app.state, "settings", None) or get_settings()
+    return per_app(request, "decision_threads", lambda: anyio.CapacityLimiter(settings.decision_threads))
 
 
 def _create_decision(body: DecisionCreate, who: Principal, uow: UnitOfWork, locale: str) -> DecisionPublic:

@@ -161,10 +161,13 @@ def _version(session: Session, tenant_id: int, content_hash: str) -> PolicyVersi
     return row
 
 
+_NO_POLICY = "this bank has no published credit policy yet; submit and publish one first"
+
+
 def _setup(session: Session, tenant_id: int) -> DecisionSetupRow:
     setup = session.get(DecisionSetupRow, tenant_id)
     if setup is None:
-        raise NotFound("this bank has no published credit policy yet; submit and publish one first")
+        raise NotFound(_NO_POLICY)
     return setup
 
 
@@ -176,7 +179,7 @@ def _arms(session: Session, tenant_id: int) -> Row[str, str | None, int, bool]:
     """The policies in force, read on every decision (a statement built once, no ORM object)."""
     row = session.connection().execute(_ARMS, {"tid": tenant_id}).one_or_none()
     if row is None:
-        raise NotFound("this bank has no published credit policy yet; submit and publish one first")
+        raise NotFound(_NO_POLICY)
     return row
 
 
