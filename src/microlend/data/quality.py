@@ -217,52 +217,13 @@ def quality_report(
             report.bad_rows = int(n_bad)
             report.bad_rate = n_bad / n_known if n_known else None
         names = table.column_names
-        counts = (
-            frame.one(
-                "SELECT "
-                + ", ".join(
-                    f"count({_q(c)}), approx_count_distinct({_q(c)})"
-                    if rows > 1_000_000
-                    else f"count({_q(c)}), count(DISTINCT {_q(c)})"
-                    for c in names
-                )
-                + " FROM t"
-            )
-            if names
-            else ()
-        )
+        counts = _non_null_and_distinct(frame, names, rows)
         for i, col in enumerate(names):
-            kind = _kind(table.schema.field(col).type)
-            non_null, distinct = int(counts[2 * i]), int(counts[2 * i + 1])
-            cq = ColumnQuality(
-                name=col,
-                kind=kind,
-                dtype=str(table.schema.field(col).type),
-                count=rows,
-                missing=rows - non_null,
-                missing_rate=(rows - non_null) / rows if rows else 0.0,
-                distinct=distinct,
+            cq = _profile_column(
+                frame, other, table.schema.field(col), counts[i], rows,
+                with_target=target is not None and col != target,
+                compare=other is not None and col in other_columns, bins=bins, top=top,
             )
-            with_target = target is not None and col != target
-            if kind == "numeric" and non_null:
-                _numeric(frame, cq, bins)
-                edges = _quantile_edges(frame, col, bins)
-                if with_target:
-                    cq.target_rate = _binned(frame, col, edges, with_target=True)
-                    cq.information_value = information_value(cq.target_rate)
-                if other is not None and col in other_columns:
-                    _drift(cq, _binned(frame, col, edges), _binned(other, col, edges))
-            else:
-                cq.distribution = _categories(frame, col, top, with_target=False)
-                if with_target:
-                    cq.target_rate = _categories(frame, col, top, with_target=True)
-                    cq.information_value = information_value(cq.target_rate)
-                if other is not None and col in other_columns:
-                    _drift(
-                        cq,
-                        _categories(frame, col, top, with_target=False),
-                        _categories(other, col, top, with_target=False, keep=[b.label for b in cq.distribution]),
-                    )
             report.columns.append(cq)
             if progress is not None:
                 progress(i + 1, len(names))
@@ -271,6 +232,64 @@ def quality_report(
         frame.close()
         if other is not None:
             other.close()
+
+
+def _non_null_and_distinct(frame: _Frame, names: list[str], rows: int) -> list[tuple[int, int]]:
+    """Each column's non-null and distinct counts in one scan (approximate distinct past a million rows)."""
+    if not names:
+        return []
+    counts = frame.one(
+        "SELECT "
+        + ", ".join(
+            f"count({_q(c)}), approx_count_distinct({_q(c)})" if rows > 1_000_000 else f"count({_q(c)}), count(DISTINCT {_q(c)})"
+            for c in names
+        )
+        + " FROM t"
+    )
+    return [(int(counts[2 * i]), int(counts[2 * i + 1])) for i in range(len(names))]
+
+
+def _profile_column(
+    frame: _Frame,
+    other: _Frame | None,
+    field_: pa.Field,
+    counts: tuple[int, int],
+    rows: int,
+    *,
+    with_target: bool,
+    compare: bool,
+    bins: int,
+    top: int,
+) -> ColumnQuality:
+    """One column's profile: distribution, bad rate by bin or category, and drift against `other`."""
+    col, kind = field_.name, _kind(field_.type)
+    non_null, distinct = counts
+    cq = ColumnQuality(
+        name=col,
+        kind=kind,
+        dtype=str(field_.type),
+        count=rows,
+        missing=rows - non_null,
+        missing_rate=(rows - non_null) / rows if rows else 0.0,
+        distinct=distinct,
+    )
+    if kind == "numeric" and non_null:
+        _numeric(frame, cq, bins)
+        edges = _quantile_edges(frame, col, bins)
+        if with_target:
+            cq.target_rate = _binned(frame, col, edges, with_target=True)
+            cq.information_value = information_value(cq.target_rate)
+        if compare and other is not None:
+            _drift(cq, _binned(frame, col, edges), _binned(other, col, edges))
+        return cq
+    cq.distribution = _categories(frame, col, top, with_target=False)
+    if with_target:
+        cq.target_rate = _categories(frame, col, top, with_target=True)
+        cq.information_value = information_value(cq.target_rate)
+    if compare and other is not None:
+        keep = [b.label for b in cq.distribution]
+        _drift(cq, cq.distribution, _categories(other, col, top, with_target=False, keep=keep))
+    return cq
 
 
 def _numeric(frame: _Frame, cq: ColumnQuality, bins: int) -> None:
