@@ -109,7 +109,7 @@ def _live(uow: UnitOfWork, tenant_id: int, today: date, days: int, per_day: int,
           queue: list[int], profiles: dict[int, dict[str, Any]], bad_customers: set[int],
           people: tuple[Principal, Principal, Principal, Principal],
           progress: Callable[[int], None] | None) -> History:
-    officer, officer2, approver, system = people
+    system = people[3]
     applications = disbursed = repayments = 0
     stopped_paying: set[int] = set()
     for day_no in range(days):
@@ -118,65 +118,10 @@ def _live(uow: UnitOfWork, tenant_id: int, today: date, days: int, per_day: int,
         clock = FixedClock(datetime(on.year, on.month, on.day, 1, 0, tzinfo=UTC))
         set_clock(clock)
         last_week = day_no >= days - 5
-        for _ in range(rng.randint(max(1, per_day - 2), per_day + 2)):
-            if not queue:
-                break
-            cid = queue.pop()
-            clock.advance(timedelta(minutes=rng.randint(5, 50)))
-            product = rng.choices([p for p, _ in PRODUCTS], [w for _, w in PRODUCTS])[0]
-            lo, hi = TERMS[product]
-            term = max(lo, min(hi, int(profiles[cid].get("duration_in_month", 12))))
-            amount = _amount(int(profiles[cid].get("credit_amount", 2000)), rng)
-            if product == "BL-STD":
-                amount = min(amount, Decimal("200000"))
-            if last_week and rng.random() < 0.4:  # larger loans of the last days wait in the review queue
-                product, term = "EP-STD", 24
-                amount = Decimal(rng.randrange(250_000, 450_001, 10_000))
-            consents = ("credit_report",) if rng.random() < 0.92 else ()
-            try:
-                app = origination.submit(uow, officer, origination.NewApplication(
-                    customer_id=cid, product_code=product, amount=amount, term_months=term, purpose="经营周转",
-                    consents=consents, channel=rng.choice(("borrower", "officer", "borrower"))))
-            except DomainError:
-                continue
-            applications += 1
-            if app.status == "referred" and not last_week and rng.random() < 0.85:
-                clock.advance(timedelta(minutes=rng.randint(20, 90)))  # the officer visits, the approver reads
-                rate = app.annual_rate or Decimal("0.0950")
-                amount_ok = min(app.amount, Decimal("300000"))
-                approve = cid not in bad_customers or rng.random() < 0.4
-                reviewer = officer if rng.random() < 0.5 else officer2
-                try:
-                    origination.recommend(uow, reviewer, app.id, "approve" if approve else "decline",
-                                          amount_ok if approve else None, rate if approve else None,
-                                          notes="实地走访，经营正常" if approve else "流水与申报不符",
-                                          field_visit={"premises": "visited", "stock": "checked"})
-                    app = (origination.approve(uow, approver, app.id) if approve
-                           else origination.decline(uow, approver, app.id, "复核不通过"))
-                except DomainError:
-                    continue
-            if app.status == "approved" and rng.random() < 0.9:
-                clock.advance(timedelta(minutes=rng.randint(2, 20)))
-                app = origination.accept(uow, officer, app.id)
-                if app.status == "accepted":
-                    app = origination.disburse(uow, approver, app.id)
-                if app.status == "disbursed":
-                    disbursed += 1
-        for loan_id, borrower, due, first_due in _due_today(uow, tenant_id, on):
-            is_bad = borrower in bad_customers
-            if is_bad and (loan_id in stopped_paying or (first_due == on and rng.random() < 0.3)):
-                stopped_paying.add(loan_id)
-                continue
-            # on the due date most pay; once in arrears, each day some catch up (with the penalty)
-            pays = (0.70 if is_bad else 0.97) if first_due == on else (0.25 if is_bad else 0.6)
-            if rng.random() >= pays:
-                continue
-            try:
-                servicing.post_repayment(uow, system, loan_id, round_half_up(due),
-                                         idempotency_key=f"demo-{loan_id}-{on}")
-                repayments += 1
-            except DomainError:
-                pass
+        done = _applications_of_the_day(uow, clock, rng, queue, profiles, bad_customers, people, last_week=last_week,
+                                        per_day=per_day)
+        applications, disbursed = applications + done[0], disbursed + done[1]
+        repayments += _repayments_of_the_day(uow, tenant_id, on, rng, bad_customers, stopped_paying, system)
         set_clock(FixedClock(datetime(on.year, on.month, on.day, 15, 0, tzinfo=UTC)))  # 23:00 in Shanghai
         run_close_of_business(uow, system, through=on)
         if progress:
@@ -186,6 +131,82 @@ def _live(uow: UnitOfWork, tenant_id: int, today: date, days: int, per_day: int,
             ApplicationRow.tenant_id == tenant_id, ApplicationRow.status.in_(("referred", "recommended")))
         ).scalar_one()
     return History(days, applications, disbursed, repayments, int(waiting))
+
+
+def _applications_of_the_day(uow: UnitOfWork, clock: FixedClock, rng: random.Random, queue: list[int],
+                             profiles: dict[int, dict[str, Any]], bad_customers: set[int],
+                             people: tuple[Principal, Principal, Principal, Principal], *, last_week: bool,
+                             per_day: int) -> tuple[int, int]:
+    """One business day's applications, reviews and disbursements: (applications, loans disbursed)."""
+    officer, officer2, approver, _ = people
+    applications = disbursed = 0
+    for _ in range(rng.randint(max(1, per_day - 2), per_day + 2)):
+        if not queue:
+            break
+        cid = queue.pop()
+        clock.advance(timedelta(minutes=rng.randint(5, 50)))
+        product = rng.choices([p for p, _ in PRODUCTS], [w for _, w in PRODUCTS])[0]
+        lo, hi = TERMS[product]
+        term = max(lo, min(hi, int(profiles[cid].get("duration_in_month", 12))))
+        amount = _amount(int(profiles[cid].get("credit_amount", 2000)), rng)
+        if product == "BL-STD":
+            amount = min(amount, Decimal("200000"))
+        if last_week and rng.random() < 0.4:  # larger loans of the last days wait in the review queue
+            product, term = "EP-STD", 24
+            amount = Decimal(rng.randrange(250_000, 450_001, 10_000))
+        consents = ("credit_report",) if rng.random() < 0.92 else ()
+        try:
+            app = origination.submit(uow, officer, origination.NewApplication(
+                customer_id=cid, product_code=product, amount=amount, term_months=term, purpose="经营周转",
+                consents=consents, channel=rng.choice(("borrower", "officer", "borrower"))))
+        except DomainError:
+            continue
+        applications += 1
+        if app.status == "referred" and not last_week and rng.random() < 0.85:
+            clock.advance(timedelta(minutes=rng.randint(20, 90)))  # the officer visits, the approver reads
+            rate = app.annual_rate or Decimal("0.0950")
+            amount_ok = min(app.amount, Decimal("300000"))
+            approve = cid not in bad_customers or rng.random() < 0.4
+            reviewer = officer if rng.random() < 0.5 else officer2
+            try:
+                origination.recommend(uow, reviewer, app.id, "approve" if approve else "decline",
+                                      amount_ok if approve else None, rate if approve else None,
+                                      notes="实地走访，经营正常" if approve else "流水与申报不符",
+                                      field_visit={"premises": "visited", "stock": "checked"})
+                app = (origination.approve(uow, approver, app.id) if approve
+                       else origination.decline(uow, approver, app.id, "复核不通过"))
+            except DomainError:
+                continue
+        if app.status == "approved" and rng.random() < 0.9:
+            clock.advance(timedelta(minutes=rng.randint(2, 20)))
+            app = origination.accept(uow, officer, app.id)
+            if app.status == "accepted":
+                app = origination.disburse(uow, approver, app.id)
+            if app.status == "disbursed":
+                disbursed += 1
+    return applications, disbursed
+
+
+def _repayments_of_the_day(uow: UnitOfWork, tenant_id: int, on: date, rng: random.Random, bad_customers: set[int],
+                           stopped_paying: set[int], system: Principal) -> int:
+    """The instalments borrowers pay on `on` (good borrowers mostly on time, bad ones stop or catch up late)."""
+    repayments = 0
+    for loan_id, borrower, due, first_due in _due_today(uow, tenant_id, on):
+        is_bad = borrower in bad_customers
+        if is_bad and (loan_id in stopped_paying or (first_due == on and rng.random() < 0.3)):
+            stopped_paying.add(loan_id)
+            continue
+        # on the due date most pay; once in arrears, each day some catch up (with the penalty)
+        pays = (0.70 if is_bad else 0.97) if first_due == on else (0.25 if is_bad else 0.6)
+        if rng.random() >= pays:
+            continue
+        try:
+            servicing.post_repayment(uow, system, loan_id, round_half_up(due),
+                                     idempotency_key=f"demo-{loan_id}-{on}")
+            repayments += 1
+        except DomainError:
+            pass
+    return repayments
 
 
 def seed_marketing(uow: UnitOfWork, tenant_id: int) -> str:
