@@ -275,23 +275,7 @@ def import_dataset(
             folder = root / tenant.name / name
             path = folder / f"{version}.parquet"
             rejected_path = folder / f"{version}.rejected.parquet" if len(prepared.rejected) else None
-            row = DatasetRow(
-                tenant_id=who.tenant_id,
-                name=name,
-                version=version,
-                rows=len(prepared.data),
-                columns=[
-                    {"name": c.name, "dtype": c.dtype} for c in contract.columns if c.name in prepared.data.columns
-                ],
-                content_hash=content_hash(prepared.data),
-                contract=contract.to_dict(),
-                source=source.describe(),
-                path=str(path),
-                rejected_rows=len(prepared.rejected),
-                rejected_path=None if rejected_path is None else str(rejected_path),
-                created_at=utcnow(),
-                created_by=who.username,
-            )
+            row = _dataset_row(who, name, version, contract, prepared, source, path, rejected_path)
             s.add(row)
             s.flush()  # claims the version number before any file is written
             _write_atomically(prepared.data, path)
@@ -299,21 +283,7 @@ def import_dataset(
             if rejected_path is not None:
                 _write_atomically(prepared.rejected, rejected_path)
                 written.append(rejected_path)
-            audit.record(
-                s,
-                who,
-                "dataset.import",
-                "dataset",
-                row.id,
-                after={
-                    "name": name,
-                    "version": version,
-                    "rows": row.rows,
-                    "content_hash": row.content_hash,
-                    "rejected_rows": row.rejected_rows,
-                    "source": row.source,
-                },
-            )
+            audit.record(s, who, "dataset.import", "dataset", row.id, after=_audit_facts(row))
             info = DatasetInfo.from_row(row)
             uow.commit()
     except IntegrityError:
@@ -327,6 +297,45 @@ def import_dataset(
             p.unlink(missing_ok=True)
         raise
     return ImportResult(info, prepared.rejected)
+
+
+def _dataset_row(
+    who: Principal,
+    name: str,
+    version: int,
+    contract: DataContract,
+    prepared: PreparedImport,
+    source: Source,
+    path: Path,
+    rejected_path: Path | None,
+) -> DatasetRow:
+    """The registry row of a new dataset version (its files are written after the row claims the version)."""
+    return DatasetRow(
+        tenant_id=who.tenant_id,
+        name=name,
+        version=version,
+        rows=len(prepared.data),
+        columns=[{"name": c.name, "dtype": c.dtype} for c in contract.columns if c.name in prepared.data.columns],
+        content_hash=content_hash(prepared.data),
+        contract=contract.to_dict(),
+        source=source.describe(),
+        path=str(path),
+        rejected_rows=len(prepared.rejected),
+        rejected_path=None if rejected_path is None else str(rejected_path),
+        created_at=utcnow(),
+        created_by=who.username,
+    )
+
+
+def _audit_facts(row: DatasetRow) -> dict[str, object]:
+    return {
+        "name": row.name,
+        "version": row.version,
+        "rows": row.rows,
+        "content_hash": row.content_hash,
+        "rejected_rows": row.rejected_rows,
+        "source": row.source,
+    }
 
 
 def _require_read(who: Principal) -> None:
