@@ -1,5 +1,5 @@
 """Marketing use cases (营销), split by use case: segments, pre-approval runs, campaigns, the outbox of
-messages, attribution and officer visits. Each takes `(uow, who, ...)`, checks the
+messages, attribution, uplift training and officer visits. Each takes `(uow, who, ...)`, checks the
 caller's permission and tenant, and writes an audit record for every change.
 
 Customer data arrives as a Polars frame (one row per customer: customer_id, marketing_consent,
@@ -54,9 +54,11 @@ from microlend.marketing.service.segments import (
     preview_segment,
     save_segment,
 )
+from microlend.marketing.service.uplift import UPLIFT_METHODS, UpliftTraining, train_uplift
 from microlend.marketing.service.visits import VisitCard, VisitTask, close_visit_task, visit_cards, visit_tasks
 
 __all__ = [
+    "UPLIFT_METHODS",
     "Campaign",
     "CampaignSpec",
     "ConsentCheck",
@@ -64,6 +66,7 @@ __all__ = [
     "LaunchSummary",
     "PreapprovalRun",
     "SegmentVersion",
+    "UpliftTraining",
     "VisitCard",
     "VisitTask",
     "application_events",
@@ -90,6 +93,7 @@ __all__ = [
     "record_opt_out",
     "remove_opt_out",
     "save_segment",
+    "train_uplift",
     "visit_cards",
     "visit_tasks",
 ]
