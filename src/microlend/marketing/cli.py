@@ -331,14 +331,7 @@ def uplift(
     method: Annotated[str, typer.Option(help="two_model or class_transformation")] = "two_model",
 ) -> None:
     """Train an uplift model on past campaigns (30% held out for the Qini curve) and rank the customers."""
-    from microlend.marketing.uplift import (
-        ClassTransformationUplift,
-        TwoModelUplift,
-        evaluate,
-        holdout_mask,
-        rank_targets,
-        uplift_report_html,
-    )
+    from microlend.marketing.uplift import rank_targets, uplift_report_html
 
     if method not in ("two_model", "class_transformation"):
         raise fail("method: two_model or class_transformation")
@@ -348,15 +341,11 @@ def uplift(
     if not names or missing:
         raise fail(f"features: {', '.join(missing) or 'none given'} not in {customers.name}")
     uow, who = _tenant(tenant)
-    data = service.campaign_outcomes(uow, who, campaign_ids, stage=stage).join(frame, on="customer_id")
-    held = holdout_mask(data.get_column("customer_id").to_list())
-    x = data.select([pl.col(f).cast(pl.Float64).fill_null(0.0) for f in names]).to_numpy()
-    t = data.get_column("treated").to_numpy()
-    y = data.get_column("converted").to_numpy()
-    model = (TwoModelUplift() if method == "two_model" else ClassTransformationUplift()).fit(x[~held], t[~held],
-                                                                                          y[~held])
-    result = evaluate(model.predict(x[held]), t[held], y[held])
-    ranked = rank_targets(model, frame, names)
+    trained = service.train_uplift(uow, who, campaign_ids, frame, names, stage=stage, method=method)
+    if trained.model is None or trained.evaluation is None:
+        raise fail(trained.detail)
+    result = trained.evaluation
+    ranked = rank_targets(trained.model, frame, names)
     out.parent.mkdir(parents=True, exist_ok=True)
     ranked.write_parquet(out)
     out.with_suffix(".html").write_text(uplift_report_html(result), encoding="utf-8")
@@ -364,7 +353,7 @@ def uplift(
         "method": method, "stage": stage, "campaigns": campaign_ids, "features": names, "auuc": result.auuc,
         "qini_coefficient": result.qini_coefficient, "uplift_at": result.uplift_at,
         "qini_curve": {"x": result.curve[0], "q": result.curve[1]}}, indent=2), encoding="utf-8")
-    console.print(f"held out {int(held.sum()):,} customers: AUUC {result.auuc:.4f}, "
+    console.print(f"held out {trained.held_out:,} customers: AUUC {result.auuc:.4f}, "
                   f"Qini {result.qini_coefficient:.4f}, "
                   + ", ".join(f"top {k} {v * 100:+.2f} pp" for k, v in result.uplift_at.items())
                   + f"; ranked {ranked.height:,} customers into {out}")

@@ -1,8 +1,7 @@
 """The bank's customer base as marketing's frame (客户底册), read from the database for the marketer's pages.
 
-Marketing must not import origination or servicing (architecture: marketing -> decisioning, data), so the
-`customers` and `loans` tables are read through SQLAlchemy Core by name and column, like the consent check
-in `service`. A bank whose customers live elsewhere passes its own frame to the service functions instead.
+The `customers` and `loans` tables are read in `sources.py` (marketing does not import origination or
+servicing). A bank whose customers live elsewhere passes its own frame to the service functions instead.
 """
 
 from __future__ import annotations
@@ -11,34 +10,17 @@ from datetime import date
 
 import polars as pl
 import pyarrow as pa
-from sqlalchemy import column, func, inspect, select, table
-from sqlalchemy.orm import Session
 
 from microlend.core.identity import Principal
 from microlend.core.uow import UnitOfWork
-
-
-def current_days_past_due(session: Session, tenant_id: int) -> dict[int, int]:
-    """Each customer's worst days past due over their active loans (servicing's `loans` table); empty when
-    the bank runs no servicing here."""
-    if not inspect(session.connection()).has_table("loans"):
-        return {}
-    loans = table("loans", column("tenant_id"), column("customer_id"), column("status"), column("days_past_due"))
-    rows = session.execute(
-        select(loans.c.customer_id, func.max(loans.c.days_past_due))
-        .where(loans.c.tenant_id == tenant_id, loans.c.status == "active", loans.c.customer_id.is_not(None),
-               loans.c.days_past_due > 0)
-        .group_by(loans.c.customer_id)).all()
-    return {int(c): int(d) for c, d in rows}
+from microlend.marketing.sources import customer_loan_status, customers_frame
 
 
 def customer_frame(uow: UnitOfWork, who: Principal, as_of: date) -> pl.DataFrame:
     """The tenant's customers with the features segments read and today's days past due."""
-    from microlend.marketing.demo import customers_from_table
-
     with uow:
         s = uow.session
-        return customers_from_table(s, who.tenant_id, as_of, current_days_past_due(s, who.tenant_id))
+        return customers_frame(s, who.tenant_id, as_of, customer_loan_status(s, who.tenant_id))
 
 
 def preapproval_inputs(frame: pl.DataFrame) -> tuple[dict[str, pa.Table], pa.Table]:

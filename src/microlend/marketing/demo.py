@@ -1,30 +1,29 @@
 """The demo bank's marketing (示范营销活动): a segment, a pre-approval run, an SMS campaign with a control
 group that has a visible funnel and lift, and visit tasks for the loan officers.
 
-`customers_from_table` reads the bank's customers (origination's `customers` table, through its columns
-only) into the frame marketing works on; `seed_marketing_demo` builds the rest. Customer responses in the
-demo are simulated with a fixed seed (treated customers apply more often than the control group), so the
-report shows a real, measurable lift. Running it twice adds nothing.
+The bank's customers come into the frame marketing works on through `sources.customers_frame`;
+`seed_marketing_demo` builds the rest. Customer responses in the demo are simulated with a fixed seed
+(treated customers apply more often than the control group), so the report shows a real, measurable lift.
+Running it twice adds nothing.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import polars as pl
 import pyarrow as pa
-from sqlalchemy import column, select, table
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
-from microlend.core.db import JSONText, UTCDateTime
 from microlend.core.identity import Principal
 from microlend.core.uow import UnitOfWork
 from microlend.marketing import service
 from microlend.marketing.segments import FrequencyCap
+from microlend.marketing.sources import customers_frame
 from microlend.marketing.tracking import CampaignReport
 
 SEGMENT = "核心客群 core customers"
@@ -34,47 +33,6 @@ VISIT_CAMPAIGN = "客户经理走访 officer visits"
 #: instant the demo is seeded (origination takes the clock): a window ending two days short of that instant
 #: keeps those history applications out, so the report counts the responses to the campaign itself.
 DEMO_WINDOW_DAYS = 28
-_PROFILE_KEYS = ("status_of_existing_checking_account", "duration_in_month", "credit_history",
-                 "savings_account_and_bonds", "present_employment_since", "property", "purpose", "credit_amount",
-                 "other_installment_plans", "housing", "installment_rate_in_percentage_of_disposable_income",
-                 "years_in_business", "annual_turnover")
-
-
-def customers_from_table(session: Session, tenant_id: int, as_of: date,
-                         days_past_due: Mapping[int, int] | None = None) -> pl.DataFrame:
-    """The tenant's customers as marketing's frame: id, age, months on book, industry, kind, branch,
-    consent, officer, current days past due (from servicing, passed in) and the profile attributes."""
-    customers = table("customers", column("id"), column("tenant_id"), column("kind"), column("birth_date"),
-                      column("industry"), column("branch"), column("officer_user_id"), column("marketing_consent"),
-                      column("attributes", JSONText()), column("created_at", UTCDateTime()))
-    rows = session.execute(select(customers).where(customers.c.tenant_id == tenant_id)
-                           .order_by(customers.c.id)).mappings().all()
-    dpd = days_past_due or {}
-    records: list[dict[str, Any]] = []
-    for r in rows:
-        birth = r["birth_date"]
-        if isinstance(birth, str):
-            birth = date.fromisoformat(birth)
-        attrs = dict(r["attributes"] or {})
-        age = attrs.get("age_in_years")
-        if birth is not None:
-            age = as_of.year - birth.year - ((as_of.month, as_of.day) < (birth.month, birth.day))
-        created: datetime = r["created_at"]
-        months = (as_of.year - created.year) * 12 + as_of.month - created.month
-        record: dict[str, Any] = {
-            "customer_id": int(r["id"]), "age": None if age is None else float(age),
-            "months_on_book": float(max(months, 0)), "industry": r["industry"] or None, "customer_kind": r["kind"],
-            "branch": r["branch"] or None, "has_officer": r["officer_user_id"] is not None,
-            "officer_user_id": r["officer_user_id"], "marketing_consent": bool(r["marketing_consent"]),
-            "current_days_past_due": float(dpd.get(int(r["id"]), 0)), "created_at": created,
-            "birth_date": birth,
-        }
-        for key in _PROFILE_KEYS:
-            value = attrs.get(key)
-            record[key] = float(value) if key in ("annual_turnover", "years_in_business") and value is not None \
-                else value
-        records.append(record)
-    return pl.DataFrame(records, infer_schema_length=None)
 
 
 @dataclass(frozen=True)
@@ -124,7 +82,7 @@ def seed_marketing_demo(uow: UnitOfWork, who: Principal, *, as_of: date, at: dat
 
     existing = {c.name: c for c in service.list_campaigns(uow, who)}
     with uow:
-        frame = customers_from_table(uow.session, who.tenant_id, as_of)
+        frame = customers_frame(uow.session, who.tenant_id, as_of)
     if officer_user_ids:
         officers = list(officer_user_ids)
         frame = frame.with_columns(pl.when(pl.col("officer_user_id").is_null())

@@ -38,7 +38,7 @@ from microlend.batch.engine import BatchEngine, LocalEngine, Progress
 from microlend.core import audit
 from microlend.core.clock import utcnow
 from microlend.core.db import is_postgres
-from microlend.core.errors import ValidationError
+from microlend.core.errors import NotFound, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.money import from_storage, to_storage
 from microlend.core.uow import UnitOfWork
@@ -301,96 +301,109 @@ def _customer_table(inputs: PreapprovalInputs, as_of: date, engine: BatchEngine,
     return (frame.with_columns(aliases) if aliases else frame).to_arrow()
 
 
-def run_preapproval(
-    uow: UnitOfWork, who: Principal, inputs: PreapprovalInputs, *, as_of: date, started_at: datetime,
-    segment_name: str | None = None, segment_version: int | None = None, scorer: Scorer | None = None,
-    policy: dict[str, Any] | None = None, params: OfferParameters | None = None, facts: PolicyFacts | None = None,
-    engine: BatchEngine | None = None, chunk_rows: int = 100_000, progress: Progress | None = None,
-) -> PreapprovalSummary:
-    """Run (or resume) a pre-approval over a segment; see the module docstring."""
+@dataclass(frozen=True)
+class _RunPlan:
+    """What a run is over: its key, the customer table, the segment, and how offers are decided."""
+
+    run_key: str
+    customers: pa.Table
+    segment: Segment | None
+    segment_id: int | None
+    scorer: Scorer
+    evaluator: Any
+    policy_version: str
+    facts: PolicyFacts
+    params: OfferParameters
+    chunk_rows: int
+
+
+def _policy_evaluator(doc: dict[str, Any]) -> Any:
+    """The columnar evaluator for the policy, or the row-by-row engine when it cannot be compiled."""
     from microlend.decisioning.columnar import ColumnarPolicy, NotCompilable
-    from microlend.decisioning.policy import default_policy, policy_hash
 
-    who.require(Permission.MANAGE_CAMPAIGNS)
-    if chunk_rows < 1:
-        raise ValidationError("chunk_rows: at least 1", field="chunk_rows")
-    params = params or OfferParameters()
-    engine = engine or LocalEngine()
-    scorer = scorer or default_scorer()
-    doc = policy or default_policy()
-    policy_version = policy_hash(doc)[:16]
-    facts = facts or default_policy_facts
     try:
-        evaluator: Any = ColumnarPolicy(doc)
+        return ColumnarPolicy(doc)
     except NotCompilable:
-        evaluator = RowByRowPolicy(doc)
+        return RowByRowPolicy(doc)
 
-    segment: Segment | None = None
-    segment_id: int | None = None
-    if segment_name is not None:
-        with uow:
-            q = select(SegmentRow).where(SegmentRow.tenant_id == who.tenant_id, SegmentRow.name == segment_name)
-            q = (q.where(SegmentRow.version == segment_version) if segment_version
-                 else q.order_by(SegmentRow.version.desc()).limit(1))
-            seg_row = uow.session.execute(q).scalar_one_or_none()
-            if seg_row is None:
-                from microlend.core.errors import NotFound
 
-                raise NotFound(f"segment '{segment_name}' not found", field="segment")
-            segment = Segment(seg_row.name, seg_row.version, seg_row.expression, dict(seg_row.namespace))  # type: ignore[arg-type]
-            segment_id = seg_row.id
+def _load_segment(uow: UnitOfWork, who: Principal, name: str | None, version: int | None
+                  ) -> tuple[Segment | None, int | None]:
+    """The segment's given (or latest) version within the tenant, with its id; (None, None) for everyone."""
+    if name is None:
+        return None, None
+    with uow:
+        q = select(SegmentRow).where(SegmentRow.tenant_id == who.tenant_id, SegmentRow.name == name)
+        q = q.where(SegmentRow.version == version) if version else q.order_by(SegmentRow.version.desc()).limit(1)
+        seg_row = uow.session.execute(q).scalar_one_or_none()
+        if seg_row is None:
+            raise NotFound(f"segment '{name}' not found", field="segment")
+        segment = Segment(seg_row.name, seg_row.version, seg_row.expression, dict(seg_row.namespace))  # type: ignore[arg-type]
+        return segment, seg_row.id
 
-    customers = _customer_table(inputs, as_of, engine)
-    run_key = hashlib.sha256(json.dumps({
-        "tenant": who.tenant_id, "as_of": as_of.isoformat(), "segment": segment_id, "policy": policy_version,
-        "model": scorer.version, "params": params.to_dict(), "chunk_rows": chunk_rows,
-        "data": _fingerprint(customers),
+
+def run_key(tenant_id: int, as_of: date, segment_id: int | None, policy_version: str, model_version: str,
+            params: OfferParameters, chunk_rows: int, data_fingerprint: str) -> str:
+    """The run's identity: the same inputs give the same key (and resume the same run)."""
+    return hashlib.sha256(json.dumps({
+        "tenant": tenant_id, "as_of": as_of.isoformat(), "segment": segment_id, "policy": policy_version,
+        "model": model_version, "params": params.to_dict(), "chunk_rows": chunk_rows, "data": data_fingerprint,
     }, sort_keys=True).encode()).hexdigest()
 
+
+def _start_or_resume(uow: UnitOfWork, who: Principal, plan: _RunPlan, *, as_of: date, started_at: datetime
+                     ) -> tuple[PreapprovalRunRow, bool]:
+    """The run with the plan's key, started (and audited) when there is none yet; and whether it existed."""
+    total = plan.customers.num_rows
     with uow:
         s = uow.session
         run = s.execute(select(PreapprovalRunRow).where(PreapprovalRunRow.tenant_id == who.tenant_id,
-                                                        PreapprovalRunRow.run_key == run_key)).scalar_one_or_none()
+                                                        PreapprovalRunRow.run_key == plan.run_key)).scalar_one_or_none()
         resumed = run is not None
         if run is None:
             run = PreapprovalRunRow(
-                tenant_id=who.tenant_id, run_key=run_key, segment_id=segment_id, as_of=as_of, status="running",
-                policy_version=policy_version, model_version=scorer.version,
-                parameters={**params.to_dict(), "chunk_rows": chunk_rows}, customers_total=customers.num_rows,
+                tenant_id=who.tenant_id, run_key=plan.run_key, segment_id=plan.segment_id, as_of=as_of,
+                status="running", policy_version=plan.policy_version, model_version=plan.scorer.version,
+                parameters={**plan.params.to_dict(), "chunk_rows": plan.chunk_rows}, customers_total=total,
                 customers_done=0, offers_count=0, started_at=started_at)
             s.add(run)
             s.flush()
             audit.record(s, who, "preapproval.start", "preapproval_run", run.id,
-                         after={"as_of": as_of.isoformat(), "segment_id": segment_id, "policy": policy_version,
-                                "model": scorer.version, "customers": customers.num_rows})
+                         after={"as_of": as_of.isoformat(), "segment_id": plan.segment_id,
+                                "policy": plan.policy_version, "model": plan.scorer.version, "customers": total})
             uow.commit()
-        run_id, done, offers, status = run.id, run.customers_done, run.offers_count, run.status
-    if status == "completed":
-        return PreapprovalSummary(run_id, run_key, status, customers.num_rows, int(run.parameters.get("in_segment", 0)),
-                                  offers, True)
+    return run, resumed
 
-    total = customers.num_rows
-    in_segment = int(run.parameters.get("in_segment_done", 0))
-    expires_on = as_of + timedelta(days=params.offer_days)
-    for start in range(done, total, chunk_rows):
-        chunk = pl.from_arrow(customers.slice(start, chunk_rows))
+
+def _process_chunks(uow: UnitOfWork, who: Principal, plan: _RunPlan, run_id: int, done: int, in_segment: int, *,
+                    expires_on: date, progress: Progress | None) -> int:
+    """Decide the customers from `done` on, a chunk per transaction that also records the chunk as done;
+    returns the customers in the segment so far."""
+    total = plan.customers.num_rows
+    for start in range(done, total, plan.chunk_rows):
+        chunk = pl.from_arrow(plan.customers.slice(start, plan.chunk_rows))
         assert isinstance(chunk, pl.DataFrame)
-        if segment is not None:
-            chunk = segment.select(chunk)
+        if plan.segment is not None:
+            chunk = plan.segment.select(chunk)
         in_segment += chunk.height
-        rows = _offers(chunk, scorer, evaluator, facts, params, run_id, who.tenant_id, expires_on, policy_version)
+        rows = _offers(chunk, plan.scorer, plan.evaluator, plan.facts, plan.params, run_id, who.tenant_id,
+                       expires_on, plan.policy_version)
         with uow:
             s = uow.session
             _write_offers(s, rows)
             run_row = s.get(PreapprovalRunRow, run_id)
             assert run_row is not None
-            run_row.customers_done = min(start + chunk_rows, total)
+            run_row.customers_done = min(start + plan.chunk_rows, total)
             run_row.offers_count += len(rows)
             run_row.parameters = {**run_row.parameters, "in_segment_done": in_segment}
-            offers = run_row.offers_count
             uow.commit()
         if progress is not None:
-            progress(min(start + chunk_rows, total), total)
+            progress(min(start + plan.chunk_rows, total), total)
+    return in_segment
+
+
+def _complete(uow: UnitOfWork, who: Principal, run_id: int, total: int, in_segment: int) -> int:
+    """Mark the run completed (audited); returns its offers."""
     with uow:
         s = uow.session
         run_row = s.get(PreapprovalRunRow, run_id)
@@ -402,7 +415,42 @@ def run_preapproval(
                      after={"offers": run_row.offers_count, "customers": total, "in_segment": in_segment})
         offers = run_row.offers_count
         uow.commit()
-    return PreapprovalSummary(run_id, run_key, "completed", total, in_segment, offers, resumed)
+    return offers
+
+
+def run_preapproval(
+    uow: UnitOfWork, who: Principal, inputs: PreapprovalInputs, *, as_of: date, started_at: datetime,
+    segment_name: str | None = None, segment_version: int | None = None, scorer: Scorer | None = None,
+    policy: dict[str, Any] | None = None, params: OfferParameters | None = None, facts: PolicyFacts | None = None,
+    engine: BatchEngine | None = None, chunk_rows: int = 100_000, progress: Progress | None = None,
+) -> PreapprovalSummary:
+    """Run (or resume) a pre-approval over a segment; see the module docstring."""
+    from microlend.decisioning.policy import default_policy, policy_hash
+
+    who.require(Permission.MANAGE_CAMPAIGNS)
+    if chunk_rows < 1:
+        raise ValidationError("chunk_rows: at least 1", field="chunk_rows")
+    params = params or OfferParameters()
+    scorer = scorer or default_scorer()
+    doc = policy or default_policy()
+    policy_version = policy_hash(doc)[:16]
+    evaluator = _policy_evaluator(doc)
+    segment, segment_id = _load_segment(uow, who, segment_name, segment_version)
+    customers = _customer_table(inputs, as_of, engine or LocalEngine())
+    key = run_key(who.tenant_id, as_of, segment_id, policy_version, scorer.version, params, chunk_rows,
+                  _fingerprint(customers))
+    plan = _RunPlan(key, customers, segment, segment_id, scorer, evaluator, policy_version,
+                    facts or default_policy_facts, params, chunk_rows)
+    run, resumed = _start_or_resume(uow, who, plan, as_of=as_of, started_at=started_at)
+    total = customers.num_rows
+    if run.status == "completed":
+        return PreapprovalSummary(run.id, key, run.status, total, int(run.parameters.get("in_segment", 0)),
+                                  run.offers_count, True)
+    in_segment = _process_chunks(uow, who, plan, run.id, run.customers_done,
+                                 int(run.parameters.get("in_segment_done", 0)),
+                                 expires_on=as_of + timedelta(days=params.offer_days), progress=progress)
+    offers = _complete(uow, who, run.id, total, in_segment)
+    return PreapprovalSummary(run.id, key, "completed", total, in_segment, offers, resumed)
 
 
 def _offers(chunk: pl.DataFrame, scorer: Scorer, evaluator: Any, facts: PolicyFacts, params: OfferParameters,

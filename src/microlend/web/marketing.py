@@ -4,6 +4,7 @@ send the outbox) and the campaign report with the uplift model; and the loan off
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -21,6 +22,7 @@ from microlend.marketing import service
 from microlend.marketing.customerbase import customer_frame, preapproval_inputs
 from microlend.marketing.segments import DEFAULT_NAMESPACE, EXCLUSION_REASONS, Channel, FrequencyCap
 from microlend.marketing.tracking import funnel_chart, lift_chart
+from microlend.marketing.uplift import qini_chart
 from microlend.web.pages import current_principal, login_redirect, page
 
 router = APIRouter(include_in_schema=False)
@@ -380,6 +382,12 @@ def outbox_send(request: Request, uow: UnitOfWorkDep, back: Annotated[str, Form(
 # ------------------------------------------------------------------------------------------ report
 
 
+#: customer features the report's uplift model learns from, when the customer data has them
+UPLIFT_FEATURES = ("age", "months_on_book", "annual_turnover", "years_in_business", "duration_in_month",
+                   "credit_amount")
+UPLIFT_MIN_CUSTOMERS = 40
+
+
 @dataclass(frozen=True)
 class UpliftView:
     campaigns: list[str]
@@ -397,10 +405,6 @@ def _uplift(uow: UnitOfWork, who: Principal, stage: str) -> UpliftView | None:
     """Train a two-model uplift model on finished campaigns (attribution window over) with control groups
     (70%) and evaluate it on the held-out 30%: Qini curve, AUUC, uplift at the top k. None when no campaign
     had a control group."""
-    import math
-
-    from microlend.marketing.uplift import TwoModelUplift, evaluate, holdout_mask, qini_chart
-
     launched = [c for c in service.list_campaigns(uow, who) if c.launched_at is not None and c.control_share_bp > 0]
     if not launched:
         return None
@@ -410,26 +414,15 @@ def _uplift(uow: UnitOfWork, who: Principal, stage: str) -> UpliftView | None:
     if not past:
         return UpliftView([], stage, 0, 0, None, None, {}, None, "not_finished")
     names = [c.name for c in past]
-    data = service.campaign_outcomes(uow, who, [c.id for c in past], stage=stage)
     features = _customers(uow, who)
-    usable = [f for f in ("age", "months_on_book", "annual_turnover", "years_in_business", "duration_in_month",
-                          "credit_amount") if f in features.columns]
-    data = data.join(features.select("customer_id", *usable), on="customer_id", how="inner")
-    control = int((data.get_column("treated") == 0).sum())
-    if not usable or data.height < 40:
-        return UpliftView(names, stage, data.height, control, None, None, {}, None, "too_few")
-    held = holdout_mask(data.get_column("customer_id").to_list())
-    x = data.select([pl.col(f).cast(pl.Float64, strict=False).fill_null(0.0) for f in usable]).to_numpy()
-    t = data.get_column("treated").to_numpy()
-    y = data.get_column("converted").to_numpy()
-    try:
-        model = TwoModelUplift().fit(x[~held], t[~held], y[~held])
-        result = evaluate(model.predict(x[held]), t[held], y[held])
-    except DomainError as exc:
-        reason = "no_contrast" if "converters" in exc.message else exc.message
-        return UpliftView(names, stage, data.height, control, None, None, {}, None, reason)
+    usable = [f for f in UPLIFT_FEATURES if f in features.columns]
+    trained = service.train_uplift(uow, who, [c.id for c in past], features, usable, stage=stage,
+                                   min_customers=UPLIFT_MIN_CUSTOMERS)
+    result = trained.evaluation
+    if result is None:
+        return UpliftView(names, stage, trained.customers, trained.control, None, None, {}, None, trained.problem)
     at: dict[str, float | None] = {k: None if math.isnan(v) else v for k, v in result.uplift_at.items()}
-    return UpliftView(names, stage, data.height, control, result.auuc, result.qini_coefficient, at,
+    return UpliftView(names, stage, trained.customers, trained.control, result.auuc, result.qini_coefficient, at,
                       qini_chart(result), "")
 
 

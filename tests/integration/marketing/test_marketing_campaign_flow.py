@@ -323,3 +323,68 @@ def test_every_dispatch_batch_is_audited(mbank: Bank) -> None:
             AuditRow.tenant_id == mbank.tenant_id, AuditRow.action == "outbox.dispatch")).scalars())
     assert len(rows) == -(-summary.messages // 100)
     assert sum(r["sent"] for r in rows) == summary.messages
+
+
+def _history(mbank: Bank, name: str, *, convert: bool = True) -> int:
+    """A finished campaign with a half-size control group; older treated customers converted."""
+    summary = _launch(mbank, name, share=5000, at=NOON)
+    who = mbank.who()
+    service.dispatch_outbox(mbank.uow(), who, now=NOON, consent=FakeConsent(customers()))
+    if convert:
+        with mbank.uow() as u:
+            arms = dict(u.session.execute(select(AssignmentRow.customer_id, AssignmentRow.arm).where(
+                AssignmentRow.campaign_id == summary.campaign_id)).all())
+        ages = dict(zip(customers().get_column("customer_id"), customers().get_column("age"), strict=True))
+        converted = [c for c, a in arms.items() if (a == "treatment" and ages[c] > 45) or c % 11 == 0]
+        service.record_events(mbank.uow(), who, [
+            {"customer_id": c, "kind": "disbursed", "at": NOON + timedelta(days=3)} for c in converted])
+    return summary.campaign_id
+
+
+class TestUpliftTraining:
+    def test_a_past_campaign_teaches_whom_a_contact_moves(self, mbank: Bank) -> None:
+        from microlend.marketing.uplift import rank_targets
+
+        campaign_id = _history(mbank, "uplift-history")
+        outcomes = service.campaign_outcomes(mbank.uow(), mbank.who(), [campaign_id])
+        trained = service.train_uplift(mbank.uow(), mbank.who(), [campaign_id], customers(), ["age"])
+        assert trained.problem == "" and trained.model is not None and trained.evaluation is not None
+        assert trained.customers == outcomes.height
+        assert trained.control == int((outcomes.get_column("treated") == 0).sum())
+        assert 0.2 * outcomes.height < trained.held_out < 0.4 * outcomes.height
+        assert trained.evaluation.qini_coefficient > 0
+        top = rank_targets(trained.model, customers(), ["age"]).head(20).join(customers(), on="customer_id")
+        assert min(top.get_column("age").to_list()) > 45
+
+    def test_both_methods_train_and_an_unknown_one_is_refused(self, mbank: Bank) -> None:
+        campaign_id = _history(mbank, "uplift-methods")
+        trained = service.train_uplift(mbank.uow(), mbank.who(), [campaign_id], customers(), ["age"],
+                                       method="class_transformation")
+        assert trained.method == "class_transformation" and trained.evaluation is not None
+        with pytest.raises(ValidationError, match="method"):
+            service.train_uplift(mbank.uow(), mbank.who(), [campaign_id], customers(), ["age"], method="forest")
+        with pytest.raises(ValidationError, match="salary"):
+            service.train_uplift(mbank.uow(), mbank.who(), [campaign_id], customers(), ["salary"])
+
+    def test_without_conversions_or_customers_it_says_why_instead_of_a_model(self, mbank: Bank) -> None:
+        campaign_id = _history(mbank, "uplift-nothing", convert=False)
+        flat = service.train_uplift(mbank.uow(), mbank.who(), [campaign_id], customers(), ["age"])
+        assert flat.model is None and flat.problem == "no_contrast" and "converters" in flat.detail
+        assert flat.customers > 0 and flat.control > 0
+        few = service.train_uplift(mbank.uow(), mbank.who(), [campaign_id], customers(), ["age"],
+                                   min_customers=10_000)
+        assert few.model is None and few.problem == "too_few" and few.held_out == 0
+        bare = service.train_uplift(mbank.uow(), mbank.who(), [campaign_id], customers(), [])
+        assert bare.problem == "too_few" and bare.detail == "features: none given"
+
+    def test_it_needs_campaign_access_and_the_callers_own_campaigns(self, mbank: Bank) -> None:
+        from microlend.core.errors import NotFound
+
+        from .conftest import make_bank
+
+        campaign_id = _history(mbank, "uplift-private")
+        with pytest.raises(PermissionDenied):
+            service.train_uplift(mbank.uow(), mbank.who(Role.COLLECTOR), [campaign_id], customers(), ["age"])
+        other = make_bank(mbank.engine)
+        with pytest.raises(NotFound):
+            service.train_uplift(other.uow(), other.who(), [campaign_id], customers(), ["age"])

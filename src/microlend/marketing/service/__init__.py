@@ -1,0 +1,99 @@
+"""Marketing use cases (营销), split by use case: segments, pre-approval runs, campaigns, the outbox of
+messages, attribution, uplift training and officer visits. Each takes `(uow, who, ...)`, checks the
+caller's permission and tenant, and writes an audit record for every change.
+
+Customer data arrives as a Polars frame (one row per customer: customer_id, marketing_consent,
+current_days_past_due, the features segments read, and optionally officer_user_id and locale), because
+marketing reads customers through the data module's batch features rather than through another module's
+tables. Consent is checked again at send time through a `ConsentCheck`; the default reads the customers'
+marketing consent in `sources`, where every read of another module's tables lives.
+
+- `segments.py`    segment versions, previews with a live count
+- `runs.py`        pre-approval runs and their offers, as the pages read them
+- `campaigns.py`   create and launch campaigns: exclusions, control group, outbox or visit tasks
+- `outbox.py`      dispatch through a sender with consent, opt-outs and cap checked again; opt-outs
+- `attribution.py` responses and conversions, the funnel, the campaign report, uplift training rows
+- `uplift.py`      train and measure an uplift model on past campaigns
+- `visits.py`      officers' visit tasks and cards
+- `common.py`      what these share (tenant-scoped loads, exclusion inputs, bulk writes)
+"""
+
+from microlend.marketing.service.attribution import (
+    application_events,
+    application_steps,
+    campaign_outcomes,
+    campaign_report,
+    record_event,
+    record_events,
+    record_link_visit,
+)
+from microlend.marketing.service.campaigns import (
+    Campaign,
+    CampaignSpec,
+    LaunchSummary,
+    create_campaign,
+    get_campaign,
+    launch_campaign,
+    list_campaigns,
+)
+from microlend.marketing.service.outbox import (
+    ConsentCheck,
+    DispatchSummary,
+    customers_table_consent,
+    dispatch_outbox,
+    outbox_waiting,
+    record_opt_out,
+    remove_opt_out,
+)
+from microlend.marketing.service.runs import PreapprovalRun, list_runs, offer_count
+from microlend.marketing.service.segments import (
+    SegmentVersion,
+    get_segment,
+    list_segments,
+    preview_expression,
+    preview_segment,
+    save_segment,
+)
+from microlend.marketing.service.uplift import UPLIFT_METHODS, UpliftTraining, train_uplift
+from microlend.marketing.service.visits import VisitCard, VisitTask, close_visit_task, visit_cards, visit_tasks
+
+__all__ = [
+    "UPLIFT_METHODS",
+    "Campaign",
+    "CampaignSpec",
+    "ConsentCheck",
+    "DispatchSummary",
+    "LaunchSummary",
+    "PreapprovalRun",
+    "SegmentVersion",
+    "UpliftTraining",
+    "VisitCard",
+    "VisitTask",
+    "application_events",
+    "application_steps",
+    "campaign_outcomes",
+    "campaign_report",
+    "close_visit_task",
+    "create_campaign",
+    "customers_table_consent",
+    "dispatch_outbox",
+    "get_campaign",
+    "get_segment",
+    "launch_campaign",
+    "list_campaigns",
+    "list_runs",
+    "list_segments",
+    "offer_count",
+    "outbox_waiting",
+    "preview_expression",
+    "preview_segment",
+    "record_event",
+    "record_events",
+    "record_link_visit",
+    "record_opt_out",
+    "remove_opt_out",
+    "save_segment",
+    "train_uplift",
+    "visit_cards",
+    "visit_tasks",
+]

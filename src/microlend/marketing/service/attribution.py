@@ -1,0 +1,207 @@
+"""Attribution use cases (效果归因): record responses and conversions (tracked links, funnel events, real
+applications), and report a campaign's funnel and lift, or its outcomes as rows an uplift model learns from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from microlend.core import audit
+from microlend.core.errors import Conflict, NotFound, ValidationError
+from microlend.core.identity import Permission, Principal, system_principal
+from microlend.core.uow import UnitOfWork
+from microlend.marketing.service.common import bulk_insert, campaign_row
+from microlend.marketing.sources import IN_CHUNK, applications_for_funnel
+from microlend.marketing.tables import AssignmentRow, CampaignRow, ContactRow, OutboxRow, TrackingEventRow
+from microlend.marketing.tracking import EVENT_KINDS, CampaignReport, attribute, build_report
+
+#: origination's application statuses that mean an offer was made (approved, 审批通过) at `decided_at`
+_APPROVED = ("approved", "accepted", "contracted", "disbursed")
+
+FunnelEvent = tuple[int, str, datetime, int | None]
+
+
+# --- responses and conversions ----------------------------------------------------------------------------
+
+
+def record_event(uow: UnitOfWork, who: Principal, kind: str, *, at: datetime, customer_id: int | None = None,
+                 token: str | None = None, campaign_id: int | None = None, amount: Decimal | None = None) -> int:
+    """Record a funnel step. A tracked link's token identifies campaign and customer (opened, clicked);
+    applications, approvals and disbursements arrive by customer id and are attributed by time window."""
+    who.require(Permission.MANAGE_CAMPAIGNS)
+    if kind not in EVENT_KINDS or kind == "sent":
+        raise ValidationError(f"kind: must be one of {', '.join(k for k in EVENT_KINDS if k != 'sent')}",
+                              field="kind")
+    with uow:
+        s = uow.session
+        if token is not None:
+            hit = s.execute(select(OutboxRow.customer_id, OutboxRow.campaign_id).where(
+                OutboxRow.tenant_id == who.tenant_id, OutboxRow.token == token)).first()
+            if hit is None:
+                raise NotFound("token: unknown tracked link", field="token")
+            customer_id, campaign_id = int(hit[0]), int(hit[1])
+        if customer_id is None:
+            raise ValidationError("customer_id: give a customer or a token", field="customer_id")
+        row = TrackingEventRow(tenant_id=who.tenant_id, customer_id=customer_id, campaign_id=campaign_id, kind=kind,
+                               at=at, token=token, amount=amount)
+        s.add(row)
+        s.flush()
+        audit.record(s, who, f"marketing.event.{kind}", "customer", customer_id,
+                     after={"campaign_id": campaign_id, "at": at.isoformat()})
+        event_id = row.id
+        uow.commit()
+    return event_id
+
+
+def record_link_visit(uow: UnitOfWork, token: str, *, at: datetime, kind: str = "clicked") -> int | None:
+    """A customer followed a tracked link (borrower pages, no staff login): the token alone identifies the
+    bank, campaign and customer. Returns the campaign's id, so the application can carry it; unknown tokens
+    are ignored (None), so links cannot be probed."""
+    if kind not in ("opened", "clicked") or not 8 <= len(token) <= 40:
+        return None
+    with uow:
+        hit = uow.session.execute(select(OutboxRow.tenant_id, OutboxRow.customer_id, OutboxRow.campaign_id).where(
+            OutboxRow.token == token).limit(1)).first()
+        if hit is None:
+            return None
+        tenant_id, customer_id, campaign_id = (int(x) for x in hit)
+        uow.session.add(TrackingEventRow(tenant_id=tenant_id, customer_id=customer_id, campaign_id=campaign_id,
+                                         kind=kind, at=at, token=token))
+        audit.record(uow.session, system_principal(tenant_id, "tracked-link"), f"marketing.event.{kind}",
+                     "customer", customer_id, after={"campaign_id": campaign_id})
+        uow.commit()
+    return campaign_id
+
+
+def record_events(uow: UnitOfWork, who: Principal, events: Iterable[dict[str, Any]]) -> int:
+    """Bulk load of funnel events (e.g. from origination's daily extract): customer_id, kind, at[, amount]."""
+    who.require(Permission.MANAGE_CAMPAIGNS)
+    rows = []
+    for e in events:
+        if e["kind"] not in EVENT_KINDS:
+            raise ValidationError(f"kind: unknown event kind '{e['kind']}'", field="kind")
+        rows.append({"tenant_id": who.tenant_id, "customer_id": int(e["customer_id"]), "kind": e["kind"],
+                     "at": e["at"], "campaign_id": e.get("campaign_id"), "amount": e.get("amount"),
+                     "token": e.get("token")})
+    with uow:
+        if rows:
+            bulk_insert(uow.session, TrackingEventRow, rows)
+        audit.record(uow.session, who, "marketing.events.load", "marketing_events", len(rows),
+                     after={"rows": len(rows)})
+        uow.commit()
+    return len(rows)
+
+
+# --- the funnel -------------------------------------------------------------------------------------------
+
+
+def application_steps(applications: Iterable[tuple[int, int | None, str, datetime, datetime | None,
+                                                    datetime | None]]) -> list[FunnelEvent]:
+    """The funnel steps of applications (customer_id, campaign_id, status, submitted_at, decided_at,
+    disbursed_at): applied at submission, approved when the decision made an offer, disbursed when the
+    money went out. Returns (customer_id, kind, at, campaign_id)."""
+    out: list[FunnelEvent] = []
+    for customer, campaign, status, submitted, decided, disbursed in applications:
+        out.append((customer, "applied", submitted, campaign))
+        if status in _APPROVED and decided is not None:
+            out.append((customer, "approved", decided, campaign))
+        if disbursed is not None:
+            out.append((customer, "disbursed", disbursed, campaign))
+    return out
+
+
+def application_events(s: Session, tenant_id: int, customer_ids: Sequence[int], since: datetime
+                       ) -> list[FunnelEvent]:
+    """The funnel's later steps from real applications (origination's, read in `sources`). An application
+    that arrived through a tracked link carries its campaign and counts for that campaign only; others are
+    attributed by window. Returns (customer_id, kind, at, campaign_id); nothing when the bank runs no
+    origination here."""
+    return application_steps(applications_for_funnel(s, tenant_id, customer_ids, since))
+
+
+def _tracked_events(s: Session, tenant_id: int, customer_ids: list[int], since: datetime) -> list[tuple[Any, ...]]:
+    """Recorded responses and conversions (not the sends) of these customers since `since`."""
+    events: list[tuple[Any, ...]] = []
+    for start in range(0, len(customer_ids), IN_CHUNK):
+        events.extend(s.execute(select(TrackingEventRow.customer_id, TrackingEventRow.kind, TrackingEventRow.at,
+                                       TrackingEventRow.campaign_id).where(
+            TrackingEventRow.tenant_id == tenant_id, TrackingEventRow.kind != "sent",
+            TrackingEventRow.customer_id.in_(customer_ids[start:start + IN_CHUNK]),
+            TrackingEventRow.at >= since)).all())
+    return events
+
+
+def _reference_frame(rows: list[CampaignRow], assignments: Sequence[Any], sends: Sequence[Any]) -> pl.DataFrame:
+    """Each targeted customer with the instant their window opens: their first send, else the launch."""
+    sent_at = {(int(c), int(u)): t for c, u, t in sends}
+    campaigns = {r.id: r for r in rows}
+    return pl.DataFrame(
+        [(int(c), int(u), a, lbl, campaigns[c].channel,
+          sent_at.get((int(c), int(u)), campaigns[c].launched_at), campaigns[c].attribution_days,
+          (int(c), int(u)) in sent_at)
+         for c, u, a, lbl in assignments],
+        schema={"campaign_id": pl.Int64, "customer_id": pl.Int64, "arm": pl.String, "segment": pl.String,
+                "channel": pl.String, "reference_at": pl.Datetime("us", "UTC"), "window_days": pl.Int64,
+                "sent": pl.Boolean},
+        orient="row",
+    )
+
+
+def _attribution_inputs(s: Session, who: Principal, campaign_ids: Sequence[int]
+                        ) -> tuple[list[CampaignRow], pl.DataFrame, pl.DataFrame, dict[int, int]]:
+    """Reference rows (each targeted customer with the instant its window opens) and the events after."""
+    rows = [campaign_row(s, who, cid) for cid in campaign_ids]
+    for r in rows:
+        if r.launched_at is None:
+            raise Conflict(f"campaign {r.id} has not been launched", field="campaign_id")
+    assignments = s.execute(select(AssignmentRow.campaign_id, AssignmentRow.customer_id, AssignmentRow.arm,
+                                   AssignmentRow.segment_label).where(
+        AssignmentRow.campaign_id.in_(campaign_ids), AssignmentRow.arm != "excluded")).all()
+    sends = s.execute(select(ContactRow.campaign_id, ContactRow.customer_id, func.min(ContactRow.contacted_at))
+                      .where(ContactRow.campaign_id.in_(campaign_ids))
+                      .group_by(ContactRow.campaign_id, ContactRow.customer_id)).all()
+    messages = {int(c): int(n) for c, n in s.execute(select(ContactRow.campaign_id, func.count()).where(
+        ContactRow.campaign_id.in_(campaign_ids)).group_by(ContactRow.campaign_id)).all()}
+    customer_ids = sorted({int(a[1]) for a in assignments})
+    earliest = min(r.launched_at for r in rows if r.launched_at is not None)
+    events = _tracked_events(s, who.tenant_id, customer_ids, earliest)
+    events.extend(application_events(s, who.tenant_id, customer_ids, earliest))
+    event_frame = pl.DataFrame(
+        [(int(c), k, t, None if cid is None else int(cid)) for c, k, t, cid in events],
+        schema={"customer_id": pl.Int64, "kind": pl.String, "at": pl.Datetime("us", "UTC"),
+                "event_campaign_id": pl.Int64},
+        orient="row",
+    )
+    return rows, _reference_frame(rows, assignments, sends), event_frame, messages
+
+
+def campaign_report(uow: UnitOfWork, who: Principal, campaign_ids: Sequence[int], *,
+                    confidence: float = 0.95) -> CampaignReport:
+    """Funnel per channel and segment, treatment vs control conversion with a confidence interval, and
+    cost per disbursed loan, for one or more launched campaigns. Applications, approvals and disbursements
+    come from the recorded events and from origination's applications (`application_events`)."""
+    who.require(Permission.VIEW_CAMPAIGNS)
+    with uow:
+        rows, reference, events, messages = _attribution_inputs(uow.session, who, campaign_ids)
+    costs = {r.id: r.cost_per_message * messages.get(r.id, 0) for r in rows}
+    return build_report(reference, events, costs=costs, names={r.id: r.name for r in rows}, confidence=confidence)
+
+
+def campaign_outcomes(uow: UnitOfWork, who: Principal, campaign_ids: Sequence[int], *,
+                      stage: str = "disbursed") -> pl.DataFrame:
+    """Training rows for uplift: customer_id, campaign_id, treated (0/1), converted (0/1) within the window,
+    counting recorded events and real applications alike."""
+    who.require(Permission.VIEW_CAMPAIGNS)
+    if stage not in EVENT_KINDS[1:]:
+        raise ValidationError(f"stage: one of {', '.join(EVENT_KINDS[1:])}", field="stage")
+    with uow:
+        _, reference, events, _ = _attribution_inputs(uow.session, who, campaign_ids)
+    return attribute(reference, events).select(
+        "customer_id", "campaign_id", (pl.col("arm") == "treatment").cast(pl.Int8).alias("treated"),
+        pl.col(stage).cast(pl.Int8).alias("converted"))

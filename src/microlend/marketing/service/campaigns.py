@@ -1,0 +1,308 @@
+"""Campaign use cases (营销活动): create a draft, read campaigns, and launch one: select its targets, apply
+every exclusion, hold out the control group, and fill the outbox (or create officers' visit tasks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from microlend.core import audit
+from microlend.core.errors import Conflict, NotFound, ValidationError
+from microlend.core.identity import Permission, Principal
+from microlend.core.money import parse_amount
+from microlend.core.uow import UnitOfWork
+from microlend.marketing.campaigns import (
+    LOCALES,
+    MessageTemplates,
+    OfferTerms,
+    QuietHours,
+    RenderCache,
+    check_control_share,
+    control_mask,
+    tracking_token,
+)
+from microlend.marketing.segments import EXCLUSION_REASONS, FrequencyCap, check_channel, exclusion_flags
+from microlend.marketing.service.common import (
+    bulk_insert,
+    campaign_row,
+    cap_of,
+    opt_outs,
+    quiet_of,
+    recent_contacts,
+    record_contacts,
+    segment_row,
+)
+from microlend.marketing.service.segments import SegmentVersion
+from microlend.marketing.tables import (
+    AssignmentRow,
+    CampaignRow,
+    OfferRow,
+    OutboxRow,
+    PreapprovalRunRow,
+    SegmentRow,
+    VisitTaskRow,
+)
+
+_OUTBOX_BATCH = 20_000
+
+
+@dataclass(frozen=True)
+class CampaignSpec:
+    """What a marketer fills in to create a campaign; a segment or a pre-approval run picks the targets."""
+
+    name: str
+    channel: str
+    segment_name: str | None = None
+    segment_version: int | None = None
+    run_id: int | None = None
+    control_share_bp: int = 1000
+    locale: str = "zh_CN"
+    cost_per_message: Decimal = Decimal("0.05")
+    attribution_days: int = 30
+    cap: FrequencyCap = field(default_factory=FrequencyCap)
+    quiet: QuietHours = field(default_factory=QuietHours)
+    template: str | None = None
+
+
+@dataclass(frozen=True)
+class Campaign:
+    id: int
+    name: str
+    channel: str
+    locale: str
+    segment_id: int | None
+    run_id: int | None
+    control_share_bp: int
+    cost_per_message: Decimal
+    attribution_days: int
+    status: str
+    launched_at: datetime | None
+
+    @classmethod
+    def from_row(cls, r: CampaignRow) -> Campaign:
+        return cls(r.id, r.name, r.channel, r.locale, r.segment_id, r.run_id, r.control_share_bp,
+                   r.cost_per_message, r.attribution_days, r.status, r.launched_at)
+
+
+def _checked_cost(spec: CampaignSpec) -> Decimal:
+    """Refuse a spec a campaign cannot be made of; the cost per message, parsed."""
+    check_channel(spec.channel)
+    check_control_share(spec.control_share_bp)
+    if spec.locale not in LOCALES:
+        raise ValidationError(f"locale: must be one of {', '.join(LOCALES)}", field="locale")
+    if (spec.segment_name is None) == (spec.run_id is None):
+        raise ValidationError("target: give either a segment or a pre-approval run", field="target")
+    if not 1 <= spec.attribution_days <= 365:
+        raise ValidationError("attribution_days: must be between 1 and 365", field="attribution_days")
+    cost = parse_amount(spec.cost_per_message, "cost_per_message")
+    if cost < 0:
+        raise ValidationError("cost_per_message: cannot be negative", field="cost_per_message")
+    if not spec.name.strip() or len(spec.name) > 100:
+        raise ValidationError("name: 1-100 characters", field="name")
+    if spec.template is not None:
+        MessageTemplates({(spec.channel, spec.locale): spec.template})  # refuses a broken template now
+    return cost
+
+
+def _target_segment_id(s: Session, who: Principal, spec: CampaignSpec) -> int | None:
+    """The targeted segment version's id, or None for a run (checked to exist here and be completed)."""
+    segment_id = None
+    if spec.segment_name is not None:
+        segment_id = segment_row(s, who, spec.segment_name, spec.segment_version).id
+    if spec.run_id is not None:
+        run = s.get(PreapprovalRunRow, spec.run_id)
+        if run is None or run.tenant_id != who.tenant_id:
+            raise NotFound(f"pre-approval run {spec.run_id} not found", field="run_id")
+        if run.status != "completed":
+            raise Conflict(f"run_id: run {spec.run_id} has not completed", field="run_id")
+    return segment_id
+
+
+def create_campaign(uow: UnitOfWork, who: Principal, spec: CampaignSpec, *, at: datetime) -> Campaign:
+    """A draft campaign; nothing is sent until it is launched."""
+    who.require(Permission.MANAGE_CAMPAIGNS)
+    cost = _checked_cost(spec)
+    with uow:
+        s = uow.session
+        if s.execute(select(CampaignRow.id).where(CampaignRow.tenant_id == who.tenant_id,
+                                                  CampaignRow.name == spec.name)).first():
+            raise Conflict(f"name: a campaign named '{spec.name}' exists", field="name")
+        segment_id = _target_segment_id(s, who, spec)
+        row = CampaignRow(
+            tenant_id=who.tenant_id, name=spec.name, channel=spec.channel, locale=spec.locale,
+            segment_id=segment_id, run_id=spec.run_id, control_share_bp=spec.control_share_bp,
+            cost_per_message=cost, attribution_days=spec.attribution_days,
+            cap_max_messages=spec.cap.max_messages, cap_window_days=spec.cap.window_days,
+            quiet_start=spec.quiet.start.strftime("%H:%M"), quiet_end=spec.quiet.end.strftime("%H:%M"),
+            timezone=spec.quiet.timezone, template=spec.template, status="draft", created_by=who.username,
+            created_at=at)
+        s.add(row)
+        s.flush()
+        audit.record(s, who, "campaign.create", "campaign", row.id,
+                     after={"name": spec.name, "channel": spec.channel, "control_share_bp": spec.control_share_bp})
+        result = Campaign.from_row(row)
+        uow.commit()
+    return result
+
+
+def get_campaign(uow: UnitOfWork, who: Principal, campaign_id: int) -> Campaign:
+    who.require(Permission.VIEW_CAMPAIGNS)
+    with uow:
+        return Campaign.from_row(campaign_row(uow.session, who, campaign_id))
+
+
+def list_campaigns(uow: UnitOfWork, who: Principal) -> list[Campaign]:
+    who.require(Permission.VIEW_CAMPAIGNS)
+    with uow:
+        rows = uow.session.execute(select(CampaignRow).where(CampaignRow.tenant_id == who.tenant_id)
+                                   .order_by(CampaignRow.id)).scalars()
+        return [Campaign.from_row(r) for r in rows]
+
+
+# --- launch -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LaunchSummary:
+    """What a launch did: targeted, excluded per reason, held out as control, messages or tasks created."""
+
+    campaign_id: int
+    targeted: int
+    excluded: dict[str, int]
+    control: int
+    treatment: int
+    messages: int
+    visit_tasks: int
+    scheduled_at: datetime
+
+
+def _targets(s: Session, who: Principal, row: CampaignRow, customers: pl.DataFrame) -> tuple[pl.DataFrame, str]:
+    """The campaign's target customers with their offer columns (when it targets a run) and a label."""
+    if row.segment_id is not None:
+        seg_row = s.get(SegmentRow, row.segment_id)
+        assert seg_row is not None
+        version = SegmentVersion.from_row(seg_row)
+        return version.segment().select(customers), version.label
+    offers = s.execute(select(OfferRow.id, OfferRow.customer_id, OfferRow.limit, OfferRow.annual_rate, OfferRow.apr,
+                              OfferRow.expires_on).where(OfferRow.run_id == row.run_id)).all()
+    frame = pl.DataFrame(
+        [tuple(o) for o in offers], orient="row",
+        schema={"offer_id": pl.Int64, "customer_id": pl.Int64, "offer_limit": pl.Object, "offer_rate": pl.Object,
+                "offer_apr": pl.Object, "offer_expires_on": pl.Date},
+    )
+    return customers.join(frame, on="customer_id", how="inner"), f"run {row.run_id}"
+
+
+def campaign_arms(excluded: npt.NDArray[np.bool_], control: npt.NDArray[np.bool_]) -> list[str]:
+    """Each target's arm: excluded wins over control; the rest are treated."""
+    return ["excluded" if e else ("control" if c else "treatment") for e, c in zip(excluded, control, strict=True)]
+
+
+def _assign(s: Session, who: Principal, row: CampaignRow, targets: pl.DataFrame, label: str, *, at: datetime
+            ) -> tuple[pl.DataFrame, list[str], npt.NDArray[np.bool_], pl.DataFrame]:
+    """Flag exclusions, hold out the control group and write one assignment row per target; returns the
+    treated targets, every target's arm, the control mask and the exclusion flags."""
+    cap = cap_of(row)
+    flags = exclusion_flags(targets, channel=row.channel, at=at, cap=cap, opt_outs=opt_outs(s, who.tenant_id),
+                            contacts=recent_contacts(s, who.tenant_id, cap.window_start(at), at))
+    ids = targets.get_column("customer_id").to_numpy()
+    excluded_mask = flags.get_column("excluded").to_numpy()
+    first_reason = flags.select(
+        pl.coalesce([pl.when(pl.col(r)).then(pl.lit(r)) for r in EXCLUSION_REASONS])).to_series().to_list()
+    control = control_mask(f"{who.tenant_id}:{row.id}", ids, row.control_share_bp) & ~excluded_mask
+    arms = campaign_arms(excluded_mask, control)
+    offer_ids = targets.get_column("offer_id").to_list() if "offer_id" in targets.columns else [None] * len(ids)
+    bulk_insert(s, AssignmentRow, [
+        {"tenant_id": who.tenant_id, "campaign_id": row.id, "customer_id": int(c), "arm": a,
+         "segment_label": label, "excluded_reason": r, "offer_id": o}
+        for c, a, r, o in zip(ids, arms, first_reason, offer_ids, strict=True)
+    ])
+    return targets.filter(pl.Series(arms) == "treatment"), arms, control, flags
+
+
+def _create_visit_tasks(s: Session, tenant_id: int, row: CampaignRow, treated: pl.DataFrame, at: datetime) -> int:
+    """One open task per treated customer for their officer; the visit counts as a contact now."""
+    officers = (treated.get_column("officer_user_id").to_list() if "officer_user_id" in treated.columns
+                else [None] * treated.height)
+    tids = treated.get_column("customer_id").to_list()
+    bulk_insert(s, VisitTaskRow, [
+        {"tenant_id": tenant_id, "campaign_id": row.id, "customer_id": int(c),
+         "officer_user_id": None if o is None else int(o), "status": "open", "note": "", "created_at": at}
+        for c, o in zip(tids, officers, strict=True)
+    ])
+    record_contacts(s, tenant_id, row.id, "visit", [int(c) for c in tids], at)
+    return len(tids)
+
+
+def launch_campaign(
+    uow: UnitOfWork, who: Principal, campaign_id: int, customers: pl.DataFrame, *, at: datetime,
+    bank_name: str = "", link_base: str = "/t/", token_secret: str = "microlend-marketing",
+) -> LaunchSummary:
+    """Select targets, apply every exclusion, hold out the control group, and put the treatment's messages
+    in the outbox (scheduled after quiet hours) or create visit tasks for their officers. Set-based."""
+    who.require(Permission.MANAGE_CAMPAIGNS)
+    with uow:
+        s = uow.session
+        row = campaign_row(s, who, campaign_id)
+        if row.status != "draft":
+            raise Conflict(f"campaign {campaign_id} was already launched", field="campaign_id")
+        targets, label = _targets(s, who, row, customers)
+        targets = targets.unique("customer_id", keep="first").sort("customer_id")
+        treated, arms, control, flags = _assign(s, who, row, targets, label, at=at)
+        scheduled_at = quiet_of(row).next_allowed(at, row.channel)
+        messages = tasks = 0
+        if row.channel == "visit":
+            tasks = _create_visit_tasks(s, who.tenant_id, row, treated, at)
+        else:
+            messages = _fill_outbox(s, who.tenant_id, row, treated, scheduled_at, bank_name, link_base, token_secret)
+        excluded = {r: int(flags.get_column(r).sum()) for r in EXCLUSION_REASONS}
+        summary = LaunchSummary(row.id, targets.height, excluded, int(control.sum()),
+                                arms.count("treatment"), messages, tasks, scheduled_at)
+        row.status, row.launched_at = "launched", at
+        audit.record(s, who, "campaign.launch", "campaign", row.id, after={
+            "targeted": summary.targeted, "excluded": excluded, "control": summary.control,
+            "treatment": summary.treatment, "messages": messages, "visit_tasks": tasks})
+        uow.commit()
+    return summary
+
+
+def _offer_terms(r: dict[str, Any]) -> OfferTerms | None:
+    if r.get("offer_limit") is None:
+        return None
+    return OfferTerms(r["offer_limit"], r["offer_rate"], r["offer_apr"], r["offer_expires_on"])
+
+
+def _fill_outbox(s: Session, tenant_id: int, row: CampaignRow, treated: pl.DataFrame, scheduled_at: datetime,
+                 bank_name: str, link_base: str, secret: str) -> int:
+    if row.template:
+        custom = {(row.channel, row.locale): row.template}
+        templates = MessageTemplates(custom, invitations=custom if row.run_id is None else None)
+    else:
+        templates = MessageTemplates()
+    cache = RenderCache(templates, row.channel, row.locale, bank_name)
+    wanted = [c for c in ("customer_id", "offer_limit", "offer_rate", "offer_apr", "offer_expires_on")
+              if c in treated.columns]
+    batch: list[dict[str, Any]] = []
+    count = 0
+    for r in treated.select(wanted).iter_rows(named=True):
+        token = tracking_token(row.id, r["customer_id"], secret)
+        batch.append({"tenant_id": tenant_id, "campaign_id": row.id, "customer_id": r["customer_id"],
+                      "channel": row.channel, "locale": row.locale,
+                      "body": cache.render(_offer_terms(r), link_base + token),
+                      "token": token, "status": "scheduled", "scheduled_at": scheduled_at})
+        if len(batch) >= _OUTBOX_BATCH:
+            bulk_insert(s, OutboxRow, batch)
+            count += len(batch)
+            batch = []
+    if batch:
+        bulk_insert(s, OutboxRow, batch)
+        count += len(batch)
+    return count

@@ -1,0 +1,110 @@
+"""What the marketing use cases share: loading a campaign or a segment within the caller's tenant, the
+exclusion inputs (opt-outs, recent contacts), a campaign's cap and quiet hours, and bulk writes."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, time
+from typing import Any
+
+import polars as pl
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeDecorator
+
+from microlend.core.db import is_postgres
+from microlend.core.errors import NotFound
+from microlend.core.identity import Principal
+from microlend.marketing.campaigns import QuietHours
+from microlend.marketing.segments import FrequencyCap
+from microlend.marketing.sources import IN_CHUNK
+from microlend.marketing.tables import CampaignRow, ContactRow, OptOutRow, OutboxRow, SegmentRow, TrackingEventRow
+
+
+def segment_row(s: Session, who: Principal, name: str, version: int | None) -> SegmentRow:
+    """The segment's given version, or its latest, within the caller's tenant."""
+    q = select(SegmentRow).where(SegmentRow.tenant_id == who.tenant_id, SegmentRow.name == name)
+    q = q.where(SegmentRow.version == version) if version else q.order_by(SegmentRow.version.desc()).limit(1)
+    row = s.execute(q).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"segment '{name}'{f' v{version}' if version else ''} not found", field="segment")
+    return row
+
+
+def campaign_row(s: Session, who: Principal, campaign_id: int) -> CampaignRow:
+    """The campaign within the caller's tenant; another tenant's campaign is not found."""
+    row = s.get(CampaignRow, campaign_id)
+    if row is None or row.tenant_id != who.tenant_id:
+        raise NotFound(f"campaign {campaign_id} not found", field="campaign_id")
+    return row
+
+
+def opt_outs(s: Session, tenant_id: int) -> pl.DataFrame:
+    rows = s.execute(select(OptOutRow.customer_id, OptOutRow.channel).where(OptOutRow.tenant_id == tenant_id)).all()
+    return pl.DataFrame([tuple(r) for r in rows], schema={"customer_id": pl.Int64, "channel": pl.String},
+                        orient="row")
+
+
+def recent_contacts(s: Session, tenant_id: int, since: datetime, at: datetime) -> pl.DataFrame:
+    """Contacts made since `since`, plus messages still waiting in the outbox (they will be contacts)."""
+    made = s.execute(select(ContactRow.customer_id, ContactRow.contacted_at).where(
+        ContactRow.tenant_id == tenant_id, ContactRow.contacted_at >= since)).all()
+    waiting = s.execute(select(OutboxRow.customer_id).where(
+        OutboxRow.tenant_id == tenant_id, OutboxRow.status == "scheduled")).scalars().all()
+    rows = [(int(c), t) for c, t in made] + [(int(c), at) for c in waiting]
+    return pl.DataFrame(rows, schema={"customer_id": pl.Int64, "contacted_at": pl.Datetime("us", "UTC")},
+                        orient="row")
+
+
+def cap_of(row: CampaignRow) -> FrequencyCap:
+    return FrequencyCap(row.cap_max_messages, row.cap_window_days)
+
+
+def quiet_of(row: CampaignRow) -> QuietHours:
+    return QuietHours(time.fromisoformat(row.quiet_start), time.fromisoformat(row.quiet_end), row.timezone)
+
+
+def bulk_insert(s: Session, row_class: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows in one go: COPY on PostgreSQL (values converted by the column types first),
+    a Core executemany elsewhere; either way without the ORM's per-row bookkeeping."""
+    if not rows:
+        return
+    table_ = row_class.__table__
+    if not is_postgres(s):
+        s.execute(insert(table_), rows)
+        return
+    names = list(rows[0])
+    dialect = s.get_bind().dialect
+    converters = []
+    for name in names:
+        col_type = table_.c[name].type
+        converters.append(col_type.process_bind_param if isinstance(col_type, TypeDecorator) else None)
+    raw = s.connection().connection.dbapi_connection
+    assert raw is not None
+    cols = ", ".join(f'"{n}"' for n in names)
+    with raw.cursor() as cur, cur.copy(f"COPY {table_.name} ({cols}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+        for r in rows:
+            copy.write_row([r[n] if conv is None else conv(r[n], dialect)
+                            for n, conv in zip(names, converters, strict=True)])
+
+
+def record_contacts(s: Session, tenant_id: int, campaign_id: int, channel: str, customer_ids: list[int],
+                    at: datetime) -> None:
+    """Contacts made now, each with its `sent` tracking event."""
+    if not customer_ids:
+        return
+    bulk_insert(s, ContactRow, [{"tenant_id": tenant_id, "customer_id": c, "campaign_id": campaign_id,
+                                 "channel": channel, "contacted_at": at} for c in customer_ids])
+    bulk_insert(s, TrackingEventRow, [{"tenant_id": tenant_id, "customer_id": c, "campaign_id": campaign_id,
+                                       "kind": "sent", "at": at} for c in customer_ids])
+
+
+def update_outbox(s: Session, updates: list[dict[str, Any]]) -> None:
+    """Bulk status changes: rows getting the same new values change in one UPDATE ... WHERE id IN (...)."""
+    groups: dict[tuple[tuple[str, Any], ...], list[int]] = defaultdict(list)
+    for u in updates:
+        groups[tuple(sorted((k, v) for k, v in u.items() if k != "id"))].append(u["id"])
+    for values, ids in groups.items():
+        for start in range(0, len(ids), IN_CHUNK):
+            s.execute(update(OutboxRow).where(OutboxRow.id.in_(ids[start:start + IN_CHUNK])).values(dict(values))
+                      .execution_options(synchronize_session=False))
