@@ -211,7 +211,10 @@ def test_the_branches_build_the_tables_the_code_declares(new_database: NewDataba
 @pytest.mark.parametrize("revision", migrate.LEGACY_REVISIONS[:-1])
 def test_a_database_at_any_revision_of_the_single_chain_ends_at_the_branch_heads(
         new_database: NewDatabase, revision: str) -> None:
-    old, fresh = new_database(), new_database()
+    old = new_database()
+    if old.dialect.name == "postgresql" and revision not in ("core_0001", "marketing_0001"):
+        pytest.skip("every revision runs on SQLite; on PostgreSQL the first and the last before consents moved")
+    fresh = new_database()
     legacy_upgrade(old, revision)
     fill_empty_tables(old)
     before = rows_of(old)
