@@ -229,6 +229,18 @@ def test_a_database_at_any_revision_of_the_single_chain_ends_at_the_branch_heads
     assert schema_of(old) == schema_of(fresh)
 
 
+def test_a_carry_over_that_fails_half_way_leaves_the_database_as_it_was(new_database: NewDatabase) -> None:
+    engine = new_database()
+    legacy_upgrade(engine, "marketing_0001")
+    with engine.begin() as connection:  # in the way of the next revision's second table
+        connection.execute(text("CREATE TABLE consents (id INTEGER PRIMARY KEY)"))
+    with pytest.raises(sa.exc.DatabaseError):
+        migrate.upgrade(engine)
+    assert migrate.current(engine) == ["marketing_0001"]
+    with engine.connect() as connection:
+        assert "applications" not in inspect(connection).get_table_names()
+
+
 def test_a_bank_adopts_modules_one_by_one(new_database: NewDatabase) -> None:
     engine, complete = new_database(), new_database()
     migrate.upgrade(engine, modules=["parties"])

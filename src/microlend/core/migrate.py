@@ -51,25 +51,24 @@ def upgrade(engine: Engine, modules: Sequence[str] | None = None) -> None:
     targets = [f"{module}@head" for module in modules] if modules else ["heads"]
     url = engine.url.render_as_string(hide_password=False)
     with engine.begin() as connection:
-        adopt_legacy_chain(connection, url)
+        _adopt_legacy_chain(connection, url)
         for target in targets:
             command.upgrade(_config_on(connection, url), target)
 
 
-def adopt_legacy_chain(connection: Connection, url: str) -> bool:
+def _adopt_legacy_chain(connection: Connection, url: str) -> None:
     """If the database was built by the retired single chain, bring it to that chain's head and re-stamp it
-    onto the module branches (no table is touched by the stamp). True when it did."""
+    onto the module branches (the stamp touches no table but alembic_version)."""
     stamped = set(MigrationContext.configure(connection).get_current_heads())
     legacy = stamped & set(LEGACY_REVISIONS)
     if not legacy:
-        return False
+        return
     if len(stamped) != 1:
         raise Conflict(f"alembic_version holds {', '.join(sorted(stamped))}: a revision of the retired single "
                        "chain should be alone there; fix the table by hand before upgrading")
     if legacy != {LEGACY_HEAD}:
         command.upgrade(_config_on(connection, url, LEGACY_SCRIPT_LOCATION), LEGACY_HEAD)
     command.stamp(_config_on(connection, url), list(LEGACY_HEAD_EQUIVALENT), purge=True)
-    return True
 
 
 def _config_on(connection: Connection, url: str, script_location: str = SCRIPT_LOCATION) -> Config:
