@@ -41,7 +41,7 @@ def alembic_config(url: str, script_location: str = SCRIPT_LOCATION) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, modules: Sequence[str] | None = None) -> None:
+def upgrade(engine: Engine, *, modules: Sequence[str] | None = None) -> None:
     """Bring the database to the newest schema of every module, or only of `modules` (each with the
     branches it depends on); a database of the retired single chain is carried over first."""
     for module in modules or ():
