@@ -17,12 +17,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
+from typer.testing import CliRunner
 from tests.conftest import BACKENDS
 from tests.pgdb import private_database
 
+from microlend.cli.main import app
 from microlend.core import migrate
 from microlend.core.db import Base, make_engine, make_session_factory
 from microlend.core.errors import Conflict, ValidationError
+from microlend.core.settings import get_settings
 from microlend.core.uow import UnitOfWork
 from microlend.demo.history import seed_marketing, simulate
 from microlend.demo.seed import german_credit, seed
@@ -263,6 +266,21 @@ def test_a_bank_adopts_modules_one_by_one(new_database: NewDatabase) -> None:
     assert migrate.current(engine) == migrate.current(complete)
     assert schema_of(engine) == schema_of(complete)
     assert {name: rows for name, rows in rows_of(engine).items() if name in parties_rows} == parties_rows
+
+
+def test_the_command_line_upgrades_one_module_or_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MICROLEND_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        result = runner.invoke(app, ["db", "upgrade", "--module", "parties"])
+        assert result.exit_code == 0 and "schema at parties_0100" in result.output, result.output
+        result = runner.invoke(app, ["db", "upgrade", "--module", "loans"])
+        assert result.exit_code == 2 and "no schema for 'loans'" in result.output
+        result = runner.invoke(app, ["db", "upgrade"])
+        assert result.exit_code == 0 and "servicing_0100" in result.output, result.output
+    finally:
+        get_settings.cache_clear()
 
 
 def test_a_module_branch_can_be_taken_down_and_up_again(new_database: NewDatabase) -> None:
