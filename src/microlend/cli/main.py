@@ -57,14 +57,17 @@ for _module, _attr, _name in MODULE_GROUPS:
 
 @db_app.command("upgrade")
 @user_errors
-def db_upgrade() -> None:
+def db_upgrade(
+    module: Annotated[list[str] | None, typer.Option(help="Only this module's schema (and what it needs); repeatable")]
+    = None,
+) -> None:
     """Create or migrate the schema to the newest version."""
     from microlend.core.db import make_engine
     from microlend.core.migrate import current, upgrade
     from microlend.core.settings import get_settings
 
     engine = make_engine(get_settings().database_url)
-    upgrade(engine)
+    upgrade(engine, modules=module)
     console.print(f"schema at {', '.join(current(engine))}")
 
 

@@ -1,29 +1,82 @@
-"""Schema migrations with Alembic, callable from the CLI, the demo and the tests."""
+"""Schema migrations with Alembic, callable from the CLI, the demo and the tests.
+
+Each module's tables are one Alembic branch (see ``microlend.migrations``), so a bank can adopt modules one
+by one. A database built by the retired single chain of revisions (one row in ``alembic_version`` holding a
+legacy id) is first brought to that chain's last revision, then re-stamped onto the first revisions of all
+branches, whose schema is the same, and then upgraded like any other database: all in one transaction.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, Engine
+
+from microlend.core.errors import Conflict, ValidationError
+
+SCRIPT_LOCATION = "microlend:migrations"
+LEGACY_SCRIPT_LOCATION = "microlend.migrations:legacy"
+
+#: The modules with a branch of their own (its branch label), in an order that meets their dependencies.
+MODULES = ("core", "parties", "origination", "servicing", "data", "risk", "decisioning", "marketing")
+
+#: Every revision of the retired single chain, oldest first; the last one is the chain's head.
+LEGACY_REVISIONS = ("core_0001", "servicing_0001", "data_0001", "risk_0001", "decisioning_0001",
+                    "marketing_0001", "origination_0002", "decisioning_0002")
+LEGACY_HEAD = LEGACY_REVISIONS[-1]
+
+#: The first revision of each branch: together they build exactly the schema of LEGACY_HEAD. Alembic records
+#: only those that no other revision depends on (core_0100 and parties_0100 are implied), as after a fresh
+#: upgrade, so a re-stamped database and a new one hold the same rows in alembic_version.
+LEGACY_HEAD_EQUIVALENT = tuple(f"{module}_0100" for module in MODULES if module not in ("core", "parties"))
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str, script_location: str = SCRIPT_LOCATION) -> Config:
     cfg = Config()
-    cfg.set_main_option("script_location", "microlend:migrations")
+    cfg.set_main_option("script_location", script_location)
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "heads") -> None:
-    """Bring the database to the newest schema of every module (each module is an Alembic branch)."""
-    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+def upgrade(engine: Engine, *, modules: Sequence[str] | None = None) -> None:
+    """Bring the database to the newest schema of every module, or only of `modules` (each with the
+    branches it depends on); a database of the retired single chain is carried over first."""
+    for module in modules or ():
+        if module not in MODULES:
+            raise ValidationError(f"module: no schema for '{module}' (known: {', '.join(MODULES)})",
+                                  field="module")
+    targets = [f"{module}@head" for module in modules] if modules else ["heads"]
+    url = engine.url.render_as_string(hide_password=False)
     with engine.begin() as connection:
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, revision)
+        _adopt_legacy_chain(connection, url)
+        for target in targets:
+            command.upgrade(_config_on(connection, url), target)
+
+
+def _adopt_legacy_chain(connection: Connection, url: str) -> None:
+    """If the database was built by the retired single chain, bring it to that chain's head and re-stamp it
+    onto the module branches (the stamp touches no table but alembic_version)."""
+    stamped = set(MigrationContext.configure(connection).get_current_heads())
+    legacy = stamped & set(LEGACY_REVISIONS)
+    if not legacy:
+        return
+    if len(stamped) != 1:
+        raise Conflict(f"alembic_version holds {', '.join(sorted(stamped))}: a revision of the retired single "
+                       "chain should be alone there; fix the table by hand before upgrading")
+    if legacy != {LEGACY_HEAD}:
+        command.upgrade(_config_on(connection, url, LEGACY_SCRIPT_LOCATION), LEGACY_HEAD)
+    command.stamp(_config_on(connection, url), list(LEGACY_HEAD_EQUIVALENT), purge=True)
+
+
+def _config_on(connection: Connection, url: str, script_location: str = SCRIPT_LOCATION) -> Config:
+    cfg = alembic_config(url, script_location)
+    cfg.attributes["connection"] = connection
+    return cfg
 
 
 def current(engine: Engine) -> list[str]:
-    from alembic.runtime.migration import MigrationContext
-
     with engine.connect() as connection:
         return sorted(MigrationContext.configure(connection).get_current_heads())

@@ -1,0 +1,329 @@
+"""Migrations: one Alembic branch per module, and a bank on the former single chain carried over to them
+without losing a row, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, inspect, text
+from typer.testing import CliRunner
+from tests.conftest import BACKENDS
+from tests.pgdb import private_database
+
+from microlend.cli.main import app
+from microlend.core import migrate
+from microlend.core.db import Base, make_engine, make_session_factory
+from microlend.core.errors import Conflict, ValidationError
+from microlend.core.settings import get_settings
+from microlend.core.uow import UnitOfWork
+from microlend.demo.history import seed_marketing, simulate
+from microlend.demo.seed import german_credit, seed
+
+NewDatabase = Callable[[], Engine]
+
+
+@pytest.fixture(params=BACKENDS)
+def new_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NewDatabase]:
+    """Makes empty databases on one backend (SQLite files, or private PostgreSQL databases)."""
+    engines: list[Engine] = []
+    with ExitStack() as databases:
+
+        def make() -> Engine:
+            if request.param == "sqlite":
+                url = f"sqlite:///{tmp_path / f'db{len(engines)}.sqlite'}"
+            else:
+                url = databases.enter_context(private_database("migrations"))
+            engines.append(make_engine(url))
+            return engines[-1]
+
+        yield make
+        for engine in engines:
+            engine.dispose()
+
+
+def legacy_upgrade(engine: Engine, revision: str = migrate.LEGACY_HEAD) -> None:
+    """Build the schema with the real revisions of the former single chain, as an older release did."""
+    url = engine.url.render_as_string(hide_password=False)
+    with engine.begin() as connection:
+        cfg = migrate.alembic_config(url, migrate.LEGACY_SCRIPT_LOCATION)
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, revision)
+
+
+# ------------------------------------------------------------------------------------------ snapshots
+
+def _sorted(items: list[dict[str, Any]]) -> list[str]:
+    return sorted(json.dumps(item, sort_keys=True, default=str) for item in items)
+
+
+def _table_schema(insp: Any, name: str) -> dict[str, Any]:
+    return {
+        "columns": [{k: (repr(v) if k == "type" else v) for k, v in c.items()} for c in insp.get_columns(name)],
+        "primary_key": insp.get_pk_constraint(name),
+        "indexes": _sorted(insp.get_indexes(name)),
+        "unique": _sorted(insp.get_unique_constraints(name)),
+        "foreign_keys": _sorted(insp.get_foreign_keys(name)),
+        "checks": _sorted(insp.get_check_constraints(name)),
+        "options": json.dumps(insp.get_table_options(name), sort_keys=True, default=str),
+    }
+
+
+def _catalog(connection: Connection) -> list[tuple[Any, ...]]:
+    """What inspect() does not show: triggers, functions, storage options (and on SQLite, the DDL itself)."""
+    if connection.dialect.name == "sqlite":
+        query = ("SELECT type, name, tbl_name, sql FROM sqlite_master "
+                 "WHERE tbl_name != 'alembic_version' ORDER BY type, name")
+        return [tuple(r) for r in connection.execute(text(query))]
+    queries = [
+        "SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal ORDER BY tgname",
+        "SELECT p.proname, p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE n.nspname = 'public' ORDER BY p.proname",
+        "SELECT relname, relkind, array_to_string(reloptions, ',') FROM pg_class "
+        "WHERE relnamespace = 'public'::regnamespace AND relname NOT LIKE 'alembic_version%' ORDER BY relname",
+    ]
+    return [tuple(r) for q in queries for r in connection.execute(text(q))]
+
+
+def schema_of(engine: Engine) -> dict[str, Any]:
+    with engine.connect() as connection:
+        insp = inspect(connection)
+        tables = {name: _table_schema(insp, name) for name in sorted(insp.get_table_names())
+                  if name != "alembic_version"}
+        return {"tables": tables, "catalog": _catalog(connection)}
+
+
+def rows_of(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    meta = sa.MetaData()
+    with engine.connect() as connection:
+        meta.reflect(connection)
+        return {t.name: sorted((tuple(r) for r in connection.execute(sa.select(t))), key=repr)
+                for t in meta.sorted_tables if t.name != "alembic_version"}
+
+
+# ------------------------------------------------------------------------------------------ data
+
+def _value(column: sa.Column[Any]) -> Any:
+    kind = column.type
+    if isinstance(kind, sa.Boolean):
+        return True
+    if isinstance(kind, sa.Integer):
+        return 7
+    if isinstance(kind, sa.DateTime):
+        return datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    if isinstance(kind, sa.Date):
+        return date(2026, 1, 2)
+    if isinstance(kind, sa.Float):
+        return 0.5
+    if isinstance(kind, sa.String | sa.Text):
+        return "{}"
+    raise AssertionError(f"no sample value for {column.table.name}.{column.name} ({kind!r})")
+
+
+def _sample_row(connection: Connection, table: sa.Table) -> dict[str, Any]:
+    """One row that meets the table's keys and checks (zero amounts; the referenced rows exist)."""
+    row: dict[str, Any] = {}
+    for column in table.columns:
+        if column.primary_key and len(table.primary_key.columns) == 1:
+            continue
+        row[column.name] = 0 if isinstance(column.type, sa.Integer) and column.name not in (
+            "tenant_id", "version") else _value(column)
+    for fk in table.foreign_key_constraints:
+        if fk.referred_table is table:
+            row.update({c.name: None for c in fk.columns})
+            continue
+        referred = [e.column for e in fk.elements]
+        found = connection.execute(sa.select(*referred).limit(1)).first()
+        assert found is not None, f"{table.name}: nothing in {fk.referred_table.name} to refer to"
+        row.update({e.parent.name: v for e, v in zip(fk.elements, found, strict=True)})
+    if "total_debit" in row:
+        row["total_debit"] = row["total_credit"] = 0
+    return row
+
+
+def fill_empty_tables(engine: Engine) -> None:
+    """Give every table that the bank's life left empty one row, so every table has something to lose."""
+    meta = sa.MetaData()
+    with engine.begin() as connection:
+        meta.reflect(connection)
+        for table in meta.sorted_tables:
+            empty = connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == 0
+            if table.name not in ("alembic_version", "journal_entries", "journal_lines") and empty:
+                connection.execute(table.insert().values(_sample_row(connection, table)))
+
+
+def live_a_bank(engine: Engine) -> None:
+    """A bank made and run through the real use cases: tenant, staff, customers with consents, applications
+    and decisions, loans with installments and journal entries, close of business, marketing."""
+    uow = UnitOfWork(make_session_factory(engine))
+    bank = seed(uow, customers=12)
+    history = simulate(uow, bank.tenant_id, german_credit(), days=8, per_day=2)
+    assert history.disbursed > 0
+    seed_marketing(uow, bank.tenant_id)
+    fill_empty_tables(engine)
+
+
+# ------------------------------------------------------------------------------------------ tests
+
+def test_a_bank_on_the_single_chain_upgrades_in_place_without_losing_a_row(new_database: NewDatabase) -> None:
+    old, fresh = new_database(), new_database()
+    legacy_upgrade(old)
+    live_a_bank(old)
+    before = rows_of(old)
+    assert all(before.values()), [name for name, rows in before.items() if not rows]
+    assert migrate.current(old) == [migrate.LEGACY_HEAD]
+
+    migrate.upgrade(old)
+    migrate.upgrade(fresh)
+
+    assert rows_of(old) == before
+    assert migrate.current(old) == migrate.current(fresh) == sorted(migrate.LEGACY_HEAD_EQUIVALENT)
+    assert schema_of(old) == schema_of(fresh)
+    migrate.upgrade(old)  # nothing left to do
+    assert rows_of(old) == before
+
+
+def test_the_branches_build_the_schema_the_single_chain_built(new_database: NewDatabase) -> None:
+    legacy, branches = new_database(), new_database()
+    legacy_upgrade(legacy)
+    migrate.upgrade(branches)
+    built = schema_of(branches)
+    assert len(built["tables"]) == 37 and "customers" in built["tables"]
+    assert any("journal" in str(entry) for entry in built["catalog"])  # the ledger's guards are there
+    assert schema_of(legacy) == built
+
+
+def test_the_branches_build_the_tables_the_code_declares(new_database: NewDatabase) -> None:
+    engine = new_database()
+    migrate.upgrade(engine)
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+@pytest.mark.parametrize("revision", migrate.LEGACY_REVISIONS[:-1])
+def test_a_database_at_any_revision_of_the_single_chain_ends_at_the_branch_heads(
+        new_database: NewDatabase, revision: str) -> None:
+    old = new_database()
+    if old.dialect.name == "postgresql" and revision not in ("core_0001", "marketing_0001"):
+        pytest.skip("every revision runs on SQLite; on PostgreSQL the first and the last before consents moved")
+    fresh = new_database()
+    legacy_upgrade(old, revision)
+    fill_empty_tables(old)
+    before = rows_of(old)
+    assert before["tenants"]
+
+    migrate.upgrade(old)
+    migrate.upgrade(fresh)
+
+    after = rows_of(old)
+    assert {name: after[name] for name in before} == before
+    assert migrate.current(old) == migrate.current(fresh)
+    assert schema_of(old) == schema_of(fresh)
+
+
+def test_a_carry_over_that_fails_half_way_leaves_the_database_as_it_was(new_database: NewDatabase) -> None:
+    engine = new_database()
+    legacy_upgrade(engine, "marketing_0001")
+    with engine.begin() as connection:  # in the way of the next revision's second table
+        connection.execute(text("CREATE TABLE consents (id INTEGER PRIMARY KEY)"))
+    with pytest.raises(sa.exc.DatabaseError):
+        migrate.upgrade(engine)
+    assert migrate.current(engine) == ["marketing_0001"]
+    with engine.connect() as connection:
+        assert "applications" not in inspect(connection).get_table_names()
+
+
+def test_a_bank_adopts_modules_one_by_one(new_database: NewDatabase) -> None:
+    engine, complete = new_database(), new_database()
+    migrate.upgrade(engine, modules=["parties"])
+    assert migrate.current(engine) == ["parties_0100"]
+    with engine.connect() as connection:
+        assert set(inspect(connection).get_table_names()) == {
+            "alembic_version", "tenants", "users", "login_failures", "audit_log", "audit_heads",
+            "idempotency_keys", "customers", "consents"}
+    fill_empty_tables(engine)
+    parties_rows = rows_of(engine)
+
+    migrate.upgrade(engine, modules=["origination", "servicing"])
+    assert migrate.current(engine) == ["origination_0100", "servicing_0100"]
+    with engine.connect() as connection:
+        assert {"applications", "loans", "journal_entries"} <= set(inspect(connection).get_table_names())
+        assert "datasets" not in inspect(connection).get_table_names()
+
+    migrate.upgrade(engine)
+    migrate.upgrade(complete)
+    assert migrate.current(engine) == migrate.current(complete)
+    assert schema_of(engine) == schema_of(complete)
+    assert {name: rows for name, rows in rows_of(engine).items() if name in parties_rows} == parties_rows
+
+
+def test_the_command_line_upgrades_one_module_or_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MICROLEND_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        result = runner.invoke(app, ["db", "upgrade", "--module", "parties"])
+        assert result.exit_code == 0 and "schema at parties_0100" in result.output, result.output
+        result = runner.invoke(app, ["db", "upgrade", "--module", "loans"])
+        assert result.exit_code == 2 and "no schema for 'loans'" in result.output
+        result = runner.invoke(app, ["db", "upgrade"])
+        assert result.exit_code == 0 and "servicing_0100" in result.output, result.output
+    finally:
+        get_settings.cache_clear()
+
+
+def test_a_module_branch_can_be_taken_down_and_up_again(new_database: NewDatabase) -> None:
+    engine = new_database()
+    migrate.upgrade(engine)
+    built = schema_of(engine)
+    url = engine.url.render_as_string(hide_password=False)
+    with engine.begin() as connection:
+        cfg = migrate.alembic_config(url)
+        cfg.attributes["connection"] = connection
+        command.downgrade(cfg, "marketing@base")
+    with engine.connect() as connection:
+        names = set(inspect(connection).get_table_names())
+    assert not any(name.startswith("marketing_") for name in names) and "loans" in names
+    assert "marketing_0100" not in migrate.current(engine)
+    migrate.upgrade(engine, modules=["marketing"])
+    assert schema_of(engine) == built
+
+
+def test_an_unknown_module_is_refused_before_anything_runs(new_database: NewDatabase) -> None:
+    engine = new_database()
+    with pytest.raises(ValidationError, match="no schema for 'loans'"):
+        migrate.upgrade(engine, modules=["loans"])
+    assert migrate.current(engine) == []
+
+
+def test_a_version_table_mixing_both_numberings_is_refused(new_database: NewDatabase) -> None:
+    engine = new_database()
+    legacy_upgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO alembic_version (version_num) VALUES ('servicing_0100')"))
+    with pytest.raises(Conflict, match="should be alone"):
+        migrate.upgrade(engine)
+    assert migrate.current(engine) == sorted([migrate.LEGACY_HEAD, "servicing_0100"])
+
+
+def test_each_module_is_a_branch_whose_ids_never_meet_the_single_chain() -> None:
+    script = ScriptDirectory.from_config(migrate.alembic_config("sqlite://"))
+    revisions = list(script.walk_revisions())
+    assert not {r.revision for r in revisions} & set(migrate.LEGACY_REVISIONS)
+    bases = {r.revision: r for r in revisions if r.down_revision is None}
+    assert {label for r in bases.values() for label in r.branch_labels} == set(migrate.MODULES)
+    assert set(bases) == {f"{module}_0100" for module in migrate.MODULES}
+    legacy = ScriptDirectory.from_config(migrate.alembic_config("sqlite://", migrate.LEGACY_SCRIPT_LOCATION))
+    assert [r.revision for r in reversed(list(legacy.walk_revisions()))] == list(migrate.LEGACY_REVISIONS)
+
