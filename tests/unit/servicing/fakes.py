@@ -210,6 +210,9 @@ class FakeUnitOfWork(UnitOfWork):
             self.loans.state, self.ledger.state, self.audit.state = self._snapshot
             self._snapshot = None
 
+    def publish(self, event: DomainEvent) -> None:
+        self._events.append(event)
+
     def commit(self) -> None:
         if self._depth > 1:
             return
