@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
+from typing import Any, TypeVar, cast
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from microlend.core.db import READ_ONLY
 from microlend.core.events import DomainEvent, dispatch
+
+_R = TypeVar("_R")
+_REPOSITORIES: dict[type[Any], Callable[[UnitOfWork], Any]] = {}
+
+
+def register_repository(kind: type[_R], factory: Callable[[UnitOfWork], _R]) -> None:
+    """A module makes its repository of ``kind`` available as ``uow.repository(kind)``."""
+    _REPOSITORIES[kind] = factory
 
 
 class UnitOfWork:
@@ -26,12 +36,19 @@ class UnitOfWork:
         self._events: list[DomainEvent] = []
         self._depth = 0
         self._read_only = False
+        self._repositories: dict[type[Any], Any] = {}
 
     @property
     def session(self) -> Session:
         if self._session is None:
             raise RuntimeError("the unit of work is not open: use `with uow:`")
         return self._session
+
+    def repository(self, kind: type[_R]) -> _R:
+        """This unit of work's repository of ``kind`` (one per open unit of work), from its module's factory."""
+        if kind not in self._repositories:
+            self._repositories[kind] = _REPOSITORIES[kind](self)
+        return cast(_R, self._repositories[kind])
 
     def read_only(self) -> UnitOfWork:
         if self._depth == 0:
@@ -45,6 +62,7 @@ class UnitOfWork:
                 else self._factory()
             )
             self._events = []
+            self._repositories = {}
         self._depth += 1
         return self
 

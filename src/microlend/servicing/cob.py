@@ -23,15 +23,16 @@ from sqlalchemy.orm import Session
 
 from microlend.core.clock import utcnow
 from microlend.core.errors import NotFound, ValidationError
-from microlend.core.identity import Permission, Principal
+from microlend.core.identity import Permission, Principal, system_principal
 from microlend.core.money import from_storage
 from microlend.core.tables import TenantRow
+from microlend.core.tenancy import list_tenants
 from microlend.core.uow import UnitOfWork
 from microlend.servicing.delinquency import CLASS_THRESHOLDS, DEFAULT_BUCKETS, BucketScheme, LoanClass
 from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged
 from microlend.servicing.ledger import Acct, JournalEntry, credit, debit
-from microlend.servicing.service import post_entry
-from microlend.servicing.tables import CobRunRow
+from microlend.servicing.repository import post_entry
+from microlend.servicing.tables import CobRunRow, LoanEventRow
 
 #: 360 days × 10^8 (rates are stored × 10^8), doubled for half-up rounding
 _DAY_DENOMINATOR = 2 * 360 * 10**8
@@ -85,22 +86,59 @@ def _scalar(session: Session, sql: str, **params: Any) -> int:
     return int(value or 0)
 
 
+class _Laps:
+    """Seconds spent per step of a run, for the run's report."""
+
+    def __init__(self) -> None:
+        self.started = self._mark = time.perf_counter()
+        self.steps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.steps[name] = now - self._mark
+        self._mark = now
+
+
 def close_business_date(
     session: Session, who: Principal, on: date, buckets: BucketScheme = DEFAULT_BUCKETS
 ) -> tuple[CobResult, list[Any]]:
     """Run every step of one date inside the caller's transaction; returns the result and the events."""
-    started = time.perf_counter()
-    steps: dict[str, float] = {}
-    mark = [started]
+    laps = _Laps()
+    p = {"t": who.tenant_id, "d": on.toordinal()}
+    accrued = _accrue_scheduled_interest(session, p)
+    laps.lap("accrual")
+    revolving = _accrue_revolving_interest(session, p)
+    laps.lap("revolving")
+    _mark_overdue(session, p)
+    laps.lap("overdue")
+    _compute_delinquency(session, p, buckets)
+    laps.lap("delinquency")
+    _record_delinquency_events(session, p, on)
+    laps.lap("events")
+    penalty_total = _update_loans(session, p)
+    laps.lap("loan_update")
+    interest_total, penalty_amount = from_storage(accrued + revolving), from_storage(penalty_total)
+    _post_day(session, who, on, interest_total, penalty_amount)
+    events = _events(session, who.tenant_id, on)
+    active = _scalar(session, "SELECT COUNT(*) FROM loans WHERE tenant_id = :t AND status = 'active'", **p)
+    laps.lap("postings")
+    newly_overdue = sum(isinstance(e, LoanBecameOverdue) for e in events)
+    result = CobResult(
+        on,
+        active,
+        interest_total,
+        penalty_amount,
+        newly_overdue,
+        len(events) - newly_overdue,
+        time.perf_counter() - laps.started,
+        steps=laps.steps,
+    )
+    return result, events
 
-    def lap(name: str) -> None:
-        now = time.perf_counter()
-        steps[name] = now - mark[0]
-        mark[0] = now
 
-    t, d = who.tenant_id, on.toordinal()
-    p = {"t": t, "d": d}
-    # 1. scheduled interest: accrued-to-date per period (the last day of a period reaches its full interest)
+def _accrue_scheduled_interest(session: Session, p: dict[str, int]) -> int:
+    """Step 1, scheduled interest: accrued-to-date per period (the last day of a period reaches its full
+    interest); returns the day's accrual in storage units."""
     accrued = _scalar(
         session, f"SELECT SUM({_ACCRUED_TO_DATE} - interest_accrued) FROM loan_installments WHERE {_ACCRUING}", **p
     )
@@ -108,8 +146,11 @@ def close_business_date(
         session.execute(
             text(f"UPDATE loan_installments SET interest_accrued = {_ACCRUED_TO_DATE} WHERE {_ACCRUING}"), p
         )
-    lap("accrual")
-    # 2. revolving drawdowns: one day's interest on the outstanding principal (annual / 360)
+    return accrued
+
+
+def _accrue_revolving_interest(session: Session, p: dict[str, int]) -> int:
+    """Step 2, revolving drawdowns: one day's interest on the outstanding principal (annual / 360)."""
     revolving = _scalar(
         session, f"SELECT SUM({_REVOLVING_DAY}) FROM loan_installments i, loans l WHERE {_REVOLVING_WHERE}", **p
     )
@@ -121,8 +162,11 @@ def close_business_date(
             ),
             p,
         )
-    lap("revolving")
-    # 3. unpaid installments past their due date are overdue
+    return revolving
+
+
+def _mark_overdue(session: Session, p: dict[str, int]) -> None:
+    """Step 3: unpaid installments past their due date are overdue."""
     session.execute(
         text(
             "UPDATE loan_installments SET status = 'overdue' "
@@ -130,8 +174,11 @@ def close_business_date(
         ),
         p,
     )
-    lap("overdue")
-    # 4. per loan: days past due, bucket, class and today's penalty, into the scratch table
+
+
+def _compute_delinquency(session: Session, p: dict[str, int], buckets: BucketScheme) -> None:
+    """Step 4, per loan: days past due, bucket, class and today's penalty, into the scratch table (loans
+    back to current included, so they leave their bucket)."""
     session.execute(text("DELETE FROM cob_work WHERE tenant_id = :t"), p)
     dpd = "(:d - o.oldest)"
     penalty = (
@@ -159,8 +206,10 @@ def close_business_date(
         ),
         {**p, "current": current},
     )
-    lap("delinquency")
-    # 5. events: newly overdue, and bucket moves (both ways)
+
+
+def _record_delinquency_events(session: Session, p: dict[str, int], on: date) -> None:
+    """Step 5, events: newly overdue, and bucket moves (both ways)."""
     on_param = bindparam("bd", type_=Date())
     session.execute(
         text(
@@ -181,8 +230,10 @@ def close_business_date(
         ).bindparams(on_param),
         {**p, "bd": on},
     )
-    lap("events")
-    # 6. the loans take their new state and penalty
+
+
+def _update_loans(session: Session, p: dict[str, int]) -> int:
+    """Step 6: the loans take their new state and penalty; returns the day's penalty in storage units."""
     session.execute(
         text(
             "UPDATE loans SET days_past_due = w.days_past_due, bucket = w.bucket, loan_class = w.loan_class, "
@@ -193,52 +244,36 @@ def close_business_date(
     )
     penalty_total = _scalar(session, "SELECT SUM(penalty) FROM cob_work WHERE tenant_id = :t", **p)
     session.execute(text("DELETE FROM cob_work WHERE tenant_id = :t"), p)
-    lap("loan_update")
-    # 7. the day's postings, in bulk: one balanced entry per kind
-    interest_total = from_storage(accrued + revolving)
-    penalty_amount = from_storage(penalty_total)
-    if interest_total:
+    return penalty_total
+
+
+def _post_day(session: Session, who: Principal, on: date, interest: Decimal, penalty: Decimal) -> None:
+    """Step 7, the day's postings in bulk: one balanced entry per kind."""
+    if interest:
         post_entry(
             session,
             who,
             on,
             JournalEntry(
                 "cob.accrual",
-                (debit(Acct.INTEREST_RECEIVABLE, interest_total), credit(Acct.INTEREST_INCOME, interest_total)),
+                (debit(Acct.INTEREST_RECEIVABLE, interest), credit(Acct.INTEREST_INCOME, interest)),
                 f"interest accrued for {on.isoformat()}",
             ),
         )
-    if penalty_amount:
+    if penalty:
         post_entry(
             session,
             who,
             on,
             JournalEntry(
                 "cob.penalty",
-                (debit(Acct.PENALTY_RECEIVABLE, penalty_amount), credit(Acct.PENALTY_INCOME, penalty_amount)),
+                (debit(Acct.PENALTY_RECEIVABLE, penalty), credit(Acct.PENALTY_INCOME, penalty)),
                 f"penalty interest for {on.isoformat()}",
             ),
         )
-    events = _events(session, t, on)
-    active = _scalar(session, "SELECT COUNT(*) FROM loans WHERE tenant_id = :t AND status = 'active'", **p)
-    lap("postings")
-    newly_overdue = sum(isinstance(e, LoanBecameOverdue) for e in events)
-    result = CobResult(
-        on,
-        active,
-        interest_total,
-        penalty_amount,
-        newly_overdue,
-        len(events) - newly_overdue,
-        time.perf_counter() - started,
-        steps=steps,
-    )
-    return result, events
 
 
 def _events(session: Session, tenant_id: int, on: date) -> list[Any]:
-    from microlend.servicing.tables import LoanEventRow
-
     rows = session.execute(
         select(LoanEventRow)
         .where(
@@ -324,9 +359,6 @@ def _close_one(uow: UnitOfWork, who: Principal, on: date, buckets: BucketScheme)
 
 def close_all_tenants(uow: UnitOfWork, *, through: date | None = None) -> dict[str, list[CobResult]]:
     """The scheduled job: close of business for every tenant, each as its own system identity."""
-    from microlend.core.identity import system_principal
-    from microlend.core.tenancy import list_tenants
-
     return {
         t.name: run_close_of_business(uow, system_principal(t.id, "cob"), through=through) for t in list_tenants(uow)
     }

@@ -1,0 +1,468 @@
+"""The Loan aggregate: a disbursed loan, its installments and the rules of paying it (plain Python, no I/O).
+
+Every money event returns what it allocated and the balanced journal entry to post; the loan records its
+events (``loan.events``, published after commit) and its history (``loan.history``, the loan's event log)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from microlend.core.errors import Conflict, ValidationError
+from microlend.core.events import DomainEvent
+from microlend.core.money import round_half_up
+from microlend.servicing.allocation import (
+    AllocatedPart,
+    Allocation,
+    AllocationTarget,
+    Component,
+    Due,
+    allocate,
+    parse_order,
+)
+from microlend.servicing.events import LoanRepaid, LoanWrittenOff
+from microlend.servicing.ledger import Acct, JournalEntry, JournalLine, credit, debit
+from microlend.servicing.schedules import PrepaymentMode, RepaymentMethod, accrued_interest, reamortise
+
+ZERO = Decimal(0)
+SETTLED = ("paid", "written_off")
+
+
+def money_text(value: Decimal) -> str:
+    """An amount as stored in allocation records and events: rounded half up to cents."""
+    return str(round_half_up(value))
+
+
+@dataclass
+class Installment:
+    """One period of the schedule (期供) with what has been paid and accrued on it."""
+
+    number: int
+    period_start: date
+    due_date: date
+    principal: Decimal
+    interest: Decimal
+    fee: Decimal = ZERO
+    principal_paid: Decimal = ZERO
+    interest_paid: Decimal = ZERO
+    fee_paid: Decimal = ZERO
+    interest_accrued: Decimal = ZERO
+    status: str = "pending"  # pending | overdue | paid | written_off
+    paid_on: date | None = None
+    id: int | None = None  # the stored row, None until saved
+
+    @property
+    def is_paid(self) -> bool:
+        return self.principal_paid == self.principal and self.interest_paid == self.interest and self.fee_paid == self.fee
+
+    @property
+    def owed(self) -> Decimal:
+        return self.principal - self.principal_paid + self.interest - self.interest_paid + self.fee - self.fee_paid
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One line of a loan's event log (what the ``loan_events`` table keeps)."""
+
+    business_date: date
+    kind: str
+    data: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Posting:
+    """What one payment did: its allocation, the stored allocation record and the journal entry to post."""
+
+    kind: str
+    amount: Decimal
+    allocation: Allocation
+    record: dict[str, Any]
+    entry: JournalEntry
+
+    @property
+    def credit(self) -> Decimal:
+        return self.allocation.credit
+
+
+@dataclass(frozen=True)
+class WriteOff:
+    """核销 what a write-off took off the books; ``entry`` is None when nothing was left on them."""
+
+    principal: Decimal
+    interest: Decimal
+    penalty: Decimal
+    entry: JournalEntry | None
+
+    @property
+    def total(self) -> Decimal:
+        return self.principal + self.interest + self.penalty
+
+
+@dataclass
+class Loan:
+    """A disbursed loan. Amounts are Decimal; the business date is always passed in."""
+
+    id: int
+    tenant_id: int
+    product_id: int
+    customer_id: int | None
+    credit_line_id: int | None
+    method: str
+    currency: str
+    principal: Decimal
+    annual_rate: Decimal
+    term_months: int
+    upfront_fee: Decimal
+    fee_mode: str
+    allocation_order: tuple[str, ...]
+    disbursed_on: date
+    maturity_date: date
+    installments: list[Installment]
+    status: str = "active"  # active | closed | written_off
+    days_past_due: int = 0
+    bucket: str = "M0"
+    loan_class: str = "normal"
+    penalty_accrued: Decimal = ZERO
+    penalty_paid: Decimal = ZERO
+    credit_balance: Decimal = ZERO
+    closed_on: date | None = None
+    events: list[DomainEvent] = field(default_factory=list)
+    history: list[HistoryEntry] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ what is owed
+
+    @property
+    def penalty_due(self) -> Decimal:
+        return self.penalty_accrued - self.penalty_paid
+
+    @property
+    def outstanding_principal(self) -> Decimal:
+        return sum((i.principal - i.principal_paid for i in self.installments), ZERO)
+
+    @property
+    def interest_receivable(self) -> Decimal:
+        return sum((i.interest_accrued - i.interest_paid for i in self.installments), ZERO)
+
+    def order(self) -> tuple[AllocationTarget, ...]:
+        return parse_order(self.allocation_order)
+
+    def current_dues(self, on: date, *, everything: bool = False) -> list[Due]:
+        """What a payment on ``on`` may settle: penalty, every overdue installment and the current one
+        (with ``everything``, every unpaid installment: a payoff)."""
+        dues: list[Due] = []
+        if self.penalty_due > 0:
+            dues.append(Due(0, Component.PENALTY, self.penalty_due, True))
+        for inst in self.installments:
+            if inst.status in SETTLED:
+                continue
+            overdue = inst.due_date < on
+            for component, owed in (
+                (Component.FEE, inst.fee - inst.fee_paid),
+                (Component.INTEREST, inst.interest - inst.interest_paid),
+                (Component.PRINCIPAL, inst.principal - inst.principal_paid),
+            ):
+                if owed > 0:
+                    dues.append(Due(inst.number, component, owed, overdue))
+            if not overdue and not everything:
+                break  # the current installment; later ones are not due yet
+        return dues
+
+    def require_active(self) -> None:
+        if self.status != "active":
+            raise Conflict(f"loan {self.id} is {self.status.replace('_', ' ')}: it takes no repayments")
+
+    def record(self, on: date, kind: str, data: dict[str, Any] | None = None) -> None:
+        self.history.append(HistoryEntry(on, kind, data))
+
+    # ------------------------------------------------------------------ repayments
+
+    def repay(self, amount: Decimal, on: date) -> Posting:
+        """还款 allocate a payment in the product's order; an overpayment is held as credit."""
+        self.require_active()
+        return self.replay(amount, on, dues_on=on, kind="repayment")
+
+    def replay(self, amount: Decimal, on: date, *, dues_on: date, kind: str) -> Posting:
+        """A payment allocated against what was due on ``dues_on`` and posted on ``on`` (a replay after a
+        reversal keeps each payment's own value date)."""
+        alloc = allocate(amount, self.current_dues(dues_on), self.order())
+        return self._post(amount, on, kind, alloc)
+
+    def apply_credit_balance(self, on: date) -> Posting:
+        """Use the borrower's credit balance (溢缴款) to settle what is due now, in the product's order."""
+        self.require_active()
+        if self.credit_balance <= 0:
+            raise Conflict(f"loan {self.id} has no credit balance")
+        dues = self.current_dues(on)
+        owed = sum((d.amount for d in dues), ZERO)
+        if owed <= 0:
+            raise Conflict(f"loan {self.id}: nothing is due to apply the credit balance to")
+        amount = min(self.credit_balance, owed)
+        alloc = allocate(amount, dues, self.order())
+        self.credit_balance -= amount
+        return self._post(amount, on, "credit.applied", alloc, source=Acct.BORROWER_CREDIT)
+
+    def unapply(self, record: dict[str, Any], on: date) -> None:
+        """Take back a posted payment (its stored allocation record): the reverse of ``repay``."""
+        by_number = {i.number: i for i in self.installments}
+        for r in record.get("recognised", []):
+            by_number[int(r["installment"])].interest_accrued -= Decimal(r["amount"])
+        if record.get("closed"):
+            self.status, self.closed_on = "active", None
+        self._apply(_allocation_from_record(record), on, sign=-1)
+
+    def _post(
+        self,
+        amount: Decimal,
+        on: date,
+        kind: str,
+        alloc: Allocation,
+        *,
+        prepaid: Decimal = ZERO,
+        recognised_extra: Decimal = ZERO,
+        source: str = Acct.CASH,
+    ) -> Posting:
+        totals = self._apply(alloc, on)
+        totals[Component.PRINCIPAL] += prepaid  # principal the re-amortised schedule no longer owes
+        recognised = self._settle(on)
+        recognised_total = recognised_extra + sum((Decimal(str(r["amount"])) for r in recognised), ZERO)
+        entry = JournalEntry(
+            kind,
+            self._repayment_lines(amount, totals, alloc.credit, recognised_total, source),
+            f"{kind} on loan {self.id}",
+            self.currency,
+            self.id,
+        )
+        if recognised:
+            self.record(on, "LoanRepaid")
+            self.events.append(LoanRepaid(self.tenant_id, self.id, on))
+        return Posting(kind, amount, alloc, _allocation_record(alloc, recognised), entry)
+
+    def _apply(self, alloc: Allocation, on: date, sign: int = 1) -> dict[str, Decimal]:
+        """Add (or with sign -1 take back) allocated parts on the sub-ledger; returns totals per component."""
+        by_number = {i.number: i for i in self.installments}
+        totals = {c.value: ZERO for c in Component}
+        for part in alloc.parts:
+            amount = part.amount * sign
+            totals[part.component.value] += part.amount
+            if part.component == Component.PENALTY:
+                self.penalty_paid += amount
+                continue
+            inst = by_number[part.installment]
+            if part.component == Component.PRINCIPAL:
+                inst.principal_paid += amount
+            elif part.component == Component.INTEREST:
+                inst.interest_paid += amount
+            else:
+                inst.fee_paid += amount
+        for inst in self.installments:
+            if inst.status == "written_off":
+                continue
+            if inst.is_paid:
+                if inst.status != "paid":
+                    inst.status, inst.paid_on = "paid", on
+            elif inst.status == "paid":
+                inst.status, inst.paid_on = "pending", None  # close of business marks it overdue again if late
+        self.credit_balance += alloc.credit * sign
+        return totals
+
+    def _settle(self, on: date) -> list[dict[str, str | int]]:
+        """Close a loan with nothing left to pay: interest paid ahead of its accrual is recognised now."""
+        if self.penalty_accrued != self.penalty_paid or not all(i.is_paid for i in self.installments):
+            return []
+        recognised: list[dict[str, str | int]] = []
+        for inst in self.installments:
+            if inst.interest_accrued < inst.interest:
+                recognised.append({"installment": inst.number, "amount": money_text(inst.interest - inst.interest_accrued)})
+                inst.interest_accrued = inst.interest
+        self.status, self.closed_on, self.days_past_due, self.bucket = "closed", on, 0, "M0"
+        return recognised or [{"installment": 0, "amount": "0.00"}]
+
+    def _repayment_lines(
+        self, amount: Decimal, totals: dict[str, Decimal], credit_part: Decimal, recognised: Decimal, source: str
+    ) -> tuple[JournalLine, ...]:
+        lid = self.id
+        return (
+            debit(source, amount, lid),
+            credit(Acct.PENALTY_RECEIVABLE, totals[Component.PENALTY], lid),
+            credit(Acct.FEE_INCOME, totals[Component.FEE], lid),
+            credit(Acct.INTEREST_RECEIVABLE, totals[Component.INTEREST], lid),
+            credit(Acct.LOAN_PRINCIPAL, totals[Component.PRINCIPAL], lid),
+            credit(Acct.BORROWER_CREDIT, credit_part, lid),
+            debit(Acct.INTEREST_RECEIVABLE, recognised, lid),
+            credit(Acct.INTEREST_INCOME, recognised, lid),
+        )
+
+    # ------------------------------------------------------------------ early repayment
+
+    def pay_off(self, on: date) -> Posting:
+        """提前还款 (full) pay off everything today, interest only to date."""
+        self.require_active()
+        value, recognised_now, extra = self._prepare_payoff(on)
+        if value <= 0:
+            raise Conflict(f"loan {self.id}: nothing is owed")
+        alloc = allocate(value, self.current_dues(on, everything=True), self.order())
+        posting = self._post(value, on, "repayment.early_full", alloc, recognised_extra=recognised_now)
+        posting.record.update(extra)
+        self.record(on, "EarlyRepayment", {"kind": "early_full", "amount": money_text(value)})
+        return posting
+
+    def prepay(self, value: Decimal, on: date, mode: PrepaymentMode) -> Posting:
+        """提前还款 (partial) on a due date: what is due today first, the rest repays principal and the
+        remaining schedule is re-amortised."""
+        self.require_active()
+        alloc, prepaid, extra = self._prepare_partial(on, value, mode)
+        posting = self._post(value, on, "repayment.early_partial", alloc, prepaid=prepaid)
+        posting.record.update(extra)
+        self.record(on, "EarlyRepayment", {"kind": "early_partial", "amount": money_text(value)})
+        return posting
+
+    def _prepare_payoff(self, on: date) -> tuple[Decimal, Decimal, dict[str, Any]]:
+        """Cut the schedule to today: the current period's interest becomes what has accrued up to yesterday,
+        later periods lose their interest, and all remaining principal becomes due now."""
+        recognised_now = ZERO
+        current_found = False
+        revolving = self.method == RepaymentMethod.REVOLVING
+        rescheduled: list[dict[str, Any]] = []
+        for inst in self.installments:
+            if inst.status in SETTLED or inst.due_date < on:
+                continue
+            before = inst.interest
+            if not current_found and not revolving:
+                to_date = accrued_interest(inst.interest, inst.period_start, inst.due_date, on - timedelta(days=1))
+                new_interest = max(to_date, inst.interest_paid, inst.interest_accrued)
+                current_found = True
+            elif revolving:
+                new_interest = inst.interest
+            else:
+                new_interest = max(inst.interest_paid, inst.interest_accrued)
+            recognised_now += max(new_interest - inst.interest_accrued, ZERO)
+            inst.interest = new_interest
+            inst.interest_accrued = max(inst.interest_accrued, new_interest)
+            inst.due_date = on
+            inst.period_start = min(inst.period_start, on)
+            rescheduled.append({"installment": inst.number, "interest_before": money_text(before)})
+        owed = self.penalty_due + sum((i.owed for i in self.installments if i.status not in SETTLED), ZERO)
+        return owed, recognised_now, {"recognised_now": money_text(recognised_now), "rescheduled": rescheduled}
+
+    def _prepare_partial(
+        self, on: date, value: Decimal, mode: PrepaymentMode
+    ) -> tuple[Allocation, Decimal, dict[str, Any]]:
+        """Partial prepayment on a due date: settle everything due today, then re-amortise the rest."""
+        if self.method == RepaymentMethod.REVOLVING:
+            raise ValidationError("amount: a revolving drawdown is repaid with an ordinary repayment", field="amount")
+        today = next((i for i in self.installments if i.due_date == on), None)
+        if today is None:
+            nxt = next((i.due_date for i in self.installments if i.due_date > on), None)
+            raise ValidationError(
+                f"value_date: a partial early repayment is taken on a due date (next: {nxt})", field="value_date"
+            )
+        dues = self.current_dues(on)
+        owed_today = sum((d.amount for d in dues), ZERO)
+        later = [i for i in self.installments if i.number > today.number]
+        outstanding_after = sum((i.principal - i.principal_paid for i in later), ZERO)
+        prepaid = value - owed_today
+        if prepaid <= 0:
+            raise ValidationError(f"amount: must exceed what is due today ({money_text(owed_today)})", field="amount")
+        if prepaid >= outstanding_after:
+            raise ValidationError("amount: covers the whole loan; use a full early repayment", field="amount")
+        if any(i.interest_accrued or i.principal_paid or i.interest_paid or i.fee_paid for i in later):
+            raise Conflict(f"loan {self.id}: later installments already accrued or were paid")
+        alloc = allocate(owed_today, dues, self.order()) if owed_today > 0 else Allocation((), ZERO)
+        old = [
+            {
+                "installment": i.number,
+                "due_date": i.due_date.isoformat(),
+                "principal": money_text(i.principal),
+                "interest": money_text(i.interest),
+            }
+            for i in later
+        ]
+        rows = reamortise(
+            outstanding_after - prepaid,
+            self.annual_rate,
+            self.method,
+            [i.due_date for i in later],
+            today.due_date,
+            mode,
+            first_number=today.number + 1,
+            current_payment=later[0].principal + later[0].interest,
+            current_principal_part=later[0].principal,
+            currency=self.currency,
+        )
+        new = [Installment(r.number, r.period_start, r.due_date, r.principal, r.interest, r.fee) for r in rows]
+        self.installments = [i for i in self.installments if i.number <= today.number] + new
+        self.maturity_date = new[-1].due_date if new else today.due_date
+        return alloc, prepaid, {"prepaid_principal": money_text(prepaid), "mode": mode.value, "replaced_schedule": old}
+
+    # ------------------------------------------------------------------ write-off
+
+    def write_off(self, on: date, reason: str) -> WriteOff:
+        """核销 take an uncollectable loan off the books: its receivables go to write-off expense."""
+        self.require_active()
+        principal = self.outstanding_principal
+        interest = self.interest_receivable
+        penalty = self.penalty_due
+        total = principal + interest + penalty
+        lines = (
+            _signed_line(Acct.WRITE_OFF_EXPENSE, total, self.id),
+            credit(Acct.LOAN_PRINCIPAL, principal, self.id),
+            _signed_line(Acct.INTEREST_RECEIVABLE, -interest, self.id),
+            credit(Acct.PENALTY_RECEIVABLE, penalty, self.id),
+        )
+        entry = (
+            JournalEntry("write_off", lines, f"write-off of loan {self.id}: {reason}", self.currency, self.id)
+            if total != 0
+            else None
+        )
+        for inst in self.installments:
+            if inst.status != "paid" or inst.interest_accrued < inst.interest:
+                inst.status = "written_off"
+        self.status, self.closed_on = "written_off", on
+        self.record(on, "LoanWrittenOff", {"amount": money_text(total), "reason": reason})
+        self.events.append(LoanWrittenOff(self.tenant_id, self.id, on, money_text(total)))
+        return WriteOff(principal, interest, penalty, entry)
+
+
+def _signed_line(account: str, signed: Decimal, loan_id: int) -> JournalLine:
+    """A line from a signed amount: positive debits, negative credits."""
+    return debit(account, signed, loan_id) if signed >= 0 else credit(account, -signed, loan_id)
+
+
+def _allocation_record(alloc: Allocation, recognised: list[dict[str, str | int]]) -> dict[str, Any]:
+    return {
+        "parts": [
+            {"installment": p.installment, "component": p.component.value, "amount": money_text(p.amount)}
+            for p in alloc.parts
+        ],
+        "credit": money_text(alloc.credit),
+        "recognised": [r for r in recognised if r["installment"] != 0],
+        "closed": bool(recognised),
+    }
+
+
+def _allocation_from_record(data: dict[str, Any]) -> Allocation:
+    parts = tuple(
+        AllocatedPart(int(p["installment"]), Component(p["component"]), Decimal(p["amount"])) for p in data["parts"]
+    )
+    return Allocation(parts, Decimal(data["credit"]))
+
+
+@dataclass
+class Repayment:
+    """A stored payment on a loan (还款记录): what it was, how it was allocated and its journal entry."""
+
+    loan_id: int
+    kind: str  # repayment | credit_applied | early_full | early_partial
+    amount: Decimal
+    value_date: date
+    allocation: dict[str, Any]
+    credit: Decimal
+    journal_entry_id: int
+    created_by: str
+    idempotency_key: str | None = None
+    request_hash: str = ""
+    status: str = "posted"  # posted | reversed
+    reversal_entry_id: int | None = None
+    id: int | None = None  # None until stored

@@ -1,0 +1,367 @@
+"""Loads and saves Loan aggregates (SQLAlchemy), and the servicing books they post to.
+
+Exposed on a unit of work through typed accessors — ``loans(uow)``, ``ledger(uow)``, ``audit_trail(uow)`` —
+which a fake unit of work answers with in-memory fakes. The tables do not change: a loan is one ``loans``
+row and its ``loan_installments``; its history lands in ``loan_events``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from microlend.core import audit
+from microlend.core.clock import utcnow
+from microlend.core.errors import NotFound, ValidationError
+from microlend.core.identity import Principal
+from microlend.core.tenancy import business_date
+from microlend.core.uow import UnitOfWork, register_repository
+from microlend.servicing.domain import Installment, Loan, Repayment
+from microlend.servicing.ledger import JournalEntry, JournalLine
+from microlend.servicing.tables import (
+    InstallmentRow,
+    JournalEntryRow,
+    JournalLineRow,
+    LoanEventRow,
+    LoanRow,
+    ProductRow,
+    RepaymentRow,
+)
+
+KEY_REUSED = "idempotency_key: already used with a different request"
+
+
+# ------------------------------------------------------------------------------------------ ports
+
+
+class LoanRepository:
+    """Loans of one unit of work and their repayments; another tenant's loan is a missing one."""
+
+    def get(self, tenant_id: int, loan_id: int, *, lock: bool = False) -> Loan:
+        """The loan with its installments; ``lock`` serialises writers of one loan until commit."""
+        raise NotImplementedError
+
+    def save(self, loan: Loan) -> None:
+        """Write the loan's changes back and hand its recorded events to the unit of work."""
+        raise NotImplementedError
+
+    def early_repayment_allowed(self, loan: Loan) -> bool:
+        raise NotImplementedError
+
+    def repayment(self, tenant_id: int, repayment_id: int) -> Repayment:
+        raise NotImplementedError
+
+    def repayment_by_key(self, tenant_id: int, key: str) -> Repayment | None:
+        raise NotImplementedError
+
+    def posted_after(self, repayment: Repayment) -> list[Repayment]:
+        """The loan's repayments posted after ``repayment`` and still standing, oldest first."""
+        raise NotImplementedError
+
+    def add_repayment(self, repayment: Repayment) -> Repayment:
+        """Store a new repayment (it gets its id); a key taken meanwhile is refused."""
+        raise NotImplementedError
+
+    def save_repayment(self, repayment: Repayment) -> None:
+        raise NotImplementedError
+
+
+class Ledger:
+    """The books: the business date entries are posted on, and the journal."""
+
+    def business_date(self, tenant_id: int) -> date:
+        raise NotImplementedError
+
+    def post(self, who: Principal, on: date, entry: JournalEntry) -> int:
+        """Store a (necessarily balanced) journal entry; returns its id."""
+        raise NotImplementedError
+
+    def entry(self, entry_id: int) -> JournalEntry:
+        raise NotImplementedError
+
+
+class AuditTrail:
+    """Audit records written in the use case's transaction."""
+
+    def record(
+        self, who: Principal, action: str, object_type: str, object_id: object,
+        *, before: Any = None, after: Any = None, reason: str = "",
+    ) -> None:
+        raise NotImplementedError
+
+
+def loans(uow: UnitOfWork) -> LoanRepository:
+    return uow.repository(LoanRepository)
+
+
+def ledger(uow: UnitOfWork) -> Ledger:
+    return uow.repository(Ledger)
+
+
+def audit_trail(uow: UnitOfWork) -> AuditTrail:
+    return uow.repository(AuditTrail)
+
+
+# ------------------------------------------------------------------------------------------ SQL journal
+
+
+def post_entry(session: Session, who: Principal, on: date, entry: JournalEntry) -> JournalEntryRow:
+    """Store a (necessarily balanced) journal entry and its lines; returns the entry row."""
+    row = JournalEntryRow(
+        tenant_id=who.tenant_id,
+        business_date=on,
+        kind=entry.kind,
+        memo=entry.memo,
+        loan_id=entry.loan_id,
+        reverses_id=entry.reverses,
+        currency=entry.currency,
+        total_debit=entry.total_debit,
+        total_credit=entry.total_credit,
+        created_by=who.username,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    session.add_all(
+        [
+            JournalLineRow(
+                entry_id=row.id,
+                tenant_id=who.tenant_id,
+                account_code=line.account,
+                loan_id=line.loan_id,
+                debit=line.debit,
+                credit=line.credit,
+            )
+            for line in entry.lines
+        ]
+    )
+    session.flush()
+    return row
+
+
+def load_entry(session: Session, entry_id: int) -> JournalEntry:
+    row = session.get(JournalEntryRow, entry_id)
+    if row is None:
+        raise NotFound(f"journal entry {entry_id} not found")
+    lines = session.execute(
+        select(JournalLineRow).where(JournalLineRow.entry_id == entry_id).order_by(JournalLineRow.id)
+    ).scalars()
+    return JournalEntry(
+        row.kind,
+        tuple(JournalLine(x.account_code, x.debit, x.credit, x.loan_id) for x in lines),
+        row.memo,
+        row.currency,
+        row.loan_id,
+    )
+
+
+class SqlLedger(Ledger):
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    def business_date(self, tenant_id: int) -> date:
+        return business_date(self._uow.session, tenant_id)
+
+    def post(self, who: Principal, on: date, entry: JournalEntry) -> int:
+        return post_entry(self._uow.session, who, on, entry).id
+
+    def entry(self, entry_id: int) -> JournalEntry:
+        return load_entry(self._uow.session, entry_id)
+
+
+class SqlAuditTrail(AuditTrail):
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    def record(
+        self, who: Principal, action: str, object_type: str, object_id: object,
+        *, before: Any = None, after: Any = None, reason: str = "",
+    ) -> None:
+        audit.record(self._uow.session, who, action, object_type, object_id, before=before, after=after, reason=reason)
+
+
+# ------------------------------------------------------------------------------------------ SQL loans
+
+
+def installment_rows(session: Session, loan_id: int) -> list[InstallmentRow]:
+    return list(
+        session.execute(
+            select(InstallmentRow).where(InstallmentRow.loan_id == loan_id).order_by(InstallmentRow.number)
+        ).scalars()
+    )
+
+
+def loan_from_rows(row: LoanRow, insts: Sequence[InstallmentRow]) -> Loan:
+    return Loan(
+        row.id, row.tenant_id, row.product_id, row.customer_id, row.credit_line_id, row.method, row.currency,
+        row.principal, row.annual_rate, row.term_months, row.upfront_fee, row.fee_mode,
+        tuple(row.allocation_order), row.disbursed_on, row.maturity_date,
+        [_installment(i) for i in insts],
+        status=row.status, days_past_due=row.days_past_due, bucket=row.bucket, loan_class=row.loan_class,
+        penalty_accrued=row.penalty_accrued, penalty_paid=row.penalty_paid, credit_balance=row.credit_balance,
+        closed_on=row.closed_on,
+    )
+
+
+def _installment(r: InstallmentRow) -> Installment:
+    return Installment(
+        r.number, r.period_start, r.due_date, r.principal, r.interest, r.fee, r.principal_paid, r.interest_paid,
+        r.fee_paid, r.interest_accrued, r.status, r.paid_on, r.id,
+    )
+
+
+def _write_installment(row: InstallmentRow, inst: Installment) -> None:
+    row.number = inst.number
+    row.period_start, row.start_day = inst.period_start, inst.period_start.toordinal()
+    row.due_date, row.due_day = inst.due_date, inst.due_date.toordinal()
+    row.principal, row.interest, row.fee = inst.principal, inst.interest, inst.fee
+    row.principal_paid, row.interest_paid, row.fee_paid = inst.principal_paid, inst.interest_paid, inst.fee_paid
+    row.interest_accrued, row.status, row.paid_on = inst.interest_accrued, inst.status, inst.paid_on
+
+
+def _repayment(r: RepaymentRow) -> Repayment:
+    return Repayment(
+        r.loan_id, r.kind, r.amount, r.value_date, r.allocation, r.credit, r.journal_entry_id, r.created_by,
+        r.idempotency_key, r.request_hash, r.status, r.reversal_entry_id, r.id,
+    )
+
+
+class SqlLoanRepository(LoanRepository):
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+        self._loans: dict[int, tuple[LoanRow, dict[int, InstallmentRow]]] = {}
+        self._repayments: dict[int, RepaymentRow] = {}
+
+    @property
+    def _session(self) -> Session:
+        return self._uow.session
+
+    def get(self, tenant_id: int, loan_id: int, *, lock: bool = False) -> Loan:
+        stmt = select(LoanRow).where(LoanRow.id == loan_id, LoanRow.tenant_id == tenant_id)
+        if lock:
+            stmt = stmt.with_for_update()
+        row = self._session.execute(stmt).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"loan {loan_id} not found")
+        insts = installment_rows(self._session, row.id)
+        self._loans[row.id] = (row, {i.id: i for i in insts})
+        return loan_from_rows(row, insts)
+
+    def save(self, loan: Loan) -> None:
+        s = self._session
+        row, inst_rows = self._loans[loan.id]
+        row.status, row.closed_on, row.maturity_date = loan.status, loan.closed_on, loan.maturity_date
+        row.days_past_due, row.bucket, row.loan_class = loan.days_past_due, loan.bucket, loan.loan_class
+        row.penalty_accrued, row.penalty_paid = loan.penalty_accrued, loan.penalty_paid
+        row.credit_balance = loan.credit_balance
+        kept = {i.id for i in loan.installments}
+        removed = [r for rid, r in inst_rows.items() if rid not in kept]
+        for r in removed:
+            del inst_rows[r.id]
+            s.delete(r)
+        if removed:
+            s.flush()  # the numbers of removed installments are taken by their replacements
+        added: list[tuple[Installment, InstallmentRow]] = []
+        for inst in loan.installments:
+            if inst.id is None:
+                new = InstallmentRow(tenant_id=loan.tenant_id, loan_id=loan.id)
+                _write_installment(new, inst)
+                s.add(new)
+                added.append((inst, new))
+            else:
+                _write_installment(inst_rows[inst.id], inst)
+        if added:
+            s.flush()
+            for inst, new in added:
+                inst.id = new.id
+                inst_rows[new.id] = new
+        s.add_all(
+            [
+                LoanEventRow(tenant_id=loan.tenant_id, loan_id=loan.id, business_date=h.business_date,
+                             kind=h.kind, data=h.data)
+                for h in loan.history
+            ]
+        )
+        loan.history.clear()
+        for event in loan.events:
+            self._uow.publish(event)
+        loan.events.clear()
+
+    def early_repayment_allowed(self, loan: Loan) -> bool:
+        product = self._session.get(ProductRow, loan.product_id)
+        return product is None or product.early_repayment_allowed
+
+    def repayment(self, tenant_id: int, repayment_id: int) -> Repayment:
+        row = self._session.execute(
+            select(RepaymentRow).where(RepaymentRow.id == repayment_id, RepaymentRow.tenant_id == tenant_id)
+        ).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"repayment {repayment_id} not found")
+        return self._seen(row)
+
+    def repayment_by_key(self, tenant_id: int, key: str) -> Repayment | None:
+        row = self._session.execute(
+            select(RepaymentRow).where(RepaymentRow.tenant_id == tenant_id, RepaymentRow.idempotency_key == key)
+        ).scalar_one_or_none()
+        return None if row is None else self._seen(row)
+
+    def posted_after(self, repayment: Repayment) -> list[Repayment]:
+        rows = self._session.execute(
+            select(RepaymentRow)
+            .where(
+                RepaymentRow.loan_id == repayment.loan_id,
+                RepaymentRow.id > repayment.id,
+                RepaymentRow.status == "posted",
+            )
+            .order_by(RepaymentRow.id)
+        ).scalars()
+        return [self._seen(r) for r in rows]
+
+    def _seen(self, row: RepaymentRow) -> Repayment:
+        self._repayments[row.id] = row
+        return _repayment(row)
+
+    def add_repayment(self, repayment: Repayment) -> Repayment:
+        s = self._session
+        loan_row, _ = self._loans[repayment.loan_id]
+        row = RepaymentRow(
+            tenant_id=loan_row.tenant_id,
+            loan_id=repayment.loan_id,
+            kind=repayment.kind,
+            amount=repayment.amount,
+            value_date=repayment.value_date,
+            idempotency_key=repayment.idempotency_key,
+            request_hash=repayment.request_hash,
+            allocation=repayment.allocation,
+            credit=repayment.credit,
+            status=repayment.status,
+            journal_entry_id=repayment.journal_entry_id,
+            created_by=repayment.created_by,
+            created_at=utcnow(),
+        )
+        try:
+            with s.begin_nested():  # the key may have been taken meanwhile by a request on another loan
+                s.add(row)
+                s.flush()
+        except IntegrityError:
+            raise ValidationError(KEY_REUSED, field="idempotency_key") from None
+        repayment.id = row.id
+        self._repayments[row.id] = row
+        return repayment
+
+    def save_repayment(self, repayment: Repayment) -> None:
+        assert repayment.id is not None
+        row = self._repayments[repayment.id]
+        row.status, row.reversal_entry_id = repayment.status, repayment.reversal_entry_id
+        row.allocation, row.journal_entry_id, row.credit = (
+            repayment.allocation, repayment.journal_entry_id, repayment.credit,
+        )
+
+
+register_repository(LoanRepository, SqlLoanRepository)
+register_repository(Ledger, SqlLedger)
+register_repository(AuditTrail, SqlAuditTrail)

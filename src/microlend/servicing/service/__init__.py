@@ -1,0 +1,89 @@
+"""Servicing use cases, split by use case: products, disbursement, credit lines, repayments (idempotent,
+reversible; credit balance; early repayment), write-off, loan queries, and the ledger's trial balance and
+reconciliation. Each takes ``(uow, who, ...)``, checks permission and tenant, posts one balanced journal
+entry per money event, and writes an audit record in the same transaction.
+
+Every name other modules import from ``microlend.servicing.service`` stays importable from here."""
+
+from __future__ import annotations
+
+from microlend.servicing.repository import KEY_REUSED, load_entry, post_entry
+from microlend.servicing.service._common import RATE_SCALE, ZERO, P, request_hash
+from microlend.servicing.service.credit_lines import (
+    CreditLineView,
+    change_credit_line_limit,
+    draw_down,
+    open_credit_line,
+)
+from microlend.servicing.service.disbursement import Disbursement, disburse
+from microlend.servicing.service.ledger import (
+    Reconciliation,
+    ReconciliationRow,
+    TrialBalance,
+    TrialBalanceRow,
+    reconcile,
+    reconcile_in,
+    trial_balance,
+    trial_balance_in,
+)
+from microlend.servicing.service.loans import (
+    InstallmentView,
+    LoanView,
+    TransactionView,
+    get_loan,
+    list_loans,
+    loan_schedule,
+    loan_transactions,
+    loan_view,
+)
+from microlend.servicing.service.products import ProductView, create_product, list_products, setup_tenant
+from microlend.servicing.service.repayments import (
+    RepaymentView,
+    apply_credit_balance,
+    post_repayment,
+    repay_early,
+    reverse_repayment,
+)
+from microlend.servicing.service.write_off import write_off
+
+__all__ = [
+    "KEY_REUSED",
+    "P",
+    "RATE_SCALE",
+    "ZERO",
+    "CreditLineView",
+    "Disbursement",
+    "InstallmentView",
+    "LoanView",
+    "ProductView",
+    "Reconciliation",
+    "ReconciliationRow",
+    "RepaymentView",
+    "TransactionView",
+    "TrialBalance",
+    "TrialBalanceRow",
+    "apply_credit_balance",
+    "change_credit_line_limit",
+    "create_product",
+    "disburse",
+    "draw_down",
+    "get_loan",
+    "list_loans",
+    "list_products",
+    "load_entry",
+    "loan_schedule",
+    "loan_transactions",
+    "loan_view",
+    "open_credit_line",
+    "post_entry",
+    "post_repayment",
+    "reconcile",
+    "reconcile_in",
+    "repay_early",
+    "request_hash",
+    "reverse_repayment",
+    "setup_tenant",
+    "trial_balance",
+    "trial_balance_in",
+    "write_off",
+]

@@ -1,0 +1,85 @@
+"""Helpers every servicing use case shares: request digests, amount checks, idempotency keys."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from microlend.core.errors import NotFound, ValidationError
+from microlend.core.identity import Permission, Principal
+from microlend.core.money import parse_amount, round_half_up
+from microlend.core.tenancy import business_date
+from microlend.servicing.repository import KEY_REUSED
+from microlend.servicing.tables import LoanRow
+
+ZERO = Decimal(0)
+P = Permission
+RATE_SCALE = 10**8
+
+
+def request_hash(body: dict[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _money(value: Decimal) -> str:
+    return str(round_half_up(value))
+
+
+def _cents(value: Any, field_name: str) -> Decimal:
+    amount = parse_amount(value, field_name)
+    if amount <= 0:
+        raise ValidationError(f"{field_name}: must be a positive amount", field=field_name)
+    if round_half_up(amount) != amount:
+        raise ValidationError(f"{field_name}: at most 2 decimal places", field=field_name)
+    return amount
+
+
+def _key(key: str | None) -> str | None:
+    if key is not None and not 1 <= len(key) <= 255:
+        raise ValidationError("idempotency_key: must be 1-255 characters", field="idempotency_key")
+    return key
+
+
+
+def _loan(session: Session, who: Principal, loan_id: int, *, lock: bool = False) -> LoanRow:
+    """The caller's loan; another tenant's loan is indistinguishable from a missing one."""
+    stmt = select(LoanRow).where(LoanRow.id == loan_id, LoanRow.tenant_id == who.tenant_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    row = session.execute(stmt).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"loan {loan_id} not found")
+    return row
+
+
+
+def _today(session: Session, who: Principal) -> date:
+    return business_date(session, who.tenant_id)
+
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj.__dict__ if hasattr(obj, "__dict__") else obj, default=str))
+
+
+
+def _replayed(session: Session, who: Principal, key_column: Any, key: str | None, digest: str) -> Any:
+    """The row this tenant already stored under `key` in `key_column` (a loan's disbursement key or a
+    repayment's key), or None; the same key with another request is refused."""
+    if key is None:
+        return None
+    model = key_column.class_
+    row = session.execute(
+        select(model).where(model.tenant_id == who.tenant_id, key_column == key)
+    ).scalar_one_or_none()
+    if row is not None and row.request_hash != digest:
+        raise ValidationError(KEY_REUSED, field="idempotency_key")
+    return row
+

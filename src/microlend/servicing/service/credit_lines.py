@@ -1,0 +1,200 @@
+"""Credit lines (循环额度): opening a line, changing its limit, drawing down on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from microlend.core import audit
+from microlend.core.clock import utcnow
+from microlend.core.db import Amount
+from microlend.core.errors import Conflict, NotFound, ValidationError
+from microlend.core.identity import Principal
+from microlend.core.money import parse_amount, round_half_up
+from microlend.core.uow import UnitOfWork
+from microlend.servicing.events import LoanDisbursed
+from microlend.servicing.repository import installment_rows
+from microlend.servicing.schedules import RepaymentMethod, add_months
+from microlend.servicing.service._common import ZERO, P, _cents, _key, _money, _today, request_hash
+from microlend.servicing.service.disbursement import _new_loan, _replayed_loan
+from microlend.servicing.service.loans import LoanView, _loan_view
+from microlend.servicing.service.products import ProductView, _product_by_code
+from microlend.servicing.tables import CreditLineRow, InstallmentRow, LoanRow, ProductRow
+
+
+@dataclass(frozen=True)
+class CreditLineView:
+    id: int
+    product_id: int
+    customer_id: int | None
+    limit: Decimal
+    annual_rate: Decimal
+    opened_on: date
+    expires_on: date
+    status: str
+    drawn: Decimal
+
+    @property
+    def available(self) -> Decimal:
+        return max(self.limit - self.drawn, ZERO)
+
+
+def _drawn(session: Session, line_id: int) -> Decimal:
+    total = session.execute(
+        select(func.sum(InstallmentRow.principal - InstallmentRow.principal_paid, type_=Amount()))
+        .join(LoanRow, LoanRow.id == InstallmentRow.loan_id)
+        .where(LoanRow.credit_line_id == line_id, LoanRow.status == "active")
+    ).scalar_one()
+    return Decimal(total) if total is not None else ZERO
+
+
+def open_credit_line(
+    uow: UnitOfWork,
+    who: Principal,
+    product_code: str,
+    limit: Decimal,
+    *,
+    customer_id: int | None = None,
+    annual_rate: Decimal | None = None,
+    months: int = 12,
+) -> CreditLineView:
+    """Open a revolving line (循环额度) under a revolving product, valid ``months`` from today."""
+    who.require(P.MANAGE_CREDIT_LINES)
+    amount = _cents(limit, "limit")
+    with uow:
+        s = uow.session
+        product = _product_by_code(s, who, product_code)
+        if product.method != RepaymentMethod.REVOLVING:
+            raise ValidationError("product_code: a credit line needs a revolving product", field="product_code")
+        rate = annual_rate if annual_rate is not None else product.annual_rate
+        ProductView.from_row(product).to_product().check_offer(amount, months, rate)
+        on = _today(s, who)
+        row = CreditLineRow(
+            tenant_id=who.tenant_id,
+            product_id=product.id,
+            customer_id=customer_id,
+            limit=amount,
+            annual_rate=rate,
+            opened_on=on,
+            expires_on=add_months(on, months),
+            status="open",
+            created_at=utcnow(),
+        )
+        s.add(row)
+        s.flush()
+        audit.record(
+            s,
+            who,
+            "credit_line.open",
+            "credit_line",
+            row.id,
+            after={"limit": _money(amount), "annual_rate": str(rate), "product": product_code},
+        )
+        view = CreditLineView(
+            row.id,
+            row.product_id,
+            row.customer_id,
+            row.limit,
+            row.annual_rate,
+            row.opened_on,
+            row.expires_on,
+            row.status,
+            ZERO,
+        )
+        uow.commit()
+    return view
+
+
+def change_credit_line_limit(
+    uow: UnitOfWork, who: Principal, line_id: int, new_limit: Decimal, reason: str
+) -> CreditLineView:
+    """Raise (提额) or lower (降额) an open line's limit, audited with the reason. A lower limit may fall below
+    what is drawn (no new drawdowns until repaid); a higher one stays within the product's maximum."""
+    who.require(P.MANAGE_CREDIT_LINES)
+    if not reason.strip():
+        raise ValidationError("reason: say why the limit changes", field="reason")
+    amount = parse_amount(new_limit, "new_limit")
+    if amount < 0 or round_half_up(amount) != amount:
+        raise ValidationError("new_limit: a non-negative amount with at most 2 decimal places", field="new_limit")
+    with uow:
+        s = uow.session
+        line = s.execute(
+            select(CreditLineRow).where(CreditLineRow.id == line_id).with_for_update()
+        ).scalar_one_or_none()
+        if line is None or line.tenant_id != who.tenant_id:
+            raise NotFound(f"credit line {line_id} not found")
+        if line.status != "open":
+            raise Conflict(f"credit line {line_id} is {line.status}; only an open line's limit can change")
+        product = s.get(ProductRow, line.product_id)
+        if product is not None and amount > line.limit and amount > product.max_amount:
+            raise ValidationError(
+                f"new_limit: above the product's maximum {_money(product.max_amount)}", field="new_limit"
+            )
+        before = {"limit": _money(line.limit)}
+        line.limit = amount
+        audit.record(
+            s, who, "credit_line.change_limit", "credit_line", line.id, before=before,
+            after={"limit": _money(amount)}, reason=reason.strip()[:500],
+        )
+        view = CreditLineView(
+            line.id, line.product_id, line.customer_id, line.limit, line.annual_rate, line.opened_on,
+            line.expires_on, line.status, _drawn(s, line.id),
+        )
+        uow.commit()
+    return view
+
+
+def draw_down(
+    uow: UnitOfWork, who: Principal, line_id: int, amount: Decimal, *, idempotency_key: str | None = None
+) -> LoanView:
+    """用信 a drawdown on an open line: a revolving loan accruing daily interest until repaid."""
+    who.require(P.DISBURSE)
+    key = _key(idempotency_key)
+    value = _cents(amount, "amount")
+    digest = request_hash({"credit_line_id": line_id, "amount": str(value)})
+    with uow:
+        s = uow.session
+        existing = _replayed_loan(s, who, key, digest)
+        if existing is not None:
+            return _loan_view(existing, installment_rows(s, existing.id))
+        line = s.execute(
+            select(CreditLineRow)
+            .where(CreditLineRow.id == line_id, CreditLineRow.tenant_id == who.tenant_id)
+            .with_for_update()
+        ).scalar_one_or_none()
+        if line is None:
+            raise NotFound(f"credit line {line_id} not found")
+        on = _today(s, who)
+        if line.status != "open" or on >= line.expires_on:
+            raise Conflict(f"credit line {line_id} is not open for drawdowns")
+        available = line.limit - _drawn(s, line.id)
+        if value > available:
+            raise ValidationError(f"amount: exceeds the available limit {_money(available)}", field="amount")
+        product = s.get(ProductRow, line.product_id)
+        assert product is not None
+        loan = _new_loan(
+            s,
+            who,
+            product,
+            principal=value,
+            rate=line.annual_rate,
+            term_months=0,
+            on=on,
+            schedule=None,
+            maturity=line.expires_on,
+            customer_id=line.customer_id,
+            credit_line_id=line.id,
+            key=key,
+            digest=digest,
+        )
+        audit.record(
+            s, who, "loan.drawdown", "loan", loan.id, after={"credit_line_id": line_id, "amount": _money(value)}
+        )
+        uow.publish(LoanDisbursed(who.tenant_id, loan.id, on, _money(value)))
+        view = _loan_view(loan, installment_rows(s, loan.id))
+        uow.commit()
+    return view

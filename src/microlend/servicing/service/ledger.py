@@ -1,0 +1,132 @@
+"""The general ledger's use cases: posting entries, the trial balance (试算平衡表), reconciliation (对账)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from microlend.core.db import Amount
+from microlend.core.identity import Principal
+from microlend.core.uow import UnitOfWork
+from microlend.servicing.ledger import ACCOUNTS_BY_CODE, Acct, natural_balance
+from microlend.servicing.service._common import ZERO, P
+from microlend.servicing.tables import AccountRow, InstallmentRow, JournalLineRow, LoanRow
+
+@dataclass(frozen=True)
+class TrialBalanceRow:
+    code: str
+    name: str
+    name_zh: str
+    type: str
+    debit: Decimal
+    credit: Decimal
+
+    @property
+    def balance(self) -> Decimal:
+        """On the account's normal side: assets/expenses debit minus credit, others the reverse."""
+        return natural_balance(self.code, self.debit - self.credit)
+
+
+@dataclass(frozen=True)
+class TrialBalance:
+    """试算平衡表 totals per account; the ledger is sound when total debits equal total credits."""
+
+    rows: tuple[TrialBalanceRow, ...]
+    total_debit: Decimal
+    total_credit: Decimal
+
+    @property
+    def balanced(self) -> bool:
+        return self.total_debit == self.total_credit
+
+
+def trial_balance_in(session: Session, tenant_id: int) -> TrialBalance:
+    sums = {
+        code: (Decimal(d or 0), Decimal(c or 0))
+        for code, d, c in session.execute(
+            select(JournalLineRow.account_code, func.sum(JournalLineRow.debit), func.sum(JournalLineRow.credit))
+            .where(JournalLineRow.tenant_id == tenant_id)
+            .group_by(JournalLineRow.account_code)
+        )
+    }
+    accounts = session.execute(
+        select(AccountRow).where(AccountRow.tenant_id == tenant_id).order_by(AccountRow.code)
+    ).scalars()
+    rows = tuple(TrialBalanceRow(a.code, a.name, a.name_zh, a.type, *sums.get(a.code, (ZERO, ZERO))) for a in accounts)
+    return TrialBalance(rows, sum((r.debit for r in rows), ZERO), sum((r.credit for r in rows), ZERO))
+
+
+def trial_balance(uow: UnitOfWork, who: Principal) -> TrialBalance:
+    who.require(P.VIEW_LEDGER)
+    with uow:
+        return trial_balance_in(uow.session, who.tenant_id)
+
+
+@dataclass(frozen=True)
+class ReconciliationRow:
+    account: str
+    name: str
+    general_ledger: Decimal
+    sub_ledger: Decimal
+
+    @property
+    def difference(self) -> Decimal:
+        return self.general_ledger - self.sub_ledger
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """对账 the loan sub-ledger (installments, penalties, credit balances) against the general ledger."""
+
+    rows: tuple[ReconciliationRow, ...]
+    trial_balance_balanced: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.trial_balance_balanced and all(r.difference == 0 for r in self.rows)
+
+
+def _dec(value: Any) -> Decimal:
+    return ZERO if value is None else Decimal(value)
+
+
+def reconcile_in(session: Session, tenant_id: int) -> Reconciliation:
+    tb = trial_balance_in(session, tenant_id)
+    gl = {r.code: r.balance for r in tb.rows}
+    open_loans = (LoanRow.tenant_id == tenant_id) & (LoanRow.status != "written_off")
+    inst = (
+        select(
+            func.sum(InstallmentRow.principal - InstallmentRow.principal_paid, type_=Amount()),
+            func.sum(InstallmentRow.interest_accrued - InstallmentRow.interest_paid, type_=Amount()),
+        )
+        .join(LoanRow, LoanRow.id == InstallmentRow.loan_id)
+        .where(open_loans)
+    )
+    principal, interest = session.execute(inst).one()
+    penalty = session.execute(
+        select(func.sum(LoanRow.penalty_accrued - LoanRow.penalty_paid, type_=Amount())).where(open_loans)
+    ).scalar_one()
+    credit_total = session.execute(
+        select(func.sum(LoanRow.credit_balance)).where(LoanRow.tenant_id == tenant_id)
+    ).scalar_one()
+    sub = {
+        Acct.LOAN_PRINCIPAL: _dec(principal),
+        Acct.INTEREST_RECEIVABLE: _dec(interest),
+        Acct.PENALTY_RECEIVABLE: _dec(penalty),
+        Acct.BORROWER_CREDIT: _dec(credit_total),
+    }
+    rows = tuple(
+        ReconciliationRow(code.value, ACCOUNTS_BY_CODE[code].name, gl.get(code.value, ZERO), value)
+        for code, value in sub.items()
+    )
+    return Reconciliation(rows, tb.balanced)
+
+
+def reconcile(uow: UnitOfWork, who: Principal) -> Reconciliation:
+    who.require(P.VIEW_LEDGER)
+    with uow:
+        return reconcile_in(uow.session, who.tenant_id)

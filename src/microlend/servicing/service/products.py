@@ -1,0 +1,168 @@
+"""Products (贷款产品): the catalogue a bank moves in with, and the products it adds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from microlend.core import audit
+from microlend.core.clock import utcnow
+from microlend.core.errors import Conflict, NotFound
+from microlend.core.identity import Principal
+from microlend.core.tables import TenantRow
+from microlend.core.uow import UnitOfWork
+from microlend.servicing.allocation import parse_order
+from microlend.servicing.ledger import CHART_OF_ACCOUNTS
+from microlend.servicing.products import STANDARD_CATALOGUE, Product
+from microlend.servicing.schedules import FeeMode, RepaymentMethod
+from microlend.servicing.service._common import P, _jsonable
+from microlend.servicing.tables import AccountRow, ProductRow
+
+
+@dataclass(frozen=True)
+class ProductView:
+    id: int
+    code: str
+    name: str
+    name_zh: str
+    method: str
+    currency: str
+    min_amount: Decimal
+    max_amount: Decimal
+    min_term_months: int
+    max_term_months: int
+    annual_rate: Decimal
+    min_rate: Decimal
+    max_rate: Decimal
+    penalty_multiplier: Decimal
+    grace_days: int
+    upfront_fee_rate: Decimal
+    fee_mode: str
+    allocation_order: list[str]
+    early_repayment_allowed: bool
+
+    @classmethod
+    def from_row(cls, r: ProductRow) -> ProductView:
+        return cls(
+            r.id,
+            r.code,
+            r.name,
+            r.name_zh,
+            r.method,
+            r.currency,
+            r.min_amount,
+            r.max_amount,
+            r.min_term_months,
+            r.max_term_months,
+            r.annual_rate,
+            r.min_rate,
+            r.max_rate,
+            r.penalty_multiplier,
+            r.grace_days,
+            r.upfront_fee_rate,
+            r.fee_mode,
+            list(r.allocation_order),
+            r.early_repayment_allowed,
+        )
+
+    def to_product(self) -> Product:
+        return Product(
+            self.code,
+            self.name,
+            RepaymentMethod(self.method),
+            self.min_amount,
+            self.max_amount,
+            self.min_term_months,
+            self.max_term_months,
+            self.annual_rate,
+            self.min_rate,
+            self.max_rate,
+            self.penalty_multiplier,
+            self.grace_days,
+            self.upfront_fee_rate,
+            FeeMode(self.fee_mode),
+            parse_order(self.allocation_order),
+            self.early_repayment_allowed,
+            self.name_zh,
+            self.currency,
+        )
+
+
+def _product_row(tenant_id: int, p: Product) -> ProductRow:
+    return ProductRow(
+        tenant_id=tenant_id,
+        code=p.code,
+        name=p.name,
+        name_zh=p.name_zh,
+        method=p.method.value,
+        currency=p.currency,
+        min_amount=p.min_amount,
+        max_amount=p.max_amount,
+        min_term_months=p.min_term_months,
+        max_term_months=p.max_term_months,
+        annual_rate=p.annual_rate,
+        min_rate=p.min_rate,
+        max_rate=p.max_rate,
+        penalty_multiplier=p.penalty_multiplier,
+        grace_days=p.grace_days,
+        upfront_fee_rate=p.upfront_fee_rate,
+        fee_mode=p.fee_mode.value,
+        allocation_order=[t.value for t in p.allocation_order],
+        early_repayment_allowed=p.early_repayment_allowed,
+        active=True,
+        created_at=utcnow(),
+    )
+
+
+def setup_tenant(session: Session, tenant: TenantRow) -> None:
+    """Tenant-setup hook: the chart of accounts and the standard product catalogue (拎包入住)."""
+    session.add_all(
+        [
+            AccountRow(tenant_id=tenant.id, code=a.code, name=a.name, name_zh=a.name_zh, type=a.type.value)
+            for a in CHART_OF_ACCOUNTS
+        ]
+    )
+    session.add_all([_product_row(tenant.id, p) for p in STANDARD_CATALOGUE if p.currency == tenant.currency])
+    session.flush()
+
+
+def create_product(uow: UnitOfWork, who: Principal, product: Product) -> ProductView:
+    who.require(P.MANAGE_PRODUCTS)
+    with uow:
+        s = uow.session
+        exists = s.execute(
+            select(ProductRow.id).where(ProductRow.tenant_id == who.tenant_id, ProductRow.code == product.code)
+        ).first()
+        if exists:
+            raise Conflict(f"code: a product '{product.code}' already exists", field="code")
+        row = _product_row(who.tenant_id, product)
+        s.add(row)
+        s.flush()
+        view = ProductView.from_row(row)
+        audit.record(s, who, "product.create", "product", row.id, after=_jsonable(view))
+        uow.commit()
+    return view
+
+
+def list_products(uow: UnitOfWork, who: Principal) -> list[ProductView]:
+    who.require(P.VIEW_LOANS)
+    with uow:
+        rows = uow.session.execute(
+            select(ProductRow)
+            .where(ProductRow.tenant_id == who.tenant_id, ProductRow.active.is_(True))
+            .order_by(ProductRow.id)
+        ).scalars()
+        return [ProductView.from_row(r) for r in rows]
+
+
+def _product_by_code(session: Session, who: Principal, code: str) -> ProductRow:
+    row = session.execute(
+        select(ProductRow).where(ProductRow.tenant_id == who.tenant_id, ProductRow.code == code)
+    ).scalar_one_or_none()
+    if row is None or not row.active:
+        raise NotFound(f"product_code: no product '{code}'", field="product_code")
+    return row
+
