@@ -13,10 +13,10 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from microlend.api.deps import UnitOfWorkDep
+from microlend.api.routers.data import MAX_UPLOAD_BYTES, import_upload
 from microlend.core.errors import DomainError
 from microlend.core.identity import Permission, Principal, Role
 from microlend.data import service as data_service
-from microlend.data.api import MAX_UPLOAD_BYTES, import_upload
 from microlend.data.importer import ContractBroken
 from microlend.data.quality import render_html as render_quality
 from microlend.risk import registry

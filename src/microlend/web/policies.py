@@ -13,10 +13,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from microlend.api.deps import UnitOfWorkDep
+from microlend.api.routers import decisioning as decisions_api
 from microlend.core.errors import DomainError, NotFound, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.uow import UnitOfWork
-from microlend.decisioning import api as decisions_api
 from microlend.decisioning import service as svc
 from microlend.decisioning.diff import policy_diff
 from microlend.decisioning.lint import LintReport, lint_policy
