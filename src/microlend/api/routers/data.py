@@ -60,6 +60,20 @@ class ImportPublic(BaseModel):
     rejected: list[RejectedRow]
 
 
+class QualityPublic(BaseModel):
+    """Per column: missing rate, distinct count, distribution, outliers, bad rate by bin and drift."""
+
+    name: str
+    rows: int
+    columns: list[dict[str, Any]]
+    target: str | None
+    bad_value: str | None
+    bad_rows: int | None
+    bad_rate: float | None
+    against_name: str | None
+    against_rows: int | None
+
+
 def data_root(request: Request) -> Path:
     root: Path = request.app.state.settings.data_dir
     return root
@@ -111,11 +125,11 @@ def dataset_quality(name: str, who: CurrentPrincipal, uow: UnitOfWorkDep,
                     target: Annotated[str | None, Query(max_length=100)] = None,
                     bad: Annotated[str | None, Query(max_length=100)] = None,
                     against: Annotated[str | None, Query(max_length=64, description="dataset to compare")] = None,
-                    ) -> dict[str, Any]:
+                    ) -> QualityPublic:
     """Missing rates, distinct counts, distributions, outliers, bad rate by bin, drift against another one."""
     report = service.dataset_quality(uow, who, name, version, target=target or None, bad=bad,
                                      against=(against, None) if against else None)
-    return report.to_dict()
+    return QualityPublic.model_validate(report.to_dict())
 
 
 @router.get("/{name}/quality.html", response_class=HTMLResponse)

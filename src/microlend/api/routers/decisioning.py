@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from microlend.api.deps import CurrentPrincipal, UnitOfWorkDep, per_app
 from microlend.api.errors import problem
+from microlend.api.schemas import PublicSchema
 from microlend.core.errors import ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.money import round_half_up
@@ -115,7 +116,7 @@ class DecisionDetailPublic(DecisionPublic):
     created_at: datetime
 
 
-class ReplayPublic(BaseModel):
+class ReplayPublic(PublicSchema):
     decision_id: int
     policy_hash: str
     equal: bool
@@ -161,15 +162,13 @@ def get_decision(decision_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep,
 @router.post("/decisions/{decision_id}/replay")
 def replay_decision(decision_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ReplayPublic:
     """Re-evaluate from the stored inputs and policy version; `equal` says whether the outputs agree."""
-    r = svc.replay(uow, who, decision_id)
-    return ReplayPublic(decision_id=r.decision_id, policy_hash=r.policy_hash, equal=r.equal,
-                        differences=list(r.differences), stored=r.stored, replayed=r.replayed)
+    return ReplayPublic.of(svc.replay(uow, who, decision_id))
 
 
 # --- policies ----------------------------------------------------------------------------------------------
 
 
-class PolicyVersionPublic(BaseModel):
+class PolicyVersionPublic(PublicSchema):
     id: int
     name: str
     content_hash: str
@@ -181,7 +180,7 @@ class PolicyVersionPublic(BaseModel):
     published_at: datetime | None
 
 
-class PolicySetupPublic(BaseModel):
+class PolicySetupPublic(PublicSchema):
     champion_hash: str
     challenger_hash: str | None
     challenger_share_bp: int
@@ -244,6 +243,40 @@ class SimulateRequest(BaseModel):
     baseline_hash: str | None = Field(default=None, description="compare with this version (default: champion)")
 
 
+class ArmMetricsPublic(BaseModel):
+    applications: int
+    approved: int
+    referred: int
+    declined: int
+    approval_rate: float
+    expected_bad_rate: float | None
+    observed_bad_rate: float | None
+    known_outcomes: int
+    average_limit: str | None
+    average_rate: str | None
+
+
+class ReasonCountPublic(BaseModel):
+    code: str
+    count: int
+
+
+class SimulationPublic(BaseModel):
+    """The posted policy against the baseline: overall, per segment, who swaps in and out, top reasons."""
+
+    policy: dict[str, str]
+    baseline: dict[str, str] | None
+    mode: str
+    rows: int
+    seconds: float
+    rows_per_second: float
+    overall: ArmMetricsPublic
+    baseline_overall: ArmMetricsPublic | None
+    segments: dict[str, dict[str, ArmMetricsPublic]]
+    swap: dict[str, Any] | None
+    top_reasons: list[ReasonCountPublic]
+
+
 class ArmPublic(BaseModel):
     arm: str
     policy_hash: str
@@ -263,18 +296,18 @@ def lint_public(report: LintReport) -> LintPublic:
 
 
 def _public(v: svc.PolicyVersion, setup: svc.PolicySetup | None) -> PolicyVersionPublic:
-    return PolicyVersionPublic.model_validate(version_view(v, setup), from_attributes=True)
+    return PolicyVersionPublic.of(version_view(v, setup))
 
 
 def _setup_public(setup: svc.PolicySetup | None) -> PolicySetupPublic | None:
-    return None if setup is None else PolicySetupPublic(**setup.__dict__)
+    return None if setup is None else PolicySetupPublic.of(setup)
 
 
 @router.get("/policies", tags=["policies"])
 def list_policies(who: CurrentPrincipal, uow: UnitOfWorkDep) -> PolicyListPublic:
     versions, setup = versions_newest_first(uow, who)
     return PolicyListPublic(setup=_setup_public(setup),
-                            items=[PolicyVersionPublic.model_validate(v, from_attributes=True) for v in versions])
+                            items=[PolicyVersionPublic.of(v) for v in versions])
 
 
 @router.post("/policies", status_code=201, tags=["policies"])
@@ -302,11 +335,11 @@ def lint(body: PolicyDocument, who: CurrentPrincipal) -> LintPublic:
 
 
 @router.post("/policies/simulate", tags=["policies"])
-def simulate(body: SimulateRequest, who: CurrentPrincipal, uow: UnitOfWorkDep) -> dict[str, Any]:
+def simulate(body: SimulateRequest, who: CurrentPrincipal, uow: UnitOfWorkDep) -> SimulationPublic:
     """Run a posted policy over a historical sample against the baseline (the champion by default)."""
     report = simulation(uow, who, body.content, body.dataset, body.dataset_version, body.baseline_hash,
                         charts=False)
-    return report.as_dict()
+    return SimulationPublic.model_validate(report.as_dict())
 
 
 @router.get("/policies/report", tags=["policies"])
