@@ -33,16 +33,16 @@ SETUP_MODULES: list[str] = [
 
 #: FastAPI routers: (module, attribute).
 ROUTERS = [
-    ("microlend.api.auth", "router"),
-    ("microlend.api.audit", "router"),
-    ("microlend.origination.api", "router"),
-    ("microlend.origination.api", "applications_router"),
-    ("microlend.servicing.api", "router"),
-    ("microlend.decisioning.api", "router"),
-    ("microlend.data.api", "router"),
-    ("microlend.risk.api", "router"),
-    ("microlend.marketing.api", "router"),
-    ("microlend.marketing.api", "tracking_router"),
+    ("microlend.api.routers.auth", "router"),
+    ("microlend.api.routers.audit", "router"),
+    ("microlend.api.routers.origination", "router"),
+    ("microlend.api.routers.origination", "applications_router"),
+    ("microlend.api.routers.servicing", "router"),
+    ("microlend.api.routers.decisioning", "router"),
+    ("microlend.api.routers.data", "router"),
+    ("microlend.api.routers.risk", "router"),
+    ("microlend.api.routers.marketing", "router"),
+    ("microlend.api.routers.marketing", "tracking_router"),
 ]
 
 

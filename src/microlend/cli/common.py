@@ -1,26 +1,35 @@
-"""What every command shares: the database from settings, a system identity, errors as exit codes."""
+"""What every command shares: the database from settings, the identity a command acts as, and user errors
+as one line on stderr with exit code 2, never a traceback."""
 
 from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
-from sqlalchemy.exc import OperationalError
+from rich.markup import escape
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from microlend.bootstrap import load_modules
+from microlend.core import tenancy
 from microlend.core.db import make_engine, make_session_factory
-from microlend.core.errors import DomainError
+from microlend.core.errors import DomainError, NotFound, PermissionDenied
+from microlend.core.identity import Principal, system_principal
 from microlend.core.settings import get_settings
+from microlend.core.tables import UserRow
 from microlend.core.uow import UnitOfWork
 
 P = ParamSpec("P")
 R = TypeVar("R")
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
+#: The exit code of input a user can correct (1 is kept for "the check found problems").
+BAD_INPUT = 2
 
 
 def open_uow() -> UnitOfWork:
@@ -29,30 +38,76 @@ def open_uow() -> UnitOfWork:
     return UnitOfWork(make_session_factory(make_engine(get_settings().database_url)))
 
 
-def fail(message: str, code: int = 2) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+def fail(message: str, code: int = BAD_INPUT) -> typer.Exit:
+    """Print a user error on stderr; raise the returned Exit to leave with `code`."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
+@contextmanager
+def guarded(*, library_errors: bool = False) -> Iterator[None]:
+    """Errors a user can cause become one line and exit code 2: domain errors, files that cannot be read or
+    written, a database without its schema, a bad setting; with `library_errors`, also what the data
+    libraries say about data they cannot use (ValueError, KeyError)."""
+    try:
+        yield
+    except DomainError as exc:
+        raise fail(exc.message) from None
+    except OperationalError as exc:
+        if "no such table" in str(exc) or "does not exist" in str(exc):
+            raise fail("the database has no schema yet: run `microlend db upgrade` first") from None
+        raise fail(f"the database is not reachable: {_first_line(exc.orig)}") from None
+    except SQLAlchemyError as exc:
+        first = _first_line(getattr(exc, "orig", None) or exc)
+        raise fail(f"database: {first} (is the schema up to date? run `microlend db upgrade`)") from None
+    except OSError as exc:
+        raise fail(f"{getattr(exc, 'filename', None) or 'file'}: {exc.strerror or exc}") from None
+    except (ValueError, KeyError) as exc:
+        if isinstance(exc, ValueError) and "MICROLEND_" in str(exc):
+            raise fail(str(exc)) from None
+        if not library_errors:
+            raise
+        raise fail(f"the data cannot be used: {_first_line(exc) or type(exc).__name__}") from None
+
+
 def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn a DomainError (or a bad setting) into a message and exit code 2, never a traceback."""
+    """A command whose user errors end it with a message and exit code 2 (see `guarded`)."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
+        with guarded():
             return fn(*args, **kwargs)
-        except DomainError as exc:
-            raise fail(exc.message) from None
-        except OperationalError as exc:
-            if "no such table" in str(exc) or "does not exist" in str(exc):
-                raise fail("the database has no schema yet: run `microlend db upgrade` first") from None
-            raise fail(f"the database is not reachable: {str(exc.orig).strip().splitlines()[0]}") from None
-        except ValueError as exc:
-            if "MICROLEND_" in str(exc):
-                raise fail(str(exc)) from None
-            raise
 
     return wrapper
+
+
+def _first_line(exc: object) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def tenant_principal(tenant: str, username: str = "cli") -> tuple[UnitOfWork, Principal]:
+    """A unit of work and the platform's own identity inside the bank named `tenant` (`--tenant`)."""
+    uow = open_uow()
+    return uow, system_principal(tenancy.tenant_by_name(uow, tenant).id, username=username)
+
+
+def user_principal(uow: UnitOfWork, username: str, tenant: str | None = None) -> Principal:
+    """The staff user a command acts as (`--user`, within `--tenant` when given): the operator is trusted to
+    name them, their roles still apply."""
+    bank_id = None if tenant is None else tenancy.tenant_by_name(uow, tenant).id
+    with uow:
+        query = select(UserRow).where(UserRow.username == username)
+        if bank_id is not None:
+            query = query.where(UserRow.tenant_id == bank_id)
+        row = uow.session.execute(query).scalar_one_or_none()
+        if tenant is None and (row is None or not row.active):
+            raise NotFound(f"--user: no active user '{username}'", field="user")
+        if row is None:
+            raise NotFound(f"user: '{username}' not found in bank '{tenant}'", field="user")
+        if not row.active:
+            raise PermissionDenied(f"user: '{username}' is deactivated")
+        return tenancy.principal_for(row)
 
 
 def is_tty() -> bool:

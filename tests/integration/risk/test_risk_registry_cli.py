@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from microlend.cli.risk import app
 from microlend.core.settings import get_settings
-from microlend.risk.cli import app
 from microlend.risk.datasets import german_credit
 from microlend.risk.registry import list_model_versions
 

@@ -13,12 +13,12 @@ from sqlalchemy import func, select
 from tests.integration.servicing.kit import Bank
 
 from microlend.api import errors
+from microlend.api.routers.servicing import router
 from microlend.core import tenancy
 from microlend.core.db import make_session_factory
 from microlend.core.identity import Role
 from microlend.core.settings import Settings
 from microlend.core.tables import AuditRow
-from microlend.servicing.api import router
 
 SECRET = "servicing-api-test-secret-0123456789abcdef"
 

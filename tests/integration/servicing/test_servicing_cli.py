@@ -10,9 +10,9 @@ import pytest
 from tests.integration.servicing.kit import Bank
 from typer.testing import CliRunner
 
+from microlend.cli.servicing import cob_app, ledger_app
 from microlend.core.settings import get_settings
 from microlend.servicing import service
-from microlend.servicing.cli import cob_app, ledger_app
 from microlend.servicing.service import Disbursement
 
 runner = CliRunner()

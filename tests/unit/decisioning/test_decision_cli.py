@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from microlend.decisioning.cli import app
+from microlend.cli.decisioning import app
 from microlend.decisioning.policy import default_policy, policy_hash
 
 runner = CliRunner()

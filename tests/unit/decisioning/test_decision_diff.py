@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from microlend.decisioning.cli import app
+from microlend.cli.decisioning import app
 from microlend.decisioning.diff import policy_diff
 from microlend.decisioning.policy import default_policy
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from typer.testing import CliRunner
 
-from microlend.servicing.cli import app
+from microlend.cli.servicing import app
 
 runner = CliRunner()
 BASE = [

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from microlend.api.deps import CurrentPrincipal, UnitOfWorkDep
+from microlend.api.schemas import PublicSchema
 from microlend.core.clock import utcnow
 from microlend.marketing import service
 from microlend.marketing.segments import FrequencyCap, identifiers, parse_segment_expression
@@ -33,7 +34,7 @@ class SegmentCreate(BaseModel):
     description: str = Field(default="", max_length=500)
 
 
-class SegmentPublic(BaseModel):
+class SegmentPublic(PublicSchema):
     id: int
     name: str
     version: int
@@ -47,6 +48,25 @@ class ExpressionCheck(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     expression: str = Field(min_length=1, max_length=2000)
+
+
+class ExpressionCheckPublic(BaseModel):
+    ok: bool
+    features: list[str]
+
+
+class CampaignReportPublic(BaseModel):
+    """Funnel and treatment/control comparisons per campaign; amounts as strings; more figures may follow."""
+
+    model_config = ConfigDict(extra="allow")
+
+    campaigns: dict[str, str]
+    funnel: list[dict[str, Any]]
+    comparisons: list[dict[str, Any]]
+    confidence: float
+    total_cost: str
+    cost_per_disbursed: str | None
+    cost_per_incremental_disbursed: str | None
 
 
 class CampaignCreate(BaseModel):
@@ -65,7 +85,7 @@ class CampaignCreate(BaseModel):
     cap_window_days: int = Field(default=7, ge=1)
 
 
-class CampaignPublic(BaseModel):
+class CampaignPublic(PublicSchema):
     id: int
     name: str
     channel: str
@@ -103,35 +123,26 @@ class VisitTaskClose(BaseModel):
     note: str = Field(default="", max_length=1000)
 
 
-def _segment(v: service.SegmentVersion) -> SegmentPublic:
-    return SegmentPublic(id=v.id, name=v.name, version=v.version, expression=v.expression,
-                         description=v.description, created_by=v.created_by, created_at=v.created_at)
-
-
-def _campaign(c: service.Campaign) -> CampaignPublic:
-    return CampaignPublic(**{k: getattr(c, k) for k in CampaignPublic.model_fields})
-
-
 @router.post("/segments/check")
-def check_expression(body: ExpressionCheck, who: CurrentPrincipal) -> dict[str, Any]:
+def check_expression(body: ExpressionCheck, who: CurrentPrincipal) -> ExpressionCheckPublic:
     """Validate an expression against the feature namespace; 422 names the offending identifier."""
-    return {"ok": True, "features": sorted(identifiers(parse_segment_expression(body.expression)))}
+    return ExpressionCheckPublic(ok=True, features=sorted(identifiers(parse_segment_expression(body.expression))))
 
 
 @router.get("/segments")
 def list_segments(who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[SegmentPublic]:
-    return [_segment(v) for v in service.list_segments(uow, who)]
+    return [SegmentPublic.of(v) for v in service.list_segments(uow, who)]
 
 
 @router.post("/segments", status_code=201)
 def save_segment(body: SegmentCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> SegmentPublic:
-    return _segment(service.save_segment(uow, who, body.name, body.expression, at=utcnow(),
+    return SegmentPublic.of(service.save_segment(uow, who, body.name, body.expression, at=utcnow(),
                                          description=body.description))
 
 
 @router.get("/campaigns")
 def list_campaigns(who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[CampaignPublic]:
-    return [_campaign(c) for c in service.list_campaigns(uow, who)]
+    return [CampaignPublic.of(c) for c in service.list_campaigns(uow, who)]
 
 
 @router.post("/campaigns", status_code=201)
@@ -141,17 +152,17 @@ def create_campaign(body: CampaignCreate, who: CurrentPrincipal, uow: UnitOfWork
         run_id=body.run_id, control_share_bp=body.control_share_bp, locale=body.locale,
         cost_per_message=body.cost_per_message, attribution_days=body.attribution_days,
         cap=FrequencyCap(body.cap_max_messages, body.cap_window_days))
-    return _campaign(service.create_campaign(uow, who, spec, at=utcnow()))
+    return CampaignPublic.of(service.create_campaign(uow, who, spec, at=utcnow()))
 
 
 @router.get("/campaigns/{campaign_id}")
 def get_campaign(campaign_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> CampaignPublic:
-    return _campaign(service.get_campaign(uow, who, campaign_id))
+    return CampaignPublic.of(service.get_campaign(uow, who, campaign_id))
 
 
 @router.get("/campaigns/{campaign_id}/report")
-def campaign_report(campaign_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> dict[str, Any]:
-    return service.campaign_report(uow, who, [campaign_id]).to_dict()
+def campaign_report(campaign_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> CampaignReportPublic:
+    return CampaignReportPublic.model_validate(service.campaign_report(uow, who, [campaign_id]).to_dict())
 
 
 @router.get("/campaigns/{campaign_id}/report.html", response_class=HTMLResponse)

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from microlend.core.errors import DomainError
-from microlend.core.identity import Principal
+from microlend.cli.common import fail, open_uow, tenant_principal, user_errors
 from microlend.core.money import parse_amount, quantum
 from microlend.servicing.apr import apr
 from microlend.servicing.schedules import FeeMode, RepaymentMethod, Schedule, build_schedule
@@ -25,29 +23,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-T = TypeVar("T")
-
 
 @app.callback()
 def loan_group() -> None:
     """Loans: repayment schedules and APR."""
 
 
-def fail(message: str) -> typer.Exit:
-    """Print a user error on stderr and leave with exit code 2 (bad input), never a traceback."""
-    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(code=2)
-
-
-def guarded(action: Callable[[], T]) -> T:
-    try:
-        return action()
-    except DomainError as err:
-        raise fail(err.message) from None
-
-
 def _amount(value: str, field: str) -> Decimal:
-    return guarded(lambda: parse_amount(value, field))
+    return parse_amount(value, field)
 
 
 def _date(value: str, field: str) -> date:
@@ -91,6 +74,7 @@ def schedule_json(schedule: Schedule) -> dict[str, Any]:
 
 
 @app.command("schedule")
+@user_errors
 def schedule_command(
     principal: Annotated[str, typer.Option(help="Loan amount, e.g. 10000 or 10000.50")],
     annual_rate: Annotated[str, typer.Option(help="Annual interest rate as a ratio: 0.12 = 12%")],
@@ -117,12 +101,10 @@ def schedule_command(
     rate = _amount(annual_rate, "annual_rate")
     fee = _amount(upfront_fee, "upfront_fee")
     start = _date(start_date, "start_date")
-    schedule = guarded(
-        lambda: build_schedule(
-            method, amount, rate, months, start, upfront_fee=fee, fee_mode=fee_mode, currency=currency
-        )
+    schedule = build_schedule(
+        method, amount, rate, months, start, upfront_fee=fee, fee_mode=fee_mode, currency=currency
     )
-    shown = guarded(lambda: schedule_json(schedule))
+    shown = schedule_json(schedule)
     if as_json:
         typer.echo(json.dumps(shown, ensure_ascii=False))
         return
@@ -172,17 +154,8 @@ def cob_group() -> None:
     """Close of business (日终)."""
 
 
-def _tenant_principal(tenant: str) -> tuple[Any, Principal]:
-    from microlend.cli.common import open_uow
-    from microlend.core.identity import system_principal
-    from microlend.core.tenancy import tenant_by_name
-
-    uow = open_uow()
-    found = guarded(lambda: tenant_by_name(uow, tenant))
-    return uow, system_principal(found.id, "cli")
-
-
 @ledger_app.command("trial-balance")
+@user_errors
 def trial_balance_command(
     tenant: Annotated[str, typer.Option(help="Tenant name")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
@@ -190,8 +163,8 @@ def trial_balance_command(
     """试算平衡表 per-account debits, credits and balances, and whether the totals agree."""
     from microlend.servicing.service import trial_balance
 
-    uow, who = _tenant_principal(tenant)
-    tb = guarded(lambda: trial_balance(uow, who))
+    uow, who = tenant_principal(tenant)
+    tb = trial_balance(uow, who)
     if as_json:
         typer.echo(
             json.dumps(
@@ -234,6 +207,7 @@ def trial_balance_command(
 
 
 @ledger_app.command("reconcile")
+@user_errors
 def reconcile_command(
     tenant: Annotated[str, typer.Option(help="Tenant name")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
@@ -241,8 +215,8 @@ def reconcile_command(
     """对账 prove the loan sub-ledger equals the general ledger; exit code 1 when it does not."""
     from microlend.servicing.service import reconcile
 
-    uow, who = _tenant_principal(tenant)
-    recon = guarded(lambda: reconcile(uow, who))
+    uow, who = tenant_principal(tenant)
+    recon = reconcile(uow, who)
     if as_json:
         typer.echo(
             json.dumps(
@@ -282,6 +256,7 @@ def reconcile_command(
 
 
 @cob_app.command("run")
+@user_errors
 def cob_run_command(
     tenant: Annotated[str, typer.Option(help="Tenant name; omit to close every tenant")] = "",
     on: Annotated[
@@ -293,15 +268,14 @@ def cob_run_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Run close of business for each open date in order; a closed date is never run twice."""
-    from microlend.cli.common import open_uow
     from microlend.servicing.cob import close_all_tenants, run_close_of_business
 
     through = _date(on, "date") if on else None
     if tenant:
-        uow, who = _tenant_principal(tenant)
-        by_tenant = {tenant: guarded(lambda: run_close_of_business(uow, who, through=through))}
+        uow, who = tenant_principal(tenant)
+        by_tenant = {tenant: run_close_of_business(uow, who, through=through)}
     else:
-        by_tenant = guarded(lambda: close_all_tenants(open_uow(), through=through))
+        by_tenant = close_all_tenants(open_uow(), through=through)
     rows = [
         {
             "tenant": name,

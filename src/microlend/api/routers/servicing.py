@@ -9,9 +9,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from microlend.api.deps import CurrentPrincipal, IdempotencyKey, UnitOfWorkDep
+from microlend.api.schemas import DecimalStr, MoneyStr, PublicSchema
 from microlend.core.idempotency import run_idempotent
 from microlend.core.money import parse_amount
 from microlend.servicing import cob, service
@@ -22,10 +23,6 @@ from microlend.servicing.schedules import FeeMode, RepaymentMethod
 router = APIRouter(prefix="/api/v1", tags=["servicing"])
 
 AmountStr = Annotated[str, Field(min_length=1, max_length=30, description="decimal string, e.g. '888.49'")]
-
-
-def _m(value: Decimal) -> str:
-    return str(value.quantize(Decimal("0.01")))
 
 
 # ------------------------------------------------------------------------------------------ products
@@ -75,110 +72,68 @@ class ProductCreate(BaseModel):
         )
 
 
-class ProductPublic(BaseModel):
+class ProductPublic(PublicSchema):
     id: int
     code: str
     name: str
     name_zh: str
     method: str
     currency: str
-    min_amount: str
-    max_amount: str
+    min_amount: MoneyStr
+    max_amount: MoneyStr
     min_term_months: int
     max_term_months: int
-    annual_rate: str
-    min_rate: str
-    max_rate: str
-    penalty_multiplier: str
+    annual_rate: DecimalStr
+    min_rate: DecimalStr
+    max_rate: DecimalStr
+    penalty_multiplier: DecimalStr
     grace_days: int
-    upfront_fee_rate: str
+    upfront_fee_rate: DecimalStr
     fee_mode: str
     allocation_order: list[str]
     early_repayment_allowed: bool
 
-    @classmethod
-    def from_domain(cls, p: service.ProductView) -> ProductPublic:
-        return cls(
-            id=p.id,
-            code=p.code,
-            name=p.name,
-            name_zh=p.name_zh,
-            method=p.method,
-            currency=p.currency,
-            min_amount=_m(p.min_amount),
-            max_amount=_m(p.max_amount),
-            min_term_months=p.min_term_months,
-            max_term_months=p.max_term_months,
-            annual_rate=str(p.annual_rate),
-            min_rate=str(p.min_rate),
-            max_rate=str(p.max_rate),
-            penalty_multiplier=str(p.penalty_multiplier),
-            grace_days=p.grace_days,
-            upfront_fee_rate=str(p.upfront_fee_rate),
-            fee_mode=p.fee_mode,
-            allocation_order=p.allocation_order,
-            early_repayment_allowed=p.early_repayment_allowed,
-        )
-
 
 @router.get("/products")
 def list_products(who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[ProductPublic]:
-    return [ProductPublic.from_domain(p) for p in service.list_products(uow, who)]
+    return [ProductPublic.of(p) for p in service.list_products(uow, who)]
 
 
 @router.post("/products", status_code=201)
 def create_product(body: ProductCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ProductPublic:
-    return ProductPublic.from_domain(service.create_product(uow, who, body.to_domain()))
+    return ProductPublic.of(service.create_product(uow, who, body.to_domain()))
 
 
 # ------------------------------------------------------------------------------------------ loans
 
 
-class InstallmentPublic(BaseModel):
+class InstallmentPublic(PublicSchema):
     number: int
     period_start: date
     due_date: date
-    principal: str
-    interest: str
-    fee: str
-    payment: str
-    principal_paid: str
-    interest_paid: str
-    fee_paid: str
-    interest_accrued: str
-    outstanding: str
+    principal: MoneyStr
+    interest: MoneyStr
+    fee: MoneyStr
+    payment: MoneyStr
+    principal_paid: MoneyStr
+    interest_paid: MoneyStr
+    fee_paid: MoneyStr
+    interest_accrued: MoneyStr
+    outstanding: MoneyStr
     status: str
 
-    @classmethod
-    def from_domain(cls, i: service.InstallmentView) -> InstallmentPublic:
-        return cls(
-            number=i.number,
-            period_start=i.period_start,
-            due_date=i.due_date,
-            principal=_m(i.principal),
-            interest=_m(i.interest),
-            fee=_m(i.fee),
-            payment=_m(i.payment),
-            principal_paid=_m(i.principal_paid),
-            interest_paid=_m(i.interest_paid),
-            fee_paid=_m(i.fee_paid),
-            interest_accrued=_m(i.interest_accrued),
-            outstanding=_m(i.outstanding),
-            status=i.status,
-        )
 
-
-class LoanPublic(BaseModel):
+class LoanPublic(PublicSchema):
     id: int
     product_id: int
     customer_id: int | None
     credit_line_id: int | None
     method: str
     currency: str
-    principal: str
-    annual_rate: str
+    principal: MoneyStr
+    annual_rate: DecimalStr
     term_months: int
-    upfront_fee: str
+    upfront_fee: MoneyStr
     fee_mode: str
     disbursed_on: date
     maturity_date: date
@@ -186,36 +141,10 @@ class LoanPublic(BaseModel):
     days_past_due: int
     bucket: str
     loan_class: str
-    outstanding_principal: str
-    interest_receivable: str
-    penalty_due: str
-    credit_balance: str
-
-    @classmethod
-    def from_domain(cls, v: service.LoanView) -> LoanPublic:
-        return cls(
-            id=v.id,
-            product_id=v.product_id,
-            customer_id=v.customer_id,
-            credit_line_id=v.credit_line_id,
-            method=v.method,
-            currency=v.currency,
-            principal=_m(v.principal),
-            annual_rate=str(v.annual_rate),
-            term_months=v.term_months,
-            upfront_fee=_m(v.upfront_fee),
-            fee_mode=v.fee_mode,
-            disbursed_on=v.disbursed_on,
-            maturity_date=v.maturity_date,
-            status=v.status,
-            days_past_due=v.days_past_due,
-            bucket=v.bucket,
-            loan_class=v.loan_class,
-            outstanding_principal=_m(v.outstanding_principal),
-            interest_receivable=_m(v.interest_receivable),
-            penalty_due=_m(v.penalty_due),
-            credit_balance=_m(v.credit_balance),
-        )
+    outstanding_principal: MoneyStr
+    interest_receivable: MoneyStr
+    penalty_due: MoneyStr
+    credit_balance: MoneyStr
 
 
 class LoanCreate(BaseModel):
@@ -234,7 +163,21 @@ class LoanCreate(BaseModel):
 class SchedulePublic(BaseModel):
     loan_id: int
     installments: list[InstallmentPublic]
-    total_interest: str
+    total_interest: MoneyStr
+
+
+class TransactionLinePublic(PublicSchema):
+    account: str
+    debit: MoneyStr
+    credit: MoneyStr
+
+
+class TransactionPublic(PublicSchema):
+    entry_id: int
+    business_date: date
+    kind: str
+    memo: str
+    lines: list[TransactionLinePublic]
 
 
 class RepaymentCreate(BaseModel):
@@ -256,32 +199,17 @@ class ReasonBody(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
-class RepaymentPublic(BaseModel):
+class RepaymentPublic(PublicSchema):
     id: int
     loan_id: int
     kind: str
-    amount: str
+    amount: MoneyStr
     value_date: date
     status: str
-    credit: str
+    credit: MoneyStr
     allocation: dict[str, Any]
     journal_entry_id: int
     loan_status: str
-
-    @classmethod
-    def from_domain(cls, r: service.RepaymentView) -> RepaymentPublic:
-        return cls(
-            id=r.id,
-            loan_id=r.loan_id,
-            kind=r.kind,
-            amount=_m(r.amount),
-            value_date=r.value_date,
-            status=r.status,
-            credit=_m(r.credit),
-            allocation=r.allocation,
-            journal_entry_id=r.journal_entry_id,
-            loan_status=r.loan_status,
-        )
 
 
 def _idempotent(
@@ -311,7 +239,7 @@ def disburse(body: LoanCreate, who: CurrentPrincipal, uow: UnitOfWorkDep, key: I
         key,
         "POST /api/v1/loans",
         body.model_dump(),
-        lambda: LoanPublic.from_domain(service.disburse(uow, who, cmd)),
+        lambda: LoanPublic.of(service.disburse(uow, who, cmd)),
     )
 
 
@@ -319,12 +247,12 @@ def disburse(body: LoanCreate, who: CurrentPrincipal, uow: UnitOfWorkDep, key: I
 def list_loans(
     who: CurrentPrincipal, uow: UnitOfWorkDep, status: str | None = None, limit: int = 100, offset: int = 0
 ) -> list[LoanPublic]:
-    return [LoanPublic.from_domain(v) for v in service.list_loans(uow, who, status=status, limit=limit, offset=offset)]
+    return [LoanPublic.of(v) for v in service.list_loans(uow, who, status=status, limit=limit, offset=offset)]
 
 
 @router.get("/loans/{loan_id}")
 def get_loan(loan_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> LoanPublic:
-    return LoanPublic.from_domain(service.get_loan(uow, who, loan_id))
+    return LoanPublic.of(service.get_loan(uow, who, loan_id))
 
 
 @router.get("/loans/{loan_id}/schedule")
@@ -332,23 +260,14 @@ def get_schedule(loan_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> Sch
     rows = service.loan_schedule(uow, who, loan_id)
     return SchedulePublic(
         loan_id=loan_id,
-        installments=[InstallmentPublic.from_domain(i) for i in rows],
-        total_interest=_m(sum((i.interest for i in rows), Decimal(0))),
+        installments=[InstallmentPublic.of(i) for i in rows],
+        total_interest=sum((i.interest for i in rows), Decimal(0)),
     )
 
 
 @router.get("/loans/{loan_id}/transactions")
-def get_transactions(loan_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[dict[str, Any]]:
-    return [
-        {
-            "entry_id": t.entry_id,
-            "business_date": t.business_date.isoformat(),
-            "kind": t.kind,
-            "memo": t.memo,
-            "lines": [{"account": ln.account, "debit": _m(ln.debit), "credit": _m(ln.credit)} for ln in t.lines],
-        }
-        for t in service.loan_transactions(uow, who, loan_id)
-    ]
+def get_transactions(loan_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[TransactionPublic]:
+    return [TransactionPublic.of(t) for t in service.loan_transactions(uow, who, loan_id)]
 
 
 @router.post("/loans/{loan_id}/repayments", status_code=201, response_model=RepaymentPublic)
@@ -362,7 +281,7 @@ def post_repayment(
         key,
         f"POST /api/v1/loans/{loan_id}/repayments",
         body.model_dump(),
-        lambda: RepaymentPublic.from_domain(service.post_repayment(uow, who, loan_id, amount, idempotency_key=key)),
+        lambda: RepaymentPublic.of(service.post_repayment(uow, who, loan_id, amount, idempotency_key=key)),
     )
 
 
@@ -377,7 +296,7 @@ def early_repayment(
         key,
         f"POST /api/v1/loans/{loan_id}/early-repayments",
         body.model_dump(),
-        lambda: RepaymentPublic.from_domain(
+        lambda: RepaymentPublic.of(
             service.repay_early(uow, who, loan_id, amount=amount, mode=body.mode, idempotency_key=key)
         ),
     )
@@ -386,19 +305,19 @@ def early_repayment(
 @router.post("/loans/{loan_id}/credit-applications", status_code=201)
 def apply_credit(loan_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> RepaymentPublic:
     """Settle what is due now from the borrower's credit balance."""
-    return RepaymentPublic.from_domain(service.apply_credit_balance(uow, who, loan_id))
+    return RepaymentPublic.of(service.apply_credit_balance(uow, who, loan_id))
 
 
 @router.post("/repayments/{repayment_id}/reversal", status_code=201)
 def reverse_repayment(
     repayment_id: int, body: ReasonBody, who: CurrentPrincipal, uow: UnitOfWorkDep
 ) -> RepaymentPublic:
-    return RepaymentPublic.from_domain(service.reverse_repayment(uow, who, repayment_id, body.reason))
+    return RepaymentPublic.of(service.reverse_repayment(uow, who, repayment_id, body.reason))
 
 
 @router.post("/loans/{loan_id}/write-off")
 def write_off(loan_id: int, body: ReasonBody, who: CurrentPrincipal, uow: UnitOfWorkDep) -> LoanPublic:
-    return LoanPublic.from_domain(service.write_off(uow, who, loan_id, body.reason))
+    return LoanPublic.of(service.write_off(uow, who, loan_id, body.reason))
 
 
 # ------------------------------------------------------------------------------------------ credit lines
@@ -414,6 +333,16 @@ class CreditLineCreate(BaseModel):
     months: int = Field(default=12, ge=1, le=60)
 
 
+class CreditLinePublic(PublicSchema):
+    id: int
+    limit: MoneyStr
+    annual_rate: DecimalStr
+    opened_on: date
+    expires_on: date
+    status: str
+    available: MoneyStr
+
+
 class DrawdownCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -421,7 +350,7 @@ class DrawdownCreate(BaseModel):
 
 
 @router.post("/credit-lines", status_code=201)
-def open_credit_line(body: CreditLineCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> dict[str, Any]:
+def open_credit_line(body: CreditLineCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> CreditLinePublic:
     line = service.open_credit_line(
         uow,
         who,
@@ -431,15 +360,7 @@ def open_credit_line(body: CreditLineCreate, who: CurrentPrincipal, uow: UnitOfW
         months=body.months,
         annual_rate=parse_amount(body.annual_rate, "annual_rate") if body.annual_rate else None,
     )
-    return {
-        "id": line.id,
-        "limit": _m(line.limit),
-        "annual_rate": str(line.annual_rate),
-        "opened_on": line.opened_on.isoformat(),
-        "expires_on": line.expires_on.isoformat(),
-        "status": line.status,
-        "available": _m(line.available),
-    }
+    return CreditLinePublic.of(line)
 
 
 @router.post("/credit-lines/{line_id}/drawdowns", status_code=201, response_model=LoanPublic)
@@ -453,52 +374,52 @@ def draw_down(
         key,
         f"POST /api/v1/credit-lines/{line_id}/drawdowns",
         body.model_dump(),
-        lambda: LoanPublic.from_domain(service.draw_down(uow, who, line_id, amount, idempotency_key=key)),
+        lambda: LoanPublic.of(service.draw_down(uow, who, line_id, amount, idempotency_key=key)),
     )
 
 
 # ------------------------------------------------------------------------------------------ ledger and COB
 
 
+class TrialBalanceAccountPublic(PublicSchema):
+    code: str
+    name: str
+    name_zh: str
+    type: str
+    debit: MoneyStr
+    credit: MoneyStr
+    balance: MoneyStr
+
+
+class TrialBalancePublic(PublicSchema):
+    accounts: list[TrialBalanceAccountPublic] = Field(validation_alias=AliasChoices("accounts", "rows"))
+    total_debit: MoneyStr
+    total_credit: MoneyStr
+    balanced: bool
+
+
+class ReconciliationAccountPublic(PublicSchema):
+    code: str = Field(validation_alias=AliasChoices("code", "account"))
+    name: str
+    general_ledger: MoneyStr
+    sub_ledger: MoneyStr
+    difference: MoneyStr
+
+
+class ReconciliationPublic(PublicSchema):
+    accounts: list[ReconciliationAccountPublic] = Field(validation_alias=AliasChoices("accounts", "rows"))
+    trial_balance_balanced: bool
+    ok: bool
+
+
 @router.get("/ledger/trial-balance")
-def trial_balance(who: CurrentPrincipal, uow: UnitOfWorkDep) -> dict[str, Any]:
-    tb = service.trial_balance(uow, who)
-    return {
-        "accounts": [
-            {
-                "code": r.code,
-                "name": r.name,
-                "name_zh": r.name_zh,
-                "type": r.type,
-                "debit": _m(r.debit),
-                "credit": _m(r.credit),
-                "balance": _m(r.balance),
-            }
-            for r in tb.rows
-        ],
-        "total_debit": _m(tb.total_debit),
-        "total_credit": _m(tb.total_credit),
-        "balanced": tb.balanced,
-    }
+def trial_balance(who: CurrentPrincipal, uow: UnitOfWorkDep) -> TrialBalancePublic:
+    return TrialBalancePublic.of(service.trial_balance(uow, who))
 
 
 @router.get("/ledger/reconciliation")
-def reconciliation(who: CurrentPrincipal, uow: UnitOfWorkDep) -> dict[str, Any]:
-    r = service.reconcile(uow, who)
-    return {
-        "accounts": [
-            {
-                "code": x.account,
-                "name": x.name,
-                "general_ledger": _m(x.general_ledger),
-                "sub_ledger": _m(x.sub_ledger),
-                "difference": _m(x.difference),
-            }
-            for x in r.rows
-        ],
-        "trial_balance_balanced": r.trial_balance_balanced,
-        "ok": r.ok,
-    }
+def reconciliation(who: CurrentPrincipal, uow: UnitOfWorkDep) -> ReconciliationPublic:
+    return ReconciliationPublic.of(service.reconcile(uow, who))
 
 
 class CobRunCreate(BaseModel):
@@ -507,19 +428,19 @@ class CobRunCreate(BaseModel):
     through: date | None = Field(default=None, alias="date", description="close every open date up to this one")
 
 
+class CobRunPublic(PublicSchema):
+    business_date: date
+    loans_active: int
+    interest_accrued: MoneyStr
+    penalty_accrued: MoneyStr
+    newly_overdue: int
+    bucket_changes: int
+
+
+class CobRunsPublic(BaseModel):
+    runs: list[CobRunPublic]
+
+
 @router.post("/cob/runs", status_code=201)
-def run_cob(body: CobRunCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> dict[str, Any]:
-    results = cob.run_close_of_business(uow, who, through=body.through)
-    return {
-        "runs": [
-            {
-                "business_date": r.business_date.isoformat(),
-                "loans_active": r.loans_active,
-                "interest_accrued": _m(r.interest_accrued),
-                "penalty_accrued": _m(r.penalty_accrued),
-                "newly_overdue": r.newly_overdue,
-                "bucket_changes": r.bucket_changes,
-            }
-            for r in results
-        ]
-    }
+def run_cob(body: CobRunCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> CobRunsPublic:
+    return CobRunsPublic(runs=[CobRunPublic.of(r) for r in cob.run_close_of_business(uow, who, through=body.through)])

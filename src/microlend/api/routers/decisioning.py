@@ -6,33 +6,31 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 import anyio
 import anyio.to_thread
-import pandas as pd
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from microlend.api.deps import CurrentPrincipal, UnitOfWorkDep, per_app
 from microlend.api.errors import problem
+from microlend.api.schemas import PublicSchema
 from microlend.core.errors import ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.money import round_half_up
 from microlend.core.settings import get_settings
 from microlend.core.uow import UnitOfWork
 from microlend.decisioning import service as svc
-from microlend.decisioning.domain import ApplicationFacts, CustomerFacts, DecisionInput, ModelResult
+from microlend.decisioning.domain import ApplicationFacts, CustomerFacts, ModelResult
 from microlend.decisioning.lint import LintReport, lint_policy
+from microlend.decisioning.policy_views import setup_or_none, version_view, versions_newest_first
 from microlend.decisioning.reasons import reason
-from microlend.decisioning.simulate import SimulationReport
-from microlend.risk.registry import ScoringRuntime
+from microlend.decisioning.scored_decision import decide_application
+from microlend.decisioning.simulation_service import simulation
 
 router = APIRouter(prefix="/api/v1", tags=["decisions"])
-_scoring = ScoringRuntime()
-SAMPLES = ("german_credit", "lending_club")
 
 
 def locale_of(accept_language: str | None) -> str:
@@ -118,26 +116,13 @@ class DecisionDetailPublic(DecisionPublic):
     created_at: datetime
 
 
-class ReplayPublic(BaseModel):
+class ReplayPublic(PublicSchema):
     decision_id: int
     policy_hash: str
     equal: bool
     differences: list[str]
     stored: dict[str, Any]
     replayed: dict[str, Any]
-
-
-def _model_result(uow: UnitOfWork, who: Principal, body: DecisionCreate) -> ModelResult:
-    if body.model is not None:
-        return body.model
-    if body.profile is None:
-        raise ValidationError("model: send a model result, or a profile for the champion model to score",
-                              field="model")
-    scored = _scoring.score(uow, who, body.profile, subject_type="decision_request",
-                            subject_id=body.application_ref or body.customer.customer_id)
-    c = scored.champion
-    return ModelResult(model_version=c.model_label, score=Decimal(f"{c.score:.2f}"), pd=Decimal(f"{c.pd:.6f}"),
-                       reason_codes=tuple(c.reason_codes))
 
 
 @router.post("/decisions", status_code=201)
@@ -157,12 +142,10 @@ def _decision_threads(request: Request) -> anyio.CapacityLimiter:
 
 def _create_decision(body: DecisionCreate, who: Principal, uow: UnitOfWork, locale: str) -> DecisionPublic:
     started = time.perf_counter()
-    who.require(Permission.DECIDE)
-    model = _model_result(uow, who, body)
-    decision_input = DecisionInput(application=body.application, customer=body.customer, features=body.features,
-                                   model=model)
-    record = svc.decide(uow, who, decision_input, application_ref=body.application_ref, locale=locale)
-    return DecisionPublic.of(record, model.model_version, locale, (time.perf_counter() - started) * 1000.0)
+    record, model_version = decide_application(
+        uow, who, application=body.application, customer=body.customer, features=body.features, model=body.model,
+        profile=body.profile, application_ref=body.application_ref, locale=locale)
+    return DecisionPublic.of(record, model_version, locale, (time.perf_counter() - started) * 1000.0)
 
 
 @router.get("/decisions/{decision_id}")
@@ -179,15 +162,13 @@ def get_decision(decision_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep,
 @router.post("/decisions/{decision_id}/replay")
 def replay_decision(decision_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ReplayPublic:
     """Re-evaluate from the stored inputs and policy version; `equal` says whether the outputs agree."""
-    r = svc.replay(uow, who, decision_id)
-    return ReplayPublic(decision_id=r.decision_id, policy_hash=r.policy_hash, equal=r.equal,
-                        differences=list(r.differences), stored=r.stored, replayed=r.replayed)
+    return ReplayPublic.of(svc.replay(uow, who, decision_id))
 
 
 # --- policies ----------------------------------------------------------------------------------------------
 
 
-class PolicyVersionPublic(BaseModel):
+class PolicyVersionPublic(PublicSchema):
     id: int
     name: str
     content_hash: str
@@ -199,7 +180,7 @@ class PolicyVersionPublic(BaseModel):
     published_at: datetime | None
 
 
-class PolicySetupPublic(BaseModel):
+class PolicySetupPublic(PublicSchema):
     champion_hash: str
     challenger_hash: str | None
     challenger_share_bp: int
@@ -262,6 +243,40 @@ class SimulateRequest(BaseModel):
     baseline_hash: str | None = Field(default=None, description="compare with this version (default: champion)")
 
 
+class ArmMetricsPublic(BaseModel):
+    applications: int
+    approved: int
+    referred: int
+    declined: int
+    approval_rate: float
+    expected_bad_rate: float | None
+    observed_bad_rate: float | None
+    known_outcomes: int
+    average_limit: str | None
+    average_rate: str | None
+
+
+class ReasonCountPublic(BaseModel):
+    code: str
+    count: int
+
+
+class SimulationPublic(BaseModel):
+    """The posted policy against the baseline: overall, per segment, who swaps in and out, top reasons."""
+
+    policy: dict[str, str]
+    baseline: dict[str, str] | None
+    mode: str
+    rows: int
+    seconds: float
+    rows_per_second: float
+    overall: ArmMetricsPublic
+    baseline_overall: ArmMetricsPublic | None
+    segments: dict[str, dict[str, ArmMetricsPublic]]
+    swap: dict[str, Any] | None
+    top_reasons: list[ReasonCountPublic]
+
+
 class ArmPublic(BaseModel):
     arm: str
     policy_hash: str
@@ -280,40 +295,19 @@ def lint_public(report: LintReport) -> LintPublic:
                                                             message=f.message) for f in report.findings])
 
 
-def arm_of(setup: svc.PolicySetup | None, content_hash: str, status: str) -> str | None:
-    if setup is None or status != "published":
-        return None
-    if content_hash == setup.champion_hash:
-        return "champion"
-    if content_hash == setup.challenger_hash:
-        return "shadow" if setup.challenger_shadow else "challenger"
-    return None
-
-
-def _setup_or_none(uow: UnitOfWork, who: Principal) -> svc.PolicySetup | None:
-    from microlend.core.errors import NotFound
-
-    try:
-        return svc.policy_setup(uow, who)
-    except NotFound:
-        return None
-
-
 def _public(v: svc.PolicyVersion, setup: svc.PolicySetup | None) -> PolicyVersionPublic:
-    return PolicyVersionPublic(id=v.id, name=v.name, content_hash=v.content_hash, status=v.status,
-                               arm=arm_of(setup, v.content_hash, v.status), author=v.author, publisher=v.publisher,
-                               created_at=v.created_at, published_at=v.published_at)
+    return PolicyVersionPublic.of(version_view(v, setup))
 
 
 def _setup_public(setup: svc.PolicySetup | None) -> PolicySetupPublic | None:
-    return None if setup is None else PolicySetupPublic(**setup.__dict__)
+    return None if setup is None else PolicySetupPublic.of(setup)
 
 
 @router.get("/policies", tags=["policies"])
 def list_policies(who: CurrentPrincipal, uow: UnitOfWorkDep) -> PolicyListPublic:
-    versions = svc.list_versions(uow, who)
-    setup = _setup_or_none(uow, who)
-    return PolicyListPublic(setup=_setup_public(setup), items=[_public(v, setup) for v in reversed(versions)])
+    versions, setup = versions_newest_first(uow, who)
+    return PolicyListPublic(setup=_setup_public(setup),
+                            items=[PolicyVersionPublic.of(v) for v in versions])
 
 
 @router.post("/policies", status_code=201, tags=["policies"])
@@ -341,51 +335,11 @@ def lint(body: PolicyDocument, who: CurrentPrincipal) -> LintPublic:
 
 
 @router.post("/policies/simulate", tags=["policies"])
-def simulate(body: SimulateRequest, who: CurrentPrincipal, uow: UnitOfWorkDep) -> dict[str, Any]:
+def simulate(body: SimulateRequest, who: CurrentPrincipal, uow: UnitOfWorkDep) -> SimulationPublic:
     """Run a posted policy over a historical sample against the baseline (the champion by default)."""
     report = simulation(uow, who, body.content, body.dataset, body.dataset_version, body.baseline_hash,
                         charts=False)
-    return report.as_dict()
-
-
-def simulation(uow: UnitOfWork, who: Principal, content: dict[str, Any], dataset: str, version: int | None,
-               baseline_hash: str | None, charts: bool = True) -> SimulationReport:
-    """The simulation report of `content` on a sample or a stored dataset, against a baseline version."""
-    from microlend.decisioning.simulate import simulate as run
-
-    who.require(Permission.EDIT_POLICIES)
-    frame = applications_frame(uow, who, dataset, version)
-    if baseline_hash is None:
-        setup = _setup_or_none(uow, who)
-        baseline_hash = setup.champion_hash if setup else None
-    baseline = svc.policy_content(uow, who, baseline_hash) if baseline_hash else None
-    lint_report = lint_policy(content, run_tests=False)
-    if not lint_report.ok:
-        raise ValidationError(f"content: {lint_report.errors[0].text()}", field="content")
-    return run(content, frame, baseline=baseline, charts=charts)
-
-
-def applications_frame(uow: UnitOfWork, who: Principal, dataset: str, version: int | None) -> pd.DataFrame:
-    from microlend.decisioning.simulate import REQUIRED_COLUMNS
-
-    if dataset in SAMPLES:
-        return _sample(dataset).copy()
-    from microlend.data.service import load_dataset
-
-    who.require(Permission.MANAGE_DATASETS)
-    frame = load_dataset(uow, who, dataset, version)
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ValidationError(f"dataset: column '{missing[0]}' is missing (columns are named by decision-input "
-                              "path, e.g. application.amount)", field="dataset")
-    return frame
-
-
-@lru_cache(maxsize=2)
-def _sample(name: str) -> pd.DataFrame:
-    from microlend.decisioning.simulate import sample_applications
-
-    return sample_applications(name)
+    return SimulationPublic.model_validate(report.as_dict())
 
 
 @router.get("/policies/report", tags=["policies"])
@@ -408,7 +362,7 @@ def start_challenger(body: ChallengerStart, who: CurrentPrincipal, uow: UnitOfWo
         raise ValidationError("challenger_share_bp: give a share in basis points, or shadow: true",
                               field="challenger_share_bp")
     v = svc.publish(uow, who, body.content_hash, challenger_share_bp=body.challenger_share_bp, shadow=body.shadow)
-    return _public(v, _setup_or_none(uow, who))
+    return _public(v, setup_or_none(uow, who))
 
 
 @router.delete("/policies/challenger", status_code=204, tags=["policies"])
@@ -421,7 +375,7 @@ def stop_challenger(who: CurrentPrincipal, uow: UnitOfWorkDep) -> Response:
 def get_policy(content_hash: str, who: CurrentPrincipal, uow: UnitOfWorkDep) -> PolicyDetailPublic:
     v = svc.version_of(uow, who, content_hash)
     content = svc.policy_content(uow, who, content_hash)
-    return PolicyDetailPublic(**_public(v, _setup_or_none(uow, who)).model_dump(), content=content)
+    return PolicyDetailPublic(**_public(v, setup_or_none(uow, who)).model_dump(), content=content)
 
 
 @router.post("/policies/{content_hash}/publish", tags=["policies"])
@@ -430,7 +384,7 @@ def publish(content_hash: str, who: CurrentPrincipal, uow: UnitOfWorkDep,
     """Put a submitted version in force; its author may not (maker-checker: 403)."""
     body = body or PublishRequest()
     v = svc.publish(uow, who, content_hash, challenger_share_bp=body.challenger_share_bp, shadow=body.shadow)
-    return _public(v, _setup_or_none(uow, who))
+    return _public(v, setup_or_none(uow, who))
 
 
 # --- limit changes referred by the periodic credit line review ---------------------------------------------

@@ -4,23 +4,18 @@ Exit codes: 0 done, 1 the policy has errors or failing tests, 2 bad input (with 
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from microlend.core.errors import DomainError
+from microlend.cli.common import fail, open_uow, tenant_principal, user_errors, user_principal
 from microlend.core.identity import Principal
 from microlend.core.uow import UnitOfWork
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 app = typer.Typer(
     name="policy",
@@ -39,33 +34,13 @@ decision_app = typer.Typer(
 console = Console(soft_wrap=True)
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    Console(stderr=True, soft_wrap=True).print("[red]error:[/red] " + escape(message), highlight=False)
-    return typer.Exit(code)
-
-
-def _user_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """A DomainError or an unreadable/unwritable file becomes a message and exit code 2, never a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except DomainError as exc:
-            raise _fail(exc.message) from None
-        except OSError as exc:
-            raise _fail(f"{exc.filename or 'file'}: {exc.strerror}") from None
-
-    return wrapper
-
-
 @app.callback()
 def policy_group() -> None:
     """Credit policies: lint, test, simulate, submit and publish."""
 
 
 @app.command("lint")
-@_user_errors
+@user_errors
 def lint(
     file: Annotated[Path, typer.Argument(help="Policy document (JDM JSON)")],
     no_tests: Annotated[bool, typer.Option("--no-tests", help="Skip the golden tests")] = False,
@@ -91,7 +66,7 @@ def lint(
 
 
 @app.command("test")
-@_user_errors
+@user_errors
 def test(file: Annotated[Path, typer.Argument(help="Policy document (JDM JSON)")]) -> None:
     """Run the golden tests embedded in a policy."""
     from microlend.decisioning.policy import load_policy_file, run_golden_tests
@@ -109,7 +84,7 @@ def test(file: Annotated[Path, typer.Argument(help="Policy document (JDM JSON)")
 
 
 @app.command("hash")
-@_user_errors
+@user_errors
 def content_hash(file: Annotated[Path, typer.Argument(help="Policy document (JDM JSON)")]) -> None:
     """Print the version identity of a policy (sha256 of its canonical JSON)."""
     from microlend.decisioning.policy import load_policy_file, policy_hash
@@ -118,7 +93,7 @@ def content_hash(file: Annotated[Path, typer.Argument(help="Policy document (JDM
 
 
 @app.command("diff")
-@_user_errors
+@user_errors
 def diff(
     old: Annotated[Path, typer.Argument(help="The version in force (JDM JSON)")],
     new: Annotated[Path, typer.Argument(help="The proposed version (JDM JSON)")],
@@ -134,7 +109,7 @@ def diff(
 
 
 @app.command("simulate")
-@_user_errors
+@user_errors
 def simulate(
     policy: Annotated[Path, typer.Option("--policy", help="Policy to simulate")],
     data: Annotated[Path, typer.Option("--data", help="Applications table (.csv or .parquet)")],
@@ -151,9 +126,9 @@ def simulate(
     base = load_policy_file(baseline) if baseline is not None else None
     for path, candidate in ((policy, doc), (baseline, base)):
         if candidate is not None and policy_kind(candidate) != "credit_decision":
-            raise _fail(f"'{path}' is a {policy_kind(candidate)} policy; simulate runs credit-decision policies")
+            raise fail(f"'{path}' is a {policy_kind(candidate)} policy; simulate runs credit-decision policies")
     if out.suffix.lower() not in (".html", ".htm"):
-        raise _fail(f"--out: '{out}' should end in .html")
+        raise fail(f"--out: '{out}' should end in .html")
     frame = load_applications(data)
     report = run(doc, frame, baseline=base, segment_columns=segment or None)
     out.write_text(render_html(report), encoding="utf-8")
@@ -168,7 +143,7 @@ def simulate(
 
 
 @app.command("sample-data")
-@_user_errors
+@user_errors
 def sample_data(
     out: Annotated[Path, typer.Option("--out", help="File to write (.csv or .parquet)")],
     source: Annotated[str, typer.Option(help="lending_club or german_credit")] = "lending_club",
@@ -177,7 +152,7 @@ def sample_data(
     from microlend.decisioning.simulate import sample_applications
 
     if out.suffix.lower() not in (".csv", ".parquet"):
-        raise _fail(f"--out: '{out}' should end in .csv or .parquet")
+        raise fail(f"--out: '{out}' should end in .csv or .parquet")
     frame = sample_applications(source)
     if out.suffix.lower() == ".csv":
         frame.to_csv(out, index=False)
@@ -187,7 +162,7 @@ def sample_data(
 
 
 @app.command("review-limits")
-@_user_errors
+@user_errors
 def review_limits(
     data: Annotated[
         Path | None, typer.Option("--data", help="Credit lines (.csv or .parquet), columns named by path")
@@ -209,20 +184,20 @@ def review_limits(
 
     doc = load_policy_file(policy) if policy is not None else default_limit_review()
     if policy_kind(doc) != "limit_review":
-        raise _fail(f"--policy: '{policy}' is not a limit review policy (metadata.kind)")
+        raise fail(f"--policy: '{policy}' is not a limit review policy (metadata.kind)")
     if tenant is not None:
         _review_bank(tenant, doc, apply, out)
         return
     if apply:
-        raise _fail("--apply: only with --tenant (a file review changes nothing)")
+        raise fail("--apply: only with --tenant (a file review changes nothing)")
     if data is None or out is None:
-        raise _fail("--data and --out: both are needed to review a file (or give --tenant)")
+        raise fail("--data and --out: both are needed to review a file (or give --tenant)")
     if data.suffix.lower() not in (".csv", ".parquet") or not data.exists():
-        raise _fail(f"--data: '{data}' should be an existing .csv or .parquet file")
+        raise fail(f"--data: '{data}' should be an existing .csv or .parquet file")
     lines = pd.read_csv(data) if data.suffix.lower() == ".csv" else pd.read_parquet(data)
     missing = [c for c in ("line.line_id", "line.limit") if c not in lines.columns]
     if missing:
-        raise _fail(f"--data: column '{missing[0]}' is missing")
+        raise fail(f"--data: column '{missing[0]}' is missing")
     result = review_portfolio(doc, lines)
     result.assign(reasons=result["reasons"].map(" ".join)).to_csv(out, index=False)
     counts = result["action"].value_counts().to_dict()
@@ -238,20 +213,9 @@ def _review_bank(tenant: str, doc: dict[str, object], apply: bool, out: Path | N
     """The periodic review on a bank's database, run as the platform's scheduled identity."""
     import csv
 
-    from sqlalchemy import select
-
-    from microlend.cli.common import open_uow
-    from microlend.core.errors import NotFound
-    from microlend.core.identity import system_principal
-    from microlend.core.tables import TenantRow
     from microlend.decisioning.limit_review import review_credit_lines
 
-    uow = open_uow()
-    with uow:
-        row = uow.session.execute(select(TenantRow).where(TenantRow.name == tenant)).scalar_one_or_none()
-        if row is None:
-            raise NotFound(f"--tenant: no bank named '{tenant}'")
-        who = system_principal(row.id, "limit-review")
+    uow, who = tenant_principal(tenant, "limit-review")
     run = review_credit_lines(uow, who, apply=apply, policy=dict(doc))
     if out is not None:
         with out.open("w", newline="", encoding="utf-8") as fh:
@@ -272,24 +236,12 @@ def _review_bank(tenant: str, doc: dict[str, object], apply: bool, out: Path | N
 
 
 def _as_user(username: str) -> tuple[UnitOfWork, Principal]:
-    from sqlalchemy import select
-
-    from microlend.cli.common import open_uow
-    from microlend.core.errors import NotFound
-    from microlend.core.tables import UserRow
-    from microlend.core.tenancy import principal_for
-    from microlend.decisioning import tables as _tables  # noqa: F401  (maps the decisioning tables)
-
     uow = open_uow()
-    with uow:
-        row = uow.session.execute(select(UserRow).where(UserRow.username == username)).scalar_one_or_none()
-        if row is None or not row.active:
-            raise NotFound(f"--user: no active user '{username}'")
-        return uow, principal_for(row)
+    return uow, user_principal(uow, username)
 
 
 @app.command("submit")
-@_user_errors
+@user_errors
 def submit(
     file: Annotated[Path, typer.Argument(help="Policy document (JDM JSON)")],
     user: Annotated[str, typer.Option("--user", help="The author (a bank user)")],
@@ -305,7 +257,7 @@ def submit(
 
 
 @app.command("publish")
-@_user_errors
+@user_errors
 def publish(
     content_hash: Annotated[str, typer.Argument(help="Version hash (see `policy hash`)")],
     user: Annotated[str, typer.Option("--user", help="The checker: not the author")],
@@ -321,7 +273,7 @@ def publish(
 
 
 @app.command("versions")
-@_user_errors
+@user_errors
 def versions(user: Annotated[str, typer.Option("--user", help="A bank user who may view policies")]) -> None:
     """List the bank's policy versions."""
     from microlend.decisioning import service
@@ -339,7 +291,7 @@ def decision_group() -> None:
 
 
 @decision_app.command("replay")
-@_user_errors
+@user_errors
 def replay(
     decision_id: Annotated[int, typer.Argument(help="Decision id")],
     user: Annotated[str, typer.Option("--user", help="A bank user who may view decisions")],

@@ -11,13 +11,11 @@ from typing import Annotated
 import pandas as pd
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from microlend.cli.common import guarded, open_uow, user_principal
 from microlend.core.clock import SystemClock
-from microlend.core.errors import DomainError, NotFound, PermissionDenied, ValidationError
-from microlend.core.identity import Principal
-from microlend.core.uow import UnitOfWork
+from microlend.core.errors import ValidationError
 from microlend.risk import registry
 from microlend.risk.artefacts import load_model
 from microlend.risk.development import STEPS, develop_model, validate_on
@@ -27,8 +25,6 @@ app = typer.Typer(name="risk", help="Risk models: train, score and validate.", n
                   pretty_exceptions_enable=False)
 _err = Console(stderr=True)
 _out = Console()
-
-BAD_INPUT = 2
 
 
 class Kind(StrEnum):
@@ -70,21 +66,6 @@ def write_table(frame: pd.DataFrame, path: Path, field: str = "out") -> None:
 
 
 @contextmanager
-def _user_errors() -> Iterator[None]:
-    """Errors a user can cause end the command with exit code 2 and one clear line, never a traceback."""
-    try:
-        yield
-    except DomainError as exc:
-        _err.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(BAD_INPUT) from None
-    except (ValueError, KeyError, OSError) as exc:
-        # what the libraries say about data they cannot use, still as one line and exit code 2
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        _err.print(f"[red]error:[/red] the data cannot be used: {escape(text)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(BAD_INPUT) from None
-
-
-@contextmanager
 def _steps(title: str) -> Iterator[Callable[[str], None]]:
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=_err, transient=False) as progress:
@@ -117,7 +98,7 @@ def train(
     user: Annotated[str | None, typer.Option("--user", help="username of the trainer")] = None,
 ) -> None:
     """Train, validate against the other model kind, and write the model plus report.html and report.json."""
-    with _user_errors():
+    with guarded(library_errors=True):
         if register and not (tenant and user):
             raise ValidationError("register: give --tenant and --user to register the model", field="register")
         frame = read_table(data)
@@ -130,8 +111,8 @@ def train(
                    f"test AUC {test['auc']:.4f}, Gini {test['gini']:.4f}, KS {test['ks']:.4f}; "
                    f"content hash {dev.artefact.metadata.content_hash[:12]}", highlight=False)
         if register and tenant and user:
-            uow = _open_uow()
-            version = registry.register_model(uow, _principal(uow, tenant, user), out, name=name)
+            uow = open_uow()
+            version = registry.register_model(uow, user_principal(uow, user, tenant), out, name=name)
             _out.print(f"registered as {version.label} (id {version.id}, {version.status})", highlight=False)
 
 
@@ -144,7 +125,7 @@ def score(
     top_n: Annotated[int, typer.Option("--reasons", help="reason codes per case")] = 3,
 ) -> None:
     """Write the input rows plus pd (probability of bad), score (higher is safer) and reasons."""
-    with _user_errors():
+    with guarded(library_errors=True):
         artefact = load_model(model)
         frame = read_table(data)
         scored = artefact.model.score_batch(frame, top_n=top_n)
@@ -166,7 +147,7 @@ def report(
     out: Annotated[Path, typer.Option("--out", help="HTML file to write (JSON is written next to it)")],
 ) -> None:
     """Validate a saved model on any labelled data: one HTML file with charts, plus JSON."""
-    with _user_errors():
+    with guarded(library_errors=True):
         if out.suffix.lower() not in (".html", ".htm"):
             raise ValidationError(f"out: use an .html file name, not '{out.name}'", field="out")
         artefact = load_model(model)
@@ -186,7 +167,7 @@ def points(
     """Export a scorecard's points table (feature, bin, points, WoE, count) to CSV or Excel."""
     from microlend.risk.scorecard import ScorecardModel
 
-    with _user_errors():
+    with guarded(library_errors=True):
         artefact = load_model(model)
         if not isinstance(artefact.model, ScorecardModel):
             raise ValidationError(f"model: a points table exists for scorecards, not for {artefact.metadata.kind}",
@@ -211,7 +192,7 @@ def monitor(
 
     from microlend.risk.monitoring import monitor as run_monitor
 
-    with _user_errors():
+    with guarded(library_errors=True):
         artefact = load_model(model)
         live = read_table(data)
         dev = read_table(development, "development") if development is not None else None
@@ -226,30 +207,6 @@ def monitor(
 
 # --- registry ------------------------------------------------------------------------------------------
 
-def _open_uow() -> UnitOfWork:
-    from microlend.cli.common import open_uow
-
-    return open_uow()
-
-
-def _principal(uow: UnitOfWork, tenant: str, username: str) -> Principal:
-    """The staff user the command acts as (the operator is trusted to name them; roles still apply)."""
-    from sqlalchemy import select
-
-    from microlend.core import tenancy
-    from microlend.core.tables import UserRow
-
-    bank = tenancy.tenant_by_name(uow, tenant)
-    with uow:
-        row = uow.session.execute(select(UserRow).where(UserRow.tenant_id == bank.id,
-                                                        UserRow.username == username)).scalar_one_or_none()
-        if row is None:
-            raise NotFound(f"user: '{username}' not found in bank '{tenant}'", field="user")
-        if not row.active:
-            raise PermissionDenied(f"user: '{username}' is deactivated")
-        return tenancy.principal_for(row)
-
-
 TenantOpt = Annotated[str, typer.Option("--tenant", help="bank name")]
 UserOpt = Annotated[str, typer.Option("--user", help="username acting")]
 IdOpt = Annotated[int, typer.Option("--id", help="model version id")]
@@ -259,18 +216,18 @@ IdOpt = Annotated[int, typer.Option("--id", help="model version id")]
 def register_command(model: Annotated[Path, typer.Option("--model", help="model directory")], tenant: TenantOpt,
                      user: UserOpt, name: Annotated[str, typer.Option("--name")] = "") -> None:
     """Register a trained model in a bank's registry as a draft (the user is recorded as trainer)."""
-    with _user_errors():
-        uow = _open_uow()
-        v = registry.register_model(uow, _principal(uow, tenant, user), model, name=name)
+    with guarded(library_errors=True):
+        uow = open_uow()
+        v = registry.register_model(uow, user_principal(uow, user, tenant), model, name=name)
     _out.print(f"registered {v.label} (id {v.id}): {v.status}", highlight=False)
 
 
 @app.command("mark-validated")
 def mark_validated_command(version_id: IdOpt, tenant: TenantOpt, user: UserOpt) -> None:
     """Record that a draft's validation report was reviewed: draft -> validated."""
-    with _user_errors():
-        uow = _open_uow()
-        v = registry.mark_validated(uow, _principal(uow, tenant, user), version_id)
+    with guarded(library_errors=True):
+        uow = open_uow()
+        v = registry.mark_validated(uow, user_principal(uow, user, tenant), version_id)
     _out.print(f"{v.label} (id {v.id}): {v.status}", highlight=False)
 
 
@@ -278,9 +235,9 @@ def mark_validated_command(version_id: IdOpt, tenant: TenantOpt, user: UserOpt) 
 def approve_command(version_id: IdOpt, tenant: TenantOpt, user: UserOpt,
                     note: Annotated[str, typer.Option("--note")] = "") -> None:
     """Approve a validated model (a risk analyst or admin who did not train it)."""
-    with _user_errors():
-        uow = _open_uow()
-        v = registry.approve_model(uow, _principal(uow, tenant, user), version_id, note=note)
+    with guarded(library_errors=True):
+        uow = open_uow()
+        v = registry.approve_model(uow, user_principal(uow, user, tenant), version_id, note=note)
     _out.print(f"{v.label} (id {v.id}): {v.status} by {v.approved_by_name}", highlight=False)
 
 
@@ -289,18 +246,18 @@ def promote_command(version_id: IdOpt, tenant: TenantOpt, user: UserOpt,
                     role: Annotated[str, typer.Option("--role", help="champion or challenger")] = "champion",
                     ) -> None:
     """Put an approved model in use as champion or challenger; the one it replaces is retired."""
-    with _user_errors():
-        uow = _open_uow()
-        v = registry.promote_model(uow, _principal(uow, tenant, user), version_id, role)
+    with guarded(library_errors=True):
+        uow = open_uow()
+        v = registry.promote_model(uow, user_principal(uow, user, tenant), version_id, role)
     _out.print(f"{v.label} (id {v.id}): {v.status}", highlight=False)
 
 
 @app.command("retire")
 def retire_command(version_id: IdOpt, tenant: TenantOpt, user: UserOpt,
                    reason: Annotated[str, typer.Option("--reason")] = "") -> None:
-    with _user_errors():
-        uow = _open_uow()
-        v = registry.retire_model(uow, _principal(uow, tenant, user), version_id, reason=reason)
+    with guarded(library_errors=True):
+        uow = open_uow()
+        v = registry.retire_model(uow, user_principal(uow, user, tenant), version_id, reason=reason)
     _out.print(f"{v.label} (id {v.id}): {v.status}", highlight=False)
 
 
@@ -313,9 +270,9 @@ def models_command(tenant: TenantOpt, user: UserOpt,
 
     from rich.table import Table
 
-    with _user_errors():
-        uow = _open_uow()
-        versions = registry.list_model_versions(uow, _principal(uow, tenant, user), status=status)
+    with guarded(library_errors=True):
+        uow = open_uow()
+        versions = registry.list_model_versions(uow, user_principal(uow, user, tenant), status=status)
     if as_json:
         print(json.dumps([{"id": v.id, "name": v.name, "version": v.version, "kind": v.kind, "status": v.status,
                            "content_hash": v.content_hash, "metrics": v.metrics, "trained_by": v.trained_by_name,

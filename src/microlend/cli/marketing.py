@@ -20,11 +20,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from microlend.cli.common import console, fail, open_uow, user_errors
+from microlend.cli.common import console, fail, tenant_principal, user_errors
 from microlend.core.clock import utcnow
 from microlend.core.errors import ValidationError
-from microlend.core.identity import Principal, system_principal
-from microlend.core.uow import UnitOfWork
 from microlend.marketing import service
 from microlend.marketing.segments import FrequencyCap, identifiers, parse_segment_expression
 
@@ -35,14 +33,6 @@ app.add_typer(segment_app, name="segment")
 app.add_typer(campaign_app, name="campaign")
 
 Tenant = Annotated[str, typer.Option("--tenant", help="Tenant (bank) name")]
-
-
-def _tenant(tenant: str) -> tuple[UnitOfWork, Principal]:
-    import microlend.marketing.tables  # noqa: F401  (maps the marketing tables)
-    from microlend.core.tenancy import tenant_by_name
-
-    uow = open_uow()
-    return uow, system_principal(tenant_by_name(uow, tenant).id, username="cli")
 
 
 def _instant(text: str | None) -> datetime:
@@ -96,7 +86,7 @@ def segment_save(
     description: Annotated[str, typer.Option(help="What the segment is for")] = "",
 ) -> None:
     """Store the expression as the segment's next version."""
-    uow, who = _tenant(tenant)
+    uow, who = tenant_principal(tenant)
     saved = service.save_segment(uow, who, name, expression, at=utcnow(), description=description)
     console.print(f"saved segment '{saved.name}' version {saved.version}")
 
@@ -113,7 +103,7 @@ def segment_count(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Live count with every exclusion, and a sample preview."""
-    uow, who = _tenant(tenant)
+    uow, who = tenant_principal(tenant)
     summary = service.preview_segment(uow, who, name, _read_customers(customers), channel=channel, at=_instant(at),
                                       sample_size=sample)
     if as_json:
@@ -188,7 +178,7 @@ def preapprove(
         profile_path = files.pop("profile", None)
         inputs = PreapprovalInputs({k: pq.read_table(p) for k, p in files.items()},
                                    pq.read_table(profile_path) if profile_path else None)
-    uow, who = _tenant(tenant)
+    uow, who = tenant_principal(tenant)
     with Progress(TextColumn("pre-approval"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as bar:
         task = bar.add_task("customers", total=None)
@@ -226,7 +216,7 @@ def campaign_create(
         cost = Decimal(cost_per_message)
     except InvalidOperation:
         raise fail(f"cost_per_message: '{cost_per_message}' is not a number") from None
-    uow, who = _tenant(tenant)
+    uow, who = tenant_principal(tenant)
     spec = service.CampaignSpec(name=name, channel=channel, segment_name=segment, run_id=run,
                                 control_share_bp=control_share, locale=locale, cost_per_message=cost,
                                 attribution_days=attribution_days, cap=FrequencyCap(cap_messages, cap_days))
@@ -244,7 +234,7 @@ def campaign_launch(
     bank_name: Annotated[str, typer.Option(help="Name signed on messages")] = "",
 ) -> None:
     """Apply exclusions, hold out the control group, fill the outbox or create visit tasks."""
-    uow, who = _tenant(tenant)
+    uow, who = tenant_principal(tenant)
     s = service.launch_campaign(uow, who, campaign_id, _read_customers(customers), at=_instant(at),
                                 bank_name=bank_name)
     console.print(f"campaign {s.campaign_id}: targeted {s.targeted:,}, control {s.control:,}, treatment "
@@ -260,7 +250,7 @@ def campaign_send(
     customers: Annotated[Path | None, typer.Option(help="Take current consent from this file")] = None,
 ) -> None:
     """Hand due outbox messages to the sender (the default writes them to the log)."""
-    uow, who = _tenant(tenant)
+    uow, who = tenant_principal(tenant)
     kwargs: dict[str, Any] = {}
     if customers is not None:
         frame = _read_customers(customers)
@@ -277,7 +267,7 @@ def campaign_send(
 @user_errors
 def campaign_list(tenant: Tenant) -> None:
     """The tenant's campaigns."""
-    uow, who = _tenant(tenant)
+    uow, who = tenant_principal(tenant)
     table = Table("id", "name", "channel", "status", "control", "launched")
     for c in service.list_campaigns(uow, who):
         table.add_row(str(c.id), c.name, c.channel, c.status, f"{c.control_share_bp / 100:.1f}%",
@@ -292,7 +282,7 @@ def campaign_tasks(
     officer: Annotated[int | None, typer.Option(help="Only this officer's (user id)")] = None,
 ) -> None:
     """Open visit tasks for loan officers."""
-    uow, who = _tenant(tenant)
+    uow, who = tenant_principal(tenant)
     table = Table("task", "campaign", "customer", "officer", "created")
     for t in service.visit_tasks(uow, who, officer_user_id=officer):
         table.add_row(str(t.id), t.campaign_name, str(t.customer_id), str(t.officer_user_id or ""),
@@ -308,7 +298,7 @@ def report(
     out: Annotated[Path, typer.Option("--out", help="HTML file to write; the JSON goes beside it")],
 ) -> None:
     """Funnel, treatment vs control with its confidence interval, and costs: one HTML file plus JSON."""
-    uow, who = _tenant(tenant)
+    uow, who = tenant_principal(tenant)
     result = service.campaign_report(uow, who, campaign_ids)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(result.to_html(), encoding="utf-8")
@@ -340,7 +330,7 @@ def uplift(
     missing = [f for f in names if f not in frame.columns]
     if not names or missing:
         raise fail(f"features: {', '.join(missing) or 'none given'} not in {customers.name}")
-    uow, who = _tenant(tenant)
+    uow, who = tenant_principal(tenant)
     trained = service.train_uplift(uow, who, campaign_ids, frame, names, stage=stage, method=method)
     if trained.model is None or trained.evaluation is None:
         raise fail(trained.detail)

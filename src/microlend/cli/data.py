@@ -5,22 +5,19 @@ Thin commands over the data module. Bad input leaves with exit code 2 and a mess
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
-from microlend.core.errors import DomainError, ValidationError
-from microlend.core.identity import Principal
-from microlend.core.uow import UnitOfWork
+from microlend.cli.common import tenant_principal, user_errors
+from microlend.core.errors import ValidationError
 
 if TYPE_CHECKING:  # the data libraries load on first use, so `microlend --help` stays quick
     import pandas as pd
@@ -42,30 +39,6 @@ app.add_typer(contract_app, name="contract")
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print a user error on stderr and leave with `code` (2: bad input), never a traceback."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
-
-
-def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except DomainError as exc:
-            raise fail(exc.message) from None
-        except SQLAlchemyError as exc:
-            first = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-            raise fail(f"database: {first} (is the schema up to date? run `microlend db upgrade`)") from None
-        except OSError as exc:
-            raise fail(f"{getattr(exc, 'filename', None) or 'file'}: {exc.strerror or exc}") from None
-
-    return wrapper
 
 
 @contextmanager
@@ -127,7 +100,7 @@ def import_command(
         source = SqlSource(sql_url, query)
     else:
         raise ValidationError("source: give either --file, or --sql-url with --query", field="file")
-    uow, who = _tenant_uow(tenant)
+    uow, who = tenant_principal(tenant)
     result = import_dataset(uow, who, name=name, source=source, contract=_contract(contract), valid_only=valid_only)
     info = result.dataset
     console.print(
@@ -145,25 +118,13 @@ def import_command(
             console.print(f"rejected rows written to {rejected_out}")
 
 
-def _tenant_uow(tenant: str) -> tuple[UnitOfWork, Principal]:
-    """A unit of work on the configured database and the platform's identity inside `tenant`."""
-    from microlend.core.db import make_engine, make_session_factory
-    from microlend.core.identity import system_principal
-    from microlend.core.settings import get_settings
-    from microlend.core.tenancy import tenant_by_name
-    from microlend.data import tables as _tables  # noqa: F401  (maps the datasets table)
-
-    uow = UnitOfWork(make_session_factory(make_engine(get_settings().database_url)))
-    return uow, system_principal(tenant_by_name(uow, tenant).id, username="cli")
-
-
 @app.command("list")
 @user_errors
 def list_command(tenant: Annotated[str, typer.Option(help="Tenant (bank) name")]) -> None:
     """The tenant's datasets, every version, newest first."""
     from microlend.data.importer import list_datasets
 
-    uow, who = _tenant_uow(tenant)
+    uow, who = tenant_principal(tenant)
     table = Table("name", "version", "rows", "rejected", "sha256", "imported", "by")
     for d in list_datasets(uow, who):
         table.add_row(

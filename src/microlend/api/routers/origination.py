@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from microlend.api.deps import CurrentPrincipal, UnitOfWorkDep
+from microlend.api.schemas import PublicSchema
 from microlend.core.errors import Conflict
 from microlend.core.identity import Role
 from microlend.origination import customers as svc
@@ -47,7 +48,7 @@ class CustomerUpdate(BaseModel):
     attributes: dict[str, Any] | None = None
 
 
-class CustomerPublic(BaseModel):
+class CustomerPublic(PublicSchema):
     id: int
     kind: str
     name: str
@@ -65,10 +66,6 @@ class CustomerPublic(BaseModel):
     updated_at: datetime
     version: int
 
-    @classmethod
-    def from_domain(cls, c: svc.Customer) -> CustomerPublic:
-        return cls(**c.__dict__)
-
 
 class CustomerPagePublic(BaseModel):
     items: list[CustomerPublic]
@@ -80,7 +77,7 @@ class CustomerPagePublic(BaseModel):
 @router.post("", status_code=201)
 def create_customer(body: CustomerCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> CustomerPublic:
     cmd = svc.NewCustomer(**body.model_dump())
-    return CustomerPublic.from_domain(svc.create_customer(uow, who, cmd))
+    return CustomerPublic.of(svc.create_customer(uow, who, cmd))
 
 
 @router.get("")
@@ -93,21 +90,21 @@ def list_customers(
 ) -> CustomerPagePublic:
     result = svc.list_customers(uow, who, page=page, page_size=page_size, q=q, kind=kind,
                                 max_page_size=request.app.state.settings.page_size_max)
-    return CustomerPagePublic(items=[CustomerPublic.from_domain(c) for c in result.items], total=result.total,
+    return CustomerPagePublic(items=[CustomerPublic.of(c) for c in result.items], total=result.total,
                               page=result.page, page_size=result.page_size)
 
 
 @router.get("/{customer_id}")
 def get_customer(customer_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep, reveal: bool = False) -> CustomerPublic:
     """Personal data is masked; `?reveal=true` shows it in full to roles allowed, and is audited."""
-    return CustomerPublic.from_domain(svc.get_customer(uow, who, customer_id, reveal=reveal))
+    return CustomerPublic.of(svc.get_customer(uow, who, customer_id, reveal=reveal))
 
 
 @router.patch("/{customer_id}")
 def update_customer(customer_id: int, body: CustomerUpdate, who: CurrentPrincipal,
                     uow: UnitOfWorkDep) -> CustomerPublic:
     changes = body.model_dump(exclude_unset=True)
-    return CustomerPublic.from_domain(svc.update_customer(uow, who, customer_id, changes))
+    return CustomerPublic.of(svc.update_customer(uow, who, customer_id, changes))
 
 
 # --- applications ---------------------------------------------------------------------------------------

@@ -9,9 +9,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from microlend.api.deps import CurrentPrincipal, UnitOfWorkDep
+from microlend.api.schemas import PublicSchema
 from microlend.risk import registry, service
 from microlend.risk.reasons import Reason
 
@@ -31,7 +32,7 @@ class TrainingCreate(BaseModel):
     seed: int = Field(default=42, ge=0, le=2**31 - 1, description="seed of the train/test split")
 
 
-class ModelVersionPublic(BaseModel):
+class ModelVersionPublic(PublicSchema):
     id: int
     name: str
     version: int
@@ -51,15 +52,6 @@ class ModelVersionPublic(BaseModel):
     approved_by_name: str | None
     created_at: datetime
     status_changed_at: datetime
-
-    @classmethod
-    def from_domain(cls, v: registry.ModelVersion) -> ModelVersionPublic:
-        return cls(id=v.id, name=v.name, version=v.version, label=v.label, kind=v.kind, status=v.status,
-                   content_hash=v.content_hash, dataset_hash=v.dataset_hash, target=v.target, bad=v.bad,
-                   features=v.features, parameters=v.parameters, metrics=v.metrics, trained_by=v.trained_by,
-                   trained_by_name=v.trained_by_name, approved_by=v.approved_by,
-                   approved_by_name=v.approved_by_name, created_at=v.created_at,
-                   status_changed_at=v.status_changed_at)
 
 
 class ApprovalBody(BaseModel):
@@ -114,6 +106,36 @@ class RuntimeScorePublic(BaseModel):
     challenger: ScorePublic | None
 
 
+class ValidationFiguresPublic(RootModel[dict[str, Any]]):
+    """The figures of the validation report stored with a version, as they were written at training."""
+
+
+class PointsRowPublic(BaseModel):
+    feature: str
+    bin: str
+    points: float
+    woe: float
+    count: int
+
+
+class MonitoringPublic(BaseModel):
+    """Score stability (PSI) overall and by month, CSI per feature, performance by month, and alerts."""
+
+    model_version_id: int
+    label: str
+    kind: str
+    status: str
+    live_count: int
+    thresholds: dict[str, float]
+    development: dict[str, Any]
+    score: dict[str, Any] | None
+    by_month: list[dict[str, Any]]
+    characteristics: list[dict[str, Any]]
+    performance_by_month: list[dict[str, Any]]
+    dataset: dict[str, Any] | None
+    alerts: list[dict[str, Any]]
+
+
 def _reasons(reasons: list[Reason], locale: str) -> list[ReasonPublic]:
     return [ReasonPublic(feature=r.feature, impact=round(r.impact, 4), message=r.message(locale)) for r in reasons]
 
@@ -128,19 +150,19 @@ def train_model(request: Request, body: TrainingCreate, who: CurrentPrincipal,
                 uow: UnitOfWorkDep) -> ModelVersionPublic:
     """Train, validate against the other kind and register a draft (up to 200,000 rows; use the CLI above)."""
     cmd = service.TrainingRequest(**body.model_dump())
-    return ModelVersionPublic.from_domain(service.train_from_dataset(uow, who, cmd, store_root=store_root(request)))
+    return ModelVersionPublic.of(service.train_from_dataset(uow, who, cmd, store_root=store_root(request)))
 
 
 @router.get("/models")
 def list_models(who: CurrentPrincipal, uow: UnitOfWorkDep,
                 status: Annotated[registry.ModelStatus | None, Query()] = None) -> list[ModelVersionPublic]:
     versions = registry.list_model_versions(uow, who, status=status.value if status else None)
-    return [ModelVersionPublic.from_domain(v) for v in reversed(versions)]
+    return [ModelVersionPublic.of(v) for v in reversed(versions)]
 
 
 @router.get("/models/{version_id}")
 def get_model(version_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ModelVersionPublic:
-    return ModelVersionPublic.from_domain(registry.get_model_version(uow, who, version_id))
+    return ModelVersionPublic.of(registry.get_model_version(uow, who, version_id))
 
 
 @router.get("/models/{version_id}/report", response_class=HTMLResponse)
@@ -150,13 +172,13 @@ def model_report(version_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> 
 
 
 @router.get("/models/{version_id}/report.json")
-def model_report_json(version_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> dict[str, Any]:
-    return service.report_json(uow, who, version_id)
+def model_report_json(version_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ValidationFiguresPublic:
+    return ValidationFiguresPublic(service.report_json(uow, who, version_id))
 
 
-@router.get("/models/{version_id}/points", response_model=None)
+@router.get("/models/{version_id}/points", response_model=list[PointsRowPublic])
 def model_points(version_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep,
-                 format: Literal["json", "csv"] = "json") -> Response | list[dict[str, Any]]:
+                 format: Literal["json", "csv"] = "json") -> Response | list[PointsRowPublic]:
     """A scorecard's points table (feature, bin, points, WoE, count); 404 for a GBDT, which has none."""
     from microlend.core.errors import NotFound
 
@@ -166,34 +188,33 @@ def model_points(version_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep,
     if format == "csv":
         return Response(table.to_csv(index=False), media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="points-{version_id}.csv"'})
-    rows: list[dict[str, Any]] = table.to_dict("records")
-    return rows
+    return [PointsRowPublic.model_validate(row) for row in table.to_dict("records")]
 
 
 @router.post("/models/{version_id}/validate")
 def validate_model(version_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ModelVersionPublic:
     """Draft -> validated, once its hold-out figures exist and its report has been read."""
-    return ModelVersionPublic.from_domain(registry.mark_validated(uow, who, version_id))
+    return ModelVersionPublic.of(registry.mark_validated(uow, who, version_id))
 
 
 @router.post("/models/{version_id}/approve")
 def approve_model(version_id: int, body: ApprovalBody, who: CurrentPrincipal,
                   uow: UnitOfWorkDep) -> ModelVersionPublic:
     """Validated -> approved, by a risk analyst or admin who did not train it (four eyes)."""
-    return ModelVersionPublic.from_domain(registry.approve_model(uow, who, version_id, note=body.note))
+    return ModelVersionPublic.of(registry.approve_model(uow, who, version_id, note=body.note))
 
 
 @router.post("/models/{version_id}/promote")
 def promote_model(version_id: int, body: PromotionBody, who: CurrentPrincipal,
                   uow: UnitOfWorkDep) -> ModelVersionPublic:
     """Put an approved model in use as champion or challenger; the one it replaces is retired."""
-    return ModelVersionPublic.from_domain(registry.promote_model(uow, who, version_id, body.role))
+    return ModelVersionPublic.of(registry.promote_model(uow, who, version_id, body.role))
 
 
 @router.post("/models/{version_id}/retire")
 def retire_model(version_id: int, body: RetirementBody, who: CurrentPrincipal,
                  uow: UnitOfWorkDep) -> ModelVersionPublic:
-    return ModelVersionPublic.from_domain(registry.retire_model(uow, who, version_id, reason=body.reason))
+    return ModelVersionPublic.of(registry.retire_model(uow, who, version_id, reason=body.reason))
 
 
 @router.post("/models/{version_id}/score")
@@ -225,8 +246,8 @@ def score_with_champion(body: ShadowCaseBody, who: CurrentPrincipal, uow: UnitOf
 def model_monitoring(version_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep,
                      dataset: Annotated[str | None, Query(max_length=64, description="live applications")] = None,
                      dataset_version: Annotated[int | None, Query(ge=1)] = None,
-                     date_column: Annotated[str | None, Query(max_length=100)] = None) -> dict[str, Any]:
+                     date_column: Annotated[str | None, Query(max_length=100)] = None) -> MonitoringPublic:
     """PSI of this version's live scores against development (watch 0.10, act 0.25), by month too; CSI per
     feature and AUC/KS by month from a stored dataset of live applications when one is named."""
-    return service.monitoring_report(uow, who, version_id, dataset=dataset, dataset_version=dataset_version,
-                                     date_column=date_column)
+    return MonitoringPublic.model_validate(service.monitoring_report(
+        uow, who, version_id, dataset=dataset, dataset_version=dataset_version, date_column=date_column))

@@ -3,8 +3,6 @@ quality reports as JSON or HTML. Thin: the importer and the quality report do th
 
 from __future__ import annotations
 
-import json
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,18 +13,12 @@ from pydantic import BaseModel
 
 from microlend.api.deps import CurrentPrincipal, UnitOfWorkDep
 from microlend.api.errors import problem
-from microlend.core.errors import ValidationError
-from microlend.core.identity import Principal
-from microlend.core.uow import UnitOfWork
 from microlend.data import service
-from microlend.data.contracts import DataContract
-from microlend.data.importer import ContractBroken, DatasetInfo, ImportResult, source_for_file
+from microlend.data.importer import ContractBroken, DatasetInfo
 from microlend.data.quality import render_html
 
 router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
 
-#: Uploads larger than this are refused; bigger files are imported with `microlend data import`.
-MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 #: Rejected rows shown in an answer (all of them are kept beside the dataset).
 REJECTED_SHOWN = 50
 
@@ -68,36 +60,23 @@ class ImportPublic(BaseModel):
     rejected: list[RejectedRow]
 
 
+class QualityPublic(BaseModel):
+    """Per column: missing rate, distinct count, distribution, outliers, bad rate by bin and drift."""
+
+    name: str
+    rows: int
+    columns: list[dict[str, Any]]
+    target: str | None
+    bad_value: str | None
+    bad_rows: int | None
+    bad_rate: float | None
+    against_name: str | None
+    against_rows: int | None
+
+
 def data_root(request: Request) -> Path:
     root: Path = request.app.state.settings.data_dir
     return root
-
-
-def import_upload(uow: UnitOfWork, who: Principal, *, data_dir: Path, name: str, filename: str, content: bytes,
-                  contract_text: str | None, valid_only: bool) -> ImportResult:
-    """Store an uploaded file as the next version of a dataset (shared by the API and the pages)."""
-    if not content:
-        raise ValidationError("file: the uploaded file is empty", field="file")
-    if len(content) > MAX_UPLOAD_BYTES:
-        raise ValidationError(f"file: larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB; import it with "
-                              "'microlend data import' instead", field="file")
-    contract = None
-    if contract_text and contract_text.strip():
-        try:
-            raw = json.loads(contract_text)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"contract: not valid JSON ({exc.msg} at line {exc.lineno})",
-                                  field="contract") from None
-        contract = DataContract.from_dict(raw)
-    suffix = Path(filename or "upload").suffix.lower()
-    with tempfile.TemporaryDirectory(prefix="microlend-upload-") as tmp:
-        path = Path(tmp) / f"upload{suffix}"
-        source_for_file(filename or "upload")  # refuses anything but .csv and .parquet, naming the file
-        source = source_for_file(path)
-        path.write_bytes(content)
-        result = service.import_dataset(uow, who, name=name, source=source, contract=contract,
-                                        valid_only=valid_only, store=data_dir / "datasets")
-    return result
 
 
 def violations_problem(exc: ContractBroken) -> JSONResponse:
@@ -116,9 +95,9 @@ def upload_dataset(
     contract: Annotated[str | None, Form(description="the data contract as JSON (inferred when absent)")] = None,
     valid_only: Annotated[bool, Form(description="load the valid rows and report the rejected ones")] = False,
 ) -> Any:
-    content = file.file.read(MAX_UPLOAD_BYTES + 1)
+    content = file.file.read(service.MAX_UPLOAD_BYTES + 1)
     try:
-        result = import_upload(uow, who, data_dir=data_root(request), name=name, filename=file.filename or "",
+        result = service.import_upload(uow, who, data_dir=data_root(request), name=name, filename=file.filename or "",
                                content=content, contract_text=contract, valid_only=valid_only)
     except ContractBroken as exc:
         return violations_problem(exc)
@@ -146,11 +125,11 @@ def dataset_quality(name: str, who: CurrentPrincipal, uow: UnitOfWorkDep,
                     target: Annotated[str | None, Query(max_length=100)] = None,
                     bad: Annotated[str | None, Query(max_length=100)] = None,
                     against: Annotated[str | None, Query(max_length=64, description="dataset to compare")] = None,
-                    ) -> dict[str, Any]:
+                    ) -> QualityPublic:
     """Missing rates, distinct counts, distributions, outliers, bad rate by bin, drift against another one."""
     report = service.dataset_quality(uow, who, name, version, target=target or None, bad=bad,
                                      against=(against, None) if against else None)
-    return report.to_dict()
+    return QualityPublic.model_validate(report.to_dict())
 
 
 @router.get("/{name}/quality.html", response_class=HTMLResponse)
