@@ -17,9 +17,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
-from typer.testing import CliRunner
 from tests.conftest import BACKENDS
 from tests.pgdb import private_database
+from typer.testing import CliRunner
 
 from microlend.cli.main import app
 from microlend.core import migrate

@@ -241,7 +241,9 @@ def _non_null_and_distinct(frame: _Frame, names: list[str], rows: int) -> list[t
     counts = frame.one(
         "SELECT "
         + ", ".join(
-            f"count({_q(c)}), approx_count_distinct({_q(c)})" if rows > 1_000_000 else f"count({_q(c)}), count(DISTINCT {_q(c)})"
+            f"count({_q(c)}), approx_count_distinct({_q(c)})"
+            if rows > 1_000_000
+            else f"count({_q(c)}), count(DISTINCT {_q(c)})"
             for c in names
         )
         + " FROM t"

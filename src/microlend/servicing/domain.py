@@ -55,7 +55,8 @@ class Installment:
 
     @property
     def is_paid(self) -> bool:
-        return self.principal_paid == self.principal and self.interest_paid == self.interest and self.fee_paid == self.fee
+        return (self.principal_paid == self.principal and self.interest_paid == self.interest
+                and self.fee_paid == self.fee)
 
     @property
     def owed(self) -> Decimal:
@@ -274,7 +275,8 @@ class Loan:
         recognised: list[dict[str, str | int]] = []
         for inst in self.installments:
             if inst.interest_accrued < inst.interest:
-                recognised.append({"installment": inst.number, "amount": money_text(inst.interest - inst.interest_accrued)})
+                unrecognised = inst.interest - inst.interest_accrued
+                recognised.append({"installment": inst.number, "amount": money_text(unrecognised)})
                 inst.interest_accrued = inst.interest
         self.status, self.closed_on, self.days_past_due, self.bucket = "closed", on, 0, "M0"
         return recognised or [{"installment": 0, "amount": "0.00"}]

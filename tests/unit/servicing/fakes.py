@@ -226,7 +226,9 @@ def staff(tenant_id: int = TENANT) -> Principal:
     return Principal(user_id=1, tenant_id=tenant_id, username="officer", roles=frozenset({Role.ADMIN}))
 
 
-DEFAULT_ORDER_NAMES = ("penalty", "fee", "overdue_interest", "overdue_principal", "current_interest", "current_principal")
+DEFAULT_ORDER_NAMES = (
+    "penalty", "fee", "overdue_interest", "overdue_principal", "current_interest", "current_principal",
+)
 
 
 def make_loan(

@@ -48,13 +48,13 @@ from microlend.servicing.service.write_off import write_off
 
 __all__ = [
     "KEY_REUSED",
-    "P",
     "RATE_SCALE",
     "ZERO",
     "CreditLineView",
     "Disbursement",
     "InstallmentView",
     "LoanView",
+    "P",
     "ProductView",
     "Reconciliation",
     "ReconciliationRow",

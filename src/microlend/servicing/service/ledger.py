@@ -16,6 +16,7 @@ from microlend.servicing.ledger import ACCOUNTS_BY_CODE, Acct, natural_balance
 from microlend.servicing.service._common import ZERO, P
 from microlend.servicing.tables import AccountRow, InstallmentRow, JournalLineRow, LoanRow
 
+
 @dataclass(frozen=True)
 class TrialBalanceRow:
     code: str

@@ -14,7 +14,7 @@ from microlend.core.uow import UnitOfWork
 from microlend.servicing.domain import Installment, Loan
 from microlend.servicing.ledger import JournalLine
 from microlend.servicing.repository import installment_rows, load_entry, loan_from_rows, loans
-from microlend.servicing.service._common import ZERO, P, _loan
+from microlend.servicing.service._common import P, _loan
 from microlend.servicing.tables import InstallmentRow, JournalEntryRow, LoanRow
 
 

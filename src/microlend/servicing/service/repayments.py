@@ -126,7 +126,8 @@ def reverse_repayment(uow: UnitOfWork, who: Principal, repayment_id: int, reason
                 rep.status, rep.reversal_entry_id = "reversed", reversal_id
         for r in later:  # replay in the original order, each on its own value date
             posting = loan.replay(r.amount, on, dues_on=r.value_date, kind="repayment.replay")
-            r.allocation, r.journal_entry_id, r.credit = posting.record, books.post(who, on, posting.entry), posting.credit
+            r.allocation, r.credit = posting.record, posting.credit
+            r.journal_entry_id = books.post(who, on, posting.entry)
             repo.save_repayment(r)
         repo.save_repayment(rep)
         replayed = [r.id for r in later]
