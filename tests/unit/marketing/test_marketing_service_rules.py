@@ -86,7 +86,8 @@ class TestRunKey:
 
 
 class TestCustomerRecord:
-    ROW: ClassVar[dict[str, Any]] = {"id": 5, "kind": "person", "birth_date": "1990-03-02", "industry": "", "branch": "城关支行",
+    ROW: ClassVar[dict[str, Any]] = {
+           "id": 5, "kind": "person", "birth_date": "1990-03-02", "industry": "", "branch": "城关支行",
            "officer_user_id": None, "marketing_consent": 1, "created_at": datetime(2025, 1, 15, tzinfo=UTC),
            "attributes": {"annual_turnover": 120000, "purpose": "car", "age_in_years": 99}}
 
