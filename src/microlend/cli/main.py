@@ -37,6 +37,7 @@ MODULE_GROUPS: list[tuple[str, str, str]] = [
     ("microlend.decisioning.cli", "decision_app", "decision"),
     ("microlend.marketing.cli", "app", "marketing"),
     ("microlend.demo.cli", "app", "demo"),
+    ("microlend.cli.events", "app", "events"),
 ]
 
 

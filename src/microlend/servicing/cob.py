@@ -28,7 +28,7 @@ from microlend.core.money import from_storage
 from microlend.core.tables import TenantRow
 from microlend.core.uow import UnitOfWork
 from microlend.servicing.delinquency import CLASS_THRESHOLDS, DEFAULT_BUCKETS, BucketScheme, LoanClass
-from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged
+from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged, LoanClassChanged
 from microlend.servicing.ledger import Acct, JournalEntry, credit, debit
 from microlend.servicing.service import post_entry
 from microlend.servicing.tables import CobRunRow
@@ -182,6 +182,7 @@ def close_business_date(
         {**p, "bd": on},
     )
     lap("events")
+    class_changes = _class_changes(session, t, on)
     # 6. the loans take their new state and penalty
     session.execute(
         text(
@@ -233,26 +234,40 @@ def close_business_date(
         time.perf_counter() - started,
         steps=steps,
     )
-    return result, events
+    return result, [*events, *class_changes]
+
+
+def _class_changes(session: Session, tenant_id: int, on: date) -> list[LoanClassChanged]:
+    """Loans whose five-category class today differs from the one they carry (before step 6 moves them)."""
+    rows = session.execute(
+        text(
+            "SELECT w.loan_id, l.loan_class, w.loan_class, w.days_past_due FROM cob_work w "
+            "JOIN loans l ON l.id = w.loan_id WHERE w.tenant_id = :t AND l.loan_class <> w.loan_class "
+            "ORDER BY w.loan_id"
+        ),
+        {"t": tenant_id},
+    ).all()
+    return [LoanClassChanged(tenant_id, int(r[0]), on, str(r[1]), str(r[2]), int(r[3])) for r in rows]
 
 
 def _events(session: Session, tenant_id: int, on: date) -> list[Any]:
-    from microlend.servicing.tables import LoanEventRow
+    from microlend.servicing.tables import LoanEventRow, LoanRow
 
     rows = session.execute(
-        select(LoanEventRow)
+        select(LoanEventRow, LoanRow.customer_id)
+        .join(LoanRow, LoanRow.id == LoanEventRow.loan_id)
         .where(
             LoanEventRow.tenant_id == tenant_id,
             LoanEventRow.business_date == on,
             LoanEventRow.kind.in_(("LoanBecameOverdue", "LoanBucketChanged")),
         )
         .order_by(LoanEventRow.id)
-    ).scalars()
+    ).tuples()
     events: list[Any] = []
-    for r in rows:
+    for r, customer_id in rows:
         data = r.data or {}
         if r.kind == "LoanBecameOverdue":
-            events.append(LoanBecameOverdue(tenant_id, r.loan_id, on, int(data["days_past_due"])))
+            events.append(LoanBecameOverdue(tenant_id, r.loan_id, on, int(data["days_past_due"]), customer_id))
         else:
             events.append(
                 LoanBucketChanged(

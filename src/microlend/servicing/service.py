@@ -35,7 +35,7 @@ from microlend.servicing.allocation import (
     parse_order,
 )
 from microlend.servicing.apr import apr
-from microlend.servicing.events import LoanDisbursed, LoanRepaid, LoanWrittenOff
+from microlend.servicing.events import LoanDisbursed, LoanRepaid, LoanWrittenOff, RepaymentPosted
 from microlend.servicing.ledger import (
     ACCOUNTS_BY_CODE,
     CHART_OF_ACCOUNTS,
@@ -1121,6 +1121,7 @@ def post_repayment(
             allocation=allocation,
             credit_part=alloc.credit,
         )
+        uow.publish(RepaymentPosted(who.tenant_id, loan.id, row.id, loan.customer_id, "repayment", value, on))
         audit.record(
             s,
             who,
@@ -1239,6 +1240,7 @@ def apply_credit_balance(uow: UnitOfWork, who: Principal, loan_id: int) -> Repay
             allocation=allocation,
             credit_part=ZERO,
         )
+        uow.publish(RepaymentPosted(who.tenant_id, loan.id, row.id, loan.customer_id, "credit_applied", amount, on))
         audit.record(
             s,
             who,
@@ -1320,6 +1322,7 @@ def repay_early(
             credit_part=alloc.credit,
         )
         _event(s, loan, on, "EarlyRepayment", {"kind": kind, "amount": _money(value)})
+        uow.publish(RepaymentPosted(who.tenant_id, loan.id, row.id, loan.customer_id, kind, value, on))
         audit.record(
             s,
             who,
