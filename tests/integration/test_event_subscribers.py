@@ -105,6 +105,7 @@ class TestRepaymentPosted:
         def database_hiccup(*_: Any, **__: Any) -> None:
             raise ConnectionError("the timeline is unreachable")
 
+        timeline_store = servicing_handlers._on_timeline
         monkeypatch.setattr(servicing_handlers, "_on_timeline", database_hiccup)
         repayment = service.post_repayment(bank.uow_factory(), who, loan_id, Decimal("100.00"))
         with bank.uow_factory() as u:
@@ -114,7 +115,7 @@ class TestRepaymentPosted:
         assert delivery.last_error == "ConnectionError: the timeline is unreachable"
         assert timeline(bank, loan_id, "RepaymentPosted") == []
 
-        monkeypatch.undo()
+        monkeypatch.setattr(servicing_handlers, "_on_timeline", timeline_store)  # the store is back
         later = utcnow() + timedelta(minutes=5)
         report = outbox.deliver_due(bank.uow_factory(), now=later, tenant_id=bank.tenant.id)
         assert report == outbox.DeliveryReport(done=1)

@@ -4,6 +4,7 @@ delivering it again."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -42,11 +43,13 @@ def list_deliveries(
             "delivered_at": r.delivered_at.isoformat() if r.delivered_at else None,
         } for r in rows], ensure_ascii=False))
         return
-    table = Table("id", "tenant", "event", "handler", "status", "attempts", "next attempt", "last error")
+    table = Table("id", "tenant", "event", "status", "tries")
+    table.add_column("handler", overflow="fold")
+    table.add_column("next attempt / last error", overflow="fold")
     for r in rows:
-        table.add_row(str(r.id), str(r.tenant_id), r.event_type, r.handler.rsplit(".", 1)[-1], r.status,
-                      str(r.attempts), r.next_attempt_at.isoformat(timespec="seconds") if r.status == "pending"
-                      else "", (r.last_error or "")[:80])
+        waiting = r.next_attempt_at.isoformat(timespec="seconds") + " " if r.status == outbox.PENDING else ""
+        table.add_row(str(r.id), str(r.tenant_id), r.event_type, r.status, str(r.attempts),
+                      r.handler.rsplit(".", 1)[-1], waiting + (r.last_error or "")[:200])
     console.print(table)
     totals = outbox.counts(uow, tenant_id=_tenant_id(uow, tenant))
     console.print(", ".join(f"{n:,} {s}" for s, n in totals.items()), highlight=False)
@@ -69,3 +72,11 @@ def retry(
                   + (f" ({requeued:,} failed ones given another attempt)" if failed else ""), highlight=False)
     if report.retrying or report.failed:
         raise typer.Exit(1)
+
+
+@app.command("purge")
+@user_errors
+def purge(days: Annotated[int, typer.Option(min=1, help="Keep deliveries done in the last DAYS days")] = 30) -> None:
+    """Delete deliveries done more than DAYS days ago; waiting and failed ones are kept."""
+    removed = outbox.purge_done(open_uow(), older_than=timedelta(days=days))
+    console.print(f"{removed:,} delivered events older than {days} days removed", highlight=False)

@@ -194,6 +194,15 @@ def requeue_failed(uow: UnitOfWork, *, tenant_id: int | None = None, now: dateti
     return int(count)
 
 
+def purge_done(uow: UnitOfWork, *, older_than: timedelta, now: datetime | None = None) -> int:
+    """Delete deliveries done more than `older_than` ago (the effects stay; the outbox stays small)."""
+    with uow:
+        count = uow.session.connection().execute(_OUTBOX.delete().where(
+            _OUTBOX.c.status == DONE, _OUTBOX.c.delivered_at < (now or utcnow()) - older_than)).rowcount
+        uow.commit()
+    return int(count)
+
+
 @dataclass(frozen=True)
 class DeliveryView:
     id: int
