@@ -191,6 +191,7 @@ class TestApplicationDecided:
         other = schedule_message(api.kit, customer + 1_000_000)  # another customer's message stays
         r = apply(api, customer, "30000.00")
         assert r.status_code == 201, r.text
+        assert outbox.background.drain()  # the request did not wait for the handlers
         assert message_status(api.kit, waiting) == ("suppressed", "applied")
         assert message_status(api.kit, other) == ("scheduled", None)
         [decided] = deliveries(api.kit, "ApplicationDecided")

@@ -7,11 +7,18 @@ finished meanwhile is rolled back instead of applied twice. A failing handler is
 tried again later, waiting longer each time; after `MAX_ATTEMPTS` the delivery is marked failed and stays
 visible (`microlend events list --failed`) until someone gives it another round (`events retry --failed`).
 
-`deliver_due` is what a scheduled job (or `microlend events retry`) calls to deliver what is waiting."""
+A commit that must not wait for its handlers (a web request) hands them to `background`, one thread per
+process that delivers in the order received; whatever it has not delivered when the process ends is still
+pending in the outbox. `deliver_due` is what a scheduled job (or `microlend events retry`) calls to deliver
+what is waiting."""
 
 from __future__ import annotations
 
+import atexit
 import logging
+import queue
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -144,6 +151,51 @@ def _record_failure(fresh: Callable[[], UnitOfWork], d: Delivery, exc: Exception
 def backoff(attempts: int) -> timedelta:
     """The wait before the next try after `attempts` failures: 30 s, 1 min, 2 min, ... at most 6 h."""
     return min(FIRST_RETRY * (1 << min(max(attempts - 1, 0), 20)), LONGEST_WAIT)
+
+
+class BackgroundDelivery:
+    """Deliveries handed over by commits that do not wait for them, delivered by one daemon thread."""
+
+    def __init__(self, linger_s: float = 0.02) -> None:
+        self.linger_s = linger_s
+        self._queue: queue.Queue[tuple[Callable[[], UnitOfWork], EventHandlers, list[Delivery]]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, fresh: Callable[[], UnitOfWork], handlers: EventHandlers, deliveries: Sequence[Delivery]) -> None:
+        self._queue.put((fresh, handlers, list(deliveries)))
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="event-delivery", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            time.sleep(self.linger_s)  # let the request that handed it over finish first, and gather more
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            for fresh, handlers, deliveries in batch:
+                try:
+                    deliver(fresh, handlers, deliveries)
+                except Exception:  # e.g. the database went away: they stay pending for the next round
+                    log.exception("event deliveries stopped; %d stay pending in the outbox", len(deliveries))
+                finally:
+                    self._queue.task_done()
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until everything handed over so far is delivered (tests, shutdown); False if time ran out."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.002)
+        return True
+
+
+#: This process's background deliveries (a web server's requests hand theirs over here).
+background = BackgroundDelivery()
+atexit.register(background.drain, 10.0)
 
 
 # ------------------------------------------------------------------------------------------ later rounds

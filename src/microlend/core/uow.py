@@ -15,16 +15,20 @@ class UnitOfWork:
     """`with uow: ...; uow.commit()` — leaving the block without commit rolls everything back.
 
     Events added with `publish` are written to the event outbox by the commit, in its transaction, and then
-    delivered: each subscribed handler runs in its own new unit of work (`core.outbox`). A rollback drops them.
+    delivered: each subscribed handler runs in its own new unit of work (`core.outbox`), before `commit()`
+    returns, or on the process's delivery thread with `deliver_in_background` (a web request does not wait
+    for them). A rollback drops them.
 
     `with uow.read_only(): ...` opens a unit of work that only reads and costs the database least: on SQLite
     a deferred transaction (no write lock, one snapshot), on PostgreSQL no transaction at all (each
     statement reads the latest committed data, with no BEGIN and ROLLBACK round trips) — for reads that
     need no snapshot across statements. Inside an open unit of work it simply joins it."""
 
-    def __init__(self, session_factory: sessionmaker[Session], *, handlers: EventHandlers | None = None) -> None:
+    def __init__(self, session_factory: sessionmaker[Session], *, handlers: EventHandlers | None = None,
+                 deliver_in_background: bool = False) -> None:
         self._factory = session_factory
         self._handlers = registry if handlers is None else handlers
+        self._background = deliver_in_background
         self._session: Session | None = None
         self._events: list[DomainEvent] = []
         self._depth = 0
@@ -88,8 +92,13 @@ class UnitOfWork:
         events, self._events = self._events, []
         deliveries = outbox.stage(self.session, self._handlers, events) if events else []
         self.session.commit()
-        if deliveries:
-            outbox.deliver(self.fresh, self._handlers, deliveries[: outbox.INLINE_DELIVERIES])
+        if not deliveries:
+            return
+        batch = deliveries[: outbox.INLINE_DELIVERIES]  # more wait for the next round (deliver_due)
+        if self._background:
+            outbox.background.submit(self.fresh, self._handlers, batch)
+        else:
+            outbox.deliver(self.fresh, self._handlers, batch)
 
     def flush(self) -> None:
         self.session.flush()

@@ -4,6 +4,7 @@ in the handler's own unit of work; a failing handler is retried later and never 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -243,3 +244,24 @@ def test_a_commit_delivers_a_bounded_number_itself(
     assert seen == ["0", "1"]
     assert outbox.deliver_due(uow) == outbox.DeliveryReport(done=3)
     assert seen == ["0", "1", "2", "3", "4"]
+
+
+def test_a_commit_can_leave_its_deliveries_to_the_background(engine: Engine, handlers: EventHandlers) -> None:
+    started, release = threading.Event(), threading.Event()
+    seen: list[str] = []
+
+    def slow(uow: UnitOfWork, event: SomethingHappened) -> None:
+        started.set()
+        assert release.wait(10)
+        seen.append(event.what)
+
+    handlers.register(SomethingHappened, slow)
+    uow = UnitOfWork(make_session_factory(engine), handlers=handlers, deliver_in_background=True)
+    with uow:
+        uow.publish(SomethingHappened(tenant_id=1, what="later"))
+        uow.commit()  # returns while the handler has not finished
+    assert started.wait(10) and seen == []
+    assert [r.status for r in outbox_rows(engine)] == ["pending"]
+    release.set()
+    assert outbox.background.drain()
+    assert seen == ["later"] and [r.status for r in outbox_rows(engine)] == ["done"]
