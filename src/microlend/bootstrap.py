@@ -1,11 +1,14 @@
-"""Wires the modules together: every table mapped, every tenant-setup hook registered, every router
-and CLI group known. Adapters call `load_modules()` once at start-up."""
+"""Wires the modules together: every table mapped, every tenant-setup hook registered, every event handler
+subscribed, every router and CLI group known. Adapters call `load_modules()` once at start-up."""
 
 from __future__ import annotations
 
 import importlib
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from microlend.core import events
+from microlend.core.events import EventHandlers
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -29,6 +32,17 @@ SETUP_MODULES: list[str] = [
     "microlend.servicing.service",     # chart of accounts and the product catalogue
     "microlend.risk.registry",         # the starter scorecard as champion
     "microlend.decisioning.service",   # the default micro-loan policy, published
+]
+
+#: Who reacts to which event: ("module:EventType", "module:handler"). A handler is a plain function
+#: `handler(uow, event) -> None` in the module that reacts; it runs after the publisher's commit, in its own
+#: unit of work, once per event id (core.outbox keeps and retries the deliveries).
+EVENT_HANDLERS: list[tuple[str, str]] = [
+    ("microlend.servicing.events:RepaymentPosted", "microlend.servicing.handlers:record_repayment"),
+    ("microlend.servicing.events:LoanClassChanged", "microlend.servicing.handlers:audit_class_change"),
+    ("microlend.servicing.events:LoanClassChanged", "microlend.servicing.handlers:record_class_change"),
+    ("microlend.servicing.events:LoanBecameOverdue", "microlend.marketing.handlers:suppress_for_overdue_borrower"),
+    ("microlend.origination.events:ApplicationDecided", "microlend.marketing.handlers:suppress_for_decided_applicant"),
 ]
 
 #: FastAPI routers: (module, attribute).
@@ -65,6 +79,18 @@ def load_modules() -> None:
         importlib.import_module(name)
     for name in SETUP_MODULES:
         register_tenant_setup(_deferred_setup(name))
+    register_handlers(events.registry)
+
+
+def register_handlers(handlers: EventHandlers, pairs: list[tuple[str, str]] | None = None) -> None:
+    """Subscribe the listed handlers (default: `EVENT_HANDLERS`) in a registry."""
+    for event_type, handler in EVENT_HANDLERS if pairs is None else pairs:
+        handlers.register(_attribute(event_type), _attribute(handler))
+
+
+def _attribute(path: str) -> Any:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def _deferred_setup(module: str) -> TenantSetup:

@@ -37,7 +37,7 @@ async def get_session_factory(request: Request) -> sessionmaker[Session]:
 
 
 async def get_uow(factory: Annotated[sessionmaker[Session], Depends(get_session_factory)]) -> UnitOfWork:
-    return UnitOfWork(factory)
+    return UnitOfWork(factory, deliver_in_background=True)  # a request does not wait for event handlers
 
 
 UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_uow)]

@@ -48,7 +48,8 @@ def upgrade(engine: Engine, *, modules: Sequence[str] | None = None) -> None:
         if module not in MODULES:
             raise ValidationError(f"module: no schema for '{module}' (known: {', '.join(MODULES)})",
                                   field="module")
-    targets = [f"{module}@head" for module in modules] if modules else ["heads"]
+    # core's newest schema comes with any module: the kernel (the event outbox, ...) serves them all
+    targets = ["core@head", *(f"{module}@head" for module in modules)] if modules else ["heads"]
     url = engine.url.render_as_string(hide_password=False)
     with engine.begin() as connection:
         _adopt_legacy_chain(connection, url)

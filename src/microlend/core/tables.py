@@ -1,4 +1,5 @@
-"""Tables of the shared kernel: tenants, users, login failures, the audit chain, idempotency keys."""
+"""Tables of the shared kernel: tenants, users, login failures, the audit chain, idempotency keys and the
+event outbox."""
 
 from __future__ import annotations
 
@@ -93,3 +94,28 @@ class IdempotencyKeyRow(Base):
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     response: Mapped[Any] = mapped_column(JSONText(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class EventOutboxRow(Base):
+    """One delivery of a domain event to one handler: written with the commit that recorded the event, done
+    when the handler's own unit of work commits, retried with backoff while it fails (see `core.outbox`)."""
+
+    __tablename__ = "event_outbox"
+    __table_args__ = (
+        UniqueConstraint("event_id", "handler", name="uq_event_outbox_event_handler"),
+        Index("ix_event_outbox_due", "status", "next_attempt_at"),
+        Index("ix_event_outbox_tenant", "tenant_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(32))
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    event_type: Mapped[str] = mapped_column(String(100))
+    handler: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[Any] = mapped_column(JSONText())
+    status: Mapped[str] = mapped_column(String(10))  # pending, done, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -8,8 +8,9 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from microlend.core import outbox
 from microlend.core.db import READ_ONLY
-from microlend.core.events import DomainEvent, dispatch
+from microlend.core.events import DomainEvent, EventHandlers, registry
 
 _R = TypeVar("_R")
 _REPOSITORIES: dict[type[Any], Callable[[UnitOfWork], Any]] = {}
@@ -23,15 +24,21 @@ def register_repository(kind: type[_R], factory: Callable[[UnitOfWork], _R]) -> 
 class UnitOfWork:
     """`with uow: ...; uow.commit()` — leaving the block without commit rolls everything back.
 
-    Events added with `publish` are delivered after a successful commit only.
+    Events added with `publish` are written to the event outbox by the commit, in its transaction, and then
+    delivered: each subscribed handler runs in its own new unit of work (`core.outbox`), before `commit()`
+    returns, or on the process's delivery thread with `deliver_in_background` (a web request does not wait
+    for them). A rollback drops them.
 
     `with uow.read_only(): ...` opens a unit of work that only reads and costs the database least: on SQLite
     a deferred transaction (no write lock, one snapshot), on PostgreSQL no transaction at all (each
     statement reads the latest committed data, with no BEGIN and ROLLBACK round trips) — for reads that
     need no snapshot across statements. Inside an open unit of work it simply joins it."""
 
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    def __init__(self, session_factory: sessionmaker[Session], *, handlers: EventHandlers | None = None,
+                 deliver_in_background: bool = False) -> None:
         self._factory = session_factory
+        self._handlers = registry if handlers is None else handlers
+        self._background = deliver_in_background
         self._session: Session | None = None
         self._events: list[DomainEvent] = []
         self._depth = 0
@@ -49,6 +56,15 @@ class UnitOfWork:
         if kind not in self._repositories:
             self._repositories[kind] = _REPOSITORIES[kind](self)
         return cast(_R, self._repositories[kind])
+
+    @property
+    def handlers(self) -> EventHandlers:
+        """Who reacts to the events published here (the process's registry unless one was given)."""
+        return self._handlers
+
+    def fresh(self) -> UnitOfWork:
+        """A new unit of work on the same database and handlers: an event handler runs in one."""
+        return UnitOfWork(self._factory, handlers=self._handlers)
 
     def read_only(self) -> UnitOfWork:
         if self._depth == 0:
@@ -91,9 +107,16 @@ class UnitOfWork:
             raise RuntimeError("a read-only unit of work cannot commit")
         if self._depth > 1:
             return  # the outermost block commits
-        self.session.commit()
         events, self._events = self._events, []
-        dispatch(events)
+        deliveries = outbox.stage(self.session, self._handlers, events) if events else []
+        self.session.commit()
+        if not deliveries:
+            return
+        batch = deliveries[: outbox.INLINE_DELIVERIES]  # more wait for the next round (deliver_due)
+        if self._background:
+            outbox.background.submit(self.fresh, self._handlers, batch)
+        else:
+            outbox.deliver(self.fresh, self._handlers, batch)
 
     def flush(self) -> None:
         self.session.flush()

@@ -34,6 +34,7 @@ from microlend.origination.applications import (
     review_due,
 )
 from microlend.origination.bureau import CreditBureau, ProfileBureau
+from microlend.origination.events import ApplicationDecided
 from microlend.origination.tables import ApplicationRow, ConsentRow, CustomerRow
 from microlend.risk.registry import ScoringRuntime
 from microlend.servicing import service as servicing
@@ -150,6 +151,11 @@ def _current(s: Session, row: ApplicationRow) -> Application:
     """The application as it stands now in this transaction, with its customer's name."""
     customer = s.get(CustomerRow, row.customer_id)
     return _view(row, customer.name if customer else "", utcnow())
+
+
+def _decided(row: ApplicationRow, at: datetime | None = None) -> ApplicationDecided:
+    return ApplicationDecided(row.tenant_id, row.id, row.customer_id, str(row.status), bool(row.automatic),
+                              row.campaign_id, at or row.decided_at or utcnow(), row.offer_amount)
 
 
 def _customer(s: Session, who: Principal, customer_id: int) -> CustomerRow:
@@ -337,6 +343,7 @@ def submit(uow: UnitOfWork, who: Principal, cmd: NewApplication,
             row.status = Status.REFERRED
             row.review_due_at = review_due(now, authority)
         row.decision_ms = round((time.perf_counter() - started) * 1000)
+        uow.publish(_decided(row))
         audit.record(s, system, f"application.{row.status}", "application", row.id, after=_audit_view(row),
                      reason=",".join(row.decision_reasons))
         view = _view(row, customer.name, now)
@@ -447,6 +454,7 @@ def approve(uow: UnitOfWork, who: Principal, application_id: int,
             now, on = utcnow(), business_date(s, who.tenant_id)
             row.status, row.decided_by = Status.APPROVED, who.username
             _open_offer(row, product, review.recommended_amount, review.recommended_rate, now, on, authority)
+            uow.publish(_decided(row, now))
         row.version += 1
         audit.record(s, who, "application.approve", "application", row.id, before=before,
                      after={**_audit_view(row), "approvals": row.approvals, "complete": complete})
@@ -468,6 +476,7 @@ def decline(uow: UnitOfWork, who: Principal, application_id: int, notes: str = "
         _review(row).decline(who, authority)
         row.status, row.decided_by = Status.DECLINED, who.username
         row.review_notes = (row.review_notes + "\n" + notes).strip()[:2000]
+        uow.publish(_decided(row, utcnow()))
         row.version += 1
         audit.record(s, who, "application.decline", "application", row.id, before=before, after=_audit_view(row),
                      reason=notes[:200])

@@ -29,10 +29,10 @@ from microlend.core.tables import TenantRow
 from microlend.core.tenancy import list_tenants
 from microlend.core.uow import UnitOfWork
 from microlend.servicing.delinquency import CLASS_THRESHOLDS, DEFAULT_BUCKETS, BucketScheme, LoanClass
-from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged
+from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged, LoanClassChanged
 from microlend.servicing.ledger import Acct, JournalEntry, credit, debit
 from microlend.servicing.repository import post_entry
-from microlend.servicing.tables import CobRunRow, LoanEventRow
+from microlend.servicing.tables import CobRunRow, LoanEventRow, LoanRow
 
 #: 360 days × 10^8 (rates are stored × 10^8), doubled for half-up rounding
 _DAY_DENOMINATOR = 2 * 360 * 10**8
@@ -115,6 +115,7 @@ def close_business_date(
     laps.lap("delinquency")
     _record_delinquency_events(session, p, on)
     laps.lap("events")
+    class_changes = _class_changes(session, who.tenant_id, on)
     penalty_total = _update_loans(session, p)
     laps.lap("loan_update")
     interest_total, penalty_amount = from_storage(accrued + revolving), from_storage(penalty_total)
@@ -133,7 +134,7 @@ def close_business_date(
         time.perf_counter() - laps.started,
         steps=laps.steps,
     )
-    return result, events
+    return result, [*events, *class_changes]
 
 
 def _accrue_scheduled_interest(session: Session, p: dict[str, int]) -> int:
@@ -273,21 +274,35 @@ def _post_day(session: Session, who: Principal, on: date, interest: Decimal, pen
         )
 
 
+def _class_changes(session: Session, tenant_id: int, on: date) -> list[LoanClassChanged]:
+    """Loans whose five-category class today differs from the one they carry (before step 6 moves them)."""
+    rows = session.execute(
+        text(
+            "SELECT w.loan_id, l.loan_class, w.loan_class, w.days_past_due FROM cob_work w "
+            "JOIN loans l ON l.id = w.loan_id WHERE w.tenant_id = :t AND l.loan_class <> w.loan_class "
+            "ORDER BY w.loan_id"
+        ),
+        {"t": tenant_id},
+    ).all()
+    return [LoanClassChanged(tenant_id, int(r[0]), on, str(r[1]), str(r[2]), int(r[3])) for r in rows]
+
+
 def _events(session: Session, tenant_id: int, on: date) -> list[Any]:
     rows = session.execute(
-        select(LoanEventRow)
+        select(LoanEventRow, LoanRow.customer_id)
+        .join(LoanRow, LoanRow.id == LoanEventRow.loan_id)
         .where(
             LoanEventRow.tenant_id == tenant_id,
             LoanEventRow.business_date == on,
             LoanEventRow.kind.in_(("LoanBecameOverdue", "LoanBucketChanged")),
         )
         .order_by(LoanEventRow.id)
-    ).scalars()
+    ).tuples()
     events: list[Any] = []
-    for r in rows:
+    for r, customer_id in rows:
         data = r.data or {}
         if r.kind == "LoanBecameOverdue":
-            events.append(LoanBecameOverdue(tenant_id, r.loan_id, on, int(data["days_past_due"])))
+            events.append(LoanBecameOverdue(tenant_id, r.loan_id, on, int(data["days_past_due"]), customer_id))
         else:
             events.append(
                 LoanBucketChanged(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 from microlend.core.events import DomainEvent
 
@@ -22,6 +23,7 @@ class LoanBecameOverdue(DomainEvent):
     loan_id: int
     business_date: date
     days_past_due: int
+    customer_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,31 @@ class LoanBucketChanged(DomainEvent):
     from_bucket: str
     to_bucket: str
     days_past_due: int
+
+
+@dataclass(frozen=True)
+class LoanClassChanged(DomainEvent):
+    """A loan's five-category class (五级分类) changed at a close of business, e.g. normal → special mention."""
+
+    loan_id: int
+    business_date: date
+    from_class: str
+    to_class: str
+    days_past_due: int
+
+
+@dataclass(frozen=True)
+class RepaymentPosted(DomainEvent):
+    """Money was posted to a loan (还款入账): a repayment, an early repayment or the borrower's credit used.
+
+    Not `LoanRepaid`, which says the loan is fully repaid and closed (one repayment may publish both)."""
+
+    loan_id: int
+    repayment_id: int
+    customer_id: int | None
+    kind: str
+    amount: Decimal
+    value_date: date
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,9 @@ from sqlalchemy import create_engine, func, select
 from tests.integration.servicing.kit import Bank
 
 from microlend.core.errors import PermissionDenied
-from microlend.core.events import subscribe
+from microlend.core.events import registry, subscribe
 from microlend.core.identity import Role
+from microlend.core.uow import UnitOfWork
 from microlend.servicing import cob, service
 from microlend.servicing.delinquency import classify, daily_penalty, days_past_due, delinquency_bucket
 from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged
@@ -124,10 +125,18 @@ class TestRunsOncePerDate:
 
     def test_events_are_published_after_commit(self, bank: Bank) -> None:
         seen: list[Any] = []
-        subscribe(LoanBecameOverdue, seen.append)
-        subscribe(LoanBucketChanged, seen.append)
+
+        def record(_uow: UnitOfWork, event: Any) -> None:
+            seen.append(event)
+
+        subscribe(LoanBecameOverdue, record)
+        subscribe(LoanBucketChanged, record)
         ids, _ = portfolio(bank, 2)
-        close_through(bank, date(2026, 2, 16))
+        try:
+            close_through(bank, date(2026, 2, 16))
+        finally:
+            registry.unregister(LoanBecameOverdue, record)
+            registry.unregister(LoanBucketChanged, record)
         mine = [e for e in seen if e.tenant_id == bank.tenant_id]
         assert {(type(e).__name__, e.loan_id) for e in mine} == {
             ("LoanBecameOverdue", ids[0]),

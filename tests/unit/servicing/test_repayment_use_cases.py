@@ -13,7 +13,7 @@ from tests.unit.servicing.fakes import FakeUnitOfWork, make_loan, staff
 from microlend.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from microlend.core.identity import Principal, Role
 from microlend.servicing import service
-from microlend.servicing.events import LoanRepaid, LoanWrittenOff
+from microlend.servicing.events import LoanRepaid, LoanWrittenOff, RepaymentPosted
 from microlend.servicing.ledger import Acct, natural_balance
 from microlend.servicing.repository import loans
 
@@ -78,7 +78,9 @@ class TestPostRepayment:
         view = service.get_loan(uow, WHO, 1)
         assert view.status == "closed" and view.outstanding_principal == 0
         assert balance(uow, Acct.INTEREST_INCOME) == sum(i.interest for i in loan.installments)
-        assert uow.published == [LoanRepaid(1, 1, loan.installments[-1].due_date)]
+        posted = [e for e in uow.published if isinstance(e, RepaymentPosted)]
+        assert [(e.kind, e.value_date) for e in posted] == [("repayment", i.due_date) for i in loan.installments]
+        assert [e for e in uow.published if e not in posted] == [LoanRepaid(1, 1, loan.installments[-1].due_date)]
         assert uow.loans.history(1) == ["LoanRepaid"]
         with pytest.raises(Conflict):
             service.post_repayment(uow, WHO, 1, D("1"))

@@ -12,6 +12,7 @@ from microlend.core.errors import Conflict, ValidationError
 from microlend.core.identity import Principal
 from microlend.core.uow import UnitOfWork
 from microlend.servicing.domain import Loan, Posting, Repayment
+from microlend.servicing.events import RepaymentPosted
 from microlend.servicing.repository import KEY_REUSED, LoanRepository, audit_trail, ledger, loans
 from microlend.servicing.schedules import PrepaymentMode
 from microlend.servicing.service._common import P, _cents, _key, _money, request_hash
@@ -54,17 +55,20 @@ def _book(
     uow: UnitOfWork, who: Principal, loan: Loan, posting: Posting, on: date,
     *, kind: str, key: str | None = None, digest: str = "", credit: Decimal | None = None,
 ) -> Repayment:
-    """Post the payment's journal entry, store the repayment and save the loan."""
+    """Post the payment's journal entry, store the repayment, save the loan and publish `RepaymentPosted`."""
     entry_id = ledger(uow).post(who, on, posting.entry)
     repo = loans(uow)
     repo.save(loan)
-    return repo.add_repayment(
+    stored = repo.add_repayment(
         Repayment(
             loan.id, kind, posting.amount, on, posting.record,
             posting.credit if credit is None else credit, entry_id, who.username,
             idempotency_key=key, request_hash=digest,
         )
     )
+    assert stored.id is not None
+    uow.publish(RepaymentPosted(who.tenant_id, loan.id, stored.id, loan.customer_id, kind, posting.amount, on))
+    return stored
 
 
 def post_repayment(
