@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 #: Modules with tables (order matters only for readability; foreign keys resolve by name).
 TABLE_MODULES = [
     "microlend.core.tables",
+    "microlend.parties.tables",
     "microlend.origination.tables",
     "microlend.servicing.tables",
     "microlend.data.tables",

@@ -80,7 +80,7 @@ class LimitChange:
 
 def line_facts(session: Session, tenant_id: int, on: date) -> pd.DataFrame:
     """One row per open credit line with the review's inputs, named by input path (set-based queries)."""
-    from microlend.origination.tables import CustomerRow
+    from microlend.parties.tables import CustomerRow
     from microlend.servicing.tables import CreditLineRow, InstallmentRow, LoanRow
 
     lines = pd.DataFrame(session.execute(

@@ -23,7 +23,8 @@ from microlend.core.money import round_half_up
 from microlend.core.tables import TenantRow, UserRow
 from microlend.core.uow import UnitOfWork
 from microlend.origination import service as origination
-from microlend.origination.tables import ApplicationRow, CustomerRow
+from microlend.origination.tables import ApplicationRow
+from microlend.parties.tables import CustomerRow
 from microlend.servicing import service as servicing
 from microlend.servicing.cob import run_close_of_business
 from microlend.servicing.tables import InstallmentRow, LoanRow

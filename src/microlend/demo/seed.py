@@ -17,8 +17,8 @@ from microlend.core.identity import Principal, Role, system_principal
 from microlend.core.tables import TenantRow, UserRow
 from microlend.core.uow import UnitOfWork
 from microlend.demo import identities as ids
-from microlend.origination.customers import NewCustomer, add_customer
-from microlend.origination.tables import CustomerRow
+from microlend.parties.customers import NewCustomer, add_customer
+from microlend.parties.tables import CustomerRow
 
 DEMO_TENANT = "demo"
 DEMO_PASSWORD = "microlend-demo"

@@ -19,10 +19,11 @@ from microlend.core.identity import Permission, Principal
 from microlend.core.tables import AuditRow, UserRow
 from microlend.core.tenancy import business_date
 from microlend.core.uow import UnitOfWork
-from microlend.origination import customers as customer_svc
+from microlend.parties import customers as customer_svc
 from microlend.origination import service as applications
 from microlend.origination.applications import Status
-from microlend.origination.tables import ApplicationRow, CustomerRow
+from microlend.origination.tables import ApplicationRow
+from microlend.parties.tables import CustomerRow
 from microlend.servicing.tables import InstallmentRow, LoanRow, RepaymentRow
 
 #: Applications within this many score points count as similar (相似客群).

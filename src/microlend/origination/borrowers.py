@@ -22,8 +22,8 @@ from microlend.core.identity import Permission, Principal, Role, system_principa
 from microlend.core.money import parse_amount
 from microlend.core.tables import TenantRow, UserRow
 from microlend.core.uow import UnitOfWork
-from microlend.origination import customers as customer_svc
-from microlend.origination.kyc import validate_mobile
+from microlend.parties import customers as customer_svc
+from microlend.parties.kyc import validate_mobile
 from microlend.servicing import service as servicing
 from microlend.servicing.tables import LoanRow
 
