@@ -39,6 +39,7 @@ from microlend.parties import queries as parties
 from microlend.parties.consents import check_scopes, record_consents
 from microlend.parties.queries import CustomerView
 from microlend.risk.registry import ScoringRuntime
+from microlend.servicing import queries as loan_queries
 from microlend.servicing import service as servicing
 from microlend.servicing.apr import apr
 from microlend.servicing.schedules import RepaymentMethod, Schedule, build_schedule
@@ -222,19 +223,14 @@ def scoring_case(customer: CustomerView) -> dict[str, Any]:
     return dict(customer.attributes)
 
 
-def _internal_features(s: Session, tenant_id: int, customer_id: int) -> dict[str, float | None]:
+def _internal_features(uow: UnitOfWork, who: Principal, customer_id: int) -> dict[str, float | None]:
     """Behaviour at this bank (行内表现): loans, days past due now, previous applications and declines."""
-    from microlend.servicing.tables import LoanRow
-
-    loans = s.execute(select(func.count(), func.max(LoanRow.days_past_due)).where(
-        LoanRow.tenant_id == tenant_id, LoanRow.customer_id == customer_id)).one()
-    active = s.execute(select(func.count()).select_from(LoanRow).where(
-        LoanRow.tenant_id == tenant_id, LoanRow.customer_id == customer_id, LoanRow.status == "active")).scalar_one()
+    loans = loan_queries.customer_loans(uow, who, customer_id)
     declined = case((ApplicationRow.status == Status.DECLINED.value, 1), else_=0)
-    apps = s.execute(select(func.count(), func.sum(declined))
-                     .where(ApplicationRow.tenant_id == tenant_id, ApplicationRow.customer_id == customer_id)).one()
-    return {"loans_count": float(loans[0] or 0), "active_loans": float(active or 0),
-            "current_dpd": float(loans[1] or 0), "previous_applications": float(apps[0] or 0),
+    apps = uow.session.execute(select(func.count(), func.sum(declined)).where(
+        ApplicationRow.tenant_id == who.tenant_id, ApplicationRow.customer_id == customer_id)).one()
+    return {"loans_count": float(loans.loans_count), "active_loans": float(loans.active_loans),
+            "current_dpd": float(loans.max_days_past_due), "previous_applications": float(apps[0] or 0),
             "previous_declines": float(apps[1] or 0)}
 
 
@@ -305,7 +301,7 @@ def submit(uow: UnitOfWork, who: Principal, cmd: NewApplication,
             challenger = ModelResult(model_version=c.model_label, score=Decimal(f"{c.score:.2f}"),
                                      pd=Decimal(f"{c.pd:.6f}"), reason_codes=tuple(c.reason_codes))
         consents = set(cmd.consents)
-        features = _internal_features(s, who.tenant_id, customer.id)
+        features = _internal_features(uow, who, customer.id)
         decision = decisions.decide(uow, system, decision_input(customer, cmd, on, consents, model, features),
                                     challenger_model=challenger, application_ref=f"application:{row.id}")
         row.decision_id = decision.id
