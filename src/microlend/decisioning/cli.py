@@ -94,7 +94,8 @@ def lint(
 @_user_errors
 def test(file: Annotated[Path, typer.Argument(help="Policy document (JDM JSON)")]) -> None:
     """Run the golden tests embedded in a policy."""
-    from microlend.decisioning.policy import load_policy_file, run_golden_tests
+    from microlend.decisioning.golden import run_golden_tests
+    from microlend.decisioning.policy import load_policy_file
 
     results = run_golden_tests(load_policy_file(file))
     for r in results:
@@ -244,7 +245,7 @@ def _review_bank(tenant: str, doc: dict[str, object], apply: bool, out: Path | N
     from microlend.core.errors import NotFound
     from microlend.core.identity import system_principal
     from microlend.core.tables import TenantRow
-    from microlend.decisioning.limit_review import review_credit_lines
+    from microlend.origination.limit_review import review_credit_lines
 
     uow = open_uow()
     with uow:

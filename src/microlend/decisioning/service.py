@@ -661,36 +661,3 @@ def version_of(uow: UnitOfWork, who: Principal, content_hash: str) -> PolicyVers
     who.require(Permission.VIEW_POLICIES)
     with uow:
         return PolicyVersion.from_row(_version(uow.session, who.tenant_id, content_hash))
-
-
-#: A loan has gone bad (坏账口径) once it is more than this many days past due, or written off.
-BAD_DPD = 30
-
-
-def observed_bad(uow: UnitOfWork, who: Principal) -> dict[int, bool]:
-    """Decision id -> went bad, for every decision whose application became a loan (origination links the
-    decision to the loan; servicing knows its days past due). Shadow decisions share their acted one's fate."""
-    from microlend.origination.tables import ApplicationRow
-    from microlend.servicing.tables import LoanRow
-
-    who.require(Permission.VIEW_DECISIONS)
-    with uow:
-        s = uow.session
-        rows = s.execute(
-            select(ApplicationRow.decision_id, LoanRow.days_past_due, LoanRow.status)
-            .join(LoanRow, (LoanRow.id == ApplicationRow.loan_id) & (LoanRow.tenant_id == ApplicationRow.tenant_id))
-            .where(ApplicationRow.tenant_id == who.tenant_id, ApplicationRow.decision_id.is_not(None))
-        ).all()
-        bad = {int(d or 0): (dpd or 0) > BAD_DPD or status == "written_off" for d, dpd, status in rows if d is not None}
-        if bad:
-            ids = list(bad)
-            for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
-                shadows = s.execute(
-                    select(DecisionRow.id, DecisionRow.shadow_of).where(
-                        DecisionRow.tenant_id == who.tenant_id, DecisionRow.shadow_of.in_(chunk)
-                    )
-                ).all()
-                for shadow_id, acted_id in shadows:
-                    if acted_id is not None:
-                        bad[int(shadow_id)] = bad[int(acted_id)]
-    return bad
