@@ -29,7 +29,7 @@ TABLE_MODULES = [
 SETUP_MODULES: list[str] = [
     "microlend.servicing.service",     # chart of accounts and the product catalogue
     "microlend.risk.registry",         # the starter scorecard as champion
-    "microlend.decisioning.service",   # the default micro-loan policy, published
+    "microlend.decisioning.tenant_setup",  # the default micro-loan policy, published
 ]
 
 #: FastAPI routers: (module, attribute).
