@@ -49,7 +49,7 @@ def prepare(url: str, customers: int) -> list[tuple[int, dict[str, Any]]]:
     from microlend.core.db import make_engine, make_session_factory
     from microlend.core.uow import UnitOfWork
     from microlend.demo.seed import seed
-    from microlend.origination.tables import CustomerRow
+    from microlend.parties.tables import CustomerRow
 
     load_modules()
     engine = make_engine(url)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 #: Modules with tables (order matters only for readability; foreign keys resolve by name).
 TABLE_MODULES = [
     "microlend.core.tables",
+    "microlend.parties.tables",
     "microlend.origination.tables",
     "microlend.servicing.tables",
     "microlend.data.tables",
@@ -31,7 +32,7 @@ TABLE_MODULES = [
 SETUP_MODULES: list[str] = [
     "microlend.servicing.service",     # chart of accounts and the product catalogue
     "microlend.risk.registry",         # the starter scorecard as champion
-    "microlend.decisioning.service",   # the default micro-loan policy, published
+    "microlend.decisioning.tenant_setup",  # the default micro-loan policy, published
 ]
 
 #: Who reacts to which event: ("module:EventType", "module:handler"). A handler is a plain function

@@ -18,7 +18,7 @@ from microlend.core import tenancy
 from microlend.core.identity import system_principal
 from microlend.core.uow import UnitOfWork
 from microlend.demo import identities
-from microlend.origination import customers as customer_svc
+from microlend.parties import customers as customer_svc
 
 pytestmark = pytest.mark.browser
 

@@ -14,7 +14,7 @@ from microlend.core import tenancy
 from microlend.core.identity import system_principal
 from microlend.core.uow import UnitOfWork
 from microlend.demo import identities
-from microlend.origination.customers import NewCustomer, create_customer
+from microlend.parties.customers import NewCustomer, create_customer
 
 pytestmark = pytest.mark.browser
 

@@ -69,7 +69,8 @@ def lint(
 @user_errors
 def test(file: Annotated[Path, typer.Argument(help="Policy document (JDM JSON)")]) -> None:
     """Run the golden tests embedded in a policy."""
-    from microlend.decisioning.policy import load_policy_file, run_golden_tests
+    from microlend.decisioning.golden import run_golden_tests
+    from microlend.decisioning.policy import load_policy_file
 
     results = run_golden_tests(load_policy_file(file))
     for r in results:
@@ -213,7 +214,7 @@ def _review_bank(tenant: str, doc: dict[str, object], apply: bool, out: Path | N
     """The periodic review on a bank's database, run as the platform's scheduled identity."""
     import csv
 
-    from microlend.decisioning.limit_review import review_credit_lines
+    from microlend.origination.limit_review import review_credit_lines
 
     uow, who = tenant_principal(tenant, "limit-review")
     run = review_credit_lines(uow, who, apply=apply, policy=dict(doc))

@@ -14,7 +14,8 @@ from typing import Any, Literal
 from microlend.core.errors import ValidationError
 from microlend.decisioning.cells import Cell, holes, parse_cell
 from microlend.decisioning.domain import OUTPUTS_BY_KIND
-from microlend.decisioning.policy import CompiledPolicy, policy_kind, run_golden_tests
+from microlend.decisioning.golden import run_golden_tests
+from microlend.decisioning.policy import CompiledPolicy, policy_kind
 from microlend.decisioning.reasons import CATALOGUE
 
 Severity = Literal["error", "warning"]

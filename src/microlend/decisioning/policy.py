@@ -12,7 +12,6 @@ import copy
 import hashlib
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -29,7 +28,6 @@ from microlend.decisioning.domain import (
     canonical_json,
     engine_limit,
     engine_rate,
-    exact_decimal,
 )
 
 DEFAULT_POLICY = "default_micro_loan.json"
@@ -203,13 +201,6 @@ def compile_policy(doc: dict[str, Any]) -> CompiledPolicy:
 # --- golden tests -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class GoldenResult:
-    name: str
-    passed: bool
-    problems: tuple[str, ...]
-
-
 def deep_merge(base: Any, override: Any) -> Any:
     """`override` laid over `base`: objects merge key by key, anything else replaces."""
     if isinstance(base, dict) and isinstance(override, dict):
@@ -233,48 +224,3 @@ def golden_inputs(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any], dict[s
         name = str(case.get("name", f"test {i + 1}"))
         cases.append((name, deep_merge(base, case.get("input", {})), case["expect"]))
     return cases
-
-
-def run_golden_tests(doc: dict[str, Any]) -> list[GoldenResult]:
-    """Evaluate every golden test and compare the outputs it names (limits and rates as Decimals)."""
-    compiled = compile_policy(doc)
-    evaluate = _evaluator(policy_kind(doc), compiled)
-    results = []
-    for name, data, expect in golden_inputs(doc):
-        try:
-            got = evaluate(data)
-        except ValidationError as exc:
-            results.append(GoldenResult(name, False, (f"input is not valid: {exc}",)))
-            continue
-        problems = _compare(expect, got)
-        results.append(GoldenResult(name, not problems, tuple(problems)))
-    return results
-
-
-def _evaluator(kind: str, compiled: CompiledPolicy) -> Callable[[Any], dict[str, Any]]:
-    """For a policy kind: golden-test input -> outputs in their stored JSON form."""
-    if kind == "limit_review":
-        from microlend.decisioning.limits import LimitReviewInput, review_line
-
-        return lambda data: review_line(compiled, LimitReviewInput.from_canonical(data)).outputs()
-    return lambda data: compiled.evaluate(DecisionInput.from_canonical(data)).outputs()
-
-
-def _compare(expect: dict[str, Any], got: dict[str, Any]) -> list[str]:
-    problems = []
-    for key, wanted in expect.items():
-        if key not in got:
-            problems.append(f"expect.{key}: not an output (one of {', '.join(got)})")
-            continue
-        actual = got[key]
-        if key in ("limit", "annual_rate"):
-            ok = (wanted is None and actual is None) or (
-                wanted is not None and actual is not None and exact_decimal(wanted, key) == Decimal(actual)
-            )
-        elif key == "reasons":
-            ok = list(wanted) == list(actual)
-        else:
-            ok = wanted == actual
-        if not ok:
-            problems.append(f"{key}: expected {wanted!r}, got {actual!r}")
-    return problems

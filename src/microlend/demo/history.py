@@ -13,20 +13,20 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select, type_coerce, update
+from sqlalchemy import select, update
 
 from microlend.core.clock import FixedClock, SystemClock, set_clock
-from microlend.core.db import Amount
 from microlend.core.errors import DomainError
-from microlend.core.identity import Principal, Role
+from microlend.core.identity import Principal, Role, system_principal
 from microlend.core.money import round_half_up
 from microlend.core.tables import TenantRow, UserRow
 from microlend.core.uow import UnitOfWork
+from microlend.origination import queries as application_queries
 from microlend.origination import service as origination
-from microlend.origination.tables import ApplicationRow, CustomerRow
+from microlend.parties import queries as parties
+from microlend.servicing import queries as loan_queries
 from microlend.servicing import service as servicing
 from microlend.servicing.cob import run_close_of_business
-from microlend.servicing.tables import InstallmentRow, LoanRow
 
 #: Products applicants choose, with the weight of each.
 PRODUCTS = [("EI-STD", 5), ("EP-STD", 2), ("IO-STD", 2), ("BL-STD", 1)]
@@ -58,20 +58,8 @@ def _amount(profile_amount: int, rng: random.Random) -> Decimal:
 
 def _due_today(uow: UnitOfWork, tenant_id: int, on: date) -> list[tuple[int, int | None, Decimal, date]]:
     """(loan, customer, amount owed, oldest unpaid due date) of every loan with something due by today."""
-    with uow:
-        s = uow.session
-        remaining = (InstallmentRow.principal + InstallmentRow.interest + InstallmentRow.fee
-                     - InstallmentRow.principal_paid - InstallmentRow.interest_paid - InstallmentRow.fee_paid)
-        rows = s.execute(
-            select(LoanRow.id, LoanRow.customer_id, type_coerce(func.sum(remaining), Amount()),
-                   type_coerce(LoanRow.penalty_accrued - LoanRow.penalty_paid, Amount()),
-                   func.min(InstallmentRow.due_date))
-            .join(InstallmentRow, InstallmentRow.loan_id == LoanRow.id)
-            .where(LoanRow.tenant_id == tenant_id, LoanRow.status == "active",
-                   InstallmentRow.status.in_(("pending", "overdue")), InstallmentRow.due_date <= on)
-            .group_by(LoanRow.id, LoanRow.customer_id, LoanRow.penalty_accrued, LoanRow.penalty_paid)
-        ).all()
-    return [(loan_id, cust, due + (pen or Decimal(0)), first) for loan_id, cust, due, pen, first in rows if due]
+    due = loan_queries.amounts_due(uow, system_principal(tenant_id, "demo"), on)
+    return [(d.loan_id, d.customer_id, d.amount, d.oldest_due) for d in due]
 
 
 def simulate(uow: UnitOfWork, tenant_id: int, frame: pd.DataFrame, *, days: int = 120, per_day: int = 5,
@@ -83,12 +71,11 @@ def simulate(uow: UnitOfWork, tenant_id: int, frame: pd.DataFrame, *, days: int 
         tenant = s.get(TenantRow, tenant_id)
         assert tenant is not None
         today = tenant.business_date
-        if s.execute(select(func.count()).select_from(LoanRow).where(LoanRow.tenant_id == tenant_id)).scalar_one():
+        if loan_queries.loan_count(uow, system_principal(tenant_id, "demo")):
             raise DomainError("the demo history is lived once, on a bank with no loans")
         s.execute(update(TenantRow).where(TenantRow.id == tenant_id).values(
             business_date=today - timedelta(days=days)))
-        customers = s.execute(select(CustomerRow.id, CustomerRow.attributes).where(
-            CustomerRow.tenant_id == tenant_id)).all()
+        customers = parties.all_customer_attributes(uow, system_principal(tenant_id, "demo"))
         uow.commit()
     bad = {i for i, label in enumerate(frame["creditability"].astype(str)) if label == "bad"}
     bad_customers = {cid for cid, attrs in customers if int((attrs or {}).get("source_row", -1)) in bad}
@@ -126,10 +113,7 @@ def _live(uow: UnitOfWork, tenant_id: int, today: date, days: int, per_day: int,
         run_close_of_business(uow, system, through=on)
         if progress:
             progress(1)
-    with uow:
-        waiting = uow.session.execute(select(func.count()).select_from(ApplicationRow).where(
-            ApplicationRow.tenant_id == tenant_id, ApplicationRow.status.in_(("referred", "recommended")))
-        ).scalar_one()
+    waiting = application_queries.waiting_for_review(uow, system_principal(tenant_id, "demo"))
     return History(days, applications, disbursed, repayments, int(waiting))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import date, timedelta
 
-from microlend.origination.kyc import _USCC_CHARS, resident_id_check_char, uscc_check_char
+from microlend.parties.kyc import _USCC_CHARS, resident_id_check_char, uscc_check_char
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂英华建国文辉玉梅红春生海燕志林波宁鹏飞成亮"

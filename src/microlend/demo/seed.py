@@ -10,15 +10,15 @@ from datetime import timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from microlend.core import audit, tenancy
 from microlend.core.identity import Principal, Role, system_principal
 from microlend.core.tables import TenantRow, UserRow
 from microlend.core.uow import UnitOfWork
 from microlend.demo import identities as ids
-from microlend.origination.customers import NewCustomer, add_customer
-from microlend.origination.tables import CustomerRow
+from microlend.parties import queries as parties
+from microlend.parties.customers import NewCustomer, add_customer
 
 DEMO_TENANT = "demo"
 DEMO_PASSWORD = "microlend-demo"
@@ -106,8 +106,7 @@ def seed(uow: UnitOfWork, customers: int = 1000, seed_value: int = 20260101,
                                        display_name=display, branch=branch)
                 audit.record(s, system, "user.create", "user", row.id, after={"username": full, "roles": row.roles})
             logins.append((full, DEMO_PASSWORD, ", ".join(str(r) for r in roles)))
-        have = s.execute(
-            select(func.count()).select_from(CustomerRow).where(CustomerRow.tenant_id == t.id)).scalar_one()
+        have = parties.customer_count(uow, system)
         rng = random.Random(seed_value)
         frame = german_credit().head(customers)
         made = 0

@@ -10,25 +10,25 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Float, String, and_, case, cast, func, or_, select, type_coerce
-from sqlalchemy.orm import Session
+from sqlalchemy import Float, String, and_, case, cast, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from microlend.core.db import Amount
 from microlend.core.identity import Permission, Principal
 from microlend.core.tables import AuditRow, UserRow
 from microlend.core.tenancy import business_date
 from microlend.core.uow import UnitOfWork
-from microlend.origination import customers as customer_svc
 from microlend.origination import service as applications
 from microlend.origination.applications import Status
-from microlend.origination.tables import ApplicationRow, CustomerRow
-from microlend.servicing.tables import InstallmentRow, LoanRow, RepaymentRow
+from microlend.origination.tables import ApplicationRow
+from microlend.parties import customers as customer_svc
+from microlend.parties import queries as parties
+from microlend.servicing import queries as loans
+from microlend.servicing.queries import RepaymentBehaviour
 
 #: Applications within this many score points count as similar (相似客群).
 SIMILAR_SCORE_BAND = Decimal(20)
 #: A loan is bad once it is more than this many days past due, or written off.
-BAD_DPD = 30
+BAD_DPD = loans.BAD_DAYS_PAST_DUE
 #: Statuses after an offer was made: the application was approved, by the policy or by people.
 APPROVED_STATUSES = (Status.APPROVED, Status.ACCEPTED, Status.CONTRACTED, Status.DISBURSED, Status.EXPIRED)
 #: Statuses with a final credit decision (approved or declined).
@@ -37,10 +37,6 @@ DECIDED_STATUSES = (*APPROVED_STATUSES, Status.DECLINED)
 
 def _rate(part: int, whole: int) -> Decimal | None:
     return None if whole == 0 else (Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001"))
-
-
-def _is_bad() -> ColumnElement[bool]:
-    return or_(LoanRow.days_past_due > BAD_DPD, LoanRow.status == "written_off")
 
 
 # ---------------------------------------------------------------------------------------- model assistance
@@ -73,27 +69,24 @@ class Assistance:
     similar: SimilarCases | None
 
 
-def similar_cases(session: Session, tenant_id: int, score: Decimal, exclude_id: int | None = None,
+def similar_cases(uow: UnitOfWork, who: Principal, score: Decimal, exclude_id: int | None = None,
                   band: Decimal = SIMILAR_SCORE_BAND) -> SimilarCases:
     """Count, approval rate and bad rate (dpd > 30 or written off) of past applications scored within
-    ±band points; one grouped query joined to servicing's loans."""
+    ±band points: one grouped query here, one over their loans in servicing."""
     score_num = cast(ApplicationRow.score, Float)
     lo, hi = score - band, score + band
-    cond = [ApplicationRow.tenant_id == tenant_id, ApplicationRow.score.is_not(None),
+    cond = [ApplicationRow.tenant_id == who.tenant_id, ApplicationRow.score.is_not(None),
             score_num >= float(lo), score_num <= float(hi)]
     if exclude_id is not None:
         cond.append(ApplicationRow.id != exclude_id)
     decided = case((ApplicationRow.status.in_([s.value for s in DECIDED_STATUSES]), 1), else_=0)
     approved = case((ApplicationRow.status.in_([s.value for s in APPROVED_STATUSES]), 1), else_=0)
-    disbursed = case((LoanRow.id.is_not(None), 1), else_=0)
-    bad = case((and_(LoanRow.id.is_not(None), _is_bad()), 1), else_=0)
-    row = session.execute(
-        select(func.count(ApplicationRow.id), func.sum(decided), func.sum(approved), func.sum(disbursed),
-               func.sum(bad))
-        .select_from(ApplicationRow)
-        .outerjoin(LoanRow, and_(LoanRow.id == ApplicationRow.loan_id, LoanRow.tenant_id == tenant_id))
-        .where(*cond)).one()
-    count, n_decided, n_approved, n_disbursed, n_bad = (int(x or 0) for x in row)
+    with uow:
+        row = uow.session.execute(
+            select(func.count(ApplicationRow.id), func.sum(decided), func.sum(approved)).where(*cond)).one()
+        count, n_decided, n_approved = (int(x or 0) for x in row)
+        n_disbursed, n_bad = loans.count_bad(uow, who, select(ApplicationRow.loan_id).where(
+            *cond, ApplicationRow.loan_id.is_not(None)))
     return SimilarCases(lo, hi, count, n_decided, n_approved, _rate(n_approved, n_decided), n_disbursed, n_bad,
                         _rate(n_bad, n_disbursed))
 
@@ -105,7 +98,7 @@ def model_assistance(uow: UnitOfWork, who: Principal, application_id: int, local
     applications.ensure_staff(who)
     app = applications.get(uow, who, application_id, locale)
     with uow:
-        similar = (similar_cases(uow.session, who.tenant_id, app.score, exclude_id=app.id)
+        similar = (similar_cases(uow, who, app.score, exclude_id=app.id)
                    if app.score is not None else None)
     return Assistance(app, app.score, app.pd, app.model_version, app.reasons, app.limit, app.annual_rate, similar)
 
@@ -129,19 +122,6 @@ class LoanLine:
 
 
 @dataclass(frozen=True)
-class RepaymentBehaviour:
-    """还款表现 over every loan of the customer: installments due so far and how they were paid."""
-
-    installments_due: int
-    paid_on_time: int
-    paid_late: int
-    unpaid_overdue: int
-    max_days_past_due: int
-    repaid_total: Decimal
-    on_time_rate: Decimal | None
-
-
-@dataclass(frozen=True)
 class Customer360:
     customer: customer_svc.Customer
     loans: list[LoanLine]
@@ -149,40 +129,12 @@ class Customer360:
     behaviour: RepaymentBehaviour
 
 
-def _loan_lines(session: Session, cond: Sequence[ColumnElement[bool]], order: Sequence[Any],
-                limit: int = 200) -> list[LoanLine]:
-    outstanding = (select(InstallmentRow.loan_id.label("loan_id"),
-                          type_coerce(func.sum(InstallmentRow.principal - InstallmentRow.principal_paid),
-                                      Amount()).label("outstanding"))
-                   .group_by(InstallmentRow.loan_id).subquery())
-    rows = session.execute(
-        select(LoanRow, outstanding.c.outstanding, CustomerRow.name)
-        .outerjoin(outstanding, outstanding.c.loan_id == LoanRow.id)
-        .outerjoin(CustomerRow, CustomerRow.id == LoanRow.customer_id)
-        .where(*cond).order_by(*order).limit(limit)).all()
-    return [LoanLine(loan.id, loan.status, loan.method, loan.principal, owed if owed is not None else Decimal(0),
-                     loan.days_past_due, loan.bucket, loan.disbursed_on, loan.maturity_date, loan.customer_id,
-                     name or "") for loan, owed, name in rows]
-
-
-def _behaviour(session: Session, tenant_id: int, customer_id: int, on: date) -> RepaymentBehaviour:
-    loan_ids = select(LoanRow.id).where(LoanRow.tenant_id == tenant_id, LoanRow.customer_id == customer_id)
-    due = and_(InstallmentRow.loan_id.in_(loan_ids), InstallmentRow.due_date <= on)
-    row = session.execute(select(
-        func.count(InstallmentRow.id),
-        func.sum(case((and_(InstallmentRow.status == "paid", InstallmentRow.paid_on <= InstallmentRow.due_date), 1),
-                      else_=0)),
-        func.sum(case((and_(InstallmentRow.status == "paid", InstallmentRow.paid_on > InstallmentRow.due_date), 1),
-                      else_=0)),
-        func.sum(case((InstallmentRow.status == "overdue", 1), else_=0)),
-    ).where(due)).one()
-    n_due, on_time, late, overdue = (int(x or 0) for x in row)
-    max_dpd = session.execute(select(func.max(LoanRow.days_past_due)).where(
-        LoanRow.tenant_id == tenant_id, LoanRow.customer_id == customer_id)).scalar_one()
-    repaid = session.execute(select(type_coerce(func.sum(RepaymentRow.amount), Amount())).where(
-        RepaymentRow.loan_id.in_(loan_ids), RepaymentRow.status == "posted")).scalar_one()
-    return RepaymentBehaviour(n_due, on_time, late, overdue, int(max_dpd or 0), repaid or Decimal(0),
-                              _rate(on_time, on_time + late + overdue))
+def _loan_lines(uow: UnitOfWork, who: Principal, lines: list[loans.LoanLine]) -> list[LoanLine]:
+    """Servicing's loan lines with each customer's name."""
+    names = parties.customer_names(uow, who, [x.customer_id for x in lines if x.customer_id is not None])
+    return [LoanLine(x.id, x.status, x.method, x.principal, x.outstanding, x.days_past_due, x.bucket,
+                     x.disbursed_on, x.maturity_date, x.customer_id,
+                     names.get(x.customer_id, "") if x.customer_id is not None else "") for x in lines]
 
 
 def customer_360(uow: UnitOfWork, who: Principal, customer_id: int, locale: str = "zh_CN") -> Customer360:
@@ -193,11 +145,9 @@ def customer_360(uow: UnitOfWork, who: Principal, customer_id: int, locale: str 
     customer = customer_svc.get_customer(uow, who, customer_id)
     apps = applications.list_applications(uow, who, customer_id=customer_id, page_size=50, locale=locale).items
     with uow:
-        s = uow.session
-        loans = _loan_lines(s, [LoanRow.tenant_id == who.tenant_id, LoanRow.customer_id == customer_id],
-                            [LoanRow.id.desc()])
-        behaviour = _behaviour(s, who.tenant_id, customer_id, business_date(s, who.tenant_id))
-    return Customer360(customer, loans, apps, behaviour)
+        lines = _loan_lines(uow, who, loans.loan_lines(uow, who, customer_id=customer_id))
+        behaviour = loans.repayment_behaviour(uow, who, customer_id, business_date(uow.session, who.tenant_id))
+    return Customer360(customer, lines, apps, behaviour)
 
 
 # ---------------------------------------------------------------------------------------- branch views
@@ -214,13 +164,10 @@ def branch_portfolio(uow: UnitOfWork, who: Principal, branch: str = "", limit: i
     """The loans of a branch's customers (all branches when ''), overdue first, then the largest dpd."""
     who.require(Permission.VIEW_LOANS)
     applications.ensure_staff(who)
-    cond: list[ColumnElement[bool]] = [LoanRow.tenant_id == who.tenant_id]
-    if branch:
-        cond.append(LoanRow.customer_id.in_(select(CustomerRow.id).where(
-            CustomerRow.tenant_id == who.tenant_id, CustomerRow.branch == branch)))
+    customers = parties.ids_in_branch(who, branch) if branch else None
     with uow:
-        order = [case((LoanRow.status == "active", 0), else_=1), LoanRow.days_past_due.desc(), LoanRow.id.desc()]
-        return _loan_lines(uow.session, cond, order, limit)
+        return _loan_lines(uow, who, loans.loan_lines(uow, who, customers=customers, overdue_first=True,
+                                                      limit=limit))
 
 
 @dataclass(frozen=True)
@@ -304,12 +251,7 @@ def branch_dashboard(uow: UnitOfWork, who: Principal, now: datetime, branch: str
                    ApplicationRow.decision_ms, final.c.at)
             .outerjoin(final, final.c.object_id == cast(ApplicationRow.id, String(60)))
             .where(*cond, ApplicationRow.status.in_(decided_statuses))).all()
-        loan_cond: list[ColumnElement[bool]] = [LoanRow.tenant_id == who.tenant_id, LoanRow.status == "active"]
-        if branch:
-            loan_cond.append(LoanRow.customer_id.in_(select(CustomerRow.id).where(
-                CustomerRow.tenant_id == who.tenant_id, CustomerRow.branch == branch)))
-        active, overdue = (int(x or 0) for x in s.execute(select(
-            func.count(), func.sum(case((LoanRow.days_past_due > 0, 1), else_=0))).where(*loan_cond)).one())
+        active, overdue = loans.active_and_overdue(uow, who, parties.ids_in_branch(who, branch) if branch else None)
     seconds: list[float] = []
     for submitted_at, decided_at, auto, decision_ms, final_at in rows:
         if auto and decision_ms is not None:

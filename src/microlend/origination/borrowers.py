@@ -22,10 +22,10 @@ from microlend.core.identity import Permission, Principal, Role, system_principa
 from microlend.core.money import parse_amount
 from microlend.core.tables import TenantRow, UserRow
 from microlend.core.uow import UnitOfWork
-from microlend.origination import customers as customer_svc
-from microlend.origination.kyc import validate_mobile
+from microlend.parties import customers as customer_svc
+from microlend.parties.kyc import validate_mobile
+from microlend.servicing import queries as loan_queries
 from microlend.servicing import service as servicing
-from microlend.servicing.tables import LoanRow
 
 DUPLICATE_ID = ("id_number: this ID number is already registered with the bank; sign in with the mobile "
                 "number you registered, or visit a branch")
@@ -123,9 +123,7 @@ def _acting(who: Principal) -> Principal:
 
 def _own_loan(uow: UnitOfWork, who: Principal, loan_id: int) -> None:
     customer_id = _require_borrower(who)
-    with uow:
-        owner = uow.session.execute(select(LoanRow.customer_id).where(
-            LoanRow.id == loan_id, LoanRow.tenant_id == who.tenant_id)).scalar_one_or_none()
+    owner = loan_queries.loan_owner(uow, who, loan_id)
     if owner is None or owner != customer_id:
         raise NotFound(f"loan {loan_id} not found")
 
@@ -133,10 +131,7 @@ def _own_loan(uow: UnitOfWork, who: Principal, loan_id: int) -> None:
 def my_loans(uow: UnitOfWork, who: Principal) -> list[servicing.LoanView]:
     """The signed-in borrower's loans, newest first."""
     customer_id = _require_borrower(who)
-    with uow:
-        ids = list(uow.session.execute(select(LoanRow.id).where(
-            LoanRow.tenant_id == who.tenant_id, LoanRow.customer_id == customer_id)
-            .order_by(LoanRow.id.desc()).limit(50)).scalars())
+    ids = loan_queries.loan_ids_of_customer(uow, who, customer_id, limit=50)
     return [servicing.get_loan(uow, _acting(who), loan_id) for loan_id in ids]
 
 

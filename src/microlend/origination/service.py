@@ -35,14 +35,16 @@ from microlend.origination.applications import (
 )
 from microlend.origination.bureau import CreditBureau, ProfileBureau
 from microlend.origination.events import ApplicationDecided
-from microlend.origination.tables import ApplicationRow, ConsentRow, CustomerRow
+from microlend.origination.tables import ApplicationRow
+from microlend.parties import queries as parties
+from microlend.parties.consents import check_scopes, record_consents
+from microlend.parties.queries import CustomerView
 from microlend.risk.registry import ScoringRuntime
+from microlend.servicing import queries as loan_queries
 from microlend.servicing import service as servicing
 from microlend.servicing.apr import apr
 from microlend.servicing.schedules import RepaymentMethod, Schedule, build_schedule
 
-#: Scopes a borrower may authorise (授权).
-CONSENT_SCOPES = ("credit_report", "external_data", "marketing")
 #: Loans up to this amount are disbursed on acceptance with no person; larger ones are released by staff.
 AUTOMATIC_DISBURSEMENT_LIMIT = Decimal("200000")
 
@@ -147,24 +149,15 @@ def _view(row: ApplicationRow, customer_name: str, now: datetime, locale: str = 
     )
 
 
-def _current(s: Session, row: ApplicationRow) -> Application:
+def _current(uow: UnitOfWork, row: ApplicationRow, locale: str = "zh_CN") -> Application:
     """The application as it stands now in this transaction, with its customer's name."""
-    customer = s.get(CustomerRow, row.customer_id)
-    return _view(row, customer.name if customer else "", utcnow())
+    name = parties.customer_names(uow, system_principal(row.tenant_id), [row.customer_id]).get(row.customer_id, "")
+    return _view(row, name, utcnow(), locale)
 
 
 def _decided(row: ApplicationRow, at: datetime | None = None) -> ApplicationDecided:
     return ApplicationDecided(row.tenant_id, row.id, row.customer_id, str(row.status), bool(row.automatic),
                               row.campaign_id, at or row.decided_at or utcnow(), row.offer_amount)
-
-
-def _customer(s: Session, who: Principal, customer_id: int) -> CustomerRow:
-    row = s.get(CustomerRow, customer_id)
-    if row is None or row.tenant_id != who.tenant_id:
-        raise NotFound(f"customer {customer_id} not found", field="customer_id")
-    if _is_borrower(who) and who.customer_id != row.id:
-        raise NotFound(f"customer {customer_id} not found", field="customer_id")
-    return row
 
 
 def _is_borrower(who: Principal) -> bool:
@@ -203,10 +196,10 @@ def _decimal_attr(attributes: dict[str, Any], key: str) -> Decimal | None:
         return None
 
 
-def decision_input(customer: CustomerRow, app: NewApplication, on: date, consents: set[str],
+def decision_input(customer: CustomerView, app: NewApplication, on: date, consents: set[str],
                    model: ModelResult, features: dict[str, float | None]) -> DecisionInput:
     """Assemble what the policy sees; the credit report is used only with the borrower's authorisation."""
-    attrs = dict(customer.attributes or {})
+    attrs = dict(customer.attributes)
     report = _bureau.report(customer.kind, attrs) if "credit_report" in consents else None
     if report is not None and report.present and report.credit_history_months is not None:
         features = {**features, "credit_history_months": float(report.credit_history_months)}
@@ -230,25 +223,20 @@ def decision_input(customer: CustomerRow, app: NewApplication, on: date, consent
     )
 
 
-def scoring_case(customer: CustomerRow) -> dict[str, Any]:
+def scoring_case(customer: CustomerView) -> dict[str, Any]:
     """The scorecard's view of an applicant: the stored credit profile. The model scores the borrower; the
     amount asked for is the policy's business (limit matrix, authority), in the bank's own currency."""
-    return dict(customer.attributes or {})
+    return dict(customer.attributes)
 
 
-def _internal_features(s: Session, tenant_id: int, customer_id: int) -> dict[str, float | None]:
+def _internal_features(uow: UnitOfWork, who: Principal, customer_id: int) -> dict[str, float | None]:
     """Behaviour at this bank (行内表现): loans, days past due now, previous applications and declines."""
-    from microlend.servicing.tables import LoanRow
-
-    loans = s.execute(select(func.count(), func.max(LoanRow.days_past_due)).where(
-        LoanRow.tenant_id == tenant_id, LoanRow.customer_id == customer_id)).one()
-    active = s.execute(select(func.count()).select_from(LoanRow).where(
-        LoanRow.tenant_id == tenant_id, LoanRow.customer_id == customer_id, LoanRow.status == "active")).scalar_one()
+    loans = loan_queries.customer_loans(uow, who, customer_id)
     declined = case((ApplicationRow.status == Status.DECLINED.value, 1), else_=0)
-    apps = s.execute(select(func.count(), func.sum(declined))
-                     .where(ApplicationRow.tenant_id == tenant_id, ApplicationRow.customer_id == customer_id)).one()
-    return {"loans_count": float(loans[0] or 0), "active_loans": float(active or 0),
-            "current_dpd": float(loans[1] or 0), "previous_applications": float(apps[0] or 0),
+    apps = uow.session.execute(select(func.count(), func.sum(declined)).where(
+        ApplicationRow.tenant_id == who.tenant_id, ApplicationRow.customer_id == customer_id)).one()
+    return {"loans_count": float(loans.loans_count), "active_loans": float(loans.active_loans),
+            "current_dpd": float(loans.max_days_past_due), "previous_applications": float(apps[0] or 0),
             "previous_declines": float(apps[1] or 0)}
 
 
@@ -285,17 +273,14 @@ def submit(uow: UnitOfWork, who: Principal, cmd: NewApplication,
     """Submit an application and decide it at once: approve (an offer), decline (with reasons) or refer."""
     who.require(Permission.APPLY)
     authority = authority or ApprovalAuthority()
-    unknown = set(cmd.consents) - set(CONSENT_SCOPES)
-    if unknown:
-        raise ValidationError(f"consents: unknown scope '{sorted(unknown)[0]}' (one of: {', '.join(CONSENT_SCOPES)})",
-                              field="consents")
+    check_scopes(cmd.consents)
     if cmd.amount <= 0:
         raise ValidationError("amount: must be positive", field="amount")
     system = system_principal(who.tenant_id, "decision-engine")
     started = time.perf_counter()
     with uow:
         s = uow.session
-        customer = _customer(s, who, cmd.customer_id)
+        customer = parties.customer(uow, who, cmd.customer_id)
         product = _product(uow, cmd.product_code, who.tenant_id)
         product.to_product().check_offer(cmd.amount, cmd.term_months, product.annual_rate)
         now, on = utcnow(), business_date(s, who.tenant_id)
@@ -307,9 +292,8 @@ def submit(uow: UnitOfWork, who: Principal, cmd: NewApplication,
         )
         s.add(row)
         s.flush()
-        for scope in sorted(set(cmd.consents)):
-            s.add(ConsentRow(tenant_id=who.tenant_id, customer_id=customer.id, scope=scope, granted_at=now,
-                             granted_by=who.username, channel=cmd.channel, application_id=row.id))
+        record_consents(uow, who, customer.id, cmd.consents, granted_at=now, channel=cmd.channel,
+                        application_id=row.id)
         audit.record(s, who, "application.submit", "application", row.id, after=_audit_view(row))
 
         scored = _scoring.score(uow, system, scoring_case(customer), subject_type="application",
@@ -323,7 +307,7 @@ def submit(uow: UnitOfWork, who: Principal, cmd: NewApplication,
             challenger = ModelResult(model_version=c.model_label, score=Decimal(f"{c.score:.2f}"),
                                      pd=Decimal(f"{c.pd:.6f}"), reason_codes=tuple(c.reason_codes))
         consents = set(cmd.consents)
-        features = _internal_features(s, who.tenant_id, customer.id)
+        features = _internal_features(uow, who, customer.id)
         decision = decisions.decide(uow, system, decision_input(customer, cmd, on, consents, model, features),
                                     challenger_model=challenger, application_ref=f"application:{row.id}")
         row.decision_id = decision.id
@@ -355,9 +339,7 @@ def get(uow: UnitOfWork, who: Principal, application_id: int, locale: str = "zh_
     if not _is_borrower(who):
         who.require(Permission.VIEW_APPLICATIONS)
     with uow:
-        row = _application(uow.session, who, application_id)
-        customer = uow.session.get(CustomerRow, row.customer_id)
-        return _view(row, customer.name if customer else "", utcnow(), locale)
+        return _current(uow, _application(uow.session, who, application_id), locale)
 
 
 @dataclass(frozen=True)
@@ -393,10 +375,11 @@ def list_applications(
         order = (ApplicationRow.review_due_at.asc(), ApplicationRow.id.asc()) if status and set(status) <= {
             s.value for s in OPEN_REVIEW} else (ApplicationRow.id.desc(),)
         rows = uow.session.execute(
-            select(ApplicationRow, CustomerRow.name).join(CustomerRow, CustomerRow.id == ApplicationRow.customer_id)
-            .where(*cond).order_by(*order).offset((page - 1) * page_size).limit(page_size)).all()
+            select(ApplicationRow).where(*cond).order_by(*order).offset((page - 1) * page_size).limit(page_size)
+        ).scalars().all()
+        names = parties.customer_names(uow, who, [r.customer_id for r in rows])
         now = utcnow()
-        return ApplicationPage([_view(r, name, now, locale) for r, name in rows], total)
+        return ApplicationPage([_view(r, names.get(r.customer_id, ""), now, locale) for r in rows], total)
 
 
 def _review(row: ApplicationRow) -> Review:
@@ -429,7 +412,7 @@ def recommend(uow: UnitOfWork, who: Principal, application_id: int, recommendati
         row.version += 1
         audit.record(s, who, "application.recommend", "application", row.id, before=before,
                      after={**_audit_view(row), "recommendation": recommendation, "notes": notes[:200]})
-        view = _current(s, row)
+        view = _current(uow, row)
         uow.commit()
     return view
 
@@ -458,7 +441,7 @@ def approve(uow: UnitOfWork, who: Principal, application_id: int,
         row.version += 1
         audit.record(s, who, "application.approve", "application", row.id, before=before,
                      after={**_audit_view(row), "approvals": row.approvals, "complete": complete})
-        view = _current(s, row)
+        view = _current(uow, row)
         uow.commit()
     return view
 
@@ -480,7 +463,7 @@ def decline(uow: UnitOfWork, who: Principal, application_id: int, notes: str = "
         row.version += 1
         audit.record(s, who, "application.decline", "application", row.id, before=before, after=_audit_view(row),
                      reason=notes[:200])
-        view = _current(s, row)
+        view = _current(uow, row)
         uow.commit()
     return view
 
@@ -495,7 +478,7 @@ def withdraw(uow: UnitOfWork, who: Principal, application_id: int) -> Applicatio
         row.status = Status.WITHDRAWN
         row.version += 1
         audit.record(s, who, "application.withdraw", "application", row.id, before=before, after=_audit_view(row))
-        view = _current(s, row)
+        view = _current(uow, row)
         uow.commit()
     return view
 
@@ -537,7 +520,7 @@ def accept(uow: UnitOfWork, who: Principal, application_id: int) -> Application:
             audit.record(s, system_principal(who.tenant_id, "origination"), "application.disburse",
                          "application", row.id, after=_audit_view(row))
         row.version += 1
-        view = _current(s, row)
+        view = _current(uow, row)
         uow.commit()
     return view
 
@@ -555,7 +538,7 @@ def disburse(uow: UnitOfWork, who: Principal, application_id: int) -> Applicatio
         _release_funds(uow, row, _product(uow, row.product_code, who.tenant_id))
         row.version += 1
         audit.record(s, who, "application.disburse", "application", row.id, before=before, after=_audit_view(row))
-        view = _current(s, row)
+        view = _current(uow, row)
         uow.commit()
     return view
 

@@ -1,64 +1,15 @@
-"""Tables of origination: customers, their consents, and credit applications."""
+"""Tables of origination: credit applications (customers and their consents belong to `parties`)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from microlend.core.db import Amount, Base, JSONText, Rate, UTCDateTime
-
-
-class CustomerRow(Base):
-    """A borrower: a person or a micro-enterprise. ID numbers and phones are encrypted at rest; a keyed
-    blind index makes them unique per tenant without storing them in clear."""
-
-    __tablename__ = "customers"
-    __table_args__ = (
-        UniqueConstraint("tenant_id", "id_number_index", name="uq_customers_tenant_id_number"),
-        Index("ix_customers_tenant_name", "tenant_id", "name"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(10))  # person | business
-    name: Mapped[str] = mapped_column(String(200))
-    id_number_enc: Mapped[str] = mapped_column(String(200))
-    id_number_index: Mapped[str] = mapped_column(String(64))
-    id_number_masked: Mapped[str] = mapped_column(String(40))
-    phone_enc: Mapped[str] = mapped_column(String(200))
-    phone_index: Mapped[str] = mapped_column(String(64), index=True)
-    phone_masked: Mapped[str] = mapped_column(String(20))
-    birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
-    address: Mapped[str] = mapped_column(String(300), default="")
-    industry: Mapped[str] = mapped_column(String(60), default="")
-    branch: Mapped[str] = mapped_column(String(100), default="")
-    officer_user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    marketing_consent: Mapped[bool] = mapped_column(Boolean, default=False)
-    attributes: Mapped[dict[str, Any]] = mapped_column(JSONText(), default=dict)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    version: Mapped[int] = mapped_column(Integer, default=1)
-
-
-class ConsentRow(Base):
-    """A borrower's authorisation (授权) for a data query, with its scope and time; required before any
-    external data (the credit report, 征信) is used."""
-
-    __tablename__ = "consents"
-    __table_args__ = (Index("ix_consents_customer", "tenant_id", "customer_id", "scope"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
-    scope: Mapped[str] = mapped_column(String(40))
-    granted_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    granted_by: Mapped[str] = mapped_column(String(100))
-    channel: Mapped[str] = mapped_column(String(20), default="api")
-    application_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class ApplicationRow(Base):

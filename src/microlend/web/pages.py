@@ -12,7 +12,7 @@ from microlend.api.deps import SESSION_COOKIE, SettingsDep, UnitOfWorkDep
 from microlend.core import tenancy
 from microlend.core.errors import AuthenticationFailed, DomainError
 from microlend.core.identity import Permission, Principal, Role
-from microlend.origination import customers as customer_svc
+from microlend.parties import customers as customer_svc
 from microlend.web import i18n
 from microlend.web.templates import render
 

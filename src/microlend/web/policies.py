@@ -19,10 +19,12 @@ from microlend.core.uow import UnitOfWork
 from microlend.decisioning import policy_views
 from microlend.decisioning import service as svc
 from microlend.decisioning.diff import policy_diff
+from microlend.decisioning.golden import GoldenResult, run_golden_tests
 from microlend.decisioning.lint import LintReport, lint_policy
-from microlend.decisioning.policy import GoldenResult, parse_policy, policy_name, run_golden_tests
+from microlend.decisioning.policy import parse_policy, policy_name
 from microlend.decisioning.reasons import reason
 from microlend.decisioning.simulation_service import simulation
+from microlend.origination import queries as outcomes
 from microlend.web import i18n
 from microlend.web.pages import current_principal, login_redirect, page
 from microlend.web.templates import request_locale
@@ -152,7 +154,7 @@ def arms(request: Request, uow: UnitOfWorkDep) -> Response:
     who = _who(request, uow, Permission.VIEW_DECISIONS)
     if not isinstance(who, Principal):
         return who
-    summary = svc.arm_summary(uow, who, svc.observed_bad(uow, who))
+    summary = svc.arm_summary(uow, who, outcomes.observed_bad(uow, who))
     setup = policy_views.setup_or_none(uow, who) if who.can(Permission.VIEW_POLICIES) else None
     return page(request, who, "policies/arms.html", arms=summary, setup=setup,
                 can_stop=who.can(Permission.PUBLISH_POLICIES) and setup is not None and setup.challenger_hash)

@@ -291,7 +291,7 @@ def open_line(api: Api, limit: str, attributes: dict[str, Any], drawn: str | Non
 
 class TestLimitReview:
     def test_a_dry_run_changes_nothing(self, api: Api) -> None:
-        from microlend.decisioning.limit_review import review_credit_lines
+        from microlend.origination.limit_review import review_credit_lines
 
         open_line(api, "40000", {"blacklisted": True}, drawn="10000")
         run = review_credit_lines(api.kit.uow_factory(), api.kit.principal("approver"))
@@ -302,7 +302,7 @@ class TestLimitReview:
     def test_an_early_warning_freezes_the_line_at_what_is_drawn(self, api: Api) -> None:
         from decimal import Decimal
 
-        from microlend.decisioning.limit_review import review_credit_lines
+        from microlend.origination.limit_review import review_credit_lines
         from microlend.servicing.tables import CreditLineRow
 
         line_id = open_line(api, "40000", {"blacklisted": True}, drawn="10000")
@@ -318,7 +318,7 @@ class TestLimitReview:
         from decimal import Decimal
 
         from microlend.core.errors import PermissionDenied
-        from microlend.decisioning.limit_review import (
+        from microlend.origination.limit_review import (
             decide_limit_change,
             pending_limit_changes,
             review_credit_lines,
@@ -372,7 +372,7 @@ def audit_actions(api: Api, action: str) -> int:
 
 
 def make_pending_change(api: Api) -> int:
-    from microlend.decisioning.limit_review import review_credit_lines
+    from microlend.origination.limit_review import review_credit_lines
 
     line_id = open_line(api, "100000", {})
     runner = api.kit.principal("approver")

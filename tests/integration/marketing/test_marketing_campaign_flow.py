@@ -276,7 +276,7 @@ def test_past_campaign_outcomes_train_an_uplift_model(mbank: Bank) -> None:
 
 
 def test_default_consent_check_reads_the_customers_table(mbank: Bank) -> None:
-    from microlend.origination.tables import CustomerRow
+    from microlend.parties.tables import CustomerRow
 
     with mbank.uow() as u:
         for i, consent in enumerate([True, False, True]):

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from microlend.marketing import service
 from microlend.marketing.demo import DEMO_LAUNCH, seed_marketing_demo
 from microlend.marketing.tables import OfferRow
-from microlend.origination.tables import CustomerRow
+from microlend.parties.tables import CustomerRow
 from microlend.risk.datasets import german_credit
 
 from .conftest import Bank

@@ -70,8 +70,8 @@ class TestModelAssistance:
         first, second = _approved_and_disbursed(api), _approved_and_disbursed(api)
         _set_dpd(api, first["loan_id"], 30)
         _set_dpd(api, second["loan_id"], 0, status="written_off")
-        with api.kit.uow_factory() as u:
-            sim = assist.similar_cases(u.session, api.kit.tenant.id, Decimal(first["decision"]["score"]))
+        sim = assist.similar_cases(api.kit.uow_factory(), api.kit.principal("credit_officer"),
+                                   Decimal(first["decision"]["score"]))
         assert (sim.disbursed, sim.bad, sim.bad_rate) == (2, 1, Decimal("0.5"))
 
     @pytest.mark.parametrize("role", ["marketer", "borrower"])

@@ -14,9 +14,10 @@ from typer.testing import CliRunner
 
 from microlend.cli.decisioning import app
 from microlend.core.errors import ValidationError
+from microlend.decisioning.golden import run_golden_tests
 from microlend.decisioning.limits import LimitReviewInput, default_limit_review, review_line, review_portfolio
 from microlend.decisioning.lint import lint_policy
-from microlend.decisioning.policy import compile_policy, deep_merge, default_policy, golden_inputs, run_golden_tests
+from microlend.decisioning.policy import compile_policy, deep_merge, default_policy, golden_inputs
 
 POLICY = default_limit_review()
 COMPILED = compile_policy(POLICY)

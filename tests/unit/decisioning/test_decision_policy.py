@@ -12,13 +12,13 @@ from hypothesis import strategies as st
 
 from microlend.core.errors import ValidationError
 from microlend.decisioning.domain import DecisionInput, engine_json, engine_limit, engine_rate, exact_decimal
+from microlend.decisioning.golden import run_golden_tests
 from microlend.decisioning.policy import (
     compile_policy,
     deep_merge,
     default_policy,
     golden_inputs,
     policy_hash,
-    run_golden_tests,
 )
 from microlend.decisioning.reasons import CATALOGUE, tellable_reasons
 

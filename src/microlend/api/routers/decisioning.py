@@ -29,6 +29,7 @@ from microlend.decisioning.policy_views import setup_or_none, version_view, vers
 from microlend.decisioning.reasons import reason
 from microlend.decisioning.scored_decision import decide_application
 from microlend.decisioning.simulation_service import simulation
+from microlend.origination import queries as outcomes
 
 router = APIRouter(prefix="/api/v1", tags=["decisions"])
 
@@ -345,7 +346,7 @@ def simulate(body: SimulateRequest, who: CurrentPrincipal, uow: UnitOfWorkDep) -
 @router.get("/policies/report", tags=["policies"])
 def arms_report(who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[ArmPublic]:
     """Champion/challenger: approval rates per arm and version, and bad rates as servicing learns them."""
-    return [arm_public(a) for a in svc.arm_summary(uow, who, svc.observed_bad(uow, who))]
+    return [arm_public(a) for a in svc.arm_summary(uow, who, outcomes.observed_bad(uow, who))]
 
 
 def arm_public(a: svc.ArmSummary) -> ArmPublic:
@@ -421,7 +422,7 @@ def _limit_change_public(c: Any) -> LimitChangePublic:
 @router.get("/limit-changes", tags=["limit review"])
 def pending_limit_changes(who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[LimitChangePublic]:
     """Limit changes the periodic review referred to an approver."""
-    from microlend.decisioning.limit_review import pending_limit_changes as pending
+    from microlend.origination.limit_review import pending_limit_changes as pending
 
     return [_limit_change_public(c) for c in pending(uow, who)]
 
@@ -430,6 +431,6 @@ def pending_limit_changes(who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[Lim
 def decide_limit_change(change_id: int, body: LimitChangeDecision, who: CurrentPrincipal,
                         uow: UnitOfWorkDep) -> LimitChangePublic:
     """Apply (through servicing) or reject a referred change; whoever ran the review may not (403)."""
-    from microlend.decisioning.limit_review import decide_limit_change as decide_change
+    from microlend.origination.limit_review import decide_limit_change as decide_change
 
     return _limit_change_public(decide_change(uow, who, change_id, body.approve))

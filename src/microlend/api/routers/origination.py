@@ -13,8 +13,8 @@ from microlend.api.deps import CurrentPrincipal, UnitOfWorkDep
 from microlend.api.schemas import PublicSchema
 from microlend.core.errors import Conflict
 from microlend.core.identity import Role
-from microlend.origination import customers as svc
 from microlend.origination import service as app_svc
+from microlend.parties import customers as svc
 from microlend.servicing.apr import apr as schedule_apr
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])

@@ -2,31 +2,41 @@
 servicing (utilisation, days past due, repayment history), the champion model's score of each borrower, the
 limit review policy evaluated in batch; increases within policy applied at once, larger ones kept pending for
 an approver, decreases and freezes (limit lowered to what is drawn: no new drawdowns) applied on early-warning
-signals. Every applied change goes through servicing and is audited there."""
+signals. Every applied change goes through servicing and is audited there; the proposals are kept by
+decisioning. It lives in origination, above both: decisioning decides, servicing books, origination asks."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import case, func, select
-from sqlalchemy.orm import Session
 
-from microlend.core import audit
-from microlend.core.clock import utcnow
-from microlend.core.db import Amount
-from microlend.core.errors import Conflict, DomainError, NotFound
+from microlend.core.errors import DomainError
 from microlend.core.identity import Permission, Principal, system_principal
 from microlend.core.money import round_half_up
 from microlend.core.tenancy import business_date
 from microlend.core.uow import UnitOfWork
+from microlend.decisioning.limit_changes import (
+    LimitChange,
+    ProposedChange,
+    pending_change,
+    pending_limit_changes,
+    record_limit_change,
+    settle_limit_change,
+)
 from microlend.decisioning.limits import default_limit_review, review_portfolio
 from microlend.decisioning.policy import policy_hash
-from microlend.decisioning.tables import LimitChangeRow
+from microlend.parties import queries as parties
+from microlend.risk.registry import ScoringRuntime
+from microlend.servicing import queries as loans
+from microlend.servicing.service import change_credit_line_limit
+
+__all__ = ["LimitChange", "LimitReviewRun", "LineReview", "decide_limit_change", "line_facts",
+           "pending_limit_changes", "review_credit_lines"]
 
 _RATIO = Decimal("0.0001")
 
@@ -58,66 +68,23 @@ class LimitReviewRun:
         return sum(all(getattr(r, k) == v for k, v in where.items()) for r in self.lines)
 
 
-@dataclass(frozen=True)
-class LimitChange:
-    id: int
-    credit_line_id: int
-    customer_id: int | None
-    action: str
-    outcome: str
-    current_limit: Decimal
-    proposed_limit: Decimal
-    reasons: tuple[str, ...]
-    status: str
-    created_at: datetime
-    decided_by: str | None
-
-    @classmethod
-    def from_row(cls, r: LimitChangeRow) -> LimitChange:
-        return cls(r.id, r.credit_line_id, r.customer_id, r.action, r.outcome, r.current_limit, r.proposed_limit,
-                   tuple(r.reasons), r.status, r.created_at, r.decided_by)
-
-
-def line_facts(session: Session, tenant_id: int, on: date) -> pd.DataFrame:
+def line_facts(uow: UnitOfWork, who: Principal, on: date) -> pd.DataFrame:
     """One row per open credit line with the review's inputs, named by input path (set-based queries)."""
-    from microlend.origination.tables import CustomerRow
-    from microlend.servicing.tables import CreditLineRow, InstallmentRow, LoanRow
-
-    lines = pd.DataFrame(session.execute(
-        select(CreditLineRow.id, CreditLineRow.customer_id, CreditLineRow.limit, CreditLineRow.opened_on)
-        .where(CreditLineRow.tenant_id == tenant_id, CreditLineRow.status == "open")
-        .order_by(CreditLineRow.id)).all(), columns=["id", "customer_id", "limit", "opened_on"])
+    lines = pd.DataFrame([(x.id, x.customer_id, x.limit, x.opened_on) for x in loans.open_credit_lines(uow, who)],
+                         columns=["id", "customer_id", "limit", "opened_on"])
     if lines.empty:
         return lines
-    drawn = dict(session.execute(
-        select(LoanRow.credit_line_id, func.sum(InstallmentRow.principal - InstallmentRow.principal_paid,
-                                                type_=Amount()))
-        .join(InstallmentRow, InstallmentRow.loan_id == LoanRow.id)
-        .where(LoanRow.tenant_id == tenant_id, LoanRow.status == "active", LoanRow.credit_line_id.is_not(None))
-        .group_by(LoanRow.credit_line_id)).all())
-    dpd = {line: (int(now or 0), int(written or 0)) for line, now, written in session.execute(
-        select(LoanRow.credit_line_id, func.max(LoanRow.days_past_due),
-               func.sum(case((LoanRow.status == "written_off", 1), else_=0)))
-        .where(LoanRow.tenant_id == tenant_id, LoanRow.credit_line_id.is_not(None))
-        .group_by(LoanRow.credit_line_id)).all()}
-    history = pd.DataFrame(session.execute(
-        select(LoanRow.credit_line_id, InstallmentRow.due_date, InstallmentRow.paid_on)
-        .join(InstallmentRow, InstallmentRow.loan_id == LoanRow.id)
-        .where(LoanRow.tenant_id == tenant_id, LoanRow.credit_line_id.is_not(None),
-               InstallmentRow.due_date <= on, InstallmentRow.due_date > on - timedelta(days=365))).all(),
-        columns=["line", "due", "paid"])
+    drawn = loans.drawn_by_credit_line(uow, who)
+    dpd = loans.credit_line_arrears(uow, who)
+    history = pd.DataFrame(loans.credit_line_instalments(uow, who, on), columns=["line", "due", "paid"])
     late = _lateness(history, on)
     customer_ids = [int(c) for c in lines["customer_id"].dropna().unique()]
-    attributes: dict[int, dict[str, Any]] = {}
-    for chunk in (customer_ids[i : i + 500] for i in range(0, len(customer_ids), 500)):
-        for cid, attrs in session.execute(
-            select(CustomerRow.id, CustomerRow.attributes)
-            .where(CustomerRow.tenant_id == tenant_id, CustomerRow.id.in_(chunk))).all():
-            attributes[int(cid)] = dict(attrs or {})
+    attributes = parties.customer_attributes(uow, who, customer_ids)
     rows = []
     for line_id, customer_id, limit, opened_on in lines.itertuples(index=False):
         used = Decimal(drawn.get(line_id) or 0)
-        attrs = attributes.get(int(customer_id), {}) if customer_id == customer_id and customer_id else {}
+        known = customer_id == customer_id and customer_id is not None  # NaN for a line with no customer
+        attrs = attributes.get(int(customer_id), {}) if known and customer_id else {}
         now_dpd, written_off = dpd.get(line_id, (0, 0))
         worst_6m, on_time = late.get(line_id, (0, None))
         rows.append({
@@ -131,7 +98,7 @@ def line_facts(session: Session, tenant_id: int, on: date) -> pd.DataFrame:
             "warning.blacklisted": bool(attrs.get("blacklisted", False)),
             "warning.overdue_elsewhere": bool(attrs.get("overdue_elsewhere", False)),
             "warning.turnover_drop": bool(attrs.get("turnover_drop", False)),
-            "_customer_id": None if customer_id != customer_id or customer_id is None else int(customer_id),
+            "_customer_id": int(customer_id) if known else None,
             "_drawn": used,
             "_attributes": attrs,
         })
@@ -157,8 +124,6 @@ def _lateness(history: pd.DataFrame, on: date) -> dict[int, tuple[int, Decimal |
 
 def _behaviour_scores(uow: UnitOfWork, tenant_id: int, frame: pd.DataFrame) -> None:
     """The champion model's score of each borrower from their stored profile, in one batch."""
-    from microlend.risk.registry import ScoringRuntime
-
     system = system_principal(tenant_id, "limit-review")
     try:
         runtime = ScoringRuntime()
@@ -186,14 +151,12 @@ def review_credit_lines(uow: UnitOfWork, who: Principal, *, apply: bool = False,
                         policy: dict[str, Any] | None = None) -> LimitReviewRun:
     """Re-decide every open credit line. With `apply`, changes within policy are made at once (through
     servicing, audited) and referred ones are stored pending an approver; without it nothing changes."""
-    from microlend.servicing.service import change_credit_line_limit
-
     who.require(Permission.MANAGE_CREDIT_LINES)
     doc = policy or default_limit_review()
     content_hash = policy_hash(doc)
     with uow:
         on = business_date(uow.session, who.tenant_id)
-        frame = line_facts(uow.session, who.tenant_id, on)
+        frame = line_facts(uow, who, on)
     if frame.empty:
         return LimitReviewRun(on, content_hash, apply, ())
     _behaviour_scores(uow, who.tenant_id, frame)
@@ -231,8 +194,6 @@ def review_credit_lines(uow: UnitOfWork, who: Principal, *, apply: bool = False,
 
 
 def _with(review: LineReview, **changes: Any) -> LineReview:
-    from dataclasses import replace
-
     return replace(review, **changes)
 
 
@@ -246,62 +207,20 @@ def _plain(value: Any) -> Any:
 
 def _store(uow: UnitOfWork, who: Principal, review: LineReview, facts: dict[str, Any], content_hash: str,
            status: str, audited: bool = True) -> int:
-    """Keep the proposal (applied ones are audited by servicing; a pending one is audited here)."""
-    with uow:
-        s = uow.session
-        row = LimitChangeRow(
-            tenant_id=who.tenant_id, credit_line_id=review.credit_line_id, customer_id=review.customer_id,
-            action=review.action, outcome=review.outcome, current_limit=review.current_limit,
-            proposed_limit=review.new_limit, reasons=list(review.reasons), inputs=facts, policy_hash=content_hash,
-            status=status, created_by=who.username, created_at=utcnow(),
-            decided_by=who.username if status == "applied" else None,
-            decided_at=utcnow() if status == "applied" else None,
-        )
-        s.add(row)
-        s.flush()
-        if audited:
-            audit.record(s, who, "limit_change.refer", "limit_change", row.id,
-                         after={"credit_line_id": review.credit_line_id, "action": review.action,
-                                "current_limit": str(review.current_limit),
-                                "proposed_limit": str(review.new_limit)})
-        new_id = row.id
-        uow.commit()
-    return new_id
-
-
-def pending_limit_changes(uow: UnitOfWork, who: Principal) -> list[LimitChange]:
-    """Referred limit changes waiting for an approver."""
-    who.require(Permission.MANAGE_CREDIT_LINES)
-    with uow:
-        rows = uow.session.execute(select(LimitChangeRow).where(
-            LimitChangeRow.tenant_id == who.tenant_id, LimitChangeRow.status == "pending")
-            .order_by(LimitChangeRow.id)).scalars().all()
-        return [LimitChange.from_row(r) for r in rows]
+    """Keep the proposal (applied ones are audited by servicing; a pending one is audited when kept)."""
+    change = ProposedChange(review.credit_line_id, review.customer_id, review.action, review.outcome,
+                            review.current_limit, review.new_limit, review.reasons)
+    return record_limit_change(uow, who, change, facts, content_hash, status, audited=audited)
 
 
 def decide_limit_change(uow: UnitOfWork, who: Principal, change_id: int, approve: bool) -> LimitChange:
     """An approver applies (through servicing) or rejects a referred change; not the one who proposed it."""
-    from microlend.servicing.service import change_credit_line_limit
-
     who.require(Permission.MANAGE_CREDIT_LINES)
     with uow:
-        row = uow.session.get(LimitChangeRow, change_id)
-        if row is None or row.tenant_id != who.tenant_id:
-            raise NotFound(f"limit change {change_id} not found")
-        if row.status != "pending":
-            raise Conflict(f"limit change {change_id} is already {row.status}")
-        if row.created_by == who.username:
-            from microlend.core.errors import PermissionDenied
-
-            raise PermissionDenied("you ran the review that proposed this change; a second person decides it")
+        change = pending_change(uow, who, change_id)
         if approve:
-            change_credit_line_limit(uow, who, row.credit_line_id, row.proposed_limit,
-                                     f"limit change {change_id} approved ({row.action})")
-        else:
-            audit.record(uow.session, who, "limit_change.reject", "limit_change", row.id,
-                         before={"status": "pending"}, after={"status": "rejected"})
-        row.status = "approved" if approve else "rejected"
-        row.decided_by, row.decided_at = who.username, utcnow()
-        change = LimitChange.from_row(row)
+            change_credit_line_limit(uow, who, change.credit_line_id, change.proposed_limit,
+                                     f"limit change {change_id} approved ({change.action})")
+        settled = settle_limit_change(uow, who, change_id, approve)
         uow.commit()
-    return change
+    return settled

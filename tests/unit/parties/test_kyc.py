@@ -5,7 +5,7 @@ import pytest
 
 from microlend.core.errors import ValidationError
 from microlend.demo import identities
-from microlend.origination.kyc import (
+from microlend.parties.kyc import (
     resident_id_check_char,
     uscc_check_char,
     validate_mobile,

@@ -16,8 +16,8 @@ from microlend.core.errors import Conflict, NotFound, PermissionDenied, Validati
 from microlend.core.identity import Permission, Principal, Role
 from microlend.core.tenancy import business_date
 from microlend.core.uow import UnitOfWork
-from microlend.origination.kyc import birth_date_of, validate_mobile, validate_resident_id, validate_uscc
-from microlend.origination.tables import CustomerRow
+from microlend.parties.kyc import birth_date_of, validate_mobile, validate_resident_id, validate_uscc
+from microlend.parties.tables import CustomerRow
 
 CustomerKind = Literal["person", "business"]
 #: Fields a user may change after creation; identity (kind, ID number) is fixed once verified.

@@ -1,0 +1,28 @@
+"""Read functions other modules call about stored decisions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from microlend.core.identity import Principal
+from microlend.core.uow import UnitOfWork
+from microlend.decisioning.tables import DecisionRow
+
+_CHUNK = 500
+
+
+def shadows_of(uow: UnitOfWork, who: Principal, decision_ids: Sequence[int]) -> dict[int, int]:
+    """Shadow decision id -> the acted decision it shadowed, for the acted ones among `decision_ids`."""
+    ids = sorted({int(i) for i in decision_ids})
+    found: dict[int, int] = {}
+    with uow:
+        for start in range(0, len(ids), _CHUNK):
+            for shadow_id, acted_id in uow.session.execute(
+                select(DecisionRow.id, DecisionRow.shadow_of).where(
+                    DecisionRow.tenant_id == who.tenant_id, DecisionRow.shadow_of.in_(ids[start : start + _CHUNK]))
+            ).all():
+                if acted_id is not None:
+                    found[int(shadow_id)] = int(acted_id)
+    return found

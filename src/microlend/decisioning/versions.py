@@ -1,0 +1,333 @@
+"""Policy versions (maker-checker): drafts, submission through lint, publishing as champion, challenger or
+shadow by a second person, retiring; and the reads of what is in force."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, bindparam, select
+from sqlalchemy.orm import Session
+
+from microlend.core import audit
+from microlend.core.clock import utcnow
+from microlend.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from microlend.core.identity import Permission, Principal
+from microlend.core.uow import UnitOfWork
+from microlend.decisioning.arms import BUCKETS
+from microlend.decisioning.lint import lint_policy
+from microlend.decisioning.policy import CompiledPolicy, parse_policy, policy_hash, policy_kind, policy_name
+from microlend.decisioning.tables import DecisionSetupRow, PolicyVersionRow
+
+
+@dataclass(frozen=True)
+class PolicyVersion:
+    id: int
+    name: str
+    content_hash: str
+    status: str
+    author: str
+    publisher: str | None
+    created_at: datetime
+    published_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: PolicyVersionRow) -> PolicyVersion:
+        return cls(
+            row.id, row.name, row.content_hash, row.status, row.author, row.publisher, row.created_at, row.published_at
+        )
+
+
+# --- compiled policies, cached by content hash (a hash names exactly one content) -----------------------
+
+_COMPILED: dict[str, CompiledPolicy] = {}
+
+
+def compiled_policy(session: Session, tenant_id: int, content_hash: str) -> CompiledPolicy:
+    cached = _COMPILED.get(content_hash)
+    if cached is not None:
+        return cached
+    row = version_row(session, tenant_id, content_hash)
+    if policy_hash(row.content) != content_hash:
+        raise Conflict(f"policy version {content_hash[:12]}: stored content does not match its hash")
+    compiled = CompiledPolicy(row.content, content_hash)
+    _COMPILED[content_hash] = compiled
+    return compiled
+
+
+def version_row(session: Session, tenant_id: int, content_hash: str) -> PolicyVersionRow:
+    row = session.execute(
+        select(PolicyVersionRow).where(
+            PolicyVersionRow.tenant_id == tenant_id, PolicyVersionRow.content_hash == content_hash
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"content_hash: no policy version {content_hash[:12]} in this bank", field="content_hash")
+    return row
+
+
+_NO_POLICY = "this bank has no published credit policy yet; submit and publish one first"
+
+
+def _setup(session: Session, tenant_id: int) -> DecisionSetupRow:
+    setup = session.get(DecisionSetupRow, tenant_id)
+    if setup is None:
+        raise NotFound(_NO_POLICY)
+    return setup
+
+
+_ARMS = select(DecisionSetupRow.champion_hash, DecisionSetupRow.challenger_hash, DecisionSetupRow.challenger_share_bp,
+               DecisionSetupRow.challenger_shadow).where(DecisionSetupRow.tenant_id == bindparam("tid"))
+
+
+def arms_in_force(session: Session, tenant_id: int) -> Row[str, str | None, int, bool]:
+    """The policies in force, read on every decision (a statement built once, no ORM object)."""
+    row = session.connection().execute(_ARMS, {"tid": tenant_id}).one_or_none()
+    if row is None:
+        raise NotFound(_NO_POLICY)
+    return row
+
+
+def audit_summary(row: PolicyVersionRow) -> dict[str, Any]:
+    return {"name": row.name, "content_hash": row.content_hash, "status": row.status}
+
+
+# --- policy versions -------------------------------------------------------------------------------------
+
+
+def _as_document(content: dict[str, Any] | str | bytes) -> dict[str, Any]:
+    return parse_policy(content) if isinstance(content, str | bytes) else copy.deepcopy(content)
+
+
+def save_draft(uow: UnitOfWork, who: Principal, content: dict[str, Any] | str | bytes) -> PolicyVersion:
+    """Store a policy version as a draft (no checks beyond the format), or return the existing one."""
+    who.require(Permission.EDIT_POLICIES)
+    doc = _as_document(content)
+    with uow:
+        row, _ = _insert_or_get(uow.session, who, doc, "draft")
+        version = PolicyVersion.from_row(row)
+        uow.commit()
+    return version
+
+
+def submit(uow: UnitOfWork, who: Principal, content: dict[str, Any] | str | bytes, note: str = "") -> PolicyVersion:
+    """Hand a policy version in for publishing; it must pass lint (golden tests included)."""
+    who.require(Permission.EDIT_POLICIES)
+    doc = _as_document(content)
+    report = lint_policy(doc)
+    if not report.ok:
+        problems = "; ".join(f.text() for f in report.errors[:5])
+        raise ValidationError(f"content: the policy fails lint: {problems}", field="content")
+    with uow:
+        s = uow.session
+        row, created = _insert_or_get(s, who, doc, "submitted", note)
+        if not created and row.status != "draft":
+            raise Conflict(f"content: this exact policy version already exists ({row.status})", field="content")
+        if row.status == "draft":
+            before = audit_summary(row)
+            row.status, row.submitted_at, row.note = "submitted", utcnow(), note
+            audit.record(s, who, "policy.submit", "policy_version", row.id, before=before, after=audit_summary(row))
+        version = PolicyVersion.from_row(row)
+        uow.commit()
+    return version
+
+
+def _insert_or_get(
+    s: Session, who: Principal, doc: dict[str, Any], status: str, note: str = ""
+) -> tuple[PolicyVersionRow, bool]:
+    content_hash = policy_hash(doc)
+    existing = s.execute(
+        select(PolicyVersionRow).where(
+            PolicyVersionRow.tenant_id == who.tenant_id, PolicyVersionRow.content_hash == content_hash
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        return existing, False
+    now = utcnow()
+    row = PolicyVersionRow(
+        tenant_id=who.tenant_id,
+        name=policy_name(doc) or "policy",
+        content_hash=content_hash,
+        content=doc,
+        status=status,
+        author=who.username,
+        author_user_id=who.user_id,
+        created_at=now,
+        submitted_at=now if status == "submitted" else None,
+        note=note,
+    )
+    s.add(row)
+    s.flush()
+    audit.record(
+        s,
+        who,
+        f"policy.{'submit' if status == 'submitted' else 'draft'}",
+        "policy_version",
+        row.id,
+        after=audit_summary(row),
+    )
+    return row, True
+
+
+def publish(
+    uow: UnitOfWork,
+    who: Principal,
+    content_hash: str,
+    *,
+    challenger_share_bp: int | None = None,
+    shadow: bool = False,
+) -> PolicyVersion:
+    """Put a submitted version in force, checked by a second person (maker-checker, 双人复核).
+
+    Without challenger options it becomes the champion (the previous one is retired); with a share (basis
+    points) it becomes the challenger for that share of customers; with `shadow` it is evaluated beside
+    every decision and stored, never acted on."""
+    who.require(Permission.PUBLISH_POLICIES)
+    challenger = challenger_share_bp is not None or shadow
+    share = challenger_share_bp or 0
+    if not 0 <= share <= BUCKETS:
+        raise ValidationError(f"challenger_share_bp: must be between 0 and {BUCKETS}", field="challenger_share_bp")
+    with uow:
+        s = uow.session
+        row = version_row(s, who.tenant_id, content_hash)
+        if policy_kind(row.content) != "credit_decision":
+            raise ValidationError(
+                f"content_hash: a {policy_kind(row.content)} policy cannot decide applications", field="content_hash"
+            )
+        if row.status != "submitted":
+            raise Conflict(
+                f"content_hash: only a submitted version can be published; this one is {row.status}",
+                field="content_hash",
+            )
+        if row.author_user_id == who.user_id and row.author == who.username:
+            raise PermissionDenied(
+                "publish: you wrote this policy version; a second person holding 'publish_policies' must "
+                "publish it (maker-checker)"
+            )
+        before = audit_summary(row)
+        now = utcnow()
+        row.status, row.publisher, row.publisher_user_id, row.published_at = (
+            "published",
+            who.username,
+            who.user_id,
+            now,
+        )
+        setup = s.get(DecisionSetupRow, who.tenant_id)
+        retired: str | None = None
+        if challenger:
+            if setup is None:
+                raise Conflict("content_hash: publish a champion before a challenger", field="content_hash")
+            retired = _retire(s, who, setup.challenger_hash, keep=setup.champion_hash)
+            setup.challenger_hash, setup.challenger_share_bp, setup.challenger_shadow = content_hash, share, shadow
+            setup.updated_at = now
+        elif setup is None:
+            s.add(DecisionSetupRow(tenant_id=who.tenant_id, champion_hash=content_hash, updated_at=now))
+        else:
+            retired = _retire(s, who, setup.champion_hash, keep=content_hash)
+            setup.champion_hash, setup.updated_at = content_hash, now
+            if setup.challenger_hash == content_hash:
+                setup.challenger_hash, setup.challenger_share_bp, setup.challenger_shadow = None, 0, False
+        audit.record(
+            s,
+            who,
+            "policy.publish",
+            "policy_version",
+            row.id,
+            before=before,
+            after=audit_summary(row)
+            | {
+                "arm": ("shadow" if shadow else "challenger") if challenger else "champion",
+                "challenger_share_bp": share,
+                "retired": retired,
+            },
+        )
+        version = PolicyVersion.from_row(row)
+        uow.commit()
+    return version
+
+
+def _retire(s: Session, who: Principal, content_hash: str | None, keep: str | None) -> str | None:
+    """Retire a version leaving service; the caller's one audit record names it (one write, one record)."""
+    if content_hash is None or content_hash == keep:
+        return None
+    row = version_row(s, who.tenant_id, content_hash)
+    row.status, row.retired_at = "retired", utcnow()
+    return content_hash
+
+
+def stop_challenger(uow: UnitOfWork, who: Principal) -> None:
+    """End the challenger or shadow run; its version is retired."""
+    who.require(Permission.PUBLISH_POLICIES)
+    with uow:
+        s = uow.session
+        setup = _setup(s, who.tenant_id)
+        if setup.challenger_hash is None:
+            raise Conflict("there is no challenger running")
+        before = {
+            "challenger_hash": setup.challenger_hash,
+            "challenger_share_bp": setup.challenger_share_bp,
+            "challenger_shadow": setup.challenger_shadow,
+        }
+        retired = _retire(s, who, setup.challenger_hash, keep=setup.champion_hash)
+        setup.challenger_hash, setup.challenger_share_bp, setup.challenger_shadow = None, 0, False
+        setup.updated_at = utcnow()
+        audit.record(
+            s,
+            who,
+            "policy.stop_challenger",
+            "decision_setup",
+            who.tenant_id,
+            before=before,
+            after={"challenger_hash": None, "retired": retired},
+        )
+        uow.commit()
+
+
+def active_policy(uow: UnitOfWork, who: Principal) -> PolicyVersion:
+    """The champion version in force for the caller's bank."""
+    who.require(Permission.VIEW_POLICIES)
+    with uow:
+        setup = _setup(uow.session, who.tenant_id)
+        return PolicyVersion.from_row(version_row(uow.session, who.tenant_id, setup.champion_hash))
+
+
+def policy_content(uow: UnitOfWork, who: Principal, content_hash: str) -> dict[str, Any]:
+    who.require(Permission.VIEW_POLICIES)
+    with uow:
+        return copy.deepcopy(version_row(uow.session, who.tenant_id, content_hash).content)
+
+
+def list_versions(uow: UnitOfWork, who: Principal) -> list[PolicyVersion]:
+    who.require(Permission.VIEW_POLICIES)
+    with uow:
+        rows = uow.session.execute(
+            select(PolicyVersionRow).where(PolicyVersionRow.tenant_id == who.tenant_id).order_by(PolicyVersionRow.id)
+        ).scalars()
+        return [PolicyVersion.from_row(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class PolicySetup:
+    """The versions in force: the champion and an optional challenger (share in basis points, or shadow)."""
+
+    champion_hash: str
+    challenger_hash: str | None
+    challenger_share_bp: int
+    challenger_shadow: bool
+
+
+def policy_setup(uow: UnitOfWork, who: Principal) -> PolicySetup:
+    who.require(Permission.VIEW_POLICIES)
+    with uow:
+        setup = _setup(uow.session, who.tenant_id)
+        return PolicySetup(
+            setup.champion_hash, setup.challenger_hash, setup.challenger_share_bp, setup.challenger_shadow
+        )
+
+
+def version_of(uow: UnitOfWork, who: Principal, content_hash: str) -> PolicyVersion:
+    who.require(Permission.VIEW_POLICIES)
+    with uow:
+        return PolicyVersion.from_row(version_row(uow.session, who.tenant_id, content_hash))

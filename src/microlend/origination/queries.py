@@ -1,0 +1,84 @@
+"""Read functions about applications and what became of them, for adapters and other modules: views,
+never rows; every query is scoped to the caller's tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from microlend.core.identity import Permission, Principal
+from microlend.core.uow import UnitOfWork
+from microlend.decisioning import queries as decisions
+from microlend.origination.applications import Status
+from microlend.origination.tables import ApplicationRow
+from microlend.servicing import queries as loans
+
+#: A loan has gone bad (坏账口径) once it is more than this many days past due, or written off.
+BAD_DPD = loans.BAD_DAYS_PAST_DUE
+#: Statuses whose decision made an offer (for the marketing funnel's "approved" step).
+_APPROVED = (Status.APPROVED.value, Status.ACCEPTED.value, Status.CONTRACTED.value, Status.DISBURSED.value)
+_CHUNK = 500
+
+
+def observed_bad(uow: UnitOfWork, who: Principal) -> dict[int, bool]:
+    """Decision id -> went bad, for every decision whose application became a loan (origination links the
+    decision to the loan; servicing knows its days past due). Shadow decisions share their acted one's fate."""
+    who.require(Permission.VIEW_DECISIONS)
+    with uow:
+        linked = uow.session.execute(
+            select(ApplicationRow.decision_id, ApplicationRow.loan_id).where(
+                ApplicationRow.tenant_id == who.tenant_id, ApplicationRow.decision_id.is_not(None),
+                ApplicationRow.loan_id.is_not(None))).all()
+        outcomes = loans.loan_outcomes(uow, who, select(ApplicationRow.loan_id).where(
+            ApplicationRow.tenant_id == who.tenant_id, ApplicationRow.decision_id.is_not(None),
+            ApplicationRow.loan_id.is_not(None)))
+        bad = {int(d): outcomes[int(loan)].bad for d, loan in linked
+               if d is not None and loan is not None and int(loan) in outcomes}
+        for shadow_id, acted_id in decisions.shadows_of(uow, who, list(bad)).items():
+            bad[shadow_id] = bad[acted_id]
+    return bad
+
+
+def waiting_for_review(uow: UnitOfWork, who: Principal) -> int:
+    """Referred and recommended applications of the caller's bank still waiting for people."""
+    with uow:
+        return int(uow.session.execute(select(func.count()).select_from(ApplicationRow).where(
+            ApplicationRow.tenant_id == who.tenant_id,
+            ApplicationRow.status.in_((Status.REFERRED.value, Status.RECOMMENDED.value)))).scalar_one())
+
+
+@dataclass(frozen=True)
+class ApplicationStep:
+    """One step of a customer's way to a loan: applied, approved (an offer was made) or disbursed."""
+
+    customer_id: int
+    kind: str
+    at: datetime
+    campaign_id: int | None
+
+
+def application_steps(uow: UnitOfWork, who: Principal, customer_ids: Sequence[int],
+                      since: datetime) -> list[ApplicationStep]:
+    """The steps of applications submitted since `since` by these customers: applied at submission,
+    approved when the decision made an offer, disbursed when the money went out. An application that arrived
+    through a tracked link carries its campaign."""
+    ids = sorted({int(i) for i in customer_ids})
+    out: list[ApplicationStep] = []
+    with uow:
+        for start in range(0, len(ids), _CHUNK):
+            rows = uow.session.execute(select(
+                ApplicationRow.customer_id, ApplicationRow.campaign_id, ApplicationRow.status,
+                ApplicationRow.submitted_at, ApplicationRow.decided_at, ApplicationRow.disbursed_at).where(
+                ApplicationRow.tenant_id == who.tenant_id, ApplicationRow.customer_id.in_(ids[start : start + _CHUNK]),
+                ApplicationRow.submitted_at >= since)).all()
+            for customer, campaign, status, submitted, decided, disbursed in rows:
+                cid = None if campaign is None else int(campaign)
+                out.append(ApplicationStep(int(customer), "applied", submitted, cid))
+                if status in _APPROVED and decided is not None:
+                    out.append(ApplicationStep(int(customer), "approved", decided, cid))
+                if disbursed is not None:
+                    out.append(ApplicationStep(int(customer), "disbursed", disbursed, cid))
+    return out

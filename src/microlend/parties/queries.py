@@ -1,0 +1,160 @@
+"""Read functions other modules call about customers: views and frames, never rows. Every id is resolved
+within the caller's tenant."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Select, func, select
+
+from microlend.core.errors import NotFound
+from microlend.core.identity import Principal, Role
+from microlend.core.uow import UnitOfWork
+from microlend.parties.tables import CustomerRow
+
+#: Ids per IN (...) list: well below every database's limit on bound parameters.
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    """What another module may know of a customer: no ID number or phone, not even masked."""
+
+    id: int
+    kind: str
+    name: str
+    branch: str
+    industry: str
+    birth_date: date | None
+    officer_user_id: int | None
+    marketing_consent: bool
+    attributes: dict[str, Any]
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: CustomerRow) -> CustomerView:
+        return cls(row.id, row.kind, row.name, row.branch, row.industry, row.birth_date, row.officer_user_id,
+                   bool(row.marketing_consent), dict(row.attributes or {}), row.created_at)
+
+
+@dataclass(frozen=True)
+class ContactCard:
+    """How staff reach a customer: masked phone, address and branch."""
+
+    id: int
+    name: str
+    phone_masked: str
+    address: str
+    branch: str
+
+
+def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
+    unique = sorted({int(i) for i in ids})
+    for start in range(0, len(unique), _CHUNK):
+        yield unique[start : start + _CHUNK]
+
+
+def _is_borrower(who: Principal) -> bool:
+    return who.has_role(Role.BORROWER) and not who.has_role(Role.ADMIN, Role.CREDIT_OFFICER, Role.SYSTEM)
+
+
+def customer(uow: UnitOfWork, who: Principal, customer_id: int) -> CustomerView:
+    """One customer of the caller's bank; a borrower sees only themselves. NotFound names `customer_id`."""
+    with uow:
+        row = uow.session.get(CustomerRow, customer_id)
+        if row is None or row.tenant_id != who.tenant_id or (_is_borrower(who) and who.customer_id != row.id):
+            raise NotFound(f"customer {customer_id} not found", field="customer_id")
+        return CustomerView.from_row(row)
+
+
+def customer_names(uow: UnitOfWork, who: Principal, customer_ids: Sequence[int]) -> dict[int, str]:
+    """Customer id -> name, for the ids of the caller's bank (others are left out)."""
+    names: dict[int, str] = {}
+    with uow:
+        for chunk in _chunks(customer_ids):
+            names.update((int(i), n) for i, n in uow.session.execute(
+                select(CustomerRow.id, CustomerRow.name)
+                .where(CustomerRow.tenant_id == who.tenant_id, CustomerRow.id.in_(chunk))).all())
+    return names
+
+
+def customer_attributes(uow: UnitOfWork, who: Principal, customer_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Customer id -> stored profile attributes (the credit profile scorecards read)."""
+    found: dict[int, dict[str, Any]] = {}
+    with uow:
+        for chunk in _chunks(customer_ids):
+            found.update((int(i), dict(a or {})) for i, a in uow.session.execute(
+                select(CustomerRow.id, CustomerRow.attributes)
+                .where(CustomerRow.tenant_id == who.tenant_id, CustomerRow.id.in_(chunk))).all())
+    return found
+
+
+def all_customer_attributes(uow: UnitOfWork, who: Principal) -> list[tuple[int, dict[str, Any]]]:
+    """Every customer of the caller's bank with its profile attributes, by id."""
+    with uow:
+        return [(int(i), dict(a or {})) for i, a in uow.session.execute(
+            select(CustomerRow.id, CustomerRow.attributes)
+            .where(CustomerRow.tenant_id == who.tenant_id).order_by(CustomerRow.id)).all()]
+
+
+def customer_count(uow: UnitOfWork, who: Principal) -> int:
+    with uow:
+        return int(uow.session.execute(select(func.count()).select_from(CustomerRow)
+                                       .where(CustomerRow.tenant_id == who.tenant_id)).scalar_one())
+
+
+def marketing_consented(uow: UnitOfWork, who: Principal, customer_ids: Sequence[int]) -> set[int]:
+    """The ids among `customer_ids` that agreed to marketing (营销授权)."""
+    agreed: set[int] = set()
+    with uow:
+        for chunk in _chunks(customer_ids):
+            agreed.update(int(i) for i in uow.session.execute(
+                select(CustomerRow.id).where(CustomerRow.tenant_id == who.tenant_id, CustomerRow.id.in_(chunk),
+                                             CustomerRow.marketing_consent.is_(True))).scalars())
+    return agreed
+
+
+def contact_cards(uow: UnitOfWork, who: Principal, customer_ids: Sequence[int]) -> dict[int, ContactCard]:
+    cards: dict[int, ContactCard] = {}
+    with uow:
+        for chunk in _chunks(customer_ids):
+            for r in uow.session.execute(
+                select(CustomerRow.id, CustomerRow.name, CustomerRow.phone_masked, CustomerRow.address,
+                       CustomerRow.branch)
+                .where(CustomerRow.tenant_id == who.tenant_id, CustomerRow.id.in_(chunk))).all():
+                cards[int(r.id)] = ContactCard(int(r.id), r.name, r.phone_masked, r.address, r.branch)
+    return cards
+
+
+#: The columns of `customers_frame`, in order.
+FRAME_SCHEMA: dict[str, Any] = {
+    "customer_id": pl.Int64, "kind": pl.Utf8, "name": pl.Utf8, "birth_date": pl.Date, "industry": pl.Utf8,
+    "branch": pl.Utf8, "officer_user_id": pl.Int64, "marketing_consent": pl.Boolean, "attributes": pl.Utf8,
+    "created_at": pl.Datetime("us", "UTC"),
+}
+
+
+def customers_frame(uow: UnitOfWork, who: Principal) -> pl.DataFrame:
+    """The caller's bank's customers for batch work, one row each by id; `attributes` is the profile as
+    JSON text (its keys differ between customers)."""
+    with uow:
+        rows = uow.session.execute(
+            select(CustomerRow.id, CustomerRow.kind, CustomerRow.name, CustomerRow.birth_date, CustomerRow.industry,
+                   CustomerRow.branch, CustomerRow.officer_user_id, CustomerRow.marketing_consent,
+                   CustomerRow.attributes, CustomerRow.created_at)
+            .where(CustomerRow.tenant_id == who.tenant_id).order_by(CustomerRow.id)).all()
+    columns: dict[str, list[Any]] = {name: [] for name in FRAME_SCHEMA}
+    for r in rows:
+        for name, value in zip(FRAME_SCHEMA, r, strict=True):
+            columns[name].append(json.dumps(value or {}, ensure_ascii=False) if name == "attributes" else value)
+    return pl.DataFrame(columns, schema=FRAME_SCHEMA)
+
+
+def ids_in_branch(who: Principal, branch: str) -> Select[int]:
+    """The ids of the caller's bank's customers of one branch, as a sub-select for set-based queries."""
+    return select(CustomerRow.id).where(CustomerRow.tenant_id == who.tenant_id, CustomerRow.branch == branch)

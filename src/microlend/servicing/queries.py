@@ -1,0 +1,301 @@
+"""Read functions other modules call about loans and credit lines: views, never rows. Every query is
+scoped to the caller's tenant; sets of ids come either as a list or as a sub-select of the caller's own
+(so that a question over a whole portfolio stays one set-based query)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, and_, case, func, or_, select, type_coerce
+from sqlalchemy.sql.elements import ColumnElement
+
+from microlend.core.db import Amount
+from microlend.core.identity import Principal
+from microlend.core.uow import UnitOfWork
+from microlend.servicing.tables import CreditLineRow, InstallmentRow, LoanRow, RepaymentRow
+
+#: A loan has gone bad (坏账口径) once it is more than this many days past due, or written off.
+BAD_DAYS_PAST_DUE = 30
+#: Ids per IN (...) list: well below every database's limit on bound parameters.
+_CHUNK = 500
+
+Ids = Sequence[int] | Select[Any]
+
+
+def _id_sets(ids: Ids) -> Iterator[Select[Any] | list[int]]:
+    if isinstance(ids, Select):
+        yield ids
+        return
+    unique = sorted({int(i) for i in ids})
+    for start in range(0, len(unique), _CHUNK):
+        yield unique[start : start + _CHUNK]
+
+
+def _is_bad() -> ColumnElement[bool]:
+    return or_(LoanRow.days_past_due > BAD_DAYS_PAST_DUE, LoanRow.status == "written_off")
+
+
+def _rate(part: int, whole: int) -> Decimal | None:
+    return None if whole == 0 else (Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001"))
+
+
+# ---------------------------------------------------------------------------------------- loans
+
+
+@dataclass(frozen=True)
+class LoanLine:
+    """A loan in a list: what it is, what is owed (principal outstanding) and how late it is."""
+
+    id: int
+    status: str
+    method: str
+    principal: Decimal
+    outstanding: Decimal
+    days_past_due: int
+    bucket: str
+    disbursed_on: date
+    maturity_date: date
+    customer_id: int | None
+
+
+def loan_lines(uow: UnitOfWork, who: Principal, *, customer_id: int | None = None,
+               customers: Select[Any] | None = None, overdue_first: bool = False,
+               limit: int = 200) -> list[LoanLine]:
+    """Loans of one customer, or of a set of customers, or all; newest first, or active and most overdue
+    first with `overdue_first`."""
+    cond: list[ColumnElement[bool]] = [LoanRow.tenant_id == who.tenant_id]
+    if customer_id is not None:
+        cond.append(LoanRow.customer_id == customer_id)
+    if customers is not None:
+        cond.append(LoanRow.customer_id.in_(customers))
+    order: list[Any] = [LoanRow.id.desc()]
+    if overdue_first:
+        order = [case((LoanRow.status == "active", 0), else_=1), LoanRow.days_past_due.desc(), *order]
+    outstanding = (select(InstallmentRow.loan_id.label("loan_id"),
+                          type_coerce(func.sum(InstallmentRow.principal - InstallmentRow.principal_paid),
+                                      Amount()).label("outstanding"))
+                   .group_by(InstallmentRow.loan_id).subquery())
+    with uow:
+        rows = uow.session.execute(
+            select(LoanRow, outstanding.c.outstanding)
+            .outerjoin(outstanding, outstanding.c.loan_id == LoanRow.id)
+            .where(*cond).order_by(*order).limit(limit)).all()
+        return [LoanLine(loan.id, loan.status, loan.method, loan.principal,
+                         owed if owed is not None else Decimal(0), loan.days_past_due, loan.bucket,
+                         loan.disbursed_on, loan.maturity_date, loan.customer_id) for loan, owed in rows]
+
+
+def loan_owner(uow: UnitOfWork, who: Principal, loan_id: int) -> int | None:
+    """The customer of a loan of the caller's bank (None when there is no such loan or no customer)."""
+    with uow:
+        return uow.session.execute(select(LoanRow.customer_id).where(
+            LoanRow.id == loan_id, LoanRow.tenant_id == who.tenant_id)).scalar_one_or_none()
+
+
+def loan_ids_of_customer(uow: UnitOfWork, who: Principal, customer_id: int, limit: int = 50) -> list[int]:
+    """A customer's loans, newest first."""
+    with uow:
+        return [int(i) for i in uow.session.execute(select(LoanRow.id).where(
+            LoanRow.tenant_id == who.tenant_id, LoanRow.customer_id == customer_id)
+            .order_by(LoanRow.id.desc()).limit(limit)).scalars()]
+
+
+@dataclass(frozen=True)
+class CustomerLoans:
+    """A customer's history at this bank (行内表现): loans ever, active now, worst days past due now."""
+
+    loans_count: int
+    active_loans: int
+    max_days_past_due: int
+
+
+def customer_loans(uow: UnitOfWork, who: Principal, customer_id: int) -> CustomerLoans:
+    active = case((LoanRow.status == "active", 1), else_=0)
+    with uow:
+        count, n_active, worst = uow.session.execute(
+            select(func.count(), func.sum(active), func.max(LoanRow.days_past_due))
+            .where(LoanRow.tenant_id == who.tenant_id, LoanRow.customer_id == customer_id)).one()
+    return CustomerLoans(int(count or 0), int(n_active or 0), int(worst or 0))
+
+
+def worst_days_past_due(uow: UnitOfWork, who: Principal) -> dict[int, int]:
+    """Customer id -> worst days past due over their active loans, for customers overdue today."""
+    with uow:
+        return {c: int(d) for c, d in uow.session.execute(
+            select(LoanRow.customer_id, func.max(LoanRow.days_past_due))
+            .where(LoanRow.tenant_id == who.tenant_id, LoanRow.status == "active", LoanRow.customer_id.is_not(None),
+                   LoanRow.days_past_due > 0)
+            .group_by(LoanRow.customer_id)).all() if c is not None}
+
+
+def active_and_overdue(uow: UnitOfWork, who: Principal, customers: Select[Any] | None = None) -> tuple[int, int]:
+    """Active loans and those among them past due, of a set of customers (all when None)."""
+    cond: list[ColumnElement[bool]] = [LoanRow.tenant_id == who.tenant_id, LoanRow.status == "active"]
+    if customers is not None:
+        cond.append(LoanRow.customer_id.in_(customers))
+    with uow:
+        active, overdue = uow.session.execute(select(
+            func.count(), func.sum(case((LoanRow.days_past_due > 0, 1), else_=0))).where(*cond)).one()
+    return int(active or 0), int(overdue or 0)
+
+
+@dataclass(frozen=True)
+class LoanOutcome:
+    loan_id: int
+    days_past_due: int
+    status: str
+
+    @property
+    def bad(self) -> bool:
+        return self.days_past_due > BAD_DAYS_PAST_DUE or self.status == "written_off"
+
+
+def loan_outcomes(uow: UnitOfWork, who: Principal, loan_ids: Ids) -> dict[int, LoanOutcome]:
+    """Loan id -> days past due and status now, for the loans of the caller's bank among `loan_ids`."""
+    found: dict[int, LoanOutcome] = {}
+    with uow:
+        for chunk in _id_sets(loan_ids):
+            for i, dpd, status in uow.session.execute(
+                select(LoanRow.id, LoanRow.days_past_due, LoanRow.status)
+                .where(LoanRow.tenant_id == who.tenant_id, LoanRow.id.in_(chunk))).all():
+                found[int(i)] = LoanOutcome(int(i), int(dpd or 0), status)
+    return found
+
+
+def count_bad(uow: UnitOfWork, who: Principal, loan_ids: Ids) -> tuple[int, int]:
+    """(loans, bad loans) among `loan_ids` in the caller's bank, counted in the database."""
+    loans = bad = 0
+    with uow:
+        for chunk in _id_sets(loan_ids):
+            n, b = uow.session.execute(
+                select(func.count(), func.sum(case((_is_bad(), 1), else_=0)))
+                .where(LoanRow.tenant_id == who.tenant_id, LoanRow.id.in_(chunk))).one()
+            loans, bad = loans + int(n or 0), bad + int(b or 0)
+    return loans, bad
+
+
+@dataclass(frozen=True)
+class RepaymentBehaviour:
+    """还款表现 over every loan of the customer: installments due so far and how they were paid."""
+
+    installments_due: int
+    paid_on_time: int
+    paid_late: int
+    unpaid_overdue: int
+    max_days_past_due: int
+    repaid_total: Decimal
+    on_time_rate: Decimal | None
+
+
+def repayment_behaviour(uow: UnitOfWork, who: Principal, customer_id: int, on: date) -> RepaymentBehaviour:
+    loan_ids = select(LoanRow.id).where(LoanRow.tenant_id == who.tenant_id, LoanRow.customer_id == customer_id)
+    due = and_(InstallmentRow.loan_id.in_(loan_ids), InstallmentRow.due_date <= on)
+    paid = InstallmentRow.status == "paid"
+    with uow:
+        s = uow.session
+        row = s.execute(select(
+            func.count(InstallmentRow.id),
+            func.sum(case((and_(paid, InstallmentRow.paid_on <= InstallmentRow.due_date), 1), else_=0)),
+            func.sum(case((and_(paid, InstallmentRow.paid_on > InstallmentRow.due_date), 1), else_=0)),
+            func.sum(case((InstallmentRow.status == "overdue", 1), else_=0)),
+        ).where(due)).one()
+        n_due, on_time, late, overdue = (int(x or 0) for x in row)
+        max_dpd = s.execute(select(func.max(LoanRow.days_past_due)).where(
+            LoanRow.tenant_id == who.tenant_id, LoanRow.customer_id == customer_id)).scalar_one()
+        repaid = s.execute(select(type_coerce(func.sum(RepaymentRow.amount), Amount())).where(
+            RepaymentRow.loan_id.in_(loan_ids), RepaymentRow.status == "posted")).scalar_one()
+    return RepaymentBehaviour(n_due, on_time, late, overdue, int(max_dpd or 0), repaid or Decimal(0),
+                              _rate(on_time, on_time + late + overdue))
+
+
+# ---------------------------------------------------------------------------------------- credit lines
+
+
+@dataclass(frozen=True)
+class OpenCreditLine:
+    id: int
+    customer_id: int | None
+    limit: Decimal
+    opened_on: date
+
+
+def open_credit_lines(uow: UnitOfWork, who: Principal) -> list[OpenCreditLine]:
+    with uow:
+        return [OpenCreditLine(int(i), None if c is None else int(c), limit, opened) for i, c, limit, opened in
+                uow.session.execute(
+                    select(CreditLineRow.id, CreditLineRow.customer_id, CreditLineRow.limit, CreditLineRow.opened_on)
+                    .where(CreditLineRow.tenant_id == who.tenant_id, CreditLineRow.status == "open")
+                    .order_by(CreditLineRow.id)).all()]
+
+
+def drawn_by_credit_line(uow: UnitOfWork, who: Principal) -> dict[int, Decimal]:
+    """Credit line id -> principal outstanding on its active drawdowns."""
+    with uow:
+        return {line: Decimal(owed or 0) for line, owed in uow.session.execute(
+            select(LoanRow.credit_line_id, func.sum(InstallmentRow.principal - InstallmentRow.principal_paid,
+                                                    type_=Amount()))
+            .join(InstallmentRow, InstallmentRow.loan_id == LoanRow.id)
+            .where(LoanRow.tenant_id == who.tenant_id, LoanRow.status == "active",
+                   LoanRow.credit_line_id.is_not(None))
+            .group_by(LoanRow.credit_line_id)).all() if line is not None}
+
+
+def credit_line_arrears(uow: UnitOfWork, who: Principal) -> dict[int, tuple[int, int]]:
+    """Credit line id -> (worst days past due now over its drawdowns, how many were written off)."""
+    with uow:
+        return {line: (int(now or 0), int(written or 0)) for line, now, written in uow.session.execute(
+            select(LoanRow.credit_line_id, func.max(LoanRow.days_past_due),
+                   func.sum(case((LoanRow.status == "written_off", 1), else_=0)))
+            .where(LoanRow.tenant_id == who.tenant_id, LoanRow.credit_line_id.is_not(None))
+            .group_by(LoanRow.credit_line_id)).all() if line is not None}
+
+
+def credit_line_instalments(uow: UnitOfWork, who: Principal, on: date,
+                            days: int = 365) -> list[tuple[int, date, date | None]]:
+    """(credit line id, due date, paid on) of the drawdown instalments due in the `days` up to `on`."""
+    with uow:
+        return [(line, due, paid) for line, due, paid in uow.session.execute(
+            select(LoanRow.credit_line_id, InstallmentRow.due_date, InstallmentRow.paid_on)
+            .join(InstallmentRow, InstallmentRow.loan_id == LoanRow.id)
+            .where(LoanRow.tenant_id == who.tenant_id, LoanRow.credit_line_id.is_not(None),
+                   InstallmentRow.due_date <= on, InstallmentRow.due_date > on - timedelta(days=days))).all()
+            if line is not None]
+
+
+def loan_count(uow: UnitOfWork, who: Principal) -> int:
+    """Loans the caller's bank has ever booked."""
+    with uow:
+        return int(uow.session.execute(select(func.count()).select_from(LoanRow)
+                                       .where(LoanRow.tenant_id == who.tenant_id)).scalar_one())
+
+
+@dataclass(frozen=True)
+class AmountDue:
+    """What an active loan owes by a date: instalments due and unpaid plus penalty, and the oldest due date."""
+
+    loan_id: int
+    customer_id: int | None
+    amount: Decimal
+    oldest_due: date
+
+
+def amounts_due(uow: UnitOfWork, who: Principal, on: date) -> list[AmountDue]:
+    """Every active loan of the caller's bank with something due by `on`."""
+    remaining = (InstallmentRow.principal + InstallmentRow.interest + InstallmentRow.fee
+                 - InstallmentRow.principal_paid - InstallmentRow.interest_paid - InstallmentRow.fee_paid)
+    with uow:
+        rows = uow.session.execute(
+            select(LoanRow.id, LoanRow.customer_id, type_coerce(func.sum(remaining), Amount()),
+                   type_coerce(LoanRow.penalty_accrued - LoanRow.penalty_paid, Amount()),
+                   func.min(InstallmentRow.due_date))
+            .join(InstallmentRow, InstallmentRow.loan_id == LoanRow.id)
+            .where(LoanRow.tenant_id == who.tenant_id, LoanRow.status == "active",
+                   InstallmentRow.status.in_(("pending", "overdue")), InstallmentRow.due_date <= on)
+            .group_by(LoanRow.id, LoanRow.customer_id, LoanRow.penalty_accrued, LoanRow.penalty_paid)
+        ).all()
+    return [AmountDue(loan_id, customer, due + (penalty or Decimal(0)), first)
+            for loan_id, customer, due, penalty, first in rows if due]

@@ -1,0 +1,84 @@
+"""What other modules may read about customers: views within the caller's bank, never another bank's."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import select
+from tests.conftest import TenantKit
+
+from microlend.core.errors import NotFound, ValidationError
+from microlend.demo import identities
+from microlend.parties import queries
+from microlend.parties.consents import record_consents
+from microlend.parties.customers import NewCustomer, create_customer
+from microlend.parties.tables import ConsentRow
+
+_rng = random.Random(11)
+GRANTED = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+
+
+def _customer(kit: TenantKit, name: str, *, branch: str = "城关支行", consent: bool = False) -> int:
+    birth = identities.birth_date_for_age(_rng, 40, date(2026, 1, 1))
+    made = create_customer(kit.uow_factory(), kit.principal("credit_officer"), NewCustomer(
+        kind="person", name=name, id_number=identities.resident_id(_rng, birth), phone=identities.mobile(_rng),
+        branch=branch, marketing_consent=consent, attributes={"annual_income": 120000}))
+    return made.id
+
+
+@pytest.fixture
+def two_banks(new_tenant: Callable[[], TenantKit]) -> tuple[TenantKit, TenantKit]:
+    return new_tenant(), new_tenant()
+
+
+class TestCustomerViews:
+    def test_a_customer_is_seen_without_personal_data(self, two_banks: tuple[TenantKit, TenantKit]) -> None:
+        bank, _ = two_banks
+        cid = _customer(bank, "李四")
+        view = queries.customer(bank.uow_factory(), bank.principal("credit_officer"), cid)
+        assert (view.id, view.name, view.kind, view.branch) == (cid, "李四", "person", "城关支行")
+        assert view.attributes == {"annual_income": 120000}
+        assert not hasattr(view, "id_number") and not hasattr(view, "phone")
+
+    def test_another_banks_customer_is_not_found_and_left_out(self, two_banks: tuple[TenantKit, TenantKit]) -> None:
+        bank, other = two_banks
+        theirs = _customer(other, "王五")
+        mine = _customer(bank, "赵六", consent=True)
+        who = bank.principal("credit_officer")
+        with pytest.raises(NotFound):
+            queries.customer(bank.uow_factory(), who, theirs)
+        assert queries.customer_names(bank.uow_factory(), who, [mine, theirs]) == {mine: "赵六"}
+        assert queries.marketing_consented(bank.uow_factory(), who, [mine, theirs]) == {mine}
+        assert set(queries.contact_cards(bank.uow_factory(), who, [mine, theirs])) == {mine}
+        assert queries.customer_count(bank.uow_factory(), who) == 1
+
+    def test_the_batch_frame_holds_one_row_per_customer_of_the_bank(
+        self, two_banks: tuple[TenantKit, TenantKit]
+    ) -> None:
+        bank, other = two_banks
+        ids = [_customer(bank, "甲", consent=True), _customer(bank, "乙", branch="城南支行")]
+        _customer(other, "丙")
+        frame = queries.customers_frame(bank.uow_factory(), bank.principal("marketer"))
+        assert frame["customer_id"].to_list() == sorted(ids)
+        assert frame["marketing_consent"].to_list() == [True, False]
+        assert json.loads(frame["attributes"][0]) == {"annual_income": 120000}
+
+
+class TestConsents:
+    def test_each_scope_is_recorded_once_and_an_unknown_one_is_refused(self, bank: TenantKit) -> None:
+        cid = _customer(bank, "钱七")
+        who = bank.principal("credit_officer")
+        uow = bank.uow_factory()
+        with pytest.raises(ValidationError, match="unknown scope 'gossip'"):
+            record_consents(uow, who, cid, ["gossip"], granted_at=GRANTED, channel="api")
+        with uow:
+            record_consents(uow, who, cid, ["credit_report", "credit_report", "marketing"],
+                            granted_at=GRANTED, channel="api")
+            uow.commit()
+        with uow:
+            scopes = list(uow.session.execute(select(ConsentRow.scope).where(ConsentRow.customer_id == cid)).scalars())
+        assert sorted(scopes) == ["credit_report", "marketing"]
