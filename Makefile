@@ -27,6 +27,7 @@ browser:
 
 ## The whole suite, on SQLite and PostgreSQL (127.0.0.1:5432, database test)
 test: venv browser
+	$(BIN)/lint-imports
 	$(BIN)/pytest -n 2 --dist loadgroup -q
 
 test-quick: venv
@@ -35,6 +36,7 @@ test-quick: venv
 lint: venv
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: venv
 	$(BIN)/ruff format src tests bench
