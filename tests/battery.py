@@ -1,8 +1,11 @@
 """The permission battery every object endpoint must pass: no token -> 401, wrong role -> 403,
-another tenant's object -> 404 and nothing changed, every write -> exactly one audit row."""
+another tenant's object -> 404 and nothing changed, every write -> exactly one audit row.
+
+tests/integration/test_route_battery.py runs it over every route of the application."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,13 +20,33 @@ from tests.conftest import Api
 @dataclass
 class Endpoint:
     method: str
-    path: str  # may contain "{id}", filled with the object's id
+    path: str  # may contain one "{...}" parameter (e.g. "{id}"), filled with the object's id
     allowed_role: str
     denied_role: str | None  # None only where every role may call it (results are scoped instead)
     body: dict[str, Any] | None = None
     write: bool = False
     headers: dict[str, str] = field(default_factory=dict)
     success: tuple[int, ...] = (200, 201)
+    form: dict[str, Any] | None = None  # a multipart form (with `files`) instead of a JSON body
+    # the audit actions a write records, where one request is more than one audited act (submitting an
+    # application also decides it); None means exactly one record
+    audit: tuple[str, ...] | None = None
+    files: dict[str, Any] | None = None
+
+
+class CachedTokens(Api):
+    """An Api whose `token(*roles)` signs in one user per set of roles and reuses its token, so a battery
+    over many routes does not hash a password per check."""
+
+    def __init__(self, client: TestClient, kit: Any) -> None:
+        super().__init__(client, kit)
+        self._tokens: dict[tuple[str, ...], dict[str, str]] = {}
+
+    def token(self, *roles: str) -> dict[str, str]:
+        key = tuple(sorted(roles))
+        if key not in self._tokens:
+            self._tokens[key] = super().token(*roles)
+        return self._tokens[key]
 
 
 def audit_count(api: Api) -> int:
@@ -33,8 +56,21 @@ def audit_count(api: Api) -> int:
         ).scalar_one())
 
 
+_PARAMETER = re.compile(r"\{[^}]+\}")
+
+
+def audit_actions(api: Api) -> list[str]:
+    """The tenant's audit actions in the order they were recorded."""
+    with api.kit.uow_factory() as u:
+        return list(u.session.execute(
+            select(AuditRow.action).where(AuditRow.tenant_id == api.kit.tenant.id).order_by(AuditRow.seq)
+        ).scalars())
+
+
 def _call(client: TestClient, ep: Endpoint, object_id: Any, headers: dict[str, str]) -> Any:
-    path = ep.path.replace("{id}", str(object_id))
+    path = _PARAMETER.sub(str(object_id), ep.path)
+    if ep.form is not None or ep.files is not None:
+        return client.request(ep.method, path, data=ep.form, files=ep.files, headers={**ep.headers, **headers})
     return client.request(ep.method, path, json=ep.body, headers={**ep.headers, **headers})
 
 
@@ -52,7 +88,7 @@ def run_battery(api: Api, other: Api, ep: Endpoint, make_object: Callable[[Api],
         r = _call(client, ep, own_id, api.token(ep.denied_role))
         assert r.status_code == 403, f"{ep.method} {ep.path} as {ep.denied_role}: {r.status_code} {r.text}"
 
-    if "{id}" in ep.path:
+    if _PARAMETER.search(ep.path):
         foreign_id = make_object(other)
         before = snapshot(other, foreign_id) if snapshot else None
         other_audit = audit_count(other)
@@ -68,4 +104,8 @@ def run_battery(api: Api, other: Api, ep: Endpoint, make_object: Callable[[Api],
     r = _call(client, ep, own_id, owner_headers)
     assert r.status_code in ep.success, f"{ep.method} {ep.path} as {ep.allowed_role}: {r.status_code} {r.text}"
     if ep.write:
-        assert audit_count(api) == before_audit + 1, "a write must add exactly one audit record"
+        added = audit_actions(api)[before_audit:]
+        if ep.audit is None:
+            assert len(added) == 1, f"{ep.method} {ep.path}: a write must add exactly one audit record, not {added}"
+        else:
+            assert tuple(added) == ep.audit, f"{ep.method} {ep.path}: audited {added}, expected {list(ep.audit)}"

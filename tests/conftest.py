@@ -1,5 +1,6 @@
-"""Shared fixtures: one real database per backend (SQLite file and PostgreSQL), migrated with Alembic,
-and a fresh tenant per test, so tests never see each other's data."""
+"""Shared fixtures: one family of databases, all built by Alembic, per backend (SQLite file and PostgreSQL,
+as MICROLEND_TEST_BACKENDS lists them): a shared database for the session with a fresh tenant per test, and a
+fresh copy of the migrated template for a test that needs an empty database of its own."""
 
 from __future__ import annotations
 
@@ -12,17 +13,16 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine
 
 from microlend.bootstrap import load_modules
 from microlend.core import tenancy
 from microlend.core.db import make_engine, make_session_factory
 from microlend.core.identity import Principal
-from microlend.core.migrate import upgrade
 from microlend.core.settings import Settings
 from microlend.core.uow import UnitOfWork
+from tests.databases import Template
 
-PG_ADMIN_URL = os.environ.get("MICROLEND_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = [b for b in os.environ.get("MICROLEND_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
 _counter = itertools.count()
 
@@ -42,36 +42,42 @@ def _settings_env() -> Iterator[None]:
     yield
 
 
-def _pg_database(worker: str) -> tuple[str, Callable[[], None]]:
-    name = f"ml_test_{worker}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-
-    def drop() -> None:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url, drop
+@pytest.fixture(scope="session",
+                params=[pytest.param(b, marks=[pytest.mark.pg] if b == "postgresql" else []) for b in BACKENDS])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database backend of this part of the session: 'sqlite' or 'postgresql'."""
+    return str(request.param)
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A migrated database per backend for the whole test session."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    if request.param == "sqlite":
-        path: Path = tmp_path_factory.mktemp("db") / "microlend.db"
-        url = f"sqlite:///{path}"
-        drop: Callable[[], None] = lambda: None  # noqa: E731
-    else:
-        url, drop = _pg_database(worker)
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
+@pytest.fixture(scope="session")
+def migrated_template(backend: str) -> Iterator[Template]:
+    """The schema, migrated by Alembic once per backend; every database below is a copy of it."""
+    template = Template.build(backend)
+    yield template
+    template.drop()
+
+
+@pytest.fixture(scope="session")
+def db_url(migrated_template: Template, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The database the whole session shares on this backend; tests keep apart by tenant."""
+    url = migrated_template.copy(tmp_path_factory.mktemp("db"), "ml_shared")
     yield url
-    drop()
+    migrated_template.drop_copy(url)
+
+
+@pytest.fixture
+def fresh_db_url(migrated_template: Template, tmp_path: Path) -> Iterator[str]:
+    """A database of this test's own, migrated and empty (for tests that count rows across tenants)."""
+    url = migrated_template.copy(tmp_path, "ml_fresh")
+    yield url
+    migrated_template.drop_copy(url)
+
+
+@pytest.fixture
+def fresh_engine(fresh_db_url: str) -> Iterator[Engine]:
+    eng = make_engine(fresh_db_url)
+    yield eng
+    eng.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -15,10 +15,10 @@ import pytest
 import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 from tests.conftest import test_settings
+from tests.databases import pristine_sqlite_url
 
 from microlend.api.app import create_app
 from microlend.core.db import make_engine, make_session_factory
-from microlend.core.migrate import upgrade
 from microlend.core.uow import UnitOfWork
 
 CHROMIUM = os.environ.get("MICROLEND_CHROMIUM", "/usr/bin/chromium")
@@ -41,10 +41,10 @@ class LiveServer:
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The whole app on a fresh SQLite file, served by uvicorn in a thread."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'e2e.db'}"
+    """The whole app on a fresh SQLite file (a copy of the Alembic-migrated template), served by uvicorn in a
+    thread."""
+    url = pristine_sqlite_url(tmp_path_factory.mktemp("e2e") / "e2e.db")
     engine = make_engine(url)
-    upgrade(engine)
     app = create_app(test_settings(url), engine=engine)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

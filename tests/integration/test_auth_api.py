@@ -1,7 +1,5 @@
 """Signing in: tokens, wrong passwords, rate limiting, and tenants kept apart."""
 
-import time
-
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, update
 from tests.conftest import Api, TenantKit
@@ -9,6 +7,7 @@ from tests.conftest import test_settings as settings_for
 
 from microlend.api.app import create_app
 from microlend.core.tables import UserRow
+from microlend.core.tenancy import TrustedTokens
 
 
 def test_a_user_gets_a_bearer_token_and_sees_itself(api: Api) -> None:
@@ -104,12 +103,28 @@ def _deactivate(kit: TenantKit, username: str) -> None:
         u.commit()
 
 
+class FakeMonotonic:
+    """A monotonic clock that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.at = 1000.0
+
+    def __call__(self) -> float:
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += seconds
+
+
 def test_a_deactivated_user_is_refused_within_the_recheck_window(api: Api, engine: Engine) -> None:
     """Each server process re-reads a token's user at most `user_recheck_seconds` after it last did."""
     for seconds in (0.0, 0.5):
         settings = settings_for(engine.url.render_as_string(hide_password=False))
         settings.user_recheck_seconds = seconds
-        with TestClient(create_app(settings, engine=engine), raise_server_exceptions=False) as client:
+        clock = FakeMonotonic()
+        app = create_app(settings, engine=engine)
+        app.state.trusted_tokens = TrustedTokens(seconds, now=clock)
+        with TestClient(app, raise_server_exceptions=False) as client:
             username, _ = api.kit.user("credit_officer")
             r = client.post("/api/v1/auth/token", data={"username": username, "password": "correct-horse-1"})
             headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
@@ -117,7 +132,9 @@ def test_a_deactivated_user_is_refused_within_the_recheck_window(api: Api, engin
             _deactivate(api.kit, username)
             if seconds:
                 assert client.get("/api/v1/me", headers=headers).status_code == 200  # still trusted here
-                time.sleep(seconds + 0.1)
+                clock.advance(seconds - 0.01)
+                assert client.get("/api/v1/me", headers=headers).status_code == 200  # and just before the end
+                clock.advance(0.02)
             r = client.get("/api/v1/me", headers=headers)
             assert r.status_code == 401
             assert r.json()["detail"] == "the access token is not valid"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.battery import audit_count
 from tests.conftest import Api
 from tests.integration.test_customers_api import make_customer
 
@@ -42,8 +43,16 @@ def test_an_open_redirect_is_not_possible(api: Api) -> None:
 def test_the_audit_page_is_for_auditors(api: Api) -> None:
     api.client.cookies.clear()
     _sign_in(api, "auditor")
+    records = audit_count(api)
+    assert records > 0
+    api.client.cookies.set("ml_lang", "zh_CN")
     r = api.client.get("/audit")
-    assert r.status_code == 200 and ("Chain intact" in r.text or "链完整" in r.text)
+    assert r.status_code == 200
+    assert f"链完整：{records} 条记录" in r.text and "Chain intact" not in r.text
+    api.client.cookies.set("ml_lang", "en")
+    r = api.client.get("/audit")
+    assert r.status_code == 200
+    assert f"Chain intact: {records} records" in r.text and "链完整" not in r.text
     api.client.cookies.clear()
     _sign_in(api, "marketer")
     assert api.client.get("/audit").status_code == 403

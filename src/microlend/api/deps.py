@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
@@ -53,7 +52,7 @@ async def get_principal(
     if not token:
         raise AuthenticationFailed("sign in first: send 'Authorization: Bearer <token>'")
     trusted = per_app(request, "trusted_tokens", lambda: TrustedTokens(settings.user_recheck_seconds))
-    who = trusted.get(token, time.monotonic())
+    who = trusted.get(token, trusted.now())
     if who is not None:
         return who
     uow = UnitOfWork(request.app.state.session_factory)

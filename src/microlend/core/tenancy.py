@@ -251,7 +251,7 @@ def principal_from_token(uow: UnitOfWork, token: str, settings: Settings | None 
     """Decode a bearer token and re-read the user, so a deactivated user or changed roles apply at once.
     With `trusted`, the principal is remembered there (the caller consults it before coming here)."""
     settings = settings or get_settings()
-    now = time.monotonic()
+    read_at = trusted.now() if trusted is not None else 0.0  # the trust window starts before the read
     try:
         claims = jwt.decode(token, settings.secret_key, algorithms=["HS256"],
                             options={"require": ["exp", "sub", "tid"]})
@@ -265,7 +265,7 @@ def principal_from_token(uow: UnitOfWork, token: str, settings: Settings | None 
         raise AuthenticationFailed("the access token is not valid")
     who = principal_for(row)
     if trusted is not None:
-        trusted.put(token, who, now, now + (float(claims["exp"]) - time.time()))
+        trusted.put(token, who, read_at, read_at + (float(claims["exp"]) - time.time()))
     return who
 
 
@@ -277,11 +277,13 @@ _TOKEN_USER = select(UserRow.id, UserRow.tenant_id, UserRow.username, UserRow.ro
 class TrustedTokens:
     """The principals a server process has re-read for bearer tokens, trusted for `seconds` (and never
     past the token's expiry) so a burst of requests with one token reads the user once, not per request.
-    Bounded: when full it starts afresh."""
+    Bounded: when full it starts afresh. `now` is the monotonic clock it is read with (a fake one in tests)."""
 
-    def __init__(self, seconds: float, max_entries: int = 10_000) -> None:
+    def __init__(self, seconds: float, max_entries: int = 10_000,
+                 now: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
         self.max_entries = max_entries
+        self.now = now
         self._entries: dict[str, tuple[Principal, float]] = {}
 
     def get(self, token: str, now: float) -> Principal | None:

@@ -1,35 +1,25 @@
-"""A fresh database per test: a SQLite file, and a private PostgreSQL database when one is reachable."""
+"""The data module's tests run on the shared family (tests/conftest.py): each test gets a migrated database of
+its own (on SQLite and PostgreSQL), since some count datasets and audit rows across the whole database."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from tests.pgdb import private_database
+from sqlalchemy import Engine
 
-from microlend.core.db import Base, make_engine, make_session_factory
+from microlend.core.db import make_session_factory
 from microlend.core.identity import Principal, Role
 from microlend.core.tenancy import create_tenant
 from microlend.core.uow import UnitOfWork
-from microlend.data import tables as _tables  # noqa: F401  (registers the datasets table)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'microlend.db'}"
-        return
-    with private_database("data") as url:
-        yield url
 
 
 @pytest.fixture
-def uow(database_url: str) -> Iterator[UnitOfWork]:
-    engine = make_engine(database_url)
-    Base.metadata.create_all(engine)
-    yield UnitOfWork(make_session_factory(engine))
-    engine.dispose()
+def database_url(fresh_db_url: str) -> str:
+    return fresh_db_url
+
+
+@pytest.fixture
+def uow(fresh_engine: Engine) -> UnitOfWork:
+    return UnitOfWork(make_session_factory(fresh_engine))
 
 
 @pytest.fixture

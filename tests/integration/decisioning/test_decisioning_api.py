@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 import scorecardpy
 from fastapi.testclient import TestClient
-from tests.battery import Endpoint, run_battery
 from tests.conftest import Api, TenantKit
 
 from microlend.decisioning.policy import deep_merge, default_policy, policy_hash
@@ -200,58 +199,7 @@ class TestChampionChallenger:
         assert d["arm"] == "challenger" and d["policy_hash"] == content_hash
 
 
-# --- the permission battery ----------------------------------------------------------------------------------
-
-
-def make_decision(api: Api) -> int:
-    return int(decide(api)["id"])
-
-
-def make_version(api: Api) -> str:
-    return submitted(api)
-
-
-DECISION_ENDPOINTS = [
-    Endpoint("GET", "/api/v1/decisions/{id}", "auditor", "marketer"),
-    Endpoint("POST", "/api/v1/decisions/{id}/replay", "auditor", "marketer"),
-]
-VERSION_ENDPOINTS = [
-    Endpoint("GET", "/api/v1/policies/{id}", "auditor", "marketer"),
-    Endpoint("POST", "/api/v1/policies/{id}/publish", "approver", "credit_officer", body={}, write=True),
-]
-COLLECTION_ENDPOINTS = [
-    Endpoint("POST", "/api/v1/decisions", "credit_officer", "marketer", body=application(), write=True),
-    Endpoint("GET", "/api/v1/policies", "auditor", "marketer"),
-    Endpoint("GET", "/api/v1/policies/report", "auditor", "marketer"),
-    Endpoint("POST", "/api/v1/policies", "risk_analyst", "approver", body={"content": stricter_policy()},
-             write=True),
-    Endpoint("POST", "/api/v1/policies/lint", "auditor", "marketer", body={"content": DEFAULT}),
-    Endpoint("POST", "/api/v1/policies/simulate", "risk_analyst", "auditor", body={"content": DEFAULT}),
-    Endpoint("DELETE", "/api/v1/policies/challenger", "approver", "auditor", write=True, success=(204,)),
-]
-
-
-class TestPermissionBattery:
-    @pytest.mark.parametrize("ep", DECISION_ENDPOINTS, ids=lambda e: f"{e.method} {e.path}")
-    def test_decision_endpoint(self, api: Api, other: Api, ep: Endpoint) -> None:
-        run_battery(api, other, ep, make_decision)
-
-    @pytest.mark.parametrize("ep", VERSION_ENDPOINTS, ids=lambda e: f"{e.method} {e.path}")
-    def test_policy_version_endpoint(self, api: Api, other: Api, ep: Endpoint) -> None:
-        def snapshot(owner: Api, content_hash: str) -> Any:
-            return owner.client.get(f"/api/v1/policies/{content_hash}", headers=owner.token("auditor")).json()
-
-        run_battery(api, other, ep, make_version, snapshot)
-
-    @pytest.mark.parametrize("ep", COLLECTION_ENDPOINTS, ids=lambda e: f"{e.method} {e.path}")
-    def test_collection_endpoint(self, api: Api, other: Api, ep: Endpoint) -> None:
-        def start_shadow(owner: Api) -> None:
-            content_hash = submitted(owner)
-            r = owner.client.post("/api/v1/policies/challenger", json={"content_hash": content_hash, "shadow": True},
-                                  headers=owner.token("approver"))
-            assert r.status_code == 200, r.text
-
-        run_battery(api, other, ep, start_shadow if ep.method == "DELETE" else lambda _: None)
+# --- the permission battery of every route is in tests/integration/test_route_battery.py ---------------------
 
 
 # --- the periodic review of credit lines on the bank's books -------------------------------------------------
@@ -391,13 +339,3 @@ class TestLimitChangesOverHttp:
                             headers=api.token("approver"))
         assert r.status_code == 200 and r.json()["status"] == "rejected"
         assert api.client.get("/api/v1/limit-changes", headers=api.token("approver")).json() == []
-
-    @pytest.mark.parametrize("ep", [
-        Endpoint("POST", "/api/v1/limit-changes/{id}/decision", "approver", "risk_analyst", body={"approve": True},
-                 write=True),
-    ], ids=lambda e: f"{e.method} {e.path}")
-    def test_permission_battery(self, api: Api, other: Api, ep: Endpoint) -> None:
-        run_battery(api, other, ep, make_pending_change)
-
-    def test_the_list_is_for_those_who_manage_credit_lines(self, api: Api, other: Api) -> None:
-        run_battery(api, other, Endpoint("GET", "/api/v1/limit-changes", "approver", "auditor"), lambda _: None)

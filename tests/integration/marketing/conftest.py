@@ -1,62 +1,28 @@
-"""Marketing's own database fixture: a fresh SQLite file, and a private PostgreSQL database created and
-dropped around the tests, both built with `Base.metadata.create_all`; a tenant row per test."""
+"""Marketing's tests run on the shared database of the session (tests/conftest.py, built by Alembic, on SQLite
+and PostgreSQL), each with a tenant row of its own."""
 
 from __future__ import annotations
 
 import itertools
 import os
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine
 
-import microlend.core.tables
-import microlend.marketing.tables
-from microlend.core.db import Base, make_engine, make_session_factory
+from microlend.core.db import make_session_factory
 from microlend.core.identity import Principal, Role
 from microlend.core.tables import TenantRow
 from microlend.core.uow import UnitOfWork
 
-PG_URL = os.environ.get("MICROLEND_MARKETING_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 _tenants = itertools.count(1)
 
 
-def _pg_admin() -> Engine:
-    return create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def marketing_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        path: Path = tmp_path_factory.mktemp("mkt") / "marketing.db"
-        engine = make_engine(f"sqlite:///{path}")
-        Base.metadata.create_all(engine)
-        yield engine
-        engine.dispose()
-        return
-    name = f"mkt_{uuid.uuid4().hex[:10]}"
-    admin = _pg_admin()
-    try:
-        with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        admin.dispose()
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL is not reachable at {PG_URL}: {exc.__class__.__name__}")
-    engine = make_engine(PG_URL.rsplit("/", 1)[0] + f"/{name}")
-    try:
-        Base.metadata.create_all(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+@pytest.fixture
+def marketing_engine(engine: Engine) -> Engine:
+    return engine
 
 
 @dataclass
@@ -90,5 +56,3 @@ def make_bank(engine: Engine) -> Bank:
 def mbank(marketing_engine: Engine) -> Bank:
     return make_bank(marketing_engine)
 
-
-assert microlend.core.tables.TenantRow is TenantRow

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from tests.databases import pristine_sqlite_url
 from typer.testing import CliRunner
 
 from microlend.cli.marketing import app
-from microlend.core.db import Base, make_engine, make_session_factory
+from microlend.core.db import make_engine, make_session_factory
 from microlend.core.settings import get_settings
 from microlend.core.tables import TenantRow
 
@@ -19,9 +20,8 @@ runner = CliRunner()
 
 @pytest.fixture
 def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    url = pristine_sqlite_url(tmp_path / "cli.db")
     engine = make_engine(url)
-    Base.metadata.create_all(engine)
     with make_session_factory(engine)() as s:
         s.add(TenantRow(name="demo", display_name="Demo", business_date=date(2026, 3, 1),
                         created_at=datetime(2026, 3, 1, tzinfo=UTC)))

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import scorecardpy
 from sqlalchemy import update
-from tests.battery import Endpoint, audit_count, run_battery
+from tests.battery import audit_count
 from tests.conftest import Api, TenantKit
 
 from microlend.demo import identities
@@ -200,16 +200,3 @@ class TestForbiddenMoves:
         assert r.status_code == 409
 
 
-class TestPermissionBattery:
-    @pytest.mark.parametrize("ep", [
-        Endpoint("GET", "/api/v1/applications/{id}", "credit_officer", "marketer"),
-        Endpoint("GET", "/api/v1/applications", "approver", "marketer"),
-        Endpoint("POST", "/api/v1/applications/{id}/withdraw", "credit_officer", "auditor", write=True),
-        Endpoint("POST", "/api/v1/applications/{id}/recommend", "credit_officer", "approver", write=True,
-                 body={"recommendation": "decline", "notes": "no stock"}),
-    ], ids=["get", "list", "withdraw", "recommend"])
-    def test_endpoint(self, api: Api, other: Api, ep: Endpoint) -> None:
-        def make(a: Api) -> int:
-            return int(apply(a, new_customer(a), "300000.00", product="EP-STD").json()["id"])
-
-        run_battery(api, other, ep, make)

@@ -1,19 +1,19 @@
-"""A fresh SQLite database per test with one bank (set up with the risk module's starter) and its staff."""
+"""A database of the test's own (a copy of the Alembic-migrated template, on SQLite and PostgreSQL) with one
+bank, set up with the risk module's starter, and its staff."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
+from tests.databases import pristine_sqlite_url
 
 from microlend.core import tenancy
-from microlend.core.db import Base, make_engine, make_session_factory
+from microlend.core.db import make_engine, make_session_factory
 from microlend.core.identity import Principal
 from microlend.core.uow import UnitOfWork
-from microlend.risk import tables as _risk_tables  # noqa: F401  (registers the registry tables)
 from microlend.risk.registry import setup_tenant
 
 
@@ -35,8 +35,12 @@ def _person(uow: UnitOfWork, tenant_id: int, username: str, roles: list[str]) ->
 
 
 def open_bank(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str = "rural-bank") -> Bank:
-    engine = make_engine(f"sqlite:///{tmp_path / 'microlend.db'}")
-    Base.metadata.create_all(engine)
+    """A bank on a migrated SQLite file of its own at `tmp_path/microlend.db` (the CLI tests point at it)."""
+    engine = make_engine(pristine_sqlite_url(tmp_path / "microlend.db"))
+    return open_bank_on(engine, tmp_path, monkeypatch, name)
+
+
+def open_bank_on(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str = "rural-bank") -> Bank:
     uow = UnitOfWork(make_session_factory(engine))
     monkeypatch.setattr(tenancy, "TENANT_SETUP", [setup_tenant])
     tenant = tenancy.create_tenant(uow, name)
@@ -51,7 +55,5 @@ def open_bank(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str = "rura
 
 
 @pytest.fixture
-def bank(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bank]:
-    b = open_bank(tmp_path, monkeypatch)
-    yield b
-    b.engine.dispose()
+def bank(fresh_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Bank:
+    return open_bank_on(fresh_engine, tmp_path, monkeypatch)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.battery import Endpoint, audit_count, run_battery
+from tests.battery import audit_count
 from tests.conftest import Api, TenantKit
 
 from microlend.core.identity import Principal
@@ -272,37 +272,6 @@ class TestMonitoring:
         assert m["score"]["status"] == "stable"
         features = registry.get_model_version(api.kit.uow_factory(), api.kit.principal("auditor"), vid).features
         assert {c["feature"] for c in m["characteristics"]} == set(features)
-
-
-ENDPOINTS = [
-    (Endpoint("GET", "/api/v1/risk/models/{id}", "auditor", "marketer"), "draft"),
-    (Endpoint("GET", "/api/v1/risk/models/{id}/report", "risk_analyst", "collector"), "draft"),
-    (Endpoint("GET", "/api/v1/risk/models/{id}/report.json", "risk_analyst", "marketer"), "draft"),
-    (Endpoint("GET", "/api/v1/risk/models/{id}/points", "credit_officer", "marketer"), "draft"),
-    (Endpoint("GET", "/api/v1/risk/models/{id}/monitoring", "risk_analyst", "marketer"), "champion"),
-    (Endpoint("POST", "/api/v1/risk/models/{id}/score", "credit_officer", "marketer",
-              body={"features": {"age_in_years": 40}}), "draft"),
-    (Endpoint("POST", "/api/v1/risk/models/{id}/validate", "risk_analyst", "auditor", write=True), "draft"),
-    (Endpoint("POST", "/api/v1/risk/models/{id}/approve", "risk_analyst", "credit_officer", body={},
-              write=True), "validated"),
-    (Endpoint("POST", "/api/v1/risk/models/{id}/promote", "risk_analyst", "approver",
-              body={"role": "challenger"}, write=True), "approved"),
-    (Endpoint("POST", "/api/v1/risk/models/{id}/retire", "admin", "credit_officer", body={"reason": "x"},
-              write=True), "draft"),
-    (Endpoint("GET", "/api/v1/risk/models", "auditor", "marketer"), "draft"),
-    (Endpoint("POST", "/api/v1/risk/score", "credit_officer", "marketer",
-              body={"subject_id": "S-1", "features": {}}), "champion"),
-    (Endpoint("POST", "/api/v1/risk/models", "risk_analyst", "credit_officer",
-              body={"dataset": "none", "target": "y", "bad": "1"}, success=(404,)), "draft"),
-]
-
-
-class TestPermissions:
-    @pytest.mark.parametrize(("ep", "status"), ENDPOINTS, ids=lambda x: f"{x.method} {x.path}"
-                             if isinstance(x, Endpoint) else x)
-    def test_battery(self, api: Api, other: Api, trained_dir: Path, ep: Endpoint, status: str) -> None:
-        run_battery(api, other, ep, in_status(status, trained_dir), snapshot)
-
 
 
 def test_the_starter_champion_has_its_validation_report(api: Api) -> None:

@@ -10,9 +10,10 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.databases import pristine_sqlite_url
 
 from microlend.core import tenancy
-from microlend.core.db import Base, make_engine, make_session_factory
+from microlend.core.db import make_engine, make_session_factory
 from microlend.core.identity import Principal, Role
 from microlend.core.tables import TenantRow
 from microlend.core.uow import UnitOfWork
@@ -32,8 +33,7 @@ def test_reversal_then_replay_equals_never_having_posted(paid: list[tuple[Decima
     tenancy.TENANT_SETUP[:] = [setup_tenant]
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            engine = make_engine(f"sqlite:///{Path(tmp) / 'p.db'}")
-            Base.metadata.create_all(engine)
+            engine = make_engine(pristine_sqlite_url(Path(tmp) / "p.db"))
             factory = make_session_factory(engine)
             states = []
             for name, skip in (("with", None), ("without", reversed_index)):

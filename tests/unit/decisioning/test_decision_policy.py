@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +21,7 @@ from microlend.decisioning.policy import (
     golden_inputs,
     policy_hash,
 )
-from microlend.decisioning.reasons import CATALOGUE, tellable_reasons
+from microlend.decisioning.reasons import CATALOGUE, reason, tellable_reasons
 
 POLICY = default_policy()
 COMPILED = compile_policy(POLICY)
@@ -149,8 +150,22 @@ class TestReasonCatalogue:
         told = tellable_reasons(["BLACKLISTED", "OVERDUE_ELSEWHERE"], locale="en")
         assert told == ["The applicant is currently overdue with another lender"]
 
-    def test_messages_exist_in_chinese(self) -> None:
-        assert tellable_reasons(["AGE_BELOW_MIN"]) == ["申请人年龄未达到最低要求（18周岁）"]
+    @pytest.mark.parametrize("code", sorted(CATALOGUE))
+    def test_every_reason_has_a_chinese_and_an_english_message(self, code: str) -> None:
+        zh, en = reason(code).message("zh_CN"), reason(code).message("en")
+        assert zh and en and zh != en and code not in (zh, en)
+        assert re.search(r"[\u4e00-\u9fff]", zh) and not re.search(r"[\u4e00-\u9fff]", en)
+        assert "{" not in zh + en and "}" not in zh + en, "a placeholder was left unfilled"
+
+    def test_a_borrower_is_told_in_chinese_by_default_and_in_business_terms(self) -> None:
+        (zh,) = tellable_reasons(["AGE_BELOW_MIN"])
+        (en,) = tellable_reasons(["AGE_BELOW_MIN"], locale="en")
+        assert "年龄" in zh and "18" in zh
+        assert "younger" in en and "18" in en
+
+    def test_an_unknown_code_is_never_told(self) -> None:
+        assert tellable_reasons(["NO_SUCH_CODE", "OVERDUE_ELSEWHERE"], locale="en") == [
+            reason("OVERDUE_ELSEWHERE").en]
 
 
 RATE_RANGES = {"MICRO_BIZ": (Decimal("0.04"), Decimal("0.18")), "MICRO_PERSONAL": (Decimal("0.06"), Decimal("0.24"))}

@@ -1,0 +1,584 @@
+"""The permission battery (tests/battery.py) over every route of the application, from one table keyed by
+method and path: no token -> 401, a wrong role -> 403, another bank's object -> 404 with nothing changed, and
+every write -> exactly one audit record. A route with neither an entry nor a written exemption fails the
+meta-test, so a new endpoint cannot ship without its checks.
+
+Two banks per backend are shared by all routes, and each role signs in once per bank: the checks of one
+route run in one test, without a password hash per check."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import random
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+import scorecardpy
+from argon2 import PasswordHasher
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+from tests.battery import CachedTokens, Endpoint, run_battery
+from tests.conftest import TenantKit
+from tests.conftest import test_settings as settings_for
+
+from microlend.api.app import create_app
+from microlend.core import tenancy
+from microlend.core.db import make_session_factory
+from microlend.core.uow import UnitOfWork
+from microlend.decisioning.policy import deep_merge, default_policy
+from microlend.demo import identities
+from microlend.marketing import service as marketing
+from microlend.marketing.segments import FrequencyCap
+from microlend.risk import registry
+from microlend.risk.datasets import german_credit
+from microlend.risk.development import develop_model
+
+Maker = Callable[[CachedTokens], Any]
+_rng = random.Random(2026)
+_seq = itertools.count(1)
+
+
+# --- making the objects the routes act on --------------------------------------------------------------------
+
+
+def person(**attributes: Any) -> dict[str, Any]:
+    birth = identities.birth_date_for_age(_rng, 41, date(2026, 1, 1))
+    return {"kind": "person", "name": f"王{next(_seq)}号", "id_number": identities.resident_id(_rng, birth),
+            "phone": identities.mobile(_rng), "industry": "retail", "branch": "城关支行", "attributes": attributes}
+
+
+def _ok(r: Any, *status: int) -> Any:
+    assert r.status_code in (status or (200, 201)), r.text
+    return r.json() if r.status_code != 204 else None
+
+
+def customer(api: CachedTokens) -> int:
+    return int(_ok(api.client.post("/api/v1/customers", json=person(), headers=api.token("credit_officer")))["id"])
+
+
+def customer_snapshot(api: CachedTokens, cid: int) -> Any:
+    return api.client.get(f"/api/v1/customers/{cid}", headers=api.token("admin")).json()
+
+
+_GERMAN_GOOD = {k: (v.item() if hasattr(v, "item") else v)  # a strong profile for the starter scorecard
+                for k, v in scorecardpy.germancredit().drop(columns=["creditability"]).iloc[715].items()}
+
+
+def application(amount: str, product: str = "EP-STD") -> Maker:
+    def make(api: CachedTokens) -> int:
+        body = person(**_GERMAN_GOOD, annual_turnover="600000", years_in_business=8)
+        cid = _ok(api.client.post("/api/v1/customers", json=body, headers=api.token("credit_officer")))["id"]
+        return int(_ok(api.client.post("/api/v1/applications", headers=api.token("credit_officer"), json={
+            "customer_id": cid, "product_code": product, "amount": amount, "term_months": 12, "purpose": "进货",
+            "consents": ["credit_report"]}))["id"])
+    return make
+
+
+def recommended(api: CachedTokens) -> int:
+    app_id = application("300000.00")(api)
+    _ok(api.client.post(f"/api/v1/applications/{app_id}/recommend", headers=api.token("credit_officer"), json={
+        "recommendation": "approve", "amount": "250000", "annual_rate": "0.0850", "notes": "stock checked"}))
+    return app_id
+
+
+def approved(api: CachedTokens) -> int:
+    app_id = recommended(api)
+    _ok(api.client.post(f"/api/v1/applications/{app_id}/approve", headers=api.token("approver")))
+    return app_id
+
+
+def accepted(api: CachedTokens) -> int:
+    app_id = approved(api)
+    assert _ok(api.client.post(f"/api/v1/applications/{app_id}/accept",
+                               headers=api.token("credit_officer")))["status"] == "accepted"
+    return app_id
+
+
+def application_snapshot(api: CachedTokens, app_id: int) -> Any:
+    return api.client.get(f"/api/v1/applications/{app_id}", headers=api.token("admin")).json()
+
+
+LOAN = {"product_code": "EI-STD", "principal": "10000", "term_months": 12, "annual_rate": "0.12"}
+
+
+def loan(api: CachedTokens) -> int:
+    return int(_ok(api.client.post("/api/v1/loans", json=LOAN, headers=api.token("admin")))["id"])
+
+
+def loan_snapshot(api: CachedTokens, loan_id: int) -> Any:
+    h = api.token("admin")
+    return (api.client.get(f"/api/v1/loans/{loan_id}", headers=h).json(),
+            api.client.get(f"/api/v1/loans/{loan_id}/transactions", headers=h).json())
+
+
+def loan_in_credit(api: CachedTokens) -> int:
+    """A loan that was overpaid, so it holds a credit balance to apply."""
+    loan_id = loan(api)
+    _ok(api.client.post(f"/api/v1/loans/{loan_id}/repayments", json={"amount": "900"}, headers=api.token("admin")))
+    return loan_id
+
+
+def repayment(api: CachedTokens) -> int:
+    loan_id = loan(api)
+    return int(_ok(api.client.post(f"/api/v1/loans/{loan_id}/repayments", json={"amount": "100"},
+                                   headers=api.token("admin")))["id"])
+
+
+def repayment_snapshot(api: CachedTokens, repayment_id: int) -> Any:
+    with api.kit.uow_factory() as u:
+        from microlend.servicing.tables import RepaymentRow
+
+        row = u.session.get(RepaymentRow, repayment_id)
+        assert row is not None
+        return {c.name: getattr(row, c.key) for c in RepaymentRow.__table__.columns}  # type: ignore[attr-defined]
+
+
+def business_date(api: CachedTokens) -> date:
+    with api.kit.uow_factory() as u:
+        return tenancy.business_date(u.session, api.kit.tenant.id)
+
+
+def credit_line(api: CachedTokens) -> int:
+    return int(_ok(api.client.post("/api/v1/credit-lines", json={"product_code": "RV-STD", "limit": "50000"},
+                                   headers=api.token("admin")))["id"])
+
+
+def stricter_policy() -> dict[str, Any]:
+    doc: dict[str, Any] = deep_merge(default_policy(), {})
+    doc["metadata"]["name"] = f"stricter_{uuid.uuid4().hex[:8]}"
+    knockout = next(n for n in doc["nodes"] if n["id"] == "knockout")
+    knockout["content"]["rules"][-1]["k_score"] = "< 540"
+    for test in doc["tests"]:
+        if test["name"].startswith("score 520"):
+            test["expect"] = {"outcome": "decline", "reasons": ["SCORE_BELOW_CUTOFF"]}
+    return doc
+
+
+def policy_version(api: CachedTokens) -> str:
+    return str(_ok(api.client.post("/api/v1/policies", json={"content": stricter_policy(), "note": "stricter"},
+                                   headers=api.token("risk_analyst")))["content_hash"])
+
+
+def policy_snapshot(api: CachedTokens, content_hash: str) -> Any:
+    return api.client.get(f"/api/v1/policies/{content_hash}", headers=api.token("auditor")).json()
+
+
+def shadow_challenger(api: CachedTokens) -> None:
+    _ok(api.client.post("/api/v1/policies/challenger", json={"content_hash": policy_version(api), "shadow": True},
+                        headers=api.token("approver")))
+
+
+def decision_input() -> dict[str, Any]:
+    body: dict[str, Any] = deep_merge(default_policy()["test_base"], {})
+    return body
+
+
+def decision(api: CachedTokens) -> int:
+    return int(_ok(api.client.post("/api/v1/decisions", json=decision_input(),
+                                   headers=api.token("credit_officer")))["id"])
+
+
+def pending_limit_change(api: CachedTokens) -> int:
+    from microlend.decisioning.limit_review import review_credit_lines
+
+    from microlend.decisioning.limits import default_limit_review
+    from microlend.servicing import service as servicing
+
+    doc = default_limit_review()
+    next(n for n in doc["nodes"] if n["id"] == "increase")["content"]["rules"][-1]["i_factor"] = "2"
+    cid = customer(api)
+    who = api.kit.principal("admin")
+    line = servicing.open_credit_line(api.kit.uow_factory(), who, "RV-STD", Decimal("100000"), customer_id=cid)
+    run = review_credit_lines(api.kit.uow_factory(), who, apply=True, policy=doc)
+    [review] = [r for r in run.lines if r.credit_line_id == line.id]
+    assert review.change_id is not None
+    return review.change_id
+
+
+CSV = "id,age,segment,outcome\n1,34,retail,good\n2,51,farming,bad\n3,29,retail,good\n4,45,trade,good\n"
+
+
+def dataset(api: CachedTokens) -> str:
+    name = f"ds-{uuid.uuid4().hex[:8]}"
+    _ok(api.client.post("/api/v1/datasets", data={"name": name}, files={"file": ("loans.csv", CSV, "text/csv")},
+                        headers=api.token("risk_analyst")))
+    return name
+
+
+@dataclass
+class RiskModels:
+    trained: Path
+    store: Path
+
+    def in_status(self, status: str) -> Maker:
+        """A registered model version moved to `status` by two analysts."""
+        def make(api: CachedTokens) -> int:
+            trainer = api.kit.principal("risk_analyst")
+            vid = registry.register_model(api.kit.uow_factory(), trainer, self.trained, name="german",
+                                          store_root=self.store).id
+            if status in ("validated", "approved", "champion"):
+                registry.mark_validated(api.kit.uow_factory(), trainer, vid)
+            if status in ("approved", "champion"):
+                registry.approve_model(api.kit.uow_factory(), api.kit.principal("risk_analyst"), vid)
+            if status == "champion":
+                registry.promote_model(api.kit.uow_factory(), trainer, vid, "champion")
+            return vid
+        return make
+
+
+def model_snapshot(api: CachedTokens, vid: int) -> Any:
+    return api.client.get(f"/api/v1/risk/models/{vid}", headers=api.token("auditor")).json()
+
+
+MARKETING_AT = datetime(2026, 3, 2, 12, tzinfo=UTC)
+
+
+def marketing_base(n: int = 40) -> pl.DataFrame:
+    return pl.DataFrame({
+        "customer_id": list(range(1, n + 1)), "age": [25 + i % 40 for i in range(n)],
+        "months_on_book": [3 + i % 20 for i in range(n)], "marketing_consent": [True] * n,
+        "current_days_past_due": [0] * n, "officer_user_id": [100] * n,
+    })
+
+
+def launched(channel: str) -> Maker:
+    """A campaign launched over a few customers; its id."""
+    def make(api: CachedTokens) -> int:
+        who = api.kit.principal("marketer")
+        segment = f"adults{next(_seq)}"
+        factory = api.kit.uow_factory
+        marketing.save_segment(factory(), who, segment, "age >= 25 and months_on_book > 2", at=MARKETING_AT)
+        camp = marketing.create_campaign(factory(), who, marketing.CampaignSpec(
+            name=f"c{next(_seq)}", channel=channel, segment_name=segment, control_share_bp=2000,
+            cap=FrequencyCap()), at=MARKETING_AT)
+        marketing.launch_campaign(factory(), who, camp.id, marketing_base(), at=MARKETING_AT, bank_name="Demo")
+        return camp.id
+    return make
+
+
+def campaign(api: CachedTokens) -> int:
+    h = api.token("marketer")
+    segment = f"s{next(_seq)}"
+    _ok(api.client.post("/api/v1/marketing/segments", json={"name": segment, "expression": "age >= 25"}, headers=h))
+    return int(_ok(api.client.post("/api/v1/marketing/campaigns", headers=h,
+                                   json={"name": f"c{next(_seq)}", "channel": "sms", "segment_name": segment}))["id"])
+
+
+def campaign_snapshot(api: CachedTokens, campaign_id: int) -> Any:
+    return api.client.get(f"/api/v1/marketing/campaigns/{campaign_id}", headers=api.token("marketer")).json()
+
+
+def visit_task(api: CachedTokens) -> int:
+    from microlend.marketing.tables import VisitTaskRow
+
+    campaign_id = launched("visit")(api)
+    with api.kit.uow_factory() as u:
+        return int(u.session.execute(select(VisitTaskRow.id).where(VisitTaskRow.campaign_id == campaign_id)
+                                     .order_by(VisitTaskRow.id).limit(1)).scalar_one())
+
+
+def visit_task_snapshot(api: CachedTokens, task_id: int) -> Any:
+    from microlend.marketing.tables import VisitTaskRow
+
+    with api.kit.uow_factory() as u:
+        row = u.session.get(VisitTaskRow, task_id)
+        assert row is not None
+        return (row.status, row.outcome)
+
+
+# --- the table -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    """One route's battery: the endpoint, how to make the object its path names (or what it needs), and how
+    its owner sees that object (to prove another bank changed nothing)."""
+
+    ep: Endpoint
+    make: Maker | str | None = None  # a str names a maker that needs the module's fixtures (risk models)
+    snapshot: Callable[[CachedTokens, Any], Any] | None = None
+    body: Callable[[CachedTokens, Any], dict[str, Any]] | None = None  # a body that depends on the object
+    fresh: Callable[[], Endpoint] | None = field(default=None, repr=False)  # a new endpoint per call
+    alone: bool = False  # on two new banks: the object must be the only one of its kind in the bank
+
+
+def E(method: str, path: str, allowed: str, denied: str | None, **kw: Any) -> Endpoint:  # noqa: N802
+    return Endpoint(method, path, allowed, denied, **kw)
+
+
+V1 = "/api/v1"
+CASES: list[Case] = [
+    # identity and audit
+    Case(E("GET", f"{V1}/me", "marketer", None)),
+    Case(E("GET", f"{V1}/users", "admin", "credit_officer")),
+    Case(E("POST", f"{V1}/users", "admin", "credit_officer", write=True),
+         body=lambda _a, _o: {"username": f"new-user-{uuid.uuid4().hex[:10]}", "password": "correct-horse-2",
+                              "roles": ["marketer"]}),
+    Case(E("GET", f"{V1}/audit", "auditor", "credit_officer")),
+    Case(E("GET", f"{V1}/audit/verify", "auditor", "marketer")),
+    # customers
+    Case(E("POST", f"{V1}/customers", "credit_officer", "marketer", write=True), body=lambda _a, _o: person()),
+    Case(E("GET", f"{V1}/customers", "marketer", "borrower")),
+    # every staff role may read a customer; a borrower may read only itself (404 otherwise)
+    Case(E("GET", f"{V1}/customers/{{customer_id}}", "credit_officer", None), customer, customer_snapshot),
+    Case(E("PATCH", f"{V1}/customers/{{customer_id}}", "credit_officer", "auditor", body={"address": "新地址"},
+           write=True), customer, customer_snapshot),
+    # applications
+    Case(E("POST", f"{V1}/applications", "credit_officer", "marketer", write=True,
+           audit=("application.submit", "decision.create", "application.declined")), customer,
+         body=lambda _a, cid: {"customer_id": cid, "product_code": "EP-STD", "amount": "300000.00",
+                               "term_months": 12, "purpose": "进货", "consents": ["credit_report"]}),
+    Case(E("GET", f"{V1}/applications", "approver", "marketer")),
+    Case(E("GET", f"{V1}/applications/{{application_id}}", "credit_officer", "marketer"),
+         application("300000.00"), application_snapshot),
+    Case(E("GET", f"{V1}/applications/{{application_id}}/schedule", "credit_officer", "marketer"),
+         approved, application_snapshot),
+    Case(E("POST", f"{V1}/applications/{{application_id}}/recommend", "credit_officer", "approver", write=True,
+           body={"recommendation": "decline", "notes": "no stock"}), application("300000.00"), application_snapshot),
+    Case(E("POST", f"{V1}/applications/{{application_id}}/approve", "approver", "credit_officer", write=True),
+         recommended, application_snapshot),
+    Case(E("POST", f"{V1}/applications/{{application_id}}/decline", "approver", "credit_officer", write=True,
+           body={"notes": "stock does not match"}), recommended, application_snapshot),
+    Case(E("POST", f"{V1}/applications/{{application_id}}/accept", "credit_officer", "auditor", write=True),
+         approved, application_snapshot),
+    Case(E("POST", f"{V1}/applications/{{application_id}}/disburse", "approver", "credit_officer", write=True,
+           audit=("loan.disburse", "application.disburse")),
+         accepted, application_snapshot),
+    Case(E("POST", f"{V1}/applications/{{application_id}}/withdraw", "credit_officer", "auditor", write=True),
+         application("300000.00"), application_snapshot),
+    # servicing
+    Case(E("GET", f"{V1}/products", "credit_officer", "marketer")),
+    Case(E("POST", f"{V1}/products", "admin", "credit_officer", write=True),
+         body=lambda _a, _o: {"code": f"NEW-{next(_seq)}", "name": "n", "method": "bullet", "min_amount": "100",
+                              "max_amount": "1000", "min_term_months": 1, "max_term_months": 3,
+                              "annual_rate": "0.1"}),
+    Case(E("POST", f"{V1}/loans", "approver", "credit_officer", body=LOAN, write=True)),
+    Case(E("GET", f"{V1}/loans", "credit_officer", "marketer")),
+    Case(E("GET", f"{V1}/loans/{{loan_id}}", "collector", "marketer"), loan, loan_snapshot),
+    Case(E("GET", f"{V1}/loans/{{loan_id}}/schedule", "auditor", "marketer"), loan, loan_snapshot),
+    Case(E("GET", f"{V1}/loans/{{loan_id}}/transactions", "credit_officer", "marketer"), loan, loan_snapshot),
+    Case(E("POST", f"{V1}/loans/{{loan_id}}/repayments", "collector", "auditor", body={"amount": "10"}, write=True),
+         loan, loan_snapshot),
+    Case(E("POST", f"{V1}/loans/{{loan_id}}/early-repayments", "credit_officer", "auditor", body={}, write=True),
+         loan, loan_snapshot),
+    Case(E("POST", f"{V1}/loans/{{loan_id}}/credit-applications", "credit_officer", "auditor", write=True),
+         loan_in_credit, loan_snapshot),
+    Case(E("POST", f"{V1}/loans/{{loan_id}}/write-off", "admin", "credit_officer", body={"reason": "gone"},
+           write=True), loan, loan_snapshot),
+    Case(E("POST", f"{V1}/repayments/{{repayment_id}}/reversal", "admin", "collector", body={"reason": "returned"},
+           write=True), repayment, repayment_snapshot),
+    Case(E("POST", f"{V1}/credit-lines", "approver", "marketer", body={"product_code": "RV-STD", "limit": "50000"},
+           write=True)),
+    Case(E("POST", f"{V1}/credit-lines/{{line_id}}/drawdowns", "approver", "marketer", body={"amount": "1000"},
+           write=True), credit_line),
+    Case(E("GET", f"{V1}/ledger/trial-balance", "auditor", "credit_officer")),
+    Case(E("GET", f"{V1}/ledger/reconciliation", "auditor", "collector")),
+    # known gap: close of business records no audit entry yet, though every job should; this entry fails
+    # once it does, to be set to the action it records
+    Case(E("POST", f"{V1}/cob/runs", "admin", "credit_officer", write=True, audit=()), body=lambda a, _o: {
+        "date": (business_date(a) + timedelta(days=1)).isoformat()}),
+    # decisioning
+    Case(E("POST", f"{V1}/decisions", "credit_officer", "marketer", body=decision_input(), write=True)),
+    Case(E("GET", f"{V1}/decisions/{{decision_id}}", "auditor", "marketer"), decision),
+    Case(E("POST", f"{V1}/decisions/{{decision_id}}/replay", "auditor", "marketer"), decision),
+    Case(E("GET", f"{V1}/policies", "auditor", "marketer")),
+    Case(E("POST", f"{V1}/policies", "risk_analyst", "approver", write=True),
+         body=lambda _a, _o: {"content": stricter_policy()}),
+    Case(E("POST", f"{V1}/policies/lint", "auditor", "marketer", body={"content": default_policy()})),
+    Case(E("POST", f"{V1}/policies/simulate", "risk_analyst", "auditor", body={"content": default_policy()})),
+    Case(E("GET", f"{V1}/policies/report", "auditor", "marketer")),
+    Case(E("POST", f"{V1}/policies/challenger", "approver", "auditor", write=True), policy_version,
+         body=lambda _a, content_hash: {"content_hash": content_hash, "shadow": True}),
+    Case(E("DELETE", f"{V1}/policies/challenger", "approver", "auditor", write=True, success=(204,)),
+         shadow_challenger),
+    Case(E("GET", f"{V1}/policies/{{content_hash}}", "auditor", "marketer"), policy_version, policy_snapshot),
+    Case(E("POST", f"{V1}/policies/{{content_hash}}/publish", "approver", "credit_officer", body={}, write=True),
+         policy_version, policy_snapshot),
+    Case(E("GET", f"{V1}/limit-changes", "approver", "auditor")),
+    Case(E("POST", f"{V1}/limit-changes/{{change_id}}/decision", "approver", "risk_analyst",
+           body={"approve": True}, write=True), pending_limit_change, alone=True),
+    # credit data
+    Case(E("POST", f"{V1}/datasets", "risk_analyst", "credit_officer", write=True),
+         fresh=lambda: E("POST", f"{V1}/datasets", "risk_analyst", "credit_officer", write=True,
+                         form={"name": f"ds-{uuid.uuid4().hex[:8]}"},
+                         files={"file": ("loans.csv", CSV, "text/csv")})),
+    Case(E("GET", f"{V1}/datasets", "risk_analyst", "collector")),
+    Case(E("GET", f"{V1}/datasets/{{name}}", "risk_analyst", "credit_officer"), dataset),
+    Case(E("GET", f"{V1}/datasets/{{name}}/quality", "risk_analyst", "marketer"), dataset),
+    Case(E("GET", f"{V1}/datasets/{{name}}/quality.html", "risk_analyst", "approver"), dataset),
+    # risk models
+    Case(E("POST", f"{V1}/risk/models", "risk_analyst", "credit_officer",
+           body={"dataset": "none", "target": "y", "bad": "1"}, success=(404,))),
+    Case(E("GET", f"{V1}/risk/models", "auditor", "marketer")),
+    Case(E("GET", f"{V1}/risk/models/{{version_id}}", "auditor", "marketer"), "draft", model_snapshot),
+    Case(E("GET", f"{V1}/risk/models/{{version_id}}/report", "risk_analyst", "collector"), "draft", model_snapshot),
+    Case(E("GET", f"{V1}/risk/models/{{version_id}}/report.json", "risk_analyst", "marketer"), "draft",
+         model_snapshot),
+    Case(E("GET", f"{V1}/risk/models/{{version_id}}/points", "credit_officer", "marketer"), "draft",
+         model_snapshot),
+    Case(E("GET", f"{V1}/risk/models/{{version_id}}/monitoring", "risk_analyst", "marketer"), "champion",
+         model_snapshot),
+    Case(E("POST", f"{V1}/risk/models/{{version_id}}/score", "credit_officer", "marketer",
+           body={"features": {"age_in_years": 40}}), "draft", model_snapshot),
+    Case(E("POST", f"{V1}/risk/models/{{version_id}}/validate", "risk_analyst", "auditor", write=True), "draft",
+         model_snapshot),
+    Case(E("POST", f"{V1}/risk/models/{{version_id}}/approve", "risk_analyst", "credit_officer", body={},
+           write=True), "validated", model_snapshot),
+    Case(E("POST", f"{V1}/risk/models/{{version_id}}/promote", "risk_analyst", "approver",
+           body={"role": "challenger"}, write=True), "approved", model_snapshot),
+    Case(E("POST", f"{V1}/risk/models/{{version_id}}/retire", "admin", "credit_officer", body={"reason": "x"},
+           write=True), "draft", model_snapshot),
+    Case(E("POST", f"{V1}/risk/score", "credit_officer", "marketer", body={"subject_id": "S-1", "features": {}})),
+    # marketing
+    # checking an expression reads no data: any signed-in caller may
+    Case(E("POST", f"{V1}/marketing/segments/check", "marketer", None, body={"expression": "age >= 25"})),
+    Case(E("GET", f"{V1}/marketing/segments", "marketer", "collector")),
+    Case(E("POST", f"{V1}/marketing/segments", "marketer", "credit_officer", write=True),
+         body=lambda _a, _o: {"name": f"seg{next(_seq)}", "expression": "age >= 25"}),
+    Case(E("GET", f"{V1}/marketing/campaigns", "auditor", "risk_analyst")),
+    Case(E("POST", f"{V1}/marketing/campaigns", "marketer", "credit_officer", write=True),
+         lambda a: _ok(a.client.post(f"{V1}/marketing/segments", headers=a.token("marketer"),
+                                     json={"name": f"seg{next(_seq)}", "expression": "age >= 25"}))["name"],
+         body=lambda _a, segment: {"name": f"c{next(_seq)}", "channel": "sms", "segment_name": segment}),
+    Case(E("GET", f"{V1}/marketing/campaigns/{{campaign_id}}", "credit_officer", "collector"), campaign,
+         campaign_snapshot),
+    Case(E("GET", f"{V1}/marketing/campaigns/{{campaign_id}}/report", "marketer", "collector"), launched("sms"),
+         campaign_snapshot),
+    Case(E("GET", f"{V1}/marketing/campaigns/{{campaign_id}}/report.html", "auditor", "risk_analyst"),
+         launched("sms"), campaign_snapshot),
+    Case(E("POST", f"{V1}/marketing/opt-outs", "marketer", "credit_officer", write=True, success=(204,)), customer,
+         body=lambda _a, cid: {"customer_id": cid, "channel": "sms"}),
+    Case(E("GET", f"{V1}/marketing/visit-tasks", "credit_officer", "collector")),
+    Case(E("POST", f"{V1}/marketing/visit-tasks/{{task_id}}/close", "marketer", "collector",
+           body={"outcome": "visited"}, write=True, success=(204,)), visit_task, visit_task_snapshot),
+]
+
+#: Routes outside the battery, each with the reason. A path ending in "*" stands for every route under it.
+EXEMPT: dict[tuple[str, str], str] = {
+    ("POST", f"{V1}/auth/token"): "signing in: no token yet; wrong passwords and rate limits in test_auth_api.py",
+    ("GET", "/t/{token}"): "public tracked link in a text message: no sign-in by design, an unknown token "
+                           "redirects like a known one (test_marketing_api.py)",
+    ("GET", "/healthz"): "liveness probe for the load balancer: public, holds no data",
+    ("GET", "/docs"): "Swagger UI page: public, holds no data",
+    ("GET", "/openapi.json"): "the API description: public, holds no data",
+    ("*", "/*"): "server-rendered pages (staff workbench, analyst, marketing and borrower pages): signed in by "
+                 "cookie and answered with a redirect to the sign-in page or an error page, not 401/403 problem "
+                 "bodies; their sign-in, role and other-bank checks are in the page tests "
+                 "(test_pages.py, *_pages.py, test_assist.py)",
+}
+
+
+def key(case: Case) -> tuple[str, str]:
+    return case.ep.method, case.ep.path
+
+
+def app_routes(app: FastAPI) -> set[tuple[str, str]]:
+    """Every (method, path) the application answers, HEAD aside."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # FastAPI without included-router contexts: the routes are flat
+        routes: list[Any] = list(app.routes)
+    else:
+        routes = list(iter_route_contexts(app.routes))
+    found: set[tuple[str, str]] = set()
+    for route in routes:
+        path, methods = getattr(route, "path", None), getattr(route, "methods", None)
+        if path is None or not methods:
+            continue
+        found |= {(m, path) for m in methods if m != "HEAD"}
+    return found
+
+
+def exemption(method: str, path: str) -> str | None:
+    if (method, path) in EXEMPT:
+        return EXEMPT[(method, path)]
+    if not path.startswith("/api/"):  # the API is never exempt as a page
+        return EXEMPT[("*", "/*")]
+    return None
+
+
+# --- the tests -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def routes() -> set[tuple[str, str]]:
+    return app_routes(create_app(settings_for("sqlite://")))
+
+
+def test_every_route_is_under_the_battery_or_exempt_with_a_reason(routes: set[tuple[str, str]]) -> None:
+    covered = {key(c) for c in CASES}
+    assert len(covered) == len(CASES), "a route appears twice in the table"
+    missing = sorted(r for r in routes if r not in covered and exemption(*r) is None)
+    assert not missing, f"routes with neither a battery entry nor an exemption: {missing}"
+    stale = sorted(covered - routes)
+    assert not stale, f"battery entries for routes the application does not have: {stale}"
+    both = sorted(r for r in covered if r in EXEMPT)
+    assert not both, f"routes both exempt and under the battery: {both}"
+    assert all(len(reason) > 20 for reason in EXEMPT.values())
+
+
+@dataclass
+class Banks:
+    home: CachedTokens
+    away: CachedTokens
+    models: RiskModels
+    engine: Engine
+
+    def pair(self) -> tuple[CachedTokens, CachedTokens]:
+        """Two new banks, for routes whose objects a bank can hold only once (a model file registers once)."""
+        client = self.home.client
+        return CachedTokens(client, _kit(self.engine, "home")), CachedTokens(client, _kit(self.engine, "away"))
+
+
+def _kit(engine: Engine, label: str) -> TenantKit:
+    factory = make_session_factory(engine)
+    tenant = tenancy.create_tenant(UnitOfWork(factory), f"battery-{label}-{uuid.uuid4().hex[:8]}")
+    return TenantKit(tenant, lambda: UnitOfWork(factory), itertools.count())
+
+
+@pytest.fixture(scope="module")
+def banks(app_client: TestClient, engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Banks]:
+    """Two banks for all the routes on this backend; passwords are hashed cheaply for their many users."""
+    original_hasher, original_settings = tenancy._hasher, app_client.app.state.settings  # type: ignore[attr-defined]
+    tenancy._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    data_dir = tmp_path_factory.mktemp("battery-data")
+    app_client.app.state.settings = original_settings.model_copy(update={"data_dir": data_dir})  # type: ignore[attr-defined]
+    trained = tmp_path_factory.mktemp("battery-model") / "scorecard"
+    develop_model(german_credit().frame, target="creditability", bad="bad", kind="scorecard", out_dir=trained,
+                  created_at=datetime(2026, 1, 5, tzinfo=UTC), benchmark=False, name="german", seed=7)
+    try:
+        app_client.cookies.clear()
+        yield Banks(CachedTokens(app_client, _kit(engine, "home")), CachedTokens(app_client, _kit(engine, "away")),
+                    RiskModels(trained, data_dir / "models"), engine)
+    finally:
+        tenancy._hasher = original_hasher
+        app_client.app.state.settings = original_settings  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.ep.method} {c.ep.path}")
+def test_route(banks: Banks, case: Case) -> None:
+    home, away = banks.home, banks.away
+    make: Maker = banks.models.in_status(case.make) if isinstance(case.make, str) else case.make or (lambda _: None)
+    if case.alone or isinstance(case.make, str):  # a model file registers once per bank
+        home, away = banks.pair()
+    ep = case.fresh() if case.fresh else dataclasses.replace(case.ep)
+    if case.body is not None:
+        body_for = case.body
+
+        def make_with_body(api: CachedTokens) -> Any:
+            made = make(api)
+            ep.body = body_for(api, made)
+            return made
+
+        run_battery(home, away, ep, make_with_body, case.snapshot)
+    else:
+        run_battery(home, away, ep, make, case.snapshot)
