@@ -34,13 +34,16 @@ from microlend.api.app import create_app
 from microlend.core import tenancy
 from microlend.core.db import make_session_factory
 from microlend.core.uow import UnitOfWork
+from microlend.decisioning.limits import default_limit_review
 from microlend.decisioning.policy import deep_merge, default_policy
 from microlend.demo import identities
 from microlend.marketing import service as marketing
 from microlend.marketing.segments import FrequencyCap
+from microlend.origination.limit_review import review_credit_lines
 from microlend.risk import registry
 from microlend.risk.datasets import german_credit
 from microlend.risk.development import develop_model
+from microlend.servicing import service as servicing
 
 Maker = Callable[[CachedTokens], Any]
 _rng = random.Random(2026)
@@ -188,11 +191,6 @@ def decision(api: CachedTokens) -> int:
 
 
 def pending_limit_change(api: CachedTokens) -> int:
-    from microlend.decisioning.limit_review import review_credit_lines
-
-    from microlend.decisioning.limits import default_limit_review
-    from microlend.servicing import service as servicing
-
     doc = default_limit_review()
     next(n for n in doc["nodes"] if n["id"] == "increase")["content"]["rules"][-1]["i_factor"] = "2"
     cid = customer(api)

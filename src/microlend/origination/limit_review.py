@@ -170,7 +170,7 @@ def review_credit_lines(uow: UnitOfWork, who: Principal, *, apply: bool = False,
         if r.action == "freeze":
             new_limit = min(current, round_half_up(frame["_drawn"].iloc[i]))
         reasons = tuple(r.reasons)
-        review = LineReview(line_id, None if customer_id is None else int(customer_id), str(r.action),
+        review = LineReview(line_id, None if pd.isna(customer_id) else int(customer_id), str(r.action),
                             str(r.outcome), current, new_limit, reasons, "proposed")
         if not apply or r.action == "keep" or (new_limit == current and r.outcome == "approve"):
             reviews.append(_with(review, status="kept" if r.action == "keep" else "proposed"))

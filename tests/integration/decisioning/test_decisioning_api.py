@@ -247,6 +247,21 @@ class TestLimitReview:
         assert (line.action, line.status) == ("freeze", "proposed")
         assert audit_actions(api, "credit_line.change_limit") == 0
 
+    def test_a_bank_with_a_line_of_no_customer_beside_customers_lines_is_reviewed(self, api: Api) -> None:
+        from decimal import Decimal
+
+        from microlend.origination.limit_review import review_credit_lines
+        from microlend.servicing import service as servicing
+
+        with_customer = open_line(api, "40000", {"blacklisted": True}, drawn="10000")
+        who = api.kit.principal("admin")
+        anonymous = servicing.open_credit_line(api.kit.uow_factory(), who, "RV-STD", Decimal("30000")).id
+        run = review_credit_lines(api.kit.uow_factory(), api.kit.principal("approver"))
+        by_line = {line.credit_line_id: line for line in run.lines}
+        assert set(by_line) == {with_customer, anonymous}
+        assert by_line[anonymous].customer_id is None
+        assert by_line[with_customer].customer_id is not None and by_line[with_customer].action == "freeze"
+
     def test_an_early_warning_freezes_the_line_at_what_is_drawn(self, api: Api) -> None:
         from decimal import Decimal
 
