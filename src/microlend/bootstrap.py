@@ -1,5 +1,5 @@
 """Wires the modules together: every table mapped, every tenant-setup hook registered, every event handler
-subscribed, every router and CLI group known. Adapters call `load_modules()` once at start-up."""
+subscribed, every port connected, every router and CLI group known. Adapters call `load_modules()` once at start-up."""
 
 from __future__ import annotations
 
@@ -46,6 +46,16 @@ EVENT_HANDLERS: list[tuple[str, str]] = [
     ("microlend.origination.events:ApplicationDecided", "microlend.marketing.handlers:suppress_for_decided_applicant"),
 ]
 
+#: Ports through which a module reads a module it may not import (marketing is not above origination or
+#: servicing): ("module:connect", {keyword: "module:query function"}). A bank without the providing module
+#: leaves its ports unconnected.
+PORTS: list[tuple[str, dict[str, str]]] = [
+    ("microlend.marketing.sources:connect_lending", {
+        "application_steps": "microlend.origination.queries:application_steps",
+        "worst_days_past_due": "microlend.servicing.queries:worst_days_past_due",
+    }),
+]
+
 #: FastAPI routers: (module, attribute).
 ROUTERS = [
     ("microlend.api.routers.auth", "router"),
@@ -81,6 +91,8 @@ def load_modules() -> None:
     for name in SETUP_MODULES:
         register_tenant_setup(_deferred_setup(name))
     register_handlers(events.registry)
+    for connect, providers in PORTS:
+        _attribute(connect)(**{keyword: _attribute(provider) for keyword, provider in providers.items()})
 
 
 def register_handlers(handlers: EventHandlers, pairs: list[tuple[str, str]] | None = None) -> None:

@@ -1,7 +1,8 @@
 """The bank's customer base as marketing's frame (客户底册), read from the database for the marketer's pages.
 
-The `customers` and `loans` tables are read in `sources.py` (marketing does not import origination or
-servicing). A bank whose customers live elsewhere passes its own frame to the service functions instead.
+Customers come from parties and arrears through the lending port, both in `sources.py` (marketing does not
+import origination or servicing). A bank whose customers live elsewhere passes its own frame to the service
+functions instead.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ from microlend.marketing.sources import customer_loan_status, customers_frame
 def customer_frame(uow: UnitOfWork, who: Principal, as_of: date) -> pl.DataFrame:
     """The tenant's customers with the features segments read and today's days past due."""
     with uow:
-        s = uow.session
-        return customers_frame(s, who.tenant_id, as_of, customer_loan_status(s, who.tenant_id))
+        return customers_frame(uow, who, as_of, customer_loan_status(uow, who))
 
 
 def preapproval_inputs(frame: pl.DataFrame) -> tuple[dict[str, pa.Table], pa.Table]:

@@ -81,8 +81,7 @@ def seed_marketing_demo(uow: UnitOfWork, who: Principal, *, as_of: date, at: dat
     from microlend.marketing.preapproval import PreapprovalInputs, run_preapproval
 
     existing = {c.name: c for c in service.list_campaigns(uow, who)}
-    with uow:
-        frame = customers_frame(uow.session, who.tenant_id, as_of)
+    frame = customers_frame(uow, who, as_of)
     if officer_user_ids:
         officers = list(officer_user_ids)
         frame = frame.with_columns(pl.when(pl.col("officer_user_id").is_null())

@@ -1,22 +1,25 @@
-"""What marketing reads from other modules' tables, all in one place (客户与贷款数据来源).
+"""What marketing knows from other modules (客户与贷款数据来源).
 
-Marketing must not import origination or servicing (architecture: marketing -> decisioning, data, parties),
-so the `customers`, `applications` and `loans` tables are read here through SQLAlchemy Core by table and
-column name. Every such read lives in this file and nowhere else in marketing, so that moving them onto
-the owning modules' query functions is a change to this one file.
+Customers come from parties, which marketing may import. Applications (origination) and loans (servicing)
+sit beside marketing, not below it, so marketing reads them through two ports that the composition root,
+`bootstrap.py`, connects to `origination.queries.application_steps` and `servicing.queries.worst_days_past_due`.
+A bank that runs marketing without those modules leaves a port unconnected, and it answers nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
-from sqlalchemy import column, func, inspect, select, table
-from sqlalchemy.orm import Session
 
-from microlend.core.db import JSONText, UTCDateTime
+from microlend.core.identity import Principal
+from microlend.core.uow import UnitOfWork
+from microlend.parties import queries as parties
+from microlend.parties.queries import ContactCard
 
 #: ids per IN (...) list, so that a large customer base never builds one huge statement
 IN_CHUNK = 5_000
@@ -27,85 +30,85 @@ _PROFILE_KEYS = ("status_of_existing_checking_account", "duration_in_month", "cr
                  "other_installment_plans", "housing", "installment_rate_in_percentage_of_disposable_income",
                  "years_in_business", "annual_turnover")
 
-
-def marketing_consent(session: Session, tenant_id: int, customer_ids: Sequence[int]) -> set[int]:
-    """The ids among `customer_ids` whose `customers` row carries the marketing_consent flag (营销授权)."""
-    customers = table("customers", column("id"), column("tenant_id"), column("marketing_consent"))
-    out: set[int] = set()
-    ids = list(customer_ids)
-    for start in range(0, len(ids), IN_CHUNK):
-        rows = session.execute(
-            select(customers.c.id).where(
-                customers.c.tenant_id == tenant_id, customers.c.id.in_(ids[start:start + IN_CHUNK]),
-                customers.c.marketing_consent.is_(True))
-        ).scalars()
-        out.update(int(r) for r in rows)
-    return out
+#: (customer_id, kind, at, campaign_id): applied, approved or disbursed
+FunnelEvent = tuple[int, str, datetime, int | None]
 
 
-def applications_for_funnel(session: Session, tenant_id: int, customer_ids: Sequence[int], since: datetime
-                            ) -> list[tuple[int, int | None, str, datetime, datetime | None, datetime | None]]:
-    """Applications of these customers submitted since `since` (origination's `applications` table):
-    (customer_id, campaign_id, status, submitted_at, decided_at, disbursed_at); nothing when the bank runs
+class ApplicationStep(Protocol):
+    """One step of a customer's way to a loan, as the lending side reports it."""
+
+    @property
+    def customer_id(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def campaign_id(self) -> int | None: ...
+
+
+ApplicationSteps = Callable[[UnitOfWork, Principal, Sequence[int], datetime], Sequence[ApplicationStep]]
+WorstArrears = Callable[[UnitOfWork, Principal], Mapping[int, int]]
+
+
+@dataclass
+class LendingPorts:
+    """Where marketing learns of applications and arrears; unconnected ports answer nothing."""
+
+    application_steps: ApplicationSteps | None = None
+    worst_days_past_due: WorstArrears | None = None
+
+
+lending = LendingPorts()
+
+
+def connect_lending(*, application_steps: ApplicationSteps | None, worst_days_past_due: WorstArrears | None) -> None:
+    """Connect the ports (the composition root does this once at start-up)."""
+    lending.application_steps = application_steps
+    lending.worst_days_past_due = worst_days_past_due
+
+
+def marketing_consent(uow: UnitOfWork, who: Principal, customer_ids: Sequence[int]) -> set[int]:
+    """The ids among `customer_ids` who agreed to marketing (营销授权), as parties holds it now."""
+    return parties.marketing_consented(uow, who, customer_ids)
+
+
+def applications_for_funnel(uow: UnitOfWork, who: Principal, customer_ids: Sequence[int], since: datetime
+                            ) -> list[FunnelEvent]:
+    """The funnel steps of these customers' applications submitted since `since`; nothing when the bank runs
     no origination here."""
-    if not customer_ids or not inspect(session.connection()).has_table("applications"):
+    if not customer_ids or lending.application_steps is None:
         return []
-    apps = table("applications", column("tenant_id"), column("customer_id"), column("campaign_id"),
-                 column("status"), column("submitted_at", UTCDateTime()), column("decided_at", UTCDateTime()),
-                 column("disbursed_at", UTCDateTime()))
-    out: list[tuple[int, int | None, str, datetime, datetime | None, datetime | None]] = []
-    ids = list(customer_ids)
-    for start in range(0, len(ids), IN_CHUNK):
-        rows = session.execute(select(apps.c.customer_id, apps.c.campaign_id, apps.c.status, apps.c.submitted_at,
-                                      apps.c.decided_at, apps.c.disbursed_at).where(
-            apps.c.tenant_id == tenant_id, apps.c.customer_id.in_(ids[start:start + IN_CHUNK]),
-            apps.c.submitted_at >= since)).all()
-        for customer, campaign, status, submitted, decided, disbursed in rows:
-            out.append((int(customer), None if campaign is None else int(campaign), status, submitted, decided,
-                        disbursed))
-    return out
+    return [(s.customer_id, s.kind, s.at, s.campaign_id)
+            for s in lending.application_steps(uow, who, customer_ids, since)]
 
 
-def customer_loan_status(session: Session, tenant_id: int) -> dict[int, int]:
-    """Each customer's worst days past due over their active loans (servicing's `loans` table); empty when
-    the bank runs no servicing here."""
-    if not inspect(session.connection()).has_table("loans"):
+def customer_loan_status(uow: UnitOfWork, who: Principal) -> dict[int, int]:
+    """Each overdue customer's worst days past due over their active loans; empty when the bank runs no
+    servicing here."""
+    if lending.worst_days_past_due is None:
         return {}
-    loans = table("loans", column("tenant_id"), column("customer_id"), column("status"), column("days_past_due"))
-    rows = session.execute(
-        select(loans.c.customer_id, func.max(loans.c.days_past_due))
-        .where(loans.c.tenant_id == tenant_id, loans.c.status == "active", loans.c.customer_id.is_not(None),
-               loans.c.days_past_due > 0)
-        .group_by(loans.c.customer_id)).all()
-    return {int(c): int(d) for c, d in rows}
+    return dict(lending.worst_days_past_due(uow, who))
 
 
-def customer_contacts(session: Session, tenant_id: int, customer_ids: Sequence[int]) -> dict[int, Any]:
-    """Name, masked phone, address and branch of these customers (the `customers` table), by id; empty
-    when the bank keeps no customers here."""
-    if not inspect(session.connection()).has_table("customers"):
-        return {}
-    customers = table("customers", column("id"), column("tenant_id"), column("name"), column("phone_masked"),
-                      column("address"), column("branch"))
-    return {int(r.id): r for r in session.execute(select(customers).where(
-        customers.c.tenant_id == tenant_id, customers.c.id.in_(list(customer_ids)))).all()}
+def customer_contacts(uow: UnitOfWork, who: Principal, customer_ids: Sequence[int]) -> dict[int, ContactCard]:
+    """Name, masked phone, address and branch of these customers, by id."""
+    return parties.contact_cards(uow, who, customer_ids)
 
 
-def customers_frame(session: Session, tenant_id: int, as_of: date,
+def customers_frame(uow: UnitOfWork, who: Principal, as_of: date,
                     days_past_due: Mapping[int, int] | None = None) -> pl.DataFrame:
-    """The tenant's customers as marketing's frame: id, age, months on book, industry, kind, branch,
-    consent, officer, current days past due (from servicing, passed in) and the profile attributes."""
-    customers = table("customers", column("id"), column("tenant_id"), column("kind"), column("birth_date"),
-                      column("industry"), column("branch"), column("officer_user_id"), column("marketing_consent"),
-                      column("attributes", JSONText()), column("created_at", UTCDateTime()))
-    rows = session.execute(select(customers).where(customers.c.tenant_id == tenant_id)
-                           .order_by(customers.c.id)).mappings().all()
+    """The bank's customers as marketing's frame: id, age, months on book, industry, kind, branch,
+    consent, officer, current days past due (passed in) and the profile attributes."""
     dpd = days_past_due or {}
-    return pl.DataFrame([customer_record(r, as_of, dpd) for r in rows], infer_schema_length=None)
+    rows = parties.customers_frame(uow, who).iter_rows(named=True)
+    records = [customer_record({**r, "id": r["customer_id"], "attributes": json.loads(r["attributes"] or "{}")},
+                               as_of, dpd) for r in rows]
+    return pl.DataFrame(records, infer_schema_length=None)
 
 
 def customer_record(row: Mapping[Any, Any], as_of: date, days_past_due: Mapping[int, int]) -> dict[str, Any]:
-    """One `customers` row as a record of marketing's frame (age and months on book as of `as_of`)."""
+    """One customer as a record of marketing's frame (age and months on book as of `as_of`)."""
     birth = row["birth_date"]
     if isinstance(birth, str):
         birth = date.fromisoformat(birth)

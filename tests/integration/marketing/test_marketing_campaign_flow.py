@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -7,11 +8,11 @@ from decimal import ROUND_HALF_UP, Decimal
 import polars as pl
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from microlend.core.errors import Conflict, PermissionDenied, ValidationError
-from microlend.core.identity import Role
+from microlend.core.identity import Principal, Role
 from microlend.core.tables import AuditRow
+from microlend.core.uow import UnitOfWork
 from microlend.marketing import service
 from microlend.marketing.campaigns import OutgoingMessage, in_control_group
 from microlend.marketing.segments import FrequencyCap
@@ -42,7 +43,7 @@ class FakeConsent:
         self.consenting = set(frame.filter(pl.col("marketing_consent")).get_column("customer_id").to_list())
         self.withdrawn: set[int] = set()
 
-    def __call__(self, session: Session, tenant_id: int, ids: Sequence[int]) -> set[int]:
+    def __call__(self, uow: UnitOfWork, who: Principal, ids: Sequence[int]) -> set[int]:
         return {i for i in ids if i in self.consenting and i not in self.withdrawn}
 
 
@@ -275,7 +276,7 @@ def test_past_campaign_outcomes_train_an_uplift_model(mbank: Bank) -> None:
     assert min(top.get_column("age").to_list()) > 45
 
 
-def test_default_consent_check_reads_the_customers_table(mbank: Bank) -> None:
+def test_default_consent_check_asks_parties_within_the_bank(mbank: Bank) -> None:
     from microlend.parties.tables import CustomerRow
 
     with mbank.uow() as u:
@@ -289,9 +290,9 @@ def test_default_consent_check_reads_the_customers_table(mbank: Bank) -> None:
         ids = list(u.session.execute(select(CustomerRow.id).where(
             CustomerRow.tenant_id == mbank.tenant_id).order_by(CustomerRow.id)).scalars())
         u.commit()
-    with mbank.uow() as u:
-        assert service.customers_table_consent(u.session, mbank.tenant_id, [*ids, 10**9]) == {ids[0], ids[2]}
-        assert service.customers_table_consent(u.session, mbank.tenant_id + 1000, ids) == set()
+    other_bank = dataclasses.replace(mbank.who(), tenant_id=mbank.tenant_id + 1000)
+    assert service.customers_table_consent(mbank.uow(), mbank.who(), [*ids, 10**9]) == {ids[0], ids[2]}
+    assert service.customers_table_consent(mbank.uow(), other_bank, ids) == set()
 
 
 def test_another_banks_campaigns_and_tasks_are_invisible(mbank: Bank) -> None:

@@ -3,20 +3,26 @@ the pre-approval run key, a customer row as a frame record, and the name of an u
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
+import pytest
 
+from microlend.core.identity import Principal, Role
+from microlend.core.uow import UnitOfWork
+from microlend.marketing import sources
 from microlend.marketing.preapproval import OfferParameters, run_key
-from microlend.marketing.service.attribution import application_steps
 from microlend.marketing.service.campaigns import campaign_arms
 from microlend.marketing.service.outbox import suppression_reason
 from microlend.marketing.service.uplift import uplift_problem
 from microlend.marketing.sources import customer_record
 
 NOW = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)
+WHO = Principal(user_id=1, tenant_id=1, username="marketer", roles=frozenset({Role.MARKETER}))
 
 
 class TestCampaignArms:
@@ -55,15 +61,48 @@ class TestSuppressionReason:
         assert self._reason(contacts=[NOW + timedelta(minutes=1)] * 2) is None  # after now: not yet made
 
 
-class TestApplicationSteps:
-    def test_each_stage_reached_is_one_funnel_event_with_the_applications_campaign(self) -> None:
-        submitted, decided, paid = NOW, NOW + timedelta(hours=2), NOW + timedelta(days=1)
-        steps = application_steps([(7, 3, "disbursed", submitted, decided, paid)])
-        assert steps == [(7, "applied", submitted, 3), (7, "approved", decided, 3), (7, "disbursed", paid, 3)]
+@dataclass(frozen=True)
+class Step:
+    customer_id: int
+    kind: str
+    at: datetime
+    campaign_id: int | None
 
-    def test_a_declined_or_undecided_application_is_only_applied(self) -> None:
-        steps = application_steps([(7, None, "declined", NOW, NOW, None), (8, None, "approved", NOW, None, None)])
-        assert steps == [(7, "applied", NOW, None), (8, "applied", NOW, None)]
+
+class TestLendingPorts:
+    """Marketing learns of applications and arrears only through the ports the composition root connects."""
+
+    def test_an_unconnected_port_answers_nothing(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(sources, "lending", sources.LendingPorts())
+        uow = cast(UnitOfWork, object())
+        assert sources.applications_for_funnel(uow, WHO, [7], NOW) == []
+        assert sources.customer_loan_status(uow, WHO) == {}
+
+    def test_a_connected_port_gives_the_funnel_events_of_the_lending_side(
+            self, monkeypatch: pytest.MonkeyPatch) -> None:
+        asked: list[tuple[list[int], datetime]] = []
+
+        def steps(uow: UnitOfWork, who: Principal, ids: Sequence[int], since: datetime) -> list[Step]:
+            asked.append((list(ids), since))
+            return [Step(7, "applied", NOW, 3), Step(7, "disbursed", NOW + timedelta(days=1), 3)]
+
+        monkeypatch.setattr(sources, "lending", sources.LendingPorts(steps, lambda uow, who: {7: 35}))
+        uow = cast(UnitOfWork, object())
+        assert sources.applications_for_funnel(uow, WHO, [7, 8], NOW) == [
+            (7, "applied", NOW, 3), (7, "disbursed", NOW + timedelta(days=1), 3)]
+        assert asked == [([7, 8], NOW)]
+        assert sources.applications_for_funnel(uow, WHO, [], NOW) == []  # nobody to ask about
+        assert len(asked) == 1
+        assert sources.customer_loan_status(uow, WHO) == {7: 35}
+
+    def test_the_composition_root_connects_origination_and_servicing(self) -> None:
+        from microlend.bootstrap import load_modules
+        from microlend.origination import queries as applications
+        from microlend.servicing import queries as loans
+
+        load_modules()
+        assert sources.lending.application_steps is applications.application_steps
+        assert sources.lending.worst_days_past_due is loans.worst_days_past_due
 
 
 class TestRunKey:

@@ -20,7 +20,6 @@ marketing consent in `sources`, where every read of another module's tables live
 
 from microlend.marketing.service.attribution import (
     application_events,
-    application_steps,
     campaign_outcomes,
     campaign_report,
     record_event,
@@ -70,7 +69,6 @@ __all__ = [
     "VisitCard",
     "VisitTask",
     "application_events",
-    "application_steps",
     "campaign_outcomes",
     "campaign_report",
     "close_visit_task",

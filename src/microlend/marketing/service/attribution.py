@@ -17,15 +17,9 @@ from microlend.core.errors import Conflict, NotFound, ValidationError
 from microlend.core.identity import Permission, Principal, system_principal
 from microlend.core.uow import UnitOfWork
 from microlend.marketing.service.common import bulk_insert, campaign_row
-from microlend.marketing.sources import IN_CHUNK, applications_for_funnel
+from microlend.marketing.sources import IN_CHUNK, FunnelEvent, applications_for_funnel
 from microlend.marketing.tables import AssignmentRow, CampaignRow, ContactRow, OutboxRow, TrackingEventRow
 from microlend.marketing.tracking import EVENT_KINDS, CampaignReport, attribute, build_report
-
-#: origination's application statuses that mean an offer was made (approved, 审批通过) at `decided_at`
-_APPROVED = ("approved", "accepted", "contracted", "disbursed")
-
-FunnelEvent = tuple[int, str, datetime, int | None]
-
 
 # --- responses and conversions ----------------------------------------------------------------------------
 
@@ -101,28 +95,12 @@ def record_events(uow: UnitOfWork, who: Principal, events: Iterable[dict[str, An
 # --- the funnel -------------------------------------------------------------------------------------------
 
 
-def application_steps(applications: Iterable[tuple[int, int | None, str, datetime, datetime | None,
-                                                    datetime | None]]) -> list[FunnelEvent]:
-    """The funnel steps of applications (customer_id, campaign_id, status, submitted_at, decided_at,
-    disbursed_at): applied at submission, approved when the decision made an offer, disbursed when the
-    money went out. Returns (customer_id, kind, at, campaign_id)."""
-    out: list[FunnelEvent] = []
-    for customer, campaign, status, submitted, decided, disbursed in applications:
-        out.append((customer, "applied", submitted, campaign))
-        if status in _APPROVED and decided is not None:
-            out.append((customer, "approved", decided, campaign))
-        if disbursed is not None:
-            out.append((customer, "disbursed", disbursed, campaign))
-    return out
-
-
-def application_events(s: Session, tenant_id: int, customer_ids: Sequence[int], since: datetime
+def application_events(uow: UnitOfWork, who: Principal, customer_ids: Sequence[int], since: datetime
                        ) -> list[FunnelEvent]:
-    """The funnel's later steps from real applications (origination's, read in `sources`). An application
-    that arrived through a tracked link carries its campaign and counts for that campaign only; others are
-    attributed by window. Returns (customer_id, kind, at, campaign_id); nothing when the bank runs no
-    origination here."""
-    return application_steps(applications_for_funnel(s, tenant_id, customer_ids, since))
+    """The funnel's later steps from real applications (through `sources`). An application that arrived
+    through a tracked link carries its campaign and counts for that campaign only; others are attributed by
+    window. Returns (customer_id, kind, at, campaign_id); nothing when the bank runs no origination here."""
+    return applications_for_funnel(uow, who, customer_ids, since)
 
 
 def _tracked_events(s: Session, tenant_id: int, customer_ids: list[int], since: datetime) -> list[tuple[Any, ...]]:
@@ -153,9 +131,10 @@ def _reference_frame(rows: list[CampaignRow], assignments: Sequence[Any], sends:
     )
 
 
-def _attribution_inputs(s: Session, who: Principal, campaign_ids: Sequence[int]
+def _attribution_inputs(uow: UnitOfWork, who: Principal, campaign_ids: Sequence[int]
                         ) -> tuple[list[CampaignRow], pl.DataFrame, pl.DataFrame, dict[int, int]]:
     """Reference rows (each targeted customer with the instant its window opens) and the events after."""
+    s = uow.session
     rows = [campaign_row(s, who, cid) for cid in campaign_ids]
     for r in rows:
         if r.launched_at is None:
@@ -171,7 +150,7 @@ def _attribution_inputs(s: Session, who: Principal, campaign_ids: Sequence[int]
     customer_ids = sorted({int(a[1]) for a in assignments})
     earliest = min(r.launched_at for r in rows if r.launched_at is not None)
     events = _tracked_events(s, who.tenant_id, customer_ids, earliest)
-    events.extend(application_events(s, who.tenant_id, customer_ids, earliest))
+    events.extend(application_events(uow, who, customer_ids, earliest))
     event_frame = pl.DataFrame(
         [(int(c), k, t, None if cid is None else int(cid)) for c, k, t, cid in events],
         schema={"customer_id": pl.Int64, "kind": pl.String, "at": pl.Datetime("us", "UTC"),
@@ -188,7 +167,7 @@ def campaign_report(uow: UnitOfWork, who: Principal, campaign_ids: Sequence[int]
     come from the recorded events and from origination's applications (`application_events`)."""
     who.require(Permission.VIEW_CAMPAIGNS)
     with uow:
-        rows, reference, events, messages = _attribution_inputs(uow.session, who, campaign_ids)
+        rows, reference, events, messages = _attribution_inputs(uow, who, campaign_ids)
     costs = {r.id: r.cost_per_message * messages.get(r.id, 0) for r in rows}
     return build_report(reference, events, costs=costs, names={r.id: r.name for r in rows}, confidence=confidence)
 
@@ -201,7 +180,7 @@ def campaign_outcomes(uow: UnitOfWork, who: Principal, campaign_ids: Sequence[in
     if stage not in EVENT_KINDS[1:]:
         raise ValidationError(f"stage: one of {', '.join(EVENT_KINDS[1:])}", field="stage")
     with uow:
-        _, reference, events, _ = _attribution_inputs(uow.session, who, campaign_ids)
+        _, reference, events, _ = _attribution_inputs(uow, who, campaign_ids)
     return attribute(reference, events).select(
         "customer_id", "campaign_id", (pl.col("arm") == "treatment").cast(pl.Int8).alias("treated"),
         pl.col(stage).cast(pl.Int8).alias("converted"))

@@ -22,12 +22,12 @@ from microlend.marketing.sources import IN_CHUNK, marketing_consent
 from microlend.marketing.tables import CampaignRow, ContactRow, OptOutRow, OutboxRow, TrackingEventRow
 
 #: Returns the ids among `customer_ids` that consent to marketing now (tenant given).
-ConsentCheck = Callable[[Session, int, Sequence[int]], set[int]]
+ConsentCheck = Callable[[UnitOfWork, Principal, Sequence[int]], set[int]]
 
 
-def customers_table_consent(session: Session, tenant_id: int, customer_ids: Sequence[int]) -> set[int]:
+def customers_table_consent(uow: UnitOfWork, who: Principal, customer_ids: Sequence[int]) -> set[int]:
     """Default consent check: the customers' marketing_consent flag (营销授权), see `sources`."""
-    return marketing_consent(session, tenant_id, customer_ids)
+    return marketing_consent(uow, who, customer_ids)
 
 
 # --- opt-outs ---------------------------------------------------------------------------------------------
@@ -104,7 +104,7 @@ def dispatch_outbox(
             if not due:
                 break
             last_id = due[-1][0]
-            outcome = _dispatch_batch(s, who, due, now, sender, consent)
+            outcome = _dispatch_batch(uow, who, due, now, sender, consent)
             audit.record(s, who, "outbox.dispatch", "marketing_outbox", f"{due[0][0]}-{last_id}", after={
                 "sender": sender.name, "sent": outcome.sent, "failed": outcome.failed,
                 "suppressed": outcome.suppressed, "deferred": outcome.deferred})
@@ -146,13 +146,13 @@ def suppression_reason(customer: int, channel: str, *, consenting: set[int], opt
     return None
 
 
-def _dispatch_batch(s: Session, who: Principal, due: Sequence[Any], now: datetime, sender: Sender,
+def _dispatch_batch(uow: UnitOfWork, who: Principal, due: Sequence[Any], now: datetime, sender: Sender,
                     consent: ConsentCheck) -> DispatchSummary:
-    tenant = who.tenant_id
+    s, tenant = uow.session, who.tenant_id
     campaigns = {r.id: r for r in s.execute(select(CampaignRow).where(
         CampaignRow.id.in_({d[1] for d in due}))).scalars()}
     customer_ids = sorted({int(d[2]) for d in due})
-    consenting = consent(s, tenant, customer_ids)
+    consenting = consent(uow, who, customer_ids)
     longest = max(c.cap_window_days for c in campaigns.values())
     opted, contacts = _contact_history(s, tenant, customer_ids, now - timedelta(days=longest))
     go: list[OutgoingMessage] = []

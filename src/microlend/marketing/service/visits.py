@@ -121,7 +121,7 @@ def visit_cards(uow: UnitOfWork, who: Principal, *, status: str | None = "open")
     ids = sorted({t.customer_id for t in tasks})
     with uow:
         s = uow.session
-        people = customer_contacts(s, who.tenant_id, ids)
+        people = customer_contacts(uow, who, ids)
         targeted, offers, latest = _offers(s, who.tenant_id, ids)
         cards = []
         for t in tasks:
