@@ -8,7 +8,7 @@ unpaid), the newest credit line snapshot on or before it, applications submitted
 
 from __future__ import annotations
 
-from microlend.data.features import FeatureDefinition, FeatureGroup, FeatureLibrary
+from microlend.data.library import FeatureDefinition, FeatureGroup, FeatureLibrary
 
 #: End of the as-of day as a UTC timestamp, for comparing event timestamps with a date.
 _DAY_END = "(CAST(s.as_of AS TIMESTAMPTZ) + INTERVAL 1 DAY)"
