@@ -20,7 +20,6 @@ from microlend.servicing.tables import LoanRow
 
 ZERO = Decimal(0)
 P = Permission
-RATE_SCALE = 10**8
 
 
 def request_hash(body: dict[str, Any]) -> str:

@@ -6,24 +6,22 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from microlend.core import audit
 from microlend.core.clock import utcnow
-from microlend.core.db import Amount
 from microlend.core.errors import Conflict, NotFound, ValidationError
 from microlend.core.identity import Principal
 from microlend.core.money import parse_amount, round_half_up
 from microlend.core.uow import UnitOfWork
-from microlend.servicing.events import LoanDisbursed
-from microlend.servicing.repository import installment_rows
+from microlend.servicing.domain import Loan
+from microlend.servicing.repository import drawn_on_line, ledger, loans
 from microlend.servicing.schedules import RepaymentMethod, add_months
 from microlend.servicing.service._common import ZERO, P, _cents, _key, _money, _today, request_hash
-from microlend.servicing.service.disbursement import _new_loan, _replayed_loan
-from microlend.servicing.service.loans import LoanView, _loan_view
+from microlend.servicing.service.disbursement import paid_out, replayed_loan
+from microlend.servicing.service.loans import LoanView, loan_view
 from microlend.servicing.service.products import ProductView, _product_by_code
-from microlend.servicing.tables import CreditLineRow, InstallmentRow, LoanRow, ProductRow
+from microlend.servicing.tables import CreditLineRow, ProductRow
 
 
 @dataclass(frozen=True)
@@ -41,15 +39,6 @@ class CreditLineView:
     @property
     def available(self) -> Decimal:
         return max(self.limit - self.drawn, ZERO)
-
-
-def _drawn(session: Session, line_id: int) -> Decimal:
-    total = session.execute(
-        select(func.sum(InstallmentRow.principal - InstallmentRow.principal_paid, type_=Amount()))
-        .join(LoanRow, LoanRow.id == InstallmentRow.loan_id)
-        .where(LoanRow.credit_line_id == line_id, LoanRow.status == "active")
-    ).scalar_one()
-    return Decimal(total) if total is not None else ZERO
 
 
 def open_credit_line(
@@ -142,7 +131,7 @@ def change_credit_line_limit(
         )
         view = CreditLineView(
             line.id, line.product_id, line.customer_id, line.limit, line.annual_rate, line.opened_on,
-            line.expires_on, line.status, _drawn(s, line.id),
+            line.expires_on, line.status, drawn_on_line(s, line.id),
         )
         uow.commit()
     return view
@@ -157,44 +146,15 @@ def draw_down(
     value = _cents(amount, "amount")
     digest = request_hash({"credit_line_id": line_id, "amount": str(value)})
     with uow:
-        s = uow.session
-        existing = _replayed_loan(s, who, key, digest)
+        repo = loans(uow)
+        existing = replayed_loan(repo, who, key, digest)
         if existing is not None:
-            return _loan_view(existing, installment_rows(s, existing.id))
-        line = s.execute(
-            select(CreditLineRow)
-            .where(CreditLineRow.id == line_id, CreditLineRow.tenant_id == who.tenant_id)
-            .with_for_update()
-        ).scalar_one_or_none()
+            return loan_view(existing)
+        line = repo.credit_line(who.tenant_id, line_id, lock=True)
         if line is None:
             raise NotFound(f"credit line {line_id} not found")
-        on = _today(s, who)
-        if line.status != "open" or on >= line.expires_on:
-            raise Conflict(f"credit line {line_id} is not open for drawdowns")
-        available = line.limit - _drawn(s, line.id)
-        if value > available:
-            raise ValidationError(f"amount: exceeds the available limit {_money(available)}", field="amount")
-        product = s.get(ProductRow, line.product_id)
-        assert product is not None
-        loan = _new_loan(
-            s,
-            who,
-            product,
-            principal=value,
-            rate=line.annual_rate,
-            term_months=0,
-            on=on,
-            schedule=None,
-            maturity=line.expires_on,
-            customer_id=line.customer_id,
-            credit_line_id=line.id,
-            key=key,
-            digest=digest,
-        )
-        audit.record(
-            s, who, "loan.drawdown", "loan", loan.id, after={"credit_line_id": line_id, "amount": _money(value)}
-        )
-        uow.publish(LoanDisbursed(who.tenant_id, loan.id, on, _money(value)))
-        view = _loan_view(loan, installment_rows(s, loan.id))
-        uow.commit()
-    return view
+        on = ledger(uow).business_date(who.tenant_id)
+        line.check_drawdown(value, on, repo.drawn(line.id))
+        loan = Loan.draw_down(line, repo.product_by_id(line.product_id), value, on, key=key, digest=digest)
+        after = {"credit_line_id": line_id, "amount": _money(value)}
+        return paid_out(uow, who, loan, digest, "loan.drawdown", after)
