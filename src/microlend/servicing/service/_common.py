@@ -15,7 +15,6 @@ from microlend.core.errors import NotFound, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.money import parse_amount, round_half_up
 from microlend.core.tenancy import business_date
-from microlend.servicing.repository import KEY_REUSED
 from microlend.servicing.tables import LoanRow
 
 ZERO = Decimal(0)
@@ -66,19 +65,3 @@ def _today(session: Session, who: Principal) -> date:
 
 def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj.__dict__ if hasattr(obj, "__dict__") else obj, default=str))
-
-
-
-def _replayed(session: Session, who: Principal, key_column: Any, key: str | None, digest: str) -> Any:
-    """The row this tenant already stored under `key` in `key_column` (a loan's disbursement key or a
-    repayment's key), or None; the same key with another request is refused."""
-    if key is None:
-        return None
-    model = key_column.class_
-    row = session.execute(
-        select(model).where(model.tenant_id == who.tenant_id, key_column == key)
-    ).scalar_one_or_none()
-    if row is not None and row.request_hash != digest:
-        raise ValidationError(KEY_REUSED, field="idempotency_key")
-    return row
-
