@@ -7,6 +7,7 @@ row and its ``loan_installments``; its history lands in ``loan_events``."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -80,6 +81,14 @@ class LoanRepository:
 
     def drawn(self, line_id: int) -> Decimal:
         """Principal still owed on the line's active drawdowns."""
+        raise NotImplementedError
+
+    def add_credit_line(self, line: CreditLine) -> CreditLine:
+        """Store a new line (id ``NEW``); returns it with its id."""
+        raise NotImplementedError
+
+    def save_credit_line(self, line: CreditLine) -> None:
+        """Write back a line read with ``credit_line`` in this unit of work (its limit and status)."""
         raise NotImplementedError
 
     def early_repayment_allowed(self, loan: Loan) -> bool:
@@ -258,7 +267,7 @@ def _credit_line(r: CreditLineRow) -> CreditLine:
     )
 
 
-def drawn_on_line(session: Session, line_id: int) -> Decimal:
+def _drawn_on_line(session: Session, line_id: int) -> Decimal:
     """Principal still owed on a credit line's active drawdowns."""
     total = session.execute(
         select(func.sum(InstallmentRow.principal - InstallmentRow.principal_paid, type_=Amount()))
@@ -315,6 +324,7 @@ class SqlLoanRepository(LoanRepository):
         self._uow = uow
         self._loans: dict[int, tuple[LoanRow, dict[int, InstallmentRow]]] = {}
         self._repayments: dict[int, RepaymentRow] = {}
+        self._lines: dict[int, CreditLineRow] = {}
 
     @property
     def _session(self) -> Session:
@@ -427,10 +437,28 @@ class SqlLoanRepository(LoanRepository):
         if lock:
             stmt = stmt.with_for_update()
         row = self._session.execute(stmt).scalar_one_or_none()
-        return None if row is None else _credit_line(row)
+        if row is None:
+            return None
+        self._lines[row.id] = row
+        return _credit_line(row)
 
     def drawn(self, line_id: int) -> Decimal:
-        return drawn_on_line(self._session, line_id)
+        return _drawn_on_line(self._session, line_id)
+
+    def add_credit_line(self, line: CreditLine) -> CreditLine:
+        row = CreditLineRow(
+            tenant_id=line.tenant_id, product_id=line.product_id, customer_id=line.customer_id, limit=line.limit,
+            annual_rate=line.annual_rate, opened_on=line.opened_on, expires_on=line.expires_on, status=line.status,
+            created_at=utcnow(),
+        )
+        self._session.add(row)
+        self._session.flush()
+        self._lines[row.id] = row
+        return replace(line, id=row.id)
+
+    def save_credit_line(self, line: CreditLine) -> None:
+        row = self._lines[line.id]
+        row.limit, row.status = line.limit, line.status
 
     def early_repayment_allowed(self, loan: Loan) -> bool:
         product = self._session.get(ProductRow, loan.product_id)

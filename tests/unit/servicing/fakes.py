@@ -4,7 +4,7 @@ cases run against these without a database. Nothing is kept unless the unit of w
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from types import TracebackType
@@ -80,6 +80,14 @@ class FakeLoanRepository(LoanRepository):
     def credit_line(self, tenant_id: int, line_id: int, *, lock: bool = False) -> CreditLine | None:
         line = self.state.credit_lines.get(line_id)
         return line if line is not None and line.tenant_id == tenant_id else None
+
+    def add_credit_line(self, line: CreditLine) -> CreditLine:
+        line = replace(line, id=self._next_id())
+        self.state.credit_lines[line.id] = line
+        return line
+
+    def save_credit_line(self, line: CreditLine) -> None:
+        self.state.credit_lines[line.id] = line
 
     def drawn(self, line_id: int) -> Decimal:
         return sum(

@@ -219,3 +219,54 @@ def test_a_key_taken_meanwhile_by_a_concurrent_request_replays_its_loan(uow: Fak
     with pytest.raises(ValidationError, match="already used with a different request"):
         service.disburse(uow, WHO, loan_request(principal="13000", idempotency_key="d-9"))
     assert len(uow.ledger.entries()) == 1 and uow.commits == 1 and len(calls) == 4
+
+
+class TestCreditLines:
+    def test_an_opened_line_takes_drawdowns_up_to_its_limit(self, uow: FakeUnitOfWork) -> None:
+        line = service.open_credit_line(uow, WHO, "RV-STD", D("30000"), customer_id=7, months=6)
+        assert (line.limit, line.annual_rate, line.opened_on, line.expires_on) == (
+            D("30000"), D("0.1080"), TODAY, date(2026, 7, 15)
+        )
+        assert line.status == "open" and line.drawn == 0 and line.available == D("30000")
+        assert uow.audit.actions() == ["credit_line.open"]
+        assert service.draw_down(uow, WHO, line.id, D("30000")).customer_id == 7
+        with pytest.raises(ValidationError, match=r"exceeds the available limit 0\.00"):
+            service.draw_down(uow, WHO, line.id, D("1"))
+
+    def test_a_line_needs_a_revolving_product_of_the_bank(self, uow: FakeUnitOfWork) -> None:
+        with pytest.raises(ValidationError, match="product_code: a credit line needs a revolving product"):
+            service.open_credit_line(uow, WHO, "EI-STD", D("30000"))
+        with pytest.raises(NotFound, match="product_code: no product 'XX'"):
+            service.open_credit_line(uow, WHO, "XX", D("30000"))
+        with pytest.raises(ValidationError, match="amount: must be between 1000 and 300000"):
+            service.open_credit_line(uow, WHO, "RV-STD", D("300001"))
+        assert uow.loans.state.credit_lines == {} and uow.commits == 0
+
+    def test_a_lower_limit_stops_drawdowns_and_a_higher_one_stays_within_the_product(
+        self, uow: FakeUnitOfWork
+    ) -> None:
+        line = service.open_credit_line(uow, WHO, "RV-STD", D("30000"))
+        service.draw_down(uow, WHO, line.id, D("20000"))
+        lowered = service.change_credit_line_limit(uow, WHO, line.id, D("10000"), "risk review")
+        assert (lowered.limit, lowered.drawn, lowered.available) == (D("10000"), D("20000"), D(0))
+        with pytest.raises(ValidationError, match="exceeds the available limit"):
+            service.draw_down(uow, WHO, line.id, D("1"))
+        with pytest.raises(ValidationError, match=r"new_limit: above the product's maximum 300000\.00"):
+            service.change_credit_line_limit(uow, WHO, line.id, D("300001"), "growth")
+        with pytest.raises(ValidationError, match="reason"):
+            service.change_credit_line_limit(uow, WHO, line.id, D("40000"), " ")
+        raised = service.change_credit_line_limit(uow, WHO, line.id, D("40000"), "growth")
+        assert raised.available == D("20000")
+        assert uow.audit.state.records[-1] == (
+            "credit_line.change_limit", line.id,
+            {"before": {"limit": "10000.00"}, "after": {"limit": "40000.00"}, "reason": "growth"},
+        )
+
+    def test_another_banks_line_is_not_found_and_a_closed_line_keeps_its_limit(self, uow: FakeUnitOfWork) -> None:
+        theirs = give_credit_line(uow, "50000", tenant_id=2)
+        with pytest.raises(NotFound):
+            service.change_credit_line_limit(uow, WHO, theirs.id, D("1000"), "review")
+        closed = give_credit_line(uow, "50000", status="closed")
+        with pytest.raises(Conflict, match="only an open line's limit can change"):
+            service.change_credit_line_limit(uow, WHO, closed.id, D("1000"), "review")
+        assert uow.loans.state.credit_lines[theirs.id].limit == D("50000")

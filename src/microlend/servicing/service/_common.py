@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +13,6 @@ from sqlalchemy.orm import Session
 from microlend.core.errors import NotFound, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.money import parse_amount, round_half_up
-from microlend.core.tenancy import business_date
 from microlend.servicing.tables import LoanRow
 
 ZERO = Decimal(0)
@@ -56,10 +54,6 @@ def _loan(session: Session, who: Principal, loan_id: int, *, lock: bool = False)
         raise NotFound(f"loan {loan_id} not found")
     return row
 
-
-
-def _today(session: Session, who: Principal) -> date:
-    return business_date(session, who.tenant_id)
 
 
 
