@@ -22,12 +22,22 @@ from microlend.servicing.allocation import (
     allocate,
     parse_order,
 )
-from microlend.servicing.events import LoanRepaid, LoanWrittenOff
+from microlend.servicing.events import LoanDisbursed, LoanRepaid, LoanWrittenOff
 from microlend.servicing.ledger import Acct, JournalEntry, JournalLine, credit, debit
-from microlend.servicing.schedules import PrepaymentMode, RepaymentMethod, accrued_interest, reamortise
+from microlend.servicing.products import Product
+from microlend.servicing.schedules import (
+    FeeMode,
+    PrepaymentMode,
+    RepaymentMethod,
+    Schedule,
+    accrued_interest,
+    reamortise,
+)
 
 ZERO = Decimal(0)
 SETTLED = ("paid", "written_off")
+RATE_SCALE = 10**8  # stored rates × 10^8 are exact integers
+NEW = 0  # the id of a loan not stored yet
 
 
 def money_text(value: Decimal) -> str:
@@ -101,9 +111,51 @@ class WriteOff:
         return self.principal + self.interest + self.penalty
 
 
+@dataclass(frozen=True)
+class ProductTerms:
+    """A bank's stored product: its id, whether it is still offered, and its terms."""
+
+    id: int
+    tenant_id: int
+    active: bool
+    product: Product
+
+
+@dataclass(frozen=True)
+class CreditLine:
+    """A revolving limit (循环额度); each drawdown is a loan of method ``revolving`` linked to it."""
+
+    id: int
+    tenant_id: int
+    product_id: int
+    customer_id: int | None
+    limit: Decimal
+    annual_rate: Decimal
+    opened_on: date
+    expires_on: date
+    status: str
+
+    def check_drawdown(self, amount: Decimal, on: date, drawn: Decimal) -> None:
+        """Refuse a drawdown on a line closed or expired on ``on``, or above what is left of its limit."""
+        if self.status != "open" or on >= self.expires_on:
+            raise Conflict(f"credit line {self.id} is not open for drawdowns")
+        available = self.limit - drawn
+        if amount > available:
+            raise ValidationError(f"amount: exceeds the available limit {money_text(available)}", field="amount")
+
+
+def exact_rate(rate: Decimal) -> Decimal:
+    """A rate as stored (× 10^8 an exact integer); more decimal places are refused."""
+    scaled = rate * RATE_SCALE
+    if scaled != scaled.to_integral_value():
+        raise ValidationError("annual_rate: at most 8 decimal places", field="annual_rate")
+    return rate
+
+
 @dataclass
 class Loan:
-    """A disbursed loan. Amounts are Decimal; the business date is always passed in."""
+    """A disbursed loan. Amounts are Decimal; the business date is always passed in. A new loan (``Loan.disburse``,
+    ``Loan.draw_down``) has the id ``NEW`` until its repository stores it."""
 
     id: int
     tenant_id: int
@@ -129,8 +181,70 @@ class Loan:
     penalty_paid: Decimal = ZERO
     credit_balance: Decimal = ZERO
     closed_on: date | None = None
+    application_id: int | None = None
+    grace_days: int = 0
+    penalty_rate: Decimal = ZERO
+    disbursement_key: str | None = None
+    request_hash: str = ""  # the disbursement request's digest, for an idempotent replay
     events: list[DomainEvent] = field(default_factory=list)
     history: list[HistoryEntry] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ disbursement
+
+    @classmethod
+    def disburse(
+        cls, terms: ProductTerms, schedule: Schedule, *, customer_id: int | None = None,
+        application_id: int | None = None, key: str | None = None, digest: str = "",
+    ) -> Loan:
+        """放款 a new loan on its contract schedule under a product, disbursed on the schedule's start date."""
+        loan = cls._new(terms, schedule.principal, schedule.annual_rate, schedule.start_date, schedule.maturity_date,
+                        [Installment(i.number, i.period_start, i.due_date, i.principal, i.interest, i.fee)
+                         for i in schedule.installments])
+        loan.term_months, loan.upfront_fee = schedule.term_months, schedule.upfront_fee
+        loan.customer_id, loan.application_id = customer_id, application_id
+        loan.disbursement_key, loan.request_hash = key, digest
+        return loan
+
+    @classmethod
+    def draw_down(
+        cls, line: CreditLine, terms: ProductTerms, amount: Decimal, on: date, *, key: str | None = None,
+        digest: str = "",
+    ) -> Loan:
+        """用信 a revolving loan on a line: one open installment until the line expires, interest added daily."""
+        loan = cls._new(terms, amount, line.annual_rate, on, line.expires_on,
+                        [Installment(1, on, line.expires_on, amount, ZERO, ZERO)])
+        loan.customer_id, loan.credit_line_id = line.customer_id, line.id
+        loan.disbursement_key, loan.request_hash = key, digest
+        return loan
+
+    @classmethod
+    def _new(
+        cls, terms: ProductTerms, principal: Decimal, rate: Decimal, on: date, maturity: date,
+        installments: list[Installment],
+    ) -> Loan:
+        p = terms.product
+        return cls(
+            NEW, terms.tenant_id, terms.id, None, None, p.method.value, p.currency, principal, exact_rate(rate), 0,
+            ZERO, p.fee_mode.value, tuple(t.value for t in p.allocation_order), on, maturity, installments,
+            grace_days=p.grace_days, penalty_rate=exact_rate(rate * p.penalty_multiplier),
+        )
+
+    def stored_as(self, loan_id: int) -> None:
+        """A new loan got its id: it records its disbursement (its event carries the id)."""
+        if self.id != NEW:
+            raise Conflict(f"loan {self.id} is already stored")
+        self.id = loan_id
+        self.record(self.disbursed_on, "LoanDisbursed", {"principal": money_text(self.principal)})
+        self.events.append(LoanDisbursed(self.tenant_id, loan_id, self.disbursed_on, money_text(self.principal)))
+
+    def disbursement_entry(self) -> JournalEntry:
+        """The disbursement's journal entry: principal out in cash, less an upfront fee deducted from it."""
+        fee = self.upfront_fee
+        cash_out = self.principal - fee if fee and self.fee_mode == FeeMode.DEDUCT else self.principal
+        lines = [debit(Acct.LOAN_PRINCIPAL, self.principal, self.id), credit(Acct.CASH, cash_out, self.id)]
+        if cash_out != self.principal:
+            lines.append(credit(Acct.FEE_INCOME, self.principal - cash_out, self.id))
+        return JournalEntry("disbursement", tuple(lines), f"loan {self.id} disbursed", self.currency, self.id)
 
     # ------------------------------------------------------------------ what is owed
 

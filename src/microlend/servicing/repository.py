@@ -7,22 +7,29 @@ row and its ``loan_installments``; its history lands in ``loan_events``."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from microlend.core import audit
 from microlend.core.clock import utcnow
+from microlend.core.db import Amount
 from microlend.core.errors import NotFound, ValidationError
 from microlend.core.identity import Principal
 from microlend.core.tenancy import business_date
 from microlend.core.uow import UnitOfWork, register_repository
-from microlend.servicing.domain import Installment, Loan, Repayment
+from microlend.servicing.allocation import parse_order
+from microlend.servicing.domain import RATE_SCALE, CreditLine, Installment, Loan, ProductTerms, Repayment
 from microlend.servicing.ledger import JournalEntry, JournalLine
+from microlend.servicing.products import Product
+from microlend.servicing.schedules import FeeMode, RepaymentMethod
 from microlend.servicing.tables import (
+    CreditLineRow,
     InstallmentRow,
     JournalEntryRow,
     JournalLineRow,
@@ -33,6 +40,10 @@ from microlend.servicing.tables import (
 )
 
 KEY_REUSED = "idempotency_key: already used with a different request"
+
+
+class DisbursementKeyTaken(Exception):
+    """Another request stored a loan under the same disbursement key meanwhile."""
 
 
 # ------------------------------------------------------------------------------------------ ports
@@ -47,6 +58,37 @@ class LoanRepository:
 
     def save(self, loan: Loan) -> None:
         """Write the loan's changes back and hand its recorded events to the unit of work."""
+        raise NotImplementedError
+
+    def add(self, loan: Loan) -> Loan:
+        """Store a new loan with its installments: it gets its id (``Loan.stored_as``), its history is written
+        and its events handed to the unit of work. A disbursement key taken meanwhile raises
+        ``DisbursementKeyTaken``."""
+        raise NotImplementedError
+
+    def by_disbursement_key(self, tenant_id: int, key: str) -> Loan | None:
+        raise NotImplementedError
+
+    def product(self, tenant_id: int, code: str) -> ProductTerms | None:
+        """The bank's product of that code (offered or not), or None."""
+        raise NotImplementedError
+
+    def product_by_id(self, product_id: int) -> ProductTerms:
+        raise NotImplementedError
+
+    def credit_line(self, tenant_id: int, line_id: int, *, lock: bool = False) -> CreditLine | None:
+        raise NotImplementedError
+
+    def drawn(self, line_id: int) -> Decimal:
+        """Principal still owed on the line's active drawdowns."""
+        raise NotImplementedError
+
+    def add_credit_line(self, line: CreditLine) -> CreditLine:
+        """Store a new line (id ``NEW``); returns it with its id."""
+        raise NotImplementedError
+
+    def save_credit_line(self, line: CreditLine) -> None:
+        """Write back a line read with ``credit_line`` in this unit of work (its limit and status)."""
         raise NotImplementedError
 
     def early_repayment_allowed(self, loan: Loan) -> bool:
@@ -203,8 +245,40 @@ def loan_from_rows(row: LoanRow, insts: Sequence[InstallmentRow]) -> Loan:
         [_installment(i) for i in insts],
         status=row.status, days_past_due=row.days_past_due, bucket=row.bucket, loan_class=row.loan_class,
         penalty_accrued=row.penalty_accrued, penalty_paid=row.penalty_paid, credit_balance=row.credit_balance,
-        closed_on=row.closed_on,
+        closed_on=row.closed_on, application_id=row.application_id, grace_days=row.grace_days,
+        penalty_rate=Decimal(row.penalty_rate_e8) / RATE_SCALE, disbursement_key=row.disbursement_key,
+        request_hash=row.request_hash,
     )
+
+
+def product_terms(row: ProductRow) -> ProductTerms:
+    product = Product(
+        row.code, row.name, RepaymentMethod(row.method), row.min_amount, row.max_amount, row.min_term_months,
+        row.max_term_months, row.annual_rate, row.min_rate, row.max_rate, row.penalty_multiplier, row.grace_days,
+        row.upfront_fee_rate, FeeMode(row.fee_mode), parse_order(row.allocation_order),
+        row.early_repayment_allowed, row.name_zh, row.currency,
+    )
+    return ProductTerms(row.id, row.tenant_id, row.active, product)
+
+
+def _credit_line(r: CreditLineRow) -> CreditLine:
+    return CreditLine(
+        r.id, r.tenant_id, r.product_id, r.customer_id, r.limit, r.annual_rate, r.opened_on, r.expires_on, r.status
+    )
+
+
+def _drawn_on_line(session: Session, line_id: int) -> Decimal:
+    """Principal still owed on a credit line's active drawdowns."""
+    total = session.execute(
+        select(func.sum(InstallmentRow.principal - InstallmentRow.principal_paid, type_=Amount()))
+        .join(LoanRow, LoanRow.id == InstallmentRow.loan_id)
+        .where(LoanRow.credit_line_id == line_id, LoanRow.status == "active")
+    ).scalar_one()
+    return Decimal(total) if total is not None else Decimal(0)
+
+
+def _rate_e8(rate: Decimal) -> int:
+    return int(rate * RATE_SCALE)
 
 
 def _installment(r: InstallmentRow) -> Installment:
@@ -230,11 +304,27 @@ def _repayment(r: RepaymentRow) -> Repayment:
     )
 
 
+def _new_loan_row(loan: Loan) -> LoanRow:
+    return LoanRow(
+        tenant_id=loan.tenant_id, product_id=loan.product_id, customer_id=loan.customer_id,
+        credit_line_id=loan.credit_line_id, application_id=loan.application_id, method=loan.method,
+        currency=loan.currency, principal=loan.principal, annual_rate=loan.annual_rate,
+        rate_e8=_rate_e8(loan.annual_rate), penalty_rate_e8=_rate_e8(loan.penalty_rate), grace_days=loan.grace_days,
+        term_months=loan.term_months, upfront_fee=loan.upfront_fee, fee_mode=loan.fee_mode,
+        allocation_order=list(loan.allocation_order), disbursed_on=loan.disbursed_on,
+        maturity_date=loan.maturity_date, status=loan.status, days_past_due=loan.days_past_due, bucket=loan.bucket,
+        loan_class=loan.loan_class, penalty_accrued=loan.penalty_accrued, penalty_paid=loan.penalty_paid,
+        credit_balance=loan.credit_balance, disbursement_key=loan.disbursement_key,
+        request_hash=loan.request_hash, created_at=utcnow(),
+    )
+
+
 class SqlLoanRepository(LoanRepository):
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
         self._loans: dict[int, tuple[LoanRow, dict[int, InstallmentRow]]] = {}
         self._repayments: dict[int, RepaymentRow] = {}
+        self._lines: dict[int, CreditLineRow] = {}
 
     @property
     def _session(self) -> Session:
@@ -279,7 +369,11 @@ class SqlLoanRepository(LoanRepository):
             for inst, new in added:
                 inst.id = new.id
                 inst_rows[new.id] = new
-        s.add_all(
+        self._record(loan)
+
+    def _record(self, loan: Loan) -> None:
+        """The loan's history into ``loan_events``; its events to the unit of work."""
+        self._session.add_all(
             [
                 LoanEventRow(tenant_id=loan.tenant_id, loan_id=loan.id, business_date=h.business_date,
                              kind=h.kind, data=h.data)
@@ -290,6 +384,81 @@ class SqlLoanRepository(LoanRepository):
         for event in loan.events:
             self._uow.publish(event)
         loan.events.clear()
+
+    def add(self, loan: Loan) -> Loan:
+        s = self._session
+        row = _new_loan_row(loan)
+        try:
+            with s.begin_nested():  # the key may have been taken meanwhile by a concurrent request
+                s.add(row)
+                s.flush()
+        except IntegrityError as exc:
+            if loan.disbursement_key is None:
+                raise
+            raise DisbursementKeyTaken(loan.disbursement_key) from exc
+        loan.stored_as(row.id)
+        inst_rows = []
+        for inst in loan.installments:
+            new = InstallmentRow(tenant_id=loan.tenant_id, loan_id=loan.id)
+            _write_installment(new, inst)
+            inst_rows.append(new)
+        s.add_all(inst_rows)
+        s.flush()
+        for inst, new in zip(loan.installments, inst_rows, strict=True):
+            inst.id = new.id
+        self._loans[row.id] = (row, {r.id: r for r in inst_rows})
+        self._record(loan)
+        return loan
+
+    def by_disbursement_key(self, tenant_id: int, key: str) -> Loan | None:
+        row = self._session.execute(
+            select(LoanRow).where(LoanRow.tenant_id == tenant_id, LoanRow.disbursement_key == key)
+        ).scalar_one_or_none()
+        if row is None:
+            return None
+        insts = installment_rows(self._session, row.id)
+        self._loans[row.id] = (row, {i.id: i for i in insts})
+        return loan_from_rows(row, insts)
+
+    def product(self, tenant_id: int, code: str) -> ProductTerms | None:
+        row = self._session.execute(
+            select(ProductRow).where(ProductRow.tenant_id == tenant_id, ProductRow.code == code)
+        ).scalar_one_or_none()
+        return None if row is None else product_terms(row)
+
+    def product_by_id(self, product_id: int) -> ProductTerms:
+        row = self._session.get(ProductRow, product_id)
+        if row is None:
+            raise NotFound(f"product {product_id} not found")
+        return product_terms(row)
+
+    def credit_line(self, tenant_id: int, line_id: int, *, lock: bool = False) -> CreditLine | None:
+        stmt = select(CreditLineRow).where(CreditLineRow.id == line_id, CreditLineRow.tenant_id == tenant_id)
+        if lock:
+            stmt = stmt.with_for_update()
+        row = self._session.execute(stmt).scalar_one_or_none()
+        if row is None:
+            return None
+        self._lines[row.id] = row
+        return _credit_line(row)
+
+    def drawn(self, line_id: int) -> Decimal:
+        return _drawn_on_line(self._session, line_id)
+
+    def add_credit_line(self, line: CreditLine) -> CreditLine:
+        row = CreditLineRow(
+            tenant_id=line.tenant_id, product_id=line.product_id, customer_id=line.customer_id, limit=line.limit,
+            annual_rate=line.annual_rate, opened_on=line.opened_on, expires_on=line.expires_on, status=line.status,
+            created_at=utcnow(),
+        )
+        self._session.add(row)
+        self._session.flush()
+        self._lines[row.id] = row
+        return replace(line, id=row.id)
+
+    def save_credit_line(self, line: CreditLine) -> None:
+        row = self._lines[line.id]
+        row.limit, row.status = line.limit, line.status
 
     def early_repayment_allowed(self, loan: Loan) -> bool:
         product = self._session.get(ProductRow, loan.product_id)

@@ -4,7 +4,7 @@ cases run against these without a database. Nothing is kept unless the unit of w
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from types import TracebackType
@@ -16,9 +16,16 @@ from microlend.core.errors import NotFound, ValidationError
 from microlend.core.events import DomainEvent
 from microlend.core.identity import Principal, Role
 from microlend.core.uow import UnitOfWork
-from microlend.servicing.domain import HistoryEntry, Installment, Loan, Repayment
+from microlend.servicing.domain import NEW, CreditLine, HistoryEntry, Installment, Loan, ProductTerms, Repayment
 from microlend.servicing.ledger import JournalEntry
-from microlend.servicing.repository import KEY_REUSED, AuditTrail, Ledger, LoanRepository
+from microlend.servicing.products import STANDARD_CATALOGUE
+from microlend.servicing.repository import (
+    KEY_REUSED,
+    AuditTrail,
+    DisbursementKeyTaken,
+    Ledger,
+    LoanRepository,
+)
 from microlend.servicing.schedules import RepaymentMethod, build_schedule
 
 _R = TypeVar("_R")
@@ -31,6 +38,8 @@ class _LoanState:
     history: dict[int, list[HistoryEntry]] = field(default_factory=dict)
     repayments: dict[int, Repayment] = field(default_factory=dict)
     no_early_repayment: set[int] = field(default_factory=set)  # product ids
+    products: dict[int, ProductTerms] = field(default_factory=dict)
+    credit_lines: dict[int, CreditLine] = field(default_factory=dict)
     next_id: int = 1000
 
 
@@ -42,11 +51,53 @@ class FakeLoanRepository(LoanRepository):
         self.state = _LoanState()
 
     def add(self, loan: Loan) -> Loan:
-        """Put a loan on the books (as a disbursement would)."""
+        """Store a new loan (``NEW``: it gets its id, records its disbursement, publishes on commit); a loan
+        that has an id is put on the books as it is (a loan disbursed before the test)."""
+        if loan.id == NEW:
+            key = loan.disbursement_key
+            if key is not None and self.by_disbursement_key(loan.tenant_id, key) is not None:
+                raise DisbursementKeyTaken(key)
+            loan.stored_as(self._next_id())
         for inst in loan.installments:
             inst.id = inst.id or self._next_id()
-        self.state.loans[loan.id] = copy.deepcopy(loan)
+        self.save(loan)
         return loan
+
+    def by_disbursement_key(self, tenant_id: int, key: str) -> Loan | None:
+        for loan in self.state.loans.values():
+            if loan.tenant_id == tenant_id and loan.disbursement_key == key:
+                return copy.deepcopy(loan)
+        return None
+
+    def product(self, tenant_id: int, code: str) -> ProductTerms | None:
+        return next(
+            (p for p in self.state.products.values() if p.tenant_id == tenant_id and p.product.code == code), None
+        )
+
+    def product_by_id(self, product_id: int) -> ProductTerms:
+        return self.state.products[product_id]
+
+    def credit_line(self, tenant_id: int, line_id: int, *, lock: bool = False) -> CreditLine | None:
+        line = self.state.credit_lines.get(line_id)
+        return line if line is not None and line.tenant_id == tenant_id else None
+
+    def add_credit_line(self, line: CreditLine) -> CreditLine:
+        line = replace(line, id=self._next_id())
+        self.state.credit_lines[line.id] = line
+        return line
+
+    def save_credit_line(self, line: CreditLine) -> None:
+        self.state.credit_lines[line.id] = line
+
+    def drawn(self, line_id: int) -> Decimal:
+        return sum(
+            (
+                loan.outstanding_principal
+                for loan in self.state.loans.values()
+                if loan.credit_line_id == line_id and loan.status == "active"
+            ),
+            Decimal(0),
+        )
 
     def _next_id(self) -> int:
         self.state.next_id += 1
@@ -251,3 +302,28 @@ def make_loan(
         [Installment(i.number, i.period_start, i.due_date, i.principal, i.interest, i.fee)
          for i in schedule.installments],
     )
+
+
+def stock_catalogue(uow: FakeUnitOfWork, tenant_id: int = TENANT) -> dict[str, ProductTerms]:
+    """Give a bank the standard catalogue (as tenant setup does); returns its products by code."""
+    state = uow.loans.state
+    added: dict[str, ProductTerms] = {}
+    for product in STANDARD_CATALOGUE:
+        state.next_id += 1
+        terms = ProductTerms(state.next_id, tenant_id, True, product)
+        state.products[terms.id] = added[product.code] = terms
+    return added
+
+
+def give_credit_line(
+    uow: FakeUnitOfWork, limit: str, *, tenant_id: int = TENANT, customer_id: int | None = 7,
+    opened_on: date = date(2026, 1, 15), expires_on: date = date(2027, 1, 15), status: str = "open",
+) -> CreditLine:
+    """An open revolving line under the bank's RV-STD product (its catalogue must be stocked)."""
+    state = uow.loans.state
+    product = next(p for p in state.products.values() if p.tenant_id == tenant_id and p.product.code == "RV-STD")
+    state.next_id += 1
+    line = CreditLine(state.next_id, tenant_id, product.id, customer_id, Decimal(limit), Decimal("0.108"),
+                      opened_on, expires_on, status)
+    state.credit_lines[line.id] = line
+    return line

@@ -7,8 +7,9 @@ Every name other modules import from ``microlend.servicing.service`` stays impor
 
 from __future__ import annotations
 
+from microlend.servicing.domain import RATE_SCALE
 from microlend.servicing.repository import KEY_REUSED, load_entry, post_entry
-from microlend.servicing.service._common import RATE_SCALE, ZERO, P, request_hash
+from microlend.servicing.service._common import ZERO, P, request_hash
 from microlend.servicing.service.credit_lines import (
     CreditLineView,
     change_credit_line_limit,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -14,13 +13,10 @@ from sqlalchemy.orm import Session
 from microlend.core.errors import NotFound, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.money import parse_amount, round_half_up
-from microlend.core.tenancy import business_date
-from microlend.servicing.repository import KEY_REUSED
 from microlend.servicing.tables import LoanRow
 
 ZERO = Decimal(0)
 P = Permission
-RATE_SCALE = 10**8
 
 
 def request_hash(body: dict[str, Any]) -> str:
@@ -60,26 +56,6 @@ def _loan(session: Session, who: Principal, loan_id: int, *, lock: bool = False)
 
 
 
-def _today(session: Session, who: Principal) -> date:
-    return business_date(session, who.tenant_id)
-
-
 
 def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj.__dict__ if hasattr(obj, "__dict__") else obj, default=str))
-
-
-
-def _replayed(session: Session, who: Principal, key_column: Any, key: str | None, digest: str) -> Any:
-    """The row this tenant already stored under `key` in `key_column` (a loan's disbursement key or a
-    repayment's key), or None; the same key with another request is refused."""
-    if key is None:
-        return None
-    model = key_column.class_
-    row = session.execute(
-        select(model).where(model.tenant_id == who.tenant_id, key_column == key)
-    ).scalar_one_or_none()
-    if row is not None and row.request_hash != digest:
-        raise ValidationError(KEY_REUSED, field="idempotency_key")
-    return row
-

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
-from microlend.core import audit
-from microlend.core.clock import utcnow
-from microlend.core.db import Amount
 from microlend.core.errors import Conflict, NotFound, ValidationError
 from microlend.core.identity import Principal
 from microlend.core.money import parse_amount, round_half_up
 from microlend.core.uow import UnitOfWork
-from microlend.servicing.events import LoanDisbursed
-from microlend.servicing.repository import installment_rows
+from microlend.servicing.domain import NEW, CreditLine, Loan
+from microlend.servicing.repository import audit_trail, ledger, loans
 from microlend.servicing.schedules import RepaymentMethod, add_months
-from microlend.servicing.service._common import ZERO, P, _cents, _key, _money, _today, request_hash
-from microlend.servicing.service.disbursement import _new_loan, _replayed_loan
-from microlend.servicing.service.loans import LoanView, _loan_view
-from microlend.servicing.service.products import ProductView, _product_by_code
-from microlend.servicing.tables import CreditLineRow, InstallmentRow, LoanRow, ProductRow
+from microlend.servicing.service._common import ZERO, P, _cents, _key, _money, request_hash
+from microlend.servicing.service.disbursement import paid_out, product_by_code, replayed_loan
+from microlend.servicing.service.loans import LoanView, loan_view
 
 
 @dataclass(frozen=True)
@@ -43,13 +35,11 @@ class CreditLineView:
         return max(self.limit - self.drawn, ZERO)
 
 
-def _drawn(session: Session, line_id: int) -> Decimal:
-    total = session.execute(
-        select(func.sum(InstallmentRow.principal - InstallmentRow.principal_paid, type_=Amount()))
-        .join(LoanRow, LoanRow.id == InstallmentRow.loan_id)
-        .where(LoanRow.credit_line_id == line_id, LoanRow.status == "active")
-    ).scalar_one()
-    return Decimal(total) if total is not None else ZERO
+def _view(line: CreditLine, drawn: Decimal) -> CreditLineView:
+    return CreditLineView(
+        line.id, line.product_id, line.customer_id, line.limit, line.annual_rate, line.opened_on, line.expires_on,
+        line.status, drawn,
+    )
 
 
 def open_credit_line(
@@ -66,45 +56,24 @@ def open_credit_line(
     who.require(P.MANAGE_CREDIT_LINES)
     amount = _cents(limit, "limit")
     with uow:
-        s = uow.session
-        product = _product_by_code(s, who, product_code)
-        if product.method != RepaymentMethod.REVOLVING:
+        repo = loans(uow)
+        terms = product_by_code(repo, who, product_code)
+        if terms.product.method != RepaymentMethod.REVOLVING:
             raise ValidationError("product_code: a credit line needs a revolving product", field="product_code")
-        rate = annual_rate if annual_rate is not None else product.annual_rate
-        ProductView.from_row(product).to_product().check_offer(amount, months, rate)
-        on = _today(s, who)
-        row = CreditLineRow(
-            tenant_id=who.tenant_id,
-            product_id=product.id,
-            customer_id=customer_id,
-            limit=amount,
-            annual_rate=rate,
-            opened_on=on,
-            expires_on=add_months(on, months),
-            status="open",
-            created_at=utcnow(),
+        rate = annual_rate if annual_rate is not None else terms.product.annual_rate
+        terms.product.check_offer(amount, months, rate)
+        on = ledger(uow).business_date(who.tenant_id)
+        line = repo.add_credit_line(
+            CreditLine(NEW, who.tenant_id, terms.id, customer_id, amount, rate, on, add_months(on, months), "open")
         )
-        s.add(row)
-        s.flush()
-        audit.record(
-            s,
+        audit_trail(uow).record(
             who,
             "credit_line.open",
             "credit_line",
-            row.id,
+            line.id,
             after={"limit": _money(amount), "annual_rate": str(rate), "product": product_code},
         )
-        view = CreditLineView(
-            row.id,
-            row.product_id,
-            row.customer_id,
-            row.limit,
-            row.annual_rate,
-            row.opened_on,
-            row.expires_on,
-            row.status,
-            ZERO,
-        )
+        view = _view(line, ZERO)
         uow.commit()
     return view
 
@@ -121,29 +90,23 @@ def change_credit_line_limit(
     if amount < 0 or round_half_up(amount) != amount:
         raise ValidationError("new_limit: a non-negative amount with at most 2 decimal places", field="new_limit")
     with uow:
-        s = uow.session
-        line = s.execute(
-            select(CreditLineRow).where(CreditLineRow.id == line_id).with_for_update()
-        ).scalar_one_or_none()
-        if line is None or line.tenant_id != who.tenant_id:
+        repo = loans(uow)
+        line = repo.credit_line(who.tenant_id, line_id, lock=True)
+        if line is None:
             raise NotFound(f"credit line {line_id} not found")
         if line.status != "open":
             raise Conflict(f"credit line {line_id} is {line.status}; only an open line's limit can change")
-        product = s.get(ProductRow, line.product_id)
-        if product is not None and amount > line.limit and amount > product.max_amount:
-            raise ValidationError(
-                f"new_limit: above the product's maximum {_money(product.max_amount)}", field="new_limit"
-            )
+        maximum = repo.product_by_id(line.product_id).product.max_amount
+        if amount > line.limit and amount > maximum:
+            raise ValidationError(f"new_limit: above the product's maximum {_money(maximum)}", field="new_limit")
         before = {"limit": _money(line.limit)}
-        line.limit = amount
-        audit.record(
-            s, who, "credit_line.change_limit", "credit_line", line.id, before=before,
+        line = replace(line, limit=amount)
+        repo.save_credit_line(line)
+        audit_trail(uow).record(
+            who, "credit_line.change_limit", "credit_line", line.id, before=before,
             after={"limit": _money(amount)}, reason=reason.strip()[:500],
         )
-        view = CreditLineView(
-            line.id, line.product_id, line.customer_id, line.limit, line.annual_rate, line.opened_on,
-            line.expires_on, line.status, _drawn(s, line.id),
-        )
+        view = _view(line, repo.drawn(line.id))
         uow.commit()
     return view
 
@@ -157,44 +120,15 @@ def draw_down(
     value = _cents(amount, "amount")
     digest = request_hash({"credit_line_id": line_id, "amount": str(value)})
     with uow:
-        s = uow.session
-        existing = _replayed_loan(s, who, key, digest)
+        repo = loans(uow)
+        existing = replayed_loan(repo, who, key, digest)
         if existing is not None:
-            return _loan_view(existing, installment_rows(s, existing.id))
-        line = s.execute(
-            select(CreditLineRow)
-            .where(CreditLineRow.id == line_id, CreditLineRow.tenant_id == who.tenant_id)
-            .with_for_update()
-        ).scalar_one_or_none()
+            return loan_view(existing)
+        line = repo.credit_line(who.tenant_id, line_id, lock=True)
         if line is None:
             raise NotFound(f"credit line {line_id} not found")
-        on = _today(s, who)
-        if line.status != "open" or on >= line.expires_on:
-            raise Conflict(f"credit line {line_id} is not open for drawdowns")
-        available = line.limit - _drawn(s, line.id)
-        if value > available:
-            raise ValidationError(f"amount: exceeds the available limit {_money(available)}", field="amount")
-        product = s.get(ProductRow, line.product_id)
-        assert product is not None
-        loan = _new_loan(
-            s,
-            who,
-            product,
-            principal=value,
-            rate=line.annual_rate,
-            term_months=0,
-            on=on,
-            schedule=None,
-            maturity=line.expires_on,
-            customer_id=line.customer_id,
-            credit_line_id=line.id,
-            key=key,
-            digest=digest,
-        )
-        audit.record(
-            s, who, "loan.drawdown", "loan", loan.id, after={"credit_line_id": line_id, "amount": _money(value)}
-        )
-        uow.publish(LoanDisbursed(who.tenant_id, loan.id, on, _money(value)))
-        view = _loan_view(loan, installment_rows(s, loan.id))
-        uow.commit()
-    return view
+        on = ledger(uow).business_date(who.tenant_id)
+        line.check_drawdown(value, on, repo.drawn(line.id))
+        loan = Loan.draw_down(line, repo.product_by_id(line.product_id), value, on, key=key, digest=digest)
+        after = {"credit_line_id": line_id, "amount": _money(value)}
+        return paid_out(uow, who, loan, digest, "loan.drawdown", after)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from microlend.core import audit
 from microlend.core.clock import utcnow
-from microlend.core.errors import Conflict, NotFound
+from microlend.core.errors import Conflict
 from microlend.core.identity import Principal
 from microlend.core.tables import TenantRow
 from microlend.core.uow import UnitOfWork
@@ -156,13 +156,3 @@ def list_products(uow: UnitOfWork, who: Principal) -> list[ProductView]:
             .order_by(ProductRow.id)
         ).scalars()
         return [ProductView.from_row(r) for r in rows]
-
-
-def _product_by_code(session: Session, who: Principal, code: str) -> ProductRow:
-    row = session.execute(
-        select(ProductRow).where(ProductRow.tenant_id == who.tenant_id, ProductRow.code == code)
-    ).scalar_one_or_none()
-    if row is None or not row.active:
-        raise NotFound(f"product_code: no product '{code}'", field="product_code")
-    return row
-
