@@ -102,6 +102,18 @@ def all_customer_attributes(uow: UnitOfWork, who: Principal) -> list[tuple[int, 
             .where(CustomerRow.tenant_id == who.tenant_id).order_by(CustomerRow.id)).all()]
 
 
+def of_this_bank(uow: UnitOfWork, who: Principal, customer_ids: Sequence[int]) -> set[int]:
+    """The ids among `customer_ids` that are customers of the caller's bank (a reference another module was
+    handed is resolved here, never taken on trust)."""
+    found: set[int] = set()
+    with uow:
+        for chunk in _chunks(customer_ids):
+            found.update(int(i) for i in uow.session.execute(
+                select(CustomerRow.id).where(CustomerRow.tenant_id == who.tenant_id, CustomerRow.id.in_(chunk))
+            ).scalars())
+    return found
+
+
 def customer_count(uow: UnitOfWork, who: Principal) -> int:
     with uow:
         return int(uow.session.execute(select(func.count()).select_from(CustomerRow)

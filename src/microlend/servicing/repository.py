@@ -23,6 +23,7 @@ from microlend.core.errors import NotFound, ValidationError
 from microlend.core.identity import Principal
 from microlend.core.tenancy import business_date
 from microlend.core.uow import UnitOfWork, register_repository
+from microlend.parties import queries as parties
 from microlend.servicing.allocation import parse_order
 from microlend.servicing.domain import RATE_SCALE, CreditLine, Installment, Loan, ProductTerms, Repayment
 from microlend.servicing.ledger import JournalEntry, JournalLine
@@ -54,6 +55,10 @@ class LoanRepository:
 
     def get(self, tenant_id: int, loan_id: int, *, lock: bool = False) -> Loan:
         """The loan with its installments; ``lock`` serialises writers of one loan until commit."""
+        raise NotImplementedError
+
+    def customers_of_bank(self, who: Principal, customer_ids: Sequence[int]) -> set[int]:
+        """The ids among `customer_ids` that are customers of the caller's bank (parties decides)."""
         raise NotImplementedError
 
     def save(self, loan: Loan) -> None:
@@ -325,6 +330,9 @@ class SqlLoanRepository(LoanRepository):
         self._loans: dict[int, tuple[LoanRow, dict[int, InstallmentRow]]] = {}
         self._repayments: dict[int, RepaymentRow] = {}
         self._lines: dict[int, CreditLineRow] = {}
+
+    def customers_of_bank(self, who: Principal, customer_ids: Sequence[int]) -> set[int]:
+        return parties.of_this_bank(self._uow, who, customer_ids)
 
     @property
     def _session(self) -> Session:

@@ -4,6 +4,7 @@ cases run against these without a database. Nothing is kept unless the unit of w
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -40,6 +41,7 @@ class _LoanState:
     no_early_repayment: set[int] = field(default_factory=set)  # product ids
     products: dict[int, ProductTerms] = field(default_factory=dict)
     credit_lines: dict[int, CreditLine] = field(default_factory=dict)
+    customers: dict[int, int] = field(default_factory=lambda: {7: TENANT, 8: 2})  # customer id -> its bank
     next_id: int = 1000
 
 
@@ -62,6 +64,9 @@ class FakeLoanRepository(LoanRepository):
             inst.id = inst.id or self._next_id()
         self.save(loan)
         return loan
+
+    def customers_of_bank(self, who: Principal, customer_ids: Sequence[int]) -> set[int]:
+        return {c for c in customer_ids if self.state.customers.get(c) == who.tenant_id}
 
     def by_disbursement_key(self, tenant_id: int, key: str) -> Loan | None:
         for loan in self.state.loans.values():

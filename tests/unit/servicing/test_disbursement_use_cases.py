@@ -108,6 +108,13 @@ class TestDisburse:
         theirs = service.disburse(uow, OTHER_BANK, loan_request(idempotency_key="d-1"))
         assert theirs.id != mine.id
 
+    def test_another_banks_customer_or_no_customer_at_all_is_not_found(self, uow: FakeUnitOfWork) -> None:
+        for customer in (8, 999):  # 8 is a customer of bank 2
+            with pytest.raises(NotFound, match=f"customer {customer} not found"):
+                service.disburse(uow, WHO, loan_request(customer_id=customer))
+        assert uow.loans.state.loans == {} and uow.commits == 0
+        assert service.disburse(uow, OTHER_BANK, loan_request(customer_id=8)).customer_id == 8
+
     def test_another_banks_product_is_refused(self, uow: FakeUnitOfWork) -> None:
         uow.loans.state.products = {k: p for k, p in uow.loans.state.products.items() if p.tenant_id == 2
                                     or p.product.code != "BL-STD"}
@@ -240,6 +247,11 @@ class TestCreditLines:
             service.open_credit_line(uow, WHO, "XX", D("30000"))
         with pytest.raises(ValidationError, match="amount: must be between 1000 and 300000"):
             service.open_credit_line(uow, WHO, "RV-STD", D("300001"))
+        assert uow.loans.state.credit_lines == {} and uow.commits == 0
+
+    def test_a_line_for_another_banks_customer_is_not_found(self, uow: FakeUnitOfWork) -> None:
+        with pytest.raises(NotFound, match="customer 8 not found"):
+            service.open_credit_line(uow, WHO, "RV-STD", D("30000"), customer_id=8)
         assert uow.loans.state.credit_lines == {} and uow.commits == 0
 
     def test_a_lower_limit_stops_drawdowns_and_a_higher_one_stays_within_the_product(

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from microlend.core.errors import NotFound, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.money import parse_amount, round_half_up
+from microlend.servicing.repository import LoanRepository
 from microlend.servicing.tables import LoanRow
 
 ZERO = Decimal(0)
@@ -59,3 +60,9 @@ def _loan(session: Session, who: Principal, loan_id: int, *, lock: bool = False)
 
 def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj.__dict__ if hasattr(obj, "__dict__") else obj, default=str))
+
+
+def require_customer(repo: LoanRepository, who: Principal, customer_id: int | None) -> None:
+    """A customer id from a request must name a customer of the caller's bank; another bank's is not found."""
+    if customer_id is not None and customer_id not in repo.customers_of_bank(who, [customer_id]):
+        raise NotFound(f"customer {customer_id} not found", field="customer_id")

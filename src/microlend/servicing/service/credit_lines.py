@@ -13,7 +13,7 @@ from microlend.core.uow import UnitOfWork
 from microlend.servicing.domain import NEW, CreditLine, Loan
 from microlend.servicing.repository import audit_trail, ledger, loans
 from microlend.servicing.schedules import RepaymentMethod, add_months
-from microlend.servicing.service._common import ZERO, P, _cents, _key, _money, request_hash
+from microlend.servicing.service._common import ZERO, P, _cents, _key, _money, request_hash, require_customer
 from microlend.servicing.service.disbursement import paid_out, product_by_code, replayed_loan
 from microlend.servicing.service.loans import LoanView, loan_view
 
@@ -57,6 +57,7 @@ def open_credit_line(
     amount = _cents(limit, "limit")
     with uow:
         repo = loans(uow)
+        require_customer(repo, who, customer_id)
         terms = product_by_code(repo, who, product_code)
         if terms.product.method != RepaymentMethod.REVOLVING:
             raise ValidationError("product_code: a credit line needs a revolving product", field="product_code")

@@ -20,7 +20,7 @@ from microlend.servicing.repository import (
     loans,
 )
 from microlend.servicing.schedules import RepaymentMethod, build_schedule
-from microlend.servicing.service._common import P, _cents, _key, request_hash
+from microlend.servicing.service._common import P, _cents, _key, request_hash, require_customer
 from microlend.servicing.service.loans import LoanView, loan_view
 
 
@@ -101,6 +101,7 @@ def disburse(uow: UnitOfWork, who: Principal, cmd: Disbursement) -> LoanView:
         existing = replayed_loan(repo, who, key, digest)
         if existing is not None:
             return loan_view(existing)
+        require_customer(repo, who, cmd.customer_id)
         terms = product_by_code(repo, who, cmd.product_code)
         product = terms.product
         if product.method == RepaymentMethod.REVOLVING:
