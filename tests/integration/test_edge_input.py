@@ -149,6 +149,12 @@ class TestNul:
         api.client.post("/login", data={"username": username, "password": "correct-horse-1"}, follow_redirects=False)
         r = api.client.get("/customers?q=%00abc")
         _assert_problem(r, 422, "q")
+        browser = {"Accept": "text/html,application/xhtml+xml"}
+        r = api.client.get("/customers?q=%00<b>", headers=browser)
+        assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
+        assert "q: must not contain a NUL character" in r.text
+        r = api.client.post("/login", data={"user<i>name": "a\x00"}, headers=browser)
+        assert r.status_code == 422 and "user&lt;i&gt;name: must not contain" in r.text
         api.client.cookies.clear()
 
 

@@ -4,11 +4,13 @@ query string, a JSON string or a form field is answered 422 naming the field (da
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from microlend.api.errors import problem
@@ -37,7 +39,7 @@ class RequestGuard:
             return
         field = nul_in_url(scope)
         if field is not None:
-            await _nul_problem(field)(scope, receive, send)
+            await _nul_problem(field, scope)(scope, receive, send)
             return
         limit = self.upload_bytes if scope["path"].rstrip("/") in self.upload_paths else self.max_bytes
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
@@ -71,7 +73,7 @@ class RequestGuard:
         body = b"".join(chunks)
         field = nul_in_json(body) if "json" in kind else nul_in_form(body)
         if field is not None:
-            await _nul_problem(field)(scope, receive, send)
+            await _nul_problem(field, scope)(scope, receive, send)
             return
         await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
 
@@ -126,10 +128,26 @@ def _too_large(limit: int) -> Any:
     return problem(413, f"the request body is larger than the limit of {limit} bytes", code="payload_too_large")
 
 
-def _nul_problem(field: str) -> Any:
+def _nul_problem(field: str, scope: Scope) -> Any:
     message = "must not contain a NUL character"
+    if _wants_page(scope):
+        return HTMLResponse(_PAGE.format(field=html.escape(field), message=message), status_code=422)
     return problem(422, f"{field}: {message}", code="validation_error", field=field,
                    errors=[{"field": field, "message": message}])
+
+
+_PAGE = ("<!doctype html><html><head><meta charset=\"utf-8\"><title>422</title>"
+         "<link rel=\"stylesheet\" href=\"/static/app.css\"></head><body><main class=\"error\">"
+         "<h1>422</h1><p class=\"error\">{field}: {message}</p><p><a href=\"javascript:history.back()\">←</a></p>"
+         "</main></body></html>")
+
+
+def _wants_page(scope: Scope) -> bool:
+    """A browser on a page (not the API) is answered with a page, not a JSON problem."""
+    if scope["path"].startswith("/api/"):
+        return False
+    accept = next((v for k, v in scope.get("headers", []) if k.lower() == b"accept"), b"")
+    return b"text/html" in accept
 
 
 def nul_in_url(scope: Scope) -> str | None:
