@@ -15,10 +15,15 @@ from sqlalchemy import Engine
 
 from microlend import __version__
 from microlend.api import errors
+from microlend.api.guard import RequestGuard
 from microlend.bootstrap import ROUTERS, WEB_PAGES, load_modules
 from microlend.core import logs
 from microlend.core.db import make_engine, make_session_factory
 from microlend.core.settings import Settings, get_settings
+from microlend.data.service import MAX_UPLOAD_BYTES
+
+#: the routes that take a dataset file: their bodies may be as large as an upload is allowed to be
+UPLOAD_PATHS = frozenset({"/api/v1/datasets", "/analyst/datasets"})
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -35,6 +40,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     errors.install(app)
+    app.add_middleware(RequestGuard, max_bytes=settings.max_request_bytes,
+                       upload_bytes=MAX_UPLOAD_BYTES + 64 * 1024, upload_paths=UPLOAD_PATHS)
     for module, attr in ROUTERS:
         app.include_router(getattr(importlib.import_module(module), attr))
 

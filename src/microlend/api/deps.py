@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -17,6 +17,23 @@ from microlend.core.tenancy import TrustedTokens, principal_from_token
 from microlend.core.uow import UnitOfWork
 
 T = TypeVar("T")
+
+#: the largest id a table holds: integer columns are 32-bit on PostgreSQL
+MAX_ID = 2**31 - 1
+#: the last page a listing serves: beyond it the offset would be larger than any table
+MAX_PAGE = 1_000_000
+
+# Every id and paging parameter of the API and the pages is one of these, so a value no column can hold is
+# a 422 naming the parameter instead of a database error.
+Id = Annotated[int, Path(ge=1, le=MAX_ID, description="an id")]
+OptionalId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+Version = Annotated[int | None, Query(ge=1, le=MAX_ID, description="a version number (the newest if left out)")]
+Limit = Annotated[int, Query(ge=1, le=500, description="at most this many rows")]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="rows to skip")]
+Page = Annotated[int, Query(ge=1, le=MAX_PAGE, description="the page, from 1")]
+PageSize = Annotated[int, Query(ge=1, le=200, description="rows on a page")]
+Count = Annotated[int, Query(ge=0, le=MAX_ID)]
+OptionalCount = Annotated[int | None, Query(ge=0, le=MAX_ID)]
 SESSION_COOKIE = "ml_session"
 _bearer = HTTPBearer(auto_error=False)
 

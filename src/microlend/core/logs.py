@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 
 from microlend.core.crypto import mask, mask_phone
 
@@ -20,6 +21,15 @@ class PersonalDataFilter(logging.Filter):
     """Masks personal data in the formatted message (arguments included) before any handler sees it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Text arguments are masked in place, so the record keeps its shape: a formatter that reads the
+        arguments themselves (uvicorn's access log unpacks five of them) still works. Only when another
+        kind of argument carries personal data is the record reduced to its masked message."""
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, Mapping):
+            record.args = {k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()}
         message = record.getMessage()
         clean = redact(message)
         if clean != message:

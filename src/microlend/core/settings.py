@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     default_currency: str = "CNY"
     default_locale: str = "zh_CN"
     page_size_max: int = 200
+    # the largest request body the API and the pages accept (413 beyond it); dataset uploads have their own
+    # limit (data.service.MAX_UPLOAD_BYTES)
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

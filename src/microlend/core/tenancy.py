@@ -259,8 +259,11 @@ def principal_from_token(uow: UnitOfWork, token: str, settings: Settings | None 
         raise AuthenticationFailed("the session has expired; sign in again") from None
     except jwt.PyJWTError:
         raise AuthenticationFailed("the access token is not valid") from None
+    subject = str(claims["sub"])
+    if not subject.isdigit() or not 0 < int(subject) < 2**31:  # a user id, never beyond the column's range
+        raise AuthenticationFailed("the access token is not valid")
     with uow.read_only():
-        row = uow.session.connection().execute(_TOKEN_USER, {"uid": int(claims["sub"])}).one_or_none()
+        row = uow.session.connection().execute(_TOKEN_USER, {"uid": int(subject)}).one_or_none()
     if row is None or not row.active or row.tenant_id != claims["tid"]:
         raise AuthenticationFailed("the access token is not valid")
     who = principal_for(row)

@@ -310,8 +310,8 @@ def _numeric(frame: _Frame, cq: ColumnQuality, bins: int) -> None:
     width = (hi - lo) / bins if hi > lo else 1.0
     hist = dict(
         frame.all(
-            f"SELECT least(CAST(floor(({c} - $lo) / $w) AS INTEGER), $last) AS b, count(*) FROM t "
-            f"WHERE {c} IS NOT NULL GROUP BY b",
+            f"SELECT least(CAST(floor(({c} - $lo) / $w) AS INTEGER), $last), count(*) FROM t "
+            f"WHERE {c} IS NOT NULL GROUP BY 1",
             {"lo": lo, "w": width, "last": bins - 1 if hi > lo else 0},
         )
     )
@@ -347,7 +347,7 @@ def _binned(frame: _Frame, col: str, edges: list[float], with_target: bool = Fal
     bin_expr = f"CASE WHEN {c} IS NULL THEN -1 {case} ELSE {len(edges)} END"
     found = {
         int(b): (int(n), None if bd is None else int(bd))
-        for b, n, bd in frame.all(f"SELECT {bin_expr} AS b, count(*), sum(__is_bad) FROM t GROUP BY b")
+        for b, n, bd in frame.all(f"SELECT {bin_expr}, count(*), sum(__is_bad) FROM t GROUP BY 1")
     }
     total = sum(n for n, _ in found.values())
     labels = []
@@ -374,9 +374,10 @@ def _bin(label: str, n: int, total: int, bad: int | None, frame: _Frame, with_ta
 
 
 def _categories(frame: _Frame, col: str, top: int, *, with_target: bool, keep: list[str] | None = None) -> list[Bin]:
-    """The `top` most frequent values (or exactly `keep`), the rest as (other), missing apart."""
+    """The `top` most frequent values (or exactly `keep`), the rest as (other), missing apart. Grouped and
+    ordered by position, never by an alias a column of the dataset could shadow."""
     label = f"CASE WHEN {_q(col)} IS NULL THEN '{MISSING}' ELSE CAST({_q(col)} AS VARCHAR) END"
-    rows = frame.all(f"SELECT {label} AS v, count(*) AS n, sum(__is_bad) FROM t GROUP BY v ORDER BY n DESC, v")
+    rows = frame.all(f"SELECT {label}, count(*), sum(__is_bad) FROM t GROUP BY 1 ORDER BY 2 DESC, 1")
     total = sum(int(n) for _, n, _ in rows)
     wanted = keep if keep is not None else [v for v, _, _ in rows if v != MISSING][:top]
     by_value = {v: (int(n), None if b is None else int(b)) for v, n, b in rows}

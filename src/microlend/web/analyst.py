@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from microlend.api.deps import UnitOfWorkDep
+from microlend.api.deps import Count, Id, UnitOfWorkDep, Version
 from microlend.core.errors import DomainError
 from microlend.core.identity import Permission, Principal, Role
 from microlend.data import service as data_service
@@ -102,8 +102,8 @@ def upload_dataset(
 
 
 @router.get("/analyst/datasets/{name}", response_class=HTMLResponse)
-def dataset_detail(request: Request, uow: UnitOfWorkDep, name: str, version: int | None = None,
-                   target: str = "", bad: str = "", imported: int = 0) -> Response:
+def dataset_detail(request: Request, uow: UnitOfWorkDep, name: str, version: Version = None,
+                   target: str = "", bad: str = "", imported: Count = 0) -> Response:
     who = _signed_in(request, uow)
     if not isinstance(who, Principal):
         return who
@@ -123,7 +123,7 @@ def dataset_detail(request: Request, uow: UnitOfWorkDep, name: str, version: int
 
 
 @router.get("/analyst/datasets/{name}/quality", response_class=HTMLResponse)
-def dataset_quality(request: Request, uow: UnitOfWorkDep, name: str, version: int | None = None,
+def dataset_quality(request: Request, uow: UnitOfWorkDep, name: str, version: Version = None,
                     target: str = "", bad: str = "") -> Response:
     """The self-contained quality report (shown in a frame on the dataset page)."""
     who = _signed_in(request, uow)
@@ -238,7 +238,7 @@ def _model_page(request: Request, who: Principal, uow: UnitOfWorkDep, version_id
 
 
 @router.get("/analyst/models/{version_id}", response_class=HTMLResponse)
-def model_detail(request: Request, uow: UnitOfWorkDep, version_id: int, done: str = "") -> Response:
+def model_detail(request: Request, uow: UnitOfWorkDep, version_id: Id, done: str = "") -> Response:
     who = _signed_in(request, uow)
     if not isinstance(who, Principal):
         return who
@@ -249,7 +249,7 @@ def model_detail(request: Request, uow: UnitOfWorkDep, version_id: int, done: st
 
 
 @router.get("/analyst/models/{version_id}/report", response_class=HTMLResponse)
-def model_report(request: Request, uow: UnitOfWorkDep, version_id: int) -> Response:
+def model_report(request: Request, uow: UnitOfWorkDep, version_id: Id) -> Response:
     """The validation report stored with the version (shown in a frame on the model page)."""
     who = _signed_in(request, uow)
     if not isinstance(who, Principal):
@@ -276,26 +276,26 @@ def _act(request: Request, uow: UnitOfWorkDep, version_id: int, action: str,
 
 
 @router.post("/analyst/models/{version_id}/validate", response_class=HTMLResponse)
-def validate(request: Request, uow: UnitOfWorkDep, version_id: int) -> Response:
+def validate(request: Request, uow: UnitOfWorkDep, version_id: Id) -> Response:
     return _act(request, uow, version_id, "validate", lambda who: registry.mark_validated(uow, who, version_id))
 
 
 @router.post("/analyst/models/{version_id}/approve", response_class=HTMLResponse)
-def approve(request: Request, uow: UnitOfWorkDep, version_id: int,
+def approve(request: Request, uow: UnitOfWorkDep, version_id: Id,
             note: Annotated[str, Form(max_length=2000)] = "") -> Response:
     return _act(request, uow, version_id, "approve",
                 lambda who: registry.approve_model(uow, who, version_id, note=note))
 
 
 @router.post("/analyst/models/{version_id}/promote", response_class=HTMLResponse)
-def promote(request: Request, uow: UnitOfWorkDep, version_id: int,
+def promote(request: Request, uow: UnitOfWorkDep, version_id: Id,
             role: Annotated[str, Form(max_length=20)] = "champion") -> Response:
     return _act(request, uow, version_id, "promote",
                 lambda who: registry.promote_model(uow, who, version_id, role))
 
 
 @router.post("/analyst/models/{version_id}/retire", response_class=HTMLResponse)
-def retire(request: Request, uow: UnitOfWorkDep, version_id: int,
+def retire(request: Request, uow: UnitOfWorkDep, version_id: Id,
            reason: Annotated[str, Form(max_length=2000)] = "") -> Response:
     return _act(request, uow, version_id, "retire",
                 lambda who: registry.retire_model(uow, who, version_id, reason=reason))
@@ -380,7 +380,7 @@ def csi_chart(rows: list[dict[str, Any]]) -> str:
 
 
 @router.get("/analyst/models/{version_id}/monitoring", response_class=HTMLResponse)
-def monitoring(request: Request, uow: UnitOfWorkDep, version_id: int, dataset: str = "",
+def monitoring(request: Request, uow: UnitOfWorkDep, version_id: Id, dataset: str = "",
                date_column: str = "") -> Response:
     """模型监控 is the live population still the development one? PSI of live scores, CSI per feature."""
     who = _signed_in(request, uow)

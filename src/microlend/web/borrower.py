@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from microlend.api.deps import SESSION_COOKIE, SettingsDep, UnitOfWorkDep
+from microlend.api.deps import SESSION_COOKIE, Id, SettingsDep, UnitOfWorkDep
 from microlend.core import tenancy
 from microlend.core.errors import DomainError, ValidationError
 from microlend.core.identity import Permission, Principal, Role
@@ -174,7 +174,7 @@ def apply(
 
 
 @router.get("/b/applications/{application_id}", response_class=HTMLResponse)
-def application(request: Request, uow: UnitOfWorkDep, application_id: int) -> Response:
+def application(request: Request, uow: UnitOfWorkDep, application_id: Id) -> Response:
     who = _borrower(request, uow)
     if who is None:
         return _not_borrower(request, uow)
@@ -189,7 +189,7 @@ def application(request: Request, uow: UnitOfWorkDep, application_id: int) -> Re
 
 
 @router.post("/b/applications/{application_id}/accept", response_class=HTMLResponse)
-def accept(request: Request, uow: UnitOfWorkDep, application_id: int) -> Response:
+def accept(request: Request, uow: UnitOfWorkDep, application_id: Id) -> Response:
     who = _borrower(request, uow)
     if who is None:
         return _not_borrower(request, uow)
@@ -214,7 +214,7 @@ def _loan_page(request: Request, uow: UnitOfWorkDep, who: Principal, loan_id: in
 
 
 @router.get("/b/loans/{loan_id}", response_class=HTMLResponse)
-def loan(request: Request, uow: UnitOfWorkDep, loan_id: int, paid: str = "") -> Response:
+def loan(request: Request, uow: UnitOfWorkDep, loan_id: Id, paid: str = "") -> Response:
     who = _borrower(request, uow)
     if who is None:
         return _not_borrower(request, uow)
@@ -225,7 +225,7 @@ def loan(request: Request, uow: UnitOfWorkDep, loan_id: int, paid: str = "") -> 
 
 
 @router.post("/b/loans/{loan_id}/repay", response_class=HTMLResponse)
-def repay(request: Request, uow: UnitOfWorkDep, loan_id: int, amount: Annotated[str, Form()],
+def repay(request: Request, uow: UnitOfWorkDep, loan_id: Id, amount: Annotated[str, Form()],
           key: Annotated[str, Form()]) -> Response:
     """还款; the key was generated when the form was shown, so pressing twice pays once."""
     who = _borrower(request, uow)

@@ -14,7 +14,7 @@ import polars as pl
 from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from microlend.api.deps import UnitOfWorkDep
+from microlend.api.deps import Count, Id, OptionalCount, UnitOfWorkDep
 from microlend.core.errors import DomainError, NotFound, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.uow import UnitOfWork
@@ -194,7 +194,7 @@ def _run_in_background(factory: Any, who: Principal, segment: str) -> None:
 
 
 @router.get("/marketing/runs", response_class=HTMLResponse)
-def runs(request: Request, uow: UnitOfWorkDep, started: str = "", poll: int = 0) -> Response:
+def runs(request: Request, uow: UnitOfWorkDep, started: str = "", poll: Count = 0) -> Response:
     """批量预授信 pre-approval runs with their offers; the table refreshes itself while one is running."""
     who = _marketer(request, uow)
     if not isinstance(who, Principal):
@@ -242,8 +242,8 @@ def _campaigns_page(request: Request, uow: UnitOfWork, who: Principal, *, form: 
 
 
 @router.get("/marketing/campaigns", response_class=HTMLResponse)
-def campaigns(request: Request, uow: UnitOfWorkDep, sent: int | None = None, suppressed: int = 0,
-              deferred: int = 0) -> Response:
+def campaigns(request: Request, uow: UnitOfWorkDep, sent: OptionalCount = None, suppressed: Count = 0,
+              deferred: Count = 0) -> Response:
     """营销活动 campaigns with status, channel and control share; the form to create one."""
     who = _marketer(request, uow)
     if not isinstance(who, Principal):
@@ -326,8 +326,8 @@ def _dispatched(sent: int | None, suppressed: int, deferred: int) -> dict[str, i
 
 
 @router.get("/marketing/campaigns/{campaign_id}", response_class=HTMLResponse)
-def campaign_detail(request: Request, uow: UnitOfWorkDep, campaign_id: int, sent: int | None = None,
-                    suppressed: int = 0, deferred: int = 0) -> Response:
+def campaign_detail(request: Request, uow: UnitOfWorkDep, campaign_id: Id, sent: OptionalCount = None,
+                    suppressed: Count = 0, deferred: Count = 0) -> Response:
     who = _marketer(request, uow)
     if not isinstance(who, Principal):
         return who
@@ -338,7 +338,7 @@ def campaign_detail(request: Request, uow: UnitOfWorkDep, campaign_id: int, sent
 
 
 @router.post("/marketing/campaigns/{campaign_id}/launch", response_class=HTMLResponse)
-def campaign_launch(request: Request, uow: UnitOfWorkDep, campaign_id: int) -> Response:
+def campaign_launch(request: Request, uow: UnitOfWorkDep, campaign_id: Id) -> Response:
     """发起活动 select targets, apply the exclusions, hold out the control group, fill the outbox."""
     who = _marketer(request, uow)
     if not isinstance(who, Principal):
@@ -427,7 +427,7 @@ def _uplift(uow: UnitOfWork, who: Principal, stage: str) -> UpliftView | None:
 
 
 @router.get("/marketing/campaigns/{campaign_id}/report", response_class=HTMLResponse)
-def campaign_report(request: Request, uow: UnitOfWorkDep, campaign_id: int, stage: str = "applied") -> Response:
+def campaign_report(request: Request, uow: UnitOfWorkDep, campaign_id: Id, stage: str = "applied") -> Response:
     """活动报告 the funnel per channel and segment, treatment vs control with the interval, cost per disbursed
     loan, and the uplift model learnt from campaigns with control groups."""
     who = _marketer(request, uow)
@@ -454,7 +454,7 @@ def campaign_report(request: Request, uow: UnitOfWorkDep, campaign_id: int, stag
 
 
 @router.get("/tasks/visits", response_class=HTMLResponse)
-def visit_tasks(request: Request, uow: UnitOfWorkDep, show: int = 20) -> Response:
+def visit_tasks(request: Request, uow: UnitOfWorkDep, show: Count = 20) -> Response:
     """我的走访任务 the signed-in officer's open visit tasks from campaigns, oldest first, 20 at a time."""
     who = current_principal(request, uow)
     if who is None:
@@ -469,7 +469,7 @@ def visit_tasks(request: Request, uow: UnitOfWorkDep, show: int = 20) -> Respons
 
 
 @router.post("/tasks/visits/{task_id}", response_class=HTMLResponse)
-def visit_outcome(request: Request, uow: UnitOfWorkDep, task_id: int, outcome: Annotated[str, Form()],
+def visit_outcome(request: Request, uow: UnitOfWorkDep, task_id: Id, outcome: Annotated[str, Form()],
                   note: Annotated[str, Form(max_length=1000)] = "") -> Response:
     """Record the visit's outcome; htmx swaps the task's card for the recorded outcome."""
     who = current_principal(request, uow)

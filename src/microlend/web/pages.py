@@ -8,7 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from microlend.api.deps import SESSION_COOKIE, SettingsDep, UnitOfWorkDep
+from microlend.api.deps import SESSION_COOKIE, Id, Page, SettingsDep, UnitOfWorkDep
 from microlend.core import tenancy
 from microlend.core.errors import AuthenticationFailed, DomainError
 from microlend.core.identity import Permission, Principal, Role
@@ -110,7 +110,7 @@ def switch_language(code: str, next: str = "/") -> Response:
 
 
 @router.get("/customers", response_class=HTMLResponse)
-def customers(request: Request, uow: UnitOfWorkDep, q: str = "", page_no: int = 1) -> Response:
+def customers(request: Request, uow: UnitOfWorkDep, q: str = "", page_no: Page = 1) -> Response:
     who = current_principal(request, uow)
     if who is None:
         return login_redirect(request)
@@ -123,7 +123,7 @@ def customers(request: Request, uow: UnitOfWorkDep, q: str = "", page_no: int = 
 
 
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
-def customer_detail(request: Request, uow: UnitOfWorkDep, customer_id: int) -> Response:
+def customer_detail(request: Request, uow: UnitOfWorkDep, customer_id: Id) -> Response:
     who = current_principal(request, uow)
     if who is None:
         return login_redirect(request)
@@ -136,7 +136,7 @@ def customer_detail(request: Request, uow: UnitOfWorkDep, customer_id: int) -> R
 
 
 @router.get("/customers/{customer_id}/reveal", response_class=HTMLResponse)
-def customer_reveal(request: Request, uow: UnitOfWorkDep, customer_id: int) -> Response:
+def customer_reveal(request: Request, uow: UnitOfWorkDep, customer_id: Id) -> Response:
     """An htmx fragment with the unmasked ID number and phone; every call is audited."""
     who = current_principal(request, uow)
     if who is None:

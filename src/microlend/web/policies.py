@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from microlend.api.deps import UnitOfWorkDep
+from microlend.api.deps import Id, UnitOfWorkDep
 from microlend.core.errors import DomainError, NotFound, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.uow import UnitOfWork
@@ -306,7 +306,7 @@ def decision_lookup(request: Request, uow: UnitOfWorkDep, id: str = "") -> Respo
 
 
 @router.get("/decisions/{decision_id}", response_class=HTMLResponse)
-def decision_page(request: Request, uow: UnitOfWorkDep, decision_id: int) -> Response:
+def decision_page(request: Request, uow: UnitOfWorkDep, decision_id: Id) -> Response:
     who = _who(request, uow, Permission.VIEW_DECISIONS)
     if not isinstance(who, Principal):
         return who
@@ -334,7 +334,7 @@ def policy_name_of(uow: UnitOfWork, who: Principal, content_hash: str) -> str:
 
 
 @router.post("/decisions/{decision_id}/replay", response_class=HTMLResponse)
-def replay(request: Request, uow: UnitOfWorkDep, decision_id: int) -> Response:
+def replay(request: Request, uow: UnitOfWorkDep, decision_id: Id) -> Response:
     """htmx: replay the stored decision and say whether it gives the same result."""
     who = _who(request, uow, Permission.VIEW_DECISIONS)
     if not isinstance(who, Principal):

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from microlend.api.deps import UnitOfWorkDep
+from microlend.api.deps import Id, UnitOfWorkDep
 from microlend.core.errors import DomainError, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.money import parse_amount
@@ -125,7 +125,7 @@ def _detail(request: Request, uow: UnitOfWorkDep, who: Principal, application_id
 
 
 @router.get("/applications/{application_id}", response_class=HTMLResponse)
-def application_detail(request: Request, uow: UnitOfWorkDep, application_id: int) -> Response:
+def application_detail(request: Request, uow: UnitOfWorkDep, application_id: Id) -> Response:
     who = current_principal(request, uow)
     if who is None:
         return login_redirect(request)
@@ -174,20 +174,20 @@ def recommend(
 
 
 @router.post("/applications/{application_id}/approve", response_class=HTMLResponse)
-def approve(request: Request, uow: UnitOfWorkDep, application_id: int) -> Response:
+def approve(request: Request, uow: UnitOfWorkDep, application_id: Id) -> Response:
     return _act(request, uow, current_principal(request, uow), application_id, "Approved",
                 lambda who: applications.approve(uow, who, application_id))
 
 
 @router.post("/applications/{application_id}/decline", response_class=HTMLResponse)
-def decline(request: Request, uow: UnitOfWorkDep, application_id: int,
+def decline(request: Request, uow: UnitOfWorkDep, application_id: Id,
             notes: Annotated[str, Form()] = "") -> Response:
     return _act(request, uow, current_principal(request, uow), application_id, "Declined",
                 lambda who: applications.decline(uow, who, application_id, notes.strip()))
 
 
 @router.post("/applications/{application_id}/disburse", response_class=HTMLResponse)
-def disburse(request: Request, uow: UnitOfWorkDep, application_id: int) -> Response:
+def disburse(request: Request, uow: UnitOfWorkDep, application_id: Id) -> Response:
     return _act(request, uow, current_principal(request, uow), application_id, "Funds released",
                 lambda who: applications.disburse(uow, who, application_id))
 
@@ -196,7 +196,7 @@ def disburse(request: Request, uow: UnitOfWorkDep, application_id: int) -> Respo
 
 
 @router.get("/customers/{customer_id}/360", response_class=HTMLResponse)
-def customer_360(request: Request, uow: UnitOfWorkDep, customer_id: int) -> Response:
+def customer_360(request: Request, uow: UnitOfWorkDep, customer_id: Id) -> Response:
     who = current_principal(request, uow)
     if who is None:
         return login_redirect(request)
@@ -235,7 +235,7 @@ def _loan(request: Request, uow: UnitOfWorkDep, who: Principal, loan_id: int, *,
 
 
 @router.get("/loans/{loan_id}", response_class=HTMLResponse)
-def loan_page(request: Request, uow: UnitOfWorkDep, loan_id: int, paid: str = "") -> Response:
+def loan_page(request: Request, uow: UnitOfWorkDep, loan_id: Id, paid: str = "") -> Response:
     """The staff loan page: status, bucket, schedule and every transaction posted to the ledger."""
     who = current_principal(request, uow)
     if who is None:
@@ -245,7 +245,7 @@ def loan_page(request: Request, uow: UnitOfWorkDep, loan_id: int, paid: str = ""
 
 
 @router.post("/loans/{loan_id}/repayments", response_class=HTMLResponse)
-def loan_repayment(request: Request, uow: UnitOfWorkDep, loan_id: int, amount: Annotated[str, Form()],
+def loan_repayment(request: Request, uow: UnitOfWorkDep, loan_id: Id, amount: Annotated[str, Form()],
                    key: Annotated[str, Form()]) -> Response:
     """A repayment taken by staff (at the counter or in the field); the form's key makes a resubmit harmless."""
     who = current_principal(request, uow)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from microlend.api.deps import CurrentPrincipal, UnitOfWorkDep
+from microlend.api.deps import CurrentPrincipal, Limit, UnitOfWorkDep
 from microlend.core import audit
 from microlend.core.identity import Permission
 from microlend.core.tables import AuditRow
@@ -40,7 +40,7 @@ class ChainPublic(BaseModel):
 def list_records(
     who: CurrentPrincipal, uow: UnitOfWorkDep,
     object_type: str | None = None, object_id: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Limit = 100,
 ) -> list[AuditRecordPublic]:
     who.require(Permission.VIEW_AUDIT)
     with uow:

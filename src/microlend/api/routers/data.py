@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
-from microlend.api.deps import CurrentPrincipal, UnitOfWorkDep
+from microlend.api.deps import CurrentPrincipal, UnitOfWorkDep, Version
 from microlend.api.errors import problem
 from microlend.data import service
 from microlend.data.importer import ContractBroken, DatasetInfo
@@ -114,14 +114,14 @@ def list_datasets(who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[DatasetPubl
 
 @router.get("/{name}")
 def get_dataset(name: str, who: CurrentPrincipal, uow: UnitOfWorkDep,
-                version: Annotated[int | None, Query(ge=1)] = None) -> DatasetPublic:
+                version: Version = None) -> DatasetPublic:
     """One version of a dataset; the latest when no version is given."""
     return DatasetPublic.from_domain(service.get_dataset(uow, who, name, version))
 
 
 @router.get("/{name}/quality")
 def dataset_quality(name: str, who: CurrentPrincipal, uow: UnitOfWorkDep,
-                    version: Annotated[int | None, Query(ge=1)] = None,
+                    version: Version = None,
                     target: Annotated[str | None, Query(max_length=100)] = None,
                     bad: Annotated[str | None, Query(max_length=100)] = None,
                     against: Annotated[str | None, Query(max_length=64, description="dataset to compare")] = None,
@@ -134,7 +134,7 @@ def dataset_quality(name: str, who: CurrentPrincipal, uow: UnitOfWorkDep,
 
 @router.get("/{name}/quality.html", response_class=HTMLResponse)
 def dataset_quality_html(name: str, who: CurrentPrincipal, uow: UnitOfWorkDep,
-                         version: Annotated[int | None, Query(ge=1)] = None,
+                         version: Version = None,
                          target: Annotated[str | None, Query(max_length=100)] = None,
                          bad: Annotated[str | None, Query(max_length=100)] = None,
                          against: Annotated[str | None, Query(max_length=64)] = None) -> HTMLResponse:

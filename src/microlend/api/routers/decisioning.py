@@ -14,7 +14,7 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from microlend.api.deps import CurrentPrincipal, UnitOfWorkDep, per_app
+from microlend.api.deps import CurrentPrincipal, Id, UnitOfWorkDep, per_app
 from microlend.api.errors import problem
 from microlend.api.schemas import PublicSchema
 from microlend.core.errors import ValidationError
@@ -150,7 +150,7 @@ def _create_decision(body: DecisionCreate, who: Principal, uow: UnitOfWork, loca
 
 
 @router.get("/decisions/{decision_id}")
-def get_decision(decision_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep,
+def get_decision(decision_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep,
                  accept_language: str | None = Header(default=None)) -> DecisionDetailPublic:
     locale = locale_of(accept_language)
     d = svc.decision_detail(uow, who, decision_id, locale)
@@ -161,7 +161,7 @@ def get_decision(decision_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep,
 
 
 @router.post("/decisions/{decision_id}/replay")
-def replay_decision(decision_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ReplayPublic:
+def replay_decision(decision_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ReplayPublic:
     """Re-evaluate from the stored inputs and policy version; `equal` says whether the outputs agree."""
     return ReplayPublic.of(svc.replay(uow, who, decision_id))
 
@@ -428,7 +428,7 @@ def pending_limit_changes(who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[Lim
 
 
 @router.post("/limit-changes/{change_id}/decision", tags=["limit review"])
-def decide_limit_change(change_id: int, body: LimitChangeDecision, who: CurrentPrincipal,
+def decide_limit_change(change_id: Id, body: LimitChangeDecision, who: CurrentPrincipal,
                         uow: UnitOfWorkDep) -> LimitChangePublic:
     """Apply (through servicing) or reject a referred change; whoever ran the review may not (403)."""
     from microlend.origination.limit_review import decide_limit_change as decide_change

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from microlend.api.deps import CurrentPrincipal, UnitOfWorkDep
+from microlend.api.deps import CurrentPrincipal, Id, OptionalId, UnitOfWorkDep
 from microlend.api.schemas import PublicSchema
 from microlend.core.clock import utcnow
 from microlend.marketing import service
@@ -156,17 +156,17 @@ def create_campaign(body: CampaignCreate, who: CurrentPrincipal, uow: UnitOfWork
 
 
 @router.get("/campaigns/{campaign_id}")
-def get_campaign(campaign_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> CampaignPublic:
+def get_campaign(campaign_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> CampaignPublic:
     return CampaignPublic.of(service.get_campaign(uow, who, campaign_id))
 
 
 @router.get("/campaigns/{campaign_id}/report")
-def campaign_report(campaign_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> CampaignReportPublic:
+def campaign_report(campaign_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> CampaignReportPublic:
     return CampaignReportPublic.model_validate(service.campaign_report(uow, who, [campaign_id]).to_dict())
 
 
 @router.get("/campaigns/{campaign_id}/report.html", response_class=HTMLResponse)
-def campaign_report_page(campaign_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> HTMLResponse:
+def campaign_report_page(campaign_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> HTMLResponse:
     report = service.campaign_report(uow, who, [campaign_id])
     return HTMLResponse(report.to_html(title=f"Campaign report: {report.campaigns[campaign_id]}"))
 
@@ -179,13 +179,13 @@ def opt_out(body: OptOutCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> Re
 
 @router.get("/visit-tasks")
 def visit_tasks(who: CurrentPrincipal, uow: UnitOfWorkDep,
-                officer_user_id: Annotated[int | None, Query()] = None) -> list[VisitTaskPublic]:
+                officer_user_id: OptionalId = None) -> list[VisitTaskPublic]:
     """Open visit tasks; a loan officer sees their own."""
     return [VisitTaskPublic(**t.__dict__) for t in service.visit_tasks(uow, who, officer_user_id=officer_user_id)]
 
 
 @router.post("/visit-tasks/{task_id}/close", status_code=204)
-def close_visit_task(task_id: int, body: VisitTaskClose, who: CurrentPrincipal, uow: UnitOfWorkDep) -> Response:
+def close_visit_task(task_id: Id, body: VisitTaskClose, who: CurrentPrincipal, uow: UnitOfWorkDep) -> Response:
     service.close_visit_task(uow, who, task_id, outcome=body.outcome, at=utcnow(), note=body.note)
     return Response(status_code=204)
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from microlend.api.deps import CurrentPrincipal, UnitOfWorkDep
+from microlend.api.deps import CurrentPrincipal, Id, OptionalId, Page, PageSize, UnitOfWorkDep
 from microlend.api.schemas import PublicSchema
 from microlend.core.errors import Conflict
 from microlend.core.identity import Role
@@ -83,8 +83,8 @@ def create_customer(body: CustomerCreate, who: CurrentPrincipal, uow: UnitOfWork
 @router.get("")
 def list_customers(
     request: Request, who: CurrentPrincipal, uow: UnitOfWorkDep,
-    page: Annotated[int, Query(ge=1)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+    page: Page = 1,
+    page_size: PageSize = 50,
     q: Annotated[str, Query(max_length=100)] = "",
     kind: Literal["person", "business"] | None = None,
 ) -> CustomerPagePublic:
@@ -95,13 +95,13 @@ def list_customers(
 
 
 @router.get("/{customer_id}")
-def get_customer(customer_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep, reveal: bool = False) -> CustomerPublic:
+def get_customer(customer_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep, reveal: bool = False) -> CustomerPublic:
     """Personal data is masked; `?reveal=true` shows it in full to roles allowed, and is audited."""
     return CustomerPublic.of(svc.get_customer(uow, who, customer_id, reveal=reveal))
 
 
 @router.patch("/{customer_id}")
-def update_customer(customer_id: int, body: CustomerUpdate, who: CurrentPrincipal,
+def update_customer(customer_id: Id, body: CustomerUpdate, who: CurrentPrincipal,
                     uow: UnitOfWorkDep) -> CustomerPublic:
     changes = body.model_dump(exclude_unset=True)
     return CustomerPublic.of(svc.update_customer(uow, who, customer_id, changes))
@@ -270,8 +270,8 @@ def submit_application(body: ApplicationCreate, who: CurrentPrincipal, uow: Unit
 @applications_router.get("")
 def list_applications(
     request: Request, who: CurrentPrincipal, uow: UnitOfWorkDep,
-    status: Annotated[list[str] | None, Query()] = None, branch: str | None = None, customer_id: int | None = None,
-    page: Annotated[int, Query(ge=1)] = 1, page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+    status: Annotated[list[str] | None, Query()] = None, branch: str | None = None, customer_id: OptionalId = None,
+    page: Page = 1, page_size: PageSize = 50,
 ) -> ApplicationPagePublic:
     result = app_svc.list_applications(uow, who, status=status, branch=branch, customer_id=customer_id, page=page,
                                        page_size=page_size, locale=_locale(request))
@@ -279,13 +279,13 @@ def list_applications(
 
 
 @applications_router.get("/{application_id}")
-def get_application(request: Request, application_id: int, who: CurrentPrincipal,
+def get_application(request: Request, application_id: Id, who: CurrentPrincipal,
                     uow: UnitOfWorkDep) -> ApplicationPublic:
     return ApplicationPublic.from_domain(app_svc.get(uow, who, application_id, _locale(request)))
 
 
 @applications_router.get("/{application_id}/schedule")
-def offer_schedule(application_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> SchedulePreview:
+def offer_schedule(application_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> SchedulePreview:
     """The repayment schedule the open offer would have (a preview before accepting)."""
     sched = app_svc.schedule_preview(uow, who, application_id)
     if sched is None:
@@ -298,33 +298,33 @@ def offer_schedule(application_id: int, who: CurrentPrincipal, uow: UnitOfWorkDe
 
 
 @applications_router.post("/{application_id}/recommend")
-def recommend(application_id: int, body: Recommendation, who: CurrentPrincipal,
+def recommend(application_id: Id, body: Recommendation, who: CurrentPrincipal,
               uow: UnitOfWorkDep) -> ApplicationPublic:
     return ApplicationPublic.from_domain(app_svc.recommend(
         uow, who, application_id, body.recommendation, body.amount, body.annual_rate, body.notes, body.field_visit))
 
 
 @applications_router.post("/{application_id}/approve")
-def approve(application_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ApplicationPublic:
+def approve(application_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ApplicationPublic:
     return ApplicationPublic.from_domain(app_svc.approve(uow, who, application_id))
 
 
 @applications_router.post("/{application_id}/decline")
-def decline(application_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep,
+def decline(application_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep,
             body: DeclineBody | None = None) -> ApplicationPublic:
     return ApplicationPublic.from_domain(app_svc.decline(uow, who, application_id, body.notes if body else ""))
 
 
 @applications_router.post("/{application_id}/accept")
-def accept(application_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ApplicationPublic:
+def accept(application_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ApplicationPublic:
     return ApplicationPublic.from_domain(app_svc.accept(uow, who, application_id))
 
 
 @applications_router.post("/{application_id}/disburse")
-def disburse(application_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ApplicationPublic:
+def disburse(application_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ApplicationPublic:
     return ApplicationPublic.from_domain(app_svc.disburse(uow, who, application_id))
 
 
 @applications_router.post("/{application_id}/withdraw")
-def withdraw(application_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ApplicationPublic:
+def withdraw(application_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ApplicationPublic:
     return ApplicationPublic.from_domain(app_svc.withdraw(uow, who, application_id))

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from microlend.api.deps import CurrentPrincipal, UnitOfWorkDep
+from microlend.api.deps import CurrentPrincipal, Id, UnitOfWorkDep, Version
 from microlend.api.schemas import PublicSchema
 from microlend.risk import registry, service
 from microlend.risk.reasons import Reason
@@ -161,23 +161,23 @@ def list_models(who: CurrentPrincipal, uow: UnitOfWorkDep,
 
 
 @router.get("/models/{version_id}")
-def get_model(version_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ModelVersionPublic:
+def get_model(version_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ModelVersionPublic:
     return ModelVersionPublic.of(registry.get_model_version(uow, who, version_id))
 
 
 @router.get("/models/{version_id}/report", response_class=HTMLResponse)
-def model_report(version_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> HTMLResponse:
+def model_report(version_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> HTMLResponse:
     """The validation report stored with the version: one HTML page with its charts."""
     return HTMLResponse(service.report_html(uow, who, version_id))
 
 
 @router.get("/models/{version_id}/report.json")
-def model_report_json(version_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ValidationFiguresPublic:
+def model_report_json(version_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ValidationFiguresPublic:
     return ValidationFiguresPublic(service.report_json(uow, who, version_id))
 
 
 @router.get("/models/{version_id}/points", response_model=list[PointsRowPublic])
-def model_points(version_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep,
+def model_points(version_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep,
                  format: Literal["json", "csv"] = "json") -> Response | list[PointsRowPublic]:
     """A scorecard's points table (feature, bin, points, WoE, count); 404 for a GBDT, which has none."""
     from microlend.core.errors import NotFound
@@ -192,33 +192,33 @@ def model_points(version_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep,
 
 
 @router.post("/models/{version_id}/validate")
-def validate_model(version_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ModelVersionPublic:
+def validate_model(version_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ModelVersionPublic:
     """Draft -> validated, once its hold-out figures exist and its report has been read."""
     return ModelVersionPublic.of(registry.mark_validated(uow, who, version_id))
 
 
 @router.post("/models/{version_id}/approve")
-def approve_model(version_id: int, body: ApprovalBody, who: CurrentPrincipal,
+def approve_model(version_id: Id, body: ApprovalBody, who: CurrentPrincipal,
                   uow: UnitOfWorkDep) -> ModelVersionPublic:
     """Validated -> approved, by a risk analyst or admin who did not train it (four eyes)."""
     return ModelVersionPublic.of(registry.approve_model(uow, who, version_id, note=body.note))
 
 
 @router.post("/models/{version_id}/promote")
-def promote_model(version_id: int, body: PromotionBody, who: CurrentPrincipal,
+def promote_model(version_id: Id, body: PromotionBody, who: CurrentPrincipal,
                   uow: UnitOfWorkDep) -> ModelVersionPublic:
     """Put an approved model in use as champion or challenger; the one it replaces is retired."""
     return ModelVersionPublic.of(registry.promote_model(uow, who, version_id, body.role))
 
 
 @router.post("/models/{version_id}/retire")
-def retire_model(version_id: int, body: RetirementBody, who: CurrentPrincipal,
+def retire_model(version_id: Id, body: RetirementBody, who: CurrentPrincipal,
                  uow: UnitOfWorkDep) -> ModelVersionPublic:
     return ModelVersionPublic.of(registry.retire_model(uow, who, version_id, reason=body.reason))
 
 
 @router.post("/models/{version_id}/score")
-def score_with_model(version_id: int, body: CaseBody, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ScorePublic:
+def score_with_model(version_id: Id, body: CaseBody, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ScorePublic:
     """Score one case with this version (nothing recorded): pd, score and the reasons in zh-CN or English."""
     s = service.score_case(uow, who, version_id, body.features, top_n=body.reasons)
     return ScorePublic(model_version_id=s.model_version_id, model_label=s.model_label, kind=s.kind, pd=s.pd,
@@ -243,9 +243,9 @@ def score_with_champion(body: ShadowCaseBody, who: CurrentPrincipal, uow: UnitOf
 
 
 @router.get("/models/{version_id}/monitoring")
-def model_monitoring(version_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep,
+def model_monitoring(version_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep,
                      dataset: Annotated[str | None, Query(max_length=64, description="live applications")] = None,
-                     dataset_version: Annotated[int | None, Query(ge=1)] = None,
+                     dataset_version: Version = None,
                      date_column: Annotated[str | None, Query(max_length=100)] = None) -> MonitoringPublic:
     """PSI of this version's live scores against development (watch 0.10, act 0.25), by month too; CSI per
     feature and AUC/KS by month from a stored dataset of live applications when one is named."""

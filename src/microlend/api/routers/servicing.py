@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from microlend.api.deps import CurrentPrincipal, IdempotencyKey, UnitOfWorkDep
+from microlend.api.deps import CurrentPrincipal, Id, IdempotencyKey, Limit, Offset, UnitOfWorkDep
 from microlend.api.schemas import DecimalStr, MoneyStr, PublicSchema
 from microlend.core.idempotency import run_idempotent
 from microlend.core.money import parse_amount
@@ -245,18 +245,18 @@ def disburse(body: LoanCreate, who: CurrentPrincipal, uow: UnitOfWorkDep, key: I
 
 @router.get("/loans")
 def list_loans(
-    who: CurrentPrincipal, uow: UnitOfWorkDep, status: str | None = None, limit: int = 100, offset: int = 0
+    who: CurrentPrincipal, uow: UnitOfWorkDep, status: str | None = None, limit: Limit = 100, offset: Offset = 0
 ) -> list[LoanPublic]:
     return [LoanPublic.of(v) for v in service.list_loans(uow, who, status=status, limit=limit, offset=offset)]
 
 
 @router.get("/loans/{loan_id}")
-def get_loan(loan_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> LoanPublic:
+def get_loan(loan_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> LoanPublic:
     return LoanPublic.of(service.get_loan(uow, who, loan_id))
 
 
 @router.get("/loans/{loan_id}/schedule")
-def get_schedule(loan_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> SchedulePublic:
+def get_schedule(loan_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> SchedulePublic:
     rows = service.loan_schedule(uow, who, loan_id)
     return SchedulePublic(
         loan_id=loan_id,
@@ -266,13 +266,13 @@ def get_schedule(loan_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> Sch
 
 
 @router.get("/loans/{loan_id}/transactions")
-def get_transactions(loan_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[TransactionPublic]:
+def get_transactions(loan_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[TransactionPublic]:
     return [TransactionPublic.of(t) for t in service.loan_transactions(uow, who, loan_id)]
 
 
 @router.post("/loans/{loan_id}/repayments", status_code=201, response_model=RepaymentPublic)
 def post_repayment(
-    loan_id: int, body: RepaymentCreate, who: CurrentPrincipal, uow: UnitOfWorkDep, key: IdempotencyKey
+    loan_id: Id, body: RepaymentCreate, who: CurrentPrincipal, uow: UnitOfWorkDep, key: IdempotencyKey
 ) -> JSONResponse:
     amount = parse_amount(body.amount, "amount")
     return _idempotent(
@@ -287,7 +287,7 @@ def post_repayment(
 
 @router.post("/loans/{loan_id}/early-repayments", status_code=201, response_model=RepaymentPublic)
 def early_repayment(
-    loan_id: int, body: EarlyRepaymentCreate, who: CurrentPrincipal, uow: UnitOfWorkDep, key: IdempotencyKey
+    loan_id: Id, body: EarlyRepaymentCreate, who: CurrentPrincipal, uow: UnitOfWorkDep, key: IdempotencyKey
 ) -> JSONResponse:
     amount = parse_amount(body.amount, "amount") if body.amount is not None else None
     return _idempotent(
@@ -303,20 +303,20 @@ def early_repayment(
 
 
 @router.post("/loans/{loan_id}/credit-applications", status_code=201)
-def apply_credit(loan_id: int, who: CurrentPrincipal, uow: UnitOfWorkDep) -> RepaymentPublic:
+def apply_credit(loan_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> RepaymentPublic:
     """Settle what is due now from the borrower's credit balance."""
     return RepaymentPublic.of(service.apply_credit_balance(uow, who, loan_id))
 
 
 @router.post("/repayments/{repayment_id}/reversal", status_code=201)
 def reverse_repayment(
-    repayment_id: int, body: ReasonBody, who: CurrentPrincipal, uow: UnitOfWorkDep
+    repayment_id: Id, body: ReasonBody, who: CurrentPrincipal, uow: UnitOfWorkDep
 ) -> RepaymentPublic:
     return RepaymentPublic.of(service.reverse_repayment(uow, who, repayment_id, body.reason))
 
 
 @router.post("/loans/{loan_id}/write-off")
-def write_off(loan_id: int, body: ReasonBody, who: CurrentPrincipal, uow: UnitOfWorkDep) -> LoanPublic:
+def write_off(loan_id: Id, body: ReasonBody, who: CurrentPrincipal, uow: UnitOfWorkDep) -> LoanPublic:
     return LoanPublic.of(service.write_off(uow, who, loan_id, body.reason))
 
 
@@ -365,7 +365,7 @@ def open_credit_line(body: CreditLineCreate, who: CurrentPrincipal, uow: UnitOfW
 
 @router.post("/credit-lines/{line_id}/drawdowns", status_code=201, response_model=LoanPublic)
 def draw_down(
-    line_id: int, body: DrawdownCreate, who: CurrentPrincipal, uow: UnitOfWorkDep, key: IdempotencyKey
+    line_id: Id, body: DrawdownCreate, who: CurrentPrincipal, uow: UnitOfWorkDep, key: IdempotencyKey
 ) -> JSONResponse:
     amount = parse_amount(body.amount, "amount")
     return _idempotent(
