@@ -57,7 +57,7 @@ def test_mistakes_are_exit_code_2_with_a_message(cli_db: str) -> None:
     assert code == 2 and "tenant 'nobank' not found" in out
     code, out = run("user", "create", "--tenant", "bank-a", "--username", "x@y", "--password", "short",
                     "--role", "admin")
-    assert code == 2 and "at least 8 characters" in out
+    assert code == 2 and "at least 10 characters" in out
     assert "Traceback" not in out
 
 

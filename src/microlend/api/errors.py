@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from microlend.core.errors import AuthenticationFailed, DomainError
+from microlend.core.errors import AuthenticationFailed, DomainError, RateLimited
 
 log = logging.getLogger("microlend.api")
 PROBLEM = "application/problem+json"
@@ -39,6 +39,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationFailed) else None
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            headers = {"Retry-After": str(exc.retry_after)}
         return problem(exc.status_code, exc.message, code=exc.code, field=exc.field, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -55,3 +55,7 @@ class RateLimited(DomainError):
 
     status_code = 429
     code = "too_many_requests"
+
+    def __init__(self, message: str, *, field: str | None = None, retry_after: int | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = retry_after  # seconds, sent as the Retry-After header

@@ -26,8 +26,13 @@ class Settings(BaseSettings):
     # decisions a server process works on at once (more wait their turn): they are short and CPU-bound,
     # so more threads would only queue for the interpreter lock while holding database locks
     decision_threads: int = Field(default=2, ge=1, le=64)
-    login_max_failures: int = 5
-    login_window_seconds: int = 300
+    # sign-in throttle (core/login_throttle.py): an account's failures before its backoff starts, the first
+    # wait (doubling up to the maximum), one client's failures across usernames, the quiet time that resets
+    login_max_failures: int = Field(default=5, ge=1)
+    login_backoff_seconds: int = Field(default=15, ge=1)
+    login_backoff_max_seconds: int = Field(default=300, ge=1)
+    login_client_max_failures: int = Field(default=10, ge=1)
+    login_window_seconds: int = Field(default=300, ge=1)
     default_currency: str = "CNY"
     default_locale: str = "zh_CN"
     page_size_max: int = 200

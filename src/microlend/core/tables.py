@@ -1,4 +1,4 @@
-"""Tables of the shared kernel: tenants, users, login failures, the audit chain, idempotency keys and the
+"""Tables of the shared kernel: tenants, users, login throttles, the audit chain, idempotency keys and the
 event outbox."""
 
 from __future__ import annotations
@@ -39,12 +39,17 @@ class UserRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class LoginFailureRow(Base):
-    __tablename__ = "login_failures"
+class LoginThrottleRow(Base):
+    """Sign-in failures of one account ('account:<username>') or one client ('client:<address>'), counted
+    until it has been quiet for the window; `next_attempt_at` is when an account in backoff takes another try."""
+
+    __tablename__ = "login_throttles"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    username: Mapped[str] = mapped_column(String(100), index=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class AuditHeadRow(Base):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,19 +13,29 @@ from typing import Any, Protocol
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from microlend.core import audit
+from microlend.core import audit, login_throttle
 from microlend.core.clock import utcnow
-from microlend.core.errors import AuthenticationFailed, Conflict, NotFound, RateLimited, ValidationError
+from microlend.core.errors import AuthenticationFailed, Conflict, NotFound, ValidationError
 from microlend.core.identity import Permission, Principal, Role, system_principal
 from microlend.core.money import minor_unit
+from microlend.core.passwords import check_password
 from microlend.core.settings import Settings, get_settings
-from microlend.core.tables import LoginFailureRow, TenantRow, UserRow
+from microlend.core.tables import TenantRow, UserRow
 from microlend.core.uow import UnitOfWork
 
-_hasher = PasswordHasher()
+
+class PasswordHasherLike(Protocol):
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, hash: str, password: str) -> bool: ...
+
+
+_hasher: PasswordHasherLike = PasswordHasher()
+
+
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{1,63}$")
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{1,99}$")
 
@@ -128,11 +139,6 @@ def _check_roles(roles: list[str]) -> list[str]:
     return sorted(set(roles))
 
 
-def _check_password(password: str) -> None:
-    if len(password) < 8:
-        raise ValidationError("password: use at least 8 characters", field="password")
-
-
 def add_user(
     session: Session, tenant_id: int, username: str, password: str, roles: list[str], *,
     display_name: str = "", branch: str = "", customer_id: int | None = None,
@@ -140,7 +146,7 @@ def add_user(
     """Insert a user inside an open transaction (used by the service functions and by demo seeding)."""
     if not _USERNAME.match(username):
         raise ValidationError("username: 2-100 letters, digits, '.', '_', '-' or '@'", field="username")
-    _check_password(password)
+    check_password(password, username)
     roles = _check_roles(roles)
     if session.execute(select(UserRow.id).where(UserRow.username == username)).first():
         raise Conflict(f"username: '{username}' is taken", field="username")
@@ -203,37 +209,44 @@ def principal_for(row: UserRow | _UserColumns) -> Principal:
                      roles=frozenset(Role(r) for r in row.roles), customer_id=row.customer_id)
 
 
-def authenticate(uow: UnitOfWork, username: str, password: str, settings: Settings | None = None) -> Principal:
-    """Check a password. After too many failures in the window the user is refused (429) for a while,
-    even with the right password, so guessing is slow."""
+_dummy_hashes: dict[int, str] = {}
+
+
+def _dummy_hash(hasher: PasswordHasherLike) -> str:
+    """A hash of a random secret, checked for an unknown or inactive user so that a wrong password costs the
+    same time whether the username exists or not (made once per hasher, with its parameters)."""
+    if id(hasher) not in _dummy_hashes:
+        _dummy_hashes[id(hasher)] = hasher.hash(secrets.token_urlsafe(32))
+    return _dummy_hashes[id(hasher)]
+
+
+def _password_matches(row: UserRow | None, password: str) -> bool:
+    hasher = _hasher
+    real = row is not None and row.active
+    try:
+        ok = hasher.verify(row.password_hash if row is not None and real else _dummy_hash(hasher), password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+    return ok and real
+
+
+def authenticate(uow: UnitOfWork, username: str, password: str, settings: Settings | None = None,
+                 client: str | None = None) -> Principal:
+    """Check a password from `client` (the caller's address). The attempt is counted per account and per
+    client before the hash is checked, and refused with 429 and a Retry-After when the account is in backoff
+    for this client or the client has failed too often (see `core.login_throttle`)."""
     settings = settings or get_settings()
-    now = utcnow()
-    window_start = now - timedelta(seconds=settings.login_window_seconds)
     with uow:
-        s = uow.session
-        failures = s.execute(
-            select(func.count()).select_from(LoginFailureRow)
-            .where(LoginFailureRow.username == username, LoginFailureRow.at >= window_start)
-        ).scalar_one()
-        if failures >= settings.login_max_failures:
-            raise RateLimited(
-                f"too many failed logins for this user; try again in {settings.login_window_seconds // 60} minutes"
-            )
-        row = s.execute(select(UserRow).where(UserRow.username == username)).scalar_one_or_none()
-        ok = False
-        if row is not None and row.active:
-            try:
-                ok = _hasher.verify(row.password_hash, password)
-            except (VerifyMismatchError, VerificationError, InvalidHashError):
-                ok = False
-        if not ok or row is None:
-            s.add(LoginFailureRow(username=username, at=now))
-            uow.commit()
-            raise AuthenticationFailed("wrong username or password")
-        s.execute(delete(LoginFailureRow).where(LoginFailureRow.username == username))
-        principal = principal_for(row)
+        login_throttle.reserve(uow.session, username, client, utcnow(), settings)
         uow.commit()
-    return principal
+    with uow.read_only():
+        row = uow.session.execute(select(UserRow).where(UserRow.username == username)).scalar_one_or_none()
+    if not _password_matches(row, password) or row is None:
+        raise AuthenticationFailed("wrong username or password")
+    with uow:
+        login_throttle.forgive(uow.session, username, client)
+        uow.commit()
+    return principal_for(row)
 
 
 def issue_token(who: Principal, settings: Settings | None = None) -> str:

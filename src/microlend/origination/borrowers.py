@@ -20,6 +20,7 @@ from microlend.core import audit, tenancy
 from microlend.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from microlend.core.identity import Permission, Principal, Role, system_principal
 from microlend.core.money import parse_amount
+from microlend.core.passwords import check_password
 from microlend.core.tables import TenantRow, UserRow
 from microlend.core.uow import UnitOfWork
 from microlend.parties import customers as customer_svc
@@ -70,6 +71,7 @@ def register(uow: UnitOfWork, cmd: Registration) -> Registered:
     if cmd.years_in_business is not None and not Decimal(0) <= cmd.years_in_business <= Decimal(80):
         raise ValidationError("years_in_business: must be between 0 and 80", field="years_in_business")
     mobile = validate_mobile(cmd.mobile, field="mobile")
+    check_password(cmd.password, borrower_username(mobile, cmd.bank))  # before anything is written
     with uow:
         s = uow.session
         tenant = s.execute(select(TenantRow).where(TenantRow.name == cmd.bank)).scalar_one_or_none()

@@ -97,7 +97,8 @@ def login(request: Request, uow: UnitOfWorkDep, settings: SettingsDep, bank: str
           mobile: Annotated[str, Form()], password: Annotated[str, Form()]) -> Response:
     """Borrowers sign in with their mobile; the session cookie is the same as the staff pages'."""
     try:
-        who = tenancy.authenticate(uow, borrowers.borrower_username(mobile.strip(), bank), password, settings)
+        who = tenancy.authenticate(uow, borrowers.borrower_username(mobile.strip(), bank), password, settings,
+                                  client=request.client.host if request.client else None)
     except DomainError as exc:
         return _page(request, None, "borrower/login.html", status_code=exc.status_code, bank=bank, mobile=mobile,
                      error=translate(request, exc.message))

@@ -84,7 +84,8 @@ def login(
     username: Annotated[str, Form()], password: Annotated[str, Form()], next: Annotated[str, Form()] = "/",
 ) -> Response:
     try:
-        who = tenancy.authenticate(uow, username, password, settings)
+        who = tenancy.authenticate(uow, username, password, settings,
+                                  client=request.client.host if request.client else None)
     except DomainError as exc:
         return render(request, "login.html", status_code=exc.status_code, next=_safe_next(next),
                       error=exc.message, username=username)
