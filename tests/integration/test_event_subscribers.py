@@ -4,6 +4,7 @@ fails leaves the event waiting, and a later round delivers it, once."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -20,6 +21,7 @@ from microlend.core.identity import Principal
 from microlend.core.tables import AuditRow, EventOutboxRow, TenantRow
 from microlend.marketing import handlers as marketing_handlers
 from microlend.marketing.tables import CampaignRow, OutboxRow
+from microlend.parties.tables import CustomerRow
 from microlend.servicing import cob, service
 from microlend.servicing import handlers as servicing_handlers
 from microlend.servicing.events import RepaymentPosted
@@ -27,7 +29,18 @@ from microlend.servicing.service import Disbursement
 from microlend.servicing.tables import LoanEventRow, RepaymentRow
 
 START = date(2026, 1, 15)
-CUSTOMER = 424_242  # marketing and servicing know customers by id only
+def bank_customer(bank: TenantKit) -> int:
+    """A customer of the bank (a loan is booked only on one of its own customers)."""
+    tag = uuid.uuid4().hex
+    with bank.uow_factory() as u:
+        row = CustomerRow(tenant_id=bank.tenant.id, kind="person", name="孙老板", id_number_enc="x",
+                          id_number_index=f"id-{tag}", id_number_masked="x", phone_enc="x", phone_index=f"p-{tag}",
+                          phone_masked="x", marketing_consent=True, attributes={}, created_at=utcnow(),
+                          updated_at=utcnow())
+        u.session.add(row)
+        u.session.flush()
+        u.commit()
+        return int(row.id)
 
 
 def set_business_date(bank: TenantKit, on: date) -> None:
@@ -38,7 +51,7 @@ def set_business_date(bank: TenantKit, on: date) -> None:
         u.commit()
 
 
-def new_loan(bank: TenantKit, who: Principal, customer_id: int | None = CUSTOMER) -> int:
+def new_loan(bank: TenantKit, who: Principal, customer_id: int | None) -> int:
     set_business_date(bank, START)
     return service.disburse(bank.uow_factory(), who,
                             Disbursement("EI-STD", Decimal("12000"), 12, customer_id=customer_id)).id
@@ -88,7 +101,7 @@ def message_status(bank: TenantKit, message_id: int) -> tuple[str, str | None]:
 class TestRepaymentPosted:
     def test_a_repayment_joins_the_loan_timeline_after_its_commit(self, bank: TenantKit) -> None:
         who = bank.principal("admin")
-        loan_id = new_loan(bank, who)
+        loan_id = new_loan(bank, who, bank_customer(bank))
         repayment = service.post_repayment(bank.uow_factory(), who, loan_id, Decimal("300.50"))
         [entry] = timeline(bank, loan_id, "RepaymentPosted")
         assert entry["repayment_id"] == repayment.id and entry["amount"] == "300.50"
@@ -100,7 +113,8 @@ class TestRepaymentPosted:
         self, bank: TenantKit, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         who = bank.principal("admin")
-        loan_id = new_loan(bank, who)
+        customer = bank_customer(bank)
+        loan_id = new_loan(bank, who, customer)
 
         def database_hiccup(*_: Any, **__: Any) -> None:
             raise ConnectionError("the timeline is unreachable")
@@ -125,7 +139,7 @@ class TestRepaymentPosted:
         assert (delivery.status, delivery.attempts) == ("done", 2)
 
         # the same event again, delivered by a second process or handed to the handler once more: no new entry
-        event = RepaymentPosted(bank.tenant.id, loan_id, repayment.id, CUSTOMER, "repayment", Decimal("100.00"),
+        event = RepaymentPosted(bank.tenant.id, loan_id, repayment.id, customer, "repayment", Decimal("100.00"),
                                 START, event_id=delivery.event_id)
         again = outbox.deliver(bank.uow_factory().fresh, bank.uow_factory().handlers,
                                [outbox.Delivery(event, delivery.handler)])
@@ -141,16 +155,17 @@ class TestCloseOfBusinessEvents:
         self, bank: TenantKit
     ) -> None:
         who = bank.principal("admin")
-        loan_id = new_loan(bank, who)
+        customer = bank_customer(bank)
+        loan_id = new_loan(bank, who, customer)
         quiet = new_loan(bank, who, customer_id=None)
-        message = schedule_message(bank, CUSTOMER)
+        message = schedule_message(bank, customer)
         set_business_date(bank, date(2026, 2, 16))  # the first installment fell due yesterday, unpaid
         [result] = cob.run_close_of_business(bank.uow_factory(), who)
         assert result.newly_overdue == 2
 
         assert message_status(bank, message) == ("suppressed", "overdue")
         [overdue] = deliveries(bank, "LoanBecameOverdue")[:1]
-        assert overdue.payload["customer_id"] == CUSTOMER and overdue.status == "done"
+        assert overdue.payload["customer_id"] == customer and overdue.status == "done"
         with bank.uow_factory() as u:
             audits = u.session.execute(select(AuditRow).where(
                 AuditRow.tenant_id == bank.tenant.id, AuditRow.action == "loan.class_change")
@@ -168,7 +183,7 @@ class TestCloseOfBusinessEvents:
 
     def test_a_second_delivery_of_the_class_change_adds_no_audit_record(self, bank: TenantKit) -> None:
         who = bank.principal("admin")
-        new_loan(bank, who)
+        new_loan(bank, who, bank_customer(bank))
         set_business_date(bank, date(2026, 2, 16))
         cob.run_close_of_business(bank.uow_factory(), who)
         audit_delivery = next(d for d in deliveries(bank, "LoanClassChanged")
