@@ -8,7 +8,6 @@ A bank that runs marketing without those modules leaves a port unconnected, and 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -101,9 +100,7 @@ def customers_frame(uow: UnitOfWork, who: Principal, as_of: date,
     """The bank's customers as marketing's frame: id, age, months on book, industry, kind, branch,
     consent, officer, current days past due (passed in) and the profile attributes."""
     dpd = days_past_due or {}
-    rows = parties.customers_frame(uow, who).iter_rows(named=True)
-    records = [customer_record({**r, "id": r["customer_id"], "attributes": json.loads(r["attributes"] or "{}")},
-                               as_of, dpd) for r in rows]
+    records = [customer_record(vars(c), as_of, dpd) for c in parties.all_customers(uow, who)]
     return pl.DataFrame(records, infer_schema_length=None)
 
 

@@ -3,13 +3,11 @@ within the caller's tenant."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-import polars as pl
 from sqlalchemy import Select, func, select
 
 from microlend.core.errors import NotFound
@@ -143,28 +141,16 @@ def contact_cards(uow: UnitOfWork, who: Principal, customer_ids: Sequence[int]) 
     return cards
 
 
-#: The columns of `customers_frame`, in order.
-FRAME_SCHEMA: dict[str, Any] = {
-    "customer_id": pl.Int64, "kind": pl.Utf8, "name": pl.Utf8, "birth_date": pl.Date, "industry": pl.Utf8,
-    "branch": pl.Utf8, "officer_user_id": pl.Int64, "marketing_consent": pl.Boolean, "attributes": pl.Utf8,
-    "created_at": pl.Datetime("us", "UTC"),
-}
-
-
-def customers_frame(uow: UnitOfWork, who: Principal) -> pl.DataFrame:
-    """The caller's bank's customers for batch work, one row each by id; `attributes` is the profile as
-    JSON text (its keys differ between customers)."""
+def all_customers(uow: UnitOfWork, who: Principal) -> list[CustomerView]:
+    """The caller's bank's customers for batch work, by id (no ID number or phone is read)."""
     with uow:
         rows = uow.session.execute(
-            select(CustomerRow.id, CustomerRow.kind, CustomerRow.name, CustomerRow.birth_date, CustomerRow.industry,
-                   CustomerRow.branch, CustomerRow.officer_user_id, CustomerRow.marketing_consent,
+            select(CustomerRow.id, CustomerRow.kind, CustomerRow.name, CustomerRow.branch, CustomerRow.industry,
+                   CustomerRow.birth_date, CustomerRow.officer_user_id, CustomerRow.marketing_consent,
                    CustomerRow.attributes, CustomerRow.created_at)
             .where(CustomerRow.tenant_id == who.tenant_id).order_by(CustomerRow.id)).all()
-    columns: dict[str, list[Any]] = {name: [] for name in FRAME_SCHEMA}
-    for r in rows:
-        for name, value in zip(FRAME_SCHEMA, r, strict=True):
-            columns[name].append(json.dumps(value or {}, ensure_ascii=False) if name == "attributes" else value)
-    return pl.DataFrame(columns, schema=FRAME_SCHEMA)
+    return [CustomerView(int(r.id), r.kind, r.name, r.branch, r.industry, r.birth_date, r.officer_user_id,
+                         bool(r.marketing_consent), dict(r.attributes or {}), r.created_at) for r in rows]
 
 
 def ids_in_branch(who: Principal, branch: str) -> Select[int]:

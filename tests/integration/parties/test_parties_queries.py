@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -56,16 +55,16 @@ class TestCustomerViews:
         assert set(queries.contact_cards(bank.uow_factory(), who, [mine, theirs])) == {mine}
         assert queries.customer_count(bank.uow_factory(), who) == 1
 
-    def test_the_batch_frame_holds_one_row_per_customer_of_the_bank(
+    def test_the_batch_read_holds_each_customer_of_the_bank_once(
         self, two_banks: tuple[TenantKit, TenantKit]
     ) -> None:
         bank, other = two_banks
         ids = [_customer(bank, "甲", consent=True), _customer(bank, "乙", branch="城南支行")]
         _customer(other, "丙")
-        frame = queries.customers_frame(bank.uow_factory(), bank.principal("marketer"))
-        assert frame["customer_id"].to_list() == sorted(ids)
-        assert frame["marketing_consent"].to_list() == [True, False]
-        assert json.loads(frame["attributes"][0]) == {"annual_income": 120000}
+        customers = queries.all_customers(bank.uow_factory(), bank.principal("marketer"))
+        assert [c.id for c in customers] == sorted(ids)
+        assert [c.marketing_consent for c in customers] == [True, False]
+        assert customers[0].attributes == {"annual_income": 120000}
 
 
 class TestConsents:
