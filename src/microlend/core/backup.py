@@ -57,7 +57,8 @@ def sqlite_path(url: str) -> Path:
         found = "pg_dump is on this machine" if shutil.which("pg_dump") else "install PostgreSQL's client tools"
         raise ValidationError(
             f"database: backup and restore here cover SQLite; this database is {dialect}: use "
-            f"`pg_dump --format=custom --file FILE URL` and `pg_restore --clean --if-exists --no-owner --dbname URL FILE` "
+            "`pg_dump --format=custom --file FILE URL` and "
+            f"`pg_restore --clean --if-exists --no-owner --dbname URL FILE` "
             f"({found}; see the README, 'Operating it')", field="database")
     path = url.split("///", 1)[-1]
     if not path or path == ":memory:" or "///" not in url:
