@@ -194,3 +194,23 @@ def test_request_log_lines_are_json_with_the_request_id(
         line = next(x for x in _json_lines(capsys.readouterr().err) if x["logger"] == "microlend.request")
         assert line["request_id"] == echoed and "tenant_id" not in line
         assert "13812345678" not in json.dumps(line) and "138****5678" in line["message"]
+
+
+def test_an_unexpected_error_is_logged_and_answered_with_the_request_id(
+    db_url: str, engine: Engine, capsys: pytest.CaptureFixture[str],
+) -> None:
+    app = app_on(db_url, engine, log_format="json")
+
+    @app.get("/api/v1/test-only/boom")
+    def boom() -> None:
+        raise RuntimeError("the disk is full")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        capsys.readouterr()
+        r = client.get("/api/v1/test-only/boom", headers={"X-Request-ID": "trace-500"})
+    assert r.status_code == 500 and r.headers["X-Request-ID"] == "trace-500"
+    assert "trace-500" in r.json()["detail"] and "disk" not in r.text
+    lines = _json_lines(capsys.readouterr().err)
+    error = next(x for x in lines if x["message"].startswith("unexpected error"))
+    assert error["request_id"] == "trace-500" and "RuntimeError: the disk is full" in error["exception"]
+    assert next(x for x in lines if x["logger"] == "microlend.request")["status"] == 500

@@ -30,14 +30,13 @@ SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 
 @contextmanager
 def request_context(rid: str) -> Iterator[None]:
-    """Lines logged inside carry `rid`; the bank and user start unknown."""
+    """Lines logged inside carry `rid`; the bank and user start unknown. After an error the context stays
+    set (the request's task ends with it), so the server's error handler still logs and answers with the id."""
     tokens = (request_id.set(rid), tenant_id.set(None), user_id.set(None))
-    try:
-        yield
-    finally:
-        user_id.reset(tokens[2])
-        tenant_id.reset(tokens[1])
-        request_id.reset(tokens[0])
+    yield
+    user_id.reset(tokens[2])
+    tenant_id.reset(tokens[1])
+    request_id.reset(tokens[0])
 
 
 def identify(tenant: int | None, user: int | None) -> None:
