@@ -18,7 +18,7 @@ from microlend.api import errors, observability, ops
 from microlend.api.guard import RequestGuard
 from microlend.api.observability import RequestObserver
 from microlend.bootstrap import ROUTERS, WEB_PAGES, load_modules
-from microlend.core import logformat, logs
+from microlend.core import logformat, logs, migrate
 from microlend.core.db import make_engine, make_session_factory
 from microlend.core.settings import Settings, get_settings
 from microlend.data.service import MAX_UPLOAD_BYTES
@@ -74,4 +74,5 @@ def _logging(settings: Settings) -> None:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     _logging(app.state.settings)  # again: uvicorn configures its log handlers after the app is built
+    migrate.code_heads()  # read the migration scripts now, so the first /readyz answers as fast as the next
     yield

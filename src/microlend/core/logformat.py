@@ -21,9 +21,10 @@ tenant_id: ContextVar[int | None] = ContextVar("tenant_id", default=None)
 user_id: ContextVar[int | None] = ContextVar("user_id", default=None)
 
 CONTEXT_FIELDS = ("request_id", "tenant_id", "user_id")
-#: The attributes every LogRecord has; anything else on a record came from `extra=` and is written out.
-_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "context",
-                                                                               *CONTEXT_FIELDS}
+#: The attributes every LogRecord has (and uvicorn's coloured copy of its message); anything else on a
+#: record came from `extra=` and is written out.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message", "asctime", "context", "color_message", *CONTEXT_FIELDS}
 #: Loggers that hand their lines to the root logger's handler instead of their own (the server's).
 SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 
@@ -124,6 +125,8 @@ def configure(fmt: str) -> None:
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     for name in SERVER_LOGGERS:
         logger = logging.getLogger(name)
+        if not logger.handlers and not logger.propagate:
+            continue  # turned off by the server (uvicorn's access log with access_log=False): it stays off
         for own in list(logger.handlers):
             logger.removeHandler(own)
         logger.propagate = True
