@@ -1,6 +1,7 @@
 """`microlend backup` and `microlend restore` on SQLite: a round trip gives back the very same data with an
 intact audit chain; a damaged, foreign or too-new file is refused with a message and exit code 2 before the
-database is touched; an existing database is replaced only with --force. PostgreSQL: the commands say how."""
+database is touched; an existing database is replaced only with --force. PostgreSQL goes through pg_dump and
+pg_restore where they are installed; without them the commands say what to run."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
 from microlend.cli.main import app
-from microlend.core import audit, tenancy
+from microlend.core import audit, pg_backup, tenancy
 from microlend.core.backup import DATABASE, MANIFEST
-from microlend.core.db import make_session_factory
+from microlend.core.db import Base, make_session_factory
+from microlend.core.errors import ValidationError
 from microlend.core.settings import get_settings
 from microlend.core.uow import UnitOfWork
 
@@ -28,7 +30,7 @@ runner = CliRunner()
 def live_db(backend: str, fresh_db_url: str, fresh_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A migrated SQLite database with two banks in it, the one the commands act on."""
     if backend != "sqlite":
-        pytest.skip("backup and restore here are SQLite's; PostgreSQL uses pg_dump")
+        pytest.skip("SQLite's backup; PostgreSQL's is tested below with pg_dump")
     uow = UnitOfWork(make_session_factory(fresh_engine))
     for name in ("bank-a", "bank-b"):
         t = tenancy.create_tenant(uow, name)
@@ -179,7 +181,16 @@ def test_a_database_that_fails_the_integrity_check_is_refused(live_db: Path, tmp
     assert code == 2 and ("not hold a usable SQLite database" in out or "integrity check" in out), out
 
 
-def test_postgresql_is_pointed_to_pg_dump(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_a_sqlite_backup_is_not_restored_into_postgresql(live_db: Path, tmp_path: Path) -> None:
+    file = tmp_path / "b.zip"
+    assert run("backup", "--to", str(file))[0] == 0
+    with pytest.raises(ValidationError, match="holds a sqlite database; this database is postgresql"):
+        pg_backup.restore(file, "postgresql://nobody@127.0.0.1:9/nowhere", force=True)
+
+
+def test_without_the_tools_other_databases_are_pointed_to_them(monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no pg_dump here
     monkeypatch.setenv("MICROLEND_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
     get_settings.cache_clear()
     try:
@@ -190,3 +201,45 @@ def test_postgresql_is_pointed_to_pg_dump(monkeypatch: pytest.MonkeyPatch, tmp_p
     finally:
         get_settings.cache_clear()
     assert not (tmp_path / "x.zip").exists()
+
+
+# --- PostgreSQL, where pg_dump and pg_restore are installed ---------------------------------------------------
+
+
+@pytest.fixture
+def live_pg(backend: str, fresh_db_url: str, fresh_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    if backend != "postgresql":
+        pytest.skip("the SQLite tests above cover SQLite")
+    if not pg_backup.tools_available():
+        pytest.skip("pg_dump and pg_restore are not installed")
+    uow = UnitOfWork(make_session_factory(fresh_engine))
+    for name in ("bank-a", "bank-b"):
+        tenancy.create_tenant(uow, name)
+    monkeypatch.setenv("MICROLEND_DATABASE_URL", fresh_db_url)
+    get_settings.cache_clear()
+    yield fresh_db_url
+    get_settings.cache_clear()
+
+
+def rows(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table, in key order."""
+    with engine.connect() as c:
+        return {t.name: [tuple(r) for r in c.execute(select(t).order_by(*t.primary_key.columns))]
+                for t in Base.metadata.sorted_tables}
+
+
+def test_postgresql_round_trip_with_pg_dump(live_pg: str, fresh_engine: Engine, tmp_path: Path) -> None:
+    before = rows(fresh_engine)
+    file = tmp_path / "pg.mlbackup"
+    code, out = run("backup", "--to", str(file))
+    assert code == 0, out
+    assert json.loads(zipfile.ZipFile(file).read(MANIFEST))["dialect"] == "postgresql"
+    tenancy.create_tenant(UnitOfWork(make_session_factory(fresh_engine)), "bank-after-backup")
+
+    code, out = run("restore", "--from", str(file))
+    assert code == 2 and "--force" in out
+    code, out = run("restore", "--from", str(file), "--force")
+    assert code == 0, out
+    fresh_engine.dispose()
+    assert rows(fresh_engine) == before
+    assert chains_intact(fresh_engine)

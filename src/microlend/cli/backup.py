@@ -1,5 +1,6 @@
-"""`microlend backup` and `microlend restore`: the SQLite database to one checked file and back, with progress.
-PostgreSQL is backed up with pg_dump and pg_restore (the commands say how)."""
+"""`microlend backup` and `microlend restore`: the database to one checked file and back, with progress —
+SQLite by its online backup API, PostgreSQL by pg_dump and pg_restore where they are installed (otherwise
+the commands say what to run)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemaining
 
 from microlend.cli.common import console, user_errors
 from microlend.core import backup as backups
+from microlend.core import pg_backup
 from microlend.core.clock import utcnow
 from microlend.core.migrate import compare_with_heads
 from microlend.core.settings import get_settings
 
-_PHASES = {"copy": "copying pages", "checksum": "checksum", "pack": "packing", "unpack": "unpacking",
-           "restore": "writing pages"}
+_PHASES = {"copy": "copying pages", "dump": "pg_dump", "checksum": "checksum", "pack": "packing",
+           "unpack": "unpacking", "restore": "restoring"}
 
 
 @contextmanager
@@ -40,10 +42,17 @@ def _progress() -> Iterator[backups.Progress]:
 def backup(
     to: Annotated[Path, typer.Option("--to", help="The backup file to write (it must not exist yet)")],
 ) -> None:
-    """Back up the SQLite database while it runs: one file with a checksum, the version and the schema."""
-    db = backups.sqlite_path(get_settings().database_url)
+    """Back up the database while it runs: one file with a checksum, the version and the schema."""
+    url = get_settings().database_url
     with _progress() as report:
-        manifest = backups.backup(db, to, now=utcnow(), progress=report)
+        if backups.dialect_of(url) == "sqlite":
+            db = str(backups.sqlite_path(url))
+            manifest = backups.backup(Path(db), to, now=utcnow(), progress=report)
+        elif backups.dialect_of(url) == "postgresql" and pg_backup.tools_available():
+            db = "the PostgreSQL database"
+            manifest = pg_backup.backup(url, to, now=utcnow(), progress=report)
+        else:
+            raise backups.explain_other(url)
     console.print(f"backup of {db} written to [bold]{to}[/] ({manifest.bytes:,} bytes of database, Microlend "
                   f"{manifest.app_version}, schema {', '.join(manifest.migration_heads)}, sha256 "
                   f"{manifest.sha256[:16]}…)", highlight=False)
@@ -54,11 +63,18 @@ def restore(
     from_: Annotated[Path, typer.Option("--from", help="A file written by `microlend backup`")],
     force: Annotated[bool, typer.Option("--force", help="Replace the database that is there")] = False,
 ) -> None:
-    """Restore the SQLite database from a backup, after checking the file; an existing database is replaced
-    only with --force (stop the server and the jobs first)."""
-    db = backups.sqlite_path(get_settings().database_url)
+    """Restore the database from a backup, after checking the file; an existing database is replaced only
+    with --force (stop the server and the jobs first)."""
+    url = get_settings().database_url
     with _progress() as report:
-        manifest = backups.restore(from_, db, force=force, progress=report)
+        if backups.dialect_of(url) == "sqlite":
+            db = str(backups.sqlite_path(url))
+            manifest = backups.restore(from_, Path(db), force=force, progress=report)
+        elif backups.dialect_of(url) == "postgresql" and pg_backup.tools_available():
+            db = "the PostgreSQL database"
+            manifest = pg_backup.restore(from_, url, force=force, progress=report)
+        else:
+            raise backups.explain_other(url)
     console.print(f"{db} restored from {from_} (taken {manifest.created_at} by Microlend {manifest.app_version})",
                   highlight=False)
     behind = compare_with_heads(manifest.migration_heads).behind

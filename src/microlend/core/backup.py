@@ -2,14 +2,13 @@
 while the server writes), stored as one zip file holding the copy and a manifest (format, version of
 Microlend, migration heads, time, size, SHA-256). A restore checks all of it before it touches the database,
 and writes the copy in through the same backup API, so a process that has the database open sees either the
-old content or the new one. PostgreSQL is backed up with its own tools (`pg_dump`/`pg_restore`)."""
+old content or the new one. PostgreSQL is backed up with its own tools (`core/pg_backup.py`)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import shutil
 import sqlite3
 import tempfile
 import zipfile
@@ -27,6 +26,8 @@ from microlend.core.migrate import compare_with_heads
 FORMAT = "microlend-backup/1"
 MANIFEST = "manifest.json"
 DATABASE = "microlend.db"
+#: The archive member holding the database, by dialect: SQLite's file, or pg_dump's custom-format dump.
+MEMBERS = {"sqlite": DATABASE, "postgresql": "microlend.pgdump"}
 CHUNK = 1024 * 1024
 PAGES_PER_STEP = 4096
 BUSY_TIMEOUT_S = 30.0
@@ -51,19 +52,24 @@ def _quiet(_phase: str, _done: int, _total: int) -> None:
 
 
 def sqlite_path(url: str) -> Path:
-    """The file of a SQLite database URL; any other database is backed up with its own tools."""
-    if not url.startswith("sqlite"):
-        dialect = url.split(":", 1)[0]
-        found = "pg_dump is on this machine" if shutil.which("pg_dump") else "install PostgreSQL's client tools"
-        raise ValidationError(
-            f"database: backup and restore here cover SQLite; this database is {dialect}: use "
-            "`pg_dump --format=custom --file FILE URL` and "
-            f"`pg_restore --clean --if-exists --no-owner --dbname URL FILE` "
-            f"({found}; see the README, 'Operating it')", field="database")
+    """The file of a SQLite database URL."""
     path = url.split("///", 1)[-1]
     if not path or path == ":memory:" or "///" not in url:
         raise ValidationError("database: an in-memory SQLite database has nothing to back up", field="database")
     return Path(path)
+
+
+def dialect_of(url: str) -> str:
+    return url.split(":", 1)[0].split("+", 1)[0]
+
+
+def explain_other(url: str) -> ValidationError:
+    """What to do for a database these commands do not handle (PostgreSQL without its client tools)."""
+    return ValidationError(
+        f"database: backup and restore here cover SQLite, and PostgreSQL where pg_dump and pg_restore are "
+        f"installed; this database is {dialect_of(url)}: use `pg_dump --format=custom --file FILE URL` and "
+        "`pg_restore --clean --if-exists --no-owner --dbname URL FILE` (see the README, 'Operating it')",
+        field="database")
 
 
 def backup(db: Path, to: Path, *, now: datetime, progress: Progress = _quiet) -> Manifest:
@@ -79,18 +85,25 @@ def backup(db: Path, to: Path, *, now: datetime, progress: Progress = _quiet) ->
         heads = _heads(copy)
         if not heads:
             raise ValidationError(f"database: {db} has no schema yet (run `microlend db upgrade`)", field="database")
-        size = copy.stat().st_size
-        manifest = Manifest(FORMAT, __version__, now.isoformat(), heads, _sha256(copy, progress), size)
-        partial = Path(work) / "backup.zip"
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
-            archive.writestr(MANIFEST, json.dumps(asdict(manifest), indent=2))
-            member = zipfile.ZipInfo(DATABASE, date_time=now.timetuple()[:6])
-            member.compress_type = zipfile.ZIP_DEFLATED
-            with copy.open("rb") as source, archive.open(member, "w", force_zip64=True) as target:
-                _stream(source, target, size, "pack", progress)
-        with partial.open("rb") as done:
-            os.fsync(done.fileno())
-        os.replace(partial, to)
+        manifest = write_archive(copy, to, "sqlite", heads, now=now, progress=progress)
+    return manifest
+
+
+def write_archive(payload: Path, to: Path, dialect: str, heads: list[str], *, now: datetime,
+                  progress: Progress = _quiet) -> Manifest:
+    """Write `payload` (the database copy or dump) and its manifest into the zip file `to`, atomically."""
+    size = payload.stat().st_size
+    manifest = Manifest(FORMAT, __version__, now.isoformat(), heads, _sha256(payload, progress), size, dialect)
+    partial = payload.with_name("backup.zip.partial")
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        archive.writestr(MANIFEST, json.dumps(asdict(manifest), indent=2))
+        member = zipfile.ZipInfo(MEMBERS[dialect], date_time=now.timetuple()[:6])
+        member.compress_type = zipfile.ZIP_DEFLATED
+        with payload.open("rb") as source, archive.open(member, "w", force_zip64=True) as target:
+            _stream(source, target, size, "pack", progress)
+    with partial.open("rb") as done:
+        os.fsync(done.fileno())
+    os.replace(partial, to)
     return manifest
 
 
@@ -104,7 +117,7 @@ def read_manifest(file: Path) -> Manifest:
             names = set(archive.namelist())
     except (zipfile.BadZipFile, KeyError, ValueError, EOFError) as exc:
         raise ValidationError(f"--from: {file} is not a Microlend backup or is damaged ({exc})", field="from") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT or DATABASE not in names:
+    if not isinstance(data, dict) or data.get("format") != FORMAT or MEMBERS.get(data.get("dialect", "")) not in names:
         raise ValidationError(f"--from: {file} is not a Microlend backup (format {FORMAT})", field="from")
     try:
         return Manifest(**{k: data[k] for k in Manifest.__dataclass_fields__ if k in data})
@@ -115,29 +128,40 @@ def read_manifest(file: Path) -> Manifest:
 def restore(file: Path, db: Path, *, force: bool = False, progress: Progress = _quiet) -> Manifest:
     """Check the backup `file` (format, checksum, SQLite's integrity check, a schema this version knows), then
     write it over `db`; an existing database is replaced only with `force`."""
-    manifest = read_manifest(file)
-    state = compare_with_heads(manifest.migration_heads)
-    if state.unknown:
-        raise ValidationError(
-            f"--from: the backup was made by Microlend {manifest.app_version}, whose schema holds revisions this "
-            f"version ({__version__}) does not know ({', '.join(state.unknown)}); restore it with that version "
-            "or a newer one", field="from")
+    manifest = checked_manifest(file, "sqlite")
     if db.exists() and db.stat().st_size > 0 and not force:
         raise Conflict(f"{db} already holds a database: stop the servers and jobs using it and pass --force to "
                        "replace it with the backup")
     db.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=db.parent, prefix=".microlend-restore-") as work:
         copy = Path(work) / DATABASE
-        _unpack(file, copy, manifest, progress)
+        unpack(file, copy, manifest, progress)
         _check_copy(copy, file, manifest)
         _copy_pages(copy, db, "restore", progress)
     return manifest
 
 
-def _unpack(file: Path, copy: Path, manifest: Manifest, progress: Progress) -> None:
+def checked_manifest(file: Path, dialect: str) -> Manifest:
+    """The manifest of a backup this version can restore into a `dialect` database."""
+    manifest = read_manifest(file)
+    if manifest.dialect != dialect:
+        raise ValidationError(f"--from: the backup holds a {manifest.dialect} database; this database is {dialect}",
+                              field="from")
+    state = compare_with_heads(manifest.migration_heads)
+    if state.unknown:
+        raise ValidationError(
+            f"--from: the backup was made by Microlend {manifest.app_version}, whose schema holds revisions this "
+            f"version ({__version__}) does not know ({', '.join(state.unknown)}); restore it with that version "
+            "or a newer one", field="from")
+    return manifest
+
+
+def unpack(file: Path, copy: Path, manifest: Manifest, progress: Progress = _quiet) -> None:
+    """Extract the backup's database to `copy`, checking it against the manifest's checksum."""
     digest = hashlib.sha256()
     try:
-        with zipfile.ZipFile(file) as archive, archive.open(DATABASE) as source, copy.open("wb") as target:
+        with zipfile.ZipFile(file) as archive, archive.open(MEMBERS[manifest.dialect]) as source, \
+                copy.open("wb") as target:
             _stream(source, target, manifest.bytes, "unpack", progress, digest)
     except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
         raise ValidationError(f"--from: {file} is damaged: {exc}", field="from") from None
