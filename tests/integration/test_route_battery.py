@@ -466,6 +466,10 @@ EXEMPT: dict[tuple[str, str], str] = {
     ("GET", "/t/{token}"): "public tracked link in a text message: no sign-in by design, an unknown token "
                            "redirects like a known one (test_marketing_api.py)",
     ("GET", "/healthz"): "liveness probe for the load balancer: public, holds no data",
+    ("GET", "/readyz"): "readiness probe (database reachable, schema current): public, holds no data "
+                        "(test_operations.py)",
+    ("GET", "/metrics"): "Prometheus metrics: the scraper's own token or a client on this machine, not a user's "
+                         "sign-in; no personal data in labels (test_operations.py)",
     ("GET", "/docs"): "Swagger UI page: public, holds no data",
     ("GET", "/openapi.json"): "the API description: public, holds no data",
     ("*", "/*"): "server-rendered pages (staff workbench, analyst, marketing and borrower pages): signed in by "

@@ -14,10 +14,11 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from microlend import __version__
-from microlend.api import errors
+from microlend.api import errors, observability, ops
 from microlend.api.guard import RequestGuard
+from microlend.api.observability import RequestObserver
 from microlend.bootstrap import ROUTERS, WEB_PAGES, load_modules
-from microlend.core import logs
+from microlend.core import logformat, logs, migrate
 from microlend.core.db import make_engine, make_session_factory
 from microlend.core.settings import Settings, get_settings
 from microlend.data.service import MAX_UPLOAD_BYTES
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     errors.install(app)
     app.add_middleware(RequestGuard, max_bytes=settings.max_request_bytes,
                        upload_bytes=MAX_UPLOAD_BYTES + 64 * 1024, upload_paths=UPLOAD_PATHS)
+    app.add_middleware(RequestObserver)  # added last: the outermost, so it sees every answer, a 413 too
     for module, attr in ROUTERS:
         app.include_router(getattr(importlib.import_module(module), attr))
 
@@ -57,16 +59,20 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                                    swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
                                    swagger_favicon_url="/static/favicon.svg")
 
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
-
-    logging.getLogger("microlend").setLevel(logging.INFO)
-    logs.install()
+    app.include_router(ops.router)
+    _logging(settings)
+    observability.install_sink()
     return app
 
 
+def _logging(settings: Settings) -> None:
+    logging.getLogger("microlend").setLevel(logging.INFO)
+    logformat.configure(settings.log_format)
+    logs.install()
+
+
 @asynccontextmanager
-async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
-    logs.install()  # again: uvicorn configures its log handlers after the app is built
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    _logging(app.state.settings)  # again: uvicorn configures its log handlers after the app is built
+    migrate.code_heads()  # read the migration scripts now, so the first /readyz answers as fast as the next
     yield

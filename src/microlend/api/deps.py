@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from microlend.core import logformat
 from microlend.core.errors import AuthenticationFailed, ValidationError
 from microlend.core.identity import Principal
 from microlend.core.settings import Settings
@@ -70,10 +71,11 @@ async def get_principal(
         raise AuthenticationFailed("sign in first: send 'Authorization: Bearer <token>'")
     trusted = per_app(request, "trusted_tokens", lambda: TrustedTokens(settings.user_recheck_seconds))
     who = trusted.get(token, trusted.now())
-    if who is not None:
-        return who
-    uow = UnitOfWork(request.app.state.session_factory)
-    return await run_in_threadpool(principal_from_token, uow, token, settings, trusted)
+    if who is None:
+        uow = UnitOfWork(request.app.state.session_factory)
+        who = await run_in_threadpool(principal_from_token, uow, token, settings, trusted)
+    logformat.identify(who.tenant_id, who.user_id)  # the request's log lines carry the bank and user from here
+    return who
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

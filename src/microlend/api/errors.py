@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from microlend.core import logformat
 from microlend.core.errors import AuthenticationFailed, DomainError, RateLimited
 
 log = logging.getLogger("microlend.api")
@@ -61,4 +62,6 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return problem(500, "an unexpected error occurred; it has been logged")
+        rid = logformat.request_id.get()
+        return problem(500, "an unexpected error occurred; it has been logged" + (f" (request {rid})" if rid else ""),
+                       headers={"X-Request-ID": rid} if rid else None)

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from microlend.cli import backup
 from microlend.cli.common import console, fail, open_uow, user_errors
 from microlend.core import audit, tenancy
 from microlend.core.identity import STAFF_ROLES
@@ -49,6 +50,9 @@ def _groups_needed() -> set[str] | None:
         return None
     return {words[0]}
 
+
+app.command("backup")(backup.backup)
+app.command("restore")(backup.restore)
 
 _needed = _groups_needed()
 for _module, _attr, _name in MODULE_GROUPS:
@@ -142,5 +146,6 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
 
     if not 1 <= port <= 65535:
         raise fail("port: must be between 1 and 65535")
+    # the app writes one line per request itself (with its request id, route, status and time)
     uvicorn.run("microlend.api.main:app", host=host, port=port, workers=workers, log_level="info",
-                proxy_headers=False)
+                proxy_headers=False, access_log=False)

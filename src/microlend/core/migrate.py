@@ -8,11 +8,14 @@ branches, whose schema is the same, and then upgraded like any other database: a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine
 
 from microlend.core.errors import Conflict, ValidationError
@@ -81,3 +84,63 @@ def _config_on(connection: Connection, url: str, script_location: str = SCRIPT_L
 def current(engine: Engine) -> list[str]:
     with engine.connect() as connection:
         return sorted(MigrationContext.configure(connection).get_current_heads())
+
+
+@lru_cache(maxsize=1)
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config("sqlite://"))
+
+
+def code_heads() -> list[str]:
+    """The newest revision of every module's branch, as this version of Microlend ships them."""
+    return sorted(_scripts().get_heads())
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """How a database's schema compares with this version's: the modules whose branch is not at its head,
+    and revisions the database holds that this version does not know (a newer version migrated it)."""
+
+    stamped: tuple[str, ...]
+    behind: tuple[str, ...]
+    unknown: tuple[str, ...]
+
+    @property
+    def current(self) -> bool:
+        return not self.behind and not self.unknown
+
+
+def schema_state(connection: Connection) -> SchemaState:
+    """Compare the revisions in the database's alembic_version with this version's heads."""
+    return compare_with_heads(MigrationContext.configure(connection).get_current_heads())
+
+
+def compare_with_heads(stamped: Iterable[str]) -> SchemaState:
+    scripts = _scripts()
+    found = set(stamped)
+    known = {r.revision for r in scripts.walk_revisions()} | set(LEGACY_REVISIONS)
+    applied = _with_ancestors(scripts, found & known - set(LEGACY_REVISIONS))
+    behind = {_module_of(scripts, head) for head in set(scripts.get_heads()) - applied}
+    return SchemaState(tuple(sorted(found)), tuple(sorted(behind)), tuple(sorted(found - known)))
+
+
+def _with_ancestors(scripts: ScriptDirectory, revisions: set[str]) -> set[str]:
+    """The revisions and every revision they stand on, through `depends_on` too (alembic_version records
+    only the revisions nothing else applied depends on)."""
+    seen: set[str] = set()
+    todo = list(revisions)
+    while todo:
+        revision = todo.pop()
+        if revision in seen:
+            continue
+        seen.add(revision)
+        script = scripts.get_revision(revision)
+        if script is not None:
+            todo.extend(script._all_down_revisions)
+    return seen
+
+
+def _module_of(scripts: ScriptDirectory, revision: str) -> str:
+    script = scripts.get_revision(revision)
+    labels = sorted(script.branch_labels) if script is not None else []
+    return labels[0] if labels else revision

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from microlend.core import metrics
 from microlend.core.clock import utcnow
 from microlend.core.events import DomainEvent, EventHandlers, from_payload, to_payload
 from microlend.core.tables import EventOutboxRow
@@ -137,6 +138,7 @@ def _record_failure(fresh: Callable[[], UnitOfWork], d: Delivery, exc: Exception
     error = f"{type(exc).__name__}: {exc}"[:2000]
     log.error("event handler %s failed on %s %s (attempt %d of %d): %s", d.handler, type(d.event).__name__,
               d.event.event_id, attempts, MAX_ATTEMPTS, error, exc_info=exc)
+    metrics.job_failed(metrics.EVENT_DELIVERY)
     try:
         with fresh() as uow:
             uow.session.connection().execute(_MARK_FAILED, {

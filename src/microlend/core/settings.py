@@ -39,13 +39,23 @@ class Settings(BaseSettings):
     # the largest request body the API and the pages accept (413 beyond it); dataset uploads have their own
     # limit (data.service.MAX_UPLOAD_BYTES)
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # log lines as one JSON object each (for a log collector) or as text; left empty: json in production,
+    # text elsewhere
+    log_format: Literal["json", "text", ""] = ""
+    # the bearer token a scraper sends for /metrics; without one /metrics answers only to this machine
+    # (127.0.0.1, ::1), and in production not at all
+    metrics_token: str = ""
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.data_dir / 'microlend.db').as_posix()}"
+        if not self.log_format:
+            self.log_format = "json" if self.mode == "production" else "text"
         if self.mode == "production" and self.secret_key == LOCAL_SECRET:
             raise ValueError("MICROLEND_SECRET_KEY must be set outside local mode")
+        if self.metrics_token and len(self.metrics_token) < 16:
+            raise ValueError("MICROLEND_METRICS_TOKEN must be at least 16 characters")
         if self.mode == "production" and len(self.secret_key) < 32:
             raise ValueError("MICROLEND_SECRET_KEY must be at least 32 characters")
         return self

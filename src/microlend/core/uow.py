@@ -8,7 +8,7 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from microlend.core import outbox
+from microlend.core import metrics, outbox
 from microlend.core.db import READ_ONLY
 from microlend.core.events import DomainEvent, EventHandlers, registry
 
@@ -110,6 +110,7 @@ class UnitOfWork:
         events, self._events = self._events, []
         deliveries = outbox.stage(self.session, self._handlers, events) if events else []
         self.session.commit()
+        metrics.events_committed(events)
         if not deliveries:
             return
         batch = deliveries[: outbox.INLINE_DELIVERIES]  # more wait for the next round (deliver_due)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from microlend.core import audit
+from microlend.core import audit, metrics
 from microlend.core.clock import utcnow
 from microlend.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from microlend.core.identity import Permission, Principal, Role, system_principal
@@ -200,7 +200,10 @@ def decision_input(customer: CustomerView, app: NewApplication, on: date, consen
                    model: ModelResult, features: dict[str, float | None]) -> DecisionInput:
     """Assemble what the policy sees; the credit report is used only with the borrower's authorisation."""
     attrs = dict(customer.attributes)
-    report = _bureau.report(customer.kind, attrs) if "credit_report" in consents else None
+    report = None
+    if "credit_report" in consents:
+        with metrics.provider_call("credit_bureau"):
+            report = _bureau.report(customer.kind, attrs)
     if report is not None and report.present and report.credit_history_months is not None:
         features = {**features, "credit_history_months": float(report.credit_history_months)}
     age = age_on(customer.birth_date, on)

@@ -21,8 +21,9 @@ from sqlalchemy import Date, bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from microlend.core import metrics
 from microlend.core.clock import utcnow
-from microlend.core.errors import NotFound, ValidationError
+from microlend.core.errors import DomainError, NotFound, ValidationError
 from microlend.core.identity import Permission, Principal, system_principal
 from microlend.core.money import from_storage
 from microlend.core.tables import TenantRow
@@ -331,7 +332,11 @@ def run_close_of_business(
     results: list[CobResult] = []
     day = first
     while day <= last:
-        results.append(_close_one(uow, who, day, buckets))
+        with metrics.failures_counted(metrics.CLOSE_OF_BUSINESS, expected=(DomainError,)):
+            result = _close_one(uow, who, day, buckets)
+        if not result.skipped:
+            metrics.job_ran(metrics.CLOSE_OF_BUSINESS, result.seconds)
+        results.append(result)
         day += timedelta(days=1)
     return results
 

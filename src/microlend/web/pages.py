@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from microlend.api.deps import SESSION_COOKIE, Id, Page, SettingsDep, UnitOfWorkDep
-from microlend.core import tenancy
+from microlend.core import logformat, tenancy
 from microlend.core.errors import AuthenticationFailed, DomainError
 from microlend.core.identity import Permission, Principal, Role
 from microlend.parties import customers as customer_svc
@@ -34,9 +34,11 @@ def current_principal(request: Request, uow: UnitOfWorkDep) -> Principal | None:
     if not token:
         return None
     try:
-        return tenancy.principal_from_token(uow, token, request.app.state.settings)
+        who = tenancy.principal_from_token(uow, token, request.app.state.settings)
     except AuthenticationFailed:
         return None
+    logformat.identify(who.tenant_id, who.user_id)  # the page's own log lines carry the bank and user
+    return who
 
 
 def login_redirect(request: Request) -> RedirectResponse:

@@ -17,3 +17,18 @@ def test_production_refuses_the_local_secret() -> None:
 def test_production_refuses_a_short_secret() -> None:
     with pytest.raises(ValidationError, match="at least 32 characters"):
         Settings(mode="production", secret_key="short", database_url="postgresql://db/x")
+
+
+def test_logs_are_json_in_production_and_text_elsewhere_unless_chosen() -> None:
+    secret = "s" * 40
+    assert Settings(mode="production", secret_key=secret, database_url="postgresql://db/x").log_format == "json"
+    assert Settings(mode="local", database_url="sqlite://").log_format == "text"
+    assert Settings(mode="local", database_url="sqlite://", log_format="json").log_format == "json"
+    with pytest.raises(ValidationError):
+        Settings(mode="local", database_url="sqlite://", log_format="xml")
+
+
+def test_a_metrics_token_is_long_enough_to_be_a_secret() -> None:
+    with pytest.raises(ValidationError, match="MICROLEND_METRICS_TOKEN must be at least 16"):
+        Settings(mode="local", database_url="sqlite://", metrics_token="short")
+    assert Settings(mode="local", database_url="sqlite://", metrics_token="x" * 16).metrics_token == "x" * 16

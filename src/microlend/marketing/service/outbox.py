@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from microlend.core import audit
+from microlend.core import audit, metrics
+from microlend.core.errors import DomainError
 from microlend.core.identity import Permission, Principal
 from microlend.core.uow import UnitOfWork
 from microlend.marketing.campaigns import LogSender, OutgoingMessage, Sender
@@ -90,7 +91,14 @@ def dispatch_outbox(
     """Hand due messages to the sender in batches, each in its own transaction. Consent, opt-outs and the
     frequency cap are checked again now: a message that no longer may go is suppressed, with the reason."""
     who.require(Permission.MANAGE_CAMPAIGNS)
-    sender = sender or LogSender()
+    with metrics.timed_job(metrics.MARKETING_DISPATCH, expected=(DomainError,)):
+        summary = _dispatch(uow, who, now, sender or LogSender(), consent, batch_size, limit)
+    metrics.job_failed(metrics.MARKETING_DISPATCH, summary.failed)  # messages the sender did not accept
+    return summary
+
+
+def _dispatch(uow: UnitOfWork, who: Principal, now: datetime, sender: Sender, consent: ConsentCheck,
+              batch_size: int, limit: int | None) -> DispatchSummary:
     sent = failed = deferred = 0
     suppressed: dict[str, int] = defaultdict(int)
     last_id = 0
@@ -183,7 +191,10 @@ def _dispatch_batch(uow: UnitOfWork, who: Principal, due: Sequence[Any], now: da
 def _send(s: Session, tenant: int, go: list[OutgoingMessage], updates: list[dict[str, Any]], sender: Sender,
           now: datetime) -> list[OutgoingMessage]:
     """Hand the messages to the sender, store every status change, and record the delivered as contacts."""
-    accepted = sender.send(go) if go else set()
+    accepted: set[int] = set()
+    if go:
+        with metrics.provider_call(f"sender:{sender.name}"):
+            accepted = sender.send(go)
     for m in go:
         if m.message_id in accepted:
             updates.append({"id": m.message_id, "status": "sent", "sent_at": now, "sender": sender.name})
