@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from microlend.core import sessions
 from microlend.core.errors import AuthenticationFailed, ValidationError
 from microlend.core.identity import Principal
 from microlend.core.settings import Settings
@@ -64,10 +65,15 @@ async def get_principal(
     request: Request, settings: SettingsDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """A bearer token (API clients) or the session cookie (web pages) identifies the caller. A token this
-    process has checked in the last `user_recheck_seconds` is answered without a thread or a query."""
-    token = creds.credentials if creds else request.cookies.get(SESSION_COOKIE)
+    process has checked in the last `user_recheck_seconds` is answered without a thread or a query; a session
+    is looked up every time (signing out ends it at once)."""
+    token = creds.credentials if creds else None
     if not token:
-        raise AuthenticationFailed("sign in first: send 'Authorization: Bearer <token>'")
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if not cookie:
+            raise AuthenticationFailed("sign in first: send 'Authorization: Bearer <token>'")
+        session_uow = UnitOfWork(request.app.state.session_factory)
+        return await run_in_threadpool(sessions.resolve, session_uow, cookie, settings)
     trusted = per_app(request, "trusted_tokens", lambda: TrustedTokens(settings.user_recheck_seconds))
     who = trusted.get(token, trusted.now())
     if who is not None:
