@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import uvicorn
 from tests import conftest as shared
-from tests.e2e.conftest import LiveServer, _free_port
+from tests.e2e.conftest import LiveServer, _free_port, csp_violations
 
 from microlend.api.app import create_app
 from microlend.core import tenancy
@@ -125,6 +125,7 @@ def test_from_a_csv_to_an_approved_champion_and_its_monitoring(
     a.screenshot(path=str(SCREENS / "analyst-model-phone-validated.png"), full_page=True)
 
     desk = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    refused = csp_violations(desk)
     b = desk.new_page()
     try:
         sign_in(b, server, bank["users"]["b"], model_url.removeprefix(server.url))
@@ -137,6 +138,7 @@ def test_from_a_csv_to_an_approved_champion_and_its_monitoring(
         b.wait_for_url("**done=promote")
         assert b.locator("[data-testid=status]").inner_text() == "Champion"
         b.wait_for_timeout(500)  # let the report frame paint before the picture
+        assert not refused  # the report frame and its inline style are allowed, nothing else is
         b.screenshot(path=str(SCREENS / "analyst-model-desktop-champion.png"), full_page=True)
 
         b.goto(f"{server.url}/analyst/models")
