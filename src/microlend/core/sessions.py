@@ -11,7 +11,7 @@ import hmac
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from microlend.core.clock import utcnow
@@ -38,8 +38,10 @@ def start(uow: UnitOfWork, who: Principal, settings: Settings) -> str:
         uow.session.add(WebSessionRow(
             token_hash=_hash(token), tenant_id=who.tenant_id, user_id=who.user_id, created_at=now,
             last_seen_at=now, expires_at=now + timedelta(minutes=settings.session_lifetime_minutes)))
-        uow.session.execute(delete(WebSessionRow).where(WebSessionRow.user_id == who.user_id,
-                                                        WebSessionRow.expires_at <= now))
+        # sessions that have ended on their own go when someone signs in: the table holds live ones only
+        idle = timedelta(minutes=settings.session_idle_minutes)
+        uow.session.execute(delete(WebSessionRow).where(
+            or_(WebSessionRow.expires_at <= now, WebSessionRow.last_seen_at <= now - idle)))
         uow.commit()
     return token
 
