@@ -109,7 +109,7 @@ def test_from_a_csv_to_an_approved_champion_and_its_monitoring(
     a.click("text=更多选项")
     a.fill("input[name=name]", "german-scorecard")
     a.fill("input[name=seed]", "2026")  # seed 42 reproduces the starter scorecard the bank already has
-    a.click("[data-testid=train]")
+    a.click("[data-testid=train]", no_wait_after=True)  # training takes its time: the next line waits for it
     a.wait_for_url("**/analyst/models/*?done=trained", timeout=120_000)
     assert a.locator("[data-testid=status]").inner_text() == "草稿"
     assert a.locator("[data-testid=figures] tbody tr").count() >= 3  # train, test and the GBDT benchmark
