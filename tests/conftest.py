@@ -15,8 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from microlend.api.deps import SESSION_COOKIE
 from microlend.bootstrap import load_modules
-from microlend.core import tenancy
+from microlend.core import sessions, tenancy
 from microlend.core.db import make_engine, make_session_factory
 from microlend.core.identity import Principal
 from microlend.core.settings import Settings
@@ -158,7 +159,35 @@ class Api:
         return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
+#: the address the test client's requests go to, and so the origin of the app's own pages
+TEST_ORIGIN = "http://testserver"
+PAGE_HEADERS = ("Origin", "X-CSRF-Token")
+
+
+def page_headers(client: TestClient, session: str | None = None) -> dict[str, str]:
+    """What a page of the app sends with a form or an htmx request, as a browser does: the page's origin and
+    the session's anti-forgery token (the one the page embeds). `session`: the session cookie, if not the
+    client's."""
+    session = session or client.cookies.get(SESSION_COOKIE)
+    assert session, "sign in first"
+    return {"Origin": TEST_ORIGIN,
+            "X-CSRF-Token": sessions.csrf_token(client.app.state.settings.secret_key, session)}  # type: ignore[attr-defined]
+
+
+def sign_in_page(client: TestClient, username: str, next: str = "/", password: str = "correct-horse-1") -> None:
+    """Sign in on the staff sign-in page; the client then sends what the app's pages send with a form."""
+    for name in PAGE_HEADERS:
+        client.headers.pop(name, None)
+    client.cookies.delete(SESSION_COOKIE)
+    r = client.post("/login", data={"username": username, "password": password, "next": next},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == next, r.text
+    client.headers.update(page_headers(client))
+
+
 @pytest.fixture
 def api(app_client: TestClient, bank: TenantKit) -> Api:
     app_client.cookies.clear()  # the client is shared: a page test's sign-in must not carry over
+    for name in PAGE_HEADERS:
+        app_client.headers.pop(name, None)
     return Api(app_client, bank)

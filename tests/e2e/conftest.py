@@ -79,11 +79,21 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
+def csp_violations(context: Any) -> list[str]:
+    """What the browser refuses under the pages' Content-Security-Policy, as it reports it on the console:
+    a page whose script, style or frame the policy blocks is a broken page."""
+    seen: list[str] = []
+    context.on("console", lambda m: seen.append(m.text) if "Content Security Policy" in m.text else None)
+    return seen
+
+
 @pytest.fixture
 def phone_page(browser: Any) -> Iterator[Any]:
     """A phone-sized page (375 x 740, touch), in Chinese by default like most of our users."""
     context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True,
                                   locale="zh-CN")
+    refused = csp_violations(context)
     page = context.new_page()
     yield page
     context.close()
+    assert not refused

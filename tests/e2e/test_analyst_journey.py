@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import uvicorn
 from tests import conftest as shared
-from tests.e2e.conftest import LiveServer, _free_port
+from tests.e2e.conftest import LiveServer, _free_port, csp_violations
 
 from microlend.api.app import create_app
 from microlend.core import tenancy
@@ -109,7 +109,7 @@ def test_from_a_csv_to_an_approved_champion_and_its_monitoring(
     a.click("text=更多选项")
     a.fill("input[name=name]", "german-scorecard")
     a.fill("input[name=seed]", "2026")  # seed 42 reproduces the starter scorecard the bank already has
-    a.click("[data-testid=train]")
+    a.click("[data-testid=train]", no_wait_after=True)  # training takes its time: the next line waits for it
     a.wait_for_url("**/analyst/models/*?done=trained", timeout=120_000)
     assert a.locator("[data-testid=status]").inner_text() == "草稿"
     assert a.locator("[data-testid=figures] tbody tr").count() >= 3  # train, test and the GBDT benchmark
@@ -125,6 +125,7 @@ def test_from_a_csv_to_an_approved_champion_and_its_monitoring(
     a.screenshot(path=str(SCREENS / "analyst-model-phone-validated.png"), full_page=True)
 
     desk = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    refused = csp_violations(desk)
     b = desk.new_page()
     try:
         sign_in(b, server, bank["users"]["b"], model_url.removeprefix(server.url))
@@ -137,6 +138,7 @@ def test_from_a_csv_to_an_approved_champion_and_its_monitoring(
         b.wait_for_url("**done=promote")
         assert b.locator("[data-testid=status]").inner_text() == "Champion"
         b.wait_for_timeout(500)  # let the report frame paint before the picture
+        assert not refused  # the report frame and its inline style are allowed, nothing else is
         b.screenshot(path=str(SCREENS / "analyst-model-desktop-champion.png"), full_page=True)
 
         b.goto(f"{server.url}/analyst/models")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import LiveServer, csp_violations
 from tests.e2e.test_borrower_journey import (
     Bank,
     apply_on_phone,
@@ -25,16 +25,19 @@ pytestmark = pytest.mark.browser
 def phones(browser: Any) -> Iterator[Any]:
     """Separate phones (browser contexts) for the borrower and each member of staff."""
     contexts: list[Any] = []
+    refused: list[list[str]] = []
 
     def open_phone() -> Any:
         ctx = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True,
                                   locale="zh-CN")
         contexts.append(ctx)
+        refused.append(csp_violations(ctx))
         return ctx.new_page()
 
     yield open_phone
     for ctx in contexts:
         ctx.close()
+    assert not [m for seen in refused for m in seen]
 
 
 def sign_in(page: Any, server: LiveServer, username: str, password: str, target: str) -> None:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from tests.battery import audit_count
-from tests.conftest import Api
+from tests.conftest import Api, sign_in_page
 from tests.integration.test_customers_api import make_customer
 
 
 def _sign_in(api: Api, *roles: str) -> None:
     username, _ = api.kit.user(*roles)
-    r = api.client.post("/login", data={"username": username, "password": "correct-horse-1", "next": "/customers"},
-                        follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"] == "/customers"
+    sign_in_page(api.client, username, "/customers")
 
 
 def test_pages_need_a_sign_in(api: Api) -> None:

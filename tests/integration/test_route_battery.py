@@ -68,6 +68,15 @@ def customer(api: CachedTokens) -> int:
     return int(_ok(api.client.post("/api/v1/customers", json=person(), headers=api.token("credit_officer")))["id"])
 
 
+def staff_user(api: CachedTokens) -> int:
+    body = {"username": f"staff-{uuid.uuid4().hex[:10]}", "password": "correct-horse-2", "roles": ["marketer"]}
+    return int(_ok(api.client.post("/api/v1/users", json=body, headers=api.token("admin")))["id"])
+
+
+def staff_user_snapshot(api: CachedTokens, user_id: int) -> Any:
+    return [u for u in api.client.get("/api/v1/users", headers=api.token("admin")).json() if u["id"] == user_id]
+
+
 def customer_snapshot(api: CachedTokens, cid: int) -> Any:
     return api.client.get(f"/api/v1/customers/{cid}", headers=api.token("admin")).json()
 
@@ -321,6 +330,8 @@ CASES: list[Case] = [
     Case(E("POST", f"{V1}/users", "admin", "credit_officer", write=True),
          body=lambda _a, _o: {"username": f"new-user-{uuid.uuid4().hex[:10]}", "password": "correct-horse-2",
                               "roles": ["marketer"]}),
+    Case(E("PATCH", f"{V1}/users/{{user_id}}", "admin", "credit_officer", body={"roles": ["marketer", "collector"]},
+           write=True), staff_user, staff_user_snapshot),
     Case(E("GET", f"{V1}/audit", "auditor", "credit_officer")),
     Case(E("GET", f"{V1}/audit/verify", "auditor", "marketer")),
     # customers

@@ -8,15 +8,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from microlend import __version__
 from microlend.api import errors, observability, ops
+from microlend.api.deps import SESSION_COOKIE
 from microlend.api.guard import RequestGuard
 from microlend.api.observability import RequestObserver
+from microlend.api.security import CsrfGuard, SecurityHeaders
 from microlend.bootstrap import ROUTERS, WEB_PAGES, load_modules
 from microlend.core import logformat, logs, migrate
 from microlend.core.db import make_engine, make_session_factory
@@ -35,14 +36,18 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         title="Microlend", version=__version__,
         description="Digital lending to micro and small businesses: customers, credit data, risk models, "
                     "decisions, origination, servicing and marketing.",
-        docs_url=None, redoc_url=None, openapi_url="/openapi.json", lifespan=_lifespan,
+        docs_url=None, redoc_url=None, openapi_url="/openapi.json" if settings.api_docs else None,
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     errors.install(app)
+    # outermost last: headers on every answer (a refusal too), the size limit before the forgery check
+    app.add_middleware(CsrfGuard, settings=settings, cookie=SESSION_COOKIE)
     app.add_middleware(RequestGuard, max_bytes=settings.max_request_bytes,
                        upload_bytes=MAX_UPLOAD_BYTES + 64 * 1024, upload_paths=UPLOAD_PATHS)
+    app.add_middleware(SecurityHeaders, settings=settings)
     app.add_middleware(RequestObserver)  # added last: the outermost, so it sees every answer, a 413 too
     for module, attr in ROUTERS:
         app.include_router(getattr(importlib.import_module(module), attr))
@@ -51,13 +56,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.include_router(importlib.import_module(module).router)
     app.mount("/static", StaticFiles(packages=[("microlend.web", "static")]), name="static")
 
-    @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
-        """Swagger UI from the vendored bundle: no CDN at run time."""
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="Microlend API",
-                                   swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
-                                   swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
-                                   swagger_favicon_url="/static/favicon.svg")
+    if settings.api_docs:
+        @app.get("/docs", include_in_schema=False)
+        def docs() -> HTMLResponse:
+            """Swagger UI from the vendored bundle (no CDN at run time), started by a script file of ours."""
+            return HTMLResponse(DOCS_PAGE)
 
     app.include_router(ops.router)
     _logging(settings)
@@ -69,6 +72,16 @@ def _logging(settings: Settings) -> None:
     logging.getLogger("microlend").setLevel(logging.INFO)
     logformat.configure(settings.log_format)
     logs.install()
+
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Microlend API</title>
+<link rel="stylesheet" href="/static/vendor/swagger-ui/swagger-ui.css">
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml"></head>
+<body><div id="swagger-ui"></div>
+<script src="/static/vendor/swagger-ui/swagger-ui-bundle.js"></script>
+<script src="/static/docs.js"></script></body></html>
+"""
 
 
 @asynccontextmanager

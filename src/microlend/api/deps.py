@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from microlend.core import logformat
+from microlend.core import logformat, sessions
 from microlend.core.errors import AuthenticationFailed, ValidationError
 from microlend.core.identity import Principal
 from microlend.core.settings import Settings
@@ -65,15 +65,22 @@ async def get_principal(
     request: Request, settings: SettingsDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """A bearer token (API clients) or the session cookie (web pages) identifies the caller. A token this
-    process has checked in the last `user_recheck_seconds` is answered without a thread or a query."""
-    token = creds.credentials if creds else request.cookies.get(SESSION_COOKIE)
+    process has checked in the last `user_recheck_seconds` is answered without a thread or a query; a session
+    is looked up every time (signing out ends it at once)."""
+    token = creds.credentials if creds else None
     if not token:
-        raise AuthenticationFailed("sign in first: send 'Authorization: Bearer <token>'")
-    trusted = per_app(request, "trusted_tokens", lambda: TrustedTokens(settings.user_recheck_seconds))
-    who = trusted.get(token, trusted.now())
-    if who is None:
-        uow = UnitOfWork(request.app.state.session_factory)
-        who = await run_in_threadpool(principal_from_token, uow, token, settings, trusted)
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if not cookie:
+            raise AuthenticationFailed("sign in first: send 'Authorization: Bearer <token>'")
+        session_uow = UnitOfWork(request.app.state.session_factory)
+        who = await run_in_threadpool(sessions.resolve, session_uow, cookie, settings)
+    else:
+        trusted = per_app(request, "trusted_tokens", lambda: TrustedTokens(settings.user_recheck_seconds))
+        cached = trusted.get(token, trusted.now())
+        if cached is None:
+            uow = UnitOfWork(request.app.state.session_factory)
+            cached = await run_in_threadpool(principal_from_token, uow, token, settings, trusted)
+        who = cached
     logformat.identify(who.tenant_id, who.user_id)  # the request's log lines carry the bank and user from here
     return who
 

@@ -138,7 +138,7 @@ def _nul_problem(field: str, scope: Scope) -> Any:
 
 _PAGE = ("<!doctype html><html><head><meta charset=\"utf-8\"><title>422</title>"
          "<link rel=\"stylesheet\" href=\"/static/app.css\"></head><body><main class=\"error\">"
-         "<h1>422</h1><p class=\"error\">{field}: {message}</p><p><a href=\"javascript:history.back()\">←</a></p>"
+         "<h1>422</h1><p class=\"error\">{field}: {message}</p><p><a href=\"/\">←</a></p>"
          "</main></body></html>")
 
 

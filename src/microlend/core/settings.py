@@ -19,7 +19,16 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     database_url: str = ""
     secret_key: str = LOCAL_SECRET
+    # lifetime of an API bearer token
     access_token_minutes: int = 8 * 60
+    # a web session (core/sessions.py) ends after this long without a request, and this long after sign-in
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_lifetime_minutes: int = Field(default=8 * 60, ge=1, le=7 * 24 * 60)
+    # the origins (scheme://host[:port]) pages may be posted from besides the address a request came to, e.g.
+    # the public https address in front of a proxy: JSON list, MICROLEND_TRUSTED_ORIGINS='["https://x.example"]'
+    trusted_origins: list[str] = Field(default_factory=list)
+    # the API documentation (/docs, /openapi.json): on unless set, except in production mode
+    api_docs: bool | None = None
     # how long a server process trusts a user it has re-read for a token before reading it again: a
     # deactivated user or changed roles apply within this time everywhere (0 re-reads on every request)
     user_recheck_seconds: float = Field(default=1.0, ge=0, le=60)
@@ -58,6 +67,9 @@ class Settings(BaseSettings):
             raise ValueError("MICROLEND_METRICS_TOKEN must be at least 16 characters")
         if self.mode == "production" and len(self.secret_key) < 32:
             raise ValueError("MICROLEND_SECRET_KEY must be at least 32 characters")
+        if self.api_docs is None:
+            self.api_docs = self.mode != "production"
+        self.trusted_origins = [o.rstrip("/").lower() for o in self.trusted_origins]
         return self
 
 

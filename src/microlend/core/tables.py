@@ -1,5 +1,5 @@
-"""Tables of the shared kernel: tenants, users, login throttles, the audit chain, idempotency keys and the
-event outbox."""
+"""Tables of the shared kernel: tenants, users, web sessions, login throttles, the audit chain, idempotency
+keys and the event outbox."""
 
 from __future__ import annotations
 
@@ -37,6 +37,32 @@ class UserRow(Base):
     customer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CredentialsVersionRow(Base):
+    """How often a user's password, roles or active flag have changed (no row: never). A bearer token names
+    the version it was issued under and stops working when the version moves on."""
+
+    __tablename__ = "credentials_versions"
+
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WebSessionRow(Base):
+    """A signed-in browser: the cookie holds a random secret, this row its SHA-256. Signing out deletes the
+    row; so does deactivating the user or changing their password or roles."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int] = mapped_column(Integer, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class LoginThrottleRow(Base):

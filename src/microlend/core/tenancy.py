@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -13,17 +14,17 @@ from typing import Any, Protocol
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-from microlend.core import audit, login_throttle
+from microlend.core import audit, login_throttle, sessions
 from microlend.core.clock import utcnow
 from microlend.core.errors import AuthenticationFailed, Conflict, NotFound, ValidationError
 from microlend.core.identity import Permission, Principal, Role, system_principal
 from microlend.core.money import minor_unit
 from microlend.core.passwords import check_password
 from microlend.core.settings import Settings, get_settings
-from microlend.core.tables import TenantRow, UserRow
+from microlend.core.tables import CredentialsVersionRow, TenantRow, UserRow
 from microlend.core.uow import UnitOfWork
 
 
@@ -196,6 +197,47 @@ def list_users(uow: UnitOfWork, who: Principal) -> list[User]:
         return [User.from_row(r) for r in rows]
 
 
+def update_user(uow: UnitOfWork, who: Principal, user_id: int, *, active: bool | None = None,
+                roles: list[str] | None = None, password: str | None = None) -> User:
+    """A tenant admin deactivates (or reactivates) a user, or changes their roles or password. Any change ends
+    the user's web sessions and bearer tokens at once: they sign in again with what they may now do."""
+    who.require(Permission.MANAGE_USERS)
+    with uow:
+        row = uow.session.get(UserRow, user_id)
+        if row is None or row.tenant_id != who.tenant_id:
+            raise NotFound(f"user {user_id} not found")
+        before = {"active": row.active, "roles": list(row.roles)}
+        if user_id == who.user_id and (active is False or (roles is not None and "admin" not in roles)):
+            raise ValidationError("you cannot deactivate yourself or take away your own admin role",
+                                  field="active" if active is False else "roles")
+        if roles is not None:
+            row.roles = _check_roles(roles)
+        if active is not None:
+            row.active = active
+        if password is not None:
+            check_password(password, row.username)
+            row.password_hash = _hasher.hash(password)
+        after = {"active": row.active, "roles": list(row.roles), "password_changed": password is not None}
+        _next_credentials_version(uow.session, user_id)
+        ended = sessions.end_all(uow.session, user_id)
+        audit.record(uow.session, who, "user.update", "user", user_id, before=before,
+                     after={**after, "sessions_ended": ended})
+        user = User.from_row(row)
+        uow.commit()
+    for trusted in list(_ALL_TRUSTED):
+        trusted.forget_user(user_id)
+    return user
+
+
+def _next_credentials_version(session: Session, user_id: int) -> None:
+    row = session.get(CredentialsVersionRow, user_id, with_for_update=True)
+    if row is None:
+        session.add(CredentialsVersionRow(user_id=user_id, version=1, changed_at=utcnow()))
+    else:
+        row.version += 1
+        row.changed_at = utcnow()
+
+
 class _UserColumns(Protocol):
     id: int
     tenant_id: int
@@ -249,12 +291,19 @@ def authenticate(uow: UnitOfWork, username: str, password: str, settings: Settin
     return principal_for(row)
 
 
-def issue_token(who: Principal, settings: Settings | None = None) -> str:
+def issue_token(who: Principal, settings: Settings | None = None, *, uow: UnitOfWork | None = None) -> str:
+    """A bearer token for the API. It names the user's credentials version (read through `uow`; 0 without
+    one), so it stops working when their password, roles or active flag change."""
     settings = settings or get_settings()
+    version = 0
+    if uow is not None:
+        with uow.read_only():
+            version = uow.session.execute(select(CredentialsVersionRow.version)
+                                          .where(CredentialsVersionRow.user_id == who.user_id)).scalar() or 0
     now = utcnow()
     expires = now + timedelta(minutes=settings.access_token_minutes)
     claims = {"sub": str(who.user_id), "tid": who.tenant_id, "usr": who.username,
-              "roles": sorted(who.roles), "cid": who.customer_id,
+              "roles": sorted(who.roles), "cid": who.customer_id, "ver": version,
               "iat": int(now.timestamp()), "exp": int(expires.timestamp())}
     return jwt.encode(claims, settings.secret_key, algorithm="HS256")
 
@@ -277,7 +326,8 @@ def principal_from_token(uow: UnitOfWork, token: str, settings: Settings | None 
         raise AuthenticationFailed("the access token is not valid")
     with uow.read_only():
         row = uow.session.connection().execute(_TOKEN_USER, {"uid": int(subject)}).one_or_none()
-    if row is None or not row.active or row.tenant_id != claims["tid"]:
+    if (row is None or not row.active or row.tenant_id != claims["tid"]
+            or claims.get("ver", 0) != row.version):
         raise AuthenticationFailed("the access token is not valid")
     who = principal_for(row)
     if trusted is not None:
@@ -286,8 +336,10 @@ def principal_from_token(uow: UnitOfWork, token: str, settings: Settings | None 
 
 
 # every authenticated request runs this: the columns a principal needs, as a statement built once
-_TOKEN_USER = select(UserRow.id, UserRow.tenant_id, UserRow.username, UserRow.roles, UserRow.customer_id,
-                     UserRow.active).where(UserRow.id == bindparam("uid"))
+_TOKEN_USER = (select(UserRow.id, UserRow.tenant_id, UserRow.username, UserRow.roles, UserRow.customer_id,
+                      UserRow.active, func.coalesce(CredentialsVersionRow.version, 0).label("version"))
+               .outerjoin(CredentialsVersionRow, CredentialsVersionRow.user_id == UserRow.id)
+               .where(UserRow.id == bindparam("uid")))
 
 
 class TrustedTokens:
@@ -301,6 +353,7 @@ class TrustedTokens:
         self.max_entries = max_entries
         self.now = now
         self._entries: dict[str, tuple[Principal, float]] = {}
+        _ALL_TRUSTED.add(self)
 
     def get(self, token: str, now: float) -> Principal | None:
         entry = self._entries.get(token)
@@ -317,6 +370,14 @@ class TrustedTokens:
         if len(self._entries) >= self.max_entries:
             self._entries = {}
         self._entries[token] = (who, min(now + self.seconds, token_expires_at))
+
+    def forget_user(self, user_id: int) -> None:
+        """Trust none of this user's tokens any more (their credentials changed in this process)."""
+        self._entries = {t: e for t, e in self._entries.items() if e[0].user_id != user_id}
+
+
+#: every trust cache of this process, so a change of a user's credentials here clears it at once
+_ALL_TRUSTED: weakref.WeakSet[TrustedTokens] = weakref.WeakSet()
 
 
 def business_date(session: Session, tenant_id: int) -> date:

@@ -13,6 +13,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from microlend.api.deps import Count, Id, UnitOfWorkDep, Version
+from microlend.api.security import report_page
 from microlend.core.errors import DomainError
 from microlend.core.identity import Permission, Principal, Role
 from microlend.data import service as data_service
@@ -134,7 +135,7 @@ def dataset_quality(request: Request, uow: UnitOfWorkDep, name: str, version: Ve
                                               bad=bad if target else None)
     except DomainError as exc:
         return _error(request, who, exc)
-    return HTMLResponse(render_quality(report))
+    return report_page(render_quality(report))
 
 
 # ------------------------------------------------------------------------------------------ models
@@ -255,7 +256,7 @@ def model_report(request: Request, uow: UnitOfWorkDep, version_id: Id) -> Respon
     if not isinstance(who, Principal):
         return who
     try:
-        return HTMLResponse(risk_service.report_html(uow, who, version_id))
+        return report_page(risk_service.report_html(uow, who, version_id))
     except DomainError as exc:
         return _error(request, who, exc)
 

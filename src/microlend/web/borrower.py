@@ -9,15 +9,14 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from microlend.api.deps import SESSION_COOKIE, Id, SettingsDep, UnitOfWorkDep
+from microlend.api.deps import Id, SettingsDep, UnitOfWorkDep
 from microlend.core import tenancy
 from microlend.core.errors import DomainError, ValidationError
 from microlend.core.identity import Permission, Principal, Role
 from microlend.core.money import parse_amount
-from microlend.core.settings import Settings
 from microlend.origination import borrowers
 from microlend.origination import service as applications
-from microlend.web.pages import current_principal, login_redirect
+from microlend.web.pages import current_principal, login_redirect, sign_in
 from microlend.web.templates import render, request_locale
 from microlend.web.workbench import translate
 
@@ -40,12 +39,6 @@ def _page(request: Request, who: Principal | None, template: str, status_code: i
 def _borrower(request: Request, uow: UnitOfWorkDep) -> Principal | None:
     who = current_principal(request, uow)
     return who if who is not None and who.has_role(Role.BORROWER) and who.customer_id is not None else None
-
-
-def _sign_in(response: Response, who: Principal, settings: Settings) -> Response:
-    response.set_cookie(SESSION_COOKIE, tenancy.issue_token(who, settings), httponly=True, samesite="strict",
-                        secure=settings.mode == "production", max_age=settings.access_token_minutes * 60)
-    return response
 
 
 def _not_borrower(request: Request, uow: UnitOfWorkDep) -> Response:
@@ -84,7 +77,7 @@ def register(
     except DomainError as exc:
         return _page(request, None, "borrower/register.html", status_code=exc.status_code, bank=bank, form=form,
                      error=translate(request, exc.message), field=exc.field)
-    return _sign_in(RedirectResponse("/b/apply", status_code=303), reg.principal, settings)
+    return sign_in(request, RedirectResponse("/b/apply", status_code=303), uow, reg.principal, settings)
 
 
 @router.get("/b/{bank}/login", response_class=HTMLResponse)
@@ -102,7 +95,7 @@ def login(request: Request, uow: UnitOfWorkDep, settings: SettingsDep, bank: str
     except DomainError as exc:
         return _page(request, None, "borrower/login.html", status_code=exc.status_code, bank=bank, mobile=mobile,
                      error=translate(request, exc.message))
-    return _sign_in(RedirectResponse("/b", status_code=303), who, settings)
+    return sign_in(request, RedirectResponse("/b", status_code=303), uow, who, settings)
 
 
 # ------------------------------------------------------------------------------------------ home, apply

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from microlend.api.deps import SESSION_COOKIE, Id, Page, SettingsDep, UnitOfWorkDep
-from microlend.core import logformat, tenancy
+from microlend.core import logformat, sessions, tenancy
 from microlend.core.errors import AuthenticationFailed, DomainError
 from microlend.core.identity import Permission, Principal, Role
+from microlend.core.settings import Settings
 from microlend.parties import customers as customer_svc
 from microlend.web import i18n
 from microlend.web.templates import render
@@ -30,15 +31,27 @@ def _safe_next(target: str | None) -> str:
 
 
 def current_principal(request: Request, uow: UnitOfWorkDep) -> Principal | None:
+    """The user of the request's web session, or None (no cookie, or the session has ended)."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
     try:
-        who = tenancy.principal_from_token(uow, token, request.app.state.settings)
+        who = sessions.resolve(uow, token, request.app.state.settings)
     except AuthenticationFailed:
         return None
     logformat.identify(who.tenant_id, who.user_id)  # the page's own log lines carry the bank and user
     return who
+
+
+def sign_in(request: Request, response: Response, uow: UnitOfWorkDep, who: Principal, settings: Settings) -> Response:
+    """Start a web session for `who` on `response`; a session the browser held before ends (a fresh id at
+    every sign-in)."""
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:
+        sessions.end(uow, previous)
+    response.set_cookie(SESSION_COOKIE, sessions.start(uow, who, settings), httponly=True, samesite="strict",
+                        secure=settings.mode == "production", max_age=settings.session_lifetime_minutes * 60)
+    return response
 
 
 def login_redirect(request: Request) -> RedirectResponse:
@@ -91,16 +104,15 @@ def login(
     except DomainError as exc:
         return render(request, "login.html", status_code=exc.status_code, next=_safe_next(next),
                       error=exc.message, username=username)
-    response = RedirectResponse(_safe_next(next), status_code=303)
-    response.set_cookie(SESSION_COOKIE, tenancy.issue_token(who, settings), httponly=True, samesite="strict",
-                        secure=settings.mode == "production", max_age=settings.access_token_minutes * 60)
-    return response
+    return sign_in(request, RedirectResponse(_safe_next(next), status_code=303), uow, who, settings)
 
 
 @router.post("/logout")
-def logout() -> Response:
+def logout(request: Request, uow: UnitOfWorkDep, settings: SettingsDep) -> Response:
+    """Sign out: the session ends on the server, so a copy of the cookie is worth nothing afterwards."""
+    sessions.end(uow, request.cookies.get(SESSION_COOKIE, ""))
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE)
+    response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict", secure=settings.mode == "production")
     return response
 
 

@@ -8,7 +8,10 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup, escape
 
+from microlend.api.deps import SESSION_COOKIE
+from microlend.core import sessions
 from microlend.core.settings import get_settings
 from microlend.web import i18n
 
@@ -36,7 +39,18 @@ def request_locale(request: Request) -> str:
                             get_settings().default_locale)
 
 
+def csrf_token(request: Request) -> str:
+    """The anti-forgery token of the request's session ('' without one: nothing to protect yet)."""
+    session = request.cookies.get(SESSION_COOKIE)
+    return sessions.csrf_token(request.app.state.settings.secret_key, session) if session else ""
+
+
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """A page or fragment; every form in it carries the session's anti-forgery token (`csrf_field()`), and
+    the layout hands it to htmx for the requests htmx makes."""
     locale = request_locale(request)
-    html = environment(locale).get_template(template).render(request=request, **context)
+    token = csrf_token(request)
+    field = Markup('<input type="hidden" name="csrf_token" value="{}">').format(escape(token))
+    html = environment(locale).get_template(template).render(request=request, csrf_token=token,
+                                                             csrf_field=lambda: field, **context)
     return HTMLResponse(html, status_code=status_code)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.conftest import Api, TenantKit
+from tests.conftest import Api, TenantKit, sign_in_page
 from tests.integration.decisioning.test_decisioning_api import DEFAULT, decide, stricter_policy
 
 from microlend.decisioning.policy import policy_hash
@@ -25,9 +25,7 @@ def api(app_client: TestClient, new_tenant: Callable[[], TenantKit]) -> Api:
 def sign_in(api: Api, *roles: str, lang: str = "en") -> str:
     username, _ = api.kit.user(*roles)
     api.client.cookies.clear()
-    r = api.client.post("/login", data={"username": username, "password": "correct-horse-1", "next": "/policies"},
-                        follow_redirects=False)
-    assert r.status_code == 303
+    sign_in_page(api.client, username, "/policies")
     api.client.cookies.set("ml_lang", lang)
     return username
 

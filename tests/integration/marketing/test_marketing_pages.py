@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 from tests.battery import audit_count
-from tests.conftest import Api
+from tests.conftest import Api, sign_in_page
 from tests.integration.origination.test_applications_api import GOOD_ROW, apply, customer_body
 
 from microlend.core.identity import Principal
@@ -25,9 +25,7 @@ pytestmark = pytest.mark.slow
 def sign_in(api: Api, *roles: str) -> Principal:
     api.client.cookies.clear()
     username, who = api.kit.user(*roles)
-    r = api.client.post("/login", data={"username": username, "password": "correct-horse-1", "next": "/"},
-                        follow_redirects=False)
-    assert r.status_code == 303
+    sign_in_page(api.client, username)
     api.client.cookies.set("ml_lang", "en")
     return who
 
@@ -282,9 +280,7 @@ class TestVisitTasks:
         their_tasks = sorted(t for t, o in tasks if o == theirs.user_id)
         assert len(my_tasks) == 3 and len(their_tasks) == 2
         api.client.cookies.clear()
-        r = api.client.post("/login", data={"username": mine.username, "password": "correct-horse-1"},
-                            follow_redirects=False)
-        assert r.status_code == 303
+        sign_in_page(api.client, mine.username)
         api.client.cookies.set("ml_lang", "en")
         page = api.client.get("/tasks/visits").text
         assert page.count('data-testid="visit-task"') == 3 and "visits" in page and "周老板" in page

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
-from tests.conftest import Api, TenantKit
+from tests.conftest import Api, TenantKit, page_headers
 from tests.integration.origination.test_applications_api import POOR_ROW, apply, customer_body, new_customer
 
 from microlend.api.deps import SESSION_COOKIE
-from microlend.core import tenancy
+from microlend.core import sessions
 from microlend.core.identity import Principal
 from microlend.demo import identities
 from microlend.origination.tables import ApplicationRow
@@ -29,8 +29,9 @@ def other(app_client: Any, new_tenant: Callable[[], TenantKit]) -> Api:
 
 
 def cookies(api: Api, who: Principal, lang: str = "en") -> dict[str, str]:
-    token = tenancy.issue_token(who, api.client.app.state.settings)  # type: ignore[attr-defined]
-    return {"Cookie": f"{SESSION_COOKIE}={token}; ml_lang={lang}"}
+    """A web session of `who`, and what their pages send with a form."""
+    session = sessions.start(api.kit.uow_factory(), who, api.client.app.state.settings)  # type: ignore[attr-defined]
+    return {"Cookie": f"{SESSION_COOKIE}={session}; ml_lang={lang}", **page_headers(api.client, session)}
 
 
 def get(api: Api, path: str, who: Principal | None, lang: str = "en", **kw: Any) -> Any:
@@ -248,13 +249,13 @@ def register(api: Api, **kw: str) -> tuple[str, dict[str, str]]:
     return token, form
 
 
-def as_borrower(token: str) -> dict[str, str]:
-    return {"Cookie": f"{SESSION_COOKIE}={token}; ml_lang=en"}
+def as_borrower(api: Api, token: str) -> dict[str, str]:
+    return {"Cookie": f"{SESSION_COOKIE}={token}; ml_lang=en", **page_headers(api.client, token)}
 
 
 def _bureau_file(api: Api, token: str) -> int:
     """The bureau's file for the new borrower: a German credit profile put on the customer by staff."""
-    who = tenancy.principal_from_token(api.kit.uow_factory(), token, api.client.app.state.settings)  # type: ignore[attr-defined]
+    who = sessions.resolve(api.kit.uow_factory(), token, api.client.app.state.settings)  # type: ignore[attr-defined]
     assert who.customer_id is not None
     attrs = {k: v for k, v in customer_body(715)["attributes"].items()
              if k not in ("annual_turnover", "years_in_business")}
@@ -267,7 +268,7 @@ def _bureau_file(api: Api, token: str) -> int:
 class TestBorrowerPages:
     def test_register_apply_accept_see_the_schedule_and_repay(self, api: Api) -> None:
         token, _ = register(api)
-        h = as_borrower(token)
+        h = as_borrower(api, token)
         form = api.client.get("/b/apply", headers=h)
         assert form.status_code == 200 and 'value="30000"' in form.text  # sensible defaults
         r = api.client.post("/b/apply", headers=h, follow_redirects=False, data={
@@ -302,27 +303,27 @@ class TestBorrowerPages:
         mine, _ = register(api)
         theirs, _ = register(api)
         _bureau_file(api, mine)
-        r = api.client.post("/b/apply", headers=as_borrower(mine), follow_redirects=False, data={
+        r = api.client.post("/b/apply", headers=as_borrower(api, mine), follow_redirects=False, data={
             "product_code": "EI-STD", "amount": "20000", "term_months": "12", "consent": "credit_report"})
         app_path = r.headers["location"]
-        r = api.client.post(f"{app_path}/accept", headers=as_borrower(mine), follow_redirects=False)
+        r = api.client.post(f"{app_path}/accept", headers=as_borrower(api, mine), follow_redirects=False)
         loan_path = r.headers["location"]
-        assert api.client.get(app_path, headers=as_borrower(theirs)).status_code == 404
-        assert api.client.get(loan_path, headers=as_borrower(theirs)).status_code == 404
-        r = api.client.post(f"{loan_path}/repay", headers=as_borrower(theirs), data={"amount": "1", "key": "x"})
+        assert api.client.get(app_path, headers=as_borrower(api, theirs)).status_code == 404
+        assert api.client.get(loan_path, headers=as_borrower(api, theirs)).status_code == 404
+        r = api.client.post(f"{loan_path}/repay", headers=as_borrower(api, theirs), data={"amount": "1", "key": "x"})
         assert r.status_code == 404
         assert api.client.get(f"/applications/{app_path.rsplit('/', 1)[1]}",
-                              headers=as_borrower(theirs)).status_code in (403, 404)
-        assert api.client.get(loan_path.replace("/b/", "/"), headers=as_borrower(mine)).status_code == 403
-        assert "/b/loans/" not in api.client.get("/b", headers=as_borrower(theirs)).text
+                              headers=as_borrower(api, theirs)).status_code in (403, 404)
+        assert api.client.get(loan_path.replace("/b/", "/"), headers=as_borrower(api, mine)).status_code == 403
+        assert "/b/loans/" not in api.client.get("/b", headers=as_borrower(api, theirs)).text
 
     def test_without_a_bureau_file_the_borrower_sees_the_outcome_with_plain_reasons_only(self, api: Api) -> None:
         """No credit profile: the starter scorecard scores the empty profile and the policy decides (today a
         decline by score; a thin-file referral if the policy checks that first). Either way no codes leak."""
         token, _ = register(api)
-        r = api.client.post("/b/apply", headers=as_borrower(token), follow_redirects=False, data={
+        r = api.client.post("/b/apply", headers=as_borrower(api, token), follow_redirects=False, data={
             "product_code": "EI-STD", "amount": "30000", "term_months": "12", "consent": "credit_report"})
-        page = api.client.get(r.headers["location"], headers=as_borrower(token)).text
+        page = api.client.get(r.headers["location"], headers=as_borrower(api, token)).text
         status = re.search(r'data-testid="decision" data-status="([a-z]+)"', page).group(1)  # type: ignore[union-attr]
         assert status in ("declined", "referred")
         assert not re.search(r"\b[A-Z]+_[A-Z_]+\b", page.split("<main", 1)[1])  # no reason codes shown
@@ -375,7 +376,7 @@ def test_every_string_on_the_workbench_and_borrower_pages_has_a_chinese_translat
 def test_an_application_from_a_tracked_campaign_link_carries_the_campaign(api: Api) -> None:
     token, _ = register(api)
     _bureau_file(api, token)
-    h = {"Cookie": f"{SESSION_COOKIE}={token}; ml_lang=en; ml_campaign=4242"}
+    h = {**as_borrower(api, token), "Cookie": f"{SESSION_COOKIE}={token}; ml_lang=en; ml_campaign=4242"}
     r = api.client.post("/b/apply", headers=h, follow_redirects=False, data={
         "product_code": "EI-STD", "amount": "30000", "term_months": "12", "purpose": "stock",
         "consent": "credit_report"})

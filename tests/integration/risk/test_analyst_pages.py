@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.conftest import Api, TenantKit
+from tests.conftest import Api, TenantKit, sign_in_page
 
 from microlend.core.identity import Principal
 from microlend.risk import registry
@@ -53,9 +53,7 @@ def browser(api: Api, *roles: str, lang: str = "en") -> tuple[TestClient, Princi
     username, who = api.kit.user(*roles)
     client = TestClient(api.client.app, raise_server_exceptions=False)
     client.cookies.set("ml_lang", lang)
-    r = client.post("/login", data={"username": username, "password": "correct-horse-1", "next": "/"},
-                    follow_redirects=False)
-    assert r.status_code == 303, r.text
+    sign_in_page(client, username)
     return client, who
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from pydantic import BaseModel, Field
 
-from microlend.api.deps import CurrentPrincipal, SettingsDep, UnitOfWorkDep
+from microlend.api.deps import CurrentPrincipal, Id, SettingsDep, UnitOfWorkDep
 from microlend.core import tenancy
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
@@ -34,6 +34,14 @@ class UserCreate(BaseModel):
     branch: str = Field(default="", max_length=100)
 
 
+class UserUpdate(BaseModel):
+    """Leave out what does not change. Any change ends the user's sessions and tokens."""
+
+    active: bool | None = None
+    roles: list[str] | None = Field(default=None, min_length=1)
+    password: str | None = Field(default=None, max_length=200)
+
+
 class UserPublic(BaseModel):
     id: int
     username: str
@@ -57,7 +65,7 @@ def login(
     this client, or from this client across usernames -> 429 with Retry-After (see core.login_throttle)."""
     client = request.client.host if request.client else None
     who = tenancy.authenticate(uow, username, password, settings, client=client)
-    return Token(access_token=tenancy.issue_token(who, settings))
+    return Token(access_token=tenancy.issue_token(who, settings, uow=uow))
 
 
 @router.get("/me")
@@ -75,4 +83,12 @@ def list_users(who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[UserPublic]:
 def create_user(body: UserCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> UserPublic:
     user = tenancy.create_user(uow, who, body.username, body.password, body.roles,
                                display_name=body.display_name, branch=body.branch)
+    return UserPublic.from_domain(user)
+
+
+@router.patch("/users/{user_id}")
+def update_user(user_id: Id, body: UserUpdate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> UserPublic:
+    """Deactivate or reactivate a user, or change their roles or password: their web sessions and bearer
+    tokens stop working at once."""
+    user = tenancy.update_user(uow, who, user_id, active=body.active, roles=body.roles, password=body.password)
     return UserPublic.from_domain(user)

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from microlend.api.deps import CurrentPrincipal, UnitOfWorkDep, Version
 from microlend.api.errors import problem
+from microlend.api.security import report_page
 from microlend.data import service
 from microlend.data.importer import ContractBroken, DatasetInfo
 from microlend.data.quality import render_html
@@ -141,4 +142,4 @@ def dataset_quality_html(name: str, who: CurrentPrincipal, uow: UnitOfWorkDep,
     """The same report as one self-contained HTML page with a chart per column."""
     report = service.dataset_quality(uow, who, name, version, target=target or None, bad=bad,
                                      against=(against, None) if against else None)
-    return HTMLResponse(render_html(report))
+    return report_page(render_html(report))

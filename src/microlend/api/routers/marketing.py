@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from microlend.api.deps import CurrentPrincipal, Id, OptionalId, UnitOfWorkDep
 from microlend.api.schemas import PublicSchema
+from microlend.api.security import report_page
 from microlend.core.clock import utcnow
 from microlend.marketing import service
 from microlend.marketing.segments import FrequencyCap, identifiers, parse_segment_expression
@@ -168,7 +169,7 @@ def campaign_report(campaign_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) 
 @router.get("/campaigns/{campaign_id}/report.html", response_class=HTMLResponse)
 def campaign_report_page(campaign_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> HTMLResponse:
     report = service.campaign_report(uow, who, [campaign_id])
-    return HTMLResponse(report.to_html(title=f"Campaign report: {report.campaigns[campaign_id]}"))
+    return report_page(report.to_html(title=f"Campaign report: {report.campaigns[campaign_id]}"))
 
 
 @router.post("/opt-outs", status_code=204)

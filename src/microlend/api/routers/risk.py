@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from microlend.api.deps import CurrentPrincipal, Id, UnitOfWorkDep, Version
 from microlend.api.schemas import PublicSchema
+from microlend.api.security import report_page
 from microlend.risk import registry, service
 from microlend.risk.reasons import Reason
 
@@ -168,7 +169,7 @@ def get_model(version_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> Mode
 @router.get("/models/{version_id}/report", response_class=HTMLResponse)
 def model_report(version_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> HTMLResponse:
     """The validation report stored with the version: one HTML page with its charts."""
-    return HTMLResponse(service.report_html(uow, who, version_id))
+    return report_page(service.report_html(uow, who, version_id))
 
 
 @router.get("/models/{version_id}/report.json")
