@@ -1,31 +1,85 @@
-"""The audit trail: append-only, hash-chained per tenant, so an edited or deleted record is detected."""
+"""The audit trail: append-only, chained per tenant with HMAC-SHA256 under a key held outside the database
+(MICROLEND_AUDIT_KEY, or a local key file), with a signed head: an edited record, a deleted tail, a deleted head
+or a whole deleted chain is detected, even by someone who can rewrite every row of the database."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import os
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, union, update
 from sqlalchemy.orm import Session
 
 from microlend.core.clock import utcnow
-from microlend.core.identity import Principal
-from microlend.core.tables import AuditHeadRow, AuditRow
+from microlend.core.identity import Principal, system_principal
+from microlend.core.settings import Settings, get_settings
+from microlend.core.tables import AuditHeadRow, AuditRow, TenantRow, UserRow
 
 GENESIS = "0" * 64
+KEY_FILE = "audit.key"
 
 
 _HEADS = cast(Table, AuditHeadRow.__table__)
 _LOG = cast(Table, AuditRow.__table__)
 # statements built once (with bind parameters), so writing a record does not rebuild and re-key them
 _BUMP_HEAD = (update(_HEADS).where(_HEADS.c.tenant_id == bindparam("tid")).values(seq=_HEADS.c.seq + bindparam("n"))
-              .returning(_HEADS.c.seq, _HEADS.c.hash))
-_MOVE_HEAD = update(_HEADS).where(_HEADS.c.tenant_id == bindparam("tid")).values(hash=bindparam("hash"))
+              .returning(_HEADS.c.seq, _HEADS.c.hash, _HEADS.c.keyed_from))
+_MOVE_HEAD = (update(_HEADS).where(_HEADS.c.tenant_id == bindparam("tid"))
+              .values(hash=bindparam("hash"), keyed_from=bindparam("keyed_from"), mac=bindparam("mac")))
 _INSERT_RECORD = insert(_LOG)
+_RECORD_COLUMNS = (_LOG.c.seq, _LOG.c.tenant_id, _LOG.c.at, _LOG.c.actor_user_id, _LOG.c.actor, _LOG.c.action,
+                   _LOG.c.object_type, _LOG.c.object_id, _LOG.c.before, _LOG.c.after, _LOG.c.reason,
+                   _LOG.c.prev_hash, _LOG.c.hash)
+
+
+def chain_key(settings: Settings | None = None) -> bytes:
+    """The HMAC key of the audit chain: from MICROLEND_AUDIT_KEY, or (local and test mode only, where the
+    setting may be empty) from a random key kept in `data_dir/audit.key`. Never stored in the database."""
+    s = settings or get_settings()
+    if s.audit_key:
+        return _derive(s.audit_key.encode())
+    if s.mode == "production":  # the settings refuse this already; a key file must never stand in for it
+        raise RuntimeError("MICROLEND_AUDIT_KEY must be set in production")
+    return _derive(_key_file(s.data_dir.resolve()))
+
+
+@lru_cache(maxsize=8)
+def _derive(secret: bytes) -> bytes:
+    return hashlib.sha256(b"microlend/audit-chain/" + secret).digest()
+
+
+@lru_cache(maxsize=8)
+def _key_file(data_dir: Path) -> bytes:
+    """Read the local key file, creating it (0600, written whole then linked into place, so a concurrent
+    first use reads a complete key) when there is none."""
+    path = data_dir / KEY_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = data_dir / f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, secrets.token_hex(32).encode())
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        finally:
+            tmp.unlink()
+    key = path.read_bytes().strip()
+    if len(key) < 32:
+        raise RuntimeError(f"{path}: the audit key file is damaged (shorter than 32 characters)")
+    return key
 
 
 @dataclass
@@ -47,15 +101,42 @@ class AuditRecord:
     hash: str = ""
 
 
-def _digest(prev_hash: str, row: AuditRow | AuditRecord) -> str:
+class _Linked(Protocol):
+    tenant_id: int
+    seq: int
+    at: datetime
+    actor_user_id: int
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    before: Any
+    after: Any
+    reason: str
+
+
+def _canonical(row: _Linked) -> bytes:
     body = {
         "tenant_id": row.tenant_id, "seq": row.seq, "at": row.at.isoformat(),
         "actor_user_id": row.actor_user_id, "actor": row.actor, "action": row.action,
         "object_type": row.object_type, "object_id": row.object_id,
         "before": row.before, "after": row.after, "reason": row.reason,
     }
-    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
-    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":")).encode()
+
+
+def _legacy_digest(prev_hash: str, row: _Linked) -> str:
+    """The unkeyed link of records written before the chain was keyed (seq < the head's keyed_from)."""
+    return hashlib.sha256(prev_hash.encode() + _canonical(row)).hexdigest()
+
+
+def _digest(key: bytes, prev_hash: str, row: _Linked) -> str:
+    """A keyed link: without the key nobody can recompute it after editing a record."""
+    return hmac.new(key, prev_hash.encode() + _canonical(row), hashlib.sha256).hexdigest()
+
+
+def _head_mac(key: bytes, tenant_id: int, seq: int, hash_: str, keyed_from: int) -> str:
+    return hmac.new(key, f"head|{tenant_id}|{seq}|{hash_}|{keyed_from}".encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -84,34 +165,44 @@ def record_many(session: Session, entries: Sequence[Entry]) -> list[AuditRecord]
     however many records (a decision and its shadow cost the statements of one record)."""
     session.flush()  # the change being audited goes first
     db = session.connection()  # Core statements straight on the connection: no ORM work to do here
+    key = chain_key()
     written: list[AuditRecord] = []
     for tenant_id in dict.fromkeys(e.who.tenant_id for e in entries):
-        mine = [e for e in entries if e.who.tenant_id == tenant_id]
-        # take the links and the previous hash in one statement; the row lock it takes on the head
-        # serialises audit writers of a tenant until the transaction ends
-        head = db.execute(_BUMP_HEAD, {"tid": tenant_id, "n": len(mine)}).one_or_none()
-        if head is None:
-            db.execute(insert(_HEADS).values(tenant_id=tenant_id, seq=len(mine), hash=GENESIS))
-            seq, prev_hash = 1, GENESIS
-        else:
-            seq, prev_hash = head.seq - len(mine) + 1, head.hash
-        at = utcnow()
-        records = []
-        for e in mine:
-            # round-trip JSON now so the hash covers exactly what is stored
-            rec = AuditRecord(
-                tenant_id=tenant_id, seq=seq, at=at, actor_user_id=e.who.user_id, actor=e.who.username,
-                action=e.action, object_type=e.object_type, object_id=str(e.object_id),
-                before=_jsonable(e.before), after=_jsonable(e.after), reason=e.reason, prev_hash=prev_hash,
-            )
-            rec.hash = prev_hash = _digest(prev_hash, rec)
-            records.append(rec)
-            seq += 1
-        rows = [vars(r) for r in records]
-        db.execute(_INSERT_RECORD, rows[0] if len(rows) == 1 else rows)  # one row: no batch path
-        db.execute(_MOVE_HEAD, {"tid": tenant_id, "hash": prev_hash})
-        written += records
+        written += _append(db, key, tenant_id, [e for e in entries if e.who.tenant_id == tenant_id])
     return written
+
+
+def _append(db: Connection, key: bytes, tenant_id: int, mine: Sequence[Entry], *, seal: bool = False) -> list[
+        AuditRecord]:
+    """Link `mine` to the tenant's chain and move its signed head. `seal` makes the first of them the first
+    keyed record of a chain written before the key existed (its HMAC covers the last unkeyed hash)."""
+    # take the links and the previous hash in one statement; the row lock it takes on the head
+    # serialises audit writers of a tenant until the transaction ends
+    head = db.execute(_BUMP_HEAD, {"tid": tenant_id, "n": len(mine)}).one_or_none()
+    if head is None:
+        db.execute(insert(_HEADS).values(tenant_id=tenant_id, seq=len(mine), hash=GENESIS, keyed_from=1, mac=""))
+        seq, prev_hash, keyed_from = 1, GENESIS, 1
+    else:
+        seq, prev_hash, keyed_from = head.seq - len(mine) + 1, head.hash, head.keyed_from
+    if seal:
+        keyed_from = seq
+    at = utcnow()
+    records = []
+    for e in mine:
+        # round-trip JSON now so the hash covers exactly what is stored
+        rec = AuditRecord(
+            tenant_id=tenant_id, seq=seq, at=at, actor_user_id=e.who.user_id, actor=e.who.username,
+            action=e.action, object_type=e.object_type, object_id=str(e.object_id),
+            before=_jsonable(e.before), after=_jsonable(e.after), reason=e.reason, prev_hash=prev_hash,
+        )
+        rec.hash = prev_hash = _digest(key, prev_hash, rec)
+        records.append(rec)
+        seq += 1
+    rows = [vars(r) for r in records]
+    db.execute(_INSERT_RECORD, rows[0] if len(rows) == 1 else rows)  # one row: no batch path
+    db.execute(_MOVE_HEAD, {"tid": tenant_id, "hash": prev_hash, "keyed_from": keyed_from,
+                            "mac": _head_mac(key, tenant_id, seq - 1, prev_hash, keyed_from)})
+    return records
 
 
 def _jsonable(value: Any) -> Any:
@@ -128,27 +219,88 @@ class ChainReport:
     problems: list[str]
 
 
-def verify(session: Session, tenant_id: int) -> ChainReport:
-    """Walk a tenant's chain: every hash must recompute, sequence numbers must have no gap, and the
-    head must point at the last record (so a deleted tail is caught too)."""
+def verify(session: Session, tenant_id: int, *, key: bytes | None = None) -> ChainReport:
+    """Walk a tenant's chain in one ordered read: every link must recompute with the audit key (so an edited
+    record is caught even when the later hashes were recomputed), sequence numbers must have no gap, the
+    head's signature must hold and the head must point at the last record (so a deleted tail is caught),
+    and a bank that exists must have a chain at all (its first record is written when it is created)."""
+    key = key or chain_key()
+    db = session.connection()
+    head = db.execute(select(_HEADS.c.seq, _HEADS.c.hash, _HEADS.c.keyed_from, _HEADS.c.mac)
+                      .where(_HEADS.c.tenant_id == tenant_id)).one_or_none()
+    if head is None:
+        keyed_from = 1
+    else:  # an unsealed chain (keyed_from 0) is unkeyed throughout; _check_head reports it
+        keyed_from = head.keyed_from if head.keyed_from > 0 else head.seq + 1
+    rows = db.execute(select(*_RECORD_COLUMNS).where(_LOG.c.tenant_id == tenant_id).order_by(_LOG.c.seq))
+    count, last_seq, last_hash, problems = _walk(rows, key, keyed_from)
+    if head is None:
+        if count:
+            problems.append(f"the chain's head is missing, though {count} records exist: it was deleted")
+        elif _bank_exists(db, tenant_id):
+            problems.append("the bank exists but its audit chain is empty: its records and head were deleted")
+    else:
+        problems += _check_head(key, tenant_id, head, last_seq, last_hash)
+    return ChainReport(tenant_id=tenant_id, records=count, ok=not problems, problems=problems)
+
+
+def _walk(rows: Any, key: bytes, keyed_from: int) -> tuple[int, int, str, list[str]]:
     problems: list[str] = []
-    prev = GENESIS
-    expected_seq = 1
-    count = 0
-    rows = session.execute(
-        select(AuditRow).where(AuditRow.tenant_id == tenant_id).order_by(AuditRow.seq)
-    ).scalars()
+    prev, expected_seq, count = GENESIS, 1, 0
+    mac = hmac.new(key, digestmod=hashlib.sha256)
     for row in rows:
         count += 1
         if row.seq != expected_seq:
             problems.append(f"record #{expected_seq} is missing (next found is #{row.seq})")
         if row.prev_hash != prev:
             problems.append(f"record #{row.seq} does not link to the record before it")
-        if _digest(row.prev_hash, row) != row.hash:
+        if row.seq >= keyed_from:
+            link = mac.copy()
+            link.update(row.prev_hash.encode() + _canonical(row))
+            digest = link.hexdigest()
+        else:
+            digest = _legacy_digest(row.prev_hash, row)
+        if not hmac.compare_digest(digest, row.hash):
             problems.append(f"record #{row.seq} was edited: its content no longer matches its hash")
         prev = row.hash
         expected_seq = row.seq + 1
-    head = session.get(AuditHeadRow, tenant_id)
-    if head is not None and (head.seq != expected_seq - 1 or head.hash != prev):
-        problems.append(f"the chain ends at #{expected_seq - 1} but its head says #{head.seq}: records were removed")
-    return ChainReport(tenant_id=tenant_id, records=count, ok=not problems, problems=problems)
+    return count, expected_seq - 1, prev, problems
+
+
+def _check_head(key: bytes, tenant_id: int, head: Any, last_seq: int, last_hash: str) -> list[str]:
+    problems = []
+    if head.keyed_from <= 0:
+        problems.append("the chain was never sealed with the audit key: run `microlend db upgrade`")
+    elif not hmac.compare_digest(head.mac, _head_mac(key, tenant_id, head.seq, head.hash, head.keyed_from)):
+        problems.append("the chain's head was altered: its signature does not match (or the audit key changed)")
+    if head.seq != last_seq or head.hash != last_hash:
+        problems.append(f"the chain ends at #{last_seq} but its head says #{head.seq}: records were removed")
+    return problems
+
+
+def _bank_exists(db: Connection, tenant_id: int) -> bool:
+    return (db.execute(select(TenantRow.id).where(TenantRow.id == tenant_id)).first() is not None
+            or db.execute(select(UserRow.id).where(UserRow.tenant_id == tenant_id).limit(1)).first() is not None)
+
+
+def chain_tenants(session: Session) -> list[int]:
+    """Every tenant id with a bank, a user or any part of an audit chain: what a full verification covers (a
+    chain whose bank row was removed is still checked)."""
+    q = union(select(TenantRow.id), select(UserRow.tenant_id), select(_HEADS.c.tenant_id),
+              select(_LOG.c.tenant_id).distinct())
+    return sorted(int(t) for t in session.connection().execute(q).scalars())
+
+
+def seal_legacy_chains(db: Connection) -> int:
+    """Once, when the chain becomes keyed (`migrate.upgrade` calls it right after the revision that adds the
+    key's columns): every bank's chain gets a keyed record linking to its last unkeyed one (or a first record
+    where it had none), and a signed head. The unkeyed records before it keep verifying as SHA-256 links;
+    editing one breaks the keyed link after them. Returns the chains sealed."""
+    key = chain_key()
+    tenants = [int(t) for t in db.execute(union(select(TenantRow.id), select(_HEADS.c.tenant_id))).scalars()]
+    for tenant_id in sorted(tenants):
+        head = db.execute(select(_HEADS.c.seq).where(_HEADS.c.tenant_id == tenant_id)).scalar_one_or_none()
+        who = system_principal(tenant_id, "audit")
+        _append(db, key, tenant_id, [Entry(who, "audit.keyed", "audit_chain", tenant_id,
+                                           after={"unkeyed_records": head or 0})], seal=True)
+    return len(tenants)

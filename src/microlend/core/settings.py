@@ -19,6 +19,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     database_url: str = ""
     secret_key: str = LOCAL_SECRET
+    # the key of the audit chain's HMACs (core/audit.py), held outside the database: whoever can write the
+    # database but not read this key cannot rewrite the trail unseen. Empty in local and test mode: a random
+    # key is kept in `data_dir/audit.key` (created 0600 on first use). Required in production.
+    audit_key: str = ""
     access_token_minutes: int = 8 * 60
     # how long a server process trusts a user it has re-read for a token before reading it again: a
     # deactivated user or changed roles apply within this time everywhere (0 re-reads on every request)
@@ -48,6 +52,10 @@ class Settings(BaseSettings):
             raise ValueError("MICROLEND_SECRET_KEY must be set outside local mode")
         if self.mode == "production" and len(self.secret_key) < 32:
             raise ValueError("MICROLEND_SECRET_KEY must be at least 32 characters")
+        if self.mode == "production" and len(self.audit_key) < 32:
+            raise ValueError("MICROLEND_AUDIT_KEY must be set outside local mode, at least 32 characters")
+        if self.mode == "production" and self.audit_key == self.secret_key:
+            raise ValueError("MICROLEND_AUDIT_KEY must differ from MICROLEND_SECRET_KEY")
         return self
 
 

@@ -98,10 +98,11 @@ def create_tenant(
                         business_date=business_date or utcnow().date(), created_at=utcnow())
         s.add(row)
         s.flush()
-        for hook in TENANT_SETUP:
-            hook(s, row)
+        # the first record of the bank's audit chain: a bank with no chain at all has lost it
         audit.record(s, system_principal(row.id), "tenant.create", "tenant", row.id,
                      after={"name": name, "currency": currency, "locale": locale})
+        for hook in TENANT_SETUP:
+            hook(s, row)
         tenant = Tenant.from_row(row)
         uow.commit()
     return tenant
