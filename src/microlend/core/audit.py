@@ -228,10 +228,8 @@ def verify(session: Session, tenant_id: int, *, key: bytes | None = None) -> Cha
     db = session.connection()
     head = db.execute(select(_HEADS.c.seq, _HEADS.c.hash, _HEADS.c.keyed_from, _HEADS.c.mac)
                       .where(_HEADS.c.tenant_id == tenant_id)).one_or_none()
-    if head is None:
-        keyed_from = 1
-    else:  # an unsealed chain (keyed_from 0) is unkeyed throughout; _check_head reports it
-        keyed_from = head.keyed_from if head.keyed_from > 0 else head.seq + 1
+    # an unsealed chain (keyed_from 0) is unkeyed throughout; _check_head reports it
+    keyed_from = 1 if head is None else head.keyed_from if head.keyed_from > 0 else head.seq + 1
     rows = db.execute(select(*_RECORD_COLUMNS).where(_LOG.c.tenant_id == tenant_id).order_by(_LOG.c.seq))
     count, last_seq, last_hash, problems = _walk(rows, key, keyed_from)
     if head is None:
