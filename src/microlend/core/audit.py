@@ -10,7 +10,7 @@ import json
 import os
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -20,7 +20,8 @@ from sqlalchemy import Connection, Table, bindparam, insert, select, union, upda
 from sqlalchemy.orm import Session
 
 from microlend.core.clock import utcnow
-from microlend.core.identity import Principal, system_principal
+from microlend.core.crypto import redact, redact_value
+from microlend.core.identity import Permission, Principal, system_principal
 from microlend.core.settings import Settings, get_settings
 from microlend.core.tables import AuditHeadRow, AuditRow, TenantRow, UserRow
 
@@ -209,6 +210,25 @@ def _jsonable(value: Any) -> Any:
     if value is None:
         return None
     return json.loads(json.dumps(value, sort_keys=True, ensure_ascii=False, default=str))
+
+
+def read(session: Session, who: Principal, *, object_type: str | None = None, object_id: str | None = None,
+         limit: int = 100) -> list[AuditRecord]:
+    """The tenant's newest records first, for auditors. ID numbers and mobiles (a borrower's username is their
+    mobile) are masked in who did it, the object and the before/after images unless the caller may see
+    personal data."""
+    who.require(Permission.VIEW_AUDIT)
+    q = select(*_RECORD_COLUMNS).where(_LOG.c.tenant_id == who.tenant_id)
+    if object_type:
+        q = q.where(_LOG.c.object_type == object_type)
+    if object_id:
+        q = q.where(_LOG.c.object_id == object_id)
+    rows = session.connection().execute(q.order_by(_LOG.c.seq.desc()).limit(limit))
+    records = [AuditRecord(**r._asdict()) for r in rows]
+    if who.can(Permission.VIEW_PERSONAL_DATA):
+        return records
+    return [replace(r, actor=redact(r.actor), object_id=redact(r.object_id), before=redact_value(r.before),
+                    after=redact_value(r.after), reason=redact(r.reason)) for r in records]
 
 
 @dataclass

@@ -6,7 +6,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any, Protocol
 
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from microlend.core import audit, login_throttle
 from microlend.core.clock import utcnow
+from microlend.core.crypto import redact
 from microlend.core.errors import AuthenticationFailed, Conflict, NotFound, ValidationError
 from microlend.core.identity import Permission, Principal, Role, system_principal
 from microlend.core.money import minor_unit
@@ -189,12 +190,17 @@ def create_user(uow: UnitOfWork, who: Principal, username: str, password: str, r
 
 
 def list_users(uow: UnitOfWork, who: Principal) -> list[User]:
+    """The bank's users; a borrower's username (their mobile) is masked unless the caller may see personal
+    data."""
     who.require(Permission.MANAGE_USERS)
     with uow:
         rows = uow.session.execute(
             select(UserRow).where(UserRow.tenant_id == who.tenant_id).order_by(UserRow.id)
         ).scalars()
-        return [User.from_row(r) for r in rows]
+        users = [User.from_row(r) for r in rows]
+    if who.can(Permission.VIEW_PERSONAL_DATA):
+        return users
+    return [replace(u, username=redact(u.username), display_name=redact(u.display_name)) for u in users]
 
 
 class _UserColumns(Protocol):
