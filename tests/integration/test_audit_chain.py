@@ -9,9 +9,11 @@ from tests.conftest import TenantKit
 from typer.testing import CliRunner
 
 from microlend.cli.main import app
-from microlend.core import audit
+from microlend.core import audit, tenancy
+from microlend.core.db import make_session_factory
 from microlend.core.settings import get_settings
 from microlend.core.tables import AuditHeadRow, AuditRow
+from microlend.core.uow import UnitOfWork
 
 
 def _write_some(bank: TenantKit, n: int) -> None:
@@ -172,3 +174,37 @@ def test_the_command_line_names_a_broken_chain_and_exits_non_zero(bank: TenantKi
         assert "BROKEN" in result.output and "head is missing" in result.output
     finally:
         get_settings.cache_clear()
+
+
+def test_a_chain_written_before_the_key_is_sealed_and_an_edit_of_its_old_records_is_detected(
+        fresh_engine: Engine) -> None:
+    """The upgrade that keys the chain appends a keyed record linked to the last unkeyed one: the old records
+    keep verifying as SHA-256 links, and rewriting them (links recomputed) breaks that keyed link."""
+    uow = UnitOfWork(make_session_factory(fresh_engine))
+    tenant = tenancy.create_tenant(uow, "sealbank")
+    with uow:  # as the chain's code wrote it before the key: SHA-256 links, an unsigned head
+        rows = _rows(uow, tenant.id)
+        prev = audit.GENESIS
+        for row in rows:
+            row.prev_hash, row.hash = prev, audit._legacy_digest(prev, row)
+            prev = row.hash
+        uow.session.execute(update(AuditHeadRow).where(AuditHeadRow.tenant_id == tenant.id)
+                            .values(hash=prev, keyed_from=0, mac=""))
+        uow.commit()
+        assert "never sealed" in " ".join(audit.verify(uow.session, tenant.id).problems)
+    with fresh_engine.begin() as connection:
+        assert audit.seal_legacy_chains(connection) == 1
+    with uow:
+        report = audit.verify(uow.session, tenant.id)
+        assert report.ok, report.problems
+        rows = _rows(uow, tenant.id)
+        assert rows[-1].action == "audit.keyed" and rows[-1].after == {"unkeyed_records": len(rows) - 1}
+        rows[0].reason = "rewritten"
+        prev = audit.GENESIS
+        for row in rows[:-1]:
+            row.prev_hash, row.hash = prev, audit._legacy_digest(prev, row)
+            prev = row.hash
+        uow.commit()
+        report = audit.verify(uow.session, tenant.id)
+    assert not report.ok
+    assert report.problems == [f"record #{rows[-1].seq} does not link to the record before it"]

@@ -17,3 +17,23 @@ def test_production_refuses_the_local_secret() -> None:
 def test_production_refuses_a_short_secret() -> None:
     with pytest.raises(ValidationError, match="at least 32 characters"):
         Settings(mode="production", secret_key="short", database_url="postgresql://db/x")
+
+
+GOOD_SECRET = "a-production-secret-of-enough-length-0123456789"
+
+
+def test_production_refuses_an_absent_or_short_audit_key() -> None:
+    with pytest.raises(ValidationError, match="MICROLEND_AUDIT_KEY must be set"):
+        Settings(mode="production", secret_key=GOOD_SECRET, audit_key="", database_url="postgresql://db/x")
+    with pytest.raises(ValidationError, match="MICROLEND_AUDIT_KEY must be set"):
+        Settings(mode="production", secret_key=GOOD_SECRET, audit_key="short", database_url="postgresql://db/x")
+
+
+def test_production_refuses_the_secret_key_as_the_audit_key() -> None:
+    with pytest.raises(ValidationError, match="must differ from MICROLEND_SECRET_KEY"):
+        Settings(mode="production", secret_key=GOOD_SECRET, audit_key=GOOD_SECRET, database_url="postgresql://db/x")
+
+
+def test_production_takes_a_separate_audit_key() -> None:
+    s = Settings(mode="production", secret_key=GOOD_SECRET, audit_key="b" * 40, database_url="postgresql://db/x")
+    assert s.audit_key == "b" * 40
