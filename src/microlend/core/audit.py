@@ -16,11 +16,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, union, update
+from sqlalchemy import Connection, Table, Text, bindparam, insert, select, type_coerce, union, update
 from sqlalchemy.orm import Session
 
 from microlend.core.clock import utcnow
 from microlend.core.crypto import redact, redact_value
+from microlend.core.db import json_text
 from microlend.core.identity import Permission, Principal, system_principal
 from microlend.core.settings import Settings, get_settings
 from microlend.core.tables import AuditHeadRow, AuditRow, TenantRow, UserRow
@@ -40,6 +41,11 @@ _INSERT_RECORD = insert(_LOG)
 _RECORD_COLUMNS = (_LOG.c.seq, _LOG.c.tenant_id, _LOG.c.at, _LOG.c.actor_user_id, _LOG.c.actor, _LOG.c.action,
                    _LOG.c.object_type, _LOG.c.object_id, _LOG.c.before, _LOG.c.after, _LOG.c.reason,
                    _LOG.c.prev_hash, _LOG.c.hash)
+# what verify reads: the before/after images as the text stored (the keyed link covers that text, so it is
+# not decoded and encoded again per record)
+_CHAIN_COLUMNS = (_LOG.c.seq, _LOG.c.tenant_id, _LOG.c.at, _LOG.c.actor_user_id, _LOG.c.actor, _LOG.c.action,
+                  _LOG.c.object_type, _LOG.c.object_id, type_coerce(_LOG.c.before, Text),
+                  type_coerce(_LOG.c.after, Text), _LOG.c.reason, _LOG.c.prev_hash, _LOG.c.hash)
 
 
 def chain_key(settings: Settings | None = None) -> bytes:
@@ -131,9 +137,25 @@ def _legacy_digest(prev_hash: str, row: _Linked) -> str:
     return hashlib.sha256(prev_hash.encode() + _canonical(row)).hexdigest()
 
 
-def _digest(key: bytes, prev_hash: str, row: _Linked) -> str:
+_FIELDS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def _keyed_message(prev_hash: str, tenant_id: int, seq: int, at: datetime, actor_user_id: int, actor: str,
+                   action: str, object_type: str, object_id: str, reason: str, before: str | None,
+                   after: str | None) -> bytes:
+    """What a keyed link covers: the previous hash, the record's fields (one JSON array) and its before/after
+    images as stored (JSON text, "null" for none), apart by a separator no JSON text contains unescaped."""
+    fields = _FIELDS.encode([tenant_id, seq, at.isoformat(), actor_user_id, actor, action, object_type, object_id,
+                            reason])
+    return "\x1e".join((prev_hash, fields, before or "null", after or "null")).encode()
+
+
+def _digest(key: bytes, prev_hash: str, rec: AuditRecord) -> str:
     """A keyed link: without the key nobody can recompute it after editing a record."""
-    return hmac.new(key, prev_hash.encode() + _canonical(row), hashlib.sha256).hexdigest()
+    message = _keyed_message(prev_hash, rec.tenant_id, rec.seq, rec.at, rec.actor_user_id, rec.actor, rec.action,
+                             rec.object_type, rec.object_id, rec.reason, json_text(rec.before),
+                             json_text(rec.after))
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 def _head_mac(key: bytes, tenant_id: int, seq: int, hash_: str, keyed_from: int) -> str:
@@ -250,7 +272,7 @@ def verify(session: Session, tenant_id: int, *, key: bytes | None = None) -> Cha
                       .where(_HEADS.c.tenant_id == tenant_id)).one_or_none()
     # an unsealed chain (keyed_from 0) is unkeyed throughout; _check_head reports it
     keyed_from = 1 if head is None else head.keyed_from if head.keyed_from > 0 else head.seq + 1
-    rows = db.execute(select(*_RECORD_COLUMNS).where(_LOG.c.tenant_id == tenant_id).order_by(_LOG.c.seq))
+    rows = db.execute(select(*_CHAIN_COLUMNS).where(_LOG.c.tenant_id == tenant_id).order_by(_LOG.c.seq))
     count, last_seq, last_hash, problems = _walk(rows, key, keyed_from)
     if head is None:
         if count:
@@ -266,23 +288,31 @@ def _walk(rows: Any, key: bytes, keyed_from: int) -> tuple[int, int, str, list[s
     problems: list[str] = []
     prev, expected_seq, count = GENESIS, 1, 0
     mac = hmac.new(key, digestmod=hashlib.sha256)
-    for row in rows:
+    for (seq, tenant_id, at, actor_user_id, actor, action, object_type, object_id, before, after, reason,
+         prev_hash, hash_) in rows:
         count += 1
-        if row.seq != expected_seq:
-            problems.append(f"record #{expected_seq} is missing (next found is #{row.seq})")
-        if row.prev_hash != prev:
-            problems.append(f"record #{row.seq} does not link to the record before it")
-        if row.seq >= keyed_from:
+        if seq != expected_seq:
+            problems.append(f"record #{expected_seq} is missing (next found is #{seq})")
+        if prev_hash != prev:
+            problems.append(f"record #{seq} does not link to the record before it")
+        if seq >= keyed_from:
             link = mac.copy()
-            link.update(row.prev_hash.encode() + _canonical(row))
+            link.update(_keyed_message(prev_hash, tenant_id, seq, at, actor_user_id, actor, action, object_type,
+                                       object_id, reason, before, after))
             digest = link.hexdigest()
         else:
-            digest = _legacy_digest(row.prev_hash, row)
-        if not hmac.compare_digest(digest, row.hash):
-            problems.append(f"record #{row.seq} was edited: its content no longer matches its hash")
-        prev = row.hash
-        expected_seq = row.seq + 1
+            digest = _legacy_digest(prev_hash, AuditRecord(
+                tenant_id, seq, at, actor_user_id, actor, action, object_type, object_id, _decoded(before),
+                _decoded(after), reason, prev_hash))
+        if not hmac.compare_digest(digest, hash_):
+            problems.append(f"record #{seq} was edited: its content no longer matches its hash")
+        prev = hash_
+        expected_seq = seq + 1
     return count, expected_seq - 1, prev, problems
+
+
+def _decoded(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
 
 
 def _check_head(key: bytes, tenant_id: int, head: Any, last_seq: int, last_hash: str) -> list[str]:
