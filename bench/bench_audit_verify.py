@@ -64,7 +64,8 @@ def main() -> None:
             run(f"sqlite:///{folder}/audit.db", args.records)
     if args.backend in ("postgresql", "both"):
         name = f"ml_auditbench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(f"{PG_SERVER}/test".replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
+        server = f"{PG_SERVER}/test".replace("postgresql://", "postgresql+psycopg://")
+        admin = create_engine(server, isolation_level="AUTOCOMMIT")
         with admin.connect() as c:
             c.execute(text(f'CREATE DATABASE "{name}"'))
         try:
