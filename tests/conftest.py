@@ -36,6 +36,7 @@ def test_settings(url: str) -> Settings:
 def _settings_env() -> Iterator[None]:
     os.environ.setdefault("MICROLEND_SECRET_KEY", "test-secret-key-with-enough-length-0123456789")
     os.environ.setdefault("MICROLEND_MODE", "test")
+    os.environ.setdefault("MICROLEND_AUDIT_KEY", "test-audit-key-held-outside-the-database-0123")
     from microlend.core.settings import get_settings
 
     get_settings.cache_clear()

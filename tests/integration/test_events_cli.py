@@ -10,14 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from microlend.cli.main import app
-from microlend.core import outbox
+from microlend.core import audit, outbox
 from microlend.core.clock import utcnow
 from microlend.core.db import make_engine, make_session_factory
 from microlend.core.identity import Principal, Role
 from microlend.core.settings import get_settings
+from microlend.core.tables import AuditRow
 from microlend.core.uow import UnitOfWork
 from microlend.servicing import handlers, service
 from microlend.servicing.service import Disbursement
@@ -78,4 +80,10 @@ def test_a_failed_delivery_is_listed_and_a_retry_delivers_it(cli_db: str, monkey
     assert code == 0 and out.startswith("0 delivered events")  # delivered just now: kept
     assert outbox.purge_done(uow, older_than=timedelta(0), now=utcnow() + timedelta(seconds=1)) == 1
     assert outbox.counts(uow) == {"pending": 0, "done": 0, "failed": 0}
+    with uow:  # the operator's requeue and the purge are jobs: each left an audit record in the bank's chain
+        jobs = uow.session.execute(select(AuditRow.action, AuditRow.actor, AuditRow.after).where(
+            AuditRow.tenant_id == tenant_id, AuditRow.action.like("events.%")).order_by(AuditRow.seq)).all()
+        assert audit.verify(uow.session, tenant_id).ok
+    assert [tuple(j) for j in jobs] == [("events.requeue", "events", {"deliveries_requeued": 1}),
+                                       ("events.purge", "events", {"deliveries_removed": 1, "older_than_days": 0.0})]
     engine.dispose()

@@ -22,7 +22,7 @@ from tests.pgdb import private_database
 from typer.testing import CliRunner
 
 from microlend.cli.main import app
-from microlend.core import migrate
+from microlend.core import audit, migrate
 from microlend.core.db import Base, make_engine, make_session_factory
 from microlend.core.errors import Conflict, ValidationError
 from microlend.core.events import EventHandlers
@@ -165,14 +165,44 @@ def fill_empty_tables(engine: Engine) -> None:
 
 def live_a_bank(engine: Engine) -> None:
     """A bank made and run through the real use cases: tenant, staff, customers with consents, applications
-    and decisions, loans with installments and journal entries, close of business, marketing."""
+    and decisions, loans with installments and journal entries, close of business, marketing; its audit
+    chain left as the single chain's code wrote it (unkeyed SHA-256 links, an unsigned head)."""
     # the chain had no event outbox: this bank's use cases run with no subscriber, so nothing is staged there
     uow = UnitOfWork(make_session_factory(engine), handlers=EventHandlers())
+    with engine.begin() as connection:  # today's audit writer needs the keyed head's columns for a while
+        connection.execute(text("ALTER TABLE audit_heads ADD COLUMN keyed_from INTEGER NOT NULL DEFAULT 1"))
+        connection.execute(text("ALTER TABLE audit_heads ADD COLUMN mac VARCHAR(64) NOT NULL DEFAULT ''"))
     bank = seed(uow, customers=12)
     history = simulate(uow, bank.tenant_id, german_credit(), days=8, per_day=2)
     assert history.disbursed > 0
     seed_marketing(uow, bank.tenant_id)
+    with engine.begin() as connection:
+        unkey_audit_chains(connection)
+        connection.execute(text("ALTER TABLE audit_heads DROP COLUMN mac"))
+        connection.execute(text("ALTER TABLE audit_heads DROP COLUMN keyed_from"))
     fill_empty_tables(engine)
+
+
+def unkey_audit_chains(connection: Connection) -> None:
+    """Relink every audit chain with plain SHA-256, as written before the chain was keyed."""
+    log = sa.table("audit_log", *(sa.column(c) for c in ("id", "tenant_id", "seq", "prev_hash", "hash")))
+    records = Base.metadata.tables["audit_log"]
+    prev: dict[int, str] = {}
+    for row in connection.execute(sa.select(records).order_by(records.c.tenant_id, records.c.seq)):
+        link = audit._legacy_digest(prev.get(row.tenant_id, audit.GENESIS), row)
+        connection.execute(sa.update(log).where(log.c.id == row.id).values(
+            prev_hash=prev.get(row.tenant_id, audit.GENESIS), hash=link))
+        prev[row.tenant_id] = link
+    for tenant_id, link in prev.items():
+        connection.execute(text("UPDATE audit_heads SET hash = :h WHERE tenant_id = :t"), {"h": link, "t": tenant_id})
+
+
+def assert_rows_carried(before: dict[str, list[tuple[Any, ...]]], after: dict[str, list[tuple[Any, ...]]]) -> None:
+    """Every row is still there; the audit chains were sealed with the key on the way (a keyed record more,
+    a signed head), their unkeyed records untouched."""
+    assert set(before.pop("audit_log")) <= set(after["audit_log"])
+    assert {r[0] for r in before.pop("audit_heads")} == {r[0] for r in after["audit_heads"]}
+    assert {name: after[name] for name in before} == before
 
 
 # ------------------------------------------------------------------------------------------ tests
@@ -192,7 +222,11 @@ def test_a_bank_on_the_single_chain_upgrades_in_place_without_losing_a_row(new_d
     # core_0102 replaced login_failures (one row per failure) by login_throttles (a count per account)
     failures = before.pop("login_failures")
     assert {(f"account:{r[1]}", 1) for r in failures} <= {r[1:3] for r in carried["login_throttles"]}
-    assert {name: rows for name, rows in carried.items() if name in before} == before
+    assert_rows_carried(before, carried)
+    with make_session_factory(old)() as session:
+        for tenant_id in audit.chain_tenants(session):
+            report = audit.verify(session, tenant_id)
+            assert report.ok, report.problems
     assert migrate.current(old) == migrate.current(fresh)
     assert set(migrate.LEGACY_HEAD_EQUIVALENT) - {"core_0100"} <= set(migrate.current(old))
     assert schema_of(old) == schema_of(fresh)
@@ -241,7 +275,7 @@ def test_a_database_at_any_revision_of_the_single_chain_ends_at_the_branch_heads
     after = rows_of(old)
     if before.pop("login_failures", []):  # carried over as counts by core_0102
         assert after["login_throttles"]
-    assert {name: after[name] for name in before} == before
+    assert_rows_carried(before, after)
     assert migrate.current(old) == migrate.current(fresh)
     assert schema_of(old) == schema_of(fresh)
 

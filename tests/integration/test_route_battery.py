@@ -391,10 +391,9 @@ CASES: list[Case] = [
            write=True), credit_line),
     Case(E("GET", f"{V1}/ledger/trial-balance", "auditor", "credit_officer")),
     Case(E("GET", f"{V1}/ledger/reconciliation", "auditor", "collector")),
-    # known gap: close of business records no audit entry yet, though every job should; this entry fails
-    # once it does, to be set to the action it records
-    Case(E("POST", f"{V1}/cob/runs", "admin", "credit_officer", write=True, audit=()), body=lambda a, _o: {
-        "date": (business_date(a) + timedelta(days=1)).isoformat()}),
+    # one record per business date closed: the open date and the next
+    Case(E("POST", f"{V1}/cob/runs", "admin", "credit_officer", write=True, audit=("cob.run", "cob.run")),
+         body=lambda a, _o: {"date": (business_date(a) + timedelta(days=1)).isoformat()}),
     # decisioning
     Case(E("POST", f"{V1}/decisions", "credit_officer", "marketer", body=decision_input(), write=True)),
     Case(E("GET", f"{V1}/decisions/{{decision_id}}", "auditor", "marketer"), decision),

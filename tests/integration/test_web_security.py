@@ -268,6 +268,6 @@ def test_production_turns_the_api_docs_off_and_strict_transport_on(db_url: str, 
 
 
 def test_the_setting_turns_the_docs_off_in_production_by_default() -> None:
-    assert Settings(mode="production", secret_key="x" * 40).api_docs is False
+    assert Settings(mode="production", secret_key="x" * 40, audit_key="k" * 40).api_docs is False
     assert Settings(mode="local").api_docs is True
-    assert Settings(mode="production", secret_key="x" * 40, api_docs=True).api_docs is True
+    assert Settings(mode="production", secret_key="x" * 40, audit_key="k" * 40, api_docs=True).api_docs is True

@@ -122,17 +122,21 @@ def user_create(
 @audit_app.command("verify")
 @user_errors
 def audit_verify(tenant: Annotated[str | None, typer.Option(help="Only this tenant")] = None) -> None:
-    """Recompute every tenant's hash chain; exit code 1 if any record was edited or removed."""
+    """Recompute every tenant's keyed audit chain; exit code 1 if a record was edited or removed, a head was
+    altered or deleted, or a bank's chain is gone."""
     uow = open_uow()
-    tenants = [tenancy.tenant_by_name(uow, tenant)] if tenant else tenancy.list_tenants(uow)
+    names = {t.id: t.name for t in tenancy.list_tenants(uow)}
+    only = tenancy.tenant_by_name(uow, tenant).id if tenant else None
     broken = False
     with uow:
-        for t in tenants:
-            report = audit.verify(uow.session, t.id)
+        ids = [only] if only is not None else audit.chain_tenants(uow.session)
+        for tenant_id in ids:
+            report = audit.verify(uow.session, tenant_id)
             status = "[green]intact[/]" if report.ok else "[red]BROKEN[/]"
-            console.print(f"{t.name}: {report.records} records, {status}")
+            name = names.get(tenant_id, f"tenant {tenant_id} (no such bank)")
+            console.print(f"{name}: {report.records} records, {status}", highlight=False)
             for problem in report.problems:
-                console.print(f"  - {problem}")
+                console.print(f"  - {problem}", highlight=False)
             broken = broken or not report.ok
     if broken:
         raise typer.Exit(1)

@@ -6,7 +6,9 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 from functools import lru_cache
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -50,3 +52,25 @@ def mask(value: str, keep_start: int = 4, keep_end: int = 4) -> str:
 def mask_phone(phone: str) -> str:
     """`13812345678` -> `138****5678`."""
     return mask(phone, 3, 4)
+
+
+# a resident ID (18 characters) or a USCC, and a mainland mobile, wherever they appear in a text
+_ID = re.compile(r"(?<![0-9A-Z])(\d{17}[\dXx]|[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10})(?![0-9A-Za-z])")
+_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d{9})(?!\d)")
+
+
+def redact(text: str) -> str:
+    """Mask every ID number and mobile in a text: `borrower 13812345678@bank` -> `borrower 138****5678@bank`."""
+    text = _ID.sub(lambda m: mask(m.group(1)), text)
+    return _MOBILE.sub(lambda m: mask_phone(m.group(1)), text)
+
+
+def redact_value(value: Any) -> Any:
+    """`redact` applied to every text inside a JSON-like value (dict keys stay as they are)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: redact_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_value(v) for v in value]
+    return value

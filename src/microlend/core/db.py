@@ -84,6 +84,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 _JSON_TEXT = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)  # as json.dumps(..., same options)
 
 
+def json_text(value: Any) -> str | None:
+    """The text a JSONText column stores for `value` (None: SQL NULL)."""
+    return None if value is None else _JSON_TEXT.encode(value)
+
+
 class JSONText(TypeDecorator[Any]):
     """JSON stored as text with sorted keys, the same on every database (and hashable as stored)."""
 
@@ -91,7 +96,7 @@ class JSONText(TypeDecorator[Any]):
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
-        return None if value is None else _JSON_TEXT.encode(value)
+        return json_text(value)
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
         return None if value is None else json.loads(value)

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
+from typing import Any
 
-from microlend.core.crypto import mask, mask_phone
+from microlend.core.crypto import redact
 
-_ID = re.compile(r"(?<![0-9A-Z])(\d{17}[\dXx]|[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10})(?![0-9A-Za-z])")
-_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d{9})(?!\d)")
+__all__ = ["PersonalDataFilter", "install", "redact"]
 
 
-def redact(text: str) -> str:
-    text = _ID.sub(lambda m: mask(m.group(1)), text)
-    return _MOBILE.sub(lambda m: mask_phone(m.group(1)), text)
+class _MaskedFormat(str):
+    """A record's format string whose formatting masks the formatted message: `record.getMessage()` gives the
+    masked text while `record.args` keep their number and types for formatters that read them."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return self
+
+    def __mod__(self, args: Any) -> str:
+        return redact(str.__mod__(self, args))
 
 
 class PersonalDataFilter(logging.Filter):
@@ -22,18 +29,15 @@ class PersonalDataFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Text arguments are masked in place, so the record keeps its shape: a formatter that reads the
-        arguments themselves (uvicorn's access log unpacks five of them) still works. Only when another
-        kind of argument carries personal data is the record reduced to its masked message."""
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
+        arguments themselves (uvicorn's access log unpacks five of them) still works, and the record's format
+        string masks whatever the formatted message still shows (a number argument, an object's text). The
+        arguments are never dropped: a record is never lost to a formatter that needs them."""
         if isinstance(record.args, tuple):
             record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
         elif isinstance(record.args, Mapping):
             record.args = {k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()}
-        message = record.getMessage()
-        clean = redact(message)
-        if clean != message:
-            record.msg, record.args = clean, None
+        if not isinstance(record.msg, _MaskedFormat):
+            record.msg = _MaskedFormat(redact(str(record.msg)))
         return True
 
 

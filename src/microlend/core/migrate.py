@@ -16,8 +16,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, inspect
 
+from microlend.core import audit
 from microlend.core.errors import Conflict, ValidationError
 
 SCRIPT_LOCATION = "microlend:migrations"
@@ -56,8 +57,19 @@ def upgrade(engine: Engine, *, modules: Sequence[str] | None = None) -> None:
     url = engine.url.render_as_string(hide_password=False)
     with engine.begin() as connection:
         _adopt_legacy_chain(connection, url)
+        unkeyed = _audit_chain_unkeyed(connection)
         for target in targets:
             command.upgrade(_config_on(connection, url), target)
+        if unkeyed:  # this upgrade keyed the audit chain: seal the chains written before, once
+            audit.seal_legacy_chains(connection)
+
+
+def _audit_chain_unkeyed(connection: Connection) -> bool:
+    """Whether the audit heads exist without the keyed chain's columns (a database from before core_0103)."""
+    inspector = inspect(connection)
+    if not inspector.has_table("audit_heads"):
+        return False
+    return "mac" not in {c["name"] for c in inspector.get_columns("audit_heads")}
 
 
 def _adopt_legacy_chain(connection: Connection, url: str) -> None:

@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from microlend.core import metrics
+from microlend.core import audit, metrics
 from microlend.core.clock import utcnow
 from microlend.core.events import DomainEvent, EventHandlers, from_payload, to_payload
+from microlend.core.identity import system_principal
 from microlend.core.tables import EventOutboxRow
 
 if TYPE_CHECKING:
@@ -237,24 +238,44 @@ class _Unreadable(DomainEvent):
 
 
 def requeue_failed(uow: UnitOfWork, *, tenant_id: int | None = None, now: datetime | None = None) -> int:
-    """Give every failed delivery one more attempt (after the cause was fixed); returns how many."""
+    """Give every failed delivery one more attempt (after the cause was fixed); returns how many. Each bank
+    whose deliveries were given another attempt gets an audit record of how many."""
     with uow:
-        stmt = update(_OUTBOX).where(_OUTBOX.c.status == FAILED)
+        where = [_OUTBOX.c.status == FAILED]
         if tenant_id is not None:
-            stmt = stmt.where(_OUTBOX.c.tenant_id == tenant_id)
+            where.append(_OUTBOX.c.tenant_id == tenant_id)
+        per_tenant = _count_per_tenant(uow.session, where)
         count = uow.session.connection().execute(
-            stmt.values(status=PENDING, next_attempt_at=now or utcnow())).rowcount
+            update(_OUTBOX).where(*where).values(status=PENDING, next_attempt_at=now or utcnow())).rowcount
+        _audit_job(uow.session, "events.requeue", per_tenant, "deliveries_requeued")
         uow.commit()
     return int(count)
 
 
 def purge_done(uow: UnitOfWork, *, older_than: timedelta, now: datetime | None = None) -> int:
-    """Delete deliveries done more than `older_than` ago (the effects stay; the outbox stays small)."""
+    """Delete deliveries done more than `older_than` ago (the effects stay; the outbox stays small), with an
+    audit record of how many for each bank that had some."""
     with uow:
-        count = uow.session.connection().execute(_OUTBOX.delete().where(
-            _OUTBOX.c.status == DONE, _OUTBOX.c.delivered_at < (now or utcnow()) - older_than)).rowcount
+        where = [_OUTBOX.c.status == DONE, _OUTBOX.c.delivered_at < (now or utcnow()) - older_than]
+        per_tenant = _count_per_tenant(uow.session, where)
+        count = uow.session.connection().execute(_OUTBOX.delete().where(*where)).rowcount
+        _audit_job(uow.session, "events.purge", per_tenant, "deliveries_removed",
+                   older_than_days=older_than.total_seconds() / 86400)
         uow.commit()
     return int(count)
+
+
+def _count_per_tenant(session: Session, where: list[Any]) -> dict[int, int]:
+    rows = session.connection().execute(
+        select(_OUTBOX.c.tenant_id, func.count()).where(*where).group_by(_OUTBOX.c.tenant_id))
+    return {int(t): int(n) for t, n in rows}
+
+
+def _audit_job(session: Session, action: str, per_tenant: dict[int, int], counted: str, **facts: Any) -> None:
+    entries = [audit.Entry(system_principal(t, "events"), action, "event_outbox", t, after={counted: n, **facts})
+               for t, n in sorted(per_tenant.items()) if n]
+    if entries:
+        audit.record_many(session, entries)
 
 
 @dataclass(frozen=True)

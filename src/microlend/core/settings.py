@@ -19,6 +19,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     database_url: str = ""
     secret_key: str = LOCAL_SECRET
+    # the key of the audit chain's HMACs (core/audit.py), held outside the database: whoever can write the
+    # database but not read this key cannot rewrite the trail unseen. Empty in local and test mode: a random
+    # key is kept in `data_dir/audit.key` (created 0600 on first use). Required in production.
+    audit_key: str = ""
     # lifetime of an API bearer token
     access_token_minutes: int = 8 * 60
     # a web session (core/sessions.py) ends after this long without a request, and this long after sign-in
@@ -70,6 +74,10 @@ class Settings(BaseSettings):
         if self.api_docs is None:
             self.api_docs = self.mode != "production"
         self.trusted_origins = [o.rstrip("/").lower() for o in self.trusted_origins]
+        if self.mode == "production" and len(self.audit_key) < 32:
+            raise ValueError("MICROLEND_AUDIT_KEY must be set outside local mode, at least 32 characters")
+        if self.mode == "production" and self.audit_key == self.secret_key:
+            raise ValueError("MICROLEND_AUDIT_KEY must differ from MICROLEND_SECRET_KEY")
         return self
 
 

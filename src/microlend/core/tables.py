@@ -79,13 +79,18 @@ class LoginThrottleRow(Base):
 
 
 class AuditHeadRow(Base):
-    """The newest link of each tenant's audit chain; updating it serialises audit writers."""
+    """The newest link of each tenant's audit chain; updating it serialises audit writers. `mac` signs
+    (tenant, seq, hash, keyed_from) with the audit key, so a head moved back over a deleted tail is caught;
+    records from `keyed_from` on are HMACs, the ones before it plain SHA-256 written before the key existed
+    (0: a chain not yet sealed with the key)."""
 
     __tablename__ = "audit_heads"
 
     tenant_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, default=0)
     hash: Mapped[str] = mapped_column(String(64), default="")
+    keyed_from: Mapped[int] = mapped_column(Integer, default=1)
+    mac: Mapped[str] = mapped_column(String(64), default="")
 
 
 class AuditRow(Base):

@@ -7,7 +7,7 @@ import secrets
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any, Protocol
 
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from microlend.core import audit, login_throttle, sessions
 from microlend.core.clock import utcnow
+from microlend.core.crypto import redact
 from microlend.core.errors import AuthenticationFailed, Conflict, NotFound, ValidationError
 from microlend.core.identity import Permission, Principal, Role, system_principal
 from microlend.core.money import minor_unit
@@ -99,10 +100,11 @@ def create_tenant(
                         business_date=business_date or utcnow().date(), created_at=utcnow())
         s.add(row)
         s.flush()
-        for hook in TENANT_SETUP:
-            hook(s, row)
+        # the first record of the bank's audit chain: a bank with no chain at all has lost it
         audit.record(s, system_principal(row.id), "tenant.create", "tenant", row.id,
                      after={"name": name, "currency": currency, "locale": locale})
+        for hook in TENANT_SETUP:
+            hook(s, row)
         tenant = Tenant.from_row(row)
         uow.commit()
     return tenant
@@ -189,12 +191,17 @@ def create_user(uow: UnitOfWork, who: Principal, username: str, password: str, r
 
 
 def list_users(uow: UnitOfWork, who: Principal) -> list[User]:
+    """The bank's users; a borrower's username (their mobile) is masked unless the caller may see personal
+    data."""
     who.require(Permission.MANAGE_USERS)
     with uow:
         rows = uow.session.execute(
             select(UserRow).where(UserRow.tenant_id == who.tenant_id).order_by(UserRow.id)
         ).scalars()
-        return [User.from_row(r) for r in rows]
+        users = [User.from_row(r) for r in rows]
+    if who.can(Permission.VIEW_PERSONAL_DATA):
+        return users
+    return [replace(u, username=redact(u.username), display_name=redact(u.display_name)) for u in users]
 
 
 def update_user(uow: UnitOfWork, who: Principal, user_id: int, *, active: bool | None = None,

@@ -21,7 +21,7 @@ from sqlalchemy import Date, bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from microlend.core import metrics
+from microlend.core import audit, metrics
 from microlend.core.clock import utcnow
 from microlend.core.errors import DomainError, NotFound, ValidationError
 from microlend.core.identity import Permission, Principal, system_principal
@@ -371,10 +371,24 @@ def _close_one(uow: UnitOfWork, who: Principal, on: date, buckets: BucketScheme)
             s.flush()
         except IntegrityError:  # a concurrent run closed this date first
             return CobResult(on, 0, Decimal(0), Decimal(0), 0, 0, 0.0, skipped=True)
+        audit.record(s, who, "cob.run", "business_date", on.isoformat(), after=_audit_facts(s, who, result, events))
         for event in events:
             uow.publish(event)
         uow.commit()
     return result
+
+
+def _audit_facts(session: Session, who: Principal, result: CobResult, events: list[Any]) -> dict[str, Any]:
+    """What the close of one business date did, for its audit record."""
+    overdue = _scalar(session, "SELECT COUNT(*) FROM loans WHERE tenant_id = :t AND status = 'active' "
+                      "AND days_past_due > 0", t=who.tenant_id)
+    return {
+        "business_date": result.business_date.isoformat(), "loans_accrued": result.loans_active,
+        "loans_overdue": overdue, "newly_overdue": result.newly_overdue, "bucket_changes": result.bucket_changes,
+        "class_changes": sum(isinstance(e, LoanClassChanged) for e in events),
+        "interest_accrued": str(result.interest_accrued), "penalty_accrued": str(result.penalty_accrued),
+        "seconds": round(result.seconds, 3),
+    }
 
 
 def close_all_tenants(uow: UnitOfWork, *, through: date | None = None) -> dict[str, list[CobResult]]:

@@ -165,10 +165,7 @@ def customer_reveal(request: Request, uow: UnitOfWorkDep, customer_id: Id) -> Re
 
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(request: Request, uow: UnitOfWorkDep) -> Response:
-    from sqlalchemy import select
-
     from microlend.core import audit
-    from microlend.core.tables import AuditRow
 
     who = current_principal(request, uow)
     if who is None:
@@ -176,7 +173,6 @@ def audit_page(request: Request, uow: UnitOfWorkDep) -> Response:
     if not who.can(Permission.VIEW_AUDIT):
         return page(request, who, "error.html", status_code=403, message="forbidden")
     with uow:
-        rows = list(uow.session.execute(select(AuditRow).where(AuditRow.tenant_id == who.tenant_id)
-                                        .order_by(AuditRow.seq.desc()).limit(200)).scalars())
+        rows = audit.read(uow.session, who, limit=200)
         chain = audit.verify(uow.session, who.tenant_id)
     return page(request, who, "audit.html", rows=rows, chain=chain)

@@ -17,9 +17,11 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from tests.integration.servicing.kit import Bank
 
+from microlend.core import audit
 from microlend.core.errors import PermissionDenied
 from microlend.core.events import registry, subscribe
 from microlend.core.identity import Role
+from microlend.core.tables import AuditRow
 from microlend.core.uow import UnitOfWork
 from microlend.servicing import cob, service
 from microlend.servicing.delinquency import classify, daily_penalty, days_past_due, delinquency_bucket
@@ -122,6 +124,30 @@ class TestRunsOncePerDate:
             assert u.session.execute(select(func.count()).select_from(JournalEntryRow)).scalar_one() == entries
             runs = u.session.execute(select(CobRunRow.business_date).order_by(CobRunRow.business_date)).scalars()
             assert list(runs) == [r.business_date for r in results]
+
+    def test_each_date_closed_writes_one_audit_record_with_what_it_did(self, bank: Bank) -> None:
+        ids, _ = portfolio(bank, 2)
+        close_through(bank, date(2026, 2, 14))
+        with bank.uow() as u:
+            seen = u.session.execute(select(func.count()).select_from(AuditRow)
+                                     .where(AuditRow.tenant_id == bank.tenant_id, AuditRow.action == "cob.run")
+                                     ).scalar_one()
+        results = close_through(bank, date(2026, 2, 16))
+        cob.run_close_of_business(bank.uow(), bank.who, through=date(2026, 2, 16))  # nothing left: no record
+        with bank.uow() as u:
+            rows = list(u.session.execute(select(AuditRow).where(AuditRow.tenant_id == bank.tenant_id,
+                                                                 AuditRow.action == "cob.run")
+                                          .order_by(AuditRow.seq).offset(seen)).scalars())
+            assert audit.verify(u.session, bank.tenant_id).ok
+        assert [(r.action, r.object_type, r.object_id, r.actor) for r in rows] == [
+            ("cob.run", "business_date", d.isoformat(), bank.who.username)
+            for d in (date(2026, 2, 15), date(2026, 2, 16))]
+        last, result = rows[-1].after, results[-1]
+        assert {k: last[k] for k in ("business_date", "loans_accrued", "loans_overdue", "newly_overdue",
+                                     "bucket_changes", "interest_accrued")} == {
+            "business_date": "2026-02-16", "loans_accrued": result.loans_active, "loans_overdue": len(ids),
+            "newly_overdue": 2, "bucket_changes": 2, "interest_accrued": str(result.interest_accrued)}
+        assert last["class_changes"] >= 0 and last["seconds"] >= 0
 
     def test_events_are_published_after_commit(self, bank: Bank) -> None:
         seen: list[Any] = []

@@ -17,7 +17,7 @@ from microlend.core import outbox
 from microlend.core.clock import utcnow
 from microlend.core.db import make_engine, make_session_factory
 from microlend.core.events import DomainEvent, EventHandlers, handler_name
-from microlend.core.tables import EventOutboxRow
+from microlend.core.tables import AuditHeadRow, AuditRow, EventOutboxRow
 from microlend.core.uow import UnitOfWork
 
 scratch = MetaData()
@@ -44,7 +44,8 @@ class Nobody(DomainEvent):
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
     eng = make_engine(f"sqlite:///{tmp_path / 'events.db'}")
-    EventOutboxRow.__table__.create(eng)
+    for table in (EventOutboxRow, AuditRow, AuditHeadRow):  # requeueing failed deliveries is audited
+        table.__table__.create(eng)
     scratch.create_all(eng)
     yield eng
     eng.dispose()

@@ -7,12 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from microlend.api.deps import CurrentPrincipal, Limit, UnitOfWorkDep
 from microlend.core import audit
 from microlend.core.identity import Permission
-from microlend.core.tables import AuditRow
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
@@ -42,17 +40,11 @@ def list_records(
     object_type: str | None = None, object_id: str | None = None,
     limit: Limit = 100,
 ) -> list[AuditRecordPublic]:
-    who.require(Permission.VIEW_AUDIT)
     with uow:
-        q = select(AuditRow).where(AuditRow.tenant_id == who.tenant_id)
-        if object_type:
-            q = q.where(AuditRow.object_type == object_type)
-        if object_id:
-            q = q.where(AuditRow.object_id == object_id)
-        rows = uow.session.execute(q.order_by(AuditRow.seq.desc()).limit(limit)).scalars()
-        return [AuditRecordPublic(seq=r.seq, at=r.at, actor=r.actor, action=r.action, object_type=r.object_type,
-                                  object_id=r.object_id, before=r.before, after=r.after, reason=r.reason,
-                                  hash=r.hash) for r in rows]
+        records = audit.read(uow.session, who, object_type=object_type, object_id=object_id, limit=limit)
+    return [AuditRecordPublic(seq=r.seq, at=r.at, actor=r.actor, action=r.action, object_type=r.object_type,
+                              object_id=r.object_id, before=r.before, after=r.after, reason=r.reason, hash=r.hash)
+            for r in records]
 
 
 @router.get("/verify")

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'core_0104'
-down_revision: str | Sequence[str] | None = 'core_0102'
+down_revision: str | Sequence[str] | None = 'core_0103'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
