@@ -109,7 +109,8 @@ def approvals(request: Request, uow: UnitOfWorkDep) -> Response:
 
 
 def _detail(request: Request, uow: UnitOfWorkDep, who: Principal, application_id: int, *,
-            message: str = "", error: str = "", status_code: int = 200, fragment: bool = False) -> HTMLResponse:
+            message: str = "", error: str = "", status_code: int = 200, fragment: bool = False,
+            **extra: Any) -> HTMLResponse:
     help_ = assist.model_assistance(uow, who, application_id, request_locale(request))
     app = help_.application
     suggested = app.recommended_amount or (min(app.amount, app.limit) if app.limit else app.amount)
@@ -119,9 +120,10 @@ def _detail(request: Request, uow: UnitOfWorkDep, who: Principal, application_id
                 can_recommend=who.can(Permission.RECOMMEND) and app.status in ("referred", "recommended"),
                 can_approve=who.can(Permission.APPROVE_CREDIT) and app.status == "recommended",
                 can_disburse=who.can(Permission.DISBURSE) and app.status == "accepted",
+                can_assist=who.can(Permission.ASSIST_SIGNING) and app.status == "approved" and app.offer is not None,
                 default_amount=f"{suggested:.2f}",
                 default_rate=((app.recommended_rate or app.annual_rate or Decimal("0.0850")) * 100).quantize(
-                    Decimal("0.01")))
+                    Decimal("0.01")), **extra)
 
 
 @router.get("/applications/{application_id}", response_class=HTMLResponse)
