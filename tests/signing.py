@@ -7,7 +7,7 @@ from typing import Any
 
 from microlend.core import crypto
 from microlend.parties.notify import sandbox
-from microlend.parties.tables import CustomerRow
+from microlend.parties.tables import CustomerRow, OtpChallengeRow
 
 
 def mobile_of(api: Any, customer_id: int) -> str:
@@ -17,8 +17,19 @@ def mobile_of(api: Any, customer_id: int) -> str:
         return crypto.decrypt(row.phone_enc)
 
 
-def code_on_phone(api: Any, customer_id: int) -> str:
-    code = sandbox.last_code(mobile_of(api, customer_id))
+def code_on_phone(api: Any, customer_id: int, challenge_id: int | None = None) -> str:
+    """The code in the text for `challenge_id` (two banks may have customers with the same mobile), else the
+    last text to the customer's mobile."""
+    mobile = mobile_of(api, customer_id)
+    if challenge_id is None:
+        code = sandbox.last_code(mobile)
+    else:
+        with api.kit.uow_factory() as u:
+            row = u.session.get(OtpChallengeRow, challenge_id)
+            assert row is not None and row.customer_id == customer_id
+            message = sandbox.message(row.message_id)
+        assert message is not None and message.mobile == mobile
+        code = message.code
     assert code is not None, "no code was texted to this customer"
     return code
 
@@ -30,8 +41,8 @@ def consent_by_code(api: Any, customer_id: int, scope: str = "credit_report",
     r = api.client.post(f"/api/v1/customers/{customer_id}/one-time-codes", headers=h,
                         json={"purpose": "consent", "scope": scope})
     assert r.status_code == 201, r.text
-    r = api.client.post(f"/api/v1/customers/{customer_id}/consents", headers=h,
-                        json={"scope": scope, "code": code_on_phone(api, customer_id)})
+    code = code_on_phone(api, customer_id, r.json()["challenge_id"])
+    r = api.client.post(f"/api/v1/customers/{customer_id}/consents", headers=h, json={"scope": scope, "code": code})
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -42,7 +53,7 @@ def send_signing_code(api: Any, application_id: int, headers: dict[str, str] | N
     r = api.client.post(f"/api/v1/customers/{app['customer_id']}/one-time-codes", headers=h,
                         json={"purpose": "contract", "application_id": application_id})
     assert r.status_code == 201, r.text
-    return {**r.json(), "code": code_on_phone(api, app["customer_id"])}
+    return {**r.json(), "code": code_on_phone(api, app["customer_id"], r.json()["challenge_id"])}
 
 
 def accept_by_code(api: Any, application_id: int, headers: dict[str, str] | None = None) -> Any:

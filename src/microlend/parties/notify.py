@@ -14,7 +14,7 @@ from typing import Protocol
 from microlend.core.crypto import mask_phone
 
 log = logging.getLogger("microlend.parties.sms")
-_CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
+_CODE = re.compile(r"(?:验证码|Code )(\d{6})(?!\d)")  # as the code texts say it (a bank's name may hold digits)
 
 
 class SmsSender(Protocol):

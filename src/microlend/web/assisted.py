@@ -15,9 +15,10 @@ from microlend.core.identity import Permission
 from microlend.origination import acceptance
 from microlend.origination import service as applications
 from microlend.origination.contracts import printable
+from microlend.parties import consents
 from microlend.web.pages import current_principal, login_redirect, page
 from microlend.web.templates import request_locale
-from microlend.web.workbench import _detail, _error, translate
+from microlend.web.workbench import _detail, _error, customer_page, translate
 
 router = APIRouter(include_in_schema=False)
 NAV: list[tuple[str, str, Permission]] = []
@@ -54,7 +55,7 @@ def accept_with_code(request: Request, uow: UnitOfWorkDep, application_id: Id, c
         applications.ensure_staff(who)
         acceptance.accept(uow, who, application_id, locale=request_locale(request),
                           evidence=request_evidence(request), code=code.strip()[:12],
-                          challenge_id=int(challenge_id) if challenge_id.isdigit() and len(challenge_id) <= 9 else None)
+                          challenge_id=_challenge(challenge_id))
     except DomainError as exc:
         try:
             return _detail(request, uow, who, application_id, error=translate(request, exc.message), fragment=htmx,
@@ -78,3 +79,52 @@ def contract_page(request: Request, uow: UnitOfWorkDep, application_id: Id) -> R
     except DomainError as exc:
         return page(request, who, "error.html", status_code=exc.status_code, message=translate(request, exc.message))
     return HTMLResponse(printable(view.document, view.locale, v=view, borrower=view.borrower))
+
+
+def _challenge(value: str) -> int | None:
+    return int(value) if value.isdigit() and len(value) <= 9 else None
+
+
+@router.post("/customers/{customer_id}/consent-code", response_class=HTMLResponse)
+def send_consent_code(request: Request, uow: UnitOfWorkDep, customer_id: Id,
+                      scope: Annotated[str, Form()]) -> Response:
+    """Text the borrower the code that gives the consent `scope` (the current text, in the reader's language)."""
+    who = current_principal(request, uow)
+    if who is None:
+        return login_redirect(request)
+    try:
+        applications.ensure_staff(who)
+        sent = consents.request_code(uow, who, customer_id, scope[:40], locale=request_locale(request))
+        return customer_page(request, uow, who, customer_id, code_sent=sent, message=translate(request, "Code sent"))
+    except DomainError as exc:
+        return _refused_on_customer(request, uow, customer_id, exc)
+
+
+@router.post("/customers/{customer_id}/consents", response_class=HTMLResponse)
+def give_consent(request: Request, uow: UnitOfWorkDep, customer_id: Id, scope: Annotated[str, Form()],
+                 code: Annotated[str, Form()] = "", challenge_id: Annotated[str, Form()] = "") -> Response:
+    """The officer enters the code the borrower read out: the consent is the borrower's, with the evidence."""
+    who = current_principal(request, uow)
+    if who is None:
+        return login_redirect(request)
+    try:
+        applications.ensure_staff(who)
+        consents.give_consent(uow, who, customer_id, scope[:40], locale=request_locale(request),
+                              evidence=request_evidence(request), code=code.strip()[:12],
+                              challenge_id=_challenge(challenge_id))
+    except DomainError as exc:  # a wrong code: the form stays, to try again
+        return _refused_on_customer(request, uow, customer_id, exc, retry_scope=scope[:40],
+                                    retry_challenge=challenge_id[:9])
+    return RedirectResponse(f"/customers/{customer_id}/360", status_code=303)
+
+
+def _refused_on_customer(request: Request, uow: UnitOfWorkDep, customer_id: int, exc: DomainError,
+                         **retry: str) -> Response:
+    who = current_principal(request, uow)
+    if who is None:
+        return login_redirect(request)
+    try:
+        return customer_page(request, uow, who, customer_id, status_code=exc.status_code,
+                             error=translate(request, exc.message), **retry)
+    except DomainError as again:
+        return _error(request, who, again)

@@ -20,6 +20,7 @@ from microlend.core.money import parse_amount
 from microlend.origination import assist
 from microlend.origination import service as applications
 from microlend.origination.applications import ApprovalAuthority
+from microlend.parties import consent_texts, consents
 from microlend.servicing import service as servicing
 from microlend.web import i18n
 from microlend.web.pages import current_principal, login_redirect, page
@@ -203,10 +204,18 @@ def customer_360(request: Request, uow: UnitOfWorkDep, customer_id: Id) -> Respo
     if who is None:
         return login_redirect(request)
     try:
-        view = assist.customer_360(uow, who, customer_id, request_locale(request))
+        return customer_page(request, uow, who, customer_id)
     except DomainError as exc:
         return _error(request, who, exc)
-    return page(request, who, "workbench/customer360.html", view=view, c=view.customer)
+
+
+def customer_page(request: Request, uow: UnitOfWorkDep, who: Principal, customer_id: int, *, status_code: int = 200,
+                  **extra: Any) -> HTMLResponse:
+    """客户全景 with the customer's consents (授权) and, for an officer in the field, the code to give one."""
+    view = assist.customer_360(uow, who, customer_id, request_locale(request))
+    return page(request, who, "workbench/customer360.html", status_code=status_code, view=view, c=view.customer,
+                consents=consents.list_consents(uow, who, customer_id), scopes=consent_texts.SCOPES,
+                can_assist=who.can(Permission.ASSIST_SIGNING), **extra)
 
 
 @router.get("/workbench/portfolio", response_class=HTMLResponse)

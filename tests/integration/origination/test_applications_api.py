@@ -41,9 +41,8 @@ def new_customer(api: Api, row: int = GOOD_ROW) -> int:
 def apply(api: Api, customer_id: int, amount: str, product: str = "EI-STD", term: int = 12,
           consents: tuple[str, ...] = ("credit_report",), headers: dict[str, str] | None = None) -> Any:
     """Staff apply for a customer who gave the consents first, with the code texted to them."""
-    if headers is None:
-        for scope in consents:
-            consent_by_code(api, customer_id, scope)
+    for scope in consents:
+        consent_by_code(api, customer_id, scope)
     return api.client.post("/api/v1/applications", headers=headers or api.token("credit_officer"), json={
         "customer_id": customer_id, "product_code": product, "amount": amount, "term_months": term,
         "purpose": "进货", "consents": list(consents)})
