@@ -18,7 +18,7 @@ from microlend.core.settings import Settings
 from microlend.origination import acceptance, borrowers
 from microlend.origination import service as applications
 from microlend.origination.contracts import printable
-from microlend.parties import consent_texts
+from microlend.parties import consent_texts, consents
 from microlend.web.pages import current_principal, login_redirect
 from microlend.web.templates import render, request_locale
 from microlend.web.workbench import translate
@@ -119,9 +119,27 @@ def home(request: Request, uow: UnitOfWorkDep) -> Response:
     try:
         apps = applications.list_applications(uow, who, page_size=20, locale=request_locale(request)).items
         loans = borrowers.my_loans(uow, who)
+        assert who.customer_id is not None
+        newest_first = [c for c in consents.list_consents(uow, who, who.customer_id) if c.active]
+        given = list({c.scope: c for c in reversed(newest_first)}.values())  # the latest of each scope
     except DomainError as exc:
         return _page(request, who, "error.html", status_code=exc.status_code, message=exc.message)
-    return _page(request, who, "borrower/home.html", apps=apps, loans=loans)
+    return _page(request, who, "borrower/home.html", apps=apps, loans=loans, consents=given,
+                 texts={t.version: t for t in consent_texts.catalogue()})
+
+
+@router.post("/b/consents/{scope}/revoke", response_class=HTMLResponse)
+def revoke_consent(request: Request, uow: UnitOfWorkDep, scope: str) -> Response:
+    """撤回授权: the borrower withdraws a consent; it no longer counts for any decision."""
+    who = _borrower(request, uow)
+    if who is None:
+        return _not_borrower(request, uow)
+    try:
+        assert who.customer_id is not None
+        consents.revoke_consent(uow, who, who.customer_id, scope[:40], evidence=request_evidence(request))
+    except DomainError as exc:
+        return _page(request, who, "error.html", status_code=exc.status_code, message=translate(request, exc.message))
+    return RedirectResponse("/b", status_code=303)
 
 
 def _apply_page(request: Request, uow: UnitOfWorkDep, who: Principal, status_code: int = 200,

@@ -221,4 +221,10 @@ class TestBorrowerInSession:
         assert signed.evidence["session_id"] and signed.otp_challenge_id is None
         page = api.client.get(f"/b/applications/{app['id']}/contract", headers=as_borrower(token))
         assert page.status_code == 200 and signed.sha256 in page.text
-        assert api.client.delete(f"/api/v1/customers/{cid}/consents/credit_report", headers=h).status_code == 204
+        home = api.client.get("/b", headers=as_borrower(token)).text
+        assert 'data-testid="revoke-credit_report"' in home and "Authorisation to query the credit report" in home
+        r = api.client.post("/b/consents/credit_report/revoke", headers=as_borrower(token), follow_redirects=False)
+        assert r.status_code == 303
+        given = api.client.get(f"/api/v1/customers/{cid}/consents", headers=h).json()
+        assert given and not any(c["active"] for c in given)
+        assert 'data-testid="revoke-credit_report"' not in api.client.get("/b", headers=as_borrower(token)).text
