@@ -62,3 +62,21 @@ def accept_by_code(api: Any, application_id: int, headers: dict[str, str] | None
     sent = send_signing_code(api, application_id, h)
     return api.client.post(f"/api/v1/applications/{application_id}/accept", headers=h,
                            json={"code": sent["code"], "challenge_id": sent["challenge_id"]})
+
+
+def signing_code(api: Any, application_id: int) -> dict[str, Any]:
+    """The body of an assisted acceptance: the code texted to the borrower for this contract."""
+    sent = send_signing_code(api, application_id, api.token("credit_officer"))
+    return {"code": sent["code"], "challenge_id": sent["challenge_id"]}
+
+
+def consent_code(api: Any, customer_id: int) -> dict[str, Any]:
+    """The body of an assisted consent: the code texted to the borrower for the credit report."""
+    r = api.client.post(f"/api/v1/customers/{customer_id}/one-time-codes", headers=api.token("credit_officer"),
+                        json={"purpose": "consent", "scope": "credit_report"})
+    assert r.status_code == 201, r.text
+    return {"scope": "credit_report", "code": code_on_phone(api, customer_id, r.json()["challenge_id"])}
+
+
+def consents_snapshot(api: Any, customer_id: int) -> Any:
+    return api.client.get(f"/api/v1/customers/{customer_id}/consents", headers=api.token("admin")).json()

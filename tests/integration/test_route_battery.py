@@ -29,7 +29,7 @@ from sqlalchemy import Engine, select
 from tests.battery import CachedTokens, Endpoint, run_battery
 from tests.conftest import TenantKit
 from tests.conftest import test_settings as settings_for
-from tests.signing import accept_by_code, code_on_phone, consent_by_code, send_signing_code
+from tests.signing import accept_by_code, consent_by_code, consent_code, consents_snapshot, signing_code
 
 from microlend.api.app import create_app
 from microlend.core import tenancy
@@ -107,27 +107,9 @@ def accepted(api: CachedTokens) -> int:
     return app_id
 
 
-def signing_code(api: CachedTokens, app_id: int) -> dict[str, Any]:
-    """The body of an assisted acceptance: the code texted to the borrower for this contract."""
-    sent = send_signing_code(api, app_id, api.token("credit_officer"))
-    return {"code": sent["code"], "challenge_id": sent["challenge_id"]}
-
-
 def consenting_customer(api: CachedTokens) -> int:
-    cid = customer(api)
-    consent_by_code(api, cid, headers=api.token("credit_officer"))
+    consent_by_code(api, cid := customer(api), headers=api.token("credit_officer"))
     return cid
-
-
-def consent_code(api: CachedTokens, cid: int) -> dict[str, Any]:
-    """The body of an assisted consent: the code texted to the borrower for the credit report."""
-    sent = _ok(api.client.post(f"/api/v1/customers/{cid}/one-time-codes", headers=api.token("credit_officer"),
-                               json={"purpose": "consent", "scope": "credit_report"}))
-    return {"scope": "credit_report", "code": code_on_phone(api, cid, sent["challenge_id"])}
-
-
-def consents_snapshot(api: CachedTokens, cid: int) -> Any:
-    return api.client.get(f"/api/v1/customers/{cid}/consents", headers=api.token("admin")).json()
 
 
 def application_snapshot(api: CachedTokens, app_id: int) -> Any:
@@ -370,12 +352,10 @@ CASES: list[Case] = [
          recommended, application_snapshot),
     Case(E("POST", f"{V1}/applications/{{application_id}}/decline", "approver", "credit_officer", write=True,
            body={"notes": "stock does not match"}), recommended, application_snapshot),
-    # staff accept only with the code texted to the borrower (the refusals are in test_signing_api.py)
+    # staff accept only with the code texted to the borrower (the refusals: test_signing_api.py)
     Case(E("POST", f"{V1}/applications/{{application_id}}/accept", "credit_officer", "auditor", write=True,
            audit=("contract.sign", "application.accept")), approved, application_snapshot, body=signing_code),
-    Case(E("GET", f"{V1}/applications/{{application_id}}/contract", "credit_officer", "marketer"),
-         accepted, application_snapshot),
-    # consents given by the borrower, and one-time codes
+    Case(E("GET", f"{V1}/applications/{{application_id}}/contract", "credit_officer", "marketer"), accepted),
     Case(E("GET", f"{V1}/consent-texts", "marketer", None)),
     Case(E("GET", f"{V1}/customers/{{customer_id}}/consents", "credit_officer", "borrower"),
          consenting_customer, consents_snapshot),
