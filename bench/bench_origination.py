@@ -49,6 +49,8 @@ def prepare(url: str, customers: int) -> list[tuple[int, dict[str, Any]]]:
     from microlend.core.db import make_engine, make_session_factory
     from microlend.core.uow import UnitOfWork
     from microlend.demo.seed import seed
+    from microlend.demo.signing import borrower
+    from microlend.parties import consents
     from microlend.parties.tables import CustomerRow
 
     load_modules()
@@ -59,6 +61,8 @@ def prepare(url: str, customers: int) -> list[tuple[int, dict[str, Any]]]:
     with UnitOfWork(factory) as u:
         rows = u.session.execute(select(CustomerRow.id, CustomerRow.attributes)
                                  .where(CustomerRow.tenant_id == bank.tenant_id).order_by(CustomerRow.id)).all()
+    for cid, _ in rows:  # each borrower authorised the credit report query on their phone before applying
+        consents.give_consent(UnitOfWork(factory), borrower(bank.tenant_id, cid), cid, "credit_report")
     engine.dispose()
     return [(cid, dict(attrs or {})) for cid, attrs in rows]
 

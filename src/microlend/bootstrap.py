@@ -62,6 +62,7 @@ ROUTERS = [
     ("microlend.api.routers.audit", "router"),
     ("microlend.api.routers.origination", "router"),
     ("microlend.api.routers.origination", "applications_router"),
+    ("microlend.api.routers.signing", "router"),
     ("microlend.api.routers.servicing", "router"),
     ("microlend.api.routers.decisioning", "router"),
     ("microlend.api.routers.data", "router"),
@@ -75,6 +76,7 @@ ROUTERS = [
 WEB_PAGES = [
     "microlend.web.pages",
     "microlend.web.workbench",
+    "microlend.web.assisted",
     "microlend.web.borrower",
     "microlend.web.analyst",
     "microlend.web.marketing",

@@ -125,8 +125,15 @@ def test_small_loan_is_approved_without_a_person_and_the_schedule_is_shown(
     assert "%" in page.locator("[data-testid=apr]").inner_text()
     assert page.locator("[data-testid=preview] tbody tr").count() == 12  # the schedule before accepting
     assert fits_the_phone(page)
+    assert "%" in page.locator("[data-testid=penalty-rate]").inner_text()
+    assert page.locator("[data-testid=contract-frame]").is_visible()  # the contract before signing
+    contract = page.frame_locator("[data-testid=contract-frame]").locator("article.contract")
+    assert "借款合同" in contract.locator("h1").inner_text()
     shot(page, "03-borrower-offer")
 
+    page.click("[data-testid=accept]")  # not yet: the borrower has not said they read and sign it
+    assert page.url.rsplit("/", 1)[1].isdigit()
+    page.check("[data-testid=agree]")
     page.click("[data-testid=accept]")
     page.wait_for_url("**/b/loans/*")
     assert page.locator("[data-testid=schedule] tbody tr").count() == 12

@@ -92,6 +92,7 @@ def test_large_loan_is_referred_reviewed_with_four_eyes_and_disbursed(
     borrower.reload()
     assert borrower.locator("[data-testid=decision]").get_attribute("data-status") == "approved"
     assert "250,000" in borrower.locator("[data-testid=offer-amount]").inner_text()
+    borrower.check("[data-testid=agree]")
     borrower.click("[data-testid=accept]")
     borrower.wait_for_url(application_url)  # above the automatic disbursement authority: staff release it
     assert borrower.locator("[data-testid=awaiting-release]").is_visible()

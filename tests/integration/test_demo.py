@@ -14,7 +14,8 @@ from microlend.core.migrate import upgrade
 from microlend.core.uow import UnitOfWork
 from microlend.demo.history import seed_datasets, seed_marketing, simulate
 from microlend.demo.seed import german_credit, seed
-from microlend.origination.tables import ApplicationRow
+from microlend.origination.tables import ApplicationRow, LoanContractRow
+from microlend.parties.tables import ConsentRow
 from microlend.servicing import service as servicing
 
 pytestmark = pytest.mark.slow
@@ -35,6 +36,13 @@ def test_a_demo_bank_lives_sixty_days_with_balanced_books(tmp_path: Path) -> Non
         waiting = uow.session.execute(select(func.count()).select_from(ApplicationRow).where(
             ApplicationRow.status == "referred")).scalar_one()
     assert waiting == life.waiting_review > 0
+    with uow:  # every loan was signed for by its borrower: on their phone, or with a code read out to an officer
+        paid_out = set(uow.session.execute(select(ApplicationRow.id).where(
+            ApplicationRow.status.in_(("accepted", "disbursed")))).scalars())
+        signed = uow.session.execute(select(LoanContractRow.application_id, LoanContractRow.channel)).all()
+        consents = set(uow.session.execute(select(ConsentRow.channel)).scalars())
+    assert paid_out and paid_out == {a for a, _ in signed}
+    assert {c for _, c in signed} == {"self", "assisted-otp"} and consents == {"self", "assisted-otp"}
     assert "pre-approved offers" in seed_marketing(uow, bank.tenant_id)
     assert "german_credit (1000 rows)" in seed_datasets(uow, bank.tenant_id, tmp_path / "files")
     with uow:

@@ -104,12 +104,23 @@ def schema_of(engine: Engine) -> dict[str, Any]:
         return {"tables": tables, "catalog": _catalog(connection)}
 
 
-def rows_of(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+def rows_of(engine: Engine, columns: dict[str, list[str]] | None = None) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table's rows; with `columns`, only those columns of those tables (what an older schema had)."""
     meta = sa.MetaData()
     with engine.connect() as connection:
         meta.reflect(connection)
-        return {t.name: sorted((tuple(r) for r in connection.execute(sa.select(t))), key=repr)
-                for t in meta.sorted_tables if t.name != "alembic_version"}
+        tables = [t for t in meta.sorted_tables if t.name != "alembic_version"]
+        return {t.name: sorted((tuple(r) for r in connection.execute(
+                    sa.select(*(t.c[c] for c in columns[t.name])) if columns and t.name in columns else sa.select(t))),
+                    key=repr)
+                for t in tables}
+
+
+def columns_of(engine: Engine) -> dict[str, list[str]]:
+    meta = sa.MetaData()
+    with engine.connect() as connection:
+        meta.reflect(connection)
+    return {t.name: [c.name for c in t.columns] for t in meta.sorted_tables}
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -203,6 +214,13 @@ def assert_rows_carried(before: dict[str, list[tuple[Any, ...]]], after: dict[st
     assert set(before.pop("audit_log")) <= set(after["audit_log"])
     assert {r[0] for r in before.pop("audit_heads")} == {r[0] for r in after["audit_heads"]}
     assert {name: after[name] for name in before} == before
+def test_a_bank_lives_on_the_branch_heads(new_database: NewDatabase) -> None:
+    """Today's use cases need today's schema (consents keep their evidence, offers their signed contracts):
+    a bank lives on the branches' heads; the single chain's tables are carried below with a row in each."""
+    engine = new_database()
+    migrate.upgrade(engine)
+    live_a_bank(engine)
+    assert all(rows_of(engine).values())
 
 
 # ------------------------------------------------------------------------------------------ tests
@@ -210,15 +228,17 @@ def assert_rows_carried(before: dict[str, list[tuple[Any, ...]]], after: dict[st
 def test_a_bank_on_the_single_chain_upgrades_in_place_without_losing_a_row(new_database: NewDatabase) -> None:
     old, fresh = new_database(), new_database()
     legacy_upgrade(old)
-    live_a_bank(old)
+    fill_empty_tables(old)  # the use cases of today write columns the chain never had (test above)
     before = rows_of(old)
-    assert all(before.values()), [name for name, rows in before.items() if not rows]
+    # the ledger's guards refuse a lone sample entry: the journal is carried empty here, and lived above
+    assert all(rows for name, rows in before.items() if not name.startswith("journal_")), before.keys()
     assert migrate.current(old) == [migrate.LEGACY_HEAD]
 
+    old_columns = columns_of(old)
     migrate.upgrade(old)
     migrate.upgrade(fresh)
 
-    carried = rows_of(old)
+    carried = rows_of(old, old_columns)  # columns added since are new, not lost
     # core_0102 replaced login_failures (one row per failure) by login_throttles (a count per account)
     failures = before.pop("login_failures")
     assert {(f"account:{r[1]}", 1) for r in failures} <= {r[1:3] for r in carried["login_throttles"]}
@@ -228,7 +248,8 @@ def test_a_bank_on_the_single_chain_upgrades_in_place_without_losing_a_row(new_d
             report = audit.verify(session, tenant_id)
             assert report.ok, report.problems
     assert migrate.current(old) == migrate.current(fresh)
-    assert set(migrate.LEGACY_HEAD_EQUIVALENT) - {"core_0100"} <= set(migrate.current(old))
+    moved_on = {"core_0100", "parties_0100", "origination_0100"}  # branches with revisions since the chain
+    assert set(migrate.LEGACY_HEAD_EQUIVALENT) - moved_on <= set(migrate.current(old))
     assert schema_of(old) == schema_of(fresh)
     after = rows_of(old)
     migrate.upgrade(old)  # nothing left to do
@@ -268,11 +289,12 @@ def test_a_database_at_any_revision_of_the_single_chain_ends_at_the_branch_heads
     fill_empty_tables(old)
     before = rows_of(old)
     assert before["tenants"]
+    old_columns = columns_of(old)
 
     migrate.upgrade(old)
     migrate.upgrade(fresh)
 
-    after = rows_of(old)
+    after = rows_of(old, old_columns)
     if before.pop("login_failures", []):  # carried over as counts by core_0102
         assert after["login_throttles"]
     assert_rows_carried(before, after)
@@ -295,16 +317,17 @@ def test_a_carry_over_that_fails_half_way_leaves_the_database_as_it_was(new_data
 def test_a_bank_adopts_modules_one_by_one(new_database: NewDatabase) -> None:
     engine, complete = new_database(), new_database()
     migrate.upgrade(engine, modules=["parties"])
-    assert migrate.current(engine) == ["core_0104", "parties_0100"]
+    assert migrate.current(engine) == ["core_0104", "parties_0102_consent_evidence"]
     with engine.connect() as connection:
         assert set(inspect(connection).get_table_names()) == {
             "alembic_version", "tenants", "users", "web_sessions", "credentials_versions", "login_throttles",
-            "audit_log", "audit_heads", "idempotency_keys", "event_outbox", "customers", "consents"}
+            "audit_log", "audit_heads", "idempotency_keys", "event_outbox", "customers", "consents", "otp_challenges"}
     fill_empty_tables(engine)
     parties_rows = rows_of(engine)
 
     migrate.upgrade(engine, modules=["origination", "servicing"])
-    assert migrate.current(engine) == ["core_0104", "origination_0100", "servicing_0100"]
+    assert migrate.current(engine) == ["core_0104", "origination_0102_contracts", "parties_0102_consent_evidence",
+                                       "servicing_0100"]
     with engine.connect() as connection:
         assert {"applications", "loans", "journal_entries"} <= set(inspect(connection).get_table_names())
         assert "datasets" not in inspect(connection).get_table_names()
@@ -322,7 +345,7 @@ def test_the_command_line_upgrades_one_module_or_all(tmp_path: Path, monkeypatch
     try:
         runner = CliRunner()
         result = runner.invoke(app, ["db", "upgrade", "--module", "parties"])
-        assert result.exit_code == 0 and "parties_0100" in result.output, result.output
+        assert result.exit_code == 0 and "parties_0102_consent_evidence" in result.output, result.output
         result = runner.invoke(app, ["db", "upgrade", "--module", "loans"])
         assert result.exit_code == 2 and "no schema for 'loans'" in result.output
         result = runner.invoke(app, ["db", "upgrade"])

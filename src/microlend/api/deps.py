@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
@@ -16,6 +17,7 @@ from microlend.core.identity import Principal
 from microlend.core.settings import Settings
 from microlend.core.tenancy import TrustedTokens, principal_from_token
 from microlend.core.uow import UnitOfWork
+from microlend.parties.consents import Evidence
 
 T = TypeVar("T")
 
@@ -105,3 +107,13 @@ async def idempotency_key(idempotency_key: Annotated[str | None, Header()] = Non
 
 
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
+
+
+def request_evidence(request: Request) -> Evidence:
+    """Who signed, as the request shows it: a fingerprint of the session token (never the token), the
+    address and the browser — kept with a consent or a signature."""
+    auth = request.headers.get("authorization", "")
+    token = auth[7:] if auth.lower().startswith("bearer ") else request.cookies.get(SESSION_COOKIE, "")
+    session_id = hashlib.sha256(token.encode()).hexdigest()[:16] if token else ""
+    return Evidence(session_id=session_id, ip=request.client.host if request.client else "",
+                    user_agent=request.headers.get("user-agent", ""))

@@ -53,6 +53,7 @@ class Permission(StrEnum):
     RECOMMEND = "recommend"
     APPROVE_CREDIT = "approve_credit"
     MANAGE_CREDIT_LINES = "manage_credit_lines"
+    ASSIST_SIGNING = "assist_signing"  # text a borrower a one-time code to consent or sign in the field
     # collections
     COLLECT = "collect"
     # marketing
@@ -68,7 +69,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.CREDIT_OFFICER: frozenset({
         P.VIEW_CUSTOMERS, P.MANAGE_CUSTOMERS, P.VIEW_PERSONAL_DATA, P.VIEW_LOANS, P.APPLY,
         P.VIEW_APPLICATIONS, P.RECOMMEND, P.VIEW_DECISIONS, P.DECIDE, P.POST_REPAYMENT, P.VIEW_CAMPAIGNS,
-        P.SCORE, P.VIEW_MODELS, P.VIEW_POLICIES,
+        P.SCORE, P.VIEW_MODELS, P.VIEW_POLICIES, P.ASSIST_SIGNING,
     }),
     Role.APPROVER: frozenset({
         P.VIEW_CUSTOMERS, P.VIEW_LOANS, P.VIEW_APPLICATIONS, P.APPROVE_CREDIT, P.VIEW_DECISIONS,

@@ -21,6 +21,7 @@ from microlend.core.identity import Principal, Role, system_principal
 from microlend.core.money import round_half_up
 from microlend.core.tables import TenantRow, UserRow
 from microlend.core.uow import UnitOfWork
+from microlend.demo import signing
 from microlend.origination import queries as application_queries
 from microlend.origination import service as origination
 from microlend.parties import queries as parties
@@ -139,10 +140,13 @@ def _applications_of_the_day(uow: UnitOfWork, clock: FixedClock, rng: random.Ran
             product, term = "EP-STD", 24
             amount = Decimal(rng.randrange(250_000, 450_001, 10_000))
         consents = ("credit_report",) if rng.random() < 0.92 else ()
+        channel = rng.choice(("borrower", "officer", "borrower"))
         try:
+            for scope in consents:
+                signing.give_consent(uow, officer, cid, scope, in_the_field=channel == "officer")
             app = origination.submit(uow, officer, origination.NewApplication(
                 customer_id=cid, product_code=product, amount=amount, term_months=term, purpose="经营周转",
-                consents=consents, channel=rng.choice(("borrower", "officer", "borrower"))))
+                consents=consents, channel=channel))
         except DomainError:
             continue
         applications += 1
@@ -163,7 +167,7 @@ def _applications_of_the_day(uow: UnitOfWork, clock: FixedClock, rng: random.Ran
                 continue
         if app.status == "approved" and rng.random() < 0.9:
             clock.advance(timedelta(minutes=rng.randint(2, 20)))
-            app = origination.accept(uow, officer, app.id)
+            app = signing.sign(uow, officer, app, in_the_field=channel == "officer")
             if app.status == "accepted":
                 app = origination.disburse(uow, approver, app.id)
             if app.status == "disbursed":

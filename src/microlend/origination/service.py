@@ -35,9 +35,9 @@ from microlend.origination.applications import (
 )
 from microlend.origination.bureau import CreditBureau, ProfileBureau
 from microlend.origination.events import ApplicationDecided
-from microlend.origination.tables import ApplicationRow
+from microlend.origination.tables import ApplicationRow, LoanContractRow
 from microlend.parties import queries as parties
-from microlend.parties.consents import check_scopes, record_consents
+from microlend.parties.consents import Evidence, check_scopes, own_session, record_in_session
 from microlend.parties.queries import CustomerView
 from microlend.risk.registry import ScoringRuntime
 from microlend.servicing import queries as loan_queries
@@ -68,6 +68,8 @@ class NewApplication:
     consents: tuple[str, ...] = ()
     channel: str = "api"
     campaign_id: int | None = None
+    locale: str = "zh_CN"  # of the consent texts a borrower agrees to when applying
+    evidence: Evidence | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class Offer:
     expires_at: datetime
     term_months: int
     method: str
+    penalty_rate: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,7 @@ def _view(row: ApplicationRow, customer_name: str, now: datetime, locale: str = 
     offer = None
     if row.offer_amount is not None and row.offer_rate is not None and row.offer_expires_at is not None:
         offer = Offer(row.offer_amount, row.offer_rate, row.offer_apr or Decimal(0), row.offer_expires_at,
-                      row.term_months, "")
+                      row.term_months, "", row.offer_penalty_rate)
     return Application(
         id=row.id, customer_id=row.customer_id, customer_name=customer_name, product_code=row.product_code,
         amount=row.amount, term_months=row.term_months, purpose=row.purpose, channel=row.channel,
@@ -256,6 +259,11 @@ def offer_apr(product: servicing.ProductView, amount: Decimal, rate: Decimal, te
     return apr(_schedule(product, amount, rate, term, start))
 
 
+def penalty_rate(product: servicing.ProductView, rate: Decimal) -> Decimal:
+    """罚息利率: the annual rate on overdue amounts, the contract rate times the product's multiplier."""
+    return rate * product.penalty_multiplier
+
+
 def _product(uow: UnitOfWork, code: str, tenant_id: int) -> servicing.ProductView:
     for p in servicing.list_products(uow, system_principal(tenant_id)):
         if p.code == code:
@@ -268,7 +276,24 @@ def _open_offer(row: ApplicationRow, product: servicing.ProductView, amount: Dec
     row.offer_amount = amount
     row.offer_rate = rate
     row.offer_apr = offer_apr(product, amount, rate, row.term_months, on)
+    row.offer_penalty_rate = penalty_rate(product, rate)
     row.offer_expires_at = offer_expiry(now, authority)
+
+
+def _consents(uow: UnitOfWork, who: Principal, customer_id: int, cmd: NewApplication,
+              application_id: int) -> set[str]:
+    """The consents the decision may use: those on record and not revoked. A borrower applying in their own
+    session gives the ones they tick; staff cannot give them for the borrower, only check they are given."""
+    if cmd.consents and own_session(who, customer_id):
+        record_in_session(uow, who, customer_id, cmd.consents, locale=cmd.locale,
+                          evidence=cmd.evidence or Evidence(), application_id=application_id)
+    given = parties.consented_scopes(uow, who, customer_id)
+    missing = sorted(set(cmd.consents) - given)
+    if missing:
+        raise PermissionDenied(f"consents: the borrower has not given '{missing[0]}'; the borrower gives it in "
+                               "their own session or with a one-time code texted to their registered mobile",
+                               field="consents")
+    return given
 
 
 def submit(uow: UnitOfWork, who: Principal, cmd: NewApplication,
@@ -295,8 +320,7 @@ def submit(uow: UnitOfWork, who: Principal, cmd: NewApplication,
         )
         s.add(row)
         s.flush()
-        record_consents(uow, who, customer.id, cmd.consents, granted_at=now, channel=cmd.channel,
-                        application_id=row.id)
+        consents = _consents(uow, who, customer.id, cmd, row.id)
         audit.record(s, who, "application.submit", "application", row.id, after=_audit_view(row))
 
         scored = _scoring.score(uow, system, scoring_case(customer), subject_type="application",
@@ -309,7 +333,6 @@ def submit(uow: UnitOfWork, who: Principal, cmd: NewApplication,
             c = scored.challenger
             challenger = ModelResult(model_version=c.model_label, score=Decimal(f"{c.score:.2f}"),
                                      pd=Decimal(f"{c.pd:.6f}"), reason_codes=tuple(c.reason_codes))
-        consents = set(cmd.consents)
         features = _internal_features(uow, who, customer.id)
         decision = decisions.decide(uow, system, decision_input(customer, cmd, on, consents, model, features),
                                     challenger_model=challenger, application_ref=f"application:{row.id}")
@@ -490,6 +513,10 @@ def _release_funds(uow: UnitOfWork, row: ApplicationRow, product: servicing.Prod
     """Open the credit line or disburse the loan through servicing (one key per application: never twice)."""
     system = system_principal(row.tenant_id, "origination")
     assert row.offer_amount is not None and row.offer_rate is not None
+    signed = uow.session.execute(select(LoanContractRow.id).where(
+        LoanContractRow.tenant_id == row.tenant_id, LoanContractRow.application_id == row.id)).first()
+    if signed is None:
+        raise Conflict("cannot pay out: the borrower has not signed the loan contract")
     if product.method == RepaymentMethod.REVOLVING:
         line = servicing.open_credit_line(uow, system, row.product_code, row.offer_amount,
                                           customer_id=row.customer_id, annual_rate=row.offer_rate,
@@ -501,31 +528,6 @@ def _release_funds(uow: UnitOfWork, row: ApplicationRow, product: servicing.Prod
         annual_rate=row.offer_rate, customer_id=row.customer_id, application_id=row.id,
         idempotency_key=f"application-{row.id}"))
     row.loan_id, row.status, row.disbursed_at = loan.id, Status.DISBURSED, utcnow()
-
-
-def accept(uow: UnitOfWork, who: Principal, application_id: int) -> Application:
-    """The borrower accepts the offer before it expires; within the automatic authority the money is paid
-    out at once (放款), above it staff release it."""
-    who.require(Permission.APPLY)
-    with uow:
-        s = uow.session
-        row = _application(s, who, application_id, lock=True)
-        before = _audit_view(row)
-        check_transition(Status(row.status), Status.ACCEPTED, "accept the offer")
-        now = utcnow()
-        if row.offer_expires_at is not None and row.offer_expires_at < now:
-            raise Conflict(f"cannot accept: the offer expired on {row.offer_expires_at:%Y-%m-%d %H:%M} UTC")
-        row.status, row.accepted_at = Status.ACCEPTED, now
-        audit.record(s, who, "application.accept", "application", row.id, before=before, after=_audit_view(row))
-        product = _product(uow, row.product_code, who.tenant_id)
-        if row.offer_amount is not None and row.offer_amount <= AUTOMATIC_DISBURSEMENT_LIMIT:
-            _release_funds(uow, row, product)
-            audit.record(s, system_principal(who.tenant_id, "origination"), "application.disburse",
-                         "application", row.id, after=_audit_view(row))
-        row.version += 1
-        view = _current(uow, row)
-        uow.commit()
-    return view
 
 
 def disburse(uow: UnitOfWork, who: Principal, application_id: int) -> Application:

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from microlend.core.db import Amount, Base, JSONText, Rate, UTCDateTime
@@ -60,9 +60,35 @@ class ApplicationRow(Base):
     offer_amount: Mapped[Decimal | None] = mapped_column(Amount(), nullable=True)
     offer_rate: Mapped[Decimal | None] = mapped_column(Rate(), nullable=True)
     offer_apr: Mapped[Decimal | None] = mapped_column(Rate(), nullable=True)
+    offer_penalty_rate: Mapped[Decimal | None] = mapped_column(Rate(), nullable=True)
     offer_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     loan_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     credit_line_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     disbursed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class LoanContractRow(Base):
+    """A signed loan contract (借款合同): the exact document the borrower signed, its SHA-256, and how we know
+    it was the borrower (their own session, or a one-time code texted to their registered mobile)."""
+
+    __tablename__ = "loan_contracts"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "application_id", name="uq_loan_contracts_application"),
+        UniqueConstraint("tenant_id", "number", name="uq_loan_contracts_number"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    number: Mapped[str] = mapped_column(String(40))
+    locale: Mapped[str] = mapped_column(String(10))
+    document: Mapped[str] = mapped_column(Text())
+    sha256: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    channel: Mapped[str] = mapped_column(String(20))  # self | assisted-otp
+    signed_by: Mapped[str] = mapped_column(String(100))  # the session's user: the borrower, or the officer assisting
+    otp_challenge_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONText(), default=dict)

@@ -13,7 +13,8 @@ from sqlalchemy import Select, func, select
 from microlend.core.errors import NotFound
 from microlend.core.identity import Principal, Role
 from microlend.core.uow import UnitOfWork
-from microlend.parties.tables import CustomerRow
+from microlend.parties.consents import COUNTING_CHANNELS
+from microlend.parties.tables import ConsentRow, CustomerRow
 
 #: Ids per IN (...) list: well below every database's limit on bound parameters.
 _CHUNK = 500
@@ -51,6 +52,18 @@ class ContactCard:
     branch: str
 
 
+@dataclass(frozen=True)
+class ContractParty:
+    """A customer as named in a contract: ID number and mobile masked."""
+
+    id: int
+    kind: str
+    name: str
+    id_number_masked: str
+    phone_masked: str
+    address: str
+
+
 def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
     unique = sorted({int(i) for i in ids})
     for start in range(0, len(unique), _CHUNK):
@@ -68,6 +81,15 @@ def customer(uow: UnitOfWork, who: Principal, customer_id: int) -> CustomerView:
         if row is None or row.tenant_id != who.tenant_id or (_is_borrower(who) and who.customer_id != row.id):
             raise NotFound(f"customer {customer_id} not found", field="customer_id")
         return CustomerView.from_row(row)
+
+
+def contract_party(uow: UnitOfWork, who: Principal, customer_id: int) -> ContractParty:
+    """The customer as a party to a contract (a borrower sees only themselves)."""
+    with uow:
+        row = uow.session.get(CustomerRow, customer_id)
+        if row is None or row.tenant_id != who.tenant_id or (_is_borrower(who) and who.customer_id != row.id):
+            raise NotFound(f"customer {customer_id} not found", field="customer_id")
+        return ContractParty(row.id, row.kind, row.name, row.id_number_masked, row.phone_masked, row.address)
 
 
 def customer_names(uow: UnitOfWork, who: Principal, customer_ids: Sequence[int]) -> dict[int, str]:
@@ -127,6 +149,20 @@ def marketing_consented(uow: UnitOfWork, who: Principal, customer_ids: Sequence[
                 select(CustomerRow.id).where(CustomerRow.tenant_id == who.tenant_id, CustomerRow.id.in_(chunk),
                                              CustomerRow.marketing_consent.is_(True))).scalars())
     return agreed
+
+
+def consented_scopes(uow: UnitOfWork, who: Principal, customer_id: int) -> set[str]:
+    """The scopes this customer has authorised (授权) and not revoked, as given by the borrower (in their own
+    session or with a one-time code); what a decision may use."""
+    with uow:
+        return set(uow.session.execute(select(ConsentRow.scope).where(
+            ConsentRow.tenant_id == who.tenant_id, ConsentRow.customer_id == customer_id,
+            ConsentRow.revoked_at.is_(None), ConsentRow.channel.in_(COUNTING_CHANNELS))).scalars())
+
+
+def has_consent(uow: UnitOfWork, who: Principal, customer_id: int, scope: str) -> bool:
+    """True while the customer's consent to `scope` stands (given by the borrower, not revoked)."""
+    return scope in consented_scopes(uow, who, customer_id)
 
 
 def contact_cards(uow: UnitOfWork, who: Principal, customer_ids: Sequence[int]) -> dict[int, ContactCard]:

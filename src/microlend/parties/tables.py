@@ -56,5 +56,37 @@ class ConsentRow(Base):
     scope: Mapped[str] = mapped_column(String(40))
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime())
     granted_by: Mapped[str] = mapped_column(String(100))
-    channel: Mapped[str] = mapped_column(String(20), default="api")
+    channel: Mapped[str] = mapped_column(String(20), default="api")  # self | assisted-otp (api: before evidence)
     application_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # what the borrower agreed to and how we know it was them
+    locale: Mapped[str] = mapped_column(String(10), default="")
+    text_version: Mapped[str] = mapped_column(String(40), default="")
+    text_hash: Mapped[str] = mapped_column(String(64), default="")
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONText(), default=dict)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+
+class OtpChallengeRow(Base):
+    """A one-time code (短信验证码) sent to a customer's registered mobile for one purpose: giving a consent
+    or signing a contract. Only a keyed hash of the code is kept; it expires, counts wrong tries and is used
+    once."""
+
+    __tablename__ = "otp_challenges"
+    __table_args__ = (Index("ix_otp_challenges_purpose", "tenant_id", "customer_id", "purpose"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    purpose: Mapped[str] = mapped_column(String(80))  # consent:<scope> | contract:<contract number>
+    context: Mapped[dict[str, Any]] = mapped_column(JSONText(), default=dict)  # locale, hash of what is agreed
+    salt: Mapped[str] = mapped_column(String(32))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    sent_to: Mapped[str] = mapped_column(String(20))  # the masked mobile
+    sender: Mapped[str] = mapped_column(String(40))
+    message_id: Mapped[str] = mapped_column(String(100), default="")
+    requested_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -9,13 +9,16 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from microlend.api.deps import Id, SettingsDep, UnitOfWorkDep
+from microlend.api.deps import Id, SettingsDep, UnitOfWorkDep, request_evidence
+from microlend.api.security import report_page
 from microlend.core import tenancy
 from microlend.core.errors import DomainError, ValidationError
 from microlend.core.identity import Permission, Principal, Role
 from microlend.core.money import parse_amount
-from microlend.origination import borrowers
+from microlend.origination import acceptance, borrowers
 from microlend.origination import service as applications
+from microlend.origination.contracts import printable
+from microlend.parties import consent_texts, consents
 from microlend.web.pages import current_principal, login_redirect, sign_in
 from microlend.web.templates import render, request_locale
 from microlend.web.workbench import translate
@@ -110,9 +113,27 @@ def home(request: Request, uow: UnitOfWorkDep) -> Response:
     try:
         apps = applications.list_applications(uow, who, page_size=20, locale=request_locale(request)).items
         loans = borrowers.my_loans(uow, who)
+        assert who.customer_id is not None
+        newest_first = [c for c in consents.list_consents(uow, who, who.customer_id) if c.active]
+        given = list({c.scope: c for c in reversed(newest_first)}.values())  # the latest of each scope
     except DomainError as exc:
         return _page(request, who, "error.html", status_code=exc.status_code, message=exc.message)
-    return _page(request, who, "borrower/home.html", apps=apps, loans=loans)
+    return _page(request, who, "borrower/home.html", apps=apps, loans=loans, consents=given,
+                 texts={t.version: t for t in consent_texts.catalogue()})
+
+
+@router.post("/b/consents/{scope}/revoke", response_class=HTMLResponse)
+def revoke_consent(request: Request, uow: UnitOfWorkDep, scope: str) -> Response:
+    """撤回授权: the borrower withdraws a consent; it no longer counts for any decision."""
+    who = _borrower(request, uow)
+    if who is None:
+        return _not_borrower(request, uow)
+    try:
+        assert who.customer_id is not None
+        consents.revoke_consent(uow, who, who.customer_id, scope[:40], evidence=request_evidence(request))
+    except DomainError as exc:
+        return _page(request, who, "error.html", status_code=exc.status_code, message=translate(request, exc.message))
+    return RedirectResponse("/b", status_code=303)
 
 
 def _apply_page(request: Request, uow: UnitOfWorkDep, who: Principal, status_code: int = 200,
@@ -121,7 +142,7 @@ def _apply_page(request: Request, uow: UnitOfWorkDep, who: Principal, status_cod
     form = form or {"product_code": DEFAULT_PRODUCT, "amount": DEFAULT_AMOUNT, "term_months": str(DEFAULT_TERM),
                     "purpose": DEFAULT_PURPOSE.get(request_locale(request), "")}
     return _page(request, who, "borrower/apply.html", status_code=status_code, products=products, form=form,
-                 error=error)
+                 error=error, consent_text=consent_texts.current("credit_report"))
 
 
 @router.get("/b/apply", response_class=HTMLResponse)
@@ -158,7 +179,8 @@ def apply(
         app = applications.submit(uow, who, applications.NewApplication(
             customer_id=who.customer_id, product_code=product_code, amount=parse_amount(amount, "amount"),
             term_months=int(term_months), purpose=purpose, consents=("credit_report",), channel="borrower",
-            campaign_id=_campaign_cookie(request)))
+            campaign_id=_campaign_cookie(request), locale=request_locale(request),
+            evidence=request_evidence(request)))
     except DomainError as exc:
         return _apply_page(request, uow, who, exc.status_code, translate(request, exc.message), form)
     return RedirectResponse(f"/b/applications/{app.id}", status_code=303)
@@ -175,20 +197,40 @@ def application(request: Request, uow: UnitOfWorkDep, application_id: Id) -> Res
     try:
         app = applications.get(uow, who, application_id, request_locale(request))
         preview = applications.schedule_preview(uow, who, application_id) if app.status == "approved" else None
+        contract = (acceptance.contract(uow, who, application_id, request_locale(request))
+                    if app.status == "approved" and app.offer else None)
     except DomainError as exc:
         return _page(request, who, "error.html", status_code=exc.status_code, message=exc.message)
     told = [r["message"] for r in app.reasons if r["tellable"]][:3]
     return _page(request, who, "borrower/application.html", app=app, preview=preview, reasons=told,
-                 error=request.query_params.get("error"))
+                 contract=contract, error=request.query_params.get("error"))
 
 
-@router.post("/b/applications/{application_id}/accept", response_class=HTMLResponse)
-def accept(request: Request, uow: UnitOfWorkDep, application_id: Id) -> Response:
+@router.get("/b/applications/{application_id}/contract", response_class=HTMLResponse)
+def contract_page(request: Request, uow: UnitOfWorkDep, application_id: Id) -> Response:
+    """借款合同: the draft to read before accepting, or the signed contract, printable."""
     who = _borrower(request, uow)
     if who is None:
         return _not_borrower(request, uow)
     try:
-        app = applications.accept(uow, who, application_id)
+        view = acceptance.contract(uow, who, application_id, request_locale(request))
+    except DomainError as exc:
+        return _page(request, who, "error.html", status_code=exc.status_code, message=translate(request, exc.message))
+    return report_page(printable(view.document, view.locale, v=view, borrower=view.borrower))
+
+
+@router.post("/b/applications/{application_id}/accept", response_class=HTMLResponse)
+def accept(request: Request, uow: UnitOfWorkDep, application_id: Id, agree: Annotated[str, Form()] = "",
+           contract_sha256: Annotated[str, Form()] = "") -> Response:
+    """The borrower signs the contract they read, in their own session (the hash of what they read is sent)."""
+    who = _borrower(request, uow)
+    if who is None:
+        return _not_borrower(request, uow)
+    try:
+        if agree != "yes":
+            raise ValidationError("agree: read the loan contract and tick that you agree to sign it", field="agree")
+        app = acceptance.accept(uow, who, application_id, locale=request_locale(request),
+                                evidence=request_evidence(request), shown_sha256=contract_sha256[:64])
     except DomainError as exc:
         return _page(request, who, "error.html", status_code=exc.status_code, message=translate(request, exc.message))
     target = f"/b/loans/{app.loan_id}" if app.loan_id else f"/b/applications/{application_id}"

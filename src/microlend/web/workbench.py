@@ -20,6 +20,7 @@ from microlend.core.money import parse_amount
 from microlend.origination import assist
 from microlend.origination import service as applications
 from microlend.origination.applications import ApprovalAuthority
+from microlend.parties import consent_texts, consents
 from microlend.servicing import service as servicing
 from microlend.web import i18n
 from microlend.web.pages import current_principal, login_redirect, page
@@ -109,7 +110,8 @@ def approvals(request: Request, uow: UnitOfWorkDep) -> Response:
 
 
 def _detail(request: Request, uow: UnitOfWorkDep, who: Principal, application_id: int, *,
-            message: str = "", error: str = "", status_code: int = 200, fragment: bool = False) -> HTMLResponse:
+            message: str = "", error: str = "", status_code: int = 200, fragment: bool = False,
+            **extra: Any) -> HTMLResponse:
     help_ = assist.model_assistance(uow, who, application_id, request_locale(request))
     app = help_.application
     suggested = app.recommended_amount or (min(app.amount, app.limit) if app.limit else app.amount)
@@ -119,9 +121,10 @@ def _detail(request: Request, uow: UnitOfWorkDep, who: Principal, application_id
                 can_recommend=who.can(Permission.RECOMMEND) and app.status in ("referred", "recommended"),
                 can_approve=who.can(Permission.APPROVE_CREDIT) and app.status == "recommended",
                 can_disburse=who.can(Permission.DISBURSE) and app.status == "accepted",
+                can_assist=who.can(Permission.ASSIST_SIGNING) and app.status == "approved" and app.offer is not None,
                 default_amount=f"{suggested:.2f}",
                 default_rate=((app.recommended_rate or app.annual_rate or Decimal("0.0850")) * 100).quantize(
-                    Decimal("0.01")))
+                    Decimal("0.01")), **extra)
 
 
 @router.get("/applications/{application_id}", response_class=HTMLResponse)
@@ -201,10 +204,18 @@ def customer_360(request: Request, uow: UnitOfWorkDep, customer_id: Id) -> Respo
     if who is None:
         return login_redirect(request)
     try:
-        view = assist.customer_360(uow, who, customer_id, request_locale(request))
+        return customer_page(request, uow, who, customer_id)
     except DomainError as exc:
         return _error(request, who, exc)
-    return page(request, who, "workbench/customer360.html", view=view, c=view.customer)
+
+
+def customer_page(request: Request, uow: UnitOfWorkDep, who: Principal, customer_id: int, *, status_code: int = 200,
+                  **extra: Any) -> HTMLResponse:
+    """客户全景 with the customer's consents (授权) and, for an officer in the field, the code to give one."""
+    view = assist.customer_360(uow, who, customer_id, request_locale(request))
+    return page(request, who, "workbench/customer360.html", status_code=status_code, view=view, c=view.customer,
+                consents=consents.list_consents(uow, who, customer_id), scopes=consent_texts.SCOPES,
+                can_assist=who.can(Permission.ASSIST_SIGNING), **extra)
 
 
 @router.get("/workbench/portfolio", response_class=HTMLResponse)

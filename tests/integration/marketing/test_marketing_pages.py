@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from tests.battery import audit_count
 from tests.conftest import Api, sign_in_page
 from tests.integration.origination.test_applications_api import GOOD_ROW, apply, customer_body
+from tests.signing import accept_by_code
 
 from microlend.core.identity import Principal
 from microlend.marketing import service
@@ -171,7 +172,7 @@ class TestCampaignFromThePages:
                 campaign_id=cid))
             uow.commit()
         assert apply(api, control[0], "30000.00", headers=headers).status_code == 201
-        accepted = api.client.post(f"/api/v1/applications/{first.json()['id']}/accept", headers=headers)
+        accepted = accept_by_code(api, first.json()["id"], headers)
         assert accepted.json()["status"] == "disbursed"  # small enough to be paid out at once
         report = service.campaign_report(api.kit.uow_factory(), who, [cid])
         applied = report.comparisons[0]

@@ -14,6 +14,7 @@ import scorecardpy
 from sqlalchemy import update
 from tests.battery import audit_count
 from tests.conftest import Api, TenantKit
+from tests.signing import accept_by_code, consent_by_code
 
 from microlend.demo import identities
 from microlend.origination.tables import ApplicationRow
@@ -39,6 +40,9 @@ def new_customer(api: Api, row: int = GOOD_ROW) -> int:
 
 def apply(api: Api, customer_id: int, amount: str, product: str = "EI-STD", term: int = 12,
           consents: tuple[str, ...] = ("credit_report",), headers: dict[str, str] | None = None) -> Any:
+    """Staff apply for a customer who gave the consents first, with the code texted to them."""
+    for scope in consents:
+        consent_by_code(api, customer_id, scope)
     return api.client.post("/api/v1/applications", headers=headers or api.token("credit_officer"), json={
         "customer_id": customer_id, "product_code": product, "amount": amount, "term_months": term,
         "purpose": "进货", "consents": list(consents)})
@@ -63,7 +67,7 @@ class TestAutomaticDecisions:
         assert abs(Decimal(app["offer"]["apr"]) - Decimal(app["offer"]["annual_rate"])) < Decimal("0.0005")
         sched = api.client.get(f"/api/v1/applications/{app['id']}/schedule", headers=api.token("credit_officer"))
         assert sched.status_code == 200 and len(sched.json()["installments"]) == 12
-        r = api.client.post(f"/api/v1/applications/{app['id']}/accept", headers=api.token("credit_officer"))
+        r = accept_by_code(api, app["id"])
         assert r.status_code == 200, r.text
         done = r.json()
         assert done["status"] == "disbursed" and done["loan_id"]
@@ -143,7 +147,7 @@ class TestReview:
         r = api.client.post(f"/api/v1/applications/{app['id']}/approve", headers=api.token("approver"))
         assert r.status_code == 200, r.text
         assert r.json()["status"] == "approved" and Decimal(r.json()["offer"]["amount"]) == Decimal("250000")
-        r = api.client.post(f"/api/v1/applications/{app['id']}/accept", headers=api.token("credit_officer"))
+        r = accept_by_code(api, app["id"])
         assert r.json()["status"] == "accepted"  # above the automatic disbursement authority
         r = api.client.post(f"/api/v1/applications/{app['id']}/disburse", headers=api.token("approver"))
         assert r.status_code == 200, r.text
@@ -195,7 +199,7 @@ class TestForbiddenMoves:
     def test_accepting_twice_does_not_pay_twice(self, api: Api) -> None:
         app = self._approved(api)
         headers = api.token("credit_officer")
-        assert api.client.post(f"/api/v1/applications/{app['id']}/accept", headers=headers).status_code == 200
+        assert accept_by_code(api, app["id"], headers).status_code == 200
         r = api.client.post(f"/api/v1/applications/{app['id']}/accept", headers=headers)
         assert r.status_code == 409
 

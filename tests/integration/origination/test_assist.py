@@ -12,12 +12,13 @@ import pytest
 from sqlalchemy import func, select, update
 from tests.conftest import Api, TenantKit
 from tests.integration.origination.test_applications_api import GOOD_ROW, POOR_ROW, apply, new_customer
+from tests.signing import accept_by_code
 
 from microlend.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from microlend.core.identity import Role
 from microlend.core.tables import AuditRow
 from microlend.demo import identities
-from microlend.origination import assist, borrowers
+from microlend.origination import acceptance, assist, borrowers
 from microlend.origination import service as svc
 from microlend.origination.tables import ApplicationRow
 from microlend.servicing.tables import LoanRow, RepaymentRow
@@ -34,7 +35,7 @@ def _approved_and_disbursed(api: Api, row: int = GOOD_ROW, amount: str = "30000.
     cid = new_customer(api, row)
     app = apply(api, cid, amount).json()
     assert app["status"] == "approved", app
-    r = api.client.post(f"/api/v1/applications/{app['id']}/accept", headers=api.token("credit_officer"))
+    r = accept_by_code(api, app["id"])
     assert r.json()["status"] == "disbursed", r.text
     return dict(r.json())
 
@@ -244,6 +245,6 @@ def apply_as(api: Api, reg: borrowers.Registered, amount: str = "30000.00") -> d
 def _borrower_loan(api: Api, reg: borrowers.Registered) -> int:
     app = apply_as(api, reg)
     assert app["status"] == "approved", app
-    done = svc.accept(api.kit.uow_factory(), reg.principal, app["id"])
+    done = acceptance.accept(api.kit.uow_factory(), reg.principal, app["id"])
     assert done.loan_id is not None
     return done.loan_id

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import update
 from tests.conftest import Api, TenantKit
 from tests.integration.origination.test_applications_api import POOR_ROW, apply, new_customer
+from tests.signing import accept_by_code
 
 from microlend.origination import queries
 from microlend.servicing import queries as loans
@@ -27,7 +28,7 @@ def other(app_client: Any, new_tenant: Callable[[], TenantKit]) -> Api:
 def _disbursed(api: Api) -> dict[str, object]:
     app = apply(api, new_customer(api), "30000.00").json()
     assert app["status"] == "approved", app
-    r = api.client.post(f"/api/v1/applications/{app['id']}/accept", headers=api.token("credit_officer"))
+    r = accept_by_code(api, app["id"])
     assert r.json()["status"] == "disbursed", r.text
     return dict(r.json())
 

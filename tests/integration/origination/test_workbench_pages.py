@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select, update
 from tests.conftest import Api, TenantKit, page_headers
 from tests.integration.origination.test_applications_api import POOR_ROW, apply, customer_body, new_customer
+from tests.signing import accept_by_code
 
 from microlend.api.deps import SESSION_COOKIE
 from microlend.core import sessions
@@ -157,7 +158,7 @@ class TestReviewOnThePage:
         svc.recommend(uow(), api.kit.principal("credit_officer"), app["id"], "approve", Decimal("250000"),
                       Decimal("0.085"), "ok")
         svc.approve(uow(), api.kit.principal("approver"), app["id"])
-        svc.accept(uow(), api.kit.principal("credit_officer"), app["id"])
+        accept_by_code(api, app["id"])
         approver = api.kit.principal("approver")
         assert 'data-testid="disburse"' in get(api, f"/applications/{app['id']}", approver).text
         r = post(api, f"/applications/{app['id']}/disburse", approver, htmx=True)
@@ -173,7 +174,7 @@ class TestReviewOnThePage:
 
 def _disbursed(api: Api) -> dict[str, Any]:
     app = apply(api, new_customer(api), "30000.00").json()
-    r = api.client.post(f"/api/v1/applications/{app['id']}/accept", headers=api.token("credit_officer"))
+    r = accept_by_code(api, app["id"])
     assert r.json()["status"] == "disbursed"
     return dict(r.json())
 
@@ -283,7 +284,13 @@ class TestBorrowerPages:
         assert 'data-status="approved"' in decision.text and 'data-testid="apr"' in decision.text
         assert decision.text.count("<tr><td>") == 12  # the schedule before accepting
         app_id = int(r.headers["location"].rsplit("/", 1)[1])
-        r = api.client.post(f"/b/applications/{app_id}/accept", headers=h, follow_redirects=False)
+        assert 'data-testid="contract-frame"' in decision.text and 'data-testid="penalty-rate"' in decision.text
+        sha = re.search(r'name="contract_sha256" value="([0-9a-f]{64})"', decision.text).group(1)  # type: ignore[union-attr]
+        r = api.client.post(f"/b/applications/{app_id}/accept", headers=h, follow_redirects=False,
+                            data={"contract_sha256": sha})
+        assert r.status_code == 422 and "tick" in r.text  # the borrower must say they read and sign it
+        r = api.client.post(f"/b/applications/{app_id}/accept", headers=h, follow_redirects=False,
+                            data={"contract_sha256": sha, "agree": "yes"})
         assert r.status_code == 303 and r.headers["location"].startswith("/b/loans/")
         loan_path = r.headers["location"]
         page = api.client.get(loan_path, headers=h).text
@@ -306,7 +313,8 @@ class TestBorrowerPages:
         r = api.client.post("/b/apply", headers=as_borrower(api, mine), follow_redirects=False, data={
             "product_code": "EI-STD", "amount": "20000", "term_months": "12", "consent": "credit_report"})
         app_path = r.headers["location"]
-        r = api.client.post(f"{app_path}/accept", headers=as_borrower(api, mine), follow_redirects=False)
+        r = api.client.post(f"{app_path}/accept", headers=as_borrower(api, mine), follow_redirects=False,
+                            data={"agree": "yes"})
         loan_path = r.headers["location"]
         assert api.client.get(app_path, headers=as_borrower(api, theirs)).status_code == 404
         assert api.client.get(loan_path, headers=as_borrower(api, theirs)).status_code == 404

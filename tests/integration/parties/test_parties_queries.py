@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 from sqlalchemy import select
 from tests.conftest import TenantKit
 
-from microlend.core.errors import NotFound, ValidationError
+from microlend.core.errors import NotFound, PermissionDenied, ValidationError
+from microlend.core.identity import Principal, Role
 from microlend.demo import identities
 from microlend.parties import queries
-from microlend.parties.consents import record_consents
+from microlend.parties.consent_texts import current
+from microlend.parties.consents import Evidence, record_in_session
 from microlend.parties.customers import NewCustomer, create_customer
 from microlend.parties.tables import ConsentRow
 
 _rng = random.Random(11)
-GRANTED = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 
 
 def _customer(kit: TenantKit, name: str, *, branch: str = "城关支行", consent: bool = False) -> int:
@@ -68,16 +69,31 @@ class TestCustomerViews:
 
 
 class TestConsents:
-    def test_each_scope_is_recorded_once_and_an_unknown_one_is_refused(self, bank: TenantKit) -> None:
+    def test_a_borrower_gives_each_scope_once_in_session_and_an_unknown_one_is_refused(self, bank: TenantKit) -> None:
         cid = _customer(bank, "钱七")
-        who = bank.principal("credit_officer")
+        me = Principal(user_id=0, tenant_id=bank.tenant.id, username="qian", roles=frozenset({Role.BORROWER}),
+                       customer_id=cid)
         uow = bank.uow_factory()
         with pytest.raises(ValidationError, match="unknown scope 'gossip'"):
-            record_consents(uow, who, cid, ["gossip"], granted_at=GRANTED, channel="api")
+            record_in_session(uow, me, cid, ["gossip"], locale="zh_CN", evidence=Evidence())
         with uow:
-            record_consents(uow, who, cid, ["credit_report", "credit_report", "marketing"],
-                            granted_at=GRANTED, channel="api")
+            record_in_session(uow, me, cid, ["credit_report", "credit_report", "marketing"], locale="en",
+                              evidence=Evidence(session_id="s-1", ip="10.0.0.1", user_agent="phone"))
             uow.commit()
         with uow:
-            scopes = list(uow.session.execute(select(ConsentRow.scope).where(ConsentRow.customer_id == cid)).scalars())
-        assert sorted(scopes) == ["credit_report", "marketing"]
+            rows = list(uow.session.execute(select(ConsentRow).where(ConsentRow.customer_id == cid)).scalars())
+        assert sorted(r.scope for r in rows) == ["credit_report", "marketing"]
+        assert {r.channel for r in rows} == {"self"} and rows[0].evidence["session_id"] == "s-1"
+        assert {r.text_hash for r in rows} == {current(r.scope).sha256("en") for r in rows}
+        officer = bank.principal("credit_officer")
+        assert queries.consented_scopes(bank.uow_factory(), officer, cid) == {"credit_report", "marketing"}
+        assert queries.has_consent(bank.uow_factory(), officer, cid, "credit_report")
+        assert queries.marketing_consented(bank.uow_factory(), officer, [cid]) == {cid}
+
+    def test_staff_cannot_record_a_consent_for_the_borrower(self, bank: TenantKit) -> None:
+        cid = _customer(bank, "孙八")
+        uow = bank.uow_factory()
+        with uow, pytest.raises(PermissionDenied, match="given by the borrower"):
+            record_in_session(uow, bank.principal("credit_officer"), cid, ["credit_report"], locale="zh_CN",
+                              evidence=Evidence())
+        assert not queries.has_consent(bank.uow_factory(), bank.principal("credit_officer"), cid, "credit_report")

@@ -9,10 +9,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from microlend.api.deps import CurrentPrincipal, Id, OptionalId, Page, PageSize, UnitOfWorkDep
+from microlend.api.deps import CurrentPrincipal, Id, OptionalId, Page, PageSize, UnitOfWorkDep, request_evidence
 from microlend.api.schemas import PublicSchema
 from microlend.core.errors import Conflict
 from microlend.core.identity import Role
+from microlend.origination import acceptance
 from microlend.origination import service as app_svc
 from microlend.parties import customers as svc
 from microlend.servicing.apr import apr as schedule_apr
@@ -120,8 +121,9 @@ class ApplicationCreate(BaseModel):
     amount: Decimal = Field(description="decimal string, e.g. \"50000.00\"")
     term_months: int = Field(ge=1, le=360)
     purpose: str = Field(default="", max_length=200)
-    consents: list[Literal["credit_report", "external_data", "marketing"]] = Field(
-        default_factory=list, description="scopes the borrower authorises (授权) for this application")
+    consents: list[Literal["credit_report", "external_data", "marketing", "data_sharing"]] = Field(
+        default_factory=list, description="scopes the borrower authorises (授权): given here by a borrower "
+                                          "applying in their own session; from staff, scopes already given")
     campaign_id: int | None = None
 
     @field_validator("amount", mode="before")
@@ -150,6 +152,7 @@ class OfferPublic(BaseModel):
     amount: Decimal
     annual_rate: Decimal
     apr: Decimal
+    penalty_rate: Decimal | None = Field(description="罚息利率: the annual rate on overdue amounts")
     term_months: int
     expires_at: datetime
 
@@ -201,7 +204,8 @@ class ApplicationPublic(BaseModel):
                                 annual_rate=a.recommended_rate, notes=a.review_notes, field_visit=a.field_visit,
                                 approvals=a.approvals, decided_by=a.decided_by),
             offer=OfferPublic(amount=a.offer.amount, annual_rate=a.offer.annual_rate, apr=a.offer.apr,
-                              term_months=a.term_months, expires_at=a.offer.expires_at) if a.offer else None,
+                              penalty_rate=a.offer.penalty_rate, term_months=a.term_months,
+                              expires_at=a.offer.expires_at) if a.offer else None,
             loan_id=a.loan_id, credit_line_id=a.credit_line_id,
         )
 
@@ -227,6 +231,16 @@ class Recommendation(BaseModel):
         if isinstance(value, float):
             raise ValueError("send decimal strings, not floating point")
         return value
+
+
+class AcceptBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(default="", max_length=12,
+                      description="staff assisting the borrower: the one-time code texted to the borrower")
+    challenge_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    contract_sha256: str = Field(default="", max_length=64,
+                                 description="the borrower: the SHA-256 of the contract they read")
 
 
 class DeclineBody(BaseModel):
@@ -257,13 +271,15 @@ def _locale(request: Request) -> str:
 
 
 @applications_router.post("", status_code=201)
-def submit_application(body: ApplicationCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ApplicationPublic:
+def submit_application(request: Request, body: ApplicationCreate, who: CurrentPrincipal,
+                       uow: UnitOfWorkDep) -> ApplicationPublic:
     """Submit and decide at once: a small loan inside the automatic authority is approved or declined with no
     person; a large or unusual one is referred to the review queue."""
     cmd = app_svc.NewApplication(customer_id=body.customer_id, product_code=body.product_code, amount=body.amount,
                                  term_months=body.term_months, purpose=body.purpose, consents=tuple(body.consents),
                                  channel="borrower" if who.has_role(Role.BORROWER) else "api",
-                                 campaign_id=body.campaign_id)
+                                 campaign_id=body.campaign_id, locale=_locale(request),
+                                 evidence=request_evidence(request))
     return ApplicationPublic.from_domain(app_svc.submit(uow, who, cmd))
 
 
@@ -316,8 +332,14 @@ def decline(application_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep,
 
 
 @applications_router.post("/{application_id}/accept")
-def accept(application_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ApplicationPublic:
-    return ApplicationPublic.from_domain(app_svc.accept(uow, who, application_id))
+def accept(request: Request, application_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep,
+           body: AcceptBody | None = None) -> ApplicationPublic:
+    """The borrower accepts by signing the loan contract: in their own session, or — staff assisting — with
+    the one-time code texted to the borrower (without a valid code: 403). Small loans are paid out at once."""
+    body = body or AcceptBody()
+    return ApplicationPublic.from_domain(acceptance.accept(
+        uow, who, application_id, locale=_locale(request), evidence=request_evidence(request), code=body.code,
+        challenge_id=body.challenge_id, shown_sha256=body.contract_sha256))
 
 
 @applications_router.post("/{application_id}/disburse")
