@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import UTC, date, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -176,21 +177,12 @@ def fill_empty_tables(engine: Engine) -> None:
 
 def live_a_bank(engine: Engine) -> None:
     """A bank made and run through the real use cases: tenant, staff, customers with consents, applications
-    and decisions, loans with installments and journal entries, close of business, marketing; its audit
-    chain left as the single chain's code wrote it (unkeyed SHA-256 links, an unsigned head)."""
-    # the chain had no event outbox: this bank's use cases run with no subscriber, so nothing is staged there
+    and decisions, loans with installments and journal entries, close of business, marketing."""
     uow = UnitOfWork(make_session_factory(engine), handlers=EventHandlers())
-    with engine.begin() as connection:  # today's audit writer needs the keyed head's columns for a while
-        connection.execute(text("ALTER TABLE audit_heads ADD COLUMN keyed_from INTEGER NOT NULL DEFAULT 1"))
-        connection.execute(text("ALTER TABLE audit_heads ADD COLUMN mac VARCHAR(64) NOT NULL DEFAULT ''"))
     bank = seed(uow, customers=12)
     history = simulate(uow, bank.tenant_id, german_credit(), days=8, per_day=2)
     assert history.disbursed > 0
     seed_marketing(uow, bank.tenant_id)
-    with engine.begin() as connection:
-        unkey_audit_chains(connection)
-        connection.execute(text("ALTER TABLE audit_heads DROP COLUMN mac"))
-        connection.execute(text("ALTER TABLE audit_heads DROP COLUMN keyed_from"))
     fill_empty_tables(engine)
 
 
@@ -199,13 +191,17 @@ def unkey_audit_chains(connection: Connection) -> None:
     log = sa.table("audit_log", *(sa.column(c) for c in ("id", "tenant_id", "seq", "prev_hash", "hash")))
     records = Base.metadata.tables["audit_log"]
     prev: dict[int, str] = {}
-    for row in connection.execute(sa.select(records).order_by(records.c.tenant_id, records.c.seq)):
+    count: dict[int, int] = {}
+    for row in connection.execute(sa.select(records).order_by(records.c.tenant_id, records.c.seq, records.c.id)):
+        count[row.tenant_id] = count.get(row.tenant_id, 0) + 1
+        row = SimpleNamespace(**{**row._mapping, "seq": count[row.tenant_id]})  # numbered from 1, as written
         link = audit._legacy_digest(prev.get(row.tenant_id, audit.GENESIS), row)
         connection.execute(sa.update(log).where(log.c.id == row.id).values(
-            prev_hash=prev.get(row.tenant_id, audit.GENESIS), hash=link))
+            seq=row.seq, prev_hash=prev.get(row.tenant_id, audit.GENESIS), hash=link))
         prev[row.tenant_id] = link
     for tenant_id, link in prev.items():
-        connection.execute(text("UPDATE audit_heads SET hash = :h WHERE tenant_id = :t"), {"h": link, "t": tenant_id})
+        connection.execute(text("UPDATE audit_heads SET hash = :h, seq = :n WHERE tenant_id = :t"),
+                           {"h": link, "n": count[tenant_id], "t": tenant_id})
 
 
 def assert_rows_carried(before: dict[str, list[tuple[Any, ...]]], after: dict[str, list[tuple[Any, ...]]]) -> None:
@@ -214,6 +210,8 @@ def assert_rows_carried(before: dict[str, list[tuple[Any, ...]]], after: dict[st
     assert set(before.pop("audit_log")) <= set(after["audit_log"])
     assert {r[0] for r in before.pop("audit_heads")} == {r[0] for r in after["audit_heads"]}
     assert {name: after[name] for name in before} == before
+
+
 def test_a_bank_lives_on_the_branch_heads(new_database: NewDatabase) -> None:
     """Today's use cases need today's schema (consents keep their evidence, offers their signed contracts):
     a bank lives on the branches' heads; the single chain's tables are carried below with a row in each."""
@@ -229,6 +227,9 @@ def test_a_bank_on_the_single_chain_upgrades_in_place_without_losing_a_row(new_d
     old, fresh = new_database(), new_database()
     legacy_upgrade(old)
     fill_empty_tables(old)  # the use cases of today write columns the chain never had (test above)
+    with old.begin() as connection:  # its sample audit chain as the single chain's code wrote it: the head's
+        connection.execute(text("UPDATE audit_log SET tenant_id = (SELECT min(tenant_id) FROM audit_heads)"))
+        unkey_audit_chains(connection)  # bank's records, unkeyed links
     before = rows_of(old)
     # the ledger's guards refuse a lone sample entry: the journal is carried empty here, and lived above
     assert all(rows for name, rows in before.items() if not name.startswith("journal_")), before.keys()

@@ -205,7 +205,7 @@ class TestBorrowerInSession:
     def test_the_borrower_consents_and_signs_in_their_own_session(self, api: Api) -> None:
         token, _ = register(api)
         cid = _bureau_file(api, token)
-        h = {"Authorization": f"Bearer {token}"}
+        h = as_borrower(api, token)
         r = api.client.post(f"/api/v1/customers/{cid}/consents", headers=h, json={"scope": "credit_report"})
         assert r.status_code == 201 and r.json()["channel"] == "self" and r.json()["evidence"]["session_id"]
         app = api.client.post("/api/v1/applications", headers=h, json={
@@ -219,12 +219,12 @@ class TestBorrowerInSession:
         [signed] = _contracts(api, app["id"])
         assert signed.channel == "self" and signed.sha256 == draft.headers["x-contract-sha256"]
         assert signed.evidence["session_id"] and signed.otp_challenge_id is None
-        page = api.client.get(f"/b/applications/{app['id']}/contract", headers=as_borrower(token))
+        page = api.client.get(f"/b/applications/{app['id']}/contract", headers=as_borrower(api, token))
         assert page.status_code == 200 and signed.sha256 in page.text
-        home = api.client.get("/b", headers=as_borrower(token)).text
+        home = api.client.get("/b", headers=as_borrower(api, token)).text
         assert 'data-testid="revoke-credit_report"' in home and "Authorisation to query the credit report" in home
-        r = api.client.post("/b/consents/credit_report/revoke", headers=as_borrower(token), follow_redirects=False)
+        r = api.client.post("/b/consents/credit_report/revoke", headers=as_borrower(api, token), follow_redirects=False)
         assert r.status_code == 303
         given = api.client.get(f"/api/v1/customers/{cid}/consents", headers=h).json()
         assert given and not any(c["active"] for c in given)
-        assert 'data-testid="revoke-credit_report"' not in api.client.get("/b", headers=as_borrower(token)).text
+        assert 'data-testid="revoke-credit_report"' not in api.client.get("/b", headers=as_borrower(api, token)).text
