@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Protocol
@@ -16,7 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from microlend.core import audit, login_throttle
+from microlend.core import audit, login_throttle, references
 from microlend.core.clock import utcnow
 from microlend.core.errors import AuthenticationFailed, Conflict, NotFound, ValidationError
 from microlend.core.identity import Permission, Principal, Role, system_principal
@@ -326,3 +326,8 @@ def business_date(session: Session, tenant_id: int) -> date:
     return row.business_date
 
 
+
+
+def users_of_bank(uow: UnitOfWork, who: Principal, user_ids: Sequence[int]) -> set[int]:
+    """The ids among `user_ids` that are users of the caller's bank (an officer named in a request)."""
+    return references.of_bank(uow, who, UserRow.id, UserRow.tenant_id, user_ids)

@@ -14,13 +14,15 @@ from fastapi import APIRouter, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from microlend.api.deps import CurrentPrincipal, Id, OptionalId, UnitOfWorkDep
+from microlend.api.deps import CurrentPrincipal, Id, UnitOfWorkDep
+from microlend.api.references import CustomerRef, OptionalRunRef, UserQuery
+from microlend.api.routing import api_router
 from microlend.api.schemas import PublicSchema
 from microlend.core.clock import utcnow
 from microlend.marketing import service
 from microlend.marketing.segments import FrequencyCap, identifiers, parse_segment_expression
 
-router = APIRouter(prefix="/api/v1/marketing", tags=["marketing"])
+router = api_router(prefix="/api/v1/marketing", tags=["marketing"])
 tracking_router = APIRouter(prefix="/t", tags=["marketing"], include_in_schema=False)
 #: the cookie a tracked link leaves: the campaign that brought the borrower to the application form
 CAMPAIGN_COOKIE = "ml_campaign"
@@ -76,7 +78,7 @@ class CampaignCreate(BaseModel):
     channel: Literal["sms", "push", "visit"]
     segment_name: str | None = None
     segment_version: int | None = None
-    run_id: int | None = None
+    run_id: OptionalRunRef = None
     control_share_bp: int = Field(default=1000, ge=0, lt=10_000)
     locale: Literal["zh_CN", "en"] = "zh_CN"
     cost_per_message: Decimal = Field(default=Decimal("0.05"), ge=0)
@@ -102,7 +104,7 @@ class CampaignPublic(PublicSchema):
 class OptOutCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: int
+    customer_id: CustomerRef
     channel: Literal["sms", "push", "visit"]
 
 
@@ -179,7 +181,7 @@ def opt_out(body: OptOutCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> Re
 
 @router.get("/visit-tasks")
 def visit_tasks(who: CurrentPrincipal, uow: UnitOfWorkDep,
-                officer_user_id: OptionalId = None) -> list[VisitTaskPublic]:
+                officer_user_id: UserQuery = None) -> list[VisitTaskPublic]:
     """Open visit tasks; a loan officer sees their own."""
     return [VisitTaskPublic(**t.__dict__) for t in service.visit_tasks(uow, who, officer_user_id=officer_user_id)]
 

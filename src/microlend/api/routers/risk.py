@@ -7,16 +7,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from microlend.api.deps import CurrentPrincipal, Id, UnitOfWorkDep, Version
+from microlend.api.routing import api_router
 from microlend.api.schemas import PublicSchema
 from microlend.risk import registry, service
 from microlend.risk.reasons import Reason
 
-router = APIRouter(prefix="/api/v1/risk", tags=["risk models"])
+router = api_router(prefix="/api/v1/risk", tags=["risk models"])
 
 
 class TrainingCreate(BaseModel):

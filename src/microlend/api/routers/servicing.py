@@ -7,11 +7,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from microlend.api.deps import CurrentPrincipal, Id, IdempotencyKey, Limit, Offset, UnitOfWorkDep
+from microlend.api.references import OptionalApplicationRef, OptionalCustomerRef
+from microlend.api.routing import api_router
 from microlend.api.schemas import DecimalStr, MoneyStr, PublicSchema
 from microlend.core.idempotency import run_idempotent
 from microlend.core.money import parse_amount
@@ -20,7 +21,7 @@ from microlend.servicing.allocation import DEFAULT_ORDER, parse_order
 from microlend.servicing.products import Product
 from microlend.servicing.schedules import FeeMode, RepaymentMethod
 
-router = APIRouter(prefix="/api/v1", tags=["servicing"])
+router = api_router(prefix="/api/v1", tags=["servicing"])
 
 AmountStr = Annotated[str, Field(min_length=1, max_length=30, description="decimal string, e.g. '888.49'")]
 
@@ -156,8 +157,8 @@ class LoanCreate(BaseModel):
     principal: AmountStr
     term_months: int = Field(ge=1, le=360)
     annual_rate: AmountStr | None = None
-    customer_id: int | None = None
-    application_id: int | None = None
+    customer_id: OptionalCustomerRef = None
+    application_id: OptionalApplicationRef = None
 
 
 class SchedulePublic(BaseModel):
@@ -328,7 +329,7 @@ class CreditLineCreate(BaseModel):
 
     product_code: str = Field(min_length=2, max_length=40)
     limit: AmountStr
-    customer_id: int | None = None
+    customer_id: OptionalCustomerRef = None
     annual_rate: AmountStr | None = None
     months: int = Field(default=12, ge=1, le=60)
 
