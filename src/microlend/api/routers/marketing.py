@@ -20,7 +20,7 @@ from microlend.api.routing import api_router
 from microlend.api.schemas import PublicSchema
 from microlend.core.clock import utcnow
 from microlend.marketing import service
-from microlend.marketing.segments import FrequencyCap, identifiers, parse_segment_expression
+from microlend.marketing.segments import FrequencyCap
 
 router = api_router(prefix="/api/v1/marketing", tags=["marketing"])
 tracking_router = APIRouter(prefix="/t", tags=["marketing"], include_in_schema=False)
@@ -128,7 +128,7 @@ class VisitTaskClose(BaseModel):
 @router.post("/segments/check")
 def check_expression(body: ExpressionCheck, who: CurrentPrincipal) -> ExpressionCheckPublic:
     """Validate an expression against the feature namespace; 422 names the offending identifier."""
-    return ExpressionCheckPublic(ok=True, features=sorted(identifiers(parse_segment_expression(body.expression))))
+    return ExpressionCheckPublic(ok=True, features=service.check_expression(who, body.expression))
 
 
 @router.get("/segments")
