@@ -22,7 +22,6 @@ from microlend.core.identity import Principal
 from microlend.core.tables import IdempotencyKeyRow
 from microlend.core.uow import UnitOfWork
 
-
 #: the longest key a client may send: with the user's prefix it still fits every key column (255)
 MAX_KEY_LENGTH = 200
 
