@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -9,7 +13,12 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: the key of old local installations; refused wherever a secret must be real
 LOCAL_SECRET = "local-development-secret-change-me"
+#: where a local installation keeps its own random key (0600), made on first use
+SECRET_FILE = "secret_key"
+MIN_SECRET_LENGTH = 32
+log = logging.getLogger("microlend.settings")
 
 
 class Settings(BaseSettings):
@@ -18,7 +27,9 @@ class Settings(BaseSettings):
     mode: Literal["local", "test", "production"] = "local"
     data_dir: Path = Path("var")
     database_url: str = ""
-    secret_key: str = LOCAL_SECRET
+    # signs tokens and keys personal data at rest; outside production, when not set, the data dir's own
+    # random key (`<data_dir>/secret_key`)
+    secret_key: str = ""
     access_token_minutes: int = 8 * 60
     # how long a server process trusts a user it has re-read for a token before reading it again: a
     # deactivated user or changed roles apply within this time everywhere (0 re-reads on every request)
@@ -44,11 +55,67 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.data_dir / 'microlend.db').as_posix()}"
-        if self.mode == "production" and self.secret_key == LOCAL_SECRET:
+        if self.mode == "production" and self.secret_key in ("", LOCAL_SECRET):
             raise ValueError("MICROLEND_SECRET_KEY must be set outside local mode")
-        if self.mode == "production" and len(self.secret_key) < 32:
-            raise ValueError("MICROLEND_SECRET_KEY must be at least 32 characters")
+        if self.mode == "production" and len(self.secret_key) < MIN_SECRET_LENGTH:
+            raise ValueError(f"MICROLEND_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters")
+        if not self.secret_key:
+            self.secret_key = data_dir_secret(self.data_dir)
+            self.model_fields_set.discard("secret_key")  # made here, not given
         return self
+
+    @property
+    def has_real_secret(self) -> bool:
+        """The secret was given (MICROLEND_SECRET_KEY), is long enough and is not the old public default: what
+        a server reachable from other machines needs."""
+        given = "secret_key" in self.model_fields_set
+        return given and len(self.secret_key) >= MIN_SECRET_LENGTH and self.secret_key != LOCAL_SECRET
+
+
+def data_dir_secret(data_dir: Path) -> str:
+    """The data dir's own random key, made (readable by its owner only) the first time it is needed. A data
+    dir that already holds a database made before there were such keys keeps the old key, so its personal data
+    stays readable; it is marked in the log, and such a data dir should be made afresh."""
+    found = data_dir_secret_if_any(data_dir)
+    if found is not None:
+        return found
+    legacy = (data_dir / "microlend.db").exists()
+    secret = LOCAL_SECRET if legacy else secrets.token_urlsafe(48)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        scratch = data_dir / f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secret + "\n")
+        try:
+            os.link(scratch, data_dir / SECRET_FILE)  # atomic: a process starting at once reads the winner's
+        except FileExistsError:
+            pass
+        finally:
+            scratch.unlink()
+    except OSError as exc:
+        raise ValueError(f"MICROLEND_SECRET_KEY is not set and the data dir cannot keep one: {exc}") from exc
+    if legacy:
+        log.warning("the database in %s was made with the old public local key, which it keeps; "
+                    "make a new data dir to get a key of its own", data_dir)
+    return data_dir_secret_if_any(data_dir) or secret
+
+
+def data_dir_secret_if_any(data_dir: Path) -> str | None:
+    try:
+        return (data_dir / SECRET_FILE).read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def is_loopback(host: str) -> bool:
+    """`host` (what a server binds to) is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache(maxsize=1)
