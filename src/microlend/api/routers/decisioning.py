@@ -14,7 +14,7 @@ from fastapi import Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from microlend.api.deps import CurrentPrincipal, Id, UnitOfWorkDep, per_app
+from microlend.api.deps import MAX_ID, CurrentPrincipal, Id, UnitOfWorkDep, per_app
 from microlend.api.errors import problem
 from microlend.api.routing import api_router
 from microlend.api.schemas import PublicSchema
@@ -241,7 +241,7 @@ class SimulateRequest(BaseModel):
     content: dict[str, Any]
     dataset: str = Field(default="german_credit", max_length=64,
                          description="german_credit, lending_club, or a dataset stored in the bank's credit data")
-    dataset_version: int | None = None
+    dataset_version: int | None = Field(default=None, ge=1, le=MAX_ID, description="latest when absent")
     baseline_hash: str | None = Field(default=None, description="compare with this version (default: champion)")
 
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from microlend.api.deps import CurrentPrincipal, Id, UnitOfWorkDep
+from microlend.api.deps import MAX_ID, CurrentPrincipal, Id, UnitOfWorkDep
 from microlend.api.references import CustomerRef, OptionalRunRef, UserQuery
 from microlend.api.routing import api_router
 from microlend.api.schemas import PublicSchema
@@ -77,14 +77,14 @@ class CampaignCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     channel: Literal["sms", "push", "visit"]
     segment_name: str | None = None
-    segment_version: int | None = None
+    segment_version: int | None = Field(default=None, ge=1, le=MAX_ID)
     run_id: OptionalRunRef = None
     control_share_bp: int = Field(default=1000, ge=0, lt=10_000)
     locale: Literal["zh_CN", "en"] = "zh_CN"
     cost_per_message: Decimal = Field(default=Decimal("0.05"), ge=0)
     attribution_days: int = Field(default=30, ge=1, le=365)
-    cap_max_messages: int = Field(default=2, ge=1)
-    cap_window_days: int = Field(default=7, ge=1)
+    cap_max_messages: int = Field(default=2, ge=1, le=1000)
+    cap_window_days: int = Field(default=7, ge=1, le=366)
 
 
 class CampaignPublic(PublicSchema):
