@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.dependencies.utils import get_flat_params
 from fastapi.routing import APIRoute
 
 from microlend.api.errors import PROBLEM, PROBLEM_SCHEMA
@@ -29,21 +30,21 @@ _DESCRIPTIONS = {
 }
 
 
-def error_responses(path: str, methods: set[str], endpoint: Callable[..., Any]) -> dict[int | str, dict[str, Any]]:
+def error_responses(route: APIRoute) -> dict[int | str, dict[str, Any]]:
     """The error answers a route can give, by what kind of route it is."""
-    hints = typing.get_type_hints(endpoint, include_extras=True)
-    hints.pop("return", None)
-    authenticated = any(typing.get_args(h)[:1] == (Principal,) or h is Principal for h in hints.values())
+    hints = typing.get_type_hints(route.endpoint, include_extras=True)
+    authenticated = any(h is Principal or typing.get_args(h)[:1] == (Principal,) for h in hints.values())
+    takes_input = bool(get_flat_params(route.dependant) or route.body_field)
     codes = {413}
     if authenticated:
         codes |= {401, 403}
-    if hints:  # it takes input: parameters, a body, or ids in them
+    if takes_input:
         codes |= {422}
         if authenticated:
             codes |= {404}
-    if methods & _WRITES:
+    if (route.methods or set()) & _WRITES:
         codes |= {400, 409}
-    if path.endswith("/auth/token"):
+    if route.path.endswith("/auth/token"):
         codes |= {401, 429}
     return {code: {"description": _DESCRIPTIONS[code], "content": {PROBLEM: {"schema": PROBLEM_SCHEMA}}}
             for code in sorted(codes)}
@@ -53,9 +54,8 @@ class ApiRoute(APIRoute):
     """A route of the REST API (see the module's docstring)."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        methods = {m.upper() for m in kwargs.get("methods") or ("GET",)}
-        responses = {**error_responses(path, methods, endpoint), **(kwargs.pop("responses", None) or {})}
-        super().__init__(path, resolving(endpoint), responses=responses, **kwargs)
+        super().__init__(path, resolving(endpoint), **kwargs)
+        self.responses = {**error_responses(self), **self.responses}  # a route's own declarations win
 
 
 def api_router(**kwargs: Any) -> APIRouter:
