@@ -238,3 +238,24 @@ def test_another_banks_id_is_not_found_and_nothing_is_written(
             assert audit_rows(api.kit) == before
             r = _send(api, case, mine)  # the same request naming this bank's object is not refused on that field
             assert not (r.status_code == 404 and r.json().get("field") == case.field), r.text
+
+
+def test_objects_named_by_code_or_name_are_looked_up_within_the_bank(
+        api: Api, new_tenant: Callable[[], TenantKit]) -> None:
+    """A product code or a segment name is a bank's own name: another bank's is not found here."""
+    theirs = Api(api.client, new_tenant())
+    code, segment = f"ONLY{next(_seq)}", f"only-theirs-{next(_seq)}"
+    r = theirs.client.post("/api/v1/products", headers=theirs.token("admin"), json={
+        "code": code, "name": "Theirs", "method": "equal-installment", "min_amount": "1000",
+        "max_amount": "50000", "min_term_months": 1, "max_term_months": 24, "annual_rate": "0.12"})
+    assert r.status_code == 201, r.text
+    r = theirs.client.post("/api/v1/marketing/segments", headers=theirs.token("marketer"),
+                           json={"name": segment, "expression": "age >= 25"})
+    assert r.status_code == 201, r.text
+    before = audit_rows(api.kit)
+    r = api.client.post("/api/v1/loans", json={**LOAN, "product_code": code}, headers=api.token("admin"))
+    assert r.status_code == 404 and r.json()["field"] == "product_code", r.text
+    r = api.client.post("/api/v1/marketing/campaigns", headers=api.token("marketer"),
+                        json={"name": f"c{next(_seq)}", "channel": "sms", "segment_name": segment})
+    assert r.status_code == 404 and f"segment '{segment}'" in r.json()["detail"], r.text
+    assert audit_rows(api.kit) == before
