@@ -7,7 +7,7 @@ case below, or be listed as a free label with the reason."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -34,6 +34,8 @@ _seq = iter(range(10**6))
 #: id-like fields that name no object of the bank: free labels a client chooses
 FREE_LABELS = {
     ("POST", "/api/v1/risk/score", "body", "subject_id"): "a label of the scored case, kept with the score",
+    ("POST", "/api/v1/decisions", "body", "customer.customer_id"): "the caller's own reference of the subject "
+                                                                   "of a stand-alone decision, kept with it",
     ("GET", "/api/v1/audit", "query", "object_id"): "a filter on the bank's own audit log, which also names "
                                                     "objects since deleted (with object_type)",
 }
@@ -112,6 +114,14 @@ def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     return spec["components"]["schemas"][ref.rsplit("/", 1)[1]] if ref else schema
 
 
+def _fields(spec: dict[str, Any], schema: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every property of a body, nested objects included (as `outer.inner`)."""
+    for name, field in _resolve(spec, schema).get("properties", {}).items():
+        yield prefix + name, field
+        if "x-reference" not in field and "properties" in _resolve(spec, field):
+            yield from _fields(spec, field, f"{prefix}{name}.")
+
+
 def api_references(spec: dict[str, Any]) -> dict[tuple[str, str, str, str], str | None]:
     """(method, path, 'body' or 'query', name) -> the kind it names (None: no `x-reference`), for every
     id-like body field and query parameter of `/api/v1`."""
@@ -124,7 +134,7 @@ def api_references(spec: dict[str, Any]) -> dict[tuple[str, str, str, str], str 
                 if p["in"] == "query" and _id_like(p["name"], p["schema"]):
                     found[(method.upper(), path, "query", p["name"])] = p["schema"].get("x-reference")
             for content in op.get("requestBody", {}).get("content", {}).values():
-                for name, field in _resolve(spec, content["schema"]).get("properties", {}).items():
+                for name, field in _fields(spec, content["schema"]):
                     if _id_like(name, field):
                         found[(method.upper(), path, "body", name)] = field.get("x-reference")
     return found
