@@ -7,7 +7,7 @@ import importlib
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from microlend.core import events
+from microlend.core import events, references
 from microlend.core.events import EventHandlers
 
 if TYPE_CHECKING:
@@ -56,6 +56,16 @@ PORTS: list[tuple[str, dict[str, str]]] = [
     }),
 ]
 
+#: The kinds of object a request may name by id in its body or query, and the query function of the module that
+#: owns them telling which ids are the caller's bank's (core.references; the API resolves every such id).
+REFERENCES: list[tuple[str, str]] = [
+    ("user", "microlend.core.tenancy:users_of_bank"),
+    ("customer", "microlend.parties.queries:of_this_bank"),
+    ("application", "microlend.origination.queries:of_this_bank"),
+    ("campaign", "microlend.marketing.queries:campaigns_of_this_bank"),
+    ("preapproval_run", "microlend.marketing.queries:runs_of_this_bank"),
+]
+
 #: FastAPI routers: (module, attribute).
 ROUTERS = [
     ("microlend.api.routers.auth", "router"),
@@ -95,6 +105,8 @@ def load_modules() -> None:
     register_handlers(events.registry)
     for connect, providers in PORTS:
         _attribute(connect)(**{keyword: _attribute(provider) for keyword, provider in providers.items()})
+    for kind, resolver in REFERENCES:
+        references.register(kind, _attribute(resolver))
 
 
 def register_handlers(handlers: EventHandlers, pairs: list[tuple[str, str]] | None = None) -> None:

@@ -464,8 +464,8 @@ CASES: list[Case] = [
            write=True), "draft", model_snapshot),
     Case(E("POST", f"{V1}/risk/score", "credit_officer", "marketer", body={"subject_id": "S-1", "features": {}})),
     # marketing
-    # checking an expression reads no data: any signed-in caller may
-    Case(E("POST", f"{V1}/marketing/segments/check", "marketer", None, body={"expression": "age >= 25"})),
+    # checking an expression is a step of writing a segment
+    Case(E("POST", f"{V1}/marketing/segments/check", "marketer", "borrower", body={"expression": "age >= 25"})),
     Case(E("GET", f"{V1}/marketing/segments", "marketer", "collector")),
     Case(E("POST", f"{V1}/marketing/segments", "marketer", "credit_officer", write=True),
          body=lambda _a, _o: {"name": f"seg{next(_seq)}", "expression": "age >= 25"}),

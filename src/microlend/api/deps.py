@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from microlend.core import logformat, sessions
 from microlend.core.errors import AuthenticationFailed, ValidationError
+from microlend.core.idempotency import MAX_KEY_LENGTH
 from microlend.core.identity import Principal
 from microlend.core.settings import Settings
 from microlend.core.tenancy import TrustedTokens, principal_from_token
@@ -101,8 +102,8 @@ def per_app(request: Request, name: str, make: Callable[[], T]) -> T:
 
 
 async def idempotency_key(idempotency_key: Annotated[str | None, Header()] = None) -> str | None:
-    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
-        raise ValidationError("Idempotency-Key: must be 1-255 characters", field="Idempotency-Key")
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_KEY_LENGTH:
+        raise ValidationError(f"Idempotency-Key: must be 1-{MAX_KEY_LENGTH} characters", field="Idempotency-Key")
     return idempotency_key
 
 

@@ -7,7 +7,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from microlend.core import logformat
@@ -18,6 +20,25 @@ PROBLEM = "application/problem+json"
 _TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
            409: "Conflict", 413: "Payload too large", 415: "Unsupported media type", 422: "Unprocessable content",
            429: "Too many requests", 500: "Internal server error"}
+
+
+class FieldProblem(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """The body of every error (RFC 9457 problem details), sent as `application/problem+json`."""
+
+    type: str = Field(examples=["about:blank#not_found"], description="about:blank#<code>")
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str = Field(description="what is wrong, in the user's terms")
+    field: str | None = Field(default=None, description="the field or parameter at fault")
+    errors: list[FieldProblem] | None = Field(default=None, description="every field at fault (422)")
+
+
+PROBLEM_SCHEMA = {"$ref": "#/components/schemas/Problem"}
 
 
 def problem(status: int, detail: str, *, code: str | None = None, field: str | None = None,
@@ -37,6 +58,8 @@ def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 def install(app: FastAPI) -> None:
+    _document(app)
+
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationFailed) else None
@@ -65,3 +88,20 @@ def install(app: FastAPI) -> None:
         rid = logformat.request_id.get()
         return problem(500, "an unexpected error occurred; it has been logged" + (f" (request {rid})" if rid else ""),
                        headers={"X-Request-ID": rid} if rid else None)
+
+
+def _document(app: FastAPI) -> None:
+    """The OpenAPI document names the problem body its error responses refer to (see `api.routing`)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)
+            defs = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            schemas.update(defs.pop("$defs", {}))
+            schemas["Problem"] = defs
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -20,7 +20,7 @@ from microlend.core import tenancy
 from microlend.core.db import make_engine, make_session_factory
 from microlend.core.errors import DomainError, NotFound, PermissionDenied
 from microlend.core.identity import Principal, system_principal
-from microlend.core.settings import get_settings
+from microlend.core.settings import MIN_SECRET_LENGTH, get_settings, is_loopback
 from microlend.core.tables import UserRow
 from microlend.core.uow import UnitOfWork
 
@@ -112,3 +112,11 @@ def user_principal(uow: UnitOfWork, username: str, tenant: str | None = None) ->
 
 def is_tty() -> bool:
     return sys.stdout.isatty()
+
+
+def check_bind(host: str) -> None:
+    """A server other machines can reach signs its tokens with a secret of its own, never one from a file
+    that only suits this machine."""
+    if not is_loopback(host) and not get_settings().has_real_secret:
+        raise fail(f"host: {host} is reachable from other machines; set MICROLEND_SECRET_KEY to a random secret "
+                   f"of at least {MIN_SECRET_LENGTH} characters first (or bind to 127.0.0.1)")

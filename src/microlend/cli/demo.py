@@ -8,7 +8,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from microlend.cli.common import console, open_uow, user_errors
+from microlend.cli.common import check_bind, console, open_uow, user_errors
 
 app = typer.Typer(help="The demo bank on an embedded database.", no_args_is_help=True)
 
@@ -62,6 +62,7 @@ def run(host: str = "127.0.0.1", port: int = 8000,
     """Migrate, seed and serve the demo bank at http://HOST:PORT."""
     import uvicorn
 
+    check_bind(host)
     _seed(customers, days)
     console.print(f"Open [bold]http://{host}:{port}/[/] and sign in with a login above. API docs: /docs")
     uvicorn.run("microlend.api.main:app", host=host, port=port, log_level="info")

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from microlend.cli import backup
-from microlend.cli.common import console, fail, open_uow, user_errors
+from microlend.cli.common import check_bind, console, fail, open_uow, user_errors
 from microlend.core import audit, tenancy
 from microlend.core.identity import STAFF_ROLES
 
@@ -150,6 +150,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
 
     if not 1 <= port <= 65535:
         raise fail("port: must be between 1 and 65535")
+    check_bind(host)
     # the app writes one line per request itself (with its request id, route, status and time)
     uvicorn.run("microlend.api.main:app", host=host, port=port, workers=workers, log_level="info",
                 proxy_headers=False, access_log=False)
+

@@ -1,4 +1,5 @@
-"""Idempotent money requests (Stripe semantics), scoped per tenant.
+"""Idempotent money requests (Stripe semantics), scoped per user: a key is the client's own, so two users of
+a bank (or two clients signed in as different users) never replay each other's answers.
 
 The key is claimed in the same transaction as the money movement it guards, so either both land or
 neither does. Same key + same body -> the stored answer, one execution. Same key + another body -> 422.
@@ -17,8 +18,17 @@ from sqlalchemy.exc import IntegrityError
 
 from microlend.core.clock import utcnow
 from microlend.core.errors import Conflict, ValidationError
+from microlend.core.identity import Principal
 from microlend.core.tables import IdempotencyKeyRow
 from microlend.core.uow import UnitOfWork
+
+#: the longest key a client may send: with the user's prefix it still fits every key column (255)
+MAX_KEY_LENGTH = 200
+
+
+def user_key(who: Principal, key: str | None) -> str | None:
+    """`key` in the namespace of the user who sent it: what is stored, here and in the use cases' own keys."""
+    return None if key is None else f"user-{who.user_id}:{key}"
 
 
 def request_hash(endpoint: str, body: Any) -> str:
@@ -27,13 +37,15 @@ def request_hash(endpoint: str, body: Any) -> str:
 
 
 def run_idempotent(
-    uow: UnitOfWork, tenant_id: int, key: str | None, endpoint: str, body: Any,
+    uow: UnitOfWork, who: Principal, key: str | None, endpoint: str, body: Any,
     execute: Callable[[], tuple[int, Any]],
 ) -> tuple[int, Any]:
     """Run `execute` (a use case on the same `uow`, returning (status_code, json_body)) at most once
-    per (tenant, key). The use case's own `commit()` is deferred to this outer unit of work."""
+    per (user, key). The use case's own `commit()` is deferred to this outer unit of work."""
+    key = user_key(who, key)
     if key is None:
         return execute()
+    tenant_id = who.tenant_id
     digest = request_hash(endpoint, body)
     with uow:
         s = uow.session

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -9,7 +13,12 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: the key of old local installations; refused wherever a secret must be real
 LOCAL_SECRET = "local-development-secret-change-me"
+#: where a local installation keeps its own random key (0600), made on first use
+SECRET_FILE = "secret_key"
+MIN_SECRET_LENGTH = 32
+log = logging.getLogger("microlend.settings")
 
 
 class Settings(BaseSettings):
@@ -18,7 +27,9 @@ class Settings(BaseSettings):
     mode: Literal["local", "test", "production"] = "local"
     data_dir: Path = Path("var")
     database_url: str = ""
-    secret_key: str = LOCAL_SECRET
+    # signs tokens and keys personal data at rest; outside production, when not set, the data dir's own
+    # random key (`<data_dir>/secret_key`)
+    secret_key: str = ""
     # the key of the audit chain's HMACs (core/audit.py), held outside the database: whoever can write the
     # database but not read this key cannot rewrite the trail unseen. Empty in local and test mode: a random
     # key is kept in `data_dir/audit.key` (created 0600 on first use). Required in production.
@@ -65,12 +76,12 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{(self.data_dir / 'microlend.db').as_posix()}"
         if not self.log_format:
             self.log_format = "json" if self.mode == "production" else "text"
-        if self.mode == "production" and self.secret_key == LOCAL_SECRET:
+        if self.mode == "production" and self.secret_key in ("", LOCAL_SECRET):
             raise ValueError("MICROLEND_SECRET_KEY must be set outside local mode")
         if self.metrics_token and len(self.metrics_token) < 16:
             raise ValueError("MICROLEND_METRICS_TOKEN must be at least 16 characters")
-        if self.mode == "production" and len(self.secret_key) < 32:
-            raise ValueError("MICROLEND_SECRET_KEY must be at least 32 characters")
+        if self.mode == "production" and len(self.secret_key) < MIN_SECRET_LENGTH:
+            raise ValueError(f"MICROLEND_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters")
         if self.api_docs is None:
             self.api_docs = self.mode != "production"
         self.trusted_origins = [o.rstrip("/").lower() for o in self.trusted_origins]
@@ -78,7 +89,63 @@ class Settings(BaseSettings):
             raise ValueError("MICROLEND_AUDIT_KEY must be set outside local mode, at least 32 characters")
         if self.mode == "production" and self.audit_key == self.secret_key:
             raise ValueError("MICROLEND_AUDIT_KEY must differ from MICROLEND_SECRET_KEY")
+        if not self.secret_key:
+            self.secret_key = data_dir_secret(self.data_dir)
+            self.model_fields_set.discard("secret_key")  # made here, not given
         return self
+
+    @property
+    def has_real_secret(self) -> bool:
+        """The secret was given (MICROLEND_SECRET_KEY), is long enough and is not the old public default: what
+        a server reachable from other machines needs."""
+        given = "secret_key" in self.model_fields_set
+        return given and len(self.secret_key) >= MIN_SECRET_LENGTH and self.secret_key != LOCAL_SECRET
+
+
+def data_dir_secret(data_dir: Path) -> str:
+    """The data dir's own random key, made (readable by its owner only) the first time it is needed. A data
+    dir that already holds a database made before there were such keys keeps the old key, so its personal data
+    stays readable; it is marked in the log, and such a data dir should be made afresh."""
+    found = data_dir_secret_if_any(data_dir)
+    if found is not None:
+        return found
+    legacy = (data_dir / "microlend.db").exists()
+    secret = LOCAL_SECRET if legacy else secrets.token_urlsafe(48)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        scratch = data_dir / f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secret + "\n")
+        try:
+            os.link(scratch, data_dir / SECRET_FILE)  # atomic: a process starting at once reads the winner's
+        except FileExistsError:
+            pass
+        finally:
+            scratch.unlink()
+    except OSError as exc:
+        raise ValueError(f"MICROLEND_SECRET_KEY is not set and the data dir cannot keep one: {exc}") from exc
+    if legacy:
+        log.warning("the database in %s was made with the old public local key, which it keeps; "
+                    "make a new data dir to get a key of its own", data_dir)
+    return data_dir_secret_if_any(data_dir) or secret
+
+
+def data_dir_secret_if_any(data_dir: Path) -> str | None:
+    try:
+        return (data_dir / SECRET_FILE).read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def is_loopback(host: str) -> bool:
+    """`host` (what a server binds to) is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache(maxsize=1)

@@ -6,7 +6,7 @@ import re
 import secrets
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any, Protocol
@@ -17,7 +17,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-from microlend.core import audit, login_throttle, sessions
+from microlend.core import audit, login_throttle, references, sessions
 from microlend.core.clock import utcnow
 from microlend.core.crypto import redact
 from microlend.core.errors import AuthenticationFailed, Conflict, NotFound, ValidationError
@@ -394,3 +394,8 @@ def business_date(session: Session, tenant_id: int) -> date:
     return row.business_date
 
 
+
+
+def users_of_bank(uow: UnitOfWork, who: Principal, user_ids: Sequence[int]) -> set[int]:
+    """The ids among `user_ids` that are users of the caller's bank (an officer named in a request)."""
+    return references.of_bank(uow, who, UserRow.id, UserRow.tenant_id, user_ids)

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from microlend.core import references
 from microlend.core.identity import Permission, Principal
 from microlend.core.uow import UnitOfWork
 from microlend.decisioning import queries as decisions
@@ -82,3 +83,8 @@ def application_steps(uow: UnitOfWork, who: Principal, customer_ids: Sequence[in
                 if disbursed is not None:
                     out.append(ApplicationStep(int(customer), "disbursed", disbursed, cid))
     return out
+
+
+def of_this_bank(uow: UnitOfWork, who: Principal, application_ids: Sequence[int]) -> set[int]:
+    """The ids among `application_ids` that are applications of the caller's bank."""
+    return references.of_bank(uow, who, ApplicationRow.id, ApplicationRow.tenant_id, application_ids)

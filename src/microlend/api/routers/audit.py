@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter
 from pydantic import BaseModel
 
 from microlend.api.deps import CurrentPrincipal, Limit, UnitOfWorkDep
+from microlend.api.routing import api_router
 from microlend.core import audit
 from microlend.core.identity import Permission
 
-router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+router = api_router(prefix="/api/v1/audit", tags=["audit"])
 
 
 class AuditRecordPublic(BaseModel):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from pydantic import BaseModel, Field
 
 from microlend.api.deps import CurrentPrincipal, Id, SettingsDep, UnitOfWorkDep
+from microlend.api.routing import api_router
 from microlend.core import tenancy
 
-router = APIRouter(prefix="/api/v1", tags=["auth"])
+router = api_router(prefix="/api/v1", tags=["auth"])
 
 
 class Token(BaseModel):

@@ -7,18 +7,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
 from microlend.api.deps import CurrentPrincipal, UnitOfWorkDep, Version
 from microlend.api.errors import problem
+from microlend.api.routing import api_router
 from microlend.api.security import report_page
 from microlend.data import service
 from microlend.data.importer import ContractBroken, DatasetInfo
 from microlend.data.quality import render_html
 
-router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
+router = api_router(prefix="/api/v1/datasets", tags=["datasets"])
 
 #: Rejected rows shown in an answer (all of them are kept beside the dataset).
 REJECTED_SHOWN = 50

@@ -10,12 +10,13 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from microlend.api.deps import CurrentPrincipal, Id, UnitOfWorkDep, per_app
+from microlend.api.deps import MAX_ID, CurrentPrincipal, Id, UnitOfWorkDep, per_app
 from microlend.api.errors import problem
+from microlend.api.routing import api_router
 from microlend.api.schemas import PublicSchema
 from microlend.core.errors import ValidationError
 from microlend.core.identity import Permission, Principal
@@ -31,7 +32,7 @@ from microlend.decisioning.scored_decision import decide_application
 from microlend.decisioning.simulation_service import simulation
 from microlend.origination import queries as outcomes
 
-router = APIRouter(prefix="/api/v1", tags=["decisions"])
+router = api_router(prefix="/api/v1", tags=["decisions"])
 
 
 def locale_of(accept_language: str | None) -> str:
@@ -240,7 +241,7 @@ class SimulateRequest(BaseModel):
     content: dict[str, Any]
     dataset: str = Field(default="german_credit", max_length=64,
                          description="german_credit, lending_club, or a dataset stored in the bank's credit data")
-    dataset_version: int | None = None
+    dataset_version: int | None = Field(default=None, ge=1, le=MAX_ID, description="latest when absent")
     baseline_hash: str | None = Field(default=None, description="compare with this version (default: champion)")
 
 

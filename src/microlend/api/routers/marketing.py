@@ -14,14 +14,16 @@ from fastapi import APIRouter, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from microlend.api.deps import CurrentPrincipal, Id, OptionalId, UnitOfWorkDep
+from microlend.api.deps import MAX_ID, CurrentPrincipal, Id, UnitOfWorkDep
+from microlend.api.references import CustomerRef, OptionalRunRef, UserQuery
+from microlend.api.routing import api_router
 from microlend.api.schemas import PublicSchema
 from microlend.api.security import report_page
 from microlend.core.clock import utcnow
 from microlend.marketing import service
-from microlend.marketing.segments import FrequencyCap, identifiers, parse_segment_expression
+from microlend.marketing.segments import FrequencyCap
 
-router = APIRouter(prefix="/api/v1/marketing", tags=["marketing"])
+router = api_router(prefix="/api/v1/marketing", tags=["marketing"])
 tracking_router = APIRouter(prefix="/t", tags=["marketing"], include_in_schema=False)
 #: the cookie a tracked link leaves: the campaign that brought the borrower to the application form
 CAMPAIGN_COOKIE = "ml_campaign"
@@ -76,14 +78,14 @@ class CampaignCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     channel: Literal["sms", "push", "visit"]
     segment_name: str | None = None
-    segment_version: int | None = None
-    run_id: int | None = None
+    segment_version: int | None = Field(default=None, ge=1, le=MAX_ID)
+    run_id: OptionalRunRef = None
     control_share_bp: int = Field(default=1000, ge=0, lt=10_000)
     locale: Literal["zh_CN", "en"] = "zh_CN"
     cost_per_message: Decimal = Field(default=Decimal("0.05"), ge=0)
     attribution_days: int = Field(default=30, ge=1, le=365)
-    cap_max_messages: int = Field(default=2, ge=1)
-    cap_window_days: int = Field(default=7, ge=1)
+    cap_max_messages: int = Field(default=2, ge=1, le=1000)
+    cap_window_days: int = Field(default=7, ge=1, le=366)
 
 
 class CampaignPublic(PublicSchema):
@@ -103,7 +105,7 @@ class CampaignPublic(PublicSchema):
 class OptOutCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: int
+    customer_id: CustomerRef
     channel: Literal["sms", "push", "visit"]
 
 
@@ -127,7 +129,7 @@ class VisitTaskClose(BaseModel):
 @router.post("/segments/check")
 def check_expression(body: ExpressionCheck, who: CurrentPrincipal) -> ExpressionCheckPublic:
     """Validate an expression against the feature namespace; 422 names the offending identifier."""
-    return ExpressionCheckPublic(ok=True, features=sorted(identifiers(parse_segment_expression(body.expression))))
+    return ExpressionCheckPublic(ok=True, features=service.check_expression(who, body.expression))
 
 
 @router.get("/segments")
@@ -180,7 +182,7 @@ def opt_out(body: OptOutCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> Re
 
 @router.get("/visit-tasks")
 def visit_tasks(who: CurrentPrincipal, uow: UnitOfWorkDep,
-                officer_user_id: OptionalId = None) -> list[VisitTaskPublic]:
+                officer_user_id: UserQuery = None) -> list[VisitTaskPublic]:
     """Open visit tasks; a loan officer sees their own."""
     return [VisitTaskPublic(**t.__dict__) for t in service.visit_tasks(uow, who, officer_user_id=officer_user_id)]
 

@@ -6,10 +6,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from microlend.api.deps import CurrentPrincipal, Id, OptionalId, Page, PageSize, UnitOfWorkDep, request_evidence
+from microlend.api.deps import CurrentPrincipal, Id, Page, PageSize, UnitOfWorkDep, request_evidence
+from microlend.api.references import CustomerQuery, CustomerRef, OptionalCampaignRef, OptionalUserRef
+from microlend.api.routing import api_router
 from microlend.api.schemas import PublicSchema
 from microlend.core.errors import Conflict
 from microlend.core.identity import Role
@@ -18,7 +20,7 @@ from microlend.origination import service as app_svc
 from microlend.parties import customers as svc
 from microlend.servicing.apr import apr as schedule_apr
 
-router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
+router = api_router(prefix="/api/v1/customers", tags=["customers"])
 
 
 class CustomerCreate(BaseModel):
@@ -31,7 +33,7 @@ class CustomerCreate(BaseModel):
     address: str = Field(default="", max_length=300)
     industry: str = Field(default="", max_length=60)
     branch: str = Field(default="", max_length=100)
-    officer_user_id: int | None = None
+    officer_user_id: OptionalUserRef = None
     marketing_consent: bool = False
     attributes: dict[str, Any] = Field(default_factory=dict)
 
@@ -44,7 +46,7 @@ class CustomerUpdate(BaseModel):
     address: str | None = Field(default=None, max_length=300)
     industry: str | None = Field(default=None, max_length=60)
     branch: str | None = Field(default=None, max_length=100)
-    officer_user_id: int | None = None
+    officer_user_id: OptionalUserRef = None
     marketing_consent: bool | None = None
     attributes: dict[str, Any] | None = None
 
@@ -110,13 +112,13 @@ def update_customer(customer_id: Id, body: CustomerUpdate, who: CurrentPrincipal
 
 # --- applications ---------------------------------------------------------------------------------------
 
-applications_router = APIRouter(prefix="/api/v1/applications", tags=["applications"])
+applications_router = api_router(prefix="/api/v1/applications", tags=["applications"])
 
 
 class ApplicationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: int
+    customer_id: CustomerRef
     product_code: str = Field(min_length=1, max_length=40)
     amount: Decimal = Field(description="decimal string, e.g. \"50000.00\"")
     term_months: int = Field(ge=1, le=360)
@@ -124,7 +126,7 @@ class ApplicationCreate(BaseModel):
     consents: list[Literal["credit_report", "external_data", "marketing", "data_sharing"]] = Field(
         default_factory=list, description="scopes the borrower authorises (授权): given here by a borrower "
                                           "applying in their own session; from staff, scopes already given")
-    campaign_id: int | None = None
+    campaign_id: OptionalCampaignRef = None
 
     @field_validator("amount", mode="before")
     @classmethod
@@ -286,7 +288,7 @@ def submit_application(request: Request, body: ApplicationCreate, who: CurrentPr
 @applications_router.get("")
 def list_applications(
     request: Request, who: CurrentPrincipal, uow: UnitOfWorkDep,
-    status: Annotated[list[str] | None, Query()] = None, branch: str | None = None, customer_id: OptionalId = None,
+    status: Annotated[list[str] | None, Query()] = None, branch: str | None = None, customer_id: CustomerQuery = None,
     page: Page = 1, page_size: PageSize = 50,
 ) -> ApplicationPagePublic:
     result = app_svc.list_applications(uow, who, status=status, branch=branch, customer_id=customer_id, page=page,

@@ -7,30 +7,31 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from microlend.api.deps import CurrentPrincipal, Id, UnitOfWorkDep, Version
+from microlend.api.deps import MAX_ID, CurrentPrincipal, Id, UnitOfWorkDep, Version
+from microlend.api.routing import api_router
 from microlend.api.schemas import PublicSchema
 from microlend.api.security import report_page
 from microlend.risk import registry, service
 from microlend.risk.reasons import Reason
 
-router = APIRouter(prefix="/api/v1/risk", tags=["risk models"])
+router = api_router(prefix="/api/v1/risk", tags=["risk models"])
 
 
 class TrainingCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dataset: str = Field(min_length=1, max_length=64, description="name of a stored dataset")
-    dataset_version: int | None = Field(default=None, ge=1, description="latest when absent")
+    dataset_version: int | None = Field(default=None, ge=1, le=MAX_ID, description="latest when absent")
     target: str = Field(min_length=1, max_length=100, description="column holding the outcome")
     bad: str = Field(min_length=1, max_length=100, description="value of the target that means bad")
     kind: Literal["scorecard", "gbdt"] = "scorecard"
     date_column: str | None = Field(default=None, max_length=100, description="for an out-of-time sample")
     name: str = Field(default="", max_length=100)
-    seed: int = Field(default=42, ge=0, le=2**31 - 1, description="seed of the train/test split")
+    seed: int = Field(default=42, ge=0, le=MAX_ID, description="seed of the train/test split")
 
 
 class ModelVersionPublic(PublicSchema):

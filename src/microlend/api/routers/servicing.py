@@ -7,20 +7,21 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from microlend.api.deps import CurrentPrincipal, Id, IdempotencyKey, Limit, Offset, UnitOfWorkDep
+from microlend.api.references import OptionalApplicationRef, OptionalCustomerRef
+from microlend.api.routing import api_router
 from microlend.api.schemas import DecimalStr, MoneyStr, PublicSchema
-from microlend.core.idempotency import run_idempotent
+from microlend.core.idempotency import run_idempotent, user_key
 from microlend.core.money import parse_amount
 from microlend.servicing import cob, service
 from microlend.servicing.allocation import DEFAULT_ORDER, parse_order
 from microlend.servicing.products import Product
 from microlend.servicing.schedules import FeeMode, RepaymentMethod
 
-router = APIRouter(prefix="/api/v1", tags=["servicing"])
+router = api_router(prefix="/api/v1", tags=["servicing"])
 
 AmountStr = Annotated[str, Field(min_length=1, max_length=30, description="decimal string, e.g. '888.49'")]
 
@@ -156,8 +157,8 @@ class LoanCreate(BaseModel):
     principal: AmountStr
     term_months: int = Field(ge=1, le=360)
     annual_rate: AmountStr | None = None
-    customer_id: int | None = None
-    application_id: int | None = None
+    customer_id: OptionalCustomerRef = None
+    application_id: OptionalApplicationRef = None
 
 
 class SchedulePublic(BaseModel):
@@ -215,9 +216,9 @@ class RepaymentPublic(PublicSchema):
 def _idempotent(
     uow: UnitOfWorkDep, who: CurrentPrincipal, key: str | None, endpoint: str, body: Any, run: Any
 ) -> JSONResponse:
-    """Stripe semantics through the shared idempotency store: one execution per (tenant, key)."""
+    """Stripe semantics through the shared idempotency store: one execution per (user, key)."""
     status, payload = run_idempotent(
-        uow, who.tenant_id, key, endpoint, body, lambda: (201, run().model_dump(mode="json"))
+        uow, who, key, endpoint, body, lambda: (201, run().model_dump(mode="json"))
     )
     return JSONResponse(payload, status_code=status)
 
@@ -231,7 +232,7 @@ def disburse(body: LoanCreate, who: CurrentPrincipal, uow: UnitOfWorkDep, key: I
         parse_amount(body.annual_rate, "annual_rate") if body.annual_rate else None,
         body.customer_id,
         body.application_id,
-        key,
+        user_key(who, key),
     )
     return _idempotent(
         uow,
@@ -281,7 +282,9 @@ def post_repayment(
         key,
         f"POST /api/v1/loans/{loan_id}/repayments",
         body.model_dump(),
-        lambda: RepaymentPublic.of(service.post_repayment(uow, who, loan_id, amount, idempotency_key=key)),
+        lambda: RepaymentPublic.of(
+            service.post_repayment(uow, who, loan_id, amount, idempotency_key=user_key(who, key))
+        ),
     )
 
 
@@ -297,7 +300,8 @@ def early_repayment(
         f"POST /api/v1/loans/{loan_id}/early-repayments",
         body.model_dump(),
         lambda: RepaymentPublic.of(
-            service.repay_early(uow, who, loan_id, amount=amount, mode=body.mode, idempotency_key=key)
+            service.repay_early(uow, who, loan_id, amount=amount, mode=body.mode,
+                               idempotency_key=user_key(who, key))
         ),
     )
 
@@ -328,7 +332,7 @@ class CreditLineCreate(BaseModel):
 
     product_code: str = Field(min_length=2, max_length=40)
     limit: AmountStr
-    customer_id: int | None = None
+    customer_id: OptionalCustomerRef = None
     annual_rate: AmountStr | None = None
     months: int = Field(default=12, ge=1, le=60)
 
@@ -374,7 +378,7 @@ def draw_down(
         key,
         f"POST /api/v1/credit-lines/{line_id}/drawdowns",
         body.model_dump(),
-        lambda: LoanPublic.of(service.draw_down(uow, who, line_id, amount, idempotency_key=key)),
+        lambda: LoanPublic.of(service.draw_down(uow, who, line_id, amount, idempotency_key=user_key(who, key))),
     )
 
 

@@ -7,18 +7,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import Path, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from microlend.api.deps import CurrentPrincipal, Id, UnitOfWorkDep, request_evidence
+from microlend.api.routing import api_router
 from microlend.api.security import report_page
 from microlend.core.errors import ValidationError
 from microlend.origination import acceptance
 from microlend.origination.contracts import printable
 from microlend.parties import consent_texts, consents
 
-router = APIRouter(prefix="/api/v1", tags=["consents and contracts"])
+router = api_router(prefix="/api/v1", tags=["consents and contracts"])
 Scope = Annotated[str, Path(max_length=40, description="a consent scope, e.g. credit_report")]
 
 

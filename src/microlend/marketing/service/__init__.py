@@ -47,6 +47,7 @@ from microlend.marketing.service.outbox import (
 from microlend.marketing.service.runs import PreapprovalRun, list_runs, offer_count
 from microlend.marketing.service.segments import (
     SegmentVersion,
+    check_expression,
     get_segment,
     list_segments,
     preview_expression,
@@ -71,6 +72,7 @@ __all__ = [
     "application_events",
     "campaign_outcomes",
     "campaign_report",
+    "check_expression",
     "close_visit_task",
     "create_campaign",
     "customers_table_consent",

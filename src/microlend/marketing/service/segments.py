@@ -20,6 +20,8 @@ from microlend.marketing.segments import (
     Segment,
     SegmentCount,
     count_segment,
+    identifiers,
+    parse_segment_expression,
 )
 from microlend.marketing.service.common import opt_outs, recent_contacts, segment_row
 from microlend.marketing.tables import SegmentRow
@@ -48,6 +50,13 @@ class SegmentVersion:
     @property
     def label(self) -> str:
         return f"{self.name} v{self.version}"
+
+
+def check_expression(who: Principal, expression: str) -> list[str]:
+    """The features a segment expression reads, or ValidationError naming the identifier at fault: a step of
+    writing a segment, so it needs the same permission."""
+    who.require(Permission.MANAGE_CAMPAIGNS)
+    return sorted(identifiers(parse_segment_expression(expression)))
 
 
 def save_segment(uow: UnitOfWork, who: Principal, name: str, expression: str, *, at: datetime,
