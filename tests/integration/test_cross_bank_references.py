@@ -38,6 +38,12 @@ FREE_LABELS = {
                                                                    "of a stand-alone decision, kept with it",
     ("GET", "/api/v1/audit", "query", "object_id"): "a filter on the bank's own audit log, which also names "
                                                     "objects since deleted (with object_type)",
+    ("POST", "/api/v1/applications/{application_id}/accept", "body", "challenge_id"):
+        "a one-time code's challenge, checked with the code against this customer and contract: another "
+        "bank's never matches (403, attempts counted)",
+    ("POST", "/api/v1/customers/{customer_id}/consents", "body", "challenge_id"):
+        "a one-time code's challenge, checked with the code against this customer and scope: another "
+        "bank's never matches (403, attempts counted)",
 }
 
 
@@ -160,10 +166,10 @@ CASES = [
          lambda ids: {"json": {"officer_user_id": ids["user"]}, "path": {"customer_id": ids["own_customer"]}}),
     Case("POST", "/api/v1/applications", "body", "customer_id", "credit_officer",
          lambda ids: {"json": {"customer_id": ids["customer"], "product_code": "EI-STD", "amount": "20000",
-                               "term_months": 12, "consents": ["credit_report"]}}),
+                               "term_months": 12}}),
     Case("POST", "/api/v1/applications", "body", "campaign_id", "credit_officer",
          lambda ids: {"json": {"customer_id": ids["own_customer"], "product_code": "EI-STD", "amount": "20000",
-                               "term_months": 12, "consents": ["credit_report"], "campaign_id": ids["campaign"]}}),
+                               "term_months": 12, "campaign_id": ids["campaign"]}}),
     Case("GET", "/api/v1/applications", "query", "customer_id", "credit_officer",
          lambda ids: {"params": {"customer_id": ids["customer"]}}),
     Case("POST", "/api/v1/loans", "body", "customer_id", "admin",
@@ -175,6 +181,9 @@ CASES = [
     Case("POST", "/api/v1/marketing/campaigns", "body", "run_id", "marketer",
          lambda ids: {"json": {"name": f"run-campaign-{next(_seq)}", "channel": "sms",
                                "run_id": ids["preapproval_run"]}}),
+    Case("POST", "/api/v1/customers/{customer_id}/one-time-codes", "body", "application_id", "credit_officer",
+         lambda ids: {"json": {"purpose": "contract", "application_id": ids["application"]},
+                      "path": {"customer_id": ids["applicant"]}}),
     Case("POST", "/api/v1/marketing/opt-outs", "body", "customer_id", "marketer",
          lambda ids: {"json": {"customer_id": ids["customer"], "channel": "push"}}),
     Case("GET", "/api/v1/marketing/visit-tasks", "query", "officer_user_id", "admin",
@@ -200,8 +209,7 @@ def objects_of(api: Api) -> dict[str, int]:
     cid = int(api.client.post("/api/v1/customers", json=person(**_GOOD, annual_turnover="600000",
                                                                 years_in_business=8), headers=h).json()["id"])
     r = api.client.post("/api/v1/applications", headers=h, json={
-        "customer_id": cid, "product_code": "EI-STD", "amount": "20000", "term_months": 12,
-        "consents": ["credit_report"]})
+        "customer_id": cid, "product_code": "EI-STD", "amount": "20000", "term_months": 12})
     assert r.status_code == 201, r.text
     m = api.token("marketer")
     segment = f"s{next(_seq)}"
@@ -239,6 +247,7 @@ def test_another_banks_id_is_not_found_and_nothing_is_written(
         api: Api, new_tenant: Callable[[], TenantKit], subtests: pytest.Subtests) -> None:
     own = {"own_customer": customer_of(api)}
     mine, theirs = {**objects_of(api), **own}, {**objects_of(Api(api.client, new_tenant())), **own}
+    theirs["applicant"] = mine["applicant"] = mine["customer"]  # the path's customer: this bank's applicant
     for case in CASES:
         with subtests.test(f"{case.method} {case.path} {case.field}"):
             before = audit_rows(api.kit)

@@ -121,7 +121,7 @@ def test_requests_decisions_and_close_of_business_show_on_metrics(scraped: TestC
     customer_id = _good_applicant(api, officer)
     r = scraped.post("/api/v1/applications", headers=officer, json={
         "customer_id": customer_id, "product_code": "EP-STD", "amount": "20000.00", "term_months": 12,
-        "purpose": "进货", "consents": ["credit_report"]})
+        "purpose": "进货"})
     assert r.status_code == 201, r.text
     outcome = r.json()["status"]
     assert scraped.get(f"/api/v1/customers/{customer_id}", headers=officer).status_code == 200

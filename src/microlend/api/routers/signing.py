@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from microlend.api.deps import CurrentPrincipal, Id, UnitOfWorkDep, request_evidence
+from microlend.api.references import OptionalApplicationRef
 from microlend.api.routing import api_router
 from microlend.api.security import report_page
 from microlend.core.errors import ValidationError
@@ -75,7 +76,7 @@ class CodeRequest(BaseModel):
 
     purpose: Literal["consent", "contract"]
     scope: str | None = Field(default=None, max_length=40, description="for a consent: its scope")
-    application_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="for a contract")
+    application_id: OptionalApplicationRef = Field(default=None, description="for a contract")
     locale: Literal["zh_CN", "en"] | None = None
 
 
