@@ -56,7 +56,7 @@ def parse_amount(value: Any, field: str = "amount") -> Decimal:
         raise ValidationError(f"{field}: '{value}' is not a finite amount", field=field)
     if abs(amount) > MAX_AMOUNT:
         raise ValidationError(f"{field}: '{value}' is beyond the largest amount, {MAX_AMOUNT}", field=field)
-    if amount != 0 and amount.as_tuple().exponent < -12 and amount != amount.quantize(Decimal("1e-12")):
+    if amount != amount.quantize(Decimal("1e-12")):
         raise ValidationError(f"{field}: '{value}' has more than 12 decimal places", field=field)
     return amount + 0  # a plain Decimal: '1E+3' reads as 1000, '-0' as 0
 

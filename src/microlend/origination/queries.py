@@ -82,3 +82,15 @@ def application_steps(uow: UnitOfWork, who: Principal, customer_ids: Sequence[in
                 if disbursed is not None:
                     out.append(ApplicationStep(int(customer), "disbursed", disbursed, cid))
     return out
+
+
+def application_customers(uow: UnitOfWork, who: Principal, application_ids: Sequence[int]) -> dict[int, int]:
+    """The customer of each application among `application_ids` that is this bank's; another bank's
+    application is simply absent."""
+    ids = sorted({int(i) for i in application_ids})
+    if not ids:
+        return {}
+    with uow:
+        rows = uow.session.execute(select(ApplicationRow.id, ApplicationRow.customer_id).where(
+            ApplicationRow.tenant_id == who.tenant_id, ApplicationRow.id.in_(ids))).all()
+    return {int(i): int(c) for i, c in rows}

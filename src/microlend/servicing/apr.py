@@ -4,9 +4,9 @@ number of periods in a year (monthly: × 12; a 12-month bullet: × 1), in Decima
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal, localcontext
 from functools import reduce
 from math import gcd
-from decimal import Decimal, localcontext
 
 from microlend.core.errors import ValidationError
 from microlend.servicing.schedules import Schedule
