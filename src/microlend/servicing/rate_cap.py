@@ -65,7 +65,9 @@ def check_product_within_cap(product: Product, cap: Decimal) -> None:
 
 def price_within_cap(product: Product, amount: Decimal, rate: Decimal, term_months: int, cap: Decimal) -> Decimal:
     """The offered rate, lowered where needed so that neither it, its penalty rate nor the offer's APR with
-    fees is above the cap (to four decimal places, rounded down)."""
+    fees is above the cap (a lowered rate has four decimal places, rounded down)."""
+    if _within(product, amount, rate, term_months, cap):
+        return rate
     ceiling = min(rate, cap / product.penalty_multiplier, cap).quantize(RATE_PLACES, rounding=ROUND_DOWN)
     if offer_apr(product, amount, ceiling, term_months) <= cap:
         return ceiling
@@ -84,10 +86,15 @@ def price_within_cap(product: Product, amount: Decimal, rate: Decimal, term_mont
     return low
 
 
+def _within(product: Product, amount: Decimal, rate: Decimal, term_months: int, cap: Decimal) -> bool:
+    return (rate <= cap and rate * product.penalty_multiplier <= cap
+            and offer_apr(product, amount, rate, term_months) <= cap)
+
+
 def check_offer_within_cap(product: Product, amount: Decimal, rate: Decimal, term_months: int,
                            cap: Decimal) -> None:
     """Refuse a booking priced above the cap (its rate, penalty rate or APR with fees), naming the cap."""
-    if price_within_cap(product, amount, rate, term_months, cap) < rate:
+    if not _within(product, amount, rate, term_months, cap):
         raise ValidationError(
             f"annual_rate: {rate} would price above the bank's rate cap {cap} (rate, penalty rate "
             f"× {product.penalty_multiplier} or APR with fees)",

@@ -86,6 +86,10 @@ class LoanRepository:
         """The bank's rate cap (利率上限); the legal line unless the bank set its own."""
         return DEFAULT_RATE_CAP
 
+    def overpayment_tolerance(self, loan: Loan) -> Decimal:
+        """How far a payment on this loan may exceed its payoff (its product's tolerance)."""
+        return self.product_by_id(loan.product_id).product.overpayment_tolerance
+
     def credit_line(self, tenant_id: int, line_id: int, *, lock: bool = False) -> CreditLine | None:
         raise NotImplementedError
 
