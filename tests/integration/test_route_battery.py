@@ -113,8 +113,18 @@ def application_snapshot(api: CachedTokens, app_id: int) -> Any:
 LOAN = {"product_code": "EI-STD", "principal": "10000", "term_months": 12, "annual_rate": "0.12"}
 
 
+def booking(api: CachedTokens, path: str = "/api/v1/loans", body: dict[str, Any] | None = None) -> int:
+    """A loan (or a line) booked by operations, waiting for a second person."""
+    return int(_ok(api.client.post(path, json=body or LOAN, headers=api.token("operations")), 202)["id"])
+
+
+def booking_snapshot(api: CachedTokens, booking_id: int) -> Any:
+    return api.client.get(f"/api/v1/bookings/{booking_id}", headers=api.token("operations")).json()
+
+
 def loan(api: CachedTokens) -> int:
-    return int(_ok(api.client.post("/api/v1/loans", json=LOAN, headers=api.token("admin")))["id"])
+    approved = _ok(api.client.post(f"/api/v1/bookings/{booking(api)}/approval", headers=api.token("approver")))
+    return int(approved["loan_id"])
 
 
 def loan_snapshot(api: CachedTokens, loan_id: int) -> Any:
@@ -151,8 +161,9 @@ def business_date(api: CachedTokens) -> date:
 
 
 def credit_line(api: CachedTokens) -> int:
-    return int(_ok(api.client.post("/api/v1/credit-lines", json={"product_code": "RV-STD", "limit": "50000"},
-                                   headers=api.token("admin")))["id"])
+    line = booking(api, "/api/v1/credit-lines", {"product_code": "RV-STD", "limit": "50000"})
+    return int(_ok(api.client.post(f"/api/v1/bookings/{line}/approval", headers=api.token("approver")))[
+        "credit_line_id"])
 
 
 def stricter_policy() -> dict[str, Any]:
@@ -177,7 +188,7 @@ def policy_snapshot(api: CachedTokens, content_hash: str) -> Any:
 
 def shadow_challenger(api: CachedTokens) -> None:
     _ok(api.client.post("/api/v1/policies/challenger", json={"content_hash": policy_version(api), "shadow": True},
-                        headers=api.token("approver")))
+                        headers=api.token("risk_analyst")))
 
 
 def decision_input() -> dict[str, Any]:
@@ -359,7 +370,16 @@ CASES: list[Case] = [
          body=lambda _a, _o: {"code": f"NEW-{next(_seq)}", "name": "n", "method": "bullet", "min_amount": "100",
                               "max_amount": "1000", "min_term_months": 1, "max_term_months": 3,
                               "annual_rate": "0.1"}),
-    Case(E("POST", f"{V1}/loans", "approver", "credit_officer", body=LOAN, write=True)),
+    Case(E("PATCH", f"{V1}/products/EI-STD", "admin", "credit_officer", body={"grace_days": 5}, write=True)),
+    Case(E("GET", f"{V1}/rate-cap", "credit_officer", "marketer")),
+    Case(E("PUT", f"{V1}/rate-cap", "admin", "operations", body={"rate_cap": "0.24"}, write=True)),
+    Case(E("POST", f"{V1}/loans", "operations", "approver", body=LOAN, write=True, success=(202,))),
+    Case(E("GET", f"{V1}/bookings", "operations", "marketer")),
+    Case(E("GET", f"{V1}/bookings/{{booking_id}}", "approver", "marketer"), booking, booking_snapshot),
+    Case(E("POST", f"{V1}/bookings/{{booking_id}}/approval", "approver", "credit_officer", write=True,
+           audit=("loan.disburse", "booking.approve")), booking, booking_snapshot),
+    Case(E("POST", f"{V1}/bookings/{{booking_id}}/rejection", "approver", "collector", body={"reason": "typo"},
+           write=True), booking, booking_snapshot),
     Case(E("GET", f"{V1}/loans", "credit_officer", "marketer")),
     Case(E("GET", f"{V1}/loans/{{loan_id}}", "collector", "marketer"), loan, loan_snapshot),
     Case(E("GET", f"{V1}/loans/{{loan_id}}/schedule", "auditor", "marketer"), loan, loan_snapshot),
@@ -374,8 +394,8 @@ CASES: list[Case] = [
            write=True), loan, loan_snapshot),
     Case(E("POST", f"{V1}/repayments/{{repayment_id}}/reversal", "admin", "collector", body={"reason": "returned"},
            write=True), repayment, repayment_snapshot),
-    Case(E("POST", f"{V1}/credit-lines", "approver", "marketer", body={"product_code": "RV-STD", "limit": "50000"},
-           write=True)),
+    Case(E("POST", f"{V1}/credit-lines", "operations", "approver", body={"product_code": "RV-STD", "limit": "50000"},
+           write=True, success=(202,))),
     Case(E("POST", f"{V1}/credit-lines/{{line_id}}/drawdowns", "approver", "marketer", body={"amount": "1000"},
            write=True), credit_line),
     Case(E("GET", f"{V1}/ledger/trial-balance", "auditor", "credit_officer")),
