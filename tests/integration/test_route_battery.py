@@ -113,6 +113,18 @@ def application_snapshot(api: CachedTokens, app_id: int) -> Any:
 LOAN = {"product_code": "EI-STD", "principal": "10000", "term_months": 12, "annual_rate": "0.12"}
 
 
+def product(api: CachedTokens) -> str:
+    code = f"NEW-{next(_seq)}"
+    _ok(api.client.post("/api/v1/products", headers=api.token("admin"), json={
+        "code": code, "name": "n", "method": "bullet", "min_amount": "100", "max_amount": "1000",
+        "min_term_months": 1, "max_term_months": 3, "annual_rate": "0.1"}))
+    return code
+
+
+def product_snapshot(api: CachedTokens, code: str) -> Any:
+    return [p for p in api.client.get("/api/v1/products", headers=api.token("admin")).json() if p["code"] == code]
+
+
 def booking(api: CachedTokens, path: str = "/api/v1/loans", body: dict[str, Any] | None = None) -> int:
     """A loan (or a line) booked by operations, waiting for a second person."""
     return int(_ok(api.client.post(path, json=body or LOAN, headers=api.token("operations")), 202)["id"])
@@ -178,8 +190,10 @@ def stricter_policy() -> dict[str, Any]:
 
 
 def policy_version(api: CachedTokens) -> str:
+    """A policy version submitted by an analyst other than the one who signs in for the routes (maker-checker)."""
+    author = api.token_for(api.kit.user("risk_analyst")[0])
     return str(_ok(api.client.post("/api/v1/policies", json={"content": stricter_policy(), "note": "stricter"},
-                                   headers=api.token("risk_analyst")))["content_hash"])
+                                   headers=author))["content_hash"])
 
 
 def policy_snapshot(api: CachedTokens, content_hash: str) -> Any:
@@ -370,7 +384,8 @@ CASES: list[Case] = [
          body=lambda _a, _o: {"code": f"NEW-{next(_seq)}", "name": "n", "method": "bullet", "min_amount": "100",
                               "max_amount": "1000", "min_term_months": 1, "max_term_months": 3,
                               "annual_rate": "0.1"}),
-    Case(E("PATCH", f"{V1}/products/EI-STD", "admin", "credit_officer", body={"grace_days": 5}, write=True)),
+    Case(E("PATCH", f"{V1}/products/{{code}}", "admin", "credit_officer", body={"grace_days": 5}, write=True),
+         product, product_snapshot),
     Case(E("GET", f"{V1}/rate-cap", "credit_officer", "marketer")),
     Case(E("PUT", f"{V1}/rate-cap", "admin", "operations", body={"rate_cap": "0.24"}, write=True)),
     Case(E("POST", f"{V1}/loans", "operations", "approver", body=LOAN, write=True, success=(202,))),
