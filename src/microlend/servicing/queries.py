@@ -305,8 +305,8 @@ def amounts_due(uow: UnitOfWork, who: Principal, on: date) -> list[AmountDue]:
 
 def capped_rate(uow: UnitOfWork, who: Principal, product_code: str, amount: Decimal, rate: Decimal,
                 term_months: int) -> Decimal:
-    """The highest rate at or below ``rate`` that keeps an offer under ``product_code`` within the bank's rate
-    cap (利率上限): its rate, its penalty rate and its APR with fees. Unknown products are not priced here."""
+    """The highest rate at or below ``rate`` (and the product's highest rate) that keeps an offer under
+    ``product_code`` within the bank's rate cap (利率上限): its rate, its penalty rate and its APR with fees."""
     with uow:
         s = uow.session
         row = s.execute(select(ProductRow).where(ProductRow.tenant_id == who.tenant_id,
@@ -314,4 +314,5 @@ def capped_rate(uow: UnitOfWork, who: Principal, product_code: str, amount: Deci
         cap = bank_rate_cap(s, who.tenant_id)
         if row is None:
             return min(rate, cap)
-        return price_within_cap(product_terms(row).product, amount, rate, term_months, cap)
+        product = product_terms(row).product
+        return price_within_cap(product, amount, min(rate, product.max_rate), term_months, cap)
