@@ -55,7 +55,7 @@ class TestProducts:
         """35.9 % with a 19 % fee and a 3× penalty: refused, and the message names the cap."""
         product = replace(STANDARD_CATALOGUE[0], annual_rate=D("0.359"), max_rate=D("0.359"),
                           upfront_fee_rate=D("0.19"), penalty_multiplier=D("3"))
-        with pytest.raises(ValidationError, match="rate cap 0.24") as err:
+        with pytest.raises(ValidationError, match=r"rate cap 0\.24") as err:
             check_product_within_cap(product, CAP)
         assert err.value.field == "max_rate"
 
