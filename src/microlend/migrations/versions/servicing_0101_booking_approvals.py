@@ -16,9 +16,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('servicing_products', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('overpayment_tolerance', sa.BigInteger(), server_default=sa.text('0'),
-                                      nullable=False))
+    # a plain ADD COLUMN (SQLite can add a NOT NULL column with a default; no table copy under the loans'
+    # foreign keys)
+    op.add_column('servicing_products', sa.Column('overpayment_tolerance', sa.BigInteger(),
+                                                  server_default=sa.text('0'), nullable=False))
     op.create_table('servicing_settings',
         sa.Column('tenant_id', sa.Integer(), nullable=False),
         sa.Column('rate_cap', sa.String(length=40), nullable=False),
@@ -65,5 +66,4 @@ def downgrade() -> None:
         batch_op.drop_index('ix_loan_bookings_tenant_status')
     op.drop_table('loan_bookings')
     op.drop_table('servicing_settings')
-    with op.batch_alter_table('servicing_products', schema=None) as batch_op:
-        batch_op.drop_column('overpayment_tolerance')
+    op.drop_column('servicing_products', 'overpayment_tolerance')
