@@ -50,6 +50,9 @@ EVENT_HANDLERS: list[tuple[str, str]] = [
 #: servicing): ("module:connect", {keyword: "module:query function"}). A bank without the providing module
 #: leaves its ports unconnected.
 PORTS: list[tuple[str, dict[str, str]]] = [
+    ("microlend.servicing.ports:connect_origination", {
+        "application_customers": "microlend.origination.queries:application_customers",
+    }),
     ("microlend.marketing.sources:connect_lending", {
         "application_steps": "microlend.origination.queries:application_steps",
         "worst_days_past_due": "microlend.servicing.queries:worst_days_past_due",

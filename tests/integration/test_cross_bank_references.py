@@ -73,16 +73,20 @@ def test_a_loan_or_credit_line_on_another_banks_customer_is_not_found(
         api: Api, new_tenant: Callable[[], TenantKit]) -> None:
     theirs = customer_of(Api(api.client, new_tenant()))
     mine = customer_of(api)
-    staff = api.token("admin")
+    staff = api.token("operations")
     before = books(api.kit)
     for path, body in (("/api/v1/loans", LOAN), ("/api/v1/credit-lines", LINE)):
         r = api.client.post(path, json={**body, "customer_id": theirs}, headers=staff)
         assert r.status_code == 404, r.text
         assert r.json()["field"] == "customer_id" and f"customer {theirs} not found" in r.json()["detail"]
     assert books(api.kit) == before
+    approver = api.token("approver")
     for path, body in (("/api/v1/loans", LOAN), ("/api/v1/credit-lines", LINE)):
         r = api.client.post(path, json={**body, "customer_id": mine}, headers=staff)
-        assert r.status_code == 201, r.text
+        assert r.status_code == 202, r.text
+        assert books(api.kit) == before or path.endswith("credit-lines")  # nothing moves before the approval
+        approved = api.client.post(f"/api/v1/bookings/{r.json()['id']}/approval", headers=approver)
+        assert approved.status_code == 201, approved.text
     assert books(api.kit) == (before[0] + 1, before[1] + 1)
     with api.kit.uow_factory() as u:  # both stored on this bank's own customer
         assert set(u.session.execute(select(LoanRow.customer_id).where(LoanRow.tenant_id == api.kit.tenant.id))

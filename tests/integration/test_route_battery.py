@@ -128,8 +128,30 @@ def application_snapshot(api: CachedTokens, app_id: int) -> Any:
 LOAN = {"product_code": "EI-STD", "principal": "10000", "term_months": 12, "annual_rate": "0.12"}
 
 
+def product(api: CachedTokens) -> str:
+    code = f"NEW-{next(_seq)}"
+    _ok(api.client.post("/api/v1/products", headers=api.token("admin"), json={
+        "code": code, "name": "n", "method": "bullet", "min_amount": "100", "max_amount": "1000",
+        "min_term_months": 1, "max_term_months": 3, "annual_rate": "0.1"}))
+    return code
+
+
+def product_snapshot(api: CachedTokens, code: str) -> Any:
+    return [p for p in api.client.get("/api/v1/products", headers=api.token("admin")).json() if p["code"] == code]
+
+
+def booking(api: CachedTokens, path: str = "/api/v1/loans", body: dict[str, Any] | None = None) -> int:
+    """A loan (or a line) booked by operations, waiting for a second person."""
+    return int(_ok(api.client.post(path, json=body or LOAN, headers=api.token("operations")), 202)["id"])
+
+
+def booking_snapshot(api: CachedTokens, booking_id: int) -> Any:
+    return api.client.get(f"/api/v1/bookings/{booking_id}", headers=api.token("operations")).json()
+
+
 def loan(api: CachedTokens) -> int:
-    return int(_ok(api.client.post("/api/v1/loans", json=LOAN, headers=api.token("admin")))["id"])
+    approved = _ok(api.client.post(f"/api/v1/bookings/{booking(api)}/approval", headers=api.token("approver")))
+    return int(approved["loan_id"])
 
 
 def loan_snapshot(api: CachedTokens, loan_id: int) -> Any:
@@ -166,8 +188,9 @@ def business_date(api: CachedTokens) -> date:
 
 
 def credit_line(api: CachedTokens) -> int:
-    return int(_ok(api.client.post("/api/v1/credit-lines", json={"product_code": "RV-STD", "limit": "50000"},
-                                   headers=api.token("admin")))["id"])
+    line = booking(api, "/api/v1/credit-lines", {"product_code": "RV-STD", "limit": "50000"})
+    return int(_ok(api.client.post(f"/api/v1/bookings/{line}/approval", headers=api.token("approver")))[
+        "credit_line_id"])
 
 
 def stricter_policy() -> dict[str, Any]:
@@ -182,8 +205,10 @@ def stricter_policy() -> dict[str, Any]:
 
 
 def policy_version(api: CachedTokens) -> str:
+    """A policy version submitted by an analyst other than the one who signs in for the routes (maker-checker)."""
+    author = api.token_for(api.kit.user("risk_analyst")[0])
     return str(_ok(api.client.post("/api/v1/policies", json={"content": stricter_policy(), "note": "stricter"},
-                                   headers=api.token("risk_analyst")))["content_hash"])
+                                   headers=author))["content_hash"])
 
 
 def policy_snapshot(api: CachedTokens, content_hash: str) -> Any:
@@ -192,7 +217,7 @@ def policy_snapshot(api: CachedTokens, content_hash: str) -> Any:
 
 def shadow_challenger(api: CachedTokens) -> None:
     _ok(api.client.post("/api/v1/policies/challenger", json={"content_hash": policy_version(api), "shadow": True},
-                        headers=api.token("approver")))
+                        headers=api.token("risk_analyst")))
 
 
 def decision_input() -> dict[str, Any]:
@@ -387,7 +412,17 @@ CASES: list[Case] = [
          body=lambda _a, _o: {"code": f"NEW-{next(_seq)}", "name": "n", "method": "bullet", "min_amount": "100",
                               "max_amount": "1000", "min_term_months": 1, "max_term_months": 3,
                               "annual_rate": "0.1"}),
-    Case(E("POST", f"{V1}/loans", "approver", "credit_officer", body=LOAN, write=True)),
+    Case(E("PATCH", f"{V1}/products/{{code}}", "admin", "credit_officer", body={"grace_days": 5}, write=True),
+         product, product_snapshot),
+    Case(E("GET", f"{V1}/rate-cap", "credit_officer", "marketer")),
+    Case(E("PUT", f"{V1}/rate-cap", "admin", "operations", body={"rate_cap": "0.24"}, write=True)),
+    Case(E("POST", f"{V1}/loans", "operations", "approver", body=LOAN, write=True, success=(202,))),
+    Case(E("GET", f"{V1}/bookings", "operations", "marketer")),
+    Case(E("GET", f"{V1}/bookings/{{booking_id}}", "approver", "marketer"), booking, booking_snapshot),
+    Case(E("POST", f"{V1}/bookings/{{booking_id}}/approval", "approver", "credit_officer", write=True,
+           audit=("loan.disburse", "booking.approve")), booking, booking_snapshot),
+    Case(E("POST", f"{V1}/bookings/{{booking_id}}/rejection", "approver", "collector", body={"reason": "typo"},
+           write=True), booking, booking_snapshot),
     Case(E("GET", f"{V1}/loans", "credit_officer", "marketer")),
     Case(E("GET", f"{V1}/loans/{{loan_id}}", "collector", "marketer"), loan, loan_snapshot),
     Case(E("GET", f"{V1}/loans/{{loan_id}}/schedule", "auditor", "marketer"), loan, loan_snapshot),
@@ -402,8 +437,8 @@ CASES: list[Case] = [
            write=True), loan, loan_snapshot),
     Case(E("POST", f"{V1}/repayments/{{repayment_id}}/reversal", "admin", "collector", body={"reason": "returned"},
            write=True), repayment, repayment_snapshot),
-    Case(E("POST", f"{V1}/credit-lines", "approver", "marketer", body={"product_code": "RV-STD", "limit": "50000"},
-           write=True)),
+    Case(E("POST", f"{V1}/credit-lines", "operations", "approver", body={"product_code": "RV-STD", "limit": "50000"},
+           write=True, success=(202,))),
     Case(E("POST", f"{V1}/credit-lines/{{line_id}}/drawdowns", "approver", "marketer", body={"amount": "1000"},
            write=True), credit_line),
     Case(E("GET", f"{V1}/ledger/trial-balance", "auditor", "credit_officer")),
@@ -421,12 +456,12 @@ CASES: list[Case] = [
     Case(E("POST", f"{V1}/policies/lint", "auditor", "marketer", body={"content": default_policy()})),
     Case(E("POST", f"{V1}/policies/simulate", "risk_analyst", "auditor", body={"content": default_policy()})),
     Case(E("GET", f"{V1}/policies/report", "auditor", "marketer")),
-    Case(E("POST", f"{V1}/policies/challenger", "approver", "auditor", write=True), policy_version,
+    Case(E("POST", f"{V1}/policies/challenger", "risk_analyst", "approver", write=True), policy_version,
          body=lambda _a, content_hash: {"content_hash": content_hash, "shadow": True}),
-    Case(E("DELETE", f"{V1}/policies/challenger", "approver", "auditor", write=True, success=(204,)),
+    Case(E("DELETE", f"{V1}/policies/challenger", "risk_analyst", "approver", write=True, success=(204,)),
          shadow_challenger),
     Case(E("GET", f"{V1}/policies/{{content_hash}}", "auditor", "marketer"), policy_version, policy_snapshot),
-    Case(E("POST", f"{V1}/policies/{{content_hash}}/publish", "approver", "credit_officer", body={}, write=True),
+    Case(E("POST", f"{V1}/policies/{{content_hash}}/publish", "risk_analyst", "approver", body={}, write=True),
          policy_version, policy_snapshot),
     Case(E("GET", f"{V1}/limit-changes", "approver", "auditor")),
     Case(E("POST", f"{V1}/limit-changes/{{change_id}}/decision", "approver", "risk_analyst",

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from microlend.cli.common import fail, open_uow, tenant_principal, user_errors
+from microlend.cli.common import fail, is_tty, open_uow, tenant_principal, user_errors
 from microlend.core.money import parse_amount, quantum
 from microlend.servicing.apr import apr
 from microlend.servicing.schedules import FeeMode, RepaymentMethod, Schedule, build_schedule
 
 app = typer.Typer(
     name="loan",
-    help="Loans: repayment schedules and APR.",
+    help="Loans: repayment schedules and APR, importing an existing book.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -302,3 +304,30 @@ def cob_run_command(
             f"{row['interest_accrued']}, penalty {row['penalty_accrued']}, newly overdue "
             f"{row['newly_overdue']}, bucket changes {row['bucket_changes']} ({row['seconds']}s)"
         )
+
+
+@app.command("import")
+@user_errors
+def import_command(
+    file: Annotated[Path, typer.Argument(help="CSV: id_number,product_code,principal,annual_rate,term_months,"
+                                              "disbursed_on[,repaid_amount]")],
+    tenant: Annotated[str, typer.Option(help="Tenant name (the bank whose book this is)")],
+) -> None:
+    """Import an existing loan book, all or nothing: each loan on its schedule from the day it was disbursed,
+    what was repaid posted; close of business then marks what is unpaid and past due overdue."""
+    from rich.progress import Progress
+
+    from microlend.servicing.service.imports import check_header, import_loans
+
+    with file.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        check_header([c.strip() for c in reader.fieldnames or []])
+        records = [{(k or "").strip(): (v or "") for k, v in r.items()} for r in reader]
+    uow, who = tenant_principal(tenant, username="loan-import")
+    with Progress(console=Console(stderr=True), transient=not is_tty()) as bar:
+        task = bar.add_task("importing loans", total=len(records))
+        result = import_loans(uow, who, records, source=file.name, progress=lambda n: bar.advance(task, n))
+    Console().print(
+        f"imported {len(result.loan_ids)} loans, principal {_money(result.principal, 'CNY')}, repaid "
+        f"{_money(result.repaid, 'CNY')}; run `microlend cob run --tenant {tenant}` to bring them to today's state"
+    )

@@ -12,6 +12,7 @@ class Role(StrEnum):
     ADMIN = "admin"
     CREDIT_OFFICER = "credit_officer"
     APPROVER = "approver"
+    OPERATIONS = "operations"
     RISK_ANALYST = "risk_analyst"
     MARKETER = "marketer"
     COLLECTOR = "collector"
@@ -30,6 +31,8 @@ class Permission(StrEnum):
     VIEW_LOANS = "view_loans"
     MANAGE_PRODUCTS = "manage_products"
     DISBURSE = "disburse"
+    BOOK_LOANS = "book_loans"  # direct booking of a loan or credit line (migration, corrections)
+    APPROVE_BOOKINGS = "approve_bookings"  # the second person who releases a booked loan's money
     POST_REPAYMENT = "post_repayment"
     REVERSE_REPAYMENT = "reverse_repayment"
     WRITE_OFF = "write_off"
@@ -62,10 +65,12 @@ class Permission(StrEnum):
 
 
 P = Permission
+#: Acts only the operations desk starts: an administrator manages users and products, but does not book money.
+OPERATIONS_ONLY = frozenset({P.BOOK_LOANS})
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     # an administrator runs the bank's set-up (users, products, jobs) and sees personal data masked like an
-    # auditor: unmasked ID numbers and phones are for the roles that serve customers
-    Role.ADMIN: frozenset(Permission) - {P.VIEW_PERSONAL_DATA},
+    # auditor: unmasked ID numbers and phones are for the roles that serve customers; booking is operations'
+    Role.ADMIN: frozenset(Permission) - OPERATIONS_ONLY - {P.VIEW_PERSONAL_DATA},
     Role.CREDIT_OFFICER: frozenset({
         P.VIEW_CUSTOMERS, P.MANAGE_CUSTOMERS, P.VIEW_PERSONAL_DATA, P.VIEW_LOANS, P.APPLY,
         P.VIEW_APPLICATIONS, P.RECOMMEND, P.VIEW_DECISIONS, P.DECIDE, P.POST_REPAYMENT, P.VIEW_CAMPAIGNS,
@@ -73,7 +78,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     }),
     Role.APPROVER: frozenset({
         P.VIEW_CUSTOMERS, P.VIEW_LOANS, P.VIEW_APPLICATIONS, P.APPROVE_CREDIT, P.VIEW_DECISIONS,
-        P.MANAGE_CREDIT_LINES, P.DISBURSE, P.VIEW_MODELS, P.VIEW_POLICIES, P.PUBLISH_POLICIES, P.SCORE,
+        P.MANAGE_CREDIT_LINES, P.DISBURSE, P.VIEW_MODELS, P.VIEW_POLICIES, P.SCORE, P.APPROVE_BOOKINGS,
+    }),
+    Role.OPERATIONS: frozenset({
+        P.VIEW_CUSTOMERS, P.VIEW_LOANS, P.VIEW_APPLICATIONS, P.BOOK_LOANS, P.APPROVE_BOOKINGS, P.POST_REPAYMENT,
+        P.VIEW_LEDGER,
     }),
     Role.RISK_ANALYST: frozenset({
         P.VIEW_CUSTOMERS, P.VIEW_LOANS, P.MANAGE_DATASETS, P.TRAIN_MODELS, P.APPROVE_MODELS,

@@ -18,6 +18,11 @@ DEFAULT_CURRENCY = "CNY"
 #: Scale at which amounts are stored (ten-thousandths): enough for accrual fractions, exact in an integer.
 STORAGE_SCALE = 4
 _STORAGE_FACTOR = Decimal(10) ** STORAGE_SCALE
+#: The largest amount the platform accepts anywhere (just under a trillion). Stored as BIGINT ten-thousandths
+#: an amount could reach 922 trillion; the bound leaves room for sums over a whole portfolio in the same type.
+MAX_AMOUNT = Decimal("999999999999.99")
+#: The largest amount a BIGINT of ten-thousandths holds.
+STORAGE_MAX = Decimal(2**63 - 1) / _STORAGE_FACTOR
 
 
 def minor_unit(currency: str) -> int:
@@ -49,11 +54,19 @@ def parse_amount(value: Any, field: str = "amount") -> Decimal:
         raise ValidationError(f"{field}: '{value}' is not a decimal amount", field=field) from None
     if not amount.is_finite():
         raise ValidationError(f"{field}: '{value}' is not a finite amount", field=field)
-    return amount
+    if abs(amount) > MAX_AMOUNT:
+        raise ValidationError(f"{field}: '{value}' is beyond the largest amount, {MAX_AMOUNT}", field=field)
+    if amount != amount.quantize(Decimal("1e-12")):
+        raise ValidationError(f"{field}: '{value}' has more than 12 decimal places", field=field)
+    return amount + 0  # a plain Decimal: '1E+3' reads as 1000, '-0' as 0
 
 
 def to_storage(amount: Decimal) -> int:
-    """Decimal -> integer ten-thousandths, refusing anything that would lose a digit."""
+    """Decimal -> integer ten-thousandths, refusing anything that would lose a digit or not fit the column."""
+    if not amount.is_finite():
+        raise ValidationError(f"amount {amount} is not a finite amount")
+    if abs(amount) > STORAGE_MAX:
+        raise ValidationError(f"amount {amount} is beyond what can be stored ({STORAGE_MAX})")
     scaled = amount * _STORAGE_FACTOR
     if scaled != scaled.to_integral_value():
         raise ValidationError(f"amount {amount} has more than {STORAGE_SCALE} decimal places")

@@ -28,6 +28,7 @@ DEMO_STAFF: list[tuple[str, list[str], str, str]] = [
     ("officer", [Role.CREDIT_OFFICER], "李客户经理", "城关支行"),
     ("officer2", [Role.CREDIT_OFFICER], "王客户经理", "城关支行"),
     ("approver", [Role.APPROVER], "张审批", "总行"),
+    ("ops", [Role.OPERATIONS], "孙运营", "运营管理部"),
     ("analyst", [Role.RISK_ANALYST], "陈建模", "风险管理部"),
     ("analyst2", [Role.RISK_ANALYST], "赵验证", "风险管理部"),
     ("marketer", [Role.MARKETER], "刘营销", "零售业务部"),

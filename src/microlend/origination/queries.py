@@ -88,3 +88,13 @@ def application_steps(uow: UnitOfWork, who: Principal, customer_ids: Sequence[in
 def of_this_bank(uow: UnitOfWork, who: Principal, application_ids: Sequence[int]) -> set[int]:
     """The ids among `application_ids` that are applications of the caller's bank."""
     return references.of_bank(uow, who, ApplicationRow.id, ApplicationRow.tenant_id, application_ids)
+def application_customers(uow: UnitOfWork, who: Principal, application_ids: Sequence[int]) -> dict[int, int]:
+    """The customer of each application among `application_ids` that is this bank's; another bank's
+    application is simply absent."""
+    ids = sorted({int(i) for i in application_ids})
+    if not ids:
+        return {}
+    with uow:
+        rows = uow.session.execute(select(ApplicationRow.id, ApplicationRow.customer_id).where(
+            ApplicationRow.tenant_id == who.tenant_id, ApplicationRow.id.in_(ids))).all()
+    return {int(i): int(c) for i, c in rows}

@@ -271,8 +271,11 @@ def _product(uow: UnitOfWork, code: str, tenant_id: int) -> servicing.ProductVie
     raise ValidationError(f"product_code: no product '{code}' in this bank's catalogue", field="product_code")
 
 
-def _open_offer(row: ApplicationRow, product: servicing.ProductView, amount: Decimal, rate: Decimal,
-                now: datetime, on: date, authority: ApprovalAuthority) -> None:
+def _open_offer(uow: UnitOfWork, row: ApplicationRow, product: servicing.ProductView, amount: Decimal,
+                rate: Decimal, now: datetime, on: date, authority: ApprovalAuthority) -> None:
+    """The offer, never priced above the bank's rate cap (rate, penalty rate and APR with fees)."""
+    rate = loan_queries.capped_rate(uow, system_principal(row.tenant_id), product.code, amount, rate,
+                                    row.term_months)
     row.offer_amount = amount
     row.offer_rate = rate
     row.offer_apr = offer_apr(product, amount, rate, row.term_months, on)
@@ -346,7 +349,7 @@ def submit(uow: UnitOfWork, who: Principal, cmd: NewApplication,
         if decision.outcome == "approve" and decision.limit and decision.annual_rate is not None:
             check_transition(Status.SUBMITTED, Status.APPROVED, "approve")
             row.status, row.automatic, row.decided_by = Status.APPROVED, True, system.username
-            _open_offer(row, product, min(cmd.amount, decision.limit), decision.annual_rate, now, on, authority)
+            _open_offer(uow, row, product, min(cmd.amount, decision.limit), decision.annual_rate, now, on, authority)
         elif decision.outcome == "decline":
             row.status, row.automatic, row.decided_by = Status.DECLINED, True, system.username
         else:
@@ -462,7 +465,7 @@ def approve(uow: UnitOfWork, who: Principal, application_id: int,
             product = _product(uow, row.product_code, who.tenant_id)
             now, on = utcnow(), business_date(s, who.tenant_id)
             row.status, row.decided_by = Status.APPROVED, who.username
-            _open_offer(row, product, review.recommended_amount, review.recommended_rate, now, on, authority)
+            _open_offer(uow, row, product, review.recommended_amount, review.recommended_rate, now, on, authority)
             uow.publish(_decided(row, now))
         row.version += 1
         audit.record(s, who, "application.approve", "application", row.id, before=before,

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Select, func, select
 
+from microlend.core import crypto
 from microlend.core.errors import NotFound
 from microlend.core.identity import Principal, Role
 from microlend.core.uow import UnitOfWork
@@ -192,3 +193,18 @@ def all_customers(uow: UnitOfWork, who: Principal) -> list[CustomerView]:
 def ids_in_branch(who: Principal, branch: str) -> Select[int]:
     """The ids of the caller's bank's customers of one branch, as a sub-select for set-based queries."""
     return select(CustomerRow.id).where(CustomerRow.tenant_id == who.tenant_id, CustomerRow.branch == branch)
+
+
+def customers_by_id_number(uow: UnitOfWork, who: Principal, id_numbers: Sequence[str]) -> dict[str, int]:
+    """The caller's bank's customer for each of these resident IDs or USCCs (as written, compared upper-case
+    through the blind index); a number the bank does not know is absent."""
+    wanted = {crypto.blind_index(n.strip().upper()): n for n in id_numbers if n.strip()}
+    found: dict[str, int] = {}
+    with uow:
+        indexes = sorted(wanted)
+        for start in range(0, len(indexes), 500):
+            chunk = indexes[start : start + 500]
+            for cid, index in uow.session.execute(select(CustomerRow.id, CustomerRow.id_number_index).where(
+                    CustomerRow.tenant_id == who.tenant_id, CustomerRow.id_number_index.in_(chunk))):
+                found[wanted[index]] = int(cid)
+    return found

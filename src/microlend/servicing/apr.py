@@ -1,9 +1,12 @@
-"""APR disclosure (年化利率): the IRR of the borrower's real cash flows, monthly IRR × 12, in Decimal."""
+"""APR disclosure (年化利率): the IRR of the borrower's real cash flows per payment period, annualised by the
+number of periods in a year (monthly: × 12; a 12-month bullet: × 1), in Decimal."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal, localcontext
+from functools import reduce
+from math import gcd
 
 from microlend.core.errors import ValidationError
 from microlend.servicing.schedules import Schedule
@@ -53,13 +56,30 @@ def monthly_irr(flows: Sequence[Decimal]) -> Decimal:
         return +rate
 
 
+def payment_period(flows: Sequence[Decimal]) -> int:
+    """Months between payments: the greatest common divisor of the months in which something is paid
+    (1 for monthly schedules, the term for a bullet loan)."""
+    months = [k for k, cf in enumerate(flows) if k > 0 and cf != 0]
+    return reduce(gcd, months) if months else 1
+
+
 def apr_of_flows(flows: Sequence[Decimal]) -> Decimal:
-    """Monthly IRR × 12, to six decimal places (0.126825 = 12.6825%)."""
+    """The IRR per payment period × periods a year, to six decimal places (0.126825 = 12.6825%). Flows that
+    sum to zero (nothing paid beyond what was received) have an APR of exactly 0."""
     with localcontext() as ctx:
         ctx.prec = 40
-        return (monthly_irr(flows) * 12).quantize(APR_PLACES)
+        if flows and sum(flows, Decimal(0)) == 0 and flows[0] > 0:
+            return Decimal(0).quantize(APR_PLACES)
+        period = payment_period(flows)
+        per_period = list(flows[::period])
+        if any(cf != 0 for k, cf in enumerate(flows) if k % period):
+            per_period = list(flows)  # irregular payments: keep monthly periods
+            period = 1
+        annual = (monthly_irr(per_period) * Decimal(12) / Decimal(period)).quantize(APR_PLACES)
+        return annual.copy_abs() if annual == 0 else annual  # never '-0.000000'
 
 
 def apr(schedule: Schedule) -> Decimal:
-    """The disclosed APR of a schedule: net amount received, every payment and fee, monthly IRR × 12."""
+    """The disclosed APR of a schedule: net amount received, every payment and fee, annualised by its
+    payment period."""
     return apr_of_flows(schedule.cash_flows())

@@ -284,6 +284,22 @@ class Loan:
                 break  # the current installment; later ones are not due yet
         return dues
 
+    def owed_in_full(self, on: date) -> Decimal:
+        """The payoff: everything still owed on the schedule and in penalty, less the credit already held."""
+        owed = sum((d.amount for d in self.current_dues(on, everything=True)), ZERO)
+        return max(owed - self.credit_balance, ZERO)
+
+    def check_payment(self, amount: Decimal, on: date, tolerance: Decimal) -> None:
+        """Refuse a payment above the payoff plus the product's overpayment tolerance, naming the payoff."""
+        payoff = self.owed_in_full(on)
+        if amount > payoff + tolerance:
+            allowed = f" plus the product's tolerance {money_text(tolerance)}" if tolerance else ""
+            raise ValidationError(
+                f"amount: {money_text(amount)} is above the payoff amount {money_text(payoff)}{allowed} "
+                f"of loan {self.id}",
+                field="amount",
+            )
+
     def require_active(self) -> None:
         if self.status != "active":
             raise Conflict(f"loan {self.id} is {self.status.replace('_', ' ')}: it takes no repayments")

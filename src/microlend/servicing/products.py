@@ -7,12 +7,18 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from microlend.core.errors import ValidationError
-from microlend.core.money import round_half_up
+from microlend.core.money import MAX_AMOUNT, round_half_up
 from microlend.servicing.allocation import DEFAULT_ORDER, AllocationTarget
 from microlend.servicing.schedules import MAX_TERM_MONTHS, FeeMode, RepaymentMethod
 
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,39}$")
 DEFAULT_PENALTY_MULTIPLIER = Decimal("1.5")
+#: How far a repayment may exceed what is owed (held as credit, 溢缴款): nothing by default; a bank taking cash
+#: at a counter may allow a little, e.g. 100.00.
+DEFAULT_OVERPAYMENT_TOLERANCE = Decimal(0)
+#: The rate above which courts do not protect a financial loan's interest, penalty and fees together (24 % a
+#: year); a bank may set its own cap lower.
+DEFAULT_RATE_CAP = Decimal("0.24")
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,7 @@ class Product:
     name_zh: str = ""
     currency: str = "CNY"
     extra: dict[str, str] = field(default_factory=dict)
+    overpayment_tolerance: Decimal = DEFAULT_OVERPAYMENT_TOLERANCE
 
     def __post_init__(self) -> None:
         check_product(self)
@@ -67,6 +74,11 @@ class Product:
     def upfront_fee(self, amount: Decimal) -> Decimal:
         return round_half_up(amount * self.upfront_fee_rate, self.currency)
 
+    @property
+    def penalty_rate(self) -> Decimal:
+        """The highest penalty rate the product charges: its highest rate × the penalty multiplier."""
+        return self.max_rate * self.penalty_multiplier
+
 
 def check_product(p: Product) -> None:
     if not _CODE.match(p.code):
@@ -75,6 +87,11 @@ def check_product(p: Product) -> None:
         raise ValidationError("name: must not be empty", field="name")
     if not (0 < p.min_amount <= p.max_amount):
         raise ValidationError("min_amount: must be positive and not above max_amount", field="min_amount")
+    if p.max_amount > MAX_AMOUNT:
+        raise ValidationError(f"max_amount: must not be above {MAX_AMOUNT}", field="max_amount")
+    for name in ("min_amount", "max_amount"):
+        if round_half_up(getattr(p, name), p.currency) != getattr(p, name):
+            raise ValidationError(f"{name}: at most 2 decimal places", field=name)
     if not (1 <= p.min_term_months <= p.max_term_months <= MAX_TERM_MONTHS):
         raise ValidationError(f"min_term_months: need 1 <= min <= max <= {MAX_TERM_MONTHS}", field="min_term_months")
     if not (0 <= p.min_rate <= p.annual_rate <= p.max_rate < 10):
@@ -87,6 +104,12 @@ def check_product(p: Product) -> None:
         raise ValidationError("grace_days: must be between 0 and 30", field="grace_days")
     if not (0 <= p.upfront_fee_rate < Decimal("0.2")):
         raise ValidationError("upfront_fee_rate: must be between 0 and 0.2", field="upfront_fee_rate")
+    if not (0 <= p.overpayment_tolerance <= MAX_AMOUNT) or round_half_up(p.overpayment_tolerance) != (
+        p.overpayment_tolerance
+    ):
+        raise ValidationError(
+            "overpayment_tolerance: a non-negative amount with at most 2 decimal places", field="overpayment_tolerance"
+        )
     if sorted(p.allocation_order) != sorted(AllocationTarget):
         raise ValidationError("allocation_order: list every target once", field="allocation_order")
 
@@ -95,7 +118,8 @@ def _cny(value: str) -> Decimal:
     return Decimal(value)
 
 
-#: The catalogue a new bank starts with (拎包入住): one product per repayment method.
+#: The catalogue a new bank starts with (拎包入住): one product per repayment method, each within the default
+#: rate cap: its highest rate × the 1.5 penalty multiplier is at most 24 %, fees included at the shortest term.
 STANDARD_CATALOGUE: tuple[Product, ...] = (
     Product(
         "EI-STD",
@@ -107,7 +131,7 @@ STANDARD_CATALOGUE: tuple[Product, ...] = (
         36,
         Decimal("0.0888"),
         Decimal("0.0435"),
-        Decimal("0.18"),
+        Decimal("0.16"),
         grace_days=3,
         name_zh="经营贷（等额本息）",
     ),
@@ -121,7 +145,7 @@ STANDARD_CATALOGUE: tuple[Product, ...] = (
         36,
         Decimal("0.0780"),
         Decimal("0.0435"),
-        Decimal("0.18"),
+        Decimal("0.16"),
         grace_days=3,
         name_zh="经营贷（等额本金）",
     ),
@@ -149,7 +173,7 @@ STANDARD_CATALOGUE: tuple[Product, ...] = (
         12,
         Decimal("0.0960"),
         Decimal("0.0435"),
-        Decimal("0.18"),
+        Decimal("0.16"),
         name_zh="短期周转贷（到期一次还本付息）",
     ),
     Product(
@@ -162,7 +186,7 @@ STANDARD_CATALOGUE: tuple[Product, ...] = (
         12,
         Decimal("0.1080"),
         Decimal("0.0435"),
-        Decimal("0.18"),
+        Decimal("0.16"),
         name_zh="随借随还循环额度",
     ),
 )

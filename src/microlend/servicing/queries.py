@@ -16,7 +16,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from microlend.core.db import Amount
 from microlend.core.identity import Principal
 from microlend.core.uow import UnitOfWork
-from microlend.servicing.tables import CreditLineRow, InstallmentRow, LoanRow, RepaymentRow
+from microlend.servicing.rate_cap import price_within_cap
+from microlend.servicing.repository import bank_rate_cap, product_terms
+from microlend.servicing.tables import CreditLineRow, InstallmentRow, LoanRow, ProductRow, RepaymentRow
 
 #: A loan has gone bad (坏账口径) once it is more than this many days past due, or written off.
 BAD_DAYS_PAST_DUE = 30
@@ -299,3 +301,18 @@ def amounts_due(uow: UnitOfWork, who: Principal, on: date) -> list[AmountDue]:
         ).all()
     return [AmountDue(loan_id, customer, due + (penalty or Decimal(0)), first)
             for loan_id, customer, due, penalty, first in rows if due]
+
+
+def capped_rate(uow: UnitOfWork, who: Principal, product_code: str, amount: Decimal, rate: Decimal,
+                term_months: int) -> Decimal:
+    """The highest rate at or below ``rate`` (and the product's highest rate) that keeps an offer under
+    ``product_code`` within the bank's rate cap (利率上限): its rate, its penalty rate and its APR with fees."""
+    with uow:
+        s = uow.session
+        row = s.execute(select(ProductRow).where(ProductRow.tenant_id == who.tenant_id,
+                                                 ProductRow.code == product_code)).scalar_one_or_none()
+        cap = bank_rate_cap(s, who.tenant_id)
+        if row is None:
+            return min(rate, cap)
+        product = product_terms(row).product
+        return price_within_cap(product, amount, min(rate, product.max_rate), term_months, cap)

@@ -27,7 +27,7 @@ from microlend.parties import queries as parties
 from microlend.servicing.allocation import parse_order
 from microlend.servicing.domain import RATE_SCALE, CreditLine, Installment, Loan, ProductTerms, Repayment
 from microlend.servicing.ledger import JournalEntry, JournalLine
-from microlend.servicing.products import Product
+from microlend.servicing.products import DEFAULT_RATE_CAP, Product
 from microlend.servicing.schedules import FeeMode, RepaymentMethod
 from microlend.servicing.tables import (
     CreditLineRow,
@@ -38,6 +38,7 @@ from microlend.servicing.tables import (
     LoanRow,
     ProductRow,
     RepaymentRow,
+    ServicingSettingsRow,
 )
 
 KEY_REUSED = "idempotency_key: already used with a different request"
@@ -80,6 +81,14 @@ class LoanRepository:
 
     def product_by_id(self, product_id: int) -> ProductTerms:
         raise NotImplementedError
+
+    def rate_cap(self, tenant_id: int) -> Decimal:
+        """The bank's rate cap (利率上限); the legal line unless the bank set its own."""
+        return DEFAULT_RATE_CAP
+
+    def overpayment_tolerance(self, loan: Loan) -> Decimal:
+        """How far a payment on this loan may exceed its payoff (its product's tolerance)."""
+        return self.product_by_id(loan.product_id).product.overpayment_tolerance
 
     def credit_line(self, tenant_id: int, line_id: int, *, lock: bool = False) -> CreditLine | None:
         raise NotImplementedError
@@ -256,12 +265,21 @@ def loan_from_rows(row: LoanRow, insts: Sequence[InstallmentRow]) -> Loan:
     )
 
 
+def bank_rate_cap(session: Session, tenant_id: int) -> Decimal:
+    """The bank's rate cap from its settings, or the legal line (24 %) when it set none."""
+    cap = session.execute(
+        select(ServicingSettingsRow.rate_cap).where(ServicingSettingsRow.tenant_id == tenant_id)
+    ).scalar_one_or_none()
+    return DEFAULT_RATE_CAP if cap is None else cap
+
+
 def product_terms(row: ProductRow) -> ProductTerms:
     product = Product(
         row.code, row.name, RepaymentMethod(row.method), row.min_amount, row.max_amount, row.min_term_months,
         row.max_term_months, row.annual_rate, row.min_rate, row.max_rate, row.penalty_multiplier, row.grace_days,
         row.upfront_fee_rate, FeeMode(row.fee_mode), parse_order(row.allocation_order),
         row.early_repayment_allowed, row.name_zh, row.currency,
+        overpayment_tolerance=row.overpayment_tolerance,
     )
     return ProductTerms(row.id, row.tenant_id, row.active, product)
 
@@ -433,6 +451,9 @@ class SqlLoanRepository(LoanRepository):
             select(ProductRow).where(ProductRow.tenant_id == tenant_id, ProductRow.code == code)
         ).scalar_one_or_none()
         return None if row is None else product_terms(row)
+
+    def rate_cap(self, tenant_id: int) -> Decimal:
+        return bank_rate_cap(self._session, tenant_id)
 
     def product_by_id(self, product_id: int) -> ProductTerms:
         row = self._session.get(ProductRow, product_id)

@@ -58,8 +58,54 @@ class ProductRow(Base):
     fee_mode: Mapped[str] = mapped_column(String(30))
     allocation_order: Mapped[list[str]] = mapped_column(JSONText())
     early_repayment_allowed: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: how far a repayment may exceed what is owed (held as credit)
+    overpayment_tolerance: Mapped[Decimal] = mapped_column(Amount(), default=ZERO, server_default=text("0"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ServicingSettingsRow(Base):
+    """A bank's servicing settings; a bank without a row has the defaults (rate cap 24 %)."""
+
+    __tablename__ = "servicing_settings"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    rate_cap: Mapped[Decimal] = mapped_column(Rate())
+    updated_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LoanBookingRow(Base):
+    """A loan or credit line booked directly by operations (migration, corrections): pending until a second
+    person approves it; only then does money move (``loan_id`` / ``credit_line_id``)."""
+
+    __tablename__ = "loan_bookings"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "idempotency_key", name="uq_loan_bookings_tenant_key"),
+        Index("ix_loan_bookings_tenant_status", "tenant_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # loan | credit_line
+    product_code: Mapped[str] = mapped_column(String(40))
+    amount: Mapped[Decimal] = mapped_column(Amount())
+    term_months: Mapped[int] = mapped_column(Integer)
+    annual_rate: Mapped[Decimal] = mapped_column(Rate())
+    customer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    application_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | approved | rejected
+    booked_by_id: Mapped[int] = mapped_column(Integer)
+    booked_by: Mapped[str] = mapped_column(String(100))
+    booked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_by_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    loan_id: Mapped[int | None] = mapped_column(ForeignKey("loans.id"), nullable=True)
+    credit_line_id: Mapped[int | None] = mapped_column(ForeignKey("credit_lines.id"), nullable=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    request_hash: Mapped[str] = mapped_column(String(64), default="")
 
 
 class AccountRow(Base):

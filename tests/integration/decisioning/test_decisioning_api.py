@@ -138,7 +138,7 @@ class TestPolicyLifeCycle:
         content_hash = r.json()["content_hash"]
         r = api.client.post(f"/api/v1/policies/{content_hash}/publish", headers=api.token_for(author))
         assert r.status_code == 403 and "maker-checker" in r.json()["detail"]
-        r = api.client.post(f"/api/v1/policies/{content_hash}/publish", headers=api.token("approver"))
+        r = api.client.post(f"/api/v1/policies/{content_hash}/publish", headers=api.token("risk_analyst"))
         assert r.status_code == 200 and r.json()["arm"] == "champion"
         assert decide(api, application({"model": {"score": "530"}}))["outcome"] == "decline"
         items = {v["content_hash"]: v for v in api.client.get("/api/v1/policies", headers=api.token("auditor"))
@@ -169,7 +169,7 @@ class TestChampionChallenger:
     def test_a_shadow_run_stores_a_second_decision_never_acted_on(self, api: Api) -> None:
         content_hash = submitted(api)
         r = api.client.post("/api/v1/policies/challenger", json={"content_hash": content_hash, "shadow": True},
-                            headers=api.token("approver"))
+                            headers=api.token("risk_analyst"))
         assert r.status_code == 200 and r.json()["arm"] == "shadow"
         d = decide(api, application({"model": {"score": "530"}}))
         assert d["arm"] == "champion" and len(d["shadow_ids"]) == 1
@@ -179,21 +179,21 @@ class TestChampionChallenger:
         arms = {a["arm"]: a for a in report}
         assert arms["champion"]["decisions"] == 1 and arms["shadow"]["decisions"] == 1
         assert arms["champion"]["bad_rate"] is None
-        r = api.client.delete("/api/v1/policies/challenger", headers=api.token("approver"))
+        r = api.client.delete("/api/v1/policies/challenger", headers=api.token("risk_analyst"))
         assert r.status_code == 204
         assert decide(api)["shadow_ids"] == []
 
     def test_a_challenger_needs_a_share_or_shadow(self, api: Api) -> None:
         content_hash = submitted(api)
         r = api.client.post("/api/v1/policies/challenger", json={"content_hash": content_hash},
-                            headers=api.token("approver"))
+                            headers=api.token("risk_analyst"))
         assert r.status_code == 422
 
     def test_a_full_share_sends_everyone_to_the_challenger(self, api: Api) -> None:
         content_hash = submitted(api)
         r = api.client.post("/api/v1/policies/challenger",
                             json={"content_hash": content_hash, "challenger_share_bp": 10_000},
-                            headers=api.token("approver"))
+                            headers=api.token("risk_analyst"))
         assert r.status_code == 200 and r.json()["arm"] == "challenger"
         d = decide(api)
         assert d["arm"] == "challenger" and d["policy_hash"] == content_hash

@@ -102,7 +102,7 @@ class TestEditingAndPublishing:
         assert "待发布" in page and 'data-testid="publish"' in page
         refused = api.client.post(f"/policies/{content_hash}/publish", data={"arm": "champion"})
         assert refused.status_code == 403 and "双人复核" in refused.text
-        sign_in(api, "approver")
+        sign_in(api, "risk_analyst")
         r = api.client.post(f"/policies/{content_hash}/publish", data={"arm": "champion"}, follow_redirects=False)
         assert r.status_code == 303
         page = api.client.get(r.headers["location"]).text
@@ -120,7 +120,7 @@ class TestEditingAndPublishing:
         r = api.client.post("/policies/submit", data={"content": json.dumps(stricter_policy())},
                             follow_redirects=False)
         content_hash = r.headers["location"].split("/")[2].split("?")[0]
-        sign_in(api, "approver")
+        sign_in(api, "risk_analyst")
         r = api.client.post(f"/policies/{content_hash}/publish", data={"arm": "challenger", "share_percent": "100"},
                             follow_redirects=False)
         assert r.status_code == 303

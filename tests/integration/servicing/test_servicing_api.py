@@ -68,6 +68,21 @@ def audit_rows(bank: Bank) -> int:
 
 
 LOAN = {"product_code": "EI-STD", "principal": "10000", "term_months": 12, "annual_rate": "0.12"}
+LINE = {"product_code": "RV-STD", "limit": "50000"}
+
+
+def booked(client: TestClient, token_for: Callable[..., dict[str, str]], body: dict[str, object],
+           path: str = "/api/v1/loans") -> dict[str, object]:
+    """Operations books a loan (or a line), a second person approves it: the loan (or ``{"id": line id}``)."""
+    r = client.post(path, json=body, headers=token_for(Role.OPERATIONS))
+    assert r.status_code == 202, r.text
+    approved = client.post(f"/api/v1/bookings/{r.json()['id']}/approval", headers=token_for(Role.APPROVER))
+    assert approved.status_code == 201, approved.text
+    if approved.json()["kind"] == "credit_line":
+        return {"id": approved.json()["credit_line_id"]}
+    loan = client.get(f"/api/v1/loans/{approved.json()['loan_id']}", headers=token_for(Role.AUDITOR))
+    assert loan.status_code == 200, loan.text
+    return dict(loan.json())
 
 
 class TestProductsAndLoans:
@@ -93,10 +108,8 @@ class TestProductsAndLoans:
         self, client: TestClient, token_for: Callable[..., dict[str, str]], bank: Bank
     ) -> None:
         before = audit_rows(bank)
-        r = client.post("/api/v1/loans", json=LOAN, headers=token_for(Role.APPROVER))
-        assert r.status_code == 201, r.text
-        assert audit_rows(bank) == before + 1
-        loan = r.json()
+        loan = booked(client, token_for, LOAN)
+        assert audit_rows(bank) == before + 3  # booked, approved, disbursed
         s = client.get(f"/api/v1/loans/{loan['id']}/schedule", headers=token_for(Role.AUDITOR))
         assert s.status_code == 200
         body = s.json()
@@ -105,7 +118,7 @@ class TestProductsAndLoans:
     def test_amounts_as_json_numbers_are_refused(
         self, client: TestClient, token_for: Callable[..., dict[str, str]]
     ) -> None:
-        r = client.post("/api/v1/loans", json={**LOAN, "principal": 10000.5}, headers=token_for(Role.APPROVER))
+        r = client.post("/api/v1/loans", json={**LOAN, "principal": 10000.5}, headers=token_for(Role.OPERATIONS))
         assert r.status_code == 422
 
 
@@ -114,7 +127,7 @@ class TestIdempotentRepayments:
         self, client: TestClient, token_for: Callable[..., dict[str, str]], bank: Bank
     ) -> None:
         staff = token_for(Role.ADMIN)
-        loan = client.post("/api/v1/loans", json=LOAN, headers=staff).json()
+        loan = booked(client, token_for, LOAN)
         headers = {**staff, "Idempotency-Key": "pay-1"}
         a = client.post(f"/api/v1/loans/{loan['id']}/repayments", json={"amount": "888.49"}, headers=headers)
         b = client.post(f"/api/v1/loans/{loan['id']}/repayments", json={"amount": "888.49"}, headers=headers)
@@ -130,7 +143,7 @@ class TestIdempotentRepayments:
         self, client: TestClient, token_for: Callable[..., dict[str, str]]
     ) -> None:
         staff = token_for(Role.ADMIN)
-        loan = client.post("/api/v1/loans", json=LOAN, headers=staff).json()
+        loan = booked(client, token_for, LOAN)
         headers = {**staff, "Idempotency-Key": "pay-2"}
         bad = client.post(f"/api/v1/loans/{loan['id']}/repayments", json={"amount": "-5"}, headers=headers)
         assert bad.status_code == 422
@@ -149,7 +162,7 @@ class TestPermissionBattery:
         other_bank: Callable[[], Bank],
     ) -> None:
         staff = token_for(Role.ADMIN)
-        loan = client.post("/api/v1/loans", json=LOAN, headers=staff).json()
+        loan = booked(client, token_for, LOAN)
         repayment = client.post(f"/api/v1/loans/{loan['id']}/repayments", json={"amount": "100"}, headers=staff)
         assert repayment.status_code == 201, repayment.text
         stranger = other_bank()
@@ -169,7 +182,7 @@ class TestPermissionBattery:
         self, client: TestClient, token_for: Callable[..., dict[str, str]], bank: Bank
     ) -> None:
         staff = token_for(Role.ADMIN)
-        loan = client.post("/api/v1/loans", json=LOAN, headers=staff).json()
+        loan = booked(client, token_for, LOAN)
         posted: dict[str, int] = {}
         writes = [
             ("/api/v1/loans/{id}/repayments", {"amount": "100"}),
@@ -187,7 +200,7 @@ class TestPermissionBattery:
 class TestCloseOfBusinessApi:
     def test_runs_through_a_date(self, client: TestClient, token_for: Callable[..., dict[str, str]]) -> None:
         staff = token_for(Role.ADMIN)
-        client.post("/api/v1/loans", json=LOAN, headers=staff)
+        booked(client, token_for, LOAN)
         r = client.post("/api/v1/cob/runs", json={"date": "2026-01-20"}, headers=staff)
         assert r.status_code == 201
         assert [x["business_date"] for x in r.json()["runs"]][-1] == date(2026, 1, 20).isoformat()
@@ -202,17 +215,10 @@ class TestCreditLinesAndReversalApi:
         other_bank: Callable[[], Bank],
     ) -> None:
         staff = token_for(Role.ADMIN)
-        line = client.post("/api/v1/credit-lines", json={"product_code": "RV-STD", "limit": "50000"}, headers=staff)
-        assert line.status_code == 201, line.text
-        assert (
-            client.post(
-                "/api/v1/credit-lines",
-                json={"product_code": "RV-STD", "limit": "50000"},
-                headers=token_for(Role.MARKETER),
-            ).status_code
-            == 403
-        )
-        url = f"/api/v1/credit-lines/{line.json()['id']}/drawdowns"
+        line = booked(client, token_for, LINE, "/api/v1/credit-lines")
+        for role in (Role.MARKETER, Role.APPROVER, Role.ADMIN):
+            assert client.post("/api/v1/credit-lines", json=LINE, headers=token_for(role)).status_code == 403
+        url = f"/api/v1/credit-lines/{line['id']}/drawdowns"
         headers = {**staff, "Idempotency-Key": "draw-1"}
         a = client.post(url, json={"amount": "20000"}, headers=headers)
         b = client.post(url, json={"amount": "20000"}, headers=headers)

@@ -74,6 +74,10 @@ class FakeLoanRepository(LoanRepository):
                 return copy.deepcopy(loan)
         return None
 
+    def overpayment_tolerance(self, loan: Loan) -> Decimal:
+        terms = self.state.products.get(loan.product_id)
+        return Decimal(0) if terms is None else terms.product.overpayment_tolerance
+
     def product(self, tenant_id: int, code: str) -> ProductTerms | None:
         return next(
             (p for p in self.state.products.values() if p.tenant_id == tenant_id and p.product.code == code), None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -35,9 +36,12 @@ METHODS = [m for m in RepaymentMethod if m != RepaymentMethod.REVOLVING]
 
 
 def reference_irr_apr(schedule: Schedule) -> Decimal:
-    """numpy-financial's IRR of the same flows, × 12; the float stays inside this comparison helper."""
-    flows = [float(cf) for cf in schedule.cash_flows()]
-    return D(repr(npf.irr(flows) * 12))
+    """numpy-financial's IRR of the same flows per payment period, × periods a year; the float stays inside
+    this comparison helper."""
+    cash = schedule.cash_flows()
+    period = math.gcd(*[k for k, cf in enumerate(cash) if k and cf])
+    flows = [float(cf) for cf in cash[::period]]
+    return D(repr(npf.irr(flows) * 12 / period))
 
 
 def reference_pmt(principal: str, annual_rate: str, months: int) -> Decimal:
@@ -164,6 +168,24 @@ class TestApr:
         )
         assert abs(apr(plain) - D("0.12")) < D("0.0001")
         assert apr(with_fee) > D("0.15")
+
+    def test_a_bullet_loan_without_fees_has_its_rate_as_apr(self) -> None:
+        for months in (1, 3, 6, 12):
+            schedule = build_schedule("bullet", D("10000"), D("0.18"), months, date(2026, 1, 15))
+            assert apr(schedule) == D("0.180000"), months
+
+    @pytest.mark.parametrize("method", METHODS)
+    def test_a_zero_rate_without_fees_shows_zero(self, method: RepaymentMethod) -> None:
+        schedule = build_schedule(method, D("10000"), D("0"), 12, date(2026, 1, 15))
+        assert str(apr(schedule)) == "0.000000"
+
+    def test_a_monthly_annuity_with_a_deducted_fee(self) -> None:
+        """10,000 at 12 % over 12 months, 200 deducted: 888.49 a month on 9,800 received, monthly IRR × 12."""
+        schedule = build_schedule(
+            "equal-installment", D("10000"), D("0.12"), 12, date(2026, 1, 15), upfront_fee=D("200")
+        )
+        assert apr(schedule) == D("0.158546")
+        assert abs(apr(schedule) - reference_irr_apr(schedule)) <= D("0.000001")
 
     def test_flows_without_payments_have_no_apr(self) -> None:
         with pytest.raises(ValidationError):

@@ -3,7 +3,7 @@ close of business. Thin: parse, call the service (which authorises), shape the a
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -49,6 +49,7 @@ class ProductCreate(BaseModel):
     fee_mode: Literal["deduct", "first-installment"] = "deduct"
     allocation_order: list[str] = Field(default_factory=lambda: [t.value for t in DEFAULT_ORDER])
     early_repayment_allowed: bool = True
+    overpayment_tolerance: AmountStr = "0"
 
     def to_domain(self) -> Product:
         rate = parse_amount(self.annual_rate, "annual_rate")
@@ -70,7 +71,36 @@ class ProductCreate(BaseModel):
             parse_order(self.allocation_order),
             self.early_repayment_allowed,
             self.name_zh,
+            overpayment_tolerance=parse_amount(self.overpayment_tolerance, "overpayment_tolerance"),
         )
+
+
+class ProductUpdate(BaseModel):
+    """The terms to change; what is left out stays as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name_zh: str | None = Field(default=None, max_length=200)
+    min_amount: AmountStr | None = None
+    max_amount: AmountStr | None = None
+    min_term_months: int | None = Field(default=None, ge=1, le=360)
+    max_term_months: int | None = Field(default=None, ge=1, le=360)
+    annual_rate: AmountStr | None = None
+    min_rate: AmountStr | None = None
+    max_rate: AmountStr | None = None
+    penalty_multiplier: AmountStr | None = None
+    grace_days: int | None = Field(default=None, ge=0, le=30)
+    upfront_fee_rate: AmountStr | None = None
+    overpayment_tolerance: AmountStr | None = None
+    early_repayment_allowed: bool | None = None
+    active: bool | None = None
+
+    def changes(self) -> dict[str, Any]:
+        given = self.model_dump(exclude_unset=True, exclude_none=True)
+        text = {"name", "name_zh", "min_term_months", "max_term_months", "grace_days", "early_repayment_allowed",
+                "active"}
+        return {k: v if k in text else parse_amount(v, k) for k, v in given.items()}
 
 
 class ProductPublic(PublicSchema):
@@ -93,6 +123,7 @@ class ProductPublic(PublicSchema):
     fee_mode: str
     allocation_order: list[str]
     early_repayment_allowed: bool
+    overpayment_tolerance: MoneyStr
 
 
 @router.get("/products")
@@ -103,6 +134,31 @@ def list_products(who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[ProductPubl
 @router.post("/products", status_code=201)
 def create_product(body: ProductCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ProductPublic:
     return ProductPublic.of(service.create_product(uow, who, body.to_domain()))
+
+
+@router.patch("/products/{code}")
+def update_product(code: str, body: ProductUpdate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ProductPublic:
+    return ProductPublic.of(service.update_product(uow, who, code, body.changes()))
+
+
+class RateCapBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rate_cap: AmountStr = Field(description="a yearly rate, e.g. '0.24'; at most the legal line 0.24")
+
+
+class RateCapPublic(BaseModel):
+    rate_cap: DecimalStr
+
+
+@router.get("/rate-cap")
+def get_rate_cap(who: CurrentPrincipal, uow: UnitOfWorkDep) -> RateCapPublic:
+    return RateCapPublic(rate_cap=service.rate_cap(uow, who))
+
+
+@router.put("/rate-cap")
+def put_rate_cap(body: RateCapBody, who: CurrentPrincipal, uow: UnitOfWorkDep) -> RateCapPublic:
+    return RateCapPublic(rate_cap=service.set_rate_cap(uow, who, parse_amount(body.rate_cap, "rate_cap")))
 
 
 # ------------------------------------------------------------------------------------------ loans
@@ -149,7 +205,7 @@ class LoanPublic(PublicSchema):
 
 
 class LoanCreate(BaseModel):
-    """Staff disbursement (放款) until origination disburses approved applications itself."""
+    """A loan booked directly by operations; it is paid out when a second person approves the booking."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -214,17 +270,38 @@ class RepaymentPublic(PublicSchema):
 
 
 def _idempotent(
-    uow: UnitOfWorkDep, who: CurrentPrincipal, key: str | None, endpoint: str, body: Any, run: Any
+    uow: UnitOfWorkDep, who: CurrentPrincipal, key: str | None, endpoint: str, body: Any, run: Any,
+    status_code: int = 201,
 ) -> JSONResponse:
     """Stripe semantics through the shared idempotency store: one execution per (user, key)."""
     status, payload = run_idempotent(
-        uow, who, key, endpoint, body, lambda: (201, run().model_dump(mode="json"))
+        uow, who, key, endpoint, body, lambda: (status_code, run().model_dump(mode="json"))
     )
     return JSONResponse(payload, status_code=status)
 
 
-@router.post("/loans", status_code=201, response_model=LoanPublic)
-def disburse(body: LoanCreate, who: CurrentPrincipal, uow: UnitOfWorkDep, key: IdempotencyKey) -> JSONResponse:
+class BookingPublic(PublicSchema):
+    id: int
+    kind: str
+    product_code: str
+    amount: MoneyStr
+    term_months: int
+    annual_rate: DecimalStr
+    customer_id: int | None
+    application_id: int | None
+    status: str
+    booked_by: str
+    booked_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    reason: str
+    loan_id: int | None
+    credit_line_id: int | None
+
+
+@router.post("/loans", status_code=202, response_model=BookingPublic)
+def book_loan(body: LoanCreate, who: CurrentPrincipal, uow: UnitOfWorkDep, key: IdempotencyKey) -> JSONResponse:
+    """Book a loan (operations): 202, a pending booking; the money moves when a second person approves it."""
     cmd = service.Disbursement(
         body.product_code,
         parse_amount(body.principal, "principal"),
@@ -240,8 +317,33 @@ def disburse(body: LoanCreate, who: CurrentPrincipal, uow: UnitOfWorkDep, key: I
         key,
         "POST /api/v1/loans",
         body.model_dump(),
-        lambda: LoanPublic.of(service.disburse(uow, who, cmd)),
+        lambda: BookingPublic.of(service.book_loan(uow, who, cmd)),
+        202,
     )
+
+
+@router.get("/bookings")
+def list_bookings(
+    who: CurrentPrincipal, uow: UnitOfWorkDep, status: Literal["pending", "approved", "rejected"] | None = None,
+    limit: Limit = 100, offset: Offset = 0,
+) -> list[BookingPublic]:
+    return [BookingPublic.of(b) for b in service.list_bookings(uow, who, status=status, limit=limit, offset=offset)]
+
+
+@router.get("/bookings/{booking_id}")
+def get_booking(booking_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> BookingPublic:
+    return BookingPublic.of(service.get_booking(uow, who, booking_id))
+
+
+@router.post("/bookings/{booking_id}/approval", status_code=201)
+def approve_booking(booking_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> BookingPublic:
+    """A second person approves the booking: the loan is paid out (or the line opened) now."""
+    return BookingPublic.of(service.approve_booking(uow, who, booking_id))
+
+
+@router.post("/bookings/{booking_id}/rejection", status_code=201)
+def reject_booking(booking_id: Id, body: ReasonBody, who: CurrentPrincipal, uow: UnitOfWorkDep) -> BookingPublic:
+    return BookingPublic.of(service.reject_booking(uow, who, booking_id, body.reason))
 
 
 @router.get("/loans")
@@ -353,18 +455,23 @@ class DrawdownCreate(BaseModel):
     amount: AmountStr
 
 
-@router.post("/credit-lines", status_code=201)
-def open_credit_line(body: CreditLineCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> CreditLinePublic:
-    line = service.open_credit_line(
-        uow,
-        who,
+@router.post("/credit-lines", status_code=202, response_model=BookingPublic)
+def book_credit_line(
+    body: CreditLineCreate, who: CurrentPrincipal, uow: UnitOfWorkDep, key: IdempotencyKey
+) -> JSONResponse:
+    """Book a credit line (operations): 202, a pending booking; the line opens when a second person approves."""
+    cmd = service.CreditLineBooking(
         body.product_code,
         parse_amount(body.limit, "limit"),
-        customer_id=body.customer_id,
-        months=body.months,
-        annual_rate=parse_amount(body.annual_rate, "annual_rate") if body.annual_rate else None,
+        body.customer_id,
+        parse_amount(body.annual_rate, "annual_rate") if body.annual_rate else None,
+        body.months,
+        key,
     )
-    return CreditLinePublic.of(line)
+    return _idempotent(
+        uow, who, key, "POST /api/v1/credit-lines", body.model_dump(),
+        lambda: BookingPublic.of(service.book_credit_line(uow, who, cmd)), 202,
+    )
 
 
 @router.post("/credit-lines/{line_id}/drawdowns", status_code=201, response_model=LoanPublic)

@@ -10,6 +10,16 @@ from __future__ import annotations
 from microlend.servicing.domain import RATE_SCALE
 from microlend.servicing.repository import KEY_REUSED, load_entry, post_entry
 from microlend.servicing.service._common import ZERO, P, request_hash
+from microlend.servicing.service.bookings import (
+    BookingView,
+    CreditLineBooking,
+    approve_booking,
+    book_credit_line,
+    book_loan,
+    get_booking,
+    list_bookings,
+    reject_booking,
+)
 from microlend.servicing.service.credit_lines import (
     CreditLineView,
     change_credit_line_limit,
@@ -37,7 +47,15 @@ from microlend.servicing.service.loans import (
     loan_transactions,
     loan_view,
 )
-from microlend.servicing.service.products import ProductView, create_product, list_products, setup_tenant
+from microlend.servicing.service.products import (
+    ProductView,
+    create_product,
+    list_products,
+    rate_cap,
+    set_rate_cap,
+    setup_tenant,
+    update_product,
+)
 from microlend.servicing.service.repayments import (
     RepaymentView,
     apply_credit_balance,
@@ -51,6 +69,8 @@ __all__ = [
     "KEY_REUSED",
     "RATE_SCALE",
     "ZERO",
+    "BookingView",
+    "CreditLineBooking",
     "CreditLineView",
     "Disbursement",
     "InstallmentView",
@@ -64,11 +84,16 @@ __all__ = [
     "TrialBalance",
     "TrialBalanceRow",
     "apply_credit_balance",
+    "approve_booking",
+    "book_credit_line",
+    "book_loan",
     "change_credit_line_limit",
     "create_product",
     "disburse",
     "draw_down",
+    "get_booking",
     "get_loan",
+    "list_bookings",
     "list_loans",
     "list_products",
     "load_entry",
@@ -78,13 +103,17 @@ __all__ = [
     "open_credit_line",
     "post_entry",
     "post_repayment",
+    "rate_cap",
     "reconcile",
     "reconcile_in",
+    "reject_booking",
     "repay_early",
     "request_hash",
     "reverse_repayment",
+    "set_rate_cap",
     "setup_tenant",
     "trial_balance",
     "trial_balance_in",
+    "update_product",
     "write_off",
 ]

@@ -14,7 +14,7 @@ from microlend.servicing.domain import NEW, CreditLine, Loan
 from microlend.servicing.repository import audit_trail, ledger, loans
 from microlend.servicing.schedules import RepaymentMethod, add_months
 from microlend.servicing.service._common import ZERO, P, _cents, _key, _money, request_hash, require_customer
-from microlend.servicing.service.disbursement import paid_out, product_by_code, replayed_loan
+from microlend.servicing.service.disbursement import checked_terms, paid_out, replayed_loan
 from microlend.servicing.service.loans import LoanView, loan_view
 
 
@@ -54,15 +54,28 @@ def open_credit_line(
 ) -> CreditLineView:
     """Open a revolving line (循环额度) under a revolving product, valid ``months`` from today."""
     who.require(P.MANAGE_CREDIT_LINES)
+    return open_line(uow, who, product_code, limit, customer_id=customer_id, annual_rate=annual_rate, months=months)
+
+
+def open_line(
+    uow: UnitOfWork,
+    who: Principal,
+    product_code: str,
+    limit: Decimal,
+    *,
+    customer_id: int | None = None,
+    annual_rate: Decimal | None = None,
+    months: int = 12,
+) -> CreditLineView:
+    """Opening the line itself, for a caller whose authority was checked (``open_credit_line``, a booking's
+    approval): within the product's ranges and the bank's rate cap."""
     amount = _cents(limit, "limit")
     with uow:
         repo = loans(uow)
         require_customer(repo, who, customer_id)
-        terms = product_by_code(repo, who, product_code)
+        terms, rate = checked_terms(repo, who, product_code, amount, months, annual_rate)
         if terms.product.method != RepaymentMethod.REVOLVING:
             raise ValidationError("product_code: a credit line needs a revolving product", field="product_code")
-        rate = annual_rate if annual_rate is not None else terms.product.annual_rate
-        terms.product.check_offer(amount, months, rate)
         on = ledger(uow).business_date(who.tenant_id)
         line = repo.add_credit_line(
             CreditLine(NEW, who.tenant_id, terms.id, customer_id, amount, rate, on, add_months(on, months), "open")
@@ -100,6 +113,12 @@ def change_credit_line_limit(
         maximum = repo.product_by_id(line.product_id).product.max_amount
         if amount > line.limit and amount > maximum:
             raise ValidationError(f"new_limit: above the product's maximum {_money(maximum)}", field="new_limit")
+        cap = repo.rate_cap(who.tenant_id)
+        if amount > line.limit and line.annual_rate > cap:
+            raise ValidationError(
+                f"new_limit: the line's rate {line.annual_rate} is above the bank's rate cap {cap}; it cannot be "
+                "raised", field="new_limit",
+            )
         before = {"limit": _money(line.limit)}
         line = replace(line, limit=amount)
         repo.save_credit_line(line)

@@ -11,6 +11,7 @@ from microlend.core.identity import Principal
 from microlend.core.uow import UnitOfWork
 from microlend.servicing.apr import apr
 from microlend.servicing.domain import Loan, ProductTerms
+from microlend.servicing.rate_cap import check_offer_within_cap
 from microlend.servicing.repository import (
     KEY_REUSED,
     DisbursementKeyTaken,
@@ -91,8 +92,26 @@ def paid_out(uow: UnitOfWork, who: Principal, loan: Loan, digest: str, action: s
 
 
 def disburse(uow: UnitOfWork, who: Principal, cmd: Disbursement) -> LoanView:
-    """Pay out a loan on today's business date; the same idempotency key replays the same loan."""
+    """Pay out a loan on today's business date (an accepted application's, or an approved booking's); the same
+    idempotency key replays the same loan."""
     who.require(P.DISBURSE)
+    return pay_out(uow, who, cmd)
+
+
+def checked_terms(repo: LoanRepository, who: Principal, code: str, amount: Decimal, term_months: int,
+                  rate: Decimal | None) -> tuple[ProductTerms, Decimal]:
+    """The product and the rate of a loan request, within the product's ranges and the bank's rate cap."""
+    terms = product_by_code(repo, who, code)
+    product = terms.product
+    price = rate if rate is not None else product.annual_rate
+    product.check_offer(amount, term_months, price)
+    check_offer_within_cap(product, amount, price, term_months, repo.rate_cap(who.tenant_id))
+    return terms, price
+
+
+def pay_out(uow: UnitOfWork, who: Principal, cmd: Disbursement) -> LoanView:
+    """The disbursement itself, for a caller whose authority was checked (``disburse``, a booking's
+    approval)."""
     key = _key(cmd.idempotency_key)
     amount = _cents(cmd.principal, "principal")
     digest = request_hash(cmd.body())
@@ -102,14 +121,12 @@ def disburse(uow: UnitOfWork, who: Principal, cmd: Disbursement) -> LoanView:
         if existing is not None:
             return loan_view(existing)
         require_customer(repo, who, cmd.customer_id)
-        terms = product_by_code(repo, who, cmd.product_code)
+        terms, rate = checked_terms(repo, who, cmd.product_code, amount, cmd.term_months, cmd.annual_rate)
         product = terms.product
         if product.method == RepaymentMethod.REVOLVING:
             raise ValidationError(
                 "product_code: a revolving product is used through a credit line drawdown", field="product_code"
             )
-        rate = cmd.annual_rate if cmd.annual_rate is not None else product.annual_rate
-        product.check_offer(amount, cmd.term_months, rate)
         on = ledger(uow).business_date(who.tenant_id)
         schedule = build_schedule(
             product.method,

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from microlend.core import audit
 from microlend.core.clock import utcnow
-from microlend.core.errors import Conflict
+from microlend.core.errors import Conflict, NotFound, ValidationError
 from microlend.core.identity import Principal
 from microlend.core.tables import TenantRow
 from microlend.core.uow import UnitOfWork
 from microlend.servicing.allocation import parse_order
 from microlend.servicing.ledger import CHART_OF_ACCOUNTS
 from microlend.servicing.products import STANDARD_CATALOGUE, Product
+from microlend.servicing.rate_cap import check_cap, check_product_within_cap
+from microlend.servicing.repository import bank_rate_cap, product_terms
 from microlend.servicing.schedules import FeeMode, RepaymentMethod
 from microlend.servicing.service._common import P, _jsonable
-from microlend.servicing.tables import AccountRow, ProductRow
+from microlend.servicing.tables import AccountRow, ProductRow, ServicingSettingsRow
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class ProductView:
     fee_mode: str
     allocation_order: list[str]
     early_repayment_allowed: bool
+    overpayment_tolerance: Decimal
 
     @classmethod
     def from_row(cls, r: ProductRow) -> ProductView:
@@ -66,6 +70,7 @@ class ProductView:
             r.fee_mode,
             list(r.allocation_order),
             r.early_repayment_allowed,
+            r.overpayment_tolerance,
         )
 
     def to_product(self) -> Product:
@@ -88,6 +93,7 @@ class ProductView:
             self.early_repayment_allowed,
             self.name_zh,
             self.currency,
+            overpayment_tolerance=self.overpayment_tolerance,
         )
 
 
@@ -112,6 +118,7 @@ def _product_row(tenant_id: int, p: Product) -> ProductRow:
         fee_mode=p.fee_mode.value,
         allocation_order=[t.value for t in p.allocation_order],
         early_repayment_allowed=p.early_repayment_allowed,
+        overpayment_tolerance=p.overpayment_tolerance,
         active=True,
         created_at=utcnow(),
     )
@@ -130,9 +137,11 @@ def setup_tenant(session: Session, tenant: TenantRow) -> None:
 
 
 def create_product(uow: UnitOfWork, who: Principal, product: Product) -> ProductView:
+    """A new product, within the bank's rate cap (its rates, penalty rate and APR with fees)."""
     who.require(P.MANAGE_PRODUCTS)
     with uow:
         s = uow.session
+        check_product_within_cap(product, bank_rate_cap(s, who.tenant_id))
         exists = s.execute(
             select(ProductRow.id).where(ProductRow.tenant_id == who.tenant_id, ProductRow.code == product.code)
         ).first()
@@ -145,6 +154,75 @@ def create_product(uow: UnitOfWork, who: Principal, product: Product) -> Product
         audit.record(s, who, "product.create", "product", row.id, after=_jsonable(view))
         uow.commit()
     return view
+
+
+#: What a product update may change (its code, currency and method stay: loans and offers refer to them).
+_CHANGEABLE = frozenset(Product.__dataclass_fields__) - {"code", "currency", "method", "extra"} | {"active"}
+
+
+def update_product(uow: UnitOfWork, who: Principal, code: str, changes: dict[str, Any]) -> ProductView:
+    """Change a product's terms (rates, amounts, fees, ...); the result must still be within the rate cap.
+    Loans already disbursed keep the terms they were disbursed on."""
+    who.require(P.MANAGE_PRODUCTS)
+    with uow:
+        s = uow.session
+        row = s.execute(
+            select(ProductRow).where(ProductRow.tenant_id == who.tenant_id, ProductRow.code == code)
+        ).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"product '{code}' not found")
+        before = ProductView.from_row(row)
+        fixed = sorted(set(changes) - _CHANGEABLE)
+        if fixed:
+            raise ValidationError(f"{fixed[0]}: cannot be changed", field=fixed[0])
+        active = bool(changes.pop("active", row.active))
+        product = replace(before.to_product(), **changes)  # checks the product's own rules
+        if active:
+            check_product_within_cap(product, bank_rate_cap(s, who.tenant_id))
+        updated = _product_row(who.tenant_id, product)
+        for column in [c.key for c in ProductRow.__table__.columns]:
+            if column not in ("id", "tenant_id", "created_at", "active"):
+                setattr(row, column, getattr(updated, column))
+        row.active = active
+        s.flush()
+        view = ProductView.from_row(row)
+        audit.record(s, who, "product.update", "product", row.id, before=_jsonable(before), after=_jsonable(view))
+        uow.commit()
+    return view
+
+
+def rate_cap(uow: UnitOfWork, who: Principal) -> Decimal:
+    """The bank's rate cap (利率上限)."""
+    who.require(P.VIEW_LOANS)
+    with uow:
+        return bank_rate_cap(uow.session, who.tenant_id)
+
+
+def set_rate_cap(uow: UnitOfWork, who: Principal, cap: Decimal) -> Decimal:
+    """Set the bank's own cap, at most the legal line; refused while an offered product prices above it."""
+    who.require(P.MANAGE_PRODUCTS)
+    cap = check_cap(cap)
+    with uow:
+        s = uow.session
+        before = bank_rate_cap(s, who.tenant_id)
+        for row in s.execute(select(ProductRow).where(ProductRow.tenant_id == who.tenant_id,
+                                                      ProductRow.active.is_(True))).scalars():
+            try:
+                check_product_within_cap(product_terms(row).product, cap)
+            except ValidationError as e:
+                raise ValidationError(f"rate_cap: product {row.code} prices above {cap}: {e}",
+                                      field="rate_cap") from None
+        settings = s.get(ServicingSettingsRow, who.tenant_id)
+        if settings is None:
+            settings = ServicingSettingsRow(tenant_id=who.tenant_id, rate_cap=cap, updated_by=who.username,
+                                            updated_at=utcnow())
+            s.add(settings)
+        settings.rate_cap, settings.updated_by, settings.updated_at = cap, who.username, utcnow()
+        s.flush()
+        audit.record(s, who, "servicing.rate_cap", "tenant", who.tenant_id, before={"rate_cap": str(before)},
+                     after={"rate_cap": str(cap)})
+        uow.commit()
+    return cap
 
 
 def list_products(uow: UnitOfWork, who: Principal) -> list[ProductView]:

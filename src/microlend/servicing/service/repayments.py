@@ -89,6 +89,7 @@ def post_repayment(
             return _repayment_view(replay, loan)
         loan.require_active()
         on = ledger(uow).business_date(who.tenant_id)
+        loan.check_payment(value, on, repo.overpayment_tolerance(loan))
         posting = loan.repay(value, on)
         row = _book(uow, who, loan, posting, on, kind="repayment", key=key, digest=digest)
         audit_trail(uow).record(
@@ -190,6 +191,8 @@ def repay_early(
         if not repo.early_repayment_allowed(loan):
             raise Conflict(f"loan {loan.id}: its product does not allow early repayment")
         on = ledger(uow).business_date(who.tenant_id)
+        if value is not None:
+            loan.check_payment(value, on, repo.overpayment_tolerance(loan))
         posting = loan.pay_off(on) if value is None else loan.prepay(value, on, mode)
         row = _book(uow, who, loan, posting, on, kind=kind, key=key, digest=digest)
         audit_trail(uow).record(
