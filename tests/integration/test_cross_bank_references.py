@@ -176,11 +176,11 @@ CASES = [
                                "term_months": 12, "campaign_id": ids["campaign"]}}),
     Case("GET", "/api/v1/applications", "query", "customer_id", "credit_officer",
          lambda ids: {"params": {"customer_id": ids["customer"]}}),
-    Case("POST", "/api/v1/loans", "body", "customer_id", "admin",
+    Case("POST", "/api/v1/loans", "body", "customer_id", "operations",
          lambda ids: {"json": {**LOAN, "customer_id": ids["customer"]}}),
-    Case("POST", "/api/v1/loans", "body", "application_id", "admin",
+    Case("POST", "/api/v1/loans", "body", "application_id", "operations",
          lambda ids: {"json": {**LOAN, "application_id": ids["application"]}}),
-    Case("POST", "/api/v1/credit-lines", "body", "customer_id", "admin",
+    Case("POST", "/api/v1/credit-lines", "body", "customer_id", "operations",
          lambda ids: {"json": {**LINE, "customer_id": ids["customer"]}}),
     Case("POST", "/api/v1/marketing/campaigns", "body", "run_id", "marketer",
          lambda ids: {"json": {"name": f"run-campaign-{next(_seq)}", "channel": "sms",
@@ -276,7 +276,7 @@ def test_objects_named_by_code_or_name_are_looked_up_within_the_bank(
                            json={"name": segment, "expression": "age >= 25"})
     assert r.status_code == 201, r.text
     before = audit_rows(api.kit)
-    r = api.client.post("/api/v1/loans", json={**LOAN, "product_code": code}, headers=api.token("admin"))
+    r = api.client.post("/api/v1/loans", json={**LOAN, "product_code": code}, headers=api.token("operations"))
     assert r.status_code == 404 and r.json()["field"] == "product_code", r.text
     r = api.client.post("/api/v1/marketing/campaigns", headers=api.token("marketer"),
                         json={"name": f"c{next(_seq)}", "channel": "sms", "segment_name": segment})
