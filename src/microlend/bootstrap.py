@@ -62,6 +62,8 @@ ROUTERS = [
     ("microlend.api.routers.audit", "router"),
     ("microlend.api.routers.origination", "router"),
     ("microlend.api.routers.origination", "applications_router"),
+    ("microlend.api.routers.exposure", "router"),
+    ("microlend.api.routers.exposure", "settings_router"),
     ("microlend.api.routers.servicing", "router"),
     ("microlend.api.routers.decisioning", "router"),
     ("microlend.api.routers.data", "router"),

@@ -435,13 +435,12 @@ def columns_from_arrow(
 
 def concat_results(parts: list[BatchResult]) -> BatchResult:
     """One result from the results of consecutive batches."""
+
+    def joined(f: str) -> Any:
+        return np.concatenate([getattr(p, f) for p in parts]) if parts else np.array([])
+
     caps = None
     if parts and all(p.exposure_cap is not None for p in parts):
-        caps = np.concatenate([p.exposure_cap for p in parts if p.exposure_cap is not None])
-    return BatchResult(
-        *(
-            np.concatenate([getattr(p, f) for p in parts]) if parts else np.array([])
-            for f in ("outcome", "limit", "annual_rate", "reasons", "risk_grade")
-        ),
-        caps,
-    )
+        caps = joined("exposure_cap")
+    return BatchResult(joined("outcome"), joined("limit"), joined("annual_rate"), joined("reasons"),
+                       joined("risk_grade"), caps)

@@ -13,7 +13,7 @@ from sqlalchemy import Select, func, select
 from microlend.core.errors import NotFound
 from microlend.core.identity import Principal, Role
 from microlend.core.uow import UnitOfWork
-from microlend.parties.tables import CustomerRow
+from microlend.parties.tables import CustomerRow, PartyLinkRow
 
 #: Ids per IN (...) list: well below every database's limit on bound parameters.
 _CHUNK = 500
@@ -156,3 +156,22 @@ def all_customers(uow: UnitOfWork, who: Principal) -> list[CustomerView]:
 def ids_in_branch(who: Principal, branch: str) -> Select[int]:
     """The ids of the caller's bank's customers of one branch, as a sub-select for set-based queries."""
     return select(CustomerRow.id).where(CustomerRow.tenant_id == who.tenant_id, CustomerRow.branch == branch)
+
+
+#: Links are followed until a group has this many customers (a long chain is cut, never followed forever).
+MAX_GROUP = 50
+
+
+def obligor_group(uow: UnitOfWork, who: Principal, customer_id: int) -> list[int]:
+    """The customer and everyone linked to them, directly or through other links (关联方, 集团客户), sorted:
+    a business, its legal representatives and owners, and their other businesses."""
+    group, frontier = {int(customer_id)}, {int(customer_id)}
+    with uow:
+        while frontier and len(group) < MAX_GROUP:
+            rows = uow.session.execute(select(PartyLinkRow.business_id, PartyLinkRow.person_id).where(
+                PartyLinkRow.tenant_id == who.tenant_id,
+                PartyLinkRow.business_id.in_(frontier) | PartyLinkRow.person_id.in_(frontier))).all()
+            found = {int(i) for pair in rows for i in pair} - group
+            group |= found
+            frontier = found
+    return sorted(group)
