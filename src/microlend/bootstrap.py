@@ -63,6 +63,7 @@ ROUTERS = [
     ("microlend.api.routers.origination", "router"),
     ("microlend.api.routers.origination", "applications_router"),
     ("microlend.api.routers.exposure", "router"),
+    ("microlend.api.routers.exposure", "links_router"),
     ("microlend.api.routers.exposure", "settings_router"),
     ("microlend.api.routers.servicing", "router"),
     ("microlend.api.routers.decisioning", "router"),

@@ -21,6 +21,7 @@ LINK_ROLES = ("legal_representative", "owner")
 
 @dataclass(frozen=True)
 class PartyLink:
+    id: int
     business_id: int
     business_name: str
     person_id: int
@@ -69,7 +70,8 @@ def link(uow: UnitOfWork, who: Principal, customer_id: int, related_id: int, rol
         uow.flush()
         audit.record(uow.session, who, "customer.link", "customer", business.id,
                      after={"business_id": business.id, "person_id": person.id, "role": role})
-        result = PartyLink(business.id, business.name, person.id, person.name, role, row.created_at, row.created_by)
+        result = PartyLink(row.id, business.id, business.name, person.id, person.name, role, row.created_at,
+                           row.created_by)
         try:
             uow.commit()
         except IntegrityError:  # a concurrent request recorded the same link first
@@ -78,18 +80,15 @@ def link(uow: UnitOfWork, who: Principal, customer_id: int, related_id: int, rol
     return result
 
 
-def unlink(uow: UnitOfWork, who: Principal, customer_id: int, related_id: int) -> None:
-    """Remove a recorded link; NotFound when the two are not linked."""
+def unlink(uow: UnitOfWork, who: Principal, link_id: int) -> None:
+    """Remove a recorded link (the two customers are separate obligors again)."""
     who.require(Permission.MANAGE_CUSTOMERS)
     with uow:
-        business, person = _pair(uow, who, customer_id, related_id)
-        row = uow.session.execute(select(PartyLinkRow).where(
-            PartyLinkRow.tenant_id == who.tenant_id, PartyLinkRow.business_id == business.id,
-            PartyLinkRow.person_id == person.id)).scalar_one_or_none()
-        if row is None:
-            raise NotFound(f"customers {business.id} and {person.id} are not linked", field="related_customer_id")
-        audit.record(uow.session, who, "customer.unlink", "customer", business.id,
-                     before={"business_id": business.id, "person_id": person.id, "role": row.role})
+        row = uow.session.get(PartyLinkRow, link_id)
+        if row is None or row.tenant_id != who.tenant_id:
+            raise NotFound(f"link {link_id} not found")
+        audit.record(uow.session, who, "customer.unlink", "customer", row.business_id,
+                     before={"business_id": row.business_id, "person_id": row.person_id, "role": row.role})
         uow.session.delete(row)
         uow.commit()
 
@@ -106,5 +105,5 @@ def links_of(uow: UnitOfWork, who: Principal, customer_id: int) -> list[PartyLin
         names = dict(uow.session.execute(select(CustomerRow.id, CustomerRow.name).where(
             CustomerRow.tenant_id == who.tenant_id,
             CustomerRow.id.in_({r.business_id for r in rows} | {r.person_id for r in rows}))).tuples().all())
-        return [PartyLink(r.business_id, names.get(r.business_id, ""), r.person_id, names.get(r.person_id, ""),
+        return [PartyLink(r.id, r.business_id, names.get(r.business_id, ""), r.person_id, names.get(r.person_id, ""),
                           r.role, r.created_at, r.created_by) for r in rows]

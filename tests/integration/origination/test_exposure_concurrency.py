@@ -30,7 +30,7 @@ def test_parallel_applications_of_one_borrower_stay_within_the_cap(api: Api, eng
         barrier.wait()
         try:
             service.submit(api.kit.uow_factory(), who, cmd)
-        except BaseException as err:  # noqa: BLE001 - reported below, with the database it happened on
+        except BaseException as err:
             errors.append(err)
 
     threads = [threading.Thread(target=submit, args=(c,)) for c in customers for _ in range(workers_per_customer)]

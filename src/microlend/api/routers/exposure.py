@@ -15,6 +15,7 @@ from microlend.origination import exposure as svc
 from microlend.parties import links
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
+links_router = APIRouter(prefix="/api/v1/customer-links", tags=["customers"])
 settings_router = APIRouter(prefix="/api/v1/credit-settings", tags=["credit settings"])
 
 
@@ -65,6 +66,7 @@ class LinkCreate(BaseModel):
 
 
 class LinkPublic(PublicSchema):
+    id: int
     business_id: int
     business_name: str
     person_id: int
@@ -85,9 +87,10 @@ def create_link(customer_id: Id, body: LinkCreate, who: CurrentPrincipal, uow: U
     return LinkPublic.of(links.link(uow, who, customer_id, body.related_customer_id, body.role))
 
 
-@router.delete("/{customer_id}/links/{related_customer_id}", status_code=204)
-def delete_link(customer_id: Id, related_customer_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> Response:
-    links.unlink(uow, who, customer_id, related_customer_id)
+@links_router.delete("/{link_id}", status_code=204)
+def delete_link(link_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> Response:
+    """Remove a recorded link: the business and the person are separate obligors again."""
+    links.unlink(uow, who, link_id)
     return Response(status_code=204)
 
 
