@@ -163,15 +163,23 @@ def fill_empty_tables(engine: Engine) -> None:
                 connection.execute(table.insert().values(_sample_row(connection, table)))
 
 
+NEWER_THAN_THE_CHAIN = ("party_links", "credit_settings", "exposure_locks")
+
+
 def live_a_bank(engine: Engine) -> None:
     """A bank made and run through the real use cases: tenant, staff, customers with consents, applications
     and decisions, loans with installments and journal entries, close of business, marketing."""
     # the chain had no event outbox: this bank's use cases run with no subscriber, so nothing is staged there
     uow = UnitOfWork(make_session_factory(engine), handlers=EventHandlers())
+    # today's use cases also read tables the chain never had (obligor links, lending limits, exposure locks):
+    # they exist while the bank lives and go before the upgrade, whose branches bring them back
+    later = [Base.metadata.tables[name] for name in NEWER_THAN_THE_CHAIN]
+    Base.metadata.create_all(engine, tables=later)
     bank = seed(uow, customers=12)
     history = simulate(uow, bank.tenant_id, german_credit(), days=8, per_day=2)
     assert history.disbursed > 0
     seed_marketing(uow, bank.tenant_id)
+    Base.metadata.drop_all(engine, tables=later)
     fill_empty_tables(engine)
 
 
@@ -194,7 +202,8 @@ def test_a_bank_on_the_single_chain_upgrades_in_place_without_losing_a_row(new_d
     assert {(f"account:{r[1]}", 1) for r in failures} <= {r[1:3] for r in carried["login_throttles"]}
     assert {name: rows for name, rows in carried.items() if name in before} == before
     assert migrate.current(old) == migrate.current(fresh)
-    assert set(migrate.LEGACY_HEAD_EQUIVALENT) - {"core_0100"} <= set(migrate.current(old))
+    # every branch the chain became is at a head of its own (later revisions on a branch move that head)
+    assert {r.split("_")[0] for r in migrate.LEGACY_HEAD_EQUIVALENT} <= {r.split("_")[0] for r in migrate.current(old)}
     assert schema_of(old) == schema_of(fresh)
     after = rows_of(old)
     migrate.upgrade(old)  # nothing left to do
@@ -261,16 +270,17 @@ def test_a_carry_over_that_fails_half_way_leaves_the_database_as_it_was(new_data
 def test_a_bank_adopts_modules_one_by_one(new_database: NewDatabase) -> None:
     engine, complete = new_database(), new_database()
     migrate.upgrade(engine, modules=["parties"])
-    assert migrate.current(engine) == ["core_0102", "parties_0100"]
+    assert migrate.current(engine) == ["core_0102", "parties_0101_obligor_links"]
     with engine.connect() as connection:
         assert set(inspect(connection).get_table_names()) == {
             "alembic_version", "tenants", "users", "login_throttles", "audit_log", "audit_heads",
-            "idempotency_keys", "event_outbox", "customers", "consents"}
+            "idempotency_keys", "event_outbox", "customers", "consents", "party_links"}
     fill_empty_tables(engine)
     parties_rows = rows_of(engine)
 
     migrate.upgrade(engine, modules=["origination", "servicing"])
-    assert migrate.current(engine) == ["core_0102", "origination_0100", "servicing_0100"]
+    assert migrate.current(engine) == ["core_0102", "origination_0101_exposure", "parties_0101_obligor_links",
+                                       "servicing_0100"]
     with engine.connect() as connection:
         assert {"applications", "loans", "journal_entries"} <= set(inspect(connection).get_table_names())
         assert "datasets" not in inspect(connection).get_table_names()
@@ -288,7 +298,7 @@ def test_the_command_line_upgrades_one_module_or_all(tmp_path: Path, monkeypatch
     try:
         runner = CliRunner()
         result = runner.invoke(app, ["db", "upgrade", "--module", "parties"])
-        assert result.exit_code == 0 and "parties_0100" in result.output, result.output
+        assert result.exit_code == 0 and "parties_0101_obligor_links" in result.output, result.output
         result = runner.invoke(app, ["db", "upgrade", "--module", "loans"])
         assert result.exit_code == 2 and "no schema for 'loans'" in result.output
         result = runner.invoke(app, ["db", "upgrade"])
