@@ -29,6 +29,18 @@ from microlend.parties import queries as parties
 from microlend.servicing import queries as loans
 
 
+class AboveAvailable(ValidationError):
+    """An amount above what the obligor group's exposure cap leaves available (422, field `amount`)."""
+
+    def __init__(self, amount: Decimal, group: Exposure) -> None:
+        assert group.cap is not None and group.available is not None
+        self.amount, self.available, self.currency = amount, group.available, group.currency
+        super().__init__(
+            f"amount: {amount:,.2f} is above what the exposure cap leaves available to the borrower's group: "
+            f"{group.available:,.2f} {group.currency} (cap {group.cap:,.2f}, exposure {group.total:,.2f})",
+            field="amount")
+
+
 @dataclass(frozen=True)
 class CreditSettings:
     """The bank's lending limits: the most one obligor group may owe and be offered (None: only the policy's

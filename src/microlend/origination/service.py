@@ -358,11 +358,8 @@ def _check_available(uow: UnitOfWork, who: Principal, row: ApplicationRow, amoun
     exposure.lock_borrowers(uow.session, who.tenant_id, parties.obligor_group(uow, who, row.customer_id))
     group = exposure.group_exposure(uow, system_principal(who.tenant_id), row.customer_id,
                                     exclude_application=row.id)
-    available = group.available
-    if available is not None and amount > available:
-        raise ValidationError(
-            f"amount: {amount:,.2f} is above what the exposure cap leaves available to the borrower's group: "
-            f"{available:,.2f} {group.currency} (cap {group.cap:,.2f}, exposure {group.total:,.2f})", field="amount")
+    if group.available is not None and amount > group.available:
+        raise exposure.AboveAvailable(amount, group)
 
 
 def approve(uow: UnitOfWork, who: Principal, application_id: int,
