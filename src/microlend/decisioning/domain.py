@@ -130,8 +130,10 @@ class CapacityFacts(_Facts):
     age_at_maturity: int | None = None  # the borrower's (or owner's) age on the last due date
     id_document_expired: bool | None = None  # the identity document expired before the application
     credit_report_consent: bool | None = None  # the borrower authorised the credit report (征信授权)
+    product_min_amount: Decimal | None = None  # the product's smallest loan: less headroom than this, no offer
 
-    @field_validator("verified_turnover", "turnover_multiple", "debt_to_income_ceiling", mode="before")
+    @field_validator("verified_turnover", "turnover_multiple", "debt_to_income_ceiling", "product_min_amount",
+                     mode="before")
     @classmethod
     def _no_float(cls, value: Any) -> Any:
         if isinstance(value, float):

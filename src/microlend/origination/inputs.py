@@ -99,7 +99,7 @@ def _bureau_features(report: BureauReport | None) -> dict[str, float | None]:
 
 
 def capacity(customer: CustomerView, term_months: int, on: date, consents: set[str],
-             settings: exposures.CreditSettings) -> CapacityFacts:
+             settings: exposures.CreditSettings, min_amount: Decimal | None = None) -> CapacityFacts:
     """Capacity and eligibility facts: verified turnover (核实营业额), the bank's ceilings, age on the last due
     date (the owner's for a business), whether the ID document (身份证件) has expired, consent to the report."""
     attrs = dict(customer.attributes)
@@ -112,11 +112,12 @@ def capacity(customer: CustomerView, term_months: int, on: date, consents: set[s
         borrower_kind=customer.kind, verified_turnover=_decimal_attr(attrs, "verified_annual_turnover"),
         turnover_multiple=settings.turnover_multiple, debt_to_income_ceiling=settings.debt_to_income_ceiling,
         age_at_maturity=age_at_maturity, id_document_expired=None if expiry is None else expiry < on,
-        credit_report_consent="credit_report" in consents)
+        credit_report_consent="credit_report" in consents, product_min_amount=min_amount)
 
 
 def decision_input(uow: UnitOfWork, who: Principal, customer: CustomerView, app: Any, application_id: int,
-                   on: date, consents: set[str], model: ModelResult) -> DecisionInput:
+                   on: date, consents: set[str], model: ModelResult,
+                   min_amount: Decimal | None = None) -> DecisionInput:
     """Assemble what the policy sees for an application (`app`: a NewApplication) inside the submitting unit
     of work, after the obligor group's rows are locked; the credit report only with authorisation."""
     attrs = dict(customer.attributes)
@@ -143,5 +144,5 @@ def decision_input(uow: UnitOfWork, who: Principal, customer: CustomerView, app:
         features=features,
         model=model,
         exposure=group.facts(),
-        capacity=capacity(customer, app.term_months, on, consents, settings),
+        capacity=capacity(customer, app.term_months, on, consents, settings, min_amount),
     )

@@ -241,7 +241,8 @@ def submit(uow: UnitOfWork, who: Principal, cmd: NewApplication,
             c = scored.challenger
             challenger = ModelResult(model_version=c.model_label, score=Decimal(f"{c.score:.2f}"),
                                      pd=Decimal(f"{c.pd:.6f}"), reason_codes=tuple(c.reason_codes))
-        seen = inputs.decision_input(uow, who, customer, cmd, row.id, on, set(cmd.consents), model)
+        seen = inputs.decision_input(uow, who, customer, cmd, row.id, on, set(cmd.consents), model,
+                                     product.min_amount)
         decision = decisions.decide(uow, system, seen, challenger_model=challenger,
                                     application_ref=f"application:{row.id}")
         row.decision_id = decision.id
