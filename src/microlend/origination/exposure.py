@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from microlend.core import audit
 from microlend.core.clock import utcnow
 from microlend.core.errors import ValidationError
-from microlend.core.identity import Permission, Principal, Role
+from microlend.core.identity import Permission, Principal
 from microlend.core.uow import UnitOfWork
 from microlend.decisioning import queries as decisions
 from microlend.decisioning.domain import ExposureFacts
@@ -133,7 +133,8 @@ class Exposure:
     group: tuple[int, ...]
     group_figures: Figures
     borrower: Figures
-    cap: Decimal | None
+    cap: Decimal | None  # the bank's cap and the grade's of the customer's latest decision, the lower
+    bank_cap: Decimal | None = None  # the bank's own per-borrower cap
     currency: str = "CNY"
 
     @property
@@ -145,10 +146,11 @@ class Exposure:
         return None if self.cap is None else max(self.cap - self.total, Decimal(0))
 
     def facts(self) -> ExposureFacts:
-        """What the policy sees: the group's exposure before this application and the bank's cap."""
+        """What the policy sees: the group's exposure before this application and the bank's cap (the policy
+        applies the cap of the grade it decides now, not an earlier decision's)."""
         g = self.group_figures
         return ExposureFacts(outstanding=g.outstanding, undrawn=g.undrawn, offers=g.offers, in_review=g.in_review,
-                             total=g.total, cap=self.cap)
+                             total=g.total, cap=self.bank_cap)
 
 
 def lock_borrowers(s: Session, tenant_id: int, customer_ids: list[int]) -> None:
@@ -199,15 +201,15 @@ def group_exposure(uow: UnitOfWork, who: Principal, customer_id: int, *, exclude
     total = Figures(*(sum((getattr(f, k) for f in per.values()), Decimal(0))
                       for k in ("outstanding", "undrawn", "offers", "in_review")))
     caps = [c for c in (settings.borrower_exposure_cap, grade_cap) if c is not None]
-    return Exposure(customer_id, tuple(group), total, per[customer_id], min(caps) if caps else None)
+    return Exposure(customer_id, tuple(group), total, per[customer_id], min(caps) if caps else None,
+                    settings.borrower_exposure_cap)
 
 
 def exposure(uow: UnitOfWork, who: Principal, customer_id: int) -> Exposure:
-    """GET a customer's exposure (staff, or the borrower themselves)."""
-    if not (who.has_role(Role.BORROWER) and not who.has_role(Role.ADMIN, Role.CREDIT_OFFICER, Role.SYSTEM)):
-        who.require(Permission.VIEW_CUSTOMERS)
+    """A customer's exposure, for staff (it counts the related parties' figures too)."""
+    who.require(Permission.VIEW_CUSTOMERS)
     with uow.read_only():
-        parties.customer(uow, who, customer_id)  # NotFound for another bank's customer or another borrower
+        parties.customer(uow, who, customer_id)  # NotFound for another bank's customer
         return group_exposure(uow, who, customer_id)
 
 
