@@ -59,7 +59,8 @@ def fits_the_phone(page: Any) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
 
 
-def register_on_phone(page: Any, server: LiveServer, bank: Bank, screenshot: str | None = None) -> dict[str, str]:
+def register_on_phone(page: Any, server: LiveServer, bank: Bank, screenshot: str | None = None,
+                      turnover: str = "600000") -> dict[str, str]:
     """Fill the registration form as a borrower would: identity, mobile, password, turnover, years."""
     birth = identities.birth_date_for_age(_rng, 41, date(2026, 1, 1))
     who = {"id_number": identities.resident_id(_rng, birth), "mobile": identities.mobile(_rng),
@@ -70,7 +71,7 @@ def register_on_phone(page: Any, server: LiveServer, bank: Bank, screenshot: str
     page.fill("input[name=id_number]", who["id_number"])
     page.fill("input[name=mobile]", who["mobile"])
     page.fill("input[name=password]", who["password"])
-    page.fill("input[name=annual_turnover]", "600000")
+    page.fill("input[name=annual_turnover]", turnover)
     page.fill("input[name=years_in_business]", "8")
     assert page.locator("[data-testid=register-form] input[required]").count() <= 4  # name, ID, mobile, password
     assert fits_the_phone(page)

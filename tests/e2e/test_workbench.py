@@ -52,7 +52,7 @@ def test_large_loan_is_referred_reviewed_with_four_eyes_and_disbursed(
     live_server: LiveServer, phone_page: Any, phones: Any, bank: Bank  # noqa: F811
 ) -> None:
     borrower = phone_page
-    who = register_on_phone(borrower, live_server, bank)
+    who = register_on_phone(borrower, live_server, bank, turnover="3000000")  # room for 250,000 under the cap
     bureau_file_arrives(live_server, bank, who["mobile"])
     apply_on_phone(borrower, "300000", product="EP-STD")
     assert borrower.locator("[data-testid=decision]").get_attribute("data-status") == "referred"

@@ -175,14 +175,22 @@ def fill_empty_tables(engine: Engine) -> None:
                 connection.execute(table.insert().values(_sample_row(connection, table)))
 
 
+NEWER_THAN_THE_CHAIN = ("party_links", "credit_settings", "exposure_locks")
+
+
 def live_a_bank(engine: Engine) -> None:
     """A bank made and run through the real use cases: tenant, staff, customers with consents, applications
     and decisions, loans with installments and journal entries, close of business, marketing."""
     uow = UnitOfWork(make_session_factory(engine), handlers=EventHandlers())
+    # today's use cases also read tables the chain never had (obligor links, lending limits, exposure locks):
+    # they exist while the bank lives and go before the upgrade, whose branches bring them back
+    later = [Base.metadata.tables[name] for name in NEWER_THAN_THE_CHAIN]
+    Base.metadata.create_all(engine, tables=later)
     bank = seed(uow, customers=12)
     history = simulate(uow, bank.tenant_id, german_credit(), days=8, per_day=2)
     assert history.disbursed > 0
     seed_marketing(uow, bank.tenant_id)
+    Base.metadata.drop_all(engine, tables=later)
     fill_empty_tables(engine)
 
 
@@ -249,8 +257,8 @@ def test_a_bank_on_the_single_chain_upgrades_in_place_without_losing_a_row(new_d
             report = audit.verify(session, tenant_id)
             assert report.ok, report.problems
     assert migrate.current(old) == migrate.current(fresh)
-    moved_on = {"core_0100", "parties_0100", "origination_0100", "servicing_0100", "risk_0100"}  # moved since
-    assert set(migrate.LEGACY_HEAD_EQUIVALENT) - moved_on <= set(migrate.current(old))
+    # every branch the chain became is at a head of its own (later revisions on a branch move that head)
+    assert {r.split("_")[0] for r in migrate.LEGACY_HEAD_EQUIVALENT} <= {r.split("_")[0] for r in migrate.current(old)}
     assert schema_of(old) == schema_of(fresh)
     after = rows_of(old)
     migrate.upgrade(old)  # nothing left to do
@@ -322,7 +330,8 @@ def test_a_bank_adopts_modules_one_by_one(new_database: NewDatabase) -> None:
     with engine.connect() as connection:
         assert set(inspect(connection).get_table_names()) == {
             "alembic_version", "tenants", "users", "web_sessions", "credentials_versions", "login_throttles",
-            "audit_log", "audit_heads", "idempotency_keys", "event_outbox", "customers", "consents", "otp_challenges"}
+            "audit_log", "audit_heads", "idempotency_keys", "event_outbox", "customers", "consents", "otp_challenges",
+            "party_links"}
     fill_empty_tables(engine)
     parties_rows = rows_of(engine)
 

@@ -140,6 +140,7 @@ class BatchResult:
     annual_rate: npt.NDArray[np.float64]  # NaN where not priced
     reasons: npt.NDArray[np.object_]
     risk_grade: npt.NDArray[np.object_]
+    exposure_cap: npt.NDArray[np.float64] | None = None  # NaN where the policy gives none
 
     def __len__(self) -> int:
         return len(self.outcome)
@@ -150,13 +151,16 @@ class BatchResult:
         limit: Decimal = engine_limit(float(self.limit[i]), currency)
         annual = engine_rate(None if np.isnan(rate) else float(rate))
         grade = self.risk_grade[i]
-        return {
+        out = {
             "outcome": self.outcome[i],
             "limit": str(limit),
             "annual_rate": None if annual is None else str(annual),
             "reasons": list(self.reasons[i]),
             "risk_grade": None if grade is None else str(grade),
         }
+        if self.exposure_cap is not None and not np.isnan(self.exposure_cap[i]):
+            out["exposure_cap"] = str(engine_limit(float(self.exposure_cap[i]), currency))
+        return out
 
 
 class ColumnarPolicy:
@@ -306,7 +310,11 @@ def _result(b: Batch) -> BatchResult:
         out_grade = np.asarray(np.where(err | grade.null, None, grade.data), dtype=object)
     else:
         out_grade = np.full(n, None, dtype=object)
-    return BatchResult(out_outcome, out_limit, out_rate, out_reasons, out_grade)
+    cap = b.columns.get("exposure_cap")
+    out_cap = None
+    if cap is not None and cap.kind in ("num", "null"):
+        out_cap = np.where(err | cap.null, np.nan, cap.data if cap.kind == "num" else np.nan).astype(float)
+    return BatchResult(out_outcome, out_limit, out_rate, out_reasons, out_grade, out_cap)
 
 
 # --- inputs -----------------------------------------------------------------------------------------------
@@ -427,9 +435,12 @@ def columns_from_arrow(
 
 def concat_results(parts: list[BatchResult]) -> BatchResult:
     """One result from the results of consecutive batches."""
-    return BatchResult(
-        *(
-            np.concatenate([getattr(p, f) for p in parts]) if parts else np.array([])
-            for f in ("outcome", "limit", "annual_rate", "reasons", "risk_grade")
-        )
-    )
+
+    def joined(f: str) -> Any:
+        return np.concatenate([getattr(p, f) for p in parts]) if parts else np.array([])
+
+    caps = None
+    if parts and all(p.exposure_cap is not None for p in parts):
+        caps = joined("exposure_cap")
+    return BatchResult(joined("outcome"), joined("limit"), joined("annual_rate"), joined("reasons"),
+                       joined("risk_grade"), caps)

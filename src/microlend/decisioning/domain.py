@@ -101,6 +101,51 @@ class ModelResult(_Facts):
     reason_codes: tuple[str, ...] = ()
 
 
+class ExposureFacts(_Facts):
+    """授信敞口 of the borrower's obligor group (关联方) before this application, and the bank's cap on it:
+    principal outstanding, undrawn credit-line limits, open offers, applications in review; None = unknown."""
+
+    outstanding: Decimal = Decimal(0)
+    undrawn: Decimal = Decimal(0)
+    offers: Decimal = Decimal(0)
+    in_review: Decimal = Decimal(0)
+    total: Decimal = Decimal(0)
+    cap: Decimal | None = None  # the bank's cap on one obligor group's exposure (None: no cap set)
+
+    @field_validator("outstanding", "undrawn", "offers", "in_review", "total", "cap", mode="before")
+    @classmethod
+    def _no_float(cls, value: Any) -> Any:
+        if isinstance(value, float):
+            raise ValueError("send amounts as decimal strings, not floating point")
+        return value
+
+
+class CapacityFacts(_Facts):
+    """Ability to repay and eligibility at this application (None: not known, the rules on it stay silent)."""
+
+    borrower_kind: str | None = None  # person | business
+    verified_turnover: Decimal | None = None  # 核实年营业额 (e.g. from tax data shared under consent)
+    turnover_multiple: Decimal | None = None  # the bank's ceiling: limit <= multiple x annual turnover
+    debt_to_income_ceiling: Decimal | None = None  # the bank's ceiling: a person's debt <= ceiling x income
+    age_at_maturity: int | None = None  # the borrower's (or owner's) age on the last due date
+    id_document_expired: bool | None = None  # the identity document expired before the application
+    credit_report_consent: bool | None = None  # the borrower authorised the credit report (征信授权)
+    product_min_amount: Decimal | None = None  # the product's smallest loan: less headroom than this, no offer
+
+    @field_validator("verified_turnover", "turnover_multiple", "debt_to_income_ceiling", "product_min_amount",
+                     mode="before")
+    @classmethod
+    def _no_float(cls, value: Any) -> Any:
+        if isinstance(value, float):
+            raise ValueError("send amounts as decimal strings, not floating point")
+        return value
+
+
+#: Sections added after decisions were first stored: left out of the canonical form while they hold their
+#: defaults, so that a decision stored before them reads back to exactly what was stored.
+_OPTIONAL_SECTIONS = {"exposure": ExposureFacts(), "capacity": CapacityFacts()}
+
+
 class DecisionInput(_Facts):
     """Everything a policy may look at. Its canonical JSON is what a decision stores and replays."""
 
@@ -108,6 +153,8 @@ class DecisionInput(_Facts):
     customer: CustomerFacts
     features: dict[str, float | None] = Field(default_factory=dict)
     model: ModelResult = Field(default_factory=ModelResult)
+    exposure: ExposureFacts = Field(default_factory=ExposureFacts)
+    capacity: CapacityFacts = Field(default_factory=CapacityFacts)
 
     @field_validator("features")
     @classmethod
@@ -119,7 +166,11 @@ class DecisionInput(_Facts):
 
     def canonical(self) -> dict[str, Any]:
         """The JSON form (Decimals as strings) used for storage, hashing and replay."""
-        return self.model_dump(mode="json")
+        data = self.model_dump(mode="json")
+        for key, default in _OPTIONAL_SECTIONS.items():
+            if getattr(self, key) == default:
+                del data[key]
+        return data
 
     def canonical_json(self) -> str:
         return canonical_json(self.canonical())

@@ -52,7 +52,7 @@ def _compare(expect: dict[str, Any], got: dict[str, Any]) -> list[str]:
             problems.append(f"expect.{key}: not an output (one of {', '.join(got)})")
             continue
         actual = got[key]
-        if key in ("limit", "annual_rate"):
+        if key in ("limit", "annual_rate", "exposure_cap"):
             ok = (wanted is None and actual is None) or (
                 wanted is not None and actual is not None and exact_decimal(wanted, key) == Decimal(actual)
             )

@@ -12,7 +12,7 @@ import copy
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
@@ -25,6 +25,7 @@ from microlend.core.errors import ValidationError
 from microlend.decisioning.domain import (
     OUTCOMES,
     DecisionInput,
+    ExposureFacts,
     canonical_json,
     engine_limit,
     engine_rate,
@@ -45,6 +46,7 @@ class PolicyResult:
     risk_grade: str | None = None
     trace: dict[str, Any] | None = field(default=None, compare=False)
     latency_ms: float = field(default=0.0, compare=False)
+    exposure_cap: Decimal | None = None  # the cap on the obligor group's exposure the policy applied
 
     def outputs(self) -> dict[str, Any]:
         """The JSON form stored with a decision and compared on replay."""
@@ -54,6 +56,8 @@ class PolicyResult:
             "annual_rate": None if self.annual_rate is None else str(self.annual_rate),
             "reasons": list(self.reasons),
             "risk_grade": self.risk_grade,
+            # only from policies that give it, so decisions of earlier policies replay to what they stored
+            **({} if self.exposure_cap is None else {"exposure_cap": str(self.exposure_cap)}),
         }
 
 
@@ -136,6 +140,7 @@ class CompiledPolicy:
         except Exception as exc:  # engine errors arrive as plain RuntimeError/ValueError
             result = _engine_error(str(exc))
             trace_data = {"error": str(exc)} if trace else None
+        result = within_exposure(result, decision_input.exposure)
         latency = (time.perf_counter() - started) * 1000.0
         return PolicyResult(
             result.outcome,
@@ -145,7 +150,23 @@ class CompiledPolicy:
             result.risk_grade,
             trace_data,
             latency,
+            result.exposure_cap,
         )
+
+
+def within_exposure(result: PolicyResult, exposure: ExposureFacts) -> PolicyResult:
+    """Whatever the policy says, a decision never grants more than the bank's cap on the obligor group's
+    exposure leaves available (授信敞口上限): the limit is lowered to it, with reason EXPOSURE_CAP, and
+    nothing available is a decline."""
+    if exposure.cap is None or result.outcome == "decline":
+        return result
+    available = max(exposure.cap - exposure.total, Decimal(0))
+    if result.limit <= available:
+        return result
+    reasons = result.reasons if "EXPOSURE_CAP" in result.reasons else (*result.reasons, "EXPOSURE_CAP")
+    if available == 0:
+        return replace(result, outcome="decline", limit=Decimal("0.00"), annual_rate=None, reasons=("EXPOSURE_CAP",))
+    return replace(result, limit=available, reasons=reasons)
 
 
 def compact_trace(trace: Any) -> Any:
@@ -184,7 +205,9 @@ def outputs_from_engine(result: Any, currency: str = "CNY") -> PolicyResult:
     limit = engine_limit(0 if limit_value is None else limit_value, currency)
     rate = engine_rate(result.get("annual_rate"))
     grade = result.get("risk_grade")
-    return PolicyResult(str(outcome), limit, rate, tuple(reasons), None if grade is None else str(grade))
+    cap = result.get("exposure_cap")
+    return PolicyResult(str(outcome), limit, rate, tuple(reasons), None if grade is None else str(grade),
+                        exposure_cap=None if cap is None else engine_limit(cap, currency))
 
 
 @lru_cache(maxsize=64)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 
 from sqlalchemy import select
 
@@ -26,3 +27,15 @@ def shadows_of(uow: UnitOfWork, who: Principal, decision_ids: Sequence[int]) -> 
                 if acted_id is not None:
                     found[int(shadow_id)] = int(acted_id)
     return found
+
+
+def latest_exposure_cap(uow: UnitOfWork, who: Principal, customer_id: int) -> Decimal | None:
+    """The cap on the obligor group's exposure that the customer's latest acted-on decision applied (the cap of
+    their risk grade, the bank's and capacity's), when the policy gives one."""
+    with uow:
+        outputs = uow.session.execute(
+            select(DecisionRow.outputs).where(
+                DecisionRow.tenant_id == who.tenant_id, DecisionRow.customer_id == str(customer_id),
+                DecisionRow.acted_on.is_(True)).order_by(DecisionRow.id.desc()).limit(1)).scalar_one_or_none()
+    cap = (outputs or {}).get("exposure_cap")
+    return None if cap is None else Decimal(str(cap))

@@ -10,7 +10,14 @@ from microlend.core.errors import ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.uow import UnitOfWork
 from microlend.decisioning import service as svc
-from microlend.decisioning.domain import ApplicationFacts, CustomerFacts, DecisionInput, ModelResult
+from microlend.decisioning.domain import (
+    ApplicationFacts,
+    CapacityFacts,
+    CustomerFacts,
+    DecisionInput,
+    ExposureFacts,
+    ModelResult,
+)
 from microlend.risk.registry import ScoringRuntime
 
 _scoring = ScoringRuntime()
@@ -18,12 +25,14 @@ _scoring = ScoringRuntime()
 
 def decide_application(uow: UnitOfWork, who: Principal, *, application: ApplicationFacts, customer: CustomerFacts,
                        features: dict[str, float | None], model: ModelResult | None, profile: dict[str, Any] | None,
-                       application_ref: str | None, locale: str) -> tuple[svc.DecisionRecord, str]:
+                       application_ref: str | None, locale: str, exposure: ExposureFacts | None = None,
+                       capacity: CapacityFacts | None = None) -> tuple[svc.DecisionRecord, str]:
     """The stored decision and the version of the model whose result it used."""
     who.require(Permission.DECIDE)
     if model is None:
         model = champion_result(uow, who, profile, subject_id=application_ref or customer.customer_id)
-    decision_input = DecisionInput(application=application, customer=customer, features=features, model=model)
+    decision_input = DecisionInput(application=application, customer=customer, features=features, model=model,
+                                   exposure=exposure or ExposureFacts(), capacity=capacity or CapacityFacts())
     record = svc.decide(uow, who, decision_input, application_ref=application_ref, locale=locale)
     return record, model.model_version
 

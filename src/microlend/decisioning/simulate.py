@@ -292,6 +292,7 @@ def evaluate_frame(doc: dict[str, Any], frame: pd.DataFrame, mode: str = "auto")
         np.array([float(o.annual_rate) if o.annual_rate is not None else np.nan for o in outs]),
         reasons,
         np.array([o.risk_grade for o in outs], dtype=object),
+        np.array([float(o.exposure_cap) if o.exposure_cap is not None else np.nan for o in outs]),
     ), "engine"
 
 

@@ -17,6 +17,7 @@ from microlend.core.identity import Permission, Principal
 from microlend.core.tables import AuditRow, UserRow
 from microlend.core.tenancy import business_date
 from microlend.core.uow import UnitOfWork
+from microlend.origination import exposure as exposures
 from microlend.origination import service as applications
 from microlend.origination.applications import Status
 from microlend.origination.tables import ApplicationRow
@@ -67,6 +68,8 @@ class Assistance:
     suggested_limit: Decimal | None
     suggested_rate: Decimal | None
     similar: SimilarCases | None
+    exposure: exposures.Exposure | None = None  # the obligor group's, without this application
+    record: exposures.OwnRecord | None = None  # the borrower's own record at this bank
 
 
 def similar_cases(uow: UnitOfWork, who: Principal, score: Decimal, exclude_id: int | None = None,
@@ -100,7 +103,11 @@ def model_assistance(uow: UnitOfWork, who: Principal, application_id: int, local
     with uow:
         similar = (similar_cases(uow, who, app.score, exclude_id=app.id)
                    if app.score is not None else None)
-    return Assistance(app, app.score, app.pd, app.model_version, app.reasons, app.limit, app.annual_rate, similar)
+        group = exposures.group_exposure(uow, who, app.customer_id, exclude_application=app.id)
+        record = exposures.own_record(uow, who, list(group.group), app.customer_id,
+                                      business_date(uow.session, who.tenant_id), exclude_application=app.id)
+    return Assistance(app, app.score, app.pd, app.model_version, app.reasons, app.limit, app.annual_rate, similar,
+                      group, record)
 
 
 # ---------------------------------------------------------------------------------------- customer 360

@@ -22,6 +22,8 @@ class BureauReport:
     overdue_elsewhere: bool = False
     blacklisted: bool = False
     existing_credits: int | None = None
+    lenders_with_open_credit: int | None = None  # 多头借贷: lenders where the borrower has open credit now
+    inquiries_3m: int | None = None  # credit report inquiries by lenders in the last 3 months
 
 
 class CreditBureau(Protocol):
@@ -45,4 +47,16 @@ class ProfileBureau:
             overdue_elsewhere=bool(attributes.get("overdue_elsewhere", False)),
             blacklisted=bool(attributes.get("blacklisted", False)),
             existing_credits=attributes.get("number_of_existing_credits_at_this_bank"),
+            lenders_with_open_credit=_count(attributes.get("bureau_lenders_open")),
+            inquiries_3m=_count(attributes.get("bureau_inquiries_3m")),
         )
+
+
+def _count(value: Any) -> int | None:
+    """A count from the profile (None when absent or not a whole number)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(str(value))
+    except ValueError:
+        return None

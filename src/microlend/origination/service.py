@@ -11,10 +11,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from microlend.core import audit, metrics
+from microlend.core import audit
 from microlend.core.clock import utcnow
 from microlend.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from microlend.core.identity import Permission, Principal, Role, system_principal
@@ -22,8 +22,9 @@ from microlend.core.money import round_half_up
 from microlend.core.tenancy import business_date
 from microlend.core.uow import UnitOfWork
 from microlend.decisioning import service as decisions
-from microlend.decisioning.domain import ApplicationFacts, CustomerFacts, DecisionInput, ModelResult
+from microlend.decisioning.domain import ModelResult
 from microlend.decisioning.reasons import reason
+from microlend.origination import exposure, inputs
 from microlend.origination.applications import (
     OPEN_REVIEW,
     ApprovalAuthority,
@@ -33,12 +34,10 @@ from microlend.origination.applications import (
     offer_expiry,
     review_due,
 )
-from microlend.origination.bureau import CreditBureau, ProfileBureau
 from microlend.origination.events import ApplicationDecided
 from microlend.origination.tables import ApplicationRow, LoanContractRow
 from microlend.parties import queries as parties
 from microlend.parties.consents import Evidence, check_scopes, own_session, record_in_session
-from microlend.parties.queries import CustomerView
 from microlend.risk.registry import ScoringRuntime
 from microlend.servicing import queries as loan_queries
 from microlend.servicing import service as servicing
@@ -49,13 +48,8 @@ from microlend.servicing.schedules import RepaymentMethod, Schedule, build_sched
 AUTOMATIC_DISBURSEMENT_LIMIT = Decimal("200000")
 
 _scoring = ScoringRuntime()
-_bureau: CreditBureau = ProfileBureau()
-
-
-def set_bureau(bureau: CreditBureau) -> None:
-    """Connect the bank's credit bureau (the default answers from stored credit profiles)."""
-    global _bureau
-    _bureau = bureau
+set_bureau = inputs.set_bureau
+scoring_case = inputs.scoring_case
 
 
 @dataclass(frozen=True)
@@ -183,69 +177,6 @@ def _audit_view(row: ApplicationRow) -> dict[str, Any]:
             "offer_rate": str(row.offer_rate) if row.offer_rate else None, "loan_id": row.loan_id}
 
 
-def age_on(birth: date | None, on: date) -> int | None:
-    if birth is None:
-        return None
-    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
-
-
-def _decimal_attr(attributes: dict[str, Any], key: str) -> Decimal | None:
-    value = attributes.get(key)
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return Decimal(str(value))
-    except ArithmeticError:
-        return None
-
-
-def decision_input(customer: CustomerView, app: NewApplication, on: date, consents: set[str],
-                   model: ModelResult, features: dict[str, float | None]) -> DecisionInput:
-    """Assemble what the policy sees; the credit report is used only with the borrower's authorisation."""
-    attrs = dict(customer.attributes)
-    report = None
-    if "credit_report" in consents:
-        with metrics.provider_call("credit_bureau"):
-            report = _bureau.report(customer.kind, attrs)
-    if report is not None and report.present and report.credit_history_months is not None:
-        features = {**features, "credit_history_months": float(report.credit_history_months)}
-    age = age_on(customer.birth_date, on)
-    if age is None and attrs.get("owner_age") is not None:
-        age = int(attrs["owner_age"])
-    return DecisionInput(
-        application=ApplicationFacts(amount=app.amount, term_months=app.term_months, product_code=app.product_code,
-                                     purpose=app.purpose),
-        customer=CustomerFacts(
-            customer_id=str(customer.id), age=age, industry=customer.industry or None,
-            years_in_business=_decimal_attr(attrs, "years_in_business"),
-            annual_turnover=_decimal_attr(attrs, "annual_turnover"),
-            annual_income=_decimal_attr(attrs, "annual_income"),
-            blacklisted=bool(report.blacklisted) if report else bool(attrs.get("blacklisted", False)),
-            overdue_elsewhere=bool(report.overdue_elsewhere) if report else False,
-            bureau_data_present=bool(report and report.present),
-        ),
-        features=features,
-        model=model,
-    )
-
-
-def scoring_case(customer: CustomerView) -> dict[str, Any]:
-    """The scorecard's view of an applicant: the stored credit profile. The model scores the borrower; the
-    amount asked for is the policy's business (limit matrix, authority), in the bank's own currency."""
-    return dict(customer.attributes)
-
-
-def _internal_features(uow: UnitOfWork, who: Principal, customer_id: int) -> dict[str, float | None]:
-    """Behaviour at this bank (行内表现): loans, days past due now, previous applications and declines."""
-    loans = loan_queries.customer_loans(uow, who, customer_id)
-    declined = case((ApplicationRow.status == Status.DECLINED.value, 1), else_=0)
-    apps = uow.session.execute(select(func.count(), func.sum(declined)).where(
-        ApplicationRow.tenant_id == who.tenant_id, ApplicationRow.customer_id == customer_id)).one()
-    return {"loans_count": float(loans.loans_count), "active_loans": float(loans.active_loans),
-            "current_dpd": float(loans.max_days_past_due), "previous_applications": float(apps[0] or 0),
-            "previous_declines": float(apps[1] or 0)}
-
-
 def _schedule(product: servicing.ProductView, amount: Decimal, rate: Decimal, term: int, start: date) -> Schedule:
     fee = round_half_up(amount * product.upfront_fee_rate, product.currency)
     return build_schedule(product.method, amount, rate, term, start, upfront_fee=fee, fee_mode=product.fee_mode,
@@ -312,6 +243,8 @@ def submit(uow: UnitOfWork, who: Principal, cmd: NewApplication,
     with uow:
         s = uow.session
         customer = parties.customer(uow, who, cmd.customer_id)
+        # reserve the obligor group's headroom: a second application of the group waits until this one is decided
+        exposure.lock_borrowers(s, who.tenant_id, parties.obligor_group(uow, who, customer.id))
         product = _product(uow, cmd.product_code, who.tenant_id)
         product.to_product().check_offer(cmd.amount, cmd.term_months, product.annual_rate)
         now, on = utcnow(), business_date(s, who.tenant_id)
@@ -336,9 +269,10 @@ def submit(uow: UnitOfWork, who: Principal, cmd: NewApplication,
             c = scored.challenger
             challenger = ModelResult(model_version=c.model_label, score=Decimal(f"{c.score:.2f}"),
                                      pd=Decimal(f"{c.pd:.6f}"), reason_codes=tuple(c.reason_codes))
-        features = _internal_features(uow, who, customer.id)
-        decision = decisions.decide(uow, system, decision_input(customer, cmd, on, consents, model, features),
-                                    challenger_model=challenger, application_ref=f"application:{row.id}")
+        seen = inputs.decision_input(uow, who, customer, cmd, row.id, on, consents, model,
+                                     product.min_amount)
+        decision = decisions.decide(uow, system, seen, challenger_model=challenger,
+                                    application_ref=f"application:{row.id}")
         row.decision_id = decision.id
         row.decision_outcome = decision.outcome
         row.decision_limit = decision.limit
@@ -431,6 +365,7 @@ def recommend(uow: UnitOfWork, who: Principal, application_id: int, recommendati
         if recommendation == "approve" and amount is not None:
             product = _product(uow, row.product_code, who.tenant_id)
             product.to_product().check_offer(amount, row.term_months, annual_rate or product.annual_rate)
+            _check_available(uow, who, row, amount)
         review = _review(row)
         review.recommend(who, authority, recommendation, amount, annual_rate, notes)
         row.status = Status.RECOMMENDED
@@ -444,6 +379,16 @@ def recommend(uow: UnitOfWork, who: Principal, application_id: int, recommendati
         view = _current(uow, row)
         uow.commit()
     return view
+
+
+def _check_available(uow: UnitOfWork, who: Principal, row: ApplicationRow, amount: Decimal) -> None:
+    """No person approves more than the obligor group's exposure cap leaves available (the group's rows are
+    locked until the approval commits, as for an automatic decision)."""
+    exposure.lock_borrowers(uow.session, who.tenant_id, parties.obligor_group(uow, who, row.customer_id))
+    group = exposure.group_exposure(uow, system_principal(who.tenant_id), row.customer_id,
+                                    exclude_application=row.id)
+    if group.available is not None and amount > group.available:
+        raise exposure.AboveAvailable(amount, group)
 
 
 def approve(uow: UnitOfWork, who: Principal, application_id: int,
@@ -462,6 +407,7 @@ def approve(uow: UnitOfWork, who: Principal, application_id: int,
         row.approvals = list(review.approvals)
         if complete:
             assert review.recommended_amount is not None and review.recommended_rate is not None
+            _check_available(uow, who, row, review.recommended_amount)
             product = _product(uow, row.product_code, who.tenant_id)
             now, on = utcnow(), business_date(s, who.tenant_id)
             row.status, row.decided_by = Status.APPROVED, who.username

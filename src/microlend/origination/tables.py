@@ -92,3 +92,27 @@ class LoanContractRow(Base):
     signed_by: Mapped[str] = mapped_column(String(100))  # the session's user: the borrower, or the officer assisting
     otp_challenge_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     evidence: Mapped[dict[str, Any]] = mapped_column(JSONText(), default=dict)
+
+
+class CreditSettingsRow(Base):
+    """The bank's lending limits (授信限额) read with every decision: the most one obligor group may owe and be
+    offered, and the repayment-capacity ceilings. A bank without a row lends under `exposure.DEFAULTS`."""
+
+    __tablename__ = "credit_settings"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    borrower_exposure_cap: Mapped[Decimal | None] = mapped_column(Amount(), nullable=True)
+    turnover_multiple: Mapped[Decimal] = mapped_column(Rate())
+    debt_to_income_ceiling: Mapped[Decimal] = mapped_column(Rate())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_by: Mapped[str] = mapped_column(String(100))
+
+
+class ExposureLockRow(Base):
+    """One row per borrower, locked (SELECT ... FOR UPDATE) while a decision reads and reserves the exposure of
+    the borrower's obligor group, so two applications never use the same headroom."""
+
+    __tablename__ = "exposure_locks"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)

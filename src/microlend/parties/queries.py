@@ -15,7 +15,7 @@ from microlend.core.errors import NotFound
 from microlend.core.identity import Principal, Role
 from microlend.core.uow import UnitOfWork
 from microlend.parties.consents import COUNTING_CHANNELS
-from microlend.parties.tables import ConsentRow, CustomerRow
+from microlend.parties.tables import ConsentRow, CustomerRow, PartyLinkRow
 
 #: Ids per IN (...) list: well below every database's limit on bound parameters.
 _CHUNK = 500
@@ -208,3 +208,20 @@ def customers_by_id_number(uow: UnitOfWork, who: Principal, id_numbers: Sequence
                     CustomerRow.tenant_id == who.tenant_id, CustomerRow.id_number_index.in_(chunk))):
                 found[wanted[index]] = int(cid)
     return found
+#: Links are followed until a group has this many customers (a long chain is cut, never followed forever).
+MAX_GROUP = 50
+
+
+def obligor_group(uow: UnitOfWork, who: Principal, customer_id: int) -> list[int]:
+    """The customer and everyone linked to them, directly or through other links (关联方, 集团客户), sorted:
+    a business, its legal representatives and owners, and their other businesses."""
+    group, frontier = {int(customer_id)}, {int(customer_id)}
+    with uow:
+        while frontier and len(group) < MAX_GROUP:
+            rows = uow.session.execute(select(PartyLinkRow.business_id, PartyLinkRow.person_id).where(
+                PartyLinkRow.tenant_id == who.tenant_id,
+                PartyLinkRow.business_id.in_(frontier) | PartyLinkRow.person_id.in_(frontier))).all()
+            found = {int(i) for pair in rows for i in pair} - group
+            group |= found
+            frontier = found
+    return sorted(group)

@@ -90,3 +90,22 @@ class OtpChallengeRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class PartyLinkRow(Base):
+    """关联方: a business and its legal representative or owner, recorded by the bank; linked customers are one
+    obligor group, counted as one for exposure."""
+
+    __tablename__ = "party_links"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "business_id", "person_id", name="uq_party_links_pair"),
+        Index("ix_party_links_person", "tenant_id", "person_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    business_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    role: Mapped[str] = mapped_column(String(30))  # legal_representative | owner
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(100))

@@ -18,7 +18,7 @@ from microlend.core.identity import Principal
 from microlend.core.uow import UnitOfWork
 from microlend.servicing.rate_cap import price_within_cap
 from microlend.servicing.repository import bank_rate_cap, product_terms
-from microlend.servicing.tables import CreditLineRow, InstallmentRow, LoanRow, ProductRow, RepaymentRow
+from microlend.servicing.tables import CreditLineRow, InstallmentRow, LoanEventRow, LoanRow, ProductRow, RepaymentRow
 
 #: A loan has gone bad (坏账口径) once it is more than this many days past due, or written off.
 BAD_DAYS_PAST_DUE = 30
@@ -316,3 +316,76 @@ def capped_rate(uow: UnitOfWork, who: Principal, product_code: str, amount: Deci
             return min(rate, cap)
         product = product_terms(row).product
         return price_within_cap(product, amount, min(rate, product.max_rate), term_months, cap)
+# ---------------------------------------------------------------------------------------- exposure and history
+
+#: 五级分类 classes that make a loan non-performing (不良).
+NON_PERFORMING = ("substandard", "doubtful", "loss")
+
+
+@dataclass(frozen=True)
+class LoanExposure:
+    """What the bank has lent a customer: principal outstanding on active loans, and the unused part of open
+    credit lines (a line's limit less the principal outstanding on its drawdowns)."""
+
+    outstanding: Decimal
+    undrawn: Decimal
+
+
+def loan_exposure(uow: UnitOfWork, who: Principal, customer_ids: Sequence[int]) -> dict[int, LoanExposure]:
+    """Customer id -> outstanding principal and undrawn credit-line limits, for the given customers."""
+    ids = sorted({int(i) for i in customer_ids})
+    owed = type_coerce(func.sum(InstallmentRow.principal - InstallmentRow.principal_paid), Amount())
+    out: dict[int, LoanExposure] = {}
+    with uow:
+        s = uow.session
+        by_customer = dict(s.execute(
+            select(LoanRow.customer_id, owed).join(InstallmentRow, InstallmentRow.loan_id == LoanRow.id)
+            .where(LoanRow.tenant_id == who.tenant_id, LoanRow.status == "active", LoanRow.customer_id.in_(ids))
+            .group_by(LoanRow.customer_id)).tuples().all())
+        drawn = dict(s.execute(
+            select(LoanRow.credit_line_id, owed).join(InstallmentRow, InstallmentRow.loan_id == LoanRow.id)
+            .where(LoanRow.tenant_id == who.tenant_id, LoanRow.status == "active", LoanRow.customer_id.in_(ids),
+                   LoanRow.credit_line_id.is_not(None))
+            .group_by(LoanRow.credit_line_id)).tuples().all())
+        lines = s.execute(select(CreditLineRow.id, CreditLineRow.customer_id, CreditLineRow.limit).where(
+            CreditLineRow.tenant_id == who.tenant_id, CreditLineRow.status == "open",
+            CreditLineRow.customer_id.in_(ids))).all()
+    undrawn: dict[int, Decimal] = {}
+    for line_id, customer, limit in lines:
+        if customer is not None:
+            unused = max(limit - (drawn.get(line_id) or Decimal(0)), Decimal(0))
+            undrawn[int(customer)] = undrawn.get(int(customer), Decimal(0)) + unused
+    for customer_id in ids:
+        out[customer_id] = LoanExposure(by_customer.get(customer_id) or Decimal(0),
+                                        undrawn.get(customer_id, Decimal(0)))
+    return out
+
+
+@dataclass(frozen=True)
+class CreditHistory:
+    """A group of customers' own record at this bank (行内记录): the worst days past due on an active loan now,
+    loans non-performing now or classed so since a date, and loans written off since that date."""
+
+    days_past_due: int
+    non_performing: int
+    written_off: int
+
+
+def credit_history(uow: UnitOfWork, who: Principal, customer_ids: Sequence[int], since: date) -> CreditHistory:
+    ids = sorted({int(i) for i in customer_ids})
+    with uow:
+        s = uow.session
+        loans = s.execute(select(LoanRow.id, LoanRow.status, LoanRow.days_past_due, LoanRow.loan_class,
+                                 LoanRow.closed_on).where(
+            LoanRow.tenant_id == who.tenant_id, LoanRow.customer_id.in_(ids))).all()
+        recent = {i for i, status, _, _, closed in loans if status == "active" or closed is None or closed >= since}
+        classed = {int(loan_id) for loan_id, data in s.execute(
+            select(LoanEventRow.loan_id, LoanEventRow.data).where(
+                LoanEventRow.tenant_id == who.tenant_id, LoanEventRow.kind == "LoanClassChanged",
+                LoanEventRow.business_date >= since,
+                LoanEventRow.loan_id.in_([i for i, *_ in loans]))).all()
+            if (data or {}).get("to_class") in NON_PERFORMING}
+    worst = max((int(dpd or 0) for _, status, dpd, _, _ in loans if status == "active"), default=0)
+    npl = {i for i, _, _, loan_class, _ in loans if i in recent and loan_class in NON_PERFORMING} | classed
+    written_off = sum(1 for i, status, *_ in loans if status == "written_off" and i in recent)
+    return CreditHistory(worst, len(npl), written_off)

@@ -17,7 +17,7 @@ from microlend.api.deps import Id, UnitOfWorkDep
 from microlend.core.errors import DomainError, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.money import parse_amount
-from microlend.origination import assist
+from microlend.origination import assist, exposure
 from microlend.origination import service as applications
 from microlend.origination.applications import ApprovalAuthority
 from microlend.parties import consent_texts, consents
@@ -148,13 +148,23 @@ def _act(request: Request, uow: UnitOfWorkDep, who: Principal | None, applicatio
         run(who)
     except DomainError as exc:
         try:
-            return _detail(request, uow, who, application_id, error=translate(request, exc.message), fragment=htmx,
+            return _detail(request, uow, who, application_id, error=_refusal(request, exc), fragment=htmx,
                            status_code=200 if htmx else exc.status_code)
         except DomainError as again:
             return _error(request, who, again)
     if not htmx:
         return RedirectResponse(f"/applications/{application_id}", status_code=303)
     return _detail(request, uow, who, application_id, message=translate(request, action), fragment=True)
+
+
+def _refusal(request: Request, exc: DomainError) -> str:
+    """A refusal in the reader's language; above the exposure available, with the amounts."""
+    if isinstance(exc, exposure.AboveAvailable):
+        text = translate(request, "Cannot approve %(amount)s: the exposure cap leaves %(available)s %(currency)s "
+                                  "available to the borrower's group")
+        return text % {"amount": f"{exc.amount:,.2f}", "available": f"{exc.available:,.2f}",
+                       "currency": exc.currency}
+    return translate(request, exc.message)
 
 
 @router.post("/applications/{application_id}/recommend", response_class=HTMLResponse)

@@ -187,7 +187,7 @@ class TestReplay:
         self, uow: UnitOfWork, bank: Tenant, analyst: Principal, second_analyst: Principal
     ) -> None:
         record = service.decide(uow, analyst, application({"model": {"score": "530"}}))
-        assert record.outcome == "approve"  # grade E, within the automatic authority
+        assert record.outcome == "refer"  # grade E: the grey band is referred
         service.publish(uow, second_analyst, service.submit(uow, analyst, stricter_policy()).content_hash)
         assert service.replay(uow, analyst, record.id).equal
 
@@ -241,7 +241,7 @@ class TestChampionChallenger:
         version = service.submit(uow, analyst, stricter_policy())
         service.publish(uow, second_analyst, version.content_hash, shadow=True)
         record = service.decide(uow, analyst, application({"model": {"score": "530"}}))
-        assert record.outcome == "approve" and record.arm == "champion"
+        assert record.outcome == "refer" and record.arm == "champion"  # the grey band goes to a person
         [shadow_id] = record.shadow_ids
         shadow = service.get_decision(uow, analyst, shadow_id)
         assert (shadow.arm, shadow.acted_on, shadow.outcome) == ("shadow", False, "decline")

@@ -122,7 +122,7 @@ class TestBranchViews:
     def test_dashboard_counts_straight_through_approval_time_to_decision_and_overdue(self, api: Api) -> None:
         auto = _approved_and_disbursed(api)
         apply(api, new_customer(api, POOR_ROW), "30000.00")  # declined automatically
-        big = apply(api, new_customer(api), "300000.00", product="EP-STD").json()
+        big = apply(api, new_customer(api, turnover="3000000"), "300000.00", product="EP-STD").json()
         pending = apply(api, new_customer(api), "300000.00", product="EP-STD").json()  # still in the queue
         assert big["status"] == pending["status"] == "referred"
         uow = api.kit.uow_factory

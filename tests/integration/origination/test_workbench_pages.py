@@ -49,7 +49,7 @@ def post(api: Api, path: str, who: Principal | None, data: dict[str, str] | None
 
 
 def referred(api: Api) -> dict[str, Any]:
-    app = apply(api, new_customer(api), "300000.00", product="EP-STD").json()
+    app = apply(api, new_customer(api, turnover="3000000"), "300000.00", product="EP-STD").json()
     assert app["status"] == "referred", app
     return dict(app)
 
@@ -92,6 +92,29 @@ class TestReviewOnThePage:
         assert r.status_code == 200
         assert 'data-testid="assistance"' in r.text and "AMOUNT_ABOVE_AUTHORITY" in r.text
         assert 'data-testid="similar"' in r.text and 'data-testid="recommend-form"' in r.text
+
+    def test_detail_shows_the_groups_exposure_and_own_record_and_no_approval_above_available(
+            self, api: Api) -> None:
+        app = referred(api)  # grade C at a turnover of 3,000,000: the group's exposure is capped at 500,000
+        officer, approver = api.kit.principal("credit_officer"), api.kit.principal("approver")
+        page = get(api, f"/applications/{app['id']}", officer).text
+        assert 'data-testid="exposure"' in page and 'data-testid="own-record"' in page
+        assert "500,000.00" in page.split('data-testid="available"')[1][:80]
+        r = post(api, f"/applications/{app['id']}/recommend", officer,
+                 {"recommendation": "approve", "amount": "300000", "annual_rate": "8.5"}, htmx=True)
+        assert "Recommendation recorded" in r.text
+        r = api.client.put("/api/v1/credit-settings", headers=api.token("admin"), json={
+            "borrower_exposure_cap": "200000", "turnover_multiple": "0.5", "debt_to_income_ceiling": "2"})
+        assert r.status_code == 200, r.text
+        r = post(api, f"/applications/{app['id']}/approve", approver, htmx=True)
+        assert 'data-testid="refusal"' in r.text
+        assert "Cannot approve 300,000.00: the exposure cap leaves 200,000.00 CNY" in r.text
+        r = post(api, f"/applications/{app['id']}/approve", approver, htmx=True, lang="zh_CN")
+        assert "不能批准 300,000.00" in r.text and "200,000.00 CNY" in r.text
+        r = post(api, f"/applications/{app['id']}/approve", approver)  # a plain form: the page, with a 422
+        assert r.status_code == 422 and "200,000.00 CNY" in r.text
+        with api.kit.uow_factory() as u:
+            assert u.session.get(ApplicationRow, app["id"]).status == "recommended"  # type: ignore[union-attr]
 
     def test_recommend_then_four_eyes_refusal_then_approval(self, api: Api) -> None:
         app = referred(api)

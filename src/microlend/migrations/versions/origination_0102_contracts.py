@@ -1,7 +1,7 @@
 """origination: signed loan contracts, and the penalty rate of an offer
 
 Revision ID: origination_0102_contracts
-Revises: origination_0100
+Revises: origination_0101_exposure
 Create Date: 2026-11-29 23:00:00
 """
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'origination_0102_contracts'
-down_revision: str | Sequence[str] | None = 'origination_0100'
+down_revision: str | Sequence[str] | None = 'origination_0101_exposure'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

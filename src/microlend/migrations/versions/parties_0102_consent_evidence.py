@@ -1,7 +1,7 @@
 """parties: consents record the text agreed to, the evidence and revocation; one-time codes
 
 Revision ID: parties_0102_consent_evidence
-Revises: parties_0100
+Revises: parties_0101_obligor_links
 Create Date: 2026-11-29 23:00:00
 """
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'parties_0102_consent_evidence'
-down_revision: str | Sequence[str] | None = 'parties_0100'
+down_revision: str | Sequence[str] | None = 'parties_0101_obligor_links'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
