@@ -188,6 +188,9 @@ CASES = [
     Case("POST", "/api/v1/customers/{customer_id}/one-time-codes", "body", "application_id", "credit_officer",
          lambda ids: {"json": {"purpose": "contract", "application_id": ids["application"]},
                       "path": {"customer_id": ids["applicant"]}}),
+    Case("POST", "/api/v1/customers/{customer_id}/links", "body", "related_customer_id", "credit_officer",
+         lambda ids: {"json": {"related_customer_id": ids["customer"], "role": "owner"},
+                      "path": {"customer_id": ids["own_business"]}}),
     Case("POST", "/api/v1/marketing/opt-outs", "body", "customer_id", "marketer",
          lambda ids: {"json": {"customer_id": ids["customer"], "channel": "push"}}),
     Case("GET", "/api/v1/marketing/visit-tasks", "query", "officer_user_id", "admin",
@@ -205,6 +208,15 @@ def test_every_id_in_a_body_or_query_is_resolved_within_the_bank_or_a_listed_lab
     assert resolved == covered, (f"references without a case: {sorted(resolved - covered)}; "
                                  f"cases of no reference: {sorted(covered - resolved)}")
     assert set(FREE_LABELS) <= set(found), f"stale free labels: {sorted(set(FREE_LABELS) - set(found))}"
+
+
+def business_of(api: Api) -> int:
+    """A business of `api`'s bank, to link people to."""
+    body = {**person(), "kind": "business", "name": f"五金店{next(_seq)}号",
+            "id_number": identities.uscc(random.Random())}
+    r = api.client.post("/api/v1/customers", json=body, headers=api.token("credit_officer"))
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
 
 
 def objects_of(api: Api) -> dict[str, int]:
@@ -249,7 +261,7 @@ def _send(api: Api, case: Case, ids: dict[str, int]) -> Any:
 
 def test_another_banks_id_is_not_found_and_nothing_is_written(
         api: Api, new_tenant: Callable[[], TenantKit], subtests: pytest.Subtests) -> None:
-    own = {"own_customer": customer_of(api)}
+    own = {"own_customer": customer_of(api), "own_business": business_of(api)}
     mine, theirs = {**objects_of(api), **own}, {**objects_of(Api(api.client, new_tenant())), **own}
     theirs["applicant"] = mine["applicant"] = mine["customer"]  # the path's customer: this bank's applicant
     for case in CASES:

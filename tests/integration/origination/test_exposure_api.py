@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import update
 from tests.conftest import Api
 from tests.integration.origination.test_applications_api import GOOD_ROW, apply, customer_body, new_customer
+from tests.signing import accept_by_code
 
 from microlend.demo import identities
 from microlend.servicing.tables import LoanRow
@@ -24,7 +25,7 @@ def codes(app: dict[str, Any]) -> list[str]:
 
 
 def accept(api: Api, app: dict[str, Any]) -> dict[str, Any]:
-    r = api.client.post(f"/api/v1/applications/{app['id']}/accept", headers=api.token("credit_officer"))
+    r = accept_by_code(api, app["id"])
     assert r.status_code == 200, r.text
     return dict(r.json())
 
@@ -214,10 +215,10 @@ class TestCreditSettings:
         body = {"borrower_exposure_cap": "40000", "turnover_multiple": "0.5", "debt_to_income_ceiling": "2"}
         assert api.client.put("/api/v1/credit-settings", headers=api.token("credit_officer"),
                               json=body).status_code == 403
-        r = api.client.put("/api/v1/credit-settings", headers=api.token("approver"),
+        r = api.client.put("/api/v1/credit-settings", headers=api.token("risk_analyst"),
                            json={**body, "turnover_multiple": 0.5})
         assert r.status_code == 422
-        r = api.client.put("/api/v1/credit-settings", headers=api.token("approver"), json=body)
+        r = api.client.put("/api/v1/credit-settings", headers=api.token("risk_analyst"), json=body)
         assert r.status_code == 200 and r.json()["borrower_exposure_cap"] == "40000.00", r.text
         cid = new_customer(api)
         app = apply(api, cid, "100000.00").json()

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import OperationalError
 from tests.conftest import Api
 from tests.integration.origination.test_applications_api import new_customer
+from tests.signing import consent_by_code
 
 from microlend.decisioning.tables import DecisionRow
 from microlend.origination import exposure, service
@@ -19,6 +20,8 @@ from microlend.origination.tables import ApplicationRow
 
 def test_parallel_applications_of_one_borrower_stay_within_the_cap(api: Api, engine: Engine) -> None:
     customers = [new_customer(api) for _ in range(3)]  # grade C at a turnover of 600,000: cap 150,000 each
+    for customer_id in customers:
+        consent_by_code(api, customer_id, "credit_report")
     who = api.kit.principal("credit_officer")
     workers_per_customer = 4
     barrier = threading.Barrier(len(customers) * workers_per_customer)

@@ -192,6 +192,8 @@ class TestConsents:
         seen = apply(api, cid, "300000.00", product="EP-STD", consents=()).json()
         assert "THIN_FILE" not in [x["code"] for x in seen["decision"]["reasons"]]  # the bureau file was read
         h = api.token("credit_officer")
+        # the offer counts in the borrower's exposure: withdrawn, it leaves the headroom to the next application
+        assert api.client.post(f"/api/v1/applications/{seen['id']}/withdraw", headers=h).status_code == 200
         r = api.client.delete(f"/api/v1/customers/{cid}/consents/credit_report", headers=h)
         assert r.status_code == 204, r.text
         [revoked] = api.client.get(f"/api/v1/customers/{cid}/consents", headers=h).json()

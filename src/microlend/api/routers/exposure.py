@@ -6,17 +6,19 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from microlend.api.deps import CurrentPrincipal, Id, UnitOfWorkDep
+from microlend.api.references import CustomerRef
+from microlend.api.routing import api_router
 from microlend.api.schemas import DecimalStr, MoneyStr, PublicSchema
 from microlend.origination import exposure as svc
 from microlend.parties import links
 
-router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
-links_router = APIRouter(prefix="/api/v1/customer-links", tags=["customers"])
-settings_router = APIRouter(prefix="/api/v1/credit-settings", tags=["credit settings"])
+router = api_router(prefix="/api/v1/customers", tags=["customers"])
+links_router = api_router(prefix="/api/v1/customer-links", tags=["customers"])
+settings_router = api_router(prefix="/api/v1/credit-settings", tags=["credit settings"])
 
 
 class FiguresPublic(PublicSchema):
@@ -61,7 +63,7 @@ def customer_exposure(customer_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep
 class LinkCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    related_customer_id: int = Field(ge=1, le=2**31 - 1)
+    related_customer_id: CustomerRef
     role: Literal["legal_representative", "owner"]
 
 
