@@ -42,6 +42,10 @@ class ModelVersionRow(Base):
     approved_by_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    validated_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    validated_by_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    validated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class ModelScoreRow(Base):
@@ -65,3 +69,15 @@ class ModelScoreRow(Base):
     reasons: Mapped[list[str]] = mapped_column(JSONText())
     scored_by: Mapped[int] = mapped_column(Integer)
     scored_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RiskSettingsRow(Base):
+    """A bank's model gates (模型准入标准): the thresholds a model must meet before it can be validated."""
+
+    __tablename__ = "risk_settings"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    gates: Mapped[dict[str, Any]] = mapped_column(JSONText())
+    updated_by: Mapped[int] = mapped_column(Integer)
+    updated_by_name: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
