@@ -58,10 +58,10 @@ def bank(server: LiveServer) -> dict[str, Any]:
     name = f"e2e-{uuid.uuid4().hex[:6]}"
     t = tenancy.create_tenant(server.uow(), name)
     users = {}
-    for who in ("a", "b"):
-        users[who] = f"analyst-{who}@{name}"
+    for who, role in (("a", "risk_analyst"), ("b", "risk_analyst"), ("v", "model_validator")):
+        users[who] = f"{role.split('_')[-1]}-{who}@{name}"
         with server.uow() as u:
-            tenancy.add_user(u.session, t.id, users[who], PASSWORD, ["risk_analyst"])
+            tenancy.add_user(u.session, t.id, users[who], PASSWORD, [role])
             u.commit()
     return {"tenant_id": t.id, "users": users}
 
@@ -116,15 +116,22 @@ def test_from_a_csv_to_an_approved_champion_and_its_monitoring(
     model_url = a.url.split("?")[0]
     no_sideways_scroll(a)
 
-    a.click("[data-testid=validate]")
-    a.wait_for_url("**done=validate")
+    assert a.locator("[data-testid=validate]").count() == 0  # the trainer does not validate
+    desk = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    v = desk.new_page()
+    sign_in(v, server, bank["users"]["v"], model_url.removeprefix(server.url))
+    v.click("[data-testid=validate]")
+    v.wait_for_url("**done=validate")
+    assert v.locator("[data-testid=validated-by]").inner_text() == bank["users"]["v"]
+    v.close()
+
+    a.goto(model_url)
     assert a.locator("[data-testid=status]").inner_text() == "已验证"
-    assert "双人复核" in a.locator("[data-testid=four-eyes]").inner_text()
+    assert "第三人" in a.locator("[data-testid=four-eyes]").inner_text()
     assert a.locator("[data-testid=approve]").count() == 0
     no_sideways_scroll(a)
     a.screenshot(path=str(SCREENS / "analyst-model-phone-validated.png"), full_page=True)
 
-    desk = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
     b = desk.new_page()
     try:
         sign_in(b, server, bank["users"]["b"], model_url.removeprefix(server.url))

@@ -23,7 +23,7 @@ class ModelGates:
     min_bads: int = 30
     min_test_auc: float = 0.60
     min_test_ks: float = 0.15
-    max_auc_gap: float = 0.15
+    max_auc_gap: float = 0.20
     max_oot_psi: float = 0.25
 
     def __post_init__(self) -> None:
