@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -29,7 +29,7 @@ from microlend.risk.gates import ModelGates, evaluate, failures
 from microlend.risk.gates import summary as gate_summary
 from microlend.risk.reasons import Reason
 from microlend.risk.scorecard import ScorecardModel
-from microlend.risk.tables import ModelScoreRow, ModelVersionRow, RiskSettingsRow
+from microlend.risk.tables import ModelScoreRow, ModelSignoffRow, ModelVersionRow, RiskSettingsRow
 
 PACKAGE_PREFIX = "package:"
 
@@ -90,11 +90,35 @@ class ModelVersion:
         return f"{self.name} v{self.version}"
 
     @classmethod
-    def from_row(cls, r: ModelVersionRow) -> ModelVersion:
+    def from_row(cls, r: ModelVersionRow, signoffs: Sequence[ModelSignoffRow] = ()) -> ModelVersion:
+        steps = {s.step: s for s in signoffs}
+        validated, approved = steps.get(S.VALIDATED.value), steps.get(S.APPROVED.value)
         return cls(r.id, r.tenant_id, r.name, r.version, r.kind, r.status, r.content_hash, r.dataset_hash,
                    r.target, r.bad, list(r.features), dict(r.parameters), dict(r.metrics), r.store_path,
                    r.trained_by, r.trained_by_name, r.approved_by, r.approved_by_name, r.created_at,
-                   r.status_changed_at, r.validated_by, r.validated_by_name, r.validated_at, r.approved_at)
+                   r.status_changed_at, validated.user_id if validated else None,
+                   validated.username if validated else None, validated.at if validated else None,
+                   approved.at if approved else None)
+
+
+def _signoffs(session: Session, tenant_id: int, ids: Sequence[int]) -> dict[int, list[ModelSignoffRow]]:
+    out: dict[int, list[ModelSignoffRow]] = {}
+    if ids:
+        for s in session.execute(select(ModelSignoffRow).where(
+                ModelSignoffRow.tenant_id == tenant_id, ModelSignoffRow.model_version_id.in_(list(ids)))).scalars():
+            out.setdefault(s.model_version_id, []).append(s)
+    return out
+
+
+def _view(session: Session, row: ModelVersionRow) -> ModelVersion:
+    """A version as callers see it, with who validated and approved it and when."""
+    return ModelVersion.from_row(row, _signoffs(session, row.tenant_id, [row.id]).get(row.id, []))
+
+
+def _sign(session: Session, who: Principal, row: ModelVersionRow, step: ModelStatus, note: str) -> None:
+    session.add(ModelSignoffRow(tenant_id=row.tenant_id, model_version_id=row.id, step=step.value,
+                                user_id=who.user_id, username=who.username, at=utcnow(), note=note))
+    session.flush()
 
 
 def _summary(row: ModelVersionRow) -> dict[str, Any]:
@@ -204,9 +228,8 @@ def mark_validated(uow: UnitOfWork, who: Principal, version_id: int, *, note: st
             raise Conflict(f"gates: model version {row.id} fails the bank's model gates: {'; '.join(failed)}",
                            field="gates")
         _move(uow.session, who, row, S.VALIDATED, reason=note)
-        row.validated_by, row.validated_by_name, row.validated_at = who.user_id, who.username, utcnow()
-        uow.session.flush()
-        result = ModelVersion.from_row(row)
+        _sign(uow.session, who, row, S.VALIDATED, note)
+        result = _view(uow.session, row)
         uow.commit()
     return result
 
@@ -221,15 +244,14 @@ def approve_model(uow: UnitOfWork, who: Principal, version_id: int, *, note: str
         if row.trained_by == who.user_id:
             raise PermissionDenied(f"approve: {who.username} trained model version {row.id}; a different "
                                    "person must approve it (four eyes)")
-        if row.validated_by == who.user_id:
+        if _view(uow.session, row).validated_by == who.user_id:
             raise PermissionDenied(f"approve: {who.username} validated model version {row.id}; a third person "
                                    "must approve it")
         _move(uow.session, who, row, S.APPROVED, reason=note)
         row.approved_by = who.user_id
         row.approved_by_name = who.username
-        row.approved_at = utcnow()
-        uow.session.flush()
-        result = ModelVersion.from_row(row)
+        _sign(uow.session, who, row, S.APPROVED, note)
+        result = _view(uow.session, row)
         uow.commit()
     return result
 
@@ -255,7 +277,7 @@ def promote_model(uow: UnitOfWork, who: Principal, version_id: int, role: str) -
         for old in incumbents:
             _move(s, who, old, S.RETIRED, reason=f"replaced as {to.value} by model version {row.id}")
         _move(s, who, row, to)
-        result = ModelVersion.from_row(row)
+        result = _view(s, row)
         uow.commit()
     return result
 
@@ -265,7 +287,7 @@ def retire_model(uow: UnitOfWork, who: Principal, version_id: int, *, reason: st
     with uow:
         row = _get(uow.session, who, version_id)
         _move(uow.session, who, row, S.RETIRED, reason=reason)
-        result = ModelVersion.from_row(row)
+        result = _view(uow.session, row)
         uow.commit()
     return result
 
@@ -273,7 +295,7 @@ def retire_model(uow: UnitOfWork, who: Principal, version_id: int, *, reason: st
 def get_model_version(uow: UnitOfWork, who: Principal, version_id: int) -> ModelVersion:
     who.require(Permission.VIEW_MODELS)
     with uow:
-        return ModelVersion.from_row(_get(uow.session, who, version_id))
+        return _view(uow.session, _get(uow.session, who, version_id))
 
 
 def list_model_versions(uow: UnitOfWork, who: Principal, *, status: str | None = None) -> list[ModelVersion]:
@@ -283,7 +305,9 @@ def list_model_versions(uow: UnitOfWork, who: Principal, *, status: str | None =
         if status is not None:
             query = query.where(ModelVersionRow.status == status)
         rows = uow.session.execute(query.order_by(ModelVersionRow.id)).scalars()
-        return [ModelVersion.from_row(r) for r in rows]
+        listed = list(rows)
+        signoffs = _signoffs(uow.session, who.tenant_id, [r.id for r in listed])
+        return [ModelVersion.from_row(r, signoffs.get(r.id, [])) for r in listed]
 
 
 # --- the bank's model gates ---------------------------------------------------------------------------------
@@ -443,7 +467,7 @@ def setup_tenant(session: Session, tenant: TenantRow) -> None:
     from microlend.risk.starter import STARTER_DIR, STARTER_NAME, STARTER_SUBDIR
 
     meta = read_metadata(STARTER_DIR)
-    failed = failures(evaluate(meta.metrics, gates_of(session, tenant.id)))
+    failed = failures(evaluate(meta.metrics, ModelGates()))  # a new bank has the default gates
     if failed:
         raise Conflict(f"starter: the shipped scorecard fails the model gates: {'; '.join(failed)}")
     exists = session.execute(select(ModelVersionRow.id).where(
@@ -457,7 +481,6 @@ def setup_tenant(session: Session, tenant: TenantRow) -> None:
         features=list(meta.features), parameters=meta.parameters, metrics=meta.metrics,
         store_path=PACKAGE_PREFIX + STARTER_SUBDIR, trained_by=PLATFORM_USER_ID, trained_by_name=PLATFORM_NAME,
         approved_by=PLATFORM_USER_ID, approved_by_name=PLATFORM_NAME, created_at=now, status_changed_at=now,
-        validated_by=PLATFORM_USER_ID, validated_by_name=PLATFORM_NAME, validated_at=now, approved_at=now,
     )
     session.add(row)
     session.flush()

@@ -42,10 +42,6 @@ class ModelVersionRow(Base):
     approved_by_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    validated_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    validated_by_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    validated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class ModelScoreRow(Base):
@@ -81,3 +77,22 @@ class RiskSettingsRow(Base):
     updated_by: Mapped[int] = mapped_column(Integer)
     updated_by_name: Mapped[str] = mapped_column(String(100))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ModelSignoffRow(Base):
+    """Who validated and who approved a model version, and when (one row per step and version)."""
+
+    __tablename__ = "risk_model_signoffs"
+    __table_args__ = (
+        UniqueConstraint("model_version_id", "step", name="uq_risk_model_signoffs_version_step"),
+        Index("ix_risk_model_signoffs_tenant_version", "tenant_id", "model_version_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("risk_model_versions.id"))
+    step: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[int] = mapped_column(Integer)
+    username: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    note: Mapped[str] = mapped_column(Text, default="")
