@@ -117,13 +117,15 @@ def test_from_a_csv_to_an_approved_champion_and_its_monitoring(
     no_sideways_scroll(a)
 
     assert a.locator("[data-testid=validate]").count() == 0  # the trainer does not validate
-    desk = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
-    v = desk.new_page()
-    sign_in(v, server, bank["users"]["v"], model_url.removeprefix(server.url))
-    v.click("[data-testid=validate]")
-    v.wait_for_url("**done=validate")
-    assert v.locator("[data-testid=validated-by]").inner_text() == bank["users"]["v"]
-    v.close()
+    validator_desk = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    try:
+        v = validator_desk.new_page()
+        sign_in(v, server, bank["users"]["v"], model_url.removeprefix(server.url))
+        v.click("[data-testid=validate]")
+        v.wait_for_url("**done=validate")
+        assert v.locator("[data-testid=validated-by]").inner_text() == bank["users"]["v"]
+    finally:
+        validator_desk.close()
 
     a.goto(model_url)
     assert a.locator("[data-testid=status]").inner_text() == "已验证"
@@ -132,6 +134,7 @@ def test_from_a_csv_to_an_approved_champion_and_its_monitoring(
     no_sideways_scroll(a)
     a.screenshot(path=str(SCREENS / "analyst-model-phone-validated.png"), full_page=True)
 
+    desk = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
     b = desk.new_page()
     try:
         sign_in(b, server, bank["users"]["b"], model_url.removeprefix(server.url))
