@@ -1,5 +1,6 @@
-"""Two risk analysts in real browsers: A uploads the German credit CSV on a phone, trains a scorecard and
-marks it validated; B, at a desk, approves it (four eyes) and makes it the champion, then watches it live."""
+"""Two risk analysts and a model validator in real browsers: A uploads the German credit CSV on a phone and trains
+a scorecard; V validates it at a desk; B, who neither trained nor validated it, approves it and makes it the
+champion, then watches it live."""
 
 from __future__ import annotations
 
