@@ -1,5 +1,6 @@
-"""Two risk analysts in real browsers: A uploads the German credit CSV on a phone, trains a scorecard and
-marks it validated; B, at a desk, approves it (four eyes) and makes it the champion, then watches it live."""
+"""Two risk analysts and a model validator in real browsers: A uploads the German credit CSV on a phone and trains
+a scorecard; V validates it at a desk; B, who neither trained nor validated it, approves it and makes it the
+champion, then watches it live."""
 
 from __future__ import annotations
 
@@ -58,10 +59,10 @@ def bank(server: LiveServer) -> dict[str, Any]:
     name = f"e2e-{uuid.uuid4().hex[:6]}"
     t = tenancy.create_tenant(server.uow(), name)
     users = {}
-    for who in ("a", "b"):
-        users[who] = f"analyst-{who}@{name}"
+    for who, role in (("a", "risk_analyst"), ("b", "risk_analyst"), ("v", "model_validator")):
+        users[who] = f"{role.split('_')[-1]}-{who}@{name}"
         with server.uow() as u:
-            tenancy.add_user(u.session, t.id, users[who], PASSWORD, ["risk_analyst"])
+            tenancy.add_user(u.session, t.id, users[who], PASSWORD, [role])
             u.commit()
     return {"tenant_id": t.id, "users": users}
 
@@ -85,6 +86,19 @@ def sign_in(page: Any, server: LiveServer, username: str, target: str) -> None:
 
 def no_sideways_scroll(page: Any, width: int = 375) -> None:
     assert page.evaluate("document.documentElement.scrollWidth") <= width
+
+
+def validate_at_own_desk(browser: Any, server: LiveServer, validator: str, model_url: str) -> None:
+    """The model validator, not the trainer, validates the draft at a desk of their own."""
+    desk = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    try:
+        v = desk.new_page()
+        sign_in(v, server, validator, model_url.removeprefix(server.url))
+        v.click("[data-testid=validate]")
+        v.wait_for_url("**done=validate")
+        assert v.locator("[data-testid=validated-by]").inner_text() == validator
+    finally:
+        desk.close()
 
 
 def test_from_a_csv_to_an_approved_champion_and_its_monitoring(
@@ -116,14 +130,14 @@ def test_from_a_csv_to_an_approved_champion_and_its_monitoring(
     model_url = a.url.split("?")[0]
     no_sideways_scroll(a)
 
-    a.click("[data-testid=validate]")
-    a.wait_for_url("**done=validate")
+    assert a.locator("[data-testid=validate]").count() == 0  # the trainer does not validate
+    validate_at_own_desk(browser, server, bank["users"]["v"], model_url)
+    a.goto(model_url)
     assert a.locator("[data-testid=status]").inner_text() == "已验证"
-    assert "双人复核" in a.locator("[data-testid=four-eyes]").inner_text()
+    assert "第三人" in a.locator("[data-testid=four-eyes]").inner_text()
     assert a.locator("[data-testid=approve]").count() == 0
     no_sideways_scroll(a)
     a.screenshot(path=str(SCREENS / "analyst-model-phone-validated.png"), full_page=True)
-
     desk = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
     refused = csp_violations(desk)
     b = desk.new_page()

@@ -297,7 +297,7 @@ class RiskModels:
             vid = registry.register_model(api.kit.uow_factory(), trainer, self.trained, name="german",
                                           store_root=self.store).id
             if status in ("validated", "approved", "champion"):
-                registry.mark_validated(api.kit.uow_factory(), trainer, vid)
+                registry.mark_validated(api.kit.uow_factory(), api.kit.principal("model_validator"), vid)
             if status in ("approved", "champion"):
                 registry.approve_model(api.kit.uow_factory(), api.kit.principal("risk_analyst"), vid)
             if status == "champion":
@@ -532,8 +532,12 @@ CASES: list[Case] = [
          model_snapshot),
     Case(E("POST", f"{V1}/risk/models/{{version_id}}/score", "credit_officer", "marketer",
            body={"features": {"age_in_years": 40}}), "draft", model_snapshot),
-    Case(E("POST", f"{V1}/risk/models/{{version_id}}/validate", "risk_analyst", "auditor", write=True), "draft",
+    Case(E("POST", f"{V1}/risk/models/{{version_id}}/validate", "model_validator", "risk_analyst", write=True),
+         "draft", model_snapshot),
+    Case(E("GET", f"{V1}/risk/models/{{version_id}}/gates", "model_validator", "marketer"), "draft",
          model_snapshot),
+    Case(E("GET", f"{V1}/risk/gates", "auditor", "marketer")),
+    Case(E("PUT", f"{V1}/risk/gates", "admin", "model_validator", body={"min_rows": 300}, write=True)),
     Case(E("POST", f"{V1}/risk/models/{{version_id}}/approve", "risk_analyst", "credit_officer", body={},
            write=True), "validated", model_snapshot),
     Case(E("POST", f"{V1}/risk/models/{{version_id}}/promote", "risk_analyst", "approver",

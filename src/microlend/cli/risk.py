@@ -11,6 +11,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from microlend.cli.common import guarded, open_uow, user_principal
@@ -19,6 +20,7 @@ from microlend.core.errors import ValidationError
 from microlend.risk import registry
 from microlend.risk.artefacts import load_model
 from microlend.risk.development import STEPS, develop_model, validate_on
+from microlend.risk.gates import GateResult, failures
 from microlend.risk.reasons import messages_for_codes
 
 app = typer.Typer(name="risk", help="Risk models: train, score and validate.", no_args_is_help=True,
@@ -96,20 +98,35 @@ def train(
     register: Annotated[bool, typer.Option("--register", help="register the model as a draft")] = False,
     tenant: Annotated[str | None, typer.Option("--tenant", help="bank to register in")] = None,
     user: Annotated[str | None, typer.Option("--user", help="username of the trainer")] = None,
+    contract: Annotated[Path | None, typer.Option("--contract", help="data contract (JSON) declaring ordered "
+                                                  "categories")] = None,
 ) -> None:
-    """Train, validate against the other model kind, and write the model plus report.html and report.json."""
+    """Train, validate against the other model kind, and write the model plus report.html and report.json.
+    The sample must meet the model gates' minimum rows and bads (the bank's, with --register; else defaults)."""
+    from microlend.data.contracts import load_contract
+
     with guarded(library_errors=True):
         if register and not (tenant and user):
             raise ValidationError("register: give --tenant and --user to register the model", field="register")
+        ordinal = load_contract(contract).ordinal_columns() if contract is not None else {}
+        gates = None
+        if register and tenant and user:
+            uow = open_uow()
+            gates = registry.model_gates(uow, user_principal(uow, user, tenant))
         frame = read_table(data)
         with _steps(f"training {kind.value}") as step:
             dev = develop_model(frame, target=target, bad=bad, kind=kind.value, out_dir=out,
                                 created_at=SystemClock().now(), date_column=date_column, seed=seed,
-                                name=name, progress=step)
+                                name=name, progress=step, gates=gates, ordinal=ordinal)
+        for warning in dev.report["extra"].get("warnings", []):
+            _err.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
         test = dev.report["samples"]["test"]["metrics"]
         _out.print(f"{kind.value} with {len(dev.artefact.model.features)} features written to {out}: "
                    f"test AUC {test['auc']:.4f}, Gini {test['gini']:.4f}, KS {test['ks']:.4f}; "
                    f"content hash {dev.artefact.metadata.content_hash[:12]}", highlight=False)
+        failed = failures([GateResult(**r) for r in dev.report["gates"]["results"]])
+        _out.print("model gates: " + ("all passed" if not failed else "FAILED " + "; ".join(failed)
+                                      + " (it cannot be validated)"), highlight=False)
         if register and tenant and user:
             uow = open_uow()
             version = registry.register_model(uow, user_principal(uow, user, tenant), out, name=name)
@@ -135,9 +152,15 @@ def score(
         result["reasons"] = scored["reasons"].to_numpy()
         texts = {codes: messages_for_codes(codes, locale) for codes in pd.unique(scored["reasons"])}
         result["reason_text"] = scored["reasons"].map(texts).to_numpy()
+        unseen = 0
+        if "unseen" in scored.columns:
+            result["unseen"] = scored["unseen"].to_numpy()
+            unseen = int((scored["unseen"] > 0).sum())
         write_table(result, out)
     _out.print(f"scored {len(result)} rows with {artefact.metadata.kind} "
-               f"{artefact.metadata.content_hash[:12]} into {out}", highlight=False)
+               f"{artefact.metadata.content_hash[:12]} into {out}"
+               + (f"; {unseen} rows had a category never seen in training (scored at its lowest points)"
+                  if unseen else ""), highlight=False)
 
 
 @app.command()
@@ -223,18 +246,44 @@ def register_command(model: Annotated[Path, typer.Option("--model", help="model 
 
 
 @app.command("mark-validated")
-def mark_validated_command(version_id: IdOpt, tenant: TenantOpt, user: UserOpt) -> None:
-    """Record that a draft's validation report was reviewed: draft -> validated."""
+def mark_validated_command(version_id: IdOpt, tenant: TenantOpt, user: UserOpt,
+                           note: Annotated[str, typer.Option("--note")] = "") -> None:
+    """A model validator (not the trainer) validates a draft that passes every model gate."""
     with guarded(library_errors=True):
         uow = open_uow()
-        v = registry.mark_validated(uow, user_principal(uow, user, tenant), version_id)
-    _out.print(f"{v.label} (id {v.id}): {v.status}", highlight=False)
+        v = registry.mark_validated(uow, user_principal(uow, user, tenant), version_id, note=note)
+    _out.print(f"{v.label} (id {v.id}): {v.status} by {v.validated_by_name}", highlight=False)
+
+
+@app.command("gates")
+def gates_command(tenant: TenantOpt, user: UserOpt,
+                  set_: Annotated[list[str] | None, typer.Option("--set", help="gate=value, e.g. min_rows=500 "
+                                                                 "(admin)")] = None) -> None:
+    """Show the bank's model gates, or change some of them with --set."""
+    with guarded(library_errors=True):
+        uow = open_uow()
+        who = user_principal(uow, user, tenant)
+        if set_:
+            changes: dict[str, float | int] = {}
+            for item in set_:
+                key, sep, value = item.partition("=")
+                if not sep:
+                    raise ValidationError(f"set: use gate=value, not '{item}'", field="set")
+                try:
+                    changes[key.strip()] = int(value) if key.strip() in ("min_rows", "min_bads") else float(value)
+                except ValueError:
+                    raise ValidationError(f"{key.strip()}: '{value}' is not a number", field=key.strip()) from None
+            gates = registry.set_model_gates(uow, who, changes)
+        else:
+            gates = registry.model_gates(uow, who)
+    for key, value in gates.to_dict().items():
+        _out.print(f"{key} = {value}", highlight=False)
 
 
 @app.command("approve")
 def approve_command(version_id: IdOpt, tenant: TenantOpt, user: UserOpt,
                     note: Annotated[str, typer.Option("--note")] = "") -> None:
-    """Approve a validated model (a risk analyst or admin who did not train it)."""
+    """Approve a validated model (a risk analyst or admin who neither trained nor validated it)."""
     with guarded(library_errors=True):
         uow = open_uow()
         v = registry.approve_model(uow, user_principal(uow, user, tenant), version_id, note=note)

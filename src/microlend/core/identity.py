@@ -14,6 +14,7 @@ class Role(StrEnum):
     APPROVER = "approver"
     OPERATIONS = "operations"
     RISK_ANALYST = "risk_analyst"
+    MODEL_VALIDATOR = "model_validator"  # 模型验证: independent of the modellers who train
     MARKETER = "marketer"
     COLLECTOR = "collector"
     AUDITOR = "auditor"
@@ -42,6 +43,8 @@ class Permission(StrEnum):
     MANAGE_DATASETS = "manage_datasets"
     TRAIN_MODELS = "train_models"
     APPROVE_MODELS = "approve_models"
+    VALIDATE_MODELS = "validate_models"  # draft -> validated, against the model gates
+    MANAGE_MODEL_GATES = "manage_model_gates"  # the bank's minimum standard for models
     VIEW_MODELS = "view_models"
     SCORE = "score"
     # decisioning
@@ -88,6 +91,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         P.VIEW_CUSTOMERS, P.VIEW_LOANS, P.MANAGE_DATASETS, P.TRAIN_MODELS, P.APPROVE_MODELS,
         P.VIEW_MODELS, P.SCORE, P.VIEW_POLICIES, P.EDIT_POLICIES, P.PUBLISH_POLICIES, P.VIEW_DECISIONS,
         P.DECIDE, P.VIEW_APPLICATIONS, P.VIEW_LEDGER,
+    }),
+    Role.MODEL_VALIDATOR: frozenset({
+        P.VIEW_MODELS, P.VALIDATE_MODELS, P.SCORE, P.VIEW_POLICIES, P.VIEW_DECISIONS,
     }),
     Role.MARKETER: frozenset({P.VIEW_CUSTOMERS, P.MANAGE_CAMPAIGNS, P.VIEW_CAMPAIGNS}),
     Role.COLLECTOR: frozenset({

@@ -45,6 +45,7 @@ class ColumnContract:
     max: float | None = None
     categories: tuple[str, ...] | None = None
     description: str = ""
+    ordered: bool = False  # the categories are listed in risk order (graded: A1, A2, ... G5)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "dtype": self.dtype, "nullable": self.nullable}
@@ -56,6 +57,8 @@ class ColumnContract:
             out["categories"] = list(self.categories)
         if self.description:
             out["description"] = self.description
+        if self.ordered:
+            out["ordered"] = True
         return out
 
     @classmethod
@@ -69,12 +72,17 @@ class ColumnContract:
                 f"contract.columns.{name}.dtype: must be one of {', '.join(DTYPES)}, got {dtype!r}",
                 field="contract",
             )
-        unknown = set(raw) - {"name", "dtype", "nullable", "min", "max", "categories", "description"}
+        unknown = set(raw) - {"name", "dtype", "nullable", "min", "max", "categories", "description", "ordered"}
         if unknown:
             raise ValidationError(
                 f"contract.columns.{name}: unknown keys {', '.join(sorted(unknown))}", field="contract"
             )
         cats = raw.get("categories")
+        ordered = raw.get("ordered", False)
+        if not isinstance(ordered, bool) or (ordered and not cats):
+            raise ValidationError(
+                f"contract.columns.{name}.ordered: true or false, and true only with the categories listed in "
+                "order", field="contract")
         return cls(
             name=name,
             dtype=dtype,
@@ -83,6 +91,7 @@ class ColumnContract:
             max=_number(raw.get("max"), f"{name}.max"),
             categories=None if cats is None else tuple(str(c) for c in cats),
             description=str(raw.get("description", "")),
+            ordered=ordered,
         )
 
 
@@ -98,6 +107,10 @@ class DataContract:
     version: int = 1
     target: str | None = None
     description: str = ""
+
+    def ordinal_columns(self) -> dict[str, tuple[str, ...]]:
+        """Columns whose categories are declared in order, with that order (for monotone binning)."""
+        return {c.name: c.categories for c in self.columns if c.ordered and c.categories}
 
     def column(self, name: str) -> ColumnContract:
         for col in self.columns:

@@ -31,6 +31,7 @@ DEMO_STAFF: list[tuple[str, list[str], str, str]] = [
     ("ops", [Role.OPERATIONS], "孙运营", "运营管理部"),
     ("analyst", [Role.RISK_ANALYST], "陈建模", "风险管理部"),
     ("analyst2", [Role.RISK_ANALYST], "赵验证", "风险管理部"),
+    ("validator", [Role.MODEL_VALIDATOR], "孙模型验证", "模型验证部"),
     ("marketer", [Role.MARKETER], "刘营销", "零售业务部"),
     ("collector", [Role.COLLECTOR], "周催收", "资产保全部"),
     ("auditor", [Role.AUDITOR], "吴审计", "审计部"),

@@ -16,6 +16,13 @@ def is_numeric_column(series: pd.Series) -> bool:
     return bool(is_numeric_dtype(series.dtype) and not is_bool_dtype(series.dtype))
 
 
+#: A text column whose values are numbers in at least this share of its filled rows is a numeric column with
+#: stray text (a typo, "n/a"), not a category: training refuses it instead of silently changing its type.
+NUMERIC_SHARE_FOR_DRIFT = 0.9
+#: Rows named in a type-drift message before it only counts the rest.
+ROWS_NAMED = 10
+
+
 def split_kinds(frame: pd.DataFrame, features: Sequence[str]) -> tuple[list[str], list[str]]:
     """(numeric, categorical) feature names; a missing column is refused by name."""
     absent = [f for f in features if f not in frame.columns]
@@ -23,6 +30,28 @@ def split_kinds(frame: pd.DataFrame, features: Sequence[str]) -> tuple[list[str]
         raise ValidationError(f"{absent[0]}: no such column in the data", field=absent[0])
     numeric = [f for f in features if is_numeric_column(frame[f])]
     return numeric, [f for f in features if f not in numeric]
+
+
+def refuse_type_drift(frame: pd.DataFrame, features: Sequence[str]) -> None:
+    """Refuse a text column that is numbers apart from a few stray values, naming those rows (1-based), so a
+    typo cannot turn a numeric feature into a category during training."""
+    for name in features:
+        series = frame[name]
+        if is_numeric_column(series) or is_bool_dtype(series.dtype):
+            continue
+        filled = series.notna().to_numpy() & (series.astype("str").str.strip() != "").to_numpy()
+        if not filled.any():
+            continue
+        numbers = pd.to_numeric(series, errors="coerce").notna().to_numpy()
+        stray = filled & ~numbers
+        if not stray.any() or numbers[filled].mean() < NUMERIC_SHARE_FOR_DRIFT:
+            continue
+        rows = np.flatnonzero(stray)
+        named = ", ".join(f"{int(r) + 1} ({series.iloc[int(r)]!r})" for r in rows[:ROWS_NAMED])
+        more = f" and {len(rows) - ROWS_NAMED} more" if len(rows) > ROWS_NAMED else ""
+        raise ValidationError(
+            f"{name}: a numeric column with text in {len(rows)} rows: {named}{more}; correct or blank them "
+            "(a column is not turned into categories because of stray text)", field=name)
 
 
 def numeric_values(series: pd.Series, name: str) -> NDArray[np.float64]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 from sklearn.model_selection import train_test_split
 
 from microlend.core.errors import ValidationError
@@ -81,19 +82,42 @@ def stratified_split(
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
 
+def parse_dates(series: pd.Series, column: str) -> pd.Series:
+    """A column of dates (day or month, e.g. '2026-03-15' or '2026-03'); numbers are refused rather than read
+    as nanoseconds since 1970, and so is text that is not a date, with its row (1-based)."""
+    if is_numeric_dtype(series.dtype) or is_bool_dtype(series.dtype):
+        raise ValidationError(f"{column}: holds numbers, not dates; give dates such as 2026-03-15 or 2026-03",
+                              field=column)
+    if is_datetime64_any_dtype(series.dtype):
+        dates = series
+    else:
+        text = series.astype("str").str.strip()
+        if text.str.fullmatch(r"[+-]?\d+(\.\d+)?").fillna(False).any():
+            row = int(np.flatnonzero(text.str.fullmatch(r"[+-]?\d+(\.\d+)?").fillna(False).to_numpy())[0])
+            raise ValidationError(f"{column}: row {row + 1} holds the number {series.iloc[row]!r}, not a date",
+                                  field=column)
+        dates = pd.to_datetime(series, errors="coerce", format="mixed")
+    if dates.isna().any():
+        row = int(np.flatnonzero(dates.isna().to_numpy())[0])
+        raise ValidationError(f"{column}: {int(dates.isna().sum())} rows have no readable date (first: row "
+                              f"{row + 1}, {series.iloc[row]!r})", field=column)
+    return dates
+
+
 def out_of_time_split(
     frame: pd.DataFrame, date_column: str, *, oot_fraction: float = 0.2
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Development sample and the latest `oot_fraction` of rows by date (样本外时间 out-of-time)."""
+    """Development sample and the latest dates holding about `oot_fraction` of rows (样本外时间 out-of-time);
+    with few distinct dates (monthly data) the latest date alone is held out."""
     if date_column not in frame.columns:
         raise ValidationError(f"{date_column}: no such column", field=date_column)
-    dates = pd.to_datetime(frame[date_column], errors="coerce")
-    if dates.isna().any():
-        raise ValidationError(f"{date_column}: {int(dates.isna().sum())} rows have no readable date",
-                              field=date_column)
+    dates = parse_dates(frame[date_column], date_column)
+    distinct = np.sort(dates.unique())
+    if len(distinct) < 2:
+        raise ValidationError(f"{date_column}: every row has the same date; an out-of-time split needs at least "
+                              "two distinct dates", field=date_column)
     cutoff = dates.quantile(1 - oot_fraction)
     later = (dates > cutoff).to_numpy()
     if later.sum() == 0 or later.all():
-        raise ValidationError(f"{date_column}: needs several distinct dates for an out-of-time split",
-                              field=date_column)
+        later = (dates >= distinct[-1]).to_numpy()
     return frame[~later].reset_index(drop=True), frame[later].reset_index(drop=True)

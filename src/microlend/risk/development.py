@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +14,8 @@ import pandas as pd
 from microlend.core.errors import ValidationError
 from microlend.risk.artefacts import Artefact, ScoringModel, dataset_hash, load_model, save_model
 from microlend.risk.datasets import bad_flag, out_of_time_split, stratified_split
+from microlend.risk.gates import ModelGates, check_sample
+from microlend.risk.gates import summary as gate_summary
 from microlend.risk.gbdt import GbdtConfig, train_gbdt
 from microlend.risk.report import benchmark_entry, build_report, write_report
 from microlend.risk.scorecard import ScorecardConfig, train_scorecard
@@ -45,7 +47,7 @@ def _train(kind: str, frame: pd.DataFrame, target: str, bad: str, features: tupl
         sc_config = ScorecardConfig(**{**sc_config.__dict__, "features": features})
         fit = train_scorecard(frame, target, bad, sc_config)
         return _Trained(fit.model, time.perf_counter() - started, sc_config.to_dict(),
-                        {"dropped": fit.dropped, "iv": fit.iv})
+                        {"dropped": fit.dropped, "iv": fit.iv, "warnings": fit.warnings})
     gb_config = gbdt_config or GbdtConfig(seed=seed)
     gb_config = GbdtConfig(**{**gb_config.__dict__, "features": features})
     gfit = train_gbdt(frame, target, bad, gb_config)
@@ -58,10 +60,17 @@ def develop_model(
     frame: pd.DataFrame, *, target: str, bad: str, kind: str, out_dir: str | Path, created_at: datetime,
     date_column: str | None = None, seed: int = 42, test_size: float = 0.3, benchmark: bool = True,
     scorecard_config: ScorecardConfig | None = None, gbdt_config: GbdtConfig | None = None,
-    name: str = "", progress: Callable[[str], None] | None = None,
+    name: str = "", progress: Callable[[str], None] | None = None, gates: ModelGates | None = None,
+    ordinal: Mapping[str, Sequence[str]] | None = None,
 ) -> Development:
     """Train `kind` on a stratified 70/30 split (plus out-of-time when a date column is given), benchmark it
-    against the other kind, and write the model, report.html and report.json into `out_dir`."""
+    against the other kind, and write the model, report.html and report.json into `out_dir`. A sample below
+    the gates' minimum rows or bads is refused before training; the report shows every gate's result."""
+    gates = gates or ModelGates()
+    if ordinal:
+        base = scorecard_config or ScorecardConfig()
+        scorecard_config = ScorecardConfig(**{**base.__dict__,
+                                              "ordinal": {k: tuple(map(str, v)) for k, v in ordinal.items()}})
     step = progress or (lambda _s: None)
     if kind not in KINDS:
         raise ValidationError(f"kind: must be one of {', '.join(KINDS)}, not '{kind}'", field="kind")
@@ -71,6 +80,7 @@ def develop_model(
     if date_column is not None and date_column not in frame.columns:
         raise ValidationError(f"date_column: no column named '{date_column}'", field="date_column")
     bad_flag(frame[target], bad, column=target)
+    check_sample(frame[target], bad, gates, column=target)
     candidates = [str(c) for c in frame.columns if c not in (target, date_column)]
     empty = {c: "no values in the data" for c in candidates if frame[c].isna().all()}
     features = tuple(c for c in candidates if c not in empty)
@@ -98,13 +108,16 @@ def develop_model(
     report = build_report(
         main.model, target=target, bad=bad, samples=samples, title=name or f"{kind} on {target}",
         benchmark=bench,
-        extra={"train_seconds": main.seconds, "dropped": {**empty, **main.extra.get("dropped", {})}},
+        extra={"train_seconds": main.seconds, "dropped": {**empty, **main.extra.get("dropped", {})},
+               "warnings": main.extra.get("warnings", [])},
     )
 
     step("save")
     out = Path(out_dir)
     train_scores = main.model.score_batch(samples["train"], with_reasons=False)["score"].to_numpy()
     metrics = {name_: s["metrics"] for name_, s in report["samples"].items()}
+    metrics["stability"] = {r["to"]: r["psi"] for r in report["stability"]}
+    report["gates"] = gate_summary(metrics, gates)
     if bench:
         metrics["benchmark"] = {"kind": bench["kind"],
                                 **{n: s["metrics"] for n, s in bench["samples"].items()}}

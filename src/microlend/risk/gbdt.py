@@ -15,7 +15,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from microlend.core.errors import ValidationError
-from microlend.risk.columns import categorical_values, numeric_values, split_kinds
+from microlend.risk.columns import categorical_values, numeric_values, refuse_type_drift, split_kinds
 from microlend.risk.datasets import bad_flag
 from microlend.risk.reasons import Reason, top_reason_codes
 from microlend.risk.scorecard import PointsScaling
@@ -150,6 +150,7 @@ def train_gbdt(frame: pd.DataFrame, target: str, bad: object, config: GbdtConfig
         raise ValidationError(f"{target}: no such column", field="target")
     y = bad_flag(frame[target], bad, column=target)
     features = list(config.features) if config.features else [c for c in frame.columns if c != target]
+    refuse_type_drift(frame, features)
     _, categorical = split_kinds(frame, features)
     categories: dict[str, list[str]] = {}
     for f in categorical:

@@ -12,7 +12,7 @@ import pandas as pd
 from microlend.core.errors import ValidationError
 from microlend.risk.artefacts import Artefact, ScoringModel
 from microlend.risk.columns import categorical_values, is_numeric_column, numeric_values
-from microlend.risk.datasets import bad_flag
+from microlend.risk.datasets import parse_dates
 from microlend.risk.scorecard import ScorecardModel
 from microlend.risk.validation import auc, bin_shares, ks, psi_edges, psi_from_shares, stability_status
 
@@ -68,9 +68,11 @@ def characteristic_stability(model: ScoringModel, live: pd.DataFrame,
         for j, c in enumerate(model.characteristics):
             expected = np.array([*c.counts, c.missing_count, 0], dtype=np.float64)
             expected /= expected.sum()
-            actual = np.bincount(idx[:, j], minlength=len(expected)) / max(len(live), 1)
+            counts = np.bincount(idx[:, j], minlength=len(expected))
+            actual = counts / max(len(live), 1)
             value = psi_from_shares(expected, actual)
-            rows.append({"feature": c.name, "csi": value, "status": stability_status(value)})
+            rows.append({"feature": c.name, "csi": value, "status": stability_status(value),
+                         "unseen": int(counts[-1]) if c.has_categories else 0})
     else:
         for f in model.features:
             if f not in live.columns:
@@ -83,9 +85,7 @@ def characteristic_stability(model: ScoringModel, live: pd.DataFrame,
 
 def performance_by_month(dates: pd.Series, y: np.ndarray, pd_: np.ndarray) -> pd.DataFrame:
     """AUC and KS per application month, once outcomes are known; months with one class only get NaN."""
-    months = pd.to_datetime(dates, errors="coerce")
-    if months.isna().any():
-        raise ValidationError(f"dates: {int(months.isna().sum())} rows have no readable date", field="dates")
+    months = parse_dates(dates, str(dates.name or "dates"))
     frame = pd.DataFrame({"month": months.dt.strftime("%Y-%m").to_numpy(), "y": np.asarray(y), "pd": pd_})
     rows = []
     for month, g in frame.groupby("month", sort=True):
@@ -106,11 +106,30 @@ def monitor(artefact: Artefact, live: pd.DataFrame, *, date_column: str | None =
         "score": score_stability(meta.development, scored["score"].to_numpy()),
         "characteristics": characteristic_stability(model, live, development),
     }
-    if meta.target in live.columns and live[meta.target].notna().all():
-        y = bad_flag(live[meta.target], meta.bad, column=meta.target)
-        if date_column is not None:
-            if date_column not in live.columns:
-                raise ValidationError(f"date_column: no column named '{date_column}'", field="date_column")
-            table = performance_by_month(live[date_column], y, scored["pd"].to_numpy())
-            result["performance_by_month"] = table.replace({np.nan: None}).to_dict("records")
+    if "unseen" in scored.columns:
+        result["unseen_rows"] = int((scored["unseen"] > 0).sum())
+    y, result["performance"] = performance(live, meta.target, meta.bad, scored["pd"].to_numpy())
+    if y is not None and date_column is not None:
+        if date_column not in live.columns:
+            raise ValidationError(f"date_column: no column named '{date_column}'", field="date_column")
+        table = performance_by_month(live[date_column], y, scored["pd"].to_numpy())
+        result["performance_by_month"] = table.replace({np.nan: None}).to_dict("records")
     return result
+
+
+#: performance status when the live outcomes hold only goods or only bads: stability is still measured
+NOT_ENOUGH_OUTCOMES = "not enough outcomes"
+
+
+def performance(live: pd.DataFrame, target: str, bad: str,
+                pd_: np.ndarray) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """AUC and KS once outcomes are known; without both goods and bads the performance is marked
+    'not enough outcomes' (and without a complete outcome column 'no outcomes') instead of failing."""
+    if target not in live.columns or not live[target].notna().all():
+        return None, {"status": "no outcomes", "count": len(live)}
+    y = (live[target].astype(str).to_numpy() == str(bad)).astype(np.int8)
+    bads = int(y.sum())
+    figures: dict[str, Any] = {"count": len(y), "bads": bads, "goods": len(y) - bads}
+    if bads == 0 or bads == len(y):
+        return None, {**figures, "status": NOT_ENOUGH_OUTCOMES}
+    return y, {**figures, "status": "measured", "auc": auc(y, pd_), "ks": ks(y, pd_)}

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 import shutil
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -25,8 +25,11 @@ from microlend.core.settings import get_settings
 from microlend.core.tables import TenantRow
 from microlend.core.uow import UnitOfWork
 from microlend.risk.artefacts import METADATA_FILE, Artefact, load_model, read_metadata
+from microlend.risk.gates import ModelGates, evaluate, failures
+from microlend.risk.gates import summary as gate_summary
 from microlend.risk.reasons import Reason
-from microlend.risk.tables import ModelScoreRow, ModelVersionRow
+from microlend.risk.scorecard import ScorecardModel
+from microlend.risk.tables import ModelScoreRow, ModelSignoffRow, ModelVersionRow, RiskSettingsRow
 
 PACKAGE_PREFIX = "package:"
 
@@ -77,17 +80,45 @@ class ModelVersion:
     approved_by_name: str | None
     created_at: datetime
     status_changed_at: datetime
+    validated_by: int | None = None
+    validated_by_name: str | None = None
+    validated_at: datetime | None = None
+    approved_at: datetime | None = None
 
     @property
     def label(self) -> str:
         return f"{self.name} v{self.version}"
 
     @classmethod
-    def from_row(cls, r: ModelVersionRow) -> ModelVersion:
+    def from_row(cls, r: ModelVersionRow, signoffs: Sequence[ModelSignoffRow] = ()) -> ModelVersion:
+        steps = {s.step: s for s in signoffs}
+        validated, approved = steps.get(S.VALIDATED.value), steps.get(S.APPROVED.value)
         return cls(r.id, r.tenant_id, r.name, r.version, r.kind, r.status, r.content_hash, r.dataset_hash,
                    r.target, r.bad, list(r.features), dict(r.parameters), dict(r.metrics), r.store_path,
                    r.trained_by, r.trained_by_name, r.approved_by, r.approved_by_name, r.created_at,
-                   r.status_changed_at)
+                   r.status_changed_at, validated.user_id if validated else None,
+                   validated.username if validated else None, validated.at if validated else None,
+                   approved.at if approved else None)
+
+
+def _signoffs(session: Session, tenant_id: int, ids: Sequence[int]) -> dict[int, list[ModelSignoffRow]]:
+    out: dict[int, list[ModelSignoffRow]] = {}
+    if ids:
+        for s in session.execute(select(ModelSignoffRow).where(
+                ModelSignoffRow.tenant_id == tenant_id, ModelSignoffRow.model_version_id.in_(list(ids)))).scalars():
+            out.setdefault(s.model_version_id, []).append(s)
+    return out
+
+
+def _view(session: Session, row: ModelVersionRow) -> ModelVersion:
+    """A version as callers see it, with who validated and approved it and when."""
+    return ModelVersion.from_row(row, _signoffs(session, row.tenant_id, [row.id]).get(row.id, []))
+
+
+def _sign(session: Session, who: Principal, row: ModelVersionRow, step: ModelStatus, note: str) -> None:
+    session.add(ModelSignoffRow(tenant_id=row.tenant_id, model_version_id=row.id, step=step.value,
+                                user_id=who.user_id, username=who.username, at=utcnow(), note=note))
+    session.flush()
 
 
 def _summary(row: ModelVersionRow) -> dict[str, Any]:
@@ -179,22 +210,32 @@ def _copy_files(artefact: Artefact, target_dir: Path) -> None:
             shutil.copyfile(source, target_dir / file_name)
 
 
-def mark_validated(uow: UnitOfWork, who: Principal, version_id: int) -> ModelVersion:
-    """A draft with validation figures on a hold-out sample becomes validated."""
-    who.require(Permission.TRAIN_MODELS)
+def mark_validated(uow: UnitOfWork, who: Principal, version_id: int, *, note: str = "") -> ModelVersion:
+    """A model validator other than the trainer validates a draft that passes every one of the bank's model
+    gates (sample size, hold-out AUC and KS, train-test gap, out-of-time stability)."""
+    who.require(Permission.VALIDATE_MODELS)
     with uow:
         row = _get(uow.session, who, version_id)
+        if row.trained_by == who.user_id:
+            raise PermissionDenied(f"validate: {who.username} trained model version {row.id}; an independent "
+                                   "validator must validate it")
         holdout = row.metrics.get("test") or row.metrics.get("oot") or {}
         if "auc" not in holdout:
             raise Conflict(f"metrics: model version {row.id} has no hold-out validation figures", field="metrics")
-        _move(uow.session, who, row, S.VALIDATED)
-        result = ModelVersion.from_row(row)
+        _check_transition(row, S.VALIDATED)
+        failed = failures(evaluate(row.metrics, gates_of(uow.session, who.tenant_id)))
+        if failed:
+            raise Conflict(f"gates: model version {row.id} fails the bank's model gates: {'; '.join(failed)}",
+                           field="gates")
+        _move(uow.session, who, row, S.VALIDATED, reason=note)
+        _sign(uow.session, who, row, S.VALIDATED, note)
+        result = _view(uow.session, row)
         uow.commit()
     return result
 
 
 def approve_model(uow: UnitOfWork, who: Principal, version_id: int, *, note: str = "") -> ModelVersion:
-    """Four eyes: a risk analyst or admin other than the trainer approves a validated model."""
+    """A third person approves a validated model: a risk analyst or admin who neither trained nor validated it."""
     who.require(Permission.APPROVE_MODELS)
     if not who.has_role(*APPROVER_ROLES):
         raise PermissionDenied("approve: only a risk analyst or an admin approves models")
@@ -203,11 +244,14 @@ def approve_model(uow: UnitOfWork, who: Principal, version_id: int, *, note: str
         if row.trained_by == who.user_id:
             raise PermissionDenied(f"approve: {who.username} trained model version {row.id}; a different "
                                    "person must approve it (four eyes)")
+        if _view(uow.session, row).validated_by == who.user_id:
+            raise PermissionDenied(f"approve: {who.username} validated model version {row.id}; a third person "
+                                   "must approve it")
         _move(uow.session, who, row, S.APPROVED, reason=note)
         row.approved_by = who.user_id
         row.approved_by_name = who.username
-        uow.session.flush()
-        result = ModelVersion.from_row(row)
+        _sign(uow.session, who, row, S.APPROVED, note)
+        result = _view(uow.session, row)
         uow.commit()
     return result
 
@@ -233,7 +277,7 @@ def promote_model(uow: UnitOfWork, who: Principal, version_id: int, role: str) -
         for old in incumbents:
             _move(s, who, old, S.RETIRED, reason=f"replaced as {to.value} by model version {row.id}")
         _move(s, who, row, to)
-        result = ModelVersion.from_row(row)
+        result = _view(s, row)
         uow.commit()
     return result
 
@@ -243,7 +287,7 @@ def retire_model(uow: UnitOfWork, who: Principal, version_id: int, *, reason: st
     with uow:
         row = _get(uow.session, who, version_id)
         _move(uow.session, who, row, S.RETIRED, reason=reason)
-        result = ModelVersion.from_row(row)
+        result = _view(uow.session, row)
         uow.commit()
     return result
 
@@ -251,7 +295,7 @@ def retire_model(uow: UnitOfWork, who: Principal, version_id: int, *, reason: st
 def get_model_version(uow: UnitOfWork, who: Principal, version_id: int) -> ModelVersion:
     who.require(Permission.VIEW_MODELS)
     with uow:
-        return ModelVersion.from_row(_get(uow.session, who, version_id))
+        return _view(uow.session, _get(uow.session, who, version_id))
 
 
 def list_model_versions(uow: UnitOfWork, who: Principal, *, status: str | None = None) -> list[ModelVersion]:
@@ -261,7 +305,51 @@ def list_model_versions(uow: UnitOfWork, who: Principal, *, status: str | None =
         if status is not None:
             query = query.where(ModelVersionRow.status == status)
         rows = uow.session.execute(query.order_by(ModelVersionRow.id)).scalars()
-        return [ModelVersion.from_row(r) for r in rows]
+        listed = list(rows)
+        signoffs = _signoffs(uow.session, who.tenant_id, [r.id for r in listed])
+        return [ModelVersion.from_row(r, signoffs.get(r.id, [])) for r in listed]
+
+
+# --- the bank's model gates ---------------------------------------------------------------------------------
+
+def gates_of(session: Session, tenant_id: int) -> ModelGates:
+    """The tenant's model gates; the defaults until the bank sets its own."""
+    row = session.get(RiskSettingsRow, tenant_id)
+    return ModelGates() if row is None else ModelGates().updated(row.gates)
+
+
+def model_gates(uow: UnitOfWork, who: Principal) -> ModelGates:
+    who.require(Permission.VIEW_MODELS)
+    with uow:
+        return gates_of(uow.session, who.tenant_id)
+
+
+def set_model_gates(uow: UnitOfWork, who: Principal, changes: Mapping[str, Any]) -> ModelGates:
+    """Change some of the bank's model gates (the others keep their values); audited with before and after."""
+    who.require(Permission.MANAGE_MODEL_GATES)
+    with uow:
+        s = uow.session
+        before = gates_of(s, who.tenant_id)
+        after = before.updated(changes)
+        row = s.get(RiskSettingsRow, who.tenant_id)
+        now = utcnow()
+        if row is None:
+            row = RiskSettingsRow(tenant_id=who.tenant_id, gates=after.to_dict(), updated_by=who.user_id,
+                                  updated_by_name=who.username, updated_at=now)
+            s.add(row)
+        else:
+            row.gates, row.updated_by, row.updated_by_name, row.updated_at = (after.to_dict(), who.user_id,
+                                                                              who.username, now)
+        s.flush()
+        audit.record(s, who, "model.gates", "risk_settings", who.tenant_id, before=before.to_dict(),
+                     after=after.to_dict())
+        uow.commit()
+    return after
+
+
+def gate_results(uow: UnitOfWork, who: Principal, version: ModelVersion) -> dict[str, Any]:
+    """A version's figures against the bank's gates as they stand now (what validation will check)."""
+    return gate_summary(version.metrics, model_gates(uow, who))
 
 
 # --- scoring runtime ---------------------------------------------------------------------------------------
@@ -277,6 +365,7 @@ class ModelScore:
     pd: float
     score: float
     reasons: list[Reason]
+    unseen: list[str] = field(default_factory=list)  # features whose category was never seen in training
 
     @property
     def reason_codes(self) -> tuple[str, ...]:
@@ -339,8 +428,14 @@ class ScoringRuntime:
         return ScoringOutcome(champion=champion, challenger=challenger)
 
     def _score_with(self, version: ModelVersion, role: str, case: Mapping[str, Any], top_n: int) -> ModelScore:
-        pd_, score, reasons = self.artefact(version).model.score_one(case, top_n=top_n)
-        return ModelScore(version.id, version.label, version.kind, role, pd_, score, reasons)
+        model = self.artefact(version).model
+        pd_, score, reasons = model.score_one(case, top_n=top_n)
+        return ModelScore(version.id, version.label, version.kind, role, pd_, score, reasons, unseen_in(model, case))
+
+
+def unseen_in(model: Any, case: Mapping[str, Any]) -> list[str]:
+    """A scorecard's characteristics whose category in this case was never seen in training."""
+    return model.unseen_features(case) if isinstance(model, ScorecardModel) else []
 
 
 def _exact(value: float, places: int) -> Decimal:
@@ -372,6 +467,9 @@ def setup_tenant(session: Session, tenant: TenantRow) -> None:
     from microlend.risk.starter import STARTER_DIR, STARTER_NAME, STARTER_SUBDIR
 
     meta = read_metadata(STARTER_DIR)
+    failed = failures(evaluate(meta.metrics, ModelGates()))  # a new bank has the default gates
+    if failed:
+        raise Conflict(f"starter: the shipped scorecard fails the model gates: {'; '.join(failed)}")
     exists = session.execute(select(ModelVersionRow.id).where(
         ModelVersionRow.tenant_id == tenant.id, ModelVersionRow.content_hash == meta.content_hash)).first()
     if exists:
@@ -387,4 +485,5 @@ def setup_tenant(session: Session, tenant: TenantRow) -> None:
     session.add(row)
     session.flush()
     audit.record(session, system_principal(tenant.id), "model.champion", "model_version", row.id,
-                 after=_summary(row), reason="starter scorecard shipped with Microlend (German credit data)")
+                 after=_summary(row), reason="starter scorecard shipped with Microlend (German credit data), "
+                 "validated against the default model gates")

@@ -116,13 +116,20 @@ def _feature_tables(model: ScoringModel) -> dict[str, Any]:
         table = model.points_table()
         binning = {}
         for c in model.characteristics:
-            rows = table[table["feature"] == c.name]
+            points = table[table["feature"] == c.name]["points"].tolist()
             binning[c.name] = [
                 {"bin": label, "count": int(count), "event_rate": float(rate), "woe": float(woe),
-                 "points": float(points)}
-                for label, count, rate, woe, points in zip(
-                    c.labels, c.counts, c.event_rates, c.woe, rows["points"].tolist(), strict=False)
+                 "points": float(p)}
+                for label, count, rate, woe, p in zip(c.labels, c.counts, c.event_rates, c.woe, points, strict=False)
             ]
+            n = len(c.labels)
+            binning[c.name].append({
+                "bin": "Missing", "count": c.missing_count, "event_rate": c.missing_event_rate,
+                "woe": c.missing_woe if c.missing_count else 0.0, "points": float(points[n]),
+                "note": "" if c.missing_count else "not seen in training: lowest points"})
+            if c.has_categories:
+                binning[c.name].append({"bin": "Unseen category", "count": 0, "event_rate": 0.0, "woe": 0.0,
+                                        "points": float(points[n + 1]), "note": "lowest points"})
         return {"iv": iv, "binning": binning, "importance": []}
     if isinstance(model, GbdtModel):
         return {"iv": [], "binning": {}, "importance": records(model.feature_importance())}

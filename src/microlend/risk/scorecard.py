@@ -17,12 +17,23 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from microlend.core.errors import ValidationError
-from microlend.risk.columns import categorical_values, numeric_values, split_kinds
+from microlend.risk.columns import categorical_values, numeric_values, refuse_type_drift, split_kinds
 from microlend.risk.datasets import bad_flag
+from microlend.risk.preparation import (
+    RARE_LABEL,
+    CategoryRules,
+    Preparation,
+    ordinal_groups,
+    ordinal_label,
+    plan,
+    training_matrix,
+)
 from microlend.risk.reasons import Reason, top_reason_codes
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
+#: categories declared in a risk order (the dataset contract's `ordered`), binned monotonically on their rank
+ORDINAL = "ordinal"
 
 
 # --- points scaling (刻度): pure functions ---------------------------------------------------------------
@@ -115,15 +126,26 @@ class Characteristic:
     missing_woe: float = 0.0
     missing_count: int = 0
     unseen_woe: float = 0.0
+    missing_event_rate: float = 0.0
+    rare: tuple[str, ...] = ()  # levels grouped into RARE_LABEL's bin (a column over the category cap)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "name": self.name, "kind": self.kind, "labels": list(self.labels), "woe": list(self.woe),
             "counts": list(self.counts), "event_rates": list(self.event_rates),
             "coefficient": self.coefficient, "iv": self.iv, "splits": list(self.splits),
             "categories": [list(c) for c in self.categories], "missing_woe": self.missing_woe,
             "missing_count": self.missing_count, "unseen_woe": self.unseen_woe,
         }
+        if self.missing_count:
+            out["missing_event_rate"] = self.missing_event_rate
+        if self.rare:
+            out["rare"] = list(self.rare)
+        return out
+
+    @property
+    def has_categories(self) -> bool:
+        return self.kind != NUMERIC
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Characteristic:
@@ -134,7 +156,8 @@ class Characteristic:
             iv=float(d["iv"]), splits=tuple(float(s) for s in d["splits"]),
             categories=tuple(tuple(str(x) for x in c) for c in d["categories"]),
             missing_woe=float(d["missing_woe"]), missing_count=int(d["missing_count"]),
-            unseen_woe=float(d["unseen_woe"]),
+            unseen_woe=float(d["unseen_woe"]), missing_event_rate=float(d.get("missing_event_rate", 0.0)),
+            rare=tuple(str(x) for x in d.get("rare", ())),
         )
 
 
@@ -173,16 +196,24 @@ class ScorecardModel:
         self._max_total = float(sum(lk.max_points for lk in self._lookups))
 
     def _lookup(self, c: Characteristic, share: float) -> _Lookup:
+        """Points per bin; a missing value not seen in training and an unseen category get the lowest points
+        of the characteristic (the most conservative), never the neutral ones."""
         def pts(woe: float) -> float:
             return -self.scaling.factor * c.coefficient * woe + share
 
-        points = np.array([pts(w) for w in c.woe] + [pts(c.missing_woe), pts(c.unseen_woe)], dtype=np.float64)
+        regular = [pts(w) for w in c.woe]
+        worst = min(regular)
+        missing = pts(c.missing_woe) if c.missing_count > 0 else worst
+        points = np.array([*regular, missing, worst], dtype=np.float64)
         categories: list[str] = []
         bins: list[int] = []
         for b, group in enumerate(c.categories):
             for cat in group:
                 categories.append(cat)
                 bins.append(b)
+                if cat == RARE_LABEL:
+                    categories.extend(c.rare)
+                    bins.extend([b] * len(c.rare))
         splits = np.array(c.splits, dtype=np.float64)
         return _Lookup(
             name=c.name, numeric=c.kind == NUMERIC, points=points, points_list=points.tolist(),
@@ -216,19 +247,45 @@ class ScorecardModel:
             out[:, j] = idx
         return out
 
-    def points_matrix(self, frame: pd.DataFrame) -> NDArray[np.float64]:
-        idx = self.bin_indices(frame)
+    def _points(self, idx: NDArray[np.intp]) -> NDArray[np.float64]:
         pts = np.empty(idx.shape, dtype=np.float64)
         for j, lk in enumerate(self._lookups):
             pts[:, j] = lk.points[idx[:, j]]
         return pts
 
+    def points_matrix(self, frame: pd.DataFrame) -> NDArray[np.float64]:
+        return self._points(self.bin_indices(frame))
+
+    def _unseen_mask(self, idx: NDArray[np.intp]) -> NDArray[np.bool_]:
+        unseen_bin = np.array([len(lk.points) - 1 for lk in self._lookups], dtype=np.intp)
+        mask: NDArray[np.bool_] = idx == unseen_bin
+        return mask
+
+    def unseen_counts(self, frame: pd.DataFrame) -> dict[str, int]:
+        """Rows per characteristic whose category was never seen in training (scored at its lowest points)."""
+        mask = self._unseen_mask(self.bin_indices(frame))
+        return {lk.name: int(mask[:, j].sum()) for j, lk in enumerate(self._lookups) if not lk.numeric}
+
+    def unseen_features(self, case: Mapping[str, Any]) -> list[str]:
+        """The characteristics of one case whose category was never seen in training."""
+        out = []
+        for lk in self._lookups:
+            value = case.get(lk.name)
+            if lk.numeric or value is None or (isinstance(value, float) and value != value):
+                continue
+            if _category_text(value) not in lk.category_map:
+                out.append(lk.name)
+        return out
+
     def score_batch(self, frame: pd.DataFrame, *, top_n: int = 3, with_reasons: bool = True) -> pd.DataFrame:
-        """pd, score and reason codes ("a;b;c": the characteristics furthest below their best points)."""
-        pts = self.points_matrix(frame)
+        """pd, score, reason codes ("a;b;c": the characteristics furthest below their best points) and `unseen`,
+        how many of a row's characteristics had a category never seen in training."""
+        idx = self.bin_indices(frame)
+        pts = self._points(idx)
         score = pts.sum(axis=1)
         pd_ = 1.0 / (1.0 + np.exp((score - self.scaling.offset) / self.scaling.factor))
-        out = pd.DataFrame({"pd": pd_, "score": score}, index=frame.index)
+        out = pd.DataFrame({"pd": pd_, "score": score, "unseen": self._unseen_mask(idx).sum(axis=1)},
+                           index=frame.index)
         if with_reasons:
             shortfall = self._max_points_array() - pts
             out["reasons"] = top_reason_codes(shortfall, self.features, top_n)
@@ -271,7 +328,7 @@ class ScorecardModel:
         """One row per characteristic and bin (with Missing and Unseen), the table a bank prints and files."""
         rows: list[dict[str, Any]] = []
         for c, lk in zip(self.characteristics, self._lookups, strict=True):
-            labels = [*c.labels, "Missing"] + (["Unseen category"] if c.kind == CATEGORICAL else [])
+            labels = [*c.labels, "Missing"] + (["Unseen category"] if c.has_categories else [])
             woes = [*c.woe, c.missing_woe, c.unseen_woe]
             counts = [*c.counts, c.missing_count, 0]
             for b, label in enumerate(labels):
@@ -317,7 +374,8 @@ def _category_text(value: Any) -> str:
 
 @dataclass(frozen=True)
 class ScorecardConfig:
-    """How to develop a scorecard; the defaults are the bank's standard."""
+    """How to develop a scorecard; the defaults are the bank's standard. `ordinal` maps a column to its levels
+    in risk order (from the dataset contract); `max_categories` caps a column's levels (rare ones grouped)."""
 
     scaling: PointsScaling = field(default_factory=PointsScaling)
     min_iv: float = 0.02
@@ -327,12 +385,20 @@ class ScorecardConfig:
     min_prebin_size: float = 0.05
     regularisation_c: float = 1.0
     features: tuple[str, ...] | None = None
+    max_categories: int = 50
+    min_category_rows: int = 30
+    ordinal: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"scaling": self.scaling.to_dict(), "min_iv": self.min_iv,
                 "max_correlation": self.max_correlation,
                 "monotonic_trend": self.monotonic_trend, "max_n_prebins": self.max_n_prebins,
-                "min_prebin_size": self.min_prebin_size, "regularisation_c": self.regularisation_c}
+                "min_prebin_size": self.min_prebin_size, "regularisation_c": self.regularisation_c,
+                "max_categories": self.max_categories, "min_category_rows": self.min_category_rows,
+                "ordinal": {k: list(v) for k, v in self.ordinal.items()}}
+
+    def rules(self) -> CategoryRules:
+        return CategoryRules(self.max_categories, self.min_category_rows, self.ordinal)
 
 
 @dataclass
@@ -344,29 +410,41 @@ class ScorecardFit:
     iv: dict[str, float]
     dropped: dict[str, str]
     binning_tables: dict[str, pd.DataFrame]
+    preparation: Preparation = field(default_factory=lambda: Preparation({}, {}, []))
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.preparation.warnings)
 
     def reference_scores(self, frame: pd.DataFrame) -> NDArray[np.float64]:
         """Scores through optbinning's own WoE transform: the slow path the fast tables must equal."""
         m = self.model
         names = list(self.binning_process.variable_names)
         categorical = set(self.binning_process.categorical_variables or [])
-        woe = self.binning_process.transform(_training_matrix(frame, names, categorical), metric="woe")
+        matrix = training_matrix(frame, names, categorical, self.preparation)
+        woe = self.binning_process.transform(matrix, metric="woe")
         coef = np.array([c.coefficient for c in m.characteristics])
         log_odds_bad = m.intercept + woe[m.features].to_numpy(dtype=np.float64) @ coef
         return np.asarray(m.scaling.offset - m.scaling.factor * log_odds_bad, dtype=np.float64)
 
 
-def _training_matrix(frame: pd.DataFrame, features: Sequence[str], categorical: set[str]) -> pd.DataFrame:
-    cols: dict[str, Any] = {}
-    for f in features:
-        if f in categorical:
-            values, is_missing = categorical_values(frame[f])
-            arr = values.astype(object)
-            arr[is_missing] = np.nan
-            cols[f] = arr
-        else:
-            cols[f] = numeric_values(frame[f], f)
-    return pd.DataFrame(cols, index=frame.index)
+def _fit_signs(woe: pd.DataFrame, y: NDArray[np.int8], kept: list[str], dropped: dict[str, str],
+               c: float) -> tuple[Any, dict[str, float]]:
+    """Fit the regression; with WoE = ln(good share / bad share), a sensible feature has a negative
+    coefficient on P(bad); a reversed sign comes from collinearity and would reward risk, so such a feature
+    is dropped and the regression refitted."""
+    from sklearn.linear_model import LogisticRegression
+
+    while True:
+        lr = LogisticRegression(C=c, max_iter=2000)
+        lr.fit(woe[kept].to_numpy(dtype=np.float64), y)
+        coefs = dict(zip(kept, lr.coef_[0].tolist(), strict=True))
+        reversed_ = [f for f in kept if coefs[f] > 0]
+        if not reversed_ or len(kept) == 1:
+            return lr, coefs
+        worst = max(reversed_, key=lambda f: coefs[f])
+        kept.remove(worst)
+        dropped[worst] = f"coefficient sign reversed ({coefs[worst]:+.3f}) next to stronger features"
 
 
 def train_scorecard(
@@ -374,19 +452,22 @@ def train_scorecard(
 ) -> ScorecardFit:
     """Bin every feature, keep the informative and non-redundant ones, fit the regression, scale to points."""
     from optbinning import BinningProcess
-    from sklearn.linear_model import LogisticRegression
 
     config = config or ScorecardConfig()
     if target not in frame.columns:
         raise ValidationError(f"{target}: no such column", field="target")
     y = bad_flag(frame[target], bad, column=target)
     features = list(config.features) if config.features else [c for c in frame.columns if c != target]
+    refuse_type_drift(frame, features)
     numeric, categorical = split_kinds(frame, features)
-    x = _training_matrix(frame, features, set(categorical))
+    ordinal = [f for f in features if f in config.ordinal]
+    categorical = [f for f in categorical if f not in config.ordinal]
+    prep = plan(frame, [*categorical, *ordinal], config.rules())
+    x = training_matrix(frame, features, set(categorical), prep)
     bp = BinningProcess(
         variable_names=features, categorical_variables=categorical or None,
         max_n_prebins=config.max_n_prebins, min_prebin_size=config.min_prebin_size,
-        binning_fit_params={f: {"monotonic_trend": config.monotonic_trend} for f in numeric},
+        binning_fit_params={f: {"monotonic_trend": config.monotonic_trend} for f in [*numeric, *ordinal]},
     )
     bp.fit(x, y)
     tables = {f: bp.get_binned_variable(f).binning_table.build() for f in features}
@@ -398,45 +479,47 @@ def train_scorecard(
     woe = bp.transform(x, metric="woe")[by_iv]
     kept, corr_dropped = select_by_correlation(woe, iv, config.max_correlation)
     dropped.update(corr_dropped)
-    # with WoE = ln(good share / bad share), a sensible feature has a negative coefficient on P(bad);
-    # a reversed sign comes from collinearity and would reward risk, so such a feature is dropped
-    while True:
-        lr = LogisticRegression(C=config.regularisation_c, max_iter=2000)
-        lr.fit(woe[kept].to_numpy(dtype=np.float64), y)
-        coefs = dict(zip(kept, lr.coef_[0].tolist(), strict=True))
-        reversed_ = [f for f in kept if coefs[f] > 0]
-        if not reversed_ or len(kept) == 1:
-            break
-        worst = max(reversed_, key=lambda f: coefs[f])
-        kept.remove(worst)
-        dropped[worst] = f"coefficient sign reversed ({coefs[worst]:+.3f}) next to stronger features"
+    lr, coefs = _fit_signs(woe, y, kept, dropped, config.regularisation_c)
     characteristics = [
-        _characteristic(bp.get_binned_variable(f), tables[f], f, CATEGORICAL if f in categorical else NUMERIC,
-                        coefs[f], iv[f])
+        _characteristic(bp.get_binned_variable(f), tables[f], f, _kind(f, categorical, prep), coefs[f], iv[f],
+                        prep)
         for f in kept
     ]
     model = ScorecardModel(characteristics, float(lr.intercept_[0]), config.scaling)
-    return ScorecardFit(model=model, binning_process=bp, iv=iv, dropped=dropped, binning_tables=tables)
+    return ScorecardFit(model=model, binning_process=bp, iv=iv, dropped=dropped, binning_tables=tables,
+                        preparation=prep)
+
+
+def _kind(name: str, categorical: Sequence[str], prep: Preparation) -> str:
+    if name in prep.ordinal:
+        return ORDINAL
+    return CATEGORICAL if name in categorical else NUMERIC
 
 
 def _characteristic(ob: Any, table: pd.DataFrame, name: str, kind: str, coefficient: float,
-                    iv: float) -> Characteristic:
+                    iv: float, prep: Preparation) -> Characteristic:
     regular = table.drop(index="Totals")
     labels = [str(b) for b in regular["Bin"]]
     n_regular = len(labels) - 2  # the last two rows are Special and Missing
     body = regular.iloc[:n_regular]
     missing = regular.iloc[n_regular + 1]
+    splits: tuple[float, ...] = ()
+    categories: tuple[tuple[str, ...], ...] = ()
     if kind == NUMERIC:
         splits = tuple(float(s) for s in ob.splits)
-        categories: tuple[tuple[str, ...], ...] = ()
         bin_labels = tuple(labels[:n_regular])
+    elif kind == ORDINAL:
+        categories = ordinal_groups(prep.ordinal[name], [float(s) for s in ob.splits])
+        bin_labels = tuple(ordinal_label(group) for group in categories)
     else:
-        splits = ()
         categories = tuple(tuple(str(v) for v in group) for group in ob.splits)
         bin_labels = tuple(", ".join(group) for group in categories)
+    missing_rate = float(missing["Event rate"]) if int(missing["Count"]) else 0.0
     return Characteristic(
         name=name, kind=kind, labels=bin_labels, woe=tuple(float(w) for w in body["WoE"]),
         counts=tuple(int(c) for c in body["Count"]), event_rates=tuple(float(r) for r in body["Event rate"]),
         coefficient=coefficient, iv=iv, splits=splits, categories=categories,
         missing_woe=float(missing["WoE"]), missing_count=int(missing["Count"]), unseen_woe=0.0,
+        missing_event_rate=missing_rate if missing_rate == missing_rate else 0.0,
+        rare=prep.rare.get(name, ()),
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,16 @@ from microlend.core.clock import utcnow
 from microlend.core.errors import NotFound, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.uow import UnitOfWork
-from microlend.data.importer import load_dataset
+from microlend.data.contracts import DataContract
+from microlend.data.importer import get_dataset, load_dataset
 from microlend.risk import registry
 from microlend.risk.development import KINDS, develop_model
-from microlend.risk.monitoring import characteristic_stability, performance_by_month, score_stability
+from microlend.risk.monitoring import (
+    characteristic_stability,
+    performance,
+    performance_by_month,
+    score_stability,
+)
 from microlend.risk.reasons import Reason
 from microlend.risk.scorecard import ScorecardModel
 from microlend.risk.tables import ModelScoreRow
@@ -53,9 +59,13 @@ def train_from_dataset(uow: UnitOfWork, who: Principal, cmd: TrainingRequest, *,
         raise ValidationError(
             f"dataset: {len(frame):,} rows is more than {MAX_TRAINING_ROWS:,} for training here; use "
             "'microlend risk train --data FILE ... --register' instead", field="dataset")
+    info = get_dataset(uow, who, cmd.dataset, cmd.dataset_version)
+    ordinal = DataContract.from_dict(info.contract).ordinal_columns() if info.contract else {}
+    gates = registry.model_gates(uow, who)
     with tempfile.TemporaryDirectory(prefix="microlend-train-") as tmp:
         develop_model(frame, target=cmd.target, bad=cmd.bad, kind=cmd.kind, out_dir=tmp, created_at=utcnow(),
-                      date_column=cmd.date_column or None, name=cmd.name, seed=cmd.seed)
+                      date_column=cmd.date_column or None, name=cmd.name, seed=cmd.seed, gates=gates,
+                      ordinal=ordinal)
         return registry.register_model(uow, who, tmp, name=cmd.name, store_root=store_root)
 
 
@@ -118,16 +128,18 @@ class CaseScore:
     pd: float
     score: float
     reasons: list[Reason]
+    unseen: list[str] = field(default_factory=list)
 
 
 def score_case(uow: UnitOfWork, who: Principal, version_id: int, case: Mapping[str, Any],
                *, top_n: int = 3) -> CaseScore:
-    """Score one case with a given version (a what-if: nothing is recorded); unseen categories and missing
-    values score like the model was built to (their own bins)."""
+    """Score one case with a given version (a what-if: nothing is recorded); a missing value never seen in
+    training and an unseen category score the lowest points of their characteristic, and are named."""
     who.require(Permission.SCORE)
     version = registry.get_model_version(uow, who, version_id)
-    pd_, score, reasons = _runtime.artefact(version).model.score_one(case, top_n=top_n)
-    return CaseScore(version.id, version.label, version.kind, pd_, score, reasons)
+    model = _runtime.artefact(version).model
+    pd_, score, reasons = model.score_one(case, top_n=top_n)
+    return CaseScore(version.id, version.label, version.kind, pd_, score, reasons, registry.unseen_in(model, case))
 
 
 def monitoring_report(uow: UnitOfWork, who: Principal, version_id: int, *, dataset: str | None = None,
@@ -147,7 +159,8 @@ def monitoring_report(uow: UnitOfWork, who: Principal, version_id: int, *, datas
                               "status": version.status, "live_count": len(rows),
                               "thresholds": {"watch": 0.10, "act": 0.25},
                               "development": development, "score": None, "by_month": [],
-                              "characteristics": [], "performance_by_month": [], "dataset": None}
+                              "characteristics": [], "performance_by_month": [], "dataset": None,
+                              "performance": None}
     if rows and development.get("score_edges"):
         scores = np.array([float(r.score) for r in rows], dtype=np.float64)
         result["score"] = score_stability(development, scores)
@@ -165,13 +178,11 @@ def monitoring_report(uow: UnitOfWork, who: Principal, version_id: int, *, datas
         if isinstance(artefact.model, ScorecardModel):
             result["characteristics"] = characteristic_stability(artefact.model, live)
         meta = artefact.metadata
-        if date_column and meta.target in live.columns and live[meta.target].notna().all():
+        pd_ = artefact.model.score_batch(live, with_reasons=False)["pd"].to_numpy()
+        y, result["performance"] = performance(live, meta.target, meta.bad, pd_)
+        if date_column and y is not None:
             if date_column not in live.columns:
                 raise ValidationError(f"date_column: no column named '{date_column}'", field="date_column")
-            from microlend.risk.datasets import bad_flag
-
-            y = bad_flag(live[meta.target], meta.bad, column=meta.target)
-            pd_ = artefact.model.score_batch(live, with_reasons=False)["pd"].to_numpy()
             table = performance_by_month(live[date_column], y, pd_)
             result["performance_by_month"] = table.replace({np.nan: None}).to_dict("records")
     alerts = []

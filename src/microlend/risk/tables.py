@@ -65,3 +65,34 @@ class ModelScoreRow(Base):
     reasons: Mapped[list[str]] = mapped_column(JSONText())
     scored_by: Mapped[int] = mapped_column(Integer)
     scored_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RiskSettingsRow(Base):
+    """A bank's model gates (模型准入标准): the thresholds a model must meet before it can be validated."""
+
+    __tablename__ = "risk_settings"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    gates: Mapped[dict[str, Any]] = mapped_column(JSONText())
+    updated_by: Mapped[int] = mapped_column(Integer)
+    updated_by_name: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ModelSignoffRow(Base):
+    """Who validated and who approved a model version, and when (one row per step and version)."""
+
+    __tablename__ = "risk_model_signoffs"
+    __table_args__ = (
+        UniqueConstraint("model_version_id", "step", name="uq_risk_model_signoffs_version_step"),
+        Index("ix_risk_model_signoffs_tenant_version", "tenant_id", "model_version_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("risk_model_versions.id"))
+    step: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[int] = mapped_column(Integer)
+    username: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    note: Mapped[str] = mapped_column(Text, default="")

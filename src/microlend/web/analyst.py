@@ -225,14 +225,17 @@ def _model_page(request: Request, who: Principal, uow: UnitOfWorkDep, version_id
     samples = [(name, v.metrics[name]) for name in ("train", "test", "oot", "data") if name in v.metrics]
     benchmark = v.metrics.get("benchmark") or {}
     trainer = who.user_id == v.trained_by
+    involved = trainer or who.user_id == v.validated_by
     approver_role = who.has_role(Role.RISK_ANALYST, Role.ADMIN) and who.can(Permission.APPROVE_MODELS)
+    gates = registry.gate_results(uow, who, v)
     return page(
         request, who, "analyst/model.html", status_code=status_code, v=v, samples=samples, benchmark=benchmark,
         points=points, badges=BADGES, has_report=risk_service.has_report(uow, who, version_id), done=done,
-        error=error, trainer=trainer,
-        can_validate=v.status == "draft" and who.can(Permission.TRAIN_MODELS),
-        can_approve=v.status == "validated" and approver_role and not trainer,
-        four_eyes=v.status == "validated" and approver_role and trainer,
+        error=error, trainer=trainer, gates=gates,
+        can_validate=v.status == "draft" and who.can(Permission.VALIDATE_MODELS) and not trainer
+        and gates["passed"],
+        can_approve=v.status == "validated" and approver_role and not involved,
+        four_eyes=v.status == "validated" and approver_role and involved,
         can_promote=v.status in ("approved", "challenger") and who.can(Permission.APPROVE_MODELS),
         can_retire=v.status != "retired" and who.can(Permission.APPROVE_MODELS),
     )

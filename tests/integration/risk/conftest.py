@@ -50,6 +50,7 @@ def open_bank_on(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         "zhao": _person(uow, tenant.id, f"zhao@{name}", ["credit_officer"]),
         "chen": _person(uow, tenant.id, f"chen@{name}", ["approver"]),
         "admin": _person(uow, tenant.id, f"admin@{name}", ["admin"]),
+        "sun": _person(uow, tenant.id, f"sun@{name}", ["model_validator"]),
     }
     return Bank(uow=uow, engine=engine, tenant_id=tenant.id, people=people, store=tmp_path / "store")
 

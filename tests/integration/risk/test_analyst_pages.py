@@ -120,16 +120,20 @@ class TestRegistryPages:
             self, api: Api, trained_dir: Path) -> None:
         a, a_who = browser(api, "risk_analyst")
         b, b_who = browser(api, "risk_analyst")
+        v, v_who = browser(api, "model_validator")
         vid = register(api, trained_dir, a_who)
 
         page = a.get(f"/analyst/models/{vid}").text
-        assert 'data-testid="validate"' in page and 'data-testid="report-frame"' in page
-        assert 'data-testid="points"' in page and "Download CSV" in page
-        r = a.post(f"/analyst/models/{vid}/validate", follow_redirects=False)
+        assert 'data-testid="validate"' not in page and 'data-testid="report-frame"' in page
+        assert 'data-testid="points"' in page and "Download CSV" in page and 'data-testid="gates"' in page
+        assert a.post(f"/analyst/models/{vid}/validate").status_code == 403
+        assert 'data-testid="validate"' in v.get(f"/analyst/models/{vid}").text
+        r = v.post(f"/analyst/models/{vid}/validate", follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"].endswith("done=validate")
 
         page = a.get(f"/analyst/models/{vid}").text
         assert 'data-testid="four-eyes"' in page and 'data-testid="approve"' not in page
+        assert f'data-testid="validated-by">{v_who.username}<' in page
         refused = a.post(f"/analyst/models/{vid}/approve", data={"note": "mine"})
         assert refused.status_code == 403 and "four eyes" in refused.text
 
@@ -189,7 +193,7 @@ class TestMonitoringPage:
         a, a_who = browser(api, "risk_analyst")
         b_who = api.kit.principal("risk_analyst")
         vid = register(api, trained_dir, a_who)
-        registry.mark_validated(api.kit.uow_factory(), a_who, vid)
+        registry.mark_validated(api.kit.uow_factory(), api.kit.principal("model_validator"), vid)
         registry.approve_model(api.kit.uow_factory(), b_who, vid)
         registry.promote_model(api.kit.uow_factory(), b_who, vid, "champion")
         runtime = registry.ScoringRuntime()

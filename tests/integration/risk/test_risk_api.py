@@ -71,7 +71,7 @@ def in_status(status: str, trained: Path) -> Callable[[Api], int]:
         trainer = api.kit.principal("risk_analyst")
         vid = register(api, trained, trainer)
         if status in ("validated", "approved", "champion"):
-            registry.mark_validated(api.kit.uow_factory(), trainer, vid)
+            registry.mark_validated(api.kit.uow_factory(), api.kit.principal("model_validator"), vid)
         if status in ("approved", "champion"):
             registry.approve_model(api.kit.uow_factory(), api.kit.principal("risk_analyst"), vid)
         if status == "champion":
@@ -125,7 +125,12 @@ class TestFromCsvToChampion:
         csv = api.client.get(f"/api/v1/risk/models/{vid}/points?format=csv", headers=b)
         assert csv.text.startswith("feature,bin,points,woe,count")
 
-        assert api.client.post(f"/api/v1/risk/models/{vid}/validate", headers=a).json()["status"] == "validated"
+        assert api.client.post(f"/api/v1/risk/models/{vid}/validate", headers=a).status_code == 403
+        v = api.token("model_validator")
+        gates = api.client.get(f"/api/v1/risk/models/{vid}/gates", headers=v).json()
+        assert gates["passed"] and {g["gate"] for g in gates["results"]} >= {"min_rows", "min_test_auc"}
+        validated = api.client.post(f"/api/v1/risk/models/{vid}/validate", headers=v).json()
+        assert validated["status"] == "validated" and validated["validated_at"] is not None
         refused = api.client.post(f"/api/v1/risk/models/{vid}/approve", headers=a, json={})
         assert refused.status_code == 403 and "four eyes" in refused.json()["detail"]
         approved = api.client.post(f"/api/v1/risk/models/{vid}/approve", headers=b, json={"note": "report read"})
@@ -185,7 +190,7 @@ class TestLifeCycle:
     def test_the_trainer_cannot_approve_and_nothing_changes(self, api: Api, trained_dir: Path) -> None:
         username, trainer = api.kit.user("risk_analyst")
         vid = register(api, trained_dir, trainer)
-        registry.mark_validated(api.kit.uow_factory(), trainer, vid)
+        registry.mark_validated(api.kit.uow_factory(), api.kit.principal("model_validator"), vid)
         before = audit_count(api)
         r = api.client.post(f"/api/v1/risk/models/{vid}/approve", headers=api.token_for(username), json={})
         assert r.status_code == 403

@@ -43,7 +43,7 @@ def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def _approved(bank: Bank, directory: Path) -> int:
     wang, li = bank.people["wang"], bank.people["li"]
     v = register_model(bank.uow, wang, directory, store_root=bank.store)
-    mark_validated(bank.uow, wang, v.id)
+    mark_validated(bank.uow, bank.people["sun"], v.id)
     approve_model(bank.uow, li, v.id)
     return v.id
 
@@ -72,15 +72,18 @@ class TestApproval:
         v = register_model(bank.uow, wang, model_dirs["scorecard"], store_root=bank.store)
         assert (v.status, v.trained_by_name, v.name, v.version) == ("draft", wang.username, "german-scorecard", 1)
         assert v.metrics["test"]["auc"] > 0.75 and len(v.dataset_hash) == 64
-        assert mark_validated(bank.uow, wang, v.id).status == "validated"
+        validated = mark_validated(bank.uow, bank.people["sun"], v.id)
+        assert (validated.status, validated.validated_by_name) == ("validated", bank.people["sun"].username)
+        assert validated.validated_at is not None
         approved = approve_model(bank.uow, li, v.id, note="checked the report")
         assert (approved.status, approved.approved_by_name) == ("approved", li.username)
+        assert approved.approved_at is not None
         assert promote_model(bank.uow, li, v.id, "champion").status == "champion"
 
     def test_the_trainer_cannot_approve_their_own_model(self, bank: Bank, model_dirs: dict[str, Path]) -> None:
         wang = bank.people["wang"]
         v = register_model(bank.uow, wang, model_dirs["scorecard"], store_root=bank.store)
-        mark_validated(bank.uow, wang, v.id)
+        mark_validated(bank.uow, bank.people["sun"], v.id)
         with pytest.raises(PermissionDenied, match="a different person must approve it"):
             approve_model(bank.uow, wang, v.id)
         assert get_model_version(bank.uow, wang, v.id).status == "validated"
@@ -88,7 +91,7 @@ class TestApproval:
     def test_only_a_risk_analyst_or_admin_approves(self, bank: Bank, model_dirs: dict[str, Path]) -> None:
         wang = bank.people["wang"]
         v = register_model(bank.uow, wang, model_dirs["scorecard"], store_root=bank.store)
-        mark_validated(bank.uow, wang, v.id)
+        mark_validated(bank.uow, bank.people["sun"], v.id)
         with pytest.raises(PermissionDenied):
             approve_model(bank.uow, bank.people["zhao"], v.id)
         with pytest.raises(PermissionDenied):

@@ -41,7 +41,9 @@ def test_from_csv_to_an_approved_champion_through_the_cli(cli_bank: Bank, tmp_pa
     vid = ["--id", str(version_id)]
 
     result = runner.invoke(app, ["mark-validated", *vid, *bank, "--user", "wang@rural-bank"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 2 and "do not allow 'validate_models'" in result.output
+    result = runner.invoke(app, ["mark-validated", *vid, *bank, "--user", "sun@rural-bank", "--note", "read"])
+    assert result.exit_code == 0 and "validated by sun@rural-bank" in result.output, result.output
     result = runner.invoke(app, ["approve", *vid, *bank, "--user", "wang@rural-bank"])
     assert result.exit_code == 2 and "a different person must approve it" in result.output
     result = runner.invoke(app, ["approve", *vid, *bank, "--user", "zhao@rural-bank"])

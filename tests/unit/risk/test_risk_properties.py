@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -51,3 +53,46 @@ def test_one_case_and_a_batch_of_one_always_agree(german_scorecard, case: dict[s
     assert abs(score - batch["score"].iloc[0]) < 1e-9  # same points, summed in another order
     assert ";".join(r.feature for r in reasons) == batch["reasons"].iloc[0]
     assert 0.0 < pd_ < 1.0
+
+
+@settings(max_examples=80, deadline=None)
+@given(row=st.integers(0, 999), feature=st.integers(0, 30), unseen=st.text(min_size=1, max_size=12))
+def test_a_missing_or_unseen_value_never_scores_above_the_most_conservative_bin(  # type: ignore[no-untyped-def]
+        german_scorecard, german, row: int, feature: int, unseen: str) -> None:
+    """A value the model never saw in training (missing, or an unseen category) scores no better than the
+    characteristic's lowest bin, so blanking or mistyping a field can never raise an applicant's score."""
+    model = german_scorecard.model
+    c = model.characteristics[feature % len(model.characteristics)]
+    case = german.frame.iloc[row].to_dict()
+    lowest = min(model.score_one({**case, c.name: v})[1] for v in _one_value_per_bin(c))
+    if c.missing_count == 0:
+        assert model.score_one({**case, c.name: None})[1] <= lowest + 1e-9
+    if c.has_categories and unseen not in {v for group in c.categories for v in group}:
+        assert model.score_one({**case, c.name: unseen})[1] <= lowest + 1e-9
+    assert model.score_one({**case, c.name: None})[1] <= model.score_one(case)[1] + 1e-9
+
+
+def _one_value_per_bin(c):  # type: ignore[no-untyped-def]
+    if c.has_categories:
+        return [group[0] for group in c.categories if group]
+    s = list(c.splits)
+    return [s[0] - 1.0, *[(a + b) / 2 for a, b in pairwise(s)], s[-1] + 1.0] if s else [0.0]
+
+
+@settings(max_examples=100, deadline=None)
+@given(woe=st.lists(st.floats(-3, 3, allow_nan=False), min_size=1, max_size=8),
+       coefficient=st.floats(-2, -0.05), missing_woe=st.floats(-3, 3, allow_nan=False),
+       missing_count=st.integers(0, 1))
+def test_any_card_scores_an_unseen_missing_value_at_its_lowest_bin(
+        woe: list[float], coefficient: float, missing_woe: float, missing_count: int) -> None:
+    from microlend.risk.scorecard import Characteristic, ScorecardModel
+
+    groups = tuple((f"c{i}",) for i in range(len(woe)))
+    c = Characteristic(name="x", kind="categorical", labels=tuple(g[0] for g in groups), woe=tuple(woe),
+                       counts=(10,) * len(woe), event_rates=(0.1,) * len(woe), coefficient=coefficient, iv=0.1,
+                       categories=groups, missing_woe=missing_woe, missing_count=missing_count)
+    card = ScorecardModel([c], intercept=-1.0)
+    lowest = min(card.score_one({"x": g[0]})[1] for g in groups)
+    assert card.score_one({"x": "never seen"})[1] <= lowest + 1e-9
+    if missing_count == 0:
+        assert card.score_one({})[1] <= lowest + 1e-9

@@ -52,6 +52,10 @@ class ModelVersionPublic(PublicSchema):
     trained_by_name: str
     approved_by: int | None
     approved_by_name: str | None
+    approved_at: datetime | None
+    validated_by: int | None
+    validated_by_name: str | None
+    validated_at: datetime | None
     created_at: datetime
     status_changed_at: datetime
 
@@ -101,6 +105,8 @@ class ScorePublic(BaseModel):
     pd: float = Field(description="probability of bad")
     score: float = Field(description="points; higher is safer")
     reasons: list[ReasonPublic]
+    unseen: list[str] = Field(default_factory=list, description="features whose category was never seen in "
+                              "training (scored at their lowest points)")
 
 
 class RuntimeScorePublic(BaseModel):
@@ -135,7 +141,39 @@ class MonitoringPublic(BaseModel):
     characteristics: list[dict[str, Any]]
     performance_by_month: list[dict[str, Any]]
     dataset: dict[str, Any] | None
+    performance: dict[str, Any] | None = Field(
+        default=None, description="AUC/KS on the dataset's outcomes, or 'not enough outcomes' without goods and bads")
     alerts: list[dict[str, Any]]
+
+
+class GatesPublic(BaseModel):
+    """The bank's model gates: a model failing any of them cannot be validated."""
+
+    min_rows: int
+    min_bads: int
+    min_test_auc: float
+    min_test_ks: float
+    max_auc_gap: float
+    max_oot_psi: float
+
+
+class GatesUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    min_rows: int | None = Field(default=None, ge=1, le=100_000_000)
+    min_bads: int | None = Field(default=None, ge=1, le=100_000_000)
+    min_test_auc: float | None = Field(default=None, ge=0.5, le=1.0)
+    min_test_ks: float | None = Field(default=None, ge=0.0, le=1.0)
+    max_auc_gap: float | None = Field(default=None, ge=0.0, le=0.5)
+    max_oot_psi: float | None = Field(default=None, ge=0.0, le=10.0)
+
+
+class GateResultsPublic(BaseModel):
+    """A version's figures against the bank's gates as they stand now."""
+
+    thresholds: GatesPublic
+    results: list[dict[str, Any]]
+    passed: bool
 
 
 def _reasons(reasons: list[Reason], locale: str) -> list[ReasonPublic]:
@@ -193,16 +231,35 @@ def model_points(version_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep,
     return [PointsRowPublic.model_validate(row) for row in table.to_dict("records")]
 
 
+@router.get("/gates")
+def get_gates(who: CurrentPrincipal, uow: UnitOfWorkDep) -> GatesPublic:
+    """The bank's model gates (the defaults until it sets its own)."""
+    return GatesPublic(**registry.model_gates(uow, who).to_dict())
+
+
+@router.put("/gates")
+def put_gates(body: GatesUpdate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> GatesPublic:
+    """Change some of the bank's model gates (admin); the others keep their values."""
+    return GatesPublic(**registry.set_model_gates(uow, who, body.model_dump(exclude_none=True)).to_dict())
+
+
+@router.get("/models/{version_id}/gates")
+def model_gates(version_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> GateResultsPublic:
+    """This version's figures against each of the bank's gates, as validation will check them."""
+    version = registry.get_model_version(uow, who, version_id)
+    return GateResultsPublic.model_validate(registry.gate_results(uow, who, version))
+
+
 @router.post("/models/{version_id}/validate")
 def validate_model(version_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ModelVersionPublic:
-    """Draft -> validated, once its hold-out figures exist and its report has been read."""
+    """Draft -> validated by a model validator who did not train it, once it passes every model gate."""
     return ModelVersionPublic.of(registry.mark_validated(uow, who, version_id))
 
 
 @router.post("/models/{version_id}/approve")
 def approve_model(version_id: Id, body: ApprovalBody, who: CurrentPrincipal,
                   uow: UnitOfWorkDep) -> ModelVersionPublic:
-    """Validated -> approved, by a risk analyst or admin who did not train it (four eyes)."""
+    """Validated -> approved, by a risk analyst or admin who neither trained nor validated it."""
     return ModelVersionPublic.of(registry.approve_model(uow, who, version_id, note=body.note))
 
 
@@ -224,7 +281,7 @@ def score_with_model(version_id: Id, body: CaseBody, who: CurrentPrincipal, uow:
     """Score one case with this version (nothing recorded): pd, score and the reasons in zh-CN or English."""
     s = service.score_case(uow, who, version_id, body.features, top_n=body.reasons)
     return ScorePublic(model_version_id=s.model_version_id, model_label=s.model_label, kind=s.kind, pd=s.pd,
-                       score=s.score, reasons=_reasons(s.reasons, body.locale))
+                       score=s.score, reasons=_reasons(s.reasons, body.locale), unseen=s.unseen)
 
 
 _runtime = registry.ScoringRuntime()
@@ -238,7 +295,7 @@ def score_with_champion(body: ShadowCaseBody, who: CurrentPrincipal, uow: UnitOf
 
     def public(m: registry.ModelScore) -> ScorePublic:
         return ScorePublic(model_version_id=m.model_version_id, model_label=m.model_label, kind=m.kind, pd=m.pd,
-                           score=m.score, reasons=_reasons(m.reasons, body.locale))
+                           score=m.score, reasons=_reasons(m.reasons, body.locale), unseen=m.unseen)
 
     return RuntimeScorePublic(champion=public(out.champion),
                               challenger=public(out.challenger) if out.challenger else None)
