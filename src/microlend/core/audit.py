@@ -272,8 +272,11 @@ def verify(session: Session, tenant_id: int, *, key: bytes | None = None) -> Cha
                       .where(_HEADS.c.tenant_id == tenant_id)).one_or_none()
     # an unsealed chain (keyed_from 0) is unkeyed throughout; _check_head reports it
     keyed_from = 1 if head is None else head.keyed_from if head.keyed_from > 0 else head.seq + 1
-    rows = db.execute(select(*_CHAIN_COLUMNS).where(_LOG.c.tenant_id == tenant_id).order_by(_LOG.c.seq)
-                      .execution_options(yield_per=10_000))  # streamed: memory stays flat however long
+    chain = select(*_CHAIN_COLUMNS).where(_LOG.c.tenant_id == tenant_id).order_by(_LOG.c.seq)
+    if db.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+        # streamed (a server-side cursor on PostgreSQL, which needs a transaction): memory stays flat
+        chain = chain.execution_options(yield_per=10_000)
+    rows = db.execute(chain)
     count, last_seq, last_hash, problems = _walk(rows, key, keyed_from)
     if head is None:
         if count:
