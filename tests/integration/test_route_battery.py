@@ -100,14 +100,15 @@ def link_snapshot(api: CachedTokens, link_id: int) -> Any:
 
 
 def first_owner() -> Callable[[CachedTokens, Any], dict[str, Any]]:
-    """A link body naming a person of the first bank it is made for (the owner's: the other bank's call is
-    refused for its business before the person is looked at)."""
-    made: list[int] = []
+    """A link body naming a person of the calling bank, one per bank (an id of another bank in the body is a
+    404 before the caller's permission is looked at)."""
+    made: dict[tuple[str, int], int] = {}
 
     def body(api: CachedTokens, _business: Any) -> dict[str, Any]:
-        if not made:
-            made.append(customer(api))
-        return {"related_customer_id": made[0], "role": "owner"}
+        tenant = (str(api.client.app.state.settings.database_url), api.kit.tenant.id)  # type: ignore[attr-defined]
+        if tenant not in made:
+            made[tenant] = customer(api)
+        return {"related_customer_id": made[tenant], "role": "owner"}
     return body
 
 
