@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from microlend.api.deps import CurrentPrincipal, Id, UnitOfWorkDep, request_evidence
 from microlend.api.references import OptionalApplicationRef
 from microlend.api.routing import api_router
+from microlend.api.schemas import PublicSchema
 from microlend.api.security import report_page
 from microlend.core.errors import ValidationError
 from microlend.origination import acceptance
@@ -47,7 +48,7 @@ class ConsentGive(BaseModel):
     challenge_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
 
 
-class ConsentPublic(BaseModel):
+class ConsentPublic(PublicSchema):
     id: int
     customer_id: int
     scope: str
@@ -63,12 +64,6 @@ class ConsentPublic(BaseModel):
     revoked_at: datetime | None
     revoked_by: str | None
 
-    @classmethod
-    def of(cls, c: consents.Consent) -> ConsentPublic:
-        return cls(id=c.id, customer_id=c.customer_id, scope=c.scope, given_at=c.given_at, given_by=c.given_by,
-                   channel=c.channel, locale=c.locale, text_version=c.text_version, text_hash=c.text_hash,
-                   evidence=c.evidence, application_id=c.application_id, active=c.active, revoked_at=c.revoked_at,
-                   revoked_by=c.revoked_by)
 
 
 class CodeRequest(BaseModel):
