@@ -38,6 +38,7 @@ MODULE_GROUPS: list[tuple[str, str, str]] = [
     ("microlend.cli.decisioning", "decision_app", "decision"),
     ("microlend.cli.marketing", "app", "marketing"),
     ("microlend.cli.demo", "app", "demo"),
+    ("microlend.cli.sandbox", "app", "sandbox"),
     ("microlend.cli.events", "app", "events"),
 ]
 
