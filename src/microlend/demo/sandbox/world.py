@@ -200,7 +200,7 @@ NOISE = {
 UNDECLARED = {
     "good": 0.005,
     "average": 0.04,
-    "declining": 0.06,
+    "declining": 0.03,
     "seasonal": 0.01,
     "overdue": 0.04,
     "enforcement": 0.08,
@@ -689,7 +689,7 @@ def business_of(subject: str, seed: int, anchor: date) -> Business | None:
     )
     decline_from = None
     if profile == "declining":
-        decline_from = month_index(anchor) - d.integer(12, 18, "decline-from")
+        decline_from = month_index(anchor) - d.integer(13, 18, "decline-from")
     takes_cards, lo_share, hi_share = MERCHANT[industry]
     merchant_since = None
     if profile != "shell" and d.unit("merchant") < takes_cards:
@@ -709,7 +709,7 @@ def business_of(subject: str, seed: int, anchor: date) -> Business | None:
         annual_sales=annual,
         growth=max(min(growth, 0.5), -0.25),
         decline_from=decline_from,
-        decline_rate=d.uniform(0.6, 0.75, "decline-rate"),
+        decline_rate=d.uniform(0.65, 0.8, "decline-rate"),
         seasonality=d.uniform(2.5, 3.5, "season") if profile == "seasonal" else d.uniform(0.6, 1.2, "season"),
         invoice_share=d.uniform(*INVOICE_SHARE[industry], "invoice-share"),
         cost_ratio=d.uniform(0.5, 0.8, "cost"),
