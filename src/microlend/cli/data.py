@@ -281,7 +281,9 @@ def features_command(
         table.add_column("name", no_wrap=True)
         for heading in ("version", "group", "description", "说明"):
             table.add_column(heading)
-        for f in STANDARD_LIBRARY.catalogue():
+        from microlend.data.business import BUSINESS_FEATURES
+
+        for f in [*STANDARD_LIBRARY.catalogue(), *(b.describe() for b in BUSINESS_FEATURES)]:
             table.add_row(f["name"], str(f["version"]), f["group"], f["description_en"], f["description_zh"])
         console.print(table)
         return

@@ -254,6 +254,7 @@ class TestFeaturesCommand:
     def test_lists_the_library(self) -> None:
         result = runner.invoke(app, ["features", "--list"])
         assert result.exit_code == 0 and "on_time_repayment_rate" in result.output
+        assert "tax_sales_12m" in result.output and "own_bounced_6m" in result.output
 
     def test_lists_the_source_tables(self) -> None:
         result = runner.invoke(app, ["features", "--sources"])
