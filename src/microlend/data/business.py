@@ -229,8 +229,8 @@ BUSINESS_FEATURES: tuple[BusinessFeature, ...] = (
         "accounts",
         "float",
         "CNY",
-        "Average end-of-day balance of the bank's own accounts, last 90 days",
-        "本行账户近90天日均余额",
+        "Mean total balance of the bank's own accounts at the ends of the 3 months before the as-of month",
+        "本行账户近3个月月末余额均值",
     ),
     _f(
         "own_inflow_3m",
