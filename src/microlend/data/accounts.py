@@ -428,12 +428,10 @@ def _features(
     s = uow.session
     a, t = BankAccountRow, BankTransactionRow
     accounts = _accounts(who, customer_ids, as_of)
-    opened: dict[int, date] = {
-        cid: first
-        for cid, first in s.execute(
-            select(a.customer_id, func.min(a.opened_on)).where(accounts).group_by(a.customer_id)
-        )
-    }
+    opened: dict[int, date] = {}
+    for cid, first in s.execute(select(a.customer_id, func.min(a.opened_on)).where(accounts).group_by(a.customer_id)):
+        if cid is not None:
+            opened[cid] = first
     d90, d180 = as_of - timedelta(days=90), as_of - timedelta(days=180)
     credit = and_(t.booked_on >= d90, t.amount > 0)
     flows = s.execute(
