@@ -278,6 +278,15 @@ def pending_limit_change(api: CachedTokens) -> int:
 
 CSV = "id,age,segment,outcome\n1,34,retail,good\n2,51,farming,bad\n3,29,retail,good\n4,45,trade,good\n"
 
+BANK_ACCOUNT_HOLDER = "91410184BXKFLJ2K0E"
+BANK_TXNS_CSV = ("account_no,txn_ref,booked_on,amount,balance_after,kind,counterparty\n"
+                 "ACC-1,1,2026-10-01,100.00,100.00,turnover,\n")
+
+
+def bank_accounts_csv() -> str:
+    return ("account_no,holder_id_number,opened_on,closed_on,product,currency\n"
+            f"ACC-1,{BANK_ACCOUNT_HOLDER},2025-01-01,,current,CNY\n")
+
 
 def dataset(api: CachedTokens) -> str:
     name = f"ds-{uuid.uuid4().hex[:8]}"
@@ -516,6 +525,10 @@ CASES: list[Case] = [
                          form={"name": f"ds-{uuid.uuid4().hex[:8]}"},
                          files={"file": ("loans.csv", CSV, "text/csv")})),
     Case(E("GET", f"{V1}/datasets", "risk_analyst", "collector")),
+    Case(E("POST", f"{V1}/data/bank-accounts/import", "risk_analyst", "credit_officer", write=True),
+         fresh=lambda: E("POST", f"{V1}/data/bank-accounts/import", "risk_analyst", "credit_officer", write=True,
+                         files={"accounts": ("accounts.csv", bank_accounts_csv(), "text/csv"),
+                                "transactions": ("transactions.csv", BANK_TXNS_CSV, "text/csv")})),
     Case(E("GET", f"{V1}/datasets/{{name}}", "risk_analyst", "credit_officer"), dataset),
     Case(E("GET", f"{V1}/datasets/{{name}}/quality", "risk_analyst", "marketer"), dataset),
     Case(E("GET", f"{V1}/datasets/{{name}}/quality.html", "risk_analyst", "approver"), dataset),

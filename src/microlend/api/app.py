@@ -25,7 +25,7 @@ from microlend.core.settings import Settings, get_settings
 from microlend.data.service import MAX_UPLOAD_BYTES
 
 #: the routes that take a dataset file: their bodies may be as large as an upload is allowed to be
-UPLOAD_PATHS = frozenset({"/api/v1/datasets", "/analyst/datasets"})
+UPLOAD_PATHS = frozenset({"/api/v1/datasets", "/api/v1/data/bank-accounts/import", "/analyst/datasets"})
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:

@@ -36,6 +36,8 @@ contract_app = typer.Typer(
     help="Data contracts: infer one from a file, check a file against one.", no_args_is_help=True
 )
 app.add_typer(contract_app, name="contract")
+accounts_app = typer.Typer(help="The bank's own accounts and transactions from core banking.", no_args_is_help=True)
+app.add_typer(accounts_app, name="accounts")
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -281,7 +283,9 @@ def features_command(
         table.add_column("name", no_wrap=True)
         for heading in ("version", "group", "description", "说明"):
             table.add_column(heading)
-        for f in STANDARD_LIBRARY.catalogue():
+        from microlend.data.business import BUSINESS_FEATURES
+
+        for f in [*STANDARD_LIBRARY.catalogue(), *(b.describe() for b in BUSINESS_FEATURES)]:
             table.add_row(f["name"], str(f["version"]), f["group"], f["description_en"], f["description_zh"])
         console.print(table)
         return
@@ -312,3 +316,47 @@ def features_command(
         f"{result.num_rows:,} customers × {result.num_columns - 2} features as of {day} written to {out}",
         highlight=False,
     )
+
+
+@accounts_app.command("import")
+@user_errors
+def accounts_import_command(
+    file: Annotated[Path, typer.Argument(help="Accounts file (CSV or Parquet)")],
+    tenant: Annotated[str, typer.Option(help="Tenant (bank) name")],
+    transactions: Annotated[Path | None, typer.Option(help="Transactions file (CSV or Parquet)")] = None,
+    valid_only: Annotated[bool, typer.Option("--valid-only", help="Load valid rows, report the rest")] = False,
+    rejected_out: Annotated[Path | None, typer.Option(help="Write rejected rows with reasons to CSV")] = None,
+) -> None:
+    """Import the bank's accounts (and their transactions), matched to customers by ID number."""
+    import pandas as pd
+
+    from microlend.data.accounts import ACCOUNTS_CONTRACT, import_bank_accounts
+    from microlend.data.importer import ContractBroken, source_for_file
+
+    uow, who = tenant_principal(tenant)
+    try:
+        with _progress("loading transactions") as update:
+            result = import_bank_accounts(
+                uow,
+                who,
+                source_for_file(file),
+                source_for_file(transactions) if transactions is not None else None,
+                valid_only=valid_only,
+                progress=update,
+            )
+    except ContractBroken as exc:
+        err_console.print(f"[red]{ACCOUNTS_CONTRACT.name}: nothing imported[/]")
+        raise ValidationError(exc.message, field="data") from None
+    console.print(
+        f"accounts: {result.accounts_created:,} new, {result.accounts_updated:,} updated, "
+        f"{result.accounts_matched:,} matched to customers; transactions: {result.transactions_loaded:,} loaded, "
+        f"{result.transactions_already_stored:,} already stored",
+        highlight=False,
+    )
+    if result.rejected:
+        console.print(f"[yellow]{len(result.rejected):,} row(s) rejected[/]")
+        for r in result.rejected[:10]:
+            console.print(f"  {r.file} row {r.source_row}: {r.reasons}", highlight=False)
+        if rejected_out is not None:
+            pd.DataFrame([vars(r) for r in result.rejected]).to_csv(rejected_out, index=False)
+            console.print(f"rejected rows written to {rejected_out}")

@@ -13,10 +13,13 @@ from typing import Any
 from microlend.core.errors import ValidationError
 from microlend.core.identity import Principal
 from microlend.core.uow import UnitOfWork
+from microlend.data.accounts import AccountImport, import_bank_accounts
 from microlend.data.contracts import DataContract
 from microlend.data.importer import (
+    CsvSource,
     DatasetInfo,
     ImportResult,
+    ParquetSource,
     get_dataset,
     import_dataset,
     list_datasets,
@@ -34,6 +37,7 @@ __all__ = [
     "ImportResult",
     "dataset_quality",
     "get_dataset",
+    "import_accounts_upload",
     "import_dataset",
     "import_upload",
     "list_datasets",
@@ -98,3 +102,45 @@ def import_upload(uow: UnitOfWork, who: Principal, *, data_dir: Path, name: str,
         path.write_bytes(content)
         return import_dataset(uow, who, name=name, source=source, contract=contract, valid_only=valid_only,
                               store=data_dir / "datasets")
+
+
+def _upload_bytes(content: bytes, field: str) -> None:
+    if not content:
+        raise ValidationError(f"{field}: the uploaded file is empty", field=field)
+    if len(content) > MAX_UPLOAD_BYTES:
+        raise ValidationError(
+            f"{field}: larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB; import it with "
+            "'microlend data accounts import' instead",
+            field=field,
+        )
+
+
+def import_accounts_upload(
+    uow: UnitOfWork,
+    who: Principal,
+    *,
+    accounts: tuple[str, bytes],
+    transactions: tuple[str, bytes] | None,
+    valid_only: bool,
+) -> AccountImport:
+    """Import uploaded core banking files (name and bytes of the accounts file, and of the transactions file
+    when given) into the caller's bank's own account data."""
+    _upload_bytes(accounts[1], "accounts")
+    if transactions is not None:
+        _upload_bytes(transactions[1], "transactions")
+    with tempfile.TemporaryDirectory(prefix="microlend-upload-") as tmp:
+        sources: list[CsvSource | ParquetSource | None] = []
+        for field, upload in (("accounts", accounts), ("transactions", transactions)):
+            if upload is None:
+                sources.append(None)
+                continue
+            try:
+                source_for_file(upload[0] or "upload")
+            except ValidationError:
+                raise ValidationError(f"{field}: '{upload[0]}' is neither .csv nor .parquet", field=field) from None
+            path = Path(tmp) / f"{field}{Path(upload[0]).suffix.lower()}"
+            path.write_bytes(upload[1])
+            sources.append(source_for_file(path))
+        accounts_source = sources[0]
+        assert accounts_source is not None
+        return import_bank_accounts(uow, who, accounts_source, sources[1], valid_only=valid_only)

@@ -158,3 +158,30 @@ class TestPermissions:
         name = make_dataset(other)
         listed = api.client.get("/api/v1/datasets", headers=api.token("risk_analyst")).json()
         assert name not in [d["name"] for d in listed]
+
+
+BANK_ACCOUNTS = (
+    "account_no,holder_id_number,opened_on,closed_on,product,currency\n"
+    "A1,91410184BXKFLJ2K0E,2025-01-01,,current,CNY\n"
+    "A2,91410184BXKFLJ2K0F,2025-01-01,,current,CNY\n"
+)
+
+
+class TestBankAccountsImport:
+    def test_refused_with_each_row_named_then_loaded_valid_only(self, api: Api) -> None:
+        files = {"accounts": ("accounts.csv", BANK_ACCOUNTS, "text/csv")}
+        refused = api.client.post("/api/v1/data/bank-accounts/import", files=files, headers=api.token("risk_analyst"))
+        assert refused.status_code == 422
+        assert [(e["row"], e["column"]) for e in refused.json()["errors"]] == [(2, "accounts.holder_id_number")]
+        loaded = api.client.post("/api/v1/data/bank-accounts/import", files=files, data={"valid_only": "true"},
+                                 headers=api.token("risk_analyst"))
+        assert loaded.status_code == 201, loaded.text
+        body = loaded.json()
+        assert body["accounts_created"] == 1 and body["rejected"][0]["source_row"] == 2
+        assert body["rejected"][0]["file"] == "accounts"
+
+    def test_a_file_that_is_not_csv_or_parquet_is_refused(self, api: Api) -> None:
+        answer = api.client.post("/api/v1/data/bank-accounts/import",
+                                 files={"accounts": ("accounts.xlsx", b"x", "application/octet-stream")},
+                                 headers=api.token("risk_analyst"))
+        assert answer.status_code == 422 and answer.json()["field"] == "accounts"

@@ -254,7 +254,34 @@ class TestFeaturesCommand:
     def test_lists_the_library(self) -> None:
         result = runner.invoke(app, ["features", "--list"])
         assert result.exit_code == 0 and "on_time_repayment_rate" in result.output
+        assert "tax_sales_12m" in result.output and "own_bounced_6m" in result.output
 
     def test_lists_the_source_tables(self) -> None:
         result = runner.invoke(app, ["features", "--sources"])
         assert result.exit_code == 0 and "installments" in result.output and "paid_date" in result.output
+
+
+ACCOUNTS = (
+    "account_no,holder_id_number,opened_on,closed_on,product,currency\n"
+    "A1,91410184BXKFLJ2K0E,2025-01-01,,current,CNY\n"
+)
+TXNS = (
+    "account_no,txn_ref,booked_on,amount,balance_after,kind,counterparty\n"
+    "A1,1,2026-10-01,100.00,100.00,turnover,\n"
+    "A1,2,2026-10-02,1.005,,fee,\n"
+)
+
+
+class TestAccountsImportCommand:
+    def test_all_or_nothing_then_valid_only_with_the_rejected_rows_named(self, configured: Path) -> None:
+        accounts = write(configured, "accounts.csv", ACCOUNTS)
+        txns = write(configured, "txns.csv", TXNS)
+        command = ["accounts", "import", str(accounts), "--tenant", "t1", "--transactions", str(txns)]
+        refused = runner.invoke(app, command)
+        assert refused.exit_code == 2 and "row 2, column transactions.amount" in refused.output
+        rejected = configured / "rejected.csv"
+        loaded = runner.invoke(app, ["accounts", "import", str(accounts), "--tenant", "t1", "--transactions",
+                                     str(txns), "--valid-only", "--rejected-out", str(rejected)])
+        assert loaded.exit_code == 0, loaded.output
+        assert "1 new" in loaded.output and "1 loaded" in loaded.output
+        assert pd.read_csv(rejected)[["file", "source_row"]].values.tolist() == [["transactions", 2]]

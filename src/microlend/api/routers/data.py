@@ -20,6 +20,7 @@ from microlend.data.importer import ContractBroken, DatasetInfo
 from microlend.data.quality import render_html
 
 router = api_router(prefix="/api/v1/datasets", tags=["datasets"])
+accounts_router = api_router(prefix="/api/v1/data", tags=["datasets"])
 
 #: Rejected rows shown in an answer (all of them are kept beside the dataset).
 REJECTED_SHOWN = 50
@@ -144,3 +145,45 @@ def dataset_quality_html(name: str, who: CurrentPrincipal, uow: UnitOfWorkDep,
     report = service.dataset_quality(uow, who, name, version, target=target or None, bad=bad,
                                      against=(against, None) if against else None)
     return report_page(render_html(report))
+
+
+class AccountRejectedRow(BaseModel):
+    file: str
+    source_row: int
+    reasons: str
+
+
+class AccountImportPublic(BaseModel):
+    accounts_created: int
+    accounts_updated: int
+    accounts_matched: int
+    transactions_loaded: int
+    transactions_already_stored: int
+    rejected: list[AccountRejectedRow]
+
+
+@accounts_router.post("/bank-accounts/import", status_code=201, response_model=AccountImportPublic)
+def import_bank_accounts(
+    who: CurrentPrincipal, uow: UnitOfWorkDep,
+    accounts: Annotated[UploadFile, File(description="accounts, a .csv or .parquet file")],
+    transactions: Annotated[UploadFile | None, File(description="their transactions (.csv or .parquet)")] = None,
+    valid_only: Annotated[bool, Form(description="load the valid rows and report the rejected ones")] = False,
+) -> Any:
+    """The bank's own accounts (and transactions) from core banking, matched to customers by ID number. All or
+    nothing unless `valid_only`; a refusal lists each file, row and column at fault."""
+    accounts_upload = (accounts.filename or "", accounts.file.read(service.MAX_UPLOAD_BYTES + 1))
+    txn_upload = None
+    if transactions is not None:
+        txn_upload = (transactions.filename or "", transactions.file.read(service.MAX_UPLOAD_BYTES + 1))
+    try:
+        result = service.import_accounts_upload(uow, who, accounts=accounts_upload, transactions=txn_upload,
+                                                valid_only=valid_only)
+    except ContractBroken as exc:
+        return violations_problem(exc)
+    public = AccountImportPublic(
+        accounts_created=result.accounts_created, accounts_updated=result.accounts_updated,
+        accounts_matched=result.accounts_matched, transactions_loaded=result.transactions_loaded,
+        transactions_already_stored=result.transactions_already_stored,
+        rejected=[AccountRejectedRow(file=r.file, source_row=r.source_row, reasons=r.reasons)
+                  for r in result.rejected[:REJECTED_SHOWN]])
+    return JSONResponse(public.model_dump(mode="json"), status_code=201)
