@@ -187,12 +187,14 @@ def points(
     model: Annotated[Path, typer.Option("--model", help="scorecard model directory")],
     out: Annotated[Path, typer.Option("--out", help=".csv or .xlsx file to write")],
 ) -> None:
-    """Export a scorecard's points table (feature, bin, points, WoE, count) to CSV or Excel."""
+    """Export a scorecard's points table (feature, bin, points, WoE, count) or an expert scorecard's (with neutral
+    points, reason codes and rationale) to CSV or Excel."""
+    from microlend.risk.expert import ExpertScorecardModel
     from microlend.risk.scorecard import ScorecardModel
 
     with guarded(library_errors=True):
         artefact = load_model(model)
-        if not isinstance(artefact.model, ScorecardModel):
+        if not isinstance(artefact.model, ScorecardModel | ExpertScorecardModel):
             raise ValidationError(f"model: a points table exists for scorecards, not for {artefact.metadata.kind}",
                                   field="model")
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -330,6 +332,7 @@ def models_command(tenant: TenantOpt, user: UserOpt,
     table = Table("id", "name", "version", "kind", "status", "test AUC", "trained by", "approved by")
     for v in versions:
         auc = v.metrics.get("test", {}).get("auc")
-        table.add_row(str(v.id), v.name, str(v.version), v.kind, v.status, "" if auc is None else f"{auc:.4f}",
+        shown = ("n/a (expert judgement)" if v.kind == "expert" else "") if auc is None else f"{auc:.4f}"
+        table.add_row(str(v.id), v.name, str(v.version), v.kind, v.status, shown,
                       v.trained_by_name, v.approved_by_name or "")
     _out.print(table)

@@ -1,7 +1,8 @@
 """Model artefacts (模型文件): a trained model as plain files in a directory, hashed, loadable without pickle.
 
-A directory holds `model.json` (metadata) and the model's own files: `scorecard.json` (points table and bins)
-or `gbdt_model.txt` (LightGBM text) with `gbdt_categories.json`."""
+A directory holds `model.json` (metadata) and the model's own files: `scorecard.json` (points table and bins),
+`gbdt_model.txt` (LightGBM text) with `gbdt_categories.json`, or `expert_scorecard.json` (an expert scorecard's
+points table with its rationale)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from microlend.core.errors import ValidationError
+from microlend.risk.expert import ExpertScorecardModel
 from microlend.risk.gbdt import GbdtModel
 from microlend.risk.reasons import Reason
 from microlend.risk.scorecard import PointsScaling, ScorecardModel
@@ -25,6 +27,7 @@ from microlend.risk.validation import bin_shares, psi_edges
 
 FORMAT_VERSION = 1
 METADATA_FILE = "model.json"
+EXPERT_FILE = "expert_scorecard.json"
 
 
 @runtime_checkable
@@ -106,6 +109,8 @@ def _model_files(model: ScoringModel) -> dict[str, str]:
                       "scaling": model.scaling.to_dict()}
         return {"gbdt_model.txt": model.model_text,
                 "gbdt_categories.json": json.dumps(categories, ensure_ascii=False, indent=1, sort_keys=True)}
+    if isinstance(model, ExpertScorecardModel):
+        return {EXPERT_FILE: json.dumps(model.to_dict(), ensure_ascii=False, indent=1, sort_keys=True)}
     raise ValidationError(f"kind: cannot save a model of kind '{getattr(model, 'kind', '?')}'", field="kind")
 
 
@@ -176,6 +181,8 @@ def load_model(directory: str | Path, *, verify: bool = True) -> Artefact:
         extra = json.loads((folder / "gbdt_categories.json").read_text(encoding="utf-8"))
         model = GbdtModel((folder / "gbdt_model.txt").read_text(encoding="utf-8"), extra["features"],
                           extra["categories"], PointsScaling(**extra["scaling"]))
+    elif meta.kind == "expert":
+        model = ExpertScorecardModel.from_dict(json.loads((folder / EXPERT_FILE).read_text(encoding="utf-8")))
     else:
         raise ValidationError(f"model: unknown kind '{meta.kind}'", field="model")
     return Artefact(model=model, metadata=meta, directory=folder)

@@ -2,7 +2,11 @@
 
 Sample size (rows and bads) is checked before training; discrimination on the hold-out sample (AUC, KS), the
 gap between train and test AUC (overfitting) and stability between development and out-of-time (PSI) are
-checked on the figures of the validation report. Each bank sets its own thresholds; these are the defaults."""
+checked on the figures of the validation report. Each bank sets its own thresholds; these are the defaults.
+
+The gates measure statistical models against their development sample. An expert scorecard (kind `expert`) has
+no development sample, so no gate applies to it: it is validated on its documented points table and rationale,
+and still needs an independent validator and a third person's approval like any model a bank registers."""
 
 from __future__ import annotations
 
@@ -13,6 +17,15 @@ from typing import Any
 import pandas as pd
 
 from microlend.core.errors import ValidationError
+
+#: kinds set by judgement rather than fitted to a sample: the gates do not apply to them
+JUDGEMENTAL_KINDS = frozenset({"expert"})
+NOT_APPLICABLE_NOTE = "expert judgement, no development sample: the model gates apply to statistical models only"
+
+
+def gates_apply(kind: str) -> bool:
+    """Whether the model gates measure a model of this kind (not an expert scorecard)."""
+    return kind not in JUDGEMENTAL_KINDS
 
 
 @dataclass(frozen=True)
@@ -130,8 +143,12 @@ def failures(results: list[GateResult]) -> list[str]:
     return out
 
 
-def summary(metrics: Mapping[str, Any], gates: ModelGates) -> dict[str, Any]:
-    """Thresholds, each gate's result and whether all passed: what reports and pages show."""
+def summary(metrics: Mapping[str, Any], gates: ModelGates, *, kind: str = "scorecard") -> dict[str, Any]:
+    """Thresholds, each gate's result and whether all passed: what reports and pages show. For a kind the gates
+    do not apply to, no results, `applies` false and a note saying why."""
+    if not gates_apply(kind):
+        return {"thresholds": gates.to_dict(), "results": [], "passed": True, "applies": False,
+                "note": NOT_APPLICABLE_NOTE}
     results = evaluate(metrics, gates)
     return {"thresholds": gates.to_dict(), "results": [r.to_dict() for r in results],
-            "passed": all(r.passed for r in results)}
+            "passed": all(r.passed for r in results), "applies": True, "note": ""}

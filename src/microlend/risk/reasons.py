@@ -67,6 +67,29 @@ MESSAGES: dict[str, dict[str, str]] = {
     "days_past_due_max": {"en": "past repayments were late", "zh-CN": "历史还款有逾期"},
     "credit_line_utilisation": {"en": "credit lines are highly used", "zh-CN": "授信额度使用率偏高"},
     "tenure_months": {"en": "the relationship with the bank is short", "zh-CN": "与本行合作时间较短"},
+    # reason codes of the micro-business expert scorecard (stable names; a code covers a missing value too)
+    "TAX_SALES_LOW": {"en": "declared sales are low or not available", "zh-CN": "申报销售额偏低或无数据"},
+    "SALES_DECLINING": {"en": "sales are falling year on year, or there is no prior year to compare",
+                        "zh-CN": "销售额同比下降，或无上年数据可比"},
+    "TAX_HISTORY_SHORT": {"en": "few months of tax declarations", "zh-CN": "纳税申报月数较少"},
+    "TAX_GRADE_LOW": {"en": "the tax credit grade is low or not available", "zh-CN": "纳税信用等级偏低或无评级"},
+    "INVOICE_REVERSALS_HIGH": {"en": "many invoices were reversed (red invoices)", "zh-CN": "红冲发票比例偏高"},
+    "SALES_INVOICE_MISMATCH": {"en": "invoiced amounts and declared sales do not match",
+                               "zh-CN": "开票金额与申报销售额不匹配"},
+    "CUSTOMER_CONCENTRATION": {"en": "sales depend on very few customers", "zh-CN": "销售过于集中于少数客户"},
+    "MERCHANT_ACTIVITY_LOW": {"en": "few days with card or QR payments", "zh-CN": "收单交易天数较少"},
+    "BUSINESS_YOUNG": {"en": "the business was registered recently", "zh-CN": "企业成立时间较短"},
+    "LEGAL_REP_CHANGED": {"en": "the legal representative changed recently", "zh-CN": "近期变更过法定代表人"},
+    "ENFORCEMENT_CASES": {"en": "there are open court enforcement cases", "zh-CN": "存在未结执行案件"},
+    "DISHONEST_DEBTOR": {"en": "listed as a dishonest debtor", "zh-CN": "被列为失信被执行人"},
+    "OVERDUE_HISTORY": {"en": "the credit report shows overdue payments", "zh-CN": "征信报告有逾期记录"},
+    "OVERDUE_SEVERE": {"en": "the credit report shows seriously overdue payments", "zh-CN": "征信报告有严重逾期"},
+    "MANY_LENDERS": {"en": "borrowing from many lenders at once", "zh-CN": "多头借贷"},
+    "MANY_INQUIRIES": {"en": "many recent credit inquiries", "zh-CN": "近期征信查询次数较多"},
+    "CREDIT_HISTORY_SHORT": {"en": "the credit history is short or not available", "zh-CN": "信用记录较短或无记录"},
+    "BOUNCED_PAYMENTS": {"en": "payments bounced for lack of funds, or no account history at this bank",
+                         "zh-CN": "有因余额不足被退回的支付，或无本行账户记录"},
+    "YEARS_IN_BUSINESS_SHORT": {"en": "few years in business", "zh-CN": "经营年限较短"},
 }
 
 GENERIC = {"en": "this characteristic lowered the score", "zh-CN": "该项特征拉低了评分"}
@@ -105,12 +128,24 @@ def top_reason_codes(
     if n == 0 or top_n <= 0:
         return np.full(n, "", dtype=object)
     top_n = min(top_n, k)
-    order = np.argsort(-impact, axis=1, kind="stable")[:, :top_n]
-    top_impact = np.take_along_axis(impact, order, axis=1)
-    codes = np.where(top_impact > 0, order, k).astype(np.int64)
+    # a running top_n over the columns instead of sorting every row: a value enters only when strictly larger,
+    # so of equal impacts the earlier feature comes first (as a stable sort would have it); NaN never enters
+    values = [np.zeros(n, dtype=np.float64) for _ in range(top_n)]
+    codes = [np.full(n, k, dtype=np.int64) for _ in range(top_n)]
+    for j in range(k):
+        column = np.asarray(impact[:, j], dtype=np.float64)
+        rows = np.flatnonzero(column > values[-1])  # only rows where this feature enters their top_n
+        if not rows.size:
+            continue
+        value, code = column[rows], np.full(rows.size, j, dtype=np.int64)
+        for i in range(top_n):
+            held, held_code = values[i][rows], codes[i][rows]
+            better = value > held
+            values[i][rows], value = np.where(better, value, held), np.where(better, held, value)
+            codes[i][rows], code = np.where(better, code, held_code), np.where(better, held_code, code)
     key = np.zeros(n, dtype=np.int64)
     for i in range(top_n):
-        key = key * (k + 1) + codes[:, i]
+        key = key * (k + 1) + codes[i]
     unique, inverse = np.unique(key, return_inverse=True)
     names = [*features, ""]
     texts = np.empty(len(unique), dtype=object)

@@ -25,7 +25,8 @@ from microlend.core.settings import get_settings
 from microlend.core.tables import TenantRow
 from microlend.core.uow import UnitOfWork
 from microlend.risk.artefacts import METADATA_FILE, Artefact, load_model, read_metadata
-from microlend.risk.gates import ModelGates, evaluate, failures
+from microlend.risk.expert import ExpertScorecardModel
+from microlend.risk.gates import ModelGates, evaluate, failures, gates_apply
 from microlend.risk.gates import summary as gate_summary
 from microlend.risk.reasons import Reason
 from microlend.risk.scorecard import ScorecardModel
@@ -212,7 +213,8 @@ def _copy_files(artefact: Artefact, target_dir: Path) -> None:
 
 def mark_validated(uow: UnitOfWork, who: Principal, version_id: int, *, note: str = "") -> ModelVersion:
     """A model validator other than the trainer validates a draft that passes every one of the bank's model
-    gates (sample size, hold-out AUC and KS, train-test gap, out-of-time stability)."""
+    gates (sample size, hold-out AUC and KS, train-test gap, out-of-time stability). The gates do not apply to
+    an expert scorecard (no development sample): the validator validates its points table on judgement."""
     who.require(Permission.VALIDATE_MODELS)
     with uow:
         row = _get(uow.session, who, version_id)
@@ -220,10 +222,11 @@ def mark_validated(uow: UnitOfWork, who: Principal, version_id: int, *, note: st
             raise PermissionDenied(f"validate: {who.username} trained model version {row.id}; an independent "
                                    "validator must validate it")
         holdout = row.metrics.get("test") or row.metrics.get("oot") or {}
-        if "auc" not in holdout:
+        statistical = gates_apply(row.kind)
+        if statistical and "auc" not in holdout:
             raise Conflict(f"metrics: model version {row.id} has no hold-out validation figures", field="metrics")
         _check_transition(row, S.VALIDATED)
-        failed = failures(evaluate(row.metrics, gates_of(uow.session, who.tenant_id)))
+        failed = failures(evaluate(row.metrics, gates_of(uow.session, who.tenant_id))) if statistical else []
         if failed:
             raise Conflict(f"gates: model version {row.id} fails the bank's model gates: {'; '.join(failed)}",
                            field="gates")
@@ -349,7 +352,7 @@ def set_model_gates(uow: UnitOfWork, who: Principal, changes: Mapping[str, Any])
 
 def gate_results(uow: UnitOfWork, who: Principal, version: ModelVersion) -> dict[str, Any]:
     """A version's figures against the bank's gates as they stand now (what validation will check)."""
-    return gate_summary(version.metrics, model_gates(uow, who))
+    return gate_summary(version.metrics, model_gates(uow, who), kind=version.kind)
 
 
 # --- scoring runtime ---------------------------------------------------------------------------------------
@@ -434,8 +437,9 @@ class ScoringRuntime:
 
 
 def unseen_in(model: Any, case: Mapping[str, Any]) -> list[str]:
-    """A scorecard's characteristics whose category in this case was never seen in training."""
-    return model.unseen_features(case) if isinstance(model, ScorecardModel) else []
+    """A scorecard's characteristics whose category in this case was never seen in training (an expert
+    scorecard's: whose value its table does not know)."""
+    return model.unseen_features(case) if isinstance(model, ScorecardModel | ExpertScorecardModel) else []
 
 
 def _exact(value: float, places: int) -> Decimal:
@@ -487,3 +491,41 @@ def setup_tenant(session: Session, tenant: TenantRow) -> None:
     audit.record(session, system_principal(tenant.id), "model.champion", "model_version", row.id,
                  after=_summary(row), reason="starter scorecard shipped with Microlend (German credit data), "
                  "validated against the default model gates")
+
+
+def register_expert_starter(session: Session, tenant: TenantRow, *, champion: bool) -> ModelVersion:
+    """Register the shipped micro-business expert scorecard (专家评分卡) for a bank, approved by the platform like
+    the German starter: as its champion (the champion it replaces is retired, on the audit trail) or, without
+    `champion`, approved and waiting for the bank to promote it. Registering it again returns the existing entry
+    (promoted to champion when asked and not yet retired)."""
+    from microlend.risk.starter import EXPERT_STARTER_DIR, EXPERT_STARTER_NAME, EXPERT_STARTER_SUBDIR
+
+    meta = read_metadata(EXPERT_STARTER_DIR)
+    who = system_principal(tenant.id)
+    row = session.execute(select(ModelVersionRow).where(
+        ModelVersionRow.tenant_id == tenant.id, ModelVersionRow.content_hash == meta.content_hash)).scalar_one_or_none()
+    if row is None:
+        now = utcnow()
+        version = (session.execute(select(func.max(ModelVersionRow.version)).where(
+            ModelVersionRow.tenant_id == tenant.id, ModelVersionRow.name == EXPERT_STARTER_NAME)).scalar() or 0) + 1
+        row = ModelVersionRow(
+            tenant_id=tenant.id, name=EXPERT_STARTER_NAME, version=version, kind=meta.kind,
+            status=S.APPROVED.value, content_hash=meta.content_hash, dataset_hash=meta.dataset_hash,
+            target=meta.target, bad=meta.bad, features=list(meta.features), parameters=meta.parameters,
+            metrics=meta.metrics, store_path=PACKAGE_PREFIX + EXPERT_STARTER_SUBDIR, trained_by=PLATFORM_USER_ID,
+            trained_by_name=PLATFORM_NAME, approved_by=PLATFORM_USER_ID, approved_by_name=PLATFORM_NAME,
+            created_at=now, status_changed_at=now,
+        )
+        session.add(row)
+        session.flush()
+        audit.record(session, who, "model.approved", "model_version", row.id, after=_summary(row),
+                     reason="expert scorecard for micro-businesses shipped with Microlend (expert judgement, no "
+                     "development sample; the PD mapping is an assumption)")
+    if champion and row.status in (S.APPROVED.value, S.CHALLENGER.value):
+        incumbents = session.execute(select(ModelVersionRow).where(
+            ModelVersionRow.tenant_id == tenant.id, ModelVersionRow.status == S.CHAMPION.value,
+            ModelVersionRow.id != row.id)).scalars().all()
+        for old in incumbents:
+            _move(session, who, old, S.RETIRED, reason=f"replaced as champion by model version {row.id}")
+        _move(session, who, row, S.CHAMPION, reason="expert scorecard put in use")
+    return _view(session, row)

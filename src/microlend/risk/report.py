@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from microlend.risk.artefacts import ScoringModel
 from microlend.risk.datasets import bad_flag
+from microlend.risk.expert import MISSING_LABEL, UNSEEN_LABEL, ExpertScorecardModel
 from microlend.risk.gbdt import GbdtModel
 from microlend.risk.scorecard import ScorecardModel
 from microlend.risk.validation import (
@@ -133,6 +134,17 @@ def _feature_tables(model: ScoringModel) -> dict[str, Any]:
         return {"iv": iv, "binning": binning, "importance": []}
     if isinstance(model, GbdtModel):
         return {"iv": [], "binning": {}, "importance": records(model.feature_importance())}
+    if isinstance(model, ExpertScorecardModel):
+        binning = {}
+        for e in model.characteristics:
+            rows = [{"bin": b.label, "count": 0, "event_rate": 0.0, "woe": 0.0, "points": b.points} for b in e.bins]
+            rows.append({"bin": MISSING_LABEL, "count": 0, "event_rate": 0.0, "woe": 0.0, "points": e.missing_points,
+                         "note": "no data: never better than the worst bin"})
+            rows.append({"bin": UNSEEN_LABEL, "count": 0, "event_rate": 0.0, "woe": 0.0, "points": e.unseen_points,
+                         "note": "a value the table does not know: never better than the worst bin"})
+            binning[e.name] = rows
+        return {"iv": [], "binning": binning, "importance": [],
+                "rationale": {e.name: dict(e.rationale) for e in model.characteristics}}
     return {"iv": [], "binning": {}, "importance": []}
 
 

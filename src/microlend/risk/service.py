@@ -22,6 +22,7 @@ from microlend.data.contracts import DataContract
 from microlend.data.importer import get_dataset, load_dataset
 from microlend.risk import registry
 from microlend.risk.development import KINDS, develop_model
+from microlend.risk.expert import MISSING_LABEL, UNSEEN_LABEL, ExpertScorecardModel
 from microlend.risk.monitoring import (
     characteristic_stability,
     performance,
@@ -114,10 +115,31 @@ _runtime = registry.ScoringRuntime()
 
 
 def points_table(uow: UnitOfWork, who: Principal, version_id: int) -> pd.DataFrame | None:
-    """A scorecard's points table (feature, bin, points, WoE, count); None for a GBDT."""
+    """A scorecard's points table (feature, bin, points, WoE, count), an expert scorecard's (feature, bin,
+    points, neutral point, reason code, source, rationale); None for a GBDT."""
     version = registry.get_model_version(uow, who, version_id)
     model = _runtime.artefact(version).model
-    return model.points_table() if isinstance(model, ScorecardModel) else None
+    return model.points_table() if isinstance(model, ScorecardModel | ExpertScorecardModel) else None
+
+
+def expert_table(uow: UnitOfWork, who: Principal, version_id: int, locale: str = "en") -> dict[str, Any] | None:
+    """An expert scorecard's points table for a page: per characteristic its bins (Missing and unseen marked),
+    neutral point, reason code and rationale in the locale, and the PD assumption; None for other kinds."""
+    version = registry.get_model_version(uow, who, version_id)
+    model = _runtime.artefact(version).model
+    if not isinstance(model, ExpertScorecardModel):
+        return None
+    lang = "zh-CN" if locale.lower().replace("_", "-").startswith("zh") else "en"
+    characteristics = []
+    for c in model.characteristics:
+        bins = [{"label": b.label, "points": b.points, "special": ""} for b in c.bins]
+        bins += [{"label": MISSING_LABEL, "points": c.missing_points, "special": "missing"},
+                 {"label": UNSEEN_LABEL, "points": c.unseen_points, "special": "unseen"}]
+        characteristics.append({"name": c.name, "source": c.source, "reason_code": c.reason_code,
+                                "neutral": c.neutral_points, "rationale": c.rationale.get(lang, ""), "bins": bins})
+    note = (version.parameters.get("pd_mapping") or {}).get("note") or {}
+    return {"base_points": model.base_points, "characteristics": characteristics,
+            "pd_note": note.get(lang, "") if isinstance(note, dict) else str(note)}
 
 
 @dataclass(frozen=True)
@@ -194,5 +216,6 @@ def monitoring_report(uow: UnitOfWork, who: Principal, version_id: int, *, datas
     return result
 
 
-__all__ = ["MAX_TRAINING_ROWS", "CaseScore", "TrainingRequest", "has_report", "monitoring_report", "points_table",
+__all__ = ["MAX_TRAINING_ROWS", "CaseScore", "TrainingRequest", "expert_table", "has_report", "monitoring_report",
+           "points_table",
            "report_html", "report_json", "score_case", "train_from_dataset"]

@@ -23,6 +23,7 @@ from microlend.data.service import MAX_UPLOAD_BYTES, import_upload
 from microlend.risk import registry
 from microlend.risk import service as risk_service
 from microlend.web.pages import current_principal, login_redirect, page
+from microlend.web.templates import request_locale
 
 router = APIRouter(include_in_schema=False)
 
@@ -218,7 +219,8 @@ def _model_page(request: Request, who: Principal, uow: UnitOfWorkDep, version_id
         table = risk_service.points_table(uow, who, version_id)
     except DomainError:
         table = None
-    if table is not None:
+    expert = risk_service.expert_table(uow, who, version_id, request_locale(request)) if v.kind == "expert" else None
+    if table is not None and expert is None:
         points = {}
         for row in table.to_dict("records"):
             points.setdefault(row["feature"], []).append(row)
@@ -230,8 +232,8 @@ def _model_page(request: Request, who: Principal, uow: UnitOfWorkDep, version_id
     gates = registry.gate_results(uow, who, v)
     return page(
         request, who, "analyst/model.html", status_code=status_code, v=v, samples=samples, benchmark=benchmark,
-        points=points, badges=BADGES, has_report=risk_service.has_report(uow, who, version_id), done=done,
-        error=error, trainer=trainer, gates=gates,
+        points=points, expert=expert, badges=BADGES, has_report=risk_service.has_report(uow, who, version_id),
+        done=done, error=error, trainer=trainer, gates=gates,
         can_validate=v.status == "draft" and who.can(Permission.VALIDATE_MODELS) and not trainer
         and gates["passed"],
         can_approve=v.status == "validated" and approver_role and not involved,

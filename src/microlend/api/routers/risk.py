@@ -119,11 +119,16 @@ class ValidationFiguresPublic(RootModel[dict[str, Any]]):
 
 
 class PointsRowPublic(BaseModel):
+    """A row of a points table; WoE and count for a scorecard, the neutral point and reason code for an
+    expert scorecard."""
+
     feature: str
     bin: str
     points: float
-    woe: float
-    count: int
+    woe: float | None = None
+    count: int | None = None
+    neutral: float | None = None
+    reason_code: str | None = None
 
 
 class MonitoringPublic(BaseModel):
@@ -174,6 +179,8 @@ class GateResultsPublic(BaseModel):
     thresholds: GatesPublic
     results: list[dict[str, Any]]
     passed: bool
+    applies: bool = True  # false for an expert scorecard: the gates measure statistical models only
+    note: str = ""
 
 
 def _reasons(reasons: list[Reason], locale: str) -> list[ReasonPublic]:
@@ -219,7 +226,8 @@ def model_report_json(version_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep)
 @router.get("/models/{version_id}/points", response_model=list[PointsRowPublic])
 def model_points(version_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep,
                  format: Literal["json", "csv"] = "json") -> Response | list[PointsRowPublic]:
-    """A scorecard's points table (feature, bin, points, WoE, count); 404 for a GBDT, which has none."""
+    """A scorecard's points table (feature, bin, points, WoE, count) or an expert scorecard's (with neutral
+    points, reason codes and rationale); 404 for a GBDT, which has none."""
     from microlend.core.errors import NotFound
 
     table = service.points_table(uow, who, version_id)
