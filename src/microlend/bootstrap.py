@@ -82,6 +82,7 @@ ROUTERS = [
     ("microlend.api.routers.servicing", "router"),
     ("microlend.api.routers.decisioning", "router"),
     ("microlend.api.routers.data", "router"),
+    ("microlend.api.routers.data_providers", "router"),
     ("microlend.api.routers.risk", "router"),
     ("microlend.api.routers.marketing", "router"),
     ("microlend.api.routers.marketing", "tracking_router"),

@@ -519,6 +519,13 @@ CASES: list[Case] = [
     Case(E("GET", f"{V1}/datasets/{{name}}", "risk_analyst", "credit_officer"), dataset),
     Case(E("GET", f"{V1}/datasets/{{name}}/quality", "risk_analyst", "marketer"), dataset),
     Case(E("GET", f"{V1}/datasets/{{name}}/quality.html", "risk_analyst", "approver"), dataset),
+    # external data providers: the administrator sets them up, analysts and auditors see calls and cost
+    Case(E("GET", f"{V1}/data/providers", "auditor", "credit_officer")),
+    Case(E("GET", f"{V1}/data/providers/{{kind}}", "risk_analyst", "marketer", fixed={"kind": "bureau"})),
+    Case(E("PUT", f"{V1}/data/providers/{{kind}}", "admin", "risk_analyst", fixed={"kind": "tax"}, write=True,
+           body={"base_url": "https://tax.example.cn", "api_key": "k-123", "timeout_ms": 2000})),
+    Case(E("GET", f"{V1}/data/provider-calls", "auditor", "collector")),
+    Case(E("GET", f"{V1}/data/provider-usage", "risk_analyst", "credit_officer")),
     # risk models
     Case(E("POST", f"{V1}/risk/models", "risk_analyst", "credit_officer",
            body={"dataset": "none", "target": "y", "bad": "1"}, success=(404,))),
