@@ -4,7 +4,9 @@ about a new business per request, one request after another. Prints p50/p99 of a
 (parallel calls, contracts checked, six call rows written and committed) and of a cached repeat (same subject
 and day: no HTTP, six rows still written).
 
-Run: .venv/bin/python bench/bench_gateway.py [--requests 200] [--latency 50-300] [--database URL]
+Run: .venv/bin/python bench/bench_gateway.py [--requests 200] [--latency 50-300] [--backend sqlite|postgresql]
+(PostgreSQL: a new database on MICROLEND_BENCH_PG, default postgresql+psycopg://postgres@127.0.0.1:5432, dropped
+after.)
 Targets: a full fetch close to the slowest provider (p50 ~ 250 ms for 50-300 ms: the max of six), a cached
 repeat well under 50 ms."""
 
@@ -21,7 +23,10 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+from sqlalchemy import create_engine, text
+
 ROOT = Path(__file__).resolve().parents[1]
+PG_SERVER = os.environ.get("MICROLEND_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MICROLEND_SECRET_KEY", "bench-secret-key-0123456789-abcdefghij")
 os.environ.setdefault("MICROLEND_AUDIT_KEY", "bench-audit-key-0123456789-abcdefghijkl")
@@ -37,7 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--latency", default="50-300", help="provider latency range in ms, e.g. 50-300")
-    parser.add_argument("--database", default=None, help="a database URL (default: a new SQLite file)")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
     low, high = (int(x) for x in args.latency.split("-"))
 
@@ -53,8 +58,15 @@ def main() -> None:
     from microlend.data.providers import KINDS
     from microlend.demo import identities
 
-    tmp = tempfile.mkdtemp(prefix="bench-gateway-")
-    url = args.database or f"sqlite:///{tmp}/bench.db"
+    pg_admin = None
+    if args.backend == "postgresql":
+        name = f"bench_gateway_{random.randrange(10**8)}"
+        pg_admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+        with pg_admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+        url = f"{PG_SERVER}/{name}"
+    else:
+        url = f"sqlite:///{tempfile.mkdtemp(prefix='bench-gateway-')}/bench.db"
     load_modules()
     engine = make_engine(url)
     migrate.upgrade(engine)
@@ -115,6 +127,10 @@ def main() -> None:
         gateway.close()
         server.stop()
         engine.dispose()
+        if pg_admin is not None:
+            with pg_admin.connect() as c:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            pg_admin.dispose()
     print(f"backend: {engine.dialect.name}; providers: 6 kinds, {low}-{high} ms each; requests: {len(full)}")
     print(
         f"full six-provider fetch: p50 {statistics.median(full):7.1f} ms   p99 {percentile(full, 0.99):7.1f} ms"

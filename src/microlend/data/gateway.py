@@ -345,7 +345,7 @@ class Gateway:
         latency = round((time.perf_counter() - started) * 1000)
         if answer.status is CallStatus.UNAVAILABLE and answer.http_status in (None, *range(500, 600)):
             breaker.failure(config.breaker_failures, config.breaker_seconds)
-        elif answer.http_status == 200:
+        else:  # the provider answered (a refusal too): it is up, and a half-open breaker closes
             breaker.success()
         return _Answer(
             answer.status, answer.record, answer.http_status, answer.error, answer.text, latency, answer.billed

@@ -9,10 +9,11 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, type_coerce
 
 from microlend.core import audit, crypto
 from microlend.core.clock import utcnow
+from microlend.core.db import Amount
 from microlend.core.errors import ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.money import MAX_AMOUNT, minor_unit
@@ -352,35 +353,43 @@ def provider_usage(uow: UnitOfWork, who: Principal, since: datetime) -> list[Kin
     """Per kind since a moment: calls, cached answers, calls by status, cost, p50/p99 latency of the calls
     that went out (cached answers and calls not made are left out of the latency)."""
     who.require(Permission.VIEW_DATA_SOURCES)
+    mine = (ProviderCallRow.tenant_id == who.tenant_id, ProviderCallRow.at >= since)
+    sent = [CallStatus.OK.value, CallStatus.NOT_FOUND.value, CallStatus.UNAVAILABLE.value, CallStatus.DATA_ERROR.value]
+    c = ProviderCallRow
     with uow.read_only():
         currency = _currency(uow, who.tenant_id)
-        rows = uow.session.execute(
-            select(
-                ProviderCallRow.kind,
-                ProviderCallRow.status,
-                ProviderCallRow.cached,
-                ProviderCallRow.cost,
-                ProviderCallRow.latency_ms,
-            ).where(ProviderCallRow.tenant_id == who.tenant_id, ProviderCallRow.at >= since)
+        groups = uow.session.execute(
+            select(c.kind, c.status, c.cached, func.count(), type_coerce(func.sum(c.cost), Amount()))
+            .where(*mine)
+            .group_by(c.kind, c.status, c.cached)
         ).all()
+        # the latencies of the calls that went out, for the percentiles
+        latencies: dict[str, list[int]] = {kind: [] for kind in KINDS}
+        for kind, latency in uow.session.execute(
+            select(c.kind, c.latency_ms).where(*mine, c.cached.is_(False), c.status.in_(sent), c.latency_ms > 0)
+        ):
+            latencies.setdefault(kind, []).append(int(latency))
     out = []
-    sent = {CallStatus.OK.value, CallStatus.NOT_FOUND.value, CallStatus.UNAVAILABLE.value, CallStatus.DATA_ERROR.value}
     for kind in KINDS:
-        mine = [r for r in rows if r.kind == kind]
         by_status: dict[str, int] = {}
-        for r in mine:
-            by_status[r.status] = by_status.get(r.status, 0) + 1
-        latencies = sorted(r.latency_ms for r in mine if not r.cached and r.status in sent and r.latency_ms > 0)
+        calls = cached = 0
+        cost = Decimal(0)
+        for _, status, was_cached, n, total in (g for g in groups if g[0] == kind):
+            by_status[status] = by_status.get(status, 0) + int(n)
+            calls += int(n)
+            cached += int(n) if was_cached else 0
+            cost += total or Decimal(0)
+        ordered = sorted(latencies[kind])
         out.append(
             KindUsage(
                 kind=kind,
-                calls=len(mine),
-                cached=sum(1 for r in mine if r.cached),
+                calls=calls,
+                cached=cached,
                 by_status=by_status,
-                cost=sum((r.cost for r in mine), Decimal(0)),
+                cost=cost,
                 currency=currency,
-                p50_latency_ms=_percentile(latencies, 0.5),
-                p99_latency_ms=_percentile(latencies, 0.99),
+                p50_latency_ms=_percentile(ordered, 0.5),
+                p99_latency_ms=_percentile(ordered, 0.99),
             )
         )
     return out

@@ -163,3 +163,16 @@ def test_a_contract_failure_is_a_data_error_not_an_exception() -> None:
     gw._http = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200, json={"found": 1})))
     answer = gw._call(config(), gw.breaker(1, "bureau", "x"), USCC, None)
     assert answer.status is CallStatus.DATA_ERROR and answer.billed and answer.text == '{"found":1}'
+
+
+def test_a_half_open_trial_answered_with_a_refusal_closes_the_breaker() -> None:
+    """The provider is up when it answers at all: a trial refused (401) must not leave the breaker stuck."""
+    clock = FakeClock()
+    script = Scripted(401)
+    gw = Gateway(now=clock, sleep=lambda _: None, transport=httpx.MockTransport(script))
+    breaker = gw.breaker(1, "bureau", "http://bureau.test")
+    breaker.failure(1, 10)
+    clock.t += 11
+    assert breaker.allow()  # this caller is the trial
+    gw._call(config(retries=0), breaker, USCC, None)
+    assert breaker.allow() and breaker.allow() and not breaker.is_open
