@@ -12,17 +12,19 @@ failing never raises: it is a status (`unavailable`, `data_error` ...) in the re
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
+from typing import Any
 
 import httpx
 from sqlalchemy import select
@@ -78,6 +80,7 @@ class ProviderResult:
     http_status: int | None = None
     error: str | None = None
     call_id: int | None = None
+    payload: str | None = None  # the answer as sent, when it kept its contract (ok, not_found)
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,14 @@ class GatheredData:
     @property
     def cost(self) -> Decimal:
         return sum((r.cost for r in self.results.values()), Decimal(0))
+
+    def payloads(self) -> dict[str, dict[str, Any]]:
+        """The answers that kept their contract, as parsed JSON by kind (what `data.business` takes)."""
+        out: dict[str, dict[str, Any]] = {}
+        for kind, r in self.results.items():
+            if r.payload is not None and r.status in (CallStatus.OK, CallStatus.NOT_FOUND):
+                out[kind] = json.loads(r.payload)
+        return out
 
 
 @dataclass(frozen=True)
@@ -485,24 +496,14 @@ def _record(
     with uow:
         uow.session.add_all(rows.values())
         uow.session.flush()
-        recorded = {kind: _with_id(r, rows[kind].id) for kind, r in results.items()}
+        recorded = {kind: _with_id(r, rows[kind].id, texts.get(kind)) for kind, r in results.items()}
         uow.commit()
     return recorded
 
 
-def _with_id(result: ProviderResult, call_id: int) -> ProviderResult:
-    return ProviderResult(
-        result.kind,
-        result.status,
-        result.record,
-        result.latency_ms,
-        result.cost,
-        result.currency,
-        result.cached,
-        result.http_status,
-        result.error,
-        call_id,
-    )
+def _with_id(result: ProviderResult, call_id: int, text: str | None) -> ProviderResult:
+    kept = result.status in (CallStatus.OK, CallStatus.NOT_FOUND)
+    return replace(result, call_id=call_id, payload=text if kept else None)
 
 
 @dataclass(frozen=True)

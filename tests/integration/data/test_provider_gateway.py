@@ -124,6 +124,8 @@ def test_six_providers_are_called_in_parallel(
     )
     assert isinstance(got.record("merchant"), MerchantFlows)
     assert got.cost == Decimal("9.00")
+    payloads = got.payloads()
+    assert set(payloads) == set(KINDS) and payloads["tax"] == payload("tax", subject, AS_OF)
     rows = [r for r in calls(uow) if r.purpose == "application"]
     assert [r.kind for r in rows] == list(KINDS)
     assert all(
@@ -191,6 +193,7 @@ def test_faults_become_statuses_and_never_raise(
     assert r["registry"].status is CallStatus.UNAVAILABLE and "cannot reach" in (r["registry"].error or "")
     assert r["enforcement"].status is CallStatus.OK and isinstance(got.record("enforcement"), EnforcementRecord)
     assert got.record("merchant") is None
+    assert set(got.payloads()) == {"enforcement"}, "an answer that broke its contract is not handed on"
     assert elapsed < 1.5
     # billed when the provider answered: a broken answer is still an answer
     assert {k: x.cost for k, x in r.items()} == {
@@ -228,6 +231,7 @@ def test_an_unknown_subject_and_a_refused_key(
     assert "tax" not in provider.calls, "tax knows only businesses: a person is not sent"
     assert got.results["enforcement"].error == "the provider refused the API key (HTTP 401)"
     assert got.results["bureau"].cost == Decimal("1.50") and got.results["tax"].cost == 0
+    assert got.payloads()["bureau"]["found"] is False and "enforcement" not in got.payloads()
 
 
 def test_not_configured_and_disabled_kinds_are_not_called(
