@@ -174,7 +174,8 @@ class _Cached:
 
 
 class TTLCache:
-    """Answers kept for a while, at most `max_entries` (the least recently used leave first)."""
+    """Answers kept for a while, at most `max_entries` (the least recently used leave first). The gateway keys
+    them by bank, kind, provider address, subject and day: a new address asks afresh."""
 
     def __init__(self, now: Callable[[], float], max_entries: int = 10_000) -> None:
         self._now = now
@@ -307,7 +308,7 @@ class Gateway:
                     error="no provider set up" if config is None else "provider disabled",
                 )
                 continue
-            key = (who.tenant_id, kind, subject, (as_of or today).isoformat())
+            key = (who.tenant_id, kind, config.base_url, subject, (as_of or today).isoformat())
             hit = self.cache.get(key)
             if hit is not None:
                 answers[kind] = ProviderResult(

@@ -10,12 +10,13 @@ from typing import Annotated, Any, Literal
 from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from microlend.api.deps import CurrentPrincipal, Page, PageSize, UnitOfWorkDep
+from microlend.api.deps import CurrentPrincipal, Id, Page, PageSize, UnitOfWorkDep
 from microlend.api.references import ApplicationQuery
 from microlend.api.routing import api_router
 from microlend.api.schemas import MoneyStr, PublicSchema
 from microlend.core.clock import utcnow
 from microlend.data import provider_service as svc
+from microlend.data.gateway import payload_of
 
 router = api_router(prefix="/api/v1/data", tags=["data providers"])
 
@@ -145,6 +146,24 @@ def list_provider_calls(
     return CallPagePublic(
         items=[CallPublic.of(c) for c in result.items], total=result.total, page=result.page, page_size=result.page_size
     )
+
+
+class PayloadPublic(BaseModel):
+    """A call's recorded answer exactly as the provider sent it (`masked`: ID numbers and mobiles masked for a
+    caller who may not see personal data), with the SHA-256 recorded when it arrived."""
+
+    call_id: int
+    kind: str
+    sha256: str
+    masked: bool
+    payload: str
+
+
+@router.get("/provider-calls/{call_id}/payload")
+def provider_call_payload(call_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> PayloadPublic:
+    """Replay what a provider answered in a call (to re-run a decision or settle a dispute)."""
+    p = payload_of(uow, who, call_id)
+    return PayloadPublic(call_id=p.call_id, kind=p.kind, sha256=p.sha256, masked=p.masked, payload=p.text)
 
 
 @router.get("/provider-usage")
