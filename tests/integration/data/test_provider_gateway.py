@@ -258,9 +258,7 @@ def test_the_breaker_opens_after_repeated_failures(
             uow, officer, business(), "business", ["bureau"], consents=ALL_CONSENTS, purpose="application"
         )
         assert got.results["bureau"].http_status == 503
-    started = time.perf_counter()
     got = gateway.fetch(uow, officer, business(), "business", ["bureau"], consents=ALL_CONSENTS, purpose="application")
-    assert time.perf_counter() - started < 0.1
     assert got.results["bureau"].status is CallStatus.UNAVAILABLE and got.results["bureau"].http_status is None
     assert "circuit open" in (got.results["bureau"].error or "")
     assert provider.calls["bureau"] == 2, "an open breaker does not call the provider"
