@@ -83,6 +83,7 @@ ROUTERS = [
     ("microlend.api.routers.decisioning", "router"),
     ("microlend.api.routers.data", "router"),
     ("microlend.api.routers.data", "accounts_router"),
+    ("microlend.api.routers.data_providers", "router"),
     ("microlend.api.routers.risk", "router"),
     ("microlend.api.routers.marketing", "router"),
     ("microlend.api.routers.marketing", "tracking_router"),

@@ -193,6 +193,8 @@ CASES = [
                       "path": {"customer_id": ids["own_business"]}}),
     Case("POST", "/api/v1/marketing/opt-outs", "body", "customer_id", "marketer",
          lambda ids: {"json": {"customer_id": ids["customer"], "channel": "push"}}),
+    Case("GET", "/api/v1/data/provider-calls", "query", "application_id", "auditor",
+         lambda ids: {"params": {"application_id": ids["application"]}}),
     Case("GET", "/api/v1/marketing/visit-tasks", "query", "officer_user_id", "admin",
          lambda ids: {"params": {"officer_user_id": ids["user"]}}),
 ]

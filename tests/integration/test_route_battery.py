@@ -9,6 +9,7 @@ route run in one test, without a password hash per check."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import random
 import uuid
@@ -276,6 +277,26 @@ def pending_limit_change(api: CachedTokens) -> int:
     return review.change_id
 
 
+def provider_call(api: CachedTokens) -> int:
+    """A recorded provider call with its answer, in the bank."""
+    from microlend.core.crypto import blind_index, encrypt, mask
+    from microlend.data.tables import ProviderCallRow
+
+    subject, answer = identities.uscc(_rng), '{"found": false}'
+    with api.kit.uow_factory() as u:
+        row = ProviderCallRow(
+            tenant_id=api.kit.tenant.id, kind="registry", subject_index=blind_index(subject),
+            subject_masked=mask(subject), subject_kind="business", as_of=None, purpose="battery",
+            application_id=None, called_by="officer", at=datetime.now(UTC), status="not_found", latency_ms=5,
+            cost=Decimal(0), currency="CNY", cached=False, http_status=200, error=None, payload=encrypt(answer),
+            payload_sha256=hashlib.sha256(answer.encode()).hexdigest())
+        u.session.add(row)
+        u.session.flush()
+        call_id = int(row.id)
+        u.commit()
+    return call_id
+
+
 CSV = "id,age,segment,outcome\n1,34,retail,good\n2,51,farming,bad\n3,29,retail,good\n4,45,trade,good\n"
 
 BANK_ACCOUNT_HOLDER = "91410184BXKFLJ2K0E"
@@ -532,6 +553,14 @@ CASES: list[Case] = [
     Case(E("GET", f"{V1}/datasets/{{name}}", "risk_analyst", "credit_officer"), dataset),
     Case(E("GET", f"{V1}/datasets/{{name}}/quality", "risk_analyst", "marketer"), dataset),
     Case(E("GET", f"{V1}/datasets/{{name}}/quality.html", "risk_analyst", "approver"), dataset),
+    # external data providers: the administrator sets them up, analysts and auditors see calls and cost
+    Case(E("GET", f"{V1}/data/providers", "auditor", "credit_officer")),
+    Case(E("GET", f"{V1}/data/providers/{{kind}}", "risk_analyst", "marketer", fixed={"kind": "bureau"})),
+    Case(E("PUT", f"{V1}/data/providers/{{kind}}", "admin", "risk_analyst", fixed={"kind": "tax"}, write=True,
+           body={"base_url": "https://tax.example.cn", "api_key": "k-123", "timeout_ms": 2000})),
+    Case(E("GET", f"{V1}/data/provider-calls", "auditor", "collector")),
+    Case(E("GET", f"{V1}/data/provider-calls/{{call_id}}/payload", "auditor", "marketer"), provider_call),
+    Case(E("GET", f"{V1}/data/provider-usage", "risk_analyst", "credit_officer")),
     # risk models
     Case(E("POST", f"{V1}/risk/models", "risk_analyst", "credit_officer",
            body={"dataset": "none", "target": "y", "bad": "1"}, success=(404,))),

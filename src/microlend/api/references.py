@@ -48,6 +48,8 @@ OptionalRunRef = Annotated[int | None, Field(ge=1, le=MAX_ID, json_schema_extra=
 OptionalUserRef = Annotated[int | None, Field(ge=1, le=MAX_ID, json_schema_extra=_ref("user")), Ref("user")]
 #: query parameters
 CustomerQuery = Annotated[int | None, Query(ge=1, le=MAX_ID, json_schema_extra=_ref("customer")), Ref("customer")]
+ApplicationQuery = Annotated[int | None, Query(ge=1, le=MAX_ID, json_schema_extra=_ref("application")),
+                            Ref("application")]
 UserQuery = Annotated[int | None, Query(ge=1, le=MAX_ID, json_schema_extra=_ref("user")), Ref("user")]
 
 

@@ -360,3 +360,110 @@ def accounts_import_command(
         if rejected_out is not None:
             pd.DataFrame([vars(r) for r in result.rejected]).to_csv(rejected_out, index=False)
             console.print(f"rejected rows written to {rejected_out}")
+providers_app = typer.Typer(
+    help="External data providers: where each kind is reached, with which key, and what the calls cost.",
+    no_args_is_help=True,
+)
+app.add_typer(providers_app, name="providers")
+
+
+@providers_app.command("list")
+@user_errors
+def providers_list(tenant: Annotated[str, typer.Option(help="Tenant (bank) name")]) -> None:
+    """Every provider kind of the bank: address, whether a key is set, limits and cost per call."""
+    from microlend.data.provider_service import provider_settings
+
+    uow, who = tenant_principal(tenant)
+    table = Table("kind", "address", "key", "timeout", "retries", "breaker", "cache", "cost/call", "enabled")
+    for p in provider_settings(uow, who):
+        if not p.configured:
+            table.add_row(p.kind, "[dim]not set up[/]", "", "", "", "", "", "", "")
+            continue
+        table.add_row(
+            p.kind,
+            p.base_url or "",
+            "set" if p.api_key_set else "[yellow]none[/]",
+            f"{p.timeout_ms} ms",
+            str(p.retries),
+            f"{p.breaker_failures} fails / {p.breaker_seconds} s",
+            f"{p.cache_ttl_seconds} s",
+            f"{p.cost_per_call} {p.currency}",
+            "yes" if p.enabled else "no",
+        )
+    console.print(table)
+
+
+@providers_app.command("set")
+@user_errors
+def providers_set(
+    kind: Annotated[str, typer.Argument(help="bureau, tax, einvoice, merchant, registry or enforcement")],
+    tenant: Annotated[str, typer.Option(help="Tenant (bank) name")],
+    url: Annotated[str | None, typer.Option(help="Base URL (http:// or https://)")] = None,
+    key_env: Annotated[str | None, typer.Option(help="Read the API key from this environment variable")] = None,
+    timeout_ms: Annotated[int | None, typer.Option(help="Timeout per attempt, 50-30000 ms")] = None,
+    retries: Annotated[int | None, typer.Option(help="Retries on 5xx and timeouts, 0-3")] = None,
+    breaker_failures: Annotated[int | None, typer.Option(help="Failures in a row that open the breaker")] = None,
+    breaker_seconds: Annotated[int | None, typer.Option(help="Seconds the breaker stays open")] = None,
+    cache_ttl: Annotated[int | None, typer.Option(help="Seconds an answer is reused (0: never)")] = None,
+    cost: Annotated[str | None, typer.Option(help="Cost per call in the bank's currency, e.g. 1.50")] = None,
+    enabled: Annotated[bool | None, typer.Option("--enable/--disable", help="Call this provider or not")] = None,
+) -> None:
+    """Set up or change one provider kind (the key is taken from an environment variable, never the command
+    line, and stored encrypted)."""
+    import os
+
+    from microlend.core.money import parse_amount
+    from microlend.data.provider_service import ProviderChanges, set_provider
+
+    api_key = None
+    if key_env is not None:
+        api_key = os.environ.get(key_env)
+        if api_key is None:
+            raise ValidationError(f"--key-env: the environment variable {key_env} is not set", field="key_env")
+    changes = ProviderChanges(
+        base_url=url,
+        api_key=api_key,
+        timeout_ms=timeout_ms,
+        retries=retries,
+        breaker_failures=breaker_failures,
+        breaker_seconds=breaker_seconds,
+        cache_ttl_seconds=cache_ttl,
+        cost_per_call=None if cost is None else parse_amount(cost, "cost"),
+        enabled=enabled,
+    )
+    uow, who = tenant_principal(tenant)
+    p = set_provider(uow, who, kind, changes)
+    console.print(
+        f"{p.kind}: {p.base_url} (key {'set' if p.api_key_set else 'not set'}, timeout {p.timeout_ms} ms, "
+        f"{p.retries} retries, cost {p.cost_per_call} {p.currency}, "
+        f"{'enabled' if p.enabled else 'disabled'})",
+        highlight=False,
+    )
+
+
+@providers_app.command("usage")
+@user_errors
+def providers_usage(
+    tenant: Annotated[str, typer.Option(help="Tenant (bank) name")],
+    days: Annotated[int, typer.Option(min=1, max=3660, help="Over the last this many days")] = 30,
+) -> None:
+    """Calls per provider kind over the last days: how many, cached, by status, cost, p50/p99 latency."""
+    from datetime import timedelta
+
+    from microlend.core.clock import utcnow
+    from microlend.data.provider_service import provider_usage
+
+    uow, who = tenant_principal(tenant)
+    table = Table("kind", "calls", "cached", "statuses", "cost", "p50 ms", "p99 ms")
+    for u in provider_usage(uow, who, utcnow() - timedelta(days=days)):
+        statuses = ", ".join(f"{k} {v}" for k, v in sorted(u.by_status.items()))
+        table.add_row(
+            u.kind,
+            f"{u.calls:,}",
+            f"{u.cached:,}",
+            statuses,
+            f"{u.cost} {u.currency}",
+            "" if u.p50_latency_ms is None else str(u.p50_latency_ms),
+            "" if u.p99_latency_ms is None else str(u.p99_latency_ms),
+        )
+    console.print(table)

@@ -41,6 +41,8 @@ class Permission(StrEnum):
     VIEW_LEDGER = "view_ledger"
     # credit data and risk
     MANAGE_DATASETS = "manage_datasets"
+    MANAGE_DATA_SOURCES = "manage_data_sources"  # external data providers: where, with which key, at what cost
+    VIEW_DATA_SOURCES = "view_data_sources"  # provider settings (never the key), calls and their cost
     TRAIN_MODELS = "train_models"
     APPROVE_MODELS = "approve_models"
     VALIDATE_MODELS = "validate_models"  # draft -> validated, against the model gates
@@ -90,7 +92,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.RISK_ANALYST: frozenset({
         P.VIEW_CUSTOMERS, P.VIEW_LOANS, P.MANAGE_DATASETS, P.TRAIN_MODELS, P.APPROVE_MODELS,
         P.VIEW_MODELS, P.SCORE, P.VIEW_POLICIES, P.EDIT_POLICIES, P.PUBLISH_POLICIES, P.VIEW_DECISIONS,
-        P.DECIDE, P.VIEW_APPLICATIONS, P.VIEW_LEDGER,
+        P.DECIDE, P.VIEW_APPLICATIONS, P.VIEW_LEDGER, P.VIEW_DATA_SOURCES,
     }),
     Role.MODEL_VALIDATOR: frozenset({
         P.VIEW_MODELS, P.VALIDATE_MODELS, P.SCORE, P.VIEW_POLICIES, P.VIEW_DECISIONS,
@@ -101,7 +103,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     }),
     Role.AUDITOR: frozenset({
         P.VIEW_CUSTOMERS, P.VIEW_AUDIT, P.VIEW_LOANS, P.VIEW_LEDGER, P.VIEW_MODELS, P.VIEW_POLICIES,
-        P.VIEW_DECISIONS, P.VIEW_APPLICATIONS, P.VIEW_CAMPAIGNS,
+        P.VIEW_DECISIONS, P.VIEW_APPLICATIONS, P.VIEW_CAMPAIGNS, P.VIEW_DATA_SOURCES,
     }),
     Role.BORROWER: frozenset({P.APPLY}),
     Role.SYSTEM: frozenset(Permission),

@@ -1,5 +1,6 @@
-"""Tables of the credit data module: the metadata of imported datasets (the data itself is Parquet) and the
-bank's own accounts and their transactions (imported from core banking)."""
+"""Tables of the credit data module: the metadata of imported datasets (the data itself is Parquet), the
+bank's own accounts and their transactions (imported from core banking), and the external data providers'
+settings and calls."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from microlend.core.db import Amount, Base, JSONText, UTCDateTime
@@ -75,3 +76,60 @@ class BankTransactionRow(Base):
     balance_after: Mapped[Decimal | None] = mapped_column(Amount(), nullable=True)
     kind: Mapped[str] = mapped_column(String(10))
     counterparty: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class ProviderSettingsRow(Base):
+    """How a bank reaches one kind of external data provider: where, with which key (encrypted), how patiently
+    (timeout, retries, circuit breaker), how long an answer is reused, and what a call costs."""
+
+    __tablename__ = "data_provider_settings"
+    __table_args__ = (UniqueConstraint("tenant_id", "kind", name="uq_data_provider_settings_tenant_kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    base_url: Mapped[str] = mapped_column(String(500))
+    api_key: Mapped[str | None] = mapped_column(Text, nullable=True)  # microlend.core.crypto.encrypt
+    timeout_ms: Mapped[int] = mapped_column(Integer)
+    retries: Mapped[int] = mapped_column(Integer)
+    breaker_failures: Mapped[int] = mapped_column(Integer)
+    breaker_seconds: Mapped[int] = mapped_column(Integer)
+    cache_ttl_seconds: Mapped[int] = mapped_column(Integer)
+    cost_per_call: Mapped[Decimal] = mapped_column(Amount())
+    currency: Mapped[str] = mapped_column(String(3))
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_by: Mapped[str] = mapped_column(String(100))
+
+
+class ProviderCallRow(Base):
+    """One call of the gateway to a provider (or one the gateway decided not to make, with why): the subject
+    only as a blind index and masked, the answer encrypted with its SHA-256, so a decision can be replayed."""
+
+    __tablename__ = "data_provider_calls"
+    __table_args__ = (
+        Index("ix_data_provider_calls_tenant_at", "tenant_id", "at"),
+        Index("ix_data_provider_calls_tenant_subject", "tenant_id", "subject_index"),
+        Index("ix_data_provider_calls_tenant_application", "tenant_id", "application_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    subject_index: Mapped[str] = mapped_column(String(64))  # microlend.core.crypto.blind_index
+    subject_masked: Mapped[str] = mapped_column(String(40))
+    subject_kind: Mapped[str] = mapped_column(String(10))  # person or business
+    as_of: Mapped[date | None] = mapped_column(Date, nullable=True)
+    purpose: Mapped[str] = mapped_column(String(200))
+    application_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    called_by: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(20))
+    latency_ms: Mapped[int] = mapped_column(Integer)
+    cost: Mapped[Decimal] = mapped_column(Amount())
+    currency: Mapped[str] = mapped_column(String(3))
+    cached: Mapped[bool] = mapped_column(Boolean)
+    http_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    payload: Mapped[str | None] = mapped_column(Text, nullable=True)  # the raw answer, encrypted
+    payload_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -74,6 +74,14 @@ def test_approvers_do_not_publish_policies_and_analysts_do_not_approve_credit() 
     assert P.APPROVE_CREDIT not in ROLE_PERMISSIONS[Role.RISK_ANALYST]
 
 
+def test_only_the_administrator_sets_up_data_providers_and_reviewers_see_their_calls() -> None:
+    """Where the bank's external data comes from, with which key and at what cost, is set-up: the
+    administrator's; analysts and auditors see the settings (never the key), the calls and their cost."""
+    assert {r for r in Role if P.MANAGE_DATA_SOURCES in ROLE_PERMISSIONS[r]} == {Role.ADMIN, Role.SYSTEM}
+    assert {r for r in Role if P.VIEW_DATA_SOURCES in ROLE_PERMISSIONS[r]} == {
+        Role.ADMIN, Role.RISK_ANALYST, Role.AUDITOR, Role.SYSTEM}
+
+
 def test_only_operations_books_loans() -> None:
     holders = {r for r in Role if P.BOOK_LOANS in ROLE_PERMISSIONS[r]}
     assert holders == {Role.OPERATIONS, Role.SYSTEM}

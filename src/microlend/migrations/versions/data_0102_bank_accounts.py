@@ -1,7 +1,7 @@
 """data: the bank's own accounts and their transactions (imported from core banking)
 
 Revision ID: data_0102_bank_accounts
-Revises: data_0100
+Revises: data_0101_provider_gateway
 Create Date: 2026-11-30 02:20:00
 """
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'data_0102_bank_accounts'
-down_revision: str | Sequence[str] | None = 'data_0100'
+down_revision: str | Sequence[str] | None = 'data_0101_provider_gateway'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
