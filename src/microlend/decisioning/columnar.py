@@ -6,7 +6,7 @@ match; an expression comparing or adding a null fails, and a failed row becomes 
 ENGINE_ERROR exactly as in `CompiledPolicy.evaluate`. Supported: a chain of input, expression,
 decision-table (first/collect) and output nodes, table cells as in `cells.py`, and expressions made of
 literals, field paths, arithmetic, comparisons, and/or/not, `??`, `? :`, array literals, len, map, min,
-max. Anything else raises `NotCompilable`, and callers fall back to the engine row by row.
+max, floor. Anything else raises `NotCompilable`, and callers fall back to the engine row by row.
 Numbers are float64 here (exact for amounts to the cent below 10^13); outputs are converted to Decimal
 with the same rounding as the engine path.
 """
