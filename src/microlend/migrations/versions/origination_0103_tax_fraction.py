@@ -1,6 +1,6 @@
 """origination: the bank's share of declared sales a tax-data loan (税贷) may reach
 
-Revision ID: origination_0103_tax_loan_fraction
+Revision ID: origination_0103_tax_fraction
 Revises: origination_0102_contracts
 Create Date: 2026-11-30 02:30:00
 """
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "origination_0103_tax_loan_fraction"
+revision: str = "origination_0103_tax_fraction"
 down_revision: str | Sequence[str] | None = "origination_0102_contracts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
