@@ -128,7 +128,7 @@ class TestRateCap:
                                                         headers=admin), 422)
         r = api.client.put("/api/v1/rate-cap", json={"rate_cap": "0.20"}, headers=admin)
         assert "product EI-STD prices above 0.20" in problem(r, 422)  # 0.16 × 1.5 = 0.24
-        for code in ("EI-STD", "EP-STD", "IO-STD", "BL-STD", "RV-STD"):
+        for code in ("EI-STD", "EP-STD", "IO-STD", "BL-STD", "RV-STD", "TAX_LOAN", "FLOW_LOAN", "INVOICE_LINE"):
             r = api.client.patch(f"/api/v1/products/{code}", json={"penalty_multiplier": "1.2"}, headers=admin)
             assert r.status_code == 200, r.text
         r = api.client.put("/api/v1/rate-cap", json={"rate_cap": "0.20"}, headers=admin)

@@ -6,7 +6,7 @@ match; an expression comparing or adding a null fails, and a failed row becomes 
 ENGINE_ERROR exactly as in `CompiledPolicy.evaluate`. Supported: a chain of input, expression,
 decision-table (first/collect) and output nodes, table cells as in `cells.py`, and expressions made of
 literals, field paths, arithmetic, comparisons, and/or/not, `??`, `? :`, array literals, len, map, min,
-max. Anything else raises `NotCompilable`, and callers fall back to the engine row by row.
+max, floor. Anything else raises `NotCompilable`, and callers fall back to the engine row by row.
 Numbers are float64 here (exact for amounts to the cent below 10^13); outputs are converted to Decimal
 with the same rounding as the engine path.
 """
@@ -67,10 +67,16 @@ class _Table:
         if any(c.kind in ("list", "hits") for c in cols):
             raise NotCompilable(f"table {self.node_id}: a list-valued input column")
         masks = []
+        seen: dict[tuple[int, Cell], BoolArray] = {}  # a cell repeated down a column is tested once
         for cells, _ in self.rules:
             m = np.ones(b.n, dtype=bool)
-            for col, cell in zip(cols, cells, strict=True):
-                m &= cell_mask(b, col, cell)
+            for j, (col, cell) in enumerate(zip(cols, cells, strict=True)):
+                if cell.any:  # an empty cell matches every row: nothing to narrow
+                    continue
+                mask = seen.get((j, cell))
+                if mask is None:
+                    mask = seen[(j, cell)] = cell_mask(b, col, cell)
+                m &= mask
             masks.append(m)
         err = np.logical_or.reduce([c.err for c in cols]) if cols else b.false()
         matrix = np.vstack(masks).T if masks else np.zeros((b.n, 0), dtype=bool)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from microlend.core.errors import ValidationError
 from microlend.core.money import round_half_up
@@ -131,9 +131,13 @@ class CapacityFacts(_Facts):
     id_document_expired: bool | None = None  # the identity document expired before the application
     credit_report_consent: bool | None = None  # the borrower authorised the credit report (征信授权)
     product_min_amount: Decimal | None = None  # the product's smallest loan: less headroom than this, no offer
+    #: the bank's setting: a tax-data loan (税贷) <= this share of the verified declared sales (None: the
+    #: policy's own default, 0.3)
+    tax_loan_fraction: Decimal | None = None
+    verified_sales_12m: Decimal | None = None  # 近12个月申报销售额, exactly as the tax authority reports it
 
     @field_validator("verified_turnover", "turnover_multiple", "debt_to_income_ceiling", "product_min_amount",
-                     mode="before")
+                     "tax_loan_fraction", "verified_sales_12m", mode="before")
     @classmethod
     def _no_float(cls, value: Any) -> Any:
         if isinstance(value, float):
@@ -141,9 +145,48 @@ class CapacityFacts(_Facts):
         return value
 
 
+#: The external data sources (provider kinds) behind the business features.
+SOURCE_KINDS: tuple[str, ...] = ("bureau", "tax", "einvoice", "merchant", "registry", "enforcement")
+#: What a call to an external data source (外部数据源) gave, by provider kind.
+SOURCE_STATUSES: tuple[str, ...] = ("ok", "not_found", "unavailable", "data_error", "no_consent", "not_configured")
+
+
+class DataFacts(_Facts):
+    """The external data sources behind the business features: each kind called (bureau, tax, einvoice,
+    merchant, registry, enforcement) with its status, and the kinds that could not be reached. A kind listed in
+    `unavailable` reads as status "unavailable" (unless it already says "data_error"), so a policy needs to look
+    at `data.sources.<kind>` only; a kind not called is absent (null)."""
+
+    sources: dict[str, str] = Field(default_factory=dict)
+    unavailable: tuple[str, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fold_unavailable(cls, value: Any) -> Any:
+        if not isinstance(value, dict) or not value.get("unavailable"):
+            return value
+        sources = dict(value.get("sources") or {})
+        unavailable = value["unavailable"]
+        if isinstance(unavailable, list | tuple):
+            for kind in unavailable:
+                if isinstance(kind, str) and sources.get(kind) != "data_error":
+                    sources[kind] = "unavailable"
+        return {**value, "sources": sources}
+
+    @field_validator("sources")
+    @classmethod
+    def _known_statuses(cls, value: dict[str, str]) -> dict[str, str]:
+        for kind, status in value.items():
+            if status not in SOURCE_STATUSES:
+                raise ValueError(f"source '{kind}': status '{status}' is not one of {', '.join(SOURCE_STATUSES)}")
+        return value
+
+
 #: Sections added after decisions were first stored: left out of the canonical form while they hold their
 #: defaults, so that a decision stored before them reads back to exactly what was stored.
-_OPTIONAL_SECTIONS = {"exposure": ExposureFacts(), "capacity": CapacityFacts()}
+_OPTIONAL_SECTIONS = {"exposure": ExposureFacts(), "capacity": CapacityFacts(), "data": DataFacts()}
+#: Fields added to a section after decisions were first stored: left out while None, for the same reason.
+_OPTIONAL_FIELDS = {"capacity": ("tax_loan_fraction", "verified_sales_12m")}
 
 
 class DecisionInput(_Facts):
@@ -155,6 +198,7 @@ class DecisionInput(_Facts):
     model: ModelResult = Field(default_factory=ModelResult)
     exposure: ExposureFacts = Field(default_factory=ExposureFacts)
     capacity: CapacityFacts = Field(default_factory=CapacityFacts)
+    data: DataFacts = Field(default_factory=DataFacts)
 
     @field_validator("features")
     @classmethod
@@ -170,6 +214,10 @@ class DecisionInput(_Facts):
         for key, default in _OPTIONAL_SECTIONS.items():
             if getattr(self, key) == default:
                 del data[key]
+        for key, names in _OPTIONAL_FIELDS.items():
+            for name in names:
+                if key in data and data[key].get(name) is None:
+                    del data[key][name]
         return data
 
     def canonical_json(self) -> str:

@@ -332,6 +332,13 @@ def _call(b: Batch, name: str, args: list[Ast]) -> V:
         stacked = np.vstack([v.data for v in items])
         data = stacked.min(axis=0) if name == "min" else stacked.max(axis=0)
         return V("num", np.where(err, 0.0, data), b.false(), err)
+    if name == "floor" and len(args) == 1:
+        x = _num(b, evaluate(b, args[0]))
+        err = x.err | x.null
+        # the engine floors exact decimals: a float a hair below a whole number (0.3 * 500000 / 100) is that number
+        nearest = np.round(x.data)
+        close = np.abs(x.data - nearest) <= 1e-9 * np.maximum(1.0, np.abs(x.data))
+        return V("num", np.where(err, 0.0, np.where(close, nearest, np.floor(x.data))), b.false(), err)
     if name == "len" and len(args) == 1:
         x = evaluate(b, args[0])
         if x.kind == "hits":

@@ -255,7 +255,7 @@ def _golden(doc: dict[str, Any]) -> list[Finding]:
 def _input_paths(kind: str) -> set[str]:
     from pydantic import BaseModel
 
-    from microlend.decisioning.domain import DecisionInput
+    from microlend.decisioning.domain import SOURCE_KINDS, DecisionInput
     from microlend.decisioning.limits import LimitReviewInput
 
     root: type[BaseModel] = LimitReviewInput if kind == "limit_review" else DecisionInput
@@ -264,6 +264,8 @@ def _input_paths(kind: str) -> set[str]:
         annotation = info.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             paths |= {f"{name}.{sub}" for sub in annotation.model_fields}
+    if root is DecisionInput:
+        paths |= {f"data.sources.{kind}" for kind in SOURCE_KINDS}  # a map: one status per provider kind
     return paths
 
 

@@ -14,6 +14,7 @@ from microlend.decisioning.domain import (
     ApplicationFacts,
     CapacityFacts,
     CustomerFacts,
+    DataFacts,
     DecisionInput,
     ExposureFacts,
     ModelResult,
@@ -26,13 +27,15 @@ _scoring = ScoringRuntime()
 def decide_application(uow: UnitOfWork, who: Principal, *, application: ApplicationFacts, customer: CustomerFacts,
                        features: dict[str, float | None], model: ModelResult | None, profile: dict[str, Any] | None,
                        application_ref: str | None, locale: str, exposure: ExposureFacts | None = None,
-                       capacity: CapacityFacts | None = None) -> tuple[svc.DecisionRecord, str]:
+                       capacity: CapacityFacts | None = None,
+                       data: DataFacts | None = None) -> tuple[svc.DecisionRecord, str]:
     """The stored decision and the version of the model whose result it used."""
     who.require(Permission.DECIDE)
     if model is None:
         model = champion_result(uow, who, profile, subject_id=application_ref or customer.customer_id)
     decision_input = DecisionInput(application=application, customer=customer, features=features, model=model,
-                                   exposure=exposure or ExposureFacts(), capacity=capacity or CapacityFacts())
+                                   exposure=exposure or ExposureFacts(), capacity=capacity or CapacityFacts(),
+                                   data=data or DataFacts())
     record = svc.decide(uow, who, decision_input, application_ref=application_ref, locale=locale)
     return record, model.model_version
 

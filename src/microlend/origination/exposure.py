@@ -44,17 +44,19 @@ class AboveAvailable(ValidationError):
 @dataclass(frozen=True)
 class CreditSettings:
     """The bank's lending limits: the most one obligor group may owe and be offered (None: only the policy's
-    caps by grade), a business's limit as a multiple of its annual turnover, a person's debt-to-income ceiling."""
+    caps by grade), a business's limit as a multiple of its annual turnover, a person's debt-to-income ceiling,
+    and a tax-data loan's (税贷) limit as a share of the business's declared sales over 12 months."""
 
     borrower_exposure_cap: Decimal | None
     turnover_multiple: Decimal
     debt_to_income_ceiling: Decimal
     updated_by: str = "system"
     updated_at: datetime | None = None
+    tax_loan_fraction: Decimal = Decimal("0.3")
 
 
 #: What a new bank lends under until it sets its own (单户授信上限 1,000,000 CNY; half a year's turnover;
-#: debt up to twice a year's income).
+#: debt up to twice a year's income; a tax-data loan up to 30 % of a year's declared sales).
 DEFAULTS = CreditSettings(Decimal("1000000"), Decimal("0.5"), Decimal("2"))
 #: Own history counts over this many years (non-performing and written-off loans).
 HISTORY_YEARS = 5
@@ -70,7 +72,7 @@ def credit_settings(uow: UnitOfWork, who: Principal) -> CreditSettings:
     if row is None:
         return DEFAULTS
     return CreditSettings(row.borrower_exposure_cap, row.turnover_multiple, row.debt_to_income_ceiling,
-                          row.updated_by, row.updated_at)
+                          row.updated_by, row.updated_at, row.tax_loan_fraction)
 
 
 def read_credit_settings(uow: UnitOfWork, who: Principal) -> CreditSettings:
@@ -90,6 +92,10 @@ def update_credit_settings(uow: UnitOfWork, who: Principal, settings: CreditSett
                          ("debt_to_income_ceiling", settings.debt_to_income_ceiling)):
         if not value.is_finite() or not Decimal(0) < value <= Decimal(100):
             raise ValidationError(f"{field}: must be above 0 and at most 100", field=field)
+    fraction = settings.tax_loan_fraction
+    if not fraction.is_finite() or not Decimal(0) < fraction <= Decimal(1):
+        raise ValidationError("tax_loan_fraction: must be above 0 and at most 1 (a share of declared sales)",
+                              field="tax_loan_fraction")
     with uow:
         s = uow.session
         row = s.get(CreditSettingsRow, who.tenant_id)
@@ -100,6 +106,7 @@ def update_credit_settings(uow: UnitOfWork, who: Principal, settings: CreditSett
         row.borrower_exposure_cap, row.turnover_multiple = cap, settings.turnover_multiple
         row.debt_to_income_ceiling, row.updated_at, row.updated_by = (settings.debt_to_income_ceiling, utcnow(),
                                                                         who.username)
+        row.tax_loan_fraction = fraction
         s.flush()
         audit.record(s, who, "credit_settings.update", "credit_settings", who.tenant_id, before=before,
                      after=_audit_view(row))
@@ -110,7 +117,8 @@ def update_credit_settings(uow: UnitOfWork, who: Principal, settings: CreditSett
 def _audit_view(row: CreditSettingsRow) -> dict[str, str | None]:
     cap = row.borrower_exposure_cap
     return {"borrower_exposure_cap": None if cap is None else str(cap),
-            "turnover_multiple": str(row.turnover_multiple), "debt_to_income_ceiling": str(row.debt_to_income_ceiling)}
+            "turnover_multiple": str(row.turnover_multiple), "debt_to_income_ceiling": str(row.debt_to_income_ceiling),
+            "tax_loan_fraction": str(row.tax_loan_fraction)}
 
 
 @dataclass(frozen=True)

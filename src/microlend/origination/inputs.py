@@ -101,8 +101,10 @@ def _bureau_features(report: BureauReport | None) -> dict[str, float | None]:
 
 def capacity(customer: CustomerView, term_months: int, on: date, consents: set[str],
              settings: exposures.CreditSettings, min_amount: Decimal | None = None) -> CapacityFacts:
-    """Capacity and eligibility facts: verified turnover (核实营业额), the bank's ceilings, age on the last due
-    date (the owner's for a business), whether the ID document (身份证件) has expired, consent to the report."""
+    """Capacity and eligibility facts: verified turnover (核实营业额), the bank's ceilings (a tax-data loan's share
+    of declared sales among them), the declared sales over 12 months when the customer record holds them, age on
+    the last due date (the owner's for a business), whether the ID document (身份证件) has expired, consent to
+    the report."""
     attrs = dict(customer.attributes)
     maturity = add_months(on, term_months)
     age_at_maturity = age_on(customer.birth_date, maturity)
@@ -113,7 +115,8 @@ def capacity(customer: CustomerView, term_months: int, on: date, consents: set[s
         borrower_kind=customer.kind, verified_turnover=_decimal_attr(attrs, "verified_annual_turnover"),
         turnover_multiple=settings.turnover_multiple, debt_to_income_ceiling=settings.debt_to_income_ceiling,
         age_at_maturity=age_at_maturity, id_document_expired=None if expiry is None else expiry < on,
-        credit_report_consent="credit_report" in consents, product_min_amount=min_amount)
+        credit_report_consent="credit_report" in consents, product_min_amount=min_amount,
+        tax_loan_fraction=settings.tax_loan_fraction, verified_sales_12m=_decimal_attr(attrs, "tax_sales_12m"))
 
 
 def decision_input(uow: UnitOfWork, who: Principal, customer: CustomerView, app: Any, application_id: int,

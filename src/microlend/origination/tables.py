@@ -106,6 +106,8 @@ class CreditSettingsRow(Base):
     debt_to_income_ceiling: Mapped[Decimal] = mapped_column(Rate())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_by: Mapped[str] = mapped_column(String(100))
+    #: a tax-data loan (税贷) <= this share of the declared sales over 12 months
+    tax_loan_fraction: Mapped[Decimal] = mapped_column(Rate(), default=Decimal("0.3"), server_default="0.3")
 
 
 class ExposureLockRow(Base):

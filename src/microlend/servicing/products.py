@@ -118,8 +118,9 @@ def _cny(value: str) -> Decimal:
     return Decimal(value)
 
 
-#: The catalogue a new bank starts with (拎包入住): one product per repayment method, each within the default
-#: rate cap: its highest rate × the 1.5 penalty multiplier is at most 24 %, fees included at the shortest term.
+#: The catalogue a new bank starts with (拎包入住): one standard product per repayment method and three on
+#: small-business data, each within the default rate cap: its highest rate × the 1.5 penalty multiplier is at
+#: most 24 %, fees included at the shortest term.
 STANDARD_CATALOGUE: tuple[Product, ...] = (
     Product(
         "EI-STD",
@@ -188,5 +189,50 @@ STANDARD_CATALOGUE: tuple[Product, ...] = (
         Decimal("0.0435"),
         Decimal("0.16"),
         name_zh="随借随还循环额度",
+    ),
+    # Products decided on the business's own data (the default policy requires the source named): a tax-data
+    # loan on tax declarations (税贷, up to the bank's share of a year's declared sales), a merchant-flow loan
+    # on acquiring flows (流水贷) and an invoice loan on e-invoices (发票贷: a short loan per need rather than a
+    # revolving line, so it is decided and booked like any other loan).
+    Product(
+        "TAX_LOAN",
+        "Tax-data loan, interest first",
+        RepaymentMethod.INTEREST_ONLY,
+        _cny("10000"),
+        _cny("500000"),
+        3,
+        12,
+        Decimal("0.0650"),
+        Decimal("0.0435"),
+        Decimal("0.15"),
+        grace_days=3,
+        name_zh="税贷（先息后本）",
+    ),
+    Product(
+        "FLOW_LOAN",
+        "Merchant-flow loan, equal installments",
+        RepaymentMethod.EQUAL_INSTALLMENT,
+        _cny("5000"),
+        _cny("200000"),
+        3,
+        12,
+        Decimal("0.0880"),
+        Decimal("0.0435"),
+        Decimal("0.16"),
+        grace_days=3,
+        name_zh="流水贷（等额本息）",
+    ),
+    Product(
+        "INVOICE_LINE",
+        "Invoice loan, bullet",
+        RepaymentMethod.BULLET,
+        _cny("10000"),
+        _cny("300000"),
+        1,
+        6,
+        Decimal("0.0720"),
+        Decimal("0.0435"),
+        Decimal("0.16"),
+        name_zh="发票贷（到期一次还本付息）",
     ),
 )

@@ -183,6 +183,54 @@ class TestReplay:
             result = service.replay(uow, officer, decision_id)
             assert result.equal, result.differences
 
+    def test_a_decision_stored_before_the_data_section_replays(
+        self, uow: UnitOfWork, bank: Tenant, officer: Principal
+    ) -> None:
+        record = service.decide(uow, officer, application())
+        old_capacity = {
+            "borrower_kind": "business",
+            "verified_turnover": None,
+            "turnover_multiple": "0.5",
+            "debt_to_income_ceiling": "2",
+            "age_at_maturity": 41,
+            "id_document_expired": False,
+            "credit_report_consent": True,
+            "product_min_amount": None,
+        }
+        with uow:
+            row = uow.session.get(DecisionRow, record.id)
+            assert row is not None
+            assert "data" not in row.inputs and row.inputs["capacity"] == old_capacity
+            old = {k: v for k, v in row.inputs.items() if k != "capacity"} | {"capacity": old_capacity}
+            row.inputs = old  # exactly what the engine stored before small-business data
+            uow.commit()
+        result = service.replay(uow, officer, record.id)
+        assert result.equal, result.differences
+
+    def test_a_decision_on_small_business_data_replays(self, uow: UnitOfWork, bank: Tenant, officer: Principal) -> None:
+        record = service.decide(
+            uow,
+            officer,
+            application(
+                {
+                    "application": {"product_code": "TAX_LOAN", "amount": "180000"},
+                    "capacity": {"tax_loan_fraction": "0.3", "verified_sales_12m": "512345.67"},
+                    "data": {"sources": {"tax": "ok", "registry": "ok"}, "unavailable": ["merchant"]},
+                    "features": {"tax_sales_12m": 512345.67, "tax_sales_growth_yoy": 0.02},
+                }
+            ),
+        )
+        assert (record.outcome, record.limit) == ("approve", Decimal("153700.00"))
+        with uow:
+            row = uow.session.get(DecisionRow, record.id)
+            assert row is not None
+            assert row.inputs["data"]["sources"] == {"tax": "ok", "registry": "ok", "merchant": "unavailable"}
+            assert row.inputs["capacity"]["verified_sales_12m"] == "512345.67"
+        assert service.replay(uow, officer, record.id).equal
+        declined = service.decide(uow, officer, application({"features": {"enf_dishonest": 1}}))
+        assert (declined.outcome, list(declined.reasons)) == ("decline", ["ENFORCEMENT_DISHONEST"])
+        assert service.replay(uow, officer, declined.id).equal
+
     def test_replay_uses_the_stored_version_after_a_new_one_is_published(
         self, uow: UnitOfWork, bank: Tenant, analyst: Principal, second_analyst: Principal
     ) -> None:

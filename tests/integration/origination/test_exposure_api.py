@@ -225,3 +225,23 @@ class TestCreditSettings:
         assert app["status"] == "approved" and codes(app) == ["EXPOSURE_CAP"]
         assert Decimal(app["offer"]["amount"]) == Decimal("40000")
         assert exposure(api, cid)["available"] == "0.00"
+
+    def test_the_tax_loan_fraction_is_a_share_and_reaches_the_decision(self, api: Api) -> None:
+        admin = api.token("admin")
+        assert api.client.get("/api/v1/credit-settings", headers=admin).json()["tax_loan_fraction"] == "0.3"
+        body = {"borrower_exposure_cap": "1000000", "turnover_multiple": "0.5", "debt_to_income_ceiling": "2"}
+        for wrong in ("0", "1.01", "-0.1", "NaN"):
+            r = api.client.put("/api/v1/credit-settings", headers=admin, json={**body, "tax_loan_fraction": wrong})
+            assert r.status_code == 422 and r.json()["field"] == "tax_loan_fraction", r.text
+        r = api.client.put("/api/v1/credit-settings", headers=admin, json={**body, "tax_loan_fraction": 0.25})
+        assert r.status_code == 422  # a float is refused: decimals travel as strings
+        r = api.client.put("/api/v1/credit-settings", headers=admin, json={**body, "tax_loan_fraction": "1"})
+        assert r.status_code == 200 and r.json()["tax_loan_fraction"] == "1", r.text
+        r = api.client.put("/api/v1/credit-settings", headers=admin, json={**body, "tax_loan_fraction": "0.25"})
+        assert r.status_code == 200 and r.json()["tax_loan_fraction"] == "0.25", r.text
+        r = api.client.put("/api/v1/credit-settings", headers=admin, json=body)  # left out: unchanged
+        assert r.status_code == 200 and r.json()["tax_loan_fraction"] == "0.25", r.text
+        app = apply(api, new_customer(api), "30000.00").json()
+        decision = api.client.get(f"/api/v1/decisions/{app['decision']['id']}", headers=api.token("risk_analyst"))
+        assert decision.status_code == 200, decision.text
+        assert decision.json()["inputs"]["capacity"]["tax_loan_fraction"] == "0.25"

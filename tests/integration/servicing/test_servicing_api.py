@@ -19,6 +19,7 @@ from microlend.core.db import make_session_factory
 from microlend.core.identity import Role
 from microlend.core.settings import Settings
 from microlend.core.tables import AuditRow
+from microlend.servicing.products import STANDARD_CATALOGUE
 
 SECRET = "servicing-api-test-secret-0123456789abcdef"
 
@@ -102,7 +103,8 @@ class TestProductsAndLoans:
             "max_term_months",
             "annual_rate",
         } <= set(first)
-        assert len(r.json()) == 5
+        assert [p["code"] for p in r.json()] == [p.code for p in STANDARD_CATALOGUE]
+        assert {"TAX_LOAN", "FLOW_LOAN", "INVOICE_LINE"} <= {p["code"] for p in r.json()}
 
     def test_disburse_then_read_the_schedule(
         self, client: TestClient, token_for: Callable[..., dict[str, str]], bank: Bank

@@ -24,7 +24,7 @@ def test_a_raised_cut_off_shows_the_cell_and_the_adjusted_test() -> None:
     new["nodes"][3]["content"]["rules"][-1]["k_score"] = "< 540"
     new["tests"][3]["expect"] = {"outcome": "refer"}
     assert policy_diff(OLD, new) == [
-        "table 'Knock-out rules': row 14 (r7) Score: '< 520' -> '< 540'",
+        "table 'Knock-out rules': row 25 (r7) Score: '< 520' -> '< 540'",
         "golden test 'score 519 is declined' changed",
     ]
 
@@ -39,7 +39,7 @@ def test_rows_added_removed_and_expressions_changed() -> None:
     del grade["rules"][0]
     new["nodes"][1]["content"]["expressions"][0]["value"] = "customer.annual_turnover ?? 0"
     changes = policy_diff(OLD, new)
-    assert 'table \'Refer rules\': row 13 (r5) added: Risk grade "D", Reason "SCORE_GREY_BAND"' in changes
+    assert 'table \'Refer rules\': row 14 (r5) added: Risk grade "D", Reason "SCORE_GREY_BAND"' in changes
     assert "table 'Score cut-offs and risk grade': row 1 (r1) removed" in changes
     assert any(c.startswith("expressions 'Derived facts': derived.revenue: ") for c in changes)
 

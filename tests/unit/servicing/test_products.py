@@ -15,8 +15,37 @@ D = Decimal
 
 
 class TestStandardCatalogue:
-    def test_covers_every_repayment_method_once(self) -> None:
-        assert sorted(p.method for p in STANDARD_CATALOGUE) == sorted(RepaymentMethod)
+    def test_covers_every_repayment_method_once_with_a_standard_product(self) -> None:
+        standard = [p for p in STANDARD_CATALOGUE if p.code.endswith("-STD")]
+        assert sorted(p.method for p in standard) == sorted(RepaymentMethod)
+
+    def test_offers_the_products_decided_on_small_business_data(self) -> None:
+        by_code = {p.code: p for p in STANDARD_CATALOGUE}
+        assert len(by_code) == len(STANDARD_CATALOGUE) == 8
+        tax, flow, invoice = by_code["TAX_LOAN"], by_code["FLOW_LOAN"], by_code["INVOICE_LINE"]
+        assert (tax.min_amount, tax.max_amount, tax.min_term_months, tax.max_term_months) == (
+            D("10000"),
+            D("500000"),
+            3,
+            12,
+        )
+        assert tax.method == RepaymentMethod.INTEREST_ONLY and tax.name_zh.startswith("税贷")
+        assert (flow.min_amount, flow.max_amount, flow.min_term_months, flow.max_term_months) == (
+            D("5000"),
+            D("200000"),
+            3,
+            12,
+        )
+        assert flow.name_zh.startswith("流水贷")
+        assert invoice.method == RepaymentMethod.BULLET and invoice.max_term_months == 6
+        assert invoice.name_zh.startswith("发票贷")
+
+    def test_the_default_policy_offers_every_product_of_the_catalogue(self) -> None:
+        from microlend.decisioning.policy import default_policy
+
+        product = next(n for n in default_policy()["nodes"] if n["id"] == "product")["content"]
+        offered = {r["p_code"].strip('"') for r in product["rules"] if r["p_known"] == "true"}
+        assert {p.code for p in STANDARD_CATALOGUE} <= offered
 
     def test_amounts_are_micro_loan_sized_and_rates_within_range(self) -> None:
         for p in STANDARD_CATALOGUE:

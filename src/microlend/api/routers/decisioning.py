@@ -24,7 +24,14 @@ from microlend.core.money import round_half_up
 from microlend.core.settings import get_settings
 from microlend.core.uow import UnitOfWork
 from microlend.decisioning import service as svc
-from microlend.decisioning.domain import ApplicationFacts, CapacityFacts, CustomerFacts, ExposureFacts, ModelResult
+from microlend.decisioning.domain import (
+    ApplicationFacts,
+    CapacityFacts,
+    CustomerFacts,
+    DataFacts,
+    ExposureFacts,
+    ModelResult,
+)
 from microlend.decisioning.lint import LintReport, lint_policy
 from microlend.decisioning.policy_views import setup_or_none, version_view, versions_newest_first
 from microlend.decisioning.reasons import reason
@@ -62,6 +69,7 @@ class DecisionCreate(BaseModel):
     application_ref: str | None = Field(default=None, max_length=100)
     exposure: ExposureFacts = Field(default_factory=ExposureFacts, description="the obligor group's exposure")
     capacity: CapacityFacts = Field(default_factory=CapacityFacts, description="capacity and eligibility facts")
+    data: DataFacts = Field(default_factory=DataFacts, description="what each external data source gave")
 
 
 class ReasonPublic(BaseModel):
@@ -149,7 +157,7 @@ def _create_decision(body: DecisionCreate, who: Principal, uow: UnitOfWork, loca
     record, model_version = decide_application(
         uow, who, application=body.application, customer=body.customer, features=body.features, model=body.model,
         profile=body.profile, application_ref=body.application_ref, locale=locale, exposure=body.exposure,
-        capacity=body.capacity)
+        capacity=body.capacity, data=body.data)
     return DecisionPublic.of(record, model_version, locale, (time.perf_counter() - started) * 1000.0)
 
 

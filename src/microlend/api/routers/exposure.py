@@ -100,6 +100,7 @@ class CreditSettingsPublic(PublicSchema):
     borrower_exposure_cap: MoneyStr | None
     turnover_multiple: DecimalStr
     debt_to_income_ceiling: DecimalStr
+    tax_loan_fraction: DecimalStr
     updated_by: str
     updated_at: datetime | None
 
@@ -110,8 +111,12 @@ class CreditSettingsUpdate(BaseModel):
     borrower_exposure_cap: Decimal | None = Field(description="the most one obligor group may owe and be offered")
     turnover_multiple: Decimal = Field(description="a business's exposure <= this x its annual turnover")
     debt_to_income_ceiling: Decimal = Field(description="a person's exposure <= this x their annual income")
+    tax_loan_fraction: Decimal | None = Field(
+        default=None,
+        description="a tax-data loan (税贷) <= this share of a year's declared sales (0 < f <= 1); left out: unchanged")
 
-    @field_validator("borrower_exposure_cap", "turnover_multiple", "debt_to_income_ceiling", mode="before")
+    @field_validator("borrower_exposure_cap", "turnover_multiple", "debt_to_income_ceiling", "tax_loan_fraction",
+                     mode="before")
     @classmethod
     def _no_float(cls, value: Any) -> Any:
         if isinstance(value, float):
@@ -127,5 +132,9 @@ def get_credit_settings(who: CurrentPrincipal, uow: UnitOfWorkDep) -> CreditSett
 @settings_router.put("")
 def put_credit_settings(body: CreditSettingsUpdate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> CreditSettingsPublic:
     """The bank's lending limits, applied to every decision from now on."""
-    settings = svc.CreditSettings(body.borrower_exposure_cap, body.turnover_multiple, body.debt_to_income_ceiling)
+    fraction = body.tax_loan_fraction
+    if fraction is None:
+        fraction = svc.credit_settings(uow, who).tax_loan_fraction
+    settings = svc.CreditSettings(body.borrower_exposure_cap, body.turnover_multiple, body.debt_to_income_ceiling,
+                                  tax_loan_fraction=fraction)
     return CreditSettingsPublic.of(svc.update_credit_settings(uow, who, settings))
