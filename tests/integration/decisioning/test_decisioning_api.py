@@ -7,6 +7,7 @@ import copy
 import json
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -424,6 +425,7 @@ class TestLimitChangesOverHttp:
         change_id = make_pending_change(api)
         listed = api.client.get("/api/v1/limit-changes", headers=api.token("approver")).json()
         assert [c["id"] for c in listed] == [change_id] and listed[0]["proposed_limit"] == "200000.00"
+        assert Decimal(listed[0]["evidence"]["line.limit"]) == Decimal("100000") and len(listed[0]["policy_hash"]) == 64
         r = api.client.post(f"/api/v1/limit-changes/{change_id}/decision", json={"approve": False},
                             headers=api.token("approver"))
         assert r.status_code == 200 and r.json()["status"] == "rejected"

@@ -168,3 +168,16 @@ class TestChallengerReport:
         assert sum(a.approved_with_outcome for a in later.arms) == 40
         assert sum(a.approved_bad for a in later.arms) == sum(bad.values())
         assert later.bad_rate_test is not None
+
+
+class TestLimitReviewSubmission:
+    def test_a_limit_review_is_submitted_with_the_same_evidence_and_says_what_it_lacks(
+        self, uow: UnitOfWork, bank: Tenant, analyst: Principal
+    ) -> None:
+        from microlend.decisioning.limits import default_limit_review
+
+        _, sub = service.submit_with_evidence(uow, analyst, default_limit_review(), note="shipped review")
+        assert sub.golden and all(g["passed"] for g in sub.golden)
+        sim = sub.simulation
+        assert (sim["kind"], sim["source"], sim["rows"]) == ("limit_review", "none", 0)
+        assert "golden tests are the only evidence" in sim["fallback"]

@@ -552,6 +552,9 @@ class LimitChangePublic(BaseModel):
     status: str
     created_at: datetime
     decided_by: str | None
+    proposed_by: str
+    policy_hash: str
+    evidence: dict[str, Any] = Field(description="the inputs the review decided on (behaviour, score, warnings)")
 
 
 class LimitChangeDecision(BaseModel):
@@ -565,7 +568,8 @@ def _limit_change_public(c: Any) -> LimitChangePublic:
                              outcome=c.outcome, current_limit=round_half_up(c.current_limit),
                              proposed_limit=round_half_up(c.proposed_limit),
                              reasons=list(c.reasons), status=c.status, created_at=c.created_at,
-                             decided_by=c.decided_by)
+                             decided_by=c.decided_by, proposed_by=c.created_by, policy_hash=c.policy_hash,
+                             evidence=c.inputs or {})
 
 
 @router.get("/limit-changes", tags=["limit review"])
