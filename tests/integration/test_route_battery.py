@@ -36,6 +36,8 @@ from microlend.api.app import create_app
 from microlend.core import tenancy
 from microlend.core.db import make_session_factory
 from microlend.core.uow import UnitOfWork
+from microlend.decisioning import service as svc
+from microlend.decisioning.golden import run_golden_tests
 from microlend.decisioning.limits import default_limit_review
 from microlend.decisioning.policy import deep_merge, default_policy
 from microlend.demo import identities
@@ -246,6 +248,31 @@ def policy_version(api: CachedTokens) -> str:
                                    headers=author))["content_hash"])
 
 
+def running_challenger(api: CachedTokens) -> str:
+    """A version running as challenger: written by one analyst, published by the one who signs in."""
+    content_hash = policy_version(api)
+    _ok(api.client.post("/api/v1/policies/challenger", json={"content_hash": content_hash,
+                                                             "challenger_share_bp": 1000},
+                        headers=api.token("risk_analyst")))
+    return content_hash
+
+
+def retired_champion(api: CachedTokens) -> str:
+    """A champion of this bank's own (its content named uniquely), retired when another was published over it."""
+    old = policy_version(api)
+    for content_hash in (old, policy_version(api)):
+        _ok(api.client.post(f"/api/v1/policies/{content_hash}/publish", json={}, headers=api.token("risk_analyst")))
+    return old
+
+
+def promote_request(api: CachedTokens) -> int:
+    """A promote request asked for by an analyst other than the one who signs in for the routes."""
+    content_hash = running_challenger(api)
+    author = api.token_for(api.kit.user("risk_analyst")[0])
+    return int(_ok(api.client.post(f"/api/v1/policies/{content_hash}/promote", json={"note": "better"},
+                                   headers=author))["id"])
+
+
 def policy_snapshot(api: CachedTokens, content_hash: str) -> Any:
     return api.client.get(f"/api/v1/policies/{content_hash}", headers=api.token("auditor")).json()
 
@@ -271,7 +298,10 @@ def pending_limit_change(api: CachedTokens) -> int:
     cid = customer(api)
     who = api.kit.principal("admin")
     line = servicing.open_credit_line(api.kit.uow_factory(), who, "RV-STD", Decimal("100000"), customer_id=cid)
-    run = review_credit_lines(api.kit.uow_factory(), who, apply=True, policy=doc)
+    doc["tests"] = [t for t, r in zip(doc["tests"], run_golden_tests(doc), strict=True) if r.passed]
+    maker, checker = api.kit.principal("risk_analyst"), api.kit.principal("risk_analyst")
+    svc.publish(api.kit.uow_factory(), checker, svc.submit(api.kit.uow_factory(), maker, doc).content_hash)
+    run = review_credit_lines(api.kit.uow_factory(), who, apply=True)
     [review] = [r for r in run.lines if r.credit_line_id == line.id]
     assert review.change_id is not None
     return review.change_id
@@ -530,6 +560,16 @@ CASES: list[Case] = [
     Case(E("POST", f"{V1}/policies/lint", "auditor", "marketer", body={"content": default_policy()})),
     Case(E("POST", f"{V1}/policies/simulate", "risk_analyst", "auditor", body={"content": default_policy()})),
     Case(E("GET", f"{V1}/policies/report", "auditor", "marketer")),
+    Case(E("GET", f"{V1}/policies/challenger-report", "auditor", "marketer")),
+    Case(E("GET", f"{V1}/policies/changes", "auditor", "marketer")),
+    Case(E("GET", f"{V1}/policies/{{content_hash}}/submission", "auditor", "marketer"), policy_version,
+         policy_snapshot),
+    Case(E("POST", f"{V1}/policies/{{content_hash}}/promote", "risk_analyst", "approver", body={"note": "n"},
+           write=True), running_challenger, policy_snapshot, alone=True),
+    Case(E("POST", f"{V1}/policies/{{content_hash}}/rollback", "risk_analyst", "approver", body={"note": "n"},
+           write=True), retired_champion, policy_snapshot, alone=True),
+    Case(E("POST", f"{V1}/policies/changes/{{request_id}}/decision", "risk_analyst", "approver",
+           body={"approve": True}, write=True), promote_request, alone=True),
     Case(E("POST", f"{V1}/policies/challenger", "risk_analyst", "approver", write=True), policy_version,
          body=lambda _a, content_hash: {"content_hash": content_hash, "shadow": True}),
     Case(E("DELETE", f"{V1}/policies/challenger", "risk_analyst", "approver", write=True, success=(204,)),

@@ -174,7 +174,8 @@ def review_limits(
         str | None, typer.Option("--tenant", help="Review the open credit lines of this bank's database")
     ] = None,
     apply: Annotated[
-        bool, typer.Option("--apply", help="With --tenant: make the changes (larger increases are referred)")
+        bool, typer.Option("--apply", help="With --tenant, signed in: store the proposals (decreases wait for a "
+                           "person) and apply increases within authority if the policy allows")
     ] = False,
 ) -> None:
     """Re-decide credit lines from behaviour: increase, keep, decrease or freeze; large increases referred."""
@@ -187,7 +188,7 @@ def review_limits(
     if policy_kind(doc) != "limit_review":
         raise fail(f"--policy: '{policy}' is not a limit review policy (metadata.kind)")
     if tenant is not None:
-        _review_bank(tenant, doc, apply, out)
+        _review_bank(tenant, doc, apply, out, local_file=policy is not None)
         return
     if apply:
         raise fail("--apply: only with --tenant (a file review changes nothing)")
@@ -210,14 +211,21 @@ def review_limits(
     )
 
 
-def _review_bank(tenant: str, doc: dict[str, object], apply: bool, out: Path | None) -> None:
-    """The periodic review on a bank's database, run as the platform's scheduled identity."""
+def _review_bank(tenant: str, doc: dict[str, object], apply: bool, out: Path | None, local_file: bool) -> None:
+    """The periodic review on a bank's database: a dry run as the platform's scheduled identity; applying it
+    (proposals, and increases within authority where the policy allows) as the signed-in person."""
     import csv
 
     from microlend.origination.limit_review import review_credit_lines
 
-    uow, who = tenant_principal(tenant, "limit-review")
-    run = review_credit_lines(uow, who, apply=apply, policy=dict(doc))
+    if apply:
+        from microlend.cli.session import signed_in_person
+
+        uow = open_uow()
+        who = signed_in_person(uow, "review-limits --apply", tenant=tenant)
+    else:
+        uow, who = tenant_principal(tenant, "limit-review")
+    run = review_credit_lines(uow, who, apply=apply, policy=dict(doc) if local_file else None)
     if out is not None:
         with out.open("w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
@@ -227,7 +235,7 @@ def _review_bank(tenant: str, doc: dict[str, object], apply: bool, out: Path | N
                 writer.writerow([r.credit_line_id, r.action, r.outcome, r.current_limit, r.new_limit, r.status,
                                  " ".join(r.reasons)])
     summary = ", ".join(f"{a} {run.count(action=a)}" for a in ("increase", "keep", "decrease", "freeze"))
-    done = (f"{run.count(status='applied')} applied, {run.count(status='pending')} referred to an approver, "
+    done = (f"{run.count(status='applied')} applied, {run.count(status='pending')} proposed to an approver, "
             f"{run.count(status='failed')} failed" if apply else "nothing changed (add --apply)")
     console.print(f"{tenant}: {len(run.lines)} open lines reviewed on {run.business_date}: {summary}; {done}",
                   highlight=False)
@@ -241,19 +249,38 @@ def _as_user(username: str) -> tuple[UnitOfWork, Principal]:
     return uow, user_principal(uow, username)
 
 
+def _person(act: str, user: str | None) -> tuple[UnitOfWork, Principal]:
+    from microlend.cli.session import signed_in_person
+
+    uow = open_uow()
+    return uow, signed_in_person(uow, act, user)
+
+
+_SIGNED_IN = "must be the signed-in person (`microlend login`)"
+
+
 @app.command("submit")
 @user_errors
 def submit(
     file: Annotated[Path, typer.Argument(help="Policy document (JDM JSON)")],
-    user: Annotated[str, typer.Option("--user", help="The author (a bank user)")],
     note: Annotated[str, typer.Option(help="Why this version")] = "",
+    user: Annotated[str | None, typer.Option("--user", help=f"The author; {_SIGNED_IN}")] = None,
 ) -> None:
-    """Submit a policy version for publishing (it must pass lint and its golden tests)."""
+    """Submit a policy version as the signed-in person: it must pass lint and have golden tests that pass;
+    it is simulated against the champion on the bank's recent decisions and the evidence kept."""
     from microlend.decisioning import service
     from microlend.decisioning.policy import load_policy_file
 
-    uow, who = _as_user(user)
-    version = service.submit(uow, who, load_policy_file(file), note=note)
+    uow, who = _person("submit", user)
+    version, evidence = service.submit_with_evidence(uow, who, load_policy_file(file), note=note)
+    for warning in evidence.warnings:
+        console.print("[yellow]warning[/]: " + escape(warning), highlight=False)
+    sim = evidence.simulation
+    source = sim.get("source")
+    console.print(f"simulated on {sim.get('rows', 0)} applications ({source}"
+                  + (f": {sim['fallback']}" if sim.get("fallback") else "") + ")", highlight=False)
+    for swap, n in (sim.get("swaps") or {}).items():
+        console.print(f"  {swap}: {n}", highlight=False)
     console.print(f"submitted {version.name} {version.content_hash} by {version.author}", highlight=False)
 
 
@@ -261,16 +288,64 @@ def submit(
 @user_errors
 def publish(
     content_hash: Annotated[str, typer.Argument(help="Version hash (see `policy hash`)")],
-    user: Annotated[str, typer.Option("--user", help="The checker: not the author")],
     challenger_share: Annotated[int | None, typer.Option(help="Run as challenger on this many basis points")] = None,
     shadow: Annotated[bool, typer.Option("--shadow", help="Run in shadow: stored, never acted on")] = False,
+    user: Annotated[str | None, typer.Option("--user", help=f"The checker, not the author; {_SIGNED_IN}")] = None,
 ) -> None:
-    """Publish a submitted version (maker-checker): as champion, challenger or shadow."""
+    """Publish a submitted version as the signed-in checker (maker-checker): champion, challenger or shadow."""
     from microlend.decisioning import service
 
-    uow, who = _as_user(user)
+    uow, who = _person("publish", user)
     version = service.publish(uow, who, content_hash, challenger_share_bp=challenger_share, shadow=shadow)
     console.print(f"published {version.name} {version.content_hash} by {version.publisher}", highlight=False)
+
+
+@app.command("promote")
+@user_errors
+def promote(
+    content_hash: Annotated[str, typer.Argument(help="The running challenger's hash")],
+    note: Annotated[str, typer.Option(help="Why")] = "",
+    user: Annotated[str | None, typer.Option("--user", help=_SIGNED_IN)] = None,
+) -> None:
+    """Ask for the running challenger to become the champion, unchanged; a second person confirms it."""
+    from microlend.decisioning import changes
+
+    uow, who = _person("promote", user)
+    request = changes.request_change(uow, who, "promote", content_hash, note)
+    console.print(f"request {request.id}: promote {content_hash[:12]} waits for a second person "
+                  f"(`microlend policy confirm {request.id}`)", highlight=False)
+
+
+@app.command("rollback")
+@user_errors
+def rollback(
+    to: Annotated[str, typer.Option("--to", help="The retired version's hash")],
+    note: Annotated[str, typer.Option(help="Why")] = "",
+    user: Annotated[str | None, typer.Option("--user", help=_SIGNED_IN)] = None,
+) -> None:
+    """Ask for a retired version to be the champion again; a second person confirms it."""
+    from microlend.decisioning import changes
+
+    uow, who = _person("rollback", user)
+    request = changes.request_change(uow, who, "rollback", to, note)
+    console.print(f"request {request.id}: roll back to {to[:12]} waits for a second person "
+                  f"(`microlend policy confirm {request.id}`)", highlight=False)
+
+
+@app.command("confirm")
+@user_errors
+def confirm(
+    request_id: Annotated[int, typer.Argument(help="The promote or roll back request")],
+    reject: Annotated[bool, typer.Option("--reject", help="Refuse it instead")] = False,
+    user: Annotated[str | None, typer.Option("--user", help=f"Not the one who asked; {_SIGNED_IN}")] = None,
+) -> None:
+    """Approve (the change is made at once) or reject a promote or roll back request, as a second person."""
+    from microlend.decisioning import changes
+
+    uow, who = _person("confirm", user)
+    done = changes.decide_change(uow, who, request_id, approve=not reject)
+    console.print(f"request {done.id}: {done.action} {done.content_hash[:12]} {done.status} by {done.decided_by}",
+                  highlight=False)
 
 
 @app.command("versions")

@@ -120,6 +120,30 @@ def user_create(
     console.print(f"user [bold]{u.username}[/] created in {tenant} with roles {', '.join(u.roles)}")
 
 
+@app.command("login")
+@user_errors
+def login(
+    user: Annotated[str, typer.Option("--user", help="Your username")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin")] = False,
+) -> None:
+    """Sign in as a person for the commands that need one (submit, publish, promote, approve...): the
+    password is prompted without echo; a token lasting 30 minutes is kept in the data directory (0600)."""
+    from microlend.cli.session import SESSION_MINUTES, log_in
+
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else typer.prompt("Password", hide_input=True)
+    who = log_in(open_uow(), user, password)
+    console.print(f"signed in as {who.username} for {SESSION_MINUTES} minutes", highlight=False)
+
+
+@app.command("logout")
+@user_errors
+def logout() -> None:
+    """Forget this machine's sign-in."""
+    from microlend.cli.session import log_out
+
+    console.print("signed out" if log_out() else "nobody was signed in", highlight=False)
+
+
 @audit_app.command("verify")
 @user_errors
 def audit_verify(tenant: Annotated[str | None, typer.Option(help="Only this tenant")] = None) -> None:

@@ -17,6 +17,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from microlend.cli.common import guarded, open_uow, user_principal
 from microlend.core.clock import SystemClock
 from microlend.core.errors import ValidationError
+from microlend.core.identity import Principal
+from microlend.core.uow import UnitOfWork
 from microlend.risk import registry
 from microlend.risk.artefacts import load_model
 from microlend.risk.development import STEPS, develop_model, validate_on
@@ -97,7 +99,8 @@ def train(
     name: Annotated[str, typer.Option("--name", help="a name shown in the report and the registry")] = "",
     register: Annotated[bool, typer.Option("--register", help="register the model as a draft")] = False,
     tenant: Annotated[str | None, typer.Option("--tenant", help="bank to register in")] = None,
-    user: Annotated[str | None, typer.Option("--user", help="username of the trainer")] = None,
+    user: Annotated[str | None, typer.Option("--user", help="the trainer: must be the signed-in person "
+                                             "(`microlend login`)")] = None,
     contract: Annotated[Path | None, typer.Option("--contract", help="data contract (JSON) declaring ordered "
                                                   "categories")] = None,
 ) -> None:
@@ -106,13 +109,13 @@ def train(
     from microlend.data.contracts import load_contract
 
     with guarded(library_errors=True):
-        if register and not (tenant and user):
-            raise ValidationError("register: give --tenant and --user to register the model", field="register")
+        if register and not tenant:
+            raise ValidationError("register: give --tenant (and sign in) to register the model", field="register")
         ordinal = load_contract(contract).ordinal_columns() if contract is not None else {}
         gates = None
-        if register and tenant and user:
+        if register and tenant:
             uow = open_uow()
-            gates = registry.model_gates(uow, user_principal(uow, user, tenant))
+            gates = registry.model_gates(uow, _person(uow, "register", user, tenant))
         frame = read_table(data)
         with _steps(f"training {kind.value}") as step:
             dev = develop_model(frame, target=target, bad=bad, kind=kind.value, out_dir=out,
@@ -127,9 +130,9 @@ def train(
         failed = failures([GateResult(**r) for r in dev.report["gates"]["results"]])
         _out.print("model gates: " + ("all passed" if not failed else "FAILED " + "; ".join(failed)
                                       + " (it cannot be validated)"), highlight=False)
-        if register and tenant and user:
+        if register and tenant:
             uow = open_uow()
-            version = registry.register_model(uow, user_principal(uow, user, tenant), out, name=name)
+            version = registry.register_model(uow, _person(uow, "register", user, tenant), out, name=name)
             _out.print(f"registered as {version.label} (id {version.id}, {version.status})", highlight=False)
 
 
@@ -235,25 +238,33 @@ def monitor(
 TenantOpt = Annotated[str, typer.Option("--tenant", help="bank name")]
 UserOpt = Annotated[str, typer.Option("--user", help="username acting")]
 IdOpt = Annotated[int, typer.Option("--id", help="model version id")]
+PersonOpt = Annotated[str | None, typer.Option("--user", help="must be the signed-in person (`microlend login`)")]
+
+
+def _person(uow: UnitOfWork, act: str, user: str | None, tenant: str) -> Principal:
+    """A four-eyes act is done by the person signed in with `microlend login`, never by a name alone."""
+    from microlend.cli.session import signed_in_person
+
+    return signed_in_person(uow, act, user, tenant)
 
 
 @app.command("register")
 def register_command(model: Annotated[Path, typer.Option("--model", help="model directory")], tenant: TenantOpt,
-                     user: UserOpt, name: Annotated[str, typer.Option("--name")] = "") -> None:
+                     user: PersonOpt = None, name: Annotated[str, typer.Option("--name")] = "") -> None:
     """Register a trained model in a bank's registry as a draft (the user is recorded as trainer)."""
     with guarded(library_errors=True):
         uow = open_uow()
-        v = registry.register_model(uow, user_principal(uow, user, tenant), model, name=name)
+        v = registry.register_model(uow, _person(uow, "register", user, tenant), model, name=name)
     _out.print(f"registered {v.label} (id {v.id}): {v.status}", highlight=False)
 
 
 @app.command("mark-validated")
-def mark_validated_command(version_id: IdOpt, tenant: TenantOpt, user: UserOpt,
+def mark_validated_command(version_id: IdOpt, tenant: TenantOpt, user: PersonOpt = None,
                            note: Annotated[str, typer.Option("--note")] = "") -> None:
     """A model validator (not the trainer) validates a draft that passes every model gate."""
     with guarded(library_errors=True):
         uow = open_uow()
-        v = registry.mark_validated(uow, user_principal(uow, user, tenant), version_id, note=note)
+        v = registry.mark_validated(uow, _person(uow, "mark-validated", user, tenant), version_id, note=note)
     _out.print(f"{v.label} (id {v.id}): {v.status} by {v.validated_by_name}", highlight=False)
 
 
@@ -283,23 +294,23 @@ def gates_command(tenant: TenantOpt, user: UserOpt,
 
 
 @app.command("approve")
-def approve_command(version_id: IdOpt, tenant: TenantOpt, user: UserOpt,
+def approve_command(version_id: IdOpt, tenant: TenantOpt, user: PersonOpt = None,
                     note: Annotated[str, typer.Option("--note")] = "") -> None:
     """Approve a validated model (a risk analyst or admin who neither trained nor validated it)."""
     with guarded(library_errors=True):
         uow = open_uow()
-        v = registry.approve_model(uow, user_principal(uow, user, tenant), version_id, note=note)
+        v = registry.approve_model(uow, _person(uow, "approve", user, tenant), version_id, note=note)
     _out.print(f"{v.label} (id {v.id}): {v.status} by {v.approved_by_name}", highlight=False)
 
 
 @app.command("promote")
-def promote_command(version_id: IdOpt, tenant: TenantOpt, user: UserOpt,
+def promote_command(version_id: IdOpt, tenant: TenantOpt, user: PersonOpt = None,
                     role: Annotated[str, typer.Option("--role", help="champion or challenger")] = "champion",
                     ) -> None:
     """Put an approved model in use as champion or challenger; the one it replaces is retired."""
     with guarded(library_errors=True):
         uow = open_uow()
-        v = registry.promote_model(uow, user_principal(uow, user, tenant), version_id, role)
+        v = registry.promote_model(uow, _person(uow, "promote", user, tenant), version_id, role)
     _out.print(f"{v.label} (id {v.id}): {v.status}", highlight=False)
 
 

@@ -93,6 +93,7 @@ class ArmSummary:
     referred: int
     approved_with_outcome: int = 0  # approved decisions whose performance is known
     approved_bad: int = 0
+    approved_immature: int = 0  # approved with an outcome, but too young for it to count
 
     @property
     def approval_rate(self) -> float:
@@ -226,14 +227,20 @@ def replay(uow: UnitOfWork, who: Principal, decision_id: int) -> ReplayResult:
         return ReplayResult(row.id, row.policy_hash, not differences, stored, replayed, tuple(differences))
 
 
-def arm_summary(uow: UnitOfWork, who: Principal, bad_by_decision: Mapping[int, bool] | None = None) -> list[ArmSummary]:
+def arm_summary(uow: UnitOfWork, who: Principal, bad_by_decision: Mapping[int, bool] | None = None, *,
+                since: datetime | None = None, mature_before: datetime | None = None) -> list[ArmSummary]:
     """Decisions and outcomes per arm and policy version. `bad_by_decision` (decision id -> went bad), as
-    servicing learns it, adds the observed bad rate of approved decisions per arm."""
+    servicing learns it, adds the observed bad rate of approved decisions per arm. With `since`, only the
+    decisions made from then on count (a challenger's test window); with `mature_before`, only approved
+    decisions made before then have a known outcome (younger ones are counted as immature)."""
     who.require(Permission.VIEW_DECISIONS)
+    window = [DecisionRow.tenant_id == who.tenant_id]
+    if since is not None:
+        window.append(DecisionRow.created_at >= since)
     with uow:
         rows = uow.session.execute(
             select(DecisionRow.arm, DecisionRow.policy_hash, DecisionRow.outcome, func.count())
-            .where(DecisionRow.tenant_id == who.tenant_id)
+            .where(*window)
             .group_by(DecisionRow.arm, DecisionRow.policy_hash, DecisionRow.outcome)
         ).all()
         performance: dict[tuple[str, str], list[int]] = {}
@@ -241,14 +248,17 @@ def arm_summary(uow: UnitOfWork, who: Principal, bad_by_decision: Mapping[int, b
             ids = list(bad_by_decision)
             for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
                 approved = uow.session.execute(
-                    select(DecisionRow.id, DecisionRow.arm, DecisionRow.policy_hash).where(
-                        DecisionRow.tenant_id == who.tenant_id,
+                    select(DecisionRow.id, DecisionRow.arm, DecisionRow.policy_hash, DecisionRow.created_at).where(
+                        *window,
                         DecisionRow.outcome == "approve",
                         DecisionRow.id.in_(chunk),
                     )
                 ).all()
-                for decision_id, arm, content_hash in approved:
-                    known = performance.setdefault((arm, content_hash), [0, 0])
+                for decision_id, arm, content_hash, created_at in approved:
+                    known = performance.setdefault((arm, content_hash), [0, 0, 0])
+                    if mature_before is not None and created_at > mature_before:
+                        known[2] += 1
+                        continue
                     known[0] += 1
                     known[1] += int(bool(bad_by_decision[decision_id]))
     counts: dict[tuple[str, str], dict[str, int]] = {}
@@ -262,7 +272,7 @@ def arm_summary(uow: UnitOfWork, who: Principal, bad_by_decision: Mapping[int, b
             c.get("approve", 0),
             c.get("decline", 0),
             c.get("refer", 0),
-            *performance.get((arm, h), [0, 0]),
+            *performance.get((arm, h), [0, 0, 0]),
         )
         for (arm, h), c in sorted(counts.items())
     ]

@@ -32,11 +32,15 @@ class LimitChange:
     status: str
     created_at: datetime
     decided_by: str | None
+    created_by: str = ""
+    policy_hash: str = ""
+    inputs: dict[str, Any] | None = None  # the behaviour the review saw: the approver's evidence
 
     @classmethod
     def from_row(cls, r: LimitChangeRow) -> LimitChange:
         return cls(r.id, r.credit_line_id, r.customer_id, r.action, r.outcome, r.current_limit, r.proposed_limit,
-                   tuple(r.reasons), r.status, r.created_at, r.decided_by)
+                   tuple(r.reasons), r.status, r.created_at, r.decided_by, r.created_by, r.policy_hash,
+                   dict(r.inputs or {}))
 
 
 @dataclass(frozen=True)

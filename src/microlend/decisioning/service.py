@@ -19,6 +19,7 @@ from microlend.decisioning.tenant_setup import setup_tenant
 from microlend.decisioning.versions import (
     PolicySetup,
     PolicyVersion,
+    Submission,
     active_policy,
     list_versions,
     policy_content,
@@ -26,7 +27,9 @@ from microlend.decisioning.versions import (
     publish,
     save_draft,
     stop_challenger,
+    submission_of,
     submit,
+    submit_with_evidence,
     version_of,
 )
 
@@ -37,6 +40,7 @@ __all__ = [
     "PolicySetup",
     "PolicyVersion",
     "ReplayResult",
+    "Submission",
     "active_policy",
     "arm_summary",
     "decide",
@@ -50,6 +54,8 @@ __all__ = [
     "save_draft",
     "setup_tenant",
     "stop_challenger",
+    "submission_of",
     "submit",
+    "submit_with_evidence",
     "version_of",
 ]

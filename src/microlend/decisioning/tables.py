@@ -58,6 +58,46 @@ class DecisionSetupRow(Base):
     challenger_share_bp: Mapped[int] = mapped_column(Integer, default=0)
     challenger_shadow: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # when the running challenger (or shadow) began: its report compares decisions made since then
+    challenger_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class PolicySubmissionRow(Base):
+    """The evidence a version was submitted with: the maker's note, lint warnings, golden test results and a
+    simulation against the champion on the bank's own recent decisions (or a stated fallback)."""
+
+    __tablename__ = "policy_submissions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    policy_version_id: Mapped[int] = mapped_column(ForeignKey("policy_versions.id"), index=True)
+    submitted_by: Mapped[str] = mapped_column(String(100))
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    note: Mapped[str] = mapped_column(String(500), default="")
+    champion_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    warnings: Mapped[list[str]] = mapped_column(JSONText())
+    golden: Mapped[list[dict[str, Any]]] = mapped_column(JSONText())
+    simulation: Mapped[dict[str, Any]] = mapped_column(JSONText())
+
+
+class PolicyChangeRequestRow(Base):
+    """A request to promote the running challenger or roll back to a retired version: made by one person,
+    carried out only when a second person approves it."""
+
+    __tablename__ = "policy_change_requests"
+    __table_args__ = (Index("ix_policy_change_requests_tenant_status", "tenant_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    action: Mapped[str] = mapped_column(String(20))  # promote, rollback
+    content_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))  # pending, approved, rejected
+    note: Mapped[str] = mapped_column(String(500), default="")
+    requested_by: Mapped[str] = mapped_column(String(100))
+    requested_by_user_id: Mapped[int] = mapped_column(Integer)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class DecisionRow(Base):

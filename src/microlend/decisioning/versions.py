@@ -16,10 +16,16 @@ from microlend.core.clock import utcnow
 from microlend.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.uow import UnitOfWork
+from microlend.decisioning import evidence
 from microlend.decisioning.arms import BUCKETS
+from microlend.decisioning.golden import run_golden_tests
 from microlend.decisioning.lint import lint_policy
 from microlend.decisioning.policy import CompiledPolicy, parse_policy, policy_hash, policy_kind, policy_name
-from microlend.decisioning.tables import DecisionSetupRow, PolicyVersionRow
+from microlend.decisioning.tables import (
+    DecisionSetupRow,
+    PolicySubmissionRow,
+    PolicyVersionRow,
+)
 
 
 @dataclass(frozen=True)
@@ -112,14 +118,46 @@ def save_draft(uow: UnitOfWork, who: Principal, content: dict[str, Any] | str | 
     return version
 
 
+@dataclass(frozen=True)
+class Submission:
+    """What a version was submitted with: the maker's note, lint warnings, golden test results and the
+    simulation against the champion of the day (see `evidence`)."""
+
+    content_hash: str
+    submitted_by: str
+    submitted_at: datetime
+    note: str
+    champion_hash: str | None
+    warnings: tuple[str, ...]
+    golden: tuple[dict[str, Any], ...]
+    simulation: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: PolicySubmissionRow, content_hash: str) -> Submission:
+        return cls(content_hash, row.submitted_by, row.submitted_at, row.note, row.champion_hash,
+                   tuple(row.warnings), tuple(row.golden), dict(row.simulation))
+
+
 def submit(uow: UnitOfWork, who: Principal, content: dict[str, Any] | str | bytes, note: str = "") -> PolicyVersion:
-    """Hand a policy version in for publishing; it must pass lint (golden tests included)."""
+    """Hand a policy version in for publishing, the one way to publish any kind of policy: it must lint
+    clean (warnings are kept with it), have golden tests that all pass, and it is simulated against the
+    version in force on the bank's own recent history; all of it is stored for the checker."""
+    return submit_with_evidence(uow, who, content, note)[0]
+
+
+def submit_with_evidence(uow: UnitOfWork, who: Principal, content: dict[str, Any] | str | bytes,
+                         note: str = "") -> tuple[PolicyVersion, Submission]:
     who.require(Permission.EDIT_POLICIES)
     doc = _as_document(content)
     report = lint_policy(doc)
     if not report.ok:
         problems = "; ".join(f.text() for f in report.errors[:5])
         raise ValidationError(f"content: the policy fails lint: {problems}", field="content")
+    if "no_golden_tests" in report.kinds():
+        raise ValidationError("tests: the policy has no golden tests; add at least one case with its expected "
+                              "outputs before submitting it", field="tests")
+    golden = run_golden_tests(doc)
+    warnings = [f.text() for f in report.findings if f.severity == "warning"]
     with uow:
         s = uow.session
         row, created = _insert_or_get(s, who, doc, "submitted", note)
@@ -129,9 +167,39 @@ def submit(uow: UnitOfWork, who: Principal, content: dict[str, Any] | str | byte
             before = audit_summary(row)
             row.status, row.submitted_at, row.note = "submitted", utcnow(), note
             audit.record(s, who, "policy.submit", "policy_version", row.id, before=before, after=audit_summary(row))
+        champion_hash: str | None = None
+        if policy_kind(doc) == "limit_review":
+            simulation = evidence.limit_review_simulation(s, who.tenant_id, doc)
+        else:
+            setup = s.get(DecisionSetupRow, who.tenant_id)
+            champion_hash = setup.champion_hash if setup is not None else None
+            champion = version_row(s, who.tenant_id, champion_hash).content if champion_hash else None
+            simulation = evidence.credit_simulation(s, who.tenant_id, doc, champion)
+        submission = PolicySubmissionRow(
+            tenant_id=who.tenant_id, policy_version_id=row.id, submitted_by=who.username,
+            submitted_at=row.submitted_at or utcnow(), note=note, champion_hash=champion_hash, warnings=warnings,
+            golden=evidence.golden_evidence(golden), simulation=simulation)
+        s.add(submission)
+        s.flush()
         version = PolicyVersion.from_row(row)
+        stored = Submission.from_row(submission, row.content_hash)
         uow.commit()
-    return version
+    return version, stored
+
+
+def _submission_row(s: Session, row: PolicyVersionRow) -> PolicySubmissionRow | None:
+    return s.execute(select(PolicySubmissionRow).where(
+        PolicySubmissionRow.tenant_id == row.tenant_id, PolicySubmissionRow.policy_version_id == row.id)
+        .order_by(PolicySubmissionRow.id.desc()).limit(1)).scalar_one_or_none()
+
+
+def submission_of(uow: UnitOfWork, who: Principal, content_hash: str) -> Submission | None:
+    """The evidence a version was submitted with (None for one published without: the default policy)."""
+    who.require(Permission.VIEW_POLICIES)
+    with uow:
+        row = version_row(uow.session, who.tenant_id, content_hash)
+        found = _submission_row(uow.session, row)
+        return None if found is None else Submission.from_row(found, content_hash)
 
 
 def _insert_or_get(
@@ -192,10 +260,12 @@ def publish(
     with uow:
         s = uow.session
         row = version_row(s, who.tenant_id, content_hash)
-        if policy_kind(row.content) != "credit_decision":
-            raise ValidationError(
-                f"content_hash: a {policy_kind(row.content)} policy cannot decide applications", field="content_hash"
-            )
+        kind = policy_kind(row.content)
+        if kind == "limit_review" and challenger:
+            raise ValidationError("challenger_share_bp: a limit review policy runs alone; publish it without a "
+                                  "challenger share or shadow", field="challenger_share_bp")
+        if kind not in ("credit_decision", "limit_review"):
+            raise ValidationError(f"content_hash: a {kind} policy cannot be published", field="content_hash")
         if row.status != "submitted":
             raise Conflict(
                 f"content_hash: only a submitted version can be published; this one is {row.status}",
@@ -206,6 +276,9 @@ def publish(
                 "publish: you wrote this policy version; a second person holding 'publish_policies' must "
                 "publish it (maker-checker)"
             )
+        if _submission_row(s, row) is None:
+            raise Conflict("content_hash: this version has no stored submission evidence (golden tests and "
+                           "simulation); submit it again", field="content_hash")
         before = audit_summary(row)
         now = utcnow()
         row.status, row.publisher, row.publisher_user_id, row.published_at = (
@@ -214,21 +287,33 @@ def publish(
             who.user_id,
             now,
         )
-        setup = s.get(DecisionSetupRow, who.tenant_id)
         retired: str | None = None
-        if challenger:
-            if setup is None:
-                raise Conflict("content_hash: publish a champion before a challenger", field="content_hash")
-            retired = _retire(s, who, setup.challenger_hash, keep=setup.champion_hash)
-            setup.challenger_hash, setup.challenger_share_bp, setup.challenger_shadow = content_hash, share, shadow
-            setup.updated_at = now
-        elif setup is None:
-            s.add(DecisionSetupRow(tenant_id=who.tenant_id, champion_hash=content_hash, updated_at=now))
+        if kind == "limit_review":
+            previous: str | None = None
+            for other in s.execute(select(PolicyVersionRow).where(
+                    PolicyVersionRow.tenant_id == who.tenant_id, PolicyVersionRow.status == "published",
+                    PolicyVersionRow.id != row.id)).scalars():
+                if policy_kind(other.content) == "limit_review":
+                    other.status, other.retired_at = "retired", now
+                    previous = other.content_hash
+            retired = previous
+            arm = "limit_review"
         else:
-            retired = _retire(s, who, setup.champion_hash, keep=content_hash)
-            setup.champion_hash, setup.updated_at = content_hash, now
-            if setup.challenger_hash == content_hash:
-                setup.challenger_hash, setup.challenger_share_bp, setup.challenger_shadow = None, 0, False
+            setup = s.get(DecisionSetupRow, who.tenant_id)
+            if challenger:
+                if setup is None:
+                    raise Conflict("content_hash: publish a champion before a challenger", field="content_hash")
+                retired = _retire(s, who, setup.challenger_hash, keep=setup.champion_hash)
+                setup.challenger_hash, setup.challenger_share_bp, setup.challenger_shadow = content_hash, share, shadow
+                setup.updated_at, setup.challenger_started_at = now, now
+            elif setup is None:
+                s.add(DecisionSetupRow(tenant_id=who.tenant_id, champion_hash=content_hash, updated_at=now))
+            else:
+                retired = _retire(s, who, setup.champion_hash, keep=content_hash)
+                setup.champion_hash, setup.updated_at = content_hash, now
+                if setup.challenger_hash == content_hash:
+                    _clear_challenger(setup)
+            arm = ("shadow" if shadow else "challenger") if challenger else "champion"
         audit.record(
             s,
             who,
@@ -236,16 +321,16 @@ def publish(
             "policy_version",
             row.id,
             before=before,
-            after=audit_summary(row)
-            | {
-                "arm": ("shadow" if shadow else "challenger") if challenger else "champion",
-                "challenger_share_bp": share,
-                "retired": retired,
-            },
+            after=audit_summary(row) | {"arm": arm, "challenger_share_bp": share, "retired": retired},
         )
         version = PolicyVersion.from_row(row)
         uow.commit()
     return version
+
+
+def _clear_challenger(setup: DecisionSetupRow) -> None:
+    setup.challenger_hash, setup.challenger_share_bp, setup.challenger_shadow = None, 0, False
+    setup.challenger_started_at = None
 
 
 def _retire(s: Session, who: Principal, content_hash: str | None, keep: str | None) -> str | None:
@@ -271,7 +356,7 @@ def stop_challenger(uow: UnitOfWork, who: Principal) -> None:
             "challenger_shadow": setup.challenger_shadow,
         }
         retired = _retire(s, who, setup.challenger_hash, keep=setup.champion_hash)
-        setup.challenger_hash, setup.challenger_share_bp, setup.challenger_shadow = None, 0, False
+        _clear_challenger(setup)
         setup.updated_at = utcnow()
         audit.record(
             s,
@@ -316,6 +401,7 @@ class PolicySetup:
     challenger_hash: str | None
     challenger_share_bp: int
     challenger_shadow: bool
+    challenger_started_at: datetime | None = None
 
 
 def policy_setup(uow: UnitOfWork, who: Principal) -> PolicySetup:
@@ -323,7 +409,8 @@ def policy_setup(uow: UnitOfWork, who: Principal) -> PolicySetup:
     with uow:
         setup = _setup(uow.session, who.tenant_id)
         return PolicySetup(
-            setup.champion_hash, setup.challenger_hash, setup.challenger_share_bp, setup.challenger_shadow
+            setup.champion_hash, setup.challenger_hash, setup.challenger_share_bp, setup.challenger_shadow,
+            setup.challenger_started_at,
         )
 
 

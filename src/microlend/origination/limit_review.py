@@ -1,9 +1,10 @@
 """The periodic review of open credit lines (额度复审) on a bank's own books: behaviour read set-based from
 servicing (utilisation, days past due, repayment history), the champion model's score of each borrower, the
-limit review policy evaluated in batch; increases within policy applied at once, larger ones kept pending for
-an approver, decreases and freezes (limit lowered to what is drawn: no new drawdowns) applied on early-warning
-signals. Every applied change goes through servicing and is audited there; the proposals are kept by
-decisioning. It lives in origination, above both: decisioning decides, servicing books, origination asks."""
+bank's published limit review policy evaluated in batch. Every change is a proposal kept by decisioning with
+its inputs: decreases and freezes (limit lowered to what is drawn: no new drawdowns) always wait for a person
+to approve them; increases within the policy's authority are applied at once only when the policy says so,
+larger ones wait for an approver. Every applied change goes through servicing and is audited there. It
+lives in origination, above both: decisioning decides, servicing books, origination asks."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from microlend.core.errors import DomainError
+from microlend.core.errors import DomainError, ValidationError
 from microlend.core.identity import Permission, Principal, system_principal
 from microlend.core.money import round_half_up
 from microlend.core.tenancy import business_date
 from microlend.core.uow import UnitOfWork
+from microlend.decisioning.evidence import published_limit_review
 from microlend.decisioning.limit_changes import (
     LimitChange,
     ProposedChange,
@@ -149,13 +151,24 @@ def _behaviour_scores(uow: UnitOfWork, tenant_id: int, frame: pd.DataFrame) -> N
 
 def review_credit_lines(uow: UnitOfWork, who: Principal, *, apply: bool = False,
                         policy: dict[str, Any] | None = None) -> LimitReviewRun:
-    """Re-decide every open credit line. With `apply`, changes within policy are made at once (through
-    servicing, audited) and referred ones are stored pending an approver; without it nothing changes."""
+    """Re-decide every open credit line with the bank's published limit review (the shipped one until it
+    publishes its own), or with `policy` for a dry run. With `apply`, every change becomes a proposal kept
+    with its inputs: decreases and freezes always wait for a person to approve them (never applied here);
+    an increase within the policy's authority is applied at once only when the policy says so
+    (`metadata.auto_apply_increases`), else it waits too. Applying needs a registered policy: a local file
+    that is not the bank's published limit review is refused (use it for a dry run)."""
     who.require(Permission.MANAGE_CREDIT_LINES)
-    doc = policy or default_limit_review()
-    content_hash = policy_hash(doc)
     with uow:
         on = business_date(uow.session, who.tenant_id)
+        registered = published_limit_review(uow.session, who.tenant_id) or default_limit_review()
+    doc = policy or registered
+    content_hash = policy_hash(doc)
+    if apply and content_hash != policy_hash(registered):
+        raise ValidationError(
+            f"policy: {content_hash[:12]} is not the bank's published limit review ({policy_hash(registered)[:12]}); "
+            "a local file may only be used for a dry run: submit and publish it first", field="policy")
+    auto_increase = bool((doc.get("metadata") or {}).get("auto_apply_increases", False))
+    with uow:
         frame = line_facts(uow, who, on)
     if frame.empty:
         return LimitReviewRun(on, content_hash, apply, ())
@@ -176,7 +189,8 @@ def review_credit_lines(uow: UnitOfWork, who: Principal, *, apply: bool = False,
             reviews.append(_with(review, status="kept" if r.action == "keep" else "proposed"))
             continue
         facts = {k: _plain(v) for k, v in inputs.iloc[i].to_dict().items()}
-        if r.outcome == "refer":
+        automatic = r.action == "increase" and r.outcome == "approve" and new_limit > current and auto_increase
+        if not automatic:
             reviews.append(_with(review, status="pending",
                                  change_id=_store(uow, who, review, facts, content_hash, "pending")))
             continue

@@ -16,8 +16,10 @@ from microlend.api.deps import Id, UnitOfWorkDep
 from microlend.core.errors import DomainError, NotFound, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.uow import UnitOfWork
+from microlend.decisioning import changes as changes_svc
 from microlend.decisioning import policy_views
 from microlend.decisioning import service as svc
+from microlend.decisioning.challenger_report import challenger_report
 from microlend.decisioning.diff import policy_diff
 from microlend.decisioning.golden import GoldenResult, run_golden_tests
 from microlend.decisioning.lint import LintReport, lint_policy
@@ -134,13 +136,29 @@ def _version_page(request: Request, uow: UnitOfWork, who: Principal, content_has
     if setup is not None and setup.champion_hash != content_hash:
         changes = policy_diff(svc.policy_content(uow, who, setup.champion_hash), doc)
     can_publish = (version.status == "submitted" and who.can(Permission.PUBLISH_POLICIES))
+    submission = svc.submission_of(uow, who, content_hash)
+    requests = [r for r in changes_svc.list_changes(uow, who) if r.content_hash == content_hash]
+    can_request = who.can(Permission.EDIT_POLICIES) and not requests
+    sim_rows = _outcome_rows(submission.simulation) if submission else []
     return page(request, who, "policies/version.html", status_code=status_code, version=public, doc=doc,
+                submission=submission, sim_rows=sim_rows, requests=requests,
+                can_confirm=who.can(Permission.PUBLISH_POLICIES),
+                can_promote=can_request and public.arm in ("challenger", "shadow"),
+                can_roll_back=can_request and version.status == "retired" and version.published_at is not None,
                 status_labels=STATUS_LABELS,
                 description=(doc.get("metadata") or {}).get("description", ""),
                 nodes=[node_view(n) for n in ordered_nodes(doc)], golden=golden, golden_error=golden_error,
                 changes=changes, can_publish=can_publish, can_edit=who.can(Permission.EDIT_POLICIES),
                 is_author=version.author == who.username, message=message, error=translate(request, error),
                 setup=setup)
+
+
+def _outcome_rows(sim: dict[str, Any]) -> list[tuple[str, int | None, int]]:
+    """(outcome, under the champion or None, under this version) from a stored simulation."""
+    candidate = (sim.get("candidate") or {}).get("outcomes") or {}
+    champion = (sim.get("champion") or {}).get("outcomes")
+    names = sorted(set(candidate) | set(champion or {}))
+    return [(o, None if champion is None else int(champion.get(o, 0)), int(candidate.get(o, 0))) for o in names]
 
 
 def translate(request: Request, message: str) -> str:
@@ -154,8 +172,9 @@ def arms(request: Request, uow: UnitOfWorkDep) -> Response:
     who = _who(request, uow, Permission.VIEW_DECISIONS)
     if not isinstance(who, Principal):
         return who
-    summary = svc.arm_summary(uow, who, outcomes.observed_bad(uow, who))
     setup = policy_views.setup_or_none(uow, who) if who.can(Permission.VIEW_POLICIES) else None
+    bad = outcomes.observed_bad(uow, who)
+    summary = challenger_report(uow, who, bad).arms if setup is not None else svc.arm_summary(uow, who, bad)
     return page(request, who, "policies/arms.html", arms=summary, setup=setup,
                 can_stop=who.can(Permission.PUBLISH_POLICIES) and setup is not None and setup.challenger_hash)
 
@@ -290,6 +309,53 @@ def publish(request: Request, uow: UnitOfWorkDep, content_hash: str, arm: Annota
     except DomainError as exc:
         return _version_page(request, uow, who, content_hash, error=exc.message, status_code=exc.status_code)
     return RedirectResponse(f"/policies/{content_hash}?done=published", status_code=303)
+
+
+@router.post("/policies/{content_hash}/promote", response_class=HTMLResponse)
+def request_promote(request: Request, uow: UnitOfWorkDep, content_hash: str,
+                    note: Annotated[str, Form()] = "") -> Response:
+    """Ask for the running challenger to become the champion; a second person confirms it."""
+    return _request_change(request, uow, "promote", content_hash, note)
+
+
+@router.post("/policies/{content_hash}/rollback", response_class=HTMLResponse)
+def request_rollback(request: Request, uow: UnitOfWorkDep, content_hash: str,
+                     note: Annotated[str, Form()] = "") -> Response:
+    """Ask for a retired version to be the champion again; a second person confirms it."""
+    return _request_change(request, uow, "rollback", content_hash, note)
+
+
+def _request_change(request: Request, uow: UnitOfWork, action: str, content_hash: str, note: str) -> Response:
+    who = _who(request, uow, Permission.EDIT_POLICIES)
+    if not isinstance(who, Principal):
+        return who
+    try:
+        changes_svc.request_change(uow, who, action, content_hash, note.strip()[:500])
+    except NotFound as exc:
+        return _error(request, who, exc)
+    except DomainError as exc:
+        return _version_page(request, uow, who, content_hash, error=exc.message, status_code=exc.status_code)
+    return RedirectResponse(f"/policies/{content_hash}?done=requested", status_code=303)
+
+
+@router.post("/policies/changes/{request_id}", response_class=HTMLResponse)
+def confirm_change(request: Request, uow: UnitOfWorkDep, request_id: Id,
+                   approve: Annotated[str, Form()] = "") -> Response:
+    """A second person approves (the change is made) or rejects a promote or roll back request."""
+    who = _who(request, uow, Permission.PUBLISH_POLICIES)
+    if not isinstance(who, Principal):
+        return who
+    try:
+        done = changes_svc.decide_change(uow, who, request_id, approve == "1")
+    except NotFound as exc:
+        return _error(request, who, exc)
+    except DomainError as exc:
+        pending = [r for r in changes_svc.list_changes(uow, who) if r.id == request_id]
+        if not pending:
+            return _error(request, who, exc)
+        return _version_page(request, uow, who, pending[0].content_hash, error=exc.message,
+                             status_code=exc.status_code)
+    return RedirectResponse(f"/policies/{done.content_hash}?done={done.status}", status_code=303)
 
 
 # --- decisions -----------------------------------------------------------------------------------------------

@@ -11,6 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from microlend.cli.decisioning import app, decision_app
+from microlend.cli.main import app as main_app
+from microlend.cli.session import session_path
+from microlend.core.identity import Principal
 from microlend.core.settings import get_settings
 from microlend.core.tenancy import Tenant, create_user_platform
 from microlend.core.uow import UnitOfWork
@@ -22,14 +25,21 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def cli_database(database_url: str, uow: UnitOfWork, bank: Tenant, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def cli_database(database_url: str, uow: UnitOfWork, bank: Tenant, monkeypatch: pytest.MonkeyPatch,
+                 tmp_path: Path) -> Iterator[None]:
     monkeypatch.setenv("MICROLEND_DATABASE_URL", database_url)
+    monkeypatch.setenv("MICROLEND_DATA_DIR", str(tmp_path / "data"))
     get_settings.cache_clear()
     for name in ("li", "wang"):
         create_user_platform(uow, bank.name, name, "long-password-1", ["risk_analyst"])
     create_user_platform(uow, bank.name, "zhao", "long-password-1", ["credit_officer"])
     yield
     get_settings.cache_clear()
+
+
+def login(user: str, password: str = "long-password-1") -> None:
+    result = runner.invoke(main_app, ["login", "--user", user, "--password-stdin"], input=password + "\n")
+    assert result.exit_code == 0, result.output
 
 
 def test_an_analyst_submits_a_colleague_publishes_and_a_decision_replays(
@@ -41,13 +51,17 @@ def test_an_analyst_submits_a_colleague_publishes_and_a_decision_replays(
     path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     content_hash = policy_hash(doc)
 
-    submitted = runner.invoke(app, ["submit", str(path), "--user", "li", "--note", "renamed"])
+    login("li")
+    submitted = runner.invoke(app, ["submit", str(path), "--note", "renamed"])
     assert submitted.exit_code == 0, submitted.output
-    own = runner.invoke(app, ["publish", content_hash, "--user", "li"])
+    assert "simulated on" in submitted.output
+    own = runner.invoke(app, ["publish", content_hash])
     assert own.exit_code == 2 and "maker-checker" in own.output
-    officer = runner.invoke(app, ["publish", content_hash, "--user", "zhao"])
+    login("zhao")
+    officer = runner.invoke(app, ["publish", content_hash])
     assert officer.exit_code == 2 and "publish_policies" in officer.output
-    published = runner.invoke(app, ["publish", content_hash, "--user", "wang"])
+    login("wang")
+    published = runner.invoke(app, ["publish", content_hash])
     assert published.exit_code == 0, published.output
     listing = runner.invoke(app, ["versions", "--user", "zhao"])
     assert content_hash[:12] in listing.output and "retired" in listing.output
@@ -74,3 +88,66 @@ def test_an_unknown_user_exits_2(cli_database: None) -> None:
 def test_an_unknown_decision_exits_2(cli_database: None) -> None:
     result = runner.invoke(decision_app, ["replay", "999", "--user", "zhao"])
     assert result.exit_code == 2 and "decision 999 not found" in result.output
+
+
+def test_four_eyes_acts_refuse_a_name_without_a_sign_in(cli_database: None, tmp_path: Path) -> None:
+    path = tmp_path / "v2.json"
+    doc = copy.deepcopy(default_policy())
+    doc["metadata"]["name"] = "micro_loan_v2"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    for args in (["submit", str(path), "--user", "li"], ["publish", policy_hash(doc), "--user", "wang"],
+                 ["promote", policy_hash(doc), "--user", "li"], ["rollback", "--to", policy_hash(doc)],
+                 ["confirm", "1", "--user", "wang"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and "microlend login" in result.output, (args, result.output)
+    wrong = runner.invoke(main_app, ["login", "--user", "li", "--password-stdin"], input="not-the-password\n")
+    assert wrong.exit_code == 2 and "wrong username or password" in wrong.output
+    assert not session_path().exists()
+    login("li")
+    assert session_path().stat().st_mode & 0o777 == 0o600
+    other = runner.invoke(app, ["publish", policy_hash(doc), "--user", "wang"])
+    assert other.exit_code == 2 and "signed in as 'li'" in other.output
+    assert runner.invoke(main_app, ["logout"]).exit_code == 0
+    again = runner.invoke(app, ["submit", str(path)])
+    assert again.exit_code == 2 and "microlend login" in again.output
+
+
+def test_an_expired_or_stale_sign_in_is_refused(cli_database: None, uow: UnitOfWork, bank: Tenant) -> None:
+    login("li")
+    from sqlalchemy import select
+
+    from microlend.core.identity import Role
+    from microlend.core.tables import UserRow
+    from microlend.core.tenancy import update_user
+
+    with uow:
+        li = uow.session.execute(select(UserRow.id).where(UserRow.username == "li")).scalar_one()
+    admin = Principal(user_id=0, tenant_id=bank.id, username="admin", roles=frozenset({Role.ADMIN}))
+    update_user(uow, admin, li, roles=["risk_analyst", "auditor"])  # a change of roles ends the sign-in
+    result = runner.invoke(app, ["promote", "0" * 64])
+    assert result.exit_code == 2 and "microlend login" in result.output
+
+
+def test_promote_and_roll_back_from_the_command_line(cli_database: None, tmp_path: Path) -> None:
+    doc = copy.deepcopy(default_policy())
+    doc["metadata"]["name"] = "micro_loan_v2"
+    path = tmp_path / "v2.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    new, old = policy_hash(doc), policy_hash(default_policy())
+    login("li")
+    assert runner.invoke(app, ["submit", str(path)]).exit_code == 0
+    login("wang")
+    assert runner.invoke(app, ["publish", new, "--challenger-share", "1000"]).exit_code == 0
+    asked = runner.invoke(app, ["promote", new, "--note", "better"])
+    assert asked.exit_code == 0 and "request 1" in asked.output, asked.output
+    own = runner.invoke(app, ["confirm", "1"])
+    assert own.exit_code == 2 and "maker-checker" in own.output
+    login("li")
+    done = runner.invoke(app, ["confirm", "1"])
+    assert done.exit_code == 0 and "approved by li" in done.output, done.output
+    back = runner.invoke(app, ["rollback", "--to", old])
+    assert back.exit_code == 0 and "request 2" in back.output, back.output
+    login("wang")
+    assert runner.invoke(app, ["confirm", "2"]).exit_code == 0
+    listing = runner.invoke(app, ["versions", "--user", "zhao"])
+    assert old[:12] in listing.output

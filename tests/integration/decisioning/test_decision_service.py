@@ -91,9 +91,13 @@ class TestMakerChecker:
     ) -> None:
         from microlend.decisioning.limits import default_limit_review
 
+        champion = service.policy_setup(uow, analyst).champion_hash
         version = service.submit(uow, analyst, default_limit_review())
-        with pytest.raises(ValidationError, match="limit_review policy cannot decide applications"):
-            service.publish(uow, second_analyst, version.content_hash)
+        with pytest.raises(ValidationError, match="a limit review policy runs alone"):
+            service.publish(uow, second_analyst, version.content_hash, challenger_share_bp=1000)
+        published = service.publish(uow, second_analyst, version.content_hash)
+        assert published.status == "published"
+        assert service.policy_setup(uow, analyst).champion_hash == champion  # the credit policy is untouched
 
     def test_a_policy_failing_lint_cannot_be_submitted(self, uow: UnitOfWork, bank: Tenant, analyst: Principal) -> None:
         doc = stricter_policy()

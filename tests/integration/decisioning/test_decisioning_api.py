@@ -4,8 +4,11 @@ runs and the arm report; the permission battery on every endpoint."""
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -212,7 +215,26 @@ def doubling_review() -> dict[str, Any]:
     doc = default_limit_review()
     increase = next(n for n in doc["nodes"] if n["id"] == "increase")
     increase["content"]["rules"][-1]["i_factor"] = "2"
+    return only_passing_tests(doc)
+
+
+def only_passing_tests(doc: dict[str, Any]) -> dict[str, Any]:
+    """The golden tests the changed policy still passes (the ones it fails describe the shipped one)."""
+    from microlend.decisioning.golden import run_golden_tests
+
+    doc["tests"] = [t for t, r in zip(doc["tests"], run_golden_tests(doc), strict=True) if r.passed]
     return doc
+
+
+def publish_review(api: Api, doc: dict[str, Any]) -> None:
+    """Register a limit review as the bank's: submitted by one analyst, published by another."""
+    from microlend.core.identity import Principal, Role
+    from microlend.decisioning import service
+
+    maker, checker = (Principal(user_id=900 + i, tenant_id=api.kit.tenant.id, username=f"analyst-{i}",
+                                roles=frozenset({Role.RISK_ANALYST})) for i in (1, 2))
+    version = service.submit(api.kit.uow_factory(), maker, doc)
+    service.publish(api.kit.uow_factory(), checker, version.content_hash)
 
 
 def open_line(api: Api, limit: str, attributes: dict[str, Any], drawn: str | None = None) -> int:
@@ -262,20 +284,58 @@ class TestLimitReview:
         assert by_line[anonymous].customer_id is None
         assert by_line[with_customer].customer_id is not None and by_line[with_customer].action == "freeze"
 
-    def test_an_early_warning_freezes_the_line_at_what_is_drawn(self, api: Api) -> None:
+    def test_an_early_warning_proposes_a_freeze_a_person_applies(self, api: Api) -> None:
         from decimal import Decimal
 
-        from microlend.origination.limit_review import review_credit_lines
+        from microlend.origination.limit_review import decide_limit_change, review_credit_lines
         from microlend.servicing.tables import CreditLineRow
 
         line_id = open_line(api, "40000", {"blacklisted": True}, drawn="10000")
         run = review_credit_lines(api.kit.uow_factory(), api.kit.principal("approver"), apply=True)
         [line] = run.lines
-        assert (line.action, line.status, line.reasons) == ("freeze", "applied", ("FREEZE_BLACKLISTED",))
+        assert (line.action, line.status, line.reasons) == ("freeze", "pending", ("FREEZE_BLACKLISTED",))
+        assert line.change_id is not None and line.new_limit == Decimal("10000.00")
+        with api.kit.uow_factory() as u:
+            stored = u.session.get(CreditLineRow, line_id)
+            assert stored is not None and stored.limit == Decimal("40000.00")  # nothing applied without a person
+        assert audit_actions(api, "credit_line.change_limit") == 0
+        decide_limit_change(api.kit.uow_factory(), api.kit.principal("approver"), line.change_id, approve=True)
         with api.kit.uow_factory() as u:
             stored = u.session.get(CreditLineRow, line_id)
             assert stored is not None and stored.limit == Decimal("10000.00")
         assert audit_actions(api, "credit_line.change_limit") == 1
+
+    def test_a_decrease_is_never_applied_without_a_person(self, api: Api) -> None:
+        from microlend.origination.limit_review import review_credit_lines
+
+        open_line(api, "40000", {"turnover_drop": True})
+        run = review_credit_lines(api.kit.uow_factory(), api.kit.principal("approver"), apply=True)
+        [line] = run.lines
+        assert (line.action, line.status) == ("decrease", "pending")
+        assert audit_actions(api, "credit_line.change_limit") == 0
+
+    def test_an_unregistered_policy_is_only_for_a_dry_run(self, api: Api) -> None:
+        from microlend.core.errors import ValidationError
+        from microlend.origination.limit_review import review_credit_lines
+
+        open_line(api, "40000", {})
+        runner = api.kit.principal("approver")
+        dry = review_credit_lines(api.kit.uow_factory(), runner, policy=doubling_review())
+        assert [line.action for line in dry.lines] == ["increase"]
+        with pytest.raises(ValidationError, match="only be used for a dry run"):
+            review_credit_lines(api.kit.uow_factory(), runner, apply=True, policy=doubling_review())
+        assert audit_actions(api, "credit_line.change_limit") == 0
+
+    def test_increases_wait_for_a_person_unless_the_policy_says_otherwise(self, api: Api) -> None:
+        from microlend.origination.limit_review import review_credit_lines
+
+        open_line(api, "40000", {})
+        doc = doubling_review()
+        doc["metadata"]["auto_apply_increases"] = False
+        publish_review(api, doc)
+        run = review_credit_lines(api.kit.uow_factory(), api.kit.principal("approver"), apply=True)
+        assert [(line.action, line.outcome, line.status) for line in run.lines] == [("increase", "approve", "pending")]
+        assert audit_actions(api, "credit_line.change_limit") == 0
 
     def test_increases_within_authority_apply_and_larger_ones_wait_for_a_second_person(self, api: Api) -> None:
         from decimal import Decimal
@@ -291,7 +351,8 @@ class TestLimitReview:
         small = open_line(api, "40000", {})
         large = open_line(api, "100000", {})
         runner = api.kit.principal("approver")
-        run = review_credit_lines(api.kit.uow_factory(), runner, apply=True, policy=doubling_review())
+        publish_review(api, doubling_review())
+        run = review_credit_lines(api.kit.uow_factory(), runner, apply=True)
         by_line = {r.credit_line_id: r for r in run.lines}
         assert (by_line[small].status, by_line[small].new_limit) == ("applied", Decimal("80000.00"))
         assert (by_line[large].status, by_line[large].outcome) == ("pending", "refer")
@@ -306,22 +367,35 @@ class TestLimitReview:
                 CreditLineRow.tenant_id == api.kit.tenant.id)}
         assert limits == {small: Decimal("80000.00"), large: Decimal("200000.00")}
 
-    def test_the_command_reviews_a_bank_by_name(self, api: Api, db_url: str,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_the_command_reviews_a_bank_by_name(self, api: Api, db_url: str, monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
         from typer.testing import CliRunner
 
         from microlend.cli.common import get_settings
         from microlend.cli.decisioning import app
+        from microlend.cli.main import app as main_app
 
         open_line(api, "40000", {"blacklisted": True}, drawn="10000")
         monkeypatch.setenv("MICROLEND_DATABASE_URL", db_url)
+        monkeypatch.setenv("MICROLEND_DATA_DIR", str(tmp_path))
         get_settings.cache_clear()
+        apply = ["review-limits", "--tenant", api.kit.tenant.name, "--apply"]
         try:
-            result = CliRunner().invoke(app, ["review-limits", "--tenant", api.kit.tenant.name, "--apply"])
+            refused = CliRunner().invoke(app, apply)
+            username, _ = api.kit.user("approver")
+            signed_in = CliRunner().invoke(main_app, ["login", "--user", username, "--password-stdin"],
+                                           input="correct-horse-1\n")
+            local = tmp_path / "review.json"
+            local.write_text(json.dumps(doubling_review()), encoding="utf-8")
+            unregistered = CliRunner().invoke(app, [*apply, "--policy", str(local)])
+            result = CliRunner().invoke(app, apply)
         finally:
             get_settings.cache_clear()
+        assert refused.exit_code == 2 and "microlend login" in refused.output
+        assert signed_in.exit_code == 0, signed_in.output
+        assert unregistered.exit_code == 2 and "dry run" in unregistered.output
         assert result.exit_code == 0, result.output
-        assert "1 open lines reviewed" in result.output and "1 applied" in result.output
+        assert "1 open lines reviewed" in result.output and "0 applied, 1 proposed" in result.output
 
 
 def audit_actions(api: Api, action: str) -> int:
@@ -339,7 +413,8 @@ def make_pending_change(api: Api) -> int:
 
     line_id = open_line(api, "100000", {})
     runner = api.kit.principal("approver")
-    run = review_credit_lines(api.kit.uow_factory(), runner, apply=True, policy=doubling_review())
+    publish_review(api, doubling_review())
+    run = review_credit_lines(api.kit.uow_factory(), runner, apply=True)
     [review] = [r for r in run.lines if r.credit_line_id == line_id]
     assert review.status == "pending" and review.change_id is not None
     return review.change_id
@@ -350,6 +425,7 @@ class TestLimitChangesOverHttp:
         change_id = make_pending_change(api)
         listed = api.client.get("/api/v1/limit-changes", headers=api.token("approver")).json()
         assert [c["id"] for c in listed] == [change_id] and listed[0]["proposed_limit"] == "200000.00"
+        assert Decimal(listed[0]["evidence"]["line.limit"]) == Decimal("100000") and len(listed[0]["policy_hash"]) == 64
         r = api.client.post(f"/api/v1/limit-changes/{change_id}/decision", json={"approve": False},
                             headers=api.token("approver"))
         assert r.status_code == 200 and r.json()["status"] == "rejected"

@@ -131,6 +131,33 @@ class TestEditingAndPublishing:
         assert r.status_code == 303
 
 
+    def test_the_checker_sees_the_evidence_and_promotes_with_a_second_person(self, api: Api) -> None:
+        sign_in(api, "risk_analyst")
+        r = api.client.post("/policies/submit", data={"content": json.dumps(stricter_policy()),
+                                                      "note": "cut-off to 540"}, follow_redirects=False)
+        content_hash = r.headers["location"].split("/")[2].split("?")[0]
+        checker = sign_in(api, "risk_analyst")
+        page = api.client.get(f"/policies/{content_hash}").text
+        evidence = page.split('data-testid="evidence"')[1].split("</section>")[0]
+        assert "cut-off to 540" in evidence and "lending_club" in evidence and "refer→decline" in evidence
+        assert 'data-testid="simulation"' in evidence
+        r = api.client.post(f"/policies/{content_hash}/publish", data={"arm": "challenger", "share_percent": "10"},
+                            follow_redirects=False)
+        assert r.status_code == 303
+        r = api.client.post(f"/policies/{content_hash}/promote", data={"note": "fewer bads"}, follow_redirects=False)
+        assert r.status_code == 303
+        page = api.client.get(r.headers["location"]).text
+        assert 'data-testid="change-request"' in page and checker in page
+        request_id = page.split('action="/policies/changes/')[1].split('"')[0]
+        refused = api.client.post(f"/policies/changes/{request_id}", data={"approve": "1"})
+        assert refused.status_code == 403 and "maker-checker" in refused.text
+        sign_in(api, "risk_analyst", lang="zh_CN")
+        r = api.client.post(f"/policies/changes/{request_id}", data={"approve": "1"}, follow_redirects=False)
+        assert r.status_code == 303
+        page = api.client.get(r.headers["location"]).text
+        assert "已确认" in page and "arm-champion" in page
+
+
 class TestDecisionPage:
     def test_a_decision_shows_reasons_trace_and_replays(self, api: Api) -> None:
         from tests.integration.decisioning.test_decisioning_api import application

@@ -18,12 +18,14 @@ from microlend.api.deps import MAX_ID, CurrentPrincipal, Id, UnitOfWorkDep, per_
 from microlend.api.errors import problem
 from microlend.api.routing import api_router
 from microlend.api.schemas import PublicSchema
-from microlend.core.errors import ValidationError
+from microlend.core.errors import NotFound, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.money import round_half_up
 from microlend.core.settings import get_settings
 from microlend.core.uow import UnitOfWork
+from microlend.decisioning import changes
 from microlend.decisioning import service as svc
+from microlend.decisioning.challenger_report import ProportionTest, challenger_report
 from microlend.decisioning.domain import (
     ApplicationFacts,
     CapacityFacts,
@@ -323,6 +325,39 @@ def list_policies(who: CurrentPrincipal, uow: UnitOfWorkDep) -> PolicyListPublic
                             items=[PolicyVersionPublic.of(v) for v in versions])
 
 
+class SubmissionPublic(BaseModel):
+    """What a version was submitted with, for the checker: the maker's note, lint warnings, golden test
+    results, the diff against the champion, and the simulation on the bank's recent history."""
+
+    content_hash: str
+    submitted_by: str
+    submitted_at: datetime
+    note: str
+    champion_hash: str | None
+    warnings: list[str]
+    golden: list[dict[str, Any]]
+    simulation: dict[str, Any]
+    diff: list[str]
+
+
+class SubmittedPublic(PolicyVersionPublic):
+    warnings: list[str]
+    simulation: dict[str, Any]
+
+
+def _submission_public(uow: UnitOfWork, who: Principal, sub: svc.Submission) -> SubmissionPublic:
+    from microlend.decisioning.diff import policy_diff
+
+    diff: list[str] = []
+    if sub.champion_hash is not None and sub.champion_hash != sub.content_hash:
+        diff = policy_diff(svc.policy_content(uow, who, sub.champion_hash),
+                           svc.policy_content(uow, who, sub.content_hash))
+    return SubmissionPublic(content_hash=sub.content_hash, submitted_by=sub.submitted_by,
+                            submitted_at=sub.submitted_at, note=sub.note, champion_hash=sub.champion_hash,
+                            warnings=list(sub.warnings), golden=list(sub.golden), simulation=sub.simulation,
+                            diff=diff)
+
+
 @router.post("/policies", status_code=201, tags=["policies"])
 def create_policy(body: PolicyCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> Response:
     """Submit a version for publishing (lint and golden tests must pass: 422 lists the findings), or keep
@@ -334,9 +369,11 @@ def create_policy(body: PolicyCreate, who: CurrentPrincipal, uow: UnitOfWorkDep)
             errors = [{"field": f"content.{f.where}", "message": f.text()} for f in report.errors]
             return problem(422, f"content: the policy fails lint ({len(errors)} errors)", code="lint_failed",
                            field="content", errors=errors)
-        version = svc.submit(uow, who, body.content, note=body.note)
-    else:
-        version = svc.save_draft(uow, who, body.content)
+        version, submission = svc.submit_with_evidence(uow, who, body.content, note=body.note)
+        submitted = SubmittedPublic(**_public(version, None).model_dump(), warnings=list(submission.warnings),
+                                    simulation=submission.simulation)
+        return JSONResponse(submitted.model_dump(mode="json"), status_code=201)
+    version = svc.save_draft(uow, who, body.content)
     public = _public(version, None)
     return JSONResponse(public.model_dump(mode="json"), status_code=201)
 
@@ -357,8 +394,90 @@ def simulate(body: SimulateRequest, who: CurrentPrincipal, uow: UnitOfWorkDep) -
 
 @router.get("/policies/report", tags=["policies"])
 def arms_report(who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[ArmPublic]:
-    """Champion/challenger: approval rates per arm and version, and bad rates as servicing learns them."""
-    return [arm_public(a) for a in svc.arm_summary(uow, who, outcomes.observed_bad(uow, who))]
+    """Champion/challenger over the challenger's test window: approval rates per arm and version, and bad
+    rates of mature loans as servicing learns them (see `/policies/challenger-report` for the tests)."""
+    report = challenger_report(uow, who, outcomes.observed_bad(uow, who))
+    return [arm_public(a) for a in report.arms]
+
+
+class ProportionTestPublic(BaseModel):
+    champion_rate: float
+    challenger_rate: float
+    difference: float
+    ci_low: float
+    ci_high: float
+    z: float
+    p_value: float
+    confidence: float
+    significant: bool
+
+
+class ChallengerReportPublic(BaseModel):
+    window_start: datetime | None
+    maturity_days: int
+    maturity_rule: str
+    arms: list[ArmPublic]
+    approval_rate_test: ProportionTestPublic | None
+    bad_rate_test: ProportionTestPublic | None
+
+
+def _test_public(t: ProportionTest | None) -> ProportionTestPublic | None:
+    if t is None:
+        return None
+    return ProportionTestPublic(champion_rate=round(t.champion_rate, 6), challenger_rate=round(t.challenger_rate, 6),
+                                difference=round(t.difference, 6), ci_low=round(t.ci_low, 6),
+                                ci_high=round(t.ci_high, 6), z=round(t.z, 4), p_value=round(t.p_value, 6),
+                                confidence=t.confidence, significant=t.significant)
+
+
+@router.get("/policies/challenger-report", tags=["policies"])
+def challenger_report_api(who: CurrentPrincipal, uow: UnitOfWorkDep) -> ChallengerReportPublic:
+    """The champion and the challenger since the test began: counts, bad rates of mature loans only, and a
+    two-proportion z-test with a confidence interval (challenger minus champion) on each rate."""
+    report = challenger_report(uow, who, outcomes.observed_bad(uow, who))
+    return ChallengerReportPublic(
+        window_start=report.window_start, maturity_days=report.maturity_days,
+        maturity_rule=f"an approved decision's outcome counts once it is at least {report.maturity_days} days old; "
+                      "younger ones are immature and left out of the bad rate",
+        arms=[arm_public(a) for a in report.arms], approval_rate_test=_test_public(report.approval_test),
+        bad_rate_test=_test_public(report.bad_rate_test))
+
+
+class ChangeRequestCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(default="", max_length=500)
+
+
+class ChangeRequestPublic(PublicSchema):
+    id: int
+    action: str
+    content_hash: str
+    status: str
+    note: str
+    requested_by: str
+    requested_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+
+
+class ChangeRequestDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    approve: bool
+
+
+@router.get("/policies/changes", tags=["policies"])
+def list_policy_changes(who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[ChangeRequestPublic]:
+    """Promote and roll back requests waiting for a second person."""
+    return [ChangeRequestPublic.of(c) for c in changes.list_changes(uow, who)]
+
+
+@router.post("/policies/changes/{request_id}/decision", tags=["policies"])
+def decide_policy_change(request_id: Id, body: ChangeRequestDecision, who: CurrentPrincipal,
+                         uow: UnitOfWorkDep) -> ChangeRequestPublic:
+    """Approve (the change is made at once) or reject; whoever asked for it may not (403)."""
+    return ChangeRequestPublic.of(changes.decide_change(uow, who, request_id, body.approve))
 
 
 def arm_public(a: svc.ArmSummary) -> ArmPublic:
@@ -391,6 +510,32 @@ def get_policy(content_hash: str, who: CurrentPrincipal, uow: UnitOfWorkDep) -> 
     return PolicyDetailPublic(**_public(v, setup_or_none(uow, who)).model_dump(), content=content)
 
 
+@router.get("/policies/{content_hash}/submission", tags=["policies"])
+def get_submission(content_hash: str, who: CurrentPrincipal, uow: UnitOfWorkDep) -> SubmissionPublic:
+    """The evidence the version was submitted with (404 for one published without, e.g. the default)."""
+    sub = svc.submission_of(uow, who, content_hash)
+    if sub is None:
+        raise NotFound(f"content_hash: version {content_hash[:12]} was not submitted with evidence",
+                       field="content_hash")
+    return _submission_public(uow, who, sub)
+
+
+@router.post("/policies/{content_hash}/promote", status_code=201, tags=["policies"])
+def request_promote(content_hash: str, who: CurrentPrincipal, uow: UnitOfWorkDep,
+                    body: ChangeRequestCreate | None = None) -> ChangeRequestPublic:
+    """Ask for the running challenger to become the champion, unchanged; a second person approves."""
+    note = body.note if body else ""
+    return ChangeRequestPublic.of(changes.request_change(uow, who, "promote", content_hash, note))
+
+
+@router.post("/policies/{content_hash}/rollback", status_code=201, tags=["policies"])
+def request_rollback(content_hash: str, who: CurrentPrincipal, uow: UnitOfWorkDep,
+                     body: ChangeRequestCreate | None = None) -> ChangeRequestPublic:
+    """Ask for a retired version to be the champion again; a second person approves."""
+    note = body.note if body else ""
+    return ChangeRequestPublic.of(changes.request_change(uow, who, "rollback", content_hash, note))
+
+
 @router.post("/policies/{content_hash}/publish", tags=["policies"])
 def publish(content_hash: str, who: CurrentPrincipal, uow: UnitOfWorkDep,
             body: PublishRequest | None = None) -> PolicyVersionPublic:
@@ -415,6 +560,9 @@ class LimitChangePublic(BaseModel):
     status: str
     created_at: datetime
     decided_by: str | None
+    proposed_by: str
+    policy_hash: str
+    evidence: dict[str, Any] = Field(description="the inputs the review decided on (behaviour, score, warnings)")
 
 
 class LimitChangeDecision(BaseModel):
@@ -428,7 +576,8 @@ def _limit_change_public(c: Any) -> LimitChangePublic:
                              outcome=c.outcome, current_limit=round_half_up(c.current_limit),
                              proposed_limit=round_half_up(c.proposed_limit),
                              reasons=list(c.reasons), status=c.status, created_at=c.created_at,
-                             decided_by=c.decided_by)
+                             decided_by=c.decided_by, proposed_by=c.created_by, policy_hash=c.policy_hash,
+                             evidence=c.inputs or {})
 
 
 @router.get("/limit-changes", tags=["limit review"])
