@@ -27,7 +27,8 @@ from microlend.core.uow import UnitOfWork
 from microlend.risk.artefacts import METADATA_FILE, Artefact, load_model, read_metadata
 from microlend.risk.gates import ModelGates, evaluate, failures
 from microlend.risk.gates import summary as gate_summary
-from microlend.risk.reasons import Reason
+from microlend.risk.gbdt import GbdtModel
+from microlend.risk.reasons import Reason, missing_wording
 from microlend.risk.scorecard import ScorecardModel
 from microlend.risk.tables import ModelScoreRow, ModelSignoffRow, ModelVersionRow, RiskSettingsRow
 
@@ -227,6 +228,11 @@ def mark_validated(uow: UnitOfWork, who: Principal, version_id: int, *, note: st
         if failed:
             raise Conflict(f"gates: model version {row.id} fails the bank's model gates: {'; '.join(failed)}",
                            field="gates")
+        unworded = missing_wording(list(row.features), (row.parameters or {}).get("reason_wording"))
+        if unworded:
+            raise Conflict(f"reasons: model version {row.id} has no reason wording (en and zh-CN) for "
+                           f"{', '.join(unworded)}; declare a 'reason' for them in the dataset contract",
+                           field="reasons")
         _move(uow.session, who, row, S.VALIDATED, reason=note)
         _sign(uow.session, who, row, S.VALIDATED, note)
         result = _view(uow.session, row)
@@ -434,8 +440,10 @@ class ScoringRuntime:
 
 
 def unseen_in(model: Any, case: Mapping[str, Any]) -> list[str]:
-    """A scorecard's characteristics whose category in this case was never seen in training."""
-    return model.unseen_features(case) if isinstance(model, ScorecardModel) else []
+    """A model's features whose category in this case was never seen in training (scored conservatively)."""
+    if isinstance(model, ScorecardModel | GbdtModel):
+        return model.unseen_features(case)
+    return []
 
 
 def _exact(value: float, places: int) -> Decimal:

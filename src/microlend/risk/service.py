@@ -60,12 +60,14 @@ def train_from_dataset(uow: UnitOfWork, who: Principal, cmd: TrainingRequest, *,
             f"dataset: {len(frame):,} rows is more than {MAX_TRAINING_ROWS:,} for training here; use "
             "'microlend risk train --data FILE ... --register' instead", field="dataset")
     info = get_dataset(uow, who, cmd.dataset, cmd.dataset_version)
-    ordinal = DataContract.from_dict(info.contract).ordinal_columns() if info.contract else {}
+    declared = DataContract.from_dict(info.contract) if info.contract else None
+    ordinal = declared.ordinal_columns() if declared is not None else {}
     gates = registry.model_gates(uow, who)
     with tempfile.TemporaryDirectory(prefix="microlend-train-") as tmp:
         develop_model(frame, target=cmd.target, bad=cmd.bad, kind=cmd.kind, out_dir=tmp, created_at=utcnow(),
                       date_column=cmd.date_column or None, name=cmd.name, seed=cmd.seed, gates=gates,
-                      ordinal=ordinal)
+                      ordinal=ordinal, monotone=declared.monotone_columns() if declared is not None else None,
+                      reason_wording=declared.reason_wording() if declared is not None else None)
         return registry.register_model(uow, who, tmp, name=cmd.name, store_root=store_root)
 
 
