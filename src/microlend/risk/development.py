@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -131,11 +132,15 @@ def develop_model(
     if reason_wording:
         parameters["reason_wording"] = {f: dict(w) for f, w in reason_wording.items()
                                         if f in main.model.features}
+    # the report is built once, here, and stored with the model; its hashes go into the model's metadata
+    out.mkdir(parents=True, exist_ok=True)
+    write_report(report, out / "report.html", out / "report.json")
+    parameters["report_sha256"] = {f: hashlib.sha256((out / f).read_bytes()).hexdigest()
+                                   for f in ("report.html", "report.json")}
     save_model(main.model, out, target=target, bad=bad, created_at=created_at, data_hash=dataset_hash(frame),
                parameters=parameters, metrics=metrics, development_scores=train_scores, name=name)
 
     step("report")
-    write_report(report, out / "report.html", out / "report.json")
     return Development(artefact=load_model(out), report=report, train_seconds=main.seconds)
 
 

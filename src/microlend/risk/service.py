@@ -3,6 +3,7 @@ given version, read a version's report and points table, and monitor a version i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from collections.abc import Mapping
@@ -15,7 +16,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from microlend.core.clock import utcnow
-from microlend.core.errors import NotFound, ValidationError
+from microlend.core.errors import Conflict, NotFound, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.uow import UnitOfWork
 from microlend.data.contracts import DataContract
@@ -93,10 +94,15 @@ def has_report(uow: UnitOfWork, who: Principal, version_id: int) -> bool:
 def report_html(uow: UnitOfWork, who: Principal, version_id: int) -> str:
     """The validation report stored with a version (HTML with its charts inline); a version that ships only
     the report's figures (like the starter scorecard) has its page drawn from them."""
-    folder = model_directory(uow, who, version_id)
+    version = registry.get_model_version(uow, who, version_id)
+    folder = registry.resolve_store_path(version.store_path)
     path = folder / "report.html"
     if path.is_file():
-        return path.read_text(encoding="utf-8")
+        document = path.read_bytes()
+        stored = (version.parameters or {}).get("report_sha256", {}).get("report.html")
+        if stored and hashlib.sha256(document).hexdigest() != stored:
+            raise Conflict(f"report: the stored validation report of {version.label} does not match its hash")
+        return document.decode("utf-8")
     if _figures_path(folder).is_file():
         from microlend.risk.report import render_html
 
@@ -110,6 +116,13 @@ def report_json(uow: UnitOfWork, who: Principal, version_id: int) -> dict[str, A
         raise NotFound(f"model version {version_id} has no stored validation report")
     result: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return result
+
+
+def report_workbook(uow: UnitOfWork, who: Principal, version_id: int) -> bytes:
+    """The stored report's tables as an Excel workbook (read from the stored figures, not recomputed)."""
+    from microlend.risk.report import report_workbook as workbook
+
+    return workbook(report_json(uow, who, version_id))
 
 
 _runtime = registry.ScoringRuntime()
@@ -197,4 +210,4 @@ def monitoring_report(uow: UnitOfWork, who: Principal, version_id: int, *, datas
 
 
 __all__ = ["MAX_TRAINING_ROWS", "CaseScore", "TrainingRequest", "has_report", "monitoring_report", "points_table",
-           "report_html", "report_json", "score_case", "train_from_dataset"]
+           "report_html", "report_json", "report_workbook", "score_case", "train_from_dataset"]
