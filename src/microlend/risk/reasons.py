@@ -97,13 +97,23 @@ def missing_wording(features: Sequence[str], wording: Mapping[str, Mapping[str, 
 
 
 class Reason(NamedTuple):
-    """One reason for a score: the feature and how much it cost (points lost, or added log-odds of bad)."""
+    """One reason for a score: the feature and how much it cost (points lost, or added log-odds of bad), with
+    the model's wording from its dataset contract when it has one."""
 
     feature: str
     impact: float
+    wording: Mapping[str, Mapping[str, str]] | None = None
 
     def message(self, locale: str = "en") -> str:
-        return reason_message(self.feature, locale)
+        return reason_message(self.feature, locale, self.wording)
+
+
+def worded(reasons: Sequence[Reason], parameters: Mapping[str, object] | None) -> list[Reason]:
+    """The reasons with the wording a model version keeps in its parameters (from its dataset contract)."""
+    wording = (parameters or {}).get("reason_wording")
+    if not isinstance(wording, Mapping) or not wording:
+        return list(reasons)
+    return [r._replace(wording=wording) for r in reasons]
 
 
 def top_reason_codes(

@@ -28,7 +28,7 @@ from microlend.risk.artefacts import METADATA_FILE, Artefact, load_model, read_m
 from microlend.risk.gates import ModelGates, evaluate, failures
 from microlend.risk.gates import summary as gate_summary
 from microlend.risk.gbdt import GbdtModel
-from microlend.risk.reasons import Reason, missing_wording
+from microlend.risk.reasons import Reason, missing_wording, worded
 from microlend.risk.scorecard import ScorecardModel
 from microlend.risk.tables import ModelScoreRow, ModelSignoffRow, ModelVersionRow, RiskSettingsRow
 
@@ -436,7 +436,8 @@ class ScoringRuntime:
     def _score_with(self, version: ModelVersion, role: str, case: Mapping[str, Any], top_n: int) -> ModelScore:
         model = self.artefact(version).model
         pd_, score, reasons = model.score_one(case, top_n=top_n)
-        return ModelScore(version.id, version.label, version.kind, role, pd_, score, reasons, unseen_in(model, case))
+        return ModelScore(version.id, version.label, version.kind, role, pd_, score,
+                          worded(reasons, version.parameters), unseen_in(model, case))
 
 
 def unseen_in(model: Any, case: Mapping[str, Any]) -> list[str]:

@@ -29,7 +29,7 @@ from microlend.risk.monitoring import (
     performance_by_month,
     score_stability,
 )
-from microlend.risk.reasons import Reason
+from microlend.risk.reasons import Reason, worded
 from microlend.risk.scorecard import ScorecardModel
 from microlend.risk.tables import ModelScoreRow
 
@@ -154,7 +154,8 @@ def score_case(uow: UnitOfWork, who: Principal, version_id: int, case: Mapping[s
     version = registry.get_model_version(uow, who, version_id)
     model = _runtime.artefact(version).model
     pd_, score, reasons = model.score_one(case, top_n=top_n)
-    return CaseScore(version.id, version.label, version.kind, pd_, score, reasons, registry.unseen_in(model, case))
+    return CaseScore(version.id, version.label, version.kind, pd_, score, worded(reasons, version.parameters),
+                     registry.unseen_in(model, case))
 
 
 def monitoring_report(uow: UnitOfWork, who: Principal, version_id: int, *, dataset: str | None = None,

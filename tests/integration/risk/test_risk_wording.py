@@ -11,6 +11,7 @@ import pytest
 
 from microlend.core.errors import Conflict
 from microlend.data.contracts import DataContract
+from microlend.risk import service
 from microlend.risk.datasets import german_credit
 from microlend.risk.development import develop_model
 from microlend.risk.reasons import reason_message
@@ -65,3 +66,8 @@ def test_a_feature_without_wording_blocks_validation_until_the_contract_words_it
     assert validated.status == "validated"
     wording = validated.parameters["reason_wording"]
     assert reason_message("term_months", "zh-CN", wording) == "term_months：期限偏长"
+    case = german_credit().frame.rename(columns=RENAMED).drop(columns="creditability").iloc[0].to_dict()
+    risky = {**case, "checking": "... < 0 DM", "term_months": 60}
+    scored = service.score_case(bank.uow, bank.people["zhao"], worded.id, risky)
+    messages = {r.feature: r.message("zh-CN") for r in scored.reasons}
+    assert messages.get("checking") == "checking：活期账户余额偏低"
