@@ -609,6 +609,8 @@ CASES: list[Case] = [
     Case(E("GET", f"{V1}/risk/models/{{version_id}}/report", "risk_analyst", "collector"), "draft", model_snapshot),
     Case(E("GET", f"{V1}/risk/models/{{version_id}}/report.json", "risk_analyst", "marketer"), "draft",
          model_snapshot),
+    Case(E("GET", f"{V1}/risk/models/{{version_id}}/report.xlsx", "risk_analyst", "marketer"), "draft",
+         model_snapshot),
     Case(E("GET", f"{V1}/risk/models/{{version_id}}/points", "credit_officer", "marketer"), "draft",
          model_snapshot),
     Case(E("GET", f"{V1}/risk/models/{{version_id}}/monitoring", "risk_analyst", "marketer"), "champion",

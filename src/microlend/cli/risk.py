@@ -102,7 +102,7 @@ def train(
     user: Annotated[str | None, typer.Option("--user", help="the trainer: must be the signed-in person "
                                              "(`microlend login`)")] = None,
     contract: Annotated[Path | None, typer.Option("--contract", help="data contract (JSON) declaring ordered "
-                                                  "categories")] = None,
+                                                  "categories, monotone directions and reason wording")] = None,
 ) -> None:
     """Train, validate against the other model kind, and write the model plus report.html and report.json.
     The sample must meet the model gates' minimum rows and bads (the bank's, with --register; else defaults)."""
@@ -111,7 +111,8 @@ def train(
     with guarded(library_errors=True):
         if register and not tenant:
             raise ValidationError("register: give --tenant (and sign in) to register the model", field="register")
-        ordinal = load_contract(contract).ordinal_columns() if contract is not None else {}
+        declared = load_contract(contract) if contract is not None else None
+        ordinal = declared.ordinal_columns() if declared is not None else {}
         gates = None
         if register and tenant:
             uow = open_uow()
@@ -120,7 +121,9 @@ def train(
         with _steps(f"training {kind.value}") as step:
             dev = develop_model(frame, target=target, bad=bad, kind=kind.value, out_dir=out,
                                 created_at=SystemClock().now(), date_column=date_column, seed=seed,
-                                name=name, progress=step, gates=gates, ordinal=ordinal)
+                                name=name, progress=step, gates=gates, ordinal=ordinal,
+                                monotone=declared.monotone_columns() if declared is not None else None,
+                                reason_wording=declared.reason_wording() if declared is not None else None)
         for warning in dev.report["extra"].get("warnings", []):
             _err.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
         test = dev.report["samples"]["test"]["metrics"]

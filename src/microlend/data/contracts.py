@@ -30,6 +30,8 @@ _PANDERA_DTYPE: dict[str, str] = {
     "date": "datetime64[ns]",
     "datetime": "datetime64[ns]",
 }
+MONOTONE_DIRECTIONS: tuple[str, ...] = ("increasing", "decreasing", "none")
+REASON_LOCALES: tuple[str, ...] = ("en", "zh-CN")
 #: A column with at most this many distinct text values is inferred as categorical.
 CATEGORY_LIMIT = 50
 
@@ -46,6 +48,11 @@ class ColumnContract:
     categories: tuple[str, ...] | None = None
     description: str = ""
     ordered: bool = False  # the categories are listed in risk order (graded: A1, A2, ... G5)
+    #: risk's direction along a numeric column for a GBDT: "increasing", "decreasing" or "none" (unset: the
+    #: direction of the binned bad rate when it is monotone)
+    monotone: str | None = None
+    #: the reason given to an applicant when this column lowered the score, per locale ("en", "zh-CN")
+    reason: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "dtype": self.dtype, "nullable": self.nullable}
@@ -59,6 +66,10 @@ class ColumnContract:
             out["description"] = self.description
         if self.ordered:
             out["ordered"] = True
+        if self.monotone is not None:
+            out["monotone"] = self.monotone
+        if self.reason:
+            out["reason"] = dict(self.reason)
         return out
 
     @classmethod
@@ -72,7 +83,8 @@ class ColumnContract:
                 f"contract.columns.{name}.dtype: must be one of {', '.join(DTYPES)}, got {dtype!r}",
                 field="contract",
             )
-        unknown = set(raw) - {"name", "dtype", "nullable", "min", "max", "categories", "description", "ordered"}
+        unknown = set(raw) - {"name", "dtype", "nullable", "min", "max", "categories", "description", "ordered",
+                              "monotone", "reason"}
         if unknown:
             raise ValidationError(
                 f"contract.columns.{name}: unknown keys {', '.join(sorted(unknown))}", field="contract"
@@ -83,6 +95,17 @@ class ColumnContract:
             raise ValidationError(
                 f"contract.columns.{name}.ordered: true or false, and true only with the categories listed in "
                 "order", field="contract")
+        monotone = raw.get("monotone")
+        if monotone is not None and (monotone not in MONOTONE_DIRECTIONS or dtype not in ("int", "float")):
+            raise ValidationError(
+                f"contract.columns.{name}.monotone: one of {', '.join(MONOTONE_DIRECTIONS)}, on an int or float "
+                f"column, got {monotone!r}", field="contract")
+        reason = raw.get("reason", {})
+        if not isinstance(reason, dict) or not all(
+                k in REASON_LOCALES and isinstance(v, str) and v.strip() for k, v in reason.items()):
+            raise ValidationError(
+                f"contract.columns.{name}.reason: a text per locale ({', '.join(REASON_LOCALES)})",
+                field="contract")
         return cls(
             name=name,
             dtype=dtype,
@@ -92,6 +115,8 @@ class ColumnContract:
             categories=None if cats is None else tuple(str(c) for c in cats),
             description=str(raw.get("description", "")),
             ordered=ordered,
+            monotone=monotone,
+            reason={str(k): str(v).strip() for k, v in reason.items()},
         )
 
 
@@ -111,6 +136,14 @@ class DataContract:
     def ordinal_columns(self) -> dict[str, tuple[str, ...]]:
         """Columns whose categories are declared in order, with that order (for monotone binning)."""
         return {c.name: c.categories for c in self.columns if c.ordered and c.categories}
+
+    def monotone_columns(self) -> dict[str, str]:
+        """Columns with a declared monotone direction for a GBDT (overriding the binned trend)."""
+        return {c.name: c.monotone for c in self.columns if c.monotone is not None}
+
+    def reason_wording(self) -> dict[str, dict[str, str]]:
+        """Per column, the reason text per locale declared in the contract."""
+        return {c.name: dict(c.reason) for c in self.columns if c.reason}
 
     def column(self, name: str) -> ColumnContract:
         for col in self.columns:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -52,7 +53,8 @@ def _train(kind: str, frame: pd.DataFrame, target: str, bad: str, features: tupl
     gb_config = GbdtConfig(**{**gb_config.__dict__, "features": features})
     gfit = train_gbdt(frame, target, bad, gb_config)
     return _Trained(gfit.model, time.perf_counter() - started,
-                    {**gb_config.to_dict(), "best_iteration": gfit.best_iteration, "rounds": gfit.rounds},
+                    {**gb_config.to_dict(), "best_iteration": gfit.best_iteration, "rounds": gfit.rounds,
+                     "monotone_applied": gfit.monotone},
                     {"valid_auc": gfit.valid_auc})
 
 
@@ -61,7 +63,8 @@ def develop_model(
     date_column: str | None = None, seed: int = 42, test_size: float = 0.3, benchmark: bool = True,
     scorecard_config: ScorecardConfig | None = None, gbdt_config: GbdtConfig | None = None,
     name: str = "", progress: Callable[[str], None] | None = None, gates: ModelGates | None = None,
-    ordinal: Mapping[str, Sequence[str]] | None = None,
+    ordinal: Mapping[str, Sequence[str]] | None = None, monotone: Mapping[str, str] | None = None,
+    reason_wording: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Development:
     """Train `kind` on a stratified 70/30 split (plus out-of-time when a date column is given), benchmark it
     against the other kind, and write the model, report.html and report.json into `out_dir`. A sample below
@@ -71,6 +74,9 @@ def develop_model(
         base = scorecard_config or ScorecardConfig()
         scorecard_config = ScorecardConfig(**{**base.__dict__,
                                               "ordinal": {k: tuple(map(str, v)) for k, v in ordinal.items()}})
+    if monotone:
+        gb_base = gbdt_config or GbdtConfig(seed=seed)
+        gbdt_config = GbdtConfig(**{**gb_base.__dict__, "monotone": {**gb_base.monotone, **monotone}})
     step = progress or (lambda _s: None)
     if kind not in KINDS:
         raise ValidationError(f"kind: must be one of {', '.join(KINDS)}, not '{kind}'", field="kind")
@@ -123,11 +129,18 @@ def develop_model(
                                 **{n: s["metrics"] for n, s in bench["samples"].items()}}
     parameters = {**main.parameters, "seed": seed, "test_size": test_size, "date_column": date_column,
                   "train_seconds": round(main.seconds, 3)}
+    if reason_wording:
+        parameters["reason_wording"] = {f: dict(w) for f, w in reason_wording.items()
+                                        if f in main.model.features}
+    # the report is built once, here, and stored with the model; its hashes go into the model's metadata
+    out.mkdir(parents=True, exist_ok=True)
+    write_report(report, out / "report.html", out / "report.json")
+    parameters["report_sha256"] = {f: hashlib.sha256((out / f).read_bytes()).hexdigest()
+                                   for f in ("report.html", "report.json")}
     save_model(main.model, out, target=target, bad=bad, created_at=created_at, data_hash=dataset_hash(frame),
                parameters=parameters, metrics=metrics, development_scores=train_scores, name=name)
 
     step("report")
-    write_report(report, out / "report.html", out / "report.json")
     return Development(artefact=load_model(out), report=report, train_seconds=main.seconds)
 
 

@@ -13,6 +13,7 @@ from microlend.core.errors import ValidationError
 from microlend.risk.artefacts import Artefact, ScoringModel
 from microlend.risk.columns import categorical_values, is_numeric_column, numeric_values
 from microlend.risk.datasets import parse_dates
+from microlend.risk.gbdt import GbdtModel
 from microlend.risk.scorecard import ScorecardModel
 from microlend.risk.validation import auc, bin_shares, ks, psi_edges, psi_from_shares, stability_status
 
@@ -80,6 +81,10 @@ def characteristic_stability(model: ScoringModel, live: pd.DataFrame,
             expected, actual = _shares_with_missing(live[f].rename(f), development[f].rename(f))
             value = psi_from_shares(expected, actual)
             rows.append({"feature": f, "csi": value, "status": stability_status(value)})
+    missing_unseen: dict[str, tuple[int, int]] = (
+        model.missing_and_unseen(live) if isinstance(model, ScorecardModel | GbdtModel) else {})
+    for row in rows:
+        row["missing"], row["unseen"] = missing_unseen.get(row["feature"], (0, 0))
     return sorted(rows, key=lambda r: -r["csi"])
 
 
@@ -108,6 +113,8 @@ def monitor(artefact: Artefact, live: pd.DataFrame, *, date_column: str | None =
     }
     if "unseen" in scored.columns:
         result["unseen_rows"] = int((scored["unseen"] > 0).sum())
+    result["missing_unseen"] = [{"feature": r["feature"], "missing": r["missing"], "unseen": r["unseen"]}
+                                for r in result["characteristics"] if r["missing"] or r["unseen"]]
     y, result["performance"] = performance(live, meta.target, meta.bad, scored["pd"].to_numpy())
     if y is not None and date_column is not None:
         if date_column not in live.columns:

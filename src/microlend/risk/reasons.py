@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -101,27 +101,49 @@ def normalise_locale(locale: str) -> str:
     return "zh-CN" if locale.lower().replace("_", "-").startswith("zh") else "en"
 
 
-def reason_message(feature: str, locale: str = "en") -> str:
-    """'credit_amount: the requested amount is high for the profile' (or its zh-CN text)."""
+def reason_message(feature: str, locale: str = "en",
+                   wording: Mapping[str, Mapping[str, str]] | None = None) -> str:
+    """'credit_amount: the requested amount is high for the profile' (or its zh-CN text); `wording` is the
+    dataset contract's text per feature and locale, which comes before the built-in messages."""
     loc = normalise_locale(locale)
-    text = MESSAGES.get(feature, GENERIC)[loc]
+    declared = (wording or {}).get(feature, {})
+    text = declared.get(loc) or MESSAGES.get(feature, GENERIC)[loc]
     return f"{feature}{_SEPARATOR[loc]}{text}"
 
 
+def missing_wording(features: Sequence[str], wording: Mapping[str, Mapping[str, str]] | None = None) -> list[str]:
+    """Features with no reason text in every locale, neither in the dataset contract's wording nor built in:
+    a model using one would tell an applicant only "this characteristic lowered the score"."""
+    wording = wording or {}
+    return [f for f in features
+            if f not in MESSAGES and not all(wording.get(f, {}).get(loc) for loc in LOCALES)]
+
+
 class Reason(NamedTuple):
-    """One reason for a score: the feature and how much it cost (points lost, or added log-odds of bad)."""
+    """One reason for a score: the feature and how much it cost (points lost, or added log-odds of bad), with
+    the model's wording from its dataset contract when it has one."""
 
     feature: str
     impact: float
+    wording: Mapping[str, Mapping[str, str]] | None = None
 
     def message(self, locale: str = "en") -> str:
-        return reason_message(self.feature, locale)
+        return reason_message(self.feature, locale, self.wording)
+
+
+def worded(reasons: Sequence[Reason], parameters: Mapping[str, object] | None) -> list[Reason]:
+    """The reasons with the wording a model version keeps in its parameters (from its dataset contract)."""
+    wording = (parameters or {}).get("reason_wording")
+    if not isinstance(wording, Mapping) or not wording:
+        return list(reasons)
+    return [r._replace(wording=wording) for r in reasons]
 
 
 def top_reason_codes(
     impact: NDArray[np.float64], features: Sequence[str], top_n: int = 3
 ) -> NDArray[np.object_]:
-    """Per row, the features with the largest positive impact joined as "a;b;c" (vectorised).
+    """Per row, the features with the largest positive impact joined as "a;b;c" (vectorised); a feature whose
+    impact is zero or negative (it did not lower the score) is never named, so a row may get fewer.
 
     Rows share few distinct combinations, so each combination's text is built once."""
     n, k = impact.shape

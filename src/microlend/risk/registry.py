@@ -28,7 +28,8 @@ from microlend.risk.artefacts import METADATA_FILE, Artefact, load_model, read_m
 from microlend.risk.expert import ExpertScorecardModel
 from microlend.risk.gates import ModelGates, evaluate, failures, gates_apply
 from microlend.risk.gates import summary as gate_summary
-from microlend.risk.reasons import Reason
+from microlend.risk.gbdt import GbdtModel
+from microlend.risk.reasons import Reason, missing_wording, worded
 from microlend.risk.scorecard import ScorecardModel
 from microlend.risk.tables import ModelScoreRow, ModelSignoffRow, ModelVersionRow, RiskSettingsRow
 
@@ -230,6 +231,11 @@ def mark_validated(uow: UnitOfWork, who: Principal, version_id: int, *, note: st
         if failed:
             raise Conflict(f"gates: model version {row.id} fails the bank's model gates: {'; '.join(failed)}",
                            field="gates")
+        unworded = missing_wording(list(row.features), (row.parameters or {}).get("reason_wording"))
+        if unworded:
+            raise Conflict(f"reasons: model version {row.id} has no reason wording (en and zh-CN) for "
+                           f"{', '.join(unworded)}; declare a 'reason' for them in the dataset contract",
+                           field="reasons")
         _move(uow.session, who, row, S.VALIDATED, reason=note)
         _sign(uow.session, who, row, S.VALIDATED, note)
         result = _view(uow.session, row)
@@ -433,13 +439,16 @@ class ScoringRuntime:
     def _score_with(self, version: ModelVersion, role: str, case: Mapping[str, Any], top_n: int) -> ModelScore:
         model = self.artefact(version).model
         pd_, score, reasons = model.score_one(case, top_n=top_n)
-        return ModelScore(version.id, version.label, version.kind, role, pd_, score, reasons, unseen_in(model, case))
+        return ModelScore(version.id, version.label, version.kind, role, pd_, score,
+                          worded(reasons, version.parameters), unseen_in(model, case))
 
 
 def unseen_in(model: Any, case: Mapping[str, Any]) -> list[str]:
-    """A scorecard's characteristics whose category in this case was never seen in training (an expert
-    scorecard's: whose value its table does not know)."""
-    return model.unseen_features(case) if isinstance(model, ScorecardModel | ExpertScorecardModel) else []
+    """A model's features whose category in this case was never seen in training, scored conservatively (an
+    expert scorecard's: whose value its table does not know)."""
+    if isinstance(model, ScorecardModel | GbdtModel | ExpertScorecardModel):
+        return model.unseen_features(case)
+    return []
 
 
 def _exact(value: float, places: int) -> Decimal:

@@ -17,15 +17,19 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from microlend.risk.artefacts import ScoringModel
+from microlend.risk.columns import categorical_values, is_numeric_column, numeric_values
 from microlend.risk.datasets import bad_flag
 from microlend.risk.expert import MISSING_LABEL, UNSEEN_LABEL, ExpertScorecardModel
 from microlend.risk.gbdt import GbdtModel
 from microlend.risk.scorecard import ScorecardModel
 from microlend.risk.validation import (
     bin_shares,
+    binomial_by_grade,
+    bootstrap_intervals,
     calibration_table,
     discrimination,
     gains_table,
+    hosmer_lemeshow,
     psi,
     psi_from_shares,
     psi_table,
@@ -78,9 +82,152 @@ def build_report(
         "features": _feature_tables(model),
         "benchmark": dict(benchmark) if benchmark else None,
         "extra": dict(extra or {}),
+        "by_sample": {name: _sample_tests(f) for name, f in figures.items() if name != "train"},
+        "data": _data_description(samples, target, bad, model.features),
     }
+    if "train" in samples:
+        later = {n: samples[n] for n in ("test", "oot", "data") if n in samples}
+        report["csi"] = {n: _csi(model, frame, samples["train"]) for n, frame in later.items()}
+        report["challenger"] = logistic_challenger(samples, target, bad, model.features)
+        if isinstance(model, ScorecardModel):
+            report["coefficients"] = coefficient_table(model, samples["train"], target, bad)
+    if isinstance(model, GbdtModel):
+        report["contributions"] = contribution_summary(model, samples[main])
+        report["partial_dependence"] = partial_dependence(model, samples[main], report["contributions"])
     plain: dict[str, Any] = json.loads(json.dumps(report, default=_json_default))
     return plain
+
+
+def _sample_tests(f: Mapping[str, Any]) -> dict[str, Any]:
+    """What a validator checks on a hold-out sample: intervals, gains, calibration and its two tests."""
+    y, pd_ = f["y"], f["pd"]
+    if y.sum() == 0 or y.sum() == len(y):
+        return {}
+    return {"ci": bootstrap_intervals(y, pd_), "gains": records(gains_table(y, pd_)),
+            "calibration": records(calibration_table(y, pd_)), "hosmer_lemeshow": hosmer_lemeshow(y, pd_),
+            "binomial": records(binomial_by_grade(y, pd_))}
+
+
+def _data_description(samples: Mapping[str, pd.DataFrame], target: str, bad: str,
+                      features: list[str]) -> dict[str, Any]:
+    """Rows and bads per sample; per feature its type, share missing and distinct values (development)."""
+    rows = []
+    for name, frame in samples.items():
+        y = (frame[target].astype(str).to_numpy() == str(bad)) if target in frame.columns else np.zeros(0)
+        rows.append({"sample": name, "rows": len(frame), "bads": int(y.sum()),
+                     "bad_rate": float(y.mean()) if len(y) else 0.0})
+    first = samples.get("train", next(iter(samples.values())))
+    columns = []
+    for f in features:
+        if f not in first.columns:
+            continue
+        col = first[f]
+        columns.append({"feature": f, "type": "numeric" if is_numeric_column(col) else "categorical",
+                        "missing_share": float(col.isna().mean()), "distinct": int(col.nunique(dropna=True))})
+    return {"samples": rows, "features": columns}
+
+
+def _csi(model: ScoringModel, later: pd.DataFrame, train: pd.DataFrame) -> list[dict[str, Any]]:
+    from microlend.risk.monitoring import characteristic_stability
+
+    return [{k: r[k] for k in ("feature", "csi", "status", "missing", "unseen") if k in r}
+            for r in characteristic_stability(model, later, development=train)]
+
+
+def _design(frame: pd.DataFrame, features: list[str], reference: pd.DataFrame) -> pd.DataFrame:
+    """Numbers (median-filled, with a missing flag) and one-hot categories (the 20 most frequent of the
+    reference sample): the plain logistic regression's inputs."""
+    cols: dict[str, Any] = {}
+    for f in features:
+        if is_numeric_column(reference[f]):
+            ref = numeric_values(reference[f], f)
+            x = numeric_values(frame[f], f)
+            median = float(np.nanmedian(ref)) if np.isfinite(ref).any() else 0.0
+            scale = float(np.nanstd(ref)) or 1.0
+            cols[f] = (np.where(np.isnan(x), median, x) - median) / scale
+            if np.isnan(ref).any():
+                cols[f"{f}=missing"] = np.isnan(x).astype(float)
+        else:
+            ref_text, _ = categorical_values(reference[f])
+            top = pd.Series(ref_text).value_counts().index[:20]
+            text, _ = categorical_values(frame[f])
+            for level in top[1:]:
+                cols[f"{f}={level}"] = (text == level).astype(float)
+    return pd.DataFrame(cols, index=frame.index)
+
+
+def logistic_challenger(samples: Mapping[str, pd.DataFrame], target: str, bad: str,
+                        features: list[str]) -> dict[str, Any]:
+    """A standing plain logistic regression on the same split and features: the simplest model the bank
+    could use instead, so the validator sees what the model adds."""
+    from sklearn.linear_model import LogisticRegression
+
+    from microlend.risk.validation import auc, ks
+
+    train = samples["train"]
+    x = _design(train, features, train)
+    lr = LogisticRegression(max_iter=2000)
+    lr.fit(x.to_numpy(dtype=np.float64), bad_flag(train[target], bad, column=target))
+    out: dict[str, Any] = {"kind": "logistic regression", "inputs": int(x.shape[1]), "samples": {}}
+    for name, frame in samples.items():
+        y = bad_flag(frame[target], bad, column=target)
+        if y.sum() == 0 or y.sum() == len(y):
+            continue
+        p = lr.predict_proba(_design(frame, features, train).to_numpy(dtype=np.float64))[:, 1]
+        out["samples"][name] = {"auc": auc(y, p), "ks": ks(y, p)}
+    return out
+
+
+def coefficient_table(model: ScorecardModel, train: pd.DataFrame, target: str, bad: str) -> list[dict[str, Any]]:
+    """The regression's coefficients on WoE with Wald standard errors from the training sample (the inverse
+    of the information matrix at the fitted pds), z and p-values."""
+    from scipy.stats import norm
+
+    idx = model.bin_indices(train)
+    woe = np.empty(idx.shape, dtype=np.float64)
+    for j, c in enumerate(model.characteristics):
+        table = np.array([*c.woe, c.missing_woe, c.unseen_woe], dtype=np.float64)
+        woe[:, j] = table[idx[:, j]]
+    x = np.c_[np.ones(len(train)), woe]
+    p = model.score_batch(train, with_reasons=False)["pd"].to_numpy()
+    info = x.T @ (x * (p * (1 - p))[:, None])
+    se = np.sqrt(np.clip(np.diag(np.linalg.pinv(info)), 0, None))
+    coefs = [model.intercept, *(c.coefficient for c in model.characteristics)]
+    rows = []
+    for name, b, e in zip(["(intercept)", *model.features], coefs, se, strict=True):
+        z = b / e if e > 0 else float("nan")
+        rows.append({"feature": name, "coefficient": float(b), "std_error": float(e), "z": float(z),
+                     "p_value": float(2 * norm.sf(abs(z))) if e > 0 else float("nan")})
+    return rows
+
+
+def contribution_summary(model: GbdtModel, frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Mean absolute contribution (SHAP value on the log-odds of bad) per feature, largest first, and the
+    share of rows where the feature raised the risk."""
+    x, missing, unseen = model.encode(frame)
+    contrib = model.contributions(model.make_conservative(x, model.conservative_mask(missing, unseen)))[:, :-1]
+    rows = [{"feature": f, "mean_abs_contribution": float(np.abs(contrib[:, j]).mean()),
+             "raised_risk_share": float((contrib[:, j] > 0).mean())} for j, f in enumerate(model.features)]
+    return sorted(rows, key=lambda r: -r["mean_abs_contribution"])
+
+
+def partial_dependence(model: GbdtModel, frame: pd.DataFrame, summary: list[dict[str, Any]],
+                       n_features: int = 4, n_points: int = 10, max_rows: int = 500) -> dict[str, Any]:
+    """Average pd along a grid of each leading numeric feature's quantiles, every other feature as observed."""
+    sample = frame.sample(min(len(frame), max_rows), random_state=42) if len(frame) > max_rows else frame
+    out: dict[str, Any] = {}
+    for row in summary:
+        f = row["feature"]
+        if f in model.categories or len(out) >= n_features:
+            continue
+        values = numeric_values(sample[f], f)
+        values = values[~np.isnan(values)]
+        if values.size == 0:
+            continue
+        grid = np.unique(np.quantile(values, np.linspace(0.05, 0.95, n_points)))
+        pds = [float(model.score_batch(sample.assign(**{f: g}), with_reasons=False)["pd"].mean()) for g in grid]
+        out[f] = [{"value": float(g), "mean_pd": p} for g, p in zip(grid, pds, strict=True)]
+    return out
 
 
 def _json_default(value: Any) -> Any:
@@ -124,9 +271,12 @@ def _feature_tables(model: ScoringModel) -> dict[str, Any]:
                 for label, count, rate, woe, p in zip(c.labels, c.counts, c.event_rates, c.woe, points, strict=False)
             ]
             n = len(c.labels)
+            for row, bin_iv in zip(binning[c.name], _bin_iv(c), strict=False):
+                row["iv"] = bin_iv
             binning[c.name].append({
                 "bin": "Missing", "count": c.missing_count, "event_rate": c.missing_event_rate,
                 "woe": c.missing_woe if c.missing_count else 0.0, "points": float(points[n]),
+                "iv": _bin_iv(c)[-1],
                 "note": "" if c.missing_count else "not seen in training: lowest points"})
             if c.has_categories:
                 binning[c.name].append({"bin": "Unseen category", "count": 0, "event_rate": 0.0, "woe": 0.0,
@@ -146,6 +296,18 @@ def _feature_tables(model: ScoringModel) -> dict[str, Any]:
         return {"iv": [], "binning": binning, "importance": [],
                 "rationale": {e.name: dict(e.rationale) for e in model.characteristics}}
     return {"iv": [], "binning": {}, "importance": []}
+
+
+def _bin_iv(c: Any) -> list[float]:
+    """Information value of each bin and, last, of the Missing bin: (good share - bad share) * ln(ratio)."""
+    counts = np.array([*c.counts, c.missing_count], dtype=np.float64)
+    rates = np.array([*c.event_rates, c.missing_event_rate], dtype=np.float64)
+    bads = counts * rates
+    goods = counts - bads
+    b = np.clip(bads / max(bads.sum(), 1e-12), 1e-12, None)
+    g = np.clip(goods / max(goods.sum(), 1e-12), 1e-12, None)
+    iv = np.where(counts > 0, (g - b) * np.log(g / b), 0.0)
+    return [float(v) for v in iv]
 
 
 def benchmark_entry(model: ScoringModel, *, target: str, bad: str, samples: Mapping[str, pd.DataFrame],
@@ -280,3 +442,51 @@ def write_report(report: Mapping[str, Any], html_path: str | Path, json_path: st
     Path(html_path).write_text(render_html(report), encoding="utf-8")
     if json_path is not None:
         Path(json_path).write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def report_workbook(report: Mapping[str, Any]) -> bytes:
+    """The report's tables as an Excel workbook (one sheet per table), for a validator's working papers."""
+    sheets: dict[str, pd.DataFrame] = {}
+    sheets["discrimination"] = pd.DataFrame(
+        [{"sample": n, **{k: v for k, v in s["metrics"].items()}} for n, s in report["samples"].items()])
+    by_sample = report.get("by_sample") or {}
+    intervals = [{"sample": n, "figure": k, **t["ci"][k]} for n, t in by_sample.items() if t.get("ci")
+                 for k in ("auc", "gini", "ks")]
+    if intervals:
+        sheets["intervals"] = pd.DataFrame(intervals)
+    for n, t in by_sample.items():
+        if t.get("gains"):
+            sheets[f"gains {n}"] = pd.DataFrame(t["gains"])
+            sheets[f"calibration {n}"] = pd.DataFrame(t["calibration"])
+            sheets[f"binomial {n}"] = pd.DataFrame(t["binomial"])
+    hl = [{"sample": n, **t["hosmer_lemeshow"]} for n, t in by_sample.items() if t.get("hosmer_lemeshow")]
+    if hl:
+        sheets["hosmer-lemeshow"] = pd.DataFrame(hl)
+    if report.get("stability"):
+        sheets["psi"] = pd.DataFrame([{k: r[k] for k in ("from", "to", "psi", "status")}
+                                      for r in report["stability"]])
+    for n, rows in (report.get("csi") or {}).items():
+        sheets[f"csi {n}"] = pd.DataFrame(rows)
+    binning = [{"feature": f, **r} for f, rows in report["features"]["binning"].items() for r in rows]
+    if binning:
+        sheets["binning"] = pd.DataFrame(binning)
+    if report["features"]["iv"]:
+        sheets["iv"] = pd.DataFrame(report["features"]["iv"])
+    for key in ("coefficients", "contributions"):
+        if report.get(key):
+            sheets[key] = pd.DataFrame(report[key])
+    pdp = [{"feature": f, **r} for f, rows in (report.get("partial_dependence") or {}).items() for r in rows]
+    if pdp:
+        sheets["partial dependence"] = pd.DataFrame(pdp)
+    challenger = report.get("challenger")
+    if challenger:
+        sheets["challenger"] = pd.DataFrame([{"sample": n, **v} for n, v in challenger["samples"].items()])
+    if report.get("gates"):
+        sheets["gates"] = pd.DataFrame(report["gates"]["results"])
+    if report.get("data"):
+        sheets["data"] = pd.DataFrame(report["data"]["features"])
+    buf = io.BytesIO()
+    with pd.ExcelWriter(buf, engine="openpyxl") as writer:
+        for name, table in sheets.items():
+            table.to_excel(writer, sheet_name=name[:31], index=False)
+    return buf.getvalue()

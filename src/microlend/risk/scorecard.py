@@ -266,6 +266,15 @@ class ScorecardModel:
         mask = self._unseen_mask(self.bin_indices(frame))
         return {lk.name: int(mask[:, j].sum()) for j, lk in enumerate(self._lookups) if not lk.numeric}
 
+    def missing_and_unseen(self, frame: pd.DataFrame) -> dict[str, tuple[int, int]]:
+        """Per characteristic: rows with a missing value and rows with a category never seen in training."""
+        idx = self.bin_indices(frame)
+        out: dict[str, tuple[int, int]] = {}
+        for j, lk in enumerate(self._lookups):
+            n_bins = len(lk.points) - 2
+            out[lk.name] = (int((idx[:, j] == n_bins).sum()), int((idx[:, j] == n_bins + 1).sum()))
+        return out
+
     def unseen_features(self, case: Mapping[str, Any]) -> list[str]:
         """The characteristics of one case whose category was never seen in training."""
         out = []
@@ -278,7 +287,8 @@ class ScorecardModel:
         return out
 
     def score_batch(self, frame: pd.DataFrame, *, top_n: int = 3, with_reasons: bool = True) -> pd.DataFrame:
-        """pd, score, reason codes ("a;b;c": the characteristics furthest below their best points) and `unseen`,
+        """pd, score, reason codes ("a;b;c": the characteristics furthest below their neutral points, the points
+        of a WoE of 0, i.e. of the average applicant; none at or above it) and `unseen`,
         how many of a row's characteristics had a category never seen in training."""
         idx = self.bin_indices(frame)
         pts = self._points(idx)
@@ -287,12 +297,8 @@ class ScorecardModel:
         out = pd.DataFrame({"pd": pd_, "score": score, "unseen": self._unseen_mask(idx).sum(axis=1)},
                            index=frame.index)
         if with_reasons:
-            shortfall = self._max_points_array() - pts
-            out["reasons"] = top_reason_codes(shortfall, self.features, top_n)
+            out["reasons"] = top_reason_codes(self.base_share - pts, self.features, top_n)
         return out
-
-    def _max_points_array(self) -> NDArray[np.float64]:
-        return np.array([lk.max_points for lk in self._lookups], dtype=np.float64)
 
     def score_one(self, case: Mapping[str, Any], *, top_n: int = 3) -> tuple[float, float, list[Reason]]:
         """One applicant (a dict of feature values; absent keys count as missing) -> (pd, score, reasons)."""
@@ -314,7 +320,7 @@ class ScorecardModel:
                 idx = lk.category_map.get(_category_text(value), n_bins + 1)
             p = lk.points_list[idx]
             total += p
-            lost = lk.max_points - p
+            lost = self.base_share - p
             if lost > 0:
                 shortfalls.append((-lost, j, lk.name))
         shortfalls.sort()

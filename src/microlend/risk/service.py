@@ -3,6 +3,7 @@ given version, read a version's report and points table, and monitor a version i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from collections.abc import Mapping
@@ -15,7 +16,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from microlend.core.clock import utcnow
-from microlend.core.errors import NotFound, ValidationError
+from microlend.core.errors import Conflict, NotFound, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.uow import UnitOfWork
 from microlend.data.contracts import DataContract
@@ -29,7 +30,7 @@ from microlend.risk.monitoring import (
     performance_by_month,
     score_stability,
 )
-from microlend.risk.reasons import Reason
+from microlend.risk.reasons import Reason, worded
 from microlend.risk.scorecard import ScorecardModel
 from microlend.risk.tables import ModelScoreRow
 
@@ -61,12 +62,14 @@ def train_from_dataset(uow: UnitOfWork, who: Principal, cmd: TrainingRequest, *,
             f"dataset: {len(frame):,} rows is more than {MAX_TRAINING_ROWS:,} for training here; use "
             "'microlend risk train --data FILE ... --register' instead", field="dataset")
     info = get_dataset(uow, who, cmd.dataset, cmd.dataset_version)
-    ordinal = DataContract.from_dict(info.contract).ordinal_columns() if info.contract else {}
+    declared = DataContract.from_dict(info.contract) if info.contract else None
+    ordinal = declared.ordinal_columns() if declared is not None else {}
     gates = registry.model_gates(uow, who)
     with tempfile.TemporaryDirectory(prefix="microlend-train-") as tmp:
         develop_model(frame, target=cmd.target, bad=cmd.bad, kind=cmd.kind, out_dir=tmp, created_at=utcnow(),
                       date_column=cmd.date_column or None, name=cmd.name, seed=cmd.seed, gates=gates,
-                      ordinal=ordinal)
+                      ordinal=ordinal, monotone=declared.monotone_columns() if declared is not None else None,
+                      reason_wording=declared.reason_wording() if declared is not None else None)
         return registry.register_model(uow, who, tmp, name=cmd.name, store_root=store_root)
 
 
@@ -92,10 +95,15 @@ def has_report(uow: UnitOfWork, who: Principal, version_id: int) -> bool:
 def report_html(uow: UnitOfWork, who: Principal, version_id: int) -> str:
     """The validation report stored with a version (HTML with its charts inline); a version that ships only
     the report's figures (like the starter scorecard) has its page drawn from them."""
-    folder = model_directory(uow, who, version_id)
+    version = registry.get_model_version(uow, who, version_id)
+    folder = registry.resolve_store_path(version.store_path)
     path = folder / "report.html"
     if path.is_file():
-        return path.read_text(encoding="utf-8")
+        document = path.read_bytes()
+        stored = (version.parameters or {}).get("report_sha256", {}).get("report.html")
+        if stored and hashlib.sha256(document).hexdigest() != stored:
+            raise Conflict(f"report: the stored validation report of {version.label} does not match its hash")
+        return document.decode("utf-8")
     if _figures_path(folder).is_file():
         from microlend.risk.report import render_html
 
@@ -109,6 +117,13 @@ def report_json(uow: UnitOfWork, who: Principal, version_id: int) -> dict[str, A
         raise NotFound(f"model version {version_id} has no stored validation report")
     result: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return result
+
+
+def report_workbook(uow: UnitOfWork, who: Principal, version_id: int) -> bytes:
+    """The stored report's tables as an Excel workbook (read from the stored figures, not recomputed)."""
+    from microlend.risk.report import report_workbook as workbook
+
+    return workbook(report_json(uow, who, version_id))
 
 
 _runtime = registry.ScoringRuntime()
@@ -161,7 +176,8 @@ def score_case(uow: UnitOfWork, who: Principal, version_id: int, case: Mapping[s
     version = registry.get_model_version(uow, who, version_id)
     model = _runtime.artefact(version).model
     pd_, score, reasons = model.score_one(case, top_n=top_n)
-    return CaseScore(version.id, version.label, version.kind, pd_, score, reasons, registry.unseen_in(model, case))
+    return CaseScore(version.id, version.label, version.kind, pd_, score, worded(reasons, version.parameters),
+                     registry.unseen_in(model, case))
 
 
 def monitoring_report(uow: UnitOfWork, who: Principal, version_id: int, *, dataset: str | None = None,
@@ -217,5 +233,4 @@ def monitoring_report(uow: UnitOfWork, who: Principal, version_id: int, *, datas
 
 
 __all__ = ["MAX_TRAINING_ROWS", "CaseScore", "TrainingRequest", "expert_table", "has_report", "monitoring_report",
-           "points_table",
-           "report_html", "report_json", "score_case", "train_from_dataset"]
+           "points_table", "report_html", "report_json", "report_workbook", "score_case", "train_from_dataset"]

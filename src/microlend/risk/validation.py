@@ -188,3 +188,80 @@ def records(table: pd.DataFrame) -> list[dict[str, Any]]:
     clean = clean.where(pd.notna(clean), None)
     return [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
             for row in clean.to_dict("records")]
+
+
+# --- what a validator signs: uncertainty and calibration tests --------------------------------------------
+
+#: bootstrap resamples behind the confidence intervals of AUC, Gini and KS (seeded, so a report is repeatable)
+BOOTSTRAP_RESAMPLES = 200
+
+
+def bootstrap_intervals(y: ArrayLike, pd_: ArrayLike, *, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 42,
+                        level: float = 0.95) -> dict[str, dict[str, float]]:
+    """Percentile bootstrap intervals of AUC, Gini and KS: resample the cases with replacement (stratified,
+    so every resample has goods and bads) and take the middle `level` of each figure."""
+    ya, pa = _arrays(y, pd_)
+    rng = np.random.default_rng(seed)
+    bads, goods = np.flatnonzero(ya == 1), np.flatnonzero(ya == 0)
+    aucs = np.empty(resamples)
+    kss = np.empty(resamples)
+    for i in range(resamples):
+        idx = np.r_[rng.choice(bads, len(bads)), rng.choice(goods, len(goods))]
+        aucs[i] = auc(ya[idx], pa[idx])
+        kss[i] = ks(ya[idx], pa[idx])
+    tail = (1 - level) / 2 * 100
+    out: dict[str, dict[str, float]] = {}
+    for name, values in (("auc", aucs), ("gini", 2 * aucs - 1), ("ks", kss)):
+        low, high = np.percentile(values, [tail, 100 - tail])
+        out[name] = {"low": float(low), "high": float(high), "width": float(high - low)}
+    out["resamples"] = {"count": float(resamples), "seed": float(seed), "level": level}
+    return out
+
+
+def hosmer_lemeshow(y: ArrayLike, pd_: ArrayLike, n_groups: int = 10) -> dict[str, float]:
+    """Hosmer-Lemeshow test over equal-count pd groups: chi-square of observed against expected bads and goods
+    with groups - 2 degrees of freedom; a small p-value says the pds are not calibrated."""
+    from scipy.stats import chi2
+
+    ya, pa = _arrays(y, pd_)
+    group = _equal_count_groups(pa, n_groups)
+    statistic = 0.0
+    used = 0
+    for g in range(n_groups):
+        member = group == g
+        n = int(member.sum())
+        if n == 0:
+            continue
+        used += 1
+        expected = float(pa[member].sum())
+        observed = float(ya[member].sum())
+        variance = expected * (1 - expected / n)
+        if variance > 0:
+            statistic += (observed - expected) ** 2 / variance
+    df = max(used - 2, 1)
+    return {"statistic": statistic, "df": float(df), "p_value": float(chi2.sf(statistic, df)),
+            "groups": float(used)}
+
+
+def binomial_by_grade(y: ArrayLike, pd_: ArrayLike, n_grades: int = 10, alpha: float = 0.05) -> pd.DataFrame:
+    """Per grade (equal-count pd band, riskiest first): the observed bads against a binomial with the grade's
+    mean pd; `p_value` two-sided, and `result` 'too many bads', 'too few bads' or 'consistent' at `alpha`."""
+    from scipy.stats import binomtest
+
+    ya, pa = _arrays(y, pd_)
+    group = _equal_count_groups(pa, n_grades)
+    rows = []
+    for g in range(n_grades):
+        member = group == g
+        n = int(member.sum())
+        if n == 0:
+            continue
+        bads = int(ya[member].sum())
+        mean_pd = float(np.clip(pa[member].mean(), 1e-9, 1 - 1e-9))
+        p_value = float(binomtest(bads, n, mean_pd).pvalue)
+        result = "consistent" if p_value >= alpha else ("too many bads" if bads > n * mean_pd else
+                                                         "too few bads")
+        rows.append({"grade": g + 1, "count": n, "bads": bads, "expected_bads": n * mean_pd,
+                     "mean_pd": mean_pd, "observed_bad_rate": bads / n, "p_value": p_value, "result": result})
+    return pd.DataFrame(rows, columns=["grade", "count", "bads", "expected_bads", "mean_pd", "observed_bad_rate",
+                                       "p_value", "result"])

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from microlend.api.deps import Count, Id, UnitOfWorkDep, Version
 from microlend.api.security import report_page
-from microlend.core.errors import DomainError
+from microlend.core.errors import DomainError, ValidationError
 from microlend.core.identity import Permission, Principal, Role
 from microlend.data import service as data_service
 from microlend.data.importer import ContractBroken
@@ -264,6 +264,60 @@ def model_report(request: Request, uow: UnitOfWorkDep, version_id: Id) -> Respon
         return report_page(risk_service.report_html(uow, who, version_id))
     except DomainError as exc:
         return _error(request, who, exc)
+
+
+# ------------------------------------------------------------------------------------------ model gates
+
+#: the gates' form fields: whole numbers for the sample minimums, decimals for the figures
+GATE_FIELDS = {"min_rows": int, "min_bads": int, "min_test_auc": float, "min_test_ks": float,
+               "max_auc_gap": float, "max_oot_psi": float}
+
+
+def _gates_page(request: Request, who: Principal, uow: UnitOfWorkDep, *, status_code: int = 200,
+                error: str | None = None, saved: bool = False) -> HTMLResponse:
+    gates = registry.model_gates(uow, who)
+    return page(request, who, "analyst/gates.html", status_code=status_code, gates=gates.to_dict(),
+                fields=list(GATE_FIELDS), can_edit=who.can(Permission.MANAGE_MODEL_GATES), error=error, saved=saved)
+
+
+@router.get("/analyst/gates", response_class=HTMLResponse)
+def gates_page(request: Request, uow: UnitOfWorkDep, saved: str = "") -> Response:
+    """The bank's model gates (模型准入门槛): what a model must reach before it can be validated."""
+    who = _signed_in(request, uow)
+    if not isinstance(who, Principal):
+        return who
+    try:
+        return _gates_page(request, who, uow, saved=saved == "1")
+    except DomainError as exc:
+        return _error(request, who, exc)
+
+
+@router.post("/analyst/gates", response_class=HTMLResponse)
+def gates_save(request: Request, uow: UnitOfWorkDep,
+               min_rows: Annotated[str, Form(max_length=20)], min_bads: Annotated[str, Form(max_length=20)],
+               min_test_auc: Annotated[str, Form(max_length=20)], min_test_ks: Annotated[str, Form(max_length=20)],
+               max_auc_gap: Annotated[str, Form(max_length=20)],
+               max_oot_psi: Annotated[str, Form(max_length=20)]) -> Response:
+    who = _signed_in(request, uow)
+    if not isinstance(who, Principal):
+        return who
+    raw = {"min_rows": min_rows, "min_bads": min_bads, "min_test_auc": min_test_auc, "min_test_ks": min_test_ks,
+           "max_auc_gap": max_auc_gap, "max_oot_psi": max_oot_psi}
+    try:
+        changes: dict[str, Any] = {}
+        for name, kind in GATE_FIELDS.items():
+            try:
+                changes[name] = kind(raw[name].strip())
+            except ValueError:
+                raise ValidationError(f"{name}: expected {'a whole number' if kind is int else 'a number'}, "
+                                      f"got {raw[name]!r}", field=name) from None
+        registry.set_model_gates(uow, who, changes)
+    except DomainError as exc:
+        try:
+            return _gates_page(request, who, uow, status_code=exc.status_code, error=exc.message)
+        except DomainError as inner:
+            return _error(request, who, inner)
+    return RedirectResponse("/analyst/gates?saved=1", status_code=303)
 
 
 def _act(request: Request, uow: UnitOfWorkDep, version_id: int, action: str,

@@ -16,6 +16,7 @@ from tests.conftest import Api, TenantKit, sign_in_page
 
 from microlend.core.identity import Principal
 from microlend.risk import registry
+from microlend.risk.artefacts import load_model
 from microlend.risk.datasets import german_credit
 from microlend.risk.development import develop_model
 
@@ -219,3 +220,40 @@ class TestMonitoringPage:
         detail = a.get(f"/analyst/models/{starter.id}").text
         assert 'data-testid="report-frame"' in detail
         assert a.get(f"/analyst/models/{starter.id}/report").status_code == 200
+
+
+class TestGatesAndUnseenPages:
+    def test_the_gates_page_shows_the_gates_and_who_may_change_them(self, api: Api) -> None:
+        validator, _ = browser(api, "model_validator")
+        page = validator.get("/analyst/gates")
+        assert page.status_code == 200 and 'data-testid="gates-table"' in page.text
+        assert 'data-testid="gates-form"' not in page.text and ">0.6<" in page.text
+        assert validator.post("/analyst/gates", data={**GATES, "min_test_auc": "0.7"}).status_code == 403
+        admin, _ = browser(api, "admin", lang="zh_CN")
+        assert 'data-testid="gates-form"' in admin.get("/analyst/gates").text
+        refused = admin.post("/analyst/gates", data={**GATES, "min_rows": "many"})
+        assert refused.status_code == 422 and "min_rows: expected a whole number" in refused.text
+        saved = admin.post("/analyst/gates", data={**GATES, "min_test_auc": "0.7"}, follow_redirects=False)
+        assert saved.status_code == 303 and saved.headers["location"] == "/analyst/gates?saved=1"
+        assert registry.model_gates(api.kit.uow_factory(), api.kit.principal("auditor")).min_test_auc == 0.7
+        assert "本行模型准入门槛已保存" in admin.get("/analyst/gates?saved=1").text
+
+    def test_the_monitoring_page_counts_missing_and_unseen_values_per_feature(self, api: Api,
+                                                                              trained_dir: Path) -> None:
+        a, a_who = browser(api, "risk_analyst")
+        vid = register(api, trained_dir, a_who)
+        model = load_model(trained_dir).model
+        categorical = next(c.name for c in model.characteristics if c.has_categories)
+        numeric = next(c.name for c in model.characteristics if not c.has_categories)
+        live = german_credit().frame.sample(100, random_state=5).reset_index(drop=True)
+        live.loc[:11, categorical] = "a value never seen"
+        live.loc[:6, numeric] = None
+        a.post("/analyst/datasets", data={"name": "live"},
+               files={"file": ("live.csv", live.to_csv(index=False).encode(), "text/csv")})
+        page = a.get(f"/analyst/models/{vid}/monitoring?dataset=live").text
+        assert f'data-testid="unseen-{categorical}">12<' in page and f'data-testid="missing-{numeric}">7<' in page
+        assert f'data-testid="missing-{categorical}">0<' in page
+
+
+GATES = {"min_rows": "200", "min_bads": "30", "min_test_auc": "0.6", "min_test_ks": "0.15", "max_auc_gap": "0.2",
+         "max_oot_psi": "0.25"}

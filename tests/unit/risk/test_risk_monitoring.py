@@ -46,6 +46,26 @@ class TestCharacteristicStability:
         assert rows[0]["feature"] == "purpose" and rows[0]["status"] == "act"
         assert next(r for r in rows if r["feature"] == "age_in_years")["csi"] < 0.1
 
+    def test_missing_and_unseen_values_are_counted_per_feature(self, german_split, german, german_scorecard,
+                                                              tmp_path) -> None:  # type: ignore[no-untyped-def]
+        """Conservatively scored values show in monitoring, for a GBDT and a scorecard alike."""
+        train, test = german_split
+        live = test.head(50).copy()
+        live["purpose"] = ["a purpose never seen"] * 20 + list(live["purpose"].iloc[20:])
+        live["credit_amount"] = [np.nan] * 7 + list(live["credit_amount"].iloc[7:])
+        gbdt = train_gbdt(train, german.target, german.bad).model
+        rows = {r["feature"]: r for r in characteristic_stability(gbdt, live, development=train)}
+        assert (rows["purpose"]["unseen"], rows["purpose"]["missing"]) == (20, 0)
+        assert (rows["credit_amount"]["missing"], rows["age_in_years"]["missing"]) == (7, 0)
+        card = german_scorecard.model
+        save_model(card, tmp_path, target=german.target, bad=german.bad, created_at=datetime(2026, 1, 1, tzinfo=UTC),
+                   data_hash="x", development_scores=card.score_batch(train)["score"])
+        result = monitor(load_model(tmp_path), live)
+        counted = {r["feature"]: (r["missing"], r["unseen"]) for r in result["missing_unseen"]}
+        assert counted.get("purpose") == (0, 20) and result["unseen_rows"] == 20
+        if "credit_amount" in card.features:
+            assert counted["credit_amount"] == (7, 0)
+
 
 class TestPerformanceByMonth:
     def test_auc_and_ks_per_month_by_hand(self) -> None:

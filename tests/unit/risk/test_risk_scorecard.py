@@ -163,20 +163,33 @@ class TestScorecardOnGermanCredit:
         out = german_scorecard.model.score_batch(german.frame).sort_values("score")
         assert out["pd"].is_monotonic_decreasing
 
-    def test_reasons_name_the_characteristics_furthest_below_their_best(
+    def test_reasons_name_the_characteristics_furthest_below_their_neutral_points(
         self, german_scorecard, german  # type: ignore[no-untyped-def]
     ) -> None:
         model = german_scorecard.model
-        row = german.frame.iloc[0].to_dict()
-        _, _, reasons = model.score_one(row, top_n=3)
-        pts = model.points_matrix(german.frame.head(1))[0]
-        best = np.array([max(lk) for lk in (model.points_table().query("feature == @f and bin not in "
-                                                                       "['Missing', 'Unseen category']")
-                                            ["points"] for f in model.features)])
-        shortfall = best - pts
-        order = np.argsort(-shortfall, kind="stable")[:3]
-        expected = [model.features[j] for j in order if shortfall[j] > 0.01]
-        assert [r.feature for r in reasons] == expected
+        for i in range(20):
+            row = german.frame.iloc[i].to_dict()
+            _, _, reasons = model.score_one(row, top_n=3)
+            pts = model.points_matrix(german.frame.iloc[[i]])[0]
+            below = model.base_share - pts  # points at WoE 0: the average applicant's
+            order = np.argsort(-below, kind="stable")[:3]
+            expected = [model.features[j] for j in order if below[j] > 0]
+            assert [r.feature for r in reasons] == expected
+
+    def test_no_reason_names_a_characteristic_scored_at_or_above_neutral(
+        self, german_scorecard, german_split  # type: ignore[no-untyped-def]
+    ) -> None:
+        """Case 11: a reason is a characteristic that truly lowered the score, never one above average."""
+        model = german_scorecard.model
+        _, test = german_split
+        out = model.score_batch(test)
+        pts = model.points_matrix(test)
+        named = 0
+        for i, codes in enumerate(out["reasons"]):
+            for code in filter(None, codes.split(";")):
+                named += 1
+                assert pts[i, model.features.index(code)] < model.base_share, (i, code)
+        assert named > len(test)
 
 
 class TestPointsTableExport:

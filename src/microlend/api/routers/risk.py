@@ -223,6 +223,16 @@ def model_report_json(version_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep)
     return ValidationFiguresPublic(service.report_json(uow, who, version_id))
 
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get("/models/{version_id}/report.xlsx", response_class=Response)
+def model_report_workbook(version_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> Response:
+    """The stored validation report's tables as an Excel workbook, one sheet per table."""
+    return Response(service.report_workbook(uow, who, version_id), media_type=XLSX,
+                    headers={"Content-Disposition": f'attachment; filename="validation-report-{version_id}.xlsx"'})
+
+
 @router.get("/models/{version_id}/points", response_model=list[PointsRowPublic])
 def model_points(version_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep,
                  format: Literal["json", "csv"] = "json") -> Response | list[PointsRowPublic]:
