@@ -24,7 +24,7 @@ from microlend.core.passwords import check_password
 from microlend.core.tables import TenantRow, UserRow
 from microlend.core.uow import UnitOfWork
 from microlend.parties import customers as customer_svc
-from microlend.parties.kyc import validate_mobile
+from microlend.parties.kyc import birth_date_of, validate_mobile, validate_resident_id
 from microlend.servicing import queries as loan_queries
 from microlend.servicing import service as servicing
 
@@ -48,6 +48,7 @@ class Registration:
     annual_turnover: Decimal | None = None
     years_in_business: Decimal | None = None
     marketing_consent: bool = False
+    owner_id_number: str = ""  # a business: the owner's (legal representative's) resident ID, for the owner's age
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,9 @@ def register(uow: UnitOfWork, cmd: Registration) -> Registered:
             attributes["annual_turnover"] = str(cmd.annual_turnover)
         if cmd.years_in_business is not None:
             attributes["years_in_business"] = str(cmd.years_in_business)
+        if cmd.kind == "business" and cmd.owner_id_number.strip():
+            owner_id = validate_resident_id(cmd.owner_id_number.strip().upper(), field="owner_id_number")
+            attributes["owner_birth_date"] = birth_date_of(owner_id).isoformat()  # the number itself is not kept
         try:
             customer = customer_svc.add_customer(s, system, customer_svc.NewCustomer(
                 kind="business" if cmd.kind == "business" else "person", name=cmd.name, id_number=cmd.id_number,

@@ -110,6 +110,8 @@ def capacity(customer: CustomerView, term_months: int, on: date, consents: set[s
     attrs = dict(customer.attributes)
     maturity = add_months(on, term_months)
     age_at_maturity = age_on(customer.birth_date, maturity)
+    if age_at_maturity is None:
+        age_at_maturity = age_on(_date_attr(attrs, "owner_birth_date"), maturity)
     if age_at_maturity is None and attrs.get("owner_age") is not None:
         age_at_maturity = int(attrs["owner_age"]) + (term_months + 11) // 12
     expiry = _date_attr(attrs, "id_expiry_date")
@@ -161,6 +163,8 @@ def decision_input(uow: UnitOfWork, who: Principal, customer: CustomerView, app:
     features = {**data.features, **_internal_features(uow, who, customer.id), **own.features(),
                 **_bureau_features(report)}
     age = age_on(customer.birth_date, on)
+    if age is None:
+        age = age_on(_date_attr(attrs, "owner_birth_date"), on)
     if age is None and attrs.get("owner_age") is not None:
         age = int(attrs["owner_age"])
     return DecisionInput(

@@ -66,17 +66,18 @@ def register(
     name: Annotated[str, Form()], id_number: Annotated[str, Form()], mobile: Annotated[str, Form()],
     password: Annotated[str, Form()], kind: Annotated[str, Form()] = "person",
     industry: Annotated[str, Form()] = "", annual_turnover: Annotated[str, Form()] = "",
-    years_in_business: Annotated[str, Form()] = "",
+    years_in_business: Annotated[str, Form()] = "", owner_id_number: Annotated[str, Form()] = "",
 ) -> Response:
     form = {"name": name, "id_number": id_number, "mobile": mobile, "kind": kind, "industry": industry,
-            "annual_turnover": annual_turnover, "years_in_business": years_in_business}
+            "annual_turnover": annual_turnover, "years_in_business": years_in_business,
+            "owner_id_number": owner_id_number}
     try:
         reg = borrowers.register(uow, borrowers.Registration(
             bank=bank, kind=kind, name=name, id_number=id_number.strip().upper(), mobile=mobile, password=password,
             industry=industry,
             annual_turnover=parse_amount(annual_turnover, "annual_turnover") if annual_turnover.strip() else None,
             years_in_business=parse_amount(years_in_business, "years_in_business")
-            if years_in_business.strip() else None))
+            if years_in_business.strip() else None, owner_id_number=owner_id_number))
     except DomainError as exc:
         return _page(request, None, "borrower/register.html", status_code=exc.status_code, bank=bank, form=form,
                      error=translate(request, exc.message), field=exc.field)
@@ -142,7 +143,12 @@ def _apply_page(request: Request, uow: UnitOfWorkDep, who: Principal, status_cod
     form = form or {"product_code": DEFAULT_PRODUCT, "amount": DEFAULT_AMOUNT, "term_months": str(DEFAULT_TERM),
                     "purpose": DEFAULT_PURPOSE.get(request_locale(request), "")}
     return _page(request, who, "borrower/apply.html", status_code=status_code, products=products, form=form,
-                 error=error, consent_text=consent_texts.current("credit_report"))
+                 error=error, consent_texts=[consent_texts.current(scope) for scope in APPLY_CONSENTS])
+
+
+#: What a borrower authorises when applying: the credit report (required) and the external business data
+#: (tax, e-invoices, merchant flows), without which a data-based product cannot be decided.
+APPLY_CONSENTS = ("credit_report", "external_data")
 
 
 @router.get("/b/apply", response_class=HTMLResponse)
@@ -163,14 +169,15 @@ def _campaign_cookie(request: Request) -> int | None:
 def apply(
     request: Request, uow: UnitOfWorkDep, product_code: Annotated[str, Form()], amount: Annotated[str, Form()],
     term_months: Annotated[str, Form()], purpose: Annotated[str, Form()] = "",
-    consent: Annotated[str, Form()] = "",
+    consent: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     who = _borrower(request, uow)
     if who is None:
         return _not_borrower(request, uow)
     form = {"product_code": product_code, "amount": amount, "term_months": term_months, "purpose": purpose}
+    given = tuple(sorted(set(consent or ()) & set(APPLY_CONSENTS)))
     try:
-        if consent != "credit_report":
+        if "credit_report" not in given:
             raise ValidationError("consent: please authorise the credit report query (授权查询征信) to apply",
                                   field="consent")
         if not term_months.strip().isdigit():
@@ -178,7 +185,7 @@ def apply(
         assert who.customer_id is not None
         app = applications.submit(uow, who, applications.NewApplication(
             customer_id=who.customer_id, product_code=product_code, amount=parse_amount(amount, "amount"),
-            term_months=int(term_months), purpose=purpose, consents=("credit_report",), channel="borrower",
+            term_months=int(term_months), purpose=purpose, consents=given, channel="borrower",
             campaign_id=_campaign_cookie(request), locale=request_locale(request),
             evidence=request_evidence(request)))
     except DomainError as exc:
