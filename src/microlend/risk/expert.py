@@ -66,6 +66,9 @@ class ExpertCharacteristic:
     valid_max: float = math.inf
     source: str = ""
     unit: str = ""
+    #: an optional source whose absence is not a failure of data (no account at this bank, a business that
+    #: takes no card payments): Missing then scores the neutral point — never better — and gives no reason
+    absent_is_neutral: bool = False
 
     def __post_init__(self) -> None:
         where = f"characteristics.{self.name}"
@@ -93,7 +96,13 @@ class ExpertCharacteristic:
                     raise ValidationError(f"{where}: category '{sorted(clash)[0]}' is in two bins", field=where)
                 seen.update(b.categories)
         worst, best = self.worst_points, self.best_points
-        if self.missing_points > worst:
+        if self.absent_is_neutral and self.missing_points != self.neutral_points:
+            raise ValidationError(
+                f"{where}: an optional source's Missing scores the neutral point ({self.neutral_points:g}), "
+                f"not {self.missing_points:g}",
+                field=where,
+            )
+        if self.missing_points > worst and not self.absent_is_neutral:
             raise ValidationError(
                 f"{where}: Missing scores {self.missing_points:g}, better than the worst bin "
                 f"({worst:g}); it must score no more than the worst bin",
@@ -145,6 +154,8 @@ class ExpertCharacteristic:
             "reason_code": self.reason_code,
             "rationale": dict(self.rationale),
         }
+        if self.absent_is_neutral:
+            out["absent_is_neutral"] = True
         if self.kind == NUMERIC:
             out["splits"] = list(self.splits)
             out["valid_min"] = None if math.isinf(self.valid_min) else self.valid_min
@@ -172,6 +183,7 @@ class ExpertCharacteristic:
                 valid_max=math.inf if high is None else float(high),
                 source=str(d.get("source", "")),
                 unit=str(d.get("unit", "")),
+                absent_is_neutral=bool(d.get("absent_is_neutral", False)),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValidationError(
@@ -452,9 +464,13 @@ def numeric(
     valid: tuple[float, float] = (-math.inf, math.inf),
     missing: float | None = None,
     unseen: float | None = None,
+    absent_is_neutral: bool = False,
 ) -> ExpertCharacteristic:
-    """A numeric characteristic; Missing and unseen default to the worst bin's points."""
+    """A numeric characteristic; Missing and unseen default to the worst bin's points (Missing to the neutral
+    point for an optional source, `absent_is_neutral`)."""
     worst = min(points)
+    if absent_is_neutral:
+        missing = neutral
     return ExpertCharacteristic(
         name=name,
         kind=NUMERIC,
@@ -469,6 +485,7 @@ def numeric(
         valid_max=valid[1],
         source=source,
         unit=unit,
+        absent_is_neutral=absent_is_neutral,
     )
 
 

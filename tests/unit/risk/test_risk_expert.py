@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -173,8 +174,19 @@ class TestPointsTable:
 
     def test_missing_scores_the_missing_points(self, model: ExpertScorecardModel) -> None:
         for c in model.characteristics:
-            assert points_of(model, c.name, None) == c.missing_points <= c.worst_points
+            # an optional source's absence (no account here, no card acquiring) scores neutral, never better
+            ceiling = c.neutral_points if c.absent_is_neutral else c.worst_points
+            assert points_of(model, c.name, None) == c.missing_points <= ceiling
             assert points_of(model, c.name, float("nan")) == c.missing_points
+        assert {c.name for c in model.characteristics if c.absent_is_neutral} == {"mer_active_days_3m",
+                                                                                  "own_bounced_6m"}
+
+    def test_an_optional_source_missing_is_neutral_and_gives_no_reason(self, model: ExpertScorecardModel) -> None:
+        for name in ("mer_active_days_3m", "own_bounced_6m"):
+            _, _, reasons = model.score_one({**CLEAN, name: None})
+            assert all(r.feature != model.characteristics[model.features.index(name)].reason_code for r in reasons)
+        with pytest.raises(ValidationError, match="neutral point"):
+            replace(model.characteristics[model.features.index("own_bounced_6m")], missing_points=4.0)
 
     def test_text_that_is_not_a_number_is_refused_by_name(self, model: ExpertScorecardModel) -> None:
         with pytest.raises(ValidationError, match="tax_sales_12m"):
@@ -249,6 +261,8 @@ class TestMissingAndUnseenProperty:
     ) -> None:
         model = micro_business_scorecard()
         c = model.characteristics[which]
+        if how == "missing" and c.absent_is_neutral:
+            how = "unseen"  # an optional source's absence is neutral by design (tested above); unseen is not
         unknown = None if how == "missing" else ("not-a-grade" if c.kind == CATEGORICAL else -1e12)
         worst_known = min(
             score(model, {**case, c.name: (b.categories[0] if c.kind == CATEGORICAL else _inside(c, i))})
@@ -325,7 +339,8 @@ class TestCalibration:
 
     def test_all_missing_scores_the_lowest_score_of_the_table(self, model: ExpertScorecardModel) -> None:
         nothing = score(model, {})
-        assert nothing == model.min_score
+        optional = sum(c.neutral_points - c.worst_points for c in model.characteristics if c.absent_is_neutral)
+        assert nothing == model.min_score + optional
         assert nothing < min(score(model, p) for p in (CLEAN, DECLINING, DISHONEST, THIN))
 
     def test_pd_follows_the_german_starters_points_scaling(self, model: ExpertScorecardModel) -> None:

@@ -161,9 +161,12 @@ def characteristics() -> list[ExpertCharacteristic]:
             source="merchant",
             unit="days",
             valid=(0, 92),
+            absent_is_neutral=True,
             en="Days with card or QR payments in the last 90: a shop trading most days is open and has steady "
-            "cash flow.",
-            zh="近90天有收单交易的天数：多数日子有交易说明正常营业、现金流稳定。",
+            "cash flow. A business with no acquiring account (a workshop, a wholesaler, a farm) is scored at the "
+            "neutral point: taking no card payments is not a risk in itself.",
+            zh="近90天有收单交易的天数：多数日子有交易说明正常营业、现金流稳定。无收单账户的经营者（作坊、批发、"
+            "种养殖）按中性分计：不收银行卡本身不是风险。",
         ),
         # --- business registry (工商登记) ---
         numeric(
@@ -294,9 +297,12 @@ def characteristics() -> list[ExpertCharacteristic]:
             reason_code="BOUNCED_PAYMENTS",
             source="accounts",
             valid=(0, INF),
-            en="Payments returned for lack of funds in the bank's own accounts in the last 6 months; for an "
-            "applicant without an account here it is missing and scored like the worst bin, a small weight.",
-            zh="近6个月在本行账户因余额不足被退回的支付笔数；非本行客户无此数据，按最差分箱计，权重较小。",
+            absent_is_neutral=True,
+            en="Payments returned for lack of funds in the bank's own accounts in the last 6 months. An applicant "
+            "without an account here has no such record and is scored at the neutral point, so a newcomer is "
+            "neither rewarded nor told of bounced payments it never made.",
+            zh="近6个月在本行账户因余额不足被退回的支付笔数。非本行客户无此记录，按中性分计：新客户既不加分，"
+            "也不会被告知并不存在的退票。",
         ),
         # --- the application form (申请表) ---
         numeric(
