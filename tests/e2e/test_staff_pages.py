@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
+from tests.conftest import use_german_champion
 from tests.e2e.conftest import LiveServer
 
 from microlend.core import tenancy
@@ -25,6 +26,7 @@ def officer(live_server: LiveServer) -> dict[str, str]:
     factory = live_server.session_factory
     name = f"e2e-{uuid.uuid4().hex[:6]}"
     t = tenancy.create_tenant(UnitOfWork(factory), name)
+    use_german_champion(UnitOfWork(factory), t.id)
     username = f"officer@{name}"
     with UnitOfWork(factory) as u:
         tenancy.add_user(u.session, t.id, username, "field-work-2026", ["credit_officer"])

@@ -28,7 +28,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from tests.battery import CachedTokens, Endpoint, run_battery
-from tests.conftest import TenantKit
+from tests.conftest import TenantKit, use_german_champion
 from tests.conftest import test_settings as settings_for
 from tests.signing import accept_by_code, consent_by_code, consent_code, consents_snapshot, signing_code
 
@@ -738,6 +738,7 @@ class Banks:
 def _kit(engine: Engine, label: str) -> TenantKit:
     factory = make_session_factory(engine)
     tenant = tenancy.create_tenant(UnitOfWork(factory), f"battery-{label}-{uuid.uuid4().hex[:8]}")
+    use_german_champion(UnitOfWork(factory), tenant.id)  # the battery's customers carry German credit profiles
     return TenantKit(tenant, lambda: UnitOfWork(factory), itertools.count())
 
 

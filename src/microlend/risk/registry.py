@@ -212,6 +212,15 @@ def _copy_files(artefact: Artefact, target_dir: Path) -> None:
             shutil.copyfile(source, target_dir / file_name)
 
 
+def _reason_names(row: ModelVersionRow) -> list[str]:
+    """What a model's reasons are named by: its features, or an expert scorecard's reason codes."""
+    if row.kind != "expert":
+        return list(row.features)
+    model = load_model(resolve_store_path(row.store_path)).model
+    assert isinstance(model, ExpertScorecardModel)
+    return [c.reason_code for c in model.characteristics]
+
+
 def mark_validated(uow: UnitOfWork, who: Principal, version_id: int, *, note: str = "") -> ModelVersion:
     """A model validator other than the trainer validates a draft that passes every one of the bank's model
     gates (sample size, hold-out AUC and KS, train-test gap, out-of-time stability). The gates do not apply to
@@ -231,7 +240,7 @@ def mark_validated(uow: UnitOfWork, who: Principal, version_id: int, *, note: st
         if failed:
             raise Conflict(f"gates: model version {row.id} fails the bank's model gates: {'; '.join(failed)}",
                            field="gates")
-        unworded = missing_wording(list(row.features), (row.parameters or {}).get("reason_wording"))
+        unworded = missing_wording(_reason_names(row), (row.parameters or {}).get("reason_wording"))
         if unworded:
             raise Conflict(f"reasons: model version {row.id} has no reason wording (en and zh-CN) for "
                            f"{', '.join(unworded)}; declare a 'reason' for them in the dataset contract",
@@ -480,11 +489,13 @@ def setup_tenant(session: Session, tenant: TenantRow) -> None:
     champion, on data it can obtain (tax, invoices, flows, registry, enforcement, the credit report, its own
     accounts). The German credit scorecard is registered beside it, approved, as the worked example of
     statistical development (and for a bank that holds such credit profiles); the bank promotes either."""
-    _register_german_starter(session, tenant)
+    register_german_starter(session, tenant)
     register_expert_starter(session, tenant, champion=True)
 
 
-def _register_german_starter(session: Session, tenant: TenantRow) -> None:
+def register_german_starter(session: Session, tenant: TenantRow, *, champion: bool = False) -> None:
+    """Register the shipped German credit scorecard for a bank, approved by the platform (in use as champion
+    when asked: a bank whose customers carry such credit profiles)."""
     from microlend.risk.starter import STARTER_DIR, STARTER_NAME, STARTER_SUBDIR
 
     meta = read_metadata(STARTER_DIR)
@@ -497,7 +508,8 @@ def _register_german_starter(session: Session, tenant: TenantRow) -> None:
         return
     now = utcnow()
     row = ModelVersionRow(
-        tenant_id=tenant.id, name=STARTER_NAME, version=1, kind=meta.kind, status=S.APPROVED.value,
+        tenant_id=tenant.id, name=STARTER_NAME, version=1, kind=meta.kind,
+        status=(S.CHAMPION if champion else S.APPROVED).value,
         content_hash=meta.content_hash, dataset_hash=meta.dataset_hash, target=meta.target, bad=meta.bad,
         features=list(meta.features), parameters=meta.parameters, metrics=meta.metrics,
         store_path=PACKAGE_PREFIX + STARTER_SUBDIR, trained_by=PLATFORM_USER_ID, trained_by_name=PLATFORM_NAME,
@@ -505,7 +517,8 @@ def _register_german_starter(session: Session, tenant: TenantRow) -> None:
     )
     session.add(row)
     session.flush()
-    audit.record(session, system_principal(tenant.id), "model.approved", "model_version", row.id,
+    audit.record(session, system_principal(tenant.id), "model.champion" if champion else "model.approved",
+                 "model_version", row.id,
                  after=_summary(row), reason="example scorecard shipped with Microlend (German credit data), "
                  "validated against the default model gates")
 

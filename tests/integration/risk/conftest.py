@@ -8,13 +8,15 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 from tests.databases import pristine_sqlite_url
 
 from microlend.core import tenancy
 from microlend.core.db import make_engine, make_session_factory
 from microlend.core.identity import Principal
+from microlend.core.tables import TenantRow
 from microlend.core.uow import UnitOfWork
-from microlend.risk.registry import setup_tenant
+from microlend.risk.registry import register_german_starter, setup_tenant
 
 
 @dataclass
@@ -40,9 +42,12 @@ def open_bank(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str = "rura
     return open_bank_on(engine, tmp_path, monkeypatch, name)
 
 
-def open_bank_on(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str = "rural-bank") -> Bank:
+def open_bank_on(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str = "rural-bank", *,
+                 shipped: bool = False) -> Bank:
     uow = UnitOfWork(make_session_factory(engine))
-    monkeypatch.setattr(tenancy, "TENANT_SETUP", [setup_tenant])
+    # a bank whose champion is the German example scorecard (these tests develop and compare on German credit),
+    # or (`shipped`) a bank as Microlend sets it up: the expert scorecard in use, the German one approved beside it
+    monkeypatch.setattr(tenancy, "TENANT_SETUP", [setup_tenant if shipped else german_champion_setup])
     tenant = tenancy.create_tenant(uow, name)
     people = {
         "wang": _person(uow, tenant.id, f"wang@{name}", ["risk_analyst"]),
@@ -55,6 +60,15 @@ def open_bank_on(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     return Bank(uow=uow, engine=engine, tenant_id=tenant.id, people=people, store=tmp_path / "store")
 
 
+def german_champion_setup(session: Session, tenant: TenantRow) -> None:
+    register_german_starter(session, tenant, champion=True)
+
+
 @pytest.fixture
 def bank(fresh_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Bank:
     return open_bank_on(fresh_engine, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def shipped_bank(fresh_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Bank:
+    return open_bank_on(fresh_engine, tmp_path, monkeypatch, "new-bank", shipped=True)

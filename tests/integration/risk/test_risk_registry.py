@@ -49,7 +49,21 @@ def _approved(bank: Bank, directory: Path) -> int:
 
 
 class TestStarterModel:
-    def test_a_new_bank_starts_with_the_starter_scorecard_as_champion(self, bank: Bank) -> None:
+    def test_a_new_bank_decides_with_the_expert_scorecard_and_keeps_the_german_one_approved(
+            self, shipped_bank: Bank) -> None:
+        bank = shipped_bank
+        versions = {v.name: v for v in list_model_versions(bank.uow, bank.people["wang"])}
+        assert {n: v.status for n, v in versions.items()} == {
+            "starter-expert-micro-business": "champion", "starter-german-credit": "approved"}
+        outcome = ScoringRuntime().score(bank.uow, bank.people["zhao"], german_credit().frame.iloc[0].to_dict(),
+                                         subject_type="application", subject_id=1)
+        expert = versions["starter-expert-micro-business"]
+        assert outcome.champion.model_version_id == expert.id
+        assert outcome.champion.score < 520  # a German credit profile tells the expert scorecard nothing
+        promoted = promote_model(bank.uow, bank.people["li"], versions["starter-german-credit"].id, "champion")
+        assert promoted.status == "champion"
+
+    def test_a_bank_running_the_german_scorecard_scores_its_profiles(self, bank: Bank) -> None:
         (starter,) = list_model_versions(bank.uow, bank.people["wang"])
         assert starter.status == "champion" and starter.kind == "scorecard"
         assert starter.store_path.startswith("package:")
