@@ -158,7 +158,7 @@ def test_from_a_csv_to_an_approved_champion_and_its_monitoring(
         b.screenshot(path=str(SCREENS / "analyst-model-desktop-champion.png"), full_page=True)
 
         b.goto(f"{server.url}/analyst/models")
-        assert b.locator("[data-testid=model-list] li").count() == 2  # ours and the retired starter
+        assert b.locator("[data-testid=model-list] li").count() == 3  # ours and the two retired starters
         assert "Retired" in b.locator("[data-testid=model-list]").inner_text()
 
         # applications are now scored with the champion: riskier applicants than in development
