@@ -17,6 +17,8 @@ from microlend.core.identity import Permission, Principal
 from microlend.core.tables import AuditRow, UserRow
 from microlend.core.tenancy import business_date
 from microlend.core.uow import UnitOfWork
+from microlend.data import gateway
+from microlend.data.profile import BusinessProfile, business_profile
 from microlend.origination import exposure as exposures
 from microlend.origination import service as applications
 from microlend.origination.applications import Status
@@ -134,6 +136,7 @@ class Customer360:
     loans: list[LoanLine]
     applications: list[applications.Application]
     behaviour: RepaymentBehaviour
+    profile: BusinessProfile
 
 
 def _loan_lines(uow: UnitOfWork, who: Principal, lines: list[loans.LoanLine]) -> list[LoanLine]:
@@ -152,9 +155,12 @@ def customer_360(uow: UnitOfWork, who: Principal, customer_id: int, locale: str 
     customer = customer_svc.get_customer(uow, who, customer_id)
     apps = applications.list_applications(uow, who, customer_id=customer_id, page_size=50, locale=locale).items
     with uow:
+        on = business_date(uow.session, who.tenant_id)
         lines = _loan_lines(uow, who, loans.loan_lines(uow, who, customer_id=customer_id))
-        behaviour = loans.repayment_behaviour(uow, who, customer_id, business_date(uow.session, who.tenant_id))
-    return Customer360(customer, lines, apps, behaviour)
+        behaviour = loans.repayment_behaviour(uow, who, customer_id, on)
+    subject, _ = parties.query_subject(uow, who, customer_id)
+    profile = business_profile(gateway.latest_snapshots(uow, who, subject), on)
+    return Customer360(customer, lines, apps, behaviour, profile)
 
 
 # ---------------------------------------------------------------------------------------- branch views

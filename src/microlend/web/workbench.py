@@ -17,6 +17,7 @@ from microlend.api.deps import Id, UnitOfWorkDep
 from microlend.core.errors import DomainError, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.money import parse_amount
+from microlend.data.profile import bar_chart_svg
 from microlend.origination import assist, exposure
 from microlend.origination import service as applications
 from microlend.origination.applications import ApprovalAuthority
@@ -223,7 +224,12 @@ def customer_page(request: Request, uow: UnitOfWorkDep, who: Principal, customer
                   **extra: Any) -> HTMLResponse:
     """客户全景 with the customer's consents (授权) and, for an officer in the field, the code to give one."""
     view = assist.customer_360(uow, who, customer_id, request_locale(request))
+    charts = {"sales_svg": bar_chart_svg(view.profile.tax.months, translate(request, "Monthly declared sales"))
+              if view.profile.tax else "",
+              "flows_svg": bar_chart_svg(view.profile.flows.months, translate(request, "Monthly acquiring amount"),
+                                         highlight_last=3) if view.profile.flows else ""}
     return page(request, who, "workbench/customer360.html", status_code=status_code, view=view, c=view.customer,
+                profile=view.profile, **charts,
                 consents=consents.list_consents(uow, who, customer_id), scopes=consent_texts.SCOPES,
                 can_assist=who.can(Permission.ASSIST_SIGNING), **extra)
 

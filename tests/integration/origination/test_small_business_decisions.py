@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from tests.conftest import Api, TenantKit, page_headers
+from tests.conftest import Api, TenantKit, page_headers, sign_in_page
 
 from microlend.api.deps import SESSION_COOKIE
 from microlend.core.clock import utcnow
@@ -167,3 +167,35 @@ def test_the_champion_of_a_new_bank_is_the_expert_scorecard(shop: Api) -> None:
     by_status = {m.status: m.name for m in models}
     assert by_status["champion"] == "starter-expert-micro-business"
     assert by_status["approved"] == "starter-german-credit"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh_CN"])
+def test_the_officer_sees_the_business_profile_instead_of_raw_attributes(shop: Api, lang: str) -> None:
+    on = shop.kit.tenant.business_date
+    uscc = subject_with("good", _rng, kind="business")
+    row = _apply(shop, uscc)
+    officer, _ = shop.kit.user("credit_officer")
+    sign_in_page(shop.client, officer)
+    shop.client.cookies.set("ml_lang", lang)
+    html = shop.client.get(f"/customers/{row.customer_id}/360").text
+    assert 'data-testid="business-profile"' in html
+    answered = html.count('data-status="ok"') + html.count('data-status="not_found"')  # not every shop takes cards
+    assert answered == len(KINDS) and 'data-kind="tax" data-status="ok"' in html
+    sales = f"{_sales_12m(uscc, on):,.2f}"
+    assert sales in html  # the exact declared sales of the last 12 months
+    assert '<svg class="chart bars"' in html and uscc not in html  # a chart; the USCC never in clear
+    assert ("经营画像" in html) == (lang == "zh_CN") and ("Business profile" in html) == (lang == "en")
+    shop.client.cookies.clear()
+
+
+def test_a_customer_never_asked_about_shows_an_empty_profile(shop: Api) -> None:
+    r = shop.client.post("/api/v1/customers", headers=shop.token("credit_officer"), json={
+        "kind": "person", "name": "李四", "id_number": identities.resident_id(
+            _rng, identities.birth_date_for_age(_rng, 35, date(2026, 1, 1))), "phone": identities.mobile(_rng)})
+    assert r.status_code == 201, r.text
+    officer, _ = shop.kit.user("credit_officer")
+    sign_in_page(shop.client, officer)
+    html = shop.client.get(f"/customers/{r.json()['id']}/360").text
+    assert 'data-testid="business-profile"' in html and 'data-status="not_called"' in html
+    assert 'data-testid="tax-sales-12m"' not in html
+    shop.client.cookies.clear()
