@@ -24,7 +24,8 @@ from microlend.core.uow import UnitOfWork
 from microlend.decisioning import service as decisions
 from microlend.decisioning.domain import ModelResult
 from microlend.decisioning.reasons import reason
-from microlend.origination import exposure, inputs
+from microlend.data import gateway
+from microlend.origination import business_data, exposure, inputs
 from microlend.origination.applications import (
     OPEN_REVIEW,
     ApprovalAuthority,
@@ -243,11 +244,17 @@ def submit(uow: UnitOfWork, who: Principal, cmd: NewApplication,
     with uow:
         s = uow.session
         customer = parties.customer(uow, who, cmd.customer_id)
-        # reserve the obligor group's headroom: a second application of the group waits until this one is decided
-        exposure.lock_borrowers(s, who.tenant_id, parties.obligor_group(uow, who, customer.id))
         product = _product(uow, cmd.product_code, who.tenant_id)
         product.to_product().check_offer(cmd.amount, cmd.term_months, product.annual_rate)
-        now, on = utcnow(), business_date(s, who.tenant_id)
+        on = business_date(s, who.tenant_id)
+        # the external sources first (in parallel, under the consents on record or given in this session), so
+        # the obligor group is not held while providers answer
+        asked = parties.consented_scopes(uow, who, customer.id) | (
+            set(cmd.consents) if own_session(who, customer.id) else set())
+        data = business_data.gather(uow, system, customer.id, asked, purpose="credit application", on=on)
+        # reserve the obligor group's headroom: a second application of the group waits until this one is decided
+        exposure.lock_borrowers(s, who.tenant_id, parties.obligor_group(uow, who, customer.id))
+        now = utcnow()
         row = ApplicationRow(
             tenant_id=who.tenant_id, customer_id=customer.id, product_code=cmd.product_code, amount=cmd.amount,
             term_months=cmd.term_months, purpose=cmd.purpose.strip()[:200], channel=cmd.channel,
@@ -257,10 +264,11 @@ def submit(uow: UnitOfWork, who: Principal, cmd: NewApplication,
         s.add(row)
         s.flush()
         consents = _consents(uow, who, customer.id, cmd, row.id)
+        gateway.link_calls(uow, system, data.call_ids, row.id)
         audit.record(s, who, "application.submit", "application", row.id, after=_audit_view(row))
 
-        scored = _scoring.score(uow, system, scoring_case(customer), subject_type="application",
-                                subject_id=row.id)
+        scored = _scoring.score(uow, system, {**scoring_case(customer), **data.scoring_case()},
+                                subject_type="application", subject_id=row.id)
         champion = scored.champion
         model = ModelResult(model_version=champion.model_label, score=Decimal(f"{champion.score:.2f}"),
                             pd=Decimal(f"{champion.pd:.6f}"), reason_codes=tuple(champion.reason_codes))
@@ -270,7 +278,7 @@ def submit(uow: UnitOfWork, who: Principal, cmd: NewApplication,
             challenger = ModelResult(model_version=c.model_label, score=Decimal(f"{c.score:.2f}"),
                                      pd=Decimal(f"{c.pd:.6f}"), reason_codes=tuple(c.reason_codes))
         seen = inputs.decision_input(uow, who, customer, cmd, row.id, on, consents, model,
-                                     product.min_amount)
+                                     product.min_amount, data=data)
         decision = decisions.decide(uow, system, seen, challenger_model=challenger,
                                     application_ref=f"application:{row.id}")
         row.decision_id = decision.id

@@ -225,3 +225,15 @@ def obligor_group(uow: UnitOfWork, who: Principal, customer_id: int) -> list[int
             group |= found
             frontier = found
     return sorted(group)
+
+
+def query_subject(uow: UnitOfWork, who: Principal, customer_id: int) -> tuple[str, str]:
+    """(identifier, kind) to query an external source about the customer: the resident ID of a person or the
+    USCC of a business, in clear. Only for a source the borrower authorised (the data gateway checks the
+    consent and records the call); never for display."""
+    with uow:
+        row = uow.session.execute(select(CustomerRow).where(
+            CustomerRow.tenant_id == who.tenant_id, CustomerRow.id == customer_id)).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"customer {customer_id} not found")
+        return crypto.decrypt(row.id_number_enc), row.kind
