@@ -27,13 +27,14 @@ from functools import lru_cache
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from microlend.core import crypto
 from microlend.core.clock import get_clock, utcnow
 from microlend.core.errors import NotFound, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.uow import UnitOfWork
+from microlend.data.profile import SourceSnapshot
 from microlend.data.providers import KINDS, PATHS, SUBJECT_KINDS, ProviderDataError, ProviderRecord, parse
 from microlend.data.providers.kinds import consent_missing
 from microlend.data.tables import ProviderCallRow, ProviderSettingsRow
@@ -535,3 +536,46 @@ def payload_of(uow: UnitOfWork, who: Principal, call_id: int) -> Payload:
         if who.can(Permission.VIEW_PERSONAL_DATA):
             return Payload(call_id, row.kind, text, row.payload_sha256)
         return Payload(call_id, row.kind, crypto.redact(text), row.payload_sha256, masked=True)
+
+
+def link_calls(uow: UnitOfWork, who: Principal, call_ids: Collection[int], application_id: int) -> int:
+    """Tie calls made before an application had its id to that application (inside the caller's unit of work);
+    only calls of the caller's bank that belong to no application yet. Returns how many were tied."""
+    if not call_ids:
+        return 0
+    with uow:
+        result = uow.session.execute(
+            update(ProviderCallRow)
+            .where(ProviderCallRow.tenant_id == who.tenant_id, ProviderCallRow.id.in_(list(call_ids)),
+                   ProviderCallRow.application_id.is_(None))
+            .values(application_id=application_id))
+        uow.commit()
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+#: Statuses that say something about the subject (a call skipped for want of consent or set-up says nothing).
+_ANSWERED = (CallStatus.OK.value, CallStatus.NOT_FOUND.value, CallStatus.UNAVAILABLE.value,
+             CallStatus.DATA_ERROR.value)
+
+
+def latest_snapshots(uow: UnitOfWork, who: Principal, subject_id: str) -> dict[str, SourceSnapshot]:
+    """The newest recorded answer of each source about a subject (for the officer's business profile): a
+    source that failed last shows that, with the newest good answer's content if there was one before."""
+    who.require(Permission.VIEW_CUSTOMERS)
+    index = crypto.blind_index(subject_id)
+    out: dict[str, SourceSnapshot] = {}
+    with uow.read_only():
+        rows = uow.session.execute(
+            select(ProviderCallRow.kind, ProviderCallRow.status, ProviderCallRow.at, ProviderCallRow.payload)
+            .where(ProviderCallRow.tenant_id == who.tenant_id, ProviderCallRow.subject_index == index,
+                   ProviderCallRow.status.in_(_ANSWERED))
+            .order_by(ProviderCallRow.at.desc(), ProviderCallRow.id.desc())
+            .limit(200)).all()
+    for kind, status, at, sealed in rows:
+        newest = out.get(kind)
+        kept = sealed is not None and status in (CallStatus.OK.value, CallStatus.NOT_FOUND.value)
+        if newest is not None and (newest.payload is not None or not kept):
+            continue
+        payload = json.loads(crypto.decrypt(sealed)) if kept and sealed is not None else None
+        out[kind] = SourceSnapshot(kind, status, at, payload) if newest is None else replace(newest, payload=payload)
+    return out

@@ -16,12 +16,14 @@ from microlend.decisioning.domain import (
     ApplicationFacts,
     CapacityFacts,
     CustomerFacts,
+    DataFacts,
     DecisionInput,
     ModelResult,
 )
 from microlend.origination import exposure as exposures
 from microlend.origination.applications import Status
 from microlend.origination.bureau import BureauReport, CreditBureau, ProfileBureau
+from microlend.origination.business_data import BusinessData
 from microlend.origination.tables import ApplicationRow
 from microlend.parties.queries import CustomerView
 from microlend.servicing import queries as loan_queries
@@ -100,11 +102,11 @@ def _bureau_features(report: BureauReport | None) -> dict[str, float | None]:
 
 
 def capacity(customer: CustomerView, term_months: int, on: date, consents: set[str],
-             settings: exposures.CreditSettings, min_amount: Decimal | None = None) -> CapacityFacts:
-    """Capacity and eligibility facts: verified turnover (核实营业额), the bank's ceilings (a tax-data loan's share
-    of declared sales among them), the declared sales over 12 months when the customer record holds them, age on
-    the last due date (the owner's for a business), whether the ID document (身份证件) has expired, consent to
-    the report."""
+             settings: exposures.CreditSettings, min_amount: Decimal | None = None,
+             verified_sales: Decimal | None = None) -> CapacityFacts:
+    """Capacity and eligibility facts: verified turnover (核实营业额: the sales declared to the tax bureau in the
+    last 12 months when the tax source answered), the bank's ceilings, age on the last due date (the owner's
+    for a business), whether the ID document (身份证件) has expired, consent to the report."""
     attrs = dict(customer.attributes)
     maturity = add_months(on, term_months)
     age_at_maturity = age_on(customer.birth_date, maturity)
@@ -112,27 +114,52 @@ def capacity(customer: CustomerView, term_months: int, on: date, consents: set[s
         age_at_maturity = int(attrs["owner_age"]) + (term_months + 11) // 12
     expiry = _date_attr(attrs, "id_expiry_date")
     return CapacityFacts(
-        borrower_kind=customer.kind, verified_turnover=_decimal_attr(attrs, "verified_annual_turnover"),
+        borrower_kind=customer.kind,
+        verified_turnover=verified_sales if verified_sales is not None else _decimal_attr(
+            attrs, "verified_annual_turnover"),
         turnover_multiple=settings.turnover_multiple, debt_to_income_ceiling=settings.debt_to_income_ceiling,
         age_at_maturity=age_at_maturity, id_document_expired=None if expiry is None else expiry < on,
         credit_report_consent="credit_report" in consents, product_min_amount=min_amount,
-        tax_loan_fraction=settings.tax_loan_fraction, verified_sales_12m=_decimal_attr(attrs, "tax_sales_12m"))
+        tax_loan_fraction=settings.tax_loan_fraction,
+        verified_sales_12m=verified_sales if verified_sales is not None else _decimal_attr(attrs, "tax_sales_12m"))
+
+
+def _gateway_report(data: BusinessData) -> BureauReport | None:
+    """The credit report as the bureau provider gave it through the gateway (None when it did not answer)."""
+    if data.sources.get("bureau") not in ("ok", "not_found"):
+        return None
+    f = data.features
+    if data.sources["bureau"] == "not_found" or f.get("bur_history_months") is None:
+        return BureauReport(present=False)
+
+    def count(name: str) -> int | None:
+        value = f.get(name)
+        return None if value is None else int(value)
+
+    return BureauReport(
+        present=True, credit_history_months=count("bur_history_months"),
+        overdue_elsewhere=(f.get("bur_overdue_now") or 0) > 0, blacklisted=(f.get("bur_bad_debt") or 0) > 0,
+        lenders_with_open_credit=count("bur_lenders_open"), inquiries_3m=count("bur_inquiries_3m"))
 
 
 def decision_input(uow: UnitOfWork, who: Principal, customer: CustomerView, app: Any, application_id: int,
                    on: date, consents: set[str], model: ModelResult,
-                   min_amount: Decimal | None = None) -> DecisionInput:
+                   min_amount: Decimal | None = None, data: BusinessData | None = None) -> DecisionInput:
     """Assemble what the policy sees for an application (`app`: a NewApplication) inside the submitting unit
-    of work, after the obligor group's rows are locked; the credit report only with authorisation."""
+    of work, after the obligor group's rows are locked: the business data the gateway gathered (`data`), the
+    credit report only with authorisation (from the bureau provider, or the profile held with the customer
+    when the bank has no bureau provider set up)."""
     attrs = dict(customer.attributes)
-    report = None
-    if "credit_report" in consents:
+    data = data or BusinessData()
+    report = _gateway_report(data) if "credit_report" in consents else None
+    if report is None and "credit_report" in consents and data.sources.get("bureau") in (None, "not_configured"):
         with metrics.provider_call("credit_bureau"):
             report = _bureau.report(customer.kind, attrs)
     settings = exposures.credit_settings(uow, who)
     group = exposures.group_exposure(uow, who, customer.id, exclude_application=application_id, settings=settings)
     own = exposures.own_record(uow, who, list(group.group), customer.id, on, exclude_application=application_id)
-    features = {**_internal_features(uow, who, customer.id), **own.features(), **_bureau_features(report)}
+    features = {**data.features, **_internal_features(uow, who, customer.id), **own.features(),
+                **_bureau_features(report)}
     age = age_on(customer.birth_date, on)
     if age is None and attrs.get("owner_age") is not None:
         age = int(attrs["owner_age"])
@@ -151,5 +178,6 @@ def decision_input(uow: UnitOfWork, who: Principal, customer: CustomerView, app:
         features=features,
         model=model,
         exposure=group.facts(),
-        capacity=capacity(customer, app.term_months, on, consents, settings, min_amount),
+        capacity=capacity(customer, app.term_months, on, consents, settings, min_amount, data.verified_sales_12m),
+        data=DataFacts(sources=data.sources, unavailable=data.unavailable),
     )

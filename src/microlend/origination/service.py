@@ -21,10 +21,10 @@ from microlend.core.identity import Permission, Principal, Role, system_principa
 from microlend.core.money import round_half_up
 from microlend.core.tenancy import business_date
 from microlend.core.uow import UnitOfWork
+from microlend.data import gateway
 from microlend.decisioning import service as decisions
 from microlend.decisioning.domain import ModelResult
 from microlend.decisioning.reasons import reason
-from microlend.data import gateway
 from microlend.origination import business_data, exposure, inputs
 from microlend.origination.applications import (
     OPEN_REVIEW,

@@ -72,9 +72,13 @@ def test_flows_count_only_the_ninety_days_before_the_as_of_date() -> None:
 
 def test_sources_that_did_not_answer_show_their_status_and_give_no_section() -> None:
     snaps = {"tax": SourceSnapshot("tax", "unavailable", AT), "bureau": SourceSnapshot("bureau", "ok", AT, {
-        "found": False}), "registry": SourceSnapshot("registry", "data_error", AT, {"found": True})}
+        "found": False}), "registry": SourceSnapshot("registry", "data_error", AT)}
     p = business_profile(snaps, AS_OF)
     assert p.tax is None and p.bureau is None and p.registry is None
+    # the newest call failed, an older answer is still shown beside the failure
+    older = {"tax": SourceSnapshot("tax", "unavailable", AT, _tax("100", "100"))}
+    shown = business_profile(older, AS_OF)
+    assert shown.source("tax").status == "unavailable" and shown.tax is not None
     assert [s.kind for s in p.sources] == list(KINDS)
     assert p.source("tax").status == "unavailable" and p.source("merchant").status == "not_called"
     assert not p.empty
