@@ -114,20 +114,37 @@ class TenantKit:
         return self.user(*roles)[1]
 
 
+def use_german_champion(uow: UnitOfWork, tenant_id: int) -> None:
+    """Put the shipped German credit scorecard in use as the bank's champion (a new bank runs the
+    micro-business expert scorecard). The decision-mechanics tests (exposure, four eyes, offers, servicing)
+    score customers who carry a German credit profile, whose scores are known; the small-business path has
+    its own tests with the expert scorecard and the provider sandboxes."""
+    from microlend.core.identity import system_principal
+    from microlend.risk import registry
+    from microlend.risk.starter import STARTER_NAME
+
+    system = system_principal(tenant_id)
+    german = next(m for m in registry.list_model_versions(uow, system) if m.name == STARTER_NAME)
+    registry.promote_model(uow, system, german.id, "champion")
+
+
 @pytest.fixture
-def new_tenant(engine: Engine) -> Callable[[], TenantKit]:
+def new_tenant(engine: Engine) -> Callable[..., TenantKit]:
+    """A new bank; `champion="german"` (the default here, see `use_german_champion`) or `"expert"` (as shipped)."""
     factory = make_session_factory(engine)
 
-    def make() -> TenantKit:
+    def make(champion: str = "german") -> TenantKit:
         name = f"t{os.getpid()}-{next(_counter)}-{uuid.uuid4().hex[:6]}"
         t = tenancy.create_tenant(UnitOfWork(factory), name)
+        if champion == "german":
+            use_german_champion(UnitOfWork(factory), t.id)
         return TenantKit(t, lambda: UnitOfWork(factory), itertools.count())
 
     return make
 
 
 @pytest.fixture
-def bank(new_tenant: Callable[[], TenantKit]) -> TenantKit:
+def bank(new_tenant: Callable[..., TenantKit]) -> TenantKit:
     return new_tenant()
 
 

@@ -467,7 +467,15 @@ PLATFORM_NAME = "microlend"
 
 
 def setup_tenant(session: Session, tenant: TenantRow) -> None:
-    """Tenant-setup hook: a new bank starts with the shipped German credit scorecard as its champion."""
+    """Tenant-setup hook: a new bank decides with the shipped micro-business expert scorecard (专家评分卡) as its
+    champion, on data it can obtain (tax, invoices, flows, registry, enforcement, the credit report, its own
+    accounts). The German credit scorecard is registered beside it, approved, as the worked example of
+    statistical development (and for a bank that holds such credit profiles); the bank promotes either."""
+    _register_german_starter(session, tenant)
+    register_expert_starter(session, tenant, champion=True)
+
+
+def _register_german_starter(session: Session, tenant: TenantRow) -> None:
     from microlend.risk.starter import STARTER_DIR, STARTER_NAME, STARTER_SUBDIR
 
     meta = read_metadata(STARTER_DIR)
@@ -480,7 +488,7 @@ def setup_tenant(session: Session, tenant: TenantRow) -> None:
         return
     now = utcnow()
     row = ModelVersionRow(
-        tenant_id=tenant.id, name=STARTER_NAME, version=1, kind=meta.kind, status=S.CHAMPION.value,
+        tenant_id=tenant.id, name=STARTER_NAME, version=1, kind=meta.kind, status=S.APPROVED.value,
         content_hash=meta.content_hash, dataset_hash=meta.dataset_hash, target=meta.target, bad=meta.bad,
         features=list(meta.features), parameters=meta.parameters, metrics=meta.metrics,
         store_path=PACKAGE_PREFIX + STARTER_SUBDIR, trained_by=PLATFORM_USER_ID, trained_by_name=PLATFORM_NAME,
@@ -488,8 +496,8 @@ def setup_tenant(session: Session, tenant: TenantRow) -> None:
     )
     session.add(row)
     session.flush()
-    audit.record(session, system_principal(tenant.id), "model.champion", "model_version", row.id,
-                 after=_summary(row), reason="starter scorecard shipped with Microlend (German credit data), "
+    audit.record(session, system_principal(tenant.id), "model.approved", "model_version", row.id,
+                 after=_summary(row), reason="example scorecard shipped with Microlend (German credit data), "
                  "validated against the default model gates")
 
 
