@@ -43,7 +43,10 @@ def test_a_demo_bank_of_micro_businesses_lives_on_sandbox_data(fresh_engine: Eng
     businesses = sum(1 for kind, _ in customers if kind == "business")
     assert 0.55 < businesses / len(customers) < 0.85
     assert all({"years_in_business", "annual_turnover", "employees"} <= set(attrs) for _, attrs in customers)
-    assert 40 <= accounts <= 90 and bounced > 0  # ~40 % bank with it, the risky ones bounce payments
+    assert 40 <= accounts <= 90 and bounced > 0
+    assert (
+        bank.accounts == accounts and bank.transactions > 20 * accounts
+    )  # ~40 % bank with it, the risky ones bounce payments
 
     anchor = providers.anchor_of(uow, bank.tenant_id)
     with providers.start(anchor) as sandbox:

@@ -29,6 +29,11 @@ def _seed(customers: int, days: int = 150) -> int:
         task = progress.add_task("seeding the demo bank", total=customers)
         bank = seed(open_uow(), customers=customers, progress=lambda n: progress.advance(task, n))
     seeded = time.perf_counter()
+    if bank.new:
+        console.print(
+            f"{bank.customers} customers; {bank.accounts} of them bank with us: {bank.transactions} "
+            "account movements imported from core banking"
+        )
     if days and bank.new:
         from microlend.demo.history import seed_datasets, seed_marketing, simulate
 

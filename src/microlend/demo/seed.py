@@ -77,6 +77,8 @@ class DemoBank:
     customers: int
     logins: list[tuple[str, str, str]]
     new: bool = False  # customers were added in this run
+    accounts: int = 0  # core-banking accounts imported in this run
+    transactions: int = 0  # and their movements
 
 
 def german_credit() -> pd.DataFrame:
@@ -189,9 +191,15 @@ def seed(
                 progress(1)
         uow.commit()
         total = have + made
-    if made:
-        seed_accounts(uow, tenant_id, people[have:], today, seed_value)
-    return DemoBank(tenant_id=tenant_id, customers=total, logins=logins, new=made > 0)
+    imported = seed_accounts(uow, tenant_id, people[have:], today, seed_value) if made else SeededAccounts(0, 0)
+    return DemoBank(
+        tenant_id=tenant_id,
+        customers=total,
+        logins=logins,
+        new=made > 0,
+        accounts=imported.accounts,
+        transactions=imported.transactions,
+    )
 
 
 def _customers(count: int, seed_value: int, anchor: date) -> list[DemoCustomer]:
