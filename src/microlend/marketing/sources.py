@@ -110,7 +110,7 @@ def customer_record(row: Mapping[Any, Any], as_of: date, days_past_due: Mapping[
     if isinstance(birth, str):
         birth = date.fromisoformat(birth)
     attrs = dict(row["attributes"] or {})
-    age = attrs.get("age_in_years")
+    age = attrs.get("age_in_years", attrs.get("owner_age"))  # a business: its owner's age, as decisions take it
     if birth is not None:
         age = as_of.year - birth.year - ((as_of.month, as_of.day) < (birth.month, birth.day))
     created: datetime = row["created_at"]

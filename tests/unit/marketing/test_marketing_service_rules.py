@@ -147,6 +147,10 @@ class TestCustomerRecord:
         record = customer_record({**self.ROW, "birth_date": None}, date(2026, 3, 1), {})
         assert record["age"] == 99.0
 
+    def test_a_business_is_as_old_as_its_owner(self) -> None:
+        row = {**self.ROW, "birth_date": None, "kind": "business", "attributes": {"owner_age": 47}}
+        assert customer_record(row, date(2026, 3, 1), {})["age"] == 47.0
+
 
 class TestUpliftProblem:
     def test_an_arm_without_converters_is_no_contrast_and_anything_else_is_kept(self) -> None:
