@@ -5,7 +5,7 @@ features — the same computation as the batch over the whole base (`microlend.d
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -15,6 +15,7 @@ from microlend.core.uow import UnitOfWork
 from microlend.data import accounts, business
 from microlend.data.gateway import CallStatus, Gateway, GatheredData, default_gateway
 from microlend.parties import queries as parties
+from microlend.risk.expert import SUBJECT_KIND
 
 #: The sources asked about a business (by its USCC) and about a person (by the resident ID).
 KINDS: Mapping[str, tuple[str, ...]] = {
@@ -93,4 +94,5 @@ def gather(uow: UnitOfWork, who: Principal, customer_id: int, consents: Collecti
     gathered = gateway().fetch(uow, who, subject, kind, KINDS.get(kind, KINDS["person"]), consents=consents,
                                purpose=purpose, application_id=application_id, as_of=on)
     own = accounts.own_account_features(uow, who, [customer_id], on).get(customer_id, {})
-    return from_gathered(gathered, own, on)
+    data = from_gathered(gathered, own, on)
+    return replace(data, categories={**data.categories, SUBJECT_KIND: kind})

@@ -29,6 +29,10 @@ from microlend.risk.scorecard import PointsScaling
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
 MISSING_LABEL = "Missing"
+#: Sources that describe a business (by its USCC), not a person: for an applicant who is a person (the case's
+#: `subject_kind`), their characteristics are not applicable and score the neutral point, giving no reason.
+BUSINESS_SOURCES = frozenset({"tax", "einvoice", "registry"})
+SUBJECT_KIND = "subject_kind"
 UNSEEN_LABEL = "Unseen or other"
 _REASON_CODE = re.compile(r"^[A-Z][A-Z0-9_]{1,47}$")
 
@@ -208,6 +212,7 @@ class _Lookup:
     category_map: dict[str, int]
     neutral: float
     reason_code: str
+    business_only: bool = False
 
     @property
     def missing_bin(self) -> int:
@@ -240,6 +245,7 @@ def _lookup(c: ExpertCharacteristic) -> _Lookup:
         category_map=dict(zip(categories, bins, strict=True)),
         neutral=c.neutral_points,
         reason_code=c.reason_code,
+        business_only=c.source in BUSINESS_SOURCES,
     )
 
 
@@ -355,8 +361,12 @@ class ExpertScorecardModel:
         pts = np.empty(idx.shape, dtype=np.float64, order="F")
         unseen = np.zeros(len(frame), dtype=np.int64)
         score = np.full(len(frame), self.base_points, dtype=np.float64)
+        person = (frame[SUBJECT_KIND].astype("string").eq("person").fillna(False).to_numpy(dtype=bool)
+                  if SUBJECT_KIND in frame.columns else None)
         for j, lk in enumerate(self._lookups):  # one pass per characteristic, each over all rows
             column = lk.points[idx[:, j]]
+            if person is not None and lk.business_only:  # not applicable to a person: neutral
+                column = np.where(person & (idx[:, j] == lk.missing_bin), lk.neutral, column)
             pts[:, j] = column
             score += column
             unseen += idx[:, j] == lk.unseen_bin
@@ -369,8 +379,10 @@ class ExpertScorecardModel:
         """One applicant (a dict of feature values; absent keys count as missing) -> (pd, score, reasons)."""
         total = self.base_points
         shortfalls: list[tuple[float, int, str]] = []
+        person = case.get(SUBJECT_KIND) == "person"
         for j, lk in enumerate(self._lookups):
-            p = lk.points_list[self._bin_of(lk, case.get(lk.name))]
+            b = self._bin_of(lk, case.get(lk.name))
+            p = lk.neutral if person and lk.business_only and b == lk.missing_bin else lk.points_list[b]
             total += p
             if p < lk.neutral:
                 shortfalls.append((p - lk.neutral, j, lk.reason_code))

@@ -403,3 +403,31 @@ def test_reasons_of_a_large_batch_match_a_sort(model: ExpertScorecardModel) -> N
     order = np.argsort(-shortfall, axis=1, kind="stable")[:, :3]
     expected = [";".join(model.reason_codes[j] for j in row if shortfall[i, j] > 0) for i, row in enumerate(order)]
     assert model.score_batch(frame)["reasons"].tolist() == expected
+
+
+class TestAPersonApplicant:
+    """An individual business owner (a resident ID, no USCC) has no tax declarations, invoices or registry
+    entry: those characteristics do not apply and score the neutral point; for a business they are missing."""
+
+    BUSINESS_ONLY = ("tax_sales_12m", "tax_sales_growth_yoy", "tax_months_declared_24m", "tax_grade",
+                     "inv_red_ratio_12m", "inv_sales_gap", "inv_top_customer_share", "business_age_months",
+                     "reg_legal_rep_changes_12m")
+
+    def test_business_sources_do_not_apply_to_a_person(self, model: ExpertScorecardModel) -> None:
+        without = {**CLEAN, **dict.fromkeys(self.BUSINESS_ONLY)}
+        person = {**without, "subject_kind": "person"}
+        neutral = sum(c.neutral_points for c in model.characteristics if c.name in self.BUSINESS_ONLY)
+        worst = sum(c.missing_points for c in model.characteristics if c.name in self.BUSINESS_ONLY)
+        assert score(model, person) - score(model, {**without, "subject_kind": "business"}) == neutral - worst
+        _, _, reasons = model.score_one(person)
+        codes = {model.characteristics[model.features.index(n)].reason_code for n in self.BUSINESS_ONLY}
+        assert not codes & {r.feature for r in reasons}
+        frame = pd.DataFrame([person, {**without, "subject_kind": "business"}, without])
+        batch = model.score_batch(frame)["score"].tolist()
+        assert batch == [score(model, person), score(model, {**without, "subject_kind": "business"}),
+                         score(model, without)]
+
+    def test_a_person_s_own_bad_data_still_counts(self, model: ExpertScorecardModel) -> None:
+        person = {**CLEAN, **dict.fromkeys(self.BUSINESS_ONLY), "subject_kind": "person"}
+        assert score(model, {**person, "enf_dishonest": 1}) < score(model, person) - 50
+        assert score(model, {**person, "tax_grade": "D"}) < score(model, person)  # a known value is scored
