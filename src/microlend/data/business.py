@@ -540,6 +540,9 @@ def _output_columns() -> list[pl.Expr]:
     return cols
 
 
+_IN_MEMORY_ROWS = 10_000
+
+
 def business_features(tables: Mapping[str, pl.DataFrame | pl.LazyFrame], spine: pl.DataFrame) -> pl.DataFrame:
     """Every business feature for each `(subject, as_of)` row of the spine, in the spine's order.
 
@@ -578,7 +581,9 @@ def business_features(tables: Mapping[str, pl.DataFrame | pl.LazyFrame], spine: 
     tax_present = pl.col("tax_sales_12m__cents").is_not_null()
     gap = (1.0 - _safe_ratio(pl.col("tax_sales_12m__cents"), pl.col("inv_issued_12m__cents"))).clip(-1.0, 1.0)
     out = out.with_columns(inv_sales_gap=pl.when(tax_present).then(gap).otherwise(None))
-    return out.sort("_row").select("subject", "as_of", *_output_columns()).collect()
+    # one applicant (or a few) in memory: the default engine's set-up costs ~40 ms on a plan of this size
+    plan = out.sort("_row").select("subject", "as_of", *_output_columns())
+    return plan.collect(engine="in-memory") if spine.height < _IN_MEMORY_ROWS else plan.collect()
 
 
 def exact_money(row: Mapping[str, Any]) -> dict[str, Decimal | None]:
@@ -752,12 +757,19 @@ def features_from_payloads(
 ) -> dict[str, float | str | None]:
     """The business features of one subject from its providers' payloads (kind -> parsed JSON), as of a
     date: floats (money in yuan, counts and flags as whole numbers), `tax_grade` as text, None when unknown."""
+    return online_features(payloads_by_kind, as_of)[0]
+
+
+def online_features(
+    payloads_by_kind: Mapping[str, Mapping[str, Any]], as_of: date
+) -> tuple[dict[str, float | str | None], dict[str, Decimal | None]]:
+    """`features_from_payloads` and `exact_money_from_payloads` of one subject from one computation."""
     row = _online_row(payloads_by_kind, as_of)
-    out: dict[str, float | str | None] = {}
+    values: dict[str, float | str | None] = {}
     for name in FEATURE_NAMES:
         value = row[name]
-        out[name] = value if value is None or isinstance(value, str) else float(value)
-    return out
+        values[name] = value if value is None or isinstance(value, str) else float(value)
+    return values, exact_money(row)
 
 
 def exact_money_from_payloads(

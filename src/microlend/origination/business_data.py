@@ -75,9 +75,8 @@ def _split(values: Mapping[str, float | str | None]) -> tuple[dict[str, float | 
 
 def from_gathered(gathered: GatheredData, own: Mapping[str, float | None], on: date) -> BusinessData:
     """Features and statuses from what the gateway gathered and the bank's own account features (pure)."""
-    payloads = gathered.payloads()
-    numbers, categories = _split(business.features_from_payloads(payloads, on))
-    exact = business.exact_money_from_payloads(payloads, on) if "tax" in payloads else {}
+    values, exact = business.online_features(gathered.payloads(), on)
+    numbers, categories = _split(values)
     sales = exact.get("tax_sales_12m")
     return BusinessData(
         features={**numbers, **own}, categories=categories,
