@@ -474,6 +474,7 @@ CASES: list[Case] = [
     Case(E("DELETE", f"{V1}/customer-links/{{link_id}}", "credit_officer", "marketer", write=True, success=(204,)),
          linked, link_snapshot),
     Case(E("GET", f"{V1}/credit-settings", "risk_analyst", "marketer")),
+    Case(E("GET", f"{V1}/unit-cost", "approver", "marketer")),
     Case(E("PUT", f"{V1}/credit-settings", "risk_analyst", "credit_officer", write=True,
            body={"borrower_exposure_cap": "900000", "turnover_multiple": "0.6", "debt_to_income_ceiling": "2"})),
     # applications

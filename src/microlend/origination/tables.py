@@ -45,6 +45,7 @@ class ApplicationRow(Base):
     model_version: Mapped[str] = mapped_column(String(100), default="")
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     decision_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    decision_cpu_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the deciding thread's CPU
     automatic: Mapped[bool] = mapped_column(Boolean, default=False)
     # the review of a referred application (four eyes)
     review_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
