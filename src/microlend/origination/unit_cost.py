@@ -15,6 +15,8 @@ from typing import Any
 
 from sqlalchemy import case, func, select
 
+from microlend.core import audit
+from microlend.core.clock import utcnow
 from microlend.core.errors import NotFound, ValidationError
 from microlend.core.identity import Permission, Principal, system_principal
 from microlend.core.uow import UnitOfWork
@@ -22,7 +24,7 @@ from microlend.data import provider_service
 from microlend.origination.applications import Status
 from microlend.origination.assist import DECIDED_STATUSES
 from microlend.origination.service import ensure_staff
-from microlend.origination.tables import ApplicationRow
+from microlend.origination.tables import ApplicationRow, UnitCostSettingsRow
 from microlend.servicing import queries as loan_queries
 
 _MS_PER_HOUR = Decimal(3_600_000)
@@ -39,6 +41,8 @@ class CostAssumptions:
     field_visit_minutes: int = 60  # 实地走访
     reference_per_loan: Decimal = Decimal("2.30")  # a leading digital bank's reported cost per micro-loan
     days_per_month: Decimal = Decimal("30.4")
+    updated_by: str | None = field(default=None, compare=False)
+    updated_at: datetime | None = field(default=None, compare=False)
 
     def cpu_cost(self, cpu_ms: Decimal | int) -> Decimal:
         return Decimal(cpu_ms) * self.cpu_hour_cost / _MS_PER_HOUR
@@ -48,6 +52,88 @@ class CostAssumptions:
 
 
 DEFAULT_ASSUMPTIONS = CostAssumptions()
+#: The most an hour may be taken to cost, and the most minutes one action may take.
+MAX_HOUR_COST = Decimal("100000")
+MAX_MINUTES = 24 * 60
+_MONEY_FIELDS = ("cpu_hour_cost", "staff_hour_cost", "reference_per_loan")
+_MINUTE_FIELDS = ("recommend_minutes", "decide_minutes", "field_visit_minutes")
+
+
+def _plain(value: Decimal) -> Decimal:
+    """A stored amount without its trailing zeros ('120.0000' -> '120', '0.5000' -> '0.5')."""
+    return Decimal(format(value.normalize(), "f"))
+
+
+def cost_assumptions(uow: UnitOfWork, who: Principal) -> CostAssumptions:
+    """The caller's bank's assumptions (the defaults until it sets its own)."""
+    with uow.read_only():
+        row = uow.session.get(UnitCostSettingsRow, who.tenant_id)
+        if row is None:
+            return DEFAULT_ASSUMPTIONS
+        return CostAssumptions(
+            cpu_hour_cost=_plain(row.cpu_hour_cost),
+            staff_hour_cost=_plain(row.staff_hour_cost),
+            recommend_minutes=row.recommend_minutes,
+            decide_minutes=row.decide_minutes,
+            field_visit_minutes=row.field_visit_minutes,
+            reference_per_loan=_plain(row.reference_per_loan),
+            updated_by=row.updated_by,
+            updated_at=row.updated_at,
+        )
+
+
+def read_cost_settings(uow: UnitOfWork, who: Principal) -> CostAssumptions:
+    """The bank's unit-cost assumptions, for staff who read its credit policies."""
+    who.require(Permission.VIEW_POLICIES)
+    return cost_assumptions(uow, who)
+
+
+def _check(a: CostAssumptions) -> None:
+    for name in _MONEY_FIELDS:
+        value: Decimal = getattr(a, name)
+        if not value.is_finite() or not Decimal(0) <= value <= MAX_HOUR_COST:
+            raise ValidationError(f"{name}: must be between 0 and {MAX_HOUR_COST}", field=name)
+        if value != value.quantize(Decimal("0.0001")):
+            raise ValidationError(f"{name}: at most 4 decimals", field=name)
+    if a.reference_per_loan <= 0:
+        raise ValidationError("reference_per_loan: must be above 0", field="reference_per_loan")
+    for name in _MINUTE_FIELDS:
+        minutes = getattr(a, name)
+        if isinstance(minutes, bool) or not isinstance(minutes, int) or not 0 <= minutes <= MAX_MINUTES:
+            raise ValidationError(f"{name}: whole minutes between 0 and {MAX_MINUTES}", field=name)
+
+
+def _settings_view(row: UnitCostSettingsRow) -> dict[str, Any]:
+    return {**{n: str(getattr(row, n)) for n in _MONEY_FIELDS}, **{n: getattr(row, n) for n in _MINUTE_FIELDS}}
+
+
+def update_cost_settings(uow: UnitOfWork, who: Principal, settings: CostAssumptions) -> CostAssumptions:
+    """Set what the bank takes an hour of CPU and of staff time to cost, and the minutes per action on a
+    referred case (audited); the unit cost reads them from now on, over any period."""
+    who.require(Permission.PUBLISH_POLICIES)
+    _check(settings)
+    with uow:
+        s = uow.session
+        row = s.get(UnitCostSettingsRow, who.tenant_id)
+        before = None if row is None else _settings_view(row)
+        if row is None:
+            row = UnitCostSettingsRow(tenant_id=who.tenant_id)
+            s.add(row)
+        for name in (*_MONEY_FIELDS, *_MINUTE_FIELDS):
+            setattr(row, name, getattr(settings, name))
+        row.updated_at, row.updated_by = utcnow(), who.username
+        s.flush()
+        audit.record(
+            s,
+            who,
+            "unit_cost_settings.update",
+            "unit_cost_settings",
+            who.tenant_id,
+            before=before,
+            after=_settings_view(row),
+        )
+        uow.commit()
+    return cost_assumptions(uow, who)
 
 
 @dataclass(frozen=True)
@@ -159,7 +245,7 @@ def unit_cost(
     who: Principal,
     since: datetime,
     until: datetime,
-    assumptions: CostAssumptions = DEFAULT_ASSUMPTIONS,
+    assumptions: CostAssumptions | None = None,
 ) -> UnitCost:
     """The bank's cost over [since, until): provider calls made in it (every application's, declined ones
     too, and calls no application asked for), the decisions' CPU and staff time of applications submitted in
@@ -167,7 +253,7 @@ def unit_cost(
     who.require(Permission.VIEW_APPLICATIONS)
     ensure_staff(who)
     _check_period(since, until)
-    a = assumptions
+    a = assumptions or cost_assumptions(uow, who)
     system = system_principal(who.tenant_id, "unit-cost")
     costs = provider_service.provider_costs(uow, system, since=since, until=until)
     cob = loan_queries.close_of_business_cpu(uow, who, since=since, until=until)
@@ -248,13 +334,13 @@ class LoanCost:
 
 
 def loan_cost(
-    uow: UnitOfWork, who: Principal, application_id: int, assumptions: CostAssumptions = DEFAULT_ASSUMPTIONS
+    uow: UnitOfWork, who: Principal, application_id: int, assumptions: CostAssumptions | None = None
 ) -> LoanCost:
     """One application's provider calls, its decision's CPU, the staff time on it, and its loan's servicing
     so far: the closes of business it went through × the bank's CPU per loan-day."""
     who.require(Permission.VIEW_APPLICATIONS)
     ensure_staff(who)
-    a = assumptions
+    a = assumptions or cost_assumptions(uow, who)
     with uow.read_only():
         row = uow.session.execute(
             select(

@@ -246,6 +246,38 @@ def test_the_dashboard_and_the_application_page_show_the_cost(
     assert ("运营成本" if lang == "zh_CN" else "Operating cost") in page
 
 
+def test_a_bank_sets_its_own_assumptions_and_its_unit_cost_reads_them(api: Api, history: dict[str, int]) -> None:
+    analyst = api.token("risk_analyst")
+    r = api.client.get("/api/v1/unit-cost/settings", headers=analyst)
+    assert r.status_code == 200 and r.json()["staff_hour_cost"] == "60" and r.json()["updated_by"] is None
+    body = {
+        "cpu_hour_cost": "0.40",
+        "staff_hour_cost": "120",
+        "recommend_minutes": 30,
+        "decide_minutes": 15,
+        "field_visit_minutes": 90,
+        "reference_per_loan": "2.30",
+    }
+    r = api.client.put("/api/v1/unit-cost/settings", headers=analyst, json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["staff_hour_cost"] == "120" and r.json()["updated_by"]
+    c = unit_cost.unit_cost(api.kit.uow_factory(), api.kit.principal("approver"), *_window())
+    assert c.staff_minutes == (30 + 2 * 15 + 90) + (30 + 15) == 195 and c.staff_cost == Decimal(390)
+    assert c.decision_cost == Decimal(c.decision_cpu_ms) * Decimal("0.40") / 3_600_000
+    for field, value in (
+        ("staff_hour_cost", "-1"),
+        ("recommend_minutes", 2000),
+        ("reference_per_loan", "0"),
+        ("cpu_hour_cost", "0.123456"),
+    ):
+        r = api.client.put("/api/v1/unit-cost/settings", headers=analyst, json={**body, field: value})
+        assert r.status_code == 422 and field in r.text, r.text
+    r = api.client.put("/api/v1/unit-cost/settings", headers=analyst, json={**body, "staff_hour_cost": 60.5})
+    assert r.status_code == 422 and "floating point" in r.text
+    other_bank = unit_cost.cost_assumptions(api.kit.uow_factory(), system_principal(api.kit.tenant.id + 1000))
+    assert other_bank == unit_cost.DEFAULT_ASSUMPTIONS
+
+
 # --- with the provider sandboxes: what the gateway really recorded -------------------------------------------
 
 

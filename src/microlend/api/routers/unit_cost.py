@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from microlend.api.deps import CurrentPrincipal, UnitOfWorkDep
 from microlend.api.routing import api_router
@@ -100,6 +100,65 @@ class UnitCostPublic(BaseModel):
                 days_per_month=a.days_per_month,
             ),
         )
+
+
+class CostSettingsPublic(AssumptionsPublic):
+    """The bank's unit-cost assumptions (`updated_by` null: the defaults, never set)."""
+
+    updated_by: str | None
+    updated_at: datetime | None
+
+    @classmethod
+    def of(cls, a: svc.CostAssumptions) -> CostSettingsPublic:
+        return cls(
+            cpu_hour_cost=a.cpu_hour_cost,
+            staff_hour_cost=a.staff_hour_cost,
+            recommend_minutes=a.recommend_minutes,
+            decide_minutes=a.decide_minutes,
+            field_visit_minutes=a.field_visit_minutes,
+            reference_per_loan=a.reference_per_loan,
+            days_per_month=a.days_per_month,
+            updated_by=a.updated_by,
+            updated_at=a.updated_at,
+        )
+
+
+class CostSettingsUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cpu_hour_cost: Decimal = Field(description="CNY an hour of CPU costs (e.g. a cloud vCPU-hour: '0.50')")
+    staff_hour_cost: Decimal = Field(description="CNY an hour of a loan officer's or approver's time costs")
+    recommend_minutes: int = Field(description="minutes an officer's review and recommendation take")
+    decide_minutes: int = Field(description="minutes each approval, or a person's decline, takes")
+    field_visit_minutes: int = Field(description="minutes a field visit (实地走访) takes")
+    reference_per_loan: Decimal = Field(description="the reference cost per loan shown beside the bank's")
+
+    @field_validator("cpu_hour_cost", "staff_hour_cost", "reference_per_loan", mode="before")
+    @classmethod
+    def _no_float(cls, value: Any) -> Any:
+        if isinstance(value, float):
+            raise ValueError("send amounts as decimal strings, not floating point")
+        return value
+
+
+@router.get("/settings")
+def get_cost_settings(who: CurrentPrincipal, uow: UnitOfWorkDep) -> CostSettingsPublic:
+    return CostSettingsPublic.of(svc.read_cost_settings(uow, who))
+
+
+@router.put("/settings")
+def put_cost_settings(body: CostSettingsUpdate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> CostSettingsPublic:
+    """What the bank takes an hour of CPU and of staff time to cost, and the minutes per action on a
+    referred case; the unit cost reads them from now on."""
+    settings = svc.CostAssumptions(
+        cpu_hour_cost=body.cpu_hour_cost,
+        staff_hour_cost=body.staff_hour_cost,
+        recommend_minutes=body.recommend_minutes,
+        decide_minutes=body.decide_minutes,
+        field_visit_minutes=body.field_visit_minutes,
+        reference_per_loan=body.reference_per_loan,
+    )
+    return CostSettingsPublic.of(svc.update_cost_settings(uow, who, settings))
 
 
 def _aware(moment: datetime | None) -> datetime | None:

@@ -1,4 +1,4 @@
-"""origination: the CPU time the deciding thread spent on an application's automated decision
+"""origination: the CPU time of an application's automated decision; a bank's unit-cost assumptions
 
 Revision ID: origination_0104_decision_cpu
 Revises: origination_0103_tax_fraction
@@ -19,8 +19,23 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     # a plain ADD COLUMN of a nullable column (no table copy under the applications' foreign keys)
     op.add_column("applications", sa.Column("decision_cpu_ms", sa.Integer(), nullable=True))
+    op.create_table(
+        "unit_cost_settings",
+        sa.Column("tenant_id", sa.Integer(), nullable=False),
+        sa.Column("cpu_hour_cost", sa.BigInteger(), nullable=False),
+        sa.Column("staff_hour_cost", sa.BigInteger(), nullable=False),
+        sa.Column("recommend_minutes", sa.Integer(), nullable=False),
+        sa.Column("decide_minutes", sa.Integer(), nullable=False),
+        sa.Column("field_visit_minutes", sa.Integer(), nullable=False),
+        sa.Column("reference_per_loan", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_by", sa.String(length=100), nullable=False),
+        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name=op.f("fk_unit_cost_settings_tenant_id_tenants")),
+        sa.PrimaryKeyConstraint("tenant_id", name=op.f("pk_unit_cost_settings")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("unit_cost_settings")
     with op.batch_alter_table("applications", schema=None) as batch_op:
         batch_op.drop_column("decision_cpu_ms")
