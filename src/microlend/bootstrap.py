@@ -79,6 +79,7 @@ ROUTERS = [
     ("microlend.api.routers.exposure", "router"),
     ("microlend.api.routers.exposure", "links_router"),
     ("microlend.api.routers.exposure", "settings_router"),
+    ("microlend.api.routers.unit_cost", "router"),
     ("microlend.api.routers.servicing", "router"),
     ("microlend.api.routers.decisioning", "router"),
     ("microlend.api.routers.data", "router"),

@@ -474,6 +474,11 @@ CASES: list[Case] = [
     Case(E("DELETE", f"{V1}/customer-links/{{link_id}}", "credit_officer", "marketer", write=True, success=(204,)),
          linked, link_snapshot),
     Case(E("GET", f"{V1}/credit-settings", "risk_analyst", "marketer")),
+    Case(E("GET", f"{V1}/unit-cost", "approver", "marketer")),
+    Case(E("GET", f"{V1}/unit-cost/settings", "risk_analyst", "marketer")),
+    Case(E("PUT", f"{V1}/unit-cost/settings", "risk_analyst", "credit_officer", write=True,
+           body={"cpu_hour_cost": "0.40", "staff_hour_cost": "75", "recommend_minutes": 25, "decide_minutes": 10,
+                 "field_visit_minutes": 90, "reference_per_loan": "2.30"})),
     Case(E("PUT", f"{V1}/credit-settings", "risk_analyst", "credit_officer", write=True,
            body={"borrower_exposure_cap": "900000", "turnover_multiple": "0.6", "debt_to_income_ceiling": "2"})),
     # applications

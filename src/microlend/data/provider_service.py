@@ -3,13 +3,14 @@ the calls the gateway made (subjects masked) and what they cost."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select, type_coerce
+from sqlalchemy import Select, case, func, select, type_coerce
 
 from microlend.core import audit, crypto
 from microlend.core.clock import utcnow
@@ -376,7 +377,7 @@ def provider_usage(uow: UnitOfWork, who: Principal, since: datetime) -> list[Kin
         cost = Decimal(0)
         for _, status, was_cached, n, total in (g for g in groups if g[0] == kind):
             by_status[status] = by_status.get(status, 0) + int(n)
-            calls += int(n)
+            calls += int(n or 0)
             cached += int(n) if was_cached else 0
             cost += total or Decimal(0)
         ordered = sorted(latencies[kind])
@@ -393,3 +394,60 @@ def provider_usage(uow: UnitOfWork, who: Principal, since: datetime) -> list[Kin
             )
         )
     return out
+
+
+@dataclass(frozen=True)
+class ProviderCosts:
+    """What the bank's calls to external providers cost over a period: in all, by kind and by application
+    (calls not linked to an application count in the total and by kind only). `calls` counts the calls
+    made or answered from the cache, not the ones the gateway did not make (no consent, not set up)."""
+
+    total: Decimal
+    calls: int
+    by_kind: dict[str, Decimal]
+    by_application: dict[int, Decimal]
+    currency: str
+
+
+_SENT = [s.value for s in (CallStatus.OK, CallStatus.NOT_FOUND, CallStatus.UNAVAILABLE, CallStatus.DATA_ERROR)]
+
+
+def provider_costs(
+    uow: UnitOfWork,
+    who: Principal,
+    *,
+    application_ids: Sequence[int] | Select[Any] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> ProviderCosts:
+    """The cost of the caller's bank's provider calls in [since, until), of the given applications only when
+    `application_ids` is given (a list or a sub-select of the caller's own): one grouped query."""
+    who.require(Permission.VIEW_DATA_SOURCES)
+    c = ProviderCallRow
+    cond = [c.tenant_id == who.tenant_id]
+    if since is not None:
+        cond.append(c.at >= since)
+    if until is not None:
+        cond.append(c.at < until)
+    if application_ids is not None:
+        ids = application_ids if isinstance(application_ids, Select) else sorted({int(i) for i in application_ids})
+        cond.append(c.application_id.in_(ids))
+    with uow.read_only():
+        currency = _currency(uow, who.tenant_id)
+        groups = uow.session.execute(
+            select(c.kind, c.application_id, func.sum(case((c.status.in_(_SENT), 1), else_=0)),
+                   type_coerce(func.sum(c.cost), Amount()))
+            .where(*cond)
+            .group_by(c.kind, c.application_id)
+        ).all()
+    by_kind: dict[str, Decimal] = {}
+    by_application: dict[int, Decimal] = {}
+    total, calls = Decimal(0), 0
+    for kind, application_id, n, cost in groups:
+        cost = cost or Decimal(0)
+        total += cost
+        calls += int(n or 0)
+        by_kind[kind] = by_kind.get(kind, Decimal(0)) + cost
+        if application_id is not None:
+            by_application[int(application_id)] = by_application.get(int(application_id), Decimal(0)) + cost
+    return ProviderCosts(total, calls, by_kind, by_application, currency)

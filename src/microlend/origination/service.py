@@ -240,7 +240,7 @@ def submit(uow: UnitOfWork, who: Principal, cmd: NewApplication,
     if cmd.amount <= 0:
         raise ValidationError("amount: must be positive", field="amount")
     system = system_principal(who.tenant_id, "decision-engine")
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.thread_time()
     with uow:
         s = uow.session
         customer = parties.customer(uow, who, cmd.customer_id)
@@ -298,6 +298,7 @@ def submit(uow: UnitOfWork, who: Principal, cmd: NewApplication,
             row.status = Status.REFERRED
             row.review_due_at = review_due(now, authority)
         row.decision_ms = round((time.perf_counter() - started) * 1000)
+        row.decision_cpu_ms = round((time.thread_time() - cpu_started) * 1000)
         uow.publish(_decided(row))
         audit.record(s, system, f"application.{row.status}", "application", row.id, after=_audit_view(row),
                      reason=",".join(row.decision_reasons))

@@ -45,6 +45,7 @@ class ApplicationRow(Base):
     model_version: Mapped[str] = mapped_column(String(100), default="")
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     decision_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    decision_cpu_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the deciding thread's CPU
     automatic: Mapped[bool] = mapped_column(Boolean, default=False)
     # the review of a referred application (four eyes)
     review_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -108,6 +109,23 @@ class CreditSettingsRow(Base):
     updated_by: Mapped[str] = mapped_column(String(100))
     #: a tax-data loan (税贷) <= this share of the declared sales over 12 months
     tax_loan_fraction: Mapped[Decimal] = mapped_column(Rate(), default=Decimal("0.3"), server_default="0.3")
+
+
+class UnitCostSettingsRow(Base):
+    """What the bank takes an hour of CPU and of staff time to cost, and the minutes per action on a referred
+    case, for its unit cost (单笔贷款运营成本). A bank without a row uses `unit_cost.DEFAULT_ASSUMPTIONS`."""
+
+    __tablename__ = "unit_cost_settings"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    cpu_hour_cost: Mapped[Decimal] = mapped_column(Amount())
+    staff_hour_cost: Mapped[Decimal] = mapped_column(Amount())
+    recommend_minutes: Mapped[int] = mapped_column(Integer)
+    decide_minutes: Mapped[int] = mapped_column(Integer)
+    field_visit_minutes: Mapped[int] = mapped_column(Integer)
+    reference_per_loan: Mapped[Decimal] = mapped_column(Amount())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_by: Mapped[str] = mapped_column(String(100))
 
 
 class ExposureLockRow(Base):

@@ -351,7 +351,9 @@ def _close_one(uow: UnitOfWork, who: Principal, on: date, buckets: BucketScheme)
         if done or tenant.business_date > on:
             return CobResult(on, 0, Decimal(0), Decimal(0), 0, 0, 0.0, skipped=True)
         started_at = utcnow()
+        cpu_started = time.thread_time()
         result, events = close_business_date(s, who, on, buckets)
+        cpu_ms = round((time.thread_time() - cpu_started) * 1000)
         s.add(
             CobRunRow(
                 tenant_id=who.tenant_id,
@@ -364,6 +366,7 @@ def _close_one(uow: UnitOfWork, who: Principal, on: date, buckets: BucketScheme)
                 bucket_changes=result.bucket_changes,
                 started_at=started_at,
                 finished_at=utcnow(),
+                cpu_ms=cpu_ms,
             )
         )
         tenant.business_date = on + timedelta(days=1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +18,15 @@ from microlend.core.identity import Principal
 from microlend.core.uow import UnitOfWork
 from microlend.servicing.rate_cap import price_within_cap
 from microlend.servicing.repository import bank_rate_cap, product_terms
-from microlend.servicing.tables import CreditLineRow, InstallmentRow, LoanEventRow, LoanRow, ProductRow, RepaymentRow
+from microlend.servicing.tables import (
+    CobRunRow,
+    CreditLineRow,
+    InstallmentRow,
+    LoanEventRow,
+    LoanRow,
+    ProductRow,
+    RepaymentRow,
+)
 
 #: A loan has gone bad (坏账口径) once it is more than this many days past due, or written off.
 BAD_DAYS_PAST_DUE = 30
@@ -389,3 +397,43 @@ def credit_history(uow: UnitOfWork, who: Principal, customer_ids: Sequence[int],
     npl = {i for i, _, _, loan_class, _ in loans if i in recent and loan_class in NON_PERFORMING} | classed
     written_off = sum(1 for i, status, *_ in loans if status == "written_off" and i in recent)
     return CreditHistory(worst, len(npl), written_off)
+
+
+@dataclass(frozen=True)
+class CloseOfBusinessCpu:
+    """The CPU time closes of business took and the loan-days they served (one active loan through one
+    close is one loan-day)."""
+
+    runs: int
+    cpu_ms: int
+    loan_days: int
+
+
+def close_of_business_cpu(uow: UnitOfWork, who: Principal, *, since: datetime | None = None,
+                          until: datetime | None = None) -> CloseOfBusinessCpu:
+    """The caller's bank's closes of business that started in [since, until)."""
+    cond = [CobRunRow.tenant_id == who.tenant_id]
+    if since is not None:
+        cond.append(CobRunRow.started_at >= since)
+    if until is not None:
+        cond.append(CobRunRow.started_at < until)
+    with uow:
+        runs, cpu, days = uow.session.execute(
+            select(func.count(), func.coalesce(func.sum(CobRunRow.cpu_ms), 0),
+                   func.coalesce(func.sum(CobRunRow.loans_active), 0)).where(*cond)).one()
+    return CloseOfBusinessCpu(int(runs), int(cpu), int(days))
+
+
+def loan_days(uow: UnitOfWork, who: Principal, *, loan_id: int | None = None,
+              credit_line_id: int | None = None) -> int:
+    """The closes of business a loan (or a credit line's drawdowns) went through while it was open."""
+    if loan_id is None and credit_line_id is None:
+        return 0
+    which = LoanRow.id == loan_id if loan_id is not None else LoanRow.credit_line_id == credit_line_id
+    with uow:
+        return int(uow.session.execute(
+            select(func.count()).select_from(LoanRow)
+            .join(CobRunRow, and_(CobRunRow.tenant_id == LoanRow.tenant_id,
+                                  CobRunRow.business_date >= LoanRow.disbursed_on,
+                                  or_(LoanRow.closed_on.is_(None), CobRunRow.business_date < LoanRow.closed_on)))
+            .where(LoanRow.tenant_id == who.tenant_id, which)).scalar_one())

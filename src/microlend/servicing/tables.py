@@ -325,6 +325,7 @@ class CobRunRow(Base):
     bucket_changes: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    cpu_ms: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))  # the closing thread's CPU
 
 
 class CobWorkRow(Base):

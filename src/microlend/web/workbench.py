@@ -6,8 +6,9 @@ from __future__ import annotations
 import base64
 import io
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from html import escape
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -18,7 +19,7 @@ from microlend.core.errors import DomainError, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.money import parse_amount
 from microlend.data.profile import bar_chart_svg
-from microlend.origination import assist, exposure
+from microlend.origination import assist, exposure, unit_cost
 from microlend.origination import service as applications
 from microlend.origination.applications import ApprovalAuthority
 from microlend.parties import consent_texts, consents
@@ -117,7 +118,8 @@ def _detail(request: Request, uow: UnitOfWorkDep, who: Principal, application_id
     app = help_.application
     suggested = app.recommended_amount or (min(app.amount, app.limit) if app.limit else app.amount)
     template = "workbench/_actions.html" if fragment else "workbench/application.html"
-    return page(request, who, template, status_code=status_code, app=app, help=help_, message=message,
+    cost = None if fragment else unit_cost.loan_cost(uow, who, application_id)
+    return page(request, who, template, status_code=status_code, app=app, help=help_, message=message, cost=cost,
                 error=error, now=_now(),
                 can_recommend=who.can(Permission.RECOMMEND) and app.status in ("referred", "recommended"),
                 can_approve=who.can(Permission.APPROVE_CREDIT) and app.status == "recommended",
@@ -309,6 +311,29 @@ def _bar_chart_svg(series: list[tuple[date, int]], label: str) -> str:
             f'<text x="{pad}" y="14">{peak}</text></svg>')
 
 
+#: The parts of a loan's cost, in the order the stacked bar draws them, with their labels.
+COST_PARTS = {"provider": "External data", "decision": "Decision CPU", "staff": "Staff review",
+              "servicing": "Servicing CPU"}
+
+
+def _cost_bar_svg(request: Request, cost: unit_cost.UnitCost) -> str:
+    """The parts of the bank's cost as one horizontal stacked bar (inline SVG; colours from the style sheet)."""
+    width, height = 600, 28
+    x = 0.0
+    rects = []
+    for name, amount in cost.parts:
+        w = float(cost.share(amount)) * width
+        if w <= 0:
+            continue
+        title = f"{translate(request, COST_PARTS[name])}: {amount:,.2f} {cost.currency}"
+        rects.append(f'<rect class="cost-{name}" x="{x:.1f}" y="0" width="{w:.1f}" height="{height}">'
+                     f"<title>{escape(title)}</title></rect>")
+        x += w
+    label = escape(translate(request, "Cost per loan"))
+    return (f'<svg class="chart cost-bar" viewBox="0 0 {width} {height}" role="img" aria-label="{label}">'
+            f'<rect class="cost-empty" x="0" y="0" width="{width}" height="{height}"/>{"".join(rects)}</svg>')
+
+
 def _rates_png(d: assist.Dashboard) -> str:
     """The dashboard's rates as a horizontal bar chart, rendered by matplotlib (Agg) into a base64 PNG."""
     import matplotlib
@@ -339,9 +364,11 @@ def dashboard(request: Request, uow: UnitOfWorkDep, scope: str = "branch") -> Re
         return login_redirect(request)
     try:
         branch = assist.staff_branch(uow, who) if scope == "branch" else ""
-        d = assist.branch_dashboard(uow, who, _now(), branch)
+        now = _now()
+        d = assist.branch_dashboard(uow, who, now, branch)
+        cost = unit_cost.unit_cost(uow, who, now - timedelta(days=30), now + timedelta(seconds=1))
     except DomainError as exc:
         return _error(request, who, exc)
     return page(request, who, "workbench/dashboard.html", d=d, branch=branch, scope=scope,
                 per_day_svg=_bar_chart_svg(d.per_day, "applications per day"),
-                rates_png=_rates_png(d))
+                rates_png=_rates_png(d), cost=cost, cost_svg=_cost_bar_svg(request, cost))
