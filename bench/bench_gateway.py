@@ -13,29 +13,19 @@ repeat well under 50 ms."""
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _scratch import bench_environment, percentile, scratch_database
 
-ROOT = Path(__file__).resolve().parents[1]
-PG_SERVER = os.environ.get("MICROLEND_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("MICROLEND_SECRET_KEY", "bench-secret-key-0123456789-abcdefghij")
-os.environ.setdefault("MICROLEND_AUDIT_KEY", "bench-audit-key-0123456789-abcdefghijkl")
-os.environ.setdefault("MICROLEND_MODE", "test")
+bench_environment()
 
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
 def main() -> None:
@@ -58,15 +48,7 @@ def main() -> None:
     from microlend.data.providers import KINDS
     from microlend.demo import identities
 
-    pg_admin = None
-    if args.backend == "postgresql":
-        name = f"bench_gateway_{random.randrange(10**8)}"
-        pg_admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-        with pg_admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-        url = f"{PG_SERVER}/{name}"
-    else:
-        url = f"sqlite:///{tempfile.mkdtemp(prefix='bench-gateway-')}/bench.db"
+    url, drop_database = scratch_database(args.backend, "bench-gateway")
     load_modules()
     engine = make_engine(url)
     migrate.upgrade(engine)
@@ -127,10 +109,7 @@ def main() -> None:
         gateway.close()
         server.stop()
         engine.dispose()
-        if pg_admin is not None:
-            with pg_admin.connect() as c:
-                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            pg_admin.dispose()
+        drop_database()
     print(f"backend: {engine.dialect.name}; providers: 6 kinds, {low}-{high} ms each; requests: {len(full)}")
     print(
         f"full six-provider fetch: p50 {statistics.median(full):7.1f} ms   p99 {percentile(full, 0.99):7.1f} ms"

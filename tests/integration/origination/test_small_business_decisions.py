@@ -199,3 +199,22 @@ def test_a_customer_never_asked_about_shows_an_empty_profile(shop: Api) -> None:
     assert 'data-testid="business-profile"' in html and 'data-status="not_called"' in html
     assert 'data-testid="tax-sales-12m"' not in html
     shop.client.cookies.clear()
+
+
+@pytest.fixture(scope="module")
+def broken_sandbox() -> Iterator[SandboxProcess]:
+    """A provider whose every answer breaks its data contract (a cut-off body, "abc" for an amount, a key gone)."""
+    with start_sandbox(anchor=utcnow().date(), seed=0, malformed_rate=1.0) as process:
+        yield process
+
+
+def test_a_provider_answering_garbage_refers_the_application_with_the_data_error_recorded(
+        shop: Api, sandbox: SandboxProcess, broken_sandbox: SandboxProcess) -> None:
+    _wire(shop.kit, sandbox.base_url, tax=broken_sandbox.base_url)
+    row = _apply(shop, subject_with("good", _rng, kind="business"))
+    assert row.status == "referred", row.decision_reasons
+    assert "DATA_SOURCE_UNAVAILABLE" in row.decision_reasons
+    with shop.kit.uow_factory() as u:
+        call = u.session.execute(select(ProviderCallRow).where(
+            ProviderCallRow.application_id == row.id, ProviderCallRow.kind == "tax")).scalar_one()
+    assert call.status == "data_error" and call.error
