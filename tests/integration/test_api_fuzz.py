@@ -34,8 +34,9 @@ from microlend.core.identity import Role
 from microlend.core.tables import UserRow
 from microlend.core.tenancy import issue_token, principal_for
 from microlend.core.uow import UnitOfWork
+from microlend.demo import providers
 from microlend.demo.history import seed_datasets, simulate
-from microlend.demo.seed import german_credit, seed
+from microlend.demo.seed import seed
 from microlend.servicing.tables import RepaymentRow
 
 pytestmark = pytest.mark.slow
@@ -71,16 +72,18 @@ def seeded(fresh_engine: Engine, fresh_db_url: str, tmp_path: Path) -> Iterator[
 
     uow = UnitOfWork(make_session_factory(fresh_engine))
     bank = seed(uow, customers=120)
-    simulate(uow, bank.tenant_id, german_credit(), days=8, per_day=4)
-    seed_datasets(uow, bank.tenant_id, tmp_path / "files")
-    settings = conftest.test_settings(fresh_db_url).model_copy(update={"login_client_max_failures": 1_000_000})
-    with uow:
-        admin = uow.session.query(UserRow).filter(UserRow.username == "admin@demo").one()
-        assert Role.ADMIN in admin.roles
-        token = issue_token(principal_for(admin), settings)
-    app = create_app(settings, engine=fresh_engine)
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client, {"Authorization": f"Bearer {token}"}
+    with providers.start(providers.anchor_of(uow, bank.tenant_id)) as sandbox:  # the decisions ask the sources
+        providers.connect(uow, bank.tenant_id, sandbox.base_url)
+        simulate(uow, bank.tenant_id, days=8, per_day=4)
+        seed_datasets(uow, bank.tenant_id, tmp_path / "files")
+        settings = conftest.test_settings(fresh_db_url).model_copy(update={"login_client_max_failures": 1_000_000})
+        with uow:
+            admin = uow.session.query(UserRow).filter(UserRow.username == "admin@demo").one()
+            assert Role.ADMIN in admin.roles
+            token = issue_token(principal_for(admin), settings)
+        app = create_app(settings, engine=fresh_engine)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            yield client, {"Authorization": f"Bearer {token}"}
 
 
 def known_ids(client: TestClient, auth: dict[str, str]) -> dict[str, Any]:

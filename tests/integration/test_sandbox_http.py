@@ -139,7 +139,7 @@ def test_latency_and_fault_rates_and_many_calls_at_once(slow_sandbox: SandboxPro
 
     wall, results = asyncio.run(burst())
     assert all(elapsed >= 0.099 for elapsed, _, _, _ in results)
-    assert wall < 3.0  # 120 calls of 100-200 ms each, served side by side
+    assert wall < 8.0  # 120 calls of 100-200 ms each: one after another they would take 18 s or more
     errors = sum(1 for _, status, _, _ in results if status == 503)
     assert 8 <= errors <= 45  # 20 % of 120
     malformed = 0
