@@ -18,11 +18,13 @@ class AccountType(StrEnum):
     LIABILITY = "liability"
     INCOME = "income"
     EXPENSE = "expense"
+    #: 表外 memo accounts: off the balance sheet, posted in balanced pairs against their contra account
+    OFF_BALANCE = "off_balance"
 
     @property
     def debit_normal(self) -> bool:
-        """Assets and expenses grow with debits; liabilities and income with credits."""
-        return self in (AccountType.ASSET, AccountType.EXPENSE)
+        """Assets, expenses and memo receivables grow with debits; liabilities and income with credits."""
+        return self in (AccountType.ASSET, AccountType.EXPENSE, AccountType.OFF_BALANCE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,9 @@ class Acct(StrEnum):
     PENALTY_INCOME = "6012"
     FEE_INCOME = "6021"
     WRITE_OFF_EXPENSE = "6701"
+    OFF_BALANCE_INTEREST = "7101"
+    OFF_BALANCE_PENALTY = "7102"
+    OFF_BALANCE_CONTRA = "7999"
 
 
 CHART_OF_ACCOUNTS: tuple[Account, ...] = (
@@ -59,6 +64,9 @@ CHART_OF_ACCOUNTS: tuple[Account, ...] = (
     Account(Acct.PENALTY_INCOME, "Penalty interest income", "罚息收入", AccountType.INCOME),
     Account(Acct.FEE_INCOME, "Fee income", "手续费收入", AccountType.INCOME),
     Account(Acct.WRITE_OFF_EXPENSE, "Write-off expense", "核销损失", AccountType.EXPENSE),
+    Account(Acct.OFF_BALANCE_INTEREST, "Off-balance interest receivable", "表外应收利息", AccountType.OFF_BALANCE),
+    Account(Acct.OFF_BALANCE_PENALTY, "Off-balance penalty receivable", "表外应收罚息", AccountType.OFF_BALANCE),
+    Account(Acct.OFF_BALANCE_CONTRA, "Off-balance contra", "表外科目对转", AccountType.OFF_BALANCE),
 )
 ACCOUNTS_BY_CODE: Mapping[str, Account] = {a.code: a for a in CHART_OF_ACCOUNTS}
 

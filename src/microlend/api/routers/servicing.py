@@ -198,6 +198,7 @@ class LoanPublic(PublicSchema):
     days_past_due: int
     bucket: str
     loan_class: str
+    accrual_status: str = Field(description="accruing | non-accrual (停止计息) | written-off")
     outstanding_principal: MoneyStr
     interest_receivable: MoneyStr
     penalty_due: MoneyStr
