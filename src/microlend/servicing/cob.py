@@ -33,6 +33,7 @@ from microlend.servicing.delinquency import CLASS_THRESHOLDS, DEFAULT_BUCKETS, B
 from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged, LoanClassChanged
 from microlend.servicing.ledger import Acct, JournalEntry, credit, debit
 from microlend.servicing.nonaccrual import AccruedInterestPolicy, NonAccrualSettings
+from microlend.servicing.provisions import month_end, provision_in
 from microlend.servicing.repository import bank_nonaccrual, post_entry
 from microlend.servicing.tables import CobRunRow, LoanEventRow, LoanRow
 
@@ -138,6 +139,9 @@ def close_business_date(
         session, who, on, from_storage(memo_interest), from_storage(memo_penalty),
         from_storage(reversed_interest), from_storage(reversed_penalty),
     )
+    if month_end(on):  # month-end provisioning (月末拨备): the allowance follows the day's classes
+        provision_in(session, who, on)
+        laps.lap("provisions")
     events = _events(session, who.tenant_id, on)
     active = _scalar(session, "SELECT COUNT(*) FROM loans WHERE tenant_id = :t AND status = 'active'", **p)
     laps.lap("postings")

@@ -77,6 +77,11 @@ class ServicingSettingsRow(Base):
     nonaccrual_on_npl: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     #: what happens to interest and penalty accrued but unpaid when a loan stops accruing: reverse | keep
     nonaccrual_policy: Mapped[str] = mapped_column(String(10), default="reverse", server_default="reverse")
+    #: expected-credit-loss parameters (预期信用损失): probability of default per stage and loss given default
+    pd_stage1: Mapped[Decimal] = mapped_column(Rate(), default=Decimal("0.02"), server_default="0.02")
+    pd_stage2: Mapped[Decimal] = mapped_column(Rate(), default=Decimal("0.2"), server_default="0.2")
+    pd_stage3: Mapped[Decimal] = mapped_column(Rate(), default=Decimal("1"), server_default="1")
+    lgd: Mapped[Decimal] = mapped_column(Rate(), default=Decimal("0.45"), server_default="0.45")
     updated_by: Mapped[str] = mapped_column(String(100))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -351,6 +356,40 @@ class CobWorkRow(Base):
     loan_class: Mapped[str] = mapped_column(String(20))
     overdue_principal: Mapped[int] = mapped_column(BigInteger)  # raw storage units
     penalty: Mapped[int] = mapped_column(BigInteger)  # raw storage units
+
+
+class ProvisionRunRow(Base):
+    """A provisioning run (拨备计提): the expected credit loss of every active loan on a date, and the change
+    posted to the loan-loss allowance."""
+
+    __tablename__ = "provision_runs"
+    __table_args__ = (Index("ix_provision_runs_tenant_date", "tenant_id", "as_of"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    as_of: Mapped[date] = mapped_column(Date)
+    loans: Mapped[int] = mapped_column(Integer)
+    total: Mapped[Decimal] = mapped_column(Amount())
+    change: Mapped[Decimal] = mapped_column(Amount())  # signed: a release is negative
+    parameters: Mapped[Any] = mapped_column(JSONText())
+    journal_entry_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LoanProvisionRow(Base):
+    """One loan's provision in a run: its stage, class, outstanding principal, exposure and expected loss."""
+
+    __tablename__ = "loan_provisions"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("provision_runs.id"), primary_key=True)
+    loan_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[int] = mapped_column(Integer)
+    loan_class: Mapped[str] = mapped_column(String(20))
+    principal: Mapped[Decimal] = mapped_column(Amount())
+    ead: Mapped[Decimal] = mapped_column(Amount())
+    amount: Mapped[Decimal] = mapped_column(Amount())
 
 
 class LoanEventRow(Base):
