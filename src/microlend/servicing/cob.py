@@ -131,6 +131,7 @@ def close_business_date(
     penalty_total, memo_penalty = _update_loans(session, p)
     laps.lap("loan_update")
     stopped, reversed_interest, reversed_penalty = _stop_accruing(session, p, on, rule)
+    session.execute(text("DELETE FROM cob_work WHERE tenant_id = :t"), p)
     laps.lap("non_accrual")
     interest_total = from_storage(accrued + revolving - memo_interest)
     penalty_amount = from_storage(penalty_total - memo_penalty)
@@ -202,9 +203,10 @@ def _stop_accruing(session: Session, p: dict[str, int], on: date, rule: NonAccru
     accrued-but-unpaid interest and penalty are reversed to the off-balance accounts or kept. Returns the
     number of loans and the reversed interest and penalty in storage units."""
     npl = f" OR loan_class IN ({_NPL_CLASSES})" if rule.on_npl else ""
+    # only a loan overdue today (in the scratch table) can have reached the threshold since yesterday
     reaching = (
         "tenant_id = :t AND status = 'active' AND accrual_status = 'accruing' "
-        f"AND (days_past_due > {int(rule.days)}{npl})"
+        f"AND (days_past_due > {int(rule.days)}{npl}) AND id IN (SELECT loan_id FROM cob_work WHERE tenant_id = :t)"
     )
     stopped = _scalar(session, f"SELECT COUNT(*) FROM loans WHERE {reaching}", **p)
     if not stopped:
@@ -336,7 +338,7 @@ def _record_delinquency_events(session: Session, p: dict[str, int], on: date) ->
 
 def _update_loans(session: Session, p: dict[str, int]) -> tuple[int, int]:
     """Step 6: the loans take their new state and penalty (a non-accrual loan's off-balance); returns the day's
-    penalty and the part of it that is off-balance, in storage units."""
+    penalty and the part of it that is off-balance, in storage units (the scratch rows stay for step 6b)."""
     session.execute(
         text(
             "UPDATE loans SET days_past_due = w.days_past_due, bucket = w.bucket, loan_class = w.loan_class, "
@@ -354,7 +356,6 @@ def _update_loans(session: Session, p: dict[str, int]) -> tuple[int, int]:
             f"SELECT SUM(penalty) FROM cob_work WHERE tenant_id = :t AND loan_id IN ({_NON_ACCRUAL_LOANS})",
             **p,
         )
-    session.execute(text("DELETE FROM cob_work WHERE tenant_id = :t"), p)
     return penalty_total, memo
 
 

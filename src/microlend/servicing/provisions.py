@@ -145,8 +145,8 @@ def provision_in(session: Session, who: Principal, on: date) -> ProvisionRun:
             "SELECT :run, y.id, :t, y.stage, y.loan_class, y.principal, y.ead, "
             f"100 * ((2 * (y.ead / 100) * CASE y.stage {factor} END + {_FACTOR_SCALE}) / {2 * _FACTOR_SCALE}) "
             f"FROM (SELECT l.id, l.loan_class, {_STAGE} AS stage, x.principal, {_EAD} AS ead "
-            "FROM loans l JOIN (SELECT loan_id, SUM(principal - principal_paid) AS principal, "
-            "SUM(interest_accrued - interest_paid) AS interest FROM loan_installments "
+            "FROM loans l JOIN (SELECT loan_id, CAST(SUM(principal - principal_paid) AS BIGINT) AS principal, "
+            "CAST(SUM(interest_accrued - interest_paid) AS BIGINT) AS interest FROM loan_installments "
             "WHERE tenant_id = :t AND status IN ('pending', 'overdue') GROUP BY loan_id) x ON x.loan_id = l.id "
             "WHERE l.tenant_id = :t AND l.status = 'active') y"
         ),
