@@ -358,7 +358,7 @@ def portfolio_group() -> None:
 @user_errors
 def provision_command(
     tenant: Annotated[str, typer.Option(help="Tenant name")],
-    on: Annotated[str, typer.Option("--date", help="A closed business date (YYYY-MM-DD); default: the open one")]
+    on: Annotated[str, typer.Option("--date", help="Booking date (not after the open one); default: the open date")]
     = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:

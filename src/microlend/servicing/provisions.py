@@ -180,15 +180,14 @@ def provision_in(session: Session, who: Principal, on: date) -> ProvisionRun:
 
 
 def run_provisioning(uow: UnitOfWork, who: Principal, on: date | None = None) -> ProvisionRun:
-    """拨备计提 on demand: every active loan's expected credit loss as it stands; posts only the change."""
+    """拨备计提 on demand: every active loan's expected credit loss as the portfolio stands now, booked on ``on``
+    (default: the open business date; never a later one); posts only the change of the allowance."""
     who.require(Permission.RUN_CLOSE_OF_BUSINESS)
     with uow:
         s = uow.session
         tenant = s.execute(select(TenantRow).where(TenantRow.id == who.tenant_id).with_for_update()).scalar_one()
-        if on is not None and on >= tenant.business_date:
-            raise ValidationError(
-                f"date: {on} is not closed yet (the open business date is {tenant.business_date})", field="date"
-            )
+        if on is not None and on > tenant.business_date:
+            raise ValidationError(f"date: {on} is after the open business date {tenant.business_date}", field="date")
         result = provision_in(s, who, on or tenant.business_date)
         audit.record(
             s,

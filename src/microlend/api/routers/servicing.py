@@ -562,7 +562,7 @@ def run_cob(body: CobRunCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> Co
 class ProvisionRunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    on: date | None = Field(default=None, alias="date", description="a closed business date; default: the open one")
+    on: date | None = Field(default=None, alias="date", description="booking date (not after the open one)")
 
 
 class ProvisionRunPublic(PublicSchema):
