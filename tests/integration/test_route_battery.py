@@ -224,6 +224,10 @@ def business_date(api: CachedTokens) -> date:
         return tenancy.business_date(u.session, api.kit.tenant.id)
 
 
+def provisioned(api: CachedTokens) -> int:
+    return int(_ok(api.client.post("/api/v1/provisions/runs", json={}, headers=api.token("admin")))["id"])
+
+
 def credit_line(api: CachedTokens) -> int:
     line = booking(api, "/api/v1/credit-lines", {"product_code": "RV-STD", "limit": "50000"})
     return int(_ok(api.client.post(f"/api/v1/bookings/{line}/approval", headers=api.token("approver")))[
@@ -555,6 +559,8 @@ CASES: list[Case] = [
     # one record per business date closed: the open date and the next
     Case(E("POST", f"{V1}/cob/runs", "admin", "credit_officer", write=True, audit=("cob.run", "cob.run")),
          body=lambda a, _o: {"date": (business_date(a) + timedelta(days=1)).isoformat()}),
+    Case(E("POST", f"{V1}/provisions/runs", "admin", "credit_officer", body={}, write=True)),
+    Case(E("GET", f"{V1}/portfolio/report", "auditor", "marketer"), provisioned),
     # decisioning
     Case(E("POST", f"{V1}/decisions", "credit_officer", "marketer", body=decision_input(), write=True)),
     Case(E("GET", f"{V1}/decisions/{{decision_id}}", "auditor", "marketer"), decision),

@@ -32,6 +32,8 @@ MODULE_GROUPS: list[tuple[str, str, str]] = [
     ("microlend.cli.servicing", "app", "loan"),
     ("microlend.cli.servicing", "ledger_app", "ledger"),
     ("microlend.cli.servicing", "cob_app", "cob"),
+    ("microlend.cli.servicing", "servicing_app", "servicing"),
+    ("microlend.cli.servicing", "portfolio_app", "portfolio"),
     ("microlend.cli.data", "app", "data"),
     ("microlend.cli.risk", "app", "risk"),
     ("microlend.cli.decisioning", "app", "policy"),

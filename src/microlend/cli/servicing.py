@@ -331,3 +331,74 @@ def import_command(
         f"imported {len(result.loan_ids)} loans, principal {_money(result.principal, 'CNY')}, repaid "
         f"{_money(result.repaid, 'CNY')}; run `microlend cob run --tenant {tenant}` to bring them to today's state"
     )
+
+
+# ------------------------------------------------------------------------------------------ provisions
+
+servicing_app = typer.Typer(
+    name="servicing", help="Servicing runs: provisioning (拨备).", no_args_is_help=True, pretty_exceptions_enable=False
+)
+portfolio_app = typer.Typer(
+    name="portfolio", help="Portfolio reports: five categories, NPL, provisions.", no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@servicing_app.callback()
+def servicing_group() -> None:
+    """Servicing runs: provisioning (拨备)."""
+
+
+@portfolio_app.callback()
+def portfolio_group() -> None:
+    """Portfolio reports: five categories, NPL, provisions."""
+
+
+@servicing_app.command("provision")
+@user_errors
+def provision_command(
+    tenant: Annotated[str, typer.Option(help="Tenant name")],
+    on: Annotated[str, typer.Option("--date", help="Booking date (not after the open one); default: the open date")]
+    = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Run provisioning: every active loan's expected credit loss; posts only the allowance's change."""
+    from microlend.servicing.provisions import run_provisioning
+
+    uow, who = tenant_principal(tenant)
+    run = run_provisioning(uow, who, _date(on, "date") if on else None)
+    shown = {
+        "run_id": run.id, "as_of": run.as_of.isoformat(), "loans": run.loans, "total": _money(run.total, "CNY"),
+        "change": _money(run.change, "CNY"), "by_stage": {k: _money(v, "CNY") for k, v in run.by_stage.items()},
+        "seconds": round(run.seconds, 3),
+    }
+    if as_json:
+        typer.echo(json.dumps(shown))
+        return
+    Console().print(
+        f"provisions as of {shown['as_of']}: {run.loans} loans, total {shown['total']}, change {shown['change']}"
+    )
+
+
+@portfolio_app.command("report")
+@user_errors
+def portfolio_report_command(
+    tenant: Annotated[str, typer.Option(help="Tenant name")],
+    on: Annotated[str, typer.Option("--date", help="As of the latest provisioning run on or before this date")]
+    = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """The portfolio by five categories, NPL ratio, provisions by stage and coverage."""
+    from microlend.servicing.provisions import portfolio_report
+
+    uow, who = tenant_principal(tenant)
+    report = portfolio_report(uow, who, _date(on, "date") if on else None)
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False))
+        return
+    table = Table(title=f"portfolio · {tenant} · {report['as_of']}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in report.items():
+        table.add_row(key, json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else str(value))
+    Console().print(table)

@@ -32,7 +32,9 @@ from microlend.core.uow import UnitOfWork
 from microlend.servicing.delinquency import CLASS_THRESHOLDS, DEFAULT_BUCKETS, BucketScheme, LoanClass
 from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged, LoanClassChanged
 from microlend.servicing.ledger import Acct, JournalEntry, credit, debit
-from microlend.servicing.repository import post_entry
+from microlend.servicing.nonaccrual import AccruedInterestPolicy, NonAccrualSettings
+from microlend.servicing.provisions import month_end, provision_in
+from microlend.servicing.repository import bank_nonaccrual, post_entry
 from microlend.servicing.tables import CobRunRow, LoanEventRow, LoanRow
 
 #: 360 days × 10^8 (rates are stored × 10^8), doubled for half-up rounding
@@ -53,6 +55,12 @@ class CobResult:
     seconds: float
     skipped: bool = False
     steps: dict[str, float] = field(default_factory=dict, compare=False)
+    #: interest and penalty of non-accrual loans, to the off-balance memo accounts instead of income
+    interest_off_balance: Decimal = Decimal(0)
+    penalty_off_balance: Decimal = Decimal(0)
+    #: loans that stopped accruing today, and what of their accrued-but-unpaid amounts was reversed
+    stopped_accruing: int = 0
+    reversed_to_off_balance: Decimal = Decimal(0)
 
 
 def _bucket_case(scheme: BucketScheme, dpd: str) -> str:
@@ -106,6 +114,9 @@ def close_business_date(
     """Run every step of one date inside the caller's transaction; returns the result and the events."""
     laps = _Laps()
     p = {"t": who.tenant_id, "d": on.toordinal()}
+    rule = bank_nonaccrual(session, who.tenant_id)
+    memo_interest = _suspend_interest(session, p)
+    laps.lap("non_accrual_memo")
     accrued = _accrue_scheduled_interest(session, p)
     laps.lap("accrual")
     revolving = _accrue_revolving_interest(session, p)
@@ -117,10 +128,21 @@ def close_business_date(
     _record_delinquency_events(session, p, on)
     laps.lap("events")
     class_changes = _class_changes(session, who.tenant_id, on)
-    penalty_total = _update_loans(session, p)
+    penalty_total, memo_penalty = _update_loans(session, p)
     laps.lap("loan_update")
-    interest_total, penalty_amount = from_storage(accrued + revolving), from_storage(penalty_total)
+    stopped, reversed_interest, reversed_penalty = _stop_accruing(session, p, on, rule)
+    session.execute(text("DELETE FROM cob_work WHERE tenant_id = :t"), p)
+    laps.lap("non_accrual")
+    interest_total = from_storage(accrued + revolving - memo_interest)
+    penalty_amount = from_storage(penalty_total - memo_penalty)
     _post_day(session, who, on, interest_total, penalty_amount)
+    _post_off_balance(
+        session, who, on, from_storage(memo_interest), from_storage(memo_penalty),
+        from_storage(reversed_interest), from_storage(reversed_penalty),
+    )
+    if month_end(on):  # month-end provisioning (月末拨备): the allowance follows the day's classes
+        provision_in(session, who, on)
+        laps.lap("provisions")
     events = _events(session, who.tenant_id, on)
     active = _scalar(session, "SELECT COUNT(*) FROM loans WHERE tenant_id = :t AND status = 'active'", **p)
     laps.lap("postings")
@@ -134,8 +156,88 @@ def close_business_date(
         len(events) - newly_overdue,
         time.perf_counter() - laps.started,
         steps=laps.steps,
+        interest_off_balance=from_storage(memo_interest),
+        penalty_off_balance=from_storage(memo_penalty),
+        stopped_accruing=stopped,
+        reversed_to_off_balance=from_storage(reversed_interest + reversed_penalty),
     )
     return result, [*events, *class_changes]
+
+
+_NON_ACCRUAL_LOANS = "SELECT id FROM loans WHERE tenant_id = :t AND accrual_status = 'non-accrual'"
+_NPL_CLASSES = ", ".join(f"'{c.value}'" for c in LoanClass if c.non_performing)
+
+
+def _suspend_interest(session: Session, p: dict[str, int]) -> int:
+    """Step 0, before the day's accrual: what non-accrual loans accrue today (scheduled and revolving) goes
+    to their off-balance interest; returns it in storage units (the day's income leaves it out)."""
+    if session.execute(text(_NON_ACCRUAL_LOANS + " LIMIT 1"), p).first() is None:
+        return 0
+    scheduled = f"{_ACCRUED_TO_DATE} - interest_accrued"
+    revolving_day = _REVOLVING_DAY.replace("l.rate_e8", "loans.rate_e8")
+    session.execute(
+        text(
+            "UPDATE loans SET interest_suspended = interest_suspended "
+            f"+ COALESCE((SELECT SUM({scheduled}) FROM loan_installments WHERE loan_id = loans.id AND {_ACCRUING}), 0) "
+            f"+ CASE WHEN method = 'revolving' AND status = 'active' THEN COALESCE((SELECT SUM({revolving_day}) "
+            "FROM loan_installments i WHERE i.loan_id = loans.id AND i.start_day <= :d AND i.due_day > :d "
+            "AND i.principal > i.principal_paid), 0) ELSE 0 END "
+            "WHERE tenant_id = :t AND accrual_status = 'non-accrual'"
+        ),
+        p,
+    )
+    return _scalar(
+        session,
+        f"SELECT SUM({scheduled}) FROM loan_installments WHERE {_ACCRUING} AND loan_id IN ({_NON_ACCRUAL_LOANS})",
+        **p,
+    ) + _scalar(
+        session,
+        f"SELECT SUM({_REVOLVING_DAY}) FROM loan_installments i, loans l WHERE {_REVOLVING_WHERE} "
+        "AND l.accrual_status = 'non-accrual'",
+        **p,
+    )
+
+
+def _stop_accruing(session: Session, p: dict[str, int], on: date, rule: NonAccrualSettings) -> tuple[int, int, int]:
+    """Step 6b: loans reaching the bank's threshold stop accruing (an event each); by the bank's policy their
+    accrued-but-unpaid interest and penalty are reversed to the off-balance accounts or kept. Returns the
+    number of loans and the reversed interest and penalty in storage units."""
+    npl = f" OR loan_class IN ({_NPL_CLASSES})" if rule.on_npl else ""
+    # only a loan overdue today (in the scratch table) can have reached the threshold since yesterday
+    reaching = (
+        "tenant_id = :t AND status = 'active' AND accrual_status = 'accruing' "
+        f"AND (days_past_due > {int(rule.days)}{npl}) AND id IN (SELECT loan_id FROM cob_work WHERE tenant_id = :t)"
+    )
+    stopped = _scalar(session, f"SELECT COUNT(*) FROM loans WHERE {reaching}", **p)
+    if not stopped:
+        return 0, 0, 0
+    session.execute(
+        text(
+            "INSERT INTO loan_events (tenant_id, loan_id, business_date, kind, data) "
+            "SELECT :t, id, :bd, 'LoanStoppedAccruing', '{\"days_past_due\": ' || days_past_due || "
+            f"', \"loan_class\": \"' || loan_class || '\", \"policy\": \"{rule.policy.value}\"}}' "
+            f"FROM loans WHERE {reaching}"
+        ).bindparams(bindparam("bd", type_=Date())),
+        {**p, "bd": on},
+    )
+    interest = penalty = 0
+    if rule.policy is AccruedInterestPolicy.REVERSE:
+        unpaid = (
+            "(SELECT CASE WHEN SUM(interest_accrued - interest_paid) > 0 THEN SUM(interest_accrued - interest_paid) "
+            "ELSE 0 END FROM loan_installments WHERE loan_id = loans.id)"
+        )
+        interest = _scalar(session, f"SELECT SUM({unpaid}) FROM loans WHERE {reaching}", **p)
+        penalty = _scalar(session, f"SELECT SUM(penalty_accrued - penalty_paid) FROM loans WHERE {reaching}", **p)
+        session.execute(
+            text(
+                f"UPDATE loans SET accrual_status = 'non-accrual', interest_suspended = interest_suspended + {unpaid}, "
+                f"penalty_suspended = penalty_suspended + penalty_accrued - penalty_paid WHERE {reaching}"
+            ),
+            p,
+        )
+    else:
+        session.execute(text(f"UPDATE loans SET accrual_status = 'non-accrual' WHERE {reaching}"), p)
+    return stopped, interest, penalty
 
 
 def _accrue_scheduled_interest(session: Session, p: dict[str, int]) -> int:
@@ -234,19 +336,27 @@ def _record_delinquency_events(session: Session, p: dict[str, int], on: date) ->
     )
 
 
-def _update_loans(session: Session, p: dict[str, int]) -> int:
-    """Step 6: the loans take their new state and penalty; returns the day's penalty in storage units."""
+def _update_loans(session: Session, p: dict[str, int]) -> tuple[int, int]:
+    """Step 6: the loans take their new state and penalty (a non-accrual loan's off-balance); returns the day's
+    penalty and the part of it that is off-balance, in storage units (the scratch rows stay for step 6b)."""
     session.execute(
         text(
             "UPDATE loans SET days_past_due = w.days_past_due, bucket = w.bucket, loan_class = w.loan_class, "
-            "penalty_accrued = loans.penalty_accrued + w.penalty "
+            "penalty_accrued = loans.penalty_accrued + w.penalty, penalty_suspended = loans.penalty_suspended "
+            "+ CASE WHEN loans.accrual_status = 'non-accrual' THEN w.penalty ELSE 0 END "
             "FROM cob_work w WHERE w.tenant_id = :t AND w.loan_id = loans.id"
         ),
         p,
     )
     penalty_total = _scalar(session, "SELECT SUM(penalty) FROM cob_work WHERE tenant_id = :t", **p)
-    session.execute(text("DELETE FROM cob_work WHERE tenant_id = :t"), p)
-    return penalty_total
+    memo = 0
+    if penalty_total:
+        memo = _scalar(
+            session,
+            f"SELECT SUM(penalty) FROM cob_work WHERE tenant_id = :t AND loan_id IN ({_NON_ACCRUAL_LOANS})",
+            **p,
+        )
+    return penalty_total, memo
 
 
 def _post_day(session: Session, who: Principal, on: date, interest: Decimal, penalty: Decimal) -> None:
@@ -271,6 +381,48 @@ def _post_day(session: Session, who: Principal, on: date, interest: Decimal, pen
                 "cob.penalty",
                 (debit(Acct.PENALTY_RECEIVABLE, penalty), credit(Acct.PENALTY_INCOME, penalty)),
                 f"penalty interest for {on.isoformat()}",
+            ),
+        )
+
+
+def _post_off_balance(
+    session: Session, who: Principal, on: date, interest: Decimal, penalty: Decimal,
+    reversed_interest: Decimal, reversed_penalty: Decimal,
+) -> None:
+    """Step 7b: non-accrual loans' interest and penalty to the memo accounts (表外, against their contra), and
+    the reversal of what loans stopping accruing today had accrued but not been paid."""
+    if interest or penalty:
+        post_entry(
+            session,
+            who,
+            on,
+            JournalEntry(
+                "cob.off_balance",
+                (
+                    debit(Acct.OFF_BALANCE_INTEREST, interest),
+                    debit(Acct.OFF_BALANCE_PENALTY, penalty),
+                    credit(Acct.OFF_BALANCE_CONTRA, interest + penalty),
+                ),
+                f"off-balance interest and penalty of non-accrual loans for {on.isoformat()}",
+            ),
+        )
+    if reversed_interest or reversed_penalty:
+        post_entry(
+            session,
+            who,
+            on,
+            JournalEntry(
+                "cob.non_accrual",
+                (
+                    debit(Acct.INTEREST_INCOME, reversed_interest),
+                    credit(Acct.INTEREST_RECEIVABLE, reversed_interest),
+                    debit(Acct.PENALTY_INCOME, reversed_penalty),
+                    credit(Acct.PENALTY_RECEIVABLE, reversed_penalty),
+                    debit(Acct.OFF_BALANCE_INTEREST, reversed_interest),
+                    debit(Acct.OFF_BALANCE_PENALTY, reversed_penalty),
+                    credit(Acct.OFF_BALANCE_CONTRA, reversed_interest + reversed_penalty),
+                ),
+                f"accrued interest and penalty of loans stopping accruing on {on.isoformat()} moved off-balance",
             ),
         )
 

@@ -24,6 +24,7 @@ from microlend.servicing.allocation import (
 )
 from microlend.servicing.events import LoanDisbursed, LoanRepaid, LoanWrittenOff
 from microlend.servicing.ledger import Acct, JournalEntry, JournalLine, credit, debit
+from microlend.servicing.nonaccrual import NON_ACCRUAL, WRITTEN_OFF
 from microlend.servicing.products import Product
 from microlend.servicing.schedules import (
     FeeMode,
@@ -38,6 +39,16 @@ ZERO = Decimal(0)
 SETTLED = ("paid", "written_off")
 RATE_SCALE = 10**8  # stored rates × 10^8 are exact integers
 NEW = 0  # the id of a loan not stored yet
+#: how collections on a non-accrual loan are allocated: principal first, then interest (income on cash
+#: basis), then fees and penalty
+NON_ACCRUAL_ORDER: tuple[AllocationTarget, ...] = (
+    AllocationTarget.OVERDUE_PRINCIPAL,
+    AllocationTarget.CURRENT_PRINCIPAL,
+    AllocationTarget.OVERDUE_INTEREST,
+    AllocationTarget.CURRENT_INTEREST,
+    AllocationTarget.FEE,
+    AllocationTarget.PENALTY,
+)
 
 
 def money_text(value: Decimal) -> str:
@@ -180,6 +191,9 @@ class Loan:
     penalty_accrued: Decimal = ZERO
     penalty_paid: Decimal = ZERO
     credit_balance: Decimal = ZERO
+    accrual_status: str = "accruing"  # accruing | non-accrual (停止计息)
+    interest_suspended: Decimal = ZERO  # owed but off-balance (表外), income only when collected
+    penalty_suspended: Decimal = ZERO
     closed_on: date | None = None
     application_id: int | None = None
     grace_days: int = 0
@@ -261,7 +275,15 @@ class Loan:
         return sum((i.interest_accrued - i.interest_paid for i in self.installments), ZERO)
 
     def order(self) -> tuple[AllocationTarget, ...]:
+        """The product's allocation order; a non-accrual loan's collections go to principal first."""
+        if self.accrual_status == NON_ACCRUAL:
+            return NON_ACCRUAL_ORDER
         return parse_order(self.allocation_order)
+
+    @property
+    def accrual_state(self) -> str:
+        """accruing | non-accrual | written-off, as shown to staff."""
+        return WRITTEN_OFF if self.status == "written_off" else self.accrual_status
 
     def current_dues(self, on: date, *, everything: bool = False) -> list[Due]:
         """What a payment on ``on`` may settle: penalty, every overdue installment and the current one
@@ -341,6 +363,9 @@ class Loan:
             by_number[int(r["installment"])].interest_accrued -= Decimal(r["amount"])
         if record.get("closed"):
             self.status, self.closed_on = "active", None
+        suspense = record.get("suspended") or {}
+        self.interest_suspended -= Decimal(suspense.get("interest", "0"))
+        self.penalty_suspended -= Decimal(suspense.get("penalty", "0"))
         self._apply(_allocation_from_record(record), on, sign=-1)
 
     def _post(
@@ -358,17 +383,50 @@ class Loan:
         totals[Component.PRINCIPAL] += prepaid  # principal the re-amortised schedule no longer owes
         recognised = self._settle(on)
         recognised_total = recognised_extra + sum((Decimal(str(r["amount"])) for r in recognised), ZERO)
-        entry = JournalEntry(
-            kind,
-            self._repayment_lines(amount, totals, alloc.credit, recognised_total, source),
-            f"{kind} on loan {self.id}",
-            self.currency,
-            self.id,
-        )
+        lines = self._repayment_lines(amount, totals, alloc.credit, recognised_total, source)
+        suspense: dict[str, str] = {}
+        if self.accrual_status == NON_ACCRUAL:
+            lines, suspense = self._cash_basis(totals, recognised_total, amount, alloc.credit, source)
+        entry = JournalEntry(kind, lines, f"{kind} on loan {self.id}", self.currency, self.id)
         if recognised:
             self.record(on, "LoanRepaid")
             self.events.append(LoanRepaid(self.tenant_id, self.id, on))
-        return Posting(kind, amount, alloc, _allocation_record(alloc, recognised), entry)
+        record = _allocation_record(alloc, recognised)
+        if suspense:
+            record["suspended"] = suspense
+        return Posting(kind, amount, alloc, record, entry)
+
+    def _cash_basis(
+        self, totals: dict[str, Decimal], recognised: Decimal, amount: Decimal, credit_part: Decimal, source: str
+    ) -> tuple[tuple[JournalLine, ...], dict[str, str]]:
+        """A collection on a non-accrual loan: interest and penalty still on the balance sheet (kept when it
+        stopped accruing) are settled first; what is paid of the off-balance amounts is income on cash basis
+        (收付实现制) and leaves the memo accounts. Interest falling due only now is off-balance as well."""
+        lid = self.id
+        interest_before = self.interest_suspended + recognised
+        paid_i = totals[Component.INTEREST]
+        on_books_i = max(self.interest_receivable + paid_i - interest_before, ZERO)
+        cash_i = min(paid_i - min(paid_i, on_books_i), interest_before)
+        paid_p = totals[Component.PENALTY]
+        on_books_p = max(self.penalty_due + paid_p - self.penalty_suspended, ZERO)
+        cash_p = min(paid_p - min(paid_p, on_books_p), self.penalty_suspended)
+        memo_i = recognised - cash_i  # net change of the off-balance interest
+        lines = (
+            debit(source, amount, lid),
+            credit(Acct.PENALTY_RECEIVABLE, paid_p - cash_p, lid),
+            credit(Acct.PENALTY_INCOME, cash_p, lid),
+            credit(Acct.FEE_INCOME, totals[Component.FEE], lid),
+            credit(Acct.INTEREST_RECEIVABLE, paid_i - cash_i, lid),
+            credit(Acct.INTEREST_INCOME, cash_i, lid),
+            credit(Acct.LOAN_PRINCIPAL, totals[Component.PRINCIPAL], lid),
+            credit(Acct.BORROWER_CREDIT, credit_part, lid),
+            _signed_line(Acct.OFF_BALANCE_INTEREST, memo_i, lid),
+            _signed_line(Acct.OFF_BALANCE_PENALTY, -cash_p, lid),
+            _signed_line(Acct.OFF_BALANCE_CONTRA, cash_p - memo_i, lid),
+        )
+        self.interest_suspended += memo_i
+        self.penalty_suspended -= cash_p
+        return lines, {"interest": money_text(memo_i), "penalty": money_text(-cash_p)}
 
     def _apply(self, alloc: Allocation, on: date, sign: int = 1) -> dict[str, Decimal]:
         """Add (or with sign -1 take back) allocated parts on the sub-ledger; returns totals per component."""
@@ -534,8 +592,9 @@ class Loan:
         """核销 take an uncollectable loan off the books: its receivables go to write-off expense."""
         self.require_active()
         principal = self.outstanding_principal
-        interest = self.interest_receivable
-        penalty = self.penalty_due
+        # off-balance interest and penalty of a non-accrual loan stay on the memo accounts (账销案存)
+        interest = self.interest_receivable - self.interest_suspended
+        penalty = self.penalty_due - self.penalty_suspended
         total = principal + interest + penalty
         lines = (
             _signed_line(Acct.WRITE_OFF_EXPENSE, total, self.id),

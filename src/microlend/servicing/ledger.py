@@ -15,14 +15,18 @@ ZERO = Decimal(0)
 
 class AccountType(StrEnum):
     ASSET = "asset"
+    #: an asset's valuation allowance (减值准备), shown as a credit balance
+    CONTRA_ASSET = "contra_asset"
     LIABILITY = "liability"
     INCOME = "income"
     EXPENSE = "expense"
+    #: 表外 memo accounts: off the balance sheet, posted in balanced pairs against their contra account
+    OFF_BALANCE = "off_balance"
 
     @property
     def debit_normal(self) -> bool:
-        """Assets and expenses grow with debits; liabilities and income with credits."""
-        return self in (AccountType.ASSET, AccountType.EXPENSE)
+        """Assets, expenses and memo receivables grow with debits; liabilities and income with credits."""
+        return self in (AccountType.ASSET, AccountType.EXPENSE, AccountType.OFF_BALANCE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +44,17 @@ class Acct(StrEnum):
     LOAN_PRINCIPAL = "1301"
     INTEREST_RECEIVABLE = "1302"
     PENALTY_RECEIVABLE = "1303"
+    LOAN_LOSS_ALLOWANCE = "1304"
     BORROWER_CREDIT = "2201"
     SUSPENSE = "2901"
     INTEREST_INCOME = "6011"
     PENALTY_INCOME = "6012"
     FEE_INCOME = "6021"
     WRITE_OFF_EXPENSE = "6701"
+    CREDIT_IMPAIRMENT_LOSS = "6702"
+    OFF_BALANCE_INTEREST = "7101"
+    OFF_BALANCE_PENALTY = "7102"
+    OFF_BALANCE_CONTRA = "7999"
 
 
 CHART_OF_ACCOUNTS: tuple[Account, ...] = (
@@ -53,12 +62,17 @@ CHART_OF_ACCOUNTS: tuple[Account, ...] = (
     Account(Acct.LOAN_PRINCIPAL, "Loan principal receivable", "贷款本金", AccountType.ASSET),
     Account(Acct.INTEREST_RECEIVABLE, "Interest receivable", "应收利息", AccountType.ASSET),
     Account(Acct.PENALTY_RECEIVABLE, "Penalty interest receivable", "应收罚息", AccountType.ASSET),
+    Account(Acct.LOAN_LOSS_ALLOWANCE, "Loan-loss allowance", "贷款损失准备", AccountType.CONTRA_ASSET),
     Account(Acct.BORROWER_CREDIT, "Borrower credit balance", "客户溢缴款", AccountType.LIABILITY),
     Account(Acct.SUSPENSE, "Suspense", "暂收暂付款", AccountType.LIABILITY),
     Account(Acct.INTEREST_INCOME, "Interest income", "利息收入", AccountType.INCOME),
     Account(Acct.PENALTY_INCOME, "Penalty interest income", "罚息收入", AccountType.INCOME),
     Account(Acct.FEE_INCOME, "Fee income", "手续费收入", AccountType.INCOME),
     Account(Acct.WRITE_OFF_EXPENSE, "Write-off expense", "核销损失", AccountType.EXPENSE),
+    Account(Acct.CREDIT_IMPAIRMENT_LOSS, "Credit impairment loss", "信用减值损失", AccountType.EXPENSE),
+    Account(Acct.OFF_BALANCE_INTEREST, "Off-balance interest receivable", "表外应收利息", AccountType.OFF_BALANCE),
+    Account(Acct.OFF_BALANCE_PENALTY, "Off-balance penalty receivable", "表外应收罚息", AccountType.OFF_BALANCE),
+    Account(Acct.OFF_BALANCE_CONTRA, "Off-balance contra", "表外科目对转", AccountType.OFF_BALANCE),
 )
 ACCOUNTS_BY_CODE: Mapping[str, Account] = {a.code: a for a in CHART_OF_ACCOUNTS}
 

@@ -27,6 +27,7 @@ from microlend.parties import queries as parties
 from microlend.servicing.allocation import parse_order
 from microlend.servicing.domain import RATE_SCALE, CreditLine, Installment, Loan, ProductTerms, Repayment
 from microlend.servicing.ledger import JournalEntry, JournalLine
+from microlend.servicing.nonaccrual import DEFAULT_NONACCRUAL, AccruedInterestPolicy, NonAccrualSettings
 from microlend.servicing.products import DEFAULT_RATE_CAP, Product
 from microlend.servicing.schedules import FeeMode, RepaymentMethod
 from microlend.servicing.tables import (
@@ -259,10 +260,21 @@ def loan_from_rows(row: LoanRow, insts: Sequence[InstallmentRow]) -> Loan:
         [_installment(i) for i in insts],
         status=row.status, days_past_due=row.days_past_due, bucket=row.bucket, loan_class=row.loan_class,
         penalty_accrued=row.penalty_accrued, penalty_paid=row.penalty_paid, credit_balance=row.credit_balance,
-        closed_on=row.closed_on, application_id=row.application_id, grace_days=row.grace_days,
+        accrual_status=row.accrual_status, interest_suspended=row.interest_suspended,
+        penalty_suspended=row.penalty_suspended, closed_on=row.closed_on, application_id=row.application_id,
+        grace_days=row.grace_days,
         penalty_rate=Decimal(row.penalty_rate_e8) / RATE_SCALE, disbursement_key=row.disbursement_key,
         request_hash=row.request_hash,
     )
+
+
+def bank_nonaccrual(session: Session, tenant_id: int) -> NonAccrualSettings:
+    """The bank's non-accrual rule from its settings, or the default (over 90 days past due or NPL, reverse)."""
+    row = session.get(ServicingSettingsRow, tenant_id)
+    if row is None:
+        return DEFAULT_NONACCRUAL
+    return NonAccrualSettings(row.nonaccrual_days, bool(row.nonaccrual_on_npl),
+                              AccruedInterestPolicy(row.nonaccrual_policy))
 
 
 def bank_rate_cap(session: Session, tenant_id: int) -> Decimal:
@@ -374,6 +386,8 @@ class SqlLoanRepository(LoanRepository):
         row.days_past_due, row.bucket, row.loan_class = loan.days_past_due, loan.bucket, loan.loan_class
         row.penalty_accrued, row.penalty_paid = loan.penalty_accrued, loan.penalty_paid
         row.credit_balance = loan.credit_balance
+        row.accrual_status = loan.accrual_status
+        row.interest_suspended, row.penalty_suspended = loan.interest_suspended, loan.penalty_suspended
         kept = {i.id for i in loan.installments}
         removed = [r for rid, r in inst_rows.items() if rid not in kept]
         for r in removed:

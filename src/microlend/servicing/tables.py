@@ -71,6 +71,17 @@ class ServicingSettingsRow(Base):
 
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
     rate_cap: Mapped[Decimal] = mapped_column(Rate())
+    #: 停止计息 a loan stops accruing to income when more than this many days past due ...
+    nonaccrual_days: Mapped[int] = mapped_column(Integer, default=90, server_default=text("90"))
+    #: ... or when classified non-performing (次级/可疑/损失)
+    nonaccrual_on_npl: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    #: what happens to interest and penalty accrued but unpaid when a loan stops accruing: reverse | keep
+    nonaccrual_policy: Mapped[str] = mapped_column(String(10), default="reverse", server_default="reverse")
+    #: expected-credit-loss parameters (预期信用损失): probability of default per stage and loss given default
+    pd_stage1: Mapped[Decimal] = mapped_column(Rate(), default=Decimal("0.02"), server_default="0.02")
+    pd_stage2: Mapped[Decimal] = mapped_column(Rate(), default=Decimal("0.2"), server_default="0.2")
+    pd_stage3: Mapped[Decimal] = mapped_column(Rate(), default=Decimal("1"), server_default="1")
+    lgd: Mapped[Decimal] = mapped_column(Rate(), default=Decimal("0.45"), server_default="0.45")
     updated_by: Mapped[str] = mapped_column(String(100))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -145,6 +156,7 @@ class LoanRow(Base):
         UniqueConstraint("tenant_id", "disbursement_key", name="uq_loans_tenant_disbursement_key"),
         Index("ix_loans_tenant_status_method", "tenant_id", "status", "method"),
         Index("ix_loans_tenant_dpd", "tenant_id", "days_past_due"),
+        Index("ix_loans_tenant_accrual", "tenant_id", "accrual_status"),
         CheckConstraint("penalty_accrued >= penalty_paid", name="penalty_not_overpaid"),
         CheckConstraint("credit_balance >= 0", name="credit_balance_not_negative"),
         {"postgresql_with": {"fillfactor": 80}},
@@ -177,6 +189,11 @@ class LoanRow(Base):
     penalty_accrued: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
     penalty_paid: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
     credit_balance: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
+    #: accruing | non-accrual (停止计息: interest and penalty go to the off-balance memo accounts)
+    accrual_status: Mapped[str] = mapped_column(String(20), default="accruing", server_default="accruing")
+    #: interest and penalty owed but held off-balance (表外), recognised as income only when collected
+    interest_suspended: Mapped[Decimal] = mapped_column(Amount(), default=ZERO, server_default=text("0"))
+    penalty_suspended: Mapped[Decimal] = mapped_column(Amount(), default=ZERO, server_default=text("0"))
     closed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     disbursement_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     request_hash: Mapped[str] = mapped_column(String(64), default="")
@@ -340,6 +357,40 @@ class CobWorkRow(Base):
     loan_class: Mapped[str] = mapped_column(String(20))
     overdue_principal: Mapped[int] = mapped_column(BigInteger)  # raw storage units
     penalty: Mapped[int] = mapped_column(BigInteger)  # raw storage units
+
+
+class ProvisionRunRow(Base):
+    """A provisioning run (拨备计提): the expected credit loss of every active loan on a date, and the change
+    posted to the loan-loss allowance."""
+
+    __tablename__ = "provision_runs"
+    __table_args__ = (Index("ix_provision_runs_tenant_date", "tenant_id", "as_of"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    as_of: Mapped[date] = mapped_column(Date)
+    loans: Mapped[int] = mapped_column(Integer)
+    total: Mapped[Decimal] = mapped_column(Amount())
+    change: Mapped[Decimal] = mapped_column(Amount())  # signed: a release is negative
+    parameters: Mapped[Any] = mapped_column(JSONText())
+    journal_entry_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LoanProvisionRow(Base):
+    """One loan's provision in a run: its stage, class, outstanding principal, exposure and expected loss."""
+
+    __tablename__ = "loan_provisions"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("provision_runs.id"), primary_key=True)
+    loan_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[int] = mapped_column(Integer)
+    loan_class: Mapped[str] = mapped_column(String(20))
+    principal: Mapped[Decimal] = mapped_column(Amount())
+    ead: Mapped[Decimal] = mapped_column(Amount())
+    amount: Mapped[Decimal] = mapped_column(Amount())
 
 
 class LoanEventRow(Base):

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
+from fastapi import Query
 from fastapi.responses import JSONResponse
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
@@ -16,7 +17,7 @@ from microlend.api.routing import api_router
 from microlend.api.schemas import DecimalStr, MoneyStr, PublicSchema
 from microlend.core.idempotency import run_idempotent, user_key
 from microlend.core.money import parse_amount
-from microlend.servicing import cob, service
+from microlend.servicing import cob, provisions, service
 from microlend.servicing.allocation import DEFAULT_ORDER, parse_order
 from microlend.servicing.products import Product
 from microlend.servicing.schedules import FeeMode, RepaymentMethod
@@ -198,6 +199,7 @@ class LoanPublic(PublicSchema):
     days_past_due: int
     bucket: str
     loan_class: str
+    accrual_status: str = Field(description="accruing | non-accrual (停止计息) | written-off")
     outstanding_principal: MoneyStr
     interest_receivable: MoneyStr
     penalty_due: MoneyStr
@@ -555,3 +557,30 @@ class CobRunsPublic(BaseModel):
 @router.post("/cob/runs", status_code=201)
 def run_cob(body: CobRunCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> CobRunsPublic:
     return CobRunsPublic(runs=[CobRunPublic.of(r) for r in cob.run_close_of_business(uow, who, through=body.through)])
+
+
+class ProvisionRunCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    on: date | None = Field(default=None, alias="date", description="booking date (not after the open one)")
+
+
+class ProvisionRunPublic(PublicSchema):
+    id: int
+    as_of: date
+    loans: int
+    total: MoneyStr
+    change: MoneyStr
+    by_stage: dict[str, MoneyStr]
+
+
+@router.post("/provisions/runs", status_code=201)
+def run_provisions(body: ProvisionRunCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ProvisionRunPublic:
+    return ProvisionRunPublic.of(provisions.run_provisioning(uow, who, body.on))
+
+
+@router.get("/portfolio/report")
+def portfolio_report(
+    who: CurrentPrincipal, uow: UnitOfWorkDep, on: Annotated[date | None, Query(alias="date")] = None
+) -> dict[str, Any]:
+    return provisions.portfolio_report(uow, who, on)

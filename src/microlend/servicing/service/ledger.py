@@ -111,14 +111,28 @@ def reconcile_in(session: Session, tenant_id: int) -> Reconciliation:
     penalty = session.execute(
         select(func.sum(LoanRow.penalty_accrued - LoanRow.penalty_paid, type_=Amount())).where(open_loans)
     ).scalar_one()
+    # a non-accrual loan's off-balance interest and penalty are on the memo accounts, not the receivables
+    # (written-off loans keep theirs there as well: 账销案存)
+    held_interest, held_penalty = session.execute(
+        select(
+            func.sum(LoanRow.interest_suspended, type_=Amount()), func.sum(LoanRow.penalty_suspended, type_=Amount())
+        ).where(LoanRow.tenant_id == tenant_id)
+    ).one()
+    open_held_interest, open_held_penalty = session.execute(
+        select(
+            func.sum(LoanRow.interest_suspended, type_=Amount()), func.sum(LoanRow.penalty_suspended, type_=Amount())
+        ).where(open_loans)
+    ).one()
     credit_total = session.execute(
         select(func.sum(LoanRow.credit_balance)).where(LoanRow.tenant_id == tenant_id)
     ).scalar_one()
     sub = {
         Acct.LOAN_PRINCIPAL: _dec(principal),
-        Acct.INTEREST_RECEIVABLE: _dec(interest),
-        Acct.PENALTY_RECEIVABLE: _dec(penalty),
+        Acct.INTEREST_RECEIVABLE: _dec(interest) - _dec(open_held_interest),
+        Acct.PENALTY_RECEIVABLE: _dec(penalty) - _dec(open_held_penalty),
         Acct.BORROWER_CREDIT: _dec(credit_total),
+        Acct.OFF_BALANCE_INTEREST: _dec(held_interest),
+        Acct.OFF_BALANCE_PENALTY: _dec(held_penalty),
     }
     rows = tuple(
         ReconciliationRow(code.value, ACCOUNTS_BY_CODE[code].name, gl.get(code.value, ZERO), value)

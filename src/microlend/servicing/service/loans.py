@@ -89,6 +89,8 @@ class LoanView:
     credit_balance: Decimal
     credit_line_id: int | None
     installments: tuple[InstallmentView, ...] = field(default=(), repr=False)
+    #: accruing | non-accrual (停止计息) | written-off
+    accrual_status: str = "accruing"
 
 
 def _loan_view(loan: LoanRow, insts: Sequence[InstallmentRow]) -> LoanView:
@@ -120,6 +122,7 @@ def loan_view(loan: Loan) -> LoanView:
         loan.credit_balance,
         loan.credit_line_id,
         tuple(InstallmentView.from_domain(i) for i in loan.installments),
+        loan.accrual_state,
     )
 
 

@@ -17,9 +17,10 @@ from microlend.core.tables import TenantRow
 from microlend.core.uow import UnitOfWork
 from microlend.servicing.allocation import parse_order
 from microlend.servicing.ledger import CHART_OF_ACCOUNTS
-from microlend.servicing.products import STANDARD_CATALOGUE, Product
+from microlend.servicing.nonaccrual import NonAccrualSettings
+from microlend.servicing.products import DEFAULT_RATE_CAP, STANDARD_CATALOGUE, Product
 from microlend.servicing.rate_cap import check_cap, check_product_within_cap
-from microlend.servicing.repository import bank_rate_cap, product_terms
+from microlend.servicing.repository import bank_nonaccrual, bank_rate_cap, product_terms
 from microlend.servicing.schedules import FeeMode, RepaymentMethod
 from microlend.servicing.service._common import P, _jsonable
 from microlend.servicing.tables import AccountRow, ProductRow, ServicingSettingsRow
@@ -223,6 +224,39 @@ def set_rate_cap(uow: UnitOfWork, who: Principal, cap: Decimal) -> Decimal:
                      after={"rate_cap": str(cap)})
         uow.commit()
     return cap
+
+
+def nonaccrual_settings(uow: UnitOfWork, who: Principal) -> NonAccrualSettings:
+    """The bank's non-accrual rule (停止计息): threshold in days past due, NPL trigger, accrued-interest policy."""
+    who.require(P.VIEW_LOANS)
+    with uow:
+        return bank_nonaccrual(uow.session, who.tenant_id)
+
+
+def set_nonaccrual_settings(uow: UnitOfWork, who: Principal, rule: NonAccrualSettings) -> NonAccrualSettings:
+    """Set the bank's non-accrual rule; it applies from the next close of business (loans already
+    non-accrual stay so)."""
+    who.require(P.MANAGE_PRODUCTS)
+    with uow:
+        s = uow.session
+        before = bank_nonaccrual(s, who.tenant_id)
+        settings = s.get(ServicingSettingsRow, who.tenant_id)
+        if settings is None:
+            settings = ServicingSettingsRow(tenant_id=who.tenant_id, rate_cap=DEFAULT_RATE_CAP,
+                                            updated_by=who.username, updated_at=utcnow())
+            s.add(settings)
+        settings.nonaccrual_days, settings.nonaccrual_on_npl = rule.days, rule.on_npl
+        settings.nonaccrual_policy = rule.policy.value
+        settings.updated_by, settings.updated_at = who.username, utcnow()
+        s.flush()
+        audit.record(s, who, "servicing.nonaccrual", "tenant", who.tenant_id, before=_rule_facts(before),
+                     after=_rule_facts(rule))
+        uow.commit()
+    return rule
+
+
+def _rule_facts(rule: NonAccrualSettings) -> dict[str, Any]:
+    return {"nonaccrual_days": rule.days, "nonaccrual_on_npl": rule.on_npl, "nonaccrual_policy": rule.policy.value}
 
 
 def list_products(uow: UnitOfWork, who: Principal) -> list[ProductView]:
