@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from microlend.cli import common
+from microlend.cli import data as data_cli
 from microlend.cli.data import app
 from microlend.core.db import make_engine, make_session_factory
 from microlend.core.settings import get_settings
@@ -34,7 +34,7 @@ def configured(fresh_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_set_list_and_usage(configured: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BUREAU_KEY", "bureau-key-from-env")
     monkeypatch.setenv("COLUMNS", "200")  # the whole table on one line per kind
-    monkeypatch.setattr(common.console, "width", 200)  # also when the console was made before, narrower
+    monkeypatch.setattr(data_cli.console, "width", 200)  # also when the console was made before, narrower
     result = runner.invoke(
         app,
         [
