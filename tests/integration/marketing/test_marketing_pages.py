@@ -232,9 +232,12 @@ class TestUpliftOnTheReport:
         with uow:
             arms = sorted(uow.session.execute(select(AssignmentRow.customer_id, AssignmentRow.arm).where(
                 AssignmentRow.campaign_id == cid)).all())
-        # every third treated and every fifth control customer applied inside the window
+        # every third treated and every fifth control customer applied inside the window (counted within each
+        # arm, so both arms hold customers who applied and customers who did not, whatever the ids)
+        by_arm = {a: [c for c, arm in arms if arm == a] for a in ("treatment", "control")}
+        assert len(by_arm["treatment"]) >= 6 and len(by_arm["control"]) >= 6
         events = [{"customer_id": c, "kind": "applied", "at": launch + timedelta(days=3)}
-                  for i, (c, arm) in enumerate(arms) if i % (3 if arm == "treatment" else 5) == 0]
+                  for a, step in (("treatment", 3), ("control", 5)) for i, c in enumerate(by_arm[a]) if i % step == 0]
         service.record_events(api.kit.uow_factory(), who, events)
         clock["now"] = launch + timedelta(days=31)
         page = api.client.get(f"/marketing/campaigns/{cid}/report").text
