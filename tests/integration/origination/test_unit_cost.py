@@ -238,6 +238,9 @@ def test_the_dashboard_and_the_application_page_show_the_cost(
     assert f'data-testid="cost-reference">{i18n.money(Decimal("2.30"), "CNY", lang)}<' in html
     assert i18n.money(Decimal(130), "CNY", lang) in html  # the staff part
     assert ("假设" if lang == "zh_CN" else "Assumptions") in html
+    assert html.count('data-testid="unit-cost"') == 1  # once, in the page's body
+    assert "<section" not in html.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert html.index('data-testid="unit-cost"') > html.index("<body")
 
     page = get(api, f"/applications/{history['two']}", who, lang=lang).text
     cost = unit_cost.loan_cost(api.kit.uow_factory(), who, history["two"])
