@@ -121,7 +121,9 @@ def test_a_good_shop_owner_is_approved_at_the_tax_loan_formula(shop: Api) -> Non
         calls = u.session.execute(select(ProviderCallRow).where(
             ProviderCallRow.tenant_id == shop.kit.tenant.id, ProviderCallRow.application_id == row.id)).scalars().all()
     assert sorted(c.kind for c in calls) == sorted(KINDS)
-    assert {c.status for c in calls} == {"ok"} and all(c.cost == Decimal("0.50") for c in calls)
+    statuses = {c.kind: c.status for c in calls}  # a shop without card acquiring is not found at the merchant
+    assert set(statuses.values()) <= {"ok", "not_found"} and statuses["tax"] == statuses["registry"] == "ok"
+    assert all(c.cost == Decimal("0.50") for c in calls)
 
 
 @pytest.mark.parametrize(("profile", "reasons"), [
