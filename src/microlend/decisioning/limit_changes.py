@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from microlend.core import audit
 from microlend.core.clock import utcnow
-from microlend.core.errors import Conflict, NotFound, PermissionDenied
-from microlend.core.identity import Permission, Principal
+from microlend.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from microlend.core.identity import Permission, Principal, Role
 from microlend.core.uow import UnitOfWork
-from microlend.decisioning.tables import LimitChangeRow
+from microlend.decisioning.tables import LimitAuthorityRow, LimitChangeRow
 
 
 @dataclass(frozen=True)
@@ -35,12 +35,24 @@ class LimitChange:
     created_by: str = ""
     policy_hash: str = ""
     inputs: dict[str, Any] | None = None  # the behaviour the review saw: the approver's evidence
+    recommendation: str | None = None  # the officer's: support | oppose
+    recommended_by: str | None = None
+    recommended_at: datetime | None = None
+    officer_note: str = ""
+    decision_note: str = ""
+    decided_at: datetime | None = None
+
+    @property
+    def increase(self) -> Decimal:
+        """How much the change raises the limit (0 for a decrease or freeze)."""
+        return max(Decimal(0), self.proposed_limit - self.current_limit)
 
     @classmethod
     def from_row(cls, r: LimitChangeRow) -> LimitChange:
         return cls(r.id, r.credit_line_id, r.customer_id, r.action, r.outcome, r.current_limit, r.proposed_limit,
                    tuple(r.reasons), r.status, r.created_at, r.decided_by, r.created_by, r.policy_hash,
-                   dict(r.inputs or {}))
+                   dict(r.inputs or {}), r.recommendation, r.recommended_by, r.recommended_at,
+                   r.officer_note or "", r.decision_note or "", r.decided_at)
 
 
 @dataclass(frozen=True)
@@ -101,6 +113,8 @@ def _pending_row(uow: UnitOfWork, who: Principal, change_id: int) -> LimitChange
         raise Conflict(f"limit change {change_id} is already {row.status}")
     if row.created_by == who.username:
         raise PermissionDenied("you ran the review that proposed this change; a second person decides it")
+    if row.recommended_by == who.username:
+        raise PermissionDenied("four eyes: you recommended this change, so another person must decide it")
     return row
 
 
@@ -111,15 +125,145 @@ def pending_change(uow: UnitOfWork, who: Principal, change_id: int) -> LimitChan
         return LimitChange.from_row(_pending_row(uow, who, change_id))
 
 
-def settle_limit_change(uow: UnitOfWork, who: Principal, change_id: int, approved: bool) -> LimitChange:
+def settle_limit_change(uow: UnitOfWork, who: Principal, change_id: int, approved: bool,
+                        note: str = "") -> LimitChange:
     """Mark a referred change approved (the caller has applied it) or rejected (audited here), in the
-    caller's unit of work; the caller commits."""
+    caller's unit of work; the caller commits. An increase above the caller's authority (审批权限, by
+    amount, per role) is refused: a person with a higher role decides it."""
     who.require(Permission.MANAGE_CREDIT_LINES)
+    if len(note) > 1000:
+        raise ValidationError("note: at most 1000 characters", field="note")
     with uow:
         row = _pending_row(uow, who, change_id)
-        if not approved:
+        if approved:
+            require_authority(uow, who, LimitChange.from_row(row))
+        else:
             audit.record(uow.session, who, "limit_change.reject", "limit_change", row.id,
-                         before={"status": "pending"}, after={"status": "rejected"})
+                         before={"status": "pending"}, after={"status": "rejected", "note": note})
         row.status = "approved" if approved else "rejected"
         row.decided_by, row.decided_at = who.username, utcnow()
+        row.decision_note = note or None
         return LimitChange.from_row(row)
+
+
+def require_authority(uow: UnitOfWork, who: Principal, change: LimitChange) -> None:
+    """An increase above the caller's authority by amount is refused (a higher role decides it); lowering a
+    limit or freezing a line needs no amount authority, only a person."""
+    mine = limit_authority(uow, who).of(who)
+    if change.increase > mine:
+        raise PermissionDenied(
+            f"the increase of {change.increase:.2f} is above your approval authority of {mine:.2f}; "
+            "a person with a higher authority decides it")
+
+
+RECOMMENDATIONS = ("support", "oppose")
+
+
+def recommend_limit_change(uow: UnitOfWork, who: Principal, change_id: int, recommendation: str,
+                           note: str) -> LimitChange:
+    """The customer's officer supports or opposes a pending change, with a note the approver reads; the
+    officer may revise it until it is decided, and may then not decide it (four eyes)."""
+    who.require(Permission.RECOMMEND)
+    if recommendation not in RECOMMENDATIONS:
+        raise ValidationError("recommendation: must be 'support' or 'oppose'", field="recommendation")
+    note = note.strip()
+    if not note or len(note) > 1000:
+        raise ValidationError("note: say why, in at most 1000 characters", field="note")
+    with uow:
+        row = uow.session.get(LimitChangeRow, change_id)
+        if row is None or row.tenant_id != who.tenant_id:
+            raise NotFound(f"limit change {change_id} not found")
+        if row.status != "pending":
+            raise Conflict(f"limit change {change_id} is already {row.status}")
+        before = {"recommendation": row.recommendation, "note": row.officer_note}
+        row.recommendation, row.officer_note = recommendation, note
+        row.recommended_by, row.recommended_at = who.username, utcnow()
+        audit.record(uow.session, who, "limit_change.recommend", "limit_change", row.id, before=before,
+                     after={"recommendation": recommendation, "note": note})
+        change = LimitChange.from_row(row)
+        uow.commit()
+    return change
+
+
+def limit_change(uow: UnitOfWork, who: Principal, change_id: int) -> LimitChange:
+    """One limit change of the caller's bank, in any status."""
+    with uow:
+        row = uow.session.get(LimitChangeRow, change_id)
+        if row is None or row.tenant_id != who.tenant_id:
+            raise NotFound(f"limit change {change_id} not found")
+        return LimitChange.from_row(row)
+
+
+def limit_changes_of_line(uow: UnitOfWork, who: Principal, credit_line_id: int) -> list[LimitChange]:
+    """A line's limit changes, newest first (the case's history)."""
+    with uow:
+        rows = uow.session.execute(select(LimitChangeRow).where(
+            LimitChangeRow.tenant_id == who.tenant_id, LimitChangeRow.credit_line_id == credit_line_id)
+            .order_by(LimitChangeRow.id.desc())).scalars().all()
+        return [LimitChange.from_row(r) for r in rows]
+
+
+def pending_changes(uow: UnitOfWork, who: Principal) -> list[LimitChange]:
+    """Every pending change of the caller's bank (the service above filters by who may see which)."""
+    with uow:
+        rows = uow.session.execute(select(LimitChangeRow).where(
+            LimitChangeRow.tenant_id == who.tenant_id, LimitChangeRow.status == "pending")
+            .order_by(LimitChangeRow.id)).scalars().all()
+        return [LimitChange.from_row(r) for r in rows]
+
+
+# --- authority by amount ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LimitAuthority:
+    """审批权限 of the limit desk: the largest increase one person of a role may approve (the largest of their
+    roles counts), and the largest increase the review applies by itself when its policy allows it."""
+
+    role_limits: dict[str, Decimal]
+    automatic_limit: Decimal
+    updated_by: str = ""
+
+    def of(self, who: Principal) -> Decimal:
+        return max((self.role_limits.get(str(r), Decimal(0)) for r in who.roles), default=Decimal(0))
+
+
+DEFAULT_AUTHORITY = LimitAuthority(
+    {str(Role.APPROVER): Decimal("200000"), str(Role.ADMIN): Decimal("1000000")}, Decimal("50000"))
+
+
+def limit_authority(uow: UnitOfWork, who: Principal) -> LimitAuthority:
+    with uow:
+        row = uow.session.get(LimitAuthorityRow, who.tenant_id)
+        if row is None:
+            return DEFAULT_AUTHORITY
+        return LimitAuthority({k: Decimal(v) for k, v in (row.role_limits or {}).items()}, row.automatic_limit,
+                              row.updated_by)
+
+
+def update_limit_authority(uow: UnitOfWork, who: Principal, role_limits: dict[str, Decimal],
+                           automatic_limit: Decimal) -> LimitAuthority:
+    """Set the bank's authority by amount (an administrator's act, audited)."""
+    who.require(Permission.MANAGE_USERS)
+    known = {str(r) for r in Role}
+    for role, amount in role_limits.items():
+        if role not in known:
+            raise ValidationError(f"role_limits: unknown role {role!r}", field="role_limits")
+        if not amount.is_finite() or amount < 0:
+            raise ValidationError(f"role_limits.{role}: must be an amount of 0 or more", field="role_limits")
+    if not automatic_limit.is_finite() or automatic_limit < 0:
+        raise ValidationError("automatic_limit: must be an amount of 0 or more", field="automatic_limit")
+    with uow:
+        s = uow.session
+        row = s.get(LimitAuthorityRow, who.tenant_id)
+        before = None if row is None else {"role_limits": row.role_limits, "automatic_limit": str(row.automatic_limit)}
+        if row is None:
+            row = LimitAuthorityRow(tenant_id=who.tenant_id)
+            s.add(row)
+        row.role_limits = {k: str(v) for k, v in role_limits.items()}
+        row.automatic_limit = automatic_limit
+        row.updated_by, row.updated_at = who.username, utcnow()
+        audit.record(s, who, "limit_authority.update", "limit_authority", who.tenant_id, before=before,
+                     after={"role_limits": row.role_limits, "automatic_limit": str(automatic_limit)})
+        uow.commit()
+    return LimitAuthority(dict(role_limits), automatic_limit, who.username)

@@ -3,11 +3,11 @@ champion/challenger setup, and every decision with everything needed to replay i
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, event, inspect
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint, event, inspect
 from sqlalchemy.orm import Mapped, mapped_column
 
 from microlend.core.db import Amount, Base, JSONText, Rate, UTCDateTime
@@ -153,3 +153,46 @@ class LimitChangeRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     decided_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: the customer's officer on the limit desk: recommend (support | oppose) with a note, before an approver
+    recommendation: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    recommended_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    recommended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    officer_note: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    decision_note: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+
+
+class BehaviourScoreRow(Base):
+    """The monthly behaviour score (行为评分) of one credit line or loan: the points of each factor of the
+    scorecard with the values it saw, kept per month so the limit review and the desk show the same evidence."""
+
+    __tablename__ = "behaviour_scores"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "subject_kind", "subject_id", "month", name="uq_behaviour_scores_subject_month"),
+        Index("ix_behaviour_scores_tenant_month", "tenant_id", "month"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    subject_kind: Mapped[str] = mapped_column(String(10))  # line | loan
+    subject_id: Mapped[int] = mapped_column(Integer)
+    customer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    month: Mapped[str] = mapped_column(String(7))  # YYYY-MM of the business date it was computed on
+    as_of: Mapped[date] = mapped_column(Date)
+    score: Mapped[int] = mapped_column(Integer)
+    band: Mapped[str] = mapped_column(String(2))
+    factors: Mapped[list[dict[str, Any]]] = mapped_column(JSONText())
+    scorecard_version: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LimitAuthorityRow(Base):
+    """审批权限 of the limit desk: per role, the largest limit increase one person of that role may approve,
+    and the increase the review may apply by itself (when its policy allows). No row: the desk's defaults."""
+
+    __tablename__ = "limit_authority"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    role_limits: Mapped[dict[str, str]] = mapped_column(JSONText())
+    automatic_limit: Mapped[Decimal] = mapped_column(Amount())
+    updated_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,5 +1,6 @@
 """The periodic review of open credit lines (额度复审) on a bank's own books: behaviour read set-based from
-servicing (utilisation, days past due, repayment history), the champion model's score of each borrower, the
+servicing (utilisation, days past due, repayment history), each line's monthly behaviour score (the points
+scorecard of `decisioning.behaviour` on the bank's own servicing history, not the application score), the
 bank's published limit review policy evaluated in batch. Every change is a proposal kept by decisioning with
 its inputs: decreases and freezes (limit lowered to what is drawn: no new drawdowns) always wait for a person
 to approve them; increases within the policy's authority are applied at once only when the policy says so,
@@ -17,23 +18,27 @@ import numpy as np
 import pandas as pd
 
 from microlend.core.errors import DomainError, ValidationError
-from microlend.core.identity import Permission, Principal, system_principal
+from microlend.core.identity import Permission, Principal
 from microlend.core.money import round_half_up
 from microlend.core.tenancy import business_date
 from microlend.core.uow import UnitOfWork
+from microlend.decisioning.behaviour import SCORECARD_VERSION, factors_of
+from microlend.decisioning.behaviour_scores import store_month
 from microlend.decisioning.evidence import published_limit_review
 from microlend.decisioning.limit_changes import (
     LimitChange,
     ProposedChange,
+    limit_authority,
     pending_change,
     pending_limit_changes,
     record_limit_change,
+    require_authority,
     settle_limit_change,
 )
 from microlend.decisioning.limits import default_limit_review, review_portfolio
 from microlend.decisioning.policy import policy_hash
+from microlend.origination.behaviour_scoring import portfolio_scores
 from microlend.parties import queries as parties
-from microlend.risk.registry import ScoringRuntime
 from microlend.servicing import queries as loans
 from microlend.servicing.service import change_credit_line_limit
 
@@ -124,29 +129,23 @@ def _lateness(history: pd.DataFrame, on: date) -> dict[int, tuple[int, Decimal |
             for line, r in grouped.iterrows()}
 
 
-def _behaviour_scores(uow: UnitOfWork, tenant_id: int, frame: pd.DataFrame) -> None:
-    """The champion model's score of each borrower from their stored profile, in one batch."""
-    system = system_principal(tenant_id, "limit-review")
-    try:
-        runtime = ScoringRuntime()
-        champion, _ = runtime.in_use(uow, system)
-        model = runtime.artefact(champion).model
-    except (DomainError, OSError):
-        frame["model.score"], frame["model.pd"], frame["model.model_version"] = np.nan, np.nan, ""
-        return
-    needed = list(getattr(model, "features", []))
-    has_profile = np.array([bool(a) and all(f in a for f in needed) for a in frame["_attributes"]])
-    score, pd_ = np.full(len(frame), np.nan), np.full(len(frame), np.nan)
-    if has_profile.any():
-        profiles = pd.DataFrame([a for a, ok in zip(frame["_attributes"], has_profile, strict=True) if ok])
-        try:
-            scored = model.score_batch(profiles, with_reasons=False)
-            score[has_profile] = scored["score"].to_numpy().round(2)
-            pd_[has_profile] = scored["pd"].to_numpy().round(6)
-        except DomainError:
-            pass  # an unreadable profile leaves the score unknown: the policy does not increase on it
-    frame["model.score"], frame["model.pd"] = score, pd_
-    frame["model.model_version"] = champion.label
+def _behaviour_scores(uow: UnitOfWork, who: Principal, on: date, frame: pd.DataFrame, store: bool) -> None:
+    """Each line's monthly behaviour score (the bank's own servicing history, points-based scorecard) as the
+    review's `model.score`; with `store`, the month's scores of every line and loan are kept too."""
+    scored = portfolio_scores(uow, who, on)
+    if store:
+        store_month(uow, who, on, [
+            {"subject_kind": r["kind"], "subject_id": int(r["subject_id"]), "customer_id": r["customer_id"],
+             "score": int(r["score"]), "band": r["band"], "factors": [f.as_dict() for f in factors_of(r)]}
+            for r in scored.iter_rows(named=True)])
+    by_line = {int(r["subject_id"]): r for r in scored.filter(scored["kind"] == "line").iter_rows(named=True)}
+    found = [by_line.get(int(line_id)) for line_id in frame["line.line_id"]]
+    frame["model.score"] = np.array([np.nan if r is None else float(r["score"]) for r in found])
+    frame["model.pd"] = np.nan
+    frame["model.model_version"] = SCORECARD_VERSION
+    frame["_behaviour"] = [None if r is None else {
+        "score": int(r["score"]), "band": r["band"], "scorecard": SCORECARD_VERSION,
+        "factors": [f.as_dict() for f in factors_of(r)]} for r in found]
 
 
 def review_credit_lines(uow: UnitOfWork, who: Principal, *, apply: bool = False,
@@ -172,7 +171,8 @@ def review_credit_lines(uow: UnitOfWork, who: Principal, *, apply: bool = False,
         frame = line_facts(uow, who, on)
     if frame.empty:
         return LimitReviewRun(on, content_hash, apply, ())
-    _behaviour_scores(uow, who.tenant_id, frame)
+    _behaviour_scores(uow, who, on, frame, store=apply)
+    automatic_limit = limit_authority(uow, who).automatic_limit
     inputs = frame[[c for c in frame.columns if not c.startswith("_") and c != "model.model_version"]]
     result = review_portfolio(doc, inputs)
     reviews = []
@@ -189,7 +189,10 @@ def review_credit_lines(uow: UnitOfWork, who: Principal, *, apply: bool = False,
             reviews.append(_with(review, status="kept" if r.action == "keep" else "proposed"))
             continue
         facts = {k: _plain(v) for k, v in inputs.iloc[i].to_dict().items()}
-        automatic = r.action == "increase" and r.outcome == "approve" and new_limit > current and auto_increase
+        facts["behaviour.score"] = frame["_behaviour"].iloc[i]
+        facts["line.drawn"] = str(frame["_drawn"].iloc[i])
+        automatic = (r.action == "increase" and r.outcome == "approve" and new_limit > current and auto_increase
+                     and new_limit - current <= automatic_limit)
         if not automatic:
             reviews.append(_with(review, status="pending",
                                  change_id=_store(uow, who, review, facts, content_hash, "pending")))
@@ -227,14 +230,17 @@ def _store(uow: UnitOfWork, who: Principal, review: LineReview, facts: dict[str,
     return record_limit_change(uow, who, change, facts, content_hash, status, audited=audited)
 
 
-def decide_limit_change(uow: UnitOfWork, who: Principal, change_id: int, approve: bool) -> LimitChange:
-    """An approver applies (through servicing) or rejects a referred change; not the one who proposed it."""
+def decide_limit_change(uow: UnitOfWork, who: Principal, change_id: int, approve: bool,
+                        note: str = "") -> LimitChange:
+    """An approver applies (through servicing) or rejects a referred change; not the one who proposed or
+    recommended it, and an increase only within the approver's authority by amount."""
     who.require(Permission.MANAGE_CREDIT_LINES)
     with uow:
         change = pending_change(uow, who, change_id)
         if approve:
+            require_authority(uow, who, change)  # before anything is booked
             change_credit_line_limit(uow, who, change.credit_line_id, change.proposed_limit,
                                      f"limit change {change_id} approved ({change.action})")
-        settled = settle_limit_change(uow, who, change_id, approve)
+        settled = settle_limit_change(uow, who, change_id, approve, note)
         uow.commit()
     return settled

@@ -276,6 +276,50 @@ def credit_line_instalments(uow: UnitOfWork, who: Principal, on: date,
             if line is not None]
 
 
+def behaviour_subjects(uow: UnitOfWork, who: Principal) -> list[tuple[int, str, int | None, Decimal, date, int]]:
+    """What the behaviour scorecard scores: (id, kind, customer id, limit, opened on, days past due now) of
+    every open credit line (worst drawdown; 999 once one was written off) and every active loan that is not
+    a drawdown of a line (its principal as the limit)."""
+    with uow:
+        s = uow.session
+        worst = dict(s.execute(
+            select(LoanRow.credit_line_id,
+                   func.max(case((LoanRow.status == "written_off", 999), else_=LoanRow.days_past_due)))
+            .where(LoanRow.tenant_id == who.tenant_id, LoanRow.credit_line_id.is_not(None))
+            .group_by(LoanRow.credit_line_id)).tuples().all())
+        lines = [(int(i), "line", None if c is None else int(c), limit, opened, int(worst.get(i) or 0))
+                 for i, c, limit, opened in s.execute(
+                     select(CreditLineRow.id, CreditLineRow.customer_id, CreditLineRow.limit, CreditLineRow.opened_on)
+                     .where(CreditLineRow.tenant_id == who.tenant_id, CreditLineRow.status == "open")
+                     .order_by(CreditLineRow.id)).all()]
+        loans = [(int(i), "loan", None if c is None else int(c), principal, opened, int(dpd or 0))
+                 for i, c, principal, opened, dpd in s.execute(
+                     select(LoanRow.id, LoanRow.customer_id, LoanRow.principal, LoanRow.disbursed_on,
+                            LoanRow.days_past_due)
+                     .where(LoanRow.tenant_id == who.tenant_id, LoanRow.status == "active",
+                            LoanRow.credit_line_id.is_(None))
+                     .order_by(LoanRow.id)).all()]
+    return lines + loans
+
+
+def behaviour_instalments(uow: UnitOfWork, who: Principal, on: date,
+                          days: int = 400) -> list[tuple[str, int, date, date, date | None, Decimal]]:
+    """(kind, subject id, disbursed on, due date, paid on, principal) of the instalments of every drawdown
+    (subject: its credit line) and every loan outside a line, that fell due in the `days` up to `on` or were
+    unpaid at some point in them: one set-based read for the monthly behaviour score."""
+    since = on - timedelta(days=days)
+    recent = or_(InstallmentRow.due_date > since, InstallmentRow.paid_on.is_(None), InstallmentRow.paid_on > since)
+    with uow:
+        rows = uow.session.execute(
+            select(LoanRow.credit_line_id, LoanRow.id, LoanRow.disbursed_on, InstallmentRow.due_date,
+                   InstallmentRow.paid_on, InstallmentRow.principal)
+            .join(InstallmentRow, InstallmentRow.loan_id == LoanRow.id)
+            .where(LoanRow.tenant_id == who.tenant_id, LoanRow.disbursed_on <= on, recent)).all()
+    return [("line", int(line), disbursed, due, paid, principal) if line is not None
+            else ("loan", int(loan), disbursed, due, paid, principal)
+            for line, loan, disbursed, due, paid, principal in rows]
+
+
 def loan_count(uow: UnitOfWork, who: Principal) -> int:
     """Loans the caller's bank has ever booked."""
     with uow:
