@@ -82,6 +82,7 @@ ROUTERS = [
     ("microlend.api.routers.unit_cost", "router"),
     ("microlend.api.routers.servicing", "router"),
     ("microlend.api.routers.decisioning", "router"),
+    ("microlend.api.routers.limit_desk", "router"),
     ("microlend.api.routers.data", "router"),
     ("microlend.api.routers.data", "accounts_router"),
     ("microlend.api.routers.data_providers", "router"),
@@ -100,6 +101,7 @@ WEB_PAGES = [
     "microlend.web.analyst",
     "microlend.web.marketing",
     "microlend.web.policies",
+    "microlend.web.limit_desk",
 ]
 
 

@@ -241,6 +241,12 @@ def limit_authority(uow: UnitOfWork, who: Principal) -> LimitAuthority:
                               row.updated_by)
 
 
+def read_limit_authority(uow: UnitOfWork, who: Principal) -> LimitAuthority:
+    """The bank's authority by amount, for staff who read its credit policies."""
+    who.require(Permission.VIEW_POLICIES)
+    return limit_authority(uow, who)
+
+
 def update_limit_authority(uow: UnitOfWork, who: Principal, role_limits: dict[str, Decimal],
                            automatic_limit: Decimal) -> LimitAuthority:
     """Set the bank's authority by amount (an administrator's act, audited)."""
