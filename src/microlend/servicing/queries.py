@@ -282,7 +282,7 @@ def behaviour_subjects(uow: UnitOfWork, who: Principal) -> list[tuple[int, str, 
     a drawdown of a line (its principal as the limit)."""
     with uow:
         s = uow.session
-        worst = dict(s.execute(
+        worst: dict[int, int] = dict(s.execute(
             select(LoanRow.credit_line_id,
                    func.max(case((LoanRow.status == "written_off", 999), else_=LoanRow.days_past_due)))
             .where(LoanRow.tenant_id == who.tenant_id, LoanRow.credit_line_id.is_not(None))
