@@ -259,6 +259,20 @@ def _person(act: str, user: str | None) -> tuple[UnitOfWork, Principal]:
 _SIGNED_IN = "must be the signed-in person (`microlend login`)"
 
 
+@app.command("score-behaviour")
+def score_behaviour(
+    tenant: Annotated[str, typer.Option("--tenant", help="Score the open lines and active loans of this bank")],
+) -> None:
+    """The monthly behaviour score (月度行为评分) of every open credit line and active loan, kept as this month's."""
+    from microlend.origination.behaviour_scoring import score_portfolio
+
+    uow, who = tenant_principal(tenant, "behaviour-score")
+    run = score_portfolio(uow, who)
+    bands = ", ".join(f"{band} {count}" for band, count in run.bands.items())
+    console.print(f"{tenant}: {run.scored} lines and loans scored for {run.month} on {run.business_date}: {bands}",
+                  highlight=False)
+
+
 @app.command("submit")
 @user_errors
 def submit(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -301,3 +302,25 @@ def test_every_string_on_the_desk_pages_has_a_chinese_translation() -> None:
     msgids |= {"recommendation:support", "recommendation:oppose"}
     zh = i18n.translations("zh_CN")
     assert not sorted(m for m in msgids if zh.gettext(m) == m)
+
+
+def test_the_monthly_command_scores_a_bank_by_name(api: Api, db_url: str, monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from microlend.cli.common import get_settings
+    from microlend.cli.decisioning import app
+
+    late_long_ago(api)
+    monkeypatch.setenv("MICROLEND_DATABASE_URL", db_url)
+    monkeypatch.setenv("MICROLEND_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["score-behaviour", "--tenant", api.kit.tenant.name])
+        unknown = CliRunner().invoke(app, ["score-behaviour", "--tenant", "no-such-bank"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert f"1 lines and loans scored for {today(api):%Y-%m}" in result.output and "E 1" in result.output
+    assert unknown.exit_code != 0
+    assert audit_actions(api, "behaviour_score.run") == 1
