@@ -24,7 +24,7 @@ NAV: list[tuple[str, str, Permission]] = [
     ("/limit-desk/approvals", "Limit approvals", Permission.MANAGE_CREDIT_LINES),
 ]
 
-DONE = {"recommended": "Recommendation recorded", "approved": "Limit change approved and applied",
+DONE = {"recommended": "Your recommendation is recorded", "approved": "Limit change approved and applied",
         "rejected": "Limit change rejected"}
 
 
