@@ -246,7 +246,8 @@ def _ratio(part: Decimal, whole: Decimal) -> str | None:
 
 def portfolio_report(uow: UnitOfWork, who: Principal, on: date | None = None) -> dict[str, Any]:
     """The portfolio by five categories with NPL ratio, provisions by stage, coverage (拨备覆盖率 = provisions /
-    NPL) and loan provision ratio (贷款拨备率 = provisions / loans), from the latest run on or before ``on``."""
+    NPL) and loan provision ratio (贷款拨备率 = provisions / loans), from the latest run on or before ``on``; and
+    what was written off and recovered up to that run's date."""
     who.require(Permission.VIEW_LEDGER)
     with uow:
         s = uow.session
@@ -273,6 +274,9 @@ def portfolio_report(uow: UnitOfWork, who: Principal, on: date | None = None) ->
         outstanding = sum(by_class.values(), ZERO)
         npl = sum((v for k, v in by_class.items() if LoanClass(k).non_performing), ZERO)
         total = sum(by_stage.values(), ZERO)
+        from microlend.servicing.service.write_off import written_off_totals
+
+        bad = written_off_totals(s, who.tenant_id, run.as_of)
         return {
             "as_of": run.as_of.isoformat(),
             "run_id": run.id,
@@ -283,6 +287,11 @@ def portfolio_report(uow: UnitOfWork, who: Principal, on: date | None = None) ->
             "provision_by_stage": {k: str(v) for k, v in by_stage.items()},
             "provision_coverage": _ratio(total, npl),
             "loan_provision_ratio": _ratio(total, outstanding),
+            # 核销 written off (charged off against the allowance) and recovered since, up to the run's date
+            "written_off": str(bad["written_off"]),
+            "written_off_principal": str(bad["written_off_principal"]),
+            "written_off_loans": int(bad["written_off_loans"]),
+            "recovered": str(bad["recovered"]),
         }
 
 
