@@ -24,7 +24,7 @@ from microlend.servicing.provisions import allowance_balance
 from microlend.servicing.repository import audit_trail, bank_nonaccrual, ledger, loans
 from microlend.servicing.service._common import P, _money
 from microlend.servicing.service.loans import LoanView, loan_view
-from microlend.servicing.tables import BadLoanSettingsRow, LoanClassStateRow, RepaymentRow, WriteOffRow
+from microlend.servicing.tables import BadLoanSettingsRow, LoanClassStateRow, WriteOffRow
 from microlend.servicing.writeoff import BadLoanPolicy, check_eligible, recover, write_off_loan
 
 ZERO = Decimal(0)
@@ -319,24 +319,6 @@ def set_bad_loan_settings(uow: UnitOfWork, who: Principal, policy: BadLoanPolicy
     return policy
 
 
-def written_off_totals(s: Session, tenant_id: int, on: date | None = None) -> dict[str, Decimal]:
-    """What the bank has written off (charged off, of which principal) and recovered, up to ``on``."""
-    stmt = select(WriteOffRow).where(WriteOffRow.tenant_id == tenant_id, WriteOffRow.status == "approved")
-    if on is not None:
-        stmt = stmt.where(WriteOffRow.written_off_on <= on)
-    totals = {"written_off": ZERO, "written_off_principal": ZERO, "recovered": ZERO, "written_off_loans": ZERO}
-    for r in s.execute(stmt).scalars():
-        totals["written_off"] += r.charged
-        totals["written_off_principal"] += r.principal
-        totals["written_off_loans"] += 1
-    recoveries = select(RepaymentRow.amount).where(
-        RepaymentRow.tenant_id == tenant_id, RepaymentRow.kind == "recovery", RepaymentRow.status == "posted")
-    if on is not None:
-        recoveries = recoveries.where(RepaymentRow.value_date <= on)
-    totals["recovered"] = sum(s.execute(recoveries).scalars(), ZERO)
-    return totals
-
-
 __all__ = [
     "WriteOffView",
     "approve_write_off",
@@ -348,5 +330,4 @@ __all__ = [
     "reject_write_off",
     "request_write_off",
     "set_bad_loan_settings",
-    "written_off_totals",
 ]
