@@ -139,16 +139,16 @@ def apply_class_rules(session: Session, tenant_id: int, on: date) -> dict[int, s
     apply judgement floors, restructuring and the cure rule to them. Returns the reason per loan whose class
     the rules decided (the others change, if at all, by days past due)."""
     p = {"t": tenant_id}
-    session.execute(
-        text(
-            "INSERT INTO cob_work (tenant_id, loan_id, days_past_due, bucket, loan_class, overdue_principal, penalty) "
-            f"SELECT :t, l.id, 0, l.bucket, '{LoanClass.NORMAL.value}', 0, 0 FROM loans l "
-            f"WHERE l.tenant_id = :t AND l.status = 'active' AND (l.loan_class <> '{LoanClass.NORMAL.value}' "
-            "OR EXISTS (SELECT 1 FROM loan_class_states s WHERE s.loan_id = l.id)) "
-            "AND NOT EXISTS (SELECT 1 FROM cob_work w WHERE w.tenant_id = :t AND w.loan_id = l.id)"
-        ),
-        p,
+    insert = (
+        "INSERT INTO cob_work (tenant_id, loan_id, days_past_due, bucket, loan_class, overdue_principal, penalty) "
+        f"SELECT :t, l.id, 0, l.bucket, '{LoanClass.NORMAL.value}', 0, 0 FROM "
     )
+    absent = "AND NOT EXISTS (SELECT 1 FROM cob_work w WHERE w.tenant_id = :t AND w.loan_id = l.id)"
+    # loans current today that carry a class other than normal, and loans with a class state (few of each)
+    session.execute(text(insert + f"loans l WHERE l.tenant_id = :t AND l.status = 'active' "
+                                  f"AND l.loan_class <> '{LoanClass.NORMAL.value}' {absent}"), p)
+    session.execute(text(insert + "loan_class_states s JOIN loans l ON l.id = s.loan_id WHERE s.tenant_id = :t "
+                                  f"AND l.status = 'active' {absent}"), p)
     npl = ", ".join(f"'{c}'" for c in _NPL)
     rank_sql = "CASE {0} " + " ".join(f"WHEN '{c}' THEN {r}" for c, r in RANK.items()) + " END"
     rows = session.execute(

@@ -339,3 +339,33 @@ def test_books_stay_sound_through_non_accrual_write_off_and_recovery(
     assert balances(bank)[Acct.WRITTEN_OFF_REGISTER] == register
     run = provisions.run_provisioning(bank.uow(), bank.who)
     assert balances(bank)[Acct.LOAN_LOSS_ALLOWANCE] == run.total
+
+
+def test_the_command_line_requests_approves_and_downgrades(bank: Bank, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from microlend.cli import servicing as cli
+
+    people = {"officer": bank.who, "staff": approver(bank), "loan-officer": officer(bank)}
+    monkeypatch.setattr(cli, "open_uow", bank.uow)
+    monkeypatch.setattr(cli, "user_principal", lambda _uow, user, _tenant: people[user])
+    loan_id = twelve_thousand(bank)
+    runner = CliRunner()
+    base = ["--tenant", "t1", "--loan", str(loan_id)]
+    refused = runner.invoke(cli.app, ["write-off", *base, "--user", "officer", "--reason", "gone"])
+    assert refused.exit_code != 0 and "classified normal" in refused.output
+    down = runner.invoke(cli.app, ["downgrade", *base, "--user", "loan-officer", "--to-class", "doubtful",
+                                   "--reason", "borrower in hiding"])
+    assert down.exit_code == 0 and "doubtful" in down.output, down.output
+    asked = runner.invoke(cli.app, ["write-off", *base, "--user", "officer", "--reason", "uncollectable", "--json"])
+    assert asked.exit_code == 0, asked.output
+    request_id = json.loads(asked.output)["id"]
+    same = runner.invoke(cli.app, ["write-off-approve", "--tenant", "t1", "--user", "officer", "--write-off",
+                                   str(request_id)])
+    assert same.exit_code != 0 and "four eyes" in same.output
+    done = runner.invoke(cli.app, ["write-off-approve", "--tenant", "t1", "--user", "staff", "--write-off",
+                                   str(request_id), "--json"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["status"] == "approved" and json.loads(done.output)["shortfall"] == "12000.00"
