@@ -81,6 +81,7 @@ ROUTERS = [
     ("microlend.api.routers.exposure", "settings_router"),
     ("microlend.api.routers.unit_cost", "router"),
     ("microlend.api.routers.servicing", "router"),
+    ("microlend.api.routers.write_offs", "router"),
     ("microlend.api.routers.decisioning", "router"),
     ("microlend.api.routers.limit_desk", "router"),
     ("microlend.api.routers.data", "router"),

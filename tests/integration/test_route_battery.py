@@ -204,6 +204,19 @@ def loan_in_credit(api: CachedTokens) -> int:
     return loan_id
 
 
+WRITE_OFF = {"reason": "the borrower absconded", "reason_code": "fraud", "documents": ["police report 2026-17"]}
+
+
+def write_off_request(api: CachedTokens) -> int:
+    """A write-off requested by an administrator, waiting for a second person."""
+    return int(_ok(api.client.post(f"/api/v1/loans/{loan(api)}/write-off", json=WRITE_OFF,
+                                   headers=api.token("admin")), 202)["id"])
+
+
+def write_off_snapshot(api: CachedTokens, write_off_id: int) -> Any:
+    return api.client.get(f"/api/v1/write-offs/{write_off_id}", headers=api.token("admin")).json()
+
+
 def repayment(api: CachedTokens) -> int:
     loan_id = loan(api)
     return int(_ok(api.client.post(f"/api/v1/loans/{loan_id}/repayments", json={"amount": "100"},
@@ -546,8 +559,22 @@ CASES: list[Case] = [
          loan, loan_snapshot),
     Case(E("POST", f"{V1}/loans/{{loan_id}}/credit-applications", "credit_officer", "auditor", write=True),
          loan_in_credit, loan_snapshot),
-    Case(E("POST", f"{V1}/loans/{{loan_id}}/write-off", "admin", "credit_officer", body={"reason": "gone"},
-           write=True), loan, loan_snapshot),
+    Case(E("POST", f"{V1}/loans/{{loan_id}}/write-off", "admin", "credit_officer", body=WRITE_OFF, write=True,
+           success=(202,)), loan, loan_snapshot),
+    Case(E("GET", f"{V1}/write-offs", "approver", "marketer")),
+    Case(E("GET", f"{V1}/write-offs/{{write_off_id}}", "approver", "marketer"), write_off_request,
+         write_off_snapshot),
+    Case(E("POST", f"{V1}/write-offs/{{write_off_id}}/approve", "approver", "credit_officer", write=True),
+         write_off_request, write_off_snapshot),
+    Case(E("POST", f"{V1}/write-offs/{{write_off_id}}/reject", "approver", "collector", body={"reason": "no proof"},
+           write=True), write_off_request, write_off_snapshot),
+    Case(E("POST", f"{V1}/loans/{{loan_id}}/classification", "credit_officer", "marketer",
+           body={"to_class": "special_mention", "reason": "the borrower's shop closed"}, write=True),
+         loan, loan_snapshot),
+    Case(E("GET", f"{V1}/bad-loan-settings", "credit_officer", "marketer")),
+    Case(E("PUT", f"{V1}/bad-loan-settings", "admin", "operations", write=True,
+           body={"writeoff_classes": ["doubtful", "loss"], "writeoff_reasons": ["bankruptcy", "death", "fraud"],
+                 "cure_months": 6, "cure_periods": 2})),
     Case(E("POST", f"{V1}/repayments/{{repayment_id}}/reversal", "admin", "collector", body={"reason": "returned"},
            write=True), repayment, repayment_snapshot),
     Case(E("POST", f"{V1}/credit-lines", "operations", "approver", body={"product_code": "RV-STD", "limit": "50000"},

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from microlend.cli.common import fail, is_tty, open_uow, tenant_principal, user_errors
+from microlend.cli.common import fail, is_tty, open_uow, tenant_principal, user_errors, user_principal
 from microlend.core.money import parse_amount, quantum
 from microlend.servicing.apr import apr
 from microlend.servicing.schedules import FeeMode, RepaymentMethod, Schedule, build_schedule
@@ -402,3 +402,98 @@ def portfolio_report_command(
     for key, value in report.items():
         table.add_row(key, json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else str(value))
     Console().print(table)
+
+
+# ------------------------------------------------------------------------------------------ write-off, classes
+
+
+def _write_off_json(view: Any) -> dict[str, Any]:
+    return {
+        "id": view.id, "loan_id": view.loan_id, "status": view.status, "reason_code": view.reason_code,
+        "reason": view.reason, "documents": view.documents, "loan_class": view.loan_class,
+        "requested_by": view.requested_by, "decided_by": view.decided_by,
+        "written_off_on": view.written_off_on.isoformat() if view.written_off_on else None,
+        "principal": _money(view.principal, "CNY"), "charged": _money(view.charged, "CNY"),
+        "against_allowance": _money(view.against_allowance, "CNY"), "shortfall": _money(view.shortfall, "CNY"),
+        "recovered": _money(view.recovered, "CNY"),
+    }
+
+
+def _show_write_off(view: Any, as_json: bool) -> None:
+    shown = _write_off_json(view)
+    if as_json:
+        typer.echo(json.dumps(shown, ensure_ascii=False))
+        return
+    Console().print(f"write-off {view.id} of loan {view.loan_id}: {view.status}; charged off {shown['charged']} "
+                    f"(allowance {shown['against_allowance']}, shortfall {shown['shortfall']})", highlight=False)
+
+
+@app.command("write-off")
+@user_errors
+def write_off_command(
+    tenant: Annotated[str, typer.Option(help="Tenant name")],
+    user: Annotated[str, typer.Option("--user", help="The requester (needs the write-off permission)")],
+    loan: Annotated[int, typer.Option("--loan", help="Loan id")],
+    reason: Annotated[str, typer.Option(help="Why the loan is written off")],
+    reason_code: Annotated[str, typer.Option("--reason-code", help="A documented reason of the bank's")] = "",
+    document: Annotated[list[str] | None, typer.Option("--document", help="A supporting document (repeat)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """核销 request a write-off; a second person approves it with `loan write-off-approve`."""
+    from microlend.servicing import service
+
+    uow = open_uow()
+    who = user_principal(uow, user, tenant)
+    view = service.request_write_off(uow, who, loan, reason, reason_code=reason_code, documents=document or [])
+    _show_write_off(view, as_json)
+
+
+@app.command("write-off-approve")
+@user_errors
+def write_off_approve_command(
+    tenant: Annotated[str, typer.Option(help="Tenant name")],
+    user: Annotated[str, typer.Option("--user", help="The approver: not the requester")],
+    write_off: Annotated[int, typer.Option("--write-off", help="Write-off request id")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """四眼 approve a write-off request: the loan leaves the books against the allowance."""
+    from microlend.servicing import service
+
+    uow = open_uow()
+    who = user_principal(uow, user, tenant)
+    _show_write_off(service.approve_write_off(uow, who, write_off), as_json)
+
+
+@app.command("write-off-reject")
+@user_errors
+def write_off_reject_command(
+    tenant: Annotated[str, typer.Option(help="Tenant name")],
+    user: Annotated[str, typer.Option("--user", help="The approver: not the requester")],
+    write_off: Annotated[int, typer.Option("--write-off", help="Write-off request id")],
+    reason: Annotated[str, typer.Option(help="Why it is rejected")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Reject a write-off request; nothing moves."""
+    from microlend.servicing import service
+
+    uow = open_uow()
+    who = user_principal(uow, user, tenant)
+    _show_write_off(service.reject_write_off(uow, who, write_off, reason), as_json)
+
+
+@app.command("downgrade")
+@user_errors
+def downgrade_command(
+    tenant: Annotated[str, typer.Option(help="Tenant name")],
+    user: Annotated[str, typer.Option("--user", help="The officer (needs the classify-loans permission)")],
+    loan: Annotated[int, typer.Option("--loan", help="Loan id")],
+    to_class: Annotated[str, typer.Option("--to-class", help="special_mention, substandard, doubtful or loss")],
+    reason: Annotated[str, typer.Option(help="Why the loan is downgraded")],
+) -> None:
+    """五级分类 a judgement downgrade of a loan's class, with the reason (audited, an event)."""
+    from microlend.servicing import service
+
+    uow = open_uow()
+    who = user_principal(uow, user, tenant)
+    view = service.downgrade_loan(uow, who, loan, to_class, reason)
+    Console().print(f"loan {view.id} is now {view.loan_class}", highlight=False)

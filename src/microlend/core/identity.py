@@ -36,7 +36,9 @@ class Permission(StrEnum):
     APPROVE_BOOKINGS = "approve_bookings"  # the second person who releases a booked loan's money
     POST_REPAYMENT = "post_repayment"
     REVERSE_REPAYMENT = "reverse_repayment"
-    WRITE_OFF = "write_off"
+    WRITE_OFF = "write_off"  # request a write-off (核销)
+    APPROVE_WRITE_OFF = "approve_write_off"  # the second person who approves (and executes) a write-off
+    CLASSIFY_LOANS = "classify_loans"  # judgement downgrades of the five-category class, with a reason
     RUN_CLOSE_OF_BUSINESS = "run_close_of_business"
     VIEW_LEDGER = "view_ledger"
     # credit data and risk
@@ -79,11 +81,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.CREDIT_OFFICER: frozenset({
         P.VIEW_CUSTOMERS, P.MANAGE_CUSTOMERS, P.VIEW_PERSONAL_DATA, P.VIEW_LOANS, P.APPLY,
         P.VIEW_APPLICATIONS, P.RECOMMEND, P.VIEW_DECISIONS, P.DECIDE, P.POST_REPAYMENT, P.VIEW_CAMPAIGNS,
-        P.SCORE, P.VIEW_MODELS, P.VIEW_POLICIES, P.ASSIST_SIGNING,
+        P.SCORE, P.VIEW_MODELS, P.VIEW_POLICIES, P.ASSIST_SIGNING, P.CLASSIFY_LOANS,
     }),
     Role.APPROVER: frozenset({
         P.VIEW_CUSTOMERS, P.VIEW_LOANS, P.VIEW_APPLICATIONS, P.APPROVE_CREDIT, P.VIEW_DECISIONS,
         P.MANAGE_CREDIT_LINES, P.DISBURSE, P.VIEW_MODELS, P.VIEW_POLICIES, P.SCORE, P.APPROVE_BOOKINGS,
+        P.APPROVE_WRITE_OFF,
     }),
     Role.OPERATIONS: frozenset({
         P.VIEW_CUSTOMERS, P.VIEW_LOANS, P.VIEW_APPLICATIONS, P.BOOK_LOANS, P.APPROVE_BOOKINGS, P.POST_REPAYMENT,
@@ -92,7 +95,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.RISK_ANALYST: frozenset({
         P.VIEW_CUSTOMERS, P.VIEW_LOANS, P.MANAGE_DATASETS, P.TRAIN_MODELS, P.APPROVE_MODELS,
         P.VIEW_MODELS, P.SCORE, P.VIEW_POLICIES, P.EDIT_POLICIES, P.PUBLISH_POLICIES, P.VIEW_DECISIONS,
-        P.DECIDE, P.VIEW_APPLICATIONS, P.VIEW_LEDGER, P.VIEW_DATA_SOURCES,
+        P.DECIDE, P.VIEW_APPLICATIONS, P.VIEW_LEDGER, P.VIEW_DATA_SOURCES, P.CLASSIFY_LOANS,
     }),
     Role.MODEL_VALIDATOR: frozenset({
         P.VIEW_MODELS, P.VALIDATE_MODELS, P.SCORE, P.VIEW_POLICIES, P.VIEW_DECISIONS,

@@ -29,6 +29,8 @@ from microlend.core.money import from_storage
 from microlend.core.tables import TenantRow
 from microlend.core.tenancy import list_tenants
 from microlend.core.uow import UnitOfWork
+from microlend.servicing.classification import apply_class_rules
+from microlend.servicing.classification import class_changes as class_changes_of
 from microlend.servicing.delinquency import CLASS_THRESHOLDS, DEFAULT_BUCKETS, BucketScheme, LoanClass
 from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged, LoanClassChanged
 from microlend.servicing.ledger import Acct, JournalEntry, credit, debit
@@ -124,10 +126,11 @@ def close_business_date(
     _mark_overdue(session, p)
     laps.lap("overdue")
     _compute_delinquency(session, p, buckets)
+    reasons = apply_class_rules(session, who.tenant_id, on)
     laps.lap("delinquency")
     _record_delinquency_events(session, p, on)
     laps.lap("events")
-    class_changes = _class_changes(session, who.tenant_id, on)
+    class_changes = class_changes_of(session, who.tenant_id, on, reasons)
     penalty_total, memo_penalty = _update_loans(session, p)
     laps.lap("loan_update")
     stopped, reversed_interest, reversed_penalty = _stop_accruing(session, p, on, rule)
@@ -425,19 +428,6 @@ def _post_off_balance(
                 f"accrued interest and penalty of loans stopping accruing on {on.isoformat()} moved off-balance",
             ),
         )
-
-
-def _class_changes(session: Session, tenant_id: int, on: date) -> list[LoanClassChanged]:
-    """Loans whose five-category class today differs from the one they carry (before step 6 moves them)."""
-    rows = session.execute(
-        text(
-            "SELECT w.loan_id, l.loan_class, w.loan_class, w.days_past_due FROM cob_work w "
-            "JOIN loans l ON l.id = w.loan_id WHERE w.tenant_id = :t AND l.loan_class <> w.loan_class "
-            "ORDER BY w.loan_id"
-        ),
-        {"t": tenant_id},
-    ).all()
-    return [LoanClassChanged(tenant_id, int(r[0]), on, str(r[1]), str(r[2]), int(r[3])) for r in rows]
 
 
 def _events(session: Session, tenant_id: int, on: date) -> list[Any]:

@@ -22,7 +22,7 @@ from microlend.servicing.allocation import (
     allocate,
     parse_order,
 )
-from microlend.servicing.events import LoanDisbursed, LoanRepaid, LoanWrittenOff
+from microlend.servicing.events import LoanDisbursed, LoanRepaid
 from microlend.servicing.ledger import Acct, JournalEntry, JournalLine, credit, debit
 from microlend.servicing.nonaccrual import NON_ACCRUAL, WRITTEN_OFF
 from microlend.servicing.products import Product
@@ -106,20 +106,6 @@ class Posting:
     @property
     def credit(self) -> Decimal:
         return self.allocation.credit
-
-
-@dataclass(frozen=True)
-class WriteOff:
-    """核销 what a write-off took off the books; ``entry`` is None when nothing was left on them."""
-
-    principal: Decimal
-    interest: Decimal
-    penalty: Decimal
-    entry: JournalEntry | None
-
-    @property
-    def total(self) -> Decimal:
-        return self.principal + self.interest + self.penalty
 
 
 @dataclass(frozen=True)
@@ -585,35 +571,6 @@ class Loan:
         self.installments = [i for i in self.installments if i.number <= today.number] + new
         self.maturity_date = new[-1].due_date if new else today.due_date
         return alloc, prepaid, {"prepaid_principal": money_text(prepaid), "mode": mode.value, "replaced_schedule": old}
-
-    # ------------------------------------------------------------------ write-off
-
-    def write_off(self, on: date, reason: str) -> WriteOff:
-        """核销 take an uncollectable loan off the books: its receivables go to write-off expense."""
-        self.require_active()
-        principal = self.outstanding_principal
-        # off-balance interest and penalty of a non-accrual loan stay on the memo accounts (账销案存)
-        interest = self.interest_receivable - self.interest_suspended
-        penalty = self.penalty_due - self.penalty_suspended
-        total = principal + interest + penalty
-        lines = (
-            _signed_line(Acct.WRITE_OFF_EXPENSE, total, self.id),
-            credit(Acct.LOAN_PRINCIPAL, principal, self.id),
-            _signed_line(Acct.INTEREST_RECEIVABLE, -interest, self.id),
-            credit(Acct.PENALTY_RECEIVABLE, penalty, self.id),
-        )
-        entry = (
-            JournalEntry("write_off", lines, f"write-off of loan {self.id}: {reason}", self.currency, self.id)
-            if total != 0
-            else None
-        )
-        for inst in self.installments:
-            if inst.status != "paid" or inst.interest_accrued < inst.interest:
-                inst.status = "written_off"
-        self.status, self.closed_on = "written_off", on
-        self.record(on, "LoanWrittenOff", {"amount": money_text(total), "reason": reason})
-        self.events.append(LoanWrittenOff(self.tenant_id, self.id, on, money_text(total)))
-        return WriteOff(principal, interest, penalty, entry)
 
 
 def _signed_line(account: str, signed: Decimal, loan_id: int) -> JournalLine:

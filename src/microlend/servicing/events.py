@@ -39,13 +39,18 @@ class LoanBucketChanged(DomainEvent):
 
 @dataclass(frozen=True)
 class LoanClassChanged(DomainEvent):
-    """A loan's five-category class (五级分类) changed at a close of business, e.g. normal → special mention."""
+    """A loan's five-category class (五级分类) changed, at a close of business or by an officer's judgement, with the
+    reason, e.g. normal → special mention, 1 day past due."""
 
     loan_id: int
     business_date: date
     from_class: str
     to_class: str
     days_past_due: int
+    #: why: days past due, an officer's judgement, a cure after its observation period, restructuring
+    reason: str = ""
+    #: the officer who changed it by judgement; empty for a close of business
+    changed_by: str = ""
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ class Acct(StrEnum):
     CREDIT_IMPAIRMENT_LOSS = "6702"
     OFF_BALANCE_INTEREST = "7101"
     OFF_BALANCE_PENALTY = "7102"
+    WRITTEN_OFF_REGISTER = "7201"
     OFF_BALANCE_CONTRA = "7999"
 
 
@@ -72,6 +73,8 @@ CHART_OF_ACCOUNTS: tuple[Account, ...] = (
     Account(Acct.CREDIT_IMPAIRMENT_LOSS, "Credit impairment loss", "信用减值损失", AccountType.EXPENSE),
     Account(Acct.OFF_BALANCE_INTEREST, "Off-balance interest receivable", "表外应收利息", AccountType.OFF_BALANCE),
     Account(Acct.OFF_BALANCE_PENALTY, "Off-balance penalty receivable", "表外应收罚息", AccountType.OFF_BALANCE),
+    Account(Acct.WRITTEN_OFF_REGISTER, "Written-off loans (off-balance register)", "已核销贷款（账销案存）",
+            AccountType.OFF_BALANCE),
     Account(Acct.OFF_BALANCE_CONTRA, "Off-balance contra", "表外科目对转", AccountType.OFF_BALANCE),
 )
 ACCOUNTS_BY_CODE: Mapping[str, Account] = {a.code: a for a in CHART_OF_ACCOUNTS}

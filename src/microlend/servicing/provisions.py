@@ -32,7 +32,14 @@ from microlend.servicing.delinquency import LoanClass
 from microlend.servicing.ledger import Acct, JournalEntry, credit, debit
 from microlend.servicing.products import DEFAULT_RATE_CAP
 from microlend.servicing.repository import post_entry
-from microlend.servicing.tables import JournalLineRow, LoanProvisionRow, ProvisionRunRow, ServicingSettingsRow
+from microlend.servicing.tables import (
+    JournalLineRow,
+    LoanProvisionRow,
+    ProvisionRunRow,
+    RepaymentRow,
+    ServicingSettingsRow,
+    WriteOffRow,
+)
 
 ZERO = Decimal(0)
 _FACTOR_SCALE = 10**8  # PD × LGD as an exact integer × 10^8 for set-based SQL
@@ -246,7 +253,8 @@ def _ratio(part: Decimal, whole: Decimal) -> str | None:
 
 def portfolio_report(uow: UnitOfWork, who: Principal, on: date | None = None) -> dict[str, Any]:
     """The portfolio by five categories with NPL ratio, provisions by stage, coverage (拨备覆盖率 = provisions /
-    NPL) and loan provision ratio (贷款拨备率 = provisions / loans), from the latest run on or before ``on``."""
+    NPL) and loan provision ratio (贷款拨备率 = provisions / loans), from the latest run on or before ``on``; and
+    what was written off and recovered up to that run's date."""
     who.require(Permission.VIEW_LEDGER)
     with uow:
         s = uow.session
@@ -273,6 +281,7 @@ def portfolio_report(uow: UnitOfWork, who: Principal, on: date | None = None) ->
         outstanding = sum(by_class.values(), ZERO)
         npl = sum((v for k, v in by_class.items() if LoanClass(k).non_performing), ZERO)
         total = sum(by_stage.values(), ZERO)
+        bad = written_off_totals(s, who.tenant_id, run.as_of)
         return {
             "as_of": run.as_of.isoformat(),
             "run_id": run.id,
@@ -283,7 +292,30 @@ def portfolio_report(uow: UnitOfWork, who: Principal, on: date | None = None) ->
             "provision_by_stage": {k: str(v) for k, v in by_stage.items()},
             "provision_coverage": _ratio(total, npl),
             "loan_provision_ratio": _ratio(total, outstanding),
+            # 核销 written off (charged off against the allowance) and recovered since, up to the run's date
+            "written_off": str(bad["written_off"]),
+            "written_off_principal": str(bad["written_off_principal"]),
+            "written_off_loans": int(bad["written_off_loans"]),
+            "recovered": str(bad["recovered"]),
         }
+
+
+def written_off_totals(s: Session, tenant_id: int, on: date | None = None) -> dict[str, Decimal]:
+    """What the bank has written off (charged off, of which principal) and recovered, up to ``on``."""
+    stmt = select(WriteOffRow).where(WriteOffRow.tenant_id == tenant_id, WriteOffRow.status == "approved")
+    if on is not None:
+        stmt = stmt.where(WriteOffRow.written_off_on <= on)
+    totals = {"written_off": ZERO, "written_off_principal": ZERO, "recovered": ZERO, "written_off_loans": ZERO}
+    for r in s.execute(stmt).scalars():
+        totals["written_off"] += r.charged
+        totals["written_off_principal"] += r.principal
+        totals["written_off_loans"] += 1
+    recoveries = select(RepaymentRow.amount).where(
+        RepaymentRow.tenant_id == tenant_id, RepaymentRow.kind == "recovery", RepaymentRow.status == "posted")
+    if on is not None:
+        recoveries = recoveries.where(RepaymentRow.value_date <= on)
+    totals["recovered"] = sum(s.execute(recoveries).scalars(), ZERO)
+    return totals
 
 
 def month_end(on: date) -> bool:
@@ -303,4 +335,5 @@ __all__ = [
     "run_provisioning",
     "set_provision_parameters",
     "stage_of",
+    "written_off_totals",
 ]

@@ -407,6 +407,79 @@ class LoanEventRow(Base):
     data: Mapped[Any] = mapped_column(JSONText(), nullable=True)
 
 
+class WriteOffRow(Base):
+    """核销 a request to write a loan off (four eyes: requested by one person, decided by another) and, once
+    approved, the loan's off-balance register (账销案存): what was charged off and what has been recovered."""
+
+    __tablename__ = "write_offs"
+    __table_args__ = (Index("ix_write_offs_tenant_status", "tenant_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | approved | rejected
+    reason_code: Mapped[str] = mapped_column(String(40), default="")
+    reason: Mapped[str] = mapped_column(Text)
+    documents: Mapped[Any] = mapped_column(JSONText())
+    loan_class: Mapped[str] = mapped_column(String(20))  # the loan's class when requested
+    requested_by_id: Mapped[int] = mapped_column(Integer)
+    requested_by: Mapped[str] = mapped_column(String(100))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_by_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    decision_reason: Mapped[str] = mapped_column(Text, default="")
+    written_off_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    principal: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
+    interest: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
+    penalty: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
+    #: what was charged off (principal and receivables still on the books) and how: allowance, then 6702
+    charged: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
+    against_allowance: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
+    shortfall: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
+    #: recoveries (已核销贷款收回): of the charged-off amount (back to the allowance) and of the off-balance
+    #: interest and penalty (income on cash basis)
+    recovered_charged: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
+    recovered_interest: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
+    recovered_penalty: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
+    journal_entry_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class LoanClassStateRow(Base):
+    """五级分类 what a loan's class rests on besides days past due: an officer's judgement (a floor the close of
+    business never improves on), the cure of a non-performing loan (arrears repaid on ``cured_on``; it may be
+    upgraded from ``observe_until``) and restructuring (at least substandard until its observation ends)."""
+
+    __tablename__ = "loan_class_states"
+
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(Integer, index=True)
+    judged_class: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    judged_reason: Mapped[str] = mapped_column(Text, default="")
+    judged_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    judged_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    cured_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    #: the day (ordinal) the observation after a cure or a restructuring ends
+    observe_until_day: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    restructured_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    restructure_until_day: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class BadLoanSettingsRow(Base):
+    """A bank's rules for bad loans: which classes may be written off, which documented reasons make any loan
+    eligible, and how long a cured non-performing loan is observed before it may be upgraded."""
+
+    __tablename__ = "bad_loan_settings"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    writeoff_classes: Mapped[Any] = mapped_column(JSONText())
+    writeoff_reasons: Mapped[Any] = mapped_column(JSONText())
+    cure_months: Mapped[int] = mapped_column(Integer, default=6)
+    cure_periods: Mapped[int] = mapped_column(Integer, default=2)
+    updated_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 # ------------------------------------------------------------------------------------------ database guards
 
 #: Statements that make the journal append-only and (on PostgreSQL) check every entry's lines at commit.

@@ -224,11 +224,15 @@ class TestEarlyRepayment:
 
 
 class TestWriteOff:
-    def test_write_off_moves_receivables_to_expense(self, bank: Bank) -> None:
+    def test_write_off_without_an_allowance_goes_to_impairment_loss(self, bank: Bank) -> None:
         loan = disburse(bank)
-        view = service.write_off(bank.uow(), bank.who, loan.id, "borrower deceased, no estate")
-        assert view.status == "written_off"
-        assert balance(bank, Acct.WRITE_OFF_EXPENSE) == D("10000")
+        asked = service.request_write_off(bank.uow(), bank.who, loan.id, "borrower deceased, no estate",
+                                          reason_code="death", documents=["death certificate 17"])
+        done = service.approve_write_off(bank.uow(), bank.principal(Role.APPROVER), asked.id)
+        assert service.get_loan(bank.uow(), bank.who, loan.id).status == "written_off"
+        assert (done.against_allowance, done.shortfall) == (0, D("10000"))
+        assert balance(bank, Acct.CREDIT_IMPAIRMENT_LOSS) == D("10000")
+        assert balance(bank, Acct.WRITE_OFF_EXPENSE) == 0
         assert balance(bank, Acct.LOAN_PRINCIPAL) == 0
         assert_books_sound(bank)
 
@@ -274,7 +278,7 @@ class TestTenantsAndPermissions:
         calls: dict[str, Callable[[], object]] = {
             "repay": lambda: service.post_repayment(bank.uow(), who, loan.id, D("10")),
             "disburse": lambda: service.disburse(bank.uow(), who, Disbursement("EI-STD", D("5000"), 6)),
-            "write_off": lambda: service.write_off(bank.uow(), who, loan.id, "x"),
+            "write_off": lambda: service.request_write_off(bank.uow(), who, loan.id, "x"),
             "reverse": lambda: service.reverse_repayment(bank.uow(), who, rep.id, "x"),
             "trial_balance": lambda: service.trial_balance(bank.uow(), who),
             "view": lambda: service.get_loan(bank.uow(), who, loan.id),

@@ -157,11 +157,15 @@ class TestCollections:
         loan_id = twelve_thousand(bank)
         close_through(bank, STOPS + timedelta(days=5))
         off = balances(bank)
-        view = service.write_off(bank.uow(), bank.who, loan_id, "uncollectable")
-        assert view.accrual_status == "written-off"
+        asked = service.request_write_off(bank.uow(), bank.who, loan_id, "uncollectable", reason_code="death",
+                                          documents=["death certificate 2026-0042"])
+        done = service.approve_write_off(bank.uow(), bank.principal(Role.APPROVER), asked.id)
+        assert service.get_loan(bank.uow(), bank.who, loan_id).accrual_status == "written-off"
         end = balances(bank)
-        assert end[Acct.WRITE_OFF_EXPENSE] == off[Acct.LOAN_PRINCIPAL]  # no income booked earlier in it
+        assert done.charged == off[Acct.LOAN_PRINCIPAL]  # no income booked earlier in it
+        assert done.against_allowance + done.shortfall == done.charged
         assert end[Acct.OFF_BALANCE_INTEREST] == off[Acct.OFF_BALANCE_INTEREST]
+        assert end[Acct.WRITTEN_OFF_REGISTER] == done.charged
         assert reconciled(bank)
 
 

@@ -17,6 +17,7 @@ FOUR_EYES_IN_CODE: dict[tuple[Permission, Permission], str] = {
     (P.EDIT_POLICIES, P.PUBLISH_POLICIES): "decisioning.versions.publish: the author may not publish",
     (P.TRAIN_MODELS, P.APPROVE_MODELS): "risk.registry.approve_model: the trainer may not approve",
     (P.BOOK_LOANS, P.APPROVE_BOOKINGS): "servicing.service.bookings: the booker may not approve",
+    (P.WRITE_OFF, P.APPROVE_WRITE_OFF): "servicing.service.write_off: the requester may not approve",
 }
 
 #: Pairs no business role holds together: the two sides belong to different desks.
@@ -28,6 +29,7 @@ SEPARATED: list[tuple[Permission, Permission, str]] = [
     (P.TRAIN_MODELS, P.APPROVE_CREDIT, "who builds the model does not approve the credit it scores"),
     (P.MANAGE_USERS, P.APPROVE_CREDIT, "who grants roles does not approve credit"),
     (P.COLLECT, P.WRITE_OFF, "who collects a debt does not write it off"),
+    (P.COLLECT, P.APPROVE_WRITE_OFF, "who collects a debt does not approve its write-off"),
 ]
 
 #: The bank's administrator configures the platform (users, products) and is the only role beyond the

@@ -12,7 +12,7 @@ from tests.unit.servicing.fakes import make_loan
 from microlend.core.errors import Conflict, ValidationError
 from microlend.servicing.allocation import Component
 from microlend.servicing.domain import Loan
-from microlend.servicing.events import LoanRepaid, LoanWrittenOff
+from microlend.servicing.events import LoanRepaid
 from microlend.servicing.ledger import Acct, JournalEntry
 from microlend.servicing.schedules import PrepaymentMode, RepaymentMethod
 
@@ -204,38 +204,3 @@ class TestEarlyRepayment:
             loan_of().prepay(D("800"), date(2026, 2, 15), PrepaymentMode.REDUCE_TERM)
         with pytest.raises(ValidationError, match="whole loan"):
             loan_of().prepay(D("20000"), date(2026, 2, 15), PrepaymentMode.REDUCE_TERM)
-
-
-class TestWriteOff:
-    def test_write_off_moves_receivables_to_expense(self) -> None:
-        loan = loan_of()
-        loan.installments[0].interest_accrued = D("40.00")
-        loan.penalty_accrued = D("2.00")
-        done = loan.write_off(date(2026, 3, 1), "borrower deceased, no estate")
-        assert (done.principal, done.interest, done.penalty, done.total) == (
-            D("10000"), D("40.00"), D("2.00"), D("10042.00"),
-        )
-        assert done.entry is not None
-        assert amounts(done.entry) == {
-            Acct.WRITE_OFF_EXPENSE: D("10042.00"), Acct.LOAN_PRINCIPAL: D("-10000"),
-            Acct.INTEREST_RECEIVABLE: D("-40.00"), Acct.PENALTY_RECEIVABLE: D("-2.00"),
-        }
-        assert loan.status == "written_off" and loan.closed_on == date(2026, 3, 1)
-        assert all(i.status == "written_off" for i in loan.installments)
-        assert loan.events == [LoanWrittenOff(loan.tenant_id, loan.id, date(2026, 3, 1), "10042.00")]
-        with pytest.raises(Conflict, match="written off"):
-            loan.repay(D("1"), date(2026, 3, 2))
-
-    def test_a_paid_and_fully_accrued_installment_stays_paid(self) -> None:
-        loan = loan_of()
-        loan.installments[0].interest_accrued = loan.installments[0].interest
-        loan.repay(D("888.49"), date(2026, 2, 15))
-        loan.write_off(date(2026, 3, 1), "fraud")
-        assert [i.status for i in loan.installments[:2]] == ["paid", "written_off"]
-
-    def test_interest_paid_ahead_of_accrual_is_credited_back_as_a_debit(self) -> None:
-        loan = loan_of()
-        loan.repay(D("888.49"), date(2026, 2, 15))  # 100.00 interest paid, nothing accrued
-        done = loan.write_off(date(2026, 2, 16), "fraud")
-        assert done.interest == D("-100.00") and done.entry is not None
-        assert amounts(done.entry)[Acct.INTEREST_RECEIVABLE] == D("100.00")

@@ -1,4 +1,4 @@
-"""The repayment, reversal, credit balance, early repayment and write-off use cases on a fake unit of work:
+"""The repayment, reversal, credit balance, early repayment use cases on a fake unit of work:
 permission and tenant checks, idempotency, what is posted, audited and published — no database."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from tests.unit.servicing.fakes import FakeUnitOfWork, make_loan, staff
 from microlend.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from microlend.core.identity import Principal, Role
 from microlend.servicing import service
-from microlend.servicing.events import LoanRepaid, LoanWrittenOff, RepaymentPosted
+from microlend.servicing.events import LoanRepaid, RepaymentPosted
 from microlend.servicing.ledger import Acct, natural_balance
 from microlend.servicing.repository import loans
 
@@ -86,8 +86,8 @@ class TestPostRepayment:
             service.post_repayment(uow, WHO, 1, D("1"))
 
     def test_nothing_is_kept_when_the_use_case_fails(self, uow: FakeUnitOfWork) -> None:
-        uow.loans.state.loans[1].status = "written_off"
-        with pytest.raises(Conflict, match="written off"):
+        uow.loans.state.loans[1].status = "closed"
+        with pytest.raises(Conflict, match="closed"):
             service.post_repayment(uow, WHO, 1, D("10"))
         assert uow.ledger.entries() == [] and uow.commits == 0
 
@@ -141,11 +141,6 @@ class TestReversal:
         with pytest.raises(Conflict, match="adjusting payment"):
             service.reverse_repayment(uow, WHO, rep.id, "error")
 
-    def test_a_written_off_loans_repayments_stay(self, uow: FakeUnitOfWork) -> None:
-        rep = service.post_repayment(uow, WHO, 1, D("100"))
-        service.write_off(uow, WHO, 1, "fraud")
-        with pytest.raises(Conflict, match="written off"):
-            service.reverse_repayment(uow, WHO, rep.id, "error")
 
 
 class TestCreditBalance:
@@ -197,23 +192,6 @@ class TestEarlyRepayment:
         assert a == b and len(uow.ledger.entries()) == 1
 
 
-class TestWriteOff:
-    def test_write_off_moves_receivables_to_expense(self, uow: FakeUnitOfWork) -> None:
-        view = service.write_off(uow, WHO, 1, "borrower deceased, no estate")
-        assert view.status == "written_off"
-        assert balance(uow, Acct.WRITE_OFF_EXPENSE) == D("10000")
-        assert balance(uow, Acct.LOAN_PRINCIPAL) == D("-10000")  # the disbursement is not on these books
-        assert uow.published == [LoanWrittenOff(1, 1, DISBURSED, "10000.00")]
-        assert uow.loans.history(1) == ["LoanWrittenOff"]
-        assert uow.audit.actions() == ["loan.write_off"]
-        with pytest.raises(Conflict):
-            service.write_off(uow, WHO, 1, "again")
-
-    def test_a_reason_is_required(self, uow: FakeUnitOfWork) -> None:
-        with pytest.raises(ValidationError, match="reason"):
-            service.write_off(uow, WHO, 1, "")
-
-
 class TestTenantsAndPermissions:
     def test_another_tenants_loan_is_not_found(self, uow: FakeUnitOfWork) -> None:
         stranger = staff(tenant_id=2)
@@ -221,8 +199,6 @@ class TestTenantsAndPermissions:
             service.get_loan(uow, stranger, 1)
         with pytest.raises(NotFound):
             service.post_repayment(uow, stranger, 1, D("10"))
-        with pytest.raises(NotFound):
-            service.write_off(uow, stranger, 1, "x")
         rep = service.post_repayment(uow, WHO, 1, D("10"))
         with pytest.raises(NotFound):
             service.reverse_repayment(uow, stranger, rep.id, "x")
@@ -232,7 +208,6 @@ class TestTenantsAndPermissions:
         ("role", "action"),
         [
             (Role.MARKETER, "repay"),
-            (Role.COLLECTOR, "write_off"),
             (Role.CREDIT_OFFICER, "reverse"),
             (Role.BORROWER, "view"),
             (Role.MARKETER, "early"),
@@ -244,7 +219,6 @@ class TestTenantsAndPermissions:
         who = Principal(user_id=9, tenant_id=1, username="staff", roles=frozenset({role}))
         calls: dict[str, Callable[[], object]] = {
             "repay": lambda: service.post_repayment(uow, who, 1, D("10")),
-            "write_off": lambda: service.write_off(uow, who, 1, "x"),
             "reverse": lambda: service.reverse_repayment(uow, who, rep.id, "x"),
             "view": lambda: service.get_loan(uow, who, 1),
             "early": lambda: service.repay_early(uow, who, 1),

@@ -423,11 +423,6 @@ def reverse_repayment(
     return RepaymentPublic.of(service.reverse_repayment(uow, who, repayment_id, body.reason))
 
 
-@router.post("/loans/{loan_id}/write-off")
-def write_off(loan_id: Id, body: ReasonBody, who: CurrentPrincipal, uow: UnitOfWorkDep) -> LoanPublic:
-    return LoanPublic.of(service.write_off(uow, who, loan_id, body.reason))
-
-
 # ------------------------------------------------------------------------------------------ credit lines
 
 

@@ -1,5 +1,6 @@
 """Servicing use cases, split by use case: products, disbursement, credit lines, repayments (idempotent,
-reversible; credit balance; early repayment), write-off, loan queries, and the ledger's trial balance and
+reversible; credit balance; early repayment), write-off with four eyes and recoveries, judgement
+downgrades, loan queries, and the ledger's trial balance and
 reconciliation. Each takes ``(uow, who, ...)``, checks permission and tenant, posts one balanced journal
 entry per money event, and writes an audit record in the same transaction.
 
@@ -65,7 +66,17 @@ from microlend.servicing.service.repayments import (
     repay_early,
     reverse_repayment,
 )
-from microlend.servicing.service.write_off import write_off
+from microlend.servicing.service.write_off import (
+    WriteOffView,
+    approve_write_off,
+    bad_loan_settings,
+    downgrade_loan,
+    get_write_off,
+    list_write_offs,
+    reject_write_off,
+    request_write_off,
+    set_bad_loan_settings,
+)
 
 __all__ = [
     "KEY_REUSED",
@@ -85,19 +96,25 @@ __all__ = [
     "TransactionView",
     "TrialBalance",
     "TrialBalanceRow",
+    "WriteOffView",
     "apply_credit_balance",
     "approve_booking",
+    "approve_write_off",
+    "bad_loan_settings",
     "book_credit_line",
     "book_loan",
     "change_credit_line_limit",
     "create_product",
     "disburse",
+    "downgrade_loan",
     "draw_down",
     "get_booking",
     "get_loan",
+    "get_write_off",
     "list_bookings",
     "list_loans",
     "list_products",
+    "list_write_offs",
     "load_entry",
     "loan_schedule",
     "loan_transactions",
@@ -110,14 +127,16 @@ __all__ = [
     "reconcile",
     "reconcile_in",
     "reject_booking",
+    "reject_write_off",
     "repay_early",
     "request_hash",
+    "request_write_off",
     "reverse_repayment",
+    "set_bad_loan_settings",
     "set_nonaccrual_settings",
     "set_rate_cap",
     "setup_tenant",
     "trial_balance",
     "trial_balance_in",
     "update_product",
-    "write_off",
 ]

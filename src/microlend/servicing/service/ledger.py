@@ -14,7 +14,7 @@ from microlend.core.identity import Principal
 from microlend.core.uow import UnitOfWork
 from microlend.servicing.ledger import ACCOUNTS_BY_CODE, Acct, natural_balance
 from microlend.servicing.service._common import ZERO, P
-from microlend.servicing.tables import AccountRow, InstallmentRow, JournalLineRow, LoanRow
+from microlend.servicing.tables import AccountRow, InstallmentRow, JournalLineRow, LoanRow, WriteOffRow
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,11 @@ def reconcile_in(session: Session, tenant_id: int) -> Reconciliation:
     credit_total = session.execute(
         select(func.sum(LoanRow.credit_balance)).where(LoanRow.tenant_id == tenant_id)
     ).scalar_one()
+    # 账销案存: what written-off loans charged off and have not yet repaid stays on the register's memo account
+    register = session.execute(
+        select(func.sum(WriteOffRow.charged - WriteOffRow.recovered_charged, type_=Amount())).where(
+            WriteOffRow.tenant_id == tenant_id, WriteOffRow.status == "approved")
+    ).scalar_one()
     sub = {
         Acct.LOAN_PRINCIPAL: _dec(principal),
         Acct.INTEREST_RECEIVABLE: _dec(interest) - _dec(open_held_interest),
@@ -133,6 +138,7 @@ def reconcile_in(session: Session, tenant_id: int) -> Reconciliation:
         Acct.BORROWER_CREDIT: _dec(credit_total),
         Acct.OFF_BALANCE_INTEREST: _dec(held_interest),
         Acct.OFF_BALANCE_PENALTY: _dec(held_penalty),
+        Acct.WRITTEN_OFF_REGISTER: _dec(register),
     }
     rows = tuple(
         ReconciliationRow(code.value, ACCOUNTS_BY_CODE[code].name, gl.get(code.value, ZERO), value)

@@ -16,6 +16,7 @@ from microlend.servicing.events import RepaymentPosted
 from microlend.servicing.repository import KEY_REUSED, LoanRepository, audit_trail, ledger, loans
 from microlend.servicing.schedules import PrepaymentMode
 from microlend.servicing.service._common import P, _cents, _key, _money, request_hash
+from microlend.servicing.service.write_off import book_recovery
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,11 @@ def post_repayment(
         replay = _replayed_repayment(repo, who, key, digest)
         if replay is not None:
             return _repayment_view(replay, loan)
+        if loan.status == "written_off":  # 账销案存: a payment on a written-off loan is a recovery
+            recovered = book_recovery(uow, who, loan, value, key=key, digest=digest)
+            view = _repayment_view(recovered, loan)
+            uow.commit()
+            return view
         loan.require_active()
         on = ledger(uow).business_date(who.tenant_id)
         loan.check_payment(value, on, repo.overpayment_tolerance(loan))
