@@ -82,6 +82,7 @@ ROUTERS = [
     ("microlend.api.routers.unit_cost", "router"),
     ("microlend.api.routers.servicing", "router"),
     ("microlend.api.routers.decisioning", "router"),
+    ("microlend.api.routers.reason_codes", "router"),
     ("microlend.api.routers.data", "router"),
     ("microlend.api.routers.data", "accounts_router"),
     ("microlend.api.routers.data_providers", "router"),

@@ -21,7 +21,7 @@ from microlend.decisioning import reason_codes, store
 from microlend.decisioning.arms import choose_arm
 from microlend.decisioning.domain import DecisionInput, ModelResult
 from microlend.decisioning.policy import CompiledPolicy, PolicyResult, compact_trace, policy_hash
-from microlend.decisioning.reasons import Catalogue, ReasonValues, tellable_reasons
+from microlend.decisioning.reasons import Catalogue, ReasonValues, reason, tellable_reasons
 from microlend.decisioning.tables import DecisionRow
 from microlend.decisioning.trace_view import TraceStep, plain_trace, reason_values
 from microlend.decisioning.versions import arms_in_force, compiled_policy, load_subdecisions, version_row
@@ -43,6 +43,8 @@ class DecisionRecord:
     borrower_reasons: tuple[str, ...]
     latency_ms: float
     shadow_ids: tuple[int, ...] = ()
+    # (code, staff text, tellable) from the bank's catalogue, parameters filled in; empty when not explained
+    reason_texts: tuple[tuple[str, str, bool], ...] = ()
 
     @classmethod
     def from_row(cls, row: DecisionRow, locale: str = "zh_CN", shadow_ids: tuple[int, ...] = (),
@@ -59,6 +61,10 @@ class DecisionRecord:
         catalogue, params = explained if explained is not None else (None, None)
         told = (tuple(tellable_reasons(values["reasons"], locale=locale, catalogue=catalogue, values=params))
                 if outcome != "approve" else ())
+        texts: tuple[tuple[str, str, bool], ...] = ()
+        if catalogue is not None:
+            entries = [reason(c, catalogue) for c in values["reasons"]]
+            texts = tuple((r.code, r.staff_message(locale, (params or {}).get(r.code)), r.tellable) for r in entries)
         return cls(
             decision_id,
             values["customer_id"],
@@ -72,6 +78,7 @@ class DecisionRecord:
             told,
             values["latency_us"] / 1000.0,
             shadow_ids,
+            texts,
         )
 
 
@@ -180,7 +187,7 @@ def _explanation(s: Session, tenant_id: int, doc: dict[str, Any], reasons: tuple
 
 
 def _explained_row(s: Session, row: DecisionRow) -> tuple[Catalogue, ReasonValues] | None:
-    if row.outcome == "approve":
+    if not row.reasons:
         return None
     doc = version_row(s, row.tenant_id, row.policy_hash).content
     return _explanation(s, row.tenant_id, doc, row.reasons, row.trace)
