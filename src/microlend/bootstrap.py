@@ -101,6 +101,7 @@ WEB_PAGES = [
     "microlend.web.analyst",
     "microlend.web.marketing",
     "microlend.web.policies",
+    "microlend.web.reason_codes",
 ]
 
 

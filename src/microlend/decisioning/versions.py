@@ -95,6 +95,13 @@ def load_subdecisions(session: Session, tenant_id: int, doc: dict[str, Any]) -> 
     return found
 
 
+def subdecisions_of(uow: UnitOfWork, who: Principal, doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The stored versions a policy loads as sub-decisions (by content hash), made loadable."""
+    who.require(Permission.VIEW_POLICIES)
+    with uow.read_only():
+        return load_subdecisions(uow.session, who.tenant_id, doc)
+
+
 def bank_catalogue(session: Session, tenant_id: int) -> dict[str, Reason]:
     """The bank's reason-code catalogue (the built-in codes for a bank that has none stored)."""
     return reason_codes.catalogue(session, tenant_id) or dict(CATALOGUE)
