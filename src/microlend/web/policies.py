@@ -25,8 +25,8 @@ from microlend.decisioning.golden import GoldenResult, run_golden_tests
 from microlend.decisioning.lint import LintReport
 from microlend.decisioning.policy import parse_policy, policy_name
 from microlend.decisioning.reasons import reason
-from microlend.decisioning.trace_view import plain_cell
 from microlend.decisioning.simulation_service import simulation
+from microlend.decisioning.trace_view import plain_cell
 from microlend.origination import queries as outcomes
 from microlend.web import i18n
 from microlend.web.pages import current_principal, login_redirect, page

@@ -95,7 +95,7 @@ class TestParameterisedAgeText:
 
 class TestPlainTrace:
     def test_rows_are_numbered_from_1_with_the_values_they_matched(self) -> None:
-        result, trace = decide(DEFAULT, {"model": {"score": "530"}, "customer": {"age": 70},
+        _, trace = decide(DEFAULT, {"model": {"score": "530"}, "customer": {"age": 70},
                                          "capacity": {"age_at_maturity": 71}})
         steps = {s.name: s for s in plain_trace(DEFAULT, trace)}
         grade = steps["Score cut-offs and risk grade"]
@@ -110,7 +110,7 @@ class TestPlainTrace:
         assert order == sorted(order) and "Application" not in steps and "Decision" not in steps
 
     def test_expressions_show_their_results_plainly(self) -> None:
-        result, trace = decide(DEFAULT, {})
+        _, trace = decide(DEFAULT, {})
         outcome = next(s for s in plain_trace(DEFAULT, trace) if s.name == "Outcome")
         assert ("outcome", "approve") in [(o.name, o.value) for o in outcome.results]
 
