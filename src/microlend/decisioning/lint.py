@@ -19,7 +19,7 @@ from microlend.decisioning.cells import Cell, holes, parse_cell
 from microlend.decisioning.domain import OUTPUTS_BY_KIND
 from microlend.decisioning.golden import run_golden_tests
 from microlend.decisioning.policy import CompiledPolicy, policy_kind, subdecision_keys
-from microlend.decisioning.reasons import CATALOGUE, Catalogue
+from microlend.decisioning.reasons import CATALOGUE, Catalogue, is_reason_field
 
 Severity = Literal["error", "warning"]
 CODE_NODES = ("functionNode",)
@@ -65,6 +65,10 @@ def lint_policy(doc: dict[str, Any], *, run_tests: bool = True, catalogue: Catal
         if node.get("type") == "decisionTableNode":
             findings += _table(node)
     findings += _reason_codes(nodes, CATALOGUE if catalogue is None else catalogue)
+    for sub in (subdecisions or {}).values():  # the codes a sub-decision gives are this policy's too
+        if isinstance(sub, dict):
+            findings += _reason_codes([n for n in sub.get("nodes", []) if isinstance(n, dict)],
+                                      CATALOGUE if catalogue is None else catalogue)
     findings += _subdecisions(doc, subdecisions)
     findings += _unknown_fields(nodes, policy_kind(doc))
     structural = any(f.severity == "error" for f in findings)
@@ -227,7 +231,7 @@ def _reason_codes(nodes: list[dict[str, Any]], catalogue: Catalogue) -> list[Fin
         if n.get("type") != "decisionTableNode":
             continue
         content = _content(n)
-        reason_cols = [o.get("id") for o in content.get("outputs", []) if o.get("field") == "reason"]
+        reason_cols = [o.get("id") for o in content.get("outputs", []) if is_reason_field(o.get("field"))]
         columns = {str(c.get("field")): c.get("id") for c in content.get("inputs", [])}
         for j, r in enumerate(content.get("rules", [])):
             if not isinstance(r, dict):

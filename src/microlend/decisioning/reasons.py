@@ -354,6 +354,12 @@ Catalogue = Mapping[str, Reason]
 ReasonValues = Mapping[str, Mapping[str, Any]]
 
 
+def is_reason_field(field: object) -> bool:
+    """A decision-table output that gives a reason code: `reason`, or `<something>.reason` (a sub-decision
+    writing under its own path)."""
+    return isinstance(field, str) and (field == "reason" or field.endswith(".reason"))
+
+
 def reason(code: str, catalogue: Catalogue | None = None) -> Reason:
     """The catalogue entry, or a non-tellable placeholder for an unknown code (never fails a decision)."""
     return (CATALOGUE if catalogue is None else catalogue).get(code) or Reason(code, code, code, False)

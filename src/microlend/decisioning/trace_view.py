@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from microlend.decisioning.cells import parse_cell
-from microlend.decisioning.reasons import Catalogue, reason
+from microlend.decisioning.reasons import Catalogue, is_reason_field, reason
 
 KINDS = {
     "decisionTableNode": "table",
@@ -228,7 +228,7 @@ def reason_values(doc: Mapping[str, Any], trace: Any, catalogue: Catalogue | Non
             node = nodes.get(step.node_id, {})
             content = _content(node)
             reason_cols = [o.get("id") for o in content.get("outputs", []) if isinstance(o, dict)
-                           and o.get("field") == "reason"]
+                           and is_reason_field(o.get("field"))]
             by_field = {str(c.get("field")): c.get("id") for c in content.get("inputs", []) if isinstance(c, dict)}
             rules = content.get("rules", [])
             for fired in step.rows:
