@@ -413,11 +413,17 @@ def trace(
 
 @app.command("reasons")
 @user_errors
-def reasons(user: Annotated[str, typer.Option("--user", help="A bank user who may view policies")]) -> None:
+def reasons(
+    user: Annotated[str, typer.Option("--user", help="A bank user who may view policies")],
+    as_json: Annotated[bool, typer.Option("--json", help="The catalogue as JSON")] = False,
+) -> None:
     """List the bank's reason-code catalogue: borrower and staff texts, tellable, parameters."""
     from microlend.decisioning import service
 
     uow, who = _as_user(user)
+    if as_json:
+        print(json.dumps([r.as_dict() for r in service.list_reason_codes(uow, who)], ensure_ascii=False, indent=2))
+        return
     table = Table("code", "tellable", "borrower (en)", "borrower (zh)", "parameters")
     for r in service.list_reason_codes(uow, who):
         table.add_row(r.code, "yes" if r.tellable else "no", escape(r.borrower_en), escape(r.borrower_zh),

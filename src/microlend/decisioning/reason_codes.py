@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from microlend.core import audit
 from microlend.core.clock import utcnow
-from microlend.core.errors import NotFound, ValidationError
+from microlend.core.errors import Conflict, NotFound, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.uow import UnitOfWork
 from microlend.decisioning.reasons import CATALOGUE, Catalogue, Reason, placeholders
@@ -135,9 +135,10 @@ def check_entry(code: str, texts: dict[str, str], params: dict[str, str]) -> Non
 
 def save_reason_code(uow: UnitOfWork, who: Principal, code: str, *, borrower_zh: str, borrower_en: str,
                      staff_zh: str, staff_en: str, tellable: bool,
-                     params: dict[str, str] | None = None) -> ReasonCode:
+                     params: dict[str, str] | None = None, create: bool | None = None) -> ReasonCode:
     """Add a reason code to the bank's catalogue or change one (an analyst's act, audited with before and
-    after). Decisions made earlier are explained with the catalogue as it then reads."""
+    after); `create` True only adds (409 if the code exists), False only changes (404 if it does not).
+    Decisions made earlier are explained with the catalogue as it then reads."""
     who.require(Permission.EDIT_POLICIES)
     code = code.strip()
     texts = {"borrower_zh": borrower_zh.strip(), "borrower_en": borrower_en.strip(), "staff_zh": staff_zh.strip(),
@@ -149,6 +150,10 @@ def save_reason_code(uow: UnitOfWork, who: Principal, code: str, *, borrower_zh:
         row = s.execute(select(ReasonCodeRow).where(ReasonCodeRow.tenant_id == who.tenant_id,
                                                     ReasonCodeRow.code == code)).scalar_one_or_none()
         before = None if row is None else ReasonCode.from_row(row).as_dict()
+        if create is True and row is not None:
+            raise Conflict(f"code: '{code}' is already in the bank's catalogue; change it instead", field="code")
+        if create is False and row is None:
+            raise NotFound(f"code: no reason code '{code}' in this bank's catalogue", field="code")
         if row is None:
             row = ReasonCodeRow(tenant_id=who.tenant_id, code=code)
             s.add(row)

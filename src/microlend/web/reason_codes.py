@@ -87,7 +87,7 @@ def save_code(request: Request, uow: UnitOfWorkDep, code: Annotated[str, Form()]
     try:
         saved = svc.save_reason_code(uow, who, code, borrower_zh=borrower_zh, borrower_en=borrower_en,
                                      staff_zh=staff_zh, staff_en=staff_en, tellable=bool(tellable),
-                                     params=parse_params(params))
+                                     params=parse_params(params), create=bool(new))
     except DomainError as exc:
         return page(request, who, "policies/reason_code.html", status_code=exc.status_code, code=None, form=form,
                     new=bool(new), error=exc.message, can_edit=True)

@@ -52,9 +52,22 @@ def get_reason_code(code: str, who: CurrentPrincipal, uow: UnitOfWorkDep) -> Rea
     return _public(svc.get_reason_code(uow, who, code))
 
 
+class ReasonCodeCreate(ReasonCodeWrite):
+    code: str = Field(min_length=2, max_length=60, pattern=r"^[A-Z][A-Z0-9_]+$")
+
+
+@router.post("", status_code=201)
+def create_reason_code(body: ReasonCodeCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ReasonCodePublic:
+    """Add a code to the bank's catalogue (409 if it is there already)."""
+    return _public(svc.save_reason_code(uow, who, body.code, borrower_zh=body.borrower_zh,
+                                        borrower_en=body.borrower_en, staff_zh=body.staff_zh,
+                                        staff_en=body.staff_en, tellable=body.tellable, params=body.params,
+                                        create=True))
+
+
 @router.put("/{code}")
 def put_reason_code(code: str, body: ReasonCodeWrite, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ReasonCodePublic:
-    """Add a code or change its texts (every text given; a `{name}` in a text must be a declared parameter)."""
+    """Change a code's texts (every text given; a `{name}` in a text must be a declared parameter)."""
     return _public(svc.save_reason_code(uow, who, code, borrower_zh=body.borrower_zh, borrower_en=body.borrower_en,
                                         staff_zh=body.staff_zh, staff_en=body.staff_en, tellable=body.tellable,
-                                        params=body.params))
+                                        params=body.params, create=False))
