@@ -117,3 +117,27 @@ class TestPages:
         assert "原因码" in api.client.get("/reason-codes").text
         r = api.client.post("/reason-codes", data={"code": "AGE_ABOVE_MAX"})
         assert r.status_code == 403
+
+
+class TestTheApplicant:
+    def test_a_declined_applicant_reads_the_bank_s_text_with_the_rule_s_age(self, api: Api) -> None:
+        import random
+        from datetime import date
+
+        from tests.integration.origination.test_applications_api import GOOD_ROW, apply, customer_body
+
+        from microlend.demo import identities
+
+        analyst = api.token("risk_analyst")
+        r = api.client.put("/api/v1/reason-codes/AGE_ABOVE_MAX", json={
+            **AGE_TEXTS, "borrower_zh": "您的年龄超过本产品上限{max_age}周岁"}, headers=analyst)
+        assert r.status_code == 200, r.text
+        rng = random.Random(7)
+        body = customer_body(GOOD_ROW)
+        body["id_number"] = identities.resident_id(rng, identities.birth_date_for_age(rng, 70, date(2026, 1, 1)))
+        created = api.client.post("/api/v1/customers", json=body, headers=api.token("credit_officer"))
+        assert created.status_code == 201, created.text
+        app = apply(api, int(created.json()["id"]), "30000.00")
+        assert app.status_code == 201, app.text
+        reasons = {x["code"]: x["message"] for x in app.json()["decision"]["reasons"]}
+        assert reasons["AGE_ABOVE_MAX"] == "您的年龄超过本产品上限65周岁"
