@@ -102,6 +102,7 @@ WEB_PAGES = [
     "microlend.web.marketing",
     "microlend.web.policies",
     "microlend.web.reason_codes",
+    "microlend.web.table_editor",
 ]
 
 

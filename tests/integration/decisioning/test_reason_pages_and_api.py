@@ -141,3 +141,41 @@ class TestTheApplicant:
         assert app.status_code == 201, app.text
         reasons = {x["code"]: x["message"] for x in app.json()["decision"]["reasons"]}
         assert reasons["AGE_ABOVE_MAX"] == "您的年龄超过本产品上限65周岁"
+
+
+class TestTheTableEditor:
+    def form(self, page: str) -> dict[str, str]:
+        import re
+
+        fields = dict(re.findall(r'<input (?:type="hidden" )?name="([^"]+)" value="([^"]*)"', page))
+        return {k: v.replace("&#34;", '"').replace("&gt;", ">").replace("&lt;", "<").replace("&amp;", "&")
+                for k, v in fields.items()}
+
+    def test_an_analyst_edits_a_cell_checks_and_saves_a_new_draft(self, api: Api) -> None:
+        sign_in(api, "risk_analyst")
+        champion = policy_hash(DEFAULT)
+        version = api.client.get(f"/policies/{champion}").text
+        assert f'href="/policies/{champion}/tables/grade"' in version
+        page = api.client.get(f"/policies/{champion}/tables/grade").text
+        form = self.form(page)
+        assert form["n"] == "8" and form["c-3-g_score"] == "[520..560)" and form["c-7-g_score"] == ">= 660"
+        broken = {**form, "c-7-g_grade": '"B"'}
+        check = api.client.post(f"/policies/{champion}/tables/grade/lint", data=broken).text
+        assert "golden_test_failed" in check and 'data-testid="lint-bad"' in check
+        refused = api.client.post(f"/policies/{champion}/tables/grade", data=broken, follow_redirects=False)
+        assert refused.status_code == 422 and "golden_test_failed" in refused.text
+        edited = {**form, "note-3": "grey band 520-560: grade E, always referred to a person"}
+        r = api.client.post(f"/policies/{champion}/tables/grade", data=edited, follow_redirects=False)
+        assert r.status_code == 303, r.text
+        saved = api.client.get(r.headers["location"]).text
+        assert "Saved as a new draft version." in saved and "always referred to a person" in saved
+        assert r.headers["location"] != f"/policies/{champion}?done=saved"
+
+    def test_an_auditor_may_not_edit(self, api: Api) -> None:
+        sign_in(api, "auditor")
+        assert api.client.get(f"/policies/{policy_hash(DEFAULT)}/tables/grade").status_code == 403
+
+    def test_a_table_the_version_does_not_have_is_404(self, api: Api) -> None:
+        sign_in(api, "risk_analyst", lang="zh_CN")
+        r = api.client.get(f"/policies/{policy_hash(DEFAULT)}/tables/nope")
+        assert r.status_code == 404
