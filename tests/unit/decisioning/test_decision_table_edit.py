@@ -30,13 +30,13 @@ def test_a_cell_changes_and_the_original_does_not() -> None:
     rows[6]["g_score"] = ">= 680"
     new = edit_table(DEFAULT, "grade", rows)
     assert table_node(new, "grade")["content"]["rules"][6]["g_score"] == ">= 680"
-    assert DEFAULT == before
+    assert before == DEFAULT
     assert [n for n in new["nodes"] if n["id"] != "grade"] == [n for n in DEFAULT["nodes"] if n["id"] != "grade"]
     assert new["tests"] == DEFAULT["tests"]
 
 
 def test_a_row_is_added_and_one_removed() -> None:
-    rows = grade_rows() + [{"_id": "", "g_score": "> 900", "g_grade": '"A"', "_description": "new"}]
+    rows = [*grade_rows(), {"_id": "", "g_score": "> 900", "g_grade": '"A"', "_description": "new"}]
     new = edit_table(DEFAULT, "grade", rows, delete={1})
     rules = table_node(new, "grade")["content"]["rules"]
     assert [r["_id"] for r in rules][:1] == ["r2"] and len(rules) == 7
