@@ -84,6 +84,7 @@ ROUTERS = [
     ("microlend.api.routers.write_offs", "router"),
     ("microlend.api.routers.decisioning", "router"),
     ("microlend.api.routers.limit_desk", "router"),
+    ("microlend.api.routers.reason_codes", "router"),
     ("microlend.api.routers.data", "router"),
     ("microlend.api.routers.data", "accounts_router"),
     ("microlend.api.routers.data_providers", "router"),
@@ -103,6 +104,8 @@ WEB_PAGES = [
     "microlend.web.marketing",
     "microlend.web.policies",
     "microlend.web.limit_desk",
+    "microlend.web.reason_codes",
+    "microlend.web.table_editor",
 ]
 
 

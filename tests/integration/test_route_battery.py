@@ -299,6 +299,22 @@ def shadow_challenger(api: CachedTokens) -> None:
                         headers=api.token("risk_analyst")))
 
 
+REASON_TEXTS: dict[str, Any] = {"borrower_zh": "测试", "borrower_en": "A test", "staff_zh": "测试",
+                                "staff_en": "A test", "tellable": False}
+
+
+def reason_code(api: CachedTokens) -> str:
+    """A code only the home bank's catalogue has."""
+    code = f"ONLY_{uuid.uuid4().hex[:8].upper()}"
+    _ok(api.client.post("/api/v1/reason-codes", json={**REASON_TEXTS, "code": code},
+                        headers=api.token("risk_analyst")))
+    return code
+
+
+def reason_code_snapshot(api: CachedTokens, code: str) -> Any:
+    return api.client.get(f"/api/v1/reason-codes/{code}", headers=api.token("auditor")).json()
+
+
 def decision_input() -> dict[str, Any]:
     body: dict[str, Any] = deep_merge(default_policy()["test_base"], {})
     return body
@@ -615,6 +631,12 @@ CASES: list[Case] = [
     Case(E("GET", f"{V1}/policies/{{content_hash}}", "auditor", "marketer"), policy_version, policy_snapshot),
     Case(E("POST", f"{V1}/policies/{{content_hash}}/publish", "risk_analyst", "approver", body={}, write=True),
          policy_version, policy_snapshot),
+    Case(E("GET", f"{V1}/reason-codes", "auditor", "marketer")),
+    Case(E("GET", f"{V1}/reason-codes/{{code}}", "auditor", "marketer"), reason_code, reason_code_snapshot),
+    Case(E("PUT", f"{V1}/reason-codes/{{code}}", "risk_analyst", "approver", body=REASON_TEXTS, write=True),
+         reason_code, reason_code_snapshot),
+    Case(E("POST", f"{V1}/reason-codes", "risk_analyst", "approver", write=True),
+         body=lambda _a, _o: {**REASON_TEXTS, "code": f"NEW_{uuid.uuid4().hex[:8].upper()}"}),
     Case(E("GET", f"{V1}/limit-changes", "approver", "auditor")),
     Case(E("POST", f"{V1}/limit-changes/{{change_id}}/decision", "approver", "risk_analyst",
            body={"approve": True}, write=True), pending_limit_change, alone=True),

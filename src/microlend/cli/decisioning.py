@@ -397,3 +397,78 @@ def replay(
     for difference in result.differences:
         console.print("[red]differs[/] " + escape(difference), highlight=False)
     raise typer.Exit(1)
+
+
+@decision_app.command("trace")
+@user_errors
+def trace(
+    decision_id: Annotated[int, typer.Argument(help="Decision id")],
+    user: Annotated[str, typer.Option("--user", help="A bank user who may view decisions")],
+) -> None:
+    """How a stored decision was reached: each table's rows that fired (numbered from 1 as the policy page
+    numbers them) with the values they matched and what they gave, and each expression's results."""
+    from microlend.decisioning import service
+
+    uow, who = _as_user(user)
+    detail = service.decision_detail(uow, who, decision_id, "en")
+    for step in detail.steps:
+        console.print(f"[bold]{escape(step.name)}[/]", highlight=False)
+        for row in step.rows:
+            matched = "; ".join(f"{c.column} {c.test} (was {c.value})" for c in row.matched) or "any values"
+            gave = ", ".join(f"{o.name} = {o.value}" for o in row.outputs)
+            console.print(escape(f"  row {row.row}: {matched} -> {gave}"), highlight=False)
+        for result in step.results:
+            console.print(escape(f"  {result.name} = {result.value}"), highlight=False)
+        for inner in step.steps:
+            for row in inner.rows:
+                gave = ", ".join(f"{o.name} = {o.value}" for o in row.outputs)
+                console.print(escape(f"  {inner.name} row {row.row} -> {gave}"), highlight=False)
+
+
+@app.command("reasons")
+@user_errors
+def reasons(
+    user: Annotated[str, typer.Option("--user", help="A bank user who may view policies")],
+    as_json: Annotated[bool, typer.Option("--json", help="The catalogue as JSON")] = False,
+) -> None:
+    """List the bank's reason-code catalogue: borrower and staff texts, tellable, parameters."""
+    from microlend.decisioning import service
+
+    uow, who = _as_user(user)
+    if as_json:
+        print(json.dumps([r.as_dict() for r in service.list_reason_codes(uow, who)], ensure_ascii=False, indent=2))
+        return
+    table = Table("code", "tellable", "borrower (en)", "borrower (zh)", "parameters")
+    for r in service.list_reason_codes(uow, who):
+        table.add_row(r.code, "yes" if r.tellable else "no", escape(r.borrower_en), escape(r.borrower_zh),
+                      ", ".join(f"{n} <- {f}" for n, f in r.params))
+    console.print(table)
+
+
+@app.command("reason-set")
+@user_errors
+def reason_set(
+    code: Annotated[str, typer.Argument(help="Reason code, e.g. AGE_ABOVE_MAX")],
+    borrower_zh: Annotated[str, typer.Option("--borrower-zh", help="What a borrower is told (zh-CN)")],
+    borrower_en: Annotated[str, typer.Option("--borrower-en", help="What a borrower is told (English)")],
+    staff_zh: Annotated[str | None, typer.Option("--staff-zh", help="Staff text (zh-CN); default: borrower's")] = None,
+    staff_en: Annotated[str | None, typer.Option("--staff-en", help="Staff text (en); default: borrower's")] = None,
+    tellable: Annotated[bool, typer.Option("--tellable/--not-tellable", help="May the borrower be told")] = True,
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", help="name=input.field, e.g. max_age=customer.age; repeat")] = None,
+    user: Annotated[str | None, typer.Option("--user", help=f"A policy analyst; {_SIGNED_IN}")] = None,
+) -> None:
+    """Add a reason code to the bank's catalogue or change its texts, as the signed-in analyst (audited)."""
+    from microlend.decisioning import service
+
+    params: dict[str, str] = {}
+    for item in param or []:
+        name, sep, field = item.partition("=")
+        if not sep or not name.strip() or not field.strip():
+            raise fail(f"--param: '{item}' is not name=input.field")
+        params[name.strip()] = field.strip()
+    uow, who = _person("edit reason codes", user)
+    saved = service.save_reason_code(uow, who, code, borrower_zh=borrower_zh, borrower_en=borrower_en,
+                                     staff_zh=staff_zh or borrower_zh, staff_en=staff_en or borrower_en,
+                                     tellable=tellable, params=params)
+    console.print(f"reason code {saved.code} saved by {saved.updated_by}", highlight=False)

@@ -17,13 +17,14 @@ from microlend.core.clock import utcnow
 from microlend.core.errors import Conflict, NotFound
 from microlend.core.identity import Permission, Principal
 from microlend.core.uow import UnitOfWork
-from microlend.decisioning import store
+from microlend.decisioning import reason_codes, store
 from microlend.decisioning.arms import choose_arm
 from microlend.decisioning.domain import DecisionInput, ModelResult
 from microlend.decisioning.policy import CompiledPolicy, PolicyResult, compact_trace, policy_hash
-from microlend.decisioning.reasons import tellable_reasons
+from microlend.decisioning.reasons import Catalogue, ReasonValues, reason, tellable_reasons
 from microlend.decisioning.tables import DecisionRow
-from microlend.decisioning.versions import arms_in_force, compiled_policy, version_row
+from microlend.decisioning.trace_view import TraceStep, plain_trace, reason_values
+from microlend.decisioning.versions import arms_in_force, compiled_policy, load_subdecisions, version_row
 
 
 @dataclass(frozen=True)
@@ -42,17 +43,28 @@ class DecisionRecord:
     borrower_reasons: tuple[str, ...]
     latency_ms: float
     shadow_ids: tuple[int, ...] = ()
+    # (code, staff text, tellable) from the bank's catalogue, parameters filled in; empty when not explained
+    reason_texts: tuple[tuple[str, str, bool], ...] = ()
 
     @classmethod
-    def from_row(cls, row: DecisionRow, locale: str = "zh_CN", shadow_ids: tuple[int, ...] = ()) -> DecisionRecord:
-        return cls.of(row.id, {c: getattr(row, c) for c in _RECORD_COLUMNS}, locale, shadow_ids)
+    def from_row(cls, row: DecisionRow, locale: str = "zh_CN", shadow_ids: tuple[int, ...] = (),
+                 explained: tuple[Catalogue, ReasonValues] | None = None) -> DecisionRecord:
+        return cls.of(row.id, {c: getattr(row, c) for c in _RECORD_COLUMNS}, locale, shadow_ids, explained)
 
     @classmethod
     def of(cls, decision_id: int, values: dict[str, Any], locale: str = "zh_CN",
-           shadow_ids: tuple[int, ...] = ()) -> DecisionRecord:
-        """From the column values of a decision (as stored, or about to be)."""
+           shadow_ids: tuple[int, ...] = (), explained: tuple[Catalogue, ReasonValues] | None = None,
+           ) -> DecisionRecord:
+        """From the column values of a decision (as stored, or about to be); `explained` is the bank's
+        catalogue entries of its reasons and their parameters as the rules that fired give them."""
         outcome = values["outcome"]
-        told = tuple(tellable_reasons(values["reasons"], locale=locale)) if outcome != "approve" else ()
+        catalogue, params = explained if explained is not None else (None, None)
+        told = (tuple(tellable_reasons(values["reasons"], locale=locale, catalogue=catalogue, values=params))
+                if outcome != "approve" else ())
+        texts: tuple[tuple[str, str, bool], ...] = ()
+        if catalogue is not None:
+            entries = [reason(c, catalogue) for c in values["reasons"]]
+            texts = tuple((r.code, r.staff_message(locale, (params or {}).get(r.code)), r.tellable) for r in entries)
         return cls(
             decision_id,
             values["customer_id"],
@@ -66,6 +78,7 @@ class DecisionRecord:
             told,
             values["latency_us"] / 1000.0,
             shadow_ids,
+            texts,
         )
 
 
@@ -149,6 +162,10 @@ def decide(
         shadow = None
         if shadow_hash is not None:
             shadow = compiled_policy(s, who.tenant_id, shadow_hash).evaluate(challenger_input, trace=True)
+        explained = None
+        if result.outcome != "approve":
+            doc = compiled_policy(s, who.tenant_id, acted_hash).document
+            explained = _explanation(s, who.tenant_id, doc, result.reasons, result.trace)
     row = _values(who, acted_input, arm, True, acted_hash, result, application_ref)
     shadow_row = None
     if shadow is not None and shadow_hash is not None:
@@ -157,7 +174,23 @@ def decide(
         decision_id, shadow_id = store.write(uow.session, who, row, shadow_row)
         uow.commit()
     shadow_ids = () if shadow_id is None else (shadow_id,)
-    return DecisionRecord.of(decision_id, row, locale, shadow_ids)
+    return DecisionRecord.of(decision_id, row, locale, shadow_ids, explained)
+
+
+def _explanation(s: Session, tenant_id: int, doc: dict[str, Any], reasons: tuple[str, ...] | list[str],
+                 trace: Any) -> tuple[Catalogue, ReasonValues]:
+    """The bank's catalogue entries of a decision's reasons, and their parameters from the rows that gave
+    them (read from the trace and the policy version the decision was made with)."""
+    catalogue = reason_codes.codes_catalogue(s, tenant_id, list(reasons))
+    subs = load_subdecisions(s, tenant_id, doc)
+    return catalogue, reason_values(doc, trace, catalogue, subs)
+
+
+def _explained_row(s: Session, row: DecisionRow) -> tuple[Catalogue, ReasonValues] | None:
+    if not row.reasons:
+        return None
+    doc = version_row(s, row.tenant_id, row.policy_hash).content
+    return _explanation(s, row.tenant_id, doc, row.reasons, row.trace)
 
 
 def _values(
@@ -194,7 +227,8 @@ def _values(
 def get_decision(uow: UnitOfWork, who: Principal, decision_id: int, locale: str = "zh_CN") -> DecisionRecord:
     who.require(Permission.VIEW_DECISIONS)
     with uow:
-        return DecisionRecord.from_row(_decision(uow.session, who, decision_id), locale)
+        row = _decision(uow.session, who, decision_id)
+        return DecisionRecord.from_row(row, locale, explained=_explained_row(uow.session, row))
 
 
 def _decision(s: Session, who: Principal, decision_id: int) -> DecisionRow:
@@ -214,6 +248,7 @@ def replay(uow: UnitOfWork, who: Principal, decision_id: int) -> ReplayResult:
         if policy_hash(version.content) != row.policy_hash:
             raise Conflict(f"policy version {row.policy_hash[:12]}: stored content does not match its hash")
         decision_input = DecisionInput.from_canonical(row.inputs)
+        load_subdecisions(s, who.tenant_id, version.content)
         differences: list[str] = []
         if decision_input.canonical() != row.inputs:
             differences.append("inputs: the stored inputs do not read back to the same canonical form")
@@ -294,14 +329,17 @@ class DecisionDetail:
     outputs: dict[str, Any]
     created_by: str
     created_at: datetime
+    steps: tuple[TraceStep, ...] = ()  # the trace in plain language, rows numbered from 1
 
 
 def decision_detail(uow: UnitOfWork, who: Principal, decision_id: int, locale: str = "zh_CN") -> DecisionDetail:
     who.require(Permission.VIEW_DECISIONS)
     with uow:
         row = _decision(uow.session, who, decision_id)
+        doc = version_row(uow.session, row.tenant_id, row.policy_hash).content
+        subs = load_subdecisions(uow.session, row.tenant_id, doc)
         return DecisionDetail(
-            DecisionRecord.from_row(row, locale),
+            DecisionRecord.from_row(row, locale, explained=_explained_row(uow.session, row)),
             row.application_ref,
             row.shadow_of,
             copy.deepcopy(row.inputs),
@@ -310,4 +348,5 @@ def decision_detail(uow: UnitOfWork, who: Principal, decision_id: int, locale: s
             copy.deepcopy(row.outputs),
             row.created_by,
             row.created_at,
+            tuple(plain_trace(doc, row.trace, subs)),
         )

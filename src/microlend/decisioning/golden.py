@@ -3,7 +3,7 @@ limits and rates as exact decimals. Both kinds: credit decisions and limit revie
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -11,7 +11,14 @@ from typing import Any
 from microlend.core.errors import ValidationError
 from microlend.decisioning.domain import DecisionInput, exact_decimal
 from microlend.decisioning.limits import LimitReviewInput, review_line
-from microlend.decisioning.policy import CompiledPolicy, compile_policy, golden_inputs, policy_kind
+from microlend.decisioning.policy import (
+    CompiledPolicy,
+    compile_policy,
+    golden_inputs,
+    policy_hash,
+    policy_kind,
+    register_subdecision,
+)
 
 
 @dataclass(frozen=True)
@@ -22,8 +29,12 @@ class GoldenResult:
 
 
 
-def run_golden_tests(doc: dict[str, Any]) -> list[GoldenResult]:
-    """Evaluate every golden test and compare the outputs it names (limits and rates as Decimals)."""
+def run_golden_tests(doc: dict[str, Any], subdecisions: Mapping[str, Any] | None = None) -> list[GoldenResult]:
+    """Evaluate every golden test and compare the outputs it names (limits and rates as Decimals), with the
+    sub-decisions the policy loads (stored documents by content hash)."""
+    for key, sub in (subdecisions or {}).items():
+        if policy_hash(sub) == key:
+            register_subdecision(key, sub)
     compiled = compile_policy(doc)
     evaluate = _evaluator(policy_kind(doc), compiled)
     results = []

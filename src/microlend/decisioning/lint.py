@@ -1,13 +1,16 @@
 """Policy lint (政策检查): what must hold before a policy may be submitted for publishing.
 
 Errors refuse the policy: missing required outputs, code nodes, unconnected nodes, failing golden tests,
-a graph the engine refuses. Warnings report rules that can never fire under the first hit policy, holes
-in numeric bands, reason codes missing from the catalogue, and a policy without golden tests.
+a graph the engine refuses, a reason code the bank's catalogue has no text for (the borrower would be told
+nothing), a parameterised reason given by a row without the bound its text needs, and a sub-decision that is
+not a stored version. Warnings report rules that can never fire under the first hit policy, holes in
+numeric bands, and a policy without golden tests.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -15,8 +18,8 @@ from microlend.core.errors import ValidationError
 from microlend.decisioning.cells import Cell, holes, parse_cell
 from microlend.decisioning.domain import OUTPUTS_BY_KIND
 from microlend.decisioning.golden import run_golden_tests
-from microlend.decisioning.policy import CompiledPolicy, policy_kind
-from microlend.decisioning.reasons import CATALOGUE
+from microlend.decisioning.policy import CompiledPolicy, policy_kind, subdecision_keys
+from microlend.decisioning.reasons import CATALOGUE, Catalogue, is_reason_field
 
 Severity = Literal["error", "warning"]
 CODE_NODES = ("functionNode",)
@@ -49,8 +52,10 @@ class LintReport:
         return {f.kind for f in self.findings}
 
 
-def lint_policy(doc: dict[str, Any], *, run_tests: bool = True) -> LintReport:
-    """Every finding about a policy document (parsed JDM with our extra keys)."""
+def lint_policy(doc: dict[str, Any], *, run_tests: bool = True, catalogue: Catalogue | None = None,
+                subdecisions: Mapping[str, Any] | None = None) -> LintReport:
+    """Every finding about a policy document (parsed JDM with our extra keys), against a bank's reason-code
+    catalogue (the built-in codes when none is given) and the sub-decisions it may load (by key)."""
     findings: list[Finding] = []
     nodes = [n for n in doc.get("nodes", []) if isinstance(n, dict)]
     findings += _code_nodes(nodes)
@@ -59,7 +64,12 @@ def lint_policy(doc: dict[str, Any], *, run_tests: bool = True) -> LintReport:
     for node in nodes:
         if node.get("type") == "decisionTableNode":
             findings += _table(node)
-    findings += _reason_codes(nodes)
+    findings += _reason_codes(nodes, CATALOGUE if catalogue is None else catalogue)
+    for sub in (subdecisions or {}).values():  # the codes a sub-decision gives are this policy's too
+        if isinstance(sub, dict):
+            findings += _reason_codes([n for n in sub.get("nodes", []) if isinstance(n, dict)],
+                                      CATALOGUE if catalogue is None else catalogue)
+    findings += _subdecisions(doc, subdecisions)
     findings += _unknown_fields(nodes, policy_kind(doc))
     structural = any(f.severity == "error" for f in findings)
     if not structural:
@@ -69,7 +79,7 @@ def lint_policy(doc: dict[str, Any], *, run_tests: bool = True) -> LintReport:
             findings.append(Finding("error", "invalid_policy", "policy", exc.message))
             structural = True
     if run_tests and not structural:
-        findings += _golden(doc)
+        findings += _golden(doc, subdecisions)
     return LintReport(tuple(findings))
 
 
@@ -215,32 +225,55 @@ def _shadows(upper: list[Cell | None], lower: list[Cell | None]) -> bool:
     return all(u is not None and w is not None and u.covers(w) for u, w in zip(upper, lower, strict=True))
 
 
-def _reason_codes(nodes: list[dict[str, Any]]) -> list[Finding]:
+def _reason_codes(nodes: list[dict[str, Any]], catalogue: Catalogue) -> list[Finding]:
     findings = []
     for n in nodes:
         if n.get("type") != "decisionTableNode":
             continue
         content = _content(n)
-        reason_cols = [o.get("id") for o in content.get("outputs", []) if o.get("field") == "reason"]
-        for r in content.get("rules", []):
+        reason_cols = [o.get("id") for o in content.get("outputs", []) if is_reason_field(o.get("field"))]
+        columns = {str(c.get("field")): c.get("id") for c in content.get("inputs", [])}
+        for j, r in enumerate(content.get("rules", [])):
+            if not isinstance(r, dict):
+                continue
             for col in reason_cols:
                 cell = parse_cell(r.get(col, ""))
                 for code in cell.values if cell is not None else ():
-                    if isinstance(code, str) and code not in CATALOGUE:
-                        findings.append(
-                            Finding(
-                                "warning",
-                                "unknown_reason",
-                                _name(n),
-                                f"reason code '{code}' is not in the reason catalogue",
-                            )
-                        )
+                    if not isinstance(code, str):
+                        continue
+                    entry = catalogue.get(code)
+                    if entry is None or entry.missing_text():
+                        what = "is not in" if entry is None else f"has no {', '.join(entry.missing_text())} text in"
+                        findings.append(Finding(
+                            "error", "unknown_reason", f"{_name(n)} row {j + 1}",
+                            f"reason code '{code}' {what} the bank's reason catalogue; add it with its texts "
+                            "before the policy can be submitted"))
+                        continue
+                    for param, field in entry.params:
+                        column = columns.get(field)
+                        if column is None or not str(r.get(column, "") or "").strip():
+                            findings.append(Finding(
+                                "error", "reason_parameter", f"{_name(n)} row {j + 1}",
+                                f"reason code '{code}' says {{{param}}}, which comes from the row's '{field}' "
+                                "cell, and this row tests no such cell"))
     return findings
 
 
-def _golden(doc: dict[str, Any]) -> list[Finding]:
+def _subdecisions(doc: dict[str, Any], loadable: Mapping[str, Any] | None) -> list[Finding]:
+    """A sub-decision is named by the content hash of a stored version of the bank's policies."""
+    findings = []
+    for key in subdecision_keys(doc):
+        if not key:
+            findings.append(Finding("error", "sub_decision", "policy", "a sub-decision node names no version"))
+        elif loadable is None or key not in loadable:
+            findings.append(Finding("error", "sub_decision", f"sub-decision '{key[:12]}'",
+                                    "is not a stored policy version of this bank (name it by its content hash)"))
+    return findings
+
+
+def _golden(doc: dict[str, Any], subdecisions: Mapping[str, Any] | None = None) -> list[Finding]:
     try:
-        results = run_golden_tests(doc)
+        results = run_golden_tests(doc, subdecisions)
     except ValidationError as exc:
         return [Finding("error", "golden_test_failed", "tests", exc.message)]
     if not results:

@@ -32,7 +32,46 @@ from microlend.decisioning.domain import (
 )
 
 DEFAULT_POLICY = "default_micro_loan.json"
-_ENGINE = zen.ZenEngine()
+
+#: Sub-decisions (`decisionNode`) by key: a key is the content hash of a stored policy version, so what a key
+#: loads never changes and a decision replays with exactly the sub-decision it was made with. Filled from a
+#: bank's stored versions (`versions.load_subdecisions`) before a policy that uses them is compiled.
+_SUBDECISIONS: dict[str, Any] = {}
+
+
+def _load_subdecision(key: str) -> Any:
+    content = _SUBDECISIONS.get(key)
+    if content is None:
+        raise ValidationError(f"sub-decision {key[:12]}: no stored policy version with this hash is loaded",
+                              field="content")
+    return content
+
+
+def register_subdecision(content_hash: str, doc: dict[str, Any]) -> None:
+    """Make a stored version loadable as a sub-decision under its content hash (checked here)."""
+    if policy_hash(doc) != content_hash:
+        raise ValidationError(f"sub-decision {content_hash[:12]}: content does not match its hash", field="content")
+    if content_hash not in _SUBDECISIONS:
+        _SUBDECISIONS[content_hash] = zen.ZenDecisionContent(json.dumps(engine_graph(doc)))
+
+
+def subdecision_keys(doc: dict[str, Any]) -> list[str]:
+    """The keys of the sub-decisions a policy document uses directly."""
+    keys = []
+    for node in doc.get("nodes", []):
+        if isinstance(node, dict) and node.get("type") == "decisionNode":
+            content = node.get("content")
+            key = content.get("key") if isinstance(content, dict) else None
+            keys.append(str(key or ""))
+    return keys
+
+
+def engine_graph(doc: dict[str, Any]) -> dict[str, Any]:
+    """The part of a policy document the engine reads."""
+    return {k: v for k, v in doc.items() if k in ("contentType", "nodes", "edges")}
+
+
+_ENGINE = zen.ZenEngine({"loader": _load_subdecision})
 
 
 @dataclass(frozen=True)
@@ -114,7 +153,8 @@ class CompiledPolicy:
     def __init__(self, doc: dict[str, Any], content_hash: str | None = None) -> None:
         self.content_hash = content_hash or policy_hash(doc)
         self.currency = policy_currency(doc)
-        graph = {k: v for k, v in doc.items() if k in ("contentType", "nodes", "edges")}
+        self.document = doc
+        graph = engine_graph(doc)
         try:
             self._decision = _ENGINE.create_decision(json.dumps(graph))
         except Exception as exc:  # the engine's own error types are not exported
@@ -175,10 +215,19 @@ def compact_trace(trace: Any) -> Any:
     if not isinstance(trace, dict):
         return trace
     return {
-        str(node_id): {k: step.get(k) for k in ("name", "order", "traceData")}
+        str(node_id): {k: _compact_data(step.get(k)) if k == "traceData" else step.get(k)
+                       for k in ("name", "order", "traceData")}
         for node_id, step in trace.items()
         if isinstance(step, dict)
     }
+
+
+def _compact_data(data: Any) -> Any:
+    """A sub-decision's trace data is a trace of its own: compacted the same way."""
+    if isinstance(data, dict) and data and all(isinstance(v, dict) and "order" in v and "name" in v
+                                               for v in data.values()):
+        return compact_trace(data)
+    return data
 
 
 def _engine_error(message: str) -> PolicyResult:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 
@@ -39,3 +40,35 @@ def latest_exposure_cap(uow: UnitOfWork, who: Principal, customer_id: int) -> De
                 DecisionRow.acted_on.is_(True)).order_by(DecisionRow.id.desc()).limit(1)).scalar_one_or_none()
     cap = (outputs or {}).get("exposure_cap")
     return None if cap is None else Decimal(str(cap))
+
+
+def reason_messages(uow: UnitOfWork, who: Principal, decision_ids: Sequence[int],
+                    locale: str = "zh_CN") -> dict[int, list[dict[str, Any]]]:
+    """Decision id -> its reasons as the bank's catalogue words them, with the parameters of the rules that
+    fired: [{code, message (what the borrower may be told), staff_message, tellable}]."""
+    from microlend.decisioning.deciding import _explanation
+    from microlend.decisioning.reasons import reason
+    from microlend.decisioning.versions import version_row
+
+    ids = sorted({int(i) for i in decision_ids})
+    found: dict[int, list[dict[str, Any]]] = {}
+    with uow:
+        s = uow.session
+        docs: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), _CHUNK):
+            rows = s.execute(select(DecisionRow.id, DecisionRow.policy_hash, DecisionRow.reasons, DecisionRow.trace)
+                             .where(DecisionRow.tenant_id == who.tenant_id,
+                                    DecisionRow.id.in_(ids[start : start + _CHUNK]))).all()
+            for decision_id, content_hash, codes, trace in rows:
+                if not codes:
+                    found[int(decision_id)] = []
+                    continue
+                if content_hash not in docs:
+                    docs[content_hash] = version_row(s, who.tenant_id, content_hash).content
+                catalogue, values = _explanation(s, who.tenant_id, docs[content_hash], codes, trace)
+                entries = [reason(c, catalogue) for c in codes]
+                found[int(decision_id)] = [
+                    {"code": r.code, "message": r.message(locale, values.get(r.code)),
+                     "staff_message": r.staff_message(locale, values.get(r.code)), "tellable": r.tellable}
+                    for r in entries]
+    return found

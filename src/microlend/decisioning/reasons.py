@@ -1,22 +1,80 @@
-"""Reason codes (原因码) a policy may give, in zh-CN and English, and whether a borrower may be told.
+"""Reason codes (原因码) a policy may give: texts for the borrower and for staff in zh-CN and English,
+whether a borrower may be told, and the parameters a text takes.
 
-A code a policy uses but the catalogue lacks is a lint finding; a declined borrower is told only the
-tellable reasons (never, for example, that they are on a blacklist)."""
+Each bank keeps its own catalogue (table `reason_codes`), seeded from the built-in codes below. A code a
+policy uses but the bank's catalogue lacks (or gives no text) is a lint error; a declined borrower is told
+only the tellable reasons (never, for example, that they are on a blacklist).
+
+A parameter is named in a text as `{max_age}` and bound to an input field (`customer.age`): its value is the
+bound of that field's cell in the decision-table row that gave the reason (`> 60` gives 60), so the text
+says what the rule that fired says, whatever the policy's version.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: What a parameter the rule did not give reads as.
+UNKNOWN_VALUE = "…"
 
 
 @dataclass(frozen=True)
 class Reason:
     code: str
-    zh_cn: str
-    en: str
+    zh_cn: str  # borrower text, zh-CN
+    en: str  # borrower text, English
     tellable: bool  # may be shown to the borrower in a decline or referral notice
+    staff_zh: str = ""  # staff text; the borrower text when empty
+    staff_en: str = ""
+    params: tuple[tuple[str, str], ...] = field(default=())  # (name, input field whose rule bound gives it)
 
-    def message(self, locale: str = "zh_CN") -> str:
-        return self.zh_cn if locale.lower().startswith("zh") else self.en
+    def message(self, locale: str = "zh_CN", values: Mapping[str, Any] | None = None) -> str:
+        """The borrower's text, its parameters filled in from `values`."""
+        return render(self.zh_cn if locale.lower().startswith("zh") else self.en, values)
+
+    def staff_message(self, locale: str = "zh_CN", values: Mapping[str, Any] | None = None) -> str:
+        text = (self.staff_zh or self.zh_cn) if locale.lower().startswith("zh") else (self.staff_en or self.en)
+        return render(text, values)
+
+    def missing_text(self) -> list[str]:
+        """Which texts are empty (a code used by a policy needs all four)."""
+        texts = {"borrower_zh": self.zh_cn, "borrower_en": self.en, "staff_zh": self.staff_zh or self.zh_cn,
+                 "staff_en": self.staff_en or self.en}
+        return [k for k, v in texts.items() if not v.strip()]
+
+
+class _Values(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return UNKNOWN_VALUE
+
+
+def render(text: str, values: Mapping[str, Any] | None = None) -> str:
+    """A text with its `{name}` parameters filled in; a text that is not a valid template is shown as is."""
+    try:
+        return string.Formatter().vformat(text, (), _Values({k: format_value(v) for k, v in (values or {}).items()}))
+    except (ValueError, IndexError, KeyError, AttributeError):
+        return text
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def placeholders(text: str) -> list[str]:
+    """The parameter names a text uses; ValueError for a text that is not a valid template."""
+    names = []
+    for _, name, spec, conversion in string.Formatter().parse(text):
+        if name is None:
+            continue
+        if not name.isidentifier() or spec or conversion:
+            raise ValueError(f"'{{{name}}}' is not a parameter (write {{name}} with letters, digits and _)")
+        names.append(name)
+    return names
 
 
 _REASONS = [
@@ -28,15 +86,17 @@ _REASONS = [
     ),
     Reason(
         "AGE_BELOW_MIN",
-        "申请人年龄未达到最低要求（18周岁）",
-        "The applicant is younger than 18",
+        "申请人年龄未达到最低要求（{min_age}周岁）",
+        "The applicant is younger than {min_age}",
         True,
+        params=(("min_age", "customer.age"),),
     ),
     Reason(
         "AGE_ABOVE_MAX",
-        "申请人年龄超过产品上限（65周岁）",
-        "The applicant is older than the product allows (65)",
+        "申请人年龄超过产品上限（{max_age}周岁）",
+        "The applicant is older than the product allows ({max_age})",
         True,
+        params=(("max_age", "customer.age"),),
     ),
     Reason(
         "AGE_AT_MATURITY_ABOVE_MAX",
@@ -286,14 +346,28 @@ _REASONS = [
     ),
 ]
 
+#: The built-in codes: what a new bank's catalogue is seeded with.
 CATALOGUE: dict[str, Reason] = {r.code: r for r in _REASONS}
 
+Catalogue = Mapping[str, Reason]
+#: Parameter values by reason code, as the rules that fired give them.
+ReasonValues = Mapping[str, Mapping[str, Any]]
 
-def reason(code: str) -> Reason:
+
+def is_reason_field(field: object) -> bool:
+    """A decision-table output that gives a reason code: `reason`, or `<something>.reason` (a sub-decision
+    writing under its own path)."""
+    return isinstance(field, str) and (field == "reason" or field.endswith(".reason"))
+
+
+def reason(code: str, catalogue: Catalogue | None = None) -> Reason:
     """The catalogue entry, or a non-tellable placeholder for an unknown code (never fails a decision)."""
-    return CATALOGUE.get(code) or Reason(code, code, code, False)
+    return (CATALOGUE if catalogue is None else catalogue).get(code) or Reason(code, code, code, False)
 
 
-def tellable_reasons(codes: list[str] | tuple[str, ...], limit: int = 3, locale: str = "zh_CN") -> list[str]:
-    """The top reasons a declined borrower may be told, in the policy's order, as messages."""
-    return [reason(c).message(locale) for c in codes if reason(c).tellable][:limit]
+def tellable_reasons(codes: list[str] | tuple[str, ...], limit: int = 3, locale: str = "zh_CN",
+                     catalogue: Catalogue | None = None, values: ReasonValues | None = None) -> list[str]:
+    """The top reasons a declined borrower may be told, in the policy's order, as messages with their
+    parameters filled in from `values` (by code)."""
+    entries = [reason(c, catalogue) for c in codes]
+    return [r.message(locale, (values or {}).get(r.code)) for r in entries if r.tellable][:limit]

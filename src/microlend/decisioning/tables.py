@@ -196,3 +196,23 @@ class LimitAuthorityRow(Base):
     automatic_limit: Mapped[Decimal] = mapped_column(Amount())
     updated_by: Mapped[str] = mapped_column(String(100))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ReasonCodeRow(Base):
+    """A bank's reason code (原因码) with its texts for the borrower and for staff (zh-CN and English), whether
+    the borrower may be told, and the parameters its texts take ([name, input field] pairs)."""
+
+    __tablename__ = "reason_codes"
+    __table_args__ = (UniqueConstraint("tenant_id", "code", name="uq_reason_codes_tenant_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    code: Mapped[str] = mapped_column(String(60))
+    borrower_zh: Mapped[str] = mapped_column(String(500))
+    borrower_en: Mapped[str] = mapped_column(String(500))
+    staff_zh: Mapped[str] = mapped_column(String(500))
+    staff_en: Mapped[str] = mapped_column(String(500))
+    tellable: Mapped[bool] = mapped_column(Boolean)
+    params: Mapped[list[list[str]]] = mapped_column(JSONText())
+    updated_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -8,14 +8,17 @@ from microlend.core import audit
 from microlend.core.clock import utcnow
 from microlend.core.identity import system_principal
 from microlend.core.tables import TenantRow
+from microlend.decisioning import reason_codes
 from microlend.decisioning.policy import default_policy, policy_hash, policy_name
 from microlend.decisioning.tables import DecisionSetupRow, PolicyVersionRow
 from microlend.decisioning.versions import audit_summary
 
 
 def setup_tenant(session: Session, tenant: TenantRow) -> None:
-    """Tenant-setup hook: publish the default micro-loan policy as the champion, by the system."""
+    """Tenant-setup hook: seed the bank's reason-code catalogue with the built-in codes and publish the
+    default micro-loan policy as the champion, by the system."""
     who = system_principal(tenant.id)
+    reason_codes.seed(session, tenant.id)
     doc = default_policy()
     content_hash = policy_hash(doc)
     now = utcnow()

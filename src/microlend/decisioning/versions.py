@@ -16,11 +16,20 @@ from microlend.core.clock import utcnow
 from microlend.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.uow import UnitOfWork
-from microlend.decisioning import evidence
+from microlend.decisioning import evidence, reason_codes
 from microlend.decisioning.arms import BUCKETS
 from microlend.decisioning.golden import run_golden_tests
-from microlend.decisioning.lint import lint_policy
-from microlend.decisioning.policy import CompiledPolicy, parse_policy, policy_hash, policy_kind, policy_name
+from microlend.decisioning.lint import LintReport, lint_policy
+from microlend.decisioning.policy import (
+    CompiledPolicy,
+    parse_policy,
+    policy_hash,
+    policy_kind,
+    policy_name,
+    register_subdecision,
+    subdecision_keys,
+)
+from microlend.decisioning.reasons import CATALOGUE, Reason
 from microlend.decisioning.tables import (
     DecisionSetupRow,
     PolicySubmissionRow,
@@ -46,21 +55,68 @@ class PolicyVersion:
         )
 
 
-# --- compiled policies, cached by content hash (a hash names exactly one content) -----------------------
+# --- compiled policies, cached by bank and content hash (a hash names exactly one content) ----------------
 
-_COMPILED: dict[str, CompiledPolicy] = {}
+_COMPILED: dict[tuple[int, str], CompiledPolicy] = {}
 
 
 def compiled_policy(session: Session, tenant_id: int, content_hash: str) -> CompiledPolicy:
-    cached = _COMPILED.get(content_hash)
+    cached = _COMPILED.get((tenant_id, content_hash))
     if cached is not None:
         return cached
     row = version_row(session, tenant_id, content_hash)
     if policy_hash(row.content) != content_hash:
         raise Conflict(f"policy version {content_hash[:12]}: stored content does not match its hash")
+    load_subdecisions(session, tenant_id, row.content)
     compiled = CompiledPolicy(row.content, content_hash)
-    _COMPILED[content_hash] = compiled
+    _COMPILED[(tenant_id, content_hash)] = compiled
     return compiled
+
+
+def load_subdecisions(session: Session, tenant_id: int, doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The sub-decisions a policy loads, and theirs, from the bank's stored versions by content hash (so a
+    decision replays with exactly the sub-decisions it was made with), made loadable by the engine. A key
+    that names no stored version is left out: lint reports it and the engine refers what reaches it."""
+    found: dict[str, dict[str, Any]] = {}
+    todo = subdecision_keys(doc)
+    while todo:
+        key = todo.pop()
+        if not key or key in found:
+            continue
+        row = session.execute(select(PolicyVersionRow).where(
+            PolicyVersionRow.tenant_id == tenant_id, PolicyVersionRow.content_hash == key)).scalar_one_or_none()
+        if row is None:
+            continue
+        if policy_hash(row.content) != key:
+            raise Conflict(f"policy version {key[:12]}: stored content does not match its hash")
+        found[key] = row.content
+        register_subdecision(key, row.content)
+        todo += subdecision_keys(row.content)
+    return found
+
+
+def subdecisions_of(uow: UnitOfWork, who: Principal, doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The stored versions a policy loads as sub-decisions (by content hash), made loadable."""
+    who.require(Permission.VIEW_POLICIES)
+    with uow.read_only():
+        return load_subdecisions(uow.session, who.tenant_id, doc)
+
+
+def bank_catalogue(session: Session, tenant_id: int) -> dict[str, Reason]:
+    """The bank's reason-code catalogue (the built-in codes for a bank that has none stored)."""
+    return reason_codes.catalogue(session, tenant_id) or dict(CATALOGUE)
+
+
+def lint_for_bank(uow: UnitOfWork, who: Principal, content: dict[str, Any] | str | bytes, *,
+                  run_tests: bool = True) -> LintReport:
+    """Lint a policy against the bank's reason catalogue, with the sub-decisions it loads from the bank's
+    stored versions."""
+    who.require(Permission.VIEW_POLICIES)
+    doc = _as_document(content)
+    with uow.read_only():
+        catalogue = bank_catalogue(uow.session, who.tenant_id)
+        subs = load_subdecisions(uow.session, who.tenant_id, doc)
+    return lint_policy(doc, run_tests=run_tests, catalogue=catalogue, subdecisions=subs)
 
 
 def version_row(session: Session, tenant_id: int, content_hash: str) -> PolicyVersionRow:
@@ -149,14 +205,17 @@ def submit_with_evidence(uow: UnitOfWork, who: Principal, content: dict[str, Any
                          note: str = "") -> tuple[PolicyVersion, Submission]:
     who.require(Permission.EDIT_POLICIES)
     doc = _as_document(content)
-    report = lint_policy(doc)
+    with uow.read_only():
+        catalogue = bank_catalogue(uow.session, who.tenant_id)
+        subs = load_subdecisions(uow.session, who.tenant_id, doc)
+    report = lint_policy(doc, catalogue=catalogue, subdecisions=subs)
     if not report.ok:
         problems = "; ".join(f.text() for f in report.errors[:5])
         raise ValidationError(f"content: the policy fails lint: {problems}", field="content")
     if "no_golden_tests" in report.kinds():
         raise ValidationError("tests: the policy has no golden tests; add at least one case with its expected "
                               "outputs before submitting it", field="tests")
-    golden = run_golden_tests(doc)
+    golden = run_golden_tests(doc, subs)
     warnings = [f.text() for f in report.findings if f.severity == "warning"]
     with uow:
         s = uow.session

@@ -22,6 +22,7 @@ from microlend.core.money import round_half_up
 from microlend.core.tenancy import business_date
 from microlend.core.uow import UnitOfWork
 from microlend.data import gateway
+from microlend.decisioning import queries as decision_queries
 from microlend.decisioning import service as decisions
 from microlend.decisioning.domain import ModelResult
 from microlend.decisioning.reasons import reason
@@ -121,11 +122,24 @@ class Application:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _reasons(codes: list[str], locale: str) -> list[dict[str, Any]]:
+def _reasons(codes: list[str], locale: str, worded: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The decision's reasons as the bank's catalogue words them (`worded`, from the decision engine), or the
+    built-in wording."""
+    if worded is not None and [w["code"] for w in worded] == codes:
+        return [{"code": w["code"], "message": w["message"], "tellable": w["tellable"]} for w in worded]
     return [{"code": c, "message": reason(c).message(locale), "tellable": reason(c).tellable} for c in codes]
 
 
-def _view(row: ApplicationRow, customer_name: str, now: datetime, locale: str = "zh_CN") -> Application:
+def _worded(uow: UnitOfWork, rows: list[ApplicationRow], locale: str) -> dict[int, list[dict[str, Any]]]:
+    """Decision id -> its reasons worded by the bank's catalogue, for the decided applications among `rows`."""
+    ids = [r.decision_id for r in rows if r.decision_id is not None and r.decision_reasons]
+    if not ids:
+        return {}
+    return decision_queries.reason_messages(uow, system_principal(rows[0].tenant_id), ids, locale)
+
+
+def _view(row: ApplicationRow, customer_name: str, now: datetime, locale: str = "zh_CN",
+          worded: dict[int, list[dict[str, Any]]] | None = None) -> Application:
     offer = None
     if row.offer_amount is not None and row.offer_rate is not None and row.offer_expires_at is not None:
         offer = Offer(row.offer_amount, row.offer_rate, row.offer_apr or Decimal(0), row.offer_expires_at,
@@ -135,7 +149,8 @@ def _view(row: ApplicationRow, customer_name: str, now: datetime, locale: str = 
         amount=row.amount, term_months=row.term_months, purpose=row.purpose, channel=row.channel,
         status=row.status, branch=row.branch, submitted_by=row.submitted_by, submitted_at=row.submitted_at,
         decision_id=row.decision_id, outcome=row.decision_outcome, limit=row.decision_limit,
-        annual_rate=row.decision_rate, apr=row.offer_apr, reasons=_reasons(list(row.decision_reasons or []), locale),
+        annual_rate=row.decision_rate, apr=row.offer_apr, reasons=_reasons(list(row.decision_reasons or []), locale,
+                                                                     (worded or {}).get(row.decision_id or 0)),
         score=row.score, pd=row.pd, model_version=row.model_version, automatic=row.automatic,
         decided_at=row.decided_at, decision_ms=row.decision_ms, review_due_at=row.review_due_at,
         recommended_by=row.recommended_by, recommendation=row.recommendation,
@@ -150,7 +165,7 @@ def _view(row: ApplicationRow, customer_name: str, now: datetime, locale: str = 
 def _current(uow: UnitOfWork, row: ApplicationRow, locale: str = "zh_CN") -> Application:
     """The application as it stands now in this transaction, with its customer's name."""
     name = parties.customer_names(uow, system_principal(row.tenant_id), [row.customer_id]).get(row.customer_id, "")
-    return _view(row, name, utcnow(), locale)
+    return _view(row, name, utcnow(), locale, _worded(uow, [row], locale))
 
 
 def _decided(row: ApplicationRow, at: datetime | None = None) -> ApplicationDecided:
@@ -302,7 +317,7 @@ def submit(uow: UnitOfWork, who: Principal, cmd: NewApplication,
         uow.publish(_decided(row))
         audit.record(s, system, f"application.{row.status}", "application", row.id, after=_audit_view(row),
                      reason=",".join(row.decision_reasons))
-        view = _view(row, customer.name, now)
+        view = _view(row, customer.name, now, worded=_worded(uow, [row], "zh_CN"))
         uow.commit()
     return view
 
@@ -351,7 +366,8 @@ def list_applications(
         ).scalars().all()
         names = parties.customer_names(uow, who, [r.customer_id for r in rows])
         now = utcnow()
-        return ApplicationPage([_view(r, names.get(r.customer_id, ""), now, locale) for r in rows], total)
+        worded = _worded(uow, list(rows), locale)
+        return ApplicationPage([_view(r, names.get(r.customer_id, ""), now, locale, worded) for r in rows], total)
 
 
 def _review(row: ApplicationRow) -> Review:

@@ -22,10 +22,11 @@ from microlend.decisioning import service as svc
 from microlend.decisioning.challenger_report import challenger_report
 from microlend.decisioning.diff import policy_diff
 from microlend.decisioning.golden import GoldenResult, run_golden_tests
-from microlend.decisioning.lint import LintReport, lint_policy
+from microlend.decisioning.lint import LintReport
 from microlend.decisioning.policy import parse_policy, policy_name
 from microlend.decisioning.reasons import reason
 from microlend.decisioning.simulation_service import simulation
+from microlend.decisioning.trace_view import plain_cell
 from microlend.origination import queries as outcomes
 from microlend.web import i18n
 from microlend.web.pages import current_principal, login_redirect, page
@@ -83,23 +84,35 @@ def ordered_nodes(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [by_id[i] for i in order]
 
 
+#: What a node is, in words (the engine's type names are not shown).
+NODE_KINDS = {"decisionTableNode": "Decision table", "expressionNode": "Calculations", "switchNode": "Branching",
+              "decisionNode": "Sub-decision", "inputNode": "Application", "outputNode": "Decision",
+              "functionNode": "Code"}
+HIT_POLICIES = {"first": "first matching row", "collect": "every matching row"}
+
+
 def node_view(node: dict[str, Any]) -> dict[str, Any]:
-    """What a page shows of a node: a decision table's columns and rows, an expression's assignments."""
+    """What a page shows of a node, plainly: a decision table's columns and rows (strings without their
+    quotes, any value as -), an expression's assignments, a sub-decision's version."""
     content = node.get("content") if isinstance(node.get("content"), dict) else {}
     assert isinstance(content, dict)
+    hit = content.get("hitPolicy")
     view: dict[str, Any] = {"id": node.get("id"), "name": node.get("name") or node.get("id"),
-                            "type": node.get("type"), "hit_policy": content.get("hitPolicy")}
+                            "type": node.get("type"), "kind": NODE_KINDS.get(str(node.get("type")), "Step"),
+                            "hit_policy": HIT_POLICIES.get(str(hit), hit) if hit else None}
     if node.get("type") == "decisionTableNode":
         inputs = [c for c in content.get("inputs", []) if isinstance(c, dict)]
         outputs = [c for c in content.get("outputs", []) if isinstance(c, dict)]
         view["inputs"] = [c.get("name") or c.get("field") for c in inputs]
         view["outputs"] = [c.get("name") or c.get("field") for c in outputs]
         view["rows"] = [
-            {"inputs": [str(r.get(c.get("id"), "")) or "–" for c in inputs],
-             "outputs": [str(r.get(c.get("id"), "")) or "–" for c in outputs],
+            {"inputs": [plain_cell(r.get(c.get("id"), "")) for c in inputs],
+             "outputs": [plain_cell(r.get(c.get("id"), "")) for c in outputs],
              "description": r.get("_description", "")}
             for r in content.get("rules", []) if isinstance(r, dict)
         ]
+    elif node.get("type") == "decisionNode":
+        view["sub_decision"] = str(content.get("key", ""))
     elif node.get("type") == "expressionNode":
         view["expressions"] = [(x.get("key"), x.get("value")) for x in content.get("expressions", [])
                                if isinstance(x, dict)]
@@ -129,7 +142,7 @@ def _version_page(request: Request, uow: UnitOfWork, who: Principal, content_has
     golden: list[GoldenResult] = []
     golden_error = ""
     try:
-        golden = run_golden_tests(doc)
+        golden = run_golden_tests(doc, svc.subdecisions_of(uow, who, doc))
     except DomainError as exc:
         golden_error = exc.message
     changes: list[str] | None = None
@@ -228,7 +241,7 @@ def _check(uow: UnitOfWork, who: Principal, content: str) -> tuple[LintReport | 
         doc = _parse(content)
     except DomainError as exc:
         return None, None, exc.message
-    report = lint_policy(doc)
+    report = svc.lint_for_bank(uow, who, doc)
     setup = policy_views.setup_or_none(uow, who)
     changes = policy_diff(svc.policy_content(uow, who, setup.champion_hash), doc) if setup else None
     return report, changes, ""
@@ -383,8 +396,10 @@ def decision_page(request: Request, uow: UnitOfWorkDep, decision_id: Id) -> Resp
         return _error(request, who, exc)
     trace = sorted((d.trace or {}).items(), key=lambda kv: (kv[1] or {}).get("order", 0)) \
         if isinstance(d.trace, dict) else []
+    reasons = list(d.record.reason_texts) or [(c, reason(c).message(locale), reason(c).tellable)
+                                              for c in d.record.reasons]
     return page(request, who, "policies/decision.html", d=d, r=d.record, outcome_labels=OUTCOME_LABELS,
-                reasons=[(c, reason(c).message(locale), reason(c).tellable) for c in d.record.reasons],
+                reasons=reasons, steps=d.steps,
                 inputs=json.dumps(d.inputs, ensure_ascii=False, indent=2),
                 trace=[(v.get("name") if isinstance(v, dict) else k,
                         json.dumps((v or {}).get("traceData"), ensure_ascii=False, indent=1) if isinstance(v, dict)

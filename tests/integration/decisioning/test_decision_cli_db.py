@@ -151,3 +151,39 @@ def test_promote_and_roll_back_from_the_command_line(cli_database: None, tmp_pat
     assert runner.invoke(app, ["confirm", "2"]).exit_code == 0
     listing = runner.invoke(app, ["versions", "--user", "zhao"])
     assert old[:12] in listing.output
+
+
+def test_an_analyst_sets_a_reason_text_and_a_decision_s_trace_reads_plainly(
+    cli_database: None, uow: UnitOfWork
+) -> None:
+    login("zhao")
+    refused = runner.invoke(app, ["reason-set", "AGE_ABOVE_MAX", "--borrower-zh", "超过{max_age}岁",
+                                  "--borrower-en", "Over {max_age}", "--param", "max_age=customer.age"])
+    assert refused.exit_code == 2 and "edit_policies" in refused.output
+    login("li")
+    bad = runner.invoke(app, ["reason-set", "AGE_ABOVE_MAX", "--borrower-zh", "超过{max_age}岁",
+                              "--borrower-en", "Over {max_age}"])
+    assert bad.exit_code == 2 and "not a declared parameter" in bad.output
+    saved = runner.invoke(app, ["reason-set", "AGE_ABOVE_MAX", "--borrower-zh", "超过{max_age}岁",
+                                "--borrower-en", "Over {max_age}", "--param", "max_age=customer.age"])
+    assert saved.exit_code == 0, saved.output
+    listing = runner.invoke(app, ["reasons", "--user", "zhao", "--json"])
+    age = next(r for r in json.loads(listing.output) if r["code"] == "AGE_ABOVE_MAX")
+    assert (age["borrower_en"], age["params"], age["updated_by"]) == ("Over {max_age}", {"max_age": "customer.age"},
+                                                                      "li")
+
+    from sqlalchemy import select
+
+    from microlend.core.tables import UserRow
+    from microlend.core.tenancy import principal_for
+    from microlend.decisioning.policy import deep_merge
+
+    with uow:
+        who = principal_for(uow.session.execute(select(UserRow).where(UserRow.username == "zhao")).scalar_one())
+    applicant = deep_merge(default_policy()["test_base"], {"customer": {"age": 70},
+                                                            "capacity": {"age_at_maturity": 71}})
+    record = service.decide(uow, who, DecisionInput.from_canonical(applicant), locale="en")
+    assert record.borrower_reasons[0] == "Over 65"
+    trace = runner.invoke(decision_app, ["trace", str(record.id), "--user", "zhao"])
+    assert trace.exit_code == 0, trace.output
+    assert "row 3: Age > 65 (was 70) -> Reason = AGE_ABOVE_MAX" in trace.output

@@ -172,10 +172,11 @@ def test_a_policy_without_golden_tests_is_warned() -> None:
     assert report.ok and report.kinds() == {"no_golden_tests"}
 
 
-def test_a_reason_code_outside_the_catalogue_is_warned() -> None:
+def test_a_reason_code_outside_the_catalogue_is_an_error() -> None:
     doc = copy.deepcopy(default_policy())
     doc["nodes"][3]["content"]["rules"][0]["k_reason"] = '"MADE_UP"'
-    assert "unknown_reason" in lint_policy(doc, run_tests=False).kinds()
+    report = lint_policy(doc, run_tests=False)
+    assert not report.ok and [f.kind for f in report.errors] == ["unknown_reason"]
 
 
 def test_a_graph_the_engine_refuses_is_invalid() -> None:

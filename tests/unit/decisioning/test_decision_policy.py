@@ -156,10 +156,13 @@ class TestReasonCatalogue:
         assert zh and en and zh != en and code not in (zh, en)
         assert re.search(r"[\u4e00-\u9fff]", zh) and not re.search(r"[\u4e00-\u9fff]", en)
         assert "{" not in zh + en and "}" not in zh + en, "a placeholder was left unfilled"
+        for name, _field in reason(code).params:  # a parameter the rule did not give reads as unknown
+            assert "…" in zh and "…" in en, name
 
     def test_a_borrower_is_told_in_chinese_by_default_and_in_business_terms(self) -> None:
-        (zh,) = tellable_reasons(["AGE_BELOW_MIN"])
-        (en,) = tellable_reasons(["AGE_BELOW_MIN"], locale="en")
+        given = {"AGE_BELOW_MIN": {"min_age": 18}}
+        (zh,) = tellable_reasons(["AGE_BELOW_MIN"], values=given)
+        (en,) = tellable_reasons(["AGE_BELOW_MIN"], locale="en", values=given)
         assert "年龄" in zh and "18" in zh
         assert "younger" in en and "18" in en
 

@@ -34,11 +34,12 @@ from microlend.decisioning.domain import (
     ExposureFacts,
     ModelResult,
 )
-from microlend.decisioning.lint import LintReport, lint_policy
+from microlend.decisioning.lint import LintReport
 from microlend.decisioning.policy_views import setup_or_none, version_view, versions_newest_first
 from microlend.decisioning.reasons import reason
 from microlend.decisioning.scored_decision import decide_application
 from microlend.decisioning.simulation_service import simulation
+from microlend.decisioning.trace_view import trace_json
 from microlend.origination import queries as outcomes
 
 router = api_router(prefix="/api/v1", tags=["decisions"])
@@ -105,7 +106,8 @@ class DecisionPublic(BaseModel):
             outcome=record.outcome,
             limit=round_half_up(record.limit),
             annual_rate=record.annual_rate,
-            reasons=[reasons_public(c, locale) for c in record.reasons],
+            reasons=([ReasonPublic(code=c, message=m, tellable=t) for c, m, t in record.reason_texts]
+                     if record.reason_texts else [reasons_public(c, locale) for c in record.reasons]),
             borrower_reasons=list(record.borrower_reasons),
             policy_hash=record.policy_hash,
             model_version=model_version,
@@ -125,6 +127,9 @@ class DecisionDetailPublic(DecisionPublic):
     inputs: dict[str, Any]
     model_versions: dict[str, Any]
     trace: Any
+    plain_trace: list[dict[str, Any]] = Field(
+        description="the trace in plain language: per table the rows that fired, numbered from 1 as the policy "
+                    "page numbers them, with the input values they matched and what they gave")
     outputs: dict[str, Any]
     created_by: str
     created_at: datetime
@@ -170,7 +175,8 @@ def get_decision(decision_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep,
     d = svc.decision_detail(uow, who, decision_id, locale)
     base = DecisionPublic.of(d.record, str(d.model_versions.get("model", "")), locale, d.record.latency_ms)
     return DecisionDetailPublic(**base.model_dump(), application_ref=d.application_ref, shadow_of=d.shadow_of,
-                                inputs=d.inputs, model_versions=d.model_versions, trace=d.trace, outputs=d.outputs,
+                                inputs=d.inputs, model_versions=d.model_versions, trace=d.trace,
+                                plain_trace=trace_json(d.steps), outputs=d.outputs,
                                 created_by=d.created_by, created_at=d.created_at)
 
 
@@ -364,7 +370,7 @@ def create_policy(body: PolicyCreate, who: CurrentPrincipal, uow: UnitOfWorkDep)
     it as a draft."""
     who.require(Permission.EDIT_POLICIES)
     if body.submit:
-        report = lint_policy(body.content)
+        report = svc.lint_for_bank(uow, who, body.content)
         if not report.ok:
             errors = [{"field": f"content.{f.where}", "message": f.text()} for f in report.errors]
             return problem(422, f"content: the policy fails lint ({len(errors)} errors)", code="lint_failed",
@@ -379,9 +385,9 @@ def create_policy(body: PolicyCreate, who: CurrentPrincipal, uow: UnitOfWorkDep)
 
 
 @router.post("/policies/lint", tags=["policies"])
-def lint(body: PolicyDocument, who: CurrentPrincipal) -> LintPublic:
-    who.require(Permission.VIEW_POLICIES)
-    return lint_public(lint_policy(body.content))
+def lint(body: PolicyDocument, who: CurrentPrincipal, uow: UnitOfWorkDep) -> LintPublic:
+    """Lint against the bank's reason catalogue, with the sub-decisions it loads from the bank's versions."""
+    return lint_public(svc.lint_for_bank(uow, who, body.content))
 
 
 @router.post("/policies/simulate", tags=["policies"])
