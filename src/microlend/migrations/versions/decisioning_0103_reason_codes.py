@@ -1,6 +1,6 @@
 """decisioning: each bank's reason-code catalogue, seeded from the built-in codes
 
-Revision ID: decisioning_0102_reason_codes
+Revision ID: decisioning_0103_reason_codes
 Revises: decisioning_0101_governance
 Create Date: 2026-11-30 05:30:00
 """
