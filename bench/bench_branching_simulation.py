@@ -16,10 +16,11 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from microlend.decisioning.columnar import ColumnarPolicy  # noqa: E402
-from microlend.decisioning.policy import default_policy  # noqa: E402
-from microlend.decisioning.simulate import applications_from_lending_club, evaluate_frame, frame_columns  # noqa: E402
-from tests.unit.decisioning.branching_policy import branching_policy  # noqa: E402
+from tests.unit.decisioning.branching_policy import branching_policy
+
+from microlend.decisioning.columnar import ColumnarPolicy
+from microlend.decisioning.policy import default_policy
+from microlend.decisioning.simulate import applications_from_lending_club, evaluate_frame, frame_columns
 
 
 def rate(doc: dict[str, object], frame: pd.DataFrame, repeat: int = 3) -> tuple[float, float]:
@@ -55,7 +56,7 @@ def main() -> None:
           f"(with building the columns: {total:,.0f}/s)")
     sample = lc.head(args.engine_rows)
     t = time.perf_counter()
-    engine, _ = evaluate_frame(branching, sample, mode="engine")
+    evaluate_frame(branching, sample, mode="engine")
     engine_rate = len(sample) / (time.perf_counter() - t)
     print(f"  branching policy, rule engine row by row:       {engine_rate:,.0f} applications/s")
     batch, mode = evaluate_frame(branching, lc)

@@ -3,10 +3,11 @@
 The policy's decision tables and expressions are compiled into array operations that follow the rule
 engine's semantics: a missing field is null; a cell comparing a null or a value of another type does not
 match; an expression comparing or adding a null fails, and a failed row becomes a referral with reason
-ENGINE_ERROR exactly as in `CompiledPolicy.evaluate`. Supported: a chain of input, expression,
-decision-table (first/collect) and output nodes, switch nodes with the first-hit policy (see `ColumnarPolicy`), table cells as in `cells.py`, and expressions made of
-literals, field paths, arithmetic, comparisons, and/or/not, `??`, `? :`, array literals, len, map, min,
-max, floor. Anything else raises `NotCompilable`, and callers fall back to the engine row by row.
+ENGINE_ERROR exactly as in `CompiledPolicy.evaluate`. Supported: input, expression, decision-table
+(first/collect) and output nodes in a chain or in branches of first-hit switch nodes (see `ColumnarPolicy`),
+table cells as in `cells.py`, and expressions made of literals, field paths, arithmetic, comparisons,
+and/or/not, `??`, `? :`, array literals, len, map, min, max, floor. Anything else raises `NotCompilable`,
+and callers fall back to the engine row by row.
 Numbers are float64 here (exact for amounts to the cent below 10^13); outputs are converted to Decimal
 with the same rounding as the engine path.
 """

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from microlend.core.clock import utcnow
 from microlend.decisioning.golden import GoldenResult
+from microlend.decisioning.money import DEFAULT_ASSUMPTIONS, MoneyAssumptions, money_report
 from microlend.decisioning.policy import policy_hash, policy_kind, policy_name
 from microlend.decisioning.tables import DecisionRow, LimitChangeRow, PolicyVersionRow
 
@@ -84,9 +85,11 @@ def _swaps(before: list[str], after: list[str]) -> dict[str, int]:
 
 
 def credit_simulation(
-    session: Session, tenant_id: int, doc: dict[str, Any], champion: dict[str, Any] | None
+    session: Session, tenant_id: int, doc: dict[str, Any], champion: dict[str, Any] | None,
+    money: MoneyAssumptions | None = None,
 ) -> dict[str, Any]:
-    """Outcome counts of `doc` and the champion on the bank's recent decisions, and who swaps."""
+    """Outcome counts of `doc` and the champion on the bank's recent decisions, who swaps, and the money of
+    both by segment on the bank's assumptions (`money`; the defaults when not given)."""
     import time
 
     from microlend.decisioning.simulate import evaluate_frame, sample_applications
@@ -126,8 +129,10 @@ def credit_simulation(
         "champion": None,
         "swaps": {},
     }
-    if champion is not None:
-        base = [str(o) for o in evaluate_frame(champion, frame)[0].outcome]
+    base_result = evaluate_frame(champion, frame)[0] if champion is not None else None
+    evidence["money"] = money_report(frame, result, base_result, money or DEFAULT_ASSUMPTIONS)
+    if champion is not None and base_result is not None:
+        base = [str(o) for o in base_result.outcome]
         evidence["champion"] = {
             "hash": policy_hash(champion),
             "name": policy_name(champion),

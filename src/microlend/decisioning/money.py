@@ -128,6 +128,13 @@ def delta(ours: Money, base: Money) -> dict[str, Any]:
     return out
 
 
+def score_from_odds(score: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """pd on the 600-points-at-odds-50:1, 20-points-to-double scale: odds = 50 * 2^((score-600)/20)."""
+    odds = 50.0 * np.power(2.0, (score - 600.0) / 20.0)
+    result: npt.NDArray[np.float64] = 1.0 / (1.0 + odds)
+    return result
+
+
 def probability_of_default(frame: pd.DataFrame) -> npt.NDArray[np.float64]:
     """PD per row: `model.pd` where given, else from `model.score`; NaN where neither is."""
     n = len(frame)
@@ -135,11 +142,10 @@ def probability_of_default(frame: pd.DataFrame) -> npt.NDArray[np.float64]:
     if "model.pd" in frame.columns:
         out = pd.to_numeric(frame["model.pd"], errors="coerce").to_numpy(dtype=float)
     if "model.score" in frame.columns:
-        from microlend.decisioning.simulate import score_from_odds
-
         score = pd.to_numeric(frame["model.score"], errors="coerce").to_numpy(dtype=float)
         out = np.where(np.isnan(out), score_from_odds(score), out)
-    return np.clip(out, 0.0, 1.0)
+    clipped: npt.NDArray[np.float64] = np.clip(out, 0.0, 1.0)
+    return clipped
 
 
 def _segment_values(frame: pd.DataFrame, result: BatchResult) -> dict[str, npt.NDArray[np.object_]]:
