@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from microlend.core.clock import utcnow
@@ -60,6 +60,18 @@ def decision_history(
         .all()
     )
     return pd.DataFrame([flatten_inputs(i) for i in inputs])
+
+
+def count_history(session: Session, tenant_id: int, days: int = HISTORY_DAYS, max_rows: int = HISTORY_MAX_ROWS) -> int:
+    """How many rows `decision_history` would give (at most `max_rows`)."""
+    since = utcnow() - timedelta(days=days)
+    ids = (
+        select(DecisionRow.id)
+        .where(DecisionRow.tenant_id == tenant_id, DecisionRow.acted_on.is_(True), DecisionRow.created_at >= since)
+        .limit(max_rows)
+        .subquery()
+    )
+    return int(session.execute(select(func.count()).select_from(ids)).scalar_one())
 
 
 def limit_review_history(

@@ -15,7 +15,7 @@ from microlend.core.identity import Permission, Principal
 from microlend.core.uow import UnitOfWork
 from microlend.data.service import load_dataset
 from microlend.decisioning import service as svc
-from microlend.decisioning.evidence import HISTORY_DAYS, HISTORY_MAX_ROWS, decision_history
+from microlend.decisioning.evidence import HISTORY_DAYS, HISTORY_MAX_ROWS, count_history, decision_history
 from microlend.decisioning.lint import lint_policy
 from microlend.decisioning.policy_views import setup_or_none
 from microlend.decisioning.ports import money_assumptions
@@ -78,6 +78,13 @@ def bank_history(uow: UnitOfWork, who: Principal, days: int = HISTORY_DAYS) -> p
     if missing:
         raise ValidationError(f"dataset: the stored decisions lack '{missing[0]}'", field="dataset")
     return frame
+
+
+def history_size(uow: UnitOfWork, who: Principal, days: int = HISTORY_DAYS) -> int:
+    """How many acted-on decisions of the last `days` days the bank's history would simulate on."""
+    who.require(Permission.VIEW_DECISIONS)
+    with uow.read_only():
+        return count_history(uow.session, who.tenant_id, days=days, max_rows=HISTORY_MAX_ROWS)
 
 
 @lru_cache(maxsize=2)

@@ -27,7 +27,7 @@ from microlend.decisioning.lint import LintReport, lint_policy
 from microlend.decisioning.policy import parse_policy, policy_name
 from microlend.decisioning.reasons import reason
 from microlend.decisioning.simulate import profit_chart
-from microlend.decisioning.simulation_service import BANK_HISTORY, simulation
+from microlend.decisioning.simulation_service import BANK_HISTORY, history_size, simulation
 from microlend.origination import queries as outcomes
 from microlend.web import i18n
 from microlend.web.pages import current_principal, login_redirect, page
@@ -223,9 +223,10 @@ def new_draft(request: Request, uow: UnitOfWorkDep, base: str = "") -> Response:
 def _editor(request: Request, uow: UnitOfWork, who: Principal, content: str, *, base: str = "", note: str = "",
             error: str = "", status_code: int = 200) -> HTMLResponse:
     report, changes, parse_error = _check(uow, who, content)
+    history = history_size(uow, who, HISTORY_DAYS) if who.can(Permission.VIEW_DECISIONS) else 0
     return page(request, who, "policies/edit.html", status_code=status_code, content=content, base=base,
                 note=note, error=error, report=report, changes=changes, parse_error=parse_error, samples=SAMPLES,
-                history_days=HISTORY_DAYS)
+                history_days=HISTORY_DAYS, history=history)
 
 
 def _check(uow: UnitOfWork, who: Principal, content: str) -> tuple[LintReport | None, list[str] | None, str]:

@@ -36,11 +36,19 @@ def a_few_decisions(api: Api, scores: tuple[str, ...] = ("700", "650", "530", "6
 
 class TestThePage:
     def test_the_editor_offers_the_bank_s_own_applications_first(self, api: Api) -> None:
+        a_few_decisions(api)
         sign_in(api, "risk_analyst")
         page = api.client.get("/policies/new").text
         select = page.split('data-testid="simulation-dataset"')[1].split("</select>")[0]
         assert select.index('value="bank_history"') < select.index('value="german_credit"')
-        assert 'value="bank_history" selected' in select and 'data-testid="history-days"' in page
+        assert 'value="bank_history" selected' in select and "4 in the last 90 days" in select
+        assert 'data-testid="history-days"' in page
+
+    def test_a_bank_without_history_starts_on_a_sample(self, api: Api) -> None:
+        sign_in(api, "risk_analyst")
+        select = api.client.get("/policies/new").text.split('data-testid="simulation-dataset"')[1].split("</select>")[0]
+        assert 'value="bank_history">' in select and "0 in the last 90 days" in select
+        assert 'value="german_credit" selected' in select
 
     def test_simulating_on_the_bank_s_history_shows_money_by_segment(self, api: Api) -> None:
         a_few_decisions(api)
