@@ -20,7 +20,7 @@ from tests.unit.decisioning.branching_policy import branching_policy
 
 from microlend.decisioning.columnar import ColumnarPolicy
 from microlend.decisioning.policy import default_policy
-from microlend.decisioning.simulate import applications_from_lending_club, evaluate_frame, frame_columns
+from microlend.decisioning.simulate import applications_from_lending_club, evaluate_frame, frame_columns, simulate
 
 
 def rate(doc: dict[str, object], frame: pd.DataFrame, repeat: int = 3) -> tuple[float, float]:
@@ -54,6 +54,11 @@ def main() -> None:
     ev, total = rate(default_policy(), frame)
     print(f"  the same policy without branches, batch:        {ev:,.0f} applications/s "
           f"(with building the columns: {total:,.0f}/s)")
+    t = time.perf_counter()
+    report = simulate(branching, frame, baseline=default_policy(), charts=False)
+    total = time.perf_counter() - t
+    print(f"  full simulate() of the branching policy against the straight one, with money by segment: "
+          f"{total:.2f} s ({args.rows / total:,.0f} applications/s per policy pair; mode {report.mode})")
     sample = lc.head(args.engine_rows)
     t = time.perf_counter()
     evaluate_frame(branching, sample, mode="engine")

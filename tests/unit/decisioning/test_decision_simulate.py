@@ -83,6 +83,8 @@ def test_the_report_carries_the_money_against_the_baseline(lending_club: pd.Data
     out = sum(x["applications"] for x in money["swap_reasons"]["swap_out"])
     assert out >= report.swap["swap_out"]["applications"] > 0  # type: ignore[index]
     assert "profit" in report.charts
+    html = render_html(report)
+    assert "Money over the expected life" in html and money["overall"]["delta"]["profit"] in html
     assert simulate(POLICY, lending_club.head(100), charts=False, money=None).money is None
 
 
