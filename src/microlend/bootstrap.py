@@ -57,6 +57,11 @@ PORTS: list[tuple[str, dict[str, str]]] = [
         "application_steps": "microlend.origination.queries:application_steps",
         "worst_days_past_due": "microlend.servicing.queries:worst_days_past_due",
     }),
+    ("microlend.decisioning.ports:connect_lending", {
+        "loss_given_default": "microlend.servicing.queries:loss_given_default",
+        "product_prices": "microlend.servicing.queries:product_prices",
+        "operating_cost_per_loan": "microlend.origination.queries:operating_cost_per_loan",
+    }),
 ]
 
 #: The kinds of object a request may name by id in its body or query, and the query function of the module that

@@ -3,10 +3,11 @@
 The policy's decision tables and expressions are compiled into array operations that follow the rule
 engine's semantics: a missing field is null; a cell comparing a null or a value of another type does not
 match; an expression comparing or adding a null fails, and a failed row becomes a referral with reason
-ENGINE_ERROR exactly as in `CompiledPolicy.evaluate`. Supported: a chain of input, expression,
-decision-table (first/collect) and output nodes, table cells as in `cells.py`, and expressions made of
-literals, field paths, arithmetic, comparisons, and/or/not, `??`, `? :`, array literals, len, map, min,
-max, floor. Anything else raises `NotCompilable`, and callers fall back to the engine row by row.
+ENGINE_ERROR exactly as in `CompiledPolicy.evaluate`. Supported: input, expression, decision-table
+(first/collect) and output nodes in a chain or in branches of first-hit switch nodes (see `ColumnarPolicy`),
+table cells as in `cells.py`, and expressions made of literals, field paths, arithmetic, comparisons,
+and/or/not, `??`, `? :`, array literals, len, map, min, max, floor. Anything else raises `NotCompilable`,
+and callers fall back to the engine row by row.
 Numbers are float64 here (exact for amounts to the cent below 10^13); outputs are converted to Decimal
 with the same rounding as the engine path.
 """
@@ -170,25 +171,26 @@ class BatchResult:
 
 
 class ColumnarPolicy:
-    """A policy compiled to array operations."""
+    """A policy compiled to array operations.
+
+    A branching policy (分支, `switchNode` with the "first" hit policy) is evaluated by routing row subsets:
+    each switch evaluates its conditions over the rows that reach it and hands every row to the first
+    statement whose condition is true (an empty condition always is; a condition that fails, is null or is
+    not a boolean is false, as in the engine). A row no statement takes produces no output, which the
+    engine path reports as a referral with ENGINE_ERROR, and so does this one."""
 
     def __init__(self, doc: Mapping[str, Any]) -> None:
         self.steps: list[_Table | _Expressions] = []
-        for node in _chain(doc):
-            kind, content = node.get("type"), node.get("content") or {}
-            if kind in ("inputNode", "outputNode"):
-                continue
-            if content.get("inputField") or (content.get("executionMode") or "single") != "single":
-                raise NotCompilable(f"node {node.get('id')}: input fields and loop mode")
-            if kind == "expressionNode":
-                if content.get("outputPath"):
-                    raise NotCompilable(f"node {node.get('id')}: an expression node with an output path")
-                items = [(str(x["key"]), parse_expression(str(x["value"]))) for x in content.get("expressions", [])]
-                self.steps.append(_Expressions(str(node.get("id")), items, bool(content.get("passThrough", True))))
-            elif kind == "decisionTableNode":
-                self.steps.append(_table(node))
-            else:
-                raise NotCompilable(f"node {node.get('id')}: {kind} is evaluated by the engine only")
+        self.switches: list[_Switch] = []
+        if any(n.get("type") == "switchNode" for n in doc.get("nodes", []) if isinstance(n, Mapping)):
+            self.plan: _Plan = _branching_plan(doc, self)
+        else:
+            self.steps = [_step(node) for node in _chain(doc) if node.get("type") not in ("inputNode", "outputNode")]
+            self.plan = _Plan(list(self.steps), None)
+
+    @property
+    def branching(self) -> bool:
+        return bool(self.switches)
 
     @property
     def fields(self) -> set[str]:
@@ -202,16 +204,27 @@ class ColumnarPolicy:
                 asts = list(step.inputs) + [a for _, outs in step.rules for a in outs.values()]
             for ast in asts:
                 _paths(ast, found)
+        for switch in self.switches:
+            for condition, _ in switch.branches:
+                if condition is not None:
+                    _paths(condition, found)
         return found
 
     def evaluate(self, columns: Mapping[str, V] | None = None, n: int | None = None) -> BatchResult:
         """The credit-decision outputs for every row."""
-        return _result(self._run(columns, n))
+        if n is None:
+            raise ValueError("the batch size is required")
+        if not self.branching:
+            return _result(self._run(columns, n))
+        parts = _run_plan(self.plan, Batch(n, dict(columns or {})), np.arange(n))
+        return _scatter(n, [(rows, _result(b)) for rows, b in parts if len(rows)])
 
     def evaluate_outputs(
         self, columns: Mapping[str, V], n: int, names: tuple[str, ...]
     ) -> tuple[dict[str, V], BoolArray]:
         """Named outputs of any policy kind, and the rows where the rule engine would have failed."""
+        if self.branching:
+            raise NotCompilable("named outputs of a branching policy are evaluated by the engine")
         b = self._run(columns, n)
         errors = [c.err for c in b.columns.values()]
         err = np.logical_or.reduce(errors) if errors else np.zeros(n, dtype=bool)
@@ -224,6 +237,167 @@ class ColumnarPolicy:
         for step in self.steps:
             step.run(b)
         return b
+
+
+def _step(node: Mapping[str, Any]) -> _Table | _Expressions:
+    kind, content = node.get("type"), node.get("content") or {}
+    if content.get("inputField") or (content.get("executionMode") or "single") != "single":
+        raise NotCompilable(f"node {node.get('id')}: input fields and loop mode")
+    if kind == "expressionNode":
+        if content.get("outputPath"):
+            raise NotCompilable(f"node {node.get('id')}: an expression node with an output path")
+        items = [(str(x["key"]), parse_expression(str(x["value"]))) for x in content.get("expressions", [])]
+        return _Expressions(str(node.get("id")), items, bool(content.get("passThrough", True)))
+    if kind == "decisionTableNode":
+        return _table(dict(node))
+    raise NotCompilable(f"node {node.get('id')}: {kind} is evaluated by the engine only")
+
+
+# --- branching (switchNode) -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    """The steps from one point of the graph to the output, or to a switch that splits the rows."""
+
+    steps: list[_Table | _Expressions]
+    switch: _Switch | None
+
+
+@dataclass
+class _Switch:
+    node_id: str
+    branches: list[tuple[Ast | None, _Plan]]  # (condition, None: always true; where its rows go next)
+
+    def routes(self, b: Batch) -> list[BoolArray]:
+        """Each branch's rows: the first statement whose condition is true takes the row."""
+        taken = b.false()
+        out = []
+        for condition, _ in self.branches:
+            if condition is None:
+                hit = np.ones(b.n, dtype=bool)
+            else:
+                v = evaluate(b, condition)
+                hit = (np.asarray(v.data, dtype=bool) & ~v.null & ~v.err) if v.kind == "bool" else b.false()
+            mask = hit & ~taken
+            taken |= mask
+            out.append(mask)
+        return out
+
+
+def _branching_plan(doc: Mapping[str, Any], policy: ColumnarPolicy) -> _Plan:
+    nodes = {n.get("id"): n for n in doc.get("nodes", []) if isinstance(n, Mapping)}
+    succ: dict[tuple[Any, Any], list[Any]] = {}
+    for e in doc.get("edges", []):
+        if not isinstance(e, Mapping) or e.get("sourceId") not in nodes or e.get("targetId") not in nodes:
+            raise NotCompilable("an edge to or from a node that is not in the graph")
+        source = nodes[e.get("sourceId")]
+        handle = e.get("sourceHandle") if source.get("type") == "switchNode" else None
+        succ.setdefault((e.get("sourceId"), handle), []).append(e.get("targetId"))
+    starts = [i for i, n in nodes.items() if n.get("type") == "inputNode"]
+    if len(starts) != 1 or any(len(v) > 1 for v in succ.values()):
+        raise NotCompilable("a branching policy is evaluated in batch when every node leads to one next node")
+    steps: dict[Any, _Table | _Expressions] = {}
+    reached: set[Any] = set()
+
+    def plan_from(node_id: Any, path: frozenset[Any]) -> _Plan:
+        collected: list[_Table | _Expressions] = []
+        current = node_id
+        while True:
+            if current in path:
+                raise NotCompilable("a cycle in the graph")
+            path = path | {current}
+            reached.add(current)
+            node = nodes[current]
+            kind = node.get("type")
+            if kind == "outputNode":
+                return _Plan(collected, None)
+            if kind == "switchNode":
+                return _Plan(collected, switch_at(node, path))
+            if kind != "inputNode":
+                if current not in steps:
+                    steps[current] = _step(node)
+                collected.append(steps[current])
+            nxt = succ.get((current, None), [])
+            if not nxt:
+                raise NotCompilable(f"node {current}: a path that ends before the output")
+            current = nxt[0]
+
+    def switch_at(node: Mapping[str, Any], path: frozenset[Any]) -> _Switch:
+        content = node.get("content") or {}
+        if str(content.get("hitPolicy", "first")) != "first":
+            raise NotCompilable(f"switch {node.get('id')}: only the first-hit policy is evaluated in batch")
+        branches: list[tuple[Ast | None, _Plan]] = []
+        handles = set()
+        for statement in content.get("statements", []):
+            handles.add(statement.get("id"))
+            text = str(statement.get("condition") or "").strip()
+            target = succ.get((node.get("id"), statement.get("id")), [])
+            if not target:
+                raise NotCompilable(f"switch {node.get('id')}: a statement leading nowhere")
+            branches.append((parse_expression(text) if text else None, plan_from(target[0], path)))
+        if any(node_id == node.get("id") and h not in handles for node_id, h in succ):
+            raise NotCompilable(f"switch {node.get('id')}: an edge from no statement")
+        switch = _Switch(str(node.get("id")), branches)
+        policy.switches.append(switch)
+        return switch
+
+    plan = plan_from(starts[0], frozenset())
+    if set(nodes) - reached:
+        raise NotCompilable("a node the input does not reach")
+    policy.steps = list(steps.values())
+    return plan
+
+
+def _take(b: Batch, rows: npt.NDArray[np.intp]) -> Batch:
+    """The batch of the given rows only."""
+    cols = {}
+    for path, v in b.columns.items():
+        if v.kind == "hits":
+            data: Any = Hits(v.data.matrix[rows], v.data.records)
+        elif v.data is None:
+            data = None
+        else:
+            data = v.data[rows]
+        cols[path] = V(v.kind, data, v.null[rows], v.err[rows])
+    return Batch(len(rows), cols)
+
+
+def _run_plan(plan: _Plan, b: Batch, rows: npt.NDArray[np.intp]) -> list[tuple[npt.NDArray[np.intp], Batch]]:
+    """(rows, their final batch) for every route the rows take; rows no statement takes are left out."""
+    for step in plan.steps:
+        step.run(b)
+    if plan.switch is None:
+        return [(rows, b)]
+    out = []
+    for mask, (_, branch) in zip(plan.switch.routes(b), plan.switch.branches, strict=True):
+        if mask.all():
+            out += _run_plan(branch, b, rows)
+        elif mask.any():
+            picked = np.flatnonzero(mask)
+            out += _run_plan(branch, _take(b, picked), rows[picked])
+    return out
+
+
+def _scatter(n: int, parts: list[tuple[npt.NDArray[np.intp], BatchResult]]) -> BatchResult:
+    """One result in row order from the results of row subsets; a row in none of them failed in the engine
+    (no output) and is referred with ENGINE_ERROR."""
+    outcome = np.full(n, "refer", dtype=object)
+    limit = np.zeros(n, dtype=float)
+    rate = np.full(n, np.nan)
+    reasons = object_column(n, ("ENGINE_ERROR",))
+    grade = np.full(n, None, dtype=object)
+    has_cap = any(r.exposure_cap is not None for _, r in parts)
+    cap = np.full(n, np.nan) if has_cap else None
+    for rows, r in parts:
+        outcome[rows] = r.outcome
+        limit[rows] = r.limit
+        rate[rows] = r.annual_rate
+        reasons[rows] = r.reasons
+        grade[rows] = r.risk_grade
+        if cap is not None and r.exposure_cap is not None:
+            cap[rows] = r.exposure_cap
+    return BatchResult(outcome, limit, rate, reasons, grade, cap)
 
 
 def expression_fields(text: str) -> set[str]:

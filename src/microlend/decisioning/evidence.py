@@ -14,11 +14,12 @@ from datetime import timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from microlend.core.clock import utcnow
 from microlend.decisioning.golden import GoldenResult
+from microlend.decisioning.money import DEFAULT_ASSUMPTIONS, MoneyAssumptions, money_report
 from microlend.decisioning.policy import policy_hash, policy_kind, policy_name
 from microlend.decisioning.tables import DecisionRow, LimitChangeRow, PolicyVersionRow
 
@@ -61,6 +62,18 @@ def decision_history(
     return pd.DataFrame([flatten_inputs(i) for i in inputs])
 
 
+def count_history(session: Session, tenant_id: int, days: int = HISTORY_DAYS, max_rows: int = HISTORY_MAX_ROWS) -> int:
+    """How many rows `decision_history` would give (at most `max_rows`)."""
+    since = utcnow() - timedelta(days=days)
+    ids = (
+        select(DecisionRow.id)
+        .where(DecisionRow.tenant_id == tenant_id, DecisionRow.acted_on.is_(True), DecisionRow.created_at >= since)
+        .limit(max_rows)
+        .subquery()
+    )
+    return int(session.execute(select(func.count()).select_from(ids)).scalar_one())
+
+
 def limit_review_history(
     session: Session, tenant_id: int, days: int = HISTORY_DAYS, max_rows: int = HISTORY_MAX_ROWS
 ) -> pd.DataFrame:
@@ -84,9 +97,11 @@ def _swaps(before: list[str], after: list[str]) -> dict[str, int]:
 
 
 def credit_simulation(
-    session: Session, tenant_id: int, doc: dict[str, Any], champion: dict[str, Any] | None
+    session: Session, tenant_id: int, doc: dict[str, Any], champion: dict[str, Any] | None,
+    money: MoneyAssumptions | None = None,
 ) -> dict[str, Any]:
-    """Outcome counts of `doc` and the champion on the bank's recent decisions, and who swaps."""
+    """Outcome counts of `doc` and the champion on the bank's recent decisions, who swaps, and the money of
+    both by segment on the bank's assumptions (`money`; the defaults when not given)."""
     import time
 
     from microlend.decisioning.simulate import evaluate_frame, sample_applications
@@ -126,8 +141,10 @@ def credit_simulation(
         "champion": None,
         "swaps": {},
     }
-    if champion is not None:
-        base = [str(o) for o in evaluate_frame(champion, frame)[0].outcome]
+    base_result = evaluate_frame(champion, frame)[0] if champion is not None else None
+    evidence["money"] = money_report(frame, result, base_result, money or DEFAULT_ASSUMPTIONS)
+    if champion is not None and base_result is not None:
+        base = [str(o) for o in base_result.outcome]
         evidence["champion"] = {
             "hash": policy_hash(champion),
             "name": policy_name(champion),

@@ -34,6 +34,7 @@ from microlend.decisioning.columnar import (
     concat_results,
 )
 from microlend.decisioning.domain import DecisionInput
+from microlend.decisioning.money import DEFAULT_ASSUMPTIONS, MoneyAssumptions, money_report, score_from_odds
 from microlend.decisioning.policy import compile_policy, policy_hash, policy_name
 
 REQUIRED_COLUMNS = ("application.amount", "application.term_months", "application.product_code", "customer.customer_id")
@@ -65,13 +66,6 @@ def load_applications(path: str | Path) -> pd.DataFrame:
             field="data",
         )
     return frame
-
-
-def score_from_odds(score: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """pd on the 600-points-at-odds-50:1, 20-points-to-double scale: odds = 50 * 2^((score-600)/20)."""
-    odds = 50.0 * np.power(2.0, (score - 600.0) / 20.0)
-    result: npt.NDArray[np.float64] = 1.0 / (1.0 + odds)
-    return result
 
 
 def sub_grade_score_proxy(frame: pd.DataFrame) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
@@ -387,6 +381,7 @@ class SimulationReport:
     swap: dict[str, Any] | None
     top_reasons: list[tuple[str, int]]
     charts: dict[str, str] = field(default_factory=dict)
+    money: dict[str, Any] | None = None  # see `money.money_report`
 
     @property
     def rows_per_second(self) -> float:
@@ -405,6 +400,7 @@ class SimulationReport:
             "segments": {col: {v: m.as_dict() for v, m in by.items()} for col, by in self.segments.items()},
             "swap": self.swap,
             "top_reasons": [{"code": c, "count": n} for c, n in self.top_reasons],
+            "money": self.money,
         }
 
     def to_json(self) -> str:
@@ -424,8 +420,10 @@ def simulate(
     baseline: dict[str, Any] | None = None,
     segment_columns: list[str] | None = None,
     charts: bool = True,
+    money: MoneyAssumptions | None = DEFAULT_ASSUMPTIONS,
 ) -> SimulationReport:
-    """Run `doc` (and `baseline`) over the applications and measure approvals, risk, limits and swaps."""
+    """Run `doc` (and `baseline`) over the applications and measure approvals, risk, limits and swaps, and
+    with `money` the volume, expected loss, income and profit by segment (see `money.money_report`)."""
     started = time.perf_counter()
     result, mode = evaluate_frame(doc, frame)
     seconds = time.perf_counter() - started
@@ -463,9 +461,12 @@ def simulate(
         segments=segments,
         swap=swap,
         top_reasons=counts.most_common(10),
+        money=None if money is None else money_report(frame, result, base_result, money),
     )
     if charts:
         report.charts = _charts(frame, result, base_result)
+        if report.money is not None:
+            report.charts["profit"] = profit_chart(report.money)
     return report
 
 
@@ -532,6 +533,31 @@ def _charts(frame: pd.DataFrame, result: BatchResult, base: BatchResult | None) 
         charts["limits"] = _png(fig)
         plt.close(fig)
     return charts
+
+
+def profit_chart(money: dict[str, Any]) -> str:
+    """Profit by risk grade, this version beside the baseline (CNY)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = money["segments"].get("grade", [])
+    labels = [r["value"] for r in rows]
+    x = np.arange(len(labels))
+    fig, ax = plt.subplots(figsize=(5, 3))
+    has_base = bool(rows) and "baseline" in rows[0]
+    ax.bar(x - 0.2 if has_base else x, [float(Decimal(r["policy"]["profit"])) for r in rows], width=0.4,
+           label="policy")
+    if has_base:
+        ax.bar(x + 0.2, [float(Decimal(r["baseline"]["profit"])) for r in rows], width=0.4, label="baseline")
+        ax.legend()
+    ax.axhline(0, color="black", linewidth=0.5)
+    ax.set_xticks(x, labels)
+    ax.set_title("Profit by risk grade (CNY)")
+    out = _png(fig)
+    plt.close(fig)
+    return out
 
 
 def render_html(report: SimulationReport) -> str:

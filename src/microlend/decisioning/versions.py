@@ -20,6 +20,7 @@ from microlend.decisioning import evidence, reason_codes
 from microlend.decisioning.arms import BUCKETS
 from microlend.decisioning.golden import run_golden_tests
 from microlend.decisioning.lint import LintReport, lint_policy
+from microlend.decisioning.money import MoneyAssumptions
 from microlend.decisioning.policy import (
     CompiledPolicy,
     parse_policy,
@@ -217,6 +218,7 @@ def submit_with_evidence(uow: UnitOfWork, who: Principal, content: dict[str, Any
                               "outputs before submitting it", field="tests")
     golden = run_golden_tests(doc, subs)
     warnings = [f.text() for f in report.findings if f.severity == "warning"]
+    money = None if policy_kind(doc) == "limit_review" else _money_assumptions(uow, who)
     with uow:
         s = uow.session
         row, created = _insert_or_get(s, who, doc, "submitted", note)
@@ -233,7 +235,7 @@ def submit_with_evidence(uow: UnitOfWork, who: Principal, content: dict[str, Any
             setup = s.get(DecisionSetupRow, who.tenant_id)
             champion_hash = setup.champion_hash if setup is not None else None
             champion = version_row(s, who.tenant_id, champion_hash).content if champion_hash else None
-            simulation = evidence.credit_simulation(s, who.tenant_id, doc, champion)
+            simulation = evidence.credit_simulation(s, who.tenant_id, doc, champion, money)
         submission = PolicySubmissionRow(
             tenant_id=who.tenant_id, policy_version_id=row.id, submitted_by=who.username,
             submitted_at=row.submitted_at or utcnow(), note=note, champion_hash=champion_hash, warnings=warnings,
@@ -244,6 +246,12 @@ def submit_with_evidence(uow: UnitOfWork, who: Principal, content: dict[str, Any
         stored = Submission.from_row(submission, row.content_hash)
         uow.commit()
     return version, stored
+
+
+def _money_assumptions(uow: UnitOfWork, who: Principal) -> MoneyAssumptions:
+    from microlend.decisioning.ports import money_assumptions
+
+    return money_assumptions(uow, who)
 
 
 def _submission_row(s: Session, row: PolicyVersionRow) -> PolicySubmissionRow | None:

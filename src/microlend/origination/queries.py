@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import func, select
 
@@ -98,3 +99,11 @@ def application_customers(uow: UnitOfWork, who: Principal, application_ids: Sequ
         rows = uow.session.execute(select(ApplicationRow.id, ApplicationRow.customer_id).where(
             ApplicationRow.tenant_id == who.tenant_id, ApplicationRow.id.in_(ids))).all()
     return {int(i): int(c) for i, c in rows}
+
+
+def operating_cost_per_loan(uow: UnitOfWork, who: Principal) -> Decimal:
+    """What the bank takes one micro-loan to cost to run, for projections: the per-loan figure of its
+    unit-cost settings (单笔运营成本; the reported reference until it sets its own)."""
+    from microlend.origination.unit_cost import cost_assumptions
+
+    return cost_assumptions(uow, who).reference_per_loan

@@ -26,6 +26,7 @@ from microlend.servicing.tables import (
     LoanRow,
     ProductRow,
     RepaymentRow,
+    ServicingSettingsRow,
 )
 
 #: A loan has gone bad (坏账口径) once it is more than this many days past due, or written off.
@@ -481,3 +482,37 @@ def loan_days(uow: UnitOfWork, who: Principal, *, loan_id: int | None = None,
                                   CobRunRow.business_date >= LoanRow.disbursed_on,
                                   or_(LoanRow.closed_on.is_(None), CobRunRow.business_date < LoanRow.closed_on)))
             .where(LoanRow.tenant_id == who.tenant_id, which)).scalar_one())
+
+
+# ---------------------------------------------------------------------------------------- pricing and provisioning
+
+
+#: The loss given default of an unsecured loan when the bank has set none (the provisioning default).
+DEFAULT_LGD = Decimal("0.45")
+
+
+def loss_given_default(uow: UnitOfWork, who: Principal) -> Decimal:
+    """The bank's LGD from its provisioning settings (违约损失率; the default 45 % until it sets one)."""
+    with uow.read_only():
+        lgd = uow.session.execute(
+            select(ServicingSettingsRow.lgd).where(ServicingSettingsRow.tenant_id == who.tenant_id)
+        ).scalar_one_or_none()
+    return DEFAULT_LGD if lgd is None else Decimal(lgd)
+
+
+@dataclass(frozen=True)
+class ProductPrice:
+    """What a product charges: its annual rate and the upfront fee as a share of the amount."""
+
+    annual_rate: Decimal
+    upfront_fee_rate: Decimal
+
+
+def product_prices(uow: UnitOfWork, who: Principal) -> dict[str, ProductPrice]:
+    """Product code -> rate and upfront fee rate, for the bank's active products."""
+    with uow.read_only():
+        rows = uow.session.execute(
+            select(ProductRow.code, ProductRow.annual_rate, ProductRow.upfront_fee_rate)
+            .where(ProductRow.tenant_id == who.tenant_id, ProductRow.active.is_(True))
+        ).all()
+    return {code: ProductPrice(Decimal(rate), Decimal(fee)) for code, rate, fee in rows}

@@ -21,11 +21,13 @@ from microlend.decisioning import policy_views
 from microlend.decisioning import service as svc
 from microlend.decisioning.challenger_report import challenger_report
 from microlend.decisioning.diff import policy_diff
+from microlend.decisioning.evidence import HISTORY_DAYS
 from microlend.decisioning.golden import GoldenResult, run_golden_tests
 from microlend.decisioning.lint import LintReport
 from microlend.decisioning.policy import parse_policy, policy_name
 from microlend.decisioning.reasons import reason
-from microlend.decisioning.simulation_service import simulation
+from microlend.decisioning.simulate import profit_chart
+from microlend.decisioning.simulation_service import BANK_HISTORY, history_size, simulation
 from microlend.decisioning.trace_view import plain_cell
 from microlend.origination import queries as outcomes
 from microlend.web import i18n
@@ -43,6 +45,7 @@ STATUS_LABELS = {"draft": "Draft", "submitted": "Awaiting publication", "publish
                  "retired": "Retired"}
 OUTCOME_LABELS = {"approve": "Credit approved", "decline": "Credit declined", "refer": "Referred to a person"}
 SAMPLES = {"german_credit": "German credit (1,000)", "lending_club": "Lending Club (9,857)"}
+
 
 
 def _who(request: Request, uow: UnitOfWork, permission: Permission) -> Principal | Response:
@@ -153,8 +156,10 @@ def _version_page(request: Request, uow: UnitOfWork, who: Principal, content_has
     requests = [r for r in changes_svc.list_changes(uow, who) if r.content_hash == content_hash]
     can_request = who.can(Permission.EDIT_POLICIES) and not requests
     sim_rows = _outcome_rows(submission.simulation) if submission else []
+    money = submission.simulation.get("money") if submission else None
+    money_chart = profit_chart(money) if money else ""
     return page(request, who, "policies/version.html", status_code=status_code, version=public, doc=doc,
-                submission=submission, sim_rows=sim_rows, requests=requests,
+                submission=submission, sim_rows=sim_rows, requests=requests, money_chart=money_chart,
                 can_confirm=who.can(Permission.PUBLISH_POLICIES),
                 can_promote=can_request and public.arm in ("challenger", "shadow"),
                 can_roll_back=can_request and version.status == "retired" and version.published_at is not None,
@@ -231,8 +236,10 @@ def new_draft(request: Request, uow: UnitOfWorkDep, base: str = "") -> Response:
 def _editor(request: Request, uow: UnitOfWork, who: Principal, content: str, *, base: str = "", note: str = "",
             error: str = "", status_code: int = 200) -> HTMLResponse:
     report, changes, parse_error = _check(uow, who, content)
+    history = history_size(uow, who, HISTORY_DAYS) if who.can(Permission.VIEW_DECISIONS) else 0
     return page(request, who, "policies/edit.html", status_code=status_code, content=content, base=base,
-                note=note, error=error, report=report, changes=changes, parse_error=parse_error, samples=SAMPLES)
+                note=note, error=error, report=report, changes=changes, parse_error=parse_error, samples=SAMPLES,
+                history_days=HISTORY_DAYS, history=history)
 
 
 def _check(uow: UnitOfWork, who: Principal, content: str) -> tuple[LintReport | None, list[str] | None, str]:
@@ -259,18 +266,29 @@ def lint_fragment(request: Request, uow: UnitOfWorkDep, content: Annotated[str, 
 
 @router.post("/policies/simulate", response_class=HTMLResponse)
 def simulate_fragment(request: Request, uow: UnitOfWorkDep, content: Annotated[str, Form()] = "",
-                      dataset: Annotated[str, Form()] = "german_credit") -> Response:
-    """htmx: the simulation of the text being edited on a sample, against the version in force."""
+                      dataset: Annotated[str, Form()] = BANK_HISTORY,
+                      history_days: Annotated[str, Form()] = str(HISTORY_DAYS)) -> Response:
+    """htmx: the simulation of the text being edited on the bank's own recent applications or a sample,
+    against the version in force, with its money by segment."""
     who = _who(request, uow, Permission.EDIT_POLICIES)
     if not isinstance(who, Principal):
         return who
     try:
-        report = simulation(uow, who, _parse(content), dataset, None, None, charts=True)
+        days = _days(history_days)
+        report = simulation(uow, who, _parse(content), dataset, None, None, charts=True, history_days=days)
     except DomainError as exc:
         return page(request, who, "policies/_simulation.html", status_code=exc.status_code, error=exc.message,
                     report=None, data=None)
     return page(request, who, "policies/_simulation.html", report=report, data=report.as_dict(), error="",
-                dataset=SAMPLES.get(dataset, dataset))
+                dataset=SAMPLES.get(dataset, dataset), history_days=days, bank_history=dataset == BANK_HISTORY)
+
+
+def _days(text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValidationError("history_days: give the number of days as a whole number",
+                              field="history_days") from None
 
 
 @router.post("/policies/submit", response_class=HTMLResponse)

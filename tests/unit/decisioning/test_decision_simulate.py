@@ -61,6 +61,33 @@ def test_german_credit_is_evaluated_in_batch_and_agrees() -> None:
     assert [batch.row(i) for i in range(300)] == [engine.row(i) for i in range(300)]
 
 
+def test_a_branching_policy_is_simulated_in_batch_and_agrees_on_the_whole_german_sample() -> None:
+    from tests.unit.decisioning.branching_policy import branching_policy
+
+    doc = branching_policy()
+    frame = applications_from_german_credit()
+    assert (frame["customer.age"] >= 60).any() and (frame["customer.age"] < 60).any()
+    batch, mode = evaluate_frame(doc, frame)
+    engine, engine_mode = evaluate_frame(doc, frame, mode="engine")
+    assert (mode, engine_mode) == ("batch", "engine")
+    mismatches = [i for i in range(len(frame)) if batch.row(i) != engine.row(i)]
+    assert mismatches == []
+
+
+def test_the_report_carries_the_money_against_the_baseline(lending_club: pd.DataFrame) -> None:
+    report = simulate(stricter(), lending_club.head(3000), baseline=POLICY, charts=True)
+    money = report.as_dict()["money"]
+    assert money["overall"]["policy"]["approved"] == report.overall.approved
+    assert money["overall"]["baseline"]["approved"] == report.baseline_overall.approved  # type: ignore[union-attr]
+    assert {row["value"] for row in money["segments"]["product"]} == {"MICRO_BIZ", "MICRO_PERSONAL"}
+    out = sum(x["applications"] for x in money["swap_reasons"]["swap_out"])
+    assert out >= report.swap["swap_out"]["applications"] > 0  # type: ignore[index]
+    assert "profit" in report.charts
+    html = render_html(report)
+    assert "Money over the expected life" in html and money["overall"]["delta"]["profit"] in html
+    assert simulate(POLICY, lending_club.head(100), charts=False, money=None).money is None
+
+
 class TestSimulationReport:
     def test_outcomes_add_up_and_segments_are_measured(self, lending_club: pd.DataFrame) -> None:
         report = simulate(POLICY, lending_club, charts=False)

@@ -259,9 +259,13 @@ class SimulateRequest(BaseModel):
 
     content: dict[str, Any]
     dataset: str = Field(default="german_credit", max_length=64,
-                         description="german_credit, lending_club, or a dataset stored in the bank's credit data")
+                         description="german_credit, lending_club, bank_history (the bank's own acted-on "
+                         "decisions of the last history_days days), or a dataset stored in the bank's credit data")
     dataset_version: int | None = Field(default=None, ge=1, le=MAX_ID, description="latest when absent")
     baseline_hash: str | None = Field(default=None, description="compare with this version (default: champion)")
+    history_days: int = Field(default=90, ge=1, le=730, description="the window of bank_history, in days")
+    funding_rate: Decimal | None = Field(default=None, ge=0, le=1, max_digits=9, decimal_places=6,
+                                         description="annual cost of funds for the profit (default 0.025)")
 
 
 class ArmMetricsPublic(BaseModel):
@@ -296,6 +300,9 @@ class SimulationPublic(BaseModel):
     segments: dict[str, dict[str, ArmMetricsPublic]]
     swap: dict[str, Any] | None
     top_reasons: list[ReasonCountPublic]
+    money: dict[str, Any] | None = Field(default=None, description="volume, expected loss, income, cost and "
+                                         "profit overall and by grade, product and channel, with the baseline's "
+                                         "and the deltas, and swaps by reason code; amounts as decimal strings")
 
 
 class ArmPublic(BaseModel):
@@ -394,7 +401,7 @@ def lint(body: PolicyDocument, who: CurrentPrincipal, uow: UnitOfWorkDep) -> Lin
 def simulate(body: SimulateRequest, who: CurrentPrincipal, uow: UnitOfWorkDep) -> SimulationPublic:
     """Run a posted policy over a historical sample against the baseline (the champion by default)."""
     report = simulation(uow, who, body.content, body.dataset, body.dataset_version, body.baseline_hash,
-                        charts=False)
+                        charts=False, history_days=body.history_days, funding_rate=body.funding_rate)
     return SimulationPublic.model_validate(report.as_dict())
 
 
