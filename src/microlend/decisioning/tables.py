@@ -53,7 +53,8 @@ def _content_is_immutable(_mapper: Any, _connection: Any, target: PolicyVersionR
 class DecisionSetupRow(Base):
     """A tenant's policies in force: the champion, optionally a challenger on a share of customers (in basis
     points of 10,000), and optionally a shadow (evaluated and stored beside every decision, never acted on).
-    `challenger_shadow` is kept for rows written before the shadow had its own slot; it stays false."""
+    A set-up written before the shadow had its own slot may hold its shadow in the challenger's slot
+    (`challenger_shadow`); it is read as the shadow until a new shadow or challenger is published."""
 
     __tablename__ = "decision_setups"
 

@@ -325,6 +325,9 @@ def publish(
                 if setup is None:
                     raise Conflict("content_hash: publish a champion before a challenger", field="content_hash")
                 if shadow:  # the shadow slot: runs beside the champion and any split challenger
+                    if setup.challenger_shadow:  # a shadow still in the challenger's slot (an older set-up) leaves
+                        setup.shadow_hash = setup.shadow_hash or setup.challenger_hash
+                        _clear_challenger(setup)
                     retired = _retire(s, who, setup.shadow_hash, keep=_in_force(setup, "shadow"))
                     setup.shadow_hash, setup.shadow_started_at = content_hash, now
                 else:

@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 from microlend.core.clock import utcnow
 from microlend.core.errors import Conflict, PermissionDenied, ValidationError
 from microlend.core.identity import Principal
+from microlend.core.money import round_half_up
 from microlend.core.tables import AuditRow
 from microlend.core.tenancy import Tenant
 from microlend.core.uow import UnitOfWork
-from microlend.core.money import round_half_up
 from microlend.decisioning import changes, service, versions
 from microlend.decisioning.challenger_report import add_months, challenger_report, wilson_interval
 from microlend.decisioning.domain import DecisionInput

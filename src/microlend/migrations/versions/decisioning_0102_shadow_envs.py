@@ -24,21 +24,12 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("environment", sa.String(length=20), nullable=False, server_default="draft")
         )
-    # a shadow run that held the challenger's slot moves to the shadow slot
-    op.execute(
-        "UPDATE decision_setups SET shadow_hash = challenger_hash, shadow_started_at = challenger_started_at, "
-        "challenger_hash = NULL, challenger_started_at = NULL, challenger_share_bp = 0, challenger_shadow = false "
-        "WHERE challenger_shadow = true AND challenger_hash IS NOT NULL"
-    )
+    # a shadow run that holds the challenger's slot (challenger_shadow) stays there and is read as the shadow
     op.execute("UPDATE policy_versions SET environment = 'production' WHERE status IN ('published', 'retired')")
     op.execute("UPDATE policy_versions SET environment = 'test' WHERE status = 'submitted'")
 
 
 def downgrade() -> None:
-    op.execute(
-        "UPDATE decision_setups SET challenger_hash = shadow_hash, challenger_started_at = shadow_started_at, "
-        "challenger_share_bp = 0, challenger_shadow = true WHERE shadow_hash IS NOT NULL AND challenger_hash IS NULL"
-    )
     with op.batch_alter_table("policy_versions", schema=None) as batch_op:
         batch_op.drop_column("environment")
     with op.batch_alter_table("decision_setups", schema=None) as batch_op:
