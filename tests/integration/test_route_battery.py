@@ -265,6 +265,12 @@ def policy_version(api: CachedTokens) -> str:
                                    headers=author))["content_hash"])
 
 
+def draft_version(api: CachedTokens) -> str:
+    """A policy version kept as a draft (not yet in the test environment)."""
+    return str(_ok(api.client.post("/api/v1/policies", json={"content": stricter_policy(), "submit": False},
+                                   headers=api.token("risk_analyst")))["content_hash"])
+
+
 def running_challenger(api: CachedTokens) -> str:
     """A version running as challenger: written by one analyst, published by the one who signs in."""
     content_hash = policy_version(api)
@@ -629,6 +635,10 @@ CASES: list[Case] = [
     Case(E("DELETE", f"{V1}/policies/challenger", "risk_analyst", "approver", write=True, success=(204,)),
          shadow_challenger),
     Case(E("GET", f"{V1}/policies/{{content_hash}}", "auditor", "marketer"), policy_version, policy_snapshot),
+    Case(E("POST", f"{V1}/policies/{{content_hash}}/test", "risk_analyst", "approver", write=True), draft_version,
+         policy_snapshot),
+    Case(E("POST", f"{V1}/policies/{{content_hash}}/evaluate", "auditor", "marketer",
+           body={"input": decision_input()}), policy_version, policy_snapshot),
     Case(E("POST", f"{V1}/policies/{{content_hash}}/publish", "risk_analyst", "approver", body={}, write=True),
          policy_version, policy_snapshot),
     Case(E("GET", f"{V1}/reason-codes", "auditor", "marketer")),

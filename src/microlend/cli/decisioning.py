@@ -298,6 +298,21 @@ def submit(
     console.print(f"submitted {version.name} {version.content_hash} by {version.author}", highlight=False)
 
 
+@app.command("to-test")
+@user_errors
+def to_test(
+    content_hash: Annotated[str, typer.Argument(help="A draft version's hash")],
+    user: Annotated[str | None, typer.Option("--user", help=_SIGNED_IN)] = None,
+) -> None:
+    """Move a draft into the test environment (lint clean, golden tests pass): evaluated on request
+    (`POST /api/v1/policies/{hash}/evaluate?environment=test`), never on a live application."""
+    from microlend.decisioning import versions as policy_versions
+
+    uow, who = _person("to-test", user)
+    version = policy_versions.promote_to_test(uow, who, content_hash)
+    console.print(f"{version.name} {version.content_hash} is in {version.environment}", highlight=False)
+
+
 @app.command("publish")
 @user_errors
 def publish(
@@ -369,9 +384,9 @@ def versions(user: Annotated[str, typer.Option("--user", help="A bank user who m
     from microlend.decisioning import service
 
     uow, who = _as_user(user)
-    table = Table("hash", "name", "status", "author", "publisher")
+    table = Table("hash", "name", "status", "environment", "author", "publisher")
     for v in service.list_versions(uow, who):
-        table.add_row(v.content_hash[:12], v.name, v.status, v.author, v.publisher or "")
+        table.add_row(v.content_hash[:12], v.name, v.status, v.environment, v.author, v.publisher or "")
     console.print(table)
 
 

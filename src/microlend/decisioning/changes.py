@@ -21,7 +21,7 @@ from microlend.core.identity import Permission, Principal
 from microlend.core.uow import UnitOfWork
 from microlend.decisioning.policy import policy_kind
 from microlend.decisioning.tables import DecisionSetupRow, PolicyChangeRequestRow
-from microlend.decisioning.versions import _clear_challenger, _retire, _setup, version_row
+from microlend.decisioning.versions import _clear_challenger, _clear_shadow, _in_force, _retire, _setup, version_row
 
 Action = Literal["promote", "rollback"]
 ACTIONS: tuple[Action, ...] = ("promote", "rollback")
@@ -51,10 +51,10 @@ def _check(s: Session, tenant_id: int, action: str, content_hash: str) -> Decisi
     setup = _setup(s, tenant_id)
     row = version_row(s, tenant_id, content_hash)
     if action == "promote":
-        if setup.challenger_hash != content_hash:
+        if content_hash not in (setup.challenger_hash, setup.shadow_hash):
             raise Conflict(
                 f"content_hash: version {content_hash[:12]} is not the running challenger; only the "
-                "challenger can be promoted",
+                "challenger (or the shadow) can be promoted",
                 field="content_hash",
             )
     else:
@@ -145,16 +145,19 @@ def decide_change(uow: UnitOfWork, who: Principal, request_id: int, approve: boo
             setup = _check(s, who.tenant_id, row.action, row.content_hash)
             old_champion = setup.champion_hash
             if row.action == "promote":
-                _clear_challenger(setup)
+                if setup.challenger_hash == row.content_hash:
+                    _clear_challenger(setup)
+                if setup.shadow_hash == row.content_hash:
+                    _clear_shadow(setup)
             else:
                 version = version_row(s, who.tenant_id, row.content_hash)
-                version.status, version.retired_at = "published", None
+                version.status, version.retired_at, version.environment = "published", None, "production"
                 version.publisher, version.publisher_user_id, version.published_at = who.username, who.user_id, now
             setup.champion_hash, setup.updated_at = row.content_hash, now
             after |= {
                 "status": "approved",
                 "champion_hash": row.content_hash,
-                "retired": _retire(s, who, old_champion, keep=row.content_hash),
+                "retired": _retire(s, who, old_champion, keep=_in_force(setup, "champion", row.content_hash)),
             }
             action = f"policy.{row.action}"
         else:

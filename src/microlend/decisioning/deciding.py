@@ -132,7 +132,8 @@ def decide(
 ) -> DecisionRecord:
     """Decide one application with the policy in force for this customer's arm and store the Decision.
 
-    A shadow policy is evaluated beside it and stored, never acted on. `challenger_model` is the challenger
+    A shadow policy (beside the champion and any split challenger) is evaluated too and stored, never acted on.
+    `challenger_model` is the challenger
     model's answer for the same applicant: the challenger arm (split or shadow) decides with it, and with no
     challenger policy it gives a shadow decision of the champion policy. Never raises on incomplete data:
     the policy refers or declines with reasons."""
@@ -155,7 +156,9 @@ def decide(
                 acted_hash, acted_input = setup.challenger_hash, challenger_input
         result = compiled_policy(s, who.tenant_id, acted_hash).evaluate(acted_input, trace=True)
         shadow_hash = None
-        if setup.challenger_hash and setup.challenger_shadow:
+        if setup.shadow_hash:  # the shadow slot runs beside the champion and any split challenger
+            shadow_hash = setup.shadow_hash
+        elif setup.challenger_hash and setup.challenger_shadow:  # a set-up written before the shadow slot
             shadow_hash = setup.challenger_hash
         elif challenger_model is not None and not setup.challenger_hash:
             shadow_hash = setup.champion_hash

@@ -22,6 +22,7 @@ class PolicyVersionView:
     publisher: str | None
     created_at: datetime
     published_at: datetime | None
+    environment: str = "draft"
 
 
 def setup_or_none(uow: UnitOfWork, who: Principal) -> svc.PolicySetup | None:
@@ -39,13 +40,15 @@ def arm_of(setup: svc.PolicySetup | None, content_hash: str, status: str) -> str
         return "champion"
     if content_hash == setup.challenger_hash:
         return "shadow" if setup.challenger_shadow else "challenger"
+    if content_hash == setup.shadow_hash:
+        return "shadow"
     return None
 
 
 def version_view(v: svc.PolicyVersion, setup: svc.PolicySetup | None) -> PolicyVersionView:
     return PolicyVersionView(id=v.id, name=v.name, content_hash=v.content_hash, status=v.status,
                              arm=arm_of(setup, v.content_hash, v.status), author=v.author, publisher=v.publisher,
-                             created_at=v.created_at, published_at=v.published_at)
+                             created_at=v.created_at, published_at=v.published_at, environment=v.environment)
 
 
 def versions_newest_first(uow: UnitOfWork, who: Principal) -> tuple[list[PolicyVersionView], svc.PolicySetup | None]:

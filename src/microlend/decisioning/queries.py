@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +15,15 @@ from microlend.core.uow import UnitOfWork
 from microlend.decisioning.tables import DecisionRow
 
 _CHUNK = 500
+
+
+@dataclass(frozen=True)
+class LoanPerformance:
+    """What became of the loan a decision led to, as servicing knows it: the day it was paid out and the first
+    day it was bad (more than 30 days past due, or written off), None while it never was."""
+
+    disbursed_on: date
+    bad_on: date | None
 
 
 def shadows_of(uow: UnitOfWork, who: Principal, decision_ids: Sequence[int]) -> dict[int, int]:

@@ -13,6 +13,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from microlend.core.db import Amount, Base, JSONText, Rate, UTCDateTime
 
 POLICY_STATUSES = ("draft", "submitted", "published", "retired")
+#: where a version may run: draft (being written), test (lint clean and golden tests pass: evaluated on request,
+#: never on a live decision), production (published by a second person; stays so once retired)
+ENVIRONMENTS = ("draft", "test", "production")
 
 
 class PolicyVersionRow(Base):
@@ -36,6 +39,7 @@ class PolicyVersionRow(Base):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     note: Mapped[str] = mapped_column(String(500), default="")
+    environment: Mapped[str] = mapped_column(String(20), default="draft", server_default="draft")
 
 
 @event.listens_for(PolicyVersionRow, "before_update")
@@ -47,8 +51,10 @@ def _content_is_immutable(_mapper: Any, _connection: Any, target: PolicyVersionR
 
 
 class DecisionSetupRow(Base):
-    """A tenant's policies in force: the champion, and optionally a challenger on a share of customers
-    (in basis points of 10,000) or in shadow (evaluated and stored, never acted on)."""
+    """A tenant's policies in force: the champion, optionally a challenger on a share of customers (in basis
+    points of 10,000), and optionally a shadow (evaluated and stored beside every decision, never acted on).
+    A set-up written before the shadow had its own slot may hold its shadow in the challenger's slot
+    (`challenger_shadow`); it is read as the shadow until a new shadow or challenger is published."""
 
     __tablename__ = "decision_setups"
 
@@ -60,6 +66,9 @@ class DecisionSetupRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # when the running challenger (or shadow) began: its report compares decisions made since then
     challenger_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # a shadow version beside the champion and any split challenger: decides every application, never acts
+    shadow_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    shadow_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class PolicySubmissionRow(Base):

@@ -36,6 +36,7 @@ def setup_tenant(session: Session, tenant: TenantRow) -> None:
         publisher_user_id=0,
         published_at=now,
         note="default policy for a new bank",
+        environment="production",
     )
     session.add(row)
     session.add(DecisionSetupRow(tenant_id=tenant.id, champion_hash=content_hash, updated_at=now))

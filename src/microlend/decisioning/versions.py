@@ -48,11 +48,13 @@ class PolicyVersion:
     publisher: str | None
     created_at: datetime
     published_at: datetime | None
+    environment: str = "draft"  # draft, test, production (see `tables.ENVIRONMENTS`)
 
     @classmethod
     def from_row(cls, row: PolicyVersionRow) -> PolicyVersion:
         return cls(
-            row.id, row.name, row.content_hash, row.status, row.author, row.publisher, row.created_at, row.published_at
+            row.id, row.name, row.content_hash, row.status, row.author, row.publisher, row.created_at, row.published_at,
+            row.environment or "draft",
         )
 
 
@@ -142,10 +144,11 @@ def _setup(session: Session, tenant_id: int) -> DecisionSetupRow:
 
 
 _ARMS = select(DecisionSetupRow.champion_hash, DecisionSetupRow.challenger_hash, DecisionSetupRow.challenger_share_bp,
-               DecisionSetupRow.challenger_shadow).where(DecisionSetupRow.tenant_id == bindparam("tid"))
+               DecisionSetupRow.challenger_shadow, DecisionSetupRow.shadow_hash).where(
+    DecisionSetupRow.tenant_id == bindparam("tid"))
 
 
-def arms_in_force(session: Session, tenant_id: int) -> Row[str, str | None, int, bool]:
+def arms_in_force(session: Session, tenant_id: int) -> Row[str, str | None, int, bool, str | None]:
     """The policies in force, read on every decision (a statement built once, no ORM object)."""
     row = session.connection().execute(_ARMS, {"tid": tenant_id}).one_or_none()
     if row is None:
@@ -228,14 +231,9 @@ def submit_with_evidence(uow: UnitOfWork, who: Principal, content: dict[str, Any
             before = audit_summary(row)
             row.status, row.submitted_at, row.note = "submitted", utcnow(), note
             audit.record(s, who, "policy.submit", "policy_version", row.id, before=before, after=audit_summary(row))
-        champion_hash: str | None = None
-        if policy_kind(doc) == "limit_review":
-            simulation = evidence.limit_review_simulation(s, who.tenant_id, doc)
-        else:
-            setup = s.get(DecisionSetupRow, who.tenant_id)
-            champion_hash = setup.champion_hash if setup is not None else None
-            champion = version_row(s, who.tenant_id, champion_hash).content if champion_hash else None
-            simulation = evidence.credit_simulation(s, who.tenant_id, doc, champion, money)
+        # lint clean and every golden test passing: a submitted version is in the test environment
+        row.environment = "test"
+        champion_hash, simulation = _simulate_against_champion(s, who.tenant_id, doc, money)
         submission = PolicySubmissionRow(
             tenant_id=who.tenant_id, policy_version_id=row.id, submitted_by=who.username,
             submitted_at=row.submitted_at or utcnow(), note=note, champion_hash=champion_hash, warnings=warnings,
@@ -252,6 +250,25 @@ def _money_assumptions(uow: UnitOfWork, who: Principal) -> MoneyAssumptions:
     from microlend.decisioning.ports import money_assumptions
 
     return money_assumptions(uow, who)
+
+
+SIMULATED_KINDS = ("credit_decision", "limit_review")
+
+
+def _simulate_against_champion(s: Session, tenant_id: int, doc: dict[str, Any],
+                               money: MoneyAssumptions | None) -> tuple[str | None, dict[str, Any]]:
+    """The stored simulation of a version against the version of its kind in force, on the bank's history.
+    A kind with no simulation cannot be submitted: the checker would have no evidence."""
+    kind = policy_kind(doc)
+    if kind == "limit_review":
+        return None, evidence.limit_review_simulation(s, tenant_id, doc)
+    if kind == "credit_decision":
+        setup = s.get(DecisionSetupRow, tenant_id)
+        champion_hash = setup.champion_hash if setup is not None else None
+        champion = version_row(s, tenant_id, champion_hash).content if champion_hash else None
+        return champion_hash, evidence.credit_simulation(s, tenant_id, doc, champion, money)
+    raise ValidationError(f"content: a {kind} policy has no simulation on the bank's history, so it cannot be "
+                          f"submitted (kinds that can: {', '.join(SIMULATED_KINDS)})", field="content")
 
 
 def _submission_row(s: Session, row: PolicyVersionRow) -> PolicySubmissionRow | None:
@@ -338,6 +355,9 @@ def publish(
                 f"content_hash: only a submitted version can be published; this one is {row.status}",
                 field="content_hash",
             )
+        if row.environment != "test":
+            raise Conflict(f"content_hash: only a version in the test environment moves to production; this one "
+                           f"is in {row.environment}", field="content_hash")
         if row.author_user_id == who.user_id and row.author == who.username:
             raise PermissionDenied(
                 "publish: you wrote this policy version; a second person holding 'publish_policies' must "
@@ -354,6 +374,7 @@ def publish(
             who.user_id,
             now,
         )
+        row.environment = "production"
         retired: str | None = None
         if kind == "limit_review":
             previous: str | None = None
@@ -370,16 +391,26 @@ def publish(
             if challenger:
                 if setup is None:
                     raise Conflict("content_hash: publish a champion before a challenger", field="content_hash")
-                retired = _retire(s, who, setup.challenger_hash, keep=setup.champion_hash)
-                setup.challenger_hash, setup.challenger_share_bp, setup.challenger_shadow = content_hash, share, shadow
-                setup.updated_at, setup.challenger_started_at = now, now
+                if shadow:  # the shadow slot: runs beside the champion and any split challenger
+                    if setup.challenger_shadow:  # a shadow still in the challenger's slot (an older set-up) leaves
+                        setup.shadow_hash = setup.shadow_hash or setup.challenger_hash
+                        _clear_challenger(setup)
+                    retired = _retire(s, who, setup.shadow_hash, keep=_in_force(setup, "shadow"))
+                    setup.shadow_hash, setup.shadow_started_at = content_hash, now
+                else:
+                    retired = _retire(s, who, setup.challenger_hash, keep=_in_force(setup, "challenger"))
+                    setup.challenger_hash, setup.challenger_share_bp = content_hash, share
+                    setup.challenger_shadow, setup.challenger_started_at = False, now
+                setup.updated_at = now
             elif setup is None:
                 s.add(DecisionSetupRow(tenant_id=who.tenant_id, champion_hash=content_hash, updated_at=now))
             else:
-                retired = _retire(s, who, setup.champion_hash, keep=content_hash)
+                retired = _retire(s, who, setup.champion_hash, keep=_in_force(setup, "champion", content_hash))
                 setup.champion_hash, setup.updated_at = content_hash, now
                 if setup.challenger_hash == content_hash:
                     _clear_challenger(setup)
+                if setup.shadow_hash == content_hash:
+                    _clear_shadow(setup)
             arm = ("shadow" if shadow else "challenger") if challenger else "champion"
         audit.record(
             s,
@@ -400,30 +431,58 @@ def _clear_challenger(setup: DecisionSetupRow) -> None:
     setup.challenger_started_at = None
 
 
-def _retire(s: Session, who: Principal, content_hash: str | None, keep: str | None) -> str | None:
-    """Retire a version leaving service; the caller's one audit record names it (one write, one record)."""
-    if content_hash is None or content_hash == keep:
+def _clear_shadow(setup: DecisionSetupRow) -> None:
+    setup.shadow_hash, setup.shadow_started_at = None, None
+
+
+def _in_force(setup: DecisionSetupRow, leaving: str, replacement: str | None = None) -> tuple[str, ...]:
+    """The versions that stay in force when the one in slot `leaving` goes (plus its replacement, if any)."""
+    slots = {"champion": setup.champion_hash, "challenger": setup.challenger_hash, "shadow": setup.shadow_hash}
+    staying = tuple(h for slot, h in slots.items() if slot != leaving and h is not None)
+    return staying + ((replacement,) if replacement is not None else ())
+
+
+def _retire(s: Session, who: Principal, content_hash: str | None, keep: str | tuple[str, ...] | None) -> str | None:
+    """Retire a version leaving service, unless it stays in force in `keep`; the caller's one audit record names
+    it (one write, one record)."""
+    kept = (keep,) if isinstance(keep, str) else (keep or ())
+    if content_hash is None or content_hash in kept:
         return None
     row = version_row(s, who.tenant_id, content_hash)
     row.status, row.retired_at = "retired", utcnow()
     return content_hash
 
 
-def stop_challenger(uow: UnitOfWork, who: Principal) -> None:
-    """End the challenger or shadow run; its version is retired."""
+RUNS = ("challenger", "shadow")
+
+
+def stop_challenger(uow: UnitOfWork, who: Principal, arm: str | None = None) -> None:
+    """End the split challenger (`arm="challenger"`), the shadow (`"shadow"`) or both (None); the versions
+    leaving service are retired."""
     who.require(Permission.PUBLISH_POLICIES)
+    if arm is not None and arm not in RUNS:
+        raise ValidationError(f"arm: one of {', '.join(RUNS)}", field="arm")
     with uow:
         s = uow.session
         setup = _setup(s, who.tenant_id)
-        if setup.challenger_hash is None:
-            raise Conflict("there is no challenger running")
+        running = {"challenger": setup.challenger_hash, "shadow": setup.shadow_hash}
+        stopping = [a for a in RUNS if (arm is None or a == arm) and running[a] is not None]
+        if not stopping:
+            raise Conflict(f"there is no {arm or 'challenger or shadow'} running")
         before = {
             "challenger_hash": setup.challenger_hash,
             "challenger_share_bp": setup.challenger_share_bp,
-            "challenger_shadow": setup.challenger_shadow,
+            "shadow_hash": setup.shadow_hash,
         }
-        retired = _retire(s, who, setup.challenger_hash, keep=setup.champion_hash)
-        _clear_challenger(setup)
+        retired = []
+        for a in stopping:
+            gone = _retire(s, who, running[a], keep=_in_force(setup, a))
+            if gone is not None:
+                retired.append(gone)
+            if a == "challenger":
+                _clear_challenger(setup)
+            else:
+                _clear_shadow(setup)
         setup.updated_at = utcnow()
         audit.record(
             s,
@@ -432,7 +491,8 @@ def stop_challenger(uow: UnitOfWork, who: Principal) -> None:
             "decision_setup",
             who.tenant_id,
             before=before,
-            after={"challenger_hash": None, "retired": retired},
+            after={"challenger_hash": setup.challenger_hash, "shadow_hash": setup.shadow_hash, "stopped": stopping,
+                   "retired": retired},
         )
         uow.commit()
 
@@ -462,13 +522,16 @@ def list_versions(uow: UnitOfWork, who: Principal) -> list[PolicyVersion]:
 
 @dataclass(frozen=True)
 class PolicySetup:
-    """The versions in force: the champion and an optional challenger (share in basis points, or shadow)."""
+    """The versions in force: the champion, an optional split challenger (share in basis points) and an optional
+    shadow beside them (`challenger_shadow` is always false since the shadow has a slot of its own)."""
 
     champion_hash: str
     challenger_hash: str | None
     challenger_share_bp: int
     challenger_shadow: bool
     challenger_started_at: datetime | None = None
+    shadow_hash: str | None = None
+    shadow_started_at: datetime | None = None
 
 
 def policy_setup(uow: UnitOfWork, who: Principal) -> PolicySetup:
@@ -477,7 +540,7 @@ def policy_setup(uow: UnitOfWork, who: Principal) -> PolicySetup:
         setup = _setup(uow.session, who.tenant_id)
         return PolicySetup(
             setup.champion_hash, setup.challenger_hash, setup.challenger_share_bp, setup.challenger_shadow,
-            setup.challenger_started_at,
+            setup.challenger_started_at, setup.shadow_hash, setup.shadow_started_at,
         )
 
 
@@ -485,3 +548,59 @@ def version_of(uow: UnitOfWork, who: Principal, content_hash: str) -> PolicyVers
     who.require(Permission.VIEW_POLICIES)
     with uow:
         return PolicyVersion.from_row(version_row(uow.session, who.tenant_id, content_hash))
+
+
+# --- environments: draft -> test -> production -----------------------------------------------------------
+
+
+def promote_to_test(uow: UnitOfWork, who: Principal, content_hash: str) -> PolicyVersion:
+    """Move a draft into the test environment, where it can be evaluated on request and never decides a live
+    application: it must lint clean and have golden tests that all pass (any kind of policy). Production is
+    reached only by submitting and being published by a second person."""
+    who.require(Permission.EDIT_POLICIES)
+    with uow:
+        s = uow.session
+        row = version_row(s, who.tenant_id, content_hash)
+        if row.environment != "draft":
+            raise Conflict(f"content_hash: version {content_hash[:12]} is already in {row.environment}",
+                           field="content_hash")
+        doc = dict(row.content)
+        report = lint_policy(doc)
+        if not report.ok:
+            problems = "; ".join(f.text() for f in report.errors[:5])
+            raise ValidationError(f"content_hash: the policy fails lint: {problems}", field="content_hash")
+        if "no_golden_tests" in report.kinds():
+            raise ValidationError("content_hash: the policy has no golden tests; add at least one case with its "
+                                  "expected outputs before testing it", field="content_hash")
+        failed = [r.name for r in run_golden_tests(doc) if not r.passed]
+        if failed:
+            raise ValidationError(f"content_hash: golden tests fail: {', '.join(failed[:5])}", field="content_hash")
+        before = {**audit_summary(row), "environment": row.environment}
+        row.environment = "test"
+        audit.record(s, who, "policy.promote_to_test", "policy_version", row.id, before=before,
+                     after={**audit_summary(row), "environment": "test"})
+        version = PolicyVersion.from_row(row)
+        uow.commit()
+    return version
+
+
+def evaluate_in_environment(uow: UnitOfWork, who: Principal, content_hash: str, environment: str,
+                            data: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate one input (the policy kind's canonical input: a decision input, a credit line's review input)
+    with a version of the named environment; nothing is stored and no live decision changes."""
+    who.require(Permission.VIEW_POLICIES)
+    from microlend.decisioning.domain import DecisionInput
+    from microlend.decisioning.limits import LimitReviewInput, review_line
+
+    if environment not in ("test", "production"):
+        raise ValidationError("environment: one of test, production", field="environment")
+    with uow:
+        row = version_row(uow.session, who.tenant_id, content_hash)
+        if row.environment != environment:
+            raise Conflict(f"environment: version {content_hash[:12]} is in {row.environment}, not {environment}",
+                           field="environment")
+        compiled = compiled_policy(uow.session, who.tenant_id, content_hash)
+        kind = policy_kind(row.content)
+    if kind == "limit_review":
+        return review_line(compiled, LimitReviewInput.from_canonical(data)).outputs()
+    return compiled.evaluate(DecisionInput.from_canonical(data)).outputs()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -14,6 +14,7 @@ from microlend.core import references
 from microlend.core.identity import Permission, Principal
 from microlend.core.uow import UnitOfWork
 from microlend.decisioning import queries as decisions
+from microlend.decisioning.queries import LoanPerformance
 from microlend.origination.applications import Status
 from microlend.origination.tables import ApplicationRow
 from microlend.servicing import queries as loans
@@ -42,6 +43,25 @@ def observed_bad(uow: UnitOfWork, who: Principal) -> dict[int, bool]:
         for shadow_id, acted_id in decisions.shadows_of(uow, who, list(bad)).items():
             bad[shadow_id] = bad[acted_id]
     return bad
+
+
+def decision_performance(uow: UnitOfWork, who: Principal, on: date) -> dict[int, LoanPerformance]:
+    """Decision id -> when its loan was paid out and the first day it went bad (as of `on`), for every decision
+    whose application became a loan; a shadow decision shares its acted one's loan."""
+    who.require(Permission.VIEW_DECISIONS)
+    with uow:
+        linked = uow.session.execute(
+            select(ApplicationRow.decision_id, ApplicationRow.loan_id).where(
+                ApplicationRow.tenant_id == who.tenant_id, ApplicationRow.decision_id.is_not(None),
+                ApplicationRow.loan_id.is_not(None))).all()
+        facts = loans.loan_performance(uow, who, select(ApplicationRow.loan_id).where(
+            ApplicationRow.tenant_id == who.tenant_id, ApplicationRow.decision_id.is_not(None),
+            ApplicationRow.loan_id.is_not(None)), on)
+        found = {int(d): LoanPerformance(facts[int(loan)].disbursed_on, facts[int(loan)].bad_on)
+                 for d, loan in linked if d is not None and loan is not None and int(loan) in facts}
+        for shadow_id, acted_id in decisions.shadows_of(uow, who, list(found)).items():
+            found[shadow_id] = found[acted_id]
+    return found
 
 
 def waiting_for_review(uow: UnitOfWork, who: Principal) -> int:

@@ -516,3 +516,41 @@ def product_prices(uow: UnitOfWork, who: Principal) -> dict[str, ProductPrice]:
             .where(ProductRow.tenant_id == who.tenant_id, ProductRow.active.is_(True))
         ).all()
     return {code: ProductPrice(Decimal(rate), Decimal(fee)) for code, rate, fee in rows}
+@dataclass(frozen=True)
+class LoanPerformanceFacts:
+    """When a loan was paid out and the first day it was bad: more than `BAD_DAYS_PAST_DUE` days past due on
+    some installment (its due date + 31 days, the installment still unpaid then), or written off (its closing
+    day) when that came first; None while it never was, as of the day asked."""
+
+    loan_id: int
+    disbursed_on: date
+    bad_on: date | None
+
+
+def loan_performance(uow: UnitOfWork, who: Principal, loan_ids: Ids, on: date) -> dict[int, LoanPerformanceFacts]:
+    """Loan id -> paid-out day and first bad day as of `on`, for the caller's bank's loans among `loan_ids`."""
+    late = timedelta(days=BAD_DAYS_PAST_DUE + 1)
+    found: dict[int, LoanPerformanceFacts] = {}
+    with uow:
+        s = uow.session
+        for chunk in _id_sets(loan_ids):
+            loans = {int(i): (d, status, closed) for i, d, status, closed in s.execute(
+                select(LoanRow.id, LoanRow.disbursed_on, LoanRow.status, LoanRow.closed_on)
+                .where(LoanRow.tenant_id == who.tenant_id, LoanRow.id.in_(chunk), LoanRow.disbursed_on <= on)).all()}
+            first_bad: dict[int, date] = {}
+            for loan_id, due, paid_on in s.execute(
+                select(InstallmentRow.loan_id, InstallmentRow.due_date, InstallmentRow.paid_on).where(
+                    InstallmentRow.tenant_id == who.tenant_id, InstallmentRow.loan_id.in_(chunk),
+                    or_(InstallmentRow.paid_on.is_(None), InstallmentRow.paid_on > InstallmentRow.due_date))).all():
+                went_bad: date = due + late
+                if went_bad > on or (paid_on is not None and paid_on < went_bad):
+                    continue
+                if int(loan_id) not in first_bad or went_bad < first_bad[int(loan_id)]:
+                    first_bad[int(loan_id)] = went_bad
+            for loan_id, (disbursed_on, status, closed_on) in loans.items():
+                bad_on = first_bad.get(loan_id)
+                if status == "written_off":
+                    written_off = closed_on if closed_on is not None and closed_on <= on else on
+                    bad_on = written_off if bad_on is None else min(bad_on, written_off)
+                found[loan_id] = LoanPerformanceFacts(loan_id, disbursed_on, bad_on)
+    return found

@@ -7,19 +7,21 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from microlend.api.deps import Id, UnitOfWorkDep
+from microlend.core.clock import utcnow
 from microlend.core.errors import DomainError, NotFound, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.uow import UnitOfWork
 from microlend.decisioning import changes as changes_svc
 from microlend.decisioning import policy_views
 from microlend.decisioning import service as svc
-from microlend.decisioning.challenger_report import challenger_report
+from microlend.decisioning.challenger_report import OUTCOME_MONTHS, Comparison, challenger_report
 from microlend.decisioning.diff import policy_diff
 from microlend.decisioning.evidence import HISTORY_DAYS
 from microlend.decisioning.golden import GoldenResult, run_golden_tests
@@ -30,6 +32,7 @@ from microlend.decisioning.simulate import profit_chart
 from microlend.decisioning.simulation_service import BANK_HISTORY, history_size, simulation
 from microlend.decisioning.trace_view import plain_cell
 from microlend.origination import queries as outcomes
+from microlend.servicing import queries as servicing
 from microlend.web import i18n
 from microlend.web.pages import current_principal, login_redirect, page
 from microlend.web.templates import request_locale
@@ -184,26 +187,59 @@ def translate(request: Request, message: str) -> str:
     return str(i18n.translations(request_locale(request)).gettext(message)) if message else ""
 
 
+CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 360, 180, 30
+
+
+def survival_chart(comparison: Comparison) -> dict[str, Any]:
+    """Points of the survival curves of a comparison's two arms, scaled into an SVG box (share still good on
+    the y axis from the lowest share seen, rounded down to a tenth, to 100 %; months on book on the x axis)."""
+    series = [(c.arm, [(0, 1.0)] + [(p.month, p.still_good) for p in c.survival])
+              for c in (comparison.baseline, comparison.candidate)]
+    months = max([m for _, pts in series for m, _ in pts] + [1])
+    low = min([v for _, pts in series for _, v in pts] + [1.0])
+    floor = max(0.0, math.floor(low * 10 - 1e-9) / 10) if low < 1 else 0.9
+    span_x, span_y = CHART_WIDTH - 2 * CHART_PAD, CHART_HEIGHT - 2 * CHART_PAD
+
+    def xy(month: int, share: float) -> str:
+        x = CHART_PAD + span_x * month / months
+        y = CHART_PAD + span_y * (1 - (share - floor) / (1 - floor))
+        return f"{x:.1f},{y:.1f}"
+
+    return {"width": CHART_WIDTH, "height": CHART_HEIGHT, "pad": CHART_PAD, "months": months, "floor": floor,
+            "lines": [{"arm": arm, "points": " ".join(xy(m, v) for m, v in pts), "has_data": len(pts) > 1}
+                      for arm, pts in series]}
+
+
 @router.get("/policies/arms", response_class=HTMLResponse)
-def arms(request: Request, uow: UnitOfWorkDep) -> Response:
-    """Champion/challenger: approval and bad rates per arm and version."""
+def arms(request: Request, uow: UnitOfWorkDep, outcome_months: int = OUTCOME_MONTHS) -> Response:
+    """Champion, split challenger and shadow: per arm volume, limits, rates, expected loss and profit, approval
+    and bad rates (mature loans only) with Wilson intervals, the tests against the champion and the survival
+    curves."""
     who = _who(request, uow, Permission.VIEW_DECISIONS)
     if not isinstance(who, Principal):
         return who
+    outcome_months = min(max(outcome_months, 1), 36)
     setup = policy_views.setup_or_none(uow, who) if who.can(Permission.VIEW_POLICIES) else None
-    bad = outcomes.observed_bad(uow, who)
-    summary = challenger_report(uow, who, bad).arms if setup is not None else svc.arm_summary(uow, who, bad)
-    return page(request, who, "policies/arms.html", arms=summary, setup=setup,
-                can_stop=who.can(Permission.PUBLISH_POLICIES) and setup is not None and setup.challenger_hash)
+    report = None
+    if setup is not None:
+        report = challenger_report(uow, who, outcomes.decision_performance(uow, who, utcnow().date()),
+                                   outcome_months=outcome_months, lgd=servicing.loss_given_default(uow, who))
+    summary = report.arms if report is not None else svc.arm_summary(uow, who)
+    comparisons = report.comparisons if report is not None else []
+    can_stop = who.can(Permission.PUBLISH_POLICIES) and setup is not None
+    return page(request, who, "policies/arms.html", arms=summary, setup=setup, report=report,
+                comparisons=[(c, survival_chart(c)) for c in comparisons], outcome_months=outcome_months,
+                can_stop=can_stop and bool(setup and setup.challenger_hash),
+                can_stop_shadow=can_stop and bool(setup and setup.shadow_hash))
 
 
 @router.post("/policies/challenger/stop", response_class=HTMLResponse)
-def stop_challenger(request: Request, uow: UnitOfWorkDep) -> Response:
+def stop_challenger(request: Request, uow: UnitOfWorkDep, arm: Annotated[str, Form()] = "challenger") -> Response:
     who = _who(request, uow, Permission.PUBLISH_POLICIES)
     if not isinstance(who, Principal):
         return who
     try:
-        svc.stop_challenger(uow, who)
+        svc.stop_challenger(uow, who, arm if arm in ("challenger", "shadow") else "challenger")
     except DomainError as exc:
         return _error(request, who, exc)
     return RedirectResponse("/policies/arms", status_code=303)

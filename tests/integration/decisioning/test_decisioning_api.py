@@ -186,6 +186,55 @@ class TestChampionChallenger:
         assert r.status_code == 204
         assert decide(api)["shadow_ids"] == []
 
+    def test_the_challenger_report_covers_a_split_and_a_shadow_with_intervals_and_money(self, api: Api) -> None:
+        split, shadow = submitted(api), submitted(api)
+        for body in ({"content_hash": split, "challenger_share_bp": 5000}, {"content_hash": shadow, "shadow": True}):
+            r = api.client.post("/api/v1/policies/challenger", json=body, headers=api.token("risk_analyst"))
+            assert r.status_code == 200, r.text
+        setup = api.client.get("/api/v1/policies", headers=api.token("auditor")).json()["setup"]
+        assert (setup["challenger_hash"], setup["shadow_hash"]) == (split, shadow)
+        for i in range(12):
+            assert len(decide(api, application({"customer": {"customer_id": f"c{i}"}}))["shadow_ids"]) == 1
+        r = api.client.get("/api/v1/policies/challenger-report?outcome_months=6", headers=api.token("auditor"))
+        assert r.status_code == 200, r.text
+        report = r.json()
+        assert report["outcome_months"] == 6 and "6 months" in report["outcome_rule"]
+        assert Decimal(report["lgd"]) == Decimal("0.45")
+        by_arm = {c["arm"]: c for c in report["comparisons"]}
+        assert set(by_arm) == {"challenger", "shadow"}
+        assert by_arm["shadow"]["candidate"]["decisions"] == 12
+        champion = by_arm["challenger"]["baseline"]
+        if champion["decisions"]:
+            low, high = champion["approval_rate_ci"]["low"], champion["approval_rate_ci"]["high"]
+            assert low <= champion["approval_rate"] <= high
+        for c in by_arm.values():
+            for arm in (c["baseline"], c["candidate"]):
+                assert Decimal(arm["profit"]) == Decimal(arm["interest_income"]) - Decimal(arm["expected_loss"])
+                assert arm["mature_loans"] == 0 and arm["bad_rate"] is None and arm["survival"] == []
+        assert api.client.get("/api/v1/policies/challenger-report?outcome_months=0",
+                              headers=api.token("auditor")).status_code == 422
+        r = api.client.delete("/api/v1/policies/challenger?arm=shadow", headers=api.token("risk_analyst"))
+        assert r.status_code == 204
+        setup = api.client.get("/api/v1/policies", headers=api.token("auditor")).json()["setup"]
+        assert (setup["challenger_hash"], setup["shadow_hash"]) == (split, None)
+
+    def test_a_version_in_test_is_evaluated_over_http_without_a_decision(self, api: Api) -> None:
+        r = api.client.post("/api/v1/policies", json={"content": stricter_policy(), "submit": False},
+                            headers=api.token("risk_analyst"))
+        draft = r.json()["content_hash"]
+        assert r.json()["environment"] == "draft"
+        body = {"input": application({"model": {"score": "530"}})}
+        url = f"/api/v1/policies/{draft}/evaluate?environment=test"
+        assert api.client.post(url, json=body, headers=api.token("auditor")).status_code == 409
+        r = api.client.post(f"/api/v1/policies/{draft}/test", headers=api.token("risk_analyst"))
+        assert r.status_code == 200 and r.json()["environment"] == "test"
+        r = api.client.post(url, json=body, headers=api.token("auditor"))
+        assert r.status_code == 200, r.text
+        assert r.json()["outputs"]["outcome"] == "decline"
+        assert decide(api, body["input"])["outcome"] == "refer"  # the champion still decides
+        bad = api.client.post(url, json={"input": {"application": {"amount": 1.5}}}, headers=api.token("auditor"))
+        assert bad.status_code == 422
+
     def test_a_challenger_needs_a_share_or_shadow(self, api: Api) -> None:
         content_hash = submitted(api)
         r = api.client.post("/api/v1/policies/challenger", json={"content_hash": content_hash},

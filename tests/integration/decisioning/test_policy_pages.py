@@ -131,6 +131,33 @@ class TestEditingAndPublishing:
         assert r.status_code == 303
 
 
+    def test_a_split_and_a_shadow_are_reported_side_by_side_in_both_languages(self, api: Api) -> None:
+        hashes = []
+        for _ in range(2):
+            sign_in(api, "risk_analyst")
+            r = api.client.post("/policies/submit", data={"content": json.dumps(stricter_policy())},
+                                follow_redirects=False)
+            hashes.append(r.headers["location"].split("/")[2].split("?")[0])
+        sign_in(api, "risk_analyst")
+        for content_hash, form in zip(hashes, ({"arm": "challenger", "share_percent": "50"}, {"arm": "shadow"}),
+                                      strict=True):
+            assert api.client.post(f"/policies/{content_hash}/publish", data=form,
+                                   follow_redirects=False).status_code == 303
+        for _ in range(3):
+            decide(api)
+        page = api.client.get("/policies/arms?outcome_months=4").text
+        for text in ('data-testid="comparison-challenger"', 'data-testid="comparison-shadow"',
+                     'data-testid="survival-chart"', "Stop the shadow", "within 4 months", "Expected loss"):
+            assert text in page, text
+        api.client.cookies.set("ml_lang", "zh_CN")
+        page = api.client.get("/policies/arms").text
+        for text in ("挑战者对比冠军", "影子策略对比实际决策", "停止影子策略", "预期损失", "放款后 3 个月内"):
+            assert text in page, text
+        r = api.client.post("/policies/challenger/stop", data={"arm": "shadow"}, follow_redirects=False)
+        assert r.status_code == 303
+        page = api.client.get("/policies/arms").text
+        assert 'data-testid="comparison-shadow"' not in page and 'data-testid="comparison-challenger"' in page
+
     def test_the_checker_sees_the_evidence_and_promotes_with_a_second_person(self, api: Api) -> None:
         sign_in(api, "risk_analyst")
         r = api.client.post("/policies/submit", data={"content": json.dumps(stricter_policy()),

@@ -4,13 +4,13 @@ life cycle (draft, lint, simulate, submit, publish by a second person, challenge
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import anyio.to_thread
-from fastapi import Header, Request, Response
+from fastapi import Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,14 +18,22 @@ from microlend.api.deps import MAX_ID, CurrentPrincipal, Id, UnitOfWorkDep, per_
 from microlend.api.errors import problem
 from microlend.api.routing import api_router
 from microlend.api.schemas import PublicSchema
+from microlend.core.clock import utcnow
 from microlend.core.errors import NotFound, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.money import round_half_up
 from microlend.core.settings import get_settings
 from microlend.core.uow import UnitOfWork
-from microlend.decisioning import changes
+from microlend.decisioning import changes, versions
 from microlend.decisioning import service as svc
-from microlend.decisioning.challenger_report import ProportionTest, challenger_report
+from microlend.decisioning.challenger_report import (
+    CONFIDENCE,
+    OUTCOME_MONTHS,
+    ArmStats,
+    ChallengerReport,
+    ProportionTest,
+    challenger_report,
+)
 from microlend.decisioning.domain import (
     ApplicationFacts,
     CapacityFacts,
@@ -41,6 +49,7 @@ from microlend.decisioning.scored_decision import decide_application
 from microlend.decisioning.simulation_service import simulation
 from microlend.decisioning.trace_view import trace_json
 from microlend.origination import queries as outcomes
+from microlend.servicing import queries as servicing
 
 router = api_router(prefix="/api/v1", tags=["decisions"])
 
@@ -199,6 +208,7 @@ class PolicyVersionPublic(PublicSchema):
     publisher: str | None
     created_at: datetime
     published_at: datetime | None
+    environment: str = Field(description="draft, test (evaluated on request only) or production")
 
 
 class PolicySetupPublic(PublicSchema):
@@ -206,6 +216,7 @@ class PolicySetupPublic(PublicSchema):
     challenger_hash: str | None
     challenger_share_bp: int
     challenger_shadow: bool
+    shadow_hash: str | None = Field(default=None, description="runs beside the champion and any split challenger")
 
 
 class PolicyListPublic(BaseModel):
@@ -409,8 +420,7 @@ def simulate(body: SimulateRequest, who: CurrentPrincipal, uow: UnitOfWorkDep) -
 def arms_report(who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[ArmPublic]:
     """Champion/challenger over the challenger's test window: approval rates per arm and version, and bad
     rates of mature loans as servicing learns them (see `/policies/challenger-report` for the tests)."""
-    report = challenger_report(uow, who, outcomes.observed_bad(uow, who))
-    return [arm_public(a) for a in report.arms]
+    return [arm_public(a) for a in bank_challenger_report(uow, who).arms]
 
 
 class ProportionTestPublic(BaseModel):
@@ -425,13 +435,113 @@ class ProportionTestPublic(BaseModel):
     significant: bool
 
 
-class ChallengerReportPublic(BaseModel):
+class IntervalPublic(BaseModel):
+    low: float
+    high: float
+
+
+class SurvivalPointPublic(BaseModel):
+    month: int
+    at_risk: int
+    went_bad: int
+    still_good: float
+
+
+class ArmStatsPublic(BaseModel):
+    arm: str
+    policy_hashes: list[str]
+    decisions: int
+    approved: int
+    declined: int
+    referred: int
+    approval_rate: float | None
+    approval_rate_ci: IntervalPublic | None
+    approved_amount: Decimal
+    average_limit: Decimal | None
+    average_rate: Decimal | None
+    loans: int
+    mature_loans: int
+    immature_loans: int
+    bad_loans: int
+    bad_rate: float | None
+    bad_rate_ci: IntervalPublic | None
+    expected_loss: Decimal
+    interest_income: Decimal
+    profit: Decimal
+    approved_without_pd: int
+    survival: list[SurvivalPointPublic]
+
+
+class ComparisonPublic(BaseModel):
+    arm: str = Field(description="challenger (against the champion) or shadow (against the decisions it shadowed)")
     window_start: datetime | None
-    maturity_days: int
-    maturity_rule: str
-    arms: list[ArmPublic]
+    baseline: ArmStatsPublic
+    candidate: ArmStatsPublic
     approval_rate_test: ProportionTestPublic | None
     bad_rate_test: ProportionTestPublic | None
+
+
+class ChallengerReportPublic(BaseModel):
+    window_start: datetime | None
+    as_of: date
+    outcome_months: int
+    outcome_rule: str
+    money_rule: str
+    lgd: Decimal
+    confidence: float
+    arms: list[ArmPublic]
+    comparisons: list[ComparisonPublic]
+    approval_rate_test: ProportionTestPublic | None
+    bad_rate_test: ProportionTestPublic | None
+
+
+def _interval(ci: tuple[float, float] | None) -> IntervalPublic | None:
+    return None if ci is None else IntervalPublic(low=round(ci[0], 6), high=round(ci[1], 6))
+
+
+def _rate(x: float | None) -> float | None:
+    return None if x is None else round(x, 6)
+
+
+def arm_stats_public(a: ArmStats) -> ArmStatsPublic:
+    return ArmStatsPublic(
+        arm=a.arm, policy_hashes=list(a.policy_hashes), decisions=a.decisions, approved=a.approved,
+        declined=a.declined, referred=a.referred, approval_rate=_rate(a.approval_rate),
+        approval_rate_ci=_interval(a.approval_ci), approved_amount=a.approved_amount, average_limit=a.average_limit,
+        average_rate=a.average_rate, loans=a.loans, mature_loans=a.mature, immature_loans=a.immature,
+        bad_loans=a.bad, bad_rate=_rate(a.bad_rate), bad_rate_ci=_interval(a.bad_ci), expected_loss=a.expected_loss,
+        interest_income=a.interest_income, profit=a.profit, approved_without_pd=a.without_pd,
+        survival=[SurvivalPointPublic(month=p.month, at_risk=p.at_risk, went_bad=p.went_bad,
+                                      still_good=round(p.still_good, 6)) for p in a.survival])
+
+
+def bank_challenger_report(uow: UnitOfWork, who: Principal, outcome_months: int = OUTCOME_MONTHS) -> ChallengerReport:
+    """The report with the bank's own loan outcomes (origination and servicing) and its LGD."""
+    who.require(Permission.VIEW_DECISIONS)
+    today = utcnow().date()
+    return challenger_report(uow, who, outcomes.decision_performance(uow, who, today),
+                             outcome_months=outcome_months, lgd=servicing.loss_given_default(uow, who))
+
+
+OUTCOME_RULE = ("a loan is bad when it was more than 30 days past due or written off within {k} months of being "
+                "paid out; it counts only once on book for at least {k} months (younger loans are immature and "
+                "left out of the bad rate); the survival curve is Kaplan-Meier by months on book")
+MONEY_RULE = ("EAD is the approved limit; expected loss = PD (the model's, per applicant) x LGD (the bank's "
+              "provisioning parameter) x EAD; interest income = limit x annual rate x (term + 1) / 24 (equal "
+              "principal repayments); profit = income - expected loss")
+
+
+def challenger_report_public(report: ChallengerReport) -> ChallengerReportPublic:
+    return ChallengerReportPublic(
+        window_start=report.window_start, as_of=report.as_of, outcome_months=report.outcome_months,
+        outcome_rule=OUTCOME_RULE.format(k=report.outcome_months), money_rule=MONEY_RULE, lgd=report.lgd,
+        confidence=CONFIDENCE,
+        arms=[arm_public(a) for a in report.arms],
+        comparisons=[ComparisonPublic(arm=c.arm, window_start=c.window_start, baseline=arm_stats_public(c.baseline),
+                                      candidate=arm_stats_public(c.candidate),
+                                      approval_rate_test=_test_public(c.approval_test),
+                                      bad_rate_test=_test_public(c.bad_rate_test)) for c in report.comparisons],
+        approval_rate_test=_test_public(report.approval_test), bad_rate_test=_test_public(report.bad_rate_test))
 
 
 def _test_public(t: ProportionTest | None) -> ProportionTestPublic | None:
@@ -444,16 +554,12 @@ def _test_public(t: ProportionTest | None) -> ProportionTestPublic | None:
 
 
 @router.get("/policies/challenger-report", tags=["policies"])
-def challenger_report_api(who: CurrentPrincipal, uow: UnitOfWorkDep) -> ChallengerReportPublic:
-    """The champion and the challenger since the test began: counts, bad rates of mature loans only, and a
-    two-proportion z-test with a confidence interval (challenger minus champion) on each rate."""
-    report = challenger_report(uow, who, outcomes.observed_bad(uow, who))
-    return ChallengerReportPublic(
-        window_start=report.window_start, maturity_days=report.maturity_days,
-        maturity_rule=f"an approved decision's outcome counts once it is at least {report.maturity_days} days old; "
-                      "younger ones are immature and left out of the bad rate",
-        arms=[arm_public(a) for a in report.arms], approval_rate_test=_test_public(report.approval_test),
-        bad_rate_test=_test_public(report.bad_rate_test))
+def challenger_report_api(who: CurrentPrincipal, uow: UnitOfWorkDep,
+                          outcome_months: int = Query(default=OUTCOME_MONTHS, ge=1, le=36)) -> ChallengerReportPublic:
+    """The champion against the split challenger since it began, and the shadow against the decisions it
+    shadowed since it began: per arm volume, limits, rates, expected loss and profit, approval and bad rates
+    (mature loans only) with Wilson intervals, a survival curve, and a two-proportion z-test on each rate."""
+    return challenger_report_public(bank_challenger_report(uow, who, outcome_months))
 
 
 class ChangeRequestCreate(BaseModel):
@@ -511,9 +617,33 @@ def start_challenger(body: ChallengerStart, who: CurrentPrincipal, uow: UnitOfWo
 
 
 @router.delete("/policies/challenger", status_code=204, tags=["policies"])
-def stop_challenger(who: CurrentPrincipal, uow: UnitOfWorkDep) -> Response:
-    svc.stop_challenger(uow, who)
+def stop_challenger(who: CurrentPrincipal, uow: UnitOfWorkDep,
+                    arm: Literal["challenger", "shadow"] | None = Query(
+                        default=None, description="stop only this run (default: both)")) -> Response:
+    svc.stop_challenger(uow, who, arm)
     return Response(status_code=204)
+
+
+class EvaluateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    input: dict[str, Any] = Field(description="the policy kind's input as stored: a decision input, or a credit "
+                                              "line's review input for a limit review")
+
+
+@router.post("/policies/{content_hash}/test", tags=["policies"])
+def promote_to_test(content_hash: str, who: CurrentPrincipal, uow: UnitOfWorkDep) -> PolicyVersionPublic:
+    """Move a draft into the test environment: it must lint clean and its golden tests must all pass."""
+    return _public(versions.promote_to_test(uow, who, content_hash), setup_or_none(uow, who))
+
+
+@router.post("/policies/{content_hash}/evaluate", tags=["policies"])
+def evaluate_in_environment(content_hash: str, body: EvaluateRequest, who: CurrentPrincipal, uow: UnitOfWorkDep,
+                            environment: Literal["test", "production"] = Query(default="test")) -> dict[str, Any]:
+    """Evaluate one input with a version of the test (or production) environment: nothing is stored and no
+    live decision changes."""
+    return {"content_hash": content_hash, "environment": environment,
+            "outputs": versions.evaluate_in_environment(uow, who, content_hash, environment, body.input)}
 
 
 @router.get("/policies/{content_hash}", tags=["policies"])
