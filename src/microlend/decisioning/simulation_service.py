@@ -16,7 +16,6 @@ from microlend.core.uow import UnitOfWork
 from microlend.data.service import load_dataset
 from microlend.decisioning import service as svc
 from microlend.decisioning.evidence import HISTORY_DAYS, HISTORY_MAX_ROWS, count_history, decision_history
-from microlend.decisioning.lint import lint_policy
 from microlend.decisioning.policy_views import setup_or_none
 from microlend.decisioning.ports import money_assumptions
 from microlend.decisioning.simulate import REQUIRED_COLUMNS, SimulationReport, sample_applications, simulate
@@ -39,7 +38,7 @@ def simulation(uow: UnitOfWork, who: Principal, content: dict[str, Any], dataset
         setup = setup_or_none(uow, who)
         baseline_hash = setup.champion_hash if setup else None
     baseline = svc.policy_content(uow, who, baseline_hash) if baseline_hash else None
-    lint_report = lint_policy(content, run_tests=False)
+    lint_report = svc.lint_for_bank(uow, who, content, run_tests=False)  # the bank's reason codes and sub-decisions
     if not lint_report.ok:
         raise ValidationError(f"content: {lint_report.errors[0].text()}", field="content")
     money = money_assumptions(uow, who, funding_rate)

@@ -215,33 +215,47 @@ def _bound(cell_text: Any) -> Any:
 def reason_values(doc: Mapping[str, Any], trace: Any, catalogue: Catalogue | None = None,
                   subdecisions: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
     """The parameters of each reason code the trace's rows gave, by code: a parameter bound to an input
-    field takes the bound of that field's cell in the row that gave the code."""
+    field takes the bound of that field's cell in the row that gave the code. Reads only the rows that fired
+    in tables with a reason column (a decision's explanation is on the hot path)."""
     values: dict[str, dict[str, Any]] = {}
 
-    def walk(steps: list[TraceStep] | tuple[TraceStep, ...], document: Mapping[str, Any]) -> None:
+    def walk(document: Mapping[str, Any], steps: Any) -> None:
+        if not isinstance(steps, dict):
+            return
         nodes = _nodes(document)
-        for step in steps:
-            if step.kind == "sub_decision":
-                key = str(_content(nodes.get(step.node_id, {})).get("key", ""))
-                walk(step.steps, (subdecisions or {}).get(key, {}))
+        for node_id, step in steps.items():
+            node = nodes.get(str(node_id))
+            if node is None or not isinstance(step, dict):
                 continue
-            node = nodes.get(step.node_id, {})
+            data = step.get("traceData")
+            if node.get("type") == "decisionNode":
+                sub = (subdecisions or {}).get(str(_content(node).get("key", "")))
+                if sub is not None and _is_trace(data):
+                    walk(sub, data)
+                continue
+            if node.get("type") != "decisionTableNode":
+                continue
             content = _content(node)
             reason_cols = [o.get("id") for o in content.get("outputs", []) if isinstance(o, dict)
                            and is_reason_field(o.get("field"))]
+            if not reason_cols:
+                continue
+            rules = content.get("rules", []) if isinstance(content.get("rules"), list) else []
             by_field = {str(c.get("field")): c.get("id") for c in content.get("inputs", []) if isinstance(c, dict)}
-            rules = content.get("rules", [])
-            for fired in step.rows:
-                rule = rules[fired.row - 1] if 0 < fired.row <= len(rules) else {}
+            items = data if isinstance(data, list) else [data] if isinstance(data, dict) else []
+            for item in items:
+                found = _rule_at(rules, item) if isinstance(item, dict) else None
+                if found is None:
+                    continue
+                rule = found[1]
                 for col in reason_cols:
-                    code = plain_cell(rule.get(col))
-                    entry = reason(code, catalogue)
-                    for name, input_field in entry.params:
+                    code = plain_cell(rule.get(str(col)))
+                    for name, input_field in reason(code, catalogue).params:
                         column = by_field.get(input_field)
                         if column is not None and str(rule.get(column, "") or "").strip():
                             values.setdefault(code, {}).setdefault(name, _bound(rule.get(column)))
 
-    walk(plain_trace(doc, trace, subdecisions), doc)
+    walk(doc, trace)
     return values
 
 

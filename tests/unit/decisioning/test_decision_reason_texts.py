@@ -127,3 +127,17 @@ class TestPlainTrace:
         assert plain_cell("") == "-"
         assert plain_cell("[520..560)") == "[520..560)"
         assert plain_cell("> 65") == "> 65"
+
+
+class TestTheStarterPolicySaysWhatItDoes:
+    def test_grade_e_is_referred_whatever_the_amount_as_its_note_says(self) -> None:
+        grade = next(n for n in DEFAULT["nodes"] if n["id"] == "grade")
+        [row] = [r for r in grade["content"]["rules"] if r["g_grade"] == '"E"']
+        assert "referred" in row["_description"]
+        for score in ("520", "540", "559"):
+            for amount in ("10000", "100000", "200000"):
+                result, _ = decide(DEFAULT, {"model": {"score": score}, "application": {"amount": amount},
+                                             "customer": {"annual_turnover": "2000000"},
+                                             "features": {"bank_inflow_12m": 2500000}})
+                assert (result.outcome, result.risk_grade) == ("refer", "E"), (score, amount, result)
+                assert "SCORE_GREY_BAND" in result.reasons
