@@ -593,6 +593,7 @@ CASES: list[Case] = [
     Case(E("POST", f"{V1}/loans/{{loan_id}}/classification", "credit_officer", "marketer",
            body={"to_class": "special_mention", "reason": "the borrower's shop closed"}, write=True),
          loan, loan_snapshot),
+    Case(E("GET", f"{V1}/loans/{{loan_id}}/class-changes", "collector", "marketer"), loan, loan_snapshot),
     Case(E("GET", f"{V1}/bad-loan-settings", "credit_officer", "marketer")),
     Case(E("PUT", f"{V1}/bad-loan-settings", "admin", "operations", write=True,
            body={"writeoff_classes": ["doubtful", "loss"], "writeoff_reasons": ["bankruptcy", "death", "fraud"],

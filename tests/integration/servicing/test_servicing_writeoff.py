@@ -272,6 +272,11 @@ class TestClassification:
             ("normal", "special_mention", "1 days past due"),
             ("special_mention", "substandard", "judgement by loan-officer: borrower's main customer failed"),
         ]
+        shown = service.class_history(bank.uow(), bank.principal(Role.COLLECTOR), loan_id)
+        assert [(c.to_class, c.reason, c.changed_by) for c in shown] == [
+            ("special_mention", "1 days past due", "close of business"),
+            ("substandard", "judgement by loan-officer: borrower's main customer failed", "loan-officer"),
+        ]
         with bank.uow() as u:
             published = u.session.execute(select(EventOutboxRow.payload).where(
                 EventOutboxRow.tenant_id == bank.tenant_id, EventOutboxRow.event_type == "LoanClassChanged")

@@ -116,6 +116,21 @@ def downgrade(loan_id: Id, body: ClassificationBody, who: CurrentPrincipal, uow:
     return LoanPublic.of(service.downgrade_loan(uow, who, loan_id, body.to_class, body.reason))
 
 
+class ClassChangePublic(PublicSchema):
+    business_date: date
+    from_class: str
+    to_class: str
+    days_past_due: int
+    reason: str
+    changed_by: str
+
+
+@router.get("/loans/{loan_id}/class-changes")
+def class_changes(loan_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[ClassChangePublic]:
+    """The loan's five-category class changes, oldest first, each with its reason."""
+    return [ClassChangePublic.of(v) for v in service.class_history(uow, who, loan_id)]
+
+
 @router.get("/bad-loan-settings")
 def get_bad_loan_settings(who: CurrentPrincipal, uow: UnitOfWorkDep) -> BadLoanSettingsBody:
     return _settings(service.bad_loan_settings(uow, who))

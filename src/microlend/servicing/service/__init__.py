@@ -67,9 +67,11 @@ from microlend.servicing.service.repayments import (
     reverse_repayment,
 )
 from microlend.servicing.service.write_off import (
+    ClassChangeView,
     WriteOffView,
     approve_write_off,
     bad_loan_settings,
+    class_history,
     downgrade_loan,
     get_write_off,
     list_write_offs,
@@ -83,6 +85,7 @@ __all__ = [
     "RATE_SCALE",
     "ZERO",
     "BookingView",
+    "ClassChangeView",
     "CreditLineBooking",
     "CreditLineView",
     "Disbursement",
@@ -104,6 +107,7 @@ __all__ = [
     "book_credit_line",
     "book_loan",
     "change_credit_line_limit",
+    "class_history",
     "create_product",
     "disburse",
     "downgrade_loan",

@@ -24,7 +24,7 @@ from microlend.servicing.provisions import allowance_balance
 from microlend.servicing.repository import audit_trail, bank_nonaccrual, ledger, loans
 from microlend.servicing.service._common import P, _money
 from microlend.servicing.service.loans import LoanView, loan_view
-from microlend.servicing.tables import BadLoanSettingsRow, LoanClassStateRow, WriteOffRow
+from microlend.servicing.tables import BadLoanSettingsRow, LoanClassStateRow, LoanEventRow, WriteOffRow
 from microlend.servicing.writeoff import BadLoanPolicy, check_eligible, recover, write_off_loan
 
 ZERO = Decimal(0)
@@ -292,6 +292,29 @@ def downgrade_loan(uow: UnitOfWork, who: Principal, loan_id: int, to_class: str,
     return view
 
 
+@dataclass(frozen=True)
+class ClassChangeView:
+    business_date: date
+    from_class: str
+    to_class: str
+    days_past_due: int
+    reason: str
+    changed_by: str
+
+
+def class_history(uow: UnitOfWork, who: Principal, loan_id: int) -> list[ClassChangeView]:
+    """五级分类 a loan's class changes, oldest first, each with its reason and who made it."""
+    who.require(P.VIEW_LOANS)
+    with uow:
+        s = uow.session
+        loans(uow).get(who.tenant_id, loan_id)  # another bank's loan is not found
+        rows = s.execute(select(LoanEventRow.business_date, LoanEventRow.data).where(
+            LoanEventRow.tenant_id == who.tenant_id, LoanEventRow.loan_id == loan_id,
+            LoanEventRow.kind == "LoanClassChanged").order_by(LoanEventRow.id)).all()
+        return [ClassChangeView(on, d["from_class"], d["to_class"], int(d["days_past_due"]), d.get("reason", ""),
+                                d.get("changed_by", "close of business")) for on, d in rows]
+
+
 def bad_loan_settings(uow: UnitOfWork, who: Principal) -> BadLoanPolicy:
     who.require(P.VIEW_LOANS)
     with uow:
@@ -320,10 +343,12 @@ def set_bad_loan_settings(uow: UnitOfWork, who: Principal, policy: BadLoanPolicy
 
 
 __all__ = [
+    "ClassChangeView",
     "WriteOffView",
     "approve_write_off",
     "bad_loan_settings",
     "book_recovery",
+    "class_history",
     "downgrade_loan",
     "get_write_off",
     "list_write_offs",
