@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 
 from microlend.core.identity import Principal
 from microlend.core.uow import UnitOfWork
 from microlend.decisioning.tables import DecisionRow
+from microlend.decisioning.versions import _setup, version_row
 
 _CHUNK = 500
 
@@ -39,3 +42,12 @@ def latest_exposure_cap(uow: UnitOfWork, who: Principal, customer_id: int) -> De
                 DecisionRow.acted_on.is_(True)).order_by(DecisionRow.id.desc()).limit(1)).scalar_one_or_none()
     cap = (outputs or {}).get("exposure_cap")
     return None if cap is None else Decimal(str(cap))
+
+
+def published_credit_policy(uow: UnitOfWork, who: Principal) -> tuple[dict[str, Any], str]:
+    """The credit-decision policy in force for the caller's bank (its champion version, the one live decisions
+    use) and its label: name and the first 12 characters of its content hash."""
+    with uow:
+        setup = _setup(uow.session, who.tenant_id)
+        row = version_row(uow.session, who.tenant_id, setup.champion_hash)
+        return copy.deepcopy(dict(row.content)), f"{row.name}@{row.content_hash[:12]}"
