@@ -6,19 +6,22 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from tests.conftest import Api, TenantKit
 from tests.integration.origination.test_applications_api import GOOD_ROW, apply, new_customer
 from tests.signing import accept_by_code, consent_by_code
+from typer.testing import CliRunner
 
+from microlend.cli import marketing as marketing_cli
 from microlend.core import crypto
 from microlend.core.clock import utcnow
+from microlend.core.settings import get_settings
 from microlend.data.tables import ProviderCallRow
 from microlend.demo import identities
 from microlend.demo.sandbox import KINDS, payload, subject_with
@@ -173,3 +176,42 @@ def test_the_offers_list_gives_the_latest_run_when_none_is_named(api: Api) -> No
     assert listed[0].expires_on == _today(api).fromordinal(_today(api).toordinal() + PARAMS.offer_days)
 
 
+
+
+class TestCommandLine:
+    @pytest.fixture
+    def cli(self, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+        monkeypatch.setenv("MICROLEND_DATABASE_URL", db_url)
+        get_settings.cache_clear()
+        yield CliRunner()
+        get_settings.cache_clear()
+
+    def test_preapprove_without_data_runs_over_the_banks_customers_and_offers_lists_them(
+            self, api: Api, cli: CliRunner) -> None:
+        customer = _ready(api)
+        bank = api.kit.tenant.name
+        result = cli.invoke(marketing_cli.app, ["preapprove", "--tenant", bank, "--as-of", _today(api).isoformat()])
+        assert result.exit_code == 0, result.output
+        assert "model german_credit_starter" in result.output or "model " in result.output
+        assert "policy default_micro_loan@" in result.output
+        listed = cli.invoke(marketing_cli.app, ["offers", "--tenant", bank, "--json"])
+        assert listed.exit_code == 0, listed.output
+        rows = json.loads(listed.output)
+        assert [r["customer_id"] for r in rows] == [customer]
+        assert set(rows[0]) == {"customer_id", "limit", "annual_rate", "expires_on", "run_id"}
+        assert Decimal(rows[0]["limit"]) > 0
+        named = cli.invoke(marketing_cli.app, ["offers", "--tenant", bank, "--run", str(rows[0]["run_id"]), "--json"])
+        assert json.loads(named.output) == rows
+        missing = cli.invoke(marketing_cli.app, ["offers", "--tenant", bank, "--run", "999999"])
+        assert missing.exit_code == 2 and "Traceback" not in missing.output
+
+    def test_synthetic_data_is_refused_in_a_bank_with_real_customers(self, api: Api, cli: CliRunner) -> None:
+        _ready(api)
+        result = cli.invoke(marketing_cli.app, ["preapprove", "--tenant", api.kit.tenant.name, "--as-of",
+                                                "2026-03-01", "--synthetic", "50"])
+        assert result.exit_code == 2
+        assert "real customers" in result.output
+        with api.kit.uow_factory() as u:
+            runs = u.session.execute(select(PreapprovalRunRow).where(
+                PreapprovalRunRow.tenant_id == api.kit.tenant.id)).scalars().all()
+        assert runs == []

@@ -94,3 +94,11 @@ def list_offers(uow: UnitOfWork, who: Principal, run_id: int | None = None) -> l
                                 OfferRow.expires_on, OfferRow.risk_grade, OfferRow.run_id).where(
             OfferRow.tenant_id == who.tenant_id, OfferRow.run_id == run_id).order_by(OfferRow.customer_id)).all()
         return [Offer(int(c), lim, rate, apr, exp, grade, int(r)) for c, lim, rate, apr, exp, grade, r in rows]
+
+
+def real_customer_count(uow: UnitOfWork, who: Principal) -> int:
+    """How many customers the bank has (synthetic benchmark data never goes into a bank that has any)."""
+    from microlend.parties import queries as parties
+
+    who.require(Permission.VIEW_CAMPAIGNS)
+    return parties.customer_count(uow, who)
