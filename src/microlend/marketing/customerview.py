@@ -27,51 +27,13 @@ from microlend.core.identity import Principal, system_principal
 from microlend.core.uow import UnitOfWork
 from microlend.data import accounts, business
 from microlend.data import queries as data_queries
-from microlend.marketing.segments import FeatureType
+from microlend.marketing.segments import DEFAULT_NAMESPACE, FeatureType
 from microlend.marketing.sources import bank_credit_facts
 from microlend.marketing.tables import OfferRow, PreapprovalRunRow
 from microlend.parties import queries as parties
 
 #: The fields of the view a segment may use, with their types: exactly the columns `customer_view` fills.
-VIEW_NAMESPACE: dict[str, FeatureType] = {
-    # who the customer is
-    "age": "number",
-    "industry": "string",
-    "customer_kind": "string",
-    "branch": "string",
-    "months_on_book": "number",
-    "has_officer": "boolean",
-    "annual_turnover": "number",
-    "years_in_business": "number",
-    # products held, balances and flows of the customer's own accounts at the bank
-    "has_deposit_account": "boolean",
-    "deposit_balance_3m": "number",
-    "inflow_3m": "number",
-    "turnover_credits_3m": "number",
-    "account_months": "number",
-    "has_loan": "boolean",
-    "has_credit_line": "boolean",
-    # loans and their status
-    "loans_count": "number",
-    "active_loans_count": "number",
-    "outstanding_principal": "number",
-    "current_days_past_due": "number",
-    "max_days_past_due_ever": "number",
-    "days_since_last_loan": "number",
-    "days_since_loan_closed": "number",
-    # repayment behaviour
-    "installments_due": "number",
-    "on_time_repayment_rate": "number",
-    "days_since_early_repayment": "number",
-    # offers and applications, with dates
-    "applications_count": "number",
-    "applications_30d": "number",
-    "days_since_last_application": "number",
-    "has_open_offer": "boolean",
-    "offer_limit": "number",
-    "days_since_offer": "number",
-    "applied_since_offer": "boolean",
-}
+VIEW_NAMESPACE: dict[str, FeatureType] = DEFAULT_NAMESPACE
 
 _NUMBER = pl.Float64
 
