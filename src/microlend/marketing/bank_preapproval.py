@@ -54,13 +54,13 @@ class PrecomputedScore:
         return np.asarray(frame["model_score"], dtype=np.float64)
 
 
-def score_profiles(model: Any, profiles: list[dict[str, Any]]) -> npt.NDArray[np.float64]:
+def score_profiles(model: Any, profiles: list[dict[str, Any]] | pd.DataFrame) -> npt.NDArray[np.float64]:
     """The model's score of each profile (NaN where it cannot read one), in one batch."""
     n = len(profiles)
     if n == 0:
         return np.zeros(0)
     features = list(getattr(model, "features", []))
-    frame = pd.DataFrame.from_records(profiles)
+    frame = profiles if isinstance(profiles, pd.DataFrame) else pd.DataFrame.from_records(profiles)
     wanted = features + ([SUBJECT_KIND] if SUBJECT_KIND in frame.columns and SUBJECT_KIND not in features else [])
     for name in wanted:
         if name not in frame.columns:
