@@ -119,7 +119,7 @@ def _v(frame: pl.DataFrame, name: str, kind: str) -> Any:
     from microlend.decisioning.columnar import V
 
     n = frame.height
-    if name not in frame.columns:
+    if name not in frame.columns or frame.get_column(name).null_count() == n:
         return V("null", None, np.ones(n, dtype=bool), np.zeros(n, dtype=bool))
     s = frame.get_column(name)
     null = s.is_null().to_numpy()
@@ -128,7 +128,7 @@ def _v(frame: pl.DataFrame, name: str, kind: str) -> Any:
     elif kind == "bool":
         data = s.cast(pl.Boolean).fill_null(False).to_numpy()
     else:
-        data = np.asarray(s.cast(pl.Utf8).fill_null("").to_list(), dtype=object)
+        data = s.cast(pl.Utf8).fill_null("").to_numpy().astype(object)
     return V(kind, data, null, np.zeros(n, dtype=bool))
 
 

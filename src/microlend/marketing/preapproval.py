@@ -220,11 +220,14 @@ class RowByRowPolicy:
         rate = np.full(n, np.nan)
         grade = np.full(n, None, dtype=object)
         for i in range(n):
-            context: dict[str, dict[str, Any]] = {}
+            context: dict[str, Any] = {}
             for path, col in columns.items():
-                head, _, leaf = path.partition(".")
+                *heads, leaf = path.split(".")
                 value = None if col.null[i] else col.data[i]
-                context.setdefault(head, {})[leaf] = value.item() if isinstance(value, np.generic) else value
+                node = context
+                for head in heads:  # data.sources.tax nests as {"data": {"sources": {"tax": ...}}}
+                    node = node.setdefault(head, {})
+                node[leaf] = value.item() if isinstance(value, np.generic) else value
             try:
                 result = outputs_from_engine(self.policy.evaluate_raw(context)["result"], self.policy.currency)
             except Exception:  # the engine raises plain exceptions: the row is referred, as a live decision
