@@ -56,6 +56,7 @@ PORTS: list[tuple[str, dict[str, str]]] = [
     ("microlend.marketing.sources:connect_lending", {
         "application_steps": "microlend.origination.queries:application_steps",
         "worst_days_past_due": "microlend.servicing.queries:worst_days_past_due",
+        "credit_facts": "microlend.origination.queries:preapproval_credit_facts",
     }),
     ("microlend.decisioning.ports:connect_lending", {
         "loss_given_default": "microlend.servicing.queries:loss_given_default",

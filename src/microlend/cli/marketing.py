@@ -149,7 +149,10 @@ def preapprove(
     offer_days: Annotated[int, typer.Option(help="Days an offer stays valid")] = 30,
     chunk_rows: Annotated[int, typer.Option(help="Customers per chunk (and per commit)")] = 100_000,
 ) -> None:
-    """Compute features, score, evaluate the policy and store offers; resumes a killed run."""
+    """Score with the bank's champion model, evaluate its published policy and store offers; resumes a killed
+    run. Without --data or --synthetic: the bank's own customers, with the live credit rules (exposure, arrears,
+    blacklist, capacity). --synthetic is refused on a bank with real customers (use an empty scratch tenant)."""
+    from microlend.marketing.bank_preapproval import run_bank_preapproval
     from microlend.marketing.preapproval import OfferParameters, PreapprovalInputs, run_preapproval
 
     day = _day(as_of, "as_of")
@@ -159,17 +162,22 @@ def preapprove(
         raise fail(f"amount: '{amount}' is not a number") from None
     params = OfferParameters(product_code=product, requested_amount=requested, term_months=term,
                              offer_days=offer_days)
-    if (data is None) == (synthetic is None):
-        raise fail("give either --data FOLDER or --synthetic N")
+    if data is not None and synthetic is not None:
+        raise fail("give --data FOLDER or --synthetic N, not both (neither: the bank's own customers)")
+    uow, who = tenant_principal(tenant)
+    inputs = None
     if synthetic is not None:
         if synthetic < 1:
             raise fail("synthetic: give a positive number of customers")
+        real = service.real_customer_count(uow, who)
+        if real:
+            raise fail(f"synthetic: {tenant} has {real:,} real customers; synthetic benchmark data goes only into "
+                       "an empty scratch tenant (create one, e.g. `microlend tenant create scratch`, and run there)")
         from microlend.marketing.synthetic import customer_base
 
         tables, profile = customer_base(synthetic, as_of=day)
         inputs = PreapprovalInputs(tables, profile)
-    else:
-        assert data is not None
+    elif data is not None:
         if not data.is_dir():
             raise fail(f"data: no folder at {data}")
         files = {p.stem: p for p in data.glob("*.parquet")}
@@ -178,7 +186,6 @@ def preapprove(
         profile_path = files.pop("profile", None)
         inputs = PreapprovalInputs({k: pq.read_table(p) for k, p in files.items()},
                                    pq.read_table(profile_path) if profile_path else None)
-    uow, who = tenant_principal(tenant)
     with Progress(TextColumn("pre-approval"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as bar:
         task = bar.add_task("customers", total=None)
@@ -186,11 +193,39 @@ def preapprove(
         def progress(done: int, total: int | None) -> None:
             bar.update(task, completed=done, total=total)
 
-        summary = run_preapproval(uow, who, inputs, as_of=day, started_at=utcnow(), segment_name=segment,
-                                  params=params, chunk_rows=chunk_rows, progress=progress)
+        if inputs is None:
+            summary = run_bank_preapproval(uow, who, as_of=day, started_at=utcnow(), segment_name=segment,
+                                           params=params, chunk_rows=chunk_rows, progress=progress)
+        else:
+            summary = run_preapproval(uow, who, inputs, as_of=day, started_at=utcnow(), segment_name=segment,
+                                      params=params, chunk_rows=chunk_rows, progress=progress)
+    run = next((r for r in service.list_runs(uow, who) if r.id == summary.run_id), None)
+    if run is not None:
+        console.print(f"model {run.model_version}; policy {run.policy_version}")
     console.print(f"run {summary.run_id} {summary.status}{' (resumed)' if summary.resumed else ''}: "
                   f"{summary.customers_total:,} customers, {summary.customers_in_segment:,} in segment, "
                   f"{summary.offers:,} offers")
+
+
+@app.command("offers")
+@user_errors
+def offers(
+    tenant: Tenant,
+    run: Annotated[int | None, typer.Option("--run", help="Run id; default the latest completed run")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """List a pre-approval run's offers: customer, limit, rate, expiry and run."""
+    uow, who = tenant_principal(tenant)
+    listed = service.list_offers(uow, who, run)
+    if as_json:
+        print(json.dumps([{k: v for k, v in o.to_dict().items() if k in (
+            "customer_id", "limit", "annual_rate", "expires_on", "run_id")} for o in listed], indent=2))
+        return
+    table = Table("customer", "limit", "annual rate", "expires on", "run")
+    for o in listed:
+        table.add_row(str(o.customer_id), f"{o.limit:,.2f}", f"{o.annual_rate:.4%}", o.expires_on.isoformat(),
+                      str(o.run_id))
+    console.print(table)
 
 
 # --- campaigns --------------------------------------------------------------------------------------------

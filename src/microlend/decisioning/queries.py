@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from microlend.core.identity import Principal
 from microlend.core.uow import UnitOfWork
 from microlend.decisioning.tables import DecisionRow
+from microlend.decisioning.versions import _setup, version_row
 
 _CHUNK = 500
 
@@ -83,3 +85,10 @@ def reason_messages(uow: UnitOfWork, who: Principal, decision_ids: Sequence[int]
                      "staff_message": r.staff_message(locale, values.get(r.code)), "tellable": r.tellable}
                     for r in entries]
     return found
+def published_credit_policy(uow: UnitOfWork, who: Principal) -> tuple[dict[str, Any], str]:
+    """The credit-decision policy in force for the caller's bank (its champion version, the one live decisions
+    use) and its label: name and the first 12 characters of its content hash."""
+    with uow:
+        setup = _setup(uow.session, who.tenant_id)
+        row = version_row(uow.session, who.tenant_id, setup.champion_hash)
+        return copy.deepcopy(dict(row.content)), f"{row.name}@{row.content_hash[:12]}"

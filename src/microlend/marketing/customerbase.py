@@ -1,8 +1,8 @@
 """The bank's customer base as marketing's frame (客户底册), read from the database for the marketer's pages.
 
-Customers come from parties and arrears through the lending port, both in `sources.py` (marketing does not
-import origination or servicing). A bank whose customers live elsewhere passes its own frame to the service
-functions instead.
+Customers come from the marketing customer view (`customerview.py`: parties, the lending port, data and
+marketing's own offers; marketing does not import origination or servicing). A bank whose customers live
+elsewhere passes its own frame to the service functions instead.
 """
 
 from __future__ import annotations
@@ -14,13 +14,15 @@ import pyarrow as pa
 
 from microlend.core.identity import Principal
 from microlend.core.uow import UnitOfWork
-from microlend.marketing.sources import customer_loan_status, customers_frame
 
 
 def customer_frame(uow: UnitOfWork, who: Principal, as_of: date) -> pl.DataFrame:
-    """The tenant's customers with the features segments read and today's days past due."""
-    with uow:
-        return customers_frame(uow, who, as_of, customer_loan_status(uow, who))
+    """The tenant's customers as the marketing customer view (every field segments read, consent and today's
+    days past due), built through the owning modules' query functions."""
+    from microlend.core.clock import utcnow
+    from microlend.marketing.customerview import customer_view
+
+    return customer_view(uow, who, as_of, utcnow())[0]
 
 
 def preapproval_inputs(frame: pl.DataFrame) -> tuple[dict[str, pa.Table], pa.Table]:

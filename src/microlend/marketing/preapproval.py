@@ -220,11 +220,14 @@ class RowByRowPolicy:
         rate = np.full(n, np.nan)
         grade = np.full(n, None, dtype=object)
         for i in range(n):
-            context: dict[str, dict[str, Any]] = {}
+            context: dict[str, Any] = {}
             for path, col in columns.items():
-                head, _, leaf = path.partition(".")
+                *heads, leaf = path.split(".")
                 value = None if col.null[i] else col.data[i]
-                context.setdefault(head, {})[leaf] = value.item() if isinstance(value, np.generic) else value
+                node = context
+                for head in heads:  # data.sources.tax nests as {"data": {"sources": {"tax": ...}}}
+                    node = node.setdefault(head, {})
+                node[leaf] = value.item() if isinstance(value, np.generic) else value
             try:
                 result = outputs_from_engine(self.policy.evaluate_raw(context)["result"], self.policy.currency)
             except Exception:  # the engine raises plain exceptions: the row is referred, as a live decision
@@ -428,19 +431,31 @@ def run_preapproval(
     from microlend.decisioning.policy import default_policy, policy_hash
 
     who.require(Permission.MANAGE_CAMPAIGNS)
+    doc = policy or default_policy()
+    customers = _customer_table(inputs, as_of, engine or LocalEngine())
+    return run_over_table(uow, who, customers, as_of=as_of, started_at=started_at, segment_name=segment_name,
+                          segment_version=segment_version, scorer=scorer or default_scorer(), policy=doc,
+                          policy_version=policy_hash(doc)[:16], params=params, facts=facts or default_policy_facts,
+                          chunk_rows=chunk_rows, progress=progress)
+
+
+def run_over_table(
+    uow: UnitOfWork, who: Principal, customers: pa.Table, *, as_of: date, started_at: datetime,
+    segment_name: str | None, segment_version: int | None, scorer: Scorer, policy: dict[str, Any],
+    policy_version: str, params: OfferParameters | None, facts: PolicyFacts, chunk_rows: int,
+    progress: Progress | None,
+) -> PreapprovalSummary:
+    """Run (or resume) a pre-approval over a prepared customer table sorted by customer id."""
+    who.require(Permission.MANAGE_CAMPAIGNS)
     if chunk_rows < 1:
         raise ValidationError("chunk_rows: at least 1", field="chunk_rows")
     params = params or OfferParameters()
-    scorer = scorer or default_scorer()
-    doc = policy or default_policy()
-    policy_version = policy_hash(doc)[:16]
-    evaluator = _policy_evaluator(doc)
+    evaluator = _policy_evaluator(policy)
     segment, segment_id = _load_segment(uow, who, segment_name, segment_version)
-    customers = _customer_table(inputs, as_of, engine or LocalEngine())
     key = run_key(who.tenant_id, as_of, segment_id, policy_version, scorer.version, params, chunk_rows,
                   _fingerprint(customers))
-    plan = _RunPlan(key, customers, segment, segment_id, scorer, evaluator, policy_version,
-                    facts or default_policy_facts, params, chunk_rows)
+    plan = _RunPlan(key, customers, segment, segment_id, scorer, evaluator, policy_version, facts, params,
+                    chunk_rows)
     run, resumed = _start_or_resume(uow, who, plan, as_of=as_of, started_at=started_at)
     total = customers.num_rows
     if run.status == "completed":

@@ -40,29 +40,47 @@ ALLOWED_FUNCTIONS: dict[str, tuple[tuple[FeatureType, ...], FeatureType]] = {
 MAX_EXPRESSION_LENGTH = 2000
 MAX_NESTING = 40
 
-#: Customer features a segment may name by default: the standard feature library and the profile.
+#: The fields of the marketing customer view (`customerview.customer_view`) a segment may name: exactly the
+#: columns the view fills from the bank's data, so every field listed in the segment builder works. Recency is
+#: written as "days since" fields (null when the event never happened; a comparison with null is false).
 DEFAULT_NAMESPACE: dict[str, FeatureType] = {
+    # who the customer is
     "age": "number",
     "industry": "string",
     "customer_kind": "string",
     "branch": "string",
     "months_on_book": "number",
     "has_officer": "boolean",
-    "installments_due": "number",
-    "on_time_repayment_rate": "number",
-    "late_installments_3m": "number",
-    "late_installments_6m": "number",
-    "late_installments_12m": "number",
-    "max_days_past_due_ever": "number",
-    "max_days_past_due_12m": "number",
-    "current_days_past_due": "number",
+    "annual_turnover": "number",
+    "years_in_business": "number",
+    # products held; balances and flows of the customer's own accounts at the bank
+    "has_deposit_account": "boolean",
+    "deposit_balance_3m": "number",
+    "inflow_3m": "number",
+    "turnover_credits_3m": "number",
+    "account_months": "number",
+    "has_loan": "boolean",
+    "has_credit_line": "boolean",
+    # loans and their status
     "loans_count": "number",
     "active_loans_count": "number",
-    "credit_line_utilisation": "number",
-    "applications_90d": "number",
-    "declines_90d": "number",
-    "tenure_months": "number",
-    "age_years": "number",
+    "outstanding_principal": "number",
+    "current_days_past_due": "number",
+    "max_days_past_due_ever": "number",
+    "days_since_last_loan": "number",
+    "days_since_loan_closed": "number",
+    # repayment behaviour
+    "installments_due": "number",
+    "on_time_repayment_rate": "number",
+    "days_since_early_repayment": "number",
+    # offers and applications, with dates
+    "applications_count": "number",
+    "applications_30d": "number",
+    "days_since_last_application": "number",
+    "has_open_offer": "boolean",
+    "offer_limit": "number",
+    "days_since_offer": "number",
+    "applied_since_offer": "boolean",
 }
 
 # --- parsing ----------------------------------------------------------------------------------------------
@@ -256,7 +274,8 @@ class _Parser:
                 return self._call(value)
             if value not in self.ns:
                 raise ValidationError(
-                    f"{value}: not a customer feature a segment may use (known: {', '.join(sorted(self.ns))})",
+                    f"{value}: not a field of the marketing customer view, so a segment cannot use it "
+                    f"(fields: {', '.join(sorted(self.ns))})",
                     field=value)
             return Node("name", self.ns[value], value=value)
         raise ValidationError(f"expression: unexpected {value!r}", field="expression")

@@ -46,6 +46,9 @@ class ApplicationStep(Protocol):
     def campaign_id(self) -> int | None: ...
 
 
+#: (uow, who, business date, now) -> the bank's lending limits and every customer's credit facts as a live
+#: decision reads them (origination.queries.BankCreditFacts)
+CreditFacts = Callable[[UnitOfWork, Principal, date, datetime], Any]
 ApplicationSteps = Callable[[UnitOfWork, Principal, Sequence[int], datetime], Sequence[ApplicationStep]]
 WorstArrears = Callable[[UnitOfWork, Principal], Mapping[int, int]]
 
@@ -56,15 +59,26 @@ class LendingPorts:
 
     application_steps: ApplicationSteps | None = None
     worst_days_past_due: WorstArrears | None = None
+    credit_facts: CreditFacts | None = None
 
 
 lending = LendingPorts()
 
 
-def connect_lending(*, application_steps: ApplicationSteps | None, worst_days_past_due: WorstArrears | None) -> None:
+def connect_lending(*, application_steps: ApplicationSteps | None, worst_days_past_due: WorstArrears | None,
+                    credit_facts: CreditFacts | None = None) -> None:
     """Connect the ports (the composition root does this once at start-up)."""
     lending.application_steps = application_steps
     lending.worst_days_past_due = worst_days_past_due
+    lending.credit_facts = credit_facts
+
+
+def bank_credit_facts(uow: UnitOfWork, who: Principal, on: date, now: datetime) -> Any:
+    """The bank's lending limits and its customers' credit facts (exposure, arrears, credit report, loans and
+    applications), as a live decision reads them; None when the bank runs no lending here."""
+    if lending.credit_facts is None:
+        return None
+    return lending.credit_facts(uow, who, on, now)
 
 
 def marketing_consent(uow: UnitOfWork, who: Principal, customer_ids: Sequence[int]) -> set[int]:

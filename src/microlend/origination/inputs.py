@@ -37,6 +37,12 @@ def set_bureau(bureau: CreditBureau) -> None:
     _bureau = bureau
 
 
+def bureau_report(customer_kind: str, attributes: dict[str, Any]) -> BureauReport:
+    """The credit report the bank's bureau gives a decision about a customer with these stored attributes (for
+    batch work over the whole base, e.g. pre-approval; a decision calls the bureau itself)."""
+    return _bureau.report(customer_kind, attributes)
+
+
 def age_on(birth: date | None, on: date) -> int | None:
     if birth is None:
         return None

@@ -237,3 +237,54 @@ def query_subject(uow: UnitOfWork, who: Principal, customer_id: int) -> tuple[st
         if row is None:
             raise NotFound(f"customer {customer_id} not found")
         return crypto.decrypt(row.id_number_enc), row.kind
+
+
+def obligor_groups(uow: UnitOfWork, who: Principal) -> dict[int, int]:
+    """Customer id -> the smallest id of their obligor group (关联方, 集团客户), for every linked customer of the
+    caller's bank (a customer not listed is a group of one): `obligor_group` over the whole base at once."""
+    with uow:
+        links = uow.session.execute(select(PartyLinkRow.business_id, PartyLinkRow.person_id).where(
+            PartyLinkRow.tenant_id == who.tenant_id)).all()
+    parent: dict[int, int] = {}
+
+    def root(i: int) -> int:
+        while parent.setdefault(i, i) != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for business, person in links:
+        a, b = root(int(business)), root(int(person))
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    return {i: root(i) for i in list(parent)}
+
+
+def customers_with_consent(uow: UnitOfWork, who: Principal, scope: str) -> set[int]:
+    """The caller's bank's customers whose consent to `scope` stands (given by the borrower, not revoked):
+    `has_consent` over the whole base at once."""
+    with uow:
+        return {int(c) for c in uow.session.execute(select(ConsentRow.customer_id).where(
+            ConsentRow.tenant_id == who.tenant_id, ConsentRow.scope == scope, ConsentRow.revoked_at.is_(None),
+            ConsentRow.channel.in_(COUNTING_CHANNELS))).scalars()}
+
+
+def customer_kinds_and_attributes(uow: UnitOfWork, who: Principal, customer_ids: Sequence[int]
+                                  ) -> list[tuple[int, str, dict[str, Any]]]:
+    """(id, kind, stored attributes) of these customers of the caller's bank, by id."""
+    out: list[tuple[int, str, dict[str, Any]]] = []
+    with uow:
+        for chunk in _chunks(customer_ids):
+            out.extend((int(i), k, dict(a or {})) for i, k, a in uow.session.execute(
+                select(CustomerRow.id, CustomerRow.kind, CustomerRow.attributes).where(
+                    CustomerRow.tenant_id == who.tenant_id, CustomerRow.id.in_(chunk))))
+    return sorted(out)
+
+
+def subject_indexes(uow: UnitOfWork, who: Principal) -> dict[int, str]:
+    """Customer id -> the blind index of their resident ID or USCC (what the data gateway records a call
+    about), for every customer of the caller's bank; never the number itself."""
+    with uow:
+        return {int(i): str(x) for i, x in uow.session.execute(
+            select(CustomerRow.id, CustomerRow.id_number_index).where(CustomerRow.tenant_id == who.tenant_id))
+            if x}

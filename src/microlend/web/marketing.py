@@ -19,7 +19,7 @@ from microlend.core.errors import DomainError, NotFound, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.uow import UnitOfWork
 from microlend.marketing import service
-from microlend.marketing.customerbase import customer_frame, preapproval_inputs
+from microlend.marketing.customerbase import customer_frame
 from microlend.marketing.segments import DEFAULT_NAMESPACE, EXCLUSION_REASONS, Channel, FrequencyCap
 from microlend.marketing.tracking import funnel_chart, lift_chart
 from microlend.marketing.uplift import qini_chart
@@ -182,15 +182,12 @@ def segment_save(request: Request, uow: UnitOfWorkDep, name: Annotated[str, Form
 
 
 def _run_in_background(factory: Any, who: Principal, segment: str) -> None:
-    """Compute features, score, decide and store offers for the segment; the runs page shows progress."""
-    from microlend.marketing.preapproval import PreapprovalInputs, run_preapproval
+    """Score the segment's customers with the champion model, decide them with the published policy and the
+    live credit rules, and store offers; the runs page shows progress and the versions used."""
+    from microlend.marketing.bank_preapproval import run_bank_preapproval
 
     uow = UnitOfWork(factory)
-    today = _now().date()
-    frame = customer_frame(uow, who, today)
-    sources, profile = preapproval_inputs(frame)
-    run_preapproval(uow, who, PreapprovalInputs(sources, profile), as_of=today, started_at=_now(),
-                    segment_name=segment, chunk_rows=2_000)
+    run_bank_preapproval(uow, who, as_of=_now().date(), started_at=_now(), segment_name=segment, chunk_rows=2_000)
 
 
 @router.get("/marketing/runs", response_class=HTMLResponse)

@@ -44,7 +44,14 @@ from microlend.marketing.service.outbox import (
     record_opt_out,
     remove_opt_out,
 )
-from microlend.marketing.service.runs import PreapprovalRun, list_runs, offer_count
+from microlend.marketing.service.runs import (
+    Offer,
+    PreapprovalRun,
+    list_offers,
+    list_runs,
+    offer_count,
+    real_customer_count,
+)
 from microlend.marketing.service.segments import (
     SegmentVersion,
     check_expression,
@@ -64,6 +71,7 @@ __all__ = [
     "ConsentCheck",
     "DispatchSummary",
     "LaunchSummary",
+    "Offer",
     "PreapprovalRun",
     "SegmentVersion",
     "UpliftTraining",
@@ -81,12 +89,14 @@ __all__ = [
     "get_segment",
     "launch_campaign",
     "list_campaigns",
+    "list_offers",
     "list_runs",
     "list_segments",
     "offer_count",
     "outbox_waiting",
     "preview_expression",
     "preview_segment",
+    "real_customer_count",
     "record_event",
     "record_events",
     "record_link_visit",

@@ -1,0 +1,68 @@
+"""Read functions other modules call about the data the bank holds: business features over a whole customer
+base from the answers the data gateway recorded, computed by the same `business_features` as a live decision."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time, timedelta
+
+import polars as pl
+from sqlalchemy import select
+
+from microlend.core import crypto
+from microlend.core.identity import Principal
+from microlend.core.uow import UnitOfWork
+from microlend.data import business
+from microlend.data.tables import ProviderCallRow
+
+#: Statuses whose recorded answer says something about the subject (found or not).
+_KEPT = ("ok", "not_found")
+_CHUNK = 500
+
+
+def stored_business_features(uow: UnitOfWork, who: Principal, subjects: Mapping[int, str], as_of: date,
+                             max_age_days: int = 90) -> pl.DataFrame:
+    """Business features of these customers (customer id -> blind index of the ID number or USCC the gateway
+    was asked about) as of `as_of`, from the newest answer of each source recorded within `max_age_days` before
+    it: one row per customer with an answer, columns `customer_id`, every feature of `business.FEATURE_NAMES`,
+    the money features' exact `<name>__cents`, and `source_<kind>` (ok or not_found). The answers are the ones
+    decisions already paid for; nothing is called here."""
+    by_index = {index: int(c) for c, index in subjects.items() if index}
+    since = datetime.combine(as_of - timedelta(days=max_age_days), time.min, tzinfo=UTC)
+    newest: dict[tuple[int, str], tuple[datetime, int, str, str | None]] = {}
+    indexes = sorted(by_index)
+    with uow:
+        for start in range(0, len(indexes), _CHUNK):
+            for index, kind, status, at, call_id, sealed in uow.session.execute(
+                select(ProviderCallRow.subject_index, ProviderCallRow.kind, ProviderCallRow.status,
+                       ProviderCallRow.at, ProviderCallRow.id, ProviderCallRow.payload).where(
+                    ProviderCallRow.tenant_id == who.tenant_id,
+                    ProviderCallRow.subject_index.in_(indexes[start : start + _CHUNK]),
+                    ProviderCallRow.status.in_(_KEPT), ProviderCallRow.payload.is_not(None),
+                    ProviderCallRow.at >= since)).all():
+                if at.date() > as_of:
+                    continue
+                key = (by_index[index], kind)
+                if key not in newest or (at, call_id) > newest[key][:2]:
+                    newest[key] = (at, call_id, status, sealed)
+    payloads: dict[int, dict[str, dict[str, object]]] = {}
+    statuses: dict[int, dict[str, str]] = {}
+    for (customer, kind), (_, _, status, sealed) in newest.items():
+        if sealed is None:
+            continue
+        payloads.setdefault(customer, {})[kind] = json.loads(crypto.decrypt(sealed))
+        statuses.setdefault(customer, {})[kind] = status
+    customers = sorted(payloads)
+    parts: dict[str, list[pl.DataFrame]] = {}
+    for customer in customers:
+        for name, table in business.tables_from_payloads(payloads[customer], str(customer)).items():
+            parts.setdefault(name, []).append(table)
+    tables = {name: pl.concat(frames, how="vertical_relaxed") for name, frames in parts.items()}
+    spine = pl.DataFrame({"subject": [str(c) for c in customers], "as_of": [as_of] * len(customers)},
+                         schema={"subject": pl.String, "as_of": pl.Date})
+    features = business.business_features(tables, spine).drop("subject", "as_of")
+    sources = {f"source_{kind}": [statuses[c].get(kind) for c in customers]
+               for kind in sorted({k for s in statuses.values() for k in s})}
+    return pl.DataFrame({"customer_id": customers, **sources},
+                        schema={"customer_id": pl.Int64, **{k: pl.String for k in sources}}).hstack(features)
