@@ -91,6 +91,7 @@ ROUTERS = [
     ("microlend.api.routers.risk", "router"),
     ("microlend.api.routers.marketing", "router"),
     ("microlend.api.routers.marketing", "tracking_router"),
+    ("microlend.api.routers.jobs", "router"),
 ]
 
 
@@ -103,6 +104,7 @@ WEB_PAGES = [
     "microlend.web.analyst",
     "microlend.web.marketing",
     "microlend.web.policies",
+    "microlend.web.operations",
 ]
 
 
