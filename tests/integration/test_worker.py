@@ -210,3 +210,18 @@ def test_the_bank_calendar_runs_close_of_business_and_reminders(fresh_engine: En
     cob_runs = [o for o in outcomes if o.claim.kind == "close_of_business"]
     assert [o.figures["closed"] for o in cob_runs] == [1, 1, 1]
     assert worker.run_due(uow, tenant_id=tenant_id) == []
+
+
+def test_a_run_asked_for_while_the_job_runs_comes_right_after_it(calendar_db: tuple[str, int]) -> None:
+    url, tenant_id = calendar_db
+    uow, engine = _uow(url)
+    _calendar(uow, tenant_id, JobSpec("probe", jobs.MONTH_END, "23:00"))
+    ops = Principal(5, tenant_id, "ops", frozenset({Role.OPERATIONS}))
+    claim = jobs.claim_due(uow, "w1", tenant_id=tenant_id, now=datetime(2026, 4, 1, tzinfo=UTC))
+    assert claim is not None and claim.business_date == date(2026, 3, 31)
+    [job] = jobs.list_jobs(uow, ops)
+    jobs.request_rerun(uow, ops, job.id, date(2026, 3, 31))
+    assert jobs.succeed(uow, claim, {}, now=datetime(2026, 4, 1, 0, 5, tzinfo=UTC))
+    again = jobs.claim_due(uow, "w1", tenant_id=tenant_id, now=datetime(2026, 4, 1, 0, 6, tzinfo=UTC))
+    assert again is not None and (again.trigger, again.business_date) == ("rerun", date(2026, 3, 31))
+    engine.dispose()

@@ -157,9 +157,10 @@ def claim_due(uow: UnitOfWork, worker: str, *, now: datetime | None = None, leas
             q = q.where(ScheduledJobRow.tenant_id == tenant_id)
         if kinds is not None:
             q = q.where(ScheduledJobRow.kind.in_(list(kinds)))
-        q = q.order_by(ScheduledJobRow.next_run_at, ScheduledJobRow.id).limit(5)
-        if is_postgres(s):
-            q = q.with_for_update(skip_locked=True)
+        q = q.order_by(ScheduledJobRow.next_run_at, ScheduledJobRow.id)
+        # PostgreSQL: one row, locked, so another worker skips it and takes the next job meanwhile; SQLite has one
+        # writer at a time, and a candidate taken meanwhile fails the conditional update below
+        q = q.limit(1).with_for_update(skip_locked=True) if is_postgres(s) else q.limit(5)
         for job_id in s.execute(q).scalars().all():
             taken = s.connection().execute(
                 update(ScheduledJobRow).where(ScheduledJobRow.id == job_id, free)
@@ -223,6 +224,8 @@ def succeed(uow: UnitOfWork, claim: Claim, figures: dict[str, Any], *, now: date
         job.failures, job.last_error = 0, None
         job.lease_owner = job.lease_until = None
         job.updated_at = now
+        if job.rerun_date is not None:  # a run again asked for while this one ran: at the next look
+            job.next_run_at = now
         audit.record(s, system_principal(claim.tenant_id, "worker"), "job.run", "scheduled_job", claim.job_id,
                      after={"kind": claim.kind, "business_date": claim.business_date.isoformat(),
                             "trigger": claim.trigger, "run_id": claim.run_id, "figures": run.figures})
@@ -246,6 +249,8 @@ def fail(uow: UnitOfWork, claim: Claim, error: str, *, now: datetime | None = No
         job.failures += 1
         job.last_error = error[:2000]
         job.next_run_at = now + backoff(job.failures)
+        if job.rerun_date is not None and claim.trigger != "rerun":  # asked for while this one ran
+            job.next_run_at = now
         job.lease_owner = job.lease_until = None
         job.updated_at = now
         audit.record(s, system_principal(claim.tenant_id, "worker"), "job.fail", "scheduled_job", claim.job_id,
