@@ -80,3 +80,22 @@ def test_the_operations_page_in_both_languages(api: Api) -> None:
     _sign_in(api, "marketer")
     assert api.client.get("/operations/jobs").status_code == 403
     api.client.cookies.clear()
+
+
+def test_a_bank_words_its_reminders_in_both_languages(api: Api) -> None:
+    admin = api.token("admin")
+    shipped = api.client.get("/api/v1/reminders/settings", headers=api.token("operations")).json()
+    assert shipped["days_before"] == [3] and shipped["quiet_start"].startswith("21:00")
+    body = {"days_before": [3], "overdue_days": [1, 10],
+            "templates": {"before_due": {"zh_CN": "【{bank}】{due_date}应还{amount}元",
+                                         "en": "{amount} due {due_date}"}}}
+    r = api.client.put("/api/v1/reminders/settings", json=body, headers=admin)
+    assert r.status_code == 200 and r.json()["overdue_days"] == [1, 10]
+    assert api.client.get("/api/v1/reminders/settings", headers=admin).json()["templates"] == body["templates"]
+    broken = {**body, "templates": {"overdue": {"en": "{amount} overdue since {since}"}}}
+    r = api.client.put("/api/v1/reminders/settings", json=broken, headers=admin)
+    assert r.status_code == 422 and "templates.overdue.en" in r.text
+    r = api.client.put("/api/v1/reminders/settings", json={**body, "timezone": "Moon/Base"}, headers=admin)
+    assert r.status_code == 422 and "Moon/Base" in r.text
+    assert api.client.put("/api/v1/reminders/settings", json=body, headers=api.token("operations")).status_code == 403
+    assert api.client.get("/api/v1/reminders/settings", headers=admin).json()["overdue_days"] == [1, 10]

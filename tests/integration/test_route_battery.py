@@ -685,6 +685,10 @@ CASES: list[Case] = [
     Case(E("POST", f"{V1}/jobs/{{job_id}}/rerun", "operations", "credit_officer", body={}, write=True,
            success=(202,)), scheduled_job, scheduled_job_snapshot),
     Case(E("GET", f"{V1}/reminders", "operations", "marketer")),
+    Case(E("GET", f"{V1}/reminders/settings", "operations", "marketer")),
+    Case(E("PUT", f"{V1}/reminders/settings", "admin", "operations", write=True,
+           body={"days_before": [5, 3], "quiet_start": "22:00",
+                 "templates": {"receipt": {"en": "[{bank}] {amount} CNY received on loan {loan}. Thank you."}}})),
 ]
 
 #: Routes outside the battery, each with the reason. A path ending in "*" stands for every route under it.

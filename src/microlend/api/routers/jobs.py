@@ -3,15 +3,17 @@ repayment reminders the worker queued and sent."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from microlend.api.deps import CurrentPrincipal, Id, Limit, OptionalId, UnitOfWorkDep
 from microlend.api.routing import api_router
 from microlend.core import jobs
+from microlend.core.errors import ValidationError
+from microlend.servicing.reminders import ReminderSettings
 from microlend.servicing.service import reminders
 
 router = api_router(prefix="/api/v1", tags=["operations"])
@@ -108,3 +110,42 @@ def list_reminders(who: CurrentPrincipal, uow: UnitOfWorkDep, loan_id: OptionalI
     return [ReminderPublic(id=r.id, loan_id=r.loan_id, kind=r.kind, ref_date=r.ref_date, days=r.days, amount=r.amount,
                            status=r.status, reason=r.reason, scheduled_at=r.scheduled_at, sent_at=r.sent_at)
             for r in reminders.list_reminders(uow, who, loan_id=loan_id, status=status, limit=limit)]
+
+
+class ReminderSettingsBody(BaseModel):
+    """A bank's reminder rules: days before a due date, overdue days with a notice, quiet hours (local time in
+    `timezone`), and its own wording per kind (before_due, due_day, overdue, receipt) and language (zh_CN, en)
+    with the fields {bank} {loan} {amount} {due_date} {days}."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    days_before: list[int] = Field(default=[3], max_length=5)
+    overdue_days: list[int] = Field(default=[1, 7, 15, 30], max_length=20)
+    quiet_start: time = time(21, 0)
+    quiet_end: time = time(8, 0)
+    timezone: str = Field(default="Asia/Shanghai", max_length=60)
+    templates: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+    def to_domain(self) -> ReminderSettings:
+        if any(len(text) > 500 for by_locale in self.templates.values() for text in by_locale.values()):
+            raise ValidationError("templates: at most 500 characters each", field="templates")
+        return ReminderSettings(tuple(self.days_before), tuple(self.overdue_days), self.quiet_start, self.quiet_end,
+                                self.timezone, self.templates)
+
+    @classmethod
+    def of(cls, s: ReminderSettings) -> ReminderSettingsBody:
+        return cls(days_before=list(s.days_before), overdue_days=list(s.overdue_days), quiet_start=s.quiet_start,
+                   quiet_end=s.quiet_end, timezone=s.timezone, templates=s.templates)
+
+
+@router.get("/reminders/settings")
+def get_reminder_settings(who: CurrentPrincipal, uow: UnitOfWorkDep) -> ReminderSettingsBody:
+    """The bank's reminder rules and wording (the defaults until it sets its own)."""
+    return ReminderSettingsBody.of(reminders.reminder_settings(uow, who))
+
+
+@router.put("/reminders/settings")
+def put_reminder_settings(body: ReminderSettingsBody, who: CurrentPrincipal, uow: UnitOfWorkDep
+                          ) -> ReminderSettingsBody:
+    """Set the bank's reminder rules and wording (checked: a template with an unknown field is refused)."""
+    return ReminderSettingsBody.of(reminders.set_reminder_settings(uow, who, body.to_domain()))
