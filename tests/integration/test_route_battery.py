@@ -686,6 +686,8 @@ CASES: list[Case] = [
            success=(202,)), scheduled_job, scheduled_job_snapshot),
     Case(E("GET", f"{V1}/reminders", "operations", "marketer")),
     Case(E("GET", f"{V1}/reminders/settings", "operations", "marketer")),
+    Case(E("POST", f"{V1}/reminders/opt-outs", "operations", "marketer", write=True, success=(204,)), customer,
+         body=lambda _a, cid: {"customer_id": cid}),
     Case(E("PUT", f"{V1}/reminders/settings", "admin", "operations", write=True,
            body={"days_before": [5, 3], "quiet_start": "22:00",
                  "templates": {"receipt": {"en": "[{bank}] {amount} CNY received on loan {loan}. Thank you."}}})),

@@ -14,7 +14,7 @@ from tests.integration.servicing.kit import Bank
 
 from microlend.core import clock, outbox
 from microlend.core.clock import FixedClock
-from microlend.core.errors import PermissionDenied, ValidationError
+from microlend.core.errors import NotFound, PermissionDenied, ValidationError
 from microlend.core.identity import Role
 from microlend.demo import identities
 from microlend.parties import notify
@@ -192,3 +192,10 @@ def test_another_bank_sees_none_of_them(bank: Bank, borrowers: list, other_bank)
     assert len(rem.list_reminders(bank.uow(), bank.who)) == 3
     with bank.uow() as u:
         assert u.session.execute(select(func.count()).select_from(ReminderRow)).scalar_one() == 3
+
+
+def test_only_the_bank_own_customer_can_be_opted_out(bank: Bank, borrowers: list, other_bank) -> None:  # type: ignore[no-untyped-def]
+    other = other_bank()
+    with pytest.raises(NotFound):
+        rem.opt_out(other.uow(), other.principal(Role.OPERATIONS), borrowers[0][0])
+    assert rem.queue_reminders(bank.uow(), bank.principal(Role.SYSTEM), date(2026, 2, 12), now=MORNING).total == 3

@@ -7,9 +7,11 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, Literal
 
+from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from microlend.api.deps import CurrentPrincipal, Id, Limit, OptionalId, UnitOfWorkDep
+from microlend.api.references import CustomerRef
 from microlend.api.routing import api_router
 from microlend.core import jobs
 from microlend.core.errors import ValidationError
@@ -149,3 +151,16 @@ def put_reminder_settings(body: ReminderSettingsBody, who: CurrentPrincipal, uow
                           ) -> ReminderSettingsBody:
     """Set the bank's reminder rules and wording (checked: a template with an unknown field is refused)."""
     return ReminderSettingsBody.of(reminders.set_reminder_settings(uow, who, body.to_domain()))
+
+
+class ReminderOptOutCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: CustomerRef
+
+
+@router.post("/reminders/opt-outs", status_code=204)
+def reminder_opt_out(body: ReminderOptOutCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> Response:
+    """The borrower asked for no more reminders by text (e.g. replied T); queued ones are not sent."""
+    reminders.opt_out(uow, who, body.customer_id)
+    return Response(status_code=204)

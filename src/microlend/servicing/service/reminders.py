@@ -24,6 +24,7 @@ from microlend.core.errors import NotFound
 from microlend.core.identity import Permission, Principal, system_principal
 from microlend.core.tables import TenantRow
 from microlend.core.uow import UnitOfWork
+from microlend.parties import queries as parties
 from microlend.parties import sms
 from microlend.servicing.events import RepaymentPosted
 from microlend.servicing.reminder_tables import ReminderOptOutRow, ReminderRow, ReminderSettingsRow
@@ -84,6 +85,8 @@ def set_reminder_settings(uow: UnitOfWork, who: Principal, settings: ReminderSet
 def opt_out(uow: UnitOfWork, who: Principal, customer_id: int, *, at: datetime | None = None) -> None:
     """The borrower asked for no reminders by text (e.g. replied T); idempotent."""
     who.require(Permission.POST_REPAYMENT)
+    if not parties.of_this_bank(uow, who, [customer_id]):
+        raise NotFound(f"customer {customer_id} not found", field="customer_id")
     with uow:
         s = uow.session
         have = s.execute(select(ReminderOptOutRow.id).where(
