@@ -225,3 +225,23 @@ def test_a_run_asked_for_while_the_job_runs_comes_right_after_it(calendar_db: tu
     again = jobs.claim_due(uow, "w1", tenant_id=tenant_id, now=datetime(2026, 4, 1, 0, 6, tzinfo=UTC))
     assert again is not None and (again.trigger, again.business_date) == ("rerun", date(2026, 3, 31))
     engine.dispose()
+
+
+def test_the_worker_process_keeps_the_calendar_until_stopped(fresh_engine: Engine, monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    monkeypatch.setattr(tenancy, "TENANT_SETUP", [setup_tenant])
+    uow = UnitOfWork(make_session_factory(fresh_engine))
+    tenant_id = tenancy.create_tenant(uow, "served", business_date=date(2026, 3, 1)).id
+    monkeypatch.setattr(clock, "_clock", FixedClock(datetime(2026, 3, 1, 2, 0, tzinfo=UTC)))  # 10:00 in Shanghai
+    stop = threading.Event()
+    serving = threading.Thread(target=worker.serve, args=(uow,), kwargs={"poll_s": 0.05, "stop": stop})
+    serving.start()
+    reader = UnitOfWork(make_session_factory(fresh_engine))  # this thread's own (a unit of work is one thread's)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(_runs(reader, tenant_id)) < 2:
+        time.sleep(0.05)
+    stop.set()
+    serving.join(30)
+    assert not serving.is_alive()
+    assert {(r.kind, r.status) for r in _runs(reader, tenant_id)} == {("reminders", "succeeded"),
+                                                                     ("messages", "succeeded")}
