@@ -45,7 +45,7 @@ def test_the_worker_runs_the_calendar_once_and_operations_rerun_a_job(cli_db: st
                                                     + timedelta(days=1)))
     code, out = run("worker", "--once")
     assert code == 0, out
-    assert "close_of_business" in out and "reminders" in out and "failed" not in out
+    assert f"close_of_business {opened} (tenant" in out and "reminders" in out and "): failed" not in out
     code, out = run("worker", "jobs", "--tenant", "workerbank", "--json")
     listed = {j["kind"]: j for j in json.loads(out)}
     assert set(listed) == {"close_of_business", "provisioning", "reminders", "messages"}
