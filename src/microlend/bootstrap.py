@@ -19,9 +19,11 @@ if TYPE_CHECKING:
 #: Modules with tables (order matters only for readability; foreign keys resolve by name).
 TABLE_MODULES = [
     "microlend.core.tables",
+    "microlend.core.job_tables",
     "microlend.parties.tables",
     "microlend.origination.tables",
     "microlend.servicing.tables",
+    "microlend.servicing.reminder_tables",
     "microlend.data.tables",
     "microlend.risk.tables",
     "microlend.decisioning.tables",
@@ -43,6 +45,7 @@ EVENT_HANDLERS: list[tuple[str, str]] = [
     ("microlend.servicing.events:LoanClassChanged", "microlend.servicing.handlers:audit_class_change"),
     ("microlend.servicing.events:LoanClassChanged", "microlend.servicing.handlers:record_class_change"),
     ("microlend.servicing.events:LoanBecameOverdue", "microlend.marketing.handlers:suppress_for_overdue_borrower"),
+    ("microlend.servicing.events:RepaymentPosted", "microlend.servicing.service.reminders:queue_receipt"),
     ("microlend.origination.events:ApplicationDecided", "microlend.marketing.handlers:suppress_for_decided_applicant"),
 ]
 
@@ -97,6 +100,7 @@ ROUTERS = [
     ("microlend.api.routers.risk", "router"),
     ("microlend.api.routers.marketing", "router"),
     ("microlend.api.routers.marketing", "tracking_router"),
+    ("microlend.api.routers.jobs", "router"),
 ]
 
 
@@ -112,6 +116,7 @@ WEB_PAGES = [
     "microlend.web.limit_desk",
     "microlend.web.reason_codes",
     "microlend.web.table_editor",
+    "microlend.web.operations",
 ]
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, func, select
 from microlend.core import audit
 from microlend.core.db import make_session_factory
 from microlend.core.identity import system_principal
+from microlend.core.job_tables import JobRunRow
 from microlend.core.tables import AuditRow
 from microlend.core.uow import UnitOfWork
 from microlend.data.tables import BankAccountRow, BankTransactionRow, ProviderCallRow, ProviderSettingsRow
@@ -24,6 +25,7 @@ from microlend.demo.seed import _customers, german_credit, seed
 from microlend.origination.tables import ApplicationRow, LoanContractRow
 from microlend.parties.tables import ConsentRow, CustomerRow
 from microlend.servicing import service as servicing
+from microlend.servicing.reminder_tables import ReminderRow
 
 pytestmark = pytest.mark.slow
 
@@ -88,6 +90,19 @@ def test_a_demo_bank_of_micro_businesses_lives_on_sandbox_data(fresh_engine: Eng
 
     who = system_principal(bank.tenant_id)
     assert servicing.reconcile(uow, who).ok
+    # the history was lived through the worker's calendar: every night closed once, reminders and receipts sent
+    with uow.read_only():
+        runs = uow.session.execute(select(JobRunRow.kind, JobRunRow.business_date, JobRunRow.status).where(
+            JobRunRow.tenant_id == bank.tenant_id)).all()
+        sent = uow.session.execute(select(ReminderRow.kind, func.count()).where(
+            ReminderRow.tenant_id == bank.tenant_id, ReminderRow.status == "sent").group_by(ReminderRow.kind)).all()
+        receipts = uow.session.execute(select(func.count()).select_from(ReminderRow).where(
+            ReminderRow.tenant_id == bank.tenant_id, ReminderRow.kind == "receipt")).scalar_one()
+    nights = [d for k, d, _ in runs if k == "close_of_business"]
+    assert len(nights) == len(set(nights)) == 30 and {st for *_, st in runs} == {"succeeded"}
+    assert len([d for k, d, _ in runs if k == "reminders"]) == 30
+    assert dict(sent).get("before_due", 0) > 0  # three days before the first due dates of the month's loans
+    assert receipts == life.repayments  # one receipt queued per repayment
     with uow:
         assert audit.verify(uow.session, bank.tenant_id).ok
         waiting = uow.session.execute(

@@ -25,7 +25,7 @@ from microlend.parties.tables import CustomerRow
 from microlend.servicing import cob, service
 from microlend.servicing import handlers as servicing_handlers
 from microlend.servicing.events import RepaymentPosted
-from microlend.servicing.service import Disbursement
+from microlend.servicing.service import Disbursement, reminders
 from microlend.servicing.tables import LoanEventRow, RepaymentRow
 
 START = date(2026, 1, 15)
@@ -57,11 +57,14 @@ def new_loan(bank: TenantKit, who: Principal, customer_id: int | None) -> int:
                             Disbursement("EI-STD", Decimal("12000"), 12, customer_id=customer_id)).id
 
 
-def deliveries(bank: TenantKit, event_type: str) -> list[EventOutboxRow]:
+def deliveries(bank: TenantKit, event_type: str, handler: Any = None) -> list[EventOutboxRow]:
+    """The event's deliveries in the bank (to one handler if given)."""
     with bank.uow_factory() as u:
-        return list(u.session.execute(select(EventOutboxRow).where(
-            EventOutboxRow.tenant_id == bank.tenant.id, EventOutboxRow.event_type == event_type)
-            .order_by(EventOutboxRow.id)).scalars())
+        q = select(EventOutboxRow).where(EventOutboxRow.tenant_id == bank.tenant.id,
+                                         EventOutboxRow.event_type == event_type)
+        if handler is not None:
+            q = q.where(EventOutboxRow.handler == handler_name(handler))
+        return list(u.session.execute(q.order_by(EventOutboxRow.id)).scalars())
 
 
 def timeline(bank: TenantKit, loan_id: int, kind: str) -> list[dict[str, Any]]:
@@ -105,8 +108,10 @@ class TestRepaymentPosted:
         repayment = service.post_repayment(bank.uow_factory(), who, loan_id, Decimal("300.50"))
         [entry] = timeline(bank, loan_id, "RepaymentPosted")
         assert entry["repayment_id"] == repayment.id and entry["amount"] == "300.50"
-        [delivery] = deliveries(bank, "RepaymentPosted")
+        [delivery] = deliveries(bank, "RepaymentPosted", servicing_handlers.record_repayment)
         assert (delivery.handler, delivery.status) == (handler_name(servicing_handlers.record_repayment), "done")
+        [receipt] = deliveries(bank, "RepaymentPosted", reminders.queue_receipt)  # and a receipt to the borrower
+        assert receipt.status == "done"
         assert delivery.payload["amount"] == "300.50" and delivery.payload["value_date"] == "2026-01-15"
 
     def test_a_failing_handler_keeps_the_event_and_a_later_round_applies_it_once(
@@ -124,7 +129,7 @@ class TestRepaymentPosted:
         repayment = service.post_repayment(bank.uow_factory(), who, loan_id, Decimal("100.00"))
         with bank.uow_factory() as u:
             assert u.session.get(RepaymentRow, repayment.id) is not None  # the repayment is committed
-        [delivery] = deliveries(bank, "RepaymentPosted")
+        [delivery] = deliveries(bank, "RepaymentPosted", servicing_handlers.record_repayment)
         assert (delivery.status, delivery.attempts) == ("pending", 1)
         assert delivery.last_error == "ConnectionError: the timeline is unreachable"
         assert timeline(bank, loan_id, "RepaymentPosted") == []
@@ -135,7 +140,7 @@ class TestRepaymentPosted:
         assert report == outbox.DeliveryReport(done=1)
         [entry] = timeline(bank, loan_id, "RepaymentPosted")
         assert entry["repayment_id"] == repayment.id
-        [delivery] = deliveries(bank, "RepaymentPosted")
+        [delivery] = deliveries(bank, "RepaymentPosted", servicing_handlers.record_repayment)
         assert (delivery.status, delivery.attempts) == ("done", 2)
 
         # the same event again, delivered by a second process or handed to the handler once more: no new entry

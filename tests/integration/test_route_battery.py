@@ -466,6 +466,22 @@ def visit_task_snapshot(api: CachedTokens, task_id: int) -> Any:
         return (row.status, row.outcome)
 
 
+def scheduled_job(api: CachedTokens) -> int:
+    """The bank's close-of-business job (the calendar the worker gives every bank)."""
+    from microlend import worker
+    from microlend.core import jobs
+
+    with api.kit.uow_factory() as u:
+        jobs.ensure_calendar(u.session, api.kit.tenant.id, worker.DEFAULT_CALENDAR, starting=date(2026, 3, 1))
+        u.commit()
+    listed = _ok(api.client.get("/api/v1/jobs", headers=api.token("operations")))
+    return int(next(j["id"] for j in listed if j["kind"] == "close_of_business"))
+
+
+def scheduled_job_snapshot(api: CachedTokens, job_id: int) -> Any:
+    return [j for j in api.client.get("/api/v1/jobs", headers=api.token("operations")).json() if j["id"] == job_id]
+
+
 # --- the table -------------------------------------------------------------------------------------------------
 
 
@@ -737,6 +753,18 @@ CASES: list[Case] = [
     Case(E("GET", f"{V1}/marketing/visit-tasks", "credit_officer", "collector")),
     Case(E("POST", f"{V1}/marketing/visit-tasks/{{task_id}}/close", "marketer", "collector",
            body={"outcome": "visited"}, write=True, success=(204,)), visit_task, visit_task_snapshot),
+    # the bank's calendar and reminders
+    Case(E("GET", f"{V1}/jobs", "operations", "marketer")),
+    Case(E("GET", f"{V1}/jobs/runs", "operations", "collector")),
+    Case(E("POST", f"{V1}/jobs/{{job_id}}/rerun", "operations", "credit_officer", body={}, write=True,
+           success=(202,)), scheduled_job, scheduled_job_snapshot),
+    Case(E("GET", f"{V1}/reminders", "operations", "marketer")),
+    Case(E("GET", f"{V1}/reminders/settings", "operations", "marketer")),
+    Case(E("POST", f"{V1}/reminders/opt-outs", "operations", "marketer", write=True, success=(204,)), customer,
+         body=lambda _a, cid: {"customer_id": cid}),
+    Case(E("PUT", f"{V1}/reminders/settings", "admin", "operations", write=True,
+           body={"days_before": [5, 3], "quiet_start": "22:00",
+                 "templates": {"receipt": {"en": "[{bank}] {amount} CNY received on loan {loan}. Thank you."}}})),
 ]
 
 #: Routes outside the battery, each with the reason. A path ending in "*" stands for every route under it.

@@ -3,6 +3,7 @@ providers simulated by the provider sandboxes in a process of their own."""
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Annotated
 
@@ -10,6 +11,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
+from microlend import worker
 from microlend.cli.common import check_bind, console, open_uow, user_errors
 
 app = typer.Typer(help="The demo bank on an embedded database.", no_args_is_help=True)
@@ -93,4 +95,12 @@ def run(
             f"provider sandbox at {sandbox.base_url} ({lo}-{hi} ms per call; {changed} provider settings re-pointed)"
         )
         console.print(f"Open [bold]http://{host}:{port}/[/] and sign in with a login above. API docs: /docs")
-        uvicorn.run("microlend.api.main:app", host=host, port=port, log_level="info")
+        stop = threading.Event()  # the bank's calendar runs next to the server, as `microlend worker` would
+        calendar = threading.Thread(target=worker.serve, args=(open_uow(),), kwargs={"stop": stop}, daemon=True,
+                                    name="worker")
+        calendar.start()
+        try:
+            uvicorn.run("microlend.api.main:app", host=host, port=port, log_level="info")
+        finally:
+            stop.set()
+            calendar.join(30)

@@ -42,6 +42,7 @@ MODULE_GROUPS: list[tuple[str, str, str]] = [
     ("microlend.cli.demo", "app", "demo"),
     ("microlend.cli.sandbox", "app", "sandbox"),
     ("microlend.cli.events", "app", "events"),
+    ("microlend.cli.worker", "app", "worker"),
 ]
 
 

@@ -40,6 +40,7 @@ class Permission(StrEnum):
     APPROVE_WRITE_OFF = "approve_write_off"  # the second person who approves (and executes) a write-off
     CLASSIFY_LOANS = "classify_loans"  # judgement downgrades of the five-category class, with a reason
     RUN_CLOSE_OF_BUSINESS = "run_close_of_business"
+    RUN_JOBS = "run_jobs"  # the bank's calendar: see the worker's jobs and runs, ask for a run again
     VIEW_LEDGER = "view_ledger"
     # credit data and risk
     MANAGE_DATASETS = "manage_datasets"
@@ -90,7 +91,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     }),
     Role.OPERATIONS: frozenset({
         P.VIEW_CUSTOMERS, P.VIEW_LOANS, P.VIEW_APPLICATIONS, P.BOOK_LOANS, P.APPROVE_BOOKINGS, P.POST_REPAYMENT,
-        P.VIEW_LEDGER,
+        P.VIEW_LEDGER, P.RUN_JOBS,
     }),
     Role.RISK_ANALYST: frozenset({
         P.VIEW_CUSTOMERS, P.VIEW_LOANS, P.MANAGE_DATASETS, P.TRAIN_MODELS, P.APPROVE_MODELS,

@@ -20,6 +20,8 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import select, update
 
+from microlend import worker
+from microlend.core import jobs
 from microlend.core.clock import FixedClock, SystemClock, set_clock
 from microlend.core.errors import DomainError
 from microlend.core.identity import Principal, Role, system_principal
@@ -33,7 +35,6 @@ from microlend.origination.tables import ApplicationRow
 from microlend.parties import queries as parties
 from microlend.servicing import queries as loan_queries
 from microlend.servicing import service as servicing
-from microlend.servicing.cob import run_close_of_business
 
 #: Products a business (by its USCC) applies for, with the weight of each: mostly the loans decided on its tax
 #: declarations and merchant flows (a shop paid by card or QR code) or invoices (a firm that bills firms).
@@ -147,6 +148,9 @@ def simulate(
         if loan_queries.loan_count(uow, system_principal(tenant_id, "demo")):
             raise DomainError("the demo history is lived once, on a bank with no loans")
         s.execute(update(TenantRow).where(TenantRow.id == tenant_id).values(business_date=today - timedelta(days=days)))
+        # the bank's calendar from the first day of the history: the worker's jobs live every day of it
+        jobs.ensure_calendar(s, tenant_id, worker.DEFAULT_CALENDAR, starting=today - timedelta(days=days),
+                             now=datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(days=days))
         customers = parties.all_customers(uow, system_principal(tenant_id, "demo"))
         uow.commit()
     bad_customers: set[int] = set()  # filled as loans are disbursed, from each decision's PD
@@ -219,18 +223,33 @@ def _live(
         # the bank's working day, in UTC (09:00 in Shanghai is 01:00 UTC): every timestamp of the day falls in it
         clock = FixedClock(datetime(on.year, on.month, on.day, 1, 0, tzinfo=UTC))
         set_clock(clock)
+        _run_jobs(uow, tenant_id, MORNING_JOBS)  # the day's reminders (and receipts waiting since the night)
         last_week = day_no >= days - 5
         done = _applications_of_the_day(
             uow, clock, rng, queue, profiles, bad_customers, people, last_week=last_week, per_day=per_day
         )
         applications, disbursed = applications + done[0], disbursed + done[1]
         repayments += _repayments_of_the_day(uow, tenant_id, on, rng, bad_customers, stopped_paying, system)
-        set_clock(FixedClock(datetime(on.year, on.month, on.day, 15, 0, tzinfo=UTC)))  # 23:00 in Shanghai
-        run_close_of_business(uow, system, through=on)
+        set_clock(FixedClock(datetime(on.year, on.month, on.day, 15, 30, tzinfo=UTC)))  # 23:30 in Shanghai
+        _run_jobs(uow, tenant_id, NIGHT_JOBS)  # close of business, and provisioning at month end
         if progress:
             progress(1)
     waiting = application_queries.waiting_for_review(uow, system_principal(tenant_id, "demo"))
     return History(days, applications, disbursed, repayments, int(waiting))
+
+
+#: The worker's jobs the history runs each morning and each night (the hourly sending is left to the worker
+#: that runs next to the demo's server: the morning's reminders send what is due anyway, and at night it is quiet)
+MORNING_JOBS = (worker.REMINDERS,)
+NIGHT_JOBS = (worker.CLOSE_OF_BUSINESS, worker.PROVISIONING)
+
+
+def _run_jobs(uow: UnitOfWork, tenant_id: int, kinds: tuple[str, ...]) -> None:
+    functions = {k: worker.JOBS[k] for k in kinds}
+    for outcome in worker.run_due(uow, worker="demo", tenant_id=tenant_id, functions=functions):
+        if not outcome.ok:
+            raise DomainError(f"the demo's {outcome.claim.kind} for {outcome.claim.business_date} failed: "
+                              f"{outcome.error}")
 
 
 def _applications_of_the_day(

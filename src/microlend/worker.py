@@ -1,0 +1,189 @@
+"""The worker (作业进程): runs each bank's calendar next to the web server. Every poll it claims the due jobs
+one at a time (`core.jobs`: a lease, so any number of workers may run against one database and no job runs
+twice at once), runs the job's function as the bank's system identity, and records the outcome; a failure is
+retried later for the same business date.
+
+The jobs of a bank's calendar: close of business at the cut-off (23:00 in the bank's time zone), month-end
+provisioning after it (23:30 on the last day of the month), the day's repayment reminders in the morning
+(09:00), and every hour the sending of queued messages and of event deliveries still waiting."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+
+from microlend.core import jobs, outbox
+from microlend.core.clock import utcnow
+from microlend.core.identity import Principal, system_principal
+from microlend.core.jobs import Claim, JobSpec
+from microlend.core.tables import TenantRow
+from microlend.core.uow import UnitOfWork
+from microlend.servicing.cob import run_close_of_business
+from microlend.servicing.provisions import run_provisioning
+from microlend.servicing.service import reminders
+
+log = logging.getLogger("microlend.worker")
+
+CLOSE_OF_BUSINESS, PROVISIONING, REMINDERS, MESSAGES = "close_of_business", "provisioning", "reminders", "messages"
+
+#: The calendar every bank starts with (a bank may change times and time zone in its rows).
+DEFAULT_CALENDAR = [
+    JobSpec(CLOSE_OF_BUSINESS, jobs.DAILY, "23:00"),
+    JobSpec(PROVISIONING, jobs.MONTH_END, "23:30"),
+    JobSpec(REMINDERS, jobs.DAILY, "09:00"),
+    JobSpec(MESSAGES, jobs.HOURLY, "00:00"),
+]
+
+JobFunction = Callable[[UnitOfWork, Principal, date], dict[str, Any]]
+
+
+def close_of_business(uow: UnitOfWork, who: Principal, on: date) -> dict[str, Any]:
+    """Close every open business date through `on` (a date closed already is left alone)."""
+    with uow.read_only():
+        tenant = uow.session.get(TenantRow, who.tenant_id)
+        open_date = tenant.business_date if tenant is not None else on
+    if on < open_date:
+        return {"closed": 0, "open_business_date": open_date.isoformat()}
+    results = run_close_of_business(uow, who, through=on)
+    done = [r for r in results if not r.skipped]
+    return {"closed": len(done), "loans": sum(r.loans_active for r in done),
+            "interest_accrued": str(sum((r.interest_accrued for r in done), start=0)),
+            "newly_overdue": sum(r.newly_overdue for r in done),
+            "bucket_changes": sum(r.bucket_changes for r in done)}
+
+
+def provisioning(uow: UnitOfWork, who: Principal, on: date) -> dict[str, Any]:
+    """拨备计提 at month end, booked on the month's last day (after that day's close of business)."""
+    run = run_provisioning(uow, who, on)
+    return {"as_of": run.as_of.isoformat(), "loans": run.loans, "total": str(run.total), "change": str(run.change)}
+
+
+def queue_and_send_reminders(uow: UnitOfWork, who: Principal, on: date) -> dict[str, Any]:
+    """The day's reminders queued for the whole book, then what may go now sent."""
+    queued = reminders.queue_reminders(uow, who, on)
+    sent = reminders.dispatch_reminders(uow, who)
+    return {**queued.facts(), **{f"sent_{k}": v for k, v in sent.facts().items()}}
+
+
+def send_messages(uow: UnitOfWork, who: Principal, on: date) -> dict[str, Any]:
+    """Queued reminders and receipts whose time has come, and event deliveries still waiting for a retry."""
+    sent = reminders.dispatch_reminders(uow, who)
+    delivered = outbox.deliver_due(uow, tenant_id=who.tenant_id)
+    return {**sent.facts(), "deliveries_done": delivered.done, "deliveries_retrying": delivered.retrying}
+
+
+JOBS: dict[str, JobFunction] = {
+    CLOSE_OF_BUSINESS: close_of_business,
+    PROVISIONING: provisioning,
+    REMINDERS: queue_and_send_reminders,
+    MESSAGES: send_messages,
+}
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 100000}"
+
+
+def ensure_calendars(uow: UnitOfWork, *, timezone: str = jobs.DEFAULT_TIMEZONE) -> int:
+    """Give every bank the jobs of `DEFAULT_CALENDAR` it lacks, from its open business date; how many added."""
+    added = 0
+    with uow:
+        for tenant in uow.session.execute(select(TenantRow).order_by(TenantRow.id)).scalars().all():
+            added += jobs.ensure_calendar(uow.session, tenant.id, DEFAULT_CALENDAR, starting=tenant.business_date,
+                                          timezone=timezone)
+        uow.commit()
+    return added
+
+
+@dataclass(frozen=True)
+class Outcome:
+    claim: Claim
+    ok: bool
+    figures: dict[str, Any]
+    error: str | None = None
+
+
+class _Heartbeat:
+    """Renews a claim's lease while its job runs, so a long close of business keeps it."""
+
+    def __init__(self, uow: UnitOfWork, claim: Claim, every_s: float) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(uow.fresh(), claim, every_s), daemon=True,
+                                        name=f"lease-{claim.job_id}")
+
+    def _run(self, uow: UnitOfWork, claim: Claim, every_s: float) -> None:
+        while not self._stop.wait(every_s):
+            try:
+                if not jobs.renew(uow, claim):
+                    log.error("the lease of job %s (%s) was lost while it ran", claim.job_id, claim.kind)
+                    return
+            except Exception:  # the next beat tries again; the lease is long enough for a few misses
+                log.exception("could not renew the lease of job %s", claim.job_id)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_claim(uow: UnitOfWork, claim: Claim, functions: dict[str, JobFunction] | None = None) -> Outcome:
+    """Run one claimed job and record its outcome (a failure is recorded and retried later, never raised)."""
+    function = (functions or JOBS).get(claim.kind)
+    who = system_principal(claim.tenant_id, "worker")
+    started = time.perf_counter()
+    try:
+        if function is None:
+            raise LookupError(f"no function for job kind '{claim.kind}'")
+        with _Heartbeat(uow, claim, jobs.LEASE.total_seconds() / 3):
+            figures = function(uow, who, claim.business_date)
+    except Exception as exc:  # a job's failure is recorded on its run and retried with backoff
+        error = f"{type(exc).__name__}: {exc}"
+        log.exception("job %s (%s) for %s failed", claim.job_id, claim.kind, claim.business_date)
+        jobs.fail(uow, claim, error)
+        return Outcome(claim, False, {}, error)
+    figures = {**figures, "seconds": round(time.perf_counter() - started, 3)}
+    jobs.succeed(uow, claim, figures)
+    log.info("job %s (%s) for %s done: %s", claim.job_id, claim.kind, claim.business_date, figures)
+    return Outcome(claim, True, figures)
+
+
+def run_due(uow: UnitOfWork, *, worker: str | None = None, tenant_id: int | None = None, max_jobs: int = 1000,
+            functions: dict[str, JobFunction] | None = None) -> list[Outcome]:
+    """Run every job that is due now, one after another, until none is (or `max_jobs` ran)."""
+    worker = worker or worker_name()
+    outcomes: list[Outcome] = []
+    while len(outcomes) < max_jobs:
+        claim = jobs.claim_due(uow, worker, tenant_id=tenant_id, kinds=list((functions or JOBS).keys()))
+        if claim is None:
+            break
+        outcomes.append(run_claim(uow, claim, functions))
+    return outcomes
+
+
+def serve(uow: UnitOfWork, *, poll_s: float = 30.0, stop: threading.Event | None = None,
+          timezone: str = jobs.DEFAULT_TIMEZONE) -> None:
+    """The worker process: keep every bank's calendar, run what is due, sleep `poll_s`, until `stop` is set."""
+    stop = stop or threading.Event()
+    worker = worker_name()
+    log.info("worker %s started (poll every %ss)", worker, poll_s)
+    while not stop.is_set():
+        try:
+            ensure_calendars(uow, timezone=timezone)
+            for outcome in run_due(uow, worker=worker):
+                log.info("%s %s %s", outcome.claim.kind, outcome.claim.business_date, "ok" if outcome.ok else "failed")
+        except Exception:  # e.g. the database went away for a moment: try again at the next poll
+            log.exception("worker poll failed at %s", utcnow().isoformat())
+        stop.wait(poll_s)
+    log.info("worker %s stopped", worker)
