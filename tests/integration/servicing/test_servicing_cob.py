@@ -228,19 +228,19 @@ class TestKillAndRerun:
         portfolio(crashed, 8)
         close_through(bank, date(2026, 3, 20))
         close_through(crashed, date(2026, 2, 20))
-        real_post = service.post_entry
+        real_post = cob.post_loan_lines
         calls = {"n": 0}
 
         def dies_on_the_penalty_entry(*args: Any, **kwargs: Any) -> Any:
             calls["n"] += 1
-            if args[3].kind == "cob.penalty":
+            if args[3] == "cob.penalty":
                 raise RuntimeError("power cut")
             return real_post(*args, **kwargs)
 
-        monkeypatch.setattr(cob, "post_entry", dies_on_the_penalty_entry)
+        monkeypatch.setattr(cob, "post_loan_lines", dies_on_the_penalty_entry)
         with pytest.raises(RuntimeError, match="power cut"):
             close_through(crashed, date(2026, 3, 20))
-        monkeypatch.setattr(cob, "post_entry", real_post)
+        monkeypatch.setattr(cob, "post_loan_lines", real_post)
         close_through(crashed, date(2026, 3, 20))
         assert snapshot(crashed) == snapshot(bank)
 
