@@ -30,11 +30,12 @@ from microlend.core.tables import TenantRow
 from microlend.core.tenancy import list_tenants
 from microlend.core.uow import UnitOfWork
 from microlend.servicing.delinquency import CLASS_THRESHOLDS, DEFAULT_BUCKETS, BucketScheme, LoanClass
-from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged, LoanClassChanged
+from microlend.servicing.domain import Repayment
+from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged, LoanClassChanged, RepaymentPosted
 from microlend.servicing.ledger import Acct, JournalEntry, credit, debit
 from microlend.servicing.nonaccrual import AccruedInterestPolicy, NonAccrualSettings
 from microlend.servicing.provisions import month_end, provision_in
-from microlend.servicing.repository import bank_nonaccrual, post_entry
+from microlend.servicing.repository import SqlLedger, SqlLoanRepository, bank_nonaccrual, post_entry
 from microlend.servicing.tables import CobRunRow, JournalEntryRow, LoanEventRow, LoanRow
 
 #: 360 days × 10^8 (rates are stored × 10^8), doubled for half-up rounding
@@ -286,19 +287,24 @@ def _mark_overdue(session: Session, p: dict[str, int]) -> None:
 
 def _compute_delinquency(session: Session, p: dict[str, int], buckets: BucketScheme) -> None:
     """Step 4, per loan: days past due, bucket, class and today's penalty, into the scratch table (loans
-    back to current included, so they leave their bucket)."""
+    back to current included, so they leave their bucket). Penalty is charged on overdue principal and, for a
+    loan under compound interest (复利), on its overdue interest too. Within the grace period (宽限期) none is
+    charged; on the day it is exceeded the grace days are charged back (penalty from the first day overdue)."""
     session.execute(text("DELETE FROM cob_work WHERE tenant_id = :t"), p)
     dpd = "(:d - o.oldest)"
+    base = "(o.overdue_principal + CASE WHEN l.compound_interest THEN o.overdue_interest ELSE 0 END)"
+    days = f"CASE WHEN {dpd} = l.grace_days + 1 THEN l.grace_days + 1 ELSE 1 END"
     penalty = (
-        f"CASE WHEN {dpd} > l.grace_days THEN 100 * ((2 * (o.overdue_principal / 100) * l.penalty_rate_e8"
-        f" + {_DAY_DENOMINATOR // 2}) / {_DAY_DENOMINATOR}) ELSE 0 END"
+        f"CASE WHEN {dpd} > l.grace_days THEN 100 * ((2 * ({base} / 100) * l.penalty_rate_e8"
+        f" + {_DAY_DENOMINATOR // 2}) / {_DAY_DENOMINATOR}) * ({days}) ELSE 0 END"
     )
     session.execute(
         text(
             "INSERT INTO cob_work (tenant_id, loan_id, days_past_due, bucket, loan_class, overdue_principal, penalty) "
             f"SELECT :t, o.loan_id, {dpd}, {_bucket_case(buckets, dpd)}, {_class_case(dpd)}, o.overdue_principal, "
             f"{penalty} FROM (SELECT loan_id, MIN(due_day) AS oldest, "
-            "CAST(SUM(principal - principal_paid) AS BIGINT) AS overdue_principal FROM loan_installments "
+            "CAST(SUM(principal - principal_paid) AS BIGINT) AS overdue_principal, "
+            "CAST(SUM(interest - interest_paid) AS BIGINT) AS overdue_interest FROM loan_installments "
             "WHERE tenant_id = :t AND status = 'overdue' GROUP BY loan_id) o "
             "JOIN loans l ON l.id = o.loan_id WHERE l.status = 'active'"
         ),
@@ -562,7 +568,9 @@ def _close_one(uow: UnitOfWork, who: Principal, on: date, buckets: BucketScheme)
             return CobResult(on, 0, Decimal(0), Decimal(0), 0, 0, 0.0, skipped=True)
         started_at = utcnow()
         cpu_started = time.thread_time()
+        applied = apply_credit_balances(uow, who, on)
         result, events = close_business_date(s, who, on, buckets)
+        events = [*applied, *events]
         cpu_ms = round((time.thread_time() - cpu_started) * 1000)
         s.add(
             CobRunRow(
@@ -589,6 +597,38 @@ def _close_one(uow: UnitOfWork, who: Principal, on: date, buckets: BucketScheme)
             uow.publish(event)
         uow.commit()
     return result
+
+
+def apply_credit_balances(uow: UnitOfWork, who: Principal, on: date) -> list[Any]:
+    """溢缴款自动扣款 before the day is closed: a loan holding a credit balance under a product that applies it
+    automatically settles what is due by today from it (in the product's order), so credit never lets it fall
+    overdue nor be charged penalty. Few loans hold credit: each goes through the domain code. Returns the
+    events to publish."""
+    s = uow.session
+    due = (
+        "SELECT l.id FROM loans l JOIN servicing_products sp ON sp.id = l.product_id "
+        "WHERE l.tenant_id = :t AND l.status = 'active' AND l.credit_balance > 0 AND sp.auto_apply_credit "
+        "AND (l.penalty_accrued > l.penalty_paid OR EXISTS (SELECT 1 FROM loan_installments i "
+        "WHERE i.loan_id = l.id AND i.status IN ('pending', 'overdue') AND i.due_day <= :d)) ORDER BY l.id"
+    )
+    ids = [int(r[0]) for r in s.execute(text(due), {"t": who.tenant_id, "d": on.toordinal()})]
+    events: list[Any] = []
+    repo, books = SqlLoanRepository(uow), SqlLedger(uow)
+    for loan_id in ids:
+        loan = repo.get(who.tenant_id, loan_id, lock=True)
+        posting = loan.apply_credit_balance(on)
+        entry_id = books.post(who, on, posting.entry)
+        loan.record(on, "CreditBalanceApplied", {"amount": str(posting.amount)})
+        repo.save(loan)
+        stored = repo.add_repayment(
+            Repayment(loan.id, "credit_applied", posting.amount, on, posting.record, Decimal(0), entry_id,
+                      who.username)
+        )
+        assert stored.id is not None
+        events.append(
+            RepaymentPosted(who.tenant_id, loan.id, stored.id, loan.customer_id, "credit_applied", posting.amount, on)
+        )
+    return events
 
 
 def _audit_facts(session: Session, who: Principal, result: CobResult, events: list[Any]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from microlend.core.identity import Role
 from microlend.core.tables import AuditRow
 from microlend.core.uow import UnitOfWork
 from microlend.servicing import cob, service
-from microlend.servicing.delinquency import classify, daily_penalty, days_past_due, delinquency_bucket
+from microlend.servicing.delinquency import classify, days_past_due, delinquency_bucket, penalty_for_day
 from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged
 from microlend.servicing.schedules import LineMovement, accrued_interest, revolving_interest
 from microlend.servicing.service import Disbursement
@@ -91,11 +91,13 @@ class TestSetBasedEqualsDomain:
                 for k in range((end - START).days + 1):
                     x = START + timedelta(days=k)
                     late = [i for i in view.installments if i.due_date < x]
-                    if late and days_past_due(min(i.due_date for i in late), x) > 3 * (
-                        view.method != "bullet" and view.method != "interest-only"
-                    ):
-                        overdue_principal = sum((i.principal for i in late), D(0))
-                        expected_penalty += daily_penalty(overdue_principal, view.annual_rate, D(str(multiplier)))
+                    grace = 3 * (view.method != "bullet" and view.method != "interest-only")
+                    if late:
+                        # compound interest (复利, the products' default): overdue interest carries penalty too;
+                        # the grace days are charged back on the day the grace period is exceeded
+                        overdue = sum((i.principal + i.interest for i in late), D(0))
+                        dpd = days_past_due(min(i.due_date for i in late), x)
+                        expected_penalty += penalty_for_day(overdue, view.annual_rate, D(str(multiplier)), dpd, grace)
             assert view.penalty_due == expected_penalty, loan_id
         rv = service.get_loan(bank.uow(), bank.who, revolving)
         moves = [
