@@ -12,7 +12,7 @@ non-negative integers is ``a·b / c`` rounded half-up, identical to the domain f
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -568,8 +568,13 @@ def _close_one(uow: UnitOfWork, who: Principal, on: date, buckets: BucketScheme)
             return CobResult(on, 0, Decimal(0), Decimal(0), 0, 0, 0.0, skipped=True)
         started_at = utcnow()
         cpu_started = time.thread_time()
+        credit_started = time.perf_counter()
         applied = apply_credit_balances(uow, who, on)
+        credit_seconds = time.perf_counter() - credit_started
         result, events = close_business_date(s, who, on, buckets)
+        result = replace(
+            result, seconds=result.seconds + credit_seconds, steps={"credit_applied": credit_seconds, **result.steps}
+        )
         events = [*applied, *events]
         cpu_ms = round((time.thread_time() - cpu_started) * 1000)
         s.add(
