@@ -65,8 +65,11 @@ class TestEveryPostingLineCarriesItsLoan:
                 select(func.count())
                 .select_from(JournalLineRow)
                 .join(JournalEntryRow, JournalEntryRow.id == JournalLineRow.entry_id)
-                .where(JournalEntryRow.tenant_id == bank.tenant_id, JournalEntryRow.kind.like("cob.%"),
-                       JournalLineRow.loan_id.is_(None))
+                .where(
+                    JournalEntryRow.tenant_id == bank.tenant_id,
+                    JournalEntryRow.kind.like("cob.%"),
+                    JournalLineRow.loan_id.is_(None),
+                )
             ).scalar_one()
             accrued = {
                 int(r[0]): D(r[1])

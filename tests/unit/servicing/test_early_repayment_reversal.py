@@ -33,8 +33,17 @@ def on(uow: FakeUnitOfWork, day: date) -> FakeUnitOfWork:
 def state(uow: FakeUnitOfWork) -> tuple[object, ...]:
     view = service.get_loan(uow, WHO, 1)
     schedule = [
-        (i.number, i.period_start, i.due_date, i.principal, i.interest, i.principal_paid, i.interest_paid,
-         i.interest_accrued, i.status)
+        (
+            i.number,
+            i.period_start,
+            i.due_date,
+            i.principal,
+            i.interest,
+            i.principal_paid,
+            i.interest_paid,
+            i.interest_accrued,
+            i.status,
+        )
         for i in view.installments
     ]
     books = {a.value: uow.ledger.balance(a) for a in Acct}

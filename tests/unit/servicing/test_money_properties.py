@@ -56,9 +56,22 @@ def books_match_the_loan(uow: FakeUnitOfWork) -> None:
 def snapshot(uow: FakeUnitOfWork) -> tuple[object, ...]:
     view = service.get_loan(uow, WHO, 1)
     return (
-        view.status, view.maturity_date, view.credit_balance,
-        [(i.number, i.due_date, i.principal, i.interest, i.principal_paid, i.interest_paid, i.interest_accrued,
-          i.status) for i in view.installments],
+        view.status,
+        view.maturity_date,
+        view.credit_balance,
+        [
+            (
+                i.number,
+                i.due_date,
+                i.principal,
+                i.interest,
+                i.principal_paid,
+                i.interest_paid,
+                i.interest_accrued,
+                i.status,
+            )
+            for i in view.installments
+        ],
         {a.value: uow.ledger.balance(a, 1) for a in Acct},
     )
 

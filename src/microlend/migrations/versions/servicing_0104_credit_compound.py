@@ -19,8 +19,12 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     true = sa.text("true")
-    op.add_column("servicing_products", sa.Column("auto_apply_credit", sa.Boolean(), server_default=true, nullable=False))
-    op.add_column("servicing_products", sa.Column("compound_interest", sa.Boolean(), server_default=true, nullable=False))
+    op.add_column(
+        "servicing_products", sa.Column("auto_apply_credit", sa.Boolean(), server_default=true, nullable=False)
+    )
+    op.add_column(
+        "servicing_products", sa.Column("compound_interest", sa.Boolean(), server_default=true, nullable=False)
+    )
     op.add_column("loans", sa.Column("compound_interest", sa.Boolean(), server_default=true, nullable=False))
 
 
