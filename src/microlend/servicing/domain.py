@@ -421,16 +421,13 @@ class Loan:
         ]
         self.maturity_date = date.fromisoformat(maturity)
 
-    def penalty_owed_over(
-        self, first: date, last: date, later: list[tuple[date, dict[str, Any]]]
-    ) -> Decimal:
-        """The penalty close of business would have charged on dates ``first``..``last`` had the loan stood as it
+    def penalty_owed_over(self, closed: list[date], later: list[tuple[date, dict[str, Any]]]) -> Decimal:
+        """The penalty close of business would have charged on the ``closed`` dates had the loan stood as it
         does now, payments ``later`` (value date, allocation record) arriving on their own dates: each date's
         base is what was past due and unpaid at its close (principal, and interest under compound interest 复利),
         with the grace period charged back on the day it is exceeded."""
         total = ZERO
-        day = first
-        while day <= last:
+        for day in closed:
             unpaid = {i.number: [i.principal - i.principal_paid, i.interest - i.interest_paid, i.fee - i.fee_paid]
                       for i in self.installments if i.status != "written_off"}
             for value_date, record in later:
@@ -449,7 +446,6 @@ class Loan:
                             for i in late), ZERO)
                 dpd = (day - min(i.due_date for i in late)).days
                 total += penalty_for_day(base, self.penalty_rate, Decimal(1), dpd, self.grace_days, self.currency)
-            day += timedelta(days=1)
         return total
 
     def adjust_penalty(self, difference: Decimal, on: date, reason: str) -> JournalEntry | None:

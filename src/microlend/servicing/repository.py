@@ -31,6 +31,7 @@ from microlend.servicing.nonaccrual import DEFAULT_NONACCRUAL, AccruedInterestPo
 from microlend.servicing.products import DEFAULT_RATE_CAP, Product
 from microlend.servicing.schedules import FeeMode, RepaymentMethod
 from microlend.servicing.tables import (
+    CobRunRow,
     CreditLineRow,
     InstallmentRow,
     JournalEntryRow,
@@ -144,6 +145,10 @@ class Ledger:
         """Penalty close of business charged a loan on dates ``first``..``last`` (to income or off-balance)."""
         raise NotImplementedError
 
+    def closed_dates(self, tenant_id: int, first: date, last: date) -> list[date]:
+        """The business dates ``first``..``last`` close of business has closed, oldest first."""
+        raise NotImplementedError
+
 
 class AuditTrail:
     """Audit records written in the use case's transaction."""
@@ -232,6 +237,16 @@ class SqlLedger(Ledger):
 
     def entry(self, entry_id: int) -> JournalEntry:
         return load_entry(self._uow.session, entry_id)
+
+    def closed_dates(self, tenant_id: int, first: date, last: date) -> list[date]:
+        return list(
+            self._uow.session.execute(
+                select(CobRunRow.business_date)
+                .where(CobRunRow.tenant_id == tenant_id, CobRunRow.business_date >= first,
+                       CobRunRow.business_date <= last)
+                .order_by(CobRunRow.business_date)
+            ).scalars()
+        )
 
     def penalty_charged(self, tenant_id: int, loan_id: int, first: date, last: date) -> Decimal:
         charged = self._uow.session.execute(

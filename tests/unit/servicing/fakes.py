@@ -195,6 +195,9 @@ class FakeLedger(Ledger):
     def entries(self) -> list[JournalEntry]:
         return [e for _, e in self.state.entries]
 
+    def closed_dates(self, tenant_id: int, first: date, last: date) -> list[date]:
+        return []  # no close of business runs on the fake books
+
     def penalty_charged(self, tenant_id: int, loan_id: int, first: date, last: date) -> Decimal:
         return sum(
             (

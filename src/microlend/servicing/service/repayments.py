@@ -147,8 +147,9 @@ def reverse_repayment(uow: UnitOfWork, who: Principal, repayment_id: int, reason
         loan.record(on, "RepaymentReversed", {"repayment_id": rep.id, "replayed": replayed})
         # the days closed since the reversed payment are charged the penalty they should have carried
         last_closed = on - timedelta(days=1)
-        if rep.value_date <= last_closed and loan.status == "active":
-            owed = loan.penalty_owed_over(rep.value_date, last_closed, [(r.value_date, r.allocation) for r in later])
+        closed = books.closed_dates(who.tenant_id, rep.value_date, last_closed)
+        if closed and loan.status == "active":
+            owed = loan.penalty_owed_over(closed, [(r.value_date, r.allocation) for r in later])
             charged = books.penalty_charged(who.tenant_id, loan.id, rep.value_date, last_closed)
             adjustment = loan.adjust_penalty(owed - charged, on, f"repayment {rep.id} reversed")
             if adjustment is not None:
