@@ -12,7 +12,7 @@ non-negative integers is ``a·b / c`` rounded half-up, identical to the domain f
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -25,19 +25,20 @@ from microlend.core import audit, metrics
 from microlend.core.clock import utcnow
 from microlend.core.errors import DomainError, NotFound, ValidationError
 from microlend.core.identity import Permission, Principal, system_principal
-from microlend.core.money import from_storage
+from microlend.core.money import DEFAULT_CURRENCY, from_storage
 from microlend.core.tables import TenantRow
 from microlend.core.tenancy import list_tenants
 from microlend.core.uow import UnitOfWork
 from microlend.servicing.classification import apply_class_rules
 from microlend.servicing.classification import class_changes as class_changes_of
 from microlend.servicing.delinquency import CLASS_THRESHOLDS, DEFAULT_BUCKETS, BucketScheme, LoanClass
-from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged, LoanClassChanged
+from microlend.servicing.domain import Repayment
+from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged, LoanClassChanged, RepaymentPosted
 from microlend.servicing.ledger import Acct, JournalEntry, credit, debit
 from microlend.servicing.nonaccrual import AccruedInterestPolicy, NonAccrualSettings
 from microlend.servicing.provisions import month_end, provision_in
-from microlend.servicing.repository import bank_nonaccrual, post_entry
-from microlend.servicing.tables import CobRunRow, LoanEventRow, LoanRow
+from microlend.servicing.repository import SqlLedger, SqlLoanRepository, bank_nonaccrual, post_entry
+from microlend.servicing.tables import CobRunRow, JournalEntryRow, LoanEventRow, LoanRow
 
 #: 360 days × 10^8 (rates are stored × 10^8), doubled for half-up rounding
 _DAY_DENOMINATOR = 2 * 360 * 10**8
@@ -82,6 +83,7 @@ _ACCRUED_TO_DATE = (
     f"ELSE 100 * ((2 * (interest / 100) * {_ELAPSED} + (due_day - start_day)) / (2 * (due_day - start_day))) END)"
 )
 _ACCRUING = "tenant_id = :t AND start_day <= :d AND interest_accrued < interest AND status <> 'written_off'"
+_DAY_SCHEDULED = f"({_ACCRUED_TO_DATE} - interest_accrued)"
 _REVOLVING_DAY = (
     f"100 * ((2 * ((i.principal - i.principal_paid) / 100) * l.rate_e8 + {_DAY_DENOMINATOR // 2}) / {_DAY_DENOMINATOR})"
 )
@@ -119,9 +121,15 @@ def close_business_date(
     rule = bank_nonaccrual(session, who.tenant_id)
     memo_interest = _suspend_interest(session, p)
     laps.lap("non_accrual_memo")
-    accrued = _accrue_scheduled_interest(session, p)
+    accrued = _scalar(session, f"SELECT SUM({_DAY_SCHEDULED}) FROM loan_installments WHERE {_ACCRUING}", **p)
+    revolving = _scalar(
+        session, f"SELECT SUM({_REVOLVING_DAY}) FROM loan_installments i, loans l WHERE {_REVOLVING_WHERE}", **p
+    )
+    _post_day_interest(session, who, on, p, accrued + revolving - memo_interest, memo_interest)
+    laps.lap("interest_postings")
+    _accrue_scheduled_interest(session, p, accrued)
     laps.lap("accrual")
-    revolving = _accrue_revolving_interest(session, p)
+    _accrue_revolving_interest(session, p, revolving)
     laps.lap("revolving")
     _mark_overdue(session, p)
     laps.lap("overdue")
@@ -132,17 +140,16 @@ def close_business_date(
     laps.lap("events")
     class_changes = class_changes_of(session, who.tenant_id, on, reasons)
     penalty_total, memo_penalty = _update_loans(session, p)
+    _post_day_penalty(session, who, on, p, penalty_total - memo_penalty, memo_penalty)
     laps.lap("loan_update")
-    stopped, reversed_interest, reversed_penalty = _stop_accruing(session, p, on, rule)
+    stopped, reversed_loans = _stop_accruing(session, p, on, rule)
     session.execute(text("DELETE FROM cob_work WHERE tenant_id = :t"), p)
     laps.lap("non_accrual")
     interest_total = from_storage(accrued + revolving - memo_interest)
     penalty_amount = from_storage(penalty_total - memo_penalty)
-    _post_day(session, who, on, interest_total, penalty_amount)
-    _post_off_balance(
-        session, who, on, from_storage(memo_interest), from_storage(memo_penalty),
-        from_storage(reversed_interest), from_storage(reversed_penalty),
-    )
+    reversed_interest = sum(r[1] for r in reversed_loans)
+    reversed_penalty = sum(r[2] for r in reversed_loans)
+    _post_reversed_to_off_balance(session, who, on, reversed_loans)
     if month_end(on):  # month-end provisioning (月末拨备): the allowance follows the day's classes
         provision_in(session, who, on)
         laps.lap("provisions")
@@ -201,10 +208,12 @@ def _suspend_interest(session: Session, p: dict[str, int]) -> int:
     )
 
 
-def _stop_accruing(session: Session, p: dict[str, int], on: date, rule: NonAccrualSettings) -> tuple[int, int, int]:
+def _stop_accruing(
+    session: Session, p: dict[str, int], on: date, rule: NonAccrualSettings
+) -> tuple[int, list[tuple[int, int, int]]]:
     """Step 6b: loans reaching the bank's threshold stop accruing (an event each); by the bank's policy their
     accrued-but-unpaid interest and penalty are reversed to the off-balance accounts or kept. Returns the
-    number of loans and the reversed interest and penalty in storage units."""
+    number of loans and, per loan reversed, its id and its reversed interest and penalty in storage units."""
     npl = f" OR loan_class IN ({_NPL_CLASSES})" if rule.on_npl else ""
     # only a loan overdue today (in the scratch table) can have reached the threshold since yesterday
     reaching = (
@@ -213,7 +222,7 @@ def _stop_accruing(session: Session, p: dict[str, int], on: date, rule: NonAccru
     )
     stopped = _scalar(session, f"SELECT COUNT(*) FROM loans WHERE {reaching}", **p)
     if not stopped:
-        return 0, 0, 0
+        return 0, []
     session.execute(
         text(
             "INSERT INTO loan_events (tenant_id, loan_id, business_date, kind, data) "
@@ -223,14 +232,18 @@ def _stop_accruing(session: Session, p: dict[str, int], on: date, rule: NonAccru
         ).bindparams(bindparam("bd", type_=Date())),
         {**p, "bd": on},
     )
-    interest = penalty = 0
+    reversed_loans: list[tuple[int, int, int]] = []
     if rule.policy is AccruedInterestPolicy.REVERSE:
         unpaid = (
             "(SELECT CASE WHEN SUM(interest_accrued - interest_paid) > 0 THEN SUM(interest_accrued - interest_paid) "
             "ELSE 0 END FROM loan_installments WHERE loan_id = loans.id)"
         )
-        interest = _scalar(session, f"SELECT SUM({unpaid}) FROM loans WHERE {reaching}", **p)
-        penalty = _scalar(session, f"SELECT SUM(penalty_accrued - penalty_paid) FROM loans WHERE {reaching}", **p)
+        reversed_loans = [
+            (int(r[0]), int(r[1] or 0), int(r[2] or 0))
+            for r in session.execute(
+                text(f"SELECT id, {unpaid}, penalty_accrued - penalty_paid FROM loans WHERE {reaching} ORDER BY id"), p
+            )
+        ]
         session.execute(
             text(
                 f"UPDATE loans SET accrual_status = 'non-accrual', interest_suspended = interest_suspended + {unpaid}, "
@@ -240,27 +253,20 @@ def _stop_accruing(session: Session, p: dict[str, int], on: date, rule: NonAccru
         )
     else:
         session.execute(text(f"UPDATE loans SET accrual_status = 'non-accrual' WHERE {reaching}"), p)
-    return stopped, interest, penalty
+    return stopped, reversed_loans
 
 
-def _accrue_scheduled_interest(session: Session, p: dict[str, int]) -> int:
+def _accrue_scheduled_interest(session: Session, p: dict[str, int], accrued: int) -> None:
     """Step 1, scheduled interest: accrued-to-date per period (the last day of a period reaches its full
-    interest); returns the day's accrual in storage units."""
-    accrued = _scalar(
-        session, f"SELECT SUM({_ACCRUED_TO_DATE} - interest_accrued) FROM loan_installments WHERE {_ACCRUING}", **p
-    )
+    interest); ``accrued`` is the day's accrual in storage units (posted already)."""
     if accrued:
         session.execute(
             text(f"UPDATE loan_installments SET interest_accrued = {_ACCRUED_TO_DATE} WHERE {_ACCRUING}"), p
         )
-    return accrued
 
 
-def _accrue_revolving_interest(session: Session, p: dict[str, int]) -> int:
+def _accrue_revolving_interest(session: Session, p: dict[str, int], revolving: int) -> None:
     """Step 2, revolving drawdowns: one day's interest on the outstanding principal (annual / 360)."""
-    revolving = _scalar(
-        session, f"SELECT SUM({_REVOLVING_DAY}) FROM loan_installments i, loans l WHERE {_REVOLVING_WHERE}", **p
-    )
     if revolving:
         session.execute(
             text(
@@ -269,7 +275,6 @@ def _accrue_revolving_interest(session: Session, p: dict[str, int]) -> int:
             ),
             p,
         )
-    return revolving
 
 
 def _mark_overdue(session: Session, p: dict[str, int]) -> None:
@@ -285,19 +290,24 @@ def _mark_overdue(session: Session, p: dict[str, int]) -> None:
 
 def _compute_delinquency(session: Session, p: dict[str, int], buckets: BucketScheme) -> None:
     """Step 4, per loan: days past due, bucket, class and today's penalty, into the scratch table (loans
-    back to current included, so they leave their bucket)."""
+    back to current included, so they leave their bucket). Penalty is charged on overdue principal and, for a
+    loan under compound interest (复利), on its overdue interest too. Within the grace period (宽限期) none is
+    charged; on the day it is exceeded the grace days are charged back (penalty from the first day overdue)."""
     session.execute(text("DELETE FROM cob_work WHERE tenant_id = :t"), p)
     dpd = "(:d - o.oldest)"
+    base = "(o.overdue_principal + CASE WHEN l.compound_interest THEN o.overdue_interest ELSE 0 END)"
+    days = f"CASE WHEN {dpd} = l.grace_days + 1 THEN l.grace_days + 1 ELSE 1 END"
     penalty = (
-        f"CASE WHEN {dpd} > l.grace_days THEN 100 * ((2 * (o.overdue_principal / 100) * l.penalty_rate_e8"
-        f" + {_DAY_DENOMINATOR // 2}) / {_DAY_DENOMINATOR}) ELSE 0 END"
+        f"CASE WHEN {dpd} > l.grace_days THEN 100 * ((2 * ({base} / 100) * l.penalty_rate_e8"
+        f" + {_DAY_DENOMINATOR // 2}) / {_DAY_DENOMINATOR}) * ({days}) ELSE 0 END"
     )
     session.execute(
         text(
             "INSERT INTO cob_work (tenant_id, loan_id, days_past_due, bucket, loan_class, overdue_principal, penalty) "
             f"SELECT :t, o.loan_id, {dpd}, {_bucket_case(buckets, dpd)}, {_class_case(dpd)}, o.overdue_principal, "
             f"{penalty} FROM (SELECT loan_id, MIN(due_day) AS oldest, "
-            "CAST(SUM(principal - principal_paid) AS BIGINT) AS overdue_principal FROM loan_installments "
+            "CAST(SUM(principal - principal_paid) AS BIGINT) AS overdue_principal, "
+            "CAST(SUM(interest - interest_paid) AS BIGINT) AS overdue_interest FROM loan_installments "
             "WHERE tenant_id = :t AND status = 'overdue' GROUP BY loan_id) o "
             "JOIN loans l ON l.id = o.loan_id WHERE l.status = 'active'"
         ),
@@ -362,69 +372,123 @@ def _update_loans(session: Session, p: dict[str, int]) -> tuple[int, int]:
     return penalty_total, memo
 
 
-def _post_day(session: Session, who: Principal, on: date, interest: Decimal, penalty: Decimal) -> None:
-    """Step 7, the day's postings in bulk: one balanced entry per kind."""
-    if interest:
-        post_entry(
-            session,
-            who,
-            on,
-            JournalEntry(
-                "cob.accrual",
-                (debit(Acct.INTEREST_RECEIVABLE, interest), credit(Acct.INTEREST_INCOME, interest)),
-                f"interest accrued for {on.isoformat()}",
-            ),
-        )
-    if penalty:
-        post_entry(
-            session,
-            who,
-            on,
-            JournalEntry(
-                "cob.penalty",
-                (debit(Acct.PENALTY_RECEIVABLE, penalty), credit(Acct.PENALTY_INCOME, penalty)),
-                f"penalty interest for {on.isoformat()}",
-            ),
-        )
+#: a loan's lines: (debit account, credit account, SQL giving (loan_id, amount) rows in storage units)
+Leg = tuple[str, str, str]
+_BY_LOAN_SCHEDULED = f"SELECT loan_id, SUM({_DAY_SCHEDULED}) AS amount FROM loan_installments WHERE {_ACCRUING} AND "
+_BY_LOAN_REVOLVING = (
+    f"SELECT i.loan_id, SUM({_REVOLVING_DAY}) AS amount FROM loan_installments i, loans l WHERE {_REVOLVING_WHERE} "
+)
 
 
-def _post_off_balance(
-    session: Session, who: Principal, on: date, interest: Decimal, penalty: Decimal,
-    reversed_interest: Decimal, reversed_penalty: Decimal,
+def post_loan_lines(
+    session: Session, who: Principal, on: date, kind: str, memo: str, total: int, legs: list[Leg],
+    params: dict[str, int],
+) -> int | None:
+    """Post one balanced entry whose lines each carry their loan, set-based: every (loan, amount) row of a leg
+    gives a debit line and a credit line of that loan. ``total`` (storage units) is what the legs add up to
+    (the database refuses the entry at commit otherwise); returns the entry's id, None when it is zero."""
+    if not total:
+        return None
+    amount = from_storage(total)
+    row = JournalEntryRow(
+        tenant_id=who.tenant_id, business_date=on, kind=kind, memo=memo, loan_id=None, reverses_id=None,
+        currency=DEFAULT_CURRENCY, total_debit=amount, total_credit=amount, created_by=who.username,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    columns = "INSERT INTO journal_lines (entry_id, tenant_id, account_code, loan_id, debit, credit) "
+    entry = {**params, "e": row.id}
+    for debit_account, _, rows in legs:
+        session.execute(
+            text(
+                f"{columns}SELECT :e, :t, '{debit_account}', x.loan_id, x.amount, 0 "
+                f"FROM ({rows}) x WHERE x.amount <> 0"
+            ),
+            entry,
+        )
+    for debit_account, credit_account in dict.fromkeys((d, c) for d, c, _ in legs):
+        session.execute(
+            text(
+                f"{columns}SELECT entry_id, tenant_id, '{credit_account}', loan_id, 0, debit FROM journal_lines "
+                f"WHERE entry_id = :e AND account_code = '{debit_account}'"
+            ),
+            entry,
+        )
+    return row.id
+
+
+def _post_day_interest(
+    session: Session, who: Principal, on: date, p: dict[str, int], income: int, off_balance: int
 ) -> None:
-    """Step 7b: non-accrual loans' interest and penalty to the memo accounts (表外, against their contra), and
-    the reversal of what loans stopping accruing today had accrued but not been paid."""
-    if interest or penalty:
-        post_entry(
-            session,
-            who,
-            on,
-            JournalEntry(
-                "cob.off_balance",
-                (
-                    debit(Acct.OFF_BALANCE_INTEREST, interest),
-                    debit(Acct.OFF_BALANCE_PENALTY, penalty),
-                    credit(Acct.OFF_BALANCE_CONTRA, interest + penalty),
-                ),
-                f"off-balance interest and penalty of non-accrual loans for {on.isoformat()}",
-            ),
-        )
-    if reversed_interest or reversed_penalty:
+    """Step 1a, before the accruals move: the day's interest, one debit and one credit line per loan: to income
+    for accruing loans, to the off-balance memo accounts (表外, against their contra) for non-accrual ones."""
+    accruing = f"loan_id NOT IN ({_NON_ACCRUAL_LOANS}) GROUP BY loan_id"
+    post_loan_lines(
+        session, who, on, "cob.accrual", f"interest accrued for {on.isoformat()}", income,
+        [
+            (Acct.INTEREST_RECEIVABLE, Acct.INTEREST_INCOME, _BY_LOAN_SCHEDULED + accruing),
+            (Acct.INTEREST_RECEIVABLE, Acct.INTEREST_INCOME,
+             _BY_LOAN_REVOLVING + "AND l.accrual_status <> 'non-accrual' GROUP BY i.loan_id"),
+        ],
+        p,
+    )
+    post_loan_lines(
+        session, who, on, "cob.off_balance", f"off-balance interest of non-accrual loans for {on.isoformat()}",
+        off_balance,
+        [
+            (Acct.OFF_BALANCE_INTEREST, Acct.OFF_BALANCE_CONTRA,
+             _BY_LOAN_SCHEDULED + f"loan_id IN ({_NON_ACCRUAL_LOANS}) GROUP BY loan_id"),
+            (Acct.OFF_BALANCE_INTEREST, Acct.OFF_BALANCE_CONTRA,
+             _BY_LOAN_REVOLVING + "AND l.accrual_status = 'non-accrual' GROUP BY i.loan_id"),
+        ],
+        p,
+    )
+
+
+def _post_day_penalty(
+    session: Session, who: Principal, on: date, p: dict[str, int], income: int, off_balance: int
+) -> None:
+    """Step 6a, from the scratch rows: the day's penalty interest per loan, to income or (non-accrual) off-balance."""
+    rows = "SELECT loan_id, penalty AS amount FROM cob_work WHERE tenant_id = :t AND loan_id "
+    post_loan_lines(
+        session, who, on, "cob.penalty", f"penalty interest for {on.isoformat()}", income,
+        [(Acct.PENALTY_RECEIVABLE, Acct.PENALTY_INCOME, rows + f"NOT IN ({_NON_ACCRUAL_LOANS})")],
+        p,
+    )
+    post_loan_lines(
+        session, who, on, "cob.off_balance", f"off-balance penalty of non-accrual loans for {on.isoformat()}",
+        off_balance,
+        [(Acct.OFF_BALANCE_PENALTY, Acct.OFF_BALANCE_CONTRA, rows + f"IN ({_NON_ACCRUAL_LOANS})")],
+        p,
+    )
+
+
+def _post_reversed_to_off_balance(
+    session: Session, who: Principal, on: date, reversed_loans: list[tuple[int, int, int]]
+) -> None:
+    """Step 7: what loans stopping accruing today had accrued but not been paid leaves income for the memo
+    accounts, loan by loan."""
+    lines = []
+    for loan_id, interest, penalty in reversed_loans:
+        i, pen = from_storage(interest), from_storage(penalty)
+        lines += [
+            debit(Acct.INTEREST_INCOME, i, loan_id),
+            credit(Acct.INTEREST_RECEIVABLE, i, loan_id),
+            debit(Acct.PENALTY_INCOME, pen, loan_id),
+            credit(Acct.PENALTY_RECEIVABLE, pen, loan_id),
+            debit(Acct.OFF_BALANCE_INTEREST, i, loan_id),
+            debit(Acct.OFF_BALANCE_PENALTY, pen, loan_id),
+            credit(Acct.OFF_BALANCE_CONTRA, i + pen, loan_id),
+        ]
+    if any(line.debit or line.credit for line in lines):
         post_entry(
             session,
             who,
             on,
             JournalEntry(
                 "cob.non_accrual",
-                (
-                    debit(Acct.INTEREST_INCOME, reversed_interest),
-                    credit(Acct.INTEREST_RECEIVABLE, reversed_interest),
-                    debit(Acct.PENALTY_INCOME, reversed_penalty),
-                    credit(Acct.PENALTY_RECEIVABLE, reversed_penalty),
-                    debit(Acct.OFF_BALANCE_INTEREST, reversed_interest),
-                    debit(Acct.OFF_BALANCE_PENALTY, reversed_penalty),
-                    credit(Acct.OFF_BALANCE_CONTRA, reversed_interest + reversed_penalty),
-                ),
+                tuple(lines),
                 f"accrued interest and penalty of loans stopping accruing on {on.isoformat()} moved off-balance",
             ),
         )
@@ -494,7 +558,14 @@ def _close_one(uow: UnitOfWork, who: Principal, on: date, buckets: BucketScheme)
             return CobResult(on, 0, Decimal(0), Decimal(0), 0, 0, 0.0, skipped=True)
         started_at = utcnow()
         cpu_started = time.thread_time()
+        credit_started = time.perf_counter()
+        applied = apply_credit_balances(uow, who, on)
+        credit_seconds = time.perf_counter() - credit_started
         result, events = close_business_date(s, who, on, buckets)
+        result = replace(
+            result, seconds=result.seconds + credit_seconds, steps={"credit_applied": credit_seconds, **result.steps}
+        )
+        events = [*applied, *events]
         cpu_ms = round((time.thread_time() - cpu_started) * 1000)
         s.add(
             CobRunRow(
@@ -521,6 +592,38 @@ def _close_one(uow: UnitOfWork, who: Principal, on: date, buckets: BucketScheme)
             uow.publish(event)
         uow.commit()
     return result
+
+
+def apply_credit_balances(uow: UnitOfWork, who: Principal, on: date) -> list[Any]:
+    """溢缴款自动扣款 before the day is closed: a loan holding a credit balance under a product that applies it
+    automatically settles what is due by today from it (in the product's order), so credit never lets it fall
+    overdue nor be charged penalty. Few loans hold credit: each goes through the domain code. Returns the
+    events to publish."""
+    s = uow.session
+    due = (
+        "SELECT l.id FROM loans l JOIN servicing_products sp ON sp.id = l.product_id "
+        "WHERE l.tenant_id = :t AND l.status = 'active' AND l.credit_balance > 0 AND sp.auto_apply_credit "
+        "AND (l.penalty_accrued > l.penalty_paid OR EXISTS (SELECT 1 FROM loan_installments i "
+        "WHERE i.loan_id = l.id AND i.status IN ('pending', 'overdue') AND i.due_day <= :d)) ORDER BY l.id"
+    )
+    ids = [int(r[0]) for r in s.execute(text(due), {"t": who.tenant_id, "d": on.toordinal()})]
+    events: list[Any] = []
+    repo, books = SqlLoanRepository(uow), SqlLedger(uow)
+    for loan_id in ids:
+        loan = repo.get(who.tenant_id, loan_id, lock=True)
+        posting = loan.apply_credit_balance(on)
+        entry_id = books.post(who, on, posting.entry)
+        loan.record(on, "CreditBalanceApplied", {"amount": str(posting.amount)})
+        repo.save(loan)
+        stored = repo.add_repayment(
+            Repayment(loan.id, "credit_applied", posting.amount, on, posting.record, Decimal(0), entry_id,
+                      who.username)
+        )
+        assert stored.id is not None
+        events.append(
+            RepaymentPosted(who.tenant_id, loan.id, stored.id, loan.customer_id, "credit_applied", posting.amount, on)
+        )
+    return events
 
 
 def _audit_facts(session: Session, who: Principal, result: CobResult, events: list[Any]) -> dict[str, Any]:

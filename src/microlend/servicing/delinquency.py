@@ -124,6 +124,18 @@ CLASS_THRESHOLDS: tuple[tuple[int, LoanClass], ...] = (
 )
 
 
+def penalty_for_day(
+    overdue: Decimal, annual_rate: Decimal, multiplier: Decimal, days_past_due: int, grace_days: int,
+    currency: str = DEFAULT_CURRENCY,
+) -> Decimal:
+    """The penalty a close of business charges for one day: none within the grace period (宽限期); on the day it
+    is exceeded the grace days are charged back, so penalty runs from the first day overdue."""
+    if days_past_due <= grace_days:
+        return Decimal(0)
+    days = grace_days + 1 if days_past_due == grace_days + 1 else 1
+    return daily_penalty(overdue, annual_rate, multiplier, currency) * days
+
+
 def daily_penalty(
     overdue_principal: Decimal, annual_rate: Decimal, multiplier: Decimal, currency: str = DEFAULT_CURRENCY
 ) -> Decimal:

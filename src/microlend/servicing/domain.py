@@ -22,6 +22,7 @@ from microlend.servicing.allocation import (
     allocate,
     parse_order,
 )
+from microlend.servicing.delinquency import penalty_for_day
 from microlend.servicing.events import LoanDisbursed, LoanRepaid
 from microlend.servicing.ledger import Acct, JournalEntry, JournalLine, credit, debit
 from microlend.servicing.nonaccrual import NON_ACCRUAL, WRITTEN_OFF
@@ -184,6 +185,7 @@ class Loan:
     application_id: int | None = None
     grace_days: int = 0
     penalty_rate: Decimal = ZERO
+    compound_interest: bool = True  # 复利: penalty on overdue interest as well
     disbursement_key: str | None = None
     request_hash: str = ""  # the disbursement request's digest, for an idempotent replay
     events: list[DomainEvent] = field(default_factory=list)
@@ -227,6 +229,7 @@ class Loan:
             NEW, terms.tenant_id, terms.id, None, None, p.method.value, p.currency, principal, exact_rate(rate), 0,
             ZERO, p.fee_mode.value, tuple(t.value for t in p.allocation_order), on, maturity, installments,
             grace_days=p.grace_days, penalty_rate=exact_rate(rate * p.penalty_multiplier),
+            compound_interest=p.compound_interest,
         )
 
     def stored_as(self, loan_id: int) -> None:
@@ -342,8 +345,11 @@ class Loan:
         self.credit_balance -= amount
         return self._post(amount, on, "credit.applied", alloc, source=Acct.BORROWER_CREDIT)
 
-    def unapply(self, record: dict[str, Any], on: date) -> None:
-        """Take back a posted payment (its stored allocation record): the reverse of ``repay``."""
+    def unapply(self, record: dict[str, Any], on: date) -> JournalEntry | None:
+        """Take back a posted payment (its stored allocation record): the reverse of ``repay``. An early
+        repayment brings back the schedule it replaced; interest accrued since on the replaced schedule is
+        taken back by the entry returned (close of business accrues the schedule brought back to date)."""
+        accrued_now = sum((i.interest_accrued for i in self.installments), ZERO)
         by_number = {i.number: i for i in self.installments}
         for r in record.get("recognised", []):
             by_number[int(r["installment"])].interest_accrued -= Decimal(r["amount"])
@@ -353,6 +359,97 @@ class Loan:
         self.interest_suspended -= Decimal(suspense.get("interest", "0"))
         self.penalty_suspended -= Decimal(suspense.get("penalty", "0"))
         self._apply(_allocation_from_record(record), on, sign=-1)
+        if "schedule_before" not in record:
+            return None
+        # an early repayment: the schedule as it stood before it
+        recognised = sum((Decimal(r["amount"]) for r in record.get("recognised", [])), ZERO)
+        accrued_since = accrued_now - recognised - Decimal(record.get("recognised_now", "0")) - sum(
+            (Decimal(s["interest_accrued"]) for s in record["schedule_before"]), ZERO
+        )
+        self._restore_schedule(record["schedule_before"], record["maturity_before"])
+        if accrued_since == 0:
+            return None
+        lid = self.id
+        if self.accrual_status == NON_ACCRUAL:
+            self.interest_suspended -= accrued_since
+            lines = (_signed_line(Acct.OFF_BALANCE_CONTRA, accrued_since, lid),
+                     _signed_line(Acct.OFF_BALANCE_INTEREST, -accrued_since, lid))
+        else:
+            lines = (_signed_line(Acct.INTEREST_INCOME, accrued_since, lid),
+                     _signed_line(Acct.INTEREST_RECEIVABLE, -accrued_since, lid))
+        return JournalEntry("interest.reversal", lines, f"interest accrued on loan {lid}'s replaced schedule",
+                            self.currency, lid)
+
+    def _schedule_snapshot(self) -> list[dict[str, Any]]:
+        """The installments as they stand, for an early repayment's record (so it can be reversed)."""
+        return [
+            {
+                "id": i.id, "number": i.number, "period_start": i.period_start.isoformat(),
+                "due_date": i.due_date.isoformat(), "principal": str(i.principal), "interest": str(i.interest),
+                "fee": str(i.fee), "principal_paid": str(i.principal_paid), "interest_paid": str(i.interest_paid),
+                "fee_paid": str(i.fee_paid), "interest_accrued": str(i.interest_accrued), "status": i.status,
+                "paid_on": i.paid_on.isoformat() if i.paid_on else None,
+            }
+            for i in self.installments
+        ]
+
+    def _restore_schedule(self, snapshot: list[dict[str, Any]], maturity: str) -> None:
+        kept = {i.id for i in self.installments}
+        self.installments = [
+            Installment(
+                int(s["number"]), date.fromisoformat(s["period_start"]), date.fromisoformat(s["due_date"]),
+                Decimal(s["principal"]), Decimal(s["interest"]), Decimal(s["fee"]), Decimal(s["principal_paid"]),
+                Decimal(s["interest_paid"]), Decimal(s["fee_paid"]), Decimal(s["interest_accrued"]), s["status"],
+                date.fromisoformat(s["paid_on"]) if s["paid_on"] else None,
+                s["id"] if s["id"] in kept else None,  # installments a re-amortisation replaced come back anew
+            )
+            for s in snapshot
+        ]
+        self.maturity_date = date.fromisoformat(maturity)
+
+    def penalty_owed_over(self, closed: list[date], later: list[tuple[date, dict[str, Any]]]) -> Decimal:
+        """The penalty close of business would have charged on the ``closed`` dates had the loan stood as it
+        does now, payments ``later`` (value date, allocation record) arriving on their own dates: each date's
+        base is what was past due and unpaid at its close (principal, and interest under compound interest 复利),
+        with the grace period charged back on the day it is exceeded."""
+        total = ZERO
+        for day in closed:
+            unpaid = {i.number: [i.principal - i.principal_paid, i.interest - i.interest_paid, i.fee - i.fee_paid]
+                      for i in self.installments if i.status != "written_off"}
+            for value_date, record in later:
+                if value_date > day:  # not yet paid at that date's close
+                    for part in record.get("parts", []):
+                        k = int(part["installment"])
+                        if k in unpaid:
+                            slot = {"principal": 0, "interest": 1, "fee": 2}.get(part["component"])
+                            if slot is not None:
+                                unpaid[k][slot] += Decimal(part["amount"])
+            late = [
+                i for i in self.installments if i.number in unpaid and i.due_date < day and sum(unpaid[i.number]) > 0
+            ]
+            if late:
+                base = sum((unpaid[i.number][0] + (unpaid[i.number][1] if self.compound_interest else ZERO)
+                            for i in late), ZERO)
+                dpd = (day - min(i.due_date for i in late)).days
+                total += penalty_for_day(base, self.penalty_rate, Decimal(1), dpd, self.grace_days, self.currency)
+        return total
+
+    def adjust_penalty(self, difference: Decimal, on: date, reason: str) -> JournalEntry | None:
+        """Charge (or take back) penalty found by a recomputation; a non-accrual loan's goes off-balance."""
+        if difference == 0:
+            return None
+        self.penalty_accrued += difference
+        lid = self.id
+        if self.accrual_status == NON_ACCRUAL:
+            self.penalty_suspended += difference
+            lines = (_signed_line(Acct.OFF_BALANCE_PENALTY, difference, lid),
+                     _signed_line(Acct.OFF_BALANCE_CONTRA, -difference, lid))
+        else:
+            lines = (_signed_line(Acct.PENALTY_RECEIVABLE, difference, lid),
+                     _signed_line(Acct.PENALTY_INCOME, -difference, lid))
+        self.record(on, "PenaltyRecomputed", {"difference": money_text(difference), "reason": reason})
+        return JournalEntry("penalty.recomputed", lines, f"penalty of loan {lid} recomputed: {reason}",
+                            self.currency, lid)
 
     def _post(
         self,
@@ -475,22 +572,24 @@ class Loan:
     def pay_off(self, on: date) -> Posting:
         """提前还款 (full) pay off everything today, interest only to date."""
         self.require_active()
+        before, maturity = self._schedule_snapshot(), self.maturity_date.isoformat()
         value, recognised_now, extra = self._prepare_payoff(on)
         if value <= 0:
             raise Conflict(f"loan {self.id}: nothing is owed")
         alloc = allocate(value, self.current_dues(on, everything=True), self.order())
         posting = self._post(value, on, "repayment.early_full", alloc, recognised_extra=recognised_now)
-        posting.record.update(extra)
+        posting.record.update(extra, schedule_before=before, maturity_before=maturity)
         self.record(on, "EarlyRepayment", {"kind": "early_full", "amount": money_text(value)})
         return posting
 
     def prepay(self, value: Decimal, on: date, mode: PrepaymentMode) -> Posting:
-        """提前还款 (partial) on a due date: what is due today first, the rest repays principal and the
-        remaining schedule is re-amortised."""
+        """提前还款 (partial) on any date: what is due (or overdue) first, the rest repays principal and the
+        schedule after the current period is re-amortised (``mode``: a shorter term or a lower installment)."""
         self.require_active()
+        before, maturity = self._schedule_snapshot(), self.maturity_date.isoformat()
         alloc, prepaid, extra = self._prepare_partial(on, value, mode)
         posting = self._post(value, on, "repayment.early_partial", alloc, prepaid=prepaid)
-        posting.record.update(extra)
+        posting.record.update(extra, schedule_before=before, maturity_before=maturity)
         self.record(on, "EarlyRepayment", {"kind": "early_partial", "amount": money_text(value)})
         return posting
 
@@ -530,10 +629,7 @@ class Loan:
             raise ValidationError("amount: a revolving drawdown is repaid with an ordinary repayment", field="amount")
         today = next((i for i in self.installments if i.due_date == on), None)
         if today is None:
-            nxt = next((i.due_date for i in self.installments if i.due_date > on), None)
-            raise ValidationError(
-                f"value_date: a partial early repayment is taken on a due date (next: {nxt})", field="value_date"
-            )
+            return self._prepare_partial_within_period(on, value, mode)
         dues = self.current_dues(on)
         owed_today = sum((d.amount for d in dues), ZERO)
         later = [i for i in self.installments if i.number > today.number]
@@ -571,6 +667,63 @@ class Loan:
         self.installments = [i for i in self.installments if i.number <= today.number] + new
         self.maturity_date = new[-1].due_date if new else today.due_date
         return alloc, prepaid, {"prepaid_principal": money_text(prepaid), "mode": mode.value, "replaced_schedule": old}
+
+    def _prepare_partial_within_period(
+        self, on: date, value: Decimal, mode: PrepaymentMode
+    ) -> tuple[Allocation, Decimal, dict[str, Any]]:
+        """Partial prepayment between due dates: what is overdue (and penalty) is settled first; the rest
+        repays principal today. The current installment stays as it is (its interest accrues day by day as
+        scheduled); the installments after it are re-amortised on the lower balance from its due date, and
+        the interest the prepaid principal no longer earns over the rest of the current period is taken off
+        the next installment's interest."""
+        current = next((i for i in self.installments if i.due_date > on and i.status not in SETTLED), None)
+        if current is None:
+            raise ValidationError("value_date: no period is left to prepay into", field="value_date")
+        dues = [d for d in self.current_dues(on) if d.overdue or d.component == Component.PENALTY]
+        owed_now = sum((d.amount for d in dues), ZERO)
+        later = [i for i in self.installments if i.number > current.number]
+        outstanding_after = sum((i.principal - i.principal_paid for i in later), ZERO)
+        prepaid = value - owed_now
+        if prepaid <= 0:
+            raise ValidationError(f"amount: must exceed what is overdue ({money_text(owed_now)})", field="amount")
+        if prepaid >= outstanding_after:
+            raise ValidationError(
+                "amount: covers all the principal after the current installment; use a full early repayment",
+                field="amount",
+            )
+        if any(i.interest_accrued or i.principal_paid or i.interest_paid or i.fee_paid for i in later):
+            raise Conflict(f"loan {self.id}: later installments already accrued or were paid")
+        alloc = allocate(owed_now, dues, self.order()) if owed_now > 0 else Allocation((), ZERO)
+        period_days = (current.due_date - current.period_start).days
+        rest = (current.due_date - on).days
+        saving = round_half_up(prepaid * self.annual_rate / 12 * rest / period_days, self.currency)
+        rows = reamortise(
+            outstanding_after - prepaid,
+            self.annual_rate,
+            self.method,
+            [i.due_date for i in later],
+            current.due_date,
+            mode,
+            first_number=current.number + 1,
+            current_payment=later[0].principal + later[0].interest,
+            current_principal_part=later[0].principal,
+            currency=self.currency,
+        )
+        new = [Installment(r.number, r.period_start, r.due_date, r.principal, r.interest, r.fee) for r in rows]
+        left = saving
+        for inst in new:  # the saving off the next installment's interest (and the one after, if it is larger)
+            off = min(left, inst.interest)
+            inst.interest -= off
+            left -= off
+        self.installments = [i for i in self.installments if i.number <= current.number] + new
+        self.maturity_date = new[-1].due_date if new else current.due_date
+        return alloc, prepaid, {
+            "prepaid_principal": money_text(prepaid),
+            "mode": mode.value,
+            "current_installment": current.number,
+            "interest_saved": money_text(saving - left),
+            "new_installments": len(new),
+        }
 
 
 def _signed_line(account: str, signed: Decimal, loan_id: int) -> JournalLine:

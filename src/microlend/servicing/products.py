@@ -46,6 +46,12 @@ class Product:
     currency: str = "CNY"
     extra: dict[str, str] = field(default_factory=dict)
     overpayment_tolerance: Decimal = DEFAULT_OVERPAYMENT_TOLERANCE
+    #: a borrower's credit balance (溢缴款) settles each installment on its due date, so credit never lets a
+    #: loan fall overdue
+    auto_apply_credit: bool = True
+    #: 复利 penalty interest is charged on overdue interest as well as on overdue principal (a loan keeps the
+    #: setting it was disbursed with)
+    compound_interest: bool = True
 
     def __post_init__(self) -> None:
         check_product(self)

@@ -26,11 +26,12 @@ from microlend.core.uow import UnitOfWork, register_repository
 from microlend.parties import queries as parties
 from microlend.servicing.allocation import parse_order
 from microlend.servicing.domain import RATE_SCALE, CreditLine, Installment, Loan, ProductTerms, Repayment
-from microlend.servicing.ledger import JournalEntry, JournalLine
+from microlend.servicing.ledger import Acct, JournalEntry, JournalLine
 from microlend.servicing.nonaccrual import DEFAULT_NONACCRUAL, AccruedInterestPolicy, NonAccrualSettings
 from microlend.servicing.products import DEFAULT_RATE_CAP, Product
 from microlend.servicing.schedules import FeeMode, RepaymentMethod
 from microlend.servicing.tables import (
+    CobRunRow,
     CreditLineRow,
     InstallmentRow,
     JournalEntryRow,
@@ -140,6 +141,14 @@ class Ledger:
     def entry(self, entry_id: int) -> JournalEntry:
         raise NotImplementedError
 
+    def penalty_charged(self, tenant_id: int, loan_id: int, first: date, last: date) -> Decimal:
+        """Penalty close of business charged a loan on dates ``first``..``last`` (to income or off-balance)."""
+        raise NotImplementedError
+
+    def closed_dates(self, tenant_id: int, first: date, last: date) -> list[date]:
+        """The business dates ``first``..``last`` close of business has closed, oldest first."""
+        raise NotImplementedError
+
 
 class AuditTrail:
     """Audit records written in the use case's transaction."""
@@ -229,6 +238,31 @@ class SqlLedger(Ledger):
     def entry(self, entry_id: int) -> JournalEntry:
         return load_entry(self._uow.session, entry_id)
 
+    def closed_dates(self, tenant_id: int, first: date, last: date) -> list[date]:
+        return list(
+            self._uow.session.execute(
+                select(CobRunRow.business_date)
+                .where(CobRunRow.tenant_id == tenant_id, CobRunRow.business_date >= first,
+                       CobRunRow.business_date <= last)
+                .order_by(CobRunRow.business_date)
+            ).scalars()
+        )
+
+    def penalty_charged(self, tenant_id: int, loan_id: int, first: date, last: date) -> Decimal:
+        charged = self._uow.session.execute(
+            select(func.sum(JournalLineRow.debit - JournalLineRow.credit, type_=Amount()))
+            .join(JournalEntryRow, JournalEntryRow.id == JournalLineRow.entry_id)
+            .where(
+                JournalEntryRow.tenant_id == tenant_id,
+                JournalEntryRow.kind.in_(("cob.penalty", "cob.off_balance")),
+                JournalEntryRow.business_date >= first,
+                JournalEntryRow.business_date <= last,
+                JournalLineRow.loan_id == loan_id,
+                JournalLineRow.account_code.in_((Acct.PENALTY_RECEIVABLE.value, Acct.OFF_BALANCE_PENALTY.value)),
+            )
+        ).scalar()
+        return Decimal(0) if charged is None else Decimal(charged)
+
 
 class SqlAuditTrail(AuditTrail):
     def __init__(self, uow: UnitOfWork) -> None:
@@ -262,7 +296,7 @@ def loan_from_rows(row: LoanRow, insts: Sequence[InstallmentRow]) -> Loan:
         penalty_accrued=row.penalty_accrued, penalty_paid=row.penalty_paid, credit_balance=row.credit_balance,
         accrual_status=row.accrual_status, interest_suspended=row.interest_suspended,
         penalty_suspended=row.penalty_suspended, closed_on=row.closed_on, application_id=row.application_id,
-        grace_days=row.grace_days,
+        grace_days=row.grace_days, compound_interest=bool(row.compound_interest),
         penalty_rate=Decimal(row.penalty_rate_e8) / RATE_SCALE, disbursement_key=row.disbursement_key,
         request_hash=row.request_hash,
     )
@@ -291,7 +325,8 @@ def product_terms(row: ProductRow) -> ProductTerms:
         row.max_term_months, row.annual_rate, row.min_rate, row.max_rate, row.penalty_multiplier, row.grace_days,
         row.upfront_fee_rate, FeeMode(row.fee_mode), parse_order(row.allocation_order),
         row.early_repayment_allowed, row.name_zh, row.currency,
-        overpayment_tolerance=row.overpayment_tolerance,
+        overpayment_tolerance=row.overpayment_tolerance, auto_apply_credit=bool(row.auto_apply_credit),
+        compound_interest=bool(row.compound_interest),
     )
     return ProductTerms(row.id, row.tenant_id, row.active, product)
 
@@ -345,6 +380,7 @@ def _new_loan_row(loan: Loan) -> LoanRow:
         credit_line_id=loan.credit_line_id, application_id=loan.application_id, method=loan.method,
         currency=loan.currency, principal=loan.principal, annual_rate=loan.annual_rate,
         rate_e8=_rate_e8(loan.annual_rate), penalty_rate_e8=_rate_e8(loan.penalty_rate), grace_days=loan.grace_days,
+        compound_interest=loan.compound_interest,
         term_months=loan.term_months, upfront_fee=loan.upfront_fee, fee_mode=loan.fee_mode,
         allocation_order=list(loan.allocation_order), disbursed_on=loan.disbursed_on,
         maturity_date=loan.maturity_date, status=loan.status, days_past_due=loan.days_past_due, bucket=loan.bucket,

@@ -60,6 +60,10 @@ class ProductRow(Base):
     early_repayment_allowed: Mapped[bool] = mapped_column(Boolean, default=True)
     #: how far a repayment may exceed what is owed (held as credit)
     overpayment_tolerance: Mapped[Decimal] = mapped_column(Amount(), default=ZERO, server_default=text("0"))
+    #: credit balances settle installments on their due date (溢缴款自动扣款)
+    auto_apply_credit: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    #: 复利 penalty interest on overdue interest too, for loans disbursed under it
+    compound_interest: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -176,6 +180,8 @@ class LoanRow(Base):
     rate_e8: Mapped[int] = mapped_column(BigInteger)
     penalty_rate_e8: Mapped[int] = mapped_column(BigInteger)
     grace_days: Mapped[int] = mapped_column(Integer, default=0)
+    #: 复利 penalty interest on overdue interest too (the product's setting when the loan was disbursed)
+    compound_interest: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     term_months: Mapped[int] = mapped_column(Integer)
     upfront_fee: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
     fee_mode: Mapped[str] = mapped_column(String(30))

@@ -24,7 +24,7 @@ from microlend.core.identity import Role
 from microlend.core.tables import AuditRow
 from microlend.core.uow import UnitOfWork
 from microlend.servicing import cob, service
-from microlend.servicing.delinquency import classify, daily_penalty, days_past_due, delinquency_bucket
+from microlend.servicing.delinquency import classify, days_past_due, delinquency_bucket, penalty_for_day
 from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged
 from microlend.servicing.schedules import LineMovement, accrued_interest, revolving_interest
 from microlend.servicing.service import Disbursement
@@ -91,11 +91,13 @@ class TestSetBasedEqualsDomain:
                 for k in range((end - START).days + 1):
                     x = START + timedelta(days=k)
                     late = [i for i in view.installments if i.due_date < x]
-                    if late and days_past_due(min(i.due_date for i in late), x) > 3 * (
-                        view.method != "bullet" and view.method != "interest-only"
-                    ):
-                        overdue_principal = sum((i.principal for i in late), D(0))
-                        expected_penalty += daily_penalty(overdue_principal, view.annual_rate, D(str(multiplier)))
+                    grace = 3 * (view.method != "bullet" and view.method != "interest-only")
+                    if late:
+                        # compound interest (复利, the products' default): overdue interest carries penalty too;
+                        # the grace days are charged back on the day the grace period is exceeded
+                        overdue = sum((i.principal + i.interest for i in late), D(0))
+                        dpd = days_past_due(min(i.due_date for i in late), x)
+                        expected_penalty += penalty_for_day(overdue, view.annual_rate, D(str(multiplier)), dpd, grace)
             assert view.penalty_due == expected_penalty, loan_id
         rv = service.get_loan(bank.uow(), bank.who, revolving)
         moves = [
@@ -228,19 +230,19 @@ class TestKillAndRerun:
         portfolio(crashed, 8)
         close_through(bank, date(2026, 3, 20))
         close_through(crashed, date(2026, 2, 20))
-        real_post = service.post_entry
+        real_post = cob.post_loan_lines
         calls = {"n": 0}
 
         def dies_on_the_penalty_entry(*args: Any, **kwargs: Any) -> Any:
             calls["n"] += 1
-            if args[3].kind == "cob.penalty":
+            if args[3] == "cob.penalty":
                 raise RuntimeError("power cut")
             return real_post(*args, **kwargs)
 
-        monkeypatch.setattr(cob, "post_entry", dies_on_the_penalty_entry)
+        monkeypatch.setattr(cob, "post_loan_lines", dies_on_the_penalty_entry)
         with pytest.raises(RuntimeError, match="power cut"):
             close_through(crashed, date(2026, 3, 20))
-        monkeypatch.setattr(cob, "post_entry", real_post)
+        monkeypatch.setattr(cob, "post_loan_lines", real_post)
         close_through(crashed, date(2026, 3, 20))
         assert snapshot(crashed) == snapshot(bank)
 

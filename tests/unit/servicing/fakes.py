@@ -195,6 +195,21 @@ class FakeLedger(Ledger):
     def entries(self) -> list[JournalEntry]:
         return [e for _, e in self.state.entries]
 
+    def closed_dates(self, tenant_id: int, first: date, last: date) -> list[date]:
+        return []  # no close of business runs on the fake books
+
+    def penalty_charged(self, tenant_id: int, loan_id: int, first: date, last: date) -> Decimal:
+        return sum(
+            (
+                line.signed
+                for on, e in self.state.entries
+                if first <= on <= last and e.kind in ("cob.penalty", "cob.off_balance")
+                for line in e.lines
+                if line.loan_id == loan_id and line.account in ("1303", "7102")
+            ),
+            Decimal(0),
+        )
+
     def balance(self, account: str, loan_id: int | None = None) -> Decimal:
         """Debits minus credits on one account (of one loan)."""
         return sum(

@@ -10,6 +10,7 @@ import pytest
 from tests.unit.servicing.fakes import make_loan
 
 from microlend.core.errors import Conflict, ValidationError
+from microlend.core.money import round_half_up
 from microlend.servicing.allocation import Component
 from microlend.servicing.domain import Loan
 from microlend.servicing.events import LoanRepaid
@@ -195,9 +196,24 @@ class TestEarlyRepayment:
         assert amounts(posting.entry)[Acct.LOAN_PRINCIPAL] == -(D("788.49") + D("3000"))
         assert posting.record["prepaid_principal"] == "3000.00" and len(posting.record["replaced_schedule"]) == 11
 
-    def test_partial_early_repayment_off_a_due_date_is_refused(self) -> None:
-        with pytest.raises(ValidationError, match="due date"):
-            loan_of().prepay(D("3000"), date(2026, 2, 3), PrepaymentMode.REDUCE_TERM)
+    @pytest.mark.parametrize("mode", list(PrepaymentMode))
+    def test_partial_early_repayment_between_due_dates_reamortises_after_the_current_period(
+        self, mode: PrepaymentMode
+    ) -> None:
+        loan = loan_of()
+        posting = loan.prepay(D("3000"), date(2026, 2, 3), mode)
+        first, later = loan.installments[0], loan.installments[1:]
+        assert (first.due_date, first.principal, first.interest) == (date(2026, 2, 15), D("788.49"), D("100.00"))
+        assert sum(i.principal for i in later) == D("10000") - D("788.49") - D("3000")
+        assert later[0].period_start == date(2026, 2, 15)
+        # 3,000 no longer earns 1 % a month for 12 of the first period's 31 days: 11.61 off the next interest
+        assert later[0].interest == round_half_up((D("10000") - D("788.49") - D("3000")) * D("0.01")) - D("11.61")
+        if mode == PrepaymentMode.REDUCE_TERM:  # the same installment, fewer of them
+            assert len(later) < 11 and later[1].principal + later[1].interest == D("888.49")
+        else:  # as many, each lower
+            assert len(later) == 11 and later[1].principal + later[1].interest < D("888.49")
+        assert posting.record["interest_saved"] == "11.61"
+        assert amounts(posting.entry)[Acct.LOAN_PRINCIPAL] == -D("3000")
 
     def test_partial_early_repayment_must_exceed_what_is_due_and_not_cover_the_loan(self) -> None:
         with pytest.raises(ValidationError, match="exceed"):

@@ -177,9 +177,18 @@ class TestEarlyRepayment:
         else:
             assert len(future) == 11 and future[0].payment < D("888.49")
 
-    def test_partial_early_repayment_off_a_due_date_is_refused(self, uow: FakeUnitOfWork) -> None:
-        with pytest.raises(ValidationError, match="due date"):
-            service.repay_early(on(uow, date(2026, 2, 3)), WHO, 1, amount=D("3000"))
+    def test_partial_early_repayment_between_due_dates_repays_principal_today(self, uow: FakeUnitOfWork) -> None:
+        rep = service.repay_early(on(uow, date(2026, 2, 3)), WHO, 1, amount=D("3000"))
+        assert rep.kind == "early_partial" and rep.value_date == date(2026, 2, 3)
+        view = service.get_loan(uow, WHO, 1)
+        first = view.installments[0]
+        # the first period stays; 3,000 no longer earns 1 % a month for 12 of its 31 days: off the next interest
+        assert (first.due_date, first.principal, first.interest) == (date(2026, 2, 15), D("788.49"), D("100.00"))
+        assert view.installments[1].interest == D("62.12") - D("11.61")  # 6,211.51 × 1 % less the saving
+        assert view.outstanding_principal == D("7000")
+        assert balance(uow, Acct.CASH) == D("3000") and balance(uow, Acct.LOAN_PRINCIPAL) == -D("3000")
+        with pytest.raises(ValidationError, match="full early repayment"):
+            service.repay_early(uow, WHO, 1, amount=D("6300"))
 
     def test_a_product_without_early_repayment_refuses_it(self, uow: FakeUnitOfWork) -> None:
         uow.loans.state.no_early_repayment.add(1)

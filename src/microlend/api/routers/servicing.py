@@ -51,6 +51,8 @@ class ProductCreate(BaseModel):
     allocation_order: list[str] = Field(default_factory=lambda: [t.value for t in DEFAULT_ORDER])
     early_repayment_allowed: bool = True
     overpayment_tolerance: AmountStr = "0"
+    auto_apply_credit: bool = True
+    compound_interest: bool = True
 
     def to_domain(self) -> Product:
         rate = parse_amount(self.annual_rate, "annual_rate")
@@ -73,6 +75,8 @@ class ProductCreate(BaseModel):
             self.early_repayment_allowed,
             self.name_zh,
             overpayment_tolerance=parse_amount(self.overpayment_tolerance, "overpayment_tolerance"),
+            auto_apply_credit=self.auto_apply_credit,
+            compound_interest=self.compound_interest,
         )
 
 
@@ -95,12 +99,14 @@ class ProductUpdate(BaseModel):
     upfront_fee_rate: AmountStr | None = None
     overpayment_tolerance: AmountStr | None = None
     early_repayment_allowed: bool | None = None
+    auto_apply_credit: bool | None = None
+    compound_interest: bool | None = None
     active: bool | None = None
 
     def changes(self) -> dict[str, Any]:
         given = self.model_dump(exclude_unset=True, exclude_none=True)
         text = {"name", "name_zh", "min_term_months", "max_term_months", "grace_days", "early_repayment_allowed",
-                "active"}
+                "auto_apply_credit", "compound_interest", "active"}
         return {k: v if k in text else parse_amount(v, k) for k, v in given.items()}
 
 
@@ -125,6 +131,8 @@ class ProductPublic(PublicSchema):
     allocation_order: list[str]
     early_repayment_allowed: bool
     overpayment_tolerance: MoneyStr
+    auto_apply_credit: bool
+    compound_interest: bool
 
 
 @router.get("/products")

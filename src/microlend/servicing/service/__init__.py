@@ -29,12 +29,15 @@ from microlend.servicing.service.credit_lines import (
 )
 from microlend.servicing.service.disbursement import Disbursement, disburse
 from microlend.servicing.service.ledger import (
+    LoanDifference,
     Reconciliation,
     ReconciliationRow,
     TrialBalance,
     TrialBalanceRow,
     reconcile,
     reconcile_in,
+    reconcile_loans,
+    reconcile_loans_in,
     trial_balance,
     trial_balance_in,
 )
@@ -90,6 +93,7 @@ __all__ = [
     "CreditLineView",
     "Disbursement",
     "InstallmentView",
+    "LoanDifference",
     "LoanView",
     "P",
     "ProductView",
@@ -130,6 +134,8 @@ __all__ = [
     "rate_cap",
     "reconcile",
     "reconcile_in",
+    "reconcile_loans",
+    "reconcile_loans_in",
     "reject_booking",
     "reject_write_off",
     "repay_early",

@@ -151,3 +151,89 @@ def reconcile(uow: UnitOfWork, who: Principal) -> Reconciliation:
     who.require(P.VIEW_LEDGER)
     with uow:
         return reconcile_in(uow.session, who.tenant_id)
+
+
+#: the sub-ledger accounts every line of which carries its loan
+LOAN_ACCOUNTS = (
+    Acct.LOAN_PRINCIPAL,
+    Acct.INTEREST_RECEIVABLE,
+    Acct.PENALTY_RECEIVABLE,
+    Acct.BORROWER_CREDIT,
+    Acct.OFF_BALANCE_INTEREST,
+    Acct.OFF_BALANCE_PENALTY,
+)
+
+
+@dataclass(frozen=True)
+class LoanDifference:
+    """One loan's account whose ledger lines do not add up to the loan's own balance (``loan_id`` None: lines
+    of a sub-ledger account that name no loan)."""
+
+    loan_id: int | None
+    account: str
+    ledger: Decimal
+    loan: Decimal
+
+
+def loan_balances_in(session: Session, tenant_id: int) -> dict[int, dict[Acct, Decimal]]:
+    """Each loan's balances on the sub-ledger accounts as the loan itself states them (debit positive)."""
+    out: dict[int, dict[Acct, Decimal]] = {}
+    inst = (
+        select(
+            InstallmentRow.loan_id,
+            func.sum(InstallmentRow.principal - InstallmentRow.principal_paid, type_=Amount()),
+            func.sum(InstallmentRow.interest_accrued - InstallmentRow.interest_paid, type_=Amount()),
+        )
+        .where(InstallmentRow.tenant_id == tenant_id)
+        .group_by(InstallmentRow.loan_id)
+    )
+    owed = {int(r[0]): (_dec(r[1]), _dec(r[2])) for r in session.execute(inst)}
+    loans_q = select(
+        LoanRow.id, LoanRow.status, LoanRow.penalty_accrued, LoanRow.penalty_paid, LoanRow.credit_balance,
+        LoanRow.interest_suspended, LoanRow.penalty_suspended,
+    ).where(LoanRow.tenant_id == tenant_id)
+    for loan_id, status, pen_accrued, pen_paid, credit_balance, held_i, held_p in session.execute(loans_q):
+        principal, interest = owed.get(int(loan_id), (ZERO, ZERO))
+        on_books = status != "written_off"  # a written-off loan keeps only its memo amounts (账销案存)
+        out[int(loan_id)] = {
+            Acct.LOAN_PRINCIPAL: principal if on_books else ZERO,
+            Acct.INTEREST_RECEIVABLE: interest - held_i if on_books else ZERO,
+            Acct.PENALTY_RECEIVABLE: pen_accrued - pen_paid - held_p if on_books else ZERO,
+            Acct.BORROWER_CREDIT: -credit_balance,
+            Acct.OFF_BALANCE_INTEREST: held_i,
+            Acct.OFF_BALANCE_PENALTY: held_p,
+        }
+    return out
+
+
+def reconcile_loans_in(session: Session, tenant_id: int) -> list[LoanDifference]:
+    """逐户对账 the ledger loan by loan: per loan and sub-ledger account, the sum of its journal lines against
+    the loan's own balance; returns every difference (none: the sub-ledger reconciles loan by loan)."""
+    lines = (
+        select(
+            JournalLineRow.loan_id,
+            JournalLineRow.account_code,
+            func.sum(JournalLineRow.debit - JournalLineRow.credit, type_=Amount()),
+        )
+        .where(JournalLineRow.tenant_id == tenant_id, JournalLineRow.account_code.in_([a.value for a in LOAN_ACCOUNTS]))
+        .group_by(JournalLineRow.loan_id, JournalLineRow.account_code)
+    )
+    posted: dict[tuple[int | None, str], Decimal] = {
+        (None if r[0] is None else int(r[0]), str(r[1])): _dec(r[2]) for r in session.execute(lines)
+    }
+    differences: list[LoanDifference] = []
+    for loan_id, balances in sorted(loan_balances_in(session, tenant_id).items()):
+        for account, own in balances.items():
+            on_ledger = posted.pop((loan_id, account.value), ZERO)
+            if on_ledger != own:
+                differences.append(LoanDifference(loan_id, account.value, on_ledger, own))
+    differences += [
+        LoanDifference(loan_id, account, amount, ZERO) for (loan_id, account), amount in posted.items() if amount
+    ]
+    return differences
+
+
+def reconcile_loans(uow: UnitOfWork, who: Principal) -> list[LoanDifference]:
+    who.require(P.VIEW_LEDGER)
+    with uow:
+        return reconcile_loans_in(uow.session, who.tenant_id)

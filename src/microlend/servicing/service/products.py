@@ -48,6 +48,8 @@ class ProductView:
     allocation_order: list[str]
     early_repayment_allowed: bool
     overpayment_tolerance: Decimal
+    auto_apply_credit: bool
+    compound_interest: bool
 
     @classmethod
     def from_row(cls, r: ProductRow) -> ProductView:
@@ -72,6 +74,8 @@ class ProductView:
             list(r.allocation_order),
             r.early_repayment_allowed,
             r.overpayment_tolerance,
+            bool(r.auto_apply_credit),
+            bool(r.compound_interest),
         )
 
     def to_product(self) -> Product:
@@ -95,6 +99,8 @@ class ProductView:
             self.name_zh,
             self.currency,
             overpayment_tolerance=self.overpayment_tolerance,
+            auto_apply_credit=self.auto_apply_credit,
+            compound_interest=self.compound_interest,
         )
 
 
@@ -120,6 +126,8 @@ def _product_row(tenant_id: int, p: Product) -> ProductRow:
         allocation_order=[t.value for t in p.allocation_order],
         early_repayment_allowed=p.early_repayment_allowed,
         overpayment_tolerance=p.overpayment_tolerance,
+        auto_apply_credit=p.auto_apply_credit,
+        compound_interest=p.compound_interest,
         active=True,
         created_at=utcnow(),
     )

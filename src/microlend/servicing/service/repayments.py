@@ -4,7 +4,7 @@ repayment (提前还款). Each loads the loan, lets it allocate, posts its journ
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -107,6 +107,10 @@ def post_repayment(
     return view
 
 
+#: what a reversal takes back: ordinary and early repayments (an early one with the schedule it replaced)
+REVERSIBLE = ("repayment", "early_full", "early_partial")
+
+
 def reverse_repayment(uow: UnitOfWork, who: Principal, repayment_id: int, reason: str) -> RepaymentView:
     """冲正 reverse a repayment with a new reversing entry, then replay the later repayments of the loan
     in order, so the loan ends as if the reversed payment had never been posted."""
@@ -122,14 +126,18 @@ def reverse_repayment(uow: UnitOfWork, who: Principal, repayment_id: int, reason
         if loan.status == "written_off":
             raise Conflict(f"loan {loan.id} is written off: its repayments can no longer be reversed")
         later = repo.posted_after(rep)
-        if any(r.kind != "repayment" for r in [rep, *later]):
+        if any(r.kind != "repayment" for r in later) or rep.kind not in REVERSIBLE:
             raise Conflict(
                 "an early repayment or a credit application changed the loan after this payment: "
                 "correct it with a new adjusting payment instead"
             )
+        if rep.kind != "repayment" and "schedule_before" not in rep.allocation:
+            raise Conflict(f"repayment {rep.id} was posted without the schedule it replaced: it cannot be reversed")
         on = books.business_date(who.tenant_id)
         for r in reversed([rep, *later]):  # take back newest first
-            loan.unapply(r.allocation, on)
+            accrual = loan.unapply(r.allocation, on)
+            if accrual is not None:
+                books.post(who, on, accrual)
             original = books.entry(r.journal_entry_id)
             memo = f"reversal of repayment {r.id}: {reason}"
             reversal_id = books.post(who, on, original.reversal("repayment.reversal", memo, r.journal_entry_id))
@@ -143,6 +151,15 @@ def reverse_repayment(uow: UnitOfWork, who: Principal, repayment_id: int, reason
         repo.save_repayment(rep)
         replayed = [r.id for r in later]
         loan.record(on, "RepaymentReversed", {"repayment_id": rep.id, "replayed": replayed})
+        # the days closed since the reversed payment are charged the penalty they should have carried
+        last_closed = on - timedelta(days=1)
+        closed = books.closed_dates(who.tenant_id, rep.value_date, last_closed)
+        if closed and loan.status == "active":
+            owed = loan.penalty_owed_over(closed, [(r.value_date, r.allocation) for r in later])
+            charged = books.penalty_charged(who.tenant_id, loan.id, rep.value_date, last_closed)
+            adjustment = loan.adjust_penalty(owed - charged, on, f"repayment {rep.id} reversed")
+            if adjustment is not None:
+                books.post(who, on, adjustment)
         repo.save(loan)
         audit_trail(uow).record(
             who, "repayment.reverse", "repayment", rep.id, reason=reason,

@@ -1,0 +1,103 @@
+"""逐户对账: every line of the nightly interest and penalty postings carries its loan, so a loan's income and
+receivables can be traced in the ledger and the sub-ledger reconciles loan by loan (accruing, overdue,
+revolving, non-accrual and repaid loans alike)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from tests.integration.servicing.kit import Bank
+
+from microlend.core.db import Amount
+from microlend.servicing import cob, service
+from microlend.servicing.ledger import Acct
+from microlend.servicing.nonaccrual import AccruedInterestPolicy, NonAccrualSettings
+from microlend.servicing.service import Disbursement
+from microlend.servicing.tables import InstallmentRow, JournalEntryRow, JournalLineRow
+
+D = Decimal
+
+
+def close_through(bank: Bank, last: date) -> list[cob.CobResult]:
+    return cob.run_close_of_business(bank.uow(), bank.who, through=last)
+
+
+def income_of(bank: Bank, loan_id: int, account: Acct) -> Decimal:
+    with bank.uow() as u:
+        value = u.session.execute(
+            select(func.sum(JournalLineRow.credit - JournalLineRow.debit, type_=Amount())).where(
+                JournalLineRow.tenant_id == bank.tenant_id,
+                JournalLineRow.loan_id == loan_id,
+                JournalLineRow.account_code == account.value,
+            )
+        ).scalar()
+    return D(0) if value is None else D(value)
+
+
+class TestEveryPostingLineCarriesItsLoan:
+    def test_the_ledger_reconciles_loan_by_loan_through_overdue_revolving_and_non_accrual(self, bank: Bank) -> None:
+        service.set_nonaccrual_settings(
+            bank.uow(), bank.who, NonAccrualSettings(days=30, on_npl=True, policy=AccruedInterestPolicy.REVERSE)
+        )
+        payer = service.disburse(bank.uow(), bank.who, Disbursement("EI-STD", D("12000"), 12, D("0.12"))).id
+        late = service.disburse(bank.uow(), bank.who, Disbursement("EP-STD", D("8000.50"), 6, D("0.10"))).id
+        bullet = service.disburse(bank.uow(), bank.who, Disbursement("BL-STD", D("5000"), 1, D("0.096"))).id
+        line = service.open_credit_line(bank.uow(), bank.who, "RV-STD", D("40000"))
+        revolving = service.draw_down(bank.uow(), bank.who, line.id, D("25000")).id
+        day = date(2026, 1, 15)
+        while day <= date(2026, 5, 10):
+            view = service.get_loan(bank.uow(), bank.who, payer)
+            for inst in view.installments:
+                if inst.due_date == day and inst.outstanding > 0:
+                    service.post_repayment(bank.uow(), bank.who, payer, inst.outstanding)
+            if day == date(2026, 3, 1):
+                service.post_repayment(bank.uow(), bank.who, revolving, D("10000"))
+                service.post_repayment(bank.uow(), bank.who, late, D("500"))
+            close_through(bank, day)
+            day += timedelta(days=1)
+
+        assert service.reconcile_loans(bank.uow(), bank.who) == []
+        assert service.reconcile(bank.uow(), bank.who).ok
+        with bank.uow() as u:
+            nameless = u.session.execute(
+                select(func.count())
+                .select_from(JournalLineRow)
+                .join(JournalEntryRow, JournalEntryRow.id == JournalLineRow.entry_id)
+                .where(
+                    JournalEntryRow.tenant_id == bank.tenant_id,
+                    JournalEntryRow.kind.like("cob.%"),
+                    JournalLineRow.loan_id.is_(None),
+                )
+            ).scalar_one()
+            accrued = {
+                int(r[0]): D(r[1])
+                for r in u.session.execute(
+                    select(InstallmentRow.loan_id, func.sum(InstallmentRow.interest_accrued, type_=Amount()))
+                    .where(InstallmentRow.tenant_id == bank.tenant_id)
+                    .group_by(InstallmentRow.loan_id)
+                )
+            }
+        assert nameless == 0
+        # an accruing loan's interest income in the ledger is exactly what it accrued
+        assert income_of(bank, payer, Acct.INTEREST_INCOME) == accrued[payer] > 0
+        assert income_of(bank, revolving, Acct.INTEREST_INCOME) == accrued[revolving] > 0
+        # the late loans charged penalty, loan by loan, and went off-balance
+        assert income_of(bank, late, Acct.PENALTY_INCOME) > 0
+        assert service.get_loan(bank.uow(), bank.who, bullet).accrual_status == "non-accrual"
+
+    def test_a_difference_on_one_loan_is_named(self, bank: Bank) -> None:
+        a = service.disburse(bank.uow(), bank.who, Disbursement("EI-STD", D("12000"), 12, D("0.12"))).id
+        service.disburse(bank.uow(), bank.who, Disbursement("EI-STD", D("6000"), 6, D("0.12")))
+        close_through(bank, date(2026, 1, 20))
+        with bank.uow() as u:  # the sub-ledger drifts on loan a only
+            row = u.session.execute(
+                select(InstallmentRow).where(InstallmentRow.loan_id == a, InstallmentRow.number == 1)
+            ).scalar_one()
+            row.interest_accrued += D("0.01")
+            u.commit()
+        differences = service.reconcile_loans(bank.uow(), bank.who)
+        assert [(d.loan_id, d.account, d.loan - d.ledger) for d in differences] == [
+            (a, Acct.INTEREST_RECEIVABLE.value, D("0.01"))
+        ]
