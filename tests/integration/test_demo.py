@@ -4,7 +4,7 @@ enforcement and the credit report (no German attribute), its books balanced and 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,14 +13,15 @@ from sqlalchemy import Engine, func, select
 
 from microlend.core import audit
 from microlend.core.db import make_session_factory
+from microlend.core.errors import DomainError
 from microlend.core.identity import system_principal
 from microlend.core.job_tables import JobRunRow
-from microlend.core.tables import AuditRow
+from microlend.core.tables import AuditRow, TenantRow
 from microlend.core.uow import UnitOfWork
 from microlend.data.tables import BankAccountRow, BankTransactionRow, ProviderCallRow, ProviderSettingsRow
 from microlend.decisioning.tables import DecisionRow
 from microlend.demo import providers
-from microlend.demo.history import seed_datasets, seed_marketing, simulate
+from microlend.demo.history import live_on, seed_datasets, seed_marketing, simulate
 from microlend.demo.seed import _customers, german_credit, seed
 from microlend.origination.tables import ApplicationRow, LoanContractRow
 from microlend.parties.tables import ConsentRow, CustomerRow
@@ -145,3 +146,29 @@ def test_the_same_seed_gives_the_same_customers() -> None:
     other = _customers(50, 12, date(2026, 6, 1))
     assert [c.customer for c in first] == [c.customer for c in again]
     assert [c.customer.id_number for c in first] != [c.customer.id_number for c in other]
+
+
+def test_the_bank_lives_on_after_its_history_with_customers_new_to_it(fresh_engine: Engine) -> None:
+    uow = UnitOfWork(make_session_factory(fresh_engine))
+    bank = seed(uow, customers=90)
+    with uow.read_only():
+        today = uow.session.get(TenantRow, bank.tenant_id).business_date  # type: ignore[union-attr]
+    with providers.start(providers.anchor_of(uow, bank.tenant_id), (0, 0)) as sandbox:
+        providers.connect(uow, bank.tenant_id, sandbox.base_url)
+        first = simulate(uow, bank.tenant_id, days=6, per_day=5)
+        with uow.read_only():
+            before = set(uow.session.execute(select(ApplicationRow.id, ApplicationRow.customer_id)).all())
+        more = live_on(uow, bank.tenant_id, days=4, per_day=5)
+    with uow.read_only():
+        after = set(uow.session.execute(select(ApplicationRow.id, ApplicationRow.customer_id)).all())
+        moved_to = uow.session.get(TenantRow, bank.tenant_id).business_date  # type: ignore[union-attr]
+        nights = uow.session.execute(select(JobRunRow.business_date).where(
+            JobRunRow.tenant_id == bank.tenant_id, JobRunRow.kind == "close_of_business")).scalars().all()
+    new = after - before
+    assert first.applications > 0 and more.applications == len(new) > 0
+    assert not {c for _, c in new} & {c for _, c in before}  # only customers who had not applied before
+    assert moved_to == today + timedelta(days=4)
+    assert sorted(nights) == [today - timedelta(days=6 - i) for i in range(10)]  # every night closed, once
+    assert servicing.reconcile(uow, system_principal(bank.tenant_id)).ok
+    with pytest.raises(DomainError):
+        live_on(uow, bank.tenant_id, days=0)

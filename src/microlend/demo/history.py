@@ -179,6 +179,44 @@ def simulate(
     return _with_outcomes(uow, tenant_id, life)
 
 
+def live_on(
+    uow: UnitOfWork,
+    tenant_id: int,
+    *,
+    days: int,
+    per_day: int = 5,
+    seed: int = 11,
+    progress: Callable[[int], None] | None = None,
+) -> History:
+    """Live `days` more business days from the bank's business date on, after `simulate` (or a previous
+    `live_on`): customers who have not applied yet apply, loans on book are repaid or not (a borrower in arrears
+    on the first day keeps paying late), close of business every night."""
+    if days < 1:
+        raise DomainError("days: live at least one business day")
+    rng = random.Random(seed)
+    with uow:
+        tenant = uow.session.get(TenantRow, tenant_id)
+        assert tenant is not None
+        start = tenant.business_date
+        applied = set(uow.session.execute(
+            select(ApplicationRow.customer_id).where(ApplicationRow.tenant_id == tenant_id)).scalars())
+        customers = parties.all_customers(uow, system_principal(tenant_id, "demo"))
+    queue = [c.id for c in customers if c.id not in applied]
+    rng.shuffle(queue)
+    profiles = {c.id: {**c.attributes, "kind": c.kind, "industry": c.industry} for c in customers}
+    in_arrears = {customer for _, customer, _, oldest in _due_today(uow, tenant_id, start)
+                  if customer is not None and oldest < start}
+    officer, officer2 = _staff(uow, tenant_id, "officer@demo"), _staff(uow, tenant_id, "officer2@demo")
+    approver = _staff(uow, tenant_id, "approver@demo")
+    system = Principal(user_id=0, tenant_id=tenant_id, username="cob", roles=frozenset({Role.SYSTEM}))
+    try:
+        life = _live(uow, tenant_id, start + timedelta(days=days), days, per_day, rng, queue, profiles, in_arrears,
+                     (officer, officer2, approver, system), progress)
+    finally:
+        set_clock(SystemClock())
+    return _with_outcomes(uow, tenant_id, life)
+
+
 def _with_outcomes(uow: UnitOfWork, tenant_id: int, life: History) -> History:
     """The history with what was decided: approved (by the policy or after review), declined (and the policy's
     reasons, most frequent first), referred by the policy."""
