@@ -185,6 +185,25 @@ class TestEditingAndPublishing:
         assert "已确认" in page and "arm-champion" in page
 
 
+    def test_whoever_asked_for_a_promotion_is_refused_confirming_it_in_their_language(self, api: Api) -> None:
+        sign_in(api, "risk_analyst")
+        r = api.client.post("/policies/submit", data={"content": json.dumps(stricter_policy()), "note": "540"},
+                            follow_redirects=False)
+        content_hash = r.headers["location"].split("/")[2].split("?")[0]
+        sign_in(api, "risk_analyst")
+        r = api.client.post(f"/policies/{content_hash}/publish", data={"arm": "challenger", "share_percent": "10"},
+                            follow_redirects=False)
+        assert r.status_code == 303
+        sign_in(api, "risk_analyst", lang="zh_CN")
+        r = api.client.post(f"/policies/{content_hash}/promote", data={"note": "坏账更少"}, follow_redirects=False)
+        page = api.client.get(r.headers["location"]).text
+        request_id = page.split('action="/policies/changes/')[1].split('"')[0]
+        refused = api.client.post(f"/policies/changes/{request_id}", data={"approve": "1"})
+        assert refused.status_code == 403
+        refusal = refused.text.split('data-testid="refusal">')[1].split("</p>")[0]
+        assert "双人复核" in refusal and "maker-checker" not in refusal
+
+
 class TestDecisionPage:
     def test_a_decision_shows_reasons_trace_and_replays(self, api: Api) -> None:
         from tests.integration.decisioning.test_decisioning_api import application
