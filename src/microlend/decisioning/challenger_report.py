@@ -67,14 +67,19 @@ class ProportionTest:
 def two_proportion_test(
     x_champion: int, n_champion: int, x_challenger: int, n_challenger: int, confidence: float = CONFIDENCE
 ) -> ProportionTest | None:
-    """None while either arm has no observations."""
+    """None while either arm has no observations, or while the two arms together have no event or nothing but
+    events (no bad loan yet in either arm, say): there is no variation to test, and a zero-width interval at
+    p = 1 would read as proof that the arms are the same."""
     if n_champion <= 0 or n_challenger <= 0:
         return None
+    events = x_champion + x_challenger
+    if events in (0, n_champion + n_challenger):
+        return None
     p1, p2 = x_champion / n_champion, x_challenger / n_challenger
-    pooled = (x_champion + x_challenger) / (n_champion + n_challenger)
+    pooled = events / (n_champion + n_challenger)
     se_pooled = math.sqrt(pooled * (1 - pooled) * (1 / n_champion + 1 / n_challenger))
     diff = p2 - p1
-    z = diff / se_pooled if se_pooled > 0 else 0.0
+    z = diff / se_pooled
     p_value = math.erfc(abs(z) / math.sqrt(2))
     se = math.sqrt(p1 * (1 - p1) / n_champion + p2 * (1 - p2) / n_challenger)
     half = NormalDist().inv_cdf(0.5 + confidence / 2) * se

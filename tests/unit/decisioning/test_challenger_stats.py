@@ -43,6 +43,14 @@ def test_an_empty_arm_has_no_test() -> None:
     assert two_proportion_test(0, 0, 5, 10) is None
 
 
+def test_no_event_in_either_arm_or_only_events_has_no_test() -> None:
+    # a month after the split no loan can be 30 days past due yet: nothing to compare, not "no difference"
+    assert two_proportion_test(0, 11, 0, 17) is None
+    assert two_proportion_test(11, 11, 17, 17) is None
+    one = two_proportion_test(0, 11, 1, 17)
+    assert one is not None and one.ci_low < one.difference < one.ci_high and one.p_value < 1
+
+
 # --- Wilson intervals, maturity by months on book, survival, money per arm ------------------------------------
 
 
