@@ -80,28 +80,39 @@ def vintage_sql(w: Window, tenant_id: int, dialect: str) -> str:
     """Rows (cohort month index, month index of first 30+ or NULL, month index of first 90+ or NULL, loans):
     the loans disbursed in each month of the window by the month they first went 30+ / 90+ past due."""
     t = int(tenant_id)
-    due31, due91 = _plus("i.due_date", 31, dialect), _plus("i.due_date", 91, dialect)
-    unpaid = "COALESCE(i.paid_on, l.closed_on)"
+    due31, due91 = _plus("d.due_date", 31, dialect), _plus("d.due_date", 91, dialect)
+    unpaid = "COALESCE(d.paid_on, l.closed_on)"
+    first, last = _lit(w.starts[0], dialect), _lit(w.as_of, dialect)
+    # only installments that could have made a loan 30+ by the as-of date: due 31 days before it at least,
+    # and not paid within 30 days of falling due; the loans are counted by their dates before the months join
     return f"""
 WITH m AS ({_months_table(w, dialect)}),
+d AS (
+  SELECT i.loan_id AS loan_id, i.due_date AS due_date, i.paid_on AS paid_on
+  FROM loan_installments i
+  WHERE i.tenant_id = {t} AND i.due_date <= {_lit(w.as_of - timedelta(31), dialect)}
+    AND (i.paid_on IS NULL OR i.paid_on > {_plus("i.due_date", 31, dialect)})
+),
 f AS (
-  SELECT l.id AS loan_id, l.disbursed_on AS disbursed_on,
-         MAX(CASE WHEN l.status = 'written_off' THEN l.closed_on END) AS wo,
+  SELECT d.loan_id AS loan_id,
          MIN(CASE WHEN {unpaid} IS NULL OR {unpaid} > {due31} THEN {due31} END) AS f30,
          MIN(CASE WHEN {unpaid} IS NULL OR {unpaid} > {due91} THEN {due91} END) AS f90
-  FROM loans l
-  LEFT JOIN loan_installments i ON i.loan_id = l.id AND (i.paid_on IS NULL OR i.paid_on > {due31})
-  WHERE l.tenant_id = {t} AND l.disbursed_on >= {_lit(w.starts[0], dialect)}
-    AND l.disbursed_on <= {_lit(w.as_of, dialect)}
-  GROUP BY l.id, l.disbursed_on
+  FROM d JOIN loans l ON l.id = d.loan_id
+  WHERE l.tenant_id = {t} AND l.disbursed_on >= {first} AND l.disbursed_on <= {last}
+  GROUP BY d.loan_id
 ),
 b AS (
-  SELECT disbursed_on,
-         CASE WHEN wo IS NOT NULL AND (f30 IS NULL OR wo < f30) THEN wo ELSE f30 END AS b30,
-         CASE WHEN wo IS NOT NULL AND (f90 IS NULL OR wo < f90) THEN wo ELSE f90 END AS b90
-  FROM f
+  SELECT l.disbursed_on AS disbursed_on,
+         CASE WHEN l.status = 'written_off' AND (f.f30 IS NULL OR l.closed_on < f.f30) THEN l.closed_on
+              ELSE f.f30 END AS b30,
+         CASE WHEN l.status = 'written_off' AND (f.f90 IS NULL OR l.closed_on < f.f90) THEN l.closed_on
+              ELSE f.f90 END AS b90,
+         COUNT(*) AS n
+  FROM loans l LEFT JOIN f ON f.loan_id = l.id
+  WHERE l.tenant_id = {t} AND l.disbursed_on >= {first} AND l.disbursed_on <= {last}
+  GROUP BY 1, 2, 3
 )
-SELECT c.idx AS cohort, m30.idx AS k30, m90.idx AS k90, COUNT(*) AS loans
+SELECT c.idx AS cohort, m30.idx AS k30, m90.idx AS k90, SUM(b.n) AS loans
 FROM b
 JOIN m c ON b.disbursed_on BETWEEN c.ms AND c.me
 LEFT JOIN m m30 ON b.b30 BETWEEN m30.ms AND m30.me
@@ -117,7 +128,8 @@ def _bucket(d0: str, p: str) -> str:
 
 def roll_sql(w: Window, tenant_id: int, dialect: str) -> str:
     """Rows (month index j >= 1, state at the end of month j-1, state at the end of month j, loans): every
-    loan open at the end of a month, with where it stood a month later."""
+    loan open at the end of a month, with where it stood a month later. Loans never late at a month end are
+    counted by their dates (all alike), the others one by one with their oldest unpaid due dates."""
     t = int(tenant_id)
     points = " UNION ALL ".join(
         f"SELECT {i} AS idx, {_lit(e, dialect)} AS e" for i, e in enumerate(w.ends))
@@ -135,20 +147,29 @@ o AS (
   SELECT i.loan_id AS loan_id, p.idx AS idx, MIN(i.due_date) AS d0
   FROM loan_installments i
   JOIN p ON i.due_date < p.e AND (i.paid_on IS NULL OR i.paid_on > p.e)
-  WHERE i.tenant_id = {t} AND (i.paid_on IS NULL OR i.paid_on > i.due_date)
+  WHERE i.tenant_id = {t} AND i.due_date < {_lit(w.as_of, dialect)}
+    AND (i.paid_on IS NULL OR i.paid_on > i.due_date)
   GROUP BY i.loan_id, p.idx
+),
+lo AS (
+  SELECT l.disbursed_on AS disbursed_on, l.closed_on AS closed_on, l.status AS status,
+         CASE WHEN l.id IN (SELECT loan_id FROM o) THEN l.id END AS late_id, COUNT(*) AS n
+  FROM loans l
+  WHERE l.tenant_id = {t} AND l.disbursed_on <= {_lit(w.ends[-2], dialect)}
+    AND (l.closed_on IS NULL OR l.closed_on > {_lit(w.ends[0], dialect)})
+  GROUP BY 1, 2, 3, 4
 ),
 r AS (
   SELECT q.idx AS idx,
          {_bucket("o1.d0", "q.pe")} AS s_from,
-         CASE WHEN l.closed_on IS NOT NULL AND l.closed_on <= q.e
-              THEN CASE WHEN l.status = 'written_off' THEN 'written_off' ELSE 'paid' END
-              ELSE {_bucket("o2.d0", "q.e")} END AS s_to
-  FROM loans l
-  JOIN q ON l.disbursed_on <= q.pe AND (l.closed_on IS NULL OR l.closed_on > q.pe)
-  LEFT JOIN o o1 ON o1.loan_id = l.id AND o1.idx = q.idx - 1
-  LEFT JOIN o o2 ON o2.loan_id = l.id AND o2.idx = q.idx
-  WHERE l.tenant_id = {t}
+         CASE WHEN lo.closed_on IS NOT NULL AND lo.closed_on <= q.e
+              THEN CASE WHEN lo.status = 'written_off' THEN 'written_off' ELSE 'paid' END
+              ELSE {_bucket("o2.d0", "q.e")} END AS s_to,
+         lo.n AS n
+  FROM lo
+  JOIN q ON lo.disbursed_on <= q.pe AND (lo.closed_on IS NULL OR lo.closed_on > q.pe)
+  LEFT JOIN o o1 ON o1.loan_id = lo.late_id AND o1.idx = q.idx - 1
+  LEFT JOIN o o2 ON o2.loan_id = lo.late_id AND o2.idx = q.idx
 )
-SELECT idx, s_from, s_to, COUNT(*) AS loans FROM r GROUP BY idx, s_from, s_to
+SELECT idx, s_from, s_to, SUM(n) AS loans FROM r GROUP BY idx, s_from, s_to
 """
