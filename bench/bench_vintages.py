@@ -2,9 +2,10 @@
 (`microlend.servicing.portfolio_sql`), here in DuckDB over tables shaped like `loans` and `loan_installments`.
 
 Run: .venv/bin/python bench/bench_vintages.py [--loans 1000000] [--months 24] [--seed 7] [--threads 2]
-Generates seeded loans disbursed over the window (12 monthly installments each: most paid on time, some a few days late, a few months late,
-some never paid again and written off 180 days later), then prints the seconds of the vintage statement, of
-the roll-rate statement and of turning the counts into curves and matrices (target: under 10 s in all).
+Generates seeded loans disbursed over the window (12 monthly installments each: most paid on time, some a few
+days late, a few months late, some never paid again and written off 180 days later), then prints the seconds
+of the vintage statement, of the roll-rate statement and of turning the counts into curves and matrices
+(target: under 10 s in all).
 """
 
 from __future__ import annotations
