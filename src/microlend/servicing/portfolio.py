@@ -10,14 +10,11 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from microlend.core.errors import PermissionDenied
-from microlend.core.identity import Principal, Role
+from microlend.core.identity import Permission, Principal
 from microlend.core.uow import UnitOfWork
 from microlend.servicing import queries
 from microlend.servicing.portfolio_sql import OPEN_STATES, STATES, Window
 
-#: Who may see the portfolio's figures: risk, operations and the bank's administrators.
-VIEWER_ROLES = (Role.RISK_ANALYST, Role.OPERATIONS, Role.ADMIN, Role.SYSTEM)
 #: Flow rates: from each bucket to the next worse one a month later (M3+ flows into write-off).
 FLOWS = (("M0", "M1"), ("M1", "M2"), ("M2", "M3"), ("M3", "M3+"), ("M3+", "written_off"))
 #: Delinquent buckets: a loan in one of them that is current or paid a month later is cured.
@@ -26,9 +23,8 @@ CURED = ("M0", "paid")
 
 
 def ensure_viewer(who: Principal) -> None:
-    if not who.has_role(*VIEWER_ROLES):
-        roles = ", ".join(sorted(who.roles)) or "none"
-        raise PermissionDenied(f"your roles ({roles}) do not allow portfolio analytics")
+    """Risk, operations and the bank's administrators see the portfolio's figures."""
+    who.require(Permission.VIEW_PORTFOLIO)
 
 
 def ratio(part: int, whole: int) -> Decimal | None:

@@ -30,7 +30,8 @@ AS_OF = date(2025, 4, 15)
 MONTHS = 4
 
 D = date
-BOOK: dict[str, tuple[date, str, date | None, list[tuple[date, date | None]]]] = {
+Loan = tuple[date, str, date | None, list[tuple[date, date | None]]]
+BOOK: dict[str, Loan] = {
     "A": (D(2025, 1, 10), "active", None, [(D(2025, 2, 10), D(2025, 2, 10)), (D(2025, 3, 10), D(2025, 3, 9)),
                                             (D(2025, 4, 10), None)]),
     "B": (D(2025, 1, 20), "active", None, [(D(2025, 2, 20), D(2025, 4, 1)), (D(2025, 3, 20), D(2025, 4, 1))]),
@@ -43,11 +44,10 @@ BOOK: dict[str, tuple[date, str, date | None, list[tuple[date, date | None]]]] =
                                             (D(2025, 4, 25), None)]),
 }
 #: Another bank's loan: overdue since January, disbursed in the window.
-OTHER = (D(2025, 1, 2), "active", None, [(D(2025, 1, 5), None)])
+OTHER: Loan = (D(2025, 1, 2), "active", None, [(D(2025, 1, 5), None)])
 
 
-def put_loans(uow: UnitOfWork, tenant_id: int,
-              book: dict[str, tuple[date, str, date | None, list[tuple[date, date | None]]]]) -> dict[str, int]:
+def put_loans(uow: UnitOfWork, tenant_id: int, book: dict[str, Loan]) -> dict[str, int]:
     """The loans with their installments as close of business and repayments would have left them."""
     ids = {}
     with uow:
