@@ -101,6 +101,7 @@ ROUTERS = [
     ("microlend.api.routers.marketing", "router"),
     ("microlend.api.routers.marketing", "tracking_router"),
     ("microlend.api.routers.jobs", "router"),
+    ("microlend.api.routers.portfolio", "router"),
 ]
 
 
@@ -117,6 +118,7 @@ WEB_PAGES = [
     "microlend.web.reason_codes",
     "microlend.web.table_editor",
     "microlend.web.operations",
+    "microlend.web.portfolio",
 ]
 
 

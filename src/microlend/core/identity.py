@@ -42,6 +42,7 @@ class Permission(StrEnum):
     RUN_CLOSE_OF_BUSINESS = "run_close_of_business"
     RUN_JOBS = "run_jobs"  # the bank's calendar: see the worker's jobs and runs, ask for a run again
     VIEW_LEDGER = "view_ledger"
+    VIEW_PORTFOLIO = "view_portfolio"  # portfolio analytics: vintages, roll rates, flow and cure rates
     # credit data and risk
     MANAGE_DATASETS = "manage_datasets"
     MANAGE_DATA_SOURCES = "manage_data_sources"  # external data providers: where, with which key, at what cost
@@ -91,12 +92,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     }),
     Role.OPERATIONS: frozenset({
         P.VIEW_CUSTOMERS, P.VIEW_LOANS, P.VIEW_APPLICATIONS, P.BOOK_LOANS, P.APPROVE_BOOKINGS, P.POST_REPAYMENT,
-        P.VIEW_LEDGER, P.RUN_JOBS,
+        P.VIEW_LEDGER, P.RUN_JOBS, P.VIEW_PORTFOLIO,
     }),
     Role.RISK_ANALYST: frozenset({
         P.VIEW_CUSTOMERS, P.VIEW_LOANS, P.MANAGE_DATASETS, P.TRAIN_MODELS, P.APPROVE_MODELS,
         P.VIEW_MODELS, P.SCORE, P.VIEW_POLICIES, P.EDIT_POLICIES, P.PUBLISH_POLICIES, P.VIEW_DECISIONS,
-        P.DECIDE, P.VIEW_APPLICATIONS, P.VIEW_LEDGER, P.VIEW_DATA_SOURCES, P.CLASSIFY_LOANS,
+        P.DECIDE, P.VIEW_APPLICATIONS, P.VIEW_LEDGER, P.VIEW_DATA_SOURCES, P.CLASSIFY_LOANS, P.VIEW_PORTFOLIO,
     }),
     Role.MODEL_VALIDATOR: frozenset({
         P.VIEW_MODELS, P.VALIDATE_MODELS, P.SCORE, P.VIEW_POLICIES, P.VIEW_DECISIONS,

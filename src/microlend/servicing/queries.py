@@ -10,12 +10,13 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, or_, select, type_coerce
+from sqlalchemy import Select, and_, case, func, or_, select, text, type_coerce
 from sqlalchemy.sql.elements import ColumnElement
 
 from microlend.core.db import Amount
 from microlend.core.identity import Principal
 from microlend.core.uow import UnitOfWork
+from microlend.servicing.portfolio_sql import Window, roll_sql, vintage_sql
 from microlend.servicing.rate_cap import price_within_cap
 from microlend.servicing.repository import bank_rate_cap, product_terms
 from microlend.servicing.tables import (
@@ -655,3 +656,22 @@ def undrawn_by_customer(uow: UnitOfWork, who: Principal) -> dict[int, Decimal]:
         unused = max(limit - (drawn.get(line_id) or Decimal(0)), Decimal(0))
         out[int(customer or 0)] = out.get(int(customer or 0), Decimal(0)) + unused
     return out
+
+
+# ---------------------------------------------------------------------------------------- portfolio analytics
+
+
+def vintage_counts(uow: UnitOfWork, who: Principal, window: Window) -> list[tuple[int, int | None, int | None, int]]:
+    """The bank's loans disbursed in the window's months, counted by (cohort month index, index of the month
+    they first went 30+ past due or None, the same for 90+), in one set-based statement (see `portfolio_sql`)."""
+    with uow.read_only():
+        sql = vintage_sql(window, who.tenant_id, uow.session.get_bind().dialect.name)
+        return [(int(c), None if k30 is None else int(k30), None if k90 is None else int(k90), int(n))
+                for c, k30, k90, n in uow.session.execute(text(sql)).all()]
+
+
+def roll_counts(uow: UnitOfWork, who: Principal, window: Window) -> list[tuple[int, str, str, int]]:
+    """The bank's loans open at a month end, counted by (month index, state then, state a month later)."""
+    with uow.read_only():
+        sql = roll_sql(window, who.tenant_id, uow.session.get_bind().dialect.name)
+        return [(int(j), str(a), str(b), int(n)) for j, a, b, n in uow.session.execute(text(sql)).all()]
