@@ -118,6 +118,7 @@ WEB_PAGES = [
     "microlend.web.reason_codes",
     "microlend.web.table_editor",
     "microlend.web.operations",
+    "microlend.web.reports",
 ]
 
 
