@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from microlend.core.errors import ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.money import from_storage
+from microlend.core.tables import TenantRow
 from microlend.core.uow import UnitOfWork
 from microlend.parties import queries as parties
 from microlend.servicing.delinquency import LoanClass
@@ -47,6 +48,8 @@ def period(uow: UnitOfWork, who: Principal, start: date | None, end: date | None
 
 
 def _check_period(start: date, end: date) -> None:
+    if start <= date(1900, 1, 1):
+        raise ValidationError("from: a business date after 1900", field="from")
     if end < start:
         raise ValidationError("to: the period ends before it starts", field="to")
     if (end - start).days > MAX_PERIOD_DAYS:
@@ -133,13 +136,14 @@ def five_category(uow: UnitOfWork, who: Principal, on: date | None = None) -> di
         branch = (card.branch if card is not None else "") or ""
         for table in (total, by_product[code], by_branch[branch]):
             table.add(klass, balance)
+    names = products_by_code(products)
     return {
         "as_of": on.isoformat(),
         "classes": CLASSES,
         "total": total.public(),
         "by_product": [
-            {"product": code, "name": products_by_code(products).get(code, ("", ""))[0],
-             "name_zh": products_by_code(products).get(code, ("", ""))[1], **t.public()}
+            {"product": code, "name": names.get(code, ("", ""))[0], "name_zh": names.get(code, ("", ""))[1],
+             **t.public()}
             for code, t in sorted(by_product.items())
         ],
         "by_branch": [{"branch": b, **t.public()} for b, t in sorted(by_branch.items())],
@@ -175,8 +179,7 @@ class _Table:
 
 
 def _last_closed(s: Session, tenant_id: int) -> date:
-    from microlend.core.tables import TenantRow
-
+    """The last business date a close of business closed (the open date when none has run yet)."""
     row = s.get(TenantRow, tenant_id)
     assert row is not None
     return row.business_date - timedelta(days=1) if _closed(s, tenant_id) else row.business_date

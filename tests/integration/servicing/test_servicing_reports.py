@@ -198,6 +198,10 @@ class TestNplMovement:
     def test_a_period_ending_before_it_starts_is_refused(self, lived: Lived) -> None:
         with pytest.raises(ValidationError, match="to:"):
             reports.npl_movement(lived.bank.uow(), lived.bank.who, END, START)
+        with pytest.raises(ValidationError, match="from:"):
+            reports.interest_income(lived.bank.uow(), lived.bank.who, date.min, END)
+        with pytest.raises(ValidationError, match="from:"):
+            reports.provision_movement(lived.bank.uow(), lived.bank.who, date(2000, 1, 1), END)  # over ten years
 
 
 class TestProvisionMovement:

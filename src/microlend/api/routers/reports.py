@@ -21,6 +21,14 @@ From = Annotated[date | None, Query(alias="from", description="first business da
 To = Annotated[date | None, Query(alias="to", description="last business date (default: the last one closed)")]
 
 
+#: what a report route answers: its JSON, or with format=xlsx the workbook
+ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The report (JSON), or its Excel workbook with format=xlsx",
+          "content": {"application/json": {"schema": {"type": "object"}},
+                      XLSX: {"schema": {"type": "string", "format": "binary"}}}},
+}
+
+
 def _answer(name: str, report: dict[str, Any], fmt: str) -> Any:
     if fmt != "xlsx":
         return report
@@ -30,28 +38,28 @@ def _answer(name: str, report: dict[str, Any], fmt: str) -> Any:
                     headers={"Content-Disposition": f'attachment; filename="{name}-{stamp}.xlsx"'})
 
 
-@router.get("/five-category")
+@router.get("/five-category", responses=ANSWERS)
 def five_category(who: CurrentPrincipal, uow: UnitOfWorkDep,
                   on: Annotated[date | None, Query(alias="date")] = None, format: Format = "json") -> Any:
     """贷款五级分类 count and balance per class, in total, by product and by branch; NPL balance and ratio."""
     return _answer("five-category", reports.five_category(uow, who, on), format)
 
 
-@router.get("/npl-movement")
+@router.get("/npl-movement", responses=ANSWERS)
 def npl_movement(who: CurrentPrincipal, uow: UnitOfWorkDep, start: From = None, end: To = None,
                  format: Format = "json") -> Any:
     """不良贷款生成与处置: opening, new NPL, cures, collections, write-offs, closing."""
     return _answer("npl-movement", reports.npl_movement(uow, who, start, end), format)
 
 
-@router.get("/provision-movement")
+@router.get("/provision-movement", responses=ANSWERS)
 def provision_movement(who: CurrentPrincipal, uow: UnitOfWorkDep, start: From = None, end: To = None,
                        format: Format = "json") -> Any:
     """贷款损失准备变动: opening, charge, write-offs, recoveries, releases, closing (the allowance account)."""
     return _answer("provision-movement", reports.provision_movement(uow, who, start, end), format)
 
 
-@router.get("/interest-income")
+@router.get("/interest-income", responses=ANSWERS)
 def interest_income(who: CurrentPrincipal, uow: UnitOfWorkDep, start: From = None, end: To = None,
                     format: Format = "json") -> Any:
     """利息收入核对: accrued, reversed on non-accrual, cash-basis recognised, and the off-balance memo accounts."""
