@@ -91,6 +91,7 @@ ROUTERS = [
     ("microlend.api.routers.unit_cost", "router"),
     ("microlend.api.routers.servicing", "router"),
     ("microlend.api.routers.write_offs", "router"),
+    ("microlend.api.routers.reports", "router"),
     ("microlend.api.routers.decisioning", "router"),
     ("microlend.api.routers.limit_desk", "router"),
     ("microlend.api.routers.reason_codes", "router"),
@@ -119,6 +120,7 @@ WEB_PAGES = [
     "microlend.web.table_editor",
     "microlend.web.operations",
     "microlend.web.portfolio",
+    "microlend.web.reports",
 ]
 
 

@@ -629,6 +629,10 @@ CASES: list[Case] = [
          body=lambda a, _o: {"date": (business_date(a) + timedelta(days=1)).isoformat()}),
     Case(E("POST", f"{V1}/provisions/runs", "admin", "credit_officer", body={}, write=True)),
     Case(E("GET", f"{V1}/portfolio/report", "auditor", "marketer"), provisioned),
+    Case(E("GET", f"{V1}/reports/five-category", "auditor", "marketer")),
+    Case(E("GET", f"{V1}/reports/npl-movement", "risk_analyst", "credit_officer")),
+    Case(E("GET", f"{V1}/reports/provision-movement", "operations", "collector")),
+    Case(E("GET", f"{V1}/reports/interest-income", "admin", "marketer")),
     # decisioning
     Case(E("POST", f"{V1}/decisions", "credit_officer", "marketer", body=decision_input(), write=True)),
     Case(E("GET", f"{V1}/decisions/{{decision_id}}", "auditor", "marketer"), decision),
