@@ -234,3 +234,18 @@ def test_the_collectors_pages_take_a_case_log_a_contact_and_record_a_promise(api
     marketer, _ = api.kit.user("marketer")
     sign_in_page(client, marketer, next="/")
     assert client.get("/collections").status_code == 403
+
+
+def test_the_workers_close_of_business_finds_a_promise_broken(bank: TenantKit, clock: FixedClock) -> None:
+    from microlend import worker
+
+    _, case = overdue_case(bank)
+    admin, collector = bank.principal("admin"), bank.principal("collector")
+    business = date(2026, 2, 17)
+    promise = collecting.record_promise(bank.uow_factory(), collector, case.id, amount="50.00",
+                                        promise_date=business)
+    figures = worker.close_of_business(bank.uow_factory(), admin, business)
+    assert figures["closed"] == 1 and (figures["promises_kept"], figures["promises_broken"]) == (0, 1)
+    after = collecting.get_case(bank.uow_factory(), collector, case.id)
+    assert [a.promise_status for a in after.actions if a.id == promise.id] == ["broken"]
+    assert after.case.next_action == "broken_promise_call"
