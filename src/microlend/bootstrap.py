@@ -24,6 +24,7 @@ TABLE_MODULES = [
     "microlend.origination.tables",
     "microlend.servicing.tables",
     "microlend.servicing.reminder_tables",
+    "microlend.servicing.collection_tables",
     "microlend.data.tables",
     "microlend.risk.tables",
     "microlend.decisioning.tables",
@@ -46,6 +47,10 @@ EVENT_HANDLERS: list[tuple[str, str]] = [
     ("microlend.servicing.events:LoanClassChanged", "microlend.servicing.handlers:record_class_change"),
     ("microlend.servicing.events:LoanBecameOverdue", "microlend.marketing.handlers:suppress_for_overdue_borrower"),
     ("microlend.servicing.events:RepaymentPosted", "microlend.servicing.service.reminders:queue_receipt"),
+    ("microlend.servicing.events:LoanBecameOverdue", "microlend.servicing.service.collecting:open_case_on_overdue"),
+    ("microlend.servicing.events:LoanBucketChanged", "microlend.servicing.service.collecting:follow_bucket"),
+    ("microlend.servicing.events:LoanRepaid", "microlend.servicing.service.collecting:close_on_repaid"),
+    ("microlend.servicing.events:LoanWrittenOff", "microlend.servicing.service.collecting:close_on_write_off"),
     ("microlend.origination.events:ApplicationDecided", "microlend.marketing.handlers:suppress_for_decided_applicant"),
 ]
 
@@ -103,6 +108,7 @@ ROUTERS = [
     ("microlend.api.routers.marketing", "tracking_router"),
     ("microlend.api.routers.jobs", "router"),
     ("microlend.api.routers.portfolio", "router"),
+    ("microlend.api.routers.collections", "router"),
 ]
 
 
@@ -121,6 +127,7 @@ WEB_PAGES = [
     "microlend.web.operations",
     "microlend.web.portfolio",
     "microlend.web.reports",
+    "microlend.web.collections",
 ]
 
 

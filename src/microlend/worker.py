@@ -29,7 +29,7 @@ from microlend.core.tables import TenantRow
 from microlend.core.uow import UnitOfWork
 from microlend.servicing.cob import run_close_of_business
 from microlend.servicing.provisions import run_provisioning
-from microlend.servicing.service import reminders
+from microlend.servicing.service import collecting, reminders
 
 log = logging.getLogger("microlend.worker")
 
@@ -55,10 +55,14 @@ def close_of_business(uow: UnitOfWork, who: Principal, on: date) -> dict[str, An
         return {"closed": 0, "open_business_date": open_date.isoformat()}
     results = run_close_of_business(uow, who, through=on)
     done = [r for r in results if not r.skipped]
+    promises = {"promises_kept": 0, "promises_broken": 0}
+    for result in done:  # promises to pay found kept or broken by each day's close
+        for key, count in collecting.check_promises(uow, who, result.business_date).items():
+            promises[key] += count
     return {"closed": len(done), "loans": sum(r.loans_active for r in done),
             "interest_accrued": str(sum((r.interest_accrued for r in done), start=0)),
             "newly_overdue": sum(r.newly_overdue for r in done),
-            "bucket_changes": sum(r.bucket_changes for r in done)}
+            "bucket_changes": sum(r.bucket_changes for r in done), **promises}
 
 
 def provisioning(uow: UnitOfWork, who: Principal, on: date) -> dict[str, Any]:

@@ -217,6 +217,46 @@ def write_off_snapshot(api: CachedTokens, write_off_id: int) -> Any:
     return api.client.get(f"/api/v1/write-offs/{write_off_id}", headers=api.token("admin")).json()
 
 
+def collection_case(api: CachedTokens) -> int:
+    """An open collections case on a loan of the bank, whose conduct settings allow contacts all day (the
+    battery runs by the wall clock) and many a day."""
+    from datetime import time
+
+    from microlend.core.tables import TenantRow
+    from microlend.servicing.collection_rules import CollectionSettings
+    from microlend.servicing.service import collecting
+
+    loan_id = loan(api)
+    admin = api.kit.principal("admin")
+    collecting.save_settings(api.kit.uow_factory(), admin, CollectionSettings(
+        allowed_start=time(0), allowed_end=time(0), max_contacts_per_day=10_000))
+    uow = api.kit.uow_factory()
+    with uow:
+        tenant = uow.session.get(TenantRow, api.kit.tenant.id)
+        assert tenant is not None
+        collecting.open_or_follow(uow, api.kit.tenant.id, loan_id, tenant.business_date, 1, "M1")
+        uow.commit()
+    [case] = [c for c in collecting.list_cases(api.kit.uow_factory(), admin, limit=500) if c.loan_id == loan_id]
+    return case.id
+
+
+def collection_case_snapshot(api: CachedTokens, case_id: int) -> Any:
+    return api.client.get(f"/api/v1/collections/cases/{case_id}", headers=api.token("collector")).json()
+
+
+def promise_body(api: CachedTokens, _case_id: int) -> dict[str, Any]:
+    from microlend.core.tables import TenantRow
+
+    with api.kit.uow_factory() as u:
+        tenant = u.session.get(TenantRow, api.kit.tenant.id)
+        assert tenant is not None
+        return {"amount": "300.00", "promise_date": (tenant.business_date + timedelta(days=5)).isoformat()}
+
+
+def assignee_body(api: CachedTokens, _case_id: int) -> dict[str, Any]:
+    return {"assignee": api.kit.user("collector")[0]}
+
+
 def repayment(api: CachedTokens) -> int:
     loan_id = loan(api)
     return int(_ok(api.client.post(f"/api/v1/loans/{loan_id}/repayments", json={"amount": "100"},
@@ -760,6 +800,23 @@ CASES: list[Case] = [
     Case(E("POST", f"{V1}/marketing/visit-tasks/{{task_id}}/close", "marketer", "collector",
            body={"outcome": "visited"}, write=True, success=(204,)), visit_task, visit_task_snapshot),
     # the bank's calendar and reminders
+    # collections
+    Case(E("GET", f"{V1}/collections/cases", "collector", "marketer")),
+    Case(E("GET", f"{V1}/collections/cases/{{case_id}}", "collector", "marketer"), collection_case,
+         collection_case_snapshot),
+    Case(E("POST", f"{V1}/collections/cases/{{case_id}}/contacts", "collector", "marketer",
+           body={"channel": "call", "party": "borrower", "outcome": "no_answer"}, write=True),
+         collection_case, collection_case_snapshot),
+    Case(E("POST", f"{V1}/collections/cases/{{case_id}}/promises", "collector", "marketer", write=True),
+         collection_case, collection_case_snapshot, body=promise_body),
+    Case(E("POST", f"{V1}/collections/cases/{{case_id}}/notes", "collector", "auditor",
+           body={"text": "the shop was closed at noon"}, write=True), collection_case, collection_case_snapshot),
+    Case(E("POST", f"{V1}/collections/cases/{{case_id}}/assign", "admin", "marketer", write=True),
+         collection_case, collection_case_snapshot, body=assignee_body),
+    Case(E("POST", f"{V1}/collections/cases/{{case_id}}/escalate", "collector", "marketer",
+           body={"reason": "no answer for a week"}, write=True), collection_case, collection_case_snapshot),
+    Case(E("POST", f"{V1}/collections/cases/{{case_id}}/close", "collector", "marketer", body={"reason": "cured"},
+           write=True), collection_case, collection_case_snapshot),
     Case(E("GET", f"{V1}/jobs", "operations", "marketer")),
     Case(E("GET", f"{V1}/jobs/runs", "operations", "collector")),
     Case(E("POST", f"{V1}/jobs/{{job_id}}/rerun", "operations", "credit_officer", body={}, write=True,

@@ -1,0 +1,171 @@
+"""Collections API (催收): the queue of cases, a case with its actions, contacts under the conduct rules (a
+forbidden contact is refused 409 with the rule's name), promises to pay, notes, assignment, escalation, closure.
+Thin: parse, call the service, shape the answer."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from fastapi import Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from microlend.api.deps import CurrentPrincipal, Id, Limit, Offset, UnitOfWorkDep
+from microlend.api.routing import api_router
+from microlend.api.schemas import MoneyStr, PublicSchema
+from microlend.servicing.service import collecting
+
+router = api_router(prefix="/api/v1/collections", tags=["collections"])
+
+
+class CasePublic(PublicSchema):
+    id: int
+    loan_id: int
+    customer_id: int | None
+    branch: str
+    status: str = Field(description="open | closed")
+    bucket: str = Field(description="M1, M2, M3, ...")
+    days_past_due: int
+    amount_overdue: MoneyStr
+    queue: str
+    next_action: str
+    assignee: str | None
+    escalation: int
+    registered_contacts: list[str]
+    opened_on: date
+    closed_on: date | None
+    close_reason: str | None
+
+
+class CasePage(BaseModel):
+    items: list[CasePublic]
+    total: int
+
+
+class ActionPublic(PublicSchema):
+    id: int
+    case_id: int
+    kind: str = Field(description="contact | blocked | promise | note | escalation | assign | close")
+    channel: str | None
+    party: str | None
+    outcome: str | None
+    template: str | None
+    rule: str | None = Field(description="the conduct rule that refused a blocked contact")
+    amount: MoneyStr | None
+    promise_date: date | None
+    promise_status: str | None = Field(description="pending | kept | broken | closed")
+    text: str
+    actor: str
+    at: datetime
+
+
+class CaseDetailPublic(BaseModel):
+    case: CasePublic
+    actions: list[ActionPublic]
+
+
+class ContactCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Literal["call", "sms", "visit", "letter"]
+    party: str = Field(min_length=1, max_length=100, description="'borrower' or a registered contact's name")
+    outcome: Literal["promise", "refused", "no_answer", "wrong_number"]
+    template: str | None = Field(default=None, max_length=40, description="the approved template of a message")
+    note: str = Field(default="", max_length=2000)
+
+
+class PromiseCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: str = Field(min_length=1, max_length=30, description="a decimal string, e.g. '1500.00'")
+    promise_date: date
+    note: str = Field(default="", max_length=2000)
+
+
+class NoteCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class AssignBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    assignee: str = Field(min_length=1, max_length=100)
+
+
+class ReasonText(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class CloseBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Literal["cured", "written_off"]
+
+
+def _detail(detail: collecting.CaseDetail) -> CaseDetailPublic:
+    return CaseDetailPublic(case=CasePublic.model_validate(detail.case),
+                            actions=[ActionPublic.model_validate(a) for a in detail.actions])
+
+
+@router.get("/cases")
+def list_cases(
+    who: CurrentPrincipal, uow: UnitOfWorkDep, limit: Limit = 50, offset: Offset = 0,
+    status: Literal["open", "closed"] = Query(default="open"),
+    queue: str | None = Query(default=None, max_length=60),
+    assignee: str | None = Query(default=None, max_length=100),
+    mine: bool = Query(default=False, description="only the cases assigned to the caller"),
+    bucket: str | None = Query(default=None, max_length=10),
+    unassigned: bool = Query(default=False, description="only the cases nobody has taken"),
+    after: int | None = Query(default=None, ge=0, le=2**31 - 1, description="the page after this case id"),
+) -> CasePage:
+    """The collections queue: open cases with the loan, bucket, amount overdue, assignee and next action."""
+    rows = collecting.list_cases(uow, who, status=status, queue=queue, assignee=who.username if mine else assignee,
+                                 bucket=bucket, unassigned=unassigned, after=after, limit=limit, offset=offset)
+    return CasePage(items=[CasePublic.model_validate(r) for r in rows],
+                    total=collecting.count_cases(uow, who, status=status))
+
+
+@router.get("/cases/{case_id}")
+def get_case(case_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> CaseDetailPublic:
+    return _detail(collecting.get_case(uow, who, case_id))
+
+
+@router.post("/cases/{case_id}/contacts", status_code=201)
+def log_contact(case_id: Id, body: ContactCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ActionPublic:
+    """Log a contact; refused 409 with the conduct rule's name (allowed_hours, daily_limit, allowed_party,
+    template) when a rule forbids it — the refused attempt is recorded too."""
+    return ActionPublic.model_validate(collecting.log_contact(
+        uow, who, case_id, channel=body.channel, party=body.party, outcome=body.outcome, template=body.template,
+        note=body.note))
+
+
+@router.post("/cases/{case_id}/promises", status_code=201)
+def record_promise(case_id: Id, body: PromiseCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ActionPublic:
+    """A promise to pay an amount by a date; kept or broken is decided at a close of business."""
+    return ActionPublic.model_validate(collecting.record_promise(
+        uow, who, case_id, amount=body.amount, promise_date=body.promise_date, note=body.note))
+
+
+@router.post("/cases/{case_id}/notes", status_code=201)
+def add_note(case_id: Id, body: NoteCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ActionPublic:
+    return ActionPublic.model_validate(collecting.add_note(uow, who, case_id, body.text))
+
+
+@router.post("/cases/{case_id}/assign")
+def assign(case_id: Id, body: AssignBody, who: CurrentPrincipal, uow: UnitOfWorkDep) -> CasePublic:
+    return CasePublic.model_validate(collecting.assign(uow, who, case_id, body.assignee))
+
+
+@router.post("/cases/{case_id}/escalate")
+def escalate(case_id: Id, body: ReasonText, who: CurrentPrincipal, uow: UnitOfWorkDep) -> CasePublic:
+    return CasePublic.model_validate(collecting.escalate(uow, who, case_id, body.reason))
+
+
+@router.post("/cases/{case_id}/close")
+def close(case_id: Id, body: CloseBody, who: CurrentPrincipal, uow: UnitOfWorkDep) -> CasePublic:
+    """Close on cure (the loan is current or repaid) or write-off (the loan is written off)."""
+    return CasePublic.model_validate(collecting.close_case(uow, who, case_id, body.reason))
