@@ -247,6 +247,18 @@ def read_limit_authority(uow: UnitOfWork, who: Principal) -> LimitAuthority:
     return limit_authority(uow, who)
 
 
+#: No authority by amount is larger than this (a trillion in the bank's currency).
+MAX_AUTHORITY = Decimal("1000000000000")
+
+
+def _check_authority_amount(amount: Decimal, name: str, field: str) -> None:
+    """An authority is an amount in cents from 0 to `MAX_AUTHORITY`."""
+    if not amount.is_finite() or amount < 0 or amount > MAX_AUTHORITY:
+        raise ValidationError(f"{name}: must be an amount from 0 to {MAX_AUTHORITY:,}", field=field)
+    if amount != amount.quantize(Decimal("0.01")):
+        raise ValidationError(f"{name}: must be in whole cents", field=field)
+
+
 def update_limit_authority(uow: UnitOfWork, who: Principal, role_limits: dict[str, Decimal],
                            automatic_limit: Decimal) -> LimitAuthority:
     """Set the bank's authority by amount (an administrator's act, audited)."""
@@ -255,10 +267,8 @@ def update_limit_authority(uow: UnitOfWork, who: Principal, role_limits: dict[st
     for role, amount in role_limits.items():
         if role not in known:
             raise ValidationError(f"role_limits: unknown role {role!r}", field="role_limits")
-        if not amount.is_finite() or amount < 0:
-            raise ValidationError(f"role_limits.{role}: must be an amount of 0 or more", field="role_limits")
-    if not automatic_limit.is_finite() or automatic_limit < 0:
-        raise ValidationError("automatic_limit: must be an amount of 0 or more", field="automatic_limit")
+        _check_authority_amount(amount, f"role_limits.{role}", "role_limits")
+    _check_authority_amount(automatic_limit, "automatic_limit", "automatic_limit")
     with uow:
         s = uow.session
         row = s.get(LimitAuthorityRow, who.tenant_id)

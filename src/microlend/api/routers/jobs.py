@@ -134,23 +134,36 @@ class ReminderSettingsBody(BaseModel):
         return ReminderSettings(tuple(self.days_before), tuple(self.overdue_days), self.quiet_start, self.quiet_end,
                                 self.timezone, self.templates)
 
+
+
+class ReminderSettingsPublic(BaseModel):
+    """A bank's reminder rules as stored; quiet hours as local "HH:MM" in `timezone`."""
+
+    days_before: list[int]
+    overdue_days: list[int]
+    quiet_start: str = Field(examples=["21:00"])
+    quiet_end: str = Field(examples=["08:00"])
+    timezone: str
+    templates: dict[str, dict[str, str]]
+
     @classmethod
-    def of(cls, s: ReminderSettings) -> ReminderSettingsBody:
-        return cls(days_before=list(s.days_before), overdue_days=list(s.overdue_days), quiet_start=s.quiet_start,
-                   quiet_end=s.quiet_end, timezone=s.timezone, templates=s.templates)
+    def of(cls, s: ReminderSettings) -> ReminderSettingsPublic:
+        return cls(days_before=list(s.days_before), overdue_days=list(s.overdue_days),
+                   quiet_start=s.quiet_start.strftime("%H:%M"), quiet_end=s.quiet_end.strftime("%H:%M"),
+                   timezone=s.timezone, templates=s.templates)
 
 
 @router.get("/reminders/settings")
-def get_reminder_settings(who: CurrentPrincipal, uow: UnitOfWorkDep) -> ReminderSettingsBody:
+def get_reminder_settings(who: CurrentPrincipal, uow: UnitOfWorkDep) -> ReminderSettingsPublic:
     """The bank's reminder rules and wording (the defaults until it sets its own)."""
-    return ReminderSettingsBody.of(reminders.reminder_settings(uow, who))
+    return ReminderSettingsPublic.of(reminders.reminder_settings(uow, who))
 
 
 @router.put("/reminders/settings")
 def put_reminder_settings(body: ReminderSettingsBody, who: CurrentPrincipal, uow: UnitOfWorkDep
-                          ) -> ReminderSettingsBody:
+                          ) -> ReminderSettingsPublic:
     """Set the bank's reminder rules and wording (checked: a template with an unknown field is refused)."""
-    return ReminderSettingsBody.of(reminders.set_reminder_settings(uow, who, body.to_domain()))
+    return ReminderSettingsPublic.of(reminders.set_reminder_settings(uow, who, body.to_domain()))
 
 
 class ReminderOptOutCreate(BaseModel):
