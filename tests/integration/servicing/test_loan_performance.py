@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from tests.integration.servicing.kit import Bank
 
+from microlend.core.identity import Role
 from microlend.servicing import queries, service
 from microlend.servicing.service import Disbursement
 
@@ -20,7 +21,9 @@ def disburse(bank: Bank) -> int:
 def test_the_first_bad_day_is_31_days_after_an_unpaid_due_date(bank: Bank) -> None:
     unpaid, paid_late, paid_on_time, written_off = (disburse(bank) for _ in range(4))  # first due 2026-02-15
     bank.set_business_date(date(2026, 2, 1))
-    service.write_off(bank.uow(), bank.who, written_off, "fraud: the business never existed")
+    asked = service.request_write_off(bank.uow(), bank.who, written_off, "the business never existed",
+                                      reason_code="fraud", documents=["police report 2026-031"])
+    service.approve_write_off(bank.uow(), bank.principal(Role.APPROVER), asked.id)
     bank.set_business_date(date(2026, 2, 15))
     service.post_repayment(bank.uow(), bank.who, paid_on_time, Decimal("888.49"))
     bank.set_business_date(date(2026, 3, 20))
