@@ -159,15 +159,14 @@ def provision_in(session: Session, who: Principal, on: date) -> ProvisionRun:
         ),
         {"run": run.id, "t": who.tenant_id},
     )
-    stages = {
-        str(stage): from_storage(int(amount or 0))
-        for stage, amount in session.execute(
-            text("SELECT stage, SUM(amount) FROM loan_provisions WHERE run_id = :run GROUP BY stage"), {"run": run.id}
-        )
-    }
-    count = int(
-        session.execute(text("SELECT COUNT(*) FROM loan_provisions WHERE run_id = :run"), {"run": run.id}).scalar() or 0
-    )
+    stages: dict[str, Decimal] = {}
+    count = 0
+    for stage, amount, loans in session.execute(
+        text("SELECT stage, SUM(amount), COUNT(*) FROM loan_provisions WHERE run_id = :run GROUP BY stage"),
+        {"run": run.id},
+    ):
+        stages[str(stage)] = from_storage(int(amount or 0))
+        count += int(loans)
     total = sum(stages.values(), ZERO)
     change = total - allowance_balance(session, who.tenant_id)
     if change:

@@ -12,7 +12,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -192,20 +192,21 @@ def post_entry(session: Session, who: Principal, on: date, entry: JournalEntry) 
     )
     session.add(row)
     session.flush()
-    session.add_all(
+    # one multi-row INSERT per batch, not one ORM object per line: an entry may carry a line pair per loan
+    session.execute(
+        insert(JournalLineRow),
         [
-            JournalLineRow(
-                entry_id=row.id,
-                tenant_id=who.tenant_id,
-                account_code=line.account,
-                loan_id=line.loan_id,
-                debit=line.debit,
-                credit=line.credit,
-            )
+            {
+                "entry_id": row.id,
+                "tenant_id": who.tenant_id,
+                "account_code": line.account,
+                "loan_id": line.loan_id,
+                "debit": line.debit,
+                "credit": line.credit,
+            }
             for line in entry.lines
-        ]
+        ],
     )
-    session.flush()
     return row
 
 

@@ -161,6 +161,7 @@ class LoanRow(Base):
         Index("ix_loans_tenant_status_method", "tenant_id", "status", "method"),
         Index("ix_loans_tenant_dpd", "tenant_id", "days_past_due"),
         Index("ix_loans_tenant_accrual", "tenant_id", "accrual_status"),
+        Index("ix_loans_tenant_class", "tenant_id", "loan_class"),
         CheckConstraint("penalty_accrued >= penalty_paid", name="penalty_not_overpaid"),
         CheckConstraint("credit_balance >= 0", name="credit_balance_not_negative"),
         {"postgresql_with": {"fillfactor": 80}},

@@ -18,17 +18,27 @@ from sqlalchemy import create_engine, func, select
 from tests.integration.servicing.kit import Bank
 
 from microlend.core import audit
+from microlend.core.db import Amount
 from microlend.core.errors import PermissionDenied
 from microlend.core.events import registry, subscribe
 from microlend.core.identity import Role
 from microlend.core.tables import AuditRow
 from microlend.core.uow import UnitOfWork
-from microlend.servicing import cob, service
+from microlend.servicing import cob, provisions, service
 from microlend.servicing.delinquency import classify, days_past_due, delinquency_bucket, penalty_for_day
 from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged
+from microlend.servicing.provisions import allowance_balance
 from microlend.servicing.schedules import LineMovement, accrued_interest, revolving_interest
 from microlend.servicing.service import Disbursement
-from microlend.servicing.tables import CobRunRow, InstallmentRow, JournalEntryRow, LoanEventRow, LoanRow
+from microlend.servicing.tables import (
+    CobRunRow,
+    InstallmentRow,
+    JournalEntryRow,
+    LoanEventRow,
+    LoanProvisionRow,
+    LoanRow,
+    ProvisionRunRow,
+)
 
 D = Decimal
 START = date(2026, 1, 15)
@@ -295,3 +305,113 @@ class TestKillAndRerun:
         got, want = snapshot(killed), snapshot(bank)
         for key in want:
             assert got[key] == want[key], key
+
+
+_KILLED_MID_PROVISIONING = (
+    "import sys, time; from datetime import date\n"
+    "from microlend.core.db import make_engine, make_session_factory\n"
+    "from microlend.core.identity import Principal, Role\n"
+    "from microlend.core.uow import UnitOfWork\n"
+    "from microlend.servicing import cob, provisions\n"
+    "import microlend.servicing.tables\n"
+    "real_post = provisions.post_entry\n"
+    "def held(*args, **kwargs):  # the run's loan rows are written, its posting about to be: stop here\n"
+    "    print('provisioning', flush=True)\n"
+    "    time.sleep(120)\n"
+    "    return real_post(*args, **kwargs)\n"
+    "provisions.post_entry = held\n"
+    "e = make_engine(sys.argv[1])\n"
+    "who = Principal(1, int(sys.argv[2]), 'cob', frozenset({Role.SYSTEM}))\n"
+    "uow = UnitOfWork(make_session_factory(e))\n"
+    "if sys.argv[3] == 'month-end':\n"
+    "    cob.run_close_of_business(uow, who, through=date(2026, 3, 31))\n"
+    "else:\n"
+    "    provisions.run_provisioning(uow, who)\n"
+)
+
+
+def provisioning_state(bank: Bank) -> dict[str, Any]:
+    """The allowance, the provisioning runs and their postings, without ids (so two tenants compare)."""
+    tb = service.trial_balance(bank.uow(), bank.who)
+    assert tb.balanced
+    with bank.uow() as u:
+        s = u.session
+        runs = list(
+            s.execute(select(ProvisionRunRow).where(ProvisionRunRow.tenant_id == bank.tenant_id)
+                      .order_by(ProvisionRunRow.id)).scalars()
+        )
+        entries = s.execute(
+            select(JournalEntryRow.business_date, JournalEntryRow.total_debit)
+            .where(JournalEntryRow.tenant_id == bank.tenant_id, JournalEntryRow.kind == "provision")
+            .order_by(JournalEntryRow.id)
+        ).all()
+        rows = [
+            s.execute(
+                select(func.count(), func.sum(LoanProvisionRow.amount, type_=Amount())).where(
+                    LoanProvisionRow.run_id == r.id
+                )
+            ).one()
+            for r in runs
+        ]
+        return {
+            "allowance": allowance_balance(s, bank.tenant_id),
+            "runs": [(r.as_of, r.loans, r.total, r.change) for r in runs],
+            "loan_rows": [(int(n), total or Decimal(0)) for n, total in rows],
+            "entries": [tuple(e) for e in entries],
+            "ledger": [(r.code, r.debit, r.credit) for r in tb.rows],
+        }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["month-end", "on-demand"])
+def test_killed_mid_provisioning_then_rerun_provisions_exactly_once(
+    bank: Bank, other_bank: Callable[[], Bank], how: str
+) -> None:
+    """kill -9 while a provisioning run has written its loan rows but not yet posted the allowance's change
+    (at a month-end close of business, or on demand): nothing of it stays, the ledger balances, and the rerun
+    provisions once, exactly as a clean run."""
+    killed = other_bank()
+    for b in (bank, killed):
+        portfolio(b, 12)
+        close_through(b, date(2026, 3, 30))  # loans overdue since February: stages 1 and 2
+    before = provisioning_state(killed)
+    url = bank.engine.url.render_as_string(hide_password=False)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_MID_PROVISIONING, url, str(killed.tenant_id), how],
+        env={**os.environ},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # blocks until the run is mid-way (or the child died)
+        assert line.strip() == "provisioning", proc.stderr.read() if proc.stderr else ""
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert provisioning_state(killed) == before  # the killed run left nothing: no run, no posting
+    with killed.uow() as u:
+        assert u.session.execute(
+            select(func.count()).select_from(CobRunRow).where(CobRunRow.tenant_id == killed.tenant_id)
+        ).scalar_one() == (date(2026, 3, 30) - START).days + 1
+
+    def run(b: Bank) -> None:
+        if how == "month-end":
+            close_through(b, date(2026, 3, 31))
+            close_through(b, date(2026, 3, 31))  # already closed: not provisioned again
+        else:
+            first = provisions.run_provisioning(b.uow(), b.who)
+            assert first.change > 0
+            again = provisions.run_provisioning(b.uow(), b.who)  # a second run posts no change
+            assert again.change == 0 and again.total == first.total
+
+    run(killed)
+    run(bank)
+    got, want = provisioning_state(killed), provisioning_state(bank)
+    assert got == want
+    assert got["allowance"] == got["runs"][-1][2] > 0
+    # one posting of the allowance on the day: never a double provision
+    today = [amount for on, amount in got["entries"] if on == date(2026, 3, 31)]
+    assert today == [abs(next(r[3] for r in got["runs"] if r[0] == date(2026, 3, 31)))]
+    assert got["loan_rows"][-1] == (got["runs"][-1][1], got["runs"][-1][2])
