@@ -38,6 +38,12 @@ FREE_LABELS = {
                                                                    "of a stand-alone decision, kept with it",
     ("GET", "/api/v1/audit", "query", "object_id"): "a filter on the bank's own audit log, which also names "
                                                     "objects since deleted (with object_type)",
+    ("GET", "/api/v1/jobs/runs", "query", "job_id"): "a filter on the bank's own job runs: another bank's job "
+                                                     "selects nothing",
+    ("GET", "/api/v1/reminders", "query", "loan_id"): "a filter on the bank's own reminders: another bank's loan "
+                                                      "selects nothing",
+    ("GET", "/api/v1/write-offs", "query", "loan_id"): "a filter on the bank's own write-off requests: another "
+                                                       "bank's loan selects nothing",
     ("POST", "/api/v1/applications/{application_id}/accept", "body", "challenge_id"):
         "a one-time code's challenge, checked with the code against this customer and contract: another "
         "bank's never matches (403, attempts counted)",
@@ -193,6 +199,8 @@ CASES = [
                       "path": {"customer_id": ids["own_business"]}}),
     Case("POST", "/api/v1/marketing/opt-outs", "body", "customer_id", "marketer",
          lambda ids: {"json": {"customer_id": ids["customer"], "channel": "push"}}),
+    Case("POST", "/api/v1/reminders/opt-outs", "body", "customer_id", "operations",
+         lambda ids: {"json": {"customer_id": ids["customer"]}}),
     Case("GET", "/api/v1/data/provider-calls", "query", "application_id", "auditor",
          lambda ids: {"params": {"application_id": ids["application"]}}),
     Case("GET", "/api/v1/marketing/visit-tasks", "query", "officer_user_id", "admin",
