@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from microlend.api.deps import CurrentPrincipal, Id, Limit, OptionalId, UnitOfWorkDep
 from microlend.api.references import CustomerRef
 from microlend.api.routing import api_router
+from microlend.api.schemas import PublicSchema
 from microlend.core import jobs
 from microlend.core.errors import ValidationError
 from microlend.servicing.reminders import ReminderSettings
@@ -21,7 +22,7 @@ from microlend.servicing.service import reminders
 router = api_router(prefix="/api/v1", tags=["operations"])
 
 
-class JobPublic(BaseModel):
+class JobPublic(PublicSchema):
     id: int
     kind: str
     cadence: str
@@ -35,14 +36,8 @@ class JobPublic(BaseModel):
     rerun_date: date | None
     running: bool
 
-    @classmethod
-    def of(cls, j: jobs.JobView) -> JobPublic:
-        return cls(id=j.id, kind=j.kind, cadence=j.cadence, local_time=j.local_time, timezone=j.timezone,
-                   enabled=j.enabled, next_business_date=j.next_business_date, next_run_at=j.next_run_at,
-                   failures=j.failures, last_error=j.last_error, rerun_date=j.rerun_date, running=j.running)
 
-
-class RunPublic(BaseModel):
+class RunPublic(PublicSchema):
     id: int
     job_id: int
     kind: str
@@ -58,13 +53,6 @@ class RunPublic(BaseModel):
     error: str | None
     requested_by: str | None
 
-    @classmethod
-    def of(cls, r: jobs.RunView) -> RunPublic:
-        return cls(id=r.id, job_id=r.job_id, kind=r.kind, business_date=r.business_date, attempt=r.attempt,
-                   trigger=r.trigger, worker=r.worker, status=r.status, started_at=r.started_at,
-                   finished_at=r.finished_at, seconds=r.seconds, figures=r.figures, error=r.error,
-                   requested_by=r.requested_by)
-
 
 class RerunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -72,7 +60,7 @@ class RerunCreate(BaseModel):
     business_date: date | None = None
 
 
-class ReminderPublic(BaseModel):
+class ReminderPublic(PublicSchema):
     id: int
     loan_id: int
     kind: str
@@ -109,9 +97,8 @@ def list_reminders(who: CurrentPrincipal, uow: UnitOfWorkDep, loan_id: OptionalI
                    status: Literal["queued", "sent", "suppressed", "failed"] | None = None,
                    limit: Limit = 100) -> list[ReminderPublic]:
     """Reminders and receipts to borrowers, newest first (of one loan, of one status)."""
-    return [ReminderPublic(id=r.id, loan_id=r.loan_id, kind=r.kind, ref_date=r.ref_date, days=r.days, amount=r.amount,
-                           status=r.status, reason=r.reason, scheduled_at=r.scheduled_at, sent_at=r.sent_at)
-            for r in reminders.list_reminders(uow, who, loan_id=loan_id, status=status, limit=limit)]
+    return [ReminderPublic.of(r) for r in reminders.list_reminders(uow, who, loan_id=loan_id, status=status,
+                                                                    limit=limit)]
 
 
 class ReminderSettingsBody(BaseModel):
