@@ -651,22 +651,29 @@ class Loan:
             }
             for i in later
         ]
+        new = self._reamortised_after(today, later, outstanding_after - prepaid, mode)
+        self.installments = [i for i in self.installments if i.number <= today.number] + new
+        self.maturity_date = new[-1].due_date if new else today.due_date
+        return alloc, prepaid, {"prepaid_principal": money_text(prepaid), "mode": mode.value, "replaced_schedule": old}
+
+    def _reamortised_after(
+        self, anchor: Installment, later: list[Installment], principal: Decimal, mode: PrepaymentMode
+    ) -> list[Installment]:
+        """The installments after `anchor`, re-amortised on `principal` from its due date (shorter term or
+        lower instalment, as `mode` says)."""
         rows = reamortise(
-            outstanding_after - prepaid,
+            principal,
             self.annual_rate,
             self.method,
             [i.due_date for i in later],
-            today.due_date,
+            anchor.due_date,
             mode,
-            first_number=today.number + 1,
+            first_number=anchor.number + 1,
             current_payment=later[0].principal + later[0].interest,
             current_principal_part=later[0].principal,
             currency=self.currency,
         )
-        new = [Installment(r.number, r.period_start, r.due_date, r.principal, r.interest, r.fee) for r in rows]
-        self.installments = [i for i in self.installments if i.number <= today.number] + new
-        self.maturity_date = new[-1].due_date if new else today.due_date
-        return alloc, prepaid, {"prepaid_principal": money_text(prepaid), "mode": mode.value, "replaced_schedule": old}
+        return [Installment(r.number, r.period_start, r.due_date, r.principal, r.interest, r.fee) for r in rows]
 
     def _prepare_partial_within_period(
         self, on: date, value: Decimal, mode: PrepaymentMode
@@ -697,19 +704,7 @@ class Loan:
         period_days = (current.due_date - current.period_start).days
         rest = (current.due_date - on).days
         saving = round_half_up(prepaid * self.annual_rate / 12 * rest / period_days, self.currency)
-        rows = reamortise(
-            outstanding_after - prepaid,
-            self.annual_rate,
-            self.method,
-            [i.due_date for i in later],
-            current.due_date,
-            mode,
-            first_number=current.number + 1,
-            current_payment=later[0].principal + later[0].interest,
-            current_principal_part=later[0].principal,
-            currency=self.currency,
-        )
-        new = [Installment(r.number, r.period_start, r.due_date, r.principal, r.interest, r.fee) for r in rows]
+        new = self._reamortised_after(current, later, outstanding_after - prepaid, mode)
         left = saving
         for inst in new:  # the saving off the next installment's interest (and the one after, if it is larger)
             off = min(left, inst.interest)
