@@ -224,5 +224,19 @@ def recover(loan: Loan, amount: Decimal, on: date, charged_left: Decimal) -> Rec
     return Recovery(to_charged, to_interest, to_penalty, entry)
 
 
+def unrecover(loan: Loan, split: dict[str, str], on: date, repayment_id: int) -> tuple[Decimal, Decimal, Decimal]:
+    """Take back a recovery (its stored split: ``charged``, ``interest``, ``penalty``): the off-balance interest
+    and penalty it collected are owed again; returns the split so the caller restores the register (and posts
+    the reversing entry, the recovery's own lines swapped)."""
+    if loan.status != "written_off":
+        raise Conflict(f"loan {loan.id} is not written off: the recovery cannot be reversed")
+    charged, interest, penalty = (Decimal(split.get(k, "0")) for k in ("charged", "interest", "penalty"))
+    loan.interest_suspended += interest
+    loan.penalty_suspended += penalty
+    loan.record(on, "RecoveryReversed", {"repayment_id": repayment_id, "charged": money_text(charged),
+                                         "interest": money_text(interest), "penalty": money_text(penalty)})
+    return charged, interest, penalty
+
+
 def _signed(account: str, signed: Decimal, loan_id: int) -> JournalLine:
     return debit(account, signed, loan_id) if signed >= 0 else credit(account, -signed, loan_id)

@@ -205,6 +205,33 @@ class TestRecoveries:
         assert D(report["written_off"]) == done.charged and report["written_off_loans"] == 1
         assert D(report["recovered"]) == done.charged + D("5")
 
+    def test_a_recovery_is_reversed_and_the_later_ones_recovered_anew(self, bank: Bank) -> None:
+        loan_id = twelve_thousand(bank)
+        close_through(bank, FIRST_DUE + timedelta(days=20))
+        done = written_off(bank, loan_id)
+        at_write_off = balances(bank)
+        held_interest = at_write_off[Acct.OFF_BALANCE_INTEREST]
+        first = service.post_repayment(bank.uow(), bank.who, loan_id, done.charged - D("100"))
+        second = service.post_repayment(bank.uow(), bank.who, loan_id, D("105"))  # 100 register, 5 interest
+        assert balances(bank)[Acct.OFF_BALANCE_INTEREST] == held_interest - D("5")
+        back = service.reverse_repayment(bank.uow(), bank.who, first.id, "cheque bounced")
+        assert back.status == "reversed" and back.loan_status == "written_off"
+        end = balances(bank)
+        # the later 105 now all goes to the register; the off-balance interest is owed in full again
+        assert end[Acct.WRITTEN_OFF_REGISTER] == done.charged - D("105")
+        assert end[Acct.OFF_BALANCE_INTEREST] == held_interest
+        assert end[Acct.LOAN_LOSS_ALLOWANCE] == at_write_off[Acct.LOAN_LOSS_ALLOWANCE] + D("105")
+        assert end[Acct.INTEREST_INCOME] == at_write_off[Acct.INTEREST_INCOME]
+        assert service.get_write_off(bank.uow(), bank.who, done.id).recovered == D("105")
+        with bank.uow() as u:
+            loan = loans(u).get(bank.tenant_id, loan_id)
+            assert loan.interest_suspended == held_interest
+            assert loans(u).repayment(bank.tenant_id, second.id).allocation["recovery"]["interest"] == "0.00"
+        with pytest.raises(Conflict, match="already reversed"):
+            service.reverse_repayment(bank.uow(), bank.who, first.id, "again")
+        assert timeline(bank, loan_id, "RecoveryReversed")
+        assert reconciled(bank)
+
     def test_recoveries_need_the_permission_and_the_register(self, bank: Bank) -> None:
         loan_id = twelve_thousand(bank)
         written_off(bank, loan_id)

@@ -16,7 +16,7 @@ from microlend.servicing.events import RepaymentPosted
 from microlend.servicing.repository import KEY_REUSED, LoanRepository, audit_trail, ledger, loans
 from microlend.servicing.schedules import PrepaymentMode
 from microlend.servicing.service._common import P, _cents, _key, _money, request_hash
-from microlend.servicing.service.write_off import book_recovery
+from microlend.servicing.service.write_off import book_recovery, reverse_recovery
 
 
 @dataclass(frozen=True)
@@ -123,9 +123,14 @@ def reverse_repayment(uow: UnitOfWork, who: Principal, repayment_id: int, reason
         loan = repo.get(who.tenant_id, rep.loan_id, lock=True)
         if rep.status == "reversed":
             raise Conflict(f"repayment {repayment_id} is already reversed")
+        later = repo.posted_after(rep)
+        if rep.kind == "recovery":  # 已核销贷款收回: the register and the off-balance amounts come back
+            reverse_recovery(uow, who, loan, rep, later, reason)
+            view = _repayment_view(rep, loan)
+            uow.commit()
+            return view
         if loan.status == "written_off":
             raise Conflict(f"loan {loan.id} is written off: its repayments can no longer be reversed")
-        later = repo.posted_after(rep)
         if any(r.kind != "repayment" for r in later) or rep.kind not in REVERSIBLE:
             raise Conflict(
                 "an early repayment or a credit application changed the loan after this payment: "

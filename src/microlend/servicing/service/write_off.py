@@ -25,7 +25,7 @@ from microlend.servicing.repository import audit_trail, bank_nonaccrual, ledger,
 from microlend.servicing.service._common import P, _money
 from microlend.servicing.service.loans import LoanView, loan_view
 from microlend.servicing.tables import BadLoanSettingsRow, LoanClassStateRow, LoanEventRow, WriteOffRow
-from microlend.servicing.writeoff import BadLoanPolicy, check_eligible, recover, write_off_loan
+from microlend.servicing.writeoff import BadLoanPolicy, check_eligible, recover, unrecover, write_off_loan
 
 ZERO = Decimal(0)
 MAX_DOCUMENTS = 20
@@ -248,6 +248,48 @@ def book_recovery(uow: UnitOfWork, who: Principal, loan: Loan, amount: Decimal, 
     return stored
 
 
+def reverse_recovery(uow: UnitOfWork, who: Principal, loan: Loan, rep: Repayment, later: Sequence[Repayment],
+                     reason: str) -> None:
+    """冲正 a recovery on a written-off loan, inside the caller's transaction: the recovery and every later one are
+    taken back newest first (reversing entries; the register and the off-balance interest and penalty owed again),
+    then the later ones are recovered anew in order, so the register ends as if the reversed payment had never
+    been received."""
+    if any(r.kind != "recovery" for r in later):
+        raise Conflict(f"repayment {rep.id}: later payments on loan {loan.id} are not recoveries; "
+                       "correct it with an adjusting payment instead")
+    s, books, repo = uow.session, ledger(uow), loans(uow)
+    reg = register_of(s, who.tenant_id, loan.id)
+    on = books.business_date(who.tenant_id)
+    for r in reversed([rep, *later]):
+        split = r.allocation.get("recovery") or {}
+        charged, interest, penalty = unrecover(loan, split, on, r.id or 0)
+        reg.recovered_charged -= charged
+        reg.recovered_interest -= interest
+        reg.recovered_penalty -= penalty
+        memo = f"reversal of recovery {r.id}: {reason}"
+        reversal_id = books.post(who, on, books.entry(r.journal_entry_id).reversal("recovery.reversal", memo,
+                                                                                r.journal_entry_id))
+        if r is rep:
+            rep.status, rep.reversal_entry_id = "reversed", reversal_id
+    for r in later:  # recovered again in the original order
+        done = recover(loan, r.amount, on, reg.charged - reg.recovered_charged)
+        reg.recovered_charged += done.charged
+        reg.recovered_interest += done.interest
+        reg.recovered_penalty += done.penalty
+        r.allocation = {**r.allocation, "recovery": {"write_off_id": reg.id, "charged": _money(done.charged),
+                                                     "interest": _money(done.interest),
+                                                     "penalty": _money(done.penalty)}}
+        r.journal_entry_id = books.post(who, on, done.entry)
+        repo.save_repayment(r)
+    repo.save_repayment(rep)
+    repo.save(loan)
+    s.flush()
+    audit_trail(uow).record(who, "write_off.recovery_reversal", "write_off", reg.id, reason=reason,
+                            after={"loan_id": loan.id, "repayment_id": rep.id, "replayed": [r.id for r in later],
+                                   "recovered": _money(reg.recovered_charged + reg.recovered_interest
+                                                       + reg.recovered_penalty)})
+
+
 # ------------------------------------------------------------------------------------------ classification
 
 
@@ -354,5 +396,6 @@ __all__ = [
     "list_write_offs",
     "reject_write_off",
     "request_write_off",
+    "reverse_recovery",
     "set_bad_loan_settings",
 ]
