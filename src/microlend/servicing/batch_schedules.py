@@ -12,7 +12,14 @@ import numpy as np
 import numpy.typing as npt
 
 from microlend.core.errors import ValidationError
-from microlend.servicing.schedules import MAX_TERM_MONTHS, RepaymentMethod, annuity_payment
+from microlend.servicing.schedules import (
+    DAYS_PER_YEAR,
+    MAX_TERM_MONTHS,
+    RepaymentMethod,
+    add_months,
+    annuity_payment,
+    first_due_on_day,
+)
 
 I64 = npt.NDArray[np.int64]
 METHOD_CODES = {
@@ -57,13 +64,21 @@ def _due_days(start_month_index: I64, start_day_of_month: I64, months: I64) -> I
 
 
 def batch_schedules(
-    principal_cents: I64, rate_e6: I64, term_months: I64, methods: I64, starts: list[date]
+    principal_cents: I64, rate_e6: I64, term_months: I64, methods: I64, starts: list[date],
+    repayment_days: I64 | None = None,
 ) -> BatchSchedule:
-    """Schedules of many loans; ``methods`` holds METHOD_CODES values. Each loan's level payment comes from
-    the Decimal reference (one call per loan); every other step is integer arithmetic on arrays."""
+    """Schedules of many loans; ``methods`` holds METHOD_CODES values, ``repayment_days`` a fixed repayment day
+    per loan (0: none; the first period is then broken, its interest on actual days / 360). Each loan's level
+    payment and first due date come from the Decimal reference (one call per loan); every other step is integer
+    arithmetic on arrays."""
     n = len(principal_cents)
-    if not (len(rate_e6) == len(term_months) == len(methods) == len(starts) == n):
+    fixed_day = np.zeros(n, dtype=np.int64) if repayment_days is None else repayment_days.astype(np.int64)
+    if not (len(rate_e6) == len(term_months) == len(methods) == len(starts) == len(fixed_day) == n):
         raise ValidationError("batch: every input array needs one value per loan")
+    if n and (fixed_day.min() < 0 or fixed_day.max() > 28):
+        raise ValidationError("batch: repayment days 1-28, or 0 for none")
+    if n and bool(((fixed_day > 0) & (methods == METHOD_CODES[RepaymentMethod.BULLET])).any()):
+        raise ValidationError("batch: a bullet loan has no repayment day")
     if n and (
         principal_cents.min() <= 0 or rate_e6.min() < 0 or term_months.min() < 1 or term_months.max() > MAX_TERM_MONTHS
     ):
@@ -76,9 +91,18 @@ def batch_schedules(
     # due dates: month k of each loan (bullet: month = term), grouped by start date for vectorised arithmetic
     month = np.where(methods[loan] == METHOD_CODES[RepaymentMethod.BULLET], term_months[loan], number)
     start_ord = np.array([s.toordinal() for s in starts], dtype=np.int64)
-    start_month = np.array([s.year * 12 + s.month - 1 for s in starts], dtype=np.int64)
-    start_dom = np.array([s.day for s in starts], dtype=np.int64)
-    due_day = _due_days(start_month[loan], start_dom[loan], month)
+    # month arithmetic from a base date: the start (due k = start + k months) or, on a fixed repayment day, the
+    # first due date (due k = first + k-1 months)
+    bases = [s if not d else first_due_on_day(s, int(d)) for s, d in zip(starts, fixed_day, strict=True)]
+    base_month = np.array([b.year * 12 + b.month - 1 for b in bases], dtype=np.int64)
+    base_dom = np.array([b.day for b in bases], dtype=np.int64)
+    shift = (fixed_day > 0).astype(np.int64)
+    due_day = _due_days(base_month[loan], base_dom[loan], month - shift[loan])
+    broken = np.array(
+        [bool(d) and first_due_on_day(s, int(d)) != add_months(s, 1) for s, d in zip(starts, fixed_day, strict=True)],
+        dtype=bool,
+    )
+    first_days = np.array([(b - s).days for s, b in zip(starts, bases, strict=True)], dtype=np.int64)
     start_day = np.where(number == 1, start_ord[loan], np.roll(due_day, 1))
     # level payments (equal installment) and level principal parts (equal principal) per loan
     level = np.zeros(n, dtype=np.int64)
@@ -110,6 +134,9 @@ def batch_schedules(
         owed = np.where(
             is_bullet, _round_div(principal_cents[live] * rate_e6[live] * term_months[live], 12 * RATE_SCALE), owed
         )
+        if k == 0:  # a broken first period: interest on its actual days (the principal part as in a whole month)
+            daily = _round_div(balance[live] * rate_e6[live] * first_days[live], DAYS_PER_YEAR * RATE_SCALE)
+            owed = np.where(broken[live], daily, owed)
         principal[rows] = part
         interest[rows] = owed
         balance[live] -= part

@@ -3,6 +3,15 @@
 Rules, for every method: the monthly rate is ``annual_rate / 12``; each period's interest is the
 outstanding principal times the monthly rate, rounded half-up to the cent; the last installment takes all
 remaining principal; due dates fall on the disbursement day-of-month, clamped to the month end.
+
+固定还款日 fixed repayment day: a product (or a loan at booking) may put every installment on day D of the month
+(1..28). The first due date is then the first day D at least ``MIN_FIRST_PERIOD_DAYS`` days after disbursement,
+so the first period is broken (不足月/超月, 15 to 46 days); its interest is the daily rate (annual / 360) times its
+actual days, rounded half-up once. A first period that happens to be exactly one month keeps the monthly rule.
+The rest of the schedule is the one the method builds without a broken period: equal installment keeps the
+level payment of ``term_months`` periods and installment 1 repays the principal it would have repaid in a whole
+month (so only its interest differs); equal principal and interest-only are unchanged apart from that interest.
+A bullet loan has a single period ending at maturity and takes no repayment day.
 """
 
 from __future__ import annotations
@@ -21,6 +30,8 @@ MONTHS_PER_YEAR = 12
 DAYS_PER_YEAR = 360  # the usual day-count for loan interest: daily rate = annual / 360
 MAX_TERM_MONTHS = 360
 MAX_RATE_PLACES = 6
+MAX_REPAYMENT_DAY = 28  # a day every month has
+MIN_FIRST_PERIOD_DAYS = 15
 
 
 class RepaymentMethod(StrEnum):
@@ -77,6 +88,13 @@ class Schedule:
     upfront_fee: Decimal = ZERO
     fee_mode: FeeMode = FeeMode.DEDUCT
     currency: str = DEFAULT_CURRENCY
+    repayment_day: int | None = None  # 固定还款日, None: the disbursement day-of-month
+
+    @property
+    def broken_first_period(self) -> bool:
+        """The first period is not a whole month (a fixed repayment day)."""
+        first = self.installments[0]
+        return self.repayment_day is not None and first.due_date != add_months(first.period_start, 1)
 
     @property
     def total_interest(self) -> Decimal:
@@ -97,10 +115,10 @@ class Schedule:
 
     def cash_flows(self) -> list[Decimal]:
         """The borrower's monthly cash flows: +net received at month 0, -payment at each due month."""
-        flows = [ZERO] * (self.term_months + 1)
+        months = [months_between(self.start_date, inst.due_date) for inst in self.installments]
+        flows = [ZERO] * (max([self.term_months, *months]) + 1)
         flows[0] = self.net_disbursed
-        for inst in self.installments:
-            month = months_between(self.start_date, inst.due_date)
+        for inst, month in zip(self.installments, months, strict=True):
             flows[month] -= inst.payment
         return flows
 
@@ -127,6 +145,42 @@ def add_months(start: date, months: int) -> date:
 def due_dates(start: date, term_months: int) -> list[date]:
     """Monthly due dates on the disbursement day-of-month: 15 Jan → 15 Feb, 15 Mar, ..."""
     return [add_months(start, k) for k in range(1, term_months + 1)]
+
+
+def check_repayment_day(repayment_day: int | None) -> None:
+    """A fixed repayment day is a day every month has (1..28), or None."""
+    if repayment_day is None:
+        return
+    if isinstance(repayment_day, bool) or not isinstance(repayment_day, int) or not (
+        1 <= repayment_day <= MAX_REPAYMENT_DAY
+    ):
+        raise ValidationError(f"repayment_day: a day of the month from 1 to {MAX_REPAYMENT_DAY}", field="repayment_day")
+
+
+def first_due_on_day(start: date, repayment_day: int) -> date:
+    """The first day ``repayment_day`` at least MIN_FIRST_PERIOD_DAYS days after ``start`` (the broken period's
+    end): 10 Jan on day 25 → 25 Jan; 20 Jan on day 25 → 25 Feb; 10 Jan on day 10 → 10 Feb."""
+    check_repayment_day(repayment_day)
+    candidate = date(start.year, start.month, repayment_day)
+    while (candidate - start).days < MIN_FIRST_PERIOD_DAYS:
+        candidate = add_months(candidate, 1)
+    return candidate
+
+
+def schedule_due_dates(start: date, term_months: int, repayment_day: int | None = None) -> list[date]:
+    """The due dates of ``term_months`` installments: on the disbursement day-of-month, or on a fixed repayment
+    day from its first due date on."""
+    if repayment_day is None:
+        return due_dates(start, term_months)
+    first = first_due_on_day(start, repayment_day)
+    return [add_months(first, k) for k in range(term_months)]
+
+
+def broken_period_interest(
+    balance: Decimal, annual_rate: Decimal, days: int, currency: str = DEFAULT_CURRENCY
+) -> Decimal:
+    """A broken period's interest: balance × annual / 360 × actual days, rounded half-up once."""
+    return round_half_up(balance * annual_rate * days / DAYS_PER_YEAR, currency)
 
 
 def months_between(start: date, due: date) -> int:
@@ -213,13 +267,18 @@ def _level_rows(
     upfront_fee: Decimal = ZERO,
     fee_mode: FeeMode = FeeMode.DEDUCT,
     stop_when_repaid: bool = False,
+    broken_first: bool = False,
 ) -> list[Installment]:
-    """Rows with either a level payment (annuity) or a level principal part; the last row takes the rest."""
+    """Rows with either a level payment (annuity) or a level principal part; the last row takes the rest. With
+    ``broken_first`` the first row's interest is on its actual days (its principal part as in a whole month)."""
     rows: list[Installment] = []
     prev = period_start
     last = len(dates) - 1
     for k, due in enumerate(dates):
         interest = _interest(balance, annual_rate, currency)
+        charged = interest
+        if k == 0 and broken_first:
+            charged = broken_period_interest(balance, annual_rate, (due - period_start).days, currency)
         if k == last:
             part = balance
         elif payment is not None:
@@ -229,11 +288,53 @@ def _level_rows(
             part = min(principal_part, balance)
         balance -= part
         number = first_number + k
-        rows.append(Installment(number, prev, due, part, interest, _fee_for(number, upfront_fee, fee_mode), balance))
+        rows.append(Installment(number, prev, due, part, charged, _fee_for(number, upfront_fee, fee_mode), balance))
         prev = due
         if stop_when_repaid and balance == 0:
             break
     return rows
+
+
+def _periodic(
+    method: RepaymentMethod,
+    principal: Decimal,
+    annual_rate: Decimal,
+    term_months: int,
+    start: date,
+    principal_part: Decimal | None,
+    payment: Decimal | None,
+    upfront_fee: Decimal,
+    fee_mode: FeeMode,
+    currency: str,
+    repayment_day: int | None,
+) -> Schedule:
+    dates = schedule_due_dates(start, term_months, repayment_day)
+    broken = repayment_day is not None and dates[0] != add_months(start, 1)
+    rows = _level_rows(
+        principal,
+        annual_rate,
+        dates,
+        start,
+        1,
+        principal_part,
+        payment,
+        currency,
+        upfront_fee,
+        fee_mode,
+        broken_first=broken,
+    )
+    return Schedule(
+        principal,
+        annual_rate,
+        term_months,
+        method,
+        start,
+        tuple(rows),
+        upfront_fee,
+        fee_mode,
+        currency,
+        repayment_day,
+    )
 
 
 def equal_installment(
@@ -245,33 +346,14 @@ def equal_installment(
     upfront_fee: Decimal = ZERO,
     fee_mode: FeeMode = FeeMode.DEDUCT,
     currency: str = DEFAULT_CURRENCY,
+    repayment_day: int | None = None,
 ) -> Schedule:
     """等额本息 equal installment: annuity on annual_rate/12; the last installment takes the rest."""
     check_terms(principal, annual_rate, term_months, currency, upfront_fee)
+    check_repayment_day(repayment_day)
     payment = annuity_payment(principal, annual_rate, term_months, currency)
-    rows = _level_rows(
-        principal,
-        annual_rate,
-        due_dates(start, term_months),
-        start,
-        1,
-        None,
-        payment,
-        currency,
-        upfront_fee,
-        fee_mode,
-    )
-    return Schedule(
-        principal,
-        annual_rate,
-        term_months,
-        RepaymentMethod.EQUAL_INSTALLMENT,
-        start,
-        tuple(rows),
-        upfront_fee,
-        fee_mode,
-        currency,
-    )
+    return _periodic(RepaymentMethod.EQUAL_INSTALLMENT, principal, annual_rate, term_months, start, None, payment,
+                     upfront_fee, fee_mode, currency, repayment_day)
 
 
 def equal_principal(
@@ -283,33 +365,14 @@ def equal_principal(
     upfront_fee: Decimal = ZERO,
     fee_mode: FeeMode = FeeMode.DEDUCT,
     currency: str = DEFAULT_CURRENCY,
+    repayment_day: int | None = None,
 ) -> Schedule:
     """等额本金 equal principal: principal/n rounded half-up each period, interest on the falling balance."""
     check_terms(principal, annual_rate, term_months, currency, upfront_fee)
+    check_repayment_day(repayment_day)
     part = round_half_up(principal / term_months, currency)
-    rows = _level_rows(
-        principal,
-        annual_rate,
-        due_dates(start, term_months),
-        start,
-        1,
-        part,
-        None,
-        currency,
-        upfront_fee,
-        fee_mode,
-    )
-    return Schedule(
-        principal,
-        annual_rate,
-        term_months,
-        RepaymentMethod.EQUAL_PRINCIPAL,
-        start,
-        tuple(rows),
-        upfront_fee,
-        fee_mode,
-        currency,
-    )
+    return _periodic(RepaymentMethod.EQUAL_PRINCIPAL, principal, annual_rate, term_months, start, part, None,
+                     upfront_fee, fee_mode, currency, repayment_day)
 
 
 def interest_only(
@@ -321,32 +384,13 @@ def interest_only(
     upfront_fee: Decimal = ZERO,
     fee_mode: FeeMode = FeeMode.DEDUCT,
     currency: str = DEFAULT_CURRENCY,
+    repayment_day: int | None = None,
 ) -> Schedule:
     """先息后本 interest-only: interest every month, all principal with the last installment."""
     check_terms(principal, annual_rate, term_months, currency, upfront_fee)
-    rows = _level_rows(
-        principal,
-        annual_rate,
-        due_dates(start, term_months),
-        start,
-        1,
-        ZERO,
-        None,
-        currency,
-        upfront_fee,
-        fee_mode,
-    )
-    return Schedule(
-        principal,
-        annual_rate,
-        term_months,
-        RepaymentMethod.INTEREST_ONLY,
-        start,
-        tuple(rows),
-        upfront_fee,
-        fee_mode,
-        currency,
-    )
+    check_repayment_day(repayment_day)
+    return _periodic(RepaymentMethod.INTEREST_ONLY, principal, annual_rate, term_months, start, ZERO, None,
+                     upfront_fee, fee_mode, currency, repayment_day)
 
 
 def bullet(
@@ -358,9 +402,15 @@ def bullet(
     upfront_fee: Decimal = ZERO,
     fee_mode: FeeMode = FeeMode.DEDUCT,
     currency: str = DEFAULT_CURRENCY,
+    repayment_day: int | None = None,
 ) -> Schedule:
     """到期一次还本付息 bullet: one installment at maturity: principal plus simple interest."""
     check_terms(principal, annual_rate, term_months, currency, upfront_fee)
+    if repayment_day is not None:
+        raise ValidationError(
+            "repayment_day: a bullet loan is repaid once at maturity; it has no monthly repayment day",
+            field="repayment_day",
+        )
     interest = round_half_up(principal * annual_rate * term_months / MONTHS_PER_YEAR, currency)
     maturity = add_months(start, term_months)
     row = Installment(1, start, maturity, principal, interest, _fee_for(1, upfront_fee, fee_mode), ZERO)
@@ -387,8 +437,10 @@ def build_schedule(
     upfront_fee: Decimal = ZERO,
     fee_mode: FeeMode | str = FeeMode.DEDUCT,
     currency: str = DEFAULT_CURRENCY,
+    repayment_day: int | None = None,
 ) -> Schedule:
-    """The schedule for any instalment method by name; revolving lines have no schedule."""
+    """The schedule for any instalment method by name (on a fixed repayment day, when one is given); revolving
+    lines have no schedule."""
     try:
         method = RepaymentMethod(method)
     except ValueError:
@@ -415,6 +467,7 @@ def build_schedule(
         upfront_fee=upfront_fee,
         fee_mode=fee_mode,
         currency=currency,
+        repayment_day=repayment_day,
     )
 
 
