@@ -196,7 +196,7 @@ def _audit_view(row: ApplicationRow) -> dict[str, Any]:
 def _schedule(product: servicing.ProductView, amount: Decimal, rate: Decimal, term: int, start: date) -> Schedule:
     fee = round_half_up(amount * product.upfront_fee_rate, product.currency)
     return build_schedule(product.method, amount, rate, term, start, upfront_fee=fee, fee_mode=product.fee_mode,
-                          currency=product.currency)
+                          currency=product.currency, repayment_day=product.repayment_day)
 
 
 def offer_apr(product: servicing.ProductView, amount: Decimal, rate: Decimal, term: int, start: date) -> Decimal:

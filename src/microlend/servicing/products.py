@@ -9,7 +9,7 @@ from decimal import Decimal
 from microlend.core.errors import ValidationError
 from microlend.core.money import MAX_AMOUNT, round_half_up
 from microlend.servicing.allocation import DEFAULT_ORDER, AllocationTarget
-from microlend.servicing.schedules import MAX_TERM_MONTHS, FeeMode, RepaymentMethod
+from microlend.servicing.schedules import MAX_TERM_MONTHS, FeeMode, RepaymentMethod, check_repayment_day
 
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,39}$")
 DEFAULT_PENALTY_MULTIPLIER = Decimal("1.5")
@@ -52,6 +52,9 @@ class Product:
     #: 复利 penalty interest is charged on overdue interest as well as on overdue principal (a loan keeps the
     #: setting it was disbursed with)
     compound_interest: bool = True
+    #: 固定还款日 every installment on this day of the month (1..28), the first period broken; None: on the
+    #: disbursement day-of-month
+    repayment_day: int | None = None
 
     def __post_init__(self) -> None:
         check_product(self)
@@ -115,6 +118,11 @@ def check_product(p: Product) -> None:
     ):
         raise ValidationError(
             "overpayment_tolerance: a non-negative amount with at most 2 decimal places", field="overpayment_tolerance"
+        )
+    check_repayment_day(p.repayment_day)
+    if p.repayment_day is not None and p.method in (RepaymentMethod.BULLET, RepaymentMethod.REVOLVING):
+        raise ValidationError(
+            f"repayment_day: a {p.method.value} product has no monthly repayment day", field="repayment_day"
         )
     if sorted(p.allocation_order) != sorted(AllocationTarget):
         raise ValidationError("allocation_order: list every target once", field="allocation_order")

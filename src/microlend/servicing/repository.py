@@ -327,7 +327,7 @@ def product_terms(row: ProductRow) -> ProductTerms:
         row.upfront_fee_rate, FeeMode(row.fee_mode), parse_order(row.allocation_order),
         row.early_repayment_allowed, row.name_zh, row.currency,
         overpayment_tolerance=row.overpayment_tolerance, auto_apply_credit=bool(row.auto_apply_credit),
-        compound_interest=bool(row.compound_interest),
+        compound_interest=bool(row.compound_interest), repayment_day=row.repayment_day,
     )
     return ProductTerms(row.id, row.tenant_id, row.active, product)
 

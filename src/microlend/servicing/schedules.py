@@ -74,6 +74,14 @@ class Installment:
     def payment(self) -> Decimal:
         return self.principal + self.interest + self.fee
 
+    @property
+    def days(self) -> int:
+        return (self.due_date - self.period_start).days
+
+    @property
+    def broken_period(self) -> bool:
+        return is_broken_period(self.period_start, self.due_date)
+
 
 @dataclass(frozen=True)
 class Schedule:
@@ -145,6 +153,13 @@ def add_months(start: date, months: int) -> date:
 def due_dates(start: date, term_months: int) -> list[date]:
     """Monthly due dates on the disbursement day-of-month: 15 Jan → 15 Feb, 15 Mar, ..."""
     return [add_months(start, k) for k in range(1, term_months + 1)]
+
+
+def is_broken_period(period_start: date, due_date: date) -> bool:
+    """A period that is not a whole number of months (不足月/超月: a fixed repayment day's first period, or one
+    cut short by an early repayment)."""
+    months = months_between(period_start, due_date)
+    return months < 1 or add_months(period_start, months) != due_date
 
 
 def check_repayment_day(repayment_day: int | None) -> None:

@@ -64,6 +64,8 @@ class ProductRow(Base):
     auto_apply_credit: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     #: 复利 penalty interest on overdue interest too, for loans disbursed under it
     compound_interest: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    #: 固定还款日 every installment on this day of the month (1..28); None: the disbursement day
+    repayment_day: Mapped[int | None] = mapped_column(Integer, nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -121,6 +123,8 @@ class LoanBookingRow(Base):
     credit_line_id: Mapped[int | None] = mapped_column(ForeignKey("credit_lines.id"), nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     request_hash: Mapped[str] = mapped_column(String(64), default="")
+    #: 固定还款日 the booked loan's repayment day (None: the product's, or the disbursement day)
+    repayment_day: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class AccountRow(Base):
@@ -449,6 +453,44 @@ class WriteOffRow(Base):
     recovered_charged: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
     recovered_interest: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
     recovered_penalty: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
+    journal_entry_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class RestructureRow(Base):
+    """展期/重组 a request to extend or restructure a loan (four eyes: requested by one person, decided by another)
+    and, once approved, what it did: the new terms, what was capitalised, whether the loan counts as restructured
+    (and until when it is observed), the schedule it replaced."""
+
+    __tablename__ = "loan_restructures"
+    __table_args__ = (Index("ix_loan_restructures_tenant_status", "tenant_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # extension | restructure
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | approved | rejected
+    term_months: Mapped[int] = mapped_column(Integer)  # installments of the new schedule
+    annual_rate: Mapped[Decimal | None] = mapped_column(Rate(), nullable=True)  # None: the loan's rate
+    capitalise_arrears: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str] = mapped_column(Text)
+    loan_class: Mapped[str] = mapped_column(String(20))  # the loan's class when requested
+    days_past_due: Mapped[int] = mapped_column(Integer, default=0)  # ... and its days past due
+    requested_by_id: Mapped[int] = mapped_column(Integer)
+    requested_by: Mapped[str] = mapped_column(String(100))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_by_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    decision_reason: Mapped[str] = mapped_column(Text, default="")
+    effective_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    #: counts as a restructured loan (重组资产) for classification, observed until this day
+    restructured: Mapped[bool] = mapped_column(Boolean, default=False)
+    observe_until: Mapped[date | None] = mapped_column(Date, nullable=True)
+    principal: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)  # of the new schedule
+    capitalised: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
+    maturity_before: Mapped[date | None] = mapped_column(Date, nullable=True)
+    maturity_after: Mapped[date | None] = mapped_column(Date, nullable=True)
+    outcome: Mapped[Any] = mapped_column(JSONText())  # the split, the schedule replaced
     journal_entry_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 

@@ -53,6 +53,9 @@ class ProductCreate(BaseModel):
     overpayment_tolerance: AmountStr = "0"
     auto_apply_credit: bool = True
     compound_interest: bool = True
+    repayment_day: int | None = Field(
+        default=None, ge=1, le=28, description="固定还款日: every installment on this day of the month"
+    )
 
     def to_domain(self) -> Product:
         rate = parse_amount(self.annual_rate, "annual_rate")
@@ -77,6 +80,7 @@ class ProductCreate(BaseModel):
             overpayment_tolerance=parse_amount(self.overpayment_tolerance, "overpayment_tolerance"),
             auto_apply_credit=self.auto_apply_credit,
             compound_interest=self.compound_interest,
+            repayment_day=self.repayment_day,
         )
 
 
@@ -101,13 +105,18 @@ class ProductUpdate(BaseModel):
     early_repayment_allowed: bool | None = None
     auto_apply_credit: bool | None = None
     compound_interest: bool | None = None
+    repayment_day: int | None = Field(default=None, ge=0, le=28, description="1-28, or 0 for none")
     active: bool | None = None
 
     def changes(self) -> dict[str, Any]:
         given = self.model_dump(exclude_unset=True, exclude_none=True)
         text = {"name", "name_zh", "min_term_months", "max_term_months", "grace_days", "early_repayment_allowed",
                 "auto_apply_credit", "compound_interest", "active"}
-        return {k: v if k in text else parse_amount(v, k) for k, v in given.items()}
+        day = given.pop("repayment_day", None)
+        changes = {k: v if k in text else parse_amount(v, k) for k, v in given.items()}
+        if day is not None:
+            changes["repayment_day"] = day or None
+        return changes
 
 
 class ProductPublic(PublicSchema):
@@ -133,6 +142,7 @@ class ProductPublic(PublicSchema):
     overpayment_tolerance: MoneyStr
     auto_apply_credit: bool
     compound_interest: bool
+    repayment_day: int | None = None
 
 
 @router.get("/products")
@@ -187,6 +197,8 @@ class InstallmentPublic(PublicSchema):
     interest_accrued: MoneyStr
     outstanding: MoneyStr
     status: str
+    days: int = Field(description="days from period start to due date")
+    broken_period: bool = Field(description="不足月/超月: not a whole number of months, interest on actual days")
 
 
 class LoanPublic(PublicSchema):
@@ -225,6 +237,11 @@ class LoanCreate(BaseModel):
     annual_rate: AmountStr | None = None
     customer_id: OptionalCustomerRef = None
     application_id: OptionalApplicationRef = None
+    repayment_day: int | None = Field(
+        default=None, ge=1, le=28,
+        description="固定还款日: every installment on this day of the month, the first period broken; "
+        "omit for the product's",
+    )
 
 
 class SchedulePublic(BaseModel):
@@ -307,6 +324,7 @@ class BookingPublic(PublicSchema):
     reason: str
     loan_id: int | None
     credit_line_id: int | None
+    repayment_day: int | None = None
 
 
 @router.post("/loans", status_code=202, response_model=BookingPublic)
@@ -320,6 +338,7 @@ def book_loan(body: LoanCreate, who: CurrentPrincipal, uow: UnitOfWorkDep, key: 
         body.customer_id,
         body.application_id,
         user_key(who, key),
+        body.repayment_day,
     )
     return _idempotent(
         uow,

@@ -19,7 +19,7 @@ from microlend.core.identity import Principal
 from microlend.core.uow import UnitOfWork
 from microlend.servicing.ports import application_customer
 from microlend.servicing.repository import KEY_REUSED, audit_trail, loans
-from microlend.servicing.schedules import RepaymentMethod
+from microlend.servicing.schedules import RepaymentMethod, check_repayment_day
 from microlend.servicing.service._common import P, _cents, _key, _money, request_hash, require_customer
 from microlend.servicing.service.credit_lines import open_line
 from microlend.servicing.service.disbursement import Disbursement, checked_terms, pay_out
@@ -46,12 +46,13 @@ class BookingView:
     reason: str
     loan_id: int | None
     credit_line_id: int | None
+    repayment_day: int | None = None
 
     @classmethod
     def from_row(cls, r: LoanBookingRow) -> BookingView:
         return cls(r.id, r.kind, r.product_code, r.amount, r.term_months, r.annual_rate, r.customer_id,
                    r.application_id, r.status, r.booked_by, r.booked_at, r.decided_by, r.decided_at, r.reason,
-                   r.loan_id, r.credit_line_id)
+                   r.loan_id, r.credit_line_id, r.repayment_day)
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,12 @@ def book_loan(uow: UnitOfWork, who: Principal, cmd: Disbursement) -> BookingView
             raise ValidationError(
                 "product_code: a revolving product is used through a credit line drawdown", field="product_code"
             )
+        check_repayment_day(cmd.repayment_day)
+        if cmd.repayment_day is not None and terms.product.method == RepaymentMethod.BULLET:
+            raise ValidationError("repayment_day: a bullet loan is repaid once at maturity; it has no monthly "
+                                  "repayment day", field="repayment_day")
         row = _new_row(who, LOAN, body, amount, cmd.term_months, rate, key, digest)
+        row.repayment_day = cmd.repayment_day
         return _store(uow, who, row, {**body, "annual_rate": str(rate)})
 
 
@@ -181,7 +187,7 @@ def approve_booking(uow: UnitOfWork, who: Principal, booking_id: int) -> Booking
         if row.kind == LOAN:
             loan = pay_out(uow, who, Disbursement(
                 row.product_code, row.amount, row.term_months, row.annual_rate, row.customer_id,
-                row.application_id, f"booking:{row.id}"))
+                row.application_id, f"booking:{row.id}", row.repayment_day))
             row.loan_id = loan.id
         else:
             line = open_line(uow, who, row.product_code, row.amount, customer_id=row.customer_id,

@@ -20,7 +20,7 @@ from microlend.servicing.repository import (
     ledger,
     loans,
 )
-from microlend.servicing.schedules import RepaymentMethod, build_schedule
+from microlend.servicing.schedules import RepaymentMethod, build_schedule, check_repayment_day
 from microlend.servicing.service._common import P, _cents, _key, request_hash, require_customer
 from microlend.servicing.service.loans import LoanView, loan_view
 
@@ -36,9 +36,13 @@ class Disbursement:
     customer_id: int | None = None
     application_id: int | None = None
     idempotency_key: str | None = None
+    #: 固定还款日 this loan's repayment day (1..28); None: the product's, if it has one
+    repayment_day: int | None = None
 
     def body(self) -> dict[str, Any]:
+        day = {} if self.repayment_day is None else {"repayment_day": self.repayment_day}
         return {
+            **day,
             "product_code": self.product_code,
             "principal": str(self.principal),
             "term_months": self.term_months,
@@ -127,6 +131,7 @@ def pay_out(uow: UnitOfWork, who: Principal, cmd: Disbursement) -> LoanView:
             raise ValidationError(
                 "product_code: a revolving product is used through a credit line drawdown", field="product_code"
             )
+        check_repayment_day(cmd.repayment_day)
         on = ledger(uow).business_date(who.tenant_id)
         schedule = build_schedule(
             product.method,
@@ -137,9 +142,12 @@ def pay_out(uow: UnitOfWork, who: Principal, cmd: Disbursement) -> LoanView:
             upfront_fee=product.upfront_fee(amount),
             fee_mode=product.fee_mode,
             currency=product.currency,
+            repayment_day=cmd.repayment_day if cmd.repayment_day is not None else product.repayment_day,
         )
         loan = Loan.disburse(
             terms, schedule, customer_id=cmd.customer_id, application_id=cmd.application_id, key=key, digest=digest
         )
-        after = {**cmd.body(), "annual_rate": str(rate), "apr": str(apr(schedule))}
+        first_due = schedule.installments[0].due_date.isoformat()
+        after = {**cmd.body(), "annual_rate": str(rate), "apr": str(apr(schedule)),
+                 "repayment_day": schedule.repayment_day, "first_due_date": first_due}
         return paid_out(uow, who, loan, digest, "loan.disburse", after)

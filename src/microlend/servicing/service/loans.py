@@ -14,6 +14,7 @@ from microlend.core.uow import UnitOfWork
 from microlend.servicing.domain import Installment, Loan
 from microlend.servicing.ledger import JournalLine
 from microlend.servicing.repository import installment_rows, load_entry, loan_from_rows, loans
+from microlend.servicing.schedules import is_broken_period
 from microlend.servicing.service._common import P, _loan
 from microlend.servicing.tables import InstallmentRow, JournalEntryRow, LoanRow
 
@@ -39,6 +40,15 @@ class InstallmentView:
     @property
     def outstanding(self) -> Decimal:
         return self.payment - self.principal_paid - self.interest_paid - self.fee_paid
+
+    @property
+    def days(self) -> int:
+        return (self.due_date - self.period_start).days
+
+    @property
+    def broken_period(self) -> bool:
+        """不足月/超月 not a whole number of months: interest on the period's actual days."""
+        return is_broken_period(self.period_start, self.due_date)
 
     @classmethod
     def from_row(cls, r: InstallmentRow) -> InstallmentView:

@@ -50,6 +50,7 @@ class ProductView:
     overpayment_tolerance: Decimal
     auto_apply_credit: bool
     compound_interest: bool
+    repayment_day: int | None = None
 
     @classmethod
     def from_row(cls, r: ProductRow) -> ProductView:
@@ -76,6 +77,7 @@ class ProductView:
             r.overpayment_tolerance,
             bool(r.auto_apply_credit),
             bool(r.compound_interest),
+            r.repayment_day,
         )
 
     def to_product(self) -> Product:
@@ -101,6 +103,7 @@ class ProductView:
             overpayment_tolerance=self.overpayment_tolerance,
             auto_apply_credit=self.auto_apply_credit,
             compound_interest=self.compound_interest,
+            repayment_day=self.repayment_day,
         )
 
 
@@ -128,6 +131,7 @@ def _product_row(tenant_id: int, p: Product) -> ProductRow:
         overpayment_tolerance=p.overpayment_tolerance,
         auto_apply_credit=p.auto_apply_credit,
         compound_interest=p.compound_interest,
+        repayment_day=p.repayment_day,
         active=True,
         created_at=utcnow(),
     )
