@@ -96,6 +96,7 @@ ROUTERS = [
     ("microlend.api.routers.unit_cost", "router"),
     ("microlend.api.routers.servicing", "router"),
     ("microlend.api.routers.write_offs", "router"),
+    ("microlend.api.routers.restructures", "router"),
     ("microlend.api.routers.reports", "router"),
     ("microlend.api.routers.decisioning", "router"),
     ("microlend.api.routers.limit_desk", "router"),

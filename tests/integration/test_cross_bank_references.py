@@ -44,6 +44,8 @@ FREE_LABELS = {
                                                       "selects nothing",
     ("GET", "/api/v1/write-offs", "query", "loan_id"): "a filter on the bank's own write-off requests: another "
                                                        "bank's loan selects nothing",
+    ("GET", "/api/v1/restructures", "query", "loan_id"): "a filter on the bank's own extension and restructuring "
+                                                         "requests: another bank's loan selects nothing",
     ("POST", "/api/v1/applications/{application_id}/accept", "body", "challenge_id"):
         "a one-time code's challenge, checked with the code against this customer and contract: another "
         "bank's never matches (403, attempts counted)",

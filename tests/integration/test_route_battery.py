@@ -217,6 +217,19 @@ def write_off_snapshot(api: CachedTokens, write_off_id: int) -> Any:
     return api.client.get(f"/api/v1/write-offs/{write_off_id}", headers=api.token("admin")).json()
 
 
+RESTRUCTURE = {"kind": "extension", "term_months": 18, "reason": "the harvest comes in late this year"}
+
+
+def restructure_request(api: CachedTokens) -> int:
+    """An extension requested by an administrator, waiting for a second person."""
+    return int(_ok(api.client.post(f"/api/v1/loans/{loan(api)}/restructure", json=RESTRUCTURE,
+                                   headers=api.token("admin")), 202)["id"])
+
+
+def restructure_snapshot(api: CachedTokens, restructure_id: int) -> Any:
+    return api.client.get(f"/api/v1/restructures/{restructure_id}", headers=api.token("admin")).json()
+
+
 def collection_case(api: CachedTokens) -> int:
     """An open collections case on a loan of the bank, whose conduct settings allow contacts all day (the
     battery runs by the wall clock) and many a day."""
@@ -648,6 +661,15 @@ CASES: list[Case] = [
          write_off_request, write_off_snapshot),
     Case(E("POST", f"{V1}/write-offs/{{write_off_id}}/reject", "approver", "collector", body={"reason": "no proof"},
            write=True), write_off_request, write_off_snapshot),
+    Case(E("POST", f"{V1}/loans/{{loan_id}}/restructure", "admin", "collector", body=RESTRUCTURE, write=True,
+           success=(202,)), loan, loan_snapshot),
+    Case(E("GET", f"{V1}/restructures", "approver", "marketer")),
+    Case(E("GET", f"{V1}/restructures/{{restructure_id}}", "approver", "marketer"), restructure_request,
+         restructure_snapshot),
+    Case(E("POST", f"{V1}/restructures/{{restructure_id}}/approve", "approver", "credit_officer", write=True),
+         restructure_request, restructure_snapshot),
+    Case(E("POST", f"{V1}/restructures/{{restructure_id}}/reject", "approver", "collector",
+           body={"reason": "no proof of the harvest"}, write=True), restructure_request, restructure_snapshot),
     Case(E("POST", f"{V1}/loans/{{loan_id}}/classification", "credit_officer", "marketer",
            body={"to_class": "special_mention", "reason": "the borrower's shop closed"}, write=True),
          loan, loan_snapshot),

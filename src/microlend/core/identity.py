@@ -39,6 +39,8 @@ class Permission(StrEnum):
     WRITE_OFF = "write_off"  # request a write-off (核销)
     APPROVE_WRITE_OFF = "approve_write_off"  # the second person who approves (and executes) a write-off
     CLASSIFY_LOANS = "classify_loans"  # judgement downgrades of the five-category class, with a reason
+    RESTRUCTURE_LOANS = "restructure_loans"  # request an extension (展期) or a restructuring (重组)
+    APPROVE_RESTRUCTURE = "approve_restructure"  # the second person who approves (and carries out) one
     RUN_CLOSE_OF_BUSINESS = "run_close_of_business"
     RUN_JOBS = "run_jobs"  # the bank's calendar: see the worker's jobs and runs, ask for a run again
     VIEW_LEDGER = "view_ledger"
@@ -83,12 +85,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.CREDIT_OFFICER: frozenset({
         P.VIEW_CUSTOMERS, P.MANAGE_CUSTOMERS, P.VIEW_PERSONAL_DATA, P.VIEW_LOANS, P.APPLY,
         P.VIEW_APPLICATIONS, P.RECOMMEND, P.VIEW_DECISIONS, P.DECIDE, P.POST_REPAYMENT, P.VIEW_CAMPAIGNS,
-        P.SCORE, P.VIEW_MODELS, P.VIEW_POLICIES, P.ASSIST_SIGNING, P.CLASSIFY_LOANS,
+        P.SCORE, P.VIEW_MODELS, P.VIEW_POLICIES, P.ASSIST_SIGNING, P.CLASSIFY_LOANS, P.RESTRUCTURE_LOANS,
     }),
     Role.APPROVER: frozenset({
         P.VIEW_CUSTOMERS, P.VIEW_LOANS, P.VIEW_APPLICATIONS, P.APPROVE_CREDIT, P.VIEW_DECISIONS,
         P.MANAGE_CREDIT_LINES, P.DISBURSE, P.VIEW_MODELS, P.VIEW_POLICIES, P.SCORE, P.APPROVE_BOOKINGS,
-        P.APPROVE_WRITE_OFF,
+        P.APPROVE_WRITE_OFF, P.APPROVE_RESTRUCTURE,
     }),
     Role.OPERATIONS: frozenset({
         P.VIEW_CUSTOMERS, P.VIEW_LOANS, P.VIEW_APPLICATIONS, P.BOOK_LOANS, P.APPROVE_BOOKINGS, P.POST_REPAYMENT,

@@ -80,3 +80,16 @@ class LoanWrittenOff(DomainEvent):
     loan_id: int
     business_date: date
     amount: str
+
+
+@dataclass(frozen=True)
+class LoanRestructured(DomainEvent):
+    """展期/重组 a loan's remaining schedule was replaced by approved new terms; ``restructured``: it counts as a
+    restructured loan for classification."""
+
+    loan_id: int
+    business_date: date
+    kind: str  # extension | restructure
+    principal: str  # of the new schedule
+    maturity_date: date
+    restructured: bool

@@ -425,6 +425,8 @@ class SqlLoanRepository(LoanRepository):
         row.credit_balance = loan.credit_balance
         row.accrual_status = loan.accrual_status
         row.interest_suspended, row.penalty_suspended = loan.interest_suspended, loan.penalty_suspended
+        if row.annual_rate != loan.annual_rate:  # a restructuring's new rate
+            row.annual_rate, row.rate_e8 = loan.annual_rate, _rate_e8(loan.annual_rate)
         kept = {i.id for i in loan.installments}
         removed = [r for rid, r in inst_rows.items() if rid not in kept]
         for r in removed:

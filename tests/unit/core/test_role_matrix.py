@@ -18,6 +18,7 @@ FOUR_EYES_IN_CODE: dict[tuple[Permission, Permission], str] = {
     (P.TRAIN_MODELS, P.APPROVE_MODELS): "risk.registry.approve_model: the trainer may not approve",
     (P.BOOK_LOANS, P.APPROVE_BOOKINGS): "servicing.service.bookings: the booker may not approve",
     (P.WRITE_OFF, P.APPROVE_WRITE_OFF): "servicing.service.write_off: the requester may not approve",
+    (P.RESTRUCTURE_LOANS, P.APPROVE_RESTRUCTURE): "servicing.service.restructuring: the requester may not approve",
 }
 
 #: Pairs no business role holds together: the two sides belong to different desks.

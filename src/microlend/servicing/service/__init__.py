@@ -1,6 +1,6 @@
 """Servicing use cases, split by use case: products, disbursement, credit lines, repayments (idempotent,
 reversible; credit balance; early repayment), write-off with four eyes and recoveries, judgement
-downgrades, loan queries, and the ledger's trial balance and
+downgrades, extension and restructuring with four eyes, loan queries, and the ledger's trial balance and
 reconciliation. Each takes ``(uow, who, ...)``, checks permission and tenant, posts one balanced journal
 entry per money event, and writes an audit record in the same transaction.
 
@@ -69,6 +69,14 @@ from microlend.servicing.service.repayments import (
     repay_early,
     reverse_repayment,
 )
+from microlend.servicing.service.restructuring import (
+    RestructureView,
+    approve_restructure,
+    get_restructure,
+    list_restructures,
+    reject_restructure,
+    request_restructure,
+)
 from microlend.servicing.service.write_off import (
     ClassChangeView,
     WriteOffView,
@@ -100,12 +108,14 @@ __all__ = [
     "Reconciliation",
     "ReconciliationRow",
     "RepaymentView",
+    "RestructureView",
     "TransactionView",
     "TrialBalance",
     "TrialBalanceRow",
     "WriteOffView",
     "apply_credit_balance",
     "approve_booking",
+    "approve_restructure",
     "approve_write_off",
     "bad_loan_settings",
     "book_credit_line",
@@ -118,10 +128,12 @@ __all__ = [
     "draw_down",
     "get_booking",
     "get_loan",
+    "get_restructure",
     "get_write_off",
     "list_bookings",
     "list_loans",
     "list_products",
+    "list_restructures",
     "list_write_offs",
     "load_entry",
     "loan_schedule",
@@ -137,9 +149,11 @@ __all__ = [
     "reconcile_loans",
     "reconcile_loans_in",
     "reject_booking",
+    "reject_restructure",
     "reject_write_off",
     "repay_early",
     "request_hash",
+    "request_restructure",
     "request_write_off",
     "reverse_repayment",
     "set_bad_loan_settings",

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from microlend.core.clock import utcnow
-from microlend.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from microlend.core.errors import Conflict, NotFound, ValidationError
 from microlend.core.identity import Principal
 from microlend.core.uow import UnitOfWork
 from microlend.servicing.classification import bank_policy, rank
@@ -23,6 +23,7 @@ from microlend.servicing.nonaccrual import AccruedInterestPolicy
 from microlend.servicing.provisions import allowance_balance
 from microlend.servicing.repository import audit_trail, bank_nonaccrual, ledger, loans
 from microlend.servicing.service._common import P, _money
+from microlend.servicing.service.four_eyes import decidable, pending_for
 from microlend.servicing.service.loans import LoanView, loan_view
 from microlend.servicing.tables import BadLoanSettingsRow, LoanClassStateRow, LoanEventRow, WriteOffRow
 from microlend.servicing.writeoff import BadLoanPolicy, check_eligible, recover, unrecover, write_off_loan
@@ -109,24 +110,11 @@ def request_write_off(
 
 
 def _pending_for(s: Session, tenant_id: int, loan_id: int) -> WriteOffRow | None:
-    return s.execute(select(WriteOffRow).where(
-        WriteOffRow.tenant_id == tenant_id, WriteOffRow.loan_id == loan_id, WriteOffRow.status == "pending")
-    ).scalars().first()
+    return pending_for(s, WriteOffRow, tenant_id, loan_id)
 
 
 def _decidable(s: Session, who: Principal, write_off_id: int) -> WriteOffRow:
-    who.require(P.APPROVE_WRITE_OFF)
-    row = s.execute(select(WriteOffRow).where(
-        WriteOffRow.id == write_off_id, WriteOffRow.tenant_id == who.tenant_id).with_for_update()
-    ).scalar_one_or_none()
-    if row is None:
-        raise NotFound(f"write-off {write_off_id} not found")
-    if row.status != "pending":
-        raise Conflict(f"write-off {write_off_id} is already {row.status}")
-    if row.requested_by_id == who.user_id and row.requested_by == who.username:
-        raise PermissionDenied(f"write-off {write_off_id}: {who.username} requested it; a second person must "
-                               "decide it (four eyes)")
-    return row
+    return decidable(s, who, WriteOffRow, write_off_id, P.APPROVE_WRITE_OFF, "write-off")
 
 
 def approve_write_off(uow: UnitOfWork, who: Principal, write_off_id: int) -> WriteOffView:
