@@ -128,6 +128,7 @@ WEB_PAGES = [
     "microlend.web.operations",
     "microlend.web.portfolio",
     "microlend.web.reports",
+    "microlend.web.restructuring",
     "microlend.web.collections",
 ]
 

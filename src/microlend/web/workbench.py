@@ -255,12 +255,14 @@ def _loan(request: Request, uow: UnitOfWorkDep, who: Principal, loan_id: int, *,
         applications.ensure_staff(who)
         loan = servicing.get_loan(uow, who, loan_id)
         transactions = servicing.loan_transactions(uow, who, loan_id)
+        restructures = servicing.list_restructures(uow, who, loan_id=loan_id, status="pending") if (
+            who.can(Permission.RESTRUCTURE_LOANS) or who.can(Permission.APPROVE_RESTRUCTURE)) else []
     except DomainError as exc:
         return _error(request, who, exc)
     rows = [(t, sum((line.debit for line in t.lines), Decimal(0))) for t in transactions]
     return page(request, who, "workbench/loan.html", status_code=status_code, loan=loan, transactions=rows,
                 can_repay=who.can(Permission.POST_REPAYMENT) and loan.status == "active", key=uuid.uuid4().hex,
-                message=message, error=error)
+                message=message, error=error, restructures=restructures)
 
 
 @router.get("/loans/{loan_id}", response_class=HTMLResponse)
