@@ -6,17 +6,27 @@ extension granted to a performing borrower leaves its class alone; the books sta
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from tests.integration.servicing.kit import Bank
+from tests.integration.servicing.test_servicing_api import SECRET
+from tests.integration.servicing.test_servicing_api import token_for as token_for
 
+from microlend.api import errors
+from microlend.api.routers import restructures
+from microlend.api.routers import servicing as servicing_api
 from microlend.bootstrap import load_modules
+from microlend.core.db import make_session_factory
 from microlend.core.errors import Conflict, PermissionDenied, ValidationError
 from microlend.core.identity import Principal, Role
+from microlend.core.settings import Settings
 from microlend.core.tables import AuditRow, TenantRow
 from microlend.servicing import cob, service
 from microlend.servicing.ledger import Acct
@@ -235,3 +245,52 @@ class TestEligibility:
         view = service.get_loan(bank.uow(), bank.who, loan_id)
         assert view.days_past_due > 0  # the arrears stay due as they were
         assert reconciled(bank)
+
+
+@pytest.fixture
+def client(bank: Bank) -> Iterator[TestClient]:
+    settings = Settings(
+        mode="test", database_url=bank.engine.url.render_as_string(hide_password=False), secret_key=SECRET
+    )
+    app = FastAPI()
+    app.state.settings = settings
+    app.state.session_factory = make_session_factory(bank.engine)
+    errors.install(app)
+    app.include_router(servicing_api.router)
+    app.include_router(restructures.router)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+class TestTheApi:
+    def test_request_list_approve_with_clear_refusals(
+        self, bank: Bank, client: TestClient, token_for: Callable[..., dict[str, str]]
+    ) -> None:
+        loan_id = twelve_thousand(bank)
+        officer_token = token_for(Role.CREDIT_OFFICER)
+        body = {"kind": "extension", "term_months": 18, "reason": "a longer trading cycle"}
+        bad = client.post(f"/api/v1/loans/{loan_id}/restructure", json={**body, "kind": "rollover"},
+                          headers=officer_token)
+        assert bad.status_code == 422
+        short = client.post(f"/api/v1/loans/{loan_id}/restructure", json={**body, "term_months": 3},
+                            headers=officer_token)
+        assert short.status_code == 422 and "must end after" in short.text
+        r = client.post(f"/api/v1/loans/{loan_id}/restructure", json=body, headers=officer_token)
+        assert r.status_code == 202, r.text
+        asked = r.json()
+        assert asked["status"] == "pending" and asked["kind"] == "extension" and asked["annual_rate"] is None
+        again = client.post(f"/api/v1/loans/{loan_id}/restructure", json=body, headers=officer_token)
+        assert again.status_code == 409 and "waiting for approval" in again.text
+        mine = client.post(f"/api/v1/restructures/{asked['id']}/approve", headers=officer_token)
+        assert mine.status_code == 403
+        listed = client.get("/api/v1/restructures", params={"status": "pending", "loan_id": loan_id},
+                            headers=token_for(Role.APPROVER))
+        assert [x["id"] for x in listed.json()] == [asked["id"]]
+        ok = client.post(f"/api/v1/restructures/{asked['id']}/approve", headers=token_for(Role.APPROVER))
+        assert ok.status_code == 201, ok.text
+        assert ok.json()["maturity_after"] > ok.json()["maturity_before"] and ok.json()["restructured"] is False
+        schedule = client.get(f"/api/v1/loans/{loan_id}/schedule", headers=token_for(Role.AUDITOR)).json()
+        assert len(schedule["installments"]) == 18
+        service.repay_early(bank.uow(), bank.who, loan_id)
+        closed = client.post(f"/api/v1/loans/{loan_id}/restructure", json=body, headers=officer_token)
+        assert closed.status_code == 409 and "closed" in closed.text
