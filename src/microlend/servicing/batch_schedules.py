@@ -99,8 +99,7 @@ def batch_schedules(
     shift = (fixed_day > 0).astype(np.int64)
     due_day = _due_days(base_month[loan], base_dom[loan], month - shift[loan])
     broken = np.array(
-        [bool(d) and first_due_on_day(s, int(d)) != add_months(s, 1) for s, d in zip(starts, fixed_day, strict=True)],
-        dtype=bool,
+        [bool(d) and b != add_months(s, 1) for s, b, d in zip(starts, bases, fixed_day, strict=True)], dtype=bool
     )
     first_days = np.array([(b - s).days for s, b in zip(starts, bases, strict=True)], dtype=np.int64)
     start_day = np.where(number == 1, start_ord[loan], np.roll(due_day, 1))
