@@ -1,11 +1,16 @@
 """Close-of-business throughput over a seeded portfolio of active loans of mixed methods, on SQLite and
 PostgreSQL. The portfolio is generated with the vectorised schedule path and bulk-inserted (executemany on
 SQLite, COPY on PostgreSQL) as it would stand on the business date: past installments paid (about 6% of
-loans delinquent since some installment), the current period accrued to the day before. Close of business
-then runs for a few consecutive dates in a fresh process, whose peak memory is reported.
+loans delinquent since some installment; those more than 90 days past due already non-accrual), the current
+period accrued to the day before. Close of business then runs for a few consecutive dates in a fresh process,
+whose peak memory is reported; the first date is a month-end, so its run includes the provisioning run, and
+every date carries the non-accrual steps (off-balance interest and penalty, loans stopping accruing).
 
 Run: .venv/bin/python bench/bench_cob.py [--loans 100000] [--days 3] [--backend sqlite|postgresql|both]
-The seeded state carries no journal history, so the ledger is not expected to reconcile here."""
+     .venv/bin/python bench/bench_cob.py --provisioning [--loans 1000000] [--days 0]
+     (--provisioning: the month-end provisioning run alone on the seeded month-end date, before the COB dates)
+Each figure is printed with the machine's load average (1 minute) when it was taken: other work on the machine
+slows a run. The seeded state carries no journal history, so the ledger is not expected to reconcile here."""
 
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ from sqlalchemy import Engine, create_engine, text
 from microlend.core import tenancy
 from microlend.core.db import Base, make_engine, make_session_factory
 from microlend.core.uow import UnitOfWork
+from microlend.servicing import provisions
 from microlend.servicing import tables as _tables  # noqa: F401
 from microlend.servicing.batch_schedules import batch_schedules
 from microlend.servicing.service import setup_tenant
@@ -90,6 +96,10 @@ def generate(n: int, seed: int = 20260630) -> dict[str, Any]:
     rows["status"] = np.where(paid, "paid", np.where(missed, "overdue", "pending"))
     maturity = np.zeros(n, dtype=np.int64)
     np.maximum.at(maturity, rows["loan"], rows["due_day"])
+    # loans already past the non-accrual threshold (over 90 days) stopped accruing on an earlier date
+    oldest_missed = np.full(n, b, dtype=np.int64)
+    np.minimum.at(oldest_missed, rows["loan"][missed], rows["due_day"][missed])
+    non_accrual = b - 1 - oldest_missed > 90
     return {
         "n": n,
         "method": method,
@@ -98,6 +108,7 @@ def generate(n: int, seed: int = 20260630) -> dict[str, Any]:
         "rate_e6": rate_e6,
         "start": start,
         "maturity": maturity,
+        "non_accrual": non_accrual,
         "rows": rows,
     }
 
@@ -151,6 +162,7 @@ def _load_rows(engine: Engine, tenant_id: int, data: dict[str, Any]) -> None:
         data["term"],
         iso(data["start"]),
         iso(data["maturity"]),
+        np.where(data["non_accrual"], "non-accrual", "accruing"),
     ]
     loan_names = [
         "id",
@@ -165,6 +177,7 @@ def _load_rows(engine: Engine, tenant_id: int, data: dict[str, Any]) -> None:
         "term_months",
         "disbursed_on",
         "maturity_date",
+        "accrual_status",
     ]
     constants = {
         "currency": "CNY",
@@ -243,12 +256,15 @@ def _load_rows(engine: Engine, tenant_id: int, data: dict[str, Any]) -> None:
         cur.execute("PRAGMA foreign_keys=OFF")  # rows are generated consistent; checked again by the tests
         cur.execute("BEGIN")  # one transaction for the load (the driver may be in autocommit mode)
         names = loan_names + list(constants)
-        loan_tuples = [
-            tuple(x.item() if hasattr(x, "item") else x for x in row) + tuple(constants.values())
-            for row in zip(*loan_cols, strict=True)
-        ]
-        cur.executemany(f"INSERT INTO loans ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", loan_tuples)
-        chunk = 500_000
+        chunk = 200_000
+        for lo in range(0, n, chunk):
+            loan_tuples = [
+                tuple(x.item() if hasattr(x, "item") else x for x in row) + tuple(constants.values())
+                for row in zip(*[c[lo : lo + chunk] for c in loan_cols], strict=True)
+            ]
+            cur.executemany(
+                f"INSERT INTO loans ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", loan_tuples
+            )
         sql = f"INSERT INTO loan_installments ({', '.join(inst_names)}) VALUES ({', '.join('?' * len(inst_names))})"
         for lo in range(0, m, chunk):
             part = [c[lo : lo + chunk].tolist() for c in inst_cols]
@@ -287,52 +303,69 @@ def prepare(backend: str, n: int) -> tuple[str, Any]:
     load(engine, tenant.id, data)
     t2 = time.perf_counter()
     print(
-        f"  generated {n:,} loans / {len(data['rows']['loan']):,} installments in {t1 - t0:.1f}s, "
-        f"loaded in {t2 - t1:.1f}s"
+        f"  generated {n:,} loans ({int(data['non_accrual'].sum()):,} non-accrual) / "
+        f"{len(data['rows']['loan']):,} installments in {t1 - t0:.1f}s, loaded in {t2 - t1:.1f}s"
     )
     engine.dispose()
     return url, cleanup
 
 
 CHILD = """
-import json, sys, time
+import json, os, sys, time
 from datetime import date
 from microlend.core.db import make_engine, make_session_factory
 from microlend.core.identity import system_principal
 from microlend.core.uow import UnitOfWork
-from microlend.servicing import cob
+from microlend.servicing import cob, provisions
 import microlend.servicing.tables
 engine = make_engine(sys.argv[1])
 who = system_principal(1)
 out = []
+if sys.argv[3] == "provisioning":
+    t0 = time.perf_counter()
+    run = provisions.run_provisioning(UnitOfWork(make_session_factory(engine)), who)
+    out.append({"date": run.as_of.isoformat(), "loans": run.loans, "seconds": time.perf_counter() - t0,
+                "total": str(run.total), "by_stage": {k: str(v) for k, v in run.by_stage.items()},
+                "load": os.getloadavg()[0], "provisioning": True})
 for k in range(int(sys.argv[2])):
     t0 = time.perf_counter()
     (r,) = cob.run_close_of_business(UnitOfWork(make_session_factory(engine)), who)
-    out.append({"date": r.business_date.isoformat(), "loans": r.loans_active, "seconds": time.perf_counter() - t0,
-                "interest": str(r.interest_accrued), "penalty": str(r.penalty_accrued),
-                "overdue": r.newly_overdue, "bucket_changes": r.bucket_changes,
-                "steps": {k: round(v, 2) for k, v in r.steps.items()}})
+    out.append({"date": r.business_date.isoformat(), "loans": r.loans_active,
+                "seconds": time.perf_counter() - t0, "interest": str(r.interest_accrued),
+                "penalty": str(r.penalty_accrued), "off_balance": str(r.interest_off_balance),
+                "stopped": r.stopped_accruing, "overdue": r.newly_overdue, "bucket_changes": r.bucket_changes,
+                "steps": {k: round(v, 2) for k, v in r.steps.items()}, "load": os.getloadavg()[0]})
 hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
 print(json.dumps({"runs": out, "peak_kib": hwm}))
 """
 
 
-def bench(backend: str, n: int, days: int) -> None:
+def bench(backend: str, n: int, days: int, provisioning: bool) -> None:
     print(f"{backend}: {n:,} active loans")
     url, cleanup = prepare(backend, n)
     try:
+        mode = "provisioning" if provisioning else "cob"
         proc = subprocess.run(
-            [sys.executable, "-c", CHILD, url, str(days)], capture_output=True, text=True, check=False
+            [sys.executable, "-c", CHILD, url, str(days), mode], capture_output=True, text=True, check=False
         )
         if proc.returncode != 0:
             print(proc.stderr)
             return
         report = json.loads(proc.stdout.strip().splitlines()[-1])
         for r in report["runs"]:
+            if r.get("provisioning"):
+                print(
+                    f"  provisioning run {r['date']}: {r['loans']:,} loans in {r['seconds']:.2f}s = "
+                    f"{r['loans'] / r['seconds']:,.0f} loans/s  (allowance {r['total']}, by stage {r['by_stage']}; "
+                    f"load average {r['load']:.2f})"
+                )
+                continue
+            month_end = " (month-end: with provisioning)" if provisions.month_end(date.fromisoformat(r["date"])) else ""
             print(
-                f"  COB {r['date']}: {r['loans']:,} loans in {r['seconds']:.2f}s = "
-                f"{r['loans'] / r['seconds']:,.0f} loans/s  (interest {r['interest']}, penalty {r['penalty']}, "
-                f"newly overdue {r['overdue']:,}, bucket changes {r['bucket_changes']:,})"
+                f"  COB {r['date']}{month_end}: {r['loans']:,} loans in {r['seconds']:.2f}s = "
+                f"{r['loans'] / r['seconds']:,.0f} loans/s  (load average {r['load']:.2f}; interest {r['interest']}, "
+                f"off-balance {r['off_balance']}, penalty {r['penalty']}, newly overdue {r['overdue']:,}, "
+                f"stopped accruing {r['stopped']:,}, bucket changes {r['bucket_changes']:,})"
             )
             print(f"    steps (s): {r['steps']}")
         print(
@@ -348,9 +381,10 @@ def main() -> None:
     parser.add_argument("--loans", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--provisioning", action="store_true", help="time the month-end provisioning run alone")
     args = parser.parse_args()
     for backend in ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]:
-        bench(backend, args.loans, args.days)
+        bench(backend, args.loans, args.days, args.provisioning)
     print(f"generator process peak memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 

@@ -21,6 +21,7 @@ from microlend.core.clock import utcnow
 from microlend.core.db import Amount
 from microlend.core.errors import NotFound, ValidationError
 from microlend.core.identity import Principal
+from microlend.core.money import to_storage
 from microlend.core.tenancy import business_date
 from microlend.core.uow import UnitOfWork, register_repository
 from microlend.parties import queries as parties
@@ -192,6 +193,9 @@ def post_entry(session: Session, who: Principal, on: date, entry: JournalEntry) 
     )
     session.add(row)
     session.flush()
+    if len(entry.lines) >= COPY_LINES_FROM and session.get_bind().dialect.name == "postgresql":
+        _copy_lines(session, row.id, who.tenant_id, entry.lines)
+        return row
     # one multi-row INSERT per batch, not one ORM object per line: an entry may carry a line pair per loan
     session.execute(
         insert(JournalLineRow),
@@ -208,6 +212,24 @@ def post_entry(session: Session, who: Principal, on: date, entry: JournalEntry) 
         ],
     )
     return row
+
+
+#: from this many lines an entry's lines reach PostgreSQL by COPY in the session's transaction (one stream, not
+#: a statement per line; the constraints and foreign keys are checked as for any insert)
+COPY_LINES_FROM = 64
+
+
+def _copy_lines(session: Session, entry_id: int, tenant_id: int, lines: Sequence[JournalLine]) -> None:
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(
+            "COPY journal_lines (entry_id, tenant_id, account_code, loan_id, debit, credit) FROM STDIN"
+        ) as copy:
+            for line in lines:
+                debit, credit = to_storage(line.debit), to_storage(line.credit)
+                copy.write_row((entry_id, tenant_id, str(line.account), line.loan_id, debit, credit))
+    finally:
+        cursor.close()
 
 
 def load_entry(session: Session, entry_id: int) -> JournalEntry:
