@@ -112,6 +112,45 @@ def test_a_finished_seeding_is_reused_and_fresh_seeds_anew(data_dir: Path) -> No
     assert "seeding anew" in fresh.output and "reused" not in fresh.output
 
 
+@pytest.mark.slow
+def test_a_new_data_folder_starts_from_a_seeding_kept_on_the_machine(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh clone of the same code does not live the history again: it starts from the copy the first
+    seeding kept, under the same keys, its datasets read from its own folder."""
+    import sqlite3
+
+    monkeypatch.delenv("MICROLEND_SECRET_KEY", raising=False)
+    monkeypatch.delenv("MICROLEND_AUDIT_KEY", raising=False)
+    monkeypatch.delenv("MICROLEND_DATABASE_URL", raising=False)
+    monkeypatch.setenv("MICROLEND_MODE", "local")
+    monkeypatch.setenv("MICROLEND_DEMO_CACHE", str(tmp_path / "cache"))
+    first, second = tmp_path / "first", tmp_path / "second"
+    try:
+        monkeypatch.setenv("MICROLEND_DATA_DIR", str(first))
+        get_settings.cache_clear()
+        made = runner.invoke(cli, ["demo", "seed", "--customers", "4", "--days", "1"])
+        assert made.exit_code == 0, made.output
+        assert "seeding kept in" in made.output and "starts from a seeding kept" not in made.output
+        assert len(list((tmp_path / "cache").iterdir())) == 1
+
+        monkeypatch.setenv("MICROLEND_DATA_DIR", str(second))
+        get_settings.cache_clear()
+        again = runner.invoke(cli, ["demo", "seed", "--customers", "4", "--days", "1"])
+        assert again.exit_code == 0, again.output
+        assert "starts from a seeding kept" in again.output and "reused" in again.output
+        assert "living" not in again.output
+        assert (second / "secret_key").read_text() == (first / "secret_key").read_text()
+        with sqlite3.connect(second / "microlend.db") as db:
+            paths = [p for (p,) in db.execute("SELECT path FROM datasets")]
+        assert paths and all(p.startswith(str(second.resolve())) and Path(p).exists() for p in paths)
+        assert "admin@demo" in again.output
+
+        monkeypatch.setenv("MICROLEND_DEMO_CACHE", "off")
+        assert demo_cli.cache_root() is None
+    finally:
+        get_settings.cache_clear()
+
+
 # ------------------------------------------------------------------------------------------ the borrowers' door
 
 

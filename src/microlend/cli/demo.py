@@ -5,13 +5,23 @@ Seeding is reused: a finished seeding leaves `<data dir>/demo-seed.json` naming 
 version and its size (customers, days). A later `demo run` or `demo seed` on the same database whose schema is
 at this version's heads and whose note matches seeds nothing and serves at once; a database behind is migrated
 first. `--fresh` removes the demo's SQLite database and files and seeds anew (on PostgreSQL, drop the database
-yourself)."""
+yourself).
+
+A finished seeding on SQLite is also kept on this machine (`~/.cache/microlend/demo`, or the folder in
+`MICROLEND_DEMO_CACHE`; `off` keeps nothing; nor is anything kept when the keys come from the environment): the
+database, the data folder's keys and files, under a key of the
+seed's version and size and a fingerprint of this version's code. A new data folder (no database yet) with the
+same key starts from that copy instead of living the 150 days again — a fresh clone of the same code serves in
+seconds. Any change to the code makes a new key, so a copy never serves data the code would not make."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import socket
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -97,6 +107,116 @@ def _logins() -> None:
     console.print(table)
 
 
+def cache_root() -> Path | None:
+    """Where finished seedings are kept (None: nowhere). Only a demo whose keys are its data folder's own
+    is kept: a copy made under keys from the environment could not be read under others."""
+    if os.environ.get("MICROLEND_SECRET_KEY") or os.environ.get("MICROLEND_AUDIT_KEY"):
+        return None
+    value = os.environ.get("MICROLEND_DEMO_CACHE")
+    if value is not None:
+        return None if value.strip().lower() in ("", "off", "0", "no") else Path(value)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "microlend" / "demo"
+
+
+def code_fingerprint() -> str:
+    """A digest of this version's package files: seeding goes through every module's use cases."""
+    import microlend
+
+    root = Path(microlend.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                       and p.suffix not in (".pyc", ".mo")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:20]
+
+
+def _snapshot_dir(customers: int, days: int) -> Path | None:
+    root = cache_root()
+    return None if root is None else root / f"v{SEED_VERSION}-{customers}c-{days}d-{code_fingerprint()}"
+
+
+def _sqlite_file() -> Path | None:
+    from sqlalchemy.engine import make_url
+
+    from microlend.core.settings import get_settings
+
+    url = make_url(get_settings().database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)
+
+
+#: What a snapshot copies from the data folder besides the database (keys, the demo's files, the datasets).
+KEPT = ("secret_key", "audit.key", "demo-files", "datasets")
+
+
+def keep_seeding(customers: int, days: int) -> Path | None:
+    """Copy a finished seeding (database through SQLite's online backup, the data folder's keys and files)
+    into the cache; returns the snapshot's folder."""
+    from microlend.core.settings import get_settings
+
+    target, db = _snapshot_dir(customers, days), _sqlite_file()
+    if target is None or db is None or target.exists():
+        return target
+    data_dir = get_settings().data_dir
+    work = target.with_name(target.name + f".{os.getpid()}.tmp")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True, mode=0o700)
+    source, copy = sqlite3.connect(db), sqlite3.connect(work / "microlend.db")
+    try:
+        source.backup(copy)
+    finally:
+        source.close()
+        copy.close()
+    for name in KEPT:
+        item = data_dir / name
+        if item.is_dir():
+            shutil.copytree(item, work / name)
+        elif item.is_file():
+            shutil.copy2(item, work / name)
+    (work / "data_dir.txt").write_text(str(data_dir.resolve()), encoding="utf-8")
+    try:
+        work.rename(target)
+    except OSError:  # another demo kept the same seeding meanwhile
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def restore_seeding(customers: int, days: int) -> bool:
+    """Start a new data folder (no database yet) from a kept seeding of this key; the keys made for the empty
+    folder are replaced by the snapshot's (nothing was written with them). Dataset rows point at the new
+    folder's files."""
+    from microlend.core.settings import get_settings
+
+    snapshot, db = _snapshot_dir(customers, days), _sqlite_file()
+    if snapshot is None or db is None or db.exists() or not (snapshot / "microlend.db").is_file():
+        return False
+    data_dir = get_settings().data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for name in KEPT:
+        item, here = snapshot / name, data_dir / name
+        if item.is_dir():
+            shutil.rmtree(here, ignore_errors=True)
+            shutil.copytree(item, here)
+        elif item.is_file():
+            shutil.copy2(item, here)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(snapshot / "microlend.db", db)
+    old, new = (snapshot / "data_dir.txt").read_text(encoding="utf-8"), str(data_dir.resolve())
+    connection = sqlite3.connect(db)
+    try:
+        with connection:
+            connection.execute("UPDATE datasets SET path = replace(path, ?, ?), source = replace(source, ?, ?)",
+                               (old, new, old, new))
+    finally:
+        connection.close()
+    get_settings.cache_clear()  # the folder's keys are the snapshot's now
+    _note_path().write_text(json.dumps(_wanted(customers, days)), encoding="utf-8")
+    console.print(f"the demo bank starts from a seeding kept on this machine ({snapshot}); `--fresh` seeds anew")
+    return True
+
+
 def _seed(customers: int, days: int = 150, *, fresh: bool = False) -> int:
     """Seed the demo bank (and live its history once, against a fast sandbox) unless a finished seeding of
     this version and size is there to reuse; returns the bank's id."""
@@ -109,6 +229,8 @@ def _seed(customers: int, days: int = 150, *, fresh: bool = False) -> int:
     started = time.perf_counter()
     if fresh:
         _fresh()
+    elif days:
+        restore_seeding(customers, days)
     engine = make_engine(get_settings().database_url)
     with engine.connect() as connection:
         current = schema_state(connection).current
@@ -152,6 +274,10 @@ def _seed(customers: int, days: int = 150, *, fresh: bool = False) -> int:
     if bank.new:  # only a seeding that went through to the end is reused
         _note_path().parent.mkdir(parents=True, exist_ok=True)
         _note_path().write_text(json.dumps(_wanted(customers, days)), encoding="utf-8")
+        if days:
+            kept = keep_seeding(customers, days)
+            if kept is not None:
+                console.print(f"seeding kept in {kept} for the next new data folder")
     else:
         console.print("[yellow]the demo bank was there, but not from a finished seeding of this version and size: "
                       "kept as it is; `--fresh` seeds it anew[/]")
