@@ -4,6 +4,7 @@ that hold a permission, which links a page may show, and what the page a refused
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -131,10 +132,21 @@ def _back(request: Request) -> str:
     return "/"
 
 
-def refusal(request: Request, who: Principal, nav: Iterable[tuple[str, str, Permission]]) -> Refusal:
-    """Describe a refused request: the permission the service named, else the one the menu asks for the page
-    (the longest menu path the address starts with) when the person lacks it."""
+_RAW = re.compile(r"do not allow '([a-z_]+)'")
+
+
+def refusal(request: Request, who: Principal, nav: Iterable[tuple[str, str, Permission]],
+            message: object = None) -> Refusal:
+    """Describe a refused request: the permission the service named (the exception being handled, else the
+    page's message), else the one the menu asks for the page (the longest menu path the address starts with)
+    when the person lacks it; a rule's own message (four eyes, ...) is the reason."""
     permission, reason = _handled_permission()
+    if permission is None and reason is None and isinstance(message, str) and message != "forbidden":
+        raw = _RAW.search(message)
+        if raw is not None and raw.group(1) in {p.value for p in Permission}:
+            permission = Permission(raw.group(1))
+        else:
+            reason = message
     path = request.url.path
     if permission is None:
         entries = sorted((e for e in nav if path == e[0] or path.startswith(e[0].rstrip("/") + "/")),

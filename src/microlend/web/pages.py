@@ -78,7 +78,7 @@ def page(request: Request, who: Principal, template: str, status_code: int = 200
     nav = [(path, label) for path, label, perm in menu if who.can(perm)]
     if template == "error.html" and status_code == 403:
         return render(request, "forbidden.html", status_code=403, who=who, nav=nav,
-                      refusal=access.refusal(request, who, menu), message=ctx.get("message"),
+                      refusal=access.refusal(request, who, menu, ctx.get("message")),
                       role_labels=access.ROLE_LABELS, permission_labels=access.PERMISSION_LABELS)
     return render(request, template, status_code=status_code, who=who, nav=nav, **ctx)
 
