@@ -69,7 +69,7 @@ def test_the_readme_names_only_commands_and_options_that_exist() -> None:
     commands = _commands_in(README.read_text(encoding="utf-8"))
     assert len(commands) > 40
     for words in commands:
-        path, command = _resolve(words)
+        _, command = _resolve(words)
         options = {opt for param in command.params for opt in param.opts + param.secondary_opts}
         for word in words:
             if word.startswith("--"):
