@@ -218,8 +218,18 @@ def _install_write_gate(engine: Engine, timeout_s: float) -> None:
         event.listen(engine, safety_net, gate.end)
 
 
+#: The databases Microlend is built and tested on.
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout, and its folder is created."""
+    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout, and its folder is created. Another
+    kind of database is refused with a ValueError naming the setting (the commands show it as a user error)."""
+    backend = url.split(":", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
+    if backend not in SUPPORTED_BACKENDS:
+        raise ValueError(f"MICROLEND_DATABASE_URL: {(backend or repr(url))!s} is not a database Microlend runs on; "
+                         "use SQLite (sqlite:///var/microlend.db) or PostgreSQL "
+                         "(postgresql://USER@HOST:5432/DATABASE)")
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

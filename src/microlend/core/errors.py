@@ -37,10 +37,15 @@ class Conflict(DomainError):
 
 
 class PermissionDenied(DomainError):
-    """The caller is known but its roles do not allow this."""
+    """The caller is known but its roles do not allow this; `permission` names what was missing when a
+    permission (rather than a rule such as four eyes) is the reason."""
 
     status_code = 403
     code = "forbidden"
+
+    def __init__(self, message: str, *, field: str | None = None, permission: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.permission = permission
 
 
 class AuthenticationFailed(DomainError):

@@ -143,7 +143,8 @@ class Principal:
     def require(self, permission: Permission) -> None:
         if not self.can(permission):
             roles = ", ".join(sorted(self.roles)) or "none"
-            raise PermissionDenied(f"your roles ({roles}) do not allow '{permission.value}'")
+            raise PermissionDenied(f"your roles ({roles}) do not allow '{permission.value}'",
+                                   permission=permission.value)
 
     def has_role(self, *roles: Role) -> bool:
         return bool(self.roles.intersection(roles))

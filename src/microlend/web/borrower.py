@@ -105,11 +105,20 @@ def login(request: Request, uow: UnitOfWorkDep, settings: SettingsDep, bank: str
 # ------------------------------------------------------------------------------------------ home, apply
 
 
+def landing(request: Request, uow: UnitOfWorkDep) -> HTMLResponse:
+    """The borrowers' front door (/b/): open an account or sign in at the bank — the one bank of the platform,
+    or the bank the borrower chooses when there are several."""
+    banks = tenancy.list_tenants(uow)
+    return _page(request, None, "borrower/landing.html", banks=banks)
+
+
 @router.get("/b", response_class=HTMLResponse)
 @router.get("/b/home", response_class=HTMLResponse)
 def home(request: Request, uow: UnitOfWorkDep) -> Response:
     who = _borrower(request, uow)
     if who is None:
+        if current_principal(request, uow) is None:
+            return landing(request, uow)
         return _not_borrower(request, uow)
     try:
         apps = applications.list_applications(uow, who, page_size=20, locale=request_locale(request)).items

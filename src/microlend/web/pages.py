@@ -14,7 +14,7 @@ from microlend.core.errors import AuthenticationFailed, DomainError
 from microlend.core.identity import Permission, Principal, Role
 from microlend.core.settings import Settings
 from microlend.parties import customers as customer_svc
-from microlend.web import i18n
+from microlend.web import access, i18n
 from microlend.web.templates import render
 
 router = APIRouter(include_in_schema=False)
@@ -72,8 +72,14 @@ def navigation() -> list[tuple[str, str, Permission]]:
 
 
 def page(request: Request, who: Principal, template: str, status_code: int = 200, **ctx: object) -> HTMLResponse:
-    """Render a staff page inside the layout, with the menu the caller's roles allow."""
-    nav = [(path, label) for path, label, perm in navigation() if who.can(perm)]
+    """Render a staff page inside the layout, with the menu the caller's roles allow. A refusal (the error
+    page with 403) becomes the refusal page: what was tried, which roles may, and a way back."""
+    menu = navigation()
+    nav = [(path, label) for path, label, perm in menu if who.can(perm)]
+    if template == "error.html" and status_code == 403:
+        return render(request, "forbidden.html", status_code=403, who=who, nav=nav,
+                      refusal=access.refusal(request, who, menu, ctx.get("message")),
+                      role_labels=access.ROLE_LABELS, permission_labels=access.PERMISSION_LABELS)
     return render(request, template, status_code=status_code, who=who, nav=nav, **ctx)
 
 

@@ -13,7 +13,7 @@ from markupsafe import Markup, escape
 from microlend.api.deps import SESSION_COOKIE
 from microlend.core import sessions
 from microlend.core.settings import get_settings
-from microlend.web import i18n
+from microlend.web import access, i18n
 
 
 @lru_cache(maxsize=4)
@@ -27,6 +27,7 @@ def environment(locale: str) -> Environment:
     env.install_gettext_translations(i18n.translations(locale), newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(locale=locale, locales=i18n.LOCALE_LABELS,
                        html_lang="zh-CN" if locale == "zh_CN" else "en")
+    env.globals["may_open_customer_360"] = access.may_open_customer_360  # links only where they lead
     env.filters["money"] = lambda amount, currency="CNY": i18n.money(amount, currency, locale)
     env.filters["number"] = lambda v: i18n.number(v, locale)
     env.filters["day"] = lambda v: i18n.day(v, locale)
