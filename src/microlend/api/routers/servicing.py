@@ -53,6 +53,8 @@ class ProductCreate(BaseModel):
     overpayment_tolerance: AmountStr = "0"
     auto_apply_credit: bool = True
     compound_interest: bool = True
+    settlement_day: int = Field(default=20, ge=1, le=28, description="revolving: monthly interest settlement day")
+    interest_due_days: int = Field(default=1, ge=0, le=30, description="revolving: days from settlement to due")
 
     def to_domain(self) -> Product:
         rate = parse_amount(self.annual_rate, "annual_rate")
@@ -77,6 +79,8 @@ class ProductCreate(BaseModel):
             overpayment_tolerance=parse_amount(self.overpayment_tolerance, "overpayment_tolerance"),
             auto_apply_credit=self.auto_apply_credit,
             compound_interest=self.compound_interest,
+            settlement_day=self.settlement_day,
+            interest_due_days=self.interest_due_days,
         )
 
 
@@ -101,12 +105,14 @@ class ProductUpdate(BaseModel):
     early_repayment_allowed: bool | None = None
     auto_apply_credit: bool | None = None
     compound_interest: bool | None = None
+    settlement_day: int | None = Field(default=None, ge=1, le=28)
+    interest_due_days: int | None = Field(default=None, ge=0, le=30)
     active: bool | None = None
 
     def changes(self) -> dict[str, Any]:
         given = self.model_dump(exclude_unset=True, exclude_none=True)
         text = {"name", "name_zh", "min_term_months", "max_term_months", "grace_days", "early_repayment_allowed",
-                "auto_apply_credit", "compound_interest", "active"}
+                "auto_apply_credit", "compound_interest", "active", "settlement_day", "interest_due_days"}
         return {k: v if k in text else parse_amount(v, k) for k, v in given.items()}
 
 
@@ -133,6 +139,8 @@ class ProductPublic(PublicSchema):
     overpayment_tolerance: MoneyStr
     auto_apply_credit: bool
     compound_interest: bool
+    settlement_day: int
+    interest_due_days: int
 
 
 @router.get("/products")
@@ -212,6 +220,7 @@ class LoanPublic(PublicSchema):
     interest_receivable: MoneyStr
     penalty_due: MoneyStr
     credit_balance: MoneyStr
+    deferred_fee: MoneyStr = Field(description="upfront fee not yet recognised (effective-interest method)")
 
 
 class LoanCreate(BaseModel):

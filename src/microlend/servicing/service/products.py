@@ -50,6 +50,8 @@ class ProductView:
     overpayment_tolerance: Decimal
     auto_apply_credit: bool
     compound_interest: bool
+    settlement_day: int = 20
+    interest_due_days: int = 1
 
     @classmethod
     def from_row(cls, r: ProductRow) -> ProductView:
@@ -76,6 +78,8 @@ class ProductView:
             r.overpayment_tolerance,
             bool(r.auto_apply_credit),
             bool(r.compound_interest),
+            r.settlement_day,
+            r.interest_due_days,
         )
 
     def to_product(self) -> Product:
@@ -101,6 +105,8 @@ class ProductView:
             overpayment_tolerance=self.overpayment_tolerance,
             auto_apply_credit=self.auto_apply_credit,
             compound_interest=self.compound_interest,
+            settlement_day=self.settlement_day,
+            interest_due_days=self.interest_due_days,
         )
 
 
@@ -128,6 +134,8 @@ def _product_row(tenant_id: int, p: Product) -> ProductRow:
         overpayment_tolerance=p.overpayment_tolerance,
         auto_apply_credit=p.auto_apply_credit,
         compound_interest=p.compound_interest,
+        settlement_day=p.settlement_day,
+        interest_due_days=p.interest_due_days,
         active=True,
         created_at=utcnow(),
     )
