@@ -33,13 +33,13 @@ from microlend.servicing.classification import apply_class_rules
 from microlend.servicing.classification import class_changes as class_changes_of
 from microlend.servicing.delinquency import CLASS_THRESHOLDS, DEFAULT_BUCKETS, BucketScheme, LoanClass
 from microlend.servicing.domain import Repayment
-from microlend.servicing.fee_accrual import amortise_fees
 from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged, LoanClassChanged, RepaymentPosted
+from microlend.servicing.fee_accrual import amortise_fees
 from microlend.servicing.ledger import Acct, JournalEntry, credit, debit
 from microlend.servicing.nonaccrual import AccruedInterestPolicy, NonAccrualSettings
 from microlend.servicing.provisions import month_end, provision_in
-from microlend.servicing.revolving import revolving_day_interest, settle_revolving
 from microlend.servicing.repository import SqlLedger, SqlLoanRepository, bank_nonaccrual, post_entry
+from microlend.servicing.revolving import revolving_day_interest, settle_revolving
 from microlend.servicing.tables import CobRunRow, JournalEntryRow, LoanEventRow, LoanRow
 
 #: 360 days × 10^8 (rates are stored × 10^8), doubled for half-up rounding
