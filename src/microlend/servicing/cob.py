@@ -34,10 +34,12 @@ from microlend.servicing.classification import class_changes as class_changes_of
 from microlend.servicing.delinquency import CLASS_THRESHOLDS, DEFAULT_BUCKETS, BucketScheme, LoanClass
 from microlend.servicing.domain import Repayment
 from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged, LoanClassChanged, RepaymentPosted
+from microlend.servicing.fee_accrual import amortise_fees
 from microlend.servicing.ledger import Acct, JournalEntry, credit, debit
 from microlend.servicing.nonaccrual import AccruedInterestPolicy, NonAccrualSettings
 from microlend.servicing.provisions import month_end, provision_in
 from microlend.servicing.repository import SqlLedger, SqlLoanRepository, bank_nonaccrual, post_entry
+from microlend.servicing.revolving import revolving_day_interest, settle_revolving
 from microlend.servicing.tables import CobRunRow, JournalEntryRow, LoanEventRow, LoanRow
 
 #: 360 days × 10^8 (rates are stored × 10^8), doubled for half-up rounding
@@ -84,9 +86,7 @@ _ACCRUED_TO_DATE = (
 )
 _ACCRUING = "tenant_id = :t AND start_day <= :d AND interest_accrued < interest AND status <> 'written_off'"
 _DAY_SCHEDULED = f"({_ACCRUED_TO_DATE} - interest_accrued)"
-_REVOLVING_DAY = (
-    f"100 * ((2 * ((i.principal - i.principal_paid) / 100) * l.rate_e8 + {_DAY_DENOMINATOR // 2}) / {_DAY_DENOMINATOR})"
-)
+_REVOLVING_DAY = revolving_day_interest("i", "l")
 _REVOLVING_WHERE = (
     "l.id = i.loan_id AND l.tenant_id = :t AND l.status = 'active' "
     "AND l.method = 'revolving' AND i.tenant_id = :t AND i.start_day <= :d AND i.due_day > :d "
@@ -134,7 +134,10 @@ def close_business_date(
     _accrue_scheduled_interest(session, p, accrued)
     laps.lap("accrual")
     _accrue_revolving_interest(session, p, revolving)
+    settle_revolving(session, on, p)
     laps.lap("revolving")
+    amortise_fees(session, who, on, post_loan_lines)
+    laps.lap("fee_amortisation")
     _mark_overdue(session, p)
     laps.lap("overdue")
     _compute_delinquency(session, p, buckets)
@@ -223,7 +226,7 @@ def _suspend_interest(session: Session, p: dict[str, int]) -> int:
     if session.execute(text(_NON_ACCRUAL_LOANS + " LIMIT 1"), p).first() is None:
         return 0
     scheduled = f"{_ACCRUED_TO_DATE} - interest_accrued"
-    revolving_day = _REVOLVING_DAY.replace("l.rate_e8", "loans.rate_e8")
+    revolving_day = revolving_day_interest("i", "loans")
     session.execute(
         text(
             "UPDATE loans SET interest_suspended = interest_suspended "

@@ -24,6 +24,7 @@ from microlend.servicing.allocation import (
 )
 from microlend.servicing.delinquency import penalty_for_day
 from microlend.servicing.events import LoanDisbursed, LoanRepaid
+from microlend.servicing.fees import fee_amortisation
 from microlend.servicing.ledger import Acct, JournalEntry, JournalLine, credit, debit
 from microlend.servicing.nonaccrual import NON_ACCRUAL, WRITTEN_OFF
 from microlend.servicing.products import Product
@@ -74,6 +75,9 @@ class Installment:
     status: str = "pending"  # pending | overdue | paid | written_off
     paid_on: date | None = None
     id: int | None = None  # the stored row, None until saved
+    #: the upfront fee this period recognises by the effective-interest method, and how much of it has been
+    fee_amortisation: Decimal = ZERO
+    fee_amortised: Decimal = ZERO
 
     @property
     def is_paid(self) -> bool:
@@ -203,6 +207,8 @@ class Loan:
                         [Installment(i.number, i.period_start, i.due_date, i.principal, i.interest, i.fee)
                          for i in schedule.installments])
         loan.term_months, loan.upfront_fee = schedule.term_months, schedule.upfront_fee
+        if loan.upfront_fee and loan.fee_mode == FeeMode.DEDUCT:
+            loan.spread_fee(loan.installments, loan.upfront_fee)
         loan.customer_id, loan.application_id = customer_id, application_id
         loan.disbursement_key, loan.request_hash = key, digest
         return loan
@@ -240,13 +246,44 @@ class Loan:
         self.record(self.disbursed_on, "LoanDisbursed", {"principal": money_text(self.principal)})
         self.events.append(LoanDisbursed(self.tenant_id, loan_id, self.disbursed_on, money_text(self.principal)))
 
+    def spread_fee(self, installments: list[Installment], fee: Decimal) -> None:
+        """Set each installment's share of a deferred ``fee`` by the effective-interest method."""
+        amounts = fee_amortisation(fee, [(i.principal, i.interest) for i in installments], self.currency)
+        for inst, amount in zip(installments, amounts, strict=True):
+            inst.fee_amortisation, inst.fee_amortised = amount, ZERO
+
+    @property
+    def deferred_fee(self) -> Decimal:
+        """The upfront fee not yet recognised as income (未实现手续费收益)."""
+        return sum((i.fee_amortisation - i.fee_amortised for i in self.installments), ZERO)
+
+    def release_deferred_fee(self) -> list[dict[str, str | int]]:
+        """Recognise every installment's remaining deferred fee now (payoff, write-off); what each released."""
+        released: list[dict[str, str | int]] = []
+        for inst in self.installments:
+            rest = inst.fee_amortisation - inst.fee_amortised
+            if rest:
+                released.append({"installment": inst.number, "amount": money_text(rest)})
+                inst.fee_amortised = inst.fee_amortisation
+        return released
+
+    def _carry_amortised(self, total: Decimal) -> None:
+        """After a schedule is brought back, keep ``total`` of the fee amortised (what the ledger recognised),
+        filling installments in order up to their share."""
+        left = total
+        for inst in self.installments:
+            inst.fee_amortised = min(max(left, ZERO), inst.fee_amortisation)
+            left -= inst.fee_amortised
+
     def disbursement_entry(self) -> JournalEntry:
-        """The disbursement's journal entry: principal out in cash, less an upfront fee deducted from it."""
+        """The disbursement's journal entry: principal out in cash, less an upfront fee deducted from it; the fee
+        is deferred (recognised over the loan's life by the effective-interest method)."""
         fee = self.upfront_fee
         cash_out = self.principal - fee if fee and self.fee_mode == FeeMode.DEDUCT else self.principal
         lines = [debit(Acct.LOAN_PRINCIPAL, self.principal, self.id), credit(Acct.CASH, cash_out, self.id)]
         if cash_out != self.principal:
-            lines.append(credit(Acct.FEE_INCOME, self.principal - cash_out, self.id))
+            account = Acct.DEFERRED_FEE if self.deferred_fee else Acct.FEE_INCOME
+            lines.append(credit(account, self.principal - cash_out, self.id))
         return JournalEntry("disbursement", tuple(lines), f"loan {self.id} disbursed", self.currency, self.id)
 
     # ------------------------------------------------------------------ what is owed
@@ -280,7 +317,12 @@ class Loan:
         dues: list[Due] = []
         if self.penalty_due > 0:
             dues.append(Due(0, Component.PENALTY, self.penalty_due, True))
-        for inst in self.installments:
+        installments = self.installments
+        if self.method == RepaymentMethod.REVOLVING:
+            # 随借随还: the settled interest installments (按月结息) first, by due date; everything is payable
+            everything = True
+            installments = sorted(installments, key=lambda i: (i.due_date, i.number))
+        for inst in installments:
             if inst.status in SETTLED:
                 continue
             overdue = inst.due_date < on
@@ -353,6 +395,9 @@ class Loan:
         by_number = {i.number: i for i in self.installments}
         for r in record.get("recognised", []):
             by_number[int(r["installment"])].interest_accrued -= Decimal(r["amount"])
+        for r in record.get("fee_released", []):
+            by_number[int(r["installment"])].fee_amortised -= Decimal(r["amount"])
+        fee_amortised = sum((i.fee_amortised for i in self.installments), ZERO)
         if record.get("closed"):
             self.status, self.closed_on = "active", None
         suspense = record.get("suspended") or {}
@@ -367,6 +412,7 @@ class Loan:
             (Decimal(s["interest_accrued"]) for s in record["schedule_before"]), ZERO
         )
         self._restore_schedule(record["schedule_before"], record["maturity_before"])
+        self._carry_amortised(fee_amortised)  # fee amortised since on the new schedule stays recognised
         if accrued_since == 0:
             return None
         lid = self.id
@@ -389,6 +435,7 @@ class Loan:
                 "fee": str(i.fee), "principal_paid": str(i.principal_paid), "interest_paid": str(i.interest_paid),
                 "fee_paid": str(i.fee_paid), "interest_accrued": str(i.interest_accrued), "status": i.status,
                 "paid_on": i.paid_on.isoformat() if i.paid_on else None,
+                "fee_amortisation": str(i.fee_amortisation), "fee_amortised": str(i.fee_amortised),
             }
             for i in self.installments
         ]
@@ -402,6 +449,7 @@ class Loan:
                 Decimal(s["interest_paid"]), Decimal(s["fee_paid"]), Decimal(s["interest_accrued"]), s["status"],
                 date.fromisoformat(s["paid_on"]) if s["paid_on"] else None,
                 s["id"] if s["id"] in kept else None,  # installments a re-amortisation replaced come back anew
+                Decimal(s.get("fee_amortisation", "0")), Decimal(s.get("fee_amortised", "0")),
             )
             for s in snapshot
         ]
@@ -470,11 +518,17 @@ class Loan:
         suspense: dict[str, str] = {}
         if self.accrual_status == NON_ACCRUAL:
             lines, suspense = self._cash_basis(totals, recognised_total, amount, alloc.credit, source)
+        released = self.release_deferred_fee() if recognised else []
+        if released:  # paid off: what is left of the deferred fee is income now
+            fee_left = sum((Decimal(str(r["amount"])) for r in released), ZERO)
+            lines += (debit(Acct.DEFERRED_FEE, fee_left, self.id), credit(Acct.INTEREST_INCOME, fee_left, self.id))
         entry = JournalEntry(kind, lines, f"{kind} on loan {self.id}", self.currency, self.id)
         if recognised:
             self.record(on, "LoanRepaid")
             self.events.append(LoanRepaid(self.tenant_id, self.id, on))
         record = _allocation_record(alloc, recognised)
+        if released:
+            record["fee_released"] = released
         if suspense:
             record["suspended"] = suspense
         return Posting(kind, amount, alloc, record, entry)
@@ -652,6 +706,7 @@ class Loan:
             for i in later
         ]
         new = self._reamortised_after(today, later, outstanding_after - prepaid, mode)
+        self._respread_fee(later, new)
         self.installments = [i for i in self.installments if i.number <= today.number] + new
         self.maturity_date = new[-1].due_date if new else today.due_date
         return alloc, prepaid, {"prepaid_principal": money_text(prepaid), "mode": mode.value, "replaced_schedule": old}
@@ -674,6 +729,14 @@ class Loan:
             currency=self.currency,
         )
         return [Installment(r.number, r.period_start, r.due_date, r.principal, r.interest, r.fee) for r in rows]
+
+    def _respread_fee(self, replaced: list[Installment], new: list[Installment]) -> None:
+        """A partial prepayment re-amortises the schedule: the deferred fee the replaced installments were to
+        recognise is spread over the new ones by the effective interest rate of their own cash flows (the
+        periods up to the prepayment keep their shares; nothing is caught up)."""
+        left = sum((i.fee_amortisation - i.fee_amortised for i in replaced), ZERO)
+        if new:
+            self.spread_fee(new, left)
 
     def _prepare_partial_within_period(
         self, on: date, value: Decimal, mode: PrepaymentMode
@@ -710,6 +773,7 @@ class Loan:
             off = min(left, inst.interest)
             inst.interest -= off
             left -= off
+        self._respread_fee(later, new)
         self.installments = [i for i in self.installments if i.number <= current.number] + new
         self.maturity_date = new[-1].due_date if new else current.due_date
         return alloc, prepaid, {

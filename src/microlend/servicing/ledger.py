@@ -45,6 +45,7 @@ class Acct(StrEnum):
     INTEREST_RECEIVABLE = "1302"
     PENALTY_RECEIVABLE = "1303"
     LOAN_LOSS_ALLOWANCE = "1304"
+    DEFERRED_FEE = "1305"
     BORROWER_CREDIT = "2201"
     SUSPENSE = "2901"
     INTEREST_INCOME = "6011"
@@ -64,6 +65,8 @@ CHART_OF_ACCOUNTS: tuple[Account, ...] = (
     Account(Acct.INTEREST_RECEIVABLE, "Interest receivable", "应收利息", AccountType.ASSET),
     Account(Acct.PENALTY_RECEIVABLE, "Penalty interest receivable", "应收罚息", AccountType.ASSET),
     Account(Acct.LOAN_LOSS_ALLOWANCE, "Loan-loss allowance", "贷款损失准备", AccountType.CONTRA_ASSET),
+    Account(Acct.DEFERRED_FEE, "Deferred loan fees (unearned income)", "贷款利息调整（未实现手续费收益）",
+            AccountType.CONTRA_ASSET),
     Account(Acct.BORROWER_CREDIT, "Borrower credit balance", "客户溢缴款", AccountType.LIABILITY),
     Account(Acct.SUSPENSE, "Suspense", "暂收暂付款", AccountType.LIABILITY),
     Account(Acct.INTEREST_INCOME, "Interest income", "利息收入", AccountType.INCOME),

@@ -55,6 +55,9 @@ class Product:
     #: 固定还款日 every installment on this day of the month (1..28), the first period broken; None: on the
     #: disbursement day-of-month
     repayment_day: int | None = None
+    #: revolving lines: interest is settled monthly on this day (结息日, 1-28) and falls due this many days later
+    settlement_day: int = 20
+    interest_due_days: int = 1
 
     def __post_init__(self) -> None:
         check_product(self)
@@ -111,6 +114,10 @@ def check_product(p: Product) -> None:
         raise ValidationError("penalty_multiplier: at most 2 decimal places", field="penalty_multiplier")
     if not (0 <= p.grace_days <= 30):
         raise ValidationError("grace_days: must be between 0 and 30", field="grace_days")
+    if not (1 <= p.settlement_day <= 28):
+        raise ValidationError("settlement_day: a day of the month from 1 to 28", field="settlement_day")
+    if not (0 <= p.interest_due_days <= 30):
+        raise ValidationError("interest_due_days: must be between 0 and 30", field="interest_due_days")
     if not (0 <= p.upfront_fee_rate < Decimal("0.2")):
         raise ValidationError("upfront_fee_rate: must be between 0 and 0.2", field="upfront_fee_rate")
     if not (0 <= p.overpayment_tolerance <= MAX_AMOUNT) or round_half_up(p.overpayment_tolerance) != (

@@ -337,8 +337,9 @@ def provision_movement(uow: UnitOfWork, who: Principal, start: date | None = Non
     }
 
 
-#: entry kinds of close of business that accrue income day by day
-ACCRUAL_KINDS = {"cob.accrual", "cob.penalty"}
+#: entry kinds of close of business that accrue income day by day (deferred fees recognised by the
+#: effective-interest method are interest income accrued as well)
+ACCRUAL_KINDS = {"cob.accrual", "cob.penalty", "cob.fee_amortisation"}
 #: entry kinds that move accrued income off-balance when a loan stops accruing or is written off
 REVERSAL_KINDS = {"cob.non_accrual", "write_off"}
 INCOME = {"interest": Acct.INTEREST_INCOME.value, "penalty": Acct.PENALTY_INCOME.value}

@@ -350,6 +350,7 @@ def product_terms(row: ProductRow) -> ProductTerms:
         row.early_repayment_allowed, row.name_zh, row.currency,
         overpayment_tolerance=row.overpayment_tolerance, auto_apply_credit=bool(row.auto_apply_credit),
         compound_interest=bool(row.compound_interest), repayment_day=row.repayment_day,
+        settlement_day=row.settlement_day, interest_due_days=row.interest_due_days,
     )
     return ProductTerms(row.id, row.tenant_id, row.active, product)
 
@@ -377,7 +378,7 @@ def _rate_e8(rate: Decimal) -> int:
 def _installment(r: InstallmentRow) -> Installment:
     return Installment(
         r.number, r.period_start, r.due_date, r.principal, r.interest, r.fee, r.principal_paid, r.interest_paid,
-        r.fee_paid, r.interest_accrued, r.status, r.paid_on, r.id,
+        r.fee_paid, r.interest_accrued, r.status, r.paid_on, r.id, r.fee_amortisation, r.fee_amortised,
     )
 
 
@@ -388,6 +389,7 @@ def _write_installment(row: InstallmentRow, inst: Installment) -> None:
     row.principal, row.interest, row.fee = inst.principal, inst.interest, inst.fee
     row.principal_paid, row.interest_paid, row.fee_paid = inst.principal_paid, inst.interest_paid, inst.fee_paid
     row.interest_accrued, row.status, row.paid_on = inst.interest_accrued, inst.status, inst.paid_on
+    row.fee_amortisation, row.fee_amortised = inst.fee_amortisation, inst.fee_amortised
 
 
 def _repayment(r: RepaymentRow) -> Repayment:

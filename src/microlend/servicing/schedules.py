@@ -603,9 +603,12 @@ def revolving_interest(
     start: date,
     end: date,
     currency: str = DEFAULT_CURRENCY,
+    settlement_day: int | None = 20,
 ) -> Decimal:
-    """随借随还 interest over days ``start``..``end`` inclusive: each day's outstanding after that day's
-    movements, times annual/360, rounded per day; a balance may never go negative."""
+    """随借随还 interest over days ``start``..``end`` inclusive on the daily-balance product (积数计息): each
+    day's outstanding after that day's movements adds to the product; at each monthly settlement (结息日, the
+    ``settlement_day`` of each month, none when None) and at ``end`` the product × annual/360 is rounded half up
+    once and starts again. A balance may never go negative."""
     if end < start:
         raise ValidationError("end: must not be before start", field="end")
     by_day: dict[date, Decimal] = {}
@@ -615,13 +618,16 @@ def revolving_interest(
             outstanding += m.principal
         else:
             by_day[m.on] = by_day.get(m.on, ZERO) + m.principal
-    total = ZERO
+    total = product = ZERO
     day = start
     one = date.resolution
     while day <= end:
         outstanding += by_day.get(day, ZERO)
         if outstanding < 0:
             raise ValidationError(f"amount: repayment on {day} exceeds the outstanding principal", field="amount")
-        total += daily_interest(outstanding, annual_rate, currency)
+        product += outstanding
+        if day == end or day.day == settlement_day:
+            total += round_half_up(product * annual_rate / DAYS_PER_YEAR, currency)
+            product = ZERO
         day += one
     return total

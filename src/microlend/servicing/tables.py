@@ -66,6 +66,9 @@ class ProductRow(Base):
     compound_interest: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     #: 固定还款日 every installment on this day of the month (1..28); None: the disbursement day
     repayment_day: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: revolving lines: the day of the month interest is settled (结息日) and the days after it it falls due
+    settlement_day: Mapped[int] = mapped_column(Integer, default=20, server_default=text("20"))
+    interest_due_days: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -206,6 +209,8 @@ class LoanRow(Base):
     interest_suspended: Mapped[Decimal] = mapped_column(Amount(), default=ZERO, server_default=text("0"))
     penalty_suspended: Mapped[Decimal] = mapped_column(Amount(), default=ZERO, server_default=text("0"))
     closed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    #: a revolving drawdown's daily-balance product (积数) since its last monthly settlement, in cent-days
+    balance_product: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     disbursement_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     request_hash: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -239,6 +244,14 @@ class InstallmentRow(Base):
             sqlite_where=text("status = 'overdue'"),
             postgresql_where=text("status = 'overdue'"),
         ),
+        # close of business amortises deferred fees over the few rows that still carry some
+        Index(
+            "ix_loan_installments_amortising",
+            "tenant_id",
+            "start_day",
+            sqlite_where=text("fee_amortised < fee_amortisation"),
+            postgresql_where=text("fee_amortised < fee_amortisation"),
+        ),
         CheckConstraint("principal_paid >= 0 AND principal_paid <= principal", name="principal_paid_in_range"),
         CheckConstraint("interest_paid >= 0 AND interest_paid <= interest", name="interest_paid_in_range"),
         CheckConstraint("fee_paid >= 0 AND fee_paid <= fee", name="fee_paid_in_range"),
@@ -263,6 +276,9 @@ class InstallmentRow(Base):
     interest_accrued: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|overdue|paid|written_off
     paid_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    #: the upfront fee this period recognises (effective-interest method) and what close of business has
+    fee_amortisation: Mapped[Decimal] = mapped_column(Amount(), default=ZERO, server_default=text("0"))
+    fee_amortised: Mapped[Decimal] = mapped_column(Amount(), default=ZERO, server_default=text("0"))
 
 
 class RepaymentRow(Base):

@@ -111,6 +111,7 @@ class WriteOff:
     shortfall: Decimal  # charged to credit-impairment loss: the allowance was short
     entry: JournalEntry | None
     lines: tuple[JournalLine, ...] = field(default=(), repr=False)
+    deferred_fee: Decimal = ZERO  # the fee not yet recognised, netted against the loss
 
     @property
     def charged(self) -> Decimal:
@@ -143,9 +144,16 @@ def write_off_loan(loan: Loan, on: date, reason: str, allowance: Decimal, *, rev
     charged = principal + interest + penalty
     if charged < 0:
         raise Conflict(f"loan {lid}: nothing is left on the books to write off")
-    used = min(charged, max(allowance, ZERO))
-    shortfall = charged - used
+    # the deferred fee not yet recognised is netted: the loan's carrying amount is its principal less that fee
+    # (a fee beyond what is charged off is income)
+    deferred = loan.deferred_fee
+    loan.release_deferred_fee()
+    carrying = max(charged - deferred, ZERO)
+    used = min(carrying, max(allowance, ZERO))
+    shortfall = carrying - used
     lines += [
+        debit(Acct.DEFERRED_FEE, deferred, lid),
+        credit(Acct.INTEREST_INCOME, deferred - (charged - carrying), lid),
         debit(Acct.LOAN_LOSS_ALLOWANCE, used, lid),
         debit(Acct.CREDIT_IMPAIRMENT_LOSS, shortfall, lid),
         credit(Acct.LOAN_PRINCIPAL, principal, lid),
@@ -164,9 +172,10 @@ def write_off_loan(loan: Loan, on: date, reason: str, allowance: Decimal, *, rev
             inst.status = "written_off"
     loan.status, loan.closed_on, loan.accrual_status = "written_off", on, WRITTEN_OFF
     loan.record(on, "LoanWrittenOff", {"amount": money_text(charged), "reason": reason,
-                                       "against_allowance": money_text(used), "shortfall": money_text(shortfall)})
+                                       "against_allowance": money_text(used), "shortfall": money_text(shortfall),
+                                       "deferred_fee": money_text(deferred)})
     loan.events.append(LoanWrittenOff(loan.tenant_id, lid, on, money_text(charged)))
-    return WriteOff(principal, interest, penalty, moved, used, shortfall, entry, tuple(lines))
+    return WriteOff(principal, interest, penalty, moved, used, shortfall, entry, tuple(lines), deferred)
 
 
 @dataclass(frozen=True)

@@ -73,9 +73,10 @@ class TestDisbursement:
         assert balance(bank, Acct.CASH) == D("-10000")
         assert_books_sound(bank)
 
-    def test_a_deducted_fee_is_income_at_once(self, bank: Bank) -> None:
+    def test_a_deducted_fee_is_deferred_not_income_at_payout(self, bank: Bank) -> None:
         service.disburse(bank.uow(), bank.who, Disbursement("IO-STD", D("20000"), 6))
-        assert balance(bank, Acct.FEE_INCOME) == D("100.00")
+        assert balance(bank, Acct.FEE_INCOME) == 0
+        assert balance(bank, Acct.DEFERRED_FEE) == D("100.00")
         assert balance(bank, Acct.CASH) == D("-19900.00")
         assert_books_sound(bank)
 

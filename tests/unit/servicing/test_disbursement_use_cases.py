@@ -63,12 +63,13 @@ class TestDisburse:
         assert stored.penalty_rate == D("0.0888") * D("1.5")
         assert uow.loans.history(view.id) == ["LoanDisbursed"]
 
-    def test_an_upfront_fee_is_deducted_from_the_cash_paid_out(self, uow: FakeUnitOfWork) -> None:
+    def test_an_upfront_fee_is_deducted_from_the_cash_paid_out_and_deferred(self, uow: FakeUnitOfWork) -> None:
         view = service.disburse(uow, WHO, loan_request("IO-STD", "10000", 6))
-        assert view.upfront_fee == D("50.00")
+        assert view.upfront_fee == D("50.00") and view.deferred_fee == D("50.00")
         [entry] = uow.ledger.entries()
         assert entry.total_debit == entry.total_credit == D("10000")
-        assert balance(uow, Acct.CASH) == D("-9950.00") and balance(uow, Acct.FEE_INCOME) == D("50.00")
+        assert balance(uow, Acct.CASH) == D("-9950.00") and balance(uow, Acct.FEE_INCOME) == 0
+        assert balance(uow, Acct.DEFERRED_FEE) == D("50.00")  # a credit balance, shown natural
 
     def test_the_event_is_published_only_on_commit(self, uow: FakeUnitOfWork) -> None:
         view = service.disburse(uow, WHO, loan_request())

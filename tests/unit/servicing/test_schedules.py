@@ -271,6 +271,14 @@ class TestRevolving:
         total = revolving_interest(moves, D("0.108"), date(2026, 3, 1), date(2026, 3, 20))
         assert total == D("3.00") * 10 + D("1.50") * 10
 
+    def test_a_small_balance_is_charged_the_balance_product_rounded_once(self) -> None:
+        # 99.00 at 6 % is 0.0165 a day: rounded each day, 29 days cost 0.58; the product 99 × 29 × 0.06 / 360
+        # is 0.4785, charged 0.48 at the settlement (按月结息) of February 20th
+        moves = [LineMovement(date(2026, 1, 23), D("99.00"))]
+        assert revolving_interest(moves, D("0.06"), date(2026, 1, 23), date(2026, 2, 20)) == D("0.48")
+        # settled on the 20th of each month, each month rounded once
+        assert revolving_interest(moves, D("0.06"), date(2026, 1, 23), date(2026, 3, 20)) == D("0.48") + D("0.46")
+
     def test_repaying_more_than_drawn_is_refused(self) -> None:
         with pytest.raises(ValidationError, match="amount"):
             revolving_interest([LineMovement(date(2026, 3, 1), D("-1"))], D("0.1"), date(2026, 3, 1), date(2026, 3, 2))

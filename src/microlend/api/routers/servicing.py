@@ -56,6 +56,8 @@ class ProductCreate(BaseModel):
     repayment_day: int | None = Field(
         default=None, ge=1, le=28, description="固定还款日: every installment on this day of the month"
     )
+    settlement_day: int = Field(default=20, ge=1, le=28, description="revolving: monthly interest settlement day")
+    interest_due_days: int = Field(default=1, ge=0, le=30, description="revolving: days from settlement to due")
 
     def to_domain(self) -> Product:
         rate = parse_amount(self.annual_rate, "annual_rate")
@@ -81,6 +83,8 @@ class ProductCreate(BaseModel):
             auto_apply_credit=self.auto_apply_credit,
             compound_interest=self.compound_interest,
             repayment_day=self.repayment_day,
+            settlement_day=self.settlement_day,
+            interest_due_days=self.interest_due_days,
         )
 
 
@@ -106,12 +110,14 @@ class ProductUpdate(BaseModel):
     auto_apply_credit: bool | None = None
     compound_interest: bool | None = None
     repayment_day: int | None = Field(default=None, ge=0, le=28, description="1-28, or 0 for none")
+    settlement_day: int | None = Field(default=None, ge=1, le=28)
+    interest_due_days: int | None = Field(default=None, ge=0, le=30)
     active: bool | None = None
 
     def changes(self) -> dict[str, Any]:
         given = self.model_dump(exclude_unset=True, exclude_none=True)
         text = {"name", "name_zh", "min_term_months", "max_term_months", "grace_days", "early_repayment_allowed",
-                "auto_apply_credit", "compound_interest", "active"}
+                "auto_apply_credit", "compound_interest", "active", "settlement_day", "interest_due_days"}
         day = given.pop("repayment_day", None)
         changes = {k: v if k in text else parse_amount(v, k) for k, v in given.items()}
         if day is not None:
@@ -143,6 +149,8 @@ class ProductPublic(PublicSchema):
     auto_apply_credit: bool
     compound_interest: bool
     repayment_day: int | None = None
+    settlement_day: int
+    interest_due_days: int
 
 
 @router.get("/products")
@@ -224,6 +232,7 @@ class LoanPublic(PublicSchema):
     interest_receivable: MoneyStr
     penalty_due: MoneyStr
     credit_balance: MoneyStr
+    deferred_fee: MoneyStr = Field(description="upfront fee not yet recognised (effective-interest method)")
 
 
 class LoanCreate(BaseModel):

@@ -131,8 +131,15 @@ def reconcile_in(session: Session, tenant_id: int) -> Reconciliation:
         select(func.sum(WriteOffRow.charged - WriteOffRow.recovered_charged, type_=Amount())).where(
             WriteOffRow.tenant_id == tenant_id, WriteOffRow.status == "approved")
     ).scalar_one()
+    # the deferred fees (1305): every installment's share not yet recognised (paid-off and written-off loans
+    # have none left)
+    deferred = session.execute(
+        select(func.sum(InstallmentRow.fee_amortisation - InstallmentRow.fee_amortised, type_=Amount())).where(
+            InstallmentRow.tenant_id == tenant_id)
+    ).scalar_one()
     sub = {
         Acct.LOAN_PRINCIPAL: _dec(principal),
+        Acct.DEFERRED_FEE: _dec(deferred),
         Acct.INTEREST_RECEIVABLE: _dec(interest) - _dec(open_held_interest),
         Acct.PENALTY_RECEIVABLE: _dec(penalty) - _dec(open_held_penalty),
         Acct.BORROWER_CREDIT: _dec(credit_total),
@@ -161,6 +168,7 @@ LOAN_ACCOUNTS = (
     Acct.BORROWER_CREDIT,
     Acct.OFF_BALANCE_INTEREST,
     Acct.OFF_BALANCE_PENALTY,
+    Acct.DEFERRED_FEE,
 )
 
 
@@ -183,11 +191,14 @@ def loan_balances_in(session: Session, tenant_id: int) -> dict[int, dict[Acct, D
             InstallmentRow.loan_id,
             func.sum(InstallmentRow.principal - InstallmentRow.principal_paid, type_=Amount()),
             func.sum(InstallmentRow.interest_accrued - InstallmentRow.interest_paid, type_=Amount()),
+            func.sum(InstallmentRow.fee_amortisation - InstallmentRow.fee_amortised, type_=Amount()),
         )
         .where(InstallmentRow.tenant_id == tenant_id)
         .group_by(InstallmentRow.loan_id)
     )
-    owed = {int(r[0]): (_dec(r[1]), _dec(r[2])) for r in session.execute(inst)}
+    rows = list(session.execute(inst))
+    owed = {int(r[0]): (_dec(r[1]), _dec(r[2])) for r in rows}
+    deferred = {int(r[0]): _dec(r[3]) for r in rows}
     loans_q = select(
         LoanRow.id, LoanRow.status, LoanRow.penalty_accrued, LoanRow.penalty_paid, LoanRow.credit_balance,
         LoanRow.interest_suspended, LoanRow.penalty_suspended,
@@ -202,6 +213,7 @@ def loan_balances_in(session: Session, tenant_id: int) -> dict[int, dict[Acct, D
             Acct.BORROWER_CREDIT: -credit_balance,
             Acct.OFF_BALANCE_INTEREST: held_i,
             Acct.OFF_BALANCE_PENALTY: held_p,
+            Acct.DEFERRED_FEE: -deferred.get(int(loan_id), ZERO),
         }
     return out
 

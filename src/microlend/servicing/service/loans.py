@@ -101,6 +101,8 @@ class LoanView:
     installments: tuple[InstallmentView, ...] = field(default=(), repr=False)
     #: accruing | non-accrual (停止计息) | written-off
     accrual_status: str = "accruing"
+    #: the upfront fee not yet recognised (未实现手续费收益, effective-interest method)
+    deferred_fee: Decimal = Decimal(0)
 
 
 def _loan_view(loan: LoanRow, insts: Sequence[InstallmentRow]) -> LoanView:
@@ -133,6 +135,7 @@ def loan_view(loan: Loan) -> LoanView:
         loan.credit_line_id,
         tuple(InstallmentView.from_domain(i) for i in loan.installments),
         loan.accrual_state,
+        loan.deferred_fee,
     )
 
 

@@ -51,6 +51,8 @@ class ProductView:
     auto_apply_credit: bool
     compound_interest: bool
     repayment_day: int | None = None
+    settlement_day: int = 20
+    interest_due_days: int = 1
 
     @classmethod
     def from_row(cls, r: ProductRow) -> ProductView:
@@ -78,6 +80,8 @@ class ProductView:
             bool(r.auto_apply_credit),
             bool(r.compound_interest),
             r.repayment_day,
+            r.settlement_day,
+            r.interest_due_days,
         )
 
     def to_product(self) -> Product:
@@ -104,6 +108,8 @@ class ProductView:
             auto_apply_credit=self.auto_apply_credit,
             compound_interest=self.compound_interest,
             repayment_day=self.repayment_day,
+            settlement_day=self.settlement_day,
+            interest_due_days=self.interest_due_days,
         )
 
 
@@ -132,6 +138,8 @@ def _product_row(tenant_id: int, p: Product) -> ProductRow:
         auto_apply_credit=p.auto_apply_credit,
         compound_interest=p.compound_interest,
         repayment_day=p.repayment_day,
+        settlement_day=p.settlement_day,
+        interest_due_days=p.interest_due_days,
         active=True,
         created_at=utcnow(),
     )

@@ -1,0 +1,104 @@
+"""Revolving drawdowns (随借随还): interest on the daily-balance product (积数计息), settled monthly (按月结息).
+
+Each day close of business adds the drawdown's outstanding principal to its balance product (in cent-days,
+exact). Interest to date is that product × annual rate / 360, rounded half up to cents once: the day's accrual
+is the growth of that rounded amount, so the days of a month add up to the month's interest rounded once (a
+small balance is no longer charged a rounded cent every day). On the product's settlement day (结息日, default
+the 20th) the month's interest (the principal installment's accrued unpaid interest) becomes an installment of
+its own, due ``interest_due_days`` later (default 1: the 21st, 付息日), which repayments settle and which falls
+overdue (days past due, penalty) like any other; the product starts again from zero."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlalchemy import Date, bindparam, text
+from sqlalchemy.orm import Session
+
+#: rates are stored × 10^8 and a year has 360 days (日利率 = 年利率 / 360)
+_YEAR = 360 * 10**8
+
+
+def interest_on_product(product_cent_days: int, annual_rate: Decimal) -> Decimal:
+    """Interest on a balance product (cent-days) at ``annual_rate``, rounded half up to cents once."""
+    cents = (Decimal(product_cent_days) * annual_rate / 360).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    return cents / 100
+
+
+def _rounded(product: str, rate: str) -> str:
+    """SQL: cents of interest on a product (cent-days), half up: ``(2·x·r + Y) / (2·Y)`` on integers."""
+    return f"((2 * ({product}) * {rate} + {_YEAR}) / {2 * _YEAR})"
+
+
+def revolving_day_interest(installment: str, loan: str) -> str:
+    """SQL for one day's interest of a revolving drawdown in storage units: how much the rounded interest on the
+    balance product grows with today's outstanding principal."""
+    today = f"({installment}.principal - {installment}.principal_paid) / 100"
+    product, rate = f"{loan}.balance_product", f"{loan}.rate_e8"
+    return f"(100 * ({_rounded(f'{product} + {today}', rate)} - {_rounded(product, rate)}))"
+
+
+_DRAWN_ROWS = (
+    "FROM loan_installments i WHERE i.loan_id = loans.id "
+    "AND i.start_day <= :d AND i.due_day > :d AND i.principal > i.principal_paid"
+)
+_REVOLVING = "tenant_id = :t AND status = 'active' AND method = 'revolving'"
+
+
+def settle_revolving(session: Session, on: date, p: dict[str, int]) -> None:
+    """Close of business, after the day's revolving interest: the day's balance joins each drawdown's product;
+    on a product's settlement day its drawdowns' month of interest falls due."""
+    session.execute(
+        text(f"UPDATE loans SET balance_product = balance_product + (SELECT SUM((i.principal - i.principal_paid) "
+             f"/ 100) {_DRAWN_ROWS}) WHERE {_REVOLVING} AND EXISTS (SELECT 1 {_DRAWN_ROWS})"),
+        p,
+    )
+    products = session.execute(
+        text("SELECT id, interest_due_days FROM servicing_products WHERE tenant_id = :t AND method = 'revolving' "
+             "AND settlement_day = :day"),
+        {"t": p["t"], "day": on.day},
+    ).all()
+    for product_id, due_days in products:
+        _settle_product(session, on, int(product_id), int(due_days), p)
+
+
+def _settle_product(session: Session, on: date, product_id: int, due_days: int, p: dict[str, int]) -> None:
+    """按月结息 for the drawdowns of one product: the accrued unpaid interest of each one's principal installment
+    becomes an interest installment due ``due_days`` after ``on``; the balance products start again."""
+    due = on + timedelta(days=due_days)
+    previous = _month_before(on) + timedelta(days=1)  # the period starts the day after the last settlement
+    loans = f"SELECT id FROM loans WHERE {_REVOLVING} AND product_id = :product"
+    owed = f"i.loan_id IN ({loans}) AND i.number = 1 AND i.interest > i.interest_paid"
+    params = {**p, "product": product_id, "prev": previous, "prev_day": previous.toordinal(), "due": due,
+              "due_day": due.toordinal(), "on": on}
+    session.execute(
+        text(
+            "INSERT INTO loan_installments (tenant_id, loan_id, number, period_start, due_date, start_day, due_day, "
+            "principal, interest, fee, principal_paid, interest_paid, fee_paid, interest_accrued, status, "
+            "fee_amortisation, fee_amortised) "
+            "SELECT i.tenant_id, i.loan_id, (SELECT MAX(n.number) + 1 FROM loan_installments n "
+            "WHERE n.loan_id = i.loan_id), "
+            "CASE WHEN i.start_day > :prev_day THEN i.period_start ELSE :prev END, :due, "
+            "CASE WHEN i.start_day > :prev_day THEN i.start_day ELSE :prev_day END, :due_day, "
+            "0, i.interest - i.interest_paid, 0, 0, 0, 0, i.interest - i.interest_paid, 'pending', 0, 0 "
+            f"FROM loan_installments i WHERE {owed}"
+        ).bindparams(bindparam("prev", type_=Date()), bindparam("due", type_=Date())),
+        params,
+    )
+    session.execute(
+        text(
+            "UPDATE loan_installments SET interest = interest_paid, interest_accrued = interest_paid, "
+            "status = CASE WHEN principal_paid = principal AND fee_paid = fee THEN 'paid' ELSE status END, "
+            "paid_on = CASE WHEN principal_paid = principal AND fee_paid = fee THEN :on ELSE paid_on END "
+            f"WHERE loan_id IN ({loans}) AND number = 1 AND interest > interest_paid"
+        ).bindparams(bindparam("on", type_=Date())),
+        params,
+    )
+    session.execute(text(f"UPDATE loans SET balance_product = 0 WHERE {_REVOLVING} AND product_id = :product"),
+                    params)
+
+
+def _month_before(on: date) -> date:
+    """The same day a month earlier (settlement days are 1-28, so it always exists)."""
+    return date(on.year - 1, 12, on.day) if on.month == 1 else date(on.year, on.month - 1, on.day)
