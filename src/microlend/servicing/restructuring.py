@@ -242,6 +242,14 @@ def restructure_loan(loan: Loan, terms: RestructureTerms, on: date) -> Restructu
     base = max((i.number for i in kept), default=0)
     new = [Installment(base + r.number, r.period_start, r.due_date, r.principal, r.interest, r.fee)
            for r in schedule.installments]
+    # the deferred fee the replaced periods (and the rest of the cut one) were to recognise moves to the new
+    # schedule, spread by the effective interest rate of its own cash flows, so it still reaches zero at maturity
+    fee_left = sum((i.fee_amortisation - i.fee_amortised for i in later), ZERO)
+    if current is not None:
+        fee_left += current.fee_amortisation - current.fee_amortised
+        current.fee_amortisation = current.fee_amortised
+    if fee_left > 0:
+        loan.spread_fee(new, fee_left)
     loan.installments = kept + new
     loan.maturity_date, loan.annual_rate = maturity_after, rate
     entry = JournalEntry("restructure", tuple(lines), f"{terms.kind.value} of loan {lid}", loan.currency, lid) if (

@@ -18,6 +18,7 @@ from microlend.servicing.domain import Loan, ProductTerms
 from microlend.servicing.fees import fee_amortisation, periodic_effective_rate, present_value
 from microlend.servicing.ledger import Acct, JournalEntry, balances
 from microlend.servicing.products import STANDARD_CATALOGUE
+from microlend.servicing.restructuring import RestructureKind, RestructureTerms, restructure_loan
 from microlend.servicing.schedules import FeeMode, PrepaymentMode, RepaymentMethod, build_schedule
 from microlend.servicing.writeoff import write_off_loan
 
@@ -159,6 +160,19 @@ class TestTheLoanDefersItsFee:
         later = [i for i in loan.installments if i.number > due.number]
         assert all(i.fee_amortisation >= 0 for i in later)
         assert sum(i.fee_amortisation for i in loan.installments) == D("200.00")
+
+    def test_a_restructure_moves_the_deferred_fee_to_the_new_schedule(self) -> None:
+        loan = fee_loan()
+        amortise_to(loan, date(2026, 3, 1))
+        before = loan.deferred_fee
+        restructure_loan(loan, RestructureTerms(RestructureKind.EXTENSION, 18), date(2026, 3, 2))
+        assert loan.deferred_fee == before > 0  # nothing recognised or lost by the new schedule
+        assert sum(i.fee_amortisation for i in loan.installments) == D("200.00")
+        recognised, day = D(0), date(2026, 3, 2)
+        while day < loan.maturity_date:
+            recognised += amortise_to(loan, day)
+            day += timedelta(days=1)
+        assert recognised == before and loan.deferred_fee == 0  # the new schedule ends with nothing deferred
 
     def test_a_write_off_nets_the_deferred_fee_against_the_loss(self) -> None:
         loan = fee_loan()

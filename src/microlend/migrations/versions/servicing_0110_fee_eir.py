@@ -2,7 +2,7 @@
 installment's share); revolving drawdowns keep their daily-balance product and settle interest monthly
 
 Revision ID: servicing_0110_fee_eir
-Revises: servicing_0108_loan_class_index
+Revises: servicing_0109_restructuring
 Create Date: 2026-11-30 09:00:00
 """
 from collections.abc import Sequence
