@@ -71,6 +71,9 @@ PORTS: list[tuple[str, dict[str, str]]] = [
         "product_prices": "microlend.servicing.queries:product_prices",
         "operating_cost_per_loan": "microlend.origination.queries:operating_cost_per_loan",
     }),
+    ("microlend.decisioning.ports:connect_early_warning", {
+        "book": "microlend.origination.early_warning:book_facts",
+    }),
 ]
 
 #: The kinds of object a request may name by id in its body or query, and the query function of the module that

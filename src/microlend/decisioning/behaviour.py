@@ -285,3 +285,28 @@ def behaviour_facts(subjects: pl.DataFrame, instalments: pl.DataFrame, on: date)
         (pl.sum_horizontal(use) // len(ends)).cast(pl.Int32).alias("utilisation_bp"),
         months.cast(pl.Int32).alias("months_on_book"),
     ).select("subject_id", "kind", "customer_id", "limit_cents", *FACTOR_NAMES).collect()
+
+
+#: A line is drawn to its limit at a month-end when what it owes is at least this share (basis points).
+AT_LIMIT_BP = 9500
+
+
+def months_at_limit(subjects: pl.DataFrame, instalments: pl.DataFrame, on: date, months: int = 6) -> pl.DataFrame:
+    """Per credit line of `subjects` (as for `behaviour_facts`): how many month-ends in a row, back from `on`,
+    it owed at least `AT_LIMIT_BP` of its limit (0 to `months`), set-based; subject_id, months_at_limit."""
+    ends = _month_ends(on, months)
+    inst = instalments.lazy()
+    owed = inst.group_by("subject_id").agg([
+        pl.when((pl.col("disbursed_on") <= pl.lit(end))
+                & (pl.col("paid_on").is_null() | (pl.col("paid_on") > pl.lit(end))))
+        .then(pl.col("principal_cents")).otherwise(0).sum().alias(f"owed_{i}") for i, end in enumerate(ends)])
+    lines = subjects.lazy().filter(pl.col("kind") == "line").select("subject_id", "limit_cents").join(
+        owed, on="subject_id", how="left")
+    at = [((pl.col(f"owed_{i}").fill_null(0) * 10_000) >= pl.col("limit_cents") * AT_LIMIT_BP)
+          & (pl.col("limit_cents") > 0) for i in range(len(ends))]
+    run: pl.Expr = pl.lit(0, dtype=pl.Int32)
+    streak: pl.Expr = pl.lit(True)
+    for flag in at:  # consecutive from the newest month-end
+        streak = streak & flag
+        run = run + streak.cast(pl.Int32)
+    return lines.select("subject_id", run.cast(pl.Int32).alias("months_at_limit")).collect()
