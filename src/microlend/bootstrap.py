@@ -102,6 +102,7 @@ ROUTERS = [
     ("microlend.api.routers.reports", "router"),
     ("microlend.api.routers.decisioning", "router"),
     ("microlend.api.routers.limit_desk", "router"),
+    ("microlend.api.routers.early_warning", "router"),
     ("microlend.api.routers.reason_codes", "router"),
     ("microlend.api.routers.data", "router"),
     ("microlend.api.routers.data", "accounts_router"),
