@@ -126,6 +126,7 @@ WEB_PAGES = [
     "microlend.web.marketing",
     "microlend.web.policies",
     "microlend.web.limit_desk",
+    "microlend.web.early_warning",
     "microlend.web.reason_codes",
     "microlend.web.table_editor",
     "microlend.web.operations",

@@ -232,3 +232,40 @@ def test_visits_of_another_bank_are_not_found(api: Api, other: Api) -> None:
     with pytest.raises(NotFound):
         ew.record_visit_outcome(other.kit.uow_factory(), other.kit.principal("approver"), visit_id, "x")
     assert line_id and date.today()
+
+
+class TestPages:
+    def test_the_queue_in_both_languages_and_an_action_by_htmx(self, api: Api) -> None:
+        from tests.integration.origination.test_workbench_pages import get, post
+
+        line_id, alert_id = score_alert(api)
+        officer, approver = api.kit.principal("credit_officer"), api.kit.principal("approver")
+        assign(api, line_id, officer)
+        zh = get(api, "/early-warning", officer, lang="zh_CN")
+        assert zh.status_code == 200, zh.text
+        assert "贷后预警" in zh.text and zh.text.count('data-testid="alert"') == 1
+        assert 'data-testid="act-form"' not in zh.text  # an officer sees, an approver acts
+        en = get(api, "/early-warning?severity=high", approver)
+        assert "Behaviour score" in en.text and 'data-testid="act-freeze"' in en.text
+        assert 'data-testid="alert"' not in get(api, "/early-warning?severity=low", approver).text
+        refused = post(api, f"/early-warning/alerts/{alert_id}/act", approver, {"action": "visit"}, htmx=True)
+        assert refused.status_code == 422 and "note" in refused.text and alerts(api)[0].status == "open"
+        done = post(api, f"/early-warning/alerts/{alert_id}/act", approver,
+                     {"action": "visit", "note": "see the shop"}, htmx=True)
+        assert done.status_code == 200 and f'id="alert-{alert_id}"' in done.text and "<html" not in done.text
+        visits = get(api, "/early-warning/visits", officer, lang="zh_CN")
+        assert "我的走访" in visits.text and "see the shop" in visits.text
+        [visit] = ew.list_visits(api.kit.uow_factory(), officer)
+        sent = post(api, f"/early-warning/visits/{visit.id}/outcome", officer, {"outcome": "stock low"})
+        assert sent.status_code == 303 and ew.list_visits(api.kit.uow_factory(), officer) == []
+
+    def test_pages_refuse_roles_without_the_permission(self, api: Api) -> None:
+        from tests.integration.origination.test_workbench_pages import get, post
+
+        _, alert_id = score_alert(api)
+        assert get(api, "/early-warning", api.kit.principal("marketer")).status_code == 403
+        assert get(api, "/early-warning", None).status_code == 303
+        officer = api.kit.principal("credit_officer")
+        assert post(api, f"/early-warning/alerts/{alert_id}/act", officer,
+                    {"action": "dismiss", "note": "x"}).status_code in (403, 404)
+        assert alerts(api)[0].status == "open"
