@@ -169,7 +169,7 @@ def assess_book(doc: dict[str, Any], book: pl.DataFrame) -> pl.DataFrame:
     policy = ColumnarPolicy(doc)
     kind = pl.col("subject_kind") if "subject_kind" in book.columns else pl.lit("line")
     facts = book.select([pl.col(f).cast(FACT_TYPES[f]) for f in FACTS] + [kind.alias("subject.kind")])
-    cols = columns_from_arrow(facts.to_arrow())
+    cols = columns_from_arrow(facts.to_arrow(), only=set(policy.fields))
     values, err = policy.evaluate_outputs(cols, n, SIGNALS)
     out = {}
     for s in SIGNALS:
