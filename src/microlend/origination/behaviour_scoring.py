@@ -45,16 +45,19 @@ def portfolio_frames(uow: UnitOfWork, who: Principal, on: date) -> tuple[pl.Data
     return subjects, instalments
 
 
-def scores_of(subjects: pl.DataFrame, instalments: pl.DataFrame, on: date) -> pl.DataFrame:
-    """Every subject's facts, factor points, score and band (lines and loans scored apart)."""
+def scores_of(subjects: pl.DataFrame, instalments: pl.DataFrame, on: date, *, keep_owed: bool = False
+              ) -> pl.DataFrame:
+    """Every subject's facts, factor points, score and band (lines and loans scored apart); with `keep_owed`,
+    what each owed at the last 6 month-ends too."""
     frames = []
     for kind in ("line", "loan"):
         part = subjects.filter(pl.col("kind") == kind)
         if part.height:
             mine = instalments.filter(pl.col("kind") == kind).drop("kind")
-            frames.append(behaviour.behaviour_facts(part, mine, on))
+            frames.append(behaviour.behaviour_facts(part, mine, on, keep_owed=keep_owed))
     if not frames:
-        return behaviour.score_facts(behaviour.behaviour_facts(subjects, instalments.drop("kind"), on))
+        return behaviour.score_facts(behaviour.behaviour_facts(subjects, instalments.drop("kind"), on,
+                                                               keep_owed=keep_owed))
     return behaviour.score_facts(pl.concat(frames))
 
 

@@ -34,7 +34,7 @@ from microlend.core.tenancy import business_date
 from microlend.core.uow import UnitOfWork
 from microlend.data import queries as data_queries
 from microlend.decisioning import early_warning as rules
-from microlend.decisioning.behaviour import factors_of, months_at_limit
+from microlend.decisioning.behaviour import at_limit_streak, factors_of
 from microlend.decisioning.behaviour_scores import month_of, scores_before, store_month
 from microlend.decisioning.evidence import published_of_kind
 from microlend.decisioning.limit_changes import ProposedChange, limit_authority, record_limit_change
@@ -69,10 +69,8 @@ def book_signals(subjects: pl.DataFrame, instalments: pl.DataFrame, on: date, *,
     tax, merchant, enforcement and bureau; null where the bank holds none or may not use them). Also
     returns the month's score, band and factor points per subject (columns `score`, `band`, `bin_*`,
     `points_*`) so the run can keep them."""
-    scored = scores_of(subjects, instalments, on).rename({"kind": "subject_kind"})
-    at_limit = months_at_limit(subjects, instalments.filter(pl.col("kind") == "line").drop("kind"), on)
-    book = scored.join(at_limit.with_columns(pl.lit("line").alias("subject_kind")),
-                       on=["subject_kind", "subject_id"], how="left")
+    book = scores_of(subjects, instalments, on, keep_owed=True).with_columns(
+        at_limit_streak().alias("months_at_limit")).rename({"kind": "subject_kind"})
     if before is None or before.height == 0:
         before = pl.DataFrame(schema={"subject_kind": pl.Utf8, "subject_id": pl.Int64, "score_before": pl.Int32,
                                       "dpd_before": pl.Int32})
