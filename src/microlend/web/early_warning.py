@@ -22,8 +22,10 @@ from microlend.web.templates import request_locale
 
 router = APIRouter(include_in_schema=False)
 
-NAV: list[tuple[str, str, Permission]] = [
+NAV: list[tuple[str, str, Permission]] = [  # the officer's customers; the approver's and risk team's whole queue
     ("/early-warning", "Early warning", Permission.RECOMMEND),
+    ("/early-warning", "Early warning", Permission.MANAGE_CREDIT_LINES),
+    ("/early-warning", "Early warning", Permission.EDIT_POLICIES),
     ("/early-warning/visits", "My visits", Permission.RECOMMEND),
 ]
 

@@ -73,7 +73,8 @@ def navigation() -> list[tuple[str, str, Permission]]:
 
 def page(request: Request, who: Principal, template: str, status_code: int = 200, **ctx: object) -> HTMLResponse:
     """Render a staff page inside the layout, with the menu the caller's roles allow."""
-    nav = [(path, label) for path, label, perm in navigation() if who.can(perm)]
+    # a page open to several permissions is listed once per permission: the caller sees it once
+    nav = list({path: (path, label) for path, label, perm in navigation() if who.can(perm)}.values())
     return render(request, template, status_code=status_code, who=who, nav=nav, **ctx)
 
 

@@ -247,6 +247,7 @@ class TestPages:
         assert 'data-testid="act-form"' not in zh.text  # an officer sees, an approver acts
         en = get(api, "/early-warning?severity=high", approver)
         assert "Behaviour score" in en.text and 'data-testid="act-freeze"' in en.text
+        assert en.text.count('href="/early-warning"') == 1  # in the menu once, for every role that may see it
         assert 'data-testid="alert"' not in get(api, "/early-warning?severity=low", approver).text
         refused = post(api, f"/early-warning/alerts/{alert_id}/act", approver, {"action": "visit"}, htmx=True)
         assert refused.status_code == 422 and "note" in refused.text and alerts(api)[0].status == "open"
