@@ -270,3 +270,55 @@ class TestPages:
         assert post(api, f"/early-warning/alerts/{alert_id}/act", officer,
                     {"action": "dismiss", "note": "x"}).status_code in (403, 404)
         assert alerts(api)[0].status == "open"
+
+
+def record_tax_answer(api: Api, customer_id: int, on: date) -> None:
+    """The tax source's recorded answer about a customer: declared sales fell from 100,000 to 40,000 a month."""
+    import hashlib
+    import json
+    from datetime import UTC, datetime
+
+    from microlend.core.crypto import encrypt
+    from microlend.data.tables import ProviderCallRow
+    from microlend.parties.tables import CustomerRow
+
+    first = on.replace(day=1)
+    months = []
+    for back in range(1, 25):
+        m = first
+        for _ in range(back):
+            m = (m - timedelta(days=1)).replace(day=1)
+        months.append({"period": f"{m:%Y-%m}", "sales": "40000.00" if back <= 12 else "100000.00"})
+    answer = json.dumps({"found": True, "credit_grade": "B", "declarations": months})
+    with api.kit.uow_factory() as u:
+        index = u.session.get(CustomerRow, customer_id).id_number_index  # type: ignore[union-attr]
+        u.session.add(ProviderCallRow(
+            tenant_id=api.kit.tenant.id, kind="tax", subject_index=index, subject_masked="***", subject_kind="person",
+            as_of=None, purpose="monitoring", application_id=None, called_by="system",
+            at=datetime.combine(on, datetime.min.time(), tzinfo=UTC), status="ok", latency_ms=5, cost=Decimal(0),
+            currency="CNY", cached=False, http_status=200, error=None, payload=encrypt(answer),
+            payload_sha256=hashlib.sha256(answer.encode()).hexdigest()))
+        u.commit()
+
+
+def test_tax_data_warns_only_under_the_external_data_consent(api: Api) -> None:
+    from datetime import UTC, datetime
+
+    from microlend.core.tenancy import business_date
+    from microlend.parties.tables import ConsentRow
+
+    with_consent, without = open_line(api, "30000", {}), open_line(api, "31000", {})
+    with api.kit.uow_factory() as u:
+        on = business_date(u.session, api.kit.tenant.id)
+        customers = {line: u.session.get(CreditLineRow, line).customer_id  # type: ignore[union-attr]
+                     for line in (with_consent, without)}
+        u.session.add(ConsentRow(tenant_id=api.kit.tenant.id, customer_id=customers[with_consent],
+                                 scope="external_data", granted_at=datetime.now(UTC), granted_by="borrower",
+                                 channel="self"))
+        u.commit()
+    for line in (with_consent, without):
+        record_tax_answer(api, int(customers[line]), on)  # type: ignore[arg-type]
+    ew.scan(api.kit.uow_factory(), api.kit.principal("approver"))
+    [alert] = alerts(api, signal="tax_sales_drop")
+    assert (alert.subject_id, alert.severity) == (with_consent, "high")
+    assert Decimal(alert.inputs["tax.sales_growth"]) == Decimal("-0.6")
