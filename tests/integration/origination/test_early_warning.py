@@ -75,6 +75,16 @@ class TestScan:
         assert again.raised == first.raised and again.new == 0
         assert len(alerts(api)) == 1
 
+    def test_an_open_alert_seen_worse_is_raised_in_severity_not_duplicated(self, api: Api) -> None:
+        _, alert_id = score_alert(api)
+        with api.kit.uow_factory() as u:  # as if the last scan had found it low
+            u.session.execute(update(EarlyWarningAlertRow).where(EarlyWarningAlertRow.id == alert_id)
+                              .values(severity="low"))
+            u.commit()
+        run = ew.scan(api.kit.uow_factory(), api.kit.principal("approver"))
+        assert (run.new, run.escalated) == (0, 1)
+        assert [(a.id, a.severity) for a in alerts(api)] == [(alert_id, "high")]
+
     def test_an_acted_alert_keeps_its_signal_quiet(self, api: Api) -> None:
         _, alert_id = score_alert(api)
         ew.act(api.kit.uow_factory(), api.kit.principal("approver"), alert_id, "dismiss", "known: restructured")
