@@ -71,6 +71,9 @@ PORTS: list[tuple[str, dict[str, str]]] = [
         "product_prices": "microlend.servicing.queries:product_prices",
         "operating_cost_per_loan": "microlend.origination.queries:operating_cost_per_loan",
     }),
+    ("microlend.decisioning.ports:connect_early_warning", {
+        "book": "microlend.origination.early_warning:book_facts",
+    }),
 ]
 
 #: The kinds of object a request may name by id in its body or query, and the query function of the module that
@@ -100,6 +103,7 @@ ROUTERS = [
     ("microlend.api.routers.reports", "router"),
     ("microlend.api.routers.decisioning", "router"),
     ("microlend.api.routers.limit_desk", "router"),
+    ("microlend.api.routers.early_warning", "router"),
     ("microlend.api.routers.reason_codes", "router"),
     ("microlend.api.routers.data", "router"),
     ("microlend.api.routers.data", "accounts_router"),
@@ -123,6 +127,7 @@ WEB_PAGES = [
     "microlend.web.marketing",
     "microlend.web.policies",
     "microlend.web.limit_desk",
+    "microlend.web.early_warning",
     "microlend.web.reason_codes",
     "microlend.web.table_editor",
     "microlend.web.operations",

@@ -207,6 +207,8 @@ CASES = [
          lambda ids: {"params": {"application_id": ids["application"]}}),
     Case("GET", "/api/v1/marketing/visit-tasks", "query", "officer_user_id", "admin",
          lambda ids: {"params": {"officer_user_id": ids["user"]}}),
+    Case("GET", "/api/v1/early-warning/alerts", "query", "customer_id", "approver",
+         lambda ids: {"params": {"customer_id": ids["customer"]}}),
 ]
 
 

@@ -399,6 +399,43 @@ def pending_limit_change(api: CachedTokens) -> int:
     return review.change_id
 
 
+def early_warning_alert(api: CachedTokens) -> int:
+    """An open early-warning alert on a credit line of a new customer of the bank."""
+    from microlend.origination.tables import EarlyWarningAlertRow
+
+    cid = customer(api)
+    line = servicing.open_credit_line(api.kit.uow_factory(), api.kit.principal("admin"), "RV-STD", Decimal("50000"),
+                                      customer_id=cid)
+    now = datetime.now(UTC)
+    with api.kit.uow_factory() as u:
+        row = EarlyWarningAlertRow(
+            tenant_id=api.kit.tenant.id, subject_kind="line", subject_id=line.id, customer_id=cid,
+            signal="behaviour_score", severity="high", rule_version="battery", inputs={"score.value": 540},
+            status="open", open_key=f"line:{line.id}:behaviour_score", raised_on=now.date(),
+            last_seen_on=now.date(), created_at=now, updated_at=now)
+        u.session.add(row)
+        u.session.flush()
+        alert_id = row.id
+        u.commit()
+    return alert_id
+
+
+def early_warning_alert_snapshot(api: CachedTokens, alert_id: int) -> Any:
+    return api.client.get(f"/api/v1/early-warning/alerts/{alert_id}", headers=api.token("admin")).json()
+
+
+def officer_visit(api: CachedTokens) -> int:
+    from microlend.origination import early_warning as ew
+
+    return ew.create_visit(api.kit.uow_factory(), api.kit.principal("admin"), customer(api), date(2026, 12, 1),
+                           "battery visit", source="officer").id
+
+
+def officer_visit_snapshot(api: CachedTokens, visit_id: int) -> Any:
+    return [v for v in api.client.get("/api/v1/visits?status=open", headers=api.token("admin")).json()
+            if v["id"] == visit_id]
+
+
 def provider_call(api: CachedTokens) -> int:
     """A recorded provider call with its answer, in the bank."""
     from microlend.core.crypto import blind_index, encrypt, mask
@@ -749,6 +786,17 @@ CASES: list[Case] = [
     Case(E("PUT", f"{V1}/limit-desk/authority", "admin", "approver", write=True,
            body={"role_limits": {"approver": "150000", "admin": "800000"}, "automatic_limit": "30000"})),
     Case(E("POST", f"{V1}/limit-desk/behaviour-scores", "approver", "credit_officer", write=True)),
+    # early warning (贷后预警): the queue, actions on an alert, a scan of the book; the officers' visits
+    Case(E("GET", f"{V1}/early-warning/alerts", "credit_officer", "collector")),
+    Case(E("GET", f"{V1}/early-warning/alerts/{{alert_id}}", "approver", "marketer"), early_warning_alert,
+         early_warning_alert_snapshot),
+    Case(E("POST", f"{V1}/early-warning/alerts/{{alert_id}}/actions", "approver", "credit_officer",
+           body={"action": "dismiss", "note": "known and restructured"}, write=True), early_warning_alert,
+         early_warning_alert_snapshot),
+    Case(E("POST", f"{V1}/early-warning/scan", "approver", "credit_officer", write=True)),
+    Case(E("GET", f"{V1}/visits", "credit_officer", "marketer")),
+    Case(E("POST", f"{V1}/visits/{{visit_id}}/outcome", "approver", "marketer",
+           body={"outcome": "shop open, stock low"}, write=True), officer_visit, officer_visit_snapshot),
     # credit data
     Case(E("POST", f"{V1}/datasets", "risk_analyst", "credit_officer", write=True),
          fresh=lambda: E("POST", f"{V1}/datasets", "risk_analyst", "credit_officer", write=True,

@@ -244,12 +244,14 @@ INSTALMENT_SCHEMA = {"subject_id": pl.Int64, "disbursed_on": pl.Date, "due": pl.
                      "principal_cents": pl.Int64}
 
 
-def behaviour_facts(subjects: pl.DataFrame, instalments: pl.DataFrame, on: date) -> pl.DataFrame:
+def behaviour_facts(subjects: pl.DataFrame, instalments: pl.DataFrame, on: date, *,
+                    keep_owed: bool = False) -> pl.DataFrame:
     """The scorecard's inputs per subject, set-based.
 
     `subjects`: subject_id, kind (line | loan), customer_id, limit_cents (a line's limit, a loan's principal),
     opened_on, current_dpd. `instalments`: subject_id, disbursed_on (of the drawdown or loan), due, paid_on
-    (null: unpaid), principal_cents — every instalment of the subject's loans, paid or not."""
+    (null: unpaid), principal_cents — every instalment of the subject's loans, paid or not. With `keep_owed`,
+    what each subject owed at `on` and the 5 month-ends before (`owed_0` .. `owed_5`, cents) is kept too."""
     year_ago = date(on.year - 1, on.month, min(on.day, 28))
     inst = instalments.lazy()
     today = pl.lit(on)
@@ -284,4 +286,24 @@ def behaviour_facts(subjects: pl.DataFrame, instalments: pl.DataFrame, on: date)
         pl.col("overdue_count_12m").fill_null(0),
         (pl.sum_horizontal(use) // len(ends)).cast(pl.Int32).alias("utilisation_bp"),
         months.cast(pl.Int32).alias("months_on_book"),
-    ).select("subject_id", "kind", "customer_id", "limit_cents", *FACTOR_NAMES).collect()
+    ).select("subject_id", "kind", "customer_id", "limit_cents", *FACTOR_NAMES,
+             *((f"owed_{i}" for i in range(len(ends))) if keep_owed else ())).collect()
+
+
+#: A line is drawn to its limit at a month-end when what it owes is at least this share (basis points).
+AT_LIMIT_BP = 9500
+
+
+def at_limit_streak(months: int = 6) -> pl.Expr:
+    """From the `owed_<i>` columns of `behaviour_facts(..., keep_owed=True)` (i = 0 is `on`): how many
+    month-ends in a row, back from `on`, a credit line owed at least `AT_LIMIT_BP` of its limit (null for a
+    loan)."""
+    run: pl.Expr = pl.lit(0, dtype=pl.Int32)
+    streak: pl.Expr = pl.lit(True)
+    for i in range(months):
+        at = (pl.col(f"owed_{i}").fill_null(0) * 10_000 >= pl.col("limit_cents") * AT_LIMIT_BP) & (
+            pl.col("limit_cents") > 0)
+        streak = streak & at
+        run = run + streak.cast(pl.Int32)
+    return pl.when(pl.col("kind") == "line").then(run).otherwise(None).cast(pl.Int32)
+

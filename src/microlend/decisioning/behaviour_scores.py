@@ -91,3 +91,22 @@ def score_history(uow: UnitOfWork, who: Principal, subject_kind: str, subject_id
                                             BehaviourScoreRow.subject_id == subject_id)
             .order_by(BehaviourScoreRow.month.desc()).limit(months)).scalars().all()
         return [StoredScore.from_row(r) for r in rows]
+
+
+def scores_before(uow: UnitOfWork, who: Principal, month: str) -> list[tuple[str, int, int, int | None]]:
+    """(subject kind, subject id, score, days past due then) of the newest month stored before `month`, for
+    every subject scored in it: what an early-warning transition compares with."""
+    with uow:
+        s = uow.session
+        previous = s.execute(select(func.max(BehaviourScoreRow.month)).where(
+            BehaviourScoreRow.tenant_id == who.tenant_id, BehaviourScoreRow.month < month)).scalar_one_or_none()
+        if previous is None:
+            return []
+        rows = s.execute(select(BehaviourScoreRow.subject_kind, BehaviourScoreRow.subject_id, BehaviourScoreRow.score,
+                                BehaviourScoreRow.factors).where(
+            BehaviourScoreRow.tenant_id == who.tenant_id, BehaviourScoreRow.month == previous)).all()
+    out = []
+    for kind, subject_id, score, factors in rows:
+        dpd = next((f.get("value") for f in factors or [] if f.get("name") == "current_dpd"), None)
+        out.append((str(kind), int(subject_id), int(score), None if dpd is None else int(dpd)))
+    return out

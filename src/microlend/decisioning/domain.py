@@ -29,6 +29,9 @@ REQUIRED_OUTPUTS: tuple[str, ...] = ("outcome", "limit", "annual_rate", "reasons
 OUTPUTS_BY_KIND: dict[str, tuple[str, ...]] = {
     "credit_decision": REQUIRED_OUTPUTS,
     "limit_review": ("outcome", "action", "limit", "reasons"),
+    # the severity of each early-warning signal (`early_warning.SIGNALS`)
+    "early_warning": ("dpd_transition", "behaviour_score", "tax_sales_drop", "merchant_flow_drop",
+                      "enforcement_case", "bureau_overdue", "limit_exhausted"),
 }
 
 #: Annual rates leave the engine rounded half up to this many decimal places (0.123456 = 12.3456%).

@@ -186,11 +186,17 @@ def limit_review_simulation(session: Session, tenant_id: int, doc: dict[str, Any
 
 def published_limit_review(session: Session, tenant_id: int) -> dict[str, Any] | None:
     """The limit review policy the bank published last (None: the shipped one applies)."""
+    return published_of_kind(session, tenant_id, "limit_review")
+
+
+def published_of_kind(session: Session, tenant_id: int, kind: str) -> dict[str, Any] | None:
+    """The policy of a kind that runs alone (limit review, early warning) the bank published last (None: the
+    shipped one applies)."""
     for row in session.execute(
         select(PolicyVersionRow)
         .where(PolicyVersionRow.tenant_id == tenant_id, PolicyVersionRow.status == "published")
         .order_by(PolicyVersionRow.published_at.desc(), PolicyVersionRow.id.desc())
     ).scalars():
-        if policy_kind(row.content) == "limit_review":
+        if policy_kind(row.content) == kind:
             return dict(row.content)
     return None

@@ -53,6 +53,10 @@ def _evaluator(kind: str, compiled: CompiledPolicy) -> Callable[[Any], dict[str,
     """For a policy kind: golden-test input -> outputs in their stored JSON form."""
     if kind == "limit_review":
         return lambda data: review_line(compiled, LimitReviewInput.from_canonical(data)).outputs()
+    if kind == "early_warning":
+        from microlend.decisioning.early_warning import EarlyWarningInput, assess_one
+
+        return lambda data: dict(assess_one(compiled, EarlyWarningInput.from_canonical(data)))
     return lambda data: compiled.evaluate(DecisionInput.from_canonical(data)).outputs()
 
 

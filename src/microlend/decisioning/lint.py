@@ -289,9 +289,11 @@ def _input_paths(kind: str) -> set[str]:
     from pydantic import BaseModel
 
     from microlend.decisioning.domain import SOURCE_KINDS, DecisionInput
+    from microlend.decisioning.early_warning import EarlyWarningInput
     from microlend.decisioning.limits import LimitReviewInput
 
-    root: type[BaseModel] = LimitReviewInput if kind == "limit_review" else DecisionInput
+    roots: dict[str, type[BaseModel]] = {"limit_review": LimitReviewInput, "early_warning": EarlyWarningInput}
+    root: type[BaseModel] = roots.get(kind, DecisionInput)
     paths = set()
     for name, info in root.model_fields.items():
         annotation = info.annotation

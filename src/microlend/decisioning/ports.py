@@ -27,6 +27,22 @@ class LendingPorts:
 
 lending = LendingPorts()
 
+#: The current book's early-warning facts (a polars frame of `early_warning.BOOK_SCHEMA`), for simulating an
+#: early-warning version before it is published; origination assembles them.
+EarlyWarningBook = Callable[[UnitOfWork, Principal], Any]
+_book: list[EarlyWarningBook] = []
+
+
+def connect_early_warning(*, book: EarlyWarningBook | None) -> None:
+    _book.clear()
+    if book is not None:
+        _book.append(book)
+
+
+def early_warning_book(uow: UnitOfWork, who: Principal) -> Any:
+    """The current book's signals, or None when no module assembles them (the golden tests then stand alone)."""
+    return _book[0](uow, who) if _book else None
+
 
 def connect_lending(*, loss_given_default: LossGivenDefault | None, product_prices: ProductPrices | None,
                     operating_cost_per_loan: OperatingCost | None) -> None:

@@ -333,6 +333,48 @@ _REASONS = [
         True,
     ),
     Reason(
+        "EW_DPD_TRANSITION",
+        "预警：逾期天数迁移",
+        "Early warning: days past due moved up a bucket",
+        False,
+    ),
+    Reason(
+        "EW_BEHAVIOUR_SCORE",
+        "预警：行为评分偏低或明显下降",
+        "Early warning: the behaviour score is low or fell sharply",
+        False,
+    ),
+    Reason(
+        "EW_TAX_SALES_DROP",
+        "预警：纳税申报销售额明显下降",
+        "Early warning: declared tax sales fell sharply",
+        False,
+    ),
+    Reason(
+        "EW_MERCHANT_FLOW_DROP",
+        "预警：收单流水明显下降",
+        "Early warning: merchant turnover fell sharply",
+        False,
+    ),
+    Reason(
+        "EW_ENFORCEMENT_CASE",
+        "预警：新增被执行案件",
+        "Early warning: an enforcement case against the borrower",
+        False,
+    ),
+    Reason(
+        "EW_BUREAU_OVERDUE",
+        "预警：他行贷款逾期",
+        "Early warning: overdue at another lender",
+        False,
+    ),
+    Reason(
+        "EW_LIMIT_EXHAUSTED",
+        "预警：额度连续多月用满",
+        "Early warning: the limit drawn to the full for months",
+        False,
+    ),
+    Reason(
         "INCREASE_GOOD_BEHAVIOUR",
         "额度提升：按时还款记录良好",
         "Limit raised: a good repayment record",

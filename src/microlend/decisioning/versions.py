@@ -221,7 +221,9 @@ def submit_with_evidence(uow: UnitOfWork, who: Principal, content: dict[str, Any
                               "outputs before submitting it", field="tests")
     golden = run_golden_tests(doc, subs)
     warnings = [f.text() for f in report.findings if f.severity == "warning"]
-    money = None if policy_kind(doc) == "limit_review" else _money_assumptions(uow, who)
+    kind = policy_kind(doc)
+    money = None if kind in ("limit_review", "early_warning") else _money_assumptions(uow, who)
+    book = _early_warning_book(uow, who) if kind == "early_warning" else None
     with uow:
         s = uow.session
         row, created = _insert_or_get(s, who, doc, "submitted", note)
@@ -233,7 +235,7 @@ def submit_with_evidence(uow: UnitOfWork, who: Principal, content: dict[str, Any
             audit.record(s, who, "policy.submit", "policy_version", row.id, before=before, after=audit_summary(row))
         # lint clean and every golden test passing: a submitted version is in the test environment
         row.environment = "test"
-        champion_hash, simulation = _simulate_against_champion(s, who.tenant_id, doc, money)
+        champion_hash, simulation = _simulate_against_champion(s, who.tenant_id, doc, money, book)
         submission = PolicySubmissionRow(
             tenant_id=who.tenant_id, policy_version_id=row.id, submitted_by=who.username,
             submitted_at=row.submitted_at or utcnow(), note=note, champion_hash=champion_hash, warnings=warnings,
@@ -252,16 +254,31 @@ def _money_assumptions(uow: UnitOfWork, who: Principal) -> MoneyAssumptions:
     return money_assumptions(uow, who)
 
 
-SIMULATED_KINDS = ("credit_decision", "limit_review")
+def _early_warning_book(uow: UnitOfWork, who: Principal) -> Any:
+    from microlend.decisioning.ports import early_warning_book
+
+    return early_warning_book(uow, who)
+
+
+SIMULATED_KINDS = ("credit_decision", "limit_review", "early_warning")
+#: Kinds of which one version is in force at a time (publishing one retires the one before).
+SINGLE_KINDS = ("limit_review", "early_warning")
 
 
 def _simulate_against_champion(s: Session, tenant_id: int, doc: dict[str, Any],
-                               money: MoneyAssumptions | None) -> tuple[str | None, dict[str, Any]]:
-    """The stored simulation of a version against the version of its kind in force, on the bank's history.
-    A kind with no simulation cannot be submitted: the checker would have no evidence."""
+                               money: MoneyAssumptions | None, book: Any = None) -> tuple[str | None, dict[str, Any]]:
+    """The stored simulation of a version against the version of its kind in force, on the bank's history
+    (an early-warning version: on the current book). A kind with no simulation cannot be submitted: the
+    checker would have no evidence."""
     kind = policy_kind(doc)
     if kind == "limit_review":
         return None, evidence.limit_review_simulation(s, tenant_id, doc)
+    if kind == "early_warning":
+        from microlend.decisioning.early_warning import default_early_warning, simulation
+
+        in_force = evidence.published_of_kind(s, tenant_id, "early_warning")
+        baseline = in_force or default_early_warning()
+        return (policy_hash(baseline) if in_force else None), simulation(doc, baseline, book)
     if kind == "credit_decision":
         setup = s.get(DecisionSetupRow, tenant_id)
         champion_hash = setup.champion_hash if setup is not None else None
@@ -345,10 +362,10 @@ def publish(
         s = uow.session
         row = version_row(s, who.tenant_id, content_hash)
         kind = policy_kind(row.content)
-        if kind == "limit_review" and challenger:
-            raise ValidationError("challenger_share_bp: a limit review policy runs alone; publish it without a "
-                                  "challenger share or shadow", field="challenger_share_bp")
-        if kind not in ("credit_decision", "limit_review"):
+        if kind in SINGLE_KINDS and challenger:
+            raise ValidationError(f"challenger_share_bp: a {kind.replace('_', ' ')} policy runs alone; publish it "
+                                  "without a challenger share or shadow", field="challenger_share_bp")
+        if kind not in ("credit_decision", *SINGLE_KINDS):
             raise ValidationError(f"content_hash: a {kind} policy cannot be published", field="content_hash")
         if row.status != "submitted":
             raise Conflict(
@@ -376,16 +393,16 @@ def publish(
         )
         row.environment = "production"
         retired: str | None = None
-        if kind == "limit_review":
+        if kind in SINGLE_KINDS:
             previous: str | None = None
             for other in s.execute(select(PolicyVersionRow).where(
                     PolicyVersionRow.tenant_id == who.tenant_id, PolicyVersionRow.status == "published",
                     PolicyVersionRow.id != row.id)).scalars():
-                if policy_kind(other.content) == "limit_review":
+                if policy_kind(other.content) == kind:
                     other.status, other.retired_at = "retired", now
                     previous = other.content_hash
             retired = previous
-            arm = "limit_review"
+            arm = kind
         else:
             setup = s.get(DecisionSetupRow, who.tenant_id)
             if challenger:

@@ -29,6 +29,7 @@ from microlend.core.money import round_half_up
 from microlend.core.tables import TenantRow, UserRow
 from microlend.core.uow import UnitOfWork
 from microlend.demo import signing
+from microlend.origination import early_warning
 from microlend.origination import queries as application_queries
 from microlend.origination import service as origination
 from microlend.origination.tables import ApplicationRow
@@ -95,6 +96,8 @@ class History:
     declined: int = 0
     referred: int = 0  # referred by the policy (reviewed since or still waiting)
     decline_reasons: tuple[tuple[str, int], ...] = ()  # the most frequent, most first
+    alerts: int = 0  # early-warning alerts raised by the nightly scans
+    alerts_acted: int = 0  # of them, acted on or dismissed by the bank's staff
 
     def summary(self) -> str:
         reasons = ", ".join(f"{code} {n}" for code, n in self.decline_reasons) or "none"
@@ -270,16 +273,50 @@ def _live(
         repayments += _repayments_of_the_day(uow, tenant_id, on, rng, bad_customers, stopped_paying, system)
         set_clock(FixedClock(datetime(on.year, on.month, on.day, 15, 30, tzinfo=UTC)))  # 23:30 in Shanghai
         _run_jobs(uow, tenant_id, NIGHT_JOBS)  # close of business, and provisioning at month end
+        set_clock(FixedClock(datetime(on.year, on.month, on.day, 15, 50, tzinfo=UTC)))  # 23:50 in Shanghai
+        _run_jobs(uow, tenant_id, LATE_JOBS)  # the early-warning scan after the close
         if progress:
             progress(1)
+    acted = _act_on_alerts(uow, people[2], today)
+    alerts = len(early_warning.list_alerts(uow, people[2], status=None, limit=500))
     waiting = application_queries.waiting_for_review(uow, system_principal(tenant_id, "demo"))
-    return History(days, applications, disbursed, repayments, int(waiting))
+    return History(days, applications, disbursed, repayments, int(waiting), alerts=alerts, alerts_acted=acted)
+
+
+def _act_on_alerts(uow: UnitOfWork, approver: Principal, today: date) -> int:
+    """The approver works the top of the early-warning queue on the last day: a visit by the officer for the
+    first alert, a collections case opened early for the next, a frozen line for a line exhausted for months,
+    a dismissal for a low one; how many were acted on."""
+    set_clock(FixedClock(datetime(today.year, today.month, today.day, 1, 30, tzinfo=UTC)))
+    queue = early_warning.list_alerts(uow, approver)
+    plan: list[tuple[int, str, str]] = []
+    for alert in queue:
+        if len(plan) >= 4:
+            break
+        done = {a for _, a, _ in plan}
+        if alert.subject_kind == "line" and alert.signal == "limit_exhausted" and "freeze" not in done:
+            plan.append((alert.id, "freeze", "drawn to the limit for months: no new drawdowns until it is reviewed"))
+        elif "visit" not in done and alert.customer_id is not None:
+            plan.append((alert.id, "visit", "see the business and its stock before the next instalment"))
+        elif "collections_case" not in done and alert.signal in ("dpd_transition", "behaviour_score"):
+            plan.append((alert.id, "collections_case", "call before the arrears grow"))
+        elif alert.severity == "low" and "dismiss" not in done:
+            plan.append((alert.id, "dismiss", "a one-off: paid the day after"))
+    acted = 0
+    for alert_id, action, note in plan:
+        try:
+            early_warning.act(uow, approver, alert_id, action, note)
+        except DomainError:
+            continue
+        acted += 1
+    return acted
 
 
 #: The worker's jobs the history runs each morning and each night (the hourly sending is left to the worker
 #: that runs next to the demo's server: the morning's reminders send what is due anyway, and at night it is quiet)
 MORNING_JOBS = (worker.REMINDERS,)
 NIGHT_JOBS = (worker.CLOSE_OF_BUSINESS, worker.PROVISIONING)
+LATE_JOBS = (worker.EARLY_WARNING,)
 
 
 def _run_jobs(uow: UnitOfWork, tenant_id: int, kinds: tuple[str, ...]) -> None:

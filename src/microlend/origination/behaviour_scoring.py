@@ -33,8 +33,8 @@ def _cents(amount: Decimal) -> int:
     return int((amount * _CENTS).to_integral_value())
 
 
-def portfolio_scores(uow: UnitOfWork, who: Principal, on: date) -> pl.DataFrame:
-    """Every subject's facts, factor points, score and band as of `on` (nothing is written)."""
+def portfolio_frames(uow: UnitOfWork, who: Principal, on: date) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(subjects, instalments with their kind) of the bank's book as the scorecard reads them."""
     subjects = pl.DataFrame(
         [(i, kind, c, _cents(limit), opened, dpd) for i, kind, c, limit, opened, dpd in
          loans.behaviour_subjects(uow, who)],
@@ -42,15 +42,28 @@ def portfolio_scores(uow: UnitOfWork, who: Principal, on: date) -> pl.DataFrame:
     raw = loans.behaviour_instalments(uow, who, on)
     instalments = pl.DataFrame([(kind, i, d, due, paid, _cents(p)) for kind, i, d, due, paid, p in raw],
                                schema={"kind": pl.Utf8, **behaviour.INSTALMENT_SCHEMA}, orient="row")
+    return subjects, instalments
+
+
+def scores_of(subjects: pl.DataFrame, instalments: pl.DataFrame, on: date, *, keep_owed: bool = False
+              ) -> pl.DataFrame:
+    """Every subject's facts, factor points, score and band (lines and loans scored apart); with `keep_owed`,
+    what each owed at the last 6 month-ends too."""
     frames = []
     for kind in ("line", "loan"):
         part = subjects.filter(pl.col("kind") == kind)
         if part.height:
             mine = instalments.filter(pl.col("kind") == kind).drop("kind")
-            frames.append(behaviour.behaviour_facts(part, mine, on))
+            frames.append(behaviour.behaviour_facts(part, mine, on, keep_owed=keep_owed))
     if not frames:
-        return behaviour.score_facts(behaviour.behaviour_facts(subjects, instalments.drop("kind"), on))
+        return behaviour.score_facts(behaviour.behaviour_facts(subjects, instalments.drop("kind"), on,
+                                                               keep_owed=keep_owed))
     return behaviour.score_facts(pl.concat(frames))
+
+
+def portfolio_scores(uow: UnitOfWork, who: Principal, on: date) -> pl.DataFrame:
+    """Every subject's facts, factor points, score and band as of `on` (nothing is written)."""
+    return scores_of(*portfolio_frames(uow, who, on), on)
 
 
 def score_portfolio(uow: UnitOfWork, who: Principal, *, store: bool = True) -> BehaviourRun:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from microlend.core.db import Amount, Base, JSONText, Rate, UTCDateTime
@@ -136,3 +136,75 @@ class ExposureLockRow(Base):
 
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
     customer_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+
+class EarlyWarningAlertRow(Base):
+    """An early-warning alert (预警) on a loan or credit line of the active book: one signal, its severity under
+    the rules in force (by content hash) and the facts it read; open until acted on or dismissed. `open_key`
+    is set while the alert is open, so a subject has at most one open alert per signal."""
+
+    __tablename__ = "early_warning_alerts"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "open_key", name="uq_early_warning_alerts_open_key"),
+        Index("ix_early_warning_alerts_queue", "tenant_id", "status", "severity", "id"),
+        Index("ix_early_warning_alerts_customer", "tenant_id", "customer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    subject_kind: Mapped[str] = mapped_column(String(10))  # loan | line
+    subject_id: Mapped[int] = mapped_column(Integer)
+    customer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    signal: Mapped[str] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(10))  # high | medium | low
+    rule_version: Mapped[str] = mapped_column(String(64))
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSONText())
+    status: Mapped[str] = mapped_column(String(20))  # open | acted | dismissed
+    open_key: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    raised_on: Mapped[date] = mapped_column(Date)
+    last_seen_on: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class EarlyWarningActionRow(Base):
+    """What a person did about an alert, with who, when and why, and what it led to (a limit change, a visit,
+    a collections case)."""
+
+    __tablename__ = "early_warning_actions"
+    __table_args__ = (Index("ix_early_warning_actions_alert", "tenant_id", "alert_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    alert_id: Mapped[int] = mapped_column(ForeignKey("early_warning_alerts.id"))
+    action: Mapped[str] = mapped_column(String(20))  # freeze | reduce_limit | visit | collections_case | dismiss
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    note: Mapped[str] = mapped_column(Text, default="")
+    result: Mapped[dict[str, Any]] = mapped_column(JSONText())
+
+
+class VisitTaskRow(Base):
+    """A visit (走访) an officer is asked to make to a customer, from an early-warning alert, a campaign or by
+    hand; done with its outcome."""
+
+    __tablename__ = "visit_tasks"
+    __table_args__ = (
+        Index("ix_visit_tasks_officer", "tenant_id", "status", "officer_user_id", "due_on"),
+        Index("ix_visit_tasks_customer", "tenant_id", "customer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    officer_user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    customer_id: Mapped[int] = mapped_column(Integer)
+    due_on: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(20))  # early_warning | marketing | officer
+    source_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    status: Mapped[str] = mapped_column(String(20))  # open | done | cancelled
+    outcome: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    done_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

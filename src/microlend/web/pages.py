@@ -75,7 +75,8 @@ def page(request: Request, who: Principal, template: str, status_code: int = 200
     """Render a staff page inside the layout, with the menu the caller's roles allow. A refusal (the error
     page with 403) becomes the refusal page: what was tried, which roles may, and a way back."""
     menu = navigation()
-    nav = [(path, label) for path, label, perm in menu if who.can(perm)]
+    # a page open to several permissions is listed once per permission: the caller sees it once
+    nav = list({path: (path, label) for path, label, perm in menu if who.can(perm)}.values())
     if template == "error.html" and status_code == 403:
         return render(request, "forbidden.html", status_code=403, who=who, nav=nav,
                       refusal=access.refusal(request, who, menu, ctx.get("message")),

@@ -311,10 +311,10 @@ class TestEveryKindNeedsEvidence:
         from microlend.decisioning import domain, lint
 
         doc = stricter_policy()
-        doc["metadata"]["kind"] = "early_warning"
-        monkeypatch.setitem(domain.OUTPUTS_BY_KIND, "early_warning", domain.REQUIRED_OUTPUTS)
+        doc["metadata"]["kind"] = "collections_strategy"
+        monkeypatch.setitem(domain.OUTPUTS_BY_KIND, "collections_strategy", domain.REQUIRED_OUTPUTS)
         assert lint.lint_policy(doc).ok
-        with pytest.raises(ValidationError, match="early_warning policy has no simulation"):
+        with pytest.raises(ValidationError, match="collections_strategy policy has no simulation"):
             service.submit(uow, analyst, doc)
         with uow:
             assert uow.session.execute(select(PolicyVersionRow).where(
@@ -332,3 +332,15 @@ class TestLimitReviewSubmission:
         sim = sub.simulation
         assert (sim["kind"], sim["source"], sim["rows"]) == ("limit_review", "none", 0)
         assert "golden tests are the only evidence" in sim["fallback"]
+
+
+class TestEarlyWarningSubmission:
+    def test_early_warning_rules_are_simulated_on_the_current_book_and_run_alone(
+        self, uow: UnitOfWork, bank: Tenant, analyst: Principal
+    ) -> None:
+        from microlend.decisioning.early_warning import default_early_warning
+
+        _, sub = service.submit_with_evidence(uow, analyst, default_early_warning(), note="shipped rules")
+        assert sub.golden and all(g["passed"] for g in sub.golden)
+        assert (sub.simulation["kind"], sub.simulation["rows"]) == ("early_warning", 0)
+        assert "golden tests are the only evidence" in sub.simulation["fallback"]

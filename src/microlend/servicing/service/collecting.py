@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from microlend.core import audit
 from microlend.core.clock import utcnow
-from microlend.core.errors import Conflict, NotFound, ValidationError
+from microlend.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from microlend.core.identity import Permission, Principal, system_principal
 from microlend.core.tables import TenantRow
 from microlend.core.uow import UnitOfWork
@@ -259,6 +259,59 @@ def close_on_write_off(uow: UnitOfWork, event: LoanWrittenOff) -> None:
             _close(uow.session, system_principal(event.tenant_id, "collections"), case, event.business_date,
                    rules.WRITTEN_OFF)
         uow.commit()
+
+
+def open_case_early(uow: UnitOfWork, who: Principal, *, loan_id: int | None = None,
+                    credit_line_id: int | None = None, reason: str) -> list[CaseView]:
+    """Open a collections case before the loan falls (further) overdue, on an early-warning signal: on the
+    loan, or on every active drawdown of the credit line. A loan with an open case keeps it (it is
+    returned); the case is routed as an early (M1) case while the loan is current. Audited with the reason."""
+    if not (who.can(P.COLLECT) or who.can(P.MANAGE_CREDIT_LINES) or who.can(P.EDIT_POLICIES)):
+        raise PermissionDenied("only collections, an approver or the risk team opens a collections case early")
+    reason = reason.strip()
+    if not reason or len(reason) > 500:
+        raise ValidationError("reason: say why the case opens early, in at most 500 characters", field="reason")
+    if (loan_id is None) == (credit_line_id is None):
+        raise ValidationError("loan_id: name a loan or a credit line", field="loan_id")
+    with uow:
+        s = uow.session
+        if loan_id is not None:
+            loan = s.get(LoanRow, loan_id)
+            if loan is None or loan.tenant_id != who.tenant_id:
+                raise NotFound(f"loan {loan_id} not found")
+            loans = [loan]
+        else:
+            loans = list(s.execute(select(LoanRow).where(
+                LoanRow.tenant_id == who.tenant_id, LoanRow.credit_line_id == credit_line_id,
+                LoanRow.status == "active").order_by(LoanRow.id)).scalars())
+        active = [x for x in loans if x.status == "active"]
+        if not active:
+            raise Conflict("collections: no active loan to open a case on", field="loan_id")
+        settings = settings_of(s, who.tenant_id)
+        on = s.get(TenantRow, who.tenant_id).business_date  # type: ignore[union-attr]
+        cases = []
+        for loan in active:
+            case = _open_case(s, who.tenant_id, loan.id)
+            if case is None:
+                amount = _amount_overdue(s, who.tenant_id, loan.id)
+                branch, contacts = _branch_and_contacts(uow, who.tenant_id, loan.customer_id)
+                bucket = loan.bucket or "M0"
+                queue, action = rules.route(settings, bucket if bucket != "M0" else "M1", amount, branch)
+                now = utcnow()
+                case = CollectionCaseRow(
+                    tenant_id=who.tenant_id, loan_id=loan.id, customer_id=loan.customer_id, branch=branch,
+                    status=rules.OPEN, bucket=bucket, days_past_due=loan.days_past_due or 0, amount_overdue=amount,
+                    queue=queue, next_action=action, assignee=None, escalation=0, registered_contacts=contacts,
+                    opened_on=on, created_at=now, updated_at=now)
+                s.add(case)
+                s.flush()
+                s.add(CollectionActionRow(tenant_id=who.tenant_id, case_id=case.id, kind="note",
+                                          text=f"opened early: {reason}", actor=who.username, at=now))
+                audit.record(s, who, "collections.open_early", "collection_case", case.id,
+                             after={"loan_id": loan.id, "bucket": bucket, "queue": queue, "reason": reason})
+            cases.append(CaseView.of(case))
+        uow.commit()
+    return cases
 
 
 # --- reading -------------------------------------------------------------------------------------------------

@@ -1,0 +1,577 @@
+"""Early warning on the active book (贷后预警): the signals of every open credit line and every active loan
+outside a line, computed set-based (the bank's own days past due and their transition since the last monthly
+scoring, the monthly behaviour score, declared tax sales and merchant turnover, enforcement cases and
+overdue accounts at other lenders from the answers the data gateway recorded — tax and merchant data only
+under the external-data consent, the credit report only under the credit-report consent — and months drawn
+to the limit), judged by the bank's published early-warning rules (decisioning), kept as alerts in a queue.
+
+De-duplication: a subject has at most one open alert per signal (a later scan updates it, raising its
+severity when it got worse); an alert acted on or dismissed keeps its signal quiet for `QUIET_DAYS`.
+
+Actions on an alert, each recorded with who, when and why: freeze the line's drawdowns or reduce its limit
+(through the limit desk: an approver within authority applies it at once; above the approver's authority by
+amount, or asked by the risk team, it waits on the desk for a second person), a visit task for the
+customer's officer, a collections case opened early (servicing), or dismissal. Lives in origination, above
+decisioning (the rules), servicing (the book) and data (the answers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+from sqlalchemy import case, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from microlend.core import audit
+from microlend.core.clock import utcnow
+from microlend.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from microlend.core.identity import Permission, Principal, Role
+from microlend.core.money import round_half_up
+from microlend.core.tenancy import business_date
+from microlend.core.uow import UnitOfWork
+from microlend.data import queries as data_queries
+from microlend.decisioning import early_warning as rules
+from microlend.decisioning.behaviour import at_limit_streak, factors_of
+from microlend.decisioning.behaviour_scores import month_of, scores_before, store_month
+from microlend.decisioning.evidence import published_of_kind
+from microlend.decisioning.limit_changes import ProposedChange, limit_authority, record_limit_change
+from microlend.decisioning.policy import policy_hash
+from microlend.origination.assist import staff_branch
+from microlend.origination.behaviour_scoring import portfolio_frames, scores_of
+from microlend.origination.tables import EarlyWarningActionRow, EarlyWarningAlertRow, VisitTaskRow
+from microlend.parties import queries as parties
+from microlend.servicing import queries as loans
+from microlend.servicing.service import change_credit_line_limit, collecting
+
+OPEN, ACTED, DISMISSED = "open", "acted", "dismissed"
+STATUSES = (OPEN, ACTED, DISMISSED)
+ACTIONS = ("freeze", "reduce_limit", "visit", "collections_case", "dismiss")
+#: After an alert is acted on or dismissed, its subject and signal raise no new alert for this many days.
+QUIET_DAYS = 30
+#: A visit asked from an alert is due this many days after the business date unless a date is given.
+VISIT_DAYS = 7
+_RANK = {"low": 1, "medium": 2, "high": 3}
+_CHUNK = 500
+P = Permission
+
+
+# --- the signals of the book, set-based -------------------------------------------------------------------
+
+
+def book_signals(subjects: pl.DataFrame, instalments: pl.DataFrame, on: date, *,
+                 before: pl.DataFrame | None = None, external: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The early-warning facts of every subject (`early_warning.BOOK_SCHEMA`) from the scorecard's frames
+    (`behaviour_scoring.portfolio_frames`), the previous month's scores (subject_kind, subject_id,
+    score_before, dpd_before) and the external facts per customer (customer_id and the fact columns of
+    tax, merchant, enforcement and bureau; null where the bank holds none or may not use them). Also
+    returns the month's score, band and factor points per subject (columns `score`, `band`, `bin_*`,
+    `points_*`) so the run can keep them."""
+    book = scores_of(subjects, instalments, on, keep_owed=True).with_columns(
+        at_limit_streak().alias("months_at_limit")).rename({"kind": "subject_kind"})
+    if before is None or before.height == 0:
+        before = pl.DataFrame(schema={"subject_kind": pl.Utf8, "subject_id": pl.Int64, "score_before": pl.Int32,
+                                      "dpd_before": pl.Int32})
+    book = book.join(before, on=["subject_kind", "subject_id"], how="left")
+    ext_cols = ("tax.sales_growth", "merchant.flow_trend", "enforcement.cases_open", "enforcement.dishonest",
+                "bureau.overdue_now")
+    if external is None or external.height == 0:
+        book = book.with_columns([pl.lit(None, dtype=rules.FACT_TYPES[c]).alias(c) for c in ext_cols])
+    else:
+        book = book.join(external.select("customer_id", *ext_cols), on="customer_id", how="left")
+    return book.with_columns(
+        pl.col("current_dpd").cast(pl.Int32).alias("dpd.now"),
+        pl.col("dpd_before").cast(pl.Int32).alias("dpd.before"),
+        pl.col("score").cast(pl.Int32).alias("score.value"),
+        (pl.col("score_before") - pl.col("score")).cast(pl.Int32).alias("score.drop"),
+        pl.col("months_at_limit").cast(pl.Int32).alias("line.months_at_limit"),
+    )
+
+
+def _external(uow: UnitOfWork, who: Principal, on: date) -> pl.DataFrame:
+    """Per customer, the facts of the newest recorded answers of tax, merchant, enforcement and bureau
+    sources; tax and merchant only for customers whose external-data consent stands, the credit report only
+    under the credit-report consent (enforcement is a public record)."""
+    indexes = parties.subject_indexes(uow, who)
+    if not indexes:
+        return pl.DataFrame()
+    stored = data_queries.stored_business_features(uow, who, indexes, on)
+    if stored.height == 0:
+        return stored
+    external = parties.customers_with_consent(uow, who, "external_data")
+    report = parties.customers_with_consent(uow, who, "credit_report")
+
+    def col(name: str, dtype: Any) -> pl.Expr:
+        return (pl.col(name).cast(dtype) if name in stored.columns else pl.lit(None, dtype=dtype))
+
+    ext = pl.col("customer_id").is_in(list(external))
+    rep = pl.col("customer_id").is_in(list(report))
+    return stored.select(
+        "customer_id",
+        pl.when(ext).then(col("tax_sales_growth_yoy", pl.Float64)).alias("tax.sales_growth"),
+        pl.when(ext).then(col("mer_flow_trend", pl.Float64)).alias("merchant.flow_trend"),
+        col("enf_cases_open", pl.Int32).alias("enforcement.cases_open"),
+        (col("enf_dishonest", pl.Int32) > 0).alias("enforcement.dishonest"),
+        pl.when(rep).then(col("bur_overdue_now", pl.Int32)).alias("bureau.overdue_now"),
+    )
+
+
+def _before(uow: UnitOfWork, who: Principal, on: date) -> pl.DataFrame:
+    return pl.DataFrame(scores_before(uow, who, month_of(on)),
+                        schema={"subject_kind": pl.Utf8, "subject_id": pl.Int64, "score_before": pl.Int32,
+                                "dpd_before": pl.Int32}, orient="row")
+
+
+def current_book(uow: UnitOfWork, who: Principal, on: date | None = None) -> pl.DataFrame:
+    """The early-warning facts of the bank's whole active book as of its business date (nothing written)."""
+    if on is None:
+        with uow:
+            on = business_date(uow.session, who.tenant_id)
+    subjects, instalments = portfolio_frames(uow, who, on)
+    return book_signals(subjects, instalments, on, before=_before(uow, who, on), external=_external(uow, who, on))
+
+
+def book_facts(uow: UnitOfWork, who: Principal) -> pl.DataFrame:
+    """The port decisioning simulates an early-warning version on: the current book's facts."""
+    return current_book(uow, who).select(list(rules.BOOK_SCHEMA))
+
+
+# --- the scan ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScanRun:
+    business_date: date
+    rule_version: str
+    subjects: int
+    raised: int
+    new: int
+    escalated: int
+    by_signal: dict[str, dict[str, int]]
+    scores_kept: bool
+
+
+def _may_see(who: Principal) -> None:
+    if not (who.can(P.RECOMMEND) or who.can(P.MANAGE_CREDIT_LINES) or who.can(P.EDIT_POLICIES)):
+        raise PermissionDenied("only a loan officer, an approver or the risk team sees early-warning alerts")
+
+
+def _may_act(who: Principal) -> None:
+    if not (who.can(P.MANAGE_CREDIT_LINES) or who.can(P.EDIT_POLICIES)):
+        raise PermissionDenied("only an approver or the risk team acts on early-warning alerts")
+
+
+def rules_in_force(uow: UnitOfWork, who: Principal) -> dict[str, Any]:
+    with uow:
+        return published_of_kind(uow.session, who.tenant_id, rules.KIND) or rules.default_early_warning()
+
+
+def _key(kind: str, subject_id: int, signal: str) -> str:
+    return f"{kind}:{subject_id}:{signal}"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float):
+        return str(Decimal(repr(value)).quantize(Decimal("0.0001")))
+    return value
+
+
+def scan(uow: UnitOfWork, who: Principal, *, keep_scores: bool = True) -> ScanRun:
+    """Score and scan the whole active book on the bank's business date with its published early-warning
+    rules: new alerts for signals not already open (or quiet), open ones seen again updated. With
+    `keep_scores` (and the right to), the month's behaviour scores are kept too (the monthly score)."""
+    _may_act(who)
+    with uow:
+        on = business_date(uow.session, who.tenant_id)
+    doc = rules_in_force(uow, who)
+    version = policy_hash(doc)
+    book = current_book(uow, who, on)
+    assessed = rules.assess_book(doc, book.select(list(rules.BOOK_SCHEMA)))
+    found = rules.raised(assessed)
+    keep = keep_scores and who.can(P.MANAGE_CREDIT_LINES) and book.height > 0
+    if keep:
+        store_month(uow, who, on, [
+            {"subject_kind": r["subject_kind"], "subject_id": int(r["subject_id"]), "customer_id": r["customer_id"],
+             "score": int(r["score"]), "band": r["band"], "factors": [f.as_dict() for f in factors_of(r)]}
+            for r in book.iter_rows(named=True)])
+    facts = {(r["subject_kind"], int(r["subject_id"])): r for r in
+             book.join(found.select("subject_kind", "subject_id").unique(), on=["subject_kind", "subject_id"])
+             .select("subject_kind", "subject_id", *rules.FACTS).iter_rows(named=True)}
+    now = utcnow()
+    new = escalated = 0
+    with uow:
+        s = uow.session
+        open_rows = {r.open_key: r for r in s.execute(select(EarlyWarningAlertRow).where(
+            EarlyWarningAlertRow.tenant_id == who.tenant_id, EarlyWarningAlertRow.status == OPEN)).scalars()}
+        since = now - timedelta(days=QUIET_DAYS)
+        quiet = {_key(k, i, g) for k, i, g in s.execute(
+            select(EarlyWarningAlertRow.subject_kind, EarlyWarningAlertRow.subject_id, EarlyWarningAlertRow.signal)
+            .where(EarlyWarningAlertRow.tenant_id == who.tenant_id, EarlyWarningAlertRow.status != OPEN,
+                   EarlyWarningAlertRow.updated_at >= since))}
+        inserts, seen = [], []
+        for kind, subject_id, customer_id, signal, severity in found.iter_rows():
+            key = _key(kind, subject_id, signal)
+            row_facts = facts[(kind, subject_id)]
+            inputs = {f: _plain(row_facts[f]) for f in rules.SIGNAL_FACTS[signal]}
+            existing = open_rows.get(key)
+            if existing is not None:
+                seen.append(existing.id)
+                if _RANK[severity] > _RANK.get(existing.severity, 0):
+                    existing.severity, existing.inputs, existing.rule_version = severity, inputs, version
+                    existing.updated_at = now
+                    escalated += 1
+                continue
+            if key in quiet:
+                continue
+            inserts.append({"tenant_id": who.tenant_id, "subject_kind": kind, "subject_id": subject_id,
+                            "customer_id": customer_id, "signal": signal, "severity": severity,
+                            "rule_version": version, "inputs": inputs, "status": OPEN, "open_key": key,
+                            "raised_on": on, "last_seen_on": on, "created_at": now, "updated_at": now})
+        for start in range(0, len(seen), _CHUNK):
+            s.execute(update(EarlyWarningAlertRow).where(
+                EarlyWarningAlertRow.tenant_id == who.tenant_id,
+                EarlyWarningAlertRow.id.in_(seen[start:start + _CHUNK])).values(last_seen_on=on))
+        if inserts:
+            s.execute(EarlyWarningAlertRow.__table__.insert(), inserts)  # type: ignore[attr-defined]
+        new = len(inserts)
+        by_signal = rules.count_by_signal(assessed)
+        audit.record(s, who, "early_warning.scan", "early_warning", 0,
+                     after={"business_date": on.isoformat(), "rule_version": version, "subjects": book.height,
+                            "raised": found.height, "new": new, "escalated": escalated})
+        try:
+            uow.commit()
+        except IntegrityError:
+            raise Conflict("early warning: another scan of the bank ran at the same time; run it again") from None
+    return ScanRun(on, version, book.height, found.height, new, escalated, by_signal, keep)
+
+
+# --- the queue ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActionView:
+    id: int
+    alert_id: int
+    action: str
+    actor: str
+    at: datetime
+    note: str
+    result: dict[str, Any]
+
+    @classmethod
+    def of(cls, r: EarlyWarningActionRow) -> ActionView:
+        return cls(r.id, r.alert_id, r.action, r.actor, r.at, r.note, dict(r.result or {}))
+
+
+@dataclass(frozen=True)
+class AlertView:
+    id: int
+    subject_kind: str
+    subject_id: int
+    customer_id: int | None
+    customer_name: str
+    signal: str
+    severity: str
+    rule_version: str
+    inputs: dict[str, Any]
+    status: str
+    raised_on: date
+    last_seen_on: date
+    actions: tuple[ActionView, ...] = ()
+
+
+def _mine(uow: UnitOfWork, who: Principal, customer_ids: set[int]) -> set[int]:
+    """Of these customers, the ones an officer serves: assigned to them, or unassigned in their branch."""
+    if not customer_ids:
+        return set()
+    branch = staff_branch(uow, who)
+    return {c.id for c in parties.all_customers(uow, who) if c.id in customer_ids and (
+        c.officer_user_id == who.user_id or (c.officer_user_id is None and (not branch or c.branch == branch)))}
+
+
+def _officer_only(who: Principal) -> bool:
+    return not (who.can(P.MANAGE_CREDIT_LINES) or who.can(P.EDIT_POLICIES))
+
+
+def _views(uow: UnitOfWork, who: Principal, rows: list[EarlyWarningAlertRow],
+           actions: dict[int, list[ActionView]] | None = None) -> list[AlertView]:
+    ids = [r.customer_id for r in rows if r.customer_id is not None]
+    names = parties.customer_names(uow, who, ids) if ids else {}
+    return [AlertView(r.id, r.subject_kind, r.subject_id, r.customer_id, names.get(r.customer_id or 0, ""),
+                      r.signal, r.severity, r.rule_version, dict(r.inputs or {}), r.status, r.raised_on,
+                      r.last_seen_on, tuple((actions or {}).get(r.id, ()))) for r in rows]
+
+
+def list_alerts(uow: UnitOfWork, who: Principal, *, status: str | None = OPEN, severity: str | None = None,
+                signal: str | None = None, customer_id: int | None = None, limit: int = 200) -> list[AlertView]:
+    """The queue: alerts of the caller's bank (an officer: of their customers), highest severity first, then
+    the oldest."""
+    _may_see(who)
+    if status is not None and status not in STATUSES:
+        raise ValidationError(f"status: one of {', '.join(STATUSES)}", field="status")
+    if severity is not None and severity not in rules.SEVERITIES:
+        raise ValidationError(f"severity: one of {', '.join(rules.SEVERITIES)}", field="severity")
+    if signal is not None and signal not in rules.SIGNALS:
+        raise ValidationError(f"signal: one of {', '.join(rules.SIGNALS)}", field="signal")
+    if not 1 <= limit <= 500:
+        raise ValidationError("limit: from 1 to 500", field="limit")
+    with uow:
+        q = select(EarlyWarningAlertRow).where(EarlyWarningAlertRow.tenant_id == who.tenant_id)
+        if status is not None:
+            q = q.where(EarlyWarningAlertRow.status == status)
+        if severity is not None:
+            q = q.where(EarlyWarningAlertRow.severity == severity)
+        if signal is not None:
+            q = q.where(EarlyWarningAlertRow.signal == signal)
+        if customer_id is not None:
+            q = q.where(EarlyWarningAlertRow.customer_id == customer_id)
+        if _officer_only(who):
+            customers = {int(c) for c in uow.session.execute(
+                select(EarlyWarningAlertRow.customer_id).distinct().where(
+                    EarlyWarningAlertRow.tenant_id == who.tenant_id,
+                    EarlyWarningAlertRow.customer_id.is_not(None))).scalars() if c is not None}
+            q = q.where(EarlyWarningAlertRow.customer_id.in_(sorted(_mine(uow, who, customers))))
+        rank = case(*((EarlyWarningAlertRow.severity == sev, -n) for sev, n in _RANK.items()), else_=0)
+        rows = list(uow.session.execute(q.order_by(rank, EarlyWarningAlertRow.id).limit(limit)).scalars())
+    return _views(uow, who, rows)
+
+
+def count_open(uow: UnitOfWork, who: Principal) -> dict[str, int]:
+    """Open alerts of the bank by severity."""
+    _may_see(who)
+    with uow:
+        counts = dict(uow.session.execute(select(EarlyWarningAlertRow.severity, func.count()).where(
+            EarlyWarningAlertRow.tenant_id == who.tenant_id, EarlyWarningAlertRow.status == OPEN)
+            .group_by(EarlyWarningAlertRow.severity)).tuples().all())
+    return {s: int(counts.get(s, 0)) for s in rules.SEVERITIES}
+
+
+def _alert_row(uow: UnitOfWork, who: Principal, alert_id: int) -> EarlyWarningAlertRow:
+    row = uow.session.get(EarlyWarningAlertRow, alert_id)
+    if row is None or row.tenant_id != who.tenant_id:
+        raise NotFound(f"early-warning alert {alert_id} not found")
+    if _officer_only(who) and (row.customer_id is None or row.customer_id not in _mine(uow, who, {row.customer_id})):
+        raise NotFound(f"early-warning alert {alert_id} not found")
+    return row
+
+
+def get_alert(uow: UnitOfWork, who: Principal, alert_id: int) -> AlertView:
+    """One alert with the actions taken on it."""
+    _may_see(who)
+    with uow:
+        row = _alert_row(uow, who, alert_id)
+        actions = [ActionView.of(a) for a in uow.session.execute(select(EarlyWarningActionRow).where(
+            EarlyWarningActionRow.tenant_id == who.tenant_id, EarlyWarningActionRow.alert_id == alert_id)
+            .order_by(EarlyWarningActionRow.id)).scalars()]
+        return _views(uow, who, [row], {alert_id: actions})[0]
+
+
+# --- actions -----------------------------------------------------------------------------------------------
+
+
+def _line(uow: UnitOfWork, who: Principal, row: EarlyWarningAlertRow, action: str) -> tuple[Decimal, Decimal]:
+    """(limit, drawn) of the alert's credit line."""
+    if row.subject_kind != "line":
+        raise ValidationError(f"action: {action} applies to a credit line; this alert is about a loan",
+                              field="action")
+    line = next((x for x in loans.open_credit_lines(uow, who) if x.id == row.subject_id), None)
+    if line is None:
+        raise Conflict(f"credit line {row.subject_id} is not open", field="action")
+    return line.limit, loans.drawn_by_credit_line(uow, who).get(line.id, Decimal(0))
+
+
+def _limit_change(uow: UnitOfWork, who: Principal, row: EarlyWarningAlertRow, action: str, new_limit: Decimal,
+                  current: Decimal, drawn: Decimal, note: str) -> dict[str, Any]:
+    """Freeze or reduce through the limit desk: applied at once by an approver within authority, else a
+    pending change a second person decides on the desk."""
+    reasons = (f"EW_{row.signal.upper()}",)
+    change = ProposedChange(row.subject_id, row.customer_id, "freeze" if action == "freeze" else "decrease",
+                            "approve", current, new_limit, reasons)
+    facts = {"early_warning.alert_id": row.id, "early_warning.signal": row.signal,
+             "early_warning.severity": row.severity, **{f"early_warning.{k}": v for k, v in (row.inputs or {}).items()},
+             "line.drawn": str(drawn), "line.limit": str(current), "note": note}
+    applies = who.can(P.MANAGE_CREDIT_LINES) and (
+        action == "freeze" or current - new_limit <= limit_authority(uow, who).of(who))
+    if not applies:
+        change_id = record_limit_change(uow, who, change, facts, row.rule_version, "pending")
+        return {"limit_change_id": change_id, "status": "pending", "new_limit": str(new_limit)}
+    change_credit_line_limit(uow, who, row.subject_id, new_limit,
+                             f"early warning {row.signal} ({row.severity}): {action}: {note}")
+    change_id = record_limit_change(uow, who, change, facts, row.rule_version, "applied", audited=False)
+    return {"limit_change_id": change_id, "status": "applied", "new_limit": str(new_limit)}
+
+
+def act(uow: UnitOfWork, who: Principal, alert_id: int, action: str, note: str, *,
+        new_limit: Decimal | None = None, due_on: date | None = None) -> ActionView:
+    """Take an action on an open alert (freeze | reduce_limit | visit | collections_case | dismiss), with why;
+    the alert leaves the queue (acted or dismissed) and its subject's signal stays quiet for `QUIET_DAYS`."""
+    _may_act(who)
+    if action not in ACTIONS:
+        raise ValidationError(f"action: one of {', '.join(ACTIONS)}", field="action")
+    note = (note or "").strip()
+    if not note or len(note) > 1000:
+        raise ValidationError("note: say why, in at most 1000 characters", field="note")
+    with uow:  # the action's effect, the alert's status and the record land together
+        s = uow.session
+        row = _alert_row(uow, who, alert_id)
+        if row.status != OPEN:
+            raise Conflict(f"early-warning alert {alert_id} is already {row.status}", field="action")
+        on = business_date(s, who.tenant_id)
+        result = _effect(uow, who, row, action, note, new_limit, due_on, on)
+        before = {"status": row.status}
+        row.status = DISMISSED if action == "dismiss" else ACTED
+        row.open_key, row.updated_at = None, utcnow()
+        record = EarlyWarningActionRow(tenant_id=who.tenant_id, alert_id=alert_id, action=action,
+                                       actor=who.username, at=utcnow(), note=note, result=result)
+        s.add(record)
+        s.flush()
+        audit.record(s, who, f"early_warning.{action}", "early_warning_alert", alert_id, before=before,
+                     after={"status": row.status, "action": action, **result}, reason=note[:500])
+        view = ActionView.of(record)
+        uow.commit()
+    return view
+
+
+def _effect(uow: UnitOfWork, who: Principal, row: EarlyWarningAlertRow, action: str, note: str,
+            new_limit: Decimal | None, due_on: date | None, on: date) -> dict[str, Any]:
+    """Do what the action asks, in the caller's unit of work; what it led to."""
+    if action == "freeze":
+        current, drawn = _line(uow, who, row, action)
+        return _limit_change(uow, who, row, action, min(current, round_half_up(drawn)), current, drawn, note)
+    if action == "reduce_limit":
+        current, drawn = _line(uow, who, row, action)
+        if new_limit is None:
+            raise ValidationError("new_limit: the reduced limit is required", field="new_limit")
+        if not new_limit.is_finite() or new_limit < 0 or new_limit != new_limit.quantize(Decimal("0.01")):
+            raise ValidationError("new_limit: a non-negative amount with at most 2 decimal places", field="new_limit")
+        if new_limit >= current:
+            raise ValidationError(f"new_limit: must be below the current limit {current:.2f}", field="new_limit")
+        return _limit_change(uow, who, row, action, new_limit, current, drawn, note)
+    if action == "visit":
+        if row.customer_id is None:
+            raise ValidationError("action: the alert names no customer to visit", field="action")
+        due = due_on or on + timedelta(days=VISIT_DAYS)
+        if due < on:
+            raise ValidationError("due_on: the visit cannot be due before the business date", field="due_on")
+        officer = parties.customer(uow, who, row.customer_id).officer_user_id
+        visit = create_visit(uow, who, row.customer_id, due, f"{row.signal} ({row.severity}): {note}",
+                             source="early_warning", source_id=row.id, officer_user_id=officer)
+        return {"visit_id": visit.id, "officer_user_id": officer, "due_on": due.isoformat()}
+    if action == "collections_case":
+        cases = collecting.open_case_early(
+            uow, who, loan_id=row.subject_id if row.subject_kind == "loan" else None,
+            credit_line_id=row.subject_id if row.subject_kind == "line" else None,
+            reason=f"early warning {row.signal} ({row.severity}): {note}")
+        return {"case_ids": [c.id for c in cases]}
+    return {}
+
+
+# --- visit tasks -------------------------------------------------------------------------------------------
+
+VISIT_SOURCES = ("early_warning", "marketing", "officer", "collections")
+VISIT_STATUSES = ("open", "done", "cancelled")
+
+
+@dataclass(frozen=True)
+class VisitView:
+    id: int
+    officer_user_id: int | None
+    customer_id: int
+    customer_name: str
+    due_on: date
+    reason: str
+    source: str
+    source_id: int | None
+    status: str
+    outcome: str | None
+    created_by: str
+    done_by: str | None
+    done_at: datetime | None
+
+
+def _visit_view(r: VisitTaskRow, name: str = "") -> VisitView:
+    return VisitView(r.id, r.officer_user_id, r.customer_id, name, r.due_on, r.reason, r.source, r.source_id,
+                     r.status, r.outcome, r.created_by, r.done_by, r.done_at)
+
+
+def create_visit(uow: UnitOfWork, who: Principal, customer_id: int, due_on: date, reason: str, *, source: str,
+                 source_id: int | None = None, officer_user_id: int | None = None) -> VisitView:
+    """A visit task for the customer's officer (走访任务), from an alert, a campaign or by hand; audited."""
+    if source not in VISIT_SOURCES:
+        raise ValidationError(f"source: one of {', '.join(VISIT_SOURCES)}", field="source")
+    reason = reason.strip()
+    if not reason or len(reason) > 2000:
+        raise ValidationError("reason: say why, in at most 2000 characters", field="reason")
+    with uow:
+        s = uow.session
+        if not parties.of_this_bank(uow, who, [customer_id]):
+            raise NotFound(f"customer {customer_id} not found")
+        row = VisitTaskRow(tenant_id=who.tenant_id, officer_user_id=officer_user_id, customer_id=customer_id,
+                           due_on=due_on, reason=reason, source=source, source_id=source_id, status="open",
+                           created_by=who.username, created_at=utcnow())
+        s.add(row)
+        s.flush()
+        audit.record(s, who, "visit.create", "visit_task", row.id,
+                     after={"customer_id": customer_id, "officer_user_id": officer_user_id,
+                            "due_on": due_on.isoformat(), "source": source})
+        view = _visit_view(row)
+        uow.commit()
+    return view
+
+
+def _may_see_visits(who: Principal) -> None:
+    if not (who.can(P.RECOMMEND) or who.can(P.MANAGE_CREDIT_LINES) or who.can(P.EDIT_POLICIES)):
+        raise PermissionDenied("only a loan officer, an approver or the risk team sees visit tasks")
+
+
+def list_visits(uow: UnitOfWork, who: Principal, *, status: str | None = "open", mine: bool = False,
+                limit: int = 200) -> list[VisitView]:
+    """Visit tasks of the bank, soonest due first: an officer sees the visits assigned to them (`mine`: anyone
+    sees only their own)."""
+    _may_see_visits(who)
+    if status is not None and status not in VISIT_STATUSES:
+        raise ValidationError(f"status: one of {', '.join(VISIT_STATUSES)}", field="status")
+    if not 1 <= limit <= 500:
+        raise ValidationError("limit: from 1 to 500", field="limit")
+    with uow:
+        q = select(VisitTaskRow).where(VisitTaskRow.tenant_id == who.tenant_id)
+        if status is not None:
+            q = q.where(VisitTaskRow.status == status)
+        if mine or _officer_only(who):
+            q = q.where(VisitTaskRow.officer_user_id == who.user_id)
+        rows = list(uow.session.execute(q.order_by(VisitTaskRow.due_on, VisitTaskRow.id).limit(limit)).scalars())
+    names = parties.customer_names(uow, who, [r.customer_id for r in rows]) if rows else {}
+    return [_visit_view(r, names.get(r.customer_id, "")) for r in rows]
+
+
+def record_visit_outcome(uow: UnitOfWork, who: Principal, visit_id: int, outcome: str,
+                         status: str = "done") -> VisitView:
+    """The officer who was asked (or an approver, or the risk team) records what the visit found, or cancels
+    it with why."""
+    _may_see_visits(who)
+    if status not in ("done", "cancelled"):
+        raise ValidationError("status: done or cancelled", field="status")
+    outcome = (outcome or "").strip()
+    if not outcome or len(outcome) > 2000:
+        raise ValidationError("outcome: say what the visit found, in at most 2000 characters", field="outcome")
+    with uow:
+        s = uow.session
+        row = s.get(VisitTaskRow, visit_id)
+        if row is None or row.tenant_id != who.tenant_id or (
+                _officer_only(who) and row.officer_user_id != who.user_id):
+            raise NotFound(f"visit {visit_id} not found")
+        if row.status != "open":
+            raise Conflict(f"visit {visit_id} is already {row.status}", field="status")
+        row.status, row.outcome, row.done_by, row.done_at = status, outcome, who.username, utcnow()
+        audit.record(s, who, f"visit.{status}", "visit_task", row.id, before={"status": "open"},
+                     after={"status": status}, reason=outcome[:500])
+        view = _visit_view(row)
+        uow.commit()
+    return view
+
+
+def officer_role(who: Principal) -> bool:
+    """Whether the caller sees only their own customers' alerts and visits."""
+    return _officer_only(who) and who.has_role(Role.CREDIT_OFFICER)
