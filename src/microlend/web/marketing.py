@@ -391,8 +391,9 @@ class UpliftView:
     stage: str
     customers: int
     control: int
-    auuc: float | None
+    qini_area: float | None
     qini: float | None
+    auuc_normalised: float | None
     uplift_at: dict[str, float | None]  # None where the top k holds no treated or no control customer
     chart: str | None
     problem: str
@@ -409,7 +410,7 @@ def _uplift(uow: UnitOfWork, who: Principal, stage: str) -> UpliftView | None:
     past = [c for c in launched if c.launched_at is not None
             and c.launched_at + timedelta(days=c.attribution_days) <= now]  # only finished windows teach
     if not past:
-        return UpliftView([], stage, 0, 0, None, None, {}, None, "not_finished")
+        return UpliftView([], stage, 0, 0, None, None, None, {}, None, "not_finished")
     names = [c.name for c in past]
     features = _customers(uow, who)
     usable = [f for f in UPLIFT_FEATURES if f in features.columns]
@@ -417,10 +418,11 @@ def _uplift(uow: UnitOfWork, who: Principal, stage: str) -> UpliftView | None:
                                    min_customers=UPLIFT_MIN_CUSTOMERS)
     result = trained.evaluation
     if result is None:
-        return UpliftView(names, stage, trained.customers, trained.control, None, None, {}, None, trained.problem)
+        return UpliftView(names, stage, trained.customers, trained.control, None, None, None, {}, None,
+                          trained.problem)
     at: dict[str, float | None] = {k: None if math.isnan(v) else v for k, v in result.uplift_at.items()}
-    return UpliftView(names, stage, trained.customers, trained.control, result.auuc, result.qini_coefficient, at,
-                      qini_chart(result), "")
+    return UpliftView(names, stage, trained.customers, trained.control, result.qini_area, result.qini_coefficient,
+                      None if math.isnan(result.auuc_normalised) else result.auuc_normalised, at, qini_chart(result), "")
 
 
 @router.get("/marketing/campaigns/{campaign_id}/report", response_class=HTMLResponse)
