@@ -36,11 +36,13 @@ ATTRIBUTION_RULE = (
 FUNNEL_STAGES = ("targeted", "sent", "delivered", "responded", "clicked", "applied", "approved", "disbursed")
 RESPONSE_STAGES = ("opened", "clicked", "applied", "approved", "disbursed")
 
-TOUCH_SCHEMA = {"campaign_id": pl.Int64, "customer_id": pl.Int64, "arm": pl.String, "segment": pl.String,
-                "channel": pl.String, "reference_at": pl.Datetime("us", "UTC"), "window_days": pl.Int64,
-                "sent": pl.Boolean, "delivered": pl.Boolean}
-EVENT_SCHEMA = {"customer_id": pl.Int64, "kind": pl.String, "at": pl.Datetime("us", "UTC"),
-                "event_campaign_id": pl.Int64}
+TOUCH_SCHEMA: dict[str, pl.DataType] = {
+    "campaign_id": pl.Int64(), "customer_id": pl.Int64(), "arm": pl.String(), "segment": pl.String(),
+    "channel": pl.String(), "reference_at": pl.Datetime("us", "UTC"), "window_days": pl.Int64(),
+    "sent": pl.Boolean(), "delivered": pl.Boolean()}
+EVENT_SCHEMA: dict[str, pl.DataType] = {
+    "customer_id": pl.Int64(), "kind": pl.String(), "at": pl.Datetime("us", "UTC"),
+    "event_campaign_id": pl.Int64()}
 
 
 def last_touch(touches: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
@@ -127,8 +129,9 @@ def funnels(frame: pl.DataFrame, by: str) -> list[Funnel]:
         pl.len().alias("targeted"), *[pl.col(f"{s}_n").sum().alias(s) for s in nested],
         pl.col("undelivered_applied").sum(), pl.col("opened").sum().alias("tracked_opens"),
         pl.col("clicked").sum().alias("tracked_clicks")).sort(by)
-    return [Funnel(by, str(r[by]), int(r["targeted"]), *(int(r[s]) for s in nested), int(r["undelivered_applied"]),
-                   int(r["tracked_opens"]), int(r["tracked_clicks"])) for r in grouped.iter_rows(named=True)]
+    return [Funnel(by=by, group=str(r[by]), targeted=int(r["targeted"]), **{s: int(r[s]) for s in nested},
+                   applied_without_delivery=int(r["undelivered_applied"]), tracked_opens=int(r["tracked_opens"]),
+                   tracked_clicks=int(r["tracked_clicks"])) for r in grouped.iter_rows(named=True)]
 
 
 @dataclass(frozen=True)

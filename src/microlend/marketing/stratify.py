@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -40,12 +42,13 @@ class StratumWarning:
 
 def score_band(score: pl.Expr, bands: tuple[float, ...] = SCORE_BANDS) -> pl.Expr:
     """'<550', '550-600', ..., '>=650' and 'unscored' for a missing score."""
-    labels = [f"<{bands[0]:g}"] + [f"{a:g}-{b:g}" for a, b in zip(bands, bands[1:], strict=False)] + [
+    labels = [f"<{bands[0]:g}"] + [f"{a:g}-{b:g}" for a, b in pairwise(bands)] + [
         f">={bands[-1]:g}"]
-    expr = pl.when(score.is_null() | score.is_nan()).then(pl.lit("unscored"))
+    expr: Any = pl.when(score.is_null() | score.is_nan()).then(pl.lit("unscored"))
     for edge, label in zip(bands, labels, strict=False):
         expr = expr.when(score < edge).then(pl.lit(label))
-    return expr.otherwise(pl.lit(labels[-1]))
+    out: pl.Expr = expr.otherwise(pl.lit(labels[-1]))
+    return out
 
 
 def strata(targets: pl.DataFrame) -> pl.Series:

@@ -44,26 +44,15 @@ def is_attributed(event_at: datetime, sent_at: datetime, days: int) -> bool:
 
 
 def attribute(reference: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
-    """One row per (campaign, customer) with a boolean per funnel stage reached inside the window.
+    """One row per (campaign, customer) with a boolean per funnel stage reached inside the window, under the
+    bank's one attribution rule (`attribution.ATTRIBUTION_RULE`, last touch across campaigns).
 
-    `reference`: campaign_id, customer_id, arm, segment, channel, reference_at, window_days[, sent];
-    `events`: customer_id, kind, at[, event_campaign_id] (an event tied to another campaign by its
-    tracked link is not counted for this one)."""
-    if "event_campaign_id" not in events.columns:
-        events = events.with_columns(pl.lit(None, dtype=pl.Int64).alias("event_campaign_id"))
-    joined = reference.select("campaign_id", "customer_id", "reference_at", "window_days").join(
-        events, on="customer_id", how="inner")
-    end = pl.col("reference_at") + pl.duration(days=pl.col("window_days"))
-    hits = joined.filter(
-        (pl.col("at") >= pl.col("reference_at")) & (pl.col("at") < end)
-        & (pl.col("event_campaign_id").is_null() | (pl.col("event_campaign_id") == pl.col("campaign_id")))
-    )
-    reached = hits.group_by("campaign_id", "customer_id").agg(
-        [(pl.col("kind") == k).any().alias(k) for k in STAGES])
-    out = reference.join(reached, on=["campaign_id", "customer_id"], how="left")
-    if "sent" not in out.columns:
-        out = out.with_columns((pl.col("arm") == "treatment").alias("sent"))
-    return out.with_columns([pl.col(k).fill_null(False) for k in STAGES])
+    `reference`: campaign_id, customer_id, arm, segment, channel, reference_at, window_days[, sent,
+    delivered]; `events`: customer_id, kind, at[, event_campaign_id] (an event tied to a campaign by its
+    tracked link counts for that campaign)."""
+    from microlend.marketing.attribution import attribute as last_touch_attribute
+
+    return last_touch_attribute(reference, events)
 
 
 # --- intervals --------------------------------------------------------------------------------------------
@@ -106,21 +95,6 @@ def newcombe_difference(x1: int, n1: int, x2: int, n2: int, confidence: float = 
 
 
 @dataclass(frozen=True)
-class FunnelRow:
-    """Customers reaching each stage in one group (a channel or a segment) of the treatment."""
-
-    by: str
-    group: str
-    targeted: int
-    sent: int
-    opened: int
-    clicked: int
-    applied: int
-    approved: int
-    disbursed: int
-
-
-@dataclass(frozen=True)
 class Comparison:
     """Conversion to a stage in treatment vs control, the difference (the campaign's true incremental
     effect, 增量效果) and its confidence interval."""
@@ -139,20 +113,32 @@ class Comparison:
 
 @dataclass
 class CampaignReport:
+    """The campaign's nested funnel (`attribution.Funnel` rows), its effect against the control group overall
+    and per channel with cost and ROI, the attribution rule it was counted under and any warnings."""
+
     campaigns: dict[int, str]
-    funnel: list[FunnelRow]
+    funnel: list[Any]
     comparisons: list[Comparison]
     confidence: float
     total_cost: Decimal
     cost_per_disbursed: Decimal | None
     cost_per_incremental_disbursed: Decimal | None
     extra: dict[str, Any] = field(default_factory=dict)
+    channels: list[Any] = field(default_factory=list)
+    attribution_rule: str = ""
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        def plain(obj: Any) -> dict[str, Any]:
+            return {k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(obj).items()}
+
         return {
             "campaigns": {str(k): v for k, v in self.campaigns.items()},
             "funnel": [asdict(f) for f in self.funnel],
             "comparisons": [asdict(c) for c in self.comparisons],
+            "channels": [plain(c) for c in self.channels],
+            "attribution_rule": self.attribution_rule,
+            "warnings": list(self.warnings),
             "confidence": self.confidence,
             "total_cost": str(self.total_cost),
             "cost_per_disbursed": None if self.cost_per_disbursed is None else str(self.cost_per_disbursed),
@@ -174,21 +160,18 @@ def _money(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
-def _funnel(frame: pl.DataFrame, by: str) -> list[FunnelRow]:
-    treated = frame.filter(pl.col("arm") == "treatment")
-    if treated.height == 0:
-        return []
-    grouped = treated.group_by(by).agg(
-        pl.len().alias("targeted"), pl.col("sent").sum(), *[pl.col(k).sum() for k in STAGES]).sort(by)
-    return [FunnelRow(by, str(r[by]), int(r["targeted"]), int(r["sent"]), *(int(r[k]) for k in STAGES))
-            for r in grouped.iter_rows(named=True)]
-
-
 def build_report(reference: pl.DataFrame, events: pl.DataFrame, *, costs: Mapping[int, Decimal],
-                 names: Mapping[int, str], confidence: float = 0.95) -> CampaignReport:
-    """Funnels, treatment-vs-control comparisons and costs from attributed events (pure)."""
-    frame = attribute(reference, events)
-    funnel = _funnel(frame, "channel") + _funnel(frame, "segment")
+                 names: Mapping[int, str], confidence: float = 0.95, contacts: Mapping[str, int] | None = None,
+                 cost_per_contact: Mapping[str, Decimal] | None = None, margin: Decimal | None = None,
+                 warnings: list[str] | None = None) -> CampaignReport:
+    """Funnels, treatment-vs-control comparisons (overall and per channel) and costs from events attributed
+    under the last-touch rule (pure). `reference` holds every touch of the bank that may compete for these
+    customers' events; only the campaigns in `names` are reported."""
+    from microlend.marketing.attribution import ATTRIBUTION_RULE, channel_effects, funnels
+    from microlend.marketing.attribution import attribute as last_touch_attribute
+
+    frame = last_touch_attribute(reference, events).filter(pl.col("campaign_id").is_in(list(names)))
+    funnel = funnels(frame, "channel") + funnels(frame, "segment")
     treated = frame.filter(pl.col("arm") == "treatment")
     control = frame.filter(pl.col("arm") == "control")
     comparisons = []
@@ -203,7 +186,10 @@ def build_report(reference: pl.DataFrame, events: pl.DataFrame, *, costs: Mappin
     per = _money(total / disbursed) if disbursed else None
     incremental = comparisons[1].difference * comparisons[1].treatment_n
     per_inc = _money(total / Decimal(repr(incremental))) if incremental > 0 else None
-    return CampaignReport(dict(names), funnel, comparisons, confidence, _money(total), per, per_inc)
+    channels = channel_effects(frame, contacts=contacts or {}, cost_per_contact=cost_per_contact or {},
+                               margin=margin, confidence=confidence)
+    return CampaignReport(dict(names), funnel, comparisons, confidence, _money(total), per, per_inc,
+                          channels=channels, attribution_rule=ATTRIBUTION_RULE, warnings=list(warnings or []))
 
 
 def _png(fig: Any) -> str:
@@ -225,9 +211,9 @@ def _funnel_chart(report: CampaignReport) -> str | None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3.2))
-    stages = ["sent", *STAGES]
     for r in rows:
-        ax.plot(stages, [getattr(r, k) for k in stages], marker="o", label=r.group)
+        stages = r.stages()
+        ax.plot([k for k, _ in stages], [v for _, v in stages], marker="o", label=r.group)
     ax.set_ylabel("customers")
     ax.set_ylim(bottom=0)
     ax.set_title("Funnel by channel")

@@ -108,7 +108,8 @@ def perfect_uplift_score(treatment: Sequence[int] | npt.NDArray[Any], outcome: S
     control_converters = np.sum((y == 1) & (t == 0))
     treated_non_converters = np.sum((y == 0) & (t == 1))
     tiebreak = y if control_converters > treated_non_converters else t
-    return 2.0 * (y == t) + tiebreak
+    perfect: FloatArray = 2.0 * (y == t) + tiebreak
+    return perfect
 
 
 def auuc_normalised(score: Sequence[float] | FloatArray, treatment: Sequence[int] | npt.NDArray[Any],
