@@ -227,7 +227,9 @@ class TestReport:
         assert (disbursed.treatment, disbursed.treatment_n) == (10, len(treated))
         assert (disbursed.control, disbursed.control_n) == (2, len(control))
         channel_row = next(f for f in report.funnel if f.by == "channel")
-        assert channel_row.clicked == 1 and channel_row.sent == summary.messages
+        assert channel_row.tracked_clicks == 1 and channel_row.sent == summary.messages
+        assert channel_row.delivered == summary.messages  # accepted by the sender; no delivery receipts here
+        assert channel_row.disbursed == 10 and channel_row.clicked >= channel_row.applied >= channel_row.disbursed
         cost = Decimal("0.05") * summary.messages
         assert report.total_cost == cost.quantize(Decimal("0.01"), ROUND_HALF_UP)
         assert report.cost_per_disbursed == (cost / 10).quantize(Decimal("0.01"), ROUND_HALF_UP)
