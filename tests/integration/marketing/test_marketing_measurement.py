@@ -197,3 +197,14 @@ def test_a_sender_that_refuses_leaves_those_customers_out_of_delivered(mbank: Ba
     row = next(f for f in service.campaign_report(mbank.uow(), who, [camp.id]).funnel if f.by == "channel")
     accepted = len([m for m in sender.messages if m.customer_id not in sender.refuse])
     assert row.delivered == accepted < row.targeted
+
+
+def test_the_launch_holds_out_the_share_in_every_branch(mbank: Bank) -> None:
+    frame = customers().with_columns(pl.when(pl.col("customer_id") % 4 == 0).then(pl.lit("east"))
+                                     .otherwise(pl.lit("west")).alias("branch"))
+    cid = _campaign(mbank, "by-branch", share=2000, at=NOON, frame=frame)
+    arms = pl.DataFrame(list(_arms(mbank, cid).items()), schema={"customer_id": pl.Int64, "arm": pl.String},
+                        orient="row").filter(pl.col("arm") != "excluded").join(frame, on="customer_id")
+    per = arms.group_by("branch").agg(pl.len().alias("n"), (pl.col("arm") == "control").sum().alias("control"))
+    for branch, n, control in per.select("branch", "n", "control").iter_rows():
+        assert control == (n * 2000 * 2 + 10_000) // 20_000, branch
