@@ -124,8 +124,8 @@ def main() -> None:
                     timings[i] = (time.perf_counter() - started) * 1000
                     assert resp.status_code == 200, resp.text[:500]
                 p50, p99 = np.percentile(timings, [50, 99])
-                verdict = f" ({'ok' if p99 < TARGET_MS else 'OVER TARGET'}: < {TARGET_MS:.0f} ms)" if label == "closed" \
-                    else " (live: computed on every view until the close)"
+                verdict = (f" ({'ok' if p99 < TARGET_MS else 'OVER TARGET'}: < {TARGET_MS:.0f} ms)"
+                           if label == "closed" else " (live: computed on every view until the close)")
                 print(f"{label} campaign report page: {len(resp.content) / 1024:.0f} KiB, p50 {p50:.1f} ms, "
                       f"p99 {p99:.1f} ms, max {timings.max():.1f} ms{verdict}")
         engine.dispose()

@@ -25,7 +25,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import polars as pl
 
-from microlend.marketing.tracking import STAGES, newcombe_difference
+from microlend.marketing.intervals import newcombe_difference
 
 ATTRIBUTION_RULE = (
     "Last touch across all campaigns: each response or conversion counts for one campaign only, the one whose "
@@ -35,6 +35,7 @@ ATTRIBUTION_RULE = (
 #: the funnel's nested stages, each a subset of the previous one
 FUNNEL_STAGES = ("targeted", "sent", "delivered", "responded", "clicked", "applied", "approved", "disbursed")
 RESPONSE_STAGES = ("opened", "clicked", "applied", "approved", "disbursed")
+STAGES = RESPONSE_STAGES  # the event kinds after the send, in funnel order
 
 TOUCH_SCHEMA: dict[str, pl.DataType] = {
     "campaign_id": pl.Int64(), "customer_id": pl.Int64(), "arm": pl.String(), "segment": pl.String(),

@@ -12,19 +12,27 @@ from __future__ import annotations
 import base64
 import io
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from statistics import NormalDist
 from typing import Any
 
 import polars as pl
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from microlend.core.errors import ValidationError
+from microlend.marketing.attribution import (
+    ATTRIBUTION_RULE,
+    channel_effects,
+    funnels,
+)
+from microlend.marketing.attribution import attribute as last_touch_attribute
+from microlend.marketing.intervals import newcombe_difference, wilson_interval
+
+__all__ = ["EVENT_KINDS", "STAGES", "CampaignReport", "Comparison", "attribute", "attribution_window",
+           "build_report", "funnel_chart", "is_attributed", "lift_chart", "newcombe_difference", "wilson_interval"]
 
 EVENT_KINDS = ("sent", "opened", "clicked", "applied", "approved", "disbursed")
 STAGES = EVENT_KINDS[1:]
@@ -50,45 +58,7 @@ def attribute(reference: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
     `reference`: campaign_id, customer_id, arm, segment, channel, reference_at, window_days[, sent,
     delivered]; `events`: customer_id, kind, at[, event_campaign_id] (an event tied to a campaign by its
     tracked link counts for that campaign)."""
-    from microlend.marketing.attribution import attribute as last_touch_attribute
-
     return last_touch_attribute(reference, events)
-
-
-# --- intervals --------------------------------------------------------------------------------------------
-
-
-def _z(confidence: float) -> float:
-    if not 0 < confidence < 1:
-        raise ValidationError("confidence: must be between 0 and 1", field="confidence")
-    return NormalDist().inv_cdf(0.5 + confidence / 2)
-
-
-def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a proportion; (0, 1) when n is 0."""
-    if n == 0:
-        return 0.0, 1.0
-    if not 0 <= successes <= n:
-        raise ValidationError("successes: must be between 0 and n", field="successes")
-    z = _z(confidence)
-    p = successes / n
-    centre = p + z * z / (2 * n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    denom = 1 + z * z / n
-    return (centre - half) / denom, (centre + half) / denom
-
-
-def newcombe_difference(x1: int, n1: int, x2: int, n2: int, confidence: float = 0.95) -> tuple[float, float, float]:
-    """Difference of two proportions p1 - p2 with Newcombe's hybrid score interval (his method 10, built
-    from the two Wilson intervals): (difference, low, high)."""
-    p1 = x1 / n1 if n1 else 0.0
-    p2 = x2 / n2 if n2 else 0.0
-    l1, u1 = wilson_interval(x1, n1, confidence)
-    l2, u2 = wilson_interval(x2, n2, confidence)
-    d = p1 - p2
-    low = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
-    high = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
-    return d, low, high
 
 
 # --- the report -------------------------------------------------------------------------------------------
@@ -167,7 +137,6 @@ def build_report(reference: pl.DataFrame, events: pl.DataFrame, *, costs: Mappin
     """Funnels, treatment-vs-control comparisons (overall and per channel) and costs from events attributed
     under the last-touch rule (pure). `reference` holds every touch of the bank that may compete for these
     customers' events; only the campaigns in `names` are reported."""
-    from microlend.marketing.attribution import ATTRIBUTION_RULE, channel_effects, funnels
     from microlend.marketing.attribution import attribute as last_touch_attribute
 
     frame = last_touch_attribute(reference, events).filter(pl.col("campaign_id").is_in(list(names)))

@@ -37,9 +37,9 @@ from microlend.marketing.service.campaigns import (
     launch_campaign,
     list_campaigns,
 )
+from microlend.marketing.service.common import MeasurementSettings
 from microlend.marketing.service.measurement import (
     CampaignMeasurement,
-    MeasurementSettings,
     close_campaign,
     measurement_settings,
     stored_measurement,

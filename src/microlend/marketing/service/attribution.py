@@ -17,7 +17,7 @@ from microlend.core.errors import Conflict, NotFound, ValidationError
 from microlend.core.identity import Permission, Principal, system_principal
 from microlend.core.uow import UnitOfWork
 from microlend.marketing.attribution import EVENT_SCHEMA, TOUCH_SCHEMA
-from microlend.marketing.service.common import bulk_insert, campaign_row
+from microlend.marketing.service.common import bulk_insert, campaign_row, channel_costs, stratum_warnings
 from microlend.marketing.sources import IN_CHUNK, FunnelEvent, applications_for_funnel
 from microlend.marketing.tables import AssignmentRow, CampaignRow, ContactRow, OutboxRow, TrackingEventRow
 from microlend.marketing.tracking import EVENT_KINDS, CampaignReport, attribute, build_report
@@ -201,8 +201,6 @@ def campaign_report(uow: UnitOfWork, who: Principal, campaign_ids: Sequence[int]
     (overall and per channel, with cost and ROI), for one or more launched campaigns, every event counted for
     one campaign only (`attribution.ATTRIBUTION_RULE`). Applications, approvals and disbursements come from
     the recorded events and from origination's applications (`application_events`)."""
-    from microlend.marketing.service.measurement import channel_costs, stratum_warnings
-
     who.require(Permission.VIEW_CAMPAIGNS)
     with uow:
         rows, reference, events, messages = _attribution_inputs(uow, who, campaign_ids)

@@ -6,7 +6,6 @@ trained once on its own customers, and both stored; the report page then reads t
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -26,9 +25,12 @@ from microlend.marketing.report_store import (
     report_from_dict,
     uplift_artefact,
 )
-from microlend.marketing.service.common import campaign_row
-from microlend.marketing.stratify import MIN_CONTROL_PER_STRATUM, control_by_stratum
-from microlend.marketing.tables import AssignmentRow, CampaignMeasurementRow, CampaignRow, MeasurementSettingsRow
+from microlend.marketing.service.common import (
+    MeasurementSettings,
+    _settings,
+    campaign_row,
+)
+from microlend.marketing.tables import CampaignMeasurementRow, MeasurementSettingsRow
 from microlend.marketing.tracking import CampaignReport, funnel_chart, lift_chart
 
 #: the largest cost of one contact or margin of one loan a bank may state
@@ -38,42 +40,6 @@ CLOSE_STAGES = ("applied", "approved", "disbursed")
 UPLIFT_FEATURES = ("age", "months_on_book", "annual_turnover", "years_in_business", "duration_in_month",
                    "credit_amount")
 UPLIFT_MIN_CUSTOMERS = 40
-
-
-@dataclass(frozen=True)
-class MeasurementSettings:
-    """Cost of one contact per channel, margin earned on one disbursed loan (None: no ROI shown) and the
-    smallest control group a stratum may have before its figures are flagged."""
-
-    sms_cost: Decimal
-    push_cost: Decimal
-    visit_cost: Decimal
-    margin_per_disbursed: Decimal | None
-    min_control_per_stratum: int
-    stated: bool = False  # False: the defaults, the bank has not stated its own
-
-    def per_channel(self) -> dict[str, Decimal]:
-        return {"sms": self.sms_cost, "push": self.push_cost, "visit": self.visit_cost}
-
-
-DEFAULT_SETTINGS = MeasurementSettings(Decimal("0.05"), Decimal("0.01"), Decimal("30.00"), None,
-                                       MIN_CONTROL_PER_STRATUM)
-
-
-def _settings(s: Session, tenant_id: int) -> MeasurementSettings:
-    row = s.execute(select(MeasurementSettingsRow).where(MeasurementSettingsRow.tenant_id == tenant_id)).scalar()
-    if row is None:
-        return DEFAULT_SETTINGS
-    return MeasurementSettings(row.sms_cost, row.push_cost, row.visit_cost, row.margin_per_disbursed,
-                               row.min_control_per_stratum, stated=True)
-
-
-def channel_costs(s: Session, tenant_id: int) -> tuple[dict[str, Decimal] | None, Decimal | None, int]:
-    """(cost of a contact per channel, None when the bank has not stated them and each campaign's own cost
-    per message applies; margin per disbursed loan; smallest control group per stratum)."""
-    settings = _settings(s, tenant_id)
-    return (settings.per_channel() if settings.stated else None, settings.margin_per_disbursed,
-            settings.min_control_per_stratum)
 
 
 def measurement_settings(uow: UnitOfWork, who: Principal) -> MeasurementSettings:
@@ -119,18 +85,6 @@ def update_measurement_settings(uow: UnitOfWork, who: Principal, settings: Measu
         uow.commit()
     return MeasurementSettings(settings.sms_cost, settings.push_cost, settings.visit_cost,
                                settings.margin_per_disbursed, settings.min_control_per_stratum, stated=True)
-
-
-def stratum_warnings(s: Session, tenant_id: int, campaign_ids: Sequence[int], minimum: int) -> list[str]:
-    """A warning per stratum (the campaign's segment) whose control group is below `minimum`, for the
-    campaigns that hold a control group out."""
-    rows = s.execute(select(AssignmentRow.campaign_id, AssignmentRow.segment_label, AssignmentRow.arm).join(
-        CampaignRow, CampaignRow.id == AssignmentRow.campaign_id).where(
-        AssignmentRow.tenant_id == tenant_id, AssignmentRow.campaign_id.in_(campaign_ids),
-        AssignmentRow.arm != "excluded", CampaignRow.control_share_bp > 0)).all()
-    frame = pl.DataFrame([(f"campaign {c}: {lbl or '-'}", a) for c, lbl, a in rows],
-                         schema={"stratum": pl.String, "arm": pl.String}, orient="row")
-    return [w.message for w in control_by_stratum(frame, minimum=minimum)]
 
 
 # --- the close ------------------------------------------------------------------------------------------
