@@ -119,32 +119,48 @@ def _tracked_events(s: Session, tenant_id: int, customer_ids: list[int], since: 
 DELIVERED_STATUSES = ("delivered",)
 
 
-def delivered_messages(s: Session, tenant_id: int, campaign_ids: Sequence[int]) -> set[tuple[int, int]]:
-    """(campaign, customer) pairs whose message reached the customer: a delivery receipt where the outbox
-    keeps one (`delivery_status`), else a message the sender accepted (status "sent"); a visit is delivered
-    when it was recorded as a contact."""
+def delivered_messages(s: Session, tenant_id: int, campaign_ids: Sequence[int]) -> pl.DataFrame:
+    """(campaign_id, customer_id) of the messages that reached the customer: a delivery receipt where the
+    outbox keeps one (`delivery_status`), else a message the sender accepted (status "sent"); a visit is
+    delivered when it was recorded as a contact."""
     delivery = getattr(OutboxRow, "delivery_status", None)
     reached = (delivery.in_(DELIVERED_STATUSES) if delivery is not None else OutboxRow.status == "sent")
-    out = {(int(c), int(u)) for c, u in s.execute(select(OutboxRow.campaign_id, OutboxRow.customer_id).where(
-        OutboxRow.tenant_id == tenant_id, OutboxRow.campaign_id.in_(campaign_ids), reached)).all()}
-    visits = s.execute(select(ContactRow.campaign_id, ContactRow.customer_id).where(
-        ContactRow.tenant_id == tenant_id, ContactRow.campaign_id.in_(campaign_ids), ContactRow.channel == "visit"))
-    out.update((int(c), int(u)) for c, u in visits.all())
-    return out
+    rows: list[Any] = list(s.execute(select(OutboxRow.campaign_id, OutboxRow.customer_id).where(
+        OutboxRow.tenant_id == tenant_id, OutboxRow.campaign_id.in_(campaign_ids), reached)).all())
+    rows += s.execute(select(ContactRow.campaign_id, ContactRow.customer_id).where(
+        ContactRow.tenant_id == tenant_id, ContactRow.campaign_id.in_(campaign_ids),
+        ContactRow.channel == "visit")).all()
+    return _frame(rows, {"campaign_id": pl.Int64(), "customer_id": pl.Int64()}).unique()
+
+
+def _frame(rows: Sequence[Any], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Query rows as a frame, column by column (no Python object per cell)."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
+    return pl.DataFrame({name: pl.Series(name, list(col), dtype=dtype)
+                         for (name, dtype), col in zip(schema.items(), columns, strict=True)})
 
 
 def _reference_frame(rows: list[CampaignRow], assignments: Sequence[Any], sends: Sequence[Any],
-                     delivered: set[tuple[int, int]]) -> pl.DataFrame:
+                     delivered: pl.DataFrame) -> pl.DataFrame:
     """Each targeted customer with the instant their window opens: their first send, else the launch."""
-    sent_at = {(int(c), int(u)): t for c, u, t in sends}
-    campaigns = {r.id: r for r in rows}
-    return pl.DataFrame(
-        [(int(c), int(u), a, lbl, campaigns[c].channel,
-          sent_at.get((int(c), int(u)), campaigns[c].launched_at), campaigns[c].attribution_days,
-          (int(c), int(u)) in sent_at, (int(c), int(u)) in delivered)
-         for c, u, a, lbl in assignments],
-        schema=TOUCH_SCHEMA, orient="row",
-    )
+    campaigns = pl.DataFrame({
+        "campaign_id": [r.id for r in rows], "channel": [r.channel for r in rows],
+        "launched_at": pl.Series([r.launched_at for r in rows], dtype=pl.Datetime("us", "UTC")),
+        "window_days": [r.attribution_days for r in rows]}, schema_overrides={"campaign_id": pl.Int64,
+                                                                            "window_days": pl.Int64})
+    targets = _frame(assignments, {"campaign_id": pl.Int64(), "customer_id": pl.Int64(), "arm": pl.String(),
+                                   "segment": pl.String()})
+    first = _frame(sends, {"campaign_id": pl.Int64(), "customer_id": pl.Int64(),
+                           "sent_at": pl.Datetime("us", "UTC")})
+    keys = ["campaign_id", "customer_id"]
+    out = (targets.join(campaigns, on="campaign_id", how="left")
+           .join(first, on=keys, how="left")
+           .join(delivered.with_columns(pl.lit(True).alias("delivered")), on=keys, how="left")
+           .with_columns(pl.coalesce("sent_at", "launched_at").alias("reference_at"),
+                         pl.col("sent_at").is_not_null().alias("sent"),
+                         pl.col("delivered").fill_null(False)))
+    schema: Any = TOUCH_SCHEMA
+    return out.select(list(TOUCH_SCHEMA)).cast(schema)
 
 
 def _competing_campaigns(s: Session, who: Principal, campaign_ids: Sequence[int]) -> list[CampaignRow]:
