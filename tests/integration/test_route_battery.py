@@ -526,6 +526,21 @@ def launched(channel: str) -> Maker:
     return make
 
 
+def closed_campaign(api: CachedTokens) -> int:
+    """A launched campaign whose window is over, closed: its measurement is stored."""
+    from microlend.core.clock import utcnow
+
+    campaign_id = launched("sms")(api)
+    marketing.close_campaign(api.kit.uow_factory(), api.kit.principal("marketer"), campaign_id, marketing_base(),
+                             at=utcnow())
+    return campaign_id
+
+
+def measurement_snapshot(api: CachedTokens, campaign_id: int) -> Any:
+    return api.client.get(f"/api/v1/marketing/campaigns/{campaign_id}/measurement",
+                          headers=api.token("marketer")).status_code
+
+
 def campaign(api: CachedTokens) -> int:
     h = api.token("marketer")
     segment = f"s{next(_seq)}"
@@ -864,6 +879,14 @@ CASES: list[Case] = [
          campaign_snapshot),
     Case(E("GET", f"{V1}/marketing/campaigns/{{campaign_id}}/report.html", "auditor", "risk_analyst"),
          launched("sms"), campaign_snapshot),
+    Case(E("POST", f"{V1}/marketing/campaigns/{{campaign_id}}/close", "marketer", "credit_officer",
+           body={"stage": "applied"}, write=True), launched("sms"), measurement_snapshot),
+    Case(E("GET", f"{V1}/marketing/campaigns/{{campaign_id}}/measurement", "marketer", "collector"),
+         closed_campaign, measurement_snapshot),
+    Case(E("GET", f"{V1}/marketing/measurement-settings", "marketer", "collector")),
+    Case(E("PUT", f"{V1}/marketing/measurement-settings", "marketer", "credit_officer", write=True,
+           body={"sms_cost": "0.04", "push_cost": "0.01", "visit_cost": "25.00", "margin_per_disbursed": "800.00",
+                 "min_control_per_stratum": 30})),
     Case(E("POST", f"{V1}/marketing/opt-outs", "marketer", "credit_officer", write=True, success=(204,)), customer,
          body=lambda _a, cid: {"customer_id": cid, "channel": "sms"}),
     Case(E("GET", f"{V1}/marketing/visit-tasks", "credit_officer", "collector")),

@@ -375,10 +375,12 @@ def uplift(
     ranked.write_parquet(out)
     out.with_suffix(".html").write_text(uplift_report_html(result), encoding="utf-8")
     out.with_suffix(".json").write_text(json.dumps({
-        "method": method, "stage": stage, "campaigns": campaign_ids, "features": names, "auuc": result.auuc,
+        "method": method, "stage": stage, "campaigns": campaign_ids, "features": names, "qini_area": result.qini_area,
+        "auuc_normalised": result.auuc_normalised,
         "qini_coefficient": result.qini_coefficient, "uplift_at": result.uplift_at,
         "qini_curve": {"x": result.curve[0], "q": result.curve[1]}}, indent=2), encoding="utf-8")
-    console.print(f"held out {trained.held_out:,} customers: AUUC {result.auuc:.4f}, "
+    console.print(f"held out {trained.held_out:,} customers: Qini area {result.qini_area:.4f}, "
+                  f"AUUC (normalised) {result.auuc_normalised:.4f}, "
                   f"Qini {result.qini_coefficient:.4f}, "
                   + ", ".join(f"top {k} {v * 100:+.2f} pp" for k, v in result.uplift_at.items())
                   + f"; ranked {ranked.height:,} customers into {out}")

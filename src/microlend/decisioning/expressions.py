@@ -355,16 +355,47 @@ def _call(b: Batch, name: str, args: list[Ast]) -> V:
             raise NotCompilable("map over something other than a collect table's rows")
         key = str(args[1][1])[2:]
         hits: Hits = x.data
-        values = [r.get(key) for r in hits.records]
-        data = object_column(b.n, ())
-        rows, rules = np.nonzero(hits.matrix)
-        collected: dict[int, list[Any]] = {}
-        for row, rule in zip(rows.tolist(), rules.tolist(), strict=True):
-            collected.setdefault(row, []).append(values[rule])
-        for row, items in collected.items():
-            data[row] = tuple(items)
-        return V("list", data, b.false(), x.err)
+        return V("list", map_hits(hits, key), b.false(), x.err)
     raise NotCompilable(f"function {name}() with these arguments")
+
+
+def map_hits(hits: Hits, key: str) -> npt.NDArray[np.object_]:
+    """Each row's matched rules' `key` values in rule order, as a tuple per row.
+
+    Set-based: rows that matched the same rules share one pattern, so the tuple is built once per distinct
+    pattern (a few dozen over a whole base) and handed to its rows by index, not once per row and hit."""
+    n, width = hits.matrix.shape
+    if width == 0:
+        return object_column(n, ())
+    values = [r.get(key) for r in hits.records]
+    packed = np.packbits(hits.matrix, axis=1)  # one byte per eight rules, the first rule in the high bit
+    nbytes = packed.shape[1]
+    if nbytes <= 8:  # up to 64 rules: a pattern is one 64-bit key
+        wide = np.zeros((n, 8), dtype=np.uint8)
+        wide[:, :nbytes] = packed
+        keys: Any = wide.view(np.uint64).reshape(-1)
+    else:
+        keys = np.ascontiguousarray(packed).view(np.dtype((np.void, nbytes))).reshape(-1)
+    uniques, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    bits = hits.matrix[first]
+    per_pattern = np.empty(len(uniques), dtype=object)
+    for p, row in enumerate(bits):
+        per_pattern[p] = tuple(values[j] for j in np.flatnonzero(row).tolist())
+    out: npt.NDArray[np.object_] = per_pattern[np.asarray(inverse).reshape(-1)]
+    return out
+
+
+def map_hits_by_row(hits: Hits, key: str) -> npt.NDArray[np.object_]:
+    """The reference for `map_hits`: the same tuples built row by row, hit by hit."""
+    values = [r.get(key) for r in hits.records]
+    data = object_column(hits.matrix.shape[0], ())
+    rows, rules = np.nonzero(hits.matrix)
+    collected: dict[int, list[Any]] = {}
+    for row, rule in zip(rows.tolist(), rules.tolist(), strict=True):
+        collected.setdefault(row, []).append(values[rule])
+    for row, items in collected.items():
+        data[row] = tuple(items)
+    return data
 
 
 # --- decision tables --------------------------------------------------------------------------------------

@@ -117,11 +117,14 @@ def seed_marketing_demo(uow: UnitOfWork, who: Principal, *, as_of: date, at: dat
         sms_id = existing[SMS_CAMPAIGN].id
         run_id = existing[SMS_CAMPAIGN].run_id
     if VISIT_CAMPAIGN not in existing:
+        # the officers go out once the SMS campaign's window has closed: under the last-touch rule a visit
+        # inside it would take the SMS campaign's later responses
+        visits_at = at + timedelta(days=DEMO_WINDOW_DAYS)
         visit = service.create_campaign(uow, who, service.CampaignSpec(
             name=VISIT_CAMPAIGN, channel="visit", segment_name=SEGMENT, control_share_bp=2000,
             attribution_days=DEMO_WINDOW_DAYS,
-            cap=FrequencyCap(max_messages=3, window_days=7)), at=at + timedelta(days=1))
-        service.launch_campaign(uow, who, visit.id, frame, at=at + timedelta(days=1))
+            cap=FrequencyCap(max_messages=3, window_days=7)), at=visits_at)
+        service.launch_campaign(uow, who, visit.id, frame, at=visits_at)
         visit_id = visit.id
     else:
         visit_id = existing[VISIT_CAMPAIGN].id

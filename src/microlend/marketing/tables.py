@@ -207,3 +207,42 @@ class VisitTaskRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(30), nullable=True)
+
+
+class MeasurementSettingsRow(Base):
+    """What a contact costs on each channel and what a disbursed loan earns (margin), for the campaign
+    report's cost and ROI; one row per bank (defaults apply without one)."""
+
+    __tablename__ = "marketing_measurement_settings"
+    __table_args__ = (UniqueConstraint("tenant_id", name="uq_marketing_measurement_settings_tenant"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    sms_cost: Mapped[Decimal] = mapped_column(Amount())
+    push_cost: Mapped[Decimal] = mapped_column(Amount())
+    visit_cost: Mapped[Decimal] = mapped_column(Amount())
+    margin_per_disbursed: Mapped[Decimal | None] = mapped_column(Amount(), nullable=True)
+    min_control_per_stratum: Mapped[int] = mapped_column(Integer)
+    updated_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CampaignMeasurementRow(Base):
+    """A campaign's report frozen at its close: the figures (JSON), the Qini chart, and the uplift model
+    trained once on the campaign's own customers (its coefficients as JSON, with their sha256)."""
+
+    __tablename__ = "marketing_campaign_measurements"
+    __table_args__ = (UniqueConstraint("tenant_id", "campaign_id", name="uq_marketing_campaign_measurements"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("marketing_campaigns.id"))
+    stage: Mapped[str] = mapped_column(String(20))
+    method: Mapped[str] = mapped_column(String(30))
+    features: Mapped[list[str]] = mapped_column(JSONText())
+    result: Mapped[dict[str, Any]] = mapped_column(JSONText())
+    qini_chart: Mapped[str | None] = mapped_column(Text, nullable=True)
+    artefact: Mapped[str | None] = mapped_column(Text, nullable=True)
+    artefact_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    closed_by: Mapped[str] = mapped_column(String(100))
+    closed_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -12,19 +12,27 @@ from __future__ import annotations
 import base64
 import io
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from statistics import NormalDist
 from typing import Any
 
 import polars as pl
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from microlend.core.errors import ValidationError
+from microlend.marketing.attribution import (
+    ATTRIBUTION_RULE,
+    channel_effects,
+    funnels,
+)
+from microlend.marketing.attribution import attribute as last_touch_attribute
+from microlend.marketing.intervals import newcombe_difference, wilson_interval
+
+__all__ = ["EVENT_KINDS", "STAGES", "CampaignReport", "Comparison", "attribute", "attribution_window",
+           "build_report", "funnel_chart", "is_attributed", "lift_chart", "newcombe_difference", "wilson_interval"]
 
 EVENT_KINDS = ("sent", "opened", "clicked", "applied", "approved", "disbursed")
 STAGES = EVENT_KINDS[1:]
@@ -44,80 +52,16 @@ def is_attributed(event_at: datetime, sent_at: datetime, days: int) -> bool:
 
 
 def attribute(reference: pl.DataFrame, events: pl.DataFrame) -> pl.DataFrame:
-    """One row per (campaign, customer) with a boolean per funnel stage reached inside the window.
+    """One row per (campaign, customer) with a boolean per funnel stage reached inside the window, under the
+    bank's one attribution rule (`attribution.ATTRIBUTION_RULE`, last touch across campaigns).
 
-    `reference`: campaign_id, customer_id, arm, segment, channel, reference_at, window_days[, sent];
-    `events`: customer_id, kind, at[, event_campaign_id] (an event tied to another campaign by its
-    tracked link is not counted for this one)."""
-    if "event_campaign_id" not in events.columns:
-        events = events.with_columns(pl.lit(None, dtype=pl.Int64).alias("event_campaign_id"))
-    joined = reference.select("campaign_id", "customer_id", "reference_at", "window_days").join(
-        events, on="customer_id", how="inner")
-    end = pl.col("reference_at") + pl.duration(days=pl.col("window_days"))
-    hits = joined.filter(
-        (pl.col("at") >= pl.col("reference_at")) & (pl.col("at") < end)
-        & (pl.col("event_campaign_id").is_null() | (pl.col("event_campaign_id") == pl.col("campaign_id")))
-    )
-    reached = hits.group_by("campaign_id", "customer_id").agg(
-        [(pl.col("kind") == k).any().alias(k) for k in STAGES])
-    out = reference.join(reached, on=["campaign_id", "customer_id"], how="left")
-    if "sent" not in out.columns:
-        out = out.with_columns((pl.col("arm") == "treatment").alias("sent"))
-    return out.with_columns([pl.col(k).fill_null(False) for k in STAGES])
-
-
-# --- intervals --------------------------------------------------------------------------------------------
-
-
-def _z(confidence: float) -> float:
-    if not 0 < confidence < 1:
-        raise ValidationError("confidence: must be between 0 and 1", field="confidence")
-    return NormalDist().inv_cdf(0.5 + confidence / 2)
-
-
-def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a proportion; (0, 1) when n is 0."""
-    if n == 0:
-        return 0.0, 1.0
-    if not 0 <= successes <= n:
-        raise ValidationError("successes: must be between 0 and n", field="successes")
-    z = _z(confidence)
-    p = successes / n
-    centre = p + z * z / (2 * n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    denom = 1 + z * z / n
-    return (centre - half) / denom, (centre + half) / denom
-
-
-def newcombe_difference(x1: int, n1: int, x2: int, n2: int, confidence: float = 0.95) -> tuple[float, float, float]:
-    """Difference of two proportions p1 - p2 with Newcombe's hybrid score interval (his method 10, built
-    from the two Wilson intervals): (difference, low, high)."""
-    p1 = x1 / n1 if n1 else 0.0
-    p2 = x2 / n2 if n2 else 0.0
-    l1, u1 = wilson_interval(x1, n1, confidence)
-    l2, u2 = wilson_interval(x2, n2, confidence)
-    d = p1 - p2
-    low = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
-    high = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
-    return d, low, high
+    `reference`: campaign_id, customer_id, arm, segment, channel, reference_at, window_days[, sent,
+    delivered]; `events`: customer_id, kind, at[, event_campaign_id] (an event tied to a campaign by its
+    tracked link counts for that campaign)."""
+    return last_touch_attribute(reference, events)
 
 
 # --- the report -------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FunnelRow:
-    """Customers reaching each stage in one group (a channel or a segment) of the treatment."""
-
-    by: str
-    group: str
-    targeted: int
-    sent: int
-    opened: int
-    clicked: int
-    applied: int
-    approved: int
-    disbursed: int
 
 
 @dataclass(frozen=True)
@@ -139,20 +83,32 @@ class Comparison:
 
 @dataclass
 class CampaignReport:
+    """The campaign's nested funnel (`attribution.Funnel` rows), its effect against the control group overall
+    and per channel with cost and ROI, the attribution rule it was counted under and any warnings."""
+
     campaigns: dict[int, str]
-    funnel: list[FunnelRow]
+    funnel: list[Any]
     comparisons: list[Comparison]
     confidence: float
     total_cost: Decimal
     cost_per_disbursed: Decimal | None
     cost_per_incremental_disbursed: Decimal | None
     extra: dict[str, Any] = field(default_factory=dict)
+    channels: list[Any] = field(default_factory=list)
+    attribution_rule: str = ""
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        def plain(obj: Any) -> dict[str, Any]:
+            return {k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(obj).items()}
+
         return {
             "campaigns": {str(k): v for k, v in self.campaigns.items()},
             "funnel": [asdict(f) for f in self.funnel],
             "comparisons": [asdict(c) for c in self.comparisons],
+            "channels": [plain(c) for c in self.channels],
+            "attribution_rule": self.attribution_rule,
+            "warnings": list(self.warnings),
             "confidence": self.confidence,
             "total_cost": str(self.total_cost),
             "cost_per_disbursed": None if self.cost_per_disbursed is None else str(self.cost_per_disbursed),
@@ -174,21 +130,17 @@ def _money(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
-def _funnel(frame: pl.DataFrame, by: str) -> list[FunnelRow]:
-    treated = frame.filter(pl.col("arm") == "treatment")
-    if treated.height == 0:
-        return []
-    grouped = treated.group_by(by).agg(
-        pl.len().alias("targeted"), pl.col("sent").sum(), *[pl.col(k).sum() for k in STAGES]).sort(by)
-    return [FunnelRow(by, str(r[by]), int(r["targeted"]), int(r["sent"]), *(int(r[k]) for k in STAGES))
-            for r in grouped.iter_rows(named=True)]
-
-
 def build_report(reference: pl.DataFrame, events: pl.DataFrame, *, costs: Mapping[int, Decimal],
-                 names: Mapping[int, str], confidence: float = 0.95) -> CampaignReport:
-    """Funnels, treatment-vs-control comparisons and costs from attributed events (pure)."""
-    frame = attribute(reference, events)
-    funnel = _funnel(frame, "channel") + _funnel(frame, "segment")
+                 names: Mapping[int, str], confidence: float = 0.95, contacts: Mapping[str, int] | None = None,
+                 cost_per_contact: Mapping[str, Decimal] | None = None, margin: Decimal | None = None,
+                 warnings: list[str] | None = None) -> CampaignReport:
+    """Funnels, treatment-vs-control comparisons (overall and per channel) and costs from events attributed
+    under the last-touch rule (pure). `reference` holds every touch of the bank that may compete for these
+    customers' events; only the campaigns in `names` are reported."""
+    from microlend.marketing.attribution import attribute as last_touch_attribute
+
+    frame = last_touch_attribute(reference, events).filter(pl.col("campaign_id").is_in(list(names)))
+    funnel = funnels(frame, "channel") + funnels(frame, "segment")
     treated = frame.filter(pl.col("arm") == "treatment")
     control = frame.filter(pl.col("arm") == "control")
     comparisons = []
@@ -203,7 +155,10 @@ def build_report(reference: pl.DataFrame, events: pl.DataFrame, *, costs: Mappin
     per = _money(total / disbursed) if disbursed else None
     incremental = comparisons[1].difference * comparisons[1].treatment_n
     per_inc = _money(total / Decimal(repr(incremental))) if incremental > 0 else None
-    return CampaignReport(dict(names), funnel, comparisons, confidence, _money(total), per, per_inc)
+    channels = channel_effects(frame, contacts=contacts or {}, cost_per_contact=cost_per_contact or {},
+                               margin=margin, confidence=confidence)
+    return CampaignReport(dict(names), funnel, comparisons, confidence, _money(total), per, per_inc,
+                          channels=channels, attribution_rule=ATTRIBUTION_RULE, warnings=list(warnings or []))
 
 
 def _png(fig: Any) -> str:
@@ -225,9 +180,9 @@ def _funnel_chart(report: CampaignReport) -> str | None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3.2))
-    stages = ["sent", *STAGES]
     for r in rows:
-        ax.plot(stages, [getattr(r, k) for k in stages], marker="o", label=r.group)
+        stages = r.stages()
+        ax.plot([k for k, _ in stages], [v for _, v in stages], marker="o", label=r.group)
     ax.set_ylabel("customers")
     ax.set_ylim(bottom=0)
     ax.set_title("Funnel by channel")

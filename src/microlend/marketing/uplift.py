@@ -5,11 +5,19 @@ control group; uplift = P(convert | treated) - P(convert | control)) and class t
 and Jaroszewicz: z = 1 for treated converters and control non-converters; uplift = 2 P(z = 1) - 1, with
 sample weights that balance treatment and control when the control share is not one half).
 
-Measures, as pure functions (customers ordered by predicted uplift, highest first; ties keep input order):
+Measures, as pure functions (customers ordered by predicted uplift, highest first). Customers with the same
+score are one group: the curves have a point only where the score changes, so the input order of tied
+customers never changes a figure (a model giving everyone one score is random targeting, exactly).
 - Qini curve: Q(k) = Yt(k) - Yc(k) * Nt(k) / Nc(k) over the top k customers, where Yt, Yc count converters
-  and Nt, Nc customers in treatment and control (the second term is 0 while Nc(k) = 0); Q(0) = 0.
-- AUUC: the area under the Qini curve with the population on [0, 1] (trapezoids); the Qini coefficient
-  subtracts the area under the random-targeting line from (0, 0) to (1, Q(n)).
+  and Nt, Nc customers in treatment and control (the second term is 0 while Nc(k) = 0); Q(0) = 0. Its unit
+  is incremental converters.
+- Qini area (raw): the area under the Qini curve with the population share on [0, 1] (trapezoids), in
+  incremental converters; the Qini coefficient subtracts the area under random targeting, the line from
+  (0, 0) to (1, Q(n)). Both grow with the number of customers: they compare models on the same customers.
+- Uplift curve: U(k) = (Yt(k)/Nt(k) - Yc(k)/Nc(k)) * k (a rate is 0 while its group is empty).
+- AUUC, normalised: (area under the uplift curve - random) / (area under the perfect ranking's uplift
+  curve - random), as scikit-uplift's `uplift_auc_score`: 1 for the perfect ranking, 0 for random
+  targeting, below 0 for a ranking worse than random. Comparable across campaigns.
 - Uplift at top k: conversion of the treated minus conversion of the control among the top k.
 """
 
@@ -44,41 +52,88 @@ def _arrays(score: Sequence[float] | FloatArray, treatment: Sequence[int] | npt.
     return s[order], t[order], y[order]
 
 
+def _groups(s: FloatArray, t: FloatArray, y: FloatArray
+            ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Cumulative (k, Nt, Nc, Yt, Yc) at the end of each group of tied scores (scores in descending order)."""
+    ends = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
+    nt = np.cumsum(t)[ends]
+    yt = np.cumsum(y * t)[ends]
+    k = (ends + 1).astype(np.float64)
+    return k, nt, k - nt, yt, np.cumsum(y)[ends] - yt
+
+
 def qini_curve(score: Sequence[float] | FloatArray, treatment: Sequence[int] | npt.NDArray[Any],
                outcome: Sequence[int] | npt.NDArray[Any]) -> tuple[FloatArray, FloatArray]:
-    """(share of the population targeted, Qini value), from (0, 0) to (1, Q(n))."""
-    _, t, y = _arrays(score, treatment, outcome)
-    nt = np.cumsum(t)
-    nc = np.cumsum(1 - t)
-    yt = np.cumsum(y * t)
-    yc = np.cumsum(y * (1 - t))
-    ratio = np.divide(nt, nc, out=np.zeros_like(nt), where=nc > 0)
-    q = yt - yc * ratio
-    n = len(t)
-    return np.concatenate([[0.0], np.arange(1, n + 1) / n]), np.concatenate([[0.0], q])
+    """(share of the population targeted, Qini value), from (0, 0) to (1, Q(n)), one point per group of tied
+    scores."""
+    s, t, y = _arrays(score, treatment, outcome)
+    k, nt, nc, yt, yc = _groups(s, t, y)
+    q = yt - yc * np.divide(nt, nc, out=np.zeros_like(nt), where=nc > 0)
+    return np.r_[0.0, k / len(s)], np.r_[0.0, q]
 
 
-def auuc(score: Sequence[float] | FloatArray, treatment: Sequence[int] | npt.NDArray[Any],
-         outcome: Sequence[int] | npt.NDArray[Any]) -> float:
-    """Area under the Qini curve (population share on the x axis)."""
-    x, q = qini_curve(score, treatment, outcome)
-    return float(np.sum((q[1:] + q[:-1]) / 2 * np.diff(x)))
+def uplift_curve(score: Sequence[float] | FloatArray, treatment: Sequence[int] | npt.NDArray[Any],
+                 outcome: Sequence[int] | npt.NDArray[Any]) -> tuple[FloatArray, FloatArray]:
+    """(share of the population targeted, U(k) = (Yt/Nt - Yc/Nc) * k), one point per group of tied scores."""
+    s, t, y = _arrays(score, treatment, outcome)
+    k, nt, nc, yt, yc = _groups(s, t, y)
+    rate_t = np.divide(yt, nt, out=np.zeros_like(yt), where=nt > 0)
+    rate_c = np.divide(yc, nc, out=np.zeros_like(yc), where=nc > 0)
+    return np.r_[0.0, k / len(s)], np.r_[0.0, (rate_t - rate_c) * k]
+
+
+def _area(x: FloatArray, v: FloatArray) -> float:
+    return float(np.sum((v[1:] + v[:-1]) / 2 * np.diff(x)))
+
+
+def qini_area(score: Sequence[float] | FloatArray, treatment: Sequence[int] | npt.NDArray[Any],
+              outcome: Sequence[int] | npt.NDArray[Any]) -> float:
+    """The raw area under the Qini curve (population share on the x axis), in incremental converters."""
+    return _area(*qini_curve(score, treatment, outcome))
 
 
 def qini_coefficient(score: Sequence[float] | FloatArray, treatment: Sequence[int] | npt.NDArray[Any],
                      outcome: Sequence[int] | npt.NDArray[Any]) -> float:
-    """AUUC minus the area under random targeting (a straight line to the same end point)."""
-    _, q = qini_curve(score, treatment, outcome)
-    return auuc(score, treatment, outcome) - float(q[-1]) / 2
+    """The Qini area minus the area under random targeting (a straight line to the same end point)."""
+    x, q = qini_curve(score, treatment, outcome)
+    return _area(x, q) - float(q[-1]) / 2
+
+
+def perfect_uplift_score(treatment: Sequence[int] | npt.NDArray[Any], outcome: Sequence[int] | npt.NDArray[Any]
+                         ) -> FloatArray:
+    """The ranking that knows the outcomes: treated converters and control non-converters first (as
+    scikit-uplift's `perfect_uplift_curve`)."""
+    t = np.asarray(treatment, dtype=np.float64)
+    y = np.asarray(outcome, dtype=np.float64)
+    control_converters = np.sum((y == 1) & (t == 0))
+    treated_non_converters = np.sum((y == 0) & (t == 1))
+    tiebreak = y if control_converters > treated_non_converters else t
+    perfect: FloatArray = 2.0 * (y == t) + tiebreak
+    return perfect
+
+
+def auuc_normalised(score: Sequence[float] | FloatArray, treatment: Sequence[int] | npt.NDArray[Any],
+                    outcome: Sequence[int] | npt.NDArray[Any]) -> float:
+    """Area under the uplift curve between random targeting (0) and the perfect ranking (1); NaN when the
+    perfect ranking is no better than random (nothing to rank)."""
+    x, u = uplift_curve(score, treatment, outcome)
+    px, pu = uplift_curve(perfect_uplift_score(treatment, outcome), treatment, outcome)
+    random = float(pu[-1]) / 2
+    perfect = _area(px, pu) - random
+    if perfect <= 0:
+        return float("nan")
+    return (_area(x, u) - random) / perfect
 
 
 def uplift_at_top_k(score: Sequence[float] | FloatArray, treatment: Sequence[int] | npt.NDArray[Any],
                     outcome: Sequence[int] | npt.NDArray[Any], fraction: float) -> float:
-    """Treated conversion minus control conversion among the top `fraction` (ceil) of customers."""
+    """Treated conversion minus control conversion among the top `fraction` (ceil) of customers; customers
+    tied with the last of them are in too."""
     if not 0 < fraction <= 1:
         raise ValidationError("fraction: must be in (0, 1]", field="fraction")
-    _, t, y = _arrays(score, treatment, outcome)
+    s, t, y = _arrays(score, treatment, outcome)
     k = math.ceil(fraction * len(t))
+    k = int(np.searchsorted(-s, -s[k - 1], side="right"))
     tk, yk = t[:k], y[:k]
     if tk.sum() == 0 or (1 - tk).sum() == 0:
         raise ValidationError(f"fraction: the top {k} hold no treated or no control customer", field="fraction")
@@ -180,12 +235,16 @@ def rank_targets(model: UpliftModel, customers: pl.DataFrame, features: Sequence
 
 @dataclass(frozen=True)
 class UpliftEvaluation:
-    """How well a model ranks a held-out campaign: AUUC, Qini coefficient, uplift at the top 10/20/50%."""
+    """How well a model ranks held-out customers: the raw Qini area and the Qini coefficient (incremental
+    converters x population share), the normalised AUUC (0 random, 1 perfect), uplift at the top 10/20/50%,
+    the Qini curve, and the customers it was measured on."""
 
-    auuc: float
+    qini_area: float
     qini_coefficient: float
+    auuc_normalised: float
     uplift_at: dict[str, float]
     curve: tuple[list[float], list[float]]
+    customers: int = 0
 
 
 def evaluate(score: FloatArray, treatment: Any, outcome: Any,
@@ -197,8 +256,9 @@ def evaluate(score: FloatArray, treatment: Any, outcome: Any,
             at[f"{f:.0%}"] = uplift_at_top_k(score, treatment, outcome, f)
         except ValidationError:
             at[f"{f:.0%}"] = float("nan")
-    return UpliftEvaluation(auuc(score, treatment, outcome), qini_coefficient(score, treatment, outcome), at,
-                            (x.tolist(), q.tolist()))
+    return UpliftEvaluation(qini_area(score, treatment, outcome), qini_coefficient(score, treatment, outcome),
+                            auuc_normalised(score, treatment, outcome), at, (x.tolist(), q.tolist()),
+                            len(np.asarray(score)))
 
 
 def qini_chart(evaluation: UpliftEvaluation) -> str:
@@ -217,7 +277,7 @@ def qini_chart(evaluation: UpliftEvaluation) -> str:
     ax.plot([0, 1], [0, q[-1]], linestyle="--", color="grey", label="random")
     ax.set_xlabel("share of customers targeted")
     ax.set_ylabel("incremental conversions")
-    ax.set_title(f"Qini curve (AUUC {evaluation.auuc:.3f}, Qini {evaluation.qini_coefficient:.3f})")
+    ax.set_title(f"Qini curve (area {evaluation.qini_area:.3f}, coefficient {evaluation.qini_coefficient:.3f})")
     ax.legend()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")

@@ -4,7 +4,6 @@ send the outbox) and the campaign report with the uplift model; and the loan off
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -19,10 +18,10 @@ from microlend.core.errors import DomainError, NotFound, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.uow import UnitOfWork
 from microlend.marketing import service
+from microlend.marketing.attribution import FUNNEL_STAGES
 from microlend.marketing.customerbase import customer_frame
 from microlend.marketing.segments import DEFAULT_NAMESPACE, EXCLUSION_REASONS, Channel, FrequencyCap
 from microlend.marketing.tracking import funnel_chart, lift_chart
-from microlend.marketing.uplift import qini_chart
 from microlend.web.pages import current_principal, login_redirect, page
 
 router = APIRouter(include_in_schema=False)
@@ -379,72 +378,75 @@ def outbox_send(request: Request, uow: UnitOfWorkDep, back: Annotated[str, Form(
 # ------------------------------------------------------------------------------------------ report
 
 
-#: customer features the report's uplift model learns from, when the customer data has them
-UPLIFT_FEATURES = ("age", "months_on_book", "annual_turnover", "years_in_business", "duration_in_month",
-                   "credit_amount")
-UPLIFT_MIN_CUSTOMERS = 40
-
-
 @dataclass(frozen=True)
 class UpliftView:
-    campaigns: list[str]
+    """The uplift section: the figures stored at the campaign's close, or why there are none (`problem`:
+    "open" before the window ends, "can_close" once it has, or the close's own reason)."""
+
     stage: str
     customers: int
     control: int
-    auuc: float | None
+    held_out: int
+    qini_area: float | None
     qini: float | None
-    uplift_at: dict[str, float | None]  # None where the top k holds no treated or no control customer
+    auuc_normalised: float | None
+    uplift_at: dict[str, float | None]
     chart: str | None
     problem: str
+    window_ends: datetime | None = None
 
 
-def _uplift(uow: UnitOfWork, who: Principal, stage: str) -> UpliftView | None:
-    """Train a two-model uplift model on finished campaigns (attribution window over) with control groups
-    (70%) and evaluate it on the held-out 30%: Qini curve, AUUC, uplift at the top k. None when no campaign
-    had a control group."""
-    launched = [c for c in service.list_campaigns(uow, who) if c.launched_at is not None and c.control_share_bp > 0]
-    if not launched:
-        return None
-    now = _now()
-    past = [c for c in launched if c.launched_at is not None
-            and c.launched_at + timedelta(days=c.attribution_days) <= now]  # only finished windows teach
-    if not past:
-        return UpliftView([], stage, 0, 0, None, None, {}, None, "not_finished")
-    names = [c.name for c in past]
-    features = _customers(uow, who)
-    usable = [f for f in UPLIFT_FEATURES if f in features.columns]
-    trained = service.train_uplift(uow, who, [c.id for c in past], features, usable, stage=stage,
-                                   min_customers=UPLIFT_MIN_CUSTOMERS)
-    result = trained.evaluation
-    if result is None:
-        return UpliftView(names, stage, trained.customers, trained.control, None, None, {}, None, trained.problem)
-    at: dict[str, float | None] = {k: None if math.isnan(v) else v for k, v in result.uplift_at.items()}
-    return UpliftView(names, stage, trained.customers, trained.control, result.auuc, result.qini_coefficient, at,
-                      qini_chart(result), "")
+def _stored_uplift(stored: service.CampaignMeasurement) -> UpliftView:
+    u = stored.uplift
+    return UpliftView(stored.stage, int(u.get("customers", 0)), int(u.get("control", 0)), int(u.get("held_out", 0)),
+                      u.get("qini_area"), u.get("qini_coefficient"), u.get("auuc_normalised"),
+                      dict(u.get("uplift_at", {})), stored.qini_chart, str(u.get("problem", "")))
 
 
 @router.get("/marketing/campaigns/{campaign_id}/report", response_class=HTMLResponse)
-def campaign_report(request: Request, uow: UnitOfWorkDep, campaign_id: Id, stage: str = "applied") -> Response:
-    """活动报告 the funnel per channel and segment, treatment vs control with the interval, cost per disbursed
-    loan, and the uplift model learnt from campaigns with control groups."""
+def campaign_report(request: Request, uow: UnitOfWorkDep, campaign_id: Id) -> Response:
+    """活动报告 the nested funnel per channel and segment, treatment vs control overall and per channel with
+    cost and ROI, under the stated attribution rule; once the campaign is closed, the figures and the uplift
+    model stored at its close (read, not recomputed)."""
     who = _marketer(request, uow)
     if not isinstance(who, Principal):
         return who
-    stage = stage if stage in ("applied", "approved", "disbursed") else "applied"
     try:
         c = service.get_campaign(uow, who, campaign_id)
         if c.launched_at is None:
             return _campaign_page(request, uow, who, campaign_id, error="campaign_id: launch the campaign first",
                                   status_code=409)
-        report = service.campaign_report(uow, who, [campaign_id])
-        uplift = _uplift(uow, who, stage)
+        stored = service.stored_measurement(uow, who, campaign_id)
+        if stored is not None:
+            report, uplift = stored.report, _stored_uplift(stored)
+            charts = stored.charts
+        else:
+            report = service.campaign_report(uow, who, [campaign_id])
+            ends = c.launched_at + timedelta(days=c.attribution_days)
+            uplift = UpliftView("applied", 0, 0, 0, None, None, None, {}, None,
+                                "can_close" if _now() >= ends else "open", ends)
+            charts = {"funnel": funnel_chart(report), "lift": lift_chart(report)}
     except DomainError as exc:
         return _error(request, who, exc)
     by_channel = [f for f in report.funnel if f.by == "channel"]
     by_segment = [f for f in report.funnel if f.by == "segment"]
     return page(request, who, "marketing/report.html", c=c, report=report, by_channel=by_channel,
-                by_segment=by_segment, funnel_chart=funnel_chart(report), lift_chart=lift_chart(report),
-                uplift=uplift, stage=stage, currency="CNY")
+                by_segment=by_segment, funnel_chart=charts.get("funnel"), lift_chart=charts.get("lift"),
+                uplift=uplift, stored=stored, stages=FUNNEL_STAGES, currency="CNY")
+
+
+@router.post("/marketing/campaigns/{campaign_id}/close", response_class=HTMLResponse)
+def campaign_close(request: Request, uow: UnitOfWorkDep, campaign_id: Id,
+                   stage: Annotated[str, Form(max_length=20)] = "applied") -> Response:
+    """结案 close a campaign whose window is over: its report and uplift model are computed once and stored."""
+    who = _marketer(request, uow)
+    if not isinstance(who, Principal):
+        return who
+    try:
+        service.close_campaign(uow, who, campaign_id, _customers(uow, who), at=_now(), stage=stage)
+    except DomainError as exc:
+        return _error(request, who, exc)
+    return RedirectResponse(f"/marketing/campaigns/{campaign_id}/report", status_code=303)
 
 
 # ------------------------------------------------------------------------------------------ visit tasks

@@ -50,7 +50,7 @@ def test_demo_bank_gets_a_measured_campaign_and_visit_tasks(mbank: Bank) -> None
     assert applied.treatment_rate > applied.control_rate, demo.report.comparisons
     assert disbursed.low <= disbursed.difference <= disbursed.high
     channel = next(f for f in demo.report.funnel if f.by == "channel")
-    assert channel.sent > 0 and channel.opened > 0 and channel.clicked > 0
+    assert channel.sent > 0 and channel.tracked_opens > 0 and channel.tracked_clicks > 0
     tasks = service.visit_tasks(mbank.uow(), mbank.who(user_id=7))
     assert service.visit_tasks(mbank.uow(), who, officer_user_id=7)
     assert tasks and all(t.officer_user_id in (7, 8) for t in tasks)

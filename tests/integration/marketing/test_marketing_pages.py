@@ -227,7 +227,8 @@ class TestUpliftOnTheReport:
         assert api.client.post(f"/marketing/campaigns/{cid}/launch").status_code == 200
         clock["now"] = launch + timedelta(days=29)
         early = api.client.get(f"/marketing/campaigns/{cid}/report").text
-        assert 'data-testid="uplift-problem"' in early and "none has ended yet" in early
+        assert 'data-testid="uplift-problem"' in early and "when the campaign is closed" in early
+        assert api.client.post(f"/marketing/campaigns/{cid}/close", data={"stage": "applied"}).status_code == 409
         uow = api.kit.uow_factory()
         with uow:
             arms = sorted(uow.session.execute(select(AssignmentRow.customer_id, AssignmentRow.arm).where(
@@ -240,9 +241,16 @@ class TestUpliftOnTheReport:
                   for a, step in (("treatment", 3), ("control", 5)) for i, c in enumerate(by_arm[a]) if i % step == 0]
         service.record_events(api.kit.uow_factory(), who, events)
         clock["now"] = launch + timedelta(days=31)
+        ready = api.client.get(f"/marketing/campaigns/{cid}/report").text
+        assert "Close the campaign" in ready and 'data-testid="auuc"' not in ready
+        closed = api.client.post(f"/marketing/campaigns/{cid}/close", data={"stage": "applied"},
+                                 follow_redirects=False)
+        assert closed.status_code == 303
         page = api.client.get(f"/marketing/campaigns/{cid}/report").text
         assert 'data-testid="auuc"' in page and "Qini coefficient" in page and "Uplift in the top 10%" in page
-        assert "autumn" in page.split('data-testid="uplift"', 1)[1]
+        assert 'data-testid="qini-area"' in page and 'data-testid="closed"' in page
+        again = api.client.post(f"/marketing/campaigns/{cid}/close", data={"stage": "applied"})
+        assert again.status_code == 409 and "already closed" in again.text
         api.client.cookies.clear()
 
 

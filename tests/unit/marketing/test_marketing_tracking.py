@@ -106,8 +106,14 @@ class TestCampaignReport:
     def test_funnel_per_channel_and_segment(self) -> None:
         report = self._report()
         by_channel = [f for f in report.funnel if f.by == "channel"]  # type: ignore[attr-defined]
-        assert [(f.group, f.targeted, f.sent, f.opened, f.clicked, f.applied, f.disbursed) for f in by_channel] == [
-            ("sms", 6, 6, 1, 1, 2, 2)]
+        # nested: customer 1 applied and was paid without a tracked open or click, so it responded and counts
+        # at every stage up to disbursed; the tracked opens and clicks are shown as recorded (1 each)
+        assert [(f.group, f.targeted, f.sent, f.delivered, f.responded, f.clicked, f.applied, f.approved,
+                 f.disbursed, f.tracked_opens, f.tracked_clicks) for f in by_channel] == [
+            ("sms", 6, 6, 6, 2, 2, 2, 2, 2, 1, 1)]
+        for f in report.funnel:  # type: ignore[attr-defined]
+            counts = [c for _, c in f.stages()]
+            assert counts == sorted(counts, reverse=True)
         by_segment = {f.group: f.disbursed for f in report.funnel if f.by == "segment"}  # type: ignore[attr-defined]
         assert by_segment == {"old": 1, "young": 1}
 

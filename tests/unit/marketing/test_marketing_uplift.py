@@ -8,8 +8,9 @@ from microlend.core.errors import ValidationError
 from microlend.marketing.uplift import (
     ClassTransformationUplift,
     TwoModelUplift,
-    auuc,
+    auuc_normalised,
     evaluate,
+    qini_area,
     qini_coefficient,
     qini_curve,
     rank_targets,
@@ -31,15 +32,15 @@ class TestQiniByHand:
         assert x.tolist() == [k / 8 for k in range(9)]
         assert q == pytest.approx([0, 1, 1, 2, 1, 0.5, 1, 2 / 3, 0])
 
-    def test_auuc_is_the_trapezoid_area(self) -> None:
+    def test_the_qini_area_is_the_trapezoid_area(self) -> None:
         # trapezoids of width 1/8: (0.5 + 1 + 1.5 + 1.5 + 0.75 + 0.75 + 5/6 + 1/3) / 8 = 43/48
-        assert auuc(SCORE, TREAT, OUTCOME) == pytest.approx(43 / 48)
+        assert qini_area(SCORE, TREAT, OUTCOME) == pytest.approx(43 / 48)
         assert qini_coefficient(SCORE, TREAT, OUTCOME) == pytest.approx(43 / 48)  # Q(n) = 0: random line is flat
 
     def test_qini_coefficient_subtracts_the_random_line(self) -> None:
         outcome = [1, 0, 1, 0, 1, 0, 0, 0]  # Q: 1,1,2,2,3,3,3,3 -> Q(n)=3
         area = (0.5 + 1 + 1.5 + 2 + 2.5 + 3 + 3 + 3) / 8
-        assert auuc(SCORE, TREAT, outcome) == pytest.approx(area)
+        assert qini_area(SCORE, TREAT, outcome) == pytest.approx(area)
         assert qini_coefficient(SCORE, TREAT, outcome) == pytest.approx(area - 1.5)
 
     @pytest.mark.parametrize(("fraction", "expected"), [(0.25, 1.0), (0.5, 0.5), (1.0, 0.0), (0.3, 1.0)])
@@ -53,7 +54,7 @@ class TestQiniByHand:
         s = [SCORE[i] for i in perm]
         t = [TREAT[i] for i in perm]
         y = [OUTCOME[i] for i in perm]
-        assert auuc(s, t, y) == pytest.approx(43 / 48)
+        assert qini_area(s, t, y) == pytest.approx(43 / 48)
 
     def test_top_k_without_a_control_is_refused(self) -> None:
         with pytest.raises(ValidationError):
@@ -100,3 +101,68 @@ class TestUpliftModels:
     def test_a_campaign_without_converters_in_control_cannot_be_learned(self) -> None:
         with pytest.raises(ValidationError):
             TwoModelUplift().fit(np.zeros((4, 1)), [1, 1, 0, 0], [1, 0, 0, 0])
+
+
+class TestNamedMeasures:
+    """The raw Qini area and the normalised AUUC are different figures with different names."""
+
+    def test_normalised_auuc_by_hand(self) -> None:
+        # uplift curve U(k) = (Yt/Nt - Yc/Nc) * k: 1, 2, 3, 2, 5/6, 2, 7/6, 0 -> area 12/8 = 1.5; random: U(n)/2 = 0
+        # perfect ranking (treated converters, control non-converters, treated non-converters, control converters
+        # in tied pairs): U = 2, 4, 3, 0 at k = 2, 4, 6, 8 -> area (1 + 3 + 3.5 + 1.5) / 4 = 2.25
+        assert auuc_normalised(SCORE, TREAT, OUTCOME) == pytest.approx(1.5 / 2.25)
+
+    def test_the_perfect_ranking_scores_one_and_its_reverse_below_zero(self) -> None:
+        from microlend.marketing.uplift import perfect_uplift_score
+
+        perfect = perfect_uplift_score(TREAT, OUTCOME)
+        assert auuc_normalised(perfect, TREAT, OUTCOME) == pytest.approx(1.0)
+        assert auuc_normalised(-perfect, TREAT, OUTCOME) < 0
+
+    def test_the_evaluation_names_each_figure(self) -> None:
+        result = evaluate(np.asarray(SCORE), TREAT, OUTCOME)
+        assert result.qini_area == pytest.approx(43 / 48)
+        assert result.auuc_normalised == pytest.approx(1.5 / 2.25)
+        assert result.customers == 8
+
+
+class TestTiedScores:
+    """Customers with one score are one group: their input order never changes a figure."""
+
+    def test_one_score_for_everyone_is_random_targeting(self) -> None:
+        flat = [0.5] * 8
+        x, q = qini_curve(flat, TREAT, [1, 0, 1, 0, 1, 0, 0, 0])
+        assert x.tolist() == [0.0, 1.0] and q.tolist() == [0.0, 3.0]
+        assert qini_coefficient(flat, TREAT, [1, 0, 1, 0, 1, 0, 0, 0]) == pytest.approx(0.0)
+        assert auuc_normalised(flat, TREAT, [1, 0, 1, 0, 1, 0, 0, 0]) == pytest.approx(0.0)
+
+    def test_reordering_tied_customers_changes_nothing(self) -> None:
+        rng = np.random.default_rng(5)
+        score = rng.integers(0, 4, 300).astype(float)  # four distinct scores: many ties
+        t = rng.integers(0, 2, 300)
+        y = (rng.random(300) < 0.2 + 0.1 * t * (score > 1)).astype(int)
+        perm = rng.permutation(300)
+        for measure in (qini_area, qini_coefficient, auuc_normalised):
+            assert measure(score, t, y) == pytest.approx(measure(score[perm], t[perm], y[perm]), abs=1e-12)
+        assert uplift_at_top_k(score, t, y, 0.1) == pytest.approx(uplift_at_top_k(score[perm], t[perm], y[perm], 0.1))
+
+    def test_the_curves_match_a_threshold_by_threshold_reference(self) -> None:
+        rng = np.random.default_rng(11)
+        score = np.round(rng.random(200), 1)
+        t = rng.integers(0, 2, 200)
+        y = (rng.random(200) < 0.3).astype(int)
+        xs, qs, us = [0.0], [0.0], [0.0]
+        for threshold in sorted(set(score.tolist()), reverse=True):  # everyone scoring >= threshold is targeted
+            top = score >= threshold
+            nt, nc = int((top & (t == 1)).sum()), int((top & (t == 0)).sum())
+            yt, yc = int((top & (t == 1) & (y == 1)).sum()), int((top & (t == 0) & (y == 1)).sum())
+            xs.append(top.sum() / 200)
+            qs.append(yt - (yc * nt / nc if nc else 0.0))
+            us.append(((yt / nt if nt else 0.0) - (yc / nc if nc else 0.0)) * top.sum())
+        from microlend.marketing.uplift import uplift_curve
+
+        x, q = qini_curve(score, t, y)
+        assert x == pytest.approx(xs) and q == pytest.approx(qs)
+        assert uplift_curve(score, t, y)[1] == pytest.approx(us)
+        area = sum((qs[i] + qs[i - 1]) / 2 * (xs[i] - xs[i - 1]) for i in range(1, len(xs)))
+        assert qini_area(score, t, y) == pytest.approx(area)

@@ -20,6 +20,7 @@ from microlend.api.routing import api_router
 from microlend.api.schemas import PublicSchema
 from microlend.api.security import report_page
 from microlend.core.clock import utcnow
+from microlend.core.errors import NotFound
 from microlend.marketing import service
 from microlend.marketing.segments import FrequencyCap
 
@@ -172,6 +173,91 @@ def campaign_report(campaign_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) 
 def campaign_report_page(campaign_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> HTMLResponse:
     report = service.campaign_report(uow, who, [campaign_id])
     return report_page(report.to_html(title=f"Campaign report: {report.campaigns[campaign_id]}"))
+
+
+class MeasurementSettingsBody(BaseModel):
+    """What a contact costs per channel and what a disbursed loan earns, for the report's cost and ROI."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sms_cost: Decimal = Field(ge=0, le=1_000_000, max_digits=20, decimal_places=4)
+    push_cost: Decimal = Field(ge=0, le=1_000_000, max_digits=20, decimal_places=4)
+    visit_cost: Decimal = Field(ge=0, le=1_000_000, max_digits=20, decimal_places=4)
+    margin_per_disbursed: Decimal | None = Field(default=None, ge=0, le=1_000_000, max_digits=20, decimal_places=4)
+    min_control_per_stratum: int = Field(default=30, ge=1, le=100_000)
+
+
+class MeasurementSettingsPublic(BaseModel):
+    sms_cost: str
+    push_cost: str
+    visit_cost: str
+    margin_per_disbursed: str | None
+    min_control_per_stratum: int
+    stated: bool
+
+    @classmethod
+    def of(cls, x: service.MeasurementSettings) -> MeasurementSettingsPublic:
+        return cls(sms_cost=str(x.sms_cost), push_cost=str(x.push_cost), visit_cost=str(x.visit_cost),
+                   margin_per_disbursed=None if x.margin_per_disbursed is None else str(x.margin_per_disbursed),
+                   min_control_per_stratum=x.min_control_per_stratum, stated=x.stated)
+
+
+class CampaignClose(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stage: Literal["applied", "approved", "disbursed"] = "applied"
+
+
+class CampaignMeasurementPublic(BaseModel):
+    """A campaign's figures stored at its close: the report, the uplift model's measures on held-out customers
+    (raw Qini area, Qini coefficient, normalised AUUC, uplift at the top k) and the model artefact's sha256."""
+
+    campaign_id: int
+    stage: str
+    closed_at: datetime
+    closed_by: str
+    report: CampaignReportPublic
+    uplift: dict[str, Any]
+    artefact_sha256: str | None
+
+    @classmethod
+    def of(cls, m: service.CampaignMeasurement) -> CampaignMeasurementPublic:
+        uplift = {k: v for k, v in m.uplift.items() if k != "curve"}
+        return cls(campaign_id=m.campaign_id, stage=m.stage, closed_at=m.closed_at, closed_by=m.closed_by,
+                   report=CampaignReportPublic.model_validate(m.report.to_dict()), uplift=uplift,
+                   artefact_sha256=m.artefact_sha256)
+
+
+@router.get("/measurement-settings")
+def get_measurement_settings(who: CurrentPrincipal, uow: UnitOfWorkDep) -> MeasurementSettingsPublic:
+    return MeasurementSettingsPublic.of(service.measurement_settings(uow, who))
+
+
+@router.put("/measurement-settings")
+def put_measurement_settings(body: MeasurementSettingsBody, who: CurrentPrincipal, uow: UnitOfWorkDep
+                             ) -> MeasurementSettingsPublic:
+    settings = service.MeasurementSettings(body.sms_cost, body.push_cost, body.visit_cost, body.margin_per_disbursed,
+                                           body.min_control_per_stratum)
+    return MeasurementSettingsPublic.of(service.update_measurement_settings(uow, who, settings, at=utcnow()))
+
+
+@router.post("/campaigns/{campaign_id}/close", status_code=201)
+def close_campaign(campaign_id: Id, body: CampaignClose, who: CurrentPrincipal, uow: UnitOfWorkDep
+                   ) -> CampaignMeasurementPublic:
+    """Close a campaign whose attribution window is over: its report and uplift model are stored once."""
+    from microlend.marketing.customerbase import customer_frame
+
+    now = utcnow()
+    return CampaignMeasurementPublic.of(service.close_campaign(
+        uow, who, campaign_id, customer_frame(uow, who, now.date()), at=now, stage=body.stage))
+
+
+@router.get("/campaigns/{campaign_id}/measurement")
+def campaign_measurement(campaign_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> CampaignMeasurementPublic:
+    stored = service.stored_measurement(uow, who, campaign_id)
+    if stored is None:
+        raise NotFound(f"campaign {campaign_id} has not been closed", field="campaign_id")
+    return CampaignMeasurementPublic.of(stored)
 
 
 @router.post("/opt-outs", status_code=204)

@@ -14,6 +14,8 @@ marketing consent in `sources`, where every read of another module's tables live
 - `outbox.py`      dispatch through a sender with consent, opt-outs and cap checked again; opt-outs
 - `attribution.py` responses and conversions, the funnel, the campaign report, uplift training rows
 - `uplift.py`      train and measure an uplift model on past campaigns
+- `measurement.py` channel costs and margin, control warnings per stratum, a campaign's close (stored report
+                   and uplift model)
 - `visits.py`      officers' visit tasks and cards
 - `common.py`      what these share (tenant-scoped loads, exclusion inputs, bulk writes)
 """
@@ -34,6 +36,15 @@ from microlend.marketing.service.campaigns import (
     get_campaign,
     launch_campaign,
     list_campaigns,
+)
+from microlend.marketing.service.common import MeasurementSettings
+from microlend.marketing.service.measurement import (
+    CampaignMeasurement,
+    close_campaign,
+    measurement_settings,
+    stored_measurement,
+    stored_uplift_model,
+    update_measurement_settings,
 )
 from microlend.marketing.service.outbox import (
     ConsentCheck,
@@ -67,10 +78,12 @@ from microlend.marketing.service.visits import VisitCard, VisitTask, close_visit
 __all__ = [
     "UPLIFT_METHODS",
     "Campaign",
+    "CampaignMeasurement",
     "CampaignSpec",
     "ConsentCheck",
     "DispatchSummary",
     "LaunchSummary",
+    "MeasurementSettings",
     "Offer",
     "PreapprovalRun",
     "SegmentVersion",
@@ -81,6 +94,7 @@ __all__ = [
     "campaign_outcomes",
     "campaign_report",
     "check_expression",
+    "close_campaign",
     "close_visit_task",
     "create_campaign",
     "customers_table_consent",
@@ -92,6 +106,7 @@ __all__ = [
     "list_offers",
     "list_runs",
     "list_segments",
+    "measurement_settings",
     "offer_count",
     "outbox_waiting",
     "preview_expression",
@@ -103,7 +118,10 @@ __all__ = [
     "record_opt_out",
     "remove_opt_out",
     "save_segment",
+    "stored_measurement",
+    "stored_uplift_model",
     "train_uplift",
+    "update_measurement_settings",
     "visit_cards",
     "visit_tasks",
 ]

@@ -16,7 +16,8 @@ from microlend.core import audit
 from microlend.core.errors import Conflict, NotFound, ValidationError
 from microlend.core.identity import Permission, Principal, system_principal
 from microlend.core.uow import UnitOfWork
-from microlend.marketing.service.common import bulk_insert, campaign_row
+from microlend.marketing.attribution import EVENT_SCHEMA, TOUCH_SCHEMA
+from microlend.marketing.service.common import bulk_insert, campaign_row, channel_costs, stratum_warnings
 from microlend.marketing.sources import IN_CHUNK, FunnelEvent, applications_for_funnel
 from microlend.marketing.tables import AssignmentRow, CampaignRow, ContactRow, OutboxRow, TrackingEventRow
 from microlend.marketing.tracking import EVENT_KINDS, CampaignReport, attribute, build_report
@@ -115,61 +116,120 @@ def _tracked_events(s: Session, tenant_id: int, customer_ids: list[int], since: 
     return events
 
 
-def _reference_frame(rows: list[CampaignRow], assignments: Sequence[Any], sends: Sequence[Any]) -> pl.DataFrame:
+DELIVERED_STATUSES = ("delivered",)
+
+
+def delivered_messages(s: Session, tenant_id: int, campaign_ids: Sequence[int]) -> pl.DataFrame:
+    """(campaign_id, customer_id) of the messages that reached the customer: a delivery receipt where the
+    outbox keeps one (`delivery_status`), else a message the sender accepted (status "sent"); a visit is
+    delivered when it was recorded as a contact."""
+    delivery = getattr(OutboxRow, "delivery_status", None)
+    reached = (delivery.in_(DELIVERED_STATUSES) if delivery is not None else OutboxRow.status == "sent")
+    rows: list[Any] = list(s.execute(select(OutboxRow.campaign_id, OutboxRow.customer_id).where(
+        OutboxRow.tenant_id == tenant_id, OutboxRow.campaign_id.in_(campaign_ids), reached)).all())
+    rows += s.execute(select(ContactRow.campaign_id, ContactRow.customer_id).where(
+        ContactRow.tenant_id == tenant_id, ContactRow.campaign_id.in_(campaign_ids),
+        ContactRow.channel == "visit")).all()
+    return _frame(rows, {"campaign_id": pl.Int64(), "customer_id": pl.Int64()}).unique()
+
+
+def _frame(rows: Sequence[Any], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Query rows as a frame, column by column (no Python object per cell)."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
+    return pl.DataFrame({name: pl.Series(name, list(col), dtype=dtype)
+                         for (name, dtype), col in zip(schema.items(), columns, strict=True)})
+
+
+def _reference_frame(rows: list[CampaignRow], assignments: Sequence[Any], sends: Sequence[Any],
+                     delivered: pl.DataFrame) -> pl.DataFrame:
     """Each targeted customer with the instant their window opens: their first send, else the launch."""
-    sent_at = {(int(c), int(u)): t for c, u, t in sends}
-    campaigns = {r.id: r for r in rows}
-    return pl.DataFrame(
-        [(int(c), int(u), a, lbl, campaigns[c].channel,
-          sent_at.get((int(c), int(u)), campaigns[c].launched_at), campaigns[c].attribution_days,
-          (int(c), int(u)) in sent_at)
-         for c, u, a, lbl in assignments],
-        schema={"campaign_id": pl.Int64, "customer_id": pl.Int64, "arm": pl.String, "segment": pl.String,
-                "channel": pl.String, "reference_at": pl.Datetime("us", "UTC"), "window_days": pl.Int64,
-                "sent": pl.Boolean},
-        orient="row",
-    )
+    campaigns = pl.DataFrame({
+        "campaign_id": [r.id for r in rows], "channel": [r.channel for r in rows],
+        "launched_at": pl.Series([r.launched_at for r in rows], dtype=pl.Datetime("us", "UTC")),
+        "window_days": [r.attribution_days for r in rows]}, schema_overrides={"campaign_id": pl.Int64,
+                                                                            "window_days": pl.Int64})
+    targets = _frame(assignments, {"campaign_id": pl.Int64(), "customer_id": pl.Int64(), "arm": pl.String(),
+                                   "segment": pl.String()})
+    first = _frame(sends, {"campaign_id": pl.Int64(), "customer_id": pl.Int64(),
+                           "sent_at": pl.Datetime("us", "UTC")})
+    keys = ["campaign_id", "customer_id"]
+    out = (targets.join(campaigns, on="campaign_id", how="left")
+           .join(first, on=keys, how="left")
+           .join(delivered.with_columns(pl.lit(True).alias("delivered")), on=keys, how="left")
+           .with_columns(pl.coalesce("sent_at", "launched_at").alias("reference_at"),
+                         pl.col("sent_at").is_not_null().alias("sent"),
+                         pl.col("delivered").fill_null(False)))
+    schema: Any = TOUCH_SCHEMA
+    return out.select(list(TOUCH_SCHEMA)).cast(schema)
+
+
+def _competing_campaigns(s: Session, who: Principal, campaign_ids: Sequence[int]) -> list[CampaignRow]:
+    """The reported campaigns and every other launched campaign of the bank that targeted one of their
+    customers: their touches compete for the same events under the last-touch rule."""
+    reported = select(AssignmentRow.customer_id).where(
+        AssignmentRow.tenant_id == who.tenant_id, AssignmentRow.campaign_id.in_(campaign_ids),
+        AssignmentRow.arm != "excluded")
+    others = select(AssignmentRow.campaign_id).where(
+        AssignmentRow.tenant_id == who.tenant_id, AssignmentRow.arm != "excluded",
+        AssignmentRow.customer_id.in_(reported)).distinct()
+    return list(s.execute(select(CampaignRow).where(
+        CampaignRow.tenant_id == who.tenant_id, CampaignRow.launched_at.is_not(None),
+        CampaignRow.id.not_in(campaign_ids), CampaignRow.id.in_(others))).scalars())
 
 
 def _attribution_inputs(uow: UnitOfWork, who: Principal, campaign_ids: Sequence[int]
                         ) -> tuple[list[CampaignRow], pl.DataFrame, pl.DataFrame, dict[int, int]]:
-    """Reference rows (each targeted customer with the instant its window opens) and the events after."""
+    """The reported campaigns; every touch that competes for their customers' events (theirs and other
+    campaigns'), each with the instant its window opens; the events after; messages sent per campaign."""
     s = uow.session
     rows = [campaign_row(s, who, cid) for cid in campaign_ids]
     for r in rows:
         if r.launched_at is None:
             raise Conflict(f"campaign {r.id} has not been launched", field="campaign_id")
+    every = rows + _competing_campaigns(s, who, campaign_ids)
+    ids = [r.id for r in every]
+    reported = select(AssignmentRow.customer_id).where(
+        AssignmentRow.campaign_id.in_(campaign_ids), AssignmentRow.arm != "excluded")
     assignments = s.execute(select(AssignmentRow.campaign_id, AssignmentRow.customer_id, AssignmentRow.arm,
                                    AssignmentRow.segment_label).where(
-        AssignmentRow.campaign_id.in_(campaign_ids), AssignmentRow.arm != "excluded")).all()
+        AssignmentRow.campaign_id.in_(ids), AssignmentRow.arm != "excluded",
+        AssignmentRow.customer_id.in_(reported))).all()
     sends = s.execute(select(ContactRow.campaign_id, ContactRow.customer_id, func.min(ContactRow.contacted_at))
-                      .where(ContactRow.campaign_id.in_(campaign_ids))
+                      .where(ContactRow.campaign_id.in_(ids))
                       .group_by(ContactRow.campaign_id, ContactRow.customer_id)).all()
     messages = {int(c): int(n) for c, n in s.execute(select(ContactRow.campaign_id, func.count()).where(
         ContactRow.campaign_id.in_(campaign_ids)).group_by(ContactRow.campaign_id)).all()}
     customer_ids = sorted({int(a[1]) for a in assignments})
-    earliest = min(r.launched_at for r in rows if r.launched_at is not None)
+    earliest = min(r.launched_at for r in every if r.launched_at is not None)
     events = _tracked_events(s, who.tenant_id, customer_ids, earliest)
     events.extend(application_events(uow, who, customer_ids, earliest))
     event_frame = pl.DataFrame(
         [(int(c), k, t, None if cid is None else int(cid)) for c, k, t, cid in events],
-        schema={"customer_id": pl.Int64, "kind": pl.String, "at": pl.Datetime("us", "UTC"),
-                "event_campaign_id": pl.Int64},
-        orient="row",
+        schema=EVENT_SCHEMA, orient="row",
     )
-    return rows, _reference_frame(rows, assignments, sends), event_frame, messages
+    reference = _reference_frame(every, assignments, sends, delivered_messages(s, who.tenant_id, ids))
+    return rows, reference, event_frame, messages
 
 
 def campaign_report(uow: UnitOfWork, who: Principal, campaign_ids: Sequence[int], *,
                     confidence: float = 0.95) -> CampaignReport:
-    """Funnel per channel and segment, treatment vs control conversion with a confidence interval, and
-    cost per disbursed loan, for one or more launched campaigns. Applications, approvals and disbursements
-    come from the recorded events and from origination's applications (`application_events`)."""
+    """Nested funnel per channel and segment, treatment vs control conversion with a confidence interval
+    (overall and per channel, with cost and ROI), for one or more launched campaigns, every event counted for
+    one campaign only (`attribution.ATTRIBUTION_RULE`). Applications, approvals and disbursements come from
+    the recorded events and from origination's applications (`application_events`)."""
     who.require(Permission.VIEW_CAMPAIGNS)
     with uow:
         rows, reference, events, messages = _attribution_inputs(uow, who, campaign_ids)
-    costs = {r.id: r.cost_per_message * messages.get(r.id, 0) for r in rows}
-    return build_report(reference, events, costs=costs, names={r.id: r.name for r in rows}, confidence=confidence)
+        per_contact, margin, minimum = channel_costs(uow.session, who.tenant_id)
+        warnings = stratum_warnings(uow.session, who.tenant_id, campaign_ids, minimum)
+    contacts: dict[str, int] = {}
+    for r in rows:
+        contacts[r.channel] = contacts.get(r.channel, 0) + messages.get(r.id, 0)
+    if per_contact is None:  # the bank stated no channel costs: each campaign's own cost per message
+        per_contact = {r.channel: r.cost_per_message for r in rows}
+    costs = {r.id: per_contact.get(r.channel, r.cost_per_message) * messages.get(r.id, 0) for r in rows}
+    return build_report(reference, events, costs=costs, names={r.id: r.name for r in rows}, confidence=confidence,
+                        contacts=contacts, cost_per_contact=per_contact, margin=margin, warnings=warnings)
 
 
 def campaign_outcomes(uow: UnitOfWork, who: Principal, campaign_ids: Sequence[int], *,
@@ -181,6 +241,6 @@ def campaign_outcomes(uow: UnitOfWork, who: Principal, campaign_ids: Sequence[in
         raise ValidationError(f"stage: one of {', '.join(EVENT_KINDS[1:])}", field="stage")
     with uow:
         _, reference, events, _ = _attribution_inputs(uow, who, campaign_ids)
-    return attribute(reference, events).select(
+    return attribute(reference, events).filter(pl.col("campaign_id").is_in(list(campaign_ids))).select(
         "customer_id", "campaign_id", (pl.col("arm") == "treatment").cast(pl.Int8).alias("treated"),
         pl.col(stage).cast(pl.Int8).alias("converted"))

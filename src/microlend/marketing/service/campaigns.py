@@ -26,7 +26,6 @@ from microlend.marketing.campaigns import (
     QuietHours,
     RenderCache,
     check_control_share,
-    control_mask,
     tracking_token,
 )
 from microlend.marketing.segments import EXCLUSION_REASONS, FrequencyCap, check_channel, exclusion_flags
@@ -41,6 +40,7 @@ from microlend.marketing.service.common import (
     segment_row,
 )
 from microlend.marketing.service.segments import SegmentVersion
+from microlend.marketing.stratify import strata, stratified_control
 from microlend.marketing.tables import (
     AssignmentRow,
     CampaignRow,
@@ -217,7 +217,12 @@ def _assign(s: Session, who: Principal, row: CampaignRow, targets: pl.DataFrame,
     excluded_mask = flags.get_column("excluded").to_numpy()
     first_reason = flags.select(
         pl.coalesce([pl.when(pl.col(r)).then(pl.lit(r)) for r in EXCLUSION_REASONS])).to_series().to_list()
-    control = control_mask(f"{who.tenant_id}:{row.id}", ids, row.control_share_bp) & ~excluded_mask
+    # the control group is drawn inside each stratum (segment, branch, score band) of the eligible targets
+    eligible = ~excluded_mask
+    control = np.zeros(len(ids), dtype=bool)
+    control[eligible] = stratified_control(
+        f"{who.tenant_id}:{row.id}", ids[eligible], strata(targets.filter(pl.Series(eligible))),
+        row.control_share_bp)[0]
     arms = campaign_arms(excluded_mask, control)
     offer_ids = targets.get_column("offer_id").to_list() if "offer_id" in targets.columns else [None] * len(ids)
     bulk_insert(s, AssignmentRow, [

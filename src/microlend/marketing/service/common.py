@@ -1,10 +1,14 @@
 """What the marketing use cases share: loading a campaign or a segment within the caller's tenant, the
-exclusion inputs (opt-outs, recent contacts), a campaign's cap and quiet hours, and bulk writes."""
+exclusion inputs (opt-outs, recent contacts), a campaign's cap and quiet hours, bulk writes, and the bank's
+measurement settings (channel costs, margin, smallest control group per stratum)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, time
+from decimal import Decimal
 from typing import Any
 
 import polars as pl
@@ -18,7 +22,17 @@ from microlend.core.identity import Principal
 from microlend.marketing.campaigns import QuietHours
 from microlend.marketing.segments import FrequencyCap
 from microlend.marketing.sources import IN_CHUNK
-from microlend.marketing.tables import CampaignRow, ContactRow, OptOutRow, OutboxRow, SegmentRow, TrackingEventRow
+from microlend.marketing.stratify import MIN_CONTROL_PER_STRATUM, control_by_stratum
+from microlend.marketing.tables import (
+    AssignmentRow,
+    CampaignRow,
+    ContactRow,
+    MeasurementSettingsRow,
+    OptOutRow,
+    OutboxRow,
+    SegmentRow,
+    TrackingEventRow,
+)
 
 
 def segment_row(s: Session, who: Principal, name: str, version: int | None) -> SegmentRow:
@@ -108,3 +122,54 @@ def update_outbox(s: Session, updates: list[dict[str, Any]]) -> None:
         for start in range(0, len(ids), IN_CHUNK):
             s.execute(update(OutboxRow).where(OutboxRow.id.in_(ids[start:start + IN_CHUNK])).values(dict(values))
                       .execution_options(synchronize_session=False))
+
+
+# --- measurement settings ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MeasurementSettings:
+    """Cost of one contact per channel, margin earned on one disbursed loan (None: no ROI shown) and the
+    smallest control group a stratum may have before its figures are flagged."""
+
+    sms_cost: Decimal
+    push_cost: Decimal
+    visit_cost: Decimal
+    margin_per_disbursed: Decimal | None
+    min_control_per_stratum: int
+    stated: bool = False  # False: the defaults, the bank has not stated its own
+
+    def per_channel(self) -> dict[str, Decimal]:
+        return {"sms": self.sms_cost, "push": self.push_cost, "visit": self.visit_cost}
+
+
+DEFAULT_SETTINGS = MeasurementSettings(Decimal("0.05"), Decimal("0.01"), Decimal("30.00"), None,
+                                       MIN_CONTROL_PER_STRATUM)
+
+
+def _settings(s: Session, tenant_id: int) -> MeasurementSettings:
+    row = s.execute(select(MeasurementSettingsRow).where(MeasurementSettingsRow.tenant_id == tenant_id)).scalar()
+    if row is None:
+        return DEFAULT_SETTINGS
+    return MeasurementSettings(row.sms_cost, row.push_cost, row.visit_cost, row.margin_per_disbursed,
+                               row.min_control_per_stratum, stated=True)
+
+
+def channel_costs(s: Session, tenant_id: int) -> tuple[dict[str, Decimal] | None, Decimal | None, int]:
+    """(cost of a contact per channel, None when the bank has not stated them and each campaign's own cost
+    per message applies; margin per disbursed loan; smallest control group per stratum)."""
+    settings = _settings(s, tenant_id)
+    return (settings.per_channel() if settings.stated else None, settings.margin_per_disbursed,
+            settings.min_control_per_stratum)
+
+
+def stratum_warnings(s: Session, tenant_id: int, campaign_ids: Sequence[int], minimum: int) -> list[str]:
+    """A warning per stratum (the campaign's segment) whose control group is below `minimum`, for the
+    campaigns that hold a control group out."""
+    rows = s.execute(select(AssignmentRow.campaign_id, AssignmentRow.segment_label, AssignmentRow.arm).join(
+        CampaignRow, CampaignRow.id == AssignmentRow.campaign_id).where(
+        AssignmentRow.tenant_id == tenant_id, AssignmentRow.campaign_id.in_(campaign_ids),
+        AssignmentRow.arm != "excluded", CampaignRow.control_share_bp > 0)).all()
+    frame = pl.DataFrame([(f"campaign {c}: {lbl or '-'}", a) for c, lbl, a in rows],
+                         schema={"stratum": pl.String, "arm": pl.String}, orient="row")
+    return [w.message for w in control_by_stratum(frame, minimum=minimum)]

@@ -1,0 +1,202 @@
+"""Measurement use cases (效果评估): the bank's channel costs and margin, control-group warnings per stratum,
+and a campaign's close (结案): once its attribution window is over, its report is computed, its uplift model
+trained once on its own customers, and both stored; the report page then reads the stored result.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from microlend.core import audit
+from microlend.core.errors import Conflict, NotFound, ValidationError
+from microlend.core.identity import Permission, Principal
+from microlend.core.uow import UnitOfWork
+from microlend.marketing.report_store import (
+    StoredUpliftModel,
+    load_uplift_artefact,
+    report_from_dict,
+    uplift_artefact,
+)
+from microlend.marketing.service.common import (
+    MeasurementSettings,
+    _settings,
+    campaign_row,
+)
+from microlend.marketing.tables import CampaignMeasurementRow, MeasurementSettingsRow
+from microlend.marketing.tracking import CampaignReport, funnel_chart, lift_chart
+
+#: the largest cost of one contact or margin of one loan a bank may state
+MAX_AMOUNT = Decimal("1000000")
+CLOSE_STAGES = ("applied", "approved", "disbursed")
+#: customer features the close's uplift model learns from, when the customer data has them
+UPLIFT_FEATURES = ("age", "months_on_book", "annual_turnover", "years_in_business", "duration_in_month",
+                   "credit_amount")
+UPLIFT_MIN_CUSTOMERS = 40
+
+
+def measurement_settings(uow: UnitOfWork, who: Principal) -> MeasurementSettings:
+    who.require(Permission.VIEW_CAMPAIGNS)
+    with uow:
+        return _settings(uow.session, who.tenant_id)
+
+
+def _amount(value: Decimal | None, name: str) -> None:
+    if value is not None and not (Decimal(0) <= value <= MAX_AMOUNT):
+        raise ValidationError(f"{name}: must be between 0 and {MAX_AMOUNT}", field=name)
+
+
+def update_measurement_settings(uow: UnitOfWork, who: Principal, settings: MeasurementSettings, *, at: datetime
+                                ) -> MeasurementSettings:
+    """State the bank's channel costs, margin and minimum control group (audited)."""
+    who.require(Permission.MANAGE_CAMPAIGNS)
+    for name in ("sms_cost", "push_cost", "visit_cost", "margin_per_disbursed"):
+        _amount(getattr(settings, name), name)
+    if not 1 <= settings.min_control_per_stratum <= 100_000:
+        raise ValidationError("min_control_per_stratum: must be 1..100000", field="min_control_per_stratum")
+    with uow:
+        s = uow.session
+        before = _settings(s, who.tenant_id)
+        row = s.execute(select(MeasurementSettingsRow).where(
+            MeasurementSettingsRow.tenant_id == who.tenant_id)).scalar()
+        if row is None:
+            row = MeasurementSettingsRow(tenant_id=who.tenant_id)
+            s.add(row)
+        row.sms_cost, row.push_cost, row.visit_cost = settings.sms_cost, settings.push_cost, settings.visit_cost
+        row.margin_per_disbursed = settings.margin_per_disbursed
+        row.min_control_per_stratum = settings.min_control_per_stratum
+        row.updated_by, row.updated_at = who.username, at
+        s.flush()
+
+        def plain(x: MeasurementSettings) -> dict[str, Any]:
+            return {"sms_cost": str(x.sms_cost), "push_cost": str(x.push_cost), "visit_cost": str(x.visit_cost),
+                    "margin_per_disbursed": None if x.margin_per_disbursed is None else str(x.margin_per_disbursed),
+                    "min_control_per_stratum": x.min_control_per_stratum}
+
+        audit.record(s, who, "marketing.measurement_settings.update", "marketing_measurement_settings", row.id,
+                     before=plain(before), after=plain(settings))
+        uow.commit()
+    return MeasurementSettings(settings.sms_cost, settings.push_cost, settings.visit_cost,
+                               settings.margin_per_disbursed, settings.min_control_per_stratum, stated=True)
+
+
+# --- the close ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CampaignMeasurement:
+    """A campaign's stored measurement: the report at its close, the uplift model's figures on the held-out
+    customers (or why there are none), the charts and the artefact's sha256."""
+
+    campaign_id: int
+    stage: str
+    closed_at: datetime
+    closed_by: str
+    report: CampaignReport
+    uplift: dict[str, Any]
+    charts: dict[str, str | None]
+    qini_chart: str | None
+    artefact_sha256: str | None
+
+
+def _measurement(row: CampaignMeasurementRow) -> CampaignMeasurement:
+    result = row.result
+    return CampaignMeasurement(row.campaign_id, row.stage, row.closed_at, row.closed_by,
+                               report_from_dict(result["report"]), dict(result.get("uplift", {})),
+                               dict(result.get("charts", {})), row.qini_chart, row.artefact_sha256)
+
+
+def _nan_to_none(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def close_campaign(uow: UnitOfWork, who: Principal, campaign_id: int, customers: pl.DataFrame, *, at: datetime,
+                   stage: str = "applied", min_customers: int = UPLIFT_MIN_CUSTOMERS) -> CampaignMeasurement:
+    """Close a campaign whose attribution window is over: compute its report, train its uplift model once
+    on its own customers (70%, measured on the held-out 30%), and store both. A second close is refused."""
+    from microlend.marketing.service.attribution import campaign_report
+    from microlend.marketing.service.uplift import train_uplift
+    from microlend.marketing.uplift import qini_chart
+
+    who.require(Permission.MANAGE_CAMPAIGNS)
+    if stage not in CLOSE_STAGES:
+        raise ValidationError(f"stage: one of {', '.join(CLOSE_STAGES)}", field="stage")
+    with uow:
+        row = campaign_row(uow.session, who, campaign_id)
+        if row.launched_at is None:
+            raise Conflict(f"campaign {campaign_id} has not been launched", field="campaign_id")
+        ends = row.launched_at + timedelta(days=row.attribution_days)
+        if at < ends:
+            raise Conflict(f"campaign {campaign_id}: its attribution window ends at {ends.isoformat()}",
+                           field="campaign_id")
+        if _stored_row(uow.session, who, campaign_id) is not None:
+            raise Conflict(f"campaign {campaign_id} was already closed", field="campaign_id")
+        has_control = row.control_share_bp > 0
+    report = campaign_report(uow, who, [campaign_id])
+    features = [f for f in UPLIFT_FEATURES if f in customers.columns]
+    uplift: dict[str, Any] = {"stage": stage, "features": features}
+    artefact = sha = chart = None
+    if not has_control:
+        uplift.update(problem="no_control", detail="the campaign held no control group out")
+    else:
+        trained = train_uplift(uow, who, [campaign_id], customers, features, stage=stage,
+                               min_customers=min_customers)
+        uplift.update(customers=trained.customers, control=trained.control, held_out=trained.held_out,
+                      problem=trained.problem, detail=trained.detail)
+        if trained.model is not None and trained.evaluation is not None:
+            ev = trained.evaluation
+            uplift.update(qini_area=ev.qini_area, qini_coefficient=ev.qini_coefficient,
+                          auuc_normalised=_nan_to_none(ev.auuc_normalised),
+                          uplift_at={k: _nan_to_none(v) for k, v in ev.uplift_at.items()},
+                          curve={"x": ev.curve[0], "q": ev.curve[1]}, method=trained.method)
+            artefact, sha = uplift_artefact(trained.model, features)
+            chart = qini_chart(ev)
+    charts = {"funnel": funnel_chart(report), "lift": lift_chart(report)}
+    with uow:
+        s = uow.session
+        if _stored_row(s, who, campaign_id) is not None:  # closed meanwhile by someone else
+            raise Conflict(f"campaign {campaign_id} was already closed", field="campaign_id")
+        stored = CampaignMeasurementRow(
+            tenant_id=who.tenant_id, campaign_id=campaign_id, stage=stage, method="two_model", features=features,
+            result={"report": report.to_dict(), "uplift": uplift, "charts": charts}, qini_chart=chart,
+            artefact=artefact, artefact_sha256=sha, closed_by=who.username, closed_at=at)
+        s.add(stored)
+        s.flush()
+        audit.record(s, who, "campaign.close", "campaign", campaign_id,
+                     after={"stage": stage, "artefact_sha256": sha, "problem": uplift.get("problem", "")})
+        uow.commit()
+        return _measurement(stored)
+
+
+def _stored_row(s: Session, who: Principal, campaign_id: int) -> CampaignMeasurementRow | None:
+    row: CampaignMeasurementRow | None = s.execute(select(CampaignMeasurementRow).where(
+        CampaignMeasurementRow.tenant_id == who.tenant_id,
+        CampaignMeasurementRow.campaign_id == campaign_id)).scalar()
+    return row
+
+
+def stored_measurement(uow: UnitOfWork, who: Principal, campaign_id: int) -> CampaignMeasurement | None:
+    """The campaign's measurement stored at its close, or None while it is open."""
+    who.require(Permission.VIEW_CAMPAIGNS)
+    with uow:
+        campaign_row(uow.session, who, campaign_id)
+        row = _stored_row(uow.session, who, campaign_id)
+        return None if row is None else _measurement(row)
+
+
+def stored_uplift_model(uow: UnitOfWork, who: Principal, campaign_id: int) -> StoredUpliftModel:
+    """The uplift model trained at the campaign's close, to rank the next campaign's targets."""
+    who.require(Permission.VIEW_CAMPAIGNS)
+    with uow:
+        campaign_row(uow.session, who, campaign_id)
+        row = _stored_row(uow.session, who, campaign_id)
+        if row is None or row.artefact is None or row.artefact_sha256 is None:
+            raise NotFound(f"campaign {campaign_id}: no uplift model was stored at its close", field="campaign_id")
+        return load_uplift_artefact(row.artefact, row.artefact_sha256)
