@@ -11,7 +11,10 @@ marketing consent in `sources`, where every read of another module's tables live
 - `segments.py`    segment versions, previews with a live count
 - `runs.py`        pre-approval runs and their offers, as the pages read them
 - `campaigns.py`   create and launch campaigns: exclusions, control group, outbox or visit tasks
-- `outbox.py`      dispatch through a sender with consent, opt-outs and cap checked again; opt-outs
+- `outbox.py`      dispatch through a sender with consent, opt-outs, caps and the contact policy checked
+                   again, retries with backoff; opt-outs
+- `delivery.py`    the bank's HTTP gateways as a sender; delivery receipts and replies (STOP -> opt-out)
+- `policy.py`      the bank's contact policy; approval of a launch by a second person
 - `attribution.py` responses and conversions, the funnel, the campaign report, uplift training rows
 - `uplift.py`      train and measure an uplift model on past campaigns
 - `visits.py`      officers' visit tasks and cards
@@ -35,6 +38,14 @@ from microlend.marketing.service.campaigns import (
     launch_campaign,
     list_campaigns,
 )
+from microlend.marketing.service.delivery import (
+    RECEIPT_STATUSES,
+    CallbackResult,
+    GatewaySender,
+    dispatch_bank_outbox,
+    record_receipts,
+    record_reply,
+)
 from microlend.marketing.service.outbox import (
     ConsentCheck,
     DispatchSummary,
@@ -44,6 +55,7 @@ from microlend.marketing.service.outbox import (
     record_opt_out,
     remove_opt_out,
 )
+from microlend.marketing.service.policy import Approval, approve_campaign, contact_policy, set_contact_policy
 from microlend.marketing.service.runs import (
     Offer,
     PreapprovalRun,
@@ -65,11 +77,15 @@ from microlend.marketing.service.uplift import UPLIFT_METHODS, UpliftTraining, t
 from microlend.marketing.service.visits import VisitCard, VisitTask, close_visit_task, visit_cards, visit_tasks
 
 __all__ = [
+    "RECEIPT_STATUSES",
     "UPLIFT_METHODS",
+    "Approval",
+    "CallbackResult",
     "Campaign",
     "CampaignSpec",
     "ConsentCheck",
     "DispatchSummary",
+    "GatewaySender",
     "LaunchSummary",
     "Offer",
     "PreapprovalRun",
@@ -78,12 +94,15 @@ __all__ = [
     "VisitCard",
     "VisitTask",
     "application_events",
+    "approve_campaign",
     "campaign_outcomes",
     "campaign_report",
     "check_expression",
     "close_visit_task",
+    "contact_policy",
     "create_campaign",
     "customers_table_consent",
+    "dispatch_bank_outbox",
     "dispatch_outbox",
     "get_campaign",
     "get_segment",
@@ -101,8 +120,11 @@ __all__ = [
     "record_events",
     "record_link_visit",
     "record_opt_out",
+    "record_receipts",
+    "record_reply",
     "remove_opt_out",
     "save_segment",
+    "set_contact_policy",
     "train_uplift",
     "visit_cards",
     "visit_tasks",
