@@ -30,7 +30,7 @@ class ContactPolicy:
     """A bank's policy. `cap_max_contacts` contacts at most per customer in any `cap_window_days` (0: no
     bank-wide cap); `holdout_share_bp` basis points of customers in the global holdout; `launch_approval`:
     a launch needs a second person's approval. `configured` is False for a bank that has not set one: then
-    only each campaign's own rules apply."""
+    only each campaign's own rules apply (no bank cap, holdout, approval or control-group exclusivity)."""
 
     cap_max_contacts: int = 4
     cap_window_days: int = 30
@@ -104,7 +104,7 @@ def contact_reason(policy: ContactPolicy, *, tenant_id: int, customer_id: int, c
         return CAMPAIGN_ENDED
     if in_global_holdout(tenant_id, customer_id, policy.holdout_share_bp):
         return GLOBAL_HOLDOUT
-    if any(w.campaign_id != campaign_id and w.covers(now) for w in control_windows):
+    if policy.configured and any(w.campaign_id != campaign_id and w.covers(now) for w in control_windows):
         return CONTROL_ELSEWHERE
     if policy.cap_max_contacts and sum(1 for t in contacts if policy.window_start(now) <= t <= now) \
             >= policy.cap_max_contacts:

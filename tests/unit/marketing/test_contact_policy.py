@@ -105,3 +105,8 @@ def test_stop_replies(text: str, stop: bool) -> None:
 def test_message_keys_round_trip_and_refuse_others() -> None:
     assert message_id_of(message_key(42)) == 42
     assert message_id_of("svc-42") is None and message_id_of("mkt-4x") is None and message_id_of("mkt-") is None
+
+
+def test_a_bank_without_a_policy_keeps_campaign_rules_only() -> None:
+    running = ControlWindow(9, NOW - timedelta(days=3), NOW + timedelta(days=27))
+    assert reason(ContactPolicy.unset(), windows=[running]) is None

@@ -179,7 +179,7 @@ def _dispatch_batch(uow: UnitOfWork, who: Principal, due: Sequence[Any], now: da
     policy = policy_of(s, tenant)
     longest = max([c.cap_window_days for c in campaigns.values()] + [policy.cap_window_days])
     opted, contacts = _contact_history(s, tenant, customer_ids, now - timedelta(days=longest))
-    windows = control_windows(s, tenant, customer_ids, now)
+    windows = control_windows(s, tenant, customer_ids, now) if policy.configured else {}
     go: list[OutgoingMessage] = []
     attempts: dict[int, int] = {}
     updates: list[dict[str, Any]] = []
