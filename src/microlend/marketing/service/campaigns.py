@@ -274,7 +274,7 @@ def _assign(s: Session, who: Principal, row: CampaignRow, targets: pl.DataFrame,
          "segment_label": label, "excluded_reason": r, "offer_id": o}
         for c, a, r, o in zip(ids, arms, first_reason, offer_ids, strict=True)
     ])
-    return targets.filter(pl.Series(arms) == "treatment"), arms, control, excluded
+    return targets.filter(pl.Series(arms, dtype=pl.String) == "treatment"), arms, control, excluded
 
 
 def _create_visit_tasks(s: Session, tenant_id: int, row: CampaignRow, treated: pl.DataFrame, at: datetime) -> int:
