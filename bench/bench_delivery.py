@@ -27,7 +27,8 @@ def adapter_run(messages: int, batch: int, rate: int, senders: int, fault_every:
         config = GatewayConfig("sms", double.base_url, "bench-key", "bench-secret", batch_size=batch,
                                timeout_s=30, throttle_per_s=rate)
         throttle = Throttle(rate)
-        text = "【示范银行】小微经营贷，随借随还，线上申请几分钟出额度：https://www.bank.example.cn/t/0123456789abcdef 回T退订"
+        text = ("【示范银行】小微经营贷，随借随还，线上申请几分钟出额度："
+                "https://www.bank.example.cn/t/0123456789abcdef 回T退订")
         chunks = [range(start, min(start + batch, messages)) for start in range(0, messages, batch)]
         accepted = retried = 0
         lock = threading.Lock()

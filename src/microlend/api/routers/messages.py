@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from microlend.api.deps import CurrentPrincipal, UnitOfWorkDep
+from microlend.api.errors import PROBLEM, PROBLEM_SCHEMA
 from microlend.api.routing import api_router
 from microlend.api.schemas import PublicSchema
 from microlend.core import delivery
@@ -54,6 +55,10 @@ class CallbackPublic(BaseModel):
     opted_out: bool
 
 
+#: a callback refused: its signature is not the bank's, is too old, or it names no message of a bank
+_REFUSED: dict[int | str, dict[str, Any]] = {401: {
+    "description": "The signature is not valid for the bank of the messages named (or they name none)",
+    "content": {PROBLEM: {"schema": PROBLEM_SCHEMA}}}}
 _RECEIPTS_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
     "type": "object", "required": ["receipts"], "properties": {"receipts": {
         "type": "array", "minItems": 1, "maxItems": 1000, "items": {
@@ -78,7 +83,7 @@ def set_gateway(channel: Channel, body: GatewayUpdate, who: CurrentPrincipal, uo
     return GatewayPublic.of(delivery.save_gateway(uow, who, config, at=utcnow(), keep_credentials=True))
 
 
-@router.post("/receipts", openapi_extra=_RECEIPTS_BODY)
+@router.post("/receipts", openapi_extra=_RECEIPTS_BODY, responses=_REFUSED)
 async def receipts(request: Request, uow: UnitOfWorkDep, signature: SignatureHeader,
                    timestamp: TimestampHeader) -> CallbackPublic:
     """Delivery receipts from a gateway: the bank is the one of the messages named, the signature its."""
@@ -88,7 +93,7 @@ async def receipts(request: Request, uow: UnitOfWorkDep, signature: SignatureHea
     return CallbackPublic(recorded=result.recorded, unknown=result.unknown, opted_out=False)
 
 
-@router.post("/replies", openapi_extra=_REPLY_BODY)
+@router.post("/replies", openapi_extra=_REPLY_BODY, responses=_REFUSED)
 async def replies(request: Request, uow: UnitOfWorkDep, signature: SignatureHeader,
                   timestamp: TimestampHeader) -> CallbackPublic:
     """A customer's reply to a message; STOP, T or 退订 opt them out and withdraw their marketing consent."""
