@@ -21,7 +21,12 @@ log = logging.getLogger("microlend.parties.sms")
 _CHUNK = 500
 
 
-def sender_name() -> str:
+def sender_name(uow: UnitOfWork | None = None, tenant_id: int | None = None) -> str:
+    """Who sends the bank's texts: its gateway when it has one (given the bank), else the port's sender."""
+    if uow is not None and tenant_id is not None:
+        with uow:
+            if delivery.gateway_config(uow.session, tenant_id, delivery.SMS) is not None:
+                return "http-sms"
     return sms_sender().name
 
 
@@ -83,4 +88,6 @@ def text_customers(uow: UnitOfWork, who: Principal, texts: Sequence[tuple[int, s
         except Exception as exc:  # a gateway's refusal fails this message only; the rest still go
             log.warning("sms to customer %s not accepted by %s: %s", customer_id, sender.name, exc)
             sent.append(None)
+    if isinstance(sender, delivery.GatewaySms):
+        sender.gateway.close()
     return sent
