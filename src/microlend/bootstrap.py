@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 TABLE_MODULES = [
     "microlend.core.tables",
     "microlend.core.job_tables",
+    "microlend.core.delivery_tables",
     "microlend.parties.tables",
     "microlend.origination.tables",
     "microlend.servicing.tables",
@@ -111,6 +112,7 @@ ROUTERS = [
     ("microlend.api.routers.risk", "router"),
     ("microlend.api.routers.marketing", "router"),
     ("microlend.api.routers.marketing", "tracking_router"),
+    ("microlend.api.routers.messages", "router"),
     ("microlend.api.routers.jobs", "router"),
     ("microlend.api.routers.portfolio", "router"),
     ("microlend.api.routers.collections", "router"),

@@ -28,6 +28,7 @@ from microlend.core.identity import Principal, system_principal
 from microlend.core.jobs import Claim, JobSpec
 from microlend.core.tables import TenantRow
 from microlend.core.uow import UnitOfWork
+from microlend.marketing import service as marketing
 from microlend.origination import early_warning
 from microlend.servicing.cob import run_close_of_business
 from microlend.servicing.provisions import run_provisioning
@@ -91,10 +92,15 @@ def queue_and_send_reminders(uow: UnitOfWork, who: Principal, on: date) -> dict[
 
 
 def send_messages(uow: UnitOfWork, who: Principal, on: date) -> dict[str, Any]:
-    """Queued reminders and receipts whose time has come, and event deliveries still waiting for a retry."""
+    """Queued reminders and receipts whose time has come, the campaigns' due messages through the bank's
+    gateways (throttled, retried with backoff), and event deliveries still waiting for a retry."""
     sent = reminders.dispatch_reminders(uow, who)
+    campaign = marketing.dispatch_bank_outbox(uow, who, now=utcnow())
     delivered = outbox.deliver_due(uow, tenant_id=who.tenant_id)
-    return {**sent.facts(), "deliveries_done": delivered.done, "deliveries_retrying": delivered.retrying}
+    return {**sent.facts(), "campaign_sent": campaign.sent, "campaign_failed": campaign.failed,
+            "campaign_retrying": campaign.retrying, "campaign_deferred": campaign.deferred,
+            "campaign_suppressed": sum(campaign.suppressed.values()),
+            "deliveries_done": delivered.done, "deliveries_retrying": delivered.retrying}
 
 
 JOBS: dict[str, JobFunction] = {

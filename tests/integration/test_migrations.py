@@ -329,18 +329,19 @@ def test_a_carry_over_that_fails_half_way_leaves_the_database_as_it_was(new_data
 def test_a_bank_adopts_modules_one_by_one(new_database: NewDatabase) -> None:
     engine, complete = new_database(), new_database()
     migrate.upgrade(engine, modules=["parties"])
-    assert migrate.current(engine) == ["core_0105_jobs", "parties_0102_consent_evidence"]
+    assert migrate.current(engine) == ["core_0106_delivery", "parties_0102_consent_evidence"]
     with engine.connect() as connection:
         assert set(inspect(connection).get_table_names()) == {
             "alembic_version", "tenants", "users", "web_sessions", "credentials_versions", "login_throttles",
             "audit_log", "audit_heads", "idempotency_keys", "event_outbox", "scheduled_jobs", "job_runs",
+            "message_gateways",
             "customers", "consents", "otp_challenges",
             "party_links"}
     fill_empty_tables(engine)
     parties_rows = rows_of(engine)
 
     migrate.upgrade(engine, modules=["origination", "servicing"])
-    assert migrate.current(engine) == ["core_0105_jobs", "origination_0105_early_warning",
+    assert migrate.current(engine) == ["core_0106_delivery", "origination_0105_early_warning",
                                        "parties_0102_consent_evidence", "servicing_0110_fee_eir"]
     with engine.connect() as connection:
         assert {"applications", "loans", "journal_entries"} <= set(inspect(connection).get_table_names())

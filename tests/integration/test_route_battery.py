@@ -504,8 +504,10 @@ MARKETING_AT = datetime(2026, 3, 2, 12, tzinfo=UTC)
 
 
 def marketing_base(n: int = 40) -> pl.DataFrame:
+    """Customers of their own for each launch: another campaign's control group is not contacted meanwhile."""
+    first = next(_seq) * 1000
     return pl.DataFrame({
-        "customer_id": list(range(1, n + 1)), "age": [25 + i % 40 for i in range(n)],
+        "customer_id": list(range(first + 1, first + n + 1)), "age": [25 + i % 40 for i in range(n)],
         "months_on_book": [3 + i % 20 for i in range(n)], "marketing_consent": [True] * n,
         "current_days_past_due": [0] * n, "officer_user_id": [100] * n,
     })
@@ -889,6 +891,18 @@ CASES: list[Case] = [
                  "min_control_per_stratum": 30})),
     Case(E("POST", f"{V1}/marketing/opt-outs", "marketer", "credit_officer", write=True, success=(204,)), customer,
          body=lambda _a, cid: {"customer_id": cid, "channel": "sms"}),
+    # a second person approves a campaign for launch: the campaign's maker is the marketer, the approver another
+    Case(E("POST", f"{V1}/marketing/campaigns/{{campaign_id}}/approve", "admin", "credit_officer", write=True),
+         campaign, campaign_snapshot),
+    Case(E("GET", f"{V1}/marketing/contact-policy", "marketer", "collector")),
+    Case(E("PUT", f"{V1}/marketing/contact-policy", "admin", "marketer", write=True,
+           # lenient, as the bank's other routes' objects are made in the same bank after it
+           body={"cap_max_contacts": 0, "cap_window_days": 30, "holdout_share_bp": 0, "quiet_start": "21:30",
+                 "quiet_end": "08:30", "throttle_per_s": 50, "public_host": "https://www.bank.example.cn",
+                 "launch_approval": False})),
+    Case(E("GET", f"{V1}/messages/gateways", "marketer", "collector")),
+    Case(E("PUT", f"{V1}/messages/gateways/{{channel}}", "admin", "marketer", fixed={"channel": "push"}, write=True,
+           body={"url": "https://push.example.com/v1", "api_key": "push-key-123456", "secret": "push-secret-1234"})),
     Case(E("GET", f"{V1}/marketing/visit-tasks", "credit_officer", "collector")),
     Case(E("POST", f"{V1}/marketing/visit-tasks/{{task_id}}/close", "marketer", "collector",
            body={"outcome": "visited"}, write=True, success=(204,)), visit_task, visit_task_snapshot),
@@ -928,6 +942,11 @@ EXEMPT: dict[tuple[str, str], str] = {
     ("POST", f"{V1}/auth/token"): "signing in: no token yet; wrong passwords and rate limits in test_auth_api.py",
     ("GET", "/t/{token}"): "public tracked link in a text message: no sign-in by design, an unknown token "
                            "redirects like a known one (test_marketing_api.py)",
+    ("POST", f"{V1}/messages/receipts"): "a gateway's delivery receipts: no user's sign-in, signed with the bank's "
+                                          "gateway secret; bad or another bank's signature -> 401 and nothing "
+                                          "changed (test_messages_http.py, test_delivery_policy.py)",
+    ("POST", f"{V1}/messages/replies"): "a customer's reply relayed by the gateway: signed like receipts, the bank "
+                                         "is the one of the message replied to (test_messages_http.py)",
     ("GET", "/healthz"): "liveness probe for the load balancer: public, holds no data",
     ("GET", "/readyz"): "readiness probe (database reachable, schema current): public, holds no data "
                         "(test_operations.py)",

@@ -72,6 +72,7 @@ class Permission(StrEnum):
     COLLECT = "collect"
     # marketing
     MANAGE_CAMPAIGNS = "manage_campaigns"
+    MANAGE_MESSAGING = "manage_messaging"  # the bank's SMS and push gateways and its contact policy
     VIEW_CAMPAIGNS = "view_campaigns"
 
 

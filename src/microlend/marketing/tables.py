@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from microlend.core.db import Amount, Base, JSONText, Rate, UTCDateTime
@@ -102,10 +102,14 @@ class CampaignRow(Base):
     quiet_end: Mapped[str] = mapped_column(String(5))
     timezone: Mapped[str] = mapped_column(String(60))
     template: Mapped[str | None] = mapped_column(Text, nullable=True)
-    status: Mapped[str] = mapped_column(String(20))  # draft, launched
+    status: Mapped[str] = mapped_column(String(20))  # draft, approved, launched
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     launched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)  # no message before
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)  # none after: suppressed
+    approved_by: Mapped[str | None] = mapped_column(String(100), nullable=True)  # a second person (four eyes)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class AssignmentRow(Base):
@@ -146,6 +150,11 @@ class OutboxRow(Base):
     sender: Mapped[str | None] = mapped_column(String(40), nullable=True)
     scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # tries through the gateway
+    gateway_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    delivery_status: Mapped[str | None] = mapped_column(String(20), nullable=True)  # from the receipt
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class ContactRow(Base):
@@ -246,3 +255,22 @@ class CampaignMeasurementRow(Base):
     artefact_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     closed_by: Mapped[str] = mapped_column(String(100))
     closed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+class ContactPolicyRow(Base):
+    """A bank's contact policy (接触策略), over every campaign and channel: the cap of contacts per customer
+    and period, the global holdout, quiet hours, the send throttle, the public host of links, and whether
+    a launch needs a second person's approval."""
+
+    __tablename__ = "marketing_contact_policies"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    cap_max_contacts: Mapped[int] = mapped_column(Integer)
+    cap_window_days: Mapped[int] = mapped_column(Integer)
+    holdout_share_bp: Mapped[int] = mapped_column(Integer)
+    quiet_start: Mapped[str] = mapped_column(String(5))
+    quiet_end: Mapped[str] = mapped_column(String(5))
+    timezone: Mapped[str] = mapped_column(String(60))
+    throttle_per_s: Mapped[int] = mapped_column(Integer)
+    public_host: Mapped[str] = mapped_column(String(200))
+    launch_approval: Mapped[bool] = mapped_column(Boolean)
+    updated_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

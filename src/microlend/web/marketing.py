@@ -14,11 +14,14 @@ from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from microlend.api.deps import Count, Id, OptionalCount, UnitOfWorkDep
+from microlend.core import delivery
 from microlend.core.errors import DomainError, NotFound, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.uow import UnitOfWork
 from microlend.marketing import service
 from microlend.marketing.attribution import FUNNEL_STAGES
+from microlend.marketing.campaigns import QuietHours
+from microlend.marketing.contact_policy import POLICY_REASONS, ContactPolicy, parse_hhmm
 from microlend.marketing.customerbase import customer_frame
 from microlend.marketing.segments import DEFAULT_NAMESPACE, EXCLUSION_REASONS, Channel, FrequencyCap
 from microlend.marketing.tracking import funnel_chart, lift_chart
@@ -31,11 +34,12 @@ NAV: list[tuple[str, str, Permission]] = [
     ("/marketing/runs", "Pre-approval", Permission.MANAGE_CAMPAIGNS),
     ("/marketing/campaigns", "Campaigns", Permission.MANAGE_CAMPAIGNS),
     ("/tasks/visits", "My visit tasks", Permission.RECOMMEND),
+    ("/marketing/policy", "Contact policy", Permission.MANAGE_MESSAGING),
 ]
 
 #: outcomes an officer can record at the door, as the service names them
 VISIT_OUTCOMES = ("visited", "unreachable", "applied", "not_interested")
-STATUS_BADGES = {"draft": "warn", "launched": "ok", "running": "warn", "completed": "ok"}
+STATUS_BADGES = {"draft": "warn", "approved": "warn", "launched": "ok", "running": "warn", "completed": "ok"}
 _MASKED = {"customer_id", "officer_user_id", "created_at", "birth_date", "marketing_consent"}
 
 
@@ -314,7 +318,8 @@ def _campaign_page(request: Request, uow: UnitOfWork, who: Principal, campaign_i
     segment = next((v.label for v in service.list_segments(uow, who) if v.id == c.segment_id), "")
     return page(request, who, "marketing/campaign.html", status_code=status_code, c=c, segment=segment,
                 waiting=service.outbox_waiting(uow, who).get(c.id, 0), dispatched=dispatched, error=error,
-                launched=launched, badges=STATUS_BADGES, reasons=EXCLUSION_REASONS)
+                launched=launched, badges=STATUS_BADGES, reasons=(*EXCLUSION_REASONS, *POLICY_REASONS[1:]),
+                me=who.username, approval_needed=service.contact_policy(uow, who).launch_approval)
 
 
 def _dispatched(sent: int | None, suppressed: int, deferred: int) -> dict[str, int] | None:
@@ -350,6 +355,21 @@ def campaign_launch(request: Request, uow: UnitOfWorkDep, campaign_id: Id) -> Re
     return _campaign_page(request, uow, who, campaign_id, launched=summary)
 
 
+@router.post("/marketing/campaigns/{campaign_id}/approve", response_class=HTMLResponse)
+def campaign_approve(request: Request, uow: UnitOfWorkDep, campaign_id: Id) -> Response:
+    """批准发起 a second person approves the campaign for launch (never its creator)."""
+    who = _marketer(request, uow)
+    if not isinstance(who, Principal):
+        return who
+    try:
+        service.approve_campaign(uow, who, campaign_id, at=_now())
+    except DomainError as exc:
+        if exc.status_code in (401, 404):
+            return _error(request, who, exc)
+        return _campaign_page(request, uow, who, campaign_id, error=exc.message, status_code=exc.status_code)
+    return RedirectResponse(f"/marketing/campaigns/{campaign_id}", status_code=303)
+
+
 def _tenant_name(uow: UnitOfWork, who: Principal) -> str:
     from microlend.core.tables import TenantRow
 
@@ -366,7 +386,7 @@ def outbox_send(request: Request, uow: UnitOfWorkDep, back: Annotated[str, Form(
     if not isinstance(who, Principal):
         return who
     try:
-        result = service.dispatch_outbox(uow, who, now=_now())
+        result = service.dispatch_bank_outbox(uow, who, now=_now())
     except DomainError as exc:
         return _error(request, who, exc)
     suppressed = sum(result.suppressed.values())
@@ -489,3 +509,89 @@ def visit_outcome(request: Request, uow: UnitOfWorkDep, task_id: Id, outcome: An
                     task_id=task_id)
     return RedirectResponse("/tasks/visits", status_code=303)
 
+
+
+# ------------------------------------------------------------------------------------------ contact policy
+
+
+def _policy_page(request: Request, uow: UnitOfWork, who: Principal, *, error: str = "", saved: bool = False,
+                 status_code: int = 200, form: dict[str, str] | None = None) -> HTMLResponse:
+    policy = service.contact_policy(uow, who)
+    gateways = {g.channel: g for g in delivery.list_gateways(uow, who)}
+    return page(request, who, "marketing/policy.html", status_code=status_code, p=policy, gateways=gateways,
+                error=error, saved=saved, form=form or {}, can_edit=who.can(Permission.MANAGE_MESSAGING))
+
+
+@router.get("/marketing/policy", response_class=HTMLResponse)
+def policy_page(request: Request, uow: UnitOfWorkDep, saved: Count = 0) -> Response:
+    """接触策略 the bank's contact policy over every campaign and channel, and its message gateways."""
+    who = current_principal(request, uow)
+    if who is None:
+        return login_redirect(request)
+    if not who.can(Permission.VIEW_CAMPAIGNS):
+        return page(request, who, "error.html", status_code=403, message="forbidden")
+    return _policy_page(request, uow, who, saved=bool(saved))
+
+
+@router.post("/marketing/policy", response_class=HTMLResponse)
+def policy_save(
+    request: Request, uow: UnitOfWorkDep,
+    cap_max_contacts: Annotated[str, Form(max_length=10)] = "4",
+    cap_window_days: Annotated[str, Form(max_length=10)] = "30",
+    holdout_pct: Annotated[str, Form(max_length=10)] = "5",
+    quiet_start: Annotated[str, Form(max_length=5)] = "21:00",
+    quiet_end: Annotated[str, Form(max_length=5)] = "08:00",
+    timezone: Annotated[str, Form(max_length=60)] = "Asia/Shanghai",
+    throttle_per_s: Annotated[str, Form(max_length=10)] = "200",
+    public_host: Annotated[str, Form(max_length=200)] = "",
+    launch_approval: Annotated[str, Form(max_length=5)] = "",
+) -> Response:
+    who = current_principal(request, uow)
+    if who is None:
+        return login_redirect(request)
+    form = {"cap_max_contacts": cap_max_contacts, "cap_window_days": cap_window_days, "holdout_pct": holdout_pct,
+            "quiet_start": quiet_start, "quiet_end": quiet_end, "timezone": timezone,
+            "throttle_per_s": throttle_per_s, "public_host": public_host}
+    try:
+        holdout = Decimal(holdout_pct.strip() or "0")
+        if not holdout.is_finite():
+            raise ValidationError("holdout_pct: a percentage such as 5", field="holdout_pct")
+        policy = ContactPolicy(
+            _int(cap_max_contacts, "cap_max_contacts", 0, 100), _int(cap_window_days, "cap_window_days", 1, 366),
+            int(holdout * 100), QuietHours(parse_hhmm(quiet_start, "quiet_start"), parse_hhmm(quiet_end, "quiet_end"),
+                                           timezone.strip()),
+            _int(throttle_per_s, "throttle_per_s", 1, 100_000), public_host.strip(), launch_approval == "on")
+        service.set_contact_policy(uow, who, policy, at=_now())
+    except (ArithmeticError, ValueError):
+        return _policy_page(request, uow, who, error="holdout_pct: a percentage such as 5", status_code=422,
+                            form=form)
+    except DomainError as exc:
+        if exc.status_code in (401, 403, 404):
+            return _error(request, who, exc)
+        return _policy_page(request, uow, who, error=exc.message, status_code=exc.status_code, form=form)
+    return RedirectResponse("/marketing/policy?saved=1", status_code=303)
+
+
+@router.post("/marketing/policy/gateways/{channel}", response_class=HTMLResponse)
+def gateway_save(
+    request: Request, uow: UnitOfWorkDep, channel: str,
+    url: Annotated[str, Form(max_length=300)] = "",
+    api_key: Annotated[str, Form(max_length=500)] = "",
+    secret: Annotated[str, Form(max_length=500)] = "",
+    batch_size: Annotated[str, Form(max_length=10)] = "100",
+    throttle_per_s: Annotated[str, Form(max_length=10)] = "200",
+) -> Response:
+    """A gateway's address and credentials; an empty key or secret keeps the stored one."""
+    who = current_principal(request, uow)
+    if who is None:
+        return login_redirect(request)
+    try:
+        config = delivery.GatewayConfig(channel, url.strip(), api_key.strip(), secret.strip(),
+                                        _int(batch_size, "batch_size", 1, 1000),
+                                        throttle_per_s=_int(throttle_per_s, "throttle_per_s", 1, 100_000))
+        delivery.save_gateway(uow, who, config, at=_now(), keep_credentials=True)
+    except DomainError as exc:
+        if exc.status_code in (401, 403, 404):
+            return _error(request, who, exc)
+        return _policy_page(request, uow, who, error=exc.message, status_code=exc.status_code)
+    return RedirectResponse("/marketing/policy?saved=1", status_code=303)

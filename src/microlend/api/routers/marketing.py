@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Response
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from microlend.api.deps import MAX_ID, CurrentPrincipal, Id, UnitOfWorkDep
 from microlend.api.references import CustomerRef, OptionalRunRef, UserQuery
@@ -22,6 +22,8 @@ from microlend.api.security import report_page
 from microlend.core.clock import utcnow
 from microlend.core.errors import NotFound
 from microlend.marketing import service
+from microlend.marketing.campaigns import QuietHours
+from microlend.marketing.contact_policy import ContactPolicy, parse_hhmm
 from microlend.marketing.segments import FrequencyCap
 
 router = api_router(prefix="/api/v1/marketing", tags=["marketing"])
@@ -87,6 +89,8 @@ class CampaignCreate(BaseModel):
     attribution_days: int = Field(default=30, ge=1, le=365)
     cap_max_messages: int = Field(default=2, ge=1, le=1000)
     cap_window_days: int = Field(default=7, ge=1, le=366)
+    starts_at: AwareDatetime | None = Field(default=None, description="no message goes before")
+    ends_at: AwareDatetime | None = Field(default=None, description="a message still waiting then is not sent")
 
 
 class CampaignPublic(PublicSchema):
@@ -101,6 +105,50 @@ class CampaignPublic(PublicSchema):
     attribution_days: int
     status: str
     launched_at: datetime | None
+    created_by: str
+    starts_at: datetime | None
+    ends_at: datetime | None
+    approved_by: str | None
+    approved_at: datetime | None
+
+
+HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+class ContactPolicyUpdate(BaseModel):
+    """The bank's contact policy over every campaign and channel; times as "HH:MM" in `timezone`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cap_max_contacts: int = Field(default=4, ge=0, le=100, description="0: no bank-wide cap")
+    cap_window_days: int = Field(default=30, ge=1, le=366)
+    holdout_share_bp: int = Field(default=500, ge=0, le=5000, description="basis points held out of every campaign")
+    quiet_start: str = Field(default="21:00", pattern=HHMM, examples=["21:00"])
+    quiet_end: str = Field(default="08:00", pattern=HHMM, examples=["08:00"])
+    timezone: str = Field(default="Asia/Shanghai", min_length=1, max_length=60)
+    throttle_per_s: int = Field(default=200, ge=1, le=100_000)
+    public_host: str = Field(default="", max_length=200, examples=["https://www.bank.example.cn"])
+    launch_approval: bool = True
+
+
+class ContactPolicyPublic(BaseModel):
+    configured: bool
+    cap_max_contacts: int
+    cap_window_days: int
+    holdout_share_bp: int
+    quiet_start: str
+    quiet_end: str
+    timezone: str
+    throttle_per_s: int
+    public_host: str
+    launch_approval: bool
+
+    @classmethod
+    def of(cls, p: ContactPolicy) -> ContactPolicyPublic:
+        return cls(configured=p.configured, cap_max_contacts=p.cap_max_contacts, cap_window_days=p.cap_window_days,
+                   holdout_share_bp=p.holdout_share_bp, quiet_start=p.quiet.start.strftime("%H:%M"),
+                   quiet_end=p.quiet.end.strftime("%H:%M"), timezone=p.quiet.timezone,
+                   throttle_per_s=p.throttle_per_s, public_host=p.public_host, launch_approval=p.launch_approval)
 
 
 class OptOutCreate(BaseModel):
@@ -155,8 +203,29 @@ def create_campaign(body: CampaignCreate, who: CurrentPrincipal, uow: UnitOfWork
         name=body.name, channel=body.channel, segment_name=body.segment_name, segment_version=body.segment_version,
         run_id=body.run_id, control_share_bp=body.control_share_bp, locale=body.locale,
         cost_per_message=body.cost_per_message, attribution_days=body.attribution_days,
-        cap=FrequencyCap(body.cap_max_messages, body.cap_window_days))
+        cap=FrequencyCap(body.cap_max_messages, body.cap_window_days), starts_at=body.starts_at,
+        ends_at=body.ends_at)
     return CampaignPublic.of(service.create_campaign(uow, who, spec, at=utcnow()))
+
+
+@router.post("/campaigns/{campaign_id}/approve")
+def approve_campaign(campaign_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> CampaignPublic:
+    """A second person (not the campaign's creator) approves a draft for launch."""
+    return CampaignPublic.of(service.approve_campaign(uow, who, campaign_id, at=utcnow()).campaign)
+
+
+@router.get("/contact-policy")
+def contact_policy(who: CurrentPrincipal, uow: UnitOfWorkDep) -> ContactPolicyPublic:
+    return ContactPolicyPublic.of(service.contact_policy(uow, who))
+
+
+@router.put("/contact-policy")
+def set_contact_policy(body: ContactPolicyUpdate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> ContactPolicyPublic:
+    policy = ContactPolicy(
+        body.cap_max_contacts, body.cap_window_days, body.holdout_share_bp,
+        QuietHours(parse_hhmm(body.quiet_start, "quiet_start"), parse_hhmm(body.quiet_end, "quiet_end"), body.timezone),
+        body.throttle_per_s, body.public_host, body.launch_approval)
+    return ContactPolicyPublic.of(service.set_contact_policy(uow, who, policy, at=utcnow()))
 
 
 @router.get("/campaigns/{campaign_id}")

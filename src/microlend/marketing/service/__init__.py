@@ -11,7 +11,10 @@ marketing consent in `sources`, where every read of another module's tables live
 - `segments.py`    segment versions, previews with a live count
 - `runs.py`        pre-approval runs and their offers, as the pages read them
 - `campaigns.py`   create and launch campaigns: exclusions, control group, outbox or visit tasks
-- `outbox.py`      dispatch through a sender with consent, opt-outs and cap checked again; opt-outs
+- `outbox.py`      dispatch through a sender with consent, opt-outs, caps and the contact policy checked
+                   again, retries with backoff; opt-outs
+- `delivery.py`    the bank's HTTP gateways as a sender; delivery receipts and replies (STOP -> opt-out)
+- `policy.py`      the bank's contact policy; approval of a launch by a second person
 - `attribution.py` responses and conversions, the funnel, the campaign report, uplift training rows
 - `uplift.py`      train and measure an uplift model on past campaigns
 - `measurement.py` channel costs and margin, control warnings per stratum, a campaign's close (stored report
@@ -38,6 +41,14 @@ from microlend.marketing.service.campaigns import (
     list_campaigns,
 )
 from microlend.marketing.service.common import MeasurementSettings
+from microlend.marketing.service.delivery import (
+    RECEIPT_STATUSES,
+    CallbackResult,
+    GatewaySender,
+    dispatch_bank_outbox,
+    record_receipts,
+    record_reply,
+)
 from microlend.marketing.service.measurement import (
     CampaignMeasurement,
     close_campaign,
@@ -55,6 +66,7 @@ from microlend.marketing.service.outbox import (
     record_opt_out,
     remove_opt_out,
 )
+from microlend.marketing.service.policy import Approval, approve_campaign, contact_policy, set_contact_policy
 from microlend.marketing.service.runs import (
     Offer,
     PreapprovalRun,
@@ -76,12 +88,16 @@ from microlend.marketing.service.uplift import UPLIFT_METHODS, UpliftTraining, t
 from microlend.marketing.service.visits import VisitCard, VisitTask, close_visit_task, visit_cards, visit_tasks
 
 __all__ = [
+    "RECEIPT_STATUSES",
     "UPLIFT_METHODS",
+    "Approval",
+    "CallbackResult",
     "Campaign",
     "CampaignMeasurement",
     "CampaignSpec",
     "ConsentCheck",
     "DispatchSummary",
+    "GatewaySender",
     "LaunchSummary",
     "MeasurementSettings",
     "Offer",
@@ -91,13 +107,16 @@ __all__ = [
     "VisitCard",
     "VisitTask",
     "application_events",
+    "approve_campaign",
     "campaign_outcomes",
     "campaign_report",
     "check_expression",
     "close_campaign",
     "close_visit_task",
+    "contact_policy",
     "create_campaign",
     "customers_table_consent",
+    "dispatch_bank_outbox",
     "dispatch_outbox",
     "get_campaign",
     "get_segment",
@@ -116,8 +135,11 @@ __all__ = [
     "record_events",
     "record_link_visit",
     "record_opt_out",
+    "record_receipts",
+    "record_reply",
     "remove_opt_out",
     "save_segment",
+    "set_contact_policy",
     "stored_measurement",
     "stored_uplift_model",
     "train_uplift",

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from microlend.core import audit
+from microlend.core.delivery import absolute_link
 from microlend.core.errors import Conflict, NotFound, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.money import parse_amount
@@ -28,12 +29,22 @@ from microlend.marketing.campaigns import (
     check_control_share,
     tracking_token,
 )
+from microlend.marketing.contact_policy import (
+    BANK_CAP,
+    CONTROL_ELSEWHERE,
+    GLOBAL_HOLDOUT,
+    ContactPolicy,
+    earliest_send,
+    holdout_mask,
+)
 from microlend.marketing.segments import EXCLUSION_REASONS, FrequencyCap, check_channel, exclusion_flags
 from microlend.marketing.service.common import (
     bulk_insert,
     campaign_row,
     cap_of,
+    control_windows,
     opt_outs,
+    policy_of,
     quiet_of,
     recent_contacts,
     record_contacts,
@@ -70,6 +81,8 @@ class CampaignSpec:
     cap: FrequencyCap = field(default_factory=FrequencyCap)
     quiet: QuietHours = field(default_factory=QuietHours)
     template: str | None = None
+    starts_at: datetime | None = None  # no message before (launching earlier schedules them for then)
+    ends_at: datetime | None = None  # a message still waiting then is not sent
 
 
 @dataclass(frozen=True)
@@ -85,11 +98,17 @@ class Campaign:
     attribution_days: int
     status: str
     launched_at: datetime | None
+    created_by: str = ""
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    approved_by: str | None = None
+    approved_at: datetime | None = None
 
     @classmethod
     def from_row(cls, r: CampaignRow) -> Campaign:
         return cls(r.id, r.name, r.channel, r.locale, r.segment_id, r.run_id, r.control_share_bp,
-                   r.cost_per_message, r.attribution_days, r.status, r.launched_at)
+                   r.cost_per_message, r.attribution_days, r.status, r.launched_at, r.created_by, r.starts_at,
+                   r.ends_at, r.approved_by, r.approved_at)
 
 
 def _checked_cost(spec: CampaignSpec) -> Decimal:
@@ -105,6 +124,12 @@ def _checked_cost(spec: CampaignSpec) -> Decimal:
     cost = parse_amount(spec.cost_per_message, "cost_per_message")
     if cost < 0:
         raise ValidationError("cost_per_message: cannot be negative", field="cost_per_message")
+    for name in ("starts_at", "ends_at"):
+        value = getattr(spec, name)
+        if value is not None and value.tzinfo is None:
+            raise ValidationError(f"{name}: needs a time zone", field=name)
+    if spec.starts_at is not None and spec.ends_at is not None and spec.ends_at <= spec.starts_at:
+        raise ValidationError("ends_at: must be after starts_at", field="ends_at")
     if not spec.name.strip() or len(spec.name) > 100:
         raise ValidationError("name: 1-100 characters", field="name")
     if spec.template is not None:
@@ -143,11 +168,13 @@ def create_campaign(uow: UnitOfWork, who: Principal, spec: CampaignSpec, *, at: 
             cap_max_messages=spec.cap.max_messages, cap_window_days=spec.cap.window_days,
             quiet_start=spec.quiet.start.strftime("%H:%M"), quiet_end=spec.quiet.end.strftime("%H:%M"),
             timezone=spec.quiet.timezone, template=spec.template, status="draft", created_by=who.username,
-            created_at=at)
+            created_at=at, starts_at=spec.starts_at, ends_at=spec.ends_at)
         s.add(row)
         s.flush()
         audit.record(s, who, "campaign.create", "campaign", row.id,
-                     after={"name": spec.name, "channel": spec.channel, "control_share_bp": spec.control_share_bp})
+                     after={"name": spec.name, "channel": spec.channel, "control_share_bp": spec.control_share_bp,
+                            "starts_at": spec.starts_at.isoformat() if spec.starts_at else None,
+                            "ends_at": spec.ends_at.isoformat() if spec.ends_at else None})
         result = Campaign.from_row(row)
         uow.commit()
     return result
@@ -206,10 +233,26 @@ def campaign_arms(excluded: npt.NDArray[np.bool_], control: npt.NDArray[np.bool_
     return ["excluded" if e else ("control" if c else "treatment") for e, c in zip(excluded, control, strict=True)]
 
 
-def _assign(s: Session, who: Principal, row: CampaignRow, targets: pl.DataFrame, label: str, *, at: datetime
-            ) -> tuple[pl.DataFrame, list[str], npt.NDArray[np.bool_], pl.DataFrame]:
-    """Flag exclusions, hold out the control group and write one assignment row per target; returns the
-    treated targets, every target's arm, the control mask and the exclusion flags."""
+def _policy_flags(s: Session, who: Principal, row: CampaignRow, ids: npt.NDArray[np.int64], policy: ContactPolicy,
+                  at: datetime) -> dict[str, npt.NDArray[np.bool_]]:
+    """The bank's policy exclusions per target: global holdout, another campaign's running control group,
+    the bank-wide cap of contacts (waiting messages count)."""
+    flags = {GLOBAL_HOLDOUT: holdout_mask(who.tenant_id, ids, policy.holdout_share_bp)}
+    windows = control_windows(s, who.tenant_id, [int(c) for c in ids], at) if policy.configured else {}
+    flags[CONTROL_ELSEWHERE] = np.array([any(w.campaign_id != row.id and w.covers(at) for w in windows.get(int(c), ()))
+                                         for c in ids], dtype=bool)
+    if policy.cap_max_contacts:
+        counts = recent_contacts(s, who.tenant_id, policy.window_start(at), at).group_by("customer_id").len()
+        over = set(counts.filter(pl.col("len") >= policy.cap_max_contacts).get_column("customer_id").to_list())
+        flags[BANK_CAP] = np.array([int(c) in over for c in ids], dtype=bool)
+    return flags
+
+
+def _assign(s: Session, who: Principal, row: CampaignRow, targets: pl.DataFrame, label: str, *, at: datetime,
+            policy: ContactPolicy) -> tuple[pl.DataFrame, list[str], npt.NDArray[np.bool_], dict[str, int]]:
+    """Flag exclusions (the campaign's and the bank's policy), hold out the control group and write one
+    assignment row per target; returns the treated targets, every target's arm, the control mask and the
+    excluded count per reason."""
     cap = cap_of(row)
     flags = exclusion_flags(targets, channel=row.channel, at=at, cap=cap, opt_outs=opt_outs(s, who.tenant_id),
                             contacts=recent_contacts(s, who.tenant_id, cap.window_start(at), at))
@@ -217,6 +260,12 @@ def _assign(s: Session, who: Principal, row: CampaignRow, targets: pl.DataFrame,
     excluded_mask = flags.get_column("excluded").to_numpy()
     first_reason = flags.select(
         pl.coalesce([pl.when(pl.col(r)).then(pl.lit(r)) for r in EXCLUSION_REASONS])).to_series().to_list()
+    excluded = {r: int(flags.get_column(r).sum()) for r in EXCLUSION_REASONS}
+    for reason, mask in _policy_flags(s, who, row, ids, policy, at).items():
+        fresh = mask & ~excluded_mask
+        excluded[reason] = int(fresh.sum())
+        first_reason = [reason if f else r for f, r in zip(fresh, first_reason, strict=True)]
+        excluded_mask = excluded_mask | mask
     # the control group is drawn inside each stratum (segment, branch, score band) of the eligible targets
     eligible = ~excluded_mask
     control = np.zeros(len(ids), dtype=bool)
@@ -230,7 +279,7 @@ def _assign(s: Session, who: Principal, row: CampaignRow, targets: pl.DataFrame,
          "segment_label": label, "excluded_reason": r, "offer_id": o}
         for c, a, r, o in zip(ids, arms, first_reason, offer_ids, strict=True)
     ])
-    return targets.filter(pl.Series(arms) == "treatment"), arms, control, flags
+    return targets.filter(pl.Series(arms, dtype=pl.String) == "treatment"), arms, control, excluded
 
 
 def _create_visit_tasks(s: Session, tenant_id: int, row: CampaignRow, treated: pl.DataFrame, at: datetime) -> int:
@@ -251,24 +300,33 @@ def launch_campaign(
     uow: UnitOfWork, who: Principal, campaign_id: int, customers: pl.DataFrame, *, at: datetime,
     bank_name: str = "", link_base: str = "/t/", token_secret: str = "microlend-marketing",
 ) -> LaunchSummary:
-    """Select targets, apply every exclusion, hold out the control group, and put the treatment's messages
-    in the outbox (scheduled after quiet hours) or create visit tasks for their officers. Set-based."""
+    """Select targets, apply every exclusion (the campaign's and the bank's contact policy), hold out the
+    control group, and put the treatment's messages in the outbox (scheduled at the campaign's start, after
+    quiet hours, with links on the bank's public host) or create visit tasks for their officers. Where the
+    policy asks for it, only a campaign a second person approved is launched. Set-based."""
     who.require(Permission.MANAGE_CAMPAIGNS)
     with uow:
         s = uow.session
         row = campaign_row(s, who, campaign_id)
-        if row.status != "draft":
+        if row.status not in ("draft", "approved"):
             raise Conflict(f"campaign {campaign_id} was already launched", field="campaign_id")
+        policy = policy_of(s, who.tenant_id)
+        if policy.launch_approval and row.approved_by is None:
+            raise Conflict(f"campaign {campaign_id} needs a second person's approval before launch",
+                           field="campaign_id")
+        if row.ends_at is not None and at >= row.ends_at:
+            raise Conflict(f"campaign {campaign_id} ended at {row.ends_at.isoformat()}", field="campaign_id")
         targets, label = _targets(s, who, row, customers)
         targets = targets.unique("customer_id", keep="first").sort("customer_id")
-        treated, arms, control, flags = _assign(s, who, row, targets, label, at=at)
-        scheduled_at = quiet_of(row).next_allowed(at, row.channel)
+        treated, arms, control, excluded = _assign(s, who, row, targets, label, at=at, policy=policy)
+        scheduled_at = earliest_send(at, row.channel, campaign_quiet=quiet_of(row), policy=policy,
+                                     starts_at=row.starts_at)
         messages = tasks = 0
         if row.channel == "visit":
             tasks = _create_visit_tasks(s, who.tenant_id, row, treated, at)
         else:
-            messages = _fill_outbox(s, who.tenant_id, row, treated, scheduled_at, bank_name, link_base, token_secret)
-        excluded = {r: int(flags.get_column(r).sum()) for r in EXCLUSION_REASONS}
+            messages = _fill_outbox(s, who.tenant_id, row, treated, scheduled_at, bank_name,
+                                    absolute_link(policy.public_host, link_base), token_secret)
         summary = LaunchSummary(row.id, targets.height, excluded, int(control.sum()),
                                 arms.count("treatment"), messages, tasks, scheduled_at)
         row.status, row.launched_at = "launched", at

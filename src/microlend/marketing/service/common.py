@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,12 +20,14 @@ from microlend.core.db import is_postgres
 from microlend.core.errors import NotFound
 from microlend.core.identity import Principal
 from microlend.marketing.campaigns import QuietHours
+from microlend.marketing.contact_policy import ContactPolicy, ControlWindow
 from microlend.marketing.segments import FrequencyCap
 from microlend.marketing.sources import IN_CHUNK
 from microlend.marketing.stratify import MIN_CONTROL_PER_STRATUM, control_by_stratum
 from microlend.marketing.tables import (
     AssignmentRow,
     CampaignRow,
+    ContactPolicyRow,
     ContactRow,
     MeasurementSettingsRow,
     OptOutRow,
@@ -68,6 +70,39 @@ def recent_contacts(s: Session, tenant_id: int, since: datetime, at: datetime) -
     rows = [(int(c), t) for c, t in made] + [(int(c), at) for c in waiting]
     return pl.DataFrame(rows, schema={"customer_id": pl.Int64, "contacted_at": pl.Datetime("us", "UTC")},
                         orient="row")
+
+
+def policy_of(s: Session, tenant_id: int) -> ContactPolicy:
+    """The bank's contact policy, or `ContactPolicy.unset()` while it has none."""
+    row = s.get(ContactPolicyRow, tenant_id)
+    if row is None:
+        return ContactPolicy.unset()
+    return ContactPolicy(row.cap_max_contacts, row.cap_window_days, row.holdout_share_bp,
+                         QuietHours(time.fromisoformat(row.quiet_start), time.fromisoformat(row.quiet_end),
+                                    row.timezone),
+                         row.throttle_per_s, row.public_host, row.launch_approval)
+
+
+def control_windows(s: Session, tenant_id: int, customer_ids: list[int], now: datetime
+                    ) -> dict[int, list[ControlWindow]]:
+    """For each of these customers, the launched campaigns whose control group holds them and whose
+    attribution window has not ended by `now`."""
+    found: dict[int, list[ControlWindow]] = defaultdict(list)
+    earliest = now - timedelta(days=366)
+    for start in range(0, len(customer_ids), IN_CHUNK):
+        chunk = customer_ids[start:start + IN_CHUNK]
+        for cust, cid, launched, days in s.execute(
+                select(AssignmentRow.customer_id, CampaignRow.id, CampaignRow.launched_at, CampaignRow.attribution_days)
+                .join(CampaignRow, CampaignRow.id == AssignmentRow.campaign_id)
+                .where(AssignmentRow.tenant_id == tenant_id, AssignmentRow.arm == "control",
+                       AssignmentRow.customer_id.in_(chunk), CampaignRow.launched_at.is_not(None),
+                       CampaignRow.launched_at >= earliest)).all():
+            if launched is None:
+                continue
+            window = ControlWindow(int(cid), launched, launched + timedelta(days=int(days)))
+            if window.end > now:
+                found[int(cust)].append(window)
+    return found
 
 
 def cap_of(row: CampaignRow) -> FrequencyCap:

@@ -1,7 +1,7 @@
 """marketing: channel costs and margin for the campaign report, and each campaign's measurement stored at its close
 
 Revision ID: marketing_0102
-Revises: marketing_0100
+Revises: marketing_0101_contact_policy
 Create Date: 2026-11-30 09:00:00
 """
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'marketing_0102'
-down_revision: str | Sequence[str] | None = 'marketing_0100'
+down_revision: str | Sequence[str] | None = 'marketing_0101_contact_policy'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -304,8 +304,8 @@ def dispatch_reminders(uow: UnitOfWork, who: Principal, *, now: datetime | None 
                     r.status, r.sent_at, r.message_id = SENT, now, message_id
                     sent += 1
             audit.record(s, who, "reminders.send", "reminder_outbox", f"{rows[0].id}-{last_id}",
-                         after={"sender": sms.sender_name(), "sent": sum(r.status == SENT for r in go),
-                                "suppressed": len(rows) - len(go)})
+                         after={"sender": sms.sender_name(uow, who.tenant_id),
+                                "sent": sum(r.status == SENT for r in go), "suppressed": len(rows) - len(go)})
             uow.commit()
     return SentReminders(sent, suppressed, deferred, failed)
 
