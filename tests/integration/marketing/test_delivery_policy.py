@@ -248,6 +248,10 @@ class TestCallbacks:
         assert (result.tenant_id, result.recorded) == (desk.kit.tenant.id, 40)
         statuses = sorted(r.delivery_status or "" for r in desk.outbox(rows[0].campaign_id))
         assert statuses == ["delivered"] * 39 + ["failed"]
+        # the campaign's funnel counts what the receipts say reached the customer, not what was sent
+        report = service.campaign_report(desk.kit.uow_factory(), desk.maker, [rows[0].campaign_id])
+        channel = next(f for f in report.funnel if f.by == "channel")
+        assert (channel.sent, channel.delivered) == (40, 39)
 
     def test_a_stop_reply_opts_out_and_withdraws_marketing_consent(self, desk: Desk, double: GatewayDouble) -> None:
         row = self._sent(desk, double)[0]

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import polars as pl
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from microlend.core import audit
@@ -120,11 +120,13 @@ DELIVERED_STATUSES = ("delivered",)
 
 
 def delivered_messages(s: Session, tenant_id: int, campaign_ids: Sequence[int]) -> pl.DataFrame:
-    """(campaign_id, customer_id) of the messages that reached the customer: a delivery receipt where the
-    outbox keeps one (`delivery_status`), else a message the sender accepted (status "sent"); a visit is
-    delivered when it was recorded as a contact."""
-    delivery = getattr(OutboxRow, "delivery_status", None)
-    reached = (delivery.in_(DELIVERED_STATUSES) if delivery is not None else OutboxRow.status == "sent")
+    """(campaign_id, customer_id) of the messages that reached the customer: a delivery receipt saying so
+    for a message sent through a gateway (which gives it an id and reports back), else, for a sender that
+    reports nothing back (no gateway id), a message it accepted (status "sent"); a visit is delivered when
+    it was recorded as a contact."""
+    reached = or_(OutboxRow.delivery_status.in_(DELIVERED_STATUSES),
+                  and_(OutboxRow.status == "sent", OutboxRow.gateway_id.is_(None),
+                       OutboxRow.delivery_status.is_(None)))
     rows: list[Any] = list(s.execute(select(OutboxRow.campaign_id, OutboxRow.customer_id).where(
         OutboxRow.tenant_id == tenant_id, OutboxRow.campaign_id.in_(campaign_ids), reached)).all())
     rows += s.execute(select(ContactRow.campaign_id, ContactRow.customer_id).where(
