@@ -5,7 +5,8 @@ retried later for the same business date.
 
 The jobs of a bank's calendar: close of business at the cut-off (23:00 in the bank's time zone), month-end
 provisioning after it (23:30 on the last day of the month), the day's repayment reminders in the morning
-(09:00), and every hour the sending of queued messages and of event deliveries still waiting."""
+(09:00), every hour the sending of queued messages and of event deliveries still waiting, and at month end,
+after provisioning (23:45), the monitoring of the models in use (模型监控: drift and performance, with alerts)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ from microlend.core.identity import Principal, system_principal
 from microlend.core.jobs import Claim, JobSpec
 from microlend.core.tables import TenantRow
 from microlend.core.uow import UnitOfWork
+from microlend.origination import queries as application_queries
+from microlend.risk import monitoring_runs
 from microlend.servicing.cob import run_close_of_business
 from microlend.servicing.provisions import run_provisioning
 from microlend.servicing.service import collecting, reminders
@@ -34,6 +37,7 @@ from microlend.servicing.service import collecting, reminders
 log = logging.getLogger("microlend.worker")
 
 CLOSE_OF_BUSINESS, PROVISIONING, REMINDERS, MESSAGES = "close_of_business", "provisioning", "reminders", "messages"
+MODEL_MONITORING = "model_monitoring"
 
 #: The calendar every bank starts with (a bank may change times and time zone in its rows).
 DEFAULT_CALENDAR = [
@@ -41,6 +45,7 @@ DEFAULT_CALENDAR = [
     JobSpec(PROVISIONING, jobs.MONTH_END, "23:30"),
     JobSpec(REMINDERS, jobs.DAILY, "09:00"),
     JobSpec(MESSAGES, jobs.HOURLY, "00:00"),
+    JobSpec(MODEL_MONITORING, jobs.MONTH_END, "23:45"),
 ]
 
 JobFunction = Callable[[UnitOfWork, Principal, date], dict[str, Any]]
@@ -85,11 +90,23 @@ def send_messages(uow: UnitOfWork, who: Principal, on: date) -> dict[str, Any]:
     return {**sent.facts(), "deliveries_done": delivered.done, "deliveries_retrying": delivered.retrying}
 
 
+def monitor_models(uow: UnitOfWork, who: Principal, on: date) -> dict[str, Any]:
+    """模型监控: every model version in use measured on the applications it scored through `on` (the month's
+    last day, closed), with what origination knows of their loans' outcomes; one stored run per version, alerts on
+    the audit trail."""
+    facts = {app_id: monitoring_runs.CaseFacts(features, bad)
+             for app_id, (features, bad) in application_queries.monitoring_facts(uow, who, on).items()}
+    runs = monitoring_runs.record_monitoring(uow, who, on, facts)
+    return {"models": len(runs), "alerts": sum(len(r.alerts) for r in runs),
+            "act": sum(1 for r in runs if r.status == "act"), "watch": sum(1 for r in runs if r.status == "watch")}
+
+
 JOBS: dict[str, JobFunction] = {
     CLOSE_OF_BUSINESS: close_of_business,
     PROVISIONING: provisioning,
     REMINDERS: queue_and_send_reminders,
     MESSAGES: send_messages,
+    MODEL_MONITORING: monitor_models,
 }
 
 

@@ -268,8 +268,8 @@ def _live(
         )
         applications, disbursed = applications + done[0], disbursed + done[1]
         repayments += _repayments_of_the_day(uow, tenant_id, on, rng, bad_customers, stopped_paying, system)
-        set_clock(FixedClock(datetime(on.year, on.month, on.day, 15, 30, tzinfo=UTC)))  # 23:30 in Shanghai
-        _run_jobs(uow, tenant_id, NIGHT_JOBS)  # close of business, and provisioning at month end
+        set_clock(FixedClock(datetime(on.year, on.month, on.day, 15, 50, tzinfo=UTC)))  # 23:50 in Shanghai
+        _run_jobs(uow, tenant_id, NIGHT_JOBS)  # close of business; provisioning and model monitoring at month end
         if progress:
             progress(1)
     waiting = application_queries.waiting_for_review(uow, system_principal(tenant_id, "demo"))
@@ -279,7 +279,7 @@ def _live(
 #: The worker's jobs the history runs each morning and each night (the hourly sending is left to the worker
 #: that runs next to the demo's server: the morning's reminders send what is due anyway, and at night it is quiet)
 MORNING_JOBS = (worker.REMINDERS,)
-NIGHT_JOBS = (worker.CLOSE_OF_BUSINESS, worker.PROVISIONING)
+NIGHT_JOBS = (worker.CLOSE_OF_BUSINESS, worker.PROVISIONING, worker.MODEL_MONITORING)
 
 
 def _run_jobs(uow: UnitOfWork, tenant_id: int, kinds: tuple[str, ...]) -> None:
