@@ -762,6 +762,8 @@ CASES: list[Case] = [
          model_snapshot),
     Case(E("GET", f"{V1}/risk/models/{{version_id}}/monitoring", "risk_analyst", "marketer"), "champion",
          model_snapshot),
+    Case(E("GET", f"{V1}/risk/models/{{version_id}}/monitoring-runs", "risk_analyst", "marketer"), "champion",
+         model_snapshot),
     Case(E("POST", f"{V1}/risk/models/{{version_id}}/score", "credit_officer", "marketer",
            body={"features": {"age_in_years": 40}}), "draft", model_snapshot),
     Case(E("POST", f"{V1}/risk/models/{{version_id}}/validate", "model_validator", "risk_analyst", write=True),
