@@ -11,11 +11,13 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 from tests.conftest import Api, TenantKit, sign_in_page
 from tests.integration.test_event_subscribers import new_loan, set_business_date
 
 from microlend.core.clock import FixedClock, SystemClock, set_clock, utcnow
 from microlend.core.errors import Conflict, PermissionDenied, ValidationError
+from microlend.core.tables import AuditRow
 from microlend.parties.tables import CustomerRow
 from microlend.servicing import cob, service
 from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged
@@ -249,3 +251,30 @@ def test_the_workers_close_of_business_finds_a_promise_broken(bank: TenantKit, c
     after = collecting.get_case(bank.uow_factory(), collector, case.id)
     assert [a.promise_status for a in after.actions if a.id == promise.id] == ["broken"]
     assert after.case.next_action == "broken_promise_call"
+
+
+def test_a_promise_honoured_by_the_payment_that_cures_the_loan_is_kept_when_the_case_closes(
+    bank: TenantKit, clock: FixedClock
+) -> None:
+    from microlend import worker
+
+    loan_id, case = overdue_case(bank)
+    admin, collector = bank.principal("admin"), bank.principal("collector")
+    business = date(2026, 2, 17)
+    kept = collecting.record_promise(bank.uow_factory(), collector, case.id, amount=str(case.amount_overdue),
+                                     promise_date=business + timedelta(days=5))
+    unpaid = collecting.record_promise(bank.uow_factory(), collector, case.id, amount=str(case.amount_overdue * 3),
+                                       promise_date=business + timedelta(days=5))
+    service.post_repayment(bank.uow_factory(), admin, loan_id, case.amount_overdue)
+    # the close finds the loan current (the case closes as cured) before it looks at promises
+    figures = worker.close_of_business(bank.uow_factory(), admin, business)
+    after = collecting.get_case(bank.uow_factory(), collector, case.id)
+    assert (after.case.status, after.case.close_reason) == ("closed", "cured")
+    statuses = {a.id: a.promise_status for a in after.actions}
+    assert (statuses[kept.id], statuses[unpaid.id]) == ("kept", "closed")
+    assert figures["promises_broken"] == 0
+    with bank.uow_factory() as u:
+        kept_audit = u.session.execute(select(AuditRow.action).where(
+            AuditRow.tenant_id == bank.tenant.id, AuditRow.object_id == str(case.id),
+            AuditRow.action == "collections.promise_kept")).scalars().all()
+    assert len(kept_audit) == 1

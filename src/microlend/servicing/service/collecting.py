@@ -211,12 +211,26 @@ def _close(session: Session, who: Principal, case: CollectionCaseRow, on: date, 
     case.next_action = ""
     session.add(CollectionActionRow(tenant_id=case.tenant_id, case_id=case.id, kind="close", text=text or reason,
                                     outcome=reason, actor=who.username, at=now))
-    session.execute(
-        CollectionActionRow.__table__.update()  # type: ignore[attr-defined]
-        .where(CollectionActionRow.tenant_id == case.tenant_id, CollectionActionRow.case_id == case.id,
-               CollectionActionRow.kind == "promise", CollectionActionRow.promise_status == "pending")
-        .values(promise_status="closed"))
+    # a pending promise the borrower honoured before the case closed (the payment that cured the loan) is kept
+    for promise in session.execute(select(CollectionActionRow).where(
+            CollectionActionRow.tenant_id == case.tenant_id, CollectionActionRow.case_id == case.id,
+            CollectionActionRow.kind == "promise", CollectionActionRow.promise_status == "pending")).scalars():
+        kept = _promise_paid(session, case.tenant_id, case.loan_id, promise, on)
+        promise.promise_status = "kept" if kept else "closed"
+        if kept:
+            audit.record(session, who, "collections.promise_kept", "collection_case", case.id,
+                         after={"promise": promise.id, "amount": str(promise.amount)})
     audit.record(session, who, "collections.close", "collection_case", case.id, after={"reason": reason})
+
+
+def _promise_paid(session: Session, tenant_id: int, loan_id: int, promise: CollectionActionRow, on: date) -> bool:
+    """Whether the loan received the promised amount from the day of the promise through its date (as of `on`)."""
+    assert promise.promise_date is not None and promise.amount is not None
+    since = promise.promised_on or promise.promise_date
+    paid = session.execute(select(RepaymentRow.amount).where(
+        RepaymentRow.tenant_id == tenant_id, RepaymentRow.loan_id == loan_id, RepaymentRow.status == "posted",
+        RepaymentRow.value_date >= since, RepaymentRow.value_date <= min(on, promise.promise_date))).scalars().all()
+    return sum(paid, start=Decimal(0)) >= promise.amount
 
 
 def open_case_on_overdue(uow: UnitOfWork, event: LoanBecameOverdue) -> None:
@@ -494,13 +508,8 @@ def check_promises(uow: UnitOfWork, who: Principal, on: date) -> dict[str, int]:
             CollectionActionRow.tenant_id == who.tenant_id, CollectionActionRow.kind == "promise",
             CollectionActionRow.promise_status == "pending")).all()
         for promise, loan_id in pending:
-            assert promise.promise_date is not None and promise.amount is not None
-            since = promise.promised_on or promise.promise_date
-            paid = s.execute(select(RepaymentRow.amount).where(
-                RepaymentRow.tenant_id == who.tenant_id, RepaymentRow.loan_id == loan_id,
-                RepaymentRow.status == "posted", RepaymentRow.value_date >= since,
-                RepaymentRow.value_date <= min(on, promise.promise_date))).scalars().all()
-            if sum(paid, start=Decimal(0)) >= promise.amount:
+            assert promise.promise_date is not None
+            if _promise_paid(s, who.tenant_id, loan_id, promise, on):
                 promise.promise_status, kept = "kept", kept + 1
             elif on >= promise.promise_date:
                 promise.promise_status, broken = "broken", broken + 1
