@@ -278,3 +278,39 @@ def test_a_promise_honoured_by_the_payment_that_cures_the_loan_is_kept_when_the_
             AuditRow.tenant_id == bank.tenant.id, AuditRow.object_id == str(case.id),
             AuditRow.action == "collections.promise_kept")).scalars().all()
     assert len(kept_audit) == 1
+
+
+def test_the_bank_sets_its_strategy_and_conduct_rules_over_the_api(api: Api) -> None:
+    admin, collector = api.token("admin"), api.token("collector")
+    current = api.client.get("/api/v1/collections/settings", headers=collector)
+    assert current.status_code == 200 and current.json()["allowed_end"] == "21:00"
+    body = current.json() | {"allowed_start": "09:00", "allowed_end": "20:00", "max_contacts_per_day": 2}
+    body["routes"][0] = {"bucket": "M1", "queue": "phone", "actions": ["call"], "large_amount": "50000.00",
+                         "large_queue": "senior"}
+    body["templates"]["reminder"] = {"zh": "您好，贷款已逾期{days}天，金额{amount}元。",
+                                     "en": "{days} days, {amount} CNY."}
+    assert api.client.put("/api/v1/collections/settings", json=body, headers=collector).status_code == 403
+    r = api.client.put("/api/v1/collections/settings", json=body, headers=admin)
+    assert r.status_code == 200 and r.json()["routes"][0]["queue"] == "phone", r.text
+    settings = collecting.collection_settings(api.kit.uow_factory(), api.kit.principal("collector"))
+    assert settings.max_contacts_per_day == 2 and settings.routes[0].large_queue == "senior"
+    assert settings.routes[0].large_amount == Decimal("50000.00")
+    with api.kit.uow_factory() as u:
+        [row] = u.session.execute(select(AuditRow).where(
+            AuditRow.tenant_id == api.kit.tenant.id, AuditRow.action == "collections.settings")).scalars().all()
+    assert row.before["allowed_start"] == "08:00" and row.after["allowed_start"] == "09:00"
+
+    def refused(change: dict[str, object], why: str) -> None:
+        r = api.client.put("/api/v1/collections/settings", json=body | change, headers=admin)
+        assert r.status_code == 422 and why in r.text, r.text
+
+    refused({"templates": {"reminder": {"zh": "再不还钱就曝光你", "en": "Pay now."}}}, "曝光")
+    refused({"templates": {"reminder": {"zh": "请还款{phone}", "en": "Pay."}}}, "unknown field")
+    refused({"allowed_start": "06:00"}, "07:00")
+    refused({"allowed_end": "07:00"}, "after allowed_start")
+    refused({"allowed_end": "25:00"}, "allowed_end")
+    refused({"max_contacts_per_day": 50}, "max_contacts_per_day")
+    refused({"routes": [body["routes"][0]] * 3}, "one route for each")
+    refused({"timezone": "Moon/Base"}, "Moon/Base")
+    after = collecting.collection_settings(api.kit.uow_factory(), api.kit.principal("collector"))
+    assert after == settings  # nothing refused was saved

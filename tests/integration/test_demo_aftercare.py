@@ -12,13 +12,15 @@ from sqlalchemy import Engine, select
 from microlend.core.db import make_session_factory
 from microlend.core.identity import Principal, Role
 from microlend.core.job_tables import JobRunRow
-from microlend.core.tables import AuditRow
+from microlend.core.tables import AuditRow, TenantRow
 from microlend.core.uow import UnitOfWork
 from microlend.demo import providers
 from microlend.demo.history import simulate
 from microlend.demo.seed import seed
 from microlend.risk import monitoring_runs
+from microlend.servicing import portfolio
 from microlend.servicing.collection_tables import CollectionActionRow, CollectionCaseRow
+from microlend.servicing.portfolio_sql import Window
 
 pytestmark = pytest.mark.slow
 
@@ -51,3 +53,13 @@ def test_the_demo_history_collects_and_monitors(fresh_engine: Engine) -> None:
                         roles=frozenset({Role.RISK_ANALYST}))
     stored = monitoring_runs.monitoring_runs(uow, analyst)
     assert stored and stored[0].cases > 0 and stored[0].result["characteristics"] is not None
+
+    # the analytics pages have curves to draw: loans of the first months go 30+ past due, M1 rolls on or cures
+    with uow.read_only():
+        today = uow.session.get(TenantRow, bank.tenant_id).business_date  # type: ignore[union-attr]
+    window = Window(today, 4)
+    v = portfolio.vintages(uow, analyst, window)
+    assert sum(c.loans for c in v.cohorts) > 20
+    assert any((rate or 0) > 0 for c in v.cohorts for rate in c.rate_30), [c.ever_30 for c in v.cohorts]
+    r = portfolio.roll_rates(uow, analyst, window)
+    assert r.total.row_total("M1") > 0 and (r.total.rate("M1", "M2") or 0) + (r.total.cure_rate or 0) > 0

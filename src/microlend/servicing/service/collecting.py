@@ -55,10 +55,10 @@ def collection_settings(uow: UnitOfWork, who: Principal) -> CollectionSettings:
 def save_settings(uow: UnitOfWork, who: Principal, settings: CollectionSettings) -> CollectionSettings:
     """Change the bank's strategy and conduct rules (a manager's setting)."""
     who.require(P.MANAGE_PRODUCTS)
-    if settings.allowed_end != time(0, 0) and settings.allowed_start >= settings.allowed_end:
-        raise ValidationError("allowed_end: must be after allowed_start", field="allowed_end")
-    if settings.max_contacts_per_day < 1:
-        raise ValidationError("max_contacts_per_day: at least 1", field="max_contacts_per_day")
+    problems = rules.settings_problems(settings)
+    if problems:
+        where, why = problems[0]
+        raise ValidationError(f"{where}: {why}", field=where)
     try:
         from zoneinfo import ZoneInfo
         ZoneInfo(settings.timezone)
@@ -66,6 +66,7 @@ def save_settings(uow: UnitOfWork, who: Principal, settings: CollectionSettings)
         raise ValidationError(f"timezone: unknown time zone '{settings.timezone}'", field="timezone") from exc
     with uow:
         row = uow.session.get(CollectionSettingsRow, who.tenant_id)
+        before = settings_of(uow.session, who.tenant_id)
         values = {"strategy": settings.to_json(), "allowed_start": settings.allowed_start.strftime("%H:%M"),
                   "allowed_end": settings.allowed_end.strftime("%H:%M"), "timezone": settings.timezone,
                   "max_contacts_per_day": settings.max_contacts_per_day,
@@ -77,9 +78,17 @@ def save_settings(uow: UnitOfWork, who: Principal, settings: CollectionSettings)
             for key, value in values.items():
                 setattr(row, key, value)
         audit.record(uow.session, who, "collections.settings", "tenant", who.tenant_id,
+                     before=_settings_facts(before),
                      after={k: v for k, v in values.items() if k != "updated_at"})
         uow.commit()
     return settings
+
+
+def _settings_facts(settings: CollectionSettings) -> dict[str, Any]:
+    return {"strategy": settings.to_json(), "allowed_start": settings.allowed_start.strftime("%H:%M"),
+            "allowed_end": settings.allowed_end.strftime("%H:%M"), "timezone": settings.timezone,
+            "max_contacts_per_day": settings.max_contacts_per_day,
+            "templates": {k: dict(v) for k, v in settings.templates.items()}}
 
 
 # --- views ---------------------------------------------------------------------------------------------------
