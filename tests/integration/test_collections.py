@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -314,3 +314,32 @@ def test_the_bank_sets_its_strategy_and_conduct_rules_over_the_api(api: Api) -> 
     refused({"timezone": "Moon/Base"}, "Moon/Base")
     after = collecting.collection_settings(api.kit.uow_factory(), api.kit.principal("collector"))
     assert after == settings  # nothing refused was saved
+
+
+def test_the_rules_page_shows_collectors_the_rules_and_lets_an_administrator_change_them(api: Api) -> None:
+    client = api.client
+    collector, _ = api.kit.user("collector")
+    sign_in_page(client, collector, next="/collections/settings")
+    seen = client.get("/collections/settings", headers={"Accept-Language": "zh-CN"})
+    assert seen.status_code == 200 and "催收规则" in seen.text and 'data-testid="hours"' in seen.text
+    assert 'data-testid="settings-form"' not in seen.text
+    assert client.post("/collections/settings", data={"allowed_start": "09:00"}).status_code == 403
+    admin, _ = api.kit.user("admin")
+    sign_in_page(client, admin, next="/collections/settings")
+    form = client.get("/collections/settings", headers={"Accept-Language": "en"})
+    assert 'data-testid="settings-form"' in form.text and "Strategy by bucket" in form.text
+    current = collecting.collection_settings(api.kit.uow_factory(), api.kit.principal("admin"))
+    data = {"allowed_start": "09:00", "allowed_end": "20:30", "max_contacts_per_day": "2"}
+    for i, r in enumerate(current.routes):
+        data |= {f"queue_{i}": r.queue, f"actions_{i}": "，".join(r.actions), f"large_amount_{i}": "0",
+                 f"large_queue_{i}": ""}
+    for name, texts in current.templates.items():
+        data |= {f"template_{name}_zh": texts["zh"], f"template_{name}_en": texts["en"]}
+    r = client.post("/collections/settings", data=data, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/collections/settings?saved=1", r.text
+    after = collecting.collection_settings(api.kit.uow_factory(), api.kit.principal("admin"))
+    assert (after.allowed_end, after.max_contacts_per_day, after.routes) == (time(20, 30), 2, current.routes)
+    rude = data | {"template_reminder_zh": "再不还钱就告诉你家人"}
+    refused = client.post("/collections/settings", data=rude, headers={"Accept-Language": "en"})
+    assert refused.status_code == 422 and "家人" in refused.text
+    assert collecting.collection_settings(api.kit.uow_factory(), api.kit.principal("admin")) == after
