@@ -6,7 +6,7 @@ business, and the case closes on cure. Then the same through the HTTP API."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
@@ -343,3 +343,66 @@ def test_the_rules_page_shows_collectors_the_rules_and_lets_an_administrator_cha
     refused = client.post("/collections/settings", data=rude, headers={"Accept-Language": "en"})
     assert refused.status_code == 422 and "家人" in refused.text
     assert collecting.collection_settings(api.kit.uow_factory(), api.kit.principal("admin")) == after
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)
+PDF = b"%PDF-1.4\n" + b"x" * 300
+
+
+def test_a_collector_attaches_a_photo_or_pdf_and_only_the_bank_reads_it(
+    api: Api, new_tenant: Callable[[], TenantKit]
+) -> None:
+    _, case = overdue_case(api.kit)
+    headers = api.token("collector")
+    url = f"/api/v1/collections/cases/{case.id}/attachments"
+    r = api.client.post(url, files={"file": ("../../门店照片.png", PNG, "image/png")}, headers=headers)
+    assert r.status_code == 201, r.text
+    photo = r.json()
+    assert photo["filename"] == "门店照片.png" and photo["content_type"] == "image/png" and photo["size"] == len(PNG)
+    r = api.client.post(url, files={"file": ("letter", PDF, "image/png")}, headers=headers)  # the bytes decide
+    assert r.status_code == 201 and (r.json()["content_type"], r.json()["filename"]) == ("application/pdf",
+                                                                                        "letter.pdf")
+    refused = [api.client.post(url, files={"file": ("x.png", b"GIF89a" + bytes(10), "image/png")}, headers=headers),
+               api.client.post(url, files={"file": ("x.html", b"<script>alert(1)</script>", "text/html")},
+                               headers=headers),
+               api.client.post(url, files={"file": ("big.pdf", b"%PDF-" + bytes(5 * 1024 * 1024), "application/pdf")},
+                               headers=headers),
+               api.client.post(url, files={"file": ("empty.png", b"", "image/png")}, headers=headers)]
+    assert [x.status_code for x in refused] == [422, 422, 413, 422]  # a body that large stops at the door
+    assert "JPEG or PNG" in refused[0].text
+    listed = api.client.get(url, headers=headers).json()
+    assert [a["id"] for a in listed] == [photo["id"], r.json()["id"]]
+    got = api.client.get(f"/api/v1/collections/attachments/{photo['id']}", headers=headers)
+    assert got.status_code == 200 and got.content == PNG and got.headers["content-type"] == "image/png"
+    assert got.headers["content-disposition"].startswith("attachment;") and got.headers["x-content-type-options"]
+    assert api.client.get(f"/api/v1/collections/attachments/{photo['id']}",
+                          headers=api.token("marketer")).status_code == 403
+    other = Api(api.client, new_tenant())
+    theirs = other.token("collector")
+    assert api.client.get(f"/api/v1/collections/attachments/{photo['id']}", headers=theirs).status_code == 404
+    assert api.client.post(url, files={"file": ("x.png", PNG, "image/png")}, headers=theirs).status_code == 404
+    assert len(api.client.get(url, headers=headers).json()) == 2  # nothing added by the other bank
+    with api.kit.uow_factory() as u:
+        audited = u.session.execute(select(AuditRow.after).where(
+            AuditRow.tenant_id == api.kit.tenant.id, AuditRow.action == "collections.attachment")).scalars().all()
+    assert len(audited) == 2 and all("门店" not in str(a) and "filename" not in a for a in audited)
+    detail = collecting.get_case(api.kit.uow_factory(), api.kit.principal("collector"), case.id)
+    assert [a.text for a in detail.actions if a.kind == "attachment"] == ["门店照片.png", "letter.pdf"]
+
+
+def test_the_case_page_uploads_a_photo_and_links_it(api: Api) -> None:
+    _, case = overdue_case(api.kit)
+    username, _ = api.kit.user("collector")
+    client = api.client
+    sign_in_page(client, username, next="/collections")
+    r = client.post(f"/collections/cases/{case.id}/attachment", files={"file": ("visit.png", PNG, "image/png")},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].endswith("done=attached"), r.text
+    shown = client.get(r.headers["location"], headers={"Accept-Language": "zh-CN"})
+    assert 'data-testid="attachments"' in shown.text and "附件已保存" in shown.text
+    [href] = [line.split('href="')[1].split('"')[0] for line in shown.text.splitlines()
+              if 'data-testid="attachment"' in line]
+    assert client.get(href).content == PNG
+    bad = client.post(f"/collections/cases/{case.id}/attachment", files={"file": ("a.txt", b"hello", "text/plain")},
+                      headers={"Accept-Language": "zh-CN"})
+    assert bad.status_code == 422 and "JPEG 或 PNG" in bad.text

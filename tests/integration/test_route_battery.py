@@ -255,6 +255,24 @@ COLLECTION_SETTINGS = {
 }
 
 
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
+
+
+def collection_attachments_snapshot(api: CachedTokens, case_id: int) -> Any:
+    return api.client.get(f"/api/v1/collections/cases/{case_id}/attachments", headers=api.token("collector")).json()
+
+
+def collection_attachment(api: CachedTokens) -> int:
+    case_id = collection_case(api)
+    return int(_ok(api.client.post(f"/api/v1/collections/cases/{case_id}/attachments", headers=api.token("collector"),
+                                   files={"file": ("visit.png", PNG, "image/png")}))["id"])
+
+
+def attachment_snapshot(api: CachedTokens, attachment_id: int) -> Any:
+    r = api.client.get(f"/api/v1/collections/attachments/{attachment_id}", headers=api.token("collector"))
+    return r.status_code, r.content
+
+
 def collection_case_snapshot(api: CachedTokens, case_id: int) -> Any:
     return api.client.get(f"/api/v1/collections/cases/{case_id}", headers=api.token("collector")).json()
 
@@ -836,6 +854,12 @@ CASES: list[Case] = [
            body={"reason": "no answer for a week"}, write=True), collection_case, collection_case_snapshot),
     Case(E("POST", f"{V1}/collections/cases/{{case_id}}/close", "collector", "marketer", body={"reason": "cured"},
            write=True), collection_case, collection_case_snapshot),
+    Case(E("POST", f"{V1}/collections/cases/{{case_id}}/attachments", "collector", "marketer", write=True,
+           files={"file": ("visit.png", PNG, "image/png")}), collection_case, collection_attachments_snapshot),
+    Case(E("GET", f"{V1}/collections/cases/{{case_id}}/attachments", "collector", "marketer"), collection_case,
+         collection_attachments_snapshot),
+    Case(E("GET", f"{V1}/collections/attachments/{{attachment_id}}", "collector", "marketer"),
+         collection_attachment, attachment_snapshot),
     Case(E("GET", f"{V1}/jobs", "operations", "marketer")),
     Case(E("GET", f"{V1}/jobs/runs", "operations", "collector")),
     Case(E("POST", f"{V1}/jobs/{{job_id}}/rerun", "operations", "credit_officer", body={}, write=True,

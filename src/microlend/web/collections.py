@@ -9,10 +9,11 @@ from datetime import date, time
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from microlend.api.deps import Id, UnitOfWorkDep
+from microlend.api.routers.collections import attachment_response
 from microlend.core.errors import Conflict, DomainError, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.servicing import collection_rules as rules
@@ -28,7 +29,8 @@ NAV: list[tuple[str, str, Permission]] = [
     ("/collections/settings", "Collections rules", Permission.MANAGE_PRODUCTS),
 ]
 
-DONE = {"contact": "Contact recorded", "promise": "Promise to pay recorded", "taken": "The case is yours"}
+DONE = {"contact": "Contact recorded", "promise": "Promise to pay recorded", "taken": "The case is yours",
+        "attached": "Attachment saved"}
 RULES = {rules.ALLOWED_HOURS: "Outside the allowed hours", rules.DAILY_LIMIT: "Too many contacts today",
          rules.ALLOWED_PARTY: "Only the borrower and registered contacts", rules.TEMPLATE: "Use an approved template"}
 
@@ -43,7 +45,8 @@ LABELS = {
     "outcome:wrong_number": "Wrong number",
     "template:reminder": "Overdue reminder", "template:promise_follow_up": "Promise follow-up",
     "kind:contact": "Contact", "kind:blocked": "Contact refused", "kind:promise": "Promise to pay", "kind:note": "Note",
-    "kind:escalation": "Escalation", "kind:assign": "Assignment", "kind:close": "Closed",
+    "kind:escalation": "Escalation", "kind:attachment": "Attachment", "kind:assign": "Assignment",
+    "kind:close": "Closed",
     "promise:pending": "Pending", "promise:kept": "Kept", "promise:broken": "Broken", "promise:closed": "Closed",
 }
 
@@ -76,9 +79,11 @@ def case_page(request: Request, uow: UnitOfWorkDep, case_id: Id, done: str = "",
         return login_redirect(request)
     try:
         found = collecting.get_case(uow, who, case_id)
+        attachments = collecting.list_attachments(uow, who, case_id)
     except DomainError as exc:
         return _error(request, who, exc)
     return page(request, who, "collections/case.html", case=found.case, actions=list(reversed(found.actions)),
+                attachments=attachments,
                 done=DONE.get(done, ""), refused=RULES.get(rule, ""), rule=rule if rule in RULES else "",
                 channels=rules.CHANNELS, outcomes=rules.OUTCOMES,
                 parties=[rules.BORROWER, *found.case.registered_contacts], labels=LABELS)
@@ -130,6 +135,32 @@ def promise(request: Request, uow: UnitOfWorkDep, case_id: Id, amount: Annotated
     except DomainError as exc:
         return _error(request, who, exc)
     return RedirectResponse(f"/collections/cases/{case_id}?done=promise", status_code=303)
+
+
+@router.post("/collections/cases/{case_id}/attachment", response_class=HTMLResponse)
+def attach(request: Request, uow: UnitOfWorkDep, case_id: Id, file: Annotated[UploadFile, File()]) -> Response:
+    """A photo taken on the phone or a PDF, attached to the case."""
+    who = current_principal(request, uow)
+    if who is None:
+        return login_redirect(request)
+    try:
+        collecting.add_attachment(uow, who, case_id, filename=file.filename or "",
+                                  content=file.file.read(collecting.MAX_ATTACHMENT_BYTES + 1))
+    except DomainError as exc:
+        return _error(request, who, exc)
+    return RedirectResponse(f"/collections/cases/{case_id}?done=attached", status_code=303)
+
+
+@router.get("/collections/attachments/{attachment_id}", response_class=Response)
+def attachment(request: Request, uow: UnitOfWorkDep, attachment_id: Id) -> Response:
+    who = current_principal(request, uow)
+    if who is None:
+        return login_redirect(request)
+    try:
+        view, content = collecting.attachment_content(uow, who, attachment_id)
+    except DomainError as exc:
+        return _error(request, who, exc)
+    return attachment_response(view, content)
 
 
 @router.get("/collections/settings", response_class=HTMLResponse)

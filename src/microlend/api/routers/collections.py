@@ -8,8 +8,10 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Annotated, Literal
+from urllib.parse import quote
 
-from fastapi import Query
+from fastapi import File, Query, UploadFile
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from microlend.api.deps import CurrentPrincipal, Id, Limit, Offset, UnitOfWorkDep
@@ -115,6 +117,17 @@ class SettingsBody(BaseModel):
                    timezone=s.timezone, max_contacts_per_day=s.max_contacts_per_day,
                    templates={k: TemplateTexts(zh=v.get("zh", ""), en=v.get("en", "")) for k, v in s.templates.items()},
                    branch_queues=dict(s.branch_queues))
+
+
+class AttachmentPublic(PublicSchema):
+    id: int
+    case_id: int
+    filename: str
+    content_type: str = Field(description="image/jpeg | image/png | application/pdf")
+    size: int
+    sha256: str
+    uploaded_by: str
+    at: datetime
 
 
 class CaseDetailPublic(BaseModel):
@@ -240,3 +253,33 @@ def put_settings(body: SettingsBody, who: CurrentPrincipal, uow: UnitOfWorkDep) 
     """Change the strategy and conduct rules (an administrator); the change is audited with before and after.
     Refused 422: a bucket group without its route, hours outside 07:00-22:00, a template that is not respectful."""
     return SettingsBody.of(collecting.save_settings(uow, who, body.to_settings()))
+
+
+@router.post("/cases/{case_id}/attachments", status_code=201)
+def add_attachment(case_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep,
+                   file: Annotated[UploadFile, File(description="a JPEG or PNG photo or a PDF, at most 5 MB")]
+                   ) -> AttachmentPublic:
+    """Attach a photo or PDF to an open case (recognised by its content; 422 for another type or a larger file)."""
+    content = file.file.read(collecting.MAX_ATTACHMENT_BYTES + 1)
+    return AttachmentPublic.of(collecting.add_attachment(uow, who, case_id, filename=file.filename or "",
+                                                         content=content))
+
+
+@router.get("/cases/{case_id}/attachments")
+def list_attachments(case_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[AttachmentPublic]:
+    return [AttachmentPublic.of(a) for a in collecting.list_attachments(uow, who, case_id)]
+
+
+@router.get("/attachments/{attachment_id}", response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "application/pdf": {}}}})
+def download_attachment(attachment_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> Response:
+    """An attachment's bytes, as a download (never shown inline), to staff of the case's bank only."""
+    view, content = collecting.attachment_content(uow, who, attachment_id)
+    return attachment_response(view, content)
+
+
+def attachment_response(view: collecting.AttachmentView, content: bytes) -> Response:
+    return Response(content, media_type=view.content_type, headers={
+        "Content-Disposition": f"attachment; filename=\"attachment-{view.id}\"; "
+                               f"filename*=UTF-8''{quote(view.filename)}",
+        "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"})
