@@ -141,6 +141,8 @@ def _value(column: sa.Column[Any]) -> Any:
         return 0.5
     if isinstance(kind, sa.String | sa.Text):
         return "{}"
+    if isinstance(kind, sa.LargeBinary):
+        return b"%PDF-"
     raise AssertionError(f"no sample value for {column.table.name}.{column.name} ({kind!r})")
 
 
