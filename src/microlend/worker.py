@@ -5,8 +5,9 @@ retried later for the same business date.
 
 The jobs of a bank's calendar: close of business at the cut-off (23:00 in the bank's time zone), month-end
 provisioning after it (23:30 on the last day of the month), the early-warning scan of the book after both
-(23:45), the day's repayment reminders in the morning
-(09:00), and every hour the sending of queued messages and of event deliveries still waiting."""
+(23:45), the day's repayment reminders in the morning (09:00), every hour the sending of queued messages and
+of event deliveries still waiting, and at month end, after provisioning (23:45), the monitoring of the models
+in use (模型监控: drift and performance, with alerts)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ from microlend.core.tables import TenantRow
 from microlend.core.uow import UnitOfWork
 from microlend.marketing import service as marketing
 from microlend.origination import early_warning
+from microlend.origination import queries as application_queries
+from microlend.risk import monitoring_runs
 from microlend.servicing.cob import run_close_of_business
 from microlend.servicing.provisions import run_provisioning
 from microlend.servicing.service import collecting, reminders
@@ -38,6 +41,7 @@ log = logging.getLogger("microlend.worker")
 
 CLOSE_OF_BUSINESS, PROVISIONING, REMINDERS, MESSAGES = "close_of_business", "provisioning", "reminders", "messages"
 EARLY_WARNING = "early_warning"
+MODEL_MONITORING = "model_monitoring"
 
 #: The calendar every bank starts with (a bank may change times and time zone in its rows).
 DEFAULT_CALENDAR = [
@@ -46,6 +50,7 @@ DEFAULT_CALENDAR = [
     JobSpec(EARLY_WARNING, jobs.DAILY, "23:45"),
     JobSpec(REMINDERS, jobs.DAILY, "09:00"),
     JobSpec(MESSAGES, jobs.HOURLY, "00:00"),
+    JobSpec(MODEL_MONITORING, jobs.MONTH_END, "23:45"),
 ]
 
 JobFunction = Callable[[UnitOfWork, Principal, date], dict[str, Any]]
@@ -103,12 +108,24 @@ def send_messages(uow: UnitOfWork, who: Principal, on: date) -> dict[str, Any]:
             "deliveries_done": delivered.done, "deliveries_retrying": delivered.retrying}
 
 
+def monitor_models(uow: UnitOfWork, who: Principal, on: date) -> dict[str, Any]:
+    """模型监控: every model version in use measured on the applications it scored through `on` (the month's
+    last day, closed), with what origination knows of their loans' outcomes; one stored run per version, alerts on
+    the audit trail."""
+    facts = {app_id: monitoring_runs.CaseFacts(features, bad)
+             for app_id, (features, bad) in application_queries.monitoring_facts(uow, who, on).items()}
+    runs = monitoring_runs.record_monitoring(uow, who, on, facts)
+    return {"models": len(runs), "alerts": sum(len(r.alerts) for r in runs),
+            "act": sum(1 for r in runs if r.status == "act"), "watch": sum(1 for r in runs if r.status == "watch")}
+
+
 JOBS: dict[str, JobFunction] = {
     CLOSE_OF_BUSINESS: close_of_business,
     PROVISIONING: provisioning,
     EARLY_WARNING: early_warning_scan,
     REMINDERS: queue_and_send_reminders,
     MESSAGES: send_messages,
+    MODEL_MONITORING: monitor_models,
 }
 
 

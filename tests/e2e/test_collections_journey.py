@@ -1,6 +1,6 @@
 """A collector on a phone (375 x 740, in Chinese): from the queue to an overdue loan's case, takes it, logs a
-call with the borrower, records a promise to pay; the borrower pays, close of business finds the promise
-kept, and the case page says so."""
+call with the borrower, records a promise to pay, attaches a photo and downloads it again; the borrower pays,
+close of business finds the promise kept, and the case page says so."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from microlend.servicing import cob, service
 from microlend.servicing.service import Disbursement, collecting
 
 PASSWORD = "collections-2026"
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(120)
 #: 10:00 in Shanghai, the day after the close that found the loan overdue
 MORNING = datetime(2026, 2, 17, 2, 0, tzinfo=UTC)
 
@@ -72,6 +73,16 @@ def test_a_collector_works_a_case_on_a_phone_to_a_kept_promise(live_server: Live
         page.wait_for_url("**done=promise")
         assert "还款承诺已记录" in (page.text_content("[data-testid=done]") or "")
         assert "未到期" in page.content()  # the promise is pending
+        # a photo of the shop's shutter, taken on the phone, attached to the case
+        page.set_input_files("[data-testid=attachment-form] input[name=file]",
+                             {"name": "卷帘门.png", "mimeType": "image/png", "buffer": PNG})
+        page.click("[data-testid=attachment-form] button[type=submit]")
+        page.wait_for_url("**done=attached")
+        assert (page.text_content("[data-testid=attachment]") or "").strip() == "卷帘门.png"
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375 + 1
+        with page.expect_download() as download:
+            page.click("[data-testid=attachment]")
+        assert download.value.path().read_bytes() == PNG
 
         who = _admin(live_server, name)
         service.post_repayment(live_server.uow(), who, loan_id, Decimal("1500.00"))

@@ -53,3 +53,9 @@ def test_an_analyst_reads_vintages_and_roll_rates_on_a_phone(
     page.goto(f"{live_server.url}/lang/en?next=/portfolio/roll-rates%3F{query.replace('&', '%26')}")
     assert page.locator("h1").inner_text() == "Roll rates"
     assert page.locator("tr[data-month='2025-03'] td[data-cure]").inner_text() == "25.0%"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375 + 1
+
+    page.goto(f"{live_server.url}/portfolio/vintages?{query}")
+    assert page.locator("h1").inner_text() == "Vintages"
+    assert page.locator("svg.lines polyline").count() == 3
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375 + 1

@@ -6,16 +6,18 @@ business, and the case closes on cure. Then the same through the HTTP API."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 from tests.conftest import Api, TenantKit, sign_in_page
 from tests.integration.test_event_subscribers import new_loan, set_business_date
 
 from microlend.core.clock import FixedClock, SystemClock, set_clock, utcnow
 from microlend.core.errors import Conflict, PermissionDenied, ValidationError
+from microlend.core.tables import AuditRow
 from microlend.parties.tables import CustomerRow
 from microlend.servicing import cob, service
 from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged
@@ -249,3 +251,158 @@ def test_the_workers_close_of_business_finds_a_promise_broken(bank: TenantKit, c
     after = collecting.get_case(bank.uow_factory(), collector, case.id)
     assert [a.promise_status for a in after.actions if a.id == promise.id] == ["broken"]
     assert after.case.next_action == "broken_promise_call"
+
+
+def test_a_promise_honoured_by_the_payment_that_cures_the_loan_is_kept_when_the_case_closes(
+    bank: TenantKit, clock: FixedClock
+) -> None:
+    from microlend import worker
+
+    loan_id, case = overdue_case(bank)
+    admin, collector = bank.principal("admin"), bank.principal("collector")
+    business = date(2026, 2, 17)
+    kept = collecting.record_promise(bank.uow_factory(), collector, case.id, amount=str(case.amount_overdue),
+                                     promise_date=business + timedelta(days=5))
+    unpaid = collecting.record_promise(bank.uow_factory(), collector, case.id, amount=str(case.amount_overdue * 3),
+                                       promise_date=business + timedelta(days=5))
+    service.post_repayment(bank.uow_factory(), admin, loan_id, case.amount_overdue)
+    # the close finds the loan current (the case closes as cured) before it looks at promises
+    figures = worker.close_of_business(bank.uow_factory(), admin, business)
+    after = collecting.get_case(bank.uow_factory(), collector, case.id)
+    assert (after.case.status, after.case.close_reason) == ("closed", "cured")
+    statuses = {a.id: a.promise_status for a in after.actions}
+    assert (statuses[kept.id], statuses[unpaid.id]) == ("kept", "closed")
+    assert figures["promises_broken"] == 0
+    with bank.uow_factory() as u:
+        kept_audit = u.session.execute(select(AuditRow.action).where(
+            AuditRow.tenant_id == bank.tenant.id, AuditRow.object_id == str(case.id),
+            AuditRow.action == "collections.promise_kept")).scalars().all()
+    assert len(kept_audit) == 1
+
+
+def test_the_bank_sets_its_strategy_and_conduct_rules_over_the_api(api: Api) -> None:
+    admin, collector = api.token("admin"), api.token("collector")
+    current = api.client.get("/api/v1/collections/settings", headers=collector)
+    assert current.status_code == 200 and current.json()["allowed_end"] == "21:00"
+    body = current.json() | {"allowed_start": "09:00", "allowed_end": "20:00", "max_contacts_per_day": 2}
+    body["routes"][0] = {"bucket": "M1", "queue": "phone", "actions": ["call"], "large_amount": "50000.00",
+                         "large_queue": "senior"}
+    body["templates"]["reminder"] = {"zh": "您好，贷款已逾期{days}天，金额{amount}元。",
+                                     "en": "{days} days, {amount} CNY."}
+    assert api.client.put("/api/v1/collections/settings", json=body, headers=collector).status_code == 403
+    r = api.client.put("/api/v1/collections/settings", json=body, headers=admin)
+    assert r.status_code == 200 and r.json()["routes"][0]["queue"] == "phone", r.text
+    settings = collecting.collection_settings(api.kit.uow_factory(), api.kit.principal("collector"))
+    assert settings.max_contacts_per_day == 2 and settings.routes[0].large_queue == "senior"
+    assert settings.routes[0].large_amount == Decimal("50000.00")
+    with api.kit.uow_factory() as u:
+        [row] = u.session.execute(select(AuditRow).where(
+            AuditRow.tenant_id == api.kit.tenant.id, AuditRow.action == "collections.settings")).scalars().all()
+    assert row.before["allowed_start"] == "08:00" and row.after["allowed_start"] == "09:00"
+
+    def refused(change: dict[str, object], why: str) -> None:
+        r = api.client.put("/api/v1/collections/settings", json=body | change, headers=admin)
+        assert r.status_code == 422 and why in r.text, r.text
+
+    refused({"templates": {"reminder": {"zh": "再不还钱就曝光你", "en": "Pay now."}}}, "曝光")
+    refused({"templates": {"reminder": {"zh": "请还款{phone}", "en": "Pay."}}}, "unknown field")
+    refused({"allowed_start": "06:00"}, "07:00")
+    refused({"allowed_end": "07:00"}, "after allowed_start")
+    refused({"allowed_end": "25:00"}, "allowed_end")
+    refused({"max_contacts_per_day": 50}, "max_contacts_per_day")
+    refused({"routes": [body["routes"][0]] * 3}, "one route for each")
+    refused({"timezone": "Moon/Base"}, "Moon/Base")
+    after = collecting.collection_settings(api.kit.uow_factory(), api.kit.principal("collector"))
+    assert after == settings  # nothing refused was saved
+
+
+def test_the_rules_page_shows_collectors_the_rules_and_lets_an_administrator_change_them(api: Api) -> None:
+    client = api.client
+    collector, _ = api.kit.user("collector")
+    sign_in_page(client, collector, next="/collections/settings")
+    seen = client.get("/collections/settings", headers={"Accept-Language": "zh-CN"})
+    assert seen.status_code == 200 and "催收规则" in seen.text and 'data-testid="hours"' in seen.text
+    assert 'data-testid="settings-form"' not in seen.text
+    assert client.post("/collections/settings", data={"allowed_start": "09:00"}).status_code == 403
+    admin, _ = api.kit.user("admin")
+    sign_in_page(client, admin, next="/collections/settings")
+    form = client.get("/collections/settings", headers={"Accept-Language": "en"})
+    assert 'data-testid="settings-form"' in form.text and "Strategy by bucket" in form.text
+    current = collecting.collection_settings(api.kit.uow_factory(), api.kit.principal("admin"))
+    data = {"allowed_start": "09:00", "allowed_end": "20:30", "max_contacts_per_day": "2"}
+    for i, r in enumerate(current.routes):
+        data |= {f"queue_{i}": r.queue, f"actions_{i}": "，".join(r.actions), f"large_amount_{i}": "0",
+                 f"large_queue_{i}": ""}
+    for name, texts in current.templates.items():
+        data |= {f"template_{name}_zh": texts["zh"], f"template_{name}_en": texts["en"]}
+    r = client.post("/collections/settings", data=data, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/collections/settings?saved=1", r.text
+    after = collecting.collection_settings(api.kit.uow_factory(), api.kit.principal("admin"))
+    assert (after.allowed_end, after.max_contacts_per_day, after.routes) == (time(20, 30), 2, current.routes)
+    rude = data | {"template_reminder_zh": "再不还钱就告诉你家人"}
+    refused = client.post("/collections/settings", data=rude, headers={"Accept-Language": "en"})
+    assert refused.status_code == 422 and "家人" in refused.text
+    assert collecting.collection_settings(api.kit.uow_factory(), api.kit.principal("admin")) == after
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)
+PDF = b"%PDF-1.4\n" + b"x" * 300
+
+
+def test_a_collector_attaches_a_photo_or_pdf_and_only_the_bank_reads_it(
+    api: Api, new_tenant: Callable[[], TenantKit]
+) -> None:
+    _, case = overdue_case(api.kit)
+    headers = api.token("collector")
+    url = f"/api/v1/collections/cases/{case.id}/attachments"
+    r = api.client.post(url, files={"file": ("../../门店照片.png", PNG, "image/png")}, headers=headers)
+    assert r.status_code == 201, r.text
+    photo = r.json()
+    assert photo["filename"] == "门店照片.png" and photo["content_type"] == "image/png" and photo["size"] == len(PNG)
+    r = api.client.post(url, files={"file": ("letter", PDF, "image/png")}, headers=headers)  # the bytes decide
+    assert r.status_code == 201 and (r.json()["content_type"], r.json()["filename"]) == ("application/pdf",
+                                                                                        "letter.pdf")
+    refused = [api.client.post(url, files={"file": ("x.png", b"GIF89a" + bytes(10), "image/png")}, headers=headers),
+               api.client.post(url, files={"file": ("x.html", b"<script>alert(1)</script>", "text/html")},
+                               headers=headers),
+               api.client.post(url, files={"file": ("big.pdf", b"%PDF-" + bytes(5 * 1024 * 1024), "application/pdf")},
+                               headers=headers),
+               api.client.post(url, files={"file": ("empty.png", b"", "image/png")}, headers=headers)]
+    assert [x.status_code for x in refused] == [422, 422, 413, 422]  # a body that large stops at the door
+    assert "JPEG or PNG" in refused[0].text
+    listed = api.client.get(url, headers=headers).json()
+    assert [a["id"] for a in listed] == [photo["id"], r.json()["id"]]
+    got = api.client.get(f"/api/v1/collections/attachments/{photo['id']}", headers=headers)
+    assert got.status_code == 200 and got.content == PNG and got.headers["content-type"] == "image/png"
+    assert got.headers["content-disposition"].startswith("attachment;") and got.headers["x-content-type-options"]
+    assert api.client.get(f"/api/v1/collections/attachments/{photo['id']}",
+                          headers=api.token("marketer")).status_code == 403
+    other = Api(api.client, new_tenant())
+    theirs = other.token("collector")
+    assert api.client.get(f"/api/v1/collections/attachments/{photo['id']}", headers=theirs).status_code == 404
+    assert api.client.post(url, files={"file": ("x.png", PNG, "image/png")}, headers=theirs).status_code == 404
+    assert len(api.client.get(url, headers=headers).json()) == 2  # nothing added by the other bank
+    with api.kit.uow_factory() as u:
+        audited = u.session.execute(select(AuditRow.after).where(
+            AuditRow.tenant_id == api.kit.tenant.id, AuditRow.action == "collections.attachment")).scalars().all()
+    assert len(audited) == 2 and all("门店" not in str(a) and "filename" not in a for a in audited)
+    detail = collecting.get_case(api.kit.uow_factory(), api.kit.principal("collector"), case.id)
+    assert [a.text for a in detail.actions if a.kind == "attachment"] == ["门店照片.png", "letter.pdf"]
+
+
+def test_the_case_page_uploads_a_photo_and_links_it(api: Api) -> None:
+    _, case = overdue_case(api.kit)
+    username, _ = api.kit.user("collector")
+    client = api.client
+    sign_in_page(client, username, next="/collections")
+    r = client.post(f"/collections/cases/{case.id}/attachment", files={"file": ("visit.png", PNG, "image/png")},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].endswith("done=attached"), r.text
+    shown = client.get(r.headers["location"], headers={"Accept-Language": "zh-CN"})
+    assert 'data-testid="attachments"' in shown.text and "附件已保存" in shown.text
+    [href] = [line.split('href="')[1].split('"')[0] for line in shown.text.splitlines()
+              if 'data-testid="attachment"' in line]
+    assert client.get(href).content == PNG
+    bad = client.post(f"/collections/cases/{case.id}/attachment", files={"file": ("a.txt", b"hello", "text/plain")},
+                      headers={"Accept-Language": "zh-CN"})
+    assert bad.status_code == 422 and "JPEG 或 PNG" in bad.text

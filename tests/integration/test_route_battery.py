@@ -233,17 +233,22 @@ def restructure_snapshot(api: CachedTokens, restructure_id: int) -> Any:
 def collection_case(api: CachedTokens) -> int:
     """An open collections case on a loan of the bank, whose conduct settings allow contacts all day (the
     battery runs by the wall clock) and many a day."""
-    from datetime import time
-
+    from microlend.core.clock import utcnow
     from microlend.core.tables import TenantRow
     from microlend.servicing.collection_rules import CollectionSettings
+    from microlend.servicing.collection_tables import CollectionSettingsRow
     from microlend.servicing.service import collecting
 
     loan_id = loan(api)
     admin = api.kit.principal("admin")
-    collecting.save_settings(api.kit.uow_factory(), admin, CollectionSettings(
-        allowed_start=time(0), allowed_end=time(0), max_contacts_per_day=10_000))
     uow = api.kit.uow_factory()
+    with uow:  # the battery's own conduct rules (no bank may set these: all day, any number of contacts)
+        if uow.session.get(CollectionSettingsRow, api.kit.tenant.id) is None:
+            uow.session.add(CollectionSettingsRow(
+                tenant_id=api.kit.tenant.id, strategy=CollectionSettings().to_json(), allowed_start="00:00",
+                allowed_end="00:00", timezone="Asia/Shanghai", max_contacts_per_day=10_000,
+                templates=dict(CollectionSettings().templates), updated_by="battery", updated_at=utcnow()))
+            uow.commit()
     with uow:
         tenant = uow.session.get(TenantRow, api.kit.tenant.id)
         assert tenant is not None
@@ -251,6 +256,34 @@ def collection_case(api: CachedTokens) -> int:
         uow.commit()
     [case] = [c for c in collecting.list_cases(api.kit.uow_factory(), admin, limit=500) if c.loan_id == loan_id]
     return case.id
+
+
+COLLECTION_SETTINGS = {
+    "routes": [{"bucket": "M1", "queue": "early", "actions": ["reminder", "call"]},
+               {"bucket": "M2", "queue": "officer", "actions": ["officer_call", "visit"]},
+               {"bucket": "M3+", "queue": "field", "actions": ["field_visit", "legal"]}],
+    "allowed_start": "08:00", "allowed_end": "21:00", "timezone": "Asia/Shanghai", "max_contacts_per_day": 3,
+    "templates": {"reminder": {"zh": "您好，您的贷款已逾期{days}天，请尽快还款。",
+                               "en": "Your loan is {days} days past due."}},
+}
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
+
+
+def collection_attachments_snapshot(api: CachedTokens, case_id: int) -> Any:
+    return api.client.get(f"/api/v1/collections/cases/{case_id}/attachments", headers=api.token("collector")).json()
+
+
+def collection_attachment(api: CachedTokens) -> int:
+    case_id = collection_case(api)
+    return int(_ok(api.client.post(f"/api/v1/collections/cases/{case_id}/attachments", headers=api.token("collector"),
+                                   files={"file": ("visit.png", PNG, "image/png")}))["id"])
+
+
+def attachment_snapshot(api: CachedTokens, attachment_id: int) -> Any:
+    r = api.client.get(f"/api/v1/collections/attachments/{attachment_id}", headers=api.token("collector"))
+    return r.status_code, r.content
 
 
 def collection_case_snapshot(api: CachedTokens, case_id: int) -> Any:
@@ -849,6 +882,8 @@ CASES: list[Case] = [
          model_snapshot),
     Case(E("GET", f"{V1}/risk/models/{{version_id}}/monitoring", "risk_analyst", "marketer"), "champion",
          model_snapshot),
+    Case(E("GET", f"{V1}/risk/models/{{version_id}}/monitoring-runs", "risk_analyst", "marketer"), "champion",
+         model_snapshot),
     Case(E("POST", f"{V1}/risk/models/{{version_id}}/score", "credit_officer", "marketer",
            body={"features": {"age_in_years": 40}}), "draft", model_snapshot),
     Case(E("POST", f"{V1}/risk/models/{{version_id}}/validate", "model_validator", "risk_analyst", write=True),
@@ -909,6 +944,8 @@ CASES: list[Case] = [
     # the bank's calendar and reminders
     # collections
     Case(E("GET", f"{V1}/collections/cases", "collector", "marketer")),
+    Case(E("GET", f"{V1}/collections/settings", "collector", "marketer")),
+    Case(E("PUT", f"{V1}/collections/settings", "admin", "collector", write=True, body=COLLECTION_SETTINGS)),
     Case(E("GET", f"{V1}/collections/cases/{{case_id}}", "collector", "marketer"), collection_case,
          collection_case_snapshot),
     Case(E("POST", f"{V1}/collections/cases/{{case_id}}/contacts", "collector", "marketer",
@@ -924,6 +961,12 @@ CASES: list[Case] = [
            body={"reason": "no answer for a week"}, write=True), collection_case, collection_case_snapshot),
     Case(E("POST", f"{V1}/collections/cases/{{case_id}}/close", "collector", "marketer", body={"reason": "cured"},
            write=True), collection_case, collection_case_snapshot),
+    Case(E("POST", f"{V1}/collections/cases/{{case_id}}/attachments", "collector", "marketer", write=True,
+           files={"file": ("visit.png", PNG, "image/png")}), collection_case, collection_attachments_snapshot),
+    Case(E("GET", f"{V1}/collections/cases/{{case_id}}/attachments", "collector", "marketer"), collection_case,
+         collection_attachments_snapshot),
+    Case(E("GET", f"{V1}/collections/attachments/{{attachment_id}}", "collector", "marketer"),
+         collection_attachment, attachment_snapshot),
     Case(E("GET", f"{V1}/jobs", "operations", "marketer")),
     Case(E("GET", f"{V1}/jobs/runs", "operations", "collector")),
     Case(E("POST", f"{V1}/jobs/{{job_id}}/rerun", "operations", "credit_officer", body={}, write=True,

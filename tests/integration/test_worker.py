@@ -196,7 +196,7 @@ def test_the_bank_calendar_runs_close_of_business_and_reminders(fresh_engine: En
     uow = UnitOfWork(make_session_factory(fresh_engine))
     tenant_id = tenancy.create_tenant(uow, "bank", business_date=date(2026, 3, 1)).id
     monkeypatch.setattr(clock, "_clock", FixedClock(datetime(2026, 3, 1, 1, 0, tzinfo=UTC)))
-    assert worker.ensure_calendars(uow) == 5
+    assert worker.ensure_calendars(uow) == len(worker.DEFAULT_CALENDAR) == 6
     assert worker.ensure_calendars(uow) == 0
     # 3 March, 23:30 in Shanghai: close of business for 1–3 March, reminders for 1–3 March, hourly sending, and
     # the early-warning scan of 1 and 2 March (at 23:45)

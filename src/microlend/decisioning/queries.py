@@ -92,3 +92,21 @@ def published_credit_policy(uow: UnitOfWork, who: Principal) -> tuple[dict[str, 
         setup = _setup(uow.session, who.tenant_id)
         row = version_row(uow.session, who.tenant_id, setup.champion_hash)
         return copy.deepcopy(dict(row.content)), f"{row.name}@{row.content_hash[:12]}"
+
+
+def decision_features(uow: UnitOfWork, who: Principal, decision_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Decision id -> the features its policy saw (the business data, the bank's own record, the credit report)
+    and the customer's years in business, for the caller's bank's decisions among `decision_ids`."""
+    found: dict[int, dict[str, Any]] = {}
+    ids = list(dict.fromkeys(int(i) for i in decision_ids))
+    with uow:
+        for start in range(0, len(ids), 500):
+            for i, inputs in uow.session.execute(select(DecisionRow.id, DecisionRow.inputs).where(
+                    DecisionRow.tenant_id == who.tenant_id, DecisionRow.id.in_(ids[start:start + 500]))).all():
+                seen = dict(inputs or {})
+                customer = seen.get("customer") or {}
+                features = dict(seen.get("features") or {})
+                if isinstance(customer, dict) and customer.get("years_in_business") is not None:
+                    features.setdefault("years_in_business", customer["years_in_business"])
+                found[int(i)] = features
+    return found

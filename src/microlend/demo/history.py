@@ -36,6 +36,7 @@ from microlend.origination.tables import ApplicationRow
 from microlend.parties import queries as parties
 from microlend.servicing import queries as loan_queries
 from microlend.servicing import service as servicing
+from microlend.servicing.service import collecting
 
 #: Products a business (by its USCC) applies for, with the weight of each: mostly the loans decided on its tax
 #: declarations and merchant flows (a shop paid by card or QR code) or invoices (a firm that bills firms).
@@ -257,6 +258,7 @@ def _live(
     progress: Callable[[int], None] | None,
 ) -> History:
     system = people[3]
+    collector = _staff(uow, tenant_id, "collector@demo")
     applications = disbursed = repayments = 0
     stopped_paying: set[int] = set()
     for day_no in range(days):
@@ -271,9 +273,10 @@ def _live(
         )
         applications, disbursed = applications + done[0], disbursed + done[1]
         repayments += _repayments_of_the_day(uow, tenant_id, on, rng, bad_customers, stopped_paying, system)
-        set_clock(FixedClock(datetime(on.year, on.month, on.day, 15, 30, tzinfo=UTC)))  # 23:30 in Shanghai
-        _run_jobs(uow, tenant_id, NIGHT_JOBS)  # close of business, and provisioning at month end
+        clock.advance(timedelta(minutes=30))
+        _collections_of_the_day(uow, clock, on, rng, collector)
         set_clock(FixedClock(datetime(on.year, on.month, on.day, 15, 50, tzinfo=UTC)))  # 23:50 in Shanghai
+        _run_jobs(uow, tenant_id, NIGHT_JOBS)  # close of business; provisioning and model monitoring at month end
         _run_jobs(uow, tenant_id, LATE_JOBS)  # the early-warning scan after the close
         if progress:
             progress(1)
@@ -315,7 +318,7 @@ def _act_on_alerts(uow: UnitOfWork, approver: Principal, today: date) -> int:
 #: The worker's jobs the history runs each morning and each night (the hourly sending is left to the worker
 #: that runs next to the demo's server: the morning's reminders send what is due anyway, and at night it is quiet)
 MORNING_JOBS = (worker.REMINDERS,)
-NIGHT_JOBS = (worker.CLOSE_OF_BUSINESS, worker.PROVISIONING)
+NIGHT_JOBS = (worker.CLOSE_OF_BUSINESS, worker.PROVISIONING, worker.MODEL_MONITORING)
 LATE_JOBS = (worker.EARLY_WARNING,)
 
 
@@ -433,11 +436,11 @@ def _repayments_of_the_day(
     repayments = 0
     for loan_id, borrower, due, first_due in _due_today(uow, tenant_id, on):
         is_bad = borrower in bad_customers
-        if is_bad and (loan_id in stopped_paying or (first_due == on and rng.random() < 0.3)):
+        if is_bad and (loan_id in stopped_paying or (first_due == on and rng.random() < 0.5)):
             stopped_paying.add(loan_id)
             continue
         # on the due date most pay; once in arrears, each day some catch up (with the penalty)
-        pays = (0.70 if is_bad else 0.97) if first_due == on else (0.25 if is_bad else 0.6)
+        pays = (0.50 if is_bad else 0.95) if first_due == on else (0.20 if is_bad else 0.5)
         if rng.random() >= pays:
             continue
         try:
@@ -446,6 +449,40 @@ def _repayments_of_the_day(
         except DomainError:
             pass
     return repayments
+
+
+#: What a collector's call ends in (weights): most borrowers in arrears do not pick up or promise to pay.
+CALL_OUTCOMES = (("no_answer", 4), ("promise", 4), ("refused", 2))
+
+
+def _collections_of_the_day(uow: UnitOfWork, clock: FixedClock, on: date, rng: random.Random,
+                            collector: Principal) -> int:
+    """The collector's day (催收) through the use cases of the phone page: each open case is taken, and called
+    unless a promise of it is still pending; a call ends in no answer, a refusal or a promise to pay the amount
+    overdue within a week (kept or broken as the borrower then pays); a case whose promise was broken is escalated.
+    Contacts the conduct rules refuse are recorded as refused, like on the phone. How many contacts were made."""
+    contacts = 0
+    for case in collecting.list_cases(uow, collector, limit=collecting.MAX_PAGE):
+        if rng.random() < 0.3:  # not every case is worked every day
+            continue
+        clock.advance(timedelta(minutes=rng.randint(3, 12)))
+        try:
+            if case.assignee is None:
+                collecting.assign(uow, collector, case.id, collector.username)
+            if case.next_action == "promise_follow_up":
+                continue
+            if case.next_action == "broken_promise_call" and rng.random() < 0.5:
+                collecting.escalate(uow, collector, case.id, "承诺未兑现")
+            outcome = rng.choices([o for o, _ in CALL_OUTCOMES], [w for _, w in CALL_OUTCOMES])[0]
+            collecting.log_contact(uow, collector, case.id, channel="call", party="borrower", outcome=outcome,
+                                   note="电话联系借款人")
+            contacts += 1
+            if outcome == "promise" and case.amount_overdue > 0:
+                collecting.record_promise(uow, collector, case.id, amount=case.amount_overdue,
+                                          promise_date=on + timedelta(days=rng.randint(1, 7)), note="借款人承诺还款")
+        except DomainError:  # a conduct rule refused the call, or the case closed meanwhile
+            continue
+    return contacts
 
 
 def seed_marketing(uow: UnitOfWork, tenant_id: int) -> str:

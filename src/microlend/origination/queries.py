@@ -265,3 +265,32 @@ def preapproval_credit_facts(uow: UnitOfWork, who: Principal, on: date, now: dat
             **_report_fields(reports.get(c)))
     return BankCreditFacts(settings.borrower_exposure_cap, settings.turnover_multiple,
                            settings.debt_to_income_ceiling, settings.tax_loan_fraction, frozenset(consent), out)
+
+
+#: A loan is judged good once it has been on book this long without going bad (or was repaid), for monitoring.
+OUTCOME_WINDOW_DAYS = 90
+
+
+def monitoring_facts(uow: UnitOfWork, who: Principal, on: date) -> dict[int, tuple[dict[str, Any], bool | None]]:
+    """Application id -> (the features its decision saw, whether its loan went bad as of `on`: True once bad,
+    False once repaid or on book `OUTCOME_WINDOW_DAYS` days without going bad, None otherwise or without a loan),
+    for every decided application of the caller's bank: what the worker's model monitoring measures."""
+    who.require(Permission.VIEW_DECISIONS)
+    with uow:
+        apps = uow.session.execute(select(ApplicationRow.id, ApplicationRow.decision_id, ApplicationRow.loan_id).where(
+            ApplicationRow.tenant_id == who.tenant_id, ApplicationRow.decision_id.is_not(None))).all()
+        features = decisions.decision_features(uow, who, [int(d) for _, d, _ in apps if d is not None])
+        loan_ids = [int(loan) for _, _, loan in apps if loan is not None]
+        facts = loans.loan_performance(uow, who, loan_ids, on) if loan_ids else {}
+        outcomes = loans.loan_outcomes(uow, who, loan_ids) if loan_ids else {}
+    found: dict[int, tuple[dict[str, Any], bool | None]] = {}
+    for app_id, decision_id, loan_id in apps:
+        bad: bool | None = None
+        if loan_id is not None and int(loan_id) in facts:
+            fact, outcome = facts[int(loan_id)], outcomes.get(int(loan_id))
+            if fact.bad_on is not None and fact.bad_on <= on:
+                bad = True
+            elif (on - fact.disbursed_on).days >= OUTCOME_WINDOW_DAYS or (outcome and outcome.status == "closed"):
+                bad = False
+        found[int(app_id)] = (features.get(int(decision_id), {}) if decision_id is not None else {}, bad)
+    return found

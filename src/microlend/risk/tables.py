@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from microlend.core.db import Base, JSONText, Rate, UTCDateTime
@@ -96,3 +96,24 @@ class ModelSignoffRow(Base):
     username: Mapped[str] = mapped_column(String(100))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class MonitoringRunRow(Base):
+    """One monitoring run (模型监控) of a model version in use as of a business date: drift of its scores and
+    characteristics, its performance on loans whose outcome is known, and the alerts raised."""
+
+    __tablename__ = "risk_monitoring_runs"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "model_version_id", "as_of", name="uq_risk_monitoring_runs_version_day"),
+        Index("ix_risk_monitoring_runs_tenant_as_of", "tenant_id", "as_of"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("risk_model_versions.id"))
+    as_of: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(10))  # stable | watch | act
+    cases: Mapped[int] = mapped_column(Integer)
+    result: Mapped[dict[str, Any]] = mapped_column(JSONText())
+    alerts: Mapped[list[dict[str, Any]]] = mapped_column(JSONText())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -135,3 +135,55 @@ def local_day(settings: CollectionSettings, at: datetime) -> tuple[datetime, dat
     start = datetime.combine(local.date(), time(0), tzinfo=zone)
     end = datetime.combine(local.date(), time(23, 59, 59, 999999), tzinfo=zone)
     return start, end
+
+
+#: The bucket groups a strategy routes (each once), and the words a respectful message never uses: threats,
+#: insults, shaming before family or contacts (催收自律公约: no violence, threats, insults or disclosure to others).
+BUCKET_GROUPS = ("M1", "M2", "M3+")
+DISRESPECTFUL = ("威胁", "恐吓", "曝光", "坐牢", "抓你", "通讯录", "家人", "单位领导", "骗子", "老赖", "废物", "滚",
+                 "jail", "expose", "shame", "idiot", "liar", "your family", "your employer", "threat")
+MAX_TEMPLATE = 500
+TEMPLATE_FIELDS = frozenset({"days", "amount", "date"})
+
+
+def settings_problems(settings: CollectionSettings) -> list[tuple[str, str]]:
+    """What is wrong with a strategy and its conduct rules, as (field, why); empty when the bank may use them."""
+    problems: list[tuple[str, str]] = []
+    buckets = [r.bucket for r in settings.routes]
+    if sorted(buckets) != sorted(BUCKET_GROUPS):
+        problems.append(("routes", f"one route for each of {', '.join(BUCKET_GROUPS)}, got {', '.join(buckets)}"))
+    for i, r in enumerate(settings.routes):
+        if not r.queue.strip() or not r.actions or any(not a.strip() for a in r.actions):
+            problems.append((f"routes.{i}", "a queue and at least one action"))
+        if r.large_amount < 0 or (r.large_amount > 0 and not r.large_queue.strip()):
+            problems.append((f"routes.{i}.large_queue", "a large amount needs the queue its cases go to"))
+    if not 1 <= settings.max_contacts_per_day <= 10:
+        problems.append(("max_contacts_per_day", "between 1 and 10"))
+    if settings.allowed_end != time(0, 0) and settings.allowed_start >= settings.allowed_end:
+        problems.append(("allowed_end", "must be after allowed_start"))
+    elif settings.allowed_start < time(7, 0) or settings.allowed_end == time(0, 0) \
+            or settings.allowed_end > time(22, 0):
+        problems.append(("allowed_start", "contacts fall between 07:00 and 22:00"))
+    if not settings.templates:
+        problems.append(("templates", "at least one approved template"))
+    for name, texts in settings.templates.items():
+        if set(texts) != {"zh", "en"}:
+            problems.append((f"templates.{name}", "a text in zh and one in en"))
+            continue
+        for lang, text in texts.items():
+            word = next((w for w in DISRESPECTFUL if w.lower() in text.lower()), None)
+            unknown = {f for f in _fields(text) if f not in TEMPLATE_FIELDS}
+            if not text.strip() or len(text) > MAX_TEMPLATE:
+                problems.append((f"templates.{name}.{lang}", f"1 to {MAX_TEMPLATE} characters"))
+            elif word is not None:
+                problems.append((f"templates.{name}.{lang}", f"not respectful: '{word}'"))
+            elif unknown:
+                problems.append((f"templates.{name}.{lang}",
+                                 f"unknown field {{{sorted(unknown)[0]}}}; fields are {{days}}, {{amount}}, {{date}}"))
+    return problems
+
+
+def _fields(text: str) -> set[str]:
+    import re
+
+    return set(re.findall(r"\{([^{}]*)\}", text))

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Date, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from microlend.core.db import Amount, Base, JSONText, UTCDateTime
@@ -88,4 +88,23 @@ class CollectionActionRow(Base):
     promised_on: Mapped[date | None] = mapped_column(Date, nullable=True)  # the business date it was made
     text: Mapped[str] = mapped_column(Text, default="")
     actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CollectionAttachmentRow(Base):
+    """A photo or PDF attached to a case from the collector's phone (a visit's photo, a signed letter), kept in the
+    database with the bank's other records; read back only within the bank."""
+
+    __tablename__ = "collection_attachments"
+    __table_args__ = (Index("ix_collection_attachments_case", "tenant_id", "case_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("collection_cases.id"))
+    filename: Mapped[str] = mapped_column(String(120))
+    content_type: Mapped[str] = mapped_column(String(40))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by: Mapped[str] = mapped_column(String(100))
     at: Mapped[datetime] = mapped_column(UTCDateTime())

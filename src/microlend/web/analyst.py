@@ -20,7 +20,7 @@ from microlend.data import service as data_service
 from microlend.data.importer import ContractBroken
 from microlend.data.quality import render_html as render_quality
 from microlend.data.service import MAX_UPLOAD_BYTES, import_upload
-from microlend.risk import registry
+from microlend.risk import monitoring_runs, registry
 from microlend.risk import service as risk_service
 from microlend.web.pages import current_principal, login_redirect, page
 from microlend.web.templates import request_locale
@@ -450,6 +450,7 @@ def monitoring(request: Request, uow: UnitOfWorkDep, version_id: Id, dataset: st
         report = risk_service.monitoring_report(uow, who, version_id, dataset=dataset or None,
                                                 date_column=date_column or None)
         v = registry.get_model_version(uow, who, version_id)
+        runs = monitoring_runs.monitoring_runs(uow, who, version_id=version_id, limit=12)
         names = sorted({d.name for d in data_service.list_datasets(uow, who)}) if who.can(
             Permission.MANAGE_DATASETS) or who.can(Permission.TRAIN_MODELS) else []
     except DomainError as exc:
@@ -464,4 +465,5 @@ def monitoring(request: Request, uow: UnitOfWorkDep, version_id: Id, dataset: st
     if report["characteristics"]:
         charts["csi"] = csi_chart(report["characteristics"])
     return page(request, who, "analyst/monitoring.html", v=v, m=report, charts=charts, badges=BADGES,
-                datasets=names, dataset=dataset, date_column=date_column)
+                datasets=names, dataset=dataset, date_column=date_column, runs=runs,
+                latest=runs[0] if runs else None)

@@ -210,6 +210,31 @@ class TestMonitoringPage:
         with_csi = a.get(f"/analyst/models/{vid}/monitoring?dataset=live").text
         assert 'data-testid="csi-chart"' in with_csi
 
+    @pytest.mark.parametrize("lang", ["en", "zh_CN"])
+    def test_the_month_end_run_and_its_alerts_are_on_the_page_and_in_the_api(self, api: Api, lang: str) -> None:
+        from microlend.core.identity import system_principal
+        from microlend.risk.monitoring_runs import CaseFacts, record_monitoring
+
+        a, a_who = browser(api, "risk_analyst", lang=lang)
+        champion = registry.list_model_versions(api.kit.uow_factory(), a_who, status="champion")[0]
+        empty = a.get(f"/analyst/models/{champion.id}/monitoring").text
+        assert 'data-testid="monitoring-runs"' in empty and 'data-testid="run-' not in empty
+        runtime = registry.ScoringRuntime()
+        frame = german_credit().frame.head(120)
+        facts = {}
+        for i, row in enumerate(frame.to_dict("records")):
+            runtime.score(api.kit.uow_factory(), a_who, row, subject_type="application", subject_id=i + 1)
+            facts[i + 1] = CaseFacts(row, row["creditability"] == "bad")
+        today = datetime.now(UTC).date()
+        record_monitoring(api.kit.uow_factory(), system_principal(api.kit.tenant.id, "worker"), today, facts)
+        page = a.get(f"/analyst/models/{champion.id}/monitoring").text
+        assert f'data-testid="run-{today}"' in page and 'data-testid="run-bands"' in page
+        assert ("月末监控" if lang == "zh_CN" else "Month-end monitoring runs") in page
+        runs = api.client.get(f"/api/v1/risk/models/{champion.id}/monitoring-runs",
+                              headers=api.token("risk_analyst")).json()
+        assert [r["as_of"] for r in runs] == [today.isoformat()] and runs[0]["cases"] == 120
+        assert runs[0]["result"]["performance"]["count"] == 120
+
     def test_a_model_without_live_scores_shows_its_development_profile(self, api: Api) -> None:
         a, _ = browser(api, "risk_analyst", lang="zh_CN")
         starter = registry.list_model_versions(api.kit.uow_factory(), api.kit.principal("auditor"),

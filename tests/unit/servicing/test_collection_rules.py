@@ -75,3 +75,28 @@ def test_an_end_of_midnight_allows_the_evening() -> None:
     all_day = CollectionSettings(allowed_start=time(0), allowed_end=time(0))
     assert _check(datetime(2026, 3, 2, 15, 59, 59, tzinfo=UTC), settings=all_day) is None  # 23:59:59 Shanghai
     assert _check(datetime(2026, 3, 2, 16, 0, tzinfo=UTC), settings=all_day) is None  # 00:00
+
+
+class TestSettingsProblems:
+    def test_the_defaults_are_fine(self) -> None:
+        from microlend.servicing.collection_rules import settings_problems
+
+        assert settings_problems(CollectionSettings()) == []
+
+    def test_a_threat_or_shaming_in_a_template_is_refused_in_either_language(self) -> None:
+        from microlend.servicing.collection_rules import settings_problems
+
+        zh = CollectionSettings(templates={"r": {"zh": "不还钱就联系你家人", "en": "Please repay."}})
+        en = CollectionSettings(templates={"r": {"zh": "请还款", "en": "We will tell YOUR EMPLOYER."}})
+        assert settings_problems(zh) == [("templates.r.zh", "not respectful: '家人'")]
+        assert settings_problems(en) == [("templates.r.en", "not respectful: 'your employer'")]
+
+    def test_every_bucket_group_has_one_route_and_hours_stay_in_the_day(self) -> None:
+        from microlend.servicing.collection_rules import settings_problems
+
+        two = CollectionSettings(routes=(Route("M1", "a", ("call",)), Route("M2", "b", ("visit",))))
+        assert [f for f, _ in settings_problems(two)] == ["routes"]
+        night = CollectionSettings(allowed_start=time(8), allowed_end=time(0))
+        assert [f for f, _ in settings_problems(night)] == ["allowed_start"]
+        large = CollectionSettings(routes=(Route("M1", "a", ("call",), Decimal("100")), *DEFAULT.routes[1:]))
+        assert [f for f, _ in settings_problems(large)] == ["routes.0.large_queue"]

@@ -1,18 +1,23 @@
 """Collections API (催收): the queue of cases, a case with its actions, contacts under the conduct rules (a
-forbidden contact is refused 409 with the rule's name), promises to pay, notes, assignment, escalation, closure.
+forbidden contact is refused 409 with the rule's name), promises to pay, notes, assignment, escalation, closure,
+and the bank's strategy and conduct rules (read by collectors, changed by an administrator, on the audit trail).
 Thin: parse, call the service, shape the answer."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Literal
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Annotated, Literal
+from urllib.parse import quote
 
-from fastapi import Query
+from fastapi import File, Query, UploadFile
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from microlend.api.deps import CurrentPrincipal, Id, Limit, Offset, UnitOfWorkDep
 from microlend.api.routing import api_router
 from microlend.api.schemas import MoneyStr, PublicSchema
+from microlend.servicing import collection_rules as rules
 from microlend.servicing.service import collecting
 
 router = api_router(prefix="/api/v1/collections", tags=["collections"])
@@ -56,6 +61,72 @@ class ActionPublic(PublicSchema):
     promise_status: str | None = Field(description="pending | kept | broken | closed")
     text: str
     actor: str
+    at: datetime
+
+
+HHMM = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="HH:MM, the bank's time")]
+Name = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_+:-]+$")]
+
+
+class RouteBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bucket: Literal["M1", "M2", "M3+"]
+    queue: Name
+    actions: list[Name] = Field(min_length=1, max_length=6, description="the strategy's actions, first one next")
+    large_amount: Decimal = Field(default=Decimal(0), ge=0, le=Decimal("100000000"), decimal_places=2,
+                                  description="cases at or above this amount overdue go to large_queue (0: never)")
+    large_queue: str = Field(default="", max_length=40)
+
+
+class TemplateTexts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    zh: str = Field(min_length=1, max_length=rules.MAX_TEMPLATE)
+    en: str = Field(min_length=1, max_length=rules.MAX_TEMPLATE)
+
+
+class SettingsBody(BaseModel):
+    """The bank's collections strategy (bucket -> queue and actions) and conduct rules (allowed hours, contacts
+    per day, the approved respectful templates of written messages; fields {days}, {amount}, {date})."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    routes: list[RouteBody] = Field(min_length=3, max_length=3)
+    allowed_start: HHMM
+    allowed_end: HHMM
+    timezone: str = Field(default="Asia/Shanghai", min_length=1, max_length=60)
+    max_contacts_per_day: int = Field(ge=1, le=10)
+    templates: dict[Name, TemplateTexts] = Field(min_length=1, max_length=20)
+    branch_queues: dict[Annotated[str, Field(max_length=100)], Name] = Field(default_factory=dict, max_length=100)
+
+    def to_settings(self) -> rules.CollectionSettings:
+        return rules.CollectionSettings(
+            routes=tuple(rules.Route(r.bucket, r.queue, tuple(r.actions), r.large_amount, r.large_queue)
+                         for r in self.routes),
+            allowed_start=time.fromisoformat(self.allowed_start), allowed_end=time.fromisoformat(self.allowed_end),
+            timezone=self.timezone, max_contacts_per_day=self.max_contacts_per_day,
+            templates={k: {"zh": v.zh, "en": v.en} for k, v in self.templates.items()},
+            branch_queues=dict(self.branch_queues))
+
+    @classmethod
+    def of(cls, s: rules.CollectionSettings) -> SettingsBody:
+        return cls(routes=[RouteBody(bucket=r.bucket, queue=r.queue, actions=list(r.actions),
+                                     large_amount=r.large_amount, large_queue=r.large_queue) for r in s.routes],
+                   allowed_start=s.allowed_start.strftime("%H:%M"), allowed_end=s.allowed_end.strftime("%H:%M"),
+                   timezone=s.timezone, max_contacts_per_day=s.max_contacts_per_day,
+                   templates={k: TemplateTexts(zh=v.get("zh", ""), en=v.get("en", "")) for k, v in s.templates.items()},
+                   branch_queues=dict(s.branch_queues))
+
+
+class AttachmentPublic(PublicSchema):
+    id: int
+    case_id: int
+    filename: str
+    content_type: str = Field(description="image/jpeg | image/png | application/pdf")
+    size: int
+    sha256: str
+    uploaded_by: str
     at: datetime
 
 
@@ -169,3 +240,46 @@ def escalate(case_id: Id, body: ReasonText, who: CurrentPrincipal, uow: UnitOfWo
 def close(case_id: Id, body: CloseBody, who: CurrentPrincipal, uow: UnitOfWorkDep) -> CasePublic:
     """Close on cure (the loan is current or repaid) or write-off (the loan is written off)."""
     return CasePublic.model_validate(collecting.close_case(uow, who, case_id, body.reason))
+
+
+@router.get("/settings")
+def get_settings(who: CurrentPrincipal, uow: UnitOfWorkDep) -> SettingsBody:
+    """The bank's strategy and conduct rules (the defaults until an administrator sets them)."""
+    return SettingsBody.of(collecting.collection_settings(uow, who))
+
+
+@router.put("/settings")
+def put_settings(body: SettingsBody, who: CurrentPrincipal, uow: UnitOfWorkDep) -> SettingsBody:
+    """Change the strategy and conduct rules (an administrator); the change is audited with before and after.
+    Refused 422: a bucket group without its route, hours outside 07:00-22:00, a template that is not respectful."""
+    return SettingsBody.of(collecting.save_settings(uow, who, body.to_settings()))
+
+
+@router.post("/cases/{case_id}/attachments", status_code=201)
+def add_attachment(case_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep,
+                   file: Annotated[UploadFile, File(description="a JPEG or PNG photo or a PDF, at most 5 MB")]
+                   ) -> AttachmentPublic:
+    """Attach a photo or PDF to an open case (recognised by its content; 422 for another type or a larger file)."""
+    content = file.file.read(collecting.MAX_ATTACHMENT_BYTES + 1)
+    return AttachmentPublic.of(collecting.add_attachment(uow, who, case_id, filename=file.filename or "",
+                                                         content=content))
+
+
+@router.get("/cases/{case_id}/attachments")
+def list_attachments(case_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[AttachmentPublic]:
+    return [AttachmentPublic.of(a) for a in collecting.list_attachments(uow, who, case_id)]
+
+
+@router.get("/attachments/{attachment_id}", response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "application/pdf": {}}}})
+def download_attachment(attachment_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> Response:
+    """An attachment's bytes, as a download (never shown inline), to staff of the case's bank only."""
+    view, content = collecting.attachment_content(uow, who, attachment_id)
+    return attachment_response(view, content)
+
+
+def attachment_response(view: collecting.AttachmentView, content: bytes) -> Response:
+    return Response(content, media_type=view.content_type, headers={
+        "Content-Disposition": f"attachment; filename=\"attachment-{view.id}\"; "
+                               f"filename*=UTF-8''{quote(view.filename)}",
+        "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"})

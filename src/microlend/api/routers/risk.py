@@ -3,7 +3,7 @@ four eyes, promote, retire), validation reports, points tables, scoring one case
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -15,7 +15,7 @@ from microlend.api.deps import MAX_ID, CurrentPrincipal, Id, UnitOfWorkDep, Vers
 from microlend.api.routing import api_router
 from microlend.api.schemas import PublicSchema
 from microlend.api.security import report_page
-from microlend.risk import registry, service
+from microlend.risk import monitoring_runs, registry, service
 from microlend.risk.reasons import Reason
 
 router = api_router(prefix="/api/v1/risk", tags=["risk models"])
@@ -149,6 +149,21 @@ class MonitoringPublic(BaseModel):
     performance: dict[str, Any] | None = Field(
         default=None, description="AUC/KS on the dataset's outcomes, or 'not enough outcomes' without goods and bads")
     alerts: list[dict[str, Any]]
+
+
+class MonitoringRunPublic(PublicSchema):
+    """One month-end monitoring run of a version in use: drift, performance on known outcomes, score bands and the
+    alerts raised (status stable, watch or act)."""
+
+    id: int
+    model_version_id: int
+    model_label: str
+    as_of: date
+    status: str
+    cases: int
+    result: dict[str, Any]
+    alerts: list[dict[str, Any]]
+    created_at: datetime
 
 
 class GatesPublic(BaseModel):
@@ -328,3 +343,12 @@ def model_monitoring(version_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep,
     feature and AUC/KS by month from a stored dataset of live applications when one is named."""
     return MonitoringPublic.model_validate(service.monitoring_report(
         uow, who, version_id, dataset=dataset, dataset_version=dataset_version, date_column=date_column))
+
+
+@router.get("/models/{version_id}/monitoring-runs")
+def model_monitoring_runs(version_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep,
+                          limit: Annotated[int, Query(ge=1, le=500)] = 24) -> list[MonitoringRunPublic]:
+    """The worker's month-end monitoring runs of this version, newest first: score PSI, CSI per characteristic,
+    AUC/KS and bad rate by score band once outcomes are known, and the alerts (thresholds in each result)."""
+    return [MonitoringRunPublic.model_validate(r)
+            for r in monitoring_runs.monitoring_runs(uow, who, version_id=version_id, limit=limit)]

@@ -6,6 +6,7 @@ broken at a close of business (`check_promises`)."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -23,7 +24,12 @@ from microlend.core.uow import UnitOfWork
 from microlend.parties import queries as parties
 from microlend.servicing import collection_rules as rules
 from microlend.servicing.collection_rules import CollectionSettings, ContactAttempt
-from microlend.servicing.collection_tables import CollectionActionRow, CollectionCaseRow, CollectionSettingsRow
+from microlend.servicing.collection_tables import (
+    CollectionActionRow,
+    CollectionAttachmentRow,
+    CollectionCaseRow,
+    CollectionSettingsRow,
+)
 from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged, LoanRepaid, LoanWrittenOff
 from microlend.servicing.service._common import _cents
 from microlend.servicing.tables import InstallmentRow, LoanRow, RepaymentRow
@@ -55,10 +61,10 @@ def collection_settings(uow: UnitOfWork, who: Principal) -> CollectionSettings:
 def save_settings(uow: UnitOfWork, who: Principal, settings: CollectionSettings) -> CollectionSettings:
     """Change the bank's strategy and conduct rules (a manager's setting)."""
     who.require(P.MANAGE_PRODUCTS)
-    if settings.allowed_end != time(0, 0) and settings.allowed_start >= settings.allowed_end:
-        raise ValidationError("allowed_end: must be after allowed_start", field="allowed_end")
-    if settings.max_contacts_per_day < 1:
-        raise ValidationError("max_contacts_per_day: at least 1", field="max_contacts_per_day")
+    problems = rules.settings_problems(settings)
+    if problems:
+        where, why = problems[0]
+        raise ValidationError(f"{where}: {why}", field=where)
     try:
         from zoneinfo import ZoneInfo
         ZoneInfo(settings.timezone)
@@ -66,6 +72,7 @@ def save_settings(uow: UnitOfWork, who: Principal, settings: CollectionSettings)
         raise ValidationError(f"timezone: unknown time zone '{settings.timezone}'", field="timezone") from exc
     with uow:
         row = uow.session.get(CollectionSettingsRow, who.tenant_id)
+        before = settings_of(uow.session, who.tenant_id)
         values = {"strategy": settings.to_json(), "allowed_start": settings.allowed_start.strftime("%H:%M"),
                   "allowed_end": settings.allowed_end.strftime("%H:%M"), "timezone": settings.timezone,
                   "max_contacts_per_day": settings.max_contacts_per_day,
@@ -77,9 +84,17 @@ def save_settings(uow: UnitOfWork, who: Principal, settings: CollectionSettings)
             for key, value in values.items():
                 setattr(row, key, value)
         audit.record(uow.session, who, "collections.settings", "tenant", who.tenant_id,
+                     before=_settings_facts(before),
                      after={k: v for k, v in values.items() if k != "updated_at"})
         uow.commit()
     return settings
+
+
+def _settings_facts(settings: CollectionSettings) -> dict[str, Any]:
+    return {"strategy": settings.to_json(), "allowed_start": settings.allowed_start.strftime("%H:%M"),
+            "allowed_end": settings.allowed_end.strftime("%H:%M"), "timezone": settings.timezone,
+            "max_contacts_per_day": settings.max_contacts_per_day,
+            "templates": {k: dict(v) for k, v in settings.templates.items()}}
 
 
 # --- views ---------------------------------------------------------------------------------------------------
@@ -211,12 +226,26 @@ def _close(session: Session, who: Principal, case: CollectionCaseRow, on: date, 
     case.next_action = ""
     session.add(CollectionActionRow(tenant_id=case.tenant_id, case_id=case.id, kind="close", text=text or reason,
                                     outcome=reason, actor=who.username, at=now))
-    session.execute(
-        CollectionActionRow.__table__.update()  # type: ignore[attr-defined]
-        .where(CollectionActionRow.tenant_id == case.tenant_id, CollectionActionRow.case_id == case.id,
-               CollectionActionRow.kind == "promise", CollectionActionRow.promise_status == "pending")
-        .values(promise_status="closed"))
+    # a pending promise the borrower honoured before the case closed (the payment that cured the loan) is kept
+    for promise in session.execute(select(CollectionActionRow).where(
+            CollectionActionRow.tenant_id == case.tenant_id, CollectionActionRow.case_id == case.id,
+            CollectionActionRow.kind == "promise", CollectionActionRow.promise_status == "pending")).scalars():
+        kept = _promise_paid(session, case.tenant_id, case.loan_id, promise, on)
+        promise.promise_status = "kept" if kept else "closed"
+        if kept:
+            audit.record(session, who, "collections.promise_kept", "collection_case", case.id,
+                         after={"promise": promise.id, "amount": str(promise.amount)})
     audit.record(session, who, "collections.close", "collection_case", case.id, after={"reason": reason})
+
+
+def _promise_paid(session: Session, tenant_id: int, loan_id: int, promise: CollectionActionRow, on: date) -> bool:
+    """Whether the loan received the promised amount from the day of the promise through its date (as of `on`)."""
+    assert promise.promise_date is not None and promise.amount is not None
+    since = promise.promised_on or promise.promise_date
+    paid = session.execute(select(RepaymentRow.amount).where(
+        RepaymentRow.tenant_id == tenant_id, RepaymentRow.loan_id == loan_id, RepaymentRow.status == "posted",
+        RepaymentRow.value_date >= since, RepaymentRow.value_date <= min(on, promise.promise_date))).scalars().all()
+    return sum(paid, start=Decimal(0)) >= promise.amount
 
 
 def open_case_on_overdue(uow: UnitOfWork, event: LoanBecameOverdue) -> None:
@@ -532,6 +561,101 @@ def close_case(uow: UnitOfWork, who: Principal, case_id: int, reason: str) -> Ca
     return view
 
 
+# --- attachments ---------------------------------------------------------------------------------------------
+
+#: What a collector may attach from the phone: a photo (JPEG, PNG) or a PDF, recognised by its first bytes (the
+#: type the browser claims is not trusted), at most `MAX_ATTACHMENT_BYTES`, and at most `MAX_ATTACHMENTS` a case.
+ATTACHMENT_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png", b"%PDF-": "application/pdf"}
+EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "application/pdf": ".pdf"}
+MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
+MAX_ATTACHMENTS = 50
+
+
+@dataclass(frozen=True)
+class AttachmentView:
+    id: int
+    case_id: int
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_by: str
+    at: datetime
+
+
+def _safe_name(filename: str, content_type: str) -> str:
+    """The file's name without any folder, control or quoting characters, ending as its type does."""
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(ch for ch in base if ch.isprintable() and ch not in '"<>|:*?;')[:100].strip() or "attachment"
+    ext = EXTENSIONS[content_type]
+    stem = base.rsplit(".", 1)[0] if "." in base else base
+    return f"{stem or 'attachment'}{ext}"
+
+
+def add_attachment(uow: UnitOfWork, who: Principal, case_id: int, *, filename: str, content: bytes) -> AttachmentView:
+    """Attach a photo or PDF to an open case (a note in its history names it; the audit trail keeps its hash and
+    size, never its name or content)."""
+    who.require(P.COLLECT)
+    if not content:
+        raise ValidationError("file: empty", field="file")
+    if len(content) > MAX_ATTACHMENT_BYTES:
+        raise ValidationError(f"file: larger than {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB", field="file")
+    content_type = next((t for magic, t in ATTACHMENT_TYPES.items() if content.startswith(magic)), None)
+    if content_type is None:
+        raise ValidationError("file: a JPEG or PNG photo or a PDF", field="file")
+    digest = hashlib.sha256(content).hexdigest()
+    name = _safe_name(filename, content_type)
+    with uow:
+        s = uow.session
+        _working(s, who, case_id)
+        count = int(s.execute(select(func.count()).select_from(CollectionAttachmentRow).where(
+            CollectionAttachmentRow.tenant_id == who.tenant_id, CollectionAttachmentRow.case_id == case_id))
+            .scalar_one())
+        if count >= MAX_ATTACHMENTS:
+            raise Conflict(f"collection case {case_id} has {MAX_ATTACHMENTS} attachments already")
+        now = utcnow()
+        row = CollectionAttachmentRow(tenant_id=who.tenant_id, case_id=case_id, filename=name,
+                                      content_type=content_type, size=len(content), sha256=digest, content=content,
+                                      uploaded_by=who.username, at=now)
+        s.add(row)
+        s.flush()
+        s.add(CollectionActionRow(tenant_id=who.tenant_id, case_id=case_id, kind="attachment", text=name,
+                                  outcome=str(row.id), actor=who.username, at=now))
+        audit.record(s, who, "collections.attachment", "collection_case", case_id,
+                     after={"attachment": row.id, "content_type": content_type, "size": len(content),
+                            "sha256": digest})
+        view = AttachmentView(row.id, case_id, name, content_type, len(content), digest, who.username, now)
+        uow.commit()
+    return view
+
+
+def list_attachments(uow: UnitOfWork, who: Principal, case_id: int) -> list[AttachmentView]:
+    who.require(P.COLLECT)
+    with uow.read_only():
+        _case(uow.session, who, case_id)
+        rows = uow.session.execute(select(
+            CollectionAttachmentRow.id, CollectionAttachmentRow.filename, CollectionAttachmentRow.content_type,
+            CollectionAttachmentRow.size, CollectionAttachmentRow.sha256, CollectionAttachmentRow.uploaded_by,
+            CollectionAttachmentRow.at).where(
+            CollectionAttachmentRow.tenant_id == who.tenant_id, CollectionAttachmentRow.case_id == case_id)
+            .order_by(CollectionAttachmentRow.id)).all()
+        return [AttachmentView(r.id, case_id, r.filename, r.content_type, r.size, r.sha256, r.uploaded_by, r.at)
+                for r in rows]
+
+
+def attachment_content(uow: UnitOfWork, who: Principal, attachment_id: int) -> tuple[AttachmentView, bytes]:
+    """An attachment of a case of the caller's bank and its bytes; NotFound for any other bank's."""
+    who.require(P.COLLECT)
+    with uow.read_only():
+        row = uow.session.execute(select(CollectionAttachmentRow).where(
+            CollectionAttachmentRow.tenant_id == who.tenant_id,
+            CollectionAttachmentRow.id == attachment_id)).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"attachment {attachment_id} not found")
+        return (AttachmentView(row.id, row.case_id, row.filename, row.content_type, row.size, row.sha256,
+                               row.uploaded_by, row.at), bytes(row.content))
+
+
 # --- close of business -----------------------------------------------------------------------------------------
 
 
@@ -547,13 +671,8 @@ def check_promises(uow: UnitOfWork, who: Principal, on: date) -> dict[str, int]:
             CollectionActionRow.tenant_id == who.tenant_id, CollectionActionRow.kind == "promise",
             CollectionActionRow.promise_status == "pending")).all()
         for promise, loan_id in pending:
-            assert promise.promise_date is not None and promise.amount is not None
-            since = promise.promised_on or promise.promise_date
-            paid = s.execute(select(RepaymentRow.amount).where(
-                RepaymentRow.tenant_id == who.tenant_id, RepaymentRow.loan_id == loan_id,
-                RepaymentRow.status == "posted", RepaymentRow.value_date >= since,
-                RepaymentRow.value_date <= min(on, promise.promise_date))).scalars().all()
-            if sum(paid, start=Decimal(0)) >= promise.amount:
+            assert promise.promise_date is not None
+            if _promise_paid(s, who.tenant_id, loan_id, promise, on):
                 promise.promise_status, kept = "kept", kept + 1
             elif on >= promise.promise_date:
                 promise.promise_status, broken = "broken", broken + 1
