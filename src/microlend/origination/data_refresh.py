@@ -18,8 +18,8 @@ version that names post-loan management (`POST_LOAN_TEXTS`): the credit-report t
 does ("在办理本人贷款申请、贷后管理期间" - while handling the application and managing the loan); the
 external-data text `external_data/2026-11` does not (it authorises querying "为评估本人贷款申请", to assess the
 application), so tax and merchant data are not re-pulled under it. Enforcement, a public record, is re-pulled
-only for a borrower with at least one consent covering post-loan monitoring. A borrower with none is skipped
-and counted (`skipped_no_consent`); nothing is asked about them.
+only for a borrower with at least one consent covering post-loan monitoring. A due borrower with none is
+skipped and counted (`skipped_no_consent`); nothing is asked about them.
 """
 
 from __future__ import annotations
@@ -76,8 +76,8 @@ DEFAULT_SETTINGS = RefreshSettings()
 class RefreshRun:
     business_date: date
     borrowers: int  # active borrowers of the bank
-    skipped_no_consent: int  # no consent covering post-loan monitoring: nothing asked
-    fresh: int  # every source allowed answered within `every_days`
+    skipped_no_consent: int  # due but no consent covering post-loan monitoring: nothing asked
+    fresh: int  # every source that may be re-pulled answered within `every_days`
     due: int
     refreshed: int  # asked this run
     deferred: int  # due, left for the next run by the budget
@@ -182,28 +182,39 @@ def refresh(uow: UnitOfWork, who: Principal, on: date | None = None, *,
     settings = settings or refresh_settings(uow, who)
     borrowers = _active_borrowers(uow, who)
     kinds_of = {int(i): k for i, k, _ in parties.customer_kinds_and_attributes(uow, who, borrowers)}
-    scopes: dict[int, set[str]] = {}
-    for customer in borrowers:
-        got = post_loan_scopes(party_consents.list_consents(uow, who, customer))
-        if got:
-            scopes[customer] = got
-    indexes = {c: i for c, i in parties.subject_indexes(uow, who).items() if c in scopes}
+    active = set(borrowers)
+    indexes = {c: i for c, i in parties.subject_indexes(uow, who).items() if c in active}
     answered: dict[int, dict[str, datetime]] = {}
     for (customer, kind), at in data_queries.newest_answers(uow, who, indexes, REFRESH_KINDS).items():
         answered.setdefault(customer, {})[kind] = at
     prices = {p.kind: p.cost_per_call for p in provider_settings(uow, who) if p.configured and p.enabled}
     cutoff = datetime.combine(on - timedelta(days=settings.every_days - 1), time.min, tzinfo=UTC)
+
+    def stale(customer: int, scopes: set[str]) -> tuple[str, ...]:
+        allowed = allowed_kinds(kinds_of.get(customer, "person"), scopes)
+        return tuple(k for k in stale_kinds(allowed, answered.get(customer, {}), cutoff) if k in prices)
+
+    # set-based first: only a borrower with a stale source some consent could cover has their consents read
+    coverable = {scope for scope, versions in POST_LOAN_TEXTS.items() if versions}
+    candidates = [c for c in borrowers if stale(c, coverable)]
+    standing = set().union(*(parties.customers_with_consent(uow, who, scope) for scope in coverable))
     never = datetime.min.replace(tzinfo=UTC)
     due: list[tuple[datetime, int, tuple[str, ...]]] = []
-    fresh = 0
-    for customer in sorted(scopes):
-        allowed = allowed_kinds(kinds_of.get(customer, "person"), scopes[customer])
-        stale = tuple(k for k in stale_kinds(allowed, answered.get(customer, {}), cutoff) if k in prices)
-        if not stale:
+    scopes: dict[int, set[str]] = {}
+    skipped = 0
+    fresh = len(borrowers) - len(candidates)
+    for customer in candidates:
+        got = post_loan_scopes(party_consents.list_consents(uow, who, customer)) if customer in standing else set()
+        if not got:
+            skipped += 1
+            continue
+        kinds = stale(customer, got)
+        if not kinds:
             fresh += 1
             continue
-        oldest = min((answered.get(customer, {}).get(k, never) for k in stale), default=never)
-        due.append((oldest, customer, stale))
+        scopes[customer] = got
+        oldest = min((answered.get(customer, {}).get(k, never) for k in kinds), default=never)
+        due.append((oldest, customer, kinds))
     due.sort()
     calls = cached = refreshed = failed = 0
     cost = Decimal(0)
@@ -233,7 +244,7 @@ def refresh(uow: UnitOfWork, who: Principal, on: date | None = None, *,
         cost += gathered.cost
     else:
         deferred = 0
-    run = RefreshRun(on, len(borrowers), len(borrowers) - len(scopes), fresh, len(due), refreshed, deferred,
+    run = RefreshRun(on, len(borrowers), skipped, fresh, len(due), refreshed, deferred,
                      failed, calls, cached, cost, statuses, stopped)
     with uow:
         audit.record(uow.session, who, "data_refresh.run", "data_refresh", 0, after=run.facts())
