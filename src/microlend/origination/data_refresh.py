@@ -5,10 +5,11 @@ reads fresh answers instead of the ones of the decision going stale.
 
 The cohort (rolling): a borrower of an open credit line or an active loan whose sources have no answer (found
 or not, any purpose) within the bank's `every_days` (default 30) is due; the most stale first, then by
-customer id. A run asks only the sources that are stale, and stops before a borrower whose calls would take
-it past the run's budget (`max_calls` calls, `max_cost` in the bank's currency at the providers' prices):
-the rest wait for the next run. A source that fails is recorded by the gateway as its status (unavailable,
-data error ...), never raised; a borrower whose identity the gateway refuses is counted failed.
+customer id. A run asks only the sources that are stale, `IN_FLIGHT` borrowers at a time, and stops before a
+borrower whose calls would take it past the run's budget (`max_calls` calls, `max_cost` in the bank's
+currency at the providers' prices, counted for every call it may make): the rest wait for the next run.
+A source that fails is recorded by the gateway as its status (unavailable, data error ...), never raised;
+a borrower whose identity the gateway refuses is counted failed.
 
 The consent rule (授权), exactly as the borrower gave it. Consents are per scope (`credit_report` for the
 bureau, `external_data` for tax, e-invoice and merchant data), have no expiry (a consent stands until it is
@@ -25,6 +26,7 @@ skipped and counted (`skipped_no_consent`); nothing is asked about them.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -37,7 +39,7 @@ from microlend.core.identity import Permission, Principal
 from microlend.core.tenancy import business_date
 from microlend.core.uow import UnitOfWork
 from microlend.data import queries as data_queries
-from microlend.data.gateway import CallStatus
+from microlend.data.gateway import CallStatus, Gateway, GatheredData
 from microlend.data.provider_service import provider_settings
 from microlend.data.providers.kinds import CONSENT_SCOPE, SUBJECT_KINDS
 from microlend.origination import business_data
@@ -57,6 +59,8 @@ POST_LOAN_TEXTS: Mapping[str, frozenset[str]] = {
 MAX_EVERY_DAYS = 365
 MAX_CALLS = 1_000_000
 MAX_COST = Decimal("10000000")
+#: Borrowers asked at once (each borrower's sources go in parallel inside the gateway besides).
+IN_FLIGHT = 8
 _BILLED = (CallStatus.OK, CallStatus.NOT_FOUND, CallStatus.UNAVAILABLE, CallStatus.DATA_ERROR)
 
 
@@ -170,6 +174,17 @@ def _active_borrowers(uow: UnitOfWork, who: Principal) -> list[int]:
     return sorted({c for _, _, c, _, _, _ in loans.behaviour_subjects(uow, who) if c is not None})
 
 
+def _ask(uow: UnitOfWork, who: Principal, customer: int, kinds: tuple[str, ...], scopes: set[str], on: date,
+         gateway: Gateway) -> GatheredData | None:
+    """One borrower's stale sources through the gateway, in a unit of work of its own (a worker thread);
+    None when the gateway refuses the borrower's identity before any call."""
+    try:
+        subject, subject_kind = parties.query_subject(uow, who, customer)
+        return gateway.fetch(uow, who, subject, subject_kind, kinds, consents=scopes, purpose=PURPOSE, as_of=on)
+    except DomainError:
+        return None
+
+
 def refresh(uow: UnitOfWork, who: Principal, on: date | None = None, *,
             settings: RefreshSettings | None = None) -> RefreshRun:
     """One run over the bank's due borrowers as of `on` (the bank's business date by default) within the
@@ -216,34 +231,34 @@ def refresh(uow: UnitOfWork, who: Principal, on: date | None = None, *,
         oldest = min((answered.get(customer, {}).get(k, never) for k in kinds), default=never)
         due.append((oldest, customer, kinds))
     due.sort()
-    calls = cached = refreshed = failed = 0
+    calls = cached = refreshed = failed = deferred = 0
     cost = Decimal(0)
     statuses: dict[str, int] = {}
     stopped = False
     gateway = business_data.gateway()
-    for n, (_, customer, kinds) in enumerate(due):
-        price = sum((prices[k] for k in kinds), Decimal(0))
-        if calls + len(kinds) > settings.max_calls or cost + price > settings.max_cost:
-            stopped = True
-            deferred = len(due) - n
-            break
-        try:
-            subject, subject_kind = parties.query_subject(uow, who, customer)
-            gathered = gateway.fetch(uow, who, subject, subject_kind, kinds, consents=scopes[customer],
-                                     purpose=PURPOSE, as_of=on)
-        except DomainError:
-            failed += 1
-            continue
-        refreshed += 1
-        for result in gathered.results.values():
-            statuses[result.status.value] = statuses.get(result.status.value, 0) + 1
-            if result.cached:
-                cached += 1
-            elif result.status in _BILLED:
-                calls += 1
-        cost += gathered.cost
-    else:
-        deferred = 0
+    reserved_calls, reserved_cost = 0, Decimal(0)
+    with ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="refresh") as pool:
+        asked: list[Future[GatheredData | None]] = []
+        for n, (_, customer, kinds) in enumerate(due):
+            price = sum((prices[k] for k in kinds), Decimal(0))
+            if reserved_calls + len(kinds) > settings.max_calls or reserved_cost + price > settings.max_cost:
+                stopped, deferred = True, len(due) - n
+                break
+            reserved_calls, reserved_cost = reserved_calls + len(kinds), reserved_cost + price
+            asked.append(pool.submit(_ask, uow.fresh(), who, customer, kinds, scopes[customer], on, gateway))
+        for future in asked:
+            gathered = future.result()
+            if gathered is None:
+                failed += 1
+                continue
+            refreshed += 1
+            for result in gathered.results.values():
+                statuses[result.status.value] = statuses.get(result.status.value, 0) + 1
+                if result.cached:
+                    cached += 1
+                elif result.status in _BILLED:
+                    calls += 1
+            cost += gathered.cost
     run = RefreshRun(on, len(borrowers), skipped, fresh, len(due), refreshed, deferred,
                      failed, calls, cached, cost, statuses, stopped)
     with uow:
