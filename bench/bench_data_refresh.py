@@ -76,7 +76,7 @@ def main() -> None:
             base_url=server.base_url, api_key="sandbox", timeout_ms=3000, retries=1,
             cost_per_call=COST_PER_CALL[kind]))
     if args.all_sources:
-        dr.POST_LOAN_TEXTS = {"credit_report": frozenset({"credit_report/2026-11"}),  # type: ignore[misc]
+        dr.POST_LOAN_TEXTS = {"credit_report": frozenset({"credit_report/2026-11"}),
                               "external_data": frozenset({"external_data/2026-11"})}
     rng = random.Random(7)
     started = time.perf_counter()
