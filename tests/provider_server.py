@@ -213,7 +213,7 @@ the last call); `calls` counts requests per kind."""
 
 def breaking(kind: str, body: dict[str, Any]) -> dict[str, Any]:
     """The answer with one contract broken: an amount sent as a number, a table row with a negative count."""
-    broken = json.loads(json.dumps(body))
+    broken: dict[str, Any] = json.loads(json.dumps(body))
     if kind == "bureau":
         broken["total_balance"] = 123000.5
     elif kind == "tax":
