@@ -136,13 +136,15 @@ def payload(kind: str, subject: str, as_of: date, *, found: bool = True) -> dict
 class ProviderServer:
     """A provider server on a free loopback port. `latency_ms`: (low, high) per call; `faults`: kind -> fault
     ("error", "timeout", "malformed", "broken" - a contract-breaking answer); `unknown`: subjects no provider
-    knows; `calls` counts requests per kind."""
+    knows; `answers`: (kind, subject) -> fields given instead of the usual ones (an enforcement case filed since
+the last call); `calls` counts requests per kind."""
 
     latency_ms: tuple[int, int] = (0, 0)
     timeout_sleep_s: float = 10.0
     keys: frozenset[str] = frozenset({"sandbox"})
     faults: dict[str, str] = field(default_factory=dict)
     unknown: set[str] = field(default_factory=set)
+    answers: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
     port: int = 0
     _server: uvicorn.Server | None = None
@@ -172,6 +174,8 @@ class ProviderServer:
             subject = request.query_params.get("subject", "")
             as_of = date.fromisoformat(request.query_params.get("as_of") or date.today().isoformat())
             body = payload(kind, subject, as_of, found=subject not in self.unknown)
+            if body["found"] and (kind, subject) in self.answers:
+                body = {**body, **self.answers[(kind, subject)]}
             if fault == "broken":
                 body = breaking(kind, body)
             return JSONResponse(body)
@@ -209,7 +213,7 @@ class ProviderServer:
 
 def breaking(kind: str, body: dict[str, Any]) -> dict[str, Any]:
     """The answer with one contract broken: an amount sent as a number, a table row with a negative count."""
-    broken = json.loads(json.dumps(body))
+    broken: dict[str, Any] = json.loads(json.dumps(body))
     if kind == "bureau":
         broken["total_balance"] = 123000.5
     elif kind == "tax":

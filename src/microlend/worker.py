@@ -4,10 +4,11 @@ twice at once), runs the job's function as the bank's system identity, and recor
 retried later for the same business date.
 
 The jobs of a bank's calendar: close of business at the cut-off (23:00 in the bank's time zone), month-end
-provisioning after it (23:30 on the last day of the month), the early-warning scan of the book after both
-(23:45), the day's repayment reminders in the morning (09:00), every hour the sending of queued messages and
-of event deliveries still waiting, and at month end, after provisioning (23:45), the monitoring of the models
-in use (模型监控: drift and performance, with alerts)."""
+provisioning after it (23:30 on the last day of the month), the re-pull of external data for the borrowers
+due one (23:40, a rolling cohort: each borrower every 30 days by default), the early-warning scan of the book
+after them (23:45), the day's repayment reminders in the morning (09:00), every hour the sending of queued
+messages and of event deliveries still waiting, and at month end, after provisioning (23:45), the monitoring of
+the models in use (模型监控: drift and performance, with alerts)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from microlend.core.jobs import Claim, JobSpec
 from microlend.core.tables import TenantRow
 from microlend.core.uow import UnitOfWork
 from microlend.marketing import service as marketing
-from microlend.origination import early_warning
+from microlend.origination import data_refresh, early_warning
 from microlend.origination import queries as application_queries
 from microlend.risk import monitoring_runs
 from microlend.servicing.cob import run_close_of_business
@@ -40,13 +41,14 @@ from microlend.servicing.service import collecting, reminders
 log = logging.getLogger("microlend.worker")
 
 CLOSE_OF_BUSINESS, PROVISIONING, REMINDERS, MESSAGES = "close_of_business", "provisioning", "reminders", "messages"
-EARLY_WARNING = "early_warning"
+EARLY_WARNING, DATA_REFRESH = "early_warning", "data_refresh"
 MODEL_MONITORING = "model_monitoring"
 
 #: The calendar every bank starts with (a bank may change times and time zone in its rows).
 DEFAULT_CALENDAR = [
     JobSpec(CLOSE_OF_BUSINESS, jobs.DAILY, "23:00"),
     JobSpec(PROVISIONING, jobs.MONTH_END, "23:30"),
+    JobSpec(DATA_REFRESH, jobs.DAILY, "23:40"),
     JobSpec(EARLY_WARNING, jobs.DAILY, "23:45"),
     JobSpec(REMINDERS, jobs.DAILY, "09:00"),
     JobSpec(MESSAGES, jobs.HOURLY, "00:00"),
@@ -79,6 +81,12 @@ def provisioning(uow: UnitOfWork, who: Principal, on: date) -> dict[str, Any]:
     """拨备计提 at month end, booked on the month's last day (after that day's close of business)."""
     run = run_provisioning(uow, who, on)
     return {"as_of": run.as_of.isoformat(), "loans": run.loans, "total": str(run.total), "change": str(run.change)}
+
+
+def refresh_external_data(uow: UnitOfWork, who: Principal, on: date) -> dict[str, Any]:
+    """贷后数据更新 before the scan: the borrowers whose external data is older than the bank's period asked again
+    under their consents to post-loan monitoring, within the run's budget of calls and cost."""
+    return data_refresh.refresh(uow, who, on).facts()
 
 
 def early_warning_scan(uow: UnitOfWork, who: Principal, on: date) -> dict[str, Any]:
@@ -122,6 +130,7 @@ def monitor_models(uow: UnitOfWork, who: Principal, on: date) -> dict[str, Any]:
 JOBS: dict[str, JobFunction] = {
     CLOSE_OF_BUSINESS: close_of_business,
     PROVISIONING: provisioning,
+    DATA_REFRESH: refresh_external_data,
     EARLY_WARNING: early_warning_scan,
     REMINDERS: queue_and_send_reminders,
     MESSAGES: send_messages,

@@ -103,6 +103,8 @@ def test_a_demo_bank_of_micro_businesses_lives_on_sandbox_data(fresh_engine: Eng
     assert len(nights) == len(set(nights)) == 30 and {st for *_, st in runs} == {"succeeded"}
     assert len([d for k, d, _ in runs if k == "reminders"]) == 30
     assert len([d for k, d, _ in runs if k == "early_warning"]) == 30  # the scan after every close
+    assert len([d for k, d, _ in runs if k == "data_refresh"]) == 30  # before it, the re-pull of month-old data
+    assert life.repulled == 0  # no answer of the month's decisions is a month old yet
     assert life.alerts > 0 and life.alerts_acted > 0  # early-warning alerts exist, some acted on
     assert dict(sent).get("before_due", 0) > 0  # three days before the first due dates of the month's loans
     assert receipts == life.repayments  # one receipt queued per repayment

@@ -343,7 +343,7 @@ def test_a_bank_adopts_modules_one_by_one(new_database: NewDatabase) -> None:
     parties_rows = rows_of(engine)
 
     migrate.upgrade(engine, modules=["origination", "servicing"])
-    assert migrate.current(engine) == ["core_0106_delivery", "origination_0105_early_warning",
+    assert migrate.current(engine) == ["core_0106_delivery", "origination_0106_data_refresh",
                                        "parties_0102_consent_evidence", "servicing_0111_case_attachments"]
     with engine.connect() as connection:
         assert {"applications", "loans", "journal_entries"} <= set(inspect(connection).get_table_names())

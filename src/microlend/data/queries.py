@@ -4,11 +4,12 @@ base from the answers the data gateway recorded, computed by the same `business_
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 import polars as pl
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from microlend.core import crypto
 from microlend.core.identity import Principal
@@ -66,3 +67,64 @@ def stored_business_features(uow: UnitOfWork, who: Principal, subjects: Mapping[
                for kind in sorted({k for s in statuses.values() for k in s})}
     return pl.DataFrame({"customer_id": customers, **sources},
                         schema={"customer_id": pl.Int64, **{k: pl.String for k in sources}}).hstack(features)
+
+
+def newest_answers(uow: UnitOfWork, who: Principal, subjects: Mapping[int, str], kinds: Sequence[str]
+                   ) -> dict[tuple[int, str], datetime]:
+    """(customer id, kind) -> when the newest answer (found or not) of that source about the customer was
+    recorded, whatever its purpose; a pair without one is absent. Subjects as for `stored_business_features`."""
+    by_index = {index: int(c) for c, index in subjects.items() if index}
+    indexes = sorted(by_index)
+    newest: dict[tuple[int, str], datetime] = {}
+    with uow:
+        for start in range(0, len(indexes), _CHUNK):
+            for index, kind, at in uow.session.execute(
+                select(ProviderCallRow.subject_index, ProviderCallRow.kind, func.max(ProviderCallRow.at)).where(
+                    ProviderCallRow.tenant_id == who.tenant_id,
+                    ProviderCallRow.subject_index.in_(indexes[start : start + _CHUNK]),
+                    ProviderCallRow.kind.in_(list(kinds)), ProviderCallRow.status.in_(_KEPT),
+                    ProviderCallRow.payload.is_not(None))
+                    .group_by(ProviderCallRow.subject_index, ProviderCallRow.kind)).all():
+                newest[(by_index[index], kind)] = at
+    return newest
+
+
+def answer_pairs(uow: UnitOfWork, who: Principal, subjects: Mapping[int, str], kinds: Sequence[str], as_of: date,
+                 max_age_days: int = 90) -> dict[tuple[int, str], tuple[dict[str, Any], dict[str, Any] | None]]:
+    """(customer id, kind) -> (the newest answer recorded on or before `as_of` and within `max_age_days`
+    before it, the answer recorded before that one whatever its age or None), parsed; what an early warning
+    compares to tell what is new since the previous pull. Nothing is called here."""
+    by_index = {index: int(c) for c, index in subjects.items() if index}
+    indexes = sorted(by_index)
+    since = datetime.combine(as_of - timedelta(days=max_age_days), time.min, tzinfo=UTC)
+    ranked: dict[tuple[int, str], list[tuple[datetime, int]]] = {}
+    with uow:
+        for start in range(0, len(indexes), _CHUNK):
+            for index, kind, at, call_id in uow.session.execute(
+                select(ProviderCallRow.subject_index, ProviderCallRow.kind, ProviderCallRow.at,
+                       ProviderCallRow.id).where(
+                    ProviderCallRow.tenant_id == who.tenant_id,
+                    ProviderCallRow.subject_index.in_(indexes[start : start + _CHUNK]),
+                    ProviderCallRow.kind.in_(list(kinds)), ProviderCallRow.status.in_(_KEPT),
+                    ProviderCallRow.payload.is_not(None))).all():
+                if at.date() > as_of:
+                    continue
+                ranked.setdefault((by_index[index], kind), []).append((at, int(call_id)))
+        wanted: dict[tuple[int, str], list[int]] = {}
+        for key, calls in ranked.items():
+            calls.sort(reverse=True)
+            if calls[0][0] >= since:
+                wanted[key] = [i for _, i in calls[:2]]
+        ids = sorted(i for pair in wanted.values() for i in pair)
+        sealed: dict[int, str] = {}
+        for start in range(0, len(ids), _CHUNK):
+            sealed.update({int(i): p for i, p in uow.session.execute(
+                select(ProviderCallRow.id, ProviderCallRow.payload).where(
+                    ProviderCallRow.tenant_id == who.tenant_id, ProviderCallRow.id.in_(ids[start : start + _CHUNK])))
+                if p is not None})
+    out: dict[tuple[int, str], tuple[dict[str, Any], dict[str, Any] | None]] = {}
+    for key, pair in wanted.items():
+        newest = json.loads(crypto.decrypt(sealed[pair[0]]))
+        previous = json.loads(crypto.decrypt(sealed[pair[1]])) if len(pair) > 1 else None
+        out[key] = (newest, previous)
+    return out

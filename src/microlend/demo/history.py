@@ -99,13 +99,14 @@ class History:
     decline_reasons: tuple[tuple[str, int], ...] = ()  # the most frequent, most first
     alerts: int = 0  # early-warning alerts raised by the nightly scans
     alerts_acted: int = 0  # of them, acted on or dismissed by the bank's staff
+    repulled: int = 0  # borrowers whose external data was asked again for post-loan monitoring (nightly)
 
     def summary(self) -> str:
         reasons = ", ".join(f"{code} {n}" for code, n in self.decline_reasons) or "none"
         return (
             f"{self.applications} applications: {self.approved} approved, {self.declined} declined "
             f"(top reasons: {reasons}), {self.referred} referred ({self.waiting_review} waiting for review), "
-            f"{self.disbursed} disbursed"
+            f"{self.disbursed} disbursed, {self.repulled} borrowers' external data asked again after a month"
         )
 
 
@@ -259,7 +260,7 @@ def _live(
 ) -> History:
     system = people[3]
     collector = _staff(uow, tenant_id, "collector@demo")
-    applications = disbursed = repayments = 0
+    applications = disbursed = repayments = repulled = 0
     stopped_paying: set[int] = set()
     for day_no in range(days):
         on = today - timedelta(days=days - day_no)
@@ -277,13 +278,16 @@ def _live(
         _collections_of_the_day(uow, clock, on, rng, collector)
         set_clock(FixedClock(datetime(on.year, on.month, on.day, 15, 50, tzinfo=UTC)))  # 23:50 in Shanghai
         _run_jobs(uow, tenant_id, NIGHT_JOBS)  # close of business; provisioning and model monitoring at month end
-        _run_jobs(uow, tenant_id, LATE_JOBS)  # the early-warning scan after the close
+        # the borrowers' external data asked again when a month old, then the early-warning scan after the close
+        repulled += sum(int(o.figures.get("refreshed", 0)) for o in _run_jobs(uow, tenant_id, LATE_JOBS)
+                        if o.claim.kind == worker.DATA_REFRESH)
         if progress:
             progress(1)
     acted = _act_on_alerts(uow, people[2], today)
     alerts = len(early_warning.list_alerts(uow, people[2], status=None, limit=500))
     waiting = application_queries.waiting_for_review(uow, system_principal(tenant_id, "demo"))
-    return History(days, applications, disbursed, repayments, int(waiting), alerts=alerts, alerts_acted=acted)
+    return History(days, applications, disbursed, repayments, int(waiting), alerts=alerts, alerts_acted=acted,
+                   repulled=repulled)
 
 
 def _act_on_alerts(uow: UnitOfWork, approver: Principal, today: date) -> int:
@@ -316,18 +320,22 @@ def _act_on_alerts(uow: UnitOfWork, approver: Principal, today: date) -> int:
 
 
 #: The worker's jobs the history runs each morning and each night (the hourly sending is left to the worker
-#: that runs next to the demo's server: the morning's reminders send what is due anyway, and at night it is quiet)
+#: that runs next to the demo's server: the morning's reminders send what is due anyway, and at night it is quiet).
+#: The re-pull of external data is the worker's daily rolling one with the bank's default period (30 days): each
+#: of the demo's borrowers is asked again once a month, a few each night, before the scan reads the answers.
 MORNING_JOBS = (worker.REMINDERS,)
 NIGHT_JOBS = (worker.CLOSE_OF_BUSINESS, worker.PROVISIONING, worker.MODEL_MONITORING)
-LATE_JOBS = (worker.EARLY_WARNING,)
+LATE_JOBS = (worker.DATA_REFRESH, worker.EARLY_WARNING)
 
 
-def _run_jobs(uow: UnitOfWork, tenant_id: int, kinds: tuple[str, ...]) -> None:
+def _run_jobs(uow: UnitOfWork, tenant_id: int, kinds: tuple[str, ...]) -> list[worker.Outcome]:
     functions = {k: worker.JOBS[k] for k in kinds}
-    for outcome in worker.run_due(uow, worker="demo", tenant_id=tenant_id, functions=functions):
+    outcomes = worker.run_due(uow, worker="demo", tenant_id=tenant_id, functions=functions)
+    for outcome in outcomes:
         if not outcome.ok:
             raise DomainError(f"the demo's {outcome.claim.kind} for {outcome.claim.business_date} failed: "
                               f"{outcome.error}")
+    return outcomes
 
 
 def _applications_of_the_day(

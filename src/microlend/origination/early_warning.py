@@ -1,7 +1,8 @@
 """Early warning on the active book (贷后预警): the signals of every open credit line and every active loan
 outside a line, computed set-based (the bank's own days past due and their transition since the last monthly
 scoring, the monthly behaviour score, declared tax sales and merchant turnover, enforcement cases and
-overdue accounts at other lenders from the answers the data gateway recorded — tax and merchant data only
+overdue accounts at other lenders new or worse since the previous pull, from the answers the data gateway
+recorded (at decisions and at the periodic re-pulls of `data_refresh`) — tax and merchant data only
 under the external-data consent, the credit report only under the credit-report consent — and months drawn
 to the limit), judged by the bank's published early-warning rules (decisioning), kept as alerts in a queue.
 
@@ -16,6 +17,7 @@ decisioning (the rules), servicing (the book) and data (the answers)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -90,16 +92,50 @@ def book_signals(subjects: pl.DataFrame, instalments: pl.DataFrame, on: date, *,
     )
 
 
+def new_enforcement(newest: Mapping[str, Any], previous: Mapping[str, Any] | None) -> tuple[int, bool]:
+    """(open cases new since the previous answer, a case newly on the dishonest list) of the enforcement
+    source: a case is told by its case number; an open case the previous answer had (open or closed) is not
+    new, nor one listed dishonest before. With no previous answer every open case is new (first seen)."""
+    cases = [c for c in newest.get("cases") or () if isinstance(c, Mapping)]
+    before = {str(c.get("case_no")): c for c in (previous or {}).get("cases") or () if isinstance(c, Mapping)}
+    fresh = sum(1 for c in cases if c.get("status") == "open" and str(c.get("case_no")) not in before)
+    listed = any(c.get("dishonest") is True and not (before.get(str(c.get("case_no"))) or {}).get("dishonest")
+                 for c in cases)
+    return fresh, listed
+
+
+def overdue_worsened(newest: Mapping[str, Any], previous: Mapping[str, Any] | None) -> int:
+    """The accounts overdue at other lenders now when the overdue is new or worse than at the previous answer
+    (more accounts overdue, or as many with a deeper overdue level), else 0; with no previous answer, the
+    accounts overdue now (first seen). A report not found counts as none overdue."""
+    now = int(newest.get("overdue_accounts_now") or 0)
+    if previous is None:
+        return now
+    then = int(previous.get("overdue_accounts_now") or 0)
+    deeper = int(newest.get("max_overdue_level_24m") or 0) > int(previous.get("max_overdue_level_24m") or 0)
+    return now if now > then or (now > 0 and now == then and deeper) else 0
+
+
 def _external(uow: UnitOfWork, who: Principal, on: date) -> pl.DataFrame:
     """Per customer, the facts of the newest recorded answers of tax, merchant, enforcement and bureau
     sources; tax and merchant only for customers whose external-data consent stands, the credit report only
-    under the credit-report consent (enforcement is a public record)."""
+    under the credit-report consent (enforcement is a public record). Enforcement and the credit report are
+    compared with the answer before the newest (`new_enforcement`, `overdue_worsened`): their facts count
+    what is new since the previous pull, so an old case warns once, not at every scan."""
     indexes = parties.subject_indexes(uow, who)
     if not indexes:
         return pl.DataFrame()
     stored = data_queries.stored_business_features(uow, who, indexes, on)
     if stored.height == 0:
         return stored
+    pairs = data_queries.answer_pairs(uow, who, indexes, ("enforcement", "bureau"), on)
+    enf = {c: new_enforcement(*pair) for (c, kind), pair in pairs.items() if kind == "enforcement"}
+    bur = {c: overdue_worsened(*pair) for (c, kind), pair in pairs.items() if kind == "bureau"}
+    customers = stored.get_column("customer_id").to_list()
+    stored = stored.with_columns(
+        pl.Series("enf_new_open", [enf[c][0] if c in enf else None for c in customers], dtype=pl.Int32),
+        pl.Series("enf_new_dishonest", [enf[c][1] if c in enf else None for c in customers], dtype=pl.Boolean),
+        pl.Series("bur_overdue_worse", [bur.get(c) for c in customers], dtype=pl.Int32))
     external = parties.customers_with_consent(uow, who, "external_data")
     report = parties.customers_with_consent(uow, who, "credit_report")
 
@@ -112,9 +148,9 @@ def _external(uow: UnitOfWork, who: Principal, on: date) -> pl.DataFrame:
         "customer_id",
         pl.when(ext).then(col("tax_sales_growth_yoy", pl.Float64)).alias("tax.sales_growth"),
         pl.when(ext).then(col("mer_flow_trend", pl.Float64)).alias("merchant.flow_trend"),
-        col("enf_cases_open", pl.Int32).alias("enforcement.cases_open"),
-        (col("enf_dishonest", pl.Int32) > 0).alias("enforcement.dishonest"),
-        pl.when(rep).then(col("bur_overdue_now", pl.Int32)).alias("bureau.overdue_now"),
+        col("enf_new_open", pl.Int32).alias("enforcement.cases_open"),
+        col("enf_new_dishonest", pl.Boolean).alias("enforcement.dishonest"),
+        pl.when(rep).then(col("bur_overdue_worse", pl.Int32)).alias("bureau.overdue_now"),
     )
 
 

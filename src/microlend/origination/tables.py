@@ -128,6 +128,21 @@ class UnitCostSettingsRow(Base):
     updated_by: Mapped[str] = mapped_column(String(100))
 
 
+class DataRefreshSettingsRow(Base):
+    """How the bank re-pulls its borrowers' external data for post-loan monitoring (贷后管理): every how many
+    days a borrower's sources are asked again, and the most calls and cost one run may spend. A bank without
+    a row uses `data_refresh.DEFAULT_SETTINGS`."""
+
+    __tablename__ = "data_refresh_settings"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    every_days: Mapped[int] = mapped_column(Integer)
+    max_calls: Mapped[int] = mapped_column(Integer)
+    max_cost: Mapped[Decimal] = mapped_column(Amount())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_by: Mapped[str] = mapped_column(String(100))
+
+
 class ExposureLockRow(Base):
     """One row per borrower, locked (SELECT ... FOR UPDATE) while a decision reads and reserves the exposure of
     the borrower's obligor group, so two applications never use the same headroom."""

@@ -24,7 +24,9 @@ NAV: list[tuple[str, str, Permission]] = [
 ]
 
 KIND_LABELS = {"close_of_business": "Close of business", "provisioning": "Month-end provisioning",
-               "reminders": "Repayment reminders", "messages": "Sending messages"}
+               "reminders": "Repayment reminders", "messages": "Sending messages",
+               "data_refresh": "Re-pull of external data", "early_warning": "Early-warning scan",
+               "model_monitoring": "Model monitoring"}
 CADENCE_LABELS = {jobs.DAILY: "Daily", jobs.MONTH_END: "Month end", jobs.HOURLY: "Hourly"}
 STATUS_LABELS = {jobs.RUNNING: "Running", jobs.SUCCEEDED: "Succeeded", jobs.FAILED: "Failed"}
 
