@@ -17,8 +17,9 @@ revoked) and carry the version of the text the borrower agreed to, which says wh
 source is re-pulled for post-loan monitoring only under a standing consent, given by the borrower, to a text
 version that names post-loan management (`POST_LOAN_TEXTS`): the credit-report text `credit_report/2026-11`
 does ("在办理本人贷款申请、贷后管理期间" - while handling the application and managing the loan); the
-external-data text `external_data/2026-11` does not (it authorises querying "为评估本人贷款申请", to assess the
-application), so tax and merchant data are not re-pulled under it. Enforcement, a public record, is re-pulled
+first external-data text `external_data/2026-11` does not (it authorises querying "为评估本人贷款申请", to assess
+the application), so tax and merchant data are not re-pulled under it; its successor `external_data/2026-11-30`
+does (the same providers "在办理本人贷款申请、贷后管理期间"), so a borrower who agreed to it is re-pulled. Enforcement, a public record, is re-pulled
 only for a borrower with at least one consent covering post-loan monitoring. A due borrower with none is
 skipped and counted (`skipped_no_consent`); nothing is asked about them.
 """
@@ -54,7 +55,7 @@ REFRESH_KINDS: tuple[str, ...] = ("bureau", "tax", "merchant", "enforcement")
 #: Per consent scope, the text versions whose words cover post-loan monitoring (see the module's docstring).
 POST_LOAN_TEXTS: Mapping[str, frozenset[str]] = {
     "credit_report": frozenset({"credit_report/2026-11"}),
-    "external_data": frozenset(),
+    "external_data": frozenset({"external_data/2026-11-30"}),
 }
 MAX_EVERY_DAYS = 365
 MAX_CALLS = 1_000_000

@@ -50,6 +50,16 @@ _CATALOGUE: tuple[ConsentText, ...] = (
          "en": "I authorise the bank, to assess my loan application, to query information about me and my "
                "business from tax, e-invoice, business registry, court enforcement and merchant-acquiring data "
                "providers. I may revoke this authorisation at any time."}),
+    ConsentText(  # the application's text, widened to the loan's life: post-loan monitoring re-pulls under it
+        "external_data", "external_data/2026-11-30", date(2026, 11, 30),
+        {"zh_CN": "外部数据查询授权书", "en": "Authorisation to query external data"},
+        {"zh_CN": "本人授权贵行在办理本人贷款申请、贷后管理期间，向税务、电子发票、工商登记、司法执行及收单机构等"
+                  "数据提供方查询本人及本人经营主体的相关信息。授权有效期自本人同意之日起至上述业务结清之日止；"
+                  "本人可随时撤回本授权，撤回不影响撤回前已进行的查询。",
+         "en": "I authorise the bank, while handling my loan application and managing my loan, to query "
+               "information about me and my business from tax, e-invoice, business registry, court enforcement "
+               "and merchant-acquiring data providers. This authorisation runs from the day I give it until the "
+               "business is settled; I may revoke it at any time, which does not undo queries made before."}),
     ConsentText(
         "marketing", "marketing/2026-11", date(2026, 11, 1),
         {"zh_CN": "营销信息接收授权", "en": "Consent to receive marketing"},

@@ -77,6 +77,7 @@ class TestConsents:
     def test_only_a_standing_consent_to_a_text_naming_post_loan_management_counts(self) -> None:
         assert post_loan_scopes([consent("credit_report", "credit_report/2026-11")]) == {"credit_report"}
         assert post_loan_scopes([consent("external_data", "external_data/2026-11")]) == set()  # the application
+        assert post_loan_scopes([consent("external_data", "external_data/2026-11-30")]) == {"external_data"}
         assert post_loan_scopes([consent("credit_report", "credit_report/2026-11", revoked=True)]) == set()
         assert post_loan_scopes([consent("credit_report", "credit_report/2026-11", channel="api")]) == set()
         assert post_loan_scopes([consent("credit_report", "")]) == set()  # no text on record
