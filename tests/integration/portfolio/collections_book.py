@@ -27,7 +27,7 @@ from decimal import Decimal
 
 from sqlalchemy import update
 from tests.conftest import TenantKit
-from tests.integration.portfolio.hand_book import put_loans
+from tests.integration.portfolio.hand_book import Loan, put_loans
 
 from microlend.core import audit
 from microlend.core.identity import system_principal
@@ -36,7 +36,7 @@ from microlend.servicing.collection_tables import CollectionActionRow, Collectio
 from microlend.servicing.tables import RepaymentRow
 
 D = date
-LOANS = {f"L{i}": (D(2024, 11, 1), "active", None, [(D(2024, 12, 1), None)]) for i in (1, 2, 3)}
+LOANS: dict[str, Loan] = {f"L{i}": (D(2024, 11, 1), "active", None, [(D(2024, 12, 1), None)]) for i in (1, 2, 3)}
 #: Repayments by loan: (value date, amount, status).
 REPAYMENTS = {
     "L1": [(D(2025, 1, 3), "100.00", "posted"), (D(2025, 1, 20), "150.00", "posted"),
