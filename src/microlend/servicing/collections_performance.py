@@ -292,7 +292,7 @@ def assemble(labels: list[str], names: dict[str, str], activity: list[Row],
     for collector, idx, count, cured in closed:
         f = cells[str(collector), int(idx)]
         f.cases_closed, f.cases_cured = int(count), int(cured or 0)
-    people = sorted({c for c, _ in cells if c is not None}, key=lambda u: (names.get(u, u), u))
+    people = sorted({c for c, _ in cells if c is not None}, key=lambda u: ((names.get(u) or u).casefold(), u))
     lines, by_month, total = [], [Figures() for _ in range(n)], Figures()
     for person in people:
         months = tuple(cells.get((person, i)) or Figures() for i in range(n))
