@@ -106,32 +106,44 @@ def _day(column: str, dialect: str) -> str:
     return f"date({column})" if dialect == "sqlite" else f"CAST({column} AT TIME ZONE 'UTC' AS DATE)"
 
 
-def _months(p: Period, dialect: str) -> str:
-    return " UNION ALL ".join(
-        f"SELECT {i} AS idx, {_lit(s, dialect)} AS ms, {_lit(e, dialect)} AS me"
-        for i, (s, e) in enumerate(zip(p.starts, p.ends, strict=True)))
+def _idx(day: str, p: Period, dialect: str) -> str:
+    """The index in the period of the month of a date expression (SQLite keeps dates as ISO text): arithmetic on
+    the year and month, so that a row finds its month without a join."""
+    base = p.first[0] * 12 + p.first[1]
+    if dialect == "sqlite":
+        return f"(CAST(substr({day}, 1, 4) AS INTEGER) * 12 + CAST(substr({day}, 6, 2) AS INTEGER) - {base})"
+    return f"(CAST(EXTRACT(YEAR FROM {day}) AS INTEGER) * 12 + CAST(EXTRACT(MONTH FROM {day}) AS INTEGER) - {base})"
+
+
+def _within(day: str, p: Period, dialect: str) -> str:
+    return f"{day} >= {_lit(p.starts[0], dialect)} AND {day} <= {_lit(p.ends[-1], dialect)}"
 
 
 def activity_sql(p: Period, tenant_id: int, dialect: str) -> str:
     """Rows (collector or NULL, month index or NULL, cases worked, contacts, contacts by outcome in the order of
-    `OUTCOMES`): per collector and month, per collector over the period, per month for all, and all together."""
+    `OUTCOMES`): per collector and month; then only the cases worked (distinct, so not a sum of the former) per
+    collector over the period, per month for everyone, and for everyone over the period."""
     t = int(tenant_id)
     kinds = ", ".join(f"'{k}'" for k in WORK)
     per_outcome = "".join(f", SUM(CASE WHEN kind = 'contact' AND outcome = '{o}' THEN 1 ELSE 0 END)" for o in OUTCOMES)
-    figures = f"COUNT(DISTINCT case_id), SUM(CASE WHEN kind = 'contact' THEN 1 ELSE 0 END){per_outcome}"
+    nothing = ", CAST(NULL AS INTEGER)" * (1 + len(OUTCOMES))
     null_actor, null_idx = "CAST(NULL AS VARCHAR(100))", "CAST(NULL AS INTEGER)"
     day = _day("x.at", dialect)
     return f"""
-WITH m AS ({_months(p, dialect)}),
-w AS (
-  SELECT x.actor AS actor, m.idx AS idx, x.case_id AS case_id, x.kind AS kind, x.outcome AS outcome
-  FROM collection_actions x JOIN m ON {day} BETWEEN m.ms AND m.me
+WITH a AS (
+  SELECT x.actor AS actor, x.case_id AS case_id, x.kind AS kind, x.outcome AS outcome, {day} AS d
+  FROM collection_actions x
   WHERE x.tenant_id = {t} AND x.kind IN ({kinds})
-)
-SELECT actor, idx, {figures} FROM w GROUP BY actor, idx
-UNION ALL SELECT actor, {null_idx}, {figures} FROM w GROUP BY actor
-UNION ALL SELECT {null_actor}, idx, {figures} FROM w GROUP BY idx
-UNION ALL SELECT {null_actor}, {null_idx}, {figures} FROM w
+),
+w AS (
+  SELECT actor, {_idx("d", p, dialect)} AS idx, case_id, kind, outcome FROM a WHERE {_within("d", p, dialect)}
+),
+dc AS (SELECT DISTINCT actor, idx, case_id FROM w)
+SELECT actor, idx, COUNT(DISTINCT case_id), SUM(CASE WHEN kind = 'contact' THEN 1 ELSE 0 END){per_outcome}
+FROM w GROUP BY actor, idx
+UNION ALL SELECT actor, {null_idx}, COUNT(DISTINCT case_id){nothing} FROM dc GROUP BY actor
+UNION ALL SELECT {null_actor}, idx, COUNT(DISTINCT case_id){nothing} FROM dc GROUP BY idx
+UNION ALL SELECT {null_actor}, {null_idx}, COUNT(DISTINCT case_id){nothing} FROM dc
 """
 
 
@@ -142,15 +154,17 @@ def promises_sql(p: Period, tenant_id: int, dialect: str) -> str:
     made = f"COALESCE(x.promised_on, {_day('x.at', dialect)})"
 
     def status(s: str) -> str:
-        return f"SUM(CASE WHEN x.promise_status = '{s}' THEN 1 ELSE 0 END)"
+        return f"SUM(CASE WHEN pr.promise_status = '{s}' THEN 1 ELSE 0 END)"
 
     return f"""
-WITH m AS ({_months(p, dialect)})
-SELECT x.actor, m.idx, COUNT(*), {status('kept')}, {status('broken')}, {status('pending')}, {status('closed')},
-       SUM(x.amount), SUM(CASE WHEN x.promise_status = 'kept' THEN x.amount ELSE 0 END)
-FROM collection_actions x JOIN m ON {made} BETWEEN m.ms AND m.me
-WHERE x.tenant_id = {t} AND x.kind = 'promise'
-GROUP BY x.actor, m.idx
+WITH pr AS (
+  SELECT actor, promise_status, amount, {made} AS d FROM collection_actions x
+  WHERE x.tenant_id = {t} AND x.kind = 'promise'
+)
+SELECT pr.actor, {_idx("pr.d", p, dialect)}, COUNT(*), {status('kept')}, {status('broken')}, {status('pending')},
+       {status('closed')}, SUM(pr.amount), SUM(CASE WHEN pr.promise_status = 'kept' THEN pr.amount ELSE 0 END)
+FROM pr WHERE {_within("pr.d", p, dialect)}
+GROUP BY pr.actor, {_idx("pr.d", p, dialect)}
 """
 
 
@@ -162,8 +176,7 @@ def recovered_sql(p: Period, tenant_id: int, dialect: str) -> str:
     first, last = _lit(p.starts[0], dialect), _lit(p.ends[-1], dialect)
     object_case = "CAST(a.object_id AS INTEGER)"
     return f"""
-WITH m AS ({_months(p, dialect)}),
-e AS (
+WITH e AS (
   SELECT x.case_id AS case_id, x.party AS collector, x.at AS at, 0 AS src, x.id AS n
   FROM collection_actions x WHERE x.tenant_id = {t} AND x.kind = 'assign'
   UNION ALL
@@ -186,9 +199,8 @@ r AS (
     AND (c.closed_on IS NULL OR y.value_date <= c.closed_on)
     AND y.value_date >= {first} AND y.value_date <= {last}
 )
-SELECT r.collector, m.idx, COUNT(*), SUM(r.amount)
-FROM r JOIN m ON r.value_date BETWEEN m.ms AND m.me
-GROUP BY r.collector, m.idx
+SELECT r.collector, {_idx("r.value_date", p, dialect)}, COUNT(*), SUM(r.amount)
+FROM r GROUP BY r.collector, {_idx("r.value_date", p, dialect)}
 """
 
 
@@ -197,11 +209,11 @@ def closed_sql(p: Period, tenant_id: int, dialect: str) -> str:
     closed case keeps the assignee it had when it closed)."""
     t = int(tenant_id)
     return f"""
-WITH m AS ({_months(p, dialect)})
-SELECT c.assignee, m.idx, COUNT(*), SUM(CASE WHEN c.close_reason = 'cured' THEN 1 ELSE 0 END)
-FROM collection_cases c JOIN m ON c.closed_on BETWEEN m.ms AND m.me
-WHERE c.tenant_id = {t} AND c.status = 'closed' AND c.assignee IS NOT NULL
-GROUP BY c.assignee, m.idx
+SELECT c.assignee, {_idx("c.closed_on", p, dialect)}, COUNT(*),
+       SUM(CASE WHEN c.close_reason = 'cured' THEN 1 ELSE 0 END)
+FROM collection_cases c
+WHERE c.tenant_id = {t} AND c.status = 'closed' AND c.assignee IS NOT NULL AND {_within("c.closed_on", p, dialect)}
+GROUP BY c.assignee, {_idx("c.closed_on", p, dialect)}
 """
 
 
