@@ -48,7 +48,10 @@ def generate(db: sqlite3.Connection, cases: int, collectors: int, seed: int) -> 
     people = [f"c{i}" for i in range(collectors)]
     db.executemany("INSERT INTO users (tenant_id, username, display_name) VALUES (?, ?, ?)",
                    [(TENANT, p, f"Collector {i}") for i, p in enumerate(people)])
-    case_rows, actions, repayments, audits = [], [], [], []
+    case_rows: list[tuple[object, ...]] = []
+    actions: list[tuple[object, ...]] = []
+    repayments: list[tuple[object, ...]] = []
+    audits: list[tuple[object, ...]] = []
     outcomes = ("promise", "refused", "no_answer", "wrong_number")
     for case_id in range(1, cases + 1):
         opened = FIRST + timedelta(rng.randrange(330))
