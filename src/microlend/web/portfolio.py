@@ -177,7 +177,7 @@ def collections_page(request: Request, uow: UnitOfWorkDep, first: str = Query(""
         everyone = c.by_month[i]
     else:
         month, rows, everyone = "", [(line, line.total) for line in c.collectors], c.total
-    end = period.ends[-1]
+    end = min(period.ends[-1], utcnow().date())  # the export's window never ends in days not yet lived
     return page(request, who, "portfolio/collections.html", c=c, period=period, month=month, rows=rows,
                 everyone=everyone, chart=chart, chart_title=title, columns=COLLECTION_COLUMNS,
                 outcome_labels=OUTCOME_LABELS, pct=_pct, legend=legend(series),
