@@ -672,6 +672,7 @@ CASES: list[Case] = [
     Case(E("GET", f"{V1}/unit-cost", "approver", "marketer")),
     Case(E("GET", f"{V1}/portfolio/vintages", "risk_analyst", "credit_officer")),
     Case(E("GET", f"{V1}/portfolio/roll-rates", "operations", "collector")),
+    Case(E("GET", f"{V1}/portfolio/collections-performance", "risk_analyst", "collector")),
     Case(E("GET", f"{V1}/unit-cost/settings", "risk_analyst", "marketer")),
     Case(E("PUT", f"{V1}/unit-cost/settings", "risk_analyst", "credit_officer", write=True,
            body={"cpu_hour_cost": "0.40", "staff_hour_cost": "75", "recommend_minutes": 25, "decide_minutes": 10,

@@ -86,7 +86,8 @@ def test_the_excel_export_carries_the_same_figures(booked: Api) -> None:
     r = booked.client.get(f"/portfolio/export.xlsx?{QUERY}")
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/vnd.openxmlformats")
     wb = load_workbook(io.BytesIO(r.content))
-    assert wb.sheetnames == ["Vintages 30+", "Vintages 90+", "Roll rates", "Flow and cure rates"]
+    assert wb.sheetnames == ["Vintages 30+", "Vintages 90+", "Roll rates", "Flow and cure rates",
+                             "Collections performance"]
     rows = list(wb["Vintages 30+"].iter_rows(values_only=True))
     assert rows[1][:6] == ("2025-01", 4, 0, 0, 0.5, 0.5)
     flows = {row[0]: row for row in wb["Flow and cure rates"].iter_rows(values_only=True)}

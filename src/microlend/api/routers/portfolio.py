@@ -1,4 +1,5 @@
-"""组合分析: vintage curves and roll-rate matrices (with flow and cure rates) of the caller's bank, as JSON;
+"""组合分析: vintage curves, roll-rate matrices (with flow and cure rates) and collections performance of the
+caller's bank, as JSON;
 the portfolio pages show the same figures. Risk, operations and administrators only."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from microlend.api.deps import CurrentPrincipal, UnitOfWorkDep
 from microlend.api.routing import api_router
 from microlend.api.schemas import DecimalStr
 from microlend.core.clock import utcnow
+from microlend.servicing import collections_performance as cp
 from microlend.servicing import portfolio
 from microlend.servicing.portfolio_sql import MAX_MONTHS, STATES, Window
 
@@ -94,3 +96,71 @@ def roll_rates(who: CurrentPrincipal, uow: UnitOfWorkDep, as_of: AsOf = None,
     return RollRatesPublic(as_of=r.as_of, months=r.months, states=list(STATES),
                            transitions=[RollMatrixPublic.of(t) for t in r.transitions],
                            total=RollMatrixPublic.of(r.total))
+
+
+class CollectionFiguresPublic(BaseModel):
+    """A collector's (or everyone's) figures for a month or the period (see `servicing.collections_performance`
+    for the definitions): `kept_rate` = kept / (kept + broken), null while none is decided; `amount_recovered`:
+    posted repayments on the case's loan while the case was assigned to the collector."""
+
+    cases_worked: int
+    contacts: int
+    contacts_by_outcome: dict[str, int]
+    promises_made: int
+    promises_kept: int
+    promises_broken: int
+    promises_pending: int
+    promises_lapsed: int
+    kept_rate: DecimalStr | None
+    promised_amount: DecimalStr
+    kept_amount: DecimalStr
+    repayments: int
+    amount_recovered: DecimalStr
+    cases_closed: int
+    cases_cured: int
+
+    @classmethod
+    def of(cls, f: cp.Figures) -> CollectionFiguresPublic:
+        return cls(cases_worked=f.cases_worked, contacts=f.contacts, contacts_by_outcome=dict(f.contacts_by_outcome),
+                   promises_made=f.promises_made, promises_kept=f.promises_kept, promises_broken=f.promises_broken,
+                   promises_pending=f.promises_pending, promises_lapsed=f.promises_lapsed, kept_rate=f.kept_rate,
+                   promised_amount=f.promised_amount, kept_amount=f.kept_amount, repayments=f.repayments,
+                   amount_recovered=f.amount_recovered, cases_closed=f.cases_closed, cases_cured=f.cases_cured)
+
+
+class CollectorPublic(BaseModel):
+    """A collector (a staff user: username and display name), month by month in the order of `months`."""
+
+    username: str
+    name: str
+    months: list[CollectionFiguresPublic]
+    total: CollectionFiguresPublic
+
+
+class CollectionsPerformancePublic(BaseModel):
+    months: list[str]
+    collectors: list[CollectorPublic]
+    by_month: list[CollectionFiguresPublic]
+    total: CollectionFiguresPublic
+
+    @classmethod
+    def of(cls, r: cp.CollectionsPerformance) -> CollectionsPerformancePublic:
+        f = CollectionFiguresPublic.of
+        return cls(months=list(r.months), by_month=[f(m) for m in r.by_month], total=f(r.total),
+                   collectors=[CollectorPublic(username=c.username, name=c.name, months=[f(m) for m in c.months],
+                                               total=f(c.total)) for c in r.collectors])
+
+
+Month = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", description="a month YYYY-MM")]
+
+
+@router.get("/collections-performance")
+def collections_performance(who: CurrentPrincipal, uow: UnitOfWorkDep, from_: Annotated[
+        str | None, Query(alias="from", pattern=r"^\d{4}-\d{2}$", description="the first month YYYY-MM "
+                          "(default: five months before `to`)")] = None,
+                            to: Month = None) -> CollectionsPerformancePublic:
+    """Per collector and month from `from` to `to` (at most 60 months; default the last six up to this month):
+    cases worked, contacts (by outcome), promises to pay made and kept / broken / pending / lapsed with the kept
+    rate, amounts promised and recovered, cases closed and cured; and the same for everyone."""
+    period = cp.period_of(from_ or "", to or "", utcnow().date())
+    return CollectionsPerformancePublic.of(cp.collections_performance(uow, who, period))
