@@ -19,8 +19,9 @@ version that names post-loan management (`POST_LOAN_TEXTS`): the credit-report t
 does ("在办理本人贷款申请、贷后管理期间" - while handling the application and managing the loan); the
 first external-data text `external_data/2026-11` does not (it authorises querying "为评估本人贷款申请", to assess
 the application), so tax and merchant data are not re-pulled under it; its successor `external_data/2026-11-30`
-does (the same providers "在办理本人贷款申请、贷后管理期间"), so a borrower who agreed to it is re-pulled. Enforcement, a public record, is re-pulled
-only for a borrower with at least one consent covering post-loan monitoring. A due borrower with none is
+does (the same providers "在办理本人贷款申请、贷后管理期间"), so a borrower who agreed to it is re-pulled.
+Enforcement, a public record, is re-pulled only for a borrower with at least one consent covering post-loan
+monitoring. A due borrower with none is
 skipped and counted (`skipped_no_consent`); nothing is asked about them.
 """
 
