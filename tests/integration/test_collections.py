@@ -84,6 +84,9 @@ def test_the_case_is_rerouted_when_the_loan_moves_bucket(bank: TenantKit, clock:
                                                                    "M1", "M2", 31))
     moved = collecting.get_case(bank.uow_factory(), collector, case.id).case
     assert (moved.bucket, moved.queue, moved.next_action, moved.assignee) == ("M2", "officer", "officer_call", None)
+    # the re-route is on the case's own record (it ends the collector's assignment for the performance figures)
+    kinds = [a.kind for a in collecting.get_case(bank.uow_factory(), collector, case.id).actions]
+    assert kinds.count("reroute") == 1 and kinds.index("assign") < kinds.index("reroute")
     collecting.follow_bucket(bank.uow_factory(), LoanBucketChanged(bank.tenant.id, loan_id, date(2026, 4, 17),
                                                                    "M2", "M3", 61))
     assert collecting.get_case(bank.uow_factory(), collector, case.id).case.queue == "field"

@@ -171,18 +171,14 @@ GROUP BY pr.actor, {_idx("pr.d", p, dialect)}
 def recovered_sql(p: Period, tenant_id: int, dialect: str) -> str:
     """Rows (collector, month index, repayments, amount as stored integers): the repayments on each case's loan
     while the case was assigned to the collector (see the module's definition). A case's assignments are its
-    `assign` actions; a re-route to another team (which leaves the case unassigned) ends one too."""
+    `assign` actions; a `reroute` action (to another team, which leaves the case unassigned) ends one too."""
     t = int(tenant_id)
     first, last = _lit(p.starts[0], dialect), _lit(p.ends[-1], dialect)
-    object_case = "CAST(a.object_id AS INTEGER)"
     return f"""
 WITH e AS (
-  SELECT x.case_id AS case_id, x.party AS collector, x.at AS at, 0 AS src, x.id AS n
-  FROM collection_actions x WHERE x.tenant_id = {t} AND x.kind = 'assign'
-  UNION ALL
-  SELECT {object_case}, NULL, a.at, 1, a.id
-  FROM audit_log a
-  WHERE a.tenant_id = {t} AND a.action = 'collections.reroute' AND a.object_type = 'collection_case'
+  SELECT x.case_id AS case_id, CASE WHEN x.kind = 'assign' THEN x.party END AS collector, x.at AS at,
+         CASE WHEN x.kind = 'assign' THEN 0 ELSE 1 END AS src, x.id AS n
+  FROM collection_actions x WHERE x.tenant_id = {t} AND x.kind IN ('assign', 'reroute')
 ),
 s AS (
   SELECT e.case_id AS case_id, e.collector AS collector, {_day('e.at', dialect)} AS d_from,

@@ -29,9 +29,7 @@ from sqlalchemy import update
 from tests.conftest import TenantKit
 from tests.integration.portfolio.hand_book import Loan, put_loans
 
-from microlend.core import audit
-from microlend.core.identity import system_principal
-from microlend.core.tables import AuditRow, UserRow
+from microlend.core.tables import UserRow
 from microlend.servicing.collection_tables import CollectionActionRow, CollectionCaseRow
 from microlend.servicing.tables import RepaymentRow
 
@@ -111,10 +109,7 @@ def seed(kit: TenantKit, names: tuple[str, str] = ("Alice Wang", "Bob Li")) -> d
                                    value_date=day, idempotency_key=f"{loan}-{n}", allocation={}, status=status,
                                    journal_entry_id=0, created_by="test", created_at=at(day)))
         # the re-route of case 2 to another team on 1 March (the case is left unassigned)
-        audit.record(s, system_principal(t, "collections"), "collections.reroute", "collection_case", c2,
-                     before={"bucket": "early"}, after={"bucket": "M2", "queue": "late"})
-        s.execute(update(AuditRow).where(AuditRow.tenant_id == t, AuditRow.action == "collections.reroute",
-                                         AuditRow.object_id == str(c2)).values(at=at(D(2025, 3, 1), 2)))
+        act(c2, "collections", D(2025, 3, 1), "reroute")
         uow.commit()
     return {"alice": alice, "bob": bob}
 

@@ -216,6 +216,9 @@ def open_or_follow(uow: UnitOfWork, tenant_id: int, loan_id: int, on: date, days
     if rules.bucket_group(bucket) != before_group:
         case.queue, case.next_action = rules.route(settings, bucket, amount, case.branch)
         case.assignee = None  # a new bucket is a new team's work
+        s.add(CollectionActionRow(tenant_id=tenant_id, case_id=case.id, kind="reroute", party=None,
+                                  text=f"{before_group} -> {rules.bucket_group(bucket)}: {case.queue}",
+                                  actor=who.username, at=now))
         audit.record(s, who, "collections.reroute", "collection_case", case.id,
                      before={"bucket": before_group}, after={"bucket": bucket, "queue": case.queue})
 
