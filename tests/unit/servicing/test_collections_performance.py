@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from microlend.core.errors import ValidationError
@@ -43,6 +43,7 @@ def test_rows_become_figures_with_the_distinct_totals_of_the_statement() -> None
     assert r.total.contacts == 4 and r.total.promises_made == 4
 
 
+@settings(deadline=None)  # no time limit per example: the suite runs beside other work
 @given(st.lists(st.tuples(st.sampled_from(["ann", "bo", "cy"]), st.integers(0, 1),
                           st.integers(1, 10**9).map(lambda cents: cents * 100)), max_size=12))
 def test_amounts_recovered_add_up_exactly(cells: list[tuple[str, int, int]]) -> None:
