@@ -6,7 +6,8 @@ retried later for the same business date.
 The jobs of a bank's calendar: close of business at the cut-off (23:00 in the bank's time zone), month-end
 provisioning after it (23:30 on the last day of the month), the early-warning scan of the book after both
 (23:45), the day's repayment reminders in the morning
-(09:00), and every hour the sending of queued messages and of event deliveries still waiting."""
+(09:00), every hour the sending of queued messages and of event deliveries still waiting, and the
+campaigns' journey steps now due."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ from microlend.servicing.service import collecting, reminders
 log = logging.getLogger("microlend.worker")
 
 CLOSE_OF_BUSINESS, PROVISIONING, REMINDERS, MESSAGES = "close_of_business", "provisioning", "reminders", "messages"
-EARLY_WARNING = "early_warning"
+EARLY_WARNING, JOURNEYS = "early_warning", "journeys"
 
 #: The calendar every bank starts with (a bank may change times and time zone in its rows).
 DEFAULT_CALENDAR = [
@@ -46,6 +47,7 @@ DEFAULT_CALENDAR = [
     JobSpec(EARLY_WARNING, jobs.DAILY, "23:45"),
     JobSpec(REMINDERS, jobs.DAILY, "09:00"),
     JobSpec(MESSAGES, jobs.HOURLY, "00:00"),
+    JobSpec(JOURNEYS, jobs.HOURLY, "00:00"),
 ]
 
 JobFunction = Callable[[UnitOfWork, Principal, date], dict[str, Any]]
@@ -103,12 +105,25 @@ def send_messages(uow: UnitOfWork, who: Principal, on: date) -> dict[str, Any]:
             "deliveries_done": delivered.done, "deliveries_retrying": delivered.retrying}
 
 
+def advance_journeys(uow: UnitOfWork, who: Principal, on: date) -> dict[str, Any]:
+    """客户旅程 the campaigns' follow-up steps now due: their messages queued (the messages job sends them)
+    and their officers' visit tasks made."""
+    with uow.read_only():
+        tenant = uow.session.get(TenantRow, who.tenant_id)
+        bank = tenant.display_name if tenant is not None else ""
+    done = marketing.advance_journeys(uow, who, now=utcnow(), bank_name=bank)
+    return {"journey_steps_done": done.steps_done, "journey_steps_stopped": done.steps_stopped,
+            "journey_contacted": done.contacted, "journey_messages": done.messages,
+            "journey_visit_tasks": done.visit_tasks}
+
+
 JOBS: dict[str, JobFunction] = {
     CLOSE_OF_BUSINESS: close_of_business,
     PROVISIONING: provisioning,
     EARLY_WARNING: early_warning_scan,
     REMINDERS: queue_and_send_reminders,
     MESSAGES: send_messages,
+    JOURNEYS: advance_journeys,
 }
 
 

@@ -196,15 +196,16 @@ def test_the_bank_calendar_runs_close_of_business_and_reminders(fresh_engine: En
     uow = UnitOfWork(make_session_factory(fresh_engine))
     tenant_id = tenancy.create_tenant(uow, "bank", business_date=date(2026, 3, 1)).id
     monkeypatch.setattr(clock, "_clock", FixedClock(datetime(2026, 3, 1, 1, 0, tzinfo=UTC)))
-    assert worker.ensure_calendars(uow) == 5
+    assert worker.ensure_calendars(uow) == 6
     assert worker.ensure_calendars(uow) == 0
     # 3 March, 23:30 in Shanghai: close of business for 1–3 March, reminders for 1–3 March, hourly sending, and
-    # the early-warning scan of 1 and 2 March (at 23:45)
+    # the early-warning scan of 1 and 2 March (at 23:45), and the journeys' hourly round
     monkeypatch.setattr(clock, "_clock", FixedClock(datetime(2026, 3, 3, 15, 30, tzinfo=UTC)))
     outcomes = worker.run_due(uow, tenant_id=tenant_id)
     assert all(o.ok for o in outcomes), [o.error for o in outcomes]
     kinds = Counter(o.claim.kind for o in outcomes)
-    assert kinds == {"close_of_business": 3, "reminders": 3, "messages": 1, "early_warning": 2}
+    assert kinds == {"close_of_business": 3, "reminders": 3, "messages": 1, "early_warning": 2,
+                     "journeys": 1}
     with uow:
         from microlend.core.tables import TenantRow
         assert uow.session.get(TenantRow, tenant_id).business_date == date(2026, 3, 4)  # type: ignore[union-attr]
