@@ -92,7 +92,8 @@ class TestJourney:
     def test_a_follow_up_sms_respects_opt_outs_and_quiet_hours(self, mbank: Bank) -> None:
         who = mbank.who()
         camp = _campaign(mbank, "sms-again")
-        service.add_journey_step(mbank.uow(), who, camp.id, StepSpec(2, "no_application", "sms", "Still there? {{ link }}"))
+        service.add_journey_step(mbank.uow(), who, camp.id,
+                                 StepSpec(2, "no_application", "sms", "Still there? {{ link }}"))
         service.launch_campaign(mbank.uow(), who, camp.id, customers(50), at=NOON)
         treated = _treated(mbank, camp.id)
         service.record_opt_out(mbank.uow(), who, treated[0], "sms", at=NOON)
