@@ -327,11 +327,13 @@ def variant_report(campaign_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -
 
 @router.get("/calendar")
 def campaign_calendar(who: CurrentPrincipal, uow: UnitOfWorkDep,
-                      month: Annotated[str, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", examples=["2026-03"])],
+                      month: Annotated[str, Query(pattern=r"^([0-9]{4}-(0[1-9]|1[0-2]))?$", examples=["2026-03"],
+                                                  description="YYYY-MM; this month when empty")] = "",
                       department: Annotated[str, Query(max_length=60)] = "",
                       product: Annotated[str, Query(max_length=60)] = "") -> list[CalendarLinePublic]:
     """The month's campaigns by department and product, with budget and spend so far."""
-    lines = service.campaign_calendar(uow, who, service.parse_month(month), department=department, product=product)
+    first = service.parse_month(month) if month else utcnow().date().replace(day=1)
+    lines = service.campaign_calendar(uow, who, first, department=department, product=product)
     return [CalendarLinePublic.of(x) for x in lines]
 
 
