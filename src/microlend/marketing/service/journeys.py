@@ -433,6 +433,14 @@ class CalendarLine:
         return self.budget is not None and self.spent > self.budget
 
 
+def campaign_budget(uow: UnitOfWork, who: Principal, campaign_id: int) -> tuple[Decimal | None, Decimal]:
+    """The campaign's budget (None: none) and what its contacts cost so far."""
+    who.require(Permission.VIEW_CAMPAIGNS)
+    with uow:
+        row = campaign_row(uow.session, who, campaign_id)
+        return row.budget, campaign_spent(uow.session, who.tenant_id, campaign_id)
+
+
 def parse_month(value: str) -> date:
     try:
         if len(value) != 7:
