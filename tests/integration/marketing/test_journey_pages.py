@@ -7,11 +7,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import polars as pl
 import pytest
 from sqlalchemy import select
 from tests.conftest import Api
 from tests.integration.marketing.test_marketing_pages import created_id, customers, sign_in
 
+from microlend.marketing import service
+from microlend.marketing.journeys import StepSpec, Variant
+from microlend.marketing.segments import FrequencyCap
 from microlend.marketing.tables import JourneyStepRow
 
 pytestmark = pytest.mark.slow
@@ -59,6 +63,34 @@ class TestJourneyPages:
         calendar = api.client.get(f"/marketing/calendar?month={noon.strftime('%Y-%m')}")
         assert calendar.status_code == 200 and "Retail" in calendar.text and "/marketing/campaigns/" in calendar.text
         assert api.client.get("/marketing/calendar?month=2026-13").status_code == 422
+        api.client.cookies.set("ml_lang", "zh_CN")
+        zh = api.client.get(f"/marketing/calendar?month={noon.strftime('%Y-%m')}").text
+        assert "营销日历" in zh and "已花费" in zh
+        assert "客户旅程" in api.client.get(f"/marketing/campaigns/{cid}").text
+        api.client.cookies.clear()
+
+    def test_the_report_shows_the_funnel_per_step_and_per_variant(self, api: Api) -> None:
+        who = api.kit.principal("marketer")
+        noon = _noon() - timedelta(days=5)
+        service.save_segment(api.kit.uow_factory(), who, "grown-ups", "age >= 25", at=noon)
+        camp = service.create_campaign(api.kit.uow_factory(), who, service.CampaignSpec(
+            name="ab-journey", channel="sms", segment_name="grown-ups", control_share_bp=2000,
+            cap=FrequencyCap(5, 30), variants=(Variant("A", 50, "A {{ link }}"), Variant("B", 50, "B {{ link }}"))),
+            at=noon)
+        service.add_journey_step(api.kit.uow_factory(), who, camp.id, StepSpec(2, "no_click", "visit"))
+        frame = pl.DataFrame({"customer_id": list(range(900001, 900041)), "age": [30] * 40,
+                              "marketing_consent": [True] * 40, "current_days_past_due": [0] * 40})
+        service.launch_campaign(api.kit.uow_factory(), who, camp.id, frame, at=noon)
+        done = service.advance_journeys(api.kit.uow_factory(), who, now=noon + timedelta(days=2),
+                                        consent=lambda _u, _w, ids: set(ids))
+        assert done.visit_tasks > 0
+        sign_in(api, "marketer")
+        report = api.client.get(f"/marketing/campaigns/{camp.id}/report").text
+        assert 'data-testid="step-funnel"' in report and 'data-testid="variants"' in report
+        assert "Funnel per journey step" in report
+        api.client.cookies.set("ml_lang", "zh_CN")
+        zh = api.client.get(f"/marketing/campaigns/{camp.id}/report")
+        assert zh.status_code == 200 and "各旅程步骤漏斗" in zh.text and "申请率（95% 区间）" in zh.text
         api.client.cookies.clear()
 
     def test_another_banks_campaign_and_a_credit_officer_are_kept_out(self, api: Api, other: Api) -> None:
