@@ -240,10 +240,11 @@ def test_the_worker_process_keeps_the_calendar_until_stopped(fresh_engine: Engin
     serving.start()
     reader = UnitOfWork(make_session_factory(fresh_engine))  # this thread's own (a unit of work is one thread's)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(_runs(reader, tenant_id)) < 2:
+    while time.monotonic() < deadline and len(_runs(reader, tenant_id)) < 3:
         time.sleep(0.05)
     stop.set()
     serving.join(30)
     assert not serving.is_alive()
     assert {(r.kind, r.status) for r in _runs(reader, tenant_id)} == {("reminders", "succeeded"),
-                                                                     ("messages", "succeeded")}
+                                                                     ("messages", "succeeded"),
+                                                                     ("journeys", "succeeded")}
