@@ -16,7 +16,7 @@ from tests.integration.marketing.test_marketing_pages import created_id, custome
 from microlend.marketing import service
 from microlend.marketing.journeys import StepSpec, Variant
 from microlend.marketing.segments import FrequencyCap
-from microlend.marketing.tables import JourneyStepRow
+from microlend.marketing.tables import JourneyStepRow, VisitTaskRow
 
 pytestmark = pytest.mark.slow
 
@@ -91,6 +91,28 @@ class TestJourneyPages:
         api.client.cookies.set("ml_lang", "zh_CN")
         zh = api.client.get(f"/marketing/campaigns/{camp.id}/report")
         assert zh.status_code == 200 and "各旅程步骤漏斗" in zh.text and "申请率（95% 区间）" in zh.text
+        api.client.cookies.clear()
+
+    def test_a_visit_step_goes_to_the_customers_officer(self, api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+        noon = _noon() - timedelta(days=3)
+        monkeypatch.setattr("microlend.web.marketing._now", lambda: noon)
+        _, officer = api.kit.user("credit_officer")
+        ids = customers(api, 4, officer_user_id=officer.user_id)
+        sign_in(api, "marketer")
+        api.client.post("/marketing/segments", data={"name": "mine", "expression": "age >= 18"})
+        cid = created_id(api.client.post("/marketing/campaigns", data={
+            "name": "then-visit", "target": "segment:mine", "channel": "sms", "control_pct": "0"},
+            follow_redirects=False))
+        api.client.post(f"/marketing/campaigns/{cid}/steps", data={
+            "after_days": "2", "condition": "no_click", "action": "visit"})
+        assert api.client.post(f"/marketing/campaigns/{cid}/launch").status_code == 200
+        done = service.advance_journeys(api.kit.uow_factory(), api.kit.principal("marketer"),
+                                        now=noon + timedelta(days=2))
+        assert done.visit_tasks == len(ids)
+        with api.kit.uow_factory() as u:
+            officers = set(u.session.execute(select(VisitTaskRow.officer_user_id).where(
+                VisitTaskRow.campaign_id == cid)).scalars())
+        assert officers == {officer.user_id}
         api.client.cookies.clear()
 
     def test_another_banks_campaign_and_a_credit_officer_are_kept_out(self, api: Api, other: Api) -> None:

@@ -50,7 +50,7 @@ from microlend.marketing.service.common import (
     unit_cost,
 )
 from microlend.marketing.service.outbox import ConsentCheck, customers_table_consent
-from microlend.marketing.sources import applications_for_funnel
+from microlend.marketing.sources import applications_for_funnel, customer_officers
 from microlend.marketing.tables import (
     AssignmentRow,
     CampaignRow,
@@ -270,6 +270,7 @@ def _advance_step(uow: UnitOfWork, who: Principal, step_id: int, campaign_id: in
     chosen = select_next(previous, clicked, applied, condition)
     ids = chosen.get_column("customer_id").to_list()
     consenting = consent(uow, who, ids) if ids else set()
+    officers = customer_officers(uow, who, ids) if ids and action == "visit" else {}
     with uow:
         s = uow.session
         step = s.get(JourneyStepRow, step_id)
@@ -291,7 +292,7 @@ def _advance_step(uow: UnitOfWork, who: Principal, step_id: int, campaign_id: in
         messages = tasks = 0
         if action == "visit":
             bulk_insert(s, VisitTaskRow, [
-                {"tenant_id": tenant, "campaign_id": camp.id, "customer_id": c, "officer_user_id": None,
+                {"tenant_id": tenant, "campaign_id": camp.id, "customer_id": c, "officer_user_id": officers.get(c),
                  "status": "open", "note": f"journey step {step.position}", "created_at": now} for c in reached])
             record_contacts(s, tenant, camp.id, "visit", reached, now)
             tasks = len(reached)
