@@ -108,6 +108,41 @@ class TestJourney:
         assert len(rows) == len(treated) - 1 and treated[0] not in {r[0] for r in rows}
         assert all(r[1] > night for r in rows)  # held until the quiet hours end
 
+    def test_a_second_step_follows_whom_the_first_reached(self, mbank: Bank) -> None:
+        who = mbank.who()
+        camp = _campaign(mbank, "chain")
+        service.add_journey_step(mbank.uow(), who, camp.id, StepSpec(1, "no_click", "push"))
+        service.add_journey_step(mbank.uow(), who, camp.id, StepSpec(2, "no_application", "visit"))
+        service.launch_campaign(mbank.uow(), who, camp.id, customers(60), at=NOON)
+        treated = _treated(mbank, camp.id)
+        _click(mbank, camp.id, treated[:10], NOON + timedelta(hours=1))
+        first = service.advance_journeys(mbank.uow(), who, now=NOON + timedelta(days=1), consent=everyone)
+        assert (first.steps_done, first.messages) == (1, len(treated) - 10)
+        # the second step waits two days after the first, not after the launch
+        assert service.advance_journeys(mbank.uow(), who, now=NOON + timedelta(days=2),
+                                        consent=everyone).steps_done == 0
+        applicants = treated[10:15]
+        service.record_events(mbank.uow(), who, [{"customer_id": c, "kind": "applied",
+                                                 "at": NOON + timedelta(days=2)} for c in applicants])
+        second = service.advance_journeys(mbank.uow(), who, now=NOON + timedelta(days=3), consent=everyone)
+        assert second.visit_tasks == len(treated) - 15
+        with mbank.uow() as u:
+            visited = set(u.session.execute(select(VisitTaskRow.customer_id).where(
+                VisitTaskRow.campaign_id == camp.id)).scalars())
+        assert visited == set(treated[15:])  # neither the clickers (not in step 1) nor the applicants
+
+    def test_a_step_after_a_stopped_one_stops_too(self, mbank: Bank) -> None:
+        who = mbank.who()
+        camp = _campaign(mbank, "stopped", budget=Decimal("10.00"))
+        service.add_journey_step(mbank.uow(), who, camp.id, StepSpec(1, "no_click", "visit"))
+        service.add_journey_step(mbank.uow(), who, camp.id, StepSpec(1, "no_click", "sms"))
+        service.launch_campaign(mbank.uow(), who, camp.id, customers(40), at=NOON)
+        service.advance_journeys(mbank.uow(), who, now=NOON + timedelta(days=1), consent=everyone)
+        service.advance_journeys(mbank.uow(), who, now=NOON + timedelta(days=2), consent=everyone)
+        steps = service.journey_steps(mbank.uow(), who, camp.id)
+        assert [s.status for s in steps] == ["stopped", "stopped"]
+        assert steps[1].stop_reason == "the previous step was stopped"
+
     def test_steps_are_fixed_once_launched_and_for_marketers_only(self, mbank: Bank) -> None:
         who = mbank.who()
         camp = _campaign(mbank, "fixed")
