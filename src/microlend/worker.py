@@ -7,8 +7,8 @@ The jobs of a bank's calendar: close of business at the cut-off (23:00 in the ba
 provisioning after it (23:30 on the last day of the month), the re-pull of external data for the borrowers
 due one (23:40, a rolling cohort: each borrower every 30 days by default), the early-warning scan of the book
 after them (23:45), the day's repayment reminders in the morning (09:00), every hour the sending of queued
-messages and of event deliveries still waiting, and at month end, after provisioning (23:45), the monitoring of
-the models in use (模型监控: drift and performance, with alerts)."""
+messages and of event deliveries still waiting and the campaigns' journey steps now due, and at month end,
+after provisioning (23:45), the monitoring of the models in use (模型监控: drift and performance, with alerts)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ log = logging.getLogger("microlend.worker")
 
 CLOSE_OF_BUSINESS, PROVISIONING, REMINDERS, MESSAGES = "close_of_business", "provisioning", "reminders", "messages"
 EARLY_WARNING, DATA_REFRESH = "early_warning", "data_refresh"
-MODEL_MONITORING = "model_monitoring"
+MODEL_MONITORING, JOURNEYS = "model_monitoring", "journeys"
 
 #: The calendar every bank starts with (a bank may change times and time zone in its rows).
 DEFAULT_CALENDAR = [
@@ -53,6 +53,7 @@ DEFAULT_CALENDAR = [
     JobSpec(REMINDERS, jobs.DAILY, "09:00"),
     JobSpec(MESSAGES, jobs.HOURLY, "00:00"),
     JobSpec(MODEL_MONITORING, jobs.MONTH_END, "23:45"),
+    JobSpec(JOURNEYS, jobs.HOURLY, "00:00"),
 ]
 
 JobFunction = Callable[[UnitOfWork, Principal, date], dict[str, Any]]
@@ -125,6 +126,16 @@ def monitor_models(uow: UnitOfWork, who: Principal, on: date) -> dict[str, Any]:
     runs = monitoring_runs.record_monitoring(uow, who, on, facts)
     return {"models": len(runs), "alerts": sum(len(r.alerts) for r in runs),
             "act": sum(1 for r in runs if r.status == "act"), "watch": sum(1 for r in runs if r.status == "watch")}
+def advance_journeys(uow: UnitOfWork, who: Principal, on: date) -> dict[str, Any]:
+    """客户旅程 the campaigns' follow-up steps now due: their messages queued (the messages job sends them)
+    and their officers' visit tasks made."""
+    with uow.read_only():
+        tenant = uow.session.get(TenantRow, who.tenant_id)
+        bank = tenant.display_name if tenant is not None else ""
+    done = marketing.advance_journeys(uow, who, now=utcnow(), bank_name=bank)
+    return {"journey_steps_done": done.steps_done, "journey_steps_stopped": done.steps_stopped,
+            "journey_contacted": done.contacted, "journey_messages": done.messages,
+            "journey_visit_tasks": done.visit_tasks}
 
 
 JOBS: dict[str, JobFunction] = {
@@ -135,6 +146,7 @@ JOBS: dict[str, JobFunction] = {
     REMINDERS: queue_and_send_reminders,
     MESSAGES: send_messages,
     MODEL_MONITORING: monitor_models,
+    JOURNEYS: advance_journeys,
 }
 
 

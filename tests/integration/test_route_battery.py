@@ -42,6 +42,7 @@ from microlend.decisioning.limits import default_limit_review
 from microlend.decisioning.policy import deep_merge, default_policy
 from microlend.demo import identities
 from microlend.marketing import service as marketing
+from microlend.marketing.journeys import StepSpec, Variant
 from microlend.marketing.segments import FrequencyCap
 from microlend.origination.limit_review import review_credit_lines
 from microlend.parties.tables import PartyLinkRow
@@ -584,6 +585,25 @@ def campaign(api: CachedTokens) -> int:
                                    json={"name": f"c{next(_seq)}", "channel": "sms", "segment_name": segment}))["id"])
 
 
+def journey_campaign(api: CachedTokens) -> int:
+    """A launched campaign with a follow-up step and two message variants."""
+    who = api.kit.principal("marketer")
+    segment = f"journey{next(_seq)}"
+    factory = api.kit.uow_factory
+    marketing.save_segment(factory(), who, segment, "age >= 25", at=MARKETING_AT)
+    camp = marketing.create_campaign(factory(), who, marketing.CampaignSpec(
+        name=f"j{next(_seq)}", channel="sms", segment_name=segment, control_share_bp=2000, cap=FrequencyCap(),
+        department="Retail", product="Micro", budget=Decimal("100.00"),
+        variants=(Variant("A", 50, "A {{ link }}"), Variant("B", 50, "B {{ link }}"))), at=MARKETING_AT)
+    marketing.add_journey_step(factory(), who, camp.id, StepSpec(3, "no_click", "visit"))
+    marketing.launch_campaign(factory(), who, camp.id, marketing_base(), at=MARKETING_AT, bank_name="Demo")
+    return camp.id
+
+
+def steps_snapshot(api: CachedTokens, campaign_id: int) -> Any:
+    return api.client.get(f"/api/v1/marketing/campaigns/{campaign_id}/steps", headers=api.token("marketer")).json()
+
+
 def campaign_snapshot(api: CachedTokens, campaign_id: int) -> Any:
     return api.client.get(f"/api/v1/marketing/campaigns/{campaign_id}", headers=api.token("marketer")).json()
 
@@ -921,6 +941,15 @@ CASES: list[Case] = [
            body={"stage": "applied"}, write=True), launched("sms"), measurement_snapshot),
     Case(E("GET", f"{V1}/marketing/campaigns/{{campaign_id}}/measurement", "marketer", "collector"),
          closed_campaign, measurement_snapshot),
+    Case(E("POST", f"{V1}/marketing/campaigns/{{campaign_id}}/steps", "marketer", "credit_officer", write=True,
+           body={"after_days": 3, "condition": "no_click", "action": "visit"}), campaign, steps_snapshot),
+    Case(E("GET", f"{V1}/marketing/campaigns/{{campaign_id}}/steps", "credit_officer", "collector"),
+         journey_campaign, steps_snapshot),
+    Case(E("GET", f"{V1}/marketing/campaigns/{{campaign_id}}/step-funnel", "marketer", "collector"),
+         journey_campaign, steps_snapshot),
+    Case(E("GET", f"{V1}/marketing/campaigns/{{campaign_id}}/variants", "marketer", "collector"),
+         journey_campaign, steps_snapshot),
+    Case(E("GET", f"{V1}/marketing/calendar", "marketer", "collector")),
     Case(E("GET", f"{V1}/marketing/measurement-settings", "marketer", "collector")),
     Case(E("PUT", f"{V1}/marketing/measurement-settings", "marketer", "credit_officer", write=True,
            body={"sms_cost": "0.04", "push_cost": "0.01", "visit_cost": "25.00", "margin_per_disbursed": "800.00",

@@ -24,6 +24,7 @@ from microlend.cli.common import console, fail, tenant_principal, user_errors
 from microlend.core.clock import utcnow
 from microlend.core.errors import ValidationError
 from microlend.marketing import service
+from microlend.marketing.journeys import StepSpec
 from microlend.marketing.segments import FrequencyCap, identifiers, parse_segment_expression
 
 app = typer.Typer(help="Marketing: segments, pre-approval runs, campaigns and reports (营销).", no_args_is_help=True)
@@ -245,16 +246,21 @@ def campaign_create(
     attribution_days: Annotated[int, typer.Option(help="Days after a send that a conversion counts")] = 30,
     cap_messages: Annotated[int, typer.Option(help="Frequency cap: messages per window")] = 2,
     cap_days: Annotated[int, typer.Option(help="Frequency cap: window in days")] = 7,
+    department: Annotated[str, typer.Option(help="Department running the campaign")] = "",
+    product: Annotated[str, typer.Option(help="Product the campaign offers")] = "",
+    budget: Annotated[str | None, typer.Option(help="What its contacts may cost (CNY); none by default")] = None,
 ) -> None:
     """Create a draft campaign."""
     try:
         cost = Decimal(cost_per_message)
+        budget_value = None if budget is None else Decimal(budget)
     except InvalidOperation:
-        raise fail(f"cost_per_message: '{cost_per_message}' is not a number") from None
+        raise fail(f"cost_per_message or budget: '{cost_per_message}' / '{budget}' is not a number") from None
     uow, who = tenant_principal(tenant)
     spec = service.CampaignSpec(name=name, channel=channel, segment_name=segment, run_id=run,
                                 control_share_bp=control_share, locale=locale, cost_per_message=cost,
-                                attribution_days=attribution_days, cap=FrequencyCap(cap_messages, cap_days))
+                                attribution_days=attribution_days, cap=FrequencyCap(cap_messages, cap_days),
+                                department=department, product=product, budget=budget_value)
     camp = service.create_campaign(uow, who, spec, at=utcnow())
     console.print(f"campaign {camp.id} '{camp.name}' created (draft)")
 
@@ -296,6 +302,44 @@ def campaign_send(
     result = service.dispatch_outbox(uow, who, now=_instant(now), **kwargs)
     console.print(f"sent {result.sent:,}, failed {result.failed:,}, suppressed "
                   + (", ".join(f"{k} {v:,}" for k, v in result.suppressed.items()) or "0"))
+
+
+@campaign_app.command("step")
+@user_errors
+def campaign_step(
+    tenant: Tenant,
+    campaign_id: Annotated[int, typer.Argument(help="Campaign id (not launched yet)")],
+    after_days: Annotated[int, typer.Option(help="Days after the previous step (the launch for the first)")],
+    condition: Annotated[str, typer.Option(help="no_click, no_application or clicked_no_application")],
+    action: Annotated[str, typer.Option(help="sms, push or visit")],
+    template: Annotated[str | None, typer.Option(help="Message text; the campaign's by default")] = None,
+) -> None:
+    """Add a follow-up step to a campaign's journey."""
+    uow, who = tenant_principal(tenant)
+    step = service.add_journey_step(uow, who, campaign_id, StepSpec(after_days, condition, action, template))
+    console.print(f"campaign {campaign_id}: step {step.position} after {step.after_days} days, {step.condition} -> "
+                  f"{step.action}")
+
+
+@campaign_app.command("journeys")
+@user_errors
+def campaign_journeys(
+    tenant: Tenant,
+    now: Annotated[str | None, typer.Option(help="Advance what is due at this instant; default now")] = None,
+    customers: Annotated[Path | None, typer.Option(help="Take current consent from this file")] = None,
+) -> None:
+    """Advance every journey step now due (the worker does this every hour)."""
+    uow, who = tenant_principal(tenant)
+    kwargs: dict[str, Any] = {}
+    if customers is not None:
+        frame = _read_customers(customers)
+        if "marketing_consent" not in frame.columns:
+            raise fail("customers: the file has no marketing_consent column")
+        consenting = set(frame.filter(pl.col("marketing_consent")).get_column("customer_id").to_list())
+        kwargs["consent"] = lambda _s, _t, ids: {i for i in ids if i in consenting}
+    done = service.advance_journeys(uow, who, now=_instant(now), **kwargs)
+    console.print(f"steps done {done.steps_done}, stopped {done.steps_stopped}; reached {done.contacted:,}: "
+                  f"messages {done.messages:,}, visit tasks {done.visit_tasks:,}")
 
 
 @campaign_app.command("list")

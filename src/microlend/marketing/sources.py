@@ -104,6 +104,11 @@ def customer_loan_status(uow: UnitOfWork, who: Principal) -> dict[int, int]:
     return dict(lending.worst_days_past_due(uow, who))
 
 
+def customer_officers(uow: UnitOfWork, who: Principal, customer_ids: Sequence[int]) -> dict[int, int]:
+    """The officer in charge of each of these customers that has one (for their visit tasks)."""
+    return parties.officers_of(uow, who, customer_ids)
+
+
 def customer_contacts(uow: UnitOfWork, who: Principal, customer_ids: Sequence[int]) -> dict[int, ContactCard]:
     """Name, masked phone, address and branch of these customers, by id."""
     return parties.contact_cards(uow, who, customer_ids)

@@ -110,6 +110,10 @@ class CampaignRow(Base):
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)  # none after: suppressed
     approved_by: Mapped[str | None] = mapped_column(String(100), nullable=True)  # a second person (four eyes)
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    department: Mapped[str] = mapped_column(String(60), default="", server_default="")
+    product: Mapped[str] = mapped_column(String(60), default="", server_default="")
+    budget: Mapped[Decimal | None] = mapped_column(Amount(), nullable=True)  # what its contacts may cost
+    variants: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONText(), nullable=True)  # A/B messages
 
 
 class AssignmentRow(Base):
@@ -126,6 +130,7 @@ class AssignmentRow(Base):
     segment_label: Mapped[str] = mapped_column(String(60), default="")
     excluded_reason: Mapped[str | None] = mapped_column(String(30), nullable=True)
     offer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    variant: Mapped[str | None] = mapped_column(String(20), nullable=True)  # the treated's message variant
 
 
 class OutboxRow(Base):
@@ -255,6 +260,44 @@ class CampaignMeasurementRow(Base):
     artefact_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     closed_by: Mapped[str] = mapped_column(String(100))
     closed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+class JourneyStepRow(Base):
+    """A campaign's follow-up step (旅程步骤): after N days, to the previous step's customers meeting a
+    condition, an SMS, a push or an officer's visit; waiting, done (with what it reached) or stopped."""
+
+    __tablename__ = "marketing_journey_steps"
+    __table_args__ = (UniqueConstraint("campaign_id", "position", name="uq_marketing_journey_steps_position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("marketing_campaigns.id"))
+    position: Mapped[int] = mapped_column(Integer)  # 1, 2, ...; 0 is the launch itself
+    after_days: Mapped[int] = mapped_column(Integer)
+    condition: Mapped[str] = mapped_column(String(30))
+    action: Mapped[str] = mapped_column(String(10))
+    template: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(20))  # waiting, done, stopped
+    stop_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    candidates: Mapped[int] = mapped_column(Integer, default=0)
+    contacted: Mapped[int] = mapped_column(Integer, default=0)
+    blocked: Mapped[dict[str, int] | None] = mapped_column(JSONText(), nullable=True)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class JourneyContactRow(Base):
+    """A customer a journey step reached (a message queued or a visit task made): the step's funnel."""
+
+    __tablename__ = "marketing_journey_contacts"
+    __table_args__ = (UniqueConstraint("step_id", "customer_id", name="uq_marketing_journey_contacts_customer"),
+                      Index("ix_marketing_journey_contacts_campaign", "tenant_id", "campaign_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("marketing_campaigns.id"))
+    step_id: Mapped[int] = mapped_column(ForeignKey("marketing_journey_steps.id"))
+    customer_id: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class ContactPolicyRow(Base):
     """A bank's contact policy (接触策略), over every campaign and channel: the cap of contacts per customer
     and period, the global holdout, quiet hours, the send throttle, the public host of links, and whether

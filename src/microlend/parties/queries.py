@@ -288,3 +288,17 @@ def subject_indexes(uow: UnitOfWork, who: Principal) -> dict[int, str]:
         return {int(i): str(x) for i, x in uow.session.execute(
             select(CustomerRow.id, CustomerRow.id_number_index).where(CustomerRow.tenant_id == who.tenant_id))
             if x}
+
+
+def officers_of(uow: UnitOfWork, who: Principal, customer_ids: Sequence[int]) -> dict[int, int]:
+    """The loan officer in charge of each of these customers that has one, by customer id."""
+    found: dict[int, int] = {}
+    with uow:
+        for chunk in _chunks(customer_ids):
+            for cid, officer in uow.session.execute(
+                    select(CustomerRow.id, CustomerRow.officer_user_id).where(
+                        CustomerRow.tenant_id == who.tenant_id, CustomerRow.id.in_(chunk),
+                        CustomerRow.officer_user_id.is_not(None))).all():
+                if officer is not None:
+                    found[int(cid)] = int(officer)
+    return found

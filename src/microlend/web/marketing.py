@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 import polars as pl
-from fastapi import APIRouter, BackgroundTasks, Form, Request
+from fastapi import APIRouter, BackgroundTasks, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from microlend.api.deps import Count, Id, OptionalCount, UnitOfWorkDep
@@ -23,6 +23,7 @@ from microlend.marketing.attribution import FUNNEL_STAGES
 from microlend.marketing.campaigns import QuietHours
 from microlend.marketing.contact_policy import POLICY_REASONS, ContactPolicy, parse_hhmm
 from microlend.marketing.customerbase import customer_frame
+from microlend.marketing.journeys import ACTIONS, CONDITIONS, StepSpec, Variant
 from microlend.marketing.segments import DEFAULT_NAMESPACE, EXCLUSION_REASONS, Channel, FrequencyCap
 from microlend.marketing.tracking import funnel_chart, lift_chart
 from microlend.web.pages import current_principal, login_redirect, page
@@ -33,6 +34,7 @@ NAV: list[tuple[str, str, Permission]] = [
     ("/marketing/segments", "Segments", Permission.MANAGE_CAMPAIGNS),
     ("/marketing/runs", "Pre-approval", Permission.MANAGE_CAMPAIGNS),
     ("/marketing/campaigns", "Campaigns", Permission.MANAGE_CAMPAIGNS),
+    ("/marketing/calendar", "Campaign calendar", Permission.MANAGE_CAMPAIGNS),
     ("/tasks/visits", "My visit tasks", Permission.RECOMMEND),
     ("/marketing/policy", "Contact policy", Permission.MANAGE_MESSAGING),
 ]
@@ -275,6 +277,27 @@ def _control_bp(value: str) -> int:
     return int((pct * 100).to_integral_value())
 
 
+def _budget(value: str) -> Decimal | None:
+    if not value.strip():
+        return None
+    try:
+        amount = Decimal(value.strip())
+    except InvalidOperation:
+        raise ValidationError(f"budget: '{value}' is not an amount", field="budget") from None
+    if not amount.is_finite():
+        raise ValidationError(f"budget: '{value}' is not an amount", field="budget")
+    return amount
+
+
+def _variants(a: str, b: str) -> tuple[Variant, ...]:
+    """Two message texts typed in: variants A and B, half the treated each; one alone is the campaign's."""
+    if not a.strip() and not b.strip():
+        return ()
+    if not a.strip() or not b.strip():
+        raise ValidationError("variants: give both texts of an A/B test, or neither", field="variants")
+    return (Variant("A", 50, a.strip()), Variant("B", 50, b.strip()))
+
+
 @router.post("/marketing/campaigns", response_class=HTMLResponse)
 def campaign_create(
     request: Request, uow: UnitOfWorkDep, name: Annotated[str, Form(max_length=100)],
@@ -282,13 +305,17 @@ def campaign_create(
     locale: Annotated[str, Form()] = "zh_CN", control_pct: Annotated[str, Form()] = "10",
     cap_max: Annotated[str, Form()] = "2", cap_days: Annotated[str, Form()] = "7",
     cost: Annotated[str, Form()] = "0.05", days: Annotated[str, Form()] = "30",
+    department: Annotated[str, Form(max_length=60)] = "", product: Annotated[str, Form(max_length=60)] = "",
+    budget: Annotated[str, Form(max_length=20)] = "", variant_a: Annotated[str, Form(max_length=1000)] = "",
+    variant_b: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
     """新建活动 a draft campaign on a segment ('segment:<name>') or a run's offers ('run:<id>')."""
     who = _marketer(request, uow)
     if not isinstance(who, Principal):
         return who
     form = {"name": name, "target": target, "channel": channel, "locale": locale, "control_pct": control_pct,
-            "cap_max": cap_max, "cap_days": cap_days, "cost": cost, "days": days}
+            "cap_max": cap_max, "cap_days": cap_days, "cost": cost, "days": days, "department": department,
+            "product": product, "budget": budget, "variant_a": variant_a, "variant_b": variant_b}
     try:
         kind, _, value = target.partition(":")
         if kind not in ("segment", "run") or not value:
@@ -302,7 +329,9 @@ def campaign_create(
             run_id=_int(value, "run_id", 1, 2**31) if kind == "run" else None,
             control_share_bp=_control_bp(control_pct),
             locale=locale, cost_per_message=cost_value, attribution_days=_int(days, "attribution_days", 1, 365),
-            cap=FrequencyCap(_int(cap_max, "cap_max_messages", 1, 100), _int(cap_days, "cap_window_days", 1, 365)))
+            cap=FrequencyCap(_int(cap_max, "cap_max_messages", 1, 100), _int(cap_days, "cap_window_days", 1, 365)),
+            department=department.strip(), product=product.strip(), budget=_budget(budget),
+            variants=_variants(variant_a, variant_b))
         created = service.create_campaign(uow, who, spec, at=_now())
     except DomainError as exc:
         if exc.status_code in (401, 403):
@@ -313,10 +342,14 @@ def campaign_create(
 
 def _campaign_page(request: Request, uow: UnitOfWork, who: Principal, campaign_id: int, *,
                    dispatched: dict[str, int] | None = None, error: str = "", status_code: int = 200,
-                   launched: service.LaunchSummary | None = None) -> HTMLResponse:
+                   launched: service.LaunchSummary | None = None,
+                   step_form: dict[str, str] | None = None) -> HTMLResponse:
     c = service.get_campaign(uow, who, campaign_id)
     segment = next((v.label for v in service.list_segments(uow, who) if v.id == c.segment_id), "")
+    budget, spent = service.campaign_budget(uow, who, campaign_id)
     return page(request, who, "marketing/campaign.html", status_code=status_code, c=c, segment=segment,
+                steps=service.journey_steps(uow, who, campaign_id), spent=spent, budget=budget,
+                conditions=CONDITIONS, actions=ACTIONS, step_form=step_form or {"after_days": "3"},
                 waiting=service.outbox_waiting(uow, who).get(c.id, 0), dispatched=dispatched, error=error,
                 launched=launched, badges=STATUS_BADGES, reasons=(*EXCLUSION_REASONS, *POLICY_REASONS[1:]),
                 me=who.username, approval_needed=service.contact_policy(uow, who).launch_approval)
@@ -353,6 +386,52 @@ def campaign_launch(request: Request, uow: UnitOfWorkDep, campaign_id: Id) -> Re
             return _error(request, who, exc)
         return _campaign_page(request, uow, who, campaign_id, error=exc.message, status_code=exc.status_code)
     return _campaign_page(request, uow, who, campaign_id, launched=summary)
+
+
+@router.post("/marketing/campaigns/{campaign_id}/steps", response_class=HTMLResponse)
+def campaign_step_add(request: Request, uow: UnitOfWorkDep, campaign_id: Id,
+                      after_days: Annotated[str, Form(max_length=5)], condition: Annotated[str, Form(max_length=30)],
+                      action: Annotated[str, Form(max_length=10)],
+                      template: Annotated[str, Form(max_length=1000)] = "") -> Response:
+    """旅程步骤 a follow-up step: N days later, to the previous step's customers meeting the condition."""
+    who = _marketer(request, uow)
+    if not isinstance(who, Principal):
+        return who
+    form = {"after_days": after_days, "condition": condition, "action": action, "template": template}
+    try:
+        spec = StepSpec(_int(after_days, "after_days", 1, 90), condition, action, template.strip() or None)
+        service.add_journey_step(uow, who, campaign_id, spec)
+    except DomainError as exc:
+        if exc.status_code in (401, 403, 404):
+            return _error(request, who, exc)
+        return _campaign_page(request, uow, who, campaign_id, error=exc.message, status_code=exc.status_code,
+                              step_form=form)
+    return RedirectResponse(f"/marketing/campaigns/{campaign_id}#journey", status_code=303)
+
+
+@router.get("/marketing/calendar", response_class=HTMLResponse)
+def campaign_calendar(request: Request, uow: UnitOfWorkDep, month: Annotated[str, Query(max_length=7)] = "",
+                      department: Annotated[str, Query(max_length=60)] = "",
+                      product: Annotated[str, Query(max_length=60)] = "") -> Response:
+    """营销日历 the month's campaigns by department and product, with spend against budget."""
+    who = _marketer(request, uow)
+    if not isinstance(who, Principal):
+        return who
+    try:
+        first = service.parse_month(month) if month else _now().date().replace(day=1)
+        lines = service.campaign_calendar(uow, who, first, department=department.strip(), product=product.strip())
+    except DomainError as exc:
+        return _error(request, who, exc)
+    previous = (first - timedelta(days=1)).replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    groups: dict[tuple[str, str], list[service.CalendarLine]] = {}
+    for line in lines:
+        groups.setdefault((line.department, line.product), []).append(line)
+    totals = {key: (sum((x.budget for x in items if x.budget is not None), Decimal(0)),
+                    sum((x.spent for x in items), Decimal(0))) for key, items in groups.items()}
+    return page(request, who, "marketing/calendar.html", month=first, previous=previous.strftime("%Y-%m"),
+                following=following.strftime("%Y-%m"), groups=groups, totals=totals, department=department,
+                product=product, badges=STATUS_BADGES)
 
 
 @router.post("/marketing/campaigns/{campaign_id}/approve", response_class=HTMLResponse)
@@ -450,9 +529,15 @@ def campaign_report(request: Request, uow: UnitOfWorkDep, campaign_id: Id) -> Re
         return _error(request, who, exc)
     by_channel = [f for f in report.funnel if f.by == "channel"]
     by_segment = [f for f in report.funnel if f.by == "segment"]
+    try:
+        step_funnels = service.step_funnels(uow, who, campaign_id)
+        variants = service.variant_report(uow, who, campaign_id)
+    except DomainError as exc:
+        return _error(request, who, exc)
     return page(request, who, "marketing/report.html", c=c, report=report, by_channel=by_channel,
                 by_segment=by_segment, funnel_chart=charts.get("funnel"), lift_chart=charts.get("lift"),
-                uplift=uplift, stored=stored, stages=FUNNEL_STAGES, currency="CNY")
+                uplift=uplift, stored=stored, stages=FUNNEL_STAGES, currency="CNY",
+                step_funnels=step_funnels if len(step_funnels) > 1 else [], variants=variants)
 
 
 @router.post("/marketing/campaigns/{campaign_id}/close", response_class=HTMLResponse)

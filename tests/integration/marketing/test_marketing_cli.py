@@ -68,8 +68,12 @@ def test_whole_flow_from_segment_to_report(cli_db: Path) -> None:
     assert preview.exit_code == 0, preview.output
     assert "customer_id" in preview.output
     created = runner.invoke(app, ["campaign", "create", "--tenant", "demo", "--name", "spring", "--segment", "adults",
-                                  "--control-share", "2000", "--locale", "en"])
+                                  "--control-share", "2000", "--locale", "en", "--department", "Retail",
+                                  "--budget", "100000"])
     assert created.exit_code == 0, created.output
+    step = runner.invoke(app, ["campaign", "step", "--tenant", "demo", "1", "--after-days", "3", "--condition",
+                               "no_click", "--action", "visit"])
+    assert step.exit_code == 0 and "step 1" in step.output, step.output
     launched = runner.invoke(app, ["campaign", "launch", "--tenant", "demo", "1", "--customers", customers,
                                    "--at", "2026-03-02T10:00+08:00"])
     assert launched.exit_code == 0, launched.output
@@ -77,6 +81,9 @@ def test_whole_flow_from_segment_to_report(cli_db: Path) -> None:
                                "--customers", customers])
     assert sent.exit_code == 0, sent.output
     assert "sent" in sent.output
+    journeys = runner.invoke(app, ["campaign", "journeys", "--tenant", "demo", "--now", "2026-03-05T10:00+08:00",
+                                   "--customers", customers])
+    assert journeys.exit_code == 0 and "steps done 1" in journeys.output, journeys.output
     listed = runner.invoke(app, ["campaign", "list", "--tenant", "demo"])
     assert listed.exit_code == 0 and "spring" in listed.output
     tasks = runner.invoke(app, ["campaign", "tasks", "--tenant", "demo"])
@@ -131,6 +138,8 @@ def test_preapprove_on_a_synthetic_base(cli_db: Path) -> None:
     ["campaign", "create", "--tenant", "demo", "--name", "x", "--channel", "fax", "--segment", "a"],
     ["campaign", "create", "--tenant", "demo", "--name", "x", "--segment", "a", "--cost-per-message", "cheap"],
     ["campaign", "launch", "--tenant", "demo", "99", "--customers", "/no/such/file.parquet"],
+    ["campaign", "create", "--tenant", "demo", "--name", "x", "--segment", "a", "--budget", "lots"],
+    ["campaign", "step", "--tenant", "demo", "1", "--after-days", "0", "--condition", "no_click", "--action", "sms"],
     ["report", "--tenant", "demo", "42", "--out", "r.html"],
 ])
 def test_bad_input_exits_with_code_2(cli_db: Path, args: list[str]) -> None:

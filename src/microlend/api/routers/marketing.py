@@ -6,24 +6,25 @@ Launching a campaign and pre-approval runs take whole customer tables, so they r
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from microlend.api.deps import MAX_ID, CurrentPrincipal, Id, UnitOfWorkDep
 from microlend.api.references import CustomerRef, OptionalRunRef, UserQuery
 from microlend.api.routing import api_router
-from microlend.api.schemas import PublicSchema
+from microlend.api.schemas import MoneyStr, PublicSchema
 from microlend.api.security import report_page
 from microlend.core.clock import utcnow
 from microlend.core.errors import NotFound
 from microlend.marketing import service
 from microlend.marketing.campaigns import QuietHours
 from microlend.marketing.contact_policy import ContactPolicy, parse_hhmm
+from microlend.marketing.journeys import StepSpec, Variant
 from microlend.marketing.segments import FrequencyCap
 
 router = api_router(prefix="/api/v1/marketing", tags=["marketing"])
@@ -75,6 +76,14 @@ class CampaignReportPublic(BaseModel):
     cost_per_incremental_disbursed: str | None
 
 
+class VariantBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9_-]+$", examples=["A"])
+    weight: int = Field(default=50, ge=1, le=100)
+    template: str = Field(min_length=1, max_length=1000)
+
+
 class CampaignCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -91,6 +100,18 @@ class CampaignCreate(BaseModel):
     cap_window_days: int = Field(default=7, ge=1, le=366)
     starts_at: AwareDatetime | None = Field(default=None, description="no message goes before")
     ends_at: AwareDatetime | None = Field(default=None, description="a message still waiting then is not sent")
+    department: str = Field(default="", max_length=60)
+    product: str = Field(default="", max_length=60)
+    budget: Decimal | None = Field(default=None, ge=0, le=100_000_000, max_digits=13, decimal_places=2,
+                                   description="what the campaign's contacts may cost, at the measurement settings")
+    variants: list[VariantBody] = Field(default_factory=list, max_length=5,
+                                        description="2 to 5 message variants of the treatment arm, or none")
+
+
+class VariantPublic(PublicSchema):
+    key: str
+    weight: int
+    template: str
 
 
 class CampaignPublic(PublicSchema):
@@ -110,6 +131,76 @@ class CampaignPublic(PublicSchema):
     ends_at: datetime | None
     approved_by: str | None
     approved_at: datetime | None
+    department: str
+    product: str
+    budget: MoneyStr | None
+    variants: list[VariantPublic]
+
+
+class JourneyStepCreate(BaseModel):
+    """A follow-up step: `after_days` after the previous step (the launch for the first), to its customers
+    meeting `condition`, send an SMS or push (in `template`, else the campaign's) or make an officer's visit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    after_days: int = Field(ge=1, le=90, examples=[3])
+    condition: Literal["no_click", "no_application", "clicked_no_application"]
+    action: Literal["sms", "push", "visit"]
+    template: str | None = Field(default=None, min_length=1, max_length=1000)
+
+
+class JourneyStepPublic(PublicSchema):
+    id: int
+    campaign_id: int
+    position: int
+    after_days: int
+    condition: str
+    action: str
+    template: str | None
+    status: str
+    stop_reason: str | None
+    candidates: int
+    contacted: int
+    blocked: dict[str, int]
+    done_at: datetime | None
+
+
+class StepFunnelPublic(PublicSchema):
+    position: int
+    action: str
+    condition: str
+    status: str
+    stop_reason: str | None
+    candidates: int
+    contacted: int
+    clicked: int
+    applied: int
+
+
+class VariantResultPublic(PublicSchema):
+    key: str
+    treated: int
+    responded: int
+    converted: int
+    response_rate: float
+    response_ci: tuple[float, float]
+    conversion_rate: float
+    conversion_ci: tuple[float, float]
+    difference: tuple[float, float, float] | None = Field(
+        description="conversion rate minus the first variant's, with the low and high of its interval")
+
+
+class CalendarLinePublic(PublicSchema):
+    campaign_id: int
+    name: str
+    department: str
+    product: str
+    channel: str
+    status: str
+    day: date
+    budget: MoneyStr | None
+    spent: MoneyStr
+    over: bool
 
 
 HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
@@ -204,8 +295,46 @@ def create_campaign(body: CampaignCreate, who: CurrentPrincipal, uow: UnitOfWork
         run_id=body.run_id, control_share_bp=body.control_share_bp, locale=body.locale,
         cost_per_message=body.cost_per_message, attribution_days=body.attribution_days,
         cap=FrequencyCap(body.cap_max_messages, body.cap_window_days), starts_at=body.starts_at,
-        ends_at=body.ends_at)
+        ends_at=body.ends_at, department=body.department, product=body.product, budget=body.budget,
+        variants=tuple(Variant(v.key, v.weight, v.template) for v in body.variants))
     return CampaignPublic.of(service.create_campaign(uow, who, spec, at=utcnow()))
+
+
+@router.post("/campaigns/{campaign_id}/steps", status_code=201)
+def add_journey_step(campaign_id: Id, body: JourneyStepCreate, who: CurrentPrincipal, uow: UnitOfWorkDep
+                     ) -> JourneyStepPublic:
+    """Append a follow-up step to a campaign before its launch (the worker advances it when due)."""
+    spec = StepSpec(body.after_days, body.condition, body.action, body.template)
+    return JourneyStepPublic.of(service.add_journey_step(uow, who, campaign_id, spec))
+
+
+@router.get("/campaigns/{campaign_id}/steps")
+def journey_steps(campaign_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[JourneyStepPublic]:
+    return [JourneyStepPublic.of(s) for s in service.journey_steps(uow, who, campaign_id)]
+
+
+@router.get("/campaigns/{campaign_id}/step-funnel")
+def step_funnel(campaign_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[StepFunnelPublic]:
+    """The launch (position 0) and each follow-up step: whom it reached and who clicked or applied after."""
+    return [StepFunnelPublic.of(s) for s in service.step_funnels(uow, who, campaign_id)]
+
+
+@router.get("/campaigns/{campaign_id}/variants")
+def variant_report(campaign_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[VariantResultPublic]:
+    """Each message variant's responses and conversions with 95% intervals, and its difference to the first."""
+    return [VariantResultPublic.of(v) for v in service.variant_report(uow, who, campaign_id)]
+
+
+@router.get("/calendar")
+def campaign_calendar(who: CurrentPrincipal, uow: UnitOfWorkDep,
+                      month: Annotated[str, Query(pattern=r"^([0-9]{4}-(0[1-9]|1[0-2]))?$", examples=["2026-03"],
+                                                  description="YYYY-MM; this month when empty")] = "",
+                      department: Annotated[str, Query(max_length=60)] = "",
+                      product: Annotated[str, Query(max_length=60)] = "") -> list[CalendarLinePublic]:
+    """The month's campaigns by department and product, with budget and spend so far."""
+    first = service.parse_month(month) if month else utcnow().date().replace(day=1)
+    lines = service.campaign_calendar(uow, who, first, department=department, product=product)
+    return [CalendarLinePublic.of(x) for x in lines]
 
 
 @router.post("/campaigns/{campaign_id}/approve")

@@ -19,6 +19,8 @@ marketing consent in `sources`, where every read of another module's tables live
 - `uplift.py`      train and measure an uplift model on past campaigns
 - `measurement.py` channel costs and margin, control warnings per stratum, a campaign's close (stored report
                    and uplift model)
+- `journeys.py`    follow-up steps advanced by the worker, funnels per step and per variant, the calendar
+                   of campaigns by department and product with spend against budget
 - `visits.py`      officers' visit tasks and cards
 - `common.py`      what these share (tenant-scoped loads, exclusion inputs, bulk writes)
 """
@@ -48,6 +50,20 @@ from microlend.marketing.service.delivery import (
     dispatch_bank_outbox,
     record_receipts,
     record_reply,
+)
+from microlend.marketing.service.journeys import (
+    CalendarLine,
+    JourneyRound,
+    JourneyStep,
+    StepFunnel,
+    add_journey_step,
+    advance_journeys,
+    campaign_budget,
+    campaign_calendar,
+    journey_steps,
+    parse_month,
+    step_funnels,
+    variant_report,
 )
 from microlend.marketing.service.measurement import (
     CampaignMeasurement,
@@ -91,6 +107,7 @@ __all__ = [
     "RECEIPT_STATUSES",
     "UPLIFT_METHODS",
     "Approval",
+    "CalendarLine",
     "CallbackResult",
     "Campaign",
     "CampaignMeasurement",
@@ -98,16 +115,23 @@ __all__ = [
     "ConsentCheck",
     "DispatchSummary",
     "GatewaySender",
+    "JourneyRound",
+    "JourneyStep",
     "LaunchSummary",
     "MeasurementSettings",
     "Offer",
     "PreapprovalRun",
     "SegmentVersion",
+    "StepFunnel",
     "UpliftTraining",
     "VisitCard",
     "VisitTask",
+    "add_journey_step",
+    "advance_journeys",
     "application_events",
     "approve_campaign",
+    "campaign_budget",
+    "campaign_calendar",
     "campaign_outcomes",
     "campaign_report",
     "check_expression",
@@ -120,6 +144,7 @@ __all__ = [
     "dispatch_outbox",
     "get_campaign",
     "get_segment",
+    "journey_steps",
     "launch_campaign",
     "list_campaigns",
     "list_offers",
@@ -128,6 +153,7 @@ __all__ = [
     "measurement_settings",
     "offer_count",
     "outbox_waiting",
+    "parse_month",
     "preview_expression",
     "preview_segment",
     "real_customer_count",
@@ -140,10 +166,12 @@ __all__ = [
     "remove_opt_out",
     "save_segment",
     "set_contact_policy",
+    "step_funnels",
     "stored_measurement",
     "stored_uplift_model",
     "train_uplift",
     "update_measurement_settings",
+    "variant_report",
     "visit_cards",
     "visit_tasks",
 ]

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import polars as pl
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from microlend.core import audit
@@ -37,10 +37,18 @@ from microlend.marketing.contact_policy import (
     earliest_send,
     holdout_mask,
 )
+from microlend.marketing.journeys import (
+    Variant,
+    assign_variants,
+    check_budget,
+    check_variants,
+    refuse_over_budget,
+)
 from microlend.marketing.segments import EXCLUSION_REASONS, FrequencyCap, check_channel, exclusion_flags
 from microlend.marketing.service.common import (
     bulk_insert,
     campaign_row,
+    campaign_spent,
     cap_of,
     control_windows,
     opt_outs,
@@ -49,8 +57,10 @@ from microlend.marketing.service.common import (
     recent_contacts,
     record_contacts,
     segment_row,
+    unit_cost,
 )
 from microlend.marketing.service.segments import SegmentVersion
+from microlend.marketing.sources import IN_CHUNK
 from microlend.marketing.stratify import strata, stratified_control
 from microlend.marketing.tables import (
     AssignmentRow,
@@ -83,6 +93,10 @@ class CampaignSpec:
     template: str | None = None
     starts_at: datetime | None = None  # no message before (launching earlier schedules them for then)
     ends_at: datetime | None = None  # a message still waiting then is not sent
+    department: str = ""
+    product: str = ""
+    budget: Decimal | None = None  # what the campaign's contacts may cost (None: no budget)
+    variants: tuple[Variant, ...] = ()  # A/B message variants of the treatment arm
 
 
 @dataclass(frozen=True)
@@ -103,12 +117,21 @@ class Campaign:
     ends_at: datetime | None = None
     approved_by: str | None = None
     approved_at: datetime | None = None
+    department: str = ""
+    product: str = ""
+    budget: Decimal | None = None
+    variants: tuple[Variant, ...] = ()
 
     @classmethod
     def from_row(cls, r: CampaignRow) -> Campaign:
         return cls(r.id, r.name, r.channel, r.locale, r.segment_id, r.run_id, r.control_share_bp,
                    r.cost_per_message, r.attribution_days, r.status, r.launched_at, r.created_by, r.starts_at,
-                   r.ends_at, r.approved_by, r.approved_at)
+                   r.ends_at, r.approved_by, r.approved_at, r.department or "", r.product or "", r.budget,
+                   variants_of(r))
+
+
+def variants_of(r: CampaignRow) -> tuple[Variant, ...]:
+    return tuple(Variant(str(v["key"]), int(v["weight"]), str(v["template"])) for v in (r.variants or []))
 
 
 def _checked_cost(spec: CampaignSpec) -> Decimal:
@@ -134,6 +157,15 @@ def _checked_cost(spec: CampaignSpec) -> Decimal:
         raise ValidationError("name: 1-100 characters", field="name")
     if spec.template is not None:
         MessageTemplates({(spec.channel, spec.locale): spec.template})  # refuses a broken template now
+    for name in ("department", "product"):
+        if len(getattr(spec, name)) > 60:
+            raise ValidationError(f"{name}: at most 60 characters", field=name)
+    check_budget(None if spec.budget is None else parse_amount(spec.budget, "budget"))
+    if check_variants(spec.variants):
+        if spec.channel == "visit":
+            raise ValidationError("variants: a visit campaign sends no message", field="variants")
+        for v in spec.variants:
+            MessageTemplates({(spec.channel, spec.locale): v.template})
     return cost
 
 
@@ -168,13 +200,18 @@ def create_campaign(uow: UnitOfWork, who: Principal, spec: CampaignSpec, *, at: 
             cap_max_messages=spec.cap.max_messages, cap_window_days=spec.cap.window_days,
             quiet_start=spec.quiet.start.strftime("%H:%M"), quiet_end=spec.quiet.end.strftime("%H:%M"),
             timezone=spec.quiet.timezone, template=spec.template, status="draft", created_by=who.username,
-            created_at=at, starts_at=spec.starts_at, ends_at=spec.ends_at)
+            created_at=at, starts_at=spec.starts_at, ends_at=spec.ends_at, department=spec.department.strip(),
+            product=spec.product.strip(), budget=None if spec.budget is None else parse_amount(spec.budget, "budget"),
+            variants=[{"key": v.key, "weight": v.weight, "template": v.template} for v in spec.variants] or None)
         s.add(row)
         s.flush()
         audit.record(s, who, "campaign.create", "campaign", row.id,
                      after={"name": spec.name, "channel": spec.channel, "control_share_bp": spec.control_share_bp,
                             "starts_at": spec.starts_at.isoformat() if spec.starts_at else None,
-                            "ends_at": spec.ends_at.isoformat() if spec.ends_at else None})
+                            "ends_at": spec.ends_at.isoformat() if spec.ends_at else None,
+                            "department": spec.department, "product": spec.product,
+                            "budget": None if spec.budget is None else str(spec.budget),
+                            "variants": [v.key for v in spec.variants]})
         result = Campaign.from_row(row)
         uow.commit()
     return result
@@ -321,9 +358,14 @@ def launch_campaign(
         treated, arms, control, excluded = _assign(s, who, row, targets, label, at=at, policy=policy)
         scheduled_at = earliest_send(at, row.channel, campaign_quiet=quiet_of(row), policy=policy,
                                      starts_at=row.starts_at)
+        refuse_over_budget(row.budget, campaign_spent(s, who.tenant_id, row.id), treated.height,
+                           unit_cost(s, who.tenant_id, row.channel), what=f"launching campaign {campaign_id}")
         messages = tasks = 0
         if row.channel == "visit":
             tasks = _create_visit_tasks(s, who.tenant_id, row, treated, at)
+        elif row.variants:
+            messages = _fill_variants(s, who.tenant_id, row, treated, scheduled_at, bank_name,
+                                      absolute_link(policy.public_host, link_base), token_secret)
         else:
             messages = _fill_outbox(s, who.tenant_id, row, treated, scheduled_at, bank_name,
                                     absolute_link(policy.public_host, link_base), token_secret)
@@ -343,14 +385,43 @@ def _offer_terms(r: dict[str, Any]) -> OfferTerms | None:
     return OfferTerms(r["offer_limit"], r["offer_rate"], r["offer_apr"], r["offer_expires_on"])
 
 
+def _fill_variants(s: Session, tenant_id: int, row: CampaignRow, treated: pl.DataFrame, scheduled_at: datetime,
+                   bank_name: str, link_base: str, secret: str) -> int:
+    """Each treated customer's stable variant stored on their assignment, and their message in its text."""
+    variants = variants_of(row)
+    ids = treated.get_column("customer_id").to_list()
+    keys = assign_variants(f"{tenant_id}:{row.id}", ids, variants)
+    frame = treated.with_columns(pl.Series("variant", keys, dtype=pl.String))
+    count = 0
+    for v in variants:
+        part = frame.filter(pl.col("variant") == v.key)
+        chosen = [int(c) for c in part.get_column("customer_id").to_list()]
+        for start in range(0, len(chosen), IN_CHUNK):
+            s.execute(update(AssignmentRow).where(
+                AssignmentRow.tenant_id == tenant_id, AssignmentRow.campaign_id == row.id,
+                AssignmentRow.customer_id.in_(chosen[start:start + IN_CHUNK])).values(variant=v.key)
+                .execution_options(synchronize_session=False))
+        count += fill_outbox(s, tenant_id, row, part, scheduled_at, bank_name, link_base, secret,
+                             channel=row.channel, template=v.template)
+    return count
+
+
 def _fill_outbox(s: Session, tenant_id: int, row: CampaignRow, treated: pl.DataFrame, scheduled_at: datetime,
                  bank_name: str, link_base: str, secret: str) -> int:
-    if row.template:
-        custom = {(row.channel, row.locale): row.template}
+    return fill_outbox(s, tenant_id, row, treated, scheduled_at, bank_name, link_base, secret,
+                       channel=row.channel, template=row.template)
+
+
+def fill_outbox(s: Session, tenant_id: int, row: CampaignRow, treated: pl.DataFrame, scheduled_at: datetime,
+                bank_name: str, link_base: str, secret: str, *, channel: str, template: str | None) -> int:
+    """The treated customers' messages on `channel` in `template` (the default texts when None), each with
+    its tracked link, scheduled at `scheduled_at`."""
+    if template:
+        custom = {(channel, row.locale): template}
         templates = MessageTemplates(custom, invitations=custom if row.run_id is None else None)
     else:
         templates = MessageTemplates()
-    cache = RenderCache(templates, row.channel, row.locale, bank_name)
+    cache = RenderCache(templates, channel, row.locale, bank_name)
     wanted = [c for c in ("customer_id", "offer_limit", "offer_rate", "offer_apr", "offer_expires_on")
               if c in treated.columns]
     batch: list[dict[str, Any]] = []
@@ -358,7 +429,7 @@ def _fill_outbox(s: Session, tenant_id: int, row: CampaignRow, treated: pl.DataF
     for r in treated.select(wanted).iter_rows(named=True):
         token = tracking_token(row.id, r["customer_id"], secret)
         batch.append({"tenant_id": tenant_id, "campaign_id": row.id, "customer_id": r["customer_id"],
-                      "channel": row.channel, "locale": row.locale,
+                      "channel": channel, "locale": row.locale,
                       "body": cache.render(_offer_terms(r), link_base + token),
                       "token": token, "status": "scheduled", "scheduled_at": scheduled_at})
         if len(batch) >= _OUTBOX_BATCH:

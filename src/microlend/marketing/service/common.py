@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import polars as pl
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
@@ -34,6 +34,7 @@ from microlend.marketing.tables import (
     OutboxRow,
     SegmentRow,
     TrackingEventRow,
+    VisitTaskRow,
 )
 
 
@@ -188,6 +189,34 @@ def _settings(s: Session, tenant_id: int) -> MeasurementSettings:
         return DEFAULT_SETTINGS
     return MeasurementSettings(row.sms_cost, row.push_cost, row.visit_cost, row.margin_per_disbursed,
                                row.min_control_per_stratum, stated=True)
+
+
+def unit_cost(s: Session, tenant_id: int, channel: str) -> Decimal:
+    """What one contact on `channel` costs, from the bank's measurement settings (or their defaults)."""
+    return _settings(s, tenant_id).per_channel()[channel]
+
+
+def campaign_spent(s: Session, tenant_id: int, campaign_id: int) -> Decimal:
+    """What the campaign's contacts cost so far: its messages sent or waiting and its visit tasks, each at
+    its channel's cost from the measurement settings."""
+    return spent_by_campaign(s, tenant_id, [campaign_id]).get(campaign_id, Decimal(0))
+
+
+def spent_by_campaign(s: Session, tenant_id: int, campaign_ids: Sequence[int]) -> dict[int, Decimal]:
+    if not campaign_ids:
+        return {}
+    costs = _settings(s, tenant_id).per_channel()
+    spent: dict[int, Decimal] = defaultdict(Decimal)
+    for cid, channel, n in s.execute(
+            select(OutboxRow.campaign_id, OutboxRow.channel, func.count()).where(
+                OutboxRow.tenant_id == tenant_id, OutboxRow.campaign_id.in_(list(campaign_ids)),
+                OutboxRow.status.in_(("scheduled", "sent"))).group_by(OutboxRow.campaign_id, OutboxRow.channel)):
+        spent[int(cid)] += costs.get(channel, Decimal(0)) * int(n)
+    for cid, n in s.execute(select(VisitTaskRow.campaign_id, func.count()).where(
+            VisitTaskRow.tenant_id == tenant_id, VisitTaskRow.campaign_id.in_(list(campaign_ids)),
+            VisitTaskRow.status != "cancelled").group_by(VisitTaskRow.campaign_id)):
+        spent[int(cid)] += costs["visit"] * int(n)
+    return dict(spent)
 
 
 def channel_costs(s: Session, tenant_id: int) -> tuple[dict[str, Decimal] | None, Decimal | None, int]:
