@@ -45,7 +45,8 @@ LABELS = {
     "outcome:wrong_number": "Wrong number",
     "template:reminder": "Overdue reminder", "template:promise_follow_up": "Promise follow-up",
     "kind:contact": "Contact", "kind:blocked": "Contact refused", "kind:promise": "Promise to pay", "kind:note": "Note",
-    "kind:escalation": "Escalation", "kind:attachment": "Attachment", "kind:assign": "Assignment", "kind:reroute": "Re-routed",
+    "kind:escalation": "Escalation", "kind:attachment": "Attachment", "kind:assign": "Assignment",
+    "kind:reroute": "Re-routed",
     "kind:close": "Closed",
     "promise:pending": "Pending", "promise:kept": "Kept", "promise:broken": "Broken", "promise:closed": "Closed",
 }
