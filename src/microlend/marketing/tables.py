@@ -110,6 +110,7 @@ class CampaignRow(Base):
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)  # none after: suppressed
     approved_by: Mapped[str | None] = mapped_column(String(100), nullable=True)  # a second person (four eyes)
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    visit_due_days: Mapped[int | None] = mapped_column(Integer, nullable=True)  # a visit task's days to do it
 
 
 class AssignmentRow(Base):
@@ -216,6 +217,9 @@ class VisitTaskRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: why an open task was closed without a visit: opted_out, overdue, offer_expired, applied
+    closed_reason: Mapped[str | None] = mapped_column(String(30), nullable=True)
 
 
 class MeasurementSettingsRow(Base):
@@ -255,6 +259,22 @@ class CampaignMeasurementRow(Base):
     artefact_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     closed_by: Mapped[str] = mapped_column(String(100))
     closed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CampaignInterimRow(Base):
+    """An open campaign's report as last computed (figures and charts as JSON) with the fingerprint of its
+    inputs: served while the fingerprint still matches, recomputed when an event, send or receipt changed it
+    (and by the worker every hour, so applications arriving from origination show within the hour)."""
+
+    __tablename__ = "marketing_campaign_interim"
+    __table_args__ = (UniqueConstraint("tenant_id", "campaign_id", name="uq_marketing_campaign_interim"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("marketing_campaigns.id"))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    result: Mapped[dict[str, Any]] = mapped_column(JSONText())
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 class ContactPolicyRow(Base):
     """A bank's contact policy (接触策略), over every campaign and channel: the cap of contacts per customer
     and period, the global holdout, quiet hours, the send throttle, the public host of links, and whether

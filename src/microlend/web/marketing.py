@@ -24,7 +24,6 @@ from microlend.marketing.campaigns import QuietHours
 from microlend.marketing.contact_policy import POLICY_REASONS, ContactPolicy, parse_hhmm
 from microlend.marketing.customerbase import customer_frame
 from microlend.marketing.segments import DEFAULT_NAMESPACE, EXCLUSION_REASONS, Channel, FrequencyCap
-from microlend.marketing.tracking import funnel_chart, lift_chart
 from microlend.web.pages import current_principal, login_redirect, page
 
 router = APIRouter(include_in_schema=False)
@@ -437,22 +436,23 @@ def campaign_report(request: Request, uow: UnitOfWorkDep, campaign_id: Id) -> Re
             return _campaign_page(request, uow, who, campaign_id, error="campaign_id: launch the campaign first",
                                   status_code=409)
         stored = service.stored_measurement(uow, who, campaign_id)
+        as_of = None
         if stored is not None:
             report, uplift = stored.report, _stored_uplift(stored)
             charts = stored.charts
         else:
-            report = service.campaign_report(uow, who, [campaign_id])
+            interim = service.interim_report(uow, who, campaign_id, now=_now())
+            report, charts, as_of = interim.report, interim.charts, interim.as_of
             ends = c.launched_at + timedelta(days=c.attribution_days)
             uplift = UpliftView("applied", 0, 0, 0, None, None, None, {}, None,
                                 "can_close" if _now() >= ends else "open", ends)
-            charts = {"funnel": funnel_chart(report), "lift": lift_chart(report)}
     except DomainError as exc:
         return _error(request, who, exc)
     by_channel = [f for f in report.funnel if f.by == "channel"]
     by_segment = [f for f in report.funnel if f.by == "segment"]
     return page(request, who, "marketing/report.html", c=c, report=report, by_channel=by_channel,
                 by_segment=by_segment, funnel_chart=charts.get("funnel"), lift_chart=charts.get("lift"),
-                uplift=uplift, stored=stored, stages=FUNNEL_STAGES, currency="CNY")
+                uplift=uplift, stored=stored, as_of=as_of, stages=FUNNEL_STAGES, currency="CNY")
 
 
 @router.post("/marketing/campaigns/{campaign_id}/close", response_class=HTMLResponse)
