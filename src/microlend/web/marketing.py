@@ -236,7 +236,7 @@ def _campaigns_page(request: Request, uow: UnitOfWork, who: Principal, *, form: 
     return page(request, who, "marketing/campaigns.html", status_code=status_code, campaigns=items, waiting=waiting,
                 segments=[s.name for s in _segment_lines(uow, who)], runs=done_runs, channels=Channel.ALL,
                 form=form or {"channel": "sms", "locale": "zh_CN", "control_pct": "10", "cap_max": "2",
-                              "cap_days": "7", "cost": "0.05", "days": "30"},
+                              "cap_days": "7", "cost": "0.05", "days": "30", "visit_days": "7"},
                 error=error, dispatched=dispatched, badges=STATUS_BADGES)
 
 
@@ -281,13 +281,14 @@ def campaign_create(
     locale: Annotated[str, Form()] = "zh_CN", control_pct: Annotated[str, Form()] = "10",
     cap_max: Annotated[str, Form()] = "2", cap_days: Annotated[str, Form()] = "7",
     cost: Annotated[str, Form()] = "0.05", days: Annotated[str, Form()] = "30",
+    visit_days: Annotated[str, Form(max_length=10)] = "7",
 ) -> Response:
     """新建活动 a draft campaign on a segment ('segment:<name>') or a run's offers ('run:<id>')."""
     who = _marketer(request, uow)
     if not isinstance(who, Principal):
         return who
     form = {"name": name, "target": target, "channel": channel, "locale": locale, "control_pct": control_pct,
-            "cap_max": cap_max, "cap_days": cap_days, "cost": cost, "days": days}
+            "cap_max": cap_max, "cap_days": cap_days, "cost": cost, "days": days, "visit_days": visit_days}
     try:
         kind, _, value = target.partition(":")
         if kind not in ("segment", "run") or not value:
@@ -301,7 +302,8 @@ def campaign_create(
             run_id=_int(value, "run_id", 1, 2**31) if kind == "run" else None,
             control_share_bp=_control_bp(control_pct),
             locale=locale, cost_per_message=cost_value, attribution_days=_int(days, "attribution_days", 1, 365),
-            cap=FrequencyCap(_int(cap_max, "cap_max_messages", 1, 100), _int(cap_days, "cap_window_days", 1, 365)))
+            cap=FrequencyCap(_int(cap_max, "cap_max_messages", 1, 100), _int(cap_days, "cap_window_days", 1, 365)),
+            visit_due_days=_int(visit_days or "7", "visit_due_days", 1, 90))
         created = service.create_campaign(uow, who, spec, at=_now())
     except DomainError as exc:
         if exc.status_code in (401, 403):
@@ -474,17 +476,18 @@ def campaign_close(request: Request, uow: UnitOfWorkDep, campaign_id: Id,
 
 @router.get("/tasks/visits", response_class=HTMLResponse)
 def visit_tasks(request: Request, uow: UnitOfWorkDep, show: Count = 20) -> Response:
-    """我的走访任务 the signed-in officer's open visit tasks from campaigns, oldest first, 20 at a time."""
+    """我的走访任务 the signed-in officer's open visit tasks from campaigns, soonest due first, overdue ones
+    flagged, 20 at a time."""
     who = current_principal(request, uow)
     if who is None:
         return login_redirect(request)
     try:
-        cards = service.visit_cards(uow, who)
+        cards = service.visit_cards(uow, who, now=_now())
     except DomainError as exc:
         return _error(request, who, exc)
     show = min(max(show, 20), 1000)
     return page(request, who, "marketing/visits.html", cards=cards[:show], total=len(cards), show=show,
-                outcomes=VISIT_OUTCOMES, currency="CNY")
+                overdue=sum(c.overdue for c in cards), outcomes=VISIT_OUTCOMES, currency="CNY")
 
 
 @router.post("/tasks/visits/{task_id}", response_class=HTMLResponse)

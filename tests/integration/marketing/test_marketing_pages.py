@@ -317,6 +317,16 @@ class TestVisitTasks:
             outcome = uow.session.execute(select(VisitTaskRow.outcome).where(
                 VisitTaskRow.id == my_tasks[0])).scalar_one()
         assert outcome == "unreachable"
+        # due in the campaign's visit days (7 unless stated): nothing overdue yet; a past due date is flagged
+        listing = api.client.get("/tasks/visits").text
+        assert 'data-testid="due"' in listing and 'data-testid="overdue"' not in listing
+        with uow:
+            uow.session.execute(update(VisitTaskRow).where(VisitTaskRow.id == my_tasks[1]).values(
+                due_at=datetime.now(UTC) - timedelta(hours=1)))
+            uow.commit()
+        listing = api.client.get("/tasks/visits").text
+        assert listing.count('data-testid="overdue"') == 1 and 'data-testid="overdue-count"' in listing
+        assert listing.index(f'id="visit-{my_tasks[1]}"') < listing.index(f'id="visit-{my_tasks[2]}"')
         api.client.cookies.clear()
 
 

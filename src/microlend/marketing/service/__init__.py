@@ -89,7 +89,14 @@ from microlend.marketing.service.segments import (
     save_segment,
 )
 from microlend.marketing.service.uplift import UPLIFT_METHODS, UpliftTraining, train_uplift
-from microlend.marketing.service.visits import VisitCard, VisitTask, close_visit_task, visit_cards, visit_tasks
+from microlend.marketing.service.visits import (
+    VisitCard,
+    VisitTask,
+    close_ineligible_visit_tasks,
+    close_visit_task,
+    visit_cards,
+    visit_tasks,
+)
 
 __all__ = [
     "RECEIPT_STATUSES",
@@ -117,6 +124,7 @@ __all__ = [
     "campaign_report",
     "check_expression",
     "close_campaign",
+    "close_ineligible_visit_tasks",
     "close_visit_task",
     "contact_policy",
     "create_campaign",

@@ -19,7 +19,14 @@ from microlend.core.uow import UnitOfWork
 from microlend.marketing.attribution import EVENT_SCHEMA, TOUCH_SCHEMA
 from microlend.marketing.service.common import bulk_insert, campaign_row, channel_costs, stratum_warnings
 from microlend.marketing.sources import IN_CHUNK, FunnelEvent, applications_for_funnel
-from microlend.marketing.tables import AssignmentRow, CampaignRow, ContactRow, OutboxRow, TrackingEventRow
+from microlend.marketing.tables import (
+    AssignmentRow,
+    CampaignRow,
+    ContactRow,
+    OutboxRow,
+    TrackingEventRow,
+    VisitTaskRow,
+)
 from microlend.marketing.tracking import EVENT_KINDS, CampaignReport, attribute, build_report
 
 # --- responses and conversions ----------------------------------------------------------------------------
@@ -122,14 +129,19 @@ DELIVERED_STATUSES = ("delivered",)
 def delivered_messages(s: Session, tenant_id: int, campaign_ids: Sequence[int]) -> pl.DataFrame:
     """(campaign_id, customer_id) of the messages that reached the customer: a delivery receipt where the
     outbox keeps one (`delivery_status`), else a message the sender accepted (status "sent"); a visit is
-    delivered when it was recorded as a contact."""
+    delivered when it was recorded as a contact, unless the officer found the customer unreachable or the
+    task was closed unvisited because the customer was no longer eligible."""
     delivery = getattr(OutboxRow, "delivery_status", None)
     reached = (delivery.in_(DELIVERED_STATUSES) if delivery is not None else OutboxRow.status == "sent")
     rows: list[Any] = list(s.connection().execute(select(OutboxRow.campaign_id, OutboxRow.customer_id).where(
         OutboxRow.tenant_id == tenant_id, OutboxRow.campaign_id.in_(campaign_ids), reached)).all())
+    missed = select(VisitTaskRow.id).where(  # the officer found no one, or the task was closed unvisited
+        VisitTaskRow.tenant_id == tenant_id, VisitTaskRow.campaign_id == ContactRow.campaign_id,
+        VisitTaskRow.customer_id == ContactRow.customer_id,
+        (VisitTaskRow.outcome == "unreachable") | (VisitTaskRow.status == "cancelled")).exists()
     rows += s.connection().execute(select(ContactRow.campaign_id, ContactRow.customer_id).where(
         ContactRow.tenant_id == tenant_id, ContactRow.campaign_id.in_(campaign_ids),
-        ContactRow.channel == "visit")).all()
+        ContactRow.channel == "visit", ~missed)).all()
     return _frame(rows, {"campaign_id": pl.Int64(), "customer_id": pl.Int64()}).unique()
 
 

@@ -4,7 +4,7 @@ every exclusion, hold out the control group, and fill the outbox (or create offi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -83,6 +83,7 @@ class CampaignSpec:
     template: str | None = None
     starts_at: datetime | None = None  # no message before (launching earlier schedules them for then)
     ends_at: datetime | None = None  # a message still waiting then is not sent
+    visit_due_days: int = 7  # a visit campaign's tasks are due this many days after the launch
 
 
 @dataclass(frozen=True)
@@ -103,12 +104,21 @@ class Campaign:
     ends_at: datetime | None = None
     approved_by: str | None = None
     approved_at: datetime | None = None
+    visit_due_days: int = 7
 
     @classmethod
     def from_row(cls, r: CampaignRow) -> Campaign:
         return cls(r.id, r.name, r.channel, r.locale, r.segment_id, r.run_id, r.control_share_bp,
                    r.cost_per_message, r.attribution_days, r.status, r.launched_at, r.created_by, r.starts_at,
-                   r.ends_at, r.approved_by, r.approved_at)
+                   r.ends_at, r.approved_by, r.approved_at, visit_due_days(r))
+
+
+#: a visit task's days to be done when the campaign states none
+DEFAULT_VISIT_DUE_DAYS = 7
+
+
+def visit_due_days(row: CampaignRow) -> int:
+    return int(row.visit_due_days) if row.visit_due_days is not None else DEFAULT_VISIT_DUE_DAYS
 
 
 def _checked_cost(spec: CampaignSpec) -> Decimal:
@@ -121,6 +131,8 @@ def _checked_cost(spec: CampaignSpec) -> Decimal:
         raise ValidationError("target: give either a segment or a pre-approval run", field="target")
     if not 1 <= spec.attribution_days <= 365:
         raise ValidationError("attribution_days: must be between 1 and 365", field="attribution_days")
+    if not 1 <= spec.visit_due_days <= 90:
+        raise ValidationError("visit_due_days: must be between 1 and 90", field="visit_due_days")
     cost = parse_amount(spec.cost_per_message, "cost_per_message")
     if cost < 0:
         raise ValidationError("cost_per_message: cannot be negative", field="cost_per_message")
@@ -168,7 +180,7 @@ def create_campaign(uow: UnitOfWork, who: Principal, spec: CampaignSpec, *, at: 
             cap_max_messages=spec.cap.max_messages, cap_window_days=spec.cap.window_days,
             quiet_start=spec.quiet.start.strftime("%H:%M"), quiet_end=spec.quiet.end.strftime("%H:%M"),
             timezone=spec.quiet.timezone, template=spec.template, status="draft", created_by=who.username,
-            created_at=at, starts_at=spec.starts_at, ends_at=spec.ends_at)
+            created_at=at, starts_at=spec.starts_at, ends_at=spec.ends_at, visit_due_days=spec.visit_due_days)
         s.add(row)
         s.flush()
         audit.record(s, who, "campaign.create", "campaign", row.id,
@@ -283,13 +295,16 @@ def _assign(s: Session, who: Principal, row: CampaignRow, targets: pl.DataFrame,
 
 
 def _create_visit_tasks(s: Session, tenant_id: int, row: CampaignRow, treated: pl.DataFrame, at: datetime) -> int:
-    """One open task per treated customer for their officer; the visit counts as a contact now."""
+    """One open task per treated customer for their officer, due the campaign's visit days after the launch;
+    the visit counts as a contact now."""
     officers = (treated.get_column("officer_user_id").to_list() if "officer_user_id" in treated.columns
                 else [None] * treated.height)
     tids = treated.get_column("customer_id").to_list()
+    due = at + timedelta(days=visit_due_days(row))
     bulk_insert(s, VisitTaskRow, [
         {"tenant_id": tenant_id, "campaign_id": row.id, "customer_id": int(c),
-         "officer_user_id": None if o is None else int(o), "status": "open", "note": "", "created_at": at}
+         "officer_user_id": None if o is None else int(o), "status": "open", "note": "", "created_at": at,
+         "due_at": due}
         for c, o in zip(tids, officers, strict=True)
     ])
     record_contacts(s, tenant_id, row.id, "visit", [int(c) for c in tids], at)

@@ -223,8 +223,9 @@ class InterimReport:
 
 def interim_fingerprint(s: Session, tenant_id: int) -> str:
     """A digest of everything in marketing's own tables an open campaign's report reads: the bank's
-    assignments, contacts, tracked events, messages per status and receipt, launched campaigns and stated
-    costs. Any new event, send or receipt changes it (a few aggregate queries, no rows read)."""
+    assignments, contacts, tracked events, messages per status and receipt, visit tasks per status and
+    outcome, launched campaigns and stated costs. Any new event, send or receipt changes it (a few aggregate
+    queries, no rows read)."""
     from sqlalchemy import func
 
     from microlend.marketing.tables import (
@@ -233,6 +234,7 @@ def interim_fingerprint(s: Session, tenant_id: int) -> str:
         ContactRow,
         OutboxRow,
         TrackingEventRow,
+        VisitTaskRow,
     )
 
     parts: list[Any] = []
@@ -242,6 +244,9 @@ def interim_fingerprint(s: Session, tenant_id: int) -> str:
     parts.append(sorted((str(a), str(b), int(n)) for a, b, n in s.execute(
         select(OutboxRow.status, OutboxRow.delivery_status, func.count()).where(OutboxRow.tenant_id == tenant_id)
         .group_by(OutboxRow.status, OutboxRow.delivery_status)).all()))
+    parts.append(sorted((str(a), str(b), int(n)) for a, b, n in s.execute(
+        select(VisitTaskRow.status, VisitTaskRow.outcome, func.count()).where(VisitTaskRow.tenant_id == tenant_id)
+        .group_by(VisitTaskRow.status, VisitTaskRow.outcome)).all()))
     parts.append(tuple(s.execute(select(func.count(), func.max(CampaignRow.launched_at)).where(
         CampaignRow.tenant_id == tenant_id, CampaignRow.launched_at.is_not(None))).one()))
     parts.append(s.execute(select(MeasurementSettingsRow.updated_at).where(
