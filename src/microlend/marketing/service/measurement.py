@@ -256,6 +256,13 @@ def interim_fingerprint(s: Session, tenant_id: int) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
+def interim_is_fresh(stored_fingerprint: str, computed_at: datetime, fingerprint: str, now: datetime,
+                     max_age: timedelta = INTERIM_MAX_AGE) -> bool:
+    """Pure: a stored interim result may be served while its inputs' fingerprint is unchanged and it is
+    younger than `max_age` (a result from the future, a clock set back, is not trusted)."""
+    return stored_fingerprint == fingerprint and timedelta(0) <= now - computed_at < max_age
+
+
 def _interim_row(s: Session, tenant_id: int, campaign_id: int) -> Any:
     from microlend.marketing.tables import CampaignInterimRow
 
@@ -298,7 +305,8 @@ def interim_report(uow: UnitOfWork, who: Principal, campaign_id: int, *, now: da
             raise Conflict(f"campaign {campaign_id} has not been launched", field="campaign_id")
         fingerprint = interim_fingerprint(s, who.tenant_id)
         stored = _interim_row(s, who.tenant_id, campaign_id)
-        if stored is not None and stored.fingerprint == fingerprint and now - stored.computed_at < max_age:
+        if stored is not None and interim_is_fresh(stored.fingerprint, stored.computed_at, fingerprint, now,
+                                                   max_age):
             return InterimReport(campaign_id, report_from_dict(stored.result["report"]),
                                  dict(stored.result.get("charts", {})), stored.computed_at, False)
     return refresh_interim(uow, who, campaign_id, now=now, fingerprint=fingerprint,

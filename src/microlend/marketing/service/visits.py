@@ -185,6 +185,25 @@ def _chunks(ids: Sequence[int]) -> list[list[int]]:
     return [list(ids[i:i + IN_CHUNK]) for i in range(0, len(ids), IN_CHUNK)]
 
 
+def ineligible_reasons(open_tasks: Sequence[tuple[int, int, datetime]], *, opted_out: set[int],
+                       overdue_customers: set[int], expired: set[int], tracked_applied: set[int],
+                       last_application: dict[int, datetime]) -> dict[int, str]:
+    """Pure: each open task (id, customer, created) whose customer is no longer eligible, with the first
+    reason that holds in `CLOSE_REASONS` order. `opted_out`, `expired`, `tracked_applied` hold task ids;
+    `overdue_customers` customer ids; `last_application` each customer's latest application (counted
+    only when it came after the task was created)."""
+    reasons: dict[int, str] = {}
+    for task_id, customer_id, created_at in open_tasks:
+        applied = task_id in tracked_applied or (
+            customer_id in last_application and last_application[customer_id] >= created_at)
+        for reason, hit in (("opted_out", task_id in opted_out), ("overdue", customer_id in overdue_customers),
+                            ("offer_expired", task_id in expired), ("applied", applied)):
+            if hit:
+                reasons[task_id] = reason
+                break
+    return reasons
+
+
 def close_ineligible_visit_tasks(uow: UnitOfWork, who: Principal, *, now: datetime) -> dict[str, int]:
     """Close every open visit task of the bank whose customer is no longer eligible (`CLOSE_REASONS`), with
     the reason recorded; set-based (one query per reason, one update per reason). How many per reason."""
@@ -213,20 +232,13 @@ def close_ineligible_visit_tasks(uow: UnitOfWork, who: Principal, *, now: dateti
     customers = sorted({int(c) for _, c, _ in open_rows})
     overdue_customers = {c for c, dpd in customer_loan_status(uow, who).items() if dpd > 0}
     since = min(r[2] for r in open_rows)
-    first_application: dict[int, datetime] = {}
+    last_application: dict[int, datetime] = {}
     for c, kind, at, _ in applications_for_funnel(uow, who, customers, since):
-        if kind == "applied" and at <= now and (c not in first_application or at < first_application[c]):
-            first_application[int(c)] = at
-    reasons: dict[int, str] = {}
-    for task_id, customer_id, created_at in open_rows:
-        task_id, customer_id = int(task_id), int(customer_id)
-        applied = task_id in tracked_applied or (
-            customer_id in first_application and first_application[customer_id] >= created_at)
-        for reason, hit in (("opted_out", task_id in opted_out), ("overdue", customer_id in overdue_customers),
-                            ("offer_expired", task_id in expired), ("applied", applied)):
-            if hit:
-                reasons[task_id] = reason
-                break
+        if kind == "applied" and at <= now and (c not in last_application or at > last_application[c]):
+            last_application[int(c)] = at
+    reasons = ineligible_reasons([(int(i), int(c), at) for i, c, at in open_rows], opted_out=opted_out,
+                                 overdue_customers=overdue_customers, expired=expired,
+                                 tracked_applied=tracked_applied, last_application=last_application)
     if not reasons:
         return closed
     with uow:
