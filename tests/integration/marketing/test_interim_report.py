@@ -57,7 +57,8 @@ def test_the_interim_report_equals_the_live_one_and_follows_new_events(mbank: Ba
     assert service.refresh_open_reports(mbank.uow(), who, now=now + timedelta(hours=3)) == 2
     assert service.refresh_open_reports(mbank.uow(), who, now=now + timedelta(hours=3, minutes=1)) == 0
     with mbank.uow() as u:
-        stored = {r.campaign_id for r in u.session.execute(select(CampaignInterimRow)).scalars()}
+        stored = {r.campaign_id for r in u.session.execute(select(CampaignInterimRow).where(
+            CampaignInterimRow.tenant_id == mbank.tenant_id)).scalars()}
     assert stored == {cid, other}
 
 
