@@ -91,6 +91,7 @@ class CampaignCreate(BaseModel):
     cap_window_days: int = Field(default=7, ge=1, le=366)
     starts_at: AwareDatetime | None = Field(default=None, description="no message goes before")
     ends_at: AwareDatetime | None = Field(default=None, description="a message still waiting then is not sent")
+    visit_due_days: int = Field(default=7, ge=1, le=90, description="a visit task is due this many days after launch")
 
 
 class CampaignPublic(PublicSchema):
@@ -110,6 +111,7 @@ class CampaignPublic(PublicSchema):
     ends_at: datetime | None
     approved_by: str | None
     approved_at: datetime | None
+    visit_due_days: int = 7
 
 
 HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
@@ -166,6 +168,9 @@ class VisitTaskPublic(BaseModel):
     officer_user_id: int | None
     status: str
     created_at: datetime
+    due_at: datetime | None = None
+    outcome: str | None = None
+    closed_reason: str | None = None
 
 
 class VisitTaskClose(BaseModel):
@@ -204,7 +209,7 @@ def create_campaign(body: CampaignCreate, who: CurrentPrincipal, uow: UnitOfWork
         run_id=body.run_id, control_share_bp=body.control_share_bp, locale=body.locale,
         cost_per_message=body.cost_per_message, attribution_days=body.attribution_days,
         cap=FrequencyCap(body.cap_max_messages, body.cap_window_days), starts_at=body.starts_at,
-        ends_at=body.ends_at)
+        ends_at=body.ends_at, visit_due_days=body.visit_due_days)
     return CampaignPublic.of(service.create_campaign(uow, who, spec, at=utcnow()))
 
 
