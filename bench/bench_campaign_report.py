@@ -1,6 +1,8 @@
-"""Opening a closed campaign's report page: the page reads the figures, charts and uplift measures stored at
-the campaign's close (nothing recomputed, no model trained), so it must open in under 300 ms (target from
-the measurement issue).
+"""Opening a campaign's report page in under 300 ms (target from the measurement issue), closed or open: a
+closed campaign's page reads the figures, charts and uplift measures stored at its close (nothing recomputed,
+no model trained); an open campaign's page reads its interim result, stored with a fingerprint of its inputs
+and recomputed (set-based, charts from the aggregates) only when an event, send or receipt changed them or it
+is an hour old (the worker refreshes every hour).
 
 Run: .venv/bin/python bench/bench_campaign_report.py [--customers 20000] [--calls 30]
 
@@ -8,8 +10,8 @@ Builds a bank on a migrated SQLite file, launches an SMS campaign over N generat
 control group and a second campaign over half of them (so attribution de-duplicates), sends the messages,
 records responses and conversions, closes the first campaign (its report computed and its uplift model
 trained once, both timed and printed), then times GET /marketing/campaigns/{id}/report signed in as a
-marketer (app in process, session cookie). Prints p50/p99/max ms and the time the live report (an open
-campaign's page) takes for comparison.
+marketer (app in process, session cookie). Prints p50/p99/max ms of both pages, the time the live report
+takes, and the open page's first view after a new event (the recomputation).
 """
 
 from __future__ import annotations
@@ -116,7 +118,7 @@ def main() -> None:
             for label, cid in (("closed", ids[0]), ("open", ids[1])):
                 path = f"/marketing/campaigns/{cid}/report"
                 client.get(path)  # warm up
-                calls = args.calls if label == "closed" else max(3, args.calls // 10)
+                calls = args.calls
                 timings = np.empty(calls)
                 for i in range(calls):
                     started = time.perf_counter()
@@ -124,10 +126,19 @@ def main() -> None:
                     timings[i] = (time.perf_counter() - started) * 1000
                     assert resp.status_code == 200, resp.text[:500]
                 p50, p99 = np.percentile(timings, [50, 99])
-                verdict = (f" ({'ok' if p99 < TARGET_MS else 'OVER TARGET'}: < {TARGET_MS:.0f} ms)"
-                           if label == "closed" else " (live: computed on every view until the close)")
+                verdict = f" ({'ok' if p99 < TARGET_MS else 'OVER TARGET'}: < {TARGET_MS:.0f} ms)"
                 print(f"{label} campaign report page: {len(resp.content) / 1024:.0f} KiB, p50 {p50:.1f} ms, "
                       f"p99 {p99:.1f} ms, max {timings.max():.1f} ms{verdict}")
+            path = f"/marketing/campaigns/{ids[1]}/report"
+            firsts = np.empty(3)
+            for i in range(3):  # a new event changes the inputs: the next view recomputes and stores
+                service.record_event(factory(), who, "applied", customer_id=int(targeted[i]),
+                                     at=LAUNCH + timedelta(days=6))
+                started = time.perf_counter()
+                assert client.get(path).status_code == 200
+                firsts[i] = (time.perf_counter() - started) * 1000
+            print(f"open campaign report page, first view after a new event (recomputed): "
+                  f"median {np.median(firsts):.0f} ms, max {firsts.max():.0f} ms")
         engine.dispose()
 
 

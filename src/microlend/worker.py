@@ -107,11 +107,17 @@ def queue_and_send_reminders(uow: UnitOfWork, who: Principal, on: date) -> dict[
 
 def send_messages(uow: UnitOfWork, who: Principal, on: date) -> dict[str, Any]:
     """Queued reminders and receipts whose time has come, the campaigns' due messages through the bank's
-    gateways (throttled, retried with backoff), and event deliveries still waiting for a retry."""
+    gateways (throttled, retried with backoff), event deliveries still waiting for a retry, the open visit
+    tasks of customers no longer eligible closed (with the reason), and each open campaign's interim report
+    recomputed where its inputs changed or it is an hour old."""
     sent = reminders.dispatch_reminders(uow, who)
     campaign = marketing.dispatch_bank_outbox(uow, who, now=utcnow())
     delivered = outbox.deliver_due(uow, tenant_id=who.tenant_id)
-    return {**sent.facts(), "campaign_sent": campaign.sent, "campaign_failed": campaign.failed,
+    swept = marketing.close_ineligible_visit_tasks(uow, who, now=utcnow())
+    reports = marketing.refresh_open_reports(uow, who, now=utcnow())
+    return {**sent.facts(), "campaign_reports_refreshed": reports,
+            **{f"visit_tasks_closed_{k}": v for k, v in swept.items()},
+            "campaign_sent": campaign.sent, "campaign_failed": campaign.failed,
             "campaign_retrying": campaign.retrying, "campaign_deferred": campaign.deferred,
             "campaign_suppressed": sum(campaign.suppressed.values()),
             "deliveries_done": delivered.done, "deliveries_retrying": delivered.retrying}

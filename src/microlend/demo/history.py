@@ -494,8 +494,9 @@ def _collections_of_the_day(uow: UnitOfWork, clock: FixedClock, on: date, rng: r
 
 
 def seed_marketing(uow: UnitOfWork, tenant_id: int) -> str:
-    """The demo's marketing: a pre-approval run, an SMS campaign with a control group (finished, with
-    responses), and officers' visit tasks; launched a month before the bank's current date."""
+    """The demo's marketing: a pre-approval run over the bank's customers with its live rules (champion model,
+    published policy), an SMS campaign with a control group (finished, with responses), and officers' visit
+    tasks; launched a month before the bank's current date."""
     from microlend.marketing.demo import seed_marketing_demo
 
     marketer = _staff(uow, tenant_id, "marketer@demo")
@@ -513,8 +514,8 @@ def seed_marketing(uow: UnitOfWork, tenant_id: int) -> str:
         officer_user_ids=officers,
     )
     return (
-        f"marketing: {result.offers} pre-approved offers, SMS campaign #{result.sms_campaign_id} with a "
-        f"control group, visit campaign #{result.visit_campaign_id}"
+        f"marketing: {result.offers} pre-approved offers under the bank's live rules, SMS campaign "
+        f"#{result.sms_campaign_id} with a control group, visit campaign #{result.visit_campaign_id}"
     )
 
 

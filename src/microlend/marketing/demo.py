@@ -1,5 +1,7 @@
-"""The demo bank's marketing (示范营销活动): a segment, a pre-approval run, an SMS campaign with a control
-group that has a visible funnel and lift, and visit tasks for the loan officers.
+"""The demo bank's marketing (示范营销活动): a segment, a pre-approval run over the bank's own customers with
+its live rules (champion model, published credit policy, exposure and arrears, as
+`bank_preapproval.run_bank_preapproval` runs it for a real bank), an SMS campaign on that run's offers with
+a control group that has a visible funnel and lift, and visit tasks for the loan officers.
 
 The bank's customers come into the frame marketing works on through `sources.customers_frame`;
 `seed_marketing_demo` builds the rest. Customer responses in the demo are simulated with a fixed seed
@@ -16,7 +18,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import polars as pl
-import pyarrow as pa
 from sqlalchemy import select
 
 from microlend.core.identity import Principal
@@ -33,6 +34,8 @@ VISIT_CAMPAIGN = "客户经理走访 officer visits"
 #: instant the demo is seeded (origination takes the clock): a window ending two days short of that instant
 #: keeps those history applications out, so the report counts the responses to the campaign itself.
 DEMO_WINDOW_DAYS = 28
+#: the fewest offers the SMS campaign is run on (with its 20 % control group, enough to read a lift)
+MIN_OFFERS_FOR_SMS = 100
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ def _simulate_responses(uow: UnitOfWork, who: Principal, campaign_id: int, at: d
 def seed_marketing_demo(uow: UnitOfWork, who: Principal, *, as_of: date, at: datetime,
                         officer_user_ids: Sequence[int] = (), seed: int = 20260302) -> DemoMarketing:
     """Build the demo's marketing on the tenant's customers; `at` is the launch instant (UTC, daytime)."""
-    from microlend.marketing.preapproval import PreapprovalInputs, run_preapproval
+    from microlend.marketing.bank_preapproval import run_bank_preapproval
 
     existing = {c.name: c for c in service.list_campaigns(uow, who)}
     frame = customers_frame(uow, who, as_of)
@@ -92,19 +95,13 @@ def seed_marketing_demo(uow: UnitOfWork, who: Principal, *, as_of: date, at: dat
                              description="working-age customers (demo)")
     run_id, offers = None, 0
     if SMS_CAMPAIGN not in existing:
-        sources = {"customers": pa.table({
-            "customer_id": frame.get_column("customer_id").to_arrow(),
-            "created_at": frame.get_column("created_at").dt.replace_time_zone("UTC").to_arrow()
-            if frame.schema["created_at"] == pl.Datetime("us") else frame.get_column("created_at").to_arrow(),
-            "birth_date": frame.get_column("birth_date").to_arrow(),
-            "industry": frame.get_column("industry").to_arrow(),
-        })}
-        profile = frame.drop("created_at", "birth_date", "industry", "age", "months_on_book").with_columns(
-            pl.lit(True).alias("bureau_data_present"))
-        run = run_preapproval(uow, who, PreapprovalInputs(sources, profile.to_arrow()), as_of=as_of, started_at=at,
-                              segment_name=SEGMENT, chunk_rows=50_000)
+        # the live rules, as `microlend marketing preapprove` runs them for a real bank: the bank's champion
+        # model and published credit policy over its own customers and their exposure
+        run = run_bank_preapproval(uow, who, as_of=as_of, started_at=at, segment_name=SEGMENT, chunk_rows=50_000)
         run_id, offers = run.run_id, run.offers
-        target = {"run_id": run_id} if offers else {"segment_name": SEGMENT}
+        # the SMS campaign measures its lift against a control group: on the run's offers when the live rules
+        # pre-approved enough customers for one, else on the segment
+        target = {"run_id": run_id} if offers >= MIN_OFFERS_FOR_SMS else {"segment_name": SEGMENT}
         sms = service.create_campaign(uow, who, service.CampaignSpec(
             name=SMS_CAMPAIGN, channel="sms", control_share_bp=2000, attribution_days=DEMO_WINDOW_DAYS,
             **target), at=at)
@@ -120,8 +117,10 @@ def seed_marketing_demo(uow: UnitOfWork, who: Principal, *, as_of: date, at: dat
         # the officers go out once the SMS campaign's window has closed: under the last-touch rule a visit
         # inside it would take the SMS campaign's later responses
         visits_at = at + timedelta(days=DEMO_WINDOW_DAYS)
+        # the officers visit the customers the live rules pre-approved, the offer's figures on their cards
+        visit_target = {"run_id": run_id} if run_id is not None and offers else {"segment_name": SEGMENT}
         visit = service.create_campaign(uow, who, service.CampaignSpec(
-            name=VISIT_CAMPAIGN, channel="visit", segment_name=SEGMENT, control_share_bp=2000,
+            name=VISIT_CAMPAIGN, channel="visit", control_share_bp=2000, **visit_target,
             attribution_days=DEMO_WINDOW_DAYS,
             cap=FrequencyCap(max_messages=3, window_days=7)), at=visits_at)
         service.launch_campaign(uow, who, visit.id, frame, at=visits_at)

@@ -114,6 +114,7 @@ class CampaignRow(Base):
     product: Mapped[str] = mapped_column(String(60), default="", server_default="")
     budget: Mapped[Decimal | None] = mapped_column(Amount(), nullable=True)  # what its contacts may cost
     variants: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONText(), nullable=True)  # A/B messages
+    visit_due_days: Mapped[int | None] = mapped_column(Integer, nullable=True)  # a visit task's days to do it
 
 
 class AssignmentRow(Base):
@@ -221,6 +222,9 @@ class VisitTaskRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: why an open task was closed without a visit: opted_out, overdue, offer_expired, applied
+    closed_reason: Mapped[str | None] = mapped_column(String(30), nullable=True)
 
 
 class MeasurementSettingsRow(Base):
@@ -296,6 +300,22 @@ class JourneyContactRow(Base):
     step_id: Mapped[int] = mapped_column(ForeignKey("marketing_journey_steps.id"))
     customer_id: Mapped[int] = mapped_column(BigInteger)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CampaignInterimRow(Base):
+    """An open campaign's report as last computed (figures and charts as JSON) with the fingerprint of its
+    inputs: served while the fingerprint still matches, recomputed when an event, send or receipt changed it
+    (and by the worker every hour, so applications arriving from origination show within the hour)."""
+
+    __tablename__ = "marketing_campaign_interim"
+    __table_args__ = (UniqueConstraint("tenant_id", "campaign_id", name="uq_marketing_campaign_interim"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("marketing_campaigns.id"))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    result: Mapped[dict[str, Any]] = mapped_column(JSONText())
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class ContactPolicyRow(Base):

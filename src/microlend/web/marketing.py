@@ -25,7 +25,6 @@ from microlend.marketing.contact_policy import POLICY_REASONS, ContactPolicy, pa
 from microlend.marketing.customerbase import customer_frame
 from microlend.marketing.journeys import ACTIONS, CONDITIONS, StepSpec, Variant
 from microlend.marketing.segments import DEFAULT_NAMESPACE, EXCLUSION_REASONS, Channel, FrequencyCap
-from microlend.marketing.tracking import funnel_chart, lift_chart
 from microlend.web.pages import current_principal, login_redirect, page
 
 router = APIRouter(include_in_schema=False)
@@ -239,7 +238,7 @@ def _campaigns_page(request: Request, uow: UnitOfWork, who: Principal, *, form: 
     return page(request, who, "marketing/campaigns.html", status_code=status_code, campaigns=items, waiting=waiting,
                 segments=[s.name for s in _segment_lines(uow, who)], runs=done_runs, channels=Channel.ALL,
                 form=form or {"channel": "sms", "locale": "zh_CN", "control_pct": "10", "cap_max": "2",
-                              "cap_days": "7", "cost": "0.05", "days": "30"},
+                              "cap_days": "7", "cost": "0.05", "days": "30", "visit_days": "7"},
                 error=error, dispatched=dispatched, badges=STATUS_BADGES)
 
 
@@ -308,6 +307,7 @@ def campaign_create(
     department: Annotated[str, Form(max_length=60)] = "", product: Annotated[str, Form(max_length=60)] = "",
     budget: Annotated[str, Form(max_length=20)] = "", variant_a: Annotated[str, Form(max_length=1000)] = "",
     variant_b: Annotated[str, Form(max_length=1000)] = "",
+    visit_days: Annotated[str, Form(max_length=10)] = "7",
 ) -> Response:
     """新建活动 a draft campaign on a segment ('segment:<name>') or a run's offers ('run:<id>')."""
     who = _marketer(request, uow)
@@ -315,7 +315,8 @@ def campaign_create(
         return who
     form = {"name": name, "target": target, "channel": channel, "locale": locale, "control_pct": control_pct,
             "cap_max": cap_max, "cap_days": cap_days, "cost": cost, "days": days, "department": department,
-            "product": product, "budget": budget, "variant_a": variant_a, "variant_b": variant_b}
+            "product": product, "budget": budget, "variant_a": variant_a, "variant_b": variant_b,
+            "visit_days": visit_days}
     try:
         kind, _, value = target.partition(":")
         if kind not in ("segment", "run") or not value:
@@ -331,7 +332,7 @@ def campaign_create(
             locale=locale, cost_per_message=cost_value, attribution_days=_int(days, "attribution_days", 1, 365),
             cap=FrequencyCap(_int(cap_max, "cap_max_messages", 1, 100), _int(cap_days, "cap_window_days", 1, 365)),
             department=department.strip(), product=product.strip(), budget=_budget(budget),
-            variants=_variants(variant_a, variant_b))
+            variants=_variants(variant_a, variant_b), visit_due_days=_int(visit_days or "7", "visit_due_days", 1, 90))
         created = service.create_campaign(uow, who, spec, at=_now())
     except DomainError as exc:
         if exc.status_code in (401, 403):
@@ -516,15 +517,16 @@ def campaign_report(request: Request, uow: UnitOfWorkDep, campaign_id: Id) -> Re
             return _campaign_page(request, uow, who, campaign_id, error="campaign_id: launch the campaign first",
                                   status_code=409)
         stored = service.stored_measurement(uow, who, campaign_id)
+        as_of = None
         if stored is not None:
             report, uplift = stored.report, _stored_uplift(stored)
             charts = stored.charts
         else:
-            report = service.campaign_report(uow, who, [campaign_id])
+            interim = service.interim_report(uow, who, campaign_id, now=_now())
+            report, charts, as_of = interim.report, interim.charts, interim.as_of
             ends = c.launched_at + timedelta(days=c.attribution_days)
             uplift = UpliftView("applied", 0, 0, 0, None, None, None, {}, None,
                                 "can_close" if _now() >= ends else "open", ends)
-            charts = {"funnel": funnel_chart(report), "lift": lift_chart(report)}
     except DomainError as exc:
         return _error(request, who, exc)
     by_channel = [f for f in report.funnel if f.by == "channel"]
@@ -536,7 +538,7 @@ def campaign_report(request: Request, uow: UnitOfWorkDep, campaign_id: Id) -> Re
         return _error(request, who, exc)
     return page(request, who, "marketing/report.html", c=c, report=report, by_channel=by_channel,
                 by_segment=by_segment, funnel_chart=charts.get("funnel"), lift_chart=charts.get("lift"),
-                uplift=uplift, stored=stored, stages=FUNNEL_STAGES, currency="CNY",
+                uplift=uplift, stored=stored, as_of=as_of, stages=FUNNEL_STAGES, currency="CNY",
                 step_funnels=step_funnels if len(step_funnels) > 1 else [], variants=variants)
 
 
@@ -559,17 +561,18 @@ def campaign_close(request: Request, uow: UnitOfWorkDep, campaign_id: Id,
 
 @router.get("/tasks/visits", response_class=HTMLResponse)
 def visit_tasks(request: Request, uow: UnitOfWorkDep, show: Count = 20) -> Response:
-    """我的走访任务 the signed-in officer's open visit tasks from campaigns, oldest first, 20 at a time."""
+    """我的走访任务 the signed-in officer's open visit tasks from campaigns, soonest due first, overdue ones
+    flagged, 20 at a time."""
     who = current_principal(request, uow)
     if who is None:
         return login_redirect(request)
     try:
-        cards = service.visit_cards(uow, who)
+        cards = service.visit_cards(uow, who, now=_now())
     except DomainError as exc:
         return _error(request, who, exc)
     show = min(max(show, 20), 1000)
     return page(request, who, "marketing/visits.html", cards=cards[:show], total=len(cards), show=show,
-                outcomes=VISIT_OUTCOMES, currency="CNY")
+                overdue=sum(c.overdue for c in cards), outcomes=VISIT_OUTCOMES, currency="CNY")
 
 
 @router.post("/tasks/visits/{task_id}", response_class=HTMLResponse)

@@ -58,6 +58,7 @@ def test_reports_tasks_and_roles(mbank: Bank, client: tuple[TestClient, dict[str
     who["current"] = mbank.who(Role.CREDIT_OFFICER, user_id=101)
     tasks = c.get("/api/v1/marketing/visit-tasks").json()
     assert tasks and {t["officer_user_id"] for t in tasks} == {101}
+    assert all(t["due_at"] and t["status"] == "open" for t in tasks)  # due the campaign's visit days on
     closed = c.post(f"/api/v1/marketing/visit-tasks/{tasks[0]['id']}/close", json={"outcome": "visited"})
     assert closed.status_code == 204
     assert c.post("/api/v1/marketing/segments", json={"name": "x", "expression": "age > 1"}).status_code == 403

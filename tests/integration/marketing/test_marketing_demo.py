@@ -3,20 +3,40 @@ from __future__ import annotations
 import random
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import Engine, select
 
+from microlend.core import tenancy
+from microlend.core.db import make_session_factory
+from microlend.core.identity import system_principal
+from microlend.core.uow import UnitOfWork
 from microlend.marketing import service
-from microlend.marketing.demo import DEMO_LAUNCH, seed_marketing_demo
-from microlend.marketing.tables import OfferRow
-from microlend.parties.tables import CustomerRow
+from microlend.marketing.demo import DEMO_LAUNCH, MIN_OFFERS_FOR_SMS, seed_marketing_demo
+from microlend.marketing.tables import OfferRow, PreapprovalRunRow
+from microlend.parties.tables import ConsentRow, CustomerRow
 from microlend.risk.datasets import german_credit
 
 from .conftest import Bank
 
 AS_OF = date(2026, 3, 1)
+_banks = iter(range(1, 10**6))
 
 
-def _seed_customers(mbank: Bank, n: int = 600) -> None:
+@pytest.fixture
+def dbank(marketing_engine: Engine) -> Bank:
+    """A bank created as the platform creates one, with every module's defaults: the expert scorecard as its
+    champion model and the default credit policy published (what the live rules run on)."""
+    import uuid
+
+    from microlend.bootstrap import load_modules
+
+    load_modules()
+    tenant = tenancy.create_tenant(UnitOfWork(make_session_factory(marketing_engine)),
+                                   f"demo-mkt-{next(_banks)}-{uuid.uuid4().hex[:8]}", business_date=AS_OF)
+    return Bank(tenant.id, marketing_engine)
+
+
+def _seed_customers(mbank: Bank, n: int = 600, *, consent: bool = True) -> None:
     frame = german_credit().frame.head(n)
     rng = random.Random(1)
     created = datetime(2024, 6, 1, tzinfo=UTC)
@@ -32,17 +52,41 @@ def _seed_customers(mbank: Bank, n: int = 600) -> None:
                 birth_date=date(2026 - int(row["age_in_years"]), 1, 15), industry="retail",
                 marketing_consent=rng.random() < 0.85, attributes=attrs,
                 created_at=created + timedelta(days=i), updated_at=created))
+        u.flush()
+        if consent:  # as the demo's history gives it to its applicants: the live rules read the credit report
+            ids = u.session.execute(select(CustomerRow.id).where(CustomerRow.tenant_id == mbank.tenant_id)).scalars()
+            for cid in ids:
+                u.session.add(ConsentRow(tenant_id=mbank.tenant_id, customer_id=cid, scope="credit_report",
+                                         granted_at=created, granted_by="officer@demo", channel="assisted-otp"))
         u.commit()
 
 
-def test_demo_bank_gets_a_measured_campaign_and_visit_tasks(mbank: Bank) -> None:
+def test_demo_bank_gets_a_measured_campaign_and_visit_tasks(dbank: Bank) -> None:
+    mbank = dbank
     _seed_customers(mbank)
     who = mbank.who()
     demo = seed_marketing_demo(mbank.uow(), who, as_of=AS_OF, at=DEMO_LAUNCH, officer_user_ids=[7, 8])
-    assert demo.run_id is not None and demo.offers > 0
+    assert demo.run_id is not None
     with mbank.uow() as u:
         offers = u.session.execute(select(OfferRow.id).where(OfferRow.run_id == demo.run_id)).all()
     assert len(offers) == demo.offers
+    # the live rules made the offers: the bank's champion model and its published policy, not the starter path
+    from microlend.decisioning import queries as decisions
+    from microlend.risk import queries as models
+
+    system = system_principal(mbank.tenant_id)
+    _, model_label = models.champion_model(mbank.uow(), system)
+    _, policy_label = decisions.published_credit_policy(mbank.uow(), system)
+    with mbank.uow() as u:
+        run = u.session.get(PreapprovalRunRow, demo.run_id)
+        assert run is not None
+        assert (run.model_version, run.policy_version) == (model_label, policy_label)
+    # the campaigns come from the run: the SMS campaign on its offers when there are enough for a control
+    # group, the officers' visits on every offer it made
+    sms = service.get_campaign(mbank.uow(), who, demo.sms_campaign_id)
+    visit = service.get_campaign(mbank.uow(), who, demo.visit_campaign_id)
+    assert sms.run_id == (demo.run_id if demo.offers >= MIN_OFFERS_FOR_SMS else None)
+    assert visit.run_id == (demo.run_id if demo.offers else None)
     applied, disbursed = demo.report.comparisons[0], demo.report.comparisons[1]
     assert disbursed.control_n > 0 and disbursed.treatment_n > disbursed.control_n
     # the simulated effect (24 % of the treated apply, 6 % of the controls) shows at the first stage; the later

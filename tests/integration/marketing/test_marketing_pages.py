@@ -228,6 +228,11 @@ class TestUpliftOnTheReport:
         clock["now"] = launch + timedelta(days=29)
         early = api.client.get(f"/marketing/campaigns/{cid}/report").text
         assert 'data-testid="uplift-problem"' in early and "when the campaign is closed" in early
+        # an open campaign: its interim result, with the instant it was computed, equal to the live figures
+        assert 'data-testid="as-of"' in early and "interim, as of" in early
+        interim = service.interim_report(api.kit.uow_factory(), who, cid, now=clock["now"])
+        assert not interim.recomputed
+        assert interim.report.to_dict() == service.campaign_report(api.kit.uow_factory(), who, [cid]).to_dict()
         assert api.client.post(f"/marketing/campaigns/{cid}/close", data={"stage": "applied"}).status_code == 409
         uow = api.kit.uow_factory()
         with uow:
@@ -249,6 +254,7 @@ class TestUpliftOnTheReport:
         page = api.client.get(f"/marketing/campaigns/{cid}/report").text
         assert 'data-testid="auuc"' in page and "Qini coefficient" in page and "Uplift in the top 10%" in page
         assert 'data-testid="qini-area"' in page and 'data-testid="closed"' in page
+        assert 'data-testid="as-of"' not in page
         again = api.client.post(f"/marketing/campaigns/{cid}/close", data={"stage": "applied"})
         assert again.status_code == 409 and "already closed" in again.text
         api.client.cookies.clear()
@@ -311,6 +317,16 @@ class TestVisitTasks:
             outcome = uow.session.execute(select(VisitTaskRow.outcome).where(
                 VisitTaskRow.id == my_tasks[0])).scalar_one()
         assert outcome == "unreachable"
+        # due in the campaign's visit days (7 unless stated): nothing overdue yet; a past due date is flagged
+        listing = api.client.get("/tasks/visits").text
+        assert 'data-testid="due"' in listing and 'data-testid="overdue"' not in listing
+        with uow:
+            uow.session.execute(update(VisitTaskRow).where(VisitTaskRow.id == my_tasks[1]).values(
+                due_at=datetime.now(UTC) - timedelta(hours=1)))
+            uow.commit()
+        listing = api.client.get("/tasks/visits").text
+        assert listing.count('data-testid="overdue"') == 1 and 'data-testid="overdue-count"' in listing
+        assert listing.index(f'id="visit-{my_tasks[1]}"') < listing.index(f'id="visit-{my_tasks[2]}"')
         api.client.cookies.clear()
 
 

@@ -112,6 +112,7 @@ class VariantPublic(PublicSchema):
     key: str
     weight: int
     template: str
+    visit_due_days: int = Field(default=7, ge=1, le=90, description="a visit task is due this many days after launch")
 
 
 class CampaignPublic(PublicSchema):
@@ -201,6 +202,7 @@ class CalendarLinePublic(PublicSchema):
     budget: MoneyStr | None
     spent: MoneyStr
     over: bool
+    visit_due_days: int = 7
 
 
 HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
@@ -257,6 +259,9 @@ class VisitTaskPublic(BaseModel):
     officer_user_id: int | None
     status: str
     created_at: datetime
+    due_at: datetime | None = None
+    outcome: str | None = None
+    closed_reason: str | None = None
 
 
 class VisitTaskClose(BaseModel):
@@ -296,7 +301,8 @@ def create_campaign(body: CampaignCreate, who: CurrentPrincipal, uow: UnitOfWork
         cost_per_message=body.cost_per_message, attribution_days=body.attribution_days,
         cap=FrequencyCap(body.cap_max_messages, body.cap_window_days), starts_at=body.starts_at,
         ends_at=body.ends_at, department=body.department, product=body.product, budget=body.budget,
-        variants=tuple(Variant(v.key, v.weight, v.template) for v in body.variants))
+        variants=tuple(Variant(v.key, v.weight, v.template) for v in body.variants),
+        visit_due_days=body.visit_due_days)
     return CampaignPublic.of(service.create_campaign(uow, who, spec, at=utcnow()))
 
 

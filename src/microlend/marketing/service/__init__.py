@@ -67,8 +67,12 @@ from microlend.marketing.service.journeys import (
 )
 from microlend.marketing.service.measurement import (
     CampaignMeasurement,
+    InterimReport,
     close_campaign,
+    interim_report,
     measurement_settings,
+    refresh_interim,
+    refresh_open_reports,
     stored_measurement,
     stored_uplift_model,
     update_measurement_settings,
@@ -101,7 +105,14 @@ from microlend.marketing.service.segments import (
     save_segment,
 )
 from microlend.marketing.service.uplift import UPLIFT_METHODS, UpliftTraining, train_uplift
-from microlend.marketing.service.visits import VisitCard, VisitTask, close_visit_task, visit_cards, visit_tasks
+from microlend.marketing.service.visits import (
+    VisitCard,
+    VisitTask,
+    close_ineligible_visit_tasks,
+    close_visit_task,
+    visit_cards,
+    visit_tasks,
+)
 
 __all__ = [
     "RECEIPT_STATUSES",
@@ -115,6 +126,7 @@ __all__ = [
     "ConsentCheck",
     "DispatchSummary",
     "GatewaySender",
+    "InterimReport",
     "JourneyRound",
     "JourneyStep",
     "LaunchSummary",
@@ -136,6 +148,7 @@ __all__ = [
     "campaign_report",
     "check_expression",
     "close_campaign",
+    "close_ineligible_visit_tasks",
     "close_visit_task",
     "contact_policy",
     "create_campaign",
@@ -144,6 +157,7 @@ __all__ = [
     "dispatch_outbox",
     "get_campaign",
     "get_segment",
+    "interim_report",
     "journey_steps",
     "launch_campaign",
     "list_campaigns",
@@ -163,6 +177,8 @@ __all__ = [
     "record_opt_out",
     "record_receipts",
     "record_reply",
+    "refresh_interim",
+    "refresh_open_reports",
     "remove_opt_out",
     "save_segment",
     "set_contact_policy",

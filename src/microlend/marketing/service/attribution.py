@@ -19,7 +19,14 @@ from microlend.core.uow import UnitOfWork
 from microlend.marketing.attribution import EVENT_SCHEMA, TOUCH_SCHEMA
 from microlend.marketing.service.common import bulk_insert, campaign_row, channel_costs, stratum_warnings
 from microlend.marketing.sources import IN_CHUNK, FunnelEvent, applications_for_funnel
-from microlend.marketing.tables import AssignmentRow, CampaignRow, ContactRow, OutboxRow, TrackingEventRow
+from microlend.marketing.tables import (
+    AssignmentRow,
+    CampaignRow,
+    ContactRow,
+    OutboxRow,
+    TrackingEventRow,
+    VisitTaskRow,
+)
 from microlend.marketing.tracking import EVENT_KINDS, CampaignReport, attribute, build_report
 
 # --- responses and conversions ----------------------------------------------------------------------------
@@ -107,9 +114,9 @@ def application_events(uow: UnitOfWork, who: Principal, customer_ids: Sequence[i
 def _tracked_events(s: Session, tenant_id: int, customer_ids: list[int], since: datetime) -> list[tuple[Any, ...]]:
     """Recorded responses and conversions (not the sends) of these customers since `since`."""
     events: list[tuple[Any, ...]] = []
+    t = TrackingEventRow
     for start in range(0, len(customer_ids), IN_CHUNK):
-        events.extend(s.execute(select(TrackingEventRow.customer_id, TrackingEventRow.kind, TrackingEventRow.at,
-                                       TrackingEventRow.campaign_id).where(
+        events.extend(s.connection().execute(select(t.customer_id, t.kind, t.at, t.campaign_id).where(
             TrackingEventRow.tenant_id == tenant_id, TrackingEventRow.kind != "sent",
             TrackingEventRow.customer_id.in_(customer_ids[start:start + IN_CHUNK]),
             TrackingEventRow.at >= since)).all())
@@ -123,15 +130,20 @@ def delivered_messages(s: Session, tenant_id: int, campaign_ids: Sequence[int]) 
     """(campaign_id, customer_id) of the messages that reached the customer: a delivery receipt saying so
     for a message sent through a gateway (which gives it an id and reports back), else, for a sender that
     reports nothing back (no gateway id), a message it accepted (status "sent"); a visit is delivered when
-    it was recorded as a contact."""
+    it was recorded as a contact, unless the officer found the customer unreachable or the task was closed
+    unvisited because the customer was no longer eligible."""
     reached = or_(OutboxRow.delivery_status.in_(DELIVERED_STATUSES),
                   and_(OutboxRow.status == "sent", OutboxRow.gateway_id.is_(None),
                        OutboxRow.delivery_status.is_(None)))
-    rows: list[Any] = list(s.execute(select(OutboxRow.campaign_id, OutboxRow.customer_id).where(
+    rows: list[Any] = list(s.connection().execute(select(OutboxRow.campaign_id, OutboxRow.customer_id).where(
         OutboxRow.tenant_id == tenant_id, OutboxRow.campaign_id.in_(campaign_ids), reached)).all())
-    rows += s.execute(select(ContactRow.campaign_id, ContactRow.customer_id).where(
+    missed = select(VisitTaskRow.id).where(  # the officer found no one, or the task was closed unvisited
+        VisitTaskRow.tenant_id == tenant_id, VisitTaskRow.campaign_id == ContactRow.campaign_id,
+        VisitTaskRow.customer_id == ContactRow.customer_id,
+        (VisitTaskRow.outcome == "unreachable") | (VisitTaskRow.status == "cancelled")).exists()
+    rows += s.connection().execute(select(ContactRow.campaign_id, ContactRow.customer_id).where(
         ContactRow.tenant_id == tenant_id, ContactRow.campaign_id.in_(campaign_ids),
-        ContactRow.channel == "visit")).all()
+        ContactRow.channel == "visit", ~missed)).all()
     return _frame(rows, {"campaign_id": pl.Int64(), "customer_id": pl.Int64()}).unique()
 
 
@@ -192,11 +204,13 @@ def _attribution_inputs(uow: UnitOfWork, who: Principal, campaign_ids: Sequence[
     ids = [r.id for r in every]
     reported = select(AssignmentRow.customer_id).where(
         AssignmentRow.campaign_id.in_(campaign_ids), AssignmentRow.arm != "excluded")
-    assignments = s.execute(select(AssignmentRow.campaign_id, AssignmentRow.customer_id, AssignmentRow.arm,
+    # Core rows straight from the connection: no ORM entity loading for tens of thousands of rows
+    assignments = s.connection().execute(select(AssignmentRow.campaign_id, AssignmentRow.customer_id, AssignmentRow.arm,
                                    AssignmentRow.segment_label).where(
         AssignmentRow.campaign_id.in_(ids), AssignmentRow.arm != "excluded",
         AssignmentRow.customer_id.in_(reported))).all()
-    sends = s.execute(select(ContactRow.campaign_id, ContactRow.customer_id, func.min(ContactRow.contacted_at))
+    sends = s.connection().execute(select(ContactRow.campaign_id, ContactRow.customer_id,
+                                          func.min(ContactRow.contacted_at))
                       .where(ContactRow.campaign_id.in_(ids))
                       .group_by(ContactRow.campaign_id, ContactRow.customer_id)).all()
     messages = {int(c): int(n) for c, n in s.execute(select(ContactRow.campaign_id, func.count()).where(

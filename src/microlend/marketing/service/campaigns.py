@@ -4,7 +4,7 @@ every exclusion, hold out the control group, and fill the outbox (or create offi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -97,6 +97,7 @@ class CampaignSpec:
     product: str = ""
     budget: Decimal | None = None  # what the campaign's contacts may cost (None: no budget)
     variants: tuple[Variant, ...] = ()  # A/B message variants of the treatment arm
+    visit_due_days: int = 7  # a visit campaign's tasks are due this many days after the launch
 
 
 @dataclass(frozen=True)
@@ -121,17 +122,26 @@ class Campaign:
     product: str = ""
     budget: Decimal | None = None
     variants: tuple[Variant, ...] = ()
+    visit_due_days: int = 7
 
     @classmethod
     def from_row(cls, r: CampaignRow) -> Campaign:
         return cls(r.id, r.name, r.channel, r.locale, r.segment_id, r.run_id, r.control_share_bp,
                    r.cost_per_message, r.attribution_days, r.status, r.launched_at, r.created_by, r.starts_at,
                    r.ends_at, r.approved_by, r.approved_at, r.department or "", r.product or "", r.budget,
-                   variants_of(r))
+                   variants_of(r), visit_due_days(r))
 
 
 def variants_of(r: CampaignRow) -> tuple[Variant, ...]:
     return tuple(Variant(str(v["key"]), int(v["weight"]), str(v["template"])) for v in (r.variants or []))
+
+
+#: a visit task's days to be done when the campaign states none
+DEFAULT_VISIT_DUE_DAYS = 7
+
+
+def visit_due_days(row: CampaignRow) -> int:
+    return int(row.visit_due_days) if row.visit_due_days is not None else DEFAULT_VISIT_DUE_DAYS
 
 
 def _checked_cost(spec: CampaignSpec) -> Decimal:
@@ -144,6 +154,8 @@ def _checked_cost(spec: CampaignSpec) -> Decimal:
         raise ValidationError("target: give either a segment or a pre-approval run", field="target")
     if not 1 <= spec.attribution_days <= 365:
         raise ValidationError("attribution_days: must be between 1 and 365", field="attribution_days")
+    if not 1 <= spec.visit_due_days <= 90:
+        raise ValidationError("visit_due_days: must be between 1 and 90", field="visit_due_days")
     cost = parse_amount(spec.cost_per_message, "cost_per_message")
     if cost < 0:
         raise ValidationError("cost_per_message: cannot be negative", field="cost_per_message")
@@ -202,7 +214,8 @@ def create_campaign(uow: UnitOfWork, who: Principal, spec: CampaignSpec, *, at: 
             timezone=spec.quiet.timezone, template=spec.template, status="draft", created_by=who.username,
             created_at=at, starts_at=spec.starts_at, ends_at=spec.ends_at, department=spec.department.strip(),
             product=spec.product.strip(), budget=None if spec.budget is None else parse_amount(spec.budget, "budget"),
-            variants=[{"key": v.key, "weight": v.weight, "template": v.template} for v in spec.variants] or None)
+            variants=[{"key": v.key, "weight": v.weight, "template": v.template} for v in spec.variants] or None,
+            visit_due_days=spec.visit_due_days)
         s.add(row)
         s.flush()
         audit.record(s, who, "campaign.create", "campaign", row.id,
@@ -320,13 +333,16 @@ def _assign(s: Session, who: Principal, row: CampaignRow, targets: pl.DataFrame,
 
 
 def _create_visit_tasks(s: Session, tenant_id: int, row: CampaignRow, treated: pl.DataFrame, at: datetime) -> int:
-    """One open task per treated customer for their officer; the visit counts as a contact now."""
+    """One open task per treated customer for their officer, due the campaign's visit days after the launch;
+    the visit counts as a contact now."""
     officers = (treated.get_column("officer_user_id").to_list() if "officer_user_id" in treated.columns
                 else [None] * treated.height)
     tids = treated.get_column("customer_id").to_list()
+    due = at + timedelta(days=visit_due_days(row))
     bulk_insert(s, VisitTaskRow, [
         {"tenant_id": tenant_id, "campaign_id": row.id, "customer_id": int(c),
-         "officer_user_id": None if o is None else int(o), "status": "open", "note": "", "created_at": at}
+         "officer_user_id": None if o is None else int(o), "status": "open", "note": "", "created_at": at,
+         "due_at": due}
         for c, o in zip(tids, officers, strict=True)
     ])
     record_contacts(s, tenant_id, row.id, "visit", [int(c) for c in tids], at)

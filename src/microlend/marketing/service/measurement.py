@@ -200,3 +200,148 @@ def stored_uplift_model(uow: UnitOfWork, who: Principal, campaign_id: int) -> St
         if row is None or row.artefact is None or row.artefact_sha256 is None:
             raise NotFound(f"campaign {campaign_id}: no uplift model was stored at its close", field="campaign_id")
         return load_uplift_artefact(row.artefact, row.artefact_sha256)
+
+
+# --- an open campaign's interim report ----------------------------------------------------------------------
+
+#: an interim report older than this is recomputed on view even when its inputs look unchanged: applications
+#: arrive from origination without touching marketing's tables (the worker refreshes every hour as well)
+INTERIM_MAX_AGE = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class InterimReport:
+    """An open campaign's report as of `as_of`: the same figures as the live computation at that instant, and
+    its charts drawn from those figures."""
+
+    campaign_id: int
+    report: CampaignReport
+    charts: dict[str, str | None]
+    as_of: datetime
+    recomputed: bool
+
+
+def interim_fingerprint(s: Session, tenant_id: int) -> str:
+    """A digest of everything in marketing's own tables an open campaign's report reads: the bank's
+    assignments, contacts, tracked events, messages per status and receipt, visit tasks per status and
+    outcome, launched campaigns and stated costs. Any new event, send or receipt changes it (a few aggregate
+    queries, no rows read)."""
+    from sqlalchemy import func
+
+    from microlend.marketing.tables import (
+        AssignmentRow,
+        CampaignRow,
+        ContactRow,
+        OutboxRow,
+        TrackingEventRow,
+        VisitTaskRow,
+    )
+
+    parts: list[Any] = []
+    for table in (TrackingEventRow, ContactRow, AssignmentRow):
+        parts.append(tuple(s.execute(select(func.count(), func.max(table.id)).where(
+            table.tenant_id == tenant_id)).one()))
+    parts.append(sorted((str(a), str(b), int(n)) for a, b, n in s.execute(
+        select(OutboxRow.status, OutboxRow.delivery_status, func.count()).where(OutboxRow.tenant_id == tenant_id)
+        .group_by(OutboxRow.status, OutboxRow.delivery_status)).all()))
+    parts.append(sorted((str(a), str(b), int(n)) for a, b, n in s.execute(
+        select(VisitTaskRow.status, VisitTaskRow.outcome, func.count()).where(VisitTaskRow.tenant_id == tenant_id)
+        .group_by(VisitTaskRow.status, VisitTaskRow.outcome)).all()))
+    parts.append(tuple(s.execute(select(func.count(), func.max(CampaignRow.launched_at)).where(
+        CampaignRow.tenant_id == tenant_id, CampaignRow.launched_at.is_not(None))).one()))
+    parts.append(s.execute(select(MeasurementSettingsRow.updated_at).where(
+        MeasurementSettingsRow.tenant_id == tenant_id)).scalar())
+    import hashlib
+
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def interim_is_fresh(stored_fingerprint: str, computed_at: datetime, fingerprint: str, now: datetime,
+                     max_age: timedelta = INTERIM_MAX_AGE) -> bool:
+    """Pure: a stored interim result may be served while its inputs' fingerprint is unchanged and it is
+    younger than `max_age` (a result from the future, a clock set back, is not trusted)."""
+    return stored_fingerprint == fingerprint and timedelta(0) <= now - computed_at < max_age
+
+
+def _interim_row(s: Session, tenant_id: int, campaign_id: int) -> Any:
+    from microlend.marketing.tables import CampaignInterimRow
+
+    return s.execute(select(CampaignInterimRow).where(
+        CampaignInterimRow.tenant_id == tenant_id, CampaignInterimRow.campaign_id == campaign_id)).scalar()
+
+
+def _store_interim(uow: UnitOfWork, who: Principal, campaign_id: int, fingerprint: str, report: CampaignReport,
+                   charts: dict[str, str | None], at: datetime) -> None:
+    """Upsert the interim row; a concurrent writer's row wins (both hold the same figures)."""
+    from sqlalchemy.exc import IntegrityError
+
+    from microlend.marketing.tables import CampaignInterimRow
+
+    result = {"report": report.to_dict(), "charts": charts}
+    try:
+        with uow:
+            row = _interim_row(uow.session, who.tenant_id, campaign_id)
+            if row is None:
+                row = CampaignInterimRow(tenant_id=who.tenant_id, campaign_id=campaign_id)
+                uow.session.add(row)
+            row.fingerprint, row.result, row.computed_at = fingerprint, result, at
+            uow.commit()
+    except IntegrityError:
+        pass
+
+
+def interim_report(uow: UnitOfWork, who: Principal, campaign_id: int, *, now: datetime,
+                   max_age: timedelta = INTERIM_MAX_AGE) -> InterimReport:
+    """An open campaign's report for its page: the stored interim result while the inputs' fingerprint
+    still matches and it is younger than `max_age`, else computed live (set-based) with its charts and
+    stored for the next view."""
+    from microlend.marketing.service.attribution import campaign_report
+
+    who.require(Permission.VIEW_CAMPAIGNS)
+    with uow:
+        s = uow.session
+        row = campaign_row(s, who, campaign_id)
+        if row.launched_at is None:
+            raise Conflict(f"campaign {campaign_id} has not been launched", field="campaign_id")
+        fingerprint = interim_fingerprint(s, who.tenant_id)
+        stored = _interim_row(s, who.tenant_id, campaign_id)
+        if stored is not None and interim_is_fresh(stored.fingerprint, stored.computed_at, fingerprint, now,
+                                                   max_age):
+            return InterimReport(campaign_id, report_from_dict(stored.result["report"]),
+                                 dict(stored.result.get("charts", {})), stored.computed_at, False)
+    return refresh_interim(uow, who, campaign_id, now=now, fingerprint=fingerprint,
+                           report=campaign_report(uow, who, [campaign_id]))
+
+
+def refresh_interim(uow: UnitOfWork, who: Principal, campaign_id: int, *, now: datetime,
+                    fingerprint: str | None = None, report: CampaignReport | None = None) -> InterimReport:
+    """Compute an open campaign's report now and store it as its interim result."""
+    from microlend.marketing.service.attribution import campaign_report
+
+    who.require(Permission.VIEW_CAMPAIGNS)
+    if fingerprint is None:
+        with uow:
+            fingerprint = interim_fingerprint(uow.session, who.tenant_id)
+    if report is None:
+        report = campaign_report(uow, who, [campaign_id])
+    charts = {"funnel": funnel_chart(report), "lift": lift_chart(report)}
+    _store_interim(uow, who, campaign_id, fingerprint, report, charts, now)
+    return InterimReport(campaign_id, report, charts, now, True)
+
+
+def refresh_open_reports(uow: UnitOfWork, who: Principal, *, now: datetime) -> int:
+    """The worker's hourly pass: every launched campaign of the bank not closed yet gets its interim report
+    recomputed and stored when its inputs changed or it is an hour old; how many were recomputed."""
+    from microlend.marketing.tables import CampaignRow
+
+    who.require(Permission.VIEW_CAMPAIGNS)
+    with uow:
+        s = uow.session
+        closed = select(CampaignMeasurementRow.campaign_id).where(CampaignMeasurementRow.tenant_id == who.tenant_id)
+        ids = [int(i) for i in s.execute(select(CampaignRow.id).where(
+            CampaignRow.tenant_id == who.tenant_id, CampaignRow.launched_at.is_not(None),
+            CampaignRow.id.not_in(closed)).order_by(CampaignRow.id)).scalars()]
+    done = 0
+    for cid in ids:
+        done += interim_report(uow, who, cid, now=now, max_age=INTERIM_MAX_AGE - timedelta(minutes=5)).recomputed
+    return done
