@@ -106,13 +106,13 @@ class CampaignCreate(BaseModel):
                                    description="what the campaign's contacts may cost, at the measurement settings")
     variants: list[VariantBody] = Field(default_factory=list, max_length=5,
                                         description="2 to 5 message variants of the treatment arm, or none")
+    visit_due_days: int = Field(default=7, ge=1, le=90, description="a visit task is due this many days after launch")
 
 
 class VariantPublic(PublicSchema):
     key: str
     weight: int
     template: str
-    visit_due_days: int = Field(default=7, ge=1, le=90, description="a visit task is due this many days after launch")
 
 
 class CampaignPublic(PublicSchema):
@@ -136,6 +136,7 @@ class CampaignPublic(PublicSchema):
     product: str
     budget: MoneyStr | None
     variants: list[VariantPublic]
+    visit_due_days: int = 7
 
 
 class JourneyStepCreate(BaseModel):
@@ -202,7 +203,6 @@ class CalendarLinePublic(PublicSchema):
     budget: MoneyStr | None
     spent: MoneyStr
     over: bool
-    visit_due_days: int = 7
 
 
 HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
