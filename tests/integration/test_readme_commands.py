@@ -26,6 +26,7 @@ ENVIRONMENT: dict[str, str] = {}
 #: Commands that are only checked for their names and options, and why.
 NOT_RUN = {
     ("serve",): "serves until stopped",
+    ("worker",): "runs the bank's calendar until stopped (its subcommands run)",
     ("login",): "asks for the person's password",
     ("risk", "mark-validated"): "needs the demo bank's model and a signed-in validator",
     ("policy", "review-limits"): "needs a signed-in person",
