@@ -15,7 +15,7 @@ import json.encoder
 import math
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -229,14 +229,7 @@ class DecisionInput(_Facts):
     @classmethod
     def from_canonical(cls, data: Any) -> DecisionInput:
         """Parse the JSON form, raising a ValidationError that names the field."""
-        from pydantic import ValidationError as PydanticError
-
-        try:
-            return cls.model_validate(data)
-        except PydanticError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
-            raise ValidationError(f"{field}: {first['msg']}", field=field) from None
+        return validate_facts(cls, data)
 
     def engine_context(self) -> str:
         """The context handed to the engine as JSON text with exact numbers (see the module docstring)."""
@@ -311,3 +304,18 @@ def engine_rate(value: Any) -> Decimal | None:
     if value is None:
         return None
     return exact_decimal(value, "annual_rate").quantize(_RATE_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_facts(model: type[M], data: Any) -> M:
+    """Parse a policy input's JSON form into `model`, raising a ValidationError that names the first bad field."""
+    from pydantic import ValidationError as PydanticError
+
+    try:
+        return model.model_validate(data)
+    except PydanticError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise ValidationError(f"{field}: {first['msg']}", field=field) from None

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict
 
 from microlend.core.errors import ValidationError
 from microlend.decisioning.columnar import ColumnarPolicy, columns_from_arrow
-from microlend.decisioning.domain import engine_json
+from microlend.decisioning.domain import engine_json, validate_facts
 from microlend.decisioning.policy import CompiledPolicy, parse_policy, policy_hash, policy_name
 
 KIND = "early_warning"
@@ -124,14 +124,7 @@ class EarlyWarningInput(_Facts):
 
     @classmethod
     def from_canonical(cls, data: Any) -> EarlyWarningInput:
-        from pydantic import ValidationError as PydanticError
-
-        try:
-            return cls.model_validate(data)
-        except PydanticError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
-            raise ValidationError(f"{field}: {first['msg']}", field=field) from None
+        return validate_facts(cls, data)
 
 
 def default_early_warning() -> dict[str, Any]:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from microlend.core.errors import ValidationError
 from microlend.decisioning.columnar import ColumnarPolicy
-from microlend.decisioning.domain import engine_json, engine_limit
+from microlend.decisioning.domain import engine_json, engine_limit, validate_facts
 from microlend.decisioning.policy import CompiledPolicy, parse_policy, policy_currency
 
 DEFAULT_LIMIT_REVIEW = "default_limit_review.json"
@@ -78,14 +78,7 @@ class LimitReviewInput(_Facts):
 
     @classmethod
     def from_canonical(cls, data: Any) -> LimitReviewInput:
-        from pydantic import ValidationError as PydanticError
-
-        try:
-            return cls.model_validate(data)
-        except PydanticError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
-            raise ValidationError(f"{field}: {first['msg']}", field=field) from None
+        return validate_facts(cls, data)
 
     def engine_context(self) -> str:
         return engine_json(self.model_dump(mode="python"))
