@@ -48,6 +48,8 @@ PERMISSION_LABELS: dict[Permission, str] = {
     P.REVERSE_REPAYMENT: "reverse repayments",
     P.WRITE_OFF: "ask for write-offs",
     P.APPROVE_WRITE_OFF: "approve write-offs",
+    P.RESTRUCTURE_LOANS: "ask for extensions and restructurings",
+    P.APPROVE_RESTRUCTURE: "approve extensions and restructurings",
     P.CLASSIFY_LOANS: "change a loan's five-category class",
     P.RUN_CLOSE_OF_BUSINESS: "run close of business",
     P.RUN_JOBS: "see and rerun the bank's scheduled jobs",
@@ -76,6 +78,7 @@ PERMISSION_LABELS: dict[Permission, str] = {
     P.COLLECT: "work on collections",
     P.MANAGE_CAMPAIGNS: "manage marketing campaigns",
     P.VIEW_CAMPAIGNS: "see marketing campaigns",
+    P.MANAGE_MESSAGING: "set up the SMS and push gateways and the contact policy",
 }
 
 #: What the customer 360 page reads: the customer, their loans and their applications.
