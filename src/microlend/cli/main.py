@@ -36,6 +36,7 @@ MODULE_GROUPS: list[tuple[str, str, str]] = [
     ("microlend.cli.servicing", "portfolio_app", "portfolio"),
     ("microlend.cli.data", "app", "data"),
     ("microlend.cli.risk", "app", "risk"),
+    ("microlend.cli.federation", "app", "federation"),
     ("microlend.cli.decisioning", "app", "policy"),
     ("microlend.cli.decisioning", "decision_app", "decision"),
     ("microlend.cli.marketing", "app", "marketing"),

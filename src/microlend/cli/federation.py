@@ -1,0 +1,176 @@
+"""`microlend federation ...`: joint modelling with a data partner (联合建模) from the command line (thin adapter
+over microlend.risk.federation): the partnership key, the partner's server, joint training and scoring."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from microlend.cli.common import check_bind, fail, guarded
+from microlend.core.clock import SystemClock
+from microlend.core.errors import ValidationError
+from microlend.risk.reasons import messages_for_codes
+
+app = typer.Typer(name="federation", help="Joint modelling with a data partner: neither side hands over its data.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+partner_app = typer.Typer(help="The partner's side.", no_args_is_help=True)
+app.add_typer(partner_app, name="partner")
+_err = Console(stderr=True)
+_out = Console()
+
+KeyOpt = Annotated[Path, typer.Option("--key-file", help="the partnership key (`microlend federation keygen`)")]
+PartnerOpt = Annotated[str, typer.Option("--partner", help="the partner's URL, e.g. http://10.0.0.5:8700")]
+IdOpt = Annotated[str, typer.Option("--id-column", help="column holding the ID number")]
+
+
+class Kind(StrEnum):
+    lr = "lr"
+    secureboost = "secureboost"
+
+
+@app.command()
+def keygen(key: Annotated[Path, typer.Argument(help="file to write (0600); never overwritten")]) -> None:
+    """Make a new partnership key; give the same file to the partner over a secure channel."""
+    from microlend.risk.federation.keys import generate_key
+
+    with guarded():
+        fingerprint = generate_key(key)
+    _out.print(f"partnership key written to {key} (fingerprint {fingerprint}); share it only with the partner",
+               highlight=False)
+
+
+@partner_app.command("serve")
+def partner_serve(
+    data: Annotated[Path, typer.Option("--data", help="the partner's features (CSV or Parquet)")],
+    id_column: IdOpt,
+    key_file: KeyOpt,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8700,
+    state_dir: Annotated[Path, typer.Option("--state-dir", help="request log, transcript and model parts")]
+    = Path("federation-partner"),
+    keep_messages: Annotated[bool, typer.Option("--keep-messages", help="also keep every message body "
+                                                "(for an audit)")] = False,
+) -> None:
+    """Serve the partner's side of the protocol; the features never leave this process in clear."""
+    import uvicorn
+
+    from microlend.cli.risk import read_table
+    from microlend.risk.federation.keys import PartnershipKey
+    from microlend.risk.federation.partner import PartnerService
+    from microlend.risk.federation.server import create_app
+
+    with guarded(library_errors=True):
+        if not 1 <= port <= 65535:
+            raise ValidationError("port: must be between 1 and 65535", field="port")
+        check_bind(host)
+        key = PartnershipKey.load(key_file)
+        service = PartnerService(read_table(data), id_column, key, state_dir)
+        web = create_app(service, key, state_dir, keep_bodies=keep_messages)
+    _err.print(f"partner serving {len(service.hashes)} IDs and {len(service.features)} features on "
+               f"http://{host}:{port} (key {key.fingerprint}); log in {state_dir}", highlight=False)
+    uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                    TimeElapsedColumn(), console=_err, transient=False)
+
+
+@app.command()
+def train(
+    partner: PartnerOpt,
+    key_file: KeyOpt,
+    data: Annotated[Path, typer.Option("--data", help="the bank's labelled data (CSV or Parquet)")],
+    id_column: IdOpt,
+    target: Annotated[str, typer.Option("--target", help="column holding the outcome")],
+    bad: Annotated[str, typer.Option("--bad", help="value of the target that means bad")],
+    out: Annotated[Path, typer.Option("--out", help="directory for the bank's part of the model")],
+    kind: Annotated[Kind, typer.Option("--kind")] = Kind.lr,
+    key_bits: Annotated[int, typer.Option("--key-bits", help="Paillier key size")] = 2048,
+    epochs: Annotated[int, typer.Option("--epochs", help="at most this many passes")] = 8,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 1000,
+    learning_rate: Annotated[float, typer.Option("--learning-rate")] = 0.3,
+    seed: Annotated[int, typer.Option("--seed")] = 42,
+    keep_messages: Annotated[bool, typer.Option("--keep-messages", help="also keep every message body in "
+                                                "OUT/messages (for an audit)")] = False,
+) -> None:
+    """Train a joint logistic regression with the partner: PSI on hashed IDs, then Paillier-encrypted, masked
+    gradients; early stopping on the bank's validation fold."""
+    from microlend.cli.risk import read_table
+    from microlend.risk.federation.client import PartnerClient
+    from microlend.risk.federation.keys import PartnershipKey, Transcript
+    from microlend.risk.federation.training import TRANSCRIPT_FILE, TrainingSettings, train_joint
+
+    if kind is Kind.secureboost:
+        raise fail("kind: secureboost is not available yet; use --kind lr")
+    with guarded(library_errors=True):
+        settings = TrainingSettings(key_bits=key_bits, max_epochs=epochs, batch_size=batch_size,
+                                    learning_rate=learning_rate, seed=seed)
+        key = PartnershipKey.load(key_file)
+        frame = read_table(data)
+        out.mkdir(parents=True, exist_ok=True)
+        transcript = Transcript(out / TRANSCRIPT_FILE, out / "messages" if keep_messages else None)
+        with PartnerClient(partner, key, transcript) as client, _progress() as bar:
+            task = bar.add_task("joint training", total=None)
+
+            def step(phase: str, done: int, total: int) -> None:
+                bar.update(task, description=f"joint training: {phase}", completed=done, total=total)
+
+            model = train_joint(frame, id_column=id_column, target=target, bad=bad, partner=client,
+                                partner_url=partner, key=key, settings=settings, progress=step,
+                                created_at=SystemClock().now().isoformat())
+        model.save(out)
+    m = model.metrics
+    _out.print(f"joint model {model.model_id} written to {out}: {m['shared_ids']} shared IDs, validation AUC "
+               f"{m['valid_auc_joint']:.4f} joint vs {m['valid_auc_bank_only']:.4f} bank only "
+               f"(partner adds {m['partner_contribution_auc']:+.4f}); {len(model.features)} bank and "
+               f"{len(model.partner_features)} partner features", highlight=False)
+
+
+@app.command()
+def score(
+    model: Annotated[Path, typer.Option("--model", help="the joint model's directory")],
+    partner: PartnerOpt,
+    key_file: KeyOpt,
+    data: Annotated[Path, typer.Option("--data", help="CSV or Parquet file to score")],
+    out: Annotated[Path, typer.Option("--out", help="CSV or Parquet file to write")],
+    id_column: Annotated[str | None, typer.Option("--id-column", help="column holding the ID number (default: "
+                                                  "the one used in training)")] = None,
+    locale: Annotated[str, typer.Option("--locale", help="language of reason_text: en or zh-CN")] = "en",
+    top_n: Annotated[int, typer.Option("--reasons", help="reason codes per case")] = 3,
+) -> None:
+    """Write the input rows plus pd, score (higher is safer), reasons and partner_found; the partner returns its
+    partial score for the requested IDs only."""
+    import pandas as pd
+
+    from microlend.cli.risk import read_table, write_table
+    from microlend.risk.federation.client import PartnerClient
+    from microlend.risk.federation.keys import PartnershipKey
+    from microlend.risk.federation.training import JointModel, score_joint
+
+    with guarded(library_errors=True):
+        joint = JointModel.load(model)
+        key = PartnershipKey.load(key_file)
+        frame = read_table(data)
+        column = id_column or str(joint.settings.get("id_column", ""))
+        if not column:
+            raise ValidationError("id-column: give the column holding the ID number", field="id-column")
+        with PartnerClient(partner, key) as client:
+            scored = score_joint(joint, frame, id_column=column, partner=client, key=key, top_n=top_n)
+        result = frame.copy()
+        result["pd"] = scored["pd"].to_numpy()
+        result["score"] = scored["score"].round(2).to_numpy()
+        result["reasons"] = scored["reasons"].to_numpy()
+        texts = {codes: messages_for_codes(codes, locale) for codes in pd.unique(scored["reasons"])}
+        result["reason_text"] = scored["reasons"].map(texts).to_numpy()
+        result["partner_found"] = scored["partner_found"].to_numpy()
+        write_table(result, out)
+    missing = int((~scored["partner_found"]).sum())
+    _out.print(f"scored {len(result)} rows with joint model {joint.model_id} into {out}"
+               + (f"; the partner holds no record of {missing} (scored with its neutral contribution)"
+                  if missing else ""), highlight=False)

@@ -1,0 +1,82 @@
+"""The bank's side of the wire: signs every message with the partnership key, checks the partner's signed
+answer (bound to the request's nonce), and records both in the bank's transcript."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+import httpx
+
+from microlend.risk.federation.keys import (
+    HEADER_NONCE,
+    HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+    FederationError,
+    NotAuthenticated,
+    PartnershipKey,
+    Transcript,
+    fresh_headers,
+    request_signature,
+    response_signature,
+)
+from microlend.risk.federation.server import PREFIX
+
+
+class PartnerClient:
+    def __init__(self, url: str, key: PartnershipKey, transcript: Transcript | None = None, *,
+                 timeout: float = 600.0) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise FederationError(f"partner: '{url}' is not an http(s) URL")
+        self.url = url.rstrip("/")
+        self.key = key
+        self.transcript = transcript
+        self._http = httpx.Client(timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> PartnerClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def call(self, message_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        path = PREFIX + message_type
+        ts, nonce = fresh_headers()
+        headers = {HEADER_TIMESTAMP: ts, HEADER_NONCE: nonce, "Content-Type": "application/json",
+                   HEADER_SIGNATURE: request_signature(self.key, path, ts, nonce, body)}
+        if self.transcript is not None:
+            self.transcript.record("out", message_type, body)
+        try:
+            response = self._http.post(self.url + path, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise FederationError(f"partner: {self.url} is not reachable ({type(exc).__name__}: {exc})") from None
+        detail = _detail(response)
+        if response.status_code == 401:
+            raise NotAuthenticated(f"partner refused the message: {detail}")
+        signature = response.headers.get(HEADER_SIGNATURE, "")
+        expected = response_signature(self.key, nonce, response.status_code, response.headers.get(HEADER_TIMESTAMP, ""),
+                                      response.headers.get(HEADER_NONCE, ""), response.content)
+        if not signature or not hmac.compare_digest(signature, expected):
+            raise NotAuthenticated("federation: the partner's answer is not signed with this partnership's key "
+                                   f"(status {response.status_code}): refused")
+        if self.transcript is not None:
+            self.transcript.record("in", message_type, response.content)
+        if response.status_code != 200:
+            raise FederationError(f"partner answered {response.status_code} to {message_type}: {detail}")
+        data = response.json()
+        if not isinstance(data, dict):
+            raise FederationError(f"partner: the answer to {message_type} is not a JSON object")
+        return data
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:200]
+    return str(data.get("detail", data)) if isinstance(data, dict) else str(data)[:200]

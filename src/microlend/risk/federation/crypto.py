@@ -1,0 +1,123 @@
+"""Paillier (phe) on fixed-point integers: vectors encrypted and decrypted, sums of ciphertexts per bin,
+plaintext shifts and scalings, and uniformly random masks modulo n (a masked value reveals nothing).
+
+Ciphertexts travel as hexadecimal text; every plaintext is an integer (values scaled by 2**SCALE_BITS) so
+that no ciphertext carries phe's floating exponent."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+from phe import paillier
+from phe.util import invert, mulmod, powmod
+
+from microlend.core.errors import ValidationError
+
+#: fixed-point scale of residuals and partial scores (values), and of WoE values (weights of a bin sum)
+SCALE_BITS = 20
+SCALE = 1 << SCALE_BITS
+MIN_KEY_BITS = 512
+
+
+def keypair(bits: int) -> tuple[paillier.PaillierPublicKey, paillier.PaillierPrivateKey]:
+    if bits < MIN_KEY_BITS or bits % 256:
+        raise ValidationError(f"key-bits: use a multiple of 256 of at least {MIN_KEY_BITS} (2048 in production)",
+                              field="key-bits")
+    return paillier.generate_paillier_keypair(n_length=bits)
+
+
+def public_key(n_hex: str) -> paillier.PaillierPublicKey:
+    try:
+        n = int(n_hex, 16)
+    except ValueError:
+        raise ValidationError("public key: not hexadecimal", field="public_key") from None
+    if n.bit_length() < MIN_KEY_BITS - 8:
+        raise ValidationError("public key: too short", field="public_key")
+    return paillier.PaillierPublicKey(n)
+
+
+def to_fixed(values: NDArray[np.float64]) -> list[int]:
+    return [int(v) for v in np.rint(np.asarray(values, dtype=np.float64) * SCALE).astype(np.int64)]
+
+
+def encrypt(pk: paillier.PaillierPublicKey, plaintexts: Sequence[int]) -> list[int]:
+    """Each integer (negative ones as n - |v|) under `pk`, freshly obfuscated."""
+    return [pk.raw_encrypt(int(v) % pk.n) for v in plaintexts]
+
+
+def decrypt(sk: paillier.PaillierPrivateKey, ciphertexts: Sequence[int]) -> list[int]:
+    """Integers in [0, n): still masked values, or signed values after `signed`."""
+    return [sk.raw_decrypt(int(c)) for c in ciphertexts]
+
+
+def signed(value: int, n: int) -> int:
+    value %= n
+    return value - n if value > n // 2 else value
+
+
+def add_plain(pk: paillier.PaillierPublicKey, ciphertext: int, plaintext: int) -> int:
+    """[[a]] -> [[a + b]] for a plaintext b (g = n + 1, so g**b = 1 + n*b mod n**2); no fresh randomness, so a
+    result only leaves its owner after a random mask is added under encryption."""
+    return mulmod(ciphertext, (1 + pk.n * (plaintext % pk.n)) % pk.nsquare, pk.nsquare)
+
+
+def add(pk: paillier.PaillierPublicKey, a: int, b: int) -> int:
+    return mulmod(a, b, pk.nsquare)
+
+
+def times(pk: paillier.PaillierPublicKey, ciphertext: int, scalar: int) -> int:
+    if scalar >= 0:
+        return powmod(ciphertext, scalar, pk.nsquare)
+    return powmod(invert(ciphertext, pk.nsquare), -scalar, pk.nsquare)
+
+
+def encrypted_sum(pk: paillier.PaillierPublicKey, ciphertexts: Sequence[int]) -> int:
+    total = 1  # the encryption of 0 with randomness 1
+    for c in ciphertexts:
+        total = mulmod(total, c, pk.nsquare)
+    return total
+
+
+def weighted_bin_sums(pk: paillier.PaillierPublicKey, ciphertexts: Sequence[int], bins: NDArray[np.intp],
+                      weights: Sequence[int]) -> int:
+    """[[sum_i weights[bins[i]] * x_i]] computed as sum over bins of weight * (sum of the bin's ciphertexts):
+    one modular multiplication per row and one exponentiation per bin."""
+    per_bin = [1] * len(weights)
+    nsq = pk.nsquare
+    for c, b in zip(ciphertexts, bins.tolist(), strict=True):
+        per_bin[b] = mulmod(per_bin[b], c, nsq)
+    total = 1
+    for b, w in enumerate(weights):
+        if w and per_bin[b] != 1:
+            total = mulmod(total, times(pk, per_bin[b], w), nsq)
+    return total
+
+
+def random_mask(pk: paillier.PaillierPublicKey) -> int:
+    return secrets.randbelow(pk.n)
+
+
+def rerandomise(pk: paillier.PaillierPublicKey, ciphertext: int) -> int:
+    """The same plaintext under fresh randomness: the ciphertext no longer shows how it was computed."""
+    return mulmod(ciphertext, pk.raw_encrypt(0), pk.nsquare)
+
+
+def mask(pk: paillier.PaillierPublicKey, ciphertext: int, r: int) -> int:
+    """[[v]] -> [[v + r]] re-randomised, so the ciphertext itself carries nothing of how it was computed."""
+    return mulmod(add_plain(pk, ciphertext, r), pk.raw_encrypt(0), pk.nsquare)
+
+
+def to_hex(values: Sequence[int]) -> list[str]:
+    return [format(int(v), "x") for v in values]
+
+
+def from_hex(values: object, field: str) -> list[int]:
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ValidationError(f"{field}: expected a list of hexadecimal ciphertexts", field=field)
+    try:
+        return [int(v, 16) for v in values]
+    except ValueError:
+        raise ValidationError(f"{field}: not hexadecimal", field=field) from None

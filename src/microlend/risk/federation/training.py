@@ -1,0 +1,365 @@
+"""The bank's side of joint training and scoring (see the package docstring for the protocol)."""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import train_test_split
+
+from microlend.core.errors import ValidationError
+from microlend.risk.datasets import bad_flag
+from microlend.risk.federation import crypto
+from microlend.risk.federation.binning import (
+    FeatureBins,
+    bin_matrix,
+    features_of,
+    fit_bins,
+    woe_from_counts,
+    woe_tables,
+    woe_values,
+)
+from microlend.risk.federation.keys import FederationError, PartnershipKey
+from microlend.risk.federation.partner import PROTOCOL_VERSION, hashed_ids, intersection_digest
+from microlend.risk.federation.psi import PsiClient, serve
+from microlend.risk.reasons import top_reason_codes
+from microlend.risk.scorecard import PointsScaling
+
+MODEL_FILE = "model.json"
+TRANSCRIPT_FILE = "transcript.jsonl"
+KIND = "federated_lr"
+#: the pseudo-feature that names the partner's whole contribution among a case's reasons
+PARTNER_REASON = "partner_data"
+SCORE_CHUNK = 20_000
+
+Progress = Callable[[str, int, int], None]
+
+
+class Partner(Protocol):
+    """What the bank needs from the partner: one call per protocol message (HTTP, or in-process in tests)."""
+
+    def call(self, message_type: str, payload: dict[str, Any]) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    key_bits: int = 2048
+    max_epochs: int = 8
+    batch_size: int = 1000
+    learning_rate: float = 0.8
+    l2: float = 0.0005
+    valid_share: float = 0.3
+    patience: int = 2
+    seed: int = 42
+    max_bins: int = 10
+    min_bin_share: float = 0.05
+    min_shared: int = 200
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_epochs <= 200:
+            raise ValidationError("epochs: between 1 and 200", field="epochs")
+        if not 10 <= self.batch_size <= 100_000:
+            raise ValidationError("batch-size: between 10 and 100,000", field="batch-size")
+        if not 0.05 <= self.valid_share <= 0.5:
+            raise ValidationError("valid-share: between 0.05 and 0.5", field="valid-share")
+
+
+@dataclass
+class JointModel:
+    """The bank's part of a joint model, and what it knows of the partner's part (names, never values)."""
+
+    model_id: str
+    bins: list[FeatureBins]
+    woe: list[list[float]]
+    weights: list[float]
+    intercept: float
+    partner_url: str
+    partner_features: list[str]
+    key_fingerprint: str
+    metrics: dict[str, Any]
+    history: list[dict[str, float]] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    scaling: PointsScaling = field(default_factory=PointsScaling)
+    created_at: str = ""
+
+    @property
+    def features(self) -> list[str]:
+        return [b.name for b in self.bins]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": KIND, "model_id": self.model_id, "created_at": self.created_at,
+                "bank": {"features": self.features, "bins": [b.to_dict() for b in self.bins], "woe": self.woe,
+                         "weights": self.weights, "intercept": self.intercept},
+                "partner": {"url": self.partner_url, "features": self.partner_features,
+                            "key_fingerprint": self.key_fingerprint},
+                "scaling": self.scaling.to_dict(), "metrics": self.metrics, "history": self.history,
+                "settings": self.settings}
+
+    def save(self, out_dir: Path) -> Path:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / MODEL_FILE
+        path.write_text(json.dumps(self.to_dict(), indent=1, ensure_ascii=False), encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, model_dir: Path) -> JointModel:
+        path = model_dir / MODEL_FILE
+        if not path.is_file():
+            raise ValidationError(f"model: '{model_dir}' holds no joint model ({MODEL_FILE} not found)",
+                                  field="model")
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+            if d.get("kind") != KIND:
+                raise ValidationError(f"model: '{model_dir}' is not a joint model", field="model")
+            return cls(model_id=d["model_id"], bins=[FeatureBins.from_dict(b) for b in d["bank"]["bins"]],
+                       woe=d["bank"]["woe"], weights=d["bank"]["weights"], intercept=d["bank"]["intercept"],
+                       partner_url=d["partner"]["url"], partner_features=d["partner"]["features"],
+                       key_fingerprint=d["partner"]["key_fingerprint"], metrics=d["metrics"],
+                       history=d.get("history", []), settings=d.get("settings", {}),
+                       scaling=PointsScaling(**d["scaling"]), created_at=d.get("created_at", ""))
+        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise ValidationError(f"model: '{path}' is damaged ({type(exc).__name__}: {exc})",
+                                  field="model") from None
+
+
+def _nothing(phase: str, done: int, total: int) -> None:
+    return None
+
+
+def private_intersection(partner: Partner, key: PartnershipKey, hashes: list[str]) -> tuple[str, list[int]]:
+    """Both PSI runs; returns the session and the bank's shared rows in the common order (sorted hashes)."""
+    session = secrets.token_hex(16)
+    client = PsiClient(hashes)
+    answer = partner.call("psi/start", {"session": session, "request": client.request()})
+    rows = client.intersection(answer.get("setup"), answer.get("response"))
+    shared = sorted(rows, key=lambda r: hashes[r])
+    digest = intersection_digest(key, [hashes[r] for r in shared])
+    setup, response = serve(hashes, answer.get("request"))
+    finish = partner.call("psi/finish", {"session": session, "setup": setup, "response": response,
+                                         "digest": digest})
+    if finish.get("count") != len(shared) or finish.get("digest") != digest:
+        raise FederationError("psi: the partner found a different intersection")
+    return session, shared
+
+
+def split_positions(y: NDArray[np.int8], settings: TrainingSettings) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Training and validation positions among the shared IDs (stratified on the bank's labels, seeded)."""
+    train, valid = train_test_split(np.arange(len(y)), test_size=settings.valid_share, random_state=settings.seed,
+                                    stratify=y)
+    return np.sort(train), np.sort(valid)
+
+
+def _auc(y: NDArray[np.int8], z: NDArray[np.float64]) -> float:
+    return float(roc_auc_score(y, z)) if 0 < int(y.sum()) < len(y) else float("nan")
+
+
+def train_joint(frame: pd.DataFrame, *, id_column: str, target: str, bad: str, partner: Partner,
+                partner_url: str, key: PartnershipKey, settings: TrainingSettings | None = None,
+                progress: Progress = _nothing, created_at: str = "") -> JointModel:
+    """Hetero logistic regression with the partner (the bank holds the labels and its features)."""
+    settings = settings or TrainingSettings()
+    if target not in frame.columns:
+        raise ValidationError(f"target: no column '{target}' in the data", field="target")
+    hashes = hashed_ids(key, frame, id_column)
+    hello = partner.call("hello", {})
+    if hello.get("protocol") != PROTOCOL_VERSION:
+        raise FederationError(f"partner speaks protocol {hello.get('protocol')}, this bank {PROTOCOL_VERSION}")
+    progress("private set intersection", 0, 1)
+    started = time.perf_counter()
+    session, shared = private_intersection(partner, key, hashes)
+    psi_seconds = time.perf_counter() - started
+    progress("private set intersection", 1, 1)
+    if len(shared) < settings.min_shared:
+        raise FederationError(f"psi: only {len(shared)} shared IDs; at least {settings.min_shared} are needed")
+    data = frame.iloc[shared].reset_index(drop=True)
+    y = bad_flag(data[target], bad, column=target)
+    train_pos, valid_pos = split_positions(y, settings)
+    features = features_of(data, [id_column, target])
+    bins = fit_bins(data.iloc[train_pos], features, max_bins=settings.max_bins, min_share=settings.min_bin_share)
+    if not bins:
+        raise ValidationError("data: no bank feature has two bins of enough rows", field="data")
+    idx = bin_matrix(data, bins)
+    woe = woe_tables(idx[train_pos], bins, y[train_pos])
+    x = woe_values(idx, woe)
+
+    # bank-only reference model, in the clear (the bank's own data)
+    alone = LogisticRegression(max_iter=1000).fit(x[train_pos], y[train_pos])
+    auc_bank_only = _auc(y[valid_pos], alone.decision_function(x[valid_pos]))
+
+    # the residual is linearised around the base log-odds z0 (a first-order expansion around 0 fails when
+    # bads are rare): d = p0 + slope * (z - z0) - y with slope = p0 (1 - p0); D = d / slope travels encrypted, and
+    # each side steps along mean(D * x), the gradient preconditioned by 1 / slope
+    weights = np.zeros(len(bins), dtype=np.float64)
+    base = float(y[train_pos].mean())
+    intercept = math.log(base / (1 - base))
+    slope = base * (1 - base)
+    progress("encrypted set-up", 0, 1)
+    pk, sk = crypto.keypair(settings.key_bits)
+    labels = crypto.encrypt(pk, [int(v) for v in y[train_pos]])
+    setup = partner.call("train/setup", {
+        "session": session, "public_key": format(pk.n, "x"), "train": train_pos.tolist(),
+        "labels": crypto.to_hex(labels), "learning_rate": settings.learning_rate, "l2": settings.l2,
+        "min_bin_share": settings.min_bin_share, "max_bins": settings.max_bins})
+    partner_features = [str(f) for f in setup.get("features", [])]
+    counts = setup.get("counts")
+    events_hex = setup.get("events")
+    if not isinstance(counts, list) or not isinstance(events_hex, list) or len(counts) != len(partner_features):
+        raise FederationError("train: the partner's binning answer is incomplete")
+    min_rows = math.ceil(settings.min_bin_share * len(train_pos)) - 1
+    partner_woe = []
+    for name, count, enc in zip(partner_features, counts, events_hex, strict=True):
+        events = [crypto.signed(v, pk.n) for v in crypto.decrypt(sk, crypto.from_hex(enc, "events"))]
+        if sum(count) != len(train_pos) or any(0 < c < min_rows for c in count[:-1]):
+            raise FederationError(f"train: the partner's bins of {name} are not of the agreed minimum size")
+        partner_woe.append(woe_from_counts(events, count))
+    partner.call("train/woe", {"session": session, "woe": partner_woe})
+    partner_pk = crypto.public_key(str(setup.get("public_key", "")))
+    progress("encrypted set-up", 1, 1)
+
+    intercept_0 = intercept
+    rng = np.random.default_rng(settings.seed)
+    history: list[dict[str, float]] = []
+    snapshots: dict[int, tuple[list[float], float]] = {}
+    best_epoch, best_auc, waited = 0, -1.0, 0
+    batches_per_epoch = math.ceil(len(train_pos) / settings.batch_size)
+    total = settings.max_epochs * batches_per_epoch
+    done = 0
+    train_started = time.perf_counter()
+    woe_fixed = [crypto.to_fixed(np.asarray(t)) for t in woe]
+    for epoch in range(1, settings.max_epochs + 1):
+        order = rng.permutation(train_pos)
+        for start in range(0, len(order), settings.batch_size):
+            batch = order[start:start + settings.batch_size]
+            z_bank = x[batch] @ weights + intercept
+            u = crypto.to_fixed(z_bank - intercept_0 + (base - y[batch]) / slope)
+            step = partner.call("train/step", {"session": session, "batch": batch.tolist(),
+                                               "residuals": crypto.to_hex(crypto.encrypt(pk, u))})
+            opened = [str(v) for v in crypto.decrypt(sk, crypto.from_hex(step.get("gradient"), "gradient"))]
+            partials = crypto.from_hex(step.get("partial"), "partial")
+            if len(partials) != len(batch):
+                raise FederationError("train: the partner answered a different number of partial scores")
+            d = [crypto.add_plain(partner_pk, c, v) for c, v in zip(partials, u, strict=True)]
+            masks = [crypto.random_mask(partner_pk) for _ in range(len(bins) + 1)]
+            grads = [crypto.weighted_bin_sums(partner_pk, d, idx[batch, j], woe_fixed[j]) for j in range(len(bins))]
+            grads.append(crypto.times(partner_pk, crypto.encrypted_sum(partner_pk, d), crypto.SCALE))
+            masked = [crypto.mask(partner_pk, g, r) for g, r in zip(grads, masks, strict=True)]
+            update = partner.call("train/update", {"session": session, "gradient": opened,
+                                                   "bank_gradient": crypto.to_hex(masked)})
+            values = update.get("bank_gradient")
+            if not isinstance(values, list) or len(values) != len(masks):
+                raise FederationError("train: the partner answered a different number of gradients")
+            fixed = np.array([crypto.signed(int(v) - r, partner_pk.n) for v, r in zip(values, masks, strict=True)],
+                             dtype=np.float64)
+            grad = fixed / (crypto.SCALE * crypto.SCALE * len(batch))
+            weights = weights - settings.learning_rate * (grad[:-1] + settings.l2 * weights)
+            intercept -= settings.learning_rate * float(grad[-1])
+            done += 1
+            progress(f"epoch {epoch}", done, total)
+        answer = partner.call("train/partials", {"session": session, "positions": valid_pos.tolist(),
+                                                 "epoch": epoch})
+        partial = np.asarray(answer.get("partials"), dtype=np.float64)
+        if partial.shape != valid_pos.shape:
+            raise FederationError("train: the partner answered a different number of validation scores")
+        z_valid = x[valid_pos] @ weights + intercept + partial
+        auc = _auc(y[valid_pos], z_valid)
+        history.append({"epoch": epoch, "valid_auc": auc})
+        snapshots[epoch] = (weights.tolist(), intercept)
+        if auc > best_auc + 1e-5:
+            best_epoch, best_auc, waited = epoch, auc, 0
+        else:
+            waited += 1
+            if waited >= settings.patience:
+                break
+    train_seconds = time.perf_counter() - train_started
+    done_total = done
+    progress("finished", done_total, done_total)
+    model_id = secrets.token_hex(16)
+    partner.call("train/finish", {"session": session, "epoch": best_epoch, "model_id": model_id})
+    best_weights, best_intercept = snapshots[best_epoch]
+    metrics = {
+        "valid_auc_joint": best_auc, "valid_auc_bank_only": auc_bank_only,
+        "partner_contribution_auc": best_auc - auc_bank_only, "best_epoch": best_epoch,
+        "bank_rows": len(frame), "partner_rows": int(hello.get("rows", 0)), "shared_ids": len(shared),
+        "train_rows": len(train_pos), "valid_rows": len(valid_pos), "bad_rate": float(y.mean()),
+        "psi_seconds": round(psi_seconds, 3), "training_seconds": round(train_seconds, 3),
+        "key_bits": settings.key_bits,
+    }
+    return JointModel(model_id=model_id, bins=bins, woe=woe, weights=best_weights, intercept=best_intercept,
+                      partner_url=partner_url, partner_features=partner_features, key_fingerprint=key.fingerprint,
+                      metrics=metrics, history=history, created_at=created_at,
+                      settings={**asdict(settings), "id_column": id_column, "target": target, "bad": bad})
+
+
+def partner_partials(partner: Partner, model: JointModel, hashes: list[str]) -> NDArray[np.float64]:
+    """The partner's partial log-odds for each hashed ID (NaN where the partner holds no such ID)."""
+    out: list[float] = []
+    for start in range(0, len(hashes), SCORE_CHUNK):
+        chunk = hashes[start:start + SCORE_CHUNK]
+        answer = partner.call("score", {"model_id": model.model_id, "ids": chunk})
+        values = answer.get("partials")
+        if not isinstance(values, list) or len(values) != len(chunk):
+            raise FederationError("score: the partner answered a different number of partial scores")
+        out.extend(math.nan if v is None else float(v) for v in values)
+    return np.asarray(out, dtype=np.float64)
+
+
+def score_joint(model: JointModel, frame: pd.DataFrame, *, id_column: str, partner: Partner,
+                key: PartnershipKey, top_n: int = 3) -> pd.DataFrame:
+    """pd, score (higher is safer), reasons and whether the partner knew the person; a person the partner
+    does not hold gets the partner's neutral contribution (0 log-odds: the average shared customer)."""
+    if key.fingerprint != model.key_fingerprint:
+        raise ValidationError("key-file: this is not the partnership key the model was trained with",
+                              field="key-file")
+    hashes = hashed_ids(key, frame, id_column)
+    idx = bin_matrix(frame, model.bins)
+    x = woe_values(idx, model.woe)
+    contributions = x * np.asarray(model.weights, dtype=np.float64)
+    partial = partner_partials(partner, model, hashes)
+    found = ~np.isnan(partial)
+    partial = np.where(found, partial, 0.0)
+    log_odds = model.intercept + contributions.sum(axis=1) + partial
+    pd_ = 1.0 / (1.0 + np.exp(-log_odds))
+    score = model.scaling.offset - model.scaling.factor * log_odds
+    impact = np.column_stack([contributions, partial])
+    reasons = top_reason_codes(impact, [*model.features, PARTNER_REASON], top_n)
+    return pd.DataFrame({"pd": pd_, "score": score, "reasons": reasons, "partner_found": found},
+                        index=frame.index)
+
+
+def central_reference(bank: pd.DataFrame, partner: pd.DataFrame, *, id_column: str, target: str, bad: str,
+                      key: PartnershipKey, settings: TrainingSettings | None = None) -> dict[str, float]:
+    """What the joint model is measured against where both tables can be seen together (a benchmark or a test,
+    never production): the same shared rows, split, bins and WoE, fitted as one logistic regression in the
+    clear; and the bank-only model. Validation AUCs."""
+    settings = settings or TrainingSettings()
+    bank_hashes = hashed_ids(key, bank, id_column)
+    partner_row = {h: i for i, h in enumerate(hashed_ids(key, partner, id_column))}
+    shared = sorted((h for h in bank_hashes if h in partner_row))
+    bank_row = {h: i for i, h in enumerate(bank_hashes)}
+    b = bank.iloc[[bank_row[h] for h in shared]].reset_index(drop=True)
+    p = partner.iloc[[partner_row[h] for h in shared]].reset_index(drop=True)
+    y = bad_flag(b[target], bad, column=target)
+    train, valid = split_positions(y, settings)
+    sides = []
+    for frame, exclude in ((b, [id_column, target]), (p, [id_column])):
+        bins = fit_bins(frame.iloc[train], features_of(frame, exclude), max_bins=settings.max_bins,
+                        min_share=settings.min_bin_share)
+        idx = bin_matrix(frame, bins)
+        sides.append(woe_values(idx, woe_tables(idx[train], bins, y[train])))
+    both = np.hstack(sides)
+    central = LogisticRegression(max_iter=1000).fit(both[train], y[train])
+    alone = LogisticRegression(max_iter=1000).fit(sides[0][train], y[train])
+    return {"valid_auc_central": _auc(y[valid], central.decision_function(both[valid])),
+            "valid_auc_bank_only": _auc(y[valid], alone.decision_function(sides[0][valid])),
+            "shared_ids": float(len(shared))}
