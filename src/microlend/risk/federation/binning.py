@@ -6,6 +6,7 @@ bin has a larger WoE and the fitted weights are positive."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ class FeatureBins:
     def labels(self) -> list[str]:
         if self.numeric:
             bounds = [-math.inf, *self.edges, math.inf]
-            regular = [f"[{lo:g}, {hi:g})" for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+            regular = [f"[{lo:g}, {hi:g})" for lo, hi in itertools.pairwise(bounds)]
         else:
             regular = [*self.categories, OTHER]
         return [*regular, "missing"]

@@ -26,7 +26,9 @@ def keypair(bits: int) -> tuple[paillier.PaillierPublicKey, paillier.PaillierPri
     if bits < MIN_KEY_BITS or bits % 256:
         raise ValidationError(f"key-bits: use a multiple of 256 of at least {MIN_KEY_BITS} (2048 in production)",
                               field="key-bits")
-    return paillier.generate_paillier_keypair(n_length=bits)
+    pair: tuple[paillier.PaillierPublicKey, paillier.PaillierPrivateKey] = paillier.generate_paillier_keypair(
+        n_length=bits)
+    return pair
 
 
 def public_key(n_hex: str) -> paillier.PaillierPublicKey:
@@ -61,17 +63,17 @@ def signed(value: int, n: int) -> int:
 def add_plain(pk: paillier.PaillierPublicKey, ciphertext: int, plaintext: int) -> int:
     """[[a]] -> [[a + b]] for a plaintext b (g = n + 1, so g**b = 1 + n*b mod n**2); no fresh randomness, so a
     result only leaves its owner after a random mask is added under encryption."""
-    return mulmod(ciphertext, (1 + pk.n * (plaintext % pk.n)) % pk.nsquare, pk.nsquare)
+    return int(mulmod(ciphertext, (1 + pk.n * (plaintext % pk.n)) % pk.nsquare, pk.nsquare))
 
 
 def add(pk: paillier.PaillierPublicKey, a: int, b: int) -> int:
-    return mulmod(a, b, pk.nsquare)
+    return int(mulmod(a, b, pk.nsquare))
 
 
 def times(pk: paillier.PaillierPublicKey, ciphertext: int, scalar: int) -> int:
     if scalar >= 0:
-        return powmod(ciphertext, scalar, pk.nsquare)
-    return powmod(invert(ciphertext, pk.nsquare), -scalar, pk.nsquare)
+        return int(powmod(ciphertext, scalar, pk.nsquare))
+    return int(powmod(invert(ciphertext, pk.nsquare), -scalar, pk.nsquare))
 
 
 def encrypted_sum(pk: paillier.PaillierPublicKey, ciphertexts: Sequence[int]) -> int:
@@ -97,17 +99,17 @@ def weighted_bin_sums(pk: paillier.PaillierPublicKey, ciphertexts: Sequence[int]
 
 
 def random_mask(pk: paillier.PaillierPublicKey) -> int:
-    return secrets.randbelow(pk.n)
+    return secrets.randbelow(int(pk.n))
 
 
 def rerandomise(pk: paillier.PaillierPublicKey, ciphertext: int) -> int:
     """The same plaintext under fresh randomness: the ciphertext no longer shows how it was computed."""
-    return mulmod(ciphertext, pk.raw_encrypt(0), pk.nsquare)
+    return int(mulmod(ciphertext, pk.raw_encrypt(0), pk.nsquare))
 
 
 def mask(pk: paillier.PaillierPublicKey, ciphertext: int, r: int) -> int:
     """[[v]] -> [[v + r]] re-randomised, so the ciphertext itself carries nothing of how it was computed."""
-    return mulmod(add_plain(pk, ciphertext, r), pk.raw_encrypt(0), pk.nsquare)
+    return int(mulmod(add_plain(pk, ciphertext, r), pk.raw_encrypt(0), pk.nsquare))
 
 
 def to_hex(values: Sequence[int]) -> list[str]:

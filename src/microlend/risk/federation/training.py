@@ -345,7 +345,7 @@ def central_reference(bank: pd.DataFrame, partner: pd.DataFrame, *, id_column: s
     settings = settings or TrainingSettings()
     bank_hashes = hashed_ids(key, bank, id_column)
     partner_row = {h: i for i, h in enumerate(hashed_ids(key, partner, id_column))}
-    shared = sorted((h for h in bank_hashes if h in partner_row))
+    shared = sorted(h for h in bank_hashes if h in partner_row)
     bank_row = {h: i for i, h in enumerate(bank_hashes)}
     b = bank.iloc[[bank_row[h] for h in shared]].reset_index(drop=True)
     p = partner.iloc[[partner_row[h] for h in shared]].reset_index(drop=True)
@@ -363,3 +363,47 @@ def central_reference(bank: pd.DataFrame, partner: pd.DataFrame, *, id_column: s
     return {"valid_auc_central": _auc(y[valid], central.decision_function(both[valid])),
             "valid_auc_bank_only": _auc(y[valid], alone.decision_function(sides[0][valid])),
             "shared_ids": float(len(shared))}
+
+
+def plaintext_reference(bank: pd.DataFrame, partner: pd.DataFrame, *, id_column: str, target: str, bad: str,
+                        key: PartnershipKey, settings: TrainingSettings | None = None) -> float:
+    """The joint training's own algorithm (same rows, split, bins, WoE, linearised residual, batches, steps and
+    early stopping) run on both tables in the clear: the validation AUC the encrypted protocol should reach up
+    to fixed-point rounding. For benchmarks and tests only."""
+    settings = settings or TrainingSettings()
+    bank_hashes = hashed_ids(key, bank, id_column)
+    partner_row = {h: i for i, h in enumerate(hashed_ids(key, partner, id_column))}
+    shared = sorted(h for h in bank_hashes if h in partner_row)
+    bank_row = {h: i for i, h in enumerate(bank_hashes)}
+    b = bank.iloc[[bank_row[h] for h in shared]].reset_index(drop=True)
+    p = partner.iloc[[partner_row[h] for h in shared]].reset_index(drop=True)
+    y = bad_flag(b[target], bad, column=target)
+    train, valid = split_positions(y, settings)
+    sides = []
+    for frame, exclude in ((b, [id_column, target]), (p, [id_column])):
+        bins = fit_bins(frame.iloc[train], features_of(frame, exclude), max_bins=settings.max_bins,
+                        min_share=settings.min_bin_share)
+        idx = bin_matrix(frame, bins)
+        sides.append(woe_values(idx, woe_tables(idx[train], bins, y[train])))
+    x = np.hstack(sides)
+    weights = np.zeros(x.shape[1])
+    base = float(y[train].mean())
+    intercept = intercept_0 = math.log(base / (1 - base))
+    slope = base * (1 - base)
+    rng = np.random.default_rng(settings.seed)
+    best_auc, waited = -1.0, 0
+    for _ in range(settings.max_epochs):
+        order = rng.permutation(train)
+        for start in range(0, len(order), settings.batch_size):
+            batch = order[start:start + settings.batch_size]
+            d = x[batch] @ weights + intercept - intercept_0 + (base - y[batch]) / slope
+            weights = weights - settings.learning_rate * (x[batch].T @ d / len(batch) + settings.l2 * weights)
+            intercept -= settings.learning_rate * float(d.mean())
+        auc = _auc(y[valid], x[valid] @ weights + intercept)
+        if auc > best_auc + 1e-5:
+            best_auc, waited = auc, 0
+        else:
+            waited += 1
+            if waited >= settings.patience:
+                break
+    return best_auc
