@@ -7,8 +7,10 @@ import functools
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import ParamSpec, TypeVar
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -18,7 +20,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from microlend.bootstrap import load_modules
 from microlend.core import tenancy
 from microlend.core.db import make_engine, make_session_factory
-from microlend.core.errors import DomainError, NotFound, PermissionDenied
+from microlend.core.errors import DomainError, NotFound, PermissionDenied, ValidationError
 from microlend.core.identity import Principal, system_principal
 from microlend.core.settings import MIN_SECRET_LENGTH, get_settings, is_loopback
 from microlend.core.tables import UserRow
@@ -120,3 +122,38 @@ def check_bind(host: str) -> None:
     if not is_loopback(host) and not get_settings().has_real_secret:
         raise fail(f"host: {host} is reachable from other machines; set MICROLEND_SECRET_KEY to a random secret "
                    f"of at least {MIN_SECRET_LENGTH} characters first (or bind to 127.0.0.1)")
+
+
+def read_table(path: Path, field: str = "data") -> pd.DataFrame:
+    """A CSV or Parquet file as a DataFrame; anything else is refused with the reason."""
+    if not path.is_file():
+        raise ValidationError(f"{field}: file '{path}' not found", field=field)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            frame = pd.read_csv(path)
+        elif suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        else:
+            raise ValidationError(f"{field}: use a .csv or .parquet file, not '{path.name}'", field=field)
+    except ValidationError:
+        raise
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValidationError(f"{field}: cannot read '{path.name}': {first_line}", field=field) from None
+    if frame.empty:
+        raise ValidationError(f"{field}: '{path.name}' has no rows", field=field)
+    return frame
+
+
+def write_table(frame: pd.DataFrame, path: Path, field: str = "out") -> None:
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise ValidationError(f"{field}: use a .csv or .parquet file name, not '{path.name}'", field=field)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+
+

@@ -59,7 +59,7 @@ def partner_serve(
     """Serve the partner's side of the protocol; the features never leave this process in clear."""
     import uvicorn
 
-    from microlend.cli.risk import read_table
+    from microlend.cli.common import read_table
     from microlend.risk.federation.keys import PartnershipKey
     from microlend.risk.federation.partner import PartnerService
     from microlend.risk.federation.server import create_app
@@ -101,7 +101,7 @@ def train(
 ) -> None:
     """Train a joint logistic regression with the partner: PSI on hashed IDs, then Paillier-encrypted, masked
     gradients; early stopping on the bank's validation fold."""
-    from microlend.cli.risk import read_table
+    from microlend.cli.common import read_table
     from microlend.risk.federation.client import PartnerClient
     from microlend.risk.federation.keys import PartnershipKey, Transcript
     from microlend.risk.federation.training import TRANSCRIPT_FILE, TrainingSettings, train_joint
@@ -148,7 +148,7 @@ def score(
     partial score for the requested IDs only."""
     import pandas as pd
 
-    from microlend.cli.risk import read_table, write_table
+    from microlend.cli.common import read_table, write_table
     from microlend.risk.federation.client import PartnerClient
     from microlend.risk.federation.keys import PartnershipKey
     from microlend.risk.federation.training import JointModel, score_joint

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from microlend.cli.common import guarded, open_uow, user_principal
+from microlend.cli.common import guarded, open_uow, read_table, user_principal, write_table
 from microlend.core.clock import SystemClock
 from microlend.core.errors import ValidationError
 from microlend.core.identity import Principal
@@ -34,39 +34,6 @@ _out = Console()
 class Kind(StrEnum):
     scorecard = "scorecard"
     gbdt = "gbdt"
-
-
-def read_table(path: Path, field: str = "data") -> pd.DataFrame:
-    """A CSV or Parquet file as a DataFrame; anything else is refused with the reason."""
-    if not path.is_file():
-        raise ValidationError(f"{field}: file '{path}' not found", field=field)
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            frame = pd.read_csv(path)
-        elif suffix in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-        else:
-            raise ValidationError(f"{field}: use a .csv or .parquet file, not '{path.name}'", field=field)
-    except ValidationError:
-        raise
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ValidationError(f"{field}: cannot read '{path.name}': {first_line}", field=field) from None
-    if frame.empty:
-        raise ValidationError(f"{field}: '{path.name}' has no rows", field=field)
-    return frame
-
-
-def write_table(frame: pd.DataFrame, path: Path, field: str = "out") -> None:
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".parquet", ".pq"):
-        raise ValidationError(f"{field}: use a .csv or .parquet file name, not '{path.name}'", field=field)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".csv":
-        frame.to_csv(path, index=False)
-    else:
-        frame.to_parquet(path, index=False)
 
 
 @contextmanager
