@@ -66,14 +66,22 @@ PORTABLE_FUNCTIONS: tuple[PortableFunction, ...] = (
     PortableFunction(
         "ml_month_diff", _DATES, "BIGINT",
         "CAST(datesub('month', start_day, end_day) AS BIGINT)",
-        "CAST(timestampdiff(MONTH, start_day, end_day) AS BIGINT)",
-        "Full months from start_day to end_day (31 Jan to 29 Feb is 0).",
+        # timestampdiff alone says 0 from 31 Jan to 29 Feb; DuckDB (and adding months with the month-end
+        # clamp) says 1: one more month counts when adding it does not pass end_day
+        "CAST(CASE WHEN add_months(start_day, CAST(timestampdiff(MONTH, start_day, end_day) + 1 AS INT)) "
+        "<= end_day THEN timestampdiff(MONTH, start_day, end_day) + 1 "
+        "ELSE timestampdiff(MONTH, start_day, end_day) END AS BIGINT)",
+        "Full months from start_day to an end_day on or after it; a month from the 31st ends on a shorter "
+        "month's last day (31 Jan to 29 Feb is 1, 29 Feb to 28 Mar is 0).",
     ),
     PortableFunction(
         "ml_year_diff", _DATES, "BIGINT",
         "CAST(datesub('year', start_day, end_day) AS BIGINT)",
-        "CAST(timestampdiff(YEAR, start_day, end_day) AS BIGINT)",
-        "Full years from start_day to end_day (an age in years).",
+        "CAST(CASE WHEN add_months(start_day, CAST(12 * (timestampdiff(YEAR, start_day, end_day) + 1) AS INT)) "
+        "<= end_day THEN timestampdiff(YEAR, start_day, end_day) + 1 "
+        "ELSE timestampdiff(YEAR, start_day, end_day) END AS BIGINT)",
+        "Full years from start_day to an end_day on or after it (an age in years; born on 29 Feb, a year "
+        "is full on 28 Feb of a common year).",
     ),
     PortableFunction(
         "ml_day_end", (("day", "DATE"),), "TIMESTAMP",
