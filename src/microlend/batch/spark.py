@@ -209,10 +209,8 @@ class SparkEngine:
             spark = self.session
             self._register(tables)
             try:
-                if params:  # DuckDB's `$name` placeholders are Spark's `:name`
-                    frame = spark.sql(_PARAM.sub(r":\1", sql), args=dict(params))
-                else:
-                    frame = spark.sql(sql)
+                # DuckDB's `$name` placeholders are Spark's `:name`
+                frame = spark.sql(_PARAM.sub(r":\1", sql), args=dict(params)) if params else spark.sql(sql)
                 return _arrow_result(frame)
             finally:
                 self._drop(tables)

@@ -7,7 +7,7 @@ import functools
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -23,6 +23,9 @@ from microlend.core.identity import Principal, system_principal
 from microlend.core.settings import MIN_SECRET_LENGTH, get_settings, is_loopback
 from microlend.core.tables import UserRow
 from microlend.core.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from microlend.batch.engine import BatchEngine
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -120,3 +123,14 @@ def check_bind(host: str) -> None:
     if not is_loopback(host) and not get_settings().has_real_secret:
         raise fail(f"host: {host} is reachable from other machines; set MICROLEND_SECRET_KEY to a random secret "
                    f"of at least {MIN_SECRET_LENGTH} characters first (or bind to 127.0.0.1)")
+
+
+def batch_engine(name: str) -> BatchEngine:
+    """The batch engine `--engine` names ("local" or "spark"); an unknown name or an engine that cannot run
+    here (no pyspark, no Java) ends the command with exit code 2 and what to install."""
+    from microlend.batch.engine import EngineUnavailable, engine_named
+
+    try:
+        return engine_named(name)
+    except EngineUnavailable as exc:
+        raise fail(str(exc)) from None
