@@ -125,6 +125,8 @@ def spark_session(
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile={_log4j_file()}")
+            # no spark-warehouse/ or metastore_db/ in the working directory: jobs use temporary views only
+            .config("spark.sql.warehouse.dir", str(Path(tempfile.gettempdir()) / "microlend-spark-warehouse"))
         )
         if memory:
             builder = builder.config("spark.driver.memory", memory)
