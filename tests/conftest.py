@@ -217,7 +217,7 @@ def api(app_client: TestClient, bank: TenantKit) -> Api:
 
 @pytest.fixture(scope="session")
 def spark_engine() -> Iterator[Any]:
-    """One Spark session (local[2], 4 shuffle partitions) for the whole test session, shared by every Spark
+    """One Spark session (local[2], 2 shuffle partitions) for the whole test session, shared by every Spark
     test (they are grouped onto one xdist worker); skipped with the reason when pyspark or Java is missing,
     unless MICROLEND_REQUIRE_SPARK=1 makes that a failure."""
     from microlend.batch.spark import SparkEngine, spark_session, spark_unavailable
@@ -227,7 +227,7 @@ def spark_engine() -> Iterator[Any]:
         if os.environ.get("MICROLEND_REQUIRE_SPARK") == "1":
             pytest.fail(f"MICROLEND_REQUIRE_SPARK=1 but {problem}")
         pytest.skip(f"Spark tests need pyspark and Java 17: {problem}")
-    engine = SparkEngine(spark_session(master="local[2]", remote="", shuffle_partitions=4))
+    engine = SparkEngine(spark_session(master="local[2]", remote="", shuffle_partitions=2))
     yield engine
     engine.stop()
 

@@ -1,8 +1,9 @@
 """The Spark engine (Spark批量引擎): the same portable SQL over the same Arrow tables, on Apache Spark.
 
 Where it runs: `MICROLEND_SPARK_MASTER` (default `local[*]`: this machine's cores, in a JVM started here;
-`spark://host:7077`, `yarn` or `k8s://...` on a cluster), or a Spark Connect server when
-`MICROLEND_SPARK_REMOTE=sc://host:15002` is set (then no local JVM is needed; install `pyspark[connect]`).
+`spark://host:7077`, `yarn` or `k8s://...` on a cluster; under `spark-submit`, its `--master`), or a Spark
+Connect server when `MICROLEND_SPARK_REMOTE=sc://host:15002` is set (then no local JVM is needed; install
+`pyspark[connect]`).
 Needs the `spark` extra (pyspark 4.1) and Java 17 for local and classic cluster sessions.
 
 Every session runs in UTC with ANSI SQL and double-quoted identifiers, and each engine defines the
@@ -117,11 +118,13 @@ def spark_session(
     if remote:
         session = SparkSession.builder.remote(remote).appName(app_name).getOrCreate()
     else:
-        master = master or os.environ.get(MASTER_ENV) or DEFAULT_MASTER
+        # under spark-submit the JVM is already running with its --master: keep it unless told otherwise
+        submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+        master = master or os.environ.get(MASTER_ENV) or (None if submitted else DEFAULT_MASTER)
         memory = driver_memory or os.environ.get(DRIVER_MEMORY_ENV)
+        builder = SparkSession.builder if master is None else SparkSession.builder.master(master)
         builder = (
-            SparkSession.builder.master(master)
-            .appName(app_name)
+            builder.appName(app_name)
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile={_log4j_file()}")
@@ -132,8 +135,9 @@ def spark_session(
             builder = builder.config("spark.driver.memory", memory)
         session = builder.getOrCreate()
         session.sparkContext.setLogLevel("ERROR")
-        if partitions is None and master.startswith("local"):
-            partitions = 2 * _local_cores(master)
+        running = session.sparkContext.master
+        if partitions is None and running.startswith("local"):
+            partitions = 2 * _local_cores(running)
     for key, value in SESSION_SQL_CONF.items():
         session.conf.set(key, value)
     if partitions:
