@@ -13,16 +13,14 @@ run each job on both and compare to the cent, row for row.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import duckdb
 import pyarrow as pa
 
 from microlend.batch.dialect import PORTABLE_FUNCTIONS
-
-#: Called after each chunk with (rows done, rows in all); total is None when not known in advance.
-Progress = Callable[[int, int | None], None]
+from microlend.batch.progress import Progress as Progress  # re-exported: jobs import it from here
 
 
 @runtime_checkable

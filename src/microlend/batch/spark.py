@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from microlend.batch.dialect import PORTABLE_FUNCTIONS
-from microlend.batch.engine import Progress
+from microlend.batch.progress import Progress
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -135,7 +135,7 @@ def spark_session(
             builder = builder.config("spark.driver.memory", memory)
         session = builder.getOrCreate()
         session.sparkContext.setLogLevel("ERROR")
-        running = session.sparkContext.master
+        running = session.sparkContext.master or ""
         if partitions is None and running.startswith("local"):
             partitions = 2 * _local_cores(running)
     for key, value in SESSION_SQL_CONF.items():
