@@ -73,6 +73,8 @@ def spark_unavailable(remote: str | None = None) -> str | None:
     if importlib.util.find_spec("pyspark") is None:
         return "the Spark engine needs pyspark: pip install 'microlend[spark]' (pyspark==4.1.4)"
     remote = remote if remote is not None else os.environ.get(REMOTE_ENV)
+    if not remote and os.environ.get(MASTER_ENV, "").startswith("sc://"):
+        remote = os.environ[MASTER_ENV]
     if remote:
         if not remote.startswith("sc://"):
             return f"{REMOTE_ENV}: '{remote}' is not a Spark Connect URL (sc://host:15002)"
@@ -114,6 +116,8 @@ def spark_session(
     from pyspark.sql import SparkSession
 
     remote = remote if remote is not None else os.environ.get(REMOTE_ENV)
+    if not remote and (master or os.environ.get(MASTER_ENV) or "").startswith("sc://"):
+        remote = master or os.environ.get(MASTER_ENV)  # a Spark Connect URL given as the master
     partitions = shuffle_partitions or (int(os.environ[SHUFFLE_ENV]) if os.environ.get(SHUFFLE_ENV) else None)
     if remote:
         session = SparkSession.builder.remote(remote).appName(app_name).getOrCreate()
