@@ -31,7 +31,7 @@ $(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip &
 $(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".$(if $(1),[$(1)],)"
 endef
 
-.PHONY: demo test test-quick lint format bench venv browser clean
+.PHONY: demo test test-quick lint format bench venv browser java clean
 
 ## The environment for development and the tests: the package with its `dev` extra
 venv: $(VENV)/.installed
@@ -56,8 +56,14 @@ browser:
 	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is not installed: browser tests will be skipped (install Debian's chromium)"; fi; }
 
-## The whole suite, on SQLite and PostgreSQL (127.0.0.1:5432, database test)
-test: venv browser
+## Java for the Spark engine's tests (Debian's openjdk-17-jre-headless; PySpark comes with the dev extra)
+java:
+	@command -v java >/dev/null 2>&1 || [ -x "$$JAVA_HOME/bin/java" ] || { \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+	  else echo "java is not installed: Spark tests will be skipped (install Debian's openjdk-17-jre-headless)"; fi; }
+
+## The whole suite, on SQLite and PostgreSQL (127.0.0.1:5432, database test), and on both batch engines
+test: venv browser java
 	$(BIN)/lint-imports
 	$(BIN)/pytest -n 2 --dist loadgroup -q
 

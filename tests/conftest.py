@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -209,3 +210,33 @@ def api(app_client: TestClient, bank: TenantKit) -> Api:
     for name in PAGE_HEADERS:
         app_client.headers.pop(name, None)
     return Api(app_client, bank)
+
+
+# --- the Spark batch engine -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def spark_engine() -> Iterator[Any]:
+    """One Spark session (local[2], 2 shuffle partitions) for the whole test session, shared by every Spark
+    test (they are grouped onto one xdist worker); skipped with the reason when pyspark or Java is missing,
+    unless MICROLEND_REQUIRE_SPARK=1 makes that a failure."""
+    from microlend.batch.spark import SparkEngine, spark_session, spark_unavailable
+
+    problem = spark_unavailable(remote="")
+    if problem:
+        if os.environ.get("MICROLEND_REQUIRE_SPARK") == "1":
+            pytest.fail(f"MICROLEND_REQUIRE_SPARK=1 but {problem}")
+        pytest.skip(f"Spark tests need pyspark and Java 17: {problem}")
+    engine = SparkEngine(spark_session(master="local[2]", remote="", shuffle_partitions=2))
+    yield engine
+    engine.stop()
+
+
+@pytest.fixture(params=["local", "spark"])
+def batch_engine(request: pytest.FixtureRequest) -> Any:
+    """Each batch engine in turn: the local one, then Spark (the session-wide `spark_engine`)."""
+    from microlend.batch.engine import LocalEngine
+
+    if request.param == "local":
+        return LocalEngine()
+    return request.getfixturevalue("spark_engine")

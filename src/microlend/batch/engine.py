@@ -1,27 +1,26 @@
 """Batch engines (批量计算引擎): run set-based SQL over whole portfolios held as Arrow tables.
 
 `BatchEngine` is the one interface portfolio jobs (features, pre-approval, batch scoring) are written
-against. `LocalEngine` runs on DuckDB in this process and is the default.
+against. `LocalEngine` runs on DuckDB in this process and is the default; `SparkEngine`
+(`microlend.batch.spark`, needs the `spark` extra and Java 17) runs the same SQL on Apache Spark, locally
+or on a cluster. `engine_named("local" | "spark")` picks one by name (the CLI's `--engine`).
 
-How another engine plugs in: write a class with the same three methods (no base class is needed; the
-protocol is structural) whose `run_sql` accepts the same DuckDB/ANSI SQL over tables named as in the
-`tables` mapping and returns an Arrow table with the same columns; e.g. a Spark engine would register
-each table as a temporary view (`spark.createDataFrame(table.to_pandas()).createOrReplaceTempView(name)`
-or a view over Parquet files for large inputs) and return `pyarrow.Table.from_pandas(result.toPandas())`.
-Jobs choose an engine by taking a `BatchEngine` argument, never by importing a concrete one. The same
-job must give identical results on every engine; a test per engine runs the job's reference cases.
+Jobs write their SQL in the portable dialect of `microlend.batch.dialect` (the common part of DuckDB and
+Spark SQL plus a few `ml_*` functions each engine defines), choose an engine by taking a `BatchEngine`
+argument, never by importing a concrete one, and give identical results on every engine: the parity tests
+run each job on both and compare to the cent, row for row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import duckdb
 import pyarrow as pa
 
-#: Called after each chunk with (rows done, rows in all); total is None when not known in advance.
-Progress = Callable[[int, int | None], None]
+from microlend.batch.dialect import PORTABLE_FUNCTIONS
+from microlend.batch.progress import Progress as Progress  # re-exported: jobs import it from here
 
 
 @runtime_checkable
@@ -75,6 +74,9 @@ class LocalEngine:
     def _connect(self, tables: Mapping[str, pa.Table]) -> duckdb.DuckDBPyConnection:
         conn = duckdb.connect(":memory:")
         conn.execute("SET TimeZone = 'UTC'")
+        conn.execute("SET default_null_order = 'nulls_first_on_asc_last_on_desc'")  # Spark's rule
+        for function in PORTABLE_FUNCTIONS:
+            conn.execute(function.duckdb_ddl())
         if self._threads is not None:
             conn.execute(f"SET threads = {int(self._threads)}")
         if self._memory_limit is not None:
@@ -138,3 +140,26 @@ class LocalEngine:
             if progress is not None:
                 progress(min(start + chunk_rows, total), total)
         return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+
+
+ENGINE_NAMES = ("local", "spark")
+
+
+class EngineUnavailable(ValueError):
+    """The engine asked for does not exist or cannot run here (e.g. Spark without pyspark or Java)."""
+
+
+def engine_named(name: str) -> BatchEngine:
+    """The engine called `name`: "local" (DuckDB here) or "spark" (`MICROLEND_SPARK_MASTER`, default
+    `local[*]`, or the Spark Connect server at `MICROLEND_SPARK_REMOTE`). The Spark session starts on
+    first use; a missing pyspark or Java is an `EngineUnavailable` naming what to install."""
+    if name == "local":
+        return LocalEngine()
+    if name == "spark":
+        from microlend.batch.spark import SparkEngine, spark_unavailable  # imports pyspark only when used
+
+        problem = spark_unavailable()
+        if problem:
+            raise EngineUnavailable(f"engine: {problem}")
+        return SparkEngine()
+    raise EngineUnavailable(f"engine: '{name}' is not an engine; choose {' or '.join(ENGINE_NAMES)}")

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import pandas as pd
 import typer
@@ -25,6 +25,9 @@ from microlend.core.identity import Principal, system_principal
 from microlend.core.settings import MIN_SECRET_LENGTH, get_settings, is_loopback
 from microlend.core.tables import UserRow
 from microlend.core.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from microlend.batch.engine import BatchEngine
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -157,3 +160,12 @@ def write_table(frame: pd.DataFrame, path: Path, field: str = "out") -> None:
         frame.to_parquet(path, index=False)
 
 
+def batch_engine(name: str) -> BatchEngine:
+    """The batch engine `--engine` names ("local" or "spark"); an unknown name or an engine that cannot run
+    here (no pyspark, no Java) ends the command with exit code 2 and what to install."""
+    from microlend.batch.engine import EngineUnavailable, engine_named
+
+    try:
+        return engine_named(name)
+    except EngineUnavailable as exc:
+        raise fail(str(exc)) from None

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from microlend.cli.common import tenant_principal, user_errors
+from microlend.cli.common import batch_engine, tenant_principal, user_errors
 from microlend.core.errors import ValidationError
 
 if TYPE_CHECKING:  # the data libraries load on first use, so `microlend --help` stays quick
@@ -258,6 +258,8 @@ def features_command(
     feature: Annotated[list[str] | None, typer.Option(help="Only these features (repeatable)")] = None,
     list_features: Annotated[bool, typer.Option("--list", help="List the feature library and stop")] = False,
     list_sources: Annotated[bool, typer.Option("--sources", help="List the source table columns and stop")] = False,
+    engine: Annotated[str, typer.Option(help="Batch engine: local (DuckDB here) or spark (MICROLEND_SPARK_MASTER "
+                                             "or MICROLEND_SPARK_REMOTE)")] = "local",
 ) -> None:
     """Standard features for every customer as of a date, point-in-time correct."""
     import pyarrow.csv as pacsv
@@ -304,8 +306,10 @@ def features_command(
         "external_scores": external_scores,
     }
     sources = {name: _read_source_table(p, name) for name, p in paths.items() if p is not None}
-    with _progress("computing features") as update:
-        result = compute_features(sources, as_of=day, features=feature, chunk_rows=200_000, progress=update)
+    batch = batch_engine(engine)
+    with _progress(f"computing features ({batch.name})") as update:
+        result = compute_features(sources, as_of=day, features=feature, engine=batch, chunk_rows=200_000,
+                                  progress=update)
     if out.suffix.lower() == ".csv":
         pacsv.write_csv(result, out)
     elif out.suffix.lower() == ".parquet":

@@ -20,7 +20,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from microlend.cli.common import console, fail, tenant_principal, user_errors
+from microlend.cli.common import batch_engine, console, fail, tenant_principal, user_errors
 from microlend.core.clock import utcnow
 from microlend.core.errors import ValidationError
 from microlend.marketing import service
@@ -149,6 +149,8 @@ def preapprove(
     term: Annotated[int, typer.Option(help="Term in months")] = 12,
     offer_days: Annotated[int, typer.Option(help="Days an offer stays valid")] = 30,
     chunk_rows: Annotated[int, typer.Option(help="Customers per chunk (and per commit)")] = 100_000,
+    engine: Annotated[str, typer.Option(help="Batch engine for the features of --data/--synthetic: local or spark "
+                                             "(MICROLEND_SPARK_MASTER or MICROLEND_SPARK_REMOTE)")] = "local",
 ) -> None:
     """Score with the bank's champion model, evaluate its published policy and store offers; resumes a killed
     run. Without --data or --synthetic: the bank's own customers, with the live credit rules (exposure, arrears,
@@ -165,6 +167,10 @@ def preapprove(
                              offer_days=offer_days)
     if data is not None and synthetic is not None:
         raise fail("give --data FOLDER or --synthetic N, not both (neither: the bank's own customers)")
+    if engine != "local" and data is None and synthetic is None:
+        raise fail(f"engine: the bank's own customers are read from its database on the local engine; "
+                   f"--engine {engine} applies to --data or --synthetic")
+    batch = batch_engine(engine)
     uow, who = tenant_principal(tenant)
     inputs = None
     if synthetic is not None:
@@ -199,7 +205,7 @@ def preapprove(
                                            params=params, chunk_rows=chunk_rows, progress=progress)
         else:
             summary = run_preapproval(uow, who, inputs, as_of=day, started_at=utcnow(), segment_name=segment,
-                                      params=params, chunk_rows=chunk_rows, progress=progress)
+                                      params=params, engine=batch, chunk_rows=chunk_rows, progress=progress)
     run = next((r for r in service.list_runs(uow, who) if r.id == summary.run_id), None)
     if run is not None:
         console.print(f"model {run.model_version}; policy {run.policy_version}")

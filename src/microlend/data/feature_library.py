@@ -4,6 +4,7 @@ Repayment behaviour on existing loans, days past due history, credit line utilis
 applications and declines, and age. Every join keeps only what was known at the end of `s.as_of`:
 loans disbursed by then, installments that fell due before it (a payment after the as-of date counts as
 unpaid), the newest credit line snapshot on or before it, applications submitted by the end of that day.
+The SQL is the portable dialect of `microlend.batch.dialect`, so the library runs on every batch engine.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from microlend.data.library import FeatureDefinition, FeatureGroup, FeatureLibrary
 
 #: End of the as-of day as a UTC timestamp, for comparing event timestamps with a date.
-_DAY_END = "(CAST(s.as_of AS TIMESTAMPTZ) + INTERVAL 1 DAY)"
+_DAY_END = "ml_day_end(s.as_of)"
 
 REPAYMENT = FeatureGroup(
     name="repayment",
@@ -33,9 +34,11 @@ CREDIT_LINES = FeatureGroup(
     description="The newest credit line snapshot on or before the as-of date.",
     from_sql="""spine s
     LEFT JOIN (
-        SELECT s2.customer_id, s2.as_of AS spine_as_of, c."limit", c.used
-        FROM spine s2 JOIN credit_lines c ON c.customer_id = s2.customer_id AND c.as_of <= s2.as_of
-        QUALIFY c.as_of = max(c.as_of) OVER (PARTITION BY s2.customer_id, s2.as_of)
+        SELECT w.customer_id, w.spine_as_of, w."limit", w.used FROM (
+            SELECT s2.customer_id, s2.as_of AS spine_as_of, c."limit", c.used, c.as_of AS line_as_of,
+                max(c.as_of) OVER (PARTITION BY s2.customer_id, s2.as_of) AS newest
+            FROM spine s2 JOIN credit_lines c ON c.customer_id = s2.customer_id AND c.as_of <= s2.as_of
+        ) w WHERE w.line_as_of = w.newest
     ) c ON c.customer_id = s.customer_id AND c.spine_as_of = s.as_of""",
 )
 APPLICATIONS = FeatureGroup(
@@ -73,7 +76,7 @@ def external_score(
         name,
         version,
         "external",
-        f"arg_max(x.score, x.observed_at) FILTER (WHERE x.source = '{source}')",
+        f"max_by(x.score, x.observed_at) FILTER (WHERE x.source = '{source}')",
         "float",
         description_en,
         description_zh,
@@ -88,7 +91,7 @@ def _late_in(months: int) -> str:
 
 
 #: Days an installment stayed unpaid past its due date, counted up to the as-of date at most.
-_DAYS_LATE = "greatest(date_diff('day', i.due_date, least(coalesce(i.paid_date, s.as_of), s.as_of)), 0)"
+_DAYS_LATE = "greatest(ml_day_diff(i.due_date, least(coalesce(i.paid_date, s.as_of), s.as_of)), 0)"
 
 STANDARD_FEATURES: tuple[FeatureDefinition, ...] = (
     FeatureDefinition(
@@ -106,7 +109,7 @@ STANDARD_FEATURES: tuple[FeatureDefinition, ...] = (
         1,
         "repayment",
         "avg(CASE WHEN i.loan_id IS NULL THEN NULL "
-        "WHEN i.paid_date IS NOT NULL AND i.paid_date <= i.due_date THEN 1.0 ELSE 0.0 END)",
+        "WHEN i.paid_date IS NOT NULL AND i.paid_date <= i.due_date THEN CAST(1 AS DOUBLE) ELSE CAST(0 AS DOUBLE) END)",
         "float",
         "Share of installments due before the as-of date that were paid by their due date; empty without history.",
         "按时还款率（已到期期供中按期还清的比例）",
@@ -165,7 +168,7 @@ STANDARD_FEATURES: tuple[FeatureDefinition, ...] = (
         "current_days_past_due",
         1,
         "repayment",
-        "max(date_diff('day', i.due_date, s.as_of)) FILTER (WHERE i.paid_date IS NULL OR i.paid_date > s.as_of)",
+        "max(ml_day_diff(i.due_date, s.as_of)) FILTER (WHERE i.paid_date IS NULL OR i.paid_date > s.as_of)",
         "int",
         "Days since the oldest installment still unpaid on the as-of date fell due (0 when current).",
         "当前逾期天数",
@@ -224,7 +227,7 @@ STANDARD_FEATURES: tuple[FeatureDefinition, ...] = (
         "tenure_months",
         1,
         "profile",
-        "max(datesub('month', CAST(c.created_at AS DATE), s.as_of))",
+        "max(ml_month_diff(CAST(c.created_at AS DATE), s.as_of))",
         "int",
         "Full months from the day the customer became known to the as-of date.",
         "客户关系月数",
@@ -233,7 +236,7 @@ STANDARD_FEATURES: tuple[FeatureDefinition, ...] = (
         "age_years",
         1,
         "profile",
-        "max(datesub('year', c.birth_date, s.as_of))",
+        "max(ml_year_diff(c.birth_date, s.as_of))",
         "int",
         "Age in full years on the as-of date.",
         "年龄（周岁）",

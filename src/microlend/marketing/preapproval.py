@@ -292,7 +292,8 @@ def _customer_table(inputs: PreapprovalInputs, as_of: date, engine: BatchEngine,
     else:
         clash = [c for c in inputs.profile.column_names if c in features.column_names and c != "customer_id"]
         profile = inputs.profile.drop_columns(clash)
-        joined = engine.run_sql("SELECT f.*, p.* EXCLUDE (customer_id) FROM f JOIN p USING (customer_id) "
+        extra = "".join(f', p."{c}"' for c in profile.column_names if c != "customer_id")
+        joined = engine.run_sql(f"SELECT f.*{extra} FROM f JOIN p ON p.customer_id = f.customer_id "
                                 "ORDER BY f.customer_id", {"f": features, "p": profile})
     frame = pl.from_arrow(joined)
     assert isinstance(frame, pl.DataFrame)

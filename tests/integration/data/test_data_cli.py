@@ -251,6 +251,23 @@ class TestFeaturesCommand:
         )
         assert result.exit_code == 2 and "not a date" in result.output
 
+    def test_an_unknown_engine_is_exit_code_2(self, tmp_path: Path) -> None:
+        customers = write(tmp_path, "customers.csv", "customer_id,created_at\n1,2023-01-15T08:00:00Z\n")
+        result = runner.invoke(app, ["features", "--as-of", "2024-04-15", "--customers", str(customers),
+                                     "--out", str(tmp_path / "f.csv"), "--engine", "hadoop"])
+        assert result.exit_code == 2 and "'hadoop' is not an engine" in result.output
+
+    def test_spark_without_java_is_exit_code_2_naming_the_package(
+            self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        customers = write(tmp_path, "customers.csv", "customer_id,created_at\n1,2023-01-15T08:00:00Z\n")
+        monkeypatch.setenv("PATH", str(tmp_path))
+        monkeypatch.delenv("JAVA_HOME", raising=False)
+        monkeypatch.delenv("MICROLEND_SPARK_REMOTE", raising=False)
+        result = runner.invoke(app, ["features", "--as-of", "2024-04-15", "--customers", str(customers),
+                                     "--out", str(tmp_path / "f.csv"), "--engine", "spark"])
+        assert result.exit_code == 2 and "openjdk-17-jre-headless" in result.output
+        assert not (tmp_path / "f.csv").exists()
+
     def test_lists_the_library(self) -> None:
         result = runner.invoke(app, ["features", "--list"])
         assert result.exit_code == 0 and "on_time_repayment_rate" in result.output

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pyarrow as pa
+from pathlib import Path
 
-from microlend.batch.engine import BatchEngine, LocalEngine
+import pyarrow as pa
+import pytest
+
+from microlend.batch.engine import BatchEngine, EngineUnavailable, LocalEngine, engine_named
+from microlend.batch.spark import spark_unavailable
 
 LOANS = pa.table({"customer_id": [1, 1, 2, 3, 3, 3], "principal": [100, 200, 50, 10, 20, 30]})
 CUSTOMERS = pa.table({"customer_id": [1, 2, 3, 4]})
@@ -57,3 +61,30 @@ class TestLocalEngine:
         assert parts.to_pydict() == whole.to_pydict()
         assert whole.to_pydict()["principal"] == [300, 50, 60, 0]
         assert seen == [(3, 4), (4, 4)]
+
+
+class TestEngineNamed:
+    def test_local_by_name(self) -> None:
+        engine = engine_named("local")
+        assert isinstance(engine, LocalEngine) and isinstance(engine, BatchEngine)
+
+    def test_an_unknown_engine_names_the_choices(self) -> None:
+        with pytest.raises(EngineUnavailable, match="'duck' is not an engine; choose local or spark"):
+            engine_named("duck")
+
+    def test_spark_without_java_says_what_to_install(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        monkeypatch.setenv("PATH", str(tmp_path))
+        monkeypatch.delenv("JAVA_HOME", raising=False)
+        monkeypatch.delenv("MICROLEND_SPARK_REMOTE", raising=False)
+        assert "openjdk-17-jre-headless" in (spark_unavailable() or "")
+        with pytest.raises(EngineUnavailable, match="needs Java 17"):
+            engine_named("spark")
+
+    def test_a_spark_connect_url_must_be_one(self) -> None:
+        assert "is not a Spark Connect URL" in (spark_unavailable(remote="http://spark:15002") or "")
+
+    def test_spark_connect_needs_no_local_java(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        monkeypatch.setenv("PATH", str(tmp_path))
+        monkeypatch.delenv("JAVA_HOME", raising=False)
+        problem = spark_unavailable(remote="sc://spark:15002")
+        assert problem is None or "pyspark[connect]" in problem  # the connect client's gRPC, when absent

@@ -1,0 +1,238 @@
+"""Benchmark: the local engine (DuckDB) against Spark local[2] for point-in-time features and pre-approval,
+with Spark's scaling from local[1] to local[2] and an estimate of the cluster for 100 M rows in 15 minutes.
+
+Run: .venv/bin/python bench/bench_spark.py [--customers 1000000] [--customers 10000000 ...] [--no-scaling]
+Prints per job and engine: seconds, customers/s, peak memory of the whole process tree (Python plus the Spark
+JVM, read from /proc, or psutil when installed), and whether the two engines' results are identical; then
+the local[1] -> local[2] ratio and the estimate. Needs pyspark and Java 17.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_features import portfolio
+
+from microlend.batch.engine import BatchEngine, LocalEngine
+from microlend.data.features import compute_features
+from microlend.marketing.preapproval import (
+    OfferParameters,
+    PreapprovalInputs,
+    _customer_table,
+    _offers,
+    _policy_evaluator,
+    default_policy_facts,
+    default_scorer,
+)
+from microlend.marketing.synthetic import customer_base
+
+FEATURES_AS_OF = date(2024, 12, 31)
+PREAPPROVAL_AS_OF = date(2026, 3, 1)
+TARGET_ROWS = 100_000_000
+TARGET_SECONDS = 15 * 60
+
+
+# --- memory of the process tree -------------------------------------------------------------------------
+
+
+def _tree_rss() -> int:
+    """Resident bytes of this process and all its descendants (the Spark JVM is a child)."""
+    try:
+        import psutil  # type: ignore[import-not-found]
+
+        me = psutil.Process()
+        return int(sum(p.memory_info().rss for p in [me, *me.children(recursive=True)]))
+    except ImportError:
+        pass
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    tree, frontier = {os.getpid()}, [os.getpid()]
+    while frontier:
+        pid = frontier.pop()
+        for child, parent in parents.items():
+            if parent == pid and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    total = 0
+    for pid in tree:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return total
+
+
+class PeakMemory:
+    """Samples the tree's RSS every 0.2 s while a job runs."""
+
+    def __enter__(self) -> PeakMemory:
+        self.peak = _tree_rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            self.peak = max(self.peak, _tree_rss())
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _tree_rss())
+
+
+def timed(job: Callable[[], Any]) -> tuple[Any, float, int]:
+    with PeakMemory() as memory:
+        start = time.perf_counter()
+        result = job()
+        seconds = time.perf_counter() - start
+    return result, seconds, memory.peak
+
+
+# --- the jobs -------------------------------------------------------------------------------------------
+
+
+def features_inputs(n: int) -> dict[str, pa.Table]:
+    tables = portfolio(n, seed=19)
+    scores = tables["external_scores"]  # unique report times, so "the newest" is defined on both engines
+    stamps = scores.column("observed_at").cast(pa.int64()).to_numpy() + np.arange(scores.num_rows)
+    tables["external_scores"] = scores.set_column(
+        scores.schema.get_field_index("observed_at"), "observed_at", pa.array(stamps).cast(pa.timestamp("us", "UTC")))
+    return tables
+
+
+def features_job(tables: dict[str, pa.Table], engine: BatchEngine) -> Callable[[], pa.Table]:
+    return lambda: compute_features(tables, as_of=FEATURES_AS_OF, engine=engine)
+
+
+def preapproval_job(inputs: PreapprovalInputs, engine: BatchEngine) -> Callable[[], tuple[pa.Table, int]]:
+    """The whole decision without the database write: features and profile on the engine, then the
+    champion's scores and the policy over chunks of 100,000 (the same code on both engines)."""
+    scorer = default_scorer()
+    from microlend.decisioning.policy import default_policy
+
+    evaluator = _policy_evaluator(default_policy())
+    params = OfferParameters()
+
+    def run() -> tuple[pa.Table, int]:
+        import polars as pl
+
+        table = _customer_table(inputs, PREAPPROVAL_AS_OF, engine)
+        offers = 0
+        for start in range(0, table.num_rows, 100_000):
+            chunk = pl.from_arrow(table.slice(start, 100_000))
+            assert isinstance(chunk, pl.DataFrame)
+            offers += len(_offers(chunk, scorer, evaluator, default_policy_facts, params, 0, 0, PREAPPROVAL_AS_OF,
+                                  "bench"))
+        return table, offers
+
+    return run
+
+
+def spark_engine(master: str) -> BatchEngine:
+    from microlend.batch.spark import SparkEngine, spark_session
+
+    cores = int(master[len("local["):-1])
+    return SparkEngine(spark_session(master=master, remote="", shuffle_partitions=2 * cores,
+                                     driver_memory=os.environ.get("MICROLEND_SPARK_DRIVER_MEMORY", "6g")))
+
+
+def mib(n: int) -> str:
+    return f"{n / 2**20:,.0f} MiB"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, action="append", help="portfolio size (repeatable)")
+    parser.add_argument("--no-scaling", action="store_true", help="skip the local[1] run")
+    args = parser.parse_args()
+    sizes = args.customers or [1_000_000]
+    from microlend.batch.spark import spark_unavailable
+
+    problem = spark_unavailable(remote="")
+    if problem:
+        raise SystemExit(problem)
+    print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}")
+
+    data: dict[int, tuple[dict[str, pa.Table], PreapprovalInputs]] = {}
+    for n in sizes:
+        start = time.perf_counter()
+        tables, profile = customer_base(n, seed=23, as_of=PREAPPROVAL_AS_OF)
+        data[n] = (features_inputs(n), PreapprovalInputs(tables, profile))
+        rows = sum(t.num_rows for t in data[n][0].values())
+        print(f"generated {n:,} customers ({rows:,} source rows for features, "
+              f"{data[n][1].tables['installments'].num_rows:,} installments for pre-approval) "
+              f"in {time.perf_counter() - start:.1f} s")
+
+    results: dict[tuple[str, str, int], tuple[Any, float, int]] = {}
+
+    def run_all(label: str, engine: BatchEngine) -> None:
+        for n in sizes:
+            feats, inputs = data[n]
+            jobs: list[tuple[str, Callable[[], Any]]] = [("features", features_job(feats, engine)),
+                                                         ("pre-approval", preapproval_job(inputs, engine))]
+            for job, run in jobs:
+                value, seconds, peak = timed(run)
+                results[(job, label, n)] = (value, seconds, peak)
+                print(f"{job:>12} {label:>9} {n:>11,}: {seconds:7.1f} s  {n / seconds:>10,.0f} customers/s  "
+                      f"peak RSS (tree) {mib(peak)}", flush=True)
+
+    run_all("local", LocalEngine())
+    masters = ["local[2]"] + ([] if args.no_scaling else ["local[1]"])
+    for master in masters:
+        start = time.perf_counter()
+        engine = spark_engine(master)
+        engine.run_sql("SELECT ml_day_diff(DATE '2024-01-01', DATE '2024-03-01') AS d", {})  # start and warm
+        print(f"spark {master} session started in {time.perf_counter() - start:.1f} s")
+        run_all(master, engine)
+        engine.stop()  # type: ignore[attr-defined]
+
+    print("\nidentical results (local vs spark local[2]):")
+    for n in sizes:
+        for job in ("features", "pre-approval"):
+            local, spark = results[(job, "local", n)][0], results[(job, "local[2]", n)][0]
+            same = local.equals(spark) if job == "features" else (local[0].equals(spark[0]) and local[1] == spark[1])
+            extra = f", {local[1]:,} offers" if job == "pre-approval" else ""
+            print(f"  {job} {n:,}: {same}{extra}")
+
+    if args.no_scaling:
+        return
+    print("\nSpark scaling local[1] -> local[2] (time ratio; 2.0 would be linear):")
+    estimates = []
+    for n in sizes:
+        for job in ("features", "pre-approval"):
+            one, two = results[(job, "local[1]", n)][1], results[(job, "local[2]", n)][1]
+            per_core = n / two / 2  # the two-core rate per core: already pays for parallel overheads
+            cores = TARGET_ROWS / TARGET_SECONDS / per_core
+            estimates.append((job, n, cores))
+            print(f"  {job} {n:,}: {one:.1f} s -> {two:.1f} s, speed-up x{one / two:.2f}; "
+                  f"{per_core:,.0f} customers/s per core")
+    print("\nEstimate for 100 M customers in 15 minutes (111,111/s), from the local[2] per-core rates:")
+    for job, n, cores in estimates:
+        print(f"  {job} (measured on {n:,}): ~{cores:,.0f} cores, e.g. {int(-(-cores // 8)):,} executors of 8 "
+              "cores (with ~4 GiB each), before the margin for skew, reading Parquet and writing results")
+
+
+if __name__ == "__main__":
+    main()

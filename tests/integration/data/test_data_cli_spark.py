@@ -1,0 +1,32 @@
+"""`microlend data features --engine spark` writes the same features as the local engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from tests.portfolios import AS_OF, portfolio
+from typer.testing import CliRunner
+
+from microlend.batch.engine import BatchEngine
+from microlend.cli.data import app
+
+pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
+runner = CliRunner()
+
+
+def test_features_on_spark_equal_the_local_engines(tmp_path: Path, spark_engine: BatchEngine) -> None:
+    args = ["features", "--as-of", AS_OF.isoformat()]
+    for name, table in portfolio(400, seed=5).items():
+        path = tmp_path / f"{name}.parquet"
+        pq.write_table(table, path)
+        args += [f"--{name.replace('_', '-')}", str(path)]
+    outputs = {}
+    for engine in ("local", "spark"):  # spark reuses the test session's Spark context
+        out = tmp_path / f"features-{engine}.parquet"
+        result = runner.invoke(app, [*args, "--out", str(out), "--engine", engine])
+        assert result.exit_code == 0, result.output
+        outputs[engine] = pq.read_table(out)
+    assert outputs["local"].num_rows > 300
+    assert outputs["spark"].equals(outputs["local"])

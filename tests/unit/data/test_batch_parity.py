@@ -1,0 +1,128 @@
+"""Jobs on both batch engines: point-in-time features and the pre-approval customer table, computed on the
+local engine and on Spark over generated, seeded portfolios, must be equal row for row and to the cent."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from tests.portfolios import AS_OF, portfolio
+
+from microlend.batch.engine import BatchEngine, LocalEngine
+from microlend.data.features import application_spine, compute_features
+from microlend.marketing.preapproval import PreapprovalInputs, _customer_table
+from microlend.marketing.synthetic import customer_base
+
+pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
+
+MONEY = pa.decimal128(18, 4)
+
+
+@pytest.fixture(scope="module")
+def sources() -> dict[str, pa.Table]:
+    return portfolio(800, seed=19)
+
+
+def assert_identical(local: pa.Table, spark: pa.Table) -> None:
+    assert spark.schema == local.schema
+    assert spark.num_rows == local.num_rows
+    for name in local.column_names:
+        assert spark.column(name).to_pylist() == local.column(name).to_pylist(), name
+    assert spark.equals(local)
+
+
+def assert_not_trivial(features: pa.Table) -> None:
+    """Each feature takes several values, so agreement says something."""
+    for name in features.column_names[2:]:
+        assert len(pc.unique(features.column(name).drop_null())) > 1, name
+
+
+class TestFeatures:
+    def test_the_whole_portfolio_as_of_a_date(self, spark_engine: BatchEngine, sources: dict[str, pa.Table]) -> None:
+        local = compute_features(sources, as_of=AS_OF, engine=LocalEngine())
+        spark = compute_features(sources, as_of=AS_OF, engine=spark_engine)
+        assert local.num_rows > 600
+        assert_not_trivial(local)
+        assert_identical(local, spark)
+        assert spark.schema.metadata == local.schema.metadata
+
+    def test_by_slices_of_the_spine_gives_the_same_rows_in_the_same_order(
+            self, spark_engine: BatchEngine, sources: dict[str, pa.Table]) -> None:
+        shuffled = dict(sources)  # customers out of id order: the order comes from the spine's slices
+        order = np.random.default_rng(3).permutation(sources["customers"].num_rows)
+        shuffled["customers"] = sources["customers"].take(pa.array(order))
+        whole = compute_features(shuffled, as_of=AS_OF, engine=LocalEngine())
+        local = compute_features(shuffled, as_of=AS_OF, engine=LocalEngine(), chunk_rows=500)
+        seen: list[tuple[int, int | None]] = []
+        spark = compute_features(shuffled, as_of=AS_OF, engine=spark_engine, chunk_rows=500,
+                                 progress=lambda done, total: seen.append((done, total)))
+        assert_identical(local, spark)
+        assert local.column("customer_id").to_pylist() != whole.column("customer_id").to_pylist()
+        assert sorted(local.to_pylist(), key=lambda r: r["customer_id"]) == whole.to_pylist()
+        assert seen[-1][0] == seen[-1][1] == whole.num_rows and len(seen) == -(-whole.num_rows // 500)
+
+    def test_a_training_spine_with_each_application_on_its_own_date(
+            self, spark_engine: BatchEngine, sources: dict[str, pa.Table]) -> None:
+        spine = application_spine(sources["applications"])
+        local = compute_features(sources, spine=spine, engine=LocalEngine())
+        spark = compute_features(sources, spine=spine, engine=spark_engine)
+        assert len(set(local.column("as_of").to_pylist())) > 30
+        assert_identical(local, spark)
+
+
+class TestPreapprovalTable:
+    def test_features_joined_with_the_profile(self, spark_engine: BatchEngine) -> None:
+        tables, profile = customer_base(800, seed=23, as_of=date(2026, 3, 1))
+        inputs = PreapprovalInputs(tables, profile)
+        local = _customer_table(inputs, date(2026, 3, 1), LocalEngine())
+        spark = _customer_table(inputs, date(2026, 3, 1), spark_engine)
+        assert local.num_rows == 800 and "annual_turnover" in local.column_names
+        assert local.schema.field("annual_turnover").type == MONEY
+        assert isinstance(local.column("annual_turnover")[0].as_py(), Decimal)
+        assert_identical(local, spark)
+
+
+class TestSparkEngine:
+    """The engine protocol on Spark, with portable SQL."""
+
+    LOANS = pa.table({"customer_id": [1, 1, 2, 3, 3, 3], "principal": pa.array(
+        [Decimal("100.10"), Decimal("200.20"), Decimal("50.05"), Decimal("10"), Decimal("20"), Decimal("30.01")],
+        MONEY)})
+    CUSTOMERS = pa.table({"customer_id": [4, 1, 3, 2]})
+    PER_CUSTOMER = """
+        SELECT c.customer_id, count(l.customer_id) AS loans,
+            CAST(coalesce(sum(l.principal), 0) AS DECIMAL(18, 4)) AS principal
+        FROM customers c LEFT JOIN loans l ON l.customer_id = c.customer_id
+        GROUP BY c.customer_id ORDER BY c.customer_id
+    """
+
+    def test_is_a_batch_engine(self, spark_engine: BatchEngine) -> None:
+        assert isinstance(spark_engine, BatchEngine) and spark_engine.name == "spark"
+
+    def test_streams_batches_and_reports_progress(self, spark_engine: BatchEngine) -> None:
+        seen: list[tuple[int, int | None]] = []
+        big = pa.table({"x": list(range(2500))})
+        batches = list(spark_engine.iter_sql("SELECT x FROM big ORDER BY x DESC", {"big": big}, batch_rows=1000,
+                                             progress=lambda done, total: seen.append((done, total))))
+        assert [b.num_rows for b in batches] == [1000, 1000, 500]
+        assert batches[0].column(0)[0].as_py() == 2499
+        assert seen == [(1000, 2500), (2000, 2500), (2500, 2500)]
+
+    def test_partitioned_run_equals_the_local_engines_slice_by_slice(self, spark_engine: BatchEngine) -> None:
+        tables = {"customers": self.CUSTOMERS, "loans": self.LOANS}
+        local = LocalEngine().run_partitioned(self.PER_CUSTOMER, tables, partition="customers", chunk_rows=3)
+        seen: list[tuple[int, int | None]] = []
+        spark = spark_engine.run_partitioned(self.PER_CUSTOMER, tables, partition="customers", chunk_rows=3,
+                                             progress=lambda done, total: seen.append((done, total)))
+        assert spark.to_pydict() == local.to_pydict() == {
+            "customer_id": [1, 3, 4, 2], "loans": [2, 3, 0, 1],
+            "principal": [Decimal("300.3000"), Decimal("60.0100"), Decimal("0.0000"), Decimal("50.0500")]}
+        assert seen == [(3, 4), (4, 4)]
+        with pytest.raises(KeyError):
+            spark_engine.run_partitioned(self.PER_CUSTOMER, tables, partition="spine", chunk_rows=3)
+        with pytest.raises(ValueError, match="at least 1"):
+            spark_engine.run_partitioned(self.PER_CUSTOMER, tables, partition="customers", chunk_rows=0)
