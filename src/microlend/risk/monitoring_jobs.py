@@ -228,9 +228,10 @@ def stability_on(engine: str, expected: Source, actual: Source, columns: Mapping
             if kind == "score":
                 if act_present[c] == 0:
                     raise ValidationError("values: nothing to measure", field=c)
-                a_shares = _shares(act_bins.get(c, {}), nb, act_present[c])
-                e_shares = (np.asarray(profiles[c].shares, dtype=np.float64) if c in profiles
-                            else _shares(exp_bins.get(c, {}), nb, exp_present[c]))
+                present = {b: n for b, n in act_bins.get(c, {}).items() if b < nb}  # missing values left out
+                a_shares = _shares(present, nb, act_present[c])
+                e_shares = (np.asarray(profiles[c].shares, dtype=np.float64) if c in profiles else
+                            _shares({b: n for b, n in exp_bins.get(c, {}).items() if b < nb}, nb, exp_present[c]))
             else:
                 a_shares = _shares(act_bins.get(c, {}), nb + 1, max(act_total, 1))
                 e_shares = (np.asarray(profiles[c].shares, dtype=np.float64) if c in profiles
