@@ -63,8 +63,10 @@ def _spark_type(sql_type: str) -> str:
     return _SPARK_TYPES.get(sql_type.upper(), sql_type)
 
 
-def _select_list(columns: Mapping[str, str], spark: bool) -> str:
-    return ", ".join(f"CAST({name} AS {_spark_type(t) if spark else t}) AS {name}" for name, t in columns.items())
+def _select_list(columns: Mapping[str, str], present: set[str], spark: bool) -> str:
+    """The declared columns with their declared types; one the files do not hold reads as NULL."""
+    return ", ".join(f"CAST({name if name in present else 'NULL'} AS {_spark_type(t) if spark else t}) AS {name}"
+                     for name, t in columns.items())
 
 
 def run_local(sql: str, sources: Mapping[str, Source], *, threads: int | None = None) -> pa.Table:
@@ -79,8 +81,10 @@ def run_local(sql: str, sources: Mapping[str, Source], *, threads: int | None = 
                 if not source.exists():
                     raise BatchInputError(f"{name}: no Parquet files under {source.path}")
                 glob = str(source.path / "**" / "*.parquet").replace("'", "''")
-                conn.execute(f"CREATE VIEW {name} AS SELECT {_select_list(source.columns, False)} "
-                             f"FROM read_parquet('{glob}', hive_partitioning = true, union_by_name = true)")
+                files = f"read_parquet('{glob}', hive_partitioning = true, union_by_name = true)"
+                present = {str(r[0]) for r in conn.execute(f"DESCRIBE SELECT * FROM {files}").fetchall()}
+                conn.execute(f"CREATE VIEW {name} AS SELECT {_select_list(source.columns, present, False)} "
+                             f"FROM {files}")
             else:
                 conn.register(name, source)
         result: pa.Table = conn.sql(sql).to_arrow_table()
@@ -97,7 +101,8 @@ def run_spark(sql: str, sources: Mapping[str, Source], spark: SparkSession) -> p
                 raise BatchInputError(f"{name}: no Parquet files under {source.path}")
             frame = spark.read.option("basePath", str(source.path)).option("mergeSchema", "true") \
                 .parquet(str(source.path))
-            frame.selectExpr(*[f"CAST({c} AS {_spark_type(t)}) AS {c}" for c, t in source.columns.items()]) \
+            frame.createOrReplaceTempView(f"{name}__files")
+            spark.sql(f"SELECT {_select_list(source.columns, set(frame.columns), True)} FROM {name}__files") \
                 .createOrReplaceTempView(name)
         else:
             spark.createDataFrame(source).createOrReplaceTempView(name)
