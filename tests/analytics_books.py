@@ -25,7 +25,7 @@ CREATE TABLE l0 AS
 SELECT id, 1 + CAST(id % {tenants} AS BIGINT) AS tenant_id,
        DATE '{start.isoformat()}' + CAST(floor({u.format(k=1)} * {days}) AS INTEGER) AS disbursed_on,
        CASE WHEN {u.format(k=2)} < 0.06 THEN 1 + CAST(floor({u.format(k=3)} * 12) AS INTEGER) END AS stops_at,
-       CAST(100 + floor({u.format(k=4)} * 990000) AS DECIMAL(18, 4)) / 100 AS principal
+       CAST(CAST((100 + floor({u.format(k=4)} * 990000)) / 100 AS DECIMAL(18, 2)) AS DECIMAL(18, 4)) AS principal
 FROM range(1, {loans + 1}) t(id)""")
     con.execute(f"""
 CREATE TABLE loan_installments AS

@@ -165,3 +165,22 @@ def test_the_export_command_writes_each_dataset_by_bank_and_month(bank: TenantKi
     engine = runner.invoke(app, ["batch", "vintages", "--tenant", bank.tenant.name, "--parquet", str(tmp_path),
                                  "--as-of", "2025-09-20", "--months", "9", "--engine", "hadoop"])
     assert engine.exit_code == 2 and "engine" in engine.output
+
+
+def test_an_earlier_snapshot_gives_the_figures_the_database_gives_for_that_day(bank: TenantKit, uow: UnitOfWork,
+                                                                              tmp_path: Path) -> None:
+    """Repayments, closings and write-offs after the snapshot day are not in it: its figures are the day's."""
+    put_loans(bank.uow_factory(), bank.tenant.id, random_book(33, 80))
+    day = date(2025, 6, 30)
+    window = Window(day, 6)
+    admin = bank.principal("admin")
+    for name, chunks in (("loans", loan_snapshot(uow, admin, day)),
+                         ("loan_installments", installment_snapshot(uow, admin, day))):
+        write_partitioned(tmp_path, name, bank.tenant.id, chunks, month_of=MONTH_OF[name])
+    sources = portfolio_parquet(tmp_path)
+    later = run_query("local", "SELECT COUNT(*) AS n FROM loan_installments WHERE paid_on > DATE '2025-06-30'",
+                      sources).to_pylist()
+    assert later == [{"n": 0}]
+    who = bank.principal("risk_analyst")
+    assert vintages_on("local", window, bank.tenant.id, sources) == portfolio.vintages(uow, who, window)
+    assert roll_rates_on("local", window, bank.tenant.id, sources) == portfolio.roll_rates(uow, who, window)
