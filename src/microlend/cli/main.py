@@ -44,6 +44,7 @@ MODULE_GROUPS: list[tuple[str, str, str]] = [
     ("microlend.cli.sandbox", "app", "sandbox"),
     ("microlend.cli.events", "app", "events"),
     ("microlend.cli.worker", "app", "worker"),
+    ("microlend.cli.batch", "app", "batch"),
 ]
 
 
