@@ -49,18 +49,19 @@ def spark_available() -> str | None:
 
 
 def get_spark(master: str | None = None, *, config: dict[str, Any] | None = None) -> SparkSession:
-    """The process's Spark session (created on first use, then reused), quiet apart from errors."""
+    """The process's Spark session (created on first use, then reused; see `microlend.batch.spark.spark_session`),
+    with the settings analytics need on top and quiet apart from errors."""
     missing = spark_available()
     if missing is not None:
         raise SparkUnavailable(f"engine: Spark cannot run here: {missing}")
-    from pyspark.sql import SparkSession
+    from microlend.batch.spark import spark_session
 
-    url = spark_master(master)
-    builder = SparkSession.builder.appName("microlend")
-    builder = builder.remote(url) if url.startswith("sc://") else builder.master(url)
-    for key, value in {**BASE_CONFIG, **(config or {})}.items():
-        builder = builder.config(key, str(value))
-    session = builder.getOrCreate()
-    if not url.startswith("sc://"):
-        session.sparkContext.setLogLevel("ERROR")
+    extra = {**BASE_CONFIG, **(config or {})}
+    memory = extra.pop("spark.driver.memory", None)
+    partitions = extra.pop("spark.sql.shuffle.partitions", None)
+    session = spark_session(master=spark_master(master), driver_memory=None if memory is None else str(memory),
+                            shuffle_partitions=None if partitions is None else int(partitions))
+    for key, value in extra.items():
+        if key.startswith("spark.sql."):
+            session.conf.set(key, str(value))
     return session

@@ -36,6 +36,8 @@ from microlend.servicing.portfolio_jobs import (
 )
 from microlend.servicing.portfolio_sql import Window
 
+pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
+
 AS_OF = date(2026, 11, 30)
 WINDOW = Window(AS_OF, 18)
 
