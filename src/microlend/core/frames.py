@@ -45,9 +45,11 @@ def read_frame(session: Session, sql: str, params: Mapping[str, Any], schema: Ma
             return pl.DataFrame(schema=dict(schema))
         buffer.seek(0)
         binary = [n for n, t in schema.items() if t == pl.Binary]
+        boolean = [n for n, t in schema.items() if t == pl.Boolean]  # PostgreSQL writes t / f
         frame = pl.read_csv(buffer, has_header=False, new_columns=list(schema),
-                            schema={n: pl.String if t == pl.Binary else t for n, t in schema.items()})
-        return frame.with_columns([pl.col(n).str.strip_prefix("\\x").str.decode("hex") for n in binary])
+                            schema={n: pl.String if t in (pl.Binary, pl.Boolean) else t for n, t in schema.items()})
+        return frame.with_columns([pl.col(n).str.strip_prefix("\\x").str.decode("hex") for n in binary]
+                                  + [(pl.col(n) == "t").alias(n) for n in boolean])
     driver = connection.connection.driver_connection
     assert driver is not None
     cursor = driver.cursor()
