@@ -269,7 +269,7 @@ def load_book(url: str, tenant_id: int, book: dict[str, Any]) -> dict[str, int]:
         con: Any = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
         cur = con.cursor()
         cur.execute("SELECT code, id FROM servicing_products WHERE tenant_id = %s", (tenant_id,))
-        products = dict(cur.fetchall())
+        products: dict[Any, Any] = dict(cur.fetchall())
     else:
         import sqlite3
 
@@ -278,6 +278,7 @@ def load_book(url: str, tenant_id: int, book: dict[str, Any]) -> dict[str, int]:
         cur = con.cursor()
         products = dict(cur.execute("SELECT code, id FROM servicing_products WHERE tenant_id = ?", (tenant_id,)))
         cur.execute("BEGIN")
+    products = {str(k): int(v) for k, v in products.items()}
     counts: dict[str, int] = {}
 
     def put(table: str, names: list[str], rows: Any) -> None:

@@ -32,7 +32,7 @@ from microlend.decisioning.behaviour_scores import month_of
 from microlend.decisioning.tables import BehaviourScoreRow
 from microlend.demo.sandbox.providers import payload
 from microlend.origination import early_warning as ew
-from microlend.origination.behaviour_scoring import scores_of
+from microlend.origination.behaviour_scoring import portfolio_frames, scores_of
 from microlend.origination.tables import EarlyWarningAlertRow
 from microlend.parties import queries as parties
 from microlend.parties.tables import ConsentRow, CustomerRow
@@ -263,4 +263,4 @@ def test_the_column_reads_find_the_same_facts_scores_and_alerts_as_the_row_by_ro
     assert stored == reference_scores
     # and the month's scores are the scorecard's own on the same frames
     assert sorted(v[0] for v in stored.values()) == sorted(
-        scores_of(*ew.portfolio_frames(kit.uow_factory(), approver, on), on).get_column("score").to_list())
+        scores_of(*portfolio_frames(kit.uow_factory(), approver, on), on).get_column("score").to_list())
