@@ -98,6 +98,8 @@ def main() -> None:
     parser.add_argument("--answered", type=float, default=0.1,
                         help="--db: share of customers with provider answers and consents")
     parser.add_argument("--profile", action="store_true", help="--db: cProfile the scan (to stderr)")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="--db: the scratch database (postgresql: a new database on MICROLEND_BENCH_PG)")
     args = parser.parse_args()
     if args.db:
         db_main(args)
@@ -236,39 +238,63 @@ def previous_scores(book: dict[str, Any]) -> pl.DataFrame:
                          .alias("factors"))
 
 
-def _answer_pool(count: int) -> dict[str, list[str]]:
-    """Encrypted provider answers (the sandbox's payloads of `count` businesses), reused across customers."""
+def _answer_pool(count: int) -> tuple[dict[str, list[str]], dict[str, list[dict[str, Any]]]]:
+    """Encrypted provider answers (the sandbox's payloads of `count` businesses), reused across customers, and
+    the facts the gateway keeps of each (`answer_facts.facts_of`)."""
     import json
 
     from microlend.core import crypto
+    from microlend.data.answer_facts import facts_of
     from microlend.demo import identities
     from microlend.demo.sandbox.providers import payload
 
     rng = random.Random(11)
     subjects = [identities.uscc(rng) for _ in range(count)]
-    return {kind: [crypto.encrypt(json.dumps(payload(kind, s, ON - timedelta(days=10), seed=7, anchor=ON)))
-                   for s in subjects] for kind in ("bureau", "tax", "merchant", "enforcement")}
+    kinds = ("bureau", "tax", "merchant", "enforcement")
+    answers = {kind: [payload(kind, s, ON - timedelta(days=10), seed=7, anchor=ON) for s in subjects]
+               for kind in kinds}
+    return ({kind: [crypto.encrypt(json.dumps(a)) for a in answers[kind]] for kind in kinds},
+            {kind: [facts_of(kind, a) for a in answers[kind]] for kind in kinds})
 
 
 def load_book(url: str, tenant_id: int, book: dict[str, Any]) -> dict[str, int]:
-    """Bulk insert (executemany in one transaction) customers, lines, loans, instalments, last month's scores,
-    consents and provider answers."""
-    import sqlite3
-
+    """Bulk insert (SQLite: executemany in one transaction; PostgreSQL: COPY) customers, lines, loans,
+    instalments, last month's scores, consents and provider answers with the facts the gateway keeps of
+    each as it records it."""
     n, ids, inst = book["n"], book["ids"], book["inst"]
-    con = sqlite3.connect(url.removeprefix("sqlite:///"))
-    con.execute("PRAGMA foreign_keys=OFF")
-    cur = con.cursor()
-    products = dict(cur.execute("SELECT code, id FROM servicing_products WHERE tenant_id = ?", (tenant_id,)))
+    postgres = url.startswith("postgresql")
+    if postgres:
+        import psycopg
+
+        con: Any = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
+        cur = con.cursor()
+        cur.execute("SELECT code, id FROM servicing_products WHERE tenant_id = %s", (tenant_id,))
+        products: dict[Any, Any] = dict(cur.fetchall())
+    else:
+        import sqlite3
+
+        con = sqlite3.connect(url.removeprefix("sqlite:///"))
+        con.execute("PRAGMA foreign_keys=OFF")
+        cur = con.cursor()
+        products = dict(cur.execute("SELECT code, id FROM servicing_products WHERE tenant_id = ?", (tenant_id,)))
+        cur.execute("BEGIN")
+    products = {str(k): int(v) for k, v in products.items()}
     counts: dict[str, int] = {}
 
     def put(table: str, names: list[str], rows: Any) -> None:
-        rows = list(rows)
         columns = ", ".join(f'"{x}"' for x in names)
-        cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(names))})", rows)
-        counts[table] = counts.get(table, 0) + len(rows)
+        k = 0
+        if postgres:
+            with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+                    k += 1
+        else:
+            rows = list(rows)
+            cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(names))})", rows)
+            k = len(rows)
+        counts[table] = counts.get(table, 0) + k
 
-    cur.execute("BEGIN")
     put("customers", ["id", "tenant_id", "kind", "name", "id_number_enc", "id_number_index", "id_number_masked",
                       "phone_enc", "phone_index", "phone_masked", "address", "industry", "branch",
                       "marketing_consent", "attributes", "created_at", "updated_at", "version"],
@@ -329,21 +355,35 @@ def load_book(url: str, tenant_id: int, book: dict[str, Any]) -> dict[str, int]:
                      "text_hash", "locale", "evidence"],
         ((tenant_id, c, scope, STAMP, "borrower", "self", f"{scope}/2026-11", "", "zh_CN", "{}")
          for c in answered for scope in ("credit_report", "external_data")))
-    pool = _answer_pool(64)
+    pool, facts = _answer_pool(64)
     rng = book["rng"]
     newest, previous = f"{ON - timedelta(days=10)} 09:00:00.000000", f"{ON - timedelta(days=40)} 09:00:00.000000"
     pick = rng.integers(0, 64, (len(answered), 6)).tolist()
-    calls = []
+    calls, kept = [], []
+    call_id = 0
     for c, p in zip(answered, pick, strict=True):
         for j, (kind, at) in enumerate((("bureau", newest), ("bureau", previous), ("enforcement", newest),
                                         ("enforcement", previous), ("tax", newest), ("merchant", newest))):
-            calls.append((tenant_id, kind, f"{c:064x}", "9111********0001", "business", "monitoring", "worker",
-                          at, "ok", 120, 0, "CNY", 0, 200, pool[kind][p[j]], "-"))
-    put("data_provider_calls", ["tenant_id", "kind", "subject_index", "subject_masked", "subject_kind", "purpose",
-                                "called_by", "at", "status", "latency_ms", "cost", "currency", "cached",
+            call_id += 1
+            calls.append((call_id, tenant_id, kind, f"{c:064x}", "9111********0001", "business", "monitoring",
+                          "worker", at, "ok", 120, 0, "CNY", 0, 200, pool[kind][p[j]], "-"))
+            f = facts[kind][p[j]]
+            kept.append((call_id, tenant_id, f"{c:064x}", kind, at, int(f["found"]), f["series_first"], f["series"],
+                         f["counts"], f["overdue_now"], f["overdue_level"], f["cases"]))
+    put("data_provider_calls", ["id", "tenant_id", "kind", "subject_index", "subject_masked", "subject_kind",
+                                "purpose", "called_by", "at", "status", "latency_ms", "cost", "currency", "cached",
                                 "http_status", "payload", "payload_sha256"], calls)
+    put("data_answer_facts", ["call_id", "tenant_id", "subject_index", "kind", "at", "found", "series_first",
+                              "series", "counts", "overdue_now", "overdue_level", "cases"], kept)
     con.commit()
-    cur.execute("ANALYZE")
+    if postgres:
+        for table in ("customers", "credit_lines", "loans", "data_provider_calls"):
+            cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+        con.commit()
+        con.autocommit = True
+        cur.execute("VACUUM ANALYZE")
+    else:
+        cur.execute("ANALYZE")
     con.close()
     return counts
 
@@ -427,7 +467,7 @@ def db_main(args: argparse.Namespace) -> None:
     from microlend.core.db import make_engine, make_session_factory
     from microlend.core.uow import UnitOfWork
 
-    url, drop = scratch_database("sqlite", "bench-early-warning")
+    url, drop = scratch_database(args.backend, "bench-early-warning")
     load_modules()
     engine = make_engine(url)
     started = time.perf_counter()
@@ -442,7 +482,7 @@ def db_main(args: argparse.Namespace) -> None:
     dpd, lines = book["dpd"], int(book["is_line"].sum())
     del book["inst"], book["rng"]
     late = int((dpd > 0).sum())
-    print(f"seeded SQLite {url.removeprefix('sqlite:///')} in {seeded:.1f} s (not timed below): "
+    print(f"seeded {args.backend} {url.rsplit('/', 1)[-1]} in {seeded:.1f} s (not timed below): "
           f"{args.loans:,} subjects = {lines:,} open credit lines with a drawdown + {args.loans - lines:,} loans; "
           f"{late:,} delinquent ({late / args.loans:.1%}: 1-30 dpd {int(((dpd > 0) & (dpd <= 30)).sum()):,}, "
           f"31-90 {int(((dpd > 30) & (dpd <= 90)).sum()):,}, >90 {int((dpd > 90).sum()):,}); "
@@ -458,9 +498,11 @@ def db_main(args: argparse.Namespace) -> None:
         r = json.loads(proc.stdout.strip().splitlines()[-1])
     finally:
         drop()
-        shutil.rmtree(os.path.dirname(url.removeprefix("sqlite:///")), ignore_errors=True)
+        if url.startswith("sqlite"):
+            shutil.rmtree(os.path.dirname(url.removeprefix("sqlite:///")), ignore_errors=True)
     n = r["subjects"]
-    print(f"scan(uow, worker) on SQLite, {n:,} subjects, load average {r['load']:.2f} on {os.cpu_count()} cores:")
+    print(f"scan(uow, worker) on {args.backend}, {n:,} subjects, load average {r['load']:.2f} "
+          f"on {os.cpu_count()} cores:")
     print(f"  whole scan: {r['seconds']:.2f} s wall, {r['cpu']:.2f} s CPU = {n / r['seconds']:,.0f} loans/s "
           f"(target >= 100,000 loans/s)")
     rest = r["seconds"] - sum(r["spent"].values())

@@ -34,6 +34,7 @@ from microlend.core.clock import get_clock, utcnow
 from microlend.core.errors import NotFound, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.uow import UnitOfWork
+from microlend.data import answer_facts
 from microlend.data.profile import SourceSnapshot
 from microlend.data.providers import KINDS, PATHS, SUBJECT_KINDS, ProviderDataError, ProviderRecord, parse
 from microlend.data.providers.kinds import consent_missing
@@ -498,6 +499,11 @@ def _record(
     with uow:
         uow.session.add_all(rows.values())
         uow.session.flush()
+        for kind, row in rows.items():  # what whole-book jobs read of the answer, extracted once now
+            text = texts.get(kind)
+            facts = None if text is None else answer_facts.row_of(row, text)
+            if facts is not None:
+                uow.session.add(facts)
         recorded = {kind: _with_id(r, rows[kind].id, texts.get(kind)) for kind, r in results.items()}
         uow.commit()
     return recorded

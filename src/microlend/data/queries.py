@@ -12,8 +12,10 @@ import polars as pl
 from sqlalchemy import func, select
 
 from microlend.core import crypto
+from microlend.core.frames import read_frame
 from microlend.core.identity import Principal
 from microlend.core.uow import UnitOfWork
+from microlend.data import answer_facts as facts
 from microlend.data import business
 from microlend.data.tables import ProviderCallRow
 
@@ -128,3 +130,72 @@ def answer_pairs(uow: UnitOfWork, who: Principal, subjects: Mapping[int, str], k
         previous = json.loads(crypto.decrypt(sealed[pair[1]])) if len(pair) > 1 else None
         out[key] = (newest, previous)
     return out
+
+
+_ANSWER_FACTS_SQL = """
+SELECT subject_index, kind, rn, recent, found, series_first, series, counts, overdue_now, overdue_level, cases
+FROM (SELECT subject_index, kind, found, series_first, series, counts, overdue_now, overdue_level, cases,
+             CASE WHEN at >= :since THEN 1 ELSE 0 END AS recent,
+             ROW_NUMBER() OVER (PARTITION BY subject_index, kind ORDER BY at DESC, call_id DESC) AS rn
+      FROM data_answer_facts WHERE tenant_id = :tenant AND at < :until) ranked
+WHERE rn <= 2
+"""
+_ANSWER_FACTS = {"subject_index": pl.String, "kind": pl.String, "rank": pl.Int32, "recent": pl.Int32,
+                 "found": pl.Boolean, "series_first": pl.Int64, "series": pl.Binary, "counts": pl.Binary,
+                 "overdue_now": pl.Int32, "overdue_level": pl.Int32, "cases": pl.String}
+#: `answer_facts`: one row per customer, source and rank.
+ANSWER_FACTS = {"customer_id": pl.Int64, "kind": pl.String, "rank": pl.Int32, "found": pl.Boolean,
+                "tax_sales_growth_yoy": pl.Float64, "mer_flow_trend": pl.Float64, "overdue_now": pl.Int32,
+                "overdue_level": pl.Int32, "cases": pl.String}
+
+
+def answer_facts(uow: UnitOfWork, who: Principal, subjects: Mapping[int, str], as_of: date,
+                 max_age_days: int = 90) -> pl.DataFrame:
+    """What the early-warning scan reads of the recorded answers (tax, merchant, enforcement, credit report),
+    set-based from the facts kept when each answer arrived (`answer_facts.facts_of`), nothing parsed: per
+    customer (subjects as for `stored_business_features`) and source whose newest answer recorded on or before
+    `as_of` is within `max_age_days` before it, that answer (rank 0) and the one recorded before it whatever
+    its age (rank 1). Columns `ANSWER_FACTS`: of a rank-0 tax answer the `tax_sales_growth_yoy`, of a rank-0
+    merchant answer the `mer_flow_trend` (both as `business_features` computes them as of `as_of`), of the
+    credit report the overdue accounts now and the worst overdue level in 24 months, of enforcement the cases
+    (JSON [[case_no, open, dishonest, was dishonest], ...] with "1"/"0" flags, or null: none)."""
+    facts.backfill(uow, who.tenant_id)
+    by_index = {index: int(c) for c, index in subjects.items() if index}
+    if not by_index:
+        return pl.DataFrame(schema=ANSWER_FACTS)
+    since = datetime.combine(as_of - timedelta(days=max_age_days), time.min, tzinfo=UTC)
+    until = datetime.combine(as_of + timedelta(days=1), time.min, tzinfo=UTC)
+    with uow:
+        rows = read_frame(uow.session, _ANSWER_FACTS_SQL, {"tenant": who.tenant_id, "since": since, "until": until},
+                          _ANSWER_FACTS)
+    index = pl.DataFrame({"subject_index": list(by_index), "customer_id": list(by_index.values())},
+                         schema={"subject_index": pl.String, "customer_id": pl.Int64})
+    rows = rows.join(index, on="subject_index", how="inner")
+    newest_recent = rows.filter((pl.col("rank") == 1) & (pl.col("recent") == 1)).select("subject_index", "kind")
+    rows = rows.join(newest_recent, on=["subject_index", "kind"], how="semi").with_columns(
+        (pl.col("rank") - 1).alias("rank"))
+    month, day = as_of.year * 12 + as_of.month, as_of.toordinal()
+    tax = rows.filter((pl.col("kind") == "tax") & (pl.col("rank") == 0) & pl.col("found")
+                      & pl.col("series").is_not_null())
+    n = tax.height
+    tax = tax.with_columns(
+        pl.Series("s12", facts.window_sums(tax, pl.Series([month - 12] * n), pl.Series([month - 1] * n))),
+        pl.Series("p12", facts.window_sums(tax, pl.Series([month - 24] * n), pl.Series([month - 13] * n))),
+        pl.Series("n_prev", facts.window_sums(tax, pl.Series([month - 24] * n), pl.Series([month - 13] * n),
+                                              "counts")))
+    growth = pl.when(pl.col("n_prev") > 0).then(
+        pl.when(pl.col("p12") != 0).then(pl.col("s12").cast(pl.Float64) / pl.col("p12").cast(pl.Float64))
+        .otherwise(None) - 1.0)
+    tax = tax.select("subject_index", "kind", "rank", growth.cast(pl.Float64).alias("tax_sales_growth_yoy"))
+    mer = rows.filter((pl.col("kind") == "merchant") & (pl.col("rank") == 0) & pl.col("found")
+                      & pl.col("series").is_not_null())
+    n = mer.height
+    mer = mer.with_columns(
+        pl.Series("f3", facts.window_sums(mer, pl.Series([day - 90] * n), pl.Series([day - 1] * n))),
+        pl.Series("fp", facts.window_sums(mer, pl.Series([day - 180] * n), pl.Series([day - 91] * n))))
+    trend = pl.when(pl.col("fp") != 0).then(
+        pl.col("f3").cast(pl.Float64) / pl.col("fp").cast(pl.Float64)).otherwise(None) - 1.0
+    mer = mer.select("subject_index", "kind", "rank", trend.cast(pl.Float64).alias("mer_flow_trend"))
+    keys = ["subject_index", "kind", "rank"]
+    return (rows.join(tax, on=keys, how="left").join(mer, on=keys, how="left")
+            .select(list(ANSWER_FACTS)).sort("customer_id", "kind", "rank"))

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from microlend.core.db import Amount, Base, JSONText, UTCDateTime
@@ -133,3 +133,28 @@ class ProviderCallRow(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     payload: Mapped[str | None] = mapped_column(Text, nullable=True)  # the raw answer, encrypted
     payload_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class AnswerFactsRow(Base):
+    """What the whole-book jobs read of one recorded answer (a kept call of the tax, merchant, enforcement or
+    credit-report source), extracted once when the answer arrives so nothing re-parses it: tax declarations
+    and merchant takings as prefix sums over their months / days (`series_first`: the first month index or
+    day ordinal; `series`, `counts`: little-endian int64 prefix sums of the amounts in cents and of the rows),
+    the credit report's overdue accounts and worst overdue level, the enforcement cases (compact JSON, only
+    when there are some)."""
+
+    __tablename__ = "data_answer_facts"
+    __table_args__ = (Index("ix_data_answer_facts_tenant_kind", "tenant_id", "kind", "at"),)
+
+    call_id: Mapped[int] = mapped_column(ForeignKey("data_provider_calls.id"), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    subject_index: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    found: Mapped[bool] = mapped_column(Boolean)
+    series_first: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    series: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    counts: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    overdue_now: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    overdue_level: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    cases: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -36,8 +36,9 @@ from microlend.core.tenancy import business_date
 from microlend.core.uow import UnitOfWork
 from microlend.data import queries as data_queries
 from microlend.decisioning import early_warning as rules
-from microlend.decisioning.behaviour import at_limit_streak, factors_of
-from microlend.decisioning.behaviour_scores import month_of, scores_before, store_month
+from microlend.decisioning.behaviour import at_limit_streak
+from microlend.decisioning.behaviour_scores import month_of, scores_before_frame
+from microlend.decisioning.behaviour_scores import store_month_frame as store_month
 from microlend.decisioning.evidence import published_of_kind
 from microlend.decisioning.limit_changes import ProposedChange, limit_authority, record_limit_change
 from microlend.decisioning.policy import policy_hash
@@ -120,44 +121,90 @@ def _external(uow: UnitOfWork, who: Principal, on: date) -> pl.DataFrame:
     """Per customer, the facts of the newest recorded answers of tax, merchant, enforcement and bureau
     sources; tax and merchant only for customers whose external-data consent stands, the credit report only
     under the credit-report consent (enforcement is a public record). Enforcement and the credit report are
-    compared with the answer before the newest (`new_enforcement`, `overdue_worsened`): their facts count
-    what is new since the previous pull, so an old case warns once, not at every scan."""
+    compared with the answer before the newest (as `new_enforcement`, `overdue_worsened` do for one pair,
+    here set-based): their facts count what is new since the previous pull, so an old case warns once, not
+    at every scan. Read from the facts the data module kept when each answer arrived (nothing parsed)."""
     indexes = parties.subject_indexes(uow, who)
     if not indexes:
         return pl.DataFrame()
-    stored = data_queries.stored_business_features(uow, who, indexes, on)
-    if stored.height == 0:
-        return stored
-    pairs = data_queries.answer_pairs(uow, who, indexes, ("enforcement", "bureau"), on)
-    enf = {c: new_enforcement(*pair) for (c, kind), pair in pairs.items() if kind == "enforcement"}
-    bur = {c: overdue_worsened(*pair) for (c, kind), pair in pairs.items() if kind == "bureau"}
-    customers = stored.get_column("customer_id").to_list()
-    stored = stored.with_columns(
-        pl.Series("enf_new_open", [enf[c][0] if c in enf else None for c in customers], dtype=pl.Int32),
-        pl.Series("enf_new_dishonest", [enf[c][1] if c in enf else None for c in customers], dtype=pl.Boolean),
-        pl.Series("bur_overdue_worse", [bur.get(c) for c in customers], dtype=pl.Int32))
+    answers = data_queries.answer_facts(uow, who, indexes, on)
+    if answers.height == 0:
+        return pl.DataFrame()
+    newest = answers.filter(pl.col("rank") == 0)
+    tax = newest.filter(pl.col("kind") == "tax").select("customer_id", "tax_sales_growth_yoy")
+    mer = newest.filter(pl.col("kind") == "merchant").select("customer_id", "mer_flow_trend")
+    bureau = _bureau_worse(answers.filter(pl.col("kind") == "bureau"))
+    enforcement = _enforcement_new(answers.filter(pl.col("kind") == "enforcement"))
+    stored = (newest.select("customer_id").unique().join(tax, on="customer_id", how="left")
+              .join(mer, on="customer_id", how="left").join(enforcement, on="customer_id", how="left")
+              .join(bureau, on="customer_id", how="left").sort("customer_id"))
     external = parties.customers_with_consent(uow, who, "external_data")
     report = parties.customers_with_consent(uow, who, "credit_report")
-
-    def col(name: str, dtype: Any) -> pl.Expr:
-        return (pl.col(name).cast(dtype) if name in stored.columns else pl.lit(None, dtype=dtype))
-
     ext = pl.col("customer_id").is_in(list(external))
     rep = pl.col("customer_id").is_in(list(report))
     return stored.select(
         "customer_id",
-        pl.when(ext).then(col("tax_sales_growth_yoy", pl.Float64)).alias("tax.sales_growth"),
-        pl.when(ext).then(col("mer_flow_trend", pl.Float64)).alias("merchant.flow_trend"),
-        col("enf_new_open", pl.Int32).alias("enforcement.cases_open"),
-        col("enf_new_dishonest", pl.Boolean).alias("enforcement.dishonest"),
-        pl.when(rep).then(col("bur_overdue_worse", pl.Int32)).alias("bureau.overdue_now"),
+        pl.when(ext).then(pl.col("tax_sales_growth_yoy").cast(pl.Float64)).alias("tax.sales_growth"),
+        pl.when(ext).then(pl.col("mer_flow_trend").cast(pl.Float64)).alias("merchant.flow_trend"),
+        pl.col("enf_new_open").cast(pl.Int32).alias("enforcement.cases_open"),
+        pl.col("enf_new_dishonest").cast(pl.Boolean).alias("enforcement.dishonest"),
+        pl.when(rep).then(pl.col("bur_overdue_worse").cast(pl.Int32)).alias("bureau.overdue_now"),
     )
 
 
+def _bureau_worse(bureau: pl.DataFrame) -> pl.DataFrame:
+    """`overdue_worsened` of every customer's newest and previous credit report (customer_id,
+    bur_overdue_worse)."""
+    now = bureau.filter(pl.col("rank") == 0).select("customer_id", pl.col("overdue_now").fill_null(0).alias("now"),
+                                                    pl.col("overdue_level").fill_null(0).alias("level"))
+    then = bureau.filter(pl.col("rank") == 1).select("customer_id", pl.col("overdue_now").fill_null(0).alias("then"),
+                                                     pl.col("overdue_level").fill_null(0).alias("level_then"))
+    both = now.join(then, on="customer_id", how="left")
+    worse = (pl.col("now") > pl.col("then")) | (
+        (pl.col("now") > 0) & (pl.col("now") == pl.col("then")) & (pl.col("level") > pl.col("level_then")))
+    return both.select("customer_id", pl.when(pl.col("then").is_null()).then(pl.col("now"))
+                       .when(worse).then(pl.col("now")).otherwise(0).cast(pl.Int32).alias("bur_overdue_worse"))
+
+
+_CASES = pl.List(pl.List(pl.String))
+
+
+def _cases(frame: pl.DataFrame, rank: int) -> pl.DataFrame:
+    """The enforcement cases of each customer's answer of this rank: customer_id, case_no, open, dishonest
+    (`is True`), was_dishonest (truthy), in the answer's order."""
+    part = frame.filter((pl.col("rank") == rank) & pl.col("cases").is_not_null())
+    schema = {"customer_id": pl.Int64, "case_no": pl.String, "open": pl.Boolean, "dishonest": pl.Boolean,
+              "was_dishonest": pl.Boolean, "position": pl.UInt32}
+    if part.height == 0:
+        return pl.DataFrame(schema=schema)
+    cases = (part.select("customer_id", pl.col("cases").str.json_decode(_CASES).alias("case"))
+             .explode("case").with_columns(pl.int_range(pl.len()).over("customer_id").cast(pl.UInt32)
+                                            .alias("position")))
+    item = pl.col("case").list
+    return cases.select("customer_id", item.get(0).alias("case_no"), (item.get(1) == "1").alias("open"),
+                        (item.get(2) == "1").alias("dishonest"), (item.get(3) == "1").alias("was_dishonest"),
+                        "position")
+
+
+def _enforcement_new(enforcement: pl.DataFrame) -> pl.DataFrame:
+    """`new_enforcement` of every customer's newest and previous enforcement answer (customer_id,
+    enf_new_open, enf_new_dishonest)."""
+    customers = enforcement.filter(pl.col("rank") == 0).select("customer_id").unique()
+    newest, previous = _cases(enforcement, 0), _cases(enforcement, 1)
+    # a previous case number seen twice: the later one counts (as a dict built in order keeps it)
+    before = previous.sort("position").group_by("customer_id", "case_no").agg(
+        pl.col("was_dishonest").last().alias("was_before"))
+    joined = newest.join(before, on=["customer_id", "case_no"], how="left")
+    per = joined.group_by("customer_id").agg(
+        (pl.col("open") & pl.col("was_before").is_null()).sum().cast(pl.Int32).alias("enf_new_open"),
+        (pl.col("dishonest") & ~pl.col("was_before").fill_null(False)).any().alias("enf_new_dishonest"))
+    return customers.join(per, on="customer_id", how="left").select(
+        "customer_id", pl.col("enf_new_open").fill_null(0).cast(pl.Int32),
+        pl.col("enf_new_dishonest").fill_null(False))
+
+
 def _before(uow: UnitOfWork, who: Principal, on: date) -> pl.DataFrame:
-    return pl.DataFrame(scores_before(uow, who, month_of(on)),
-                        schema={"subject_kind": pl.Utf8, "subject_id": pl.Int64, "score_before": pl.Int32,
-                                "dpd_before": pl.Int32}, orient="row")
+    return scores_before_frame(uow, who, month_of(on))
 
 
 def current_book(uow: UnitOfWork, who: Principal, on: date | None = None) -> pl.DataFrame:
@@ -214,6 +261,22 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _open_alerts(uow: UnitOfWork, who: Principal, found: pl.DataFrame) -> dict[str, tuple[int, str]]:
+    """open key -> (id, severity) of the bank's open alerts on the subjects that raised a signal now (read as
+    columns, in chunks of those subjects), in the caller's unit of work."""
+    subjects = found.select("subject_kind", "subject_id").unique()
+    out: dict[str, tuple[int, str]] = {}
+    for kind in ("line", "loan"):
+        ids = sorted(int(i) for i in subjects.filter(pl.col("subject_kind") == kind).get_column("subject_id"))
+        for start in range(0, len(ids), _CHUNK):
+            out.update({str(k): (int(i), str(sev)) for i, k, sev in uow.session.execute(
+                select(EarlyWarningAlertRow.id, EarlyWarningAlertRow.open_key, EarlyWarningAlertRow.severity)
+                .where(EarlyWarningAlertRow.tenant_id == who.tenant_id, EarlyWarningAlertRow.status == OPEN,
+                       EarlyWarningAlertRow.subject_kind == kind,
+                       EarlyWarningAlertRow.subject_id.in_(ids[start:start + _CHUNK]))).tuples()})
+    return out
+
+
 def scan(uow: UnitOfWork, who: Principal, *, keep_scores: bool = True) -> ScanRun:
     """Score and scan the whole active book on the bank's business date with its published early-warning
     rules: new alerts for signals not already open (or quiet), open ones seen again updated. With
@@ -228,10 +291,7 @@ def scan(uow: UnitOfWork, who: Principal, *, keep_scores: bool = True) -> ScanRu
     found = rules.raised(assessed)
     keep = keep_scores and who.can(P.MANAGE_CREDIT_LINES) and book.height > 0
     if keep:
-        store_month(uow, who, on, [
-            {"subject_kind": r["subject_kind"], "subject_id": int(r["subject_id"]), "customer_id": r["customer_id"],
-             "score": int(r["score"]), "band": r["band"], "factors": [f.as_dict() for f in factors_of(r)]}
-            for r in book.iter_rows(named=True)])
+        store_month(uow, who, on, book)
     facts = {(r["subject_kind"], int(r["subject_id"])): r for r in
              book.join(found.select("subject_kind", "subject_id").unique(), on=["subject_kind", "subject_id"])
              .select("subject_kind", "subject_id", *rules.FACTS).iter_rows(named=True)}
@@ -239,8 +299,7 @@ def scan(uow: UnitOfWork, who: Principal, *, keep_scores: bool = True) -> ScanRu
     new = escalated = 0
     with uow:
         s = uow.session
-        open_rows = {r.open_key: r for r in s.execute(select(EarlyWarningAlertRow).where(
-            EarlyWarningAlertRow.tenant_id == who.tenant_id, EarlyWarningAlertRow.status == OPEN)).scalars()}
+        open_rows = _open_alerts(uow, who, found)
         since = now - timedelta(days=QUIET_DAYS)
         quiet = {_key(k, i, g) for k, i, g in s.execute(
             select(EarlyWarningAlertRow.subject_kind, EarlyWarningAlertRow.subject_id, EarlyWarningAlertRow.signal)
@@ -253,11 +312,15 @@ def scan(uow: UnitOfWork, who: Principal, *, keep_scores: bool = True) -> ScanRu
             inputs = {f: _plain(row_facts[f]) for f in rules.SIGNAL_FACTS[signal]}
             existing = open_rows.get(key)
             if existing is not None:
-                seen.append(existing.id)
-                if _RANK[severity] > _RANK.get(existing.severity, 0):
-                    existing.severity, existing.inputs, existing.rule_version = severity, inputs, version
-                    existing.updated_at = now
+                alert_id, severity_before = existing
+                if _RANK[severity] > _RANK.get(severity_before, 0):
+                    s.execute(update(EarlyWarningAlertRow).where(
+                        EarlyWarningAlertRow.tenant_id == who.tenant_id, EarlyWarningAlertRow.id == alert_id)
+                        .values(severity=severity, inputs=inputs, rule_version=version, updated_at=now,
+                                last_seen_on=on))
                     escalated += 1
+                else:
+                    seen.append(alert_id)
                 continue
             if key in quiet:
                 continue

@@ -10,10 +10,12 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import polars as pl
 from sqlalchemy import Select, and_, case, func, or_, select, text, type_coerce
 from sqlalchemy.sql.elements import ColumnElement
 
 from microlend.core.db import Amount
+from microlend.core.frames import read_frame, storage_to_cents
 from microlend.core.identity import Principal
 from microlend.core.uow import UnitOfWork
 from microlend.servicing.portfolio_sql import Window, roll_sql, vintage_sql
@@ -320,6 +322,49 @@ def behaviour_instalments(uow: UnitOfWork, who: Principal, on: date,
     return [("line", int(line), disbursed, due, paid, principal) if line is not None
             else ("loan", int(loan), disbursed, due, paid, principal)
             for line, loan, disbursed, due, paid, principal in rows]
+
+
+#: The columns of `behaviour_frames`: subjects and their instalments, amounts in integer cents.
+BEHAVIOUR_SUBJECTS = {"subject_id": pl.Int64, "kind": pl.Utf8, "customer_id": pl.Int64, "limit_cents": pl.Int64,
+                      "opened_on": pl.Date, "current_dpd": pl.Int32}
+BEHAVIOUR_INSTALMENTS = {"kind": pl.Utf8, "subject_id": pl.Int64, "disbursed_on": pl.Date, "due": pl.Date,
+                         "paid_on": pl.Date, "principal_cents": pl.Int64}
+
+_SUBJECTS_SQL = """
+SELECT l.id, 'line', l.customer_id, l."limit", l.opened_on, COALESCE(w.worst, 0) FROM credit_lines l
+LEFT JOIN (SELECT credit_line_id, MAX(CASE WHEN status = 'written_off' THEN 999 ELSE days_past_due END) AS worst
+           FROM loans WHERE tenant_id = :tenant AND credit_line_id IS NOT NULL GROUP BY credit_line_id) w
+       ON w.credit_line_id = l.id
+WHERE l.tenant_id = :tenant AND l.status = 'open'
+UNION ALL
+SELECT id, 'loan', customer_id, principal, disbursed_on, COALESCE(days_past_due, 0) FROM loans
+WHERE tenant_id = :tenant AND status = 'active' AND credit_line_id IS NULL
+"""
+_INSTALMENTS_SQL = """
+SELECT CASE WHEN n.credit_line_id IS NULL THEN 'loan' ELSE 'line' END, COALESCE(n.credit_line_id, n.id),
+       n.disbursed_on, i.due_date, i.paid_on, i.principal
+FROM loans n JOIN loan_installments i ON i.loan_id = n.id
+WHERE n.tenant_id = :tenant AND n.disbursed_on <= :on
+  AND (i.due_date > :since OR i.paid_on IS NULL OR i.paid_on > :since)
+"""
+
+
+def behaviour_frames(uow: UnitOfWork, who: Principal, on: date, days: int = 400) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`behaviour_subjects` and `behaviour_instalments` as columns (`BEHAVIOUR_SUBJECTS`,
+    `BEHAVIOUR_INSTALMENTS`), one SQL statement each, amounts in integer cents: the whole-book read of the
+    monthly behaviour score and the early-warning scan (subjects: lines by id, then loans by id)."""
+    since = on - timedelta(days=days)
+    with uow:
+        s = uow.session
+        subjects = read_frame(s, _SUBJECTS_SQL, {"tenant": who.tenant_id}, {
+            **BEHAVIOUR_SUBJECTS, "limit_cents": pl.Int64})
+        instalments = read_frame(s, _INSTALMENTS_SQL, {"tenant": who.tenant_id, "on": on, "since": since},
+                                 BEHAVIOUR_INSTALMENTS)
+    subjects = subjects.with_columns(storage_to_cents("limit_cents").alias("limit_cents"))
+    order = pl.when(pl.col("kind") == "line").then(0).otherwise(1)
+    subjects = subjects.sort(order, "subject_id").select(list(BEHAVIOUR_SUBJECTS))
+    instalments = instalments.with_columns(storage_to_cents("principal_cents").alias("principal_cents"))
+    return subjects, instalments
 
 
 def loan_count(uow: UnitOfWork, who: Principal) -> int:
