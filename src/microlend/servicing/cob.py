@@ -489,8 +489,8 @@ def _post_reversed_to_off_balance(
 
 
 def _events(session: Session, tenant_id: int, on: date) -> list[Any]:
-    rows = session.execute(
-        select(LoanEventRow, LoanRow.customer_id)
+    rows = session.execute(  # columns, not ORM objects: one row per event of the day, read in one statement
+        select(LoanEventRow.loan_id, LoanEventRow.kind, LoanEventRow.data, LoanRow.customer_id)
         .join(LoanRow, LoanRow.id == LoanEventRow.loan_id)
         .where(
             LoanEventRow.tenant_id == tenant_id,
@@ -500,14 +500,14 @@ def _events(session: Session, tenant_id: int, on: date) -> list[Any]:
         .order_by(LoanEventRow.id)
     ).tuples()
     events: list[Any] = []
-    for r, customer_id in rows:
-        data = r.data or {}
-        if r.kind == "LoanBecameOverdue":
-            events.append(LoanBecameOverdue(tenant_id, r.loan_id, on, int(data["days_past_due"]), customer_id))
+    for loan_id, kind, stored, customer_id in rows:
+        data = stored or {}
+        if kind == "LoanBecameOverdue":
+            events.append(LoanBecameOverdue(tenant_id, loan_id, on, int(data["days_past_due"]), customer_id))
         else:
             events.append(
                 LoanBucketChanged(
-                    tenant_id, r.loan_id, on, data["from_bucket"], data["to_bucket"], int(data["days_past_due"])
+                    tenant_id, loan_id, on, data["from_bucket"], data["to_bucket"], int(data["days_past_due"])
                 )
             )
     return events
