@@ -257,6 +257,44 @@ def reconcile_command(
         raise typer.Exit(code=1)
 
 
+@ledger_app.command("reconcile-batches")
+@user_errors
+def reconcile_batches_command(
+    tenant: Annotated[str, typer.Option(help="Tenant name")],
+    start: Annotated[str, typer.Option("--from", help="First business date, YYYY-MM-DD")] = "",
+    end: Annotated[str, typer.Option("--to", help="Last business date, YYYY-MM-DD")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
+) -> None:
+    """分户账对账 prove every close-of-business batch entry equals the sum of its loans' sub-ledger rows, per
+    account and business date; exit code 1 when one does not."""
+    from microlend.servicing.service import reconcile_batches
+
+    first = _date(start, "from") if start else None
+    last = _date(end, "to") if end else None
+    uow, who = tenant_principal(tenant)
+    differences = reconcile_batches(uow, who, first, last)
+    if as_json:
+        typer.echo(json.dumps({
+            "differences": [
+                {"entry_id": d.entry_id, "business_date": d.business_date.isoformat(), "account": d.account,
+                 "general_ledger": _money(d.general_ledger, "CNY"), "sub_ledger": _money(d.sub_ledger, "CNY")}
+                for d in differences
+            ],
+            "ok": not differences,
+        }))
+    else:
+        table = Table(title=f"sub-ledger batches · {tenant}")
+        for col in ("entry", "business date", "account", "general ledger", "sub-ledger"):
+            table.add_column(col)
+        for d in differences:
+            table.add_row(str(d.entry_id), d.business_date.isoformat(), d.account, _money(d.general_ledger, "CNY"),
+                          _money(d.sub_ledger, "CNY"))
+        Console().print(table)
+        Console().print("[red]NOT reconciled[/red]" if differences else "[green]reconciled[/green]")
+    if differences:
+        raise typer.Exit(code=1)
+
+
 @cob_app.command("run")
 @user_errors
 def cob_run_command(

@@ -37,6 +37,7 @@ from microlend.servicing.tables import (
     InstallmentRow,
     JournalEntryRow,
     JournalLineRow,
+    LoanAccrualRow,
     LoanEventRow,
     LoanRow,
     ProductRow,
@@ -272,7 +273,10 @@ class SqlLedger(Ledger):
         )
 
     def penalty_charged(self, tenant_id: int, loan_id: int, first: date, last: date) -> Decimal:
-        charged = self._uow.session.execute(
+        """The penalty close of business charged the loan on ``first``..``last``: its sub-ledger rows on the penalty
+        accounts, and its lines of the (earlier, per-loan) nightly penalty entries."""
+        session = self._uow.session
+        charged = session.execute(
             select(func.sum(JournalLineRow.debit - JournalLineRow.credit, type_=Amount()))
             .join(JournalEntryRow, JournalEntryRow.id == JournalLineRow.entry_id)
             .where(
@@ -281,10 +285,22 @@ class SqlLedger(Ledger):
                 JournalEntryRow.business_date >= first,
                 JournalEntryRow.business_date <= last,
                 JournalLineRow.loan_id == loan_id,
-                JournalLineRow.account_code.in_((Acct.PENALTY_RECEIVABLE.value, Acct.OFF_BALANCE_PENALTY.value)),
+                JournalLineRow.account_code.in_(_PENALTY_ACCOUNTS),
             )
         ).scalar()
-        return Decimal(0) if charged is None else Decimal(charged)
+        in_subledger = session.execute(
+            select(func.sum(LoanAccrualRow.amount, type_=Amount())).where(
+                LoanAccrualRow.loan_id == loan_id,
+                LoanAccrualRow.tenant_id == tenant_id,
+                LoanAccrualRow.business_date >= first,
+                LoanAccrualRow.business_date <= last,
+                LoanAccrualRow.debit_account.in_(_PENALTY_ACCOUNTS),
+            )
+        ).scalar()
+        return Decimal(charged or 0) + Decimal(in_subledger or 0)
+
+
+_PENALTY_ACCOUNTS = (Acct.PENALTY_RECEIVABLE.value, Acct.OFF_BALANCE_PENALTY.value)
 
 
 class SqlAuditTrail(AuditTrail):

@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -352,6 +353,32 @@ class JournalLineRow(Base):
     credit: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
 
 
+class LoanAccrualRow(Base):
+    """分户账 the loan-level detail of close of business's postings: per business date, batch and loan, what one
+    leg of a batch entry (interest, penalty, off-balance interest or penalty, fees recognised) moved from the
+    credit account to the debit account for that loan. The batch's general-ledger entry (``entry_id``) carries
+    one line per account with the leg's total; the rows of a batch add up to it exactly (``subledger``
+    reconciles both per account, per day and per loan). Append-only like the journal; written set-based by the
+    close of business without per-row foreign-key triggers: the batch's totals are computed from its own rows
+    in the same transaction. ``leg`` numbers the legs of the entry."""
+
+    __tablename__ = "loan_accruals"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="positive"),
+        Index("ix_loan_accruals_loan", "loan_id", "business_date"),
+        {"sqlite_with_rowid": False},
+    )
+
+    entry_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    leg: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    loan_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    business_date: Mapped[date] = mapped_column(Date)
+    debit_account: Mapped[str] = mapped_column(String(10))
+    credit_account: Mapped[str] = mapped_column(String(10))
+    amount: Mapped[Decimal] = mapped_column(Amount())
+
+
 class CobRunRow(Base):
     """One close of business (日终批处理) per tenant per business date, exactly once."""
 
@@ -559,6 +586,19 @@ _SQLITE_GUARDS = [
     """CREATE TRIGGER IF NOT EXISTS journal_lines_no_delete BEFORE DELETE ON journal_lines
        BEGIN SELECT RAISE(ABORT, 'journal lines are immutable: post a reversing entry'); END""",
 ]
+#: the loan-level sub-ledger of close of business is append-only as well (created with its table)
+_SQLITE_SUBLEDGER_GUARDS = [
+    """CREATE TRIGGER IF NOT EXISTS loan_accruals_no_update BEFORE UPDATE ON loan_accruals
+       BEGIN SELECT RAISE(ABORT, 'sub-ledger rows are immutable: post a reversing entry'); END""",
+    """CREATE TRIGGER IF NOT EXISTS loan_accruals_no_delete BEFORE DELETE ON loan_accruals
+       BEGIN SELECT RAISE(ABORT, 'sub-ledger rows are immutable: post a reversing entry'); END""",
+]
+_PG_SUBLEDGER_GUARDS = [
+    """CREATE OR REPLACE FUNCTION journal_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN RAISE EXCEPTION 'journal rows are immutable: post a reversing entry'; END $$""",
+    """CREATE OR REPLACE TRIGGER loan_accruals_immutable BEFORE UPDATE OR DELETE ON loan_accruals
+       FOR EACH ROW EXECUTE FUNCTION journal_immutable()""",
+]
 _PG_GUARDS = [
     """CREATE OR REPLACE FUNCTION journal_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
        BEGIN RAISE EXCEPTION 'journal rows are immutable: post a reversing entry'; END $$""",
@@ -594,4 +634,17 @@ def _install_guards(target: Table, connection: Connection, **_: Any) -> None:
         connection.exec_driver_sql(statement)
 
 
+def subledger_guard_statements(dialect: str) -> list[str]:
+    """DDL making the loan-level sub-ledger append-only on ``dialect`` ('sqlite' or 'postgresql')."""
+    if dialect == "postgresql":
+        return list(_PG_SUBLEDGER_GUARDS)
+    return list(_SQLITE_SUBLEDGER_GUARDS) if dialect == "sqlite" else []
+
+
+def _install_subledger_guards(target: Table, connection: Connection, **_: Any) -> None:
+    for statement in subledger_guard_statements(connection.dialect.name):
+        connection.exec_driver_sql(statement)
+
+
 event.listen(JournalLineRow.__table__, "after_create", _install_guards)
+event.listen(LoanAccrualRow.__table__, "after_create", _install_subledger_guards)

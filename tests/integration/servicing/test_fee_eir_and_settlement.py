@@ -8,11 +8,9 @@ from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
 from tests.integration.servicing.kit import Bank
 from tests.integration.servicing.test_servicing_ledger_db import assert_books_sound, balance
 
-from microlend.core.db import Amount
 from microlend.servicing import cob, service
 from microlend.servicing.ledger import Acct
 from microlend.servicing.nonaccrual import AccruedInterestPolicy, NonAccrualSettings
@@ -20,7 +18,6 @@ from microlend.servicing.products import STANDARD_CATALOGUE, Product
 from microlend.servicing.repository import SqlLoanRepository
 from microlend.servicing.schedules import accrued_interest
 from microlend.servicing.service import Disbursement
-from microlend.servicing.tables import JournalLineRow
 
 D = Decimal
 START = date(2026, 1, 15)
@@ -39,14 +36,9 @@ def fee_product(bank: Bank) -> str:
 
 
 def loan_lines(bank: Bank, loan_id: int, account: Acct) -> Decimal:
-    """The loan's lines on ``account``, credits positive."""
-    with bank.uow() as u:
-        value = u.session.execute(
-            select(func.sum(JournalLineRow.credit - JournalLineRow.debit, type_=Amount())).where(
-                JournalLineRow.tenant_id == bank.tenant_id, JournalLineRow.loan_id == loan_id,
-                JournalLineRow.account_code == account.value)
-        ).scalar()
-    return D(0) if value is None else D(value)
+    """The loan's postings on ``account`` (its journal lines and its nightly sub-ledger rows), credits positive."""
+    return -sum((p.debit - p.credit for p in service.loan_postings(bank.uow(), bank.who, loan_id, account.value)),
+                D(0))
 
 
 def pay_what_falls_due(bank: Bank, loan_id: int, last: date, first: date = START) -> None:

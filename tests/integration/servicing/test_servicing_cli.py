@@ -45,6 +45,15 @@ class TestLedgerCommands:
         assert body["ok"] is True
         assert next(a for a in body["accounts"] if a["code"] == "1302")["general_ledger"] != "0.00"
 
+    def test_reconcile_batches_proves_the_nightly_sub_ledger_and_refuses_a_bad_date(self, cli_bank: Bank) -> None:
+        service.disburse(cli_bank.uow(), cli_bank.who, Disbursement("EP-STD", Decimal("8000"), 6))
+        runner.invoke(cob_app, ["run", "--tenant", "t1", "--date", "2026-02-01"])
+        result = runner.invoke(ledger_app, ["reconcile-batches", "--tenant", "t1", "--from", "2026-01-15", "--json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output) == {"differences": [], "ok": True}
+        bad = runner.invoke(ledger_app, ["reconcile-batches", "--tenant", "t1", "--from", "2026-13-01"])
+        assert bad.exit_code == 2 and "from" in bad.output
+
     def test_an_unknown_tenant_exits_2(self, cli_bank: Bank) -> None:
         result = runner.invoke(ledger_app, ["trial-balance", "--tenant", "nobody"])
         assert result.exit_code == 2 and "nobody" in result.output

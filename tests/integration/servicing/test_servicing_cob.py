@@ -34,6 +34,7 @@ from microlend.servicing.tables import (
     CobRunRow,
     InstallmentRow,
     JournalEntryRow,
+    LoanAccrualRow,
     LoanEventRow,
     LoanProvisionRow,
     LoanRow,
@@ -222,6 +223,10 @@ def snapshot(bank: Bank) -> dict[str, Any]:
         state = [
             (loan.status, loan.days_past_due, loan.bucket, loan.loan_class, loan.penalty_accrued) for loan in loans
         ]
+        subledger = sorted(  # the nightly postings loan by loan (分户账)
+            (index[a.loan_id], a.business_date, a.leg, a.debit_account, a.credit_account, a.amount)
+            for a in s.execute(select(LoanAccrualRow).where(LoanAccrualRow.tenant_id == bank.tenant_id)).scalars()
+        )
     tb = service.trial_balance(bank.uow(), bank.who)
     return {
         "installments": insts,
@@ -229,6 +234,7 @@ def snapshot(bank: Bank) -> dict[str, Any]:
         "runs": runs,
         "loans": state,
         "ledger": [(r.code, r.debit, r.credit) for r in tb.rows],
+        "subledger": subledger,
     }
 
 

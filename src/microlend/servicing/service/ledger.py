@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -10,10 +11,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from microlend.core.db import Amount
+from microlend.core.errors import NotFound, ValidationError
 from microlend.core.identity import Principal
 from microlend.core.uow import UnitOfWork
 from microlend.servicing.ledger import ACCOUNTS_BY_CODE, Acct, natural_balance
 from microlend.servicing.service._common import ZERO, P
+from microlend.servicing.subledger import BatchDifference, LoanPosting, batch_differences, loan_account_sums
+from microlend.servicing.subledger import loan_postings as subledger_postings
 from microlend.servicing.tables import AccountRow, InstallmentRow, JournalLineRow, LoanRow, WriteOffRow
 
 
@@ -219,20 +223,12 @@ def loan_balances_in(session: Session, tenant_id: int) -> dict[int, dict[Acct, D
 
 
 def reconcile_loans_in(session: Session, tenant_id: int) -> list[LoanDifference]:
-    """逐户对账 the ledger loan by loan: per loan and sub-ledger account, the sum of its journal lines against
-    the loan's own balance; returns every difference (none: the sub-ledger reconciles loan by loan)."""
-    lines = (
-        select(
-            JournalLineRow.loan_id,
-            JournalLineRow.account_code,
-            func.sum(JournalLineRow.debit - JournalLineRow.credit, type_=Amount()),
-        )
-        .where(JournalLineRow.tenant_id == tenant_id, JournalLineRow.account_code.in_([a.value for a in LOAN_ACCOUNTS]))
-        .group_by(JournalLineRow.loan_id, JournalLineRow.account_code)
-    )
-    posted: dict[tuple[int | None, str], Decimal] = {
-        (None if r[0] is None else int(r[0]), str(r[1])): _dec(r[2]) for r in session.execute(lines)
-    }
+    """逐户对账 the ledger loan by loan: per loan and sub-ledger account, what was posted for the loan (its journal
+    lines and its rows in the close-of-business sub-ledger) against the loan's own balance, and every batch entry's
+    general-ledger lines against the sum of its sub-ledger rows (a batch difference comes under loan None);
+    returns every difference (none: the sub-ledger reconciles loan by loan)."""
+    codes = {a.value for a in LOAN_ACCOUNTS}
+    posted = {key: amount for key, amount in loan_account_sums(session, tenant_id).items() if key[1] in codes}
     differences: list[LoanDifference] = []
     for loan_id, balances in sorted(loan_balances_in(session, tenant_id).items()):
         for account, own in balances.items():
@@ -242,6 +238,9 @@ def reconcile_loans_in(session: Session, tenant_id: int) -> list[LoanDifference]
     differences += [
         LoanDifference(loan_id, account, amount, ZERO) for (loan_id, account), amount in posted.items() if amount
     ]
+    differences += [
+        LoanDifference(None, d.account, d.general_ledger, d.sub_ledger) for d in batch_differences(session, tenant_id)
+    ]
     return differences
 
 
@@ -249,3 +248,28 @@ def reconcile_loans(uow: UnitOfWork, who: Principal) -> list[LoanDifference]:
     who.require(P.VIEW_LEDGER)
     with uow:
         return reconcile_loans_in(uow.session, who.tenant_id)
+
+
+def reconcile_batches(
+    uow: UnitOfWork, who: Principal, first: date | None = None, last: date | None = None
+) -> list[BatchDifference]:
+    """对账 every close-of-business batch entry against its loan-level sub-ledger rows, per account and business
+    date (``first``..``last`` when given); an empty list: the general ledger and the sub-ledger agree."""
+    who.require(P.VIEW_LEDGER)
+    if first is not None and last is not None and last < first:
+        raise ValidationError("to: the period ends before it starts", field="to")
+    with uow:
+        return batch_differences(uow.session, who.tenant_id, first, last)
+
+
+def loan_postings(uow: UnitOfWork, who: Principal, loan_id: int, account: str | None = None) -> list[LoanPosting]:
+    """A loan's postings (its ledger statement), oldest first: its journal lines and its nightly sub-ledger rows
+    (interest, penalty, off-balance, fees), on every account or on ``account``."""
+    who.require(P.VIEW_LEDGER)
+    if account is not None and account not in ACCOUNTS_BY_CODE:
+        raise ValidationError(f"account: unknown account '{account}'", field="account")
+    with uow:
+        owner = uow.session.execute(select(LoanRow.tenant_id).where(LoanRow.id == loan_id)).scalar()
+        if owner != who.tenant_id:
+            raise NotFound(f"loan {loan_id} not found")
+        return subledger_postings(uow.session, who.tenant_id, loan_id, account)
