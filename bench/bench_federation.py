@@ -35,8 +35,9 @@ from microlend.risk.federation.training import (
     train_joint,
 )
 
-BANK_FIELDS = ["funded_amnt", "term", "int_rate", "sub_grade", "addr_state", "verification_status", "annual_inc",
-               "emp_length"]
+BANK_FIELDS = ["funded_amnt", "term", "addr_state", "verification_status", "annual_inc", "emp_length"]
+#: the lender's own grade and rate price the credit history, so neither side holds them
+NEITHER = ["int_rate", "sub_grade"]
 
 
 def _frames(shared: int, extra: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -45,7 +46,7 @@ def _frames(shared: int, extra: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     frame = pd.concat([base] * reps, ignore_index=True).iloc[:shared + 2 * extra].copy()
     frame.insert(0, "id_number", [f"33010619880101{i:06d}" for i in range(len(frame))])
     bank = frame.iloc[:shared + extra][["id_number", *BANK_FIELDS, "Class"]]
-    partner = frame.iloc[extra:].drop(columns=[*BANK_FIELDS, "Class"])
+    partner = frame.iloc[extra:].drop(columns=[*BANK_FIELDS, *NEITHER, "Class"])
     return bank.reset_index(drop=True), partner.reset_index(drop=True)
 
 
