@@ -42,11 +42,11 @@ def staff(api: Api, role: str, branch: str = "") -> Principal:
 
 
 def cards(html: str) -> set[str]:
-    return set(re.findall(r'data-testid="card-([a-z-]+)"', html))
+    return set(re.findall(r'data-testid="home-card" data-card="([a-z-]+)"', html))
 
 
 def card(html: str, key: str) -> str:
-    found = re.search(rf'data-testid="card-{key}">(.*?)</section>', html, re.S)
+    found = re.search(rf'data-card="{key}">(.*?)</section>', html, re.S)
     assert found, f"no {key} card"
     return found.group(1)
 

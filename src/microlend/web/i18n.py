@@ -114,6 +114,9 @@ def number(value: Decimal | float | int | None, locale: str) -> str:
         exact = _decimal(value)
     except (InvalidOperation, ValueError):
         return str(value)
+    places = -int(exact.as_tuple().exponent) if exact.is_finite() else 0
+    if isinstance(value, Decimal) and 0 < places <= 12:  # an exact figure shows the digits it was given
+        return format_decimal(exact, format="#,##0." + "0" * places, locale=locale)
     return format_decimal(exact, locale=locale, decimal_quantization=False)
 
 
