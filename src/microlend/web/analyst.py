@@ -123,7 +123,7 @@ def dataset_detail(request: Request, uow: UnitOfWorkDep, name: str, version: Ver
         return _error(request, who, exc)
     columns = [c["name"] for c in info.columns]
     target = target if target in columns else (info.contract.get("target") or "")
-    bad = bad or (_bad_of(info.columns, target) if target else "")
+    bad = bad or (_bad_of(info.contract.get("columns") or info.columns, target) if target else "")
     quality = f"/analyst/datasets/{info.name}/quality?version={info.version}"
     if target:
         quality += f"&target={target}&bad={bad}"
@@ -141,7 +141,8 @@ def dataset_quality(request: Request, uow: UnitOfWorkDep, name: str, version: Ve
         return who
     try:
         if target and not bad:  # no value named: the target's own "bad" (never a 0 % bad rate of '')
-            bad = _bad_of(data_service.get_dataset(uow, who, name, version).columns, target)
+            info = data_service.get_dataset(uow, who, name, version)
+            bad = _bad_of(info.contract.get("columns") or info.columns, target)
         report = data_service.dataset_quality(uow, who, name, version, target=(target or None) if bad else None,
                                               bad=bad if target else None)
     except DomainError as exc:
