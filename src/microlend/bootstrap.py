@@ -122,6 +122,7 @@ ROUTERS = [
 #: Page modules: each has a `router` and a `NAV` list of (path, label msgid, permission) for the menu.
 WEB_PAGES = [
     "microlend.web.pages",
+    "microlend.web.home",
     "microlend.web.workbench",
     "microlend.web.assisted",
     "microlend.web.borrower",

@@ -244,7 +244,8 @@ _HREF = re.compile(r'<a [^>]*href="(/[^"#?]*)[^"]*"')
 
 @pytest.mark.parametrize("role", [str(r) for r in STAFF_ROLES])
 def test_every_link_a_staff_page_shows_may_be_followed(api: Api, role: str) -> None:
-    """The menu and the links on the pages it leads to (a bank with a customer): none ends in a refusal."""
+    """The menu (the home page first) and the links on the pages it leads to (a bank with a customer): none ends
+    in a refusal."""
     make_customer(api)
     _as(api, role)
     start = api.client.get("/")
@@ -265,6 +266,7 @@ def test_every_link_a_staff_page_shows_may_be_followed(api: Api, role: str) -> N
         frontier = sorted(found - set(seen))
     refused = {p: s for p, s in seen.items() if s == 403}
     assert not refused, f"{role} is shown links it may not follow: {refused}"
+    assert seen.get("/home") == 200  # the home page of the role's own work, and its cards' links, were followed
     api.client.cookies.clear()
 
 

@@ -371,3 +371,15 @@ def request_rerun(uow: UnitOfWork, who: Principal, job_id: int, business_date: d
                      after={"kind": job.kind, "business_date": business_date.isoformat()})
         uow.commit()
         return _job_view(job, now)
+
+
+# --- the bank's time zone -------------------------------------------------------------------------------------
+
+
+def bank_timezone(session: Session, tenant_id: int) -> str:
+    """The time zone a bank works in: its calendar's (close of business first), else `DEFAULT_TIMEZONE`.
+    People see times in it."""
+    rows = session.execute(select(ScheduledJobRow.kind, ScheduledJobRow.timezone)
+                           .where(ScheduledJobRow.tenant_id == tenant_id)).all()
+    zones = sorted(rows, key=lambda r: (r.kind != "close_of_business", r.kind))
+    return str(zones[0].timezone) if zones else DEFAULT_TIMEZONE

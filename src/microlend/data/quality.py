@@ -9,7 +9,7 @@ import base64
 import io
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -474,7 +474,28 @@ def _chart(cq: ColumnQuality) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def figure(value: float | int | None) -> str:
+    """A measured value in plain grouped digits, at most 4 decimals, no trailing zeros (18,420 and 0.1235,
+    never 1.842e+04)."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    text = f"{value:,.4f}" if isinstance(value, float) else f"{value:,}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def default_bad(categories: Sequence[str] | None) -> str | None:
+    """The target value that means bad when the person named none: "bad" (or 1 of a 0/1 flag)."""
+    values = {str(c).strip().lower(): str(c) for c in categories or ()}
+    for name in ("bad", "1", "yes", "true", "default"):
+        if name in values and (name != "1" or set(values) <= {"0", "1"}):
+            return values[name]
+    return None
+
+
 _env = Environment(loader=PackageLoader("microlend.data", "templates"), autoescape=select_autoescape(["html"]))
+_env.filters["figure"] = figure
 
 
 def render_html(report: QualityReport, progress: Progress | None = None) -> str:

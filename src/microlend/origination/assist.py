@@ -21,7 +21,7 @@ from microlend.data import gateway
 from microlend.data.profile import BusinessProfile, business_profile
 from microlend.origination import exposure as exposures
 from microlend.origination import service as applications
-from microlend.origination.applications import Status
+from microlend.origination.applications import OPEN_REVIEW, Status
 from microlend.origination.tables import ApplicationRow
 from microlend.parties import customers as customer_svc
 from microlend.parties import queries as parties
@@ -167,20 +167,34 @@ def customer_360(uow: UnitOfWork, who: Principal, customer_id: int, locale: str 
 
 
 def staff_branch(uow: UnitOfWork, who: Principal) -> str:
-    """The branch a member of staff works in ('' for head office: every branch)."""
+    """The branch a member of staff works in; '' (every branch) for head office and the departments (风险管理部,
+    审计部, ...): a user's branch narrows their views only when it is a branch the bank books customers in."""
     with uow:
         row = uow.session.get(UserRow, who.user_id)
-        return row.branch if row is not None and row.tenant_id == who.tenant_id else ""
+        branch = row.branch if row is not None and row.tenant_id == who.tenant_id else ""
+        if not branch:
+            return ""
+        booked = uow.session.execute(parties.ids_in_branch(who, branch).limit(1)).first()
+        return branch if booked is not None else ""
 
 
-def branch_portfolio(uow: UnitOfWork, who: Principal, branch: str = "", limit: int = 200) -> list[LoanLine]:
-    """The loans of a branch's customers (all branches when ''), overdue first, then the largest dpd."""
+def portfolio_figures(uow: UnitOfWork, who: Principal, branch: str = "") -> tuple[int, int]:
+    """Active loans and the overdue ones among them, of a branch's customers (all when ''): the one query the
+    dashboard, the portfolio page and the home page all show."""
+    who.require(Permission.VIEW_LOANS)
+    return loans.active_and_overdue(uow, who, parties.ids_in_branch(who, branch) if branch else None)
+
+
+def branch_portfolio(uow: UnitOfWork, who: Principal, branch: str = "", limit: int = 200,
+                     offset: int = 0) -> list[LoanLine]:
+    """The loans of a branch's customers (all branches when ''), overdue first, then the largest dpd; a page
+    of `limit` from `offset`."""
     who.require(Permission.VIEW_LOANS)
     applications.ensure_staff(who)
     customers = parties.ids_in_branch(who, branch) if branch else None
     with uow:
         return _loan_lines(uow, who, loans.loan_lines(uow, who, customers=customers, overdue_first=True,
-                                                      limit=limit))
+                                                      limit=limit, offset=offset))
 
 
 @dataclass(frozen=True)
@@ -202,6 +216,7 @@ class Dashboard:
     active_loans: int
     overdue_loans: int
     overdue_rate: Decimal | None
+    waiting: int = 0  # submitted in the period and still in review (referred or recommended): not in the STP rate
 
 
 def _day_of(column: Any, dialect: str) -> Any:
@@ -247,12 +262,14 @@ def branch_dashboard(uow: UnitOfWork, who: Principal, now: datetime, branch: str
             select(day, func.count()).where(*cond).group_by(day))}
         decided_statuses = [st.value for st in DECIDED_STATUSES]
         approved_statuses = [st.value for st in APPROVED_STATUSES]
-        submitted, decided, automatic, approved = (int(x or 0) for x in s.execute(select(
+        open_statuses = [st.value for st in OPEN_REVIEW]
+        submitted, decided, automatic, approved, waiting = (int(x or 0) for x in s.execute(select(
             func.count(),
             func.sum(case((ApplicationRow.status.in_(decided_statuses), 1), else_=0)),
             func.sum(case((and_(ApplicationRow.status.in_(decided_statuses), ApplicationRow.automatic), 1),
                           else_=0)),
             func.sum(case((ApplicationRow.status.in_(approved_statuses), 1), else_=0)),
+            func.sum(case((ApplicationRow.status.in_(open_statuses), 1), else_=0)),
         ).where(*cond)).one())
         # when a person decided, the decision is the approver's last approve/decline in the audit trail
         final = (select(AuditRow.object_id.label("object_id"), func.max(AuditRow.at).label("at"))
@@ -264,7 +281,7 @@ def branch_dashboard(uow: UnitOfWork, who: Principal, now: datetime, branch: str
                    ApplicationRow.decision_ms, final.c.at)
             .outerjoin(final, final.c.object_id == cast(ApplicationRow.id, String(60)))
             .where(*cond, ApplicationRow.status.in_(decided_statuses))).all()
-        active, overdue = loans.active_and_overdue(uow, who, parties.ids_in_branch(who, branch) if branch else None)
+        active, overdue = portfolio_figures(uow, who, branch) if who.can(Permission.VIEW_LOANS) else (0, 0)
     seconds: list[float] = []
     for submitted_at, decided_at, auto, decision_ms, final_at in rows:
         if auto and decision_ms is not None:
@@ -278,5 +295,5 @@ def branch_dashboard(uow: UnitOfWork, who: Principal, now: datetime, branch: str
     series = [(first + timedelta(days=i), per_day.get(first + timedelta(days=i), 0)) for i in range(days + 1)]
     return Dashboard(branch, first, now.date(), series, submitted, decided, automatic, _rate(automatic, decided),
                      approved, _rate(approved, decided), percentile(seconds, 50), percentile(seconds, 90),
-                     active, overdue, _rate(overdue, active))
+                     active, overdue, _rate(overdue, active), waiting)
 

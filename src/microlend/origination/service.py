@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from microlend.core import audit
@@ -338,8 +338,11 @@ class ApplicationPage:
 def list_applications(
     uow: UnitOfWork, who: Principal, *, status: list[str] | None = None, branch: str | None = None,
     customer_id: int | None = None, page: int = 1, page_size: int = 50, locale: str = "zh_CN",
+    with_unbranched: bool = False,
 ) -> ApplicationPage:
-    """A queue or a list: filter by status, branch or customer; referred ones oldest (most urgent) first."""
+    """A queue or a list: filter by status, branch or customer; referred ones oldest (most urgent) first.
+    `with_unbranched` adds, to a branch's list, the applications of no branch (a self-registered borrower's):
+    they belong to every branch's queue until someone takes them."""
     if not _is_borrower(who):
         who.require(Permission.VIEW_APPLICATIONS)
     if not 1 <= page_size <= 200:
@@ -355,7 +358,8 @@ def list_applications(
         if status:
             cond.append(ApplicationRow.status.in_(status))
         if branch:
-            cond.append(ApplicationRow.branch == branch)
+            cond.append(or_(ApplicationRow.branch == branch, ApplicationRow.branch == "") if with_unbranched
+                        else ApplicationRow.branch == branch)
         if customer_id is not None:
             cond.append(ApplicationRow.customer_id == customer_id)
         total = uow.session.execute(select(func.count()).select_from(ApplicationRow).where(*cond)).scalar_one()

@@ -78,7 +78,7 @@ class LoanLine:
 
 def loan_lines(uow: UnitOfWork, who: Principal, *, customer_id: int | None = None,
                customers: Select[Any] | None = None, overdue_first: bool = False,
-               limit: int = 200) -> list[LoanLine]:
+               limit: int = 200, offset: int = 0) -> list[LoanLine]:
     """Loans of one customer, or of a set of customers, or all; newest first, or active and most overdue
     first with `overdue_first`."""
     cond: list[ColumnElement[bool]] = [LoanRow.tenant_id == who.tenant_id]
@@ -97,7 +97,7 @@ def loan_lines(uow: UnitOfWork, who: Principal, *, customer_id: int | None = Non
         rows = uow.session.execute(
             select(LoanRow, outstanding.c.outstanding)
             .outerjoin(outstanding, outstanding.c.loan_id == LoanRow.id)
-            .where(*cond).order_by(*order).limit(limit)).all()
+            .where(*cond).order_by(*order).offset(max(offset, 0)).limit(limit)).all()
         return [LoanLine(loan.id, loan.status, loan.method, loan.principal,
                          owed if owed is not None else Decimal(0), loan.days_past_due, loan.bucket,
                          loan.disbursed_on, loan.maturity_date, loan.customer_id) for loan, owed in rows]

@@ -18,6 +18,7 @@ from microlend.core.errors import DomainError, ValidationError
 from microlend.core.identity import Permission, Principal, Role
 from microlend.data import service as data_service
 from microlend.data.importer import ContractBroken
+from microlend.data.quality import default_bad
 from microlend.data.quality import render_html as render_quality
 from microlend.data.service import MAX_UPLOAD_BYTES, import_upload
 from microlend.risk import monitoring_runs, registry
@@ -103,6 +104,12 @@ def upload_dataset(
     return RedirectResponse(f"/analyst/datasets/{d.name}?version={d.version}&imported=1", status_code=303)
 
 
+def _bad_of(columns: list[dict[str, Any]], target: str) -> str:
+    """The value of `target` that means bad by its contract's categories ("bad", or 1 of a 0/1 flag)."""
+    column = next((c for c in columns if c.get("name") == target), {})
+    return default_bad(column.get("categories")) or ""
+
+
 @router.get("/analyst/datasets/{name}", response_class=HTMLResponse)
 def dataset_detail(request: Request, uow: UnitOfWorkDep, name: str, version: Version = None,
                    target: str = "", bad: str = "", imported: Count = 0) -> Response:
@@ -116,6 +123,7 @@ def dataset_detail(request: Request, uow: UnitOfWorkDep, name: str, version: Ver
         return _error(request, who, exc)
     columns = [c["name"] for c in info.columns]
     target = target if target in columns else (info.contract.get("target") or "")
+    bad = bad or (_bad_of(info.contract.get("columns") or info.columns, target) if target else "")
     quality = f"/analyst/datasets/{info.name}/quality?version={info.version}"
     if target:
         quality += f"&target={target}&bad={bad}"
@@ -132,7 +140,10 @@ def dataset_quality(request: Request, uow: UnitOfWorkDep, name: str, version: Ve
     if not isinstance(who, Principal):
         return who
     try:
-        report = data_service.dataset_quality(uow, who, name, version, target=target or None,
+        if target and not bad:  # no value named: the target's own "bad" (never a 0 % bad rate of '')
+            info = data_service.get_dataset(uow, who, name, version)
+            bad = _bad_of(info.contract.get("columns") or info.columns, target)
+        report = data_service.dataset_quality(uow, who, name, version, target=(target or None) if bad else None,
                                               bad=bad if target else None)
     except DomainError as exc:
         return _error(request, who, exc)

@@ -262,7 +262,8 @@ def _loan_page(request: Request, uow: UnitOfWorkDep, who: Principal, loan_id: in
     due = next((i for i in loan.installments if i.outstanding > 0), None)
     return _page(request, who, "borrower/loan.html", status_code=status_code, loan=loan, due=due,
                  key=uuid.uuid4().hex, message=message, error=error,
-                 balance=loan.outstanding_principal + loan.interest_receivable + loan.penalty_due)
+                 balance=loan.outstanding_principal + loan.interest_receivable - loan.interest_paid_ahead
+                 + loan.penalty_due)
 
 
 @router.get("/b/loans/{loan_id}", response_class=HTMLResponse)

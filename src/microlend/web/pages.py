@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from microlend.api.deps import SESSION_COOKIE, Id, Page, SettingsDep, UnitOfWorkDep
-from microlend.core import logformat, sessions, tenancy
+from microlend.core import jobs, logformat, sessions, tenancy
 from microlend.core.errors import AuthenticationFailed, DomainError
 from microlend.core.identity import Permission, Principal, Role
 from microlend.core.settings import Settings
@@ -40,6 +40,8 @@ def current_principal(request: Request, uow: UnitOfWorkDep) -> Principal | None:
     except AuthenticationFailed:
         return None
     logformat.identify(who.tenant_id, who.user_id)  # the page's own log lines carry the bank and user
+    with uow:
+        request.state.bank_tz = jobs.bank_timezone(uow.session, who.tenant_id)  # times on its pages
     return who
 
 
@@ -91,8 +93,7 @@ def home(request: Request, uow: UnitOfWorkDep) -> Response:
         return RedirectResponse("/login", status_code=303)
     if who.has_role(Role.BORROWER) and who.customer_id is not None:
         return RedirectResponse("/b", status_code=303)
-    first = next((path for path, _, perm in navigation() if who.can(perm)), "/customers")
-    return RedirectResponse(first, status_code=303)
+    return RedirectResponse("/home", status_code=303)  # staff start on their own work (web/home.py)
 
 
 @router.get("/login", response_class=HTMLResponse)

@@ -23,6 +23,7 @@ from microlend.core.uow import UnitOfWork
 from microlend.servicing import collections_performance as cp
 from microlend.servicing import portfolio
 from microlend.servicing.portfolio_sql import OPEN_STATES, STATES, Window
+from microlend.web import i18n
 from microlend.web.i18n import translations
 from microlend.web.pages import current_principal, login_redirect, page
 from microlend.web.templates import request_locale
@@ -64,7 +65,8 @@ def _window(as_of: str, months: str, default: int) -> Window:
 
 
 def _pct(rate: Decimal | None) -> str:
-    return "" if rate is None else f"{rate * 100:.1f}%"
+    """A rate in a table cell or on an axis: the pages' one percentage format ('' where there is none)."""
+    return "" if rate is None else i18n.percent(rate, "en")
 
 
 def line_chart_svg(series: list[tuple[str, tuple[Decimal | None, ...]]], label: str, *, points: int,

@@ -7,7 +7,8 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
 from microlend.api.deps import SESSION_COOKIE
@@ -28,11 +29,34 @@ def environment(locale: str) -> Environment:
     env.globals.update(locale=locale, locales=i18n.LOCALE_LABELS,
                        html_lang="zh-CN" if locale == "zh_CN" else "en")
     env.globals["may_open_customer_360"] = access.may_open_customer_360  # links only where they lead
-    env.filters["money"] = lambda amount, currency="CNY": i18n.money(amount, currency, locale)
-    env.filters["number"] = lambda v: i18n.number(v, locale)
-    env.filters["day"] = lambda v: i18n.day(v, locale)
-    env.filters["moment"] = lambda v: i18n.moment(v, locale)
+    install_formats(env, locale)
     return env
+
+
+def install_formats(env: Environment, locale: str) -> None:
+    """The one set of formats every page uses: `money` (with sign), `amount` (table column), `number`,
+    `percent` ("—" for none), `day` and `moment` (in the bank's time zone, the page's `bank_tz`)."""
+
+    @pass_context
+    def day(ctx: Context, value: Any) -> str:
+        return i18n.day(value, locale, ctx.get("bank_tz"))
+
+    @pass_context
+    def moment(ctx: Context, value: Any) -> str:
+        return i18n.moment(value, locale, ctx.get("bank_tz"))
+
+    env.filters["money"] = lambda value, currency="CNY": i18n.money(value, currency or "CNY", locale)
+    env.filters["amount"] = lambda value, currency="CNY": i18n.amount(value, currency or "CNY", locale)
+    env.filters["number"] = lambda v: i18n.number(v, locale)
+    env.filters["percent"] = lambda v, digits=1, signed=False: i18n.percent(v, locale, digits, signed=signed)
+    env.filters["day"] = day
+    env.filters["moment"] = moment
+    env.globals["no_figure"] = i18n.NO_FIGURE
+
+
+def bank_timezone(request: Request) -> str:
+    """The time zone of the signed-in user's bank (set on the request when the user is resolved)."""
+    return str(getattr(request.state, "bank_tz", None) or i18n.DEFAULT_TIMEZONE)
 
 
 def request_locale(request: Request) -> str:
@@ -52,6 +76,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     locale = request_locale(request)
     token = csrf_token(request)
     field = Markup('<input type="hidden" name="csrf_token" value="{}">').format(escape(token))
+    context.setdefault("bank_tz", bank_timezone(request))
     html = environment(locale).get_template(template).render(request=request, csrf_token=token,
                                                              csrf_field=lambda: field, **context)
     return HTMLResponse(html, status_code=status_code)

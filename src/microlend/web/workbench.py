@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from microlend.api.deps import Id, UnitOfWorkDep
+from microlend.api.deps import Id, Page, UnitOfWorkDep
 from microlend.core.errors import DomainError, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.money import parse_amount
@@ -23,6 +23,7 @@ from microlend.origination import assist, exposure, unit_cost
 from microlend.origination import service as applications
 from microlend.origination.applications import ApprovalAuthority
 from microlend.parties import consent_texts, consents
+from microlend.parties import queries as parties_q
 from microlend.servicing import service as servicing
 from microlend.web import i18n
 from microlend.web.pages import current_principal, login_redirect, page
@@ -83,6 +84,7 @@ def queue(request: Request, uow: UnitOfWorkDep, scope: str = "branch") -> Respon
         applications.ensure_staff(who)
         branch = assist.staff_branch(uow, who) if scope == "branch" else ""
         items = applications.list_applications(uow, who, status=["referred", "recommended"], branch=branch or None,
+                                               with_unbranched=True,
                                                page_size=100, locale=request_locale(request)).items
     except DomainError as exc:
         return _error(request, who, exc)
@@ -120,7 +122,7 @@ def _detail(request: Request, uow: UnitOfWorkDep, who: Principal, application_id
     template = "workbench/_actions.html" if fragment else "workbench/application.html"
     cost = None if fragment else unit_cost.loan_cost(uow, who, application_id)
     return page(request, who, template, status_code=status_code, app=app, help=help_, message=message, cost=cost,
-                error=error, now=_now(),
+                error=error, now=_now(), fragment=fragment,
                 can_recommend=who.can(Permission.RECOMMEND) and app.status in ("referred", "recommended"),
                 can_approve=who.can(Permission.APPROVE_CREDIT) and app.status == "recommended",
                 can_disburse=who.can(Permission.DISBURSE) and app.status == "accepted",
@@ -165,7 +167,9 @@ def _refusal(request: Request, exc: DomainError) -> str:
     if isinstance(exc, exposure.AboveAvailable):
         text = translate(request, "Cannot approve %(amount)s: the exposure cap leaves %(available)s %(currency)s "
                                   "available to the borrower's group")
-        return text % {"amount": f"{exc.amount:,.2f}", "available": f"{exc.available:,.2f}",
+        loc = request_locale(request)
+        return text % {"amount": i18n.amount(exc.amount, exc.currency, loc),
+                       "available": i18n.amount(exc.available, exc.currency, loc),
                        "currency": exc.currency}
     return translate(request, exc.message)
 
@@ -236,17 +240,26 @@ def customer_page(request: Request, uow: UnitOfWorkDep, who: Principal, customer
                 can_assist=who.can(Permission.ASSIST_SIGNING), **extra)
 
 
+#: Loans on one page of the portfolio list.
+PORTFOLIO_PAGE = 100
+
+
 @router.get("/workbench/portfolio", response_class=HTMLResponse)
-def portfolio(request: Request, uow: UnitOfWorkDep, scope: str = "branch") -> Response:
+def portfolio(request: Request, uow: UnitOfWorkDep, scope: str = "branch", page_no: Page = 1) -> Response:
+    """The branch's loans, overdue first, a page at a time; the active and overdue counts are the dashboard's."""
     who = current_principal(request, uow)
     if who is None:
         return login_redirect(request)
     try:
         branch = assist.staff_branch(uow, who) if scope == "branch" else ""
-        lines = assist.branch_portfolio(uow, who, branch)
+        page_no = max(page_no, 1)
+        lines = assist.branch_portfolio(uow, who, branch, limit=PORTFOLIO_PAGE + 1,
+                                        offset=(page_no - 1) * PORTFOLIO_PAGE)
+        active, overdue = assist.portfolio_figures(uow, who, branch)
     except DomainError as exc:
         return _error(request, who, exc)
-    return page(request, who, "workbench/portfolio.html", lines=lines, branch=branch, scope=scope)
+    return page(request, who, "workbench/portfolio.html", lines=lines[:PORTFOLIO_PAGE], branch=branch, scope=scope,
+                active=active, overdue=overdue, page_no=page_no, has_next=len(lines) > PORTFOLIO_PAGE)
 
 
 def _loan(request: Request, uow: UnitOfWorkDep, who: Principal, loan_id: int, *, message: str = "",
@@ -260,7 +273,9 @@ def _loan(request: Request, uow: UnitOfWorkDep, who: Principal, loan_id: int, *,
     except DomainError as exc:
         return _error(request, who, exc)
     rows = [(t, sum((line.debit for line in t.lines), Decimal(0))) for t in transactions]
+    names = parties_q.customer_names(uow, who, [loan.customer_id]) if loan.customer_id is not None else {}
     return page(request, who, "workbench/loan.html", status_code=status_code, loan=loan, transactions=rows,
+                customer_name=names.get(loan.customer_id or 0, ""),
                 can_repay=who.can(Permission.POST_REPAYMENT) and loan.status == "active", key=uuid.uuid4().hex,
                 message=message, error=error, restructures=restructures)
 
@@ -327,7 +342,7 @@ def _cost_bar_svg(request: Request, cost: unit_cost.UnitCost) -> str:
         w = float(cost.share(amount)) * width
         if w <= 0:
             continue
-        title = f"{translate(request, COST_PARTS[name])}: {amount:,.2f} {cost.currency}"
+        title = f"{translate(request, COST_PARTS[name])}: {i18n.money(amount, cost.currency, request_locale(request))}"
         rects.append(f'<rect class="cost-{name}" x="{x:.1f}" y="0" width="{w:.1f}" height="{height}">'
                      f"<title>{escape(title)}</title></rect>")
         x += w
@@ -336,21 +351,27 @@ def _cost_bar_svg(request: Request, cost: unit_cost.UnitCost) -> str:
             f'<rect class="cost-empty" x="0" y="0" width="{width}" height="{height}"/>{"".join(rects)}</svg>')
 
 
-def _rates_png(d: assist.Dashboard) -> str:
-    """The dashboard's rates as a horizontal bar chart, rendered by matplotlib (Agg) into a base64 PNG."""
+def _rates_png(request: Request, d: assist.Dashboard) -> str:
+    """The dashboard's rates as a horizontal bar chart, rendered by matplotlib (Agg) into a base64 PNG; a rate
+    with nothing to divide has no bar (never a 0.0 % one), and with no rate at all there is no chart ('')."""
+    rates = [(translate(request, name), v) for name, v in (("Straight-through rate", d.stp_rate),
+                                                           ("Approval rate", d.approval_rate),
+                                                           ("Overdue rate", d.overdue_rate)) if v is not None]
+    if not rates:
+        return ""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    values = [float(v or 0) * 100 for v in (d.stp_rate, d.approval_rate, d.overdue_rate)]
-    fig, ax = plt.subplots(figsize=(4, 2.2), dpi=150)
-    ax.barh(range(len(values)), values, color=["#1e7b45", "#2f5d8a", "#b3261e"])
-    ax.set_yticks(range(len(values)), labels=["STP", "Approval", "Overdue"], fontsize=10)
+    values = [float(v * 100) for _, v in rates]
+    fig, ax = plt.subplots(figsize=(4, 0.6 + 0.55 * len(values)), dpi=150)
+    ax.barh(range(len(values)), values, color=["#1e7b45", "#2f5d8a", "#b3261e"][:len(values)])
+    ax.set_yticks(range(len(values)), labels=[name for name, _ in rates], fontsize=9)
     ax.set_xlim(0, 100)
     ax.set_xlabel("%")
-    for i, v in enumerate(values):
-        ax.text(min(v + 2, 80), i, f"{v:.1f}%", va="center", fontsize=10)
+    for i, (_, v) in enumerate(rates):
+        ax.text(min(float(v * 100) + 2, 80), i, i18n.percent(v, request_locale(request)), va="center", fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     buf = io.BytesIO()
@@ -373,4 +394,4 @@ def dashboard(request: Request, uow: UnitOfWorkDep, scope: str = "branch") -> Re
         return _error(request, who, exc)
     return page(request, who, "workbench/dashboard.html", d=d, branch=branch, scope=scope,
                 per_day_svg=_bar_chart_svg(d.per_day, "applications per day"),
-                rates_png=_rates_png(d), cost=cost, cost_svg=_cost_bar_svg(request, cost))
+                rates_png=_rates_png(request, d), cost=cost, cost_svg=_cost_bar_svg(request, cost))

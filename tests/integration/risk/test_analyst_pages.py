@@ -94,6 +94,23 @@ class TestDatasets:
         listing = client.get("/analyst/datasets").text
         assert 'href="/analyst/datasets/loans"' in listing
 
+    def test_the_quality_report_reads_the_bad_value_of_the_target_and_prints_plain_figures(self, api: Api) -> None:
+        """With the target's contract naming "bad" among its values, the report's bad rate is the real one
+        (30 % of the German credit data), not 0 % of a blank bad value; figures are never 1.842e+04."""
+        client, _ = browser(api, "risk_analyst")
+        contract = {"name": "loans", "target": "outcome", "columns": [
+            *CONTRACT["columns"][:3], {"name": "outcome", "dtype": "string", "categories": ["bad", "good"]}]}
+        rows = "".join(f"{i},{20 + i % 40},retail,{'bad' if i % 10 < 3 else 'good'}\n" for i in range(5, 25))
+        wide = CSV.replace("1,34", "18420,34") + rows
+        r = client.post("/analyst/datasets", data={"name": "loans", "contract": json.dumps(contract)},
+                        files={"file": ("loans.csv", wide.encode(), "text/csv")}, follow_redirects=False)
+        assert r.status_code == 303, r.text
+        page = client.get(r.headers["location"]).text
+        assert "target=outcome&amp;bad=bad" in page
+        quality = client.get("/analyst/datasets/loans/quality?version=1&target=outcome").text
+        assert "bad rate 29.17%" in quality  # 7 of 24
+        assert "18,420" in quality and "e+04" not in quality
+
     def test_a_broken_contract_lists_the_rows_at_fault_and_stores_nothing(self, api: Api) -> None:
         client, _ = browser(api, "risk_analyst")
         r = client.post("/analyst/datasets", data={"name": "loans", "contract": json.dumps(CONTRACT)},

@@ -103,6 +103,9 @@ class LoanView:
     accrual_status: str = "accruing"
     #: the upfront fee not yet recognised (未实现手续费收益, effective-interest method)
     deferred_fee: Decimal = Decimal(0)
+    #: interest paid before it accrued (a repayment on the day of disbursement pays interest of days to come):
+    #: shown as such, never as a negative `interest_receivable`
+    interest_paid_ahead: Decimal = Decimal(0)
 
 
 def _loan_view(loan: LoanRow, insts: Sequence[InstallmentRow]) -> LoanView:
@@ -129,13 +132,14 @@ def loan_view(loan: Loan) -> LoanView:
         loan.bucket,
         loan.loan_class,
         loan.outstanding_principal,
-        loan.interest_receivable,
+        max(loan.interest_receivable, Decimal(0)),
         loan.penalty_due,
         loan.credit_balance,
         loan.credit_line_id,
         tuple(InstallmentView.from_domain(i) for i in loan.installments),
         loan.accrual_state,
         loan.deferred_fee,
+        max(-loan.interest_receivable, Decimal(0)),
     )
 
 
