@@ -13,7 +13,7 @@ from markupsafe import Markup, escape
 from microlend.api.deps import SESSION_COOKIE
 from microlend.core import sessions
 from microlend.core.settings import get_settings
-from microlend.web import access, i18n
+from microlend.web import access, i18n, labels
 
 
 @lru_cache(maxsize=4)
@@ -32,6 +32,11 @@ def environment(locale: str) -> Environment:
     env.filters["number"] = lambda v: i18n.number(v, locale)
     env.filters["day"] = lambda v: i18n.day(v, locale)
     env.filters["moment"] = lambda v: i18n.moment(v, locale)
+    # codes shown as words: {{ row.action | audit_action }}, {{ customer.industry | industry }}
+    env.filters["audit_action"] = lambda code: labels.label(labels.AUDIT_ACTIONS, code, locale)
+    env.filters["object_type"] = lambda code: labels.label(labels.OBJECT_TYPES, code, locale)
+    env.filters["industry"] = lambda code: labels.label(labels.INDUSTRIES, code, locale)
+    env.filters["attribute"] = lambda code: labels.label(labels.ATTRIBUTES, code, locale)
     return env
 
 
