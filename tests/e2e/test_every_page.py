@@ -10,7 +10,9 @@ shrinks: a listed failure that no longer happens fails the test too, so it is ta
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -113,8 +115,12 @@ class Walk:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The whole app on a database of its own, with the demo bank in it."""
+    """The whole app on a database of its own, with the demo bank in it: seeded here (a few minutes), or a copy
+    of a demo database seeded before, named by MICROLEND_E2E_DEMO_DB (the file itself is not changed)."""
     folder = tmp_path_factory.mktemp("every-page")
+    seeded = os.environ.get("MICROLEND_E2E_DEMO_DB")
+    if seeded:
+        shutil.copyfile(seeded, folder / "e2e.db")
     url = f"sqlite:///{folder / 'e2e.db'}"
     engine = make_engine(url)
     upgrade(engine)
@@ -130,20 +136,27 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
     live = LiveServer(f"http://127.0.0.1:{srv.config.port}", make_session_factory(engine))
-    bank = seed(live.uow(), customers=160)
-    with live.uow() as u:
-        u.session.execute(update(TenantRow).where(TenantRow.id == bank.tenant_id)
-                          .values(business_date=date.today() - timedelta(days=12)))
-        u.commit()
-    with providers.start(providers.anchor_of(live.uow(), bank.tenant_id)) as sandbox:
-        providers.connect(live.uow(), bank.tenant_id, sandbox.base_url)
-        simulate(live.uow(), bank.tenant_id, days=10, per_day=6)
-    seed_marketing(live.uow(), bank.tenant_id)
-    seed_datasets(live.uow(), bank.tenant_id, folder / "demo-files")
+    if not seeded:
+        _seed_demo_bank(live, folder)
     yield live
     srv.should_exit = True
     thread.join(timeout=10)
     engine.dispose()
+
+
+def _seed_demo_bank(live: LiveServer, folder: Path) -> None:
+    """The demo bank with a few business days lived (loans in every state the pages show), its marketing and
+    its datasets and models."""
+    bank = seed(live.uow(), customers=150)
+    with live.uow() as u:
+        u.session.execute(update(TenantRow).where(TenantRow.id == bank.tenant_id)
+                          .values(business_date=date.today() - timedelta(days=8)))
+        u.commit()
+    with providers.start(providers.anchor_of(live.uow(), bank.tenant_id)) as sandbox:
+        providers.connect(live.uow(), bank.tenant_id, sandbox.base_url)
+        simulate(live.uow(), bank.tenant_id, days=6, per_day=6)
+    seed_marketing(live.uow(), bank.tenant_id)
+    seed_datasets(live.uow(), bank.tenant_id, folder / "demo-files")
 
 
 def bank_data(server: LiveServer) -> list[str]:

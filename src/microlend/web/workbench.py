@@ -3,8 +3,6 @@ assistance, approver queue, customer 360, branch portfolio, the staff loan page 
 
 from __future__ import annotations
 
-import base64
-import io
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -24,7 +22,7 @@ from microlend.origination import service as applications
 from microlend.origination.applications import ApprovalAuthority
 from microlend.parties import consent_texts, consents
 from microlend.servicing import service as servicing
-from microlend.web import i18n
+from microlend.web import charts, i18n
 from microlend.web.pages import current_principal, login_redirect, page
 from microlend.web.templates import request_locale
 
@@ -336,27 +334,12 @@ def _cost_bar_svg(request: Request, cost: unit_cost.UnitCost) -> str:
             f'<rect class="cost-empty" x="0" y="0" width="{width}" height="{height}"/>{"".join(rects)}</svg>')
 
 
-def _rates_png(d: assist.Dashboard) -> str:
-    """The dashboard's rates as a horizontal bar chart, rendered by matplotlib (Agg) into a base64 PNG."""
-    import matplotlib
+#: The dashboard's rates, in the order the chart draws them, with their labels.
+RATES = (("stp_rate", "Straight-through rate"), ("approval_rate", "Approval rate"), ("overdue_rate", "Overdue rate"))
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    values = [float(v or 0) * 100 for v in (d.stp_rate, d.approval_rate, d.overdue_rate)]
-    fig, ax = plt.subplots(figsize=(4, 2.2), dpi=150)
-    ax.barh(range(len(values)), values, color=["#1e7b45", "#2f5d8a", "#b3261e"])
-    ax.set_yticks(range(len(values)), labels=["STP", "Approval", "Overdue"], fontsize=10)
-    ax.set_xlim(0, 100)
-    ax.set_xlabel("%")
-    for i, v in enumerate(values):
-        ax.text(min(v + 2, 80), i, f"{v:.1f}%", va="center", fontsize=10)
-    ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+def _rates(request: Request, d: assist.Dashboard) -> list[tuple[str, Decimal | None]]:
+    return [(translate(request, name), getattr(d, field)) for field, name in RATES]
 
 
 @router.get("/workbench/dashboard", response_class=HTMLResponse)
@@ -372,5 +355,7 @@ def dashboard(request: Request, uow: UnitOfWorkDep, scope: str = "branch") -> Re
     except DomainError as exc:
         return _error(request, who, exc)
     return page(request, who, "workbench/dashboard.html", d=d, branch=branch, scope=scope,
-                per_day_svg=_bar_chart_svg(d.per_day, "applications per day"),
-                rates_png=_rates_png(d), cost=cost, cost_svg=_cost_bar_svg(request, cost))
+                per_day_svg=_bar_chart_svg(d.per_day, translate(request, "Applications per day")),
+                rates=_rates(request, d),
+                rates_svg=charts.rate_bars_svg(_rates(request, d), translate(request, "Rates")),
+                cost=cost, cost_svg=_cost_bar_svg(request, cost))
