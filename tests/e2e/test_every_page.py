@@ -52,9 +52,10 @@ SHARED_WORDS = frozenset({
 })
 #: Tables and columns whose values are the bank's own data (names of people, places, products, models ...).
 DATA_COLUMNS = {
-    "customers": ("name", "address", "branch", "industry"), "users": ("username", "display_name", "branch"),
-    "tenants": ("name", "display_name"), "products": ("name", "code"), "segments": ("name",),
-    "campaigns": ("name",), "datasets": ("name",), "model_versions": ("name",), "policy_versions": ("name",),
+    "customers": ("name", "address", "branch"), "users": ("username", "display_name", "branch"),
+    "tenants": ("name", "display_name"), "servicing_products": ("code",),
+    "marketing_segments": ("name", "expression"), "marketing_campaigns": ("name",), "datasets": ("name",),
+    "risk_model_versions": ("name",), "policy_versions": ("name",),
 }
 
 #: (path pattern, kind) -> why it does not pass yet. Kinds: overflow, status, english (in zh-CN), chinese (in

@@ -226,3 +226,24 @@ def error_message(message: str, field: str | None, locale: str) -> str:
     if locale != "en" and said == detail:  # no words for it in this language: say which field, not how
         return str(t.gettext("The %(field)s is not valid.")) % {"field": name}
     return f"{name}: {said}"
+
+
+#: The memos the ledger writes itself (the entry's kind already says what they say); a memo of this shape
+#: ending in ": <words>" carries a person's words (a write-off's reason), which are shown as they were typed.
+_GENERATED_MEMOS = [re.compile(p) for p in (
+    r"loan \d+ disbursed", r"[\w.]+ on loan \d+", r"interest accrued on loan \d+'s replaced schedule",
+    r"penalty of loan \d+ recomputed(: (?P<words>.*))?", r"write-off of loan \d+(: (?P<words>.*))?",
+    r"recovery on written-off loan \d+", r"loan-loss allowance as of [\d-]+", r"reversal of [\w.]+",
+    r"\w+ of loan \d+", r"off-balance (interest|penalty) of non-accrual loans for [\d-]+",
+    r"accrued interest and penalty of loans stopping accruing on [\d-]+ moved off-balance",
+)]
+
+
+def memo_words(memo: str | None) -> str:
+    """What of a ledger memo a person should read next to the entry's label: nothing for a memo the ledger
+    wrote itself, the reason a person typed, or a memo a person wrote, as it is."""
+    for pattern in _GENERATED_MEMOS:
+        found = pattern.fullmatch(memo or "")
+        if found:
+            return (found.groupdict().get("words") or "").strip()
+    return memo or ""

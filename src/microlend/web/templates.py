@@ -37,6 +37,7 @@ def environment(locale: str) -> Environment:
     env.filters["object_type"] = lambda code: labels.label(labels.OBJECT_TYPES, code, locale)
     env.filters["industry"] = lambda code: labels.label(labels.INDUSTRIES, code, locale)
     env.filters["attribute"] = lambda code: labels.label(labels.ATTRIBUTES, code, locale)
+    env.filters["memo_words"] = labels.memo_words
     return env
 
 

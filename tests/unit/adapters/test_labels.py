@@ -54,3 +54,15 @@ class TestLabels:
         assert labels.label(labels.INDUSTRIES, "mining", "zh_CN") == "mining"
         assert labels.label(labels.INDUSTRIES, "", "en") == "—"
         assert labels.label(labels.AUDIT_ACTIONS, "application.approve", "en") == "Application approved"
+
+
+class TestMemoWords:
+    @pytest.mark.parametrize("memo", ["loan 12 disbursed", "repayment on loan 12", "reversal of repayment",
+                                      "loan-loss allowance as of 2026-10-31", "recovery on written-off loan 3",
+                                      "off-balance interest of non-accrual loans for 2026-11-02", ""])
+    def test_a_memo_the_ledger_wrote_itself_adds_nothing_to_the_entrys_label(self, memo: str) -> None:
+        assert labels.memo_words(memo) == ""
+
+    def test_the_words_a_person_typed_are_kept(self) -> None:
+        assert labels.memo_words("write-off of loan 7: 借款人失联三年") == "借款人失联三年"
+        assert labels.memo_words("手工调整：冲回重复入账") == "手工调整：冲回重复入账"
