@@ -175,7 +175,7 @@ def bank_data(server: LiveServer) -> list[str]:
 def _visit(page: Any, server: LiveServer, path: str, locale: str, data: list[str], walk: Walk,
            statuses: list[tuple[int, str]]) -> None:
     statuses.clear()
-    response = page.goto(f"{server.url}{path}", wait_until="networkidle")
+    response = page.goto(f"{server.url}{path}", wait_until="load")
     walk.pages += 1
     here = urlsplit(page.url).path
     if response is None or response.status >= 400:
@@ -188,6 +188,7 @@ def _visit(page: Any, server: LiveServer, path: str, locale: str, data: list[str
     texts: list[str] = page.evaluate(_TEXT)
     for frame in page.frames[1:]:  # a report shown in a frame is read as part of the page
         if frame.url.startswith(server.url):
+            frame.wait_for_load_state("load")
             texts += frame.evaluate(_TEXT)
     foreign = foreign_text(texts, locale, data)
     if foreign:
@@ -215,6 +216,7 @@ def test_every_page_fits_a_phone_in_one_language(browser: Any, server: LiveServe
             context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale=browser_locale)
             refused = csp_violations(context)
             page = context.new_page()
+            page.set_default_timeout(120_000)  # a report built on the first view takes its time (issue: speed)
             statuses: list[tuple[int, str]] = []
             page.on("response", lambda r, s=statuses: s.append((r.status, r.url))
                     if r.status >= 400 and r.url.startswith(server.url) and r.request.resource_type != "document"
