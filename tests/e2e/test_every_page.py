@@ -48,14 +48,16 @@ LANGUAGES = {"zh_CN": "zh-CN", "en": "en-US"}
 SHARED_WORDS = frozenset({
     "Microlend", "English", "CNY", "APR", "ID", "AUC", "AUUC", "KS", "PSI", "IV", "WOE", "SMS", "LPR", "API",
     "CSV", "Excel", "XLSX", "JSON", "PDF", "KYC", "Qini", "OOT", "GBM", "LightGBM", "XGBoost", "pp", "bp",
-    "Gini", "ROC", "UTC", "OK", "App", "IRR", "DPD", "M1", "M2", "M3", "M4", "M5", "M6", "M7",
+    "Gini", "ROC", "UTC", "OK", "App", "IRR", "DPD", "PD", "LGD", "EAD", "Wilson", "CPU", "ms", "MB", "csv",
+    "parquet", "Parquet",
 })
 #: Tables and columns whose values are the bank's own data (names of people, places, products, models ...).
 DATA_COLUMNS = {
     "customers": ("name", "address", "branch"), "users": ("username", "display_name", "branch"),
     "tenants": ("name", "display_name"), "servicing_products": ("code",),
-    "marketing_segments": ("name", "expression"), "marketing_campaigns": ("name",), "datasets": ("name",),
-    "risk_model_versions": ("name",), "policy_versions": ("name",),
+    "marketing_segments": ("name", "expression", "description", "created_by"), "marketing_campaigns": ("name",),
+    "datasets": ("name", "created_by"), "risk_model_versions": ("name", "trained_by_name", "approved_by_name"),
+    "policy_versions": ("name", "author", "publisher"),
 }
 
 #: (path pattern, kind) -> why it does not pass yet. Kinds: overflow, status, english (in zh-CN), chinese (in
@@ -80,6 +82,7 @@ _TEXT = """() => {
   }
   return seen;
 }"""
+_HASH = re.compile(r"(?=.*\d)[0-9a-f]{7,64}")  # a content hash, shortened or whole
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _NOT_WORDS = re.compile(r"[\w.+-]+@[\w.-]+|https?://\S+|/[\w/{}.-]+")  # addresses, links and paths
@@ -99,7 +102,7 @@ def foreign_text(texts: list[str], locale: str, data: list[str]) -> list[str]:
         text = _NOT_WORDS.sub(" ", text)
         if locale == "zh_CN":
             found += [w for w in _WORD.findall(text) if w not in SHARED_WORDS and sum(c.isalpha() for c in w) >= 2
-                      and not (w.isupper() and any(c.isdigit() for c in w))]
+                      and not (w.isupper() and any(c.isdigit() for c in w)) and not _HASH.fullmatch(w)]
         else:
             found += _CJK.findall(text)
     return found

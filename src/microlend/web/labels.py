@@ -10,6 +10,21 @@ import re
 from microlend.web import i18n
 
 AUDIT_ACTIONS: dict[str, str] = {
+    "policy.publish": "Policy published",
+    "policy.draft": "Policy saved as a draft",
+    "policy.stop_challenger": "Challenger policy stopped",
+    "bank_accounts.import": "Bank accounts imported",
+    "job.run": "Scheduled job run",
+    "decision.create": "Credit decision made",
+    "application.approved": "Application approved by the policy",
+    "application.declined": "Application declined by the policy",
+    "application.referred": "Application referred to a person",
+    "application.expired": "Application expired",
+    "loan.disburse": "Loan paid out",
+    "model.validated": "Model validated",
+    "model.challenger": "Model made challenger",
+    "model.retired": "Model retired",
+    "model.draft": "Model back to draft",
     "application.accept": "Application accepted by the borrower",
     "application.approve": "Application approved",
     "application.decline": "Application declined",
@@ -110,6 +125,8 @@ AUDIT_ACTIONS: dict[str, str] = {
 }
 
 OBJECT_TYPES: dict[str, str] = {
+    "bank_accounts": "Bank accounts",
+    "decision": "Decision",
     "application": "Application",
     "loan": "Loan",
     "customer": "Customer",
@@ -183,6 +200,42 @@ ATTRIBUTES: dict[str, str] = {
     "owner_age": "Owner's age",
     "business_name": "Business name",
     "annual_income": "Annual income",
+}
+
+#: The figures a scheduled job reports, by their key.
+JOB_FIGURES: dict[str, str] = {
+    "before_due": "Before the due date",
+    "borrowers": "Borrowers",
+    "bucket_changes": "Bucket changes",
+    "business_date": "Business date",
+    "cached": "From the cache",
+    "calls": "Calls",
+    "closed": "Closed",
+    "cost": "Cost",
+    "deferred": "Deferred",
+    "due": "Due",
+    "due_day": "On the due date",
+    "escalated": "Escalated",
+    "failed": "Failed",
+    "fresh": "Still fresh",
+    "interest_accrued": "Interest accrued",
+    "loans": "Loans",
+    "new_alerts": "New alerts",
+    "newly_overdue": "Newly overdue",
+    "overdue": "Overdue",
+    "promises_broken": "Promises broken",
+    "promises_kept": "Promises kept",
+    "raised": "Raised",
+    "refreshed": "Refreshed",
+    "rule_version": "Rule version",
+    "scheduled_at": "Scheduled at",
+    "sent_deferred": "Sending deferred",
+    "sent_failed": "Sending failed",
+    "sent_sent": "Sent",
+    "sent_suppressed": "Not sent (suppressed)",
+    "skipped_no_consent": "Skipped: no consent",
+    "stopped_by_budget": "Stopped by the budget",
+    "subjects": "Subjects",
 }
 
 def label(table: dict[str, str], code: str | None, locale: str) -> str:

@@ -37,6 +37,7 @@ def environment(locale: str) -> Environment:
     env.filters["object_type"] = lambda code: labels.label(labels.OBJECT_TYPES, code, locale)
     env.filters["industry"] = lambda code: labels.label(labels.INDUSTRIES, code, locale)
     env.filters["attribute"] = lambda code: labels.label(labels.ATTRIBUTES, code, locale)
+    env.filters["job_figure"] = lambda code: labels.label(labels.JOB_FIGURES, code, locale)
     env.filters["memo_words"] = labels.memo_words
     # a text the product ships (the default policies' rule names) in the reader's language; a bank's own as it is
     env.filters["tr"] = lambda text: i18n.translations(locale).gettext(text) if text else text

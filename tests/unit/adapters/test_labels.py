@@ -44,7 +44,7 @@ class TestErrorMessage:
 
 class TestLabels:
     @pytest.mark.parametrize("table", [labels.AUDIT_ACTIONS, labels.OBJECT_TYPES, labels.INDUSTRIES,
-                                       labels.ATTRIBUTES, labels.FIELDS])
+                                       labels.ATTRIBUTES, labels.FIELDS, labels.JOB_FIGURES])
     def test_every_label_has_its_chinese(self, table: dict[str, str]) -> None:
         untranslated = [code for code in table if labels.label(table, code, "zh_CN") == table[code]]
         assert not untranslated
