@@ -244,7 +244,12 @@ def test_every_page_fits_a_phone_in_one_language(browser: Any, server: LiveServe
                 if detail and pattern(detail) not in seen and detail not in menu:
                     seen.add(pattern(detail))
                     _visit(page, server, detail, locale, data, walk, statuses)
+                    # a report the detail page shows in a frame, opened on its own page
+                    for report in page.eval_on_selector_all("[data-testid=report-page-link]",
+                                                            "els => els.map(e => e.getAttribute('href'))"):
+                        _visit(page, server, report, locale, data, walk, statuses)
             context.close()
+            print(f"{persona} {locale}: {walk.pages} pages so far, {time.monotonic() - started:.0f} s", flush=True)
             if refused:
                 walk.fail(home, "csp", "; ".join(refused))
     elapsed = time.monotonic() - started
