@@ -120,7 +120,8 @@ class Walk:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The whole app on a database of its own, with the demo bank in it: seeded here (a few minutes), or a copy
-    of a demo database seeded before, named by MICROLEND_E2E_DEMO_DB (the file itself is not changed)."""
+    of a demo database seeded before under the test settings' keys (tests.conftest.test_settings), named by
+    MICROLEND_E2E_DEMO_DB (the file itself is not changed)."""
     folder = tmp_path_factory.mktemp("every-page")
     seeded = os.environ.get("MICROLEND_E2E_DEMO_DB")
     if seeded:
