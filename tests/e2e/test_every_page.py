@@ -62,7 +62,15 @@ DATA_COLUMNS = {
 
 #: (path pattern, kind) -> why it does not pass yet. Kinds: overflow, status, english (in zh-CN), chinese (in
 #: en). A path pattern is the page's path with numbers replaced by {id}.
-KNOWN_FAILURES: dict[tuple[str, str], str] = {}
+KNOWN_FAILURES: dict[tuple[str, str], str] = {
+    ("/analyst/models/{id}", "english"): "the sentence naming the command `microlend risk report` does not mark it "
+                                         "as code",
+    ("/audit", "english"): "the audit chain's problems (core.audit) are English sentences; shown when the chain is "
+                           "broken, as in a demo database sealed under other keys",
+    ("/collections/settings", "english"): "the template placeholders {days} {amount} {date} are listed as words",
+    ("/marketing/campaigns", "chinese"): "a campaign's language is shown by its own name (中文)",
+    ("/marketing/campaigns/{id}", "chinese"): "a campaign's language is shown by its own name (中文)",
+}
 
 _TEXT = """() => {
   const seen = [];
