@@ -65,8 +65,6 @@ DATA_COLUMNS = {
 KNOWN_FAILURES: dict[tuple[str, str], str] = {
     ("/analyst/models/{id}", "english"): "the sentence naming the command `microlend risk report` does not mark it "
                                          "as code",
-    ("/audit", "english"): "the audit chain's problems (core.audit) are English sentences; shown when the chain is "
-                           "broken, as in a demo database sealed under other keys",
     ("/collections/settings", "english"): "the template placeholders {days} {amount} {date} are listed as words",
     ("/marketing/campaigns", "chinese"): "a campaign's language is shown by its own name (中文)",
     ("/marketing/campaigns/{id}", "chinese"): "a campaign's language is shown by its own name (中文)",
