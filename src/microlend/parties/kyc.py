@@ -37,7 +37,8 @@ def validate_resident_id(value: str, field: str = "id_number", as_of: date | Non
         raise ValidationError(f"{field}: birth date {born.isoformat()} is not plausible", field=field)
     expected = resident_id_check_char(v[:17])
     if v[17] != expected:
-        raise ValidationError(f"{field}: check digit should be '{expected}', got '{v[17]}'", field=field)
+        # the right check character is not said: it would turn any guess into a valid-looking number
+        raise ValidationError(f"{field}: the check digit does not match (a character is mistyped)", field=field)
     return v
 
 
@@ -59,7 +60,8 @@ def validate_uscc(value: str, field: str = "id_number") -> str:
             field=field)
     expected = uscc_check_char(v[:17])
     if v[17] != expected:
-        raise ValidationError(f"{field}: check digit should be '{expected}', got '{v[17]}'", field=field)
+        # the right check character is not said: it would turn any guess into a valid-looking number
+        raise ValidationError(f"{field}: the check digit does not match (a character is mistyped)", field=field)
     return v
 
 

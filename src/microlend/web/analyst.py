@@ -8,6 +8,7 @@ import io
 from collections.abc import Callable
 from itertools import pairwise
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -23,6 +24,7 @@ from microlend.data.quality import render_html as render_quality
 from microlend.data.service import MAX_UPLOAD_BYTES, import_upload
 from microlend.risk import monitoring_runs, registry
 from microlend.risk import service as risk_service
+from microlend.web import i18n
 from microlend.web.pages import current_principal, login_redirect, page
 from microlend.web.templates import request_locale
 
@@ -41,6 +43,15 @@ ACTIONS = ("validate", "approve", "promote", "retire")
 
 def _error(request: Request, who: Principal, exc: DomainError) -> HTMLResponse:
     return page(request, who, "error.html", status_code=exc.status_code, message=exc.message)
+
+
+def translate(request: Request, msgid: str) -> str:
+    return str(i18n.translations(request_locale(request)).gettext(msgid))
+
+
+def _opened_as_a_page(request: Request) -> bool:
+    """A report address opened in the browser's window (not in a page's frame): it gets the app's layout."""
+    return request.headers.get("sec-fetch-dest") == "document"
 
 
 def _signed_in(request: Request, uow: UnitOfWorkDep) -> Principal | Response:
@@ -135,10 +146,17 @@ def dataset_detail(request: Request, uow: UnitOfWorkDep, name: str, version: Ver
 @router.get("/analyst/datasets/{name}/quality", response_class=HTMLResponse)
 def dataset_quality(request: Request, uow: UnitOfWorkDep, name: str, version: Version = None,
                     target: str = "", bad: str = "") -> Response:
-    """The self-contained quality report (shown in a frame on the dataset page)."""
+    """The self-contained quality report (shown in a frame on the dataset page); opened as a page of its own,
+    it is shown inside the app's layout, with a way back."""
     who = _signed_in(request, uow)
     if not isinstance(who, Principal):
         return who
+    if _opened_as_a_page(request):
+        query = request.url.query
+        return page(request, who, "analyst/framed_report.html", title=translate(request, "Data quality report"),
+                    subject=name, back_url=f"/analyst/datasets/{quote(name)}" + (f"?{query}" if query else ""),
+                    back_label=translate(request, "Back to the dataset"),
+                    frame_url=request.url.path + (f"?{query}" if query else ""), extra_url=None, extra_label="")
     try:
         if target and not bad:  # no value named: the target's own "bad" (never a 0 % bad rate of '')
             info = data_service.get_dataset(uow, who, name, version)
@@ -267,11 +285,20 @@ def model_detail(request: Request, uow: UnitOfWorkDep, version_id: Id, done: str
 
 @router.get("/analyst/models/{version_id}/report", response_class=HTMLResponse)
 def model_report(request: Request, uow: UnitOfWorkDep, version_id: Id) -> Response:
-    """The validation report stored with the version (shown in a frame on the model page)."""
+    """The validation report stored with the version (shown in a frame on the model page); opened as a page of
+    its own, it is shown inside the app's layout, with a way back."""
     who = _signed_in(request, uow)
     if not isinstance(who, Principal):
         return who
     try:
+        if _opened_as_a_page(request):
+            version = registry.get_model_version(uow, who, version_id)
+            return page(request, who, "analyst/framed_report.html", title=translate(request, "Validation report"),
+                        subject=version.label, back_url=f"/analyst/models/{version_id}",
+                        back_label=translate(request, "Back to the model"),
+                        frame_url=f"/analyst/models/{version_id}/report",
+                        extra_url=f"/api/v1/risk/models/{version_id}/report.xlsx",
+                        extra_label=translate(request, "Tables as Excel"))
         return report_page(risk_service.report_html(uow, who, version_id))
     except DomainError as exc:
         return _error(request, who, exc)

@@ -19,6 +19,7 @@ from microlend.origination import acceptance, borrowers
 from microlend.origination import service as applications
 from microlend.origination.contracts import printable
 from microlend.parties import consent_texts, consents
+from microlend.web import labels
 from microlend.web.pages import current_principal, login_redirect, sign_in
 from microlend.web.templates import render, request_locale
 from microlend.web.workbench import translate
@@ -80,8 +81,13 @@ def register(
             if years_in_business.strip() else None, owner_id_number=owner_id_number))
     except DomainError as exc:
         return _page(request, None, "borrower/register.html", status_code=exc.status_code, bank=bank, form=form,
-                     error=translate(request, exc.message), field=exc.field)
+                     error=_explain(request, exc), field=exc.field)
     return sign_in(request, RedirectResponse("/b/apply", status_code=303), uow, reg.principal, settings)
+
+
+def _explain(request: Request, exc: DomainError) -> str:
+    """What went wrong, in the borrower's language, naming the field as the form does (never its code)."""
+    return labels.error_message(exc.message, exc.field, request_locale(request))
 
 
 @router.get("/b/{bank}/login", response_class=HTMLResponse)
@@ -98,7 +104,7 @@ def login(request: Request, uow: UnitOfWorkDep, settings: SettingsDep, bank: str
                                   client=request.client.host if request.client else None)
     except DomainError as exc:
         return _page(request, None, "borrower/login.html", status_code=exc.status_code, bank=bank, mobile=mobile,
-                     error=translate(request, exc.message))
+                     error=_explain(request, exc))
     return sign_in(request, RedirectResponse("/b", status_code=303), uow, who, settings)
 
 
@@ -127,7 +133,7 @@ def home(request: Request, uow: UnitOfWorkDep) -> Response:
         newest_first = [c for c in consents.list_consents(uow, who, who.customer_id) if c.active]
         given = list({c.scope: c for c in reversed(newest_first)}.values())  # the latest of each scope
     except DomainError as exc:
-        return _page(request, who, "error.html", status_code=exc.status_code, message=exc.message)
+        return _page(request, who, "error.html", status_code=exc.status_code, message=_explain(request, exc))
     return _page(request, who, "borrower/home.html", apps=apps, loans=loans, consents=given,
                  texts={t.version: t for t in consent_texts.catalogue()})
 
@@ -142,7 +148,7 @@ def revoke_consent(request: Request, uow: UnitOfWorkDep, scope: str) -> Response
         assert who.customer_id is not None
         consents.revoke_consent(uow, who, who.customer_id, scope[:40], evidence=request_evidence(request))
     except DomainError as exc:
-        return _page(request, who, "error.html", status_code=exc.status_code, message=translate(request, exc.message))
+        return _page(request, who, "error.html", status_code=exc.status_code, message=_explain(request, exc))
     return RedirectResponse("/b", status_code=303)
 
 
@@ -198,7 +204,7 @@ def apply(
             campaign_id=_campaign_cookie(request), locale=request_locale(request),
             evidence=request_evidence(request)))
     except DomainError as exc:
-        return _apply_page(request, uow, who, exc.status_code, translate(request, exc.message), form)
+        return _apply_page(request, uow, who, exc.status_code, _explain(request, exc), form)
     return RedirectResponse(f"/b/applications/{app.id}", status_code=303)
 
 
@@ -216,7 +222,7 @@ def application(request: Request, uow: UnitOfWorkDep, application_id: Id) -> Res
         contract = (acceptance.contract(uow, who, application_id, request_locale(request))
                     if app.status == "approved" and app.offer else None)
     except DomainError as exc:
-        return _page(request, who, "error.html", status_code=exc.status_code, message=exc.message)
+        return _page(request, who, "error.html", status_code=exc.status_code, message=_explain(request, exc))
     told = [r["message"] for r in app.reasons if r["tellable"]][:3]
     return _page(request, who, "borrower/application.html", app=app, preview=preview, reasons=told,
                  contract=contract, error=request.query_params.get("error"))
@@ -231,7 +237,7 @@ def contract_page(request: Request, uow: UnitOfWorkDep, application_id: Id) -> R
     try:
         view = acceptance.contract(uow, who, application_id, request_locale(request))
     except DomainError as exc:
-        return _page(request, who, "error.html", status_code=exc.status_code, message=translate(request, exc.message))
+        return _page(request, who, "error.html", status_code=exc.status_code, message=_explain(request, exc))
     return report_page(printable(view.document, view.locale, v=view, borrower=view.borrower))
 
 
@@ -248,7 +254,7 @@ def accept(request: Request, uow: UnitOfWorkDep, application_id: Id, agree: Anno
         app = acceptance.accept(uow, who, application_id, locale=request_locale(request),
                                 evidence=request_evidence(request), shown_sha256=contract_sha256[:64])
     except DomainError as exc:
-        return _page(request, who, "error.html", status_code=exc.status_code, message=translate(request, exc.message))
+        return _page(request, who, "error.html", status_code=exc.status_code, message=_explain(request, exc))
     target = f"/b/loans/{app.loan_id}" if app.loan_id else f"/b/applications/{application_id}"
     return RedirectResponse(target, status_code=303)
 
@@ -274,7 +280,7 @@ def loan(request: Request, uow: UnitOfWorkDep, loan_id: Id, paid: str = "") -> R
     try:
         return _loan_page(request, uow, who, loan_id, message=paid or None)
     except DomainError as exc:
-        return _page(request, who, "error.html", status_code=exc.status_code, message=exc.message)
+        return _page(request, who, "error.html", status_code=exc.status_code, message=_explain(request, exc))
 
 
 @router.post("/b/loans/{loan_id}/repay", response_class=HTMLResponse)
@@ -289,7 +295,7 @@ def repay(request: Request, uow: UnitOfWorkDep, loan_id: Id, amount: Annotated[s
     except DomainError as exc:
         try:
             return _loan_page(request, uow, who, loan_id, status_code=exc.status_code,
-                              error=translate(request, exc.message))
+                              error=_explain(request, exc))
         except DomainError as again:
             return _page(request, who, "error.html", status_code=again.status_code, message=again.message)
     return RedirectResponse(f"/b/loans/{loan_id}?paid={paid.amount:.2f}", status_code=303)

@@ -14,7 +14,7 @@ from markupsafe import Markup, escape
 from microlend.api.deps import SESSION_COOKIE
 from microlend.core import sessions
 from microlend.core.settings import get_settings
-from microlend.web import access, i18n
+from microlend.web import access, i18n, labels
 
 
 @lru_cache(maxsize=4)
@@ -30,6 +30,15 @@ def environment(locale: str) -> Environment:
                        html_lang="zh-CN" if locale == "zh_CN" else "en")
     env.globals["may_open_customer_360"] = access.may_open_customer_360  # links only where they lead
     install_formats(env, locale)
+    # codes shown as words: {{ row.action | audit_action }}, {{ customer.industry | industry }}
+    env.filters["audit_action"] = lambda code: labels.label(labels.AUDIT_ACTIONS, code, locale)
+    env.filters["object_type"] = lambda code: labels.label(labels.OBJECT_TYPES, code, locale)
+    env.filters["industry"] = lambda code: labels.label(labels.INDUSTRIES, code, locale)
+    env.filters["attribute"] = lambda code: labels.label(labels.ATTRIBUTES, code, locale)
+    env.filters["job_figure"] = lambda code: labels.label(labels.JOB_FIGURES, code, locale)
+    env.filters["memo_words"] = labels.memo_words
+    # a text the product ships (the default policies' rule names) in the reader's language; a bank's own as it is
+    env.filters["tr"] = lambda text: i18n.translations(locale).gettext(text) if text else text
     return env
 
 

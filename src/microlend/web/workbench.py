@@ -3,8 +3,6 @@ assistance, approver queue, customer 360, branch portfolio, the staff loan page 
 
 from __future__ import annotations
 
-import base64
-import io
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -25,7 +23,7 @@ from microlend.origination.applications import ApprovalAuthority
 from microlend.parties import consent_texts, consents
 from microlend.parties import queries as parties_q
 from microlend.servicing import service as servicing
-from microlend.web import i18n
+from microlend.web import charts, i18n
 from microlend.web.pages import current_principal, login_redirect, page
 from microlend.web.templates import request_locale
 
@@ -351,33 +349,12 @@ def _cost_bar_svg(request: Request, cost: unit_cost.UnitCost) -> str:
             f'<rect class="cost-empty" x="0" y="0" width="{width}" height="{height}"/>{"".join(rects)}</svg>')
 
 
-def _rates_png(request: Request, d: assist.Dashboard) -> str:
-    """The dashboard's rates as a horizontal bar chart, rendered by matplotlib (Agg) into a base64 PNG; a rate
-    with nothing to divide has no bar (never a 0.0 % one), and with no rate at all there is no chart ('')."""
-    rates = [(translate(request, name), v) for name, v in (("Straight-through rate", d.stp_rate),
-                                                           ("Approval rate", d.approval_rate),
-                                                           ("Overdue rate", d.overdue_rate)) if v is not None]
-    if not rates:
-        return ""
-    import matplotlib
+#: The dashboard's rates, in the order the chart draws them, with their labels.
+RATES = (("stp_rate", "Straight-through rate"), ("approval_rate", "Approval rate"), ("overdue_rate", "Overdue rate"))
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    values = [float(v * 100) for _, v in rates]
-    fig, ax = plt.subplots(figsize=(4, 0.6 + 0.55 * len(values)), dpi=150)
-    ax.barh(range(len(values)), values, color=["#1e7b45", "#2f5d8a", "#b3261e"][:len(values)])
-    ax.set_yticks(range(len(values)), labels=[name for name, _ in rates], fontsize=9)
-    ax.set_xlim(0, 100)
-    ax.set_xlabel("%")
-    for i, (_, v) in enumerate(rates):
-        ax.text(min(float(v * 100) + 2, 80), i, i18n.percent(v, request_locale(request)), va="center", fontsize=10)
-    ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+def _rates(request: Request, d: assist.Dashboard) -> list[tuple[str, Decimal | None]]:
+    return [(translate(request, name), getattr(d, field)) for field, name in RATES]
 
 
 @router.get("/workbench/dashboard", response_class=HTMLResponse)
@@ -393,5 +370,7 @@ def dashboard(request: Request, uow: UnitOfWorkDep, scope: str = "branch") -> Re
     except DomainError as exc:
         return _error(request, who, exc)
     return page(request, who, "workbench/dashboard.html", d=d, branch=branch, scope=scope,
-                per_day_svg=_bar_chart_svg(d.per_day, "applications per day"),
-                rates_png=_rates_png(request, d), cost=cost, cost_svg=_cost_bar_svg(request, cost))
+                per_day_svg=_bar_chart_svg(d.per_day, translate(request, "Applications per day")),
+                rates=_rates(request, d),
+                rates_svg=charts.rate_bars_svg(_rates(request, d), translate(request, "Rates")),
+                cost=cost, cost_svg=_cost_bar_svg(request, cost))
