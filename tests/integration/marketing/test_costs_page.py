@@ -113,6 +113,7 @@ def test_the_campaign_report_takes_its_cost_and_roi_from_the_page(api: Api) -> N
     assert effect.roi == ((incremental * Decimal("800.50") - cost) / cost).quantize(Decimal("0.0001"))
     page = api.client.get(f"/marketing/campaigns/{camp.id}/report")
     assert page.status_code == 200 and 'href="/marketing/costs"' in page.text
-    shown = re.search(r'<tr data-channel="sms" data-stage="disbursed">.*?data-testid="roi">([^<]*)<', page.text, re.DOTALL)
+    shown = re.search(r'<tr data-channel="sms" data-stage="disbursed">.*?data-testid="roi">([^<]*)<', page.text,
+                      re.DOTALL)
     assert shown is not None and shown.group(1) == f"{effect.roi * 100:.0f}%"
     api.client.cookies.clear()

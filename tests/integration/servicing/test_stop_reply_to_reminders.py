@@ -98,7 +98,8 @@ def test_t_to_a_reminder_stops_all_marketing_but_not_the_reminders(
     assert marketing_consented(bank.uow(), marketer, [c for c, _ in borrowers]) == set(others)
 
     # the next campaign, on another channel than the one replied on, leaves the borrower out
-    marketing.set_contact_policy(bank.uow(), bank.who, ContactPolicy(holdout_share_bp=0, launch_approval=False), at=MORNING)
+    marketing.set_contact_policy(bank.uow(), bank.who, ContactPolicy(holdout_share_bp=0, launch_approval=False),
+                                 at=MORNING)
     marketing.save_segment(bank.uow(), marketer, "adults", "age >= 18", at=MORNING)
     ids = [c for c, _ in borrowers]
     frame = pl.DataFrame({"customer_id": ids, "age": [40] * 3, "marketing_consent": [True] * 3,
