@@ -77,7 +77,7 @@ def register_device(uow: UnitOfWork, who: Principal, token: str, platform: str, 
         before = None if row is None else {"customer_id": row.customer_id, "status": row.status}
         if row is None:
             row = DeviceRow(tenant_id=who.tenant_id, token_index=index, token_enc=crypto.encrypt(token),
-                            token_masked=crypto.mask(token, 4, 4))
+                            token_masked=f"{token[:4]}****{token[-4:]}")  # fits its column
             s.add(row)
         row.customer_id, row.platform, row.status = customer_id, platform, ACTIVE
         row.registered_at, row.disabled_at, row.disabled_reason = at, None, None
