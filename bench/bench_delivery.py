@@ -17,6 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from microlend.core.delivery import GatewayConfig, GatewayMessage, HttpGateway, Throttle
 from microlend.demo.message_gateway import GatewayDouble
@@ -97,6 +98,7 @@ def db_run(n: int, rate: int) -> None:
         camp = service.create_campaign(UnitOfWork(factory), maker, service.CampaignSpec(
             name="bench", channel="push", segment_name="all", control_share_bp=1000, quiet=QuietHours()), at=noon)
         service.approve_campaign(UnitOfWork(factory), checker, camp.id, at=noon)
+        _register_devices(engine, tenant.id, n, noon)
         frame = pl.DataFrame({"customer_id": list(range(1, n + 1)), "age": [40] * n,
                               "marketing_consent": [True] * n, "current_days_past_due": [0] * n})
         started = time.perf_counter()
@@ -112,6 +114,26 @@ def db_run(n: int, rate: int) -> None:
         print(f"  launch {launch_s:.1f} s; dispatch {dispatch_s:.1f} s = {summary.sent / dispatch_s:,.0f} messages/s "
               f"(sent {summary.sent:,}, failed {summary.failed:,})")
         engine.dispose()
+
+
+def _register_devices(engine: Any, tenant_id: int, n: int, at: datetime) -> None:
+    """One app device per benchmark customer (ids 1..n, not real customer rows: the foreign key is off for
+    this one insert), so pushes have a token to go to."""
+    from sqlalchemy import insert
+
+    from microlend.core import crypto
+    from microlend.parties.tables import DeviceRow
+
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        for start in range(1, n + 1, 10_000):
+            conn.execute(insert(DeviceRow.__table__), [
+                {"tenant_id": tenant_id, "customer_id": c, "platform": "android",
+                 "token_enc": crypto.encrypt(f"bench-token-{c:012d}"), "token_index": f"bench-{c}",
+                 "token_masked": "benc****", "status": "active", "registered_at": at}
+                for c in range(start, min(n, start + 9_999) + 1)])
+        conn.commit()
+        conn.exec_driver_sql("PRAGMA foreign_keys=ON")
 
 
 def main(argv: list[str]) -> None:

@@ -46,8 +46,32 @@ class CachedTokens(Api):
     def token(self, *roles: str) -> dict[str, str]:
         key = tuple(sorted(roles))
         if key not in self._tokens:
-            self._tokens[key] = super().token(*roles)
+            self._tokens[key] = self._self_borrower() if roles == (SELF_BORROWER,) else super().token(*roles)
         return self._tokens[key]
+
+    def _self_borrower(self) -> dict[str, str]:
+        """A borrower signed in as a customer of the bank (the borrower's app), not a bare role."""
+        import random
+        from datetime import date
+
+        from microlend.core import tenancy
+        from microlend.demo import identities
+        from microlend.parties.customers import NewCustomer, create_customer
+
+        rng = random.Random(self.kit.tenant.id)
+        birth = identities.birth_date_for_age(rng, 35, date(2026, 1, 1))
+        customer = create_customer(self.kit.uow_factory(), self.kit.principal("credit_officer"), NewCustomer(
+            "person", "借款人", identities.resident_id(rng, birth), identities.mobile(rng)))
+        username = f"{self.kit.tenant.name}-app{customer.id}"
+        with self.kit.uow_factory() as u:
+            tenancy.add_user(u.session, self.kit.tenant.id, username, "correct-horse-1", ["borrower"],
+                             customer_id=customer.id)
+            u.commit()
+        return self.token_for(username)
+
+
+#: the role name of a borrower signed in as one of the bank's customers (as the borrower's app is)
+SELF_BORROWER = "borrower:self"
 
 
 def audit_count(api: Api) -> int:

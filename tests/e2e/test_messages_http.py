@@ -101,8 +101,9 @@ def test_the_worker_sends_and_receipts_and_a_stop_reply_come_back_over_http(
     answer = gateway_double.reply(f"mkt-{replied.id}", "退订")
     assert answer.status_code == 200 and answer.json()["opted_out"] is True
     with live_server.uow() as u:
-        assert u.session.execute(select(OptOutRow.channel).where(
-            OptOutRow.tenant_id == tenant_id, OptOutRow.customer_id == replied.customer_id)).scalar() == "sms"
+        assert set(u.session.execute(select(OptOutRow.channel).where(
+            OptOutRow.tenant_id == tenant_id, OptOutRow.customer_id == replied.customer_id)).scalars()) \
+            == {"sms", "push", "visit"}  # a STOP stops all marketing, every channel
     who = system_principal(tenant_id)
     assert marketing_consented(live_server.uow(), who, [replied.customer_id]) == set()
     assert marketing_consented(live_server.uow(), who, [rows[4].customer_id]) == {rows[4].customer_id}

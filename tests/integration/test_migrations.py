@@ -331,7 +331,7 @@ def test_a_carry_over_that_fails_half_way_leaves_the_database_as_it_was(new_data
 def test_a_bank_adopts_modules_one_by_one(new_database: NewDatabase) -> None:
     engine, complete = new_database(), new_database()
     migrate.upgrade(engine, modules=["parties"])
-    assert migrate.current(engine) == ["core_0106_delivery", "parties_0102_consent_evidence"]
+    assert migrate.current(engine) == ["core_0106_delivery", "parties_0103_devices"]
     with engine.connect() as connection:
         assert set(inspect(connection).get_table_names()) == {
             "alembic_version", "tenants", "users", "web_sessions", "credentials_versions", "login_throttles",
@@ -344,7 +344,7 @@ def test_a_bank_adopts_modules_one_by_one(new_database: NewDatabase) -> None:
 
     migrate.upgrade(engine, modules=["origination", "servicing"])
     assert migrate.current(engine) == ["core_0106_delivery", "origination_0106_data_refresh",
-                                       "parties_0102_consent_evidence", "servicing_0112_loan_accruals"]
+                                       "parties_0103_devices", "servicing_0112_loan_accruals"]
     with engine.connect() as connection:
         assert {"applications", "loans", "journal_entries"} <= set(inspect(connection).get_table_names())
         assert "datasets" not in inspect(connection).get_table_names()
@@ -362,7 +362,7 @@ def test_the_command_line_upgrades_one_module_or_all(tmp_path: Path, monkeypatch
     try:
         runner = CliRunner()
         result = runner.invoke(app, ["db", "upgrade", "--module", "parties"])
-        assert result.exit_code == 0 and "parties_0102_consent_evidence" in result.output, result.output
+        assert result.exit_code == 0 and "parties_0103_devices" in result.output, result.output
         result = runner.invoke(app, ["db", "upgrade", "--module", "loans"])
         assert result.exit_code == 2 and "no schema for 'loans'" in result.output
         result = runner.invoke(app, ["db", "upgrade"])

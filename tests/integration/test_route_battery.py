@@ -27,7 +27,7 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
-from tests.battery import CachedTokens, Endpoint, run_battery
+from tests.battery import SELF_BORROWER, CachedTokens, Endpoint, run_battery
 from tests.conftest import TenantKit, use_german_champion
 from tests.conftest import test_settings as settings_for
 from tests.signing import accept_by_code, consent_by_code, consent_code, consents_snapshot, signing_code
@@ -626,6 +626,14 @@ def visit_task_snapshot(api: CachedTokens, task_id: int) -> Any:
         return (row.status, row.outcome)
 
 
+def device_token(api: CachedTokens) -> str:
+    """A push token the bank's signed-in borrower registered from the app."""
+    token = f"tok-{uuid.uuid4().hex}"
+    _ok(api.client.post(f"{V1}/messages/devices", json={"token": token, "platform": "ios"},
+                        headers=api.token(SELF_BORROWER)), 201)
+    return token
+
+
 def scheduled_job(api: CachedTokens) -> int:
     """The bank's close-of-business job (the calendar the worker gives every bank)."""
     from microlend import worker
@@ -966,6 +974,12 @@ CASES: list[Case] = [
                  "quiet_end": "08:30", "throttle_per_s": 50, "public_host": "https://www.bank.example.cn",
                  "launch_approval": False})),
     Case(E("GET", f"{V1}/messages/gateways", "marketer", "collector")),
+    # the borrower's app registers its push token for the signed-in borrower only (test_push_devices.py)
+    Case(E("GET", f"{V1}/messages/devices", SELF_BORROWER, "marketer")),
+    Case(E("POST", f"{V1}/messages/devices", SELF_BORROWER, "marketer", write=True, success=(201,)),
+         body=lambda _a, _o: {"token": f"tok-{uuid.uuid4().hex}", "platform": "android"}),
+    Case(E("POST", f"{V1}/messages/devices/unregister", SELF_BORROWER, "marketer", write=True), device_token,
+         body=lambda _a, token: {"token": token}),
     Case(E("PUT", f"{V1}/messages/gateways/{{channel}}", "admin", "marketer", fixed={"channel": "push"}, write=True,
            body={"url": "https://push.example.com/v1", "api_key": "push-key-123456", "secret": "push-secret-1234"})),
     Case(E("GET", f"{V1}/marketing/visit-tasks", "credit_officer", "collector")),

@@ -219,6 +219,27 @@ class HttpGateway:
         return result.gateway_id or key
 
 
+SERVICE_PREFIX = "svc-"
+
+
+def service_key(tenant_id: int, customer_id: int, text: str, at: datetime) -> str:
+    """The idempotency key of a service text (a reminder, a receipt) to a known customer of a bank:
+    `svc-<bank>-<customer>-<digest>`, so a reply to it names whom it came from (the callback is signed with
+    that bank's secret, so the bank and customer in the key are the gateway's word, checked)."""
+    digest = hashlib.sha256(f"{tenant_id}|{customer_id}|{text}|{at.isoformat()}".encode()).hexdigest()[:16]
+    return f"{SERVICE_PREFIX}{tenant_id}-{customer_id}-{digest}"
+
+
+def service_key_parts(key: str) -> tuple[int, int] | None:
+    """(bank, customer) of a service text's key, or None for any other key."""
+    if not key.startswith(SERVICE_PREFIX) or len(key) > 40:
+        return None
+    parts = key[len(SERVICE_PREFIX):].split("-")
+    if len(parts) != 3 or not all(p.isdigit() and len(p) < 12 for p in parts[:2]):
+        return None
+    return int(parts[0]), int(parts[1])
+
+
 class GatewaySms:
     """The `parties.notify.SmsSender` port over an `HttpGateway` (service texts such as reminders)."""
 
@@ -227,8 +248,12 @@ class GatewaySms:
         self.name = gateway.name
 
     def send(self, mobile: str, text: str, *, at: datetime) -> str:
-        key = "svc-" + hashlib.sha256(f"{mobile}|{text}|{at.isoformat()}".encode()).hexdigest()[:32]
+        key = SERVICE_PREFIX + hashlib.sha256(f"{mobile}|{text}|{at.isoformat()}".encode()).hexdigest()[:32]
         return self.gateway.send_one(mobile, text, key=key)
+
+    def send_to_customer(self, tenant_id: int, customer_id: int, mobile: str, text: str, *, at: datetime) -> str:
+        """Send a service text whose key names the bank and customer (see `service_key`)."""
+        return self.gateway.send_one(mobile, text, key=service_key(tenant_id, customer_id, text, at))
 
 
 # --- pacing --------------------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 batches the way `core.delivery.HttpGateway` sends them (bearer key, signed body, our idempotency key per
 message), answers with its own ids, and posts signed delivery receipts (and, on request, a customer's reply)
 back to the bank's callback addresses. Faults on demand: the next requests answered 503 or 429, addresses
-refused for good, addresses whose receipt says failed. Used by the tests, the benchmark and the demo."""
+refused for good (a push token: "invalid_token"), addresses whose receipt says failed, push tokens whose
+receipt says the token is invalid. Used by the tests, the benchmark and the demo."""
 
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ class GatewayDouble:
     throttle_next: int = 0  # the next requests answered 429
     reject_to: set[str] = field(default_factory=set)  # addresses refused for good
     undeliverable: set[str] = field(default_factory=set)  # accepted, but the receipt says failed
+    invalid_tokens: set[str] = field(default_factory=set)  # push: accepted, the receipt says the token is invalid
     accepted: dict[str, Accepted] = field(default_factory=dict)
     pending_receipts: list[dict[str, Any]] = field(default_factory=list)
     requests: int = 0
@@ -69,7 +71,8 @@ class GatewayDouble:
             for m in messages:
                 key, to = str(m["id"]), str(m["to"])
                 if to in self.reject_to:
-                    results.append({"id": key, "status": "rejected", "retryable": False, "error": "invalid number"})
+                    error = "invalid_token" if m.get("channel") == "push" else "invalid number"
+                    results.append({"id": key, "status": "rejected", "retryable": False, "error": error})
                     continue
                 known = self.accepted.get(key)
                 if known is not None:  # the same key again: the same answer, nothing sent twice
@@ -81,9 +84,12 @@ class GatewayDouble:
                 self.accepted[key] = Accepted(gid, key, to, str(m["text"]) if self.keep_texts else "",
                                               str(m.get("channel", "sms")))
                 if self.receipts_url:
-                    self.pending_receipts.append({
-                        "id": key, "gateway_id": gid, "status": "failed" if to in self.undeliverable else "delivered",
-                        "at": datetime.now(UTC).isoformat()})
+                    receipt = {"id": key, "gateway_id": gid,
+                               "status": "failed" if to in self.undeliverable else "delivered",
+                               "at": datetime.now(UTC).isoformat()}
+                    if to in self.invalid_tokens:
+                        receipt.update(status="undeliverable", reason="invalid_token")
+                    self.pending_receipts.append(receipt)
                 results.append({"id": key, "status": "accepted", "gateway_id": gid})
         return results
 

@@ -29,8 +29,8 @@ POLICY_REASONS = (CAMPAIGN_ENDED, GLOBAL_HOLDOUT, CONTROL_ELSEWHERE, BANK_CAP)
 class ContactPolicy:
     """A bank's policy. `cap_max_contacts` contacts at most per customer in any `cap_window_days` (0: no
     bank-wide cap); `holdout_share_bp` basis points of customers in the global holdout; `launch_approval`:
-    a launch needs a second person's approval. `configured` is False for a bank that has not set one: then
-    only each campaign's own rules apply (no bank cap, holdout, approval or control-group exclusivity)."""
+    a launch needs a second person's approval. `configured` is False for a bank that has not saved one: it
+    then runs under `ContactPolicy.default()` from its first campaign on, never without a policy."""
 
     cap_max_contacts: int = 4
     cap_window_days: int = 30
@@ -58,9 +58,12 @@ class ContactPolicy:
         object.__setattr__(self, "public_host", check_public_host(self.public_host))
 
     @classmethod
-    def unset(cls) -> ContactPolicy:
-        """A bank without a policy: no bank-wide cap or holdout, no approval, nights quiet as campaigns have."""
-        return cls(cap_max_contacts=0, holdout_share_bp=0, launch_approval=False, configured=False)
+    def default(cls) -> ContactPolicy:
+        """The policy of a bank that has not saved its own (默认接触策略): at most 4 contacts per customer in 30
+        days over every campaign and channel, a 5% global holdout, quiet 21:00-08:00 Beijing time, 200
+        messages a second, and control groups left alone. Launch approval is the bank's choice (off)."""
+        return cls(cap_max_contacts=4, cap_window_days=30, holdout_share_bp=500, quiet=QuietHours(),
+                   throttle_per_s=200, launch_approval=False, configured=False)
 
     def window_start(self, now: datetime) -> datetime:
         return now - timedelta(days=self.cap_window_days)
@@ -104,7 +107,7 @@ def contact_reason(policy: ContactPolicy, *, tenant_id: int, customer_id: int, c
         return CAMPAIGN_ENDED
     if in_global_holdout(tenant_id, customer_id, policy.holdout_share_bp):
         return GLOBAL_HOLDOUT
-    if policy.configured and any(w.campaign_id != campaign_id and w.covers(now) for w in control_windows):
+    if any(w.campaign_id != campaign_id and w.covers(now) for w in control_windows):
         return CONTROL_ELSEWHERE
     if policy.cap_max_contacts and sum(1 for t in contacts if policy.window_start(now) <= t <= now) \
             >= policy.cap_max_contacts:

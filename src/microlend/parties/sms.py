@@ -84,7 +84,12 @@ def text_customers(uow: UnitOfWork, who: Principal, texts: Sequence[tuple[int, s
             continue
         try:
             mobile = crypto.decrypt(token)
-            sent.append(sender.send(mobile, text, at=at)[:100] if mobile else None)
+            if not mobile:
+                sent.append(None)
+            elif isinstance(sender, delivery.GatewaySms):  # its key names the customer, for their replies
+                sent.append(sender.send_to_customer(who.tenant_id, customer_id, mobile, text, at=at)[:100])
+            else:
+                sent.append(sender.send(mobile, text, at=at)[:100])
         except Exception as exc:  # a gateway's refusal fails this message only; the rest still go
             log.warning("sms to customer %s not accepted by %s: %s", customer_id, sender.name, exc)
             sent.append(None)

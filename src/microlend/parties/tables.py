@@ -109,3 +109,27 @@ class PartyLinkRow(Base):
     role: Mapped[str] = mapped_column(String(30))  # legal_representative | owner
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(100))
+
+
+class DeviceRow(Base):
+    """A borrower's app on one device (设备推送令牌): the push token the app registered, encrypted at rest with a
+    keyed blind index (one row per token and bank); active until the borrower unregisters it or the push
+    gateway reports it invalid."""
+
+    __tablename__ = "party_devices"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "token_index", name="uq_party_devices_token"),
+        Index("ix_party_devices_customer", "tenant_id", "customer_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    platform: Mapped[str] = mapped_column(String(10))  # ios | android | harmony
+    token_enc: Mapped[str] = mapped_column(String(1000))
+    token_index: Mapped[str] = mapped_column(String(64))
+    token_masked: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(10))  # active | disabled
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    disabled_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)

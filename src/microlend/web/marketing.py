@@ -36,6 +36,7 @@ NAV: list[tuple[str, str, Permission]] = [
     ("/marketing/calendar", "Campaign calendar", Permission.MANAGE_CAMPAIGNS),
     ("/tasks/visits", "My visit tasks", Permission.RECOMMEND),
     ("/marketing/policy", "Contact policy", Permission.MANAGE_MESSAGING),
+    ("/marketing/costs", "Channel costs and margin", Permission.MANAGE_CAMPAIGNS),
 ]
 
 #: outcomes an officer can record at the door, as the service names them
@@ -683,3 +684,81 @@ def gateway_save(
             return _error(request, who, exc)
         return _policy_page(request, uow, who, error=exc.message, status_code=exc.status_code)
     return RedirectResponse("/marketing/policy?saved=1", status_code=303)
+
+
+# ------------------------------------------------------------------------------------------ costs and margin
+
+COST_FIELDS = ("sms_cost", "push_cost", "visit_cost", "margin_per_disbursed")
+
+
+def _amount_field(value: str, name: str, *, optional: bool = False) -> Decimal | None:
+    """A money amount typed on the form: digits with at most two decimals (4 for a message's cost)."""
+    text = value.strip().replace(",", "")
+    if not text and optional:
+        return None
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise ValidationError(f"{name}: an amount such as 0.05", field=name) from None
+    exponent = amount.as_tuple().exponent
+    if not amount.is_finite() or (isinstance(exponent, int) and exponent < -4):
+        raise ValidationError(f"{name}: an amount with at most 4 decimals", field=name)
+    return amount
+
+
+def _shown(amount: Decimal | None) -> str:
+    """An amount as the form shows it: no trailing zeros past the cents (0.0120 -> 0.012, 25.0000 -> 25.00)."""
+    if amount is None:
+        return ""
+    plain = amount.normalize()
+    exponent = plain.as_tuple().exponent
+    return f"{plain.quantize(Decimal('0.01')) if isinstance(exponent, int) and exponent > -2 else plain:f}"
+
+
+def _costs_page(request: Request, uow: UnitOfWork, who: Principal, *, error: str = "", saved: bool = False,
+                status_code: int = 200, form: dict[str, str] | None = None) -> HTMLResponse:
+    settings = service.measurement_settings(uow, who)
+    shown = {name: _shown(getattr(settings, name)) for name in COST_FIELDS}
+    shown["min_control_per_stratum"] = str(settings.min_control_per_stratum)
+    return page(request, who, "marketing/costs.html", status_code=status_code, s=settings, shown=shown,
+                error=error, saved=saved, form=form or {}, currency="CNY")
+
+
+@router.get("/marketing/costs", response_class=HTMLResponse)
+def costs_page(request: Request, uow: UnitOfWorkDep, saved: Count = 0) -> Response:
+    """渠道成本与利润 what one contact costs per channel and what one disbursed loan earns: the campaign
+    report's cost, cost per extra loan and ROI come from these."""
+    who = _marketer(request, uow)
+    if not isinstance(who, Principal):
+        return who
+    return _costs_page(request, uow, who, saved=bool(saved))
+
+
+@router.post("/marketing/costs", response_class=HTMLResponse)
+def costs_save(
+    request: Request, uow: UnitOfWorkDep,
+    sms_cost: Annotated[str, Form(max_length=30)] = "",
+    push_cost: Annotated[str, Form(max_length=30)] = "",
+    visit_cost: Annotated[str, Form(max_length=30)] = "",
+    margin_per_disbursed: Annotated[str, Form(max_length=30)] = "",
+    min_control_per_stratum: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    who = _marketer(request, uow)
+    if not isinstance(who, Principal):
+        return who
+    form = {"sms_cost": sms_cost, "push_cost": push_cost, "visit_cost": visit_cost,
+            "margin_per_disbursed": margin_per_disbursed, "min_control_per_stratum": min_control_per_stratum}
+    try:
+        current = service.measurement_settings(uow, who)
+        costs = {name: _amount_field(form[name], name) for name in ("sms_cost", "push_cost", "visit_cost")}
+        settings = service.MeasurementSettings(
+            costs["sms_cost"] or Decimal(0), costs["push_cost"] or Decimal(0), costs["visit_cost"] or Decimal(0),
+            _amount_field(margin_per_disbursed, "margin_per_disbursed", optional=True),
+            _int(min_control_per_stratum, "min_control_per_stratum", 1, 100_000) if min_control_per_stratum.strip()
+            else current.min_control_per_stratum)
+        service.update_measurement_settings(uow, who, settings, at=_now())
+    except DomainError as exc:
+        if exc.status_code in (401, 403, 404):
+            return _error(request, who, exc)
+        return _costs_page(request, uow, who, error=exc.message, status_code=exc.status_code, form=form)
+    return RedirectResponse("/marketing/costs?saved=1", status_code=303)

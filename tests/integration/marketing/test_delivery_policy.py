@@ -18,14 +18,16 @@ from tests.conftest import TenantKit
 from microlend.core import delivery
 from microlend.core.delivery import GatewayConfig
 from microlend.core.errors import AuthenticationFailed, Conflict, PermissionDenied
-from microlend.core.identity import Principal
+from microlend.core.identity import Principal, Role
 from microlend.demo import identities
 from microlend.demo.message_gateway import GatewayDouble
 from microlend.marketing import service
 from microlend.marketing.campaigns import QuietHours
 from microlend.marketing.contact_policy import ContactPolicy, in_global_holdout
+from microlend.marketing.segments import FrequencyCap
 from microlend.marketing.tables import AssignmentRow, OptOutRow, OutboxRow
 from microlend.parties import customers as parties
+from microlend.parties import devices
 from microlend.parties.queries import marketing_consented
 
 NOON = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
@@ -49,6 +51,13 @@ def _customers(kit: TenantKit, who: Principal, n: int) -> pl.DataFrame:
                          "current_days_past_due": [0] * n})
 
 
+def register_app(kit: TenantKit, customer_id: int, token: str, platform: str = "android") -> int:
+    """The customer's app registers its push token, signed in as that borrower; the device's id."""
+    borrower = Principal(user_id=0, tenant_id=kit.tenant.id, username=f"app-{customer_id}",
+                         roles=frozenset({Role.BORROWER}), customer_id=customer_id)
+    return devices.register_device(kit.uow_factory(), borrower, token, platform, at=NOON).id
+
+
 class Desk:
     """A bank's marketing desk: two marketers (creator and approver) and an administrator."""
 
@@ -58,6 +67,10 @@ class Desk:
         self.checker = kit.principal("marketer")
         self.admin = kit.principal("admin")
         self.frame = _customers(kit, kit.principal("credit_officer"), n)
+        self.tokens: dict[int, tuple[int, str]] = {}
+        for c in self.frame["customer_id"]:
+            token = f"push-token-{kit.tenant.id}-{c}-{_rng.randrange(10**9)}"
+            self.tokens[c] = (register_app(kit, c, token), token)
         service.save_segment(kit.uow_factory(), self.maker, "all", "age >= 18", at=NOON)
 
     def policy(self, **kwargs: object) -> ContactPolicy:
@@ -100,6 +113,10 @@ class Desk:
         return service.dispatch_bank_outbox(self.kit.uow_factory(), self.maker, now=at)
 
 
+def desk_device(desk: Desk, customer_id: int) -> int:
+    return desk.tokens[customer_id][0]
+
+
 @pytest.fixture
 def desk(bank: TenantKit) -> Desk:
     return Desk(bank)
@@ -122,6 +139,27 @@ class TestFourEyes:
     def test_only_the_admin_sets_the_policy(self, desk: Desk) -> None:
         with pytest.raises(PermissionDenied):
             service.set_contact_policy(desk.kit.uow_factory(), desk.maker, ContactPolicy(), at=NOON)
+
+
+class TestDefaultPolicy:
+    """A bank that never saved a contact policy runs under the default one from its first campaign."""
+
+    def test_a_fresh_banks_campaigns_cannot_take_a_customer_over_the_default_cap(self, desk: Desk) -> None:
+        default = ContactPolicy.default()
+        shown = service.contact_policy(desk.kit.uow_factory(), desk.maker)
+        assert shown == default and not shown.configured
+        held = {c for c in desk.frame["customer_id"] if in_global_holdout(desk.kit.tenant.id, c, 500)}
+        reached: dict[int, int] = {}
+        for i in range(default.cap_max_contacts + 1):  # each campaign's own cap would allow every one of them
+            cid = desk.campaign(f"campaign {i}", channel=("sms", "push")[i % 2], approve=False,
+                                cap=FrequencyCap(10, 1))
+            summary = desk.launch(cid, at=NOON + timedelta(hours=i))
+            for m in desk.outbox(cid):
+                reached[m.customer_id] = reached.get(m.customer_id, 0) + 1
+            if i == 1:  # the second campaign reaches everyone the first did: both are under the cap
+                assert summary.messages == 40 - len(held)
+        assert summary.messages == 0 and summary.excluded["bank_cap"] == 40 - len(held)
+        assert max(reached.values()) == default.cap_max_contacts and not held & set(reached)
 
 
 class TestPolicyAtLaunch:
@@ -175,9 +213,10 @@ class TestDispatchThroughTheGateway:
         summary = desk.dispatch(NOON + timedelta(minutes=1))
         assert summary.sent == 40 and summary.failed == 0
         rows = desk.outbox(cid)
-        assert all(r.status == "sent" and r.gateway_id == double.accepted[f"mkt-{r.id}"].gateway_id
+        keys = {r.id: f"mkt-{r.id}.{desk_device(desk, r.customer_id)}" for r in rows}
+        assert all(r.status == "sent" and r.gateway_id == double.accepted[keys[r.id]].gateway_id
                    and r.attempts == 1 for r in rows)
-        assert double.accepted[f"mkt-{rows[0].id}"].to == str(rows[0].customer_id)
+        assert double.accepted[keys[rows[0].id]].to == desk.tokens[rows[0].customer_id][1]
 
     def test_sms_go_to_the_registered_mobile_and_nobody_elses(self, desk: Desk, double: GatewayDouble) -> None:
         desk.policy()
@@ -259,9 +298,10 @@ class TestCallbacks:
         result = service.record_reply(desk.kit.uow_factory(), body, timestamp=ts, signature=sig,
                                       now=datetime.now(UTC))
         assert result.opted_out
-        with desk.kit.uow_factory() as u:
-            assert u.session.execute(select(OptOutRow.channel).where(
-                OptOutRow.tenant_id == desk.kit.tenant.id, OptOutRow.customer_id == row.customer_id)).scalar() == "sms"
+        with desk.kit.uow_factory() as u:  # a STOP to any message stops all marketing, on every channel
+            assert set(u.session.execute(select(OptOutRow.channel).where(
+                OptOutRow.tenant_id == desk.kit.tenant.id, OptOutRow.customer_id == row.customer_id)).scalars()) \
+                == {"sms", "push", "visit"}
         assert row.customer_id not in marketing_consented(desk.kit.uow_factory(), desk.maker, [row.customer_id])
 
     def test_another_banks_secret_opens_nothing(self, desk: Desk, double: GatewayDouble,

@@ -85,3 +85,29 @@ def test_another_bank_cannot_read_the_interim_report(mbank: Bank) -> None:
     stranger = dataclasses.replace(mbank.who(), tenant_id=mbank.who().tenant_id + 999)
     with pytest.raises(NotFound):
         service.interim_report(mbank.uow(), stranger, cid, now=NOON)
+
+
+def test_a_new_event_refreshes_over_the_kept_targeting_and_a_new_send_reads_it_again(mbank: Bank) -> None:
+    from microlend.marketing.service import attribution
+
+    who = mbank.who()
+    cid = _campaign(mbank, "incremental", share=2000, at=NOON)
+    treated = sorted(c for c, a in _arms(mbank, cid).items() if a == "treatment")
+    now = NOON + timedelta(days=4)
+    first = service.interim_report(mbank.uow(), who, cid, now=now)
+    key = (mbank.tenant_id, (cid,))
+    kept = attribution._TARGETING[key]
+    assert first.charts["funnel"] and first.charts["funnel"].startswith("data:image/svg+xml;base64,")
+
+    service.record_event(mbank.uow(), who, "applied", customer_id=treated[0], at=NOON + timedelta(days=1))
+    after_event = service.interim_report(mbank.uow(), who, cid, now=now + timedelta(minutes=1))
+    assert after_event.recomputed and attribution._TARGETING[key] is kept  # events re-read, targeting kept
+    _same(after_event, service.campaign_report(mbank.uow(), who, [cid]))
+    assert after_event.report.comparisons[0].treatment == first.report.comparisons[0].treatment + 1
+
+    # another campaign sends to the same customers: the targeting (who was touched last) is read again
+    _campaign(mbank, "competing", share=0, at=NOON + timedelta(days=2))
+    service.record_event(mbank.uow(), who, "applied", customer_id=treated[1], at=NOON + timedelta(days=3))
+    after_send = service.interim_report(mbank.uow(), who, cid, now=now + timedelta(minutes=2))
+    assert after_send.recomputed and attribution._TARGETING[key] is not kept
+    _same(after_send, service.campaign_report(mbank.uow(), who, [cid]))

@@ -187,7 +187,7 @@ class TestCampaignFromThePages:
         assert page.status_code == 200
         for part in ('data-testid="funnel"', 'data-testid="comparison"', "Treatment vs control group",
                      f"(1/{len(treated)})", f"(1/{len(control)})", "95% interval", "Cost per disbursed loan",
-                     'data-testid="uplift"', "data:image/png;base64,"):
+                     'data-testid="uplift"', "data:image/svg+xml;base64,"):
             assert part in page.text, part
         api.client.cookies.set("ml_lang", "zh_CN")
         zh = api.client.get(f"/marketing/campaigns/{cid}/report").text

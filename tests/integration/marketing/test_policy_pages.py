@@ -45,7 +45,7 @@ def draft(api: Api) -> int:
 def test_the_admin_sets_the_policy_and_a_marketer_reads_it(api: Api) -> None:
     sign_in(api, "admin", lang="zh_CN")
     page = api.client.get("/marketing/policy")
-    assert page.status_code == 200 and "接触策略" in page.text and 'data-testid="policy-unset"' in page.text
+    assert page.status_code == 200 and "接触策略" in page.text and 'data-testid="policy-default"' in page.text
     r = api.client.post("/marketing/policy", data=POLICY, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/marketing/policy?saved=1"
     with api.kit.uow_factory() as u:

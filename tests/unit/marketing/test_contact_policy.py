@@ -41,8 +41,8 @@ class TestContactReason:
         assert reason(contacts=[NOW - timedelta(days=d) for d in (1, 5, 29)]) == BANK_CAP
         assert reason(contacts=[NOW - timedelta(days=d) for d in (1, 5, 31)]) is None
 
-    def test_no_bank_cap_when_the_bank_sets_none(self) -> None:
-        assert reason(ContactPolicy.unset(), contacts=[NOW] * 50) is None
+    def test_no_bank_cap_when_the_bank_sets_it_to_zero(self) -> None:
+        assert reason(ContactPolicy(cap_max_contacts=0, holdout_share_bp=0), contacts=[NOW] * 50) is None
 
     def test_a_control_customer_of_another_running_campaign_is_not_contacted(self) -> None:
         running = ControlWindow(9, NOW - timedelta(days=3), NOW + timedelta(days=27))
@@ -77,7 +77,7 @@ class TestEarliestSend:
 
     def test_a_later_start_moves_the_send_and_then_quiet_hours_apply(self) -> None:
         start = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # 22:00 Shanghai: quiet until 08:00
-        at = earliest_send(NOW, "sms", campaign_quiet=QuietHours(), policy=ContactPolicy.unset(), starts_at=start)
+        at = earliest_send(NOW, "sms", campaign_quiet=QuietHours(), policy=ContactPolicy.default(), starts_at=start)
         assert at == datetime(2026, 3, 3, 0, 0, tzinfo=UTC)
 
     def test_a_visit_is_not_held_back(self) -> None:
@@ -107,6 +107,29 @@ def test_message_keys_round_trip_and_refuse_others() -> None:
     assert message_id_of("svc-42") is None and message_id_of("mkt-4x") is None and message_id_of("mkt-") is None
 
 
-def test_a_bank_without_a_policy_keeps_campaign_rules_only() -> None:
-    running = ControlWindow(9, NOW - timedelta(days=3), NOW + timedelta(days=27))
-    assert reason(ContactPolicy.unset(), windows=[running]) is None
+class TestDefaultPolicy:
+    """A bank that never saved a policy runs under the default one from its first campaign."""
+
+    def test_the_default_caps_contacts_over_every_campaign(self) -> None:
+        default = ContactPolicy.default()
+        assert not default.configured and default.cap_max_contacts == 4 and default.cap_window_days == 30
+        assert reason(default, customer=_not_held(default), contacts=[NOW - timedelta(days=2)] * 4) == BANK_CAP
+        assert reason(default, customer=_not_held(default), contacts=[NOW - timedelta(days=31)] * 4) is None
+
+    def test_the_default_holds_out_five_percent_and_keeps_nights_quiet(self) -> None:
+        default = ContactPolicy.default()
+        share = holdout_mask(1, list(range(20_000)), default.holdout_share_bp).mean()
+        assert 0.04 < share < 0.06
+        night = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # 23:00 in Shanghai
+        assert earliest_send(night, "sms", campaign_quiet=QuietHours(time(0, 0), time(0, 0)), policy=default) \
+            == datetime(2026, 3, 3, 0, 0, tzinfo=UTC)
+        assert default.throttle_per_s == 200
+
+    def test_the_default_leaves_another_campaigns_control_group_alone(self) -> None:
+        default = ContactPolicy.default()
+        running = ControlWindow(9, NOW - timedelta(days=3), NOW + timedelta(days=27))
+        assert reason(default, customer=_not_held(default), windows=[running]) == CONTROL_ELSEWHERE
+
+
+def _not_held(policy: ContactPolicy) -> int:
+    return next(c for c in range(1, 1000) if not in_global_holdout(1, c, policy.holdout_share_bp))

@@ -17,6 +17,7 @@ from microlend.api.schemas import PublicSchema
 from microlend.core import delivery
 from microlend.core.clock import utcnow
 from microlend.marketing import service
+from microlend.parties import devices
 
 router = api_router(prefix="/api/v1/messages", tags=["messages"])
 
@@ -64,7 +65,9 @@ _RECEIPTS_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
         "type": "array", "minItems": 1, "maxItems": 1000, "items": {
             "type": "object", "required": ["id", "status"], "properties": {
                 "id": {"type": "string", "maxLength": 40}, "status": {"enum": list(service.RECEIPT_STATUSES)},
-                "at": {"type": "string", "format": "date-time"}}}}}}}}}}
+                "at": {"type": "string", "format": "date-time"},
+                "reason": {"type": "string", "maxLength": 100,
+                           "description": "why not delivered; 'invalid_token' disables the push device"}}}}}}}}}}
 _REPLY_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
     "type": "object", "required": ["id", "text"], "properties": {
         "id": {"type": "string", "maxLength": 40}, "text": {"type": "string", "maxLength": 1000}}}}}}}
@@ -101,3 +104,49 @@ async def replies(request: Request, uow: UnitOfWorkDep, signature: SignatureHead
     result = await run_in_threadpool(service.record_reply, uow, body, timestamp=timestamp, signature=signature,
                                      now=utcnow())
     return CallbackPublic(recorded=result.recorded, unknown=result.unknown, opted_out=result.opted_out)
+
+
+# --- the borrower's app devices (push tokens) -----------------------------------------------------------------
+
+Platform = Literal["ios", "android", "harmony"]
+
+
+class DeviceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=16, max_length=512, description="the push token the app's push service gave")
+    platform: Platform
+
+
+class DeviceRemove(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=16, max_length=512)
+
+
+class DevicePublic(PublicSchema):
+    id: int
+    platform: str
+    token: str = Field(description="masked")
+    status: str
+    registered_at: datetime
+    disabled_at: datetime | None
+    disabled_reason: str | None
+
+
+@router.get("/devices")
+def my_devices(who: CurrentPrincipal, uow: UnitOfWorkDep) -> list[DevicePublic]:
+    """The signed-in borrower's own app devices, tokens masked."""
+    return [DevicePublic.of(d) for d in devices.my_devices(uow, who)]
+
+
+@router.post("/devices", status_code=201)
+def register_device(body: DeviceCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> DevicePublic:
+    """The borrower's app registers its push token for the signed-in borrower (again: reactivated)."""
+    return DevicePublic.of(devices.register_device(uow, who, body.token, body.platform, at=utcnow()))
+
+
+@router.post("/devices/unregister")
+def unregister_device(body: DeviceRemove, who: CurrentPrincipal, uow: UnitOfWorkDep) -> DevicePublic:
+    """The borrower's app removes its token (signing out); another borrower's token is not found."""
+    return DevicePublic.of(devices.unregister_device(uow, who, body.token, at=utcnow()))

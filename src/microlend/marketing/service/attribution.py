@@ -3,7 +3,10 @@ applications), and report a campaign's funnel and lift, or its outcomes as rows 
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -191,10 +194,27 @@ def _competing_campaigns(s: Session, who: Principal, campaign_ids: Sequence[int]
         CampaignRow.id.not_in(campaign_ids), CampaignRow.id.in_(others))).scalars())
 
 
-def _attribution_inputs(uow: UnitOfWork, who: Principal, campaign_ids: Sequence[int]
-                        ) -> tuple[list[CampaignRow], pl.DataFrame, pl.DataFrame, dict[int, int]]:
-    """The reported campaigns; every touch that competes for their customers' events (theirs and other
-    campaigns'), each with the instant its window opens; the events after; messages sent per campaign."""
+@dataclass(frozen=True)
+class _Targeting:
+    """What a report reads besides the events: the reported and competing campaigns, every touch with the
+    instant its window opens, messages per campaign, the customers and the earliest launch. It changes only
+    when a campaign is launched or sends, a receipt arrives or a visit is recorded, not on a new response."""
+
+    rows: list[CampaignRow]
+    reference: pl.DataFrame
+    messages: dict[int, int]
+    customer_ids: list[int]
+    earliest: datetime
+
+
+#: (bank, reported campaigns) -> (targeting fingerprint, targeting): an open campaign's interim report is
+#: refreshed after a new event by re-reading the events only (the targeting is kept while its fingerprint holds)
+_TARGETING: OrderedDict[tuple[int, tuple[int, ...]], tuple[str, _Targeting]] = OrderedDict()
+_TARGETING_LOCK = threading.Lock()
+_TARGETING_MAX = 64
+
+
+def _targeting(uow: UnitOfWork, who: Principal, campaign_ids: Sequence[int]) -> _Targeting:
     s = uow.session
     rows = [campaign_row(s, who, cid) for cid in campaign_ids]
     for r in rows:
@@ -217,25 +237,57 @@ def _attribution_inputs(uow: UnitOfWork, who: Principal, campaign_ids: Sequence[
         ContactRow.campaign_id.in_(campaign_ids)).group_by(ContactRow.campaign_id)).all()}
     customer_ids = sorted({int(a[1]) for a in assignments})
     earliest = min(r.launched_at for r in every if r.launched_at is not None)
-    events = _tracked_events(s, who.tenant_id, customer_ids, earliest)
-    events.extend(application_events(uow, who, customer_ids, earliest))
+    reference = _reference_frame(every, assignments, sends, delivered_messages(s, who.tenant_id, ids))
+    return _Targeting(rows, reference, messages, customer_ids, earliest)
+
+
+def _cached_targeting(uow: UnitOfWork, who: Principal, campaign_ids: Sequence[int], fingerprint: str | None
+                      ) -> _Targeting:
+    """The targeting, read once per `fingerprint` (None: always read)."""
+    if fingerprint is None:
+        return _targeting(uow, who, campaign_ids)
+    key = (who.tenant_id, tuple(campaign_ids))
+    with _TARGETING_LOCK:
+        hit = _TARGETING.get(key)
+        if hit is not None and hit[0] == fingerprint:
+            _TARGETING.move_to_end(key)
+            return hit[1]
+    found = _targeting(uow, who, campaign_ids)
+    with _TARGETING_LOCK:
+        _TARGETING[key] = (fingerprint, found)
+        while len(_TARGETING) > _TARGETING_MAX:
+            _TARGETING.popitem(last=False)
+    return found
+
+
+def _attribution_inputs(uow: UnitOfWork, who: Principal, campaign_ids: Sequence[int],
+                        targeting_fingerprint: str | None = None
+                        ) -> tuple[list[CampaignRow], pl.DataFrame, pl.DataFrame, dict[int, int]]:
+    """The reported campaigns; every touch that competes for their customers' events (theirs and other
+    campaigns'), each with the instant its window opens; the events after; messages sent per campaign.
+    With a `targeting_fingerprint` the targeting read last under the same fingerprint is reused, and only
+    the events are read again."""
+    s = uow.session
+    t = _cached_targeting(uow, who, campaign_ids, targeting_fingerprint)
+    events = _tracked_events(s, who.tenant_id, t.customer_ids, t.earliest)
+    events.extend(application_events(uow, who, t.customer_ids, t.earliest))
     event_frame = pl.DataFrame(
-        [(int(c), k, t, None if cid is None else int(cid)) for c, k, t, cid in events],
+        [(int(c), k, at, None if cid is None else int(cid)) for c, k, at, cid in events],
         schema=EVENT_SCHEMA, orient="row",
     )
-    reference = _reference_frame(every, assignments, sends, delivered_messages(s, who.tenant_id, ids))
-    return rows, reference, event_frame, messages
+    return t.rows, t.reference, event_frame, t.messages
 
 
 def campaign_report(uow: UnitOfWork, who: Principal, campaign_ids: Sequence[int], *,
-                    confidence: float = 0.95) -> CampaignReport:
+                    confidence: float = 0.95, targeting_fingerprint: str | None = None) -> CampaignReport:
     """Nested funnel per channel and segment, treatment vs control conversion with a confidence interval
     (overall and per channel, with cost and ROI), for one or more launched campaigns, every event counted for
     one campaign only (`attribution.ATTRIBUTION_RULE`). Applications, approvals and disbursements come from
-    the recorded events and from origination's applications (`application_events`)."""
+    the recorded events and from origination's applications (`application_events`). `targeting_fingerprint`
+    (the interim report's): reuse the targeting read under the same fingerprint, re-read the events only."""
     who.require(Permission.VIEW_CAMPAIGNS)
     with uow:
-        rows, reference, events, messages = _attribution_inputs(uow, who, campaign_ids)
+        rows, reference, events, messages = _attribution_inputs(uow, who, campaign_ids, targeting_fingerprint)
         per_contact, margin, minimum = channel_costs(uow.session, who.tenant_id)
         warnings = stratum_warnings(uow.session, who.tenant_id, campaign_ids, minimum)
     contacts: dict[str, int] = {}

@@ -288,7 +288,7 @@ def _policy_flags(s: Session, who: Principal, row: CampaignRow, ids: npt.NDArray
     """The bank's policy exclusions per target: global holdout, another campaign's running control group,
     the bank-wide cap of contacts (waiting messages count)."""
     flags = {GLOBAL_HOLDOUT: holdout_mask(who.tenant_id, ids, policy.holdout_share_bp)}
-    windows = control_windows(s, who.tenant_id, [int(c) for c in ids], at) if policy.configured else {}
+    windows = control_windows(s, who.tenant_id, [int(c) for c in ids], at)
     flags[CONTROL_ELSEWHERE] = np.array([any(w.campaign_id != row.id and w.covers(at) for w in windows.get(int(c), ()))
                                          for c in ids], dtype=bool)
     if policy.cap_max_contacts:

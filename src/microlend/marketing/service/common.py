@@ -74,10 +74,10 @@ def recent_contacts(s: Session, tenant_id: int, since: datetime, at: datetime) -
 
 
 def policy_of(s: Session, tenant_id: int) -> ContactPolicy:
-    """The bank's contact policy, or `ContactPolicy.unset()` while it has none."""
+    """The bank's contact policy, or `ContactPolicy.default()` while it has saved none."""
     row = s.get(ContactPolicyRow, tenant_id)
     if row is None:
-        return ContactPolicy.unset()
+        return ContactPolicy.default()
     return ContactPolicy(row.cap_max_contacts, row.cap_window_days, row.holdout_share_bp,
                          QuietHours(time.fromisoformat(row.quiet_start), time.fromisoformat(row.quiet_end),
                                     row.timezone),

@@ -221,24 +221,15 @@ class InterimReport:
     recomputed: bool
 
 
-def interim_fingerprint(s: Session, tenant_id: int) -> str:
-    """A digest of everything in marketing's own tables an open campaign's report reads: the bank's
-    assignments, contacts, tracked events, messages per status and receipt, visit tasks per status and
-    outcome, launched campaigns and stated costs. Any new event, send or receipt changes it (a few aggregate
-    queries, no rows read)."""
+def _targeting_parts(s: Session, tenant_id: int) -> list[Any]:
+    """What the targeting of the bank's reports depends on: assignments, contacts, messages per status and
+    receipt, visit tasks per status and outcome, launched campaigns (a few aggregate queries)."""
     from sqlalchemy import func
 
-    from microlend.marketing.tables import (
-        AssignmentRow,
-        CampaignRow,
-        ContactRow,
-        OutboxRow,
-        TrackingEventRow,
-        VisitTaskRow,
-    )
+    from microlend.marketing.tables import AssignmentRow, CampaignRow, ContactRow, OutboxRow, VisitTaskRow
 
     parts: list[Any] = []
-    for table in (TrackingEventRow, ContactRow, AssignmentRow):
+    for table in (ContactRow, AssignmentRow):
         parts.append(tuple(s.execute(select(func.count(), func.max(table.id)).where(
             table.tenant_id == tenant_id)).one()))
     parts.append(sorted((str(a), str(b), int(n)) for a, b, n in s.execute(
@@ -249,11 +240,37 @@ def interim_fingerprint(s: Session, tenant_id: int) -> str:
         .group_by(VisitTaskRow.status, VisitTaskRow.outcome)).all()))
     parts.append(tuple(s.execute(select(func.count(), func.max(CampaignRow.launched_at)).where(
         CampaignRow.tenant_id == tenant_id, CampaignRow.launched_at.is_not(None))).one()))
-    parts.append(s.execute(select(MeasurementSettingsRow.updated_at).where(
-        MeasurementSettingsRow.tenant_id == tenant_id)).scalar())
+    return parts
+
+
+def _digest(parts: list[Any]) -> str:
     import hashlib
 
     return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def interim_fingerprints(s: Session, tenant_id: int) -> tuple[str, str]:
+    """(everything an open campaign's report reads in marketing's own tables, the targeting part of it).
+    Any new event, send or receipt changes the first; only sends, receipts, visits and launches change the
+    second, so after a new response the report re-reads its events and keeps its targeting."""
+    from sqlalchemy import func
+
+    from microlend.marketing.tables import TrackingEventRow
+
+    targeting = _targeting_parts(s, tenant_id)
+    events = tuple(s.execute(select(func.count(), func.max(TrackingEventRow.id)).where(
+        TrackingEventRow.tenant_id == tenant_id)).one())
+    settings = s.execute(select(MeasurementSettingsRow.updated_at).where(
+        MeasurementSettingsRow.tenant_id == tenant_id)).scalar()
+    return _digest([events, *targeting, settings]), _digest(targeting)
+
+
+def interim_fingerprint(s: Session, tenant_id: int) -> str:
+    """A digest of everything in marketing's own tables an open campaign's report reads: the bank's
+    assignments, contacts, tracked events, messages per status and receipt, visit tasks per status and
+    outcome, launched campaigns and stated costs. Any new event, send or receipt changes it (a few aggregate
+    queries, no rows read)."""
+    return interim_fingerprints(s, tenant_id)[0]
 
 
 def interim_is_fresh(stored_fingerprint: str, computed_at: datetime, fingerprint: str, now: datetime,
@@ -293,38 +310,40 @@ def _store_interim(uow: UnitOfWork, who: Principal, campaign_id: int, fingerprin
 def interim_report(uow: UnitOfWork, who: Principal, campaign_id: int, *, now: datetime,
                    max_age: timedelta = INTERIM_MAX_AGE) -> InterimReport:
     """An open campaign's report for its page: the stored interim result while the inputs' fingerprint
-    still matches and it is younger than `max_age`, else computed live (set-based) with its charts and
-    stored for the next view."""
-    from microlend.marketing.service.attribution import campaign_report
-
+    still matches and it is younger than `max_age`, else refreshed and stored for the next view. The refresh
+    is incremental: after a new response only the events are read again and attributed over the targeting
+    kept from the last refresh (while sends, receipts and launches are unchanged); the charts are drawn as
+    SVG from the figures."""
     who.require(Permission.VIEW_CAMPAIGNS)
     with uow:
         s = uow.session
         row = campaign_row(s, who, campaign_id)
         if row.launched_at is None:
             raise Conflict(f"campaign {campaign_id} has not been launched", field="campaign_id")
-        fingerprint = interim_fingerprint(s, who.tenant_id)
+        fingerprint, targeting = interim_fingerprints(s, who.tenant_id)
         stored = _interim_row(s, who.tenant_id, campaign_id)
         if stored is not None and interim_is_fresh(stored.fingerprint, stored.computed_at, fingerprint, now,
                                                    max_age):
             return InterimReport(campaign_id, report_from_dict(stored.result["report"]),
                                  dict(stored.result.get("charts", {})), stored.computed_at, False)
-    return refresh_interim(uow, who, campaign_id, now=now, fingerprint=fingerprint,
-                           report=campaign_report(uow, who, [campaign_id]))
+    return refresh_interim(uow, who, campaign_id, now=now, fingerprint=fingerprint, targeting=targeting)
 
 
 def refresh_interim(uow: UnitOfWork, who: Principal, campaign_id: int, *, now: datetime,
-                    fingerprint: str | None = None, report: CampaignReport | None = None) -> InterimReport:
-    """Compute an open campaign's report now and store it as its interim result."""
+                    fingerprint: str | None = None, report: CampaignReport | None = None,
+                    targeting: str | None = None) -> InterimReport:
+    """Compute an open campaign's report now (reusing the targeting read under the same `targeting`
+    fingerprint) and store it as its interim result."""
     from microlend.marketing.service.attribution import campaign_report
+    from microlend.marketing.svg_charts import funnel_svg, lift_svg
 
     who.require(Permission.VIEW_CAMPAIGNS)
     if fingerprint is None:
         with uow:
-            fingerprint = interim_fingerprint(uow.session, who.tenant_id)
+            fingerprint, targeting = interim_fingerprints(uow.session, who.tenant_id)
     if report is None:
-        report = campaign_report(uow, who, [campaign_id])
-    charts = {"funnel": funnel_chart(report), "lift": lift_chart(report)}
+        report = campaign_report(uow, who, [campaign_id], targeting_fingerprint=targeting)
+    charts = {"funnel": funnel_svg(report), "lift": lift_svg(report)}
     _store_interim(uow, who, campaign_id, fingerprint, report, charts, now)
     return InterimReport(campaign_id, report, charts, now, True)
 

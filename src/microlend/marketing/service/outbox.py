@@ -47,19 +47,25 @@ def customers_table_consent(uow: UnitOfWork, who: Principal, customer_ids: Seque
 # --- opt-outs ---------------------------------------------------------------------------------------------
 
 
-def record_opt_out(uow: UnitOfWork, who: Principal, customer_id: int, channel: str, *, at: datetime) -> None:
-    """The customer asked not to be contacted on `channel` (e.g. replied T to an SMS); idempotent."""
+def record_opt_out(uow: UnitOfWork, who: Principal, customer_id: int, channel: str | Sequence[str], *,
+                   at: datetime) -> None:
+    """The customer asked not to be contacted on `channel` (or on each of several, e.g. every marketing
+    channel after replying T to any message); idempotent."""
     who.require(Permission.MANAGE_CAMPAIGNS)
-    check_channel(channel)
+    channels = [channel] if isinstance(channel, str) else list(channel)
+    for c in channels:
+        check_channel(c)
     with uow:
         s = uow.session
-        exists = s.execute(select(OptOutRow.id).where(
-            OptOutRow.tenant_id == who.tenant_id, OptOutRow.customer_id == customer_id,
-            OptOutRow.channel == channel)).first()
-        if exists is None:
-            s.add(OptOutRow(tenant_id=who.tenant_id, customer_id=customer_id, channel=channel, opted_out_at=at))
+        have = set(s.execute(select(OptOutRow.channel).where(
+            OptOutRow.tenant_id == who.tenant_id, OptOutRow.customer_id == customer_id)).scalars())
+        new = [c for c in channels if c not in have]
+        for c in new:
+            s.add(OptOutRow(tenant_id=who.tenant_id, customer_id=customer_id, channel=c, opted_out_at=at))
+        if new:
             s.flush()
-            audit.record(s, who, "marketing.opt_out", "customer", customer_id, after={"channel": channel})
+            audit.record(s, who, "marketing.opt_out", "customer", customer_id,
+                         after={"channel": new[0] if len(new) == 1 else ",".join(new)})
         uow.commit()
 
 
@@ -179,7 +185,7 @@ def _dispatch_batch(uow: UnitOfWork, who: Principal, due: Sequence[Any], now: da
     policy = policy_of(s, tenant)
     longest = max([c.cap_window_days for c in campaigns.values()] + [policy.cap_window_days])
     opted, contacts = _contact_history(s, tenant, customer_ids, now - timedelta(days=longest))
-    windows = control_windows(s, tenant, customer_ids, now) if policy.configured else {}
+    windows = control_windows(s, tenant, customer_ids, now)
     go: list[OutgoingMessage] = []
     attempts: dict[int, int] = {}
     updates: list[dict[str, Any]] = []
