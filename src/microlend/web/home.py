@@ -26,6 +26,7 @@ from microlend.origination import service as applications
 from microlend.parties import queries as parties
 from microlend.risk import monitoring_runs, registry
 from microlend.servicing.service import collecting
+from microlend.web import labels
 from microlend.web.operations import KIND_LABELS
 from microlend.web.pages import current_principal, login_redirect, page
 from microlend.web.templates import request_locale
@@ -187,10 +188,13 @@ def todays_cases(uow: UnitOfWork, who: Principal) -> Card:
                 figures=[Figure("Mine", len(mine)), Figure("Not taken yet", len(unassigned))], empty="No open cases.")
 
 
-def recent_activity(uow: UnitOfWork, who: Principal) -> Card:
+def recent_activity(uow: UnitOfWork, who: Principal, locale: str) -> Card:
+    """The newest audit records, their action codes and object kinds as words in the reader's language."""
     with uow:
         rows = audit.read(uow.session, who, limit=SHOWN)
-    items = [Item(r.action, None, f"{r.actor} · {r.object_type} {r.object_id}", when=r.at) for r in rows]
+    items = [Item(labels.label(labels.AUDIT_ACTIONS, r.action, locale), None,
+                  f"{r.actor} · {labels.label(labels.OBJECT_TYPES, r.object_type, locale)} {r.object_id}", when=r.at)
+             for r in rows]
     return Card("activity", "Recent activity", "/audit", None, items=items, empty="No activity yet.")
 
 
@@ -237,7 +241,7 @@ CARDS: list[tuple[tuple[Permission, ...], Builder]] = [
     ((P.VIEW_MODELS, P.TRAIN_MODELS), lambda u, w, loc, now: monitoring_alerts(u, w)),
     ((P.MANAGE_CAMPAIGNS,), lambda u, w, loc, now: campaigns(u, w)),
     ((P.RUN_JOBS,), lambda u, w, loc, now: jobs_status(u, w)),
-    ((P.VIEW_AUDIT,), lambda u, w, loc, now: recent_activity(u, w)),
+    ((P.VIEW_AUDIT,), lambda u, w, loc, now: recent_activity(u, w, loc)),
 ]
 
 
