@@ -11,7 +11,7 @@ from microlend.web.charts import rate_bars_svg
 
 def test_a_rate_without_cases_is_a_dash_not_a_zero_bar() -> None:
     svg = rate_bars_svg([("直通率", None), ("通过率", Decimal("0.5"))], "比率")
-    assert svg.count("<rect") == 1 and "—" in svg and "0.0%" not in svg and "50.0%" in svg
+    assert svg.count("<rect") == 1 and "—" in svg and ">0.0%<" not in svg and ": 0.0%" not in svg and "50.0%" in svg
     assert 'aria-label="比率"' in svg and "直通率" in svg
 
 
