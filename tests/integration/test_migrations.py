@@ -338,7 +338,7 @@ def test_a_bank_adopts_modules_one_by_one(new_database: NewDatabase) -> None:
             "audit_log", "audit_heads", "idempotency_keys", "event_outbox", "scheduled_jobs", "job_runs",
             "message_gateways",
             "customers", "consents", "otp_challenges",
-            "party_links"}
+            "party_links", "party_devices"}
     fill_empty_tables(engine)
     parties_rows = rows_of(engine)
 
