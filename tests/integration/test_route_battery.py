@@ -243,13 +243,17 @@ def collection_case(api: CachedTokens) -> int:
     loan_id = loan(api)
     admin = api.kit.principal("admin")
     uow = api.kit.uow_factory()
-    with uow:  # the battery's own conduct rules (no bank may set these: all day, any number of contacts)
-        if uow.session.get(CollectionSettingsRow, api.kit.tenant.id) is None:
+    with uow:  # the battery's own conduct rules (no bank may set these: all day, any number of contacts),
+        # put back each time: the settings route's own case may have set the bank's hours in between
+        row = uow.session.get(CollectionSettingsRow, api.kit.tenant.id)
+        if row is None:
             uow.session.add(CollectionSettingsRow(
                 tenant_id=api.kit.tenant.id, strategy=CollectionSettings().to_json(), allowed_start="00:00",
                 allowed_end="00:00", timezone="Asia/Shanghai", max_contacts_per_day=10_000,
                 templates=dict(CollectionSettings().templates), updated_by="battery", updated_at=utcnow()))
-            uow.commit()
+        else:
+            row.allowed_start, row.allowed_end, row.max_contacts_per_day = "00:00", "00:00", 10_000
+        uow.commit()
     with uow:
         tenant = uow.session.get(TenantRow, api.kit.tenant.id)
         assert tenant is not None
