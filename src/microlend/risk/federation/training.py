@@ -337,12 +337,10 @@ def score_joint(model: JointModel, frame: pd.DataFrame, *, id_column: str, partn
                         index=frame.index)
 
 
-def central_reference(bank: pd.DataFrame, partner: pd.DataFrame, *, id_column: str, target: str, bad: str,
-                      key: PartnershipKey, settings: TrainingSettings | None = None) -> dict[str, float]:
-    """What the joint model is measured against where both tables can be seen together (a benchmark or a test,
-    never production): the same shared rows, split, bins and WoE, fitted as one logistic regression in the
-    clear; and the bank-only model. Validation AUCs."""
-    settings = settings or TrainingSettings()
+def _clear_sides(bank: pd.DataFrame, partner: pd.DataFrame, *, id_column: str, target: str, bad: str,
+                 key: PartnershipKey, settings: TrainingSettings) -> tuple[Any, Any, Any, list[Any], list[str]]:
+    """Both tables seen together, for the references only: the shared rows in the protocol's order, the labels,
+    the protocol's split, and each side's WoE matrix from bins fitted on the training rows."""
     bank_hashes = hashed_ids(key, bank, id_column)
     partner_row = {h: i for i, h in enumerate(hashed_ids(key, partner, id_column))}
     shared = sorted(h for h in bank_hashes if h in partner_row)
@@ -357,6 +355,17 @@ def central_reference(bank: pd.DataFrame, partner: pd.DataFrame, *, id_column: s
                         min_share=settings.min_bin_share)
         idx = bin_matrix(frame, bins)
         sides.append(woe_values(idx, woe_tables(idx[train], bins, y[train])))
+    return y, train, valid, sides, shared
+
+
+def central_reference(bank: pd.DataFrame, partner: pd.DataFrame, *, id_column: str, target: str, bad: str,
+                      key: PartnershipKey, settings: TrainingSettings | None = None) -> dict[str, float]:
+    """What the joint model is measured against where both tables can be seen together (a benchmark or a test,
+    never production): the same shared rows, split, bins and WoE, fitted as one logistic regression in the
+    clear; and the bank-only model. Validation AUCs."""
+    settings = settings or TrainingSettings()
+    y, train, valid, sides, shared = _clear_sides(bank, partner, id_column=id_column, target=target, bad=bad,
+                                                  key=key, settings=settings)
     both = np.hstack(sides)
     central = LogisticRegression(max_iter=1000).fit(both[train], y[train])
     alone = LogisticRegression(max_iter=1000).fit(sides[0][train], y[train])
@@ -371,20 +380,8 @@ def plaintext_reference(bank: pd.DataFrame, partner: pd.DataFrame, *, id_column:
     early stopping) run on both tables in the clear: the validation AUC the encrypted protocol should reach up
     to fixed-point rounding. For benchmarks and tests only."""
     settings = settings or TrainingSettings()
-    bank_hashes = hashed_ids(key, bank, id_column)
-    partner_row = {h: i for i, h in enumerate(hashed_ids(key, partner, id_column))}
-    shared = sorted(h for h in bank_hashes if h in partner_row)
-    bank_row = {h: i for i, h in enumerate(bank_hashes)}
-    b = bank.iloc[[bank_row[h] for h in shared]].reset_index(drop=True)
-    p = partner.iloc[[partner_row[h] for h in shared]].reset_index(drop=True)
-    y = bad_flag(b[target], bad, column=target)
-    train, valid = split_positions(y, settings)
-    sides = []
-    for frame, exclude in ((b, [id_column, target]), (p, [id_column])):
-        bins = fit_bins(frame.iloc[train], features_of(frame, exclude), max_bins=settings.max_bins,
-                        min_share=settings.min_bin_share)
-        idx = bin_matrix(frame, bins)
-        sides.append(woe_values(idx, woe_tables(idx[train], bins, y[train])))
+    y, train, valid, sides, _shared = _clear_sides(bank, partner, id_column=id_column, target=target, bad=bad,
+                                                   key=key, settings=settings)
     x = np.hstack(sides)
     weights = np.zeros(x.shape[1])
     base = float(y[train].mean())
