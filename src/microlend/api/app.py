@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 from collections.abc import AsyncIterator
@@ -84,8 +85,22 @@ DOCS_PAGE = """<!doctype html>
 """
 
 
+_FROZEN: list[bool] = []
+
+
+def _freeze_startup_objects() -> None:
+    """What is alive at the first start (modules, app, routes: ~200,000 objects) lives as long as the process:
+    out of the collector's sight, a full collection during a request takes a millisecond instead of ~100-300.
+    Once per process, so objects of a later app (tests build many) stay collectable."""
+    if not _FROZEN:
+        _FROZEN.append(True)
+        gc.collect()
+        gc.freeze()
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     _logging(app.state.settings)  # again: uvicorn configures its log handlers after the app is built
     migrate.code_heads()  # read the migration scripts now, so the first /readyz answers as fast as the next
+    _freeze_startup_objects()
     yield

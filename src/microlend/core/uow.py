@@ -43,6 +43,7 @@ class UnitOfWork:
         self._events: list[DomainEvent] = []
         self._depth = 0
         self._read_only = False
+        self._streamed = False
         self._repositories: dict[type[Any], Any] = {}
 
     @property
@@ -66,15 +67,19 @@ class UnitOfWork:
         """A new unit of work on the same database and handlers: an event handler runs in one."""
         return UnitOfWork(self._factory, handlers=self._handlers)
 
-    def read_only(self) -> UnitOfWork:
+    def read_only(self, *, streamed: bool = False) -> UnitOfWork:
+        """Open for reading only. `streamed` reads results in chunks through a server-side cursor on
+        PostgreSQL, which needs a transaction: one read-only snapshot then serves every chunk."""
         if self._depth == 0:
             self._read_only = True
+            self._streamed = streamed
         return self
 
     def __enter__(self) -> UnitOfWork:
         if self._depth == 0:
             self._session = (
-                self._factory(execution_options=_read_only_options(self._factory)) if self._read_only
+                self._factory(execution_options=_read_only_options(self._factory, self._streamed))
+                if self._read_only
                 else self._factory()
             )
             self._events = []
@@ -98,6 +103,7 @@ class UnitOfWork:
             self._session.close()
             self._session = None
             self._read_only = False
+            self._streamed = False
 
     def publish(self, event: DomainEvent) -> None:
         self._events.append(event)
@@ -123,8 +129,10 @@ class UnitOfWork:
         self.session.flush()
 
 
-def _read_only_options(factory: sessionmaker[Session]) -> dict[str, object]:
+def _read_only_options(factory: sessionmaker[Session], streamed: bool = False) -> dict[str, object]:
     bind = factory.kw.get("bind")
     if bind is not None and bind.dialect.name == "postgresql":
+        if streamed:
+            return {READ_ONLY: True, "isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
         return {READ_ONLY: True, "isolation_level": "AUTOCOMMIT"}
     return {READ_ONLY: True}

@@ -40,7 +40,7 @@ def transaction_snapshot(uow: UnitOfWork, who: Principal, as_of: date, *,
             .outerjoin(a, (a.tenant_id == t.tenant_id) & (a.account_no == t.account_no))
             .where(t.tenant_id == who.tenant_id, t.booked_on <= as_of)
             .order_by(t.account_no, t.booked_on, t.txn_ref))
-    with uow.read_only():
+    with uow.read_only(streamed=True):
         result = uow.session.execute(stmt, execution_options={"yield_per": chunk_rows})
         for rows in result.partitions(chunk_rows):
             yield arrow_chunk(list(rows), TRANSACTION_SNAPSHOT)

@@ -296,7 +296,7 @@ def score_snapshot(uow: UnitOfWork, who: Principal, as_of: date, *, chunk_rows: 
                    ModelScoreRow.scored_at)
             .where(ModelScoreRow.tenant_id == who.tenant_id, ModelScoreRow.scored_at < end)
             .order_by(ModelScoreRow.id))
-    with uow.read_only():
+    with uow.read_only(streamed=True):
         result = uow.session.execute(stmt, execution_options={"yield_per": chunk_rows})
         for rows in result.partitions(chunk_rows):
             yield arrow_chunk(list(rows), SCORE_SNAPSHOT)

@@ -95,7 +95,7 @@ def roll_rates_on(engine: str, window: Window, tenant_id: int, sources: Mapping[
 
 
 def _chunks(uow: UnitOfWork, stmt: object, schema: pa.Schema, chunk_rows: int) -> Iterator[pa.Table]:
-    with uow.read_only():
+    with uow.read_only(streamed=True):
         result = uow.session.execute(stmt, execution_options={"yield_per": chunk_rows})  # type: ignore[call-overload]
         for rows in result.partitions(chunk_rows):
             yield arrow_chunk(list(rows), schema)

@@ -10,7 +10,7 @@ from typing import Literal
 from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from microlend.api.deps import CurrentPrincipal, Id, Limit, Offset, UnitOfWorkDep
+from microlend.api.deps import CurrentPrincipal, Id, Limit, Offset, OptionalId, UnitOfWorkDep
 from microlend.api.routers.servicing import AmountStr, ReasonBody
 from microlend.api.routing import api_router
 from microlend.api.schemas import DecimalStr, MoneyStr, PublicSchema
@@ -74,7 +74,7 @@ def request_restructure(loan_id: Id, body: RestructureCreate, who: CurrentPrinci
 def list_restructures(
     who: CurrentPrincipal, uow: UnitOfWorkDep, limit: Limit = 100, offset: Offset = 0,
     status: Literal["pending", "approved", "rejected"] | None = Query(default=None),
-    loan_id: int | None = Query(default=None, ge=1),
+    loan_id: OptionalId = None,
 ) -> list[RestructurePublic]:
     return [RestructurePublic.of(v) for v in service.list_restructures(uow, who, status=status, loan_id=loan_id,
                                                                        limit=limit, offset=offset)]

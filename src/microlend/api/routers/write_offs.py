@@ -9,7 +9,7 @@ from typing import Literal
 from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from microlend.api.deps import CurrentPrincipal, Id, Limit, Offset, UnitOfWorkDep
+from microlend.api.deps import CurrentPrincipal, Id, Limit, Offset, OptionalId, UnitOfWorkDep
 from microlend.api.routers.servicing import LoanPublic, ReasonBody
 from microlend.api.routing import api_router
 from microlend.api.schemas import MoneyStr, PublicSchema
@@ -88,7 +88,7 @@ def request_write_off(loan_id: Id, body: WriteOffCreate, who: CurrentPrincipal, 
 def list_write_offs(
     who: CurrentPrincipal, uow: UnitOfWorkDep, limit: Limit = 100, offset: Offset = 0,
     status: Literal["pending", "approved", "rejected"] | None = Query(default=None),
-    loan_id: int | None = Query(default=None, ge=1),
+    loan_id: OptionalId = None,
 ) -> list[WriteOffPublic]:
     return [WriteOffPublic.of(v) for v in service.list_write_offs(uow, who, status=status, loan_id=loan_id,
                                                                   limit=limit, offset=offset)]
