@@ -474,6 +474,18 @@ def officer_visit_snapshot(api: CachedTokens, visit_id: int) -> Any:
             if v["id"] == visit_id]
 
 
+def partnership(api: CachedTokens) -> int:
+    """A recorded data partnership of the bank."""
+    body = {"name": f"partner-{uuid.uuid4().hex[:8]}", "endpoint_url": "http://10.0.0.5:8700",
+            "key_fingerprint": "0123456789abcdef", "purpose": "joint credit model", "contract_ref": "DP-2026-01",
+            "valid_from": "2026-01-01", "valid_to": "2027-12-31"}
+    return int(_ok(api.client.post("/api/v1/risk/partnerships", json=body, headers=api.token("risk_analyst")))["id"])
+
+
+def partnership_snapshot(api: CachedTokens, pid: int) -> Any:
+    return _ok(api.client.get(f"/api/v1/risk/partnerships/{pid}", headers=api.token("auditor")))
+
+
 def provider_call(api: CachedTokens) -> int:
     """A recorded provider call with its answer, in the bank."""
     from microlend.core.crypto import blind_index, encrypt, mask
@@ -932,6 +944,16 @@ CASES: list[Case] = [
     Case(E("POST", f"{V1}/risk/models/{{version_id}}/retire", "admin", "credit_officer", body={"reason": "x"},
            write=True), "draft", model_snapshot),
     Case(E("POST", f"{V1}/risk/score", "credit_officer", "marketer", body={"subject_id": "S-1", "features": {}})),
+    Case(E("POST", f"{V1}/risk/partnerships", "risk_analyst", "model_validator", write=True),
+         body=lambda _a, _o: {"name": f"partner-{next(_seq)}", "endpoint_url": "https://partner.example.cn",
+                              "key_fingerprint": "fedcba9876543210", "purpose": "joint credit model",
+                              "contract_ref": "DP-1", "valid_from": "2026-01-01", "valid_to": "2026-12-31"}),
+    Case(E("GET", f"{V1}/risk/partnerships", "auditor", "marketer")),
+    Case(E("GET", f"{V1}/risk/partnerships/{{partnership_id}}", "auditor", "marketer"), partnership,
+         partnership_snapshot),
+    Case(E("POST", f"{V1}/risk/partnerships/{{partnership_id}}/status", "admin", "credit_officer",
+           body={"status": "suspended", "reason": "contract under review"}, write=True), partnership,
+         partnership_snapshot),
     # marketing
     # checking an expression is a step of writing a segment
     Case(E("POST", f"{V1}/marketing/segments/check", "marketer", "borrower", body={"expression": "age >= 25"})),

@@ -3,6 +3,7 @@ over microlend.risk.federation): the partnership key, the partner's server, join
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -174,3 +175,99 @@ def score(
     _out.print(f"scored {len(result)} rows with joint model {joint.model_id} into {out}"
                + (f"; the partner holds no record of {missing} (scored with its neutral contribution)"
                   if missing else ""), highlight=False)
+
+
+# --- the bank's record of its data partners ----------------------------------------------------------------
+
+partnership_app = typer.Typer(help="The bank's data partnerships: who, where, which key, purpose, contract, dates.",
+                              no_args_is_help=True)
+app.add_typer(partnership_app, name="partnership")
+TenantOpt = Annotated[str, typer.Option("--tenant", help="bank name")]
+UserOpt = Annotated[str, typer.Option("--user", help="username acting")]
+
+
+def _show(p: object) -> str:
+    from microlend.risk.federation.partnerships import Partnership
+
+    assert isinstance(p, Partnership)
+    return (f"{p.id}  {p.name}  {p.status}  {p.endpoint_url}  key {p.key_fingerprint}  "
+            f"{p.valid_from.isoformat()}..{p.valid_to.isoformat()}  contract {p.contract_ref}  ({p.purpose})")
+
+
+@partnership_app.command("add")
+def partnership_add(
+    tenant: TenantOpt, user: UserOpt,
+    name: Annotated[str, typer.Option("--name", help="the partner's name")],
+    endpoint: Annotated[str, typer.Option("--endpoint", help="the partner's federation server URL")],
+    purpose: Annotated[str, typer.Option("--purpose", help="what the partner's data is used for")],
+    contract: Annotated[str, typer.Option("--contract", help="the contract's reference")],
+    valid_from: Annotated[str, typer.Option("--from", help="first day, YYYY-MM-DD")],
+    valid_to: Annotated[str, typer.Option("--to", help="last day, YYYY-MM-DD")],
+    key_file: Annotated[Path | None, typer.Option("--key-file", help="the partnership key: only its fingerprint "
+                                                  "is recorded")] = None,
+    fingerprint: Annotated[str | None, typer.Option("--fingerprint", help="the key's fingerprint, when the key "
+                                                    "is not on this machine")] = None,
+) -> None:
+    """Record a data partner (risk analyst or admin); the key itself is never stored."""
+    from microlend.cli.common import open_uow, user_principal
+    from microlend.risk.federation.keys import PartnershipKey
+    from microlend.risk.federation.partnerships import PartnershipCreate, register_partnership
+
+    with guarded(library_errors=True):
+        if (key_file is None) == (fingerprint is None):
+            raise ValidationError("key: give --key-file or --fingerprint (one of them)", field="key")
+        print_ = PartnershipKey.load(key_file).fingerprint if key_file is not None else str(fingerprint)
+        cmd = PartnershipCreate(name=name, endpoint_url=endpoint, key_fingerprint=print_, purpose=purpose,
+                                contract_ref=contract, valid_from=_day(valid_from, "from"),
+                                valid_to=_day(valid_to, "to"))
+        uow = open_uow()
+        p = register_partnership(uow, user_principal(uow, user, tenant), cmd)
+    _out.print(f"partnership recorded: {_show(p)}", highlight=False)
+
+
+def _day(text: str, name: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValidationError(f"{name}: '{text}' is not a date (YYYY-MM-DD)", field=name) from None
+
+
+@partnership_app.command("list")
+def partnership_list(tenant: TenantOpt, user: UserOpt,
+                     status: Annotated[str | None, typer.Option("--status", help="active or suspended")] = None,
+                     ) -> None:
+    from microlend.cli.common import open_uow, user_principal
+    from microlend.risk.federation.partnerships import list_partnerships
+
+    with guarded(library_errors=True):
+        uow = open_uow()
+        found = list_partnerships(uow, user_principal(uow, user, tenant), status=status)
+    for p in found:
+        _out.print(_show(p), highlight=False)
+    if not found:
+        _out.print("no partnerships", highlight=False)
+
+
+def _set_status(tenant: str, user: str, partnership_id: int, status: str, reason: str) -> None:
+    from microlend.cli.common import open_uow, user_principal
+    from microlend.risk.federation.partnerships import set_status
+
+    with guarded(library_errors=True):
+        uow = open_uow()
+        p = set_status(uow, user_principal(uow, user, tenant), partnership_id, status, reason=reason)
+    _out.print(_show(p), highlight=False)
+
+
+IdOption = Annotated[int, typer.Option("--id", help="partnership id")]
+ReasonOpt = Annotated[str, typer.Option("--reason", help="why (audited)")]
+
+
+@partnership_app.command("suspend")
+def partnership_suspend(tenant: TenantOpt, user: UserOpt, partnership_id: IdOption, reason: ReasonOpt) -> None:
+    """Suspend a partnership: its joint models fall back to the bank's own model at once."""
+    _set_status(tenant, user, partnership_id, "suspended", reason)
+
+
+@partnership_app.command("activate")
+def partnership_activate(tenant: TenantOpt, user: UserOpt, partnership_id: IdOption, reason: ReasonOpt) -> None:
+    _set_status(tenant, user, partnership_id, "active", reason)

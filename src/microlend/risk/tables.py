@@ -117,3 +117,30 @@ class MonitoringRunRow(Base):
     result: Mapped[dict[str, Any]] = mapped_column(JSONText())
     alerts: Mapped[list[dict[str, Any]]] = mapped_column(JSONText())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PartnershipRow(Base):
+    """A data partner the bank models jointly with (联合建模合作方): who, where, which key (by fingerprint, never
+    the key), for what purpose, under which contract, from when to when, and whether it is active."""
+
+    __tablename__ = "risk_partnerships"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", name="uq_risk_partnerships_tenant_name"),
+        Index("ix_risk_partnerships_tenant_status", "tenant_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    endpoint_url: Mapped[str] = mapped_column(String(300))
+    key_fingerprint: Mapped[str] = mapped_column(String(16))
+    purpose: Mapped[str] = mapped_column(Text)
+    contract_ref: Mapped[str] = mapped_column(String(100))
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(12))  # active | suspended
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[int] = mapped_column(Integer)
+    created_by_name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

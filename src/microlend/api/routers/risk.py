@@ -16,6 +16,7 @@ from microlend.api.routing import api_router
 from microlend.api.schemas import PublicSchema
 from microlend.api.security import report_page
 from microlend.risk import monitoring_runs, registry, service
+from microlend.risk.federation import partnerships
 from microlend.risk.reasons import Reason
 
 router = api_router(prefix="/api/v1/risk", tags=["risk models"])
@@ -352,3 +353,68 @@ def model_monitoring_runs(version_id: Id, who: CurrentPrincipal, uow: UnitOfWork
     AUC/KS and bad rate by score band once outcomes are known, and the alerts (thresholds in each result)."""
     return [MonitoringRunPublic.model_validate(r)
             for r in monitoring_runs.monitoring_runs(uow, who, version_id=version_id, limit=limit)]
+
+
+# --- data partnerships for joint modelling (联合建模合作方) --------------------------------------------------------
+
+class PartnershipCreateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    endpoint_url: str = Field(min_length=1, max_length=300, description="the partner's federation server")
+    key_fingerprint: str = Field(min_length=16, max_length=16, description="as `federation keygen` prints; "
+                                 "never the key")
+    purpose: str = Field(min_length=1, max_length=500)
+    contract_ref: str = Field(min_length=1, max_length=100)
+    valid_from: date
+    valid_to: date
+
+
+class PartnershipStatusBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["active", "suspended"]
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class PartnershipPublic(PublicSchema):
+    id: int
+    name: str
+    endpoint_url: str
+    key_fingerprint: str
+    purpose: str
+    contract_ref: str
+    valid_from: date
+    valid_to: date
+    status: str
+    status_reason: str
+    created_by_name: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@router.post("/partnerships", status_code=201)
+def register_partnership(body: PartnershipCreateBody, who: CurrentPrincipal,
+                         uow: UnitOfWorkDep) -> PartnershipPublic:
+    """Record a data partner (risk analyst or admin): endpoint, key fingerprint, purpose, contract, dates."""
+    cmd = partnerships.PartnershipCreate(**body.model_dump())
+    return PartnershipPublic.of(partnerships.register_partnership(uow, who, cmd))
+
+
+@router.get("/partnerships")
+def list_partnerships(who: CurrentPrincipal, uow: UnitOfWorkDep,
+                      status: Annotated[Literal["active", "suspended"] | None, Query()] = None,
+                      ) -> list[PartnershipPublic]:
+    return [PartnershipPublic.of(p) for p in partnerships.list_partnerships(uow, who, status=status)]
+
+
+@router.get("/partnerships/{partnership_id}")
+def get_partnership(partnership_id: Id, who: CurrentPrincipal, uow: UnitOfWorkDep) -> PartnershipPublic:
+    return PartnershipPublic.of(partnerships.get_partnership(uow, who, partnership_id))
+
+
+@router.post("/partnerships/{partnership_id}/status")
+def set_partnership_status(partnership_id: Id, body: PartnershipStatusBody, who: CurrentPrincipal,
+                           uow: UnitOfWorkDep) -> PartnershipPublic:
+    """Suspend a partnership (its joint models fall back to the bank's own) or make it active again."""
+    return PartnershipPublic.of(partnerships.set_status(uow, who, partnership_id, body.status, reason=body.reason))
