@@ -210,13 +210,14 @@ def partnership_add(
 ) -> None:
     """Record a data partner (risk analyst or admin); the key itself is never stored."""
     from microlend.cli.common import open_uow, user_principal
-    from microlend.risk.federation.keys import PartnershipKey
+    from microlend.risk.federation.online import install_key
     from microlend.risk.federation.partnerships import PartnershipCreate, register_partnership
 
     with guarded(library_errors=True):
         if (key_file is None) == (fingerprint is None):
             raise ValidationError("key: give --key-file or --fingerprint (one of them)", field="key")
-        print_ = PartnershipKey.load(key_file).fingerprint if key_file is not None else str(fingerprint)
+        # the bank's copy of the key goes to its key store (for the online path); the database gets its fingerprint
+        print_ = install_key(key_file) if key_file is not None else str(fingerprint)
         cmd = PartnershipCreate(name=name, endpoint_url=endpoint, key_fingerprint=print_, purpose=purpose,
                                 contract_ref=contract, valid_from=_day(valid_from, "from"),
                                 valid_to=_day(valid_to, "to"))
@@ -271,3 +272,29 @@ def partnership_suspend(tenant: TenantOpt, user: UserOpt, partnership_id: IdOpti
 @partnership_app.command("activate")
 def partnership_activate(tenant: TenantOpt, user: UserOpt, partnership_id: IdOption, reason: ReasonOpt) -> None:
     _set_status(tenant, user, partnership_id, "active", reason)
+
+
+@app.command("register")
+def register_command(
+    model: Annotated[Path, typer.Option("--model", help="the joint model's directory (`federation train --out`)")],
+    partnership: Annotated[str, typer.Option("--partnership", help="the partnership's name")],
+    tenant: TenantOpt,
+    user: Annotated[str | None, typer.Option("--user", help="must be the signed-in person (`microlend login`)")]
+    = None,
+    name: Annotated[str, typer.Option("--name", help="the model's name in the registry")] = "",
+) -> None:
+    """Register a joint model as a draft in the bank's model registry (kind hetero-lr), under its partnership:
+    its validation report, gates, validation and four-eyes approval are those of every model."""
+    from microlend.cli.common import open_uow
+    from microlend.cli.session import signed_in_person
+    from microlend.risk.federation.partnerships import find_partnership
+    from microlend.risk.joint_models import register_joint_model
+
+    with guarded(library_errors=True):
+        uow = open_uow()
+        who = signed_in_person(uow, "register", user, tenant)
+        p = find_partnership(uow, who, partnership)
+        v = register_joint_model(uow, who, model, partnership_id=p.id, on=SystemClock().today(), name=name)
+    m = v.metrics
+    _out.print(f"registered {v.label} (id {v.id}, {v.kind}): {v.status}; validation AUC "
+               f"{m['test']['auc']:.4f} joint vs {m['sides']['bank_only']['auc']:.4f} bank only", highlight=False)

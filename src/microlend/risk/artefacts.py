@@ -1,8 +1,8 @@
 """Model artefacts (模型文件): a trained model as plain files in a directory, hashed, loadable without pickle.
 
 A directory holds `model.json` (metadata) and the model's own files: `scorecard.json` (points table and bins),
-`gbdt_model.txt` (LightGBM text) with `gbdt_categories.json`, or `expert_scorecard.json` (an expert scorecard's
-points table with its rationale)."""
+`gbdt_model.txt` (LightGBM text) with `gbdt_categories.json`, `expert_scorecard.json` (an expert scorecard's
+points table with its rationale), or `hetero_lr.json` (the bank's part of a joint model with a data partner)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ from numpy.typing import ArrayLike
 
 from microlend.core.errors import ValidationError
 from microlend.risk.expert import ExpertScorecardModel
+from microlend.risk.federation.joint_scoring import KIND as JOINT_KIND
+from microlend.risk.federation.joint_scoring import MODEL_FILE as JOINT_FILE
+from microlend.risk.federation.joint_scoring import HeteroLrModel
 from microlend.risk.gbdt import GbdtModel
 from microlend.risk.reasons import Reason
 from microlend.risk.scorecard import PointsScaling, ScorecardModel
@@ -183,6 +186,8 @@ def load_model(directory: str | Path, *, verify: bool = True) -> Artefact:
                           extra["categories"], PointsScaling(**extra["scaling"]))
     elif meta.kind == "expert":
         model = ExpertScorecardModel.from_dict(json.loads((folder / EXPERT_FILE).read_text(encoding="utf-8")))
+    elif meta.kind == JOINT_KIND:
+        model = HeteroLrModel.from_json((folder / JOINT_FILE).read_text(encoding="utf-8"))
     else:
         raise ValidationError(f"model: unknown kind '{meta.kind}'", field="model")
     return Artefact(model=model, metadata=meta, directory=folder)

@@ -63,6 +63,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "delinq_amnt": {"en": "there is a delinquent amount", "zh-CN": "存在逾期金额"},
     "num_il_tl": {"en": "many installment accounts", "zh-CN": "分期账户数较多"},
     "total_il_high_credit_limit": {"en": "installment credit limits are high", "zh-CN": "分期授信额度偏高"},
+    # joint modelling with a data partner: its whole contribution, and a joint model scored without it
+    "partner_data": {"en": "the data partner's information about the applicant", "zh-CN": "合作方数据显示风险较高"},
+    "PARTNER_UNAVAILABLE": {"en": "the data partner could not be asked; the bank's own model decided",
+                            "zh-CN": "合作方数据暂不可用，由本行自有模型评分"},
     # standard micro-lending features
     "days_past_due_max": {"en": "past repayments were late", "zh-CN": "历史还款有逾期"},
     "credit_line_utilisation": {"en": "credit lines are highly used", "zh-CN": "授信额度使用率偏高"},

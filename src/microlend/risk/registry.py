@@ -26,6 +26,8 @@ from microlend.core.tables import TenantRow
 from microlend.core.uow import UnitOfWork
 from microlend.risk.artefacts import METADATA_FILE, Artefact, load_model, read_metadata
 from microlend.risk.expert import ExpertScorecardModel
+from microlend.risk.federation.joint_scoring import HeteroLrModel
+from microlend.risk.federation.online import OnlinePartners, PartnerAnswer
 from microlend.risk.gates import ModelGates, evaluate, failures, gates_apply
 from microlend.risk.gates import summary as gate_summary
 from microlend.risk.gbdt import GbdtModel
@@ -384,6 +386,8 @@ class ModelScore:
     score: float
     reasons: list[Reason]
     unseen: list[str] = field(default_factory=list)  # features whose category was never seen in training
+    #: a joint model's partner: "" (not a joint model), "joint" (it answered), or why the bank-only model scored
+    partner: str = ""
 
     @property
     def reason_codes(self) -> tuple[str, ...]:
@@ -401,8 +405,15 @@ class ScoringRuntime:
 
     Artefacts are loaded once per content hash and kept; a newly promoted model is picked up at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, partners: OnlinePartners | None = None) -> None:
         self._cache: dict[str, Artefact] = {}
+        self._partners = partners
+
+    @property
+    def partners(self) -> OnlinePartners:
+        if self._partners is None:
+            self._partners = OnlinePartners()
+        return self._partners
 
     def artefact(self, version: ModelVersion) -> Artefact:
         cached = self._cache.get(version.content_hash)
@@ -429,8 +440,8 @@ class ScoringRuntime:
     def score(self, uow: UnitOfWork, who: Principal, case: Mapping[str, Any], *, subject_type: str,
               subject_id: str | int, top_n: int = 3) -> ScoringOutcome:
         champion_v, challenger_v = self.in_use(uow, who)
-        champion = self._score_with(champion_v, "champion", case, top_n)
-        challenger = self._score_with(challenger_v, "challenger", case, top_n) if challenger_v else None
+        champion = self._score_with(champion_v, "champion", case, top_n, uow, who)
+        challenger = self._score_with(challenger_v, "challenger", case, top_n, uow, who) if challenger_v else None
         with uow:
             now = utcnow()
             for result in (champion, challenger):
@@ -445,11 +456,32 @@ class ScoringRuntime:
             uow.commit()
         return ScoringOutcome(champion=champion, challenger=challenger)
 
-    def _score_with(self, version: ModelVersion, role: str, case: Mapping[str, Any], top_n: int) -> ModelScore:
+    def _score_with(self, version: ModelVersion, role: str, case: Mapping[str, Any], top_n: int,
+                    uow: UnitOfWork | None = None, who: Principal | None = None) -> ModelScore:
         model = self.artefact(version).model
+        if isinstance(model, HeteroLrModel):
+            return self._score_jointly(version, model, role, case, top_n, uow, who)
         pd_, score, reasons = model.score_one(case, top_n=top_n)
         return ModelScore(version.id, version.label, version.kind, role, pd_, score,
                           worded(reasons, version.parameters), unseen_in(model, case))
+
+    def _score_jointly(self, version: ModelVersion, model: HeteroLrModel, role: str, case: Mapping[str, Any],
+                       top_n: int, uow: UnitOfWork | None, who: Principal | None) -> ModelScore:
+        """A joint model asks its partner for the applicant's partial score (no transaction is held meanwhile);
+        without one it scores with its bank-only model, labelled so, with PARTNER_UNAVAILABLE first."""
+        if uow is None or who is None:
+            answer = PartnerAnswer(None, "no partner is asked outside a live decision")
+        else:
+            p = version.parameters
+            id_number = case.get(str(p.get("id_column") or "id_number"), case.get("id_number"))
+            answer = self.partners.partial(uow, who, partnership_id=int(p.get("partnership_id", 0)),
+                                           partner_model_id=model.partner_model_id,
+                                           key_fingerprint=str(p.get("key_fingerprint", "")), id_number=id_number,
+                                           on=utcnow().date())
+        pd_, score, reasons = model.score_one(case, top_n=top_n, partner_partial=answer.partial)
+        label = version.label if answer.partial is not None else f"{version.label} bank-only"
+        return ModelScore(version.id, label, version.kind, role, pd_, score, worded(reasons, version.parameters),
+                          [], "joint" if answer.partial is not None else answer.unavailable)
 
 
 def unseen_in(model: Any, case: Mapping[str, Any]) -> list[str]:

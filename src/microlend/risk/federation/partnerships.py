@@ -201,3 +201,11 @@ def list_partnerships(uow: UnitOfWork, who: Principal, *, status: str | None = N
         if status is not None:
             query = query.where(PartnershipRow.status == status)
         return [Partnership.from_row(r) for r in uow.session.execute(query.order_by(PartnershipRow.id)).scalars()]
+
+
+def partnership_for_scoring(uow: UnitOfWork, who: Principal, partnership_id: int) -> Partnership | None:
+    """The partnership a joint model scores under, for the one scoring (None when the bank has no such one)."""
+    who.require(Permission.SCORE)
+    with uow:
+        row = uow.session.get(PartnershipRow, partnership_id)
+        return None if row is None or row.tenant_id != who.tenant_id else Partnership.from_row(row)

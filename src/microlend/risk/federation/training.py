@@ -35,6 +35,7 @@ from microlend.risk.federation.partner import PROTOCOL_VERSION, hashed_ids, inte
 from microlend.risk.federation.psi import PsiClient, serve
 from microlend.risk.reasons import top_reason_codes
 from microlend.risk.scorecard import PointsScaling
+from microlend.risk.validation import ks
 
 MODEL_FILE = "model.json"
 TRANSCRIPT_FILE = "transcript.jsonl"
@@ -92,6 +93,8 @@ class JointModel:
     settings: dict[str, Any] = field(default_factory=dict)
     scaling: PointsScaling = field(default_factory=PointsScaling)
     created_at: str = ""
+    #: the bank-only reference model on the same WoE (weights, intercept): the fallback when the partner is out
+    bank_only: dict[str, Any] = field(default_factory=dict)
 
     @property
     def features(self) -> list[str]:
@@ -104,7 +107,7 @@ class JointModel:
                 "partner": {"url": self.partner_url, "features": self.partner_features,
                             "key_fingerprint": self.key_fingerprint},
                 "scaling": self.scaling.to_dict(), "metrics": self.metrics, "history": self.history,
-                "settings": self.settings}
+                "settings": self.settings, "bank_only": self.bank_only}
 
     def save(self, out_dir: Path) -> Path:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -127,7 +130,8 @@ class JointModel:
                        partner_url=d["partner"]["url"], partner_features=d["partner"]["features"],
                        key_fingerprint=d["partner"]["key_fingerprint"], metrics=d["metrics"],
                        history=d.get("history", []), settings=d.get("settings", {}),
-                       scaling=PointsScaling(**d["scaling"]), created_at=d.get("created_at", ""))
+                       scaling=PointsScaling(**d["scaling"]), created_at=d.get("created_at", ""),
+                       bank_only=d.get("bank_only", {}))
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise ValidationError(f"model: '{path}' is damaged ({type(exc).__name__}: {exc})",
                                   field="model") from None
@@ -158,6 +162,12 @@ def split_positions(y: NDArray[np.int8], settings: TrainingSettings) -> tuple[ND
     train, valid = train_test_split(np.arange(len(y)), test_size=settings.valid_share, random_state=settings.seed,
                                     stratify=y)
     return np.sort(train), np.sort(valid)
+
+
+def sample_figures(y: NDArray[np.int8], z: NDArray[np.float64]) -> dict[str, float]:
+    """Rows, bad rate, AUC and KS of log-odds `z` on outcomes `y` (the registry's figures of a sample)."""
+    return {"count": len(y), "bad_rate": float(y.mean()), "auc": _auc(y, z),
+            "ks": ks(y, z) if 0 < int(y.sum()) < len(y) else float("nan")}
 
 
 def _auc(y: NDArray[np.int8], z: NDArray[np.float64]) -> float:
@@ -231,6 +241,7 @@ def train_joint(frame: pd.DataFrame, *, id_column: str, target: str, bad: str, p
     rng = np.random.default_rng(settings.seed)
     history: list[dict[str, float]] = []
     snapshots: dict[int, tuple[list[float], float]] = {}
+    partials_kept: dict[int, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
     best_epoch, best_auc, waited = 0, -1.0, 0
     batches_per_epoch = math.ceil(len(train_pos) / settings.batch_size)
     total = settings.max_epochs * batches_per_epoch
@@ -266,15 +277,19 @@ def train_joint(frame: pd.DataFrame, *, id_column: str, target: str, bad: str, p
             intercept -= settings.learning_rate * float(grad[-1])
             done += 1
             progress(f"epoch {epoch}", done, total)
-        answer = partner.call("train/partials", {"session": session, "positions": valid_pos.tolist(),
-                                                 "epoch": epoch})
-        partial = np.asarray(answer.get("partials"), dtype=np.float64)
-        if partial.shape != valid_pos.shape:
+        # the validation rows' partial scores measure AUC for early stopping; the training rows' give the
+        # train-test gap the model gates check
+        answer = partner.call("train/partials", {"session": session, "epoch": epoch,
+                                                 "positions": np.concatenate([valid_pos, train_pos]).tolist()})
+        both = np.asarray(answer.get("partials"), dtype=np.float64)
+        if both.shape != (len(valid_pos) + len(train_pos),):
             raise FederationError("train: the partner answered a different number of validation scores")
+        partial, partial_train = both[:len(valid_pos)], both[len(valid_pos):]
         z_valid = x[valid_pos] @ weights + intercept + partial
         auc = _auc(y[valid_pos], z_valid)
         history.append({"epoch": epoch, "valid_auc": auc})
         snapshots[epoch] = (weights.tolist(), intercept)
+        partials_kept[epoch] = (partial, partial_train)
         if auc > best_auc + 1e-5:
             best_epoch, best_auc, waited = epoch, auc, 0
         else:
@@ -287,6 +302,14 @@ def train_joint(frame: pd.DataFrame, *, id_column: str, target: str, bad: str, p
     model_id = secrets.token_hex(16)
     partner.call("train/finish", {"session": session, "epoch": best_epoch, "model_id": model_id})
     best_weights, best_intercept = snapshots[best_epoch]
+    valid_partial, train_partial = partials_kept[best_epoch]
+    w = np.asarray(best_weights, dtype=np.float64)
+    z_train = x[train_pos] @ w + best_intercept + train_partial
+    z_test = x[valid_pos] @ w + best_intercept + valid_partial
+    z_alone = alone.decision_function(x[valid_pos])
+    sides = {"joint": sample_figures(y[valid_pos], z_test),
+             "bank_only": sample_figures(y[valid_pos], z_alone),
+             "partner_only": sample_figures(y[valid_pos], valid_partial)}
     metrics = {
         "valid_auc_joint": best_auc, "valid_auc_bank_only": auc_bank_only,
         "partner_contribution_auc": best_auc - auc_bank_only, "best_epoch": best_epoch,
@@ -294,10 +317,18 @@ def train_joint(frame: pd.DataFrame, *, id_column: str, target: str, bad: str, p
         "train_rows": len(train_pos), "valid_rows": len(valid_pos), "bad_rate": float(y.mean()),
         "psi_seconds": round(psi_seconds, 3), "training_seconds": round(train_seconds, 3),
         "key_bits": settings.key_bits,
+        # the registry's figures: the joint model on its training and validation rows, and each side's share
+        "train": sample_figures(y[train_pos], z_train), "test": sides["joint"], "sides": sides,
+        "contribution": {"partner_auc": sides["joint"]["auc"] - sides["bank_only"]["auc"],
+                         "bank_auc": sides["joint"]["auc"] - sides["partner_only"]["auc"],
+                         "partner_ks": sides["joint"]["ks"] - sides["bank_only"]["ks"],
+                         "bank_ks": sides["joint"]["ks"] - sides["partner_only"]["ks"]},
     }
     return JointModel(model_id=model_id, bins=bins, woe=woe, weights=best_weights, intercept=best_intercept,
                       partner_url=partner_url, partner_features=partner_features, key_fingerprint=key.fingerprint,
                       metrics=metrics, history=history, created_at=created_at,
+                      bank_only={"weights": [float(v) for v in alone.coef_[0]],
+                                 "intercept": float(alone.intercept_[0])},
                       settings={**asdict(settings), "id_column": id_column, "target": target, "bad": bad})
 
 
