@@ -51,7 +51,11 @@ def report_figures(joint: JointModel, partnership: Partnership) -> dict[str, Any
                                                                       "contract_ref": partnership.contract_ref},
             "bank_features": joint.features, "partner_feature_count": len(joint.partner_features),
             "partner_feature_aliases": partner_aliases(len(joint.partner_features)),
-            "samples": {"train": m["train"], "test": m["test"]}, "sides": sides,
+            # the samples as every validation report has them (and the validator's workbook reads them)
+            "samples": {"train": {"metrics": m["train"]}, "test": {"metrics": m["test"]},
+                        "test bank only": {"metrics": sides["bank_only"]},
+                        "test partner only": {"metrics": sides["partner_only"]}},
+            "features": {"binning": {}, "iv": []}, "sides": sides,
             "contribution": m.get("contribution", {}), "shared_ids": m.get("shared_ids"),
             "best_epoch": m.get("best_epoch"), "history": joint.history, "key_bits": m.get("key_bits")}
 

@@ -121,6 +121,9 @@ def test_a_joint_model_is_registered_under_its_partnership_and_approved_like_any
     assert v.metrics["test"]["ks"] > 0 and v.metrics["train"]["count"] > v.metrics["test"]["count"]
     page = risk_service.report_html(bank.uow, bank.people["sun"], v.id)
     assert "Bank only / 仅本行数据" in page and "合作方贡献" in page
+    figures = risk_service.report_json(bank.uow, bank.people["sun"], v.id)
+    assert figures["samples"]["test bank only"]["metrics"] == sides["bank_only"]
+    assert risk_service.report_workbook(bank.uow, bank.people["sun"], v.id)[:2] == b"PK"  # an xlsx
 
     with pytest.raises(PermissionDenied):
         registry.mark_validated(bank.uow, bank.people["wang"], v.id)
@@ -265,3 +268,31 @@ def test_the_cli_registers_a_joint_model_under_its_named_partnership(trained: Tr
     finally:
         get_settings.cache_clear()
         bank.engine.dispose()
+
+
+def test_the_analyst_pages_show_a_joint_model_and_its_report(app_client: Any, new_tenant: Any, trained: Trained,
+                                                            tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+    from tests.conftest import sign_in_page
+
+    app = app_client.app
+    original = app.state.settings
+    app.state.settings = original.model_copy(update={"data_dir": tmp_path})
+    try:
+        kit = new_tenant()
+        analyst = kit.principal("risk_analyst")
+        pid = register_partnership(kit.uow_factory(), analyst, PartnershipCreate(
+            name="telecom", endpoint_url="http://127.0.0.1:9", key_fingerprint=KEY.fingerprint, purpose="joint",
+            contract_ref="DP-7", valid_from=date(2026, 1, 1), valid_to=date(2030, 12, 31))).id
+        v = register_joint_model(kit.uow_factory(), analyst, trained.model_dir, partnership_id=pid, on=TODAY,
+                                 store_root=tmp_path / "models")
+        username, _ = kit.user("model_validator")
+        client = TestClient(app, raise_server_exceptions=False)
+        client.cookies.set("ml_lang", "en")
+        sign_in_page(client, username)
+        detail = client.get(f"/analyst/models/{v.id}")
+        assert detail.status_code == 200 and "hetero-lr" in detail.text
+        report = client.get(f"/analyst/models/{v.id}/report")
+        assert report.status_code == 200 and "Partner only" in report.text
+    finally:
+        app.state.settings = original

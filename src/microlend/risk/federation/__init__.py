@@ -53,6 +53,16 @@ partner a request log; `--keep-messages` also keeps the bodies for an audit.
    score (PDO scale) and reasons, the partner's whole contribution named `partner_data`. The partner learns
    which of its people the bank is scoring; the bank learns one partial score per scored person.
 
+5. Governance and the live decision. The bank records each partner (`partnerships`: endpoint, key fingerprint,
+   purpose, contract, validity, active or suspended; risk analysts and admins, audited). A trained joint model
+   is registered (`risk.joint_models`) as kind `hetero-lr` under its partnership, with the partner's features
+   only as a count and aliases and a report of AUC and KS of the joint, bank-only and partner-only scores, and
+   goes through the gates and four eyes like any model (`joint_scoring` is its scoring side). As champion, a
+   decision asks the partner for one applicant's partial score within 300 ms (`online`); a suspended or expired
+   partnership, a missing key, an unreachable, slow or refusing partner make it score with the bank-only model
+   on the same WoE, its label ending in "bank-only" and PARTNER_UNAVAILABLE first among the reasons stored
+   with the decision's inputs (so the decision replays).
+
 What never crosses the wire in clear: a label, a feature value, a person's bin, either side's weights or
 bin edges, or an ID number. The bank's model directory keeps the partner's feature names, never values.
 """
