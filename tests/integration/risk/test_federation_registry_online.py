@@ -296,3 +296,24 @@ def test_the_analyst_pages_show_a_joint_model_and_its_report(app_client: Any, ne
         assert report.status_code == 200 and "Partner only" in report.text
     finally:
         app.state.settings = original
+
+
+def test_a_refusal_or_a_missing_key_is_told_apart_from_an_answer(joint_bank: tuple[Bank, PartnerServer, int],
+                                                                 trained: Trained, tmp_path: Path) -> None:
+    bank, _, pid = joint_bank
+    ask = {"partnership_id": pid, "key_fingerprint": KEY.fingerprint, "on": TODAY}
+    who = bank.people["zhao"]
+    partners = OnlinePartners(keys=tmp_path / "keys", timeout=2.0)
+    try:
+        model_id = JointModel.load(trained.model_dir).model_id
+        known = partners.partial(bank.uow, who, partner_model_id=model_id, id_number=_id_number(700), **ask)
+        assert known.found and known.partial is not None and not known.unavailable
+        stranger = partners.partial(bank.uow, who, partner_model_id=model_id, id_number=_id_number(99), **ask)
+        assert (stranger.partial, stranger.found) == (0.0, False)  # not the partner's customer: neutral part
+        refused = partners.partial(bank.uow, who, partner_model_id="f" * 32, id_number=_id_number(700), **ask)
+        assert refused.partial is None and "holds no part of model" in refused.unavailable
+        keyless = OnlinePartners(keys=tmp_path / "no-keys").partial(
+            bank.uow, who, partner_model_id=model_id, id_number=_id_number(700), **ask)
+        assert keyless.partial is None and "not installed" in keyless.unavailable
+    finally:
+        partners.close()
