@@ -24,6 +24,7 @@ from microlend.data.quality import render_html as render_quality
 from microlend.data.service import MAX_UPLOAD_BYTES, import_upload
 from microlend.risk import monitoring_runs, registry
 from microlend.risk import service as risk_service
+from microlend.risk.federation import partnerships
 from microlend.web import i18n
 from microlend.web.pages import current_principal, login_redirect, page
 from microlend.web.templates import request_locale
@@ -316,6 +317,20 @@ def _gates_page(request: Request, who: Principal, uow: UnitOfWorkDep, *, status_
     gates = registry.model_gates(uow, who)
     return page(request, who, "analyst/gates.html", status_code=status_code, gates=gates.to_dict(),
                 fields=list(GATE_FIELDS), can_edit=who.can(Permission.MANAGE_MODEL_GATES), error=error, saved=saved)
+
+
+@router.get("/analyst/partnerships", response_class=HTMLResponse)
+def partnerships_page(request: Request, uow: UnitOfWorkDep) -> Response:
+    """联合建模合作方 the bank's data partners: endpoint, key fingerprint, purpose, contract, validity, status."""
+    who = _signed_in(request, uow)
+    if not isinstance(who, Principal):
+        return who
+    try:
+        found = partnerships.list_partnerships(uow, who)
+    except DomainError as exc:
+        return _error(request, who, exc)
+    return page(request, who, "analyst/partnerships.html", partnerships=found,
+                badges={"active": "ok", "suspended": "bad"})
 
 
 @router.get("/analyst/gates", response_class=HTMLResponse)

@@ -151,3 +151,29 @@ def test_the_cli_records_a_partner_from_its_key_file_without_storing_the_key(cli
                                        cli_bank.people["zhao"].username, "--id", str(row.id), "--reason", "x"])
     assert officer.exit_code != 0 and get_partnership(cli_bank.uow, cli_bank.people["wang"], row.id).status == \
         "suspended"
+
+
+def test_the_analyst_page_lists_the_partners_in_both_languages(app_client: Any, new_tenant: Any) -> None:
+    from fastapi.testclient import TestClient
+    from tests.conftest import sign_in_page
+
+    kit = new_tenant()
+    p = register_partnership(kit.uow_factory(), kit.principal("risk_analyst"), telecom())
+    set_status(kit.uow_factory(), kit.principal("admin"), p.id, "suspended", reason="合同续签中")
+    pages = {}
+    for lang in ("en", "zh_CN"):
+        username, _ = kit.user("model_validator")
+        client = TestClient(app_client.app, raise_server_exceptions=False)
+        client.cookies.set("ml_lang", lang)
+        sign_in_page(client, username)
+        pages[lang] = client.get("/analyst/partnerships")
+        assert pages[lang].status_code == 200
+        assert "城关电信" in pages[lang].text and "0a1b2c3d4e5f6071" in pages[lang].text
+        assert "合同续签中" in pages[lang].text and "DP-2026-007" in pages[lang].text
+    assert "Data partners" in pages["en"].text and "Suspended" in pages["en"].text
+    assert "联合建模合作方" in pages["zh_CN"].text and "已暂停" in pages["zh_CN"].text
+    assert "Suspended" not in pages["zh_CN"].text
+    username, _ = kit.user("marketer")
+    outsider = TestClient(app_client.app, raise_server_exceptions=False)
+    sign_in_page(outsider, username)
+    assert outsider.get("/analyst/partnerships").status_code == 403
