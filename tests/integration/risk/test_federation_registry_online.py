@@ -317,3 +317,25 @@ def test_a_refusal_or_a_missing_key_is_told_apart_from_an_answer(joint_bank: tup
         assert keyless.partial is None and "not installed" in keyless.unavailable
     finally:
         partners.close()
+
+
+def test_a_partner_that_accepts_but_never_answers_is_given_up_after_the_timeout(bank: Bank, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel accepts the connection; nobody ever reads or answers
+        pid = partnership(bank, f"http://127.0.0.1:{silent.getsockname()[1]}")
+        key_file = tmp_path / "partnership.key"
+        key_file.write_text("microlend-federation-key-v1:" + KEY.secret.hex() + "\n")
+        install_key(key_file, tmp_path / "keys")
+        partners = OnlinePartners(keys=tmp_path / "keys", timeout=0.3)
+        try:
+            started = time.perf_counter()
+            answer = partners.partial(bank.uow, bank.people["zhao"], partnership_id=pid, partner_model_id="0" * 32,
+                                      key_fingerprint=KEY.fingerprint, id_number=_id_number(700), on=TODAY)
+            waited = time.perf_counter() - started
+        finally:
+            partners.close()
+    assert answer.partial is None and "Timeout" in answer.unavailable
+    assert 0.25 < waited < 2.0
