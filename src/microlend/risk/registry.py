@@ -453,6 +453,11 @@ class ScoringRuntime:
                     pd=_exact(result.pd, 10), score=_exact(result.score, 4), reasons=list(result.reason_codes),
                     scored_by=who.user_id, scored_at=now,
                 ))
+                if result.partner not in ("", "joint"):  # why a joint model scored without its partner
+                    audit.record(uow.session, who, "model.partner_unavailable", "model_version",
+                                 result.model_version_id, after={"subject_type": subject_type,
+                                                                 "subject_id": str(subject_id)},
+                                 reason=result.partner)
             uow.commit()
         return ScoringOutcome(champion=champion, challenger=challenger)
 

@@ -22,6 +22,7 @@ import uvicorn
 from sqlalchemy import select
 from tests.provider_server import free_port
 
+from microlend.core.audit import AuditRow
 from microlend.core.errors import Conflict, PermissionDenied
 from microlend.core.tables import TenantRow
 from microlend.decisioning import scored_decision
@@ -226,6 +227,10 @@ def test_a_live_decision_asks_the_partner_and_falls_back_when_it_is_stopped(
     assert decisions.replay(bank.uow, bank.people["zhao"], fallback.id).equal
     scores = registry.scores_of(bank.uow, bank.people["wang"], "decision_request", "application:500")
     assert [("PARTNER_UNAVAILABLE" in s.reasons) for s in scores] == [False, True]
+    with bank.uow as u:
+        why = u.session.execute(select(AuditRow.reason).where(AuditRow.tenant_id == bank.tenant_id,
+                                                              AuditRow.action == "model.partner_unavailable")).all()
+    assert len(why) == 1 and "not reachable" in why[0][0]
 
 
 def test_a_suspended_partnership_is_not_asked(joint_bank: tuple[Bank, PartnerServer, int],
