@@ -44,9 +44,10 @@ partner a request log; `--keep-messages` also keeps the bodies for an audit.
      - each side removes its masks and steps its own weights along mean(D x) (the gradient preconditioned by
        1/slope); the partner never sends its weights, the bank never sends its own.
    Each side learns its own gradients (aggregates over a batch), as in FATE's hetero-LR. After each epoch
-   the partner returns its partial log-odds z_partner for the validation rows, so the bank can measure AUC
-   and stop early (patience 2) and keep the best epoch (the partner keeps its weights of that epoch): the
-   bank thus sees validation rows' partner partial scores once per epoch, as it would when scoring them.
+   the partner returns its partial log-odds z_partner for the validation and training rows, so the bank can
+   measure AUC, stop early (patience 2) and keep the best epoch (the partner keeps its weights of that epoch),
+   and report the train-test gap the model gates check: the bank thus sees the shared rows' partner partial
+   scores once per epoch, as it would when scoring them.
 
 4. Scoring. The bank sends keyed hashes of the IDs to score and the model id; the partner answers its
    partial log-odds for those IDs only (none for an ID it does not hold), the bank adds its own part: pd,
