@@ -118,10 +118,14 @@ def main() -> int:
 
     from microlend.api.app import create_app
     from microlend.cli.demo import _seed
+    from microlend.core.db import make_engine
+    from microlend.core.migrate import upgrade
+    from microlend.core.settings import get_settings
     from microlend.demo.seed import DEMO_PASSWORD, DEMO_STAFF, DEMO_TENANT
 
     started = time.perf_counter()
     _seed(args.customers, args.days)
+    upgrade(make_engine(get_settings().database_url))  # a bank seeded by an earlier version gets its indexes
     seeded = time.perf_counter()
     print(f"demo bank ready in {seeded - started:.0f} s ({args.data_dir})", flush=True)
     personas = list({tuple(roles): name for name, roles, _, _ in reversed(DEMO_STAFF)}.values())[::-1]
