@@ -62,13 +62,7 @@ DATA_COLUMNS = {
 
 #: (path pattern, kind) -> why it does not pass yet. Kinds: overflow, status, english (in zh-CN), chinese (in
 #: en). A path pattern is the page's path with numbers replaced by {id}.
-KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    ("/analyst/models/{id}", "english"): "the sentence naming the command `microlend risk report` does not mark it "
-                                         "as code",
-    ("/collections/settings", "english"): "the template placeholders {days} {amount} {date} are listed as words",
-    ("/marketing/campaigns", "chinese"): "a campaign's language is shown by its own name (中文)",
-    ("/marketing/campaigns/{id}", "chinese"): "a campaign's language is shown by its own name (中文)",
-}
+KNOWN_FAILURES: dict[tuple[str, str], str] = {}
 
 _TEXT = """() => {
   const seen = [];

@@ -5,7 +5,9 @@ Importing and reading datasets live in `importer`; this module adds the use case
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,10 @@ from microlend.data.importer import (
     load_dataset,
     source_for_file,
 )
-from microlend.data.quality import QualityReport, quality_report
+from microlend.data.quality import QualityReport, default_bad, quality_report, render_html
+
+#: The stored quality reports' layout: a report stored under another number is built again.
+QUALITY_REPORT_LAYOUT = 1
 
 #: Uploads larger than this are refused; bigger files are imported with `microlend data import`.
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
@@ -36,6 +41,7 @@ __all__ = [
     "DatasetInfo",
     "ImportResult",
     "dataset_quality",
+    "dataset_quality_html",
     "get_dataset",
     "import_accounts_upload",
     "import_dataset",
@@ -75,6 +81,54 @@ def dataset_quality(
         against_name=other_name,
         bins=bins,
     )
+
+
+def default_target(info: DatasetInfo) -> tuple[str | None, str | None]:
+    """The target a dataset's quality report is read against unless another is asked for: its contract's
+    target, bad by the target's categories ("bad", or 1 of a 0/1 flag); (None, None) without one."""
+    target = info.contract.get("target") or None
+    if not target:
+        return None, None
+    columns = info.contract.get("columns") or info.columns
+    column = next((c for c in columns if c.get("name") == target), {})
+    return target, default_bad(column.get("categories"))
+
+
+def _stored_quality_path(info: DatasetInfo, target: str | None, bad: Any) -> Path:
+    """Where the quality report of a version (against a target) is kept: next to the version's file, named by
+    its content hash and the question asked, so a version's report is built once."""
+    question = json.dumps([QUALITY_REPORT_LAYOUT, info.content_hash, target, None if bad is None else str(bad)])
+    key = hashlib.sha256(question.encode()).hexdigest()[:24]
+    path = Path(info.path)
+    return path.with_name(f"{path.stem}.quality-{key}.html")
+
+
+def dataset_quality_html(uow: UnitOfWork, who: Principal, name: str, version: int | None = None, *,
+                         target: str | None = None, bad: Any = None) -> str:
+    """The quality report of a stored dataset version as a self-contained page. A version never changes, so
+    its report is built on the first request (or at import) and stored; later views read it."""
+    info = get_dataset(uow, who, name, version)
+    path = _stored_quality_path(info, target, bad)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        pass
+    html = render_html(dataset_quality(uow, who, name, info.version, target=target, bad=bad))
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(html)
+        os.replace(tmp, path)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)  # a folder that cannot be written: served, built again next time
+    return html
+
+
+def store_quality_report(uow: UnitOfWork, who: Principal, name: str, version: int | None = None) -> None:
+    """Build and store a version's quality report against its contract's target (the one its page shows)."""
+    info = get_dataset(uow, who, name, version)
+    target, bad = default_target(info)
+    dataset_quality_html(uow, who, name, info.version, target=target if bad else None, bad=bad if target else None)
 
 
 def import_upload(uow: UnitOfWork, who: Principal, *, data_dir: Path, name: str, filename: str, content: bytes,

@@ -181,10 +181,14 @@ def decide(
 
 
 def _explanation(s: Session, tenant_id: int, doc: dict[str, Any], reasons: tuple[str, ...] | list[str],
-                 trace: Any) -> tuple[Catalogue, ReasonValues]:
+                 trace: Any, read: Catalogue | None = None) -> tuple[Catalogue, ReasonValues]:
     """The bank's catalogue entries of a decision's reasons, and their parameters from the rows that gave
-    them (read from the trace and the policy version the decision was made with)."""
-    catalogue = reason_codes.codes_catalogue(s, tenant_id, list(reasons))
+    them (read from the trace and the policy version the decision was made with). `read`: the entries read
+    already for many decisions at once (a list of them asks the catalogue once)."""
+    if read is None:
+        catalogue = reason_codes.codes_catalogue(s, tenant_id, list(reasons))
+    else:
+        catalogue = {code: read[code] for code in reasons if code in read}
     subs = load_subdecisions(s, tenant_id, doc)
     return catalogue, reason_values(doc, trace, catalogue, subs)
 

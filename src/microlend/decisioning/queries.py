@@ -59,6 +59,7 @@ def reason_messages(uow: UnitOfWork, who: Principal, decision_ids: Sequence[int]
                     locale: str = "zh_CN") -> dict[int, list[dict[str, Any]]]:
     """Decision id -> its reasons as the bank's catalogue words them, with the parameters of the rules that
     fired: [{code, message (what the borrower may be told), staff_message, tellable}]."""
+    from microlend.decisioning import reason_codes
     from microlend.decisioning.deciding import _explanation
     from microlend.decisioning.reasons import reason
     from microlend.decisioning.versions import version_row
@@ -72,13 +73,15 @@ def reason_messages(uow: UnitOfWork, who: Principal, decision_ids: Sequence[int]
             rows = s.execute(select(DecisionRow.id, DecisionRow.policy_hash, DecisionRow.reasons, DecisionRow.trace)
                              .where(DecisionRow.tenant_id == who.tenant_id,
                                     DecisionRow.id.in_(ids[start : start + _CHUNK]))).all()
+            # the catalogue entries of every reason of the chunk, in one read
+            read = reason_codes.codes_catalogue(s, who.tenant_id, sorted({c for r in rows for c in r.reasons or ()}))
             for decision_id, content_hash, codes, trace in rows:
                 if not codes:
                     found[int(decision_id)] = []
                     continue
                 if content_hash not in docs:
                     docs[content_hash] = version_row(s, who.tenant_id, content_hash).content
-                catalogue, values = _explanation(s, who.tenant_id, docs[content_hash], codes, trace)
+                catalogue, values = _explanation(s, who.tenant_id, docs[content_hash], codes, trace, read)
                 entries = [reason(c, catalogue) for c in codes]
                 found[int(decision_id)] = [
                     {"code": r.code, "message": r.message(locale, values.get(r.code)),

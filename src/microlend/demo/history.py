@@ -526,6 +526,7 @@ def seed_datasets(uow: UnitOfWork, tenant_id: int, folder: Path) -> str:
 
     from microlend.data.contracts import shipped_contract
     from microlend.data.importer import CsvSource, import_dataset
+    from microlend.data.service import store_quality_report
 
     analyst = _staff(uow, tenant_id, "analyst@demo")
     folder.mkdir(parents=True, exist_ok=True)
@@ -535,6 +536,7 @@ def seed_datasets(uow: UnitOfWork, tenant_id: int, folder: Path) -> str:
         path = folder / f"{name}.csv"
         frame.to_csv(path, index=False)
         result = import_dataset(uow, analyst, name=name, source=CsvSource(path), contract=shipped_contract(name))
+        store_quality_report(uow, analyst, name, result.dataset.version)  # its page opens at once
         done.append(f"{name} ({result.dataset.rows} rows)")
     return "datasets: " + ", ".join(done)
 

@@ -341,7 +341,7 @@ class JournalLineRow(Base):
             name="fk_journal_lines_account",
         ),
         CheckConstraint("debit >= 0 AND credit >= 0 AND (debit = 0 OR credit = 0)", name="one_sided"),
-        Index("ix_journal_lines_tenant_account", "tenant_id", "account_code"),
+        Index("ix_journal_lines_tenant_account_entry", "tenant_id", "account_code", "entry_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -20,7 +20,6 @@ from microlend.core.identity import Permission, Principal, Role
 from microlend.data import service as data_service
 from microlend.data.importer import ContractBroken
 from microlend.data.quality import default_bad
-from microlend.data.quality import render_html as render_quality
 from microlend.data.service import MAX_UPLOAD_BYTES, import_upload
 from microlend.risk import monitoring_runs, registry
 from microlend.risk import service as risk_service
@@ -162,11 +161,12 @@ def dataset_quality(request: Request, uow: UnitOfWorkDep, name: str, version: Ve
         if target and not bad:  # no value named: the target's own "bad" (never a 0 % bad rate of '')
             info = data_service.get_dataset(uow, who, name, version)
             bad = _bad_of(info.contract.get("columns") or info.columns, target)
-        report = data_service.dataset_quality(uow, who, name, version, target=(target or None) if bad else None,
-                                              bad=bad if target else None)
+        report = data_service.dataset_quality_html(uow, who, name, version,
+                                                   target=(target or None) if bad else None,
+                                                   bad=bad if target else None)
     except DomainError as exc:
         return _error(request, who, exc)
-    return report_page(render_quality(report))
+    return report_page(report)
 
 
 # ------------------------------------------------------------------------------------------ models

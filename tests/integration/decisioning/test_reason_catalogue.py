@@ -156,3 +156,19 @@ class TestWhatTheBorrowerIsTold:
                                                            "capacity": {"age_at_maturity": 71}}), locale="en")
         assert "AGE_ABOVE_MAX" in record.reasons
         assert all("Older than" not in told for told in record.borrower_reasons)
+
+    def test_many_decisions_read_at_once_each_keep_their_own_reasons(self, uow: UnitOfWork, bank: Tenant,
+                                                                     analyst: Principal) -> None:
+        """A list page reads the catalogue once for all its decisions: each still gets its own reasons' words,
+        with its own rule's parameters."""
+        from microlend.decisioning.queries import reason_messages
+
+        old = service.decide(uow, analyst, application({"customer": {"age": 70},
+                                                        "capacity": {"age_at_maturity": 71}}), locale="en")
+        young = service.decide(uow, analyst, application({"customer": {"customer_id": "c17", "age": 17}}),
+                               locale="en")
+        assert old.reasons != young.reasons
+        read = reason_messages(uow, analyst, [old.id, young.id], locale="en")
+        assert [r["code"] for r in read[old.id]] == list(old.reasons)
+        assert [r["code"] for r in read[young.id]] == list(young.reasons)
+        assert [r["message"] for r in read[old.id] if r["tellable"]] == list(old.borrower_reasons)

@@ -111,6 +111,23 @@ class TestDatasets:
         assert "bad rate 29.17%" in quality  # 7 of 24
         assert "18,420" in quality and "e+04" not in quality
 
+    def test_a_versions_quality_report_is_built_once_and_read_after(self, api: Api, _data_dir: Path) -> None:
+        """A dataset version never changes: its report is stored on the first view and later views read it
+        (here a marked copy of the stored report comes back); another target is another report."""
+        client, _ = browser(api, "risk_analyst")
+        r = client.post("/analyst/datasets", data={"name": "loans", "contract": json.dumps(CONTRACT)},
+                        files={"file": ("loans.csv", CSV.encode(), "text/csv")}, follow_redirects=False)
+        assert r.status_code == 303, r.text
+        address = "/analyst/datasets/loans/quality?version=1&target=outcome&bad=bad"
+        first = client.get(address)
+        assert first.status_code == 200 and "data:image/png;base64," in first.text
+        [stored] = list(_data_dir.rglob("*.quality-*.html"))
+        assert stored.read_text(encoding="utf-8") == first.text
+        stored.write_text(first.text.replace("</body>", "<p>read from the store</p></body>"), encoding="utf-8")
+        assert "read from the store" in client.get(address).text
+        assert "read from the store" not in client.get("/analyst/datasets/loans/quality?version=1").text
+        assert len(list(_data_dir.rglob("*.quality-*.html"))) == 2
+
     def test_a_broken_contract_lists_the_rows_at_fault_and_stores_nothing(self, api: Api) -> None:
         client, _ = browser(api, "risk_analyst")
         r = client.post("/analyst/datasets", data={"name": "loans", "contract": json.dumps(CONTRACT)},
