@@ -89,12 +89,13 @@ def customers(n: int, seed: int = 7) -> tuple[pl.DataFrame, pd.DataFrame]:
     has_loan = rng.random(n) < 0.45
     exposure = np.where(has_loan, np.round(rng.uniform(5_000, 150_000, n), -2), 0.0)
     dpd = np.where(has_loan & (rng.random(n) < 0.04), rng.integers(1, 90, n), 0).astype(float)
+    unknown = pl.repeat(None, n, dtype=pl.Float64, eager=True)  # a number the view has no value for, as it gives it
     frame = pl.DataFrame({
         "customer_id": np.arange(1, n + 1, dtype=np.int64),
         "customer_kind": np.full(n, "business", dtype=object),
         "age": rng.integers(25, 62, n).astype(float),
         "annual_turnover": turnover,
-        "annual_income": np.full(n, None),
+        "annual_income": unknown,
         "years_in_business": features["years_in_business"].to_numpy(),
         "blacklisted": rng.random(n) < 0.01,
         "overdue_elsewhere": rng.random(n) < 0.03,
@@ -109,14 +110,14 @@ def customers(n: int, seed: int = 7) -> tuple[pl.DataFrame, pd.DataFrame]:
         "pending_offers": np.zeros(n),
         "exposure_total": exposure,
         "exposure_cap": np.full(n, 1_000_000.0),
-        "verified_turnover": np.full(n, None),
+        "verified_turnover": unknown,
         "turnover_multiple": np.full(n, 0.5),
         "debt_to_income_ceiling": np.full(n, 2.0),
         "age_at_maturity": rng.integers(26, 63, n).astype(float),
         "id_document_expired": np.zeros(n, dtype=bool),
         "credit_report_consent": rng.random(n) < 0.95,
         "tax_loan_fraction": np.full(n, 0.3),
-        "verified_sales_12m": np.full(n, None),
+        "verified_sales_12m": unknown,
     }, strict=False)
     scored = ["tax_sales_12m", "tax_sales_growth_yoy", "enf_cases_open", "enf_dishonest", "bur_overdue_now",
               "bur_bad_debt"]
