@@ -104,11 +104,16 @@ def db_run(n: int, rate: int) -> None:
         started = time.perf_counter()
         launched = service.launch_campaign(UnitOfWork(factory), maker, camp.id, frame, at=noon, bank_name="示范银行")
         launch_s = time.perf_counter() - started
+        # the sender reads push targets in the dispatch's own unit of work, as the worker's messages job does:
+        # on SQLite a second one would wait for the write lock the dispatch holds
+        uow = UnitOfWork(factory)
+        sender, gateways = bank_sender(uow, maker)
         started = time.perf_counter()
-        summary = service.dispatch_outbox(UnitOfWork(factory), maker, now=noon + timedelta(minutes=1),
-                                          sender=bank_sender(UnitOfWork(factory), maker)[0],
+        summary = service.dispatch_outbox(uow, maker, now=noon + timedelta(minutes=1), sender=sender,
                                           consent=lambda _u, _w, ids: set(ids))
         dispatch_s = time.perf_counter() - started
+        for gateway in gateways:
+            gateway.close()
         print(f"database (SQLite): {n:,} customers, {launched.messages:,} messages after holdout and control "
               f"({launched.excluded.get('global_holdout', 0):,} held out bank-wide, {launched.control:,} control)")
         print(f"  launch {launch_s:.1f} s; dispatch {dispatch_s:.1f} s = {summary.sent / dispatch_s:,.0f} messages/s "
@@ -125,15 +130,19 @@ def _register_devices(engine: Any, tenant_id: int, n: int, at: datetime) -> None
     from microlend.parties.tables import DeviceRow
 
     with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        # SQLite changes foreign_keys only outside a transaction, and every statement through the connection
+        # begins one: the driver's own connection turns it off before the first insert and on after the commit
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        raw.execute("PRAGMA foreign_keys=OFF")
         for start in range(1, n + 1, 10_000):
-            conn.execute(insert(DeviceRow.__table__), [
+            conn.execute(insert(DeviceRow), [
                 {"tenant_id": tenant_id, "customer_id": c, "platform": "android",
                  "token_enc": crypto.encrypt(f"bench-token-{c:012d}"), "token_index": f"bench-{c}",
                  "token_masked": "benc****", "status": "active", "registered_at": at}
                 for c in range(start, min(n, start + 9_999) + 1)])
         conn.commit()
-        conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+        raw.execute("PRAGMA foreign_keys=ON")
 
 
 def main(argv: list[str]) -> None:

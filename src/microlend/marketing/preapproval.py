@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from itertools import repeat
 from typing import Any, Protocol
 
 import numpy as np
@@ -390,15 +391,16 @@ def _process_chunks(uow: UnitOfWork, who: Principal, plan: _RunPlan, run_id: int
         if plan.segment is not None:
             chunk = plan.segment.select(chunk)
         in_segment += chunk.height
-        rows = _offers(chunk, plan.scorer, plan.evaluator, plan.facts, plan.params, run_id, who.tenant_id,
-                       expires_on, plan.policy_version)
+        offers = _offers(chunk, plan.scorer, plan.evaluator, plan.facts, plan.params, run_id, who.tenant_id,
+                         expires_on, plan.policy_version)
         with uow:
             s = uow.session
-            _write_offers(s, rows)
+            if offers is not None:
+                _write_offers(s, offers)
             run_row = s.get(PreapprovalRunRow, run_id)
             assert run_row is not None
             run_row.customers_done = min(start + plan.chunk_rows, total)
-            run_row.offers_count += len(rows)
+            run_row.offers_count += len(offers) if offers is not None else 0
             run_row.parameters = {**run_row.parameters, "in_segment_done": in_segment}
             uow.commit()
         if progress is not None:
@@ -469,13 +471,39 @@ def run_over_table(
     return PreapprovalSummary(run.id, key, "completed", total, in_segment, offers, resumed)
 
 
+@dataclass(frozen=True)
+class _ChunkOffers:
+    """One chunk's offers column by column (limits in storage form), with the values all its rows share."""
+
+    tenant_id: int
+    run_id: int
+    expires_on: date
+    policy_version: str
+    customer_ids: list[int]
+    limits: list[int]
+    annual_rates: list[str]
+    aprs: list[str]
+    risk_grades: list[Any]
+    scores: list[float]
+
+    def __len__(self) -> int:
+        return len(self.customer_ids)
+
+    def rows(self, model_version: str, expires_on: Any) -> Iterator[tuple[Any, ...]]:
+        """The offers table's rows in `_OFFER_COLUMNS` order, made as they are written (`expires_on` in the
+        form the driver takes)."""
+        return zip(repeat(self.tenant_id), repeat(self.run_id), self.customer_ids, self.limits, self.annual_rates,
+                   self.aprs, repeat(expires_on), self.risk_grades, self.scores, repeat(self.policy_version),
+                   repeat(model_version))
+
+
 def _offers(chunk: pl.DataFrame, scorer: Scorer, evaluator: Any, facts: PolicyFacts, params: OfferParameters,
-            run_id: int, tenant_id: int, expires_on: date, policy_version: str) -> list[tuple[Any, ...]]:
-    """Score and decide one chunk; the approved customers' offers as rows ready for the offers table."""
+            run_id: int, tenant_id: int, expires_on: date, policy_version: str) -> _ChunkOffers | None:
+    """Score and decide one chunk; the approved customers' offers, or None when there are none."""
     from microlend.decisioning.domain import engine_limit, engine_rate
 
     if chunk.height == 0:
-        return []
+        return None
     wanted = getattr(scorer, "features", None)  # hand over only the columns the model reads, when it says
     columns = [c for c in wanted if c in chunk.columns] if wanted is not None else chunk.columns
     score = scorer(chunk.select(columns).to_pandas())
@@ -483,43 +511,44 @@ def _offers(chunk: pl.DataFrame, scorer: Scorer, evaluator: Any, facts: PolicyFa
     approved = (result.outcome == "approve") & (result.limit > 0) & ~np.isnan(result.annual_rate)
     idx = np.flatnonzero(approved)
     if idx.size == 0:
-        return []
-    limits: dict[float, int] = {}
-    rates: dict[float, tuple[str, str]] = {}
-    for value in np.unique(result.limit[idx]):
-        limits[float(value)] = to_storage(engine_limit(float(value), params.currency))
-    for value in np.unique(result.annual_rate[idx]):
+        return None
+    # a chunk holds few distinct limits and rates: each is converted to money once, then handed out by index
+    limit_values, limit_at = np.unique(result.limit[idx], return_inverse=True)
+    limits = [to_storage(engine_limit(float(v), params.currency)) for v in limit_values.tolist()]
+    rate_values, rate_at = np.unique(result.annual_rate[idx], return_inverse=True)
+    rates: list[str] = []
+    aprs: list[str] = []
+    for value in rate_values.tolist():
         rate = engine_rate(float(value))
         assert rate is not None
-        rates[float(value)] = (str(rate), str(offer_apr(rate, params.term_months, params.upfront_fee_rate)))
-    ids = chunk.get_column("customer_id").to_numpy()[idx].tolist()
-    lim = [limits[v] for v in result.limit[idx].tolist()]
-    rr = [rates[v] for v in result.annual_rate[idx].tolist()]
-    grades = result.risk_grade[idx].tolist()
-    scores = score[idx].tolist()
-    return [(tenant_id, run_id, c, li, r[0], r[1], expires_on, g, sc, policy_version, "")
-            for c, li, r, g, sc in zip(ids, lim, rr, grades, scores, strict=True)]
+        rates.append(str(rate))
+        aprs.append(str(offer_apr(rate, params.term_months, params.upfront_fee_rate)))
+    limit_at, rate_at = np.asarray(limit_at).reshape(-1), np.asarray(rate_at).reshape(-1)
+    return _ChunkOffers(
+        tenant_id, run_id, expires_on, policy_version,
+        customer_ids=chunk.get_column("customer_id").to_numpy()[idx].tolist(),
+        limits=np.asarray(limits, dtype=object)[limit_at].tolist(),
+        annual_rates=np.asarray(rates, dtype=object)[rate_at].tolist(),
+        aprs=np.asarray(aprs, dtype=object)[rate_at].tolist(),
+        risk_grades=result.risk_grade[idx].tolist(), scores=score[idx].tolist())
 
 
 _OFFER_COLUMNS = ("tenant_id", "run_id", "customer_id", "limit", "annual_rate", "apr", "expires_on", "risk_grade",
                   "score", "policy_version", "model_version")
 
 
-def _write_offers(s: Session, rows: list[tuple[Any, ...]]) -> None:
+def _write_offers(s: Session, offers: _ChunkOffers) -> None:
     """Bulk write in storage form (limits already integer ten-thousandths): COPY on PostgreSQL, a prepared
-    executemany on SQLite."""
-    if not rows:
-        return
-    run = s.get(PreapprovalRunRow, rows[0][1])
+    executemany on SQLite; the rows are made as the driver reads them, never held as a list."""
+    run = s.get(PreapprovalRunRow, offers.run_id)
     model = run.model_version if run is not None else ""
-    rows = [(*r[:-1], model) for r in rows]
     conn = s.connection()
     cols = ", ".join(f'"{c}"' for c in _OFFER_COLUMNS)
     if is_postgres(s):
         raw = conn.connection.dbapi_connection
         assert raw is not None
         with raw.cursor() as cur, cur.copy(f"COPY marketing_offers ({cols}) FROM STDIN") as copy:  # type: ignore[attr-defined]
-            for r in rows:
+            for r in offers.rows(model, offers.expires_on):
                 copy.write_row(r)
         return
     if s.get_bind().dialect.name == "sqlite":
@@ -528,12 +557,12 @@ def _write_offers(s: Session, rows: list[tuple[Any, ...]]) -> None:
         assert raw is not None
         cur = raw.cursor()
         try:
-            cur.executemany(f"INSERT INTO marketing_offers ({cols}) VALUES ({marks})",
-                            [(*r[:6], r[6].isoformat(), *r[7:]) for r in rows])
+            cur.executemany(f"INSERT INTO marketing_offers ({cols}) VALUES ({marks})",  # sqlite3 takes any iterable
+                            offers.rows(model, offers.expires_on.isoformat()))  # type: ignore[arg-type]
         finally:
             cur.close()
         return
-    records = [dict(zip(_OFFER_COLUMNS, r, strict=True)) for r in rows]
+    records = [dict(zip(_OFFER_COLUMNS, r, strict=True)) for r in offers.rows(model, offers.expires_on)]
     for rec in records:  # the ORM path converts amounts itself
         rec["limit"] = from_storage(rec["limit"])
     s.execute(insert(OfferRow), records)

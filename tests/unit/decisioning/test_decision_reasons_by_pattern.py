@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.unit.marketing.test_live_rules import N, _frame
 
 from microlend.decisioning.columnar import ColumnarPolicy
@@ -47,6 +49,41 @@ class TestReasonsByPattern:
         matrix = np.array([[True, False, True], [False, True, True], [True, False, True]])
         hits = Hits(matrix, ({"code": "A"}, {}, {"code": "C"}))
         assert list(map_hits(hits, "code")) == [("A", "C"), (None, "C"), ("A", "C")]
+
+
+_RECORD_VALUES = st.one_of(st.none(), st.text(max_size=4), st.integers(-3, 3), st.booleans())
+
+
+@st.composite
+def hit_tables(draw: st.DrawFn) -> Hits:
+    """A collect table's hits as a batch sees them: a few recurring patterns of matched rules that differ from
+    one another by a rule here and there (some rows with a pattern of their own), over 0 to 140 rules so
+    one-byte, one-word and wider patterns all occur; the rules' records may lack the key, repeat a value or
+    hold None."""
+    rules = draw(st.one_of(st.sampled_from([1, 7, 8, 9, 63, 64, 65, 72, 129]), st.integers(0, 140)))
+    pattern = st.sets(st.integers(0, rules - 1), max_size=rules) if rules else st.just(set[int]())
+    base = draw(pattern)
+    flips = st.integers(0, rules - 1) | st.integers(max(0, rules - 8), rules - 1)  # the last byte's too
+    patterns = [base, *(base ^ {k} for k in draw(st.lists(flips, max_size=6)))] if rules else [base]
+    rows = draw(st.lists(st.one_of(st.integers(0, len(patterns) - 1), pattern), max_size=120))
+    matrix = np.zeros((len(rows), rules), dtype=bool)
+    for i, r in enumerate(rows):
+        matrix[i, sorted(patterns[r] if isinstance(r, int) else r)] = True
+    if draw(st.booleans()):
+        matrix = np.asfortranarray(matrix)  # a column-major matrix gives the same reasons
+    records = tuple(draw(st.dictionaries(st.sampled_from(["code", "other"]), _RECORD_VALUES, max_size=2))
+                    for _ in range(rules))
+    return Hits(matrix, records)
+
+
+class TestReasonsByPatternOnAnyHits:
+    @settings(max_examples=150, deadline=None)
+    @given(hit_tables())
+    def test_every_row_gets_the_row_by_row_reasons(self, hits: Hits) -> None:
+        fast, reference = map_hits(hits, "code"), map_hits_by_row(hits, "code")
+        assert fast.shape == reference.shape == (hits.matrix.shape[0],)
+        assert [type(t) for t in fast] == [tuple] * len(fast)
+        assert list(fast) == list(reference)
 
 
 def _engine_reasons(policy: CompiledPolicy, columns: dict[str, Any], n: int) -> list[tuple[str, ...] | None]:
