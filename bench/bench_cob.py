@@ -366,8 +366,9 @@ def prepare(backend: str, n: int) -> tuple[str, Any]:
 
 
 CHILD = """
-import json, os, sys, time
+import json, os, resource, sys, time
 from datetime import date
+from sqlalchemy import text
 from microlend.core.db import make_engine, make_session_factory
 from microlend.core.identity import system_principal
 from microlend.core.uow import UnitOfWork
@@ -376,23 +377,49 @@ import microlend.servicing.tables
 engine = make_engine(sys.argv[1])
 who = system_principal(1)
 out = []
+
+def cpu():
+    # this process's CPU and, on PostgreSQL, that of the database's server processes (same machine)
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    server = 0.0
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as c:
+            sql = "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            pids = [r[0] for r in c.execute(text(sql))]
+        for pid in pids:
+            try:
+                fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            server += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own.ru_utime + own.ru_stime, server
+
 if sys.argv[3] == "provisioning":
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu()
     run = provisions.run_provisioning(UnitOfWork(make_session_factory(engine)), who)
+    c1 = cpu()
     out.append({"date": run.as_of.isoformat(), "loans": run.loans, "seconds": time.perf_counter() - t0,
+                "cpu": c1[0] - c0[0], "server_cpu": c1[1] - c0[1],
                 "total": str(run.total), "by_stage": {k: str(v) for k, v in run.by_stage.items()},
                 "load": os.getloadavg()[0], "provisioning": True})
 for k in range(int(sys.argv[2])):
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu()
     (r,) = cob.run_close_of_business(UnitOfWork(make_session_factory(engine)), who)
+    c1 = cpu()
     out.append({"date": r.business_date.isoformat(), "loans": r.loans_active,
-                "seconds": time.perf_counter() - t0, "interest": str(r.interest_accrued),
+                "seconds": time.perf_counter() - t0, "cpu": c1[0] - c0[0], "server_cpu": c1[1] - c0[1],
+                "interest": str(r.interest_accrued),
                 "penalty": str(r.penalty_accrued), "off_balance": str(r.interest_off_balance),
                 "stopped": r.stopped_accruing, "overdue": r.newly_overdue, "bucket_changes": r.bucket_changes,
                 "steps": {k: round(v, 2) for k, v in r.steps.items()}, "load": os.getloadavg()[0]})
 hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
 print(json.dumps({"runs": out, "peak_kib": hwm}))
 """
+
+
+def _cpu(run: dict[str, Any]) -> str:
+    server = f" + database server {run['server_cpu']:.2f}s" if run["server_cpu"] else ""
+    return f"CPU {run['cpu']:.2f}s{server}"
 
 
 def bench(backend: str, n: int, days: int, provisioning: bool) -> None:
@@ -412,13 +439,14 @@ def bench(backend: str, n: int, days: int, provisioning: bool) -> None:
                 print(
                     f"  provisioning run {r['date']}: {r['loans']:,} loans in {r['seconds']:.2f}s = "
                     f"{r['loans'] / r['seconds']:,.0f} loans/s  (allowance {r['total']}, by stage {r['by_stage']}; "
-                    f"load average {r['load']:.2f})"
+                    f"{_cpu(r)}; load average {r['load']:.2f})"
                 )
                 continue
             month_end = " (month-end: with provisioning)" if provisions.month_end(date.fromisoformat(r["date"])) else ""
             print(
                 f"  COB {r['date']}{month_end}: {r['loans']:,} loans in {r['seconds']:.2f}s = "
-                f"{r['loans'] / r['seconds']:,.0f} loans/s  (load average {r['load']:.2f}; interest {r['interest']}, "
+                f"{r['loans'] / r['seconds']:,.0f} loans/s  ({_cpu(r)}; load average {r['load']:.2f}; "
+                f"interest {r['interest']}, "
                 f"off-balance {r['off_balance']}, penalty {r['penalty']}, newly overdue {r['overdue']:,}, "
                 f"stopped accruing {r['stopped']:,}, bucket changes {r['bucket_changes']:,})"
             )
