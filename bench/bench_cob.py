@@ -15,7 +15,6 @@ slows a run. The seeded state carries no journal history, so the ledger is not e
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import resource
@@ -52,8 +51,15 @@ def iso(ordinals: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return (EPOCH + (ordinals - 1).astype("timedelta64[D]")).astype(str)
 
 
+#: loans generated and loaded at a time: the generator's memory stays that of one chunk whatever the portfolio
+CHUNK_LOANS = 100_000
+#: rows turned into COPY text (or executemany tuples) at a time
+CHUNK_ROWS = 100_000
+
+
 def generate(n: int, seed: int = 20260630) -> dict[str, Any]:
-    """Loans and installment rows as arrays (amounts in cents)."""
+    """The loans' own random draws (amounts in cents); their installment rows come chunk by chunk from
+    ``installments``. Every draw is made here, in one order, so a chunked load gives the same portfolio."""
     rng = np.random.default_rng(seed)
     method = rng.choice(5, size=n, p=[0.40, 0.20, 0.15, 0.15, 0.10]).astype(np.int64)
     term = rng.choice(np.array([3, 6, 12, 24, 36]), size=n, p=[0.15, 0.25, 0.35, 0.15, 0.10]).astype(np.int64)
@@ -62,44 +68,11 @@ def generate(n: int, seed: int = 20260630) -> dict[str, Any]:
     term = np.where(method == 4, 12, term)
     principal = (rng.integers(1_000, 300_000, size=n) * 100).astype(np.int64)  # whole CNY, in cents
     rate_e6 = rng.integers(43_500, 180_000, size=n).astype(np.int64)
-    b = BUSINESS_DATE.toordinal()
     age = (rng.random(n) * (term * 30 - 3)).astype(np.int64) + 1  # still running on the business date
-    start = b - age
-    starts = [date.fromordinal(int(x)) for x in start]
-    scheduled = method != 4
-    idx = np.flatnonzero(scheduled)
-    batch = batch_schedules(principal[idx], rate_e6[idx], term[idx], method[idx], [starts[i] for i in idx])
-    loan_of_row = idx[batch.loan]
-    # revolving drawdowns: one open row until the line expires a year after the drawdown
-    rv = np.flatnonzero(~scheduled)
-    rv_due = np.array([(date.fromordinal(int(start[i])) + timedelta(days=365)).toordinal() for i in rv], dtype=np.int64)
-    rows = {
-        "loan": np.concatenate([loan_of_row, rv]),
-        "number": np.concatenate([batch.number, np.ones(len(rv), dtype=np.int64)]),
-        "start_day": np.concatenate([batch.start_day, start[rv]]),
-        "due_day": np.concatenate([batch.due_day, rv_due]),
-        "principal": np.concatenate([batch.principal, principal[rv]]),
-        "interest": np.concatenate([batch.interest, np.zeros(len(rv), dtype=np.int64)]),
-    }
-    # state on the business date: past rows paid, except for delinquent loans from a random installment on
+    start = BUSINESS_DATE.toordinal() - age
+    # state on the business date: delinquent loans missed every installment from a random one on
     delinquent = rng.random(n) < 0.06
     first_missed = rng.integers(1, 4, size=n)
-    due_before = rows["due_day"] < b
-    missed = delinquent[rows["loan"]] & (rows["number"] >= first_missed[rows["loan"]]) & due_before
-    paid = due_before & ~missed & (method[rows["loan"]] != 4)
-    days = rows["due_day"] - rows["start_day"]
-    elapsed = np.clip(b - rows["start_day"], 0, days)
-    accrued = np.where(days > 0, (2 * rows["interest"] * elapsed + days) // np.maximum(2 * days, 1), rows["interest"])
-    accrued = np.where(rows["start_day"] >= b, 0, accrued)
-    rows["interest_accrued"] = np.where(paid | missed, rows["interest"], accrued)
-    rows["paid"] = paid
-    rows["status"] = np.where(paid, "paid", np.where(missed, "overdue", "pending"))
-    maturity = np.zeros(n, dtype=np.int64)
-    np.maximum.at(maturity, rows["loan"], rows["due_day"])
-    # loans already past the non-accrual threshold (over 90 days) stopped accruing on an earlier date
-    oldest_missed = np.full(n, b, dtype=np.int64)
-    np.minimum.at(oldest_missed, rows["loan"][missed], rows["due_day"][missed])
-    non_accrual = b - 1 - oldest_missed > 90
     return {
         "n": n,
         "method": method,
@@ -107,36 +80,186 @@ def generate(n: int, seed: int = 20260630) -> dict[str, Any]:
         "principal": principal,
         "rate_e6": rate_e6,
         "start": start,
-        "maturity": maturity,
-        "non_accrual": non_accrual,
-        "rows": rows,
+        "delinquent": delinquent,
+        "first_missed": first_missed,
     }
 
 
+def installments(data: dict[str, Any], lo: int, hi: int, revolving: bool) -> dict[str, np.ndarray[Any, Any]]:
+    """Installment rows of loans ``lo``..``hi`` (indexes), scheduled ones or revolving drawdowns, as they stand
+    on the business date: past rows paid except a delinquent loan's, the current period accrued to the day
+    before."""
+    b = BUSINESS_DATE.toordinal()
+    method, start = data["method"][lo:hi], data["start"][lo:hi]
+    if revolving:  # one open row until the line expires a year after the drawdown
+        rv = np.flatnonzero(method == 4)
+        rv_due = np.array(
+            [(date.fromordinal(int(start[i])) + timedelta(days=365)).toordinal() for i in rv], dtype=np.int64
+        )
+        loan, number = rv, np.ones(len(rv), dtype=np.int64)
+        start_day, due_day = start[rv], rv_due
+        principal, interest = data["principal"][lo:hi][rv], np.zeros(len(rv), dtype=np.int64)
+    else:
+        idx = np.flatnonzero(method != 4)
+        starts = [date.fromordinal(int(start[i])) for i in idx]
+        batch = batch_schedules(
+            data["principal"][lo:hi][idx], data["rate_e6"][lo:hi][idx], data["term"][lo:hi][idx], method[idx], starts
+        )
+        loan, number, start_day, due_day = idx[batch.loan], batch.number, batch.start_day, batch.due_day
+        principal, interest = batch.principal, batch.interest
+    missed = data["delinquent"][lo:hi][loan] & (number >= data["first_missed"][lo:hi][loan]) & (due_day < b)
+    paid = (due_day < b) & ~missed & (method[loan] != 4)
+    days = due_day - start_day
+    elapsed = np.clip(b - start_day, 0, days)
+    accrued = np.where(days > 0, (2 * interest * elapsed + days) // np.maximum(2 * days, 1), interest)
+    accrued = np.where(start_day >= b, 0, accrued)
+    return {
+        "loan": loan + lo,
+        "number": number,
+        "start_day": start_day,
+        "due_day": due_day,
+        "principal": principal,
+        "interest": interest,
+        "interest_accrued": np.where(paid | missed, interest, accrued),
+        "paid": paid,
+        "missed": missed,
+        "status": np.where(paid, "paid", np.where(missed, "overdue", "pending")),
+    }
+
+
+def loan_state(data: dict[str, Any], lo: int, hi: int, parts: list[dict[str, Any]]) -> tuple[Any, Any]:
+    """Maturity and non-accrual of loans ``lo``..``hi`` from all their rows: a loan more than 90 days past due
+    stopped accruing on an earlier date."""
+    b = BUSINESS_DATE.toordinal()
+    maturity = np.zeros(hi - lo, dtype=np.int64)
+    oldest_missed = np.full(hi - lo, b, dtype=np.int64)
+    for rows in parts:
+        np.maximum.at(maturity, rows["loan"] - lo, rows["due_day"])
+        np.minimum.at(oldest_missed, rows["loan"][rows["missed"]] - lo, rows["due_day"][rows["missed"]])
+    return maturity, b - 1 - oldest_missed > 90
+
+
 def _copy_text(columns: list[np.ndarray[Any, Any]]) -> str:
-    out = io.StringIO()
-    stacked = np.column_stack([c.astype(str) for c in columns])
-    for line in stacked:
-        out.write("\t".join(line))
-        out.write("\n")
-    return out.getvalue()
+    """COPY text of the rows, column by column (no stacking: one wide column would widen every other)."""
+    rendered = [c.tolist() if c.dtype.kind == "U" else c.astype(str).tolist() for c in columns]
+    return "".join("\t".join(row) + "\n" for row in zip(*rendered, strict=True))
 
 
-def load(engine: Engine, tenant_id: int, data: dict[str, Any]) -> None:
-    """Bulk load with the secondary indexes dropped, then rebuilt (the usual way to load a table fast)."""
+def load(engine: Engine, tenant_id: int, data: dict[str, Any]) -> tuple[int, int]:
+    """Bulk load with the secondary indexes dropped, then rebuilt (the usual way to load a table fast); returns
+    the number of non-accrual loans and of installment rows."""
     indexes = [ix for table in (LoanRow.__table__, InstallmentRow.__table__) for ix in table.indexes]  # type: ignore[attr-defined]
     with engine.begin() as c:
         for ix in indexes:
             ix.drop(c)
-    _load_rows(engine, tenant_id, data)
+    counts = _load_rows(engine, tenant_id, data)
     with engine.begin() as c:
         for ix in indexes:
             ix.create(c)
         c.execute(text("ANALYZE"))
+    return counts
 
 
-def _load_rows(engine: Engine, tenant_id: int, data: dict[str, Any]) -> None:
-    n, rows = data["n"], data["rows"]
+LOAN_NAMES = [
+    "id",
+    "tenant_id",
+    "product_id",
+    "method",
+    "principal",
+    "annual_rate",
+    "rate_e8",
+    "penalty_rate_e8",
+    "grace_days",
+    "term_months",
+    "disbursed_on",
+    "maturity_date",
+    "accrual_status",
+]
+INSTALLMENT_NAMES = [
+    "tenant_id",
+    "loan_id",
+    "number",
+    "period_start",
+    "due_date",
+    "start_day",
+    "due_day",
+    "principal",
+    "interest",
+    "fee",
+    "principal_paid",
+    "interest_paid",
+    "fee_paid",
+    "interest_accrued",
+    "status",
+]
+LOAN_CONSTANTS = {
+    "currency": "CNY",
+    "upfront_fee": 0,
+    "fee_mode": "deduct",
+    "allocation_order": json.dumps(
+        ["penalty", "fee", "overdue_interest", "overdue_principal", "current_interest", "current_principal"]
+    ),
+    "status": "active",
+    "days_past_due": 0,
+    "bucket": "M0",
+    "loan_class": "normal",
+    "penalty_accrued": 0,
+    "penalty_paid": 0,
+    "credit_balance": 0,
+    "request_hash": "",
+    "created_at": "2026-06-30 00:00:00.000000",
+}
+
+
+def _loan_columns(
+    data: dict[str, Any], tenant_id: int, product_ids: dict[str, int], lo: int, hi: int, maturity: Any, non_accrual: Any
+) -> list[np.ndarray[Any, Any]]:
+    n = hi - lo
+    method, rate_e6 = data["method"][lo:hi], data["rate_e6"][lo:hi]
+    rate_e8 = rate_e6 * 100
+    return [
+        np.arange(lo + 1, hi + 1, dtype=np.int64),
+        np.full(n, tenant_id),
+        np.array([product_ids[PRODUCT_CODES[m]] for m in method]),
+        np.array([METHOD_NAMES[m] for m in method]),
+        data["principal"][lo:hi] * STORAGE,
+        np.array([str(Decimal(int(r)) / 10**6) for r in rate_e6]),
+        rate_e8,
+        rate_e8 * 3 // 2,
+        np.zeros(n, dtype=np.int64),
+        data["term"][lo:hi],
+        iso(data["start"][lo:hi]),
+        iso(maturity),
+        np.where(non_accrual, "non-accrual", "accruing"),
+    ] + [np.full(n, v) for v in LOAN_CONSTANTS.values()]
+
+
+def _installment_columns(tenant_id: int, rows: dict[str, Any], lo: int, hi: int) -> list[np.ndarray[Any, Any]]:
+    paid = rows["paid"][lo:hi]
+    zero = np.zeros(len(paid), dtype=np.int64)
+    return [
+        np.full(len(paid), tenant_id),
+        rows["loan"][lo:hi] + 1,
+        rows["number"][lo:hi],
+        iso(rows["start_day"][lo:hi]),
+        iso(rows["due_day"][lo:hi]),
+        rows["start_day"][lo:hi],
+        rows["due_day"][lo:hi],
+        rows["principal"][lo:hi] * STORAGE,
+        rows["interest"][lo:hi] * STORAGE,
+        zero,
+        np.where(paid, rows["principal"][lo:hi], 0) * STORAGE,
+        np.where(paid, rows["interest"][lo:hi], 0) * STORAGE,
+        zero,
+        rows["interest_accrued"][lo:hi] * STORAGE,
+        rows["status"][lo:hi],
+    ]
+
+
+def _load_rows(engine: Engine, tenant_id: int, data: dict[str, Any]) -> tuple[int, int]:
+    """Loans and their scheduled rows chunk by chunk, the revolving drawdowns' rows last (the tables' order of a
+    single pass), on PostgreSQL by COPY, on SQLite by executemany."""
+    n = data["n"]
     product_ids = {}
     with engine.connect() as c:
         for code in PRODUCT_CODES:
@@ -144,135 +267,69 @@ def _load_rows(engine: Engine, tenant_id: int, data: dict[str, Any]) -> None:
                 text("SELECT id FROM servicing_products WHERE tenant_id = :t AND code = :c"),
                 {"t": tenant_id, "c": code},
             ).scalar_one()
-    order = json.dumps(
-        ["penalty", "fee", "overdue_interest", "overdue_principal", "current_interest", "current_principal"]
-    )
-    ids = np.arange(1, n + 1, dtype=np.int64)
-    rate_e8 = data["rate_e6"] * 100
-    loan_cols = [
-        ids,
-        np.full(n, tenant_id),
-        np.array([product_ids[PRODUCT_CODES[m]] for m in data["method"]]),
-        np.array([METHOD_NAMES[m] for m in data["method"]]),
-        data["principal"] * STORAGE,
-        np.array([str(Decimal(int(r)) / 10**6) for r in data["rate_e6"]]),
-        rate_e8,
-        rate_e8 * 3 // 2,
-        np.zeros(n, dtype=np.int64),
-        data["term"],
-        iso(data["start"]),
-        iso(data["maturity"]),
-        np.where(data["non_accrual"], "non-accrual", "accruing"),
-    ]
-    loan_names = [
-        "id",
-        "tenant_id",
-        "product_id",
-        "method",
-        "principal",
-        "annual_rate",
-        "rate_e8",
-        "penalty_rate_e8",
-        "grace_days",
-        "term_months",
-        "disbursed_on",
-        "maturity_date",
-        "accrual_status",
-    ]
-    constants = {
-        "currency": "CNY",
-        "upfront_fee": 0,
-        "fee_mode": "deduct",
-        "allocation_order": order,
-        "status": "active",
-        "days_past_due": 0,
-        "bucket": "M0",
-        "loan_class": "normal",
-        "penalty_accrued": 0,
-        "penalty_paid": 0,
-        "credit_balance": 0,
-        "request_hash": "",
-        "created_at": "2026-06-30 00:00:00.000000",
-    }
-    m = len(rows["loan"])
-    paid = rows["paid"]
-    zero = np.zeros(m, dtype=np.int64)
-    inst_cols = [
-        np.full(m, tenant_id),
-        ids[rows["loan"]],
-        rows["number"],
-        iso(rows["start_day"]),
-        iso(rows["due_day"]),
-        rows["start_day"],
-        rows["due_day"],
-        rows["principal"] * STORAGE,
-        rows["interest"] * STORAGE,
-        zero,
-        np.where(paid, rows["principal"], 0) * STORAGE,
-        np.where(paid, rows["interest"], 0) * STORAGE,
-        zero,
-        rows["interest_accrued"] * STORAGE,
-        rows["status"],
-    ]
-    inst_names = [
-        "tenant_id",
-        "loan_id",
-        "number",
-        "period_start",
-        "due_date",
-        "start_day",
-        "due_day",
-        "principal",
-        "interest",
-        "fee",
-        "principal_paid",
-        "interest_paid",
-        "fee_paid",
-        "interest_accrued",
-        "status",
-    ]
-    if engine.dialect.name == "postgresql":
-        raw = engine.raw_connection()
-        try:
-            cur = raw.cursor()
-            names = loan_names + list(constants)
-            const_cols = [np.full(n, v) for v in constants.values()]
-            chunk = 200_000
-            for lo in range(0, n, chunk):
-                with cur.copy(f"COPY loans ({', '.join(names)}) FROM STDIN") as cp:
-                    cp.write(_copy_text([c[lo : lo + chunk] for c in loan_cols + const_cols]))
-            for lo in range(0, m, chunk):
-                with cur.copy(f"COPY loan_installments ({', '.join(inst_names)}) FROM STDIN") as cp:
-                    cp.write(_copy_text([c[lo : lo + chunk] for c in inst_cols]))
-            cur.execute("SELECT setval('loans_id_seq', (SELECT MAX(id) FROM loans))")
-            raw.commit()
-        finally:
-            raw.close()
-        return
+    postgres = engine.dialect.name == "postgresql"
+    loan_sql = f"INSERT INTO loans ({', '.join(LOAN_NAMES + list(LOAN_CONSTANTS))}) VALUES "
+    loan_sql += f"({', '.join('?' * (len(LOAN_NAMES) + len(LOAN_CONSTANTS)))})"
+    inst_sql = f"INSERT INTO loan_installments ({', '.join(INSTALLMENT_NAMES)}) VALUES "
+    inst_sql += f"({', '.join('?' * len(INSTALLMENT_NAMES))})"
     raw = engine.raw_connection()
     try:
         raw.commit()
         cur = raw.cursor()
-        cur.execute("PRAGMA foreign_keys=OFF")  # rows are generated consistent; checked again by the tests
-        cur.execute("BEGIN")  # one transaction for the load (the driver may be in autocommit mode)
-        names = loan_names + list(constants)
-        chunk = 200_000
-        for lo in range(0, n, chunk):
-            loan_tuples = [
-                tuple(x.item() if hasattr(x, "item") else x for x in row) + tuple(constants.values())
-                for row in zip(*[c[lo : lo + chunk] for c in loan_cols], strict=True)
-            ]
-            cur.executemany(
-                f"INSERT INTO loans ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", loan_tuples
+        if postgres:  # rows are generated consistent: no per-row foreign-key triggers (checked again by the tests)
+            cur.execute("SET session_replication_role = replica")
+        else:
+            cur.execute("PRAGMA foreign_keys=OFF")  # the same, on SQLite
+            cur.execute("BEGIN")  # one transaction for the load (the driver may be in autocommit mode)
+
+        def write(table: str, sql: str, names: list[str], columns: list[np.ndarray[Any, Any]]) -> None:
+            if postgres:
+                with cur.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as cp:
+                    cp.write(_copy_text(columns))
+            else:
+                cur.executemany(sql, list(zip(*[c.tolist() for c in columns], strict=True)))
+
+        non_accrual_loans = rows_loaded = 0
+        revolving_parts = []
+        for lo in range(0, n, CHUNK_LOANS):
+            hi = min(n, lo + CHUNK_LOANS)
+            scheduled = installments(data, lo, hi, revolving=False)
+            revolving = installments(data, lo, hi, revolving=True)
+            maturity, non_accrual = loan_state(data, lo, hi, [scheduled, revolving])
+            non_accrual_loans += int(non_accrual.sum())
+            columns = _loan_columns(data, tenant_id, product_ids, lo, hi, maturity, non_accrual)
+            write("loans", loan_sql, LOAN_NAMES + list(LOAN_CONSTANTS), columns)
+            del columns
+            m = len(scheduled["loan"])
+            for r in range(0, m, CHUNK_ROWS):
+                write(
+                    "loan_installments",
+                    inst_sql,
+                    INSTALLMENT_NAMES,
+                    _installment_columns(tenant_id, scheduled, r, min(m, r + CHUNK_ROWS)),
+                )
+            rows_loaded += m
+            revolving_parts.append(revolving)
+            del scheduled
+        revolving_rows = {k: np.concatenate([part[k] for part in revolving_parts]) for k in revolving_parts[0]}
+        m = len(revolving_rows["loan"])
+        for r in range(0, m, CHUNK_ROWS):
+            write(
+                "loan_installments",
+                inst_sql,
+                INSTALLMENT_NAMES,
+                _installment_columns(tenant_id, revolving_rows, r, min(m, r + CHUNK_ROWS)),
             )
-        sql = f"INSERT INTO loan_installments ({', '.join(inst_names)}) VALUES ({', '.join('?' * len(inst_names))})"
-        for lo in range(0, m, chunk):
-            part = [c[lo : lo + chunk].tolist() for c in inst_cols]
-            cur.executemany(sql, list(zip(*part, strict=True)))
+        rows_loaded += m
+        if postgres:
+            cur.execute("SELECT setval('loans_id_seq', (SELECT MAX(id) FROM loans))")
+            cur.execute("SET session_replication_role = DEFAULT")
         raw.commit()
-        cur.execute("PRAGMA foreign_keys=ON")
+        if not postgres:
+            cur.execute("PRAGMA foreign_keys=ON")
     finally:
         raw.close()
+    return non_accrual_loans, rows_loaded
 
 
 def prepare(backend: str, n: int) -> tuple[str, Any]:
@@ -299,20 +356,19 @@ def prepare(backend: str, n: int) -> tuple[str, Any]:
     tenant = tenancy.create_tenant(UnitOfWork(make_session_factory(engine)), "bench", business_date=BUSINESS_DATE)
     t0 = time.perf_counter()
     data = generate(n)
-    t1 = time.perf_counter()
-    load(engine, tenant.id, data)
-    t2 = time.perf_counter()
+    non_accrual, rows = load(engine, tenant.id, data)
     print(
-        f"  generated {n:,} loans ({int(data['non_accrual'].sum()):,} non-accrual) / "
-        f"{len(data['rows']['loan']):,} installments in {t1 - t0:.1f}s, loaded in {t2 - t1:.1f}s"
+        f"  generated and loaded {n:,} loans ({non_accrual:,} non-accrual) / {rows:,} installments "
+        f"in {time.perf_counter() - t0:.1f}s"
     )
     engine.dispose()
     return url, cleanup
 
 
 CHILD = """
-import json, os, sys, time
+import json, os, resource, sys, time
 from datetime import date
+from sqlalchemy import text
 from microlend.core.db import make_engine, make_session_factory
 from microlend.core.identity import system_principal
 from microlend.core.uow import UnitOfWork
@@ -321,23 +377,49 @@ import microlend.servicing.tables
 engine = make_engine(sys.argv[1])
 who = system_principal(1)
 out = []
+
+def cpu():
+    # this process's CPU and, on PostgreSQL, that of the database's server processes (same machine)
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    server = 0.0
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as c:
+            sql = "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            pids = [r[0] for r in c.execute(text(sql))]
+        for pid in pids:
+            try:
+                fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            server += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own.ru_utime + own.ru_stime, server
+
 if sys.argv[3] == "provisioning":
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu()
     run = provisions.run_provisioning(UnitOfWork(make_session_factory(engine)), who)
+    c1 = cpu()
     out.append({"date": run.as_of.isoformat(), "loans": run.loans, "seconds": time.perf_counter() - t0,
+                "cpu": c1[0] - c0[0], "server_cpu": c1[1] - c0[1],
                 "total": str(run.total), "by_stage": {k: str(v) for k, v in run.by_stage.items()},
                 "load": os.getloadavg()[0], "provisioning": True})
 for k in range(int(sys.argv[2])):
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu()
     (r,) = cob.run_close_of_business(UnitOfWork(make_session_factory(engine)), who)
+    c1 = cpu()
     out.append({"date": r.business_date.isoformat(), "loans": r.loans_active,
-                "seconds": time.perf_counter() - t0, "interest": str(r.interest_accrued),
+                "seconds": time.perf_counter() - t0, "cpu": c1[0] - c0[0], "server_cpu": c1[1] - c0[1],
+                "interest": str(r.interest_accrued),
                 "penalty": str(r.penalty_accrued), "off_balance": str(r.interest_off_balance),
                 "stopped": r.stopped_accruing, "overdue": r.newly_overdue, "bucket_changes": r.bucket_changes,
                 "steps": {k: round(v, 2) for k, v in r.steps.items()}, "load": os.getloadavg()[0]})
 hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
 print(json.dumps({"runs": out, "peak_kib": hwm}))
 """
+
+
+def _cpu(run: dict[str, Any]) -> str:
+    server = f" + database server {run['server_cpu']:.2f}s" if run["server_cpu"] else ""
+    return f"CPU {run['cpu']:.2f}s{server}"
 
 
 def bench(backend: str, n: int, days: int, provisioning: bool) -> None:
@@ -357,13 +439,14 @@ def bench(backend: str, n: int, days: int, provisioning: bool) -> None:
                 print(
                     f"  provisioning run {r['date']}: {r['loans']:,} loans in {r['seconds']:.2f}s = "
                     f"{r['loans'] / r['seconds']:,.0f} loans/s  (allowance {r['total']}, by stage {r['by_stage']}; "
-                    f"load average {r['load']:.2f})"
+                    f"{_cpu(r)}; load average {r['load']:.2f})"
                 )
                 continue
             month_end = " (month-end: with provisioning)" if provisions.month_end(date.fromisoformat(r["date"])) else ""
             print(
                 f"  COB {r['date']}{month_end}: {r['loans']:,} loans in {r['seconds']:.2f}s = "
-                f"{r['loans'] / r['seconds']:,.0f} loans/s  (load average {r['load']:.2f}; interest {r['interest']}, "
+                f"{r['loans'] / r['seconds']:,.0f} loans/s  ({_cpu(r)}; load average {r['load']:.2f}; "
+                f"interest {r['interest']}, "
                 f"off-balance {r['off_balance']}, penalty {r['penalty']}, newly overdue {r['overdue']:,}, "
                 f"stopped accruing {r['stopped']:,}, bucket changes {r['bucket_changes']:,})"
             )

@@ -31,7 +31,7 @@ from microlend.core.uow import UnitOfWork
 from microlend.servicing.delinquency import LoanClass
 from microlend.servicing.ledger import Acct, JournalEntry, credit, debit
 from microlend.servicing.products import DEFAULT_RATE_CAP
-from microlend.servicing.repository import post_entry
+from microlend.servicing.repository import post_entry, tune_batch_transaction
 from microlend.servicing.tables import (
     JournalLineRow,
     LoanProvisionRow,
@@ -191,6 +191,7 @@ def run_provisioning(uow: UnitOfWork, who: Principal, on: date | None = None) ->
     who.require(Permission.RUN_CLOSE_OF_BUSINESS)
     with uow:
         s = uow.session
+        tune_batch_transaction(s)
         tenant = s.execute(select(TenantRow).where(TenantRow.id == who.tenant_id).with_for_update()).scalar_one()
         if on is not None and on > tenant.business_date:
             raise ValidationError(f"date: {on} is after the open business date {tenant.business_date}", field="date")

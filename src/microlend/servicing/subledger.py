@@ -50,12 +50,13 @@ def post_loan_lines(
     session.add(row)
     session.flush()
     entry = {**params, "e": row.id, "bd": on}
+    # in loan order: the rows reach the primary key and the loan index in key order, page after page
     for leg, (debit_account, credit_account, rows) in enumerate(legs):
         session.execute(
             text(
                 "INSERT INTO loan_accruals (entry_id, leg, loan_id, tenant_id, business_date, debit_account, "
                 f"credit_account, amount) SELECT :e, {leg}, x.loan_id, :t, :bd, '{debit_account}', "
-                f"'{credit_account}', x.amount FROM ({rows}) x WHERE x.amount <> 0"
+                f"'{credit_account}', x.amount FROM ({rows}) x WHERE x.amount <> 0 ORDER BY x.loan_id"
             ).bindparams(bindparam("bd", type_=Date())),
             entry,
         )

@@ -170,6 +170,13 @@ class LoanRow(Base):
         Index("ix_loans_tenant_dpd", "tenant_id", "days_past_due"),
         Index("ix_loans_tenant_accrual", "tenant_id", "accrual_status"),
         Index("ix_loans_tenant_class", "tenant_id", "loan_class"),
+        # close of business applies the credit balances of the few loans holding one
+        Index(
+            "ix_loans_tenant_credit",
+            "tenant_id",
+            sqlite_where=text("credit_balance > 0"),
+            postgresql_where=text("credit_balance > 0"),
+        ),
         CheckConstraint("penalty_accrued >= penalty_paid", name="penalty_not_overpaid"),
         CheckConstraint("credit_balance >= 0", name="credit_balance_not_negative"),
         {"postgresql_with": {"fillfactor": 80}},
@@ -437,7 +444,9 @@ class LoanProvisionRow(Base):
 
     __tablename__ = "loan_provisions"
 
-    run_id: Mapped[int] = mapped_column(ForeignKey("provision_runs.id"), primary_key=True)
+    #: the run (no foreign key: a run's rows are written set-based in the run's own transaction, without a
+    #: per-row check, and its totals are computed from them)
+    run_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     loan_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tenant_id: Mapped[int] = mapped_column(Integer)
     stage: Mapped[int] = mapped_column(Integer)

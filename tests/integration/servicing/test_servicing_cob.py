@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, select, text
 from tests.integration.servicing.kit import Bank
 
 from microlend.core import audit
@@ -28,6 +28,7 @@ from microlend.servicing import cob, provisions, service
 from microlend.servicing.delinquency import classify, days_past_due, delinquency_bucket, penalty_for_day
 from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged
 from microlend.servicing.provisions import allowance_balance
+from microlend.servicing.repository import BATCH_WORK_MEM, tune_batch_transaction
 from microlend.servicing.schedules import LineMovement, accrued_interest, revolving_interest
 from microlend.servicing.service import Disbursement
 from microlend.servicing.tables import (
@@ -426,3 +427,21 @@ def test_killed_mid_provisioning_then_rerun_provisions_exactly_once(
     today = [amount for on, amount in got["entries"] if on == date(2026, 3, 31)]
     assert today == [abs(next(r[3] for r in got["runs"] if r[0] == date(2026, 3, 31)))]
     assert got["loan_rows"][-1] == (got["runs"][-1][1], got["runs"][-1][2])
+
+
+def test_a_portfolio_batch_changes_the_settings_of_its_own_transaction_only(bank: Bank) -> None:
+    """On PostgreSQL close of business and the provisioning run compile no statement (no JIT) and sort and hash
+    in a batch-sized work memory, for their own transaction only; the connection keeps its settings after."""
+    with bank.uow() as u:
+        s = u.session
+        if s.get_bind().dialect.name != "postgresql":
+            pytest.skip("server settings of PostgreSQL")
+
+        def settings() -> tuple[str, str]:
+            return str(s.execute(text("SHOW jit")).scalar()), str(s.execute(text("SHOW work_mem")).scalar())
+
+        before = settings()
+        tune_batch_transaction(s)
+        assert settings() == ("off", BATCH_WORK_MEM)
+        s.rollback()
+        assert settings() == before

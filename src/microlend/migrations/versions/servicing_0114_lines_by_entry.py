@@ -2,8 +2,8 @@
 finance reports' principal by loan) reads each dated entry's lines of that account directly instead of every
 line of the account for every entry
 
-Revision ID: servicing_0113_lines_by_entry
-Revises: servicing_0112_loan_accruals
+Revision ID: servicing_0114_lines_by_entry
+Revises: servicing_0113_batch_paths
 Create Date: 2026-11-30 16:30:00
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "servicing_0113_lines_by_entry"
-down_revision: str | Sequence[str] | None = "servicing_0112_loan_accruals"
+revision: str = "servicing_0114_lines_by_entry"
+down_revision: str | Sequence[str] | None = "servicing_0113_batch_paths"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
