@@ -43,7 +43,7 @@ from microlend.decisioning.evidence import published_of_kind
 from microlend.decisioning.limit_changes import ProposedChange, limit_authority, record_limit_change
 from microlend.decisioning.policy import policy_hash
 from microlend.origination.assist import staff_branch
-from microlend.origination.behaviour_scoring import portfolio_frames, scores_of
+from microlend.origination.behaviour_scoring import portfolio_totals, scores_of, scores_of_totals
 from microlend.origination.tables import EarlyWarningActionRow, EarlyWarningAlertRow, VisitTaskRow
 from microlend.parties import queries as parties
 from microlend.servicing import queries as loans
@@ -72,8 +72,17 @@ def book_signals(subjects: pl.DataFrame, instalments: pl.DataFrame, on: date, *,
     tax, merchant, enforcement and bureau; null where the bank holds none or may not use them). Also
     returns the month's score, band and factor points per subject (columns `score`, `band`, `bin_*`,
     `points_*`) so the run can keep them."""
-    book = scores_of(subjects, instalments, on, keep_owed=True).with_columns(
-        at_limit_streak().alias("months_at_limit")).rename({"kind": "subject_kind"})
+    return _signals(scores_of(subjects, instalments, on, keep_owed=True), before, external)
+
+
+def totals_signals(subjects: pl.DataFrame, totals: pl.DataFrame, on: date, *,
+                   before: pl.DataFrame | None = None, external: pl.DataFrame | None = None) -> pl.DataFrame:
+    """`book_signals` from the subjects and their instalments' totals (`behaviour_scoring.portfolio_totals`)."""
+    return _signals(scores_of_totals(subjects, totals, on, keep_owed=True), before, external)
+
+
+def _signals(scored: pl.DataFrame, before: pl.DataFrame | None, external: pl.DataFrame | None) -> pl.DataFrame:
+    book = scored.with_columns(at_limit_streak().alias("months_at_limit")).rename({"kind": "subject_kind"})
     if before is None or before.height == 0:
         before = pl.DataFrame(schema={"subject_kind": pl.Utf8, "subject_id": pl.Int64, "score_before": pl.Int32,
                                       "dpd_before": pl.Int32})
@@ -212,8 +221,8 @@ def current_book(uow: UnitOfWork, who: Principal, on: date | None = None) -> pl.
     if on is None:
         with uow:
             on = business_date(uow.session, who.tenant_id)
-    subjects, instalments = portfolio_frames(uow, who, on)
-    return book_signals(subjects, instalments, on, before=_before(uow, who, on), external=_external(uow, who, on))
+    subjects, totals = portfolio_totals(uow, who, on)
+    return totals_signals(subjects, totals, on, before=_before(uow, who, on), external=_external(uow, who, on))
 
 
 def book_facts(uow: UnitOfWork, who: Principal) -> pl.DataFrame:
