@@ -19,17 +19,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import polars as pl
 from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from microlend.core import audit
 from microlend.core.clock import utcnow
+from microlend.core.db import json_text
 from microlend.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from microlend.core.frames import write_frame
 from microlend.core.identity import Permission, Principal, Role
 from microlend.core.money import round_half_up
 from microlend.core.tenancy import business_date
@@ -286,6 +289,24 @@ def _open_alerts(uow: UnitOfWork, who: Principal, found: pl.DataFrame) -> dict[s
     return out
 
 
+_ALERT_SCHEMA: dict[str, Any] = {"tenant_id": pl.Int64, "subject_kind": pl.Utf8, "subject_id": pl.Int64, "customer_id": pl.Int64,
+                 "signal": pl.Utf8, "severity": pl.Utf8, "rule_version": pl.Utf8, "inputs": pl.Utf8,
+                 "status": pl.Utf8, "open_key": pl.Utf8, "raised_on": pl.Date, "last_seen_on": pl.Date,
+                 "created_at": pl.Datetime("us"), "updated_at": pl.Datetime("us")}
+
+
+def _insert_alerts(s: Session, inserts: list[dict[str, Any]]) -> None:
+    """The new alerts in bulk (COPY on PostgreSQL, one executemany on SQLite), stored as the ORM stores them
+    (inputs as their JSON text, timestamps in UTC)."""
+    if not inserts:
+        return
+    rows = {name: [r[name] for r in inserts] for name in _ALERT_SCHEMA}
+    rows["inputs"] = [json_text(v) for v in rows["inputs"]]
+    for name in ("created_at", "updated_at"):
+        rows[name] = [v.astimezone(UTC).replace(tzinfo=None) for v in rows[name]]
+    write_frame(s, EarlyWarningAlertRow.__tablename__, pl.DataFrame(rows, schema=_ALERT_SCHEMA))
+
+
 def scan(uow: UnitOfWork, who: Principal, *, keep_scores: bool = True) -> ScanRun:
     """Score and scan the whole active book on the bank's business date with its published early-warning
     rules: new alerts for signals not already open (or quiet), open ones seen again updated. With
@@ -341,14 +362,13 @@ def scan(uow: UnitOfWork, who: Principal, *, keep_scores: bool = True) -> ScanRu
             s.execute(update(EarlyWarningAlertRow).where(
                 EarlyWarningAlertRow.tenant_id == who.tenant_id,
                 EarlyWarningAlertRow.id.in_(seen[start:start + _CHUNK])).values(last_seen_on=on))
-        if inserts:
-            s.execute(EarlyWarningAlertRow.__table__.insert(), inserts)  # type: ignore[attr-defined]
         new = len(inserts)
         by_signal = rules.count_by_signal(assessed)
         audit.record(s, who, "early_warning.scan", "early_warning", 0,
                      after={"business_date": on.isoformat(), "rule_version": version, "subjects": book.height,
                             "raised": found.height, "new": new, "escalated": escalated})
         try:
+            _insert_alerts(s, inserts)
             uow.commit()
         except IntegrityError:
             raise Conflict("early warning: another scan of the bank ran at the same time; run it again") from None

@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from tests.conftest import TenantKit
 
 from microlend.core import crypto
@@ -294,3 +295,24 @@ def test_the_column_reads_find_the_same_facts_scores_and_alerts_as_the_row_by_ro
     # and the month's scores are the scorecard's own on the same frames
     assert sorted(v[0] for v in stored.values()) == sorted(
         scores_of(*portfolio_frames(kit.uow_factory(), approver, on), on).get_column("score").to_list())
+
+
+def test_new_alerts_written_in_bulk_read_back_as_the_orm_keeps_them_and_a_second_open_one_is_refused(
+        kit: TenantKit) -> None:
+    with kit.uow_factory() as u:
+        on = business_date(u.session, kit.tenant.id)
+    now = datetime.now(UTC)
+    alert = {"tenant_id": kit.tenant.id, "subject_kind": "loan", "subject_id": 7, "customer_id": None,
+             "signal": "dpd_transition", "severity": "high", "rule_version": "v1", "inputs": {"dpd.now": 35,
+             "score.drop": None, "tax.sales_growth": "-0.6000"}, "status": "open",
+             "open_key": "loan:7:dpd_transition", "raised_on": on, "last_seen_on": on, "created_at": now,
+             "updated_at": now}
+    with kit.uow_factory() as u:
+        ew._insert_alerts(u.session, [alert])
+        u.commit()
+    with kit.uow_factory() as u:
+        row = u.session.execute(select(EarlyWarningAlertRow).where(
+            EarlyWarningAlertRow.tenant_id == kit.tenant.id)).scalar_one()
+        assert {k: getattr(row, k) for k in alert} == alert
+        with pytest.raises(IntegrityError):
+            ew._insert_alerts(u.session, [alert])
