@@ -417,7 +417,7 @@ def timed(owner, name, part):
 timed(ew, "portfolio_totals", "read: loans, lines and instalment totals")
 timed(ew, "_before", "read: last month's scores")
 timed(ew, "_external", "read: provider answers and consents")
-timed(ew, "book_signals", "signals and behaviour score")
+timed(ew, "totals_signals", "signals and behaviour score")
 timed(rules, "assess_book", "early-warning rules")
 timed(rules, "raised", "early-warning rules")
 timed(ew, "store_month", "write: this month's scores")

@@ -136,8 +136,8 @@ def _external(uow: UnitOfWork, who: Principal, on: date) -> pl.DataFrame:
     compared with the answer before the newest (as `new_enforcement`, `overdue_worsened` do for one pair,
     here set-based): their facts count what is new since the previous pull, so an old case warns once, not
     at every scan. Read from the facts the data module kept when each answer arrived (nothing parsed)."""
-    indexes = parties.subject_indexes(uow, who)
-    if not indexes:
+    indexes = parties.subject_index_frame(uow, who)
+    if indexes.height == 0:
         return pl.DataFrame()
     answers = data_queries.answer_facts(uow, who, indexes, on)
     if answers.height == 0:
@@ -289,10 +289,11 @@ def _open_alerts(uow: UnitOfWork, who: Principal, found: pl.DataFrame) -> dict[s
     return out
 
 
-_ALERT_SCHEMA: dict[str, Any] = {"tenant_id": pl.Int64, "subject_kind": pl.Utf8, "subject_id": pl.Int64, "customer_id": pl.Int64,
-                 "signal": pl.Utf8, "severity": pl.Utf8, "rule_version": pl.Utf8, "inputs": pl.Utf8,
-                 "status": pl.Utf8, "open_key": pl.Utf8, "raised_on": pl.Date, "last_seen_on": pl.Date,
-                 "created_at": pl.Datetime("us"), "updated_at": pl.Datetime("us")}
+_ALERT_SCHEMA: dict[str, Any] = {
+    "tenant_id": pl.Int64, "subject_kind": pl.Utf8, "subject_id": pl.Int64, "customer_id": pl.Int64,
+    "signal": pl.Utf8, "severity": pl.Utf8, "rule_version": pl.Utf8, "inputs": pl.Utf8, "status": pl.Utf8,
+    "open_key": pl.Utf8, "raised_on": pl.Date, "last_seen_on": pl.Date, "created_at": pl.Datetime("us"),
+    "updated_at": pl.Datetime("us")}
 
 
 def _insert_alerts(s: Session, inserts: list[dict[str, Any]]) -> None:
