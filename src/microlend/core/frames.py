@@ -61,6 +61,17 @@ def read_frame(session: Session, sql: str, params: Mapping[str, Any], schema: Ma
         cursor.close()
     if not rows:
         return pl.DataFrame(schema=dict(schema))
+    raw_types = {n: pl.String if t == pl.Date else pl.Int64 if t == pl.Boolean else t for n, t in schema.items()}
+    try:  # rows to columns in Polars itself
+        frame = pl.DataFrame(rows, schema=raw_types, orient="row")
+    except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError):
+        return _frame_of_columns(rows, schema)
+    return frame.with_columns([pl.col(n).str.to_date("%Y-%m-%d") for n, t in schema.items() if t == pl.Date]
+                              + [pl.col(n).cast(pl.Boolean) for n, t in schema.items() if t == pl.Boolean])
+
+
+def _frame_of_columns(rows: list[Any], schema: Mapping[str, Any]) -> pl.DataFrame:
+    """The rows of a SQLite cursor as a frame of `schema`'s types, column by column."""
     columns = list(zip(*rows, strict=True))
     series = []
     for (name, dtype), values in zip(schema.items(), columns, strict=True):
