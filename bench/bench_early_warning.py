@@ -414,10 +414,10 @@ def timed(owner, name, part):
             spent[part] = spent.get(part, 0.0) + time.perf_counter() - t0
     setattr(owner, name, wrapper)
 
-timed(ew, "portfolio_frames", "read: loans, lines and instalments")
+timed(ew, "portfolio_totals", "read: loans, lines and instalment totals")
 timed(ew, "_before", "read: last month's scores")
 timed(ew, "_external", "read: provider answers and consents")
-timed(ew, "book_signals", "signals and behaviour score")
+timed(ew, "totals_signals", "signals and behaviour score")
 timed(rules, "assess_book", "early-warning rules")
 timed(rules, "raised", "early-warning rules")
 timed(ew, "store_month", "write: this month's scores")

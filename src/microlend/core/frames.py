@@ -16,6 +16,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import polars as pl
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 _PARAM = re.compile(r"(?<!:):([A-Za-z_][A-Za-z0-9_]*)")
@@ -59,6 +61,17 @@ def read_frame(session: Session, sql: str, params: Mapping[str, Any], schema: Ma
         cursor.close()
     if not rows:
         return pl.DataFrame(schema=dict(schema))
+    raw_types = {n: pl.String if t == pl.Date else pl.Int64 if t == pl.Boolean else t for n, t in schema.items()}
+    try:  # rows to columns in Polars itself
+        frame = pl.DataFrame(rows, schema=raw_types, orient="row")
+    except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError):
+        return _frame_of_columns(rows, schema)
+    return frame.with_columns([pl.col(n).str.to_date("%Y-%m-%d") for n, t in schema.items() if t == pl.Date]
+                              + [pl.col(n).cast(pl.Boolean) for n, t in schema.items() if t == pl.Boolean])
+
+
+def _frame_of_columns(rows: list[Any], schema: Mapping[str, Any]) -> pl.DataFrame:
+    """The rows of a SQLite cursor as a frame of `schema`'s types, column by column."""
     columns = list(zip(*rows, strict=True))
     series = []
     for (name, dtype), values in zip(schema.items(), columns, strict=True):
@@ -90,12 +103,20 @@ def storage_to_cents(column: str | pl.Expr) -> pl.Expr:
 
 def write_frame(session: Session, table: str, frame: pl.DataFrame) -> int:
     """Insert every row of `frame` (its column names are the table's) in the session's transaction: COPY on
-    PostgreSQL, one `executemany` on SQLite. Columns are written as they are (JSON columns as their text)."""
+    PostgreSQL, one `executemany` on SQLite. Columns are written as they are (JSON columns as their text). A row
+    the table's constraints refuse raises SQLAlchemy's IntegrityError, as an ORM insert does."""
     if frame.height == 0:
         return 0
     connection = session.connection()
+    try:
+        return _write(connection, table, frame)
+    except connection.dialect.dbapi.IntegrityError as error:  # type: ignore[union-attr]
+        raise IntegrityError(f"write_frame {table}", None, error) from error
+
+
+def _write(connection: Connection, table: str, frame: pl.DataFrame) -> int:
     names = frame.columns
-    if _dialect(session) == "postgresql":
+    if connection.dialect.name == "postgresql":
         from psycopg import sql as psql
 
         raw = connection.connection.driver_connection

@@ -149,27 +149,32 @@ ANSWER_FACTS = {"customer_id": pl.Int64, "kind": pl.String, "rank": pl.Int32, "f
                 "overdue_level": pl.Int32, "cases": pl.String}
 
 
-def answer_facts(uow: UnitOfWork, who: Principal, subjects: Mapping[int, str], as_of: date,
+def answer_facts(uow: UnitOfWork, who: Principal, subjects: Mapping[int, str] | pl.DataFrame, as_of: date,
                  max_age_days: int = 90) -> pl.DataFrame:
     """What the early-warning scan reads of the recorded answers (tax, merchant, enforcement, credit report),
     set-based from the facts kept when each answer arrived (`answer_facts.facts_of`), nothing parsed: per
-    customer (subjects as for `stored_business_features`) and source whose newest answer recorded on or before
-    `as_of` is within `max_age_days` before it, that answer (rank 0) and the one recorded before it whatever
-    its age (rank 1). Columns `ANSWER_FACTS`: of a rank-0 tax answer the `tax_sales_growth_yoy`, of a rank-0
-    merchant answer the `mer_flow_trend` (both as `business_features` computes them as of `as_of`), of the
-    credit report the overdue accounts now and the worst overdue level in 24 months, of enforcement the cases
-    (JSON [[case_no, open, dishonest, was dishonest], ...] with "1"/"0" flags, or null: none)."""
+    customer (subjects as for `stored_business_features`, or a frame of customer_id and subject_index) and
+    source whose newest answer recorded on or before `as_of` is within `max_age_days` before it, that answer
+    (rank 0) and the one recorded before it whatever its age (rank 1). Columns `ANSWER_FACTS`: of a rank-0 tax
+    answer the `tax_sales_growth_yoy`, of a rank-0 merchant answer the `mer_flow_trend` (both as
+    `business_features` computes them as of `as_of`), of the credit report the overdue accounts now and the
+    worst overdue level in 24 months, of enforcement the cases (JSON [[case_no, open, dishonest, was
+    dishonest], ...] with "1"/"0" flags, or null: none)."""
     facts.backfill(uow, who.tenant_id)
-    by_index = {index: int(c) for c, index in subjects.items() if index}
-    if not by_index:
+    if isinstance(subjects, pl.DataFrame):
+        index = subjects.select(pl.col("subject_index").cast(pl.String), pl.col("customer_id").cast(pl.Int64)
+                                ).filter(pl.col("subject_index").is_not_null() & (pl.col("subject_index") != ""))
+    else:
+        by_index = {index: int(c) for c, index in subjects.items() if index}
+        index = pl.DataFrame({"subject_index": list(by_index), "customer_id": list(by_index.values())},
+                             schema={"subject_index": pl.String, "customer_id": pl.Int64})
+    if index.height == 0:
         return pl.DataFrame(schema=ANSWER_FACTS)
     since = datetime.combine(as_of - timedelta(days=max_age_days), time.min, tzinfo=UTC)
     until = datetime.combine(as_of + timedelta(days=1), time.min, tzinfo=UTC)
     with uow:
         rows = read_frame(uow.session, _ANSWER_FACTS_SQL, {"tenant": who.tenant_id, "since": since, "until": until},
                           _ANSWER_FACTS)
-    index = pl.DataFrame({"subject_index": list(by_index), "customer_id": list(by_index.values())},
-                         schema={"subject_index": pl.String, "customer_id": pl.Int64})
     rows = rows.join(index, on="subject_index", how="inner")
     newest_recent = rows.filter((pl.col("rank") == 1) & (pl.col("recent") == 1)).select("subject_index", "kind")
     rows = rows.join(newest_recent, on=["subject_index", "kind"], how="semi").with_columns(

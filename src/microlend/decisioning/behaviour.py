@@ -244,6 +244,49 @@ INSTALMENT_SCHEMA = {"subject_id": pl.Int64, "disbursed_on": pl.Date, "due": pl.
                      "principal_cents": pl.Int64}
 
 
+#: What `behaviour_facts` needs of a subject's instalments, one row per subject (`instalment_totals`): of the
+#: instalments due in the 12 months up to `on` how many, how many paid by their due date, how many paid late or
+#: still unpaid and the worst days late (null: none fell due); what the subject owed at `on` and the 5 month-ends
+#: before (`owed_0` .. `owed_5`, cents). A database can total them itself (one row per subject, not one per
+#: instalment, crosses its driver).
+OWED_MONTHS = 6
+TOTALS_SCHEMA = {"subject_id": pl.Int64, "due_12m": pl.Int32, "on_time_12m": pl.Int32,
+                 "overdue_count_12m": pl.Int32, "max_late": pl.Int32,
+                 **{f"owed_{i}": pl.Int64 for i in range(OWED_MONTHS)}}
+
+
+def year_before(on: date) -> date:
+    """The start (excluded) of the 12 months up to `on` the lateness factors look at."""
+    return date(on.year - 1, on.month, min(on.day, 28))
+
+
+def month_ends(on: date) -> list[date]:
+    """The dates of `owed_0` .. `owed_5`: `on` and the last days of the 5 months before it."""
+    return _month_ends(on, OWED_MONTHS)
+
+
+def instalment_totals(instalments: pl.DataFrame, on: date) -> pl.DataFrame:
+    """`TOTALS_SCHEMA` of every subject with an instalment in `instalments` (subject_id, disbursed_on, due,
+    paid_on, principal_cents), set-based."""
+    inst = instalments.lazy()
+    today = pl.lit(on)
+    window = (pl.col("due") <= today) & (pl.col("due") > pl.lit(year_before(on)))
+    late = (pl.col("paid_on").fill_null(today) - pl.col("due")).dt.total_days().clip(lower_bound=0)
+    on_time = pl.col("paid_on").is_not_null() & (pl.col("paid_on") <= pl.col("due"))
+    owed = []
+    for i, end in enumerate(month_ends(on)):
+        m = pl.lit(end)
+        owed.append(pl.when((pl.col("disbursed_on") <= m) & (pl.col("paid_on").is_null() | (pl.col("paid_on") > m)))
+                    .then(pl.col("principal_cents")).otherwise(0).sum().cast(pl.Int64).alias(f"owed_{i}"))
+    return inst.group_by("subject_id").agg(
+        window.sum().cast(pl.Int32).alias("due_12m"),
+        (window & on_time).sum().cast(pl.Int32).alias("on_time_12m"),
+        (window & (late > 0)).sum().cast(pl.Int32).alias("overdue_count_12m"),
+        late.filter(window).max().cast(pl.Int32).alias("max_late"),
+        *owed,
+    ).select([pl.col(c).cast(t) for c, t in TOTALS_SCHEMA.items()]).collect()
+
+
 def behaviour_facts(subjects: pl.DataFrame, instalments: pl.DataFrame, on: date, *,
                     keep_owed: bool = False) -> pl.DataFrame:
     """The scorecard's inputs per subject, set-based.
@@ -252,38 +295,29 @@ def behaviour_facts(subjects: pl.DataFrame, instalments: pl.DataFrame, on: date,
     opened_on, current_dpd. `instalments`: subject_id, disbursed_on (of the drawdown or loan), due, paid_on
     (null: unpaid), principal_cents — every instalment of the subject's loans, paid or not. With `keep_owed`,
     what each subject owed at `on` and the 5 month-ends before (`owed_0` .. `owed_5`, cents) is kept too."""
-    year_ago = date(on.year - 1, on.month, min(on.day, 28))
-    inst = instalments.lazy()
-    today = pl.lit(on)
-    due_12m = inst.filter((pl.col("due") <= today) & (pl.col("due") > pl.lit(year_ago)))
-    lateness = due_12m.with_columns(
-        ((pl.col("paid_on").fill_null(today) - pl.col("due")).dt.total_days().clip(lower_bound=0)).alias("late"),
-        (pl.col("paid_on").is_not_null() & (pl.col("paid_on") <= pl.col("due"))).alias("on_time"),
-    ).group_by("subject_id").agg(
-        pl.col("late").max().cast(pl.Int32).alias("max_late"),
-        (pl.col("late") > 0).sum().cast(pl.Int32).alias("overdue_count_12m"),
-        (pl.col("on_time").sum() * 10_000 // pl.len()).cast(pl.Int32).alias("on_time_bp"),
-    )
-    ends = _month_ends(on, 6)
-    outstanding = []
-    for i, end in enumerate(ends):
-        m = pl.lit(end)
-        outstanding.append(
-            pl.when((pl.col("disbursed_on") <= m) & (pl.col("paid_on").is_null() | (pl.col("paid_on") > m)))
-            .then(pl.col("principal_cents")).otherwise(0).sum().alias(f"owed_{i}"))
-    owed = inst.group_by("subject_id").agg(outstanding)
-    facts = (subjects.lazy().join(lateness, on="subject_id", how="left").join(owed, on="subject_id", how="left"))
+    return facts_of_totals(subjects, instalment_totals(instalments, on), on, keep_owed=keep_owed)
+
+
+def facts_of_totals(subjects: pl.DataFrame, totals: pl.DataFrame, on: date, *,
+                    keep_owed: bool = False) -> pl.DataFrame:
+    """`behaviour_facts` from the subjects and their instalments' totals (`TOTALS_SCHEMA`, from
+    `instalment_totals` or totalled by the database the same way)."""
+    ends = month_ends(on)
+    facts = subjects.lazy().join(totals.lazy(), on="subject_id", how="left")
     use = [pl.when(pl.col("limit_cents") > 0)
            .then((pl.col(f"owed_{i}").fill_null(0) * 10_000 // pl.col("limit_cents")).clip(upper_bound=10_000))
            .otherwise(10_000) for i in range(len(ends))]
     opened = pl.col("opened_on")
     months = ((pl.lit(on.year) - opened.dt.year()) * 12 + (pl.lit(on.month) - opened.dt.month().cast(pl.Int32))
               - pl.when(pl.lit(on.day) < opened.dt.day()).then(1).otherwise(0)).clip(lower_bound=0)
+    due = pl.col("due_12m")
     return facts.with_columns(
         pl.col("current_dpd").fill_null(0).cast(pl.Int32),
         pl.max_horizontal(pl.col("max_late").fill_null(0), pl.col("current_dpd").fill_null(0))
         .cast(pl.Int32).alias("max_dpd_12m"),
-        pl.col("overdue_count_12m").fill_null(0),
+        pl.when(due > 0).then(pl.col("overdue_count_12m")).otherwise(0).cast(pl.Int32).alias("overdue_count_12m"),
+        pl.when(due > 0).then(pl.col("on_time_12m").cast(pl.Int64) * 10_000 // due).cast(pl.Int32)
+        .alias("on_time_bp"),
         (pl.sum_horizontal(use) // len(ends)).cast(pl.Int32).alias("utilisation_bp"),
         months.cast(pl.Int32).alias("months_on_book"),
     ).select("subject_id", "kind", "customer_id", "limit_cents", *FACTOR_NAMES,

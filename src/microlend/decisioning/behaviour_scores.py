@@ -157,7 +157,25 @@ def scores_before_frame(uow: UnitOfWork, who: Principal, month: str) -> pl.DataF
                           {"tenant": who.tenant_id, "month": previous},
                           {"subject_kind": pl.Utf8, "subject_id": pl.Int64, "score_before": pl.Int32,
                            "factors": pl.Utf8})
-    dpd = (pl.col("factors").str.json_decode(_FACTOR_VALUES)
-           .list.filter(pl.element().struct.field("name") == "current_dpd")
-           .list.first().struct.field("value"))
-    return rows.select("subject_kind", "subject_id", "score_before", dpd.cast(pl.Int32).alias("dpd_before"))
+    return rows.select("subject_kind", "subject_id", "score_before",
+                       stored_dpd(rows.get_column("factors")).cast(pl.Int32).alias("dpd_before"))
+
+
+#: The stored `current_dpd` factor (a flat JSON object) and its value as the stored text has it.
+_DPD_FACTOR = r'\{[^{}]*"name"\s*:\s*"current_dpd"[^{}]*\}'
+_DPD_VALUE = r'"value"\s*:\s*(-?[0-9]+|null)\s*[,}]'
+
+
+def stored_dpd(factors: pl.Series) -> pl.Series:
+    """The value of the `current_dpd` factor in each stored factor breakdown (JSON text; null where it has none):
+    read off the text where its factor is a plain object with an integer or null value, decoded as JSON
+    otherwise (the same value either way)."""
+    frame = pl.DataFrame({"factors": factors}).with_row_index("row").with_columns(
+        pl.col("factors").str.extract(_DPD_FACTOR, 0).str.extract(_DPD_VALUE, 1).alias("text"))
+    plain = frame.filter(pl.col("text").is_not_null()).select(
+        "row", pl.when(pl.col("text") == "null").then(None).otherwise(pl.col("text")).cast(pl.Int64).alias("dpd"))
+    rest = frame.filter(pl.col("text").is_null()).select("row", (
+        pl.col("factors").str.json_decode(_FACTOR_VALUES)
+        .list.filter(pl.element().struct.field("name") == "current_dpd").list.first().struct.field("value")
+        .cast(pl.Int64).alias("dpd")))
+    return pl.concat([plain, rest]).sort("row").get_column("dpd")

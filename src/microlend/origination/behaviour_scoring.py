@@ -42,6 +42,30 @@ def portfolio_frames(uow: UnitOfWork, who: Principal, on: date) -> tuple[pl.Data
                                 {"kind": pl.Utf8, **behaviour.INSTALMENT_SCHEMA}.items()]))
 
 
+def portfolio_totals(uow: UnitOfWork, who: Principal, on: date) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(subjects, their instalments' totals with their kind): `portfolio_frames` with the instalments totalled
+    per subject by the database (`behaviour.TOTALS_SCHEMA`), about one row per subject read instead of one
+    per instalment."""
+    subjects, totals = loans.behaviour_totals(uow, who, on, behaviour.year_before(on), behaviour.month_ends(on))
+    return (subjects.select([pl.col(c).cast(t) for c, t in behaviour.SUBJECT_SCHEMA.items()]),
+            totals.select([pl.col(c).cast(t) for c, t in {"kind": pl.Utf8, **behaviour.TOTALS_SCHEMA}.items()]))
+
+
+def scores_of_totals(subjects: pl.DataFrame, totals: pl.DataFrame, on: date, *, keep_owed: bool = False
+                     ) -> pl.DataFrame:
+    """`scores_of` from the subjects and their instalments' totals with their kind (`portfolio_totals`)."""
+    frames = []
+    for kind in ("line", "loan"):
+        part = subjects.filter(pl.col("kind") == kind)
+        if part.height:
+            mine = totals.filter(pl.col("kind") == kind).drop("kind")
+            frames.append(behaviour.facts_of_totals(part, mine, on, keep_owed=keep_owed))
+    if not frames:
+        return behaviour.score_facts(behaviour.facts_of_totals(subjects, totals.drop("kind"), on,
+                                                               keep_owed=keep_owed))
+    return behaviour.score_facts(pl.concat(frames))
+
+
 def scores_of(subjects: pl.DataFrame, instalments: pl.DataFrame, on: date, *, keep_owed: bool = False
               ) -> pl.DataFrame:
     """Every subject's facts, factor points, score and band (lines and loans scored apart); with `keep_owed`,
@@ -60,7 +84,7 @@ def scores_of(subjects: pl.DataFrame, instalments: pl.DataFrame, on: date, *, ke
 
 def portfolio_scores(uow: UnitOfWork, who: Principal, on: date) -> pl.DataFrame:
     """Every subject's facts, factor points, score and band as of `on` (nothing is written)."""
-    return scores_of(*portfolio_frames(uow, who, on), on)
+    return scores_of_totals(*portfolio_totals(uow, who, on), on)
 
 
 def score_portfolio(uow: UnitOfWork, who: Principal, *, store: bool = True) -> BehaviourRun:

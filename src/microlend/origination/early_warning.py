@@ -19,17 +19,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import polars as pl
 from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from microlend.core import audit
 from microlend.core.clock import utcnow
+from microlend.core.db import json_text
 from microlend.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from microlend.core.frames import write_frame
 from microlend.core.identity import Permission, Principal, Role
 from microlend.core.money import round_half_up
 from microlend.core.tenancy import business_date
@@ -43,7 +46,7 @@ from microlend.decisioning.evidence import published_of_kind
 from microlend.decisioning.limit_changes import ProposedChange, limit_authority, record_limit_change
 from microlend.decisioning.policy import policy_hash
 from microlend.origination.assist import staff_branch
-from microlend.origination.behaviour_scoring import portfolio_frames, scores_of
+from microlend.origination.behaviour_scoring import portfolio_totals, scores_of, scores_of_totals
 from microlend.origination.tables import EarlyWarningActionRow, EarlyWarningAlertRow, VisitTaskRow
 from microlend.parties import queries as parties
 from microlend.servicing import queries as loans
@@ -72,8 +75,17 @@ def book_signals(subjects: pl.DataFrame, instalments: pl.DataFrame, on: date, *,
     tax, merchant, enforcement and bureau; null where the bank holds none or may not use them). Also
     returns the month's score, band and factor points per subject (columns `score`, `band`, `bin_*`,
     `points_*`) so the run can keep them."""
-    book = scores_of(subjects, instalments, on, keep_owed=True).with_columns(
-        at_limit_streak().alias("months_at_limit")).rename({"kind": "subject_kind"})
+    return _signals(scores_of(subjects, instalments, on, keep_owed=True), before, external)
+
+
+def totals_signals(subjects: pl.DataFrame, totals: pl.DataFrame, on: date, *,
+                   before: pl.DataFrame | None = None, external: pl.DataFrame | None = None) -> pl.DataFrame:
+    """`book_signals` from the subjects and their instalments' totals (`behaviour_scoring.portfolio_totals`)."""
+    return _signals(scores_of_totals(subjects, totals, on, keep_owed=True), before, external)
+
+
+def _signals(scored: pl.DataFrame, before: pl.DataFrame | None, external: pl.DataFrame | None) -> pl.DataFrame:
+    book = scored.with_columns(at_limit_streak().alias("months_at_limit")).rename({"kind": "subject_kind"})
     if before is None or before.height == 0:
         before = pl.DataFrame(schema={"subject_kind": pl.Utf8, "subject_id": pl.Int64, "score_before": pl.Int32,
                                       "dpd_before": pl.Int32})
@@ -124,8 +136,8 @@ def _external(uow: UnitOfWork, who: Principal, on: date) -> pl.DataFrame:
     compared with the answer before the newest (as `new_enforcement`, `overdue_worsened` do for one pair,
     here set-based): their facts count what is new since the previous pull, so an old case warns once, not
     at every scan. Read from the facts the data module kept when each answer arrived (nothing parsed)."""
-    indexes = parties.subject_indexes(uow, who)
-    if not indexes:
+    indexes = parties.subject_index_frame(uow, who)
+    if indexes.height == 0:
         return pl.DataFrame()
     answers = data_queries.answer_facts(uow, who, indexes, on)
     if answers.height == 0:
@@ -212,8 +224,8 @@ def current_book(uow: UnitOfWork, who: Principal, on: date | None = None) -> pl.
     if on is None:
         with uow:
             on = business_date(uow.session, who.tenant_id)
-    subjects, instalments = portfolio_frames(uow, who, on)
-    return book_signals(subjects, instalments, on, before=_before(uow, who, on), external=_external(uow, who, on))
+    subjects, totals = portfolio_totals(uow, who, on)
+    return totals_signals(subjects, totals, on, before=_before(uow, who, on), external=_external(uow, who, on))
 
 
 def book_facts(uow: UnitOfWork, who: Principal) -> pl.DataFrame:
@@ -277,6 +289,25 @@ def _open_alerts(uow: UnitOfWork, who: Principal, found: pl.DataFrame) -> dict[s
     return out
 
 
+_ALERT_SCHEMA: dict[str, Any] = {
+    "tenant_id": pl.Int64, "subject_kind": pl.Utf8, "subject_id": pl.Int64, "customer_id": pl.Int64,
+    "signal": pl.Utf8, "severity": pl.Utf8, "rule_version": pl.Utf8, "inputs": pl.Utf8, "status": pl.Utf8,
+    "open_key": pl.Utf8, "raised_on": pl.Date, "last_seen_on": pl.Date, "created_at": pl.Datetime("us"),
+    "updated_at": pl.Datetime("us")}
+
+
+def _insert_alerts(s: Session, inserts: list[dict[str, Any]]) -> None:
+    """The new alerts in bulk (COPY on PostgreSQL, one executemany on SQLite), stored as the ORM stores them
+    (inputs as their JSON text, timestamps in UTC)."""
+    if not inserts:
+        return
+    rows = {name: [r[name] for r in inserts] for name in _ALERT_SCHEMA}
+    rows["inputs"] = [json_text(v) for v in rows["inputs"]]
+    for name in ("created_at", "updated_at"):
+        rows[name] = [v.astimezone(UTC).replace(tzinfo=None) for v in rows[name]]
+    write_frame(s, EarlyWarningAlertRow.__tablename__, pl.DataFrame(rows, schema=_ALERT_SCHEMA))
+
+
 def scan(uow: UnitOfWork, who: Principal, *, keep_scores: bool = True) -> ScanRun:
     """Score and scan the whole active book on the bank's business date with its published early-warning
     rules: new alerts for signals not already open (or quiet), open ones seen again updated. With
@@ -332,14 +363,13 @@ def scan(uow: UnitOfWork, who: Principal, *, keep_scores: bool = True) -> ScanRu
             s.execute(update(EarlyWarningAlertRow).where(
                 EarlyWarningAlertRow.tenant_id == who.tenant_id,
                 EarlyWarningAlertRow.id.in_(seen[start:start + _CHUNK])).values(last_seen_on=on))
-        if inserts:
-            s.execute(EarlyWarningAlertRow.__table__.insert(), inserts)  # type: ignore[attr-defined]
         new = len(inserts)
         by_signal = rules.count_by_signal(assessed)
         audit.record(s, who, "early_warning.scan", "early_warning", 0,
                      after={"business_date": on.isoformat(), "rule_version": version, "subjects": book.height,
                             "raised": found.height, "new": new, "escalated": escalated})
         try:
+            _insert_alerts(s, inserts)
             uow.commit()
         except IntegrityError:
             raise Conflict("early warning: another scan of the bank ran at the same time; run it again") from None

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import polars as pl
 from sqlalchemy import Select, func, select
 
 from microlend.core import crypto
 from microlend.core.errors import NotFound
+from microlend.core.frames import read_frame
 from microlend.core.identity import Principal, Role
 from microlend.core.uow import UnitOfWork
 from microlend.parties.consents import COUNTING_CHANNELS
@@ -288,6 +290,18 @@ def subject_indexes(uow: UnitOfWork, who: Principal) -> dict[int, str]:
         return {int(i): str(x) for i, x in uow.session.execute(
             select(CustomerRow.id, CustomerRow.id_number_index).where(CustomerRow.tenant_id == who.tenant_id))
             if x}
+
+
+SUBJECT_INDEXES = {"customer_id": pl.Int64, "subject_index": pl.String}
+
+
+def subject_index_frame(uow: UnitOfWork, who: Principal) -> pl.DataFrame:
+    """`subject_indexes` as columns (`SUBJECT_INDEXES`), read in one SQL statement: what a whole-book job
+    matches the data gateway's records with."""
+    with uow:
+        return read_frame(uow.session, "SELECT id, id_number_index FROM customers WHERE tenant_id = :tenant "
+                                       "AND id_number_index IS NOT NULL AND id_number_index <> ''",
+                          {"tenant": who.tenant_id}, SUBJECT_INDEXES)
 
 
 def officers_of(uow: UnitOfWork, who: Principal, customer_ids: Sequence[int]) -> dict[int, int]:

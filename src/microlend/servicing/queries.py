@@ -367,6 +367,73 @@ def behaviour_frames(uow: UnitOfWork, who: Principal, on: date, days: int = 400)
     return subjects, instalments
 
 
+#: The columns of `behaviour_totals`' totals (and `owed_<k>` per month-end asked, cents), after kind and subject.
+BEHAVIOUR_TOTALS = {"subject_id": pl.Int64, "due_12m": pl.Int32, "on_time_12m": pl.Int32,
+                    "overdue_count_12m": pl.Int32, "max_late": pl.Int32}
+#: Stored ten-thousandths -> integer cents of one instalment in SQL, as `storage_to_cents` rounds (half to even,
+#: floor division whatever the sign); most amounts are whole cents and take the first branch.
+_CENTS_SQL = """CASE WHEN i.principal % 100 = 0 THEN i.principal / 100 ELSE
+ (i.principal - (i.principal % 100 + 100) % 100) / 100
+ + CASE WHEN (i.principal % 100 + 100) % 100 > 50 OR ((i.principal % 100 + 100) % 100 = 50
+             AND ((i.principal - (i.principal % 100 + 100) % 100) / 100) % 2 <> 0) THEN 1 ELSE 0 END END"""
+_DAYS_SQL = {"sqlite": "CAST(julianday({a}) - julianday({b}) AS INTEGER)", "postgresql": "({a} - {b})"}
+
+
+def _totals_sql(dialect: str, months: int) -> str:
+    """Every loan's instalment totals (`behaviour_totals`, per loan with its subject's kind and id) in one pass
+    over the instalments grouped by loan: the rows `behaviour_instalments` reads, totalled in the database."""
+    cents = _CENTS_SQL
+    paid = "COALESCE(i.paid_on, :on)"
+    days = _DAYS_SQL.get(dialect, _DAYS_SQL["postgresql"]).format(a=paid, b="i.due_date")
+    window = "i.due_date <= :on AND i.due_date > :year_ago"
+    owed = ",\n".join(f"SUM(CASE WHEN i.paid_on IS NULL OR i.paid_on > :end_{k} THEN {cents} ELSE 0 END) AS owed_{k}"
+                       for k in range(months))
+    owed_of = ", ".join(f"CASE WHEN n.disbursed_on <= :end_{k} THEN t.owed_{k} ELSE 0 END" for k in range(months))
+    return f"""
+SELECT CASE WHEN n.credit_line_id IS NULL THEN 'loan' ELSE 'line' END, COALESCE(n.credit_line_id, n.id),
+       t.due_12m, t.on_time_12m, t.overdue_count_12m, t.max_late, {owed_of}
+FROM (SELECT i.loan_id,
+  SUM(CASE WHEN {window} THEN 1 ELSE 0 END) AS due_12m,
+  SUM(CASE WHEN {window} AND i.paid_on IS NOT NULL AND i.paid_on <= i.due_date THEN 1 ELSE 0 END) AS on_time_12m,
+  SUM(CASE WHEN {window} AND {paid} > i.due_date THEN 1 ELSE 0 END) AS overdue_count_12m,
+  MAX(CASE WHEN {window} THEN CASE WHEN {paid} > i.due_date THEN {days} ELSE 0 END END) AS max_late,
+  {owed}
+  FROM loan_installments i
+  WHERE i.tenant_id = :tenant AND (i.due_date > :since OR i.paid_on IS NULL OR i.paid_on > :since)
+  GROUP BY i.loan_id) t
+JOIN loans n ON n.id = t.loan_id
+WHERE n.tenant_id = :tenant AND n.disbursed_on <= :on
+"""
+
+
+def behaviour_totals(uow: UnitOfWork, who: Principal, on: date, year_ago: date, month_ends: Sequence[date],
+                     days: int = 400) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(subjects, their instalments' totals with their kind): `behaviour_frames` with the instalments totalled
+    per subject (`BEHAVIOUR_TOTALS`): of those due in (`year_ago`, `on`] how many, how many paid by their due
+    date, how many paid late or still unpaid and the worst days late (clipped at 0; null: none fell due), and
+    the principal owed at each of `month_ends` (cents). The sums, counts and worst days are taken by the
+    database per loan (about one row per loan crosses the driver, not one per instalment) and added up per
+    credit line here; the same figures as totalling `behaviour_frames`' instalments."""
+    since = on - timedelta(days=days)
+    params: dict[str, Any] = {"tenant": who.tenant_id, "on": on, "since": since, "year_ago": year_ago,
+                              **{f"end_{k}": end for k, end in enumerate(month_ends)}}
+    ends = list(month_ends)
+    schema = {"kind": pl.Utf8, **BEHAVIOUR_TOTALS, **{f"owed_{k}": pl.Int64 for k in range(len(ends))}}
+    with uow:
+        s = uow.session
+        subjects = read_frame(s, _SUBJECTS_SQL, {"tenant": who.tenant_id}, {
+            **BEHAVIOUR_SUBJECTS, "limit_cents": pl.Int64})
+        per_loan = read_frame(s, _totals_sql(s.get_bind().dialect.name, len(ends)), params, schema)
+    subjects = subjects.with_columns(storage_to_cents("limit_cents").alias("limit_cents"))
+    order = pl.when(pl.col("kind") == "line").then(0).otherwise(1)
+    subjects = subjects.sort(order, "subject_id").select(list(BEHAVIOUR_SUBJECTS))
+    totals = per_loan.group_by("kind", "subject_id").agg(
+        *(pl.col(c).sum() for c in ("due_12m", "on_time_12m", "overdue_count_12m")), pl.col("max_late").max(),
+        *(pl.col(f"owed_{k}").sum() for k in range(len(ends))),
+    ).select([pl.col(c).cast(t) for c, t in schema.items()])
+    return subjects, totals
+
+
 def loan_count(uow: UnitOfWork, who: Principal) -> int:
     """Loans the caller's bank has ever booked."""
     with uow:

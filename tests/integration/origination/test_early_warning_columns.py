@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from tests.conftest import TenantKit
 
 from microlend.core import crypto
@@ -32,7 +33,7 @@ from microlend.decisioning.behaviour_scores import month_of
 from microlend.decisioning.tables import BehaviourScoreRow
 from microlend.demo.sandbox.providers import payload
 from microlend.origination import early_warning as ew
-from microlend.origination.behaviour_scoring import portfolio_frames, scores_of
+from microlend.origination.behaviour_scoring import portfolio_frames, portfolio_totals, scores_of
 from microlend.origination.tables import EarlyWarningAlertRow
 from microlend.parties import queries as parties
 from microlend.parties.tables import ConsentRow, CustomerRow
@@ -112,6 +113,10 @@ def generate_book(uow: UnitOfWork, tenant_id: int, on: date, seed: int = 5) -> N
                     interest_accrued=Decimal(0), status="paid" if paid_on else ("overdue" if unpaid else "pending"),
                     paid_on=paid_on))
             loan.days_past_due = dpd
+            if is_line and i % 2 == 0:  # an earlier drawdown of the line: two instalments, one paid late
+                _earlier_drawdown(s, loan, disbursed - timedelta(days=rng.randrange(60, 200)), rng.randrange(1, 15))
+            if is_line and i % 4 == 0:  # and one repaid long before the scorecard's 400 days
+                _earlier_drawdown(s, loan, on - timedelta(days=900), 0)
             previous = on.replace(day=1) - timedelta(days=1)
             if rng.random() < 0.8:
                 facts = [{"name": f.name, "value": rng.choice((0, 0, 12, 40)) if f.name == "current_dpd" else 1,
@@ -156,6 +161,23 @@ def generate_book(uow: UnitOfWork, tenant_id: int, on: date, seed: int = 5) -> N
                 if kept is not None:
                     s.add(kept)
         uow.commit()
+
+
+def _earlier_drawdown(s: Any, drawdown: LoanRow, disbursed: date, late: int) -> None:
+    """Another drawdown of `drawdown`'s line, disbursed on `disbursed`, of two monthly instalments (of amounts
+    in part cents) both paid, the first `late` days after its due date."""
+    loan = LoanRow(**{c.key: getattr(drawdown, c.key) for c in LoanRow.__table__.columns if c.key != "id"})
+    loan.disbursed_on, loan.principal, loan.days_past_due = disbursed, Decimal("3000.0051"), 0
+    s.add(loan)
+    s.flush()
+    for n, amount in ((1, Decimal("1500.0050")), (2, Decimal("1500.0001"))):
+        due = disbursed + timedelta(days=30 * n)
+        paid_on = due + timedelta(days=late if n == 1 else 0)
+        s.add(InstallmentRow(
+            tenant_id=loan.tenant_id, loan_id=loan.id, number=n, period_start=due - timedelta(days=30),
+            due_date=due, start_day=(due - timedelta(days=30)).toordinal(), due_day=due.toordinal(),
+            principal=amount, interest=Decimal(0), fee=Decimal(0), principal_paid=amount, interest_paid=Decimal(0),
+            fee_paid=Decimal(0), interest_accrued=Decimal(0), status="paid", paid_on=paid_on))
 
 
 # --- the row-by-row reading the scan did before (ORM rows, Decimal amounts, every answer parsed) -------------
@@ -232,6 +254,15 @@ def test_the_column_reads_find_the_same_facts_scores_and_alerts_as_the_row_by_ro
     expected = reference_book(kit.uow_factory(), approver, on)
     fast = ew.current_book(kit.uow_factory(), approver, on)
     assert fast.height == expected.height == SUBJECTS
+    # the database's totals per subject are the scorecard's own totals of the instalments read one by one
+    _, instalments = portfolio_frames(kit.uow_factory(), approver, on)
+    _, totals = portfolio_totals(kit.uow_factory(), approver, on)
+    for kind in ("line", "loan"):
+        mine = instalments.filter(pl.col("kind") == kind).drop("kind")
+        want_totals = behaviour.instalment_totals(mine, on).sort("subject_id")
+        got_totals = totals.filter(pl.col("kind") == kind).drop("kind").sort("subject_id")
+        assert got_totals.equals(want_totals), (kind, got_totals.to_dicts(), want_totals.to_dicts())
+    assert totals.get_column("max_late").max() > 0 and totals.filter(pl.col("kind") == "line").height == SUBJECTS // 3  # type: ignore[operator]
     want = expected.select(list(dict.fromkeys(columns))).sort(key)
     got = fast.select(list(dict.fromkeys(columns))).sort(key)
     assert got.equals(want), (got.to_dicts(), want.to_dicts())
@@ -264,3 +295,24 @@ def test_the_column_reads_find_the_same_facts_scores_and_alerts_as_the_row_by_ro
     # and the month's scores are the scorecard's own on the same frames
     assert sorted(v[0] for v in stored.values()) == sorted(
         scores_of(*portfolio_frames(kit.uow_factory(), approver, on), on).get_column("score").to_list())
+
+
+def test_new_alerts_written_in_bulk_read_back_as_the_orm_keeps_them_and_a_second_open_one_is_refused(
+        kit: TenantKit) -> None:
+    with kit.uow_factory() as u:
+        on = business_date(u.session, kit.tenant.id)
+    now = datetime.now(UTC)
+    alert = {"tenant_id": kit.tenant.id, "subject_kind": "loan", "subject_id": 7, "customer_id": None,
+             "signal": "dpd_transition", "severity": "high", "rule_version": "v1", "inputs": {"dpd.now": 35,
+             "score.drop": None, "tax.sales_growth": "-0.6000"}, "status": "open",
+             "open_key": "loan:7:dpd_transition", "raised_on": on, "last_seen_on": on, "created_at": now,
+             "updated_at": now}
+    with kit.uow_factory() as u:
+        ew._insert_alerts(u.session, [alert])
+        u.commit()
+    with kit.uow_factory() as u:
+        row = u.session.execute(select(EarlyWarningAlertRow).where(
+            EarlyWarningAlertRow.tenant_id == kit.tenant.id)).scalar_one()
+        assert {k: getattr(row, k) for k in alert} == alert
+        with pytest.raises(IntegrityError):
+            ew._insert_alerts(u.session, [alert])

@@ -135,3 +135,19 @@ class TestFacts:
         inst = instalments((1, date(2024, 1, 1), date(2025, 6, 1), date(2025, 8, 1), 100_000))
         [row] = bhv.behaviour_facts(subs, inst, ON).iter_rows(named=True)
         assert row["max_dpd_12m"] == 0 and row["overdue_count_12m"] == 0 and row["on_time_bp"] is None
+
+
+def test_days_past_due_read_off_a_stored_breakdown_are_what_decoding_its_json_finds() -> None:
+    from microlend.decisioning.behaviour_scores import _FACTOR_VALUES, stored_dpd
+
+    stored = pl.Series([
+        '[{"bin": 0, "name": "current_dpd", "points": 60, "value": 0}, {"bin": 1, "name": "max_dpd_12m", "value": 5}]',
+        '[{"name": "current_dpd", "value": 35, "points": -100, "bin": 2}]',
+        '[{"name": "current_dpd", "value": null, "points": 0, "bin": 0}]',
+        '[{"name": "max_dpd_12m", "value": 3}]', "[]", None, '[{"name":"current_dpd","value":-4}]',
+        '[{"name": "current_dpd", "value": 12, "note": {"a": 1}}]',
+        '[{"name": "x", "value": 1}, {"name": "current_dpd", "value": 7}, {"name": "current_dpd", "value": 8}]'],
+        dtype=pl.Utf8)
+    decoded = (stored.str.json_decode(_FACTOR_VALUES)
+               .list.filter(pl.element().struct.field("name") == "current_dpd").list.first().struct.field("value"))
+    assert stored_dpd(stored).to_list() == decoded.to_list() == [0, 35, None, None, None, None, -4, 12, 7]
