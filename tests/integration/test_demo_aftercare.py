@@ -44,7 +44,9 @@ def test_the_demo_history_collects_and_monitors(fresh_engine: Engine) -> None:
             JobRunRow.tenant_id == bank.tenant_id, JobRunRow.kind == "model_monitoring")).all()
     kinds = Counter(k for k, _, _ in actions)
     promises = Counter(p for k, p, _ in actions if k == "promise")
-    assert len(cases) > 3 and kinds["contact"] > 10, (len(cases), kinds)
+    # the history ends on today's date, so how many loans fall behind, and when, varies from day to day: the
+    # collector calls every case, and some more than once
+    assert len(cases) > 3 and kinds["contact"] > len(cases), (len(cases), kinds)
     assert promises["kept"] > 0 and promises["broken"] > 0, promises
     assert {actor for k, _, actor in actions if k in ("contact", "promise")} == {"collector@demo"}
     assert audited["collections.contact"] == kinds["contact"]  # each through the service, on the audit trail
