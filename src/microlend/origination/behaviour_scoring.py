@@ -4,6 +4,7 @@ kept per subject and month. The limit review scores with it, not with the applic
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -51,35 +52,31 @@ def portfolio_totals(uow: UnitOfWork, who: Principal, on: date) -> tuple[pl.Data
             totals.select([pl.col(c).cast(t) for c, t in {"kind": pl.Utf8, **behaviour.TOTALS_SCHEMA}.items()]))
 
 
-def scores_of_totals(subjects: pl.DataFrame, totals: pl.DataFrame, on: date, *, keep_owed: bool = False
-                     ) -> pl.DataFrame:
-    """`scores_of` from the subjects and their instalments' totals with their kind (`portfolio_totals`)."""
+def _scored_by_kind(subjects: pl.DataFrame, rows: pl.DataFrame, on: date, keep_owed: bool,
+                    facts: Callable[..., pl.DataFrame]) -> pl.DataFrame:
+    """Lines and loans apart: `facts` of each kind's subjects over its own rows (tagged with their kind), scored."""
     frames = []
     for kind in ("line", "loan"):
         part = subjects.filter(pl.col("kind") == kind)
         if part.height:
-            mine = totals.filter(pl.col("kind") == kind).drop("kind")
-            frames.append(behaviour.facts_of_totals(part, mine, on, keep_owed=keep_owed))
+            mine = rows.filter(pl.col("kind") == kind).drop("kind")
+            frames.append(facts(part, mine, on, keep_owed=keep_owed))
     if not frames:
-        return behaviour.score_facts(behaviour.facts_of_totals(subjects, totals.drop("kind"), on,
-                                                               keep_owed=keep_owed))
+        return behaviour.score_facts(facts(subjects, rows.drop("kind"), on, keep_owed=keep_owed))
     return behaviour.score_facts(pl.concat(frames))
+
+
+def scores_of_totals(subjects: pl.DataFrame, totals: pl.DataFrame, on: date, *, keep_owed: bool = False
+                     ) -> pl.DataFrame:
+    """`scores_of` from the subjects and their instalments' totals with their kind (`portfolio_totals`)."""
+    return _scored_by_kind(subjects, totals, on, keep_owed, behaviour.facts_of_totals)
 
 
 def scores_of(subjects: pl.DataFrame, instalments: pl.DataFrame, on: date, *, keep_owed: bool = False
               ) -> pl.DataFrame:
     """Every subject's facts, factor points, score and band (lines and loans scored apart); with `keep_owed`,
     what each owed at the last 6 month-ends too."""
-    frames = []
-    for kind in ("line", "loan"):
-        part = subjects.filter(pl.col("kind") == kind)
-        if part.height:
-            mine = instalments.filter(pl.col("kind") == kind).drop("kind")
-            frames.append(behaviour.behaviour_facts(part, mine, on, keep_owed=keep_owed))
-    if not frames:
-        return behaviour.score_facts(behaviour.behaviour_facts(subjects, instalments.drop("kind"), on,
-                                                               keep_owed=keep_owed))
-    return behaviour.score_facts(pl.concat(frames))
+    return _scored_by_kind(subjects, instalments, on, keep_owed, behaviour.behaviour_facts)
 
 
 def portfolio_scores(uow: UnitOfWork, who: Principal, on: date) -> pl.DataFrame:
