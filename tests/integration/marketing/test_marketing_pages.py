@@ -52,6 +52,14 @@ def reachable(api: Api, ids: list[int]) -> list[int]:
     return [i for i in ids if not in_global_holdout(api.kit.tenant.id, i, share)]
 
 
+def reachable_customers(api: Api, n: int, *, officer_user_id: int) -> list[int]:
+    """New customers of the officer, as many as it takes for `n` of them to be outside the global holdout."""
+    ids: list[int] = []
+    while len(reachable(api, ids)) < n:
+        ids += customers(api, 1, officer_user_id=officer_user_id)
+    return ids
+
+
 def created_id(response: Any) -> int:
     assert response.status_code == 303, response.text
     match = re.fullmatch(r"/marketing/campaigns/(\d+)", response.headers["location"])
@@ -290,9 +298,9 @@ class TestVisitTasks:
     def test_an_officer_sees_only_their_own_tasks_and_records_an_outcome(self, api: Api) -> None:
         _, mine = api.kit.user("credit_officer")
         _, theirs = api.kit.user("credit_officer")
-        mine_n = len(reachable(api, customers(api, 3, officer_user_id=mine.user_id)))
-        theirs_n = len(reachable(api, customers(api, 2, officer_user_id=theirs.user_id)))
-        assert mine_n > 0 and theirs_n > 0  # outside the bank's global holdout
+        mine_n, theirs_n = 3, 2
+        reachable_customers(api, mine_n, officer_user_id=mine.user_id)
+        reachable_customers(api, theirs_n, officer_user_id=theirs.user_id)
         sign_in(api, "marketer")
         api.client.post("/marketing/segments", data={"name": "all", "expression": "age >= 18"})
         cid = created_id(api.client.post("/marketing/campaigns", data={
