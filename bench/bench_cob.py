@@ -289,6 +289,13 @@ def _load_rows(engine: Engine, tenant_id: int, data: dict[str, Any]) -> tuple[in
             else:
                 cur.executemany(sql, list(zip(*[c.tolist() for c in columns], strict=True)))
 
+        def write_installments(rows: dict[str, np.ndarray[Any, Any]]) -> int:
+            m = len(rows["loan"])
+            for r in range(0, m, CHUNK_ROWS):
+                write("loan_installments", inst_sql, INSTALLMENT_NAMES,
+                      _installment_columns(tenant_id, rows, r, min(m, r + CHUNK_ROWS)))
+            return m
+
         non_accrual_loans = rows_loaded = 0
         revolving_parts = []
         for lo in range(0, n, CHUNK_LOANS):
@@ -300,27 +307,11 @@ def _load_rows(engine: Engine, tenant_id: int, data: dict[str, Any]) -> tuple[in
             columns = _loan_columns(data, tenant_id, product_ids, lo, hi, maturity, non_accrual)
             write("loans", loan_sql, LOAN_NAMES + list(LOAN_CONSTANTS), columns)
             del columns
-            m = len(scheduled["loan"])
-            for r in range(0, m, CHUNK_ROWS):
-                write(
-                    "loan_installments",
-                    inst_sql,
-                    INSTALLMENT_NAMES,
-                    _installment_columns(tenant_id, scheduled, r, min(m, r + CHUNK_ROWS)),
-                )
-            rows_loaded += m
+            rows_loaded += write_installments(scheduled)
             revolving_parts.append(revolving)
             del scheduled
         revolving_rows = {k: np.concatenate([part[k] for part in revolving_parts]) for k in revolving_parts[0]}
-        m = len(revolving_rows["loan"])
-        for r in range(0, m, CHUNK_ROWS):
-            write(
-                "loan_installments",
-                inst_sql,
-                INSTALLMENT_NAMES,
-                _installment_columns(tenant_id, revolving_rows, r, min(m, r + CHUNK_ROWS)),
-            )
-        rows_loaded += m
+        rows_loaded += write_installments(revolving_rows)
         if postgres:
             cur.execute("SELECT setval('loans_id_seq', (SELECT MAX(id) FROM loans))")
             cur.execute("SET session_replication_role = DEFAULT")
