@@ -13,10 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -70,6 +72,28 @@ def _serve(partner: pd.DataFrame, key_path: Path, work: Path) -> tuple[subproces
     raise SystemExit("the partner did not start")
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its children reaped so far (the partner, the encryption workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _load() -> str:
+    return "load average " + " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def _progress(started: float) -> Callable[[str, int, int], None]:
+    last: dict[str, str] = {}
+
+    def show(phase: str, done: int, total: int) -> None:
+        if done == total or last.get("phase") != phase:
+            print(f"  {time.perf_counter() - started:7.1f} s  {phase} {done}/{total}  ({_load()})", file=sys.stderr,
+                  flush=True)
+        last["phase"] = phase
+
+    return show
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=int, default=10_000, help="shared IDs for training")
@@ -77,7 +101,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--psi-ids", type=int, default=0, help="also time a PSI of this many x this many IDs")
     parser.add_argument("--online", type=int, default=200, help="single-ID partial score requests for p99")
+    parser.add_argument("--workers", type=int, default=None, help="processes for the bank's encryptions")
     args = parser.parse_args()
+    print(f"start: {_load()}, {os.cpu_count()} cores", flush=True)
+    cpu_started = _cpu()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         key_path = work / "partnership.key"
@@ -95,15 +122,18 @@ def main() -> None:
             finally:
                 process.terminate()
                 process.wait()
+            print(f"CPU (bank, partner and workers, with start-up): {_cpu() - cpu_started:.1f} s; end: {_load()}")
             return
         bank, partner = _frames(args.shared, max(args.shared // 20, 10))
-        settings = TrainingSettings(key_bits=args.key_bits, max_epochs=args.epochs, learning_rate=0.3)
+        settings = TrainingSettings(key_bits=args.key_bits, max_epochs=args.epochs, learning_rate=0.3,
+                                    **({} if args.workers is None else {"workers": args.workers}))
         process, url = _serve(partner, key_path, work)
         try:
             with PartnerClient(url, key) as client:
                 started = time.perf_counter()
                 model: JointModel = train_joint(bank, id_column="id_number", target="Class", bad="bad",
-                                                partner=client, partner_url=url, key=key, settings=settings)
+                                                partner=client, partner_url=url, key=key, settings=settings,
+                                                progress=_progress(started))
                 total = time.perf_counter() - started
                 m = model.metrics
                 print(f"joint training, {m['shared_ids']:,} shared IDs, {args.key_bits}-bit key, "
@@ -120,6 +150,8 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait()
+        print(f"CPU (bank, partner and workers, with start-up): {_cpu() - cpu_started:.1f} s; end: {_load()}",
+              flush=True)
         reference = central_reference(bank, partner, id_column="id_number", target="Class", bad="bad", key=key,
                                       settings=settings)
         same = plaintext_reference(bank, partner, id_column="id_number", target="Class", bad="bad", key=key,

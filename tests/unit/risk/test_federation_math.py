@@ -69,6 +69,22 @@ class TestMaskedEncryptedGradient:
         assert a != b and a != 42 and b != 42
         assert crypto.mask(pk, c, r1) != crypto.mask(pk, c, r1)  # fresh randomness each time
 
+    def test_the_owner_encrypts_with_crt_factors_that_decrypt_like_phe_ciphertexts(self, paillier_1024: Any) -> None:
+        pk, sk = paillier_1024
+        values = [-(1 << 40), -1, 0, 1, 7, 123456789, 1 << 50]
+        for workers in (1, 2):  # 2: the vector is shared out over a worker process
+            own = crypto.OwnKey(pk, sk, workers=workers)
+            longer = values * 40  # past the pool's threshold
+            enc = own.encrypt(longer)
+            assert [crypto.signed(v, pk.n) for v in crypto.decrypt(sk, enc)] == longer
+            assert len(set(enc)) == len(enc)  # fresh randomness for every value, equal plaintexts too
+        # each factor is an n-th residue: alone it is an encryption of 0
+        factors = crypto.obfuscators(int(sk.p), int(sk.q), 5)
+        assert crypto.decrypt(sk, factors) == [0] * 5
+        # phe's ciphertexts and these add up under encryption
+        mixed = crypto.add(pk, own.encrypt([5])[0], crypto.encrypt(pk, [-8])[0])
+        assert crypto.signed(crypto.decrypt(sk, [mixed])[0], pk.n) == -3
+
     def test_a_short_key_is_refused(self) -> None:
         with pytest.raises(ValidationError, match="key-bits"):
             crypto.keypair(300)

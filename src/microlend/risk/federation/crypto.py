@@ -2,12 +2,21 @@
 plaintext shifts and scalings, and uniformly random masks modulo n (a masked value reveals nothing).
 
 Ciphertexts travel as hexadecimal text; every plaintext is an integer (values scaled by 2**SCALE_BITS) so
-that no ciphertext carries phe's floating exponent."""
+that no ciphertext carries phe's floating exponent.
+
+The owner of a key encrypts its own vectors (the bank its labels and residuals, the partner its partial scores)
+with `OwnKey`: the random factor r**n mod n**2 is drawn modulo p**2 and q**2 and joined by the Chinese remainder
+theorem, and a long vector is shared out over worker processes. Same ciphertexts' distribution as phe's
+`raw_encrypt`, about 3.5 times less work each (2048-bit key), times the workers."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import secrets
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
 
 import numpy as np
 from numpy.typing import NDArray
@@ -48,6 +57,86 @@ def to_fixed(values: NDArray[np.float64]) -> list[int]:
 def encrypt(pk: paillier.PaillierPublicKey, plaintexts: Sequence[int]) -> list[int]:
     """Each integer (negative ones as n - |v|) under `pk`, freshly obfuscated."""
     return [pk.raw_encrypt(int(v) % pk.n) for v in plaintexts]
+
+
+#: vectors shorter than this, or under keys shorter than this, are encrypted in the calling process only
+_POOL_MIN_VALUES = 256
+_POOL_MIN_BITS = 1024
+_pool: Executor | None = None
+_pool_workers = 0
+_pool_lock = threading.Lock()
+
+
+def default_workers() -> int:
+    """Processes an encryption is shared out over: the machine's cores, at most 2 unless set higher."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def _executor(workers: int) -> Executor:
+    """One pool for the process (spawned workers: the caller may run threads, e.g. the partner's server)."""
+    global _pool, _pool_workers
+    with _pool_lock:
+        if _pool is None or _pool_workers != workers:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+            _pool_workers = workers
+        return _pool
+
+
+def _random_unit(prime: int) -> int:
+    """Uniform in the units of Z/prime**2."""
+    square = prime * prime
+    while True:
+        x = secrets.randbelow(square - 1) + 1
+        if x % prime:
+            return x
+
+
+def obfuscators(p: int, q: int, count: int) -> list[int]:
+    """`count` fresh random factors r**n mod n**2 (n = pq), each drawn as (x**p mod p**2, y**q mod q**2) joined
+    by CRT. The n-th residues mod n**2 are the product of the order-(p-1) subgroup mod p**2 (the p-th powers)
+    and the order-(q-1) subgroup mod q**2, and x -> x**p maps the units of Z/p**2 evenly onto the first: so each
+    factor is uniform over the n-th residues, as r**n is for r uniform in the units of Z/n."""
+    p, q = int(p), int(q)
+    p2, q2 = p * p, q * q
+    join = int(invert(q2, p2))
+    out = []
+    for _ in range(count):
+        a = powmod(_random_unit(p), p, p2)
+        b = powmod(_random_unit(q), q, q2)
+        out.append(int(b + q2 * mulmod(a - b, join, p2)))
+    return out
+
+
+class OwnKey:
+    """A Paillier key pair used by its owner to encrypt its own values (see the module's note)."""
+
+    def __init__(self, public: paillier.PaillierPublicKey, private: paillier.PaillierPrivateKey, *,
+                 workers: int | None = None) -> None:
+        self.public, self.private = public, private
+        self.workers = default_workers() if workers is None else max(1, workers)
+
+    def _factors(self, count: int) -> list[int]:
+        p, q = int(self.private.p), int(self.private.q)
+        if self.workers < 2 or count < _POOL_MIN_VALUES or self.public.n.bit_length() < _POOL_MIN_BITS:
+            return obfuscators(p, q, count)
+        # the workers draw their shares while this process draws its own
+        shares = [count // self.workers + (1 if i < count % self.workers else 0) for i in range(self.workers)]
+        futures = [_executor(self.workers - 1).submit(obfuscators, p, q, share) for share in shares[1:]]
+        out = obfuscators(p, q, shares[0])
+        for future in futures:
+            out.extend(future.result())
+        return out
+
+    def encrypt(self, plaintexts: Sequence[int]) -> list[int]:
+        """Each integer (negative ones as n - |v|), freshly obfuscated: (1 + n v) r**n mod n**2."""
+        n, nsq = int(self.public.n), int(self.public.nsquare)
+        factors = self._factors(len(plaintexts))
+        return [int(mulmod((1 + n * (int(v) % n)) % nsq, r, nsq)) for v, r in zip(plaintexts, factors, strict=True)]
+
+    def decrypt(self, ciphertexts: Sequence[int]) -> list[int]:
+        return decrypt(self.private, ciphertexts)
 
 
 def decrypt(sk: paillier.PaillierPrivateKey, ciphertexts: Sequence[int]) -> list[int]:

@@ -61,6 +61,7 @@ class _Session:
     bank_key: paillier.PaillierPublicKey | None = None
     own_public: paillier.PaillierPublicKey | None = None
     own_private: paillier.PaillierPrivateKey | None = None
+    own: crypto.OwnKey | None = None
     pending: tuple[list[int], int] | None = None  # masks of the last step's gradient and its batch size
     learning_rate: float = 0.1
     l2: float = 0.0
@@ -69,8 +70,10 @@ class _Session:
 class PartnerService:
     """Answers the bank's messages; `handle(type, payload)` returns the answer's payload."""
 
-    def __init__(self, frame: pd.DataFrame, id_column: str, key: PartnershipKey, state_dir: Path) -> None:
+    def __init__(self, frame: pd.DataFrame, id_column: str, key: PartnershipKey, state_dir: Path, *,
+                 workers: int | None = None) -> None:
         self.key = key
+        self.workers = crypto.default_workers() if workers is None else workers
         self.id_column = id_column
         self.hashes = hashed_ids(key, frame, id_column)
         self.frame = frame.drop(columns=[id_column]).reset_index(drop=True)
@@ -177,6 +180,7 @@ class PartnerService:
         session.idx = bin_matrix(shared_frame, session.bins)
         session.bank_key = bank_key
         session.own_public, session.own_private = crypto.keypair(bank_key.n.bit_length() // 256 * 256 or 512)
+        session.own = crypto.OwnKey(session.own_public, session.own_private, workers=self.workers)
         train_idx = session.idx[train]
         events: list[list[str]] = []
         counts: list[list[int]] = []
@@ -213,7 +217,7 @@ class PartnerService:
         returns it with this batch's partial scores encrypted under the partner's own key."""
         session = self._session(payload)
         x, weights, idx = self._ready(session)
-        assert session.bank_key is not None and session.own_public is not None
+        assert session.bank_key is not None and session.own is not None
         batch = self._positions(payload, "batch", len(x))
         residuals = crypto.from_hex(payload.get("residuals"), "residuals")
         if len(residuals) != len(batch) or not len(batch):
@@ -229,7 +233,7 @@ class PartnerService:
             g = crypto.weighted_bin_sums(bank_key, d, idx[batch, j], weights_fixed)
             gradient.append(crypto.mask(bank_key, g, r))
         session.pending = (masks, len(batch))
-        partial = crypto.encrypt(session.own_public, z_fixed)
+        partial = session.own.encrypt(z_fixed)
         return {"gradient": crypto.to_hex(gradient), "partial": crypto.to_hex(partial)}
 
     def _train_update(self, payload: dict[str, Any]) -> dict[str, Any]:

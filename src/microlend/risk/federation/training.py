@@ -66,6 +66,8 @@ class TrainingSettings:
     max_bins: int = 10
     min_bin_share: float = 0.05
     min_shared: int = 200
+    #: processes the bank's encryptions are shared out over (the partner sets its own)
+    workers: int = field(default_factory=crypto.default_workers)
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_epochs <= 200:
@@ -216,7 +218,8 @@ def train_joint(frame: pd.DataFrame, *, id_column: str, target: str, bad: str, p
     slope = base * (1 - base)
     progress("encrypted set-up", 0, 1)
     pk, sk = crypto.keypair(settings.key_bits)
-    labels = crypto.encrypt(pk, [int(v) for v in y[train_pos]])
+    own = crypto.OwnKey(pk, sk, workers=settings.workers)
+    labels = own.encrypt([int(v) for v in y[train_pos]])
     setup = partner.call("train/setup", {
         "session": session, "public_key": format(pk.n, "x"), "train": train_pos.tolist(),
         "labels": crypto.to_hex(labels), "learning_rate": settings.learning_rate, "l2": settings.l2,
@@ -255,7 +258,7 @@ def train_joint(frame: pd.DataFrame, *, id_column: str, target: str, bad: str, p
             z_bank = x[batch] @ weights + intercept
             u = crypto.to_fixed(z_bank - intercept_0 + (base - y[batch]) / slope)
             step = partner.call("train/step", {"session": session, "batch": batch.tolist(),
-                                               "residuals": crypto.to_hex(crypto.encrypt(pk, u))})
+                                               "residuals": crypto.to_hex(own.encrypt(u))})
             opened = [str(v) for v in crypto.decrypt(sk, crypto.from_hex(step.get("gradient"), "gradient"))]
             partials = crypto.from_hex(step.get("partial"), "partial")
             if len(partials) != len(batch):
@@ -329,7 +332,8 @@ def train_joint(frame: pd.DataFrame, *, id_column: str, target: str, bad: str, p
                       metrics=metrics, history=history, created_at=created_at,
                       bank_only={"weights": [float(v) for v in alone.coef_[0]],
                                  "intercept": float(alone.intercept_[0])},
-                      settings={**asdict(settings), "id_column": id_column, "target": target, "bad": bad})
+                      settings={**{k: v for k, v in asdict(settings).items() if k != "workers"},  # not the machine's
+                                "id_column": id_column, "target": target, "bad": bad})
 
 
 def partner_partials(partner: Partner, model: JointModel, hashes: list[str]) -> NDArray[np.float64]:
