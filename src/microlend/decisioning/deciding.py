@@ -129,8 +129,12 @@ def decide(
     challenger_model: ModelResult | None = None,
     application_ref: str | None = None,
     locale: str = "zh_CN",
+    model_provenance: Mapping[str, Any] | None = None,
 ) -> DecisionRecord:
     """Decide one application with the policy in force for this customer's arm and store the Decision.
+
+    `model_provenance`: how the model results came about (the versions that scored, a joint model's partner
+    call with its outcome and latency), kept beside the model version in the record, not among the inputs.
 
     A shadow policy (beside the champion and any split challenger) is evaluated too and stored, never acted on.
     `challenger_model` is the challenger
@@ -169,10 +173,11 @@ def decide(
         if result.outcome != "approve":
             doc = compiled_policy(s, who.tenant_id, acted_hash).document
             explained = _explanation(s, who.tenant_id, doc, result.reasons, result.trace)
-    row = _values(who, acted_input, arm, True, acted_hash, result, application_ref)
+    row = _values(who, acted_input, arm, True, acted_hash, result, application_ref, model_provenance)
     shadow_row = None
     if shadow is not None and shadow_hash is not None:
-        shadow_row = _values(who, challenger_input, "shadow", False, shadow_hash, shadow, application_ref)
+        shadow_row = _values(who, challenger_input, "shadow", False, shadow_hash, shadow, application_ref,
+                             model_provenance)
     with uow:
         decision_id, shadow_id = store.write(uow.session, who, row, shadow_row)
         uow.commit()
@@ -208,6 +213,7 @@ def _values(
     content_hash: str,
     result: PolicyResult,
     application_ref: str | None,
+    model_provenance: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "tenant_id": who.tenant_id,
@@ -217,7 +223,7 @@ def _values(
         "acted_on": acted_on,
         "shadow_of": None,
         "inputs": decision_input.canonical(),
-        "model_versions": {"model": decision_input.model.model_version},
+        "model_versions": {"model": decision_input.model.model_version, **(model_provenance or {})},
         "policy_hash": content_hash,
         "trace": compact_trace(result.trace),
         "outputs": result.outputs(),

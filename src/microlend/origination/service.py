@@ -40,12 +40,15 @@ from microlend.origination.events import ApplicationDecided
 from microlend.origination.tables import ApplicationRow, LoanContractRow
 from microlend.parties import queries as parties
 from microlend.parties.consents import Evidence, check_scopes, own_session, record_in_session
+from microlend.risk.federation.online import PartnerSubject
 from microlend.risk.registry import ScoringRuntime
 from microlend.servicing import queries as loan_queries
 from microlend.servicing import service as servicing
 from microlend.servicing.apr import apr
 from microlend.servicing.schedules import RepaymentMethod, Schedule, build_schedule
 
+#: The consent under which a joint model may ask its data partner about the applicant.
+PARTNER_SCORING = "partner_scoring"
 #: Loans up to this amount are disbursed on acceptance with no person; larger ones are released by staff.
 AUTOMATIC_DISBURSEMENT_LIMIT = Decimal("200000")
 
@@ -246,6 +249,14 @@ def _consents(uow: UnitOfWork, who: Principal, customer_id: int, cmd: NewApplica
     return given
 
 
+def _partner_subject(uow: UnitOfWork, system: Principal, customer_id: int, consents: set[str]) -> PartnerSubject:
+    """What a joint model may ask its data partner about: the applicant's ID number (the partner receives only
+    its keyed hash) when the applicant consented to scoring with a data partner; otherwise nothing."""
+    if PARTNER_SCORING not in consents:
+        return PartnerSubject(consent=False)
+    return PartnerSubject(consent=True, id_number=parties.query_subject(uow, system, customer_id)[0])
+
+
 def submit(uow: UnitOfWork, who: Principal, cmd: NewApplication,
            authority: ApprovalAuthority | None = None) -> Application:
     """Submit an application and decide it at once: approve (an offer), decline (with reasons) or refer."""
@@ -283,7 +294,8 @@ def submit(uow: UnitOfWork, who: Principal, cmd: NewApplication,
         audit.record(s, who, "application.submit", "application", row.id, after=_audit_view(row))
 
         scored = _scoring.score(uow, system, {**scoring_case(customer), **data.scoring_case()},
-                                subject_type="application", subject_id=row.id)
+                                subject_type="application", subject_id=row.id,
+                                partner_subject=_partner_subject(uow, system, customer.id, consents))
         champion = scored.champion
         model = ModelResult(model_version=champion.model_label, score=Decimal(f"{champion.score:.2f}"),
                             pd=Decimal(f"{champion.pd:.6f}"), reason_codes=tuple(champion.reason_codes))
@@ -295,7 +307,7 @@ def submit(uow: UnitOfWork, who: Principal, cmd: NewApplication,
         seen = inputs.decision_input(uow, who, customer, cmd, row.id, on, consents, model,
                                      product.min_amount, data=data)
         decision = decisions.decide(uow, system, seen, challenger_model=challenger,
-                                    application_ref=f"application:{row.id}")
+                                    application_ref=f"application:{row.id}", model_provenance=scored.provenance())
         row.decision_id = decision.id
         row.decision_outcome = decision.outcome
         row.decision_limit = decision.limit

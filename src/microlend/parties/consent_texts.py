@@ -68,6 +68,17 @@ _CATALOGUE: tuple[ConsentText, ...] = (
          "en": "I agree that the bank may tell me about its loan products and services by text message, phone "
                "or a visit from a loan officer. I may withdraw this consent at any time, after which the bank "
                "sends me no marketing."}),
+    ConsentText(  # joint modelling (联合建模): only a keyed hash of the ID number reaches the partner
+        "partner_scoring", "partner_scoring/2026-11-30", date(2026, 11, 30),
+        {"zh_CN": "联合建模评分授权书", "en": "Authorisation for scoring with a data partner"},
+        {"zh_CN": "本人授权贵行为评估本人贷款申请，将本人证件号码经不可逆加密处理后的标识（不含证件号码原文）发送给"
+                  "与贵行签订联合建模协议的数据合作方，由其仅返回基于其所持本人信息计算的部分评分；合作方不获得本人"
+                  "的申请信息及贵行数据。本人可随时撤回本授权，撤回后贵行不再就本人向合作方请求评分。",
+         "en": "I authorise the bank, to assess my loan application, to send a data partner with which it has a "
+               "joint modelling agreement an irreversibly encrypted identifier derived from my ID number (never the "
+               "number itself), for which the partner returns only a partial score computed from the information "
+               "it holds about me; the partner receives neither my application nor the bank's data. I may revoke "
+               "this authorisation at any time, after which the bank asks the partner for no score about me."}),
     ConsentText(
         "data_sharing", "data_sharing/2026-11", date(2026, 11, 1),
         {"zh_CN": "个人信息共享授权书", "en": "Consent to share personal information"},

@@ -67,6 +67,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "partner_data": {"en": "the data partner's information about the applicant", "zh-CN": "合作方数据显示风险较高"},
     "PARTNER_UNAVAILABLE": {"en": "the data partner could not be asked; the bank's own model decided",
                             "zh-CN": "合作方数据暂不可用，由本行自有模型评分"},
+    "PARTNER_NO_CONSENT": {"en": "the applicant has not authorised scoring with the data partner; the bank's own "
+                                 "model decided", "zh-CN": "申请人未授权联合建模评分，由本行自有模型评分"},
     # standard micro-lending features
     "days_past_due_max": {"en": "past repayments were late", "zh-CN": "历史还款有逾期"},
     "credit_line_utilisation": {"en": "credit lines are highly used", "zh-CN": "授信额度使用率偏高"},

@@ -26,8 +26,8 @@ from microlend.core.tables import TenantRow
 from microlend.core.uow import UnitOfWork
 from microlend.risk.artefacts import METADATA_FILE, Artefact, load_model, read_metadata
 from microlend.risk.expert import ExpertScorecardModel
-from microlend.risk.federation.joint_scoring import HeteroLrModel
-from microlend.risk.federation.online import OnlinePartners, PartnerAnswer
+from microlend.risk.federation.joint_scoring import PARTNER_NO_CONSENT, PARTNER_UNAVAILABLE, HeteroLrModel
+from microlend.risk.federation.online import OnlinePartners, PartnerAnswer, PartnerSubject
 from microlend.risk.gates import ModelGates, evaluate, failures, gates_apply
 from microlend.risk.gates import summary as gate_summary
 from microlend.risk.gbdt import GbdtModel
@@ -388,16 +388,33 @@ class ModelScore:
     unseen: list[str] = field(default_factory=list)  # features whose category was never seen in training
     #: a joint model's partner: "" (not a joint model), "joint" (it answered), or why the bank-only model scored
     partner: str = ""
+    #: a joint model's partner call: "joint", "no_consent" (not asked), "unavailable"; "" for any other model
+    partner_outcome: str = ""
+    #: how long the partner took to answer or fail (milliseconds), when it was asked
+    partner_ms: float | None = None
 
     @property
     def reason_codes(self) -> tuple[str, ...]:
         return tuple(r.feature for r in self.reasons)
+
+    def provenance(self) -> dict[str, Any]:
+        """Which version scored, and for a joint model how its partner call went (for the decision's record)."""
+        out: dict[str, Any] = {"id": self.model_version_id, "label": self.model_label, "kind": self.kind}
+        if self.partner_outcome:
+            out["partner"] = {"outcome": self.partner_outcome, "latency_ms": self.partner_ms,
+                              "reason": "" if self.partner == "joint" else self.partner}
+        return out
 
 
 @dataclass(frozen=True)
 class ScoringOutcome:
     champion: ModelScore
     challenger: ModelScore | None
+
+    def provenance(self) -> dict[str, Any]:
+        """The champion's and the challenger's versions and partner calls, as a decision records them."""
+        return {"champion": self.champion.provenance(),
+                "challenger": None if self.challenger is None else self.challenger.provenance()}
 
 
 class ScoringRuntime:
@@ -438,10 +455,14 @@ class ScoringRuntime:
         return champion, next((v for v in versions if v.status == S.CHALLENGER), None)
 
     def score(self, uow: UnitOfWork, who: Principal, case: Mapping[str, Any], *, subject_type: str,
-              subject_id: str | int, top_n: int = 3) -> ScoringOutcome:
+              subject_id: str | int, top_n: int = 3, partner_subject: PartnerSubject | None = None) -> ScoringOutcome:
+        """`partner_subject`: whom a joint model may ask its partner about, under the applicant's consent (an
+        application passes it); without it a joint model reads the ID number off the case (a profile sent by the
+        bank's own system through the decision API, which answers for the consent)."""
         champion_v, challenger_v = self.in_use(uow, who)
-        champion = self._score_with(champion_v, "champion", case, top_n, uow, who)
-        challenger = self._score_with(challenger_v, "challenger", case, top_n, uow, who) if challenger_v else None
+        champion = self._score_with(champion_v, "champion", case, top_n, uow, who, partner_subject)
+        challenger = (self._score_with(challenger_v, "challenger", case, top_n, uow, who, partner_subject)
+                      if challenger_v else None)
         with uow:
             now = utcnow()
             for result in (champion, challenger):
@@ -462,31 +483,42 @@ class ScoringRuntime:
         return ScoringOutcome(champion=champion, challenger=challenger)
 
     def _score_with(self, version: ModelVersion, role: str, case: Mapping[str, Any], top_n: int,
-                    uow: UnitOfWork | None = None, who: Principal | None = None) -> ModelScore:
+                    uow: UnitOfWork | None = None, who: Principal | None = None,
+                    partner_subject: PartnerSubject | None = None) -> ModelScore:
         model = self.artefact(version).model
         if isinstance(model, HeteroLrModel):
-            return self._score_jointly(version, model, role, case, top_n, uow, who)
+            return self._score_jointly(version, model, role, case, top_n, uow, who, partner_subject)
         pd_, score, reasons = model.score_one(case, top_n=top_n)
         return ModelScore(version.id, version.label, version.kind, role, pd_, score,
                           worded(reasons, version.parameters), unseen_in(model, case))
 
     def _score_jointly(self, version: ModelVersion, model: HeteroLrModel, role: str, case: Mapping[str, Any],
-                       top_n: int, uow: UnitOfWork | None, who: Principal | None) -> ModelScore:
-        """A joint model asks its partner for the applicant's partial score (no transaction is held meanwhile);
-        without one it scores with its bank-only model, labelled so, with PARTNER_UNAVAILABLE first."""
+                       top_n: int, uow: UnitOfWork | None, who: Principal | None,
+                       partner_subject: PartnerSubject | None) -> ModelScore:
+        """A joint model asks its partner for the applicant's partial score; without one it scores with its
+        bank-only model, labelled so, with PARTNER_UNAVAILABLE first (PARTNER_NO_CONSENT when the applicant did
+        not consent to scoring with the partner, who is then not asked at all)."""
         if uow is None or who is None:
             answer = PartnerAnswer(None, "no partner is asked outside a live decision")
+        elif partner_subject is not None and not partner_subject.consent:
+            answer = PartnerAnswer(None, "the applicant gave no partner_scoring consent: the partner was not asked",
+                                   no_consent=True)
         else:
             p = version.parameters
-            id_number = case.get(str(p.get("id_column") or "id_number"), case.get("id_number"))
+            id_number = (partner_subject.id_number if partner_subject is not None
+                         else case.get(str(p.get("id_column") or "id_number"), case.get("id_number")))
             answer = self.partners.partial(uow, who, partnership_id=int(p.get("partnership_id", 0)),
                                            partner_model_id=model.partner_model_id,
                                            key_fingerprint=str(p.get("key_fingerprint", "")), id_number=id_number,
                                            on=utcnow().date())
-        pd_, score, reasons = model.score_one(case, top_n=top_n, partner_partial=answer.partial)
-        label = version.label if answer.partial is not None else f"{version.label} bank-only"
+        fallback = PARTNER_NO_CONSENT if answer.no_consent else PARTNER_UNAVAILABLE
+        pd_, score, reasons = model.score_one(case, top_n=top_n, partner_partial=answer.partial,
+                                              fallback_reason=fallback)
+        joint = answer.partial is not None
+        label = version.label if joint else f"{version.label} bank-only"
+        outcome = "joint" if joint else "no_consent" if answer.no_consent else "unavailable"
         return ModelScore(version.id, label, version.kind, role, pd_, score, worded(reasons, version.parameters),
-                          [], "joint" if answer.partial is not None else answer.unavailable)
+                          [], "joint" if joint else answer.unavailable, outcome, answer.ms)
 
 
 def unseen_in(model: Any, case: Mapping[str, Any]) -> list[str]:

@@ -123,7 +123,7 @@ class ApplicationCreate(BaseModel):
     amount: Decimal = Field(description="decimal string, e.g. \"50000.00\"")
     term_months: int = Field(ge=1, le=360)
     purpose: str = Field(default="", max_length=200)
-    consents: list[Literal["credit_report", "external_data", "marketing", "data_sharing"]] = Field(
+    consents: list[Literal["credit_report", "external_data", "marketing", "data_sharing", "partner_scoring"]] = Field(
         default_factory=list, description="scopes the borrower authorises (授权): given here by a borrower "
                                           "applying in their own session; from staff, scopes already given")
     campaign_id: OptionalCampaignRef = None

@@ -27,6 +27,8 @@ MODEL_FILE = "hetero_lr.json"
 PARTNER_FEATURE = "partner_data"
 #: the reason a joint model scored with the bank-only model: the partner could not be asked
 PARTNER_UNAVAILABLE = "PARTNER_UNAVAILABLE"
+#: the reason it did so because the applicant gave no consent to scoring with the partner (it was not asked)
+PARTNER_NO_CONSENT = "PARTNER_NO_CONSENT"
 
 
 @dataclass
@@ -72,10 +74,10 @@ class HeteroLrModel:
     def _x(self, frame: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.float64]]:
         return woe_values(bin_matrix(frame, self.bins), self.woe)
 
-    def score_one(self, case: Mapping[str, Any], *, top_n: int = 3,
-                  partner_partial: float | None = None) -> tuple[float, float, list[Reason]]:
+    def score_one(self, case: Mapping[str, Any], *, top_n: int = 3, partner_partial: float | None = None,
+                  fallback_reason: str = PARTNER_UNAVAILABLE) -> tuple[float, float, list[Reason]]:
         """(pd, score, reasons): jointly with the partner's partial log-odds, with the bank-only model without
-        it (its reasons then begin with PARTNER_UNAVAILABLE)."""
+        it (its reasons then begin with `fallback_reason`: PARTNER_UNAVAILABLE, or PARTNER_NO_CONSENT)."""
         frame = pd.DataFrame([{f: case.get(f) for f in self.features}])
         x = self._x(frame)[0]
         if partner_partial is not None:
@@ -93,7 +95,7 @@ class HeteroLrModel:
         values = impact[0]
         reasons = [Reason(c, round(float(values[names.index(c)]), 6)) for c in codes]
         if partner_partial is None:
-            reasons.insert(0, Reason(PARTNER_UNAVAILABLE, 0.0))
+            reasons.insert(0, Reason(fallback_reason, 0.0))
         pd_ = 1.0 / (1.0 + math.exp(-log_odds))
         return pd_, self.scaling.offset - self.scaling.factor * log_odds, reasons
 

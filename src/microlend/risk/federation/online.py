@@ -12,6 +12,7 @@ import math
 import os
 import shutil
 import threading
+import time
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -55,6 +56,23 @@ class PartnerAnswer:
     partial: float | None
     unavailable: str = ""
     found: bool = False
+    #: how long the partner's answer took, when it was asked (milliseconds)
+    ms: float | None = None
+    #: the partner was not asked because the applicant gave no consent to scoring with it
+    no_consent: bool = False
+
+
+@dataclass(frozen=True)
+class PartnerSubject:
+    """Whom a joint model may ask its partner about in one decision: the applicant's ID number, given only when
+    the applicant consented to scoring with a data partner (the keyed hash of it, never the number, is sent).
+    `consent` False: the partner is not asked and the bank-only model decides (PARTNER_NO_CONSENT)."""
+
+    consent: bool
+    id_number: str = ""
+
+    def __repr__(self) -> str:  # never the number in a log or a traceback
+        return f"PartnerSubject(consent={self.consent})"
 
 
 class OnlinePartners:
@@ -95,19 +113,21 @@ class OnlinePartners:
         if held is None:
             return PartnerAnswer(None, f"the key {key_fingerprint} is not installed in this bank's key store")
         key, client = held
+        started = time.perf_counter()
         try:
             answer = client.call("score", {"model_id": partner_model_id, "ids": [key.hash_id(id_number)]})
         except DomainError as exc:  # unreachable, timed out, refused or a wrong key
-            return PartnerAnswer(None, exc.message[:300])
+            return PartnerAnswer(None, exc.message[:300], ms=_since(started))
+        ms = _since(started)
         values = answer.get("partials")
         if not isinstance(values, list) or len(values) != 1:
-            return PartnerAnswer(None, "the partner's answer holds no partial score")
+            return PartnerAnswer(None, "the partner's answer holds no partial score", ms=ms)
         value = values[0]
         if value is None:
-            return PartnerAnswer(0.0, found=False)
+            return PartnerAnswer(0.0, found=False, ms=ms)
         if not isinstance(value, int | float) or not math.isfinite(value):
-            return PartnerAnswer(None, "the partner's partial score is not a number")
-        return PartnerAnswer(float(value), found=True)
+            return PartnerAnswer(None, "the partner's partial score is not a number", ms=ms)
+        return PartnerAnswer(float(value), found=True, ms=ms)
 
     def close(self) -> None:
         with self._lock:
@@ -115,3 +135,7 @@ class OnlinePartners:
                 client.close()
             self._clients.clear()
 
+
+
+def _since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
