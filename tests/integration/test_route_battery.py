@@ -478,7 +478,8 @@ def partnership(api: CachedTokens) -> int:
     """A recorded data partnership of the bank."""
     body = {"name": f"partner-{uuid.uuid4().hex[:8]}", "endpoint_url": "http://10.0.0.5:8700",
             "key_fingerprint": "0123456789abcdef", "purpose": "joint credit model", "contract_ref": "DP-2026-01",
-            "valid_from": "2026-01-01", "valid_to": "2027-12-31"}
+            "valid_from": "2026-01-01", "valid_to": "2027-12-31", "features": ["pay_flow_12m", "tenure_months"],
+            "consent_basis": "the applicant's partner_scoring consent"}
     return int(_ok(api.client.post("/api/v1/risk/partnerships", json=body, headers=api.token("risk_analyst")))["id"])
 
 
@@ -947,7 +948,8 @@ CASES: list[Case] = [
     Case(E("POST", f"{V1}/risk/partnerships", "risk_analyst", "model_validator", write=True),
          body=lambda _a, _o: {"name": f"partner-{next(_seq)}", "endpoint_url": "https://partner.example.cn",
                               "key_fingerprint": "fedcba9876543210", "purpose": "joint credit model",
-                              "contract_ref": "DP-1", "valid_from": "2026-01-01", "valid_to": "2026-12-31"}),
+                              "contract_ref": "DP-1", "valid_from": "2026-01-01", "valid_to": "2026-12-31",
+                              "features": ["pay_flow_12m"], "consent_basis": "partner_scoring consent"}),
     Case(E("GET", f"{V1}/risk/partnerships", "auditor", "marketer")),
     Case(E("GET", f"{V1}/risk/partnerships/{{partnership_id}}", "auditor", "marketer"), partnership,
          partnership_snapshot),

@@ -138,6 +138,10 @@ class PartnershipRow(Base):
     contract_ref: Mapped[str] = mapped_column(String(100))
     valid_from: Mapped[date] = mapped_column(Date)
     valid_to: Mapped[date] = mapped_column(Date)
+    #: the partner's features the partnership covers (names as the contract lists them)
+    features: Mapped[list[str]] = mapped_column(JSONText(), default=list, server_default="[]")
+    #: the lawful basis of the data use, e.g. the applicant's partner_scoring consent
+    consent_basis: Mapped[str] = mapped_column(Text, default="", server_default="")
     status: Mapped[str] = mapped_column(String(12))  # active | suspended
     status_reason: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[int] = mapped_column(Integer)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Callable
+from datetime import date
 from itertools import pairwise
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -15,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from microlend.api.deps import Count, Id, UnitOfWorkDep, Version
 from microlend.api.security import report_page
+from microlend.core.clock import utcnow
 from microlend.core.errors import DomainError, ValidationError
 from microlend.core.identity import Permission, Principal, Role
 from microlend.data import service as data_service
@@ -319,18 +321,81 @@ def _gates_page(request: Request, who: Principal, uow: UnitOfWorkDep, *, status_
                 fields=list(GATE_FIELDS), can_edit=who.can(Permission.MANAGE_MODEL_GATES), error=error, saved=saved)
 
 
+PARTNERSHIP_DONE = ("added", "suspended", "active")
+
+
+def _partnerships_page(request: Request, who: Principal, uow: UnitOfWorkDep, *, status_code: int = 200,
+                       error: str | None = None, done: str = "", form: dict[str, str] | None = None) -> HTMLResponse:
+    found = partnerships.list_partnerships(uow, who)
+    can_manage = who.can(Permission.APPROVE_MODELS) and who.has_role(*partnerships.MANAGER_ROLES)
+    return page(request, who, "analyst/partnerships.html", status_code=status_code, partnerships=found,
+                badges={"active": "ok", "suspended": "bad"}, can_manage=can_manage, error=error,
+                done=done if done in PARTNERSHIP_DONE else "", form=form or {}, today=utcnow().date())
+
+
 @router.get("/analyst/partnerships", response_class=HTMLResponse)
-def partnerships_page(request: Request, uow: UnitOfWorkDep) -> Response:
-    """联合建模合作方 the bank's data partners: endpoint, key fingerprint, purpose, contract, validity, status."""
+def partnerships_page(request: Request, uow: UnitOfWorkDep, done: str = "") -> Response:
+    """联合建模合作方 the bank's data partners: endpoint, key fingerprint, features, purpose, consent basis, contract,
+    validity, status; a risk analyst or admin records one, suspends it or makes it active again."""
     who = _signed_in(request, uow)
     if not isinstance(who, Principal):
         return who
     try:
-        found = partnerships.list_partnerships(uow, who)
+        return _partnerships_page(request, who, uow, done=done)
     except DomainError as exc:
         return _error(request, who, exc)
-    return page(request, who, "analyst/partnerships.html", partnerships=found,
-                badges={"active": "ok", "suspended": "bad"})
+
+
+def _day(text: str, name: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValidationError(f"{name}: '{text[:20]}' is not a date (YYYY-MM-DD)", field=name) from None
+
+
+@router.post("/analyst/partnerships", response_class=HTMLResponse)
+def partnership_add(request: Request, uow: UnitOfWorkDep, name: Annotated[str, Form(max_length=100)],
+                    endpoint_url: Annotated[str, Form(max_length=300)],
+                    key_fingerprint: Annotated[str, Form(max_length=16)],
+                    features: Annotated[str, Form(max_length=5000)], purpose: Annotated[str, Form(max_length=500)],
+                    consent_basis: Annotated[str, Form(max_length=500)],
+                    contract_ref: Annotated[str, Form(max_length=100)], valid_from: Annotated[str, Form(max_length=20)],
+                    valid_to: Annotated[str, Form(max_length=20)]) -> Response:
+    who = _signed_in(request, uow)
+    if not isinstance(who, Principal):
+        return who
+    form = {"name": name, "endpoint_url": endpoint_url, "key_fingerprint": key_fingerprint, "features": features,
+            "purpose": purpose, "consent_basis": consent_basis, "contract_ref": contract_ref,
+            "valid_from": valid_from, "valid_to": valid_to}
+    try:
+        partnerships.register_partnership(uow, who, partnerships.PartnershipCreate(
+            name=name, endpoint_url=endpoint_url, key_fingerprint=key_fingerprint, purpose=purpose,
+            contract_ref=contract_ref, valid_from=_day(valid_from, "valid_from"), valid_to=_day(valid_to, "valid_to"),
+            features=tuple(f for f in features.replace("\n", ",").split(",")), consent_basis=consent_basis))
+    except DomainError as exc:
+        try:
+            return _partnerships_page(request, who, uow, status_code=exc.status_code, error=exc.message, form=form)
+        except DomainError as inner:
+            return _error(request, who, inner)
+    return RedirectResponse("/analyst/partnerships?done=added", status_code=303)
+
+
+@router.post("/analyst/partnerships/{partnership_id}/status", response_class=HTMLResponse)
+def partnership_status(request: Request, uow: UnitOfWorkDep, partnership_id: Id,
+                       status: Annotated[str, Form(max_length=20)],
+                       reason: Annotated[str, Form(max_length=500)] = "") -> Response:
+    """Suspend a partnership (its joint models fall back to the bank's own at once) or make it active again."""
+    who = _signed_in(request, uow)
+    if not isinstance(who, Principal):
+        return who
+    try:
+        changed = partnerships.set_status(uow, who, partnership_id, status, reason=reason)
+    except DomainError as exc:
+        try:
+            return _partnerships_page(request, who, uow, status_code=exc.status_code, error=exc.message)
+        except DomainError as inner:
+            return _error(request, who, inner)
+    return RedirectResponse(f"/analyst/partnerships?done={changed.status}", status_code=303)
 
 
 @router.get("/analyst/gates", response_class=HTMLResponse)

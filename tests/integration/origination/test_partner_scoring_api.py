@@ -104,7 +104,8 @@ def joint_api(api: Api, joint: Joint, tmp_path: Path, monkeypatch: pytest.Monkey
     analyst, other = api.kit.principal("risk_analyst"), api.kit.principal("risk_analyst")
     pid = register_partnership(api.kit.uow_factory(), analyst, PartnershipCreate(
         name="telecom", endpoint_url=joint.server_url, key_fingerprint=KEY.fingerprint, purpose="joint PD model",
-        contract_ref="DP-18", valid_from=date(2026, 1, 1), valid_to=date(2099, 12, 31))).id
+        contract_ref="DP-18", valid_from=date(2026, 1, 1), valid_to=date(2099, 12, 31),
+        features=("partner_feature",), consent_basis="partner_scoring consent")).id
     v = register_joint_model(api.kit.uow_factory(), analyst, joint.model_dir, partnership_id=pid,
                              on=date.today(), store_root=tmp_path / "models")
     registry.mark_validated(api.kit.uow_factory(), api.kit.principal("model_validator"), v.id)
@@ -117,8 +118,8 @@ def joint_api(api: Api, joint: Joint, tmp_path: Path, monkeypatch: pytest.Monkey
 def _customer(api: Api, joint: Joint, row: int) -> int:
     r = joint.bank.iloc[row]
     attributes = {f: (r[f].item() if hasattr(r[f], "item") else r[f]) for f in BANK_FIELDS}
-    body = {"kind": "person", "name": "周老板", "id_number": r["id_number"], "phone": identities.mobile(random.Random(row)),
-            "industry": "retail", "branch": "城关支行",
+    body = {"kind": "person", "name": "周老板", "id_number": r["id_number"],
+            "phone": identities.mobile(random.Random(row)), "industry": "retail", "branch": "城关支行",
             "attributes": {**attributes, "annual_turnover": "600000", "years_in_business": 8}}
     created = api.client.post("/api/v1/customers", json=body, headers=api.token("credit_officer"))
     assert created.status_code == 201, created.text

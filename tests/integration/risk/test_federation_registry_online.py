@@ -91,7 +91,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
 def partnership(bank: Bank, url: str = "http://127.0.0.1:9", fingerprint: str | None = None) -> int:
     return register_partnership(bank.uow, bank.people["wang"], PartnershipCreate(
         name="telecom", endpoint_url=url, key_fingerprint=fingerprint or KEY.fingerprint, purpose="joint PD model",
-        contract_ref="DP-7", valid_from=date(2026, 1, 1), valid_to=date(2030, 12, 31))).id
+        contract_ref="DP-7", valid_from=date(2026, 1, 1), valid_to=date(2030, 12, 31),
+        features=("partner_feature",), consent_basis="partner_scoring consent")).id
 
 
 def champion(bank: Bank, trained: Trained, partnership_id: int) -> registry.ModelVersion:
@@ -145,7 +146,8 @@ def test_no_registration_under_a_suspended_partnership_or_another_key(bank: Bank
                              store_root=bank.store)
     other = register_partnership(bank.uow, bank.people["wang"], PartnershipCreate(
         name="tax", endpoint_url="http://127.0.0.1:9", key_fingerprint="00ff00ff00ff00ff", purpose="x",
-        contract_ref="C", valid_from=date(2026, 1, 1), valid_to=date(2030, 1, 1))).id
+        contract_ref="C", valid_from=date(2026, 1, 1), valid_to=date(2030, 1, 1),
+        features=("partner_feature",), consent_basis="partner_scoring consent")).id
     with pytest.raises(Conflict, match="trained under key"):
         register_joint_model(bank.uow, bank.people["wang"], trained.model_dir, partnership_id=other, on=TODAY,
                              store_root=bank.store)
@@ -288,7 +290,8 @@ def test_the_analyst_pages_show_a_joint_model_and_its_report(app_client: Any, ne
         analyst = kit.principal("risk_analyst")
         pid = register_partnership(kit.uow_factory(), analyst, PartnershipCreate(
             name="telecom", endpoint_url="http://127.0.0.1:9", key_fingerprint=KEY.fingerprint, purpose="joint",
-            contract_ref="DP-7", valid_from=date(2026, 1, 1), valid_to=date(2030, 12, 31))).id
+            contract_ref="DP-7", valid_from=date(2026, 1, 1), valid_to=date(2030, 12, 31),
+        features=("partner_feature",), consent_basis="partner_scoring consent")).id
         v = register_joint_model(kit.uow_factory(), analyst, trained.model_dir, partnership_id=pid, on=TODAY,
                                  store_root=tmp_path / "models")
         username, _ = kit.user("model_validator")

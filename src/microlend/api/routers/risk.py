@@ -368,6 +368,10 @@ class PartnershipCreateBody(BaseModel):
     contract_ref: str = Field(min_length=1, max_length=100)
     valid_from: date
     valid_to: date
+    features: list[str] = Field(min_length=1, max_length=200, description="the partner's features the "
+                                "partnership covers (names only)")
+    consent_basis: str = Field(min_length=1, max_length=500, description="the consent or legal basis of the data "
+                               "use, e.g. the applicant's partner_scoring consent")
 
 
 class PartnershipStatusBody(BaseModel):
@@ -386,6 +390,8 @@ class PartnershipPublic(PublicSchema):
     contract_ref: str
     valid_from: date
     valid_to: date
+    features: list[str]
+    consent_basis: str
     status: str
     status_reason: str
     created_by_name: str
@@ -397,7 +403,7 @@ class PartnershipPublic(PublicSchema):
 def register_partnership(body: PartnershipCreateBody, who: CurrentPrincipal,
                          uow: UnitOfWorkDep) -> PartnershipPublic:
     """Record a data partner (risk analyst or admin): endpoint, key fingerprint, purpose, contract, dates."""
-    cmd = partnerships.PartnershipCreate(**body.model_dump())
+    cmd = partnerships.PartnershipCreate(**{**body.model_dump(), "features": tuple(body.features)})
     return PartnershipPublic.of(partnerships.register_partnership(uow, who, cmd))
 
 

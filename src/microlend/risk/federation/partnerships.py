@@ -1,6 +1,7 @@
 """The bank's record of its data partners (联合建模合作方): who the partner is, where its server answers, which
-partnership key (by fingerprint only: the key itself stays in its file), for what purpose, under which contract,
-valid from when to when, and whether it is active or suspended. A joint model is used online only while its
+partnership key (by fingerprint only: the key itself stays in its file), which of the partner's features it
+covers, for what purpose, on which consent basis, under which contract, valid from when to when (its expiry), and
+whether it is active or suspended. A joint model is trained, registered and used online only while its
 partnership is active and within its dates."""
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from microlend.risk.tables import PartnershipRow
 #: who records and changes partnerships: the people who manage the bank's models
 MANAGER_ROLES = (Role.RISK_ANALYST, Role.ADMIN)
 _FINGERPRINT = re.compile(r"^[0-9a-f]{16}$")
+_FEATURE = re.compile(r"^[^\s,;]{1,64}$")
+MAX_FEATURES = 200
 
 
 class PartnershipStatus(StrEnum):
@@ -41,6 +44,8 @@ class PartnershipCreate:
     contract_ref: str
     valid_from: date
     valid_to: date
+    features: tuple[str, ...] = ()
+    consent_basis: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,11 +63,14 @@ class Partnership:
     created_by_name: str
     created_at: datetime
     updated_at: datetime
+    features: tuple[str, ...] = ()
+    consent_basis: str = ""
 
     @classmethod
     def from_row(cls, r: PartnershipRow) -> Partnership:
         return cls(r.id, r.name, r.endpoint_url, r.key_fingerprint, r.purpose, r.contract_ref, r.valid_from,
-                   r.valid_to, r.status, r.status_reason, r.created_by_name, r.created_at, r.updated_at)
+                   r.valid_to, r.status, r.status_reason, r.created_by_name, r.created_at, r.updated_at,
+                   tuple(r.features or ()), r.consent_basis or "")
 
     def usable_on(self, on: date) -> str | None:
         """Why this partnership cannot be used on `on` (None: it can)."""
@@ -103,7 +111,20 @@ def checked(cmd: PartnershipCreate) -> PartnershipCreate:
     if cmd.valid_to < cmd.valid_from:
         raise ValidationError(f"valid_to: {cmd.valid_to.isoformat()} is before valid_from "
                               f"{cmd.valid_from.isoformat()}", field="valid_to")
-    return PartnershipCreate(name, url, fingerprint, purpose, contract, cmd.valid_from, cmd.valid_to)
+    features = tuple(dict.fromkeys(f.strip() for f in cmd.features if f.strip()))
+    if not 1 <= len(features) <= MAX_FEATURES:
+        raise ValidationError(f"features: list the partner's features the partnership covers (1 to {MAX_FEATURES} "
+                              "names)", field="features")
+    bad = next((f for f in features if not _FEATURE.fullmatch(f)), None)
+    if bad is not None:
+        raise ValidationError(f"features: '{bad[:70]}' is not a feature name (no spaces, commas or semicolons, "
+                              "at most 64 characters)", field="features")
+    basis = cmd.consent_basis.strip()
+    if not 1 <= len(basis) <= 500:
+        raise ValidationError("consent_basis: say on which consent or legal basis the partner's data is used (at "
+                              "most 500 characters)", field="consent_basis")
+    return PartnershipCreate(name, url, fingerprint, purpose, contract, cmd.valid_from, cmd.valid_to, features,
+                             basis)
 
 
 def _manager(who: Principal) -> None:
@@ -115,7 +136,8 @@ def _manager(who: Principal) -> None:
 def _summary(r: PartnershipRow) -> dict[str, Any]:
     return {"name": r.name, "endpoint_url": r.endpoint_url, "key_fingerprint": r.key_fingerprint,
             "purpose": r.purpose, "contract_ref": r.contract_ref, "valid_from": r.valid_from.isoformat(),
-            "valid_to": r.valid_to.isoformat(), "status": r.status}
+            "valid_to": r.valid_to.isoformat(), "features": list(r.features or ()),
+            "consent_basis": r.consent_basis or "", "status": r.status}
 
 
 def _get(session: Session, who: Principal, partnership_id: int) -> PartnershipRow:
@@ -138,7 +160,8 @@ def register_partnership(uow: UnitOfWork, who: Principal, cmd: PartnershipCreate
         now = utcnow()
         row = PartnershipRow(tenant_id=who.tenant_id, name=cmd.name, endpoint_url=cmd.endpoint_url,
                              key_fingerprint=cmd.key_fingerprint, purpose=cmd.purpose, contract_ref=cmd.contract_ref,
-                             valid_from=cmd.valid_from, valid_to=cmd.valid_to, status=PartnershipStatus.ACTIVE.value,
+                             valid_from=cmd.valid_from, valid_to=cmd.valid_to, features=list(cmd.features),
+                             consent_basis=cmd.consent_basis, status=PartnershipStatus.ACTIVE.value,
                              status_reason="", created_by=who.user_id, created_by_name=who.username,
                              created_at=now, updated_at=now)
         s.add(row)
@@ -209,3 +232,21 @@ def partnership_for_scoring(uow: UnitOfWork, who: Principal, partnership_id: int
     with uow:
         row = uow.session.get(PartnershipRow, partnership_id)
         return None if row is None or row.tenant_id != who.tenant_id else Partnership.from_row(row)
+
+
+def partnership_for_training(uow: UnitOfWork, who: Principal, name: str, *, on: date, key_fingerprint: str,
+                             endpoint_url: str) -> Partnership:
+    """The partnership a joint training runs under, or a Conflict saying why none may run: not recorded, suspended,
+    not yet started or expired, another key, another server."""
+    who.require(Permission.TRAIN_MODELS)
+    partnership = find_partnership(uow, who, name)
+    why_not = partnership.usable_on(on)
+    if why_not:
+        raise Conflict(f"partnership: {why_not}; no joint training under it", field="partnership")
+    if partnership.key_fingerprint != key_fingerprint:
+        raise Conflict(f"partnership: '{partnership.name}' holds key {partnership.key_fingerprint}, not "
+                       f"{key_fingerprint}; no joint training under another key", field="key-file")
+    if partnership.endpoint_url.rstrip("/") != endpoint_url.rstrip("/"):
+        raise Conflict(f"partnership: '{partnership.name}' answers at {partnership.endpoint_url}, not "
+                       f"{endpoint_url}", field="partner")
+    return partnership
