@@ -27,6 +27,8 @@ _out = Console()
 KeyOpt = Annotated[Path, typer.Option("--key-file", help="the partnership key (`microlend federation keygen`)")]
 PartnerOpt = Annotated[str, typer.Option("--partner", help="the partner's URL, e.g. http://10.0.0.5:8700")]
 IdOpt = Annotated[str, typer.Option("--id-column", help="column holding the ID number")]
+#: how long a training run's whole exchange with the partner may take by default (minutes)
+DEFAULT_DEADLINE_MIN = 120.0
 
 
 class Kind(StrEnum):
@@ -77,6 +79,17 @@ def partner_serve(
     uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False)
 
 
+def _check_partnership(name: str, tenant: str | None, user: str | None, fingerprint: str, url: str) -> None:
+    from microlend.cli.common import open_uow, user_principal
+    from microlend.risk.federation.partnerships import partnership_for_training
+
+    if not tenant or not user:
+        raise ValidationError("partnership: give --tenant and --user with --partnership", field="partnership")
+    uow = open_uow()
+    partnership_for_training(uow, user_principal(uow, user, tenant), name, on=SystemClock().today(),
+                             key_fingerprint=fingerprint, endpoint_url=url)
+
+
 def _progress() -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                     TimeElapsedColumn(), console=_err, transient=False)
@@ -99,9 +112,17 @@ def train(
     seed: Annotated[int, typer.Option("--seed")] = 42,
     keep_messages: Annotated[bool, typer.Option("--keep-messages", help="also keep every message body in "
                                                 "OUT/messages (for an audit)")] = False,
+    partnership: Annotated[str | None, typer.Option("--partnership", help="the partnership's name in the bank's "
+                                                    "records: training is refused unless it is active, within its "
+                                                    "dates, under this key and at this URL")] = None,
+    tenant: Annotated[str | None, typer.Option("--tenant", help="bank name (with --partnership)")] = None,
+    user: Annotated[str | None, typer.Option("--user", help="username acting (with --partnership)")] = None,
+    deadline: Annotated[float, typer.Option("--deadline", help="minutes the whole exchange with the partner may "
+                                            "take before the run stops")] = DEFAULT_DEADLINE_MIN,
 ) -> None:
     """Train a joint logistic regression with the partner: PSI on hashed IDs, then Paillier-encrypted, masked
-    gradients; early stopping on the bank's validation fold."""
+    gradients; early stopping on the bank's validation fold. With --partnership the bank's record of the partner
+    is checked first (a suspended or expired partnership refuses the run)."""
     from microlend.cli.common import read_table
     from microlend.risk.federation.client import PartnerClient
     from microlend.risk.federation.keys import PartnershipKey, Transcript
@@ -113,10 +134,14 @@ def train(
         settings = TrainingSettings(key_bits=key_bits, max_epochs=epochs, batch_size=batch_size,
                                     learning_rate=learning_rate, seed=seed)
         key = PartnershipKey.load(key_file)
+        if partnership is not None:
+            _check_partnership(partnership, tenant, user, key.fingerprint, partner)
         frame = read_table(data)
         out.mkdir(parents=True, exist_ok=True)
         transcript = Transcript(out / TRANSCRIPT_FILE, out / "messages" if keep_messages else None)
-        with PartnerClient(partner, key, transcript) as client, _progress() as bar:
+        if not deadline > 0:
+            raise ValidationError("deadline: give the minutes the run may take (more than 0)", field="deadline")
+        with PartnerClient(partner, key, transcript, deadline=deadline * 60) as client, _progress() as bar:
             task = bar.add_task("joint training", total=None)
 
             def step(phase: str, done: int, total: int) -> None:
@@ -191,7 +216,8 @@ def _show(p: object) -> str:
 
     assert isinstance(p, Partnership)
     return (f"{p.id}  {p.name}  {p.status}  {p.endpoint_url}  key {p.key_fingerprint}  "
-            f"{p.valid_from.isoformat()}..{p.valid_to.isoformat()}  contract {p.contract_ref}  ({p.purpose})")
+            f"{p.valid_from.isoformat()}..{p.valid_to.isoformat()}  contract {p.contract_ref}  ({p.purpose})  "
+            f"features {','.join(p.features) or '-'}  consent basis: {p.consent_basis or '-'}")
 
 
 @partnership_app.command("add")
@@ -202,7 +228,11 @@ def partnership_add(
     purpose: Annotated[str, typer.Option("--purpose", help="what the partner's data is used for")],
     contract: Annotated[str, typer.Option("--contract", help="the contract's reference")],
     valid_from: Annotated[str, typer.Option("--from", help="first day, YYYY-MM-DD")],
-    valid_to: Annotated[str, typer.Option("--to", help="last day, YYYY-MM-DD")],
+    valid_to: Annotated[str, typer.Option("--to", help="last day (the expiry), YYYY-MM-DD")],
+    features: Annotated[str, typer.Option("--features", help="the partner's features the partnership covers, "
+                                          "comma-separated names")],
+    consent_basis: Annotated[str, typer.Option("--consent-basis", help="the consent or legal basis of the data use, "
+                                               "e.g. the applicant's partner_scoring consent")],
     key_file: Annotated[Path | None, typer.Option("--key-file", help="the partnership key: only its fingerprint "
                                                   "is recorded")] = None,
     fingerprint: Annotated[str | None, typer.Option("--fingerprint", help="the key's fingerprint, when the key "
@@ -220,7 +250,8 @@ def partnership_add(
         print_ = install_key(key_file) if key_file is not None else str(fingerprint)
         cmd = PartnershipCreate(name=name, endpoint_url=endpoint, key_fingerprint=print_, purpose=purpose,
                                 contract_ref=contract, valid_from=_day(valid_from, "from"),
-                                valid_to=_day(valid_to, "to"))
+                                valid_to=_day(valid_to, "to"), features=tuple(features.split(",")),
+                                consent_basis=consent_basis)
         uow = open_uow()
         p = register_partnership(uow, user_principal(uow, user, tenant), cmd)
     _out.print(f"partnership recorded: {_show(p)}", highlight=False)

@@ -1,14 +1,18 @@
 """The bank's side of the wire: signs every message with the partnership key, checks the partner's signed
-answer (bound to the request's nonce), and records both in the bank's transcript."""
+answer (bound to the request's nonce), and records both in the bank's transcript. A `deadline` bounds the whole
+exchange (a training run): each request waits at most for what is left of it, and once it has passed the run
+stops with a clear error instead of waiting on a partner that has hung."""
 
 from __future__ import annotations
 
 import hmac
 import json
+import time
 from typing import Any
 
 import httpx
 
+from microlend.core.errors import ValidationError
 from microlend.risk.federation.keys import (
     HEADER_NONCE,
     HEADER_SIGNATURE,
@@ -26,12 +30,19 @@ from microlend.risk.federation.server import PREFIX
 
 class PartnerClient:
     def __init__(self, url: str, key: PartnershipKey, transcript: Transcript | None = None, *,
-                 timeout: float = 600.0) -> None:
+                 timeout: float = 600.0, deadline: float | None = None) -> None:
+        """`timeout`: seconds one request may wait; `deadline`: seconds all of them may take from now (None: no
+        bound beyond each request's timeout)."""
         if not url.startswith(("http://", "https://")):
             raise FederationError(f"partner: '{url}' is not an http(s) URL")
+        if deadline is not None and not deadline > 0:
+            raise ValidationError("deadline: must be a positive number of seconds", field="deadline")
         self.url = url.rstrip("/")
         self.key = key
         self.transcript = transcript
+        self.timeout = timeout
+        self.deadline = deadline
+        self._ends = None if deadline is None else time.monotonic() + deadline
         self._http = httpx.Client(timeout=timeout)
 
     def close(self) -> None:
@@ -49,11 +60,20 @@ class PartnerClient:
         ts, nonce = fresh_headers()
         headers = {HEADER_TIMESTAMP: ts, HEADER_NONCE: nonce, "Content-Type": "application/json",
                    HEADER_SIGNATURE: request_signature(self.key, path, ts, nonce, body)}
+        timeout = self.timeout
+        if self._ends is not None:
+            left = self._ends - time.monotonic()
+            if left <= 0:
+                raise self._passed(message_type, "before it was sent")
+            timeout = min(timeout, left)
         if self.transcript is not None:
             self.transcript.record("out", message_type, body)
         try:
-            response = self._http.post(self.url + path, content=body, headers=headers)
+            response = self._http.post(self.url + path, content=body, headers=headers, timeout=timeout)
         except httpx.HTTPError as exc:
+            if isinstance(exc, httpx.TimeoutException) and self._ends is not None and \
+                    time.monotonic() >= self._ends - 0.01:
+                raise self._passed(message_type, "unanswered") from None
             raise FederationError(f"partner: {self.url} is not reachable ({type(exc).__name__}: {exc})") from None
         detail = _detail(response)
         if response.status_code == 401:
@@ -72,6 +92,16 @@ class PartnerClient:
         if not isinstance(data, dict):
             raise FederationError(f"partner: the answer to {message_type} is not a JSON object")
         return data
+
+
+    def _passed(self, message_type: str, state: str) -> DeadlinePassed:
+        assert self.deadline is not None
+        return DeadlinePassed(f"partner: the exchange with {self.url} passed its deadline of {self.deadline:g} s "
+                              f"({message_type} {state}); the run stops and writes no model")
+
+
+class DeadlinePassed(FederationError):
+    """The whole exchange with the partner took longer than its deadline."""
 
 
 def _detail(response: httpx.Response) -> str:
