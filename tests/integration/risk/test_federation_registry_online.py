@@ -247,6 +247,27 @@ def test_a_suspended_partnership_is_not_asked(joint_bank: tuple[Bank, PartnerSer
     assert (log.read_text().count('"type": "score"') if log.is_file() else 0) == before
 
 
+def test_an_expired_partnership_is_not_asked_and_says_so(joint_bank: tuple[Bank, PartnerServer, int],
+                                                         trained: Trained) -> None:
+    from datetime import timedelta
+
+    from microlend.risk.tables import PartnershipRow
+
+    bank, _, pid = joint_bank
+    log = trained.state / "requests.log"
+    before = log.read_text().count('"type": "score"') if log.is_file() else 0
+    with bank.uow as u:  # the contract ran out yesterday
+        u.session.get(PartnershipRow, pid).valid_to = TODAY - timedelta(days=1)
+        u.commit()
+    record, version = decide(bank, trained, 610)
+    assert version.endswith("bank-only")
+    stored = stored_model(bank, record.id)
+    assert stored["inputs"]["reason_codes"][0] == "PARTNER_UNAVAILABLE"
+    partner = stored["versions"]["champion"]["partner"]
+    assert partner["outcome"] == "unavailable" and "ended on" in partner["reason"] and partner["latency_ms"] is None
+    assert (log.read_text().count('"type": "score"') if log.is_file() else 0) == before
+
+
 def test_the_cli_registers_a_joint_model_under_its_named_partnership(trained: Trained, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
