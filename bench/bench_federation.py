@@ -6,6 +6,10 @@ outcome, the partner the credit-history fields; the 9,857 loans are repeated wit
 
     .venv/bin/python bench/bench_federation.py                      # 10,000 shared IDs, 2048-bit key
     .venv/bin/python bench/bench_federation.py --psi-ids 100000     # PSI alone, 100,000 x 100,000
+
+On the shared 2-core test machine (load average 8-15 from other work): 10,000 shared IDs, 2048-bit keys, 3 epochs
+of 7 batches: 564 s wall, 112 s CPU (PSI 22 s, set-up 70 s, epochs 473 s); a 2048-bit encryption by its key's
+owner 2.3 ms CPU instead of phe's 8.3 ms. PSI 100,000 x 100,000 (50,000 shared): 115 s wall, 46 s CPU.
 """
 
 from __future__ import annotations

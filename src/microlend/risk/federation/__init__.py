@@ -55,14 +55,23 @@ partner a request log; `--keep-messages` also keeps the bodies for an audit.
    which of its people the bank is scoring; the bank learns one partial score per scored person.
 
 5. Governance and the live decision. The bank records each partner (`partnerships`: endpoint, key fingerprint,
-   purpose, contract, validity, active or suspended; risk analysts and admins, audited). A trained joint model
+   the partner's features it covers, purpose, consent basis, contract, validity, active or suspended; risk
+   analysts and admins, audited). `federation train --partnership` refuses to run under a suspended or expired
+   partnership, another key or another server, and a run's whole exchange has a deadline (a hung partner ends it
+   with an error and no model). A trained joint model
    is registered (`risk.joint_models`) as kind `hetero-lr` under its partnership, with the partner's features
    only as a count and aliases and a report of AUC and KS of the joint, bank-only and partner-only scores, and
    goes through the gates and four eyes like any model (`joint_scoring` is its scoring side). As champion, a
-   decision asks the partner for one applicant's partial score within 300 ms (`online`); a suspended or expired
+   decision asks the partner for one applicant's partial score within 300 ms (`online`), an application only under
+   the applicant's partner_scoring consent (without it the partner is not asked: the bank-only model decides with
+   PARTNER_NO_CONSENT); the decision records the versions that scored and the call's outcome and latency. A
+   suspended or expired
    partnership, a missing key, an unreachable, slow or refusing partner make it score with the bank-only model
    on the same WoE, its label ending in "bank-only" and PARTNER_UNAVAILABLE first among the reasons stored
    with the decision's inputs (so the decision replays).
+
+Each side encrypts its own vectors (labels, residuals, partial scores) with random factors drawn modulo p**2 and
+q**2 (`crypto.OwnKey`), shared out over worker processes: same ciphertexts as phe's, about a quarter of the CPU.
 
 What never crosses the wire in clear: a label, a feature value, a person's bin, either side's weights or
 bin edges, or an ID number. The bank's model directory keeps the partner's feature names, never values.
