@@ -370,7 +370,9 @@ def test_the_page_shows_the_stored_check_and_a_button_advances_it(api: Any) -> N
         stored = u.session.get(AuditCheckRow, api.kit.tenant.id)
         assert stored is not None and stored.ok
     page = api.client.get("/audit").text
-    assert "records verified." in page and "The 0 records written since were verified now." in page
+    assert "records verified." in page and "No record was written since." in page
+    _write_some(api.kit, 2)
+    assert "The 2 records written since were verified now." in api.client.get("/audit").text
     assert re.search(r"Checked .*?: (\d+) records verified", page).group(1) == str(stored.seq)  # type: ignore[union-attr]
     api.client.cookies.set("ml_lang", "zh_CN")
     assert "立即校验审计链" in api.client.get("/audit").text

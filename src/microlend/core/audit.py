@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from sqlalchemy import Connection, Table, Text, bindparam, insert, select, type_coerce, union, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from microlend.core.clock import utcnow
@@ -477,23 +478,29 @@ def check_chain(uow: UnitOfWork, who: Principal, *, full: bool = False, key: byt
     problems = ((stored.problems if stored else []) + problems + walked.problems)[:KEPT_PROBLEMS]
     result = _Stored(walked.last_seq, walked.last_hash, (stored is None or stored.ok) and not problems, problems,
                      now, stored.full_at if stored is not None else now)
-    with uow:
-        db = uow.session.connection()
-        current = db.execute(select(_CHECKS.c.seq, _CHECKS.c.ok).where(_CHECKS.c.tenant_id == who.tenant_id)
-                             .with_for_update()).one_or_none()
-        values = {"seq": result.seq, "hash": result.hash, "ok": result.ok, "problems": result.problems,
-                  "checked_at": now, "full_at": result.full_at, "mac": _check_mac(key, who.tenant_id, result)}
-        whole = stored is None
-        # a check that ran alongside and got further is kept, and a failure it found is kept but by a whole walk
-        kept = current is not None and ((current.seq > result.seq and (not whole or not current.ok))
-                                        or (not whole and result.ok and not current.ok))
-        if current is None:
-            db.execute(insert(_CHECKS).values(tenant_id=who.tenant_id, **values))
-        elif not kept:
-            db.execute(update(_CHECKS).where(_CHECKS.c.tenant_id == who.tenant_id).values(**values))
-        uow.commit()
+    _store(uow, key, who.tenant_id, result, whole=stored is None)
     return ChainCheck(tenant_id=who.tenant_id, ok=result.ok, problems=result.problems, records=result.seq,
                       checked_at=now, full_at=result.full_at, verified_now=walked.records, unverified=0)
+
+
+def _store(uow: UnitOfWork, key: bytes, tenant_id: int, result: _Stored, *, whole: bool) -> None:
+    """Keep `result` as the tenant's check, unless a check that ran alongside got further, or found a failure
+    that only a whole walk may clear."""
+    values = {"seq": result.seq, "hash": result.hash, "ok": result.ok, "problems": result.problems,
+              "checked_at": result.checked_at, "full_at": result.full_at, "mac": _check_mac(key, tenant_id, result)}
+    try:
+        with uow:
+            db = uow.session.connection()
+            current = db.execute(select(_CHECKS.c.seq, _CHECKS.c.ok).where(_CHECKS.c.tenant_id == tenant_id)
+                                 .with_for_update()).one_or_none()
+            if current is None:
+                db.execute(insert(_CHECKS).values(tenant_id=tenant_id, **values))
+            elif not ((current.seq > result.seq and (not whole or not current.ok))
+                      or (not whole and result.ok and not current.ok)):
+                db.execute(update(_CHECKS).where(_CHECKS.c.tenant_id == tenant_id).values(**values))
+            uow.commit()
+    except IntegrityError:
+        pass  # the tenant's first check, stored at the same moment by another: its outcome stands
 
 
 def chain_tenants(session: Session) -> list[int]:
