@@ -2,13 +2,14 @@
 
 Run: .venv/bin/python bench/bench_pages.py [--data-dir DIR] [--calls 20] [--customers 1000] [--days 150]
 
-The demo bank is built the way `make demo` builds it (`microlend demo run`'s seeding, in DIR; a finished
-seeding there is reused, so a second run starts at once). The app runs in process (Starlette's TestClient,
-its start-up included). Each persona signs in, opens its home page and every item of its menu, and follows
-the in-app links of those pages, and of the pages they lead to, once (a bounded walk: a path with numbers is
-one page, `/loans/{id}`, opened at the first id met; a report shown in a frame is opened too). Every page
-found is then opened `--calls` times by the first persona that reached it. Printed: first view, p50 and p99
-per page, slowest p99 first, and the pages over the target; with wall and CPU time and the load average."""
+The demo bank is built the way `make demo` builds it (`microlend demo run`'s seeding, in DIR; a finished seeding
+there is reused, so a second run starts at once), and its audit chain checked as the worker's hourly job does (the
+audit page shows that stored check and verifies only the records written after it). The app runs in process
+(Starlette's TestClient, its start-up included). Each persona signs in, opens its home page and every item of its
+menu, and follows the in-app links of those pages, and of the pages they lead to, once (a bounded walk: a path with
+numbers is one page, `/loans/{id}`, opened at the first id met; a report shown in a frame is opened too). Every page
+found is then opened `--calls` times by the first persona that reached it. Printed: first view, p50 and p99 per
+page, slowest p99 first, and the pages over the target; with wall and CPU time and the load average."""
 
 from __future__ import annotations
 
@@ -104,6 +105,22 @@ def walk(client: Any, persona: str, known: set[str], failed: list[str]) -> list[
     return found
 
 
+def _check_audit_chain(engine: Any, tenant: str) -> Any:
+    """The stored check of the demo bank's audit chain moved on to its last record (the worker's audit_check)."""
+    from sqlalchemy import select
+
+    from microlend.core import audit
+    from microlend.core.db import make_session_factory
+    from microlend.core.identity import system_principal
+    from microlend.core.tables import TenantRow
+    from microlend.core.uow import UnitOfWork
+
+    uow = UnitOfWork(make_session_factory(engine))
+    with uow:
+        tenant_id = uow.session.execute(select(TenantRow.id).where(TenantRow.name == tenant)).scalar_one()
+    return audit.check_chain(uow, system_principal(tenant_id, "worker"))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data-dir", type=Path, default=Path("var/bench-pages"))
@@ -125,9 +142,12 @@ def main() -> int:
 
     started = time.perf_counter()
     _seed(args.customers, args.days)
-    upgrade(make_engine(get_settings().database_url))  # a bank seeded by an earlier version gets its indexes
+    engine = make_engine(get_settings().database_url)
+    upgrade(engine)  # a bank seeded by an earlier version gets its indexes
+    checked = _check_audit_chain(engine, DEMO_TENANT)  # as the worker's hourly job has by the time one signs in
     seeded = time.perf_counter()
-    print(f"demo bank ready in {seeded - started:.0f} s ({args.data_dir})", flush=True)
+    print(f"demo bank ready in {seeded - started:.0f} s ({args.data_dir}); audit chain checked through record "
+          f"#{checked.records} ({'intact' if checked.ok else 'BROKEN'})", flush=True)
     personas = list({tuple(roles): name for name, roles, _, _ in reversed(DEMO_STAFF)}.values())[::-1]
     results: list[Timed] = []
     known: set[str] = set()

@@ -30,7 +30,7 @@ def test_operations_see_the_calendar_and_ask_for_a_run_again(api: Api) -> None:
     assert listed.status_code == 200
     by_kind = {j["kind"]: j for j in listed.json()}
     assert set(by_kind) == {"close_of_business", "provisioning", "reminders", "messages", "early_warning",
-                           "model_monitoring", "data_refresh", "journeys"}
+                           "model_monitoring", "data_refresh", "journeys", "audit_check"}
     assert by_kind["provisioning"]["next_business_date"] == "2026-03-31"
     assert by_kind["close_of_business"]["next_run_at"].startswith("2026-03-01T15:00:00")  # 23:00 in Shanghai
     cob = by_kind["close_of_business"]["id"]

@@ -331,19 +331,19 @@ def test_a_carry_over_that_fails_half_way_leaves_the_database_as_it_was(new_data
 def test_a_bank_adopts_modules_one_by_one(new_database: NewDatabase) -> None:
     engine, complete = new_database(), new_database()
     migrate.upgrade(engine, modules=["parties"])
-    assert migrate.current(engine) == ["core_0106_delivery", "parties_0103_devices"]
+    assert migrate.current(engine) == ["core_0107_audit_checks", "parties_0103_devices"]
     with engine.connect() as connection:
         assert set(inspect(connection).get_table_names()) == {
             "alembic_version", "tenants", "users", "web_sessions", "credentials_versions", "login_throttles",
             "audit_log", "audit_heads", "idempotency_keys", "event_outbox", "scheduled_jobs", "job_runs",
-            "message_gateways",
+            "message_gateways", "audit_checks",
             "customers", "consents", "otp_challenges",
             "party_links", "party_devices"}
     fill_empty_tables(engine)
     parties_rows = rows_of(engine)
 
     migrate.upgrade(engine, modules=["origination", "servicing"])
-    assert migrate.current(engine) == ["core_0106_delivery", "origination_0106_data_refresh",
+    assert migrate.current(engine) == ["core_0107_audit_checks", "origination_0106_data_refresh",
                                        "parties_0103_devices", "servicing_0114_lines_by_entry"]
     with engine.connect() as connection:
         assert {"applications", "loans", "journal_entries"} <= set(inspect(connection).get_table_names())

@@ -196,17 +196,19 @@ def test_the_bank_calendar_runs_close_of_business_and_reminders(fresh_engine: En
     uow = UnitOfWork(make_session_factory(fresh_engine))
     tenant_id = tenancy.create_tenant(uow, "bank", business_date=date(2026, 3, 1)).id
     monkeypatch.setattr(clock, "_clock", FixedClock(datetime(2026, 3, 1, 1, 0, tzinfo=UTC)))
-    assert worker.ensure_calendars(uow) == len(worker.DEFAULT_CALENDAR) == 8
+    assert worker.ensure_calendars(uow) == len(worker.DEFAULT_CALENDAR) == 9
     assert worker.ensure_calendars(uow) == 0
-    # 3 March, 23:30 in Shanghai: close of business for 1–3 March, reminders for 1–3 March, hourly sending and
-    # the journeys' hourly round, and the re-pull of external data (at 23:40: no borrower yet) and the
-    # early-warning scan of 1 and 2 March (at 23:45)
+    # 3 March, 23:30 in Shanghai: close of business for 1–3 March, reminders for 1–3 March, hourly sending, the
+    # journeys' and the audit chain check's hourly rounds, and the re-pull of external data (at 23:40: no borrower
+    # yet) and the early-warning scan of 1 and 2 March (at 23:45)
     monkeypatch.setattr(clock, "_clock", FixedClock(datetime(2026, 3, 3, 15, 30, tzinfo=UTC)))
     outcomes = worker.run_due(uow, tenant_id=tenant_id)
     assert all(o.ok for o in outcomes), [o.error for o in outcomes]
     kinds = Counter(o.claim.kind for o in outcomes)
     assert kinds == {"close_of_business": 3, "reminders": 3, "messages": 1, "data_refresh": 2, "early_warning": 2,
-                     "journeys": 1}
+                     "journeys": 1, "audit_check": 1}
+    audit_check = next(o for o in outcomes if o.claim.kind == "audit_check")
+    assert audit_check.figures["audit_chain_ok"] is True and audit_check.figures["audit_records"] > 0
     refresh = next(o for o in outcomes if o.claim.kind == "data_refresh")
     assert (refresh.figures["borrowers"], refresh.figures["calls"], refresh.figures["cost"]) == (0, 0, "0")
     with uow:
@@ -243,11 +245,12 @@ def test_the_worker_process_keeps_the_calendar_until_stopped(fresh_engine: Engin
     serving.start()
     reader = UnitOfWork(make_session_factory(fresh_engine))  # this thread's own (a unit of work is one thread's)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(_runs(reader, tenant_id)) < 3:
+    while time.monotonic() < deadline and len(_runs(reader, tenant_id)) < 4:
         time.sleep(0.05)
     stop.set()
     serving.join(30)
     assert not serving.is_alive()
     assert {(r.kind, r.status) for r in _runs(reader, tenant_id)} == {("reminders", "succeeded"),
                                                                      ("messages", "succeeded"),
-                                                                     ("journeys", "succeeded")}
+                                                                     ("journeys", "succeeded"),
+                                                                     ("audit_check", "succeeded")}

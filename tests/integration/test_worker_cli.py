@@ -49,7 +49,7 @@ def test_the_worker_runs_the_calendar_once_and_operations_rerun_a_job(cli_db: st
     code, out = run("worker", "jobs", "--tenant", "workerbank", "--json")
     listed = {j["kind"]: j for j in json.loads(out)}
     assert set(listed) == {"close_of_business", "provisioning", "reminders", "messages", "early_warning",
-                           "model_monitoring", "data_refresh", "journeys"}
+                           "model_monitoring", "data_refresh", "journeys", "audit_check"}
     assert listed["close_of_business"]["timezone"] == "Asia/Shanghai"
     code, out = run("worker", "runs", "--tenant", "workerbank", "--json")
     runs = json.loads(out)

@@ -158,7 +158,7 @@ def audit_verify(tenant: Annotated[str | None, typer.Option(help="Only this tena
     names = {t.id: t.name for t in tenancy.list_tenants(uow)}
     only = tenancy.tenant_by_name(uow, tenant).id if tenant else None
     broken = False
-    with uow:
+    with uow.read_only(streamed=True):  # one snapshot, each chain read in chunks
         ids = [only] if only is not None else audit.chain_tenants(uow.session)
         for tenant_id in ids:
             report = audit.verify(uow.session, tenant_id)

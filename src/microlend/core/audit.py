@@ -11,12 +11,13 @@ import os
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from sqlalchemy import Connection, Table, Text, bindparam, insert, select, type_coerce, union, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from microlend.core.clock import utcnow
@@ -24,7 +25,10 @@ from microlend.core.crypto import redact, redact_value
 from microlend.core.db import json_text
 from microlend.core.identity import Permission, Principal, system_principal
 from microlend.core.settings import Settings, get_settings
-from microlend.core.tables import AuditHeadRow, AuditRow, TenantRow, UserRow
+from microlend.core.tables import AuditCheckRow, AuditHeadRow, AuditRow, TenantRow, UserRow
+
+if TYPE_CHECKING:
+    from microlend.core.uow import UnitOfWork
 
 GENESIS = "0" * 64
 KEY_FILE = "audit.key"
@@ -288,9 +292,12 @@ def verify(session: Session, tenant_id: int, *, key: bytes | None = None) -> Cha
     return ChainReport(tenant_id=tenant_id, records=count, ok=not problems, problems=problems)
 
 
-def _walk(rows: Any, key: bytes, keyed_from: int) -> tuple[int, int, str, list[str]]:
+def _walk(rows: Any, key: bytes, keyed_from: int, *, after_seq: int = 0, after_hash: str = GENESIS
+          ) -> tuple[int, int, str, list[str]]:
+    """Check the records `rows` (in order) following record #after_seq, whose hash was `after_hash`: (records
+    walked, last sequence number, last hash, problems)."""
     problems: list[str] = []
-    prev, expected_seq, count = GENESIS, 1, 0
+    prev, expected_seq, count = after_hash, after_seq + 1, 0
     mac = hmac.new(key, digestmod=hashlib.sha256)
     for (seq, tenant_id, at, actor_user_id, actor, action, object_type, object_id, before, after, reason,
          prev_hash, hash_) in rows:
@@ -319,13 +326,15 @@ def _decoded(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-def _check_head(key: bytes, tenant_id: int, head: Any, last_seq: int, last_hash: str) -> list[str]:
+def _check_head(key: bytes, tenant_id: int, head: Any, last_seq: int, last_hash: str, *, at_end: bool = True
+                ) -> list[str]:
+    """The head's signature, and (`at_end`: the walk reached the chain's end) that it points at the last record."""
     problems = []
     if head.keyed_from <= 0:
         problems.append("the chain was never sealed with the audit key: run `microlend db upgrade`")
     elif not hmac.compare_digest(head.mac, _head_mac(key, tenant_id, head.seq, head.hash, head.keyed_from)):
         problems.append("the chain's head was altered: its signature does not match (or the audit key changed)")
-    if head.seq != last_seq or head.hash != last_hash:
+    if at_end and (head.seq != last_seq or head.hash != last_hash):
         problems.append(f"the chain ends at #{last_seq} but its head says #{head.seq}: records were removed")
     return problems
 
@@ -333,6 +342,165 @@ def _check_head(key: bytes, tenant_id: int, head: Any, last_seq: int, last_hash:
 def _bank_exists(db: Connection, tenant_id: int) -> bool:
     return (db.execute(select(TenantRow.id).where(TenantRow.id == tenant_id)).first() is not None
             or db.execute(select(UserRow.id).where(UserRow.tenant_id == tenant_id).limit(1)).first() is not None)
+
+
+# --- the stored check: verified once, then only the records written since --------------------------------------
+
+#: a check walks the chain again from its first record when its last whole walk is older than this, so an edit
+#: of a record verified already is caught within a day
+FULL_CHECK_EVERY = timedelta(days=1)
+#: the most records a view of the trail verifies past the stored check (the rest wait for the next check)
+VIEW_CHECK_LIMIT = 2_000
+#: the problems a stored check keeps
+KEPT_PROBLEMS = 50
+_CHECKS = cast(Table, AuditCheckRow.__table__)
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """A chain's verification as shown: the stored check (through record `records`, made at `checked_at`)
+    and the records after it verified by this call (`verified_now`); `unverified` are left for the next check."""
+
+    tenant_id: int
+    ok: bool
+    problems: list[str]
+    records: int
+    checked_at: datetime | None
+    full_at: datetime | None
+    verified_now: int
+    unverified: int
+
+
+@dataclass(frozen=True)
+class _Stored:
+    seq: int
+    hash: str
+    ok: bool
+    problems: list[str]
+    checked_at: datetime
+    full_at: datetime
+
+
+def _check_mac(key: bytes, tenant_id: int, s: _Stored) -> str:
+    message = _FIELDS.encode(["check", tenant_id, s.seq, s.hash, s.ok, s.problems, s.checked_at.isoformat(),
+                              s.full_at.isoformat()])
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+
+
+def _stored_check(db: Connection, key: bytes, tenant_id: int) -> tuple[_Stored | None, list[str]]:
+    """The tenant's stored check, or None (none yet, or its signature fails: then a problem says so)."""
+    row = db.execute(select(_CHECKS).where(_CHECKS.c.tenant_id == tenant_id)).one_or_none()
+    if row is None:
+        return None, []
+    stored = _Stored(row.seq, row.hash, row.ok, list(row.problems or []), row.checked_at, row.full_at)
+    if not hmac.compare_digest(row.mac, _check_mac(key, tenant_id, stored)):
+        return None, ["the stored check of the chain was altered: its signature does not match (or the audit key "
+                      "changed)"]
+    return stored, []
+
+
+@dataclass(frozen=True)
+class _Walked:
+    records: int
+    last_seq: int
+    last_hash: str
+    problems: list[str]
+    unverified: int
+
+
+def _walk_on(db: Connection, key: bytes, tenant_id: int, stored: _Stored | None, limit: int | None) -> _Walked:
+    """Verify the records after the stored check (all of them, or the first `limit`): the record it stopped
+    at must still be there unchanged, and the head must hold (and point at the last record when the walk
+    reached it)."""
+    head = db.execute(select(_HEADS.c.seq, _HEADS.c.hash, _HEADS.c.keyed_from, _HEADS.c.mac)
+                      .where(_HEADS.c.tenant_id == tenant_id)).one_or_none()
+    keyed_from = 1 if head is None else head.keyed_from if head.keyed_from > 0 else head.seq + 1
+    after_seq, after_hash = (stored.seq, stored.hash) if stored is not None else (0, GENESIS)
+    problems: list[str] = []
+    if after_seq:
+        anchor = db.execute(select(_LOG.c.hash).where(_LOG.c.tenant_id == tenant_id, _LOG.c.seq == after_seq)
+                            ).scalar_one_or_none()
+        if anchor is None:
+            problems.append(f"record #{after_seq} was removed after it was verified")
+        elif not hmac.compare_digest(anchor, after_hash):
+            problems.append(f"record #{after_seq} was edited after it was verified: its hash changed")
+    chain = (select(*_CHAIN_COLUMNS).where(_LOG.c.tenant_id == tenant_id, _LOG.c.seq > after_seq)
+             .order_by(_LOG.c.seq))
+    if limit is not None:
+        chain = chain.limit(limit)
+    elif db.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+        chain = chain.execution_options(yield_per=10_000)  # streamed: memory stays flat
+    count, last_seq, last_hash, found = _walk(db.execute(chain), key, keyed_from, after_seq=after_seq,
+                                              after_hash=after_hash)
+    problems += found
+    at_end = limit is None or count < limit or (head is not None and head.seq == last_seq)
+    if head is None:
+        if count or after_seq:
+            problems.append(f"the chain's head is missing, though {last_seq} records exist: it was deleted")
+        elif _bank_exists(db, tenant_id):
+            problems.append("the bank exists but its audit chain is empty: its records and head were deleted")
+    else:
+        problems += _check_head(key, tenant_id, head, last_seq, last_hash, at_end=at_end)
+    unverified = 0 if at_end or head is None else max(0, head.seq - last_seq)
+    return _Walked(count, last_seq, last_hash, problems, unverified)
+
+
+def chain_status(session: Session, tenant_id: int, *, key: bytes | None = None, limit: int = VIEW_CHECK_LIMIT
+                 ) -> ChainCheck:
+    """What the audit page shows, writing nothing: the stored check, with the records written after it verified
+    now (at most `limit`; more are left to the next check). Without a stored check the chain's first `limit`
+    records are verified."""
+    key = key or chain_key()
+    db = session.connection()
+    stored, problems = _stored_check(db, key, tenant_id)
+    walked = _walk_on(db, key, tenant_id, stored, limit)
+    problems = (stored.problems if stored else []) + problems + walked.problems
+    return ChainCheck(tenant_id=tenant_id, ok=not problems and (stored is None or stored.ok), problems=problems,
+                      records=walked.last_seq, checked_at=stored.checked_at if stored else None,
+                      full_at=stored.full_at if stored else None, verified_now=walked.records,
+                      unverified=walked.unverified)
+
+
+def check_chain(uow: UnitOfWork, who: Principal, *, full: bool = False, key: bytes | None = None) -> ChainCheck:
+    """Verify the bank's chain on from where its stored check stopped (from its first record when there is no
+    check, when `full`, or when the last whole walk is more than `FULL_CHECK_EVERY` old), in one read-only
+    snapshot, and store how far it got, when, and the outcome. A failure found stays in the stored check
+    until a whole walk finds the chain intact."""
+    who.require(Permission.VIEW_AUDIT)
+    key = key or chain_key()
+    now = utcnow().replace(microsecond=0)
+    with uow.read_only(streamed=True):
+        db = uow.session.connection()
+        stored, problems = _stored_check(db, key, who.tenant_id)
+        if stored is not None and (full or now - stored.full_at >= FULL_CHECK_EVERY):
+            stored = None
+        walked = _walk_on(db, key, who.tenant_id, stored, None)
+    problems = ((stored.problems if stored else []) + problems + walked.problems)[:KEPT_PROBLEMS]
+    result = _Stored(walked.last_seq, walked.last_hash, (stored is None or stored.ok) and not problems, problems,
+                     now, stored.full_at if stored is not None else now)
+    _store(uow, key, who.tenant_id, result, whole=stored is None)
+    return ChainCheck(tenant_id=who.tenant_id, ok=result.ok, problems=result.problems, records=result.seq,
+                      checked_at=now, full_at=result.full_at, verified_now=walked.records, unverified=0)
+
+
+def _store(uow: UnitOfWork, key: bytes, tenant_id: int, result: _Stored, *, whole: bool) -> None:
+    """Keep `result` as the tenant's check, unless a check that ran alongside got further, or found a failure
+    that only a whole walk may clear."""
+    values = {"seq": result.seq, "hash": result.hash, "ok": result.ok, "problems": result.problems,
+              "checked_at": result.checked_at, "full_at": result.full_at, "mac": _check_mac(key, tenant_id, result)}
+    try:
+        with uow:
+            db = uow.session.connection()
+            current = db.execute(select(_CHECKS.c.seq, _CHECKS.c.ok).where(_CHECKS.c.tenant_id == tenant_id)
+                                 .with_for_update()).one_or_none()
+            if current is None:
+                db.execute(insert(_CHECKS).values(tenant_id=tenant_id, **values))
+            elif not ((current.seq > result.seq and (not whole or not current.ok))
+                      or (not whole and result.ok and not current.ok)):
+                db.execute(update(_CHECKS).where(_CHECKS.c.tenant_id == tenant_id).values(**values))
+            uow.commit()
+    except IntegrityError:
+        pass  # the tenant's first check, stored at the same moment by another: its outcome stands
 
 
 def chain_tenants(session: Session) -> list[int]:

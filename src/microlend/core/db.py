@@ -13,10 +13,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Engine, MetaData, String, Text, create_engine, event
+from sqlalchemy import BigInteger, DateTime, Engine, MetaData, String, Text, create_engine, event, literal
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import DeclarativeBase, QueryableAttribute, Session, sessionmaker
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from microlend.core.money import from_storage, to_storage
@@ -100,6 +104,40 @@ class JSONText(TypeDecorator[Any]):
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
         return None if value is None else json.loads(value)
+
+
+class json_scalar(FunctionElement[str]):  # noqa: N801 (an SQL function, named as one)
+    """The JSON text of the value at `path` ("model.pd": keys apart by dots) in a JSONText column: a number
+    exactly as stored, a string in its quotes, `null`; SQL NULL where the path leads nowhere. The same on
+    SQLite and PostgreSQL, so a figure inside stored JSON is read without decoding the whole document
+    (`json_decimal` turns the text into a Decimal)."""
+
+    type = Text()
+    inherit_cache = True
+    name = "json_scalar"
+
+    def __init__(self, column: ColumnElement[Any] | QueryableAttribute[Any], path: str) -> None:
+        super().__init__(column, literal(path, Text()))
+
+
+@compiles(json_scalar, "sqlite")
+def _json_scalar_sqlite(element: json_scalar, compiler: SQLCompiler, **kw: Any) -> str:
+    column, path = list(element.clauses)
+    return f"({compiler.process(column, **kw)} -> ('$.' || {compiler.process(path, **kw)}))"
+
+
+@compiles(json_scalar, "postgresql")
+def _json_scalar_postgresql(element: json_scalar, compiler: SQLCompiler, **kw: Any) -> str:
+    column, path = list(element.clauses)
+    return (f"CAST(CAST({compiler.process(column, **kw)} AS JSON) #> "
+            f"string_to_array({compiler.process(path, **kw)}, '.') AS TEXT)")
+
+
+def json_decimal(text: str | None) -> Decimal | None:
+    """A `json_scalar` read as a Decimal (a number, or a number written as a string); None for null or none."""
+    if text is None or text == "null":
+        return None
+    return Decimal(text.strip('"'))
 
 
 SQLITE_BUSY_TIMEOUT_S = 30

@@ -93,6 +93,24 @@ class AuditHeadRow(Base):
     mac: Mapped[str] = mapped_column(String(64), default="")
 
 
+class AuditCheckRow(Base):
+    """Each tenant's stored verification of its audit chain: verified through record `seq` (whose hash was
+    `hash`), when, and the outcome, so a check goes on from there instead of walking the chain again.
+    `full_at` is when the chain was last walked from its first record; `mac` signs the row with the audit
+    key, so a row rewritten to claim a clean chain is caught."""
+
+    __tablename__ = "audit_checks"
+
+    tenant_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    hash: Mapped[str] = mapped_column(String(64), default="")
+    ok: Mapped[bool] = mapped_column(Boolean, default=True)
+    problems: Mapped[Any] = mapped_column(JSONText(), default=list)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    full_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    mac: Mapped[str] = mapped_column(String(64), default="")
+
+
 class AuditRow(Base):
     __tablename__ = "audit_log"
     __table_args__ = (

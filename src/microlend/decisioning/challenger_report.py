@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import select
 
 from microlend.core.clock import utcnow
+from microlend.core.db import json_decimal, json_scalar
 from microlend.core.errors import ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.money import round_half_up
@@ -291,17 +292,18 @@ class ChallengerReport:
     bad_rate_test: ProportionTest | None
 
 
+#: what the report reads of a decision's stored inputs, picked out by the database (the inputs are never decoded)
+_PD = json_scalar(DecisionRow.inputs, "model.pd").label("pd")
+_TERM = json_scalar(DecisionRow.inputs, "application.term_months").label("term_months")
+
+
 def _decided(rows: Iterable[Any]) -> list[Decided]:
     out = []
     for r in rows:
-        inputs = r.inputs if isinstance(r.inputs, dict) else {}
-        model = inputs.get("model") or {}
-        application = inputs.get("application") or {}
-        pd = model.get("pd")
-        term = application.get("term_months")
+        term = json_decimal(r.term_months)
         out.append(Decided(int(r.id), str(r.arm), str(r.policy_hash), str(r.outcome), Decimal(r.limit),
-                           None if r.annual_rate is None else Decimal(r.annual_rate),
-                           None if pd is None else Decimal(str(pd)), None if term is None else int(term)))
+                           None if r.annual_rate is None else Decimal(r.annual_rate), json_decimal(r.pd),
+                           None if term is None else int(term)))
     return out
 
 
@@ -330,7 +332,7 @@ def challenger_report(
     starts = [s for s in (challenger_since, shadow_since) if s is not None]
     earliest = min(starts) if starts else None
     columns = (DecisionRow.id, DecisionRow.arm, DecisionRow.policy_hash, DecisionRow.outcome, DecisionRow.limit,
-               DecisionRow.annual_rate, DecisionRow.inputs, DecisionRow.shadow_of, DecisionRow.created_at)
+               DecisionRow.annual_rate, _PD, _TERM, DecisionRow.shadow_of, DecisionRow.created_at)
     where = [DecisionRow.tenant_id == who.tenant_id]
     if earliest is not None:
         where.append(DecisionRow.created_at >= earliest)

@@ -26,7 +26,8 @@ NAV: list[tuple[str, str, Permission]] = [
 KIND_LABELS = {"close_of_business": "Close of business", "provisioning": "Month-end provisioning",
                "reminders": "Repayment reminders", "messages": "Sending messages",
                "data_refresh": "Re-pull of external data", "early_warning": "Early-warning scan",
-               "model_monitoring": "Model monitoring", "journeys": "Campaign journey steps"}
+               "model_monitoring": "Model monitoring", "journeys": "Campaign journey steps",
+               "audit_check": "Audit chain check"}
 CADENCE_LABELS = {jobs.DAILY: "Daily", jobs.MONTH_END: "Month end", jobs.HOURLY: "Hourly"}
 STATUS_LABELS = {jobs.RUNNING: "Running", jobs.SUCCEEDED: "Succeeded", jobs.FAILED: "Failed"}
 

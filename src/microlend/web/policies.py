@@ -139,18 +139,35 @@ def policies(request: Request, uow: UnitOfWorkDep) -> Response:
                 can_edit=who.can(Permission.EDIT_POLICIES))
 
 
+#: golden test outcomes per stored version and the sub-decisions it loads (both content-addressed, so never
+#: changed): a version's tests run on its first view in a process, not on every view
+_GOLDEN: dict[tuple[str, tuple[str, ...]], tuple[list[GoldenResult], str]] = {}
+_GOLDEN_KEPT = 256
+
+
+def _golden_tests(content_hash: str, doc: dict[str, Any], subdecisions: dict[str, dict[str, Any]]
+                  ) -> tuple[list[GoldenResult], str]:
+    """(results, or the message of a document whose tests cannot run) of a stored version's golden tests."""
+    key = (content_hash, tuple(sorted(subdecisions)))
+    if key not in _GOLDEN:
+        try:
+            outcome: tuple[list[GoldenResult], str] = (run_golden_tests(doc, subdecisions), "")
+        except DomainError as exc:
+            outcome = ([], exc.message)
+        if len(_GOLDEN) >= _GOLDEN_KEPT:
+            _GOLDEN.pop(next(iter(_GOLDEN)))
+        _GOLDEN[key] = outcome
+    results, error = _GOLDEN[key]
+    return list(results), error
+
+
 def _version_page(request: Request, uow: UnitOfWork, who: Principal, content_hash: str, *,
                   message: str = "", error: str = "", status_code: int = 200) -> HTMLResponse:
     version = svc.version_of(uow, who, content_hash)
     doc = svc.policy_content(uow, who, content_hash)
     setup = policy_views.setup_or_none(uow, who)
     public = policy_views.version_view(version, setup)
-    golden: list[GoldenResult] = []
-    golden_error = ""
-    try:
-        golden = run_golden_tests(doc, svc.subdecisions_of(uow, who, doc))
-    except DomainError as exc:
-        golden_error = exc.message
+    golden, golden_error = _golden_tests(content_hash, doc, svc.subdecisions_of(uow, who, doc))
     changes: list[str] | None = None
     if setup is not None and setup.champion_hash != content_hash:
         changes = policy_diff(svc.policy_content(uow, who, setup.champion_hash), doc)

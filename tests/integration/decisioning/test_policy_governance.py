@@ -189,6 +189,11 @@ class TestChallengerReport:
             assert a.bad_ci == wilson_interval(a.bad, a.mature)
             assert a.approval_ci == wilson_interval(a.approved, a.decisions)
             assert a.expected_loss == round_half_up(Decimal("0.012") * Decimal("0.45") * Decimal("50000")) * a.approved
+        # income over the term the application asked for, read from the decisions' stored inputs
+        term = DEFAULT["test_base"]["application"]["term_months"]
+        assert sum(a.interest_income for a in arms.values()) == sum(
+            round_half_up(r.limit * r.annual_rate * (term + 1) / 24) for r in records
+            if r.outcome == "approve" and r.annual_rate is not None) > 0
         # the same decisions before their loans had three months on book: no outcome yet
         young = challenger_report(uow, analyst, {i: LoanPerformance(one_month_ago, None) for i in performance})
         assert all(c.baseline.mature == 0 and c.candidate.mature == 0 for c in young.comparisons)
