@@ -315,9 +315,11 @@ def _read_partition(session: Session, tenant_id: int, on: date, lo: int, hi: int
         ),
         p,
     ).all()
-    loan_columns = list(zip(*loans, strict=True)) if loans else [() for _ in _LOAN_COLUMNS]
+    loan_columns: list[tuple[Any, ...]] = list(zip(*loans, strict=True)) if loans else [() for _ in _LOAN_COLUMNS]
     loan_columns[-1] = tuple(bool(v) for v in loan_columns[-1])  # SQLite answers 0/1
-    inst_columns = list(zip(*installments, strict=True)) if installments else [() for _ in _INSTALLMENT_COLUMNS]
+    inst_columns: list[tuple[Any, ...]] = (
+        list(zip(*installments, strict=True)) if installments else [() for _ in _INSTALLMENT_COLUMNS]
+    )
     return {
         "loans": pa.table([pa.array(c, t) for c, t in zip(loan_columns, _LOAN_SCHEMA.types, strict=True)],
                           schema=_LOAN_SCHEMA),
