@@ -150,7 +150,7 @@ w AS (SELECT l.id AS loan_id, CAST({dpd} AS BIGINT) AS days_past_due, {_bucket_c
       UNION ALL
       SELECT l.id, CAST(0 AS BIGINT), '{current}', '{normal}', CAST(0 AS BIGINT) FROM loans l
       WHERE l.status = 'active' AND (l.days_past_due > 0 OR l.bucket <> '{current}' OR l.loan_class <> '{normal}')
-        AND l.id NOT IN (SELECT loan_id FROM o))
+        AND NOT EXISTS (SELECT 1 FROM o WHERE o.loan_id = l.id))
 SELECT l.id AS loan_id, l.customer_id, CAST(COALESCE(day.scheduled, 0) AS BIGINT) AS scheduled,
        l.accrual_status = 'non-accrual' AS non_accrual, w.loan_id IS NOT NULL AS in_work,
        l.days_past_due AS old_days_past_due, l.bucket AS old_bucket, l.loan_class AS old_class,
