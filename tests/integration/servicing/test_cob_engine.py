@@ -163,3 +163,15 @@ def test_what_the_engine_does_not_compute_is_refused_before_anything_is_written(
     with pytest.raises(ValidationError, match="revolving"):
         run_close_of_business_on(bank.uow(), bank.who, LocalEngine(), through=THROUGH)
     assert _state(bank, ids) == before
+    # a non-performing loan back to current: the cure rule, not days past due, decides its class
+    with bank.engine.begin() as c:
+        c.execute(text("UPDATE loans SET method = 'equal-installment' WHERE id = :id"), {"id": ids[0]})
+        current = c.execute(text(
+            "SELECT MIN(l.id) FROM loans l WHERE l.tenant_id = :t AND NOT EXISTS (SELECT 1 FROM loan_installments i "
+            "WHERE i.loan_id = l.id AND i.status IN ('pending', 'overdue') AND i.due_day < :d)"
+        ), {"t": bank.tenant_id, "d": OPEN.toordinal()}).scalar_one()
+        c.execute(text("UPDATE loans SET loan_class = 'substandard' WHERE id = :id"), {"id": current})
+    before = _state(bank, ids)
+    with pytest.raises(ValidationError, match="non-performing"):
+        run_close_of_business_on(bank.uow(), bank.who, LocalEngine(), through=THROUGH)
+    assert _state(bank, ids) == before
