@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from microlend.cli.common import fail, open_uow, tenant_principal, user_errors, user_principal
+from microlend.cli.common import batch_engine, fail, open_uow, tenant_principal, user_errors, user_principal
 from microlend.core.identity import Principal
 from microlend.core.uow import UnitOfWork
 
@@ -262,12 +262,15 @@ _SIGNED_IN = "must be the signed-in person (`microlend login`)"
 @app.command("score-behaviour")
 def score_behaviour(
     tenant: Annotated[str, typer.Option("--tenant", help="Score the open lines and active loans of this bank")],
+    engine: Annotated[str, typer.Option(help="Total the instalments on a batch engine, local or spark "
+                                             "(default: in the database)")] = "",
 ) -> None:
     """The monthly behaviour score (月度行为评分) of every open credit line and active loan, kept as this month's."""
     from microlend.origination.behaviour_scoring import score_portfolio
 
+    batch = batch_engine(engine) if engine else None
     uow, who = tenant_principal(tenant, "behaviour-score")
-    run = score_portfolio(uow, who)
+    run = score_portfolio(uow, who, engine=batch)
     bands = ", ".join(f"{band} {count}" for band, count in run.bands.items())
     console.print(f"{tenant}: {run.scored} lines and loans scored for {run.month} on {run.business_date}: {bands}",
                   highlight=False)

@@ -7,16 +7,27 @@ import json
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from microlend.cli.common import fail, is_tty, open_uow, tenant_principal, user_errors, user_principal
+from microlend.cli.common import (
+    batch_engine,
+    fail,
+    is_tty,
+    open_uow,
+    tenant_principal,
+    user_errors,
+    user_principal,
+)
 from microlend.core.money import parse_amount, quantum
 from microlend.servicing.apr import apr
 from microlend.servicing.schedules import FeeMode, RepaymentMethod, Schedule, build_schedule
+
+if TYPE_CHECKING:
+    from microlend.batch.engine import BatchEngine
 
 app = typer.Typer(
     name="loan",
@@ -295,6 +306,23 @@ def reconcile_batches_command(
         raise typer.Exit(code=1)
 
 
+def _close_on_engine(engine: BatchEngine, tenant: str, through: date | None, partition_loans: int) -> dict[str, Any]:
+    """Close of business on a batch engine for the tenant named, or every tenant as its own system identity."""
+    from microlend.core.identity import system_principal
+    from microlend.core.tenancy import list_tenants
+    from microlend.servicing.cob_engine import run_close_of_business_on
+
+    if tenant:
+        uow, who = tenant_principal(tenant)
+        return {tenant: run_close_of_business_on(uow, who, engine, through=through, partition_loans=partition_loans)}
+    uow = open_uow()
+    return {
+        t.name: run_close_of_business_on(uow, system_principal(t.id, "cob"), engine, through=through,
+                                         partition_loans=partition_loans)
+        for t in list_tenants(uow)
+    }
+
+
 @cob_app.command("run")
 @user_errors
 def cob_run_command(
@@ -306,12 +334,24 @@ def cob_run_command(
         ),
     ] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="Compute each date on a batch engine, local or spark, partition by partition (restartable); "
+            "default: in the database, one transaction per date"
+        ),
+    ] = "",
+    partition_loans: Annotated[
+        int, typer.Option(help="Loan ids per partition with --engine (one transaction each)")
+    ] = 50_000,
 ) -> None:
     """Run close of business for each open date in order; a closed date is never run twice."""
     from microlend.servicing.cob import close_all_tenants, run_close_of_business
 
     through = _date(on, "date") if on else None
-    if tenant:
+    if engine:
+        by_tenant = _close_on_engine(batch_engine(engine), tenant, through, partition_loans)
+    elif tenant:
         uow, who = tenant_principal(tenant)
         by_tenant = {tenant: run_close_of_business(uow, who, through=through)}
     else:

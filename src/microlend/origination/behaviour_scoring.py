@@ -10,7 +10,9 @@ from datetime import date
 from decimal import Decimal
 
 import polars as pl
+import pyarrow as pa
 
+from microlend.batch.engine import BatchEngine
 from microlend.core.identity import Permission, Principal
 from microlend.core.tenancy import business_date
 from microlend.core.uow import UnitOfWork
@@ -79,17 +81,56 @@ def scores_of(subjects: pl.DataFrame, instalments: pl.DataFrame, on: date, *, ke
     return _scored_by_kind(subjects, instalments, on, keep_owed, behaviour.behaviour_facts)
 
 
+def totals_sql(on: date) -> str:
+    """`behaviour.TOTALS_SCHEMA` per kind and subject from the `instalments` table of `portfolio_frames`, in the
+    batch engines' portable SQL: the figures the database totals per loan (`portfolio_totals`), per instalment."""
+    day = f"DATE '{on.isoformat()}'"
+    window = f"due <= {day} AND due > DATE '{behaviour.year_before(on).isoformat()}'"
+    paid = f"COALESCE(paid_on, {day})"
+    owed = ",\n".join(
+        f"CAST(SUM(CASE WHEN disbursed_on <= DATE '{end.isoformat()}' AND (paid_on IS NULL OR paid_on > "
+        f"DATE '{end.isoformat()}') THEN principal_cents ELSE 0 END) AS BIGINT) AS owed_{k}"
+        for k, end in enumerate(behaviour.month_ends(on))
+    )
+    return f"""
+SELECT kind, subject_id,
+  CAST(SUM(CASE WHEN {window} THEN 1 ELSE 0 END) AS INT) AS due_12m,
+  CAST(SUM(CASE WHEN {window} AND paid_on IS NOT NULL AND paid_on <= due THEN 1 ELSE 0 END) AS INT) AS on_time_12m,
+  CAST(SUM(CASE WHEN {window} AND {paid} > due THEN 1 ELSE 0 END) AS INT) AS overdue_count_12m,
+  CAST(MAX(CASE WHEN {window} THEN CASE WHEN {paid} > due THEN ml_day_diff(due, {paid}) ELSE 0 END END) AS INT)
+    AS max_late,
+  {owed}
+FROM instalments GROUP BY kind, subject_id ORDER BY kind, subject_id"""
+
+
+def portfolio_scores_on(uow: UnitOfWork, who: Principal, on: date, engine: BatchEngine) -> pl.DataFrame:
+    """`portfolio_scores` with the instalments totalled on a batch engine (local or Spark) instead of the
+    database: the instalments are read once as columns, the totals computed on the engine, the scorecard
+    applied as before. The same scores."""
+    subjects, instalments = portfolio_frames(uow, who, on)
+    table = instalments.to_arrow().cast(pa.schema([
+        ("kind", pa.string()), ("subject_id", pa.int64()), ("disbursed_on", pa.date32()), ("due", pa.date32()),
+        ("paid_on", pa.date32()), ("principal_cents", pa.int64()),
+    ]))
+    totals = pl.from_arrow(engine.run_sql(totals_sql(on), {"instalments": table}))
+    assert isinstance(totals, pl.DataFrame)
+    schema = {"kind": pl.Utf8, **behaviour.TOTALS_SCHEMA}
+    return scores_of_totals(subjects, totals.select([pl.col(c).cast(t) for c, t in schema.items()]), on)
+
+
 def portfolio_scores(uow: UnitOfWork, who: Principal, on: date) -> pl.DataFrame:
     """Every subject's facts, factor points, score and band as of `on` (nothing is written)."""
     return scores_of_totals(*portfolio_totals(uow, who, on), on)
 
 
-def score_portfolio(uow: UnitOfWork, who: Principal, *, store: bool = True) -> BehaviourRun:
-    """Score the bank's lines and loans on its business date; with `store`, keep them as this month's."""
+def score_portfolio(uow: UnitOfWork, who: Principal, *, store: bool = True,
+                    engine: BatchEngine | None = None) -> BehaviourRun:
+    """Score the bank's lines and loans on its business date; with `store`, keep them as this month's. With
+    `engine`, the instalments are totalled on that batch engine rather than in the database."""
     who.require(Permission.MANAGE_CREDIT_LINES)
     with uow:
         on = business_date(uow.session, who.tenant_id)
-    scored = portfolio_scores(uow, who, on)
+    scored = portfolio_scores(uow, who, on) if engine is None else portfolio_scores_on(uow, who, on, engine)
     rows = [{"subject_kind": r["kind"], "subject_id": int(r["subject_id"]), "customer_id": r["customer_id"],
              "score": int(r["score"]), "band": r["band"],
              "factors": [f.as_dict() for f in behaviour.factors_of(r)]}

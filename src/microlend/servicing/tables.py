@@ -657,3 +657,23 @@ def _install_subledger_guards(target: Table, connection: Connection, **_: Any) -
 
 event.listen(JournalLineRow.__table__, "after_create", _install_guards)
 event.listen(LoanAccrualRow.__table__, "after_create", _install_subledger_guards)
+
+
+class CobPartitionRow(Base):
+    """One partition (a loan-id range) of a close of business run on a batch engine, written in the transaction
+    that applied it: a rerun of the date skips it, so no partition is ever applied twice. ``figures``: what the
+    partition posted and counted (amounts in storage units)."""
+
+    __tablename__ = "cob_partitions"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "business_date", "first_loan_id", name="uq_cob_partitions_range"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    business_date: Mapped[date] = mapped_column(Date)
+    first_loan_id: Mapped[int] = mapped_column(Integer)
+    last_loan_id: Mapped[int] = mapped_column(Integer)
+    engine: Mapped[str] = mapped_column(String(20))
+    figures: Mapped[dict[str, Any]] = mapped_column(JSONText(), default=dict)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime())

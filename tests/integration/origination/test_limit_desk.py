@@ -317,9 +317,13 @@ def test_the_monthly_command_scores_a_bank_by_name(api: Api, db_url: str, monkey
     try:
         result = CliRunner().invoke(app, ["score-behaviour", "--tenant", api.kit.tenant.name])
         unknown = CliRunner().invoke(app, ["score-behaviour", "--tenant", "no-such-bank"])
+        on_engine = CliRunner().invoke(app, ["score-behaviour", "--tenant", api.kit.tenant.name, "--engine", "local"])
+        bad_engine = CliRunner().invoke(app, ["score-behaviour", "--tenant", api.kit.tenant.name, "--engine", "x"])
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert f"1 lines and loans scored for {today(api):%Y-%m}" in result.output and "E 1" in result.output
     assert unknown.exit_code != 0
-    assert audit_actions(api, "behaviour_score.run") == 1
+    assert on_engine.exit_code == 0 and on_engine.output == result.output, on_engine.output
+    assert bad_engine.exit_code == 2 and "'x' is not an engine" in bad_engine.output
+    assert audit_actions(api, "behaviour_score.run") == 2

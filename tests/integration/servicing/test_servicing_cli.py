@@ -75,6 +75,21 @@ class TestCobCommand:
         result = runner.invoke(cob_app, ["run", "--tenant", "t1", "--date", "17/01/2026"])
         assert result.exit_code == 2 and "date" in result.output
 
+    def test_on_the_local_engine_the_books_reconcile_and_a_bad_engine_exits_2(self, cli_bank: Bank) -> None:
+        service.disburse(cli_bank.uow(), cli_bank.who, Disbursement("EI-STD", Decimal("12000"), 12))
+        run = runner.invoke(
+            cob_app, ["run", "--tenant", "t1", "--date", "2026-02-20", "--engine", "local", "--json"]
+        )
+        assert run.exit_code == 0, run.output
+        runs = json.loads(run.output)["runs"]
+        assert len(runs) == 37 and Decimal(runs[-1]["interest_accrued"]) > 0
+        reconciled = runner.invoke(ledger_app, ["reconcile", "--tenant", "t1", "--json"])
+        assert reconciled.exit_code == 0 and json.loads(reconciled.output)["ok"] is True, reconciled.output
+        batches = runner.invoke(ledger_app, ["reconcile-batches", "--tenant", "t1", "--json"])
+        assert json.loads(batches.output) == {"differences": [], "ok": True}
+        bad = runner.invoke(cob_app, ["run", "--tenant", "t1", "--engine", "hadoop"])
+        assert bad.exit_code == 2 and "hadoop" in bad.output
+
 
 class TestCobForEveryTenant:
     def test_without_a_tenant_every_bank_is_closed(self, cli_bank: Bank) -> None:

@@ -1,0 +1,248 @@
+"""Benchmark: close of business on the batch engines against the in-database close, on PostgreSQL.
+
+A seeded portfolio of scheduled loans (bench_cob's generator, its revolving share turned into equal-installment
+loans: the engine job refuses revolving loans) is loaded once and copied (CREATE DATABASE ... TEMPLATE) for each
+run, so every run closes the same business date from the same state:
+2. end to end, one business date: in the database (one transaction), on the local engine and on Spark local[2]
+   (partitions of --partition-loans loan ids, read from and written back to the database); wall time, CPU of
+   this process tree (with the Spark JVM) and of the database server, peak memory of the tree, and whether the
+   three books are identical (postings per loan, loan states);
+1. the engine's share alone: the day's two portable-SQL queries over the whole portfolio's Arrow tables on the
+   local engine and on Spark local[1] and local[2], then the local[1] -> local[2] ratio and an estimate of the
+   cores for 100 M loans in 15 minutes from the measured per-core rates.
+
+Run: .venv/bin/python bench/bench_spark_cob.py [--loans 1000000] [--partition-loans 100000] [--no-scaling]
+Every figure is printed with the load average when it was taken: other work on the machine slows a run.
+Needs pyspark and Java 17, and the PostgreSQL server of the tests (127.0.0.1:5432, trust).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import Engine, create_engine, text
+
+sys.path.insert(0, str(Path(__file__).parent))
+import bench_cob
+from bench_spark import PeakMemory, mib, spark_engine
+
+from microlend.batch.engine import BatchEngine, LocalEngine
+from microlend.core.db import make_engine, make_session_factory
+from microlend.core.identity import system_principal
+from microlend.core.uow import UnitOfWork
+from microlend.servicing import cob, cob_engine
+from microlend.servicing.delinquency import DEFAULT_BUCKETS
+from microlend.servicing.nonaccrual import NonAccrualSettings
+
+TARGET_LOANS = 100_000_000
+TARGET_SECONDS = 15 * 60
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
+
+
+def _scheduled_only(generate: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    def run(n: int, seed: int = 20260630) -> dict[str, Any]:
+        data = generate(n, seed)
+        data["method"][data["method"] == 4] = 0  # revolving loans close in the database only
+        return data
+
+    return run
+
+
+def _admin() -> Engine:
+    return create_engine(f"{PG}/test", isolation_level="AUTOCOMMIT")
+
+
+def _copy(template_url: str) -> tuple[str, Callable[[], None]]:
+    name = f"cob_engine_bench_{uuid.uuid4().hex[:8]}"
+    template = template_url.rsplit("/", 1)[1]
+    admin = _admin()
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+
+    def drop() -> None:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    return f"postgresql://postgres@127.0.0.1:5432/{name}", drop
+
+
+def _tree_cpu() -> float:
+    """CPU seconds of this process and its live descendants (the Spark JVM)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry)], stats[int(entry)] = int(fields[1]), fields
+    tree, frontier = {os.getpid()}, [os.getpid()]
+    while frontier:
+        pid = frontier.pop()
+        for child, parent in parents.items():
+            if parent == pid and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    return sum((int(stats[p][11]) + int(stats[p][12])) / tick for p in tree if p in stats)
+
+
+def _server_cpu(engine: Engine) -> float:
+    """CPU seconds of the database's server processes (same machine)."""
+    with engine.connect() as c:
+        pids = [r[0] for r in c.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"))]
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _books(engine: Engine) -> tuple[Any, ...]:
+    """A digest of what a close wrote: postings per account and loan-weighted, and the loans' states."""
+    with engine.connect() as c:
+        postings = c.execute(text(
+            "SELECT debit_account, credit_account, SUM(amount), SUM(amount * loan_id), COUNT(*) FROM loan_accruals "
+            "GROUP BY debit_account, credit_account ORDER BY debit_account, credit_account")).all()
+        lines = c.execute(text(
+            "SELECT account_code, SUM(debit), SUM(credit), SUM((debit + credit) * COALESCE(loan_id, 0)) "
+            "FROM journal_lines GROUP BY account_code ORDER BY account_code")).all()
+        loans = c.execute(text(
+            "SELECT bucket, loan_class, accrual_status, COUNT(*), SUM(days_past_due * id), SUM(penalty_accrued), "
+            "SUM(interest_suspended), SUM(penalty_suspended) FROM loans GROUP BY bucket, loan_class, accrual_status "
+            "ORDER BY bucket, loan_class, accrual_status")).all()
+        installments = c.execute(text(
+            "SELECT status, COUNT(*), SUM(interest_accrued), SUM(interest_accrued * id) FROM loan_installments "
+            "GROUP BY status ORDER BY status")).all()
+    return tuple(tuple(map(tuple, part)) for part in (postings, lines, loans, installments))
+
+
+def end_to_end(template_url: str, label: str, engine: BatchEngine | None, partition_loans: int) -> tuple[Any, ...]:
+    url, drop = _copy(template_url)
+    db = make_engine(url)
+    try:
+        uow, who = UnitOfWork(make_session_factory(db)), system_principal(1, "cob")
+        cpu0, server0 = _tree_cpu(), _server_cpu(db)
+        with PeakMemory() as memory:
+            start = time.perf_counter()
+            if engine is None:
+                (result,) = cob.run_close_of_business(uow, who)
+            else:
+                (result,) = cob_engine.run_close_of_business_on(uow, who, engine, partition_loans=partition_loans)
+            seconds = time.perf_counter() - start
+        cpu, server = _tree_cpu() - cpu0, _server_cpu(db) - server0
+        print(f"  {label:>12}: {result.loans_active:,} loans in {seconds:7.1f} s = "
+              f"{result.loans_active / seconds:>8,.0f} loans/s; CPU {cpu:.1f} s (+ database server {server:.1f} s); "
+              f"peak RSS (tree) {mib(memory.peak)}; load average {os.getloadavg()[0]:.1f}; "
+              f"interest {result.interest_accrued}, penalty {result.penalty_accrued}, "
+              f"newly overdue {result.newly_overdue:,}, stopped accruing {result.stopped_accruing:,}", flush=True)
+        return _books(db)
+    finally:
+        db.dispose()
+        drop()
+
+
+def portfolio_tables(template_url: str, partition_loans: int) -> dict[str, pa.Table]:
+    """The whole portfolio's loans and open installments as the engine job reads them, partition by partition."""
+    db = make_engine(template_url)
+    try:
+        with make_session_factory(db)() as s:
+            on = bench_cob.BUSINESS_DATE
+            first, last = s.execute(text("SELECT MIN(id), MAX(id) FROM loans")).one()
+            parts = [cob_engine._read_partition(s, 1, on, lo, hi)
+                     for lo, hi in cob_engine.partitions(int(first), int(last), partition_loans)]
+    finally:
+        db.dispose()
+    return {name: pa.concat_tables([p[name] for p in parts]) for name in ("loans", "installments")}
+
+
+def engine_share(tables: dict[str, pa.Table], engine: BatchEngine) -> Callable[[], tuple[pa.Table, pa.Table]]:
+    d = bench_cob.BUSINESS_DATE.toordinal()
+    loans_sql = cob_engine.loan_results_sql(d, DEFAULT_BUCKETS, NonAccrualSettings())  # the bench bank's rule
+    return lambda: (engine.run_sql(cob_engine.installment_updates_sql(d), tables), engine.run_sql(loans_sql, tables))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--loans", type=int, default=1_000_000)
+    parser.add_argument("--partition-loans", type=int, default=100_000)
+    parser.add_argument("--no-scaling", action="store_true", help="skip Spark local[1]")
+    parser.add_argument("--no-end-to-end", action="store_true", help="only the engine's share")
+    args = parser.parse_args()
+    from microlend.batch.spark import spark_unavailable
+
+    problem = spark_unavailable(remote="")
+    if problem:
+        raise SystemExit(problem)
+    print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}")
+    bench_cob.generate = _scheduled_only(bench_cob.generate)  # type: ignore[assignment]
+    template_url, cleanup = bench_cob.prepare("postgresql", args.loans)
+    try:
+        tables = portfolio_tables(template_url, args.partition_loans)
+        print(f"portfolio: {tables['loans'].num_rows:,} loans, {tables['installments'].num_rows:,} open installments "
+              f"(business date {bench_cob.BUSINESS_DATE}, a month-end: the close includes provisioning)")
+        print("\n1. the engine's share (the day's two queries over the whole portfolio's Arrow tables):")
+        timings: dict[str, float] = {}
+        results: dict[str, Any] = {}
+        runs: list[tuple[str, Callable[[], BatchEngine]]] = [
+            ("local", LocalEngine), ("spark[2]", lambda: spark_engine("local[2]"))
+        ]
+        if not args.no_scaling:
+            runs.append(("spark[1]", lambda: spark_engine("local[1]")))
+        for label, make in runs:
+            engine = make()
+            job = engine_share(tables, engine)
+            if label.startswith("spark"):
+                job()  # warm: the first query compiles the portable functions and the JVM's code
+            cpu0 = _tree_cpu()
+            with PeakMemory() as memory:
+                start = time.perf_counter()
+                results[label] = job()
+                timings[label] = time.perf_counter() - start
+            n = tables["loans"].num_rows
+            print(f"  {label:>8}: {timings[label]:6.1f} s = {n / timings[label]:>10,.0f} loans/s; "
+                  f"CPU {_tree_cpu() - cpu0:.1f} s; peak RSS (tree) {mib(memory.peak)}; "
+                  f"load average {os.getloadavg()[0]:.1f}", flush=True)
+            if label.startswith("spark"):
+                engine.stop()  # type: ignore[attr-defined]
+        local, spark = results["local"], results["spark[2]"]
+        same_loans = local[1].num_rows == spark[1].num_rows and local[1].cast(spark[1].schema).equals(spark[1])
+        print(f"  identical: installments {local[0].cast(spark[0].schema).equals(spark[0])}, loans {same_loans}")
+        if "spark[1]" in timings:
+            n = tables["loans"].num_rows
+            one, two = timings["spark[1]"], timings["spark[2]"]
+            per_core = n / two / 2
+            cores = TARGET_LOANS / TARGET_SECONDS / per_core
+            print(f"\nSpark local[1] -> local[2]: {one:.1f} s -> {two:.1f} s, speed-up x{one / two:.2f}; "
+                  f"{per_core:,.0f} loans/s per core")
+            print(f"Estimate for 100 M loans in 15 minutes ({TARGET_LOANS / TARGET_SECONDS:,.0f} loans/s), engine "
+                  f"share: ~{cores:,.0f} cores, e.g. {int(-(-cores // 8)):,} executors of 8 cores, before the margin "
+                  "for skew; the database's reads and writes are apart (see part 2 for their rate on one server)")
+        if not args.no_end_to_end:
+            print(f"\n2. one business date end to end on PostgreSQL (partitions of {args.partition_loans:,} loan ids):")
+            books = [end_to_end(template_url, label, engine, args.partition_loans) for label, engine in (
+                ("in-database", None), ("local", LocalEngine()))]
+            spark2 = spark_engine("local[2]")  # started after the others: its JVM is not in their peak memory
+            spark2.run_sql("SELECT ml_day_diff(DATE '2024-01-01', DATE '2024-03-01') AS d", {})  # start and warm
+            books.append(end_to_end(template_url, "spark[2]", spark2, args.partition_loans))
+            spark2.stop()  # type: ignore[attr-defined]
+            print(f"  identical books: local = in-database {books[1] == books[0]}, "
+                  f"spark = in-database {books[2] == books[0]}")
+    finally:
+        cleanup()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,603 @@
+"""Close of business on a batch engine (批量引擎日终): the day's per-loan work computed on DuckDB or Spark, past
+what one database transaction holds, with the same result to the cent as the in-database close (``cob``).
+
+A business date is closed partition by partition, a partition being a fixed range of loan ids. For each one, in
+one transaction: its loans and open installments are read from the database into Arrow tables, one portable-SQL
+job (``microlend.batch.dialect``) computes on the engine the installments' interest accrued to date and their
+overdue status, and per loan the day's interest, days past due, bucket, class by days past due, penalty interest
+and whether it stops accruing; the results are written back (installment and loan updates, the day's postings as
+the in-database close posts them, loan by loan under one balanced entry per batch, the loan events) together with
+the partition's own row (``cob_partitions``). A rerun of the date skips the partitions whose row exists, so a
+crash leaves the next run to finish the date and no partition is applied twice.
+
+Before the first partition, one transaction applies credit balances and amortises deferred fees (as the in-database
+close does before the day's accrual moves) and records the date's run as running: the in-database close skips a
+date with a run row, so the two never both close it. After the last partition, one transaction runs month-end
+provisioning, marks the run done with the partitions' totals and advances the business date.
+
+Out of scope, refused before anything is written (the in-database close handles them): active revolving loans,
+loans under a class state (judgement floors, restructuring observation) and non-performing loans whose class by
+days past due would fall today (the cure rule)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import Date, bindparam, select, text
+from sqlalchemy.orm import Session
+
+from microlend.batch.engine import BatchEngine, Progress
+from microlend.core import audit, metrics
+from microlend.core.clock import utcnow
+from microlend.core.errors import DomainError, NotFound, ValidationError
+from microlend.core.identity import Permission, Principal
+from microlend.core.money import from_storage
+from microlend.core.tables import TenantRow
+from microlend.core.uow import UnitOfWork
+from microlend.servicing.classification import RANK
+from microlend.servicing.cob import MAX_CATCH_UP_DAYS, CobResult, apply_credit_balances
+from microlend.servicing.delinquency import CLASS_THRESHOLDS, DEFAULT_BUCKETS, BucketScheme, LoanClass
+from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged, LoanClassChanged
+from microlend.servicing.fee_accrual import amortise_fees
+from microlend.servicing.ledger import Acct, JournalEntry, credit, debit
+from microlend.servicing.nonaccrual import AccruedInterestPolicy, NonAccrualSettings
+from microlend.servicing.provisions import month_end, provision_in
+from microlend.servicing.repository import bank_nonaccrual, post_entry, tune_batch_transaction
+from microlend.servicing.subledger import post_loan_lines
+from microlend.servicing.tables import CobPartitionRow, CobRunRow
+
+#: loan ids per partition: a partition's rows are read, computed and written in one transaction
+PARTITION_LOANS = 50_000
+#: 360 days × 10^8 (rates are stored × 10^8), doubled for half-up rounding
+_DAY_DENOMINATOR = 2 * 360 * 10**8
+_NPL = tuple(c.value for c in LoanClass if c.non_performing)
+RUNNING, DONE = "running", "done"
+
+_LOAN_COLUMNS = (
+    "id", "customer_id", "status", "accrual_status", "days_past_due", "bucket", "loan_class", "grace_days",
+    "penalty_rate_e8", "compound_interest",
+)
+_LOAN_SCHEMA = pa.schema([
+    ("id", pa.int64()), ("customer_id", pa.int64()), ("status", pa.string()), ("accrual_status", pa.string()),
+    ("days_past_due", pa.int64()), ("bucket", pa.string()), ("loan_class", pa.string()), ("grace_days", pa.int64()),
+    ("penalty_rate_e8", pa.int64()), ("compound_interest", pa.bool_()),
+])
+_INSTALLMENT_COLUMNS = (
+    "id", "loan_id", "start_day", "due_day", "status", "principal", "principal_paid", "interest", "interest_paid",
+    "interest_accrued",
+)
+_INSTALLMENT_SCHEMA = pa.schema(
+    [(c, pa.string() if c == "status" else pa.int64()) for c in _INSTALLMENT_COLUMNS]
+)
+#: the installments a day can change: unpaid ones (overdue marking, days past due) and those still accruing
+_OPEN_INSTALLMENTS = (
+    "(status IN ('pending', 'overdue') OR (start_day <= :d AND interest_accrued < interest "
+    "AND status <> 'written_off'))"
+)
+
+
+def _bucket_case(scheme: BucketScheme, dpd: str) -> str:
+    parts = [f"WHEN {dpd} <= {b.high} THEN '{b.name}'" for b in scheme.buckets if b.high is not None]
+    return f"CASE {' '.join(parts)} ELSE '{scheme.buckets[-1].name}' END"
+
+
+def _class_case(dpd: str) -> str:
+    parts = [f"WHEN {dpd} > {threshold} THEN '{klass.value}'" for threshold, klass in CLASS_THRESHOLDS]
+    return f"CASE {' '.join(parts)} ELSE '{LoanClass.NORMAL.value}' END"
+
+
+def _quoted(values: Sequence[str]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+def _installments_sql(d: int) -> str:
+    """Per installment: interest accrued to the end of day ``d`` (a period's accruals sum exactly to its
+    interest, rounded half-up on whole cents) and the status after today (unpaid past due: overdue)."""
+    elapsed = f"(CASE WHEN {d} + 1 < due_day THEN {d} + 1 - start_day ELSE due_day - start_day END)"
+    to_date = (
+        "(CASE WHEN due_day <= start_day THEN interest ELSE 100 * ml_div(2 * ml_div(interest, 100) * "
+        f"{elapsed} + (due_day - start_day), 2 * (due_day - start_day)) END)"
+    )
+    accruing = f"(start_day <= {d} AND interest_accrued < interest AND status <> 'written_off')"
+    return (
+        "SELECT id, loan_id, start_day, due_day, principal, principal_paid, interest, interest_paid, "
+        f"interest_accrued, {accruing} AS accruing, "
+        f"CAST(CASE WHEN {accruing} THEN {to_date} ELSE interest_accrued END AS BIGINT) AS new_accrued, "
+        f"status, CASE WHEN status = 'pending' AND due_day < {d} THEN 'overdue' ELSE status END AS new_status "
+        "FROM installments"
+    )
+
+
+def installment_updates_sql(d: int) -> str:
+    """The installments whose accrual or status moves today: (id, interest_accrued, status)."""
+    return (
+        f"SELECT id, new_accrued AS interest_accrued, new_status AS status FROM ({_installments_sql(d)}) i "
+        "WHERE new_accrued <> interest_accrued OR new_status <> status ORDER BY id"
+    )
+
+
+def loan_results_sql(d: int, buckets: BucketScheme, rule: NonAccrualSettings) -> str:
+    """Per loan the day moves: the day's scheduled interest, and (``in_work``: overdue today, or back to current)
+    days past due, bucket, class by days past due, penalty interest, and whether it stops accruing today.
+    Penalty is charged on overdue principal and, under compound interest (复利), overdue interest; none within
+    the grace period (宽限期), whose days are charged back on the day it is exceeded."""
+    dpd = f"({d} - o.oldest)"
+    base = "(o.overdue_principal + CASE WHEN l.compound_interest THEN o.overdue_interest ELSE 0 END)"
+    days = f"CASE WHEN {dpd} = l.grace_days + 1 THEN l.grace_days + 1 ELSE 1 END"
+    penalty = (
+        f"CASE WHEN {dpd} > l.grace_days THEN 100 * ml_div(2 * ml_div({base}, 100) * l.penalty_rate_e8"
+        f" + {_DAY_DENOMINATOR // 2}, {_DAY_DENOMINATOR}) * ({days}) ELSE 0 END"
+    )
+    current = buckets.bucket_for(0)
+    normal = LoanClass.NORMAL.value
+    npl = f" OR w.loan_class IN ({_quoted(_NPL)})" if rule.on_npl else ""
+    return f"""
+WITH i AS ({_installments_sql(d)}),
+day AS (SELECT loan_id, CAST(SUM(new_accrued - interest_accrued) AS BIGINT) AS scheduled FROM i
+        WHERE accruing GROUP BY loan_id),
+o AS (SELECT loan_id, MIN(due_day) AS oldest, CAST(SUM(principal - principal_paid) AS BIGINT) AS overdue_principal,
+             CAST(SUM(interest - interest_paid) AS BIGINT) AS overdue_interest
+      FROM i WHERE new_status = 'overdue' GROUP BY loan_id),
+w AS (SELECT l.id AS loan_id, CAST({dpd} AS BIGINT) AS days_past_due, {_bucket_case(buckets, dpd)} AS bucket,
+             {_class_case(dpd)} AS loan_class, CAST({penalty} AS BIGINT) AS penalty
+      FROM o JOIN loans l ON l.id = o.loan_id WHERE l.status = 'active'
+      UNION ALL
+      SELECT l.id, CAST(0 AS BIGINT), '{current}', '{normal}', CAST(0 AS BIGINT) FROM loans l
+      WHERE l.status = 'active' AND (l.days_past_due > 0 OR l.bucket <> '{current}' OR l.loan_class <> '{normal}')
+        AND NOT EXISTS (SELECT 1 FROM o WHERE o.loan_id = l.id))
+SELECT l.id AS loan_id, l.customer_id, CAST(COALESCE(day.scheduled, 0) AS BIGINT) AS scheduled,
+       l.accrual_status = 'non-accrual' AS non_accrual, w.loan_id IS NOT NULL AS in_work,
+       l.days_past_due AS old_days_past_due, l.bucket AS old_bucket, l.loan_class AS old_class,
+       COALESCE(w.days_past_due, l.days_past_due) AS days_past_due, COALESCE(w.bucket, l.bucket) AS bucket,
+       COALESCE(w.loan_class, l.loan_class) AS loan_class, CAST(COALESCE(w.penalty, 0) AS BIGINT) AS penalty,
+       COALESCE(w.loan_id IS NOT NULL AND l.accrual_status = 'accruing'
+                AND (w.days_past_due > {int(rule.days)}{npl}), FALSE) AS stops
+FROM loans l LEFT JOIN day ON day.loan_id = l.id LEFT JOIN w ON w.loan_id = l.id
+WHERE day.loan_id IS NOT NULL OR w.loan_id IS NOT NULL
+ORDER BY l.id"""
+
+
+@dataclass(frozen=True)
+class PartitionFigures:
+    """What one partition posted and counted; amounts in storage units."""
+
+    interest: int = 0
+    interest_off_balance: int = 0
+    penalty: int = 0
+    penalty_off_balance: int = 0
+    newly_overdue: int = 0
+    bucket_changes: int = 0
+    stopped_accruing: int = 0
+    reversed_to_off_balance: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+    @classmethod
+    def of(cls, stored: dict[str, Any]) -> PartitionFigures:
+        return cls(**{k: v for k, v in stored.items() if k in cls.__dataclass_fields__})
+
+
+def partitions(first_id: int, last_id: int, size: int) -> Iterator[tuple[int, int]]:
+    """Fixed loan-id ranges covering ``first_id``..``last_id``: range k is ``k·size + 1``..``(k + 1)·size``, the
+    same on every run of a date whatever loans exist, so a rerun finds the ranges already applied."""
+    for k in range((first_id - 1) // size, (last_id - 1) // size + 1):
+        yield k * size + 1, (k + 1) * size
+
+
+def run_close_of_business_on(
+    uow: UnitOfWork, who: Principal, engine: BatchEngine, *, through: date | None = None,
+    buckets: BucketScheme = DEFAULT_BUCKETS, partition_loans: int = PARTITION_LOANS,
+    progress: Progress | None = None, after_partition: Callable[[int, int], None] | None = None,
+) -> list[CobResult]:
+    """Close every open business date up to ``through`` (default: the current one) on ``engine``, oldest first.
+    A date already closed is skipped; a date left half-done by a crash is finished, its done partitions skipped.
+    ``after_partition(first_loan_id, last_loan_id)`` is called after each partition commits."""
+    who.require(Permission.RUN_CLOSE_OF_BUSINESS)
+    if partition_loans < 1:
+        raise ValidationError("partition_loans: at least 1", field="partition_loans")
+    with uow:
+        tenant = uow.session.get(TenantRow, who.tenant_id)
+        if tenant is None:
+            raise NotFound(f"tenant {who.tenant_id} not found")
+        first = tenant.business_date
+    last = through or first
+    if last < first - timedelta(days=1):
+        raise ValidationError(f"date: {last} is already closed (the open business date is {first})", field="date")
+    if (last - first).days > MAX_CATCH_UP_DAYS:
+        raise ValidationError(f"date: more than {MAX_CATCH_UP_DAYS} days to catch up", field="date")
+    results: list[CobResult] = []
+    day = first
+    while day <= last:
+        with metrics.failures_counted(metrics.CLOSE_OF_BUSINESS, expected=(DomainError,)):
+            result = _close_one(uow, who, engine, day, buckets, partition_loans, progress, after_partition)
+        if not result.skipped:
+            metrics.job_ran(metrics.CLOSE_OF_BUSINESS, result.seconds)
+        results.append(result)
+        day += timedelta(days=1)
+    return results
+
+
+def _skipped(on: date) -> CobResult:
+    return CobResult(on, 0, Decimal(0), Decimal(0), 0, 0, 0.0, skipped=True)
+
+
+def _close_one(
+    uow: UnitOfWork, who: Principal, engine: BatchEngine, on: date, buckets: BucketScheme, size: int,
+    progress: Progress | None, after_partition: Callable[[int, int], None] | None,
+) -> CobResult:
+    started = time.perf_counter()
+    cpu_started = time.thread_time()
+    opened = _open(uow, who, on)
+    if opened is None:
+        return _skipped(on)
+    first_id, last_id = opened
+    ranges = list(partitions(first_id, last_id, size)) if last_id else []
+    for n, (lo, hi) in enumerate(ranges, start=1):
+        if _close_partition(uow, who, engine, on, buckets, lo, hi) and after_partition is not None:
+            after_partition(lo, hi)
+        if progress is not None:
+            progress(n, len(ranges))
+    return _finish(uow, who, on, started, cpu_started)
+
+
+def _open(uow: UnitOfWork, who: Principal, on: date) -> tuple[int, int] | None:
+    """The date's opening transaction: None when it is closed already; otherwise (on a first run) credit balances
+    applied, deferred fees amortised and the run recorded as running. Returns the tenant's loan-id range."""
+    with uow:
+        s = uow.session
+        tune_batch_transaction(s)
+        tenant = s.execute(select(TenantRow).where(TenantRow.id == who.tenant_id).with_for_update()).scalar_one()
+        run = s.execute(
+            select(CobRunRow).where(CobRunRow.tenant_id == who.tenant_id, CobRunRow.business_date == on)
+        ).scalar_one_or_none()
+        if tenant.business_date > on or (run is not None and run.status != RUNNING):
+            return None
+        if run is None:
+            for event in apply_credit_balances(uow, who, on):
+                uow.publish(event)
+            _refuse_out_of_scope(s, who.tenant_id, on)
+            amortise_fees(s, who, on, post_loan_lines)
+            now = utcnow()
+            s.add(CobRunRow(tenant_id=who.tenant_id, business_date=on, status=RUNNING, started_at=now,
+                            finished_at=now))
+        ids = s.execute(text("SELECT MIN(id), MAX(id) FROM loans WHERE tenant_id = :t"), {"t": who.tenant_id}).one()
+        uow.commit()
+    return int(ids[0] or 0), int(ids[1] or 0)
+
+
+def _refuse_out_of_scope(session: Session, tenant_id: int, on: date) -> None:
+    """What the engine job does not compute is refused before anything is written: the in-database close
+    handles it (``microlend servicing cob run`` without ``--engine``)."""
+    p = {"t": tenant_id, "d": on.toordinal()}
+    found: list[str] = []
+    if session.execute(text("SELECT 1 FROM loans WHERE tenant_id = :t AND status = 'active' "
+                            "AND method = 'revolving' LIMIT 1"), p).first():
+        found.append("active revolving loans")
+    if session.execute(text("SELECT 1 FROM loan_class_states s JOIN loans l ON l.id = s.loan_id "
+                            "WHERE s.tenant_id = :t AND l.status = 'active' LIMIT 1"), p).first():
+        found.append("loans under a class state")
+    # a non-performing loan whose class by tomorrow's days past due ranks lower: the cure rule decides its class
+    oldest = (
+        "(SELECT MIN(i.due_day) FROM loan_installments i WHERE i.loan_id = l.id AND (i.status = 'overdue' "
+        "OR (i.status = 'pending' AND i.due_day < :d)))"
+    )
+    dpd = f"COALESCE(:d - {oldest}, 0)"
+    rank = "CASE {0} " + " ".join(f"WHEN '{c}' THEN {r}" for c, r in RANK.items()) + " END"
+    if session.execute(text(
+        f"SELECT 1 FROM loans l WHERE l.tenant_id = :t AND l.status = 'active' AND l.loan_class IN ({_quoted(_NPL)}) "
+        f"AND {rank.format(_class_case(dpd))} < {rank.format('l.loan_class')} LIMIT 1"
+    ), p).first():
+        found.append("non-performing loans whose class would fall today")
+    if found:
+        raise ValidationError(
+            f"engine: close of business on a batch engine does not handle {', '.join(found)}; "
+            "run it in the database (without --engine)", field="engine",
+        )
+
+
+def _read_partition(session: Session, tenant_id: int, on: date, lo: int, hi: int) -> dict[str, pa.Table]:
+    p = {"t": tenant_id, "lo": lo, "hi": hi, "d": on.toordinal()}
+    loans = session.execute(
+        text(f"SELECT {', '.join(_LOAN_COLUMNS)} FROM loans WHERE tenant_id = :t AND id BETWEEN :lo AND :hi"), p
+    ).all()
+    installments = session.execute(
+        text(
+            f"SELECT {', '.join(_INSTALLMENT_COLUMNS)} FROM loan_installments "
+            f"WHERE tenant_id = :t AND loan_id BETWEEN :lo AND :hi AND {_OPEN_INSTALLMENTS}"
+        ),
+        p,
+    ).all()
+    loan_columns: list[tuple[Any, ...]] = list(zip(*loans, strict=True)) if loans else [() for _ in _LOAN_COLUMNS]
+    loan_columns[-1] = tuple(bool(v) for v in loan_columns[-1])  # SQLite answers 0/1
+    inst_columns: list[tuple[Any, ...]] = (
+        list(zip(*installments, strict=True)) if installments else [() for _ in _INSTALLMENT_COLUMNS]
+    )
+    return {
+        "loans": pa.table([pa.array(c, t) for c, t in zip(loan_columns, _LOAN_SCHEMA.types, strict=True)],
+                          schema=_LOAN_SCHEMA),
+        "installments": pa.table(
+            [pa.array(c, t) for c, t in zip(inst_columns, _INSTALLMENT_SCHEMA.types, strict=True)],
+            schema=_INSTALLMENT_SCHEMA,
+        ),
+    }
+
+
+_LOANS_TABLE = "cob_engine_loans"
+_INSTALLMENTS_TABLE = "cob_engine_installments"
+_LOANS_TABLE_COLUMNS = ("loan_id", "scheduled", "non_accrual", "in_work", "old_days_past_due", "old_bucket",
+                        "days_past_due", "bucket", "loan_class", "penalty", "stops")
+
+
+def _scratch_tables(session: Session) -> None:
+    session.execute(text(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {_LOANS_TABLE} (loan_id INTEGER NOT NULL PRIMARY KEY, "
+        "scheduled BIGINT NOT NULL, non_accrual INTEGER NOT NULL, in_work INTEGER NOT NULL, "
+        "old_days_past_due INTEGER NOT NULL, old_bucket VARCHAR(10) NOT NULL, days_past_due INTEGER NOT NULL, "
+        "bucket VARCHAR(10) NOT NULL, loan_class VARCHAR(20) NOT NULL, penalty BIGINT NOT NULL, "
+        "stops INTEGER NOT NULL)"
+    ))
+    session.execute(text(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {_INSTALLMENTS_TABLE} (id INTEGER NOT NULL PRIMARY KEY, "
+        "interest_accrued BIGINT NOT NULL, status VARCHAR(20) NOT NULL)"
+    ))
+    session.execute(text(f"DELETE FROM {_LOANS_TABLE}"))
+    session.execute(text(f"DELETE FROM {_INSTALLMENTS_TABLE}"))
+
+
+def _bulk_insert(session: Session, table: str, columns: Sequence[str], rows: pa.Table) -> None:
+    """Rows of an Arrow table into a temporary table of the transaction's connection: COPY on PostgreSQL,
+    executemany on SQLite; booleans as 0/1."""
+    if not rows.num_rows:
+        return
+    values = [
+        [int(v) for v in rows.column(c).to_pylist()] if pa.types.is_boolean(rows.column(c).type)
+        else rows.column(c).to_pylist()
+        for c in columns
+    ]
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    cursor = raw.cursor()
+    try:
+        if session.get_bind().dialect.name == "postgresql":
+            with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in zip(*values, strict=True):
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" for _ in columns)
+            cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
+                               list(zip(*values, strict=True)))
+    finally:
+        cursor.close()
+
+
+def _close_partition(
+    uow: UnitOfWork, who: Principal, engine: BatchEngine, on: date, buckets: BucketScheme, lo: int, hi: int
+) -> bool:
+    """One partition in one transaction; False when a run already applied it."""
+    laps: dict[str, float] = {}
+    mark = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        laps[name] = round(now - mark, 4)
+        mark = now
+
+    with uow:
+        s = uow.session
+        tune_batch_transaction(s)
+        s.execute(select(TenantRow.id).where(TenantRow.id == who.tenant_id).with_for_update())
+        done = s.execute(select(CobPartitionRow.id).where(
+            CobPartitionRow.tenant_id == who.tenant_id, CobPartitionRow.business_date == on,
+            CobPartitionRow.first_loan_id == lo)).first()
+        if done is not None:
+            return False
+        rule = bank_nonaccrual(s, who.tenant_id)
+        tables = _read_partition(s, who.tenant_id, on, lo, hi)
+        lap("read")
+        d = on.toordinal()
+        updates = engine.run_sql(installment_updates_sql(d), tables)
+        loans = engine.run_sql(loan_results_sql(d, buckets, rule), tables)
+        lap("engine")
+        _scratch_tables(s)
+        _bulk_insert(s, _INSTALLMENTS_TABLE, ("id", "interest_accrued", "status"), updates)
+        _bulk_insert(s, _LOANS_TABLE, _LOANS_TABLE_COLUMNS, loans)
+        lap("load")
+        figures, events = _apply(s, who, on, loans, rule)
+        lap("write")
+        s.add(CobPartitionRow(tenant_id=who.tenant_id, business_date=on, first_loan_id=lo, last_loan_id=hi,
+                              engine=engine.name, figures={**figures.as_json(), "seconds": laps},
+                              finished_at=utcnow()))
+        for event in events:
+            uow.publish(event)
+        uow.commit()
+    return True
+
+
+def _sum(session: Session, where: str, column: str) -> int:
+    value = session.execute(text(f"SELECT SUM({column}) FROM {_LOANS_TABLE} WHERE {where}")).scalar()
+    return int(value or 0)
+
+
+def _apply(
+    session: Session, who: Principal, on: date, loans: pa.Table, rule: NonAccrualSettings
+) -> tuple[PartitionFigures, list[Any]]:
+    """Write one partition's results (in the scratch tables) as the in-database close writes a day's: postings
+    loan by loan, installment and loan updates, loan events; returns its figures and the events to publish."""
+    p = {"t": who.tenant_id}
+    interest = _sum(session, "non_accrual = 0", "scheduled")
+    interest_memo = _sum(session, "non_accrual = 1", "scheduled")
+    scheduled = f"SELECT loan_id, scheduled AS amount FROM {_LOANS_TABLE} WHERE non_accrual = "
+    post_loan_lines(session, who, on, "cob.accrual", f"interest accrued for {on.isoformat()}", interest,
+                    [(Acct.INTEREST_RECEIVABLE, Acct.INTEREST_INCOME, scheduled + "0")], p)
+    post_loan_lines(session, who, on, "cob.off_balance",
+                    f"off-balance interest of non-accrual loans for {on.isoformat()}", interest_memo,
+                    [(Acct.OFF_BALANCE_INTEREST, Acct.OFF_BALANCE_CONTRA, scheduled + "1")], p)
+    if interest_memo:
+        session.execute(text(
+            f"UPDATE loans SET interest_suspended = interest_suspended + c.scheduled FROM {_LOANS_TABLE} c "
+            "WHERE loans.id = c.loan_id AND c.non_accrual = 1 AND c.scheduled <> 0"
+        ))
+    session.execute(text(
+        f"UPDATE loan_installments SET interest_accrued = c.interest_accrued, status = c.status "
+        f"FROM {_INSTALLMENTS_TABLE} c WHERE loan_installments.id = c.id"
+    ))
+    bd = {**p, "bd": on}
+    on_param = bindparam("bd", type_=Date())
+    newly_overdue = session.execute(text(
+        "INSERT INTO loan_events (tenant_id, loan_id, business_date, kind, data) "
+        "SELECT :t, loan_id, :bd, 'LoanBecameOverdue', '{\"days_past_due\": ' || days_past_due || '}' "
+        f"FROM {_LOANS_TABLE} WHERE in_work = 1 AND old_days_past_due = 0 AND days_past_due > 0 ORDER BY loan_id"
+    ).bindparams(on_param), bd).rowcount  # type: ignore[attr-defined]
+    bucket_changes = session.execute(text(
+        "INSERT INTO loan_events (tenant_id, loan_id, business_date, kind, data) "
+        "SELECT :t, loan_id, :bd, 'LoanBucketChanged', '{\"days_past_due\": ' || days_past_due || "
+        '\', "from_bucket": "\' || old_bucket || \'", "to_bucket": "\' || bucket || \'"}\' '
+        f"FROM {_LOANS_TABLE} WHERE in_work = 1 AND old_bucket <> bucket ORDER BY loan_id"
+    ).bindparams(on_param), bd).rowcount  # type: ignore[attr-defined]
+    session.execute(text(
+        "UPDATE loans SET days_past_due = c.days_past_due, bucket = c.bucket, loan_class = c.loan_class, "
+        "penalty_accrued = loans.penalty_accrued + c.penalty, penalty_suspended = loans.penalty_suspended "
+        "+ CASE WHEN c.non_accrual = 1 THEN c.penalty ELSE 0 END "
+        f"FROM {_LOANS_TABLE} c WHERE c.in_work = 1 AND loans.id = c.loan_id"
+    ))
+    penalty = _sum(session, "in_work = 1 AND non_accrual = 0", "penalty")
+    penalty_memo = _sum(session, "in_work = 1 AND non_accrual = 1", "penalty")
+    rows = f"SELECT loan_id, penalty AS amount FROM {_LOANS_TABLE} WHERE in_work = 1 AND non_accrual = "
+    post_loan_lines(session, who, on, "cob.penalty", f"penalty interest for {on.isoformat()}", penalty,
+                    [(Acct.PENALTY_RECEIVABLE, Acct.PENALTY_INCOME, rows + "0")], p)
+    post_loan_lines(session, who, on, "cob.off_balance",
+                    f"off-balance penalty of non-accrual loans for {on.isoformat()}", penalty_memo,
+                    [(Acct.OFF_BALANCE_PENALTY, Acct.OFF_BALANCE_CONTRA, rows + "1")], p)
+    stopped, reversed_amount = _stop_accruing(session, who, on, rule)
+    figures = PartitionFigures(interest, interest_memo, penalty, penalty_memo, newly_overdue, bucket_changes,
+                               stopped, reversed_amount)
+    return figures, _events(who.tenant_id, on, loans)
+
+
+def _stop_accruing(session: Session, who: Principal, on: date, rule: NonAccrualSettings) -> tuple[int, int]:
+    """Loans the engine found reaching the bank's non-accrual threshold stop accruing (an event each); by the
+    bank's policy their accrued-but-unpaid interest and penalty are reversed to the off-balance accounts, in one
+    entry per partition. Returns the number of loans and the amount reversed (storage units)."""
+    p = {"t": who.tenant_id}
+    reaching = f"tenant_id = :t AND id IN (SELECT loan_id FROM {_LOANS_TABLE} WHERE stops = 1)"
+    stopped = int(session.execute(text(f"SELECT COUNT(*) FROM loans WHERE {reaching}"), p).scalar() or 0)
+    if not stopped:
+        return 0, 0
+    session.execute(
+        text(
+            "INSERT INTO loan_events (tenant_id, loan_id, business_date, kind, data) "
+            "SELECT :t, id, :bd, 'LoanStoppedAccruing', '{\"days_past_due\": ' || days_past_due || "
+            f"', \"loan_class\": \"' || loan_class || '\", \"policy\": \"{rule.policy.value}\"}}' "
+            f"FROM loans WHERE {reaching} ORDER BY id"
+        ).bindparams(bindparam("bd", type_=Date())),
+        {**p, "bd": on},
+    )
+    if rule.policy is not AccruedInterestPolicy.REVERSE:
+        session.execute(text(f"UPDATE loans SET accrual_status = 'non-accrual' WHERE {reaching}"), p)
+        return stopped, 0
+    unpaid = (
+        "(SELECT CASE WHEN SUM(interest_accrued - interest_paid) > 0 THEN SUM(interest_accrued - interest_paid) "
+        "ELSE 0 END FROM loan_installments WHERE loan_id = loans.id)"
+    )
+    reversed_loans = [
+        (int(r[0]), int(r[1] or 0), int(r[2] or 0))
+        for r in session.execute(
+            text(f"SELECT id, {unpaid}, penalty_accrued - penalty_paid FROM loans WHERE {reaching} ORDER BY id"), p
+        )
+    ]
+    session.execute(
+        text(
+            f"UPDATE loans SET accrual_status = 'non-accrual', interest_suspended = interest_suspended + {unpaid}, "
+            f"penalty_suspended = penalty_suspended + penalty_accrued - penalty_paid WHERE {reaching}"
+        ),
+        p,
+    )
+    lines = []
+    for loan_id, interest, penalty in reversed_loans:
+        i, pen = from_storage(interest), from_storage(penalty)
+        lines += [
+            debit(Acct.INTEREST_INCOME, i, loan_id),
+            credit(Acct.INTEREST_RECEIVABLE, i, loan_id),
+            debit(Acct.PENALTY_INCOME, pen, loan_id),
+            credit(Acct.PENALTY_RECEIVABLE, pen, loan_id),
+            debit(Acct.OFF_BALANCE_INTEREST, i, loan_id),
+            debit(Acct.OFF_BALANCE_PENALTY, pen, loan_id),
+            credit(Acct.OFF_BALANCE_CONTRA, i + pen, loan_id),
+        ]
+    if any(line.debit or line.credit for line in lines):
+        post_entry(session, who, on, JournalEntry(
+            "cob.non_accrual", tuple(lines),
+            f"accrued interest and penalty of loans stopping accruing on {on.isoformat()} moved off-balance",
+        ))
+    return stopped, sum(r[1] + r[2] for r in reversed_loans)
+
+
+def _events(tenant_id: int, on: date, loans: pa.Table) -> list[Any]:
+    """The partition's events to publish: newly overdue, bucket moves and class changes (by days past due)."""
+    events: list[Any] = []
+    changed: list[Any] = []
+    for row in loans.filter(loans.column("in_work")).to_pylist():
+        loan_id, dpd = int(row["loan_id"]), int(row["days_past_due"])
+        if row["old_days_past_due"] == 0 and dpd > 0:
+            events.append(LoanBecameOverdue(tenant_id, loan_id, on, dpd, row["customer_id"]))
+        if row["old_bucket"] != row["bucket"]:
+            events.append(LoanBucketChanged(tenant_id, loan_id, on, row["old_bucket"], row["bucket"], dpd))
+        if row["old_class"] != row["loan_class"]:
+            changed.append(LoanClassChanged(tenant_id, loan_id, on, row["old_class"], row["loan_class"], dpd,
+                                            f"{dpd} days past due"))
+    return [*events, *changed]
+
+
+def _finish(uow: UnitOfWork, who: Principal, on: date, started: float, cpu_started: float) -> CobResult:
+    """The date's closing transaction: month-end provisioning, the run done with its partitions' totals, the
+    business date advanced."""
+    with uow:
+        s = uow.session
+        tune_batch_transaction(s)
+        tenant = s.execute(select(TenantRow).where(TenantRow.id == who.tenant_id).with_for_update()).scalar_one()
+        run = s.execute(
+            select(CobRunRow).where(CobRunRow.tenant_id == who.tenant_id, CobRunRow.business_date == on)
+        ).scalar_one()
+        if run.status != RUNNING:
+            return _skipped(on)
+        parts = [PartitionFigures.of(f) for f in s.execute(select(CobPartitionRow.figures).where(
+            CobPartitionRow.tenant_id == who.tenant_id, CobPartitionRow.business_date == on)).scalars()]
+        if month_end(on):  # month-end provisioning (月末拨备): the allowance follows the day's classes
+            provision_in(s, who, on)
+        active = int(s.execute(text("SELECT COUNT(*) FROM loans WHERE tenant_id = :t AND status = 'active'"),
+                               {"t": who.tenant_id}).scalar() or 0)
+        result = CobResult(
+            on, active, from_storage(sum(f.interest for f in parts)), from_storage(sum(f.penalty for f in parts)),
+            sum(f.newly_overdue for f in parts), sum(f.bucket_changes for f in parts),
+            time.perf_counter() - started,
+            interest_off_balance=from_storage(sum(f.interest_off_balance for f in parts)),
+            penalty_off_balance=from_storage(sum(f.penalty_off_balance for f in parts)),
+            stopped_accruing=sum(f.stopped_accruing for f in parts),
+            reversed_to_off_balance=from_storage(sum(f.reversed_to_off_balance for f in parts)),
+        )
+        run.status = DONE
+        run.loans_active = result.loans_active
+        run.interest_accrued = result.interest_accrued
+        run.penalty_accrued = result.penalty_accrued
+        run.newly_overdue = result.newly_overdue
+        run.bucket_changes = result.bucket_changes
+        run.finished_at = utcnow()
+        run.cpu_ms = round((time.thread_time() - cpu_started) * 1000)
+        tenant.business_date = on + timedelta(days=1)
+        audit.record(s, who, "cob.run", "business_date", on.isoformat(), after={
+            "business_date": on.isoformat(), "engine": True, "partitions": len(parts),
+            "loans_accrued": result.loans_active, "newly_overdue": result.newly_overdue,
+            "bucket_changes": result.bucket_changes, "interest_accrued": str(result.interest_accrued),
+            "penalty_accrued": str(result.penalty_accrued), "seconds": round(result.seconds, 3),
+        })
+        uow.commit()
+    return result
