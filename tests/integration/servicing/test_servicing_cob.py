@@ -462,7 +462,7 @@ def test_the_days_accrual_moves_each_installment_once_by_what_it_posts(bank: Ban
         accrued_before = dict(
             s.execute(
                 select(InstallmentRow.id, InstallmentRow.interest_accrued).where(InstallmentRow.loan_id.in_(ids))
-            ).tuples()
+            ).tuples().all()
         )
         tenant = s.execute(text("SELECT business_date FROM tenants WHERE id = :t"), {"t": bank.tenant_id}).scalar()
         on = tenant if isinstance(tenant, date) else date.fromisoformat(str(tenant))
@@ -488,7 +488,7 @@ def test_the_days_accrual_moves_each_installment_once_by_what_it_posts(bank: Ban
                 select(LoanAccrualRow.loan_id, LoanAccrualRow.amount).where(
                     LoanAccrualRow.entry_id == entry, LoanAccrualRow.leg == 0
                 )
-            ).tuples()
+            ).tuples().all()
         )
         assert posted == {loan: amount for loan, amount in moved.items() if amount}
         assert len(posted) == len(ids) and all(amount > 0 for amount in posted.values())
