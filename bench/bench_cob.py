@@ -9,6 +9,7 @@ every date carries the non-accrual steps (off-balance interest and penalty, loan
 Run: .venv/bin/python bench/bench_cob.py [--loans 100000] [--days 3] [--backend sqlite|postgresql|both]
      .venv/bin/python bench/bench_cob.py --provisioning [--loans 1000000] [--days 0]
      (--provisioning: the month-end provisioning run alone on the seeded month-end date, before the COB dates)
+     --keep-seed (PostgreSQL): seed once into servicing_bench_seed_N, then run every time on a copy of it
 Each figure is printed with the machine's load average (1 minute) when it was taken: other work on the machine
 slows a run. The seeded state carries no journal history, so the ledger is not expected to reconcile here."""
 
@@ -323,16 +324,46 @@ def _load_rows(engine: Engine, tenant_id: int, data: dict[str, Any]) -> tuple[in
     return non_accrual_loans, rows_loaded
 
 
-def prepare(backend: str, n: int) -> tuple[str, Any]:
+def _admin() -> Engine:
+    return create_engine(
+        f"{PG_SERVER}/test".replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
+
+
+def _template_name(n: int) -> str:
+    return f"servicing_bench_seed_{n}"
+
+
+def _clone(n: int) -> tuple[str, Any] | None:
+    """A copy of the kept seeded PostgreSQL database of ``n`` loans (``--keep-seed``), or None when there is none."""
+    admin = _admin()
+    with admin.connect() as c:
+        if c.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": _template_name(n)}).first() is None:
+            return None
+        name = f"servicing_bench_{uuid.uuid4().hex[:8]}"
+        t0 = time.perf_counter()
+        c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{_template_name(n)}"'))
+    print(f"  copied the kept seed of {n:,} loans in {time.perf_counter() - t0:.1f}s")
+
+    def cleanup() -> None:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    return f"{PG_SERVER}/{name}", cleanup
+
+
+def prepare(backend: str, n: int, keep_seed: bool = False) -> tuple[str, Any]:
+    if backend == "postgresql" and keep_seed:
+        cloned = _clone(n)
+        if cloned is not None:
+            return cloned
     if backend == "sqlite":
         path = os.path.join(tempfile.mkdtemp(prefix="bench_cob_"), "bench.db")
         url = f"sqlite:///{path}"
         cleanup = lambda: os.remove(path)  # noqa: E731
     else:
-        name = f"servicing_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(
-            f"{PG_SERVER}/test".replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
-        )
+        name = _template_name(n) if keep_seed else f"servicing_bench_{uuid.uuid4().hex[:8]}"
+        admin = _admin()
         with admin.connect() as c:
             c.execute(text(f'CREATE DATABASE "{name}"'))
         url = f"{PG_SERVER}/{name}"
@@ -353,6 +384,10 @@ def prepare(backend: str, n: int) -> tuple[str, Any]:
         f"in {time.perf_counter() - t0:.1f}s"
     )
     engine.dispose()
+    if backend == "postgresql" and keep_seed:  # the seed stays as the template of this and later runs
+        cloned = _clone(n)
+        assert cloned is not None
+        return cloned
     return url, cleanup
 
 
@@ -413,9 +448,9 @@ def _cpu(run: dict[str, Any]) -> str:
     return f"CPU {run['cpu']:.2f}s{server}"
 
 
-def bench(backend: str, n: int, days: int, provisioning: bool) -> None:
+def bench(backend: str, n: int, days: int, provisioning: bool, keep_seed: bool = False) -> None:
     print(f"{backend}: {n:,} active loans")
-    url, cleanup = prepare(backend, n)
+    url, cleanup = prepare(backend, n, keep_seed)
     try:
         mode = "provisioning" if provisioning else "cob"
         proc = subprocess.run(
@@ -456,9 +491,14 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--provisioning", action="store_true", help="time the month-end provisioning run alone")
+    parser.add_argument(
+        "--keep-seed", action="store_true",
+        help="PostgreSQL: keep the seeded database (servicing_bench_seed_N) and run on a copy of it; a later run "
+        "with the flag and the same --loans copies it instead of seeding again (drop it by hand when done)",
+    )
     args = parser.parse_args()
     for backend in ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]:
-        bench(backend, args.loans, args.days, args.provisioning)
+        bench(backend, args.loans, args.days, args.provisioning, args.keep_seed)
     print(f"generator process peak memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 

@@ -85,13 +85,26 @@ def _class_case(dpd: str) -> str:
     return f"CASE {' '.join(parts)} ELSE '{LoanClass.NORMAL.value}' END"
 
 
-# elapsed days of a period by the end of day :d, capped at the period length
-_ELAPSED = "(CASE WHEN :d + 1 < due_day THEN :d + 1 - start_day ELSE due_day - start_day END)"
-_ACCRUED_TO_DATE = (
-    f"(CASE WHEN due_day <= start_day THEN interest "
-    f"ELSE 100 * ((2 * (interest / 100) * {_ELAPSED} + (due_day - start_day)) / (2 * (due_day - start_day))) END)"
-)
-_ACCRUING = "tenant_id = :t AND start_day <= :d AND interest_accrued < interest AND status <> 'written_off'"
+def _accrued_to_date(r: str = "") -> str:
+    """An installment's interest accrued by the end of day :d (``r``: its table's alias and a dot, if any): the
+    elapsed days of its period, capped at the period's length, over the period's days."""
+    elapsed = f"(CASE WHEN :d + 1 < {r}due_day THEN :d + 1 - {r}start_day ELSE {r}due_day - {r}start_day END)"
+    days = f"({r}due_day - {r}start_day)"
+    return (
+        f"(CASE WHEN {r}due_day <= {r}start_day THEN {r}interest "
+        f"ELSE 100 * ((2 * ({r}interest / 100) * {elapsed} + {days}) / (2 * {days})) END)"
+    )
+
+
+def _accruing(r: str = "") -> str:
+    return (
+        f"{r}tenant_id = :t AND {r}start_day <= :d AND {r}interest_accrued < {r}interest "
+        f"AND {r}status <> 'written_off'"
+    )
+
+
+_ACCRUED_TO_DATE = _accrued_to_date()
+_ACCRUING = _accruing()
 _DAY_SCHEDULED = f"({_ACCRUED_TO_DATE} - interest_accrued)"
 _REVOLVING_DAY = revolving_day_interest("i", "l")
 _REVOLVING_WHERE = (
@@ -197,7 +210,10 @@ def close_business_date(
     return result, [*events, *class_changes]
 
 
-_NON_ACCRUAL_LOANS = "SELECT id FROM loans WHERE tenant_id = :t AND accrual_status = 'non-accrual'"
+#: the loans not accruing when the date's close starts, read once into a temporary table (the off-balance
+#: interest, the postings and the penalty split read it; only step 6b, after them, changes who is in it)
+_NON_ACCRUAL_TABLE = "cob_day_non_accrual"
+_NON_ACCRUAL_LOANS = f"SELECT loan_id FROM {_NON_ACCRUAL_TABLE}"
 _NPL_CLASSES = ", ".join(f"'{c.value}'" for c in LoanClass if c.non_performing)
 
 
@@ -206,7 +222,8 @@ def _day_interest(session: Session, p: dict[str, int]) -> None:
     pass over the accruing installments and one over the revolving loans' open drawdowns, into the date's
     temporary tables: the day's totals, the off-balance part and the per-loan posting lines read the per-loan
     table instead of reading the installments again; the revolving accrual and the balance products read the
-    open drawdowns' rows (id, loan, day's interest, outstanding cents) from theirs."""
+    open drawdowns' rows (id, loan, day's interest, outstanding cents) from theirs. On PostgreSQL the same pass
+    also accrues the scheduled installments (step 1), so the installments are read and written once a date."""
     postgres = session.get_bind().dialect.name == "postgresql"
     session.execute(
         text(
@@ -220,7 +237,17 @@ def _day_interest(session: Session, p: dict[str, int]) -> None:
             "loan_id INTEGER NOT NULL, amount BIGINT NOT NULL, open_cents BIGINT NOT NULL)"
         )
     )
+    session.execute(
+        text(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_NON_ACCRUAL_TABLE} (loan_id INTEGER NOT NULL PRIMARY KEY)")
+    )
     _empty_day_table(session)
+    session.execute(
+        text(
+            f"INSERT INTO {_NON_ACCRUAL_TABLE} (loan_id) "
+            "SELECT id FROM loans WHERE tenant_id = :t AND accrual_status = 'non-accrual'"
+        ),
+        p,
+    )
     # on PostgreSQL the revolving loans' ids, as an array, lead to their rows by the loan index: the planner
     # would otherwise read every installment started by today for the few that are drawdowns
     by_loan = f" AND i.loan_id = ANY(ARRAY({_REVOLVING_LOANS}))" if postgres else ""
@@ -232,27 +259,54 @@ def _day_interest(session: Session, p: dict[str, int]) -> None:
         ),
         p,
     )
-    scheduled = f"CAST(SUM({_DAY_SCHEDULED}) AS BIGINT)" if postgres else f"SUM({_DAY_SCHEDULED})"
-    revolving = "CAST(SUM(amount) AS BIGINT)" if postgres else "SUM(amount)"
-    loans = session.execute(
+    revolving = f"SELECT loan_id, 0, CAST(SUM(amount) AS BIGINT) FROM {_DRAWN_TABLE} GROUP BY loan_id"
+    if postgres:
+        loans = _accrue_and_read_scheduled(session, p, revolving)
+    else:
+        loans = session.execute(
+            text(
+                f"INSERT INTO {_DAY_TABLE} (loan_id, scheduled, revolving) "
+                f"SELECT loan_id, SUM({_DAY_SCHEDULED}), 0 FROM loan_installments WHERE {_ACCRUING} GROUP BY loan_id "
+                f"UNION ALL {revolving}"
+            ),
+            p,
+        )
+    # the planner has no statistics of a temporary table until it is analysed: worth it for a portfolio's worth
+    if postgres and loans.rowcount >= _ANALYZE_FROM:
+        session.execute(text(f"ANALYZE {_DAY_TABLE}, {_DRAWN_TABLE}, {_NON_ACCRUAL_TABLE}"))
+
+
+def _accrue_and_read_scheduled(session: Session, p: dict[str, int], revolving: str) -> Any:
+    """PostgreSQL, step 0 and step 1 in one pass over the installments: every accruing installment takes its
+    accrued-to-date, and what that adds to it (the day's scheduled interest) goes per loan into the date's table,
+    with the revolving loans' rows (``revolving``). Each row updated is joined to itself as the statement read it
+    (by physical address, so the page just read is the page written) for the amount accrued before; the planner
+    would otherwise hash the whole table to join it. The accruals' postings read the per-loan table only, so the
+    installments move before them, within the same transaction."""
+    session.execute(text("SET LOCAL enable_hashjoin = off"))
+    session.execute(text("SET LOCAL enable_mergejoin = off"))
+    result = session.execute(
         text(
+            f"WITH a AS (UPDATE loan_installments i SET interest_accrued = {_accrued_to_date('i.')} "
+            f"FROM loan_installments o WHERE i.ctid = o.ctid AND {_accruing('o.')} "
+            "RETURNING i.loan_id, i.interest_accrued - o.interest_accrued AS amount) "
             f"INSERT INTO {_DAY_TABLE} (loan_id, scheduled, revolving) "
-            f"SELECT loan_id, {scheduled}, 0 FROM loan_installments WHERE {_ACCRUING} GROUP BY loan_id "
-            f"UNION ALL SELECT loan_id, 0, {revolving} FROM {_DRAWN_TABLE} GROUP BY loan_id"
+            f"SELECT loan_id, CAST(SUM(amount) AS BIGINT), 0 FROM a GROUP BY loan_id UNION ALL {revolving}"
         ),
         p,
     )
-    # the planner has no statistics of a temporary table until it is analysed: worth it for a portfolio's worth
-    if postgres and loans.rowcount >= _ANALYZE_FROM:  # type: ignore[attr-defined]
-        session.execute(text(f"ANALYZE {_DAY_TABLE}, {_DRAWN_TABLE}"))
+    session.execute(text("SET LOCAL enable_hashjoin = DEFAULT"))
+    session.execute(text("SET LOCAL enable_mergejoin = DEFAULT"))
+    return result
 
 
 def _empty_day_table(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text(f"TRUNCATE {_DAY_TABLE}, {_DRAWN_TABLE}"))  # temporary tables: nothing shared locked
+        # temporary tables: nothing shared locked
+        session.execute(text(f"TRUNCATE {_DAY_TABLE}, {_DRAWN_TABLE}, {_NON_ACCRUAL_TABLE}"))
     else:
-        session.execute(text(f"DELETE FROM {_DAY_TABLE}"))
-        session.execute(text(f"DELETE FROM {_DRAWN_TABLE}"))
+        for table in (_DAY_TABLE, _DRAWN_TABLE, _NON_ACCRUAL_TABLE):
+            session.execute(text(f"DELETE FROM {table}"))
 
 
 def _suspend_interest(session: Session, p: dict[str, int]) -> int:
@@ -326,8 +380,8 @@ def _stop_accruing(
 
 def _accrue_scheduled_interest(session: Session, p: dict[str, int], accrued: int) -> None:
     """Step 1, scheduled interest: accrued-to-date per period (the last day of a period reaches its full
-    interest); ``accrued`` is the day's accrual in storage units (posted already)."""
-    if accrued:
+    interest); ``accrued`` is the day's accrual in storage units (posted already). On PostgreSQL step 0 did it."""
+    if accrued and session.get_bind().dialect.name != "postgresql":
         session.execute(
             text(f"UPDATE loan_installments SET interest_accrued = {_ACCRUED_TO_DATE} WHERE {_ACCRUING}"), p
         )

@@ -445,3 +445,51 @@ def test_a_portfolio_batch_changes_the_settings_of_its_own_transaction_only(bank
         assert settings() == ("off", BATCH_WORK_MEM)
         s.rollback()
         assert settings() == before
+
+
+def test_the_days_accrual_moves_each_installment_once_by_what_it_posts(bank: Bank) -> None:
+    """A date's scheduled accrual (on PostgreSQL read and written in one pass over the installments) moves every
+    accruing installment to its interest accrued to date, and the date's accrual entry carries, loan by loan,
+    exactly what the loan's installments moved; the planner settings of that pass do not outlive it."""
+    ids, _ = portfolio(bank, 6)
+    close_through(bank, START + timedelta(days=3))
+    with bank.uow() as u:
+        s = u.session
+        postgres = s.get_bind().dialect.name == "postgresql"
+        if postgres:
+            shown = ("SHOW enable_hashjoin", "SHOW enable_mergejoin")
+            before = [str(s.execute(text(q)).scalar()) for q in shown]
+        accrued_before = dict(
+            s.execute(
+                select(InstallmentRow.id, InstallmentRow.interest_accrued).where(InstallmentRow.loan_id.in_(ids))
+            ).tuples().all()
+        )
+        tenant = s.execute(text("SELECT business_date FROM tenants WHERE id = :t"), {"t": bank.tenant_id}).scalar()
+        on = tenant if isinstance(tenant, date) else date.fromisoformat(str(tenant))
+        result, _ = cob.close_business_date(s, bank.who, on)
+        if postgres:
+            assert [str(s.execute(text(q)).scalar()) for q in shown] == before
+        moved: dict[int, Decimal] = {}
+        for row in s.execute(select(InstallmentRow).where(InstallmentRow.loan_id.in_(ids))).scalars():
+            if row.start_day <= on.toordinal() and accrued_before[row.id] < row.interest:
+                assert row.interest_accrued == accrued_interest(row.interest, row.period_start, row.due_date, on)
+            else:
+                assert row.interest_accrued == accrued_before[row.id]
+            moved[row.loan_id] = moved.get(row.loan_id, D(0)) + row.interest_accrued - accrued_before[row.id]
+        entry = s.execute(
+            select(JournalEntryRow.id).where(
+                JournalEntryRow.tenant_id == bank.tenant_id,
+                JournalEntryRow.business_date == on,
+                JournalEntryRow.kind == "cob.accrual",
+            )
+        ).scalar_one()
+        posted = dict(
+            s.execute(
+                select(LoanAccrualRow.loan_id, LoanAccrualRow.amount).where(
+                    LoanAccrualRow.entry_id == entry, LoanAccrualRow.leg == 0
+                )
+            ).tuples().all()
+        )
+        assert posted == {loan: amount for loan, amount in moved.items() if amount}
+        assert len(posted) == len(ids) and all(amount > 0 for amount in posted.values())
+        assert result.interest_accrued > sum(posted.values())  # and the drawdown's day on top
