@@ -637,8 +637,9 @@ def training_runs_page(request: Request, uow: UnitOfWorkDep, partnership_id: Id)
     except DomainError as exc:
         return _error(request, who, exc)
     template = "analyst/_training_runs.html" if request.headers.get("HX-Request") else "analyst/training_runs.html"
-    return page(request, who, template, p=p, runs=runs, badges=RUN_BADGES,
-                running=any(r.running for r in runs))
+    now = utcnow()
+    return page(request, who, template, p=p, runs=runs, badges=RUN_BADGES, now=now,
+                running=any(r.running and not r.stalled(now) for r in runs))
 
 
 @router.get("/analyst/partnerships/{partnership_id}/runs/{run_id}", response_class=HTMLResponse)
@@ -654,7 +655,8 @@ def training_run_page(request: Request, uow: UnitOfWorkDep, partnership_id: Id, 
     except DomainError as exc:
         return _error(request, who, exc)
     if request.headers.get("HX-Request"):
-        panel = page(request, who, "analyst/_training_run_status.html", p=p, run=run, badges=RUN_BADGES)
+        panel = page(request, who, "analyst/_training_run_status.html", p=p, run=run, badges=RUN_BADGES,
+                     now=utcnow())
         if not run.running:  # it ended while the page watched: reload it for the outcome and the comparison
             panel.headers["HX-Refresh"] = "true"
         return panel
@@ -665,7 +667,7 @@ def training_run_page(request: Request, uow: UnitOfWorkDep, partnership_id: Id, 
     if run.status == "succeeded":
         chart = comparison_svg([(name, f["auc"], f["ks"]) for _, name, f in sides],
                                translate(request, "Validation AUC and KS: joint model and bank only"))
-    return page(request, who, "analyst/training_run.html", p=p, run=run, badges=RUN_BADGES, sides=sides,
+    return page(request, who, "analyst/training_run.html", p=p, run=run, badges=RUN_BADGES, sides=sides, now=utcnow(),
                 chart=Markup(chart),
                 contribution={k: run.result.get("contribution", {}).get(k)
                               for k in ("partner_auc", "partner_ks", "bank_auc", "bank_ks")})

@@ -28,6 +28,7 @@ from microlend.risk.federation.keys import PartnershipKey
 from microlend.risk.federation.partnerships import PartnershipCreate, get_partnership, register_partnership
 from microlend.risk.federation.runs import RunRecorder, get_run, link_model_version, list_runs, start_run
 from microlend.risk.joint_models import register_joint_model
+from microlend.risk.tables import TrainingRunRow
 
 from .test_federation_e2e import SETTINGS, partner_url, split  # noqa: F401  (the real partner process)
 
@@ -212,6 +213,15 @@ def test_a_running_run_shows_its_progress_and_is_polled_until_it_ends(
     zh = _reader(app_client, username, "zh_CN").get(f"/analyst/partnerships/{pid}/runs/{run.id}")
     assert zh.status_code == 200 and "第 2/4 轮，批次 7/16" in zh.text and 'data-polling="yes"' in zh.text
     assert "1,800" in zh.text
+
+    with kit.uow_factory() as u:  # its process killed: no news for longer than the deadline allows
+        row = u.session.get(TrainingRunRow, run.id)
+        assert row is not None
+        row.updated_at = row.updated_at - timedelta(hours=3)
+        u.commit()
+    stalled = client.get(f"/analyst/partnerships/{pid}/runs")
+    assert 'data-polling="no"' in stalled.text and 'data-testid="run-stalled"' in stalled.text
+    assert get_run(kit.uow_factory(), analyst, run.id).status == "running"  # a page never rewrites the record
 
     other = new_tenant()
     with pytest.raises(PermissionDenied):

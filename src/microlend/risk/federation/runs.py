@@ -10,7 +10,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -28,6 +28,9 @@ from microlend.risk.tables import PartnershipRow, TrainingRunRow
 MAX_ERROR = 2000
 LIST_LIMIT = 50
 _EPOCH = re.compile(r"^epoch (\d+) of (\d+)$")
+#: a running run not heard of for longer than its deadline and this margin has lost its process (killed, host down)
+STALL_MARGIN = timedelta(minutes=5)
+DEFAULT_DEADLINE_MIN = 120.0
 #: the sides a run's comparison shows, in order
 SIDES = ("joint", "bank_only", "partner_only")
 
@@ -75,6 +78,11 @@ class TrainingRun:
     @property
     def running(self) -> bool:
         return self.status == RunStatus.RUNNING
+
+    def stalled(self, now: datetime) -> bool:
+        """Still marked running, but not heard of for longer than its deadline allows: its process is gone."""
+        deadline = timedelta(minutes=float(self.settings.get("deadline_minutes", DEFAULT_DEADLINE_MIN)))
+        return self.running and now - self.updated_at > deadline + STALL_MARGIN
 
     @property
     def percent(self) -> int:
