@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,13 +14,18 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from microlend.cli.common import check_bind, fail, guarded
 from microlend.core.clock import SystemClock
-from microlend.core.errors import ValidationError
+from microlend.core.errors import DomainError, ValidationError
 from microlend.risk.reasons import messages_for_codes
 
 app = typer.Typer(name="federation", help="Joint modelling with a data partner: neither side hands over its data.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 partner_app = typer.Typer(help="The partner's side.", no_args_is_help=True)
 app.add_typer(partner_app, name="partner")
+if TYPE_CHECKING:
+    from microlend.core.identity import Principal
+    from microlend.core.uow import UnitOfWork
+    from microlend.risk.federation.partnerships import Partnership
+
 _err = Console(stderr=True)
 _out = Console()
 
@@ -79,15 +84,27 @@ def partner_serve(
     uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False)
 
 
-def _check_partnership(name: str, tenant: str | None, user: str | None, fingerprint: str, url: str) -> None:
+def _check_partnership(name: str, tenant: str | None, user: str | None, fingerprint: str,
+                       url: str) -> tuple[UnitOfWork, Principal, Partnership]:
     from microlend.cli.common import open_uow, user_principal
     from microlend.risk.federation.partnerships import partnership_for_training
 
     if not tenant or not user:
         raise ValidationError("partnership: give --tenant and --user with --partnership", field="partnership")
     uow = open_uow()
-    partnership_for_training(uow, user_principal(uow, user, tenant), name, on=SystemClock().today(),
-                             key_fingerprint=fingerprint, endpoint_url=url)
+    who = user_principal(uow, user, tenant)
+    return uow, who, partnership_for_training(uow, who, name, on=SystemClock().today(), key_fingerprint=fingerprint,
+                                              endpoint_url=url)
+
+
+def _failure(exc: BaseException) -> str:
+    """The error of a failed run as the command's user reads it."""
+    if isinstance(exc, DomainError):
+        return exc.message
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def _progress() -> Progress:
@@ -126,6 +143,7 @@ def train(
     from microlend.cli.common import read_table
     from microlend.risk.federation.client import PartnerClient
     from microlend.risk.federation.keys import PartnershipKey, Transcript
+    from microlend.risk.federation.runs import RunRecorder, fail_run, finish_run, start_run
     from microlend.risk.federation.training import TRANSCRIPT_FILE, TrainingSettings, train_joint
 
     if kind is Kind.secureboost:
@@ -134,23 +152,39 @@ def train(
         settings = TrainingSettings(key_bits=key_bits, max_epochs=epochs, batch_size=batch_size,
                                     learning_rate=learning_rate, seed=seed)
         key = PartnershipKey.load(key_file)
-        if partnership is not None:
-            _check_partnership(partnership, tenant, user, key.fingerprint, partner)
+        recorded = _check_partnership(partnership, tenant, user, key.fingerprint, partner) if partnership else None
         frame = read_table(data)
         out.mkdir(parents=True, exist_ok=True)
         transcript = Transcript(out / TRANSCRIPT_FILE, out / "messages" if keep_messages else None)
         if not deadline > 0:
             raise ValidationError("deadline: give the minutes the run may take (more than 0)", field="deadline")
-        with PartnerClient(partner, key, transcript, deadline=deadline * 60) as client, _progress() as bar:
-            task = bar.add_task("joint training", total=None)
+        run_id, recorder = None, None
+        if recorded is not None:  # the run in the bank's records, its progress written as it goes
+            uow, who, agreed = recorded
+            run_id = start_run(uow, who, agreed, settings={
+                "max_epochs": epochs, "batch_size": batch_size, "key_bits": key_bits, "learning_rate": learning_rate,
+                "seed": seed, "deadline_minutes": deadline, "data": data.name, "rows": len(frame)}).id
+            recorder = RunRecorder(uow, who, run_id)
+        try:
+            with PartnerClient(partner, key, transcript, deadline=deadline * 60) as client, _progress() as bar:
+                task = bar.add_task("joint training", total=None)
 
-            def step(phase: str, done: int, total: int) -> None:
-                bar.update(task, description=f"joint training: {phase}", completed=done, total=total)
+                def step(phase: str, done: int, total: int) -> None:
+                    bar.update(task, description=f"joint training: {phase}", completed=done, total=total)
+                    if recorder is not None:
+                        recorder(phase, done, total)
 
-            model = train_joint(frame, id_column=id_column, target=target, bad=bad, partner=client,
-                                partner_url=partner, key=key, settings=settings, progress=step,
-                                created_at=SystemClock().now().isoformat())
-        model.save(out)
+                model = train_joint(frame, id_column=id_column, target=target, bad=bad, partner=client,
+                                    partner_url=partner, key=key, settings=settings, progress=step,
+                                    created_at=SystemClock().now().isoformat())
+            model.save(out)
+        except BaseException as exc:
+            if recorded is not None and run_id is not None:
+                fail_run(recorded[0], recorded[1], run_id, _failure(exc))
+            raise
+        if recorded is not None and run_id is not None:
+            finish_run(recorded[0], recorded[1], run_id, model_id=model.model_id, metrics=model.metrics)
+            _err.print(f"training run {run_id} recorded under partnership '{recorded[2].name}'", highlight=False)
     m = model.metrics
     _out.print(f"joint model {model.model_id} written to {out}: {m['shared_ids']} shared IDs, validation AUC "
                f"{m['valid_auc_joint']:.4f} joint vs {m['valid_auc_bank_only']:.4f} bank only "
@@ -319,6 +353,8 @@ def register_command(
     from microlend.cli.common import open_uow
     from microlend.cli.session import signed_in_person
     from microlend.risk.federation.partnerships import find_partnership
+    from microlend.risk.federation.runs import link_model_version
+    from microlend.risk.federation.training import JointModel
     from microlend.risk.joint_models import register_joint_model
 
     with guarded(library_errors=True):
@@ -326,6 +362,7 @@ def register_command(
         who = signed_in_person(uow, "register", user, tenant)
         p = find_partnership(uow, who, partnership)
         v = register_joint_model(uow, who, model, partnership_id=p.id, on=SystemClock().today(), name=name)
+        link_model_version(uow, who, model_id=JointModel.load(model).model_id, version_id=v.id)
     m = v.metrics
     _out.print(f"registered {v.label} (id {v.id}, {v.kind}): {v.status}; validation AUC "
                f"{m['test']['auc']:.4f} joint vs {m['sides']['bank_only']['auc']:.4f} bank only", highlight=False)

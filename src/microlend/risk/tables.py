@@ -148,3 +148,35 @@ class PartnershipRow(Base):
     created_by_name: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TrainingRunRow(Base):
+    """One joint training run with a data partner (联合训练任务): who started it under which partnership, how far it
+    has come (phase, epoch, batches, updated as it goes), how it ended (the error when it failed), and what it
+    produced: the shared-ID count, the joint model and its validation figures beside the bank-only model's."""
+
+    __tablename__ = "risk_training_runs"
+    __table_args__ = (Index("ix_risk_training_runs_tenant_partnership", "tenant_id", "partnership_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    partnership_id: Mapped[int] = mapped_column(ForeignKey("risk_partnerships.id"))
+    started_by: Mapped[int] = mapped_column(Integer)
+    started_by_name: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    status: Mapped[str] = mapped_column(String(12))  # running | succeeded | failed
+    error: Mapped[str] = mapped_column(Text, default="")
+    phase: Mapped[str] = mapped_column(String(12))  # psi | setup | epochs | finished
+    epoch: Mapped[int] = mapped_column(Integer, default=0)
+    epochs: Mapped[int] = mapped_column(Integer, default=0)
+    batches_done: Mapped[int] = mapped_column(Integer, default=0)
+    batches_total: Mapped[int] = mapped_column(Integer, default=0)
+    shared_ids: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: the joint model's id (both sides know it) and, once registered, its version in the bank's registry
+    model_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    model_version_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONText())
+    #: validation figures: each side's AUC and KS on the same fold, and each side's contribution
+    result: Mapped[dict[str, Any]] = mapped_column(JSONText())

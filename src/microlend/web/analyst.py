@@ -13,11 +13,12 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup, escape
 
 from microlend.api.deps import Count, Id, UnitOfWorkDep, Version
 from microlend.api.security import report_page
 from microlend.core.clock import utcnow
-from microlend.core.errors import DomainError, ValidationError
+from microlend.core.errors import DomainError, NotFound, ValidationError
 from microlend.core.identity import Permission, Principal, Role
 from microlend.data import service as data_service
 from microlend.data.importer import ContractBroken
@@ -26,6 +27,7 @@ from microlend.data.service import MAX_UPLOAD_BYTES, import_upload
 from microlend.risk import monitoring_runs, registry
 from microlend.risk import service as risk_service
 from microlend.risk.federation import partnerships
+from microlend.risk.federation import runs as training_runs
 from microlend.web import i18n
 from microlend.web.pages import current_principal, login_redirect, page
 from microlend.web.templates import request_locale
@@ -585,3 +587,87 @@ def monitoring(request: Request, uow: UnitOfWorkDep, version_id: Id, dataset: st
     return page(request, who, "analyst/monitoring.html", v=v, m=report, charts=charts, badges=BADGES,
                 datasets=names, dataset=dataset, date_column=date_column, runs=runs,
                 latest=runs[0] if runs else None)
+
+
+# ------------------------------------------------------------------------------------------ joint training runs
+
+RUN_BADGES = {"running": "warn", "succeeded": "ok", "failed": "bad"}
+
+
+def comparison_svg(rows: list[tuple[str, float | None, float | None]], label: str) -> str:
+    """AUC and KS of each side as paired horizontal bars (0..1), in the product's chart style (see web.charts):
+    AUC the first series, KS the second, each value written at its bar's end; a figure not measured is a dash."""
+    width, pair_height, label_width, pad = 600, 76, 190, 8
+    height = pair_height * len(rows) + pad
+    scale = width - label_width - 80
+    parts = []
+    for i, (name, auc, ks_) in enumerate(rows):
+        y = pad + i * pair_height
+        parts.append(f'<text class="label" x="0" y="{y + 40}">{escape(name)}</text>')
+        for j, (what, value) in enumerate((("AUC", auc), ("KS", ks_))):
+            top = y + 4 + j * 32
+            if value is None:
+                parts.append(f'<text class="value" x="{label_width + 6}" y="{top + 22}">{what} —</text>')
+                continue
+            w = max(value, 0.0) * scale
+            parts.append(f'<rect class="{("series-1", "series-0")[j]}" x="{label_width}" y="{top}" width="{w:.1f}" '
+                         f'height="26"><title>{escape(name)} {what}: {value:.3f}</title></rect>')
+            parts.append(f'<text class="value" x="{label_width + w + 6:.1f}" y="{top + 22}">{what} {value:.3f}</text>')
+    return (f'<svg class="chart hbars" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(label)}">'
+            f'<line class="axis" x1="{label_width}" y1="{pad}" x2="{label_width}" y2="{height}"/>'
+            f'{"".join(parts)}</svg>')
+
+
+def _run_of(uow: UnitOfWorkDep, who: Principal, partnership_id: int, run_id: int) -> training_runs.TrainingRun:
+    run = training_runs.get_run(uow, who, run_id)
+    if run.partnership_id != partnership_id:
+        raise NotFound(f"training run {run_id} not found")
+    return run
+
+
+@router.get("/analyst/partnerships/{partnership_id}/runs", response_class=HTMLResponse)
+def training_runs_page(request: Request, uow: UnitOfWorkDep, partnership_id: Id) -> Response:
+    """联合训练任务 a partnership's joint training runs: status, progress (refreshed while one runs), timings."""
+    who = _signed_in(request, uow)
+    if not isinstance(who, Principal):
+        return who
+    try:
+        p = partnerships.get_partnership(uow, who, partnership_id)
+        runs = training_runs.list_runs(uow, who, partnership_id)
+    except DomainError as exc:
+        return _error(request, who, exc)
+    template = "analyst/_training_runs.html" if request.headers.get("HX-Request") else "analyst/training_runs.html"
+    now = utcnow()
+    return page(request, who, template, p=p, runs=runs, badges=RUN_BADGES, now=now,
+                running=any(r.running and not r.stalled(now) for r in runs))
+
+
+@router.get("/analyst/partnerships/{partnership_id}/runs/{run_id}", response_class=HTMLResponse)
+def training_run_page(request: Request, uow: UnitOfWorkDep, partnership_id: Id, run_id: Id) -> Response:
+    """A joint training run: its progress, or how it ended; the joint model against the bank-only model trained on
+    the same fold (AUC, KS, each side's contribution) as a chart and as a table."""
+    who = _signed_in(request, uow)
+    if not isinstance(who, Principal):
+        return who
+    try:
+        p = partnerships.get_partnership(uow, who, partnership_id)
+        run = _run_of(uow, who, partnership_id, run_id)
+    except DomainError as exc:
+        return _error(request, who, exc)
+    if request.headers.get("HX-Request"):
+        panel = page(request, who, "analyst/_training_run_status.html", p=p, run=run, badges=RUN_BADGES,
+                     now=utcnow())
+        if not run.running:  # it ended while the page watched: reload it for the outcome and the comparison
+            panel.headers["HX-Refresh"] = "true"
+        return panel
+    names = {"joint": translate(request, "Joint model"), "bank_only": translate(request, "Bank only"),
+             "partner_only": translate(request, "Partner's part only")}
+    sides = [(side, names[side], run.figures(side)) for side in training_runs.SIDES]
+    chart = ""
+    if run.status == "succeeded":
+        chart = comparison_svg([(name, f["auc"], f["ks"]) for _, name, f in sides],
+                               translate(request, "Validation AUC and KS: joint model and bank only"))
+    return page(request, who, "analyst/training_run.html", p=p, run=run, badges=RUN_BADGES, sides=sides, now=utcnow(),
+                chart=Markup(chart),
+                contribution={k: run.result.get("contribution", {}).get(k)
+                              for k in ("partner_auc", "partner_ks", "bank_auc", "bank_ks")})

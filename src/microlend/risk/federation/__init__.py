@@ -58,7 +58,10 @@ partner a request log; `--keep-messages` also keeps the bodies for an audit.
    the partner's features it covers, purpose, consent basis, contract, validity, active or suspended; risk
    analysts and admins, audited). `federation train --partnership` refuses to run under a suspended or expired
    partnership, another key or another server, and a run's whole exchange has a deadline (a hung partner ends it
-   with an error and no model). A trained joint model
+   with an error and no model). Each such run is recorded (`runs`): its progress as it goes (PSI, set-up, epoch
+   and batch, shared IDs; one short transaction per update, at most one a second within a phase) and how it ended,
+   failed with the error or succeeded with the joint and bank-only validation AUC and KS, which the analyst's
+   pages show per partnership. A trained joint model
    is registered (`risk.joint_models`) as kind `hetero-lr` under its partnership, with the partner's features
    only as a count and aliases and a report of AUC and KS of the joint, bank-only and partner-only scores, and
    goes through the gates and four eyes like any model (`joint_scoring` is its scoring side). As champion, a

@@ -45,6 +45,11 @@ PARTNER_REASON = "partner_data"
 SCORE_CHUNK = 20_000
 
 Progress = Callable[[str, int, int], None]
+#: the phases a training run reports (the epochs as "epoch K of N", counting batches over all epochs)
+PHASE_PSI = "private set intersection"
+PHASE_SHARED = "shared IDs"  # done: the IDs both sides hold, total: the bank's rows
+PHASE_SETUP = "encrypted set-up"
+PHASE_FINISHED = "finished"
 
 
 class Partner(Protocol):
@@ -187,11 +192,12 @@ def train_joint(frame: pd.DataFrame, *, id_column: str, target: str, bad: str, p
     hello = partner.call("hello", {})
     if hello.get("protocol") != PROTOCOL_VERSION:
         raise FederationError(f"partner speaks protocol {hello.get('protocol')}, this bank {PROTOCOL_VERSION}")
-    progress("private set intersection", 0, 1)
+    progress(PHASE_PSI, 0, 1)
     started = time.perf_counter()
     session, shared = private_intersection(partner, key, hashes)
     psi_seconds = time.perf_counter() - started
-    progress("private set intersection", 1, 1)
+    progress(PHASE_PSI, 1, 1)
+    progress(PHASE_SHARED, len(shared), len(hashes))
     if len(shared) < settings.min_shared:
         raise FederationError(f"psi: only {len(shared)} shared IDs; at least {settings.min_shared} are needed")
     data = frame.iloc[shared].reset_index(drop=True)
@@ -216,7 +222,7 @@ def train_joint(frame: pd.DataFrame, *, id_column: str, target: str, bad: str, p
     base = float(y[train_pos].mean())
     intercept = math.log(base / (1 - base))
     slope = base * (1 - base)
-    progress("encrypted set-up", 0, 1)
+    progress(PHASE_SETUP, 0, 1)
     pk, sk = crypto.keypair(settings.key_bits)
     own = crypto.OwnKey(pk, sk, workers=settings.workers)
     labels = own.encrypt([int(v) for v in y[train_pos]])
@@ -238,7 +244,7 @@ def train_joint(frame: pd.DataFrame, *, id_column: str, target: str, bad: str, p
         partner_woe.append(woe_from_counts(events, count))
     partner.call("train/woe", {"session": session, "woe": partner_woe})
     partner_pk = crypto.public_key(str(setup.get("public_key", "")))
-    progress("encrypted set-up", 1, 1)
+    progress(PHASE_SETUP, 1, 1)
 
     intercept_0 = intercept
     rng = np.random.default_rng(settings.seed)
@@ -279,7 +285,7 @@ def train_joint(frame: pd.DataFrame, *, id_column: str, target: str, bad: str, p
             weights = weights - settings.learning_rate * (grad[:-1] + settings.l2 * weights)
             intercept -= settings.learning_rate * float(grad[-1])
             done += 1
-            progress(f"epoch {epoch}", done, total)
+            progress(f"epoch {epoch} of {settings.max_epochs}", done, total)
         # the validation rows' partial scores measure AUC for early stopping; the training rows' give the
         # train-test gap the model gates check
         answer = partner.call("train/partials", {"session": session, "epoch": epoch,
@@ -301,7 +307,7 @@ def train_joint(frame: pd.DataFrame, *, id_column: str, target: str, bad: str, p
                 break
     train_seconds = time.perf_counter() - train_started
     done_total = done
-    progress("finished", done_total, done_total)
+    progress(PHASE_FINISHED, done_total, done_total)
     model_id = secrets.token_hex(16)
     partner.call("train/finish", {"session": session, "epoch": best_epoch, "model_id": model_id})
     best_weights, best_intercept = snapshots[best_epoch]
