@@ -57,7 +57,9 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="microlend-clone-"))
     clone = folder / "microlend"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-    env = {**os.environ, "MICROLEND_DATA_DIR": str(clone / "var")}
+    # the clone's own package, whatever the environment of this script points Python at
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["MICROLEND_DATA_DIR"] = str(clone / "var")
     if args.cold:
         env["MICROLEND_DEMO_CACHE"] = str(folder / "seeding-cache")
     started = time.perf_counter()
