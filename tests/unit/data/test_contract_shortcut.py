@@ -13,8 +13,7 @@ import pandas as pd
 import pytest
 from pandera.errors import SchemaErrors
 
-from microlend.data.providers import ProviderDataError, parse
-from microlend.data.providers import contracts
+from microlend.data.providers import ProviderDataError, contracts, parse
 from microlend.demo.sandbox import KINDS, PROFILES, payload, subject_with
 
 ANCHOR = date(2026, 11, 30)
