@@ -2,9 +2,10 @@
 `make demo PORT=…` with a new data folder and time the install (until `.venv/.installed-demo`) and the first
 200 of `/` (following the redirect to the sign-in page). Run it twice: the second clone shows the reuse of a
 kept seeding; `--cold` gives the clone an empty seeding cache of its own, so it seeds from nothing however often
-it runs. It clones the repository this script is in (its checked-out branch, committed work only), and prints
-the wall time, the CPU time of `make demo` and everything it started, and the machine's load.
-`python bench/bench_first_page.py [--port 8765] [--cold] [--keep]`."""
+it runs, and `--cache DIR` names the cache (a first run fills it, a second starts from it). It clones the
+repository this script is in (its checked-out branch, committed work only), and prints the wall time, the CPU
+time of `make demo` and everything it started, and the machine's load.
+`python bench/bench_first_page.py [--port 8765] [--cold | --cache DIR] [--keep]`."""
 
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="leave the clone in place")
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--cold", action="store_true", help="an empty seeding cache: seed from nothing")
+    parser.add_argument("--cache", type=Path, help="the seeding cache to use (run twice: cold, then warm)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="microlend-clone-"))
     clone = folder / "microlend"
@@ -60,8 +62,8 @@ def main() -> int:
     # the clone's own package, whatever the environment of this script points Python at
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["MICROLEND_DATA_DIR"] = str(clone / "var")
-    if args.cold:
-        env["MICROLEND_DEMO_CACHE"] = str(folder / "seeding-cache")
+    if args.cold or args.cache:
+        env["MICROLEND_DEMO_CACHE"] = str(args.cache or folder / "seeding-cache")
     started = time.perf_counter()
     log = (folder / "make-demo.log").open("w")
     demo = subprocess.Popen(["make", "demo", f"PORT={args.port}"], cwd=clone, env=env, stdout=log,
@@ -87,7 +89,7 @@ def main() -> int:
     load = ", ".join(f"{n:.2f}" for n in os.getloadavg())
     print(f"install {installed or float('nan'):.1f} s, first page {served or float('nan'):.1f} s wall, "
           f"{cpu or float('nan'):.1f} s CPU (make demo and what it started), load average {load} "
-          f"({'cold: no kept seeding' if args.cold else 'the machine seeding cache'}; log {folder / 'make-demo.log'})")
+          f"(seeding cache {env.get('MICROLEND_DEMO_CACHE', 'of the machine')}; log {folder / 'make-demo.log'})")
     if not args.keep:
         shutil.rmtree(clone, ignore_errors=True)
     return 0 if served is not None else 1
