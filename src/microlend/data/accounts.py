@@ -454,7 +454,7 @@ def _features(
                 a.customer_id.label("customer_id"),
                 t.balance_after.label("balance"),
                 func.row_number()
-                .over(partition_by=t.account_no, order_by=(t.booked_on.desc(), t.id.desc()))
+                .over(partition_by=a.account_no, order_by=(t.booked_on.desc(), t.id.desc()))
                 .label("rn"),
             )
             .join(t, and_(t.tenant_id == a.tenant_id, t.account_no == a.account_no))

@@ -7,10 +7,16 @@ flows 0.50, a registry extract 0.20, an enforcement search 0.10 (what a small ba
 The sandbox world is built around an anchor day; the demo pins it to the day the bank was created (stored with
 the bank), so the same customers keep the same sales, invoices and court cases every time the demo starts,
 whatever the day and port of the sandbox process.
+
+While the demo lives its history, the sandbox answers in the seeding's own process (`in_process`): the bank's
+gateway sends the same requests through an httpx transport instead of a socket, so its months of calls cost what
+building the answers costs, not a round trip and a wait each.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date
 from decimal import Decimal
 
@@ -19,9 +25,13 @@ from sqlalchemy import select
 from microlend.core.identity import Principal, Role
 from microlend.core.tables import TenantRow, UserRow
 from microlend.core.uow import UnitOfWork
+from microlend.data.gateway import Gateway
 from microlend.data.provider_service import ProviderChanges, provider_settings, set_provider
+from microlend.demo.sandbox.app import SandboxOptions
 from microlend.demo.sandbox.process import SandboxProcess, start_sandbox
+from microlend.demo.sandbox.transport import IN_PROCESS_URL, SandboxTransport
 from microlend.demo.sandbox.world import CHINA
+from microlend.origination import business_data
 
 SANDBOX_KEY = "sandbox"
 #: What each call costs the demo bank (CNY): the demo's assumption.
@@ -33,8 +43,9 @@ COST_PER_CALL: dict[str, Decimal] = {
     "registry": Decimal("0.20"),
     "enforcement": Decimal("0.10"),
 }
-#: Sandbox latency while the demo lives its history (fast, so seeding takes minutes) and while it serves.
-SEEDING_LATENCY_MS = (5, 40)
+#: Sandbox latency of a fast sandbox process (tests, benches) and while the demo serves; the history is lived
+#: against the sandbox in process, with none.
+FAST_LATENCY_MS = (5, 40)
 SERVING_LATENCY_MS = (50, 300)
 
 
@@ -46,9 +57,23 @@ def anchor_of(uow: UnitOfWork, tenant_id: int) -> date:
     return aware.astimezone(CHINA).date()
 
 
-def start(anchor: date, latency_ms: tuple[int, int] = SEEDING_LATENCY_MS) -> SandboxProcess:
+def start(anchor: date, latency_ms: tuple[int, int] = FAST_LATENCY_MS) -> SandboxProcess:
     """The sandbox in a process of its own on a free loopback port."""
     return start_sandbox(0, anchor=anchor, latency_ms=latency_ms, keys=(SANDBOX_KEY,))
+
+
+@contextmanager
+def in_process(anchor: date, latency_ms: tuple[int, int] = (0, 0)) -> Iterator[str]:
+    """Within the block, decisions and the worker's jobs in this process gather their external data from the
+    sandbox answering in process; yields the address to `connect` the bank's providers to."""
+    gateway = Gateway(transport=SandboxTransport(SandboxOptions(anchor=anchor, latency_ms=latency_ms,
+                                                                keys=(SANDBOX_KEY,))))
+    business_data.set_gateway(gateway)
+    try:
+        yield IN_PROCESS_URL
+    finally:
+        business_data.set_gateway(None)
+        gateway.close()
 
 
 def _admin(uow: UnitOfWork, tenant_id: int) -> Principal:

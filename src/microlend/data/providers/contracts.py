@@ -7,6 +7,7 @@ escapes `parse`."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
@@ -207,10 +208,77 @@ def _tables() -> dict[tuple[str, str], pa.DataFrameSchema]:
     }
 
 
+#: A column's rule as plain Python: the exact type its values have, then what the value must satisfy.
+_Rule = tuple[type, Callable[[Any], bool]]
+
+
+def _rule(column: pa.Column) -> _Rule | None:
+    """What pandera checks of a column (its dtype, its one check), as a test of one value; None for a column
+    this shortcut does not know (the table then goes through pandera alone)."""
+    dtype = str(column.dtype)
+    kind: type = str if dtype.startswith("str") else int if dtype == "int64" else bool if dtype == "bool" else type
+    if kind is type or column.nullable or not column.required or column.unique or column.coerce or column.regex:
+        return None
+    if not column.checks:
+        return (kind, lambda value: True)
+    if len(column.checks) > 1:
+        return None
+    check = column.checks[0]
+    if check.name == "str_matches" and kind is str:
+        # ASCII digits and a whole-string match: never looser than the vectorised match pandera runs
+        pattern = re.compile(check.statistics["pattern"], re.ASCII)
+        return (kind, lambda value: pattern.fullmatch(value) is not None)
+    if check.name == "greater_than_or_equal_to" and kind is int:
+        low = check.statistics["min_value"]
+        return (kind, lambda value: low <= value < 2**63)
+    if check.name == "isin" and kind is str:
+        allowed = frozenset(check.statistics["allowed_values"])
+        return (kind, lambda value: value in allowed)
+    return None
+
+
+@cache
+def _plain_rules() -> dict[tuple[str, str], tuple[dict[str, _Rule], tuple[str, ...]] | None]:
+    out: dict[tuple[str, str], tuple[dict[str, _Rule], tuple[str, ...]] | None] = {}
+    for key, schema in _tables().items():
+        rules = {name: _rule(column) for name, column in schema.columns.items()}
+        known = {name: rule for name, rule in rules.items() if rule is not None}
+        out[key] = (known, tuple(schema.unique or ())) if len(known) == len(rules) and not schema.strict else None
+    return out
+
+
+def _keeps_contract(kind: str, name: str, rows: Rows) -> bool:
+    """True when every row has exactly the table's columns, each value of the column's exact type passing its
+    check, and the unique columns repeat nowhere: what pandera would pass, decided row by row in plain Python
+    (a provider's answer of 180 merchant days in a fraction of a millisecond instead of tens). False says only
+    that pandera must look (it then finds and words the failure)."""
+    plain = _plain_rules()[(kind, name)]
+    if plain is None:
+        return False
+    rules, unique = plain
+    columns = rules.keys()
+    seen: set[tuple[Any, ...]] = set()
+    for row in rows:
+        if row.keys() != columns:
+            return False
+        for column, (kind_of, ok) in rules.items():
+            value = row[column]
+            if type(value) is not kind_of or not ok(value):
+                return False
+        if unique:
+            key = tuple(row[c] for c in unique)
+            if key in seen:
+                return False
+            seen.add(key)
+    return True
+
+
 def _check_table(kind: str, name: str, rows: Rows) -> list[dict[str, Any]]:
     """The rows of a table that keeps its contract (all checks at once; the first failing row is reported)."""
     if not rows:
         return []
+    if _keeps_contract(kind, name, rows):
+        return [dict(row) for row in rows]
     schema = _tables()[(kind, name)]
     frame = pd.DataFrame.from_records(rows)
     try:

@@ -7,7 +7,7 @@ import asyncio
 import json
 import random
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -99,66 +99,103 @@ def _break_money(node: Any) -> bool:
     return False
 
 
-def create_app(options: SandboxOptions | None = None) -> Starlette:
-    """The sandbox serving all six providers (see the module docstring of `microlend.demo.sandbox`)."""
-    opts = options or SandboxOptions()
-    anchor = opts.anchor or today_in_china()
-    keys = frozenset(k.strip() for k in opts.keys if k.strip())
-    rng = random.Random(opts.fault_seed)
+@dataclass(frozen=True)
+class Call:
+    """A request the sandbox admitted: whom it is about, as of which day, and the fault drawn for it."""
 
-    def draw_fault(request: Request) -> str | None:
-        forced = request.headers.get(FAULT_HEADER)
+    subject: str
+    as_of: date
+    fault: str | None
+
+
+class Sandbox:
+    """The six providers' answers with their checks (key, subject, day) and drawn faults, whatever carries the
+    request: the ASGI app below, or `transport.SandboxTransport` in the caller's own process. Latency and the
+    timeout fault are waits the carrier makes (`latency_s`, `options.timeout_s`)."""
+
+    def __init__(self, options: SandboxOptions | None = None) -> None:
+        self.options = options or SandboxOptions()
+        self.anchor = self.options.anchor or today_in_china()
+        self.keys = frozenset(k.strip() for k in self.options.keys if k.strip())
+        self._rng = random.Random(self.options.fault_seed)
+
+    def _draw_fault(self, forced: str | None) -> str | None:
         if forced is not None:
             return forced.strip().lower()
-        u = rng.random()
+        u = self._rng.random()
+        opts = self.options
         for fault, rate in zip(FAULTS, (opts.error_rate, opts.timeout_rate, opts.malformed_rate), strict=True):
             if u < rate:
                 return fault
             u -= rate
         return None
 
+    def admit(self, kind: str, headers: Mapping[str, str], params: Mapping[str, str]) -> Call | Response:
+        """The request's subject, day and fault, or the refusal to send back (401, 422, 400)."""
+        auth = headers.get("Authorization", "")
+        scheme, _, key = auth.partition(" ")
+        if scheme.lower() != "bearer" or key.strip() not in self.keys:
+            return _error(
+                401,
+                "unauthorized",
+                "Authorization: a Bearer key of this sandbox is required",
+                {"WWW-Authenticate": "Bearer"},
+            )
+        subject = params.get("subject", "").strip()
+        if not subject:
+            return _error(422, "invalid_request", "subject: required (a resident ID or a USCC)")
+        as_of_text = params.get("as_of")
+        try:
+            as_of = date.fromisoformat(as_of_text) if as_of_text else today_in_china()
+        except ValueError:
+            return _error(422, "invalid_request", f"as_of: '{as_of_text}' is not an ISO date (YYYY-MM-DD)")
+        if not EARLIEST <= as_of <= LATEST:
+            return _error(422, "invalid_request", f"as_of: must be between {EARLIEST} and {LATEST}")
+        fault = self._draw_fault(headers.get(FAULT_HEADER))
+        if fault is not None and fault not in FAULTS:
+            return _error(400, "invalid_request", f"{FAULT_HEADER}: one of {', '.join(FAULTS)}")
+        return Call(subject, as_of, fault)
+
+    def latency_s(self) -> float:
+        """How long this answer takes (drawn from `latency_ms`)."""
+        lo, hi = self.options.latency_ms
+        return self._rng.uniform(lo, hi) / 1000 if hi > 0 else 0.0
+
+    def answer(self, kind: str, call: Call) -> Response:
+        """The answer to an admitted call (after its wait): a 503, a corrupted body or the payload."""
+        if call.fault == "error":
+            return _error(
+                503, "unavailable", f"sandbox-{kind}: the service is temporarily unavailable", {"Retry-After": "1"}
+            )
+        body = payload(kind, call.subject, call.as_of, seed=self.options.seed, anchor=self.anchor)
+        if call.fault == "malformed":
+            return _corrupt(body, kind, self._rng)
+        return JSONResponse(body)
+
+    def health(self) -> dict[str, Any]:
+        return {"status": "ok", "providers": list(KINDS), "seed": self.options.seed, "anchor": self.anchor.isoformat()}
+
+
+def create_app(options: SandboxOptions | None = None) -> Starlette:
+    """The sandbox serving all six providers (see the module docstring of `microlend.demo.sandbox`)."""
+    sandbox = Sandbox(options)
+
     def endpoint(kind: str) -> Callable[[Request], Awaitable[Response]]:
         async def serve(request: Request) -> Response:
-            auth = request.headers.get("Authorization", "")
-            scheme, _, key = auth.partition(" ")
-            if scheme.lower() != "bearer" or key.strip() not in keys:
-                return _error(
-                    401,
-                    "unauthorized",
-                    "Authorization: a Bearer key of this sandbox is required",
-                    {"WWW-Authenticate": "Bearer"},
-                )
-            subject = request.query_params.get("subject", "").strip()
-            if not subject:
-                return _error(422, "invalid_request", "subject: required (a resident ID or a USCC)")
-            as_of_text = request.query_params.get("as_of")
-            try:
-                as_of = date.fromisoformat(as_of_text) if as_of_text else today_in_china()
-            except ValueError:
-                return _error(422, "invalid_request", f"as_of: '{as_of_text}' is not an ISO date (YYYY-MM-DD)")
-            if not EARLIEST <= as_of <= LATEST:
-                return _error(422, "invalid_request", f"as_of: must be between {EARLIEST} and {LATEST}")
-            fault = draw_fault(request)
-            if fault is not None and fault not in FAULTS:
-                return _error(400, "invalid_request", f"{FAULT_HEADER}: one of {', '.join(FAULTS)}")
-            lo, hi = opts.latency_ms
-            if hi > 0:
-                await asyncio.sleep(rng.uniform(lo, hi) / 1000)
-            if fault == "error":
-                return _error(
-                    503, "unavailable", f"sandbox-{kind}: the service is temporarily unavailable", {"Retry-After": "1"}
-                )
-            if fault == "timeout":
-                await asyncio.sleep(opts.timeout_s)
-            body = payload(kind, subject, as_of, seed=opts.seed, anchor=anchor)
-            if fault == "malformed":
-                return _corrupt(body, kind, rng)
-            return JSONResponse(body)
+            call = sandbox.admit(kind, request.headers, request.query_params)
+            if isinstance(call, Response):
+                return call
+            wait = sandbox.latency_s()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if call.fault == "timeout":
+                await asyncio.sleep(sandbox.options.timeout_s)
+            return sandbox.answer(kind, call)
 
         return serve
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "providers": list(KINDS), "seed": opts.seed, "anchor": anchor.isoformat()})
+        return JSONResponse(sandbox.health())
 
     routes = [Route("/healthz", healthz)]
     routes += [Route(f"/v1/{kind}/{PATHS[kind]}", endpoint(kind)) for kind in KINDS]

@@ -25,7 +25,6 @@ from microlend.risk.federation.keys import (
     request_signature,
     response_signature,
 )
-from microlend.risk.federation.server import PREFIX
 
 
 class PartnerClient:
@@ -55,6 +54,10 @@ class PartnerClient:
         self.close()
 
     def call(self, message_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+        # the server's module (and the federation extra's Paillier and PSI under it) loads when a partner is
+        # called, not when scoring imports this client: the demo installs the package without the extra
+        from microlend.risk.federation.server import PREFIX
+
         body = json.dumps(payload, separators=(",", ":")).encode()
         path = PREFIX + message_type
         ts, nonce = fresh_headers()
