@@ -10,6 +10,7 @@ from datetime import date
 import pytest
 from sqlalchemy import Engine, select, update
 
+from microlend.core import audit
 from microlend.core.db import make_session_factory
 from microlend.core.identity import Principal, Role
 from microlend.core.job_tables import JobRunRow
@@ -48,6 +49,9 @@ def test_the_demo_history_collects_and_monitors(fresh_engine: Engine) -> None:
             AuditRow.tenant_id == bank.tenant_id, AuditRow.action.like("collections.%"))).scalars())
         runs = s.execute(select(JobRunRow.kind, JobRunRow.status).where(
             JobRunRow.tenant_id == bank.tenant_id, JobRunRow.kind == "model_monitoring")).all()
+        checks = s.execute(select(JobRunRow.status).where(
+            JobRunRow.tenant_id == bank.tenant_id, JobRunRow.kind == "audit_check")).scalars().all()
+        chain = audit.chain_status(s, bank.tenant_id)
     kinds = Counter(k for k, _, _ in actions)
     promises = Counter(p for k, p, _ in actions if k == "promise")
     assert len(cases) > 3 and kinds["contact"] > 10, (len(cases), kinds)
@@ -55,6 +59,9 @@ def test_the_demo_history_collects_and_monitors(fresh_engine: Engine) -> None:
     assert {actor for k, _, actor in actions if k in ("contact", "promise")} == {"collector@demo"}
     assert audited["collections.contact"] == kinds["contact"]  # each through the service, on the audit trail
     assert runs and {st for _, st in runs} == {"succeeded"}
+    # the audit chain was checked every night, so its page opens on a stored check that found it intact
+    assert len(checks) >= 75 and set(checks) == {"succeeded"}, Counter(checks)
+    assert chain.ok and chain.checked_at is not None and chain.records > 0, chain
     analyst = Principal(user_id=0, tenant_id=bank.tenant_id, username="analyst",
                         roles=frozenset({Role.RISK_ANALYST}))
     stored = monitoring_runs.monitoring_runs(uow, analyst)

@@ -323,9 +323,10 @@ def _act_on_alerts(uow: UnitOfWork, approver: Principal, today: date) -> int:
 #: that runs next to the demo's server: the morning's reminders send what is due anyway, and at night it is quiet).
 #: The re-pull of external data is the worker's daily rolling one with the bank's default period (30 days): each
 #: of the demo's borrowers is asked again once a month, a few each night, before the scan reads the answers.
+#: The audit chain's check (hourly in the worker) runs once a night here, so the audit page opens on a stored check.
 MORNING_JOBS = (worker.REMINDERS,)
 NIGHT_JOBS = (worker.CLOSE_OF_BUSINESS, worker.PROVISIONING, worker.MODEL_MONITORING)
-LATE_JOBS = (worker.DATA_REFRESH, worker.EARLY_WARNING)
+LATE_JOBS = (worker.DATA_REFRESH, worker.EARLY_WARNING, worker.AUDIT_CHECK)
 
 
 def _run_jobs(uow: UnitOfWork, tenant_id: int, kinds: tuple[str, ...]) -> list[worker.Outcome]:
