@@ -296,7 +296,7 @@ def inputs_text(found: pl.DataFrame) -> pl.Expr:
             value = pl.col(fact).replace_strict(list(texts), list(texts.values()), default=None,
                                                 return_dtype=pl.Utf8) if texts else pl.lit(None, dtype=pl.Utf8)
         elif dtype == pl.Boolean:
-            value = pl.when(pl.col(fact)).then(pl.lit("true")).otherwise(pl.lit("false"))
+            value = pl.when(pl.col(fact)).then(pl.lit("true")).when(~pl.col(fact)).then(pl.lit("false"))
         else:
             value = pl.col(fact).cast(pl.Utf8)
         parts[fact] = value.fill_null("null")
