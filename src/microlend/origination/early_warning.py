@@ -18,6 +18,7 @@ decisioning (the rules), servicing (the book) and data (the answers)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -225,8 +226,26 @@ def current_book(uow: UnitOfWork, who: Principal, on: date | None = None) -> pl.
     if on is None:
         with uow:
             on = business_date(uow.session, who.tenant_id)
-    subjects, totals = portfolio_totals(uow, who, on)
-    return totals_signals(subjects, totals, on, before=_before(uow, who, on), external=_external(uow, who, on))
+    if _is_open(uow):  # inside the caller's transaction: read in it, one after the other
+        subjects, totals = portfolio_totals(uow, who, on)
+        return totals_signals(subjects, totals, on, before=_before(uow, who, on), external=_external(uow, who, on))
+    # the three reads are independent (each was its own transaction already): run them at once, the book and last
+    # month's scores in read-only units of work (no write lock on SQLite), the answers in their own (it may fill
+    # facts missing from answers recorded before they were kept)
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="early-warning") as pool:
+        book = pool.submit(portfolio_totals, uow.fresh().read_only(), who, on)
+        before = pool.submit(_before, uow.fresh().read_only(), who, on)
+        external = pool.submit(_external, uow.fresh(), who, on)
+        subjects, totals = book.result()
+        return totals_signals(subjects, totals, on, before=before.result(), external=external.result())
+
+
+def _is_open(uow: UnitOfWork) -> bool:
+    try:
+        uow.session  # noqa: B018 - raises when the unit of work is not open
+    except RuntimeError:
+        return False
+    return True
 
 
 def book_facts(uow: UnitOfWork, who: Principal) -> pl.DataFrame:
