@@ -170,9 +170,29 @@ class LimitChangeRow(Base):
     decision_note: Mapped[str | None] = mapped_column(String(1000), nullable=True)
 
 
+class BehaviourScoreRunRow(Base):
+    """One run of the monthly behaviour score: the scorecard's version and definition (factors in order, their
+    bins and points, the bands) once, for every compact score row of the run to be explained by."""
+
+    __tablename__ = "behaviour_score_runs"
+    __table_args__ = (Index("ix_behaviour_score_runs_tenant_month", "tenant_id", "month"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    month: Mapped[str] = mapped_column(String(7))
+    as_of: Mapped[date] = mapped_column(Date)
+    scorecard_version: Mapped[str] = mapped_column(String(20))
+    definition: Mapped[dict[str, Any]] = mapped_column(JSONText())
+    scored: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class BehaviourScoreRow(Base):
     """The monthly behaviour score (行为评分) of one credit line or loan: the points of each factor of the
-    scorecard with the values it saw, kept per month so the limit review and the desk show the same evidence."""
+    scorecard with the values it saw, kept per month so the limit review and the desk show the same evidence.
+    Kept compactly (`run_id` set): the score, band, days past due, and per factor of the run's definition its
+    bin (`factor_bins`, one character each) and value (`factor_values`, comma-separated); rows kept before the
+    runs have their version, date and JSON breakdown (`factors`) on the row."""
 
     __tablename__ = "behaviour_scores"
     __table_args__ = (
@@ -186,12 +206,16 @@ class BehaviourScoreRow(Base):
     subject_id: Mapped[int] = mapped_column(Integer)
     customer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     month: Mapped[str] = mapped_column(String(7))  # YYYY-MM of the business date it was computed on
-    as_of: Mapped[date] = mapped_column(Date)
+    as_of: Mapped[date | None] = mapped_column(Date, nullable=True)
     score: Mapped[int] = mapped_column(Integer)
     band: Mapped[str] = mapped_column(String(2))
-    factors: Mapped[list[dict[str, Any]]] = mapped_column(JSONText())
-    scorecard_version: Mapped[str] = mapped_column(String(20))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    factors: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONText(), nullable=True)
+    scorecard_version: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    current_dpd: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    factor_bins: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    factor_values: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class LimitAuthorityRow(Base):

@@ -18,13 +18,14 @@ decisioning (the rules), servicing (the book) and data (the answers)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import polars as pl
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Text, bindparam, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,7 +33,7 @@ from microlend.core import audit
 from microlend.core.clock import utcnow
 from microlend.core.db import json_text
 from microlend.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
-from microlend.core.frames import write_frame
+from microlend.core.frames import read_frame, write_frame
 from microlend.core.identity import Permission, Principal, Role
 from microlend.core.money import round_half_up
 from microlend.core.tenancy import business_date
@@ -60,7 +61,8 @@ QUIET_DAYS = 30
 #: A visit asked from an alert is due this many days after the business date unless a date is given.
 VISIT_DAYS = 7
 _RANK = {"low": 1, "medium": 2, "high": 3}
-_CHUNK = 500
+#: Open alerts seen again are stamped in statements of this many ids.
+_SEEN_CHUNK = 5000
 P = Permission
 
 
@@ -224,8 +226,26 @@ def current_book(uow: UnitOfWork, who: Principal, on: date | None = None) -> pl.
     if on is None:
         with uow:
             on = business_date(uow.session, who.tenant_id)
-    subjects, totals = portfolio_totals(uow, who, on)
-    return totals_signals(subjects, totals, on, before=_before(uow, who, on), external=_external(uow, who, on))
+    if _is_open(uow):  # inside the caller's transaction: read in it, one after the other
+        subjects, totals = portfolio_totals(uow, who, on)
+        return totals_signals(subjects, totals, on, before=_before(uow, who, on), external=_external(uow, who, on))
+    # the three reads are independent (each was its own transaction already): run them at once, the book and last
+    # month's scores in read-only units of work (no write lock on SQLite), the answers in their own (it may fill
+    # facts missing from answers recorded before they were kept)
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="early-warning") as pool:
+        book = pool.submit(portfolio_totals, uow.fresh().read_only(), who, on)
+        before = pool.submit(_before, uow.fresh().read_only(), who, on)
+        external = pool.submit(_external, uow.fresh(), who, on)
+        subjects, totals = book.result()
+        return totals_signals(subjects, totals, on, before=before.result(), external=external.result())
+
+
+def _is_open(uow: UnitOfWork) -> bool:
+    try:
+        uow.session  # noqa: B018 - raises when the unit of work is not open
+    except RuntimeError:
+        return False
+    return True
 
 
 def book_facts(uow: UnitOfWork, who: Principal) -> pl.DataFrame:
@@ -273,20 +293,64 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _open_alerts(uow: UnitOfWork, who: Principal, found: pl.DataFrame) -> dict[str, tuple[int, str]]:
-    """open key -> (id, severity) of the bank's open alerts on the subjects that raised a signal now (read as
-    columns, in chunks of those subjects), in the caller's unit of work."""
-    subjects = found.select("subject_kind", "subject_id").unique()
-    out: dict[str, tuple[int, str]] = {}
-    for kind in ("line", "loan"):
-        ids = sorted(int(i) for i in subjects.filter(pl.col("subject_kind") == kind).get_column("subject_id"))
-        for start in range(0, len(ids), _CHUNK):
-            out.update({str(k): (int(i), str(sev)) for i, k, sev in uow.session.execute(
-                select(EarlyWarningAlertRow.id, EarlyWarningAlertRow.open_key, EarlyWarningAlertRow.severity)
-                .where(EarlyWarningAlertRow.tenant_id == who.tenant_id, EarlyWarningAlertRow.status == OPEN,
-                       EarlyWarningAlertRow.subject_kind == kind,
-                       EarlyWarningAlertRow.subject_id.in_(ids[start:start + _CHUNK]))).tuples()})
-    return out
+def alert_inputs(facts: Mapping[str, Any], signal: str) -> dict[str, Any]:
+    """The inputs an alert of `signal` keeps: the facts its rule reads, ratios as text to 4 places (the
+    reference of `inputs_text`, one subject at a time)."""
+    return {f: _plain(facts[f]) for f in rules.SIGNAL_FACTS[signal]}
+
+
+def _float_text(column: pl.Series) -> dict[float, str]:
+    """The JSON text `alert_inputs` keeps of each distinct ratio of `column` (few: only raised rows')."""
+    return {v: json_text(_plain(v)) or "null" for v in column.drop_nulls().unique().to_list()}
+
+
+def inputs_text(found: pl.DataFrame) -> pl.Expr:
+    """The stored JSON text of `alert_inputs` for every raised row (a `signal` column and the fact columns),
+    built set-based: keys sorted, as `json_text` writes them."""
+    parts: dict[str, pl.Expr] = {}
+    for fact in rules.FACTS:
+        dtype = rules.FACT_TYPES[fact]
+        if dtype == pl.Float64:
+            texts = _float_text(found.get_column(fact))
+            value = pl.col(fact).replace_strict(list(texts), list(texts.values()), default=None,
+                                                return_dtype=pl.Utf8) if texts else pl.lit(None, dtype=pl.Utf8)
+        elif dtype == pl.Boolean:
+            value = pl.when(pl.col(fact)).then(pl.lit("true")).when(~pl.col(fact)).then(pl.lit("false"))
+        else:
+            value = pl.col(fact).cast(pl.Utf8)
+        parts[fact] = value.fill_null("null")
+    text: pl.Expr = pl.lit(None, dtype=pl.Utf8)
+    for signal, facts in rules.SIGNAL_FACTS.items():
+        pieces: list[pl.Expr] = []
+        for i, fact in enumerate(sorted(facts)):
+            pieces += [pl.lit(("{" if i == 0 else ", ") + json_text(fact) + ": "), parts[fact]]  # type: ignore[operator]
+        text = pl.when(pl.col("signal") == signal).then(pl.concat_str([*pieces, pl.lit("}")])).otherwise(text)
+    return text
+
+
+_RAISED_SCHEMA = {"id": pl.Int64, "open_key": pl.Utf8, "severity_before": pl.Utf8}
+_QUIET_SCHEMA = {"subject_kind": pl.Utf8, "subject_id": pl.Int64, "signal": pl.Utf8}
+
+
+def _open_alerts(uow: UnitOfWork, who: Principal) -> pl.DataFrame:
+    """id, open_key, severity_before of the bank's open alerts (one statement, read as columns), in the
+    caller's unit of work."""
+    return read_frame(uow.session, "SELECT id, open_key, severity FROM early_warning_alerts "
+                                   "WHERE tenant_id = :tenant AND status = :open", {"tenant": who.tenant_id,
+                                                                                    "open": OPEN}, _RAISED_SCHEMA)
+
+
+def _quiet_alerts(uow: UnitOfWork, who: Principal, since: datetime) -> pl.DataFrame:
+    """The keys (open_key) of alerts acted on or dismissed since `since`: their signals stay quiet."""
+    quiet = read_frame(uow.session, "SELECT subject_kind, subject_id, signal FROM early_warning_alerts "
+                                    "WHERE tenant_id = :tenant AND status <> :open AND updated_at >= :since",
+                       {"tenant": who.tenant_id, "open": OPEN, "since": since}, _QUIET_SCHEMA)
+    return quiet.select(_key_expr().alias("open_key")).unique()
+
+
+def _key_expr() -> pl.Expr:
+    return pl.concat_str([pl.col("subject_kind"), pl.col("subject_id").cast(pl.Utf8), pl.col("signal")],
+                         separator=":")
 
 
 _ALERT_SCHEMA: dict[str, Any] = {
@@ -308,6 +372,50 @@ def _insert_alerts(s: Session, inserts: list[dict[str, Any]]) -> None:
     write_frame(s, EarlyWarningAlertRow.__tablename__, pl.DataFrame(rows, schema=_ALERT_SCHEMA))
 
 
+def _rank(column: str) -> pl.Expr:
+    return pl.col(column).replace_strict(list(_RANK), list(_RANK.values()), default=0, return_dtype=pl.Int32)
+
+
+@dataclass(frozen=True)
+class AlertPlan:
+    """What a scan does to the queue: new alerts (rows of `_ALERT_SCHEMA` less the stamps), open ones raised
+    in severity (id, severity, inputs) and open ones merely seen again (ids)."""
+
+    inserts: pl.DataFrame
+    escalations: pl.DataFrame
+    seen: list[int]
+
+
+def plan_alerts(found: pl.DataFrame, book: pl.DataFrame, open_alerts: pl.DataFrame, quiet: pl.DataFrame
+                ) -> AlertPlan:
+    """Set-based de-duplication of the raised signals (`rules.raised`) against the bank's open alerts (id,
+    open_key, severity_before) and the quiet keys (open_key): a signal already open is escalated when its
+    severity rose, else seen again; a quiet one is skipped; the rest are new, in the order they were raised."""
+    key = ["subject_kind", "subject_id"]
+    raised = (found.with_row_index("order").join(book.select(*key, *rules.FACTS), on=key, how="left")
+              .sort("order"))
+    raised = raised.with_columns(inputs_text(raised).alias("inputs"), _key_expr().alias("open_key")).select(
+        "order", *key, "customer_id", "signal", "severity", "inputs", "open_key")
+    matched = raised.join(open_alerts, on="open_key", how="inner").sort("order")
+    worse = _rank("severity") > _rank("severity_before")
+    escalations = matched.filter(worse).select("id", "severity", "inputs")
+    seen = matched.filter(~worse).get_column("id").to_list()
+    fresh = (raised.join(open_alerts.select("open_key"), on="open_key", how="anti")
+             .join(quiet, on="open_key", how="anti").sort("order").drop("order"))
+    return AlertPlan(fresh, escalations, seen)
+
+
+def _escalate(s: Session, who: Principal, escalations: pl.DataFrame, version: str, now: datetime, on: date) -> None:
+    """Open alerts seen worse: their severity, inputs and rules, in one executemany."""
+    if escalations.height == 0:
+        return
+    table = EarlyWarningAlertRow.__table__
+    s.execute(table.update().where(table.c.tenant_id == who.tenant_id, table.c.id == bindparam("alert_id"))  # type: ignore[attr-defined]
+              .values(severity=bindparam("new_severity"), inputs=bindparam("new_inputs", type_=Text()),
+                      rule_version=version, updated_at=now, last_seen_on=on),
+              [{"alert_id": i, "new_severity": sev, "new_inputs": text} for i, sev, text in escalations.iter_rows()])
+
+
 def scan(uow: UnitOfWork, who: Principal, *, keep_scores: bool = True) -> ScanRun:
     """Score and scan the whole active book on the bank's business date with its published early-warning
     rules: new alerts for signals not already open (or quiet), open ones seen again updated. With
@@ -323,53 +431,32 @@ def scan(uow: UnitOfWork, who: Principal, *, keep_scores: bool = True) -> ScanRu
     keep = keep_scores and who.can(P.MANAGE_CREDIT_LINES) and book.height > 0
     if keep:
         store_month(uow, who, on, book)
-    facts = {(r["subject_kind"], int(r["subject_id"])): r for r in
-             book.join(found.select("subject_kind", "subject_id").unique(), on=["subject_kind", "subject_id"])
-             .select("subject_kind", "subject_id", *rules.FACTS).iter_rows(named=True)}
     now = utcnow()
-    new = escalated = 0
     with uow:
         s = uow.session
-        open_rows = _open_alerts(uow, who, found)
-        since = now - timedelta(days=QUIET_DAYS)
-        quiet = {_key(k, i, g) for k, i, g in s.execute(
-            select(EarlyWarningAlertRow.subject_kind, EarlyWarningAlertRow.subject_id, EarlyWarningAlertRow.signal)
-            .where(EarlyWarningAlertRow.tenant_id == who.tenant_id, EarlyWarningAlertRow.status != OPEN,
-                   EarlyWarningAlertRow.updated_at >= since))}
-        inserts, seen = [], []
-        for kind, subject_id, customer_id, signal, severity in found.iter_rows():
-            key = _key(kind, subject_id, signal)
-            row_facts = facts[(kind, subject_id)]
-            inputs = {f: _plain(row_facts[f]) for f in rules.SIGNAL_FACTS[signal]}
-            existing = open_rows.get(key)
-            if existing is not None:
-                alert_id, severity_before = existing
-                if _RANK[severity] > _RANK.get(severity_before, 0):
-                    s.execute(update(EarlyWarningAlertRow).where(
-                        EarlyWarningAlertRow.tenant_id == who.tenant_id, EarlyWarningAlertRow.id == alert_id)
-                        .values(severity=severity, inputs=inputs, rule_version=version, updated_at=now,
-                                last_seen_on=on))
-                    escalated += 1
-                else:
-                    seen.append(alert_id)
-                continue
-            if key in quiet:
-                continue
-            inserts.append({"tenant_id": who.tenant_id, "subject_kind": kind, "subject_id": subject_id,
-                            "customer_id": customer_id, "signal": signal, "severity": severity,
-                            "rule_version": version, "inputs": inputs, "status": OPEN, "open_key": key,
-                            "raised_on": on, "last_seen_on": on, "created_at": now, "updated_at": now})
-        for start in range(0, len(seen), _CHUNK):
+        quiet = _quiet_alerts(uow, who, now - timedelta(days=QUIET_DAYS))
+        plan = plan_alerts(found, book, _open_alerts(uow, who), quiet)
+        _escalate(s, who, plan.escalations, version, now, on)
+        for start in range(0, len(plan.seen), _SEEN_CHUNK):
             s.execute(update(EarlyWarningAlertRow).where(
                 EarlyWarningAlertRow.tenant_id == who.tenant_id,
-                EarlyWarningAlertRow.id.in_(seen[start:start + _CHUNK])).values(last_seen_on=on))
-        new = len(inserts)
+                EarlyWarningAlertRow.id.in_(plan.seen[start:start + _SEEN_CHUNK])).values(last_seen_on=on)
+                .execution_options(synchronize_session=False))
+        new, escalated = plan.inserts.height, plan.escalations.height
         by_signal = rules.count_by_signal(assessed)
         audit.record(s, who, "early_warning.scan", "early_warning", 0,
                      after={"business_date": on.isoformat(), "rule_version": version, "subjects": book.height,
                             "raised": found.height, "new": new, "escalated": escalated})
+        stamp = now.astimezone(UTC).replace(tzinfo=None)
+        inserts = plan.inserts.select(
+            pl.lit(who.tenant_id, dtype=pl.Int64).alias("tenant_id"), pl.col("subject_kind"), pl.col("subject_id"),
+            pl.col("customer_id").cast(pl.Int64), pl.col("signal"), pl.col("severity"),
+            pl.lit(version).alias("rule_version"), pl.col("inputs"), pl.lit(OPEN).alias("status"), pl.col("open_key"),
+            pl.lit(on).alias("raised_on"), pl.lit(on).alias("last_seen_on"),
+            pl.lit(stamp, dtype=pl.Datetime("us")).alias("created_at"),
+            pl.lit(stamp, dtype=pl.Datetime("us")).alias("updated_at"))
         try:
-            _insert_alerts(s, inserts)
+            write_frame(s, EarlyWarningAlertRow.__tablename__, inserts)
             uow.commit()
         except IntegrityError:
             raise Conflict("early warning: another scan of the bank ran at the same time; run it again") from None

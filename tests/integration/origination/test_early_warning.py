@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from tests.conftest import Api, TenantKit
 from tests.integration.decisioning.test_decisioning_api import audit_actions, open_line
 from tests.integration.origination.test_limit_desk import amount_limit, assign, late_long_ago
@@ -96,12 +96,13 @@ class TestScan:
         runner = api.kit.principal("approver")
         ew.scan(api.kit.uow_factory(), runner)  # keeps this month's score: 0 days past due
         with api.kit.uow_factory() as u:  # the score of last month, and the drawdown 35 days late now
+            from microlend.core.tenancy import business_date
             from microlend.decisioning.tables import BehaviourScoreRow
 
-            on = u.session.execute(select(func.max(BehaviourScoreRow.as_of))).scalar_one()
+            on = business_date(u.session, api.kit.tenant.id)
             previous = (on.replace(day=1) - timedelta(days=1))
             u.session.execute(update(BehaviourScoreRow).where(BehaviourScoreRow.tenant_id == api.kit.tenant.id)
-                              .values(month=f"{previous:%Y-%m}", as_of=previous))
+                              .values(month=f"{previous:%Y-%m}"))
             u.session.execute(update(LoanRow).where(LoanRow.credit_line_id == line_id).values(days_past_due=35))
             u.commit()
         ew.scan(api.kit.uow_factory(), runner)

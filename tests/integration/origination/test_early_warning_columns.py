@@ -29,7 +29,7 @@ from microlend.data import queries as data_queries
 from microlend.data.tables import AnswerFactsRow, ProviderCallRow
 from microlend.decisioning import behaviour
 from microlend.decisioning import early_warning as rules
-from microlend.decisioning.behaviour_scores import month_of
+from microlend.decisioning.behaviour_scores import month_of, stored_scores
 from microlend.decisioning.tables import BehaviourScoreRow
 from microlend.demo.sandbox.providers import payload
 from microlend.origination import early_warning as ew
@@ -198,11 +198,11 @@ def reference_book(uow: UnitOfWork, who: Principal, on: date) -> pl.DataFrame:
         month = s.execute(select(BehaviourScoreRow.month).where(
             BehaviourScoreRow.tenant_id == who.tenant_id, BehaviourScoreRow.month < month_of(on))
             .order_by(BehaviourScoreRow.month.desc()).limit(1)).scalar_one_or_none()
-        rows = [] if month is None else list(s.execute(select(BehaviourScoreRow).where(
-            BehaviourScoreRow.tenant_id == who.tenant_id, BehaviourScoreRow.month == month)).scalars())
+        rows = [] if month is None else stored_scores(uow, who, list(s.execute(select(BehaviourScoreRow).where(
+            BehaviourScoreRow.tenant_id == who.tenant_id, BehaviourScoreRow.month == month)).scalars()))
         before = pl.DataFrame(
             [(r.subject_kind, r.subject_id, r.score,
-              next((f.get("value") for f in r.factors or [] if f.get("name") == "current_dpd"), None)) for r in rows],
+              next((f.value for f in r.factors if f.name == "current_dpd"), None)) for r in rows],
             schema={"subject_kind": pl.Utf8, "subject_id": pl.Int64, "score_before": pl.Int32,
                     "dpd_before": pl.Int32}, orient="row")
     return ew.book_signals(subjects, instalments, on, before=before, external=reference_external(uow, who, on))
@@ -284,10 +284,17 @@ def test_the_column_reads_find_the_same_facts_scores_and_alerts_as_the_row_by_ro
     with kit.uow_factory() as u:
         found = {(a.subject_kind, a.subject_id, a.signal, a.severity) for a in u.session.execute(
             select(EarlyWarningAlertRow).where(EarlyWarningAlertRow.tenant_id == kit.tenant.id)).scalars()}
-        stored = {(r.subject_kind, r.subject_id): (r.score, r.band, r.factors) for r in u.session.execute(
-            select(BehaviourScoreRow).where(BehaviourScoreRow.tenant_id == kit.tenant.id,
-                                            BehaviourScoreRow.month == month_of(on))).scalars()}
+        stored = {(r.subject_kind, r.subject_id): (r.score, r.band, [f.as_dict() for f in r.factors])
+                  for r in stored_scores(u, approver, list(u.session.execute(
+                      select(BehaviourScoreRow).where(BehaviourScoreRow.tenant_id == kit.tenant.id,
+                                                      BehaviourScoreRow.month == month_of(on))).scalars()))}
     assert found == {(k, i, g, sev) for k, i, _, g, sev in raised.iter_rows()}
+    # each alert keeps the facts its rule read, as the scan kept them one alert at a time
+    with kit.uow_factory() as u:
+        inputs = {(a.subject_kind, a.subject_id, a.signal): a.inputs for a in u.session.execute(
+            select(EarlyWarningAlertRow).where(EarlyWarningAlertRow.tenant_id == kit.tenant.id)).scalars()}
+    by_subject = {(r["subject_kind"], r["subject_id"]): r for r in expected.iter_rows(named=True)}
+    assert inputs == {(k, i, g): ew.alert_inputs(by_subject[(k, i)], g) for k, i, _, g, _ in raised.iter_rows()}
     reference_scores = {(r["subject_kind"], r["subject_id"]): (r["score"], r["band"],
                                                               [f.as_dict() for f in behaviour.factors_of(r)])
                         for r in expected.iter_rows(named=True)}

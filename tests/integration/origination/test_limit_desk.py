@@ -117,10 +117,11 @@ class TestBehaviourScore:
         with api.kit.uow_factory() as u:
             change = u.session.get(LimitChangeRow, line.change_id)
             assert change is not None
-            stored = u.session.execute(select(BehaviourScoreRow).where(
+            row = u.session.execute(select(BehaviourScoreRow).where(
                 BehaviourScoreRow.subject_id == line_id, BehaviourScoreRow.subject_kind == "line")).scalar_one()
-        assert change.inputs["model.score"] == stored.score
-        assert change.inputs["behaviour.score"]["factors"] == stored.factors
+        stored = latest_scores(api.kit.uow_factory(), api.kit.principal("approver"), "line", [line_id])[line_id]
+        assert change.inputs["model.score"] == stored.score == row.score
+        assert change.inputs["behaviour.score"]["factors"] == [f.as_dict() for f in stored.factors]
 
 
 class TestNoDecreaseWithoutAPerson:

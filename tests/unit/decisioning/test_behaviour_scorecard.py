@@ -151,3 +151,35 @@ def test_days_past_due_read_off_a_stored_breakdown_are_what_decoding_its_json_fi
     decoded = (stored.str.json_decode(_FACTOR_VALUES)
                .list.filter(pl.element().struct.field("name") == "current_dpd").list.first().struct.field("value"))
     assert stored_dpd(stored).to_list() == decoded.to_list() == [0, 35, None, None, None, None, -4, 12, 7]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(facts_rows, min_size=1, max_size=30))
+def test_a_compact_score_is_explained_again_by_its_runs_definition(rows: list[dict[str, Any]]) -> None:
+    """Kept compactly (bins and values per factor, the scorecard once per run), every row's breakdown is
+    rebuilt exactly — value, bin and points of each factor — and adds up to its score."""
+    from microlend.decisioning.behaviour_scores import (
+        compact,
+        explain,
+        factor_bins,
+        factor_values,
+        scorecard_definition,
+    )
+
+    frame = pl.DataFrame(rows, schema={"kind": pl.Utf8, **{k: pl.Int64 for k in bhv.FACTOR_NAMES}})
+    scored = bhv.score_facts(frame)
+    stored = scored.select(factor_bins(scored).alias("bins"), factor_values(scored).alias("values"))
+    definition = scorecard_definition()
+    for row, (bins, values) in zip(scored.iter_rows(named=True), stored.iter_rows(), strict=True):
+        expected = bhv.score_one({k: row[k] for k in bhv.FACTOR_NAMES}, row["kind"])
+        assert compact(expected.factors) == (bins, values)
+        explained = explain(definition, bins, values)
+        assert explained == expected.factors
+        assert bhv.BASE_POINTS + sum(f.points for f in explained) == expected.score == row["score"]
+
+
+def test_a_compact_score_that_does_not_fit_its_definition_is_refused() -> None:
+    from microlend.decisioning.behaviour_scores import explain, scorecard_definition
+
+    with pytest.raises(ValueError, match="6 factors"):
+        explain(scorecard_definition(), "0000", "0,0,0,0")
