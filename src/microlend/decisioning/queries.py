@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from microlend.core.identity import Principal
 from microlend.core.uow import UnitOfWork
@@ -28,15 +28,20 @@ class LoanPerformance:
     bad_on: date | None
 
 
-def shadows_of(uow: UnitOfWork, who: Principal, decision_ids: Sequence[int]) -> dict[int, int]:
-    """Shadow decision id -> the acted decision it shadowed, for the acted ones among `decision_ids`."""
-    ids = sorted({int(i) for i in decision_ids})
+def shadows_of(uow: UnitOfWork, who: Principal, decision_ids: Sequence[int] | Select[Any]) -> dict[int, int]:
+    """Shadow decision id -> the acted decision it shadowed, for the acted ones among `decision_ids` (ids, or a
+    query giving them: then one set-based read)."""
     found: dict[int, int] = {}
+    if isinstance(decision_ids, Select):
+        sets: list[Select[Any] | list[int]] = [decision_ids]
+    else:
+        ids = sorted({int(i) for i in decision_ids})
+        sets = [ids[start : start + _CHUNK] for start in range(0, len(ids), _CHUNK)]
     with uow:
-        for start in range(0, len(ids), _CHUNK):
+        for acted in sets:
             for shadow_id, acted_id in uow.session.execute(
                 select(DecisionRow.id, DecisionRow.shadow_of).where(
-                    DecisionRow.tenant_id == who.tenant_id, DecisionRow.shadow_of.in_(ids[start : start + _CHUNK]))
+                    DecisionRow.tenant_id == who.tenant_id, DecisionRow.shadow_of.in_(acted))
             ).all():
                 if acted_id is not None:
                     found[int(shadow_id)] = int(acted_id)
