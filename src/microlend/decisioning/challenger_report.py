@@ -31,7 +31,7 @@ from microlend.core.errors import ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.money import round_half_up
 from microlend.core.uow import UnitOfWork
-from microlend.decisioning.deciding import ArmSummary, arm_summary
+from microlend.decisioning.deciding import ArmSummary, arm_summaries
 from microlend.decisioning.queries import LoanPerformance
 from microlend.decisioning.tables import DecisionRow
 from microlend.decisioning.versions import policy_setup
@@ -367,7 +367,7 @@ def challenger_report(
         i: p.bad_on is not None and p.bad_on < add_months(p.disbursed_on, outcome_months)
         for i, p in performance.items() if add_months(p.disbursed_on, outcome_months) <= as_of
     }
-    arms = arm_summary(uow, who, mature_bad, since=earliest)
+    arms = arm_summaries(rows, mature_bad)  # the window's decisions, read above
     first = next((c for c in comparisons if c.arm in ("challenger", "shadow")), None)
     return ChallengerReport(
         window_start=challenger_since or shadow_since,

@@ -4,7 +4,7 @@ back, replaying them, and summarising the arms."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -324,6 +324,29 @@ def arm_summary(uow: UnitOfWork, who: Principal, bad_by_decision: Mapping[int, b
         )
         for (arm, h), c in sorted(counts.items())
     ]
+
+
+def arm_summaries(decided: Iterable[Any], bad_by_decision: Mapping[int, bool] | None = None, *,
+                  mature_before: datetime | None = None) -> list[ArmSummary]:
+    """`arm_summary` of decisions read already (rows with id, arm, policy_hash, outcome and created_at): a
+    report that holds its window's decisions counts them without reading them again."""
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    performance: dict[tuple[str, str], list[int]] = {}
+    for r in decided:
+        key = (str(r.arm), str(r.policy_hash))
+        outcomes = counts.setdefault(key, {})
+        outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
+        if r.outcome != "approve" or not bad_by_decision or int(r.id) not in bad_by_decision:
+            continue
+        known = performance.setdefault(key, [0, 0, 0])
+        if mature_before is not None and r.created_at > mature_before:
+            known[2] += 1
+            continue
+        known[0] += 1
+        known[1] += int(bool(bad_by_decision[int(r.id)]))
+    return [ArmSummary(arm, h, sum(c.values()), c.get("approve", 0), c.get("decline", 0), c.get("refer", 0),
+                       *performance.get((arm, h), [0, 0, 0]))
+            for (arm, h), c in sorted(counts.items())]
 
 
 # --- a decision in full, for adapters ----------------------------------------------------------------------

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from microlend.core.identity import Principal
 from microlend.core.uow import UnitOfWork
@@ -28,15 +28,20 @@ class LoanPerformance:
     bad_on: date | None
 
 
-def shadows_of(uow: UnitOfWork, who: Principal, decision_ids: Sequence[int]) -> dict[int, int]:
-    """Shadow decision id -> the acted decision it shadowed, for the acted ones among `decision_ids`."""
-    ids = sorted({int(i) for i in decision_ids})
+def shadows_of(uow: UnitOfWork, who: Principal, decision_ids: Sequence[int] | Select[Any]) -> dict[int, int]:
+    """Shadow decision id -> the acted decision it shadowed, for the acted ones among `decision_ids` (ids, or a
+    query giving them: then one set-based read)."""
     found: dict[int, int] = {}
+    if isinstance(decision_ids, Select):
+        sets: list[Select[Any] | list[int]] = [decision_ids]
+    else:
+        ids = sorted({int(i) for i in decision_ids})
+        sets = [ids[start : start + _CHUNK] for start in range(0, len(ids), _CHUNK)]
     with uow:
-        for start in range(0, len(ids), _CHUNK):
+        for acted in sets:
             for shadow_id, acted_id in uow.session.execute(
                 select(DecisionRow.id, DecisionRow.shadow_of).where(
-                    DecisionRow.tenant_id == who.tenant_id, DecisionRow.shadow_of.in_(ids[start : start + _CHUNK]))
+                    DecisionRow.tenant_id == who.tenant_id, DecisionRow.shadow_of.in_(acted))
             ).all():
                 if acted_id is not None:
                     found[int(shadow_id)] = int(acted_id)
@@ -58,7 +63,9 @@ def latest_exposure_cap(uow: UnitOfWork, who: Principal, customer_id: int) -> De
 def reason_messages(uow: UnitOfWork, who: Principal, decision_ids: Sequence[int],
                     locale: str = "zh_CN") -> dict[int, list[dict[str, Any]]]:
     """Decision id -> its reasons as the bank's catalogue words them, with the parameters of the rules that
-    fired: [{code, message (what the borrower may be told), staff_message, tellable}]."""
+    fired: [{code, message (what the borrower may be told), staff_message, tellable}]. Reads the stored reason
+    codes, and a decision's trace (and its policy version) only when one of its reasons' texts takes a
+    parameter: a list of referrals words most reasons from the catalogue alone."""
     from microlend.decisioning import reason_codes
     from microlend.decisioning.deciding import _explanation
     from microlend.decisioning.reasons import reason
@@ -70,24 +77,34 @@ def reason_messages(uow: UnitOfWork, who: Principal, decision_ids: Sequence[int]
         s = uow.session
         docs: dict[str, dict[str, Any]] = {}
         for start in range(0, len(ids), _CHUNK):
-            rows = s.execute(select(DecisionRow.id, DecisionRow.policy_hash, DecisionRow.reasons, DecisionRow.trace)
+            rows = s.execute(select(DecisionRow.id, DecisionRow.policy_hash, DecisionRow.reasons)
                              .where(DecisionRow.tenant_id == who.tenant_id,
                                     DecisionRow.id.in_(ids[start : start + _CHUNK]))).all()
             # the catalogue entries of every reason of the chunk, in one read
             read = reason_codes.codes_catalogue(s, who.tenant_id, sorted({c for r in rows for c in r.reasons or ()}))
-            for decision_id, content_hash, codes, trace in rows:
+            with_params = [int(r.id) for r in rows if any(reason(c, read).params for c in r.reasons or ())]
+            traces: dict[int, Any] = {}
+            if with_params:
+                traces = {int(i): t for i, t in s.execute(select(DecisionRow.id, DecisionRow.trace).where(
+                    DecisionRow.tenant_id == who.tenant_id, DecisionRow.id.in_(with_params))).all()}
+            for decision_id, content_hash, codes in rows:
                 if not codes:
                     found[int(decision_id)] = []
                     continue
-                if content_hash not in docs:
-                    docs[content_hash] = version_row(s, who.tenant_id, content_hash).content
-                catalogue, values = _explanation(s, who.tenant_id, docs[content_hash], codes, trace, read)
-                entries = [reason(c, catalogue) for c in codes]
+                values: Mapping[str, Mapping[str, Any]] = {}
+                if int(decision_id) in traces:
+                    if content_hash not in docs:
+                        docs[content_hash] = version_row(s, who.tenant_id, content_hash).content
+                    _, values = _explanation(s, who.tenant_id, docs[content_hash], codes, traces[int(decision_id)],
+                                             read)
+                entries = [reason(c, read) for c in codes]
                 found[int(decision_id)] = [
                     {"code": r.code, "message": r.message(locale, values.get(r.code)),
                      "staff_message": r.staff_message(locale, values.get(r.code)), "tellable": r.tellable}
                     for r in entries]
     return found
+
+
 def published_credit_policy(uow: UnitOfWork, who: Principal) -> tuple[dict[str, Any], str]:
     """The credit-decision policy in force for the caller's bank (its champion version, the one live decisions
     use) and its label: name and the first 12 characters of its content hash."""

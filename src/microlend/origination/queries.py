@@ -35,17 +35,16 @@ def observed_bad(uow: UnitOfWork, who: Principal) -> dict[int, bool]:
     decision to the loan; servicing knows its days past due). Shadow decisions share their acted one's fate."""
     who.require(Permission.VIEW_DECISIONS)
     with uow:
-        linked = uow.session.execute(
-            select(ApplicationRow.decision_id, ApplicationRow.loan_id).where(
-                ApplicationRow.tenant_id == who.tenant_id, ApplicationRow.decision_id.is_not(None),
-                ApplicationRow.loan_id.is_not(None))).all()
-        outcomes = loans.loan_outcomes(uow, who, select(ApplicationRow.loan_id).where(
-            ApplicationRow.tenant_id == who.tenant_id, ApplicationRow.decision_id.is_not(None),
-            ApplicationRow.loan_id.is_not(None)))
+        with_loan = (ApplicationRow.tenant_id == who.tenant_id, ApplicationRow.decision_id.is_not(None),
+                     ApplicationRow.loan_id.is_not(None))
+        linked = uow.session.execute(select(ApplicationRow.decision_id, ApplicationRow.loan_id).where(*with_loan)).all()
+        outcomes = loans.loan_outcomes(uow, who, select(ApplicationRow.loan_id).where(*with_loan))
         bad = {int(d): outcomes[int(loan)].bad for d, loan in linked
                if d is not None and loan is not None and int(loan) in outcomes}
-        for shadow_id, acted_id in decisions.shadows_of(uow, who, list(bad)).items():
-            bad[shadow_id] = bad[acted_id]
+        shadows = decisions.shadows_of(uow, who, select(ApplicationRow.decision_id).where(*with_loan))
+        for shadow_id, acted_id in shadows.items():
+            if acted_id in bad:
+                bad[shadow_id] = bad[acted_id]
     return bad
 
 
@@ -54,17 +53,16 @@ def decision_performance(uow: UnitOfWork, who: Principal, on: date) -> dict[int,
     whose application became a loan; a shadow decision shares its acted one's loan."""
     who.require(Permission.VIEW_DECISIONS)
     with uow:
-        linked = uow.session.execute(
-            select(ApplicationRow.decision_id, ApplicationRow.loan_id).where(
-                ApplicationRow.tenant_id == who.tenant_id, ApplicationRow.decision_id.is_not(None),
-                ApplicationRow.loan_id.is_not(None))).all()
-        facts = loans.loan_performance(uow, who, select(ApplicationRow.loan_id).where(
-            ApplicationRow.tenant_id == who.tenant_id, ApplicationRow.decision_id.is_not(None),
-            ApplicationRow.loan_id.is_not(None)), on)
+        with_loan = (ApplicationRow.tenant_id == who.tenant_id, ApplicationRow.decision_id.is_not(None),
+                     ApplicationRow.loan_id.is_not(None))
+        linked = uow.session.execute(select(ApplicationRow.decision_id, ApplicationRow.loan_id).where(*with_loan)).all()
+        facts = loans.loan_performance(uow, who, select(ApplicationRow.loan_id).where(*with_loan), on)
         found = {int(d): LoanPerformance(facts[int(loan)].disbursed_on, facts[int(loan)].bad_on)
                  for d, loan in linked if d is not None and loan is not None and int(loan) in facts}
-        for shadow_id, acted_id in decisions.shadows_of(uow, who, list(found)).items():
-            found[shadow_id] = found[acted_id]
+        shadows = decisions.shadows_of(uow, who, select(ApplicationRow.decision_id).where(*with_loan))
+        for shadow_id, acted_id in shadows.items():
+            if acted_id in found:
+                found[shadow_id] = found[acted_id]
     return found
 
 

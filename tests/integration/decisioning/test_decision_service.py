@@ -287,6 +287,38 @@ class TestChampionChallenger:
             assert summary[arm].approved_with_outcome == len(mine)
             assert summary[arm].approved_bad == sum(bad[r.id] for r in mine)
 
+    def test_the_challenger_report_counts_its_arms_as_the_summary_does(
+        self, uow: UnitOfWork, bank: Tenant, analyst: Principal, second_analyst: Principal
+    ) -> None:
+        """The report counts the decisions it read for its window; the summary reads them apart: the same
+        figures, outcomes and bad loans per arm included (old loans: every outcome mature)."""
+        from datetime import date
+
+        from microlend.decisioning.challenger_report import challenger_report
+        from microlend.decisioning.deciding import arm_summaries
+        from microlend.decisioning.queries import LoanPerformance
+
+        version = service.submit(uow, analyst, stricter_policy())
+        service.publish(uow, second_analyst, version.content_hash, challenger_share_bp=5000)
+        records = [service.decide(uow, analyst, application({"customer": {"customer_id": f"c{i}"}})) for i in range(24)]
+        declined = service.decide(uow, analyst, application({"customer": {"age": 17, "years_in_business": "0"}}))
+        performance = {r.id: LoanPerformance(date(2020, 1, 1), date(2020, 3, 1) if i % 3 == 0 else None)
+                       for i, r in enumerate(records)} | {declined.id: LoanPerformance(date(2020, 1, 1), None)}
+        report = challenger_report(uow, analyst, performance, outcome_months=12)
+        bad = {i: p.bad_on is not None for i, p in performance.items()}
+        assert report.arms == service.arm_summary(uow, analyst, bad, since=report.window_start)
+        assert {s.arm for s in report.arms} == {"champion", "challenger"}
+        assert sum(s.approved_bad for s in report.arms) == sum(
+            bad[r.id] for r in records if r.outcome == "approve") > 0
+        with uow:
+            rows = uow.session.execute(select(DecisionRow.id, DecisionRow.arm, DecisionRow.policy_hash,
+                                              DecisionRow.outcome, DecisionRow.created_at)
+                                       .where(DecisionRow.tenant_id == analyst.tenant_id)).all()
+        cut = sorted(r.created_at for r in rows)[len(rows) // 2]  # the younger half is not mature yet
+        summed = arm_summaries(rows, bad, mature_before=cut)
+        assert summed == service.arm_summary(uow, analyst, bad, mature_before=cut)
+        assert sum(s.approved_immature for s in summed) > 0
+
     def test_a_shadow_policy_is_stored_but_never_acted_on(
         self, uow: UnitOfWork, bank: Tenant, analyst: Principal, second_analyst: Principal
     ) -> None:

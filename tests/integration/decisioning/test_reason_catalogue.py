@@ -172,3 +172,27 @@ class TestWhatTheBorrowerIsTold:
         assert [r["code"] for r in read[old.id]] == list(old.reasons)
         assert [r["code"] for r in read[young.id]] == list(young.reasons)
         assert [r["message"] for r in read[old.id] if r["tellable"]] == list(old.borrower_reasons)
+
+    def test_a_list_words_reasons_with_and_without_parameters_as_each_decision_s_own_page_does(
+            self, uow: UnitOfWork, bank: Tenant, analyst: Principal) -> None:
+        """A list reads a decision's trace only for reasons whose text takes a parameter: a text without one
+        is worded from the catalogue alone, and both read as the decision's own page words them."""
+        from microlend.decisioning.queries import reason_messages
+
+        service.save_reason_code(uow, analyst, "AGE_ABOVE_MAX", **texts(
+            borrower_zh="年龄过大", borrower_en="Too old for this loan", staff_zh="超龄", staff_en="Over age",
+            params={}))
+        plain = service.decide(uow, analyst, application({"customer": {"age": 70},
+                                                          "capacity": {"age_at_maturity": 71}}), locale="en")
+        young = service.decide(uow, analyst, application({"customer": {"customer_id": "c17", "age": 17}}),
+                               locale="en")
+        assert "AGE_ABOVE_MAX" in plain.reasons
+        for locale in ("en", "zh_CN"):
+            read = reason_messages(uow, analyst, [plain.id, young.id], locale=locale)
+            for decided in (plain, young):
+                shown = service.get_decision(uow, analyst, decided.id, locale=locale)
+                assert [(r["code"], r["staff_message"], r["tellable"]) for r in read[decided.id]] == list(
+                    shown.reason_texts)
+                assert [r["message"] for r in read[decided.id] if r["tellable"]] == list(shown.borrower_reasons)
+        assert any(r["message"] == "Too old for this loan" for r in reason_messages(
+            uow, analyst, [plain.id], locale="en")[plain.id])

@@ -70,3 +70,35 @@ class TestObservedOutcomes:
         assert theirs["decision"]["id"] not in bad  # type: ignore[index]
         worst = loans.worst_days_past_due(api.kit.uow_factory(), api.kit.principal("risk_analyst"))
         assert worst == {late["customer_id"]: 31, fine["customer_id"]: 30}
+
+    def test_a_shadow_decision_shares_the_fate_of_the_decision_it_shadowed(self, api: Api, other: Api) -> None:
+        late, fine = _disbursed(api), _disbursed(api)
+        _set_dpd(api, late["loan_id"], 31)
+        theirs = _disbursed(other)
+        shadows = {_shadow(api, late["decision"]["id"]): late, _shadow(api, fine["decision"]["id"]): fine,  # type: ignore[index]
+                   _shadow(other, theirs["decision"]["id"]): theirs}  # type: ignore[index]
+        who = api.kit.principal("risk_analyst")
+        bad = queries.observed_bad(api.kit.uow_factory(), who)
+        performance = queries.decision_performance(api.kit.uow_factory(), who, datetime.now(UTC).date())
+        for shadow_id, acted in list(shadows.items())[:2]:
+            acted_id = acted["decision"]["id"]  # type: ignore[index]
+            assert bad[shadow_id] == bad[acted_id] == (acted is late)
+            assert performance[shadow_id] == performance[acted_id]
+        their_shadow = list(shadows)[2]
+        assert their_shadow not in bad and their_shadow not in performance
+
+
+def _shadow(api: Api, acted_id: int) -> int:
+    """A shadow decision beside `acted_id`, as a shadow policy stores one."""
+    from sqlalchemy import insert, select
+
+    from microlend.decisioning.tables import DecisionRow
+
+    with api.kit.uow_factory() as u:
+        acted = u.session.execute(select(DecisionRow).where(DecisionRow.id == acted_id)).scalar_one()
+        values = {c.key: getattr(acted, c.key) for c in DecisionRow.__table__.columns if c.key != "id"}
+        shadow = {**values, "arm": "shadow", "acted_on": False, "shadow_of": acted_id}
+        shadow_id = u.session.execute(insert(DecisionRow).values(shadow).returning(DecisionRow.id)).scalar_one()
+        u.commit()
+    return int(shadow_id)
+
