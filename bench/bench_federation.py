@@ -102,7 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=int, default=10_000, help="shared IDs for training")
     parser.add_argument("--key-bits", type=int, default=2048)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--psi-ids", type=int, default=0, help="also time a PSI of this many x this many IDs")
     parser.add_argument("--online", type=int, default=200, help="single-ID partial score requests for p99")
     parser.add_argument("--workers", type=int, default=None, help="processes for the bank's encryptions")
@@ -129,7 +129,7 @@ def main() -> None:
             print(f"CPU (bank, partner and workers, with start-up): {_cpu() - cpu_started:.1f} s; end: {_load()}")
             return
         bank, partner = _frames(args.shared, max(args.shared // 20, 10))
-        settings = TrainingSettings(key_bits=args.key_bits, max_epochs=args.epochs, learning_rate=0.3,
+        settings = TrainingSettings(key_bits=args.key_bits, max_epochs=args.epochs,
                                     **({} if args.workers is None else {"workers": args.workers}))
         process, url = _serve(partner, key_path, work)
         try:
@@ -162,8 +162,10 @@ def main() -> None:
                                    settings=settings)
         print(json.dumps({"valid_auc_joint": round(m["valid_auc_joint"], 4),
                           "valid_auc_same_algorithm_in_clear": round(same, 4),
+                          "valid_auc_central_same_model": round(reference["valid_auc_central_same"], 4),
                           "valid_auc_central_sklearn": round(reference["valid_auc_central"], 4),
-                          "valid_auc_bank_only": round(m["valid_auc_bank_only"], 4)}))
+                          "valid_auc_bank_only": round(m["valid_auc_bank_only"], 4),
+                          "best_epoch": m["best_epoch"], "epochs_run": len(model.history)}))
 
 
 if __name__ == "__main__":
