@@ -7,9 +7,14 @@ outcome, the partner the credit-history fields; the 9,857 loans are repeated wit
     .venv/bin/python bench/bench_federation.py                      # 10,000 shared IDs, 2048-bit key
     .venv/bin/python bench/bench_federation.py --psi-ids 100000     # PSI alone, 100,000 x 100,000
 
-On the shared 2-core test machine (load average 8-15 from other work): 10,000 shared IDs, 2048-bit keys, 3 epochs
-of 7 batches: 564 s wall, 112 s CPU (PSI 22 s, set-up 70 s, epochs 473 s); a 2048-bit encryption by its key's
-owner 2.3 ms CPU instead of phe's 8.3 ms. PSI 100,000 x 100,000 (50,000 shared): 115 s wall, 46 s CPU.
+On the shared 2-core test machine (load average 8-15 from other work): 10,000 shared IDs, 2048-bit keys, 4 epochs
+of 7 batches: 486 s wall, 93 s CPU (PSI 8 s, set-up 42 s, epochs 436 s, load 9-12); a 2048-bit encryption by its
+key's owner 2.3 ms CPU instead of phe's 8.3 ms. PSI 100,000 x 100,000 (50,000 shared): 115 s wall, 46 s CPU.
+Validation AUC on that run: joint 0.6776 (best epoch 3), the same steps in the clear 0.6776, the same model
+fitted centrally (same rows, bins, WoE, L2) 0.6744, sklearn's default fit on the same WoE 0.6674, bank only
+0.5967. The validation fold follows the partnership key (the shared IDs' order), so the figures move by about
+0.02 from key to key; the joint stays within 0.01 of the central same model on most keys (in the clear, 6 of 8
+keys at 6,000 shared IDs; above it, by early stopping on the validation fold, on the others).
 """
 
 from __future__ import annotations
