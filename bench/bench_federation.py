@@ -7,9 +7,14 @@ outcome, the partner the credit-history fields; the 9,857 loans are repeated wit
     .venv/bin/python bench/bench_federation.py                      # 10,000 shared IDs, 2048-bit key
     .venv/bin/python bench/bench_federation.py --psi-ids 100000     # PSI alone, 100,000 x 100,000
 
-On the shared 2-core test machine (load average 8-15 from other work): 10,000 shared IDs, 2048-bit keys, 3 epochs
-of 7 batches: 564 s wall, 112 s CPU (PSI 22 s, set-up 70 s, epochs 473 s); a 2048-bit encryption by its key's
-owner 2.3 ms CPU instead of phe's 8.3 ms. PSI 100,000 x 100,000 (50,000 shared): 115 s wall, 46 s CPU.
+On the shared 2-core test machine (load average 8-15 from other work): 10,000 shared IDs, 2048-bit keys, 4 epochs
+of 7 batches: 486 s wall, 93 s CPU (PSI 8 s, set-up 42 s, epochs 436 s, load 9-12); a 2048-bit encryption by its
+key's owner 2.3 ms CPU instead of phe's 8.3 ms. PSI 100,000 x 100,000 (50,000 shared): 115 s wall, 46 s CPU.
+Validation AUC on that run: joint 0.6776 (best epoch 3), the same steps in the clear 0.6776, the same model
+fitted centrally (same rows, bins, WoE, L2) 0.6744, sklearn's default fit on the same WoE 0.6674, bank only
+0.5967. The validation fold follows the partnership key (the shared IDs' order), so the figures move by about
+0.02 from key to key; the joint stays within 0.01 of the central same model on most keys (in the clear, 6 of 8
+keys at 6,000 shared IDs; above it, by early stopping on the validation fold, on the others).
 """
 
 from __future__ import annotations
@@ -102,7 +107,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=int, default=10_000, help="shared IDs for training")
     parser.add_argument("--key-bits", type=int, default=2048)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--psi-ids", type=int, default=0, help="also time a PSI of this many x this many IDs")
     parser.add_argument("--online", type=int, default=200, help="single-ID partial score requests for p99")
     parser.add_argument("--workers", type=int, default=None, help="processes for the bank's encryptions")
@@ -129,7 +134,7 @@ def main() -> None:
             print(f"CPU (bank, partner and workers, with start-up): {_cpu() - cpu_started:.1f} s; end: {_load()}")
             return
         bank, partner = _frames(args.shared, max(args.shared // 20, 10))
-        settings = TrainingSettings(key_bits=args.key_bits, max_epochs=args.epochs, learning_rate=0.3,
+        settings = TrainingSettings(key_bits=args.key_bits, max_epochs=args.epochs,
                                     **({} if args.workers is None else {"workers": args.workers}))
         process, url = _serve(partner, key_path, work)
         try:
@@ -162,8 +167,10 @@ def main() -> None:
                                    settings=settings)
         print(json.dumps({"valid_auc_joint": round(m["valid_auc_joint"], 4),
                           "valid_auc_same_algorithm_in_clear": round(same, 4),
+                          "valid_auc_central_same_model": round(reference["valid_auc_central_same"], 4),
                           "valid_auc_central_sklearn": round(reference["valid_auc_central"], 4),
-                          "valid_auc_bank_only": round(m["valid_auc_bank_only"], 4)}))
+                          "valid_auc_bank_only": round(m["valid_auc_bank_only"], 4),
+                          "best_epoch": m["best_epoch"], "epochs_run": len(model.history)}))
 
 
 if __name__ == "__main__":

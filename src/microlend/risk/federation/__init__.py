@@ -32,9 +32,13 @@ partner a request log; `--keep-messages` also keeps the bodies for an audit.
    bins, i.e. the smoothed bad rate of groups of at least 5% of the shared customers, never a label.
 
 3. Training (`training`, `partner`). logit(pd) = b + w_bank . woe_bank + w_partner . woe_partner. The
-   residual sigmoid(z) - y is linearised around the base log-odds z0 (p0 the bad rate, slope p0(1-p0)):
-   D = (z_bank - z0 + (p0 - y)/slope) + z_partner. Per mini-batch:
-     - bank -> partner: [[z_bank - z0 + (p0 - y)/slope]] under the bank's key (labels never in clear);
+   residual sigmoid(z) - y is linearised around each row's log-odds z_e at the end of the previous epoch
+   (the base log-odds z0 in the first; p_e = sigmoid(z_e), slope p0(1-p0) with p0 the bad rate):
+   D = (z_bank - z_e + (p_e - y)/slope) + z_partner, so the steps settle on the logistic optimum with the L2
+   penalty l2 * slope (the central `LogisticRegression` of the same rows, WoE and penalty), not on a
+   least-squares fit. The step is learning_rate / (1 + decay (epoch - 1)) on both sides (the bank names it in
+   each update, never above the rate agreed at set-up). Per mini-batch:
+     - bank -> partner: [[z_bank - z_e + (p_e - y)/slope]] under the bank's key (labels never in clear);
      - the partner adds its z_partner under encryption to get [[D]], forms each gradient [[sum D x_k]] per
        bin with its WoE, adds a uniformly random mask r_k mod n (re-randomised) and returns it, together with
        [[z_partner]] under its *own* Paillier key;

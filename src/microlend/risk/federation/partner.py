@@ -250,7 +250,10 @@ class PartnerService:
         n = session.bank_key.n
         fixed = np.array([crypto.signed(int(v) - r, n) for v, r in zip(masked, masks, strict=True)], dtype=float)
         grad = fixed / (crypto.SCALE * crypto.SCALE * size)
-        session.weights = weights - session.learning_rate * (grad + session.l2 * weights)
+        # the bank may lower the step as the epochs go (its schedule); never above the agreed rate
+        rate = (self._number(payload, "learning_rate", 1e-6, session.learning_rate) if "learning_rate" in payload
+                else session.learning_rate)
+        session.weights = weights - rate * (grad + session.l2 * weights)
         session.pending = None
         bank_masked = crypto.from_hex(payload.get("bank_gradient"), "bank_gradient")
         if len(bank_masked) > 10_000:
