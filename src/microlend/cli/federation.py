@@ -125,7 +125,8 @@ def train(
     key_bits: Annotated[int, typer.Option("--key-bits", help="Paillier key size")] = 2048,
     epochs: Annotated[int, typer.Option("--epochs", help="at most this many passes")] = 8,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 1000,
-    learning_rate: Annotated[float, typer.Option("--learning-rate")] = 0.3,
+    learning_rate: Annotated[float, typer.Option("--learning-rate", help="the first epoch's step; later epochs take "
+                                                 "it divided by 1 + (epoch - 1)")] = 1.0,
     seed: Annotated[int, typer.Option("--seed")] = 42,
     keep_messages: Annotated[bool, typer.Option("--keep-messages", help="also keep every message body in "
                                                 "OUT/messages (for an audit)")] = False,
