@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from microlend.core import audit, tenancy
+from microlend.core.clock import utcnow
 from microlend.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from microlend.core.identity import Permission, Principal, Role, system_principal
 from microlend.core.money import parse_amount
@@ -25,6 +26,7 @@ from microlend.core.tables import TenantRow, UserRow
 from microlend.core.uow import UnitOfWork
 from microlend.parties import customers as customer_svc
 from microlend.parties.kyc import birth_date_of, validate_mobile, validate_resident_id
+from microlend.risk.federation import partnerships
 from microlend.servicing import queries as loan_queries
 from microlend.servicing import service as servicing
 
@@ -156,6 +158,13 @@ def repay(uow: UnitOfWork, who: Principal, loan_id: int, amount: str | Decimal,
         raise ValidationError("amount: must be positive", field="amount")
     return servicing.post_repayment(uow, _acting(who), loan_id, value,
                                     idempotency_key=f"borrower-{who.user_id}-{idempotency_key}")
+
+
+def scoring_partners_on_offer(uow: UnitOfWork, who: Principal) -> list[str]:
+    """The data partners the borrower's bank may score an application with (its usable partnerships): when there
+    is one, the application asks for the partner_scoring consent, and names them."""
+    _require_borrower(who)
+    return partnerships.scoring_partners(uow, who.tenant_id, utcnow().date())
 
 
 def products_on_offer(uow: UnitOfWork, who: Principal) -> list[servicing.ProductView]:

@@ -157,13 +157,22 @@ def _apply_page(request: Request, uow: UnitOfWorkDep, who: Principal, status_cod
     products = borrowers.products_on_offer(uow, who)
     form = form or {"product_code": DEFAULT_PRODUCT, "amount": DEFAULT_AMOUNT, "term_months": str(DEFAULT_TERM),
                     "purpose": DEFAULT_PURPOSE.get(request_locale(request), "")}
+    asked, partners = _apply_consents(uow, who)
     return _page(request, who, "borrower/apply.html", status_code=status_code, products=products, form=form,
-                 error=error, consent_texts=[consent_texts.current(scope) for scope in APPLY_CONSENTS])
+                 error=error, consent_texts=[consent_texts.current(scope) for scope in asked], partners=partners)
 
 
 #: What a borrower authorises when applying: the credit report (required) and the external business data
-#: (tax, e-invoices, merchant flows), without which a data-based product cannot be decided.
+#: (tax, e-invoices, merchant flows), without which a data-based product cannot be decided; and, when the bank
+#: scores with a data partner, scoring with that partner (without it the bank's own model decides alone).
 APPLY_CONSENTS = ("credit_report", "external_data")
+PARTNER_SCORING = "partner_scoring"
+
+
+def _apply_consents(uow: UnitOfWorkDep, who: Principal) -> tuple[tuple[str, ...], list[str]]:
+    """The consents this borrower's application asks for, and the data partners it names."""
+    partners = borrowers.scoring_partners_on_offer(uow, who)
+    return ((*APPLY_CONSENTS, PARTNER_SCORING) if partners else APPLY_CONSENTS), partners
 
 
 @router.get("/b/apply", response_class=HTMLResponse)
@@ -190,7 +199,8 @@ def apply(
     if who is None:
         return _not_borrower(request, uow)
     form = {"product_code": product_code, "amount": amount, "term_months": term_months, "purpose": purpose}
-    given = tuple(sorted(set(consent or ()) & set(APPLY_CONSENTS)))
+    asked, _ = _apply_consents(uow, who)
+    given = tuple(sorted(set(consent or ()) & set(asked)))
     try:
         if "credit_report" not in given:
             raise ValidationError("consent: please authorise the credit report query (授权查询征信) to apply",

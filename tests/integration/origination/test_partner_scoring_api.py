@@ -211,3 +211,55 @@ def test_with_the_consent_but_the_partner_down_the_reason_is_unavailable(joint_a
     assert partner["outcome"] == "unavailable" and "not reachable" in partner["reason"]
     assert partner["latency_ms"] is not None
     assert d["inputs"]["model"]["reason_codes"][0] == "PARTNER_UNAVAILABLE"
+
+
+def _consents(api: Api, customer_id: int) -> set[str]:
+    r = api.client.get(f"/api/v1/customers/{customer_id}/consents", headers=api.token("credit_officer"))
+    assert r.status_code == 200, r.text
+    return {c["scope"] for c in r.json() if c.get("active", True)}
+
+
+def test_a_borrower_applying_online_is_asked_for_the_partner_scoring_consent_only_while_a_partnership_runs(
+        joint_api: Api, joint: Joint) -> None:
+    from tests.integration.origination.test_workbench_pages import as_borrower, register
+
+    from microlend.core import sessions
+    from microlend.risk.tables import PartnershipRow
+
+    api = joint_api
+    token, _ = register(api)
+    h = as_borrower(api, token)
+    form = api.client.get("/b/apply", headers=h)
+    assert form.status_code == 200 and 'data-testid="consent-partner_scoring"' in form.text
+    assert "telecom" in form.text and "partner_scoring/2026-11-30" in form.text  # the partner named, the text shown
+    zh = api.client.get("/b/apply", headers={**h, "Cookie": h["Cookie"].replace("ml_lang=en", "ml_lang=zh_CN")})
+    assert "数据合作方（telecom）" in zh.text
+    r = api.client.post("/b/apply", headers=h, follow_redirects=False, data={
+        "product_code": "EI-STD", "amount": "30000", "term_months": "12", "purpose": "stock",
+        "consent": ["credit_report", "partner_scoring"]})
+    assert r.status_code in (303, 422), r.text
+    who = sessions.resolve(api.kit.uow_factory(), token, api.client.app.state.settings)  # type: ignore[attr-defined]
+    assert who.customer_id is not None
+    assert "partner_scoring" in _consents(api, who.customer_id)
+
+    # a suspended partnership asks nobody's consent, and a consent posted anyway is not recorded
+    with api.kit.uow_factory() as u:
+        u.session.query(PartnershipRow).filter_by(tenant_id=api.kit.tenant.id).update({"status": "suspended"})
+        u.commit()
+    token2, _ = register(api)
+    h2 = as_borrower(api, token2)
+    assert 'data-testid="consent-partner_scoring"' not in api.client.get("/b/apply", headers=h2).text
+    api.client.post("/b/apply", headers=h2, follow_redirects=False, data={
+        "product_code": "EI-STD", "amount": "30000", "term_months": "12", "purpose": "stock",
+        "consent": ["credit_report", "partner_scoring"]})
+    who2 = sessions.resolve(api.kit.uow_factory(), token2, api.client.app.state.settings)  # type: ignore[attr-defined]
+    assert who2.customer_id is not None
+    assert "partner_scoring" not in _consents(api, who2.customer_id)
+
+
+def test_a_bank_without_a_data_partner_asks_no_partner_scoring_consent(api: Api) -> None:
+    from tests.integration.origination.test_workbench_pages import as_borrower, register
+
+    token, _ = register(api)
+    form = api.client.get("/b/apply", headers=as_borrower(api, token))
+    assert form.status_code == 200 and 'data-testid="consent-partner_scoring"' not in form.text

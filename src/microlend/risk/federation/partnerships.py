@@ -226,6 +226,16 @@ def list_partnerships(uow: UnitOfWork, who: Principal, *, status: str | None = N
         return [Partnership.from_row(r) for r in uow.session.execute(query.order_by(PartnershipRow.id)).scalars()]
 
 
+def scoring_partners(uow: UnitOfWork, tenant_id: int, on: date) -> list[str]:
+    """The names of the bank's partnerships usable on `on`, with which an applicant may consent to be scored
+    (what an applicant is told before consenting: the partners' names, nothing else about them)."""
+    with uow.read_only():
+        rows = uow.session.execute(select(PartnershipRow).where(
+            PartnershipRow.tenant_id == tenant_id, PartnershipRow.status == PartnershipStatus.ACTIVE,
+        ).order_by(PartnershipRow.name)).scalars()
+        return [r.name for r in rows if Partnership.from_row(r).usable_on(on) is None]
+
+
 def partnership_for_scoring(uow: UnitOfWork, who: Principal, partnership_id: int) -> Partnership | None:
     """The partnership a joint model scores under, for the one scoring (None when the bank has no such one)."""
     who.require(Permission.SCORE)
