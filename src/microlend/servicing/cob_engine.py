@@ -17,8 +17,8 @@ provisioning, marks the run done with the partitions' totals and advances the bu
 
 The classification rules beyond days past due (judgement floors, restructuring observation, the cure rule) are
 applied per partition with the in-database close's own decision (``classification.decide``) to the loans under a
-class state. Out of scope, refused before anything is written (the in-database close handles them): active
-revolving loans and non-performing loans without a class state whose class by days past due would fall today."""
+class state and the non-performing loans whose class by days past due ranks lower. Out of scope, refused before
+anything is written (the in-database close handles them): active revolving loans."""
 
 from __future__ import annotations
 
@@ -282,20 +282,6 @@ def _refuse_out_of_scope(session: Session, tenant_id: int, on: date) -> None:
     if session.execute(text("SELECT 1 FROM loans WHERE tenant_id = :t AND status = 'active' "
                             "AND method = 'revolving' LIMIT 1"), p).first():
         found.append("active revolving loans")
-    # a non-performing loan whose class by tomorrow's days past due ranks lower: the cure rule decides its class
-    # (a loan under a class state has its class decided by the rules, the cure rule included)
-    oldest = (
-        "(SELECT MIN(i.due_day) FROM loan_installments i WHERE i.loan_id = l.id AND (i.status = 'overdue' "
-        "OR (i.status = 'pending' AND i.due_day < :d)))"
-    )
-    dpd = f"COALESCE(:d - {oldest}, 0)"
-    rank = "CASE {0} " + " ".join(f"WHEN '{c}' THEN {r}" for c, r in RANK.items()) + " END"
-    if session.execute(text(
-        f"SELECT 1 FROM loans l WHERE l.tenant_id = :t AND l.status = 'active' AND l.loan_class IN ({_quoted(_NPL)}) "
-        f"AND {rank.format(_class_case(dpd))} < {rank.format('l.loan_class')} "
-        "AND NOT EXISTS (SELECT 1 FROM loan_class_states s WHERE s.loan_id = l.id) LIMIT 1"
-    ), p).first():
-        found.append("non-performing loans whose class would fall today")
     if found:
         raise ValidationError(
             f"engine: close of business on a batch engine does not handle {', '.join(found)}; "
