@@ -30,6 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Date, bindparam, select, text
 from sqlalchemy.orm import Session
 
@@ -433,7 +434,13 @@ def _apply_class_rules(
         select(LoanClassStateRow).join(LoanRow, LoanRow.id == LoanClassStateRow.loan_id).where(
             LoanClassStateRow.tenant_id == tenant_id, LoanRow.status == "active",
             LoanClassStateRow.loan_id.between(lo, hi))).scalars()}
-    rows = {int(r["loan_id"]): r for r in loans.to_pylist()}
+    # only the loans the rules may decide (a class state, or non-performing in the day's work) leave Arrow
+    ids = loans.column("loan_id")
+    picked = pc.or_(
+        pc.is_in(ids, value_set=pa.array(sorted(states), ids.type)),
+        pc.and_(loans.column("in_work"), pc.is_in(loans.column("old_class"), value_set=pa.array(_NPL))),
+    )
+    rows = {int(r["loan_id"]): r for r in loans.filter(picked).to_pylist()}
     missing = sorted(set(states) - set(rows))
     if missing:
         for loan_id, customer_id, accrual_status, dpd, bucket, loan_class in session.execute(
@@ -482,8 +489,8 @@ def _apply_class_rules(
             row.observe_until_day = None if decision.state.observe_until is None else (
                 decision.state.observe_until.toordinal())
     session.flush()
-    merged = [rows[k] for k in sorted(rows)]
-    return pa.Table.from_pylist(merged, schema=loans.schema), reasons
+    ruled = pa.Table.from_pylist([rows[k] for k in sorted(rows)], schema=loans.schema)
+    return pa.concat_tables([loans.filter(pc.invert(picked)), ruled]).sort_by("loan_id"), reasons
 
 
 def _sum(session: Session, where: str, column: str) -> int:
