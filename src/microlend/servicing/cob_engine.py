@@ -15,9 +15,10 @@ close does before the day's accrual moves) and records the date's run as running
 date with a run row, so the two never both close it. After the last partition, one transaction runs month-end
 provisioning, marks the run done with the partitions' totals and advances the business date.
 
-Out of scope, refused before anything is written (the in-database close handles them): active revolving loans,
-loans under a class state (judgement floors, restructuring observation) and non-performing loans whose class by
-days past due would fall today (the cure rule)."""
+The classification rules beyond days past due (judgement floors, restructuring observation, the cure rule) are
+applied per partition with the in-database close's own decision (``classification.decide``) to the loans under a
+class state and the non-performing loans whose class by days past due ranks lower. Out of scope, refused before
+anything is written (the in-database close handles them): active revolving loans."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Date, bindparam, select, text
 from sqlalchemy.orm import Session
 
@@ -40,7 +42,7 @@ from microlend.core.identity import Permission, Principal
 from microlend.core.money import from_storage
 from microlend.core.tables import TenantRow
 from microlend.core.uow import UnitOfWork
-from microlend.servicing.classification import RANK
+from microlend.servicing.classification import RANK, ClassState, bank_policy, cure_observation_end, decide
 from microlend.servicing.cob import MAX_CATCH_UP_DAYS, CobResult, apply_credit_balances
 from microlend.servicing.delinquency import CLASS_THRESHOLDS, DEFAULT_BUCKETS, BucketScheme, LoanClass
 from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged, LoanClassChanged
@@ -50,7 +52,7 @@ from microlend.servicing.nonaccrual import AccruedInterestPolicy, NonAccrualSett
 from microlend.servicing.provisions import month_end, provision_in
 from microlend.servicing.repository import bank_nonaccrual, post_entry, tune_batch_transaction
 from microlend.servicing.subledger import post_loan_lines
-from microlend.servicing.tables import CobPartitionRow, CobRunRow
+from microlend.servicing.tables import CobPartitionRow, CobRunRow, InstallmentRow, LoanClassStateRow, LoanRow
 
 #: loan ids per partition: a partition's rows are read, computed and written in one transaction
 PARTITION_LOANS = 50_000
@@ -281,21 +283,6 @@ def _refuse_out_of_scope(session: Session, tenant_id: int, on: date) -> None:
     if session.execute(text("SELECT 1 FROM loans WHERE tenant_id = :t AND status = 'active' "
                             "AND method = 'revolving' LIMIT 1"), p).first():
         found.append("active revolving loans")
-    if session.execute(text("SELECT 1 FROM loan_class_states s JOIN loans l ON l.id = s.loan_id "
-                            "WHERE s.tenant_id = :t AND l.status = 'active' LIMIT 1"), p).first():
-        found.append("loans under a class state")
-    # a non-performing loan whose class by tomorrow's days past due ranks lower: the cure rule decides its class
-    oldest = (
-        "(SELECT MIN(i.due_day) FROM loan_installments i WHERE i.loan_id = l.id AND (i.status = 'overdue' "
-        "OR (i.status = 'pending' AND i.due_day < :d)))"
-    )
-    dpd = f"COALESCE(:d - {oldest}, 0)"
-    rank = "CASE {0} " + " ".join(f"WHEN '{c}' THEN {r}" for c, r in RANK.items()) + " END"
-    if session.execute(text(
-        f"SELECT 1 FROM loans l WHERE l.tenant_id = :t AND l.status = 'active' AND l.loan_class IN ({_quoted(_NPL)}) "
-        f"AND {rank.format(_class_case(dpd))} < {rank.format('l.loan_class')} LIMIT 1"
-    ), p).first():
-        found.append("non-performing loans whose class would fall today")
     if found:
         raise ValidationError(
             f"engine: close of business on a batch engine does not handle {', '.join(found)}; "
@@ -407,11 +394,13 @@ def _close_partition(
         updates = engine.run_sql(installment_updates_sql(d), tables)
         loans = engine.run_sql(loan_results_sql(d, buckets, rule), tables)
         lap("engine")
+        loans, reasons = _apply_class_rules(s, who.tenant_id, on, lo, hi, loans, rule)
+        lap("class_rules")
         _scratch_tables(s)
         _bulk_insert(s, _INSTALLMENTS_TABLE, ("id", "interest_accrued", "status"), updates)
         _bulk_insert(s, _LOANS_TABLE, _LOANS_TABLE_COLUMNS, loans)
         lap("load")
-        figures, events = _apply(s, who, on, loans, rule)
+        figures, events = _apply(s, who, on, loans, rule, reasons)
         lap("write")
         s.add(CobPartitionRow(tenant_id=who.tenant_id, business_date=on, first_loan_id=lo, last_loan_id=hi,
                               engine=engine.name, figures={**figures.as_json(), "seconds": laps},
@@ -422,13 +411,95 @@ def _close_partition(
     return True
 
 
+def _state_of(row: LoanClassStateRow | None) -> ClassState:
+    if row is None:
+        return ClassState()
+    return ClassState(
+        row.judged_class, row.judged_reason or "", row.cured_on,
+        None if row.observe_until_day is None else date.fromordinal(row.observe_until_day),
+        None if row.restructure_until_day is None else date.fromordinal(row.restructure_until_day),
+    )
+
+
+def _apply_class_rules(
+    session: Session, tenant_id: int, on: date, lo: int, hi: int, loans: pa.Table, rule: NonAccrualSettings
+) -> tuple[pa.Table, dict[int, str]]:
+    """The classification rules beyond days past due (``classification.decide``, as the in-database close applies
+    them) on the partition's engine results: a loan with a class state joins the day's work (current: days past
+    due 0, its bucket kept, normal by days past due) and takes the class the rules decide, as does a
+    non-performing loan whose class by days past due ranks lower (the cure rule); their states are updated.
+    Whether a loan stops accruing follows its decided class. Returns the results and the reason per loan whose
+    class the rules decided."""
+    states = {row.loan_id: row for row in session.execute(
+        select(LoanClassStateRow).join(LoanRow, LoanRow.id == LoanClassStateRow.loan_id).where(
+            LoanClassStateRow.tenant_id == tenant_id, LoanRow.status == "active",
+            LoanClassStateRow.loan_id.between(lo, hi))).scalars()}
+    # only the loans the rules may decide (a class state, or non-performing in the day's work) leave Arrow
+    ids = loans.column("loan_id")
+    picked = pc.or_(
+        pc.is_in(ids, value_set=pa.array(sorted(states), ids.type)),
+        pc.and_(loans.column("in_work"), pc.is_in(loans.column("old_class"), value_set=pa.array(_NPL))),
+    )
+    rows = {int(r["loan_id"]): r for r in loans.filter(picked).to_pylist()}
+    missing = sorted(set(states) - set(rows))
+    if missing:
+        for loan_id, customer_id, accrual_status, dpd, bucket, loan_class in session.execute(
+            select(LoanRow.id, LoanRow.customer_id, LoanRow.accrual_status, LoanRow.days_past_due, LoanRow.bucket,
+                   LoanRow.loan_class).where(LoanRow.id.in_(missing))
+        ).tuples():
+            rows[int(loan_id)] = {
+                "loan_id": int(loan_id), "customer_id": customer_id, "scheduled": 0,
+                "non_accrual": accrual_status == "non-accrual", "in_work": False, "old_days_past_due": dpd,
+                "old_bucket": bucket, "old_class": loan_class, "days_past_due": dpd, "bucket": bucket,
+                "loan_class": loan_class, "penalty": 0, "stops": False,
+            }
+    decided = [
+        r for loan_id, r in sorted(rows.items())
+        if loan_id in states
+        or (r["in_work"] and r["old_class"] in _NPL and RANK[r["loan_class"]] < RANK[r["old_class"]])
+    ]
+    if not decided:
+        return loans, {}
+    policy = bank_policy(session, tenant_id)
+    reasons: dict[int, str] = {}
+    for r in decided:
+        loan_id = int(r["loan_id"])
+        if not r["in_work"]:  # current, at its bucket: in the day's work as the in-database close puts it
+            r.update(in_work=True, days_past_due=0, bucket=r["old_bucket"], loan_class=LoanClass.NORMAL.value,
+                     penalty=0)
+        dpd, current = int(r["days_past_due"]), str(r["old_class"])
+        row = states.get(loan_id)
+        state = _state_of(row)
+        end = None
+        if current in _NPL and dpd == 0 and state.cured_on is None:
+            dues = session.execute(select(InstallmentRow.due_date).where(
+                InstallmentRow.loan_id == loan_id, InstallmentRow.status == "pending")).scalars().all()
+            end = cure_observation_end(on, dues, policy)
+        decision = decide(current, str(r["loan_class"]), dpd, on, state, end)
+        r["loan_class"] = decision.loan_class
+        r["stops"] = not r["non_accrual"] and (
+            dpd > rule.days or (rule.on_npl and decision.loan_class in _NPL))
+        if decision.reason:
+            reasons[loan_id] = decision.reason
+        if decision.state != state:
+            if row is None:
+                row = LoanClassStateRow(loan_id=loan_id, tenant_id=tenant_id, judged_reason="")
+                session.add(row)
+            row.cured_on = decision.state.cured_on
+            row.observe_until_day = None if decision.state.observe_until is None else (
+                decision.state.observe_until.toordinal())
+    session.flush()
+    ruled = pa.Table.from_pylist([rows[k] for k in sorted(rows)], schema=loans.schema)
+    return pa.concat_tables([loans.filter(pc.invert(picked)), ruled]).sort_by("loan_id"), reasons
+
+
 def _sum(session: Session, where: str, column: str) -> int:
     value = session.execute(text(f"SELECT SUM({column}) FROM {_LOANS_TABLE} WHERE {where}")).scalar()
     return int(value or 0)
 
 
 def _apply(
-    session: Session, who: Principal, on: date, loans: pa.Table, rule: NonAccrualSettings
+    session: Session, who: Principal, on: date, loans: pa.Table, rule: NonAccrualSettings, reasons: dict[int, str]
 ) -> tuple[PartitionFigures, list[Any]]:
     """Write one partition's results (in the scratch tables) as the in-database close writes a day's: postings
     loan by loan, installment and loan updates, loan events; returns its figures and the events to publish."""
@@ -480,7 +551,7 @@ def _apply(
     stopped, reversed_amount = _stop_accruing(session, who, on, rule)
     figures = PartitionFigures(interest, interest_memo, penalty, penalty_memo, newly_overdue, bucket_changes,
                                stopped, reversed_amount)
-    return figures, _events(who.tenant_id, on, loans)
+    return figures, _events(who.tenant_id, on, loans, reasons)
 
 
 def _stop_accruing(session: Session, who: Principal, on: date, rule: NonAccrualSettings) -> tuple[int, int]:
@@ -541,8 +612,9 @@ def _stop_accruing(session: Session, who: Principal, on: date, rule: NonAccrualS
     return stopped, sum(r[1] + r[2] for r in reversed_loans)
 
 
-def _events(tenant_id: int, on: date, loans: pa.Table) -> list[Any]:
-    """The partition's events to publish: newly overdue, bucket moves and class changes (by days past due)."""
+def _events(tenant_id: int, on: date, loans: pa.Table, reasons: dict[int, str]) -> list[Any]:
+    """The partition's events to publish: newly overdue, bucket moves and class changes, each with its reason
+    (days past due unless the class rules decided it)."""
     events: list[Any] = []
     changed: list[Any] = []
     for row in loans.filter(loans.column("in_work")).to_pylist():
@@ -553,7 +625,7 @@ def _events(tenant_id: int, on: date, loans: pa.Table) -> list[Any]:
             events.append(LoanBucketChanged(tenant_id, loan_id, on, row["old_bucket"], row["bucket"], dpd))
         if row["old_class"] != row["loan_class"]:
             changed.append(LoanClassChanged(tenant_id, loan_id, on, row["old_class"], row["loan_class"], dpd,
-                                            f"{dpd} days past due"))
+                                            reasons.get(loan_id, f"{dpd} days past due")))
     return [*events, *changed]
 
 
