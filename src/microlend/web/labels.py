@@ -204,6 +204,9 @@ ATTRIBUTES: dict[str, str] = {
 
 #: The figures a scheduled job reports, by their key.
 JOB_FIGURES: dict[str, str] = {
+    "audit_chain_ok": "Audit chain intact",
+    "audit_records": "Audit records",
+    "audit_verified": "Audit records verified now",
     "before_due": "Before the due date",
     "borrowers": "Borrowers",
     "bucket_changes": "Bucket changes",
