@@ -12,6 +12,7 @@ non-negative integers is ``a·b / c`` rounded half-up, identical to the domain f
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -609,6 +610,14 @@ def run_close_of_business(
     """Close every open business date up to ``through`` (default: the current one), oldest first, each in its
     own transaction. A date already closed is never closed again; a crash leaves the next run to redo it."""
     who.require(Permission.RUN_CLOSE_OF_BUSINESS)
+    return close_open_dates(uow, who, through, lambda day: _close_one(uow, who, day, buckets))
+
+
+def close_open_dates(
+    uow: UnitOfWork, who: Principal, through: date | None, close_one: Callable[[date], CobResult]
+) -> list[CobResult]:
+    """Run ``close_one`` for every open business date up to ``through`` (default: the current one), oldest first,
+    counting each run and failure; the checks on ``through`` every way of closing shares."""
     with uow:
         tenant = uow.session.get(TenantRow, who.tenant_id)
         if tenant is None:
@@ -623,7 +632,7 @@ def run_close_of_business(
     day = first
     while day <= last:
         with metrics.failures_counted(metrics.CLOSE_OF_BUSINESS, expected=(DomainError,)):
-            result = _close_one(uow, who, day, buckets)
+            result = close_one(day)
         if not result.skipped:
             metrics.job_ran(metrics.CLOSE_OF_BUSINESS, result.seconds)
         results.append(result)

@@ -35,15 +35,15 @@ from sqlalchemy import Date, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from microlend.batch.engine import BatchEngine, Progress
-from microlend.core import audit, metrics
+from microlend.core import audit
 from microlend.core.clock import utcnow
-from microlend.core.errors import DomainError, NotFound, ValidationError
+from microlend.core.errors import ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.money import from_storage
 from microlend.core.tables import TenantRow
 from microlend.core.uow import UnitOfWork
 from microlend.servicing.classification import RANK, ClassState, bank_policy, cure_observation_end, decide
-from microlend.servicing.cob import MAX_CATCH_UP_DAYS, CobResult, apply_credit_balances
+from microlend.servicing.cob import CobResult, apply_credit_balances, close_open_dates
 from microlend.servicing.delinquency import CLASS_THRESHOLDS, DEFAULT_BUCKETS, BucketScheme, LoanClass
 from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged, LoanClassChanged
 from microlend.servicing.fee_accrual import amortise_fees
@@ -205,26 +205,8 @@ def run_close_of_business_on(
     who.require(Permission.RUN_CLOSE_OF_BUSINESS)
     if partition_loans < 1:
         raise ValidationError("partition_loans: at least 1", field="partition_loans")
-    with uow:
-        tenant = uow.session.get(TenantRow, who.tenant_id)
-        if tenant is None:
-            raise NotFound(f"tenant {who.tenant_id} not found")
-        first = tenant.business_date
-    last = through or first
-    if last < first - timedelta(days=1):
-        raise ValidationError(f"date: {last} is already closed (the open business date is {first})", field="date")
-    if (last - first).days > MAX_CATCH_UP_DAYS:
-        raise ValidationError(f"date: more than {MAX_CATCH_UP_DAYS} days to catch up", field="date")
-    results: list[CobResult] = []
-    day = first
-    while day <= last:
-        with metrics.failures_counted(metrics.CLOSE_OF_BUSINESS, expected=(DomainError,)):
-            result = _close_one(uow, who, engine, day, buckets, partition_loans, progress, after_partition)
-        if not result.skipped:
-            metrics.job_ran(metrics.CLOSE_OF_BUSINESS, result.seconds)
-        results.append(result)
-        day += timedelta(days=1)
-    return results
+    return close_open_dates(uow, who, through, lambda day: _close_one(
+        uow, who, engine, day, buckets, partition_loans, progress, after_partition))
 
 
 def _skipped(on: date) -> CobResult:
