@@ -153,11 +153,13 @@ def revoke_consent(request: Request, uow: UnitOfWorkDep, scope: str) -> Response
 
 
 def _apply_page(request: Request, uow: UnitOfWorkDep, who: Principal, status_code: int = 200,
-                error: str | None = None, form: dict[str, str] | None = None) -> HTMLResponse:
+                error: str | None = None, form: dict[str, str] | None = None,
+                consents: tuple[tuple[str, ...], list[str]] | None = None) -> HTMLResponse:
+    """The application form; `consents` are the ones `_apply_consents` already read for a refused post."""
     products = borrowers.products_on_offer(uow, who)
     form = form or {"product_code": DEFAULT_PRODUCT, "amount": DEFAULT_AMOUNT, "term_months": str(DEFAULT_TERM),
                     "purpose": DEFAULT_PURPOSE.get(request_locale(request), "")}
-    asked, partners = _apply_consents(uow, who)
+    asked, partners = consents or _apply_consents(uow, who)
     return _page(request, who, "borrower/apply.html", status_code=status_code, products=products, form=form,
                  error=error, consent_texts=[consent_texts.current(scope) for scope in asked], partners=partners)
 
@@ -199,7 +201,8 @@ def apply(
     if who is None:
         return _not_borrower(request, uow)
     form = {"product_code": product_code, "amount": amount, "term_months": term_months, "purpose": purpose}
-    asked, _ = _apply_consents(uow, who)
+    consents = _apply_consents(uow, who)
+    asked = consents[0]
     given = tuple(sorted(set(consent or ()) & set(asked)))
     try:
         if "credit_report" not in given:
@@ -214,7 +217,7 @@ def apply(
             campaign_id=_campaign_cookie(request), locale=request_locale(request),
             evidence=request_evidence(request)))
     except DomainError as exc:
-        return _apply_page(request, uow, who, exc.status_code, _explain(request, exc), form)
+        return _apply_page(request, uow, who, exc.status_code, _explain(request, exc), form, consents)
     return RedirectResponse(f"/b/applications/{app.id}", status_code=303)
 
 
