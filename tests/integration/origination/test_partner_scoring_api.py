@@ -6,7 +6,6 @@ partner call's outcome and latency."""
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
@@ -20,6 +19,7 @@ import pandas as pd
 import pytest
 import uvicorn
 from tests.conftest import Api
+from tests.partner_wire import InProcess
 from tests.provider_server import free_port
 from tests.signing import consent_by_code
 
@@ -39,15 +39,6 @@ BANK_FIELDS = ["funded_amnt", "term", "addr_state", "verification_status", "annu
 NEITHER = ["int_rate", "sub_grade"]
 ROWS = 2000
 KEY = PartnershipKey(bytes(range(1, 33)))
-
-
-class InProcess:
-    def __init__(self, service: PartnerService) -> None:
-        self.service = service
-
-    def call(self, message_type: str, payload: dict[str, Any]) -> dict[str, Any]:
-        answer = self.service.handle(message_type, json.loads(json.dumps(payload)))
-        return json.loads(json.dumps(answer))  # type: ignore[no-any-return]
 
 
 @dataclass

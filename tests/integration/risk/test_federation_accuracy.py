@@ -5,11 +5,9 @@ beats the bank's own model. The partner runs in-process (the HTTP path is the en
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import pandas as pd
 import pytest
+from tests.partner_wire import InProcess
 
 from microlend.risk.datasets import lending_club
 from microlend.risk.federation.keys import PartnershipKey
@@ -30,15 +28,6 @@ EXTRA = 300
 KEY = PartnershipKey(bytes(range(32)))
 #: every epoch runs (no early stop), so the last one shows where the steps settle
 SETTINGS = TrainingSettings(key_bits=512, max_epochs=6, patience=6)
-
-
-class InProcess:
-    def __init__(self, service: PartnerService) -> None:
-        self.service = service
-
-    def call(self, message_type: str, payload: dict[str, Any]) -> dict[str, Any]:
-        answer = self.service.handle(message_type, json.loads(json.dumps(payload)))
-        return json.loads(json.dumps(answer))  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 import uvicorn
 from sqlalchemy import select
+from tests.partner_wire import InProcess
 from tests.provider_server import free_port
 
 from microlend.core.audit import AuditRow
@@ -52,15 +53,6 @@ TODAY = date.today()
 
 def _id_number(i: int) -> str:
     return f"3301061988{(i % 12) + 1:02d}{(i % 28) + 1:02d}{i:04d}"
-
-
-class InProcess:
-    def __init__(self, service: PartnerService) -> None:
-        self.service = service
-
-    def call(self, message_type: str, payload: dict[str, Any]) -> dict[str, Any]:
-        answer = self.service.handle(message_type, json.loads(json.dumps(payload)))
-        return json.loads(json.dumps(answer))  # type: ignore[no-any-return]
 
 
 @dataclass

@@ -3,7 +3,6 @@ authenticated and replays refused, the two PSI runs agree, the partner's model p
 
 from __future__ import annotations
 
-import json
 import stat
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from tests.partner_wire import InProcess
 
 from microlend.core.errors import ValidationError
 from microlend.risk.federation import crypto
@@ -130,17 +130,6 @@ class TestAuthentication:
         (tmp_path / "junk.key").write_text("hello")
         with pytest.raises(ValidationError, match="not a partnership key"):
             PartnershipKey.load(tmp_path / "junk.key")
-
-
-class InProcess:
-    """The partner's service behind a JSON round trip, as the wire would carry it."""
-
-    def __init__(self, service: PartnerService) -> None:
-        self.service = service
-
-    def call(self, message_type: str, payload: dict[str, Any]) -> dict[str, Any]:
-        answer = self.service.handle(message_type, json.loads(json.dumps(payload)))
-        return json.loads(json.dumps(answer))  # type: ignore[no-any-return]
 
 
 class TestIntersection:
