@@ -18,7 +18,7 @@ import sys
 for name in {extras!r}:
     sys.modules[name] = None
 import microlend.cli.main
-import microlend.api.app
+import microlend.api.main  # the app itself: creating it imports every page's and route's module
 import microlend.demo.seed
 import microlend.demo.history
 from typer.testing import CliRunner

@@ -142,11 +142,18 @@ def _check_roles(roles: list[str]) -> list[str]:
     return sorted(set(roles))
 
 
+def hash_password(password: str) -> str:
+    """The stored form of `password` (argon2, the platform's one setting)."""
+    return _hasher.hash(password)
+
+
 def add_user(
     session: Session, tenant_id: int, username: str, password: str, roles: list[str], *,
-    display_name: str = "", branch: str = "", customer_id: int | None = None,
+    display_name: str = "", branch: str = "", customer_id: int | None = None, password_hash: str | None = None,
 ) -> UserRow:
-    """Insert a user inside an open transaction (used by the service functions and by demo seeding)."""
+    """Insert a user inside an open transaction (used by the service functions and by demo seeding).
+    `password_hash`, when given, is `hash_password(password)` made once for users who share a published
+    password (the demo's staff): one hashing instead of one per user, at the same strength."""
     if not _USERNAME.match(username):
         raise ValidationError("username: 2-100 letters, digits, '.', '_', '-' or '@'", field="username")
     check_password(password, username)
@@ -154,7 +161,7 @@ def add_user(
     if session.execute(select(UserRow.id).where(UserRow.username == username)).first():
         raise Conflict(f"username: '{username}' is taken", field="username")
     row = UserRow(tenant_id=tenant_id, username=username, display_name=display_name or username,
-                  password_hash=_hasher.hash(password), roles=roles, branch=branch,
+                  password_hash=password_hash or _hasher.hash(password), roles=roles, branch=branch,
                   customer_id=customer_id, active=True, created_at=utcnow())
     session.add(row)
     session.flush()

@@ -156,11 +156,14 @@ def seed(
         tenant_id, today = t.id, t.business_date
         system = system_principal(t.id, "demo-seed")
         logins = []
+        hashed: str | None = None  # the staff share the published demo password: hashed once, not per login
         for username, roles, display, branch in DEMO_STAFF:
             full = f"{username}@{DEMO_TENANT}"
             if not s.execute(select(UserRow.id).where(UserRow.username == full)).first():
+                hashed = hashed or tenancy.hash_password(DEMO_PASSWORD)
                 row = tenancy.add_user(
-                    s, t.id, full, DEMO_PASSWORD, [str(r) for r in roles], display_name=display, branch=branch
+                    s, t.id, full, DEMO_PASSWORD, [str(r) for r in roles], display_name=display, branch=branch,
+                    password_hash=hashed,
                 )
                 audit.record(s, system, "user.create", "user", row.id, after={"username": full, "roles": row.roles})
             logins.append((full, DEMO_PASSWORD, ", ".join(str(r) for r in roles)))

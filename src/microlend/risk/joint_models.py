@@ -11,7 +11,7 @@ import json
 import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from microlend.core.errors import Conflict, ValidationError
 from microlend.core.identity import Permission, Principal
@@ -20,7 +20,9 @@ from microlend.risk import registry
 from microlend.risk.artefacts import METADATA_FILE, ModelMetadata, content_hash
 from microlend.risk.federation.joint_scoring import KIND, MODEL_FILE, PARTNER_FEATURE, HeteroLrModel
 from microlend.risk.federation.partnerships import Partnership, get_partnership
-from microlend.risk.federation.training import JointModel
+
+if TYPE_CHECKING:  # training needs the federation extra (Paillier), which the app imports without
+    from microlend.risk.federation.training import JointModel
 
 REPORT_FILES = ("report.html", "report.json")
 
@@ -136,6 +138,8 @@ def register_joint_model(uow: UnitOfWork, who: Principal, model_dir: Path, *, pa
     if why_not:
         raise Conflict(f"partnership: {why_not}; a joint model is registered under an active partnership",
                        field="partnership")
+    from microlend.risk.federation.training import JointModel
+
     joint = JointModel.load(model_dir)
     with tempfile.TemporaryDirectory(prefix="microlend-joint-") as tmp:
         package(joint, Path(tmp), partnership=partnership, name=name or f"joint-{partnership.name}")

@@ -22,7 +22,7 @@ from microlend.core.errors import NotFound
 from microlend.core.identity import Permission, Principal
 from microlend.core.uow import UnitOfWork
 from microlend.risk.federation.partnerships import Partnership
-from microlend.risk.federation.training import PHASE_FINISHED, PHASE_PSI, PHASE_SETUP, PHASE_SHARED
+from microlend.risk.federation.phases import PHASE_FINISHED, PHASE_PSI, PHASE_SETUP, PHASE_SHARED
 from microlend.risk.tables import PartnershipRow, TrainingRunRow
 
 MAX_ERROR = 2000

@@ -6,7 +6,6 @@ import json
 import math
 import secrets
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,6 +31,7 @@ from microlend.risk.federation.binning import (
 )
 from microlend.risk.federation.keys import FederationError, PartnershipKey
 from microlend.risk.federation.partner import PROTOCOL_VERSION, hashed_ids, intersection_digest
+from microlend.risk.federation.phases import PHASE_FINISHED, PHASE_PSI, PHASE_SETUP, PHASE_SHARED, Progress
 from microlend.risk.federation.psi import PsiClient, serve
 from microlend.risk.reasons import top_reason_codes
 from microlend.risk.scorecard import PointsScaling
@@ -44,12 +44,6 @@ KIND = "federated_lr"
 PARTNER_REASON = "partner_data"
 SCORE_CHUNK = 20_000
 
-Progress = Callable[[str, int, int], None]
-#: the phases a training run reports (the epochs as "epoch K of N", counting batches over all epochs)
-PHASE_PSI = "private set intersection"
-PHASE_SHARED = "shared IDs"  # done: the IDs both sides hold, total: the bank's rows
-PHASE_SETUP = "encrypted set-up"
-PHASE_FINISHED = "finished"
 
 
 class Partner(Protocol):
