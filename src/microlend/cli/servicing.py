@@ -337,8 +337,9 @@ def cob_run_command(
     engine: Annotated[
         str,
         typer.Option(
-            help="Compute each date on a batch engine, local or spark, partition by partition (restartable); "
-            "default: in the database, one transaction per date"
+            help="Compute each date on a batch engine, local or spark, partition by partition (restartable; "
+            "several processes running it at once share the partitions); default: in the database, one "
+            "transaction per date"
         ),
     ] = "",
     partition_loans: Annotated[

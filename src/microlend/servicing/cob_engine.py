@@ -7,13 +7,17 @@ job (``microlend.batch.dialect``) computes on the engine the installments' inter
 overdue status, and per loan the day's interest, days past due, bucket, class by days past due, penalty interest
 and whether it stops accruing; the results are written back (installment and loan updates, the day's postings as
 the in-database close posts them, loan by loan under one balanced entry per batch, the loan events) together with
-the partition's own row (``cob_partitions``). A rerun of the date skips the partitions whose row exists, so a
-crash leaves the next run to finish the date and no partition is applied twice.
+the partition's own row (``cob_partitions``) marked done.
 
 Before the first partition, one transaction applies credit balances and amortises deferred fees (as the in-database
-close does before the day's accrual moves) and records the date's run as running: the in-database close skips a
-date with a run row, so the two never both close it. After the last partition, one transaction runs month-end
-provisioning, marks the run done with the partitions' totals and advances the business date.
+close does before the day's accrual moves), records the date's run as running (the in-database close skips a date
+with a run row, so the two never both close it) and records the partitions as pending. Workers (processes, on one
+machine or several) running the same tenant and date share them: each claims a pending partition under a lease
+(``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, a conditional update on both databases) and applies it in a
+transaction that first turns its own claim into done, so a partition is applied once; a claim whose lease ended
+(its worker died) is taken over, and a rerun after a crash finishes the date the same way. After the last
+partition, one transaction runs month-end provisioning, marks the run done with the partitions' totals and
+advances the business date.
 
 The classification rules beyond days past due (judgement floors, restructuring observation, the cure rule) are
 applied per partition with the in-database close's own decision (``classification.decide``) to the loans under a
@@ -26,7 +30,10 @@ all before days past due and penalty, which read the installments the settlement
 
 from __future__ import annotations
 
+import os
+import socket
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -35,7 +42,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Date, bindparam, select, text
+from sqlalchemy import Date, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from microlend.batch.engine import BatchEngine, Progress
@@ -64,6 +71,12 @@ PARTITION_LOANS = 50_000
 _DAY_DENOMINATOR = 2 * 360 * 10**8
 _NPL = tuple(c.value for c in LoanClass if c.non_performing)
 RUNNING, DONE = "running", "done"
+PENDING, CLAIMED = "pending", "claimed"
+#: how long a worker's claim on a partition holds: a claim older than this (its worker died between claiming
+#: and applying it) is taken over by another worker
+LEASE_SECONDS = 60.0
+#: how often a worker whose date has partitions held by others looks again
+POLL_SECONDS = 0.5
 
 _LOAN_COLUMNS = (
     "id", "customer_id", "status", "accrual_status", "days_past_due", "bucket", "loan_class", "grace_days",
@@ -273,19 +286,32 @@ def partitions(first_id: int, last_id: int, size: int) -> Iterator[tuple[int, in
         yield k * size + 1, (k + 1) * size
 
 
+def worker_name() -> str:
+    """This process's name as a claimer of partitions: host, process id and a random tag."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 def run_close_of_business_on(
     uow: UnitOfWork, who: Principal, engine: BatchEngine, *, through: date | None = None,
     buckets: BucketScheme = DEFAULT_BUCKETS, partition_loans: int = PARTITION_LOANS,
     progress: Progress | None = None, after_partition: Callable[[int, int], None] | None = None,
+    worker: str | None = None, lease_seconds: float = LEASE_SECONDS,
 ) -> list[CobResult]:
     """Close every open business date up to ``through`` (default: the current one) on ``engine``, oldest first.
     A date already closed is skipped; a date left half-done by a crash is finished, its done partitions skipped.
-    ``after_partition(first_loan_id, last_loan_id)`` is called after each partition commits."""
+    Workers running the same tenant and dates share the partitions: each claims a pending one (or one whose
+    claim's lease expired) for ``lease_seconds`` and applies it, until none is left; the date is finished by
+    whichever worker sees every partition done first. ``worker``: the name claims are held under (default: this
+    process's). ``after_partition(first_loan_id, last_loan_id)`` is called after each partition this worker
+    applied commits."""
     who.require(Permission.RUN_CLOSE_OF_BUSINESS)
     if partition_loans < 1:
         raise ValidationError("partition_loans: at least 1", field="partition_loans")
+    if lease_seconds <= 0:
+        raise ValidationError("lease_seconds: more than 0", field="lease_seconds")
+    me = worker or worker_name()
     return close_open_dates(uow, who, through, lambda day: _close_one(
-        uow, who, engine, day, buckets, partition_loans, progress, after_partition))
+        uow, who, engine, day, buckets, partition_loans, progress, after_partition, me, lease_seconds))
 
 
 def _skipped(on: date) -> CobResult:
@@ -294,26 +320,35 @@ def _skipped(on: date) -> CobResult:
 
 def _close_one(
     uow: UnitOfWork, who: Principal, engine: BatchEngine, on: date, buckets: BucketScheme, size: int,
-    progress: Progress | None, after_partition: Callable[[int, int], None] | None,
+    progress: Progress | None, after_partition: Callable[[int, int], None] | None, worker: str, lease: float,
 ) -> CobResult:
     started = time.perf_counter()
     cpu_started = time.thread_time()
-    opened = _open(uow, who, on)
-    if opened is None:
+    total = _open(uow, who, on, size)
+    if total is None:
         return _skipped(on)
-    first_id, last_id = opened
-    ranges = list(partitions(first_id, last_id, size)) if last_id else []
-    for n, (lo, hi) in enumerate(ranges, start=1):
-        if _close_partition(uow, who, engine, on, buckets, lo, hi) and after_partition is not None:
-            after_partition(lo, hi)
-        if progress is not None:
-            progress(n, len(ranges))
+    applied = 0
+    while True:
+        claim = claim_partition(uow, who, on, engine.name, worker, lease)
+        if isinstance(claim, Claim):
+            if apply_claimed_partition(uow, who, engine, on, buckets, claim, worker):
+                applied += 1
+                if after_partition is not None:
+                    after_partition(claim.first_loan_id, claim.last_loan_id)
+                if progress is not None:
+                    progress(applied, total)
+        elif claim is None:
+            break
+        else:  # the others' partitions are being applied: look again, at the latest when a lease ends
+            time.sleep(claim)
     return _finish(uow, who, on, started, cpu_started)
 
 
-def _open(uow: UnitOfWork, who: Principal, on: date) -> tuple[int, int] | None:
+def _open(uow: UnitOfWork, who: Principal, on: date, size: int) -> int | None:
     """The date's opening transaction: None when it is closed already; otherwise (on a first run) credit balances
-    applied, deferred fees amortised and the run recorded as running. Returns the tenant's loan-id range."""
+    applied, deferred fees amortised and the run recorded as running, and the partitions of the tenant's loan ids
+    recorded as pending (a run joining or finishing the date keeps the ranges recorded, of their size, and adds
+    any for loans beyond them). Returns the number of partitions."""
     with uow:
         s = uow.session
         tune_batch_transaction(s)
@@ -330,9 +365,67 @@ def _open(uow: UnitOfWork, who: Principal, on: date) -> tuple[int, int] | None:
             now = utcnow()
             s.add(CobRunRow(tenant_id=who.tenant_id, business_date=on, status=RUNNING, started_at=now,
                             finished_at=now))
-        ids = s.execute(text("SELECT MIN(id), MAX(id) FROM loans WHERE tenant_id = :t"), {"t": who.tenant_id}).one()
+        first_id, last_id = s.execute(
+            text("SELECT MIN(id), MAX(id) FROM loans WHERE tenant_id = :t"), {"t": who.tenant_id}).one()
+        recorded = s.execute(select(CobPartitionRow.first_loan_id, CobPartitionRow.last_loan_id).where(
+            CobPartitionRow.tenant_id == who.tenant_id, CobPartitionRow.business_date == on)).all()
+        if recorded:
+            size = int(recorded[0][1]) - int(recorded[0][0]) + 1
+        known = {int(r[0]) for r in recorded}
+        for lo, hi in (partitions(int(first_id), int(last_id), size) if last_id else ()):
+            if lo not in known:
+                s.add(CobPartitionRow(tenant_id=who.tenant_id, business_date=on, first_loan_id=lo, last_loan_id=hi,
+                                      engine="", figures={}, status=PENDING, finished_at=utcnow()))
+                known.add(lo)
         uow.commit()
-    return int(ids[0] or 0), int(ids[1] or 0)
+    return len(known)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A partition a worker holds: its row and loan-id range."""
+
+    id: int
+    first_loan_id: int
+    last_loan_id: int
+
+
+def claim_partition(
+    uow: UnitOfWork, who: Principal, on: date, engine_name: str, worker: str, lease_seconds: float
+) -> Claim | float | None:
+    """Claim the date's first partition that is pending or whose claim's lease has expired (a dead worker's), for
+    ``lease_seconds``, in a transaction of its own: on PostgreSQL the row is read ``FOR UPDATE SKIP LOCKED`` (a
+    partition another worker is applying is locked by its transaction and passed over), and on both databases the
+    claim is a conditional update that takes the row only as it was read. Returns the claim; otherwise the
+    seconds to wait before looking again (partitions are held by other workers), or None when all are done."""
+    with uow:
+        s = uow.session
+        now = utcnow()
+        rows = (CobPartitionRow.tenant_id == who.tenant_id, CobPartitionRow.business_date == on)
+        free = or_(CobPartitionRow.status == PENDING,
+                   and_(CobPartitionRow.status == CLAIMED, CobPartitionRow.lease_until < now))
+        found = s.execute(
+            select(CobPartitionRow.id, CobPartitionRow.first_loan_id, CobPartitionRow.last_loan_id)
+            .where(*rows, free).order_by(CobPartitionRow.first_loan_id).limit(1).with_for_update(skip_locked=True)
+        ).first()
+        if found is not None:
+            taken = s.execute(
+                update(CobPartitionRow).where(CobPartitionRow.id == found[0], free)
+                .values(status=CLAIMED, claimed_by=worker, engine=engine_name,
+                        lease_until=now + timedelta(seconds=lease_seconds))
+                .execution_options(synchronize_session=False)
+            ).rowcount  # type: ignore[attr-defined]
+            uow.commit()
+            return Claim(int(found[0]), int(found[1]), int(found[2])) if taken == 1 else 0.0
+        left, first_lease_end = s.execute(
+            select(func.count(), func.min(CobPartitionRow.lease_until)).where(*rows, CobPartitionRow.status != DONE)
+        ).one()
+    if not left:
+        return None
+    wait = POLL_SECONDS
+    if first_lease_end is not None:
+        wait = min(wait, max((first_lease_end - now).total_seconds(), 0.0) + 0.01)
+    return wait
 
 
 def _read_partition(session: Session, tenant_id: int, on: date, lo: int, hi: int) -> dict[str, pa.Table]:
@@ -428,10 +521,14 @@ def _bulk_insert(session: Session, table: str, columns: Sequence[str], rows: pa.
         cursor.close()
 
 
-def _close_partition(
-    uow: UnitOfWork, who: Principal, engine: BatchEngine, on: date, buckets: BucketScheme, lo: int, hi: int
+def apply_claimed_partition(
+    uow: UnitOfWork, who: Principal, engine: BatchEngine, on: date, buckets: BucketScheme, claim: Claim,
+    worker: str,
 ) -> bool:
-    """One partition in one transaction; False when a run already applied it."""
+    """One claimed partition in one transaction, which first marks the partition done if ``worker`` still holds
+    its claim (a conditional update: on PostgreSQL it locks the row until the transaction ends, so no one takes
+    the claim over meanwhile): read, computed on the engine, written. False, with nothing written, when the
+    claim was lost (its lease expired and another worker took it over)."""
     laps: dict[str, float] = {}
     mark = time.perf_counter()
 
@@ -441,14 +538,16 @@ def _close_partition(
         laps[name] = round(now - mark, 4)
         mark = now
 
+    lo, hi = claim.first_loan_id, claim.last_loan_id
     with uow:
         s = uow.session
         tune_batch_transaction(s)
-        s.execute(select(TenantRow.id).where(TenantRow.id == who.tenant_id).with_for_update())
-        done = s.execute(select(CobPartitionRow.id).where(
-            CobPartitionRow.tenant_id == who.tenant_id, CobPartitionRow.business_date == on,
-            CobPartitionRow.first_loan_id == lo)).first()
-        if done is not None:
+        held = s.execute(
+            update(CobPartitionRow).where(CobPartitionRow.id == claim.id, CobPartitionRow.status == CLAIMED,
+                                          CobPartitionRow.claimed_by == worker)
+            .values(status=DONE, engine=engine.name).execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]
+        if held != 1:
             return False
         rule = bank_nonaccrual(s, who.tenant_id)
         tables = _read_partition(s, who.tenant_id, on, lo, hi)
@@ -468,9 +567,11 @@ def _close_partition(
         lap("load")
         figures, events = _apply(s, who, on, loans, rule, reasons)
         lap("write")
-        s.add(CobPartitionRow(tenant_id=who.tenant_id, business_date=on, first_loan_id=lo, last_loan_id=hi,
-                              engine=engine.name, figures={**figures.as_json(), "seconds": laps},
-                              finished_at=utcnow()))
+        s.execute(
+            update(CobPartitionRow).where(CobPartitionRow.id == claim.id)
+            .values(figures={**figures.as_json(), "seconds": laps}, finished_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
         for event in events:
             uow.publish(event)
         uow.commit()

@@ -5,6 +5,8 @@ without applying any partition twice."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -17,9 +19,12 @@ from tests.integration.servicing.seeded_portfolio import seed_portfolio
 
 from microlend.batch.engine import BatchEngine, LocalEngine
 from microlend.core import outbox, tenancy
+from microlend.core.db import make_engine, make_session_factory
 from microlend.core.identity import Principal, Role
+from microlend.core.uow import UnitOfWork
 from microlend.servicing.cob import run_close_of_business
-from microlend.servicing.cob_engine import run_close_of_business_on
+from microlend.servicing.cob_engine import Claim, apply_claimed_partition, run_close_of_business_on
+from microlend.servicing.delinquency import DEFAULT_BUCKETS
 from microlend.servicing.tables import ServicingSettingsRow
 
 OPEN = date(2026, 6, 29)
@@ -86,8 +91,7 @@ def _revolving_lines(engine: Engine, tenant_id: int) -> list[int]:
     """The revolving drawdowns of ``_LINES`` under two revolving products, their days past due, bucket and class
     as of the day before OPEN and their balance products (cent-days since the last settlement) consistent with
     their outstanding principal; returns their ids."""
-    from microlend.core.db import make_session_factory
-    from microlend.servicing.delinquency import DEFAULT_BUCKETS, classify
+    from microlend.servicing.delinquency import classify
     from microlend.servicing.tables import InstallmentRow, LoanRow, ProductRow
 
     session = make_session_factory(engine)()
@@ -311,3 +315,80 @@ def test_a_rerun_after_a_crash_finishes_the_date_and_applies_nothing_twice(
     assert ranges >= 4 and len(again) == 3 * ranges - 2  # the first date's two applied partitions are skipped
     assert not set(applied) & set(again[: ranges - 2])
     assert _state(bank, ids) == in_database
+
+
+def test_two_workers_share_the_dates_partitions_and_apply_each_once(
+    db_engine: Engine, fresh_db_url: str, in_database: dict[str, Any]
+) -> None:
+    """Two workers, each with its own connections, close the same tenant and dates at once: each partition is
+    applied by one of them, both apply some, and the books are those of the in-database close."""
+    bank, ids = _bank(db_engine, "two-workers")
+    applied: dict[str, list[tuple[int, int]]] = {"a": [], "b": []}
+    failures: list[BaseException] = []
+
+    def work(name: str) -> None:
+        own = make_engine(fresh_db_url)
+        try:
+            def done(first: int, last: int) -> None:
+                applied[name].append((first, last))
+                time.sleep(0.05)  # the other worker claims the next partition meanwhile
+
+            run_close_of_business_on(UnitOfWork(make_session_factory(own)), bank.who, LocalEngine(),
+                                     through=THROUGH, partition_loans=32, worker=name, after_partition=done)
+        except BaseException as e:  # reported below, on the test's thread
+            failures.append(e)
+        finally:
+            own.dispose()
+
+    workers = [threading.Thread(target=work, args=(name,)) for name in applied]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert not failures
+    with bank.engine.connect() as c:
+        rows = c.execute(text("SELECT status, claimed_by FROM cob_partitions WHERE tenant_id = :t"),
+                         {"t": bank.tenant_id}).all()
+    assert {r[0] for r in rows} == {"done"}
+    assert Counter(r[1] for r in rows) == Counter({name: len(done) for name, done in applied.items()})
+    assert applied["a"] and applied["b"]
+    assert _state(bank, ids) == in_database
+
+
+class DyingEngine(LocalEngine):
+    """The local engine of a worker that dies in its ``calls``-th computation, its partition claimed."""
+
+    def __init__(self, calls: int) -> None:
+        super().__init__()
+        self.calls = calls
+
+    def run_sql(self, sql: str, tables: Any, params: Any = None) -> Any:
+        self.calls -= 1
+        if self.calls == 0:
+            raise Crash
+        return super().run_sql(sql, tables, params)
+
+
+def test_a_dead_workers_claim_is_taken_over_once_its_lease_ends_and_never_applied_twice(
+    db_engine: Engine, in_database: dict[str, Any]
+) -> None:
+    bank, ids = _bank(db_engine, "taken-over")
+    with pytest.raises(Crash):  # dies computing its third partition (two computations a partition)
+        run_close_of_business_on(bank.uow(), bank.who, DyingEngine(5), through=THROUGH, partition_loans=64,
+                                 worker="dead", lease_seconds=1.0)
+    with bank.engine.connect() as c:
+        held = c.execute(text("SELECT id, first_loan_id, last_loan_id, status FROM cob_partitions "
+                              "WHERE tenant_id = :t AND claimed_by = 'dead' ORDER BY first_loan_id"),
+                         {"t": bank.tenant_id}).all()
+    assert [r[3] for r in held] == ["done", "done", "claimed"]
+    started = time.monotonic()
+    taken: list[int] = []
+    run_close_of_business_on(bank.uow(), bank.who, LocalEngine(), through=THROUGH, partition_loans=64,
+                             worker="next", after_partition=lambda first, last: taken.append(first))
+    assert held[2][1] in taken and time.monotonic() - started >= 0.5  # the lease was waited for
+    after = _state(bank, ids)
+    assert after == in_database
+    # the dead worker, back to life with its lost claim, applies nothing
+    claim = Claim(int(held[2][0]), int(held[2][1]), int(held[2][2]))
+    assert not apply_claimed_partition(bank.uow(), bank.who, LocalEngine(), OPEN, DEFAULT_BUCKETS, claim, "dead")
+    assert _state(bank, ids) == after
