@@ -385,6 +385,27 @@ def cob_run_command(
         )
 
 
+@cob_app.command("engine")
+@user_errors
+def cob_engine_command(
+    tenant: Annotated[str, typer.Option(help="Tenant name")],
+    engine: Annotated[
+        str | None,
+        typer.Option(help="The batch engine the nightly close of business runs on: local, spark, or database "
+                          "(no engine); omit to show the current one"),
+    ] = None,
+) -> None:
+    """Show or set the engine the worker's nightly close of business runs on."""
+    from microlend.servicing.cob_engine import IN_DATABASE, bank_cob_engine, set_cob_engine
+
+    uow, who = tenant_principal(tenant)
+    if engine is not None:
+        set_cob_engine(uow, who, IN_DATABASE if engine == "database" else engine)
+    with uow.read_only():
+        current = bank_cob_engine(uow.session, who.tenant_id)
+    typer.echo(f"{tenant}: close of business runs {f'on the {current} engine' if current else 'in the database'}")
+
+
 @app.command("import")
 @user_errors
 def import_command(

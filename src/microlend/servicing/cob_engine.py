@@ -45,7 +45,7 @@ import pyarrow.compute as pc
 from sqlalchemy import Date, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from microlend.batch.engine import BatchEngine, Progress
+from microlend.batch.engine import ENGINE_NAMES, BatchEngine, Progress
 from microlend.core import audit
 from microlend.core.clock import utcnow
 from microlend.core.errors import ValidationError
@@ -60,10 +60,18 @@ from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged, Loa
 from microlend.servicing.fee_accrual import amortise_fees
 from microlend.servicing.ledger import Acct, JournalEntry, credit, debit
 from microlend.servicing.nonaccrual import AccruedInterestPolicy, NonAccrualSettings
+from microlend.servicing.products import DEFAULT_RATE_CAP
 from microlend.servicing.provisions import month_end, provision_in
 from microlend.servicing.repository import bank_nonaccrual, post_entry, tune_batch_transaction
 from microlend.servicing.subledger import post_loan_lines
-from microlend.servicing.tables import CobPartitionRow, CobRunRow, InstallmentRow, LoanClassStateRow, LoanRow
+from microlend.servicing.tables import (
+    CobPartitionRow,
+    CobRunRow,
+    InstallmentRow,
+    LoanClassStateRow,
+    LoanRow,
+    ServicingSettingsRow,
+)
 
 #: loan ids per partition: a partition's rows are read, computed and written in one transaction
 PARTITION_LOANS = 50_000
@@ -284,6 +292,39 @@ def partitions(first_id: int, last_id: int, size: int) -> Iterator[tuple[int, in
     same on every run of a date whatever loans exist, so a rerun finds the ranges already applied."""
     for k in range((first_id - 1) // size, (last_id - 1) // size + 1):
         yield k * size + 1, (k + 1) * size
+
+
+#: the setting's value for close of business in the database (no batch engine)
+IN_DATABASE = ""
+
+
+def bank_cob_engine(session: Session, tenant_id: int) -> str:
+    """The batch engine the bank's nightly close of business runs on (``local``, ``spark``), or ``IN_DATABASE``."""
+    row = session.get(ServicingSettingsRow, tenant_id)
+    return IN_DATABASE if row is None else row.cob_engine
+
+
+def set_cob_engine(uow: UnitOfWork, who: Principal, name: str) -> str:
+    """Set the batch engine the bank's nightly close of business runs on (``IN_DATABASE``: none); it applies from
+    the next run of the job."""
+    who.require(Permission.MANAGE_PRODUCTS)
+    if name not in (IN_DATABASE, *ENGINE_NAMES):
+        raise ValidationError(f"engine: '{name}' is not an engine; choose {' or '.join(ENGINE_NAMES)}, or none "
+                              "for the database", field="engine")
+    with uow:
+        s = uow.session
+        settings = s.get(ServicingSettingsRow, who.tenant_id)
+        if settings is None:
+            settings = ServicingSettingsRow(tenant_id=who.tenant_id, rate_cap=DEFAULT_RATE_CAP,
+                                            updated_by=who.username, updated_at=utcnow())
+            s.add(settings)
+        before = settings.cob_engine or IN_DATABASE
+        settings.cob_engine, settings.updated_by, settings.updated_at = name, who.username, utcnow()
+        s.flush()
+        audit.record(s, who, "servicing.cob_engine", "tenant", who.tenant_id, before={"cob_engine": before},
+                     after={"cob_engine": name})
+        uow.commit()
+    return name
 
 
 def worker_name() -> str:

@@ -92,6 +92,8 @@ class ServicingSettingsRow(Base):
     pd_stage2: Mapped[Decimal] = mapped_column(Rate(), default=Decimal("0.2"), server_default="0.2")
     pd_stage3: Mapped[Decimal] = mapped_column(Rate(), default=Decimal("1"), server_default="1")
     lgd: Mapped[Decimal] = mapped_column(Rate(), default=Decimal("0.45"), server_default="0.45")
+    #: the batch engine the nightly close of business runs on (local | spark); empty: in the database
+    cob_engine: Mapped[str] = mapped_column(String(10), default="", server_default="")
     updated_by: Mapped[str] = mapped_column(String(100))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

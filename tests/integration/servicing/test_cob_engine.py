@@ -17,13 +17,21 @@ from sqlalchemy import Date, Engine, bindparam, select, text
 from tests.integration.servicing.kit import Bank
 from tests.integration.servicing.seeded_portfolio import seed_portfolio
 
+from microlend import worker
 from microlend.batch.engine import BatchEngine, LocalEngine
 from microlend.core import outbox, tenancy
 from microlend.core.db import make_engine, make_session_factory
+from microlend.core.errors import ValidationError
 from microlend.core.identity import Principal, Role
 from microlend.core.uow import UnitOfWork
 from microlend.servicing.cob import run_close_of_business
-from microlend.servicing.cob_engine import Claim, apply_claimed_partition, run_close_of_business_on
+from microlend.servicing.cob_engine import (
+    IN_DATABASE,
+    Claim,
+    apply_claimed_partition,
+    run_close_of_business_on,
+    set_cob_engine,
+)
 from microlend.servicing.delinquency import DEFAULT_BUCKETS
 from microlend.servicing.tables import ServicingSettingsRow
 
@@ -392,3 +400,26 @@ def test_a_dead_workers_claim_is_taken_over_once_its_lease_ends_and_never_applie
     claim = Claim(int(held[2][0]), int(held[2][1]), int(held[2][2]))
     assert not apply_claimed_partition(bank.uow(), bank.who, LocalEngine(), OPEN, DEFAULT_BUCKETS, claim, "dead")
     assert _state(bank, ids) == after
+
+
+def test_the_nightly_job_closes_on_the_engine_the_banks_settings_name(
+    db_engine: Engine, in_database: dict[str, Any]
+) -> None:
+    bank, ids = _bank(db_engine, "nightly")
+    with pytest.raises(ValidationError, match="not an engine"):
+        set_cob_engine(bank.uow(), bank.who, "hadoop")
+    set_cob_engine(bank.uow(), bank.who, "local")
+    assert worker.close_of_business(bank.uow(), bank.who, THROUGH)["closed"] == 3
+
+    def partitions() -> list[tuple[Any, ...]]:
+        with bank.engine.connect() as c:
+            return [tuple(r) for r in c.execute(text(
+                "SELECT business_date, engine, status FROM cob_partitions WHERE tenant_id = :t "
+                "GROUP BY business_date, engine, status ORDER BY business_date"), {"t": bank.tenant_id})]
+
+    assert [(str(r[0]), r[1], r[2]) for r in partitions()] == [
+        (str(OPEN + timedelta(days=k)), "local", "done") for k in range(3)]
+    assert _state(bank, ids) == in_database
+    set_cob_engine(bank.uow(), bank.who, IN_DATABASE)  # back in the database: the next date closes there
+    assert worker.close_of_business(bank.uow(), bank.who, THROUGH + timedelta(days=1))["closed"] == 1
+    assert len(partitions()) == 3
