@@ -1,8 +1,7 @@
 """Benchmark: close of business on the batch engines against the in-database close, on PostgreSQL.
 
-A seeded portfolio of scheduled loans (bench_cob's generator, its revolving share turned into equal-installment
-loans: the engine job refuses revolving loans) is loaded once and copied (CREATE DATABASE ... TEMPLATE) for each
-run, so every run closes the same business date from the same state:
+A seeded portfolio (bench_cob's generator: scheduled loans and a revolving share) is loaded once and copied
+(CREATE DATABASE ... TEMPLATE) for each run, so every run closes the same business date from the same state:
 2. end to end, one business date: in the database (one transaction), on the local engine and on Spark local[2]
    (partitions of --partition-loans loan ids, read from and written back to the database); wall time, CPU of
    this process tree (with the Spark JVM) and of the database server, peak memory of the tree, and whether the
@@ -45,15 +44,6 @@ from microlend.servicing.nonaccrual import NonAccrualSettings
 TARGET_LOANS = 100_000_000
 TARGET_SECONDS = 15 * 60
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
-
-
-def _scheduled_only(generate: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-    def run(n: int, seed: int = 20260630) -> dict[str, Any]:
-        data = generate(n, seed)
-        data["method"][data["method"] == 4] = 0  # revolving loans close in the database only
-        return data
-
-    return run
 
 
 def _admin() -> Engine:
@@ -165,7 +155,8 @@ def portfolio_tables(template_url: str, partition_loans: int) -> dict[str, pa.Ta
                      for lo, hi in cob_engine.partitions(int(first), int(last), partition_loans)]
     finally:
         db.dispose()
-    return {name: pa.concat_tables([p[name] for p in parts]) for name in ("loans", "installments")}
+    return {"settling": parts[0]["settling"],
+            **{name: pa.concat_tables([p[name] for p in parts]) for name in ("loans", "installments")}}
 
 
 def engine_share(tables: dict[str, pa.Table], engine: BatchEngine) -> Callable[[], tuple[pa.Table, pa.Table]]:
@@ -187,7 +178,6 @@ def main() -> None:
     if problem:
         raise SystemExit(problem)
     print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}")
-    bench_cob.generate = _scheduled_only(bench_cob.generate)  # type: ignore[assignment]
     template_url, cleanup = bench_cob.prepare("postgresql", args.loans)
     try:
         tables = portfolio_tables(template_url, args.partition_loans)

@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from microlend.batch.engine import engine_named
 from microlend.core import audit, jobs, outbox
 from microlend.core.clock import utcnow
 from microlend.core.identity import Principal, system_principal
@@ -36,6 +37,7 @@ from microlend.origination import data_refresh, early_warning
 from microlend.origination import queries as application_queries
 from microlend.risk import monitoring_runs
 from microlend.servicing.cob import run_close_of_business
+from microlend.servicing.cob_engine import bank_cob_engine, run_close_of_business_on
 from microlend.servicing.provisions import run_provisioning
 from microlend.servicing.service import collecting, reminders
 
@@ -63,13 +65,18 @@ JobFunction = Callable[[UnitOfWork, Principal, date], dict[str, Any]]
 
 
 def close_of_business(uow: UnitOfWork, who: Principal, on: date) -> dict[str, Any]:
-    """Close every open business date through `on` (a date closed already is left alone)."""
+    """Close every open business date through `on` (a date closed already is left alone), on the batch engine the
+    bank's servicing settings name, in the database if none."""
     with uow.read_only():
         tenant = uow.session.get(TenantRow, who.tenant_id)
         open_date = tenant.business_date if tenant is not None else on
+        engine = bank_cob_engine(uow.session, who.tenant_id)
     if on < open_date:
         return {"closed": 0, "open_business_date": open_date.isoformat()}
-    results = run_close_of_business(uow, who, through=on)
+    if engine:  # the bank's settings name a batch engine: partition by partition, shared by the workers running it
+        results = run_close_of_business_on(uow, who, engine_named(engine), through=on)
+    else:
+        results = run_close_of_business(uow, who, through=on)
     done = [r for r in results if not r.skipped]
     promises = {"promises_kept": 0, "promises_broken": 0}
     for result in done:  # promises to pay found kept or broken by each day's close

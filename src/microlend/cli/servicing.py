@@ -337,8 +337,9 @@ def cob_run_command(
     engine: Annotated[
         str,
         typer.Option(
-            help="Compute each date on a batch engine, local or spark, partition by partition (restartable); "
-            "default: in the database, one transaction per date"
+            help="Compute each date on a batch engine, local or spark, partition by partition (restartable; "
+            "several processes running it at once share the partitions); default: in the database, one "
+            "transaction per date"
         ),
     ] = "",
     partition_loans: Annotated[
@@ -382,6 +383,27 @@ def cob_run_command(
             f"{row['interest_accrued']}, penalty {row['penalty_accrued']}, newly overdue "
             f"{row['newly_overdue']}, bucket changes {row['bucket_changes']} ({row['seconds']}s)"
         )
+
+
+@cob_app.command("engine")
+@user_errors
+def cob_engine_command(
+    tenant: Annotated[str, typer.Option(help="Tenant name")],
+    engine: Annotated[
+        str | None,
+        typer.Option(help="The batch engine the nightly close of business runs on: local, spark, or database "
+                          "(no engine); omit to show the current one"),
+    ] = None,
+) -> None:
+    """Show or set the engine the worker's nightly close of business runs on."""
+    from microlend.servicing.cob_engine import IN_DATABASE, bank_cob_engine, set_cob_engine
+
+    uow, who = tenant_principal(tenant)
+    if engine is not None:
+        set_cob_engine(uow, who, IN_DATABASE if engine == "database" else engine)
+    with uow.read_only():
+        current = bank_cob_engine(uow.session, who.tenant_id)
+    typer.echo(f"{tenant}: close of business runs {f'on the {current} engine' if current else 'in the database'}")
 
 
 @app.command("import")

@@ -7,22 +7,33 @@ job (``microlend.batch.dialect``) computes on the engine the installments' inter
 overdue status, and per loan the day's interest, days past due, bucket, class by days past due, penalty interest
 and whether it stops accruing; the results are written back (installment and loan updates, the day's postings as
 the in-database close posts them, loan by loan under one balanced entry per batch, the loan events) together with
-the partition's own row (``cob_partitions``). A rerun of the date skips the partitions whose row exists, so a
-crash leaves the next run to finish the date and no partition is applied twice.
+the partition's own row (``cob_partitions``) marked done.
 
 Before the first partition, one transaction applies credit balances and amortises deferred fees (as the in-database
-close does before the day's accrual moves) and records the date's run as running: the in-database close skips a
-date with a run row, so the two never both close it. After the last partition, one transaction runs month-end
-provisioning, marks the run done with the partitions' totals and advances the business date.
+close does before the day's accrual moves), records the date's run as running (the in-database close skips a date
+with a run row, so the two never both close it) and records the partitions as pending. Workers (processes, on one
+machine or several) running the same tenant and date share them: each claims a pending partition under a lease
+(``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL, a conditional update on both databases) and applies it in a
+transaction that first turns its own claim into done, so a partition is applied once; a claim whose lease ended
+(its worker died) is taken over, and a rerun after a crash finishes the date the same way. After the last
+partition, one transaction runs month-end provisioning, marks the run done with the partitions' totals and
+advances the business date.
 
 The classification rules beyond days past due (judgement floors, restructuring observation, the cure rule) are
 applied per partition with the in-database close's own decision (``classification.decide``) to the loans under a
-class state and the non-performing loans whose class by days past due ranks lower. Out of scope, refused before
-anything is written (the in-database close handles them): active revolving loans."""
+class state and the non-performing loans whose class by days past due ranks lower.
+
+Revolving drawdowns (随借随还) take their day on the engine as in the database: the day's interest from the balance
+product (积数计息, rounded once), the balance product grown by the day's outstanding principal, and on their
+product's settlement day (按月结息) the month's interest moved to an installment of its own and the product reset,
+all before days past due and penalty, which read the installments the settlement leaves."""
 
 from __future__ import annotations
 
+import os
+import socket
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -31,10 +42,10 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Date, bindparam, select, text
+from sqlalchemy import Date, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from microlend.batch.engine import BatchEngine, Progress
+from microlend.batch.engine import ENGINE_NAMES, BatchEngine, Progress
 from microlend.core import audit
 from microlend.core.clock import utcnow
 from microlend.core.errors import ValidationError
@@ -49,10 +60,18 @@ from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged, Loa
 from microlend.servicing.fee_accrual import amortise_fees
 from microlend.servicing.ledger import Acct, JournalEntry, credit, debit
 from microlend.servicing.nonaccrual import AccruedInterestPolicy, NonAccrualSettings
+from microlend.servicing.products import DEFAULT_RATE_CAP
 from microlend.servicing.provisions import month_end, provision_in
 from microlend.servicing.repository import bank_nonaccrual, post_entry, tune_batch_transaction
 from microlend.servicing.subledger import post_loan_lines
-from microlend.servicing.tables import CobPartitionRow, CobRunRow, InstallmentRow, LoanClassStateRow, LoanRow
+from microlend.servicing.tables import (
+    CobPartitionRow,
+    CobRunRow,
+    InstallmentRow,
+    LoanClassStateRow,
+    LoanRow,
+    ServicingSettingsRow,
+)
 
 #: loan ids per partition: a partition's rows are read, computed and written in one transaction
 PARTITION_LOANS = 50_000
@@ -60,27 +79,37 @@ PARTITION_LOANS = 50_000
 _DAY_DENOMINATOR = 2 * 360 * 10**8
 _NPL = tuple(c.value for c in LoanClass if c.non_performing)
 RUNNING, DONE = "running", "done"
+PENDING, CLAIMED = "pending", "claimed"
+#: how long a worker's claim on a partition holds: a claim older than this (its worker died between claiming
+#: and applying it) is taken over by another worker
+LEASE_SECONDS = 60.0
+#: how often a worker whose date has partitions held by others looks again
+POLL_SECONDS = 0.5
 
 _LOAN_COLUMNS = (
     "id", "customer_id", "status", "accrual_status", "days_past_due", "bucket", "loan_class", "grace_days",
-    "penalty_rate_e8", "compound_interest",
+    "penalty_rate_e8", "method", "product_id", "rate_e8", "balance_product", "compound_interest",
 )
 _LOAN_SCHEMA = pa.schema([
     ("id", pa.int64()), ("customer_id", pa.int64()), ("status", pa.string()), ("accrual_status", pa.string()),
     ("days_past_due", pa.int64()), ("bucket", pa.string()), ("loan_class", pa.string()), ("grace_days", pa.int64()),
-    ("penalty_rate_e8", pa.int64()), ("compound_interest", pa.bool_()),
+    ("penalty_rate_e8", pa.int64()), ("method", pa.string()), ("product_id", pa.int64()), ("rate_e8", pa.int64()),
+    ("balance_product", pa.int64()), ("compound_interest", pa.bool_()),
 ])
 _INSTALLMENT_COLUMNS = (
-    "id", "loan_id", "start_day", "due_day", "status", "principal", "principal_paid", "interest", "interest_paid",
-    "interest_accrued",
+    "id", "loan_id", "number", "start_day", "due_day", "status", "principal", "principal_paid", "interest",
+    "interest_paid", "interest_accrued", "fee", "fee_paid",
 )
 _INSTALLMENT_SCHEMA = pa.schema(
     [(c, pa.string() if c == "status" else pa.int64()) for c in _INSTALLMENT_COLUMNS]
 )
-#: the installments a day can change: unpaid ones (overdue marking, days past due) and those still accruing
+#: the revolving products whose interest is settled today (按月结息): product id and the day it falls due
+_SETTLING_SCHEMA = pa.schema([("product_id", pa.int64()), ("due_day", pa.int64())])
+#: the installments a day can change: unpaid ones (overdue marking, days past due), those still accruing and a
+#: revolving drawdown's first one holding unpaid interest (its month's settlement moves it)
 _OPEN_INSTALLMENTS = (
     "(status IN ('pending', 'overdue') OR (start_day <= :d AND interest_accrued < interest "
-    "AND status <> 'written_off'))"
+    "AND status <> 'written_off') OR (number = 1 AND interest > interest_paid))"
 )
 
 
@@ -98,36 +127,100 @@ def _quoted(values: Sequence[str]) -> str:
     return ", ".join(f"'{v}'" for v in values)
 
 
-def _installments_sql(d: int) -> str:
-    """Per installment: interest accrued to the end of day ``d`` (a period's accruals sum exactly to its
-    interest, rounded half-up on whole cents) and the status after today (unpaid past due: overdue)."""
-    elapsed = f"(CASE WHEN {d} + 1 < due_day THEN {d} + 1 - start_day ELSE due_day - start_day END)"
+def _scheduled_accrual_sql(d: int) -> tuple[str, str]:
+    """The scheduled accrual (计提) of an installment on day ``d``, over the installments' columns: whether it
+    accrues today, and its interest accrued to the end of the day (a period's accruals sum exactly to its
+    interest, rounded half-up on whole cents). This piece alone says how scheduled interest accrues."""
+    elapsed = f"(CASE WHEN {d} + 1 < i.due_day THEN {d} + 1 - i.start_day ELSE i.due_day - i.start_day END)"
     to_date = (
-        "(CASE WHEN due_day <= start_day THEN interest ELSE 100 * ml_div(2 * ml_div(interest, 100) * "
-        f"{elapsed} + (due_day - start_day), 2 * (due_day - start_day)) END)"
+        "(CASE WHEN i.due_day <= i.start_day THEN i.interest ELSE 100 * ml_div(2 * ml_div(i.interest, 100) * "
+        f"{elapsed} + (i.due_day - i.start_day), 2 * (i.due_day - i.start_day)) END)"
     )
-    accruing = f"(start_day <= {d} AND interest_accrued < interest AND status <> 'written_off')"
+    accruing = f"(i.start_day <= {d} AND i.interest_accrued < i.interest AND i.status <> 'written_off')"
+    return accruing, f"CAST(CASE WHEN {accruing} THEN {to_date} ELSE i.interest_accrued END AS BIGINT)"
+
+
+#: rates are stored × 10^8 and a year has 360 days: the revolving interest on a balance product (cent-days)
+_YEAR = 360 * 10**8
+
+
+def _revolving_sql(d: int) -> tuple[str, str, str]:
+    """The revolving drawdowns' day (随借随还, ``revolving``), over an installment ``i`` and its loan ``l``: whether
+    it is a drawdown open today, its outstanding principal in whole cents, and the day's interest in storage units:
+    how much the interest on the loan's balance product (积数), rounded half-up to cents once, grows with today's
+    outstanding principal."""
+    drawn = (
+        f"(l.status = 'active' AND l.method = 'revolving' AND i.start_day <= {d} AND i.due_day > {d} "
+        "AND i.principal > i.principal_paid)"
+    )
+    cents = "ml_div(i.principal - i.principal_paid, 100)"
+
+    def rounded(product: str) -> str:
+        return f"ml_div(2 * ({product}) * l.rate_e8 + {_YEAR}, {2 * _YEAR})"
+
+    day = f"100 * ({rounded(f'l.balance_product + {cents}')} - {rounded('l.balance_product')})"
+    return (drawn, f"CAST(CASE WHEN {drawn} THEN {cents} ELSE 0 END AS BIGINT)",
+            f"CAST(CASE WHEN {drawn} THEN {day} ELSE 0 END AS BIGINT)")
+
+
+def _installments_sql(d: int) -> str:
+    """Per installment, the day in the in-database close's order: the scheduled accrual, a revolving drawdown's
+    day of interest (added to its interest and accrual), the month's settlement (按月结息) of a revolving loan
+    whose product settles today (``settles``: its first installment's unpaid interest leaves it for an installment
+    of its own, the installment paid if nothing else is owed), then the status (unpaid past due: overdue). Columns:
+    the installment's, ``accruing``/``scheduled_to`` (the scheduled accrual), ``revolving``, ``open_cents``,
+    ``settles``, ``settle_due_day`` and the new ``new_interest``, ``new_accrued``, ``new_status``, ``paid_today``."""
+    accruing, scheduled_to = _scheduled_accrual_sql(d)
+    _, open_cents, revolving = _revolving_sql(d)
+    inner = (
+        "SELECT i.id, i.loan_id, i.number, i.start_day, i.due_day, i.status, i.principal, i.principal_paid, "
+        "i.interest, i.interest_paid, i.interest_accrued, i.fee, i.fee_paid, "
+        f"COALESCE({accruing}, FALSE) AS accruing, {scheduled_to} AS scheduled_to, "
+        f"COALESCE({open_cents}, 0) AS open_cents, COALESCE({revolving}, 0) AS revolving, "
+        "COALESCE(l.status = 'active' AND l.method = 'revolving' AND i.number = 1, FALSE) AND s.product_id IS NOT NULL "
+        "AS in_settlement, s.due_day AS settle_due_day "
+        "FROM installments i LEFT JOIN loans l ON l.id = i.loan_id LEFT JOIN settling s ON s.product_id = l.product_id"
+    )
+    settles = "(x.in_settlement AND x.interest + x.revolving > x.interest_paid)"
+    cleared = f"({settles} AND x.principal_paid = x.principal AND x.fee_paid = x.fee)"
     return (
-        "SELECT id, loan_id, start_day, due_day, principal, principal_paid, interest, interest_paid, "
-        f"interest_accrued, {accruing} AS accruing, "
-        f"CAST(CASE WHEN {accruing} THEN {to_date} ELSE interest_accrued END AS BIGINT) AS new_accrued, "
-        f"status, CASE WHEN status = 'pending' AND due_day < {d} THEN 'overdue' ELSE status END AS new_status "
-        "FROM installments"
+        "SELECT x.id, x.loan_id, x.start_day, x.due_day, x.status, x.principal, x.principal_paid, x.interest, "
+        "x.interest_paid, x.interest_accrued, x.accruing, x.scheduled_to, x.revolving, x.open_cents, "
+        f"{settles} AS settles, x.settle_due_day, "
+        f"CAST(CASE WHEN {settles} THEN x.interest_paid ELSE x.interest + x.revolving END AS BIGINT) AS new_interest, "
+        f"CAST(CASE WHEN {settles} THEN x.interest_paid ELSE x.scheduled_to + x.revolving END AS BIGINT) "
+        "AS new_accrued, "
+        f"CASE WHEN {cleared} THEN 'paid' WHEN x.status = 'pending' AND x.due_day < {d} THEN 'overdue' "
+        f"ELSE x.status END AS new_status, {cleared} AS paid_today "
+        f"FROM ({inner}) x"
     )
 
 
 def installment_updates_sql(d: int) -> str:
-    """The installments whose accrual or status moves today: (id, interest_accrued, status)."""
+    """The installments whose interest, accrual or status moves today: (id, interest, interest_accrued, status,
+    paid_today)."""
     return (
-        f"SELECT id, new_accrued AS interest_accrued, new_status AS status FROM ({_installments_sql(d)}) i "
-        "WHERE new_accrued <> interest_accrued OR new_status <> status ORDER BY id"
+        "SELECT id, new_interest AS interest, new_accrued AS interest_accrued, new_status AS status, paid_today "
+        f"FROM ({_installments_sql(d)}) i "
+        "WHERE new_interest <> interest OR new_accrued <> interest_accrued OR new_status <> status ORDER BY id"
+    )
+
+
+def revolving_settlements_sql(d: int) -> str:
+    """The month's interest settled today, one row per revolving drawdown: (id of its first installment, loan,
+    the interest that becomes an installment of its own, its due day)."""
+    return (
+        "SELECT id, loan_id, CAST(interest + revolving - interest_paid AS BIGINT) AS interest, "
+        f"CAST(settle_due_day AS BIGINT) AS due_day FROM ({_installments_sql(d)}) i WHERE settles ORDER BY id"
     )
 
 
 def loan_results_sql(d: int, buckets: BucketScheme, rule: NonAccrualSettings) -> str:
-    """Per loan the day moves: the day's scheduled interest, and (``in_work``: overdue today, or back to current)
-    days past due, bucket, class by days past due, penalty interest, and whether it stops accruing today.
-    Penalty is charged on overdue principal and, under compound interest (复利), overdue interest; none within
+    """Per loan the day moves: the day's scheduled and revolving interest, a revolving loan's balance product after
+    the day (``revolving_line``: an active revolving loan; zero after its product's settlement), and (``in_work``:
+    overdue today, or back to current) days past due, bucket, class by days past due, penalty interest, and
+    whether it stops accruing today. Days past due and penalty follow the day's revolving settlement. Penalty is
+    charged on overdue principal and, under compound interest (复利), overdue interest; none within
     the grace period (宽限期), whose days are charged back on the day it is exceeded."""
     dpd = f"({d} - o.oldest)"
     base = "(o.overdue_principal + CASE WHEN l.compound_interest THEN o.overdue_interest ELSE 0 END)"
@@ -141,10 +234,15 @@ def loan_results_sql(d: int, buckets: BucketScheme, rule: NonAccrualSettings) ->
     npl = f" OR w.loan_class IN ({_quoted(_NPL)})" if rule.on_npl else ""
     return f"""
 WITH i AS ({_installments_sql(d)}),
-day AS (SELECT loan_id, CAST(SUM(new_accrued - interest_accrued) AS BIGINT) AS scheduled FROM i
+day AS (SELECT loan_id, CAST(SUM(scheduled_to - interest_accrued) AS BIGINT) AS scheduled FROM i
         WHERE accruing GROUP BY loan_id),
+rv AS (SELECT l.id AS loan_id, CAST(COALESCE(SUM(i.revolving), 0) AS BIGINT) AS revolving,
+              CAST(CASE WHEN MAX(s.product_id) IS NOT NULL THEN 0
+                        ELSE MAX(l.balance_product) + COALESCE(SUM(i.open_cents), 0) END AS BIGINT) AS balance_product
+       FROM loans l LEFT JOIN i ON i.loan_id = l.id LEFT JOIN settling s ON s.product_id = l.product_id
+       WHERE l.status = 'active' AND l.method = 'revolving' GROUP BY l.id),
 o AS (SELECT loan_id, MIN(due_day) AS oldest, CAST(SUM(principal - principal_paid) AS BIGINT) AS overdue_principal,
-             CAST(SUM(interest - interest_paid) AS BIGINT) AS overdue_interest
+             CAST(SUM(new_interest - interest_paid) AS BIGINT) AS overdue_interest
       FROM i WHERE new_status = 'overdue' GROUP BY loan_id),
 w AS (SELECT l.id AS loan_id, CAST({dpd} AS BIGINT) AS days_past_due, {_bucket_case(buckets, dpd)} AS bucket,
              {_class_case(dpd)} AS loan_class, CAST({penalty} AS BIGINT) AS penalty
@@ -154,14 +252,16 @@ w AS (SELECT l.id AS loan_id, CAST({dpd} AS BIGINT) AS days_past_due, {_bucket_c
       WHERE l.status = 'active' AND (l.days_past_due > 0 OR l.bucket <> '{current}' OR l.loan_class <> '{normal}')
         AND NOT EXISTS (SELECT 1 FROM o WHERE o.loan_id = l.id))
 SELECT l.id AS loan_id, l.customer_id, CAST(COALESCE(day.scheduled, 0) AS BIGINT) AS scheduled,
+       CAST(COALESCE(rv.revolving, 0) AS BIGINT) AS revolving, rv.loan_id IS NOT NULL AS revolving_line,
+       CAST(COALESCE(rv.balance_product, l.balance_product) AS BIGINT) AS balance_product,
        l.accrual_status = 'non-accrual' AS non_accrual, w.loan_id IS NOT NULL AS in_work,
        l.days_past_due AS old_days_past_due, l.bucket AS old_bucket, l.loan_class AS old_class,
        COALESCE(w.days_past_due, l.days_past_due) AS days_past_due, COALESCE(w.bucket, l.bucket) AS bucket,
        COALESCE(w.loan_class, l.loan_class) AS loan_class, CAST(COALESCE(w.penalty, 0) AS BIGINT) AS penalty,
        COALESCE(w.loan_id IS NOT NULL AND l.accrual_status = 'accruing'
                 AND (w.days_past_due > {int(rule.days)}{npl}), FALSE) AS stops
-FROM loans l LEFT JOIN day ON day.loan_id = l.id LEFT JOIN w ON w.loan_id = l.id
-WHERE day.loan_id IS NOT NULL OR w.loan_id IS NOT NULL
+FROM loans l LEFT JOIN day ON day.loan_id = l.id LEFT JOIN w ON w.loan_id = l.id LEFT JOIN rv ON rv.loan_id = l.id
+WHERE day.loan_id IS NOT NULL OR w.loan_id IS NOT NULL OR rv.loan_id IS NOT NULL
 ORDER BY l.id"""
 
 
@@ -194,19 +294,65 @@ def partitions(first_id: int, last_id: int, size: int) -> Iterator[tuple[int, in
         yield k * size + 1, (k + 1) * size
 
 
+#: the setting's value for close of business in the database (no batch engine)
+IN_DATABASE = ""
+
+
+def bank_cob_engine(session: Session, tenant_id: int) -> str:
+    """The batch engine the bank's nightly close of business runs on (``local``, ``spark``), or ``IN_DATABASE``."""
+    row = session.get(ServicingSettingsRow, tenant_id)
+    return IN_DATABASE if row is None else row.cob_engine
+
+
+def set_cob_engine(uow: UnitOfWork, who: Principal, name: str) -> str:
+    """Set the batch engine the bank's nightly close of business runs on (``IN_DATABASE``: none); it applies from
+    the next run of the job."""
+    who.require(Permission.MANAGE_PRODUCTS)
+    if name not in (IN_DATABASE, *ENGINE_NAMES):
+        raise ValidationError(f"engine: '{name}' is not an engine; choose {' or '.join(ENGINE_NAMES)}, or none "
+                              "for the database", field="engine")
+    with uow:
+        s = uow.session
+        settings = s.get(ServicingSettingsRow, who.tenant_id)
+        if settings is None:
+            settings = ServicingSettingsRow(tenant_id=who.tenant_id, rate_cap=DEFAULT_RATE_CAP,
+                                            updated_by=who.username, updated_at=utcnow())
+            s.add(settings)
+        before = settings.cob_engine or IN_DATABASE
+        settings.cob_engine, settings.updated_by, settings.updated_at = name, who.username, utcnow()
+        s.flush()
+        audit.record(s, who, "servicing.cob_engine", "tenant", who.tenant_id, before={"cob_engine": before},
+                     after={"cob_engine": name})
+        uow.commit()
+    return name
+
+
+def worker_name() -> str:
+    """This process's name as a claimer of partitions: host, process id and a random tag."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 def run_close_of_business_on(
     uow: UnitOfWork, who: Principal, engine: BatchEngine, *, through: date | None = None,
     buckets: BucketScheme = DEFAULT_BUCKETS, partition_loans: int = PARTITION_LOANS,
     progress: Progress | None = None, after_partition: Callable[[int, int], None] | None = None,
+    worker: str | None = None, lease_seconds: float = LEASE_SECONDS,
 ) -> list[CobResult]:
     """Close every open business date up to ``through`` (default: the current one) on ``engine``, oldest first.
     A date already closed is skipped; a date left half-done by a crash is finished, its done partitions skipped.
-    ``after_partition(first_loan_id, last_loan_id)`` is called after each partition commits."""
+    Workers running the same tenant and dates share the partitions: each claims a pending one (or one whose
+    claim's lease expired) for ``lease_seconds`` and applies it, until none is left; the date is finished by
+    whichever worker sees every partition done first. ``worker``: the name claims are held under (default: this
+    process's). ``after_partition(first_loan_id, last_loan_id)`` is called after each partition this worker
+    applied commits."""
     who.require(Permission.RUN_CLOSE_OF_BUSINESS)
     if partition_loans < 1:
         raise ValidationError("partition_loans: at least 1", field="partition_loans")
+    if lease_seconds <= 0:
+        raise ValidationError("lease_seconds: more than 0", field="lease_seconds")
+    me = worker or worker_name()
     return close_open_dates(uow, who, through, lambda day: _close_one(
-        uow, who, engine, day, buckets, partition_loans, progress, after_partition))
+        uow, who, engine, day, buckets, partition_loans, progress, after_partition, me, lease_seconds))
 
 
 def _skipped(on: date) -> CobResult:
@@ -215,26 +361,35 @@ def _skipped(on: date) -> CobResult:
 
 def _close_one(
     uow: UnitOfWork, who: Principal, engine: BatchEngine, on: date, buckets: BucketScheme, size: int,
-    progress: Progress | None, after_partition: Callable[[int, int], None] | None,
+    progress: Progress | None, after_partition: Callable[[int, int], None] | None, worker: str, lease: float,
 ) -> CobResult:
     started = time.perf_counter()
     cpu_started = time.thread_time()
-    opened = _open(uow, who, on)
-    if opened is None:
+    total = _open(uow, who, on, size)
+    if total is None:
         return _skipped(on)
-    first_id, last_id = opened
-    ranges = list(partitions(first_id, last_id, size)) if last_id else []
-    for n, (lo, hi) in enumerate(ranges, start=1):
-        if _close_partition(uow, who, engine, on, buckets, lo, hi) and after_partition is not None:
-            after_partition(lo, hi)
-        if progress is not None:
-            progress(n, len(ranges))
+    applied = 0
+    while True:
+        claim = claim_partition(uow, who, on, engine.name, worker, lease)
+        if isinstance(claim, Claim):
+            if apply_claimed_partition(uow, who, engine, on, buckets, claim, worker):
+                applied += 1
+                if after_partition is not None:
+                    after_partition(claim.first_loan_id, claim.last_loan_id)
+                if progress is not None:
+                    progress(applied, total)
+        elif claim is None:
+            break
+        else:  # the others' partitions are being applied: look again, at the latest when a lease ends
+            time.sleep(claim)
     return _finish(uow, who, on, started, cpu_started)
 
 
-def _open(uow: UnitOfWork, who: Principal, on: date) -> tuple[int, int] | None:
+def _open(uow: UnitOfWork, who: Principal, on: date, size: int) -> int | None:
     """The date's opening transaction: None when it is closed already; otherwise (on a first run) credit balances
-    applied, deferred fees amortised and the run recorded as running. Returns the tenant's loan-id range."""
+    applied, deferred fees amortised and the run recorded as running, and the partitions of the tenant's loan ids
+    recorded as pending (a run joining or finishing the date keeps the ranges recorded, of their size, and adds
+    any for loans beyond them). Returns the number of partitions."""
     with uow:
         s = uow.session
         tune_batch_transaction(s)
@@ -247,29 +402,71 @@ def _open(uow: UnitOfWork, who: Principal, on: date) -> tuple[int, int] | None:
         if run is None:
             for event in apply_credit_balances(uow, who, on):
                 uow.publish(event)
-            _refuse_out_of_scope(s, who.tenant_id, on)
             amortise_fees(s, who, on, post_loan_lines)
             now = utcnow()
             s.add(CobRunRow(tenant_id=who.tenant_id, business_date=on, status=RUNNING, started_at=now,
                             finished_at=now))
-        ids = s.execute(text("SELECT MIN(id), MAX(id) FROM loans WHERE tenant_id = :t"), {"t": who.tenant_id}).one()
+        first_id, last_id = s.execute(
+            text("SELECT MIN(id), MAX(id) FROM loans WHERE tenant_id = :t"), {"t": who.tenant_id}).one()
+        recorded = s.execute(select(CobPartitionRow.first_loan_id, CobPartitionRow.last_loan_id).where(
+            CobPartitionRow.tenant_id == who.tenant_id, CobPartitionRow.business_date == on)).all()
+        if recorded:
+            size = int(recorded[0][1]) - int(recorded[0][0]) + 1
+        known = {int(r[0]) for r in recorded}
+        for lo, hi in (partitions(int(first_id), int(last_id), size) if last_id else ()):
+            if lo not in known:
+                s.add(CobPartitionRow(tenant_id=who.tenant_id, business_date=on, first_loan_id=lo, last_loan_id=hi,
+                                      engine="", figures={}, status=PENDING, finished_at=utcnow()))
+                known.add(lo)
         uow.commit()
-    return int(ids[0] or 0), int(ids[1] or 0)
+    return len(known)
 
 
-def _refuse_out_of_scope(session: Session, tenant_id: int, on: date) -> None:
-    """What the engine job does not compute is refused before anything is written: the in-database close
-    handles it (``microlend servicing cob run`` without ``--engine``)."""
-    p = {"t": tenant_id, "d": on.toordinal()}
-    found: list[str] = []
-    if session.execute(text("SELECT 1 FROM loans WHERE tenant_id = :t AND status = 'active' "
-                            "AND method = 'revolving' LIMIT 1"), p).first():
-        found.append("active revolving loans")
-    if found:
-        raise ValidationError(
-            f"engine: close of business on a batch engine does not handle {', '.join(found)}; "
-            "run it in the database (without --engine)", field="engine",
-        )
+@dataclass(frozen=True)
+class Claim:
+    """A partition a worker holds: its row and loan-id range."""
+
+    id: int
+    first_loan_id: int
+    last_loan_id: int
+
+
+def claim_partition(
+    uow: UnitOfWork, who: Principal, on: date, engine_name: str, worker: str, lease_seconds: float
+) -> Claim | float | None:
+    """Claim the date's first partition that is pending or whose claim's lease has expired (a dead worker's), for
+    ``lease_seconds``, in a transaction of its own: on PostgreSQL the row is read ``FOR UPDATE SKIP LOCKED`` (a
+    partition another worker is applying is locked by its transaction and passed over), and on both databases the
+    claim is a conditional update that takes the row only as it was read. Returns the claim; otherwise the
+    seconds to wait before looking again (partitions are held by other workers), or None when all are done."""
+    with uow:
+        s = uow.session
+        now = utcnow()
+        rows = (CobPartitionRow.tenant_id == who.tenant_id, CobPartitionRow.business_date == on)
+        free = or_(CobPartitionRow.status == PENDING,
+                   and_(CobPartitionRow.status == CLAIMED, CobPartitionRow.lease_until < now))
+        found = s.execute(
+            select(CobPartitionRow.id, CobPartitionRow.first_loan_id, CobPartitionRow.last_loan_id)
+            .where(*rows, free).order_by(CobPartitionRow.first_loan_id).limit(1).with_for_update(skip_locked=True)
+        ).first()
+        if found is not None:
+            taken = s.execute(
+                update(CobPartitionRow).where(CobPartitionRow.id == found[0], free)
+                .values(status=CLAIMED, claimed_by=worker, engine=engine_name,
+                        lease_until=now + timedelta(seconds=lease_seconds))
+                .execution_options(synchronize_session=False)
+            ).rowcount  # type: ignore[attr-defined]
+            uow.commit()
+            return Claim(int(found[0]), int(found[1]), int(found[2])) if taken == 1 else 0.0
+        left, first_lease_end = s.execute(
+            select(func.count(), func.min(CobPartitionRow.lease_until)).where(*rows, CobPartitionRow.status != DONE)
+        ).one()
+    if not left:
+        return None
+    wait = POLL_SECONDS
+    if first_lease_end is not None:
+        wait = min(wait, max((first_lease_end - now).total_seconds(), 0.0) + 0.01)
+    return wait
 
 
 def _read_partition(session: Session, tenant_id: int, on: date, lo: int, hi: int) -> dict[str, pa.Table]:
@@ -289,7 +486,15 @@ def _read_partition(session: Session, tenant_id: int, on: date, lo: int, hi: int
     inst_columns: list[tuple[Any, ...]] = (
         list(zip(*installments, strict=True)) if installments else [() for _ in _INSTALLMENT_COLUMNS]
     )
+    settling = session.execute(
+        text("SELECT id, interest_due_days FROM servicing_products WHERE tenant_id = :t AND method = 'revolving' "
+             "AND settlement_day = :day ORDER BY id"),
+        {"t": tenant_id, "day": on.day},
+    ).all()
     return {
+        "settling": pa.table([pa.array([int(r[0]) for r in settling], pa.int64()),
+                              pa.array([(on + timedelta(days=int(r[1]))).toordinal() for r in settling], pa.int64())],
+                             schema=_SETTLING_SCHEMA),
         "loans": pa.table([pa.array(c, t) for c, t in zip(loan_columns, _LOAN_SCHEMA.types, strict=True)],
                           schema=_LOAN_SCHEMA),
         "installments": pa.table(
@@ -301,24 +506,34 @@ def _read_partition(session: Session, tenant_id: int, on: date, lo: int, hi: int
 
 _LOANS_TABLE = "cob_engine_loans"
 _INSTALLMENTS_TABLE = "cob_engine_installments"
-_LOANS_TABLE_COLUMNS = ("loan_id", "scheduled", "non_accrual", "in_work", "old_days_past_due", "old_bucket",
-                        "days_past_due", "bucket", "loan_class", "penalty", "stops")
+_SETTLED_TABLE = "cob_engine_settled"
+_LOANS_TABLE_COLUMNS = ("loan_id", "scheduled", "revolving", "revolving_line", "balance_product", "non_accrual",
+                        "in_work", "old_days_past_due", "old_bucket", "days_past_due", "bucket", "loan_class",
+                        "penalty", "stops")
+_INSTALLMENTS_TABLE_COLUMNS = ("id", "interest", "interest_accrued", "status", "paid_today")
+_SETTLED_TABLE_COLUMNS = ("id", "loan_id", "interest", "due_day")
 
 
 def _scratch_tables(session: Session) -> None:
     session.execute(text(
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {_LOANS_TABLE} (loan_id INTEGER NOT NULL PRIMARY KEY, "
-        "scheduled BIGINT NOT NULL, non_accrual INTEGER NOT NULL, in_work INTEGER NOT NULL, "
+        "scheduled BIGINT NOT NULL, revolving BIGINT NOT NULL, revolving_line INTEGER NOT NULL, "
+        "balance_product BIGINT NOT NULL, non_accrual INTEGER NOT NULL, in_work INTEGER NOT NULL, "
         "old_days_past_due INTEGER NOT NULL, old_bucket VARCHAR(10) NOT NULL, days_past_due INTEGER NOT NULL, "
         "bucket VARCHAR(10) NOT NULL, loan_class VARCHAR(20) NOT NULL, penalty BIGINT NOT NULL, "
         "stops INTEGER NOT NULL)"
     ))
     session.execute(text(
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {_INSTALLMENTS_TABLE} (id INTEGER NOT NULL PRIMARY KEY, "
-        "interest_accrued BIGINT NOT NULL, status VARCHAR(20) NOT NULL)"
+        "interest BIGINT NOT NULL, interest_accrued BIGINT NOT NULL, status VARCHAR(20) NOT NULL, "
+        "paid_today INTEGER NOT NULL)"
     ))
-    session.execute(text(f"DELETE FROM {_LOANS_TABLE}"))
-    session.execute(text(f"DELETE FROM {_INSTALLMENTS_TABLE}"))
+    session.execute(text(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {_SETTLED_TABLE} (id INTEGER NOT NULL PRIMARY KEY, "
+        "loan_id INTEGER NOT NULL, interest BIGINT NOT NULL, due_day INTEGER NOT NULL)"
+    ))
+    for table in (_LOANS_TABLE, _INSTALLMENTS_TABLE, _SETTLED_TABLE):
+        session.execute(text(f"DELETE FROM {table}"))
 
 
 def _bulk_insert(session: Session, table: str, columns: Sequence[str], rows: pa.Table) -> None:
@@ -347,10 +562,14 @@ def _bulk_insert(session: Session, table: str, columns: Sequence[str], rows: pa.
         cursor.close()
 
 
-def _close_partition(
-    uow: UnitOfWork, who: Principal, engine: BatchEngine, on: date, buckets: BucketScheme, lo: int, hi: int
+def apply_claimed_partition(
+    uow: UnitOfWork, who: Principal, engine: BatchEngine, on: date, buckets: BucketScheme, claim: Claim,
+    worker: str,
 ) -> bool:
-    """One partition in one transaction; False when a run already applied it."""
+    """One claimed partition in one transaction, which first marks the partition done if ``worker`` still holds
+    its claim (a conditional update: on PostgreSQL it locks the row until the transaction ends, so no one takes
+    the claim over meanwhile): read, computed on the engine, written. False, with nothing written, when the
+    claim was lost (its lease expired and another worker took it over)."""
     laps: dict[str, float] = {}
     mark = time.perf_counter()
 
@@ -360,14 +579,16 @@ def _close_partition(
         laps[name] = round(now - mark, 4)
         mark = now
 
+    lo, hi = claim.first_loan_id, claim.last_loan_id
     with uow:
         s = uow.session
         tune_batch_transaction(s)
-        s.execute(select(TenantRow.id).where(TenantRow.id == who.tenant_id).with_for_update())
-        done = s.execute(select(CobPartitionRow.id).where(
-            CobPartitionRow.tenant_id == who.tenant_id, CobPartitionRow.business_date == on,
-            CobPartitionRow.first_loan_id == lo)).first()
-        if done is not None:
+        held = s.execute(
+            update(CobPartitionRow).where(CobPartitionRow.id == claim.id, CobPartitionRow.status == CLAIMED,
+                                          CobPartitionRow.claimed_by == worker)
+            .values(status=DONE, engine=engine.name).execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]
+        if held != 1:
             return False
         rule = bank_nonaccrual(s, who.tenant_id)
         tables = _read_partition(s, who.tenant_id, on, lo, hi)
@@ -375,18 +596,23 @@ def _close_partition(
         d = on.toordinal()
         updates = engine.run_sql(installment_updates_sql(d), tables)
         loans = engine.run_sql(loan_results_sql(d, buckets, rule), tables)
+        settled = (engine.run_sql(revolving_settlements_sql(d), tables) if tables["settling"].num_rows
+                   else pa.table({c: pa.array([], pa.int64()) for c in _SETTLED_TABLE_COLUMNS}))
         lap("engine")
         loans, reasons = _apply_class_rules(s, who.tenant_id, on, lo, hi, loans, rule)
         lap("class_rules")
         _scratch_tables(s)
-        _bulk_insert(s, _INSTALLMENTS_TABLE, ("id", "interest_accrued", "status"), updates)
+        _bulk_insert(s, _INSTALLMENTS_TABLE, _INSTALLMENTS_TABLE_COLUMNS, updates)
         _bulk_insert(s, _LOANS_TABLE, _LOANS_TABLE_COLUMNS, loans)
+        _bulk_insert(s, _SETTLED_TABLE, _SETTLED_TABLE_COLUMNS, settled)
         lap("load")
         figures, events = _apply(s, who, on, loans, rule, reasons)
         lap("write")
-        s.add(CobPartitionRow(tenant_id=who.tenant_id, business_date=on, first_loan_id=lo, last_loan_id=hi,
-                              engine=engine.name, figures={**figures.as_json(), "seconds": laps},
-                              finished_at=utcnow()))
+        s.execute(
+            update(CobPartitionRow).where(CobPartitionRow.id == claim.id)
+            .values(figures={**figures.as_json(), "seconds": laps}, finished_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
         for event in events:
             uow.publish(event)
         uow.commit()
@@ -430,7 +656,8 @@ def _apply_class_rules(
                    LoanRow.loan_class).where(LoanRow.id.in_(missing))
         ).tuples():
             rows[int(loan_id)] = {
-                "loan_id": int(loan_id), "customer_id": customer_id, "scheduled": 0,
+                "loan_id": int(loan_id), "customer_id": customer_id, "scheduled": 0, "revolving": 0,
+                "revolving_line": False, "balance_product": 0,
                 "non_accrual": accrual_status == "non-accrual", "in_work": False, "old_days_past_due": dpd,
                 "old_bucket": bucket, "old_class": loan_class, "days_past_due": dpd, "bucket": bucket,
                 "loan_class": loan_class, "penalty": 0, "stops": False,
@@ -486,24 +713,33 @@ def _apply(
     """Write one partition's results (in the scratch tables) as the in-database close writes a day's: postings
     loan by loan, installment and loan updates, loan events; returns its figures and the events to publish."""
     p = {"t": who.tenant_id}
-    interest = _sum(session, "non_accrual = 0", "scheduled")
-    interest_memo = _sum(session, "non_accrual = 1", "scheduled")
+    interest = _sum(session, "non_accrual = 0", "scheduled + revolving")
+    interest_memo = _sum(session, "non_accrual = 1", "scheduled + revolving")
     scheduled = f"SELECT loan_id, scheduled AS amount FROM {_LOANS_TABLE} WHERE non_accrual = "
+    revolving = f"SELECT loan_id, revolving AS amount FROM {_LOANS_TABLE} WHERE non_accrual = "
     post_loan_lines(session, who, on, "cob.accrual", f"interest accrued for {on.isoformat()}", interest,
-                    [(Acct.INTEREST_RECEIVABLE, Acct.INTEREST_INCOME, scheduled + "0")], p)
+                    [(Acct.INTEREST_RECEIVABLE, Acct.INTEREST_INCOME, scheduled + "0"),
+                     (Acct.INTEREST_RECEIVABLE, Acct.INTEREST_INCOME, revolving + "0")], p)
     post_loan_lines(session, who, on, "cob.off_balance",
                     f"off-balance interest of non-accrual loans for {on.isoformat()}", interest_memo,
-                    [(Acct.OFF_BALANCE_INTEREST, Acct.OFF_BALANCE_CONTRA, scheduled + "1")], p)
+                    [(Acct.OFF_BALANCE_INTEREST, Acct.OFF_BALANCE_CONTRA, scheduled + "1"),
+                     (Acct.OFF_BALANCE_INTEREST, Acct.OFF_BALANCE_CONTRA, revolving + "1")], p)
     if interest_memo:
         session.execute(text(
-            f"UPDATE loans SET interest_suspended = interest_suspended + c.scheduled FROM {_LOANS_TABLE} c "
-            "WHERE loans.id = c.loan_id AND c.non_accrual = 1 AND c.scheduled <> 0"
+            f"UPDATE loans SET interest_suspended = interest_suspended + c.scheduled + c.revolving "
+            f"FROM {_LOANS_TABLE} c WHERE loans.id = c.loan_id AND c.non_accrual = 1 AND c.scheduled + c.revolving <> 0"
         ))
-    session.execute(text(
-        f"UPDATE loan_installments SET interest_accrued = c.interest_accrued, status = c.status "
-        f"FROM {_INSTALLMENTS_TABLE} c WHERE loan_installments.id = c.id"
-    ))
     bd = {**p, "bd": on}
+    _settle_revolving(session, on, bd)
+    session.execute(text(
+        "UPDATE loan_installments SET interest = c.interest, interest_accrued = c.interest_accrued, "
+        "status = c.status, paid_on = CASE WHEN c.paid_today = 1 THEN :bd ELSE loan_installments.paid_on END "
+        f"FROM {_INSTALLMENTS_TABLE} c WHERE loan_installments.id = c.id"
+    ).bindparams(bindparam("bd", type_=Date())), bd)
+    session.execute(text(
+        f"UPDATE loans SET balance_product = c.balance_product FROM {_LOANS_TABLE} c "
+        "WHERE c.revolving_line = 1 AND loans.id = c.loan_id AND loans.balance_product <> c.balance_product"
+    ))
     on_param = bindparam("bd", type_=Date())
     newly_overdue = session.execute(text(
         "INSERT INTO loan_events (tenant_id, loan_id, business_date, kind, data) "
@@ -534,6 +770,32 @@ def _apply(
     figures = PartitionFigures(interest, interest_memo, penalty, penalty_memo, newly_overdue, bucket_changes,
                                stopped, reversed_amount)
     return figures, _events(who.tenant_id, on, loans, reasons)
+
+
+def _settle_revolving(session: Session, on: date, bd: dict[str, Any]) -> None:
+    """按月结息, as the engine found it: each settled month of interest becomes an installment of its own after the
+    drawdown's others, from the day after the previous settlement (or the drawdown's start) to its due day, as the
+    in-database close (``revolving.settle_revolving``) inserts it; the first installments' own update follows."""
+    previous = (date(on.year - 1, 12, on.day) if on.month == 1 else date(on.year, on.month - 1, on.day)) + timedelta(
+        days=1)
+    due_days = [int(r[0]) for r in session.execute(text(f"SELECT DISTINCT due_day FROM {_SETTLED_TABLE}"))]
+    for due_day in sorted(due_days):
+        session.execute(
+            text(
+                "INSERT INTO loan_installments (tenant_id, loan_id, number, period_start, due_date, start_day, "
+                "due_day, principal, interest, fee, principal_paid, interest_paid, fee_paid, interest_accrued, "
+                "status, fee_amortisation, fee_amortised) "
+                "SELECT i.tenant_id, i.loan_id, (SELECT MAX(n.number) + 1 FROM loan_installments n "
+                "WHERE n.loan_id = i.loan_id), "
+                "CASE WHEN i.start_day > :prev_day THEN i.period_start ELSE :prev END, :due, "
+                "CASE WHEN i.start_day > :prev_day THEN i.start_day ELSE :prev_day END, :due_day, "
+                "0, c.interest, 0, 0, 0, 0, c.interest, 'pending', 0, 0 "
+                f"FROM {_SETTLED_TABLE} c JOIN loan_installments i ON i.id = c.id "
+                "WHERE i.tenant_id = :t AND c.due_day = :due_day ORDER BY c.id"
+            ).bindparams(bindparam("prev", type_=Date()), bindparam("due", type_=Date())),
+            {"t": bd["t"], "prev": previous, "prev_day": previous.toordinal(), "due": date.fromordinal(due_day),
+             "due_day": due_day},
+        )
 
 
 def _stop_accruing(session: Session, who: Principal, on: date, rule: NonAccrualSettings) -> tuple[int, int]:

@@ -92,6 +92,8 @@ class ServicingSettingsRow(Base):
     pd_stage2: Mapped[Decimal] = mapped_column(Rate(), default=Decimal("0.2"), server_default="0.2")
     pd_stage3: Mapped[Decimal] = mapped_column(Rate(), default=Decimal("1"), server_default="1")
     lgd: Mapped[Decimal] = mapped_column(Rate(), default=Decimal("0.45"), server_default="0.45")
+    #: the batch engine the nightly close of business runs on (local | spark); empty: in the database
+    cob_engine: Mapped[str] = mapped_column(String(10), default="", server_default="")
     updated_by: Mapped[str] = mapped_column(String(100))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -660,9 +662,10 @@ event.listen(LoanAccrualRow.__table__, "after_create", _install_subledger_guards
 
 
 class CobPartitionRow(Base):
-    """One partition (a loan-id range) of a close of business run on a batch engine, written in the transaction
-    that applied it: a rerun of the date skips it, so no partition is ever applied twice. ``figures``: what the
-    partition posted and counted (amounts in storage units)."""
+    """One partition (a loan-id range) of a close of business run on a batch engine: ``pending`` when the date's
+    run opens, ``claimed`` by a worker (``claimed_by``) until ``lease_until``, ``done`` in the transaction that
+    applied it. Workers share a date's pending partitions and take over a claim whose lease expired; a partition
+    done is never applied again. ``figures``: what the partition posted and counted (amounts in storage units)."""
 
     __tablename__ = "cob_partitions"
     __table_args__ = (
@@ -676,4 +679,8 @@ class CobPartitionRow(Base):
     last_loan_id: Mapped[int] = mapped_column(Integer)
     engine: Mapped[str] = mapped_column(String(20))
     figures: Mapped[dict[str, Any]] = mapped_column(JSONText(), default=dict)
+    #: when the row was recorded, then when the partition was applied
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(10), default="done", server_default="done")
+    claimed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -5,22 +5,34 @@ without applying any partition twice."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import Date, Engine, bindparam, text
+from sqlalchemy import Date, Engine, bindparam, select, text
 from tests.integration.servicing.kit import Bank
 from tests.integration.servicing.seeded_portfolio import seed_portfolio
 
+from microlend import worker
 from microlend.batch.engine import BatchEngine, LocalEngine
 from microlend.core import outbox, tenancy
+from microlend.core.db import make_engine, make_session_factory
 from microlend.core.errors import ValidationError
 from microlend.core.identity import Principal, Role
+from microlend.core.uow import UnitOfWork
 from microlend.servicing.cob import run_close_of_business
-from microlend.servicing.cob_engine import run_close_of_business_on
+from microlend.servicing.cob_engine import (
+    IN_DATABASE,
+    Claim,
+    apply_claimed_partition,
+    run_close_of_business_on,
+    set_cob_engine,
+)
+from microlend.servicing.delinquency import DEFAULT_BUCKETS
 from microlend.servicing.tables import ServicingSettingsRow
 
 OPEN = date(2026, 6, 29)
@@ -45,7 +57,106 @@ def _bank(engine: Engine, name: str) -> tuple[Bank, list[int]]:
     who = Principal(user_id=1, tenant_id=tenant_id, username="cob", roles=frozenset({Role.ADMIN}))
     ids = seed_portfolio(engine, tenant_id, LOANS, SEED, OPEN)
     _under_class_states(engine, tenant_id)
-    return Bank(engine, tenant_id, who), ids
+    return Bank(engine, tenant_id, who), ids + _revolving_lines(engine, tenant_id)
+
+
+def _d(day: date) -> int:
+    return day.toordinal()
+
+
+#: revolving drawdowns (随借随还) as they stand on OPEN, the first product's month settled on 1 July (按月结息, due
+#: the day after), the second's on the 20th (not within the dates closed): (product, drawn on, line expires on,
+#: principal and principal paid in cents, the drawdown's unpaid interest in cents, its settled interest
+#: installments (due date, interest cents, paid cents), accrual status, compound interest, grace days)
+_LINES: list[tuple[int, date, date, int, int, int, list[tuple[date, int, int]], str, bool, int]] = [
+    (0, date(2026, 5, 10), date(2027, 5, 10), 2_500_000, 0, 18_231, [], "accruing", True, 0),
+    # a month's settled interest overdue since 2 June, principal partly repaid
+    (0, date(2026, 4, 2), date(2027, 4, 2), 1_800_000, 432_100, 10_007, [(date(2026, 6, 2), 15_391, 0)],
+     "accruing", True, 3),
+    # more than 30 days past due on 30 June: it stops accruing, its revolving interest reversed off-balance
+    (0, date(2026, 3, 15), date(2027, 3, 15), 960_000, 0, 7_702, [(date(2026, 5, 30), 8_644, 2_000)],
+     "accruing", True, 0),
+    # non-accrual already: its day's revolving interest goes off-balance
+    (0, date(2025, 12, 1), date(2026, 12, 1), 3_300_033, 0, 29_994, [(date(2026, 3, 2), 31_102, 0)],
+     "non-accrual", True, 0),
+    # the line expired on 15 June: overdue, no interest since; the settlement takes its interest out of the overdue
+    (0, date(2025, 6, 15), date(2026, 6, 15), 300_000, 0, 1_322, [], "accruing", True, 0),
+    # principal repaid, interest left: the settlement leaves the drawdown paid
+    (0, date(2026, 1, 5), date(2027, 1, 5), 700_000, 700_000, 3_745, [], "accruing", False, 0),
+    # settled on the 20th: the product of its balance grows over every date
+    (1, date(2026, 2, 20), date(2027, 2, 20), 5_000_000, 1_234_500, 9_875, [], "accruing", True, 0),
+    # a small balance: the day's interest is rounded once on the product, some days no cent
+    (0, date(2026, 6, 1), date(2027, 6, 1), 37, 0, 0, [], "accruing", True, 0),
+    # drawn on 30 June: it accrues from then; its settlement period starts on its first day
+    (0, date(2026, 6, 30), date(2027, 6, 30), 1_200_000, 0, 0, [], "accruing", True, 0),
+    # within its grace days on the first date, past them on the third (the grace days charged back)
+    (0, date(2026, 5, 27), date(2027, 5, 27), 2_222_200, 0, 6_003, [(date(2026, 6, 27), 12_345, 0)],
+     "accruing", True, 3),
+]
+
+
+def _revolving_lines(engine: Engine, tenant_id: int) -> list[int]:
+    """The revolving drawdowns of ``_LINES`` under two revolving products, their days past due, bucket and class
+    as of the day before OPEN and their balance products (cent-days since the last settlement) consistent with
+    their outstanding principal; returns their ids."""
+    from microlend.servicing.delinquency import classify
+    from microlend.servicing.tables import InstallmentRow, LoanRow, ProductRow
+
+    session = make_session_factory(engine)()
+    try:
+        rv = session.execute(select(ProductRow).where(ProductRow.tenant_id == tenant_id,
+                                                      ProductRow.code == "RV-STD")).scalar_one()
+        rv.settlement_day, rv.interest_due_days = 1, 1
+        columns = [c.key for c in ProductRow.__table__.columns if c.key != "id"]
+        other = ProductRow(**{c: getattr(rv, c) for c in columns})
+        other.code, other.settlement_day, other.interest_due_days = "RV-20", 20, 3
+        session.add(other)
+        session.flush()
+        products = [rv.id, other.id]
+        ids = []
+        for k, (product, drawn, expires, principal, repaid, interest, settled, accrual, compound, grace) in (
+            enumerate(_LINES)
+        ):
+            last_settled = date(2026, 6, 1) if product == 0 else date(2026, 6, 20)
+            since = max(drawn, last_settled + timedelta(days=1))
+            outstanding = principal - repaid if drawn < OPEN else 0
+            unpaid = [due for due, owed, paid in settled if owed > paid and due < OPEN]
+            if expires < OPEN and principal > repaid:
+                unpaid.append(expires)
+            dpd = (OPEN - timedelta(days=1) - min(unpaid)).days if unpaid else 0
+            rate_e8 = 10_800_000 + 100_000 * k
+            loan = LoanRow(
+                tenant_id=tenant_id, product_id=products[product], method="revolving", currency="CNY",
+                principal=Decimal(principal) / 100, annual_rate=Decimal(rate_e8) / 10**8, rate_e8=rate_e8,
+                penalty_rate_e8=rate_e8 * 3 // 2, grace_days=grace, compound_interest=compound, term_months=12,
+                fee_mode="deduct", allocation_order=["penalty", "fee", "overdue_interest", "overdue_principal",
+                                                     "current_interest", "current_principal"],
+                disbursed_on=drawn, maturity_date=expires, status="active", accrual_status=accrual,
+                days_past_due=dpd, bucket=DEFAULT_BUCKETS.bucket_for(dpd), loan_class=classify(dpd).value,
+                interest_suspended=Decimal(2_000) / 100 if accrual == "non-accrual" else Decimal(0),
+                balance_product=outstanding * max((min(OPEN, expires) - since).days, 0),
+                created_at=datetime(2026, 1, 1, tzinfo=UTC),
+            )
+            session.add(loan)
+            session.flush()
+            ids.append(loan.id)
+            rows = [(1, drawn, expires, principal, repaid, interest, 0,
+                     "overdue" if expires < OPEN and principal > repaid else "pending")]
+            start = drawn
+            for n, (due, owed, paid) in enumerate(settled, start=2):
+                rows.append((n, start, due, 0, 0, owed, paid, "overdue" if due < OPEN else "pending"))
+            for number, period_start, due, prin, prin_paid, owed, paid, status in rows:
+                session.add(InstallmentRow(
+                    tenant_id=tenant_id, loan_id=loan.id, number=number, period_start=period_start, due_date=due,
+                    start_day=_d(period_start), due_day=_d(due), principal=Decimal(prin) / 100,
+                    interest=Decimal(owed) / 100, principal_paid=Decimal(prin_paid) / 100,
+                    interest_paid=Decimal(paid) / 100, interest_accrued=Decimal(owed) / 100, status=status,
+                    fee_amortisation=Decimal(0), fee_amortised=Decimal(0),
+                ))
+        session.commit()
+    finally:
+        session.close()
+    return ids
 
 
 def _under_class_states(engine: Engine, tenant_id: int) -> None:
@@ -106,10 +217,10 @@ def _state(bank: Bank, ids: list[int]) -> dict[str, Any]:
     return {
         "loans": sorted(named(r) for r in rows(
             "SELECT id, status, accrual_status, days_past_due, bucket, loan_class, penalty_accrued, "
-            "penalty_suspended, interest_suspended FROM loans WHERE tenant_id = :t")),
+            "penalty_suspended, interest_suspended, balance_product FROM loans WHERE tenant_id = :t")),
         "installments": sorted(named(r) for r in rows(
-            "SELECT loan_id, number, status, interest_accrued, fee_amortised FROM loan_installments "
-            "WHERE tenant_id = :t")),
+            "SELECT loan_id, number, status, interest, interest_accrued, fee_amortised, period_start, due_date, "
+            "start_day, due_day, paid_on FROM loan_installments WHERE tenant_id = :t")),
         "sub_ledger": Counter(named(r) for r in rows(
             "SELECT a.loan_id, a.business_date, e.kind, a.debit_account, a.credit_account, a.amount "
             "FROM loan_accruals a JOIN journal_entries e ON e.id = a.entry_id WHERE a.tenant_id = :t")),
@@ -160,6 +271,15 @@ def test_the_local_engine_closes_as_the_database_does(db_engine: Engine, in_data
     assert any("arrears repaid" in r for r in reasons)
     cures = [s for s in in_database["class_states"] if s[1] == "None" and s[3] != "None"]
     assert len(cures) >= 3  # cures started on loans without a state before
+    # the revolving lines: the first product's month settled on 1 July into installments due the 2nd, one
+    # drawdown left paid by it, the second product's balance products still growing, one line stopped accruing
+    revolving = range(LOANS, LOANS + len(_LINES))
+    settled = [i for i in in_database["installments"] if i[0] in revolving and i[7] == "2026-07-02"]
+    assert len(settled) == sum(1 for line in _LINES if line[0] == 0) - 1  # all but the one drawn on 30 June
+    assert [i[0] for i in in_database["installments"] if i[10] == "2026-07-01"] == [LOANS + 5]
+    assert [int(loan[9]) > 0 for loan in in_database["loans"] if loan[0] in revolving] == [
+        line[0] == 1 for line in _LINES]
+    assert [loan[2] for loan in in_database["loans"] if loan[0] in revolving][2:4] == ["non-accrual"] * 2
     for part in in_database:
         assert on_engine[part] == in_database[part], part
 
@@ -205,11 +325,101 @@ def test_a_rerun_after_a_crash_finishes_the_date_and_applies_nothing_twice(
     assert _state(bank, ids) == in_database
 
 
-def test_what_the_engine_does_not_compute_is_refused_before_anything_is_written(db_engine: Engine) -> None:
-    bank, ids = _bank(db_engine, "revolving")
-    with bank.engine.begin() as c:
-        c.execute(text("UPDATE loans SET method = 'revolving' WHERE id = :id"), {"id": ids[0]})
-    before = _state(bank, ids)
-    with pytest.raises(ValidationError, match="revolving"):
-        run_close_of_business_on(bank.uow(), bank.who, LocalEngine(), through=THROUGH)
-    assert _state(bank, ids) == before
+def test_two_workers_share_the_dates_partitions_and_apply_each_once(
+    db_engine: Engine, fresh_db_url: str, in_database: dict[str, Any]
+) -> None:
+    """Two workers, each with its own connections, close the same tenant and dates at once: each partition is
+    applied by one of them, both apply some, and the books are those of the in-database close."""
+    bank, ids = _bank(db_engine, "two-workers")
+    applied: dict[str, list[tuple[int, int]]] = {"a": [], "b": []}
+    failures: list[BaseException] = []
+
+    def work(name: str) -> None:
+        own = make_engine(fresh_db_url)
+        try:
+            def done(first: int, last: int) -> None:
+                applied[name].append((first, last))
+                time.sleep(0.05)  # the other worker claims the next partition meanwhile
+
+            run_close_of_business_on(UnitOfWork(make_session_factory(own)), bank.who, LocalEngine(),
+                                     through=THROUGH, partition_loans=32, worker=name, after_partition=done)
+        except BaseException as e:  # reported below, on the test's thread
+            failures.append(e)
+        finally:
+            own.dispose()
+
+    workers = [threading.Thread(target=work, args=(name,)) for name in applied]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert not failures
+    with bank.engine.connect() as c:
+        rows = c.execute(text("SELECT status, claimed_by FROM cob_partitions WHERE tenant_id = :t"),
+                         {"t": bank.tenant_id}).all()
+    assert {r[0] for r in rows} == {"done"}
+    assert Counter(r[1] for r in rows) == Counter({name: len(done) for name, done in applied.items()})
+    assert applied["a"] and applied["b"]
+    assert _state(bank, ids) == in_database
+
+
+class DyingEngine(LocalEngine):
+    """The local engine of a worker that dies in its ``calls``-th computation, its partition claimed."""
+
+    def __init__(self, calls: int) -> None:
+        super().__init__()
+        self.calls = calls
+
+    def run_sql(self, sql: str, tables: Any, params: Any = None) -> Any:
+        self.calls -= 1
+        if self.calls == 0:
+            raise Crash
+        return super().run_sql(sql, tables, params)
+
+
+def test_a_dead_workers_claim_is_taken_over_once_its_lease_ends_and_never_applied_twice(
+    db_engine: Engine, in_database: dict[str, Any]
+) -> None:
+    bank, ids = _bank(db_engine, "taken-over")
+    with pytest.raises(Crash):  # dies computing its third partition (two computations a partition)
+        run_close_of_business_on(bank.uow(), bank.who, DyingEngine(5), through=THROUGH, partition_loans=64,
+                                 worker="dead", lease_seconds=1.0)
+    with bank.engine.connect() as c:
+        held = c.execute(text("SELECT id, first_loan_id, last_loan_id, status FROM cob_partitions "
+                              "WHERE tenant_id = :t AND claimed_by = 'dead' ORDER BY first_loan_id"),
+                         {"t": bank.tenant_id}).all()
+    assert [r[3] for r in held] == ["done", "done", "claimed"]
+    started = time.monotonic()
+    taken: list[int] = []
+    run_close_of_business_on(bank.uow(), bank.who, LocalEngine(), through=THROUGH, partition_loans=64,
+                             worker="next", after_partition=lambda first, last: taken.append(first))
+    assert held[2][1] in taken and time.monotonic() - started >= 0.5  # the lease was waited for
+    after = _state(bank, ids)
+    assert after == in_database
+    # the dead worker, back to life with its lost claim, applies nothing
+    claim = Claim(int(held[2][0]), int(held[2][1]), int(held[2][2]))
+    assert not apply_claimed_partition(bank.uow(), bank.who, LocalEngine(), OPEN, DEFAULT_BUCKETS, claim, "dead")
+    assert _state(bank, ids) == after
+
+
+def test_the_nightly_job_closes_on_the_engine_the_banks_settings_name(
+    db_engine: Engine, in_database: dict[str, Any]
+) -> None:
+    bank, ids = _bank(db_engine, "nightly")
+    with pytest.raises(ValidationError, match="not an engine"):
+        set_cob_engine(bank.uow(), bank.who, "hadoop")
+    set_cob_engine(bank.uow(), bank.who, "local")
+    assert worker.close_of_business(bank.uow(), bank.who, THROUGH)["closed"] == 3
+
+    def partitions() -> list[tuple[Any, ...]]:
+        with bank.engine.connect() as c:
+            return [tuple(r) for r in c.execute(text(
+                "SELECT business_date, engine, status FROM cob_partitions WHERE tenant_id = :t "
+                "GROUP BY business_date, engine, status ORDER BY business_date"), {"t": bank.tenant_id})]
+
+    assert [(str(r[0]), r[1], r[2]) for r in partitions()] == [
+        (str(OPEN + timedelta(days=k)), "local", "done") for k in range(3)]
+    assert _state(bank, ids) == in_database
+    set_cob_engine(bank.uow(), bank.who, IN_DATABASE)  # back in the database: the next date closes there
+    assert worker.close_of_business(bank.uow(), bank.who, THROUGH + timedelta(days=1))["closed"] == 1
+    assert len(partitions()) == 3
