@@ -63,6 +63,7 @@ from microlend.servicing.nonaccrual import AccruedInterestPolicy, NonAccrualSett
 from microlend.servicing.products import DEFAULT_RATE_CAP
 from microlend.servicing.provisions import month_end, provision_in
 from microlend.servicing.repository import bank_nonaccrual, post_entry, tune_batch_transaction
+from microlend.servicing.revolving import insert_settled_interest, rounded_interest_sql
 from microlend.servicing.subledger import post_loan_lines
 from microlend.servicing.tables import (
     CobPartitionRow,
@@ -140,10 +141,6 @@ def _scheduled_accrual_sql(d: int) -> tuple[str, str]:
     return accruing, f"CAST(CASE WHEN {accruing} THEN {to_date} ELSE i.interest_accrued END AS BIGINT)"
 
 
-#: rates are stored × 10^8 and a year has 360 days: the revolving interest on a balance product (cent-days)
-_YEAR = 360 * 10**8
-
-
 def _revolving_sql(d: int) -> tuple[str, str, str]:
     """The revolving drawdowns' day (随借随还, ``revolving``), over an installment ``i`` and its loan ``l``: whether
     it is a drawdown open today, its outstanding principal in whole cents, and the day's interest in storage units:
@@ -154,11 +151,8 @@ def _revolving_sql(d: int) -> tuple[str, str, str]:
         "AND i.principal > i.principal_paid)"
     )
     cents = "ml_div(i.principal - i.principal_paid, 100)"
-
-    def rounded(product: str) -> str:
-        return f"ml_div(2 * ({product}) * l.rate_e8 + {_YEAR}, {2 * _YEAR})"
-
-    day = f"100 * ({rounded(f'l.balance_product + {cents}')} - {rounded('l.balance_product')})"
+    grown = rounded_interest_sql(f"l.balance_product + {cents}", "l.rate_e8", "ml_div")
+    day = f"100 * ({grown} - {rounded_interest_sql('l.balance_product', 'l.rate_e8', 'ml_div')})"
     return (drawn, f"CAST(CASE WHEN {drawn} THEN {cents} ELSE 0 END AS BIGINT)",
             f"CAST(CASE WHEN {drawn} THEN {day} ELSE 0 END AS BIGINT)")
 
@@ -773,28 +767,16 @@ def _apply(
 
 
 def _settle_revolving(session: Session, on: date, bd: dict[str, Any]) -> None:
-    """按月结息, as the engine found it: each settled month of interest becomes an installment of its own after the
-    drawdown's others, from the day after the previous settlement (or the drawdown's start) to its due day, as the
-    in-database close (``revolving.settle_revolving``) inserts it; the first installments' own update follows."""
-    previous = (date(on.year - 1, 12, on.day) if on.month == 1 else date(on.year, on.month - 1, on.day)) + timedelta(
-        days=1)
+    """按月结息, as the engine found it: each settled month of interest becomes an installment of its own
+    (``revolving.insert_settled_interest``, as the in-database close inserts it); the first installments' own
+    update follows."""
     due_days = [int(r[0]) for r in session.execute(text(f"SELECT DISTINCT due_day FROM {_SETTLED_TABLE}"))]
     for due_day in sorted(due_days):
-        session.execute(
-            text(
-                "INSERT INTO loan_installments (tenant_id, loan_id, number, period_start, due_date, start_day, "
-                "due_day, principal, interest, fee, principal_paid, interest_paid, fee_paid, interest_accrued, "
-                "status, fee_amortisation, fee_amortised) "
-                "SELECT i.tenant_id, i.loan_id, (SELECT MAX(n.number) + 1 FROM loan_installments n "
-                "WHERE n.loan_id = i.loan_id), "
-                "CASE WHEN i.start_day > :prev_day THEN i.period_start ELSE :prev END, :due, "
-                "CASE WHEN i.start_day > :prev_day THEN i.start_day ELSE :prev_day END, :due_day, "
-                "0, c.interest, 0, 0, 0, 0, c.interest, 'pending', 0, 0 "
-                f"FROM {_SETTLED_TABLE} c JOIN loan_installments i ON i.id = c.id "
-                "WHERE i.tenant_id = :t AND c.due_day = :due_day ORDER BY c.id"
-            ).bindparams(bindparam("prev", type_=Date()), bindparam("due", type_=Date())),
-            {"t": bd["t"], "prev": previous, "prev_day": previous.toordinal(), "due": date.fromordinal(due_day),
-             "due_day": due_day},
+        insert_settled_interest(
+            session, on, date.fromordinal(due_day), "c.interest",
+            f"{_SETTLED_TABLE} c JOIN loan_installments i ON i.id = c.id "
+            "WHERE i.tenant_id = :t AND c.due_day = :settled_due ORDER BY c.id",
+            {"t": bd["t"], "settled_due": due_day},
         )
 
 

@@ -26,8 +26,11 @@ def interest_on_product(product_cent_days: int, annual_rate: Decimal) -> Decimal
     return cents / 100
 
 
-def _rounded(product: str, rate: str) -> str:
-    """SQL: cents of interest on a product (cent-days), half up: ``(2·x·r + Y) / (2·Y)`` on integers."""
+def rounded_interest_sql(product: str, rate: str, div: str = "") -> str:
+    """SQL: cents of interest on a product (cent-days), half up: ``(2·x·r + Y) / (2·Y)`` on integers. ``div``: the
+    name of an integer-division function for engines whose ``/`` is not integer division (``ml_div``)."""
+    if div:
+        return f"{div}(2 * ({product}) * {rate} + {_YEAR}, {2 * _YEAR})"
     return f"((2 * ({product}) * {rate} + {_YEAR}) / {2 * _YEAR})"
 
 
@@ -36,7 +39,7 @@ def revolving_day_interest(installment: str, loan: str) -> str:
     balance product grows with today's outstanding principal."""
     today = f"({installment}.principal - {installment}.principal_paid) / 100"
     product, rate = f"{loan}.balance_product", f"{loan}.rate_e8"
-    return f"(100 * ({_rounded(f'{product} + {today}', rate)} - {_rounded(product, rate)}))"
+    return f"(100 * ({rounded_interest_sql(f'{product} + {today}', rate)} - {rounded_interest_sql(product, rate)}))"
 
 
 _REVOLVING = "tenant_id = :t AND status = 'active' AND method = 'revolving'"
@@ -68,25 +71,11 @@ def _settle_product(session: Session, on: date, product_id: int, due_days: int, 
     """按月结息 for the drawdowns of one product: the accrued unpaid interest of each one's principal installment
     becomes an interest installment due ``due_days`` after ``on``; the balance products start again."""
     due = on + timedelta(days=due_days)
-    previous = _month_before(on) + timedelta(days=1)  # the period starts the day after the last settlement
     loans = f"SELECT id FROM loans WHERE {_REVOLVING} AND product_id = :product"
-    owed = f"i.loan_id IN ({loans}) AND i.number = 1 AND i.interest > i.interest_paid"
-    params = {**p, "product": product_id, "prev": previous, "prev_day": previous.toordinal(), "due": due,
-              "due_day": due.toordinal(), "on": on}
-    session.execute(
-        text(
-            "INSERT INTO loan_installments (tenant_id, loan_id, number, period_start, due_date, start_day, due_day, "
-            "principal, interest, fee, principal_paid, interest_paid, fee_paid, interest_accrued, status, "
-            "fee_amortisation, fee_amortised) "
-            "SELECT i.tenant_id, i.loan_id, (SELECT MAX(n.number) + 1 FROM loan_installments n "
-            "WHERE n.loan_id = i.loan_id), "
-            "CASE WHEN i.start_day > :prev_day THEN i.period_start ELSE :prev END, :due, "
-            "CASE WHEN i.start_day > :prev_day THEN i.start_day ELSE :prev_day END, :due_day, "
-            "0, i.interest - i.interest_paid, 0, 0, 0, 0, i.interest - i.interest_paid, 'pending', 0, 0 "
-            f"FROM loan_installments i WHERE {owed}"
-        ).bindparams(bindparam("prev", type_=Date()), bindparam("due", type_=Date())),
-        params,
-    )
+    params = {**p, "product": product_id, "on": on}
+    insert_settled_interest(session, on, due, "i.interest - i.interest_paid",
+                            f"loan_installments i WHERE i.loan_id IN ({loans}) AND i.number = 1 "
+                            "AND i.interest > i.interest_paid", params)
     session.execute(
         text(
             "UPDATE loan_installments SET interest = interest_paid, interest_accrued = interest_paid, "
@@ -98,6 +87,27 @@ def _settle_product(session: Session, on: date, product_id: int, due_days: int, 
     )
     session.execute(text(f"UPDATE loans SET balance_product = 0 WHERE {_REVOLVING} AND product_id = :product"),
                     params)
+
+
+def insert_settled_interest(session: Session, on: date, due: date, interest: str, source: str,
+                            params: dict[str, object]) -> None:
+    """Settled on ``on``: each drawdown's month of interest (``interest``, an SQL amount over ``source``, which
+    names its principal installment ``i``) becomes an installment of its own after the drawdown's others, due
+    ``due``, for the period from the day after the previous settlement (or the drawdown's start) to ``due``."""
+    previous = _month_before(on) + timedelta(days=1)  # the period starts the day after the last settlement
+    session.execute(
+        text(
+            "INSERT INTO loan_installments (tenant_id, loan_id, number, period_start, due_date, start_day, due_day, "
+            "principal, interest, fee, principal_paid, interest_paid, fee_paid, interest_accrued, status, "
+            "fee_amortisation, fee_amortised) "
+            "SELECT i.tenant_id, i.loan_id, (SELECT MAX(n.number) + 1 FROM loan_installments n "
+            "WHERE n.loan_id = i.loan_id), "
+            "CASE WHEN i.start_day > :prev_day THEN i.period_start ELSE :prev END, :due, "
+            "CASE WHEN i.start_day > :prev_day THEN i.start_day ELSE :prev_day END, :due_day, "
+            f"0, {interest}, 0, 0, 0, 0, {interest}, 'pending', 0, 0 FROM {source}"
+        ).bindparams(bindparam("prev", type_=Date()), bindparam("due", type_=Date())),
+        {**params, "prev": previous, "prev_day": previous.toordinal(), "due": due, "due_day": due.toordinal()},
+    )
 
 
 def _month_before(on: date) -> date:
