@@ -1,6 +1,6 @@
 """Every staff page of the demo bank against the target "p99 <= 300 ms" (issue: the first hour of a new user).
 
-Run: .venv/bin/python bench/bench_pages.py [--data-dir DIR] [--calls 20] [--customers 1000] [--days 150]
+Run: .venv/bin/python bench/bench_pages.py [--data-dir DIR] [--calls 20] [--customers 1000] [--days 75]
 
 The demo bank is built the way `make demo` builds it (`microlend demo run`'s seeding, in DIR; a finished seeding
 there is reused, so a second run starts at once), and its audit chain checked as the worker's hourly job does (the
@@ -126,7 +126,7 @@ def main() -> int:
     parser.add_argument("--data-dir", type=Path, default=Path("var/bench-pages"))
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--customers", type=int, default=1000)
-    parser.add_argument("--days", type=int, default=150)
+    parser.add_argument("--days", type=int, default=75)
     parser.add_argument("--only", default="", help="time only pages whose address contains this")
     args = parser.parse_args()
     os.environ["MICROLEND_DATA_DIR"] = str(args.data_dir.resolve())
