@@ -24,7 +24,7 @@ from microlend.core.events import registry, subscribe
 from microlend.core.identity import Role
 from microlend.core.tables import AuditRow
 from microlend.core.uow import UnitOfWork
-from microlend.servicing import cob, provisions, service
+from microlend.servicing import accrued, cob, provisions, service
 from microlend.servicing.delinquency import classify, days_past_due, delinquency_bucket, penalty_for_day
 from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged
 from microlend.servicing.provisions import allowance_balance
@@ -203,8 +203,9 @@ def snapshot(bank: Bank) -> dict[str, Any]:
             s.execute(select(LoanRow).where(LoanRow.tenant_id == bank.tenant_id).order_by(LoanRow.id)).scalars()
         )
         index = {loan.id: k for k, loan in enumerate(loans)}
+        closed = accrued.closed_through(s, bank.tenant_id)
         insts = [
-            (index[i.loan_id], i.number, i.interest, i.interest_accrued, i.status, i.principal_paid)
+            (index[i.loan_id], i.number, i.interest, accrued.accrued_on(i, closed), i.status, i.principal_paid)
             for i in s.execute(
                 select(InstallmentRow)
                 .where(InstallmentRow.tenant_id == bank.tenant_id)
@@ -448,9 +449,9 @@ def test_a_portfolio_batch_changes_the_settings_of_its_own_transaction_only(bank
 
 
 def test_the_days_accrual_moves_each_installment_once_by_what_it_posts(bank: Bank) -> None:
-    """A date's scheduled accrual (on PostgreSQL read and written in one pass over the installments) moves every
-    accruing installment to its interest accrued to date, and the date's accrual entry carries, loan by loan,
-    exactly what the loan's installments moved; the planner settings of that pass do not outlive it."""
+    """A date's scheduled accrual moves every accruing installment to its interest accrued to date (as
+    ``accrued`` reads it: nothing is written), and the date's accrual entry carries, loan by loan, exactly what the
+    loan's installments moved; no planner setting outlives the close."""
     ids, _ = portfolio(bank, 6)
     close_through(bank, START + timedelta(days=3))
     with bank.uow() as u:
@@ -459,11 +460,11 @@ def test_the_days_accrual_moves_each_installment_once_by_what_it_posts(bank: Ban
         if postgres:
             shown = ("SHOW enable_hashjoin", "SHOW enable_mergejoin")
             before = [str(s.execute(text(q)).scalar()) for q in shown]
-        accrued_before = dict(
-            s.execute(
-                select(InstallmentRow.id, InstallmentRow.interest_accrued).where(InstallmentRow.loan_id.in_(ids))
-            ).tuples().all()
-        )
+        closed = accrued.closed_through(s, bank.tenant_id)
+        accrued_before = {
+            row.id: accrued.accrued_on(row, closed)
+            for row in s.execute(select(InstallmentRow).where(InstallmentRow.loan_id.in_(ids))).scalars()
+        }
         tenant = s.execute(text("SELECT business_date FROM tenants WHERE id = :t"), {"t": bank.tenant_id}).scalar()
         on = tenant if isinstance(tenant, date) else date.fromisoformat(str(tenant))
         result, _ = cob.close_business_date(s, bank.who, on)
@@ -471,11 +472,12 @@ def test_the_days_accrual_moves_each_installment_once_by_what_it_posts(bank: Ban
             assert [str(s.execute(text(q)).scalar()) for q in shown] == before
         moved: dict[int, Decimal] = {}
         for row in s.execute(select(InstallmentRow).where(InstallmentRow.loan_id.in_(ids))).scalars():
+            now = accrued.accrued_on(row, on.toordinal())
             if row.start_day <= on.toordinal() and accrued_before[row.id] < row.interest:
-                assert row.interest_accrued == accrued_interest(row.interest, row.period_start, row.due_date, on)
+                assert now == accrued_interest(row.interest, row.period_start, row.due_date, on)
             else:
-                assert row.interest_accrued == accrued_before[row.id]
-            moved[row.loan_id] = moved.get(row.loan_id, D(0)) + row.interest_accrued - accrued_before[row.id]
+                assert now == accrued_before[row.id]
+            moved[row.loan_id] = moved.get(row.loan_id, D(0)) + now - accrued_before[row.id]
         entry = s.execute(
             select(JournalEntryRow.id).where(
                 JournalEntryRow.tenant_id == bank.tenant_id,
