@@ -495,3 +495,35 @@ def test_the_days_accrual_moves_each_installment_once_by_what_it_posts(bank: Ban
         assert posted == {loan: amount for loan, amount in moved.items() if amount}
         assert len(posted) == len(ids) and all(amount > 0 for amount in posted.values())
         assert result.interest_accrued > sum(posted.values())  # and the drawdown's day on top
+
+
+def test_interest_accrues_through_closed_dates_only_and_a_stored_figure_holds_until_the_next_close(
+    bank: Bank,
+) -> None:
+    """Nothing stores the nightly accrual: a loan shows its interest accrued through the last closed date, a
+    business date moved without a close accrues nothing, and what a repayment stores holds until the next close
+    carries it forward; the books reconcile throughout."""
+    loan_id = service.disburse(bank.uow(), bank.who, Disbursement("EI-STD", D("12000"), 12, D("0.12"))).id
+    close_through(bank, START + timedelta(days=9))
+
+    def shown() -> D:
+        return service.get_loan(bank.uow(), bank.who, loan_id).installments[0].interest_accrued
+
+    first = service.get_loan(bank.uow(), bank.who, loan_id).installments[0]
+    assert shown() == accrued_interest(first.interest, first.period_start, first.due_date, START + timedelta(days=9))
+    bank.set_business_date(START + timedelta(days=15))  # moved, not closed: nothing more accrues
+    assert shown() == accrued_interest(first.interest, first.period_start, first.due_date, START + timedelta(days=9))
+    assert service.reconcile(bank.uow(), bank.who).ok
+    service.post_repayment(bank.uow(), bank.who, loan_id, D("100"))
+    with bank.uow() as u:
+        row = u.session.execute(
+            select(InstallmentRow).where(InstallmentRow.loan_id == loan_id, InstallmentRow.number == 1)
+        ).scalar_one()
+        assert row.accrued_through == (START + timedelta(days=9)).toordinal()  # stored as read: the last close
+    assert service.reconcile(bank.uow(), bank.who).ok
+    close_through(bank, START + timedelta(days=15))
+    first = service.get_loan(bank.uow(), bank.who, loan_id).installments[0]
+    assert first.interest_accrued == accrued_interest(
+        first.interest, first.period_start, first.due_date, START + timedelta(days=15)
+    )
+    assert service.reconcile(bank.uow(), bank.who).ok and not service.reconcile_loans(bank.uow(), bank.who)
