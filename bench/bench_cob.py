@@ -9,13 +9,14 @@ every date carries the non-accrual steps (off-balance interest and penalty, loan
 Run: .venv/bin/python bench/bench_cob.py [--loans 100000] [--days 3] [--backend sqlite|postgresql|both]
      .venv/bin/python bench/bench_cob.py --provisioning [--loans 1000000] [--days 0]
      (--provisioning: the month-end provisioning run alone on the seeded month-end date, before the COB dates)
-     --keep-seed (PostgreSQL): seed once into servicing_bench_seed_N, then run every time on a copy of it
+     --keep-seed (PostgreSQL): seed once into servicing_bench_seed_N_<schema hash>, then run every time on a copy of it
 Each figure is printed with the machine's load average (1 minute) when it was taken: other work on the machine
 slows a run. The seeded state carries no journal history, so the ledger is not expected to reconcile here."""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -331,7 +332,11 @@ def _admin() -> Engine:
 
 
 def _template_name(n: int) -> str:
-    return f"servicing_bench_seed_{n}"
+    """The kept seed's database: named by the loan and installment tables' columns too, so a seed made under an
+    older schema is never taken for this one's."""
+    columns = ",".join(f"{c.table.name}.{c.name}" for t in (LoanRow.__table__, InstallmentRow.__table__)
+                       for c in t.columns)
+    return f"servicing_bench_seed_{n}_{hashlib.sha1(columns.encode()).hexdigest()[:8]}"
 
 
 def _clone(n: int) -> tuple[str, Any] | None:
@@ -493,8 +498,8 @@ def main() -> None:
     parser.add_argument("--provisioning", action="store_true", help="time the month-end provisioning run alone")
     parser.add_argument(
         "--keep-seed", action="store_true",
-        help="PostgreSQL: keep the seeded database (servicing_bench_seed_N) and run on a copy of it; a later run "
-        "with the flag and the same --loans copies it instead of seeding again (drop it by hand when done)",
+        help="PostgreSQL: keep the seeded database (servicing_bench_seed_N_<schema hash>) and run on a copy of it; "
+        "a later run with the flag and the same --loans copies it instead of seeding again (drop it by hand when done)",
     )
     args = parser.parse_args()
     for backend in ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]:

@@ -1,7 +1,8 @@
 """Close of business (日终批处理): set-based SQL over a tenant's whole portfolio, once per business date.
 
 Each business date is one transaction: accrue the day's interest (so a period's accruals sum exactly to its
-scheduled interest), add revolving daily interest, move unpaid installments past their due date to overdue,
+scheduled interest; a scheduled installment's accrual is a function of the day, read by ``accrued`` and not
+written each night), add revolving daily interest, move unpaid installments past their due date to overdue,
 recompute days past due, buckets and the five-category class, charge penalty interest on overdue
 principal, post the day's accrual and penalty entries, record loan events and advance the business date.
 Killed at any moment, the transaction rolls back and a rerun gives the same result as a clean run.
@@ -30,6 +31,7 @@ from microlend.core.money import from_storage
 from microlend.core.tables import TenantRow
 from microlend.core.tenancy import list_tenants
 from microlend.core.uow import UnitOfWork
+from microlend.servicing.accrued import accrued_sql, closed_through, scheduled_to_date_sql
 from microlend.servicing.classification import apply_class_rules
 from microlend.servicing.classification import class_changes as class_changes_of
 from microlend.servicing.delinquency import CLASS_THRESHOLDS, DEFAULT_BUCKETS, BucketScheme, LoanClass
@@ -86,27 +88,14 @@ def _class_case(dpd: str) -> str:
     return f"CASE {' '.join(parts)} ELSE '{LoanClass.NORMAL.value}' END"
 
 
-def _accrued_to_date(r: str = "") -> str:
-    """An installment's interest accrued by the end of day :d (``r``: its table's alias and a dot, if any): the
-    elapsed days of its period, capped at the period's length, over the period's days."""
-    elapsed = f"(CASE WHEN :d + 1 < {r}due_day THEN :d + 1 - {r}start_day ELSE {r}due_day - {r}start_day END)"
-    days = f"({r}due_day - {r}start_day)"
-    return (
-        f"(CASE WHEN {r}due_day <= {r}start_day THEN {r}interest "
-        f"ELSE 100 * ((2 * ({r}interest / 100) * {elapsed} + {days}) / (2 * {days})) END)"
-    )
-
-
-def _accruing(r: str = "") -> str:
-    return (
-        f"{r}tenant_id = :t AND {r}start_day <= :d AND {r}interest_accrued < {r}interest "
-        f"AND {r}status <> 'written_off'"
-    )
-
-
-_ACCRUED_TO_DATE = _accrued_to_date()
-_ACCRUING = _accruing()
-_DAY_SCHEDULED = f"({_ACCRUED_TO_DATE} - interest_accrued)"
+#: an installment accruing on :d: started, not written off and, through the last closed date :c, accrued less than
+#: its interest (the stored figure less than it too, which the accruing index of SQLite holds)
+_ACCRUING = (
+    "tenant_id = :t AND start_day <= :d AND interest_accrued < interest AND status <> 'written_off' "
+    f"AND {accrued_sql(':c')} < interest"
+)
+#: its day's interest: accrued by the end of :d less accrued through :c (nothing stored: see ``accrued``)
+_DAY_SCHEDULED = f"({scheduled_to_date_sql(':d')} - {accrued_sql(':c')})"
 _REVOLVING_DAY = revolving_day_interest("i", "l")
 _REVOLVING_WHERE = (
     "l.id = i.loan_id AND l.tenant_id = :t AND l.status = 'active' "
@@ -149,7 +138,9 @@ def close_business_date(
 ) -> tuple[CobResult, list[Any]]:
     """Run every step of one date inside the caller's transaction; returns the result and the events."""
     laps = _Laps()
-    p = {"t": who.tenant_id, "d": on.toordinal()}
+    # :c the last closed date, through which the installments' accruals are read (the day before, or earlier when
+    # the business date moved without a close)
+    p = {"t": who.tenant_id, "d": on.toordinal(), "c": min(closed_through(session, who.tenant_id), on.toordinal() - 1)}
     rule = bank_nonaccrual(session, who.tenant_id)
     _day_interest(session, p)
     laps.lap("day_interest")
@@ -159,8 +150,6 @@ def close_business_date(
     revolving = _scalar(session, f"SELECT SUM(revolving) FROM {_DAY_TABLE}")
     _post_day_interest(session, who, on, p, accrued + revolving - memo_interest, memo_interest)
     laps.lap("interest_postings")
-    _accrue_scheduled_interest(session, p, accrued)
-    laps.lap("accrual")
     _accrue_revolving_interest(session, p, revolving)
     settle_revolving(session, on, p, _DRAWN_TABLE)
     laps.lap("revolving")
@@ -188,7 +177,7 @@ def close_business_date(
     _post_reversed_to_off_balance(session, who, on, reversed_loans)
     laps.lap("non_accrual_reversal")
     if month_end(on):  # month-end provisioning (月末拨备): the allowance follows the day's classes
-        provision_in(session, who, on)
+        provision_in(session, who, on, accrued_through=p["d"])
         laps.lap("provisions")
     events = _events(session, who.tenant_id, on)
     active = _scalar(session, "SELECT COUNT(*) FROM loans WHERE tenant_id = :t AND status = 'active'", **p)
@@ -223,8 +212,8 @@ def _day_interest(session: Session, p: dict[str, int]) -> None:
     pass over the accruing installments and one over the revolving loans' open drawdowns, into the date's
     temporary tables: the day's totals, the off-balance part and the per-loan posting lines read the per-loan
     table instead of reading the installments again; the revolving accrual and the balance products read the
-    open drawdowns' rows (id, loan, day's interest, outstanding cents) from theirs. On PostgreSQL the same pass
-    also accrues the scheduled installments (step 1), so the installments are read and written once a date."""
+    open drawdowns' rows (id, loan, day's interest, outstanding cents) from theirs. The scheduled accrual is
+    read, not written (step 1 is its formula: ``accrued``), so the scheduled installments are only read."""
     postgres = session.get_bind().dialect.name == "postgresql"
     session.execute(
         text(
@@ -261,44 +250,17 @@ def _day_interest(session: Session, p: dict[str, int]) -> None:
         p,
     )
     revolving = f"SELECT loan_id, 0, CAST(SUM(amount) AS BIGINT) FROM {_DRAWN_TABLE} GROUP BY loan_id"
-    if postgres:
-        loans = _accrue_and_read_scheduled(session, p, revolving)
-    else:
-        loans = session.execute(
-            text(
-                f"INSERT INTO {_DAY_TABLE} (loan_id, scheduled, revolving) "
-                f"SELECT loan_id, SUM({_DAY_SCHEDULED}), 0 FROM loan_installments WHERE {_ACCRUING} GROUP BY loan_id "
-                f"UNION ALL {revolving}"
-            ),
-            p,
-        )
-    # the planner has no statistics of a temporary table until it is analysed: worth it for a portfolio's worth
-    if postgres and loans.rowcount >= _ANALYZE_FROM:
-        session.execute(text(f"ANALYZE {_DAY_TABLE}, {_DRAWN_TABLE}, {_NON_ACCRUAL_TABLE}"))
-
-
-def _accrue_and_read_scheduled(session: Session, p: dict[str, int], revolving: str) -> Any:
-    """PostgreSQL, step 0 and step 1 in one pass over the installments: every accruing installment takes its
-    accrued-to-date, and what that adds to it (the day's scheduled interest) goes per loan into the date's table,
-    with the revolving loans' rows (``revolving``). Each row updated is joined to itself as the statement read it
-    (by physical address, so the page just read is the page written) for the amount accrued before; the planner
-    would otherwise hash the whole table to join it. The accruals' postings read the per-loan table only, so the
-    installments move before them, within the same transaction."""
-    session.execute(text("SET LOCAL enable_hashjoin = off"))
-    session.execute(text("SET LOCAL enable_mergejoin = off"))
-    result = session.execute(
+    loans = session.execute(
         text(
-            f"WITH a AS (UPDATE loan_installments i SET interest_accrued = {_accrued_to_date('i.')} "
-            f"FROM loan_installments o WHERE i.ctid = o.ctid AND {_accruing('o.')} "
-            "RETURNING i.loan_id, i.interest_accrued - o.interest_accrued AS amount) "
             f"INSERT INTO {_DAY_TABLE} (loan_id, scheduled, revolving) "
-            f"SELECT loan_id, CAST(SUM(amount) AS BIGINT), 0 FROM a GROUP BY loan_id UNION ALL {revolving}"
+            f"SELECT loan_id, CAST(SUM({_DAY_SCHEDULED}) AS BIGINT), 0 FROM loan_installments WHERE {_ACCRUING} "
+            f"GROUP BY loan_id UNION ALL {revolving}"
         ),
         p,
     )
-    session.execute(text("SET LOCAL enable_hashjoin = DEFAULT"))
-    session.execute(text("SET LOCAL enable_mergejoin = DEFAULT"))
-    return result
+    # the planner has no statistics of a temporary table until it is analysed: worth it for a portfolio's worth
+    if postgres and int(getattr(loans, "rowcount", 0) or 0) >= _ANALYZE_FROM:
+        session.execute(text(f"ANALYZE {_DAY_TABLE}, {_DRAWN_TABLE}, {_NON_ACCRUAL_TABLE}"))
 
 
 def _empty_day_table(session: Session) -> None:
@@ -357,9 +319,10 @@ def _stop_accruing(
     )
     reversed_loans: list[tuple[int, int, int]] = []
     if rule.policy is AccruedInterestPolicy.REVERSE:
+        owed = f"{accrued_sql(':d')} - interest_paid"  # accrued through today, the date being closed
         unpaid = (
-            "(SELECT CASE WHEN SUM(interest_accrued - interest_paid) > 0 THEN SUM(interest_accrued - interest_paid) "
-            "ELSE 0 END FROM loan_installments WHERE loan_id = loans.id)"
+            f"(SELECT CASE WHEN SUM({owed}) > 0 THEN SUM({owed}) ELSE 0 END FROM loan_installments "
+            "WHERE loan_id = loans.id)"
         )
         reversed_loans = [
             (int(r[0]), int(r[1] or 0), int(r[2] or 0))
@@ -377,15 +340,6 @@ def _stop_accruing(
     else:
         session.execute(text(f"UPDATE loans SET accrual_status = 'non-accrual' WHERE {reaching}"), p)
     return stopped, reversed_loans
-
-
-def _accrue_scheduled_interest(session: Session, p: dict[str, int], accrued: int) -> None:
-    """Step 1, scheduled interest: accrued-to-date per period (the last day of a period reaches its full
-    interest); ``accrued`` is the day's accrual in storage units (posted already). On PostgreSQL step 0 did it."""
-    if accrued and session.get_bind().dialect.name != "postgresql":
-        session.execute(
-            text(f"UPDATE loan_installments SET interest_accrued = {_ACCRUED_TO_DATE} WHERE {_ACCRUING}"), p
-        )
 
 
 def _accrue_revolving_interest(session: Session, p: dict[str, int], revolving: int) -> None:

@@ -53,6 +53,7 @@ from microlend.core.identity import Permission, Principal
 from microlend.core.money import from_storage
 from microlend.core.tables import TenantRow
 from microlend.core.uow import UnitOfWork
+from microlend.servicing.accrued import accrued_sql, closed_through
 from microlend.servicing.classification import RANK, ClassState, bank_policy, cure_observation_end, decide
 from microlend.servicing.cob import CobResult, apply_credit_balances, close_open_dates
 from microlend.servicing.delinquency import CLASS_THRESHOLDS, DEFAULT_BUCKETS, BucketScheme, LoanClass
@@ -100,6 +101,10 @@ _LOAN_SCHEMA = pa.schema([
 _INSTALLMENT_COLUMNS = (
     "id", "loan_id", "number", "start_day", "due_day", "status", "principal", "principal_paid", "interest",
     "interest_paid", "interest_accrued", "fee", "fee_paid",
+)
+#: the columns as read, the accrual through the last closed date :c
+_READ_INSTALLMENT_COLUMNS = tuple(
+    f"{accrued_sql(':c')} AS interest_accrued" if c == "interest_accrued" else c for c in _INSTALLMENT_COLUMNS
 )
 _INSTALLMENT_SCHEMA = pa.schema(
     [(c, pa.string() if c == "status" else pa.int64()) for c in _INSTALLMENT_COLUMNS]
@@ -464,13 +469,15 @@ def claim_partition(
 
 
 def _read_partition(session: Session, tenant_id: int, on: date, lo: int, hi: int) -> dict[str, pa.Table]:
-    p = {"t": tenant_id, "lo": lo, "hi": hi, "d": on.toordinal()}
+    # the installments' interest accrued as it stands through the last closed date (``accrued``)
+    closed = min(closed_through(session, tenant_id), on.toordinal() - 1)
+    p = {"t": tenant_id, "lo": lo, "hi": hi, "d": on.toordinal(), "c": closed}
     loans = session.execute(
         text(f"SELECT {', '.join(_LOAN_COLUMNS)} FROM loans WHERE tenant_id = :t AND id BETWEEN :lo AND :hi"), p
     ).all()
     installments = session.execute(
         text(
-            f"SELECT {', '.join(_INSTALLMENT_COLUMNS)} FROM loan_installments "
+            f"SELECT {', '.join(_READ_INSTALLMENT_COLUMNS)} FROM loan_installments "
             f"WHERE tenant_id = :t AND loan_id BETWEEN :lo AND :hi AND {_OPEN_INSTALLMENTS}"
         ),
         p,
@@ -727,9 +734,10 @@ def _apply(
     _settle_revolving(session, on, bd)
     session.execute(text(
         "UPDATE loan_installments SET interest = c.interest, interest_accrued = c.interest_accrued, "
-        "status = c.status, paid_on = CASE WHEN c.paid_today = 1 THEN :bd ELSE loan_installments.paid_on END "
+        "accrued_through = :d, status = c.status, "
+        "paid_on = CASE WHEN c.paid_today = 1 THEN :bd ELSE loan_installments.paid_on END "
         f"FROM {_INSTALLMENTS_TABLE} c WHERE loan_installments.id = c.id"
-    ).bindparams(bindparam("bd", type_=Date())), bd)
+    ).bindparams(bindparam("bd", type_=Date())), {**bd, "d": on.toordinal()})
     session.execute(text(
         f"UPDATE loans SET balance_product = c.balance_product FROM {_LOANS_TABLE} c "
         "WHERE c.revolving_line = 1 AND loans.id = c.loan_id AND loans.balance_product <> c.balance_product"
@@ -784,7 +792,7 @@ def _stop_accruing(session: Session, who: Principal, on: date, rule: NonAccrualS
     """Loans the engine found reaching the bank's non-accrual threshold stop accruing (an event each); by the
     bank's policy their accrued-but-unpaid interest and penalty are reversed to the off-balance accounts, in one
     entry per partition. Returns the number of loans and the amount reversed (storage units)."""
-    p = {"t": who.tenant_id}
+    p = {"t": who.tenant_id, "d": on.toordinal()}
     reaching = f"tenant_id = :t AND id IN (SELECT loan_id FROM {_LOANS_TABLE} WHERE stops = 1)"
     stopped = int(session.execute(text(f"SELECT COUNT(*) FROM loans WHERE {reaching}"), p).scalar() or 0)
     if not stopped:
@@ -801,9 +809,10 @@ def _stop_accruing(session: Session, who: Principal, on: date, rule: NonAccrualS
     if rule.policy is not AccruedInterestPolicy.REVERSE:
         session.execute(text(f"UPDATE loans SET accrual_status = 'non-accrual' WHERE {reaching}"), p)
         return stopped, 0
+    owed = f"{accrued_sql(':d')} - interest_paid"  # accrued through the date being closed
     unpaid = (
-        "(SELECT CASE WHEN SUM(interest_accrued - interest_paid) > 0 THEN SUM(interest_accrued - interest_paid) "
-        "ELSE 0 END FROM loan_installments WHERE loan_id = loans.id)"
+        f"(SELECT CASE WHEN SUM({owed}) > 0 THEN SUM({owed}) ELSE 0 END FROM loan_installments "
+        "WHERE loan_id = loans.id)"
     )
     reversed_loans = [
         (int(r[0]), int(r[1] or 0), int(r[2] or 0))
@@ -870,7 +879,7 @@ def _finish(uow: UnitOfWork, who: Principal, on: date, started: float, cpu_start
         parts = [PartitionFigures.of(f) for f in s.execute(select(CobPartitionRow.figures).where(
             CobPartitionRow.tenant_id == who.tenant_id, CobPartitionRow.business_date == on)).scalars()]
         if month_end(on):  # month-end provisioning (月末拨备): the allowance follows the day's classes
-            provision_in(s, who, on)
+            provision_in(s, who, on, accrued_through=on.toordinal())
         active = int(s.execute(text("SELECT COUNT(*) FROM loans WHERE tenant_id = :t AND status = 'active'"),
                                {"t": who.tenant_id}).scalar() or 0)
         result = CobResult(

@@ -28,6 +28,7 @@ from microlend.core.identity import Permission, Principal
 from microlend.core.money import from_storage
 from microlend.core.tables import TenantRow
 from microlend.core.uow import UnitOfWork
+from microlend.servicing.accrued import accrued_sql, closed_through
 from microlend.servicing.delinquency import LoanClass
 from microlend.servicing.ledger import Acct, JournalEntry, credit, debit
 from microlend.servicing.products import DEFAULT_RATE_CAP
@@ -128,10 +129,12 @@ def allowance_balance(session: Session, tenant_id: int) -> Decimal:
     return (c or ZERO) - (d or ZERO)
 
 
-def provision_in(session: Session, who: Principal, on: date) -> ProvisionRun:
+def provision_in(session: Session, who: Principal, on: date, *, accrued_through: int | None = None) -> ProvisionRun:
     """The run inside the caller's transaction: one INSERT … SELECT of every active loan's provision, one
-    posting of the allowance's change."""
+    posting of the allowance's change. Interest receivable is accrued through ``accrued_through`` (an ordinal:
+    the date a close of business is closing), by default the last closed date."""
     started = time.perf_counter()
+    day = closed_through(session, who.tenant_id) if accrued_through is None else accrued_through
     params = bank_parameters(session, who.tenant_id)
     run = ProvisionRunRow(
         tenant_id=who.tenant_id,
@@ -153,11 +156,11 @@ def provision_in(session: Session, who: Principal, on: date) -> ProvisionRun:
             f"100 * ((2 * (y.ead / 100) * CASE y.stage {factor} END + {_FACTOR_SCALE}) / {2 * _FACTOR_SCALE}) "
             f"FROM (SELECT l.id, l.loan_class, {_STAGE} AS stage, x.principal, {_EAD} AS ead "
             "FROM loans l JOIN (SELECT loan_id, CAST(SUM(principal - principal_paid) AS BIGINT) AS principal, "
-            "CAST(SUM(interest_accrued - interest_paid) AS BIGINT) AS interest FROM loan_installments "
+            f"CAST(SUM({accrued_sql(':day')} - interest_paid) AS BIGINT) AS interest FROM loan_installments "
             "WHERE tenant_id = :t AND status IN ('pending', 'overdue') GROUP BY loan_id) x ON x.loan_id = l.id "
             "WHERE l.tenant_id = :t AND l.status = 'active') y"
         ),
-        {"run": run.id, "t": who.tenant_id},
+        {"run": run.id, "t": who.tenant_id, "day": day},
     )
     stages: dict[str, Decimal] = {}
     count = 0

@@ -25,6 +25,7 @@ from microlend.core.money import to_storage
 from microlend.core.tenancy import business_date
 from microlend.core.uow import UnitOfWork, register_repository
 from microlend.parties import queries as parties
+from microlend.servicing.accrued import accrued_on, closed_through
 from microlend.servicing.allocation import parse_order
 from microlend.servicing.domain import RATE_SCALE, CreditLine, Installment, Loan, ProductTerms, Repayment
 from microlend.servicing.ledger import Acct, JournalEntry, JournalLine
@@ -325,12 +326,14 @@ def installment_rows(session: Session, loan_id: int) -> list[InstallmentRow]:
     )
 
 
-def loan_from_rows(row: LoanRow, insts: Sequence[InstallmentRow]) -> Loan:
+def loan_from_rows(row: LoanRow, insts: Sequence[InstallmentRow], closed: int) -> Loan:
+    """The domain loan of its rows, its installments' interest accrued through the ordinal ``closed`` (the
+    tenant's last closed business date, ``accrued.closed_through``)."""
     return Loan(
         row.id, row.tenant_id, row.product_id, row.customer_id, row.credit_line_id, row.method, row.currency,
         row.principal, row.annual_rate, row.term_months, row.upfront_fee, row.fee_mode,
         tuple(row.allocation_order), row.disbursed_on, row.maturity_date,
-        [_installment(i) for i in insts],
+        [_installment(i, closed) for i in insts],
         status=row.status, days_past_due=row.days_past_due, bucket=row.bucket, loan_class=row.loan_class,
         penalty_accrued=row.penalty_accrued, penalty_paid=row.penalty_paid, credit_balance=row.credit_balance,
         accrual_status=row.accrual_status, interest_suspended=row.interest_suspended,
@@ -416,20 +419,22 @@ def _rate_e8(rate: Decimal) -> int:
     return int(rate * RATE_SCALE)
 
 
-def _installment(r: InstallmentRow) -> Installment:
+def _installment(r: InstallmentRow, closed: int) -> Installment:
     return Installment(
         r.number, r.period_start, r.due_date, r.principal, r.interest, r.fee, r.principal_paid, r.interest_paid,
-        r.fee_paid, r.interest_accrued, r.status, r.paid_on, r.id, r.fee_amortisation, r.fee_amortised,
+        r.fee_paid, accrued_on(r, closed), r.status, r.paid_on, r.id, r.fee_amortisation, r.fee_amortised,
     )
 
 
-def _write_installment(row: InstallmentRow, inst: Installment) -> None:
+def _write_installment(row: InstallmentRow, inst: Installment, closed: int) -> None:
+    """The installment into its row; its interest accrued holds through ``closed``, the day it was read for."""
     row.number = inst.number
     row.period_start, row.start_day = inst.period_start, inst.period_start.toordinal()
     row.due_date, row.due_day = inst.due_date, inst.due_date.toordinal()
     row.principal, row.interest, row.fee = inst.principal, inst.interest, inst.fee
     row.principal_paid, row.interest_paid, row.fee_paid = inst.principal_paid, inst.interest_paid, inst.fee_paid
     row.interest_accrued, row.status, row.paid_on = inst.interest_accrued, inst.status, inst.paid_on
+    row.accrued_through = closed
     row.fee_amortisation, row.fee_amortised = inst.fee_amortisation, inst.fee_amortised
 
 
@@ -460,6 +465,8 @@ class SqlLoanRepository(LoanRepository):
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
         self._loans: dict[int, tuple[LoanRow, dict[int, InstallmentRow]]] = {}
+        #: per loan read, the tenant's last closed date its installments' accruals were read through
+        self._closed: dict[int, int] = {}
         self._repayments: dict[int, RepaymentRow] = {}
         self._lines: dict[int, CreditLineRow] = {}
 
@@ -479,7 +486,8 @@ class SqlLoanRepository(LoanRepository):
             raise NotFound(f"loan {loan_id} not found")
         insts = installment_rows(self._session, row.id)
         self._loans[row.id] = (row, {i.id: i for i in insts})
-        return loan_from_rows(row, insts)
+        closed = self._closed[row.id] = closed_through(self._session, tenant_id)
+        return loan_from_rows(row, insts, closed)
 
     def save(self, loan: Loan) -> None:
         s = self._session
@@ -492,6 +500,7 @@ class SqlLoanRepository(LoanRepository):
         row.interest_suspended, row.penalty_suspended = loan.interest_suspended, loan.penalty_suspended
         if row.annual_rate != loan.annual_rate:  # a restructuring's new rate
             row.annual_rate, row.rate_e8 = loan.annual_rate, _rate_e8(loan.annual_rate)
+        closed = self._closed[loan.id]
         kept = {i.id for i in loan.installments}
         removed = [r for rid, r in inst_rows.items() if rid not in kept]
         for r in removed:
@@ -503,11 +512,11 @@ class SqlLoanRepository(LoanRepository):
         for inst in loan.installments:
             if inst.id is None:
                 new = InstallmentRow(tenant_id=loan.tenant_id, loan_id=loan.id)
-                _write_installment(new, inst)
+                _write_installment(new, inst, closed)
                 s.add(new)
                 added.append((inst, new))
             else:
-                _write_installment(inst_rows[inst.id], inst)
+                _write_installment(inst_rows[inst.id], inst, closed)
         if added:
             s.flush()
             for inst, new in added:
@@ -541,10 +550,11 @@ class SqlLoanRepository(LoanRepository):
                 raise
             raise DisbursementKeyTaken(loan.disbursement_key) from exc
         loan.stored_as(row.id)
+        closed = self._closed[row.id] = closed_through(s, loan.tenant_id)
         inst_rows = []
         for inst in loan.installments:
             new = InstallmentRow(tenant_id=loan.tenant_id, loan_id=loan.id)
-            _write_installment(new, inst)
+            _write_installment(new, inst, closed)
             inst_rows.append(new)
         s.add_all(inst_rows)
         s.flush()
@@ -562,7 +572,8 @@ class SqlLoanRepository(LoanRepository):
             return None
         insts = installment_rows(self._session, row.id)
         self._loans[row.id] = (row, {i.id: i for i in insts})
-        return loan_from_rows(row, insts)
+        closed = self._closed[row.id] = closed_through(self._session, tenant_id)
+        return loan_from_rows(row, insts, closed)
 
     def product(self, tenant_id: int, code: str) -> ProductTerms | None:
         row = self._session.execute(

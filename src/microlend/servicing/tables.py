@@ -232,8 +232,8 @@ class InstallmentRow(Base):
     __tablename__ = "loan_installments"
     __table_args__ = (
         UniqueConstraint("loan_id", "number", name="uq_loan_installments_loan_number"),
-        # close of business touches only rows still accruing, and rows that may fall overdue; on PostgreSQL the
-        # accruing index is not partial, so a daily accrual changes no indexed column (a HOT update in place)
+        # close of business reads only rows still accruing, and touches rows that may fall overdue; on PostgreSQL
+        # the accruing index is not partial, so a write of an accrual changes no indexed column (a HOT update)
         Index(
             "ix_loan_installments_accruing",
             "tenant_id",
@@ -284,6 +284,8 @@ class InstallmentRow(Base):
     interest_paid: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
     fee_paid: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
     interest_accrued: Mapped[Decimal] = mapped_column(Amount(), default=ZERO)
+    #: the day (ordinal) ``interest_accrued`` holds through; later days' accrual is read by ``servicing.accrued``
+    accrued_through: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|overdue|paid|written_off
     paid_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     #: the upfront fee this period recognises (effective-interest method) and what close of business has

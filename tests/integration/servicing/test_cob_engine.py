@@ -24,6 +24,7 @@ from microlend.core.db import make_engine, make_session_factory
 from microlend.core.errors import ValidationError
 from microlend.core.identity import Principal, Role
 from microlend.core.uow import UnitOfWork
+from microlend.servicing.accrued import accrued_sql, closed_through
 from microlend.servicing.cob import run_close_of_business
 from microlend.servicing.cob_engine import (
     IN_DATABASE,
@@ -205,7 +206,8 @@ def _state(bank: Bank, ids: list[int]) -> dict[str, Any]:
     # the events' handlers beyond a commit's inline share wait for the next round: deliver them all first
     while outbox.deliver_due(bank.uow(), tenant_id=bank.tenant_id, include_not_due=True).done:
         pass
-    t = {"t": bank.tenant_id}
+    with bank.uow() as u:  # the installments' interest accrued as read through the last closed date
+        t = {"t": bank.tenant_id, "c": closed_through(u.session, bank.tenant_id)}
 
     def rows(sql: str) -> list[tuple[Any, ...]]:
         with bank.engine.connect() as c:
@@ -219,7 +221,7 @@ def _state(bank: Bank, ids: list[int]) -> dict[str, Any]:
             "SELECT id, status, accrual_status, days_past_due, bucket, loan_class, penalty_accrued, "
             "penalty_suspended, interest_suspended, balance_product FROM loans WHERE tenant_id = :t")),
         "installments": sorted(named(r) for r in rows(
-            "SELECT loan_id, number, status, interest, interest_accrued, fee_amortised, period_start, due_date, "
+            f"SELECT loan_id, number, status, interest, {accrued_sql(':c')}, fee_amortised, period_start, due_date, "
             "start_day, due_day, paid_on FROM loan_installments WHERE tenant_id = :t")),
         "sub_ledger": Counter(named(r) for r in rows(
             "SELECT a.loan_id, a.business_date, e.kind, a.debit_account, a.credit_account, a.amount "

@@ -24,7 +24,7 @@ from microlend.core.events import registry, subscribe
 from microlend.core.identity import Role
 from microlend.core.tables import AuditRow
 from microlend.core.uow import UnitOfWork
-from microlend.servicing import cob, provisions, service
+from microlend.servicing import accrued, cob, provisions, service
 from microlend.servicing.delinquency import classify, days_past_due, delinquency_bucket, penalty_for_day
 from microlend.servicing.events import LoanBecameOverdue, LoanBucketChanged
 from microlend.servicing.provisions import allowance_balance
@@ -203,8 +203,9 @@ def snapshot(bank: Bank) -> dict[str, Any]:
             s.execute(select(LoanRow).where(LoanRow.tenant_id == bank.tenant_id).order_by(LoanRow.id)).scalars()
         )
         index = {loan.id: k for k, loan in enumerate(loans)}
+        closed = accrued.closed_through(s, bank.tenant_id)
         insts = [
-            (index[i.loan_id], i.number, i.interest, i.interest_accrued, i.status, i.principal_paid)
+            (index[i.loan_id], i.number, i.interest, accrued.accrued_on(i, closed), i.status, i.principal_paid)
             for i in s.execute(
                 select(InstallmentRow)
                 .where(InstallmentRow.tenant_id == bank.tenant_id)
@@ -448,9 +449,9 @@ def test_a_portfolio_batch_changes_the_settings_of_its_own_transaction_only(bank
 
 
 def test_the_days_accrual_moves_each_installment_once_by_what_it_posts(bank: Bank) -> None:
-    """A date's scheduled accrual (on PostgreSQL read and written in one pass over the installments) moves every
-    accruing installment to its interest accrued to date, and the date's accrual entry carries, loan by loan,
-    exactly what the loan's installments moved; the planner settings of that pass do not outlive it."""
+    """A date's scheduled accrual moves every accruing installment to its interest accrued to date (as
+    ``accrued`` reads it: nothing is written), and the date's accrual entry carries, loan by loan, exactly what the
+    loan's installments moved; no planner setting outlives the close."""
     ids, _ = portfolio(bank, 6)
     close_through(bank, START + timedelta(days=3))
     with bank.uow() as u:
@@ -459,11 +460,11 @@ def test_the_days_accrual_moves_each_installment_once_by_what_it_posts(bank: Ban
         if postgres:
             shown = ("SHOW enable_hashjoin", "SHOW enable_mergejoin")
             before = [str(s.execute(text(q)).scalar()) for q in shown]
-        accrued_before = dict(
-            s.execute(
-                select(InstallmentRow.id, InstallmentRow.interest_accrued).where(InstallmentRow.loan_id.in_(ids))
-            ).tuples().all()
-        )
+        closed = accrued.closed_through(s, bank.tenant_id)
+        accrued_before = {
+            row.id: accrued.accrued_on(row, closed)
+            for row in s.execute(select(InstallmentRow).where(InstallmentRow.loan_id.in_(ids))).scalars()
+        }
         tenant = s.execute(text("SELECT business_date FROM tenants WHERE id = :t"), {"t": bank.tenant_id}).scalar()
         on = tenant if isinstance(tenant, date) else date.fromisoformat(str(tenant))
         result, _ = cob.close_business_date(s, bank.who, on)
@@ -471,11 +472,12 @@ def test_the_days_accrual_moves_each_installment_once_by_what_it_posts(bank: Ban
             assert [str(s.execute(text(q)).scalar()) for q in shown] == before
         moved: dict[int, Decimal] = {}
         for row in s.execute(select(InstallmentRow).where(InstallmentRow.loan_id.in_(ids))).scalars():
+            now = accrued.accrued_on(row, on.toordinal())
             if row.start_day <= on.toordinal() and accrued_before[row.id] < row.interest:
-                assert row.interest_accrued == accrued_interest(row.interest, row.period_start, row.due_date, on)
+                assert now == accrued_interest(row.interest, row.period_start, row.due_date, on)
             else:
-                assert row.interest_accrued == accrued_before[row.id]
-            moved[row.loan_id] = moved.get(row.loan_id, D(0)) + row.interest_accrued - accrued_before[row.id]
+                assert now == accrued_before[row.id]
+            moved[row.loan_id] = moved.get(row.loan_id, D(0)) + now - accrued_before[row.id]
         entry = s.execute(
             select(JournalEntryRow.id).where(
                 JournalEntryRow.tenant_id == bank.tenant_id,
@@ -493,3 +495,35 @@ def test_the_days_accrual_moves_each_installment_once_by_what_it_posts(bank: Ban
         assert posted == {loan: amount for loan, amount in moved.items() if amount}
         assert len(posted) == len(ids) and all(amount > 0 for amount in posted.values())
         assert result.interest_accrued > sum(posted.values())  # and the drawdown's day on top
+
+
+def test_interest_accrues_through_closed_dates_only_and_a_stored_figure_holds_until_the_next_close(
+    bank: Bank,
+) -> None:
+    """Nothing stores the nightly accrual: a loan shows its interest accrued through the last closed date, a
+    business date moved without a close accrues nothing, and what a repayment stores holds until the next close
+    carries it forward; the books reconcile throughout."""
+    loan_id = service.disburse(bank.uow(), bank.who, Disbursement("EI-STD", D("12000"), 12, D("0.12"))).id
+    close_through(bank, START + timedelta(days=9))
+
+    def shown() -> D:
+        return service.get_loan(bank.uow(), bank.who, loan_id).installments[0].interest_accrued
+
+    first = service.get_loan(bank.uow(), bank.who, loan_id).installments[0]
+    assert shown() == accrued_interest(first.interest, first.period_start, first.due_date, START + timedelta(days=9))
+    bank.set_business_date(START + timedelta(days=15))  # moved, not closed: nothing more accrues
+    assert shown() == accrued_interest(first.interest, first.period_start, first.due_date, START + timedelta(days=9))
+    assert service.reconcile(bank.uow(), bank.who).ok
+    service.post_repayment(bank.uow(), bank.who, loan_id, D("100"))
+    with bank.uow() as u:
+        row = u.session.execute(
+            select(InstallmentRow).where(InstallmentRow.loan_id == loan_id, InstallmentRow.number == 1)
+        ).scalar_one()
+        assert row.accrued_through == (START + timedelta(days=9)).toordinal()  # stored as read: the last close
+    assert service.reconcile(bank.uow(), bank.who).ok
+    close_through(bank, START + timedelta(days=15))
+    first = service.get_loan(bank.uow(), bank.who, loan_id).installments[0]
+    assert first.interest_accrued == accrued_interest(
+        first.interest, first.period_start, first.due_date, START + timedelta(days=15)
+    )
+    assert service.reconcile(bank.uow(), bank.who).ok and not service.reconcile_loans(bank.uow(), bank.who)

@@ -12,6 +12,7 @@ from tests.integration.servicing.kit import Bank
 
 from microlend.core.db import Amount
 from microlend.servicing import cob, service
+from microlend.servicing.accrued import accrued_column, accrued_on, closed_through
 from microlend.servicing.ledger import Acct
 from microlend.servicing.nonaccrual import AccruedInterestPolicy, NonAccrualSettings
 from microlend.servicing.service import Disbursement
@@ -69,10 +70,11 @@ class TestEveryPostingLineCarriesItsLoan:
                     ~JournalEntryRow.id.in_(select(LoanAccrualRow.entry_id)),
                 )
             ).scalar_one()
+            through = closed_through(u.session, bank.tenant_id)
             accrued = {
                 int(r[0]): D(r[1])
                 for r in u.session.execute(
-                    select(InstallmentRow.loan_id, func.sum(InstallmentRow.interest_accrued, type_=Amount()))
+                    select(InstallmentRow.loan_id, func.sum(accrued_column(through), type_=Amount()))
                     .where(InstallmentRow.tenant_id == bank.tenant_id)
                     .group_by(InstallmentRow.loan_id)
                 )
@@ -93,7 +95,9 @@ class TestEveryPostingLineCarriesItsLoan:
             row = u.session.execute(
                 select(InstallmentRow).where(InstallmentRow.loan_id == a, InstallmentRow.number == 1)
             ).scalar_one()
-            row.interest_accrued += D("0.01")
+            # stored with the day it holds through, as every write does
+            row.interest_accrued = accrued_on(row, closed_through(u.session, bank.tenant_id)) + D("0.01")
+            row.accrued_through = closed_through(u.session, bank.tenant_id)
             u.commit()
         differences = service.reconcile_loans(bank.uow(), bank.who)
         assert [(d.loan_id, d.account, d.loan - d.ledger) for d in differences] == [

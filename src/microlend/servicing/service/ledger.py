@@ -14,6 +14,7 @@ from microlend.core.db import Amount
 from microlend.core.errors import NotFound, ValidationError
 from microlend.core.identity import Principal
 from microlend.core.uow import UnitOfWork
+from microlend.servicing.accrued import accrued_column, closed_through
 from microlend.servicing.ledger import ACCOUNTS_BY_CODE, Acct, natural_balance
 from microlend.servicing.service._common import ZERO, P
 from microlend.servicing.subledger import BatchDifference, LoanPosting, batch_differences, loan_account_sums
@@ -103,10 +104,11 @@ def reconcile_in(session: Session, tenant_id: int) -> Reconciliation:
     tb = trial_balance_in(session, tenant_id)
     gl = {r.code: r.balance for r in tb.rows}
     open_loans = (LoanRow.tenant_id == tenant_id) & (LoanRow.status != "written_off")
+    accrued = accrued_column(closed_through(session, tenant_id))
     inst = (
         select(
             func.sum(InstallmentRow.principal - InstallmentRow.principal_paid, type_=Amount()),
-            func.sum(InstallmentRow.interest_accrued - InstallmentRow.interest_paid, type_=Amount()),
+            func.sum(accrued - InstallmentRow.interest_paid, type_=Amount()),
         )
         .join(LoanRow, LoanRow.id == InstallmentRow.loan_id)
         .where(open_loans)
@@ -190,11 +192,12 @@ class LoanDifference:
 def loan_balances_in(session: Session, tenant_id: int) -> dict[int, dict[Acct, Decimal]]:
     """Each loan's balances on the sub-ledger accounts as the loan itself states them (debit positive)."""
     out: dict[int, dict[Acct, Decimal]] = {}
+    accrued = accrued_column(closed_through(session, tenant_id))
     inst = (
         select(
             InstallmentRow.loan_id,
             func.sum(InstallmentRow.principal - InstallmentRow.principal_paid, type_=Amount()),
-            func.sum(InstallmentRow.interest_accrued - InstallmentRow.interest_paid, type_=Amount()),
+            func.sum(accrued - InstallmentRow.interest_paid, type_=Amount()),
             func.sum(InstallmentRow.fee_amortisation - InstallmentRow.fee_amortised, type_=Amount()),
         )
         .where(InstallmentRow.tenant_id == tenant_id)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from microlend.core.identity import Principal
 from microlend.core.uow import UnitOfWork
+from microlend.servicing.accrued import closed_through
 from microlend.servicing.domain import Installment, Loan
 from microlend.servicing.ledger import JournalLine
 from microlend.servicing.repository import installment_rows, load_entry, loan_from_rows, loans
@@ -49,23 +50,6 @@ class InstallmentView:
     def broken_period(self) -> bool:
         """不足月/超月 not a whole number of months: interest on the period's actual days."""
         return is_broken_period(self.period_start, self.due_date)
-
-    @classmethod
-    def from_row(cls, r: InstallmentRow) -> InstallmentView:
-        return cls(
-            r.number,
-            r.period_start,
-            r.due_date,
-            r.principal,
-            r.interest,
-            r.fee,
-            r.principal_paid,
-            r.interest_paid,
-            r.fee_paid,
-            r.interest_accrued,
-            r.status,
-        )
-
 
     @classmethod
     def from_domain(cls, i: Installment) -> InstallmentView:
@@ -108,8 +92,8 @@ class LoanView:
     interest_paid_ahead: Decimal = Decimal(0)
 
 
-def _loan_view(loan: LoanRow, insts: Sequence[InstallmentRow]) -> LoanView:
-    return loan_view(loan_from_rows(loan, insts))
+def _loan_view(loan: LoanRow, insts: Sequence[InstallmentRow], closed: int) -> LoanView:
+    return loan_view(loan_from_rows(loan, insts, closed))
 
 
 def loan_view(loan: Loan) -> LoanView:
@@ -187,4 +171,5 @@ def list_loans(
         if status:
             stmt = stmt.where(LoanRow.status == status)
         loans = list(s.execute(stmt.order_by(LoanRow.id).limit(min(limit, 500)).offset(offset)).scalars())
-        return [_loan_view(loan, installment_rows(s, loan.id)) for loan in loans]
+        closed = closed_through(s, who.tenant_id)
+        return [_loan_view(loan, installment_rows(s, loan.id), closed) for loan in loans]
