@@ -16,7 +16,8 @@ from datetime import date
 from typing import Any
 
 import polars as pl
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
 from microlend.core import audit
 from microlend.core.clock import utcnow
@@ -132,24 +133,79 @@ def store_month_frame(uow: UnitOfWork, who: Principal, on: date, scored: pl.Data
 
 
 def _keep_month(uow: UnitOfWork, who: Principal, on: date, rows: pl.DataFrame) -> int:
-    """Replace the month's rows with `rows` (`_COMPACT`) under a new run, audited once."""
+    """The month's rows become `rows` (`_COMPACT`), audited once: the first run of a month inserts them in
+    bulk; a later run in the same month (the same scorecard) keeps the month's run, dated anew, and writes only
+    the rows that are new or changed and deletes those of subjects no longer scored (`_merge_month`), so a
+    rescan of a quiet book writes little. Another scorecard starts a new run and every row is rewritten."""
     month = month_of(on)
+    definition = scorecard_definition()
     with uow:
         s = uow.session
-        s.execute(delete(BehaviourScoreRow).where(BehaviourScoreRow.tenant_id == who.tenant_id,
-                                                  BehaviourScoreRow.month == month))
-        run = BehaviourScoreRunRow(tenant_id=who.tenant_id, month=month, as_of=on,
-                                   scorecard_version=SCORECARD_VERSION, definition=scorecard_definition(),
-                                   scored=rows.height, created_at=utcnow())
-        s.add(run)
+        kept = s.execute(select(BehaviourScoreRunRow).where(
+            BehaviourScoreRunRow.tenant_id == who.tenant_id, BehaviourScoreRunRow.month == month)
+            .order_by(BehaviourScoreRunRow.id.desc()).limit(1)).scalar_one_or_none()
+        held = s.execute(select(BehaviourScoreRow.id).where(
+            BehaviourScoreRow.tenant_id == who.tenant_id, BehaviourScoreRow.month == month).limit(1)).first()
+        if kept is not None and kept.scorecard_version == SCORECARD_VERSION and kept.definition == definition:
+            run = kept
+            run.as_of, run.scored, run.created_at = on, rows.height, utcnow()
+        else:
+            run = BehaviourScoreRunRow(tenant_id=who.tenant_id, month=month, as_of=on,
+                                       scorecard_version=SCORECARD_VERSION, definition=definition,
+                                       scored=rows.height, created_at=utcnow())
+            s.add(run)
         s.flush()
-        write_frame(s, BehaviourScoreRow.__tablename__, rows.select(
-            pl.lit(who.tenant_id, dtype=pl.Int64).alias("tenant_id"), pl.lit(run.id, dtype=pl.Int64).alias("run_id"),
-            *_COMPACT, pl.lit(month).alias("month")))
+        if held is None:
+            write_frame(s, BehaviourScoreRow.__tablename__, rows.select(
+                pl.lit(who.tenant_id, dtype=pl.Int64).alias("tenant_id"),
+                pl.lit(run.id, dtype=pl.Int64).alias("run_id"), *_COMPACT, pl.lit(month).alias("month")))
+            written, removed = rows.height, 0
+        else:
+            written, removed = _merge_month(s, who.tenant_id, month, run.id, rows)
         audit.record(s, who, "behaviour_score.run", "behaviour_scores", 0,
-                     after={"month": month, "scored": rows.height, "scorecard": SCORECARD_VERSION, "run_id": run.id})
+                     after={"month": month, "scored": rows.height, "scorecard": SCORECARD_VERSION, "run_id": run.id,
+                            "written": written, "removed": removed})
         uow.commit()
     return rows.height
+
+
+_STAGE = "behaviour_scores_stage"
+#: The compact columns a later run of the month compares and writes (legacy columns are cleared).
+_KEPT_COLUMNS = ("customer_id", "score", "band", "current_dpd", "factor_bins", "factor_values")
+
+
+def _merge_month(s: Session, tenant_id: int, month: str, run_id: int, rows: pl.DataFrame) -> tuple[int, int]:
+    """Set-based diff of the month's stored rows with `rows`: staged in a temporary table (COPY / executemany),
+    the rows of subjects no longer scored deleted, the new and changed ones upserted (INSERT ... ON CONFLICT DO
+    UPDATE ... WHERE changed), the same on SQLite and PostgreSQL; (rows written, rows deleted)."""
+    postgres = s.get_bind().dialect.name == "postgresql"
+    distinct = "IS DISTINCT FROM" if postgres else "IS NOT"
+    s.execute(text(f"DROP TABLE IF EXISTS {_STAGE}"))
+    s.execute(text(f"CREATE TEMPORARY TABLE {_STAGE} (subject_kind VARCHAR(10) NOT NULL, subject_id BIGINT NOT NULL, "
+                   "customer_id BIGINT, score INTEGER NOT NULL, band VARCHAR(2) NOT NULL, current_dpd INTEGER, "
+                   "factor_bins VARCHAR(40), factor_values VARCHAR(200), PRIMARY KEY (subject_kind, subject_id))"
+                   + (" ON COMMIT DROP" if postgres else "")))
+    write_frame(s, _STAGE, rows.select(*_COMPACT))
+    params = {"tenant": tenant_id, "month": month, "run": run_id}
+    removed = s.execute(text(
+        f"DELETE FROM behaviour_scores WHERE tenant_id = :tenant AND month = :month AND NOT EXISTS "
+        f"(SELECT 1 FROM {_STAGE} n WHERE n.subject_kind = behaviour_scores.subject_kind "
+        "AND n.subject_id = behaviour_scores.subject_id)"), params).rowcount
+    changed = " OR ".join([f"behaviour_scores.run_id {distinct} excluded.run_id",
+                           *(f"behaviour_scores.{c} {distinct} excluded.{c}" for c in _KEPT_COLUMNS),
+                           *(f"behaviour_scores.{c} IS NOT NULL" for c in ("as_of", "factors", "scorecard_version",
+                                                                         "created_at"))])
+    columns = ", ".join(_KEPT_COLUMNS)
+    written = s.execute(text(
+        f"INSERT INTO behaviour_scores (tenant_id, run_id, month, subject_kind, subject_id, {columns}) "
+        f"SELECT :tenant, :run, :month, subject_kind, subject_id, {columns} FROM {_STAGE} WHERE true "
+        "ON CONFLICT (tenant_id, subject_kind, subject_id, month) DO UPDATE SET run_id = excluded.run_id, "
+        + ", ".join(f"{c} = excluded.{c}" for c in _KEPT_COLUMNS)
+        + ", as_of = NULL, factors = NULL, scorecard_version = NULL, created_at = NULL "
+        f"WHERE {changed}"), params).rowcount
+    if not postgres:
+        s.execute(text(f"DROP TABLE {_STAGE}"))
+    return written, removed
 
 
 def _runs(uow: UnitOfWork, who: Principal, rows: Sequence[BehaviourScoreRow]) -> dict[int, BehaviourScoreRunRow]:
