@@ -4,7 +4,7 @@ base from the answers the data gateway recorded, computed by the same `business_
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -182,7 +182,13 @@ ANSWER_FACTS = {"customer_id": pl.Int64, "kind": pl.String, "rank": pl.Int32, "f
                 "overdue_level": pl.Int32, "cases": pl.String}
 
 
-def answer_facts(uow: UnitOfWork, who: Principal, subjects: Mapping[int, str] | pl.DataFrame, as_of: date,
+def _index_frame(subjects: pl.DataFrame) -> pl.DataFrame:
+    return subjects.select(pl.col("subject_index").cast(pl.String), pl.col("customer_id").cast(pl.Int64)
+                           ).filter(pl.col("subject_index").is_not_null() & (pl.col("subject_index") != ""))
+
+
+def answer_facts(uow: UnitOfWork, who: Principal,
+                 subjects: Mapping[int, str] | pl.DataFrame | Callable[[Sequence[str]], pl.DataFrame], as_of: date,
                  max_age_days: int = 90) -> pl.DataFrame:
     """What the early-warning scan reads of the recorded answers (tax, merchant, enforcement, credit report),
     set-based from the facts kept when each answer arrived (`answer_facts.facts_of`), nothing parsed: per
@@ -192,16 +198,18 @@ def answer_facts(uow: UnitOfWork, who: Principal, subjects: Mapping[int, str] | 
     answer the `tax_sales_growth_yoy`, of a rank-0 merchant answer the `mer_flow_trend` (both as
     `business_features` computes them as of `as_of`), of the credit report the overdue accounts now and the
     worst overdue level in 24 months, of enforcement the cases (JSON [[case_no, open, dishonest, was
-    dishonest], ...] with "1"/"0" flags, or null: none)."""
+    dishonest], ...] with "1"/"0" flags, or null: none). `subjects` may also be a function giving that frame
+    for the blind indexes the answers are about (so a bank's whole base is not read for the few answered)."""
     facts.backfill(uow, who.tenant_id)
-    if isinstance(subjects, pl.DataFrame):
-        index = subjects.select(pl.col("subject_index").cast(pl.String), pl.col("customer_id").cast(pl.Int64)
-                                ).filter(pl.col("subject_index").is_not_null() & (pl.col("subject_index") != ""))
+    if callable(subjects):
+        index = None
+    elif isinstance(subjects, pl.DataFrame):
+        index = _index_frame(subjects)
     else:
         by_index = {index: int(c) for c, index in subjects.items() if index}
         index = pl.DataFrame({"subject_index": list(by_index), "customer_id": list(by_index.values())},
                              schema={"subject_index": pl.String, "customer_id": pl.Int64})
-    if index.height == 0:
+    if index is not None and index.height == 0:
         return pl.DataFrame(schema=ANSWER_FACTS)
     since = datetime.combine(as_of - timedelta(days=max_age_days), time.min, tzinfo=UTC)
     until = datetime.combine(as_of + timedelta(days=1), time.min, tzinfo=UTC)
@@ -212,6 +220,9 @@ def answer_facts(uow: UnitOfWork, who: Principal, subjects: Mapping[int, str] | 
         s = uow.session
         rows = read_frame(s, _answer_facts_sql(s.get_bind().dialect.name),
                           {"tenant": who.tenant_id, "since": since, "until": until, **windows}, _ANSWER_FACTS)
+    if index is None:
+        assert callable(subjects)
+        index = _index_frame(subjects(rows.get_column("subject_index").unique().sort().to_list()))
     rows = rows.join(index, on="subject_index", how="inner")
     newest_recent = rows.filter((pl.col("rank") == 1) & (pl.col("recent") == 1)).select("subject_index", "kind")
     rows = rows.join(newest_recent, on=["subject_index", "kind"], how="semi").with_columns(

@@ -187,25 +187,29 @@ def _merge_month(s: Session, tenant_id: int, month: str, run_id: int, rows: pl.D
                    + (" ON COMMIT DROP" if postgres else "")))
     write_frame(s, _STAGE, rows.select(*_COMPACT))
     params = {"tenant": tenant_id, "month": month, "run": run_id}
-    removed = s.execute(text(
+    removed = _count(s.execute(text(
         f"DELETE FROM behaviour_scores WHERE tenant_id = :tenant AND month = :month AND NOT EXISTS "
         f"(SELECT 1 FROM {_STAGE} n WHERE n.subject_kind = behaviour_scores.subject_kind "
-        "AND n.subject_id = behaviour_scores.subject_id)"), params).rowcount
+        "AND n.subject_id = behaviour_scores.subject_id)"), params))
     changed = " OR ".join([f"behaviour_scores.run_id {distinct} excluded.run_id",
                            *(f"behaviour_scores.{c} {distinct} excluded.{c}" for c in _KEPT_COLUMNS),
                            *(f"behaviour_scores.{c} IS NOT NULL" for c in ("as_of", "factors", "scorecard_version",
                                                                          "created_at"))])
     columns = ", ".join(_KEPT_COLUMNS)
-    written = s.execute(text(
+    written = _count(s.execute(text(
         f"INSERT INTO behaviour_scores (tenant_id, run_id, month, subject_kind, subject_id, {columns}) "
         f"SELECT :tenant, :run, :month, subject_kind, subject_id, {columns} FROM {_STAGE} WHERE true "
         "ON CONFLICT (tenant_id, subject_kind, subject_id, month) DO UPDATE SET run_id = excluded.run_id, "
         + ", ".join(f"{c} = excluded.{c}" for c in _KEPT_COLUMNS)
         + ", as_of = NULL, factors = NULL, scorecard_version = NULL, created_at = NULL "
-        f"WHERE {changed}"), params).rowcount
+        f"WHERE {changed}"), params))
     if not postgres:
         s.execute(text(f"DROP TABLE {_STAGE}"))
     return written, removed
+
+
+def _count(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _runs(uow: UnitOfWork, who: Principal, rows: Sequence[BehaviourScoreRow]) -> dict[int, BehaviourScoreRunRow]:
