@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any
 
 import polars as pl
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from microlend.core import audit
@@ -170,42 +170,48 @@ def _keep_month(uow: UnitOfWork, who: Principal, on: date, rows: pl.DataFrame) -
 
 
 _STAGE = "behaviour_scores_stage"
-#: The compact columns a later run of the month compares and writes (legacy columns are cleared).
+_CHUNK = 5000
+#: The compact columns a later run of the month writes (the legacy columns are cleared).
 _KEPT_COLUMNS = ("customer_id", "score", "band", "current_dpd", "factor_bins", "factor_values")
 
 
 def _merge_month(s: Session, tenant_id: int, month: str, run_id: int, rows: pl.DataFrame) -> tuple[int, int]:
-    """Set-based diff of the month's stored rows with `rows`: staged in a temporary table (COPY / executemany),
-    the rows of subjects no longer scored deleted, the new and changed ones upserted (INSERT ... ON CONFLICT DO
-    UPDATE ... WHERE changed), the same on SQLite and PostgreSQL; (rows written, rows deleted)."""
+    """Set-based diff of the month's stored rows with `rows`: the stored rows read as columns and compared in
+    Polars, the rows of subjects no longer scored deleted, only the new and changed ones staged in a temporary
+    table (COPY / executemany) and upserted (INSERT ... ON CONFLICT DO UPDATE), the same on SQLite and
+    PostgreSQL; (rows written, rows deleted)."""
     postgres = s.get_bind().dialect.name == "postgresql"
-    distinct = "IS DISTINCT FROM" if postgres else "IS NOT"
+    params = {"tenant": tenant_id, "month": month, "run": run_id}
+    stored = read_frame(s, "SELECT id, subject_kind, subject_id, customer_id, score, band, current_dpd, factor_bins, "
+                           "factor_values, CASE WHEN run_id = :run AND as_of IS NULL AND factors IS NULL AND "
+                           "scorecard_version IS NULL AND created_at IS NULL THEN 1 ELSE 0 END "
+                           "FROM behaviour_scores WHERE tenant_id = :tenant AND month = :month", params,
+                        {"id": pl.Int64, **_COMPACT, "compact": pl.Int32})
+    key = ["subject_kind", "subject_id"]
+    gone = stored.join(rows.select(key), on=key, how="anti").get_column("id").to_list()
+    for start in range(0, len(gone), _CHUNK):
+        s.execute(delete(BehaviourScoreRow).where(BehaviourScoreRow.tenant_id == tenant_id,
+                                                  BehaviourScoreRow.id.in_(gone[start:start + _CHUNK])))
+    same = stored.filter(pl.col("compact") == 1).select(*_COMPACT)
+    changed = rows.select(*_COMPACT).join(same, on=list(_COMPACT), how="anti", nulls_equal=True)
+    if changed.height == 0:
+        return 0, len(gone)
     s.execute(text(f"DROP TABLE IF EXISTS {_STAGE}"))
     s.execute(text(f"CREATE TEMPORARY TABLE {_STAGE} (subject_kind VARCHAR(10) NOT NULL, subject_id BIGINT NOT NULL, "
                    "customer_id BIGINT, score INTEGER NOT NULL, band VARCHAR(2) NOT NULL, current_dpd INTEGER, "
                    "factor_bins VARCHAR(40), factor_values VARCHAR(200), PRIMARY KEY (subject_kind, subject_id))"
                    + (" ON COMMIT DROP" if postgres else "")))
-    write_frame(s, _STAGE, rows.select(*_COMPACT))
-    params = {"tenant": tenant_id, "month": month, "run": run_id}
-    removed = _count(s.execute(text(
-        f"DELETE FROM behaviour_scores WHERE tenant_id = :tenant AND month = :month AND NOT EXISTS "
-        f"(SELECT 1 FROM {_STAGE} n WHERE n.subject_kind = behaviour_scores.subject_kind "
-        "AND n.subject_id = behaviour_scores.subject_id)"), params))
-    changed = " OR ".join([f"behaviour_scores.run_id {distinct} excluded.run_id",
-                           *(f"behaviour_scores.{c} {distinct} excluded.{c}" for c in _KEPT_COLUMNS),
-                           *(f"behaviour_scores.{c} IS NOT NULL" for c in ("as_of", "factors", "scorecard_version",
-                                                                         "created_at"))])
+    write_frame(s, _STAGE, changed)
     columns = ", ".join(_KEPT_COLUMNS)
     written = _count(s.execute(text(
         f"INSERT INTO behaviour_scores (tenant_id, run_id, month, subject_kind, subject_id, {columns}) "
         f"SELECT :tenant, :run, :month, subject_kind, subject_id, {columns} FROM {_STAGE} WHERE true "
         "ON CONFLICT (tenant_id, subject_kind, subject_id, month) DO UPDATE SET run_id = excluded.run_id, "
         + ", ".join(f"{c} = excluded.{c}" for c in _KEPT_COLUMNS)
-        + ", as_of = NULL, factors = NULL, scorecard_version = NULL, created_at = NULL "
-        f"WHERE {changed}"), params))
+        + ", as_of = NULL, factors = NULL, scorecard_version = NULL, created_at = NULL"), params))
     if not postgres:
         s.execute(text(f"DROP TABLE {_STAGE}"))
-    return written, removed
+    return written, len(gone)
 
 
 def _count(result: Any) -> int:
