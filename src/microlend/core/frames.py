@@ -3,9 +3,10 @@ bulk, without building an ORM object (or a Decimal) per row. What a whole-book j
 monthly behaviour score) reads and writes by the million.
 
 PostgreSQL: `COPY (query) TO STDOUT` / `COPY table FROM STDIN` through psycopg, parsed and written by Polars
-as CSV (reads run without JIT compilation for the rest of the transaction). SQLite: the driver's cursor in the session's connection (one `executemany` in the session's
-transaction for writes). Queries name their parameters `:name`; amounts stay the stored integer
-ten-thousandths (`storage_to_cents` turns them into integer cents exactly)."""
+as CSV (a read turns JIT compilation off for the rest of its transaction). SQLite: the driver's cursor in the
+session's connection (one `executemany` in the session's transaction for writes). Queries name their parameters
+`:name`; amounts stay the stored integer ten-thousandths (`storage_to_cents` turns them into integer cents
+exactly)."""
 
 from __future__ import annotations
 
