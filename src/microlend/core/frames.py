@@ -3,9 +3,10 @@ bulk, without building an ORM object (or a Decimal) per row. What a whole-book j
 monthly behaviour score) reads and writes by the million.
 
 PostgreSQL: `COPY (query) TO STDOUT` / `COPY table FROM STDIN` through psycopg, parsed and written by Polars
-as CSV. SQLite: the driver's cursor in the session's connection (one `executemany` in the session's
-transaction for writes). Queries name their parameters `:name`; amounts stay the stored integer
-ten-thousandths (`storage_to_cents` turns them into integer cents exactly)."""
+as CSV (a read turns JIT compilation off for the rest of its transaction). SQLite: the driver's cursor in the
+session's connection (one `executemany` in the session's transaction for writes). Queries name their parameters
+`:name`; amounts stay the stored integer ten-thousandths (`storage_to_cents` turns them into integer cents
+exactly)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,9 @@ def read_frame(session: Session, sql: str, params: Mapping[str, Any], schema: Ma
         statement = psql.SQL(_PARAM.sub(lambda m: "{" + m.group(1) + "}", sql.replace("{", "{{").replace("}", "}}")))
         bound = statement.format(**{k: psql.Literal(v) for k, v in params.items()})
         buffer = io.BytesIO()
+        with raw.cursor() as cursor:
+            # a whole-book plan is costed high enough to be JIT-compiled, which takes seconds and saves less
+            cursor.execute("SET LOCAL jit = off")
         with raw.cursor() as cursor, cursor.copy(
                 psql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(bound)) as copy:
             for chunk in copy:

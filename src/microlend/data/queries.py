@@ -4,7 +4,7 @@ base from the answers the data gateway recorded, computed by the same `business_
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -132,16 +132,49 @@ def answer_pairs(uow: UnitOfWork, who: Principal, subjects: Mapping[int, str], k
     return out
 
 
-_ANSWER_FACTS_SQL = """
-SELECT subject_index, kind, rn, recent, found, series_first, series, counts, overdue_now, overdue_level, cases
-FROM (SELECT subject_index, kind, found, series_first, series, counts, overdue_now, overdue_level, cases,
-             CASE WHEN at >= :since THEN 1 ELSE 0 END AS recent,
-             ROW_NUMBER() OVER (PARTITION BY subject_index, kind ORDER BY at DESC, call_id DESC) AS rn
-      FROM data_answer_facts WHERE tenant_id = :tenant AND at < :until) ranked
-WHERE rn <= 2
+#: Per source, the two windows of its newest answer's prefix sums the scan reads (low and high key, inclusive):
+#: tax the declared sales of the last 12 months and the 12 before (and how many months declared in those), merchant
+#: the takings of the last 90 days and the 90 before.
+_SLICE = {"sqlite": ("MAX(0, MIN({keys}, {x}))", "substr({blob}, 8 * ({at}) + 1, 8)"),
+          "postgresql": ("GREATEST(0, LEAST({keys}, {x}))", "substring({blob} from 8 * ({at}) + 1 for 8)")}
+
+
+def _answer_facts_sql(dialect: str) -> str:
+    """The newest two answers per subject and source (`answer_facts`; ranked on the narrow columns, the rest
+    joined to the two kept), of the newest tax and merchant answer only the eight-byte prefix sums at the ends of
+    its two windows (`answer_facts.window_sums`' a and b, cut in the database): a few bytes cross the driver
+    instead of every answer's series."""
+    clip, cut = _SLICE.get(dialect, _SLICE["postgresql"])
+    keys = "(length(series) / 8 - 1)"
+    ends = []
+    for w in ("1", "2"):
+        low = f"CASE WHEN kind = 'tax' THEN :tax_low_{w} ELSE :mer_low_{w} END"
+        high = f"CASE WHEN kind = 'tax' THEN :tax_high_{w} ELSE :mer_high_{w} END"
+        a = clip.format(keys=keys, x=f"{low} - series_first")
+        b = clip.format(keys=keys, x=f"{high} - series_first + 1")
+        ends += [f"{a} AS a{w}", f"{_max(dialect, a, b)} AS b{w}"]
+    inner = ", ".join(ends)
+    sliced = ", ".join(f"CASE WHEN rn = 1 THEN {cut.format(blob=blob, at=f'{end}{w}')} END"
+                       for blob, w in (("series", "1"), ("series", "2"), ("counts", "2")) for end in ("a", "b"))
+    return f"""
+SELECT subject_index, kind, rn, recent, found, series_first, {sliced}, overdue_now, overdue_level, cases
+FROM (SELECT f.subject_index, f.kind, f.found, f.series_first, f.series, f.counts, f.overdue_now, f.overdue_level,
+             f.cases, r.recent, r.rn, {inner}
+      FROM (SELECT call_id, CASE WHEN at >= :since THEN 1 ELSE 0 END AS recent,
+                   ROW_NUMBER() OVER (PARTITION BY subject_index, kind ORDER BY at DESC, call_id DESC) AS rn
+            FROM data_answer_facts WHERE tenant_id = :tenant AND at < :until) r
+      JOIN data_answer_facts f ON f.call_id = r.call_id
+      WHERE r.rn <= 2) ranked
 """
+
+
+def _max(dialect: str, a: str, b: str) -> str:
+    return f"MAX({a}, {b})" if dialect == "sqlite" else f"GREATEST({a}, {b})"
+
+
+_ENDS = ("s1a", "s1b", "s2a", "s2b", "c2a", "c2b")
 _ANSWER_FACTS = {"subject_index": pl.String, "kind": pl.String, "rank": pl.Int32, "recent": pl.Int32,
-                 "found": pl.Boolean, "series_first": pl.Int64, "series": pl.Binary, "counts": pl.Binary,
+                 "found": pl.Boolean, "series_first": pl.Int64, **{e: pl.Binary for e in _ENDS},
                  "overdue_now": pl.Int32, "overdue_level": pl.Int32, "cases": pl.String}
 #: `answer_facts`: one row per customer, source and rank.
 ANSWER_FACTS = {"customer_id": pl.Int64, "kind": pl.String, "rank": pl.Int32, "found": pl.Boolean,
@@ -149,7 +182,13 @@ ANSWER_FACTS = {"customer_id": pl.Int64, "kind": pl.String, "rank": pl.Int32, "f
                 "overdue_level": pl.Int32, "cases": pl.String}
 
 
-def answer_facts(uow: UnitOfWork, who: Principal, subjects: Mapping[int, str] | pl.DataFrame, as_of: date,
+def _index_frame(subjects: pl.DataFrame) -> pl.DataFrame:
+    return subjects.select(pl.col("subject_index").cast(pl.String), pl.col("customer_id").cast(pl.Int64)
+                           ).filter(pl.col("subject_index").is_not_null() & (pl.col("subject_index") != ""))
+
+
+def answer_facts(uow: UnitOfWork, who: Principal,
+                 subjects: Mapping[int, str] | pl.DataFrame | Callable[[Sequence[str]], pl.DataFrame], as_of: date,
                  max_age_days: int = 90) -> pl.DataFrame:
     """What the early-warning scan reads of the recorded answers (tax, merchant, enforcement, credit report),
     set-based from the facts kept when each answer arrived (`answer_facts.facts_of`), nothing parsed: per
@@ -159,47 +198,46 @@ def answer_facts(uow: UnitOfWork, who: Principal, subjects: Mapping[int, str] | 
     answer the `tax_sales_growth_yoy`, of a rank-0 merchant answer the `mer_flow_trend` (both as
     `business_features` computes them as of `as_of`), of the credit report the overdue accounts now and the
     worst overdue level in 24 months, of enforcement the cases (JSON [[case_no, open, dishonest, was
-    dishonest], ...] with "1"/"0" flags, or null: none)."""
+    dishonest], ...] with "1"/"0" flags, or null: none). `subjects` may also be a function giving that frame
+    for the blind indexes the answers are about (so a bank's whole base is not read for the few answered)."""
     facts.backfill(uow, who.tenant_id)
-    if isinstance(subjects, pl.DataFrame):
-        index = subjects.select(pl.col("subject_index").cast(pl.String), pl.col("customer_id").cast(pl.Int64)
-                                ).filter(pl.col("subject_index").is_not_null() & (pl.col("subject_index") != ""))
+    if callable(subjects):
+        index = None
+    elif isinstance(subjects, pl.DataFrame):
+        index = _index_frame(subjects)
     else:
         by_index = {index: int(c) for c, index in subjects.items() if index}
         index = pl.DataFrame({"subject_index": list(by_index), "customer_id": list(by_index.values())},
                              schema={"subject_index": pl.String, "customer_id": pl.Int64})
-    if index.height == 0:
+    if index is not None and index.height == 0:
         return pl.DataFrame(schema=ANSWER_FACTS)
     since = datetime.combine(as_of - timedelta(days=max_age_days), time.min, tzinfo=UTC)
     until = datetime.combine(as_of + timedelta(days=1), time.min, tzinfo=UTC)
+    month, day = as_of.year * 12 + as_of.month, as_of.toordinal()
+    windows = {"tax_low_1": month - 12, "tax_high_1": month - 1, "tax_low_2": month - 24, "tax_high_2": month - 13,
+               "mer_low_1": day - 90, "mer_high_1": day - 1, "mer_low_2": day - 180, "mer_high_2": day - 91}
     with uow:
-        rows = read_frame(uow.session, _ANSWER_FACTS_SQL, {"tenant": who.tenant_id, "since": since, "until": until},
-                          _ANSWER_FACTS)
+        s = uow.session
+        rows = read_frame(s, _answer_facts_sql(s.get_bind().dialect.name),
+                          {"tenant": who.tenant_id, "since": since, "until": until, **windows}, _ANSWER_FACTS)
+    if index is None:
+        assert callable(subjects)
+        index = _index_frame(subjects(rows.get_column("subject_index").unique().sort().to_list()))
     rows = rows.join(index, on="subject_index", how="inner")
     newest_recent = rows.filter((pl.col("rank") == 1) & (pl.col("recent") == 1)).select("subject_index", "kind")
     rows = rows.join(newest_recent, on=["subject_index", "kind"], how="semi").with_columns(
-        (pl.col("rank") - 1).alias("rank"))
-    month, day = as_of.year * 12 + as_of.month, as_of.toordinal()
+        (pl.col("rank") - 1).alias("rank"),
+        *(pl.col(e).bin.reinterpret(dtype=pl.Int64, endianness="little") for e in _ENDS))
     tax = rows.filter((pl.col("kind") == "tax") & (pl.col("rank") == 0) & pl.col("found")
-                      & pl.col("series").is_not_null())
-    n = tax.height
-    tax = tax.with_columns(
-        pl.Series("s12", facts.window_sums(tax, pl.Series([month - 12] * n), pl.Series([month - 1] * n))),
-        pl.Series("p12", facts.window_sums(tax, pl.Series([month - 24] * n), pl.Series([month - 13] * n))),
-        pl.Series("n_prev", facts.window_sums(tax, pl.Series([month - 24] * n), pl.Series([month - 13] * n),
-                                              "counts")))
-    growth = pl.when(pl.col("n_prev") > 0).then(
-        pl.when(pl.col("p12") != 0).then(pl.col("s12").cast(pl.Float64) / pl.col("p12").cast(pl.Float64))
-        .otherwise(None) - 1.0)
+                      & pl.col("s1a").is_not_null())
+    s12, p12, n_prev = (pl.col("s1b") - pl.col("s1a"), pl.col("s2b") - pl.col("s2a"), pl.col("c2b") - pl.col("c2a"))
+    growth = pl.when(n_prev > 0).then(
+        pl.when(p12 != 0).then(s12.cast(pl.Float64) / p12.cast(pl.Float64)).otherwise(None) - 1.0)
     tax = tax.select("subject_index", "kind", "rank", growth.cast(pl.Float64).alias("tax_sales_growth_yoy"))
     mer = rows.filter((pl.col("kind") == "merchant") & (pl.col("rank") == 0) & pl.col("found")
-                      & pl.col("series").is_not_null())
-    n = mer.height
-    mer = mer.with_columns(
-        pl.Series("f3", facts.window_sums(mer, pl.Series([day - 90] * n), pl.Series([day - 1] * n))),
-        pl.Series("fp", facts.window_sums(mer, pl.Series([day - 180] * n), pl.Series([day - 91] * n))))
-    trend = pl.when(pl.col("fp") != 0).then(
-        pl.col("f3").cast(pl.Float64) / pl.col("fp").cast(pl.Float64)).otherwise(None) - 1.0
+                      & pl.col("s1a").is_not_null())
+    f3, fp = pl.col("s1b") - pl.col("s1a"), pl.col("s2b") - pl.col("s2a")
+    trend = pl.when(fp != 0).then(f3.cast(pl.Float64) / fp.cast(pl.Float64)).otherwise(None) - 1.0
     mer = mer.select("subject_index", "kind", "rank", trend.cast(pl.Float64).alias("mer_flow_trend"))
     keys = ["subject_index", "kind", "rank"]
     return (rows.join(tax, on=keys, how="left").join(mer, on=keys, how="left")

@@ -16,7 +16,8 @@ from datetime import date
 from typing import Any
 
 import polars as pl
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.orm import Session
 
 from microlend.core import audit
 from microlend.core.clock import utcnow
@@ -132,24 +133,89 @@ def store_month_frame(uow: UnitOfWork, who: Principal, on: date, scored: pl.Data
 
 
 def _keep_month(uow: UnitOfWork, who: Principal, on: date, rows: pl.DataFrame) -> int:
-    """Replace the month's rows with `rows` (`_COMPACT`) under a new run, audited once."""
+    """The month's rows become `rows` (`_COMPACT`), audited once: the first run of a month inserts them in
+    bulk; a later run in the same month (the same scorecard) keeps the month's run, dated anew, and writes only
+    the rows that are new or changed and deletes those of subjects no longer scored (`_merge_month`), so a
+    rescan of a quiet book writes little. Another scorecard starts a new run and every row is rewritten."""
     month = month_of(on)
+    definition = scorecard_definition()
     with uow:
         s = uow.session
-        s.execute(delete(BehaviourScoreRow).where(BehaviourScoreRow.tenant_id == who.tenant_id,
-                                                  BehaviourScoreRow.month == month))
-        run = BehaviourScoreRunRow(tenant_id=who.tenant_id, month=month, as_of=on,
-                                   scorecard_version=SCORECARD_VERSION, definition=scorecard_definition(),
-                                   scored=rows.height, created_at=utcnow())
-        s.add(run)
+        kept = s.execute(select(BehaviourScoreRunRow).where(
+            BehaviourScoreRunRow.tenant_id == who.tenant_id, BehaviourScoreRunRow.month == month)
+            .order_by(BehaviourScoreRunRow.id.desc()).limit(1)).scalar_one_or_none()
+        held = s.execute(select(BehaviourScoreRow.id).where(
+            BehaviourScoreRow.tenant_id == who.tenant_id, BehaviourScoreRow.month == month).limit(1)).first()
+        if kept is not None and kept.scorecard_version == SCORECARD_VERSION and kept.definition == definition:
+            run = kept
+            run.as_of, run.scored, run.created_at = on, rows.height, utcnow()
+        else:
+            run = BehaviourScoreRunRow(tenant_id=who.tenant_id, month=month, as_of=on,
+                                       scorecard_version=SCORECARD_VERSION, definition=definition,
+                                       scored=rows.height, created_at=utcnow())
+            s.add(run)
         s.flush()
-        write_frame(s, BehaviourScoreRow.__tablename__, rows.select(
-            pl.lit(who.tenant_id, dtype=pl.Int64).alias("tenant_id"), pl.lit(run.id, dtype=pl.Int64).alias("run_id"),
-            *_COMPACT, pl.lit(month).alias("month")))
+        if held is None:
+            write_frame(s, BehaviourScoreRow.__tablename__, rows.select(
+                pl.lit(who.tenant_id, dtype=pl.Int64).alias("tenant_id"),
+                pl.lit(run.id, dtype=pl.Int64).alias("run_id"), *_COMPACT, pl.lit(month).alias("month")))
+            written, removed = rows.height, 0
+        else:
+            written, removed = _merge_month(s, who.tenant_id, month, run.id, rows)
         audit.record(s, who, "behaviour_score.run", "behaviour_scores", 0,
-                     after={"month": month, "scored": rows.height, "scorecard": SCORECARD_VERSION, "run_id": run.id})
+                     after={"month": month, "scored": rows.height, "scorecard": SCORECARD_VERSION, "run_id": run.id,
+                            "written": written, "removed": removed})
         uow.commit()
     return rows.height
+
+
+_STAGE = "behaviour_scores_stage"
+_CHUNK = 5000
+#: The compact columns a later run of the month writes (the legacy columns are cleared).
+_KEPT_COLUMNS = ("customer_id", "score", "band", "current_dpd", "factor_bins", "factor_values")
+
+
+def _merge_month(s: Session, tenant_id: int, month: str, run_id: int, rows: pl.DataFrame) -> tuple[int, int]:
+    """Set-based diff of the month's stored rows with `rows`: the stored rows read as columns and compared in
+    Polars, the rows of subjects no longer scored deleted, only the new and changed ones staged in a temporary
+    table (COPY / executemany) and upserted (INSERT ... ON CONFLICT DO UPDATE), the same on SQLite and
+    PostgreSQL; (rows written, rows deleted)."""
+    postgres = s.get_bind().dialect.name == "postgresql"
+    params = {"tenant": tenant_id, "month": month, "run": run_id}
+    stored = read_frame(s, "SELECT id, subject_kind, subject_id, customer_id, score, band, current_dpd, factor_bins, "
+                           "factor_values, CASE WHEN run_id = :run AND as_of IS NULL AND factors IS NULL AND "
+                           "scorecard_version IS NULL AND created_at IS NULL THEN 1 ELSE 0 END "
+                           "FROM behaviour_scores WHERE tenant_id = :tenant AND month = :month", params,
+                        {"id": pl.Int64, **_COMPACT, "compact": pl.Int32})
+    key = ["subject_kind", "subject_id"]
+    gone = stored.join(rows.select(key), on=key, how="anti").get_column("id").to_list()
+    for start in range(0, len(gone), _CHUNK):
+        s.execute(delete(BehaviourScoreRow).where(BehaviourScoreRow.tenant_id == tenant_id,
+                                                  BehaviourScoreRow.id.in_(gone[start:start + _CHUNK])))
+    same = stored.filter(pl.col("compact") == 1).select(*_COMPACT)
+    changed = rows.select(*_COMPACT).join(same, on=list(_COMPACT), how="anti", nulls_equal=True)
+    if changed.height == 0:
+        return 0, len(gone)
+    s.execute(text(f"DROP TABLE IF EXISTS {_STAGE}"))
+    s.execute(text(f"CREATE TEMPORARY TABLE {_STAGE} (subject_kind VARCHAR(10) NOT NULL, subject_id BIGINT NOT NULL, "
+                   "customer_id BIGINT, score INTEGER NOT NULL, band VARCHAR(2) NOT NULL, current_dpd INTEGER, "
+                   "factor_bins VARCHAR(40), factor_values VARCHAR(200), PRIMARY KEY (subject_kind, subject_id))"
+                   + (" ON COMMIT DROP" if postgres else "")))
+    write_frame(s, _STAGE, changed)
+    columns = ", ".join(_KEPT_COLUMNS)
+    written = _count(s.execute(text(
+        f"INSERT INTO behaviour_scores (tenant_id, run_id, month, subject_kind, subject_id, {columns}) "
+        f"SELECT :tenant, :run, :month, subject_kind, subject_id, {columns} FROM {_STAGE} WHERE true "
+        "ON CONFLICT (tenant_id, subject_kind, subject_id, month) DO UPDATE SET run_id = excluded.run_id, "
+        + ", ".join(f"{c} = excluded.{c}" for c in _KEPT_COLUMNS)
+        + ", as_of = NULL, factors = NULL, scorecard_version = NULL, created_at = NULL"), params))
+    if not postgres:
+        s.execute(text(f"DROP TABLE {_STAGE}"))
+    return written, len(gone)
+
+
+def _count(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _runs(uow: UnitOfWork, who: Principal, rows: Sequence[BehaviourScoreRow]) -> dict[int, BehaviourScoreRunRow]:

@@ -138,10 +138,7 @@ def _external(uow: UnitOfWork, who: Principal, on: date) -> pl.DataFrame:
     compared with the answer before the newest (as `new_enforcement`, `overdue_worsened` do for one pair,
     here set-based): their facts count what is new since the previous pull, so an old case warns once, not
     at every scan. Read from the facts the data module kept when each answer arrived (nothing parsed)."""
-    indexes = parties.subject_index_frame(uow, who)
-    if indexes.height == 0:
-        return pl.DataFrame()
-    answers = data_queries.answer_facts(uow, who, indexes, on)
+    answers = data_queries.answer_facts(uow, who, lambda indexes: parties.subject_index_frame(uow, who, indexes), on)
     if answers.height == 0:
         return pl.DataFrame()
     newest = answers.filter(pl.col("rank") == 0)

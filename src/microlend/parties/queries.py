@@ -3,6 +3,7 @@ within the caller's tenant."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -295,13 +296,25 @@ def subject_indexes(uow: UnitOfWork, who: Principal) -> dict[int, str]:
 SUBJECT_INDEXES = {"customer_id": pl.Int64, "subject_index": pl.String}
 
 
-def subject_index_frame(uow: UnitOfWork, who: Principal) -> pl.DataFrame:
+def subject_index_frame(uow: UnitOfWork, who: Principal, indexes: Sequence[str] | None = None) -> pl.DataFrame:
     """`subject_indexes` as columns (`SUBJECT_INDEXES`), read in one SQL statement: what a whole-book job
-    matches the data gateway's records with."""
+    matches the data gateway's records with; with `indexes`, only the customers of those blind indexes (the
+    few the gateway holds answers about, not the whole base)."""
+    sql = ("SELECT id, id_number_index FROM customers WHERE tenant_id = :tenant "
+           "AND id_number_index IS NOT NULL AND id_number_index <> ''")
+    params: dict[str, Any] = {"tenant": who.tenant_id}
     with uow:
-        return read_frame(uow.session, "SELECT id, id_number_index FROM customers WHERE tenant_id = :tenant "
-                                       "AND id_number_index IS NOT NULL AND id_number_index <> ''",
-                          {"tenant": who.tenant_id}, SUBJECT_INDEXES)
+        s = uow.session
+        if indexes is not None:
+            if not indexes:
+                return pl.DataFrame(schema=SUBJECT_INDEXES)
+            if s.get_bind().dialect.name == "postgresql":
+                sql += " AND id_number_index = ANY(:indexes)"
+                params["indexes"] = list(indexes)
+            else:
+                sql += " AND id_number_index IN (SELECT value FROM json_each(:indexes))"
+                params["indexes"] = json.dumps(list(indexes))
+        return read_frame(s, sql, params, SUBJECT_INDEXES)
 
 
 def officers_of(uow: UnitOfWork, who: Principal, customer_ids: Sequence[int]) -> dict[int, int]:

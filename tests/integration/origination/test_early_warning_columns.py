@@ -22,6 +22,7 @@ from tests.conftest import TenantKit
 
 from microlend.core import crypto
 from microlend.core.identity import Principal, Role
+from microlend.core.tables import AuditRow
 from microlend.core.tenancy import business_date
 from microlend.core.uow import UnitOfWork
 from microlend.data import answer_facts
@@ -30,7 +31,7 @@ from microlend.data.tables import AnswerFactsRow, ProviderCallRow
 from microlend.decisioning import behaviour
 from microlend.decisioning import early_warning as rules
 from microlend.decisioning.behaviour_scores import month_of, stored_scores
-from microlend.decisioning.tables import BehaviourScoreRow
+from microlend.decisioning.tables import BehaviourScoreRow, BehaviourScoreRunRow
 from microlend.demo.sandbox.providers import payload
 from microlend.origination import early_warning as ew
 from microlend.origination.behaviour_scoring import portfolio_frames, portfolio_totals, scores_of
@@ -323,3 +324,68 @@ def test_new_alerts_written_in_bulk_read_back_as_the_orm_keeps_them_and_a_second
         assert {k: getattr(row, k) for k in alert} == alert
         with pytest.raises(IntegrityError):
             ew._insert_alerts(u.session, [alert])
+
+
+def _change_the_book(uow: UnitOfWork, tenant_id: int, on: date) -> None:
+    """Within the month: an unpaid instalment repaid, a paid one reversed, a loan restructured (its unpaid
+    instalments moved a month later) and a loan closed."""
+    with uow:
+        s = uow.session
+        loans_ = list(s.execute(select(LoanRow).where(LoanRow.tenant_id == tenant_id, LoanRow.credit_line_id.is_(None),
+                                                      LoanRow.status == "active").order_by(LoanRow.id)).scalars())
+        unpaid = s.execute(select(InstallmentRow).where(InstallmentRow.tenant_id == tenant_id,
+                                                        InstallmentRow.status == "overdue")
+                           .order_by(InstallmentRow.id)).scalars().first()
+        assert unpaid is not None
+        unpaid.status, unpaid.paid_on, unpaid.principal_paid = "paid", on, unpaid.principal
+        paid = s.execute(select(InstallmentRow).where(InstallmentRow.tenant_id == tenant_id,
+                                                      InstallmentRow.status == "paid",
+                                                      InstallmentRow.loan_id == loans_[1].id)
+                         .order_by(InstallmentRow.id)).scalars().first()
+        assert paid is not None
+        paid.status, paid.paid_on, paid.principal_paid = "overdue", None, Decimal(0)
+        for row in s.execute(select(InstallmentRow).where(InstallmentRow.loan_id == loans_[2].id,
+                                                          InstallmentRow.paid_on.is_(None))).scalars():
+            row.due_date += timedelta(days=30)
+            row.due_day = row.due_date.toordinal()
+        loans_[3].status = "closed"
+        uow.commit()
+
+
+def test_a_rescan_in_the_month_writes_only_the_changed_scores_and_finds_what_the_reference_finds(
+        kit: TenantKit) -> None:
+    approver = kit.principal(Role.APPROVER.value)
+    with kit.uow_factory() as u:
+        on = business_date(u.session, kit.tenant.id)
+    generate_book(kit.uow_factory(), kit.tenant.id, on)
+    first = ew.scan(kit.uow_factory(), approver)
+    assert first.scores_kept and first.subjects == SUBJECTS
+    _change_the_book(kit.uow_factory(), kit.tenant.id, on)
+    expected = reference_book(kit.uow_factory(), approver, on)
+    doc = ew.rules_in_force(kit.uow_factory(), approver)
+    raised = rules.raised(rules.assess_book(doc, expected.select(list(rules.BOOK_SCHEMA))))
+    again = ew.scan(kit.uow_factory(), approver)
+    assert again.subjects == expected.height == SUBJECTS - 1 and again.raised == raised.height
+    with kit.uow_factory() as u:
+        runs = list(u.session.execute(select(BehaviourScoreRunRow).where(
+            BehaviourScoreRunRow.tenant_id == kit.tenant.id, BehaviourScoreRunRow.month == month_of(on))).scalars())
+        stored = {(r.subject_kind, r.subject_id): (r.score, r.band, [f.as_dict() for f in r.factors], r.as_of)
+                  for r in stored_scores(u, approver, list(u.session.execute(
+                      select(BehaviourScoreRow).where(BehaviourScoreRow.tenant_id == kit.tenant.id,
+                                                      BehaviourScoreRow.month == month_of(on))).scalars()))}
+        record = u.session.execute(select(AuditRow).where(
+            AuditRow.tenant_id == kit.tenant.id, AuditRow.action == "behaviour_score.run")
+            .order_by(AuditRow.id.desc())).scalars().first()
+    # the month's scores are the reference's on the changed book, under the month's one run, dated anew
+    assert [r.as_of for r in runs] == [on] and stored == {
+        (r["subject_kind"], r["subject_id"]): (r["score"], r["band"], [f.as_dict() for f in behaviour.factors_of(r)],
+                                               on) for r in expected.iter_rows(named=True)}
+    # the closed loan's row is gone; only the rows that changed were written
+    assert record is not None and record.after is not None
+    assert record.after["removed"] == 1 and 0 < record.after["written"] < SUBJECTS // 4
+    # the alerts are those the rules raise on the changed book (open ones kept, seen again or escalated)
+    with kit.uow_factory() as u:
+        open_now = {(a.subject_kind, a.subject_id, a.signal) for a in u.session.execute(
+            select(EarlyWarningAlertRow).where(EarlyWarningAlertRow.tenant_id == kit.tenant.id,
+                                               EarlyWarningAlertRow.last_seen_on == on)).scalars()}
+    assert {(k, i, g) for k, i, _, g, _ in raised.iter_rows()} <= open_now
