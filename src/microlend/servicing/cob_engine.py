@@ -2,7 +2,8 @@
 what one database transaction holds, with the same result to the cent as the in-database close (``cob``).
 
 A business date is closed partition by partition, a partition being a fixed range of loan ids. For each one, in
-one transaction: its loans and open installments are read from the database into Arrow tables, one portable-SQL
+one transaction: its loans (locked until it commits, so a repayment meanwhile waits for it instead of being
+overwritten by it) and open installments are read from the database into Arrow tables, one portable-SQL
 job (``microlend.batch.dialect``) computes on the engine the installments' interest accrued to date and their
 overdue status, and per loan the day's interest, days past due, bucket, class by days past due, penalty interest
 and whether it stops accruing; the results are written back (installment and loan updates, the day's postings as
@@ -464,9 +465,20 @@ def claim_partition(
 
 
 def _read_partition(session: Session, tenant_id: int, on: date, lo: int, hi: int) -> dict[str, pa.Table]:
+    """The partition's loans, open installments and the revolving products settling today, as Arrow tables.
+
+    The loans are read locked until the partition's transaction ends, and before their installments, so what the
+    partition writes back is computed from the loans as they stay until it commits: on PostgreSQL ``FOR NO KEY
+    UPDATE`` (in id order), which waits for a repayment, reversal, write-off or restructuring holding a loan (each
+    takes its loan ``FOR UPDATE`` before touching it or its installments) and makes any that starts meanwhile wait
+    for the partition's commit, while the loans' events and postings (which only take their key) pass; on SQLite
+    the partition's transaction holds the database's write lock from its start (``BEGIN IMMEDIATE``), so no other
+    writer commits between its read and its write."""
     p = {"t": tenant_id, "lo": lo, "hi": hi, "d": on.toordinal()}
+    lock = " ORDER BY id FOR NO KEY UPDATE" if session.get_bind().dialect.name == "postgresql" else ""
     loans = session.execute(
-        text(f"SELECT {', '.join(_LOAN_COLUMNS)} FROM loans WHERE tenant_id = :t AND id BETWEEN :lo AND :hi"), p
+        text(f"SELECT {', '.join(_LOAN_COLUMNS)} FROM loans WHERE tenant_id = :t AND id BETWEEN :lo AND :hi{lock}"),
+        p,
     ).all()
     installments = session.execute(
         text(
