@@ -47,6 +47,7 @@ from sqlalchemy import Date, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from microlend.batch.engine import ENGINE_NAMES, BatchEngine, Progress
+from microlend.batch.spark import spark_unavailable
 from microlend.core import audit
 from microlend.core.clock import utcnow
 from microlend.core.errors import ValidationError
@@ -291,6 +292,9 @@ def partitions(first_id: int, last_id: int, size: int) -> Iterator[tuple[int, in
 
 #: the setting's value for close of business in the database (no batch engine)
 IN_DATABASE = ""
+#: the ways a bank's nightly close of business can run, as people choose them: in the database (no batch engine),
+#: on the local engine (DuckDB in the worker) or on Spark
+COB_ENGINE_CHOICES = ("database", *ENGINE_NAMES)
 
 
 def bank_cob_engine(session: Session, tenant_id: int) -> str:
@@ -299,13 +303,26 @@ def bank_cob_engine(session: Session, tenant_id: int) -> str:
     return IN_DATABASE if row is None else row.cob_engine
 
 
+def cob_engine_choice(uow: UnitOfWork, who: Principal) -> str:
+    """How the bank's nightly close of business runs, as people choose it: ``database``, ``local`` or ``spark``
+    (for those who see the bank's scheduled jobs)."""
+    who.require(Permission.RUN_JOBS)
+    with uow:
+        return bank_cob_engine(uow.session, who.tenant_id) or "database"
+
+
 def set_cob_engine(uow: UnitOfWork, who: Principal, name: str) -> str:
-    """Set the batch engine the bank's nightly close of business runs on (``IN_DATABASE``: none); it applies from
-    the next run of the job."""
+    """Set the batch engine the bank's nightly close of business runs on (``database`` or ``IN_DATABASE``: none);
+    it applies from the next run of the job. Spark is refused when it cannot run on this server (no pyspark or
+    Java, a bad Spark Connect URL), saying what is missing. Audited; returns the choice as people name it."""
     who.require(Permission.MANAGE_PRODUCTS)
+    name = IN_DATABASE if name == "database" else name
     if name not in (IN_DATABASE, *ENGINE_NAMES):
-        raise ValidationError(f"engine: '{name}' is not an engine; choose {' or '.join(ENGINE_NAMES)}, or none "
-                              "for the database", field="engine")
+        raise ValidationError(f"engine: '{name}' is not an engine; choose database (no engine), local or spark",
+                              field="engine")
+    problem = spark_unavailable() if name == "spark" else None
+    if problem:
+        raise ValidationError(f"engine: Spark cannot run on this server: {problem}", field="engine")
     with uow:
         s = uow.session
         settings = s.get(ServicingSettingsRow, who.tenant_id)
@@ -313,13 +330,13 @@ def set_cob_engine(uow: UnitOfWork, who: Principal, name: str) -> str:
             settings = ServicingSettingsRow(tenant_id=who.tenant_id, rate_cap=DEFAULT_RATE_CAP,
                                             updated_by=who.username, updated_at=utcnow())
             s.add(settings)
-        before = settings.cob_engine or IN_DATABASE
+        before = settings.cob_engine or "database"
         settings.cob_engine, settings.updated_by, settings.updated_at = name, who.username, utcnow()
         s.flush()
         audit.record(s, who, "servicing.cob_engine", "tenant", who.tenant_id, before={"cob_engine": before},
-                     after={"cob_engine": name})
+                     after={"cob_engine": name or "database"})
         uow.commit()
-    return name
+    return name or "database"
 
 
 def worker_name() -> str:
