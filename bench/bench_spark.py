@@ -282,6 +282,9 @@ def main() -> None:
                     else:
                         same = pq.read_table(kept).equals(table)
                     totals[job].add(seconds, cpu, peak, offers, same)
+                    if n > chunk:  # a long run shows how far it got
+                        print(f"    {job} {label} chunk {k}: {seconds:.1f} s, CPU {cpu:.1f} s, same as local: {same}, "
+                              f"load average {os.getloadavg()[0]:.1f}", flush=True)
                     del value, table
                 del feats, inputs
             for job, total in totals.items():
