@@ -11,6 +11,7 @@ A seeded portfolio (bench_cob's generator: scheduled loans and a revolving share
    cores for 100 M loans in 15 minutes from the measured per-core rates.
 
 Run: .venv/bin/python bench/bench_spark_cob.py [--loans 1000000] [--partition-loans 100000] [--no-scaling]
+    [--no-end-to-end] [--keep-seed]
 Every figure is printed with the load average when it was taken: other work on the machine slows a run.
 Needs pyspark and Java 17, and the PostgreSQL server of the tests (127.0.0.1:5432, trust).
 """
@@ -171,6 +172,8 @@ def main() -> None:
     parser.add_argument("--partition-loans", type=int, default=100_000)
     parser.add_argument("--no-scaling", action="store_true", help="skip Spark local[1]")
     parser.add_argument("--no-end-to-end", action="store_true", help="only the engine's share")
+    parser.add_argument("--keep-seed", action="store_true",
+                        help="seed once and keep the seeded database as the template of later runs (bench_cob's)")
     args = parser.parse_args()
     from microlend.batch.spark import spark_unavailable
 
@@ -178,7 +181,9 @@ def main() -> None:
     if problem:
         raise SystemExit(problem)
     print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}")
-    template_url, cleanup = bench_cob.prepare("postgresql", args.loans)
+    started = time.perf_counter()
+    template_url, cleanup = bench_cob.prepare("postgresql", args.loans, keep_seed=args.keep_seed)
+    print(f"portfolio of {args.loans:,} loans ready in {time.perf_counter() - started:.1f} s", flush=True)
     try:
         tables = portfolio_tables(template_url, args.partition_loans)
         print(f"portfolio: {tables['loans'].num_rows:,} loans, {tables['installments'].num_rows:,} open installments "

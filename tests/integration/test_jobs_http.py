@@ -4,12 +4,16 @@ Chinese and English); other roles are refused, another bank's job is not found, 
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
+import pytest
 from tests.battery import audit_count
 from tests.conftest import Api, sign_in_page
 
 from microlend import worker
+from microlend.batch.spark import spark_unavailable
 from microlend.core import jobs
+from microlend.servicing import cob_engine
 
 
 def _calendar(api: Api) -> None:
@@ -100,3 +104,82 @@ def test_a_bank_words_its_reminders_in_both_languages(api: Api) -> None:
     assert r.status_code == 422 and "Moon/Base" in r.text
     assert api.client.put("/api/v1/reminders/settings", json=body, headers=api.token("operations")).status_code == 403
     assert api.client.get("/api/v1/reminders/settings", headers=admin).json()["overdue_days"] == [1, 10]
+
+
+def _without_java(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """This server as one without Java: no JAVA_HOME, nothing on the PATH, no Spark Connect server."""
+    for name in ("JAVA_HOME", "MICROLEND_SPARK_REMOTE", "MICROLEND_SPARK_MASTER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+
+
+def test_how_close_of_business_runs_is_read_by_operations_and_set_by_an_administrator(
+    api: Api, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ops, admin = api.token("operations"), api.token("admin")
+    assert api.client.get("/api/v1/cob/engine", headers=ops).json() == {"engine": "database"}
+    assert api.client.get("/api/v1/cob/engine", headers=api.token("marketer")).status_code == 403
+    assert api.client.get("/api/v1/cob/engine").status_code == 401
+    before = audit_count(api)
+    assert api.client.put("/api/v1/cob/engine", json={"engine": "local"}, headers=ops).status_code == 403
+    r = api.client.put("/api/v1/cob/engine", json={"engine": "local"}, headers=admin)
+    assert r.status_code == 200 and r.json() == {"engine": "local"}
+    assert audit_count(api) == before + 1
+    assert api.client.get("/api/v1/cob/engine", headers=ops).json() == {"engine": "local"}
+    r = api.client.put("/api/v1/cob/engine", json={"engine": "hadoop"}, headers=admin)
+    assert r.status_code == 422 and "'hadoop' is not an engine; choose database (no engine), local or spark" in r.text
+    assert api.client.put("/api/v1/cob/engine", json={"engine": ""}, headers=admin).status_code == 422
+    assert api.client.put("/api/v1/cob/engine", json={"engine": "local", "now": True}, headers=admin
+                          ).status_code == 422
+    with monkeypatch.context() as m:
+        _without_java(m, tmp_path)
+        r = api.client.put("/api/v1/cob/engine", json={"engine": "spark"}, headers=admin)
+        assert r.status_code == 422 and "Spark cannot run on this server" in r.text and "Java 17" in r.text
+    assert api.client.get("/api/v1/cob/engine", headers=ops).json() == {"engine": "local"}
+    assert audit_count(api) == before + 1  # nothing refused was recorded as a change
+    if spark_unavailable() is None:  # pyspark and Java here: Spark may be chosen
+        assert api.client.put("/api/v1/cob/engine", json={"engine": "spark"}, headers=admin).json() == {
+            "engine": "spark"}
+    r = api.client.put("/api/v1/cob/engine", json={"engine": "database"}, headers=admin)
+    assert r.json() == {"engine": "database"}
+    with api.kit.uow_factory() as u:
+        assert cob_engine.bank_cob_engine(u.session, api.kit.tenant.id) == cob_engine.IN_DATABASE
+
+
+def test_the_close_of_business_engine_on_the_operations_page_in_both_languages(
+    api: Api, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    api.client.cookies.clear()
+    _sign_in(api, "admin")
+    api.client.cookies.set("ml_lang", "zh_CN")
+    page = api.client.get("/operations/jobs")
+    assert page.status_code == 200 and "日终批处理的运行方式" in page.text
+    assert '<option value="database" selected>数据库内</option>' in page.text and "本地引擎" in page.text
+    before = audit_count(api)
+    r = api.client.post("/operations/cob-engine", data={"engine": "local"}, follow_redirects=False)
+    assert r.status_code == 303
+    saved = api.client.get(r.headers["location"]).text
+    assert "已保存" in saved and '<option value="local" selected>' in saved
+    assert audit_count(api) == before + 1
+    bad = api.client.post("/operations/cob-engine", data={"engine": "hadoop"})
+    assert bad.status_code == 422 and "请选择日终批处理的运行方式" in bad.text
+    with monkeypatch.context() as m:
+        _without_java(m, tmp_path)
+        refused = api.client.post("/operations/cob-engine", data={"engine": "spark"})
+        assert refused.status_code == 422 and "本服务器无法运行 Spark" in refused.text and "openjdk-17" in refused.text
+        api.client.cookies.set("ml_lang", "en")
+        refused = api.client.post("/operations/cob-engine", data={"engine": "spark"})
+        assert refused.status_code == 422 and "Spark cannot run on this server: the Spark engine needs Java 17" in (
+            refused.text)
+    assert "How close of business runs" in api.client.get("/operations/jobs").text
+    assert api.client.get("/api/v1/cob/engine", headers=api.token("operations")).json() == {"engine": "local"}
+    assert audit_count(api) == before + 1
+    api.client.cookies.clear()
+    _sign_in(api, "operations")  # sees how it runs, may not change it
+    api.client.cookies.set("ml_lang", "en")
+    page = api.client.get("/operations/jobs")
+    assert "Local engine (DuckDB, in the worker)" in page.text and 'action="/operations/cob-engine"' not in page.text
+    r = api.client.post("/operations/cob-engine", data={"engine": "database"})
+    assert r.status_code == 403 and "You may not change how close of business runs." in r.text
+    assert api.client.get("/api/v1/cob/engine", headers=api.token("operations")).json() == {"engine": "local"}
+    api.client.cookies.clear()

@@ -768,6 +768,8 @@ CASES: list[Case] = [
          product, product_snapshot),
     Case(E("GET", f"{V1}/rate-cap", "credit_officer", "marketer")),
     Case(E("PUT", f"{V1}/rate-cap", "admin", "operations", body={"rate_cap": "0.24"}, write=True)),
+    Case(E("GET", f"{V1}/cob/engine", "operations", "marketer")),
+    Case(E("PUT", f"{V1}/cob/engine", "admin", "operations", body={"engine": "local"}, write=True)),
     Case(E("POST", f"{V1}/loans", "operations", "approver", body=LOAN, write=True, success=(202,))),
     Case(E("GET", f"{V1}/bookings", "operations", "marketer")),
     Case(E("GET", f"{V1}/bookings/{{booking_id}}", "approver", "marketer"), booking, booking_snapshot),

@@ -2,7 +2,8 @@
 what one database transaction holds, with the same result to the cent as the in-database close (``cob``).
 
 A business date is closed partition by partition, a partition being a fixed range of loan ids. For each one, in
-one transaction: its loans and open installments are read from the database into Arrow tables, one portable-SQL
+one transaction: its loans (locked until it commits, so a repayment meanwhile waits for it instead of being
+overwritten by it) and open installments are read from the database into Arrow tables, one portable-SQL
 job (``microlend.batch.dialect``) computes on the engine the installments' interest accrued to date and their
 overdue status, and per loan the day's interest, days past due, bucket, class by days past due, penalty interest
 and whether it stops accruing; the results are written back (installment and loan updates, the day's postings as
@@ -46,6 +47,7 @@ from sqlalchemy import Date, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from microlend.batch.engine import ENGINE_NAMES, BatchEngine, Progress
+from microlend.batch.spark import spark_unavailable
 from microlend.core import audit
 from microlend.core.clock import utcnow
 from microlend.core.errors import ValidationError
@@ -295,6 +297,9 @@ def partitions(first_id: int, last_id: int, size: int) -> Iterator[tuple[int, in
 
 #: the setting's value for close of business in the database (no batch engine)
 IN_DATABASE = ""
+#: the ways a bank's nightly close of business can run, as people choose them: in the database (no batch engine),
+#: on the local engine (DuckDB in the worker) or on Spark
+COB_ENGINE_CHOICES = ("database", *ENGINE_NAMES)
 
 
 def bank_cob_engine(session: Session, tenant_id: int) -> str:
@@ -303,13 +308,26 @@ def bank_cob_engine(session: Session, tenant_id: int) -> str:
     return IN_DATABASE if row is None else row.cob_engine
 
 
+def cob_engine_choice(uow: UnitOfWork, who: Principal) -> str:
+    """How the bank's nightly close of business runs, as people choose it: ``database``, ``local`` or ``spark``
+    (for those who see the bank's scheduled jobs)."""
+    who.require(Permission.RUN_JOBS)
+    with uow:
+        return bank_cob_engine(uow.session, who.tenant_id) or "database"
+
+
 def set_cob_engine(uow: UnitOfWork, who: Principal, name: str) -> str:
-    """Set the batch engine the bank's nightly close of business runs on (``IN_DATABASE``: none); it applies from
-    the next run of the job."""
+    """Set the batch engine the bank's nightly close of business runs on (``database`` or ``IN_DATABASE``: none);
+    it applies from the next run of the job. Spark is refused when it cannot run on this server (no pyspark or
+    Java, a bad Spark Connect URL), saying what is missing. Audited; returns the choice as people name it."""
     who.require(Permission.MANAGE_PRODUCTS)
+    name = IN_DATABASE if name == "database" else name
     if name not in (IN_DATABASE, *ENGINE_NAMES):
-        raise ValidationError(f"engine: '{name}' is not an engine; choose {' or '.join(ENGINE_NAMES)}, or none "
-                              "for the database", field="engine")
+        raise ValidationError(f"engine: '{name}' is not an engine; choose database (no engine), local or spark",
+                              field="engine")
+    problem = spark_unavailable() if name == "spark" else None
+    if problem:
+        raise ValidationError(f"engine: Spark cannot run on this server: {problem}", field="engine")
     with uow:
         s = uow.session
         settings = s.get(ServicingSettingsRow, who.tenant_id)
@@ -317,13 +335,13 @@ def set_cob_engine(uow: UnitOfWork, who: Principal, name: str) -> str:
             settings = ServicingSettingsRow(tenant_id=who.tenant_id, rate_cap=DEFAULT_RATE_CAP,
                                             updated_by=who.username, updated_at=utcnow())
             s.add(settings)
-        before = settings.cob_engine or IN_DATABASE
+        before = settings.cob_engine or "database"
         settings.cob_engine, settings.updated_by, settings.updated_at = name, who.username, utcnow()
         s.flush()
         audit.record(s, who, "servicing.cob_engine", "tenant", who.tenant_id, before={"cob_engine": before},
-                     after={"cob_engine": name})
+                     after={"cob_engine": name or "database"})
         uow.commit()
-    return name
+    return name or "database"
 
 
 def worker_name() -> str:
@@ -469,11 +487,22 @@ def claim_partition(
 
 
 def _read_partition(session: Session, tenant_id: int, on: date, lo: int, hi: int) -> dict[str, pa.Table]:
+    """The partition's loans, open installments and the revolving products settling today, as Arrow tables.
+
+    The loans are read locked until the partition's transaction ends, and before their installments, so what the
+    partition writes back is computed from the loans as they stay until it commits: on PostgreSQL ``FOR NO KEY
+    UPDATE`` (in id order), which waits for a repayment, reversal, write-off or restructuring holding a loan (each
+    takes its loan ``FOR UPDATE`` before touching it or its installments) and makes any that starts meanwhile wait
+    for the partition's commit, while the loans' events and postings (which only take their key) pass; on SQLite
+    the partition's transaction holds the database's write lock from its start (``BEGIN IMMEDIATE``), so no other
+    writer commits between its read and its write."""
     # the installments' interest accrued as it stands through the last closed date (``accrued``)
     closed = min(closed_through(session, tenant_id), on.toordinal() - 1)
     p = {"t": tenant_id, "lo": lo, "hi": hi, "d": on.toordinal(), "c": closed}
+    lock = " ORDER BY id FOR NO KEY UPDATE" if session.get_bind().dialect.name == "postgresql" else ""
     loans = session.execute(
-        text(f"SELECT {', '.join(_LOAN_COLUMNS)} FROM loans WHERE tenant_id = :t AND id BETWEEN :lo AND :hi"), p
+        text(f"SELECT {', '.join(_LOAN_COLUMNS)} FROM loans WHERE tenant_id = :t AND id BETWEEN :lo AND :hi{lock}"),
+        p,
     ).all()
     installments = session.execute(
         text(

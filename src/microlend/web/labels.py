@@ -110,6 +110,7 @@ AUDIT_ACTIONS: dict[str, str] = {
     "restructure.request": "Restructuring requested",
     "segment.save": "Segment saved",
     "servicing.bad_loan_settings": "Bad-loan settings changed",
+    "servicing.cob_engine": "Close-of-business engine changed",
     "servicing.nonaccrual": "Loan moved to non-accrual",
     "servicing.rate_cap": "Rate cap changed",
     "tenant.create": "Bank created",

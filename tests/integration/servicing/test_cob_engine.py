@@ -5,6 +5,7 @@ without applying any partition twice."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import Counter
@@ -23,6 +24,7 @@ from microlend.core import outbox, tenancy
 from microlend.core.db import make_engine, make_session_factory
 from microlend.core.errors import ValidationError
 from microlend.core.identity import Principal, Role
+from microlend.core.money import from_storage
 from microlend.core.uow import UnitOfWork
 from microlend.servicing.accrued import accrued_sql, closed_through
 from microlend.servicing.cob import run_close_of_business
@@ -34,6 +36,7 @@ from microlend.servicing.cob_engine import (
     set_cob_engine,
 )
 from microlend.servicing.delinquency import DEFAULT_BUCKETS
+from microlend.servicing.service import post_repayment
 from microlend.servicing.tables import ServicingSettingsRow
 
 OPEN = date(2026, 6, 29)
@@ -425,3 +428,93 @@ def test_the_nightly_job_closes_on_the_engine_the_banks_settings_name(
     set_cob_engine(bank.uow(), bank.who, IN_DATABASE)  # back in the database: the next date closes there
     assert worker.close_of_business(bank.uow(), bank.who, THROUGH + timedelta(days=1))["closed"] == 1
     assert len(partitions()) == 3
+
+
+def _overdue_loan(bank: Bank) -> tuple[int, Decimal]:
+    """A scheduled, accruing loan overdue less than 20 days (it keeps accruing) without a class state, and a
+    payment of what it owes overdue (penalty included) and 100.00 more: its overdue installments are paid by it
+    and it stays active."""
+    late = "i.status IN ('pending', 'overdue') AND i.due_day < :d"
+    with bank.engine.connect() as c:
+        loan_id = c.execute(text(
+            "SELECT l.id FROM loans l WHERE l.tenant_id = :t AND l.status = 'active' AND l.method <> 'revolving' "
+            "AND l.accrual_status = 'accruing' AND NOT EXISTS (SELECT 1 FROM loan_class_states s "
+            f"WHERE s.loan_id = l.id) AND (SELECT MIN(i.due_day) FROM loan_installments i WHERE i.loan_id = l.id "
+            f"AND {late}) > :d - 20 ORDER BY l.id"), {"t": bank.tenant_id, "d": OPEN.toordinal()}).scalars().first()
+        assert loan_id is not None
+        owed = c.execute(text(
+            "SELECT SUM(principal - principal_paid + interest - interest_paid + fee - fee_paid) "
+            f"FROM loan_installments i WHERE loan_id = :id AND {late}"), {"id": loan_id, "d": OPEN.toordinal()}
+        ).scalar_one()
+        penalty = c.execute(text("SELECT penalty_accrued - penalty_paid FROM loans WHERE id = :id"),
+                            {"id": loan_id}).scalar_one()
+    return int(loan_id), from_storage(int(owed) + int(penalty)) + Decimal("100.00")  # amounts stored as integers
+
+
+class RepaidMidPartition(LocalEngine):
+    """The local engine of a partition during which a repayment of ``loan_id`` is posted on a connection of its
+    own: the repayment starts once the partition holding the loan has read it (at its first computation) and is
+    given a second to commit before the partition writes."""
+
+    def __init__(self, url: str, bank: Bank, loan_id: int, amount: Decimal) -> None:
+        super().__init__()
+        self.url, self.bank, self.loan_id, self.amount = url, bank, loan_id, amount
+        self.thread: threading.Thread | None = None
+        self.waited_for_the_partition: bool | None = None
+        self.failures: list[BaseException] = []
+
+    def _repay(self) -> None:
+        own = make_engine(self.url)
+        try:
+            post_repayment(UnitOfWork(make_session_factory(own)), self.bank.who, self.loan_id, self.amount)
+        except BaseException as e:  # reported on the test's thread
+            self.failures.append(e)
+        finally:
+            own.dispose()
+
+    def run_sql(self, sql: str, tables: Any, params: Any = None) -> Any:
+        if self.thread is None and self.loan_id in tables["loans"].column("id").to_pylist():
+            self.thread = threading.Thread(target=self._repay)
+            self.thread.start()
+            self.thread.join(1.0)
+            self.waited_for_the_partition = self.thread.is_alive()
+        return super().run_sql(sql, tables, params)
+
+    def repaid(self, first: int, last: int) -> None:
+        """After a partition commits: the repayment, when it is the loan's, is let finish on the same date."""
+        if self.thread is not None and first <= self.loan_id <= last:
+            self.thread.join(30)
+            assert not self.thread.is_alive()
+
+
+def test_a_repayment_during_a_partition_waits_for_it_and_is_not_lost(
+    db_engine: Engine, fresh_db_url: str
+) -> None:
+    """A repayment posted on another connection while a partition has read its loan and not yet written it back
+    waits for the partition's commit (PostgreSQL: the partition holds its loans ``FOR NO KEY UPDATE``; SQLite: the
+    partition's transaction holds the write lock), then posts on the same business date: the books are those of
+    the in-database close of that date followed by the same repayment, nothing of the repayment overwritten."""
+    reference, ids = _bank(db_engine, "repaid-after-close")
+    loan_id, amount = _overdue_loan(reference)
+    loan_index = ids.index(loan_id)
+    run_close_of_business(reference.uow(), reference.who, through=OPEN)
+    reference.set_business_date(OPEN)  # the repayment of the day closed, posted before the date moves on
+    post_repayment(reference.uow(), reference.who, loan_id, amount)
+    reference.set_business_date(OPEN + timedelta(days=1))
+    expected = _state(reference, ids)
+
+    bank, ids = _bank(db_engine, "repaid-mid-partition")
+    loan_id = ids[loan_index]
+    engine = RepaidMidPartition(fresh_db_url, bank, loan_id, amount)
+    (result,) = run_close_of_business_on(bank.uow(), bank.who, engine, through=OPEN, partition_loans=64,
+                                         after_partition=engine.repaid)
+    assert not result.skipped and not engine.failures
+    assert engine.waited_for_the_partition is True
+    after = _state(bank, ids)
+    statuses = [i[2] for i in after["installments"] if i[0] == loan_index]
+    assert "overdue" not in statuses and "paid" in statuses  # the repayment's allocation stands
+    for state in (expected, after):  # the two banks' repayments share the database's ids
+        state["events"] = Counter({(*e[:3], re.sub(r'"repayment_id": \d+', "", e[3])): n
+                                   for e, n in state["events"].items()})
+    for part in expected:
+        assert after[part] == expected[part], part

@@ -17,7 +17,7 @@ from microlend.api.routing import api_router
 from microlend.api.schemas import DecimalStr, MoneyStr, PublicSchema
 from microlend.core.idempotency import run_idempotent, user_key
 from microlend.core.money import parse_amount
-from microlend.servicing import cob, provisions, service
+from microlend.servicing import cob, cob_engine, provisions, service
 from microlend.servicing.allocation import DEFAULT_ORDER, parse_order
 from microlend.servicing.products import Product
 from microlend.servicing.schedules import FeeMode, RepaymentMethod
@@ -588,6 +588,27 @@ class CobRunsPublic(BaseModel):
 @router.post("/cob/runs", status_code=201)
 def run_cob(body: CobRunCreate, who: CurrentPrincipal, uow: UnitOfWorkDep) -> CobRunsPublic:
     return CobRunsPublic(runs=[CobRunPublic.of(r) for r in cob.run_close_of_business(uow, who, through=body.through)])
+
+
+class CobEngineBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    engine: str = Field(min_length=1, max_length=40, description="how the nightly close of business runs: "
+                        "'database' (in the database, no batch engine), 'local' (DuckDB) or 'spark'")
+
+
+class CobEnginePublic(BaseModel):
+    engine: str = Field(description="'database', 'local' or 'spark'")
+
+
+@router.get("/cob/engine")
+def get_cob_engine(who: CurrentPrincipal, uow: UnitOfWorkDep) -> CobEnginePublic:
+    return CobEnginePublic(engine=cob_engine.cob_engine_choice(uow, who))
+
+
+@router.put("/cob/engine")
+def put_cob_engine(body: CobEngineBody, who: CurrentPrincipal, uow: UnitOfWorkDep) -> CobEnginePublic:
+    return CobEnginePublic(engine=cob_engine.set_cob_engine(uow, who, body.engine))
 
 
 class ProvisionRunCreate(BaseModel):
