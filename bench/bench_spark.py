@@ -56,39 +56,30 @@ TARGET_SECONDS = 15 * 60
 # --- memory of the process tree -------------------------------------------------------------------------
 
 
-def _tree_rss() -> int:
-    """Resident bytes of this process and all its descendants (the Spark JVM is a child)."""
-    try:
-        import psutil  # type: ignore[import-not-found]
-
-        me = psutil.Process()
-        return int(sum(p.memory_info().rss for p in [me, *me.children(recursive=True)]))
-    except ImportError:
-        pass
-    parents: dict[int, int] = {}
+def _process_tree() -> dict[int, list[str]]:
+    """This process and its live descendants (the Spark JVM is a child): pid -> the fields of /proc/pid/stat after
+    the command name."""
+    stats: dict[int, list[str]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
+                stats[int(entry)] = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
     tree, frontier = {os.getpid()}, [os.getpid()]
     while frontier:
         pid = frontier.pop()
-        for child, parent in parents.items():
-            if parent == pid and child not in tree:
+        for child, fields in stats.items():
+            if int(fields[1]) == pid and child not in tree:
                 tree.add(child)
                 frontier.append(child)
-    total = 0
-    for pid in tree:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            continue
-    return total
+    return {pid: stats[pid] for pid in tree if pid in stats}
+
+
+def _tree_rss() -> int:
+    """Resident bytes of this process and all its descendants."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    return sum(int(fields[21]) * page for fields in _process_tree().values())
 
 
 class PeakMemory:
@@ -114,23 +105,7 @@ class PeakMemory:
 def tree_cpu() -> float:
     """CPU seconds of this process and its live descendants (the Spark JVM)."""
     tick = os.sysconf("SC_CLK_TCK")
-    parents: dict[int, int] = {}
-    stats: dict[int, list[str]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            parents[int(entry)], stats[int(entry)] = int(fields[1]), fields
-    tree, frontier = {os.getpid()}, [os.getpid()]
-    while frontier:
-        pid = frontier.pop()
-        for child, parent in parents.items():
-            if parent == pid and child not in tree:
-                tree.add(child)
-                frontier.append(child)
-    return sum((int(stats[p][11]) + int(stats[p][12])) / tick for p in tree if p in stats)
+    return sum((int(fields[11]) + int(fields[12])) / tick for fields in _process_tree().values())
 
 
 def timed(job: Callable[[], Any]) -> tuple[Any, float, float, int]:

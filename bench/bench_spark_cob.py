@@ -32,7 +32,7 @@ from sqlalchemy import Engine, create_engine, text
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_cob
-from bench_spark import PeakMemory, mib, spark_engine
+from bench_spark import PeakMemory, mib, spark_engine, tree_cpu
 
 from microlend.batch.engine import BatchEngine, LocalEngine
 from microlend.core.db import make_engine, make_session_factory
@@ -63,28 +63,6 @@ def _copy(template_url: str) -> tuple[str, Callable[[], None]]:
             c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
     return f"postgresql://postgres@127.0.0.1:5432/{name}", drop
-
-
-def _tree_cpu() -> float:
-    """CPU seconds of this process and its live descendants (the Spark JVM)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    parents: dict[int, int] = {}
-    stats: dict[int, list[str]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            parents[int(entry)], stats[int(entry)] = int(fields[1]), fields
-    tree, frontier = {os.getpid()}, [os.getpid()]
-    while frontier:
-        pid = frontier.pop()
-        for child, parent in parents.items():
-            if parent == pid and child not in tree:
-                tree.add(child)
-                frontier.append(child)
-    return sum((int(stats[p][11]) + int(stats[p][12])) / tick for p in tree if p in stats)
 
 
 def _server_cpu(engine: Engine) -> float:
@@ -125,7 +103,7 @@ def end_to_end(template_url: str, label: str, engine: BatchEngine | None, partit
     db = make_engine(url)
     try:
         uow, who = UnitOfWork(make_session_factory(db)), system_principal(1, "cob")
-        cpu0, server0 = _tree_cpu(), _server_cpu(db)
+        cpu0, server0 = tree_cpu(), _server_cpu(db)
         with PeakMemory() as memory:
             start = time.perf_counter()
             if engine is None:
@@ -133,7 +111,7 @@ def end_to_end(template_url: str, label: str, engine: BatchEngine | None, partit
             else:
                 (result,) = cob_engine.run_close_of_business_on(uow, who, engine, partition_loans=partition_loans)
             seconds = time.perf_counter() - start
-        cpu, server = _tree_cpu() - cpu0, _server_cpu(db) - server0
+        cpu, server = tree_cpu() - cpu0, _server_cpu(db) - server0
         print(f"  {label:>12}: {result.loans_active:,} loans in {seconds:7.1f} s = "
               f"{result.loans_active / seconds:>8,.0f} loans/s; CPU {cpu:.1f} s (+ database server {server:.1f} s); "
               f"peak RSS (tree) {mib(memory.peak)}; load average {os.getloadavg()[0]:.1f}; "
@@ -201,14 +179,14 @@ def main() -> None:
             job = engine_share(tables, engine)
             if label.startswith("spark"):
                 job()  # warm: the first query compiles the portable functions and the JVM's code
-            cpu0 = _tree_cpu()
+            cpu0 = tree_cpu()
             with PeakMemory() as memory:
                 start = time.perf_counter()
                 results[label] = job()
                 timings[label] = time.perf_counter() - start
             n = tables["loans"].num_rows
             print(f"  {label:>8}: {timings[label]:6.1f} s = {n / timings[label]:>10,.0f} loans/s; "
-                  f"CPU {_tree_cpu() - cpu0:.1f} s; peak RSS (tree) {mib(memory.peak)}; "
+                  f"CPU {tree_cpu() - cpu0:.1f} s; peak RSS (tree) {mib(memory.peak)}; "
                   f"load average {os.getloadavg()[0]:.1f}", flush=True)
             if label.startswith("spark"):
                 engine.stop()  # type: ignore[attr-defined]
