@@ -49,7 +49,7 @@ SHARED_WORDS = frozenset({
     "Microlend", "English", "CNY", "APR", "ID", "AUC", "AUUC", "KS", "PSI", "IV", "WOE", "SMS", "LPR", "API",
     "CSV", "Excel", "XLSX", "JSON", "PDF", "KYC", "Qini", "OOT", "GBM", "LightGBM", "XGBoost", "pp", "bp",
     "Gini", "ROC", "UTC", "OK", "App", "IRR", "DPD", "PD", "LGD", "EAD", "Wilson", "CPU", "ms", "MB", "csv",
-    "parquet", "Parquet",
+    "parquet", "Parquet", "DuckDB", "Spark",
 })
 #: Tables and columns whose values are the bank's own data (names of people, places, products, models ...).
 DATA_COLUMNS = {
