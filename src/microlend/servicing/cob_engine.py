@@ -55,7 +55,7 @@ from microlend.core.identity import Permission, Principal
 from microlend.core.money import from_storage
 from microlend.core.tables import TenantRow
 from microlend.core.uow import UnitOfWork
-from microlend.servicing.accrued import accrued_sql, closed_through
+from microlend.servicing.accrued import accrued_sql, closed_through, scheduled_to_date_sql
 from microlend.servicing.classification import RANK, ClassState, bank_policy, cure_observation_end, decide
 from microlend.servicing.cob import CobResult, apply_credit_balances, close_open_dates
 from microlend.servicing.delinquency import CLASS_THRESHOLDS, DEFAULT_BUCKETS, BucketScheme, LoanClass
@@ -137,13 +137,9 @@ def _quoted(values: Sequence[str]) -> str:
 
 def _scheduled_accrual_sql(d: int) -> tuple[str, str]:
     """The scheduled accrual (计提) of an installment on day ``d``, over the installments' columns: whether it
-    accrues today, and its interest accrued to the end of the day (a period's accruals sum exactly to its
-    interest, rounded half-up on whole cents). This piece alone says how scheduled interest accrues."""
-    elapsed = f"(CASE WHEN {d} + 1 < i.due_day THEN {d} + 1 - i.start_day ELSE i.due_day - i.start_day END)"
-    to_date = (
-        "(CASE WHEN i.due_day <= i.start_day THEN i.interest ELSE 100 * ml_div(2 * ml_div(i.interest, 100) * "
-        f"{elapsed} + (i.due_day - i.start_day), 2 * (i.due_day - i.start_day)) END)"
-    )
+    accrues today, and its interest accrued to the end of the day (``accrued.scheduled_to_date_sql``, the one
+    formula of both closes, with the engines' integer division)."""
+    to_date = scheduled_to_date_sql(str(d), "i.", "ml_div")
     accruing = f"(i.start_day <= {d} AND i.interest_accrued < i.interest AND i.status <> 'written_off')"
     return accruing, f"CAST(CASE WHEN {accruing} THEN {to_date} ELSE i.interest_accrued END AS BIGINT)"
 
