@@ -293,9 +293,8 @@ def partitions(first_id: int, last_id: int, size: int) -> Iterator[tuple[int, in
 
 #: the setting's value for close of business in the database (no batch engine)
 IN_DATABASE = ""
-#: the ways a bank's nightly close of business can run, as people choose them: in the database (no batch engine),
-#: on the local engine (DuckDB in the worker) or on Spark
-COB_ENGINE_CHOICES = ("database", *ENGINE_NAMES)
+#: how a refusal of Spark starts, what is missing on this server following it
+SPARK_UNAVAILABLE = "engine: Spark cannot run on this server: "
 
 
 def bank_cob_engine(session: Session, tenant_id: int) -> str:
@@ -323,7 +322,7 @@ def set_cob_engine(uow: UnitOfWork, who: Principal, name: str) -> str:
                               field="engine")
     problem = spark_unavailable() if name == "spark" else None
     if problem:
-        raise ValidationError(f"engine: Spark cannot run on this server: {problem}", field="engine")
+        raise ValidationError(f"{SPARK_UNAVAILABLE}{problem}", field="engine")
     with uow:
         s = uow.session
         settings = s.get(ServicingSettingsRow, who.tenant_id)

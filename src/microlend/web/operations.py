@@ -64,9 +64,8 @@ def _engine_refusal(request: Request, exc: DomainError) -> str:
     t = translations(request_locale(request))
     if isinstance(exc, PermissionDenied):
         return str(t.gettext("You may not change how close of business runs."))
-    spark = "engine: Spark cannot run on this server: "
-    if exc.message.startswith(spark):
-        problem = exc.message[len(spark):]
+    if exc.message.startswith(cob_engine.SPARK_UNAVAILABLE):
+        problem = exc.message[len(cob_engine.SPARK_UNAVAILABLE):]
         return str(t.gettext("Spark cannot run on this server: %(problem)s")) % {"problem": t.gettext(problem)}
     if exc.field == "engine":
         return str(t.gettext("Choose how close of business runs: in the database, on the local engine or on Spark."))
