@@ -3,8 +3,9 @@ answer arrives (`facts_of`, called by the gateway as it records the call) and ke
 a scan over a million loans reads columns instead of decrypting and parsing each answer again.
 
 Tax declarations and merchant takings are kept as prefix sums (cents, and rows) over a dense run of months /
-days, so the sum over any window of a later `as_of` is two look-ups: `window_sums`. Answers recorded before
-the table existed get their facts on first need (`backfill`)."""
+days, so the sum over any window of a later `as_of` is two look-ups (the early-warning read cuts the two from
+the blob in the database: `data.queries.answer_facts`). Answers recorded before the table existed get their
+facts on first need (`backfill`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from datetime import date
 from typing import Any
 
 import numpy as np
-import polars as pl
 from sqlalchemy import select
 
 from microlend.core import crypto
@@ -113,21 +113,3 @@ def backfill(uow: UnitOfWork, tenant_id: int) -> int:
             s.expunge_all()
         uow.commit()
     return made
-
-
-def window_sums(frame: pl.DataFrame, low: pl.Series, high: pl.Series, column: str = "series") -> np.ndarray[Any, Any]:
-    """Per row of `frame` (series_first and the prefix-sum blob `column`), the sum over keys in [low, high]
-    (inclusive; 0 where none)."""
-    if frame.height == 0:
-        return np.zeros(0, dtype=np.int64)
-    blobs = frame.get_column(column).to_list()
-    lengths = np.array([len(b) // 8 for b in blobs], dtype=np.int64)  # prefix length = keys + 1
-    flat = np.frombuffer(b"".join(blobs), dtype="<i8")
-    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    first = frame.get_column("series_first").to_numpy().astype(np.int64)
-    keys = lengths - 1
-    a = np.clip(low.to_numpy().astype(np.int64) - first, 0, keys)
-    b = np.clip(high.to_numpy().astype(np.int64) - first + 1, 0, keys)
-    b = np.maximum(a, b)
-    sums: np.ndarray[Any, Any] = flat[offsets + b] - flat[offsets + a]
-    return sums

@@ -142,8 +142,8 @@ _SLICE = {"sqlite": ("MAX(0, MIN({keys}, {x}))", "substr({blob}, 8 * ({at}) + 1,
 def _answer_facts_sql(dialect: str) -> str:
     """The newest two answers per subject and source (`answer_facts`; ranked on the narrow columns, the rest
     joined to the two kept), of the newest tax and merchant answer only the eight-byte prefix sums at the ends of
-    its two windows (`answer_facts.window_sums`' a and b, cut in the database): a few bytes cross the driver
-    instead of every answer's series."""
+    its two windows (the prefix sums before the window's first key and at its last, clipped to the series, cut
+    in the database): a few bytes cross the driver instead of every answer's series."""
     clip, cut = _SLICE.get(dialect, _SLICE["postgresql"])
     keys = "(length(series) / 8 - 1)"
     ends = []
