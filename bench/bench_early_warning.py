@@ -19,7 +19,11 @@ and behaviour score; rules; writing the month's scores, the alerts and the audit
 peak memory and the alerts raised; --profile prints the scan's cProfile (cumulative and own time).
 --rescan runs the scan a second time on the same business date (the daily scan after the month's first: the
 month's scores are kept and only changed ones are written; the alerts are open and seen again).
+--record PATH writes the month's scores and the alerts after the scan(s) to PATH-scores.parquet and
+PATH-alerts.parquet (every column as text, sorted), so two versions of the scan can be compared exactly.
+--backend postgresql runs it on a new scratch database on MICROLEND_BENCH_PG (dropped afterwards).
 Run: .venv/bin/python bench/bench_early_warning.py --db [--loans 1000000] [--answered 0.1] [--profile] [--rescan]
+     [--backend sqlite|postgresql] [--record PATH]
 """
 
 from __future__ import annotations
@@ -103,6 +107,9 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="--db: cProfile the scan (to stderr)")
     parser.add_argument("--rescan", action="store_true",
                         help="--db: run the scan a second time in the month (the daily scan after the month's first)")
+    parser.add_argument("--record", default="",
+                        help="--db: write the month's scores and the alerts to RECORD-scores.parquet and "
+                             "RECORD-alerts.parquet (sorted, as text) after the scan(s), to compare versions")
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite",
                         help="--db: the scratch database (postgresql: a new database on MICROLEND_BENCH_PG)")
     args = parser.parse_args()
@@ -406,16 +413,17 @@ from microlend.origination import early_warning as ew
 load_modules()
 engine = make_engine(sys.argv[1])
 who = system_principal(int(sys.argv[2]), "worker")
-spent = {}
+spent, spent_cpu = {}, {}
 
 def timed(owner, name, part):
     inner = getattr(owner, name)
     def wrapper(*a, **k):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         try:
             return inner(*a, **k)
         finally:
             spent[part] = spent.get(part, 0.0) + time.perf_counter() - t0
+            spent_cpu[part] = spent_cpu.get(part, 0.0) + time.thread_time() - c0
     setattr(owner, name, wrapper)
 
 timed(ew, "current_book", "read the book and its signals")
@@ -442,13 +450,26 @@ if profile:
     stats.sort_stats("tottime").print_stats(30)
 again = None
 if sys.argv[5] == "1":  # the same scan again later in the month: the month's scores are there, the alerts open
-    first, spent = spent, {}
+    first, first_cpu, spent, spent_cpu = spent, spent_cpu, {}, {}
     t0, c0 = time.perf_counter(), time.process_time()
     rerun = ew.scan(UnitOfWork(make_session_factory(engine)), who)
     again = {"seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0, "load": os.getloadavg()[0],
-             "spent": spent, "raised": rerun.raised, "new": rerun.new, "escalated": rerun.escalated}
-    spent = first
-print(json.dumps({"seconds": seconds, "cpu": cpu, "load": load, "peak_kib": hwm, "spent": spent,
+             "spent": spent, "spent_cpu": spent_cpu, "raised": rerun.raised, "new": rerun.new,
+             "escalated": rerun.escalated}
+    spent, spent_cpu = first, first_cpu
+if sys.argv[6]:  # the month's scores and the alerts, to compare one version of the scan with another
+    import polars as pl
+    from sqlalchemy import text
+    with engine.connect() as c:
+        for name, sql in (("scores", "SELECT subject_kind, subject_id, customer_id, month, score, band, current_dpd, "
+                                     "factor_bins, factor_values FROM behaviour_scores WHERE month = '2026-11'"),
+                          ("alerts", "SELECT subject_kind, subject_id, customer_id, signal, severity, inputs, status, "
+                                     "open_key, raised_on, last_seen_on FROM early_warning_alerts")):
+            rows = c.execute(text(sql)).all()
+            frame = pl.DataFrame([tuple(str(v) if v is not None else None for v in r) for r in rows],
+                                 schema=list(c.execute(text(sql + " LIMIT 0")).keys()), orient="row")
+            frame.sort(frame.columns).write_parquet(f"{sys.argv[6]}-{name}.parquet")
+print(json.dumps({"seconds": seconds, "cpu": cpu, "load": load, "peak_kib": hwm, "spent": spent, "spent_cpu": spent_cpu,
                   "subjects": run.subjects, "raised": run.raised, "new": run.new, "escalated": run.escalated,
                   "by_signal": run.by_signal, "kept": run.scores_kept, "version": run.rule_version[:12],
                   "again": again}))
@@ -503,7 +524,7 @@ def db_main(args: argparse.Namespace) -> None:
           f"rows {counts}; early-warning rules {version[:12]} published (maker-checker)")
     try:
         proc = subprocess.run([sys.executable, "-c", SCAN_CHILD, url, str(bank.id), str(ROOT / "bench"),
-                               "1" if args.profile else "0", "1" if args.rescan else "0"],
+                               "1" if args.profile else "0", "1" if args.rescan else "0", args.record],
                               capture_output=True, text=True, check=False)
         if proc.returncode != 0 or not proc.stdout.strip():
             print(proc.stderr)
@@ -521,9 +542,9 @@ def db_main(args: argparse.Namespace) -> None:
     print(f"  whole scan: {r['seconds']:.2f} s wall, {r['cpu']:.2f} s CPU = {n / r['seconds']:,.0f} loans/s "
           f"(target >= 100,000 loans/s)")
     rest = r["seconds"] - sum(s for part, s in r["spent"].items() if not part.startswith(" "))
-    print("  (the three reads run at once, each in its own unit of work: their times overlap)")
-    for part, s in [*r["spent"].items(), ("write: alerts, audit, commit (the rest)", rest)]:
-        print(f"  {part:42s} {s:7.2f} s  {n / s if s > 0 else float('inf'):>12,.0f} loans/s")
+    print("  (the three reads run at once, each in its own unit of work: their times overlap; CPU is the part's own "
+          "thread's, the database server's not counted)")
+    _parts(r["spent"], r.get("spent_cpu", {}), rest, n, "  ")
     print(f"  peak memory of the scan process: {r['peak_kib'] / 1024:,.0f} MiB")
     print(f"  alerts raised {r['raised']:,} ({r['raised'] / n:.1%} of subjects), new {r['new']:,}, "
           f"escalated {r['escalated']:,}; scores kept: {r['kept']}; rules {r['version']}")
@@ -535,8 +556,14 @@ def db_main(args: argparse.Namespace) -> None:
               f"{again['cpu']:.2f} s CPU = {n / again['seconds']:,.0f} loans/s; alerts raised {again['raised']:,}, "
               f"new {again['new']:,}, escalated {again['escalated']:,}")
         rest = again["seconds"] - sum(s for part, s in again["spent"].items() if not part.startswith(" "))
-        for part, s in [*again["spent"].items(), ("write: alerts, audit, commit (the rest)", rest)]:
-            print(f"    {part:42s} {s:7.2f} s  {n / s if s > 0 else float('inf'):>12,.0f} loans/s")
+        _parts(again["spent"], again.get("spent_cpu", {}), rest, n, "    ")
+
+
+def _parts(spent: dict[str, float], cpu: dict[str, float], rest: float, n: int, indent: str) -> None:
+    """Wall seconds, loans/s and the thread's CPU seconds of each timed part of a scan."""
+    for part, s in [*spent.items(), ("write: alerts, audit, commit (the rest)", rest)]:
+        own = f"{cpu[part]:7.2f} s CPU" if part in cpu else ""
+        print(f"{indent}{part:42s} {s:7.2f} s  {n / s if s > 0 else float('inf'):>12,.0f} loans/s  {own}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ Evaluation over a whole book is columnar (`assess_book`); `assess_one` is the en
 
 from __future__ import annotations
 
-from collections import Counter
 from decimal import Decimal
 from importlib import resources
 from typing import Any
@@ -194,12 +193,10 @@ def raised(assessed: pl.DataFrame) -> pl.DataFrame:
 
 
 def count_by_signal(assessed: pl.DataFrame) -> dict[str, dict[str, int]]:
-    """signal -> severity -> how many subjects (none left out)."""
-    out: dict[str, dict[str, int]] = {}
-    for s in SIGNALS:
-        counts = Counter(v for v in assessed.get_column(s).to_list() if v != NONE)
-        out[s] = {sev: counts.get(sev, 0) for sev in SEVERITIES}
-    return out
+    """signal -> severity -> how many subjects (none left out), counted by the frame in one pass."""
+    counts = assessed.select([(pl.col(s) == sev).sum().alias(f"{s}/{sev}") for s in SIGNALS for sev in SEVERITIES])
+    row = counts.row(0, named=True) if assessed.height else {}
+    return {s: {sev: int(row.get(f"{s}/{sev}") or 0) for sev in SEVERITIES} for s in SIGNALS}
 
 
 def simulation(doc: dict[str, Any], baseline: dict[str, Any], book: pl.DataFrame | None) -> dict[str, Any]:
