@@ -543,7 +543,7 @@ def db_main(args: argparse.Namespace) -> None:
           f"(target >= 100,000 loans/s)")
     rest = r["seconds"] - sum(s for part, s in r["spent"].items() if not part.startswith(" "))
     print("  (the three reads run at once, each in its own unit of work: their times overlap; CPU is the part's own "
-          "thread's, the database server's not counted)")
+          "thread's: neither Polars' worker threads nor the database server are counted)")
     _parts(r["spent"], r.get("spent_cpu", {}), rest, n, "  ")
     print(f"  peak memory of the scan process: {r['peak_kib'] / 1024:,.0f} MiB")
     print(f"  alerts raised {r['raised']:,} ({r['raised'] / n:.1%} of subjects), new {r['new']:,}, "
