@@ -235,7 +235,7 @@ def base_on_disk(root: Path, n: int, chunk: int) -> Path:
             raise SystemExit(f"--customers {n:,}: a base larger than a chunk is a whole number of chunks ({chunk:,})")
         one = base_on_disk(root, chunk, chunk)
         for k in range(n // chunk):
-            for source in sorted(one.rglob("*.parquet")):
+            for source in sorted(f for part in ("features", "pre-approval") for f in (one / part).rglob("*.parquet")):
                 target = base / source.relative_to(one)
                 target = target.with_name(target.name.replace("part-00000-", f"part-{k:05d}-"))
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -392,7 +392,9 @@ def main() -> None:
                 start = time.perf_counter()
                 engine = spark_engine(label, args.shuffle_partitions, args.driver_memory)
                 engine.run_sql("SELECT ml_day_diff(DATE '2024-01-01', DATE '2024-03-01') AS d", {})  # start, warm
-                print(f"spark {label} session started in {time.perf_counter() - start:.1f} s", flush=True)
+                master = engine.session.sparkContext.master  # type: ignore[attr-defined]
+                print(f"spark {label} session started in {time.perf_counter() - start:.1f} s (master {master})",
+                      flush=True)
             for n in sizes:
                 measure(root, bases[n], n, label, engine, jobs)
             if label != "local":
