@@ -1,19 +1,27 @@
 """Benchmark: the local engine (DuckDB) against Spark local[2] for point-in-time features and pre-approval,
-with Spark's scaling from local[1] to local[2] and an estimate of the cluster for 100 M rows in 15 minutes.
+with Spark's scaling from local[1] to local[2] and an estimate of the cluster for 100 M customers in 15 minutes.
 
-Run: .venv/bin/python bench/bench_spark.py [--customers 1000000] [--customers 10000000 ...] [--no-scaling]
+Run: .venv/bin/python bench/bench_spark.py [--customers 1000000 ...] [--engines local,local[2],local[1]]
+    [--jobs features,pre-approval] [--data DIR] [--shuffle-partitions 8] [--driver-memory 8g]
     [--chunk-customers 1000000]
-A base larger than --chunk-customers is generated and computed a chunk of customers at a time (features and
-pre-approval are per customer, so the chunks partition the work exactly, as a cluster's tasks would), so 10 M
-customers fit in memory; each engine's chunk results are compared with the local engine's, kept on disk.
-Prints per job and engine: wall and CPU seconds (of the process tree: Python plus the Spark JVM), customers/s,
-peak memory of the tree (read from /proc, or psutil when installed), the load average, and whether the two
-engines' results are identical; then the local[1] -> local[2] ratio and the estimate. Needs pyspark and Java 17.
+Each base is written once as Parquet, as a bank's export is: every source table partitioned by tenant and by
+the month of its date (customers by created_at, loans by disbursed_at, installments by due_date, ...), the
+profile by tenant. Both engines read the same files themselves, in one query per job: DuckDB in this process,
+Spark with its own tasks over the files (nothing goes through Python on the way in; the result comes back as
+Arrow). A base of one chunk is generated; a larger one is copies of it with the ids shifted (see
+`base_on_disk`). With --data the bases, the local engine's results and every figure (results.jsonl) are kept,
+so the engines can be run in separate invocations and still be compared and summed up.
+Prints per job and engine: wall and CPU seconds (of the process tree: Python plus the Spark JVM), customers/s
+and customers per CPU-second, peak memory of the tree (from /proc), the load average before and after, and
+whether the result is identical to the local engine's; then the local[1] -> local[2] ratio (of wall time and
+of CPU: under load only the CPU one means much) and the estimate. Needs pyspark and Java 17.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import shutil
 import sys
@@ -21,7 +29,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -29,13 +36,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_features import portfolio
 
-from microlend.batch.engine import BatchEngine, LocalEngine
-from microlend.data.features import compute_features
+from microlend.batch.engine import BatchEngine, LocalEngine, ParquetDataset
+from microlend.data.features import SOURCE_MONTH_OF, compute_features
 from microlend.marketing.preapproval import (
     OfferParameters,
     PreapprovalInputs,
@@ -130,7 +138,7 @@ def features_inputs(n: int, seed: int = 19) -> dict[str, pa.Table]:
     return tables
 
 
-def features_job(tables: dict[str, pa.Table], engine: BatchEngine) -> Callable[[], pa.Table]:
+def features_job(tables: dict[str, ParquetDataset], engine: BatchEngine) -> Callable[[], pa.Table]:
     return lambda: compute_features(tables, as_of=FEATURES_AS_OF, engine=engine)
 
 
@@ -184,128 +192,217 @@ def chunk_data(k: int, first: int, size: int) -> tuple[dict[str, pa.Table], Prea
     return feats, PreapprovalInputs(tables, _shifted(profile, first, 0))
 
 
-@dataclass
-class Result:
-    """A job's figures over the chunks of a base: wall and CPU seconds summed, peak memory, offers, and whether
-    every chunk's result equals the local engine's."""
+# --- the base as Parquet, written once ------------------------------------------------------------------
 
-    seconds: float = 0.0
-    cpu: float = 0.0
-    peak: int = 0
-    offers: int = 0
-    same: bool = True
-
-    def add(self, seconds: float, cpu: float, peak: int, offers: int, same: bool) -> None:
-        self.seconds += seconds
-        self.cpu += cpu
-        self.peak = max(self.peak, peak)
-        self.offers += offers
-        self.same = self.same and same
+TENANT = 1
+MONTH_OF = SOURCE_MONTH_OF  # the profile has no month: its files are partitioned by tenant only
 
 
-def spark_engine(master: str) -> BatchEngine:
+def write_part(folder: Path, table: pa.Table, k: int, month_of: str | None) -> None:
+    """One chunk's rows of a dataset under tenant_id=<id>/month=YYYY-MM/ (tenant only without a month)."""
+    from microlend.batch.analytics import month_column
+
+    table = table.append_column("tenant_id", pa.repeat(pa.scalar(TENANT, pa.int64()), table.num_rows))
+    keys = [pa.field("tenant_id", pa.int64())]
+    if month_of is not None:
+        table = table.append_column("month", month_column(table, month_of))
+        keys.append(pa.field("month", pa.string()))
+    ds.write_dataset(table, folder, format="parquet", partitioning=ds.partitioning(pa.schema(keys), flavor="hive"),
+                     basename_template=f"part-{k:05d}-{{i}}.parquet", existing_data_behavior="overwrite_or_ignore",
+                     max_rows_per_group=1 << 20)
+
+
+def base_on_disk(root: Path, n: int, chunk: int) -> Path:
+    """The base of ``n`` customers as Parquet under ``root/n`` (features/ and pre-approval/ sources, and the
+    profile), written the first time and reused afterwards. A base of one chunk (``n <= chunk``) is generated;
+    a larger one is ``n / chunk`` copies of the one-chunk base's files with the ids shifted (customers by the
+    chunk, loans by 10^9 a copy), which is as large and as varied per customer, without generating it again."""
+    base = root / str(n)
+    if (base / "complete").exists():
+        return base
+    shutil.rmtree(base, ignore_errors=True)
+    started = time.perf_counter()
+    if n <= chunk:
+        feats, inputs = chunk_data(0, 0, n)
+        for name, table in feats.items():
+            write_part(base / "features" / name, table, 0, MONTH_OF[name])
+        for name, table in inputs.tables.items():
+            write_part(base / "pre-approval" / name, table, 0, MONTH_OF[name])
+        assert isinstance(inputs.profile, pa.Table)
+        write_part(base / "pre-approval" / "profile", inputs.profile, 0, None)
+    else:
+        if n % chunk:
+            raise SystemExit(f"--customers {n:,}: a base larger than a chunk is a whole number of chunks ({chunk:,})")
+        one = base_on_disk(root, chunk, chunk)
+        for k in range(n // chunk):
+            for source in sorted(f for part in ("features", "pre-approval") for f in (one / part).rglob("*.parquet")):
+                target = base / source.relative_to(one)
+                target = target.with_name(target.name.replace("part-00000-", f"part-{k:05d}-"))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                pq.write_table(_shifted(pq.read_table(source, partitioning=None), k * chunk, k * 10**9), target,
+                               row_group_size=1 << 20)
+            print(f"  copy {k}: customers from id {k * chunk + 1:,} written", flush=True)
+    (base / "complete").write_text("")
+    files = sum(1 for _ in base.rglob("*.parquet"))
+    size_on_disk = sum(f.stat().st_size for f in base.rglob("*.parquet"))
+    print(f"  base of {n:,} customers: {files:,} Parquet files, {mib(size_on_disk)}, written in "
+          f"{time.perf_counter() - started:.0f} s", flush=True)
+    return base
+
+
+def features_sources(base: Path) -> dict[str, ParquetDataset]:
+    return {name: ParquetDataset(base / "features" / name, {}) for name in MONTH_OF}
+
+
+def preapproval_sources(base: Path) -> PreapprovalInputs:
+    folder = base / "pre-approval"
+    tables = {name: ParquetDataset(folder / name, {}) for name in ("customers", "loans", "installments")}
+    profile = pq.read_schema(next((folder / "profile").rglob("*.parquet")))
+    return PreapprovalInputs(tables, ParquetDataset.of_schema(folder / "profile", profile))
+
+
+# --- running and reporting -------------------------------------------------------------------------------
+
+
+def spark_engine(master: str, shuffle_partitions: int | None = None, driver_memory: str | None = None) -> BatchEngine:
+    """A Spark session on ``master`` (local[N]): shuffle partitions 2 per core unless given, driver memory from
+    MICROLEND_SPARK_DRIVER_MEMORY or 8g, and `SPARK_CONFIG`."""
     from microlend.batch.spark import SparkEngine, spark_session
 
     cores = int(master[len("local["):-1])
-    return SparkEngine(spark_session(master=master, remote="", shuffle_partitions=2 * cores,
-                                     driver_memory=os.environ.get("MICROLEND_SPARK_DRIVER_MEMORY", "6g")))
+    memory = driver_memory or os.environ.get("MICROLEND_SPARK_DRIVER_MEMORY", "8g")
+    return SparkEngine(spark_session(master=master, remote="", shuffle_partitions=shuffle_partitions or 2 * cores,
+                                     driver_memory=memory, config=SPARK_CONFIG))
+
+
+#: Besides the master, driver memory and shuffle partitions: adaptive execution (merges small shuffle
+#: partitions, picks broadcast joins at run time) and no cap on the result brought back to Python.
+SPARK_CONFIG = {"spark.sql.adaptive.enabled": "true", "spark.sql.adaptive.coalescePartitions.enabled": "true",
+                "spark.driver.maxResultSize": "0"}
 
 
 def mib(n: int) -> str:
     return f"{n / 2**20:,.0f} MiB"
 
 
+def run_job(job: str, base: Path, engine: BatchEngine) -> tuple[pa.Table, int]:
+    if job == "features":
+        return features_job(features_sources(base), engine)(), 0
+    table, offers = preapproval_job(preapproval_sources(base), engine)()
+    return table, offers
+
+
+def measure(root: Path, base: Path, n: int, label: str, engine: BatchEngine, jobs: list[str]) -> None:
+    """Each job on the engine, its figures printed and kept in ``root/results.jsonl``; the local engine's
+    results are kept to compare later runs' with."""
+    for job in jobs:
+        load = os.getloadavg()[0]
+        (table, offers), seconds, cpu, peak = timed(lambda job=job: run_job(job, base, engine))  # type: ignore[misc]
+        kept = base / "results" / f"{job}-local.parquet"
+        if label == "local":
+            kept.parent.mkdir(exist_ok=True)
+            pq.write_table(table, kept)
+            (base / "results" / f"{job}-local.offers").write_text(str(offers))
+            same: bool | None = True
+        elif kept.exists():
+            same = pq.read_table(kept).equals(table) and \
+                int((base / "results" / f"{job}-local.offers").read_text()) == offers
+        else:
+            same = None
+        row = {"job": job, "engine": label, "customers": n, "rows": table.num_rows, "seconds": seconds,
+               "cpu": cpu, "peak": peak, "offers": offers, "same": same, "load_before": load,
+               "load_after": os.getloadavg()[0]}
+        with (root / "results.jsonl").open("a") as out:
+            out.write(json.dumps(row) + "\n")
+        offered = f"  {offers:,} offers" if job == "pre-approval" else ""
+        print(f"{job:>12} {label:>9} {n:>11,}: {seconds:7.1f} s  {n / seconds:>9,.0f} customers/s  CPU {cpu:7.1f} s "
+              f"({n / cpu:,.0f} customers per CPU-second)  peak RSS (tree) {mib(peak)}  load {load:.1f} -> "
+              f"{os.getloadavg()[0]:.1f}  same as local: {same}{offered}", flush=True)
+        del table
+
+
+def summary(root: Path) -> None:
+    """Scaling local[1] -> local[2] and the cluster estimate, from the newest figure of each job, engine and
+    size in ``root/results.jsonl`` (runs may be separate invocations)."""
+    rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for line in (root / "results.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        rows[(row["job"], row["engine"], row["customers"])] = row
+    print("\nSpark scaling local[1] -> local[2]: wall-time speed-up (2.0 would be linear) and CPU-normalised "
+          "throughput ratio (1.0: the second core adds no work per customer)")
+    for (job, engine, n), two in sorted(rows.items()):
+        one = rows.get((job, "local[1]", n))
+        if engine != "local[2]" or one is None:
+            continue
+        print(f"  {job} {n:,}: {one['seconds']:.1f} s -> {two['seconds']:.1f} s, speed-up "
+              f"x{one['seconds'] / two['seconds']:.2f}; CPU {one['cpu']:.1f} s -> {two['cpu']:.1f} s, "
+              f"throughput per CPU-second x{one['cpu'] / two['cpu']:.2f} (load {one['load_before']:.1f} and "
+              f"{two['load_before']:.1f} at the start)")
+    print(f"\nEstimate for {TARGET_ROWS / 1e6:,.0f} M customers in {TARGET_SECONDS // 60} minutes "
+          f"({TARGET_ROWS / TARGET_SECONDS:,.0f}/s), from the measured per-core rates of Spark local[2] "
+          "(customers per CPU-second of the process tree: a busy core's rate, whatever the load; the wall-clock "
+          "rate per core in brackets):")
+    for (job, engine, n), two in sorted(rows.items()):
+        if engine != "local[2]":
+            continue
+        per_core = n / two["cpu"]
+        per_core_wall = n / two["seconds"] / 2
+        cores = TARGET_ROWS / TARGET_SECONDS / per_core
+        planned = cores * PLANNING_MARGIN
+        print(f"  {job} (measured on {n:,}): {per_core:,.0f} customers/s per core ({per_core_wall:,.0f}) -> "
+              f"{cores:,.0f} cores busy for 15 minutes; with x{PLANNING_MARGIN} for skew, stragglers and writing "
+              f"results {planned:,.0f} cores, e.g. {math.ceil(planned / 8):,} executors of 8 cores and 16 GiB")
+
+
+#: Headroom on the busy-core estimate: uneven partitions, task start-up and the output written back.
+PLANNING_MARGIN = 1.5
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--customers", type=int, action="append", help="portfolio size (repeatable)")
-    parser.add_argument("--no-scaling", action="store_true", help="skip the local[1] run")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, action="append", help="base size (repeatable)")
+    parser.add_argument("--engines", default="local,local[2],local[1]",
+                        help="comma-separated: local and Spark masters local[N] (default local,local[2],local[1])")
+    parser.add_argument("--jobs", default="features,pre-approval", help="comma-separated: features,pre-approval")
+    parser.add_argument("--data", type=Path, help="folder keeping the Parquet bases and the figures across runs "
+                                                  "(default: a temporary folder removed at the end)")
     parser.add_argument("--chunk-customers", type=int, default=1_000_000,
-                        help="customers generated and computed at a time (a larger base is streamed in chunks)")
+                        help="customers generated at a time while writing a base")
+    parser.add_argument("--shuffle-partitions", type=int, default=8, help="spark.sql.shuffle.partitions")
+    parser.add_argument("--driver-memory", default="8g", help="spark.driver.memory (local mode: all of Spark)")
     args = parser.parse_args()
     sizes = args.customers or [1_000_000]
-    from microlend.batch.spark import spark_unavailable
-
-    problem = spark_unavailable(remote="")
-    if problem:
-        raise SystemExit(problem)
-    print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}")
-
-    chunk = args.chunk_customers
-    scratch = Path(tempfile.mkdtemp(prefix="bench_spark_"))
-    results: dict[tuple[str, str, int], Result] = {}
-
-    def run_all(label: str, engine: BatchEngine) -> None:
-        for n in sizes:
-            totals = {job: Result() for job in ("features", "pre-approval")}
-            for k, (first, size) in enumerate(chunks(n, chunk)):
-                started = time.perf_counter()
-                feats, inputs = chunk_data(k, first, size)
-                if label == "local":
-                    rows = sum(t.num_rows for t in feats.values())
-                    print(f"  chunk {k} ({size:,} customers from id {first + 1:,}: {rows:,} source rows for "
-                          f"features, {inputs.tables['installments'].num_rows:,} installments for pre-approval) "
-                          f"generated in {time.perf_counter() - started:.1f} s", flush=True)
-                jobs: list[tuple[str, Callable[[], Any]]] = [("features", features_job(feats, engine)),
-                                                             ("pre-approval", preapproval_job(inputs, engine))]
-                for job, run in jobs:
-                    value, seconds, cpu, peak = timed(run)
-                    table, offers = (value, 0) if job == "features" else value
-                    kept = scratch / f"{job}-{n}-{k}.parquet"
-                    if label == "local":
-                        pq.write_table(table, kept)
-                        same = True
-                    else:
-                        same = pq.read_table(kept).equals(table)
-                    totals[job].add(seconds, cpu, peak, offers, same)
-                    if n > chunk:  # a long run shows how far it got
-                        print(f"    {job} {label} chunk {k}: {seconds:.1f} s, CPU {cpu:.1f} s, same as local: {same}, "
-                              f"load average {os.getloadavg()[0]:.1f}", flush=True)
-                    del value, table
-                del feats, inputs
-            for job, total in totals.items():
-                results[(job, label, n)] = total
-                print(f"{job:>12} {label:>9} {n:>11,}: {total.seconds:7.1f} s  {n / total.seconds:>10,.0f} "
-                      f"customers/s  CPU {total.cpu:7.1f} s  peak RSS (tree) {mib(total.peak)}  "
-                      f"load average {os.getloadavg()[0]:.1f}", flush=True)
-
+    engines = args.engines.split(",")
+    jobs = args.jobs.split(",")
+    print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}; Spark: shuffle partitions "
+          f"{args.shuffle_partitions}, driver memory {args.driver_memory}, {SPARK_CONFIG}", flush=True)
+    root = args.data or Path(tempfile.mkdtemp(prefix="bench_spark_"))
+    root.mkdir(parents=True, exist_ok=True)
     try:
-        run_all("local", LocalEngine())
-        masters = ["local[2]"] + ([] if args.no_scaling else ["local[1]"])
-        for master in masters:
-            start = time.perf_counter()
-            engine = spark_engine(master)
-            engine.run_sql("SELECT ml_day_diff(DATE '2024-01-01', DATE '2024-03-01') AS d", {})  # start and warm
-            print(f"spark {master} session started in {time.perf_counter() - start:.1f} s")
-            run_all(master, engine)
-            engine.stop()  # type: ignore[attr-defined]
+        bases = {n: base_on_disk(root, n, args.chunk_customers) for n in sizes}
+        for label in engines:
+            if label == "local":
+                engine: BatchEngine = LocalEngine()
+            else:
+                from microlend.batch.spark import spark_unavailable
+
+                problem = spark_unavailable(remote="")
+                if problem:
+                    raise SystemExit(problem)
+                start = time.perf_counter()
+                engine = spark_engine(label, args.shuffle_partitions, args.driver_memory)
+                engine.run_sql("SELECT ml_day_diff(DATE '2024-01-01', DATE '2024-03-01') AS d", {})  # start, warm
+                master = engine.session.sparkContext.master  # type: ignore[attr-defined]
+                print(f"spark {label} session started in {time.perf_counter() - start:.1f} s (master {master})",
+                      flush=True)
+            for n in sizes:
+                measure(root, bases[n], n, label, engine, jobs)
+            if label != "local":
+                engine.stop()  # type: ignore[attr-defined]
+        summary(root)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-    print("\nidentical results (local vs spark local[2], every chunk):")
-    for n in sizes:
-        for job in ("features", "pre-approval"):
-            local, spark = results[(job, "local", n)], results[(job, "local[2]", n)]
-            same = spark.same and local.offers == spark.offers
-            extra = f", {local.offers:,} offers" if job == "pre-approval" else ""
-            print(f"  {job} {n:,}: {same}{extra}")
-
-    if args.no_scaling:
-        return
-    print("\nSpark scaling local[1] -> local[2] (time ratio; 2.0 would be linear):")
-    estimates = []
-    for n in sizes:
-        for job in ("features", "pre-approval"):
-            one, two = results[(job, "local[1]", n)].seconds, results[(job, "local[2]", n)].seconds
-            cpu_one, cpu_two = results[(job, "local[1]", n)].cpu, results[(job, "local[2]", n)].cpu
-            per_core = n / two / 2  # the two-core rate per core: already pays for parallel overheads
-            cores = TARGET_ROWS / TARGET_SECONDS / per_core
-            estimates.append((job, n, cores))
-            print(f"  {job} {n:,}: {one:.1f} s -> {two:.1f} s, speed-up x{one / two:.2f} "
-                  f"(CPU {cpu_one:.1f} s -> {cpu_two:.1f} s); {per_core:,.0f} customers/s per core")
-    print("\nEstimate for 100 M customers in 15 minutes (111,111/s), from the local[2] per-core rates:")
-    for job, n, cores in estimates:
-        print(f"  {job} (measured on {n:,}): ~{cores:,.0f} cores, e.g. {int(-(-cores // 8)):,} executors of 8 "
-              "cores (with ~4 GiB each), before the margin for skew, reading Parquet and writing results")
+        if args.data is None:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -168,6 +168,8 @@ def main() -> None:
               f"(business date {bench_cob.BUSINESS_DATE}, a month-end: the close includes provisioning)")
         print("\n1. the engine's share (the day's two queries over the whole portfolio's Arrow tables):")
         timings: dict[str, float] = {}
+        cpus: dict[str, float] = {}
+        loads: dict[str, float] = {}
         results: dict[str, Any] = {}
         runs: list[tuple[str, Callable[[], BatchEngine]]] = [
             ("local", LocalEngine), ("spark[2]", lambda: spark_engine("local[2]"))
@@ -179,15 +181,16 @@ def main() -> None:
             job = engine_share(tables, engine)
             if label.startswith("spark"):
                 job()  # warm: the first query compiles the portable functions and the JVM's code
-            cpu0 = tree_cpu()
+            cpu0, loads[label] = tree_cpu(), os.getloadavg()[0]
             with PeakMemory() as memory:
                 start = time.perf_counter()
                 results[label] = job()
                 timings[label] = time.perf_counter() - start
+            cpus[label] = tree_cpu() - cpu0
             n = tables["loans"].num_rows
             print(f"  {label:>8}: {timings[label]:6.1f} s = {n / timings[label]:>10,.0f} loans/s; "
-                  f"CPU {tree_cpu() - cpu0:.1f} s; peak RSS (tree) {mib(memory.peak)}; "
-                  f"load average {os.getloadavg()[0]:.1f}", flush=True)
+                  f"CPU {cpus[label]:.1f} s = {n / cpus[label]:,.0f} loans per CPU-second; peak RSS (tree) "
+                  f"{mib(memory.peak)}; load average {loads[label]:.1f} -> {os.getloadavg()[0]:.1f}", flush=True)
             if label.startswith("spark"):
                 engine.stop()  # type: ignore[attr-defined]
         local, spark = results["local"], results["spark[2]"]
@@ -196,13 +199,17 @@ def main() -> None:
         if "spark[1]" in timings:
             n = tables["loans"].num_rows
             one, two = timings["spark[1]"], timings["spark[2]"]
-            per_core = n / two / 2
+            per_core = n / cpus["spark[2]"]  # a busy core's rate, whatever else runs on the machine
             cores = TARGET_LOANS / TARGET_SECONDS / per_core
-            print(f"\nSpark local[1] -> local[2]: {one:.1f} s -> {two:.1f} s, speed-up x{one / two:.2f}; "
-                  f"{per_core:,.0f} loans/s per core")
+            print(f"\nSpark local[1] -> local[2]: {one:.1f} s -> {two:.1f} s, speed-up x{one / two:.2f}; CPU "
+                  f"{cpus['spark[1]']:.1f} s -> {cpus['spark[2]']:.1f} s, throughput per CPU-second "
+                  f"x{cpus['spark[1]'] / cpus['spark[2]']:.2f} (load {loads['spark[1]']:.1f} and "
+                  f"{loads['spark[2]']:.1f} at the start); {per_core:,.0f} loans per CPU-second "
+                  f"({n / two / 2:,.0f} loans/s per core of wall time)")
             print(f"Estimate for 100 M loans in 15 minutes ({TARGET_LOANS / TARGET_SECONDS:,.0f} loans/s), engine "
-                  f"share: ~{cores:,.0f} cores, e.g. {int(-(-cores // 8)):,} executors of 8 cores, before the margin "
-                  "for skew; the database's reads and writes are apart (see part 2 for their rate on one server)")
+                  f"share: ~{cores:,.0f} busy cores, x1.5 for skew and stragglers ~{cores * 1.5:,.0f}, e.g. "
+                  f"{int(-(-cores * 1.5 // 8)):,} executors of 8 cores; the database's reads and writes are apart "
+                  "(see part 2 for their rate on one server)")
         if not args.no_end_to_end:
             print(f"\n2. one business date end to end on PostgreSQL (partitions of {args.partition_loans:,} loan ids):")
             books = [end_to_end(template_url, label, engine, args.partition_loans) for label, engine in (

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+
+from microlend.batch.sources import ParquetDataset as ParquetDataset  # re-exported: jobs import it from here
+from microlend.batch.sources import Source as Source
+from microlend.batch.sources import parquet_glob, spark_type
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -34,20 +37,6 @@ class BatchInputError(ValueError):
     """An input a job cannot use (an unknown engine, a folder without the dataset), said in the user's terms."""
 
 
-@dataclass(frozen=True)
-class ParquetDataset:
-    """A Hive-partitioned Parquet folder and the SQL type of each column a query may read (partition columns
-    included), e.g. {"tenant_id": "BIGINT", "month": "VARCHAR", "due_date": "DATE"}."""
-
-    path: Path
-    columns: Mapping[str, str]
-
-    def exists(self) -> bool:
-        return self.path.is_dir() and any(self.path.rglob("*.parquet"))
-
-
-Source: TypeAlias = pa.Table | ParquetDataset
-
 
 def check_engine(engine: str) -> str:
     if engine not in ENGINES:
@@ -55,17 +44,9 @@ def check_engine(engine: str) -> str:
     return engine
 
 
-_SPARK_TYPES = {"VARCHAR": "STRING", "BIGINT": "BIGINT", "INTEGER": "INT", "DATE": "DATE", "DOUBLE": "DOUBLE",
-                "TIMESTAMP": "TIMESTAMP", "BOOLEAN": "BOOLEAN"}
-
-
-def _spark_type(sql_type: str) -> str:
-    return _SPARK_TYPES.get(sql_type.upper(), sql_type)
-
-
 def _select_list(columns: Mapping[str, str], present: set[str], spark: bool) -> str:
     """The declared columns with their declared types; one the files do not hold reads as NULL."""
-    return ", ".join(f"CAST({name if name in present else 'NULL'} AS {_spark_type(t) if spark else t}) AS {name}"
+    return ", ".join(f"CAST({name if name in present else 'NULL'} AS {spark_type(t) if spark else t}) AS {name}"
                      for name, t in columns.items())
 
 
@@ -80,8 +61,7 @@ def run_local(sql: str, sources: Mapping[str, Source], *, threads: int | None = 
             if isinstance(source, ParquetDataset):
                 if not source.exists():
                     raise BatchInputError(f"{name}: no Parquet files under {source.path}")
-                glob = str(source.path / "**" / "*.parquet").replace("'", "''")
-                files = f"read_parquet('{glob}', hive_partitioning = true, union_by_name = true)"
+                files = parquet_glob(source)
                 present = {str(r[0]) for r in conn.execute(f"DESCRIBE SELECT * FROM {files}").fetchall()}
                 conn.execute(f"CREATE VIEW {name} AS SELECT {_select_list(source.columns, present, False)} "
                              f"FROM {files}")

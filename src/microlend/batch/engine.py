@@ -21,22 +21,25 @@ import pyarrow as pa
 
 from microlend.batch.dialect import PORTABLE_FUNCTIONS
 from microlend.batch.progress import Progress as Progress  # re-exported: jobs import it from here
+from microlend.batch.sources import ParquetDataset as ParquetDataset  # re-exported: jobs import it from here
+from microlend.batch.sources import Source, parquet_glob, view_select
 
 
 @runtime_checkable
 class BatchEngine(Protocol):
-    """Runs SQL over named Arrow tables, whole or chunk by chunk."""
+    """Runs SQL over named inputs, whole or chunk by chunk: Arrow tables, or Parquet datasets the engine reads
+    itself (a cluster in parallel, from the files) and that a query sees with their declared column types."""
 
     name: str
 
-    def run_sql(self, sql: str, tables: Mapping[str, pa.Table], params: Mapping[str, Any] | None = None) -> pa.Table:
+    def run_sql(self, sql: str, tables: Mapping[str, Source], params: Mapping[str, Any] | None = None) -> pa.Table:
         """Run one query over the given tables (available by their mapping keys) and return the result."""
         ...
 
     def iter_sql(
         self,
         sql: str,
-        tables: Mapping[str, pa.Table],
+        tables: Mapping[str, Source],
         *,
         batch_rows: int = 100_000,
         params: Mapping[str, Any] | None = None,
@@ -48,14 +51,14 @@ class BatchEngine(Protocol):
     def run_partitioned(
         self,
         sql: str,
-        tables: Mapping[str, pa.Table],
+        tables: Mapping[str, Source],
         *,
         partition: str,
         chunk_rows: int,
         params: Mapping[str, Any] | None = None,
         progress: Progress | None = None,
     ) -> pa.Table:
-        """Run a query once per slice of the `partition` table (other tables whole) and concatenate.
+        """Run a query once per slice of the `partition` table (an Arrow table; the others whole) and concatenate.
 
         For queries whose result rows each depend on one row of the partition table (e.g. features
         per customer), this bounds memory while giving the same result as one run."""
@@ -71,7 +74,7 @@ class LocalEngine:
         self._threads = threads
         self._memory_limit = memory_limit
 
-    def _connect(self, tables: Mapping[str, pa.Table]) -> duckdb.DuckDBPyConnection:
+    def _connect(self, tables: Mapping[str, Source]) -> duckdb.DuckDBPyConnection:
         conn = duckdb.connect(":memory:")
         conn.execute("SET TimeZone = 'UTC'")
         conn.execute("SET default_null_order = 'nulls_first_on_asc_last_on_desc'")  # Spark's rule
@@ -82,10 +85,13 @@ class LocalEngine:
         if self._memory_limit is not None:
             conn.execute("SET memory_limit = ?", [self._memory_limit])
         for table_name, table in tables.items():
-            conn.register(table_name, table)
+            if isinstance(table, ParquetDataset):
+                _parquet_view(conn, table_name, table)
+            else:
+                conn.register(table_name, table)
         return conn
 
-    def run_sql(self, sql: str, tables: Mapping[str, pa.Table], params: Mapping[str, Any] | None = None) -> pa.Table:
+    def run_sql(self, sql: str, tables: Mapping[str, Source], params: Mapping[str, Any] | None = None) -> pa.Table:
         conn = self._connect(tables)
         try:
             result: pa.Table = conn.sql(sql, params=dict(params) if params else None).to_arrow_table()
@@ -96,7 +102,7 @@ class LocalEngine:
     def iter_sql(
         self,
         sql: str,
-        tables: Mapping[str, pa.Table],
+        tables: Mapping[str, Source],
         *,
         batch_rows: int = 100_000,
         params: Mapping[str, Any] | None = None,
@@ -119,7 +125,7 @@ class LocalEngine:
     def run_partitioned(
         self,
         sql: str,
-        tables: Mapping[str, pa.Table],
+        tables: Mapping[str, Source],
         *,
         partition: str,
         chunk_rows: int,
@@ -131,6 +137,8 @@ class LocalEngine:
         if chunk_rows < 1:
             raise ValueError("chunk_rows must be at least 1")
         whole = tables[partition]
+        if not isinstance(whole, pa.Table):
+            raise TypeError(f"partition table '{partition}' must be an Arrow table to be sliced")
         total = whole.num_rows
         parts: list[pa.Table] = []
         for start in range(0, max(total, 1), chunk_rows):
@@ -140,6 +148,15 @@ class LocalEngine:
             if progress is not None:
                 progress(min(start + chunk_rows, total), total)
         return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+
+
+def _parquet_view(conn: duckdb.DuckDBPyConnection, name: str, dataset: ParquetDataset) -> None:
+    """A view over a dataset's files with its declared columns and types."""
+    if not dataset.exists():
+        raise FileNotFoundError(f"{name}: no Parquet files under {dataset.path}")
+    files = parquet_glob(dataset)
+    present = {str(r[0]) for r in conn.execute(f"DESCRIBE SELECT * FROM {files}").fetchall()}
+    conn.execute(f'CREATE VIEW "{name}" AS SELECT {view_select(dataset, present, spark=False)} FROM {files}')
 
 
 ENGINE_NAMES = ("local", "spark")

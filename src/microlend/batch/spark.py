@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from microlend.batch.dialect import PORTABLE_FUNCTIONS
 from microlend.batch.progress import Progress
+from microlend.batch.sources import ParquetDataset, Source, view_select
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -108,11 +109,14 @@ def spark_session(
     app_name: str = "microlend-batch",
     shuffle_partitions: int | None = None,
     driver_memory: str | None = None,
+    config: Mapping[str, str] | None = None,
 ) -> SparkSession:
     """A Spark session for batch jobs (an existing one in this process is reused and re-configured).
 
     Local masters get few shuffle partitions (2 per core) so small jobs are not split into 200 tasks;
-    on a cluster the default applies unless `MICROLEND_SPARK_SHUFFLE_PARTITIONS` says otherwise."""
+    on a cluster the default applies unless `MICROLEND_SPARK_SHUFFLE_PARTITIONS` says otherwise. `config`
+    adds settings for a session started here (e.g. `spark.driver.maxResultSize` for large results); its
+    `spark.sql.*` settings also apply to a session reused or reached through Spark Connect."""
     from pyspark.sql import SparkSession
 
     remote = remote if remote is not None else os.environ.get(REMOTE_ENV)
@@ -137,12 +141,15 @@ def spark_session(
         )
         if memory:
             builder = builder.config("spark.driver.memory", memory)
+        for key, value in (config or {}).items():
+            builder = builder.config(key, value)
         session = builder.getOrCreate()
         session.sparkContext.setLogLevel("ERROR")
         running = session.sparkContext.master or ""
         if partitions is None and running.startswith("local"):
             partitions = 2 * _local_cores(running)
-    for key, value in SESSION_SQL_CONF.items():
+    for key, value in {**SESSION_SQL_CONF, **{k: v for k, v in (config or {}).items() if k.startswith("spark.sql.")}
+                       }.items():
         session.conf.set(key, value)
     if partitions:
         session.conf.set("spark.sql.shuffle.partitions", str(partitions))
@@ -180,7 +187,8 @@ def _arrow_result(frame: DataFrame) -> pa.Table:
 
 
 class SparkEngine:
-    """Apache Spark (classic or Spark Connect) over Arrow tables registered as temporary views."""
+    """Apache Spark (classic or Spark Connect) over Arrow tables and Parquet datasets registered as temporary
+    views."""
 
     name = "spark"
 
@@ -214,7 +222,7 @@ class SparkEngine:
             self._session = None
             self._defined = None
 
-    def _query(self, sql: str, tables: Mapping[str, pa.Table], params: Mapping[str, Any] | None) -> pa.Table:
+    def _query(self, sql: str, tables: Mapping[str, Source], params: Mapping[str, Any] | None) -> pa.Table:
         with self._lock:
             spark = self.session
             self._register(tables)
@@ -225,22 +233,38 @@ class SparkEngine:
             finally:
                 self._drop(tables)
 
-    def _register(self, tables: Mapping[str, pa.Table]) -> None:
+    def _register(self, tables: Mapping[str, Source]) -> None:
         spark = self.session
         for view, table in tables.items():
-            spark.createDataFrame(_sparkable(table)).createOrReplaceTempView(view)
+            if isinstance(table, ParquetDataset):
+                self._register_parquet(view, table)
+            else:
+                spark.createDataFrame(_sparkable(table)).createOrReplaceTempView(view)
 
-    def _drop(self, tables: Mapping[str, pa.Table]) -> None:
-        for view in tables:
+    def _register_parquet(self, view: str, dataset: ParquetDataset) -> None:
+        """The dataset's files read by Spark itself (each task a slice of the files), seen through a view with
+        the declared columns and types."""
+        if not dataset.exists():
+            raise FileNotFoundError(f"{view}: no Parquet files under {dataset.path}")
+        spark = self.session
+        files = spark.read.option("basePath", str(dataset.path)).parquet(str(dataset.path))
+        files.createOrReplaceTempView(f"{view}__files")
+        spark.sql(f'SELECT {view_select(dataset, set(files.columns), spark=True)} FROM "{view}__files"') \
+            .createOrReplaceTempView(view)
+
+    def _drop(self, tables: Mapping[str, Source]) -> None:
+        for view, table in tables.items():
             self.session.catalog.dropTempView(view)
+            if isinstance(table, ParquetDataset):
+                self.session.catalog.dropTempView(f"{view}__files")
 
-    def run_sql(self, sql: str, tables: Mapping[str, pa.Table], params: Mapping[str, Any] | None = None) -> pa.Table:
+    def run_sql(self, sql: str, tables: Mapping[str, Source], params: Mapping[str, Any] | None = None) -> pa.Table:
         return self._query(sql, tables, params)
 
     def iter_sql(
         self,
         sql: str,
-        tables: Mapping[str, pa.Table],
+        tables: Mapping[str, Source],
         *,
         batch_rows: int = 100_000,
         params: Mapping[str, Any] | None = None,
@@ -257,7 +281,7 @@ class SparkEngine:
     def run_partitioned(
         self,
         sql: str,
-        tables: Mapping[str, pa.Table],
+        tables: Mapping[str, Source],
         *,
         partition: str,
         chunk_rows: int,
@@ -271,6 +295,8 @@ class SparkEngine:
         if chunk_rows < 1:
             raise ValueError("chunk_rows must be at least 1")
         whole = tables[partition]
+        if not isinstance(whole, pa.Table):
+            raise TypeError(f"partition table '{partition}' must be an Arrow table to be sliced")
         total = whole.num_rows
         others = {k: v for k, v in tables.items() if k != partition}
         parts: list[pa.Table] = []

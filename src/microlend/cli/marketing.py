@@ -2,7 +2,9 @@
 
 Customer data comes from a file (Parquet or CSV: customer_id, marketing_consent, current_days_past_due and
 the features segments read); a pre-approval reads the feature library's source tables from a folder of
-Parquet files (customers.parquet, loans.parquet, ..., profile.parquet) or a seeded synthetic base.
+Parquet files (customers.parquet, loans.parquet, ..., profile.parquet) or of partitioned Parquet folders
+(customers/, loans/, ..., profile/, by tenant and month, which the batch engine reads itself: on Spark, the
+cluster in parallel), or from a seeded synthetic base.
 Bad input exits with code 2 and one line saying what is wrong.
 """
 
@@ -12,7 +14,7 @@ import json
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -26,6 +28,9 @@ from microlend.core.errors import ValidationError
 from microlend.marketing import service
 from microlend.marketing.journeys import StepSpec
 from microlend.marketing.segments import FrequencyCap, identifiers, parse_segment_expression
+
+if TYPE_CHECKING:
+    from microlend.marketing.preapproval import PreapprovalInputs
 
 app = typer.Typer(help="Marketing: segments, pre-approval runs, campaigns and reports (营销).", no_args_is_help=True)
 segment_app = typer.Typer(help="Segments: validate, save, count and preview.", no_args_is_help=True)
@@ -136,12 +141,34 @@ def segment_preview(
 # --- pre-approval -----------------------------------------------------------------------------------------
 
 
+def _parquet_inputs(data: Path) -> PreapprovalInputs:
+    """The pre-approval's inputs in a folder: `name.parquet` files are read here, `name/` folders of partitioned
+    files are left for the batch engine to read."""
+    from microlend.batch.engine import ParquetDataset
+    from microlend.marketing.preapproval import PreapprovalInputs
+
+    sources: dict[str, Any] = {p.stem: pq.read_table(p) for p in sorted(data.glob("*.parquet"))}
+    for folder in sorted(p for p in data.iterdir() if p.is_dir()):
+        first = next(folder.rglob("*.parquet"), None)
+        if first is not None:
+            if folder.name in sources:
+                raise fail(f"data: {data} has both {folder.name}.parquet and a {folder.name}/ folder")
+            # the files' own columns: the partition keys (tenant_id, month) are not the job's
+            sources[folder.name] = ParquetDataset.of_schema(folder, pq.read_schema(first))
+    if "customers" not in sources:
+        raise fail(f"data: {data} has no customers.parquet or customers/ folder")
+    profile = sources.pop("profile", None)
+    return PreapprovalInputs(sources, profile)
+
+
 @app.command("preapprove")
 @user_errors
 def preapprove(
     tenant: Tenant,
     as_of: Annotated[str, typer.Option("--as-of", help="Features as of this date (YYYY-MM-DD)")],
-    data: Annotated[Path | None, typer.Option(help="Folder of Parquet source tables and profile.parquet")] = None,
+    data: Annotated[Path | None, typer.Option(help="Folder of the source tables and the profile, each a Parquet file "
+                                                   "(customers.parquet) or a folder of partitioned Parquet files "
+                                                   "(customers/tenant_id=1/month=2024-01/...)")] = None,
     synthetic: Annotated[int | None, typer.Option(help="Use a seeded synthetic base of this many customers")] = None,
     segment: Annotated[str | None, typer.Option(help="Only customers in this segment")] = None,
     product: Annotated[str, typer.Option(help="Product code the offers are for")] = "MICRO_BIZ",
@@ -187,12 +214,7 @@ def preapprove(
     elif data is not None:
         if not data.is_dir():
             raise fail(f"data: no folder at {data}")
-        files = {p.stem: p for p in data.glob("*.parquet")}
-        if "customers" not in files:
-            raise fail(f"data: {data} has no customers.parquet")
-        profile_path = files.pop("profile", None)
-        inputs = PreapprovalInputs({k: pq.read_table(p) for k, p in files.items()},
-                                   pq.read_table(profile_path) if profile_path else None)
+        inputs = _parquet_inputs(data)
     with Progress(TextColumn("pre-approval"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as bar:
         task = bar.add_task("customers", total=None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -18,7 +19,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from microlend.batch.engine import BatchEngine, LocalEngine, Progress
+from microlend.batch.engine import BatchEngine, LocalEngine, ParquetDataset, Progress
+from microlend.batch.sources import Source
 from microlend.core.clock import utcnow
 from microlend.core.errors import ValidationError
 from microlend.data.feature_library import STANDARD_LIBRARY
@@ -89,6 +91,11 @@ SOURCE_SCHEMAS: dict[str, pa.Schema] = {
         ]
     ),
 }
+#: The date each source table's Parquet files are partitioned by month on (`tenant_id=<id>/month=YYYY-MM/`,
+#: written by `microlend.batch.analytics.write_partitioned`), so a cluster reads the months in parallel.
+SOURCE_MONTH_OF: dict[str, str] = {"customers": "created_at", "loans": "disbursed_at", "installments": "due_date",
+                                   "credit_lines": "as_of", "applications": "submitted_at",
+                                   "external_scores": "observed_at"}
 SPINE_SCHEMA = pa.schema(
     [
         _field("customer_id", pa.int64(), "customer"),
@@ -182,7 +189,7 @@ def application_spine(applications: pa.Table | pd.DataFrame) -> pa.Table:
 
 
 def compute_features(
-    tables: Mapping[str, pa.Table | pd.DataFrame],
+    tables: Mapping[str, pa.Table | pd.DataFrame | ParquetDataset],
     *,
     as_of: date | None = None,
     spine: pa.Table | pd.DataFrame | None = None,
@@ -194,30 +201,86 @@ def compute_features(
 ) -> pa.Table:
     """Features per customer as of a date (the whole portfolio) or per distinct spine row (training sets).
 
+    A source table may be a `ParquetDataset` (the source's files, read by the engine itself: on Spark by
+    the cluster, in parallel); with the customers in Parquet the portfolio's spine is part of the query too.
     Returns an Arrow table: customer_id, as_of, then one column per feature; the schema metadata names
     each feature's version."""
-    library = library or STANDARD_LIBRARY
     engine = engine or LocalEngine()
-    chosen = library.select(features)
-    sources = prepare_sources(tables)
-    if spine is None:
-        if as_of is None:
-            raise ValidationError("as_of: give an as-of date or a spine", field="as_of")
-        spine_table = portfolio_spine(sources["customers"], as_of)
+    query = feature_query(tables, as_of=as_of, spine=spine, features=features, library=library)
+    if chunk_rows:
+        spine_table = query.inputs.get("spine")
+        inputs = query.inputs
+        if not isinstance(spine_table, pa.Table):  # the spine is SQL over Parquet: fetched once to be sliced
+            spine_table = engine.run_sql(_spine_sql(query.as_of), {"customers": query.inputs["customers"]})
+            inputs = {**query.inputs, "spine": spine_table}
+        sql = query.library.build_sql(query.chosen)
+        result = engine.run_partitioned(sql, inputs, partition="spine", chunk_rows=chunk_rows, progress=progress)
     else:
+        result = engine.run_sql(query.sql, query.inputs)
+        if progress is not None:
+            progress(result.num_rows, result.num_rows)
+    versions = {f.name: f.version for f in query.chosen}
+    return result.replace_schema_metadata({"feature_versions": json.dumps(versions)})
+
+
+@dataclass(frozen=True)
+class FeatureQuery:
+    """The one query that computes features (ordered by customer_id, as_of) and the inputs it reads."""
+
+    sql: str
+    inputs: dict[str, Source]
+    chosen: list[FeatureDefinition]
+    library: FeatureLibrary
+    as_of: date | None
+
+
+def feature_query(
+    tables: Mapping[str, pa.Table | pd.DataFrame | ParquetDataset],
+    *,
+    as_of: date | None = None,
+    spine: pa.Table | pd.DataFrame | None = None,
+    features: Iterable[str | tuple[str, int]] | None = None,
+    library: FeatureLibrary | None = None,
+) -> FeatureQuery:
+    """The features query over checked sources, for `compute_features` or a job that reads features as part
+    of a larger query (a subquery's rows are the features of `compute_features`)."""
+    library = library or STANDARD_LIBRARY
+    chosen = library.select(features)
+    sources = _sources(tables)
+    if spine is not None:
         # one row per distinct (customer, date): a repeated pair would count its events twice
         spine_table = spine_from(spine).group_by(["customer_id", "as_of"], use_threads=False).aggregate([])
         spine_table = spine_table.select(["customer_id", "as_of"]).cast(SPINE_SCHEMA)
-    sql = library.build_sql(chosen)
-    inputs = {**sources, "spine": spine_table}
-    if chunk_rows:
-        result = engine.run_partitioned(sql, inputs, partition="spine", chunk_rows=chunk_rows, progress=progress)
-    else:
-        result = engine.run_sql(sql, inputs)
-        if progress is not None:
-            progress(spine_table.num_rows, spine_table.num_rows)
-    versions = {f.name: f.version for f in chosen}
-    return result.replace_schema_metadata({"feature_versions": json.dumps(versions)})
+        return FeatureQuery(library.build_sql(chosen), {**sources, "spine": spine_table}, chosen, library, as_of)
+    if as_of is None:
+        raise ValidationError("as_of: give an as-of date or a spine", field="as_of")
+    customers = sources["customers"]
+    if isinstance(customers, ParquetDataset):
+        return FeatureQuery(library.build_sql(chosen, spine_sql=_spine_sql(as_of)), sources, chosen, library, as_of)
+    inputs = {**sources, "spine": portfolio_spine(customers, as_of)}
+    return FeatureQuery(library.build_sql(chosen), inputs, chosen, library, as_of)
+
+
+def _sources(tables: Mapping[str, pa.Table | pd.DataFrame | ParquetDataset]) -> dict[str, Source]:
+    """`prepare_sources` for the tables in memory; a Parquet source is declared with its documented columns."""
+    files = {name: t for name, t in tables.items() if isinstance(t, ParquetDataset)}
+    unknown = set(files) - set(SOURCE_SCHEMAS)
+    if unknown:
+        raise ValidationError(
+            f"tables: unknown source table(s): {', '.join(sorted(unknown))}; expected {', '.join(SOURCE_SCHEMAS)}",
+            field="tables",
+        )
+    in_memory = {name: t for name, t in tables.items() if not isinstance(t, ParquetDataset)}
+    declared = {name: ParquetDataset.of_schema(d.path, SOURCE_SCHEMAS[name]) for name, d in files.items()}
+    return {**prepare_sources(in_memory), **declared}
+
+
+def _spine_sql(as_of: date | None) -> str:
+    """`portfolio_spine` in SQL: every customer created before the end of the as-of day, with that date."""
+    if as_of is None:
+        raise ValidationError("as_of: give an as-of date or a spine", field="as_of")
+    day = f"CAST('{as_of.isoformat()}' AS DATE)"
+    return f"SELECT customer_id, {day} AS as_of FROM customers WHERE created_at < ml_day_end({day})"
 
 
 class OnlineFeatureStore:

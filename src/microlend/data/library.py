@@ -94,14 +94,15 @@ class FeatureLibrary:
         """Every definition, for documentation pages and the CLI."""
         return [d.describe() for d in self.definitions]
 
-    def build_sql(self, features: Sequence[FeatureDefinition]) -> str:
-        """One query: a CTE per group (one aggregation each) joined back to the spine."""
+    def build_sql(self, features: Sequence[FeatureDefinition], *, spine_sql: str | None = None) -> str:
+        """One query: a CTE per group (one aggregation each) joined back to the spine, the `spine` input or,
+        given `spine_sql`, that query's rows (customer_id, as_of)."""
         if not features:
             raise ValidationError("features: choose at least one feature", field="features")
         by_group: dict[str, list[FeatureDefinition]] = {}
         for f in features:
             by_group.setdefault(f.group, []).append(f)
-        ctes = []
+        ctes = [] if spine_sql is None else [f"spine AS (\n{spine_sql}\n)"]
         joins = []
         columns = []
         for i, (group_name, group_features) in enumerate(by_group.items()):

@@ -35,7 +35,7 @@ import pyarrow as pa
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from microlend.batch.engine import BatchEngine, LocalEngine, Progress
+from microlend.batch.engine import BatchEngine, LocalEngine, ParquetDataset, Progress
 from microlend.core import audit
 from microlend.core.clock import utcnow
 from microlend.core.db import is_postgres
@@ -258,10 +258,11 @@ class PreapprovalSummary:
 @dataclass
 class PreapprovalInputs:
     """Source tables for the feature library (customers, loans, installments, ...) and a profile frame
-    (customer_id plus profile columns such as marketing_consent, annual_turnover, the bureau profile)."""
+    (customer_id plus profile columns such as marketing_consent, annual_turnover, the bureau profile); each
+    an Arrow table or a `ParquetDataset` the batch engine reads itself."""
 
-    tables: Mapping[str, pa.Table]
-    profile: pa.Table | None = None
+    tables: Mapping[str, pa.Table | ParquetDataset]
+    profile: pa.Table | ParquetDataset | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -283,19 +284,29 @@ def _fingerprint(table: pa.Table) -> str:
 
 def _customer_table(inputs: PreapprovalInputs, as_of: date, engine: BatchEngine,
                     progress: Progress | None = None) -> pa.Table:
-    """Features as of the date joined with the profile, on the batch engine, sorted by customer id."""
-    from microlend.data.features import compute_features
+    """Features as of the date joined with the profile, sorted by customer id: one query on the batch engine
+    (so Spark reads Parquet inputs itself and only the joined rows come back)."""
+    from microlend.data.features import feature_query
 
     # one query for the whole base: slicing the spine would rescan the installments once per slice
-    features = compute_features(inputs.tables, as_of=as_of, engine=engine, progress=progress)
-    if inputs.profile is None:
-        joined = engine.run_sql("SELECT * FROM f ORDER BY customer_id", {"f": features})
-    else:
-        clash = [c for c in inputs.profile.column_names if c in features.column_names and c != "customer_id"]
-        profile = inputs.profile.drop_columns(clash)
-        extra = "".join(f', p."{c}"' for c in profile.column_names if c != "customer_id")
-        joined = engine.run_sql(f"SELECT f.*{extra} FROM f JOIN p ON p.customer_id = f.customer_id "
-                                "ORDER BY f.customer_id", {"f": features, "p": profile})
+    query = feature_query(inputs.tables, as_of=as_of)
+    named = {"customer_id", "as_of", *(f.name for f in query.chosen)}
+    sources = dict(query.inputs)
+    extra = ""
+    if inputs.profile is not None:
+        profile = inputs.profile
+        if isinstance(profile, ParquetDataset):
+            profile = profile.without(named - {"customer_id"})
+            columns = list(profile.columns)
+        else:
+            profile = profile.drop_columns([c for c in profile.column_names if c in named and c != "customer_id"])
+            columns = profile.column_names
+        sources["p"] = profile
+        extra = "".join(f', p."{c}"' for c in columns if c != "customer_id")
+    join = " JOIN p ON p.customer_id = f.customer_id" if inputs.profile is not None else ""
+    joined = engine.run_sql(f"SELECT f.*{extra} FROM (\n{query.sql}\n) f{join} ORDER BY f.customer_id", sources)
+    if progress is not None:
+        progress(joined.num_rows, joined.num_rows)
     frame = pl.from_arrow(joined)
     assert isinstance(frame, pl.DataFrame)
     aliases = []

@@ -6,14 +6,18 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 from tests.databases import pristine_sqlite_url
 from typer.testing import CliRunner
 
+from microlend.batch.analytics import write_partitioned
 from microlend.cli.marketing import app
 from microlend.core.db import make_engine, make_session_factory
 from microlend.core.settings import get_settings
 from microlend.core.tables import TenantRow
+from microlend.data.features import SOURCE_MONTH_OF
+from microlend.marketing.synthetic import customer_base
 
 runner = CliRunner()
 
@@ -129,6 +133,29 @@ def test_preapprove_on_a_synthetic_base(cli_db: Path) -> None:
                                  "--chunk-rows", "500"])
     assert result.exit_code == 0, result.output
     assert "completed" in result.output and "2,000 customers" in result.output
+
+
+def test_preapprove_reads_files_or_folders_partitioned_by_tenant_and_month(cli_db: Path) -> None:
+    tables, profile = customer_base(1500, seed=5, as_of=date(2026, 3, 1))
+    files, folders = cli_db / "files", cli_db / "folders"
+    files.mkdir()
+    for name, table in {**tables, "profile": profile}.items():
+        pq.write_table(table, files / f"{name}.parquet")
+    for name, table in tables.items():
+        write_partitioned(folders, name, 1, [table], month_of=SOURCE_MONTH_OF[name])
+    pq.write_table(profile, folders / "profile.parquet")  # a small table may stay one file
+    assert len(list((folders / "installments" / "tenant_id=1").iterdir())) > 12
+    counts = []
+    for data in (files, folders):
+        result = runner.invoke(app, ["preapprove", "--tenant", "demo", "--as-of", "2026-03-01", "--data", str(data),
+                                     "--chunk-rows", "500"])
+        assert result.exit_code == 0, result.output
+        counts.append(result.output.rsplit(":", 1)[1].strip())
+    assert counts[0].startswith("1,500 customers") and not counts[0].endswith(" 0 offers")
+    assert counts[1] == counts[0]
+    (folders / "customers.parquet").write_bytes((files / "customers.parquet").read_bytes())
+    both = runner.invoke(app, ["preapprove", "--tenant", "demo", "--as-of", "2026-03-01", "--data", str(folders)])
+    assert both.exit_code == 2 and "both customers.parquet and a customers/ folder" in both.output
 
 
 @pytest.mark.parametrize("args", [

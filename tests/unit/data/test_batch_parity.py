@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from tests.portfolios import AS_OF, portfolio
 
-from microlend.batch.engine import BatchEngine, LocalEngine
-from microlend.data.features import application_spine, compute_features
+from microlend.batch.analytics import write_partitioned
+from microlend.batch.engine import BatchEngine, LocalEngine, ParquetDataset
+from microlend.data.features import SOURCE_MONTH_OF, application_spine, compute_features
 from microlend.marketing.preapproval import PreapprovalInputs, _customer_table
 from microlend.marketing.synthetic import customer_base
 
@@ -126,3 +129,82 @@ class TestSparkEngine:
             spark_engine.run_partitioned(self.PER_CUSTOMER, tables, partition="spine", chunk_rows=3)
         with pytest.raises(ValueError, match="at least 1"):
             spark_engine.run_partitioned(self.PER_CUSTOMER, tables, partition="customers", chunk_rows=0)
+
+
+def write_sources(out: Path, tables: dict[str, pa.Table]) -> dict[str, ParquetDataset]:
+    """The source tables as Parquet partitioned by tenant and month, as a bank's export is."""
+    for name, table in tables.items():
+        write_partitioned(out, name, 7, [table], month_of=SOURCE_MONTH_OF[name])
+    return {name: ParquetDataset(out / name, {}) for name in tables}
+
+
+class TestParquetSources:
+    """Jobs read their sources as Parquet files on either engine and get what the tables in memory give."""
+
+    def test_features_of_the_whole_portfolio(self, batch_engine: BatchEngine, sources: dict[str, pa.Table],
+                                             tmp_path: Path) -> None:
+        files = write_sources(tmp_path, sources)
+        assert len(list((tmp_path / "installments" / "tenant_id=7").iterdir())) > 24  # a folder per month
+        expected = compute_features(sources, as_of=AS_OF, engine=LocalEngine())
+        got = compute_features(files, as_of=AS_OF, engine=batch_engine)
+        assert expected.num_rows > 600  # some customers are known only after the as-of date: not in the spine
+        assert expected.num_rows < sources["customers"].num_rows
+        assert_not_trivial(expected)
+        assert_identical(expected, got)
+        assert got.schema.metadata == expected.schema.metadata
+
+    def test_features_by_slices_of_a_spine_read_from_the_files(
+            self, batch_engine: BatchEngine, sources: dict[str, pa.Table], tmp_path: Path) -> None:
+        files = write_sources(tmp_path, sources)
+        expected = compute_features(sources, as_of=AS_OF, engine=LocalEngine())
+        seen: list[tuple[int, int | None]] = []
+        got = compute_features(files, as_of=AS_OF, engine=batch_engine, chunk_rows=300,
+                               progress=lambda done, total: seen.append((done, total)))
+        assert sorted(got.to_pylist(), key=lambda r: r["customer_id"]) == expected.to_pylist()
+        assert seen[-1] == (expected.num_rows, expected.num_rows) and len(seen) == -(-expected.num_rows // 300)
+
+    def test_some_sources_in_files_and_some_in_memory(self, batch_engine: BatchEngine,
+                                                      sources: dict[str, pa.Table], tmp_path: Path) -> None:
+        files = write_sources(tmp_path, {"installments": sources["installments"], "loans": sources["loans"]})
+        expected = compute_features(sources, as_of=AS_OF, engine=LocalEngine())
+        assert_identical(expected, compute_features({**sources, **files}, as_of=AS_OF, engine=batch_engine))
+
+    def test_the_preapproval_table_with_the_profile_in_files(self, batch_engine: BatchEngine,
+                                                             tmp_path: Path) -> None:
+        tables, profile = customer_base(800, seed=23, as_of=date(2026, 3, 1))
+        files = write_sources(tmp_path, tables)
+        (tmp_path / "profile").mkdir()
+        pq.write_table(profile, tmp_path / "profile" / "part-0.parquet")  # a folder without partitions reads too
+        expected = _customer_table(PreapprovalInputs(tables, profile), date(2026, 3, 1), LocalEngine())
+        got = _customer_table(PreapprovalInputs(files, ParquetDataset.of_schema(tmp_path / "profile", profile.schema)),
+                              date(2026, 3, 1), batch_engine)
+        assert expected.num_rows == 800 and "credit_history" in expected.column_names
+        assert_identical(expected, got)
+
+
+class TestParquetDatasetOnAnEngine:
+    def test_declared_types_quoted_names_and_missing_columns(self, batch_engine: BatchEngine,
+                                                             tmp_path: Path) -> None:
+        lines = pa.table({"customer_id": pa.array([2, 1, 2], pa.int32()), "limit": pa.array(
+            [Decimal("10.5"), Decimal("7.25"), Decimal("1")], pa.decimal128(10, 2)),
+            "as_of": pa.array([date(2024, 1, 31), date(2024, 2, 29), date(2024, 2, 1)])})
+        write_partitioned(tmp_path, "lines", 3, [lines], month_of="as_of")
+        dataset = ParquetDataset(tmp_path / "lines", {"customer_id": "BIGINT", "limit": "DECIMAL(18,4)",
+                                                      "month": "VARCHAR", "note": "VARCHAR"})
+        got = batch_engine.run_sql(
+            'SELECT customer_id, CAST(sum("limit") AS DECIMAL(18,4)) AS total, min(month) AS first_month, '
+            "count(note) AS notes FROM lines GROUP BY customer_id ORDER BY customer_id", {"lines": dataset})
+        assert got.to_pydict() == {"customer_id": [1, 2], "total": [Decimal("7.2500"), Decimal("11.5000")],
+                                   "first_month": ["2024-02", "2024-01"], "notes": [0, 0]}
+        assert got.schema.field("customer_id").type == pa.int64()
+
+    def test_a_folder_without_files_is_named(self, batch_engine: BatchEngine, tmp_path: Path) -> None:
+        with pytest.raises(FileNotFoundError, match="lines: no Parquet files"):
+            batch_engine.run_sql("SELECT 1 AS x FROM lines", {"lines": ParquetDataset(tmp_path, {"x": "BIGINT"})})
+
+    def test_only_a_table_in_memory_is_sliced(self, batch_engine: BatchEngine, tmp_path: Path) -> None:
+        write_partitioned(tmp_path, "c", 3, [pa.table({"customer_id": [1], "day": [date(2024, 1, 1)]})],
+                          month_of="day")
+        with pytest.raises(TypeError, match="Arrow table"):
+            batch_engine.run_partitioned("SELECT * FROM c", {"c": ParquetDataset(tmp_path / "c", {})},
+                                         partition="c", chunk_rows=10)
