@@ -80,8 +80,7 @@ def end(uow: UnitOfWork, token: str) -> None:
 
 def end_all(session: Session, user_id: int) -> int:
     """End every session of a user inside an open transaction; the number ended."""
-    result = session.execute(delete(WebSessionRow).where(WebSessionRow.user_id == user_id))
-    return int(getattr(result, "rowcount", 0) or 0)
+    return session.connection().execute(delete(WebSessionRow).where(WebSessionRow.user_id == user_id)).rowcount
 
 
 def csrf_token(secret_key: str, session_token: str) -> str:

@@ -394,7 +394,19 @@ class TrustedTokens:
 _ALL_TRUSTED: weakref.WeakSet[TrustedTokens] = weakref.WeakSet()
 
 
-def business_date(session: Session, tenant_id: int) -> date:
+def business_date(session: Session, tenant_id: int, *, hold: bool = False) -> date:
+    """The tenant's open business date. ``hold``: the date holds until the caller's transaction ends, for money
+    moved on it: the bank's row is read ``FOR KEY SHARE`` on PostgreSQL, so a close of business (which locks the
+    row for update before it starts and moves the date as it ends) waits for the transaction, and a transaction
+    that starts while a close runs waits for it and moves money on the next date. Shared holds never wait for
+    one another. (SQLite: a writing transaction holds the database's write lock from its start.)"""
+    if hold:
+        held = session.execute(
+            select(TenantRow.business_date).where(TenantRow.id == tenant_id).with_for_update(read=True, key_share=True)
+        ).scalar_one_or_none()
+        if held is None:
+            raise NotFound(f"tenant {tenant_id} not found")
+        return held
     row = session.get(TenantRow, tenant_id)
     if row is None:
         raise NotFound(f"tenant {tenant_id} not found")

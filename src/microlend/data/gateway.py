@@ -550,13 +550,13 @@ def link_calls(uow: UnitOfWork, who: Principal, call_ids: Collection[int], appli
     if not call_ids:
         return 0
     with uow:
-        result = uow.session.execute(
+        linked = uow.session.connection().execute(
             update(ProviderCallRow)
             .where(ProviderCallRow.tenant_id == who.tenant_id, ProviderCallRow.id.in_(list(call_ids)),
                    ProviderCallRow.application_id.is_(None))
             .values(application_id=application_id))
         uow.commit()
-    return int(getattr(result, "rowcount", 0) or 0)
+    return linked.rowcount
 
 
 #: Statuses that say something about the subject (a call skipped for want of consent or set-up says nothing).

@@ -394,7 +394,7 @@ def _close_one(
             break
         else:  # the others' partitions are being applied: look again, at the latest when a lease ends
             time.sleep(claim)
-    return _finish(uow, who, on, started, cpu_started)
+    return _finish(uow, who, engine, on, buckets, started, cpu_started)
 
 
 def _open(uow: UnitOfWork, who: Principal, on: date, size: int) -> int | None:
@@ -411,15 +411,19 @@ def _open(uow: UnitOfWork, who: Principal, on: date, size: int) -> int | None:
         ).scalar_one_or_none()
         if tenant.business_date > on or (run is not None and run.status != RUNNING):
             return None
+        first_id, last_id = s.execute(
+            text("SELECT MIN(id), MAX(id) FROM loans WHERE tenant_id = :t"), {"t": who.tenant_id}).one()
         if run is None:
             for event in apply_credit_balances(uow, who, on):
                 uow.publish(event)
             amortise_fees(s, who, on, post_loan_lines)
             now = utcnow()
-            s.add(CobRunRow(tenant_id=who.tenant_id, business_date=on, status=RUNNING, started_at=now,
-                            finished_at=now))
-        first_id, last_id = s.execute(
-            text("SELECT MIN(id), MAX(id) FROM loans WHERE tenant_id = :t"), {"t": who.tenant_id}).one()
+            run = CobRunRow(tenant_id=who.tenant_id, business_date=on, status=RUNNING, started_at=now,
+                            finished_at=now, last_loan_id=int(last_id or 0))
+            s.add(run)
+        elif run.last_loan_id is None:  # a date begun before the bound was recorded
+            run.last_loan_id = int(last_id or 0)
+        last_id = run.last_loan_id or None
         recorded = s.execute(select(CobPartitionRow.first_loan_id, CobPartitionRow.last_loan_id).where(
             CobPartitionRow.tenant_id == who.tenant_id, CobPartitionRow.business_date == on)).all()
         if recorded:
@@ -594,17 +598,8 @@ def apply_claimed_partition(
     """One claimed partition in one transaction, which first marks the partition done if ``worker`` still holds
     its claim (a conditional update: on PostgreSQL it locks the row until the transaction ends, so no one takes
     the claim over meanwhile): read, computed on the engine, written. False, with nothing written, when the
-    claim was lost (its lease expired and another worker took it over)."""
-    laps: dict[str, float] = {}
-    mark = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal mark
-        now = time.perf_counter()
-        laps[name] = round(now - mark, 4)
-        mark = now
-
-    lo, hi = claim.first_loan_id, claim.last_loan_id
+    claim was lost (its lease expired and another worker took it over). The partition closes its loans that
+    existed when the date's close began (``CobRunRow.last_loan_id``)."""
     with uow:
         s = uow.session
         tune_batch_transaction(s)
@@ -615,24 +610,12 @@ def apply_claimed_partition(
         ).rowcount  # type: ignore[attr-defined]
         if held != 1:
             return False
-        rule = bank_nonaccrual(s, who.tenant_id)
-        tables = _read_partition(s, who.tenant_id, on, lo, hi)
-        lap("read")
-        d = on.toordinal()
-        updates = engine.run_sql(installment_updates_sql(d), tables)
-        loans = engine.run_sql(loan_results_sql(d, buckets, rule), tables)
-        settled = (engine.run_sql(revolving_settlements_sql(d), tables) if tables["settling"].num_rows
-                   else pa.table({c: pa.array([], pa.int64()) for c in _SETTLED_TABLE_COLUMNS}))
-        lap("engine")
-        loans, reasons = _apply_class_rules(s, who.tenant_id, on, lo, hi, loans, rule)
-        lap("class_rules")
-        _scratch_tables(s)
-        _bulk_insert(s, _INSTALLMENTS_TABLE, _INSTALLMENTS_TABLE_COLUMNS, updates)
-        _bulk_insert(s, _LOANS_TABLE, _LOANS_TABLE_COLUMNS, loans)
-        _bulk_insert(s, _SETTLED_TABLE, _SETTLED_TABLE_COLUMNS, settled)
-        lap("load")
-        figures, events = _apply(s, who, on, loans, rule, reasons)
-        lap("write")
+        # the loans that existed when the date's close began: those paid out since are the closing transaction's
+        bound = s.execute(select(CobRunRow.last_loan_id).where(
+            CobRunRow.tenant_id == who.tenant_id, CobRunRow.business_date == on)).scalar_one()
+        figures, events, laps = _close_range(
+            s, who, engine, on, buckets, claim.first_loan_id,
+            claim.last_loan_id if bound is None else min(claim.last_loan_id, bound))
         s.execute(
             update(CobPartitionRow).where(CobPartitionRow.id == claim.id)
             .values(figures={**figures.as_json(), "seconds": laps}, finished_at=utcnow())
@@ -642,6 +625,41 @@ def apply_claimed_partition(
             uow.publish(event)
         uow.commit()
     return True
+
+
+def _close_range(
+    s: Session, who: Principal, engine: BatchEngine, on: date, buckets: BucketScheme, lo: int, hi: int
+) -> tuple[PartitionFigures, list[Any], dict[str, float]]:
+    """The date's close of the loans with ids ``lo``..``hi`` inside the caller's transaction: read, computed on
+    the engine, written. Returns what it posted and counted, the events, and the seconds per step."""
+    laps: dict[str, float] = {}
+    mark = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        laps[name] = round(now - mark, 4)
+        mark = now
+
+    rule = bank_nonaccrual(s, who.tenant_id)
+    tables = _read_partition(s, who.tenant_id, on, lo, hi)
+    lap("read")
+    d = on.toordinal()
+    updates = engine.run_sql(installment_updates_sql(d), tables)
+    loans = engine.run_sql(loan_results_sql(d, buckets, rule), tables)
+    settled = (engine.run_sql(revolving_settlements_sql(d), tables) if tables["settling"].num_rows
+               else pa.table({c: pa.array([], pa.int64()) for c in _SETTLED_TABLE_COLUMNS}))
+    lap("engine")
+    loans, reasons = _apply_class_rules(s, who.tenant_id, on, lo, hi, loans, rule)
+    lap("class_rules")
+    _scratch_tables(s)
+    _bulk_insert(s, _INSTALLMENTS_TABLE, _INSTALLMENTS_TABLE_COLUMNS, updates)
+    _bulk_insert(s, _LOANS_TABLE, _LOANS_TABLE_COLUMNS, loans)
+    _bulk_insert(s, _SETTLED_TABLE, _SETTLED_TABLE_COLUMNS, settled)
+    lap("load")
+    figures, events = _apply(s, who, on, loans, rule, reasons)
+    lap("write")
+    return figures, events, laps
 
 
 def _state_of(row: LoanClassStateRow | None) -> ClassState:
@@ -888,9 +906,14 @@ def _events(tenant_id: int, on: date, loans: pa.Table, reasons: dict[int, str]) 
     return [*events, *changed]
 
 
-def _finish(uow: UnitOfWork, who: Principal, on: date, started: float, cpu_started: float) -> CobResult:
-    """The date's closing transaction: month-end provisioning, the run done with its partitions' totals, the
-    business date advanced."""
+def _finish(
+    uow: UnitOfWork, who: Principal, engine: BatchEngine, on: date, buckets: BucketScheme, started: float,
+    cpu_started: float,
+) -> CobResult:
+    """The date's closing transaction: the loans paid out (or drawn) on the date while its partitions ran closed
+    here, month-end provisioning, the run done with its partitions' totals, the business date advanced. It locks
+    the bank's row first, so every transaction moving money on the date (each holds the date, ``business_date``
+    with ``hold``) has committed, and every later one waits and moves money on the next date."""
     with uow:
         s = uow.session
         tune_batch_transaction(s)
@@ -902,6 +925,12 @@ def _finish(uow: UnitOfWork, who: Principal, on: date, started: float, cpu_start
             return _skipped(on)
         parts = [PartitionFigures.of(f) for f in s.execute(select(CobPartitionRow.figures).where(
             CobPartitionRow.tenant_id == who.tenant_id, CobPartitionRow.business_date == on)).scalars()]
+        newest = s.execute(text("SELECT MAX(id) FROM loans WHERE tenant_id = :t"), {"t": who.tenant_id}).scalar()
+        if newest is not None and run.last_loan_id is not None and int(newest) > run.last_loan_id:
+            late, events, _ = _close_range(s, who, engine, on, buckets, run.last_loan_id + 1, int(newest))
+            parts.append(late)
+            for event in events:
+                uow.publish(event)
         if month_end(on):  # month-end provisioning (月末拨备): the allowance follows the day's classes
             provision_in(s, who, on, accrued_through=on.toordinal())
         active = int(s.execute(text("SELECT COUNT(*) FROM loans WHERE tenant_id = :t AND status = 'active'"),

@@ -255,7 +255,7 @@ class SqlLedger(Ledger):
         self._uow = uow
 
     def business_date(self, tenant_id: int) -> date:
-        return business_date(self._uow.session, tenant_id)
+        return business_date(self._uow.session, tenant_id, hold=True)
 
     def post(self, who: Principal, on: date, entry: JournalEntry) -> int:
         return post_entry(self._uow.session, who, on, entry).id
@@ -479,7 +479,8 @@ class SqlLoanRepository(LoanRepository):
 
     def get(self, tenant_id: int, loan_id: int, *, lock: bool = False) -> Loan:
         stmt = select(LoanRow).where(LoanRow.id == loan_id, LoanRow.tenant_id == tenant_id)
-        if lock:
+        if lock:  # the business date first: every lock is taken in the order a close of business takes them
+            business_date(self._session, tenant_id, hold=True)
             stmt = stmt.with_for_update()
         row = self._session.execute(stmt).scalar_one_or_none()
         if row is None:
@@ -592,7 +593,8 @@ class SqlLoanRepository(LoanRepository):
 
     def credit_line(self, tenant_id: int, line_id: int, *, lock: bool = False) -> CreditLine | None:
         stmt = select(CreditLineRow).where(CreditLineRow.id == line_id, CreditLineRow.tenant_id == tenant_id)
-        if lock:
+        if lock:  # the business date first, as ``get`` takes it
+            business_date(self._session, tenant_id, hold=True)
             stmt = stmt.with_for_update()
         row = self._session.execute(stmt).scalar_one_or_none()
         if row is None:

@@ -408,6 +408,9 @@ class CobRunRow(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime())
     cpu_ms: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))  # the closing thread's CPU
+    #: a close on a batch engine: the last loan id when the date's close began (its partitions close the loans up to
+    #: it; the date's closing transaction closes those paid out while the partitions ran)
+    last_loan_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class CobWorkRow(Base):

@@ -22,7 +22,7 @@ from microlend.core.errors import NotFound, PermissionDenied, ValidationError
 from microlend.core.identity import Principal, Role, system_principal
 from microlend.core.uow import UnitOfWork
 from microlend.data import provider_service as svc
-from microlend.data.gateway import CallStatus, Gateway, payload_of
+from microlend.data.gateway import CallStatus, Gateway, link_calls, payload_of
 from microlend.data.providers import KINDS, BureauReport, EnforcementRecord, MerchantFlows, TaxRecord
 from microlend.data.tables import ProviderCallRow
 from microlend.demo import identities
@@ -348,6 +348,24 @@ def test_rows_join_the_callers_unit_of_work(
         gateway.fetch(uow, officer, business(), "business", ["registry"], consents=set(), purpose="kept")
         uow.commit()
     assert [r.purpose for r in calls(uow)] == ["kept"]
+
+
+def test_calls_made_before_the_application_are_linked_to_it_once(
+    uow: UnitOfWork, admin: Principal, officer: Principal, provider: ProviderServer, gateway: Gateway
+) -> None:
+    set_up(uow, admin, provider.base_url)
+    with uow:
+        gateway.fetch(uow, officer, business(), "business", ["registry", "tax"], consents=ALL_CONSENTS,
+                      purpose="credit application", as_of=AS_OF)
+        uow.commit()
+    made = [r.id for r in calls(uow)]
+    assert len(made) == 2
+    system = system_principal(officer.tenant_id, "origination")
+    assert link_calls(uow, system, [*made, 999_999], 41) == 2
+    assert [r.application_id for r in calls(uow)] == [41, 41]
+    assert link_calls(uow, system, made, 42) == 0  # a call already tied to an application keeps it
+    assert link_calls(uow, system, [], 42) == 0
+    assert [r.application_id for r in calls(uow)] == [41, 41]
 
 
 def test_calls_and_usage_for_reviewers(

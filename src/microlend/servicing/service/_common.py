@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from microlend.core.errors import NotFound, ValidationError
 from microlend.core.identity import Permission, Principal
 from microlend.core.money import parse_amount, round_half_up
+from microlend.core.tenancy import business_date
 from microlend.servicing.repository import LoanRepository
 from microlend.servicing.tables import LoanRow
 
@@ -48,7 +49,8 @@ def _key(key: str | None) -> str | None:
 def _loan(session: Session, who: Principal, loan_id: int, *, lock: bool = False) -> LoanRow:
     """The caller's loan; another tenant's loan is indistinguishable from a missing one."""
     stmt = select(LoanRow).where(LoanRow.id == loan_id, LoanRow.tenant_id == who.tenant_id)
-    if lock:
+    if lock:  # the business date first: every lock is taken in the order a close of business takes them
+        business_date(session, who.tenant_id, hold=True)
         stmt = stmt.with_for_update()
     row = session.execute(stmt).scalar_one_or_none()
     if row is None:
