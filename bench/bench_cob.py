@@ -332,10 +332,9 @@ def _admin() -> Engine:
 
 
 def _template_name(n: int) -> str:
-    """The kept seed's database: named by the loan and installment tables' columns too, so a seed made under an
-    older schema is never taken for this one's."""
-    columns = ",".join(f"{c.table.name}.{c.name}" for t in (LoanRow.__table__, InstallmentRow.__table__)
-                       for c in t.columns)
+    """The kept seed's database: named by every table's columns too, so a seed made under an older schema is
+    never taken for this one's."""
+    columns = ",".join(f"{t.name}.{c.name}" for t in Base.metadata.sorted_tables for c in t.columns)
     return f"servicing_bench_seed_{n}_{hashlib.sha1(columns.encode()).hexdigest()[:8]}"
 
 
