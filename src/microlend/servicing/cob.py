@@ -88,13 +88,6 @@ def _class_case(dpd: str) -> str:
     return f"CASE {' '.join(parts)} ELSE '{LoanClass.NORMAL.value}' END"
 
 
-#: an installment accruing on :d: started, not written off and, through the last closed date :c, accrued less than
-#: its interest (the stored figure less than it too, which the accruing index of SQLite holds); ``{started}`` is
-#: the test of its period having started (``_started``)
-_ACCRUING = (
-    "tenant_id = :t AND {started} AND interest_accrued < interest AND status <> 'written_off' "
-    f"AND {accrued_sql(':c')} < interest"
-)
 #: its day's interest: accrued by the end of :d less accrued through :c (nothing stored: see ``accrued``)
 _DAY_SCHEDULED = f"({scheduled_to_date_sql(':d')} - {accrued_sql(':c')})"
 _REVOLVING_DAY = revolving_day_interest("i", "l")
@@ -118,11 +111,17 @@ _DRAWN_TABLE = "cob_day_drawdowns"
 _ANALYZE_FROM = 10_000
 
 
-def _started(postgres: bool) -> str:
-    """SQL: the installment's period has started by :d. On PostgreSQL the day's accruing rows are read in table
-    order: started periods are most of the table, which the (tenant, start day) index would first list in a
-    bitmap of millions of rows before reading every page anyway; ``+ 0`` keeps the planner off that index."""
-    return "start_day + 0 <= :d" if postgres else "start_day <= :d"
+def _accruing(postgres: bool) -> str:
+    """SQL: an installment accruing on :d: started, not written off and, through the last closed date :c, accrued
+    less than its interest (the stored figure less than it too, which the accruing index of SQLite holds). On
+    PostgreSQL the day's accruing rows are read in table order: started periods are most of the table, which the
+    (tenant, start day) index would first list in a bitmap of millions of rows before reading every page anyway;
+    ``+ 0`` keeps the planner off that index."""
+    started = "start_day + 0 <= :d" if postgres else "start_day <= :d"
+    return (
+        f"tenant_id = :t AND {started} AND interest_accrued < interest AND status <> 'written_off' "
+        f"AND {accrued_sql(':c')} < interest"
+    )
 
 
 def _scalar(session: Session, sql: str, **params: Any) -> int:
@@ -260,11 +259,10 @@ def _day_interest(session: Session, p: dict[str, int]) -> None:
         ),
         p,
     )
-    accruing = _ACCRUING.replace("{started}", _started(postgres))
     loans = session.execute(
         text(
             f"INSERT INTO {_DAY_TABLE} (loan_id, scheduled, revolving) SELECT loan_id, {_DAY_SCHEDULED}, 0 "
-            f"FROM loan_installments WHERE {accruing} "
+            f"FROM loan_installments WHERE {_accruing(postgres)} "
             f"UNION ALL SELECT loan_id, 0, amount FROM {_DRAWN_TABLE}"
         ),
         p,
