@@ -8,10 +8,13 @@ A seeded portfolio (bench_cob's generator: scheduled loans and a revolving share
    three books are identical (postings per loan, loan states);
 1. the engine's share alone: the day's two portable-SQL queries over the whole portfolio's Arrow tables on the
    local engine and on Spark local[1] and local[2], then the local[1] -> local[2] ratio and an estimate of the
-   cores for 100 M loans in 15 minutes from the measured per-core rates.
+   cores for 100 M loans in 15 minutes from the measured per-core rates. With --replicate K the share runs
+   (before part 1) over K copies of the portfolio, ids shifted, written as Parquet files (under --parquet, kept,
+   or a temporary folder) that each engine reads itself, as a cluster would: 10 M loans from a 1 M seed,
+   without a 10 M database.
 
 Run: .venv/bin/python bench/bench_spark_cob.py [--loans 1000000] [--partition-loans 100000] [--no-scaling]
-    [--no-end-to-end] [--keep-seed]
+    [--no-end-to-end] [--keep-seed] [--replicate 10 [--parquet DIR] [--engines local,spark[2],spark[1]]]
 Every figure is printed with the load average when it was taken: other work on the machine slows a run.
 Needs pyspark and Java 17, and the PostgreSQL server of the tests (127.0.0.1:5432, trust).
 """
@@ -20,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -28,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from sqlalchemy import Engine, create_engine, text
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -35,6 +42,7 @@ import bench_cob
 from bench_spark import PeakMemory, mib, spark_engine, tree_cpu
 
 from microlend.batch.engine import BatchEngine, LocalEngine
+from microlend.batch.sources import ParquetDataset, Source
 from microlend.core.db import make_engine, make_session_factory
 from microlend.core.identity import system_principal
 from microlend.core.uow import UnitOfWork
@@ -138,10 +146,88 @@ def portfolio_tables(template_url: str, partition_loans: int) -> dict[str, pa.Ta
             **{name: pa.concat_tables([p[name] for p in parts]) for name in ("loans", "installments")}}
 
 
-def engine_share(tables: dict[str, pa.Table], engine: BatchEngine) -> Callable[[], tuple[pa.Table, pa.Table]]:
+def _shifted(table: pa.Table, shifts: dict[str, int]) -> pa.Table:
+    for column, by in shifts.items():
+        i = table.schema.get_field_index(column)
+        table = table.set_column(i, column, pc.add(table[column], pa.scalar(by, pa.int64())))
+    return table
+
+
+def replicated(tables: dict[str, pa.Table], copies: int, folder: Path) -> dict[str, Source]:
+    """``copies`` copies of the portfolio as Parquet under ``folder`` (written once, reused while the folder
+    holds them): each copy's loan, customer and installment ids shifted past the previous copy's, so the loans
+    are as many times more and each as it was."""
+    loans, installments = tables["loans"], tables["installments"]
+    loan_shift, customer_shift, installment_shift = (
+        int(pc.max(column).as_py() or 0) + 1 for column in (loans["id"], loans["customer_id"], installments["id"])
+    )
+    done = folder / f"complete-{copies}-{loans.num_rows}"
+    if not done.exists():
+        shutil.rmtree(folder / "loans", ignore_errors=True)
+        shutil.rmtree(folder / "installments", ignore_errors=True)
+        for name in ("loans", "installments"):
+            (folder / name).mkdir(parents=True)
+        for k in range(copies):
+            pq.write_table(_shifted(loans, {"id": k * loan_shift, "customer_id": k * customer_shift}),
+                           folder / "loans" / f"part-{k:05d}.parquet", row_group_size=1 << 20)
+            pq.write_table(_shifted(installments, {"id": k * installment_shift, "loan_id": k * loan_shift}),
+                           folder / "installments" / f"part-{k:05d}.parquet", row_group_size=1 << 20)
+        done.write_text("")
+    return {"settling": tables["settling"],
+            "loans": ParquetDataset.of_schema(folder / "loans", loans.schema),
+            "installments": ParquetDataset.of_schema(folder / "installments", installments.schema)}
+
+
+def engine_share(tables: dict[str, Source], engine: BatchEngine) -> Callable[[], tuple[pa.Table, pa.Table]]:
     d = bench_cob.BUSINESS_DATE.toordinal()
     loans_sql = cob_engine.loan_results_sql(d, DEFAULT_BUCKETS, NonAccrualSettings())  # the bench bank's rule
     return lambda: (engine.run_sql(cob_engine.installment_updates_sql(d), tables), engine.run_sql(loans_sql, tables))
+
+
+def share_runs(tables: dict[str, Source], n: int, labels: list[str]) -> None:
+    """The engine's share on each engine of ``labels`` (local, spark[2], spark[1]): time, CPU and peak memory,
+    whether local and Spark local[2] agree row for row, and the local[1] -> local[2] scaling with its estimate."""
+    timings: dict[str, float] = {}
+    cpus: dict[str, float] = {}
+    loads: dict[str, float] = {}
+    results: dict[str, Any] = {}
+    makers: dict[str, Callable[[], BatchEngine]] = {
+        "local": LocalEngine, "spark[2]": lambda: spark_engine("local[2]"), "spark[1]": lambda: spark_engine("local[1]")
+    }
+    for label in labels:
+        engine = makers[label]()
+        job = engine_share(tables, engine)
+        if label.startswith("spark"):
+            job()  # warm: the first query compiles the portable functions and the JVM's code
+        cpu0, loads[label] = tree_cpu(), os.getloadavg()[0]
+        with PeakMemory() as memory:
+            start = time.perf_counter()
+            results[label] = job()
+            timings[label] = time.perf_counter() - start
+        cpus[label] = tree_cpu() - cpu0
+        print(f"  {label:>8}: {timings[label]:6.1f} s = {n / timings[label]:>10,.0f} loans/s; "
+              f"CPU {cpus[label]:.1f} s = {n / cpus[label]:,.0f} loans per CPU-second; peak RSS (tree) "
+              f"{mib(memory.peak)}; load average {loads[label]:.1f} -> {os.getloadavg()[0]:.1f}", flush=True)
+        if label.startswith("spark"):
+            engine.stop()  # type: ignore[attr-defined]
+    if "local" not in results or "spark[2]" not in results:
+        return
+    local, spark = results["local"], results["spark[2]"]
+    same_loans = local[1].num_rows == spark[1].num_rows and local[1].cast(spark[1].schema).equals(spark[1])
+    print(f"  identical: installments {local[0].cast(spark[0].schema).equals(spark[0])}, loans {same_loans}")
+    if "spark[1]" in timings:
+        one, two = timings["spark[1]"], timings["spark[2]"]
+        per_core = n / cpus["spark[2]"]  # a busy core's rate, whatever else runs on the machine
+        cores = TARGET_LOANS / TARGET_SECONDS / per_core
+        print(f"\nSpark local[1] -> local[2]: {one:.1f} s -> {two:.1f} s, speed-up x{one / two:.2f}; CPU "
+              f"{cpus['spark[1]']:.1f} s -> {cpus['spark[2]']:.1f} s, throughput per CPU-second "
+              f"x{cpus['spark[1]'] / cpus['spark[2]']:.2f} (load {loads['spark[1]']:.1f} and "
+              f"{loads['spark[2]']:.1f} at the start); {per_core:,.0f} loans per CPU-second "
+              f"({n / two / 2:,.0f} loans/s per core of wall time)")
+        print(f"Estimate for 100 M loans in 15 minutes ({TARGET_LOANS / TARGET_SECONDS:,.0f} loans/s), engine "
+              f"share: ~{cores:,.0f} busy cores, x1.5 for skew and stragglers ~{cores * 1.5:,.0f}, e.g. "
+              f"{int(-(-cores * 1.5 // 8)):,} executors of 8 cores; the database's reads and writes are apart "
+              "(see part 2 for their rate on one server)")
 
 
 def main() -> None:
@@ -150,6 +236,11 @@ def main() -> None:
     parser.add_argument("--partition-loans", type=int, default=100_000)
     parser.add_argument("--no-scaling", action="store_true", help="skip Spark local[1]")
     parser.add_argument("--no-end-to-end", action="store_true", help="only the engine's share")
+    parser.add_argument("--replicate", type=int, default=0,
+                        help="also run the engine's share over this many copies of the portfolio, from Parquet")
+    parser.add_argument("--parquet", type=Path, help="folder keeping the copies' Parquet files (default: temporary)")
+    parser.add_argument("--engines", default="local,spark[2],spark[1]",
+                        help="engines of the replicated share (comma-separated: local, spark[2], spark[1])")
     parser.add_argument("--keep-seed", action="store_true",
                         help="seed once and keep the seeded database as the template of later runs (bench_cob's)")
     args = parser.parse_args()
@@ -166,50 +257,21 @@ def main() -> None:
         tables = portfolio_tables(template_url, args.partition_loans)
         print(f"portfolio: {tables['loans'].num_rows:,} loans, {tables['installments'].num_rows:,} open installments "
               f"(business date {bench_cob.BUSINESS_DATE}, a month-end: the close includes provisioning)")
+        if args.replicate:
+            folder = args.parquet or Path(tempfile.mkdtemp(prefix="bench_spark_cob_"))
+            try:
+                written = time.perf_counter()
+                copies = replicated(tables, args.replicate, folder)
+                n = tables["loans"].num_rows * args.replicate
+                print(f"\n0. the engine's share over {args.replicate} copies ({n:,} loans, "
+                      f"{tables['installments'].num_rows * args.replicate:,} open installments) read from Parquet "
+                      f"({time.perf_counter() - written:.0f} s to write or find them):", flush=True)
+                share_runs(copies, n, args.engines.split(","))
+            finally:
+                if args.parquet is None:
+                    shutil.rmtree(folder, ignore_errors=True)
         print("\n1. the engine's share (the day's two queries over the whole portfolio's Arrow tables):")
-        timings: dict[str, float] = {}
-        cpus: dict[str, float] = {}
-        loads: dict[str, float] = {}
-        results: dict[str, Any] = {}
-        runs: list[tuple[str, Callable[[], BatchEngine]]] = [
-            ("local", LocalEngine), ("spark[2]", lambda: spark_engine("local[2]"))
-        ]
-        if not args.no_scaling:
-            runs.append(("spark[1]", lambda: spark_engine("local[1]")))
-        for label, make in runs:
-            engine = make()
-            job = engine_share(tables, engine)
-            if label.startswith("spark"):
-                job()  # warm: the first query compiles the portable functions and the JVM's code
-            cpu0, loads[label] = tree_cpu(), os.getloadavg()[0]
-            with PeakMemory() as memory:
-                start = time.perf_counter()
-                results[label] = job()
-                timings[label] = time.perf_counter() - start
-            cpus[label] = tree_cpu() - cpu0
-            n = tables["loans"].num_rows
-            print(f"  {label:>8}: {timings[label]:6.1f} s = {n / timings[label]:>10,.0f} loans/s; "
-                  f"CPU {cpus[label]:.1f} s = {n / cpus[label]:,.0f} loans per CPU-second; peak RSS (tree) "
-                  f"{mib(memory.peak)}; load average {loads[label]:.1f} -> {os.getloadavg()[0]:.1f}", flush=True)
-            if label.startswith("spark"):
-                engine.stop()  # type: ignore[attr-defined]
-        local, spark = results["local"], results["spark[2]"]
-        same_loans = local[1].num_rows == spark[1].num_rows and local[1].cast(spark[1].schema).equals(spark[1])
-        print(f"  identical: installments {local[0].cast(spark[0].schema).equals(spark[0])}, loans {same_loans}")
-        if "spark[1]" in timings:
-            n = tables["loans"].num_rows
-            one, two = timings["spark[1]"], timings["spark[2]"]
-            per_core = n / cpus["spark[2]"]  # a busy core's rate, whatever else runs on the machine
-            cores = TARGET_LOANS / TARGET_SECONDS / per_core
-            print(f"\nSpark local[1] -> local[2]: {one:.1f} s -> {two:.1f} s, speed-up x{one / two:.2f}; CPU "
-                  f"{cpus['spark[1]']:.1f} s -> {cpus['spark[2]']:.1f} s, throughput per CPU-second "
-                  f"x{cpus['spark[1]'] / cpus['spark[2]']:.2f} (load {loads['spark[1]']:.1f} and "
-                  f"{loads['spark[2]']:.1f} at the start); {per_core:,.0f} loans per CPU-second "
-                  f"({n / two / 2:,.0f} loans/s per core of wall time)")
-            print(f"Estimate for 100 M loans in 15 minutes ({TARGET_LOANS / TARGET_SECONDS:,.0f} loans/s), engine "
-                  f"share: ~{cores:,.0f} busy cores, x1.5 for skew and stragglers ~{cores * 1.5:,.0f}, e.g. "
-                  f"{int(-(-cores * 1.5 // 8)):,} executors of 8 cores; the database's reads and writes are apart "
-                  "(see part 2 for their rate on one server)")
+        share_runs(tables, tables["loans"].num_rows, ["local", "spark[2]"] + ([] if args.no_scaling else ["spark[1]"]))
         if not args.no_end_to_end:
             print(f"\n2. one business date end to end on PostgreSQL (partitions of {args.partition_loans:,} loan ids):")
             books = [end_to_end(template_url, label, engine, args.partition_loans) for label, engine in (
