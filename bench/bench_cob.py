@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from microlend.core import tenancy
 from microlend.core.db import Base, make_engine, make_session_factory
@@ -332,10 +334,12 @@ def _admin() -> Engine:
 
 
 def _template_name(n: int) -> str:
-    """The kept seed's database: named by every table's columns too, so a seed made under an older schema is
-    never taken for this one's."""
-    columns = ",".join(f"{t.name}.{c.name}" for t in Base.metadata.sorted_tables for c in t.columns)
-    return f"servicing_bench_seed_{n}_{hashlib.sha1(columns.encode()).hexdigest()[:8]}"
+    """The kept seed's database: named by every table's PostgreSQL definition too (columns, indexes, storage
+    options such as a fillfactor), so a seed made under an older schema is never taken for this one's."""
+    dialect = postgresql.dialect()
+    ddl = [str(CreateTable(t).compile(dialect=dialect)) for t in Base.metadata.sorted_tables]
+    ddl += sorted(str(CreateIndex(i).compile(dialect=dialect)) for t in Base.metadata.sorted_tables for i in t.indexes)
+    return f"servicing_bench_seed_{n}_{hashlib.sha1(';'.join(ddl).encode()).hexdigest()[:8]}"
 
 
 def _clone(n: int) -> tuple[str, Any] | None:
@@ -424,6 +428,26 @@ def cpu():
             server += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return own.ru_utime + own.ru_stime, server
 
+WAL_SQL = ("SELECT pg_current_wal_lsn(), wal_records, wal_fpi, wal_bytes, "
+           "(SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter) FROM pg_stat_wal")
+
+def wal():
+    # the server's WAL position and counters (the whole server's: other databases' writes count too), and the
+    # checkpoints started so far; None on SQLite
+    if engine.dialect.name != "postgresql":
+        return None
+    with engine.connect() as c:
+        lsn, records, fpi, size, checkpoints = c.execute(text(WAL_SQL)).one()
+        return str(lsn), int(records), int(fpi), int(size), int(checkpoints)
+
+def wal_used(w0, w1):
+    if w0 is None or w1 is None:
+        return None
+    with engine.connect() as c:
+        lsn_bytes = int(c.execute(text("SELECT pg_wal_lsn_diff(:b, :a)"), {"a": w0[0], "b": w1[0]}).scalar())
+    return {"lsn_bytes": lsn_bytes, "records": w1[1] - w0[1], "fpi": w1[2] - w0[2], "bytes": w1[3] - w0[3],
+            "checkpoints": w1[4] - w0[4]}
+
 if sys.argv[3] == "provisioning":
     t0, c0 = time.perf_counter(), cpu()
     run = provisions.run_provisioning(UnitOfWork(make_session_factory(engine)), who)
@@ -433,15 +457,16 @@ if sys.argv[3] == "provisioning":
                 "total": str(run.total), "by_stage": {k: str(v) for k, v in run.by_stage.items()},
                 "load": os.getloadavg()[0], "provisioning": True})
 for k in range(int(sys.argv[2])):
-    t0, c0 = time.perf_counter(), cpu()
+    w0, t0, c0 = wal(), time.perf_counter(), cpu()
     (r,) = cob.run_close_of_business(UnitOfWork(make_session_factory(engine)), who)
-    c1 = cpu()
+    c1, w1 = cpu(), wal()
     out.append({"date": r.business_date.isoformat(), "loans": r.loans_active,
                 "seconds": time.perf_counter() - t0, "cpu": c1[0] - c0[0], "server_cpu": c1[1] - c0[1],
                 "interest": str(r.interest_accrued),
                 "penalty": str(r.penalty_accrued), "off_balance": str(r.interest_off_balance),
                 "stopped": r.stopped_accruing, "overdue": r.newly_overdue, "bucket_changes": r.bucket_changes,
-                "steps": {k: round(v, 2) for k, v in r.steps.items()}, "load": os.getloadavg()[0]})
+                "steps": {k: round(v, 2) for k, v in r.steps.items()}, "load": os.getloadavg()[0],
+                "wal": wal_used(w0, w1)})
 hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
 print(json.dumps({"runs": out, "peak_kib": hwm}))
 """
@@ -481,6 +506,14 @@ def bench(backend: str, n: int, days: int, provisioning: bool, keep_seed: bool =
                 f"stopped accruing {r['stopped']:,}, bucket changes {r['bucket_changes']:,})"
             )
             print(f"    steps (s): {r['steps']}")
+            if r.get("wal"):
+                w = r["wal"]
+                print(
+                    f"    WAL: {w['lsn_bytes'] / 2**20:,.1f} MiB by LSN, {w['records']:,} records, "
+                    f"{w['fpi']:,} full-page images, {w['bytes'] / 2**20:,.1f} MiB by pg_stat_wal; "
+                    f"checkpoints started {w['checkpoints']} "
+                    "(server-wide counters: writes to other databases meanwhile count too)"
+                )
         print(
             f"  peak memory of the close-of-business process: {report['peak_kib'] / 1024:.0f} MiB "
             f"(the database server's own memory not included)"

@@ -76,6 +76,8 @@ class CobResult:
     #: loans that stopped accruing today, and what of their accrued-but-unpaid amounts was reversed
     stopped_accruing: int = 0
     reversed_to_off_balance: Decimal = Decimal(0)
+    #: active loans past due once the date is closed
+    loans_overdue: int = 0
 
 
 def _bucket_case(scheme: BucketScheme, dpd: str) -> str:
@@ -176,6 +178,8 @@ def close_business_date(
     _post_day_penalty(session, who, on, p, penalty_total - memo_penalty, memo_penalty)
     laps.lap("loan_update")
     stopped, reversed_loans = _stop_accruing(session, p, on, rule)
+    # every active loan past due is in the scratch rows (with its days past due), not found by reading every loan
+    overdue = _scalar(session, "SELECT COUNT(*) FROM cob_work WHERE tenant_id = :t AND days_past_due > 0", **p)
     session.execute(text("DELETE FROM cob_work WHERE tenant_id = :t"), p)
     _empty_day_table(session)
     laps.lap("non_accrual")
@@ -205,6 +209,7 @@ def close_business_date(
         penalty_off_balance=from_storage(memo_penalty),
         stopped_accruing=stopped,
         reversed_to_off_balance=from_storage(reversed_interest + reversed_penalty),
+        loans_overdue=overdue,
     )
     return result, [*events, *class_changes]
 
@@ -648,7 +653,7 @@ def _close_one(uow: UnitOfWork, who: Principal, on: date, buckets: BucketScheme)
             s.flush()
         except IntegrityError:  # a concurrent run closed this date first
             return CobResult(on, 0, Decimal(0), Decimal(0), 0, 0, 0.0, skipped=True)
-        audit.record(s, who, "cob.run", "business_date", on.isoformat(), after=_audit_facts(s, who, result, events))
+        audit.record(s, who, "cob.run", "business_date", on.isoformat(), after=_audit_facts(result, events))
         for event in events:
             uow.publish(event)
         uow.commit()
@@ -687,13 +692,12 @@ def apply_credit_balances(uow: UnitOfWork, who: Principal, on: date) -> list[Any
     return events
 
 
-def _audit_facts(session: Session, who: Principal, result: CobResult, events: list[Any]) -> dict[str, Any]:
+def _audit_facts(result: CobResult, events: list[Any]) -> dict[str, Any]:
     """What the close of one business date did, for its audit record."""
-    overdue = _scalar(session, "SELECT COUNT(*) FROM loans WHERE tenant_id = :t AND status = 'active' "
-                      "AND days_past_due > 0", t=who.tenant_id)
     return {
         "business_date": result.business_date.isoformat(), "loans_accrued": result.loans_active,
-        "loans_overdue": overdue, "newly_overdue": result.newly_overdue, "bucket_changes": result.bucket_changes,
+        "loans_overdue": result.loans_overdue, "newly_overdue": result.newly_overdue,
+        "bucket_changes": result.bucket_changes,
         "class_changes": sum(isinstance(e, LoanClassChanged) for e in events),
         "interest_accrued": str(result.interest_accrued), "penalty_accrued": str(result.penalty_accrued),
         "seconds": round(result.seconds, 3),

@@ -353,16 +353,35 @@ BATCH_WORK_MEM = "256MB"
 SQLITE_BATCH_CACHE_KIB = (256 * 1024, 4 * 1024 * 1024)
 
 
+#: PostgreSQL: whether the batch's role may set ``wal_compression`` for its own transaction, and to what (lz4 when
+#: the server has it) when the server leaves it off
+_WAL_COMPRESSION = (
+    "SELECT current_setting('wal_compression') = 'off' AND {may_set}, "
+    "COALESCE((SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'wal_compression'), false)"
+)
+
+
 def tune_batch_transaction(session: Session) -> None:
     """For a portfolio-wide set-based batch (close of business, the provisioning run): on PostgreSQL, for the rest
     of the caller's transaction, no JIT compilation (compiling each large statement takes longer than it saves
-    on statements that mostly read and write rows) and a batch-sized work memory; on SQLite a page cache the
-    size of the database (a setting of the connection)."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
+    on statements that mostly read and write rows), a batch-sized work memory and, when the server leaves it off
+    and the role may set it, compressed full-page images in the WAL (a batch changes rows on most pages of the
+    loans, their installments and their indexes: after each checkpoint the first change of a page logs the whole
+    page, most of a close's WAL, and the WAL a close writes itself brings on the next checkpoint); on SQLite a
+    page cache the size of the database (a setting of the connection)."""
+    dialect = session.get_bind().dialect
+    if dialect.name == "postgresql":
         session.execute(text("SET LOCAL jit = off"))
         session.execute(text(f"SET LOCAL work_mem = '{BATCH_WORK_MEM}'"))
-    elif dialect == "sqlite":
+        # a superuser's setting; from PostgreSQL 15 a role may be granted it (GRANT SET ON PARAMETER)
+        version = dialect.server_version_info or (0,)
+        may_set = "has_parameter_privilege('wal_compression', 'SET')" if version >= (15,) else (
+            "current_setting('is_superuser') = 'on'"
+        )
+        compress, lz4 = session.execute(text(_WAL_COMPRESSION.format(may_set=may_set))).one()
+        if compress:
+            session.execute(text(f"SET LOCAL wal_compression = {'lz4' if lz4 else 'pglz'}"))
+    elif dialect.name == "sqlite":
         pages = int(session.execute(text("PRAGMA page_count")).scalar() or 0)
         page_size = int(session.execute(text("PRAGMA page_size")).scalar() or 0)
         low, high = SQLITE_BATCH_CACHE_KIB

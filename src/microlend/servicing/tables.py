@@ -169,7 +169,8 @@ class LoanRow(Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "disbursement_key", name="uq_loans_tenant_disbursement_key"),
         Index("ix_loans_tenant_status_method", "tenant_id", "status", "method"),
-        Index("ix_loans_tenant_dpd", "tenant_id", "days_past_due"),
+        # no index names days_past_due: close of business changes it for every overdue loan every night, and an
+        # indexed column changed keeps a PostgreSQL update off its page (not HOT: every index of the loan written)
         Index("ix_loans_tenant_accrual", "tenant_id", "accrual_status"),
         Index("ix_loans_tenant_class", "tenant_id", "loan_class"),
         # close of business applies the credit balances of the few loans holding one
@@ -271,7 +272,8 @@ class InstallmentRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tenant_id: Mapped[int] = mapped_column(Integer)
-    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
+    #: a loan's rows are found by the unique (loan_id, number) index, which leads with the loan
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"))
     number: Mapped[int] = mapped_column(Integer)
     period_start: Mapped[date] = mapped_column(Date)
     due_date: Mapped[date] = mapped_column(Date)

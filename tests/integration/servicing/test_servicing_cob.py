@@ -431,19 +431,28 @@ def test_killed_mid_provisioning_then_rerun_provisions_exactly_once(
 
 
 def test_a_portfolio_batch_changes_the_settings_of_its_own_transaction_only(bank: Bank) -> None:
-    """On PostgreSQL close of business and the provisioning run compile no statement (no JIT) and sort and hash
-    in a batch-sized work memory, for their own transaction only; the connection keeps its settings after."""
+    """On PostgreSQL close of business and the provisioning run compile no statement (no JIT), sort and hash in a
+    batch-sized work memory and, when the server leaves it off and the role may set it, compress the full-page
+    images of their WAL, for their own transaction only; the connection keeps its settings after."""
     with bank.uow() as u:
         s = u.session
         if s.get_bind().dialect.name != "postgresql":
             pytest.skip("server settings of PostgreSQL")
+        names = ("jit", "work_mem", "wal_compression")
 
-        def settings() -> tuple[str, str]:
-            return str(s.execute(text("SHOW jit")).scalar()), str(s.execute(text("SHOW work_mem")).scalar())
+        def settings() -> tuple[str, str, str]:
+            jit, work_mem, compression = (str(s.execute(text(f"SHOW {n}")).scalar()) for n in names)
+            return jit, work_mem, compression
 
         before = settings()
+        may_set = bool(s.execute(text("SELECT has_parameter_privilege('wal_compression', 'SET')")).scalar())
         tune_batch_transaction(s)
-        assert settings() == ("off", BATCH_WORK_MEM)
+        jit, work_mem, compression = settings()
+        assert (jit, work_mem) == ("off", BATCH_WORK_MEM)
+        if before[2] == "off" and may_set:
+            assert compression in ("lz4", "pglz")
+        else:
+            assert compression == before[2]
         s.rollback()
         assert settings() == before
 
