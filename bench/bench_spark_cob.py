@@ -47,6 +47,7 @@ from microlend.core.db import make_engine, make_session_factory
 from microlend.core.identity import system_principal
 from microlend.core.uow import UnitOfWork
 from microlend.servicing import cob, cob_engine
+from microlend.servicing.accrued import accrued_sql
 from microlend.servicing.delinquency import DEFAULT_BUCKETS
 from microlend.servicing.nonaccrual import NonAccrualSettings
 
@@ -88,7 +89,8 @@ def _server_cpu(engine: Engine) -> float:
 
 
 def _books(engine: Engine) -> tuple[Any, ...]:
-    """A digest of what a close wrote: postings per account and loan-weighted, and the loans' states."""
+    """A digest of what a close wrote: postings per account and loan-weighted, the loans' states and the
+    installments' interest and interest accrued through the date."""
     with engine.connect() as c:
         postings = c.execute(text(
             "SELECT debit_account, credit_account, SUM(amount), SUM(amount * loan_id), COUNT(*) FROM loan_accruals "
@@ -100,10 +102,16 @@ def _books(engine: Engine) -> tuple[Any, ...]:
             "SELECT bucket, loan_class, accrual_status, COUNT(*), SUM(days_past_due * id), SUM(penalty_accrued), "
             "SUM(interest_suspended), SUM(penalty_suspended) FROM loans GROUP BY bucket, loan_class, accrual_status "
             "ORDER BY bucket, loan_class, accrual_status")).all()
+        # interest accrued as every reader sees it through the closed date (a scheduled installment's is derived,
+        # whether or not a close stored it)
+        accrued = accrued_sql(str(bench_cob.BUSINESS_DATE.toordinal()))
         installments = c.execute(text(
-            "SELECT status, COUNT(*), SUM(interest_accrued), SUM(interest_accrued * id) FROM loan_installments "
-            "GROUP BY status ORDER BY status")).all()
+            f"SELECT status, COUNT(*), SUM({accrued}), SUM({accrued} * id), SUM(interest), SUM(interest * id) "
+            "FROM loan_installments GROUP BY status ORDER BY status")).all()
     return tuple(tuple(map(tuple, part)) for part in (postings, lines, loans, installments))
+
+
+BOOK_PARTS = ("postings", "journal lines", "loans", "installments")
 
 
 def end_to_end(template_url: str, label: str, engine: BatchEngine | None, partition_loans: int) -> tuple[Any, ...]:
@@ -282,6 +290,11 @@ def main() -> None:
             spark2.stop()  # type: ignore[attr-defined]
             print(f"  identical books: local = in-database {books[1] == books[0]}, "
                   f"spark = in-database {books[2] == books[0]}")
+            for label, other in (("local", books[1]), ("spark", books[2])):
+                for part, mine, theirs in zip(BOOK_PARTS, books[0], other, strict=True):
+                    if mine != theirs:
+                        print(f"  {label} differs in {part}: in-database {sorted(set(mine) - set(theirs))}, "
+                              f"{label} {sorted(set(theirs) - set(mine))}")
     finally:
         cleanup()
 
