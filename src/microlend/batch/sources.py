@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TypeAlias
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,23 @@ class ParquetDataset:
     @classmethod
     def of_schema(cls, path: Path, schema: pa.Schema) -> ParquetDataset:
         """The dataset at `path` declared with the columns and types of an Arrow schema."""
-        return cls(path, {f.name: sql_type(f.type) for f in schema})
+        columns: dict[str, str] = {}
+        for f in schema:
+            try:
+                columns[f.name] = sql_type(f.type)
+            except ValueError as exc:
+                raise ValueError(f"column {f.name}: {exc}") from None
+        return cls(path, columns)
+
+    @classmethod
+    def of_files(cls, path: Path) -> ParquetDataset:
+        """The dataset at `path` declared with its files' own columns and types (those of the first file: the
+        partition keys, such as tenant_id and month, are not a job's columns). FileNotFoundError without any
+        Parquet file; a file that is not Parquet or a column of no portable type is a ValueError."""
+        first = next(path.rglob("*.parquet"), None) if path.is_dir() else None
+        if first is None:
+            raise FileNotFoundError(f"no Parquet files under {path}")
+        return cls.of_schema(path, pq.read_schema(first))
 
     def without(self, names: set[str]) -> ParquetDataset:
         """The same files with some columns left out of the view."""

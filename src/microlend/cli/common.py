@@ -28,6 +28,7 @@ from microlend.core.uow import UnitOfWork
 
 if TYPE_CHECKING:
     from microlend.batch.engine import BatchEngine
+    from microlend.batch.sources import ParquetDataset
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -169,3 +170,33 @@ def batch_engine(name: str) -> BatchEngine:
         return engine_named(name)
     except EngineUnavailable as exc:
         raise fail(str(exc)) from None
+
+
+def parquet_tables(data: Path) -> dict[str, Path]:
+    """The tables in a folder (`--data`), by name: `name.parquet` files and `name/` folders of partitioned Parquet
+    files (`name/tenant_id=1/month=2026-03/part-0.parquet`; a sub-folder without any is no table). A name given
+    both ways is refused."""
+    if not data.is_dir():
+        raise ValidationError(f"data: no folder at {data}", field="data")
+    tables = {p.stem: p for p in sorted(data.glob("*.parquet")) if p.is_file()}
+    for folder in sorted(p for p in data.iterdir() if p.is_dir()):
+        if next(folder.rglob("*.parquet"), None) is not None:
+            if folder.name in tables:
+                raise ValidationError(f"data: {data} has both {folder.name}.parquet and a {folder.name}/ folder",
+                                      field="data")
+            tables[folder.name] = folder
+    return tables
+
+
+def parquet_folder(path: Path, name: str) -> ParquetDataset:
+    """Table `name` as a folder of partitioned Parquet files, declared with its files' columns and types, which
+    the batch engine reads itself (on Spark, the cluster's executors in parallel) instead of this process."""
+    from microlend.batch.sources import ParquetDataset
+
+    try:
+        return ParquetDataset.of_files(path)
+    except FileNotFoundError:
+        raise ValidationError(f"{name}: no Parquet files under {path}", field=name) from None
+    except ValueError as exc:  # a file that is not Parquet, a column of no portable type
+        raise ValidationError(f"{name}: cannot read the files under {path}: {_first_line(exc)}",
+                              field=name) from None

@@ -16,13 +16,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from microlend.cli.common import batch_engine, tenant_principal, user_errors
+from microlend.cli.common import batch_engine, parquet_folder, parquet_tables, tenant_principal, user_errors
 from microlend.core.errors import ValidationError
 
 if TYPE_CHECKING:  # the data libraries load on first use, so `microlend --help` stays quick
     import pandas as pd
     import pyarrow as pa
 
+    from microlend.batch.sources import ParquetDataset
     from microlend.data.contracts import DataContract
 
 app = typer.Typer(
@@ -244,16 +245,31 @@ def _read_source_table(path: Path, table: str) -> pa.Table:
     raise ValidationError(f"{table}: '{path.name}' is neither .csv nor .parquet", field=table)
 
 
+def _source_table(path: Path, table: str) -> pa.Table | ParquetDataset:
+    """A source table from a CSV or Parquet file, read here, or from a folder of partitioned Parquet files, which
+    the batch engine reads itself (on Spark, the cluster's executors in parallel)."""
+    if path.is_dir():
+        return parquet_folder(path, table)
+    if not path.exists():
+        raise ValidationError(f"{table}: no file or folder at {path}", field=table)
+    return _read_source_table(path, table)
+
+
 @app.command("features")
 @user_errors
 def features_command(
     as_of: Annotated[str | None, typer.Option(help="Compute as of this date (YYYY-MM-DD)")] = None,
-    customers: Annotated[Path | None, typer.Option(help="customers table (CSV or Parquet)")] = None,
-    loans: Annotated[Path | None, typer.Option(help="loans table")] = None,
-    installments: Annotated[Path | None, typer.Option(help="installments table")] = None,
-    credit_lines: Annotated[Path | None, typer.Option(help="credit_lines table")] = None,
-    applications: Annotated[Path | None, typer.Option(help="applications table")] = None,
-    external_scores: Annotated[Path | None, typer.Option(help="external_scores table (e.g. bureau)")] = None,
+    customers: Annotated[Path | None, typer.Option(help="customers table: a CSV or Parquet file, or a folder of "
+                                                        "partitioned Parquet files (customers/tenant_id=1/…)")] = None,
+    loans: Annotated[Path | None, typer.Option(help="loans table (file or folder, as --customers)")] = None,
+    installments: Annotated[Path | None, typer.Option(help="installments table (file or folder)")] = None,
+    credit_lines: Annotated[Path | None, typer.Option(help="credit_lines table (file or folder)")] = None,
+    applications: Annotated[Path | None, typer.Option(help="applications table (file or folder)")] = None,
+    external_scores: Annotated[Path | None, typer.Option(help="external_scores table (e.g. bureau; file or "
+                                                              "folder)")] = None,
+    data: Annotated[Path | None, typer.Option(help="Folder of source tables, each a Parquet file (loans.parquet) or "
+                                                   "a folder of partitioned Parquet files (loans/tenant_id=1/"
+                                                   "month=2024-01/…), as for `marketing preapprove --data`")] = None,
     out: Annotated[Path | None, typer.Option(help="Where to write the features (.parquet or .csv)")] = None,
     feature: Annotated[list[str] | None, typer.Option(help="Only these features (repeatable)")] = None,
     list_features: Annotated[bool, typer.Option("--list", help="List the feature library and stop")] = False,
@@ -291,8 +307,8 @@ def features_command(
             table.add_row(f["name"], str(f["version"]), f["group"], f["description_en"], f["description_zh"])
         console.print(table)
         return
-    if as_of is None or customers is None or out is None:
-        raise ValidationError("features: give --as-of, --customers and --out (or --list)", field="as_of")
+    if as_of is None or (customers is None and data is None) or out is None:
+        raise ValidationError("features: give --as-of, --customers (or --data) and --out (or --list)", field="as_of")
     try:
         day = date.fromisoformat(as_of)
     except ValueError:
@@ -305,7 +321,17 @@ def features_command(
         "applications": applications,
         "external_scores": external_scores,
     }
-    sources = {name: _read_source_table(p, name) for name, p in paths.items() if p is not None}
+    sources: dict[str, pa.Table | ParquetDataset] = {}
+    if data is not None:
+        for name, path in parquet_tables(data).items():
+            if name == "profile":  # the pre-approval's customer profile may share the folder
+                continue
+            if paths.get(name) is not None:
+                raise ValidationError(f"{name}: given both by --{name.replace('_', '-')} and in {data}", field=name)
+            sources[name] = _source_table(path, name)
+        if "customers" not in sources and customers is None:
+            raise ValidationError(f"data: {data} has no customers.parquet or customers/ folder", field="data")
+    sources.update({name: _source_table(p, name) for name, p in paths.items() if p is not None})
     batch = batch_engine(engine)
     with _progress(f"computing features ({batch.name})") as update:
         result = compute_features(sources, as_of=day, features=feature, engine=batch, chunk_rows=200_000,

@@ -22,7 +22,15 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from microlend.cli.common import batch_engine, console, fail, tenant_principal, user_errors
+from microlend.cli.common import (
+    batch_engine,
+    console,
+    fail,
+    parquet_folder,
+    parquet_tables,
+    tenant_principal,
+    user_errors,
+)
 from microlend.core.clock import utcnow
 from microlend.core.errors import ValidationError
 from microlend.marketing import service
@@ -144,17 +152,10 @@ def segment_preview(
 def _parquet_inputs(data: Path) -> PreapprovalInputs:
     """The pre-approval's inputs in a folder: `name.parquet` files are read here, `name/` folders of partitioned
     files are left for the batch engine to read."""
-    from microlend.batch.engine import ParquetDataset
     from microlend.marketing.preapproval import PreapprovalInputs
 
-    sources: dict[str, Any] = {p.stem: pq.read_table(p) for p in sorted(data.glob("*.parquet"))}
-    for folder in sorted(p for p in data.iterdir() if p.is_dir()):
-        first = next(folder.rglob("*.parquet"), None)
-        if first is not None:
-            if folder.name in sources:
-                raise fail(f"data: {data} has both {folder.name}.parquet and a {folder.name}/ folder")
-            # the files' own columns: the partition keys (tenant_id, month) are not the job's
-            sources[folder.name] = ParquetDataset.of_schema(folder, pq.read_schema(first))
+    sources: dict[str, Any] = {name: pq.read_table(path) if path.is_file() else parquet_folder(path, name)
+                               for name, path in parquet_tables(data).items()}
     if "customers" not in sources:
         raise fail(f"data: {data} has no customers.parquet or customers/ folder")
     profile = sources.pop("profile", None)

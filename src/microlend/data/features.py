@@ -10,14 +10,16 @@ per customer are then kept in an `OnlineFeatureStore` for lookups at decision ti
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from microlend.batch.engine import BatchEngine, LocalEngine, ParquetDataset, Progress
 from microlend.batch.sources import Source
@@ -271,8 +273,51 @@ def _sources(tables: Mapping[str, pa.Table | pd.DataFrame | ParquetDataset]) -> 
             field="tables",
         )
     in_memory = {name: t for name, t in tables.items() if not isinstance(t, ParquetDataset)}
+    for name, dataset in files.items():
+        check_parquet_source(name, dataset.path)
     declared = {name: ParquetDataset.of_schema(d.path, SOURCE_SCHEMAS[name]) for name, d in files.items()}
     return {**prepare_sources(in_memory), **declared}
+
+
+def check_parquet_source(name: str, path: Path) -> None:
+    """A source table's Parquet files hold its documented columns in types that read as the documented ones
+    (an optional column may be left out: it reads as empty); a ValidationError names `table.column` otherwise.
+
+    Only the first file's schema is read, here, as the engines declare a folder's columns; values (an empty
+    required value, a decimal too wide) are the engine's to read."""
+    first = next(path.rglob("*.parquet"), None) if path.is_dir() else None
+    if first is None:
+        raise ValidationError(f"tables: {name}: no Parquet files under {path}", field=name)
+    try:
+        schema = pq.read_schema(first)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ValidationError(f"tables: {name}: cannot read {first}: {exc}", field=name) from None
+    partition_keys = {part.split("=", 1)[0] for part in first.relative_to(path).parts[:-1] if "=" in part}
+    for fld in SOURCE_SCHEMAS[name]:
+        if fld.name not in schema.names:
+            if fld.nullable or fld.name in partition_keys:
+                continue
+            raise ValidationError(f"tables: {name}.{fld.name} is missing from the files under {path}",
+                                  field=f"{name}.{fld.name}")
+        found = schema.field(fld.name).type
+        if not _reads_as(found, fld.type):
+            raise ValidationError(f"tables: {name}.{fld.name} is {found} in {first}, which does not read as "
+                                  f"{fld.type}", field=f"{name}.{fld.name}")
+
+
+def _reads_as(found: pa.DataType, wanted: pa.DataType) -> bool:
+    """Whether a column stored as `found` reads exactly as `wanted` on every engine (money never from a float)."""
+    t = found.value_type if pa.types.is_dictionary(found) else found
+    types = pa.types
+    families: list[tuple[Callable[[pa.DataType], bool], tuple[Callable[[pa.DataType], bool], ...]]] = [
+        (types.is_integer, (types.is_integer,)),
+        (types.is_decimal, (types.is_integer, types.is_decimal)),
+        (types.is_floating, (types.is_integer, types.is_floating, types.is_decimal)),
+        (types.is_string, (types.is_string, types.is_large_string, types.is_string_view)),
+        (types.is_date, (types.is_date,)),
+        (types.is_timestamp, (types.is_timestamp,)),  # both engines read a timestamp without a zone as UTC
+    ]
+    return t == wanted or any(is_wanted(wanted) and any(test(t) for test in tests) for is_wanted, tests in families)
 
 
 def _spine_sql(as_of: date | None) -> str:

