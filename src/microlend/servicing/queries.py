@@ -390,7 +390,8 @@ def _totals_sql(dialect: str, months: int, ranged: bool = False) -> str:
     owed = ",\n".join(f"SUM(CASE WHEN i.paid_on IS NULL OR i.paid_on > :end_{k} THEN {cents} ELSE 0 END) AS owed_{k}"
                        for k in range(months))
     owed_of = ", ".join(f"CASE WHEN n.disbursed_on <= :end_{k} THEN t.owed_{k} ELSE 0 END" for k in range(months))
-    loans = " AND i.loan_id BETWEEN :first AND :last" if ranged else ""
+    ids = " AND {} BETWEEN :first AND :last" if ranged else ""
+    loans, of = ids.format("i.loan_id"), ids.format("n.id")
     return f"""
 SELECT CASE WHEN n.credit_line_id IS NULL THEN 'loan' ELSE 'line' END, COALESCE(n.credit_line_id, n.id),
        t.due_12m, t.on_time_12m, t.overdue_count_12m, t.max_late, {owed_of}
@@ -404,7 +405,7 @@ FROM (SELECT i.loan_id,
   WHERE i.tenant_id = :tenant AND (i.due_date > :since OR i.paid_on IS NULL OR i.paid_on > :since){loans}
   GROUP BY i.loan_id) t
 JOIN loans n ON n.id = t.loan_id
-WHERE n.tenant_id = :tenant AND n.disbursed_on <= :on
+WHERE n.tenant_id = :tenant AND n.disbursed_on <= :on{of}
 """
 
 
