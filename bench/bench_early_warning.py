@@ -429,7 +429,7 @@ def timed(owner, name, part):
 
 timed(ew, "current_book", "read the book and its signals")
 timed(ew, "portfolio_subjects", "  read: loans and lines")
-timed(ew, "loan_totals", f"  read: instalment totals ({ew.TOTALS_PARTS} parts at once, summed)")
+timed(ew, "loan_totals", f"  read: instalment totals (ranges at once: {ew.TOTALS_PARTS})")
 timed(ew, "_before", "  read: last month's scores")
 timed(ew, "_external", "  read: provider answers and consents")
 timed(ew, "totals_signals", "  signals and behaviour score")

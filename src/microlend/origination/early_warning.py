@@ -71,8 +71,10 @@ VISIT_DAYS = 7
 _RANK = {"low": 1, "medium": 2, "high": 3}
 #: Open alerts seen again are stamped in statements of this many ids.
 _SEEN_CHUNK = 5000
-#: The whole book's instalment totals are read in this many ranges of loans at once (the scan's longest read).
-TOTALS_PARTS = 2
+#: The whole book's instalment totals (the scan's longest read) are read in this many ranges of loans at once. One:
+#: on two cores shared with other work, two ranges at once measured no faster at a million loans (SQLite: the same
+#: CPU; PostgreSQL: about 2 s more server CPU); a database with cores to spare may take more.
+TOTALS_PARTS = 1
 P = Permission
 
 
