@@ -14,8 +14,9 @@ credit lines with their drawdowns and loans outside a line with their instalment
 delinquent), last month's stored behaviour scores (computed by the scorecard on the book as it stood then),
 consents and provider answers (bureau and enforcement with the pull before, tax and merchant) of a share of
 the customers, and the shipped early-warning rules published maker-checker. Prints loans/s of the whole scan
-and of its parts (reading the book, last month's scores and the provider answers, the three at once; signals
-and behaviour score; rules; writing the month's scores, the alerts and the audit record), the scan process's
+and of its parts (reading the book, its instalment totals in ranges of loans, last month's scores and the
+provider answers, all at once; signals and behaviour score; rules; writing the month's scores while the rules
+run, the alerts and the audit record), the scan process's
 peak memory and the alerts raised; --profile prints the scan's cProfile (cumulative and own time).
 --rescan runs the scan a second time on the same business date (the daily scan after the month's first: the
 month's scores are kept and only changed ones are written; the alerts are open and seen again).
@@ -427,7 +428,8 @@ def timed(owner, name, part):
     setattr(owner, name, wrapper)
 
 timed(ew, "current_book", "read the book and its signals")
-timed(ew, "portfolio_totals", "  read: loans, lines and instalment totals")
+timed(ew, "portfolio_subjects", "  read: loans and lines")
+timed(ew, "loan_totals", f"  read: instalment totals (ranges at once: {ew.TOTALS_PARTS})")
 timed(ew, "_before", "  read: last month's scores")
 timed(ew, "_external", "  read: provider answers and consents")
 timed(ew, "totals_signals", "  signals and behaviour score")
@@ -542,8 +544,9 @@ def db_main(args: argparse.Namespace) -> None:
     print(f"  whole scan: {r['seconds']:.2f} s wall, {r['cpu']:.2f} s CPU = {n / r['seconds']:,.0f} loans/s "
           f"(target >= 100,000 loans/s)")
     rest = r["seconds"] - sum(s for part, s in r["spent"].items() if not part.startswith(" "))
-    print("  (the three reads run at once, each in its own unit of work: their times overlap; CPU is the part's own "
-          "thread's: neither Polars' worker threads nor the database server are counted)")
+    print("  (the reads run at once, each in its own unit of work, and the month's scores are written while the rules "
+          "judge the book: their times overlap; CPU is the part's own thread's: neither Polars' worker threads nor "
+          "the database server are counted)")
     _parts(r["spent"], r.get("spent_cpu", {}), rest, n, "  ")
     print(f"  peak memory of the scan process: {r['peak_kib'] / 1024:,.0f} MiB")
     print(f"  alerts raised {r['raised']:,} ({r['raised'] / n:.1%} of subjects), new {r['new']:,}, "

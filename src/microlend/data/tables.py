@@ -144,7 +144,6 @@ class AnswerFactsRow(Base):
     when there are some)."""
 
     __tablename__ = "data_answer_facts"
-    __table_args__ = (Index("ix_data_answer_facts_tenant_kind", "tenant_id", "kind", "at"),)
 
     call_id: Mapped[int] = mapped_column(ForeignKey("data_provider_calls.id"), primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
@@ -158,3 +157,9 @@ class AnswerFactsRow(Base):
     overdue_now: Mapped[int | None] = mapped_column(Integer, nullable=True)
     overdue_level: Mapped[int | None] = mapped_column(Integer, nullable=True)
     cases: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+# the early-warning read ranks each subject's answers of a source newest first (`data.queries.answer_facts`): kept in
+# that order, the database walks them without sorting
+Index("ix_data_answer_facts_subject_newest", AnswerFactsRow.tenant_id, AnswerFactsRow.subject_index,
+      AnswerFactsRow.kind, AnswerFactsRow.at.desc(), AnswerFactsRow.call_id.desc())

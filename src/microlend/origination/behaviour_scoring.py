@@ -50,8 +50,37 @@ def portfolio_totals(uow: UnitOfWork, who: Principal, on: date) -> tuple[pl.Data
     per subject by the database (`behaviour.TOTALS_SCHEMA`), about one row per subject read instead of one
     per instalment."""
     subjects, totals = loans.behaviour_totals(uow, who, on, behaviour.year_before(on), behaviour.month_ends(on))
-    return (subjects.select([pl.col(c).cast(t) for c, t in behaviour.SUBJECT_SCHEMA.items()]),
-            totals.select([pl.col(c).cast(t) for c, t in {"kind": pl.Utf8, **behaviour.TOTALS_SCHEMA}.items()]))
+    return _subjects(subjects), _totals(totals)
+
+
+def _subjects(subjects: pl.DataFrame) -> pl.DataFrame:
+    return subjects.select([pl.col(c).cast(t) for c, t in behaviour.SUBJECT_SCHEMA.items()])
+
+
+def _totals(totals: pl.DataFrame) -> pl.DataFrame:
+    return totals.select([pl.col(c).cast(t) for c, t in {"kind": pl.Utf8, **behaviour.TOTALS_SCHEMA}.items()])
+
+
+def portfolio_subjects(uow: UnitOfWork, who: Principal) -> pl.DataFrame:
+    """The subjects of `portfolio_totals`, read alone (in their own unit of work while the totals are read)."""
+    return _subjects(loans.behaviour_subjects_frame(uow, who))
+
+
+def loan_totals(uow: UnitOfWork, who: Principal, on: date, ids: tuple[int, int]) -> pl.DataFrame:
+    """The instalment totals per loan of the loans with ids in `ids` (first, last): one of the parts
+    `totals_of_parts` adds up to the totals of `portfolio_totals`."""
+    return loans.loan_totals(uow, who, on, behaviour.year_before(on), behaviour.month_ends(on), ids)
+
+
+def totals_of_parts(parts: list[pl.DataFrame], on: date) -> pl.DataFrame:
+    """The totals of `portfolio_totals` from its parts read apart (`loan_totals` over ranges of loan ids that
+    cover every loan once): the same totals."""
+    return _totals(loans.subject_totals(parts, len(behaviour.month_ends(on))))
+
+
+def loan_ranges(uow: UnitOfWork, parts: int) -> list[tuple[int, int]]:
+    """The loan ids cut into `parts` ranges for `loan_totals`."""
+    return loans.loan_id_ranges(uow, parts)
 
 
 def _scored_by_kind(subjects: pl.DataFrame, rows: pl.DataFrame, on: date, keep_owed: bool,

@@ -379,9 +379,10 @@ _CENTS_SQL = """CASE WHEN i.principal % 100 = 0 THEN i.principal / 100 ELSE
 _DAYS_SQL = {"sqlite": "CAST(julianday({a}) - julianday({b}) AS INTEGER)", "postgresql": "({a} - {b})"}
 
 
-def _totals_sql(dialect: str, months: int) -> str:
+def _totals_sql(dialect: str, months: int, ranged: bool = False) -> str:
     """Every loan's instalment totals (`behaviour_totals`, per loan with its subject's kind and id) in one pass
-    over the instalments grouped by loan: the rows `behaviour_instalments` reads, totalled in the database."""
+    over the instalments grouped by loan: the rows `behaviour_instalments` reads, totalled in the database. With
+    `ranged`, of the loans with ids from `:first` to `:last`."""
     cents = _CENTS_SQL
     paid = "COALESCE(i.paid_on, :on)"
     days = _DAYS_SQL.get(dialect, _DAYS_SQL["postgresql"]).format(a=paid, b="i.due_date")
@@ -389,6 +390,8 @@ def _totals_sql(dialect: str, months: int) -> str:
     owed = ",\n".join(f"SUM(CASE WHEN i.paid_on IS NULL OR i.paid_on > :end_{k} THEN {cents} ELSE 0 END) AS owed_{k}"
                        for k in range(months))
     owed_of = ", ".join(f"CASE WHEN n.disbursed_on <= :end_{k} THEN t.owed_{k} ELSE 0 END" for k in range(months))
+    ids = " AND {} BETWEEN :first AND :last" if ranged else ""
+    loans, of = ids.format("i.loan_id"), ids.format("n.id")
     return f"""
 SELECT CASE WHEN n.credit_line_id IS NULL THEN 'loan' ELSE 'line' END, COALESCE(n.credit_line_id, n.id),
        t.due_12m, t.on_time_12m, t.overdue_count_12m, t.max_late, {owed_of}
@@ -399,11 +402,62 @@ FROM (SELECT i.loan_id,
   MAX(CASE WHEN {window} THEN CASE WHEN {paid} > i.due_date THEN {days} ELSE 0 END END) AS max_late,
   {owed}
   FROM loan_installments i
-  WHERE i.tenant_id = :tenant AND (i.due_date > :since OR i.paid_on IS NULL OR i.paid_on > :since)
+  WHERE i.tenant_id = :tenant AND (i.due_date > :since OR i.paid_on IS NULL OR i.paid_on > :since){loans}
   GROUP BY i.loan_id) t
 JOIN loans n ON n.id = t.loan_id
-WHERE n.tenant_id = :tenant AND n.disbursed_on <= :on
+WHERE n.tenant_id = :tenant AND n.disbursed_on <= :on{of}
 """
+
+
+def behaviour_subjects_frame(uow: UnitOfWork, who: Principal) -> pl.DataFrame:
+    """The subjects of `behaviour_frames` (`BEHAVIOUR_SUBJECTS`: lines by id, then loans by id), read alone."""
+    with uow:
+        subjects = read_frame(uow.session, _SUBJECTS_SQL, {"tenant": who.tenant_id}, {
+            **BEHAVIOUR_SUBJECTS, "limit_cents": pl.Int64})
+    subjects = subjects.with_columns(storage_to_cents("limit_cents").alias("limit_cents"))
+    order = pl.when(pl.col("kind") == "line").then(0).otherwise(1)
+    return subjects.sort(order, "subject_id").select(list(BEHAVIOUR_SUBJECTS))
+
+
+def loan_id_ranges(uow: UnitOfWork, parts: int) -> list[tuple[int, int]]:
+    """The ids of the database's loans cut into `parts` ranges of about as many ids (first, last, both included),
+    for reading a whole book's totals in parts at once (`loan_totals`); none when there are no loans."""
+    with uow:
+        low, high = uow.session.execute(select(func.min(LoanRow.id), func.max(LoanRow.id))).one()
+    if low is None or high is None:
+        return []
+    step = max(1, -(-(int(high) - int(low) + 1) // max(1, parts)))
+    return [(first, min(first + step - 1, int(high))) for first in range(int(low), int(high) + 1, step)]
+
+
+def loan_totals(uow: UnitOfWork, who: Principal, on: date, year_ago: date, month_ends: Sequence[date],
+                loans: tuple[int, int] | None = None, days: int = 400) -> pl.DataFrame:
+    """The instalment totals of `behaviour_totals` per loan (with its subject's kind and id; a line's drawdowns
+    not yet added up), of every loan of the bank or of those with ids in `loans` (first, last); the parts of a
+    whole book read at once are added up per subject by `subject_totals`. On PostgreSQL a read of a range runs
+    without parallel workers for the rest of its transaction: their partial totals of a million loans, merged and
+    combined again, cost more than they save (the ranges are the parallel reads)."""
+    params: dict[str, Any] = {"tenant": who.tenant_id, "on": on, "since": on - timedelta(days=days),
+                              "year_ago": year_ago, **{f"end_{k}": end for k, end in enumerate(month_ends)}}
+    if loans is not None:
+        params.update(first=loans[0], last=loans[1])
+    schema = {"kind": pl.Utf8, **BEHAVIOUR_TOTALS, **{f"owed_{k}": pl.Int64 for k in range(len(month_ends))}}
+    with uow:
+        s = uow.session
+        dialect = s.get_bind().dialect.name
+        if dialect == "postgresql" and loans is not None:
+            s.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+        return read_frame(s, _totals_sql(dialect, len(month_ends), loans is not None), params, schema)
+
+
+def subject_totals(per_loan: Sequence[pl.DataFrame], months: int) -> pl.DataFrame:
+    """`loan_totals` (of the whole book, or its parts) added up per subject: the totals of `behaviour_totals`."""
+    schema = {"kind": pl.Utf8, **BEHAVIOUR_TOTALS, **{f"owed_{k}": pl.Int64 for k in range(months)}}
+    loans = pl.concat(list(per_loan)) if per_loan else pl.DataFrame(schema=schema)
+    return loans.group_by("kind", "subject_id").agg(
+        *(pl.col(c).sum() for c in ("due_12m", "on_time_12m", "overdue_count_12m")), pl.col("max_late").max(),
+        *(pl.col(f"owed_{k}").sum() for k in range(months)),
+    ).select([pl.col(c).cast(t) for c, t in schema.items()])
 
 
 def behaviour_totals(uow: UnitOfWork, who: Principal, on: date, year_ago: date, month_ends: Sequence[date],
@@ -413,25 +467,12 @@ def behaviour_totals(uow: UnitOfWork, who: Principal, on: date, year_ago: date, 
     date, how many paid late or still unpaid and the worst days late (clipped at 0; null: none fell due), and
     the principal owed at each of `month_ends` (cents). The sums, counts and worst days are taken by the
     database per loan (about one row per loan crosses the driver, not one per instalment) and added up per
-    credit line here; the same figures as totalling `behaviour_frames`' instalments."""
-    since = on - timedelta(days=days)
-    params: dict[str, Any] = {"tenant": who.tenant_id, "on": on, "since": since, "year_ago": year_ago,
-                              **{f"end_{k}": end for k, end in enumerate(month_ends)}}
-    ends = list(month_ends)
-    schema = {"kind": pl.Utf8, **BEHAVIOUR_TOTALS, **{f"owed_{k}": pl.Int64 for k in range(len(ends))}}
+    credit line here; the same figures as totalling `behaviour_frames`' instalments. In one unit of work;
+    `behaviour_subjects_frame`, `loan_totals` and `subject_totals` read the same in parts."""
     with uow:
-        s = uow.session
-        subjects = read_frame(s, _SUBJECTS_SQL, {"tenant": who.tenant_id}, {
-            **BEHAVIOUR_SUBJECTS, "limit_cents": pl.Int64})
-        per_loan = read_frame(s, _totals_sql(s.get_bind().dialect.name, len(ends)), params, schema)
-    subjects = subjects.with_columns(storage_to_cents("limit_cents").alias("limit_cents"))
-    order = pl.when(pl.col("kind") == "line").then(0).otherwise(1)
-    subjects = subjects.sort(order, "subject_id").select(list(BEHAVIOUR_SUBJECTS))
-    totals = per_loan.group_by("kind", "subject_id").agg(
-        *(pl.col(c).sum() for c in ("due_12m", "on_time_12m", "overdue_count_12m")), pl.col("max_late").max(),
-        *(pl.col(f"owed_{k}").sum() for k in range(len(ends))),
-    ).select([pl.col(c).cast(t) for c, t in schema.items()])
-    return subjects, totals
+        subjects = behaviour_subjects_frame(uow, who)
+        per_loan = loan_totals(uow, who, on, year_ago, month_ends, days=days)
+    return subjects, subject_totals([per_loan], len(month_ends))
 
 
 def loan_count(uow: UnitOfWork, who: Principal) -> int:
