@@ -24,14 +24,7 @@ def test_features_on_spark_equal_the_local_engines(tmp_path: Path, spark_engine:
         path = tmp_path / f"{name}.parquet"
         pq.write_table(table, path)
         args += [f"--{name.replace('_', '-')}", str(path)]
-    outputs = {}
-    for engine in ("local", "spark"):  # spark reuses the test session's Spark context
-        out = tmp_path / f"features-{engine}.parquet"
-        result = runner.invoke(app, [*args, "--out", str(out), "--engine", engine])
-        assert result.exit_code == 0, result.output
-        outputs[engine] = pq.read_table(out)
-    assert outputs["local"].num_rows > 300
-    assert outputs["spark"].equals(outputs["local"])
+    _assert_same_features(tmp_path, {"local": args, "spark": args})  # spark reuses the test session's context
 
 
 def test_features_on_spark_from_partitioned_folders_equal_the_local_engines_from_files(
@@ -41,11 +34,17 @@ def test_features_on_spark_from_partitioned_folders_equal_the_local_engines_from
         pq.write_table(table, tmp_path / f"{name}.parquet")
         files += [f"--{name.replace('_', '-')}", str(tmp_path / f"{name}.parquet")]
         write_partitioned(folders, name, 1, [table], month_of=SOURCE_MONTH_OF[name])
+    _assert_same_features(
+        tmp_path, {"local": files, "spark": ["features", "--as-of", AS_OF.isoformat(), "--data", str(folders)]}
+    )
+
+
+def _assert_same_features(tmp_path: Path, inputs: dict[str, list[str]]) -> None:
+    """`data features` with each engine's arguments: both succeed and write the same table."""
     outputs = {}
-    for engine, inputs in (("local", files), ("spark", ["features", "--as-of", AS_OF.isoformat(), "--data",
-                                                       str(folders)])):
+    for engine, args in inputs.items():
         out = tmp_path / f"features-{engine}.parquet"
-        result = runner.invoke(app, [*inputs, "--out", str(out), "--engine", engine])
+        result = runner.invoke(app, [*args, "--out", str(out), "--engine", engine])
         assert result.exit_code == 0, result.output
         outputs[engine] = pq.read_table(out)
     assert outputs["local"].num_rows > 300
