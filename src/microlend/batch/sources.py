@@ -29,7 +29,7 @@ class ParquetDataset:
     columns: Mapping[str, str]
 
     def exists(self) -> bool:
-        return self.path.is_dir() and any(self.path.rglob("*.parquet"))
+        return first_parquet(self.path) is not None
 
     @classmethod
     def of_schema(cls, path: Path, schema: pa.Schema) -> ParquetDataset:
@@ -47,7 +47,7 @@ class ParquetDataset:
         """The dataset at `path` declared with its files' own columns and types (those of the first file: the
         partition keys, such as tenant_id and month, are not a job's columns). FileNotFoundError without any
         Parquet file; a file that is not Parquet or a column of no portable type is a ValueError."""
-        first = next(path.rglob("*.parquet"), None) if path.is_dir() else None
+        first = first_parquet(path)
         if first is None:
             raise FileNotFoundError(f"no Parquet files under {path}")
         return cls.of_schema(path, pq.read_schema(first))
@@ -55,6 +55,12 @@ class ParquetDataset:
     def without(self, names: set[str]) -> ParquetDataset:
         """The same files with some columns left out of the view."""
         return ParquetDataset(self.path, {k: v for k, v in self.columns.items() if k not in names})
+
+
+def first_parquet(path: Path) -> Path | None:
+    """The first Parquet file under the folder `path` (at any depth: partitions are sub-folders), or None when
+    `path` is not a folder or holds none."""
+    return next(path.rglob("*.parquet"), None) if path.is_dir() else None
 
 
 #: An input of a query: an Arrow table in this process, or Parquet files every engine reads itself.

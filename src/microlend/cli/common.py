@@ -176,11 +176,13 @@ def parquet_tables(data: Path) -> dict[str, Path]:
     """The tables in a folder (`--data`), by name: `name.parquet` files and `name/` folders of partitioned Parquet
     files (`name/tenant_id=1/month=2026-03/part-0.parquet`; a sub-folder without any is no table). A name given
     both ways is refused."""
+    from microlend.batch.sources import first_parquet
+
     if not data.is_dir():
         raise ValidationError(f"data: no folder at {data}", field="data")
     tables = {p.stem: p for p in sorted(data.glob("*.parquet")) if p.is_file()}
     for folder in sorted(p for p in data.iterdir() if p.is_dir()):
-        if next(folder.rglob("*.parquet"), None) is not None:
+        if first_parquet(folder) is not None:
             if folder.name in tables:
                 raise ValidationError(f"data: {data} has both {folder.name}.parquet and a {folder.name}/ folder",
                                       field="data")

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from microlend.batch.engine import BatchEngine, LocalEngine, ParquetDataset, Progress
-from microlend.batch.sources import Source
+from microlend.batch.sources import Source, first_parquet
 from microlend.core.clock import utcnow
 from microlend.core.errors import ValidationError
 from microlend.data.feature_library import STANDARD_LIBRARY
@@ -285,7 +285,7 @@ def check_parquet_source(name: str, path: Path) -> None:
 
     Only the first file's schema is read, here, as the engines declare a folder's columns; values (an empty
     required value, a decimal too wide) are the engine's to read."""
-    first = next(path.rglob("*.parquet"), None) if path.is_dir() else None
+    first = first_parquet(path)
     if first is None:
         raise ValidationError(f"tables: {name}: no Parquet files under {path}", field=name)
     try:
