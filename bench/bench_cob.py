@@ -179,6 +179,7 @@ LOAN_NAMES = [
     "maturity_date",
     "accrual_status",
 ]
+BALANCE_NAMES = ["loan_id", "tenant_id", "balance_product"]
 INSTALLMENT_NAMES = [
     "tenant_id",
     "loan_id",
@@ -238,6 +239,13 @@ def _loan_columns(
     ] + [np.full(n, v) for v in LOAN_CONSTANTS.values()]
 
 
+def _balance_columns(data: dict[str, Any], tenant_id: int, lo: int, hi: int) -> list[np.ndarray[Any, Any]]:
+    """The revolving loans' balance products as the seeded state has them: a row each, its product settled to 0
+    (as a drawdown's row stands after its first day: the nightly close updates it in place)."""
+    rv = np.flatnonzero(data["method"][lo:hi] == 4)
+    return [rv + lo + 1, np.full(len(rv), tenant_id), np.zeros(len(rv), dtype=np.int64)]
+
+
 def _installment_columns(tenant_id: int, rows: dict[str, Any], lo: int, hi: int) -> list[np.ndarray[Any, Any]]:
     paid = rows["paid"][lo:hi]
     zero = np.zeros(len(paid), dtype=np.int64)
@@ -274,6 +282,7 @@ def _load_rows(engine: Engine, tenant_id: int, data: dict[str, Any]) -> tuple[in
     postgres = engine.dialect.name == "postgresql"
     loan_sql = f"INSERT INTO loans ({', '.join(LOAN_NAMES + list(LOAN_CONSTANTS))}) VALUES "
     loan_sql += f"({', '.join('?' * (len(LOAN_NAMES) + len(LOAN_CONSTANTS)))})"
+    balance_sql = f"INSERT INTO revolving_balances ({', '.join(BALANCE_NAMES)}) VALUES (?, ?, ?)"
     inst_sql = f"INSERT INTO loan_installments ({', '.join(INSTALLMENT_NAMES)}) VALUES "
     inst_sql += f"({', '.join('?' * len(INSTALLMENT_NAMES))})"
     raw = engine.raw_connection()
@@ -311,6 +320,7 @@ def _load_rows(engine: Engine, tenant_id: int, data: dict[str, Any]) -> tuple[in
             columns = _loan_columns(data, tenant_id, product_ids, lo, hi, maturity, non_accrual)
             write("loans", loan_sql, LOAN_NAMES + list(LOAN_CONSTANTS), columns)
             del columns
+            write("revolving_balances", balance_sql, BALANCE_NAMES, _balance_columns(data, tenant_id, lo, hi))
             rows_loaded += write_installments(scheduled)
             revolving_parts.append(revolving)
             del scheduled

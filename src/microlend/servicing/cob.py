@@ -48,7 +48,7 @@ from microlend.servicing.repository import (
     post_entry,
     tune_batch_transaction,
 )
-from microlend.servicing.revolving import revolving_day_interest, settle_revolving
+from microlend.servicing.revolving import BALANCES, revolving_day_interest, settle_revolving
 from microlend.servicing.subledger import post_loan_lines as post_loan_lines  # the kill tests patch it here
 from microlend.servicing.tables import CobRunRow, LoanEventRow, LoanRow
 
@@ -92,9 +92,11 @@ def _class_case(dpd: str) -> str:
 
 #: its day's interest: accrued by the end of :d less accrued through :c (nothing stored: see ``accrued``)
 _DAY_SCHEDULED = f"({scheduled_to_date_sql(':d')} - {accrued_sql(':c')})"
-_REVOLVING_DAY = revolving_day_interest("i", "l")
+_REVOLVING_DAY = revolving_day_interest("i", "l", "b")
+#: a revolving loan's open drawdowns with the loan and its balance product (a loan without one: none yet)
+_REVOLVING_FROM = f"loan_installments i JOIN loans l ON l.id = i.loan_id LEFT JOIN {BALANCES} b ON b.loan_id = l.id"
 _REVOLVING_WHERE = (
-    "l.id = i.loan_id AND l.tenant_id = :t AND l.status = 'active' "
+    "l.tenant_id = :t AND l.status = 'active' "
     "AND l.method = 'revolving' AND i.tenant_id = :t AND i.start_day <= :d AND i.due_day > :d "
     "AND i.principal > i.principal_paid"
 )
@@ -259,7 +261,7 @@ def _day_interest(session: Session, p: dict[str, int]) -> None:
     session.execute(
         text(
             f"INSERT INTO {_DRAWN_TABLE} (id, loan_id, amount, open_cents) SELECT i.id, i.loan_id, {_REVOLVING_DAY}, "
-            f"(i.principal - i.principal_paid) / 100 FROM loan_installments i, loans l WHERE {_REVOLVING_WHERE}"
+            f"(i.principal - i.principal_paid) / 100 FROM {_REVOLVING_FROM} WHERE {_REVOLVING_WHERE}"
             + by_loan
         ),
         p,

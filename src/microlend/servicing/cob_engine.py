@@ -66,7 +66,7 @@ from microlend.servicing.nonaccrual import AccruedInterestPolicy, NonAccrualSett
 from microlend.servicing.products import DEFAULT_RATE_CAP
 from microlend.servicing.provisions import month_end, provision_in
 from microlend.servicing.repository import bank_nonaccrual, post_entry, tune_batch_transaction
-from microlend.servicing.revolving import insert_settled_interest, rounded_interest_sql
+from microlend.servicing.revolving import BALANCES, balance_product_sql, insert_settled_interest, rounded_interest_sql
 from microlend.servicing.subledger import post_loan_lines
 from microlend.servicing.tables import (
     CobPartitionRow,
@@ -100,6 +100,10 @@ _LOAN_SCHEMA = pa.schema([
     ("penalty_rate_e8", pa.int64()), ("method", pa.string()), ("product_id", pa.int64()), ("rate_e8", pa.int64()),
     ("balance_product", pa.int64()), ("compound_interest", pa.bool_()),
 ])
+#: the columns as read: the loan's, its balance product from its own table (``revolving.BALANCES``)
+_READ_LOAN_COLUMNS = tuple(
+    f"{balance_product_sql('b')} AS balance_product" if c == "balance_product" else f"l.{c}" for c in _LOAN_COLUMNS
+)
 _INSTALLMENT_COLUMNS = (
     "id", "loan_id", "number", "start_day", "due_day", "status", "principal", "principal_paid", "interest",
     "interest_paid", "interest_accrued", "fee", "fee_paid",
@@ -498,9 +502,10 @@ def _read_partition(session: Session, tenant_id: int, on: date, lo: int, hi: int
     # the installments' interest accrued as it stands through the last closed date (``accrued``)
     closed = min(closed_through(session, tenant_id), on.toordinal() - 1)
     p = {"t": tenant_id, "lo": lo, "hi": hi, "d": on.toordinal(), "c": closed}
-    lock = " ORDER BY id FOR NO KEY UPDATE" if session.get_bind().dialect.name == "postgresql" else ""
+    lock = " ORDER BY l.id FOR NO KEY UPDATE OF l" if session.get_bind().dialect.name == "postgresql" else ""
     loans = session.execute(
-        text(f"SELECT {', '.join(_LOAN_COLUMNS)} FROM loans WHERE tenant_id = :t AND id BETWEEN :lo AND :hi{lock}"),
+        text(f"SELECT {', '.join(_READ_LOAN_COLUMNS)} FROM loans l LEFT JOIN {BALANCES} b ON b.loan_id = l.id "
+             f"WHERE l.tenant_id = :t AND l.id BETWEEN :lo AND :hi{lock}"),
         p,
     ).all()
     installments = session.execute(
@@ -780,10 +785,18 @@ def _apply(
         "paid_on = CASE WHEN c.paid_today = 1 THEN :bd ELSE loan_installments.paid_on END "
         f"FROM {_INSTALLMENTS_TABLE} c WHERE loan_installments.id = c.id"
     ).bindparams(bindparam("bd", type_=Date())), {**bd, "d": on.toordinal()})
+    # the balance products that moved (grown, or reset by the settlement): rows updated in place, then those of
+    # drawdowns without one yet inserted (``revolving.settle_revolving`` writes them so)
     session.execute(text(
-        f"UPDATE loans SET balance_product = c.balance_product FROM {_LOANS_TABLE} c "
-        "WHERE c.revolving_line = 1 AND loans.id = c.loan_id AND loans.balance_product <> c.balance_product"
+        f"UPDATE {BALANCES} SET balance_product = c.balance_product FROM {_LOANS_TABLE} c "
+        f"WHERE c.revolving_line = 1 AND {BALANCES}.loan_id = c.loan_id "
+        f"AND {BALANCES}.balance_product <> c.balance_product"
     ))
+    session.execute(text(
+        f"INSERT INTO {BALANCES} (loan_id, tenant_id, balance_product) SELECT c.loan_id, :t, c.balance_product "
+        f"FROM {_LOANS_TABLE} c WHERE c.revolving_line = 1 AND c.balance_product <> 0 "
+        f"AND NOT EXISTS (SELECT 1 FROM {BALANCES} b WHERE b.loan_id = c.loan_id) ORDER BY c.loan_id"
+    ), p)
     on_param = bindparam("bd", type_=Date())
     newly_overdue = session.execute(text(
         "INSERT INTO loan_events (tenant_id, loan_id, business_date, kind, data) "

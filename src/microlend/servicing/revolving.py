@@ -1,9 +1,10 @@
 """Revolving drawdowns (随借随还): interest on the daily-balance product (积数计息), settled monthly (按月结息).
 
 Each day close of business adds the drawdown's outstanding principal to its balance product (in cent-days,
-exact). Interest to date is that product × annual rate / 360, rounded half up to cents once: the day's accrual
-is the growth of that rounded amount, so the days of a month add up to the month's interest rounded once (a
-small balance is no longer charged a rounded cent every day). On the product's settlement day (结息日, default
+exact; a row per loan of ``revolving_balances``, none yet: zero). Interest to date is that product × annual rate
+/ 360, rounded half up to cents once: the day's accrual is the growth of that rounded amount, so the days of a
+month add up to the month's interest rounded once (a small balance is no longer charged a rounded cent every
+day). On the product's settlement day (结息日, default
 the 20th) the month's interest (the principal installment's accrued unpaid interest) becomes an installment of
 its own, due ``interest_due_days`` later (default 1: the 21st, 付息日), which repayments settle and which falls
 overdue (days past due, penalty) like any other; the product starts again from zero."""
@@ -34,11 +35,21 @@ def rounded_interest_sql(product: str, rate: str, div: str = "") -> str:
     return f"((2 * ({product}) * {rate} + {_YEAR}) / {2 * _YEAR})"
 
 
-def revolving_day_interest(installment: str, loan: str) -> str:
+#: the table of the revolving drawdowns' balance products (a loan without a row: zero)
+BALANCES = "revolving_balances"
+
+
+def balance_product_sql(balances: str) -> str:
+    """SQL: a loan's balance product (cent-days) from its row ``balances`` of ``BALANCES`` outer-joined (none: 0)."""
+    return f"COALESCE({balances}.balance_product, 0)"
+
+
+def revolving_day_interest(installment: str, loan: str, balances: str) -> str:
     """SQL for one day's interest of a revolving drawdown in storage units: how much the rounded interest on the
-    balance product grows with today's outstanding principal."""
+    balance product (the loan's row ``balances`` of ``BALANCES``, outer-joined) grows with today's outstanding
+    principal."""
     today = f"({installment}.principal - {installment}.principal_paid) / 100"
-    product, rate = f"{loan}.balance_product", f"{loan}.rate_e8"
+    product, rate = balance_product_sql(balances), f"{loan}.rate_e8"
     return f"(100 * ({rounded_interest_sql(f'{product} + {today}', rate)} - {rounded_interest_sql(product, rate)}))"
 
 
@@ -49,13 +60,18 @@ def settle_revolving(session: Session, on: date, p: dict[str, int], drawn: str) 
     """Close of business, after the day's revolving interest: the day's balance joins each drawdown's product;
     on a product's settlement day its drawdowns' month of interest falls due. ``drawn``: the table of the
     drawdowns open today (loan_id, open_cents: outstanding principal in whole cents) the close read once."""
-    # PostgreSQL: the ids as an array lead to the loans by the primary key (not a scan of every loan)
-    by_id = ""
-    if session.get_bind().dialect.name == "postgresql":
-        by_id = f" AND loans.id = ANY(ARRAY(SELECT loan_id FROM {drawn}))"
+    # the narrow table of the products (the drawn table holds only the tenant's active revolving loans): the rows
+    # there grow in place, then a drawdown's first day inserts its row (an update and an insert of the missing
+    # rows write half the log records an INSERT ... ON CONFLICT DO UPDATE does: it locks each row it updates)
+    grown = f"SELECT loan_id, SUM(open_cents) AS cents FROM {drawn} WHERE open_cents <> 0 GROUP BY loan_id"
     session.execute(
-        text(f"UPDATE loans SET balance_product = balance_product + b.cents FROM (SELECT loan_id, SUM(open_cents) "
-             f"AS cents FROM {drawn} GROUP BY loan_id) b WHERE loans.id = b.loan_id AND {_REVOLVING}{by_id}"),
+        text(f"UPDATE {BALANCES} SET balance_product = {BALANCES}.balance_product + g.cents FROM ({grown}) g "
+             f"WHERE {BALANCES}.loan_id = g.loan_id"),
+        p,
+    )
+    session.execute(
+        text(f"INSERT INTO {BALANCES} (loan_id, tenant_id, balance_product) SELECT g.loan_id, :t, g.cents "
+             f"FROM ({grown}) g WHERE NOT EXISTS (SELECT 1 FROM {BALANCES} b WHERE b.loan_id = g.loan_id)"),
         p,
     )
     products = session.execute(
@@ -85,8 +101,8 @@ def _settle_product(session: Session, on: date, product_id: int, due_days: int, 
         ).bindparams(bindparam("on", type_=Date())),
         params,
     )
-    session.execute(text(f"UPDATE loans SET balance_product = 0 WHERE {_REVOLVING} AND product_id = :product"),
-                    params)
+    session.execute(text(f"UPDATE {BALANCES} SET balance_product = 0 WHERE loan_id IN ({loans}) "
+                         "AND balance_product <> 0"), params)
 
 
 def insert_settled_interest(session: Session, on: date, due: date, interest: str, source: str,

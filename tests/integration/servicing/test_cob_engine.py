@@ -104,7 +104,7 @@ def _revolving_lines(engine: Engine, tenant_id: int) -> list[int]:
     as of the day before OPEN and their balance products (cent-days since the last settlement) consistent with
     their outstanding principal; returns their ids."""
     from microlend.servicing.delinquency import classify
-    from microlend.servicing.tables import InstallmentRow, LoanRow, ProductRow
+    from microlend.servicing.tables import InstallmentRow, LoanRow, ProductRow, RevolvingBalanceRow
 
     session = make_session_factory(engine)()
     try:
@@ -138,12 +138,14 @@ def _revolving_lines(engine: Engine, tenant_id: int) -> list[int]:
                 disbursed_on=drawn, maturity_date=expires, status="active", accrual_status=accrual,
                 days_past_due=dpd, bucket=DEFAULT_BUCKETS.bucket_for(dpd), loan_class=classify(dpd).value,
                 interest_suspended=Decimal(2_000) / 100 if accrual == "non-accrual" else Decimal(0),
-                balance_product=outstanding * max((min(OPEN, expires) - since).days, 0),
                 created_at=datetime(2026, 1, 1, tzinfo=UTC),
             )
             session.add(loan)
             session.flush()
             ids.append(loan.id)
+            product = outstanding * max((min(OPEN, expires) - since).days, 0)
+            if product:
+                session.add(RevolvingBalanceRow(loan_id=loan.id, tenant_id=tenant_id, balance_product=product))
             rows = [(1, drawn, expires, principal, repaid, interest, 0,
                      "overdue" if expires < OPEN and principal > repaid else "pending")]
             start = drawn
@@ -221,8 +223,9 @@ def _state(bank: Bank, ids: list[int]) -> dict[str, Any]:
 
     return {
         "loans": sorted(named(r) for r in rows(
-            "SELECT id, status, accrual_status, days_past_due, bucket, loan_class, penalty_accrued, "
-            "penalty_suspended, interest_suspended, balance_product FROM loans WHERE tenant_id = :t")),
+            "SELECT l.id, l.status, l.accrual_status, l.days_past_due, l.bucket, l.loan_class, l.penalty_accrued, "
+            "l.penalty_suspended, l.interest_suspended, COALESCE(b.balance_product, 0) FROM loans l "
+            "LEFT JOIN revolving_balances b ON b.loan_id = l.id WHERE l.tenant_id = :t")),
         "installments": sorted(named(r) for r in rows(
             f"SELECT loan_id, number, status, interest, {accrued_sql(':c')}, fee_amortised, period_start, due_date, "
             "start_day, due_day, paid_on FROM loan_installments WHERE tenant_id = :t")),
