@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from microlend.core.errors import ValidationError
 from microlend.servicing.delinquency import LoanClass
 from microlend.servicing.events import LoanClassChanged
+from microlend.servicing.repository import in_work_rows
 from microlend.servicing.tables import InstallmentRow, LoanClassStateRow
 from microlend.servicing.writeoff import DEFAULT_POLICY, BadLoanPolicy
 
@@ -158,7 +159,8 @@ def apply_class_rules(session: Session, tenant_id: int, on: date) -> dict[int, s
             "SELECT w.loan_id, l.loan_class, w.loan_class, w.days_past_due FROM cob_work w "
             "JOIN loans l ON l.id = w.loan_id WHERE w.tenant_id = :t AND ("
             f"(l.loan_class IN ({npl}) AND {rank_sql.format('w.loan_class')} < {rank_sql.format('l.loan_class')}) "
-            "OR EXISTS (SELECT 1 FROM loan_class_states s WHERE s.loan_id = w.loan_id)) ORDER BY w.loan_id"
+            "OR EXISTS (SELECT 1 FROM loan_class_states s WHERE s.loan_id = w.loan_id))"
+            f"{in_work_rows(session, 'l.id')} ORDER BY w.loan_id"
         ),
         p,
     ).all()
@@ -201,8 +203,8 @@ def class_changes(session: Session, tenant_id: int, on: date, reasons: dict[int,
     rows = session.execute(
         text(
             "SELECT w.loan_id, l.loan_class, w.loan_class, w.days_past_due FROM cob_work w "
-            "JOIN loans l ON l.id = w.loan_id WHERE w.tenant_id = :t AND l.loan_class <> w.loan_class "
-            "ORDER BY w.loan_id"
+            "JOIN loans l ON l.id = w.loan_id WHERE w.tenant_id = :t AND l.loan_class <> w.loan_class"
+            f"{in_work_rows(session, 'l.id')} ORDER BY w.loan_id"
         ),
         {"t": tenant_id},
     ).all()

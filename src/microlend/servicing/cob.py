@@ -45,6 +45,7 @@ from microlend.servicing.repository import (
     SqlLedger,
     SqlLoanRepository,
     bank_nonaccrual,
+    in_work_rows,
     post_entry,
     tune_batch_transaction,
 )
@@ -320,6 +321,7 @@ def _stop_accruing(
     reaching = (
         "tenant_id = :t AND status = 'active' AND accrual_status = 'accruing' "
         f"AND (days_past_due > {int(rule.days)}{npl}) AND id IN (SELECT loan_id FROM cob_work WHERE tenant_id = :t)"
+        + in_work_rows(session, "id")
     )
     stopped = _scalar(session, f"SELECT COUNT(*) FROM loans WHERE {reaching}", **p)
     if not stopped:
@@ -432,7 +434,7 @@ def _record_delinquency_events(session: Session, p: dict[str, int], on: date) ->
             "INSERT INTO loan_events (tenant_id, loan_id, business_date, kind, data) "
             "SELECT :t, w.loan_id, :bd, 'LoanBecameOverdue', '{\"days_past_due\": ' || w.days_past_due || '}' "
             "FROM cob_work w JOIN loans l ON l.id = w.loan_id "
-            "WHERE w.tenant_id = :t AND l.days_past_due = 0 AND w.days_past_due > 0"
+            f"WHERE w.tenant_id = :t AND l.days_past_due = 0 AND w.days_past_due > 0{in_work_rows(session, 'l.id')}"
         ).bindparams(on_param),
         {**p, "bd": on},
     )
@@ -442,7 +444,7 @@ def _record_delinquency_events(session: Session, p: dict[str, int], on: date) ->
             "SELECT :t, w.loan_id, :bd, 'LoanBucketChanged', '{\"days_past_due\": ' || w.days_past_due || "
             '\', "from_bucket": "\' || l.bucket || \'", "to_bucket": "\' || w.bucket || \'"}\' '
             "FROM cob_work w JOIN loans l ON l.id = w.loan_id "
-            "WHERE w.tenant_id = :t AND l.bucket <> w.bucket"
+            f"WHERE w.tenant_id = :t AND l.bucket <> w.bucket{in_work_rows(session, 'l.id')}"
         ).bindparams(on_param),
         {**p, "bd": on},
     )
@@ -451,12 +453,13 @@ def _record_delinquency_events(session: Session, p: dict[str, int], on: date) ->
 def _update_loans(session: Session, p: dict[str, int]) -> tuple[int, int]:
     """Step 6: the loans take their new state and penalty (a non-accrual loan's off-balance); returns the day's
     penalty and the part of it that is off-balance, in storage units (the scratch rows stay for step 6b)."""
+    by_id = in_work_rows(session, "loans.id")
     session.execute(
         text(
             "UPDATE loans SET days_past_due = w.days_past_due, bucket = w.bucket, loan_class = w.loan_class, "
             "penalty_accrued = loans.penalty_accrued + w.penalty, penalty_suspended = loans.penalty_suspended "
             "+ CASE WHEN loans.accrual_status = 'non-accrual' THEN w.penalty ELSE 0 END "
-            "FROM cob_work w WHERE w.tenant_id = :t AND w.loan_id = loans.id"
+            f"FROM cob_work w WHERE w.tenant_id = :t AND w.loan_id = loans.id{by_id}"
         ),
         p,
     )

@@ -50,24 +50,36 @@ def post_loan_lines(
     session.add(row)
     session.flush()
     entry = {**params, "e": row.id, "bd": on}
+    # PostgreSQL totals each leg from the rows as its INSERT writes them (RETURNING into the same statement), not
+    # by reading them back; SQLite (no RETURNING inside a WITH) reads the batch's primary-key range after
+    returned = session.get_bind().dialect.name == "postgresql"
+    sums: list[tuple[int, str, str, int]] = []
     # in loan order: the rows reach the primary key and the loan index in key order, page after page
     for leg, (debit_account, credit_account, rows) in enumerate(legs):
-        session.execute(
-            text(
-                "INSERT INTO loan_accruals (entry_id, leg, loan_id, tenant_id, business_date, debit_account, "
-                f"credit_account, amount) SELECT :e, {leg}, x.loan_id, :t, :bd, '{debit_account}', "
-                f"'{credit_account}', x.amount FROM ({rows}) x WHERE x.amount <> 0 ORDER BY x.loan_id"
-            ).bindparams(bindparam("bd", type_=Date())),
-            entry,
+        insert = (
+            "INSERT INTO loan_accruals (entry_id, leg, loan_id, tenant_id, business_date, debit_account, "
+            f"credit_account, amount) SELECT :e, {leg}, x.loan_id, :t, :bd, '{debit_account}', "
+            f"'{credit_account}', x.amount FROM ({rows}) x WHERE x.amount <> 0 ORDER BY x.loan_id"
         )
-    # the entry's lines: each leg's total from the rows just written (the batch's own primary-key range)
-    sums = session.execute(
-        text(
-            "SELECT leg, MIN(debit_account), MIN(credit_account), CAST(SUM(amount) AS BIGINT) FROM loan_accruals "
-            "WHERE entry_id = :e GROUP BY leg ORDER BY leg"
-        ),
-        {"e": row.id},
-    ).all()
+        if returned:
+            insert = f"WITH w AS ({insert} RETURNING amount) SELECT CAST(SUM(amount) AS BIGINT) FROM w"
+        written = session.execute(text(insert).bindparams(bindparam("bd", type_=Date())), entry)
+        if returned:
+            leg_total = written.scalar()
+            if leg_total is not None:
+                sums.append((leg, debit_account, credit_account, int(leg_total)))
+    if not returned:
+        # the entry's lines: each leg's total from the rows just written (the batch's own primary-key range)
+        sums = [
+            (int(r[0]), str(r[1]), str(r[2]), int(r[3]))
+            for r in session.execute(
+                text(
+                    "SELECT leg, MIN(debit_account), MIN(credit_account), CAST(SUM(amount) AS BIGINT) "
+                    "FROM loan_accruals WHERE entry_id = :e GROUP BY leg ORDER BY leg"
+                ),
+                {"e": row.id},
+            )
+        ]
     posted = sum(int(s[3]) for s in sums)
     if posted != total:
         raise UnbalancedEntryError(f"journal entry '{kind}': its loans add up to {from_storage(posted)}, not {amount}")
