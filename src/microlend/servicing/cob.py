@@ -222,6 +222,8 @@ def close_business_date(
 _NON_ACCRUAL_TABLE = "cob_day_non_accrual"
 _NON_ACCRUAL_LOANS = f"SELECT loan_id FROM {_NON_ACCRUAL_TABLE}"
 _NPL_CLASSES = ", ".join(f"'{c.value}'" for c in LoanClass if c.non_performing)
+_DAY_COLUMNS = "loan_id INTEGER NOT NULL, scheduled BIGINT NOT NULL, revolving BIGINT NOT NULL"
+_DAY_TABLES = (_DAY_TABLE, _DRAWN_TABLE, _NON_ACCRUAL_TABLE)
 
 
 def _day_interest(session: Session, p: dict[str, int]) -> None:
@@ -233,12 +235,11 @@ def _day_interest(session: Session, p: dict[str, int]) -> None:
     scheduled accrual is read, not written (step 1 is its formula: ``accrued``), so the scheduled installments are
     only read."""
     postgres = session.get_bind().dialect.name == "postgresql"
-    session.execute(
-        text(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_DAY_TABLE} "
-            "(loan_id INTEGER NOT NULL, scheduled BIGINT NOT NULL, revolving BIGINT NOT NULL)"
-        )
-    )
+    if postgres:
+        # recreated each date by the accruing rows' statement below (``pg_temp``: never a table of the schema)
+        session.execute(text(f"DROP TABLE IF EXISTS pg_temp.{_DAY_TABLE}"))
+    else:
+        session.execute(text(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_DAY_TABLE} ({_DAY_COLUMNS})"))
     session.execute(
         text(
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {_DRAWN_TABLE} (id INTEGER NOT NULL PRIMARY KEY, "
@@ -248,7 +249,7 @@ def _day_interest(session: Session, p: dict[str, int]) -> None:
     session.execute(
         text(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_NON_ACCRUAL_TABLE} (loan_id INTEGER NOT NULL PRIMARY KEY)")
     )
-    _empty_day_table(session)
+    _empty_day_table(session, (_DRAWN_TABLE, _NON_ACCRUAL_TABLE) if postgres else _DAY_TABLES)
     session.execute(
         text(
             f"INSERT INTO {_NON_ACCRUAL_TABLE} (loan_id) "
@@ -267,25 +268,38 @@ def _day_interest(session: Session, p: dict[str, int]) -> None:
         ),
         p,
     )
-    loans = session.execute(
-        text(
-            f"INSERT INTO {_DAY_TABLE} (loan_id, scheduled, revolving) SELECT loan_id, {_DAY_SCHEDULED}, 0 "
-            f"FROM loan_installments WHERE {_accruing(postgres)} "
-            f"UNION ALL SELECT loan_id, 0, amount FROM {_DRAWN_TABLE}"
-        ),
-        p,
-    )
+    drawn = f"SELECT loan_id, 0, amount FROM {_DRAWN_TABLE}"
+    if postgres:
+        # PostgreSQL reads the accruing installments with parallel workers for CREATE TABLE … AS, never for
+        # INSERT … SELECT; the drawdowns' rows are added after it (a temporary table is read by its own
+        # connection only, which would keep the whole statement serial). The columns' types are those of SQLite's table
+        loans = session.execute(
+            text(
+                f"CREATE TEMPORARY TABLE {_DAY_TABLE} AS SELECT loan_id, CAST({_DAY_SCHEDULED} AS BIGINT) AS "
+                f"scheduled, CAST(0 AS BIGINT) AS revolving FROM loan_installments WHERE {_accruing(postgres)}"
+            ),
+            p,
+        )
+        session.execute(text(f"INSERT INTO {_DAY_TABLE} (loan_id, scheduled, revolving) {drawn}"))
+    else:
+        loans = session.execute(
+            text(
+                f"INSERT INTO {_DAY_TABLE} (loan_id, scheduled, revolving) SELECT loan_id, {_DAY_SCHEDULED}, 0 "
+                f"FROM loan_installments WHERE {_accruing(postgres)} UNION ALL {drawn}"
+            ),
+            p,
+        )
     # the planner has no statistics of a temporary table until it is analysed: worth it for a portfolio's worth
     if postgres and int(getattr(loans, "rowcount", 0) or 0) >= _ANALYZE_FROM:
         session.execute(text(f"ANALYZE {_DAY_TABLE}, {_DRAWN_TABLE}, {_NON_ACCRUAL_TABLE}"))
 
 
-def _empty_day_table(session: Session) -> None:
+def _empty_day_table(session: Session, tables: tuple[str, ...] = _DAY_TABLES) -> None:
     if session.get_bind().dialect.name == "postgresql":
         # temporary tables: nothing shared locked
-        session.execute(text(f"TRUNCATE {_DAY_TABLE}, {_DRAWN_TABLE}, {_NON_ACCRUAL_TABLE}"))
+        session.execute(text(f"TRUNCATE {', '.join(tables)}"))
     else:
-        for table in (_DAY_TABLE, _DRAWN_TABLE, _NON_ACCRUAL_TABLE):
+        for table in tables:
             session.execute(text(f"DELETE FROM {table}"))
 
 

@@ -119,6 +119,11 @@ _EAD = (
 )
 
 
+#: PostgreSQL: a run's rows before they are copied into ``loan_provisions`` (a temporary table of the run's
+#: connection, dropped once they are)
+_ROWS_TABLE = "provision_rows"
+
+
 def allowance_balance(session: Session, tenant_id: int) -> Decimal:
     """The loan-loss allowance account's balance (a credit balance, shown positive)."""
     d, c = session.execute(
@@ -149,19 +154,41 @@ def provision_in(session: Session, who: Principal, on: date, *, accrued_through:
     session.add(run)
     session.flush()
     factor = " ".join(f"WHEN {s} THEN {params.factor_e8(s)}" for s in (1, 2, 3))
-    session.execute(
-        text(
-            "INSERT INTO loan_provisions (run_id, loan_id, tenant_id, stage, loan_class, principal, ead, amount) "
-            "SELECT :run, y.id, :t, y.stage, y.loan_class, y.principal, y.ead, "
-            f"100 * ((2 * (y.ead / 100) * CASE y.stage {factor} END + {_FACTOR_SCALE}) / {2 * _FACTOR_SCALE}) "
-            f"FROM (SELECT l.id, l.loan_class, {_STAGE} AS stage, x.principal, {_EAD} AS ead "
-            "FROM loans l JOIN (SELECT loan_id, CAST(SUM(principal - principal_paid) AS BIGINT) AS principal, "
-            f"CAST(SUM({accrued_sql(':day')} - interest_paid) AS BIGINT) AS interest FROM loan_installments "
-            "WHERE tenant_id = :t AND status IN ('pending', 'overdue') GROUP BY loan_id) x ON x.loan_id = l.id "
-            "WHERE l.tenant_id = :t AND l.status = 'active') y"
-        ),
-        {"run": run.id, "t": who.tenant_id, "day": day},
+    values = {"run": run.id, "t": who.tenant_id, "day": day}
+    amount_sql = f"100 * ((2 * (y.ead / 100) * CASE y.stage {factor} END + {_FACTOR_SCALE}) / {2 * _FACTOR_SCALE})"
+    rows_sql = (
+        f"(SELECT l.id, l.loan_class, {_STAGE} AS stage, x.principal, {_EAD} AS ead "
+        "FROM loans l JOIN (SELECT loan_id, CAST(SUM(principal - principal_paid) AS BIGINT) AS principal, "
+        f"CAST(SUM({accrued_sql(':day')} - interest_paid) AS BIGINT) AS interest FROM loan_installments "
+        "WHERE tenant_id = :t AND status IN ('pending', 'overdue') GROUP BY loan_id) x ON x.loan_id = l.id "
+        "WHERE l.tenant_id = :t AND l.status = 'active') y"
     )
+    insert = "INSERT INTO loan_provisions (run_id, loan_id, tenant_id, stage, loan_class, principal, ead, amount) "
+    if session.get_bind().dialect.name == "postgresql":
+        # PostgreSQL aggregates the open installments with parallel workers for CREATE TABLE … AS, never for
+        # INSERT … SELECT: the loans' rows into a temporary table first, then copied (``pg_temp``: never a table
+        # of the schema)
+        session.execute(text(f"DROP TABLE IF EXISTS pg_temp.{_ROWS_TABLE}"))
+        session.execute(
+            text(
+                f"CREATE TEMPORARY TABLE {_ROWS_TABLE} AS SELECT y.id AS loan_id, y.stage, y.loan_class, "
+                f"y.principal, y.ead, {amount_sql} AS amount FROM {rows_sql}"
+            ),
+            values,
+        )
+        session.execute(
+            text(f"{insert}SELECT :run, loan_id, :t, stage, loan_class, principal, ead, amount FROM {_ROWS_TABLE}"),
+            values,
+        )
+        session.execute(text(f"DROP TABLE pg_temp.{_ROWS_TABLE}"))
+    else:
+        session.execute(
+            text(
+                f"{insert}SELECT :run, y.id, :t, y.stage, y.loan_class, y.principal, y.ead, {amount_sql} "
+                f"FROM {rows_sql}"
+            ),
+            values,
+        )
     stages: dict[str, Decimal] = {}
     count = 0
     for stage, amount, loans in session.execute(
