@@ -176,10 +176,15 @@ def provision_in(session: Session, who: Principal, on: date, *, accrued_through:
             ),
             values,
         )
-        session.execute(
-            text(f"{insert}SELECT :run, loan_id, :t, stage, loan_class, principal, ead, amount FROM {_ROWS_TABLE}"),
+        # the stages' totals from the rows as the INSERT writes them (RETURNING into the same statement)
+        totals = session.execute(
+            text(
+                f"WITH w AS ({insert}SELECT :run, loan_id, :t, stage, loan_class, principal, ead, amount "
+                f"FROM {_ROWS_TABLE} RETURNING stage, amount) SELECT stage, SUM(amount), COUNT(*) FROM w "
+                "GROUP BY stage"
+            ),
             values,
-        )
+        ).all()
         session.execute(text(f"DROP TABLE pg_temp.{_ROWS_TABLE}"))
     else:
         session.execute(
@@ -189,12 +194,13 @@ def provision_in(session: Session, who: Principal, on: date, *, accrued_through:
             ),
             values,
         )
+        totals = session.execute(
+            text("SELECT stage, SUM(amount), COUNT(*) FROM loan_provisions WHERE run_id = :run GROUP BY stage"),
+            {"run": run.id},
+        ).all()
     stages: dict[str, Decimal] = {}
     count = 0
-    for stage, amount, loans in session.execute(
-        text("SELECT stage, SUM(amount), COUNT(*) FROM loan_provisions WHERE run_id = :run GROUP BY stage"),
-        {"run": run.id},
-    ):
+    for stage, amount, loans in totals:
         stages[str(stage)] = from_storage(int(amount or 0))
         count += int(loans)
     total = sum(stages.values(), ZERO)
