@@ -503,10 +503,38 @@ def _cpu(run: dict[str, Any]) -> str:
     return f"CPU {run['cpu']:.2f}s{server}"
 
 
-def bench(backend: str, n: int, days: int, provisioning: bool, keep_seed: bool = False) -> None:
+#: what ``--prewarm`` reads into shared buffers: the tables a close reads and writes, with their indexes
+PREWARM_TABLES = ("loans", "loan_installments", "revolving_balances")
+
+
+def prewarm(url: str) -> None:
+    """Read the servicing tables and their indexes into PostgreSQL's shared buffers (pg_prewarm)."""
+    engine = make_engine(url)
+    t0 = time.perf_counter()
+    with engine.begin() as c:
+        c.execute(text("CREATE EXTENSION IF NOT EXISTS pg_prewarm"))
+        relations = [
+            str(r[0])
+            for r in c.execute(
+                text(
+                    "SELECT c.relname FROM pg_class c WHERE c.relname = ANY(:t) OR c.oid IN (SELECT indexrelid "
+                    "FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid WHERE t.relname = ANY(:t))"
+                ),
+                {"t": list(PREWARM_TABLES)},
+            )
+        ]
+        blocks = sum(int(c.execute(text("SELECT pg_prewarm(:r)"), {"r": r}).scalar() or 0) for r in relations)
+    engine.dispose()
+    print(f"  prewarmed {len(relations)} tables and indexes ({blocks * 8 / 1024:,.0f} MiB) in "
+          f"{time.perf_counter() - t0:.1f}s")
+
+
+def bench(backend: str, n: int, days: int, provisioning: bool, keep_seed: bool = False, warm: bool = False) -> None:
     print(f"{backend}: {n:,} active loans")
     url, cleanup = prepare(backend, n, keep_seed)
     try:
+        if warm and backend == "postgresql":
+            prewarm(url)
         mode = "provisioning" if provisioning else "cob"
         proc = subprocess.run(
             [sys.executable, "-c", CHILD, url, str(days), mode], capture_output=True, text=True, check=False
@@ -555,13 +583,18 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--provisioning", action="store_true", help="time the month-end provisioning run alone")
     parser.add_argument(
+        "--prewarm", action="store_true",
+        help="PostgreSQL: before the first close, read the servicing tables and their indexes into shared buffers "
+        "(pg_prewarm), as a running server holds its working set; worth it only where shared_buffers can hold them",
+    )
+    parser.add_argument(
         "--keep-seed", action="store_true",
         help="PostgreSQL: keep the seeded database (servicing_bench_seed_N_<schema hash>) and run on a copy of it; "
         "a later run with the flag and the same --loans copies it instead of seeding again (drop it by hand when done)",
     )
     args = parser.parse_args()
     for backend in ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]:
-        bench(backend, args.loans, args.days, args.provisioning, args.keep_seed)
+        bench(backend, args.loans, args.days, args.provisioning, args.keep_seed, args.prewarm)
     print(f"generator process peak memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 
