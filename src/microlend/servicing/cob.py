@@ -45,7 +45,9 @@ from microlend.servicing.repository import (
     SqlLedger,
     SqlLoanRepository,
     bank_nonaccrual,
+    create_temporary_as,
     in_work_rows,
+    of_work_rows,
     post_entry,
     tune_batch_transaction,
 )
@@ -235,10 +237,7 @@ def _day_interest(session: Session, p: dict[str, int]) -> None:
     scheduled accrual is read, not written (step 1 is its formula: ``accrued``), so the scheduled installments are
     only read."""
     postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:
-        # recreated each date by the accruing rows' statement below (``pg_temp``: never a table of the schema)
-        session.execute(text(f"DROP TABLE IF EXISTS pg_temp.{_DAY_TABLE}"))
-    else:
+    if not postgres:  # PostgreSQL recreates it each date from the accruing rows (below)
         session.execute(text(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_DAY_TABLE} ({_DAY_COLUMNS})"))
     session.execute(
         text(
@@ -270,28 +269,28 @@ def _day_interest(session: Session, p: dict[str, int]) -> None:
     )
     drawn = f"SELECT loan_id, 0, amount FROM {_DRAWN_TABLE}"
     if postgres:
-        # PostgreSQL reads the accruing installments with parallel workers for CREATE TABLE … AS, never for
-        # INSERT … SELECT; the drawdowns' rows are added after it (a temporary table is read by its own
-        # connection only, which would keep the whole statement serial). The columns' types are those of SQLite's table
-        loans = session.execute(
-            text(
-                f"CREATE TEMPORARY TABLE {_DAY_TABLE} AS SELECT loan_id, CAST({_DAY_SCHEDULED} AS BIGINT) AS "
-                f"scheduled, CAST(0 AS BIGINT) AS revolving FROM loan_installments WHERE {_accruing(postgres)}"
-            ),
+        # the accruing installments read with parallel workers (``create_temporary_as``); the drawdowns' rows are
+        # added after it (a temporary table is read by its own connection only, which would keep the whole
+        # statement serial). The columns' types are those of SQLite's table
+        accruing = create_temporary_as(
+            session,
+            _DAY_TABLE,
+            f"SELECT loan_id, CAST({_DAY_SCHEDULED} AS BIGINT) AS scheduled, CAST(0 AS BIGINT) AS revolving "
+            f"FROM loan_installments WHERE {_accruing(postgres)}",
             p,
         )
         session.execute(text(f"INSERT INTO {_DAY_TABLE} (loan_id, scheduled, revolving) {drawn}"))
+        # the planner has no statistics of a temporary table until it is analysed: worth it for a portfolio's worth
+        if accruing >= _ANALYZE_FROM:
+            session.execute(text(f"ANALYZE {_DAY_TABLE}, {_DRAWN_TABLE}, {_NON_ACCRUAL_TABLE}"))
     else:
-        loans = session.execute(
+        session.execute(
             text(
                 f"INSERT INTO {_DAY_TABLE} (loan_id, scheduled, revolving) SELECT loan_id, {_DAY_SCHEDULED}, 0 "
                 f"FROM loan_installments WHERE {_accruing(postgres)} UNION ALL {drawn}"
             ),
             p,
         )
-    # the planner has no statistics of a temporary table until it is analysed: worth it for a portfolio's worth
-    if postgres and int(getattr(loans, "rowcount", 0) or 0) >= _ANALYZE_FROM:
-        session.execute(text(f"ANALYZE {_DAY_TABLE}, {_DRAWN_TABLE}, {_NON_ACCRUAL_TABLE}"))
 
 
 def _empty_day_table(session: Session, tables: tuple[str, ...] = _DAY_TABLES) -> None:
@@ -334,8 +333,7 @@ def _stop_accruing(
     # only a loan overdue today (in the scratch table) can have reached the threshold since yesterday
     reaching = (
         "tenant_id = :t AND status = 'active' AND accrual_status = 'accruing' "
-        f"AND (days_past_due > {int(rule.days)}{npl}) AND id IN (SELECT loan_id FROM cob_work WHERE tenant_id = :t)"
-        + in_work_rows(session, "id")
+        f"AND (days_past_due > {int(rule.days)}{npl}) AND {of_work_rows(session, 'id')}"
     )
     stopped = _scalar(session, f"SELECT COUNT(*) FROM loans WHERE {reaching}", **p)
     if not stopped:

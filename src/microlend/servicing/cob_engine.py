@@ -66,7 +66,13 @@ from microlend.servicing.nonaccrual import AccruedInterestPolicy, NonAccrualSett
 from microlend.servicing.products import DEFAULT_RATE_CAP
 from microlend.servicing.provisions import month_end, provision_in
 from microlend.servicing.repository import bank_nonaccrual, post_entry, tune_batch_transaction
-from microlend.servicing.revolving import BALANCES, balance_product_sql, insert_settled_interest, rounded_interest_sql
+from microlend.servicing.revolving import (
+    BALANCES,
+    balance_product_sql,
+    insert_settled_interest,
+    rounded_interest_sql,
+    write_balance_products,
+)
 from microlend.servicing.subledger import post_loan_lines
 from microlend.servicing.tables import (
     CobPartitionRow,
@@ -785,18 +791,13 @@ def _apply(
         "paid_on = CASE WHEN c.paid_today = 1 THEN :bd ELSE loan_installments.paid_on END "
         f"FROM {_INSTALLMENTS_TABLE} c WHERE loan_installments.id = c.id"
     ).bindparams(bindparam("bd", type_=Date())), {**bd, "d": on.toordinal()})
-    # the balance products that moved (grown, or reset by the settlement): rows updated in place, then those of
-    # drawdowns without one yet inserted (``revolving.settle_revolving`` writes them so)
-    session.execute(text(
-        f"UPDATE {BALANCES} SET balance_product = c.balance_product FROM {_LOANS_TABLE} c "
-        f"WHERE c.revolving_line = 1 AND {BALANCES}.loan_id = c.loan_id "
-        f"AND {BALANCES}.balance_product <> c.balance_product"
-    ))
-    session.execute(text(
-        f"INSERT INTO {BALANCES} (loan_id, tenant_id, balance_product) SELECT c.loan_id, :t, c.balance_product "
-        f"FROM {_LOANS_TABLE} c WHERE c.revolving_line = 1 AND c.balance_product <> 0 "
-        f"AND NOT EXISTS (SELECT 1 FROM {BALANCES} b WHERE b.loan_id = c.loan_id) ORDER BY c.loan_id"
-    ), p)
+    # the balance products as the engine left them (grown, or reset by the settlement)
+    write_balance_products(
+        session,
+        f"SELECT loan_id, balance_product AS product FROM {_LOANS_TABLE} WHERE revolving_line = 1",
+        p,
+        grow=False,
+    )
     on_param = bindparam("bd", type_=Date())
     newly_overdue = session.execute(text(
         "INSERT INTO loan_events (tenant_id, loan_id, business_date, kind, data) "

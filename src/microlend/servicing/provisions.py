@@ -32,7 +32,7 @@ from microlend.servicing.accrued import accrued_sql, closed_through
 from microlend.servicing.delinquency import LoanClass
 from microlend.servicing.ledger import Acct, JournalEntry, credit, debit
 from microlend.servicing.products import DEFAULT_RATE_CAP
-from microlend.servicing.repository import post_entry, tune_batch_transaction
+from microlend.servicing.repository import create_temporary_as, post_entry, tune_batch_transaction
 from microlend.servicing.tables import (
     JournalLineRow,
     LoanProvisionRow,
@@ -165,15 +165,13 @@ def provision_in(session: Session, who: Principal, on: date, *, accrued_through:
     )
     insert = "INSERT INTO loan_provisions (run_id, loan_id, tenant_id, stage, loan_class, principal, ead, amount) "
     if session.get_bind().dialect.name == "postgresql":
-        # PostgreSQL aggregates the open installments with parallel workers for CREATE TABLE … AS, never for
-        # INSERT … SELECT: the loans' rows into a temporary table first, then copied (``pg_temp``: never a table
-        # of the schema)
-        session.execute(text(f"DROP TABLE IF EXISTS pg_temp.{_ROWS_TABLE}"))
-        session.execute(
-            text(
-                f"CREATE TEMPORARY TABLE {_ROWS_TABLE} AS SELECT y.id AS loan_id, y.stage, y.loan_class, "
-                f"y.principal, y.ead, {amount_sql} AS amount FROM {rows_sql}"
-            ),
+        # the open installments aggregated with parallel workers (``create_temporary_as``): the loans' rows into a
+        # temporary table first, then copied
+        create_temporary_as(
+            session,
+            _ROWS_TABLE,
+            f"SELECT y.id AS loan_id, y.stage, y.loan_class, y.principal, y.ead, {amount_sql} AS amount "
+            f"FROM {rows_sql}",
             values,
         )
         # the stages' totals from the rows as the INSERT writes them (RETURNING into the same statement)

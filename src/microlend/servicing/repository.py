@@ -361,14 +361,33 @@ _WAL_COMPRESSION = (
 )
 
 
+_WORK_LOANS = "SELECT loan_id FROM cob_work WHERE tenant_id = :t"
+
+
+def of_work_rows(session: Session, loan_id: str) -> str:
+    """SQL: ``loan_id`` is the loan of one of close of business's scratch rows (``cob_work``): on PostgreSQL the
+    rows' ids as an array, which lead to the loans by the primary key (the few percent of the book overdue, back to
+    current or classed by rule) instead of a hash join over a scan of every loan."""
+    if session.get_bind().dialect.name != "postgresql":
+        return f"{loan_id} IN ({_WORK_LOANS})"
+    return f"{loan_id} = ANY(ARRAY({_WORK_LOANS}))"
+
+
 def in_work_rows(session: Session, loan_id: str) -> str:
-    """SQL to AND to a statement of close of business that joins its scratch rows (``cob_work``) to their loans: on
-    PostgreSQL the rows' ids, as an array, lead to the loans by the primary key (the few percent of the book
-    overdue, back to current or classed by rule) instead of a hash join over a scan of every loan; nothing on
-    SQLite, whose plans already start from the scratch rows."""
+    """SQL to AND to a statement that already joins the scratch rows to their loans: ``of_work_rows`` on
+    PostgreSQL, for the plan it leads to; nothing on SQLite, whose plans already start from the scratch rows."""
     if session.get_bind().dialect.name != "postgresql":
         return ""
-    return f" AND {loan_id} = ANY(ARRAY(SELECT loan_id FROM cob_work WHERE tenant_id = :t))"
+    return f" AND {of_work_rows(session, loan_id)}"
+
+
+def create_temporary_as(session: Session, table: str, select: str, params: dict[str, Any]) -> int:
+    """PostgreSQL: (re)create the temporary ``table`` of the caller's connection from ``select``, a portfolio-wide
+    read of regular tables, and return its number of rows. PostgreSQL runs CREATE TABLE … AS with parallel workers
+    and INSERT … SELECT never (``pg_temp``: never a table of the schema)."""
+    session.execute(text(f"DROP TABLE IF EXISTS pg_temp.{table}"))
+    created = session.execute(text(f"CREATE TEMPORARY TABLE {table} AS {select}"), params)
+    return int(getattr(created, "rowcount", 0) or 0)
 
 
 def tune_batch_transaction(session: Session) -> None:

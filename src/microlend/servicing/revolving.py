@@ -56,24 +56,36 @@ def revolving_day_interest(installment: str, loan: str, balances: str) -> str:
 _REVOLVING = "tenant_id = :t AND status = 'active' AND method = 'revolving'"
 
 
+def write_balance_products(session: Session, source: str, params: dict[str, int], *, grow: bool) -> None:
+    """Write the balance products of ``source`` (SQL of rows (loan_id, product) of the tenant :t's revolving loans):
+    added to the stored products (``grow``) or replacing them. The rows there change in place (a replaced one only
+    when it differs), then the loans without a row get one when their product is not zero: an update and an insert
+    of the missing rows write half the log records an INSERT ... ON CONFLICT DO UPDATE does (it locks each row it
+    updates)."""
+    value, changed = (
+        (f"{BALANCES}.balance_product + g.product", "")
+        if grow
+        else ("g.product", f" AND {BALANCES}.balance_product <> g.product")
+    )
+    session.execute(
+        text(f"UPDATE {BALANCES} SET balance_product = {value} FROM ({source}) g "
+             f"WHERE {BALANCES}.loan_id = g.loan_id{changed}"),
+        params,
+    )
+    session.execute(
+        text(f"INSERT INTO {BALANCES} (loan_id, tenant_id, balance_product) SELECT g.loan_id, :t, g.product "
+             f"FROM ({source}) g WHERE g.product <> 0 "
+             f"AND NOT EXISTS (SELECT 1 FROM {BALANCES} b WHERE b.loan_id = g.loan_id) ORDER BY g.loan_id"),
+        params,
+    )
+
+
 def settle_revolving(session: Session, on: date, p: dict[str, int], drawn: str) -> None:
     """Close of business, after the day's revolving interest: the day's balance joins each drawdown's product;
     on a product's settlement day its drawdowns' month of interest falls due. ``drawn``: the table of the
     drawdowns open today (loan_id, open_cents: outstanding principal in whole cents) the close read once."""
-    # the narrow table of the products (the drawn table holds only the tenant's active revolving loans): the rows
-    # there grow in place, then a drawdown's first day inserts its row (an update and an insert of the missing
-    # rows write half the log records an INSERT ... ON CONFLICT DO UPDATE does: it locks each row it updates)
-    grown = f"SELECT loan_id, SUM(open_cents) AS cents FROM {drawn} WHERE open_cents <> 0 GROUP BY loan_id"
-    session.execute(
-        text(f"UPDATE {BALANCES} SET balance_product = {BALANCES}.balance_product + g.cents FROM ({grown}) g "
-             f"WHERE {BALANCES}.loan_id = g.loan_id"),
-        p,
-    )
-    session.execute(
-        text(f"INSERT INTO {BALANCES} (loan_id, tenant_id, balance_product) SELECT g.loan_id, :t, g.cents "
-             f"FROM ({grown}) g WHERE NOT EXISTS (SELECT 1 FROM {BALANCES} b WHERE b.loan_id = g.loan_id)"),
-        p,
-    )
+    grown = f"SELECT loan_id, SUM(open_cents) AS product FROM {drawn} WHERE open_cents <> 0 GROUP BY loan_id"
+    write_balance_products(session, grown, p, grow=True)
     products = session.execute(
         text("SELECT id, interest_due_days FROM servicing_products WHERE tenant_id = :t AND method = 'revolving' "
              "AND settlement_day = :day"),
