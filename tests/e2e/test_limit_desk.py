@@ -74,6 +74,7 @@ def a_line_with_poor_behaviour(server: LiveServer) -> tuple[str, int]:
         for k, (inst, loan) in enumerate(rows):
             loan.disbursed_on = on - timedelta(days=330)
             inst.due_date = on - timedelta(days=300 - 25 * k)
+            inst.due_day = inst.due_date.toordinal()
             inst.paid_on = inst.due_date + timedelta(days=20)
         u.commit()
     run = review_credit_lines(server.uow(), runner, apply=True)

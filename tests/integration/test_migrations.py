@@ -344,7 +344,7 @@ def test_a_bank_adopts_modules_one_by_one(new_database: NewDatabase) -> None:
 
     migrate.upgrade(engine, modules=["origination", "servicing"])
     assert migrate.current(engine) == ["core_0107_audit_checks", "origination_0106_data_refresh",
-                                       "parties_0103_devices", "servicing_0121_balance_products"]
+                                       "parties_0103_devices", "servicing_0122_behaviour_index"]
     with engine.connect() as connection:
         assert {"applications", "loans", "journal_entries"} <= set(inspect(connection).get_table_names())
         assert "datasets" not in inspect(connection).get_table_names()
@@ -366,7 +366,7 @@ def test_the_command_line_upgrades_one_module_or_all(tmp_path: Path, monkeypatch
         result = runner.invoke(app, ["db", "upgrade", "--module", "loans"])
         assert result.exit_code == 2 and "no schema for 'loans'" in result.output
         result = runner.invoke(app, ["db", "upgrade"])
-        assert result.exit_code == 0 and "servicing_0121_balance_products" in result.output, result.output
+        assert result.exit_code == 0 and "servicing_0122_behaviour_index" in result.output, result.output
     finally:
         get_settings.cache_clear()
 

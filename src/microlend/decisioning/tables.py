@@ -201,7 +201,9 @@ class BehaviourScoreRow(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    #: the tenant (no foreign key: a month's rows of a whole book are written at once by the run, which stamps its
+    #: own tenant, without a per-row check; the run's row keeps the tenant's key)
+    tenant_id: Mapped[int] = mapped_column(Integer)
     subject_kind: Mapped[str] = mapped_column(String(10))  # line | loan
     subject_id: Mapped[int] = mapped_column(Integer)
     customer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)

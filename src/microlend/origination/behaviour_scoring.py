@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import partial
 
 import polars as pl
 import pyarrow as pa
@@ -49,7 +50,8 @@ def portfolio_totals(uow: UnitOfWork, who: Principal, on: date) -> tuple[pl.Data
     """(subjects, their instalments' totals with their kind): `portfolio_frames` with the instalments totalled
     per subject by the database (`behaviour.TOTALS_SCHEMA`), about one row per subject read instead of one
     per instalment."""
-    subjects, totals = loans.behaviour_totals(uow, who, on, behaviour.year_before(on), behaviour.month_ends(on))
+    subjects, totals = loans.behaviour_totals(uow, who, on, behaviour.year_before(on), behaviour.month_ends(on),
+                                              partial(totals_of_rows, on=on))
     return _subjects(subjects), _totals(totals)
 
 
@@ -69,7 +71,16 @@ def portfolio_subjects(uow: UnitOfWork, who: Principal) -> pl.DataFrame:
 def loan_totals(uow: UnitOfWork, who: Principal, on: date, ids: tuple[int, int]) -> pl.DataFrame:
     """The instalment totals per loan of the loans with ids in `ids` (first, last): one of the parts
     `totals_of_parts` adds up to the totals of `portfolio_totals`."""
-    return loans.loan_totals(uow, who, on, behaviour.year_before(on), behaviour.month_ends(on), ids)
+    return loans.loan_totals(uow, who, on, behaviour.year_before(on), behaviour.month_ends(on),
+                             partial(totals_of_rows, on=on), ids)
+
+
+def totals_of_rows(instalments: pl.DataFrame, on: date) -> pl.DataFrame:
+    """The scorecard's totals (`behaviour.instalment_totals`) of instalments with their kind (`portfolio_frames`),
+    per kind and subject: what `loan_totals` reads where the database does not total them itself."""
+    frames = [behaviour.instalment_totals(instalments.filter(pl.col("kind") == kind).drop("kind"), on)
+              .select(pl.lit(kind).alias("kind"), pl.all()) for kind in ("line", "loan")]
+    return pl.concat(frames)
 
 
 def totals_of_parts(parts: list[pl.DataFrame], on: date) -> pl.DataFrame:

@@ -268,6 +268,9 @@ class InstallmentRow(Base):
             sqlite_where=text("status = 'overdue'"),
             postgresql_where=text("status = 'overdue'"),
         ),
+        # the behaviour score and the early-warning scan read every instalment's due day, paid date and principal
+        # in loan order from the index alone; a close's nightly accrual writes name none of its columns
+        Index("ix_loan_installments_behaviour", "tenant_id", "loan_id", "due_day", "paid_on", "principal"),
         # close of business amortises deferred fees over the few rows that still carry some
         Index(
             "ix_loan_installments_amortising",

@@ -66,6 +66,7 @@ def late_long_ago(api: Api, limit: str = "40000") -> int:
         for k, (inst, loan) in enumerate(rows):
             loan.disbursed_on = on - timedelta(days=330)
             inst.due_date = on - timedelta(days=300 - 25 * k)
+            inst.due_day = inst.due_date.toordinal()
             inst.paid_on = inst.due_date + timedelta(days=20)
         u.commit()
     return line_id
