@@ -5,12 +5,14 @@ the month-end model monitoring stores a run for the champion, and the portfolio 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import Engine, select, update
 
 from microlend.core import audit
+from microlend.core.clock import FixedClock, SystemClock, set_clock
 from microlend.core.db import make_session_factory
 from microlend.core.identity import Principal, Role
 from microlend.core.job_tables import JobRunRow
@@ -27,8 +29,22 @@ from microlend.servicing.portfolio_sql import Window
 pytestmark = pytest.mark.slow
 
 HISTORY_ENDS = date(2026, 11, 25)
+#: 10:00 in Shanghai on the day the bank is seeded
+SEEDED_AT = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 
 
+@pytest.fixture
+def seeded_on_a_fixed_day() -> Iterator[None]:
+    """The bank is seeded on a fixed day as well (its customers' data, answers and calendar start from the day it
+    is seeded): which loans fall behind, and when, is the same at every hour of every day the test runs."""
+    set_clock(FixedClock(SEEDED_AT))
+    try:
+        yield
+    finally:
+        set_clock(SystemClock())
+
+
+@pytest.mark.usefixtures("seeded_on_a_fixed_day")
 def test_the_demo_history_collects_and_monitors(fresh_engine: Engine) -> None:
     uow = UnitOfWork(make_session_factory(fresh_engine))
     bank = seed(uow, customers=200)
