@@ -265,9 +265,9 @@ def test_the_column_reads_find_the_same_facts_scores_and_alerts_as_the_row_by_ro
     # the instalments read one row per loan and unpacked are the ORM's rows, principals rounded to cents as
     # Decimal rounds them (the book's principals have tenths and hundredths of a cent)
     _, instalments = portfolio_frames(kit.uow_factory(), approver, on)
-    orm = [(kind, i, d, due, paid, int((p * 100).to_integral_value()))
-           for kind, i, d, due, paid, p in loans.behaviour_instalments(kit.uow_factory(), approver, on)]
-    assert any(p % Decimal("0.01") for *_, p in loans.behaviour_instalments(kit.uow_factory(), approver, on))
+    rows = loans.behaviour_instalments(kit.uow_factory(), approver, on)
+    assert any(p % Decimal("0.01") for *_, p in rows)
+    orm = [(kind, i, d, due, paid, int((p * 100).to_integral_value())) for kind, i, d, due, paid, p in rows]
     assert sorted(instalments.rows(), key=str) == sorted(orm, key=str)
     # the database's totals per subject are the scorecard's own totals of the instalments read one by one
     _, totals = portfolio_totals(kit.uow_factory(), approver, on)
