@@ -44,3 +44,64 @@ def scratch_database(backend: str, prefix: str) -> tuple[str, Callable[[], None]
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def schema_hash(extra: str = "") -> str:
+    """Eight hex digits naming every table's PostgreSQL definition (columns, indexes, storage options) and
+    `extra` (how a seed lays its rows out): a seed kept under an older schema is never taken for this one's."""
+    import hashlib
+
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    from microlend.core.db import Base
+
+    dialect = postgresql.dialect()
+    ddl = [str(CreateTable(t).compile(dialect=dialect)) for t in Base.metadata.sorted_tables]
+    ddl += sorted(str(CreateIndex(i).compile(dialect=dialect)) for t in Base.metadata.sorted_tables for i in t.indexes)
+    ddl.append(extra)
+    return hashlib.sha1(";".join(ddl).encode()).hexdigest()[:8]
+
+
+def kept_copy(backend: str, name: str) -> tuple[str, Callable[[], None]] | None:
+    """(url, drop) of a fresh copy of the seed kept as `name` (a SQLite file under the temporary directory, or a
+    PostgreSQL database used as a template), or None when none is kept."""
+    import shutil
+    import uuid
+
+    if backend != "postgresql":
+        kept = Path(tempfile.gettempdir()) / "microlend-bench-seeds" / f"{name}.db"
+        if not kept.exists():
+            return None
+        folder = tempfile.mkdtemp(prefix=f"{name}-")
+        shutil.copyfile(kept, Path(folder) / "bench.db")
+        return f"sqlite:///{folder}/bench.db", lambda: shutil.rmtree(folder, ignore_errors=True)
+    admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        if c.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
+            return None
+        copy = f"{name[:40]}_{uuid.uuid4().hex[:8]}"
+        c.execute(text(f'CREATE DATABASE "{copy}" TEMPLATE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)'))
+        admin.dispose()
+
+    return f"{PG_SERVER}/{copy}", drop
+
+
+def keep_seed(backend: str, url: str, name: str) -> None:
+    """Keep the seeded database at `url` as `name` for later `kept_copy`s (the SQLite file copied, the
+    PostgreSQL database copied as a template)."""
+    import shutil
+
+    if backend != "postgresql":
+        kept = Path(tempfile.gettempdir()) / "microlend-bench-seeds" / f"{name}.db"
+        kept.parent.mkdir(exist_ok=True)
+        shutil.copyfile(url.removeprefix("sqlite:///"), kept)
+        return
+    admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{url.rsplit("/", 1)[-1]}"'))
+    admin.dispose()

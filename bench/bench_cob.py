@@ -16,7 +16,6 @@ slows a run. The seeded state carries no journal history, so the ledger is not e
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import resource
@@ -30,9 +29,8 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
+from _scratch import schema_hash
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.schema import CreateIndex, CreateTable
 
 from microlend.core import tenancy
 from microlend.core.db import Base, make_engine, make_session_factory
@@ -349,13 +347,9 @@ SEED_LAYOUT = "installments in loan order"
 
 
 def _template_name(n: int) -> str:
-    """The kept seed's database: named by every table's PostgreSQL definition too (columns, indexes, storage
-    options such as a fillfactor), so a seed made under an older schema is never taken for this one's."""
-    dialect = postgresql.dialect()
-    ddl = [str(CreateTable(t).compile(dialect=dialect)) for t in Base.metadata.sorted_tables]
-    ddl += sorted(str(CreateIndex(i).compile(dialect=dialect)) for t in Base.metadata.sorted_tables for i in t.indexes)
-    ddl.append(f"seed layout {SEED_LAYOUT}")
-    return f"servicing_bench_seed_{n}_{hashlib.sha1(';'.join(ddl).encode()).hexdigest()[:8]}"
+    """The kept seed's database: named by every table's PostgreSQL definition too (`schema_hash`), so a seed made
+    under an older schema is never taken for this one's."""
+    return f"servicing_bench_seed_{n}_{schema_hash(f'seed layout {SEED_LAYOUT}')}"
 
 
 def _clone(n: int) -> tuple[str, Any] | None:

@@ -15,7 +15,7 @@ delinquent), last month's stored behaviour scores (computed by the scorecard on 
 consents and provider answers (bureau and enforcement with the pull before, tax and merchant) of a share of
 the customers, and the shipped early-warning rules published maker-checker. Prints loans/s of the whole scan
 and of its parts (reading the book, its instalment totals in ranges of loans, last month's scores and the
-provider answers, all at once; signals and behaviour score; rules; writing the month's scores while the rules
+provider answers, all at once, on SQLite from 100,000 loans each in a process of its own; signals and behaviour score; rules; writing the month's scores while the rules
 run, the alerts and the audit record), the scan process's
 peak memory and the alerts raised; --profile prints the scan's cProfile (cumulative and own time).
 --rescan runs the scan a second time on the same business date (the daily scan after the month's first: the
@@ -24,7 +24,8 @@ month's scores are kept and only changed ones are written; the alerts are open a
 PATH-alerts.parquet (every column as text, sorted), so two versions of the scan can be compared exactly.
 --backend postgresql runs it on a new scratch database on MICROLEND_BENCH_PG (dropped afterwards).
 Run: .venv/bin/python bench/bench_early_warning.py --db [--loans 1000000] [--answered 0.1] [--profile] [--rescan]
-     [--backend sqlite|postgresql] [--record PATH]
+     [--backend sqlite|postgresql] [--record PATH] [--keep-seed]
+--keep-seed: seed once (named by the schema, the seed's arguments and layout) and run on a copy of it after.
 """
 
 from __future__ import annotations
@@ -111,6 +112,9 @@ def main() -> None:
     parser.add_argument("--record", default="",
                         help="--db: write the month's scores and the alerts to RECORD-scores.parquet and "
                              "RECORD-alerts.parquet (sorted, as text) after the scan(s), to compare versions")
+    parser.add_argument("--keep-seed", action="store_true",
+                        help="--db: seed once and keep it (a SQLite file under the temporary directory, or a "
+                             "PostgreSQL template database), then run every time on a copy of it")
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite",
                         help="--db: the scratch database (postgresql: a new database on MICROLEND_BENCH_PG)")
     args = parser.parse_args()
@@ -161,6 +165,8 @@ def main() -> None:
 PREVIOUS = date(2026, 10, 31)  # the month-end of last month's stored behaviour scores
 STORAGE = 100  # cents -> stored ten-thousandths (the Amount column)
 STAMP = "2026-11-30 00:00:00.000000"
+#: how the seed lays its rows out, named into a kept seed's name with the schema (`--keep-seed`)
+SEED_LAYOUT = "early-warning book v1"
 
 
 def _iso(days: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -492,20 +498,12 @@ def publish_default_rules(factory: Any, tenant_id: int) -> str:
     return version.content_hash
 
 
-def db_main(args: argparse.Namespace) -> None:
-    import subprocess
-    import sys
-
-    from _scratch import ROOT, bench_environment, scratch_database
-
-    bench_environment()
-    from microlend.bootstrap import load_modules
+def seed_database(args: argparse.Namespace, url: str) -> int:
+    """Migrate and seed the scratch database at `url` (timed apart, not part of the figures): the bank's id."""
     from microlend.core import migrate, tenancy
     from microlend.core.db import make_engine, make_session_factory
     from microlend.core.uow import UnitOfWork
 
-    url, drop = scratch_database(args.backend, "bench-early-warning")
-    load_modules()
     engine = make_engine(url)
     started = time.perf_counter()
     migrate.upgrade(engine)
@@ -524,8 +522,39 @@ def db_main(args: argparse.Namespace) -> None:
           f"{late:,} delinquent ({late / args.loans:.1%}: 1-30 dpd {int(((dpd > 0) & (dpd <= 30)).sum()):,}, "
           f"31-90 {int(((dpd > 30) & (dpd <= 90)).sum()):,}, >90 {int((dpd > 90).sum()):,}); "
           f"rows {counts}; early-warning rules {version[:12]} published (maker-checker)")
+    return bank.id
+
+
+def db_main(args: argparse.Namespace) -> None:
+    import subprocess
+    import sys
+
+    from _scratch import ROOT, bench_environment, keep_seed, kept_copy, schema_hash, scratch_database
+    from sqlalchemy import text
+
+    bench_environment()
+    from microlend.bootstrap import load_modules
+    from microlend.core.db import make_engine
+
+    load_modules()
+    name = (f"bench_early_warning_seed_{args.loans}_{args.seed}_{round(args.answered * 1000)}_"
+            f"{schema_hash(SEED_LAYOUT)}")
+    kept = kept_copy(args.backend, name) if args.keep_seed else None
+    if kept is not None:
+        url, drop = kept
+        engine = make_engine(url)
+        with engine.connect() as c:
+            tenant_id = int(c.execute(text("SELECT max(id) FROM tenants")).scalar_one())
+        engine.dispose()
+        print(f"a copy of the kept seed {name} ({args.backend}): {args.loans:,} subjects")
+    else:
+        url, drop = scratch_database(args.backend, "bench-early-warning")
+        tenant_id = seed_database(args, url)
+        if args.keep_seed:
+            keep_seed(args.backend, url, name)
+            print(f"  kept as {name} for later runs with --keep-seed")
     try:
-        proc = subprocess.run([sys.executable, "-c", SCAN_CHILD, url, str(bank.id), str(ROOT / "bench"),
+        proc = subprocess.run([sys.executable, "-c", SCAN_CHILD, url, str(tenant_id), str(ROOT / "bench"),
                                "1" if args.profile else "0", "1" if args.rescan else "0", args.record],
                               capture_output=True, text=True, check=False)
         if proc.returncode != 0 or not proc.stdout.strip():

@@ -157,6 +157,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 READ_ONLY = "microlend_read_only"
 """Execution option of a transaction that only reads: on SQLite it begins deferred and takes no write lock."""
+READ_APART = "microlend_read_apart"
+"""Execution option of a read-only unit of work on a SQLite file: its `read_frame` statements run in processes of
+their own, each on a connection of its own (`core.frames`)."""
 
 
 class SQLiteWriteGate:

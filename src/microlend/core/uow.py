@@ -9,7 +9,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy.orm import Session, sessionmaker
 
 from microlend.core import metrics, outbox
-from microlend.core.db import READ_ONLY
+from microlend.core.db import READ_APART, READ_ONLY
 from microlend.core.events import DomainEvent, EventHandlers, registry
 
 _R = TypeVar("_R")
@@ -44,6 +44,7 @@ class UnitOfWork:
         self._depth = 0
         self._read_only = False
         self._streamed = False
+        self._apart = False
         self._repositories: dict[type[Any], Any] = {}
 
     @property
@@ -67,6 +68,15 @@ class UnitOfWork:
         """A new unit of work on the same database and handlers: an event handler runs in one."""
         return UnitOfWork(self._factory, handlers=self._handlers)
 
+    def reading_apart(self, apart: bool = True) -> UnitOfWork:
+        """Its read-only units of work on a SQLite file from now on run their `read_frame` statements in Python
+        processes of their own, each on a connection of its own (`core.frames`), so that reads made at once in
+        threads use every core (Python's sqlite3 holds the GIL while it builds rows): for reads of a whole book,
+        where starting a process (a few tenths of a second) is small. Each statement then reads the latest
+        committed rows, as a read-only unit of work does on PostgreSQL."""
+        self._apart = apart
+        return self
+
     def read_only(self, *, streamed: bool = False) -> UnitOfWork:
         """Open for reading only. `streamed` reads results in chunks through a server-side cursor on
         PostgreSQL, which needs a transaction: one read-only snapshot then serves every chunk."""
@@ -78,7 +88,7 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         if self._depth == 0:
             self._session = (
-                self._factory(execution_options=_read_only_options(self._factory, self._streamed))
+                self._factory(execution_options=_read_only_options(self._factory, self._streamed, self._apart))
                 if self._read_only
                 else self._factory()
             )
@@ -129,10 +139,11 @@ class UnitOfWork:
         self.session.flush()
 
 
-def _read_only_options(factory: sessionmaker[Session], streamed: bool = False) -> dict[str, object]:
+def _read_only_options(factory: sessionmaker[Session], streamed: bool = False,
+                       apart: bool = False) -> dict[str, object]:
     bind = factory.kw.get("bind")
     if bind is not None and bind.dialect.name == "postgresql":
         if streamed:
             return {READ_ONLY: True, "isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
         return {READ_ONLY: True, "isolation_level": "AUTOCOMMIT"}
-    return {READ_ONLY: True}
+    return {READ_ONLY: True, READ_APART: True} if apart else {READ_ONLY: True}

@@ -75,6 +75,9 @@ _SEEN_CHUNK = 5000
 #: on two cores shared with other work, two ranges at once measured no faster at a million loans (SQLite: the same
 #: CPU; PostgreSQL: about 2 s more server CPU); a database with cores to spare may take more.
 TOTALS_PARTS = 1
+#: On SQLite a book of this many loans (by their ids) or more is read in processes of its own, at once; a smaller
+#: one in threads of this process, where starting the processes would cost more than it saves.
+READ_APART_FROM = 100_000
 P = Permission
 
 
@@ -241,16 +244,28 @@ def current_book(uow: UnitOfWork, who: Principal, on: date | None = None) -> pl.
     # the reads are independent: run them at once, the book (its subjects, and its instalment totals in
     # `TOTALS_PARTS` ranges of loans, the longest read, so that it spreads over the cores) and last month's scores
     # in read-only units of work (no write lock on SQLite), the answers in their own (it may fill facts missing from
-    # answers recorded before they were kept). Each reads its own snapshot, as the three reads did before the book
-    # was read in parts: a loan repaid while the scan reads may show in one and not yet in another
+    # answers recorded before they were kept); on a large SQLite book each read runs in a process of its own
+    # (`READ_APART_FROM`). Each reads its own snapshot, as the three reads did before the book was read in parts:
+    # a loan repaid while the scan reads may show in one and not yet in another
     ranges = loan_ranges(uow.fresh().read_only(), TOTALS_PARTS)
+    apart = _reads_apart(uow, ranges)
     with ThreadPoolExecutor(max_workers=3 + len(ranges), thread_name_prefix="early-warning") as pool:
-        parts = [pool.submit(loan_totals, uow.fresh().read_only(), who, on, ids) for ids in ranges]
-        book = pool.submit(portfolio_subjects, uow.fresh().read_only(), who)
-        before = pool.submit(_before, uow.fresh().read_only(), who, on)
-        external = pool.submit(_external, uow.fresh(), who, on)
+        def unit() -> UnitOfWork:
+            return uow.fresh().reading_apart(apart)
+
+        parts = [pool.submit(loan_totals, unit().read_only(), who, on, ids) for ids in ranges]
+        book = pool.submit(portfolio_subjects, unit().read_only(), who)
+        before = pool.submit(_before, unit().read_only(), who, on)
+        external = pool.submit(_external, unit(), who, on)
         totals = totals_of_parts([part.result() for part in parts], on)
         return totals_signals(book.result(), totals, on, before=before.result(), external=external.result())
+
+
+def _reads_apart(uow: UnitOfWork, ranges: list[tuple[int, int]]) -> bool:
+    """Whether the book's reads run in processes of their own: on a SQLite file, from `READ_APART_FROM` loans."""
+    with uow.fresh() as u:
+        sqlite = u.session.get_bind().dialect.name == "sqlite"
+    return sqlite and bool(ranges) and ranges[-1][1] - ranges[0][0] + 1 >= READ_APART_FROM
 
 
 def _is_open(uow: UnitOfWork) -> bool:

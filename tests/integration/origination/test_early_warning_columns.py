@@ -324,6 +324,24 @@ def test_the_column_reads_find_the_same_facts_scores_and_alerts_as_the_row_by_ro
         scores_of(*portfolio_frames(kit.uow_factory(), approver, on), on).get_column("score").to_list())
 
 
+def test_a_large_book_on_sqlite_is_read_in_processes_of_their_own_with_the_same_facts(
+        kit: TenantKit, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From `READ_APART_FROM` loans the book's reads run in processes of their own on SQLite (through ADBC,
+    each on a connection of its own): the same facts, scores and external answers as read in threads."""
+    approver = kit.principal(Role.APPROVER.value)
+    with kit.uow_factory() as u:
+        on = business_date(u.session, kit.tenant.id)
+    generate_book(kit.uow_factory(), kit.tenant.id, on, seed=11)
+    in_threads = ew.current_book(kit.uow_factory(), approver, on)
+    monkeypatch.setattr(ew, "READ_APART_FROM", 1)
+    assert ew._reads_apart(kit.uow_factory(), loan_ranges(kit.uow_factory(), 1)) == (backend == "sqlite")
+    apart = ew.current_book(kit.uow_factory(), approver, on)
+    key = ["subject_kind", "subject_id"]
+    assert apart.height == SUBJECTS and apart.sort(key).equals(in_threads.sort(key))
+    for fact in ("tax.sales_growth", "enforcement.cases_open", "bureau.overdue_now", "dpd.before"):
+        assert apart.get_column(fact).drop_nulls().len() > 0, fact
+
+
 def test_new_alerts_written_in_bulk_read_back_as_the_orm_keeps_them_and_a_second_open_one_is_refused(
         kit: TenantKit) -> None:
     with kit.uow_factory() as u:
