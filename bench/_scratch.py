@@ -28,10 +28,14 @@ def scratch_database(backend: str, prefix: str) -> tuple[str, Callable[[], None]
     """(url, drop): a fresh database to migrate and fill, and how to get rid of it."""
     if backend != "postgresql":
         return f"sqlite:///{tempfile.mkdtemp(prefix=f'{prefix}-')}/bench.db", lambda: None
-    name = f"{prefix.replace('-', '_')}_{random.randrange(10**8)}"
+    return _new_pg_database(f"{prefix.replace('-', '_')}_{random.randrange(10**8)}")
+
+
+def _new_pg_database(name: str, template: str | None = None) -> tuple[str, Callable[[], None]]:
+    """(url, drop) of a new PostgreSQL database `name` on PG_SERVER (a copy of `template`, if given)."""
     admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
+        c.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
 
     def drop() -> None:
         with admin.connect() as c:
@@ -78,17 +82,9 @@ def kept_copy(backend: str, name: str) -> tuple[str, Callable[[], None]] | None:
         return f"sqlite:///{folder}/bench.db", lambda: shutil.rmtree(folder, ignore_errors=True)
     admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
-        if c.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
-            return None
-        copy = f"{name[:40]}_{uuid.uuid4().hex[:8]}"
-        c.execute(text(f'CREATE DATABASE "{copy}" TEMPLATE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)'))
-        admin.dispose()
-
-    return f"{PG_SERVER}/{copy}", drop
+        exists = c.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is not None
+    admin.dispose()
+    return _new_pg_database(f"{name[:40]}_{uuid.uuid4().hex[:8]}", template=name) if exists else None
 
 
 def keep_seed(backend: str, url: str, name: str) -> None:

@@ -15,9 +15,9 @@ delinquent), last month's stored behaviour scores (computed by the scorecard on 
 consents and provider answers (bureau and enforcement with the pull before, tax and merchant) of a share of
 the customers, and the shipped early-warning rules published maker-checker. Prints loans/s of the whole scan
 and of its parts (reading the book, its instalment totals in ranges of loans, last month's scores and the
-provider answers, all at once, on SQLite from 100,000 loans each in a process of its own; signals and behaviour score; rules; writing the month's scores while the rules
-run, the alerts and the audit record), the scan process's
-peak memory and the alerts raised; --profile prints the scan's cProfile (cumulative and own time).
+provider answers, all at once, on SQLite from 100,000 loans each in a process of its own; signals and
+behaviour score; rules; writing the month's scores while the rules run, the alerts and the audit record), the
+scan process's peak memory and the alerts raised; --profile prints the scan's cProfile (cumulative and own time).
 --rescan runs the scan a second time on the same business date (the daily scan after the month's first: the
 month's scores are kept and only changed ones are written; the alerts are open and seen again).
 --record PATH writes the month's scores and the alerts after the scan(s) to PATH-scores.parquet and
