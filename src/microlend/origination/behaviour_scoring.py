@@ -89,9 +89,9 @@ def totals_of_parts(parts: list[pl.DataFrame], on: date) -> pl.DataFrame:
     return _totals(loans.subject_totals(parts, len(behaviour.month_ends(on))))
 
 
-def loan_ranges(uow: UnitOfWork, parts: int) -> list[tuple[int, int]]:
-    """The loan ids cut into `parts` ranges for `loan_totals`."""
-    return loans.loan_id_ranges(uow, parts)
+def loan_ranges(uow: UnitOfWork, who: Principal, parts: int) -> list[tuple[int, int]]:
+    """The bank's loan ids cut into `parts` ranges for `loan_totals`."""
+    return loans.loan_id_ranges(uow, who, parts)
 
 
 def _scored_by_kind(subjects: pl.DataFrame, rows: pl.DataFrame, on: date, keep_owed: bool,

@@ -247,7 +247,7 @@ def current_book(uow: UnitOfWork, who: Principal, on: date | None = None) -> pl.
     # answers recorded before they were kept); on a large SQLite book each read runs in a process of its own
     # (`READ_APART_FROM`). Each reads its own snapshot, as the three reads did before the book was read in parts:
     # a loan repaid while the scan reads may show in one and not yet in another
-    ranges = loan_ranges(uow.fresh().read_only(), TOTALS_PARTS)
+    ranges = loan_ranges(uow.fresh().read_only(), who, TOTALS_PARTS)
     apart = _reads_apart(uow, ranges)
     with ThreadPoolExecutor(max_workers=3 + len(ranges), thread_name_prefix="early-warning") as pool:
         def unit() -> UnitOfWork:

@@ -461,11 +461,12 @@ def behaviour_subjects_frame(uow: UnitOfWork, who: Principal) -> pl.DataFrame:
     return subjects.sort(order, "subject_id").select(list(BEHAVIOUR_SUBJECTS))
 
 
-def loan_id_ranges(uow: UnitOfWork, parts: int) -> list[tuple[int, int]]:
-    """The ids of the database's loans cut into `parts` ranges of about as many ids (first, last, both included),
-    for reading a whole book's totals in parts at once (`loan_totals`); none when there are no loans."""
+def loan_id_ranges(uow: UnitOfWork, who: Principal, parts: int) -> list[tuple[int, int]]:
+    """The ids of the bank's loans cut into `parts` ranges of about as many ids (first, last, both included), for
+    reading a whole book's totals in parts at once (`loan_totals`); none when it has no loans."""
     with uow:
-        low, high = uow.session.execute(select(func.min(LoanRow.id), func.max(LoanRow.id))).one()
+        low, high = uow.session.execute(select(func.min(LoanRow.id), func.max(LoanRow.id)).where(
+            LoanRow.tenant_id == who.tenant_id)).one()
     if low is None or high is None:
         return []
     step = max(1, -(-(int(high) - int(low) + 1) // max(1, parts)))

@@ -279,7 +279,7 @@ def test_the_column_reads_find_the_same_facts_scores_and_alerts_as_the_row_by_ro
     assert totals.get_column("max_late").max() > 0 and totals.filter(pl.col("kind") == "line").height == SUBJECTS // 3  # type: ignore[operator]
     # read per loan in ranges of ids, each apart (a line's drawdowns may fall in two), added up: the same totals
     for parts in (2, 7):
-        ranges = loan_ranges(kit.uow_factory(), parts)
+        ranges = loan_ranges(kit.uow_factory(), approver, parts)
         assert 1 < len(ranges) <= parts
         read = [loan_totals(kit.uow_factory(), approver, on, ids) for ids in ranges]
         assert totals_of_parts(read, on).sort("kind", "subject_id").equals(totals.sort("kind", "subject_id"))
@@ -325,17 +325,23 @@ def test_the_column_reads_find_the_same_facts_scores_and_alerts_as_the_row_by_ro
 
 
 def test_a_large_book_on_sqlite_is_read_in_processes_of_their_own_with_the_same_facts(
-        kit: TenantKit, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """From `READ_APART_FROM` loans the book's reads run in processes of their own on SQLite (through ADBC,
-    each on a connection of its own): the same facts, scores and external answers as read in threads."""
+        kit: TenantKit, new_tenant: Callable[[], TenantKit], backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From `READ_APART_FROM` loans of the bank the book's reads run in processes of their own on SQLite (through
+    ADBC, each on a connection of its own): the same facts, scores and external answers as read in threads. Another
+    bank's loans make no bank's book large: the ranges are of the bank's own loans."""
     approver = kit.principal(Role.APPROVER.value)
     with kit.uow_factory() as u:
         on = business_date(u.session, kit.tenant.id)
     generate_book(kit.uow_factory(), kit.tenant.id, on, seed=11)
     in_threads = ew.current_book(kit.uow_factory(), approver, on)
     monkeypatch.setattr(ew, "READ_APART_FROM", 1)
-    assert ew._reads_apart(kit.uow_factory(), loan_ranges(kit.uow_factory(), 1)) == (backend == "sqlite")
+    assert ew._reads_apart(kit.uow_factory(), loan_ranges(kit.uow_factory(), approver, 1)) == (backend == "sqlite")
     apart = ew.current_book(kit.uow_factory(), approver, on)
+    other = new_tenant()
+    assert loan_ranges(other.uow_factory(), other.principal(Role.APPROVER.value), 1) == []
+    with kit.uow_factory() as u:
+        ids = u.session.execute(select(LoanRow.id).where(LoanRow.tenant_id == kit.tenant.id)).scalars().all()
+    assert loan_ranges(kit.uow_factory(), approver, 1) == [(min(ids), max(ids))]
     key = ["subject_kind", "subject_id"]
     assert apart.height == SUBJECTS and apart.sort(key).equals(in_threads.sort(key))
     for fact in ("tax.sales_growth", "enforcement.cases_open", "bureau.overdue_now", "dpd.before"):
