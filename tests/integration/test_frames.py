@@ -119,3 +119,11 @@ def test_a_read_on_postgresql_is_not_jit_compiled_in_a_read_only_unit_of_work_ei
         server = ro.session.execute(text("SELECT current_setting('jit')")).scalar_one()
         assert read_frame(ro.session, "SELECT current_setting('jit')", {}, jit).item() == "off"
         assert ro.session.execute(text("SELECT current_setting('jit')")).scalar_one() == server
+
+
+def test_a_read_apart_that_cannot_start_its_process_is_read_here(
+        uow: UnitOfWork, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.executable", "/nonexistent/python")
+    with uow.fresh().reading_apart().read_only() as ro:
+        got = read_frame(ro.session, SQL, {"big": 2**40}, SCHEMA)
+    assert got.height == 3 and got.schema == pl.Schema(SCHEMA)

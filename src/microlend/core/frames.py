@@ -99,8 +99,12 @@ def _read_in_process_apart(database: str, sql: str, params: Mapping[str, Any], s
     except (KeyError, ValueError):
         return None
     job = pickle.dumps((database, statement, dict(schema), SQLITE_BUSY_TIMEOUT_S * 1000))
-    done = subprocess.run([sys.executable, "-c", "from microlend.core.read_apart import serve; serve()"],
-                          input=job, capture_output=True, check=False)
+    try:
+        done = subprocess.run([sys.executable, "-c", "from microlend.core.read_apart import serve; serve()"],
+                              input=job, capture_output=True, check=False)
+    except OSError as error:  # no Python to start (an embedded interpreter, a process limit reached)
+        log.warning("no process could be started for a read (%s), read in this one", error)
+        return None
     if done.returncode != 0:
         log.warning("a read in a process of its own failed (exit %s), read in this one: %s", done.returncode,
                     done.stderr.decode(errors="replace")[-500:])
