@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_SERVER = os.environ.get("MICROLEND_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
@@ -31,9 +31,19 @@ def scratch_database(backend: str, prefix: str) -> tuple[str, Callable[[], None]
     return _new_pg_database(f"{prefix.replace('-', '_')}_{random.randrange(10**8)}")
 
 
+def _admin() -> Engine:
+    """An engine on PG_SERVER's maintenance database, to create and drop databases."""
+    return create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+
+
+def _seed_file(name: str) -> Path:
+    """Where the SQLite seed kept as `name` lies."""
+    return Path(tempfile.gettempdir()) / "microlend-bench-seeds" / f"{name}.db"
+
+
 def _new_pg_database(name: str, template: str | None = None) -> tuple[str, Callable[[], None]]:
     """(url, drop) of a new PostgreSQL database `name` on PG_SERVER (a copy of `template`, if given)."""
-    admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    admin = _admin()
     with admin.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
 
@@ -74,13 +84,13 @@ def kept_copy(backend: str, name: str) -> tuple[str, Callable[[], None]] | None:
     import uuid
 
     if backend != "postgresql":
-        kept = Path(tempfile.gettempdir()) / "microlend-bench-seeds" / f"{name}.db"
+        kept = _seed_file(name)
         if not kept.exists():
             return None
         folder = tempfile.mkdtemp(prefix=f"{name}-")
         shutil.copyfile(kept, Path(folder) / "bench.db")
         return f"sqlite:///{folder}/bench.db", lambda: shutil.rmtree(folder, ignore_errors=True)
-    admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    admin = _admin()
     with admin.connect() as c:
         exists = c.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is not None
     admin.dispose()
@@ -93,11 +103,11 @@ def keep_seed(backend: str, url: str, name: str) -> None:
     import shutil
 
     if backend != "postgresql":
-        kept = Path(tempfile.gettempdir()) / "microlend-bench-seeds" / f"{name}.db"
+        kept = _seed_file(name)
         kept.parent.mkdir(exist_ok=True)
         shutil.copyfile(url.removeprefix("sqlite:///"), kept)
         return
-    admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    admin = _admin()
     with admin.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{url.rsplit("/", 1)[-1]}"'))
     admin.dispose()

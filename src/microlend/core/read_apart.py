@@ -34,20 +34,27 @@ def read(database: str, sql: str, schema: Mapping[str, Any], busy_timeout_ms: in
     try:
         connection = adbc_driver_manager.AdbcConnection(db)
         try:
-            for statement_sql, options in ((f"PRAGMA busy_timeout = {int(busy_timeout_ms)}", {}), (sql, _WHOLE_RESULT)):
-                statement = adbc_driver_manager.AdbcStatement(connection)
-                try:
-                    statement.set_options(**options)
-                    statement.set_sql_query(statement_sql)
-                    stream, _ = statement.execute_query()
-                    frame = pl.DataFrame(stream)
-                finally:
-                    statement.close()
+            _query(connection, f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            frame = _query(connection, sql, **_WHOLE_RESULT)
         finally:
             connection.close()
     finally:
         db.close()
     return typed(frame, schema)
+
+
+def _query(connection: Any, sql: str, **options: str) -> pl.DataFrame:
+    """The result of one statement on an ADBC connection, with the statement's `options`."""
+    import adbc_driver_manager
+
+    statement = adbc_driver_manager.AdbcStatement(connection)
+    try:
+        statement.set_options(**options)
+        statement.set_sql_query(sql)
+        stream, _ = statement.execute_query()
+        return pl.DataFrame(stream)
+    finally:
+        statement.close()
 
 
 def typed(frame: pl.DataFrame, schema: Mapping[str, Any]) -> pl.DataFrame:
